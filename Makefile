@@ -1,0 +1,104 @@
+# signgate build.  `make` builds both programs; `make SAN=1 …` builds and
+# tests everything under AddressSanitizer + UndefinedBehaviorSanitizer in a
+# separate build directory.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+SBINDIR = $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+
+CC ?= cc
+PKGS = openssl libmicrohttpd gnutls jansson sqlite3 libcurl p11-kit-1
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wvla -Wstrict-prototypes \
+       -Wmissing-prototypes -Wno-unused-parameter
+HARDEN = -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(HARDEN) $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+LIBS = $(PKG_LIBS) -ldl -lpthread
+
+ifeq ($(SAN),1)
+BUILD = build-san
+ALL_CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined -U_FORTIFY_SOURCE
+LDFLAGS_ALL += -fsanitize=address,undefined
+else
+BUILD = build
+endif
+ifeq ($(WERROR),1)
+ALL_CFLAGS += -Werror
+endif
+
+MAINS = src/signgated.c src/signgate.c
+LIB_SRCS = $(filter-out $(MAINS),$(wildcard src/*.c))
+LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRCS = $(wildcard tests/tools/*.c)
+TOOL_BINS = $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+
+.PHONY: all deps devenv run test test-san unit bench install clean
+all: $(BUILD)/signgated $(BUILD)/signgate
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libsigngate.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/signgated: $(BUILD)/obj/signgated.o $(BUILD)/libsigngate.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(BUILD)/signgate: $(BUILD)/obj/signgate.o $(BUILD)/libsigngate.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsigngate.a tests/unit/sg_test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libsigngate.a $(LIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libsigngate.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libsigngate.a $(LIBS)
+
+-include $(LIB_OBJS:.o=.d) $(BUILD)/obj/signgated.d $(BUILD)/obj/signgate.d
+
+unit: $(UNIT_BINS) $(TOOL_BINS)
+
+# Installs missing Debian packages when root, else prints the apt-get line.
+deps:
+	@scripts/deps.sh
+
+devenv: all
+	@scripts/devenv.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/devenv.sh
+	@scripts/run-dev.sh $(BUILD)
+
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@scripts/devenv.sh
+	@BUILD=$(BUILD) tests/run.sh
+
+test-san:
+	@$(MAKE) --no-print-directory test SAN=1
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR)
+	install -m 0755 $(BUILD)/signgate $(DESTDIR)$(BINDIR)/signgate
+	install -m 0755 $(BUILD)/signgated $(DESTDIR)$(SBINDIR)/signgated
+	install -d $(DESTDIR)$(SYSCONFDIR)/signgate
+	install -m 0644 policy/example.policy $(DESTDIR)$(SYSCONFDIR)/signgate/policy.example
+	install -m 0644 docs/signgated.json.example $(DESTDIR)$(SYSCONFDIR)/signgate/signgated.json.example
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0644 systemd/signgated.service $(DESTDIR)$(PREFIX)/lib/systemd/system/signgated.service
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,20 @@
+/*
+ * The HTTP API of DESIGN.md: routing, JSON in and out, identity to
+ * principal, and the one place where errors become HTTP statuses and
+ * problem documents.  Domain rules live in the service, not here.
+ */
+#ifndef SG_API_H
+#define SG_API_H
+
+#include "sg_http.h"
+#include "sg_service.h"
+
+struct sg_api;
+
+int sg_api_new(struct sg_service *svc, int plain_http, struct sg_api **ret);
+void sg_api_free(struct sg_api *a);
+/* An sg_http_handler; ctx is the struct sg_api. */
+void sg_api_handle(void *ctx, const struct sg_http_request *req,
+    struct sg_http_response *resp);
+
+#endif

@@ -1,0 +1,260 @@
+/*
+ * Internals of the `signgate` CLI, split into modules:
+ *
+ *   cli_usage.c     every help text, in one place (the documented contract
+ *                   for scripts: output lines, files written, exit codes)
+ *   cli_common.c    options and environment, escaping of server strings,
+ *                   problem details, API calls turned into exit statuses,
+ *                   request-object helpers
+ *   cli_http.c      the libcurl client (mutual TLS, keep-alive, size cap)
+ *   cli_check.c     local verification: key SPKI, returned signatures, CMS,
+ *                   the statement against the request
+ *   cli_tty.c       terminal prompts (PIN without echo, confirmation)
+ *   cli_keys.c      `keys`
+ *   cli_sign.c      `sign`
+ *   cli_requests.c  `pending`, `show`
+ *   cli_approve.c   `approve`, `reject`
+ *
+ * Two conventions meet here.  Helpers return 0 or a negative SG_ERR_* code
+ * like the rest of the project.  Command-level functions (sg_cli_cmd_*,
+ * sg_cli_api and the argument parsers) return an exit status SG_EXIT_*
+ * instead, because the status is what the user sees and it is decided
+ * where the failure is understood (a 4xx is not a local error).
+ */
+#ifndef SG_CLI_H
+#define SG_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <getopt.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "sg_crypto.h"
+#include "sg_dsse.h"
+
+enum {
+	SG_EXIT_OK = 0,
+	SG_EXIT_LOCAL = 1,       /* local error: file I/O, a check failed */
+	SG_EXIT_USAGE = 2,
+	SG_EXIT_REFUSED = 3,     /* the server refused (4xx) */
+	SG_EXIT_SERVER = 4,      /* unreachable, TLS failure, 5xx, bad answer */
+	SG_EXIT_VERIFY = 5,      /* a returned signature does not verify */
+	SG_EXIT_NOT_SIGNED = 6,  /* rejected, expired or failed */
+	SG_EXIT_TIMEOUT = 7,     /* --wait passed */
+};
+
+#define SG_CLI_RESPONSE_MAX (8u * 1024 * 1024)
+#define SG_CLI_DEFAULT_TIMEOUT 30
+#define SG_CLI_MAX_TIMEOUT 3600
+#define SG_CLI_POLL_WAIT 30          /* ?wait= of one long-poll */
+#define SG_CLI_IDEM_MAX 128
+#define SG_CLI_ARTIFACT_FIELDS 32
+#define SG_CLI_ARTIFACT_NAME_MAX 64
+#define SG_CLI_ARTIFACT_VALUE_MAX 1024
+#define SG_CLI_DEFAULT_MODULE "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+
+/* Connection settings: options first, then the environment. */
+struct sg_cli_conf {
+	const char *url;
+	const char *cert;
+	const char *key;
+	const char *cacert;
+	uint64_t timeout;          /* seconds; 0 = not given */
+	int verbose;
+};
+
+/* Long-option codes of the global options (accepted by every command). */
+enum {
+	SG_OPT_URL = 1000,
+	SG_OPT_CERT,
+	SG_OPT_KEY,
+	SG_OPT_CACERT,
+	SG_OPT_TIMEOUT,
+	SG_OPT_HELP,
+	SG_OPT_CMD = 1100,         /* first code free for commands */
+};
+
+#define SG_CLI_MAX_OPTIONS 40
+
+/*
+ * Fills out[] (cap entries including the terminator) with the command's own
+ * options followed by every global option whose name the command does not
+ * use itself (`sign --key` names the signing key, not the TLS key).
+ */
+int sg_cli_options(const struct option *own, struct option *out, size_t cap);
+/* Handles a global option; SG_EXIT_USAGE on a bad value, 1 if `opt` is not
+ * a global option. */
+int sg_cli_global_option(struct sg_cli_conf *c, int opt, const char *arg);
+/* Fills what options left open from SIGNGATE_URL, SIGNGATE_CERT,
+ * SIGNGATE_KEY, SIGNGATE_CACERT and the default timeout; checks the URL
+ * (https://, or http:// to a loopback address only).  SG_EXIT_USAGE with a
+ * message on stderr when something is missing or wrong. */
+int sg_cli_conf_resolve(struct sg_cli_conf *c);
+
+/* Escapes a server-provided string for the terminal (control and
+ * non-ASCII bytes as \xNN).  Returns one of a few rotating static buffers:
+ * valid until the 8th next call.  NULL prints as "-". */
+const char *sg_cli_esc(const char *s);
+/* A member's string value, or NULL when absent or not a string. */
+const char *sg_cli_jstr(const json_t *obj, const char *name);
+
+/* A request id is exactly SG_REQUEST_ID_LEN lower-case hex characters. */
+int sg_cli_valid_id(const char *id);
+/* [A-Za-z0-9._-]{1,max} */
+int sg_cli_valid_name(const char *s, size_t max);
+
+struct sg_problem {
+	long status;
+	char title[128];
+	char detail[512];
+	char field[128];
+};
+/* Parses an application/problem+json body; absent members stay empty.
+ * SG_ERR_INVALID when the body is not a JSON object. */
+int sg_problem_parse(const char *body, size_t len, struct sg_problem *ret);
+/* The exit status for an HTTP status of a completed exchange. */
+int sg_cli_status_exit(long status);
+
+/* "1 of 2 security-officers, 1 of 1 release-managers" or "none", from a
+ * request's "required" array. */
+void sg_cli_missing(const json_t *req, char *out, size_t cap);
+
+/* The HTTP client (cli_http.c). */
+struct sg_http;
+struct sg_http_resp {
+	long status;
+	char *body;          /* NUL-terminated, malloc'd */
+	size_t len;
+	char content_type[128];
+};
+int sg_http_new(const struct sg_cli_conf *c, struct sg_http **ret);
+void sg_http_free(struct sg_http *h);
+/* One exchange.  0 when a response arrived (whatever its status);
+ * SG_ERR_UNAVAILABLE (transport or TLS), SG_ERR_TIMEOUT or
+ * SG_ERR_TOO_LARGE otherwise, with sg_http_error() saying why.
+ * extra_timeout adds to the configured timeout (long-polls). */
+int sg_http_request(struct sg_http *h, const char *method, const char *path,
+    const char *body, size_t body_len, const char *idempotency_key,
+    long extra_timeout, struct sg_http_resp *ret);
+const char *sg_http_error(const struct sg_http *h);
+void sg_http_resp_clear(struct sg_http_resp *r);
+
+/*
+ * One API call, its outcome as an exit status, messages on stderr.  On
+ * SG_EXIT_OK *ret_json holds the parsed 2xx body (a JSON object) and, when
+ * ret_raw is not NULL, the raw response is handed over too.
+ */
+int sg_cli_api(struct sg_http *h, const char *method, const char *path,
+    const char *body, const char *idempotency_key, long extra_timeout,
+    json_t **ret_json, struct sg_http_resp *ret_raw);
+/* Opens the HTTP client from a resolved configuration (exit status). */
+int sg_cli_connect(struct sg_cli_conf *c, struct sg_http **ret);
+
+/* Local checks (cli_check.c). */
+
+/* The key object named `name` in a GET /v1/keys document, or NULL. */
+json_t *sg_cli_find_key(const json_t *keys_doc, const char *name);
+/* Loads the key's public_key_pem and checks that its SPKI digest equals the
+ * key's spki_sha256 member; the hex digest goes to ret_spki. */
+int sg_cli_key_public(const json_t *key, EVP_PKEY **ret_pub,
+    char ret_spki[65], char *err, size_t errlen);
+/*
+ * Checks a signature object (GET …/signature) against what was asked
+ * (key name, format, digest algorithm, LOCAL digest) and the key object
+ * from /v1/keys: same key, same SPKI, scheme fits the key, the raw
+ * signature verifies over the local digest, and for cms the CMS verifies
+ * too (sg_cli_check_cms).  SG_ERR_VERIFY with a reason otherwise.  On
+ * success the raw signature and, for cms, the DER CMS are returned.
+ */
+int sg_cli_check_signature(const json_t *sigobj, const json_t *key,
+    const char *key_name, const char *format, enum sg_digest_alg dalg,
+    const uint8_t *digest, size_t dlen, uint8_t **ret_sig,
+    size_t *ret_sig_len, uint8_t **ret_cms, size_t *ret_cms_len,
+    char *err, size_t errlen);
+/*
+ * A detached CMS SignedData with exactly one signer: the signer's
+ * certificate carries `pub`, the messageDigest attribute equals `digest`
+ * (of dalg, the signer's digest algorithm), and the signature over the
+ * signed attributes verifies.
+ */
+int sg_cli_check_cms(const uint8_t *der, size_t len, EVP_PKEY *pub,
+    enum sg_digest_alg dalg, const uint8_t *digest, size_t dlen,
+    char *err, size_t errlen);
+/*
+ * Parses a request's statement and checks that it agrees with the request
+ * object (id, key, digest, format, requester, policy, expiry).  Every
+ * disagreement is appended to err as a line; SG_ERR_VERIFY if any.
+ */
+int sg_cli_request_statement(const json_t *req, struct sg_statement *ret,
+    char *err, size_t errlen);
+
+/* Certificate subject (RFC 2253) and validity (RFC 3339) from a PEM. */
+int sg_cli_cert_summary(const char *pem, size_t len, char *subject,
+    size_t subject_cap, char not_before[32], char not_after[32]);
+/* The CN of the first certificate in a PEM file ([A-Za-z0-9._-] only). */
+int sg_cli_cert_cn(const char *path, char *out, size_t cap);
+
+/* Officer signatures over SHA-256(PAE) (cli_approve.c). */
+struct sg_cli_signer;
+/* A PEM private key file (mode 0600; an encrypted one asks for its
+ * passphrase on the terminal).  ECDSA and RSA (PKCS#1 v1.5) only. */
+int sg_cli_signer_file(const char *path, struct sg_cli_signer **ret,
+    char *err, size_t errlen);
+int sg_cli_signer_pkcs11(const char *module, const char *uri,
+    const char *pin_file, struct sg_cli_signer **ret, char *err,
+    size_t errlen);
+void sg_cli_signer_free(struct sg_cli_signer *s);
+/*
+ * Builds the body (statement + decision), signs SHA-256(PAE(type, body)),
+ * verifies the signature with the public key, and returns the envelope
+ * JSON for keyid.
+ */
+int sg_cli_approval_envelope(struct sg_cli_signer *s, const char *statement,
+    size_t len, int approve, const char *keyid, char **ret_json,
+    char *err, size_t errlen);
+
+/* Terminal prompts (cli_tty.c): read one line from /dev/tty into buf (cap
+ * bytes incl. NUL; the caller wipes secrets), with or without echo.
+ * SG_ERR_IO without a terminal, SG_ERR_TOO_LARGE for a longer line,
+ * SG_ERR_INVALID when interrupted. */
+int sg_cli_tty_read(const char *prompt, int echo, char *buf, size_t cap,
+    size_t *ret_len);
+/* 0 when the user answers y or yes. */
+int sg_cli_tty_confirm(const char *prompt);
+
+/* `sign` arguments, parsed without side effects (tested directly). */
+struct sg_cli_sign_args {
+	const char *key;
+	const char *file;
+	const char *out;              /* NULL: FILE.sig / FILE.p7s */
+	const char *artifact_name;    /* NULL: basename(FILE) */
+	const char *artifact_version;
+	const char *meta[SG_CLI_ARTIFACT_FIELDS];   /* "k=v" */
+	size_t nmeta;
+	const char *idempotency_key;  /* NULL: generated */
+	enum sg_digest_alg digest;
+	const char *format;           /* "raw" | "cms" */
+	uint64_t wait;
+	int no_wait;
+	int help;
+};
+int sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
+    struct sg_cli_sign_args *ret);
+/* The artifact object the request will carry (validated). */
+int sg_cli_sign_artifact(const struct sg_cli_sign_args *a, json_t **ret,
+    char *err, size_t errlen);
+
+/* Help texts (cli_usage.c).  cmd NULL: the overview.  -1 if unknown. */
+int sg_cli_usage(FILE *f, const char *cmd);
+
+/* Commands: argv[0] is the command name; they return an exit status. */
+int sg_cli_cmd_keys(int argc, char **argv, struct sg_cli_conf *conf);
+int sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf);
+int sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf);
+int sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf);
+int sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * The daemon's configuration file (JSON).  Relative paths are resolved
+ * against the directory of the configuration file.  Unknown fields are
+ * refused so that a typo cannot silently disable a setting.
+ */
+#ifndef SG_CONFIG_H
+#define SG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sg_signer.h"
+
+#define SG_CONFIG_MAX_TOKENS 16
+
+struct sg_config {
+	char *path;
+	char *listen_address;           /* numeric IPv4 or IPv6 */
+	uint16_t port;
+	char *tls_certificate;
+	char *tls_private_key;
+	char *tls_client_ca;
+	int plain_http;                 /* demo only: 127.0.0.1, read-only */
+	char *pkcs11_module;
+	struct sg_signer_token_spec tokens[SG_CONFIG_MAX_TOKENS];
+	size_t ntokens;
+	char *policy_path;
+	char *state_dir;
+	unsigned threads;
+	unsigned connection_limit;
+	unsigned per_ip_connection_limit;
+	unsigned connection_timeout;    /* seconds */
+};
+
+/* Loads and validates.  errbuf receives "<file>: <field>: <reason>". */
+int sg_config_load(const char *path, struct sg_config **ret, char *errbuf,
+    size_t errlen);
+void sg_config_free(struct sg_config *c);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * The approval statement of DESIGN.md and its DSSE v1 envelope.
+ *
+ * A statement is ASCII text, every line ending in LF, in this order:
+ *
+ *     signgate approval v1
+ *     request <id>
+ *     key <name> sha256:<hex SPKI digest>
+ *     artifact <digest algorithm>:<hex digest>
+ *     format <raw|cms>
+ *     requester <principal>
+ *     policy <name>@<version> sha256:<hex of the policy file>
+ *     expires <unix seconds>
+ *
+ * The body an officer signs is the statement followed by one line
+ * "decision approve\n" or "decision reject\n"; the signature is over
+ * PAE(type, body) = "DSSEv1" SP len(type) SP type SP len(body) SP body.
+ */
+#ifndef SG_DSSE_H
+#define SG_DSSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SG_DSSE_TYPE "application/vnd.signgate.approval.v1+text"
+#define SG_STATEMENT_MAX 2048
+#define SG_ENVELOPE_MAX (16 * 1024)
+#define SG_REQUEST_ID_LEN 32        /* a request id is this many lower-case hex */
+
+struct sg_statement {
+	char request[65];
+	char key[64];
+	char spki_sha256[65];      /* lower-case hex */
+	char digest_alg[8];        /* "sha256" | "sha384" | "sha512" */
+	char digest_hex[129];      /* lower-case hex */
+	char format[4];            /* "raw" | "cms" */
+	char requester[64];
+	char policy_name[64];
+	unsigned long long policy_version;
+	char policy_sha256[65];
+	long long expires;         /* unix seconds */
+};
+
+/* Renders the statement text (malloc'd, NUL-terminated).  Every field is
+ * validated (names [A-Za-z0-9._-], lower-case hex of the right length). */
+int sg_statement_build(const struct sg_statement *s, char **ret,
+    size_t *ret_len);
+/* Parses a statement strictly: exact line order, no extra bytes, the
+ * rendering of the parsed fields must equal the input byte for byte. */
+int sg_statement_parse(const char *text, size_t len, struct sg_statement *ret);
+
+/* Splits an approval body into statement length and decision.
+ * ret_approve: 1 approve, 0 reject.  The statement is body[0..*ret_stmt_len). */
+int sg_body_split(const uint8_t *body, size_t len, size_t *ret_stmt_len,
+    int *ret_approve);
+/* statement + "decision approve\n" / "decision reject\n", malloc'd. */
+int sg_body_build(const char *statement, size_t len, int approve,
+    uint8_t **ret, size_t *ret_len);
+
+/* PAE(type, body), malloc'd. */
+int sg_dsse_pae(const char *type, const uint8_t *body, size_t len,
+    uint8_t **ret, size_t *ret_len);
+
+struct sg_envelope {
+	char payload_type[128];
+	uint8_t *payload;
+	size_t payload_len;
+	char keyid[64];
+	uint8_t *sig;
+	size_t sig_len;
+};
+
+/*
+ * Parses a DSSE envelope JSON strictly: an object with exactly
+ * "payloadType", "payload" (base64), "signatures" (an array of exactly one
+ * object with exactly "keyid" and "sig" (base64)); duplicate keys, unknown
+ * fields, wrong types and oversize input are refused.  On failure the name
+ * of the offending field and why are written to errbuf.
+ */
+int sg_envelope_parse(const char *json, size_t len, struct sg_envelope *ret,
+    char *errbuf, size_t errlen);
+void sg_envelope_clear(struct sg_envelope *e);
+/* Builds the envelope JSON (malloc'd, NUL-terminated). */
+int sg_envelope_build(const char *type, const uint8_t *payload, size_t len,
+    const char *keyid, const uint8_t *sig, size_t sig_len, char **ret);
+
+#endif

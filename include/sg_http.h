@@ -1,0 +1,80 @@
+/*
+ * The network front: libmicrohttpd over GnuTLS with mandatory client
+ * certificates.  libmicrohttpd only *asks* for a client certificate, so this
+ * module verifies the peer's chain (and the clientAuth purpose) on every
+ * request and hands the handler nothing but verified identity facts.
+ *
+ * Bodies are collected up to SG_HTTP_MAX_BODY; larger ones get 413 without
+ * reaching the handler.  A handler may ask to wait (long-poll): the
+ * connection is suspended, not a thread, and is resumed by
+ * sg_http_notify() or when its deadline passes; the handler is then called
+ * again with `resumed` set.
+ */
+#ifndef SG_HTTP_H
+#define SG_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SG_HTTP_MAX_BODY (64 * 1024)
+
+struct sg_http;
+
+struct sg_http_request {
+	const char *method;
+	const char *path;
+	const char *query_string_unused;
+	void *conn;                    /* for sg_http_query() */
+	const char *idempotency_key;   /* NULL if absent */
+	const char *content_type;      /* NULL if absent */
+	const char *body;              /* NUL-terminated copy */
+	size_t body_len;
+	int authenticated;             /* a verified client certificate */
+	char client_cn[256];           /* its subject CN ("" if none) */
+	uint8_t client_sha256[32];     /* SHA-256 of its DER */
+	int loopback;                  /* the peer is 127.0.0.0/8 or ::1 */
+	int resumed;                   /* called again after a wait */
+	int64_t wait_deadline_ms;      /* set on resume: the deadline asked */
+};
+
+struct sg_http_response {
+	int status;
+	const char *content_type;      /* static string */
+	char *body;                    /* malloc'd; freed by the front */
+	size_t body_len;
+	unsigned retry_after;          /* seconds, 0 = no header */
+	char location[128];            /* "" = no header */
+	/* To long-poll: set wait_id and wait_deadline_ms instead of a body. */
+	char wait_id[33];
+	int64_t wait_deadline_ms;      /* CLOCK_MONOTONIC milliseconds */
+};
+
+typedef void (*sg_http_handler)(void *ctx, const struct sg_http_request *req,
+    struct sg_http_response *resp);
+
+struct sg_http_config {
+	const char *address;
+	uint16_t port;
+	int plain_http;
+	const char *cert_file, *key_file, *client_ca_file;
+	unsigned threads;
+	unsigned connection_limit;
+	unsigned per_ip_connection_limit;
+	unsigned connection_timeout;
+};
+
+int sg_http_start(const struct sg_http_config *cfg, sg_http_handler handler,
+    void *ctx, struct sg_http **ret, char *errbuf, size_t errlen);
+/* Resumes every waiting connection, then stops.  NULL is fine. */
+void sg_http_stop(struct sg_http *h);
+/* The port actually bound (useful with port 0). */
+uint16_t sg_http_port(const struct sg_http *h);
+/* Wakes the connections waiting on this request id. */
+void sg_http_notify(struct sg_http *h, const char *id);
+/* A query argument of the request, or NULL. */
+const char *sg_http_query(const struct sg_http_request *req,
+    const char *name);
+
+int64_t sg_now_ms(void);           /* CLOCK_MONOTONIC */
+
+#endif

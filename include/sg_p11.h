@@ -1,0 +1,78 @@
+/*
+ * A thin layer over the standard PKCS#11 C API (the module is loaded with
+ * dlopen), used by the daemon's signer and by the CLI for officers' smart
+ * cards.  See src/p11.c for why libp11 is not used.
+ *
+ * Thread safety: sg_p11_sign() may be called from any number of threads at
+ * once; each call borrows a session from the token's pool (one session per
+ * concurrent caller, created on demand).  Loading, opening tokens and finding
+ * keys are done at start-up from one thread.
+ */
+#ifndef SG_P11_H
+#define SG_P11_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "sg_crypto.h"
+
+struct sg_p11;        /* a loaded, initialised module */
+struct sg_p11_token;  /* a logged-in token, owned by its sg_p11 */
+struct sg_p11_key;    /* a private key with its public half, owned by its token */
+
+struct sg_token_info {
+	char label[33];
+	char serial[17];
+	char manufacturer[33];
+	char model[17];
+};
+
+/* dlopen()s the module and calls C_Initialize with CKF_OS_LOCKING_OK. */
+int sg_p11_load(const char *module_path, struct sg_p11 **ret);
+/* Closes every session, C_Finalize, dlclose.  NULL is fine. */
+void sg_p11_free(struct sg_p11 *p);
+
+/* Finds the token with this label (not by slot number: slots move),
+ * logs the user in with the PIN (CKR_USER_ALREADY_LOGGED_IN is fine).
+ * The PIN is not kept by this layer beyond what re-login needs; see p11.c. */
+int sg_p11_open_token(struct sg_p11 *p, const char *label,
+    const char *pin, size_t pin_len, struct sg_p11_token **ret);
+void sg_p11_token_info(const struct sg_p11_token *t, struct sg_token_info *ret);
+
+/* Finds a private key by CKA_LABEL (label != NULL) and/or CKA_ID
+ * (id_len > 0), and its public key (from the public key object, or the
+ * certificate object with the same CKA_ID).  SG_ERR_NO_KEY when none,
+ * SG_ERR_INVALID when more than one private key matches. */
+int sg_p11_find_key(struct sg_p11_token *t, const char *label,
+    const uint8_t *id, size_t id_len, struct sg_p11_key **ret);
+
+enum sg_key_alg sg_p11_key_alg(const struct sg_p11_key *k);
+/* The public key; the reference stays owned by the key. */
+EVP_PKEY *sg_p11_key_public(const struct sg_p11_key *k);
+
+/* Signs.  For ECDSA, RSA PKCS#1 and PSS, `data` is a digest of the given
+ * algorithm and its length must match it; for EdDSA, digest_alg is
+ * SG_DIGEST_NONE and data is the message.  The signature (DER for ECDSA,
+ * raw for RSA and Ed25519) is written to sig (cap bytes). */
+int sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
+    enum sg_digest_alg digest_alg, const uint8_t *data, size_t data_len,
+    uint8_t *sig, size_t cap, size_t *ret_sig_len);
+
+/* The last CK_RV seen by this thread, for messages. */
+unsigned long sg_p11_last_rv(void);
+const char *sg_p11_rv_name(unsigned long rv);
+
+/*
+ * Parses the subset of an RFC 7512 PKCS#11 URI that names a key:
+ * "pkcs11:token=<label>;object=<label>;id=<pct-encoded bytes>" (any order,
+ * each at most once, percent-decoding; attributes we do not use, such as
+ * type= or manufacturer=, are accepted and ignored; pin-value= is refused).
+ * Outputs are zeroed first; absent parts stay empty / *ret_id_len = 0.
+ */
+int sg_p11_uri_parse(const char *uri, char ret_token[33],
+    char *ret_object, size_t object_cap, uint8_t *ret_id, size_t id_cap,
+    size_t *ret_id_len);
+
+#endif

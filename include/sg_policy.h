@@ -1,0 +1,160 @@
+/*
+ * The policy: who may request which key, who approves, how many, and where
+ * each key's HSM must stand.  This module is pure: it parses a buffer and
+ * answers questions; it does no I/O.  The language is documented in
+ * policy/README.md.
+ *
+ * The policy file is self-contained (officers' approval keys are inline PEM
+ * blocks) so that its SHA-256, which goes into every statement and log entry,
+ * pins everything an auditor needs to re-check a quorum offline.
+ */
+#ifndef SG_POLICY_H
+#define SG_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "sg_p11.h"
+
+#define SG_POLICY_NAME_MAX 64
+#define SG_POLICY_MAX_SIZE (1024 * 1024)
+
+enum {
+	SG_ROLE_REQUESTER = 1 << 0,
+	SG_ROLE_OFFICER = 1 << 1,
+	SG_ROLE_AUDITOR = 1 << 2,
+};
+
+enum {
+	SG_FORMAT_RAW = 1 << 0,
+	SG_FORMAT_CMS = 1 << 1,
+};
+
+struct sg_policy;
+
+struct sg_principal {
+	char name[SG_POLICY_NAME_MAX];
+	unsigned roles;                 /* SG_ROLE_* bits */
+	char client_cn[SG_POLICY_NAME_MAX * 4]; /* "" if bound by fingerprint only */
+	uint8_t client_sha256[32];      /* SHA-256 of the certificate DER */
+	int has_client_sha256;
+	EVP_PKEY *approval_key;         /* officers only; NULL otherwise */
+};
+
+struct sg_term {
+	char group[SG_POLICY_NAME_MAX];
+	unsigned count;
+};
+
+#define SG_POLICY_MAX_TERMS 16
+#define SG_POLICY_MAX_COUNTRIES 16
+#define SG_POLICY_MAX_REQUESTERS 64
+
+struct sg_policy_key {
+	char name[SG_POLICY_NAME_MAX];
+	char token[33];                 /* token label */
+	char object[SG_POLICY_NAME_MAX];/* CKA_LABEL, or "" */
+	uint8_t id[64];                 /* CKA_ID, if id_len > 0 */
+	size_t id_len;
+	enum sg_key_alg alg;
+	enum sg_sig_scheme scheme;
+	unsigned formats;               /* SG_FORMAT_* bits */
+	char certificate[512];          /* chain PEM path as written, or "" */
+	char requesters[SG_POLICY_MAX_REQUESTERS][SG_POLICY_NAME_MAX];
+	size_t nrequesters;
+	struct sg_term terms[SG_POLICY_MAX_TERMS];
+	size_t nterms;                  /* 0: no approval needed */
+	int veto;                       /* one reject vetoes */
+	uint64_t lifetime;              /* seconds */
+	char countries[SG_POLICY_MAX_COUNTRIES][3];
+	size_t ncountries;
+};
+
+struct sg_hsm {
+	char serial[17];
+	char manufacturer[33];          /* "" = any */
+	char model[17];                 /* "" = any */
+	char site[SG_POLICY_NAME_MAX];
+	char country[3];
+};
+
+/* Parses a policy.  On failure *errbuf holds "file:line: reason" and
+ * SG_ERR_INVALID is returned.  `filename` is only used in messages. */
+int sg_policy_parse(const char *filename, const char *buf, size_t len,
+    struct sg_policy **ret, char *errbuf, size_t errlen);
+void sg_policy_free(struct sg_policy *p);
+
+const char *sg_policy_name(const struct sg_policy *p);
+uint64_t sg_policy_version(const struct sg_policy *p);
+/* Lower-case hex SHA-256 of the exact bytes parsed (64 chars + NUL). */
+const char *sg_policy_sha256_hex(const struct sg_policy *p);
+
+const struct sg_principal *sg_policy_principal(const struct sg_policy *p,
+    const char *name);
+/* Maps a verified client certificate to a principal: by SHA-256 of the
+ * certificate DER first, then by subject CN. NULL if none. */
+const struct sg_principal *sg_policy_principal_by_cert(
+    const struct sg_policy *p, const char *subject_cn,
+    const uint8_t cert_sha256[32]);
+
+size_t sg_policy_nkeys(const struct sg_policy *p);
+const struct sg_policy_key *sg_policy_key_at(const struct sg_policy *p,
+    size_t i);
+const struct sg_policy_key *sg_policy_key(const struct sg_policy *p,
+    const char *name);
+
+size_t sg_policy_nhsms(const struct sg_policy *p);
+const struct sg_hsm *sg_policy_hsm_at(const struct sg_policy *p, size_t i);
+const struct sg_hsm *sg_policy_hsm(const struct sg_policy *p,
+    const char *serial);
+
+/* 1 if the named principal exists, has the requester role and is listed
+ * for the key. */
+int sg_policy_may_request(const struct sg_policy *p,
+    const struct sg_policy_key *k, const char *principal);
+
+/* 1 if the key may be used on a token in this country. */
+int sg_policy_country_allowed(const struct sg_policy_key *k,
+    const char *country);
+
+struct sg_decision {
+	const char *officer;            /* principal name */
+	int approve;                    /* 1 approve, 0 reject */
+};
+
+enum sg_quorum {
+	SG_QUORUM_PENDING = 0,
+	SG_QUORUM_MET,
+	SG_QUORUM_VETOED,
+};
+
+struct sg_quorum_result {
+	enum sg_quorum state;
+	/* For each term of the key: how many more distinct officers are
+	 * still needed (0 when the term holds) in the best assignment. */
+	unsigned missing[SG_POLICY_MAX_TERMS];
+	size_t nterms;
+};
+
+/*
+ * Evaluates the decisions recorded for a request of `requester` on key k.
+ * The always-rules hold whatever the file says: a decision by the
+ * requester, by a principal without the officer role, or by an unknown
+ * name does not count; an officer counts once (a later duplicate is
+ * ignored), and one officer fills at most one term (terms are matched to
+ * distinct officers, so "2 of A and 1 of B" always needs three people).
+ * With k->veto, one counted reject gives SG_QUORUM_VETOED.
+ */
+void sg_policy_evaluate(const struct sg_policy *p,
+    const struct sg_policy_key *k, const char *requester,
+    const struct sg_decision *d, size_t nd, struct sg_quorum_result *ret);
+
+/* 1 if this principal may approve requests of `requester` on key k:
+ * an officer, not the requester, member of a group named in k's terms. */
+int sg_policy_may_approve(const struct sg_policy *p,
+    const struct sg_policy_key *k, const char *requester,
+    const char *officer);
+
+#endif

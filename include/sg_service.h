@@ -1,0 +1,105 @@
+/*
+ * The service: signgate's domain operations, below HTTP and JSON.  It owns
+ * the policy, the signer, the store and the key table, and enforces the
+ * rules: who may request, who may approve, when a request is signed.
+ *
+ * Every operation that answers success has committed its change to the
+ * store first.  A signature is released (returned, or readable) only after
+ * the transaction that records it has committed.
+ */
+#ifndef SG_SERVICE_H
+#define SG_SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sg_config.h"
+#include "sg_dsse.h"
+#include "sg_p11.h"
+#include "sg_policy.h"
+#include "sg_store.h"
+
+struct sg_service;
+
+/* What an error is about, for the API's problem documents. */
+struct sg_fault {
+	char field[64];                /* "" if no single field is at fault */
+	char detail[512];
+};
+
+struct sg_key_view {
+	const struct sg_policy_key *pk;
+	EVP_PKEY *pub;                 /* NULL if the key was not found */
+	char spki_sha256[65];
+	char *public_key_pem;
+	char *certificate_pem;         /* chain as configured, or NULL */
+	struct sg_token_info token;
+	const struct sg_hsm *hsm;      /* inventory entry, or NULL */
+	int usable;
+	char reason[256];              /* why not usable */
+};
+
+int sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
+    char *errbuf, size_t errlen);
+void sg_service_free(struct sg_service *s);
+
+/* Called (from any thread) when a request changes state. */
+void sg_service_set_notify(struct sg_service *s,
+    void (*fn)(void *arg, const char *id), void *arg);
+
+const struct sg_policy *sg_service_policy(const struct sg_service *s);
+size_t sg_service_nkeys(const struct sg_service *s);
+const struct sg_key_view *sg_service_key_at(const struct sg_service *s,
+    size_t i);
+const struct sg_key_view *sg_service_key(const struct sg_service *s,
+    const char *name);
+
+struct sg_new_request {
+	const char *key;
+	enum sg_digest_alg digest_alg;
+	uint8_t digest[SG_MAX_DIGEST];
+	size_t digest_len;
+	const char *format;            /* "raw" | "cms" */
+	const char *artifact_json;     /* canonical JSON object */
+	const char *requester;         /* principal name */
+	const char *idem_key;          /* NULL if none */
+	const char *body_sha256;       /* hex, with idem_key */
+};
+
+/* Creates (and when no approval is needed, signs) a request.
+ * *ret_existing is set when an idempotent retry returned the original. */
+int sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
+    struct sg_request **ret, int *ret_existing, struct sg_fault *f);
+
+/* Records an officer's decision from a DSSE envelope posted by `principal`.
+ * envelope_json is kept verbatim in the store. */
+int sg_service_decide(struct sg_service *s, const char *id,
+    const char *principal, const char *envelope_json, size_t len,
+    struct sg_request **ret, struct sg_fault *f);
+
+int sg_service_get(struct sg_service *s, const char *id,
+    struct sg_request **ret);
+int sg_service_list(struct sg_service *s, const char *state, const char *key,
+    int64_t before_seq, size_t limit, struct sg_request ***ret,
+    size_t *ret_n);
+
+/* The quorum state of a request under the policy its statement names. */
+int sg_service_quorum(struct sg_service *s, const struct sg_request *r,
+    struct sg_quorum_result *ret);
+
+/* A real test signature with every usable key (cached for a few seconds).
+ * 0 when ready; otherwise reason says what is wrong. */
+int sg_service_ready(struct sg_service *s, char *reason, size_t len);
+
+/* Counters for /metrics. */
+struct sg_service_stats {
+	uint64_t requests_created;
+	uint64_t signatures;
+	uint64_t approvals;
+	uint64_t rejections;
+	uint64_t expired;
+	uint64_t hsm_errors;
+};
+void sg_service_stats(struct sg_service *s, struct sg_service_stats *ret);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * The signer: the only module that holds PKCS#11 sessions and PINs.  Its
+ * interface is message-shaped (fixed-size structs in, fixed-size structs out)
+ * so that it can move into its own process behind a socket pair without its
+ * callers changing.  It signs a digest with a named key and nothing else.
+ */
+#ifndef SG_SIGNER_H
+#define SG_SIGNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sg_p11.h"
+
+#define SG_NAME_MAX 64
+
+struct sg_signer;
+
+/* Where one named key lives and how it signs. */
+struct sg_signer_key_spec {
+	char name[SG_NAME_MAX];        /* policy key name */
+	char token[33];                /* token label */
+	char label[SG_NAME_MAX];       /* CKA_LABEL, or "" */
+	uint8_t id[64];                /* CKA_ID, or id_len == 0 */
+	size_t id_len;
+	enum sg_sig_scheme scheme;
+};
+
+/* One token the signer logs into. */
+struct sg_signer_token_spec {
+	char label[33];
+	char pin_file[512];            /* path to a mode-0600 file, read at start */
+};
+
+struct sg_sign_msg {
+	char key[SG_NAME_MAX];
+	enum sg_digest_alg digest_alg; /* NONE for EdDSA over raw bytes */
+	uint8_t data[SG_MAX_DIGEST];
+	size_t data_len;
+};
+
+struct sg_sign_reply {
+	int status;                    /* 0 or SG_ERR_* */
+	uint8_t sig[SG_MAX_SIG];
+	size_t sig_len;
+};
+
+/* Loads the module, logs into each token (PINs read from their files and
+ * wiped right after use), finds each key.  A key that cannot be found is
+ * reported in the error text (errbuf) and the call fails. */
+int sg_signer_open(const char *module_path,
+    const struct sg_signer_token_spec *tokens, size_t ntokens,
+    const struct sg_signer_key_spec *keys, size_t nkeys,
+    struct sg_signer **ret, char *errbuf, size_t errlen);
+void sg_signer_free(struct sg_signer *s);
+
+/* Thread-safe. */
+void sg_signer_sign(struct sg_signer *s, const struct sg_sign_msg *msg,
+    struct sg_sign_reply *reply);
+
+/* Read-only facts about a key, for /v1/keys and statements. */
+int sg_signer_key_public(struct sg_signer *s, const char *name,
+    EVP_PKEY **ret_pub /* borrowed */, enum sg_key_alg *ret_alg,
+    struct sg_token_info *ret_token);
+
+#endif

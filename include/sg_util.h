@@ -1,0 +1,71 @@
+/*
+ * Small helpers shared by the daemon and the CLI: encodings, checked number
+ * parsing, time, and careful file reading (size caps, O_NOFOLLOW, secret
+ * files that must be mode 0600).  All functions that produce output set it
+ * only on success.
+ */
+#ifndef SG_UTIL_H
+#define SG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define SG_MAX_FILE_SIZE (16u * 1024 * 1024)  /* default cap for sg_read_file */
+#define SG_MAX_SECRET_SIZE 256u               /* PINs and the like */
+
+/* Lower-case hex of len bytes into out (2*len+1 bytes incl. NUL). */
+void sg_hex_encode(const uint8_t *in, size_t len, char *out);
+/* Decodes exactly 2*n hex chars (either case) into out (cap bytes).
+ * Returns SG_ERR_INVALID on odd length or a non-hex char, SG_ERR_BUFFER if
+ * it does not fit. */
+int sg_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t cap,
+    size_t *ret_len);
+
+/* Standard base64 with padding.  sg_b64_encode returns a malloc'd NUL
+ * terminated string or NULL.  sg_b64_decode is strict: no whitespace, correct
+ * padding, canonical trailing bits; returns malloc'd bytes. */
+char *sg_b64_encode(const uint8_t *in, size_t len);
+int sg_b64_decode(const char *in, size_t inlen, uint8_t **ret, size_t *ret_len);
+
+/* Parses a whole decimal string into [min,max]; no sign, spaces or junk. */
+int sg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+
+/* RFC 3339 UTC "2026-11-29T12:00:00Z" into out (at least 21 bytes). */
+void sg_time_rfc3339(time_t t, char *out, size_t outlen);
+
+/* Reads a regular file (O_NOFOLLOW|O_CLOEXEC), at most max bytes, into a
+ * NUL-terminated malloc'd buffer.  SG_ERR_TOO_LARGE past max. */
+int sg_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+
+/* Reads a secret (a PIN): the file must be a regular file owned by us or
+ * root and not accessible by group or others (SG_ERR_PERMISSIONS).  Trailing
+ * CR/LF are removed.  The caller wipes and frees with sg_freezero(). */
+int sg_read_secret_file(const char *path, char **ret, size_t *ret_len);
+
+/* Writes a whole file atomically (tmp + fsync + rename) with the mode. */
+int sg_write_file(const char *path, const void *buf, size_t len, int mode);
+
+/* explicit_bzero then free; NULL is fine. */
+void sg_freezero(void *p, size_t len);
+
+/* Constant-time comparison; 0 when equal. */
+int sg_memeq_ct(const void *a, const void *b, size_t len);
+
+/* Joins dir and path unless path is absolute.  malloc'd. */
+char *sg_path_join(const char *dir, const char *path);
+/* The directory part of path ("." if none).  malloc'd. */
+char *sg_dirname(const char *path);
+
+/* Writes s into out (cap bytes) with control and non-ASCII bytes escaped as
+ * \xNN, so that hostile strings cannot forge log lines. */
+void sg_escape(const char *s, size_t len, char *out, size_t cap);
+
+/* Logging to stderr (journald picks it up).  Never pass secrets. */
+void sg_log_set_verbose(int on);
+void sg_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void sg_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void sg_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void sg_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,814 @@
+/*
+ * HTTP API handlers.
+ *
+ * Input discipline: bodies are JSON objects parsed with duplicate keys
+ * refused; every member is checked for type, size and syntax, unknown
+ * members are refused, and each error names the field (RFC 9457 problem
+ * documents with an extra "field" member).  Identity comes only from the
+ * verified client certificate, mapped to a policy principal.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "sg_api.h"
+#include "sg_crypto.h"
+#include "sg_err.h"
+#include "sg_util.h"
+
+#define ARTIFACT_MAX_FIELDS 32
+#define ARTIFACT_NAME_MAX 64
+#define ARTIFACT_VALUE_MAX 1024
+#define IDEM_KEY_MAX 128
+#define LIST_DEFAULT 50
+#define LIST_MAX 200
+#define WAIT_MAX 60
+
+struct sg_api {
+	struct sg_service *svc;
+	int plain_http;
+};
+
+int
+sg_api_new(struct sg_service *svc, int plain_http, struct sg_api **ret)
+{
+	struct sg_api *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return SG_ERR_NOMEM;
+	a->svc = svc;
+	a->plain_http = plain_http;
+	*ret = a;
+	return 0;
+}
+
+void
+sg_api_free(struct sg_api *a)
+{
+	free(a);
+}
+
+static const char *
+status_title(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+static void
+set_json(struct sg_http_response *resp, int status, json_t *j)
+{
+	resp->status = status;
+	resp->content_type = status >= 400 ? "application/problem+json" :
+	    "application/json";
+	resp->body = json_dumps(j, JSON_COMPACT);
+	resp->body_len = resp->body != NULL ? strlen(resp->body) : 0;
+	if (resp->body == NULL)
+		resp->status = 500;
+	json_decref(j);
+}
+
+static void
+problem(struct sg_http_response *resp, int status, const char *field,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+problem(struct sg_http_response *resp, int status, const char *field,
+    const char *fmt, ...)
+{
+	char detail[1024];
+	va_list ap;
+	json_t *j;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	j = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
+	    status_title(status), "status", status, "detail", detail);
+	if (j != NULL && field != NULL && field[0] != '\0')
+		json_object_set_new(j, "field", json_string(field));
+	if (status == 503)
+		resp->retry_after = 5;
+	set_json(resp, status, j);
+}
+
+/* A service error with its fault, in one place. */
+static void
+service_problem(struct sg_http_response *resp, int r,
+    const struct sg_fault *f)
+{
+	int status = sg_err_http_status(r);
+
+	if (f != NULL && f->detail[0] != '\0')
+		problem(resp, status, f->field, "%s", f->detail);
+	else
+		problem(resp, status, NULL, "%s", sg_strerror(r));
+}
+
+static int
+valid_name(const char *s, size_t max)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
+		    s[i] != '_' && s[i] != '-')
+			return 0;
+	return 1;
+}
+
+static int
+valid_id(const char *s)
+{
+	size_t i;
+
+	if (strlen(s) != 32)
+		return 0;
+	for (i = 0; i < 32; i++)
+		if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' &&
+		    s[i] <= 'f'))
+			return 0;
+	return 1;
+}
+
+/* Printable text: no control characters, valid UTF-8 (jansson checked). */
+static int
+printable(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+static json_t *
+request_json(struct sg_api *a, const struct sg_request *q)
+{
+	struct sg_quorum_result res;
+	const struct sg_policy_key *pk;
+	char created[32], expires[32], at[32];
+	json_t *j, *approvals, *required, *artifact;
+	size_t i;
+
+	sg_time_rfc3339((time_t)q->created_at, created, sizeof(created));
+	sg_time_rfc3339((time_t)q->expires_at, expires, sizeof(expires));
+	artifact = json_loads(q->artifact_json, 0, NULL);
+	j = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:o, s:s, s:s, s:s,"
+	    " s:{s:s, s:I, s:s}, s:s}",
+	    "id", q->id, "state", q->state, "key", q->key,
+	    "digest", "algorithm", q->digest_alg, "value", q->digest_hex,
+	    "format", q->format,
+	    "artifact", artifact != NULL ? artifact : json_object(),
+	    "requester", q->requester, "created_at", created,
+	    "expires_at", expires,
+	    "policy", "name", q->policy_name, "version",
+	    (json_int_t)q->policy_version, "sha256", q->policy_sha256,
+	    "statement", q->statement);
+	if (j == NULL)
+		return NULL;
+	approvals = json_array();
+	for (i = 0; i < q->napprovals; i++) {
+		sg_time_rfc3339((time_t)q->approvals[i].at, at, sizeof(at));
+		json_array_append_new(approvals, json_pack("{s:s, s:s, s:s}",
+		    "officer", q->approvals[i].officer, "decision",
+		    q->approvals[i].approve ? "approve" : "reject", "at", at));
+	}
+	json_object_set_new(j, "approvals", approvals);
+	required = json_array();
+	pk = sg_policy_key(sg_service_policy(a->svc), q->key);
+	if (sg_service_quorum(a->svc, q, &res) == 0 && pk != NULL) {
+		for (i = 0; i < res.nterms && i < pk->nterms; i++)
+			json_array_append_new(required, json_pack(
+			    "{s:s, s:i, s:i}", "group", pk->terms[i].group,
+			    "count", (int)pk->terms[i].count, "missing",
+			    strcmp(q->state, "pending") == 0 ?
+			    (int)res.missing[i] : 0));
+	}
+	json_object_set_new(j, "required", required);
+	if (q->error != NULL)
+		json_object_set_new(j, "error", json_string(q->error));
+	return j;
+}
+
+static json_t *
+signature_json(struct sg_api *a, const struct sg_request *q)
+{
+	const struct sg_key_view *kv = sg_service_key(a->svc, q->key);
+	const char *alg = kv != NULL ? sg_scheme_name(kv->pk->alg,
+	    kv->pk->scheme) : NULL;
+	char *sig;
+	json_t *j;
+
+	if ((sig = sg_b64_encode(q->signature, q->signature_len)) == NULL)
+		return NULL;
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "format", q->format,
+	    "algorithm", alg != NULL ? alg : "unknown", "digest_algorithm",
+	    q->digest_alg, "key", q->key, "spki_sha256", q->spki_sha256,
+	    "signature", sig);
+	free(sig);
+	if (j != NULL && q->cms != NULL) {
+		char *cms = sg_b64_encode(q->cms, q->cms_len);
+		if (cms != NULL)
+			json_object_set_new(j, "cms", json_string(cms));
+		free(cms);
+	}
+	return j;
+}
+
+static void
+respond_request(struct sg_api *a, struct sg_http_response *resp, int status,
+    const struct sg_request *q)
+{
+	json_t *j = request_json(a, q);
+
+	if (j != NULL && strcmp(q->state, "signed") == 0 &&
+	    q->signature != NULL)
+		json_object_set_new(j, "signature", signature_json(a, q));
+	if (j == NULL) {
+		problem(resp, 500, NULL, "cannot render the request");
+		return;
+	}
+	set_json(resp, status, j);
+}
+
+static json_t *
+key_json(const struct sg_policy *p, const struct sg_key_view *kv)
+{
+	const struct sg_policy_key *pk = kv->pk;
+	json_t *j, *formats, *requesters, *require, *countries, *hsm;
+	size_t i;
+
+	formats = json_array();
+	if (pk->formats & SG_FORMAT_RAW)
+		json_array_append_new(formats, json_string("raw"));
+	if (pk->formats & SG_FORMAT_CMS)
+		json_array_append_new(formats, json_string("cms"));
+	requesters = json_array();
+	for (i = 0; i < pk->nrequesters; i++)
+		json_array_append_new(requesters,
+		    json_string(pk->requesters[i]));
+	require = json_array();
+	for (i = 0; i < pk->nterms; i++)
+		json_array_append_new(require, json_pack("{s:s, s:i}",
+		    "group", pk->terms[i].group, "count",
+		    (int)pk->terms[i].count));
+	countries = json_array();
+	for (i = 0; i < pk->ncountries; i++)
+		json_array_append_new(countries,
+		    json_string(pk->countries[i]));
+	hsm = json_pack("{s:s, s:s, s:s, s:s}", "token", kv->token.label,
+	    "serial", kv->token.serial, "manufacturer", kv->token.manufacturer,
+	    "model", kv->token.model);
+	if (hsm != NULL && kv->hsm != NULL) {
+		json_object_set_new(hsm, "site", json_string(kv->hsm->site));
+		json_object_set_new(hsm, "country",
+		    json_string(kv->hsm->country));
+	}
+	j = json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:s,"
+	    " s:{s:o, s:o, s:b, s:I, s:o}}",
+	    "name", pk->name, "algorithm",
+	    sg_scheme_name(pk->alg, pk->scheme), "formats", formats,
+	    "public_key_pem", kv->public_key_pem ? kv->public_key_pem : "",
+	    "spki_sha256", kv->spki_sha256, "hsm", hsm,
+	    "state", kv->usable ? "active" : "unavailable",
+	    "policy", "requesters", requesters, "require", require,
+	    "veto", pk->veto, "lifetime", (json_int_t)pk->lifetime,
+	    "countries", countries);
+	if (j == NULL)
+		return NULL;
+	if (kv->certificate_pem != NULL)
+		json_object_set_new(j, "certificate_pem",
+		    json_string(kv->certificate_pem));
+	if (!kv->usable)
+		json_object_set_new(j, "reason", json_string(kv->reason));
+	(void)p;
+	return j;
+}
+
+static void
+get_keys(struct sg_api *a, struct sg_http_response *resp)
+{
+	json_t *keys = json_array(), *k;
+	size_t i;
+
+	for (i = 0; i < sg_service_nkeys(a->svc); i++) {
+		k = key_json(sg_service_policy(a->svc),
+		    sg_service_key_at(a->svc, i));
+		if (k == NULL) {
+			json_decref(keys);
+			problem(resp, 500, NULL, "cannot render keys");
+			return;
+		}
+		json_array_append_new(keys, k);
+	}
+	set_json(resp, 200, json_pack("{s:o}", "keys", keys));
+}
+
+static int
+is_json(const struct sg_http_request *req)
+{
+	const char *ct = req->content_type;
+	size_t n = strlen("application/json");
+
+	return ct != NULL && strncasecmp(ct, "application/json", n) == 0 &&
+	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static json_t *
+parse_body(const struct sg_http_request *req, struct sg_http_response *resp)
+{
+	json_error_t err;
+	json_t *j;
+
+	if (!is_json(req)) {
+		problem(resp, 415, NULL, "Content-Type must be "
+		    "application/json");
+		return NULL;
+	}
+	j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+	if (j == NULL) {
+		problem(resp, 400, NULL, "malformed JSON at line %d column "
+		    "%d: %s", err.line, err.column, err.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		problem(resp, 400, NULL, "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+/* Refuses members of obj that are not in allowed; names the first. */
+static int
+only_fields(struct sg_http_response *resp, json_t *obj, const char *prefix,
+    const char *const *allowed)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(obj, k, v) {
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(k, allowed[i]) == 0)
+				break;
+		if (allowed[i] == NULL) {
+			char field[128];
+			snprintf(field, sizeof(field), "%s%s", prefix, k);
+			problem(resp, 400, field, "%s: unknown field", field);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
+{
+	const char *k;
+	json_t *v;
+	char field[128];
+
+	if (!json_is_object(art)) {
+		problem(resp, 400, "artifact", "artifact: must be an object "
+		    "of strings");
+		return -1;
+	}
+	if (json_object_size(art) > ARTIFACT_MAX_FIELDS) {
+		problem(resp, 400, "artifact", "artifact: at most %d fields",
+		    ARTIFACT_MAX_FIELDS);
+		return -1;
+	}
+	json_object_foreach(art, k, v) {
+		snprintf(field, sizeof(field), "artifact.%.64s", k);
+		if (!valid_name(k, ARTIFACT_NAME_MAX)) {
+			problem(resp, 400, "artifact", "artifact: field names "
+			    "are 1-%d characters of A-Z a-z 0-9 . _ -",
+			    ARTIFACT_NAME_MAX);
+			return -1;
+		}
+		if (!json_is_string(v)) {
+			problem(resp, 400, field, "%s: must be a string", field);
+			return -1;
+		}
+		if (json_string_length(v) == 0 ||
+		    json_string_length(v) > ARTIFACT_VALUE_MAX ||
+		    !printable(json_string_value(v), json_string_length(v))) {
+			problem(resp, 400, field, "%s: must be 1-%d bytes of "
+			    "printable text", field, ARTIFACT_VALUE_MAX);
+			return -1;
+		}
+	}
+	if (json_object_get(art, "name") == NULL) {
+		problem(resp, 400, "artifact.name", "artifact.name: is "
+		    "required");
+		return -1;
+	}
+	*ret = json_dumps(art, JSON_COMPACT | JSON_SORT_KEYS);
+	return *ret != NULL ? 0 : -1;
+}
+
+static void
+post_request(struct sg_api *a, const struct sg_http_request *req,
+    const char *principal, struct sg_http_response *resp)
+{
+	static const char *const top[] = { "key", "digest", "format",
+	    "artifact", NULL };
+	static const char *const dig[] = { "algorithm", "value", NULL };
+	struct sg_new_request nr;
+	struct sg_request *q = NULL;
+	struct sg_fault f;
+	json_t *body, *v, *digest;
+	char *artifact = NULL, body_sha[65];
+	uint8_t h[32];
+	const char *s;
+	int r, existing = 0;
+
+	memset(&nr, 0, sizeof(nr));
+	memset(&f, 0, sizeof(f));
+	if ((body = parse_body(req, resp)) == NULL)
+		return;
+	if (only_fields(resp, body, "", top) != 0)
+		goto out;
+
+	v = json_object_get(body, "key");
+	if (!json_is_string(v) || !valid_name(json_string_value(v), 63)) {
+		problem(resp, 400, "key", "key: must be a key name");
+		goto out;
+	}
+	nr.key = json_string_value(v);
+
+	digest = json_object_get(body, "digest");
+	if (!json_is_object(digest)) {
+		problem(resp, 400, "digest", "digest: must be an object with "
+		    "algorithm and value");
+		goto out;
+	}
+	if (only_fields(resp, digest, "digest.", dig) != 0)
+		goto out;
+	v = json_object_get(digest, "algorithm");
+	if (!json_is_string(v) || (nr.digest_alg =
+	    sg_digest_from_name(json_string_value(v))) == SG_DIGEST_NONE) {
+		problem(resp, 400, "digest.algorithm", "digest.algorithm: "
+		    "must be sha256, sha384 or sha512");
+		goto out;
+	}
+	v = json_object_get(digest, "value");
+	if (!json_is_string(v) ||
+	    json_string_length(v) != 2 * sg_digest_len(nr.digest_alg) ||
+	    sg_hex_decode(json_string_value(v), json_string_length(v),
+	    nr.digest, sizeof(nr.digest), &nr.digest_len) != 0) {
+		problem(resp, 400, "digest.value", "digest.value: must be %zu "
+		    "hex characters for %s", 2 * sg_digest_len(nr.digest_alg),
+		    sg_digest_name(nr.digest_alg));
+		goto out;
+	}
+
+	nr.format = "raw";
+	if ((v = json_object_get(body, "format")) != NULL) {
+		if (!json_is_string(v) ||
+		    (strcmp(json_string_value(v), "raw") != 0 &&
+		    strcmp(json_string_value(v), "cms") != 0)) {
+			problem(resp, 400, "format", "format: must be raw or "
+			    "cms");
+			goto out;
+		}
+		nr.format = json_string_value(v);
+	}
+	if ((v = json_object_get(body, "artifact")) == NULL) {
+		problem(resp, 400, "artifact", "artifact: is required");
+		goto out;
+	}
+	if (parse_artifact(resp, v, &artifact) != 0)
+		goto out;
+	nr.artifact_json = artifact;
+	nr.requester = principal;
+
+	if ((s = req->idempotency_key) != NULL) {
+		if (strlen(s) == 0 || strlen(s) > IDEM_KEY_MAX ||
+		    !printable(s, strlen(s))) {
+			problem(resp, 400, "Idempotency-Key", "Idempotency-Key: "
+			    "must be 1-%d printable characters", IDEM_KEY_MAX);
+			goto out;
+		}
+		nr.idem_key = s;
+		sg_sha256(req->body, req->body_len, h);
+		sg_hex_encode(h, sizeof(h), body_sha);
+		nr.body_sha256 = body_sha;
+	}
+
+	r = sg_service_create(a->svc, &nr, &q, &existing, &f);
+	if (r != 0) {
+		service_problem(resp, r, &f);
+		goto out;
+	}
+	snprintf(resp->location, sizeof(resp->location), "/v1/requests/%s",
+	    q->id);
+	respond_request(a, resp, existing ? 200 : 201, q);
+out:
+	sg_request_free(q);
+	free(artifact);
+	json_decref(body);
+}
+
+static void
+list_requests(struct sg_api *a, const struct sg_http_request *req,
+    struct sg_http_response *resp)
+{
+	const char *state = sg_http_query(req, "state");
+	const char *key = sg_http_query(req, "key");
+	const char *limit_s = sg_http_query(req, "limit");
+	const char *cursor = sg_http_query(req, "cursor");
+	struct sg_request **v = NULL;
+	uint64_t limit = LIST_DEFAULT, before = 0;
+	size_t i, n = 0;
+	json_t *arr, *j;
+
+	if (state != NULL && strcmp(state, "pending") != 0 &&
+	    strcmp(state, "signed") != 0 && strcmp(state, "rejected") != 0 &&
+	    strcmp(state, "expired") != 0 && strcmp(state, "failed") != 0) {
+		problem(resp, 400, "state", "state: must be pending, signed, "
+		    "rejected, expired or failed");
+		return;
+	}
+	if (key != NULL && !valid_name(key, 63)) {
+		problem(resp, 400, "key", "key: must be a key name");
+		return;
+	}
+	if (limit_s != NULL && sg_parse_u64(limit_s, 1, LIST_MAX, &limit) != 0) {
+		problem(resp, 400, "limit", "limit: must be 1 to %d", LIST_MAX);
+		return;
+	}
+	if (cursor != NULL && sg_parse_u64(cursor, 1, INT64_MAX, &before) != 0) {
+		problem(resp, 400, "cursor", "cursor: not a cursor from this "
+		    "server");
+		return;
+	}
+	if (sg_service_list(a->svc, state, key, (int64_t)before, limit, &v,
+	    &n) != 0) {
+		problem(resp, 503, NULL, "the request store cannot be read");
+		return;
+	}
+	arr = json_array();
+	for (i = 0; i < n; i++) {
+		if ((j = request_json(a, v[i])) != NULL)
+			json_array_append_new(arr, j);
+	}
+	j = json_pack("{s:o}", "requests", arr);
+	if (n == limit && n > 0) {
+		char c[32];
+		snprintf(c, sizeof(c), "%lld", (long long)v[n - 1]->seq);
+		json_object_set_new(j, "next_cursor", json_string(c));
+	} else
+		json_object_set_new(j, "next_cursor", json_null());
+	sg_request_list_free(v, n);
+	set_json(resp, 200, j);
+}
+
+static void
+get_request(struct sg_api *a, const struct sg_http_request *req,
+    const char *id, struct sg_http_response *resp)
+{
+	const char *wait_s = sg_http_query(req, "wait");
+	struct sg_request *q = NULL;
+	uint64_t wait = 0;
+	int r;
+
+	if (wait_s != NULL && sg_parse_u64(wait_s, 0, WAIT_MAX, &wait) != 0) {
+		problem(resp, 400, "wait", "wait: must be 0 to %d seconds",
+		    WAIT_MAX);
+		return;
+	}
+	if ((r = sg_service_get(a->svc, id, &q)) != 0) {
+		if (r == SG_ERR_NOT_FOUND)
+			problem(resp, 404, NULL, "no request with id '%s'", id);
+		else
+			problem(resp, 503, NULL, "the request store cannot be "
+			    "read");
+		return;
+	}
+	if (wait > 0 && !req->resumed && strcmp(q->state, "pending") == 0) {
+		snprintf(resp->wait_id, sizeof(resp->wait_id), "%s", id);
+		resp->wait_deadline_ms = sg_now_ms() + (int64_t)wait * 1000;
+		sg_request_free(q);
+		return;
+	}
+	respond_request(a, resp, 200, q);
+	sg_request_free(q);
+}
+
+static void
+get_signature(struct sg_api *a, const char *id, struct sg_http_response *resp)
+{
+	struct sg_request *q = NULL;
+	json_t *j;
+	int r;
+
+	if ((r = sg_service_get(a->svc, id, &q)) != 0) {
+		if (r == SG_ERR_NOT_FOUND)
+			problem(resp, 404, NULL, "no request with id '%s'", id);
+		else
+			problem(resp, 503, NULL, "the request store cannot be "
+			    "read");
+		return;
+	}
+	if (strcmp(q->state, "signed") != 0 || q->signature == NULL) {
+		problem(resp, 409, NULL, "request %s is %s, not signed", id,
+		    q->state);
+		sg_request_free(q);
+		return;
+	}
+	if ((j = signature_json(a, q)) == NULL)
+		problem(resp, 500, NULL, "cannot render the signature");
+	else
+		set_json(resp, 200, j);
+	sg_request_free(q);
+}
+
+static void
+post_approval(struct sg_api *a, const struct sg_http_request *req,
+    const char *id, const char *principal, struct sg_http_response *resp)
+{
+	struct sg_request *q = NULL;
+	struct sg_fault f;
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	if (!is_json(req)) {
+		problem(resp, 415, NULL, "Content-Type must be "
+		    "application/json");
+		return;
+	}
+	r = sg_service_decide(a->svc, id, principal, req->body, req->body_len,
+	    &q, &f);
+	if (r != 0) {
+		service_problem(resp, r, &f);
+		return;
+	}
+	respond_request(a, resp, 200, q);
+	sg_request_free(q);
+}
+
+static void
+get_metrics(struct sg_api *a, struct sg_http_response *resp)
+{
+	struct sg_service_stats st;
+	char *body;
+
+	sg_service_stats(a->svc, &st);
+	if (asprintf(&body,
+	    "# TYPE signgate_requests_created_total counter\n"
+	    "signgate_requests_created_total %llu\n"
+	    "# TYPE signgate_signatures_total counter\n"
+	    "signgate_signatures_total %llu\n"
+	    "# TYPE signgate_decisions_total counter\n"
+	    "signgate_decisions_total{decision=\"approve\"} %llu\n"
+	    "signgate_decisions_total{decision=\"reject\"} %llu\n"
+	    "# TYPE signgate_requests_expired_total counter\n"
+	    "signgate_requests_expired_total %llu\n"
+	    "# TYPE signgate_hsm_errors_total counter\n"
+	    "signgate_hsm_errors_total %llu\n",
+	    (unsigned long long)st.requests_created,
+	    (unsigned long long)st.signatures,
+	    (unsigned long long)st.approvals,
+	    (unsigned long long)st.rejections,
+	    (unsigned long long)st.expired,
+	    (unsigned long long)st.hsm_errors) < 0) {
+		problem(resp, 500, NULL, "out of memory");
+		return;
+	}
+	resp->status = 200;
+	resp->content_type = "text/plain; version=0.0.4";
+	resp->body = body;
+	resp->body_len = strlen(body);
+}
+
+static void
+ops_endpoint(struct sg_api *a, const struct sg_http_request *req,
+    struct sg_http_response *resp)
+{
+	char reason[256];
+
+	if (!req->loopback) {
+		problem(resp, 403, NULL, "only from loopback");
+		return;
+	}
+	if (strcmp(req->method, "GET") != 0) {
+		problem(resp, 405, NULL, "use GET");
+		return;
+	}
+	if (strcmp(req->path, "/healthz") == 0)
+		set_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+	else if (strcmp(req->path, "/readyz") == 0) {
+		if (sg_service_ready(a->svc, reason, sizeof(reason)) == 0)
+			set_json(resp, 200, json_pack("{s:s}", "status",
+			    "ready"));
+		else {
+			set_json(resp, 503, json_pack("{s:s, s:s}", "status",
+			    "degraded", "reason", reason));
+			resp->content_type = "application/json";
+		}
+	} else
+		get_metrics(a, resp);
+}
+
+/* Splits "/v1/requests/<id>[/<tail>]"; 0 if the path has that shape. */
+static int
+request_path(const char *path, char id[33], const char **tail)
+{
+	const char *p = path + strlen("/v1/requests/");
+	const char *slash = strchr(p, '/');
+	size_t n = slash ? (size_t)(slash - p) : strlen(p);
+
+	if (n != 32)
+		return -1;
+	memcpy(id, p, 32);
+	id[32] = '\0';
+	if (!valid_id(id))
+		return -1;
+	*tail = slash ? slash : "";
+	return 0;
+}
+
+void
+sg_api_handle(void *ctx, const struct sg_http_request *req,
+    struct sg_http_response *resp)
+{
+	struct sg_api *a = ctx;
+	const struct sg_principal *pr = NULL;
+	const char *m = req->method, *path = req->path, *tail;
+	int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;
+	char id[33];
+
+	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
+	    strcmp(path, "/metrics") == 0) {
+		ops_endpoint(a, req, resp);
+		return;
+	}
+	if (strncmp(path, "/v1/", 4) != 0) {
+		problem(resp, 404, NULL, "no such endpoint");
+		return;
+	}
+	if (req->authenticated)
+		pr = sg_policy_principal_by_cert(sg_service_policy(a->svc),
+		    req->client_cn, req->client_sha256);
+	if (pr == NULL && !(a->plain_http && get)) {
+		problem(resp, 401, NULL, req->authenticated ?
+		    "the client certificate maps to no principal" :
+		    "a client certificate issued by the client CA is "
+		    "required");
+		return;
+	}
+
+	if (strcmp(path, "/v1/keys") == 0) {
+		if (!get)
+			problem(resp, 405, NULL, "use GET");
+		else
+			get_keys(a, resp);
+	} else if (strcmp(path, "/v1/requests") == 0) {
+		if (post)
+			post_request(a, req, pr->name, resp);
+		else if (get)
+			list_requests(a, req, resp);
+		else
+			problem(resp, 405, NULL, "use GET or POST");
+	} else if (strncmp(path, "/v1/requests/", 13) == 0 &&
+	    request_path(path, id, &tail) == 0) {
+		if (tail[0] == '\0' && get)
+			get_request(a, req, id, resp);
+		else if (strcmp(tail, "/signature") == 0 && get)
+			get_signature(a, id, resp);
+		else if (strcmp(tail, "/approvals") == 0 && post)
+			post_approval(a, req, id, pr->name, resp);
+		else if (tail[0] == '\0' || strcmp(tail, "/signature") == 0 ||
+		    strcmp(tail, "/approvals") == 0)
+			problem(resp, 405, NULL, "method not allowed");
+		else
+			problem(resp, 404, NULL, "no such endpoint");
+	} else if (strncmp(path, "/v1/requests/", 13) == 0)
+		problem(resp, 404, NULL, "no request with that id");
+	else
+		problem(resp, 404, NULL, "no such endpoint");
+}

@@ -1,0 +1,370 @@
+/*
+ * What every CLI command shares: global options and their environment
+ * fall-backs, escaping of server strings before they reach a terminal,
+ * problem details, and one function that performs an API call and turns
+ * its outcome into the exit status the user sees.
+ *
+ * The server is trusted to sign, not to print: any string it returns may
+ * carry terminal escape sequences, so everything from a response passes
+ * through sg_cli_esc() before it is written.  Exit statuses are chosen
+ * here, once: 2xx is success, 4xx means the server refused (3), anything
+ * else that came back, or nothing at all, is a server-side failure (4).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "sg_cli.h"
+#include "sg_err.h"
+#include "sg_util.h"
+
+static const struct option global_options[] = {
+	{ "url", required_argument, NULL, SG_OPT_URL },
+	{ "cert", required_argument, NULL, SG_OPT_CERT },
+	{ "key", required_argument, NULL, SG_OPT_KEY },
+	{ "cacert", required_argument, NULL, SG_OPT_CACERT },
+	{ "timeout", required_argument, NULL, SG_OPT_TIMEOUT },
+	{ "help", no_argument, NULL, SG_OPT_HELP },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int
+sg_cli_options(const struct option *own, struct option *out, size_t cap)
+{
+	size_t n = 0, i, j;
+
+	for (i = 0; own != NULL && own[i].name != NULL; i++) {
+		if (n + 1 >= cap)
+			return SG_ERR_BUFFER;
+		out[n++] = own[i];
+	}
+	for (i = 0; global_options[i].name != NULL; i++) {
+		int shadowed = 0;
+		for (j = 0; own != NULL && own[j].name != NULL; j++)
+			if (strcmp(own[j].name, global_options[i].name) == 0)
+				shadowed = 1;
+		if (shadowed)
+			continue;
+		if (n + 1 >= cap)
+			return SG_ERR_BUFFER;
+		out[n++] = global_options[i];
+	}
+	memset(&out[n], 0, sizeof(out[n]));
+	return 0;
+}
+
+int
+sg_cli_global_option(struct sg_cli_conf *c, int opt, const char *arg)
+{
+	switch (opt) {
+	case SG_OPT_URL:
+		c->url = arg;
+		return 0;
+	case SG_OPT_CERT:
+		c->cert = arg;
+		return 0;
+	case SG_OPT_KEY:
+		c->key = arg;
+		return 0;
+	case SG_OPT_CACERT:
+		c->cacert = arg;
+		return 0;
+	case SG_OPT_TIMEOUT:
+		if (sg_parse_u64(arg, 1, SG_CLI_MAX_TIMEOUT, &c->timeout) != 0) {
+			fprintf(stderr, "signgate: --timeout: must be 1 to %d "
+			    "seconds\n", SG_CLI_MAX_TIMEOUT);
+			return SG_EXIT_USAGE;
+		}
+		return 0;
+	case 'v':
+		c->verbose = 1;
+		sg_log_set_verbose(1);
+		return 0;
+	}
+	return 1;
+}
+
+static const char *
+env_or(const char *opt, const char *name)
+{
+	const char *v;
+
+	if (opt != NULL)
+		return opt;
+	if ((v = getenv(name)) == NULL || *v == '\0')
+		return NULL;
+	return v;
+}
+
+/* http:// only to loopback: there is no client identity without TLS. */
+static int
+url_acceptable(const char *url)
+{
+	static const char *const loopback[] = {
+		"http://127.0.0.1", "http://localhost", "http://[::1]",
+	};
+	size_t i, n;
+	const char *p;
+
+	for (p = url; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return 0;
+	if (strncmp(url, "https://", 8) == 0)
+		return url[8] != '\0' && url[8] != '/';
+	for (i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
+		n = strlen(loopback[i]);
+		if (strncmp(url, loopback[i], n) == 0 &&
+		    (url[n] == '\0' || url[n] == ':' || url[n] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
+int
+sg_cli_conf_resolve(struct sg_cli_conf *c)
+{
+	c->url = env_or(c->url, "SIGNGATE_URL");
+	c->cert = env_or(c->cert, "SIGNGATE_CERT");
+	c->key = env_or(c->key, "SIGNGATE_KEY");
+	c->cacert = env_or(c->cacert, "SIGNGATE_CACERT");
+	if (c->timeout == 0)
+		c->timeout = SG_CLI_DEFAULT_TIMEOUT;
+	if (c->url == NULL) {
+		fprintf(stderr, "signgate: no server: give --url or set "
+		    "SIGNGATE_URL\n");
+		return SG_EXIT_USAGE;
+	}
+	if (!url_acceptable(c->url)) {
+		fprintf(stderr, "signgate: --url must be https://HOST[:PORT] "
+		    "(http:// only to 127.0.0.1, localhost or [::1])\n");
+		return SG_EXIT_USAGE;
+	}
+	if (c->key != NULL && c->cert == NULL) {
+		fprintf(stderr, "signgate: a client key needs its certificate "
+		    "(--cert or SIGNGATE_CERT)\n");
+		return SG_EXIT_USAGE;
+	}
+	return 0;
+}
+
+#define ESC_BUFS 8
+#define ESC_CAP (4 * SG_CLI_ARTIFACT_VALUE_MAX + 64)
+
+const char *
+sg_cli_esc(const char *s)
+{
+	static char bufs[ESC_BUFS][ESC_CAP];
+	static unsigned next;
+	char *b;
+
+	if (s == NULL)
+		return "-";
+	b = bufs[next++ % ESC_BUFS];
+	sg_escape(s, strlen(s), b, ESC_CAP);
+	return b;
+}
+
+const char *
+sg_cli_jstr(const json_t *obj, const char *name)
+{
+	json_t *v;
+
+	if (!json_is_object(obj))
+		return NULL;
+	v = json_object_get(obj, name);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+int
+sg_cli_valid_id(const char *id)
+{
+	size_t i;
+
+	if (id == NULL || strlen(id) != SG_REQUEST_ID_LEN)
+		return 0;
+	for (i = 0; i < SG_REQUEST_ID_LEN; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		    (id[i] >= 'a' && id[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+int
+sg_cli_valid_name(const char *s, size_t max)
+{
+	size_t i, n;
+
+	if (s == NULL || (n = strlen(s)) == 0 || n > max)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static void
+copy_member(const json_t *obj, const char *name, char *out, size_t cap)
+{
+	const char *v = sg_cli_jstr(obj, name);
+
+	if (v != NULL)
+		snprintf(out, cap, "%s", v);
+}
+
+int
+sg_problem_parse(const char *body, size_t len, struct sg_problem *ret)
+{
+	struct sg_problem p;
+	json_t *root, *st;
+
+	memset(&p, 0, sizeof(p));
+	if (body == NULL || len > SG_CLI_RESPONSE_MAX)
+		return SG_ERR_INVALID;
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return SG_ERR_INVALID;
+	}
+	if (json_is_integer(st = json_object_get(root, "status")))
+		p.status = (long)json_integer_value(st);
+	copy_member(root, "title", p.title, sizeof(p.title));
+	copy_member(root, "detail", p.detail, sizeof(p.detail));
+	copy_member(root, "field", p.field, sizeof(p.field));
+	json_decref(root);
+	*ret = p;
+	return 0;
+}
+
+int
+sg_cli_status_exit(long status)
+{
+	if (status >= 200 && status <= 299)
+		return SG_EXIT_OK;
+	if (status >= 400 && status <= 499)
+		return SG_EXIT_REFUSED;
+	return SG_EXIT_SERVER;
+}
+
+void
+sg_cli_missing(const json_t *req, char *out, size_t cap)
+{
+	const json_t *req_arr, *t;
+	size_t i, o = 0;
+	int n;
+
+	if (cap == 0)
+		return;
+	out[0] = '\0';
+	req_arr = json_is_object(req) ? json_object_get(req, "required") : NULL;
+	if (json_is_array(req_arr)) {
+		json_array_foreach(req_arr, i, t) {
+			json_t *miss = json_object_get(t, "missing");
+			json_t *count = json_object_get(t, "count");
+			if (!json_is_integer(miss) ||
+			    json_integer_value(miss) <= 0)
+				continue;
+			n = snprintf(out + o, cap - o, "%s%lld of %lld %s",
+			    o > 0 ? ", " : "",
+			    (long long)json_integer_value(miss),
+			    json_is_integer(count) ?
+			    (long long)json_integer_value(count) :
+			    (long long)json_integer_value(miss),
+			    sg_cli_esc(sg_cli_jstr(t, "group")));
+			if (n < 0 || (size_t)n >= cap - o) {
+				out[o] = '\0';
+				break;
+			}
+			o += (size_t)n;
+		}
+	}
+	if (o == 0)
+		snprintf(out, cap, "none");
+}
+
+static void
+print_problem(const char *method, const char *path,
+    const struct sg_http_resp *resp)
+{
+	struct sg_problem p;
+	const char *what = resp->status >= 400 && resp->status <= 499 ?
+	    "refused" : "failed";
+
+	if (sg_problem_parse(resp->body, resp->len, &p) != 0) {
+		fprintf(stderr, "signgate: %s %s: server %s: HTTP %ld\n",
+		    method, sg_cli_esc(path), what, resp->status);
+		return;
+	}
+	fprintf(stderr, "signgate: %s %s: server %s: %ld %s%s%s", method,
+	    sg_cli_esc(path), what, resp->status,
+	    p.title[0] ? sg_cli_esc(p.title) : "error",
+	    p.detail[0] ? ": " : "", p.detail[0] ? sg_cli_esc(p.detail) : "");
+	if (p.field[0] != '\0')
+		fprintf(stderr, " (field %s)", sg_cli_esc(p.field));
+	fputc('\n', stderr);
+}
+
+int
+sg_cli_api(struct sg_http *h, const char *method, const char *path,
+    const char *body, const char *idempotency_key, long extra_timeout,
+    json_t **ret_json, struct sg_http_resp *ret_raw)
+{
+	struct sg_http_resp resp;
+	json_error_t jerr;
+	json_t *root = NULL;
+	int r, ex = SG_EXIT_SERVER;
+
+	memset(&resp, 0, sizeof(resp));
+	r = sg_http_request(h, method, path, body,
+	    body != NULL ? strlen(body) : 0, idempotency_key, extra_timeout,
+	    &resp);
+	if (r != 0) {
+		fprintf(stderr, "signgate: %s %s: %s\n", method,
+		    sg_cli_esc(path), sg_http_error(h));
+		goto out;
+	}
+	if ((ex = sg_cli_status_exit(resp.status)) != SG_EXIT_OK) {
+		print_problem(method, path, &resp);
+		goto out;
+	}
+	root = json_loadb(resp.body, resp.len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(root)) {
+		fprintf(stderr, "signgate: %s %s: malformed response: %s\n",
+		    method, sg_cli_esc(path),
+		    root == NULL ? sg_cli_esc(jerr.text) : "not an object");
+		ex = SG_EXIT_SERVER;
+		goto out;
+	}
+	*ret_json = root;
+	root = NULL;
+	if (ret_raw != NULL) {
+		*ret_raw = resp;
+		memset(&resp, 0, sizeof(resp));   /* transferred */
+	}
+	ex = SG_EXIT_OK;
+out:
+	json_decref(root);
+	sg_http_resp_clear(&resp);
+	return ex;
+}
+
+int
+sg_cli_connect(struct sg_cli_conf *c, struct sg_http **ret)
+{
+	int r;
+
+	if ((r = sg_cli_conf_resolve(c)) != 0)
+		return r;
+	if ((r = sg_http_new(c, ret)) != 0) {
+		fprintf(stderr, "signgate: cannot set up the HTTP client: %s\n",
+		    sg_strerror(r));
+		return SG_EXIT_LOCAL;
+	}
+	return 0;
+}

@@ -1,0 +1,218 @@
+/*
+ * `signgate keys`: what the server can sign with, where the HSM stands,
+ * which certificate goes with each key and what its policy demands.  The
+ * public key of every key is checked against its claimed SPKI digest, and
+ * a certificate that is not for the key is flagged: the listing is what
+ * conveyors and auditors pin, so it must not quietly show a wrong key.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "sg_cli.h"
+#include "sg_crypto.h"
+#include "sg_err.h"
+
+/* Joins a JSON array of strings with sep, escaped. */
+static void
+join_strings(const json_t *arr, const char *sep, char *out, size_t cap)
+{
+	const json_t *v;
+	size_t i, o = 0;
+	int n;
+
+	out[0] = '\0';
+	if (!json_is_array(arr))
+		return;
+	json_array_foreach(arr, i, v) {
+		if (!json_is_string(v))
+			continue;
+		n = snprintf(out + o, cap - o, "%s%s", o > 0 ? sep : "",
+		    sg_cli_esc(json_string_value(v)));
+		if (n < 0 || (size_t)n >= cap - o)
+			return;
+		o += (size_t)n;
+	}
+}
+
+static void
+print_policy(const json_t *pol)
+{
+	const json_t *req, *t, *v;
+	char buf[1024], members[512];
+	size_t i, o = 0;
+	int n;
+
+	if (!json_is_object(pol))
+		return;
+	join_strings(json_object_get(pol, "requesters"), " ", buf, sizeof(buf));
+	printf("    policy: requesters %s", buf[0] ? buf : "none");
+	req = json_object_get(pol, "require");
+	buf[0] = '\0';
+	if (json_is_array(req)) {
+		json_array_foreach(req, i, t) {
+			v = json_object_get(t, "count");
+			join_strings(json_object_get(t, "members"), " ",
+			    members, sizeof(members));
+			n = snprintf(buf + o, sizeof(buf) - o,
+			    "%s%lld of %s%s%s%s", o > 0 ? ", " : "",
+			    json_is_integer(v) ?
+			    (long long)json_integer_value(v) : 0LL,
+			    sg_cli_esc(sg_cli_jstr(t, "group")),
+			    members[0] ? " (" : "", members,
+			    members[0] ? ")" : "");
+			if (n < 0 || (size_t)n >= sizeof(buf) - o)
+				break;
+			o += (size_t)n;
+		}
+	}
+	printf("; requires %s", buf[0] ? buf : "no approval");
+	v = json_object_get(pol, "veto");
+	if (json_is_boolean(v))
+		printf("; veto %s", json_is_true(v) ? "yes" : "no");
+	v = json_object_get(pol, "lifetime");
+	if (json_is_integer(v))
+		printf("; lifetime %llds", (long long)json_integer_value(v));
+	join_strings(json_object_get(pol, "countries"), " ", buf, sizeof(buf));
+	if (buf[0] != '\0')
+		printf("; countries %s", buf);
+	putchar('\n');
+}
+
+/* Returns 1 when a check fails (the key or certificate is not what the
+ * server claims), 0 otherwise. */
+static int
+print_key(const json_t *k, int namew)
+{
+	const json_t *hsm = json_object_get(k, "hsm");
+	const char *cert = sg_cli_jstr(k, "certificate_pem");
+	const char *reason = sg_cli_jstr(k, "reason");
+	char formats[64], spki[65], err[512], subject[512], nb[32], na[32];
+	EVP_PKEY *pub = NULL, *cpub = NULL;
+	int bad = 0;
+
+	join_strings(json_object_get(k, "formats"), ",", formats,
+	    sizeof(formats));
+	printf("%-*s %-11s %-8s %-12s %s/%s/%s\n", namew,
+	    sg_cli_esc(sg_cli_jstr(k, "name")),
+	    sg_cli_esc(sg_cli_jstr(k, "algorithm")),
+	    formats[0] ? formats : "-",
+	    sg_cli_esc(sg_cli_jstr(k, "state")),
+	    sg_cli_esc(sg_cli_jstr(hsm, "token")),
+	    sg_cli_esc(sg_cli_jstr(hsm, "site")),
+	    sg_cli_esc(sg_cli_jstr(hsm, "country")));
+	if (sg_cli_key_public(k, &pub, spki, err, sizeof(err)) == 0) {
+		printf("    spki: sha256:%s\n", spki);
+	} else {
+		fprintf(stderr, "signgate: %s\n", err);
+		printf("    spki: does not match the public key\n");
+		bad = 1;
+	}
+	if (cert != NULL) {
+		if (sg_cli_cert_summary(cert, strlen(cert), subject,
+		    sizeof(subject), nb, na) != 0) {
+			printf("    certificate: does not parse\n");
+			bad = 1;
+		} else {
+			printf("    certificate: %s, valid %s to %s\n",
+			    sg_cli_esc(subject), nb, na);
+			if (pub != NULL && (sg_pubkey_from_pem(cert,
+			    strlen(cert), &cpub) != 0 ||
+			    EVP_PKEY_eq(cpub, pub) != 1)) {
+				fprintf(stderr, "signgate: key %s: the "
+				    "certificate is not for this key\n",
+				    sg_cli_esc(sg_cli_jstr(k, "name")));
+				printf("    certificate: NOT FOR THIS KEY\n");
+				bad = 1;
+			}
+		}
+	}
+	print_policy(json_object_get(k, "policy"));
+	if (reason != NULL)
+		printf("    reason: %s\n", sg_cli_esc(reason));
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(cpub);
+	return bad;
+}
+
+int
+sg_cli_cmd_keys(int argc, char **argv, struct sg_cli_conf *conf)
+{
+	static const struct option own[] = {
+		{ "json", no_argument, NULL, SG_OPT_CMD },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct option opts[SG_CLI_MAX_OPTIONS];
+	struct sg_http *h = NULL;
+	struct sg_http_resp raw;
+	json_t *doc = NULL, *arr, *k;
+	size_t i;
+	int c, r, json = 0, help = 0, ex = SG_EXIT_USAGE, bad = 0, namew = 4;
+
+	memset(&raw, 0, sizeof(raw));
+	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
+		return SG_EXIT_LOCAL;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+		switch (c) {
+		case SG_OPT_CMD:
+			json = 1;
+			break;
+		case 'h':
+		case SG_OPT_HELP:
+			help = 1;
+			break;
+		default:
+			if ((r = sg_cli_global_option(conf, c, optarg)) == 0)
+				break;
+			fprintf(stderr, "see: signgate keys --help\n");
+			return SG_EXIT_USAGE;
+		}
+	}
+	if (help) {
+		sg_cli_usage(stdout, "keys");
+		return SG_EXIT_OK;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "signgate: keys takes no arguments\n");
+		return SG_EXIT_USAGE;
+	}
+	if ((ex = sg_cli_connect(conf, &h)) != 0)
+		return ex;
+	if ((ex = sg_cli_api(h, "GET", "/v1/keys", NULL, NULL, 0, &doc,
+	    &raw)) != 0)
+		goto out;
+	if (json) {
+		fwrite(raw.body, 1, raw.len, stdout);
+		if (raw.len == 0 || raw.body[raw.len - 1] != '\n')
+			putchar('\n');
+		goto out;
+	}
+	arr = json_object_get(doc, "keys");
+	if (!json_is_array(arr)) {
+		fprintf(stderr, "signgate: malformed response: no keys\n");
+		ex = SG_EXIT_SERVER;
+		goto out;
+	}
+	json_array_foreach(arr, i, k) {
+		const char *name = sg_cli_jstr(k, "name");
+		if (name != NULL && (int)strlen(sg_cli_esc(name)) > namew)
+			namew = (int)strlen(sg_cli_esc(name));
+	}
+	printf("%-*s %-11s %-8s %-12s %s\n", namew, "NAME", "ALGORITHM",
+	    "FORMATS", "STATE", "HSM");
+	json_array_foreach(arr, i, k)
+		bad |= print_key(k, namew);
+	if (bad)
+		ex = SG_EXIT_VERIFY;
+out:
+	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
+		ex = SG_EXIT_LOCAL;
+	sg_http_resp_clear(&raw);
+	json_decref(doc);
+	sg_http_free(h);
+	return ex;
+}

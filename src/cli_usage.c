@@ -1,0 +1,198 @@
+/*
+ * Every help text of the CLI, kept together because together they are the
+ * CLI's contract with people and scripts: options, the lines printed on
+ * stdout, the files written and the exit statuses.  Changing an output
+ * line means changing it here too.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sg_cli.h"
+
+static const char overview[] =
+"usage: signgate [global options] <command> [options] [arguments]\n"
+"\n"
+"Commands:\n"
+"  keys              list the signing keys, their HSM and certificate\n"
+"  sign FILE         have FILE signed (conveyor)\n"
+"  pending           list requests waiting for approval (officer)\n"
+"  show ID           show exactly what request ID would sign\n"
+"  approve ID        approve request ID with your approval key (officer)\n"
+"  reject ID         reject request ID with your approval key (officer)\n"
+"  help [COMMAND]    this text, or a command's\n"
+"\n"
+"Global options (also accepted after the command, unless the command uses\n"
+"the same name itself: `sign`, `pending`, `approve` and `reject` use --key\n"
+"for something else, so give the TLS client key before the command or in\n"
+"SIGNGATE_KEY):\n"
+"  --url URL         server, https://HOST[:PORT]   (env SIGNGATE_URL)\n"
+"  --cert FILE       client certificate, PEM       (env SIGNGATE_CERT)\n"
+"  --key FILE        client private key, PEM       (env SIGNGATE_KEY)\n"
+"  --cacert FILE     CA certificates to verify the server with\n"
+"                                                  (env SIGNGATE_CACERT;\n"
+"                                                  default: system store)\n"
+"  --timeout S       seconds for each HTTP exchange (default 30)\n"
+"  -v, --verbose     log each HTTP exchange to stderr\n"
+"  -h, --help        help\n"
+"Options win over the environment.  TLS 1.2 or newer; the server's\n"
+"certificate and host name are always verified.  http:// is accepted only\n"
+"for 127.0.0.1, localhost and [::1].\n"
+"\n"
+"Output: results go to stdout as `name: value` lines or tables, errors to\n"
+"stderr as `signgate: ...`.  Strings from the server are printed with\n"
+"control and non-ASCII bytes escaped as \\xNN.\n"
+"\n"
+"Exit status:\n"
+"  0  success\n"
+"  1  local error (file I/O, bad key file, a local check failed, declined)\n"
+"  2  usage error\n"
+"  3  the server refused the request (4xx; the problem detail is printed),\n"
+"     or the request is no longer pending when approving or rejecting\n"
+"  4  cannot reach the server, TLS failure, 5xx, or a malformed answer\n"
+"  5  a returned signature does not verify (nothing is written)\n"
+"  6  the request ended without a signature (rejected, expired, failed)\n"
+"  7  timed out waiting (sign --wait)\n";
+
+static const char keys_usage[] =
+"usage: signgate keys [--json]\n"
+"\n"
+"Lists the keys the server can sign with (GET /v1/keys).\n"
+"  --json            print the server's JSON document unchanged\n"
+"\n"
+"Output: a header line, then per key one line\n"
+"  NAME ALGORITHM FORMATS STATE HSM\n"
+"where HSM is `token/site/country`, followed by indented lines\n"
+"  spki: sha256:<hex>\n"
+"  certificate: <subject>, valid <notBefore> to <notAfter>\n"
+"  policy: requesters ...; requires N of GROUP, ...; veto yes|no; ...\n"
+"  reason: <why the key is unavailable>\n"
+"(certificate, policy and reason only when present).\n";
+
+static const char sign_usage[] =
+"usage: signgate sign --key NAME [options] FILE\n"
+"\n"
+"Hashes FILE locally, asks the server to sign the digest with key NAME,\n"
+"waits for the approvals the key's policy requires, then checks the\n"
+"signature against the key's public key (from GET /v1/keys) over the\n"
+"LOCAL digest, and only then writes it.\n"
+"  --key NAME              the signing key (see `signgate keys`)\n"
+"  --digest ALG            sha256 (default), sha384 or sha512\n"
+"  --format F              raw (default): the bare signature (DER ECDSA,\n"
+"                          RSA bytes, Ed25519 bytes); cms: a detached\n"
+"                          CMS SignedData (DER), checked too\n"
+"  --out PATH              where to write (default FILE.sig, FILE.p7s for\n"
+"                          cms); written atomically\n"
+"  --artifact-name N       artifact.name (default: the file's base name)\n"
+"  --artifact-version V    artifact.version\n"
+"  --meta K=V              another artifact field (repeatable; names\n"
+"                          [A-Za-z0-9._-]{1,64}, values <= 1024 bytes)\n"
+"  --idempotency-key S     send this Idempotency-Key (<= 128 printable\n"
+"                          ASCII); default: a random one.  Running sign\n"
+"                          again with the same key and the same file\n"
+"                          resumes the same request.\n"
+"  --wait S                wait at most S seconds for approvals (default\n"
+"                          3600); exit 7 when they pass\n"
+"  --no-wait               do not wait: print the request and exit 0 while\n"
+"                          it is pending\n"
+"The request is POSTed again (same Idempotency-Key) up to 3 times after a\n"
+"connection error or a 5xx.\n"
+"\n"
+"Output lines:\n"
+"  request: <id>\n"
+"  idempotency-key: <key>\n"
+"  state: pending|signed|rejected|expired|failed   (again on each change)\n"
+"  missing: <N of M GROUP, ...>                      (while pending)\n"
+"  error: <reason>                                   (state failed)\n"
+"  verified: <algorithm> <digest alg>:<hex> key <name> spki sha256:<hex>\n"
+"  signature: <path>\n"
+"  proof: <path>.proof\n"
+"When the server returns a transparency-log entry for the signature, its\n"
+"tlog-proof text is written next to the signature as <out>.proof.\n"
+"Exit 5 (nothing written) when the signature, the CMS or the key's SPKI\n"
+"does not check out; 6 when the request is rejected, expires or fails.\n";
+
+static const char pending_usage[] =
+"usage: signgate pending [--key NAME] [--json]\n"
+"\n"
+"Lists pending requests, newest first (GET /v1/requests?state=pending).\n"
+"  --key NAME        only requests for this signing key\n"
+"  --json            print {\"requests\": [...]} with every page merged\n"
+"\n"
+"Output: a header line, then one line per request:\n"
+"  ID KEY ARTIFACT REQUESTER CREATED EXPIRES MISSING\n"
+"where ARTIFACT is name[@version] and MISSING is `N of M GROUP, ...`.\n";
+
+static const char show_usage[] =
+"usage: signgate show ID [--json]\n"
+"\n"
+"Shows exactly what request ID would sign (GET /v1/requests/ID) and checks\n"
+"that its statement (the text officers sign) agrees with the request: id,\n"
+"key, digest, format, requester, policy and expiry.  Any disagreement is\n"
+"printed as `error: ...` on stderr and the exit status is 1.\n"
+"  --json            print the server's JSON unchanged (still checked)\n"
+"\n"
+"Output lines: request, state, key (with `spki sha256:<hex>`), digest,\n"
+"format, artifact.<name> (one per field), requester, created, expires,\n"
+"policy, error (state failed), approval (one per decision: officer,\n"
+"decision, time), missing, then `statement:` and the statement's lines\n"
+"indented by two spaces.\n";
+
+static const char approve_usage[] =
+"usage: signgate approve|reject ID (--key FILE | --pkcs11 URI) [options]\n"
+"\n"
+"Fetches request ID, checks that it is pending, that its statement agrees\n"
+"with the request, and that the statement's key SPKI digest is the key's\n"
+"(GET /v1/keys); prints the statement, asks for confirmation, signs\n"
+"SHA-256 of the DSSE PAE of statement + \"decision approve|reject\" with\n"
+"your approval key, verifies that signature locally, and posts the DSSE\n"
+"envelope.\n"
+"  --key FILE        your approval private key, PEM (ECDSA or RSA; must not\n"
+"                    be readable by group or others; an encrypted key asks\n"
+"                    for its passphrase on the terminal)\n"
+"  --pkcs11 URI      your key on a smart card or token, e.g.\n"
+"                    'pkcs11:token=officer-cards;object=alice'\n"
+"  --module PATH     PKCS#11 module (default $SIGNGATE_PKCS11_MODULE or\n"
+"                    " SG_CLI_DEFAULT_MODULE ")\n"
+"  --pin-file FILE   the token PIN (mode 0600); otherwise it is asked for\n"
+"                    on the terminal without echo.  Never from the command\n"
+"                    line or the environment.\n"
+"  --as NAME         the keyid to sign as (default: the CN of --cert)\n"
+"  --yes             do not ask for confirmation (required when stdin is\n"
+"                    not a terminal)\n"
+"\n"
+"Output lines: the statement as in `show`, then\n"
+"  decision: approve|reject\n"
+"  posted: <officer> <decision>\n"
+"  state: <state>\n"
+"  missing: <N of M GROUP, ...>\n"
+"Exit 3 when the request is not pending or the server refuses the\n"
+"approval; 1 when a check fails or you decline.\n";
+
+static const char command_footer[] =
+"\n"
+"Global options (--url, --cert, --key, --cacert, --timeout, -v) and exit\n"
+"statuses: see `signgate --help`.\n";
+
+int
+sg_cli_usage(FILE *f, const char *cmd)
+{
+	if (cmd == NULL)
+		fputs(overview, f);
+	else if (strcmp(cmd, "keys") == 0)
+		fputs(keys_usage, f);
+	else if (strcmp(cmd, "sign") == 0)
+		fputs(sign_usage, f);
+	else if (strcmp(cmd, "pending") == 0)
+		fputs(pending_usage, f);
+	else if (strcmp(cmd, "show") == 0)
+		fputs(show_usage, f);
+	else if (strcmp(cmd, "approve") == 0 || strcmp(cmd, "reject") == 0)
+		fputs(approve_usage, f);
+	else if (strcmp(cmd, "help") == 0)
+		fputs("usage: signgate help [COMMAND]\n", f);
+	else
+		return -1;
+	if (cmd != NULL)
+		fputs(command_footer, f);
+	return 0;
+}

@@ -1,0 +1,321 @@
+/*
+ * Configuration loading.  The file is small JSON; every field is checked
+ * for type and range, unknown fields and duplicate keys are refused, and
+ * errors name the file and the field.  PINs are never in this file: a token
+ * names a PIN file (mode 0600) or a systemd credential, which is resolved
+ * here to a path under $CREDENTIALS_DIRECTORY.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "sg_config.h"
+#include "sg_err.h"
+#include "sg_util.h"
+
+#define CONFIG_MAX_SIZE (256 * 1024)
+
+struct ctx {
+	const char *file;
+	char *dir;
+	char *errbuf;
+	size_t errlen;
+};
+
+static int
+fail(struct ctx *c, const char *field, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(c->errbuf, c->errlen, "%s: %s: %s", c->file, field, msg);
+	return SG_ERR_INVALID;
+}
+
+/* Refuses members of obj not named in allowed (NULL-terminated). */
+static int
+check_fields(struct ctx *c, const char *where, json_t *obj,
+    const char *const *allowed)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(obj, k, v) {
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(allowed[i], k) == 0)
+				break;
+		if (allowed[i] == NULL)
+			return fail(c, where, "unknown field '%s'", k);
+	}
+	return 0;
+}
+
+static int
+get_string(struct ctx *c, json_t *obj, const char *name, const char *field,
+    int required, const char **ret)
+{
+	json_t *v = json_object_get(obj, name);
+
+	*ret = NULL;
+	if (v == NULL) {
+		if (required)
+			return fail(c, field, "is required");
+		return 0;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return fail(c, field, "must be a non-empty string");
+	*ret = json_string_value(v);
+	return 0;
+}
+
+static int
+get_path(struct ctx *c, json_t *obj, const char *name, const char *field,
+    int required, char **ret)
+{
+	const char *s;
+	int r;
+
+	*ret = NULL;
+	if ((r = get_string(c, obj, name, field, required, &s)) != 0)
+		return r;
+	if (s == NULL)
+		return 0;
+	if ((*ret = sg_path_join(c->dir, s)) == NULL)
+		return SG_ERR_NOMEM;
+	return 0;
+}
+
+static int
+get_uint(struct ctx *c, json_t *obj, const char *name, const char *field,
+    json_int_t min, json_int_t max, json_int_t def, unsigned *ret)
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (v == NULL) {
+		*ret = (unsigned)def;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < min ||
+	    json_integer_value(v) > max)
+		return fail(c, field, "must be an integer from %lld to %lld",
+		    (long long)min, (long long)max);
+	*ret = (unsigned)json_integer_value(v);
+	return 0;
+}
+
+static int
+parse_tokens(struct ctx *c, json_t *arr, struct sg_config *cfg)
+{
+	static const char *const fields[] = { "label", "pin_file",
+	    "pin_credential", NULL };
+	char field[64];
+	json_t *t;
+	size_t i;
+	int r;
+
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return fail(c, "pkcs11.tokens", "must be a non-empty array");
+	if (json_array_size(arr) > SG_CONFIG_MAX_TOKENS)
+		return fail(c, "pkcs11.tokens", "at most %d tokens",
+		    SG_CONFIG_MAX_TOKENS);
+	json_array_foreach(arr, i, t) {
+		struct sg_signer_token_spec *ts = &cfg->tokens[i];
+		const char *label, *pin_file, *cred;
+		char *path = NULL;
+
+		snprintf(field, sizeof(field), "pkcs11.tokens[%zu]", i);
+		if (!json_is_object(t))
+			return fail(c, field, "must be an object");
+		if ((r = check_fields(c, field, t, fields)) != 0)
+			return r;
+		snprintf(field, sizeof(field), "pkcs11.tokens[%zu].label", i);
+		if ((r = get_string(c, t, "label", field, 1, &label)) != 0)
+			return r;
+		if (strlen(label) >= sizeof(ts->label))
+			return fail(c, field, "longer than 32 bytes");
+		snprintf(field, sizeof(field), "pkcs11.tokens[%zu]", i);
+		if ((r = get_string(c, t, "pin_file", field, 0,
+		    &pin_file)) != 0 ||
+		    (r = get_string(c, t, "pin_credential", field, 0,
+		    &cred)) != 0)
+			return r;
+		if ((pin_file == NULL) == (cred == NULL))
+			return fail(c, field,
+			    "needs exactly one of pin_file, pin_credential");
+		if (cred != NULL) {
+			const char *cd = getenv("CREDENTIALS_DIRECTORY");
+			if (strchr(cred, '/') != NULL)
+				return fail(c, field,
+				    "pin_credential is a name, not a path");
+			if (cd == NULL)
+				return fail(c, field, "pin_credential needs "
+				    "$CREDENTIALS_DIRECTORY (systemd "
+				    "LoadCredential=)");
+			path = sg_path_join(cd, cred);
+		} else
+			path = sg_path_join(c->dir, pin_file);
+		if (path == NULL)
+			return SG_ERR_NOMEM;
+		if (strlen(path) >= sizeof(ts->pin_file)) {
+			free(path);
+			return fail(c, field, "PIN path too long");
+		}
+		snprintf(ts->label, sizeof(ts->label), "%s", label);
+		snprintf(ts->pin_file, sizeof(ts->pin_file), "%s", path);
+		free(path);
+		cfg->ntokens++;
+	}
+	return 0;
+}
+
+static int
+parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
+{
+	static const char *const top[] = { "listen", "tls", "plain_http",
+	    "pkcs11", "policy", "state_dir", "threads", "connection_limit",
+	    "per_ip_connection_limit", "connection_timeout", NULL };
+	static const char *const listen_f[] = { "address", "port", NULL };
+	static const char *const tls_f[] = { "certificate", "private_key",
+	    "client_ca", NULL };
+	static const char *const p11_f[] = { "module", "tokens", NULL };
+	json_t *listen, *tls, *p11, *v;
+	const char *addr;
+	unsigned port;
+	unsigned char tmp[16];
+	int r;
+
+	if (!json_is_object(root))
+		return fail(c, "(top)", "must be a JSON object");
+	if ((r = check_fields(c, "(top)", root, top)) != 0)
+		return r;
+
+	if (!json_is_object(listen = json_object_get(root, "listen")))
+		return fail(c, "listen", "must be an object");
+	if ((r = check_fields(c, "listen", listen, listen_f)) != 0 ||
+	    (r = get_string(c, listen, "address", "listen.address", 1,
+	    &addr)) != 0 ||
+	    (r = get_uint(c, listen, "port", "listen.port", 1, 65535, 8443,
+	    &port)) != 0)
+		return r;
+	if (inet_pton(AF_INET, addr, tmp) != 1 &&
+	    inet_pton(AF_INET6, addr, tmp) != 1)
+		return fail(c, "listen.address",
+		    "must be a numeric IPv4 or IPv6 address");
+	if ((cfg->listen_address = strdup(addr)) == NULL)
+		return SG_ERR_NOMEM;
+	cfg->port = (uint16_t)port;
+
+	if ((v = json_object_get(root, "plain_http")) != NULL) {
+		if (!json_is_boolean(v))
+			return fail(c, "plain_http", "must be true or false");
+		cfg->plain_http = json_is_true(v);
+		if (cfg->plain_http && strcmp(addr, "127.0.0.1") != 0)
+			return fail(c, "plain_http", "allowed only with "
+			    "listen.address 127.0.0.1");
+	}
+	if (!cfg->plain_http) {
+		if (!json_is_object(tls = json_object_get(root, "tls")))
+			return fail(c, "tls", "must be an object");
+		if ((r = check_fields(c, "tls", tls, tls_f)) != 0 ||
+		    (r = get_path(c, tls, "certificate", "tls.certificate", 1,
+		    &cfg->tls_certificate)) != 0 ||
+		    (r = get_path(c, tls, "private_key", "tls.private_key", 1,
+		    &cfg->tls_private_key)) != 0 ||
+		    (r = get_path(c, tls, "client_ca", "tls.client_ca", 1,
+		    &cfg->tls_client_ca)) != 0)
+			return r;
+	} else if (json_object_get(root, "tls") != NULL)
+		return fail(c, "tls", "not used with plain_http");
+
+	if (!json_is_object(p11 = json_object_get(root, "pkcs11")))
+		return fail(c, "pkcs11", "must be an object");
+	if ((r = check_fields(c, "pkcs11", p11, p11_f)) != 0 ||
+	    (r = get_path(c, p11, "module", "pkcs11.module", 1,
+	    &cfg->pkcs11_module)) != 0 ||
+	    (r = parse_tokens(c, json_object_get(p11, "tokens"), cfg)) != 0)
+		return r;
+
+	if ((r = get_path(c, root, "policy", "policy", 1,
+	    &cfg->policy_path)) != 0 ||
+	    (r = get_path(c, root, "state_dir", "state_dir", 1,
+	    &cfg->state_dir)) != 0 ||
+	    (r = get_uint(c, root, "threads", "threads", 1, 64, 4,
+	    &cfg->threads)) != 0 ||
+	    (r = get_uint(c, root, "connection_limit", "connection_limit",
+	    1, 100000, 1024, &cfg->connection_limit)) != 0 ||
+	    (r = get_uint(c, root, "per_ip_connection_limit",
+	    "per_ip_connection_limit", 0, 100000, 0,
+	    &cfg->per_ip_connection_limit)) != 0 ||
+	    (r = get_uint(c, root, "connection_timeout",
+	    "connection_timeout", 1, 3600, 90,
+	    &cfg->connection_timeout)) != 0)
+		return r;
+	return 0;
+}
+
+int
+sg_config_load(const char *path, struct sg_config **ret, char *errbuf,
+    size_t errlen)
+{
+	struct sg_config *cfg = NULL;
+	struct ctx c = { path, NULL, errbuf, errlen };
+	json_error_t jerr;
+	json_t *root = NULL;
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	if ((r = sg_read_file(path, CONFIG_MAX_SIZE, &buf, &len)) != 0) {
+		snprintf(errbuf, errlen, "%s: cannot read: %s", path,
+		    sg_strerror(r));
+		return r;
+	}
+	if ((c.dir = sg_dirname(path)) == NULL ||
+	    (cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	    (cfg->path = strdup(path)) == NULL) {
+		r = SG_ERR_NOMEM;
+		goto out;
+	}
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		snprintf(errbuf, errlen, "%s:%d: %s", path, jerr.line,
+		    jerr.text);
+		r = SG_ERR_INVALID;
+		goto out;
+	}
+	if ((r = parse_root(&c, root, cfg)) != 0)
+		goto out;
+	*ret = cfg;
+	cfg = NULL;
+out:
+	sg_config_free(cfg);
+	json_decref(root);
+	free(buf);
+	free(c.dir);
+	return r;
+}
+
+void
+sg_config_free(struct sg_config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->listen_address);
+	free(c->tls_certificate);
+	free(c->tls_private_key);
+	free(c->tls_client_ca);
+	free(c->pkcs11_module);
+	free(c->policy_path);
+	free(c->state_dir);
+	free(c);
+}

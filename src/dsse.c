@@ -1,0 +1,629 @@
+/*
+ * The approval statement, the approval body, DSSE v1 pre-authentication
+ * encoding and the DSSE envelope (see include/sg_dsse.h and DESIGN.md).
+ *
+ * Design: the statement has exactly one rendering.  sg_statement_build() is
+ * the only place that knows the text layout and it validates every field;
+ * sg_statement_parse() merely tokenises the eight lines into a struct and
+ * then renders that struct again and demands the result equal the input
+ * byte for byte.  Whatever the tokeniser lets through (leading zeros,
+ * upper-case hex, odd names, missing or extra bytes) is therefore caught by
+ * the one validator, and "parse then build" is the identity on every text
+ * that parses.  An officer's signature covers these bytes, so there must be
+ * no second way to write the same statement.
+ *
+ * The envelope parser is strict in the same spirit: jansson with
+ * JSON_REJECT_DUPLICATES after a size cap, exactly the members DSSE names,
+ * exactly one signature, strict base64.  Errors name the offending member
+ * so that the daemon can return them as the problem's "field".
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "sg_crypto.h"
+#include "sg_dsse.h"
+#include "sg_err.h"
+#include "sg_util.h"
+
+#define STATEMENT_LINES 8
+#define NAME_MAX_LEN 63          /* every name field is char[64] */
+#define SPKI_HEX_LEN 64
+#define POLICY_HEX_LEN 64
+
+static const char decision_approve[] = "decision approve\n";
+static const char decision_reject[] = "decision reject\n";
+
+static int
+is_name(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > NAME_MAX_LEN)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Lower-case hex of exactly want characters. */
+static int
+is_lower_hex(const char *s, size_t want)
+{
+	size_t i;
+
+	if (strlen(s) != want)
+		return 0;
+	for (i = 0; i < want; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+static size_t
+digest_hex_len(const char *alg)
+{
+	if (strcmp(alg, "sha256") == 0)
+		return 64;
+	if (strcmp(alg, "sha384") == 0)
+		return 96;
+	if (strcmp(alg, "sha512") == 0)
+		return 128;
+	return 0;
+}
+
+static int
+statement_valid(const struct sg_statement *s)
+{
+	size_t dlen;
+
+	/* The arrays must be NUL-terminated before strlen() may look. */
+	if (memchr(s->request, '\0', sizeof(s->request)) == NULL ||
+	    memchr(s->key, '\0', sizeof(s->key)) == NULL ||
+	    memchr(s->spki_sha256, '\0', sizeof(s->spki_sha256)) == NULL ||
+	    memchr(s->digest_alg, '\0', sizeof(s->digest_alg)) == NULL ||
+	    memchr(s->digest_hex, '\0', sizeof(s->digest_hex)) == NULL ||
+	    memchr(s->format, '\0', sizeof(s->format)) == NULL ||
+	    memchr(s->requester, '\0', sizeof(s->requester)) == NULL ||
+	    memchr(s->policy_name, '\0', sizeof(s->policy_name)) == NULL ||
+	    memchr(s->policy_sha256, '\0', sizeof(s->policy_sha256)) == NULL)
+		return 0;
+	if (!is_lower_hex(s->request, SG_REQUEST_ID_LEN) ||
+	    !is_name(s->key) || !is_name(s->requester) ||
+	    !is_name(s->policy_name) ||
+	    !is_lower_hex(s->spki_sha256, SPKI_HEX_LEN) ||
+	    !is_lower_hex(s->policy_sha256, POLICY_HEX_LEN))
+		return 0;
+	if ((dlen = digest_hex_len(s->digest_alg)) == 0 ||
+	    !is_lower_hex(s->digest_hex, dlen))
+		return 0;
+	if (strcmp(s->format, "raw") != 0 && strcmp(s->format, "cms") != 0)
+		return 0;
+	if (s->expires < 0)
+		return 0;
+	return 1;
+}
+
+int
+sg_statement_build(const struct sg_statement *s, char **ret, size_t *ret_len)
+{
+	char *buf = NULL;
+	int n, r = SG_ERR_INTERNAL;
+
+	if (s == NULL || ret == NULL || ret_len == NULL)
+		return SG_ERR_INVALID;
+	if (!statement_valid(s))
+		return SG_ERR_INVALID;
+	if ((buf = malloc(SG_STATEMENT_MAX + 1)) == NULL)
+		return SG_ERR_NOMEM;
+	n = snprintf(buf, SG_STATEMENT_MAX + 1,
+	    "signgate approval v1\n"
+	    "request %s\n"
+	    "key %s sha256:%s\n"
+	    "artifact %s:%s\n"
+	    "format %s\n"
+	    "requester %s\n"
+	    "policy %s@%llu sha256:%s\n"
+	    "expires %lld\n",
+	    s->request, s->key, s->spki_sha256, s->digest_alg, s->digest_hex,
+	    s->format, s->requester, s->policy_name, s->policy_version,
+	    s->policy_sha256, s->expires);
+	if (n < 0 || n > SG_STATEMENT_MAX) {
+		r = SG_ERR_TOO_LARGE;
+		goto out;
+	}
+	*ret = buf;
+	*ret_len = (size_t)n;
+	buf = NULL;
+	r = 0;
+out:
+	free(buf);
+	return r;
+}
+
+/* A cursor over one line of the statement (without its LF). */
+struct cursor {
+	const char *p;
+	const char *end;
+};
+
+static int
+take_literal(struct cursor *c, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+		return SG_ERR_INVALID;
+	c->p += n;
+	return 0;
+}
+
+/*
+ * Copies the bytes up to the first `stop` (or the end of the line when stop
+ * is '\0') into out.  No validation beyond the size: the rebuild does it.
+ */
+static int
+take_until(struct cursor *c, char stop, char *out, size_t cap)
+{
+	const char *q = c->p;
+	size_t n;
+
+	while (q < c->end && *q != stop)
+		q++;
+	if (stop != '\0' && q == c->end)
+		return SG_ERR_INVALID;
+	n = (size_t)(q - c->p);
+	if (n == 0 || n >= cap)
+		return SG_ERR_INVALID;
+	memcpy(out, c->p, n);
+	out[n] = '\0';
+	c->p = q;
+	return 0;
+}
+
+static int
+take_end(const struct cursor *c)
+{
+	return c->p == c->end ? 0 : SG_ERR_INVALID;
+}
+
+static int
+parse_lines(struct cursor lines[STATEMENT_LINES], struct sg_statement *s)
+{
+	char num[24];
+	uint64_t v;
+
+	if (take_literal(&lines[0], "signgate approval v1") != 0 ||
+	    take_end(&lines[0]) != 0)
+		return SG_ERR_INVALID;
+
+	if (take_literal(&lines[1], "request ") != 0 ||
+	    take_until(&lines[1], '\0', s->request, sizeof(s->request)) != 0)
+		return SG_ERR_INVALID;
+
+	if (take_literal(&lines[2], "key ") != 0 ||
+	    take_until(&lines[2], ' ', s->key, sizeof(s->key)) != 0 ||
+	    take_literal(&lines[2], " sha256:") != 0 ||
+	    take_until(&lines[2], '\0', s->spki_sha256,
+	    sizeof(s->spki_sha256)) != 0)
+		return SG_ERR_INVALID;
+
+	if (take_literal(&lines[3], "artifact ") != 0 ||
+	    take_until(&lines[3], ':', s->digest_alg,
+	    sizeof(s->digest_alg)) != 0 ||
+	    take_literal(&lines[3], ":") != 0 ||
+	    take_until(&lines[3], '\0', s->digest_hex,
+	    sizeof(s->digest_hex)) != 0)
+		return SG_ERR_INVALID;
+
+	if (take_literal(&lines[4], "format ") != 0 ||
+	    take_until(&lines[4], '\0', s->format, sizeof(s->format)) != 0)
+		return SG_ERR_INVALID;
+
+	if (take_literal(&lines[5], "requester ") != 0 ||
+	    take_until(&lines[5], '\0', s->requester,
+	    sizeof(s->requester)) != 0)
+		return SG_ERR_INVALID;
+
+	if (take_literal(&lines[6], "policy ") != 0 ||
+	    take_until(&lines[6], '@', s->policy_name,
+	    sizeof(s->policy_name)) != 0 ||
+	    take_literal(&lines[6], "@") != 0 ||
+	    take_until(&lines[6], ' ', num, sizeof(num)) != 0 ||
+	    sg_parse_u64(num, 0, UINT64_MAX, &v) != 0 ||
+	    take_literal(&lines[6], " sha256:") != 0 ||
+	    take_until(&lines[6], '\0', s->policy_sha256,
+	    sizeof(s->policy_sha256)) != 0)
+		return SG_ERR_INVALID;
+	s->policy_version = (unsigned long long)v;
+
+	if (take_literal(&lines[7], "expires ") != 0 ||
+	    take_until(&lines[7], '\0', num, sizeof(num)) != 0 ||
+	    sg_parse_u64(num, 0, (uint64_t)LLONG_MAX, &v) != 0)
+		return SG_ERR_INVALID;
+	s->expires = (long long)v;
+	return 0;
+}
+
+int
+sg_statement_parse(const char *text, size_t len, struct sg_statement *ret)
+{
+	struct cursor lines[STATEMENT_LINES];
+	struct sg_statement s;
+	const char *p, *end, *nl;
+	char *again = NULL;
+	size_t again_len = 0, n = 0;
+	int r = SG_ERR_INVALID;
+
+	if (text == NULL || ret == NULL)
+		return SG_ERR_INVALID;
+	if (len > SG_STATEMENT_MAX)
+		return SG_ERR_TOO_LARGE;
+	memset(&s, 0, sizeof(s));
+	p = text;
+	end = text + len;
+	while (p < end) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			goto out;          /* last line without LF */
+		if (n == STATEMENT_LINES)
+			goto out;          /* an extra line */
+		lines[n].p = p;
+		lines[n].end = nl;
+		n++;
+		p = nl + 1;
+	}
+	if (n != STATEMENT_LINES)
+		goto out;
+	if ((r = parse_lines(lines, &s)) != 0)
+		goto out;
+	/* The one validator, and the one rendering, decide. */
+	if ((r = sg_statement_build(&s, &again, &again_len)) != 0) {
+		r = SG_ERR_INVALID;
+		goto out;
+	}
+	if (again_len != len || memcmp(again, text, len) != 0) {
+		r = SG_ERR_INVALID;
+		goto out;
+	}
+	*ret = s;
+	r = 0;
+out:
+	free(again);
+	return r;
+}
+
+int
+sg_body_split(const uint8_t *body, size_t len, size_t *ret_stmt_len,
+    int *ret_approve)
+{
+	size_t la = sizeof(decision_approve) - 1;
+	size_t lr = sizeof(decision_reject) - 1;
+
+	if (body == NULL || ret_stmt_len == NULL || ret_approve == NULL)
+		return SG_ERR_INVALID;
+	if (len > SG_STATEMENT_MAX + la)
+		return SG_ERR_TOO_LARGE;
+	/* The statement before the decision line must be non-empty and end
+	 * its own last line. */
+	if (len > la && memcmp(body + len - la, decision_approve, la) == 0 &&
+	    body[len - la - 1] == '\n') {
+		*ret_stmt_len = len - la;
+		*ret_approve = 1;
+		return 0;
+	}
+	if (len > lr && memcmp(body + len - lr, decision_reject, lr) == 0 &&
+	    body[len - lr - 1] == '\n') {
+		*ret_stmt_len = len - lr;
+		*ret_approve = 0;
+		return 0;
+	}
+	return SG_ERR_INVALID;
+}
+
+int
+sg_body_build(const char *statement, size_t len, int approve,
+    uint8_t **ret, size_t *ret_len)
+{
+	const char *line = approve ? decision_approve : decision_reject;
+	size_t ll = strlen(line);
+	uint8_t *buf;
+
+	if (statement == NULL || ret == NULL || ret_len == NULL)
+		return SG_ERR_INVALID;
+	if (approve != 0 && approve != 1)
+		return SG_ERR_INVALID;
+	if (len > SG_STATEMENT_MAX)
+		return SG_ERR_TOO_LARGE;
+	if (len == 0 || statement[len - 1] != '\n')
+		return SG_ERR_INVALID;
+	if ((buf = malloc(len + ll)) == NULL)
+		return SG_ERR_NOMEM;
+	memcpy(buf, statement, len);
+	memcpy(buf + len, line, ll);
+	*ret = buf;
+	*ret_len = len + ll;
+	return 0;
+}
+
+int
+sg_dsse_pae(const char *type, const uint8_t *body, size_t len,
+    uint8_t **ret, size_t *ret_len)
+{
+	char head[32], mid[32];
+	size_t tlen, hlen, mlen, total;
+	uint8_t *buf;
+	int n;
+
+	if (type == NULL || ret == NULL || ret_len == NULL ||
+	    (body == NULL && len != 0))
+		return SG_ERR_INVALID;
+	tlen = strlen(type);
+	if (len > SG_ENVELOPE_MAX || tlen > SG_ENVELOPE_MAX)
+		return SG_ERR_TOO_LARGE;
+	/* "DSSEv1" SP len(type) SP type SP len(body) SP body */
+	n = snprintf(head, sizeof(head), "DSSEv1 %zu ", tlen);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return SG_ERR_INTERNAL;
+	hlen = (size_t)n;
+	n = snprintf(mid, sizeof(mid), " %zu ", len);
+	if (n < 0 || (size_t)n >= sizeof(mid))
+		return SG_ERR_INTERNAL;
+	mlen = (size_t)n;
+	total = hlen + tlen + mlen + len;
+	if ((buf = malloc(total)) == NULL)
+		return SG_ERR_NOMEM;
+	memcpy(buf, head, hlen);
+	memcpy(buf + hlen, type, tlen);
+	memcpy(buf + hlen + tlen, mid, mlen);
+	if (len > 0)
+		memcpy(buf + hlen + tlen + mlen, body, len);
+	*ret = buf;
+	*ret_len = total;
+	return 0;
+}
+
+static void
+set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errbuf == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Printable ASCII, 1..max bytes. */
+static int
+is_printable(const char *s, size_t len, size_t max)
+{
+	size_t i;
+
+	if (len == 0 || len > max)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* Refuses members other than the allowed ones, naming the first stranger. */
+static int
+only_members(json_t *obj, const char *const *allowed, size_t nallowed,
+    const char *where, char *errbuf, size_t errlen)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+	char esc[64];
+
+	json_object_foreach(obj, k, v) {
+		for (i = 0; i < nallowed; i++)
+			if (strcmp(k, allowed[i]) == 0)
+				break;
+		if (i == nallowed) {
+			sg_escape(k, strlen(k), esc, sizeof(esc));
+			set_err(errbuf, errlen, "%s%s: unknown field", where, esc);
+			return SG_ERR_INVALID;
+		}
+	}
+	return 0;
+}
+
+static int
+get_b64(json_t *obj, const char *name, const char *field, size_t max,
+    uint8_t **ret, size_t *ret_len, char *errbuf, size_t errlen)
+{
+	json_t *v = json_object_get(obj, name);
+	uint8_t *buf = NULL;
+	size_t blen = 0;
+
+	if (v == NULL) {
+		set_err(errbuf, errlen, "%s: missing", field);
+		return SG_ERR_INVALID;
+	}
+	if (!json_is_string(v)) {
+		set_err(errbuf, errlen, "%s: must be a string", field);
+		return SG_ERR_INVALID;
+	}
+	if (sg_b64_decode(json_string_value(v), json_string_length(v),
+	    &buf, &blen) != 0) {
+		set_err(errbuf, errlen, "%s: must be standard base64", field);
+		return SG_ERR_INVALID;
+	}
+	if (blen == 0 || blen > max) {
+		free(buf);
+		set_err(errbuf, errlen, "%s: must be 1 to %zu bytes", field, max);
+		return SG_ERR_INVALID;
+	}
+	*ret = buf;
+	*ret_len = blen;
+	return 0;
+}
+
+int
+sg_envelope_parse(const char *json, size_t len, struct sg_envelope *ret,
+    char *errbuf, size_t errlen)
+{
+	static const char *const top_members[] =
+	    { "payloadType", "payload", "signatures" };
+	static const char *const sig_members[] = { "keyid", "sig" };
+	struct sg_envelope e;
+	json_error_t jerr;
+	json_t *root = NULL, *v, *sigs, *sig;
+	int r = SG_ERR_INVALID;
+
+	memset(&e, 0, sizeof(e));
+	set_err(errbuf, errlen, "invalid envelope");
+	if (json == NULL || ret == NULL)
+		return SG_ERR_INVALID;
+	if (len > SG_ENVELOPE_MAX) {
+		set_err(errbuf, errlen, "envelope larger than %d bytes",
+		    SG_ENVELOPE_MAX);
+		return SG_ERR_TOO_LARGE;
+	}
+	if ((root = json_loadb(json, len, JSON_REJECT_DUPLICATES,
+	    &jerr)) == NULL) {
+		char esc[160];
+		sg_escape(jerr.text, strlen(jerr.text), esc, sizeof(esc));
+		set_err(errbuf, errlen, "not valid JSON: %s (line %d)", esc,
+		    jerr.line);
+		goto out;
+	}
+	if (!json_is_object(root)) {
+		set_err(errbuf, errlen, "envelope must be a JSON object");
+		goto out;
+	}
+	if (only_members(root, top_members, 3, "", errbuf, errlen) != 0)
+		goto out;
+
+	v = json_object_get(root, "payloadType");
+	if (v == NULL) {
+		set_err(errbuf, errlen, "payloadType: missing");
+		goto out;
+	}
+	if (!json_is_string(v) || !is_printable(json_string_value(v),
+	    json_string_length(v), sizeof(e.payload_type) - 1)) {
+		set_err(errbuf, errlen,
+		    "payloadType: must be a string of 1 to %zu printable "
+		    "ASCII characters", sizeof(e.payload_type) - 1);
+		goto out;
+	}
+	memcpy(e.payload_type, json_string_value(v), json_string_length(v));
+
+	if (get_b64(root, "payload", "payload", SG_ENVELOPE_MAX,
+	    &e.payload, &e.payload_len, errbuf, errlen) != 0)
+		goto out;
+
+	if ((sigs = json_object_get(root, "signatures")) == NULL) {
+		set_err(errbuf, errlen, "signatures: missing");
+		goto out;
+	}
+	if (!json_is_array(sigs) || json_array_size(sigs) != 1) {
+		set_err(errbuf, errlen,
+		    "signatures: must be an array of exactly one signature");
+		goto out;
+	}
+	sig = json_array_get(sigs, 0);
+	if (!json_is_object(sig)) {
+		set_err(errbuf, errlen, "signatures[0]: must be an object");
+		goto out;
+	}
+	if (only_members(sig, sig_members, 2, "signatures[0].", errbuf,
+	    errlen) != 0)
+		goto out;
+	if ((v = json_object_get(sig, "keyid")) == NULL) {
+		set_err(errbuf, errlen, "signatures[0].keyid: missing");
+		goto out;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    json_string_length(v) >= sizeof(e.keyid) ||
+	    !is_name(json_string_value(v))) {
+		set_err(errbuf, errlen, "signatures[0].keyid: must be a "
+		    "principal name ([A-Za-z0-9._-], 1 to %zu characters)",
+		    sizeof(e.keyid) - 1);
+		goto out;
+	}
+	memcpy(e.keyid, json_string_value(v), json_string_length(v));
+	if (get_b64(sig, "sig", "signatures[0].sig", SG_MAX_SIG, &e.sig,
+	    &e.sig_len, errbuf, errlen) != 0)
+		goto out;
+
+	*ret = e;
+	memset(&e, 0, sizeof(e));    /* transferred */
+	set_err(errbuf, errlen, "ok");
+	r = 0;
+out:
+	sg_envelope_clear(&e);
+	json_decref(root);
+	return r;
+}
+
+void
+sg_envelope_clear(struct sg_envelope *e)
+{
+	if (e == NULL)
+		return;
+	free(e->payload);
+	free(e->sig);
+	memset(e, 0, sizeof(*e));
+}
+
+int
+sg_envelope_build(const char *type, const uint8_t *payload, size_t len,
+    const char *keyid, const uint8_t *sig, size_t sig_len, char **ret)
+{
+	char *p64 = NULL, *s64 = NULL, *out = NULL;
+	json_t *root = NULL;
+	int r = SG_ERR_INVALID;
+
+	if (type == NULL || payload == NULL || keyid == NULL || sig == NULL ||
+	    ret == NULL)
+		return SG_ERR_INVALID;
+	if (!is_printable(type, strlen(type), 127) || !is_name(keyid) ||
+	    len == 0 || sig_len == 0)
+		return SG_ERR_INVALID;
+	if (sig_len > SG_MAX_SIG || len > SG_ENVELOPE_MAX)
+		return SG_ERR_TOO_LARGE;
+	if ((p64 = sg_b64_encode(payload, len)) == NULL ||
+	    (s64 = sg_b64_encode(sig, sig_len)) == NULL) {
+		r = SG_ERR_NOMEM;
+		goto out;
+	}
+	root = json_pack("{s:s, s:s, s:[{s:s, s:s}]}",
+	    "payloadType", type, "payload", p64,
+	    "signatures", "keyid", keyid, "sig", s64);
+	if (root == NULL) {
+		r = SG_ERR_NOMEM;
+		goto out;
+	}
+	if ((out = json_dumps(root, JSON_COMPACT)) == NULL) {
+		r = SG_ERR_NOMEM;
+		goto out;
+	}
+	if (strlen(out) > SG_ENVELOPE_MAX) {
+		free(out);
+		r = SG_ERR_TOO_LARGE;
+		goto out;
+	}
+	*ret = out;
+	r = 0;
+out:
+	json_decref(root);
+	free(p64);
+	free(s64);
+	return r;
+}

@@ -1,0 +1,1091 @@
+/*
+ * signgate's domain operations: create a request, record an officer's
+ * decision, sign when the quorum holds, expire what is overdue.
+ *
+ * Ordering rules (fail closed):
+ * - A request that needs no approval is signed first and then inserted,
+ *   already signed, in one transaction; the signature is returned only
+ *   after that commit.  If the HSM or the store fails, nothing is kept and
+ *   the caller gets 503; a retry with the same Idempotency-Key is safe.
+ * - A decision is committed on its own; if it completes the quorum the
+ *   request is signed and recorded in a second transaction guarded by
+ *   `state = 'pending'`, and only one thread at a time may sign a given
+ *   request (the claim set below), so a request is signed at most once.
+ *   If signing fails the request stays pending and the housekeeping
+ *   thread retries it until it expires.
+ * - A pending request is judged by the policy its statement names (kept
+ *   in the store by SHA-256), never by a later one.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "sg_crypto.h"
+#include "sg_dsse.h"
+#include "sg_err.h"
+#include "sg_service.h"
+#include "sg_signer.h"
+#include "sg_util.h"
+
+#define MAX_CLAIMS 256
+#define READY_CACHE_SECONDS 5
+#define SWEEP_BATCH 64
+
+struct sg_service {
+	const struct sg_config *cfg;
+	struct sg_policy *policy;
+	char *policy_text;
+	struct sg_signer *signer;
+	struct sg_store *store;
+	struct sg_key_view *keys;
+	size_t nkeys;
+
+	void (*notify)(void *, const char *);
+	void *notify_arg;
+
+	pthread_mutex_t lock;          /* claims, stats, ready cache */
+	char claims[MAX_CLAIMS][33];
+	size_t nclaims;
+	struct sg_service_stats stats;
+	time_t ready_at;
+	int ready_result;
+	char ready_reason[256];
+
+	pthread_t sweeper;
+	int sweeper_started;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	int stopping;
+};
+
+static void
+fault(struct sg_fault *f, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+fault(struct sg_fault *f, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (f == NULL)
+		return;
+	snprintf(f->field, sizeof(f->field), "%s", field ? field : "");
+	va_start(ap, fmt);
+	vsnprintf(f->detail, sizeof(f->detail), fmt, ap);
+	va_end(ap);
+}
+
+static void
+stat_add(struct sg_service *s, uint64_t *counter)
+{
+	pthread_mutex_lock(&s->lock);
+	(*counter)++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void
+notify(struct sg_service *s, const char *id)
+{
+	if (s->notify != NULL)
+		s->notify(s->notify_arg, id);
+}
+
+/* Checks the inventory and the certificate for one key. */
+static void
+check_key(struct sg_service *s, struct sg_key_view *kv, const char *policy_dir)
+{
+	const struct sg_policy_key *pk = kv->pk;
+	const struct sg_hsm *hsm;
+	EVP_PKEY *certkey = NULL;
+	char *path = NULL;
+	size_t len;
+	uint8_t spki[32];
+	int r;
+
+	kv->usable = 0;
+	if (sg_pubkey_spki_sha256(kv->pub, spki) != 0 ||
+	    sg_pubkey_to_pem(kv->pub, &kv->public_key_pem) != 0) {
+		snprintf(kv->reason, sizeof(kv->reason),
+		    "cannot encode the public key");
+		return;
+	}
+	sg_hex_encode(spki, sizeof(spki), kv->spki_sha256);
+	if (pk->certificate[0] != '\0') {
+		if ((path = sg_path_join(policy_dir, pk->certificate)) == NULL)
+			return;
+		r = sg_read_file(path, 1 << 20, &kv->certificate_pem, &len);
+		if (r != 0) {
+			snprintf(kv->reason, sizeof(kv->reason),
+			    "certificate %s: %s", path, sg_strerror(r));
+			free(path);
+			return;
+		}
+		free(path);
+		if (sg_pubkey_from_pem(kv->certificate_pem, len,
+		    &certkey) != 0 || EVP_PKEY_eq(certkey, kv->pub) != 1) {
+			EVP_PKEY_free(certkey);
+			snprintf(kv->reason, sizeof(kv->reason),
+			    "the certificate's public key is not the HSM key's");
+			return;
+		}
+		EVP_PKEY_free(certkey);
+	}
+	hsm = sg_policy_hsm(s->policy, kv->token.serial);
+	if (hsm == NULL) {
+		snprintf(kv->reason, sizeof(kv->reason),
+		    "token '%s' (serial %s) is not in the HSM inventory",
+		    kv->token.label, kv->token.serial);
+		return;
+	}
+	kv->hsm = hsm;
+	if ((hsm->manufacturer[0] != '\0' &&
+	    strcmp(hsm->manufacturer, kv->token.manufacturer) != 0) ||
+	    (hsm->model[0] != '\0' &&
+	    strcmp(hsm->model, kv->token.model) != 0)) {
+		snprintf(kv->reason, sizeof(kv->reason),
+		    "token serial %s reports manufacturer '%s' model '%s', "
+		    "the inventory says '%s' '%s'", kv->token.serial,
+		    kv->token.manufacturer, kv->token.model,
+		    hsm->manufacturer, hsm->model);
+		return;
+	}
+	if (!sg_policy_country_allowed(pk, hsm->country)) {
+		snprintf(kv->reason, sizeof(kv->reason),
+		    "token serial %s stands in %s (%s); key '%s' is not "
+		    "allowed there", kv->token.serial, hsm->country, hsm->site,
+		    pk->name);
+		return;
+	}
+	kv->usable = 1;
+	kv->reason[0] = '\0';
+}
+
+static int load_policy(struct sg_service *s, char *errbuf, size_t errlen);
+static void *sweeper_main(void *arg);
+
+int
+sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
+    char *errbuf, size_t errlen)
+{
+	struct sg_service *s;
+	struct sg_signer_key_spec *specs = NULL;
+	char *policy_dir = NULL;
+	size_t i;
+	int r;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return SG_ERR_NOMEM;
+	s->cfg = cfg;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->stop_lock, NULL);
+	pthread_cond_init(&s->stop_cond, NULL);
+
+	if ((r = load_policy(s, errbuf, errlen)) != 0)
+		goto fail;
+	if ((r = sg_store_open(cfg->state_dir, &s->store)) != 0) {
+		snprintf(errbuf, errlen, "%s: cannot open the request store",
+		    cfg->state_dir);
+		goto fail;
+	}
+	if ((r = sg_store_begin(s->store, 1)) != 0)
+		goto store_fail;
+	if ((r = sg_store_put_policy(s->store, sg_policy_sha256_hex(s->policy),
+	    s->policy_text, (int64_t)time(NULL))) != 0) {
+		sg_store_rollback(s->store);
+		goto store_fail;
+	}
+	if ((r = sg_store_commit(s->store)) != 0)
+		goto store_fail;
+
+	s->nkeys = sg_policy_nkeys(s->policy);
+	if ((s->keys = calloc(s->nkeys ? s->nkeys : 1, sizeof(*s->keys))) ==
+	    NULL || (specs = calloc(s->nkeys ? s->nkeys : 1,
+	    sizeof(*specs))) == NULL) {
+		r = SG_ERR_NOMEM;
+		goto fail;
+	}
+	for (i = 0; i < s->nkeys; i++) {
+		const struct sg_policy_key *pk = sg_policy_key_at(s->policy, i);
+		s->keys[i].pk = pk;
+		snprintf(specs[i].name, sizeof(specs[i].name), "%s", pk->name);
+		snprintf(specs[i].token, sizeof(specs[i].token), "%s",
+		    pk->token);
+		snprintf(specs[i].label, sizeof(specs[i].label), "%s",
+		    pk->object);
+		memcpy(specs[i].id, pk->id, pk->id_len);
+		specs[i].id_len = pk->id_len;
+		specs[i].scheme = pk->scheme;
+	}
+	if ((r = sg_signer_open(cfg->pkcs11_module, cfg->tokens, cfg->ntokens,
+	    specs, s->nkeys, &s->signer, errbuf, errlen)) != 0)
+		goto fail;
+	if ((policy_dir = sg_dirname(cfg->policy_path)) == NULL) {
+		r = SG_ERR_NOMEM;
+		goto fail;
+	}
+	for (i = 0; i < s->nkeys; i++) {
+		struct sg_key_view *kv = &s->keys[i];
+		enum sg_key_alg alg;
+		if ((r = sg_signer_key_public(s->signer, kv->pk->name, &kv->pub,
+		    &alg, &kv->token)) != 0) {
+			snprintf(errbuf, errlen, "key '%s': %s", kv->pk->name,
+			    sg_strerror(r));
+			goto fail;
+		}
+		if (alg != kv->pk->alg) {
+			snprintf(errbuf, errlen, "key '%s': the HSM key is not "
+			    "%s", kv->pk->name,
+			    sg_scheme_name(kv->pk->alg, kv->pk->scheme));
+			r = SG_ERR_INVALID;
+			goto fail;
+		}
+		check_key(s, kv, policy_dir);
+		if (!kv->usable)
+			sg_log_warn("key '%s' will not be used: %s",
+			    kv->pk->name, kv->reason);
+	}
+	if (pthread_create(&s->sweeper, NULL, sweeper_main, s) != 0) {
+		snprintf(errbuf, errlen, "cannot start the housekeeping thread");
+		r = SG_ERR_INTERNAL;
+		goto fail;
+	}
+	s->sweeper_started = 1;
+	free(specs);
+	free(policy_dir);
+	*ret = s;
+	return 0;
+store_fail:
+	snprintf(errbuf, errlen, "%s: the request store cannot be written",
+	    cfg->state_dir);
+fail:
+	free(specs);
+	free(policy_dir);
+	sg_service_free(s);
+	return r;
+}
+
+static int
+load_policy(struct sg_service *s, char *errbuf, size_t errlen)
+{
+	size_t len;
+	int r;
+
+	r = sg_read_file(s->cfg->policy_path, SG_POLICY_MAX_SIZE,
+	    &s->policy_text, &len);
+	if (r != 0) {
+		snprintf(errbuf, errlen, "%s: cannot read: %s",
+		    s->cfg->policy_path, sg_strerror(r));
+		return r;
+	}
+	return sg_policy_parse(s->cfg->policy_path, s->policy_text, len,
+	    &s->policy, errbuf, errlen);
+}
+
+void
+sg_service_free(struct sg_service *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	if (s->sweeper_started) {
+		pthread_mutex_lock(&s->stop_lock);
+		s->stopping = 1;
+		pthread_cond_signal(&s->stop_cond);
+		pthread_mutex_unlock(&s->stop_lock);
+		pthread_join(s->sweeper, NULL);
+	}
+	for (i = 0; s->keys != NULL && i < s->nkeys; i++) {
+		free(s->keys[i].public_key_pem);
+		free(s->keys[i].certificate_pem);
+	}
+	free(s->keys);
+	sg_signer_free(s->signer);
+	sg_store_close(s->store);
+	sg_policy_free(s->policy);
+	free(s->policy_text);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->stop_lock);
+	pthread_cond_destroy(&s->stop_cond);
+	free(s);
+}
+
+void
+sg_service_set_notify(struct sg_service *s,
+    void (*fn)(void *arg, const char *id), void *arg)
+{
+	s->notify = fn;
+	s->notify_arg = arg;
+}
+
+const struct sg_policy *
+sg_service_policy(const struct sg_service *s)
+{
+	return s->policy;
+}
+
+size_t
+sg_service_nkeys(const struct sg_service *s)
+{
+	return s->nkeys;
+}
+
+const struct sg_key_view *
+sg_service_key_at(const struct sg_service *s, size_t i)
+{
+	return i < s->nkeys ? &s->keys[i] : NULL;
+}
+
+const struct sg_key_view *
+sg_service_key(const struct sg_service *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->nkeys; i++)
+		if (strcmp(s->keys[i].pk->name, name) == 0)
+			return &s->keys[i];
+	return NULL;
+}
+
+/* Signs a request's digest with its key; the signer verifies before it
+ * answers. */
+static int
+sign_digest(struct sg_service *s, const struct sg_key_view *kv,
+    enum sg_digest_alg alg, const uint8_t *digest, size_t len,
+    struct sg_sign_reply *reply)
+{
+	struct sg_sign_msg msg;
+
+	if (!kv->usable)
+		return SG_ERR_FORBIDDEN;
+	memset(&msg, 0, sizeof(msg));
+	snprintf(msg.key, sizeof(msg.key), "%s", kv->pk->name);
+	/* Ed25519 signs the digest bytes themselves (pure EdDSA). */
+	msg.digest_alg = kv->pk->scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE : alg;
+	memcpy(msg.data, digest, len);
+	msg.data_len = len;
+	sg_signer_sign(s->signer, &msg, reply);
+	if (reply->status != 0) {
+		stat_add(s, &s->stats.hsm_errors);
+		sg_log_error("signing with key '%s' failed: %s", kv->pk->name,
+		    sg_strerror(reply->status));
+	}
+	return reply->status;
+}
+
+static int
+random_id(char out[33])
+{
+	uint8_t b[16];
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return SG_ERR_CRYPTO;
+	sg_hex_encode(b, sizeof(b), out);
+	return 0;
+}
+
+static int
+build_statement(struct sg_service *s, const struct sg_key_view *kv,
+    struct sg_request *q)
+{
+	struct sg_statement st;
+	size_t len;
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.request, sizeof(st.request), "%s", q->id);
+	snprintf(st.key, sizeof(st.key), "%s", q->key);
+	snprintf(st.spki_sha256, sizeof(st.spki_sha256), "%s",
+	    kv->spki_sha256);
+	snprintf(st.digest_alg, sizeof(st.digest_alg), "%s", q->digest_alg);
+	snprintf(st.digest_hex, sizeof(st.digest_hex), "%s", q->digest_hex);
+	snprintf(st.format, sizeof(st.format), "%s", q->format);
+	snprintf(st.requester, sizeof(st.requester), "%s", q->requester);
+	snprintf(st.policy_name, sizeof(st.policy_name), "%s", q->policy_name);
+	st.policy_version = q->policy_version;
+	snprintf(st.policy_sha256, sizeof(st.policy_sha256), "%s",
+	    q->policy_sha256);
+	st.expires = q->expires_at;
+	return sg_statement_build(&st, &q->statement, &len);
+}
+
+/* Looks up an idempotent original inside a transaction. */
+static int
+find_original(struct sg_service *s, const struct sg_new_request *nr,
+    struct sg_request **ret, struct sg_fault *f)
+{
+	char id[33], body_sha[65];
+	int r;
+
+	r = sg_store_find_idempotent(s->store, nr->requester, nr->idem_key,
+	    id, body_sha);
+	if (r != 0)
+		return r;
+	if (strcmp(body_sha, nr->body_sha256) != 0) {
+		fault(f, "Idempotency-Key", "this Idempotency-Key was used "
+		    "with a different request body");
+		return SG_ERR_CONFLICT;
+	}
+	return sg_store_get_request(s->store, id, ret);
+}
+
+int
+sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
+    struct sg_request **ret, int *ret_existing, struct sg_fault *f)
+{
+	const struct sg_key_view *kv;
+	const struct sg_policy_key *pk;
+	struct sg_request q, *out = NULL;
+	struct sg_sign_reply *reply = NULL;
+	int64_t now = (int64_t)time(NULL);
+	int r, in_txn = 0, retried = 0;
+
+	memset(&q, 0, sizeof(q));
+	*ret_existing = 0;
+	if ((kv = sg_service_key(s, nr->key)) == NULL) {
+		fault(f, "key", "no key named '%s'", nr->key);
+		return SG_ERR_NOT_FOUND;
+	}
+	pk = kv->pk;
+	if (!sg_policy_may_request(s->policy, pk, nr->requester)) {
+		fault(f, "key", "'%s' may not request signatures with key "
+		    "'%s'", nr->requester, pk->name);
+		return SG_ERR_FORBIDDEN;
+	}
+	if (!kv->usable) {
+		fault(f, "key", "key '%s' cannot be used: %s", pk->name,
+		    kv->reason);
+		return SG_ERR_FORBIDDEN;
+	}
+	if (strcmp(nr->format, "cms") == 0 ? !(pk->formats & SG_FORMAT_CMS) :
+	    !(pk->formats & SG_FORMAT_RAW)) {
+		fault(f, "format", "key '%s' does not allow format '%s'",
+		    pk->name, nr->format);
+		return SG_ERR_INVALID;
+	}
+	if (strcmp(nr->format, "cms") == 0) {
+		fault(f, "format", "CMS signatures are not offered by this "
+		    "server yet; use format 'raw'");
+		return SG_ERR_INVALID;
+	}
+	if (nr->digest_len != sg_digest_len(nr->digest_alg)) {
+		fault(f, "digest.value", "wrong length for %s",
+		    sg_digest_name(nr->digest_alg));
+		return SG_ERR_INVALID;
+	}
+
+	if ((r = random_id(q.id)) != 0)
+		goto out;
+	snprintf(q.key, sizeof(q.key), "%s", pk->name);
+	snprintf(q.digest_alg, sizeof(q.digest_alg), "%s",
+	    sg_digest_name(nr->digest_alg));
+	sg_hex_encode(nr->digest, nr->digest_len, q.digest_hex);
+	snprintf(q.format, sizeof(q.format), "%s", nr->format);
+	q.artifact_json = (char *)nr->artifact_json;
+	snprintf(q.requester, sizeof(q.requester), "%s", nr->requester);
+	q.created_at = now;
+	q.expires_at = now + (int64_t)pk->lifetime;
+	snprintf(q.policy_name, sizeof(q.policy_name), "%s",
+	    sg_policy_name(s->policy));
+	q.policy_version = sg_policy_version(s->policy);
+	snprintf(q.policy_sha256, sizeof(q.policy_sha256), "%s",
+	    sg_policy_sha256_hex(s->policy));
+	snprintf(q.spki_sha256, sizeof(q.spki_sha256), "%s", kv->spki_sha256);
+	if ((r = build_statement(s, kv, &q)) != 0) {
+		fault(f, NULL, "cannot build the statement");
+		goto out;
+	}
+
+	/* A retry must not cost a signature: look for the original first. */
+	if (nr->idem_key != NULL) {
+again:
+		if ((r = sg_store_begin(s->store, 0)) != 0)
+			goto unavailable;
+		r = find_original(s, nr, &out, f);
+		sg_store_rollback(s->store);
+		if (r == 0) {
+			*ret_existing = 1;
+			goto done;
+		}
+		if (r != SG_ERR_NOT_FOUND)
+			goto out;
+	}
+
+	if (pk->nterms == 0) {
+		if ((reply = calloc(1, sizeof(*reply))) == NULL) {
+			r = SG_ERR_NOMEM;
+			goto out;
+		}
+		if ((r = sign_digest(s, kv, nr->digest_alg, nr->digest,
+		    nr->digest_len, reply)) != 0) {
+			fault(f, NULL, "the HSM could not sign: %s",
+			    sg_strerror(r));
+			r = SG_ERR_UNAVAILABLE;
+			goto out;
+		}
+		snprintf(q.state, sizeof(q.state), "signed");
+		q.signature = reply->sig;
+		q.signature_len = reply->sig_len;
+		q.signed_at = now;
+	} else
+		snprintf(q.state, sizeof(q.state), "pending");
+
+	if ((r = sg_store_begin(s->store, 1)) != 0)
+		goto unavailable;
+	in_txn = 1;
+	r = sg_store_insert_request(s->store, &q, nr->idem_key,
+	    nr->body_sha256);
+	if (r == SG_ERR_CONFLICT && nr->idem_key != NULL && !retried) {
+		/* A concurrent retry with the same key won the race. */
+		sg_store_rollback(s->store);
+		in_txn = 0;
+		retried = 1;
+		goto again;
+	}
+	if (r != 0)
+		goto unavailable;
+	if ((r = sg_store_get_request(s->store, q.id, &out)) != 0)
+		goto unavailable;
+	in_txn = 0;
+	if ((r = sg_store_commit(s->store)) != 0) {
+		sg_request_free(out);
+		out = NULL;
+		goto unavailable;
+	}
+	stat_add(s, &s->stats.requests_created);
+	if (pk->nterms == 0)
+		stat_add(s, &s->stats.signatures);
+	sg_log_info("request %s created by %s for key %s (%s)", q.id,
+	    q.requester, q.key, q.state);
+done:
+	*ret = out;
+	out = NULL;
+	r = 0;
+	goto out;
+unavailable:
+	fault(f, NULL, "the request store cannot be written");
+	r = SG_ERR_UNAVAILABLE;
+out:
+	if (in_txn)
+		sg_store_rollback(s->store);
+	if (reply != NULL)
+		explicit_bzero(reply, sizeof(*reply));
+	free(reply);
+	free(q.statement);
+	sg_request_free(out);
+	return r;
+}
+
+int
+sg_service_get(struct sg_service *s, const char *id, struct sg_request **ret)
+{
+	int r;
+
+	if ((r = sg_store_begin(s->store, 0)) != 0)
+		return SG_ERR_UNAVAILABLE;
+	r = sg_store_get_request(s->store, id, ret);
+	sg_store_rollback(s->store);
+	return r;
+}
+
+int
+sg_service_list(struct sg_service *s, const char *state, const char *key,
+    int64_t before_seq, size_t limit, struct sg_request ***ret,
+    size_t *ret_n)
+{
+	int r;
+
+	if ((r = sg_store_begin(s->store, 0)) != 0)
+		return SG_ERR_UNAVAILABLE;
+	r = sg_store_list(s->store, state, key, before_seq, limit, ret, ret_n);
+	sg_store_rollback(s->store);
+	return r;
+}
+
+/* The policy a request was made under (the current one or a stored one).
+ * *ret_owned is set when the caller must free it. */
+static int
+request_policy(struct sg_service *s, const struct sg_request *q,
+    struct sg_policy **ret, int *ret_owned)
+{
+	char *text = NULL, err[256];
+	int r;
+
+	*ret_owned = 0;
+	if (strcmp(q->policy_sha256, sg_policy_sha256_hex(s->policy)) == 0) {
+		*ret = s->policy;
+		return 0;
+	}
+	if ((r = sg_store_get_policy(s->store, q->policy_sha256, &text)) != 0)
+		return r;
+	r = sg_policy_parse("stored policy", text, strlen(text), ret, err,
+	    sizeof(err));
+	free(text);
+	if (r == 0)
+		*ret_owned = 1;
+	return r;
+}
+
+static void
+evaluate(const struct sg_policy *p, const struct sg_policy_key *pk,
+    const struct sg_request *q, struct sg_quorum_result *res)
+{
+	struct sg_decision d[64];
+	size_t i, n = 0;
+
+	for (i = 0; i < q->napprovals && n < 64; i++) {
+		d[n].officer = q->approvals[i].officer;
+		d[n].approve = q->approvals[i].approve;
+		n++;
+	}
+	sg_policy_evaluate(p, pk, q->requester, d, n, res);
+}
+
+int
+sg_service_quorum(struct sg_service *s, const struct sg_request *q,
+    struct sg_quorum_result *ret)
+{
+	struct sg_policy *p;
+	const struct sg_policy_key *pk;
+	int owned, r;
+
+	if ((r = sg_store_begin(s->store, 0)) != 0)
+		return SG_ERR_UNAVAILABLE;
+	r = request_policy(s, q, &p, &owned);
+	sg_store_rollback(s->store);
+	if (r != 0)
+		return r;
+	if ((pk = sg_policy_key(p, q->key)) == NULL)
+		r = SG_ERR_NOT_FOUND;
+	else
+		evaluate(p, pk, q, ret);
+	if (owned)
+		sg_policy_free(p);
+	return r;
+}
+
+static int
+claim(struct sg_service *s, const char *id)
+{
+	size_t i;
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nclaims; i++)
+		if (strcmp(s->claims[i], id) == 0)
+			goto out;
+	if (s->nclaims == MAX_CLAIMS)
+		goto out;
+	snprintf(s->claims[s->nclaims++], 33, "%s", id);
+	r = 1;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static void
+unclaim(struct sg_service *s, const char *id)
+{
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nclaims; i++) {
+		if (strcmp(s->claims[i], id) == 0) {
+			memcpy(s->claims[i], s->claims[--s->nclaims], 33);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * Signs a pending request whose quorum holds.  Returns 0 when the request
+ * is signed (by us or by someone else meanwhile), or an error; the request
+ * then stays pending.
+ */
+static int
+sign_pending(struct sg_service *s, const char *id)
+{
+	struct sg_request *q = NULL;
+	struct sg_quorum_result res;
+	struct sg_sign_reply *reply = NULL;
+	const struct sg_key_view *kv;
+	uint8_t digest[SG_MAX_DIGEST];
+	size_t dlen;
+	int r;
+
+	if (!claim(s, id))
+		return SG_ERR_CONFLICT;
+	if ((r = sg_service_get(s, id, &q)) != 0)
+		goto out;
+	if (strcmp(q->state, "pending") != 0) {
+		r = strcmp(q->state, "signed") == 0 ? 0 : SG_ERR_CONFLICT;
+		goto out;
+	}
+	if ((int64_t)time(NULL) >= q->expires_at) {
+		r = SG_ERR_CONFLICT;
+		goto out;
+	}
+	if ((r = sg_service_quorum(s, q, &res)) != 0)
+		goto out;
+	if (res.state != SG_QUORUM_MET) {
+		r = SG_ERR_FORBIDDEN;
+		goto out;
+	}
+	if ((kv = sg_service_key(s, q->key)) == NULL ||
+	    strcmp(kv->spki_sha256, q->spki_sha256) != 0) {
+		/* The key named by the statement is gone: never sign with
+		 * another one. */
+		r = SG_ERR_NO_KEY;
+		if (sg_store_begin(s->store, 1) == 0) {
+			sg_store_finish(s->store, id, "failed",
+			    "the key named in the statement is no longer "
+			    "available");
+			if (sg_store_commit(s->store) == 0)
+				notify(s, id);
+		}
+		goto out;
+	}
+	if (sg_hex_decode(q->digest_hex, strlen(q->digest_hex), digest,
+	    sizeof(digest), &dlen) != 0) {
+		r = SG_ERR_INTERNAL;
+		goto out;
+	}
+	if ((reply = calloc(1, sizeof(*reply))) == NULL) {
+		r = SG_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = sign_digest(s, kv, sg_digest_from_name(q->digest_alg),
+	    digest, dlen, reply)) != 0)
+		goto out;
+	if ((r = sg_store_begin(s->store, 1)) != 0)
+		goto out;
+	r = sg_store_set_signed(s->store, id, reply->sig, reply->sig_len,
+	    NULL, 0, (int64_t)time(NULL));
+	if (r != 0) {
+		sg_store_rollback(s->store);
+		goto out;
+	}
+	if ((r = sg_store_commit(s->store)) != 0)
+		goto out;
+	stat_add(s, &s->stats.signatures);
+	sg_log_info("request %s signed with key %s", id, q->key);
+	notify(s, id);
+out:
+	unclaim(s, id);
+	if (reply != NULL)
+		explicit_bzero(reply, sizeof(*reply));
+	free(reply);
+	sg_request_free(q);
+	return r;
+}
+
+int
+sg_service_decide(struct sg_service *s, const char *id, const char *principal,
+    const char *envelope_json, size_t len, struct sg_request **ret,
+    struct sg_fault *f)
+{
+	struct sg_envelope env;
+	struct sg_request *q = NULL;
+	struct sg_policy *p = NULL;
+	const struct sg_policy_key *pk;
+	const struct sg_principal *officer;
+	struct sg_quorum_result res;
+	char err[256];
+	uint8_t *pae = NULL, hash[32];
+	size_t stmt_len, pae_len;
+	int approve, owned = 0, in_txn = 0, r, sign_now = 0, finished = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	memset(&env, 0, sizeof(env));
+	if ((r = sg_envelope_parse(envelope_json, len, &env, err,
+	    sizeof(err))) != 0) {
+		/* The parser's messages read "field: reason". */
+		const char *colon = strchr(err, ':');
+		fault(f, "", "%s", err);
+		if (colon != NULL)
+			snprintf(f->field, sizeof(f->field), "%.*s",
+			    (int)(colon - err), err);
+		return SG_ERR_INVALID;
+	}
+	if (strcmp(env.payload_type, SG_DSSE_TYPE) != 0) {
+		fault(f, "payloadType", "must be %s", SG_DSSE_TYPE);
+		r = SG_ERR_VERIFY;
+		goto out;
+	}
+	if (strcmp(env.keyid, principal) != 0) {
+		fault(f, "signatures[0].keyid", "'%s' is not the principal of "
+		    "this connection ('%s')", env.keyid, principal);
+		r = SG_ERR_FORBIDDEN;
+		goto out;
+	}
+	if ((r = sg_body_split(env.payload, env.payload_len, &stmt_len,
+	    &approve)) != 0) {
+		fault(f, "payload", "must be the statement followed by "
+		    "\"decision approve\" or \"decision reject\"");
+		r = SG_ERR_VERIFY;
+		goto out;
+	}
+
+	if ((r = sg_store_begin(s->store, 1)) != 0) {
+		r = SG_ERR_UNAVAILABLE;
+		goto out;
+	}
+	in_txn = 1;
+	if ((r = sg_store_get_request(s->store, id, &q)) != 0) {
+		if (r == SG_ERR_NOT_FOUND)
+			fault(f, NULL, "no request with id '%s'", id);
+		goto out;
+	}
+	if (strcmp(q->state, "pending") != 0) {
+		fault(f, NULL, "request %s is %s, not pending", id, q->state);
+		r = SG_ERR_CONFLICT;
+		goto out;
+	}
+	if (now >= q->expires_at) {
+		if (sg_store_finish(s->store, id, "expired", NULL) == 0 &&
+		    sg_store_commit(s->store) == 0) {
+			stat_add(s, &s->stats.expired);
+			notify(s, id);
+		} else
+			sg_store_rollback(s->store);
+		in_txn = 0;
+		fault(f, NULL, "request %s has expired", id);
+		r = SG_ERR_CONFLICT;
+		goto out;
+	}
+	if ((r = request_policy(s, q, &p, &owned)) != 0) {
+		fault(f, NULL, "the policy of request %s is not available", id);
+		r = SG_ERR_UNAVAILABLE;
+		goto out;
+	}
+	if ((pk = sg_policy_key(p, q->key)) == NULL) {
+		fault(f, NULL, "key '%s' is not in the request's policy",
+		    q->key);
+		r = SG_ERR_CONFLICT;
+		goto out;
+	}
+	officer = sg_policy_principal(p, principal);
+	if (officer == NULL || !(officer->roles & SG_ROLE_OFFICER) ||
+	    officer->approval_key == NULL) {
+		fault(f, NULL, "'%s' is not an officer", principal);
+		r = SG_ERR_FORBIDDEN;
+		goto out;
+	}
+	if (strcmp(principal, q->requester) == 0) {
+		fault(f, NULL, "'%s' requested this signature and may not "
+		    "approve it", principal);
+		r = SG_ERR_FORBIDDEN;
+		goto out;
+	}
+	if (!sg_policy_may_approve(p, pk, q->requester, principal)) {
+		fault(f, NULL, "'%s' is not an approver for key '%s'",
+		    principal, q->key);
+		r = SG_ERR_FORBIDDEN;
+		goto out;
+	}
+	if (stmt_len != strlen(q->statement) ||
+	    sg_memeq_ct(env.payload, q->statement, stmt_len) != 0) {
+		fault(f, "payload", "the statement is not the one of request "
+		    "%s", id);
+		r = SG_ERR_VERIFY;
+		goto out;
+	}
+	if ((r = sg_dsse_pae(env.payload_type, env.payload, env.payload_len,
+	    &pae, &pae_len)) != 0)
+		goto out;
+	sg_sha256(pae, pae_len, hash);
+	if (sg_verify(officer->approval_key,
+	    sg_pubkey_alg(officer->approval_key) == SG_ALG_RSA ?
+	    SG_SIG_RSA_PKCS1 : SG_SIG_ECDSA, SG_DIGEST_SHA256, hash,
+	    sizeof(hash), env.sig, env.sig_len) != 0) {
+		fault(f, "signatures[0].sig", "does not verify under the "
+		    "approval key of '%s'", principal);
+		r = SG_ERR_VERIFY;
+		goto out;
+	}
+	r = sg_store_add_approval(s->store, id, principal, approve, now,
+	    envelope_json);
+	if (r == SG_ERR_CONFLICT) {
+		fault(f, NULL, "'%s' has already decided on request %s",
+		    principal, id);
+		goto out;
+	}
+	if (r != 0)
+		goto out;
+	sg_request_free(q);
+	q = NULL;
+	if ((r = sg_store_get_request(s->store, id, &q)) != 0)
+		goto out;
+	evaluate(p, pk, q, &res);
+	if (res.state == SG_QUORUM_VETOED) {
+		if ((r = sg_store_finish(s->store, id, "rejected", NULL)) != 0)
+			goto out;
+		finished = 1;
+	} else if (res.state == SG_QUORUM_MET)
+		sign_now = 1;
+	in_txn = 0;
+	if ((r = sg_store_commit(s->store)) != 0) {
+		r = SG_ERR_UNAVAILABLE;
+		fault(f, NULL, "the decision could not be stored");
+		goto out;
+	}
+	stat_add(s, approve ? &s->stats.approvals : &s->stats.rejections);
+	sg_log_info("request %s: %s by %s", id, approve ? "approved" :
+	    "rejected", principal);
+	notify(s, id);
+	(void)finished;
+	if (sign_now) {
+		r = sign_pending(s, id);
+		if (r != 0 && r != SG_ERR_CONFLICT)
+			sg_log_warn("request %s: quorum met but not signed "
+			    "yet (%s); will retry", id, sg_strerror(r));
+	}
+	sg_request_free(q);
+	q = NULL;
+	if ((r = sg_service_get(s, id, &q)) != 0)
+		goto out;
+	*ret = q;
+	q = NULL;
+	r = 0;
+out:
+	if (in_txn)
+		sg_store_rollback(s->store);
+	if (r == SG_ERR_IO) {
+		fault(f, NULL, "the request store cannot be written");
+		r = SG_ERR_UNAVAILABLE;
+	}
+	if (owned)
+		sg_policy_free(p);
+	free(pae);
+	sg_envelope_clear(&env);
+	sg_request_free(q);
+	return r;
+}
+
+/* Expires overdue requests and retries signing those whose quorum holds. */
+static void
+sweep(struct sg_service *s)
+{
+	char ids[SWEEP_BATCH][33];
+	size_t i, n = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	if (sg_store_begin(s->store, 1) != 0)
+		return;
+	if (sg_store_due_expiry(s->store, now, SWEEP_BATCH, ids, &n) != 0) {
+		sg_store_rollback(s->store);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		sg_store_finish(s->store, ids[i], "expired", NULL);
+	if (sg_store_commit(s->store) != 0)
+		return;
+	for (i = 0; i < n; i++) {
+		stat_add(s, &s->stats.expired);
+		sg_log_info("request %s expired", ids[i]);
+		notify(s, ids[i]);
+	}
+
+	if (sg_store_begin(s->store, 0) != 0)
+		return;
+	n = 0;
+	if (sg_store_pending_ids(s->store, SWEEP_BATCH, ids, &n) != 0)
+		n = 0;
+	sg_store_rollback(s->store);
+	for (i = 0; i < n; i++) {
+		struct sg_request *q = NULL;
+		struct sg_quorum_result res;
+		if (sg_service_get(s, ids[i], &q) != 0)
+			continue;
+		if (sg_service_quorum(s, q, &res) == 0 &&
+		    res.state == SG_QUORUM_MET)
+			sign_pending(s, ids[i]);
+		sg_request_free(q);
+	}
+}
+
+static void *
+sweeper_main(void *arg)
+{
+	struct sg_service *s = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&s->stop_lock);
+	while (!s->stopping) {
+		pthread_mutex_unlock(&s->stop_lock);
+		sweep(s);
+		pthread_mutex_lock(&s->stop_lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		if (!s->stopping)
+			pthread_cond_timedwait(&s->stop_cond, &s->stop_lock,
+			    &ts);
+	}
+	pthread_mutex_unlock(&s->stop_lock);
+	return NULL;
+}
+
+int
+sg_service_ready(struct sg_service *s, char *reason, size_t len)
+{
+	static const char probe[] = "signgate readiness probe";
+	uint8_t digest[32];
+	time_t now = time(NULL);
+	size_t i, usable = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->ready_at != 0 && now - s->ready_at < READY_CACHE_SECONDS) {
+		r = s->ready_result;
+		snprintf(reason, len, "%s", s->ready_reason);
+		pthread_mutex_unlock(&s->lock);
+		return r;
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	sg_sha256(probe, sizeof(probe) - 1, digest);
+	reason[0] = '\0';
+	for (i = 0; i < s->nkeys; i++) {
+		struct sg_sign_reply *reply;
+		if (!s->keys[i].usable)
+			continue;
+		usable++;
+		if ((reply = calloc(1, sizeof(*reply))) == NULL)
+			return SG_ERR_NOMEM;
+		r = sign_digest(s, &s->keys[i], SG_DIGEST_SHA256, digest,
+		    sizeof(digest), reply);
+		free(reply);
+		if (r != 0) {
+			snprintf(reason, len, "key '%s': test signature "
+			    "failed: %s", s->keys[i].pk->name, sg_strerror(r));
+			break;
+		}
+	}
+	if (r == 0 && usable == 0 && s->nkeys > 0) {
+		snprintf(reason, len, "no key is usable: %s",
+		    s->keys[0].reason);
+		r = SG_ERR_UNAVAILABLE;
+	}
+	if (r == 0 && sg_store_begin(s->store, 0) == 0)
+		sg_store_rollback(s->store);
+	pthread_mutex_lock(&s->lock);
+	s->ready_at = now;
+	s->ready_result = r;
+	snprintf(s->ready_reason, sizeof(s->ready_reason), "%s", reason);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void
+sg_service_stats(struct sg_service *s, struct sg_service_stats *ret)
+{
+	pthread_mutex_lock(&s->lock);
+	*ret = s->stats;
+	pthread_mutex_unlock(&s->lock);
+}

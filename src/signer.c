@@ -1,0 +1,449 @@
+/*
+ * The signer: the only module that holds PKCS#11 sessions and PINs.
+ *
+ * It is deliberately narrow (like OpenSSH's monitor answering a signature
+ * request): a caller names a key and hands over a digest of a stated
+ * algorithm and length; nothing else can be asked of it.  Its interface is
+ * fixed-size messages so that it can move into its own process later.
+ *
+ * Invariants:
+ * - A PIN lives in this module only between reading its file and the login;
+ *   the PKCS#11 layer keeps its own locked copy for re-login.
+ * - Every signature is verified with the key's public key (built from the
+ *   token's public-key or certificate object) before it is returned: a
+ *   faulty HSM, or a public-key object that belongs to another private key,
+ *   must never produce a signature that leaves this module.  The same check
+ *   runs once per key at start-up, so such a key is refused there.
+ * - Keys are looked up by name in a small immutable array, so signing needs
+ *   no lock here; the PKCS#11 layer serialises what must be serialised.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sg_err.h"
+#include "sg_signer.h"
+#include "sg_util.h"
+
+#define SIGNER_MAX_TOKENS 64
+#define SIGNER_MAX_KEYS   1024
+
+struct signer_key {
+	char name[SG_NAME_MAX];
+	enum sg_sig_scheme scheme;
+	enum sg_key_alg alg;
+	struct sg_p11_key *key;         /* owned by the p11 layer */
+	struct sg_token_info token;
+};
+
+struct sg_signer {
+	struct sg_p11 *p11;
+	struct signer_key *keys;
+	size_t nkeys;
+};
+
+static void
+seterr(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errbuf == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* A bounded string field of a spec: non-empty when `need`, NUL-terminated. */
+static int
+field_ok(const char *s, size_t cap, int need)
+{
+	size_t n = strnlen(s, cap);
+
+	return n < cap && (!need || n > 0);
+}
+
+static const char *
+alg_words(enum sg_key_alg alg)
+{
+	switch (alg) {
+	case SG_ALG_ECDSA_P256: return "an ECDSA P-256 key";
+	case SG_ALG_ECDSA_P384: return "an ECDSA P-384 key";
+	case SG_ALG_RSA: return "an RSA key";
+	case SG_ALG_ED25519: return "an Ed25519 key";
+	default: return "a key of an unsupported type";
+	}
+}
+
+static const char *
+scheme_words(enum sg_sig_scheme scheme)
+{
+	switch (scheme) {
+	case SG_SIG_ECDSA: return "ECDSA signatures";
+	case SG_SIG_RSA_PKCS1: return "RSA PKCS#1 v1.5 signatures";
+	case SG_SIG_RSA_PSS: return "RSA-PSS signatures";
+	case SG_SIG_EDDSA: return "Ed25519 signatures";
+	default: return "signatures of no known scheme";
+	}
+}
+
+static int
+scheme_fits(enum sg_key_alg alg, enum sg_sig_scheme scheme)
+{
+	switch (scheme) {
+	case SG_SIG_ECDSA:
+		return alg == SG_ALG_ECDSA_P256 || alg == SG_ALG_ECDSA_P384;
+	case SG_SIG_RSA_PKCS1:
+	case SG_SIG_RSA_PSS:
+		return alg == SG_ALG_RSA;
+	case SG_SIG_EDDSA:
+		return alg == SG_ALG_ED25519;
+	default:
+		return 0;
+	}
+}
+
+/* Describes where a key was looked for, for error messages. */
+static void
+key_where(const struct sg_signer_key_spec *ks, char *out, size_t outlen)
+{
+	char hex[2 * sizeof(ks->id) + 1], esc[2 * SG_NAME_MAX];
+
+	sg_hex_encode(ks->id, ks->id_len, hex);
+	sg_escape(ks->label, strlen(ks->label), esc, sizeof(esc));
+	if (ks->label[0] != '\0' && ks->id_len > 0)
+		snprintf(out, outlen, "labelled '%s' with id %s", esc, hex);
+	else if (ks->label[0] != '\0')
+		snprintf(out, outlen, "labelled '%s'", esc);
+	else
+		snprintf(out, outlen, "with id %s", hex);
+}
+
+/* Checks the request shape, signs, and verifies before answering. */
+static int
+sign_verified(const struct signer_key *sk, enum sg_digest_alg digest_alg,
+    const uint8_t *data, size_t data_len, uint8_t *sig, size_t cap,
+    size_t *ret_len)
+{
+	size_t len = 0;
+	int r;
+
+	if (sk->scheme == SG_SIG_EDDSA) {
+		if (digest_alg != SG_DIGEST_NONE || data_len == 0)
+			return SG_ERR_INVALID;
+	} else if (sg_digest_len(digest_alg) == 0 ||
+	    data_len != sg_digest_len(digest_alg))
+		return SG_ERR_INVALID;
+	if ((r = sg_p11_sign(sk->key, sk->scheme, digest_alg, data, data_len,
+	    sig, cap, &len)) != 0)
+		return r;
+	if (sg_verify(sg_p11_key_public(sk->key), sk->scheme, digest_alg,
+	    data, data_len, sig, len) != 0) {
+		explicit_bzero(sig, cap);
+		sg_log_error("key '%s': the HSM returned a signature that does "
+		    "not verify with the key's public key", sk->name);
+		return SG_ERR_HSM;
+	}
+	*ret_len = len;
+	return 0;
+}
+
+/* One signature at start-up proves the private and public halves match. */
+static int
+self_test(const struct signer_key *sk)
+{
+	static const char probe[] = "signgate signer self-test";
+	uint8_t digest[32], sig[SG_MAX_SIG];
+	size_t len;
+
+	sg_sha256(probe, sizeof(probe) - 1, digest);
+	return sign_verified(sk, sk->scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE :
+	    SG_DIGEST_SHA256, digest, sizeof(digest), sig, sizeof(sig), &len);
+}
+
+static int
+open_tokens(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
+    size_t ntokens, struct sg_p11_token **opened, char *errbuf,
+    size_t errlen)
+{
+	char *pin = NULL;
+	size_t i, j, pin_len = 0;
+	unsigned long rv;
+	int r;
+
+	for (i = 0; i < ntokens; i++) {
+		const struct sg_signer_token_spec *ts = &tokens[i];
+
+		if (!field_ok(ts->label, sizeof(ts->label), 1) ||
+		    !field_ok(ts->pin_file, sizeof(ts->pin_file), 1)) {
+			seterr(errbuf, errlen, "token %zu: label and PIN file "
+			    "must be set", i + 1);
+			return SG_ERR_INVALID;
+		}
+		for (j = 0; j < i; j++) {
+			if (strcmp(tokens[j].label, ts->label) == 0) {
+				seterr(errbuf, errlen, "token '%s' is listed "
+				    "twice", ts->label);
+				return SG_ERR_INVALID;
+			}
+		}
+		r = sg_read_secret_file(ts->pin_file, &pin, &pin_len);
+		if (r == SG_ERR_PERMISSIONS) {
+			seterr(errbuf, errlen, "PIN file %s for token '%s' "
+			    "must be mode 0600 and owned by us or root",
+			    ts->pin_file, ts->label);
+			return r;
+		}
+		if (r != 0) {
+			seterr(errbuf, errlen, "PIN file %s for token '%s': "
+			    "%s", ts->pin_file, ts->label, sg_strerror(r));
+			return r;
+		}
+		r = sg_p11_open_token(s->p11, ts->label, pin, pin_len,
+		    &opened[i]);
+		rv = sg_p11_last_rv();
+		sg_freezero(pin, pin_len + 1);
+		pin = NULL;
+		if (r == SG_ERR_NOT_FOUND) {
+			seterr(errbuf, errlen, "token '%s' not found",
+			    ts->label);
+			return r;
+		}
+		if (r == SG_ERR_PIN) {
+			seterr(errbuf, errlen, "token '%s' refused the PIN from "
+			    "%s (%s)", ts->label, ts->pin_file,
+			    sg_p11_rv_name(rv));
+			return r;
+		}
+		if (r != 0) {
+			seterr(errbuf, errlen, "token '%s': %s (%s)", ts->label,
+			    sg_strerror(r), sg_p11_rv_name(rv));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int
+find_keys(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
+    size_t ntokens, struct sg_p11_token **opened,
+    const struct sg_signer_key_spec *keys, size_t nkeys, char *errbuf,
+    size_t errlen)
+{
+	char where[3 * SG_NAME_MAX + 2 * 64];
+	size_t i, j;
+	unsigned long rv;
+	int r;
+
+	for (i = 0; i < nkeys; i++) {
+		const struct sg_signer_key_spec *ks = &keys[i];
+		struct signer_key *sk = &s->keys[i];
+		struct sg_p11_token *tok = NULL;
+
+		if (!field_ok(ks->name, sizeof(ks->name), 1) ||
+		    !field_ok(ks->token, sizeof(ks->token), 1) ||
+		    !field_ok(ks->label, sizeof(ks->label), 0) ||
+		    ks->id_len > sizeof(ks->id) ||
+		    (ks->label[0] == '\0' && ks->id_len == 0)) {
+			seterr(errbuf, errlen, "key %zu: name, token and a "
+			    "label or id must be set", i + 1);
+			return SG_ERR_INVALID;
+		}
+		for (j = 0; j < i; j++) {
+			if (strcmp(keys[j].name, ks->name) == 0) {
+				seterr(errbuf, errlen, "key '%s' is listed "
+				    "twice", ks->name);
+				return SG_ERR_INVALID;
+			}
+		}
+		for (j = 0; j < ntokens; j++)
+			if (strcmp(tokens[j].label, ks->token) == 0)
+				tok = opened[j];
+		if (tok == NULL) {
+			seterr(errbuf, errlen, "key '%s': token '%s' is not "
+			    "configured", ks->name, ks->token);
+			return SG_ERR_INVALID;
+		}
+		key_where(ks, where, sizeof(where));
+		r = sg_p11_find_key(tok, ks->label[0] != '\0' ? ks->label :
+		    NULL, ks->id, ks->id_len, &sk->key);
+		rv = sg_p11_last_rv();
+		switch (r) {
+		case 0:
+			break;
+		case SG_ERR_NO_KEY:
+			seterr(errbuf, errlen, "key '%s': token '%s' has no "
+			    "private key %s", ks->name, ks->token, where);
+			return r;
+		case SG_ERR_INVALID:
+			seterr(errbuf, errlen, "key '%s': token '%s' has more "
+			    "than one private key %s", ks->name, ks->token,
+			    where);
+			return r;
+		case SG_ERR_NOT_FOUND:
+			seterr(errbuf, errlen, "key '%s': token '%s' has no "
+			    "public key or certificate for the private key %s",
+			    ks->name, ks->token, where);
+			return r;
+		case SG_ERR_MECHANISM:
+			seterr(errbuf, errlen, "key '%s': the private key %s "
+			    "is of a type signgate does not support, or may "
+			    "not sign", ks->name, where);
+			return r;
+		default:
+			seterr(errbuf, errlen, "key '%s': %s (%s)", ks->name,
+			    sg_strerror(r), sg_p11_rv_name(rv));
+			return r;
+		}
+		snprintf(sk->name, sizeof(sk->name), "%s", ks->name);
+		sk->scheme = ks->scheme;
+		sk->alg = sg_p11_key_alg(sk->key);
+		sg_p11_token_info(tok, &sk->token);
+		if (!scheme_fits(sk->alg, sk->scheme)) {
+			seterr(errbuf, errlen, "key '%s': the private key %s "
+			    "on token '%s' is %s, which cannot make %s",
+			    ks->name, where, ks->token, alg_words(sk->alg),
+			    scheme_words(sk->scheme));
+			return SG_ERR_MECHANISM;
+		}
+		if ((r = self_test(sk)) != 0) {
+			rv = sg_p11_last_rv();
+			if (r == SG_ERR_HSM)
+				seterr(errbuf, errlen, "key '%s': a test "
+				    "signature does not verify with the public "
+				    "key found on token '%s' (does it belong "
+				    "to another key?)", ks->name, ks->token);
+			else
+				seterr(errbuf, errlen, "key '%s': test "
+				    "signature failed: %s (%s)", ks->name,
+				    sg_strerror(r), sg_p11_rv_name(rv));
+			return r;
+		}
+	}
+	return 0;
+}
+
+int
+sg_signer_open(const char *module_path,
+    const struct sg_signer_token_spec *tokens, size_t ntokens,
+    const struct sg_signer_key_spec *keys, size_t nkeys,
+    struct sg_signer **ret, char *errbuf, size_t errlen)
+{
+	struct sg_signer *s = NULL;
+	struct sg_p11_token **opened = NULL;
+	unsigned long rv;
+	int r = SG_ERR_INTERNAL;
+
+	seterr(errbuf, errlen, "%s", "");
+	if (module_path == NULL || ret == NULL ||
+	    (tokens == NULL && ntokens > 0) || (keys == NULL && nkeys > 0)) {
+		seterr(errbuf, errlen, "invalid arguments");
+		return SG_ERR_INVALID;
+	}
+	if (ntokens > SIGNER_MAX_TOKENS || nkeys > SIGNER_MAX_KEYS) {
+		seterr(errbuf, errlen, "too many tokens or keys");
+		return SG_ERR_TOO_LARGE;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->keys = calloc(nkeys + 1, sizeof(*s->keys))) == NULL ||
+	    (opened = calloc(ntokens + 1, sizeof(*opened))) == NULL) {
+		r = SG_ERR_NOMEM;
+		seterr(errbuf, errlen, "out of memory");
+		goto out;
+	}
+	s->nkeys = nkeys;
+	if ((r = sg_p11_load(module_path, &s->p11)) != 0) {
+		rv = sg_p11_last_rv();
+		seterr(errbuf, errlen, "cannot load PKCS#11 module %s: %s (%s)",
+		    module_path, sg_strerror(r), sg_p11_rv_name(rv));
+		goto out;
+	}
+	if ((r = open_tokens(s, tokens, ntokens, opened, errbuf,
+	    errlen)) != 0)
+		goto out;
+	if ((r = find_keys(s, tokens, ntokens, opened, keys, nkeys, errbuf,
+	    errlen)) != 0)
+		goto out;
+	*ret = s;
+	s = NULL;  /* transferred */
+	r = 0;
+out:
+	free(opened);
+	sg_signer_free(s);
+	return r;
+}
+
+void
+sg_signer_free(struct sg_signer *s)
+{
+	if (s == NULL)
+		return;
+	/* Frees the tokens and keys the entries point to. */
+	sg_p11_free(s->p11);
+	free(s->keys);
+	free(s);
+}
+
+static const struct signer_key *
+key_by_name(const struct sg_signer *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->nkeys; i++)
+		if (strcmp(s->keys[i].name, name) == 0)
+			return &s->keys[i];
+	return NULL;
+}
+
+void
+sg_signer_sign(struct sg_signer *s, const struct sg_sign_msg *msg,
+    struct sg_sign_reply *reply)
+{
+	const struct signer_key *sk;
+	size_t len = 0;
+	int r;
+
+	memset(reply, 0, sizeof(*reply));
+	if (s == NULL || msg == NULL ||
+	    !field_ok(msg->key, sizeof(msg->key), 1) ||
+	    msg->data_len > sizeof(msg->data)) {
+		reply->status = SG_ERR_INVALID;
+		return;
+	}
+	if ((sk = key_by_name(s, msg->key)) == NULL) {
+		reply->status = SG_ERR_NOT_FOUND;
+		return;
+	}
+	r = sign_verified(sk, msg->digest_alg, msg->data, msg->data_len,
+	    reply->sig, sizeof(reply->sig), &len);
+	if (r != 0) {
+		reply->status = r;
+		return;
+	}
+	reply->sig_len = len;
+}
+
+int
+sg_signer_key_public(struct sg_signer *s, const char *name,
+    EVP_PKEY **ret_pub, enum sg_key_alg *ret_alg,
+    struct sg_token_info *ret_token)
+{
+	const struct signer_key *sk;
+
+	if (s == NULL || name == NULL)
+		return SG_ERR_INVALID;
+	if ((sk = key_by_name(s, name)) == NULL)
+		return SG_ERR_NOT_FOUND;
+	if (ret_pub != NULL)
+		*ret_pub = sg_p11_key_public(sk->key);
+	if (ret_alg != NULL)
+		*ret_alg = sk->alg;
+	if (ret_token != NULL)
+		*ret_token = sk->token;
+	return 0;
+}

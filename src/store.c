@@ -1,0 +1,620 @@
+/*
+ * SQLite request store.
+ *
+ * Durability: WAL journal with synchronous=FULL, so COMMIT returns only after
+ * the WAL is on disk; the API answers 2xx only after sg_store_commit().
+ * Integrity: state transitions are guarded in SQL (`WHERE state='pending'`)
+ * so that a request can leave `pending` once, whatever the callers race.
+ * A decision per officer and request is unique by primary key.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "sg_err.h"
+#include "sg_store.h"
+#include "sg_util.h"
+
+struct sg_store {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+	int in_txn;
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS requests ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL UNIQUE,"
+    " key TEXT NOT NULL,"
+    " digest_alg TEXT NOT NULL,"
+    " digest_hex TEXT NOT NULL,"
+    " format TEXT NOT NULL,"
+    " artifact TEXT NOT NULL,"
+    " requester TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " policy_name TEXT NOT NULL,"
+    " policy_version INTEGER NOT NULL,"
+    " policy_sha256 TEXT NOT NULL,"
+    " spki_sha256 TEXT NOT NULL,"
+    " statement TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK (state IN"
+    "  ('pending','signed','rejected','expired','failed')),"
+    " error TEXT,"
+    " signature BLOB,"
+    " cms BLOB,"
+    " signed_at INTEGER,"
+    " idem_key TEXT,"
+    " idem_body_sha256 TEXT,"
+    " UNIQUE (requester, idem_key));"
+    "CREATE INDEX IF NOT EXISTS requests_state ON requests(state, seq);"
+    "CREATE INDEX IF NOT EXISTS requests_key ON requests(key, seq);"
+    "CREATE TABLE IF NOT EXISTS approvals ("
+    " request_id TEXT NOT NULL REFERENCES requests(id),"
+    " officer TEXT NOT NULL,"
+    " decision TEXT NOT NULL CHECK (decision IN ('approve','reject')),"
+    " at INTEGER NOT NULL,"
+    " envelope TEXT NOT NULL,"
+    " ord INTEGER NOT NULL,"
+    " PRIMARY KEY (request_id, officer));"
+    "CREATE TABLE IF NOT EXISTS policies ("
+    " sha256 TEXT PRIMARY KEY,"
+    " text TEXT NOT NULL,"
+    " first_seen INTEGER NOT NULL);";
+
+static int
+db_err(struct sg_store *st, int rc)
+{
+	if (rc == SQLITE_CONSTRAINT)
+		return SG_ERR_CONFLICT;
+	if (rc == SQLITE_NOMEM)
+		return SG_ERR_NOMEM;
+	sg_log_error("store: %s", sqlite3_errmsg(st->db));
+	return SG_ERR_IO;
+}
+
+int
+sg_store_open(const char *dir, struct sg_store **ret)
+{
+	struct sg_store *st;
+	char *path = NULL, *err = NULL;
+	int rc, r = SG_ERR_IO;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return SG_ERR_IO;
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return SG_ERR_NOMEM;
+	pthread_mutex_init(&st->lock, NULL);
+	if ((path = sg_path_join(dir, "signgate.db")) == NULL) {
+		r = SG_ERR_NOMEM;
+		goto fail;
+	}
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	sqlite3_busy_timeout(st->db, 5000);
+	rc = sqlite3_exec(st->db,
+	    "PRAGMA journal_mode=WAL;"
+	    "PRAGMA synchronous=FULL;"
+	    "PRAGMA foreign_keys=ON;"
+	    "PRAGMA trusted_schema=OFF;", NULL, NULL, &err);
+	if (rc != SQLITE_OK)
+		goto fail;
+	if (sqlite3_exec(st->db, schema, NULL, NULL, &err) != SQLITE_OK)
+		goto fail;
+	free(path);
+	*ret = st;
+	return 0;
+fail:
+	if (err != NULL || st->db != NULL)
+		sg_log_error("store %s: %s", path ? path : dir,
+		    err ? err : sqlite3_errmsg(st->db));
+	sqlite3_free(err);
+	free(path);
+	sg_store_close(st);
+	return r;
+}
+
+void
+sg_store_close(struct sg_store *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_close_v2(st->db);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+int
+sg_store_begin(struct sg_store *st, int write)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	rc = sqlite3_exec(st->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL,
+	    NULL, NULL);
+	if (rc != SQLITE_OK) {
+		int r = db_err(st, rc);
+		pthread_mutex_unlock(&st->lock);
+		return r;
+	}
+	st->in_txn = 1;
+	return 0;
+}
+
+int
+sg_store_commit(struct sg_store *st)
+{
+	int rc, r = 0;
+
+	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = db_err(st, rc);
+		if (r == SG_ERR_CONFLICT)
+			r = SG_ERR_IO;
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	st->in_txn = 0;
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+void
+sg_store_rollback(struct sg_store *st)
+{
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	st->in_txn = 0;
+	pthread_mutex_unlock(&st->lock);
+}
+
+static int
+prepare(struct sg_store *st, const char *sql, sqlite3_stmt **ret)
+{
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, ret, NULL);
+
+	return rc == SQLITE_OK ? 0 : db_err(st, rc);
+}
+
+static void
+copy_col(sqlite3_stmt *s, int col, char *out, size_t cap)
+{
+	const unsigned char *v = sqlite3_column_text(s, col);
+
+	snprintf(out, cap, "%s", v ? (const char *)v : "");
+}
+
+static int
+dup_col(sqlite3_stmt *s, int col, char **ret)
+{
+	const unsigned char *v = sqlite3_column_text(s, col);
+
+	*ret = NULL;
+	if (v == NULL)
+		return 0;
+	return (*ret = strdup((const char *)v)) == NULL ? SG_ERR_NOMEM : 0;
+}
+
+static int
+blob_col(sqlite3_stmt *s, int col, uint8_t **ret, size_t *ret_len)
+{
+	const void *v = sqlite3_column_blob(s, col);
+	int n = sqlite3_column_bytes(s, col);
+
+	*ret = NULL;
+	*ret_len = 0;
+	if (v == NULL || n <= 0)
+		return 0;
+	if ((*ret = malloc((size_t)n)) == NULL)
+		return SG_ERR_NOMEM;
+	memcpy(*ret, v, (size_t)n);
+	*ret_len = (size_t)n;
+	return 0;
+}
+
+int
+sg_store_find_idempotent(struct sg_store *st, const char *requester,
+    const char *idem_key, char ret_id[33], char ret_body_sha256[65])
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r;
+
+	if ((r = prepare(st, "SELECT id, idem_body_sha256 FROM requests "
+	    "WHERE requester = ?1 AND idem_key = ?2", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, requester, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, idem_key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		copy_col(s, 0, ret_id, 33);
+		copy_col(s, 1, ret_body_sha256, 65);
+		r = 0;
+	} else if (rc == SQLITE_DONE)
+		r = SG_ERR_NOT_FOUND;
+	else
+		r = db_err(st, rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+sg_store_insert_request(struct sg_store *st, const struct sg_request *q,
+    const char *idem_key, const char *body_sha256)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r;
+
+	if ((r = prepare(st, "INSERT INTO requests (id, key, digest_alg, "
+	    "digest_hex, format, artifact, requester, created_at, expires_at, "
+	    "policy_name, policy_version, policy_sha256, spki_sha256, "
+	    "statement, state, error, signature, cms, signed_at, idem_key, "
+	    "idem_body_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+	    "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+	    &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, q->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, q->key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, q->digest_alg, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, q->digest_hex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, q->format, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, q->artifact_json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, q->requester, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 8, q->created_at);
+	sqlite3_bind_int64(s, 9, q->expires_at);
+	sqlite3_bind_text(s, 10, q->policy_name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 11, (sqlite3_int64)q->policy_version);
+	sqlite3_bind_text(s, 12, q->policy_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 13, q->spki_sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 14, q->statement, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 15, q->state, -1, SQLITE_STATIC);
+	if (q->error != NULL)
+		sqlite3_bind_text(s, 16, q->error, -1, SQLITE_STATIC);
+	if (q->signature != NULL)
+		sqlite3_bind_blob(s, 17, q->signature, (int)q->signature_len,
+		    SQLITE_STATIC);
+	if (q->cms != NULL)
+		sqlite3_bind_blob(s, 18, q->cms, (int)q->cms_len,
+		    SQLITE_STATIC);
+	if (q->signed_at != 0)
+		sqlite3_bind_int64(s, 19, q->signed_at);
+	if (idem_key != NULL) {
+		sqlite3_bind_text(s, 20, idem_key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 21, body_sha256, -1, SQLITE_STATIC);
+	}
+	rc = sqlite3_step(s);
+	r = rc == SQLITE_DONE ? 0 : db_err(st, rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+#define REQUEST_COLUMNS "seq, id, key, digest_alg, digest_hex, format, " \
+    "artifact, requester, created_at, expires_at, policy_name, " \
+    "policy_version, policy_sha256, spki_sha256, statement, state, error, " \
+    "signature, cms, signed_at"
+
+static int
+load_approvals(struct sg_store *st, struct sg_request *q)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	int rc, r;
+
+	if ((r = prepare(st, "SELECT officer, decision, at, envelope FROM "
+	    "approvals WHERE request_id = ?1 ORDER BY ord", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, q->id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct sg_approval *a;
+		if (q->napprovals == cap) {
+			size_t ncap = cap ? cap * 2 : 4;
+			a = reallocarray(q->approvals, ncap, sizeof(*a));
+			if (a == NULL) {
+				r = SG_ERR_NOMEM;
+				goto out;
+			}
+			q->approvals = a;
+			cap = ncap;
+		}
+		a = &q->approvals[q->napprovals];
+		memset(a, 0, sizeof(*a));
+		copy_col(s, 0, a->officer, sizeof(a->officer));
+		a->approve = strcmp((const char *)sqlite3_column_text(s, 1),
+		    "approve") == 0;
+		a->at = sqlite3_column_int64(s, 2);
+		q->napprovals++;
+		if ((r = dup_col(s, 3, &a->envelope)) != 0)
+			goto out;
+	}
+	r = rc == SQLITE_DONE ? 0 : db_err(st, rc);
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+static int
+row_to_request(struct sg_store *st, sqlite3_stmt *s, struct sg_request **ret)
+{
+	struct sg_request *q;
+	int r;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return SG_ERR_NOMEM;
+	q->seq = sqlite3_column_int64(s, 0);
+	copy_col(s, 1, q->id, sizeof(q->id));
+	copy_col(s, 2, q->key, sizeof(q->key));
+	copy_col(s, 3, q->digest_alg, sizeof(q->digest_alg));
+	copy_col(s, 4, q->digest_hex, sizeof(q->digest_hex));
+	copy_col(s, 5, q->format, sizeof(q->format));
+	copy_col(s, 7, q->requester, sizeof(q->requester));
+	q->created_at = sqlite3_column_int64(s, 8);
+	q->expires_at = sqlite3_column_int64(s, 9);
+	copy_col(s, 10, q->policy_name, sizeof(q->policy_name));
+	q->policy_version = (uint64_t)sqlite3_column_int64(s, 11);
+	copy_col(s, 12, q->policy_sha256, sizeof(q->policy_sha256));
+	copy_col(s, 13, q->spki_sha256, sizeof(q->spki_sha256));
+	copy_col(s, 15, q->state, sizeof(q->state));
+	q->signed_at = sqlite3_column_int64(s, 19);
+	if ((r = dup_col(s, 6, &q->artifact_json)) != 0 ||
+	    (r = dup_col(s, 14, &q->statement)) != 0 ||
+	    (r = dup_col(s, 16, &q->error)) != 0 ||
+	    (r = blob_col(s, 17, &q->signature, &q->signature_len)) != 0 ||
+	    (r = blob_col(s, 18, &q->cms, &q->cms_len)) != 0 ||
+	    (r = load_approvals(st, q)) != 0) {
+		sg_request_free(q);
+		return r;
+	}
+	*ret = q;
+	return 0;
+}
+
+int
+sg_store_get_request(struct sg_store *st, const char *id,
+    struct sg_request **ret)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r;
+
+	if ((r = prepare(st, "SELECT " REQUEST_COLUMNS " FROM requests "
+	    "WHERE id = ?1", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		r = row_to_request(st, s, ret);
+	else if (rc == SQLITE_DONE)
+		r = SG_ERR_NOT_FOUND;
+	else
+		r = db_err(st, rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+void
+sg_request_free(struct sg_request *q)
+{
+	size_t i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < q->napprovals; i++)
+		free(q->approvals[i].envelope);
+	free(q->approvals);
+	free(q->artifact_json);
+	free(q->statement);
+	free(q->error);
+	free(q->signature);
+	free(q->cms);
+	free(q);
+}
+
+int
+sg_store_add_approval(struct sg_store *st, const char *id,
+    const char *officer, int approve, int64_t at, const char *envelope)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r;
+
+	if ((r = prepare(st, "INSERT INTO approvals (request_id, officer, "
+	    "decision, at, envelope, ord) VALUES (?1, ?2, ?3, ?4, ?5, "
+	    "(SELECT COUNT(*) FROM approvals WHERE request_id = ?1))",
+	    &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, officer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, approve ? "approve" : "reject", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, at);
+	sqlite3_bind_text(s, 5, envelope, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	r = rc == SQLITE_DONE ? 0 : db_err(st, rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+static int
+changed_one(struct sg_store *st, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc != SQLITE_DONE)
+		return db_err(st, rc);
+	return sqlite3_changes(st->db) == 1 ? 0 : SG_ERR_CONFLICT;
+}
+
+int
+sg_store_finish(struct sg_store *st, const char *id, const char *to_state,
+    const char *error)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((r = prepare(st, "UPDATE requests SET state = ?2, error = ?3 "
+	    "WHERE id = ?1 AND state = 'pending'", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, to_state, -1, SQLITE_STATIC);
+	if (error != NULL)
+		sqlite3_bind_text(s, 3, error, -1, SQLITE_STATIC);
+	r = changed_one(st, s);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+sg_store_set_signed(struct sg_store *st, const char *id, const uint8_t *sig,
+    size_t sig_len, const uint8_t *cms, size_t cms_len, int64_t signed_at)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((r = prepare(st, "UPDATE requests SET state = 'signed', "
+	    "signature = ?2, cms = ?3, signed_at = ?4 "
+	    "WHERE id = ?1 AND state = 'pending'", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, sig, (int)sig_len, SQLITE_STATIC);
+	if (cms != NULL)
+		sqlite3_bind_blob(s, 3, cms, (int)cms_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, signed_at);
+	r = changed_one(st, s);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+sg_store_list(struct sg_store *st, const char *state, const char *key,
+    int64_t before_seq, size_t limit, struct sg_request ***ret,
+    size_t *ret_n)
+{
+	struct sg_request **v = NULL;
+	sqlite3_stmt *s = NULL;
+	size_t n = 0;
+	int rc = SQLITE_DONE, r;
+
+	if ((v = calloc(limit ? limit : 1, sizeof(*v))) == NULL)
+		return SG_ERR_NOMEM;
+	if ((r = prepare(st, "SELECT " REQUEST_COLUMNS " FROM requests "
+	    "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR key = ?2) "
+	    "AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4", &s)) != 0)
+		goto out;
+	if (state != NULL)
+		sqlite3_bind_text(s, 1, state, -1, SQLITE_STATIC);
+	if (key != NULL)
+		sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, before_seq);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)limit);
+	while (n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((r = row_to_request(st, s, &v[n])) != 0)
+			goto out;
+		n++;
+	}
+	if (n < limit && rc != SQLITE_DONE) {
+		r = db_err(st, rc);
+		goto out;
+	}
+	*ret = v;
+	*ret_n = n;
+	v = NULL;
+	r = 0;
+out:
+	sqlite3_finalize(s);
+	if (v != NULL)
+		sg_request_list_free(v, n);
+	return r;
+}
+
+void
+sg_request_list_free(struct sg_request **v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		sg_request_free(v[i]);
+	free(v);
+}
+
+static int
+select_ids(struct sg_store *st, const char *sql, int64_t now, size_t max,
+    char (*ret_ids)[33], size_t *ret_n)
+{
+	sqlite3_stmt *s = NULL;
+	size_t n = 0;
+	int rc = SQLITE_DONE, r;
+
+	if ((r = prepare(st, sql, &s)) != 0)
+		return r;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		copy_col(s, 0, ret_ids[n++], 33);
+	r = (n == max || rc == SQLITE_DONE) ? 0 : db_err(st, rc);
+	sqlite3_finalize(s);
+	if (r == 0)
+		*ret_n = n;
+	return r;
+}
+
+int
+sg_store_due_expiry(struct sg_store *st, int64_t now, size_t max,
+    char (*ret_ids)[33], size_t *ret_n)
+{
+	return select_ids(st, "SELECT id FROM requests WHERE state = "
+	    "'pending' AND expires_at <= ?1 ORDER BY seq LIMIT ?2", now, max,
+	    ret_ids, ret_n);
+}
+
+int
+sg_store_pending_ids(struct sg_store *st, size_t max, char (*ret_ids)[33],
+    size_t *ret_n)
+{
+	return select_ids(st, "SELECT id FROM requests WHERE state = "
+	    "'pending' AND ?1 = ?1 ORDER BY seq LIMIT ?2", 0, max, ret_ids,
+	    ret_n);
+}
+
+int
+sg_store_put_policy(struct sg_store *st, const char *sha256_hex,
+    const char *text, int64_t now)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r;
+
+	if ((r = prepare(st, "INSERT OR IGNORE INTO policies (sha256, text, "
+	    "first_seen) VALUES (?1, ?2, ?3)", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, sha256_hex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now);
+	rc = sqlite3_step(s);
+	r = rc == SQLITE_DONE ? 0 : db_err(st, rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+sg_store_get_policy(struct sg_store *st, const char *sha256_hex, char **ret)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r;
+
+	if ((r = prepare(st, "SELECT text FROM policies WHERE sha256 = ?1",
+	    &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, sha256_hex, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		r = dup_col(s, 0, ret);
+	else if (rc == SQLITE_DONE)
+		r = SG_ERR_NOT_FOUND;
+	else
+		r = db_err(st, rc);
+	sqlite3_finalize(s);
+	return r;
+}

@@ -1,0 +1,183 @@
+# Shared helpers for the integration tests: a real signgated on a free
+# loopback port over the development environment (var/dev), curl with the
+# principals' client certificates, and a tiny check/report vocabulary.
+# Every test script sources this file, calls start_daemon, runs checks, and
+# ends with `finish`, which prints "N passed, M failed".
+
+set -u
+SG_ROOT=${SG_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$SG_ROOT/$BUILD" ;; esac
+DEV="$SG_ROOT/var/dev"
+SIGNGATED="$BUILD/signgated"
+SIGNGATE="$BUILD/signgate"
+# shellcheck disable=SC1091
+. "$DEV/env.sh"
+
+T_PASS=0
+T_FAIL=0
+T_DIR=$(mktemp -d /tmp/signgate-test.XXXXXX)
+DAEMON_PID=
+PORT=
+URL=
+
+cleanup() {
+	stop_daemon
+	rm -rf "$T_DIR"
+}
+trap cleanup EXIT
+
+ok() { T_PASS=$((T_PASS + 1)); echo "ok - $*"; }
+not_ok() { T_FAIL=$((T_FAIL + 1)); echo "not ok - $*"; }
+
+# check NAME CMD...: passes when CMD exits 0.
+check() {
+	local name=$1; shift
+	if "$@" >"$T_DIR/check.out" 2>&1; then
+		ok "$name"
+	else
+		not_ok "$name"
+		sed 's/^/    /' "$T_DIR/check.out" | head -n 20
+	fi
+}
+
+# expect_eq NAME GOT WANT
+expect_eq() {
+	if [ "$2" = "$3" ]; then
+		ok "$1"
+	else
+		not_ok "$1: got '$2', want '$3'"
+	fi
+}
+
+finish() {
+	echo "$T_PASS passed, $T_FAIL failed"
+	[ "$T_FAIL" -eq 0 ]
+}
+
+# Writes a config for a fresh state directory; extra jq filter optional.
+write_config() {
+	local filter=${1:-.}
+	mkdir -p "$T_DIR/state"
+	jq --arg dev "$DEV" --arg state "$T_DIR/state" '
+	    .tls.certificate = ($dev + "/tls/server.pem") |
+	    .tls.private_key = ($dev + "/tls/server.key") |
+	    .tls.client_ca = ($dev + "/tls/ca.pem") |
+	    .pkcs11.tokens |= map(.pin_file = ($dev + "/" + .pin_file)) |
+	    .policy = ($dev + "/policy.conf") |
+	    .state_dir = $state' "$DEV/signgated.json" | jq "$filter" \
+	    >"$T_DIR/signgated.json"
+}
+
+# start_daemon [jq filter for the config]
+start_daemon() {
+	[ -f "$T_DIR/signgated.json" ] || write_config "${1:-.}"
+	: >"$T_DIR/daemon.log"
+	"$SIGNGATED" -c "$T_DIR/signgated.json" -p 0 \
+	    >>"$T_DIR/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	local i
+	for i in $(seq 1 200); do
+		PORT=$(sed -n 's/.*listening on https\?:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+		    "$T_DIR/daemon.log" | tail -n 1)
+		[ -n "$PORT" ] && break
+		if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+			echo "signgated exited:"; cat "$T_DIR/daemon.log"
+			DAEMON_PID=
+			return 1
+		fi
+		sleep 0.05
+	done
+	if [ -z "$PORT" ]; then
+		echo "signgated did not start:"; cat "$T_DIR/daemon.log"
+		return 1
+	fi
+	URL="https://127.0.0.1:$PORT"
+	export SIGNGATE_URL="$URL" SIGNGATE_CACERT="$DEV/tls/ca.pem"
+}
+
+stop_daemon() {
+	if [ -n "${DAEMON_PID:-}" ]; then
+		kill -TERM "$DAEMON_PID" 2>/dev/null
+		local i
+		for i in $(seq 1 100); do
+			kill -0 "$DAEMON_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$DAEMON_PID" 2>/dev/null
+		wait "$DAEMON_PID" 2>/dev/null
+		DAEMON_PID=
+	fi
+}
+
+kill9_daemon() {
+	kill -KILL "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+}
+
+# as PRINCIPAL: sets the CLI environment for that principal.
+as() {
+	export SIGNGATE_CERT="$DEV/tls/$1.pem" SIGNGATE_KEY="$DEV/tls/$1.key"
+}
+
+# api PRINCIPAL METHOD PATH [curl args...]: body to $T_DIR/body, prints
+# the status.  PRINCIPAL "-" sends no client certificate.
+api() {
+	local who=$1 method=$2 path=$3; shift 3
+	local certargs=()
+	[ "$who" != "-" ] && certargs=(--cert "$DEV/tls/$who.pem" --key "$DEV/tls/$who.key")
+	curl -sS --max-time 30 --cacert "$DEV/tls/ca.pem" "${certargs[@]}" \
+	    -X "$method" -o "$T_DIR/body" -w '%{http_code}' "$@" \
+	    "$URL$path" 2>"$T_DIR/curl.err" || echo "curl-error"
+}
+
+body() { cat "$T_DIR/body"; }
+jbody() { jq -r "$1" "$T_DIR/body"; }
+
+# post_json PRINCIPAL PATH JSON [curl args]
+post_json() {
+	local who=$1 path=$2 json=$3; shift 3
+	api "$who" POST "$path" -H 'Content-Type: application/json' \
+	    --data-binary "$json" "$@"
+}
+
+# new_request PRINCIPAL KEY HEX [ALG] [FORMAT]: prints the status; the
+# request is in $T_DIR/body.
+new_request() {
+	local alg=${4:-sha256} fmt=${5:-raw}
+	post_json "$1" /v1/requests "{\"key\":\"$2\",\"digest\":{\"algorithm\":\"$alg\",\"value\":\"$3\"},\"format\":\"$fmt\",\"artifact\":{\"name\":\"test.bin\",\"version\":\"1.0\"}}"
+}
+
+# sha HEX of a file with an algorithm
+hexdigest() { openssl dgst "-$1" -r "$2" | cut -d' ' -f1; }
+
+# key_pem NAME > file: the key's public key from /v1/keys.
+key_pem() {
+	api ci GET /v1/keys >/dev/null
+	jq -r --arg k "$1" '.keys[] | select(.name == $k) | .public_key_pem' \
+	    "$T_DIR/body"
+}
+
+# approve_with_openssl OFFICER REQUEST_JSON_FILE [decision]: builds the
+# DSSE envelope with nothing but openssl, as DESIGN.md promises, and posts
+# it over the officer's own connection; prints the status.
+approve_with_openssl() {
+	local officer=$1 reqfile=$2 decision=${3:-approve} signer=${4:-$1}
+	local type="application/vnd.signgate.approval.v1+text"
+	local id d="$T_DIR/dsse.$officer"
+	mkdir -p "$d"
+	id=$(jq -r .id "$reqfile")
+	jq -j .statement "$reqfile" >"$d/body"
+	printf 'decision %s\n' "$decision" >>"$d/body"
+	{ printf 'DSSEv1 %d %s %d ' "${#type}" "$type" "$(stat -c %s "$d/body")"
+	  cat "$d/body"; } >"$d/pae"
+	openssl dgst -sha256 -sign "$DEV/officers/$signer.key" -out "$d/sig" \
+	    "$d/pae"
+	jq -n --arg t "$type" --arg p "$(base64 -w0 "$d/body")" \
+	    --arg k "$officer" --arg s "$(base64 -w0 "$d/sig")" \
+	    '{payloadType: $t, payload: $p, signatures: [{keyid: $k, sig: $s}]}' \
+	    >"$d/env.json"
+	api "$officer" POST "/v1/requests/$id/approvals" \
+	    -H 'Content-Type: application/json' --data-binary "@$d/env.json"
+}

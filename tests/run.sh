@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every test: the unit test binaries in $BUILD/tests and the
+# integration scripts in tests/integration.  Each prints a last line
+# "N passed, M failed"; this adds them up and ends with the same line.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export BUILD SG_ROOT=$(pwd)
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$SG_ROOT/tests/lsan.supp:print_suppressions=0}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+[ -f tests/lsan.supp ] || export LSAN_OPTIONS=""
+
+total_pass=0
+total_fail=0
+failed_suites=()
+
+run_one() {
+	local name=$1; shift
+	local out rc last p f
+	out=$(mktemp)
+	echo "== $name"
+	timeout 600 "$@" >"$out" 2>&1
+	rc=$?
+	cat "$out"
+	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	if [ -n "$last" ]; then
+		p=${last%% passed*}
+		f=${last#*, }; f=${f%% failed*}
+	else
+		p=0; f=0
+	fi
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $name exited with status $rc"
+		f=$((f + 1))
+	fi
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	[ "$f" -gt 0 ] && failed_suites+=("$name")
+	rm -f "$out"
+}
+
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	run_one "unit $(basename "$t")" "$t"
+done
+for t in tests/integration/[0-9]*.sh; do
+	[ -f "$t" ] || continue
+	run_one "integration $(basename "$t")" bash "$t"
+done
+
+echo
+if [ ${#failed_suites[@]} -gt 0 ]; then
+	echo "failing suites: ${failed_suites[*]}"
+fi
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

@@ -1,0 +1,572 @@
+/*
+ * Tests for the approval statement, body, PAE and DSSE envelope: exact
+ * renderings, byte-exact round trips, and one refusal for every kind of
+ * malformed input the parsers must not accept.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sg_dsse.h"
+#include "sg_err.h"
+#include "sg_test.h"
+
+#define ID "0123456789abcdef0123456789abcdef"
+#define SPKI "aa00000000000000000000000000000000000000000000000000000000000001"
+#define DIG "bb00000000000000000000000000000000000000000000000000000000000002"
+#define POL "cc00000000000000000000000000000000000000000000000000000000000003"
+
+static const char good[] =
+    "signgate approval v1\n"
+    "request " ID "\n"
+    "key release sha256:" SPKI "\n"
+    "artifact sha256:" DIG "\n"
+    "format raw\n"
+    "requester ci\n"
+    "policy signgate-dev@1 sha256:" POL "\n"
+    "expires 1764417600\n";
+
+static void
+fill(struct sg_statement *s)
+{
+	memset(s, 0, sizeof(*s));
+	strcpy(s->request, ID);
+	strcpy(s->key, "release");
+	strcpy(s->spki_sha256, SPKI);
+	strcpy(s->digest_alg, "sha256");
+	strcpy(s->digest_hex, DIG);
+	strcpy(s->format, "raw");
+	strcpy(s->requester, "ci");
+	strcpy(s->policy_name, "signgate-dev");
+	s->policy_version = 1;
+	strcpy(s->policy_sha256, POL);
+	s->expires = 1764417600;
+}
+
+static int
+parses(const char *text)
+{
+	struct sg_statement s;
+
+	return sg_statement_parse(text, strlen(text), &s);
+}
+
+/* Replaces the first occurrence of `from` in good[] by `to` and parses. */
+static int
+parses_edited(const char *from, const char *to)
+{
+	char buf[4096];
+	const char *at = strstr(good, from);
+	size_t pre;
+
+	if (at == NULL) {
+		fprintf(stderr, "  test bug: '%s' not in statement\n", from);
+		return 0;
+	}
+	pre = (size_t)(at - good);
+	snprintf(buf, sizeof(buf), "%.*s%s%s", (int)pre, good, to,
+	    at + strlen(from));
+	return parses(buf);
+}
+
+static void
+test_statement_build_exact(void)
+{
+	struct sg_statement s;
+	char *text = NULL;
+	size_t len = 0;
+
+	fill(&s);
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), 0);
+	CHECK_STR(text, good);
+	CHECK_EQ_INT(len, strlen(good));
+	free(text);
+}
+
+static void
+test_statement_round_trip(void)
+{
+	struct sg_statement s, t;
+	char *text = NULL, *again = NULL;
+	size_t len = 0, alen = 0;
+
+	memset(&s, 0x5a, sizeof(s));
+	CHECK_EQ_INT(sg_statement_parse(good, strlen(good), &s), 0);
+	CHECK_STR(s.request, ID);
+	CHECK_STR(s.key, "release");
+	CHECK_STR(s.spki_sha256, SPKI);
+	CHECK_STR(s.digest_alg, "sha256");
+	CHECK_STR(s.digest_hex, DIG);
+	CHECK_STR(s.format, "raw");
+	CHECK_STR(s.requester, "ci");
+	CHECK_STR(s.policy_name, "signgate-dev");
+	CHECK_EQ_INT(s.policy_version, 1);
+	CHECK_STR(s.policy_sha256, POL);
+	CHECK_EQ_INT(s.expires, 1764417600);
+	CHECK_EQ_INT(sg_statement_build(&s, &again, &alen), 0);
+	CHECK(alen == strlen(good) && memcmp(again, good, alen) == 0);
+	free(again);
+
+	/* Other digests, cms, big numbers and names with every allowed
+	 * character survive both ways. */
+	fill(&t);
+	strcpy(t.digest_alg, "sha512");
+	memset(t.digest_hex, 'f', 128);
+	t.digest_hex[128] = '\0';
+	strcpy(t.format, "cms");
+	strcpy(t.key, "Fw_2.x-Release");
+	t.policy_version = 18446744073709551615ULL;
+	t.expires = 9223372036854775807LL;
+	CHECK_EQ_INT(sg_statement_build(&t, &text, &len), 0);
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ_INT(sg_statement_parse(text, len, &s), 0);
+	CHECK(memcmp(&s, &t, sizeof(s)) == 0);
+	free(text);
+
+	fill(&t);
+	strcpy(t.digest_alg, "sha384");
+	memset(t.digest_hex, '9', 96);
+	t.digest_hex[96] = '\0';
+	t.expires = 0;
+	CHECK_EQ_INT(sg_statement_build(&t, &text, &len), 0);
+	CHECK_EQ_INT(sg_statement_parse(text, len, &s), 0);
+	CHECK(memcmp(&s, &t, sizeof(s)) == 0);
+	free(text);
+}
+
+static void
+test_statement_build_refuses(void)
+{
+	struct sg_statement s;
+	char *text = (char *)"untouched";
+	size_t len = 7;
+
+	fill(&s);
+	strcpy(s.key, "bad key");
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), SG_ERR_INVALID);
+	CHECK_STR(text, "untouched");
+	CHECK_EQ_INT(len, 7);
+
+	fill(&s);
+	strcpy(s.request, "0123456789ABCDEF0123456789abcdef");
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), SG_ERR_INVALID);
+	fill(&s);
+	strcpy(s.request, "0123456789abcdef");
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), SG_ERR_INVALID);
+	fill(&s);
+	strcpy(s.digest_alg, "md5");
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), SG_ERR_INVALID);
+	fill(&s);
+	strcpy(s.digest_alg, "sha384");   /* 64 hex is sha256's length */
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), SG_ERR_INVALID);
+	fill(&s);
+	strcpy(s.format, "pem");
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), SG_ERR_INVALID);
+	fill(&s);
+	s.expires = -1;
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), SG_ERR_INVALID);
+	fill(&s);
+	strcpy(s.policy_name, "a@b");
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), SG_ERR_INVALID);
+	fill(&s);
+	s.requester[0] = '\0';
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), SG_ERR_INVALID);
+	fill(&s);
+	memset(s.key, 'k', sizeof(s.key));     /* not NUL-terminated */
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), SG_ERR_INVALID);
+	fill(&s);
+	s.spki_sha256[10] = 'g';
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_statement_build(NULL, &text, &len), SG_ERR_INVALID);
+}
+
+static void
+test_statement_parse_refuses(void)
+{
+	char buf[4096];
+	struct sg_statement s;
+	size_t n = strlen(good);
+
+	/* Sanity: the editor itself leaves a good statement good. */
+	CHECK_EQ_INT(parses_edited("format raw", "format raw"), 0);
+
+	/* Missing line, extra line, empty line, line order. */
+	CHECK_EQ_INT(parses_edited("format raw\n", ""), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("format raw\n", "format raw\nextra x\n"),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("format raw\n", "format raw\n\n"),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("format raw\nrequester ci\n",
+	    "requester ci\nformat raw\n"), SG_ERR_INVALID);
+	snprintf(buf, sizeof(buf), "%sdecision approve\n", good);
+	CHECK_EQ_INT(parses(buf), SG_ERR_INVALID);
+
+	/* Line ends and trailing bytes. */
+	CHECK_EQ_INT(parses_edited("format raw\n", "format raw\r\n"),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_statement_parse(good, n - 1, &s), SG_ERR_INVALID);
+	snprintf(buf, sizeof(buf), "%s ", good);
+	CHECK_EQ_INT(parses(buf), SG_ERR_INVALID);
+	snprintf(buf, sizeof(buf), "%s\n", good);
+	CHECK_EQ_INT(parses(buf), SG_ERR_INVALID);
+	memcpy(buf, good, n);
+	buf[n] = '\0';
+	CHECK_EQ_INT(sg_statement_parse(buf, n + 1, &s), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("format raw", "format raw "),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("format raw", "format  raw"),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("signgate approval v1",
+	    "signgate approval v2"), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("signgate approval v1\n",
+	    "\nsigngate approval v1\n"), SG_ERR_INVALID);
+
+	/* Upper-case hex anywhere. */
+	CHECK_EQ_INT(parses_edited("request 0123456789abcdef",
+	    "request 0123456789ABCDEF"), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("sha256:aa", "sha256:AA"), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("sha256:bb", "sha256:BB"), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("sha256:cc", "sha256:Cc"), SG_ERR_INVALID);
+
+	/* Wrong lengths. */
+	CHECK_EQ_INT(parses_edited("sha256:bb", "sha256:bbb"), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("sha256:bb", "sha256:b"), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("artifact sha256:", "artifact sha384:"),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("request 01", "request 0"), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("sha256:aa", "sha256:a"), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("sha256:cc", "sha256:ccc"), SG_ERR_INVALID);
+
+	/* Bad names, values and numbers. */
+	CHECK_EQ_INT(parses_edited("key release", "key rel/ease"),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("key release", "key "), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("requester ci", "requester c i"),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("requester ci", "requester c\xc3\xa9"),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("policy signgate-dev@",
+	    "policy signgate:dev@"), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("format raw", "format RAW"), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("artifact sha256", "artifact md5"),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("@1 ", "@01 "), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("@1 ", "@+1 "), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("@1 ", "@ "), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("@1 ", "@18446744073709551616 "),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("expires 1764417600",
+	    "expires 01764417600"), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("expires 1764417600", "expires -1"),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("expires 1764417600",
+	    "expires 9223372036854775808"), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("expires 1764417600", "expires 17644e3"),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("key release sha256:",
+	    "key release sha1:"), SG_ERR_INVALID);
+	CHECK_EQ_INT(parses_edited("key release",
+	    "key aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+	    SG_ERR_INVALID);
+
+	/* Oversize, empty, NULL. */
+	memset(buf, 'a', sizeof(buf));
+	CHECK_EQ_INT(sg_statement_parse(buf, SG_STATEMENT_MAX + 1, &s),
+	    SG_ERR_TOO_LARGE);
+	CHECK_EQ_INT(sg_statement_parse("", 0, &s), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_statement_parse(NULL, 0, &s), SG_ERR_INVALID);
+}
+
+static void
+test_statement_parse_failure_leaves_output(void)
+{
+	struct sg_statement s;
+
+	memset(&s, 0x5a, sizeof(s));
+	CHECK_EQ_INT(parses_edited("format raw", "format xyz"), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_statement_parse("x\n", 2, &s), SG_ERR_INVALID);
+	CHECK((unsigned char)s.request[0] == 0x5a);
+	CHECK((unsigned char)s.key[5] == 0x5a);
+}
+
+static void
+test_body(void)
+{
+	uint8_t *body = NULL;
+	size_t len = 0, slen = 0;
+	int approve = -1;
+
+	CHECK_EQ_INT(sg_body_build(good, strlen(good), 1, &body, &len), 0);
+	CHECK_EQ_INT(len, strlen(good) + strlen("decision approve\n"));
+	CHECK(len >= 17 && memcmp(body + len - 17, "decision approve\n", 17) == 0);
+	CHECK_EQ_INT(sg_body_split(body, len, &slen, &approve), 0);
+	CHECK_EQ_INT(slen, strlen(good));
+	CHECK_EQ_INT(approve, 1);
+	CHECK(memcmp(body, good, slen) == 0);
+	free(body);
+
+	CHECK_EQ_INT(sg_body_build(good, strlen(good), 0, &body, &len), 0);
+	CHECK_EQ_INT(sg_body_split(body, len, &slen, &approve), 0);
+	CHECK_EQ_INT(slen, strlen(good));
+	CHECK_EQ_INT(approve, 0);
+	/* One byte more or less and it is no longer a body. */
+	CHECK_EQ_INT(sg_body_split(body, len - 1, &slen, &approve),
+	    SG_ERR_INVALID);
+	free(body);
+
+	/* A statement must end its last line; the decision must be exact. */
+	CHECK_EQ_INT(sg_body_build("abc", 3, 1, &body, &len), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_body_build("", 0, 1, &body, &len), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_body_build(good, strlen(good), 2, &body, &len),
+	    SG_ERR_INVALID);
+	approve = -1;
+	slen = 99;
+	CHECK_EQ_INT(sg_body_split((const uint8_t *)"decision approve\n", 17,
+	    &slen, &approve), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_body_split((const uint8_t *)"xdecision approve\n", 18,
+	    &slen, &approve), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_body_split((const uint8_t *)"x\ndecision maybe\n", 17,
+	    &slen, &approve), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_body_split((const uint8_t *)"x\ndecision approve", 18,
+	    &slen, &approve), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_body_split((const uint8_t *)"x\ndecision approve\n\n",
+	    20, &slen, &approve), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_body_split((const uint8_t *)"x\ndecision Approve\n",
+	    19, &slen, &approve), SG_ERR_INVALID);
+	CHECK_EQ_INT(slen, 99);
+	CHECK_EQ_INT(approve, -1);
+	CHECK_EQ_INT(sg_body_split((const uint8_t *)"x\ndecision reject\n", 18,
+	    &slen, &approve), 0);
+	CHECK_EQ_INT(slen, 2);
+	CHECK_EQ_INT(approve, 0);
+}
+
+static void
+test_pae(void)
+{
+	static const char want[] =
+	    "DSSEv1 29 http://example.com/HelloWorld 11 hello world";
+	uint8_t *pae = NULL;
+	size_t len = 0;
+
+	CHECK_EQ_INT(sg_dsse_pae("http://example.com/HelloWorld",
+	    (const uint8_t *)"hello world", 11, &pae, &len), 0);
+	CHECK_EQ_INT(len, strlen(want));
+	CHECK(pae != NULL && memcmp(pae, want, strlen(want)) == 0);
+	free(pae);
+
+	CHECK_EQ_INT(sg_dsse_pae("t", NULL, 0, &pae, &len), 0);
+	CHECK_EQ_INT(len, strlen("DSSEv1 1 t 0 "));
+	CHECK(memcmp(pae, "DSSEv1 1 t 0 ", len) == 0);
+	free(pae);
+
+	/* Binary bodies (a NUL inside) are counted in bytes. */
+	CHECK_EQ_INT(sg_dsse_pae(SG_DSSE_TYPE, (const uint8_t *)"a\0b", 3,
+	    &pae, &len), 0);
+	CHECK_EQ_INT(len, strlen("DSSEv1 41 " SG_DSSE_TYPE " 3 ") + 3);
+	CHECK(memcmp(pae, "DSSEv1 41 " SG_DSSE_TYPE " 3 a\0b", len) == 0);
+	free(pae);
+}
+
+static char *
+envelope(const char *payload_b64, const char *sig_b64)
+{
+	char *out = NULL;
+
+	if (asprintf(&out, "{\"payloadType\":\"" SG_DSSE_TYPE "\","
+	    "\"payload\":\"%s\",\"signatures\":[{\"keyid\":\"alice\","
+	    "\"sig\":\"%s\"}]}", payload_b64, sig_b64) < 0)
+		return NULL;
+	return out;
+}
+
+static void
+test_envelope_round_trip(void)
+{
+	static const uint8_t sig[] = { 0x30, 0x06, 0x02, 0x01, 0x01, 0x02,
+	    0x01, 0x02, 0x00, 0xff };
+	uint8_t *body = NULL;
+	size_t blen = 0;
+	char *json = NULL, err[256];
+	struct sg_envelope e;
+
+	CHECK_EQ_INT(sg_body_build(good, strlen(good), 1, &body, &blen), 0);
+	CHECK_EQ_INT(sg_envelope_build(SG_DSSE_TYPE, body, blen, "alice",
+	    sig, sizeof(sig), &json), 0);
+	CHECK(json != NULL && strncmp(json, "{\"payloadType\":", 15) == 0);
+	memset(&e, 0, sizeof(e));
+	CHECK_EQ_INT(sg_envelope_parse(json, strlen(json), &e, err,
+	    sizeof(err)), 0);
+	CHECK_STR(e.payload_type, SG_DSSE_TYPE);
+	CHECK_STR(e.keyid, "alice");
+	CHECK(e.payload_len == blen && memcmp(e.payload, body, blen) == 0);
+	CHECK(e.sig_len == sizeof(sig) && memcmp(e.sig, sig, sizeof(sig)) == 0);
+	sg_envelope_clear(&e);
+	CHECK(e.payload == NULL && e.sig == NULL && e.payload_len == 0);
+	sg_envelope_clear(&e);   /* twice is fine */
+	sg_envelope_clear(NULL);
+	free(json);
+
+	/* Member order and whitespace do not matter to the parser. */
+	json = strdup(" { \"signatures\" : [ { \"sig\" : \"AQ==\" , "
+	    "\"keyid\" : \"bob\" } ] , \"payload\" : \"eA==\" , "
+	    "\"payloadType\" : \"x\" } \n");
+	CHECK_EQ_INT(sg_envelope_parse(json, strlen(json), &e, NULL, 0), 0);
+	CHECK_STR(e.keyid, "bob");
+	CHECK(e.payload_len == 1 && e.payload[0] == 'x');
+	sg_envelope_clear(&e);
+	free(json);
+
+	/* Builder refuses what the parser would refuse. */
+	CHECK_EQ_INT(sg_envelope_build(SG_DSSE_TYPE, body, blen, "",
+	    sig, sizeof(sig), &json), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_envelope_build(SG_DSSE_TYPE, body, blen, "al ice",
+	    sig, sizeof(sig), &json), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_envelope_build(SG_DSSE_TYPE, body, blen, "alice",
+	    sig, 0, &json), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_envelope_build("a\nb", body, blen, "alice",
+	    sig, sizeof(sig), &json), SG_ERR_INVALID);
+	free(body);
+}
+
+/* Parses and checks both the refusal and that errbuf names `field`. */
+static void
+refuse(const char *json, int want, const char *field, int line)
+{
+	struct sg_envelope e;
+	char err[256];
+	int r;
+
+	memset(&e, 0x5a, sizeof(e));
+	err[0] = '\0';
+	r = sg_envelope_parse(json, strlen(json), &e, err, sizeof(err));
+	if (r != want || strstr(err, field) == NULL ||
+	    (want != 0 && (unsigned char)e.keyid[0] != 0x5a)) {
+		fprintf(stderr, "  line %d: got %d (%s), want %d naming %s\n",
+		    line, r, err, want, field);
+		sg_test_failed_checks++;
+	}
+	if (r == 0)
+		sg_envelope_clear(&e);
+}
+#define REFUSE(j, f) refuse((j), SG_ERR_INVALID, (f), __LINE__)
+
+static void
+test_envelope_refuses(void)
+{
+	const char *TY = "\"payloadType\":\"t\"";
+	const char *PL = "\"payload\":\"eA==\"";
+	const char *S1 = "{\"keyid\":\"alice\",\"sig\":\"AQ==\"}";
+	char buf[SG_ENVELOPE_MAX + 64];
+	char *j;
+
+#define J(...) (snprintf(buf, sizeof(buf), __VA_ARGS__), buf)
+	/* Baseline accepted. */
+	j = J("{%s,%s,\"signatures\":[%s]}", TY, PL, S1);
+	refuse(j, 0, "ok", __LINE__);
+
+	/* Duplicate keys at both levels. */
+	REFUSE(J("{%s,%s,%s,\"signatures\":[%s]}", TY, PL, PL, S1), "JSON");
+	REFUSE(J("{%s,%s,\"signatures\":[{\"keyid\":\"a\",\"keyid\":\"b\","
+	    "\"sig\":\"AQ==\"}]}", TY, PL), "JSON");
+	/* Extra fields. */
+	REFUSE(J("{%s,%s,\"signatures\":[%s],\"extra\":1}", TY, PL, S1),
+	    "extra: unknown field");
+	REFUSE(J("{%s,%s,\"signatures\":[{\"keyid\":\"a\",\"sig\":\"AQ==\","
+	    "\"cert\":\"x\"}]}", TY, PL), "signatures[0].cert");
+	/* Signatures: two, none, not an array, not objects. */
+	REFUSE(J("{%s,%s,\"signatures\":[%s,%s]}", TY, PL, S1, S1),
+	    "signatures");
+	REFUSE(J("{%s,%s,\"signatures\":[]}", TY, PL), "signatures");
+	REFUSE(J("{%s,%s,\"signatures\":%s}", TY, PL, S1), "signatures");
+	REFUSE(J("{%s,%s,\"signatures\":[\"x\"]}", TY, PL), "signatures[0]");
+	/* Missing members. */
+	REFUSE(J("{%s,\"signatures\":[%s]}", TY, S1), "payload: missing");
+	REFUSE(J("{%s,\"signatures\":[%s]}", PL, S1), "payloadType: missing");
+	REFUSE(J("{%s,%s}", TY, PL), "signatures: missing");
+	REFUSE(J("{%s,%s,\"signatures\":[{\"sig\":\"AQ==\"}]}", TY, PL),
+	    "signatures[0].keyid: missing");
+	REFUSE(J("{%s,%s,\"signatures\":[{\"keyid\":\"a\"}]}", TY, PL),
+	    "signatures[0].sig: missing");
+	/* Bad base64: alphabet, padding, whitespace, non-canonical bits,
+	 * empty. */
+	REFUSE(J("{%s,\"payload\":\"eA=\",\"signatures\":[%s]}", TY, S1),
+	    "payload");
+	REFUSE(J("{%s,\"payload\":\"e A==\",\"signatures\":[%s]}", TY, S1),
+	    "payload");
+	REFUSE(J("{%s,\"payload\":\"eB==\",\"signatures\":[%s]}", TY, S1),
+	    "payload");
+	REFUSE(J("{%s,\"payload\":\"e-A=\",\"signatures\":[%s]}", TY, S1),
+	    "payload");
+	REFUSE(J("{%s,\"payload\":\"\",\"signatures\":[%s]}", TY, S1),
+	    "payload");
+	REFUSE(J("{%s,%s,\"signatures\":[{\"keyid\":\"a\",\"sig\":\"AQ\"}]}",
+	    TY, PL), "signatures[0].sig");
+	REFUSE(J("{%s,%s,\"signatures\":[{\"keyid\":\"a\",\"sig\":\"\"}]}",
+	    TY, PL), "signatures[0].sig");
+	/* Wrong types. */
+	REFUSE(J("{\"payloadType\":1,%s,\"signatures\":[%s]}", PL, S1),
+	    "payloadType");
+	REFUSE(J("{%s,\"payload\":null,\"signatures\":[%s]}", TY, S1),
+	    "payload: must be a string");
+	REFUSE(J("{%s,%s,\"signatures\":[{\"keyid\":7,\"sig\":\"AQ==\"}]}",
+	    TY, PL), "signatures[0].keyid");
+	REFUSE(J("{%s,%s,\"signatures\":[{\"keyid\":\"a\",\"sig\":[]}]}",
+	    TY, PL), "signatures[0].sig: must be a string");
+	REFUSE("[1,2]", "object");
+	/* Empty keyid, odd keyid, empty or control-character type. */
+	REFUSE(J("{%s,%s,\"signatures\":[{\"keyid\":\"\",\"sig\":\"AQ==\"}]}",
+	    TY, PL), "signatures[0].keyid");
+	REFUSE(J("{%s,%s,\"signatures\":[{\"keyid\":\"a b\",\"sig\":\"AQ==\"}]}",
+	    TY, PL), "signatures[0].keyid");
+	REFUSE(J("{\"payloadType\":\"\",%s,\"signatures\":[%s]}", PL, S1),
+	    "payloadType");
+	REFUSE(J("{\"payloadType\":\"a\\u0001\",%s,\"signatures\":[%s]}", PL,
+	    S1), "payloadType");
+	/* Not JSON, trailing data, NUL inside a string. */
+	REFUSE(J("{%s,%s,\"signatures\":[%s]} x", TY, PL, S1), "JSON");
+	REFUSE(J("{%s,%s,\"signatures\":[%s]", TY, PL, S1), "JSON");
+	REFUSE(J("{\"payloadType\":\"a\\u0000b\",%s,\"signatures\":[%s]}", PL,
+	    S1), "JSON");
+	REFUSE("", "JSON");
+#undef J
+
+	/* Oversize input is refused before it is parsed. */
+	memset(buf, ' ', SG_ENVELOPE_MAX + 1);
+	buf[SG_ENVELOPE_MAX + 1] = '\0';
+	refuse(buf, SG_ERR_TOO_LARGE, "larger", __LINE__);
+
+	/* An embedded NUL in the input bytes is not valid JSON. */
+	{
+		struct sg_envelope e;
+		char in[] = "{\"payloadType\":\"t\"\0}";
+		CHECK(sg_envelope_parse(in, sizeof(in) - 1, &e, NULL, 0) != 0);
+	}
+}
+
+static void
+test_envelope_payload_of_built_envelope_is_exact(void)
+{
+	char *env = envelope("c2lnbmdhdGU=", "MAYCAQECAQI=");
+	struct sg_envelope e;
+
+	CHECK(env != NULL);
+	CHECK_EQ_INT(sg_envelope_parse(env, strlen(env), &e, NULL, 0), 0);
+	CHECK(e.payload_len == 8 && memcmp(e.payload, "signgate", 8) == 0);
+	CHECK_EQ_INT(e.sig_len, 8);
+	sg_envelope_clear(&e);
+	free(env);
+}
+
+SG_TEST_MAIN("dsse",
+    T(test_statement_build_exact),
+    T(test_statement_round_trip),
+    T(test_statement_build_refuses),
+    T(test_statement_parse_refuses),
+    T(test_statement_parse_failure_leaves_output),
+    T(test_body),
+    T(test_pae),
+    T(test_envelope_round_trip),
+    T(test_envelope_refuses),
+    T(test_envelope_payload_of_built_envelope_is_exact))
