@@ -11,7 +11,7 @@ SYSCONFDIR ?= /etc
 CC ?= cc
 PKGS = openssl libmicrohttpd gnutls jansson sqlite3 libcurl p11-kit-1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(filter-out p11-kit-1,$(PKGS)) 2>/dev/null)
 
 WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wvla -Wstrict-prototypes \
        -Wmissing-prototypes -Wno-unused-parameter

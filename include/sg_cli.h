@@ -191,6 +191,10 @@ int sg_cli_check_cms(const uint8_t *der, size_t len, EVP_PKEY *pub,
 int sg_cli_request_statement(const json_t *req, struct sg_statement *ret,
     char *err, size_t errlen);
 
+/* Prints a request as `show` does; st is the parsed statement when it
+ * agreed with the request (its SPKI digest is shown), else NULL. */
+void sg_cli_print_request(const json_t *req, const struct sg_statement *st);
+
 /* Certificate subject (RFC 2253) and validity (RFC 3339) from a PEM. */
 int sg_cli_cert_summary(const char *pem, size_t len, char *subject,
     size_t subject_cap, char not_before[32], char not_after[32]);

@@ -29,14 +29,19 @@ struct sg_token_info {
 	char model[17];
 };
 
-/* dlopen()s the module and calls C_Initialize with CKF_OS_LOCKING_OK. */
+/* dlopen()s the module and calls C_Initialize with CKF_OS_LOCKING_OK.
+ * SG_ERR_CONFLICT if the module is already initialised in this process
+ * (one sg_p11 per module per process); SG_ERR_UNAVAILABLE if it cannot be
+ * loaded; module_path must contain a '/'. */
 int sg_p11_load(const char *module_path, struct sg_p11 **ret);
 /* Closes every session, C_Finalize, dlclose.  NULL is fine. */
 void sg_p11_free(struct sg_p11 *p);
 
 /* Finds the token with this label (not by slot number: slots move),
  * logs the user in with the PIN (CKR_USER_ALREADY_LOGGED_IN is fine).
- * The PIN is not kept by this layer beyond what re-login needs; see p11.c. */
+ * The PIN is not kept by this layer beyond what re-login needs; see p11.c.
+ * SG_ERR_NOT_FOUND: no such token; SG_ERR_INVALID: two tokens carry the
+ * label; SG_ERR_CONFLICT: already open; SG_ERR_PIN: the PIN was refused. */
 int sg_p11_open_token(struct sg_p11 *p, const char *label,
     const char *pin, size_t pin_len, struct sg_p11_token **ret);
 void sg_p11_token_info(const struct sg_p11_token *t, struct sg_token_info *ret);
@@ -44,7 +49,9 @@ void sg_p11_token_info(const struct sg_p11_token *t, struct sg_token_info *ret);
 /* Finds a private key by CKA_LABEL (label != NULL) and/or CKA_ID
  * (id_len > 0), and its public key (from the public key object, or the
  * certificate object with the same CKA_ID).  SG_ERR_NO_KEY when none,
- * SG_ERR_INVALID when more than one private key matches. */
+ * SG_ERR_INVALID when more than one private key matches, SG_ERR_NOT_FOUND
+ * when the private key has no public key or certificate, SG_ERR_MECHANISM
+ * for key types and curves we do not sign with. */
 int sg_p11_find_key(struct sg_p11_token *t, const char *label,
     const uint8_t *id, size_t id_len, struct sg_p11_key **ret);
 
@@ -60,7 +67,9 @@ int sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
     enum sg_digest_alg digest_alg, const uint8_t *data, size_t data_len,
     uint8_t *sig, size_t cap, size_t *ret_sig_len);
 
-/* The last CK_RV seen by this thread, for messages. */
+/* The last failing CK_RV seen by this thread in the current (or last)
+ * sg_p11_* call, for messages; CKR_OK if none.  After a call that succeeded
+ * by recovering (new session, re-login) it names what was recovered from. */
 unsigned long sg_p11_last_rv(void);
 const char *sg_p11_rv_name(unsigned long rv);
 
@@ -70,6 +79,11 @@ const char *sg_p11_rv_name(unsigned long rv);
  * each at most once, percent-decoding; attributes we do not use, such as
  * type= or manufacturer=, are accepted and ignored; pin-value= is refused).
  * Outputs are zeroed first; absent parts stay empty / *ret_id_len = 0.
+ * Attributes RFC 7512 does not define (vendor x-... included) are refused,
+ * as the RFC says they match nothing.  Errors: SG_ERR_INVALID (syntax, a
+ * token label over 32 bytes, NUL in a label), SG_ERR_BUFFER (object or id
+ * larger than its buffer), SG_ERR_TOO_LARGE (URI over 4096 bytes); on error
+ * all outputs are left zeroed.
  */
 int sg_p11_uri_parse(const char *uri, char ret_token[33],
     char *ret_object, size_t object_cap, uint8_t *ret_id, size_t id_cap,

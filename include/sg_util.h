@@ -68,4 +68,10 @@ void sg_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sg_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sg_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* As sg_read_secret_file() (same ownership and mode checks) with a caller
+ * chosen cap, for secrets larger than a PIN such as PEM private keys.  The
+ * content is returned unchanged.  Wipe and free with sg_freezero(). */
+int sg_read_secret_file_max(const char *path, size_t max, char **ret,
+    size_t *ret_len);
+
 #endif

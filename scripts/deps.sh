@@ -27,6 +27,7 @@ packages=(
 	opensc
 	libp11-kit-dev
 	p11-kit
+	jq
 )
 
 # Names go to apt-get as arguments; refusing anything that is not a plain

@@ -10,10 +10,12 @@
  * here, once: 2xx is success, 4xx means the server refused (3), anything
  * else that came back, or nothing at all, is a server-side failure (4).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -354,6 +356,15 @@ out:
 	return ex;
 }
 
+static int
+readable(const char *path, const char *what)
+{
+	if (access(path, R_OK) == 0)
+		return 1;
+	fprintf(stderr, "signgate: %s %s: %s\n", what, path, strerror(errno));
+	return 0;
+}
+
 int
 sg_cli_connect(struct sg_cli_conf *c, struct sg_http **ret)
 {
@@ -361,6 +372,11 @@ sg_cli_connect(struct sg_cli_conf *c, struct sg_http **ret)
 
 	if ((r = sg_cli_conf_resolve(c)) != 0)
 		return r;
+	/* A missing local file is our problem, not a TLS failure (exit 4). */
+	if ((c->cert != NULL && !readable(c->cert, "--cert")) ||
+	    (c->key != NULL && !readable(c->key, "--key")) ||
+	    (c->cacert != NULL && !readable(c->cacert, "--cacert")))
+		return SG_EXIT_LOCAL;
 	if ((r = sg_http_new(c, ret)) != 0) {
 		fprintf(stderr, "signgate: cannot set up the HTTP client: %s\n",
 		    sg_strerror(r));

@@ -66,7 +66,9 @@ static const char keys_usage[] =
 "  certificate: <subject>, valid <notBefore> to <notAfter>\n"
 "  policy: requesters ...; requires N of GROUP, ...; veto yes|no; ...\n"
 "  reason: <why the key is unavailable>\n"
-"(certificate, policy and reason only when present).\n";
+"(certificate, policy and reason only when present).\n"
+"Exit 5 when a key's public key does not hash to its spki_sha256 or its\n"
+"certificate is for another key.\n";
 
 static const char sign_usage[] =
 "usage: signgate sign --key NAME [options] FILE\n"
@@ -86,10 +88,11 @@ static const char sign_usage[] =
 "  --artifact-version V    artifact.version\n"
 "  --meta K=V              another artifact field (repeatable; names\n"
 "                          [A-Za-z0-9._-]{1,64}, values <= 1024 bytes)\n"
-"  --idempotency-key S     send this Idempotency-Key (<= 128 printable\n"
-"                          ASCII); default: a random one.  Running sign\n"
-"                          again with the same key and the same file\n"
-"                          resumes the same request.\n"
+"  --idempotency-key S     send this Idempotency-Key (1 to 128 printable\n"
+"                          ASCII, no spaces); default: a random one.\n"
+"                          Running sign again with the same key and the\n"
+"                          same file and options resumes the same\n"
+"                          request.\n"
 "  --wait S                wait at most S seconds for approvals (default\n"
 "                          3600); exit 7 when they pass\n"
 "  --no-wait               do not wait: print the request and exit 0 while\n"
@@ -128,7 +131,7 @@ static const char show_usage[] =
 "Shows exactly what request ID would sign (GET /v1/requests/ID) and checks\n"
 "that its statement (the text officers sign) agrees with the request: id,\n"
 "key, digest, format, requester, policy and expiry.  Any disagreement is\n"
-"printed as `error: ...` on stderr and the exit status is 1.\n"
+"printed on stderr as `signgate: error: ...` and the exit status is 1.\n"
 "  --json            print the server's JSON unchanged (still checked)\n"
 "\n"
 "Output lines: request, state, key (with `spki sha256:<hex>`), digest,\n"

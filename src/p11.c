@@ -30,8 +30,13 @@
  *   most four attempts: a dead session (token reset) closes every idle
  *   session, which died with it, and retries on a fresh one;
  *   CKR_USER_NOT_LOGGED_IN logs in again with the PIN kept for that purpose
- *   in a locked, non-dumpable page; an invalid key handle finds the key again
- *   by its label/id.  A removed or failing device is SG_ERR_UNAVAILABLE.
+ *   in a locked, non-dumpable, wipe-on-fork page; an invalid key handle
+ *   finds the key again by its label/id, logging in first if the session
+ *   shows no login (a logout invalidates private-object handles, and an
+ *   unauthenticated search cannot see private keys).  A removed or failing
+ *   device is SG_ERR_UNAVAILABLE.  Every recovery is logged as a warning.
+ * - Keys with CKA_ALWAYS_AUTHENTICATE (common on smart cards) get a
+ *   context-specific login after each C_SignInit.
  * - This layer does not verify signatures: the signer does, against the
  *   public key built here from the token's own public-key (or certificate)
  *   object, with OpenSSL 3 APIs only.
@@ -310,7 +315,13 @@ sg_p11_load(const char *module_path, struct sg_p11 **ret)
 		return SG_ERR_INVALID;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return SG_ERR_NOMEM;
-	if ((p->dl = dlopen(module_path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+	/*
+	 * RTLD_NODELETE: modules register atexit handlers and thread-local
+	 * destructors that must not outlive their code, so the module stays
+	 * mapped after dlclose (and leak reports can still name it).
+	 */
+	if ((p->dl = dlopen(module_path, RTLD_NOW | RTLD_LOCAL |
+	    RTLD_NODELETE)) == NULL) {
 		sg_log_warn("PKCS#11 module: %s", dlerror());
 		r = SG_ERR_UNAVAILABLE;
 		goto out;
@@ -516,6 +527,18 @@ token_login(struct sg_p11_token *t, CK_SESSION_HANDLE s, CK_USER_TYPE who)
 	return note_rv(rv);
 }
 
+static int
+session_logged_in(struct sg_p11_token *t, CK_SESSION_HANDLE s)
+{
+	CK_SESSION_INFO si;
+
+	memset(&si, 0, sizeof(si));
+	if (note_rv(t->p11->f->C_GetSessionInfo(s, &si)) != CKR_OK)
+		return 0;
+	return si.state == CKS_RO_USER_FUNCTIONS ||
+	    si.state == CKS_RW_USER_FUNCTIONS;
+}
+
 /* ---- tokens ---- */
 
 static void
@@ -714,7 +737,10 @@ out:
 void
 sg_p11_token_info(const struct sg_p11_token *t, struct sg_token_info *ret)
 {
-	*ret = t->info;
+	if (t == NULL)
+		memset(ret, 0, sizeof(*ret));
+	else
+		*ret = t->info;
 }
 
 /* ---- objects and attributes ---- */
@@ -1428,6 +1454,8 @@ sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
 		if ((rv_session_gone(rv) || rv == CKR_OPERATION_ACTIVE) &&
 		    !renewed) {
 			renewed = 1;
+			sg_log_warn("token %s: %s, retrying on a new session",
+			    t->info.label, sg_p11_rv_name(rv));
 			session_drop(t, s);
 			s = CK_INVALID_HANDLE;
 			if (rv_session_gone(rv))
@@ -1440,6 +1468,8 @@ sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
 			break;
 		if (rv == CKR_USER_NOT_LOGGED_IN && !relogged) {
 			relogged = 1;
+			sg_log_warn("token %s: logged out, logging in again",
+			    t->info.label);
 			if ((rv = token_login(t, s, CKU_USER)) != CKR_OK)
 				break;
 			continue;
@@ -1447,6 +1477,19 @@ sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
 		if ((rv == CKR_KEY_HANDLE_INVALID ||
 		    rv == CKR_OBJECT_HANDLE_INVALID) && !refound) {
 			refound = 1;
+			/* A logout (SoftHSM: once the last session closed)
+			 * invalidates private-object handles, and a search
+			 * without login cannot see private keys. */
+			sg_log_warn("token %s: %s, finding the key again",
+			    t->info.label, sg_p11_rv_name(rv));
+			if (!relogged && !session_logged_in(t, s)) {
+				relogged = 1;
+				sg_log_warn("token %s: logged out, logging in "
+				    "again", t->info.label);
+				if ((rv = token_login(t, s, CKU_USER)) !=
+				    CKR_OK)
+					break;
+			}
 			if ((r = find_private(k, s, &h)) != 0) {
 				drop = r != SG_ERR_NO_KEY &&
 				    r != SG_ERR_INVALID;
@@ -1566,10 +1609,11 @@ uri_hexval(unsigned char c)
 	return -1;
 }
 
-/* Percent-decodes v (vlen bytes) into out (cap bytes; NULL only checks). */
+/* Percent-decodes v (vlen bytes) into out (cap bytes; out may be NULL
+ * when cap is 0).  With check_only, validates and counts only. */
 static int
 uri_decode(const char *v, size_t vlen, int query, uint8_t *out, size_t cap,
-    size_t *ret_len)
+    int check_only, size_t *ret_len)
 {
 	size_t i, o = 0;
 	int hi, lo;
@@ -1588,7 +1632,7 @@ uri_decode(const char *v, size_t vlen, int query, uint8_t *out, size_t cap,
 			c = (uint8_t)v[i];
 		else
 			return SG_ERR_INVALID;
-		if (out != NULL) {
+		if (!check_only) {
 			if (o >= cap)
 				return SG_ERR_BUFFER;
 			out[o] = c;
@@ -1670,7 +1714,8 @@ sg_p11_uri_parse(const char *uri, char ret_token[33],
 			switch (a->use) {
 			case URI_TOKEN:
 				r = uri_decode(v, vlen, query,
-				    (uint8_t *)ret_token, P11_TOKEN_LABEL, &n);
+				    (uint8_t *)ret_token, P11_TOKEN_LABEL, 0,
+				    &n);
 				if (r == SG_ERR_BUFFER)
 					r = SG_ERR_INVALID; /* no such label */
 				if (r != 0)
@@ -1683,7 +1728,7 @@ sg_p11_uri_parse(const char *uri, char ret_token[33],
 			case URI_OBJECT:
 				r = uri_decode(v, vlen, query,
 				    (uint8_t *)ret_object,
-				    object_cap > 0 ? object_cap - 1 : 0, &n);
+				    object_cap > 0 ? object_cap - 1 : 0, 0, &n);
 				if (r != 0)
 					goto fail;
 				if (n > 0 && memchr(ret_object, '\0', n) !=
@@ -1694,14 +1739,14 @@ sg_p11_uri_parse(const char *uri, char ret_token[33],
 				break;
 			case URI_ID:
 				r = uri_decode(v, vlen, query, ret_id, id_cap,
-				    ret_id_len);
+				    0, ret_id_len);
 				if (r != 0)
 					goto fail;
 				break;
 			case URI_IGNORE:
 				/* Still checked, so junk is not accepted. */
 				if ((r = uri_decode(v, vlen, query, NULL, 0,
-				    &n)) != 0)
+				    1, &n)) != 0)
 					goto fail;
 				break;
 			case URI_REFUSE:

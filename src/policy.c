@@ -50,7 +50,7 @@
 #define POLICY_MAX_MEMBERS 64
 #define POLICY_CN_MAX (SG_POLICY_NAME_MAX * 4 - 1)
 #define POLICY_VERSION_MAX (1ULL << 53)
-#define POLICY_LIFETIME_MIN 60ULL
+#define POLICY_LIFETIME_MIN 5ULL	/* seconds */
 #define POLICY_LIFETIME_MAX (30ULL * 86400)
 #define POLICY_LIFETIME_DEFAULT 86400ULL
 /* Officers sign approvals; larger RSA signatures would not fit SG_MAX_SIG. */
@@ -91,13 +91,13 @@ struct sg_policy {
 	uint64_t version;
 	char sha256_hex[65];
 	struct principal_ent *principals;
-	size_t nprincipals;
+	size_t nprincipals, principals_cap;
 	struct group_ent *groups;
-	size_t ngroups;
+	size_t ngroups, groups_cap;
 	struct key_ent *keys;
-	size_t nkeys;
+	size_t nkeys, keys_cap;
 	struct hsm_ent *hsms;
-	size_t nhsms;
+	size_t nhsms, hsms_cap;
 };
 
 enum block {
@@ -888,7 +888,7 @@ kw_lifetime(struct parser *st)
 		return serr(st, "'%.64s' is not a duration (N, Ns, Nm, Nh or "
 		    "Nd)", v);
 	if (val > POLICY_LIFETIME_MAX / mult || val * mult < POLICY_LIFETIME_MIN)
-		return serr(st, "'%.64s' is not between 60s and 30d", v);
+		return serr(st, "'%.64s' is not between 5s and 30d", v);
 	cur_key(st)->pub.lifetime = val * mult;
 	return 0;
 }
@@ -986,18 +986,26 @@ block_max(enum block b)
 	}
 }
 
-/* Grows an entity array by one zeroed element, within its limit. */
+/* Appends one zeroed element to an entity array, within its limit.  The
+ * capacity doubles so that a file of many blocks is not quadratic. */
 static int
-grow(void **arr, size_t *n, size_t elsize, size_t max)
+grow(void **arr, size_t *n, size_t *cap, size_t elsize, size_t max)
 {
+	size_t ncap;
 	void *np;
 
 	if (*n >= max)
 		return SG_ERR_TOO_LARGE;
-	if ((np = reallocarray(*arr, *n + 1, elsize)) == NULL)
-		return SG_ERR_NOMEM;
-	memset((char *)np + *n * elsize, 0, elsize);
-	*arr = np;
+	if (*n == *cap) {
+		ncap = *cap == 0 ? 8 : *cap * 2;
+		if (ncap > max)
+			ncap = max;
+		if ((np = reallocarray(*arr, ncap, elsize)) == NULL)
+			return SG_ERR_NOMEM;
+		*arr = np;
+		*cap = ncap;
+	}
+	memset((char *)*arr + *n * elsize, 0, elsize);
 	(*n)++;
 	return 0;
 }
@@ -1031,7 +1039,7 @@ open_block(struct parser *st, enum block b)
 			if (strcmp(p->principals[i].pub.name, name) == 0)
 				prev = p->principals[i].line;
 		if (prev == 0 && (r = grow((void **)&p->principals,
-		    &p->nprincipals, sizeof(*p->principals),
+		    &p->nprincipals, &p->principals_cap, sizeof(*p->principals),
 		    POLICY_MAX_PRINCIPALS)) == 0) {
 			copy_str(cur_principal(st)->pub.name, name,
 			    SG_POLICY_NAME_MAX);
@@ -1044,7 +1052,7 @@ open_block(struct parser *st, enum block b)
 			if (strcmp(p->groups[i].name, name) == 0)
 				prev = p->groups[i].line;
 		if (prev == 0 && (r = grow((void **)&p->groups, &p->ngroups,
-		    sizeof(*p->groups), POLICY_MAX_GROUPS)) == 0) {
+		    &p->groups_cap, sizeof(*p->groups), POLICY_MAX_GROUPS)) == 0) {
 			copy_str(cur_group(st)->name, name, SG_POLICY_NAME_MAX);
 			cur_group(st)->line = st->lineno;
 		}
@@ -1055,7 +1063,7 @@ open_block(struct parser *st, enum block b)
 			if (strcmp(p->hsms[i].pub.serial, name) == 0)
 				prev = p->hsms[i].line;
 		if (prev == 0 && (r = grow((void **)&p->hsms, &p->nhsms,
-		    sizeof(*p->hsms), POLICY_MAX_HSMS)) == 0) {
+		    &p->hsms_cap, sizeof(*p->hsms), POLICY_MAX_HSMS)) == 0) {
 			copy_str(cur_hsm(st)->pub.serial, name,
 			    sizeof(cur_hsm(st)->pub.serial));
 			cur_hsm(st)->line = st->lineno;
@@ -1067,7 +1075,7 @@ open_block(struct parser *st, enum block b)
 			if (strcmp(p->keys[i].pub.name, name) == 0)
 				prev = p->keys[i].line;
 		if (prev == 0 && (r = grow((void **)&p->keys, &p->nkeys,
-		    sizeof(*p->keys), POLICY_MAX_KEYS)) == 0) {
+		    &p->keys_cap, sizeof(*p->keys), POLICY_MAX_KEYS)) == 0) {
 			copy_str(cur_key(st)->pub.name, name,
 			    SG_POLICY_NAME_MAX);
 			cur_key(st)->line = st->lineno;

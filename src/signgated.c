@@ -35,6 +35,7 @@ usage(FILE *f)
 	fprintf(f, "usage: signgated -c CONFIG [-p PORT] [-v]\n"
 	    "  -c CONFIG  the JSON configuration file\n"
 	    "  -p PORT    listen on this port instead of the configured one\n"
+	    "             (0: any free port; the log line says which)\n"
 	    "  -v         verbose (debug) logging\n");
 }
 
@@ -78,6 +79,7 @@ main(int argc, char **argv)
 	const char *config_path = NULL;
 	char err[1024];
 	uint64_t port = 0;
+	int port_set = 0;
 	sigset_t set;
 	int ch, sig, r, rc = 1;
 
@@ -92,6 +94,7 @@ main(int argc, char **argv)
 				    "number\n");
 				return 2;
 			}
+			port_set = 1;
 			break;
 		case 'v':
 			sg_log_set_verbose(1);
@@ -122,7 +125,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "signgated: %s\n", err);
 		goto out;
 	}
-	if (port != 0)
+	if (port_set)
 		cfg->port = (uint16_t)port;
 	if ((r = sg_service_open(cfg, &svc, err, sizeof(err))) != 0) {
 		fprintf(stderr, "signgated: %s\n", err);

@@ -424,3 +424,34 @@ SG_LOG_FN(sg_log_info, "info", 1)
 SG_LOG_FN(sg_log_warn, "warning", 1)
 SG_LOG_FN(sg_log_error, "error", 1)
 SG_LOG_FN(sg_log_debug, "debug", log_verbose)
+
+int
+sg_read_secret_file_max(const char *path, size_t max, char **ret,
+    size_t *ret_len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd, r;
+
+	/* As sg_read_secret_file(), for secrets larger than a PIN (PEM
+	 * private keys). */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? SG_ERR_NOT_FOUND : SG_ERR_IO;
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return SG_ERR_IO;
+	}
+	if ((st.st_mode & 077) != 0 ||
+	    (st.st_uid != geteuid() && st.st_uid != 0)) {
+		close(fd);
+		return SG_ERR_PERMISSIONS;
+	}
+	r = read_fd(fd, max, &buf, &len);
+	close(fd);
+	if (r != 0)
+		return r;
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}

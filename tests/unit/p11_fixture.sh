@@ -70,9 +70,24 @@ gen dup 08 EC:prime256v1
 gen mismatch 09 EC:prime256v1
 gen always 0a EC:prime256v1 --always-auth
 
-for l in p256 p384 rsa2048 ed25519 rsa3072 certonly; do
+for l in p256 rsa2048 ed25519 rsa3072 certonly; do
 	p11 --read-object --type pubkey --label "$l" -o "$dir/$l.pub"
 done
+
+# pkcs11-tool 0.23 cannot export a P-384 key ("cannot create EVP_PKEY"):
+# wrap the CKA_EC_POINT it lists in a SubjectPublicKeyInfo by hand.
+pt=$(pkcs11-tool --module "$module" --token-label "$label" --list-objects \
+    --type pubkey 2>/dev/null | awk '
+	/^Public Key Object/ { point = "" }
+	/^ *EC_POINT:/ { point = $2 }
+	/^ *label: *p384$/ { print point }')
+case $pt in
+0461*) ;;
+*) echo "p11_fixture: no P-384 EC_POINT found" >&2; exit 1 ;;
+esac
+printf '%s%s' 3076301006072a8648ce3d020106052b81040022036200 "${pt#0461}" |
+    xxd -r -p >"$dir/p384.pub"
+openssl pkey -pubin -inform DER -in "$dir/p384.pub" -noout
 
 # certonly: only a certificate carries the public key.
 openssl pkey -pubin -inform DER -in "$dir/certonly.pub" \

@@ -814,6 +814,32 @@ test_reject_structure(void)
 	}
 	free(b.s);
 
+	/* Block count limits: 1024 principals parse, 1025 do not. */
+	b.s = NULL;
+	b.len = b.cap = 0;
+	sb_add(&b, "policy t\nversion 1\n");
+	for (i = 0; i < 1024; i++)
+		sb_printf(&b, "principal p%zu\n roles requester\n"
+		    " client-cn p%zu\nend\n", i, i);
+	{
+		struct sg_policy *p = parse_ok(b.s);
+		char err[256], want[64];
+		int r;
+
+		CHECK(p != NULL && sg_policy_principal(p, "p1023") != NULL);
+		sg_policy_free(p);
+		sb_add(&b, "principal extra\n roles requester\n"
+		    " client-cn extra\nend\n");
+		p = NULL;
+		r = sg_policy_parse(FILENAME, b.s, b.len, &p, err,
+		    sizeof(err));
+		snprintf(want, sizeof(want), FILENAME ":%d: principal: more "
+		    "than 1024 principal blocks", 3 + 4 * 1024);
+		CHECK_EQ_INT(r, SG_ERR_INVALID);
+		CHECK_STR(err, want);
+	}
+	free(b.s);
+
 	/* NUL in a comment and inside a statement, passed with the true
 	 * length. */
 	{
@@ -1167,9 +1193,9 @@ test_reject_keys(void)
 	}
 
 	/* Lifetime. */
-	reject_key("    lifetime 59s\n", "lifetime", "lifetime: '59s' is not "
-	    "between 60s and 30d");
-	reject_key("    lifetime 59\n", "lifetime", "'59' is not between");
+	reject_key("    lifetime 4s\n", "lifetime", "lifetime: '4s' is not "
+	    "between 5s and 30d");
+	reject_key("    lifetime 4\n", "lifetime", "'4' is not between");
 	reject_key("    lifetime 31d\n", "lifetime", "'31d' is not between");
 	reject_key("    lifetime 721h\n", "lifetime", "'721h' is not between");
 	reject_key("    lifetime 99999999999999999999999d\n", "lifetime",

@@ -1,0 +1,621 @@
+/*
+ * `signgate approve` / `signgate reject`: an officer's decision, signed
+ * with the officer's own key, as a DSSE envelope.
+ *
+ * Before anything is signed the command re-checks what the officer is
+ * about to bind themselves to: the request is pending, its statement
+ * parses and agrees with the request object printed on the screen, and the
+ * statement's SPKI digest is the digest of the signing key's public key as
+ * published by /v1/keys.  The officer then confirms (or passes --yes).
+ *
+ * The approval key is either a PEM file (mode 0600 enforced, like every
+ * secret file) or a key on a PKCS#11 token such as a smart card, used
+ * through the same thin layer as the daemon (sg_p11).  The PIN comes from a
+ * 0600 file or from the terminal with echo off; never from argv or the
+ * environment, where other users and logs could see it.  It is wiped as
+ * soon as the token has it.  The card is opened only after confirmation, so
+ * a PIN is never entered for a statement the officer has not seen.
+ *
+ * Whatever signs, the signature is verified locally with the public key
+ * before it is posted: a faulty card or a wrong key is caught here, not as
+ * a 422 from the server.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "sg_cli.h"
+#include "sg_crypto.h"
+#include "sg_dsse.h"
+#include "sg_err.h"
+#include "sg_p11.h"
+#include "sg_util.h"
+
+#define KEY_FILE_MAX (64 * 1024)
+#define P11_OBJECT_MAX 256
+#define P11_ID_MAX 64
+
+struct sg_cli_signer {
+	EVP_PKEY *key;               /* file key, private */
+	struct sg_p11 *p11;
+	struct sg_p11_key *p11_key;  /* owned by p11 */
+	EVP_PKEY *pub;               /* owned by this struct */
+	enum sg_sig_scheme scheme;
+};
+
+enum {
+	OPT_KEY = SG_OPT_CMD,
+	OPT_PKCS11,
+	OPT_MODULE,
+	OPT_PIN_FILE,
+	OPT_AS,
+	OPT_YES,
+};
+
+void
+sg_cli_signer_free(struct sg_cli_signer *s)
+{
+	if (s == NULL)
+		return;
+	EVP_PKEY_free(s->key);
+	EVP_PKEY_free(s->pub);
+	sg_p11_free(s->p11);
+	free(s);
+}
+
+static enum sg_sig_scheme
+scheme_for(enum sg_key_alg alg)
+{
+	switch (alg) {
+	case SG_ALG_ECDSA_P256:
+	case SG_ALG_ECDSA_P384:
+		return SG_SIG_ECDSA;
+	case SG_ALG_RSA:
+		return SG_SIG_RSA_PKCS1;
+	default:
+		return SG_SIG_NONE;
+	}
+}
+
+/* A copy of only the public half. */
+static EVP_PKEY *
+public_copy(EVP_PKEY *k)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	EVP_PKEY *pub = NULL;
+	int n;
+
+	if ((n = i2d_PUBKEY(k, &der)) <= 0)
+		return NULL;
+	p = der;
+	pub = d2i_PUBKEY(NULL, &p, n);
+	OPENSSL_free(der);
+	return pub;
+}
+
+static int
+passphrase_cb(char *buf, int size, int rwflag, void *arg)
+{
+	char prompt[512];
+	size_t len = 0;
+
+	if (size < 2)
+		return -1;
+	snprintf(prompt, sizeof(prompt), "Passphrase for %s: ",
+	    (const char *)arg);
+	if (sg_cli_tty_read(prompt, 0, buf, (size_t)size, &len) != 0)
+		return -1;
+	return (int)len;
+}
+
+int
+sg_cli_signer_file(const char *path, struct sg_cli_signer **ret,
+    char *err, size_t errlen)
+{
+	struct sg_cli_signer *s = NULL;
+	char *pem = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	int r;
+
+	if ((r = sg_read_secret_file_max(path, KEY_FILE_MAX, &pem,
+	    &len)) != 0) {
+		if (r == SG_ERR_PERMISSIONS)
+			snprintf(err, errlen, "%s: must be yours and not "
+			    "readable by group or others (chmod 600)", path);
+		else
+			snprintf(err, errlen, "%s: %s", path, sg_strerror(r));
+		return r;
+	}
+	r = SG_ERR_NOMEM;
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
+		goto out;
+	s->key = PEM_read_bio_PrivateKey(bio, NULL, passphrase_cb,
+	    (void *)path);
+	if (s->key == NULL) {
+		snprintf(err, errlen, "%s: not a PEM private key, or a wrong "
+		    "passphrase", path);
+		r = SG_ERR_INVALID;
+		goto out;
+	}
+	if ((s->scheme = scheme_for(sg_pubkey_alg(s->key))) == SG_SIG_NONE) {
+		snprintf(err, errlen, "%s: approval keys are ECDSA P-256/P-384 "
+		    "or RSA >= 2048", path);
+		r = SG_ERR_MECHANISM;
+		goto out;
+	}
+	if ((s->pub = public_copy(s->key)) == NULL) {
+		snprintf(err, errlen, "%s: cannot extract the public key", path);
+		r = SG_ERR_CRYPTO;
+		goto out;
+	}
+	*ret = s;
+	s = NULL;
+	r = 0;
+out:
+	BIO_free(bio);
+	sg_freezero(pem, len);
+	sg_cli_signer_free(s);
+	return r;
+}
+
+int
+sg_cli_signer_pkcs11(const char *module, const char *uri,
+    const char *pin_file, struct sg_cli_signer **ret, char *err,
+    size_t errlen)
+{
+	struct sg_cli_signer *s = NULL;
+	struct sg_p11_token *t = NULL;
+	char token[33], object[P11_OBJECT_MAX], prompt[128];
+	char pin_buf[SG_MAX_SECRET_SIZE + 1], *pin_file_buf = NULL;
+	uint8_t id[P11_ID_MAX];
+	size_t id_len = 0, pin_len = 0;
+	const char *pin;
+	int r;
+
+	if ((r = sg_p11_uri_parse(uri, token, object, sizeof(object), id,
+	    sizeof(id), &id_len)) != 0 || token[0] == '\0' ||
+	    (object[0] == '\0' && id_len == 0)) {
+		snprintf(err, errlen, "--pkcs11: a URI such as "
+		    "'pkcs11:token=LABEL;object=LABEL' (token and object or "
+		    "id required, no pin-value)");
+		return SG_ERR_INVALID;
+	}
+	if (pin_file != NULL) {
+		if ((r = sg_read_secret_file(pin_file, &pin_file_buf,
+		    &pin_len)) != 0) {
+			snprintf(err, errlen, "--pin-file %s: %s", pin_file,
+			    r == SG_ERR_PERMISSIONS ? "must be yours and "
+			    "mode 0600" : sg_strerror(r));
+			return r;
+		}
+		pin = pin_file_buf;
+	} else {
+		snprintf(prompt, sizeof(prompt), "PIN for token %s: ",
+		    sg_cli_esc(token));
+		if ((r = sg_cli_tty_read(prompt, 0, pin_buf, sizeof(pin_buf),
+		    &pin_len)) != 0) {
+			snprintf(err, errlen, "cannot read the PIN from the "
+			    "terminal (use --pin-file): %s", sg_strerror(r));
+			return SG_ERR_PIN;
+		}
+		pin = pin_buf;
+	}
+	r = SG_ERR_NOMEM;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		goto out;
+	if ((r = sg_p11_load(module, &s->p11)) != 0) {
+		snprintf(err, errlen, "cannot load PKCS#11 module %s: %s",
+		    module, sg_strerror(r));
+		goto out;
+	}
+	r = sg_p11_open_token(s->p11, token, pin, pin_len, &t);
+	/* The token has the PIN now (or refused it); we keep no copy. */
+	explicit_bzero(pin_buf, sizeof(pin_buf));
+	sg_freezero(pin_file_buf, pin_len);
+	pin_file_buf = NULL;
+	if (r != 0) {
+		snprintf(err, errlen, "token %s: %s (%s)", sg_cli_esc(token),
+		    sg_strerror(r), sg_p11_rv_name(sg_p11_last_rv()));
+		goto out;
+	}
+	if ((r = sg_p11_find_key(t, object[0] != '\0' ? object : NULL, id,
+	    id_len, &s->p11_key)) != 0) {
+		snprintf(err, errlen, "token %s: no single private key %s%s: %s",
+		    sg_cli_esc(token), object[0] ? "labelled " : "with that id",
+		    object[0] ? sg_cli_esc(object) : "", sg_strerror(r));
+		goto out;
+	}
+	if ((s->scheme = scheme_for(sg_p11_key_alg(s->p11_key))) ==
+	    SG_SIG_NONE) {
+		snprintf(err, errlen, "the card's key is neither ECDSA nor RSA");
+		r = SG_ERR_MECHANISM;
+		goto out;
+	}
+	if ((s->pub = public_copy(sg_p11_key_public(s->p11_key))) == NULL) {
+		snprintf(err, errlen, "the card's key has no usable public key");
+		r = SG_ERR_CRYPTO;
+		goto out;
+	}
+	*ret = s;
+	s = NULL;
+	r = 0;
+out:
+	explicit_bzero(pin_buf, sizeof(pin_buf));
+	sg_freezero(pin_file_buf, pin_len);
+	sg_cli_signer_free(s);
+	return r;
+}
+
+static int
+sign_pae(struct sg_cli_signer *s, const uint8_t *pae, size_t pae_len,
+    uint8_t *sig, size_t cap, size_t *ret_len)
+{
+	uint8_t digest[32];
+	EVP_MD_CTX *md = NULL;
+	EVP_PKEY_CTX *pctx = NULL;
+	size_t len = cap;
+	int r = SG_ERR_CRYPTO;
+
+	if (s->p11_key != NULL) {
+		sg_sha256(pae, pae_len, digest);
+		return sg_p11_sign(s->p11_key, s->scheme, SG_DIGEST_SHA256,
+		    digest, sizeof(digest), sig, cap, ret_len);
+	}
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return SG_ERR_NOMEM;
+	if (EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, s->key) != 1)
+		goto out;
+	if (s->scheme == SG_SIG_RSA_PKCS1 &&
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
+		goto out;
+	if (EVP_DigestSign(md, NULL, &len, pae, pae_len) != 1 || len > cap)
+		goto out;
+	if (EVP_DigestSign(md, sig, &len, pae, pae_len) != 1)
+		goto out;
+	*ret_len = len;
+	r = 0;
+out:
+	EVP_MD_CTX_free(md);
+	return r;
+}
+
+int
+sg_cli_approval_envelope(struct sg_cli_signer *s, const char *statement,
+    size_t len, int approve, const char *keyid, char **ret_json,
+    char *err, size_t errlen)
+{
+	uint8_t *body = NULL, *pae = NULL, sig[SG_MAX_SIG], digest[32];
+	size_t body_len = 0, pae_len = 0, sig_len = 0;
+	int r;
+
+	if ((r = sg_body_build(statement, len, approve, &body,
+	    &body_len)) != 0) {
+		snprintf(err, errlen, "cannot build the approval body");
+		goto out;
+	}
+	if ((r = sg_dsse_pae(SG_DSSE_TYPE, body, body_len, &pae,
+	    &pae_len)) != 0) {
+		snprintf(err, errlen, "cannot build the PAE");
+		goto out;
+	}
+	if ((r = sign_pae(s, pae, pae_len, sig, sizeof(sig), &sig_len)) != 0) {
+		snprintf(err, errlen, "signing failed: %s", sg_strerror(r));
+		goto out;
+	}
+	sg_sha256(pae, pae_len, digest);
+	if (sg_verify(s->pub, s->scheme, SG_DIGEST_SHA256, digest,
+	    sizeof(digest), sig, sig_len) != 0) {
+		snprintf(err, errlen, "the signature just made does not verify "
+		    "with the key's public key; nothing posted");
+		r = SG_ERR_VERIFY;
+		goto out;
+	}
+	if ((r = sg_envelope_build(SG_DSSE_TYPE, body, body_len, keyid, sig,
+	    sig_len, ret_json)) != 0) {
+		snprintf(err, errlen, "cannot build the envelope: %s",
+		    sg_strerror(r));
+		goto out;
+	}
+	r = 0;
+out:
+	free(body);
+	free(pae);
+	return r;
+}
+
+struct approve_args {
+	const char *id;
+	const char *key_file;
+	const char *uri;
+	const char *module;
+	const char *pin_file;
+	const char *as;
+	int yes;
+	int help;
+};
+
+static int
+approve_parse(int argc, char **argv, struct sg_cli_conf *conf,
+    struct approve_args *ret)
+{
+	static const struct option own[] = {
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "pkcs11", required_argument, NULL, OPT_PKCS11 },
+		{ "module", required_argument, NULL, OPT_MODULE },
+		{ "pin-file", required_argument, NULL, OPT_PIN_FILE },
+		{ "as", required_argument, NULL, OPT_AS },
+		{ "yes", no_argument, NULL, OPT_YES },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct option opts[SG_CLI_MAX_OPTIONS];
+	struct approve_args a;
+	int c;
+
+	memset(&a, 0, sizeof(a));
+	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
+		return SG_EXIT_LOCAL;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "hvy", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KEY:
+			a.key_file = optarg;
+			break;
+		case OPT_PKCS11:
+			a.uri = optarg;
+			break;
+		case OPT_MODULE:
+			a.module = optarg;
+			break;
+		case OPT_PIN_FILE:
+			a.pin_file = optarg;
+			break;
+		case OPT_AS:
+			a.as = optarg;
+			break;
+		case 'y':
+		case OPT_YES:
+			a.yes = 1;
+			break;
+		case 'h':
+		case SG_OPT_HELP:
+			a.help = 1;
+			break;
+		default:
+			if (sg_cli_global_option(conf, c, optarg) == 0)
+				break;
+			fprintf(stderr, "see: signgate %s --help\n", argv[0]);
+			return SG_EXIT_USAGE;
+		}
+	}
+	if (a.help) {
+		*ret = a;
+		return 0;
+	}
+	if (argc - optind != 1 || !sg_cli_valid_id(argv[optind])) {
+		fprintf(stderr, "signgate: %s needs one request ID (%d "
+		    "lower-case hex characters)\n", argv[0], SG_REQUEST_ID_LEN);
+		return SG_EXIT_USAGE;
+	}
+	a.id = argv[optind];
+	if ((a.key_file == NULL) == (a.uri == NULL)) {
+		fprintf(stderr, "signgate: %s needs exactly one of --key FILE "
+		    "and --pkcs11 URI\n", argv[0]);
+		return SG_EXIT_USAGE;
+	}
+	if (a.uri == NULL && (a.module != NULL || a.pin_file != NULL)) {
+		fprintf(stderr, "signgate: --module and --pin-file go with "
+		    "--pkcs11\n");
+		return SG_EXIT_USAGE;
+	}
+	if (a.uri != NULL) {
+		char token[33], object[P11_OBJECT_MAX];
+		uint8_t id[P11_ID_MAX];
+		size_t id_len = 0;
+		if (sg_p11_uri_parse(a.uri, token, object, sizeof(object), id,
+		    sizeof(id), &id_len) != 0 || token[0] == '\0' ||
+		    (object[0] == '\0' && id_len == 0)) {
+			fprintf(stderr, "signgate: --pkcs11: a URI such as "
+			    "'pkcs11:token=LABEL;object=LABEL' (token and "
+			    "object or id required, no pin-value)\n");
+			return SG_EXIT_USAGE;
+		}
+	}
+	if (a.as != NULL && !sg_cli_valid_name(a.as, 63)) {
+		fprintf(stderr, "signgate: --as: a principal name "
+		    "([A-Za-z0-9._-])\n");
+		return SG_EXIT_USAGE;
+	}
+	if (!a.yes && !isatty(STDIN_FILENO)) {
+		fprintf(stderr, "signgate: stdin is not a terminal: confirm "
+		    "with --yes\n");
+		return SG_EXIT_USAGE;
+	}
+	if (a.uri != NULL && a.module == NULL) {
+		const char *env = getenv("SIGNGATE_PKCS11_MODULE");
+		a.module = env != NULL && *env != '\0' ? env :
+		    SG_CLI_DEFAULT_MODULE;
+	}
+	*ret = a;
+	return 0;
+}
+
+/*
+ * Everything that must hold before the officer is even asked: pending,
+ * not expired, statement agrees with the request, statement names the
+ * key's real SPKI.  Returns an exit status.
+ */
+static int
+precheck(struct sg_http *h, const char *id, json_t **ret_req,
+    struct sg_statement *ret_st)
+{
+	json_t *req = NULL, *keys = NULL, *key;
+	struct sg_statement st;
+	EVP_PKEY *pub = NULL;
+	char path[128], err[2048], spki[65];
+	const char *state;
+	int ex;
+
+	snprintf(path, sizeof(path), "/v1/requests/%s", id);
+	if ((ex = sg_cli_api(h, "GET", path, NULL, NULL, 0, &req, NULL)) != 0)
+		goto out;
+	state = sg_cli_jstr(req, "state");
+	if (state == NULL || strcmp(state, "pending") != 0) {
+		fprintf(stderr, "signgate: request %s is %s, not pending: "
+		    "nothing to decide\n", id, sg_cli_esc(state));
+		ex = SG_EXIT_REFUSED;
+		goto out;
+	}
+	ex = SG_EXIT_LOCAL;
+	if (sg_cli_request_statement(req, &st, err, sizeof(err)) != 0 ||
+	    strcmp(st.request, id) != 0) {
+		char *line = err, *nl;
+		if (strcmp(err, "") == 0)
+			snprintf(err, sizeof(err), "asked for request %s", id);
+		while (line != NULL && *line != '\0') {
+			if ((nl = strchr(line, '\n')) != NULL)
+				*nl++ = '\0';
+			fprintf(stderr, "signgate: error: %s\n", line);
+			line = nl;
+		}
+		fprintf(stderr, "signgate: refusing to sign a statement that "
+		    "disagrees with the request\n");
+		goto out;
+	}
+	if ((long long)time(NULL) >= st.expires) {
+		fprintf(stderr, "signgate: request %s has expired\n", id);
+		ex = SG_EXIT_REFUSED;
+		goto out;
+	}
+	if ((ex = sg_cli_api(h, "GET", "/v1/keys", NULL, NULL, 0, &keys,
+	    NULL)) != 0)
+		goto out;
+	ex = SG_EXIT_LOCAL;
+	if ((key = sg_cli_find_key(keys, st.key)) == NULL) {
+		fprintf(stderr, "signgate: key %s is not in /v1/keys\n", st.key);
+		goto out;
+	}
+	if (sg_cli_key_public(key, &pub, spki, err, sizeof(err)) != 0) {
+		fprintf(stderr, "signgate: %s\n", err);
+		goto out;
+	}
+	if (strcmp(spki, st.spki_sha256) != 0) {
+		fprintf(stderr, "signgate: the statement names key %s with "
+		    "spki sha256:%s, but the key's public key is sha256:%s\n",
+		    st.key, st.spki_sha256, spki);
+		goto out;
+	}
+	*ret_req = req;
+	req = NULL;
+	*ret_st = st;
+	ex = SG_EXIT_OK;
+out:
+	EVP_PKEY_free(pub);
+	json_decref(keys);
+	json_decref(req);
+	return ex;
+}
+
+int
+sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf)
+{
+	struct approve_args a;
+	struct sg_cli_signer *signer = NULL;
+	struct sg_http *h = NULL;
+	struct sg_statement st;
+	json_t *req = NULL, *after = NULL;
+	const char *decision, *stmt;
+	char keyid[64], err[1024], path[160], prompt[256], missing[1024];
+	char *envelope = NULL;
+	int ex, r, approve;
+
+	approve = strcmp(argv[0], "approve") == 0;
+	decision = approve ? "approve" : "reject";
+	if ((ex = approve_parse(argc, argv, conf, &a)) != 0)
+		return ex;
+	if (a.help) {
+		sg_cli_usage(stdout, argv[0]);
+		return SG_EXIT_OK;
+	}
+	/* Sets up the client only; nothing goes over the network yet. */
+	if ((ex = sg_cli_connect(conf, &h)) != 0)
+		return ex;
+	if (a.as != NULL)
+		snprintf(keyid, sizeof(keyid), "%s", a.as);
+	else if (conf->cert == NULL ||
+	    sg_cli_cert_cn(conf->cert, keyid, sizeof(keyid)) != 0) {
+		fprintf(stderr, "signgate: cannot take the officer name from "
+		    "the client certificate's CN: give --as NAME\n");
+		ex = SG_EXIT_USAGE;
+		goto out;
+	}
+	/* A file key fails early (permissions, format) before any network. */
+	if (a.key_file != NULL && sg_cli_signer_file(a.key_file, &signer, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "signgate: %s\n", err);
+		ex = SG_EXIT_LOCAL;
+		goto out;
+	}
+	if ((ex = precheck(h, a.id, &req, &st)) != 0)
+		goto out;
+	sg_cli_print_request(req, &st);
+	printf("decision: %s\n", decision);
+	fflush(stdout);
+	if (!a.yes) {
+		snprintf(prompt, sizeof(prompt), "%s request %s as %s? [y/N] ",
+		    approve ? "Approve" : "Reject", a.id, keyid);
+		if ((r = sg_cli_tty_confirm(prompt)) != 0) {
+			fprintf(stderr, "signgate: %s\n", r == SG_ERR_FORBIDDEN ?
+			    "declined; nothing posted" :
+			    "no answer from the terminal; nothing posted");
+			ex = SG_EXIT_LOCAL;
+			goto out;
+		}
+	}
+	if (a.uri != NULL && sg_cli_signer_pkcs11(a.module, a.uri, a.pin_file,
+	    &signer, err, sizeof(err)) != 0) {
+		fprintf(stderr, "signgate: %s\n", err);
+		ex = SG_EXIT_LOCAL;
+		goto out;
+	}
+	stmt = sg_cli_jstr(req, "statement");
+	if (sg_cli_approval_envelope(signer, stmt, strlen(stmt), approve,
+	    keyid, &envelope, err, sizeof(err)) != 0) {
+		fprintf(stderr, "signgate: %s\n", err);
+		ex = SG_EXIT_LOCAL;
+		goto out;
+	}
+	/* The key is not needed any more. */
+	sg_cli_signer_free(signer);
+	signer = NULL;
+	snprintf(path, sizeof(path), "/v1/requests/%s/approvals", a.id);
+	if ((ex = sg_cli_api(h, "POST", path, envelope, NULL, 0, &after,
+	    NULL)) != 0)
+		goto out;
+	printf("posted: %s %s\n", keyid, decision);
+	printf("state: %s\n", sg_cli_esc(sg_cli_jstr(after, "state")));
+	sg_cli_missing(after, missing, sizeof(missing));
+	printf("missing: %s\n", missing);
+	ex = SG_EXIT_OK;
+out:
+	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
+		ex = SG_EXIT_LOCAL;
+	free(envelope);
+	sg_cli_signer_free(signer);
+	json_decref(req);
+	json_decref(after);
+	sg_http_free(h);
+	return ex;
+}

@@ -1,0 +1,339 @@
+/*
+ * `signgate pending` and `signgate show`: what officers look at before
+ * they sign.  `show` prints every field of the request and the statement
+ * text itself, and refuses (exit 1) when the two disagree, because an
+ * officer who reads one and signs the other has been deceived.  The same
+ * printing is used by `approve` and `reject` right before the prompt.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "sg_cli.h"
+#include "sg_err.h"
+
+#define PAGES_MAX 1000
+#define PAGE_LIMIT 50
+
+/* Percent-encodes everything but RFC 3986 unreserved characters. */
+static int
+pct_append(char *out, size_t cap, const char *s)
+{
+	static const char hexd[] = "0123456789ABCDEF";
+	size_t o = strlen(out);
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+		    *p == '_' || *p == '~';
+		if (o + (plain ? 1 : 3) >= cap)
+			return SG_ERR_TOO_LARGE;
+		if (plain) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '%';
+			out[o++] = hexd[*p >> 4];
+			out[o++] = hexd[*p & 15];
+		}
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+void
+sg_cli_print_request(const json_t *req, const struct sg_statement *st)
+{
+	const json_t *dig = json_object_get(req, "digest");
+	const json_t *art = json_object_get(req, "artifact");
+	const json_t *pol = json_object_get(req, "policy");
+	const json_t *apps = json_object_get(req, "approvals");
+	const json_t *v, *ver;
+	const char *k, *text;
+	char missing[1024];
+	size_t i;
+
+	printf("request: %s\n", sg_cli_esc(sg_cli_jstr(req, "id")));
+	printf("state: %s\n", sg_cli_esc(sg_cli_jstr(req, "state")));
+	if (st != NULL)
+		printf("key: %s spki sha256:%s\n",
+		    sg_cli_esc(sg_cli_jstr(req, "key")), st->spki_sha256);
+	else
+		printf("key: %s\n", sg_cli_esc(sg_cli_jstr(req, "key")));
+	printf("digest: %s:%s\n", sg_cli_esc(sg_cli_jstr(dig, "algorithm")),
+	    sg_cli_esc(sg_cli_jstr(dig, "value")));
+	printf("format: %s\n", sg_cli_esc(sg_cli_jstr(req, "format")));
+	if (json_is_object(art)) {
+		json_object_foreach((json_t *)art, k, v)
+			printf("artifact.%s: %s\n", sg_cli_esc(k),
+			    json_is_string(v) ?
+			    sg_cli_esc(json_string_value(v)) : "(not a string)");
+	}
+	printf("requester: %s\n", sg_cli_esc(sg_cli_jstr(req, "requester")));
+	printf("created: %s\n", sg_cli_esc(sg_cli_jstr(req, "created_at")));
+	printf("expires: %s\n", sg_cli_esc(sg_cli_jstr(req, "expires_at")));
+	ver = json_is_object(pol) ? json_object_get(pol, "version") : NULL;
+	printf("policy: %s@%lld sha256:%s\n",
+	    sg_cli_esc(sg_cli_jstr(pol, "name")),
+	    json_is_integer(ver) ? (long long)json_integer_value(ver) : -1LL,
+	    sg_cli_esc(sg_cli_jstr(pol, "sha256")));
+	if (sg_cli_jstr(req, "error") != NULL)
+		printf("error: %s\n", sg_cli_esc(sg_cli_jstr(req, "error")));
+	if (json_is_array(apps)) {
+		json_array_foreach(apps, i, v)
+			printf("approval: %s %s %s\n",
+			    sg_cli_esc(sg_cli_jstr(v, "officer")),
+			    sg_cli_esc(sg_cli_jstr(v, "decision")),
+			    sg_cli_esc(sg_cli_jstr(v, "at")));
+	}
+	sg_cli_missing(req, missing, sizeof(missing));
+	printf("missing: %s\n", missing);
+	printf("statement:\n");
+	if ((text = sg_cli_jstr(req, "statement")) != NULL) {
+		const char *p = text, *nl;
+		while (*p != '\0') {
+			char line[SG_STATEMENT_MAX + 1];
+			size_t n;
+			nl = strchr(p, '\n');
+			n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+			if (n > SG_STATEMENT_MAX)
+				n = SG_STATEMENT_MAX;
+			memcpy(line, p, n);
+			line[n] = '\0';
+			printf("  %s\n", sg_cli_esc(line));
+			p += n;
+			if (*p == '\n')
+				p++;
+			else if (*p != '\0')
+				break;
+		}
+	}
+}
+
+/* "name@version" of a request's artifact, escaped, for the table. */
+static void
+artifact_label(const json_t *req, char *out, size_t cap)
+{
+	const json_t *art = json_object_get(req, "artifact");
+	const char *name = sg_cli_jstr(art, "name");
+	const char *version = sg_cli_jstr(art, "version");
+
+	snprintf(out, cap, "%s%s%s", sg_cli_esc(name), version ? "@" : "",
+	    version ? sg_cli_esc(version) : "");
+}
+
+int
+sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf)
+{
+	static const struct option own[] = {
+		{ "key", required_argument, NULL, SG_OPT_CMD },
+		{ "json", no_argument, NULL, SG_OPT_CMD + 1 },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct option opts[SG_CLI_MAX_OPTIONS];
+	struct sg_http *h = NULL;
+	const char *key = NULL, *cursor;
+	json_t *all = NULL, *page = NULL, *arr, *req, *wrap = NULL;
+	char path[1024], art[256], missing[1024];
+	size_t i, pages;
+	int c, json = 0, help = 0, ex;
+
+	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
+		return SG_EXIT_LOCAL;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+		switch (c) {
+		case SG_OPT_CMD:
+			key = optarg;
+			break;
+		case SG_OPT_CMD + 1:
+			json = 1;
+			break;
+		case 'h':
+		case SG_OPT_HELP:
+			help = 1;
+			break;
+		default:
+			if (sg_cli_global_option(conf, c, optarg) == 0)
+				break;
+			fprintf(stderr, "see: signgate pending --help\n");
+			return SG_EXIT_USAGE;
+		}
+	}
+	if (help) {
+		sg_cli_usage(stdout, "pending");
+		return SG_EXIT_OK;
+	}
+	if (optind != argc || (key != NULL && !sg_cli_valid_name(key, 63))) {
+		fprintf(stderr, "signgate: usage: signgate pending [--key NAME] "
+		    "[--json]\n");
+		return SG_EXIT_USAGE;
+	}
+	if ((ex = sg_cli_connect(conf, &h)) != 0)
+		return ex;
+	ex = SG_EXIT_LOCAL;
+	if ((all = json_array()) == NULL)
+		goto out;
+	cursor = NULL;
+	for (pages = 0; pages < PAGES_MAX; pages++) {
+		snprintf(path, sizeof(path), "/v1/requests?state=pending"
+		    "&limit=%d%s%s", PAGE_LIMIT, key ? "&key=" : "",
+		    key ? key : "");
+		if (cursor != NULL) {
+			if (strlen(path) + 8 >= sizeof(path))
+				goto out;
+			strcat(path, "&cursor=");
+			if (pct_append(path, sizeof(path), cursor) != 0) {
+				fprintf(stderr, "signgate: cursor too long\n");
+				ex = SG_EXIT_SERVER;
+				goto out;
+			}
+		}
+		json_decref(page);
+		page = NULL;
+		if ((ex = sg_cli_api(h, "GET", path, NULL, NULL, 0, &page,
+		    NULL)) != 0)
+			goto out;
+		arr = json_object_get(page, "requests");
+		if (!json_is_array(arr)) {
+			fprintf(stderr, "signgate: malformed response: no "
+			    "requests\n");
+			ex = SG_EXIT_SERVER;
+			goto out;
+		}
+		if (json_array_extend(all, arr) != 0) {
+			ex = SG_EXIT_LOCAL;
+			goto out;
+		}
+		cursor = sg_cli_jstr(page, "next_cursor");
+		if (cursor == NULL || *cursor == '\0')
+			break;
+	}
+	if (pages == PAGES_MAX) {
+		fprintf(stderr, "signgate: more than %d pages; stopping\n",
+		    PAGES_MAX);
+		ex = SG_EXIT_SERVER;
+		goto out;
+	}
+	if (json) {
+		char *s;
+		if ((wrap = json_pack("{s:O}", "requests", all)) == NULL ||
+		    (s = json_dumps(wrap, JSON_INDENT(2))) == NULL) {
+			ex = SG_EXIT_LOCAL;
+			goto out;
+		}
+		printf("%s\n", s);
+		free(s);
+		ex = SG_EXIT_OK;
+		goto out;
+	}
+	printf("%-32s %-12s %-24s %-10s %-20s %-20s %s\n", "ID", "KEY",
+	    "ARTIFACT", "REQUESTER", "CREATED", "EXPIRES", "MISSING");
+	json_array_foreach(all, i, req) {
+		artifact_label(req, art, sizeof(art));
+		sg_cli_missing(req, missing, sizeof(missing));
+		printf("%-32s %-12s %-24s %-10s %-20s %-20s %s\n",
+		    sg_cli_esc(sg_cli_jstr(req, "id")),
+		    sg_cli_esc(sg_cli_jstr(req, "key")), art,
+		    sg_cli_esc(sg_cli_jstr(req, "requester")),
+		    sg_cli_esc(sg_cli_jstr(req, "created_at")),
+		    sg_cli_esc(sg_cli_jstr(req, "expires_at")), missing);
+	}
+	ex = SG_EXIT_OK;
+out:
+	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
+		ex = SG_EXIT_LOCAL;
+	json_decref(wrap);
+	json_decref(page);
+	json_decref(all);
+	sg_http_free(h);
+	return ex;
+}
+
+int
+sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf)
+{
+	static const struct option own[] = {
+		{ "json", no_argument, NULL, SG_OPT_CMD },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct option opts[SG_CLI_MAX_OPTIONS];
+	struct sg_http *h = NULL;
+	struct sg_http_resp raw;
+	struct sg_statement st;
+	json_t *req = NULL;
+	char path[128], err[2048];
+	const char *id;
+	int c, json = 0, help = 0, ex, ok;
+
+	memset(&raw, 0, sizeof(raw));
+	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
+		return SG_EXIT_LOCAL;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+		switch (c) {
+		case SG_OPT_CMD:
+			json = 1;
+			break;
+		case 'h':
+		case SG_OPT_HELP:
+			help = 1;
+			break;
+		default:
+			if (sg_cli_global_option(conf, c, optarg) == 0)
+				break;
+			fprintf(stderr, "see: signgate show --help\n");
+			return SG_EXIT_USAGE;
+		}
+	}
+	if (help) {
+		sg_cli_usage(stdout, "show");
+		return SG_EXIT_OK;
+	}
+	if (argc - optind != 1 || !sg_cli_valid_id(argv[optind])) {
+		fprintf(stderr, "signgate: usage: signgate show ID (%d "
+		    "lower-case hex characters) [--json]\n", SG_REQUEST_ID_LEN);
+		return SG_EXIT_USAGE;
+	}
+	id = argv[optind];
+	if ((ex = sg_cli_connect(conf, &h)) != 0)
+		return ex;
+	snprintf(path, sizeof(path), "/v1/requests/%s", id);
+	if ((ex = sg_cli_api(h, "GET", path, NULL, NULL, 0, &req, &raw)) != 0)
+		goto out;
+	ok = sg_cli_request_statement(req, &st, err, sizeof(err)) == 0;
+	if (ok && strcmp(st.request, id) != 0) {
+		snprintf(err, sizeof(err), "asked for request %s, got %s", id,
+		    st.request);
+		ok = 0;
+	}
+	if (json) {
+		fwrite(raw.body, 1, raw.len, stdout);
+		if (raw.len == 0 || raw.body[raw.len - 1] != '\n')
+			putchar('\n');
+	} else
+		sg_cli_print_request(req, ok ? &st : NULL);
+	fflush(stdout);
+	if (!ok) {
+		char *line = err, *nl;
+		while (line != NULL && *line != '\0') {
+			if ((nl = strchr(line, '\n')) != NULL)
+				*nl++ = '\0';
+			fprintf(stderr, "signgate: error: %s\n", line);
+			line = nl;
+		}
+		ex = SG_EXIT_LOCAL;
+		goto out;
+	}
+	ex = SG_EXIT_OK;
+out:
+	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
+		ex = SG_EXIT_LOCAL;
+	sg_http_resp_clear(&raw);
+	json_decref(req);
+	sg_http_free(h);
+	return ex;
+}

@@ -1,0 +1,584 @@
+/*
+ * `signgate sign`: the conveyor's command.
+ *
+ * The file is hashed here and only the digest travels.  The request is
+ * POSTed with an Idempotency-Key (random unless given), so that retrying
+ * after a lost connection or a 5xx returns the original request instead of
+ * creating a second one; the same key also lets a later run resume a
+ * request that was left pending.  While approvals are missing the command
+ * long-polls the request, bounded by --wait.
+ *
+ * Nothing is written until the returned signature has been checked by
+ * sg_cli_check_signature(): right key, right SPKI, right algorithm, and a
+ * valid signature over the LOCAL digest (and a matching CMS for cms).  A
+ * server that signs the wrong thing, or a wrong key, yields exit 5 and no
+ * file.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/rand.h>
+
+#include "sg_cli.h"
+#include "sg_crypto.h"
+#include "sg_err.h"
+#include "sg_util.h"
+
+#define POST_RETRIES 3
+#define POLL_FAILURES_MAX 10
+#define WAIT_MAX (7 * 24 * 3600)
+#define DEFAULT_WAIT 3600
+
+enum {
+	OPT_KEY = SG_OPT_CMD,
+	OPT_DIGEST,
+	OPT_FORMAT,
+	OPT_OUT,
+	OPT_NAME,
+	OPT_VERSION,
+	OPT_META,
+	OPT_IDEM,
+	OPT_WAIT,
+	OPT_NO_WAIT,
+};
+
+static int
+idem_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > SG_CLI_IDEM_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+int
+sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
+    struct sg_cli_sign_args *ret)
+{
+	static const struct option own[] = {
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "digest", required_argument, NULL, OPT_DIGEST },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "out", required_argument, NULL, OPT_OUT },
+		{ "artifact-name", required_argument, NULL, OPT_NAME },
+		{ "artifact-version", required_argument, NULL, OPT_VERSION },
+		{ "meta", required_argument, NULL, OPT_META },
+		{ "idempotency-key", required_argument, NULL, OPT_IDEM },
+		{ "wait", required_argument, NULL, OPT_WAIT },
+		{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct option opts[SG_CLI_MAX_OPTIONS];
+	struct sg_cli_sign_args a;
+	int c;
+
+	memset(&a, 0, sizeof(a));
+	a.digest = SG_DIGEST_SHA256;
+	a.format = "raw";
+	a.wait = DEFAULT_WAIT;
+	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
+		return SG_EXIT_LOCAL;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KEY:
+			a.key = optarg;
+			break;
+		case OPT_DIGEST:
+			if ((a.digest = sg_digest_from_name(optarg)) ==
+			    SG_DIGEST_NONE) {
+				fprintf(stderr, "signgate: --digest: sha256, "
+				    "sha384 or sha512\n");
+				return SG_EXIT_USAGE;
+			}
+			break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "raw") != 0 &&
+			    strcmp(optarg, "cms") != 0) {
+				fprintf(stderr, "signgate: --format: raw or "
+				    "cms\n");
+				return SG_EXIT_USAGE;
+			}
+			a.format = optarg;
+			break;
+		case OPT_OUT:
+			a.out = optarg;
+			break;
+		case OPT_NAME:
+			a.artifact_name = optarg;
+			break;
+		case OPT_VERSION:
+			a.artifact_version = optarg;
+			break;
+		case OPT_META:
+			if (a.nmeta == SG_CLI_ARTIFACT_FIELDS) {
+				fprintf(stderr, "signgate: at most %d "
+				    "artifact fields\n", SG_CLI_ARTIFACT_FIELDS);
+				return SG_EXIT_USAGE;
+			}
+			if (strchr(optarg, '=') == NULL) {
+				fprintf(stderr, "signgate: --meta: K=V\n");
+				return SG_EXIT_USAGE;
+			}
+			a.meta[a.nmeta++] = optarg;
+			break;
+		case OPT_IDEM:
+			if (!idem_valid(optarg)) {
+				fprintf(stderr, "signgate: --idempotency-key: "
+				    "1 to %d printable ASCII characters, no "
+				    "spaces\n", SG_CLI_IDEM_MAX);
+				return SG_EXIT_USAGE;
+			}
+			a.idempotency_key = optarg;
+			break;
+		case OPT_WAIT:
+			if (sg_parse_u64(optarg, 0, WAIT_MAX, &a.wait) != 0) {
+				fprintf(stderr, "signgate: --wait: 0 to %d "
+				    "seconds\n", WAIT_MAX);
+				return SG_EXIT_USAGE;
+			}
+			break;
+		case OPT_NO_WAIT:
+			a.no_wait = 1;
+			break;
+		case 'h':
+		case SG_OPT_HELP:
+			a.help = 1;
+			break;
+		default:
+			if (sg_cli_global_option(conf, c, optarg) == 0)
+				break;
+			fprintf(stderr, "see: signgate sign --help\n");
+			return SG_EXIT_USAGE;
+		}
+	}
+	if (!a.help) {
+		if (a.key == NULL || !sg_cli_valid_name(a.key, 63)) {
+			fprintf(stderr, "signgate: sign needs --key NAME\n");
+			return SG_EXIT_USAGE;
+		}
+		if (argc - optind != 1) {
+			fprintf(stderr, "signgate: sign needs exactly one "
+			    "FILE\n");
+			return SG_EXIT_USAGE;
+		}
+		a.file = argv[optind];
+	}
+	*ret = a;
+	return 0;
+}
+
+/* Printable UTF-8 is the server's rule; control characters are ours to
+ * refuse early, UTF-8 validity is jansson's (json_string() checks). */
+static int
+value_ok(const char *v)
+{
+	const unsigned char *p;
+
+	if (strlen(v) > SG_CLI_ARTIFACT_VALUE_MAX)
+		return 0;
+	for (p = (const unsigned char *)v; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+add_field(json_t *obj, const char *k, size_t klen, const char *v,
+    char *err, size_t errlen)
+{
+	char name[SG_CLI_ARTIFACT_NAME_MAX + 1];
+	json_t *s;
+
+	if (klen == 0 || klen > SG_CLI_ARTIFACT_NAME_MAX) {
+		snprintf(err, errlen, "artifact field names are 1 to %d "
+		    "characters", SG_CLI_ARTIFACT_NAME_MAX);
+		return SG_ERR_INVALID;
+	}
+	memcpy(name, k, klen);
+	name[klen] = '\0';
+	if (!sg_cli_valid_name(name, SG_CLI_ARTIFACT_NAME_MAX)) {
+		snprintf(err, errlen, "artifact field name %s: only "
+		    "[A-Za-z0-9._-]", sg_cli_esc(name));
+		return SG_ERR_INVALID;
+	}
+	if (json_object_get(obj, name) != NULL) {
+		snprintf(err, errlen, "artifact field %s given twice", name);
+		return SG_ERR_INVALID;
+	}
+	if (json_object_size(obj) >= SG_CLI_ARTIFACT_FIELDS) {
+		snprintf(err, errlen, "at most %d artifact fields",
+		    SG_CLI_ARTIFACT_FIELDS);
+		return SG_ERR_INVALID;
+	}
+	if (!value_ok(v) || (s = json_string(v)) == NULL) {
+		snprintf(err, errlen, "artifact field %s: at most %d bytes of "
+		    "printable UTF-8", name, SG_CLI_ARTIFACT_VALUE_MAX);
+		return SG_ERR_INVALID;
+	}
+	if (json_object_set_new(obj, name, s) != 0)
+		return SG_ERR_NOMEM;
+	return 0;
+}
+
+int
+sg_cli_sign_artifact(const struct sg_cli_sign_args *a, json_t **ret,
+    char *err, size_t errlen)
+{
+	const char *name = a->artifact_name, *slash, *eq;
+	json_t *obj;
+	size_t i;
+	int r;
+
+	if (name == NULL) {
+		slash = a->file != NULL ? strrchr(a->file, '/') : NULL;
+		name = slash != NULL ? slash + 1 : a->file;
+	}
+	if (name == NULL || *name == '\0') {
+		snprintf(err, errlen, "no artifact name: give "
+		    "--artifact-name");
+		return SG_ERR_INVALID;
+	}
+	if ((obj = json_object()) == NULL)
+		return SG_ERR_NOMEM;
+	if ((r = add_field(obj, "name", 4, name, err, errlen)) != 0)
+		goto out;
+	if (a->artifact_version != NULL && (r = add_field(obj, "version", 7,
+	    a->artifact_version, err, errlen)) != 0)
+		goto out;
+	for (i = 0; i < a->nmeta; i++) {
+		if ((eq = strchr(a->meta[i], '=')) == NULL) {
+			r = SG_ERR_INVALID;
+			snprintf(err, errlen, "--meta: K=V");
+			goto out;
+		}
+		if ((r = add_field(obj, a->meta[i],
+		    (size_t)(eq - a->meta[i]), eq + 1, err, errlen)) != 0)
+			goto out;
+	}
+	*ret = obj;
+	obj = NULL;
+	r = 0;
+out:
+	json_decref(obj);
+	return r;
+}
+
+static time_t
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* The request the server answered with must be the one we asked for. */
+static int
+same_request(const json_t *req, const struct sg_cli_sign_args *a,
+    const char *digest_hex)
+{
+	const json_t *d = json_object_get(req, "digest");
+	const char *v;
+
+	return sg_cli_valid_id(sg_cli_jstr(req, "id")) &&
+	    (v = sg_cli_jstr(req, "key")) != NULL && strcmp(v, a->key) == 0 &&
+	    (v = sg_cli_jstr(req, "format")) != NULL &&
+	    strcmp(v, a->format) == 0 &&
+	    (v = sg_cli_jstr(d, "algorithm")) != NULL &&
+	    strcmp(v, sg_digest_name(a->digest)) == 0 &&
+	    (v = sg_cli_jstr(d, "value")) != NULL &&
+	    strcmp(v, digest_hex) == 0;
+}
+
+static void
+report(const json_t *req, char *last_state, size_t scap, char *last_missing,
+    size_t mcap)
+{
+	const char *state = sg_cli_jstr(req, "state");
+	char missing[1024];
+
+	if (state == NULL)
+		state = "?";
+	if (strcmp(state, last_state) != 0) {
+		printf("state: %s\n", sg_cli_esc(state));
+		snprintf(last_state, scap, "%s", state);
+		last_missing[0] = '\0';
+	}
+	if (strcmp(state, "pending") == 0) {
+		sg_cli_missing(req, missing, sizeof(missing));
+		if (strcmp(missing, last_missing) != 0) {
+			printf("missing: %s\n", missing);
+			snprintf(last_missing, mcap, "%s", missing);
+		}
+	}
+	fflush(stdout);
+}
+
+/* Posts the request, again with the same key after transient failures. */
+static int
+post_request(struct sg_http *h, const char *body, const char *idem,
+    json_t **ret)
+{
+	int attempt, ex = SG_EXIT_SERVER;
+
+	for (attempt = 0; attempt <= POST_RETRIES; attempt++) {
+		if (attempt > 0) {
+			fprintf(stderr, "signgate: retrying in %d s with the "
+			    "same Idempotency-Key\n", 1 << (attempt - 1));
+			sleep(1u << (attempt - 1));
+		}
+		ex = sg_cli_api(h, "POST", "/v1/requests", body, idem, 0, ret,
+		    NULL);
+		if (ex != SG_EXIT_SERVER)
+			break;
+	}
+	return ex;
+}
+
+/* Long-polls until the request leaves pending or the deadline passes. */
+static int
+wait_request(struct sg_http *h, const char *id, time_t deadline,
+    json_t **req, char *last_state, size_t scap, char *last_missing,
+    size_t mcap)
+{
+	char path[128];
+	json_t *next;
+	time_t left, t0;
+	int ex, failures = 0;
+
+	for (;;) {
+		const char *state = sg_cli_jstr(*req, "state");
+		if (state == NULL || strcmp(state, "pending") != 0)
+			return SG_EXIT_OK;
+		if ((left = deadline - mono_s()) <= 0) {
+			fprintf(stderr, "signgate: request %s is still pending; "
+			    "giving up waiting\n", id);
+			return SG_EXIT_TIMEOUT;
+		}
+		if (left > SG_CLI_POLL_WAIT)
+			left = SG_CLI_POLL_WAIT;
+		snprintf(path, sizeof(path), "/v1/requests/%s?wait=%lld", id,
+		    (long long)left);
+		t0 = mono_s();
+		next = NULL;
+		ex = sg_cli_api(h, "GET", path, NULL, NULL, (long)left, &next,
+		    NULL);
+		if (ex == SG_EXIT_SERVER && ++failures <= POLL_FAILURES_MAX) {
+			sleep(2);
+			continue;
+		}
+		if (ex != SG_EXIT_OK)
+			return ex;
+		failures = 0;
+		if (!sg_cli_valid_id(sg_cli_jstr(next, "id")) ||
+		    strcmp(sg_cli_jstr(next, "id"), id) != 0) {
+			fprintf(stderr, "signgate: the server answered with "
+			    "another request\n");
+			json_decref(next);
+			return SG_EXIT_SERVER;
+		}
+		json_decref(*req);
+		*req = next;
+		report(*req, last_state, scap, last_missing, mcap);
+		/* A server that does not hold the poll must not be hammered. */
+		if (mono_s() - t0 < 1)
+			sleep(1);
+	}
+}
+
+static int
+write_out(const char *path, const void *buf, size_t len)
+{
+	int r;
+
+	if ((r = sg_write_file(path, buf, len, 0644)) != 0) {
+		fprintf(stderr, "signgate: cannot write %s: %s\n", path,
+		    sg_strerror(r));
+		return SG_EXIT_LOCAL;
+	}
+	return 0;
+}
+
+/* Fetches, checks and writes the signature of a signed request. */
+static int
+fetch_signature(struct sg_http *h, const struct sg_cli_sign_args *a,
+    const char *id, const uint8_t *digest, size_t dlen, const char *hex,
+    const char *out)
+{
+	json_t *keys = NULL, *sigobj = NULL, *key, *log;
+	uint8_t *sig = NULL, *cms = NULL;
+	size_t sig_len = 0, cms_len = 0;
+	char path[128], err[1024], *proof_path = NULL;
+	const char *proof;
+	int ex;
+
+	if ((ex = sg_cli_api(h, "GET", "/v1/keys", NULL, NULL, 0, &keys,
+	    NULL)) != 0)
+		goto out;
+	snprintf(path, sizeof(path), "/v1/requests/%s/signature", id);
+	if ((ex = sg_cli_api(h, "GET", path, NULL, NULL, 0, &sigobj,
+	    NULL)) != 0)
+		goto out;
+	ex = SG_EXIT_VERIFY;
+	if ((key = sg_cli_find_key(keys, a->key)) == NULL) {
+		fprintf(stderr, "signgate: key %s is not in /v1/keys: cannot "
+		    "check the signature; nothing written\n", a->key);
+		goto out;
+	}
+	if (sg_cli_check_signature(sigobj, key, a->key, a->format, a->digest,
+	    digest, dlen, &sig, &sig_len, &cms, &cms_len, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "signgate: %s; nothing written\n", err);
+		goto out;
+	}
+	printf("verified: %s %s:%s key %s spki sha256:%s\n",
+	    sg_cli_esc(sg_cli_jstr(sigobj, "algorithm")),
+	    sg_digest_name(a->digest), hex, a->key,
+	    sg_cli_esc(sg_cli_jstr(sigobj, "spki_sha256")));
+	if (strcmp(a->format, "cms") == 0)
+		ex = write_out(out, cms, cms_len);
+	else
+		ex = write_out(out, sig, sig_len);
+	if (ex != 0)
+		goto out;
+	printf("signature: %s\n", out);
+	log = json_object_get(sigobj, "log");
+	if ((proof = sg_cli_jstr(log, "proof")) != NULL) {
+		if (asprintf(&proof_path, "%s.proof", out) < 0) {
+			proof_path = NULL;
+			ex = SG_EXIT_LOCAL;
+			goto out;
+		}
+		if ((ex = write_out(proof_path, proof, strlen(proof))) != 0)
+			goto out;
+		printf("proof: %s\n", proof_path);
+	}
+	ex = SG_EXIT_OK;
+out:
+	free(proof_path);
+	free(sig);
+	free(cms);
+	json_decref(keys);
+	json_decref(sigobj);
+	return ex;
+}
+
+int
+sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf)
+{
+	struct sg_cli_sign_args a;
+	struct sg_http *h = NULL;
+	json_t *artifact = NULL, *body = NULL, *req = NULL;
+	uint8_t digest[SG_MAX_DIGEST], rnd[16];
+	char hex[2 * SG_MAX_DIGEST + 1], idem_buf[2 * sizeof(rnd) + 1];
+	char err[512], id[SG_REQUEST_ID_LEN + 1], last_state[32] = "";
+	char last_missing[1024] = "", *body_str = NULL, *out = NULL;
+	const char *idem, *state;
+	size_t dlen = 0;
+	time_t deadline;
+	int r, ex;
+
+	if ((ex = sg_cli_sign_parse(argc, argv, conf, &a)) != 0)
+		return ex;
+	if (a.help) {
+		sg_cli_usage(stdout, "sign");
+		return SG_EXIT_OK;
+	}
+	if (sg_cli_sign_artifact(&a, &artifact, err, sizeof(err)) != 0) {
+		fprintf(stderr, "signgate: %s\n", err);
+		return SG_EXIT_USAGE;
+	}
+	if ((ex = sg_cli_conf_resolve(conf)) != 0)
+		goto out;
+	ex = SG_EXIT_LOCAL;
+	if ((r = sg_digest_file(a.file, a.digest, digest, &dlen)) != 0) {
+		fprintf(stderr, "signgate: cannot hash %s: %s\n", a.file,
+		    sg_strerror(r));
+		goto out;
+	}
+	sg_hex_encode(digest, dlen, hex);
+	if (a.out != NULL)
+		out = strdup(a.out);
+	else if (asprintf(&out, "%s.%s", a.file,
+	    strcmp(a.format, "cms") == 0 ? "p7s" : "sig") < 0)
+		out = NULL;
+	if (out == NULL)
+		goto out;
+	if ((idem = a.idempotency_key) == NULL) {
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+			goto out;
+		sg_hex_encode(rnd, sizeof(rnd), idem_buf);
+		idem = idem_buf;
+	}
+	body = json_pack("{s:s, s:{s:s, s:s}, s:s, s:O}", "key", a.key,
+	    "digest", "algorithm", sg_digest_name(a.digest), "value", hex,
+	    "format", a.format, "artifact", artifact);
+	if (body == NULL || (body_str = json_dumps(body, JSON_COMPACT)) == NULL)
+		goto out;
+
+	if ((ex = sg_cli_connect(conf, &h)) != 0)
+		goto out;
+	if ((ex = post_request(h, body_str, idem, &req)) != 0)
+		goto out;
+	if (!same_request(req, &a, hex)) {
+		fprintf(stderr, "signgate: the server answered with a request "
+		    "for something else\n");
+		ex = SG_EXIT_SERVER;
+		goto out;
+	}
+	snprintf(id, sizeof(id), "%s", sg_cli_jstr(req, "id"));
+	printf("request: %s\n", id);
+	printf("idempotency-key: %s\n", idem);
+	report(req, last_state, sizeof(last_state), last_missing,
+	    sizeof(last_missing));
+
+	if (!a.no_wait) {
+		deadline = mono_s() + (time_t)a.wait;
+		if ((ex = wait_request(h, id, deadline, &req, last_state,
+		    sizeof(last_state), last_missing,
+		    sizeof(last_missing))) != 0)
+			goto out;
+	}
+	state = sg_cli_jstr(req, "state");
+	if (state != NULL && strcmp(state, "pending") == 0) {
+		ex = SG_EXIT_OK;             /* --no-wait */
+		goto out;
+	}
+	if (state != NULL && strcmp(state, "signed") == 0) {
+		ex = fetch_signature(h, &a, id, digest, dlen, hex, out);
+		goto out;
+	}
+	if (state != NULL && (strcmp(state, "rejected") == 0 ||
+	    strcmp(state, "expired") == 0 || strcmp(state, "failed") == 0)) {
+		if (sg_cli_jstr(req, "error") != NULL)
+			printf("error: %s\n",
+			    sg_cli_esc(sg_cli_jstr(req, "error")));
+		fprintf(stderr, "signgate: request %s was %s; no signature\n",
+		    id, state);
+		ex = SG_EXIT_NOT_SIGNED;
+		goto out;
+	}
+	fprintf(stderr, "signgate: request %s is in unknown state %s\n", id,
+	    sg_cli_esc(state));
+	ex = SG_EXIT_SERVER;
+out:
+	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
+		ex = SG_EXIT_LOCAL;
+	free(body_str);
+	free(out);
+	json_decref(body);
+	json_decref(artifact);
+	json_decref(req);
+	sg_http_free(h);
+	return ex;
+}

@@ -1,0 +1,1084 @@
+/*
+ * Tests for the PKCS#11 layer against a throwaway SoftHSM token built by
+ * p11_fixture.sh in a temporary directory.  Signatures are checked with
+ * OpenSSL directly (not through sg_verify), both against the public key the
+ * layer built and against the one pkcs11-tool exported, so that a wrongly
+ * built EVP_PKEY is caught.  The RFC 7512 parser is tested without a token.
+ */
+#include <dlfcn.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "sg_err.h"
+#include "sg_p11.h"
+#include "sg_util.h"
+#include "sg_test.h"
+
+#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define LABEL "sg-test-p11"
+#define NTHREADS 8
+#define PER_THREAD 200
+
+/*
+ * Under ASan only: SoftHSM leaks in every Ed25519 C_SignInit (see
+ * tests/lsan.supp); only its frames are suppressed, and the slow unwinder is
+ * needed to see them through libcrypto.
+ */
+const char *__asan_default_options(void);
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_options(void);
+
+const char *
+__asan_default_options(void)
+{
+	return "fast_unwind_on_malloc=0:malloc_context_size=12";
+}
+
+const char *
+__lsan_default_suppressions(void)
+{
+	return "leak:libsofthsm2.so\n";
+}
+
+const char *
+__lsan_default_options(void)
+{
+	return "print_suppressions=0";
+}
+
+static char tmpdir[PATH_MAX];
+static int have_token;
+static struct sg_p11 *g_p11;
+static struct sg_p11_token *g_tok;
+
+/* ---- helpers ---- */
+
+static int
+fixture_script(char *out, size_t cap)
+{
+	char exe[PATH_MAX], *slash;
+	const char *src = getenv("SG_TEST_SRCDIR");
+	ssize_t n;
+	int i;
+
+	if (src != NULL) {
+		snprintf(out, cap, "%s/tests/unit/p11_fixture.sh", src);
+		if (access(out, R_OK) == 0)
+			return 0;
+	}
+	/* <build dir>/tests/test_p11: the tree is three levels up. */
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+		exe[n] = '\0';
+		for (i = 0; i < 3; i++)
+			if ((slash = strrchr(exe, '/')) != NULL)
+				*slash = '\0';
+		if ((size_t)snprintf(out, cap, "%s/tests/unit/p11_fixture.sh",
+		    exe) < cap && access(out, R_OK) == 0)
+			return 0;
+	}
+	snprintf(out, cap, "tests/unit/p11_fixture.sh");
+	return access(out, R_OK) == 0 ? 0 : -1;
+}
+
+static int
+make_token(char *dir, size_t cap, const char *label)
+{
+	char script[PATH_MAX], cmd[3 * PATH_MAX], conf[PATH_MAX + 32];
+
+	snprintf(dir, cap, "/tmp/sg-p11-test.XXXXXX");
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	if (fixture_script(script, sizeof(script)) != 0 ||
+	    strchr(script, '\'') != NULL) {
+		fprintf(stderr, "cannot find p11_fixture.sh\n");
+		return -1;
+	}
+	snprintf(cmd, sizeof(cmd), "sh '%s' '%s' '%s'", script, dir, label);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
+	return setenv("SOFTHSM2_CONF", conf, 1);
+}
+
+static void
+remove_dir(const char *dir)
+{
+	char cmd[PATH_MAX + 32];
+
+	if (dir[0] == '\0' || strncmp(dir, "/tmp/sg-", 8) != 0)
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+static int
+read_pin(const char *name, char **pin, size_t *len)
+{
+	char path[PATH_MAX + 32];
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	return sg_read_secret_file(path, pin, len);
+}
+
+static EVP_PKEY *
+exported_pub(const char *label)
+{
+	char path[PATH_MAX + 64], head[5] = "";
+	EVP_PKEY *pk = NULL;
+	BIO *b;
+
+	snprintf(path, sizeof(path), "%s/%s.pub", tmpdir, label);
+	if ((b = BIO_new_file(path, "rb")) == NULL)
+		return NULL;
+	/* pkcs11-tool writes Ed25519 keys as PEM, the others as DER. */
+	if (BIO_read(b, head, 5) == 5 && memcmp(head, "-----", 5) == 0) {
+		(void)BIO_reset(b);
+		pk = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+	} else {
+		(void)BIO_reset(b);
+		pk = d2i_PUBKEY_bio(b, NULL);
+	}
+	BIO_free(b);
+	return pk;
+}
+
+static const EVP_MD *
+md_of(enum sg_digest_alg a)
+{
+	switch (a) {
+	case SG_DIGEST_SHA256: return EVP_sha256();
+	case SG_DIGEST_SHA384: return EVP_sha384();
+	case SG_DIGEST_SHA512: return EVP_sha512();
+	default: return NULL;
+	}
+}
+
+static size_t
+dlen_of(enum sg_digest_alg a)
+{
+	return a == SG_DIGEST_SHA256 ? 32 : a == SG_DIGEST_SHA384 ? 48 :
+	    a == SG_DIGEST_SHA512 ? 64 : 0;
+}
+
+/* OpenSSL's own verdict; saltlen only matters for PSS. */
+static int
+ossl_verify(EVP_PKEY *pub, enum sg_sig_scheme scheme, enum sg_digest_alg da,
+    const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen,
+    int saltlen)
+{
+	EVP_PKEY_CTX *ctx = NULL;
+	EVP_MD_CTX *mctx = NULL;
+	int ok = 0;
+
+	if (pub == NULL)
+		return 0;
+	if (scheme == SG_SIG_EDDSA) {
+		if ((mctx = EVP_MD_CTX_new()) != NULL &&
+		    EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, pub) == 1 &&
+		    EVP_DigestVerify(mctx, sig, siglen, data, len) == 1)
+			ok = 1;
+		EVP_MD_CTX_free(mctx);
+		return ok;
+	}
+	if ((ctx = EVP_PKEY_CTX_new(pub, NULL)) == NULL ||
+	    EVP_PKEY_verify_init(ctx) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, md_of(da)) != 1)
+		goto out;
+	if (scheme == SG_SIG_RSA_PKCS1 &&
+	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1)
+		goto out;
+	if (scheme == SG_SIG_RSA_PSS &&
+	    (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md_of(da)) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, saltlen) != 1))
+		goto out;
+	ok = EVP_PKEY_verify(ctx, sig, siglen, data, len) == 1;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	return ok;
+}
+
+static struct sg_p11_key *
+key(const char *label)
+{
+	struct sg_p11_key *k = NULL;
+	int r;
+
+	if (g_tok == NULL)
+		return NULL;
+	r = sg_p11_find_key(g_tok, label, NULL, 0, &k);
+	if (r != 0)
+		fprintf(stderr, "  find %s: %s\n", label, sg_strerror(r));
+	return r == 0 ? k : NULL;
+}
+
+/* ---- RFC 7512 ---- */
+
+static int
+parse(const char *uri, char tok[33], char *obj, size_t objcap, uint8_t *id,
+    size_t idcap, size_t *idlen)
+{
+	return sg_p11_uri_parse(uri, tok, obj, objcap, id, idcap, idlen);
+}
+
+static void
+test_uri_basic(void)
+{
+	char tok[33], obj[64];
+	uint8_t id[16];
+	size_t idlen = 99;
+
+	CHECK_EQ_INT(parse("pkcs11:token=officer-cards;object=alice", tok, obj,
+	    sizeof(obj), id, sizeof(id), &idlen), 0);
+	CHECK_STR(tok, "officer-cards");
+	CHECK_STR(obj, "alice");
+	CHECK_EQ_INT(idlen, 0);
+
+	CHECK_EQ_INT(parse("pkcs11:id=%01%Ab%ff;object=a%20b;token=g_tok%3bx",
+	    tok, obj, sizeof(obj), id, sizeof(id), &idlen), 0);
+	CHECK_STR(tok, "g_tok;x");
+	CHECK_STR(obj, "a b");
+	CHECK_EQ_INT(idlen, 3);
+	CHECK(id[0] == 0x01 && id[1] == 0xab && id[2] == 0xff);
+
+	/* Literal characters in an id are its bytes; %00 is a byte too. */
+	CHECK_EQ_INT(parse("pkcs11:id=A%42%00", tok, obj, sizeof(obj), id,
+	    sizeof(id), &idlen), 0);
+	CHECK_EQ_INT(idlen, 3);
+	CHECK(memcmp(id, "AB\0", 3) == 0);
+	CHECK_STR(tok, "");
+	CHECK_STR(obj, "");
+
+	/* The empty URI and an empty query are valid; so is the scheme in
+	 * capitals, and reserved characters allowed by the RFC. */
+	CHECK_EQ_INT(parse("pkcs11:", tok, obj, sizeof(obj), id, sizeof(id),
+	    &idlen), 0);
+	CHECK_EQ_INT(parse("PKCS11:object=x?", tok, obj, sizeof(obj), id,
+	    sizeof(id), &idlen), 0);
+	CHECK_STR(obj, "x");
+	CHECK_EQ_INT(parse("pkcs11:object=a:b@c!$'()*+,=&~", tok, obj,
+	    sizeof(obj), id, sizeof(id), &idlen), 0);
+	CHECK_STR(obj, "a:b@c!$'()*+,=&~");
+}
+
+static void
+test_uri_ignored_attributes(void)
+{
+	char tok[33], obj[64];
+	uint8_t id[16];
+	size_t idlen;
+
+	/* What p11tool and pkcs11-tool print for a key. */
+	CHECK_EQ_INT(parse("pkcs11:model=SoftHSM%20v2;manufacturer=SoftHSM%20"
+	    "project;serial=7c1b2a3d4e5f6a7b;token=signgate-dev;id=%01;"
+	    "object=release;type=private", tok, obj, sizeof(obj), id,
+	    sizeof(id), &idlen), 0);
+	CHECK_STR(tok, "signgate-dev");
+	CHECK_STR(obj, "release");
+	CHECK_EQ_INT(idlen, 1);
+	CHECK_EQ_INT(id[0], 1);
+
+	CHECK_EQ_INT(parse("pkcs11:library-manufacturer=x;library-description=y;"
+	    "library-version=2.6;slot-description=s;slot-manufacturer=m;"
+	    "slot-id=0;object=k?pin-source=file:/etc/pin&module-path=/usr/lib/"
+	    "x.so&module-name=x", tok, obj, sizeof(obj), id, sizeof(id),
+	    &idlen), 0);
+	CHECK_STR(obj, "k");
+	/* A query may hold '/', '?' and '|'. */
+	CHECK_EQ_INT(parse("pkcs11:object=k?pin-source=|/bin/get?pin", tok,
+	    obj, sizeof(obj), id, sizeof(id), &idlen), 0);
+}
+
+static void
+test_uri_refused(void)
+{
+	static const char *const bad[] = {
+		NULL,
+		"",
+		"pkcs11",
+		"pkcs12:token=x",
+		" pkcs11:token=x",
+		"pkcs11:token=x;token=y",          /* repeated */
+		"pkcs11:type=private;type=cert",   /* repeated, even ignored */
+		"pkcs11:token=x;",                 /* empty attribute */
+		"pkcs11:;token=x",
+		"pkcs11:token",                    /* no '=' */
+		"pkcs11:Token=x",                  /* names are case-sensitive */
+		"pkcs11:x-vendor=1",               /* unknown: matches nothing */
+		"pkcs11:foo=bar",
+		"pkcs11:object=a b",               /* space must be encoded */
+		"pkcs11:object=a/b",               /* '/' only in the query */
+		"pkcs11:object=a#b",
+		"pkcs11:object=a\"b",
+		"pkcs11:object=%4",                /* short escape */
+		"pkcs11:object=%",
+		"pkcs11:object=%zz",
+		"pkcs11:object=a%00b",             /* NUL in a label */
+		"pkcs11:token=a%00",
+		"pkcs11:token=123456789012345678901234567890123", /* > 32 */
+		"pkcs11:object=x?pin-value=1234",  /* never a PIN in a URI */
+		"pkcs11:object=x?pin-source=a&pin-source=b",
+		"pkcs11:object=x?token=y",         /* path attribute in query */
+		"pkcs11:pin-source=x",             /* query attribute in path */
+		"pkcs11:object=x?foo&",
+	};
+	char tok[33], obj[64];
+	uint8_t id[16];
+	size_t i, idlen;
+	int r;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(tok, 'X', sizeof(tok));
+		memset(obj, 'X', sizeof(obj));
+		memset(id, 0xee, sizeof(id));
+		idlen = 77;
+		r = parse(bad[i], tok, obj, sizeof(obj), id, sizeof(id),
+		    &idlen);
+		if (r == 0)
+			fprintf(stderr, "  accepted: %s\n", bad[i]);
+		CHECK_EQ_INT(r, SG_ERR_INVALID);
+		/* Nothing half-parsed survives a refusal. */
+		CHECK(tok[0] == '\0' && tok[32] == '\0' && obj[0] == '\0' &&
+		    obj[63] == '\0' && id[0] == 0 && id[15] == 0 &&
+		    idlen == 0);
+	}
+}
+
+static void
+test_uri_sizes(void)
+{
+	char tok[33], obj[8], *big;
+	uint8_t id[2];
+	size_t idlen;
+
+	/* 32 bytes of token label fit, as CK_TOKEN_INFO allows. */
+	CHECK_EQ_INT(parse("pkcs11:token=12345678901234567890123456789012",
+	    tok, obj, sizeof(obj), id, sizeof(id), &idlen), 0);
+	CHECK_EQ_INT(strlen(tok), 32);
+	/* object_cap counts the NUL. */
+	CHECK_EQ_INT(parse("pkcs11:object=1234567", tok, obj, sizeof(obj), id,
+	    sizeof(id), &idlen), 0);
+	CHECK_STR(obj, "1234567");
+	CHECK_EQ_INT(parse("pkcs11:object=12345678", tok, obj, sizeof(obj), id,
+	    sizeof(id), &idlen), SG_ERR_BUFFER);
+	CHECK_STR(obj, "");
+	CHECK_EQ_INT(parse("pkcs11:id=%01%02%03", tok, obj, sizeof(obj), id,
+	    sizeof(id), &idlen), SG_ERR_BUFFER);
+	CHECK_EQ_INT(idlen, 0);
+	/* Callers that do not want objects or ids. */
+	CHECK_EQ_INT(parse("pkcs11:token=t", tok, NULL, 0, NULL, 0, &idlen),
+	    0);
+	CHECK_STR(tok, "t");
+	CHECK_EQ_INT(parse("pkcs11:object=o", tok, NULL, 0, NULL, 0, &idlen),
+	    SG_ERR_BUFFER);
+	CHECK_EQ_INT(parse("pkcs11:token=t", NULL, obj, sizeof(obj), id,
+	    sizeof(id), &idlen), SG_ERR_INVALID);
+
+	if ((big = malloc(8192)) == NULL) {
+		CHECK(0);
+		return;
+	}
+	memcpy(big, "pkcs11:object=", 14);
+	memset(big + 14, 'a', 8192 - 15);
+	big[8191] = '\0';
+	CHECK_EQ_INT(parse(big, tok, obj, sizeof(obj), id, sizeof(id),
+	    &idlen), SG_ERR_TOO_LARGE);
+	free(big);
+}
+
+static void
+test_rv_names(void)
+{
+	CHECK_STR(sg_p11_rv_name(CKR_PIN_INCORRECT), "CKR_PIN_INCORRECT");
+	CHECK_STR(sg_p11_rv_name(CKR_DEVICE_REMOVED), "CKR_DEVICE_REMOVED");
+	CHECK_STR(sg_p11_rv_name(0x7fffffffUL), "CKR_(other)");
+}
+
+/* ---- with a token ---- */
+
+static void
+test_setup(void)
+{
+	struct sg_p11 *p = NULL;
+	char *pin = NULL;
+	size_t pin_len = 0;
+	struct sg_p11_token *t = NULL;
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	if (make_token(tmpdir, sizeof(tmpdir), LABEL) != 0) {
+		CHECK(!"the SoftHSM fixture could not be built");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	fprintf(stderr, "  fixture built in %.2f s\n",
+	    (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
+
+	CHECK_EQ_INT(sg_p11_load("libsofthsm2.so", &p), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_p11_load("/nonexistent/module.so", &p),
+	    SG_ERR_UNAVAILABLE);
+
+	/* A wrong PIN first, in its own module instance. */
+	CHECK_EQ_INT(sg_p11_load(MODULE, &p), 0);
+	CHECK_EQ_INT(read_pin("wrong.pin", &pin, &pin_len), 0);
+	CHECK_EQ_INT(sg_p11_open_token(p, LABEL, pin, pin_len, &t),
+	    SG_ERR_PIN);
+	CHECK_STR(sg_p11_rv_name(sg_p11_last_rv()), "CKR_PIN_INCORRECT");
+	sg_freezero(pin, pin_len);
+	pin = NULL;
+	sg_p11_free(p);
+	p = NULL;
+
+	CHECK_EQ_INT(sg_p11_load(MODULE, &g_p11), 0);
+	if (g_p11 == NULL)
+		return;
+	/* A second initialisation of the same module is refused. */
+	CHECK_EQ_INT(sg_p11_load(MODULE, &p), SG_ERR_CONFLICT);
+	CHECK(p == NULL);
+	CHECK_EQ_INT(read_pin("user.pin", &pin, &pin_len), 0);
+	CHECK_EQ_INT(sg_p11_open_token(g_p11, "no-such-token", pin, pin_len, &t),
+	    SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(sg_p11_open_token(g_p11,
+	    "123456789012345678901234567890123", pin, pin_len, &t),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_p11_open_token(g_p11, LABEL, pin, pin_len, &g_tok), 0);
+	CHECK_EQ_INT(sg_p11_open_token(g_p11, LABEL, pin, pin_len, &t),
+	    SG_ERR_CONFLICT);
+	sg_freezero(pin, pin_len);
+	have_token = g_tok != NULL;
+}
+
+static void
+test_token_info(void)
+{
+	struct sg_token_info ti;
+	size_t n;
+
+	if (!have_token) {
+		CHECK(!"no token");
+		return;
+	}
+	memset(&ti, 'X', sizeof(ti));
+	sg_p11_token_info(g_tok, &ti);
+	CHECK_STR(ti.label, LABEL);
+	CHECK_STR(ti.manufacturer, "SoftHSM project");
+	CHECK_STR(ti.model, "SoftHSM v2");
+	n = strlen(ti.serial);
+	CHECK(n > 0 && n <= 16 && ti.serial[n - 1] != ' ');
+}
+
+static void
+test_find_keys(void)
+{
+	static const struct {
+		const char *label;
+		enum sg_key_alg alg;
+	} want[] = {
+		{ "p256", SG_ALG_ECDSA_P256 },
+		{ "p384", SG_ALG_ECDSA_P384 },
+		{ "rsa2048", SG_ALG_RSA },
+		{ "rsa3072", SG_ALG_RSA },
+		{ "ed25519", SG_ALG_ED25519 },
+		{ "certonly", SG_ALG_ECDSA_P256 },
+	};
+	static const uint8_t id01[] = { 0x01 }, id02[] = { 0x02 },
+	    id07[] = { 0x07 }, id99[] = { 0x99 };
+	struct sg_p11_key *k, *k2;
+	EVP_PKEY *ex;
+	size_t i;
+
+	if (!have_token) {
+		CHECK(!"no token");
+		return;
+	}
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		k = key(want[i].label);
+		CHECK(k != NULL);
+		if (k == NULL)
+			continue;
+		CHECK_EQ_INT(sg_p11_key_alg(k), want[i].alg);
+		ex = exported_pub(want[i].label);
+		CHECK(ex != NULL);
+		/* The layer's key is the one pkcs11-tool sees. */
+		CHECK_EQ_INT(EVP_PKEY_eq(sg_p11_key_public(k), ex), 1);
+		EVP_PKEY_free(ex);
+	}
+
+	/* By id alone, and by label and id together. */
+	k = NULL;
+	CHECK_EQ_INT(sg_p11_find_key(g_tok, NULL, id01, 1, &k), 0);
+	k2 = key("p256");
+	CHECK(k != NULL && k2 != NULL &&
+	    EVP_PKEY_eq(sg_p11_key_public(k), sg_p11_key_public(k2)) == 1);
+	CHECK_EQ_INT(sg_p11_find_key(g_tok, "p256", id01, 1, &k), 0);
+	CHECK_EQ_INT(sg_p11_find_key(g_tok, "p256", id02, 1, &k), SG_ERR_NO_KEY);
+	CHECK_EQ_INT(sg_p11_find_key(g_tok, NULL, id99, 1, &k), SG_ERR_NO_KEY);
+	CHECK_EQ_INT(sg_p11_find_key(g_tok, "no-such-key", NULL, 0, &k),
+	    SG_ERR_NO_KEY);
+	CHECK_STR(sg_p11_rv_name(sg_p11_last_rv()), "CKR_OK");
+	/* Two private keys share the label "dup": ambiguous unless the id
+	 * tells them apart. */
+	CHECK_EQ_INT(sg_p11_find_key(g_tok, "dup", NULL, 0, &k), SG_ERR_INVALID);
+	k = NULL;
+	CHECK_EQ_INT(sg_p11_find_key(g_tok, "dup", id07, 1, &k), 0);
+	CHECK(k != NULL && sg_p11_key_alg(k) == SG_ALG_ECDSA_P256);
+	CHECK_EQ_INT(sg_p11_find_key(g_tok, NULL, NULL, 0, &k), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_p11_find_key(g_tok, "", NULL, 0, &k), SG_ERR_NO_KEY);
+}
+
+struct case_ {
+	const char *label;
+	enum sg_sig_scheme scheme;
+};
+
+static const struct case_ cases[] = {
+	{ "p256", SG_SIG_ECDSA },
+	{ "p384", SG_SIG_ECDSA },
+	{ "certonly", SG_SIG_ECDSA },
+	{ "rsa2048", SG_SIG_RSA_PKCS1 },
+	{ "rsa2048", SG_SIG_RSA_PSS },
+	{ "rsa3072", SG_SIG_RSA_PKCS1 },
+	{ "rsa3072", SG_SIG_RSA_PSS },
+	{ "ed25519", SG_SIG_EDDSA },
+};
+
+static void
+test_sign_matrix(void)
+{
+	static const enum sg_digest_alg digests[] = {
+		SG_DIGEST_SHA256, SG_DIGEST_SHA384, SG_DIGEST_SHA512,
+	};
+	uint8_t data[200], sig[SG_MAX_SIG];
+	size_t c, d, len, siglen;
+	struct sg_p11_key *k;
+	EVP_PKEY *pub, *ex;
+	enum sg_digest_alg da;
+	int saltlen;
+
+	if (!have_token) {
+		CHECK(!"no token");
+		return;
+	}
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		if ((k = key(cases[c].label)) == NULL) {
+			CHECK(0);
+			continue;
+		}
+		pub = sg_p11_key_public(k);
+		ex = exported_pub(cases[c].label);
+		for (d = 0; d < 3; d++) {
+			if (cases[c].scheme == SG_SIG_EDDSA) {
+				/* EdDSA signs the message itself. */
+				da = SG_DIGEST_NONE;
+				len = 1 + 90 * d;
+			} else {
+				da = digests[d];
+				len = dlen_of(da);
+			}
+			CHECK_EQ_INT(RAND_bytes(data, (int)len), 1);
+			siglen = 0;
+			CHECK_EQ_INT(sg_p11_sign(k, cases[c].scheme, da, data,
+			    len, sig, sizeof(sig), &siglen), 0);
+			saltlen = (int)dlen_of(da);
+			if (!ossl_verify(pub, cases[c].scheme, da, data, len,
+			    sig, siglen, saltlen) ||
+			    !ossl_verify(ex, cases[c].scheme, da, data, len,
+			    sig, siglen, saltlen)) {
+				fprintf(stderr, "  %s scheme %d digest %d: does "
+				    "not verify\n", cases[c].label,
+				    cases[c].scheme, da);
+				CHECK(0);
+			}
+			/* The check above can fail. */
+			data[0] ^= 1;
+			CHECK(!ossl_verify(pub, cases[c].scheme, da, data, len,
+			    sig, siglen, saltlen));
+			/* And sg_verify agrees with OpenSSL. */
+			data[0] ^= 1;
+			CHECK_EQ_INT(sg_verify(pub, cases[c].scheme, da, data,
+			    len, sig, siglen), 0);
+		}
+		EVP_PKEY_free(ex);
+	}
+}
+
+static void
+test_pss_salt(void)
+{
+	uint8_t dg[48], sig[SG_MAX_SIG];
+	struct sg_p11_key *k = key("rsa2048");
+	EVP_PKEY *pub;
+	size_t siglen = 0;
+
+	if (k == NULL) {
+		CHECK(0);
+		return;
+	}
+	pub = sg_p11_key_public(k);
+	CHECK_EQ_INT(RAND_bytes(dg, sizeof(dg)), 1);
+	CHECK_EQ_INT(sg_p11_sign(k, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg,
+	    sizeof(dg), sig, sizeof(sig), &siglen), 0);
+	CHECK_EQ_INT(siglen, 256);
+	CHECK(ossl_verify(pub, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg, 48, sig,
+	    siglen, 48));
+	CHECK(ossl_verify(pub, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg, 48, sig,
+	    siglen, RSA_PSS_SALTLEN_AUTO));
+	/* An explicit, different salt length must not verify. */
+	CHECK(!ossl_verify(pub, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg, 48, sig,
+	    siglen, 32));
+	CHECK(!ossl_verify(pub, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg, 48, sig,
+	    siglen, 0));
+}
+
+static void
+test_sign_errors(void)
+{
+	uint8_t dg[64] = { 0 }, sig[SG_MAX_SIG];
+	struct sg_p11_key *ec = key("p256"), *rsa = key("rsa2048"),
+	    *ed = key("ed25519");
+	size_t siglen = 0;
+
+	if (ec == NULL || rsa == NULL || ed == NULL) {
+		CHECK(0);
+		return;
+	}
+	/* Digest length must match the digest algorithm. */
+	CHECK_EQ_INT(sg_p11_sign(ec, SG_SIG_ECDSA, SG_DIGEST_SHA256, dg, 31,
+	    sig, sizeof(sig), &siglen), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_p11_sign(ec, SG_SIG_ECDSA, SG_DIGEST_SHA384, dg, 32,
+	    sig, sizeof(sig), &siglen), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_p11_sign(rsa, SG_SIG_RSA_PKCS1, SG_DIGEST_SHA512, dg,
+	    48, sig, sizeof(sig), &siglen), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_p11_sign(rsa, SG_SIG_RSA_PSS, SG_DIGEST_NONE, dg, 32,
+	    sig, sizeof(sig), &siglen), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_p11_sign(ed, SG_SIG_EDDSA, SG_DIGEST_SHA256, dg, 32,
+	    sig, sizeof(sig), &siglen), SG_ERR_INVALID);
+	/* The scheme must fit the key. */
+	CHECK_EQ_INT(sg_p11_sign(rsa, SG_SIG_ECDSA, SG_DIGEST_SHA256, dg, 32,
+	    sig, sizeof(sig), &siglen), SG_ERR_MECHANISM);
+	CHECK_EQ_INT(sg_p11_sign(ec, SG_SIG_RSA_PSS, SG_DIGEST_SHA256, dg, 32,
+	    sig, sizeof(sig), &siglen), SG_ERR_MECHANISM);
+	CHECK_EQ_INT(sg_p11_sign(ec, SG_SIG_EDDSA, SG_DIGEST_NONE, dg, 32,
+	    sig, sizeof(sig), &siglen), SG_ERR_MECHANISM);
+	CHECK_EQ_INT(sg_p11_sign(ed, SG_SIG_ECDSA, SG_DIGEST_SHA256, dg, 32,
+	    sig, sizeof(sig), &siglen), SG_ERR_MECHANISM);
+	CHECK_EQ_INT(sg_p11_sign(ec, SG_SIG_NONE, SG_DIGEST_SHA256, dg, 32,
+	    sig, sizeof(sig), &siglen), SG_ERR_MECHANISM);
+	/* Too small an output buffer. */
+	CHECK_EQ_INT(sg_p11_sign(rsa, SG_SIG_RSA_PKCS1, SG_DIGEST_SHA256, dg,
+	    32, sig, 255, &siglen), SG_ERR_BUFFER);
+	CHECK_EQ_INT(sg_p11_sign(ec, SG_SIG_ECDSA, SG_DIGEST_SHA256, dg, 32,
+	    sig, 40, &siglen), SG_ERR_BUFFER);
+	CHECK_EQ_INT(siglen, 0);
+	/* Nothing was left behind in the sessions: signing still works. */
+	CHECK_EQ_INT(sg_p11_sign(ec, SG_SIG_ECDSA, SG_DIGEST_SHA256, dg, 32,
+	    sig, sizeof(sig), &siglen), 0);
+	CHECK(siglen >= 8 && siglen <= 72);
+	/* An empty EdDSA message is a message. */
+	CHECK_EQ_INT(sg_p11_sign(ed, SG_SIG_EDDSA, SG_DIGEST_NONE, NULL, 0,
+	    sig, sizeof(sig), &siglen), 0);
+	CHECK(ossl_verify(sg_p11_key_public(ed), SG_SIG_EDDSA, SG_DIGEST_NONE,
+	    (const uint8_t *)"", 0, sig, siglen, 0));
+}
+
+static void
+test_always_authenticate(void)
+{
+	uint8_t dg[32], sig[SG_MAX_SIG];
+	struct sg_p11_key *k = key("always");
+	size_t siglen = 0;
+	int i;
+
+	if (k == NULL) {
+		CHECK(0);
+		return;
+	}
+	/* Each signature needs its own context-specific login. */
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ_INT(RAND_bytes(dg, sizeof(dg)), 1);
+		CHECK_EQ_INT(sg_p11_sign(k, SG_SIG_ECDSA, SG_DIGEST_SHA256, dg,
+		    32, sig, sizeof(sig), &siglen), 0);
+		CHECK(ossl_verify(sg_p11_key_public(k), SG_SIG_ECDSA,
+		    SG_DIGEST_SHA256, dg, 32, sig, siglen, 0));
+	}
+}
+
+/* Uses the module behind the layer's back, as a token reset would. */
+static int
+session_state(CK_FUNCTION_LIST *f, CK_SLOT_ID slot, CK_STATE *ret)
+{
+	CK_SESSION_HANDLE s;
+	CK_SESSION_INFO si;
+	int ok;
+
+	memset(&si, 0, sizeof(si));
+	if (f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s) !=
+	    CKR_OK)
+		return -1;
+	ok = f->C_GetSessionInfo(s, &si) == CKR_OK;
+	*ret = si.state;
+	f->C_CloseSession(s);
+	return ok ? 0 : -1;
+}
+
+static void
+test_recovery_after_reset(void)
+{
+	CK_C_GetFunctionList get;
+	CK_FUNCTION_LIST *f = NULL;
+	CK_SLOT_ID slots[16];
+	CK_ULONG n = 16, i;
+	CK_TOKEN_INFO ti;
+	CK_STATE st = 0;
+	uint8_t dg[32], sig[SG_MAX_SIG];
+	struct sg_p11_key *k = key("p256"), *r = key("rsa2048");
+	size_t siglen = 0;
+	void *dl;
+	int found = 0;
+
+	if (k == NULL || r == NULL) {
+		CHECK(0);
+		return;
+	}
+	/* Warm the pool so that it holds several idle sessions. */
+	CHECK_EQ_INT(RAND_bytes(dg, sizeof(dg)), 1);
+	CHECK_EQ_INT(sg_p11_sign(k, SG_SIG_ECDSA, SG_DIGEST_SHA256, dg, 32,
+	    sig, sizeof(sig), &siglen), 0);
+	if ((dl = dlopen(MODULE, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		CHECK(0);
+		return;
+	}
+	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+	CHECK(get != NULL && get(&f) == CKR_OK);
+	if (f == NULL)
+		goto out;
+	CHECK(f->C_GetSlotList(CK_TRUE, slots, &n) == CKR_OK);
+	for (i = 0; i < n && !found; i++)
+		if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+		    memcmp(ti.label, LABEL, strlen(LABEL)) == 0 &&
+		    ti.label[strlen(LABEL)] == ' ')
+			found = 1;
+	CHECK(found);
+	if (!found)
+		goto out;
+	i--;
+	CHECK(session_state(f, slots[i], &st) == 0 &&
+	    st == CKS_RO_USER_FUNCTIONS);
+	/* Every session of ours dies, and the login with them. */
+	CHECK(f->C_CloseAllSessions(slots[i]) == CKR_OK);
+	CHECK(session_state(f, slots[i], &st) == 0 &&
+	    st == CKS_RO_PUBLIC_SESSION);
+
+	CHECK_EQ_INT(RAND_bytes(dg, sizeof(dg)), 1);
+	CHECK_EQ_INT(sg_p11_sign(k, SG_SIG_ECDSA, SG_DIGEST_SHA256, dg, 32,
+	    sig, sizeof(sig), &siglen), 0);
+	CHECK(ossl_verify(sg_p11_key_public(k), SG_SIG_ECDSA,
+	    SG_DIGEST_SHA256, dg, 32, sig, siglen, 0));
+	/* It got there by recovering: the last failure it saw is kept. */
+	fprintf(stderr, "  recovered from %s\n",
+	    sg_p11_rv_name(sg_p11_last_rv()));
+	CHECK(sg_p11_last_rv() != CKR_OK);
+	/* The layer logged in again. */
+	CHECK(session_state(f, slots[i], &st) == 0 &&
+	    st == CKS_RO_USER_FUNCTIONS);
+	CHECK_EQ_INT(sg_p11_sign(r, SG_SIG_RSA_PKCS1, SG_DIGEST_SHA256, dg, 32,
+	    sig, sizeof(sig), &siglen), 0);
+	CHECK(ossl_verify(sg_p11_key_public(r), SG_SIG_RSA_PKCS1,
+	    SG_DIGEST_SHA256, dg, 32, sig, siglen, 0));
+out:
+	dlclose(dl);
+}
+
+struct worker {
+	struct sg_p11_key *keys[4];
+	unsigned seed;
+	int failures;
+};
+
+static void *
+worker_main(void *arg)
+{
+	static const struct {
+		int key;
+		enum sg_sig_scheme scheme;
+	} plan[] = {
+		{ 0, SG_SIG_ECDSA }, { 1, SG_SIG_ECDSA },
+		{ 2, SG_SIG_RSA_PKCS1 }, { 3, SG_SIG_EDDSA },
+		{ 0, SG_SIG_ECDSA }, { 2, SG_SIG_RSA_PSS },
+		{ 3, SG_SIG_EDDSA }, { 0, SG_SIG_ECDSA },
+	};
+	struct worker *w = arg;
+	uint8_t data[64], sig[SG_MAX_SIG];
+	size_t i, len, siglen;
+	enum sg_digest_alg da;
+	int p;
+
+	for (i = 0; i < PER_THREAD; i++) {
+		p = (int)((i + w->seed) % (sizeof(plan) / sizeof(plan[0])));
+		if (plan[p].scheme == SG_SIG_EDDSA) {
+			da = SG_DIGEST_NONE;
+			len = 1 + i % 64;
+		} else {
+			da = (enum sg_digest_alg)(SG_DIGEST_SHA256 + i % 3);
+			len = dlen_of(da);
+		}
+		if (RAND_bytes(data, (int)len) != 1 ||
+		    sg_p11_sign(w->keys[plan[p].key], plan[p].scheme, da, data,
+		    len, sig, sizeof(sig), &siglen) != 0 ||
+		    !ossl_verify(sg_p11_key_public(w->keys[plan[p].key]),
+		    plan[p].scheme, da, data, len, sig, siglen,
+		    (int)dlen_of(da)))
+			w->failures++;
+	}
+	return NULL;
+}
+
+static void
+test_threads(void)
+{
+	pthread_t th[NTHREADS];
+	struct worker w[NTHREADS];
+	struct sg_p11_key *keys[4] = {
+		key("p256"), key("p384"), key("rsa2048"), key("ed25519"),
+	};
+	struct timespec a, b;
+	double sec;
+	int i, failures = 0, started = 0;
+
+	if (keys[0] == NULL || keys[1] == NULL || keys[2] == NULL ||
+	    keys[3] == NULL) {
+		CHECK(0);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (i = 0; i < NTHREADS; i++) {
+		memcpy(w[i].keys, keys, sizeof(keys));
+		w[i].seed = (unsigned)i;
+		w[i].failures = 0;
+		if (pthread_create(&th[i], NULL, worker_main, &w[i]) == 0)
+			started++;
+		else
+			break;
+	}
+	CHECK_EQ_INT(started, NTHREADS);
+	for (i = 0; i < started; i++) {
+		pthread_join(th[i], NULL);
+		failures += w[i].failures;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	sec = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+	fprintf(stderr, "  %d threads x %d mixed signatures, each verified: "
+	    "%.2f s (%.0f/s)\n", NTHREADS, PER_THREAD, sec,
+	    NTHREADS * PER_THREAD / sec);
+	CHECK_EQ_INT(failures, 0);
+}
+
+/*
+ * More callers than the pool holds sessions, each in a slow RSA-3072 C_Sign
+ * at the same time.  Idle sessions are never closed, so the token's session
+ * count afterwards is the most the pool ever opened.
+ */
+#define POOL_THREADS 80
+#define POOL_LIMIT 64
+
+struct pool_worker {
+	struct sg_p11_key *k;
+	pthread_barrier_t *go;
+	int failures;
+};
+
+static void *
+pool_worker_main(void *arg)
+{
+	struct pool_worker *w = arg;
+	uint8_t dg[32], sig[SG_MAX_SIG];
+	size_t siglen;
+	int i;
+
+	pthread_barrier_wait(w->go);
+	for (i = 0; i < 2; i++) {
+		if (RAND_bytes(dg, sizeof(dg)) != 1 ||
+		    sg_p11_sign(w->k, SG_SIG_RSA_PKCS1, SG_DIGEST_SHA256, dg,
+		    32, sig, sizeof(sig), &siglen) != 0 ||
+		    !ossl_verify(sg_p11_key_public(w->k), SG_SIG_RSA_PKCS1,
+		    SG_DIGEST_SHA256, dg, 32, sig, siglen, 0))
+			w->failures++;
+	}
+	return NULL;
+}
+
+/*
+ * SoftHSM does not fill CK_TOKEN_INFO.ulSessionCount, but its handles are
+ * small integers: count the live sessions on our slot by probing them.
+ */
+static long
+token_sessions(void)
+{
+	CK_C_GetFunctionList get;
+	CK_FUNCTION_LIST *f = NULL;
+	CK_SLOT_ID slots[16], slot = 0;
+	CK_ULONG n = 16, i;
+	CK_SESSION_HANDLE h;
+	CK_SESSION_INFO si;
+	CK_TOKEN_INFO ti;
+	long count = -1;
+	int found = 0;
+	void *dl;
+
+	if ((dl = dlopen(MODULE, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		return -1;
+	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+	if (get == NULL || get(&f) != CKR_OK ||
+	    f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
+		goto out;
+	for (i = 0; i < n && !found; i++) {
+		if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+		    memcmp(ti.label, LABEL, strlen(LABEL)) == 0 &&
+		    ti.label[strlen(LABEL)] == ' ') {
+			slot = slots[i];
+			found = 1;
+		}
+	}
+	if (!found)
+		goto out;
+	count = 0;
+	for (h = 1; h <= 65536; h++)
+		if (f->C_GetSessionInfo(h, &si) == CKR_OK &&
+		    si.slotID == slot)
+			count++;
+out:
+	dlclose(dl);
+	return count;
+}
+
+static void
+test_pool_bound(void)
+{
+	pthread_t th[POOL_THREADS];
+	struct pool_worker w[POOL_THREADS];
+	pthread_barrier_t go;
+	struct sg_p11_key *k = key("rsa3072");
+	int i, started = 0, failures = 0;
+	long sessions;
+
+	if (k == NULL) {
+		CHECK(0);
+		return;
+	}
+	if (pthread_barrier_init(&go, NULL, POOL_THREADS) != 0) {
+		CHECK(0);
+		return;
+	}
+	for (i = 0; i < POOL_THREADS; i++) {
+		w[i].k = k;
+		w[i].go = &go;
+		w[i].failures = 0;
+		if (pthread_create(&th[i], NULL, pool_worker_main, &w[i]) != 0)
+			break;
+		started++;
+	}
+	/* A thread that failed to start would leave the others waiting. */
+	CHECK_EQ_INT(started, POOL_THREADS);
+	if (started != POOL_THREADS)
+		abort();
+	for (i = 0; i < started; i++) {
+		pthread_join(th[i], NULL);
+		failures += w[i].failures;
+	}
+	pthread_barrier_destroy(&go);
+	CHECK_EQ_INT(failures, 0);
+	sessions = token_sessions();
+	fprintf(stderr, "  %d concurrent callers used %ld sessions\n",
+	    POOL_THREADS, sessions);
+	CHECK(sessions <= POOL_LIMIT);
+	/* Otherwise this test did not test the bound. */
+	CHECK(sessions > POOL_LIMIT / 2);
+}
+
+/* Single-thread C_Sign rates, for the record (never asserted). */
+static void
+test_measure(void)
+{
+	static const struct case_ m[] = {
+		{ "p256", SG_SIG_ECDSA },
+		{ "rsa2048", SG_SIG_RSA_PKCS1 },
+		{ "rsa3072", SG_SIG_RSA_PKCS1 },
+		{ "ed25519", SG_SIG_EDDSA },
+	};
+	uint8_t dg[32] = { 1 }, sig[SG_MAX_SIG];
+	struct timespec a, b;
+	struct sg_p11_key *k;
+	size_t c, siglen;
+	int i, n = 50, fails = 0;
+	double sec;
+
+	for (c = 0; c < sizeof(m) / sizeof(m[0]); c++) {
+		if ((k = key(m[c].label)) == NULL) {
+			CHECK(0);
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (i = 0; i < n; i++)
+			if (sg_p11_sign(k, m[c].scheme, m[c].scheme ==
+			    SG_SIG_EDDSA ? SG_DIGEST_NONE : SG_DIGEST_SHA256,
+			    dg, 32, sig, sizeof(sig), &siglen) != 0)
+				fails++;
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		sec = (double)(b.tv_sec - a.tv_sec) +
+		    (b.tv_nsec - a.tv_nsec) / 1e9;
+		fprintf(stderr, "  %s: %.0f signatures/s on one thread\n",
+		    m[c].label, n / sec);
+	}
+	CHECK_EQ_INT(fails, 0);
+}
+
+static void
+test_teardown(void)
+{
+	struct stat st;
+
+	sg_p11_free(g_p11);
+	g_p11 = NULL;
+	g_tok = NULL;
+	have_token = 0;
+	if (tmpdir[0] == '\0')
+		return;
+	remove_dir(tmpdir);
+	CHECK(stat(tmpdir, &st) != 0);
+}
+
+SG_TEST_MAIN("p11",
+    T(test_uri_basic),
+    T(test_uri_ignored_attributes),
+    T(test_uri_refused),
+    T(test_uri_sizes),
+    T(test_rv_names),
+    T(test_setup),
+    T(test_token_info),
+    T(test_find_keys),
+    T(test_sign_matrix),
+    T(test_pss_salt),
+    T(test_sign_errors),
+    T(test_always_authenticate),
+    T(test_recovery_after_reset),
+    T(test_threads),
+    T(test_pool_bound),
+    T(test_measure),
+    T(test_teardown))

@@ -1,0 +1,540 @@
+/*
+ * Tests for the signer against a throwaway SoftHSM token built by
+ * p11_fixture.sh: start-up checks with their error messages, signing with
+ * every scheme and digest (each signature verified here again, with the
+ * public key pkcs11-tool exported), request-shape checks, and concurrency.
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "sg_err.h"
+#include "sg_signer.h"
+#include "sg_util.h"
+#include "sg_test.h"
+
+#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define LABEL "sg-test-signer"
+#define NTHREADS 8
+#define PER_THREAD 100
+
+/* Under ASan only; see tests/lsan.supp. */
+const char *__asan_default_options(void);
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_options(void);
+
+const char *
+__asan_default_options(void)
+{
+	return "fast_unwind_on_malloc=0:malloc_context_size=12";
+}
+
+const char *
+__lsan_default_suppressions(void)
+{
+	return "leak:libsofthsm2.so\n";
+}
+
+const char *
+__lsan_default_options(void)
+{
+	return "print_suppressions=0";
+}
+
+static char tmpdir[256];
+static int have_token;
+static struct sg_signer *g_signer;
+
+static int
+fixture_script(char *out, size_t cap)
+{
+	char exe[PATH_MAX], *slash;
+	const char *src = getenv("SG_TEST_SRCDIR");
+	ssize_t n;
+	int i;
+
+	if (src != NULL) {
+		snprintf(out, cap, "%s/tests/unit/p11_fixture.sh", src);
+		if (access(out, R_OK) == 0)
+			return 0;
+	}
+	/* <build dir>/tests/test_signer: the tree is three levels up. */
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+		exe[n] = '\0';
+		for (i = 0; i < 3; i++)
+			if ((slash = strrchr(exe, '/')) != NULL)
+				*slash = '\0';
+		if ((size_t)snprintf(out, cap, "%s/tests/unit/p11_fixture.sh",
+		    exe) < cap && access(out, R_OK) == 0)
+			return 0;
+	}
+	snprintf(out, cap, "tests/unit/p11_fixture.sh");
+	return access(out, R_OK) == 0 ? 0 : -1;
+}
+
+static EVP_PKEY *
+exported_pub(const char *label)
+{
+	char path[PATH_MAX + 64], head[5] = "";
+	EVP_PKEY *pk = NULL;
+	BIO *b;
+
+	snprintf(path, sizeof(path), "%s/%s.pub", tmpdir, label);
+	if ((b = BIO_new_file(path, "rb")) == NULL)
+		return NULL;
+	/* pkcs11-tool writes Ed25519 keys as PEM, the others as DER. */
+	if (BIO_read(b, head, 5) == 5 && memcmp(head, "-----", 5) == 0) {
+		(void)BIO_reset(b);
+		pk = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+	} else {
+		(void)BIO_reset(b);
+		pk = d2i_PUBKEY_bio(b, NULL);
+	}
+	BIO_free(b);
+	return pk;
+}
+
+static void
+token_spec(struct sg_signer_token_spec *ts, const char *label,
+    const char *pin_file)
+{
+	memset(ts, 0, sizeof(*ts));
+	snprintf(ts->label, sizeof(ts->label), "%s", label);
+	snprintf(ts->pin_file, sizeof(ts->pin_file), "%s/%s", tmpdir,
+	    pin_file);
+}
+
+static void
+key_spec(struct sg_signer_key_spec *ks, const char *name, const char *label,
+    uint8_t id, enum sg_sig_scheme scheme)
+{
+	memset(ks, 0, sizeof(*ks));
+	snprintf(ks->name, sizeof(ks->name), "%s", name);
+	snprintf(ks->token, sizeof(ks->token), "%s", LABEL);
+	if (label != NULL)
+		snprintf(ks->label, sizeof(ks->label), "%s", label);
+	if (id != 0) {
+		ks->id[0] = id;
+		ks->id_len = 1;
+	}
+	ks->scheme = scheme;
+}
+
+/* The keys of a working configuration, with the pkcs11-tool export each
+ * should equal. */
+static const struct {
+	const char *name, *label, *exported;
+	uint8_t id;
+	enum sg_sig_scheme scheme;
+	enum sg_key_alg alg;
+} good[] = {
+	{ "release", "p256", "p256", 0, SG_SIG_ECDSA, SG_ALG_ECDSA_P256 },
+	{ "p384", NULL, "p384", 0x02, SG_SIG_ECDSA, SG_ALG_ECDSA_P384 },
+	{ "firmware", "rsa2048", "rsa2048", 0x03, SG_SIG_RSA_PKCS1,
+	    SG_ALG_RSA },
+	{ "firmware-pss", "rsa3072", "rsa3072", 0, SG_SIG_RSA_PSS,
+	    SG_ALG_RSA },
+	{ "log", "ed25519", "ed25519", 0, SG_SIG_EDDSA, SG_ALG_ED25519 },
+	{ "certified", "certonly", "certonly", 0, SG_SIG_ECDSA,
+	    SG_ALG_ECDSA_P256 },
+};
+#define NGOOD (sizeof(good) / sizeof(good[0]))
+
+static int
+open_with(const char *pin_file, const struct sg_signer_key_spec *keys,
+    size_t nkeys, char *err, size_t errlen)
+{
+	struct sg_signer_token_spec ts;
+	struct sg_signer *s = NULL;
+	int r;
+
+	token_spec(&ts, LABEL, pin_file);
+	r = sg_signer_open(MODULE, &ts, 1, keys, nkeys, &s, err, errlen);
+	CHECK((r == 0) == (s != NULL));
+	sg_signer_free(s);
+	return r;
+}
+
+static void
+test_setup(void)
+{
+	char script[PATH_MAX], cmd[3 * PATH_MAX], conf[PATH_MAX + 32];
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-signer-test.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		tmpdir[0] = '\0';
+		CHECK(0);
+		return;
+	}
+	if (fixture_script(script, sizeof(script)) != 0 ||
+	    strchr(script, '\'') != NULL) {
+		CHECK(!"cannot find p11_fixture.sh");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "sh '%s' '%s' '%s'", script, tmpdir,
+	    LABEL);
+	if (system(cmd) != 0) {
+		CHECK(!"the SoftHSM fixture could not be built");
+		return;
+	}
+	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", tmpdir);
+	CHECK_EQ_INT(setenv("SOFTHSM2_CONF", conf, 1), 0);
+	have_token = 1;
+}
+
+static void
+test_open_refused(void)
+{
+	struct sg_signer_key_spec ks[3];
+	struct sg_signer_token_spec ts[2];
+	struct sg_signer *s = NULL;
+	char err[512], want[512];
+
+	if (!have_token) {
+		CHECK(!"no token");
+		return;
+	}
+	key_spec(&ks[0], "release", "p256", 0, SG_SIG_ECDSA);
+
+	/* The PIN file must not be readable by others. */
+	CHECK_EQ_INT(open_with("open.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_PERMISSIONS);
+	CHECK(strstr(err, "must be mode 0600") != NULL);
+	CHECK(strstr(err, "open.pin") != NULL);
+	CHECK_EQ_INT(open_with("no-such.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_NOT_FOUND);
+	CHECK(strstr(err, "no-such.pin") != NULL);
+	CHECK_EQ_INT(open_with("wrong.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_PIN);
+	CHECK(strstr(err, "refused the PIN") != NULL &&
+	    strstr(err, "CKR_PIN_INCORRECT") != NULL);
+
+	/* Tokens are found by label. */
+	token_spec(&ts[0], "nope", "user.pin");
+	CHECK_EQ_INT(sg_signer_open(MODULE, ts, 1, NULL, 0, &s, err,
+	    sizeof(err)), SG_ERR_NOT_FOUND);
+	CHECK_STR(err, "token 'nope' not found");
+	CHECK(s == NULL);
+	token_spec(&ts[0], LABEL, "user.pin");
+	token_spec(&ts[1], LABEL, "user.pin");
+	CHECK_EQ_INT(sg_signer_open(MODULE, ts, 2, NULL, 0, &s, err,
+	    sizeof(err)), SG_ERR_INVALID);
+	CHECK(strstr(err, "listed twice") != NULL);
+	CHECK_EQ_INT(sg_signer_open("/nonexistent/pkcs11.so", ts, 1, NULL, 0,
+	    &s, err, sizeof(err)), SG_ERR_UNAVAILABLE);
+	CHECK(strstr(err, "/nonexistent/pkcs11.so") != NULL);
+
+	/* Keys: missing, ambiguous, of the wrong type, or unproven. */
+	key_spec(&ks[0], "release", "missing", 0, SG_SIG_ECDSA);
+	CHECK_EQ_INT(open_with("user.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_NO_KEY);
+	snprintf(want, sizeof(want), "key 'release': token '%s' has no "
+	    "private key labelled 'missing'", LABEL);
+	CHECK_STR(err, want);
+	key_spec(&ks[0], "release", NULL, 0x99, SG_SIG_ECDSA);
+	CHECK_EQ_INT(open_with("user.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_NO_KEY);
+	CHECK(strstr(err, "with id 99") != NULL);
+	key_spec(&ks[0], "release", "p256", 0x02, SG_SIG_ECDSA);
+	CHECK_EQ_INT(open_with("user.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_NO_KEY);
+	CHECK(strstr(err, "labelled 'p256' with id 02") != NULL);
+	key_spec(&ks[0], "twins", "dup", 0, SG_SIG_ECDSA);
+	CHECK_EQ_INT(open_with("user.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_INVALID);
+	CHECK(strstr(err, "more than one private key") != NULL);
+	key_spec(&ks[0], "release", "p256", 0, SG_SIG_RSA_PSS);
+	CHECK_EQ_INT(open_with("user.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_MECHANISM);
+	CHECK(strstr(err, "key 'release'") != NULL &&
+	    strstr(err, "ECDSA P-256") != NULL &&
+	    strstr(err, "RSA-PSS") != NULL);
+	key_spec(&ks[0], "firmware", "rsa2048", 0, SG_SIG_EDDSA);
+	CHECK_EQ_INT(open_with("user.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_MECHANISM);
+	key_spec(&ks[0], "log", "ed25519", 0, SG_SIG_ECDSA);
+	CHECK_EQ_INT(open_with("user.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_MECHANISM);
+	/* Its public-key object holds another key's public key: the test
+	 * signature at start-up does not verify. */
+	key_spec(&ks[0], "forged", "mismatch", 0, SG_SIG_ECDSA);
+	CHECK_EQ_INT(open_with("user.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_HSM);
+	CHECK(strstr(err, "key 'forged'") != NULL &&
+	    strstr(err, "does not verify") != NULL);
+
+	/* Configuration mistakes. */
+	key_spec(&ks[0], "release", "p256", 0, SG_SIG_ECDSA);
+	key_spec(&ks[1], "release", "p384", 0, SG_SIG_ECDSA);
+	CHECK_EQ_INT(open_with("user.pin", ks, 2, err, sizeof(err)),
+	    SG_ERR_INVALID);
+	CHECK(strstr(err, "'release' is listed twice") != NULL);
+	key_spec(&ks[0], "release", "p256", 0, SG_SIG_ECDSA);
+	snprintf(ks[0].token, sizeof(ks[0].token), "other-token");
+	CHECK_EQ_INT(open_with("user.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_INVALID);
+	CHECK(strstr(err, "'other-token' is not configured") != NULL);
+	key_spec(&ks[0], "release", NULL, 0, SG_SIG_ECDSA);
+	CHECK_EQ_INT(open_with("user.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_INVALID);
+	key_spec(&ks[0], "release", "p256", 0, SG_SIG_ECDSA);
+	memset(ks[0].name, 'a', sizeof(ks[0].name));
+	CHECK_EQ_INT(open_with("user.pin", ks, 1, err, sizeof(err)),
+	    SG_ERR_INVALID);
+	/* A NULL error buffer is fine. */
+	key_spec(&ks[0], "release", "missing", 0, SG_SIG_ECDSA);
+	CHECK_EQ_INT(open_with("user.pin", ks, 1, NULL, 0), SG_ERR_NO_KEY);
+}
+
+static void
+test_open(void)
+{
+	struct sg_signer_key_spec ks[NGOOD];
+	struct sg_signer_token_spec ts;
+	struct sg_token_info ti;
+	enum sg_key_alg alg;
+	EVP_PKEY *pub, *ex;
+	char err[512] = "untouched";
+	size_t i;
+
+	if (!have_token) {
+		CHECK(!"no token");
+		return;
+	}
+	for (i = 0; i < NGOOD; i++)
+		key_spec(&ks[i], good[i].name, good[i].label, good[i].id,
+		    good[i].scheme);
+	token_spec(&ts, LABEL, "user.pin");
+	CHECK_EQ_INT(sg_signer_open(MODULE, &ts, 1, ks, NGOOD, &g_signer, err,
+	    sizeof(err)), 0);
+	if (g_signer == NULL) {
+		fprintf(stderr, "  %s\n", err);
+		return;
+	}
+	CHECK_STR(err, "");
+	for (i = 0; i < NGOOD; i++) {
+		pub = NULL;
+		alg = SG_ALG_NONE;
+		memset(&ti, 0, sizeof(ti));
+		CHECK_EQ_INT(sg_signer_key_public(g_signer, good[i].name, &pub,
+		    &alg, &ti), 0);
+		CHECK_EQ_INT(alg, good[i].alg);
+		CHECK_STR(ti.label, LABEL);
+		CHECK(ti.serial[0] != '\0');
+		ex = exported_pub(good[i].exported);
+		CHECK(pub != NULL && ex != NULL && EVP_PKEY_eq(pub, ex) == 1);
+		EVP_PKEY_free(ex);
+	}
+	CHECK_EQ_INT(sg_signer_key_public(g_signer, "nope", &pub, &alg, &ti),
+	    SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(sg_signer_key_public(g_signer, "release", NULL, NULL,
+	    NULL), 0);
+}
+
+static void
+test_sign(void)
+{
+	static const enum sg_digest_alg digests[] = {
+		SG_DIGEST_SHA256, SG_DIGEST_SHA384, SG_DIGEST_SHA512,
+	};
+	struct sg_sign_msg msg;
+	struct sg_sign_reply reply;
+	EVP_PKEY *ex;
+	size_t i, d;
+
+	if (g_signer == NULL) {
+		CHECK(!"no signer");
+		return;
+	}
+	for (i = 0; i < NGOOD; i++) {
+		ex = exported_pub(good[i].exported);
+		CHECK(ex != NULL);
+		for (d = 0; d < 3; d++) {
+			memset(&msg, 0, sizeof(msg));
+			snprintf(msg.key, sizeof(msg.key), "%s", good[i].name);
+			if (good[i].scheme == SG_SIG_EDDSA) {
+				msg.digest_alg = SG_DIGEST_NONE;
+				msg.data_len = sg_digest_len(digests[d]);
+			} else {
+				msg.digest_alg = digests[d];
+				msg.data_len = sg_digest_len(digests[d]);
+			}
+			CHECK_EQ_INT(RAND_bytes(msg.data, (int)msg.data_len),
+			    1);
+			sg_signer_sign(g_signer, &msg, &reply);
+			CHECK_EQ_INT(reply.status, 0);
+			CHECK(reply.sig_len > 0);
+			/* Against the key pkcs11-tool exported. */
+			CHECK_EQ_INT(sg_verify(ex, good[i].scheme,
+			    msg.digest_alg, msg.data, msg.data_len, reply.sig,
+			    reply.sig_len), 0);
+			msg.data[0] ^= 0x80;
+			CHECK(sg_verify(ex, good[i].scheme, msg.digest_alg,
+			    msg.data, msg.data_len, reply.sig,
+			    reply.sig_len) != 0);
+		}
+		EVP_PKEY_free(ex);
+	}
+}
+
+static void
+test_sign_refused(void)
+{
+	struct sg_sign_msg msg;
+	struct sg_sign_reply reply;
+
+	if (g_signer == NULL) {
+		CHECK(!"no signer");
+		return;
+	}
+	memset(&msg, 0, sizeof(msg));
+	snprintf(msg.key, sizeof(msg.key), "release");
+	msg.digest_alg = SG_DIGEST_SHA256;
+	msg.data_len = 32;
+
+	/* A baseline that works, then one thing wrong at a time. */
+	sg_signer_sign(g_signer, &msg, &reply);
+	CHECK_EQ_INT(reply.status, 0);
+
+	snprintf(msg.key, sizeof(msg.key), "unknown");
+	memset(&reply, 0x55, sizeof(reply));
+	sg_signer_sign(g_signer, &msg, &reply);
+	CHECK_EQ_INT(reply.status, SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(reply.sig_len, 0);
+	snprintf(msg.key, sizeof(msg.key), "release");
+
+	msg.data_len = 31;
+	sg_signer_sign(g_signer, &msg, &reply);
+	CHECK_EQ_INT(reply.status, SG_ERR_INVALID);
+	msg.data_len = sizeof(msg.data) + 1;
+	sg_signer_sign(g_signer, &msg, &reply);
+	CHECK_EQ_INT(reply.status, SG_ERR_INVALID);
+	msg.data_len = 32;
+
+	msg.digest_alg = SG_DIGEST_NONE;
+	sg_signer_sign(g_signer, &msg, &reply);
+	CHECK_EQ_INT(reply.status, SG_ERR_INVALID);
+	msg.digest_alg = SG_DIGEST_SHA512;
+	sg_signer_sign(g_signer, &msg, &reply);
+	CHECK_EQ_INT(reply.status, SG_ERR_INVALID);
+	msg.digest_alg = (enum sg_digest_alg)42;
+	sg_signer_sign(g_signer, &msg, &reply);
+	CHECK_EQ_INT(reply.status, SG_ERR_INVALID);
+	msg.digest_alg = SG_DIGEST_SHA256;
+
+	/* Ed25519 takes bytes, not a digest algorithm. */
+	snprintf(msg.key, sizeof(msg.key), "log");
+	sg_signer_sign(g_signer, &msg, &reply);
+	CHECK_EQ_INT(reply.status, SG_ERR_INVALID);
+	msg.digest_alg = SG_DIGEST_NONE;
+	msg.data_len = 0;
+	sg_signer_sign(g_signer, &msg, &reply);
+	CHECK_EQ_INT(reply.status, SG_ERR_INVALID);
+	msg.data_len = 64;
+	sg_signer_sign(g_signer, &msg, &reply);
+	CHECK_EQ_INT(reply.status, 0);
+	CHECK_EQ_INT(reply.sig_len, 64);
+
+	/* An unterminated key name. */
+	memset(msg.key, 'r', sizeof(msg.key));
+	sg_signer_sign(g_signer, &msg, &reply);
+	CHECK_EQ_INT(reply.status, SG_ERR_INVALID);
+}
+
+struct worker {
+	unsigned seed;
+	int failures;
+};
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct sg_sign_msg msg;
+	struct sg_sign_reply reply;
+	EVP_PKEY *pub;
+	size_t i, k;
+
+	for (i = 0; i < PER_THREAD; i++) {
+		/* Skip the slow RSA-3072 key (index 3) to keep this short. */
+		k = (i + w->seed) % NGOOD;
+		if (k == 3)
+			k = 0;
+		memset(&msg, 0, sizeof(msg));
+		snprintf(msg.key, sizeof(msg.key), "%s", good[k].name);
+		msg.digest_alg = good[k].scheme == SG_SIG_EDDSA ?
+		    SG_DIGEST_NONE : SG_DIGEST_SHA256;
+		msg.data_len = 32;
+		if (RAND_bytes(msg.data, 32) != 1 ||
+		    sg_signer_key_public(g_signer, msg.key, &pub, NULL,
+		    NULL) != 0) {
+			w->failures++;
+			continue;
+		}
+		sg_signer_sign(g_signer, &msg, &reply);
+		if (reply.status != 0 || sg_verify(pub, good[k].scheme,
+		    msg.digest_alg, msg.data, msg.data_len, reply.sig,
+		    reply.sig_len) != 0)
+			w->failures++;
+	}
+	return NULL;
+}
+
+static void
+test_threads(void)
+{
+	pthread_t th[NTHREADS];
+	struct worker w[NTHREADS];
+	int i, started = 0, failures = 0;
+
+	if (g_signer == NULL) {
+		CHECK(!"no signer");
+		return;
+	}
+	for (i = 0; i < NTHREADS; i++) {
+		w[i].seed = (unsigned)i;
+		w[i].failures = 0;
+		if (pthread_create(&th[i], NULL, worker_main, &w[i]) != 0)
+			break;
+		started++;
+	}
+	CHECK_EQ_INT(started, NTHREADS);
+	for (i = 0; i < started; i++) {
+		pthread_join(th[i], NULL);
+		failures += w[i].failures;
+	}
+	CHECK_EQ_INT(failures, 0);
+}
+
+static void
+test_teardown(void)
+{
+	char cmd[PATH_MAX + 32];
+	struct stat st;
+
+	sg_signer_free(g_signer);
+	g_signer = NULL;
+	if (tmpdir[0] == '\0' || strncmp(tmpdir, "/tmp/sg-", 8) != 0)
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	CHECK_EQ_INT(system(cmd), 0);
+	CHECK(stat(tmpdir, &st) != 0);
+}
+
+SG_TEST_MAIN("signer",
+    T(test_setup),
+    T(test_open_refused),
+    T(test_open),
+    T(test_sign),
+    T(test_sign_refused),
+    T(test_threads),
+    T(test_teardown))
