@@ -30,6 +30,9 @@ struct sg_config {
 	unsigned connection_limit;
 	unsigned per_ip_connection_limit;
 	unsigned connection_timeout;    /* seconds */
+	char *log_origin;               /* checkpoint origin and key name */
+	char log_token[33];             /* token holding the Ed25519 log key */
+	char log_key[64];               /* its CKA_LABEL */
 };
 
 /* Loads and validates.  errbuf receives "<file>: <field>: <reason>". */

@@ -18,6 +18,7 @@
 #include "sg_p11.h"
 #include "sg_policy.h"
 #include "sg_store.h"
+#include "sg_tlog.h"
 
 struct sg_service;
 
@@ -90,6 +91,21 @@ int sg_service_quorum(struct sg_service *s, const struct sg_request *r,
 /* A real test signature with every usable key (cached for a few seconds).
  * 0 when ready; otherwise reason says what is wrong. */
 int sg_service_ready(struct sg_service *s, char *reason, size_t len);
+
+/* The transparency log, read side.  Everything served is covered by the
+ * latest signed checkpoint. */
+const char *sg_service_log_vkey(const struct sg_service *s);
+int sg_service_log_checkpoint(struct sg_service *s, char **ret_note,
+    uint64_t *ret_size);
+int sg_service_log_entry(struct sg_service *s, uint64_t index, char **ret,
+    size_t *ret_len);
+int sg_service_log_inclusion(struct sg_service *s, uint64_t index,
+    uint64_t size, uint8_t (*out)[SG_HASH_LEN], size_t cap, size_t *ret_n);
+int sg_service_log_consistency(struct sg_service *s, uint64_t old_size,
+    uint64_t new_size, uint8_t (*out)[SG_HASH_LEN], size_t cap,
+    size_t *ret_n);
+/* The c2sp.org/tlog-proof@v1 bundle for one entry. */
+int sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret);
 
 /* Counters for /metrics. */
 struct sg_service_stats {

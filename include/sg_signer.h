@@ -63,4 +63,14 @@ int sg_signer_key_public(struct sg_signer *s, const char *name,
     EVP_PKEY **ret_pub /* borrowed */, enum sg_key_alg *ret_alg,
     struct sg_token_info *ret_token);
 
+/*
+ * The transparency log's key is configured as a key spec named
+ * SG_SIGNER_LOG_KEY (names starting with '@' cannot come from a policy).
+ * sg_signer_sign() refuses it; it signs only well-formed checkpoints here.
+ */
+#define SG_SIGNER_LOG_KEY "@log"
+#define SG_SIGNER_CHECKPOINT_MAX 1024
+int sg_signer_sign_checkpoint(struct sg_signer *s, const char *text,
+    size_t len, uint8_t sig[64]);
+
 #endif

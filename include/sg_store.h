@@ -2,9 +2,8 @@
  * The durable request store (SQLite, WAL, synchronous=FULL): a 2xx answer is
  * given only after the transaction holding the change has committed.
  *
- * One connection, one lock: every call is made between sg_store_begin() and
- * sg_store_commit()/sg_store_rollback(), which hold the store's mutex, so a
- * caller sees a consistent snapshot and its writes land together.
+ * Reads use a pool of connections (WAL readers do not block the writer);
+ * writes go through one writer thread that commits queued jobs together.
  */
 #ifndef SG_STORE_H
 #define SG_STORE_H
@@ -14,6 +13,7 @@
 #include <time.h>
 
 struct sg_store;
+struct sg_txn;                     /* an open transaction */
 
 struct sg_approval {
 	char officer[64];
@@ -44,6 +44,7 @@ struct sg_request {
 	uint8_t *cms;
 	size_t cms_len;
 	int64_t signed_at;
+	int64_t log_index;             /* the signature's log entry, or -1 */
 	struct sg_approval *approvals; /* in the order recorded */
 	size_t napprovals;
 };
@@ -51,55 +52,90 @@ struct sg_request {
 int sg_store_open(const char *dir, struct sg_store **ret);
 void sg_store_close(struct sg_store *st);
 
-/* write != 0: BEGIN IMMEDIATE (takes the write lock now). */
-int sg_store_begin(struct sg_store *st, int write);
-/* SG_ERR_IO if the commit failed; the transaction is then rolled back. */
-int sg_store_commit(struct sg_store *st) __attribute__((warn_unused_result));
-void sg_store_rollback(struct sg_store *st);
+/* A read-only snapshot, from a pool of reader connections. */
+int sg_store_read_begin(struct sg_store *st, struct sg_txn **ret);
+void sg_store_read_end(struct sg_txn *t);
+
+/*
+ * Writes.  A job runs on the single writer thread inside a transaction
+ * shared with the other jobs queued meanwhile (group commit: one fsync per
+ * batch).  sg_store_write() returns once the batch has committed, with the
+ * job's own result; if the batch could not commit it returns
+ * SG_ERR_UNAVAILABLE and nothing the job did is kept.  A job must not
+ * block (no HSM calls, no nested sg_store_write).
+ */
+typedef int (*sg_store_job_fn)(struct sg_txn *t, void *arg);
+int sg_store_write(struct sg_store *st, sg_store_job_fn fn, void *arg)
+    __attribute__((warn_unused_result));
+
+/* Observers of the writer, called on the writer thread: around each job
+ * (so in-memory state can follow savepoint rollbacks), and before the
+ * batch commits (may fail it), after it commits, or when it is dropped. */
+struct sg_store_hooks {
+	void *ctx;
+	void (*job_begin)(void *ctx);
+	void (*job_abort)(void *ctx);
+	int (*batch_end)(void *ctx, struct sg_txn *t);
+	void (*batch_committed)(void *ctx);
+	void (*batch_abort)(void *ctx);
+};
+void sg_store_set_hooks(struct sg_store *st, const struct sg_store_hooks *h);
+void sg_store_batch_stats(struct sg_store *st, uint64_t *ret_batches,
+    uint64_t *ret_jobs);
+
+/* For modules that keep their own tables in the store (the log). */
+struct sqlite3;
+struct sqlite3 *sg_store_txn_db(struct sg_txn *t);
+int sg_store_txn_is_write(const struct sg_txn *t);
+
+/* The functions below are called inside a read or write transaction. */
 
 /* Finds the request a requester created with this idempotency key. */
-int sg_store_find_idempotent(struct sg_store *st, const char *requester,
+int sg_store_find_idempotent(struct sg_txn *t, const char *requester,
     const char *idem_key, char ret_id[33], char ret_body_sha256[65]);
 /* Inserts a new request (seq and approvals are ignored). */
-int sg_store_insert_request(struct sg_store *st, const struct sg_request *r,
+int sg_store_insert_request(struct sg_txn *t, const struct sg_request *r,
     const char *idem_key, const char *body_sha256);
 /* Loads a request with its approvals; SG_ERR_NOT_FOUND if unknown. */
-int sg_store_get_request(struct sg_store *st, const char *id,
+int sg_store_get_request(struct sg_txn *t, const char *id,
     struct sg_request **ret);
 void sg_request_free(struct sg_request *r);
 
 /* Records one officer's decision; SG_ERR_CONFLICT if this officer has
  * already decided on this request. */
-int sg_store_add_approval(struct sg_store *st, const char *id,
+int sg_store_add_approval(struct sg_txn *t, const char *id,
     const char *officer, int approve, int64_t at, const char *envelope);
 
 /* pending → to_state ("rejected", "expired", "failed"); SG_ERR_CONFLICT if
  * the request is no longer pending. */
-int sg_store_finish(struct sg_store *st, const char *id, const char *to_state,
+int sg_store_finish(struct sg_txn *t, const char *id, const char *to_state,
     const char *error);
 /* pending → signed with the signature; SG_ERR_CONFLICT if not pending. */
-int sg_store_set_signed(struct sg_store *st, const char *id,
+int sg_store_set_signed(struct sg_txn *t, const char *id,
     const uint8_t *sig, size_t sig_len, const uint8_t *cms, size_t cms_len,
     int64_t signed_at);
 
+/* Records the index of the signature's log entry. */
+int sg_store_set_log_index(struct sg_txn *t, const char *id, uint64_t index);
+
 /* Newest first.  state/key may be NULL; before_seq 0 = from the newest. */
-int sg_store_list(struct sg_store *st, const char *state, const char *key,
+int sg_store_list(struct sg_txn *t, const char *state, const char *key,
     int64_t before_seq, size_t limit, struct sg_request ***ret,
     size_t *ret_n);
 void sg_request_list_free(struct sg_request **v, size_t n);
 
 /* Ids of pending requests whose expiry has passed at `now` (at most max). */
-int sg_store_due_expiry(struct sg_store *st, int64_t now, size_t max,
+int sg_store_due_expiry(struct sg_txn *t, int64_t now, size_t max,
     char (*ret_ids)[33], size_t *ret_n);
 /* Ids of pending requests, oldest first (at most max). */
-int sg_store_pending_ids(struct sg_store *st, size_t max,
+int sg_store_pending_ids(struct sg_txn *t, size_t max,
     char (*ret_ids)[33], size_t *ret_n);
 
 /* Keeps every policy text a request was made under, by its SHA-256, so
  * that a pending request is judged by the policy its statement names. */
-int sg_store_put_policy(struct sg_store *st, const char *sha256_hex,
+int sg_store_put_policy(struct sg_txn *t, const char *sha256_hex,
     const char *text, int64_t now);
-int sg_store_get_policy(struct sg_store *st, const char *sha256_hex,
+int sg_store_get_policy(struct sg_txn *t, const char *sha256_hex,
     char **ret);
 
 #endif

@@ -351,7 +351,8 @@ cat >"$tmp/signgated.json" <<'EOF'
   },
   "policy": "policy.conf",
   "state_dir": "state",
-  "threads": 4
+  "threads": 4,
+  "log": {"origin": "signgate.dev/log", "token": "signgate-dev", "key": "log"}
 }
 EOF
 

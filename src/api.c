@@ -234,6 +234,18 @@ signature_json(struct sg_api *a, const struct sg_request *q)
 			json_object_set_new(j, "cms", json_string(cms));
 		free(cms);
 	}
+	if (j != NULL && q->log_index >= 0) {
+		char *proof = NULL;
+		if (sg_service_log_bundle(a->svc, (uint64_t)q->log_index,
+		    &proof) != 0) {
+			/* Never hand out a signature without its proof. */
+			json_decref(j);
+			return NULL;
+		}
+		json_object_set_new(j, "log", json_pack("{s:I, s:s}",
+		    "index", (json_int_t)q->log_index, "proof", proof));
+		free(proof);
+	}
 	return j;
 }
 
@@ -244,8 +256,16 @@ respond_request(struct sg_api *a, struct sg_http_response *resp, int status,
 	json_t *j = request_json(a, q);
 
 	if (j != NULL && strcmp(q->state, "signed") == 0 &&
-	    q->signature != NULL)
-		json_object_set_new(j, "signature", signature_json(a, q));
+	    q->signature != NULL) {
+		json_t *sig = signature_json(a, q);
+		if (sig == NULL) {
+			json_decref(j);
+			problem(resp, 503, NULL, "the signature's log proof "
+			    "cannot be read");
+			return;
+		}
+		json_object_set_new(j, "signature", sig);
+	}
 	if (j == NULL) {
 		problem(resp, 500, NULL, "cannot render the request");
 		return;
@@ -641,7 +661,8 @@ get_signature(struct sg_api *a, const char *id, struct sg_http_response *resp)
 		return;
 	}
 	if ((j = signature_json(a, q)) == NULL)
-		problem(resp, 500, NULL, "cannot render the signature");
+		problem(resp, 503, NULL, "the signature's log proof cannot be "
+		    "read");
 	else
 		set_json(resp, 200, j);
 	sg_request_free(q);
@@ -734,6 +755,119 @@ ops_endpoint(struct sg_api *a, const struct sg_http_request *req,
 		get_metrics(a, resp);
 }
 
+static void
+set_text(struct sg_http_response *resp, int status, const char *type,
+    char *body, size_t len)
+{
+	resp->status = status;
+	resp->content_type = type;
+	resp->body = body;
+	resp->body_len = len;
+}
+
+static int
+query_u64(const struct sg_http_request *req, struct sg_http_response *resp,
+    const char *name, uint64_t min, uint64_t *ret)
+{
+	const char *v = sg_http_query(req, name);
+
+	if (v == NULL || sg_parse_u64(v, min, INT64_MAX, ret) != 0) {
+		problem(resp, 400, name, "%s: must be a whole number from "
+		    "%llu", name, (unsigned long long)min);
+		return -1;
+	}
+	return 0;
+}
+
+static json_t *
+hashes_json(uint8_t (*h)[SG_HASH_LEN], size_t n)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char *b = sg_b64_encode(h[i], SG_HASH_LEN);
+		json_array_append_new(arr, json_string(b ? b : ""));
+		free(b);
+	}
+	return arr;
+}
+
+static void
+log_endpoint(struct sg_api *a, const struct sg_http_request *req,
+    struct sg_http_response *resp)
+{
+	uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
+	const char *path = req->path;
+	uint64_t x, y, size;
+	size_t n, len;
+	char *text = NULL;
+	int r;
+
+	if (strcmp(req->method, "GET") != 0) {
+		problem(resp, 405, NULL, "use GET");
+		return;
+	}
+	if (strcmp(path, "/v1/log/checkpoint") == 0) {
+		if ((r = sg_service_log_checkpoint(a->svc, &text, &size)) != 0)
+			problem(resp, 503, NULL, "the log cannot be read");
+		else
+			set_text(resp, 200, "text/plain; charset=utf-8", text,
+			    strlen(text));
+	} else if (strcmp(path, "/v1/log/key") == 0) {
+		if (asprintf(&text, "%s\n", sg_service_log_vkey(a->svc)) < 0)
+			problem(resp, 500, NULL, "out of memory");
+		else
+			set_text(resp, 200, "text/plain; charset=utf-8", text,
+			    strlen(text));
+	} else if (strncmp(path, "/v1/log/entries/", 16) == 0) {
+		if (sg_parse_u64(path + 16, 0, INT64_MAX, &x) != 0) {
+			problem(resp, 404, NULL, "no such entry");
+			return;
+		}
+		r = sg_service_log_entry(a->svc, x, &text, &len);
+		if (r == SG_ERR_NOT_FOUND)
+			problem(resp, 404, NULL, "no entry %llu under the "
+			    "latest checkpoint", (unsigned long long)x);
+		else if (r != 0)
+			problem(resp, 503, NULL, "the log cannot be read");
+		else
+			set_text(resp, 200, "text/plain; charset=us-ascii",
+			    text, len);
+	} else if (strcmp(path, "/v1/log/proof/inclusion") == 0) {
+		if (query_u64(req, resp, "index", 0, &x) != 0 ||
+		    query_u64(req, resp, "size", 1, &y) != 0)
+			return;
+		r = sg_service_log_inclusion(a->svc, x, y, hashes,
+		    SG_MERKLE_MAX_PROOF, &n);
+		if (r == SG_ERR_INVALID)
+			problem(resp, 400, "size", "index must be below size, "
+			    "and size at most the latest checkpoint's");
+		else if (r != 0)
+			problem(resp, 503, NULL, "the log cannot be read");
+		else
+			set_json(resp, 200, json_pack("{s:I, s:I, s:o}",
+			    "index", (json_int_t)x, "size", (json_int_t)y,
+			    "hashes", hashes_json(hashes, n)));
+	} else if (strcmp(path, "/v1/log/proof/consistency") == 0) {
+		if (query_u64(req, resp, "old", 1, &x) != 0 ||
+		    query_u64(req, resp, "new", 1, &y) != 0)
+			return;
+		r = sg_service_log_consistency(a->svc, x, y, hashes,
+		    SG_MERKLE_MAX_PROOF, &n);
+		if (r == SG_ERR_INVALID)
+			problem(resp, 400, "new", "need 0 < old <= new <= the "
+			    "latest checkpoint's size");
+		else if (r != 0)
+			problem(resp, 503, NULL, "the log cannot be read");
+		else
+			set_json(resp, 200, json_pack("{s:I, s:I, s:o}",
+			    "old", (json_int_t)x, "new", (json_int_t)y,
+			    "hashes", hashes_json(hashes, n)));
+	} else
+		problem(resp, 404, NULL, "no such endpoint");
+}
+
 /* Splits "/v1/requests/<id>[/<tail>]"; 0 if the path has that shape. */
 static int
 request_path(const char *path, char id[33], const char **tail)
@@ -769,6 +903,11 @@ sg_api_handle(void *ctx, const struct sg_http_request *req,
 	}
 	if (strncmp(path, "/v1/", 4) != 0) {
 		problem(resp, 404, NULL, "no such endpoint");
+		return;
+	}
+	/* The log is public: anyone may read and check it. */
+	if (strncmp(path, "/v1/log/", 8) == 0) {
+		log_endpoint(a, req, resp);
 		return;
 	}
 	if (req->authenticated)

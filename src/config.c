@@ -182,13 +182,15 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 {
 	static const char *const top[] = { "listen", "tls", "plain_http",
 	    "pkcs11", "policy", "state_dir", "threads", "connection_limit",
-	    "per_ip_connection_limit", "connection_timeout", NULL };
+	    "per_ip_connection_limit", "connection_timeout", "log", NULL };
+	static const char *const log_f[] = { "origin", "token", "key", NULL };
 	static const char *const listen_f[] = { "address", "port", NULL };
 	static const char *const tls_f[] = { "certificate", "private_key",
 	    "client_ca", NULL };
 	static const char *const p11_f[] = { "module", "tokens", NULL };
-	json_t *listen, *tls, *p11, *v;
-	const char *addr;
+	json_t *listen, *tls, *p11, *lg, *v;
+	const char *addr, *origin, *ltoken, *lkey;
+	size_t i;
 	unsigned port;
 	unsigned char tmp[16];
 	int r;
@@ -259,6 +261,36 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    "connection_timeout", 1, 3600, 90,
 	    &cfg->connection_timeout)) != 0)
 		return r;
+
+	if (!json_is_object(lg = json_object_get(root, "log")))
+		return fail(c, "log", "must be an object with origin, token "
+		    "and key (the transparency log is not optional)");
+	if ((r = check_fields(c, "log", lg, log_f)) != 0 ||
+	    (r = get_string(c, lg, "origin", "log.origin", 1, &origin)) != 0 ||
+	    (r = get_string(c, lg, "token", "log.token", 1, &ltoken)) != 0 ||
+	    (r = get_string(c, lg, "key", "log.key", 1, &lkey)) != 0)
+		return r;
+	/* A signed-note key name: printable ASCII, no spaces, no '+'. */
+	if (strlen(origin) > 255)
+		return fail(c, "log.origin", "longer than 255 bytes");
+	for (i = 0; origin[i] != '\0'; i++)
+		if (origin[i] <= ' ' || origin[i] >= 0x7f || origin[i] == '+')
+			return fail(c, "log.origin", "must be printable ASCII "
+			    "without spaces or '+'");
+	if (strlen(ltoken) >= sizeof(cfg->log_token))
+		return fail(c, "log.token", "longer than 32 bytes");
+	if (strlen(lkey) >= sizeof(cfg->log_key))
+		return fail(c, "log.key", "longer than 63 bytes");
+	for (i = 0; i < cfg->ntokens; i++)
+		if (strcmp(cfg->tokens[i].label, ltoken) == 0)
+			break;
+	if (i == cfg->ntokens)
+		return fail(c, "log.token", "'%s' is not one of "
+		    "pkcs11.tokens", ltoken);
+	if ((cfg->log_origin = strdup(origin)) == NULL)
+		return SG_ERR_NOMEM;
+	snprintf(cfg->log_token, sizeof(cfg->log_token), "%s", ltoken);
+	snprintf(cfg->log_key, sizeof(cfg->log_key), "%s", lkey);
 	return 0;
 }
 
@@ -317,5 +349,6 @@ sg_config_free(struct sg_config *c)
 	free(c->pkcs11_module);
 	free(c->policy_path);
 	free(c->state_dir);
+	free(c->log_origin);
 	free(c);
 }

@@ -25,12 +25,15 @@
 #include <unistd.h>
 
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "sg_crypto.h"
 #include "sg_dsse.h"
+#include "sg_entry.h"
 #include "sg_err.h"
 #include "sg_service.h"
 #include "sg_signer.h"
+#include "sg_tlog.h"
 #include "sg_util.h"
 
 #define MAX_CLAIMS 256
@@ -43,6 +46,7 @@ struct sg_service {
 	char *policy_text;
 	struct sg_signer *signer;
 	struct sg_store *store;
+	struct sg_tlog *log;
 	struct sg_key_view *keys;
 	size_t nkeys;
 
@@ -169,12 +173,37 @@ check_key(struct sg_service *s, struct sg_key_view *kv, const char *policy_dir)
 static int load_policy(struct sg_service *s, char *errbuf, size_t errlen);
 static void *sweeper_main(void *arg);
 
+static int
+sign_checkpoint(void *ctx, const char *text, size_t len,
+    uint8_t sig[SG_ED25519_SIG])
+{
+	return sg_signer_sign_checkpoint(ctx, text, len, sig);
+}
+
+struct policy_job {
+	const char *sha;
+	const char *text;
+};
+
+static int
+job_put_policy(struct sg_txn *t, void *arg)
+{
+	struct policy_job *pj = arg;
+
+	return sg_store_put_policy(t, pj->sha, pj->text, (int64_t)time(NULL));
+}
+
 int
 sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
     char *errbuf, size_t errlen)
 {
 	struct sg_service *s;
 	struct sg_signer_key_spec *specs = NULL;
+	struct policy_job pj;
+	EVP_PKEY *logpub = NULL;
+	enum sg_key_alg logalg;
+	uint8_t rawpub[SG_ED25519_PUB];
+	size_t rawlen = sizeof(rawpub);
 	char *policy_dir = NULL;
 	size_t i;
 	int r;
@@ -188,25 +217,11 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 
 	if ((r = load_policy(s, errbuf, errlen)) != 0)
 		goto fail;
-	if ((r = sg_store_open(cfg->state_dir, &s->store)) != 0) {
-		snprintf(errbuf, errlen, "%s: cannot open the request store",
-		    cfg->state_dir);
-		goto fail;
-	}
-	if ((r = sg_store_begin(s->store, 1)) != 0)
-		goto store_fail;
-	if ((r = sg_store_put_policy(s->store, sg_policy_sha256_hex(s->policy),
-	    s->policy_text, (int64_t)time(NULL))) != 0) {
-		sg_store_rollback(s->store);
-		goto store_fail;
-	}
-	if ((r = sg_store_commit(s->store)) != 0)
-		goto store_fail;
 
+	/* The signer: every policy key, plus the log key. */
 	s->nkeys = sg_policy_nkeys(s->policy);
 	if ((s->keys = calloc(s->nkeys ? s->nkeys : 1, sizeof(*s->keys))) ==
-	    NULL || (specs = calloc(s->nkeys ? s->nkeys : 1,
-	    sizeof(*specs))) == NULL) {
+	    NULL || (specs = calloc(s->nkeys + 1, sizeof(*specs))) == NULL) {
 		r = SG_ERR_NOMEM;
 		goto fail;
 	}
@@ -222,9 +237,43 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 		specs[i].id_len = pk->id_len;
 		specs[i].scheme = pk->scheme;
 	}
+	snprintf(specs[i].name, sizeof(specs[i].name), "%s",
+	    SG_SIGNER_LOG_KEY);
+	snprintf(specs[i].token, sizeof(specs[i].token), "%s", cfg->log_token);
+	snprintf(specs[i].label, sizeof(specs[i].label), "%s", cfg->log_key);
+	specs[i].scheme = SG_SIG_EDDSA;
 	if ((r = sg_signer_open(cfg->pkcs11_module, cfg->tokens, cfg->ntokens,
-	    specs, s->nkeys, &s->signer, errbuf, errlen)) != 0)
+	    specs, s->nkeys + 1, &s->signer, errbuf, errlen)) != 0)
 		goto fail;
+	if (sg_signer_key_public(s->signer, SG_SIGNER_LOG_KEY, &logpub,
+	    &logalg, NULL) != 0 || logalg != SG_ALG_ED25519 ||
+	    EVP_PKEY_get_raw_public_key(logpub, rawpub, &rawlen) != 1 ||
+	    rawlen != SG_ED25519_PUB) {
+		snprintf(errbuf, errlen, "log key '%s' on token '%s' is not an "
+		    "Ed25519 key", cfg->log_key, cfg->log_token);
+		r = SG_ERR_INVALID;
+		goto fail;
+	}
+
+	if ((r = sg_store_open(cfg->state_dir, &s->store)) != 0) {
+		snprintf(errbuf, errlen, "%s: cannot open the request store",
+		    cfg->state_dir);
+		goto fail;
+	}
+	if ((r = sg_tlog_open(s->store, cfg->log_origin, rawpub,
+	    sign_checkpoint, s->signer, &s->log)) != 0) {
+		snprintf(errbuf, errlen, "%s: cannot open the transparency "
+		    "log: %s", cfg->state_dir, sg_strerror(r));
+		goto fail;
+	}
+	pj.sha = sg_policy_sha256_hex(s->policy);
+	pj.text = s->policy_text;
+	if ((r = sg_store_write(s->store, job_put_policy, &pj)) != 0) {
+		snprintf(errbuf, errlen, "%s: the request store cannot be "
+		    "written", cfg->state_dir);
+		goto fail;
+	}
+
 	if ((policy_dir = sg_dirname(cfg->policy_path)) == NULL) {
 		r = SG_ERR_NOMEM;
 		goto fail;
@@ -260,9 +309,6 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 	free(policy_dir);
 	*ret = s;
 	return 0;
-store_fail:
-	snprintf(errbuf, errlen, "%s: the request store cannot be written",
-	    cfg->state_dir);
 fail:
 	free(specs);
 	free(policy_dir);
@@ -306,8 +352,10 @@ sg_service_free(struct sg_service *s)
 		free(s->keys[i].certificate_pem);
 	}
 	free(s->keys);
-	sg_signer_free(s->signer);
+	/* The store's writer may still call the log's hooks until it stops. */
 	sg_store_close(s->store);
+	sg_tlog_free(s->log);
+	sg_signer_free(s->signer);
 	sg_policy_free(s->policy);
 	free(s->policy_text);
 	pthread_mutex_destroy(&s->lock);
@@ -328,6 +376,12 @@ const struct sg_policy *
 sg_service_policy(const struct sg_service *s)
 {
 	return s->policy;
+}
+
+const char *
+sg_service_log_vkey(const struct sg_service *s)
+{
+	return sg_tlog_vkey(s->log);
 }
 
 size_t
@@ -414,16 +468,100 @@ build_statement(struct sg_service *s, const struct sg_key_view *kv,
 	return sg_statement_build(&st, &q->statement, &len);
 }
 
+/* Appends an entry to the log inside a write job. */
+static int
+log_entry(struct sg_service *s, struct sg_txn *t, const struct sg_entry *e,
+    uint64_t *ret_index)
+{
+	char *text = NULL;
+	size_t len;
+	uint64_t index;
+	int r;
+
+	if ((r = sg_entry_build(e, &text, &len)) != 0) {
+		sg_log_error("log: cannot build a %d entry for request %s: %s",
+		    (int)e->type, e->request, sg_strerror(r));
+		return SG_ERR_INTERNAL;
+	}
+	r = sg_tlog_append(s->log, t, text, len, &index);
+	free(text);
+	if (r == 0 && ret_index != NULL)
+		*ret_index = index;
+	return r;
+}
+
+static void
+entry_head(struct sg_entry *e, enum sg_entry_type type, int64_t now,
+    const char *id)
+{
+	memset(e, 0, sizeof(*e));
+	e->type = type;
+	e->time = now;
+	snprintf(e->request, sizeof(e->request), "%s", id);
+}
+
+/*
+ * The signature entry: self-contained evidence (the statement, every
+ * decision envelope, the public key) next to the signature, so that it can
+ * be checked offline with nothing but the policy file.
+ */
+static int
+log_signature(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *q, const struct sg_key_view *kv,
+    const uint8_t *sig, size_t sig_len, int64_t now, uint64_t *ret_index)
+{
+	struct sg_entry e;
+	unsigned char *der = NULL;
+	const char *alg;
+	size_t i;
+	int len, r;
+
+	if (q->napprovals > SG_ENTRY_MAX_APPROVALS)
+		return SG_ERR_TOO_LARGE;
+	if ((len = i2d_PUBKEY(kv->pub, &der)) <= 0)
+		return SG_ERR_CRYPTO;
+	entry_head(&e, SG_ENTRY_SIGNATURE, now, q->id);
+	e.statement = q->statement;
+	e.statement_len = strlen(q->statement);
+	for (i = 0; i < q->napprovals; i++) {
+		e.approvals[i] = q->approvals[i].envelope;
+		e.approval_lens[i] = strlen(q->approvals[i].envelope);
+	}
+	e.napprovals = q->napprovals;
+	e.public_key = der;
+	e.public_key_len = (size_t)len;
+	alg = sg_scheme_name(kv->pk->alg, kv->pk->scheme);
+	snprintf(e.algorithm, sizeof(e.algorithm), "%s", alg ? alg : "");
+	e.signature = (uint8_t *)sig;
+	e.signature_len = sig_len;
+	snprintf(e.hsm_serial, sizeof(e.hsm_serial), "%s", kv->token.serial);
+	snprintf(e.hsm_country, sizeof(e.hsm_country), "%s",
+	    kv->hsm != NULL ? kv->hsm->country : "");
+	r = log_entry(s, t, &e, ret_index);
+	OPENSSL_free(der);
+	return r;
+}
+
+struct create_job {
+	struct sg_service *s;
+	const struct sg_new_request *nr;
+	struct sg_request *q;          /* to insert */
+	const struct sg_key_view *kv;
+	struct sg_request *out;        /* what was stored, or the original */
+	int existing;
+	struct sg_fault *f;
+};
+
 /* Looks up an idempotent original inside a transaction. */
 static int
-find_original(struct sg_service *s, const struct sg_new_request *nr,
+find_original(struct sg_txn *t, const struct sg_new_request *nr,
     struct sg_request **ret, struct sg_fault *f)
 {
 	char id[33], body_sha[65];
 	int r;
 
-	r = sg_store_find_idempotent(s->store, nr->requester, nr->idem_key,
-	    id, body_sha);
+	r = sg_store_find_idempotent(t, nr->requester, nr->idem_key, id,
+	    body_sha);
 	if (r != 0)
 		return r;
 	if (strcmp(body_sha, nr->body_sha256) != 0) {
@@ -431,7 +569,46 @@ find_original(struct sg_service *s, const struct sg_new_request *nr,
 		    "with a different request body");
 		return SG_ERR_CONFLICT;
 	}
-	return sg_store_get_request(s->store, id, ret);
+	return sg_store_get_request(t, id, ret);
+}
+
+static int
+job_create(struct sg_txn *t, void *arg)
+{
+	struct create_job *cj = arg;
+	struct sg_service *s = cj->s;
+	struct sg_request *q = cj->q;
+	struct sg_entry e;
+	uint64_t index;
+	int r;
+
+	if (cj->nr->idem_key != NULL) {
+		r = find_original(t, cj->nr, &cj->out, cj->f);
+		if (r == 0) {
+			cj->existing = 1;
+			return 0;
+		}
+		if (r != SG_ERR_NOT_FOUND)
+			return r;
+	}
+	if ((r = sg_store_insert_request(t, q, cj->nr->idem_key,
+	    cj->nr->body_sha256)) != 0)
+		return r;
+	entry_head(&e, SG_ENTRY_CREATED, q->created_at, q->id);
+	e.statement = q->statement;
+	e.statement_len = strlen(q->statement);
+	e.artifact_json = q->artifact_json;
+	e.artifact_len = strlen(q->artifact_json);
+	if ((r = log_entry(s, t, &e, NULL)) != 0)
+		return r;
+	if (q->signature != NULL) {
+		if ((r = log_signature(s, t, q, cj->kv, q->signature,
+		    q->signature_len, q->signed_at, &index)) != 0)
+			return r;
+		if ((r = sg_store_set_log_index(t, q->id, index)) != 0)
+			return r;
+	}
+	return sg_store_get_request(t, q->id, &cj->out);
 }
 
 int
@@ -440,12 +617,15 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 {
 	const struct sg_key_view *kv;
 	const struct sg_policy_key *pk;
-	struct sg_request q, *out = NULL;
+	struct sg_request q;
 	struct sg_sign_reply *reply = NULL;
+	struct create_job cj;
+	struct sg_txn *t = NULL;
 	int64_t now = (int64_t)time(NULL);
-	int r, in_txn = 0, retried = 0;
+	int r;
 
 	memset(&q, 0, sizeof(q));
+	memset(&cj, 0, sizeof(cj));
 	*ret_existing = 0;
 	if ((kv = sg_service_key(s, nr->key)) == NULL) {
 		fault(f, "key", "no key named '%s'", nr->key);
@@ -479,6 +659,23 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 		return SG_ERR_INVALID;
 	}
 
+	/* A retry must not cost a signature: look for the original first. */
+	if (nr->idem_key != NULL) {
+		if ((r = sg_store_read_begin(s->store, &t)) != 0) {
+			fault(f, NULL, "the request store cannot be read");
+			return SG_ERR_UNAVAILABLE;
+		}
+		r = find_original(t, nr, &cj.out, f);
+		sg_store_read_end(t);
+		if (r == 0) {
+			*ret_existing = 1;
+			*ret = cj.out;
+			return 0;
+		}
+		if (r != SG_ERR_NOT_FOUND)
+			return r;
+	}
+
 	if ((r = random_id(q.id)) != 0)
 		goto out;
 	snprintf(q.key, sizeof(q.key), "%s", pk->name);
@@ -501,22 +698,9 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 		goto out;
 	}
 
-	/* A retry must not cost a signature: look for the original first. */
-	if (nr->idem_key != NULL) {
-again:
-		if ((r = sg_store_begin(s->store, 0)) != 0)
-			goto unavailable;
-		r = find_original(s, nr, &out, f);
-		sg_store_rollback(s->store);
-		if (r == 0) {
-			*ret_existing = 1;
-			goto done;
-		}
-		if (r != SG_ERR_NOT_FOUND)
-			goto out;
-	}
-
 	if (pk->nterms == 0) {
+		/* Nothing to wait for: sign now; the signature is released
+		 * only once it is committed together with its log entry. */
 		if ((reply = calloc(1, sizeof(*reply))) == NULL) {
 			r = SG_ERR_NOMEM;
 			goto out;
@@ -535,61 +719,49 @@ again:
 	} else
 		snprintf(q.state, sizeof(q.state), "pending");
 
-	if ((r = sg_store_begin(s->store, 1)) != 0)
-		goto unavailable;
-	in_txn = 1;
-	r = sg_store_insert_request(s->store, &q, nr->idem_key,
-	    nr->body_sha256);
-	if (r == SG_ERR_CONFLICT && nr->idem_key != NULL && !retried) {
-		/* A concurrent retry with the same key won the race. */
-		sg_store_rollback(s->store);
-		in_txn = 0;
-		retried = 1;
-		goto again;
+	cj.s = s;
+	cj.nr = nr;
+	cj.q = &q;
+	cj.kv = kv;
+	cj.f = f;
+	r = sg_store_write(s->store, job_create, &cj);
+	if (r == SG_ERR_CONFLICT && f->detail[0] != '\0')
+		goto out;
+	if (r != 0) {
+		fault(f, NULL, "the request could not be stored and logged");
+		r = SG_ERR_UNAVAILABLE;
+		goto out;
 	}
-	if (r != 0)
-		goto unavailable;
-	if ((r = sg_store_get_request(s->store, q.id, &out)) != 0)
-		goto unavailable;
-	in_txn = 0;
-	if ((r = sg_store_commit(s->store)) != 0) {
-		sg_request_free(out);
-		out = NULL;
-		goto unavailable;
+	*ret_existing = cj.existing;
+	if (!cj.existing) {
+		stat_add(s, &s->stats.requests_created);
+		if (pk->nterms == 0)
+			stat_add(s, &s->stats.signatures);
+		sg_log_info("request %s created by %s for key %s (%s)", q.id,
+		    q.requester, q.key, q.state);
 	}
-	stat_add(s, &s->stats.requests_created);
-	if (pk->nterms == 0)
-		stat_add(s, &s->stats.signatures);
-	sg_log_info("request %s created by %s for key %s (%s)", q.id,
-	    q.requester, q.key, q.state);
-done:
-	*ret = out;
-	out = NULL;
+	*ret = cj.out;
+	cj.out = NULL;
 	r = 0;
-	goto out;
-unavailable:
-	fault(f, NULL, "the request store cannot be written");
-	r = SG_ERR_UNAVAILABLE;
 out:
-	if (in_txn)
-		sg_store_rollback(s->store);
 	if (reply != NULL)
 		explicit_bzero(reply, sizeof(*reply));
 	free(reply);
 	free(q.statement);
-	sg_request_free(out);
+	sg_request_free(cj.out);
 	return r;
 }
 
 int
 sg_service_get(struct sg_service *s, const char *id, struct sg_request **ret)
 {
+	struct sg_txn *t;
 	int r;
 
-	if ((r = sg_store_begin(s->store, 0)) != 0)
+	if ((r = sg_store_read_begin(s->store, &t)) != 0)
 		return SG_ERR_UNAVAILABLE;
-	r = sg_store_get_request(s->store, id, ret);
-	sg_store_rollback(s->store);
+	r = sg_store_get_request(t, id, ret);
+	sg_store_read_end(t);
 	return r;
 }
 
@@ -598,20 +770,21 @@ sg_service_list(struct sg_service *s, const char *state, const char *key,
     int64_t before_seq, size_t limit, struct sg_request ***ret,
     size_t *ret_n)
 {
+	struct sg_txn *t;
 	int r;
 
-	if ((r = sg_store_begin(s->store, 0)) != 0)
+	if ((r = sg_store_read_begin(s->store, &t)) != 0)
 		return SG_ERR_UNAVAILABLE;
-	r = sg_store_list(s->store, state, key, before_seq, limit, ret, ret_n);
-	sg_store_rollback(s->store);
+	r = sg_store_list(t, state, key, before_seq, limit, ret, ret_n);
+	sg_store_read_end(t);
 	return r;
 }
 
 /* The policy a request was made under (the current one or a stored one).
  * *ret_owned is set when the caller must free it. */
 static int
-request_policy(struct sg_service *s, const struct sg_request *q,
-    struct sg_policy **ret, int *ret_owned)
+request_policy(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *q, struct sg_policy **ret, int *ret_owned)
 {
 	char *text = NULL, err[256];
 	int r;
@@ -621,7 +794,7 @@ request_policy(struct sg_service *s, const struct sg_request *q,
 		*ret = s->policy;
 		return 0;
 	}
-	if ((r = sg_store_get_policy(s->store, q->policy_sha256, &text)) != 0)
+	if ((r = sg_store_get_policy(t, q->policy_sha256, &text)) != 0)
 		return r;
 	r = sg_policy_parse("stored policy", text, strlen(text), ret, err,
 	    sizeof(err));
@@ -646,19 +819,15 @@ evaluate(const struct sg_policy *p, const struct sg_policy_key *pk,
 	sg_policy_evaluate(p, pk, q->requester, d, n, res);
 }
 
-int
-sg_service_quorum(struct sg_service *s, const struct sg_request *q,
+static int
+quorum_in(struct sg_service *s, struct sg_txn *t, const struct sg_request *q,
     struct sg_quorum_result *ret)
 {
 	struct sg_policy *p;
 	const struct sg_policy_key *pk;
 	int owned, r;
 
-	if ((r = sg_store_begin(s->store, 0)) != 0)
-		return SG_ERR_UNAVAILABLE;
-	r = request_policy(s, q, &p, &owned);
-	sg_store_rollback(s->store);
-	if (r != 0)
+	if ((r = request_policy(s, t, q, &p, &owned)) != 0)
 		return r;
 	if ((pk = sg_policy_key(p, q->key)) == NULL)
 		r = SG_ERR_NOT_FOUND;
@@ -666,6 +835,20 @@ sg_service_quorum(struct sg_service *s, const struct sg_request *q,
 		evaluate(p, pk, q, ret);
 	if (owned)
 		sg_policy_free(p);
+	return r;
+}
+
+int
+sg_service_quorum(struct sg_service *s, const struct sg_request *q,
+    struct sg_quorum_result *ret)
+{
+	struct sg_txn *t;
+	int r;
+
+	if ((r = sg_store_read_begin(s->store, &t)) != 0)
+		return SG_ERR_UNAVAILABLE;
+	r = quorum_in(s, t, q, ret);
+	sg_store_read_end(t);
 	return r;
 }
 
@@ -703,6 +886,89 @@ unclaim(struct sg_service *s, const char *id)
 	pthread_mutex_unlock(&s->lock);
 }
 
+struct finish_job {
+	struct sg_service *s;
+	const char *id;
+	const char *state;             /* expired | failed | rejected */
+	const char *reason;
+};
+
+/* pending → a final state without a signature, with its log entry. */
+static int
+finish_in(struct sg_service *s, struct sg_txn *t, const char *id,
+    const char *state, const char *reason)
+{
+	struct sg_entry e;
+	int r;
+
+	if ((r = sg_store_finish(t, id, state, reason)) != 0)
+		return r;
+	if (strcmp(state, "expired") == 0) {
+		entry_head(&e, SG_ENTRY_EXPIRED, (int64_t)time(NULL), id);
+		return log_entry(s, t, &e, NULL);
+	}
+	if (strcmp(state, "failed") == 0) {
+		entry_head(&e, SG_ENTRY_FAILED, (int64_t)time(NULL), id);
+		e.reason = (char *)(reason ? reason : "unknown");
+		e.reason_len = strlen(e.reason);
+		return log_entry(s, t, &e, NULL);
+	}
+	/* A veto: the decision entry that caused it is already logged. */
+	return 0;
+}
+
+static int
+job_finish(struct sg_txn *t, void *arg)
+{
+	struct finish_job *fj = arg;
+
+	return finish_in(fj->s, t, fj->id, fj->state, fj->reason);
+}
+
+struct signed_job {
+	struct sg_service *s;
+	const char *id;
+	const struct sg_key_view *kv;
+	const uint8_t *sig;
+	size_t sig_len;
+};
+
+/* Records a signature: only if the request is still pending, unexpired,
+ * and its quorum (re-read inside this transaction) still holds. */
+static int
+job_signed(struct sg_txn *t, void *arg)
+{
+	struct signed_job *sj = arg;
+	struct sg_request *q = NULL;
+	struct sg_quorum_result res;
+	int64_t now = (int64_t)time(NULL);
+	uint64_t index;
+	int r;
+
+	if ((r = sg_store_get_request(t, sj->id, &q)) != 0)
+		return r;
+	if (strcmp(q->state, "pending") != 0 || now >= q->expires_at) {
+		r = SG_ERR_CONFLICT;
+		goto out;
+	}
+	if ((r = quorum_in(sj->s, t, q, &res)) != 0)
+		goto out;
+	if (res.state != SG_QUORUM_MET) {
+		r = SG_ERR_FORBIDDEN;
+		goto out;
+	}
+	if ((r = sg_store_set_signed(t, sj->id, sj->sig, sj->sig_len, NULL, 0,
+	    now)) != 0)
+		goto out;
+	if ((r = log_signature(sj->s, t, q, sj->kv, sj->sig, sj->sig_len, now,
+	    &index)) != 0)
+		goto out;
+	r = sg_store_set_log_index(t, sj->id, index);
+out:
+	sg_request_free(q);
+	return r;
+}
+
 /*
  * Signs a pending request whose quorum holds.  Returns 0 when the request
  * is signed (by us or by someone else meanwhile), or an error; the request
@@ -715,6 +981,7 @@ sign_pending(struct sg_service *s, const char *id)
 	struct sg_quorum_result res;
 	struct sg_sign_reply *reply = NULL;
 	const struct sg_key_view *kv;
+	struct signed_job sj;
 	uint8_t digest[SG_MAX_DIGEST];
 	size_t dlen;
 	int r;
@@ -741,14 +1008,11 @@ sign_pending(struct sg_service *s, const char *id)
 	    strcmp(kv->spki_sha256, q->spki_sha256) != 0) {
 		/* The key named by the statement is gone: never sign with
 		 * another one. */
+		struct finish_job fj = { s, id, "failed", "the key named in "
+		    "the statement is no longer available" };
+		if (sg_store_write(s->store, job_finish, &fj) == 0)
+			notify(s, id);
 		r = SG_ERR_NO_KEY;
-		if (sg_store_begin(s->store, 1) == 0) {
-			sg_store_finish(s->store, id, "failed",
-			    "the key named in the statement is no longer "
-			    "available");
-			if (sg_store_commit(s->store) == 0)
-				notify(s, id);
-		}
 		goto out;
 	}
 	if (sg_hex_decode(q->digest_hex, strlen(q->digest_hex), digest,
@@ -763,15 +1027,12 @@ sign_pending(struct sg_service *s, const char *id)
 	if ((r = sign_digest(s, kv, sg_digest_from_name(q->digest_alg),
 	    digest, dlen, reply)) != 0)
 		goto out;
-	if ((r = sg_store_begin(s->store, 1)) != 0)
-		goto out;
-	r = sg_store_set_signed(s->store, id, reply->sig, reply->sig_len,
-	    NULL, 0, (int64_t)time(NULL));
-	if (r != 0) {
-		sg_store_rollback(s->store);
-		goto out;
-	}
-	if ((r = sg_store_commit(s->store)) != 0)
+	sj.s = s;
+	sj.id = id;
+	sj.kv = kv;
+	sj.sig = reply->sig;
+	sj.sig_len = reply->sig_len;
+	if ((r = sg_store_write(s->store, job_signed, &sj)) != 0)
 		goto out;
 	stat_add(s, &s->stats.signatures);
 	sg_log_info("request %s signed with key %s", id, q->key);
@@ -785,22 +1046,150 @@ out:
 	return r;
 }
 
+struct decide_job {
+	struct sg_service *s;
+	const char *id;
+	const char *principal;
+	const struct sg_envelope *env;
+	const char *envelope_json;
+	size_t stmt_len;
+	int approve;
+	struct sg_fault *f;
+	int expired;                   /* the request was found expired */
+	int sign_now;
+};
+
+static int
+job_decide(struct sg_txn *t, void *arg)
+{
+	struct decide_job *dj = arg;
+	struct sg_service *s = dj->s;
+	const struct sg_envelope *env = dj->env;
+	struct sg_fault *f = dj->f;
+	struct sg_request *q = NULL;
+	struct sg_policy *p = NULL;
+	const struct sg_policy_key *pk;
+	const struct sg_principal *officer;
+	struct sg_quorum_result res;
+	struct sg_entry e;
+	uint8_t *pae = NULL, hash[32];
+	size_t pae_len;
+	int64_t now = (int64_t)time(NULL);
+	int owned = 0, r;
+
+	if ((r = sg_store_get_request(t, dj->id, &q)) != 0) {
+		if (r == SG_ERR_NOT_FOUND)
+			fault(f, NULL, "no request with id '%s'", dj->id);
+		goto out;
+	}
+	if (strcmp(q->state, "pending") != 0) {
+		fault(f, NULL, "request %s is %s, not pending", dj->id,
+		    q->state);
+		r = SG_ERR_CONFLICT;
+		goto out;
+	}
+	if (now >= q->expires_at) {
+		/* Record the expiry (this job then succeeds) and refuse. */
+		fault(f, NULL, "request %s has expired", dj->id);
+		dj->expired = 1;
+		r = finish_in(s, t, dj->id, "expired", NULL);
+		goto out;
+	}
+	if ((r = request_policy(s, t, q, &p, &owned)) != 0) {
+		fault(f, NULL, "the policy of request %s is not available",
+		    dj->id);
+		r = SG_ERR_UNAVAILABLE;
+		goto out;
+	}
+	if ((pk = sg_policy_key(p, q->key)) == NULL) {
+		fault(f, NULL, "key '%s' is not in the request's policy",
+		    q->key);
+		r = SG_ERR_CONFLICT;
+		goto out;
+	}
+	officer = sg_policy_principal(p, dj->principal);
+	if (officer == NULL || !(officer->roles & SG_ROLE_OFFICER) ||
+	    officer->approval_key == NULL) {
+		fault(f, NULL, "'%s' is not an officer", dj->principal);
+		r = SG_ERR_FORBIDDEN;
+		goto out;
+	}
+	if (strcmp(dj->principal, q->requester) == 0) {
+		fault(f, NULL, "'%s' requested this signature and may not "
+		    "approve it", dj->principal);
+		r = SG_ERR_FORBIDDEN;
+		goto out;
+	}
+	if (!sg_policy_may_approve(p, pk, q->requester, dj->principal)) {
+		fault(f, NULL, "'%s' is not an approver for key '%s'",
+		    dj->principal, q->key);
+		r = SG_ERR_FORBIDDEN;
+		goto out;
+	}
+	if (dj->stmt_len != strlen(q->statement) ||
+	    sg_memeq_ct(env->payload, q->statement, dj->stmt_len) != 0) {
+		fault(f, "payload", "the statement is not the one of request "
+		    "%s", dj->id);
+		r = SG_ERR_VERIFY;
+		goto out;
+	}
+	if ((r = sg_dsse_pae(env->payload_type, env->payload,
+	    env->payload_len, &pae, &pae_len)) != 0)
+		goto out;
+	sg_sha256(pae, pae_len, hash);
+	if (sg_verify(officer->approval_key,
+	    sg_pubkey_alg(officer->approval_key) == SG_ALG_RSA ?
+	    SG_SIG_RSA_PKCS1 : SG_SIG_ECDSA, SG_DIGEST_SHA256, hash,
+	    sizeof(hash), env->sig, env->sig_len) != 0) {
+		fault(f, "signatures[0].sig", "does not verify under the "
+		    "approval key of '%s'", dj->principal);
+		r = SG_ERR_VERIFY;
+		goto out;
+	}
+	r = sg_store_add_approval(t, dj->id, dj->principal, dj->approve, now,
+	    dj->envelope_json);
+	if (r == SG_ERR_CONFLICT) {
+		fault(f, NULL, "'%s' has already decided on request %s",
+		    dj->principal, dj->id);
+		goto out;
+	}
+	if (r != 0)
+		goto out;
+	entry_head(&e, SG_ENTRY_DECISION, now, dj->id);
+	snprintf(e.officer, sizeof(e.officer), "%s", dj->principal);
+	e.approve = dj->approve;
+	e.envelope = (char *)dj->envelope_json;
+	e.envelope_len = strlen(dj->envelope_json);
+	if ((r = log_entry(s, t, &e, NULL)) != 0)
+		goto out;
+	sg_request_free(q);
+	q = NULL;
+	if ((r = sg_store_get_request(t, dj->id, &q)) != 0)
+		goto out;
+	evaluate(p, pk, q, &res);
+	if (res.state == SG_QUORUM_VETOED)
+		r = finish_in(s, t, dj->id, "rejected", NULL);
+	else if (res.state == SG_QUORUM_MET)
+		dj->sign_now = 1;
+out:
+	if (owned)
+		sg_policy_free(p);
+	free(pae);
+	sg_request_free(q);
+	return r;
+}
+
 int
 sg_service_decide(struct sg_service *s, const char *id, const char *principal,
     const char *envelope_json, size_t len, struct sg_request **ret,
     struct sg_fault *f)
 {
 	struct sg_envelope env;
+	struct decide_job dj;
 	struct sg_request *q = NULL;
-	struct sg_policy *p = NULL;
-	const struct sg_policy_key *pk;
-	const struct sg_principal *officer;
-	struct sg_quorum_result res;
 	char err[256];
-	uint8_t *pae = NULL, hash[32];
-	size_t stmt_len, pae_len;
-	int approve, owned = 0, in_txn = 0, r, sign_now = 0, finished = 0;
-	int64_t now = (int64_t)time(NULL);
+	size_t stmt_len;
+	int approve, r;
 
 	memset(&env, 0, sizeof(env));
 	if ((r = sg_envelope_parse(envelope_json, len, &env, err,
@@ -832,140 +1221,71 @@ sg_service_decide(struct sg_service *s, const char *id, const char *principal,
 		goto out;
 	}
 
-	if ((r = sg_store_begin(s->store, 1)) != 0) {
-		r = SG_ERR_UNAVAILABLE;
-		goto out;
-	}
-	in_txn = 1;
-	if ((r = sg_store_get_request(s->store, id, &q)) != 0) {
-		if (r == SG_ERR_NOT_FOUND)
-			fault(f, NULL, "no request with id '%s'", id);
-		goto out;
-	}
-	if (strcmp(q->state, "pending") != 0) {
-		fault(f, NULL, "request %s is %s, not pending", id, q->state);
+	memset(&dj, 0, sizeof(dj));
+	dj.s = s;
+	dj.id = id;
+	dj.principal = principal;
+	dj.env = &env;
+	dj.envelope_json = envelope_json;
+	dj.stmt_len = stmt_len;
+	dj.approve = approve;
+	dj.f = f;
+	r = sg_store_write(s->store, job_decide, &dj);
+	if (r == 0 && dj.expired) {
+		stat_add(s, &s->stats.expired);
+		notify(s, id);
 		r = SG_ERR_CONFLICT;
 		goto out;
 	}
-	if (now >= q->expires_at) {
-		if (sg_store_finish(s->store, id, "expired", NULL) == 0 &&
-		    sg_store_commit(s->store) == 0) {
-			stat_add(s, &s->stats.expired);
-			notify(s, id);
-		} else
-			sg_store_rollback(s->store);
-		in_txn = 0;
-		fault(f, NULL, "request %s has expired", id);
-		r = SG_ERR_CONFLICT;
-		goto out;
-	}
-	if ((r = request_policy(s, q, &p, &owned)) != 0) {
-		fault(f, NULL, "the policy of request %s is not available", id);
-		r = SG_ERR_UNAVAILABLE;
-		goto out;
-	}
-	if ((pk = sg_policy_key(p, q->key)) == NULL) {
-		fault(f, NULL, "key '%s' is not in the request's policy",
-		    q->key);
-		r = SG_ERR_CONFLICT;
-		goto out;
-	}
-	officer = sg_policy_principal(p, principal);
-	if (officer == NULL || !(officer->roles & SG_ROLE_OFFICER) ||
-	    officer->approval_key == NULL) {
-		fault(f, NULL, "'%s' is not an officer", principal);
-		r = SG_ERR_FORBIDDEN;
-		goto out;
-	}
-	if (strcmp(principal, q->requester) == 0) {
-		fault(f, NULL, "'%s' requested this signature and may not "
-		    "approve it", principal);
-		r = SG_ERR_FORBIDDEN;
-		goto out;
-	}
-	if (!sg_policy_may_approve(p, pk, q->requester, principal)) {
-		fault(f, NULL, "'%s' is not an approver for key '%s'",
-		    principal, q->key);
-		r = SG_ERR_FORBIDDEN;
-		goto out;
-	}
-	if (stmt_len != strlen(q->statement) ||
-	    sg_memeq_ct(env.payload, q->statement, stmt_len) != 0) {
-		fault(f, "payload", "the statement is not the one of request "
-		    "%s", id);
-		r = SG_ERR_VERIFY;
-		goto out;
-	}
-	if ((r = sg_dsse_pae(env.payload_type, env.payload, env.payload_len,
-	    &pae, &pae_len)) != 0)
-		goto out;
-	sg_sha256(pae, pae_len, hash);
-	if (sg_verify(officer->approval_key,
-	    sg_pubkey_alg(officer->approval_key) == SG_ALG_RSA ?
-	    SG_SIG_RSA_PKCS1 : SG_SIG_ECDSA, SG_DIGEST_SHA256, hash,
-	    sizeof(hash), env.sig, env.sig_len) != 0) {
-		fault(f, "signatures[0].sig", "does not verify under the "
-		    "approval key of '%s'", principal);
-		r = SG_ERR_VERIFY;
-		goto out;
-	}
-	r = sg_store_add_approval(s->store, id, principal, approve, now,
-	    envelope_json);
-	if (r == SG_ERR_CONFLICT) {
-		fault(f, NULL, "'%s' has already decided on request %s",
-		    principal, id);
-		goto out;
-	}
-	if (r != 0)
-		goto out;
-	sg_request_free(q);
-	q = NULL;
-	if ((r = sg_store_get_request(s->store, id, &q)) != 0)
-		goto out;
-	evaluate(p, pk, q, &res);
-	if (res.state == SG_QUORUM_VETOED) {
-		if ((r = sg_store_finish(s->store, id, "rejected", NULL)) != 0)
-			goto out;
-		finished = 1;
-	} else if (res.state == SG_QUORUM_MET)
-		sign_now = 1;
-	in_txn = 0;
-	if ((r = sg_store_commit(s->store)) != 0) {
-		r = SG_ERR_UNAVAILABLE;
-		fault(f, NULL, "the decision could not be stored");
+	if (r != 0) {
+		if (r == SG_ERR_UNAVAILABLE || r == SG_ERR_IO) {
+			fault(f, NULL, "the decision could not be stored and "
+			    "logged");
+			r = SG_ERR_UNAVAILABLE;
+		}
 		goto out;
 	}
 	stat_add(s, approve ? &s->stats.approvals : &s->stats.rejections);
 	sg_log_info("request %s: %s by %s", id, approve ? "approved" :
 	    "rejected", principal);
 	notify(s, id);
-	(void)finished;
-	if (sign_now) {
+	if (dj.sign_now) {
 		r = sign_pending(s, id);
 		if (r != 0 && r != SG_ERR_CONFLICT)
 			sg_log_warn("request %s: quorum met but not signed "
 			    "yet (%s); will retry", id, sg_strerror(r));
 	}
-	sg_request_free(q);
-	q = NULL;
 	if ((r = sg_service_get(s, id, &q)) != 0)
 		goto out;
 	*ret = q;
 	q = NULL;
 	r = 0;
 out:
-	if (in_txn)
-		sg_store_rollback(s->store);
-	if (r == SG_ERR_IO) {
-		fault(f, NULL, "the request store cannot be written");
-		r = SG_ERR_UNAVAILABLE;
-	}
-	if (owned)
-		sg_policy_free(p);
-	free(pae);
 	sg_envelope_clear(&env);
 	sg_request_free(q);
 	return r;
+}
+
+struct expire_job {
+	struct sg_service *s;
+	char (*ids)[33];
+	size_t n;
+};
+
+static int
+job_expire(struct sg_txn *t, void *arg)
+{
+	struct expire_job *ej = arg;
+	size_t i;
+	int r;
+
+	if ((r = sg_store_due_expiry(t, (int64_t)time(NULL), SWEEP_BATCH,
+	    ej->ids, &ej->n)) != 0)
+		return r;
+	for (i = 0; i < ej->n; i++)
+		if ((r = finish_in(ej->s, t, ej->ids[i], "expired", NULL)) != 0)
+			return r;
+	return 0;
 }
 
 /* Expires overdue requests and retries signing those whose quorum holds. */
@@ -973,31 +1293,23 @@ static void
 sweep(struct sg_service *s)
 {
 	char ids[SWEEP_BATCH][33];
+	struct expire_job ej = { s, ids, 0 };
+	struct sg_txn *t;
 	size_t i, n = 0;
-	int64_t now = (int64_t)time(NULL);
 
-	if (sg_store_begin(s->store, 1) != 0)
-		return;
-	if (sg_store_due_expiry(s->store, now, SWEEP_BATCH, ids, &n) != 0) {
-		sg_store_rollback(s->store);
-		return;
-	}
-	for (i = 0; i < n; i++)
-		sg_store_finish(s->store, ids[i], "expired", NULL);
-	if (sg_store_commit(s->store) != 0)
-		return;
-	for (i = 0; i < n; i++) {
-		stat_add(s, &s->stats.expired);
-		sg_log_info("request %s expired", ids[i]);
-		notify(s, ids[i]);
+	if (sg_store_write(s->store, job_expire, &ej) == 0) {
+		for (i = 0; i < ej.n; i++) {
+			stat_add(s, &s->stats.expired);
+			sg_log_info("request %s expired", ids[i]);
+			notify(s, ids[i]);
+		}
 	}
 
-	if (sg_store_begin(s->store, 0) != 0)
+	if (sg_store_read_begin(s->store, &t) != 0)
 		return;
-	n = 0;
-	if (sg_store_pending_ids(s->store, SWEEP_BATCH, ids, &n) != 0)
+	if (sg_store_pending_ids(t, SWEEP_BATCH, ids, &n) != 0)
 		n = 0;
-	sg_store_rollback(s->store);
+	sg_store_read_end(t);
 	for (i = 0; i < n; i++) {
 		struct sg_request *q = NULL;
 		struct sg_quorum_result res;
@@ -1072,8 +1384,18 @@ sg_service_ready(struct sg_service *s, char *reason, size_t len)
 		    s->keys[0].reason);
 		r = SG_ERR_UNAVAILABLE;
 	}
-	if (r == 0 && sg_store_begin(s->store, 0) == 0)
-		sg_store_rollback(s->store);
+	if (r == 0) {
+		struct sg_txn *t = NULL;
+		char *note = NULL;
+		uint64_t size;
+		if (sg_store_read_begin(s->store, &t) != 0 ||
+		    sg_tlog_checkpoint(t, &note, &size) != 0) {
+			snprintf(reason, len, "the log cannot be read");
+			r = SG_ERR_UNAVAILABLE;
+		}
+		free(note);
+		sg_store_read_end(t);
+	}
 	pthread_mutex_lock(&s->lock);
 	s->ready_at = now;
 	s->ready_result = r;
@@ -1088,4 +1410,80 @@ sg_service_stats(struct sg_service *s, struct sg_service_stats *ret)
 	pthread_mutex_lock(&s->lock);
 	*ret = s->stats;
 	pthread_mutex_unlock(&s->lock);
+}
+
+int
+sg_service_log_checkpoint(struct sg_service *s, char **ret_note,
+    uint64_t *ret_size)
+{
+	struct sg_txn *t;
+	int r;
+
+	if ((r = sg_store_read_begin(s->store, &t)) != 0)
+		return SG_ERR_UNAVAILABLE;
+	r = sg_tlog_checkpoint(t, ret_note, ret_size);
+	sg_store_read_end(t);
+	return r;
+}
+
+int
+sg_service_log_entry(struct sg_service *s, uint64_t index, char **ret,
+    size_t *ret_len)
+{
+	struct sg_txn *t;
+	char *note = NULL;
+	uint64_t size;
+	int r;
+
+	if ((r = sg_store_read_begin(s->store, &t)) != 0)
+		return SG_ERR_UNAVAILABLE;
+	/* Only what a signed checkpoint covers is served. */
+	if ((r = sg_tlog_checkpoint(t, &note, &size)) == 0)
+		r = index < size ? sg_tlog_entry(t, index, ret, ret_len) :
+		    SG_ERR_NOT_FOUND;
+	free(note);
+	sg_store_read_end(t);
+	return r;
+}
+
+int
+sg_service_log_inclusion(struct sg_service *s, uint64_t index,
+    uint64_t size, uint8_t (*out)[SG_HASH_LEN], size_t cap, size_t *ret_n)
+{
+	struct sg_txn *t;
+	int r;
+
+	if ((r = sg_store_read_begin(s->store, &t)) != 0)
+		return SG_ERR_UNAVAILABLE;
+	r = sg_tlog_inclusion(t, index, size, out, cap, ret_n);
+	sg_store_read_end(t);
+	return r;
+}
+
+int
+sg_service_log_consistency(struct sg_service *s, uint64_t old_size,
+    uint64_t new_size, uint8_t (*out)[SG_HASH_LEN], size_t cap,
+    size_t *ret_n)
+{
+	struct sg_txn *t;
+	int r;
+
+	if ((r = sg_store_read_begin(s->store, &t)) != 0)
+		return SG_ERR_UNAVAILABLE;
+	r = sg_tlog_consistency(t, old_size, new_size, out, cap, ret_n);
+	sg_store_read_end(t);
+	return r;
+}
+
+int
+sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret)
+{
+	struct sg_txn *t;
+	int r;
+
+	if ((r = sg_store_read_begin(s->store, &t)) != 0)
+		return SG_ERR_UNAVAILABLE;
+	r = sg_tlog_proof_bundle(t, index, ret);
+	sg_store_read_end(t);
+	return r;
 }

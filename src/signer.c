@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "sg_err.h"
+#include "sg_note.h"
 #include "sg_signer.h"
 #include "sg_util.h"
 
@@ -415,7 +416,8 @@ sg_signer_sign(struct sg_signer *s, const struct sg_sign_msg *msg,
 		reply->status = SG_ERR_INVALID;
 		return;
 	}
-	if ((sk = key_by_name(s, msg->key)) == NULL) {
+	/* Reserved keys (the log key) sign only their own message type. */
+	if (msg->key[0] == '@' || (sk = key_by_name(s, msg->key)) == NULL) {
 		reply->status = SG_ERR_NOT_FOUND;
 		return;
 	}
@@ -445,5 +447,37 @@ sg_signer_key_public(struct sg_signer *s, const char *name,
 		*ret_alg = sk->alg;
 	if (ret_token != NULL)
 		*ret_token = sk->token;
+	return 0;
+}
+
+int
+sg_signer_sign_checkpoint(struct sg_signer *s, const char *text, size_t len,
+    uint8_t sig[SG_ED25519_SIG])
+{
+	const struct signer_key *sk;
+	struct sg_checkpoint cp;
+	uint8_t buf[SG_MAX_SIG];
+	size_t n = 0;
+	int r;
+
+	if (s == NULL || text == NULL || len == 0 ||
+	    len > SG_SIGNER_CHECKPOINT_MAX)
+		return SG_ERR_INVALID;
+	/* The log key signs checkpoints and nothing else. */
+	if (sg_checkpoint_parse(text, len, &cp) != 0)
+		return SG_ERR_INVALID;
+	if ((sk = key_by_name(s, SG_SIGNER_LOG_KEY)) == NULL)
+		return SG_ERR_NOT_FOUND;
+	if (sk->scheme != SG_SIG_EDDSA)
+		return SG_ERR_MECHANISM;
+	r = sign_verified(sk, SG_DIGEST_NONE, (const uint8_t *)text, len, buf,
+	    sizeof(buf), &n);
+	if (r != 0)
+		return r;
+	if (n != SG_ED25519_SIG) {
+		explicit_bzero(buf, sizeof(buf));
+		return SG_ERR_HSM;
+	}
+	memcpy(sig, buf, SG_ED25519_SIG);
 	return 0;
 }

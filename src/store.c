@@ -20,10 +20,43 @@
 #include "sg_store.h"
 #include "sg_util.h"
 
-struct sg_store {
+#define MAX_READERS 32
+#define MAX_BATCH 512
+
+struct sg_txn {
+	struct sg_store *st;
 	sqlite3 *db;
-	pthread_mutex_t lock;
-	int in_txn;
+	int write;
+};
+
+struct job {
+	sg_store_job_fn fn;
+	void *arg;
+	int result;
+	int done;
+	struct job *next;
+};
+
+struct sg_store {
+	char *path;
+	/* The writer: one connection, one thread, batches of jobs. */
+	struct sg_txn wtxn;
+	pthread_t writer;
+	int writer_started;
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;          /* work queued, or stopping */
+	pthread_cond_t dcond;          /* a batch finished */
+	struct job *head, *tail;
+	int stopping;
+	struct sg_store_hooks hooks;
+	uint64_t batches, jobs;
+	/* Readers: a pool of read-only connections. */
+	pthread_mutex_t rlock;
+	sqlite3 *readers[MAX_READERS];
+	size_t nreaders;
+	size_t nopen;
+	pthread_cond_t rcond;
+	struct sg_txn rtxns[MAX_READERS];
 };
 
 static const char schema[] =
@@ -49,6 +82,7 @@ static const char schema[] =
     " signature BLOB,"
     " cms BLOB,"
     " signed_at INTEGER,"
+    " log_index INTEGER,"
     " idem_key TEXT,"
     " idem_body_sha256 TEXT,"
     " UNIQUE (requester, idem_key));"
@@ -68,55 +102,82 @@ static const char schema[] =
     " first_seen INTEGER NOT NULL);";
 
 static int
-db_err(struct sg_store *st, int rc)
+db_err(sqlite3 *db, int rc)
 {
 	if (rc == SQLITE_CONSTRAINT)
 		return SG_ERR_CONFLICT;
 	if (rc == SQLITE_NOMEM)
 		return SG_ERR_NOMEM;
-	sg_log_error("store: %s", sqlite3_errmsg(st->db));
+	sg_log_error("store: %s", sqlite3_errmsg(db));
 	return SG_ERR_IO;
 }
+
+static int
+open_conn(const char *path, int write, sqlite3 **ret)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+	int rc;
+
+	rc = sqlite3_open_v2(path, &db, (write ? SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX,
+	    NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	sqlite3_busy_timeout(db, 10000);
+	rc = sqlite3_exec(db, write ?
+	    "PRAGMA journal_mode=WAL;"
+	    "PRAGMA synchronous=FULL;"
+	    "PRAGMA foreign_keys=ON;"
+	    "PRAGMA trusted_schema=OFF;" :
+	    "PRAGMA trusted_schema=OFF;", NULL, NULL, &err);
+	if (rc != SQLITE_OK)
+		goto fail;
+	if (write && sqlite3_exec(db, schema, NULL, NULL, &err) != SQLITE_OK)
+		goto fail;
+	*ret = db;
+	return 0;
+fail:
+	sg_log_error("store %s: %s", path, err ? err : db ?
+	    sqlite3_errmsg(db) : "cannot open");
+	sqlite3_free(err);
+	sqlite3_close_v2(db);
+	return SG_ERR_IO;
+}
+
+static void *writer_main(void *arg);
 
 int
 sg_store_open(const char *dir, struct sg_store **ret)
 {
 	struct sg_store *st;
-	char *path = NULL, *err = NULL;
-	int rc, r = SG_ERR_IO;
+	int r;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return SG_ERR_IO;
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return SG_ERR_NOMEM;
-	pthread_mutex_init(&st->lock, NULL);
-	if ((path = sg_path_join(dir, "signgate.db")) == NULL) {
+	pthread_mutex_init(&st->qlock, NULL);
+	pthread_cond_init(&st->qcond, NULL);
+	pthread_cond_init(&st->dcond, NULL);
+	pthread_mutex_init(&st->rlock, NULL);
+	pthread_cond_init(&st->rcond, NULL);
+	if ((st->path = sg_path_join(dir, "signgate.db")) == NULL) {
 		r = SG_ERR_NOMEM;
 		goto fail;
 	}
-	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK)
+	if ((r = open_conn(st->path, 1, &st->wtxn.db)) != 0)
 		goto fail;
-	sqlite3_busy_timeout(st->db, 5000);
-	rc = sqlite3_exec(st->db,
-	    "PRAGMA journal_mode=WAL;"
-	    "PRAGMA synchronous=FULL;"
-	    "PRAGMA foreign_keys=ON;"
-	    "PRAGMA trusted_schema=OFF;", NULL, NULL, &err);
-	if (rc != SQLITE_OK)
+	st->wtxn.st = st;
+	st->wtxn.write = 1;
+	if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
+		r = SG_ERR_INTERNAL;
 		goto fail;
-	if (sqlite3_exec(st->db, schema, NULL, NULL, &err) != SQLITE_OK)
-		goto fail;
-	free(path);
+	}
+	st->writer_started = 1;
 	*ret = st;
 	return 0;
 fail:
-	if (err != NULL || st->db != NULL)
-		sg_log_error("store %s: %s", path ? path : dir,
-		    err ? err : sqlite3_errmsg(st->db));
-	sqlite3_free(err);
-	free(path);
 	sg_store_close(st);
 	return r;
 }
@@ -124,61 +185,249 @@ fail:
 void
 sg_store_close(struct sg_store *st)
 {
+	size_t i;
+
 	if (st == NULL)
 		return;
-	sqlite3_close_v2(st->db);
-	pthread_mutex_destroy(&st->lock);
+	if (st->writer_started) {
+		pthread_mutex_lock(&st->qlock);
+		st->stopping = 1;
+		pthread_cond_broadcast(&st->qcond);
+		pthread_mutex_unlock(&st->qlock);
+		pthread_join(st->writer, NULL);
+	}
+	for (i = 0; i < st->nreaders; i++)
+		sqlite3_close_v2(st->readers[i]);
+	sqlite3_close_v2(st->wtxn.db);
+	pthread_mutex_destroy(&st->qlock);
+	pthread_cond_destroy(&st->qcond);
+	pthread_cond_destroy(&st->dcond);
+	pthread_mutex_destroy(&st->rlock);
+	pthread_cond_destroy(&st->rcond);
+	free(st->path);
 	free(st);
 }
 
-int
-sg_store_begin(struct sg_store *st, int write)
+void
+sg_store_set_hooks(struct sg_store *st, const struct sg_store_hooks *h)
 {
-	int rc;
+	pthread_mutex_lock(&st->qlock);
+	st->hooks = *h;
+	pthread_mutex_unlock(&st->qlock);
+}
 
-	pthread_mutex_lock(&st->lock);
-	rc = sqlite3_exec(st->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL,
-	    NULL, NULL);
-	if (rc != SQLITE_OK) {
-		int r = db_err(st, rc);
-		pthread_mutex_unlock(&st->lock);
+int
+sg_store_read_begin(struct sg_store *st, struct sg_txn **ret)
+{
+	struct sg_txn *t;
+	sqlite3 *db = NULL;
+	int r, rc;
+
+	pthread_mutex_lock(&st->rlock);
+	while (st->nreaders == 0 && st->nopen >= MAX_READERS)
+		pthread_cond_wait(&st->rcond, &st->rlock);
+	if (st->nreaders > 0)
+		db = st->readers[--st->nreaders];
+	else
+		st->nopen++;
+	pthread_mutex_unlock(&st->rlock);
+	if (db == NULL && (r = open_conn(st->path, 0, &db)) != 0) {
+		pthread_mutex_lock(&st->rlock);
+		st->nopen--;
+		pthread_cond_signal(&st->rcond);
+		pthread_mutex_unlock(&st->rlock);
 		return r;
 	}
-	st->in_txn = 1;
+	if ((rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK) {
+		r = db_err(db, rc);
+		sqlite3_close_v2(db);
+		pthread_mutex_lock(&st->rlock);
+		st->nopen--;
+		pthread_cond_signal(&st->rcond);
+		pthread_mutex_unlock(&st->rlock);
+		return r;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		pthread_mutex_lock(&st->rlock);
+		st->readers[st->nreaders++] = db;
+		pthread_cond_signal(&st->rcond);
+		pthread_mutex_unlock(&st->rlock);
+		return SG_ERR_NOMEM;
+	}
+	t->st = st;
+	t->db = db;
+	*ret = t;
 	return 0;
 }
 
-int
-sg_store_commit(struct sg_store *st)
-{
-	int rc, r = 0;
-
-	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		r = db_err(st, rc);
-		if (r == SG_ERR_CONFLICT)
-			r = SG_ERR_IO;
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	}
-	st->in_txn = 0;
-	pthread_mutex_unlock(&st->lock);
-	return r;
-}
-
 void
-sg_store_rollback(struct sg_store *st)
+sg_store_read_end(struct sg_txn *t)
 {
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	st->in_txn = 0;
-	pthread_mutex_unlock(&st->lock);
+	struct sg_store *st;
+
+	if (t == NULL)
+		return;
+	st = t->st;
+	sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_lock(&st->rlock);
+	st->readers[st->nreaders++] = t->db;
+	pthread_cond_signal(&st->rcond);
+	pthread_mutex_unlock(&st->rlock);
+	free(t);
 }
 
 static int
-prepare(struct sg_store *st, const char *sql, sqlite3_stmt **ret)
+exec(struct sg_txn *t, const char *sql)
 {
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, ret, NULL);
+	int rc = sqlite3_exec(t->db, sql, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : db_err(st, rc);
+	return rc == SQLITE_OK ? 0 : db_err(t->db, rc);
+}
+
+/*
+ * Runs one batch: every job in its own savepoint (a failing job is undone
+ * alone), then the batch_end hook (the log's checkpoint), then one COMMIT,
+ * so that one fsync covers the whole batch.  If the batch cannot commit,
+ * every job that had succeeded is told so: nothing it did is kept.
+ */
+static void
+run_batch(struct sg_store *st, struct job *batch)
+{
+	struct sg_txn *t = &st->wtxn;
+	struct sg_store_hooks *h = &st->hooks;
+	struct job *j;
+	int r, any = 0;
+
+	if ((r = exec(t, "BEGIN IMMEDIATE")) != 0) {
+		for (j = batch; j != NULL; j = j->next)
+			j->result = SG_ERR_UNAVAILABLE;
+		return;
+	}
+	for (j = batch; j != NULL; j = j->next) {
+		if (h->job_begin != NULL)
+			h->job_begin(h->ctx);
+		if ((r = exec(t, "SAVEPOINT job")) != 0) {
+			j->result = r;
+			continue;
+		}
+		j->result = j->fn(t, j->arg);
+		if (j->result != 0) {
+			exec(t, "ROLLBACK TO job");
+			if (h->job_abort != NULL)
+				h->job_abort(h->ctx);
+		} else
+			any = 1;
+		exec(t, "RELEASE job");
+	}
+	r = 0;
+	if (any && h->batch_end != NULL)
+		r = h->batch_end(h->ctx, t);
+	if (r == 0 && (r = exec(t, "COMMIT")) == 0) {
+		if (h->batch_committed != NULL)
+			h->batch_committed(h->ctx);
+		return;
+	}
+	sg_log_error("store: a batch of writes could not be committed (%s); "
+	    "nothing in it was acknowledged", sg_strerror(r));
+	sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+	if (h->batch_abort != NULL)
+		h->batch_abort(h->ctx);
+	for (j = batch; j != NULL; j = j->next)
+		if (j->result == 0)
+			j->result = SG_ERR_UNAVAILABLE;
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct sg_store *st = arg;
+	struct job *batch, *j;
+	size_t n;
+
+	pthread_mutex_lock(&st->qlock);
+	for (;;) {
+		while (st->head == NULL && !st->stopping)
+			pthread_cond_wait(&st->qcond, &st->qlock);
+		if (st->head == NULL && st->stopping)
+			break;
+		/* Take up to MAX_BATCH queued jobs. */
+		batch = st->head;
+		for (n = 1, j = batch; j->next != NULL && n < MAX_BATCH;
+		    j = j->next, n++)
+			;
+		st->head = j->next;
+		if (st->head == NULL)
+			st->tail = NULL;
+		j->next = NULL;
+		pthread_mutex_unlock(&st->qlock);
+
+		run_batch(st, batch);
+
+		pthread_mutex_lock(&st->qlock);
+		st->batches++;
+		st->jobs += n;
+		for (j = batch; j != NULL; j = j->next)
+			j->done = 1;
+		pthread_cond_broadcast(&st->dcond);
+	}
+	pthread_mutex_unlock(&st->qlock);
+	return NULL;
+}
+
+int
+sg_store_write(struct sg_store *st, sg_store_job_fn fn, void *arg)
+{
+	struct job j;
+
+	memset(&j, 0, sizeof(j));
+	j.fn = fn;
+	j.arg = arg;
+	pthread_mutex_lock(&st->qlock);
+	if (st->stopping) {
+		pthread_mutex_unlock(&st->qlock);
+		return SG_ERR_UNAVAILABLE;
+	}
+	if (st->tail != NULL)
+		st->tail->next = &j;
+	else
+		st->head = &j;
+	st->tail = &j;
+	pthread_cond_signal(&st->qcond);
+	while (!j.done)
+		pthread_cond_wait(&st->dcond, &st->qlock);
+	pthread_mutex_unlock(&st->qlock);
+	return j.result;
+}
+
+sqlite3 *
+sg_store_txn_db(struct sg_txn *t)
+{
+	return t->db;
+}
+
+int
+sg_store_txn_is_write(const struct sg_txn *t)
+{
+	return t->write;
+}
+
+void
+sg_store_batch_stats(struct sg_store *st, uint64_t *ret_batches,
+    uint64_t *ret_jobs)
+{
+	pthread_mutex_lock(&st->qlock);
+	*ret_batches = st->batches;
+	*ret_jobs = st->jobs;
+	pthread_mutex_unlock(&st->qlock);
+}
+
+static int
+prepare(struct sg_txn *t, const char *sql, sqlite3_stmt **ret)
+{
+	int rc = sqlite3_prepare_v2(t->db, sql, -1, ret, NULL);
+
+	return rc == SQLITE_OK ? 0 : db_err(t->db, rc);
 }
 
 static void
@@ -218,13 +467,13 @@ blob_col(sqlite3_stmt *s, int col, uint8_t **ret, size_t *ret_len)
 }
 
 int
-sg_store_find_idempotent(struct sg_store *st, const char *requester,
+sg_store_find_idempotent(struct sg_txn *t, const char *requester,
     const char *idem_key, char ret_id[33], char ret_body_sha256[65])
 {
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
-	if ((r = prepare(st, "SELECT id, idem_body_sha256 FROM requests "
+	if ((r = prepare(t, "SELECT id, idem_body_sha256 FROM requests "
 	    "WHERE requester = ?1 AND idem_key = ?2", &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, requester, -1, SQLITE_STATIC);
@@ -237,19 +486,19 @@ sg_store_find_idempotent(struct sg_store *st, const char *requester,
 	} else if (rc == SQLITE_DONE)
 		r = SG_ERR_NOT_FOUND;
 	else
-		r = db_err(st, rc);
+		r = db_err(t->db, rc);
 	sqlite3_finalize(s);
 	return r;
 }
 
 int
-sg_store_insert_request(struct sg_store *st, const struct sg_request *q,
+sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
     const char *idem_key, const char *body_sha256)
 {
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
-	if ((r = prepare(st, "INSERT INTO requests (id, key, digest_alg, "
+	if ((r = prepare(t, "INSERT INTO requests (id, key, digest_alg, "
 	    "digest_hex, format, artifact, requester, created_at, expires_at, "
 	    "policy_name, policy_version, policy_sha256, spki_sha256, "
 	    "statement, state, error, signature, cms, signed_at, idem_key, "
@@ -287,7 +536,7 @@ sg_store_insert_request(struct sg_store *st, const struct sg_request *q,
 		sqlite3_bind_text(s, 21, body_sha256, -1, SQLITE_STATIC);
 	}
 	rc = sqlite3_step(s);
-	r = rc == SQLITE_DONE ? 0 : db_err(st, rc);
+	r = rc == SQLITE_DONE ? 0 : db_err(t->db, rc);
 	sqlite3_finalize(s);
 	return r;
 }
@@ -295,16 +544,16 @@ sg_store_insert_request(struct sg_store *st, const struct sg_request *q,
 #define REQUEST_COLUMNS "seq, id, key, digest_alg, digest_hex, format, " \
     "artifact, requester, created_at, expires_at, policy_name, " \
     "policy_version, policy_sha256, spki_sha256, statement, state, error, " \
-    "signature, cms, signed_at"
+    "signature, cms, signed_at, log_index"
 
 static int
-load_approvals(struct sg_store *st, struct sg_request *q)
+load_approvals(struct sg_txn *t, struct sg_request *q)
 {
 	sqlite3_stmt *s = NULL;
 	size_t cap = 0;
 	int rc, r;
 
-	if ((r = prepare(st, "SELECT officer, decision, at, envelope FROM "
+	if ((r = prepare(t, "SELECT officer, decision, at, envelope FROM "
 	    "approvals WHERE request_id = ?1 ORDER BY ord", &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, q->id, -1, SQLITE_STATIC);
@@ -330,14 +579,14 @@ load_approvals(struct sg_store *st, struct sg_request *q)
 		if ((r = dup_col(s, 3, &a->envelope)) != 0)
 			goto out;
 	}
-	r = rc == SQLITE_DONE ? 0 : db_err(st, rc);
+	r = rc == SQLITE_DONE ? 0 : db_err(t->db, rc);
 out:
 	sqlite3_finalize(s);
 	return r;
 }
 
 static int
-row_to_request(struct sg_store *st, sqlite3_stmt *s, struct sg_request **ret)
+row_to_request(struct sg_txn *t, sqlite3_stmt *s, struct sg_request **ret)
 {
 	struct sg_request *q;
 	int r;
@@ -359,12 +608,14 @@ row_to_request(struct sg_store *st, sqlite3_stmt *s, struct sg_request **ret)
 	copy_col(s, 13, q->spki_sha256, sizeof(q->spki_sha256));
 	copy_col(s, 15, q->state, sizeof(q->state));
 	q->signed_at = sqlite3_column_int64(s, 19);
+	q->log_index = sqlite3_column_type(s, 20) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int64(s, 20);
 	if ((r = dup_col(s, 6, &q->artifact_json)) != 0 ||
 	    (r = dup_col(s, 14, &q->statement)) != 0 ||
 	    (r = dup_col(s, 16, &q->error)) != 0 ||
 	    (r = blob_col(s, 17, &q->signature, &q->signature_len)) != 0 ||
 	    (r = blob_col(s, 18, &q->cms, &q->cms_len)) != 0 ||
-	    (r = load_approvals(st, q)) != 0) {
+	    (r = load_approvals(t, q)) != 0) {
 		sg_request_free(q);
 		return r;
 	}
@@ -373,23 +624,23 @@ row_to_request(struct sg_store *st, sqlite3_stmt *s, struct sg_request **ret)
 }
 
 int
-sg_store_get_request(struct sg_store *st, const char *id,
+sg_store_get_request(struct sg_txn *t, const char *id,
     struct sg_request **ret)
 {
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
-	if ((r = prepare(st, "SELECT " REQUEST_COLUMNS " FROM requests "
+	if ((r = prepare(t, "SELECT " REQUEST_COLUMNS " FROM requests "
 	    "WHERE id = ?1", &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
-		r = row_to_request(st, s, ret);
+		r = row_to_request(t, s, ret);
 	else if (rc == SQLITE_DONE)
 		r = SG_ERR_NOT_FOUND;
 	else
-		r = db_err(st, rc);
+		r = db_err(t->db, rc);
 	sqlite3_finalize(s);
 	return r;
 }
@@ -413,13 +664,13 @@ sg_request_free(struct sg_request *q)
 }
 
 int
-sg_store_add_approval(struct sg_store *st, const char *id,
+sg_store_add_approval(struct sg_txn *t, const char *id,
     const char *officer, int approve, int64_t at, const char *envelope)
 {
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
-	if ((r = prepare(st, "INSERT INTO approvals (request_id, officer, "
+	if ((r = prepare(t, "INSERT INTO approvals (request_id, officer, "
 	    "decision, at, envelope, ord) VALUES (?1, ?2, ?3, ?4, ?5, "
 	    "(SELECT COUNT(*) FROM approvals WHERE request_id = ?1))",
 	    &s)) != 0)
@@ -431,48 +682,48 @@ sg_store_add_approval(struct sg_store *st, const char *id,
 	sqlite3_bind_int64(s, 4, at);
 	sqlite3_bind_text(s, 5, envelope, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
-	r = rc == SQLITE_DONE ? 0 : db_err(st, rc);
+	r = rc == SQLITE_DONE ? 0 : db_err(t->db, rc);
 	sqlite3_finalize(s);
 	return r;
 }
 
 static int
-changed_one(struct sg_store *st, sqlite3_stmt *s)
+changed_one(struct sg_txn *t, sqlite3_stmt *s)
 {
 	int rc = sqlite3_step(s);
 
 	if (rc != SQLITE_DONE)
-		return db_err(st, rc);
-	return sqlite3_changes(st->db) == 1 ? 0 : SG_ERR_CONFLICT;
+		return db_err(t->db, rc);
+	return sqlite3_changes(t->db) == 1 ? 0 : SG_ERR_CONFLICT;
 }
 
 int
-sg_store_finish(struct sg_store *st, const char *id, const char *to_state,
+sg_store_finish(struct sg_txn *t, const char *id, const char *to_state,
     const char *error)
 {
 	sqlite3_stmt *s = NULL;
 	int r;
 
-	if ((r = prepare(st, "UPDATE requests SET state = ?2, error = ?3 "
+	if ((r = prepare(t, "UPDATE requests SET state = ?2, error = ?3 "
 	    "WHERE id = ?1 AND state = 'pending'", &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, to_state, -1, SQLITE_STATIC);
 	if (error != NULL)
 		sqlite3_bind_text(s, 3, error, -1, SQLITE_STATIC);
-	r = changed_one(st, s);
+	r = changed_one(t, s);
 	sqlite3_finalize(s);
 	return r;
 }
 
 int
-sg_store_set_signed(struct sg_store *st, const char *id, const uint8_t *sig,
+sg_store_set_signed(struct sg_txn *t, const char *id, const uint8_t *sig,
     size_t sig_len, const uint8_t *cms, size_t cms_len, int64_t signed_at)
 {
 	sqlite3_stmt *s = NULL;
 	int r;
 
-	if ((r = prepare(st, "UPDATE requests SET state = 'signed', "
+	if ((r = prepare(t, "UPDATE requests SET state = 'signed', "
 	    "signature = ?2, cms = ?3, signed_at = ?4 "
 	    "WHERE id = ?1 AND state = 'pending'", &s)) != 0)
 		return r;
@@ -481,13 +732,13 @@ sg_store_set_signed(struct sg_store *st, const char *id, const uint8_t *sig,
 	if (cms != NULL)
 		sqlite3_bind_blob(s, 3, cms, (int)cms_len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, signed_at);
-	r = changed_one(st, s);
+	r = changed_one(t, s);
 	sqlite3_finalize(s);
 	return r;
 }
 
 int
-sg_store_list(struct sg_store *st, const char *state, const char *key,
+sg_store_list(struct sg_txn *t, const char *state, const char *key,
     int64_t before_seq, size_t limit, struct sg_request ***ret,
     size_t *ret_n)
 {
@@ -498,7 +749,7 @@ sg_store_list(struct sg_store *st, const char *state, const char *key,
 
 	if ((v = calloc(limit ? limit : 1, sizeof(*v))) == NULL)
 		return SG_ERR_NOMEM;
-	if ((r = prepare(st, "SELECT " REQUEST_COLUMNS " FROM requests "
+	if ((r = prepare(t, "SELECT " REQUEST_COLUMNS " FROM requests "
 	    "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR key = ?2) "
 	    "AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4", &s)) != 0)
 		goto out;
@@ -509,12 +760,12 @@ sg_store_list(struct sg_store *st, const char *state, const char *key,
 	sqlite3_bind_int64(s, 3, before_seq);
 	sqlite3_bind_int64(s, 4, (sqlite3_int64)limit);
 	while (n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((r = row_to_request(st, s, &v[n])) != 0)
+		if ((r = row_to_request(t, s, &v[n])) != 0)
 			goto out;
 		n++;
 	}
 	if (n < limit && rc != SQLITE_DONE) {
-		r = db_err(st, rc);
+		r = db_err(t->db, rc);
 		goto out;
 	}
 	*ret = v;
@@ -541,20 +792,20 @@ sg_request_list_free(struct sg_request **v, size_t n)
 }
 
 static int
-select_ids(struct sg_store *st, const char *sql, int64_t now, size_t max,
+select_ids(struct sg_txn *t, const char *sql, int64_t now, size_t max,
     char (*ret_ids)[33], size_t *ret_n)
 {
 	sqlite3_stmt *s = NULL;
 	size_t n = 0;
 	int rc = SQLITE_DONE, r;
 
-	if ((r = prepare(st, sql, &s)) != 0)
+	if ((r = prepare(t, sql, &s)) != 0)
 		return r;
 	sqlite3_bind_int64(s, 1, now);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
 	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
 		copy_col(s, 0, ret_ids[n++], 33);
-	r = (n == max || rc == SQLITE_DONE) ? 0 : db_err(st, rc);
+	r = (n == max || rc == SQLITE_DONE) ? 0 : db_err(t->db, rc);
 	sqlite3_finalize(s);
 	if (r == 0)
 		*ret_n = n;
@@ -562,49 +813,49 @@ select_ids(struct sg_store *st, const char *sql, int64_t now, size_t max,
 }
 
 int
-sg_store_due_expiry(struct sg_store *st, int64_t now, size_t max,
+sg_store_due_expiry(struct sg_txn *t, int64_t now, size_t max,
     char (*ret_ids)[33], size_t *ret_n)
 {
-	return select_ids(st, "SELECT id FROM requests WHERE state = "
+	return select_ids(t, "SELECT id FROM requests WHERE state = "
 	    "'pending' AND expires_at <= ?1 ORDER BY seq LIMIT ?2", now, max,
 	    ret_ids, ret_n);
 }
 
 int
-sg_store_pending_ids(struct sg_store *st, size_t max, char (*ret_ids)[33],
+sg_store_pending_ids(struct sg_txn *t, size_t max, char (*ret_ids)[33],
     size_t *ret_n)
 {
-	return select_ids(st, "SELECT id FROM requests WHERE state = "
+	return select_ids(t, "SELECT id FROM requests WHERE state = "
 	    "'pending' AND ?1 = ?1 ORDER BY seq LIMIT ?2", 0, max, ret_ids,
 	    ret_n);
 }
 
 int
-sg_store_put_policy(struct sg_store *st, const char *sha256_hex,
+sg_store_put_policy(struct sg_txn *t, const char *sha256_hex,
     const char *text, int64_t now)
 {
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
-	if ((r = prepare(st, "INSERT OR IGNORE INTO policies (sha256, text, "
+	if ((r = prepare(t, "INSERT OR IGNORE INTO policies (sha256, text, "
 	    "first_seen) VALUES (?1, ?2, ?3)", &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, sha256_hex, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, text, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, now);
 	rc = sqlite3_step(s);
-	r = rc == SQLITE_DONE ? 0 : db_err(st, rc);
+	r = rc == SQLITE_DONE ? 0 : db_err(t->db, rc);
 	sqlite3_finalize(s);
 	return r;
 }
 
 int
-sg_store_get_policy(struct sg_store *st, const char *sha256_hex, char **ret)
+sg_store_get_policy(struct sg_txn *t, const char *sha256_hex, char **ret)
 {
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
-	if ((r = prepare(st, "SELECT text FROM policies WHERE sha256 = ?1",
+	if ((r = prepare(t, "SELECT text FROM policies WHERE sha256 = ?1",
 	    &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, sha256_hex, -1, SQLITE_STATIC);
@@ -614,7 +865,23 @@ sg_store_get_policy(struct sg_store *st, const char *sha256_hex, char **ret)
 	else if (rc == SQLITE_DONE)
 		r = SG_ERR_NOT_FOUND;
 	else
-		r = db_err(st, rc);
+		r = db_err(t->db, rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+sg_store_set_log_index(struct sg_txn *t, const char *id, uint64_t index)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((r = prepare(t, "UPDATE requests SET log_index = ?2 WHERE "
+	    "id = ?1", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)index);
+	r = changed_one(t, s);
 	sqlite3_finalize(s);
 	return r;
 }

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD SG_ROOT=$(pwd)
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$SG_ROOT/tests/lsan.supp:print_suppressions=0}"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:fast_unwind_on_malloc=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 [ -f tests/lsan.supp ] || export LSAN_OPTIONS=""
 

@@ -51,6 +51,7 @@ expect_eq() {
 }
 
 finish() {
+	stop_daemon
 	echo "$T_PASS passed, $T_FAIL failed"
 	[ "$T_FAIL" -eq 0 ]
 }
@@ -106,7 +107,14 @@ stop_daemon() {
 		done
 		kill -KILL "$DAEMON_PID" 2>/dev/null
 		wait "$DAEMON_PID" 2>/dev/null
+		local rc=$?
 		DAEMON_PID=
+		# A clean stop exits 0; sanitizer reports (leaks at exit,
+		# memory errors) make it fail here.
+		if [ "$rc" -ne 0 ] || grep -q 'Sanitizer\|runtime error:' "$T_DIR/daemon.log"; then
+			not_ok "signgated stopped cleanly (exit $rc)"
+			grep -A 30 'Sanitizer\|runtime error:' "$T_DIR/daemon.log" | head -n 60
+		fi
 	fi
 }
 

@@ -1,0 +1,87 @@
+/*
+ * Transparency log entries: small line-oriented ASCII records, one field
+ * per line ("name value"), in a fixed order per type, ending in LF.
+ * Embedded documents (statement, artifact JSON, DSSE envelopes, keys,
+ * signatures) are base64 so that every record has the same simple
+ * grammar.  The exact bytes are what the Merkle leaf hashes.
+ *
+ *   signgate-log-entry v1
+ *   type created | decision | signature | expired | failed
+ *   time <unix seconds>
+ *   request <32 hex>
+ *   ... type-specific lines, in this order:
+ *   created:   statement <b64>       artifact <b64 JSON>
+ *   decision:  officer <name>        decision approve|reject
+ *              envelope <b64 DSSE envelope JSON>
+ *   signature: statement <b64>       approval <b64 envelope> (zero or more)
+ *              public-key <b64 DER SubjectPublicKeyInfo>
+ *              algorithm <ecdsa-p256|ecdsa-p384|rsa-pkcs1|rsa-pss|ed25519>
+ *              signature <b64>       [cms-sha256 <hex>]
+ *              hsm <token serial> <country>
+ *   expired:   (nothing more)
+ *   failed:    reason <b64 text>
+ *
+ * A signature entry is self-contained: with it, its inclusion proof, a
+ * signed checkpoint and the policy file, anyone can check offline that the
+ * signature was made with the key the statement names, after a quorum of
+ * officers approved that exact statement under that exact policy.
+ */
+#ifndef SG_ENTRY_H
+#define SG_ENTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SG_ENTRY_MAX (256 * 1024)
+#define SG_ENTRY_MAX_APPROVALS 64
+
+enum sg_entry_type {
+	SG_ENTRY_CREATED = 1,
+	SG_ENTRY_DECISION,
+	SG_ENTRY_SIGNATURE,
+	SG_ENTRY_EXPIRED,
+	SG_ENTRY_FAILED,
+};
+
+struct sg_entry {
+	enum sg_entry_type type;
+	int64_t time;
+	char request[33];
+	/* created, signature */
+	char *statement;
+	size_t statement_len;
+	/* created */
+	char *artifact_json;
+	size_t artifact_len;
+	/* decision */
+	char officer[64];
+	int approve;
+	char *envelope;                /* decision: the posted envelope */
+	size_t envelope_len;
+	/* signature */
+	char *approvals[SG_ENTRY_MAX_APPROVALS];
+	size_t approval_lens[SG_ENTRY_MAX_APPROVALS];
+	size_t napprovals;
+	uint8_t *public_key;           /* DER SPKI */
+	size_t public_key_len;
+	char algorithm[16];
+	uint8_t *signature;
+	size_t signature_len;
+	int has_cms;
+	uint8_t cms_sha256[32];
+	char hsm_serial[17];
+	char hsm_country[3];
+	/* failed */
+	char *reason;
+	size_t reason_len;
+};
+
+/* Renders an entry (malloc'd).  Fields are validated as the parser would. */
+int sg_entry_build(const struct sg_entry *e, char **ret, size_t *ret_len);
+/* Strict parse: exact order, no unknown or repeated lines, canonical
+ * base64 and decimal, LF only, and build(parse(x)) == x. */
+int sg_entry_parse(const char *text, size_t len, struct sg_entry *ret);
+/* Frees what build's caller or parse allocated inside e; zeroes e. */
+void sg_entry_clear(struct sg_entry *e);
+
+#endif

@@ -1,0 +1,569 @@
+/*
+ * Transparency log entries (see include/sg_entry.h for the grammar).
+ *
+ * Design: as for the approval statement, there is exactly one rendering.
+ * sg_entry_build() is the only code that knows the layout and the only
+ * validator of field values.  sg_entry_parse() just walks the lines in the
+ * order the type prescribes, decodes what it finds into a struct, renders
+ * that struct again and demands the result equal the input byte for byte.
+ * Whatever the walk lets through (leading zeros, upper-case hex,
+ * non-canonical base64, a stray space) fails that comparison, so
+ * build(parse(x)) == x holds for every accepted x by construction, and a
+ * leaf hash commits to one meaning only.
+ *
+ * Embedded documents are opaque here: the statement, envelopes and keys
+ * are checked by their own modules.  They must be non-empty, and the text
+ * ones may not hold a NUL, so that no reader that treats them as C strings
+ * sees less than the log recorded.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sg_entry.h"
+#include "sg_err.h"
+#include "sg_util.h"
+
+#define HEADER "signgate-log-entry v1"
+#define REQUEST_HEX 32
+#define OFFICER_MAX 63
+#define SERIAL_MAX 16
+#define TIME_MAX ((int64_t)1 << 62)
+#define CMS_HEX (2 * 32)
+/* A field whose base64 alone would pass the entry limit. */
+#define FIELD_MAX (SG_ENTRY_MAX / 4 * 3)
+
+static const char *const type_names[] = {
+	NULL, "created", "decision", "signature", "expired", "failed",
+};
+
+static const char *const algorithms[] = {
+	"ecdsa-p256", "ecdsa-p384", "rsa-pkcs1", "rsa-pss", "ed25519",
+};
+
+/* An output buffer that refuses to grow past SG_ENTRY_MAX. */
+struct out {
+	char *buf;
+	size_t len;
+	size_t cap;
+	int err;
+};
+
+static void
+put(struct out *o, const void *p, size_t n)
+{
+	size_t ncap;
+	char *nb;
+
+	if (o->err != 0)
+		return;
+	if (n > SG_ENTRY_MAX - o->len) {
+		o->err = SG_ERR_TOO_LARGE;
+		return;
+	}
+	if (o->len + n > o->cap) {
+		ncap = o->cap == 0 ? 1024 : o->cap;
+		while (ncap < o->len + n)
+			ncap *= 2;
+		if (ncap > SG_ENTRY_MAX)
+			ncap = SG_ENTRY_MAX;
+		if ((nb = realloc(o->buf, ncap)) == NULL) {
+			o->err = SG_ERR_NOMEM;
+			return;
+		}
+		o->buf = nb;
+		o->cap = ncap;
+	}
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+}
+
+static void
+put_str(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+/* "key value\n" */
+static void
+put_line(struct out *o, const char *key, const char *value)
+{
+	put_str(o, key);
+	put(o, " ", 1);
+	put_str(o, value);
+	put(o, "\n", 1);
+}
+
+static void
+put_b64_line(struct out *o, const char *key, const void *data, size_t len)
+{
+	char *b64;
+
+	if (o->err != 0)
+		return;
+	if (len > FIELD_MAX) {
+		o->err = SG_ERR_TOO_LARGE;
+		return;
+	}
+	if ((b64 = sg_b64_encode(data, len)) == NULL) {
+		o->err = SG_ERR_NOMEM;
+		return;
+	}
+	put_line(o, key, b64);
+	free(b64);
+}
+
+/* The array holds a NUL-terminated string. */
+static int
+terminated(const char *s, size_t cap)
+{
+	return memchr(s, '\0', cap) != NULL;
+}
+
+static int
+is_lower_hex(const char *s, size_t want)
+{
+	size_t i;
+
+	if (strlen(s) != want)
+		return 0;
+	for (i = 0; i < want; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+static int
+is_name(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > OFFICER_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+is_serial(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > SERIAL_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (s[i] <= 0x20 || s[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+is_country(const char *s)
+{
+	return strlen(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' &&
+	    s[1] >= 'A' && s[1] <= 'Z';
+}
+
+static int
+is_algorithm(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(algorithms) / sizeof(algorithms[0]); i++)
+		if (strcmp(s, algorithms[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+blob_ok(const void *p, size_t len)
+{
+	return p != NULL && len > 0 && len <= FIELD_MAX;
+}
+
+static int
+text_ok(const char *p, size_t len)
+{
+	return blob_ok(p, len) && memchr(p, '\0', len) == NULL;
+}
+
+static int
+entry_valid(const struct sg_entry *e)
+{
+	size_t i;
+
+	if (e->type < SG_ENTRY_CREATED || e->type > SG_ENTRY_FAILED)
+		return 0;
+	if (e->time < 0 || e->time > TIME_MAX)
+		return 0;
+	if (!terminated(e->request, sizeof(e->request)) ||
+	    !is_lower_hex(e->request, REQUEST_HEX))
+		return 0;
+	switch (e->type) {
+	case SG_ENTRY_CREATED:
+		return text_ok(e->statement, e->statement_len) &&
+		    text_ok(e->artifact_json, e->artifact_len);
+	case SG_ENTRY_DECISION:
+		return terminated(e->officer, sizeof(e->officer)) &&
+		    is_name(e->officer) &&
+		    (e->approve == 0 || e->approve == 1) &&
+		    text_ok(e->envelope, e->envelope_len);
+	case SG_ENTRY_SIGNATURE:
+		if (!text_ok(e->statement, e->statement_len) ||
+		    e->napprovals > SG_ENTRY_MAX_APPROVALS)
+			return 0;
+		for (i = 0; i < e->napprovals; i++)
+			if (!text_ok(e->approvals[i], e->approval_lens[i]))
+				return 0;
+		return blob_ok(e->public_key, e->public_key_len) &&
+		    terminated(e->algorithm, sizeof(e->algorithm)) &&
+		    is_algorithm(e->algorithm) &&
+		    blob_ok(e->signature, e->signature_len) &&
+		    (e->has_cms == 0 || e->has_cms == 1) &&
+		    terminated(e->hsm_serial, sizeof(e->hsm_serial)) &&
+		    is_serial(e->hsm_serial) &&
+		    terminated(e->hsm_country, sizeof(e->hsm_country)) &&
+		    is_country(e->hsm_country);
+	case SG_ENTRY_EXPIRED:
+		return 1;
+	case SG_ENTRY_FAILED:
+		return text_ok(e->reason, e->reason_len);
+	}
+	return 0;
+}
+
+int
+sg_entry_build(const struct sg_entry *e, char **ret, size_t *ret_len)
+{
+	struct out o;
+	char num[24], hex[CMS_HEX + 1];
+	size_t i;
+	int r;
+
+	if (e == NULL || ret == NULL || ret_len == NULL)
+		return SG_ERR_INVALID;
+	if (!entry_valid(e))
+		return SG_ERR_INVALID;
+	memset(&o, 0, sizeof(o));
+	put_str(&o, HEADER "\n");
+	put_line(&o, "type", type_names[e->type]);
+	snprintf(num, sizeof(num), "%lld", (long long)e->time);
+	put_line(&o, "time", num);
+	put_line(&o, "request", e->request);
+	switch (e->type) {
+	case SG_ENTRY_CREATED:
+		put_b64_line(&o, "statement", e->statement, e->statement_len);
+		put_b64_line(&o, "artifact", e->artifact_json, e->artifact_len);
+		break;
+	case SG_ENTRY_DECISION:
+		put_line(&o, "officer", e->officer);
+		put_line(&o, "decision", e->approve ? "approve" : "reject");
+		put_b64_line(&o, "envelope", e->envelope, e->envelope_len);
+		break;
+	case SG_ENTRY_SIGNATURE:
+		put_b64_line(&o, "statement", e->statement, e->statement_len);
+		for (i = 0; i < e->napprovals; i++)
+			put_b64_line(&o, "approval", e->approvals[i],
+			    e->approval_lens[i]);
+		put_b64_line(&o, "public-key", e->public_key,
+		    e->public_key_len);
+		put_line(&o, "algorithm", e->algorithm);
+		put_b64_line(&o, "signature", e->signature, e->signature_len);
+		if (e->has_cms) {
+			sg_hex_encode(e->cms_sha256, sizeof(e->cms_sha256), hex);
+			put_line(&o, "cms-sha256", hex);
+		}
+		put_str(&o, "hsm ");
+		put_str(&o, e->hsm_serial);
+		put(&o, " ", 1);
+		put_str(&o, e->hsm_country);
+		put(&o, "\n", 1);
+		break;
+	case SG_ENTRY_EXPIRED:
+		break;
+	case SG_ENTRY_FAILED:
+		put_b64_line(&o, "reason", e->reason, e->reason_len);
+		break;
+	}
+	if ((r = o.err) != 0) {
+		free(o.buf);
+		return r;
+	}
+	*ret = o.buf;
+	*ret_len = o.len;
+	return 0;
+}
+
+/* A walk over the LF-terminated lines of the input. */
+struct cursor {
+	const char *p;
+	const char *end;
+};
+
+/* The value of the next line if it is "key value"; the line is consumed
+ * only on a match, so optional and repeated lines can be probed. */
+static int
+take(struct cursor *c, const char *key, const char **ret_val,
+    size_t *ret_len)
+{
+	size_t kl = strlen(key);
+	const char *nl;
+
+	if (c->p >= c->end ||
+	    (nl = memchr(c->p, '\n', (size_t)(c->end - c->p))) == NULL)
+		return SG_ERR_INVALID;
+	if ((size_t)(nl - c->p) < kl + 1 || memcmp(c->p, key, kl) != 0 ||
+	    c->p[kl] != ' ')
+		return SG_ERR_INVALID;
+	*ret_val = c->p + kl + 1;
+	*ret_len = (size_t)(nl - *ret_val);
+	c->p = nl + 1;
+	return 0;
+}
+
+static int
+next_is(const struct cursor *c, const char *key)
+{
+	size_t kl = strlen(key);
+
+	return (size_t)(c->end - c->p) > kl && memcmp(c->p, key, kl) == 0 &&
+	    c->p[kl] == ' ';
+}
+
+static int
+copy_str(const char *v, size_t n, char *out, size_t cap)
+{
+	if (n == 0 || n >= cap || memchr(v, '\0', n) != NULL)
+		return SG_ERR_INVALID;
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Decodes base64 into a fresh NUL-terminated buffer. */
+static int
+take_b64(struct cursor *c, const char *key, char **ret, size_t *ret_len)
+{
+	const char *v;
+	uint8_t *dec = NULL;
+	char *buf;
+	size_t n, dlen = 0;
+	int r;
+
+	if ((r = take(c, key, &v, &n)) != 0)
+		return r;
+	if ((r = sg_b64_decode(v, n, &dec, &dlen)) != 0)
+		return r;
+	if ((buf = malloc(dlen + 1)) == NULL) {
+		free(dec);
+		return SG_ERR_NOMEM;
+	}
+	memcpy(buf, dec, dlen);
+	buf[dlen] = '\0';
+	free(dec);
+	*ret = buf;
+	*ret_len = dlen;
+	return 0;
+}
+
+static int
+parse_type(const char *v, size_t n, enum sg_entry_type *ret)
+{
+	int t;
+
+	for (t = SG_ENTRY_CREATED; t <= SG_ENTRY_FAILED; t++) {
+		if (strlen(type_names[t]) == n &&
+		    memcmp(type_names[t], v, n) == 0) {
+			*ret = (enum sg_entry_type)t;
+			return 0;
+		}
+	}
+	return SG_ERR_INVALID;
+}
+
+static int
+parse_time(const char *v, size_t n, int64_t *ret)
+{
+	char num[24];
+	uint64_t t;
+
+	if (copy_str(v, n, num, sizeof(num)) != 0 ||
+	    sg_parse_u64(num, 0, (uint64_t)TIME_MAX, &t) != 0)
+		return SG_ERR_INVALID;
+	*ret = (int64_t)t;
+	return 0;
+}
+
+static int
+parse_signature_lines(struct cursor *c, struct sg_entry *e)
+{
+	const char *v, *sp;
+	char *tmp = NULL;
+	uint8_t cms[32];
+	size_t n, tlen = 0, dlen = 0;
+	int r;
+
+	if ((r = take_b64(c, "statement", &e->statement,
+	    &e->statement_len)) != 0)
+		return r;
+	while (next_is(c, "approval")) {
+		if (e->napprovals == SG_ENTRY_MAX_APPROVALS)
+			return SG_ERR_INVALID;
+		if ((r = take_b64(c, "approval", &tmp, &tlen)) != 0)
+			return r;
+		e->approvals[e->napprovals] = tmp;
+		e->approval_lens[e->napprovals] = tlen;
+		e->napprovals++;
+	}
+	if ((r = take_b64(c, "public-key", &tmp, &tlen)) != 0)
+		return r;
+	e->public_key = (uint8_t *)tmp;
+	e->public_key_len = tlen;
+	if (take(c, "algorithm", &v, &n) != 0 ||
+	    copy_str(v, n, e->algorithm, sizeof(e->algorithm)) != 0)
+		return SG_ERR_INVALID;
+	if ((r = take_b64(c, "signature", &tmp, &tlen)) != 0)
+		return r;
+	e->signature = (uint8_t *)tmp;
+	e->signature_len = tlen;
+	if (take(c, "cms-sha256", &v, &n) == 0) {
+		if (n != CMS_HEX ||
+		    sg_hex_decode(v, n, cms, sizeof(cms), &dlen) != 0 ||
+		    dlen != sizeof(cms))
+			return SG_ERR_INVALID;
+		memcpy(e->cms_sha256, cms, sizeof(cms));
+		e->has_cms = 1;
+	}
+	if (take(c, "hsm", &v, &n) != 0 ||
+	    (sp = memchr(v, ' ', n)) == NULL ||
+	    copy_str(v, (size_t)(sp - v), e->hsm_serial,
+	    sizeof(e->hsm_serial)) != 0 ||
+	    copy_str(sp + 1, n - (size_t)(sp - v) - 1, e->hsm_country,
+	    sizeof(e->hsm_country)) != 0)
+		return SG_ERR_INVALID;
+	return 0;
+}
+
+static int
+parse_lines(struct cursor *c, struct sg_entry *e)
+{
+	const char *v;
+	char *tmp = NULL;
+	size_t n;
+	int r;
+
+	if ((size_t)(c->end - c->p) < sizeof(HEADER) ||
+	    memcmp(c->p, HEADER "\n", sizeof(HEADER)) != 0)
+		return SG_ERR_INVALID;
+	c->p += sizeof(HEADER);
+	if (take(c, "type", &v, &n) != 0 || parse_type(v, n, &e->type) != 0)
+		return SG_ERR_INVALID;
+	if (take(c, "time", &v, &n) != 0 || parse_time(v, n, &e->time) != 0)
+		return SG_ERR_INVALID;
+	if (take(c, "request", &v, &n) != 0 || n != REQUEST_HEX ||
+	    copy_str(v, n, e->request, sizeof(e->request)) != 0)
+		return SG_ERR_INVALID;
+	switch (e->type) {
+	case SG_ENTRY_CREATED:
+		if ((r = take_b64(c, "statement", &e->statement,
+		    &e->statement_len)) != 0 ||
+		    (r = take_b64(c, "artifact", &e->artifact_json,
+		    &e->artifact_len)) != 0)
+			return r;
+		break;
+	case SG_ENTRY_DECISION:
+		if (take(c, "officer", &v, &n) != 0 ||
+		    copy_str(v, n, e->officer, sizeof(e->officer)) != 0)
+			return SG_ERR_INVALID;
+		if (take(c, "decision", &v, &n) != 0)
+			return SG_ERR_INVALID;
+		if (n == 7 && memcmp(v, "approve", 7) == 0)
+			e->approve = 1;
+		else if (!(n == 6 && memcmp(v, "reject", 6) == 0))
+			return SG_ERR_INVALID;
+		if ((r = take_b64(c, "envelope", &e->envelope,
+		    &e->envelope_len)) != 0)
+			return r;
+		break;
+	case SG_ENTRY_SIGNATURE:
+		if ((r = parse_signature_lines(c, e)) != 0)
+			return r;
+		break;
+	case SG_ENTRY_EXPIRED:
+		break;
+	case SG_ENTRY_FAILED:
+		if ((r = take_b64(c, "reason", &tmp, &n)) != 0)
+			return r;
+		e->reason = tmp;
+		e->reason_len = n;
+		break;
+	}
+	/* Unknown, repeated, misplaced lines and trailing bytes end here. */
+	return c->p == c->end ? 0 : SG_ERR_INVALID;
+}
+
+int
+sg_entry_parse(const char *text, size_t len, struct sg_entry *ret)
+{
+	struct sg_entry e;
+	struct cursor c;
+	char *again = NULL;
+	size_t again_len = 0;
+	int r;
+
+	if (text == NULL || ret == NULL)
+		return SG_ERR_INVALID;
+	if (len > SG_ENTRY_MAX)
+		return SG_ERR_TOO_LARGE;
+	memset(&e, 0, sizeof(e));
+	c.p = text;
+	c.end = text + len;
+	if ((r = parse_lines(&c, &e)) != 0) {
+		if (r != SG_ERR_NOMEM)
+			r = SG_ERR_INVALID;
+		goto out;
+	}
+	/* The one validator and the one rendering decide. */
+	if ((r = sg_entry_build(&e, &again, &again_len)) != 0) {
+		if (r != SG_ERR_NOMEM)
+			r = SG_ERR_INVALID;
+		goto out;
+	}
+	if (again_len != len || memcmp(again, text, len) != 0) {
+		r = SG_ERR_INVALID;
+		goto out;
+	}
+	*ret = e;
+	memset(&e, 0, sizeof(e));       /* transferred */
+	r = 0;
+out:
+	free(again);
+	sg_entry_clear(&e);
+	return r;
+}
+
+void
+sg_entry_clear(struct sg_entry *e)
+{
+	size_t i, n;
+
+	if (e == NULL)
+		return;
+	free(e->statement);
+	free(e->artifact_json);
+	free(e->envelope);
+	n = e->napprovals < SG_ENTRY_MAX_APPROVALS ?
+	    e->napprovals : SG_ENTRY_MAX_APPROVALS;
+	for (i = 0; i < n; i++)
+		free(e->approvals[i]);
+	free(e->public_key);
+	free(e->signature);
+	free(e->reason);
+	memset(e, 0, sizeof(*e));
+}
