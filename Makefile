@@ -40,6 +40,10 @@ UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRCS = $(wildcard tests/tools/*.c)
 TOOL_BINS = $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+# Preload libraries for fault injection; never sanitized (they must load
+# into any binary).
+PRELOAD_SRCS = $(wildcard tests/preload/*.c)
+PRELOAD_LIBS = $(PRELOAD_SRCS:tests/preload/%.c=$(BUILD)/preload/%.so)
 
 .PHONY: all deps devenv run test test-san unit bench install clean
 all: $(BUILD)/signgated $(BUILD)/signgate
@@ -66,9 +70,13 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libsigngate.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libsigngate.a $(LIBS)
 
+$(BUILD)/preload/%.so: tests/preload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -shared -fPIC -o $@ $< -ldl
+
 -include $(LIB_OBJS:.o=.d) $(BUILD)/obj/signgated.d $(BUILD)/obj/signgate.d
 
-unit: $(UNIT_BINS) $(TOOL_BINS)
+unit: $(UNIT_BINS) $(TOOL_BINS) $(PRELOAD_LIBS)
 
 # Installs missing Debian packages when root, else prints the apt-get line.
 deps:

@@ -58,12 +58,12 @@ done
 cat <<EOF
 Try it as ci (nightly needs no approval):
   $build/signgate keys
-  $build/signgate sign --key nightly README.md        # writes README.md.sig
-  openssl dgst -sha256 -verify $dev/codesign/nightly.pub.pem \\
-      -signature README.md.sig README.md
-The public key also comes from the daemon (signgate keys, or
-  curl --cacert $dev/tls/ca.pem --cert $dev/tls/ci.pem \\
-      --key $dev/tls/ci.key $url/v1/keys ).
+  $build/signgate sign --key nightly README.md    # writes README.md.sig and README.md.sig.proof
+and check the signature with openssl against the public key that /v1/keys
+publishes:
+  curl -s --cacert $dev/tls/ca.pem --cert $dev/tls/ci.pem --key $dev/tls/ci.key \\
+      $url/v1/keys | jq -r '.keys[] | select(.name == "nightly") | .public_key_pem' >nightly.pub
+  openssl dgst -sha256 -verify nightly.pub -signature README.md.sig README.md
 
 A release needs two of alice, bob, carol and also dave.  As ci:
   $build/signgate sign --key release README.md

@@ -16,9 +16,10 @@
  * or re-indexed proofs fail.  All sizes are below 2^63, which bounds every
  * proof by SG_MERKLE_MAX_PROOF hashes.
  *
- * Hashing cannot fail except when libcrypto cannot allocate, and the
- * hashing functions have no error channel: they abort rather than return a
- * digest that would end up signed in a checkpoint.
+ * Hashing fails only when libcrypto cannot allocate.  Functions with an
+ * error channel return SG_ERR_NOMEM or SG_ERR_CRYPTO then (a verifier must
+ * not report a fork because memory ran out); the void ones abort rather
+ * than return a digest that could end up signed in a checkpoint.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -144,8 +145,8 @@ fetch(sg_merkle_get_fn get, void *ctx, unsigned level, uint64_t index,
  * without a stack.
  */
 static int
-range_hash(sg_merkle_get_fn get, void *ctx, uint64_t lo, uint64_t hi,
-    uint8_t out[SG_HASH_LEN])
+range_hash(struct hasher *hs, sg_merkle_get_fn get, void *ctx, uint64_t lo,
+    uint64_t hi, uint8_t out[SG_HASH_LEN])
 {
 	uint8_t acc[SG_HASH_LEN], h[SG_HASH_LEN];
 	uint64_t n, end, start;
@@ -165,9 +166,10 @@ range_hash(sg_merkle_get_fn get, void *ctx, uint64_t lo, uint64_t hi,
 			return SG_ERR_INTERNAL;
 		if ((r = fetch(get, ctx, level, start >> level, h)) != 0)
 			return r;
-		if (have)
-			sg_merkle_node_hash(h, acc, acc);
-		else
+		if (have) {
+			if ((r = node(hs, h, acc, acc)) != 0)
+				return r;
+		} else
 			memcpy(acc, h, SG_HASH_LEN);
 		have = 1;
 		end = start;
@@ -180,6 +182,9 @@ int
 sg_merkle_root(sg_merkle_get_fn get, void *ctx, uint64_t size,
     uint8_t out[SG_HASH_LEN])
 {
+	struct hasher hs;
+	int r;
+
 	if (get == NULL || out == NULL)
 		return SG_ERR_INVALID;
 	if (size > MAX_SIZE)
@@ -188,11 +193,15 @@ sg_merkle_root(sg_merkle_get_fn get, void *ctx, uint64_t size,
 		memcpy(out, empty_root, SG_HASH_LEN);
 		return 0;
 	}
-	return range_hash(get, ctx, 0, size, out);
+	if ((r = hasher_init(&hs)) != 0)
+		return r;
+	r = range_hash(&hs, get, ctx, 0, size, out);
+	hasher_free(&hs);
+	return r;
 }
 
 /* Copies n hashes to out in reverse order (the walk is top-down, the
- * proofs list the deepest hash first). */
+ * proofs list the deepest hash first), after `first` if there is one. */
 static int
 emit_reversed(uint8_t (*walk)[SG_HASH_LEN], size_t n,
     const uint8_t *first, uint8_t (*out)[SG_HASH_LEN], size_t cap,
@@ -217,6 +226,7 @@ sg_merkle_inclusion_proof(sg_merkle_get_fn get, void *ctx, uint64_t index,
 {
 	uint8_t walk[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
 	uint64_t lo = 0, hi = size, k;
+	struct hasher hs;
 	size_t n = 0;
 	int r;
 
@@ -226,23 +236,30 @@ sg_merkle_inclusion_proof(sg_merkle_get_fn get, void *ctx, uint64_t index,
 		return SG_ERR_TOO_LARGE;
 	if (index >= size)
 		return SG_ERR_INVALID;
+	if ((r = hasher_init(&hs)) != 0)
+		return r;
 	/* PATH(m, D[lo:hi]): descend towards the leaf, keeping the sibling. */
 	while (hi - lo > 1) {
-		if (n == SG_MERKLE_MAX_PROOF)
-			return SG_ERR_INTERNAL;
+		if (n == SG_MERKLE_MAX_PROOF) {
+			r = SG_ERR_INTERNAL;
+			goto out;
+		}
 		k = split_point(hi - lo);
 		if (index < lo + k) {
-			r = range_hash(get, ctx, lo + k, hi, walk[n]);
+			r = range_hash(&hs, get, ctx, lo + k, hi, walk[n]);
 			hi = lo + k;
 		} else {
-			r = range_hash(get, ctx, lo, lo + k, walk[n]);
+			r = range_hash(&hs, get, ctx, lo, lo + k, walk[n]);
 			lo += k;
 		}
 		if (r != 0)
-			return r;
+			goto out;
 		n++;
 	}
-	return emit_reversed(walk, n, NULL, out, cap, ret_n);
+	r = emit_reversed(walk, n, NULL, out, cap, ret_n);
+out:
+	hasher_free(&hs);
+	return r;
 }
 
 int
@@ -252,8 +269,9 @@ sg_merkle_consistency_proof(sg_merkle_get_fn get, void *ctx,
 {
 	uint8_t walk[SG_MERKLE_MAX_PROOF][SG_HASH_LEN], last[SG_HASH_LEN];
 	uint64_t lo = 0, hi = new_size, k;
+	struct hasher hs;
 	size_t n = 0;
-	int r, whole = 1, have_last = 0;
+	int r, whole = 1;
 
 	if (get == NULL || (out == NULL && cap > 0) || ret_n == NULL)
 		return SG_ERR_INVALID;
@@ -261,34 +279,37 @@ sg_merkle_consistency_proof(sg_merkle_get_fn get, void *ctx,
 		return SG_ERR_TOO_LARGE;
 	if (old_size == 0 || old_size > new_size)
 		return SG_ERR_INVALID;
+	if ((r = hasher_init(&hs)) != 0)
+		return r;
 	/*
 	 * SUBPROOF(m, D[lo:hi], whole) with lo < m <= hi throughout; it ends
 	 * when the old tree's boundary is the range's, adding that range's
 	 * root unless it is the old tree itself (the verifier has that).
 	 */
 	while (hi != old_size) {
-		if (n == SG_MERKLE_MAX_PROOF)
-			return SG_ERR_INTERNAL;
+		if (n == SG_MERKLE_MAX_PROOF) {
+			r = SG_ERR_INTERNAL;
+			goto out;
+		}
 		k = split_point(hi - lo);
 		if (old_size - lo <= k) {
-			r = range_hash(get, ctx, lo + k, hi, walk[n]);
+			r = range_hash(&hs, get, ctx, lo + k, hi, walk[n]);
 			hi = lo + k;
 		} else {
-			r = range_hash(get, ctx, lo, lo + k, walk[n]);
+			r = range_hash(&hs, get, ctx, lo, lo + k, walk[n]);
 			lo += k;
 			whole = 0;
 		}
 		if (r != 0)
-			return r;
+			goto out;
 		n++;
 	}
-	if (!whole) {
-		if ((r = range_hash(get, ctx, lo, hi, last)) != 0)
-			return r;
-		have_last = 1;
-	}
-	return emit_reversed(walk, n, have_last ? last : NULL, out, cap,
-	    ret_n);
+	if (!whole && (r = range_hash(&hs, get, ctx, lo, hi, last)) != 0)
+		goto out;
+	r = emit_reversed(walk, n, whole ? NULL : last, out, cap, ret_n);
+out:
+	hasher_free(&hs);
+	return r;
 }
 
 int
@@ -296,35 +317,47 @@ sg_merkle_verify_inclusion(const uint8_t leaf[SG_HASH_LEN], uint64_t index,
     uint64_t size, const uint8_t (*proof)[SG_HASH_LEN], size_t n,
     const uint8_t root[SG_HASH_LEN])
 {
-	uint8_t r[SG_HASH_LEN];
+	uint8_t h[SG_HASH_LEN];
+	struct hasher hs;
 	uint64_t fn, sn;
 	size_t i;
+	int r;
 
 	if (leaf == NULL || root == NULL || (proof == NULL && n > 0))
 		return SG_ERR_VERIFY;
 	if (size > MAX_SIZE || index >= size || n > SG_MERKLE_MAX_PROOF)
 		return SG_ERR_VERIFY;
+	if ((r = hasher_init(&hs)) != 0)
+		return r;
 	fn = index;
 	sn = size - 1;
-	memcpy(r, leaf, SG_HASH_LEN);
+	memcpy(h, leaf, SG_HASH_LEN);
+	r = SG_ERR_VERIFY;
 	for (i = 0; i < n; i++) {
 		if (sn == 0)
-			return SG_ERR_VERIFY;
+			goto out;
 		if ((fn & 1) != 0 || fn == sn) {
-			sg_merkle_node_hash(proof[i], r, r);
+			if (node(&hs, proof[i], h, h) != 0)
+				goto fail;
 			/* Skip the levels where this node has no right sibling. */
 			while ((fn & 1) == 0 && fn != 0) {
 				fn >>= 1;
 				sn >>= 1;
 			}
-		} else
-			sg_merkle_node_hash(r, proof[i], r);
+		} else if (node(&hs, h, proof[i], h) != 0)
+			goto fail;
 		fn >>= 1;
 		sn >>= 1;
 	}
-	if (sn != 0 || memcmp(r, root, SG_HASH_LEN) != 0)
-		return SG_ERR_VERIFY;
-	return 0;
+	if (sn != 0 || memcmp(h, root, SG_HASH_LEN) != 0)
+		goto out;
+	r = 0;
+	goto out;
+fail:
+	r = SG_ERR_CRYPTO;
+out:
+	hasher_free(&hs);
+	return r;
 }
 
 int
@@ -333,8 +366,10 @@ sg_merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
     const uint8_t (*proof)[SG_HASH_LEN], size_t n)
 {
 	uint8_t fr[SG_HASH_LEN], sr[SG_HASH_LEN];
+	struct hasher hs;
 	uint64_t fn, sn;
 	size_t i;
+	int r;
 
 	if (old_root == NULL || new_root == NULL || (proof == NULL && n > 0))
 		return SG_ERR_VERIFY;
@@ -348,6 +383,8 @@ sg_merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
 	}
 	if (n == 0)
 		return SG_ERR_VERIFY;
+	if ((r = hasher_init(&hs)) != 0)
+		return r;
 	fn = old_size - 1;
 	sn = new_size - 1;
 	/* The old tree, when complete, is a node of the new one and the
@@ -364,25 +401,33 @@ sg_merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
 		fn >>= 1;
 		sn >>= 1;
 	}
+	r = SG_ERR_VERIFY;
 	for (; i < n; i++) {
 		if (sn == 0)
-			return SG_ERR_VERIFY;
+			goto out;
 		if ((fn & 1) != 0 || fn == sn) {
-			sg_merkle_node_hash(proof[i], fr, fr);
-			sg_merkle_node_hash(proof[i], sr, sr);
+			if (node(&hs, proof[i], fr, fr) != 0 ||
+			    node(&hs, proof[i], sr, sr) != 0)
+				goto fail;
 			while ((fn & 1) == 0 && fn != 0) {
 				fn >>= 1;
 				sn >>= 1;
 			}
-		} else
-			sg_merkle_node_hash(sr, proof[i], sr);
+		} else if (node(&hs, sr, proof[i], sr) != 0)
+			goto fail;
 		fn >>= 1;
 		sn >>= 1;
 	}
 	if (sn != 0 || memcmp(fr, old_root, SG_HASH_LEN) != 0 ||
 	    memcmp(sr, new_root, SG_HASH_LEN) != 0)
-		return SG_ERR_VERIFY;
-	return 0;
+		goto out;
+	r = 0;
+	goto out;
+fail:
+	r = SG_ERR_CRYPTO;
+out:
+	hasher_free(&hs);
+	return r;
 }
 
 void
@@ -406,6 +451,7 @@ sg_merkle_frontier_append(struct sg_merkle_frontier *f,
     const uint8_t hash[SG_HASH_LEN]), void *ctx)
 {
 	uint8_t carry[SG_HASH_LEN];
+	struct hasher hs;
 	uint64_t size;
 	unsigned level;
 	size_t top;
@@ -417,6 +463,8 @@ sg_merkle_frontier_append(struct sg_merkle_frontier *f,
 		return SG_ERR_INTERNAL;
 	if (f->size == MAX_SIZE)
 		return SG_ERR_TOO_LARGE;
+	if ((r = hasher_init(&hs)) != 0)
+		return r;
 	size = f->size;
 	memcpy(carry, leaf, SG_HASH_LEN);
 	/*
@@ -427,32 +475,44 @@ sg_merkle_frontier_append(struct sg_merkle_frontier *f,
 	top = f->n;
 	for (level = 0;; level++) {
 		if (emit != NULL &&
-		    (r = emit(ctx, level, size >> level, carry)) != 0)
-			return r < 0 ? r : SG_ERR_INTERNAL;
+		    (r = emit(ctx, level, size >> level, carry)) != 0) {
+			if (r > 0)
+				r = SG_ERR_INTERNAL;
+			goto out;
+		}
 		if ((size & ((uint64_t)1 << level)) == 0)
 			break;
-		sg_merkle_node_hash(f->hashes[--top], carry, carry);
+		if ((r = node(&hs, f->hashes[--top], carry, carry)) != 0)
+			goto out;
 	}
 	memcpy(f->hashes[top], carry, SG_HASH_LEN);
 	f->n = top + 1;
 	f->size = size + 1;
-	return 0;
+	r = 0;
+out:
+	hasher_free(&hs);
+	return r;
 }
 
 void
 sg_merkle_frontier_root(const struct sg_merkle_frontier *f,
     uint8_t out[SG_HASH_LEN])
 {
+	struct hasher hs;
 	size_t i;
 
 	if (f->n == 0) {
 		memcpy(out, empty_root, SG_HASH_LEN);
 		return;
 	}
+	if (hasher_init(&hs) != 0)
+		abort();
 	i = f->n - 1;
 	memcpy(out, f->hashes[i], SG_HASH_LEN);
 	while (i-- > 0)
-		sg_merkle_node_hash(f->hashes[i], out, out);
+		if (node(&hs, f->hashes[i], out, out) != 0)
+			abort();
+	hasher_free(&hs);
 }
 
 int
@@ -473,13 +533,11 @@ sg_merkle_frontier_load(struct sg_merkle_frontier *f, uint64_t size,
 			continue;
 		if ((r = fetch(get, ctx, (unsigned)level, start >> level,
 		    t.hashes[t.n])) != 0)
-			goto out;
+			return r;
 		t.n++;
 		start += (uint64_t)1 << level;
 	}
 	t.size = size;
 	*f = t;
-	r = 0;
-out:
-	return r;
+	return 0;
 }
