@@ -1,0 +1,282 @@
+/*
+ * Approval evidence (see include/sg_evidence.h): does a statement plus the
+ * decision envelopes recorded for it prove that the policy allowed the
+ * signature?
+ *
+ * Design: this is the auditor's half of the approval path, written to be
+ * run by people who trust neither the server nor its log.  It therefore
+ * re-derives everything from the policy file the statement names and never
+ * filters: the log only ever records envelopes the server verified, so an
+ * envelope that does not parse, is for another statement, is by someone
+ * who may not decide, or does not verify is evidence of tampering and
+ * fails the whole check instead of being skipped.  The quorum itself is
+ * left to sg_policy_evaluate(), the same code the daemon counts with, so
+ * that the two cannot disagree about what "2 of A and 1 of B" means.
+ *
+ * Each failure names its link ("statement:", "policy:", "approval 2:", ...)
+ * so that a failed verification says what was broken, not only that
+ * something was.  Strings taken from the evidence are escaped before they
+ * reach a message.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sg_crypto.h"
+#include "sg_dsse.h"
+#include "sg_err.h"
+#include "sg_evidence.h"
+#include "sg_policy.h"
+#include "sg_util.h"
+
+#define ESC_NAME (4 * 64 + 1)
+
+static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errbuf == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void
+esc(const char *s, char out[ESC_NAME])
+{
+	sg_escape(s, strnlen(s, 64), out, ESC_NAME);
+}
+
+/* The policy the statement names must be exactly the one given. */
+static int
+check_policy(const struct sg_policy *p, const struct sg_statement *st,
+    char *errbuf, size_t errlen)
+{
+	if (strcmp(st->policy_name, sg_policy_name(p)) == 0 &&
+	    st->policy_version == sg_policy_version(p) &&
+	    strcmp(st->policy_sha256, sg_policy_sha256_hex(p)) == 0)
+		return 0;
+	set_err(errbuf, errlen, "policy: the signature was approved under "
+	    "policy %s@%llu sha256:%s, not the given file (%s@%llu "
+	    "sha256:%s)", st->policy_name, st->policy_version,
+	    st->policy_sha256, sg_policy_name(p),
+	    (unsigned long long)sg_policy_version(p),
+	    sg_policy_sha256_hex(p));
+	return SG_ERR_VERIFY;
+}
+
+/*
+ * One envelope: well formed, for this statement, by an officer allowed to
+ * decide on this request, and verifying under that officer's key.  The
+ * officer's name (as in the policy) and the decision are returned.
+ */
+static int
+check_envelope(const struct sg_policy *p, const struct sg_policy_key *k,
+    const struct sg_statement *st, const char *statement, size_t stmt_len,
+    const char *json, size_t len, size_t num,
+    const struct sg_principal **ret_officer, int *ret_approve,
+    char *errbuf, size_t errlen)
+{
+	struct sg_envelope env;
+	const struct sg_principal *officer;
+	uint8_t *pae = NULL, hash[32];
+	size_t pae_len = 0, body_stmt_len = 0;
+	char why[256], name[ESC_NAME];
+	int approve = 0, r = SG_ERR_VERIFY;
+
+	memset(&env, 0, sizeof(env));
+	if (json == NULL) {
+		set_err(errbuf, errlen, "approval %zu: missing", num);
+		return SG_ERR_INVALID;
+	}
+	if (sg_envelope_parse(json, len, &env, why, sizeof(why)) != 0) {
+		set_err(errbuf, errlen, "approval %zu: not a valid envelope: "
+		    "%s", num, why);
+		goto out;
+	}
+	esc(env.keyid, name);
+	if (strcmp(env.payload_type, SG_DSSE_TYPE) != 0) {
+		set_err(errbuf, errlen, "approval %zu (%s): payloadType is not "
+		    "%s", num, name, SG_DSSE_TYPE);
+		goto out;
+	}
+	if (sg_body_split(env.payload, env.payload_len, &body_stmt_len,
+	    &approve) != 0) {
+		set_err(errbuf, errlen, "approval %zu (%s): the payload is not "
+		    "a statement followed by one decision line", num, name);
+		goto out;
+	}
+	if (body_stmt_len != stmt_len ||
+	    memcmp(env.payload, statement, stmt_len) != 0) {
+		set_err(errbuf, errlen, "approval %zu (%s): it approves another "
+		    "statement, not this request's", num, name);
+		goto out;
+	}
+	if ((officer = sg_policy_principal(p, env.keyid)) == NULL) {
+		set_err(errbuf, errlen, "approval %zu: keyid %s is not a "
+		    "principal of the policy", num, name);
+		goto out;
+	}
+	if (!(officer->roles & SG_ROLE_OFFICER) ||
+	    officer->approval_key == NULL) {
+		set_err(errbuf, errlen, "approval %zu: %s is not an officer",
+		    num, name);
+		goto out;
+	}
+	if (strcmp(officer->name, st->requester) == 0) {
+		set_err(errbuf, errlen, "approval %zu: %s requested this "
+		    "signature and may not approve it", num, name);
+		goto out;
+	}
+	if (!sg_policy_may_approve(p, k, st->requester, officer->name)) {
+		set_err(errbuf, errlen, "approval %zu: %s is not an approver "
+		    "for key %s", num, name, k->name);
+		goto out;
+	}
+	if ((r = sg_dsse_pae(env.payload_type, env.payload, env.payload_len,
+	    &pae, &pae_len)) != 0) {
+		set_err(errbuf, errlen, "approval %zu (%s): %s", num, name,
+		    sg_strerror(r));
+		goto out;
+	}
+	sg_sha256(pae, pae_len, hash);
+	if (sg_verify(officer->approval_key,
+	    sg_pubkey_alg(officer->approval_key) == SG_ALG_RSA ?
+	    SG_SIG_RSA_PKCS1 : SG_SIG_ECDSA, SG_DIGEST_SHA256, hash,
+	    sizeof(hash), env.sig, env.sig_len) != 0) {
+		set_err(errbuf, errlen, "approval %zu (%s): the signature does "
+		    "not verify under %s's approval key in the policy", num,
+		    name, name);
+		r = SG_ERR_VERIFY;
+		goto out;
+	}
+	*ret_officer = officer;
+	*ret_approve = approve;
+	r = 0;
+out:
+	free(pae);
+	sg_envelope_clear(&env);
+	return r;
+}
+
+/* "1 of 2 security-officers, 1 of 1 release-managers" */
+static void
+describe_missing(const struct sg_policy_key *k,
+    const struct sg_quorum_result *res, char *out, size_t cap)
+{
+	size_t t, o = 0;
+	int n;
+
+	out[0] = '\0';
+	for (t = 0; t < res->nterms && t < k->nterms; t++) {
+		if (res->missing[t] == 0)
+			continue;
+		n = snprintf(out + o, cap - o, "%s%u more of %u %s",
+		    o > 0 ? ", " : "", res->missing[t], k->terms[t].count,
+		    k->terms[t].group);
+		if (n < 0 || (size_t)n >= cap - o)
+			break;
+		o += (size_t)n;
+	}
+	if (o == 0)
+		snprintf(out, cap, "an unsatisfiable rule");
+}
+
+int
+sg_evidence_check(const struct sg_policy *p, const char *statement,
+    size_t stmt_len, const char *const *envelopes, const size_t *lens,
+    size_t n, int64_t signed_at, struct sg_statement *ret_stmt,
+    char *errbuf, size_t errlen)
+{
+	struct sg_statement st;
+	struct sg_decision d[SG_EVIDENCE_MAX_ENVELOPES];
+	struct sg_quorum_result res;
+	const struct sg_policy_key *k;
+	const struct sg_principal *officer;
+	char when[32], until[32], name[ESC_NAME], missing[512];
+	const char *vetoer = NULL;
+	size_t i, j;
+	int approve, r;
+
+	set_err(errbuf, errlen, "evidence: invalid arguments");
+	if (p == NULL || statement == NULL || (n > 0 && (envelopes == NULL ||
+	    lens == NULL)))
+		return SG_ERR_INVALID;
+	if (n > SG_EVIDENCE_MAX_ENVELOPES) {
+		set_err(errbuf, errlen, "approvals: more than %d envelopes",
+		    SG_EVIDENCE_MAX_ENVELOPES);
+		return SG_ERR_TOO_LARGE;
+	}
+	if (sg_statement_parse(statement, stmt_len, &st) != 0) {
+		set_err(errbuf, errlen, "statement: not a valid signgate "
+		    "approval statement");
+		return SG_ERR_VERIFY;
+	}
+	if ((r = check_policy(p, &st, errbuf, errlen)) != 0)
+		return r;
+	if ((k = sg_policy_key(p, st.key)) == NULL) {
+		set_err(errbuf, errlen, "key: %s is not a key of policy %s",
+		    st.key, sg_policy_name(p));
+		return SG_ERR_VERIFY;
+	}
+	if (!sg_policy_may_request(p, k, st.requester)) {
+		set_err(errbuf, errlen, "requester: %s may not request key %s",
+		    st.requester, st.key);
+		return SG_ERR_VERIFY;
+	}
+	if (signed_at >= st.expires) {
+		sg_time_rfc3339((time_t)signed_at, when, sizeof(when));
+		sg_time_rfc3339((time_t)st.expires, until, sizeof(until));
+		set_err(errbuf, errlen, "expiry: signed at %s, but the request "
+		    "expired at %s", when, until);
+		return SG_ERR_VERIFY;
+	}
+
+	for (i = 0; i < n; i++) {
+		officer = NULL;
+		approve = 0;
+		if ((r = check_envelope(p, k, &st, statement, stmt_len,
+		    envelopes[i], lens[i], i + 1, &officer, &approve, errbuf,
+		    errlen)) != 0)
+			return r;
+		for (j = 0; j < i; j++) {
+			if (strcmp(d[j].officer, officer->name) == 0) {
+				esc(officer->name, name);
+				set_err(errbuf, errlen, "approval %zu: %s "
+				    "decided twice (also approval %zu)", i + 1,
+				    name, j + 1);
+				return SG_ERR_VERIFY;
+			}
+		}
+		d[i].officer = officer->name;
+		d[i].approve = approve;
+		if (!approve && vetoer == NULL)
+			vetoer = officer->name;
+	}
+
+	sg_policy_evaluate(p, k, st.requester, d, n, &res);
+	if (res.state == SG_QUORUM_VETOED) {
+		esc(vetoer != NULL ? vetoer : "?", name);
+		set_err(errbuf, errlen, "quorum: vetoed: %s rejected and key %s "
+		    "lets one reject stop the request", name, k->name);
+		return SG_ERR_VERIFY;
+	}
+	if (res.state != SG_QUORUM_MET) {
+		describe_missing(k, &res, missing, sizeof(missing));
+		set_err(errbuf, errlen, "quorum: not met for key %s: missing "
+		    "%s", k->name, missing);
+		return SG_ERR_VERIFY;
+	}
+	if (ret_stmt != NULL)
+		*ret_stmt = st;
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+	return 0;
+}

@@ -1,0 +1,183 @@
+/*
+ * bench_log: inclusion and consistency proof time, and process memory, as
+ * the transparency log grows.  Builds a log of N entries in a fresh store
+ * (through the same store, group-commit writer and tlog code the daemon
+ * uses; checkpoints are signed with an in-process Ed25519 key, since the
+ * HSM is not what is measured here), then times proofs for random indexes.
+ *
+ *   bench_log DIR N [SAMPLES]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "sg_err.h"
+#include "sg_merkle.h"
+#include "sg_store.h"
+#include "sg_tlog.h"
+#include "sg_util.h"
+
+#define BATCH 20000
+
+static EVP_PKEY *logkey;
+
+static int
+sign_cb(void *ctx, const char *text, size_t len, uint8_t sig[64])
+{
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	size_t siglen = 64;
+	int ok;
+
+	ok = m != NULL && EVP_DigestSignInit(m, NULL, NULL, NULL, logkey) == 1 &&
+	    EVP_DigestSign(m, sig, &siglen, (const uint8_t *)text, len) == 1;
+	EVP_MD_CTX_free(m);
+	return ok ? 0 : SG_ERR_CRYPTO;
+}
+
+struct fill {
+	struct sg_tlog *log;
+	uint64_t from, to;
+};
+
+static int
+job_fill(struct sg_txn *t, void *arg)
+{
+	struct fill *f = arg;
+	char entry[160];
+	uint64_t i, idx;
+	int n, r;
+
+	for (i = f->from; i < f->to; i++) {
+		n = snprintf(entry, sizeof(entry), "signgate-log-entry v1\n"
+		    "type expired\ntime %llu\nrequest %032llx\n",
+		    (unsigned long long)(1700000000 + i),
+		    (unsigned long long)i);
+		if ((r = sg_tlog_append(f->log, t, entry, (size_t)n,
+		    &idx)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long
+rss_kib(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return v;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+main(int argc, char **argv)
+{
+	uint8_t pub[32], hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
+	size_t publen = sizeof(pub), n, i, samples = 2000;
+	struct sg_store *st = NULL;
+	struct sg_tlog *log = NULL;
+	struct sg_txn *t = NULL;
+	uint64_t total, done, size;
+	double t0, t1, *times;
+	long rss_mid = 0;
+	char *note = NULL;
+
+	if (argc < 3 || sg_parse_u64(argv[2], 1, 100000000, &total) != 0) {
+		fprintf(stderr, "usage: bench_log DIR N [SAMPLES]\n");
+		return 2;
+	}
+	if (argc > 3)
+		samples = strtoul(argv[3], NULL, 10);
+	if ((logkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) == NULL ||
+	    EVP_PKEY_get_raw_public_key(logkey, pub, &publen) != 1)
+		return 1;
+	if (sg_store_open(argv[1], &st) != 0 ||
+	    sg_tlog_open(st, "bench.example/log", pub, sign_cb, NULL,
+	    &log) != 0) {
+		fprintf(stderr, "bench_log: cannot open the store in %s\n",
+		    argv[1]);
+		return 1;
+	}
+	t0 = now_s();
+	for (done = 0; done < total; done += BATCH) {
+		struct fill f = { log, done, done + BATCH < total ?
+		    done + BATCH : total };
+		if (sg_store_write(st, job_fill, &f) != 0) {
+			fprintf(stderr, "bench_log: append failed\n");
+			return 1;
+		}
+		if (done <= total / 2 && total / 2 < done + BATCH)
+			rss_mid = rss_kib();
+	}
+	t1 = now_s();
+	printf("log entries: %llu appended in %.1f s (%.0f/s, batches of %d)\n",
+	    (unsigned long long)total, t1 - t0, total / (t1 - t0), BATCH);
+	printf("memory: VmRSS %ld KiB at half, %ld KiB at the end\n", rss_mid,
+	    rss_kib());
+
+	if ((times = calloc(samples, sizeof(*times))) == NULL ||
+	    sg_store_read_begin(st, &t) != 0 ||
+	    sg_tlog_checkpoint(t, &note, &size) != 0)
+		return 1;
+	srand(42);
+	for (i = 0; i < samples; i++) {
+		uint64_t idx = ((uint64_t)rand() << 31 ^ (uint64_t)rand()) %
+		    size;
+		t0 = now_s();
+		if (sg_tlog_inclusion(t, idx, size, hashes,
+		    SG_MERKLE_MAX_PROOF, &n) != 0)
+			return 1;
+		times[i] = now_s() - t0;
+	}
+	qsort(times, samples, sizeof(*times), cmp_double);
+	printf("inclusion proof at size %llu: p50 %.1f us, p99 %.1f us, "
+	    "max %.1f us (%zu samples, %zu hashes)\n",
+	    (unsigned long long)size, times[samples / 2] * 1e6,
+	    times[samples * 99 / 100] * 1e6, times[samples - 1] * 1e6, samples,
+	    n);
+	for (i = 0; i < samples; i++) {
+		uint64_t old = 1 + ((uint64_t)rand() << 31 ^ (uint64_t)rand()) %
+		    size;
+		t0 = now_s();
+		if (sg_tlog_consistency(t, old, size, hashes,
+		    SG_MERKLE_MAX_PROOF, &n) != 0)
+			return 1;
+		times[i] = now_s() - t0;
+	}
+	qsort(times, samples, sizeof(*times), cmp_double);
+	printf("consistency proof to size %llu: p50 %.1f us, p99 %.1f us\n",
+	    (unsigned long long)size, times[samples / 2] * 1e6,
+	    times[samples * 99 / 100] * 1e6);
+	free(note);
+	free(times);
+	sg_store_read_end(t);
+	sg_tlog_free(log);
+	sg_store_close(st);
+	EVP_PKEY_free(logkey);
+	return 0;
+}
