@@ -14,6 +14,8 @@
  *   cli_sign.c      `sign`
  *   cli_requests.c  `pending`, `show`
  *   cli_approve.c   `approve`, `reject`
+ *   cli_verify.c    `verify` (offline: signature, log proof, approvals)
+ *   cli_log.c       `log key`, `log checkpoint`, `log monitor`
  *
  * Two conventions meet here.  Helpers return 0 or a negative SG_ERR_* code
  * like the rest of the project.  Command-level functions (sg_cli_cmd_*,
@@ -260,5 +262,7 @@ int sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf);
+int sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf);
+int sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf);
 
 #endif

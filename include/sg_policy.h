@@ -51,6 +51,14 @@ struct sg_term {
 #define SG_POLICY_MAX_TERMS 16
 #define SG_POLICY_MAX_COUNTRIES 16
 #define SG_POLICY_MAX_REQUESTERS 64
+#define SG_POLICY_MAX_RETIRED 8
+
+/* A key this name used before a rotation: listed so that old signatures
+ * can still be checked, never used to sign. */
+struct sg_retired_key {
+	char certificate[512];          /* its certificate (chain) PEM path */
+	int64_t retired_at;             /* unix seconds */
+};
 
 struct sg_policy_key {
 	char name[SG_POLICY_NAME_MAX];
@@ -70,6 +78,8 @@ struct sg_policy_key {
 	uint64_t lifetime;              /* seconds */
 	char countries[SG_POLICY_MAX_COUNTRIES][3];
 	size_t ncountries;
+	struct sg_retired_key retired[SG_POLICY_MAX_RETIRED];
+	size_t nretired;
 };
 
 struct sg_hsm {

@@ -28,6 +28,14 @@ struct sg_fault {
 	char detail[512];
 };
 
+struct sg_retired_view {
+	const struct sg_retired_key *rk;
+	char *certificate_pem;
+	char *public_key_pem;
+	char spki_sha256[65];
+	char reason[256];              /* why it could not be read, or "" */
+};
+
 struct sg_key_view {
 	const struct sg_policy_key *pk;
 	EVP_PKEY *pub;                 /* NULL if the key was not found */
@@ -38,6 +46,8 @@ struct sg_key_view {
 	const struct sg_hsm *hsm;      /* inventory entry, or NULL */
 	int usable;
 	char reason[256];              /* why not usable */
+	struct sg_retired_view retired[SG_POLICY_MAX_RETIRED];
+	size_t nretired;
 };
 
 int sg_service_open(const struct sg_config *cfg, struct sg_service **ret,

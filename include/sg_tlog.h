@@ -27,6 +27,7 @@ typedef int (*sg_tlog_sign_fn)(void *ctx, const char *text, size_t len,
 int sg_tlog_open(struct sg_store *st, const char *origin,
     const uint8_t pub[SG_ED25519_PUB], sg_tlog_sign_fn sign, void *sign_ctx,
     struct sg_tlog **ret);
+/* The store's writer calls the log's hooks: close the store first. */
 void sg_tlog_free(struct sg_tlog *l);
 
 /* The verifier key "<origin>+<key id>+<base64>" (owned by l). */

@@ -321,6 +321,31 @@ key_json(const struct sg_policy *p, const struct sg_key_view *kv)
 	if (kv->certificate_pem != NULL)
 		json_object_set_new(j, "certificate_pem",
 		    json_string(kv->certificate_pem));
+	if (kv->nretired > 0) {
+		json_t *ret = json_array();
+		for (i = 0; i < kv->nretired; i++) {
+			const struct sg_retired_view *rv = &kv->retired[i];
+			char at[32];
+			json_t *o;
+			sg_time_rfc3339((time_t)rv->rk->retired_at, at,
+			    sizeof(at));
+			o = json_pack("{s:s, s:s}", "state", "retired",
+			    "retired_at", at);
+			if (rv->reason[0] != '\0')
+				json_object_set_new(o, "reason",
+				    json_string(rv->reason));
+			else {
+				json_object_set_new(o, "spki_sha256",
+				    json_string(rv->spki_sha256));
+				json_object_set_new(o, "public_key_pem",
+				    json_string(rv->public_key_pem));
+				json_object_set_new(o, "certificate_pem",
+				    json_string(rv->certificate_pem));
+			}
+			json_array_append_new(ret, o);
+		}
+		json_object_set_new(j, "retired", ret);
+	}
 	if (!kv->usable)
 		json_object_set_new(j, "reason", json_string(kv->reason));
 	(void)p;

@@ -358,6 +358,7 @@ wait_request(struct sg_http *h, const char *id, time_t deadline,
 
 	for (;;) {
 		const char *state = sg_cli_jstr(*req, "state");
+
 		if (state == NULL || strcmp(state, "pending") != 0)
 			return SG_EXIT_OK;
 		if ((left = deadline - mono_s()) <= 0) {
@@ -390,8 +391,11 @@ wait_request(struct sg_http *h, const char *id, time_t deadline,
 		json_decref(*req);
 		*req = next;
 		report(*req, last_state, scap, last_missing, mcap);
-		/* A server that does not hold the poll must not be hammered. */
-		if (mono_s() - t0 < 1)
+		/* A server that does not hold the poll must not be hammered;
+		 * a finished request needs no more polling. */
+		state = sg_cli_jstr(*req, "state");
+		if (state != NULL && strcmp(state, "pending") == 0 &&
+		    mono_s() - t0 < 1)
 			sleep(1);
 	}
 }

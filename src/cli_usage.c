@@ -19,6 +19,11 @@ static const char overview[] =
 "  show ID           show exactly what request ID would sign\n"
 "  approve ID        approve request ID with your approval key (officer)\n"
 "  reject ID         reject request ID with your approval key (officer)\n"
+"  verify FILE       check a signature offline: log proof, approvals,\n"
+"                    policy (auditor)\n"
+"  log key|checkpoint|monitor\n"
+"                    the transparency log's key, its checkpoint, and a\n"
+"                    monitor that detects forks and rollbacks (auditor)\n"
 "  help [COMMAND]    this text, or a command's\n"
 "\n"
 "Global options (also accepted after the command, unless the command uses\n"
@@ -49,7 +54,9 @@ static const char overview[] =
 "  3  the server refused the request (4xx; the problem detail is printed),\n"
 "     or the request is no longer pending when approving or rejecting\n"
 "  4  cannot reach the server, TLS failure, 5xx, or a malformed answer\n"
-"  5  a returned signature does not verify (nothing is written)\n"
+"  5  a returned signature does not verify (nothing is written); verify:\n"
+"     a link of the evidence is broken; log monitor: fork, rollback or a\n"
+"     changed log key\n"
 "  6  the request ended without a signature (rejected, expired, failed)\n"
 "  7  timed out waiting (sign --wait)\n";
 
@@ -171,6 +178,84 @@ static const char approve_usage[] =
 "Exit 3 when the request is not pending or the server refuses the\n"
 "approval; 1 when a check fails or you decline.\n";
 
+static const char verify_usage[] =
+"usage: signgate verify (--key-file VKEY_FILE | --log-key VKEY)\n"
+"           --policy POLICY_FILE --proof PROOF_FILE [--signature SIG_FILE]\n"
+"           (FILE | --digest ALG:HEX)\n"
+"\n"
+"Checks one signature offline, with local files only (no server is\n"
+"contacted):\n"
+"  1. the checkpoint in the proof bundle is signed by the log key, and its\n"
+"     origin is the key's name;\n"
+"  2. the bundle's entry (its extra line) is a signature entry, included\n"
+"     at its index in the tree of that checkpoint;\n"
+"  3. SIG_FILE (when given) is the logged signature (for cms: the logged\n"
+"     CMS, whose signer and messageDigest are checked too);\n"
+"  4. the logged public key is the one the approved statement names, and\n"
+"     the statement's artifact digest is FILE's (hashed here with the\n"
+"     statement's algorithm) or the --digest given;\n"
+"  5. the logged signature verifies over that digest with that key;\n"
+"  6. the policy file is the one the statement names (name, version,\n"
+"     SHA-256), the requester may request the key, it was signed before\n"
+"     the request expired, every logged approval is a valid DSSE\n"
+"     signature by a distinct officer allowed to decide, and together\n"
+"     they meet the key's quorum (no veto); the signing token is in the\n"
+"     policy's HSM inventory with the logged country, which the key\n"
+"     allows.\n"
+"  --key-file FILE   the log's verifier key (a file with the one line\n"
+"                    `signgate log key` prints)\n"
+"  --log-key VKEY    the verifier key itself\n"
+"  --policy FILE     the policy file the signature was approved under\n"
+"  --proof FILE      the tlog-proof bundle (`sign` writes <sig>.proof)\n"
+"  --signature FILE  the signature `sign` wrote\n"
+"  --digest ALG:HEX  the artifact's digest instead of FILE\n"
+"\n"
+"Output lines on success:\n"
+"  verified: <FILE or digest>\n"
+"  key: <name> sha256:<spki hex> <algorithm>\n"
+"  digest: <alg>:<hex>\n"
+"  request: <id> requester <principal>\n"
+"  approvers: <officer ...> | none needed\n"
+"  rejected-by: <officer ...>                    (when some rejected)\n"
+"  policy: <name>@<version> sha256:<hex>\n"
+"  signed: <RFC 3339 time>\n"
+"  hsm: <token serial> <country> (<site>)\n"
+"  log: index <N>, checkpoint <origin> size <S> root <base64>\n"
+"A broken link prints `verify: <link>: <why>` on stderr and exits 5; the\n"
+"links are: log key, proof, checkpoint, entry, inclusion, statement,\n"
+"public key, digest, signature, policy, key, requester, expiry,\n"
+"approval N, quorum, hsm.  A file that cannot be read exits 1.\n";
+
+static const char log_usage[] =
+"usage: signgate log key\n"
+"       signgate log checkpoint\n"
+"       signgate log monitor --state FILE [--vkey VKEY]\n"
+"\n"
+"The transparency log (no client certificate needed).\n"
+"  key           prints the log's verifier key, one line\n"
+"                <origin>+<key id>+<base64>, for `verify --key-file`\n"
+"  checkpoint    prints the latest signed checkpoint (a C2SP signed note)\n"
+"  monitor       checks that the log only ever grew: verifies the current\n"
+"                checkpoint with the pinned key and a consistency proof\n"
+"                from the checkpoint seen last time, then records it\n"
+"    --state FILE  what the monitor remembers (created on the first run)\n"
+"    --vkey VKEY   the key to trust on the first run (default: the one the\n"
+"                  server advertises, trusted on first use); later runs\n"
+"                  must give the same key or none\n"
+"\n"
+"The state file is text, written atomically, exactly these lines:\n"
+"  signgate-log-monitor v1\n"
+"  key <verifier key>\n"
+"  size <number of entries>\n"
+"  root <base64 root hash>\n"
+"monitor output lines: key, previous (the size seen before; not on the\n"
+"first run), size, root, consistent: yes|first checkpoint.\n"
+"monitor exits 5, prints FORK, ROLLBACK, KEY CHANGED or BAD CHECKPOINT on\n"
+"stderr and leaves the state file unchanged when the log shrank, shows\n"
+"another root for a size already seen, cannot prove it extends what was\n"
+"seen, is signed by another key, or advertises a key other than the\n"
+"pinned one.\n";
+
 static const char command_footer[] =
 "\n"
 "Global options (--url, --cert, --key, --cacert, --timeout, -v) and exit\n"
@@ -191,6 +276,10 @@ sg_cli_usage(FILE *f, const char *cmd)
 		fputs(show_usage, f);
 	else if (strcmp(cmd, "approve") == 0 || strcmp(cmd, "reject") == 0)
 		fputs(approve_usage, f);
+	else if (strcmp(cmd, "verify") == 0)
+		fputs(verify_usage, f);
+	else if (strcmp(cmd, "log") == 0)
+		fputs(log_usage, f);
 	else if (strcmp(cmd, "help") == 0)
 		fputs("usage: signgate help [COMMAND]\n", f);
 	else

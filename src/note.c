@@ -168,6 +168,7 @@ sg_note_vkey_parse(const char *vkey, char ret_name[SG_NOTE_NAME_MAX + 1],
     uint32_t *ret_id, uint8_t ret_pub[SG_ED25519_PUB])
 {
 	uint8_t raw[1 + SG_ED25519_PUB];
+	char name[SG_NOTE_NAME_MAX + 1];
 	const char *p1, *p2;
 	size_t len, nlen, i;
 	uint32_t id = 0;
@@ -204,17 +205,13 @@ sg_note_vkey_parse(const char *vkey, char ret_name[SG_NOTE_NAME_MAX + 1],
 		return SG_ERR_INVALID;
 	if (raw[0] != SIG_TYPE_ED25519)
 		return SG_ERR_MECHANISM;
-	{
-		char name[SG_NOTE_NAME_MAX + 1];
-
-		memcpy(name, vkey, nlen);
-		name[nlen] = '\0';
-		/* The ID is redundant; one that does not match is a typo or
-		 * a different key, never something to trust. */
-		if (sg_note_key_id(name, raw + 1) != id)
-			return SG_ERR_INVALID;
-		memcpy(ret_name, name, nlen + 1);
-	}
+	memcpy(name, vkey, nlen);
+	name[nlen] = '\0';
+	/* The ID is redundant; one that does not match is a typo or a
+	 * different key, never something to trust. */
+	if (sg_note_key_id(name, raw + 1) != id)
+		return SG_ERR_INVALID;
+	memcpy(ret_name, name, nlen + 1);
 	*ret_id = id;
 	memcpy(ret_pub, raw + 1, SG_ED25519_PUB);
 	return 0;
@@ -506,12 +503,22 @@ sg_tlog_proof_clear(struct sg_tlog_proof *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* The embedded note: non-empty, ends its last line, no NUL. */
+/*
+ * The embedded note has the shape of a signed note (text, blank line,
+ * signature lines, final LF) and no NUL.  Whether it verifies is for
+ * sg_note_verify(); this only keeps junk out of a proof bundle.
+ */
 static int
 proof_note_ok(const char *note, size_t len)
 {
-	return note != NULL && len > 0 && len <= SG_NOTE_MAX &&
-	    note[len - 1] == '\n' && memchr(note, '\0', len) == NULL;
+	const char *blank;
+
+	if (note == NULL || len < 4 || len > SG_NOTE_MAX ||
+	    note[len - 1] != '\n' || note[len - 2] == '\n' ||
+	    memchr(note, '\0', len) != NULL)
+		return 0;
+	blank = memmem(note, len, "\n\n", 2);
+	return blank != NULL && blank > note && blank + 2 < note + len;
 }
 
 int

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -623,7 +624,7 @@ kw_country(struct parser *st)
 enum {
 	KKW_TOKEN = 0, KKW_OBJECT, KKW_ID, KKW_URI, KKW_ALGORITHM,
 	KKW_FORMATS, KKW_CERTIFICATE, KKW_REQUESTERS, KKW_REQUIRE, KKW_VETO,
-	KKW_LIFETIME, KKW_COUNTRIES,
+	KKW_LIFETIME, KKW_COUNTRIES, KKW_RETIRED,
 };
 
 /* `uri` replaces token/object/id as a whole: mixing them would leave two
@@ -914,6 +915,45 @@ kw_countries(struct parser *st)
 	return 0;
 }
 
+/* retired <certificate path> <YYYY-MM-DDTHH:MM:SSZ> */
+static int
+kw_retired(struct parser *st)
+{
+	struct sg_policy_key *k = &cur_key(st)->pub;
+	struct sg_retired_key *rk;
+	struct tm tm;
+	char back[32];
+	const char *end;
+	time_t t;
+	size_t i;
+	int r;
+
+	if ((r = want_args(st, 2)) != 0)
+		return r;
+	if (k->nretired >= SG_POLICY_MAX_RETIRED)
+		return serr(st, "more than %d retired keys",
+		    SG_POLICY_MAX_RETIRED);
+	if (strlen(st->tok[1]) >= sizeof(rk->certificate))
+		return serr(st, "path longer than %zu characters",
+		    sizeof(rk->certificate) - 1);
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(st->tok[2], "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (end == NULL || *end != '\0' || (t = timegm(&tm)) == (time_t)-1)
+		return serr(st, "'%.64s' is not a UTC time like "
+		    "2026-11-29T12:00:00Z", st->tok[2]);
+	sg_time_rfc3339(t, back, sizeof(back));
+	if (strcmp(back, st->tok[2]) != 0)
+		return serr(st, "'%.64s' is not a valid time", st->tok[2]);
+	for (i = 0; i < k->nretired; i++)
+		if (strcmp(k->retired[i].certificate, st->tok[1]) == 0)
+			return serr(st, "'%.64s' is already retired",
+			    st->tok[1]);
+	rk = &k->retired[k->nretired++];
+	copy_str(rk->certificate, st->tok[1], sizeof(rk->certificate));
+	rk->retired_at = (int64_t)t;
+	return 0;
+}
+
 static const struct keyword principal_kws[] = {
 	{ "roles", kw_roles, 0 },
 	{ "client-cn", kw_client_cn, 0 },
@@ -949,6 +989,7 @@ static const struct keyword key_kws[] = {
 	{ "veto", kw_veto, 0 },
 	{ "lifetime", kw_lifetime, 0 },
 	{ "countries", kw_countries, 0 },
+	{ "retired", kw_retired, 1 },
 	{ NULL, NULL, 0 },
 };
 

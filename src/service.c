@@ -173,6 +173,40 @@ check_key(struct sg_service *s, struct sg_key_view *kv, const char *policy_dir)
 static int load_policy(struct sg_service *s, char *errbuf, size_t errlen);
 static void *sweeper_main(void *arg);
 
+/* Loads the certificates of a key's retired predecessors, for listing. */
+static void
+load_retired(struct sg_key_view *kv, const char *policy_dir)
+{
+	size_t i, len;
+	uint8_t spki[32];
+	EVP_PKEY *pub;
+	char *path;
+	int r;
+
+	for (i = 0; i < kv->pk->nretired; i++) {
+		struct sg_retired_view *rv = &kv->retired[i];
+		rv->rk = &kv->pk->retired[i];
+		kv->nretired++;
+		if ((path = sg_path_join(policy_dir,
+		    rv->rk->certificate)) == NULL)
+			continue;
+		r = sg_read_file(path, 1 << 20, &rv->certificate_pem, &len);
+		pub = NULL;
+		if (r == 0 && (r = sg_pubkey_from_pem(rv->certificate_pem, len,
+		    &pub)) == 0 && (r = sg_pubkey_spki_sha256(pub, spki)) == 0 &&
+		    (r = sg_pubkey_to_pem(pub, &rv->public_key_pem)) == 0)
+			sg_hex_encode(spki, sizeof(spki), rv->spki_sha256);
+		else {
+			snprintf(rv->reason, sizeof(rv->reason), "%s: %s",
+			    path, sg_strerror(r));
+			sg_log_warn("key '%s': retired certificate %s",
+			    kv->pk->name, rv->reason);
+		}
+		EVP_PKEY_free(pub);
+		free(path);
+	}
+}
+
 static int
 sign_checkpoint(void *ctx, const char *text, size_t len,
     uint8_t sig[SG_ED25519_SIG])
@@ -295,6 +329,7 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 			goto fail;
 		}
 		check_key(s, kv, policy_dir);
+		load_retired(kv, policy_dir);
 		if (!kv->usable)
 			sg_log_warn("key '%s' will not be used: %s",
 			    kv->pk->name, kv->reason);
@@ -348,8 +383,13 @@ sg_service_free(struct sg_service *s)
 		pthread_join(s->sweeper, NULL);
 	}
 	for (i = 0; s->keys != NULL && i < s->nkeys; i++) {
+		size_t j;
 		free(s->keys[i].public_key_pem);
 		free(s->keys[i].certificate_pem);
+		for (j = 0; j < s->keys[i].nretired; j++) {
+			free(s->keys[i].retired[j].certificate_pem);
+			free(s->keys[i].retired[j].public_key_pem);
+		}
 	}
 	free(s->keys);
 	/* The store's writer may still call the log's hooks until it stops. */
@@ -1006,12 +1046,30 @@ sign_pending(struct sg_service *s, const char *id)
 	}
 	if ((kv = sg_service_key(s, q->key)) == NULL ||
 	    strcmp(kv->spki_sha256, q->spki_sha256) != 0) {
-		/* The key named by the statement is gone: never sign with
-		 * another one. */
-		struct finish_job fj = { s, id, "failed", "the key named in "
-		    "the statement is no longer available" };
+		/* The key named by the statement is gone (rotated or
+		 * removed): never sign with another one. */
+		char why[256];
+		struct finish_job fj = { s, id, "failed", why };
+		size_t i;
+
+		snprintf(why, sizeof(why), "key '%s' sha256:%s named in the "
+		    "statement is no longer in service", q->key,
+		    q->spki_sha256);
+		for (i = 0; kv != NULL && i < kv->nretired; i++) {
+			char at[32];
+			if (strcmp(kv->retired[i].spki_sha256,
+			    q->spki_sha256) != 0)
+				continue;
+			sg_time_rfc3339((time_t)kv->retired[i].rk->retired_at,
+			    at, sizeof(at));
+			snprintf(why, sizeof(why), "key '%s' was rotated at "
+			    "%s; the statement names the retired key "
+			    "sha256:%s, which no longer signs", q->key, at,
+			    q->spki_sha256);
+		}
 		if (sg_store_write(s->store, job_finish, &fj) == 0)
 			notify(s, id);
+		sg_log_warn("request %s failed: %s", id, why);
 		r = SG_ERR_NO_KEY;
 		goto out;
 	}

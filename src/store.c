@@ -295,10 +295,13 @@ static void
 run_batch(struct sg_store *st, struct job *batch)
 {
 	struct sg_txn *t = &st->wtxn;
-	struct sg_store_hooks *h = &st->hooks;
+	struct sg_store_hooks hooks, *h = &hooks;
 	struct job *j;
 	int r, any = 0;
 
+	pthread_mutex_lock(&st->qlock);
+	hooks = st->hooks;
+	pthread_mutex_unlock(&st->qlock);
 	if ((r = exec(t, "BEGIN IMMEDIATE")) != 0) {
 		for (j = batch; j != NULL; j = j->next)
 			j->result = SG_ERR_UNAVAILABLE;

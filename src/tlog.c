@@ -320,13 +320,8 @@ fail:
 void
 sg_tlog_free(struct sg_tlog *l)
 {
-	struct sg_store_hooks none;
-
 	if (l == NULL)
 		return;
-	memset(&none, 0, sizeof(none));
-	if (l->st != NULL)
-		sg_store_set_hooks(l->st, &none);
 	free(l->origin);
 	free(l->vkey);
 	free(l);

@@ -61,8 +61,7 @@ bg_sign() {
 
 # wait_line FILE REGEX SECONDS: waits, bounded, for a line in FILE.
 wait_line() {
-	local i
-	for i in $(seq 1 $(($3 * 20))); do
+	for _ in $(seq 1 $(($3 * 20))); do
 		grep -qE -- "$2" "$1" 2>/dev/null && return 0
 		sleep 0.05
 	done

@@ -1,0 +1,561 @@
+/*
+ * `signgate verify`: the auditor's offline check of one signature.
+ *
+ * Inputs are local files only (the artifact or its digest, the signature,
+ * the tlog-proof bundle `sign` saved next to it, the policy file and the
+ * log's verifier key); nothing is fetched, so the answer cannot depend on
+ * what a server says today.  The proof's extra line carries the signature
+ * log entry itself, which is self-contained evidence (see sg_entry.h), and
+ * the chain is walked from the one thing the auditor trusts, the log key,
+ * to the artifact:
+ *
+ *   log key -> checkpoint signature -> checkpoint (origin, size, root)
+ *   -> inclusion of the entry at its index -> the entry (statement,
+ *   envelopes, public key, signature, HSM) -> the statement's SPKI digest
+ *   and artifact digest -> the signature over that digest -> the approvals
+ *   under the policy file the statement names -> the HSM's country.
+ *
+ * Every link is checked, in that order, and the first broken one is
+ * reported as "verify: <link>: <why>" with exit 5; nothing after it is
+ * trusted.  Files that cannot be read are a local error (exit 1).
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "sg_cli.h"
+#include "sg_crypto.h"
+#include "sg_dsse.h"
+#include "sg_entry.h"
+#include "sg_err.h"
+#include "sg_evidence.h"
+#include "sg_merkle.h"
+#include "sg_note.h"
+#include "sg_policy.h"
+#include "sg_util.h"
+
+#define VKEY_FILE_MAX 1024
+#define PROOF_FILE_MAX (2 * SG_NOTE_MAX + 4096)
+#define SIG_FILE_MAX (1024 * 1024)
+
+enum {
+	OPT_KEY_FILE = SG_OPT_CMD,
+	OPT_LOG_KEY,
+	OPT_POLICY,
+	OPT_PROOF,
+	OPT_SIGNATURE,
+	OPT_DIGEST,
+};
+
+struct verify_args {
+	const char *vkey_file;
+	const char *vkey;
+	const char *policy;
+	const char *proof;
+	const char *signature;
+	const char *digest;          /* ALG:HEX */
+	const char *file;
+	int help;
+};
+
+struct verify {
+	char vkey_name[SG_NOTE_NAME_MAX + 1];
+	uint32_t vkey_id;
+	uint8_t vkey_pub[SG_ED25519_PUB];
+	struct sg_tlog_proof proof;
+	struct sg_checkpoint cp;
+	struct sg_entry entry;
+	struct sg_statement st;
+	EVP_PKEY *pub;
+	enum sg_sig_scheme scheme;
+	enum sg_digest_alg dalg;
+	uint8_t digest[SG_MAX_DIGEST];
+	size_t dlen;
+	struct sg_policy *policy;
+	const struct sg_hsm *hsm;
+};
+
+static int fail(const char *link, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Reports a broken link; always returns SG_EXIT_VERIFY. */
+static int
+fail(const char *link, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "verify: %s: ", link);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return SG_EXIT_VERIFY;
+}
+
+static int
+read_input(const char *what, const char *path, size_t max, char **ret,
+    size_t *ret_len)
+{
+	int r;
+
+	if ((r = sg_read_file(path, max, ret, ret_len)) != 0) {
+		fprintf(stderr, "signgate: cannot read %s %s: %s\n", what,
+		    path, sg_strerror(r));
+		return SG_EXIT_LOCAL;
+	}
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct sg_cli_conf *conf,
+    struct verify_args *ret)
+{
+	static const struct option own[] = {
+		{ "key-file", required_argument, NULL, OPT_KEY_FILE },
+		{ "log-key", required_argument, NULL, OPT_LOG_KEY },
+		{ "policy", required_argument, NULL, OPT_POLICY },
+		{ "proof", required_argument, NULL, OPT_PROOF },
+		{ "signature", required_argument, NULL, OPT_SIGNATURE },
+		{ "digest", required_argument, NULL, OPT_DIGEST },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct option opts[SG_CLI_MAX_OPTIONS];
+	struct verify_args a;
+	int c;
+
+	memset(&a, 0, sizeof(a));
+	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
+		return SG_EXIT_LOCAL;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KEY_FILE:
+			a.vkey_file = optarg;
+			break;
+		case OPT_LOG_KEY:
+			a.vkey = optarg;
+			break;
+		case OPT_POLICY:
+			a.policy = optarg;
+			break;
+		case OPT_PROOF:
+			a.proof = optarg;
+			break;
+		case OPT_SIGNATURE:
+			a.signature = optarg;
+			break;
+		case OPT_DIGEST:
+			a.digest = optarg;
+			break;
+		case 'h':
+		case SG_OPT_HELP:
+			a.help = 1;
+			break;
+		default:
+			/* Connection options mean nothing offline; they are
+			 * accepted so that a shared environment does not
+			 * break scripts. */
+			if (sg_cli_global_option(conf, c, optarg) == 0)
+				break;
+			fprintf(stderr, "see: signgate verify --help\n");
+			return SG_EXIT_USAGE;
+		}
+	}
+	if (!a.help) {
+		if ((a.vkey_file == NULL) == (a.vkey == NULL)) {
+			fprintf(stderr, "signgate: verify needs one of "
+			    "--key-file FILE and --log-key VKEY\n");
+			return SG_EXIT_USAGE;
+		}
+		if (a.policy == NULL || a.proof == NULL) {
+			fprintf(stderr, "signgate: verify needs --policy FILE "
+			    "and --proof FILE\n");
+			return SG_EXIT_USAGE;
+		}
+		if (argc - optind > 1 || (argc - optind == 1) ==
+		    (a.digest != NULL)) {
+			fprintf(stderr, "signgate: verify needs exactly one of "
+			    "FILE and --digest ALG:HEX\n");
+			return SG_EXIT_USAGE;
+		}
+		if (argc - optind == 1)
+			a.file = argv[optind];
+	}
+	*ret = a;
+	return 0;
+}
+
+/* The verifier key, from the command line or a file holding one line. */
+static int
+load_vkey(const struct verify_args *a, struct verify *v)
+{
+	char *buf = NULL;
+	const char *key = a->vkey;
+	size_t len = 0;
+	int ex;
+
+	if (a->vkey_file != NULL) {
+		if ((ex = read_input("log key file", a->vkey_file,
+		    VKEY_FILE_MAX, &buf, &len)) != 0)
+			return ex;
+		if (len > 0 && buf[len - 1] == '\n')
+			buf[--len] = '\0';
+		key = buf;
+	}
+	/* An embedded NUL would hide whatever follows it from the parser. */
+	if ((buf != NULL && strlen(buf) != len) ||
+	    sg_note_vkey_parse(key, v->vkey_name, &v->vkey_id,
+	    v->vkey_pub) != 0)
+		ex = fail("log key", "not a valid verifier key "
+		    "(<name>+<key id>+<base64 Ed25519 key>, one line)");
+	else
+		ex = 0;
+	free(buf);
+	return ex;
+}
+
+/* Links 1 and 2: the checkpoint is signed by the log key, and the entry
+ * is in the tree that checkpoint commits to. */
+static int
+check_log(const struct verify_args *a, struct verify *v)
+{
+	uint8_t leaf[SG_HASH_LEN];
+	char *text = NULL, *root = NULL;
+	size_t len = 0, text_len = 0;
+	int ex;
+
+	if ((ex = read_input("proof", a->proof, PROOF_FILE_MAX, &text,
+	    &len)) != 0)
+		return ex;
+	ex = SG_EXIT_VERIFY;
+	if (sg_tlog_proof_parse(text, len, &v->proof) != 0) {
+		fail("proof", "%s is not a c2sp.org/tlog-proof@v1 bundle",
+		    a->proof);
+		goto out;
+	}
+	if (sg_note_verify(v->proof.note, v->proof.note_len, v->vkey_name,
+	    v->vkey_id, v->vkey_pub, &text_len) != 0) {
+		fail("checkpoint", "the checkpoint's signature does not verify "
+		    "with log key %s+%08x", v->vkey_name, v->vkey_id);
+		goto out;
+	}
+	if (sg_checkpoint_parse(v->proof.note, text_len, &v->cp) != 0) {
+		fail("checkpoint", "the signed text is not a checkpoint");
+		goto out;
+	}
+	if (strcmp(v->cp.origin, v->vkey_name) != 0) {
+		fail("checkpoint", "origin %s is not the log key's name %s",
+		    sg_cli_esc(v->cp.origin), v->vkey_name);
+		goto out;
+	}
+	if (v->proof.extra == NULL) {
+		fail("entry", "the proof carries no log entry (extra line)");
+		goto out;
+	}
+	if (sg_entry_parse((const char *)v->proof.extra, v->proof.extra_len,
+	    &v->entry) != 0) {
+		fail("entry", "the proof's extra data is not a valid log "
+		    "entry");
+		goto out;
+	}
+	if (v->entry.type != SG_ENTRY_SIGNATURE) {
+		fail("entry", "the logged entry is not a signature entry");
+		goto out;
+	}
+	sg_merkle_leaf_hash(v->proof.extra, v->proof.extra_len, leaf);
+	if (sg_merkle_verify_inclusion(leaf, v->proof.index, v->cp.size,
+	    (const uint8_t (*)[SG_HASH_LEN])v->proof.hashes,
+	    v->proof.nhashes, v->cp.root) != 0) {
+		root = sg_b64_encode(v->cp.root, sizeof(v->cp.root));
+		fail("inclusion", "the entry is not at index %llu of the log "
+		    "of size %llu with root %s",
+		    (unsigned long long)v->proof.index,
+		    (unsigned long long)v->cp.size, root ? root : "?");
+		goto out;
+	}
+	ex = 0;
+out:
+	free(root);
+	free(text);
+	return ex;
+}
+
+/* Link 4 (first half): the logged key is the one the statement names. */
+static int
+check_key(struct verify *v)
+{
+	const unsigned char *p = v->entry.public_key;
+	uint8_t h[32];
+	char hex[65];
+	enum sg_key_alg alg;
+
+	if (sg_statement_parse(v->entry.statement, v->entry.statement_len,
+	    &v->st) != 0)
+		return fail("statement", "the logged statement does not parse");
+	if (strcmp(v->st.request, v->entry.request) != 0)
+		return fail("entry", "the entry is for request %s, its "
+		    "statement for request %s", v->entry.request,
+		    v->st.request);
+	sg_sha256(v->entry.public_key, v->entry.public_key_len, h);
+	sg_hex_encode(h, sizeof(h), hex);
+	if (strcmp(hex, v->st.spki_sha256) != 0)
+		return fail("public key", "the logged key is sha256:%s, the "
+		    "approved statement names sha256:%s", hex,
+		    v->st.spki_sha256);
+	if ((v->pub = d2i_PUBKEY(NULL, &p,
+	    (long)v->entry.public_key_len)) == NULL ||
+	    p != v->entry.public_key + v->entry.public_key_len)
+		return fail("public key", "the logged key is not a DER "
+		    "SubjectPublicKeyInfo");
+	if (sg_scheme_from_name(v->entry.algorithm, &alg, &v->scheme) != 0 ||
+	    sg_pubkey_alg(v->pub) != alg)
+		return fail("public key", "the logged key is not an %s key",
+		    v->entry.algorithm);
+	return 0;
+}
+
+/* Link 4 (second half): the statement's artifact digest is the local one. */
+static int
+check_digest(const struct verify_args *a, struct verify *v)
+{
+	uint8_t want[SG_MAX_DIGEST];
+	const char *colon;
+	char hex[2 * SG_MAX_DIGEST + 1];
+	size_t wlen = 0;
+	int r;
+
+	if ((v->dalg = sg_digest_from_name(v->st.digest_alg)) ==
+	    SG_DIGEST_NONE)
+		return fail("statement", "unknown digest algorithm");
+	if (sg_hex_decode(v->st.digest_hex, strlen(v->st.digest_hex), want,
+	    sizeof(want), &wlen) != 0 || wlen != sg_digest_len(v->dalg))
+		return fail("statement", "malformed artifact digest");
+	if (a->file != NULL) {
+		if ((r = sg_digest_file(a->file, v->dalg, v->digest,
+		    &v->dlen)) != 0) {
+			fprintf(stderr, "signgate: cannot hash %s: %s\n",
+			    a->file, sg_strerror(r));
+			return SG_EXIT_LOCAL;
+		}
+	} else {
+		colon = strchr(a->digest, ':');
+		if (colon == NULL || (size_t)(colon - a->digest) !=
+		    strlen(v->st.digest_alg) || strncmp(a->digest,
+		    v->st.digest_alg, (size_t)(colon - a->digest)) != 0)
+			return fail("digest", "the signature is over a %s "
+			    "digest; give --digest %s:HEX", v->st.digest_alg,
+			    v->st.digest_alg);
+		if (sg_hex_decode(colon + 1, strlen(colon + 1), v->digest,
+		    sizeof(v->digest), &v->dlen) != 0 ||
+		    v->dlen != sg_digest_len(v->dalg)) {
+			fprintf(stderr, "signgate: --digest: %s:HEX with %zu "
+			    "hex digits\n", v->st.digest_alg,
+			    2 * sg_digest_len(v->dalg));
+			return SG_EXIT_USAGE;
+		}
+	}
+	if (v->dlen != wlen || memcmp(v->digest, want, wlen) != 0) {
+		sg_hex_encode(v->digest, v->dlen, hex);
+		return fail("digest", "the artifact's %s is %s, the signed "
+		    "statement names %s", v->st.digest_alg, hex,
+		    v->st.digest_hex);
+	}
+	return 0;
+}
+
+/* Links 3 and 5: the signature file is the logged signature, and that
+ * signature verifies over the digest with the logged key. */
+static int
+check_signature(const struct verify_args *a, struct verify *v)
+{
+	char *buf = NULL, err[512];
+	uint8_t h[32];
+	size_t len = 0;
+	int ex;
+
+	if (a->signature != NULL) {
+		if ((ex = read_input("signature", a->signature, SIG_FILE_MAX,
+		    &buf, &len)) != 0)
+			return ex;
+		ex = SG_EXIT_VERIFY;
+		if (strcmp(v->st.format, "cms") == 0) {
+			sg_sha256(buf, len, h);
+			if (!v->entry.has_cms || memcmp(h, v->entry.cms_sha256,
+			    sizeof(h)) != 0) {
+				fail("signature", "%s is not the logged CMS "
+				    "signature", a->signature);
+				goto out;
+			}
+			if (sg_cli_check_cms((const uint8_t *)buf, len, v->pub,
+			    v->dalg, v->digest, v->dlen, err,
+			    sizeof(err)) != 0) {
+				fail("signature", "the CMS does not verify: %s",
+				    err);
+				goto out;
+			}
+		} else if (len != v->entry.signature_len ||
+		    memcmp(buf, v->entry.signature, len) != 0) {
+			fail("signature", "%s is not the logged signature",
+			    a->signature);
+			goto out;
+		}
+	}
+	if (sg_verify(v->pub, v->scheme, v->dalg, v->digest, v->dlen,
+	    v->entry.signature, v->entry.signature_len) != 0) {
+		fail("signature", "the logged signature does not verify over "
+		    "the %s digest with the logged %s key", v->st.digest_alg,
+		    v->entry.algorithm);
+		ex = SG_EXIT_VERIFY;
+		goto out;
+	}
+	ex = 0;
+out:
+	free(buf);
+	return ex;
+}
+
+/* Link 6 and the HSM: approvals under the policy file, then where the
+ * signing token stands. */
+static int
+check_policy(const struct verify_args *a, struct verify *v)
+{
+	const struct sg_policy_key *k;
+	char *text = NULL, err[1024];
+	size_t len = 0;
+	int ex;
+
+	if ((ex = read_input("policy", a->policy, SG_POLICY_MAX_SIZE, &text,
+	    &len)) != 0)
+		return ex;
+	ex = SG_EXIT_VERIFY;
+	if (sg_policy_parse(a->policy, text, len, &v->policy, err,
+	    sizeof(err)) != 0) {
+		fail("policy", "%s", err);
+		goto out;
+	}
+	if (sg_evidence_check(v->policy, v->entry.statement,
+	    v->entry.statement_len, (const char *const *)v->entry.approvals,
+	    v->entry.approval_lens, v->entry.napprovals, v->entry.time, NULL,
+	    err, sizeof(err)) != 0) {
+		fprintf(stderr, "verify: %s\n", err);
+		goto out;
+	}
+	k = sg_policy_key(v->policy, v->st.key);
+	/* The daemon never signs on a token outside the inventory, nor in a
+	 * country the key does not allow: an entry saying so contradicts
+	 * the policy it names. */
+	if ((v->hsm = sg_policy_hsm(v->policy, v->entry.hsm_serial)) == NULL) {
+		fail("hsm", "token %s is not in the policy's HSM inventory",
+		    v->entry.hsm_serial);
+		goto out;
+	}
+	if (strcmp(v->hsm->country, v->entry.hsm_country) != 0) {
+		fail("hsm", "the entry says token %s stands in %s, the policy "
+		    "says %s", v->entry.hsm_serial, v->entry.hsm_country,
+		    v->hsm->country);
+		goto out;
+	}
+	if (!sg_policy_country_allowed(k, v->entry.hsm_country)) {
+		fail("hsm", "key %s may not be used in %s", v->st.key,
+		    v->entry.hsm_country);
+		goto out;
+	}
+	ex = 0;
+out:
+	free(text);
+	return ex;
+}
+
+/* The decisions, already verified by sg_evidence_check(), for display. */
+static void
+print_decisions(const struct verify *v)
+{
+	struct sg_envelope env;
+	char err[256], approvers[1024] = "", rejecters[1024] = "";
+	size_t i, stmt_len, ao = 0, ro = 0;
+	int approve, n;
+
+	for (i = 0; i < v->entry.napprovals; i++) {
+		memset(&env, 0, sizeof(env));
+		if (sg_envelope_parse(v->entry.approvals[i],
+		    v->entry.approval_lens[i], &env, err, sizeof(err)) != 0)
+			continue;
+		if (sg_body_split(env.payload, env.payload_len, &stmt_len,
+		    &approve) == 0) {
+			char *out = approve ? approvers : rejecters;
+			size_t *o = approve ? &ao : &ro;
+
+			n = snprintf(out + *o, sizeof(approvers) - *o, "%s%s",
+			    *o > 0 ? " " : "", sg_cli_esc(env.keyid));
+			if (n > 0 && (size_t)n < sizeof(approvers) - *o)
+				*o += (size_t)n;
+		}
+		sg_envelope_clear(&env);
+	}
+	printf("approvers: %s\n", ao > 0 ? approvers : "none needed");
+	if (ro > 0)
+		printf("rejected-by: %s\n", rejecters);
+}
+
+static void
+print_summary(const struct verify_args *a, const struct verify *v)
+{
+	char when[32], *root;
+
+	printf("verified: %s\n", a->file != NULL ? a->file : "digest");
+	printf("key: %s sha256:%s %s\n", v->st.key, v->st.spki_sha256,
+	    v->entry.algorithm);
+	printf("digest: %s:%s\n", v->st.digest_alg, v->st.digest_hex);
+	printf("request: %s requester %s\n", v->st.request, v->st.requester);
+	print_decisions(v);
+	printf("policy: %s@%llu sha256:%s\n", v->st.policy_name,
+	    v->st.policy_version, v->st.policy_sha256);
+	sg_time_rfc3339((time_t)v->entry.time, when, sizeof(when));
+	printf("signed: %s\n", when);
+	printf("hsm: %s %s (%s)\n", v->entry.hsm_serial, v->entry.hsm_country,
+	    v->hsm->site);
+	root = sg_b64_encode(v->cp.root, sizeof(v->cp.root));
+	printf("log: index %llu, checkpoint %s size %llu root %s\n",
+	    (unsigned long long)v->proof.index, v->cp.origin,
+	    (unsigned long long)v->cp.size, root != NULL ? root : "?");
+	free(root);
+}
+
+int
+sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
+{
+	struct verify_args a;
+	struct verify v;
+	int ex;
+
+	if ((ex = parse_args(argc, argv, conf, &a)) != 0)
+		return ex;
+	if (a.help) {
+		sg_cli_usage(stdout, "verify");
+		return SG_EXIT_OK;
+	}
+	memset(&v, 0, sizeof(v));
+	if ((ex = load_vkey(&a, &v)) != 0 ||
+	    (ex = check_log(&a, &v)) != 0 ||
+	    (ex = check_key(&v)) != 0 ||
+	    (ex = check_digest(&a, &v)) != 0 ||
+	    (ex = check_signature(&a, &v)) != 0 ||
+	    (ex = check_policy(&a, &v)) != 0)
+		goto out;
+	print_summary(&a, &v);
+	ex = SG_EXIT_OK;
+out:
+	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
+		ex = SG_EXIT_LOCAL;
+	sg_policy_free(v.policy);
+	EVP_PKEY_free(v.pub);
+	sg_entry_clear(&v.entry);
+	sg_tlog_proof_clear(&v.proof);
+	return ex;
+}

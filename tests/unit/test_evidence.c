@@ -1,0 +1,689 @@
+/*
+ * Tests for sg_evidence_check(): a policy with officers' keys generated
+ * here (inline PEM), statements built with sg_statement_build(), and DSSE
+ * envelopes signed in-process exactly as `openssl dgst -sha256 -sign`
+ * would.  Each case changes one element of otherwise good evidence and
+ * expects a refusal that names the broken link; a mutation loop flips
+ * every byte of the statement and of each envelope.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "sg_crypto.h"
+#include "sg_dsse.h"
+#include "sg_err.h"
+#include "sg_evidence.h"
+#include "sg_policy.h"
+#include "sg_util.h"
+#include "sg_test.h"
+
+#define EXPIRES 2000000000LL
+#define SIGNED_AT (EXPIRES - 3600)
+
+struct officer_key {
+	const char *name;
+	const char *type;          /* "P-256", "P-384", "RSA" */
+	EVP_PKEY *pkey;
+	char *pem;
+};
+
+static struct officer_key okeys[] = {
+	{ "alice", "P-256", NULL, NULL },
+	{ "bob", "P-256", NULL, NULL },
+	{ "carol", "P-256", NULL, NULL },
+	{ "dave", "P-384", NULL, NULL },
+	{ "erin", "RSA", NULL, NULL },
+	{ "frank", "P-256", NULL, NULL },
+	{ "mallory", "P-256", NULL, NULL },   /* in no policy */
+};
+#define NOKEYS (sizeof(okeys) / sizeof(okeys[0]))
+
+static EVP_PKEY *
+okey(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NOKEYS; i++)
+		if (strcmp(okeys[i].name, name) == 0)
+			return okeys[i].pkey;
+	abort();
+}
+
+static const char *
+opem(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NOKEYS; i++)
+		if (strcmp(okeys[i].name, name) == 0)
+			return okeys[i].pem;
+	abort();
+}
+
+static void
+make_keys(void)
+{
+	size_t i;
+
+	if (okeys[0].pkey != NULL)
+		return;
+	for (i = 0; i < NOKEYS; i++) {
+		struct officer_key *k = &okeys[i];
+		BIO *b;
+		char *data;
+		long n;
+
+		if (strcmp(k->type, "RSA") == 0)
+			k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
+			    (size_t)2048);
+		else
+			k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", k->type);
+		if (k->pkey == NULL || (b = BIO_new(BIO_s_mem())) == NULL ||
+		    !PEM_write_bio_PUBKEY(b, k->pkey))
+			abort();
+		n = BIO_get_mem_data(b, &data);
+		if (n <= 0 || (k->pem = malloc((size_t)n + 1)) == NULL)
+			abort();
+		memcpy(k->pem, data, (size_t)n);
+		k->pem[n] = '\0';
+		BIO_free(b);
+	}
+}
+
+/* --- policy text --- */
+
+struct text {
+	char *s;
+	size_t len;
+};
+
+static void text_add(struct text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+text_add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (t->s = realloc(t->s, t->len + (size_t)n + 1)) == NULL)
+		abort();
+	va_start(ap, fmt);
+	vsnprintf(t->s + t->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	t->len += (size_t)n;
+}
+
+static void
+officer(struct text *t, const char *name, const char *roles)
+{
+	text_add(t, "principal %s\n    roles %s\n    client-cn %s\n"
+	    "    approval-key\n%send\n", name, roles, name, opem(name));
+}
+
+/* The policy every test uses; `comment` changes its bytes only, `version`
+ * its version. */
+static char *
+policy_text(const char *comment, unsigned version)
+{
+	struct text t = { NULL, 0 };
+
+	make_keys();
+	text_add(&t, "# %s\npolicy evidence-test\nversion %u\n\n", comment,
+	    version);
+	text_add(&t, "principal ci\n    roles requester\n    client-cn ci\n"
+	    "end\n");
+	text_add(&t, "principal audit\n    roles auditor\n    client-cn audit\n"
+	    "end\n");
+	officer(&t, "alice", "officer");
+	officer(&t, "bob", "officer");
+	officer(&t, "carol", "officer");
+	officer(&t, "dave", "requester officer");
+	officer(&t, "erin", "officer");
+	officer(&t, "frank", "officer");
+	text_add(&t,
+	    "group security-officers\n    members alice bob carol erin\nend\n"
+	    "group release-managers\n    members dave\nend\n"
+	    "group bystanders\n    members frank\nend\n"
+	    "hsm 0011223344556677\n    site Zurich\n    country CH\nend\n"
+	    "key release\n    token t\n    object release\n"
+	    "    algorithm ecdsa-p256\n    formats raw\n"
+	    "    requesters ci dave\n"
+	    "    require security-officers 2\n"
+	    "    require release-managers 1\n"
+	    "    veto no\n    lifetime 24h\n    countries CH\nend\n"
+	    "key firmware\n    token t\n    object firmware\n"
+	    "    algorithm rsa-pkcs1\n    formats raw\n    requesters ci\n"
+	    "    require security-officers 2\n"
+	    "    veto yes\n    lifetime 24h\n    countries CH\nend\n"
+	    "key nightly\n    token t\n    object nightly\n"
+	    "    algorithm ecdsa-p256\n    formats raw\n    requesters ci\n"
+	    "    veto no\n    lifetime 1h\n    countries CH\nend\n"
+	    "key orphan\n    token t\n    object orphan\n"
+	    "    algorithm ecdsa-p256\n    formats raw\n"
+	    "    require security-officers 1\n"
+	    "    veto no\n    lifetime 1h\n    countries CH\nend\n");
+	return t.s;
+}
+
+static struct sg_policy *
+make_policy(const char *comment, unsigned version)
+{
+	struct sg_policy *p = NULL;
+	char *text = policy_text(comment, version), err[512];
+
+	if (sg_policy_parse("evidence.policy", text, strlen(text), &p, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "policy: %s\n", err);
+		abort();
+	}
+	free(text);
+	return p;
+}
+
+/* --- statements and envelopes --- */
+
+static char *
+statement_for(const struct sg_policy *p, const char *request,
+    const char *key, const char *requester, const char *digest_hex)
+{
+	struct sg_statement s;
+	char *text = NULL;
+	size_t len;
+
+	memset(&s, 0, sizeof(s));
+	snprintf(s.request, sizeof(s.request), "%s", request);
+	snprintf(s.key, sizeof(s.key), "%s", key);
+	memset(s.spki_sha256, 'c', 64);
+	snprintf(s.digest_alg, sizeof(s.digest_alg), "sha256");
+	snprintf(s.digest_hex, sizeof(s.digest_hex), "%s", digest_hex);
+	snprintf(s.format, sizeof(s.format), "raw");
+	snprintf(s.requester, sizeof(s.requester), "%s", requester);
+	snprintf(s.policy_name, sizeof(s.policy_name), "%s",
+	    sg_policy_name(p));
+	s.policy_version = sg_policy_version(p);
+	snprintf(s.policy_sha256, sizeof(s.policy_sha256), "%s",
+	    sg_policy_sha256_hex(p));
+	s.expires = EXPIRES;
+	if (sg_statement_build(&s, &text, &len) != 0)
+		abort();
+	return text;
+}
+
+#define REQ1 "0123456789abcdef0123456789abcdef"
+#define REQ2 "fedcba9876543210fedcba9876543210"
+#define DIG1 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+/* An envelope over statement + decision, signed with signer's key under
+ * the name keyid. */
+static char *
+envelope_as(const char *statement, const char *type, const char *signer,
+    const char *keyid, int approve)
+{
+	uint8_t *body = NULL, *pae = NULL, sig[1024];
+	size_t body_len, pae_len, sig_len = sizeof(sig);
+	EVP_MD_CTX *ctx;
+	char *json = NULL;
+
+	if (sg_body_build(statement, strlen(statement), approve, &body,
+	    &body_len) != 0 || sg_dsse_pae(SG_DSSE_TYPE, body, body_len, &pae,
+	    &pae_len) != 0 || (ctx = EVP_MD_CTX_new()) == NULL)
+		abort();
+	if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL,
+	    okey(signer)) != 1 ||
+	    EVP_DigestSign(ctx, sig, &sig_len, pae, pae_len) != 1)
+		abort();
+	EVP_MD_CTX_free(ctx);
+	if (sg_envelope_build(type, body, body_len, keyid, sig, sig_len,
+	    &json) != 0)
+		abort();
+	free(body);
+	free(pae);
+	return json;
+}
+
+static char *
+envelope(const char *statement, const char *officer_name, int approve)
+{
+	return envelope_as(statement, SG_DSSE_TYPE, officer_name,
+	    officer_name, approve);
+}
+
+/* Runs the check; want NULL means success is expected, otherwise a
+ * refusal whose message starts with want. */
+static void
+expect(const struct sg_policy *p, const char *statement, char **envs,
+    size_t n, int64_t signed_at, const char *want, int line)
+{
+	const char *e[SG_EVIDENCE_MAX_ENVELOPES + 1];
+	size_t lens[SG_EVIDENCE_MAX_ENVELOPES + 1], i;
+	struct sg_statement st;
+	char err[1024];
+	int r;
+
+	for (i = 0; i < n; i++) {
+		e[i] = envs[i];
+		lens[i] = strlen(envs[i]);
+	}
+	memset(&st, 0, sizeof(st));
+	memset(err, 'x', sizeof(err));
+	err[sizeof(err) - 1] = '\0';
+	r = sg_evidence_check(p, statement, strlen(statement), e, lens, n,
+	    signed_at, &st, err, sizeof(err));
+	if (want == NULL) {
+		if (r != 0)
+			fprintf(stderr, "  line %d: refused: %s\n", line, err);
+		CHECK_EQ_INT(r, 0);
+		CHECK_STR(st.request, r == 0 ? REQ1 : "");
+		return;
+	}
+	if (r == 0 || strncmp(err, want, strlen(want)) != 0)
+		fprintf(stderr, "  line %d: r=%d err=\"%s\", want \"%s...\"\n",
+		    line, r, err, want);
+	CHECK(r != 0);
+	CHECK(strncmp(err, want, strlen(want)) == 0);
+	CHECK_STR(st.request, "");      /* untouched on failure */
+}
+#define EXPECT(p, s, e, n, t, w) expect(p, s, e, n, t, w, __LINE__)
+
+static void
+free_all(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+}
+
+/* --- tests --- */
+
+static void
+test_quorum_met(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *s = statement_for(p, REQ1, "release", "ci", DIG1);
+	char *e[4];
+
+	e[0] = envelope(s, "alice", 1);
+	e[1] = envelope(s, "dave", 1);
+	e[2] = envelope(s, "erin", 1);       /* RSA approval key */
+	EXPECT(p, s, e, 3, SIGNED_AT, NULL);
+	/* Order does not matter; a reject next to a quorum (no veto) is
+	 * recorded evidence, not a defect. */
+	e[3] = envelope(s, "bob", 0);
+	EXPECT(p, s, e, 4, SIGNED_AT, NULL);
+	free_all(e, 4);
+	free(s);
+
+	/* No approval needed, none given. */
+	s = statement_for(p, REQ1, "nightly", "ci", DIG1);
+	EXPECT(p, s, NULL, 0, SIGNED_AT, NULL);
+	free(s);
+	sg_policy_free(p);
+}
+
+static void
+test_missing(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *s = statement_for(p, REQ1, "release", "ci", DIG1);
+	char *e[3];
+	struct sg_statement st;
+	char err[256];
+
+	e[0] = envelope(s, "alice", 1);
+	e[1] = envelope(s, "bob", 1);
+	e[2] = envelope(s, "dave", 1);
+	EXPECT(p, s, e, 2, SIGNED_AT,
+	    "quorum: not met for key release: missing 1 more of 1 "
+	    "release-managers");
+	EXPECT(p, s, e + 1, 2, SIGNED_AT,
+	    "quorum: not met for key release: missing 1 more of 2 "
+	    "security-officers");
+	EXPECT(p, s, e, 0, SIGNED_AT,
+	    "quorum: not met for key release: missing 2 more of 2 "
+	    "security-officers, 1 more of 1 release-managers");
+	/* A reject instead of an approval, without veto: still pending. */
+	free(e[1]);
+	e[1] = envelope(s, "bob", 0);
+	EXPECT(p, s, e, 3, SIGNED_AT, "quorum: not met");
+	free_all(e, 3);
+
+	/* Too many envelopes to be real evidence. */
+	{
+		const char *many[SG_EVIDENCE_MAX_ENVELOPES + 1];
+		size_t lens[SG_EVIDENCE_MAX_ENVELOPES + 1], i;
+
+		for (i = 0; i <= SG_EVIDENCE_MAX_ENVELOPES; i++) {
+			many[i] = "{}";
+			lens[i] = 2;
+		}
+		CHECK_EQ_INT(sg_evidence_check(p, s, strlen(s), many, lens,
+		    SG_EVIDENCE_MAX_ENVELOPES + 1, SIGNED_AT, &st, err,
+		    sizeof(err)), SG_ERR_TOO_LARGE);
+	}
+	CHECK(strncmp(err, "approvals:", 10) == 0);
+	CHECK_EQ_INT(sg_evidence_check(NULL, s, strlen(s), NULL, NULL, 0,
+	    SIGNED_AT, &st, err, sizeof(err)), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_evidence_check(p, s, strlen(s), NULL, NULL, 1,
+	    SIGNED_AT, &st, err, sizeof(err)), SG_ERR_INVALID);
+	free(s);
+	sg_policy_free(p);
+}
+
+static void
+test_extra_and_wrong(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *s = statement_for(p, REQ1, "release", "ci", DIG1);
+	char *sd = statement_for(p, REQ1, "release", "dave", DIG1);
+	char *sn = statement_for(p, REQ1, "nightly", "ci", DIG1);
+	char *e[4], *x;
+
+	e[0] = envelope(s, "alice", 1);
+	e[1] = envelope(s, "bob", 1);
+	e[2] = envelope(s, "dave", 1);
+
+	/* The same officer twice, even with two valid signatures. */
+	e[3] = envelope(s, "alice", 1);
+	EXPECT(p, s, e, 4, SIGNED_AT, "approval 4: alice decided twice");
+	free(e[3]);
+
+	/* An officer outside the key's groups. */
+	e[3] = envelope(s, "frank", 1);
+	EXPECT(p, s, e, 4, SIGNED_AT,
+	    "approval 4: frank is not an approver for key release");
+	free(e[3]);
+
+	/* An auditor, the requester, a stranger. */
+	e[3] = envelope_as(s, SG_DSSE_TYPE, "alice", "audit", 1);
+	EXPECT(p, s, e, 4, SIGNED_AT, "approval 4: audit is not an officer");
+	free(e[3]);
+	e[3] = envelope_as(s, SG_DSSE_TYPE, "alice", "ci", 1);
+	EXPECT(p, s, e, 4, SIGNED_AT, "approval 4: ci is not an officer");
+	free(e[3]);
+	e[3] = envelope(s, "mallory", 1);
+	EXPECT(p, s, e, 4, SIGNED_AT,
+	    "approval 4: keyid mallory is not a principal of the policy");
+	free(e[3]);
+
+	/* dave requested: his own approval is refused, whoever else
+	 * approved. */
+	x = envelope(sd, "dave", 1);
+	e[3] = envelope(sd, "alice", 1);
+	{
+		char *v[3] = { e[3], x, NULL };
+		v[2] = envelope(sd, "bob", 1);
+		EXPECT(p, sd, v, 3, SIGNED_AT,
+		    "approval 2: dave requested this signature");
+		free(v[2]);
+	}
+	free(x);
+	free(e[3]);
+
+	/* An approval where none is needed: nobody may approve nightly. */
+	x = envelope(sn, "alice", 1);
+	EXPECT(p, sn, &x, 1, SIGNED_AT,
+	    "approval 1: alice is not an approver for key nightly");
+	free(x);
+
+	/* Signed by bob under alice's name. */
+	free(e[0]);
+	e[0] = envelope_as(s, SG_DSSE_TYPE, "bob", "alice", 1);
+	EXPECT(p, s, e, 3, SIGNED_AT,
+	    "approval 1 (alice): the signature does not verify");
+	free(e[0]);
+
+	/* Another payload type, correctly signed over its PAE?  The PAE is
+	 * over SG_DSSE_TYPE; the type itself is refused first. */
+	e[0] = envelope_as(s, "application/json", "alice", "alice", 1);
+	EXPECT(p, s, e, 3, SIGNED_AT, "approval 1 (alice): payloadType");
+	free(e[0]);
+
+	/* Not JSON at all; an envelope with an extra member. */
+	e[0] = strdup("{\"payloadType\":");
+	EXPECT(p, s, e, 3, SIGNED_AT, "approval 1: not a valid envelope");
+	free(e[0]);
+	x = envelope(s, "alice", 1);
+	if (asprintf(&e[0], "{\"x\":1,%s", x + 1) < 0)
+		abort();
+	free(x);
+	EXPECT(p, s, e, 3, SIGNED_AT, "approval 1: not a valid envelope");
+	free(e[0]);
+
+	free(e[1]);
+	free(e[2]);
+	free(s);
+	free(sd);
+	free(sn);
+	sg_policy_free(p);
+}
+
+static void
+test_vetoed(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *s = statement_for(p, REQ1, "firmware", "ci", DIG1);
+	char *e[3];
+
+	e[0] = envelope(s, "alice", 1);
+	e[1] = envelope(s, "carol", 1);
+	EXPECT(p, s, e, 2, SIGNED_AT, NULL);
+	e[2] = envelope(s, "bob", 0);
+	EXPECT(p, s, e, 3, SIGNED_AT, "quorum: vetoed: bob rejected");
+	free_all(e, 3);
+	free(s);
+	sg_policy_free(p);
+}
+
+static void
+test_expired(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *s = statement_for(p, REQ1, "release", "ci", DIG1);
+	char *e[3];
+
+	e[0] = envelope(s, "alice", 1);
+	e[1] = envelope(s, "bob", 1);
+	e[2] = envelope(s, "dave", 1);
+	EXPECT(p, s, e, 3, EXPIRES - 1, NULL);
+	EXPECT(p, s, e, 3, EXPIRES, "expiry: signed at 2033-05-18T03:33:20Z, "
+	    "but the request expired at 2033-05-18T03:33:20Z");
+	EXPECT(p, s, e, 3, EXPIRES + 86400, "expiry:");
+	free_all(e, 3);
+	free(s);
+	sg_policy_free(p);
+}
+
+static void
+test_wrong_policy(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	struct sg_policy *other = make_policy("b", 1);   /* other bytes */
+	struct sg_policy *v2 = make_policy("a", 2);
+	char *s = statement_for(p, REQ1, "release", "ci", DIG1);
+	char *so = statement_for(p, REQ1, "orphan", "ci", DIG1);
+	char *sx = statement_for(p, REQ1, "release", "audit", DIG1);
+	char *e[3], want[512];
+
+	e[0] = envelope(s, "alice", 1);
+	e[1] = envelope(s, "bob", 1);
+	e[2] = envelope(s, "dave", 1);
+	EXPECT(p, s, e, 3, SIGNED_AT, NULL);
+	snprintf(want, sizeof(want), "policy: the signature was approved "
+	    "under policy evidence-test@1 sha256:%s, not the given file",
+	    sg_policy_sha256_hex(p));
+	EXPECT(other, s, e, 3, SIGNED_AT, want);
+	EXPECT(v2, s, e, 3, SIGNED_AT, want);
+	/* A key nobody may request, a requester who is not one. */
+	EXPECT(p, so, NULL, 0, SIGNED_AT, "requester: ci may not request key "
+	    "orphan");
+	EXPECT(p, sx, NULL, 0, SIGNED_AT, "requester: audit may not request");
+	free_all(e, 3);
+	free(s);
+	free(so);
+	free(sx);
+
+	/* A key the policy does not have. */
+	{
+		struct sg_statement st;
+		char *t = NULL;
+		size_t len;
+
+		so = statement_for(p, REQ1, "release", "ci", DIG1);
+		CHECK_EQ_INT(sg_statement_parse(so, strlen(so), &st), 0);
+		snprintf(st.key, sizeof(st.key), "retired");
+		CHECK_EQ_INT(sg_statement_build(&st, &t, &len), 0);
+		EXPECT(p, t, NULL, 0, SIGNED_AT, "key: retired is not a key of "
+		    "policy evidence-test");
+		free(t);
+		free(so);
+	}
+	sg_policy_free(p);
+	sg_policy_free(other);
+	sg_policy_free(v2);
+}
+
+static void
+test_tampered_statement(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *s = statement_for(p, REQ1, "release", "ci", DIG1);
+	char *s2 = statement_for(p, REQ2, "release", "ci", DIG1);
+	char *e[3], *t, *a;
+
+	e[0] = envelope(s, "alice", 1);
+	e[1] = envelope(s, "bob", 1);
+	e[2] = envelope(s, "dave", 1);
+
+	/* One digest character changed: still a valid statement, but not
+	 * the one the officers signed. */
+	t = strdup(s);
+	a = strstr(t, "artifact sha256:");
+	a[strlen("artifact sha256:")] = 'b';
+	EXPECT(p, t, e, 3, SIGNED_AT,
+	    "approval 1 (alice): it approves another statement");
+	/* A change that breaks the statement's grammar. */
+	a[strlen("artifact sha256:")] = 'B';
+	EXPECT(p, t, e, 3, SIGNED_AT, "statement: not a valid");
+	free(t);
+	EXPECT(p, "", e, 3, SIGNED_AT, "statement:");
+
+	/* bob's approval of another request, valid in itself. */
+	free(e[1]);
+	e[1] = envelope(s2, "bob", 1);
+	EXPECT(p, s2, e + 1, 1, SIGNED_AT, "quorum: not met");
+	EXPECT(p, s, e, 3, SIGNED_AT,
+	    "approval 2 (bob): it approves another statement");
+	free_all(e, 3);
+	free(s);
+	free(s2);
+	sg_policy_free(p);
+}
+
+/* Every single-byte change of good evidence is refused, and none crashes
+ * (run under ASan too). */
+static void
+test_mutations(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *s = statement_for(p, REQ1, "release", "ci", DIG1);
+	char *e[3], err[1024];
+	const char *v[3];
+	size_t lens[3], i, k, accepted = 0, tried = 0;
+	size_t slen = strlen(s);
+
+	e[0] = envelope(s, "alice", 1);
+	e[1] = envelope(s, "carol", 1);
+	e[2] = envelope(s, "dave", 1);
+	for (k = 0; k < 3; k++) {
+		v[k] = e[k];
+		lens[k] = strlen(e[k]);
+	}
+	CHECK_EQ_INT(sg_evidence_check(p, s, slen, v, lens, 3, SIGNED_AT,
+	    NULL, err, sizeof(err)), 0);
+	for (i = 0; i < slen; i++) {
+		s[i] ^= 0x01;
+		tried++;
+		if (sg_evidence_check(p, s, slen, v, lens, 3, SIGNED_AT, NULL,
+		    err, sizeof(err)) == 0)
+			accepted++;
+		s[i] ^= 0x01;
+	}
+	for (k = 0; k < 3; k++) {
+		for (i = 0; i < lens[k]; i++) {
+			e[k][i] ^= 0x01;
+			tried++;
+			if (sg_evidence_check(p, s, slen, v, lens, 3,
+			    SIGNED_AT, NULL, err, sizeof(err)) == 0) {
+				fprintf(stderr, "  accepted: envelope %zu "
+				    "byte %zu\n", k, i);
+				accepted++;
+			}
+			e[k][i] ^= 0x01;
+		}
+		/* Truncated by one byte. */
+		lens[k]--;
+		CHECK(sg_evidence_check(p, s, slen, v, lens, 3, SIGNED_AT,
+		    NULL, err, sizeof(err)) != 0);
+		lens[k]++;
+	}
+	CHECK(tried > 1000);
+	CHECK_EQ_INT(accepted, 0);
+	CHECK_EQ_INT(sg_evidence_check(p, s, slen, v, lens, 3, SIGNED_AT,
+	    NULL, err, sizeof(err)), 0);
+	CHECK_STR(err, "");
+	free_all(e, 3);
+	free(s);
+	sg_policy_free(p);
+}
+
+static void
+test_error_buffer(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *s = statement_for(p, REQ1, "release", "ci", DIG1);
+	char small[8];
+
+	memset(small, 'x', sizeof(small));
+	CHECK(sg_evidence_check(p, s, strlen(s), NULL, NULL, 0, SIGNED_AT,
+	    NULL, small, sizeof(small)) != 0);
+	CHECK_EQ_INT(strlen(small), sizeof(small) - 1);
+	CHECK(sg_evidence_check(p, s, strlen(s), NULL, NULL, 0, SIGNED_AT,
+	    NULL, NULL, 0) != 0);
+	free(s);
+	sg_policy_free(p);
+}
+
+static void
+test_cleanup(void)
+{
+	size_t i;
+
+	for (i = 0; i < NOKEYS; i++) {
+		EVP_PKEY_free(okeys[i].pkey);
+		free(okeys[i].pem);
+		okeys[i].pkey = NULL;
+		okeys[i].pem = NULL;
+	}
+}
+
+SG_TEST_MAIN("evidence",
+	T(test_quorum_met),
+	T(test_missing),
+	T(test_extra_and_wrong),
+	T(test_vetoed),
+	T(test_expired),
+	T(test_wrong_policy),
+	T(test_tampered_statement),
+	T(test_mutations),
+	T(test_error_buffer),
+	T(test_cleanup))
