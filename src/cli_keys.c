@@ -82,6 +82,36 @@ print_policy(const json_t *pol)
 	putchar('\n');
 }
 
+/* Earlier keys of this name, kept listed after a rotation so that old
+ * signatures can be checked. */
+static void
+print_retired(const json_t *arr)
+{
+	char subject[512], nb[32], na[32];
+	const json_t *r;
+	size_t i;
+
+	if (!json_is_array(arr))
+		return;
+	json_array_foreach(arr, i, r) {
+		const char *cert = sg_cli_jstr(r, "certificate_pem");
+		const char *why = sg_cli_jstr(r, "reason");
+
+		printf("    retired %s: ", sg_cli_esc(sg_cli_jstr(r,
+		    "retired_at")));
+		if (why != NULL)
+			printf("%s\n", sg_cli_esc(why));
+		else if (cert != NULL && sg_cli_cert_summary(cert,
+		    strlen(cert), subject, sizeof(subject), nb, na) == 0)
+			printf("spki sha256:%s, %s, valid %s to %s\n",
+			    sg_cli_esc(sg_cli_jstr(r, "spki_sha256")),
+			    sg_cli_esc(subject), nb, na);
+		else
+			printf("spki sha256:%s\n",
+			    sg_cli_esc(sg_cli_jstr(r, "spki_sha256")));
+	}
+}
+
 /* Returns 1 when a check fails (the key or certificate is not what the
  * server claims), 0 otherwise. */
 static int
@@ -133,6 +163,7 @@ print_key(const json_t *k, int namew)
 	print_policy(json_object_get(k, "policy"));
 	if (reason != NULL)
 		printf("    reason: %s\n", sg_cli_esc(reason));
+	print_retired(json_object_get(k, "retired"));
 	EVP_PKEY_free(pub);
 	EVP_PKEY_free(cpub);
 	return bad;

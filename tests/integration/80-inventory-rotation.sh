@@ -105,6 +105,11 @@ check "/v1/keys lists the new key" cmp <(openssl pkey -pubin -in "$T_DIR/nightly
 check "/v1/keys lists the old key as retired" cmp <(openssl pkey -pubin -in "$T_DIR/nightly-retired.pub") <(openssl pkey -pubin -in "$T_DIR/nightly-old.pub")
 expect_eq "... with its date" "$(jbody '.keys[] | select(.name=="nightly") | .retired[0] | "\(.state) \(.retired_at)"')" "retired $NOW"
 
+as audit
+"$SIGNGATE" keys >"$T_DIR/keys.txt" 2>&1
+check "signgate keys shows the retired key with its date" \
+    grep -q "retired $NOW: spki sha256:$(openssl pkey -pubin -in "$T_DIR/nightly-old.pub" -outform DER | sha256sum | cut -d' ' -f1), CN=signgate dev nightly" "$T_DIR/keys.txt"
+
 printf 'second artifact\n' >"$T_DIR/a2"
 expect_eq "after rotation: nightly signs (201)" "$(new_request ci nightly "$(hexdigest sha256 "$T_DIR/a2")")" 201
 jbody .signature.signature | base64 -d >"$T_DIR/a2.sig"
