@@ -74,6 +74,9 @@ $(BUILD)/preload/%.so: tests/preload/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
+# Further targets (fuzzing, fault-injection modules) live in mk/*.mk.
+-include $(wildcard mk/*.mk)
+
 -include $(LIB_OBJS:.o=.d) $(BUILD)/obj/signgated.d $(BUILD)/obj/signgate.d
 
 unit: $(UNIT_BINS) $(TOOL_BINS) $(PRELOAD_LIBS)

@@ -11,7 +11,10 @@
 
 struct sg_api;
 
-int sg_api_new(struct sg_service *svc, int plain_http, struct sg_api **ret);
+/* rate_per_second: requests each principal may make per second on
+ * average (0: unlimited), with bursts up to rate_burst. */
+int sg_api_new(struct sg_service *svc, int plain_http,
+    unsigned rate_per_second, unsigned rate_burst, struct sg_api **ret);
 void sg_api_free(struct sg_api *a);
 /* An sg_http_handler; ctx is the struct sg_api. */
 void sg_api_handle(void *ctx, const struct sg_http_request *req,

@@ -30,6 +30,9 @@ struct sg_config {
 	unsigned connection_limit;
 	unsigned per_ip_connection_limit;
 	unsigned connection_timeout;    /* seconds */
+	unsigned rate_per_second;       /* per principal; 0 = no limit */
+	unsigned rate_burst;
+	unsigned max_pending;           /* pending requests per requester */
 	char *log_origin;               /* checkpoint origin and key name */
 	char log_token[33];             /* token holding the Ed25519 log key */
 	char log_key[64];               /* its CKA_LABEL */

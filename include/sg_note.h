@@ -53,6 +53,12 @@ int sg_checkpoint_format(const struct sg_checkpoint *c, char **ret);
 int sg_checkpoint_parse(const char *text, size_t len,
     struct sg_checkpoint *ret);
 
+/* A proof's extra data carries one whole log entry (SG_ENTRY_MAX), and a
+ * proof text is never longer than SG_TLOG_PROOF_MAX (its base64, 64 hash
+ * lines and a note of SG_NOTE_MAX fit). */
+#define SG_TLOG_PROOF_EXTRA_MAX (256 * 1024)
+#define SG_TLOG_PROOF_MAX (512 * 1024)
+
 struct sg_tlog_proof {
 	uint8_t *extra;                /* NULL if absent */
 	size_t extra_len;

@@ -115,6 +115,10 @@ int sg_store_set_signed(struct sg_txn *t, const char *id,
     const uint8_t *sig, size_t sig_len, const uint8_t *cms, size_t cms_len,
     int64_t signed_at);
 
+/* How many requests of this requester are pending. */
+int sg_store_count_pending(struct sg_txn *t, const char *requester,
+    uint64_t *ret);
+
 /* Records the index of the signature's log entry. */
 int sg_store_set_log_index(struct sg_txn *t, const char *id, uint64_t index);
 

@@ -8,6 +8,7 @@
  * verified client certificate, mapped to a policy principal.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,20 +29,43 @@
 #define LIST_MAX 200
 #define WAIT_MAX 60
 
+#define RATE_MAX_PRINCIPALS 4096
+
+/* A token bucket per principal. */
+struct bucket {
+	char name[SG_POLICY_NAME_MAX];
+	double tokens;
+	int64_t last_ms;
+};
+
 struct sg_api {
 	struct sg_service *svc;
 	int plain_http;
+	unsigned rate_per_second;
+	unsigned rate_burst;
+	pthread_mutex_t rate_lock;
+	struct bucket *buckets;
+	size_t nbuckets;
 };
 
 int
-sg_api_new(struct sg_service *svc, int plain_http, struct sg_api **ret)
+sg_api_new(struct sg_service *svc, int plain_http, unsigned rate_per_second,
+    unsigned rate_burst, struct sg_api **ret)
 {
 	struct sg_api *a;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return SG_ERR_NOMEM;
+	if ((a->buckets = calloc(RATE_MAX_PRINCIPALS,
+	    sizeof(*a->buckets))) == NULL) {
+		free(a);
+		return SG_ERR_NOMEM;
+	}
 	a->svc = svc;
 	a->plain_http = plain_http;
+	a->rate_per_second = rate_per_second;
+	a->rate_burst = rate_burst;
+	pthread_mutex_init(&a->rate_lock, NULL);
 	*ret = a;
 	return 0;
 }
@@ -49,7 +73,49 @@ sg_api_new(struct sg_service *svc, int plain_http, struct sg_api **ret)
 void
 sg_api_free(struct sg_api *a)
 {
+	if (a == NULL)
+		return;
+	pthread_mutex_destroy(&a->rate_lock);
+	free(a->buckets);
 	free(a);
+}
+
+/* Takes one token from the principal's bucket; 0 when allowed, else the
+ * seconds to wait. */
+static unsigned
+rate_take(struct sg_api *a, const char *principal)
+{
+	struct bucket *b = NULL;
+	int64_t now = sg_now_ms();
+	unsigned wait = 0;
+	size_t i;
+
+	if (a->rate_per_second == 0)
+		return 0;
+	pthread_mutex_lock(&a->rate_lock);
+	for (i = 0; i < a->nbuckets; i++)
+		if (strcmp(a->buckets[i].name, principal) == 0)
+			b = &a->buckets[i];
+	if (b == NULL && a->nbuckets < RATE_MAX_PRINCIPALS) {
+		b = &a->buckets[a->nbuckets++];
+		snprintf(b->name, sizeof(b->name), "%s", principal);
+		b->tokens = a->rate_burst;
+		b->last_ms = now;
+	}
+	if (b != NULL) {
+		b->tokens += (double)(now - b->last_ms) *
+		    a->rate_per_second / 1000.0;
+		if (b->tokens > a->rate_burst)
+			b->tokens = a->rate_burst;
+		b->last_ms = now;
+		if (b->tokens >= 1.0)
+			b->tokens -= 1.0;
+		else
+			wait = (unsigned)((1.0 - b->tokens) /
+			    a->rate_per_second) + 1;
+	}
+	pthread_mutex_unlock(&a->rate_lock);
+	return wait;
 }
 
 static const char *
@@ -944,6 +1010,17 @@ sg_api_handle(void *ctx, const struct sg_http_request *req,
 		    "a client certificate issued by the client CA is "
 		    "required");
 		return;
+	}
+
+	if (pr != NULL) {
+		unsigned wait = rate_take(a, pr->name);
+		if (wait > 0) {
+			problem(resp, 429, NULL, "'%s' is over its rate limit "
+			    "of %u requests per second", pr->name,
+			    a->rate_per_second);
+			resp->retry_after = wait;
+			return;
+		}
 	}
 
 	if (strcmp(path, "/v1/keys") == 0) {

@@ -182,13 +182,15 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 {
 	static const char *const top[] = { "listen", "tls", "plain_http",
 	    "pkcs11", "policy", "state_dir", "threads", "connection_limit",
-	    "per_ip_connection_limit", "connection_timeout", "log", NULL };
+	    "per_ip_connection_limit", "connection_timeout", "log",
+	    "rate_limit", "max_pending_per_requester", NULL };
+	static const char *const rate_f[] = { "per_second", "burst", NULL };
 	static const char *const log_f[] = { "origin", "token", "key", NULL };
 	static const char *const listen_f[] = { "address", "port", NULL };
 	static const char *const tls_f[] = { "certificate", "private_key",
 	    "client_ca", NULL };
 	static const char *const p11_f[] = { "module", "tokens", NULL };
-	json_t *listen, *tls, *p11, *lg, *v;
+	json_t *listen, *tls, *p11, *lg, *rl, *v;
 	const char *addr, *origin, *ltoken, *lkey;
 	size_t i;
 	unsigned port;
@@ -255,12 +257,28 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    (r = get_uint(c, root, "connection_limit", "connection_limit",
 	    1, 100000, 1024, &cfg->connection_limit)) != 0 ||
 	    (r = get_uint(c, root, "per_ip_connection_limit",
-	    "per_ip_connection_limit", 0, 100000, 0,
+	    "per_ip_connection_limit", 0, 100000, 64,
 	    &cfg->per_ip_connection_limit)) != 0 ||
 	    (r = get_uint(c, root, "connection_timeout",
-	    "connection_timeout", 1, 3600, 90,
-	    &cfg->connection_timeout)) != 0)
+	    "connection_timeout", 1, 3600, 30,
+	    &cfg->connection_timeout)) != 0 ||
+	    (r = get_uint(c, root, "max_pending_per_requester",
+	    "max_pending_per_requester", 1, 1000000, 1000,
+	    &cfg->max_pending)) != 0)
 		return r;
+	cfg->rate_per_second = 100;
+	cfg->rate_burst = 200;
+	if ((rl = json_object_get(root, "rate_limit")) != NULL) {
+		if (!json_is_object(rl))
+			return fail(c, "rate_limit", "must be an object with "
+			    "per_second and burst");
+		if ((r = check_fields(c, "rate_limit", rl, rate_f)) != 0 ||
+		    (r = get_uint(c, rl, "per_second", "rate_limit.per_second",
+		    0, 1000000, 100, &cfg->rate_per_second)) != 0 ||
+		    (r = get_uint(c, rl, "burst", "rate_limit.burst", 1,
+		    1000000, 200, &cfg->rate_burst)) != 0)
+			return r;
+	}
 
 	if (!json_is_object(lg = json_object_get(root, "log")))
 		return fail(c, "log", "must be an object with origin, token "

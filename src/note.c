@@ -24,6 +24,7 @@
 
 #include <openssl/evp.h>
 
+#include "sg_entry.h"
 #include "sg_err.h"
 #include "sg_note.h"
 #include "sg_util.h"
@@ -34,8 +35,14 @@
 #define B64_HASH_LEN 44                 /* base64 of 32 bytes */
 #define VKEY_B64_LEN 44                 /* base64 of 0x01 || 32 bytes */
 #define VKEY_MAX (SG_NOTE_NAME_MAX + 1 + KEY_ID_HEX + 1 + VKEY_B64_LEN)
-#define TLOG_PROOF_MAX (2 * SG_NOTE_MAX)
 #define UINT_MAX_CANON ((uint64_t)INT64_MAX)
+
+/* The log serves every entry in a proof's extra line. */
+_Static_assert(SG_TLOG_PROOF_EXTRA_MAX >= SG_ENTRY_MAX,
+    "a log entry must fit in a proof");
+_Static_assert(SG_TLOG_PROOF_MAX >= 23 + 6 + (SG_TLOG_PROOF_EXTRA_MAX + 2) /
+    3 * 4 + 1 + 6 + 20 + 1 + SG_MERKLE_MAX_PROOF * 45 + 1 + SG_NOTE_MAX,
+    "the largest proof must be readable");
 
 static const char em_dash_sp[] = "\xe2\x80\x94 ";
 static const char proof_magic[] = "c2sp.org/tlog-proof@v1\n";
@@ -537,7 +544,7 @@ sg_tlog_proof_format(const struct sg_tlog_proof *p, char **ret)
 		/* "extra " with nothing after it would be ambiguous. */
 		if (p->extra_len == 0)
 			return SG_ERR_INVALID;
-		if (p->extra_len > SG_NOTE_MAX)
+		if (p->extra_len > SG_TLOG_PROOF_EXTRA_MAX)
 			return SG_ERR_TOO_LARGE;
 		if ((extra = sg_b64_encode(p->extra, p->extra_len)) == NULL)
 			return SG_ERR_NOMEM;
@@ -570,7 +577,7 @@ sg_tlog_proof_format(const struct sg_tlog_proof *p, char **ret)
 	memcpy(o, p->note, p->note_len);
 	o[p->note_len] = '\0';
 	/* The parser's limit, so that whatever we write can be read back. */
-	if ((size_t)(o - buf) + p->note_len > TLOG_PROOF_MAX) {
+	if ((size_t)(o - buf) + p->note_len > SG_TLOG_PROOF_MAX) {
 		r = SG_ERR_TOO_LARGE;
 		goto out;
 	}
@@ -594,7 +601,7 @@ sg_tlog_proof_parse(const char *text, size_t len, struct sg_tlog_proof *ret)
 
 	if (text == NULL || ret == NULL)
 		return SG_ERR_INVALID;
-	if (len > TLOG_PROOF_MAX)
+	if (len > SG_TLOG_PROOF_MAX)
 		return SG_ERR_TOO_LARGE;
 	memset(&t, 0, sizeof(t));
 	if (len < ml || memcmp(text, proof_magic, ml) != 0)
@@ -610,7 +617,7 @@ sg_tlog_proof_parse(const char *text, size_t len, struct sg_tlog_proof *ret)
 		n -= sizeof(extra_pfx) - 1;
 		if (n == 0 ||
 		    sg_b64_decode(line, n, &t.extra, &t.extra_len) != 0 ||
-		    t.extra_len > SG_NOTE_MAX)
+		    t.extra_len > SG_TLOG_PROOF_EXTRA_MAX)
 			goto out;
 		if (next_line(&p, end, &line, &n) != 0)
 			goto out;

@@ -631,6 +631,18 @@ job_create(struct sg_txn *t, void *arg)
 		if (r != SG_ERR_NOT_FOUND)
 			return r;
 	}
+	if (q->signature == NULL) {
+		/* Every pending request is work for the officers: cap it. */
+		uint64_t n;
+		if ((r = sg_store_count_pending(t, q->requester, &n)) != 0)
+			return r;
+		if (n >= s->cfg->max_pending) {
+			fault(cj->f, NULL, "'%s' already has %llu pending "
+			    "requests, the most allowed", q->requester,
+			    (unsigned long long)n);
+			return SG_ERR_RATE_LIMITED;
+		}
+	}
 	if ((r = sg_store_insert_request(t, q, cj->nr->idem_key,
 	    cj->nr->body_sha256)) != 0)
 		return r;
@@ -765,7 +777,8 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 	cj.kv = kv;
 	cj.f = f;
 	r = sg_store_write(s->store, job_create, &cj);
-	if (r == SG_ERR_CONFLICT && f->detail[0] != '\0')
+	if ((r == SG_ERR_CONFLICT || r == SG_ERR_RATE_LIMITED) &&
+	    f->detail[0] != '\0')
 		goto out;
 	if (r != 0) {
 		fault(f, NULL, "the request could not be stored and logged");

@@ -131,7 +131,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "signgated: %s\n", err);
 		goto out;
 	}
-	if (sg_api_new(svc, cfg->plain_http, &api) != 0)
+	if (sg_api_new(svc, cfg->plain_http, cfg->rate_per_second,
+	    cfg->rate_burst, &api) != 0)
 		goto out;
 	memset(&hc, 0, sizeof(hc));
 	hc.address = cfg->listen_address;

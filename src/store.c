@@ -888,3 +888,24 @@ sg_store_set_log_index(struct sg_txn *t, const char *id, uint64_t index)
 	sqlite3_finalize(s);
 	return r;
 }
+
+int
+sg_store_count_pending(struct sg_txn *t, const char *requester,
+    uint64_t *ret)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r;
+
+	if ((r = prepare(t, "SELECT COUNT(*) FROM requests WHERE state = "
+	    "'pending' AND requester = ?1", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, requester, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*ret = (uint64_t)sqlite3_column_int64(s, 0);
+		r = 0;
+	} else
+		r = db_err(t->db, rc);
+	sqlite3_finalize(s);
+	return r;
+}

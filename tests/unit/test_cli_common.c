@@ -463,7 +463,9 @@ test_usage_texts(void)
 	CHECK_EQ_INT(sg_cli_usage(f, NULL), 0);
 	CHECK_EQ_INT(sg_cli_usage(f, "sign"), 0);
 	CHECK_EQ_INT(sg_cli_usage(f, "reject"), 0);
-	CHECK_EQ_INT(sg_cli_usage(f, "verify"), -1);
+	CHECK_EQ_INT(sg_cli_usage(f, "verify"), 0);
+	CHECK_EQ_INT(sg_cli_usage(f, "log"), 0);
+	CHECK_EQ_INT(sg_cli_usage(f, "frobnicate"), -1);
 	rewind(f);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	buf[n] = '\0';

@@ -15,6 +15,7 @@
 #include "sg_err.h"
 #include "sg_note.h"
 #include "sg_test.h"
+#include "sg_util.h"
 
 /* From the Go sumdb note tests (c2sp signed-note vector). */
 static const char vec_vkey[] =
@@ -737,10 +738,82 @@ test_tlog_proof_refuses(void)
 		CHECK_EQ_INT(p.note_len, SG_NOTE_MAX);
 		sg_tlog_proof_clear(&p);
 	}
-	memset(s, 'x', 3 * SG_NOTE_MAX);
-	CHECK_EQ_INT(sg_tlog_proof_parse(s, 3 * SG_NOTE_MAX, &p),
+	free(s);
+	s = malloc(SG_TLOG_PROOF_MAX + 1);
+	memset(s, 'x', SG_TLOG_PROOF_MAX + 1);
+	CHECK_EQ_INT(sg_tlog_proof_parse(s, SG_TLOG_PROOF_MAX + 1, &p),
 	    SG_ERR_TOO_LARGE);
 	free(s);
+}
+
+/* The largest proof: a whole log entry as extra data, 64 hashes and a
+ * note of the maximum size, written and read back. */
+static void
+test_tlog_proof_largest(void)
+{
+	static const char tail[] = "\n\n\xe2\x80\x94 x AAAAAAA=\n";
+	struct sg_tlog_proof p, q;
+	char *s = NULL, *note;
+	size_t tl = sizeof(tail) - 1;
+
+	memset(&p, 0, sizeof(p));
+	p.index = (uint64_t)INT64_MAX;
+	p.nhashes = SG_MERKLE_MAX_PROOF;
+	memset(p.hashes, 0xee, sizeof(p.hashes));
+	p.extra_len = SG_TLOG_PROOF_EXTRA_MAX;
+	p.extra = malloc(p.extra_len);
+	memset(p.extra, 0xfb, p.extra_len);
+	note = malloc(SG_NOTE_MAX + 1);
+	memset(note, 'n', SG_NOTE_MAX - tl);
+	memcpy(note + SG_NOTE_MAX - tl, tail, tl + 1);
+	p.note = note;
+	p.note_len = SG_NOTE_MAX;
+	CHECK_EQ_INT(sg_tlog_proof_format(&p, &s), 0);
+	CHECK(s != NULL && strlen(s) <= SG_TLOG_PROOF_MAX);
+	if (s != NULL) {
+		CHECK_EQ_INT(sg_tlog_proof_parse(s, strlen(s), &q), 0);
+		CHECK_EQ_INT(q.extra_len, p.extra_len);
+		CHECK(q.extra != NULL &&
+		    memcmp(q.extra, p.extra, p.extra_len) == 0);
+		CHECK_EQ_INT(q.nhashes, SG_MERKLE_MAX_PROOF);
+		CHECK(q.index == (uint64_t)INT64_MAX);
+		CHECK_EQ_INT(q.note_len, SG_NOTE_MAX);
+		sg_tlog_proof_clear(&q);
+		free(s);
+		s = NULL;
+	}
+	/* One byte more of extra data is refused both ways. */
+	free(p.extra);
+	p.extra_len = SG_TLOG_PROOF_EXTRA_MAX + 1;
+	p.extra = malloc(p.extra_len);
+	memset(p.extra, 0xfb, p.extra_len);
+	CHECK_EQ_INT(sg_tlog_proof_format(&p, &s), SG_ERR_TOO_LARGE);
+	CHECK(s == NULL);
+	{
+		char *b64 = sg_b64_encode(p.extra, p.extra_len);
+		size_t bl = strlen(b64), o;
+		char *t = malloc(bl + 200);
+
+		o = (size_t)sprintf(t, MAGIC "extra ");
+		memcpy(t + o, b64, bl);
+		o += bl;
+		o += (size_t)sprintf(t + o, "\nindex 1\n\n" NOTE);
+		CHECK_EQ_INT(sg_tlog_proof_parse(t, o, &q), SG_ERR_INVALID);
+		/* One byte less parses. */
+		free(b64);
+		b64 = sg_b64_encode(p.extra, p.extra_len - 1);
+		bl = strlen(b64);
+		o = (size_t)sprintf(t, MAGIC "extra ");
+		memcpy(t + o, b64, bl);
+		o += bl;
+		o += (size_t)sprintf(t + o, "\nindex 1\n\n" NOTE);
+		CHECK_EQ_INT(sg_tlog_proof_parse(t, o, &q), 0);
+		CHECK_EQ_INT(q.extra_len, SG_TLOG_PROOF_EXTRA_MAX);
+		sg_tlog_proof_clear(&q);
+		free(b64);
+		free(t);
+	}
+	sg_tlog_proof_clear(&p);
 }
 
 /* ---- mutation loops ---- */
@@ -826,4 +899,5 @@ SG_TEST_MAIN("note",
     T(test_checkpoint_refuses),
     T(test_tlog_proof_round_trip),
     T(test_tlog_proof_refuses),
+    T(test_tlog_proof_largest),
     T(test_mutations))
