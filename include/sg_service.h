@@ -117,7 +117,10 @@ int sg_service_log_consistency(struct sg_service *s, uint64_t old_size,
 /* The c2sp.org/tlog-proof@v1 bundle for one entry. */
 int sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret);
 
-/* Counters for /metrics. */
+/* Counters and gauges for /metrics. */
+#define SG_HSM_BUCKETS 11
+extern const double sg_hsm_bucket_bounds[SG_HSM_BUCKETS]; /* seconds */
+
 struct sg_service_stats {
 	uint64_t requests_created;
 	uint64_t signatures;
@@ -125,7 +128,18 @@ struct sg_service_stats {
 	uint64_t rejections;
 	uint64_t expired;
 	uint64_t hsm_errors;
+	/* HSM signing latency: cumulative counts per bucket, then +Inf. */
+	uint64_t hsm_bucket[SG_HSM_BUCKETS + 1];
+	uint64_t hsm_count;
+	double hsm_sum;
+	/* Gauges, read at the time of the call. */
+	uint64_t pending;
+	uint64_t log_size;
+	int64_t checkpoint_at;         /* unix seconds, 0 if unknown */
+	uint64_t batches, batched_jobs;
 };
+/* Signatures made with a key since start (by index, see key_at). */
+uint64_t sg_service_key_signatures(struct sg_service *s, size_t i);
 void sg_service_stats(struct sg_service *s, struct sg_service_stats *ret);
 
 #endif

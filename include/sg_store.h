@@ -115,7 +115,7 @@ int sg_store_set_signed(struct sg_txn *t, const char *id,
     const uint8_t *sig, size_t sig_len, const uint8_t *cms, size_t cms_len,
     int64_t signed_at);
 
-/* How many requests of this requester are pending. */
+/* How many requests of this requester (NULL: of anyone) are pending. */
 int sg_store_count_pending(struct sg_txn *t, const char *requester,
     uint64_t *ret);
 

@@ -40,6 +40,9 @@ int sg_tlog_append(struct sg_tlog *l, struct sg_txn *t, const char *entry,
 
 /* Inside any transaction. */
 int sg_tlog_checkpoint(struct sg_txn *t, char **ret_note, uint64_t *ret_size);
+/* Size and signing time of the latest checkpoint. */
+int sg_tlog_checkpoint_time(struct sg_txn *t, uint64_t *ret_size,
+    int64_t *ret_signed_at);
 int sg_tlog_entry(struct sg_txn *t, uint64_t index, char **ret,
     size_t *ret_len);
 int sg_tlog_inclusion(struct sg_txn *t, uint64_t index, uint64_t size,

@@ -61,6 +61,9 @@ char *sg_dirname(const char *path);
  * \xNN, so that hostile strings cannot forge log lines. */
 void sg_escape(const char *s, size_t len, char *out, size_t cap);
 
+/* CLOCK_MONOTONIC in microseconds. */
+int64_t sg_mono_us(void);
+
 /* Logging to stderr (journald picks it up).  Never pass secrets. */
 void sg_log_set_verbose(int on);
 void sg_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -783,18 +783,112 @@ post_approval(struct sg_api *a, const struct sg_http_request *req,
 	sg_request_free(q);
 }
 
+/* Requests by endpoint and status, counted in sg_api_handle. */
+enum route {
+	RT_KEYS, RT_REQUESTS_POST, RT_REQUESTS_LIST, RT_REQUEST, RT_SIGNATURE,
+	RT_APPROVALS, RT_LOG, RT_OPS, RT_OTHER, RT_COUNT
+};
+static const char *const route_names[RT_COUNT] = {
+	"GET /v1/keys", "POST /v1/requests", "GET /v1/requests",
+	"GET /v1/requests/{id}", "GET /v1/requests/{id}/signature",
+	"POST /v1/requests/{id}/approvals", "GET /v1/log", "ops", "other",
+};
+static const int statuses[] = { 200, 201, 400, 401, 403, 404, 405, 409,
+    413, 415, 422, 429, 500, 503 };
+#define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
+static uint64_t route_counts[RT_COUNT][NSTATUS + 1];
+static pthread_mutex_t route_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+count_route(enum route rt, int status)
+{
+	size_t i;
+
+	for (i = 0; i < NSTATUS && statuses[i] != status; i++)
+		;
+	pthread_mutex_lock(&route_lock);
+	route_counts[rt][i]++;
+	pthread_mutex_unlock(&route_lock);
+}
+
+struct mbuf {
+	char *p;
+	size_t len, cap;
+	int err;
+};
+
+static void
+mprintf(struct mbuf *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+mprintf(struct mbuf *m, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (m->err)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(m->p + m->len, m->cap - m->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			m->err = 1;
+			return;
+		}
+		if ((size_t)n < m->cap - m->len) {
+			m->len += (size_t)n;
+			return;
+		}
+		char *np = realloc(m->p, m->cap * 2 + (size_t)n);
+		if (np == NULL) {
+			m->err = 1;
+			return;
+		}
+		m->p = np;
+		m->cap = m->cap * 2 + (size_t)n;
+	}
+}
+
 static void
 get_metrics(struct sg_api *a, struct sg_http_response *resp)
 {
 	struct sg_service_stats st;
-	char *body;
+	struct mbuf m = { NULL, 0, 4096, 0 };
+	size_t i, j;
 
+	if ((m.p = malloc(m.cap)) == NULL) {
+		problem(resp, 500, NULL, "out of memory");
+		return;
+	}
 	sg_service_stats(a->svc, &st);
-	if (asprintf(&body,
-	    "# TYPE signgate_requests_created_total counter\n"
+	mprintf(&m, "# HELP signgate_http_requests_total HTTP requests by "
+	    "endpoint and status.\n"
+	    "# TYPE signgate_http_requests_total counter\n");
+	pthread_mutex_lock(&route_lock);
+	for (i = 0; i < RT_COUNT; i++)
+		for (j = 0; j <= NSTATUS; j++)
+			if (route_counts[i][j] > 0) {
+				char code[8];
+				if (j < NSTATUS)
+					snprintf(code, sizeof(code), "%d",
+					    statuses[j]);
+				else
+					snprintf(code, sizeof(code), "other");
+				mprintf(&m, "signgate_http_requests_total{"
+				    "endpoint=\"%s\",status=\"%s\"} %llu\n",
+				    route_names[i], code,
+				    (unsigned long long)route_counts[i][j]);
+			}
+	pthread_mutex_unlock(&route_lock);
+	mprintf(&m, "# HELP signgate_signatures_total Signatures released, "
+	    "by key.\n# TYPE signgate_signatures_total counter\n");
+	for (i = 0; i < sg_service_nkeys(a->svc); i++)
+		mprintf(&m, "signgate_signatures_total{key=\"%s\"} %llu\n",
+		    sg_service_key_at(a->svc, i)->pk->name,
+		    (unsigned long long)sg_service_key_signatures(a->svc, i));
+	mprintf(&m, "# TYPE signgate_requests_created_total counter\n"
 	    "signgate_requests_created_total %llu\n"
-	    "# TYPE signgate_signatures_total counter\n"
-	    "signgate_signatures_total %llu\n"
 	    "# TYPE signgate_decisions_total counter\n"
 	    "signgate_decisions_total{decision=\"approve\"} %llu\n"
 	    "signgate_decisions_total{decision=\"reject\"} %llu\n"
@@ -803,18 +897,45 @@ get_metrics(struct sg_api *a, struct sg_http_response *resp)
 	    "# TYPE signgate_hsm_errors_total counter\n"
 	    "signgate_hsm_errors_total %llu\n",
 	    (unsigned long long)st.requests_created,
-	    (unsigned long long)st.signatures,
 	    (unsigned long long)st.approvals,
 	    (unsigned long long)st.rejections,
 	    (unsigned long long)st.expired,
-	    (unsigned long long)st.hsm_errors) < 0) {
+	    (unsigned long long)st.hsm_errors);
+	mprintf(&m, "# HELP signgate_hsm_sign_seconds Time of one signing "
+	    "call to the HSM.\n# TYPE signgate_hsm_sign_seconds histogram\n");
+	for (i = 0; i < SG_HSM_BUCKETS; i++)
+		mprintf(&m, "signgate_hsm_sign_seconds_bucket{le=\"%g\"} "
+		    "%llu\n", sg_hsm_bucket_bounds[i],
+		    (unsigned long long)st.hsm_bucket[i]);
+	mprintf(&m, "signgate_hsm_sign_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "signgate_hsm_sign_seconds_sum %.6f\n"
+	    "signgate_hsm_sign_seconds_count %llu\n",
+	    (unsigned long long)st.hsm_bucket[SG_HSM_BUCKETS], st.hsm_sum,
+	    (unsigned long long)st.hsm_count);
+	mprintf(&m, "# TYPE signgate_pending_requests gauge\n"
+	    "signgate_pending_requests %llu\n"
+	    "# TYPE signgate_log_size gauge\n"
+	    "signgate_log_size %llu\n"
+	    "# HELP signgate_checkpoint_age_seconds Age of the latest signed "
+	    "checkpoint.\n# TYPE signgate_checkpoint_age_seconds gauge\n"
+	    "signgate_checkpoint_age_seconds %lld\n"
+	    "# TYPE signgate_store_batches_total counter\n"
+	    "signgate_store_batches_total %llu\n"
+	    "# TYPE signgate_store_jobs_total counter\n"
+	    "signgate_store_jobs_total %llu\n",
+	    (unsigned long long)st.pending, (unsigned long long)st.log_size,
+	    st.checkpoint_at > 0 ? (long long)(time(NULL) - st.checkpoint_at) :
+	    -1LL, (unsigned long long)st.batches,
+	    (unsigned long long)st.batched_jobs);
+	if (m.err) {
+		free(m.p);
 		problem(resp, 500, NULL, "out of memory");
 		return;
 	}
 	resp->status = 200;
 	resp->content_type = "text/plain; version=0.0.4";
-	resp->body = body;
-	resp->body_len = strlen(body);
+	resp->body = m.p;
+	resp->body_len = m.len;
 }
 
 static void
@@ -977,11 +1098,49 @@ request_path(const char *path, char id[33], const char **tail)
 	return 0;
 }
 
+static enum route
+route_of(const struct sg_http_request *req)
+{
+	const char *p = req->path, *tail;
+	int get = strcmp(req->method, "GET") == 0;
+	char id[33];
+
+	if (strcmp(p, "/v1/keys") == 0)
+		return RT_KEYS;
+	if (strcmp(p, "/v1/requests") == 0)
+		return get ? RT_REQUESTS_LIST : RT_REQUESTS_POST;
+	if (strncmp(p, "/v1/requests/", 13) == 0 &&
+	    request_path(p, id, &tail) == 0) {
+		if (strcmp(tail, "/signature") == 0)
+			return RT_SIGNATURE;
+		if (strcmp(tail, "/approvals") == 0)
+			return RT_APPROVALS;
+		return RT_REQUEST;
+	}
+	if (strncmp(p, "/v1/log/", 8) == 0)
+		return RT_LOG;
+	if (strcmp(p, "/healthz") == 0 || strcmp(p, "/readyz") == 0 ||
+	    strcmp(p, "/metrics") == 0)
+		return RT_OPS;
+	return RT_OTHER;
+}
+
+static void handle(struct sg_api *a, const struct sg_http_request *req,
+    struct sg_http_response *resp);
+
 void
 sg_api_handle(void *ctx, const struct sg_http_request *req,
     struct sg_http_response *resp)
 {
-	struct sg_api *a = ctx;
+	handle(ctx, req, resp);
+	if (resp->wait_id[0] == '\0')
+		count_route(route_of(req), resp->status);
+}
+
+static void
+handle(struct sg_api *a, const struct sg_http_request *req,
+    struct sg_http_response *resp)
+{
 	const struct sg_principal *pr = NULL;
 	const char *m = req->method, *path = req->path, *tail;
 	int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;

@@ -57,6 +57,7 @@ struct sg_service {
 	char claims[MAX_CLAIMS][33];
 	size_t nclaims;
 	struct sg_service_stats stats;
+	uint64_t *key_signatures;      /* per key index */
 	time_t ready_at;
 	int ready_result;
 	char ready_reason[256];
@@ -85,11 +86,25 @@ fault(struct sg_fault *f, const char *field, const char *fmt, ...)
 	va_end(ap);
 }
 
+const double sg_hsm_bucket_bounds[SG_HSM_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+};
+
 static void
 stat_add(struct sg_service *s, uint64_t *counter)
 {
 	pthread_mutex_lock(&s->lock);
 	(*counter)++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* A signature was released (committed with its log entry). */
+static void
+count_signature(struct sg_service *s, const struct sg_key_view *kv)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stats.signatures++;
+	s->key_signatures[kv - s->keys]++;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -255,7 +270,9 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 	/* The signer: every policy key, plus the log key. */
 	s->nkeys = sg_policy_nkeys(s->policy);
 	if ((s->keys = calloc(s->nkeys ? s->nkeys : 1, sizeof(*s->keys))) ==
-	    NULL || (specs = calloc(s->nkeys + 1, sizeof(*specs))) == NULL) {
+	    NULL || (s->key_signatures = calloc(s->nkeys ? s->nkeys : 1,
+	    sizeof(*s->key_signatures))) == NULL ||
+	    (specs = calloc(s->nkeys + 1, sizeof(*specs))) == NULL) {
 		r = SG_ERR_NOMEM;
 		goto fail;
 	}
@@ -392,6 +409,7 @@ sg_service_free(struct sg_service *s)
 		}
 	}
 	free(s->keys);
+	free(s->key_signatures);
 	/* The store's writer may still call the log's hooks until it stops. */
 	sg_store_close(s->store);
 	sg_tlog_free(s->log);
@@ -464,7 +482,23 @@ sign_digest(struct sg_service *s, const struct sg_key_view *kv,
 	msg.digest_alg = kv->pk->scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE : alg;
 	memcpy(msg.data, digest, len);
 	msg.data_len = len;
-	sg_signer_sign(s->signer, &msg, reply);
+	{
+		int64_t t0 = sg_mono_us(), dt;
+		double secs;
+		size_t b;
+
+		sg_signer_sign(s->signer, &msg, reply);
+		dt = sg_mono_us() - t0;
+		secs = (double)dt / 1e6;
+		pthread_mutex_lock(&s->lock);
+		for (b = 0; b < SG_HSM_BUCKETS; b++)
+			if (secs <= sg_hsm_bucket_bounds[b])
+				s->stats.hsm_bucket[b]++;
+		s->stats.hsm_bucket[SG_HSM_BUCKETS]++;
+		s->stats.hsm_count++;
+		s->stats.hsm_sum += secs;
+		pthread_mutex_unlock(&s->lock);
+	}
 	if (reply->status != 0) {
 		stat_add(s, &s->stats.hsm_errors);
 		sg_log_error("signing with key '%s' failed: %s", kv->pk->name,
@@ -789,7 +823,7 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 	if (!cj.existing) {
 		stat_add(s, &s->stats.requests_created);
 		if (pk->nterms == 0)
-			stat_add(s, &s->stats.signatures);
+			count_signature(s, kv);
 		sg_log_info("request %s created by %s for key %s (%s)", q.id,
 		    q.requester, q.key, q.state);
 	}
@@ -1105,7 +1139,7 @@ sign_pending(struct sg_service *s, const char *id)
 	sj.sig_len = reply->sig_len;
 	if ((r = sg_store_write(s->store, job_signed, &sj)) != 0)
 		goto out;
-	stat_add(s, &s->stats.signatures);
+	count_signature(s, kv);
 	sg_log_info("request %s signed with key %s", id, q->key);
 	notify(s, id);
 out:
@@ -1478,9 +1512,36 @@ sg_service_ready(struct sg_service *s, char *reason, size_t len)
 void
 sg_service_stats(struct sg_service *s, struct sg_service_stats *ret)
 {
+	struct sg_txn *t;
+	uint64_t size;
+	int64_t at;
+
 	pthread_mutex_lock(&s->lock);
 	*ret = s->stats;
 	pthread_mutex_unlock(&s->lock);
+	sg_store_batch_stats(s->store, &ret->batches, &ret->batched_jobs);
+	if (sg_store_read_begin(s->store, &t) != 0)
+		return;
+	if (sg_store_count_pending(t, NULL, &ret->pending) != 0)
+		ret->pending = 0;
+	if (sg_tlog_checkpoint_time(t, &size, &at) == 0) {
+		ret->log_size = size;
+		ret->checkpoint_at = at;
+	}
+	sg_store_read_end(t);
+}
+
+uint64_t
+sg_service_key_signatures(struct sg_service *s, size_t i)
+{
+	uint64_t n;
+
+	if (i >= s->nkeys)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	n = s->key_signatures[i];
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 int

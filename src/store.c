@@ -897,9 +897,10 @@ sg_store_count_pending(struct sg_txn *t, const char *requester,
 	int rc, r;
 
 	if ((r = prepare(t, "SELECT COUNT(*) FROM requests WHERE state = "
-	    "'pending' AND requester = ?1", &s)) != 0)
+	    "'pending' AND (?1 IS NULL OR requester = ?1)", &s)) != 0)
 		return r;
-	sqlite3_bind_text(s, 1, requester, -1, SQLITE_STATIC);
+	if (requester != NULL)
+		sqlite3_bind_text(s, 1, requester, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		*ret = (uint64_t)sqlite3_column_int64(s, 0);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -34,7 +35,8 @@ static const char log_schema[] =
     " PRIMARY KEY (level, idx)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS log_checkpoints ("
     " size INTEGER PRIMARY KEY,"
-    " note TEXT NOT NULL);";
+    " note TEXT NOT NULL,"
+    " signed_at INTEGER NOT NULL DEFAULT 0);";
 
 struct sg_tlog {
 	struct sg_store *st;
@@ -172,12 +174,14 @@ write_checkpoint(struct sg_tlog *l, sqlite3 *db,
 		}
 	}
 	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO log_checkpoints "
-	    "(size, note) VALUES (?1, ?2)", -1, &s, NULL) != SQLITE_OK) {
+	    "(size, note, signed_at) VALUES (?1, ?2, ?3)", -1, &s,
+	    NULL) != SQLITE_OK) {
 		r = SG_ERR_IO;
 		goto out;
 	}
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)f->size);
 	sqlite3_bind_text(s, 2, note, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL));
 	rc = sqlite3_step(s);
 	r = rc == SQLITE_DONE ? 0 : SG_ERR_IO;
 out:
@@ -466,5 +470,27 @@ sg_tlog_proof_bundle(struct sg_txn *t, uint64_t index, char **ret)
 out:
 	free(p.note);
 	free(entry);
+	return r;
+}
+
+int
+sg_tlog_checkpoint_time(struct sg_txn *t, uint64_t *ret_size,
+    int64_t *ret_signed_at)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r;
+
+	if (sqlite3_prepare_v2(sg_store_txn_db(t), "SELECT size, signed_at "
+	    "FROM log_checkpoints ORDER BY size DESC LIMIT 1", -1, &s,
+	    NULL) != SQLITE_OK)
+		return SG_ERR_IO;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*ret_size = (uint64_t)sqlite3_column_int64(s, 0);
+		*ret_signed_at = sqlite3_column_int64(s, 1);
+		r = 0;
+	} else
+		r = rc == SQLITE_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
+	sqlite3_finalize(s);
 	return r;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sg_err.h"
@@ -390,6 +391,15 @@ sg_escape(const char *s, size_t len, char *out, size_t cap)
 		}
 	}
 	out[o] = '\0';
+}
+
+int64_t
+sg_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int log_verbose;

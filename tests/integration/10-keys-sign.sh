@@ -93,7 +93,20 @@ check "firmware and firmware-pss are the same HSM key" \
 
 expect_eq "healthz on loopback" "$(api - GET /healthz)" 200
 expect_eq "readyz makes a real test signature" "$(api - GET /readyz)" 200
-expect_eq "metrics count signatures" \
-    "$(api - GET /metrics >/dev/null; grep -c '^signgate_signatures_total' "$T_DIR/body")" 1
+api - GET /metrics >/dev/null
+expect_eq "metrics: signatures by key" \
+    "$(grep '^signgate_signatures_total{key="nightly"}' "$T_DIR/body")" \
+    'signgate_signatures_total{key="nightly"} 3'
+expect_eq "metrics: firmware-pss signed three times" \
+    "$(grep '^signgate_signatures_total{key="firmware-pss"}' "$T_DIR/body")" \
+    'signgate_signatures_total{key="firmware-pss"} 3'
+check "metrics: requests by endpoint and status" \
+    grep -q '^signgate_http_requests_total{endpoint="POST /v1/requests",status="201"} 10$' "$T_DIR/body"
+check "metrics: the HSM latency histogram counts every signing call" bash -c \
+    "c=\$(sed -n 's/^signgate_hsm_sign_seconds_count //p' '$T_DIR/body'); inf=\$(sed -n 's/^signgate_hsm_sign_seconds_bucket{le=\"+Inf\"} //p' '$T_DIR/body'); [ \"\$c\" -ge 10 ] && [ \"\$c\" = \"\$inf\" ]"
+check "metrics: log size equals the checkpoint's" bash -c \
+    "[ \"\$(sed -n 's/^signgate_log_size //p' '$T_DIR/body')\" = \"\$(curl -sS --cacert '$DEV/tls/ca.pem' '$URL/v1/log/checkpoint' | sed -n 2p)\" ]"
+check "metrics: pending requests and checkpoint age are reported" bash -c \
+    "grep -q '^signgate_pending_requests 0$' '$T_DIR/body' && grep -q '^signgate_checkpoint_age_seconds [0-9]' '$T_DIR/body'"
 
 finish

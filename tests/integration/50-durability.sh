@@ -67,7 +67,7 @@ done
 expect_eq "all $N_REQ requests are signed" "$signed" "$N_REQ"
 st=$(sqlite3 "$T_DIR/state/signgate.db" "SELECT COUNT(*) FROM requests WHERE key='release' AND state='signed' AND signature IS NOT NULL")
 expect_eq "the store holds exactly one signature per request" "$st" $((N_REQ + 1))
-m=$(api - GET /metrics >/dev/null; sed -n 's/^signgate_signatures_total \([0-9]*\)/\1/p' "$T_DIR/body")
+m=$(api - GET /metrics >/dev/null; sed -n 's/^signgate_signatures_total{key="release"} \([0-9]*\)/\1/p' "$T_DIR/body")
 expect_eq "the HSM was asked to sign each request exactly once since restart" "$m" "$N_REQ"
 check "sqlite integrity_check" bash -c "[ \"\$(sqlite3 '$T_DIR/state/signgate.db' 'PRAGMA integrity_check')\" = ok ]"
 
