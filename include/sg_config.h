@@ -12,6 +12,15 @@
 #include "sg_signer.h"
 
 #define SG_CONFIG_MAX_TOKENS 16
+#define SG_CONFIG_MAX_TSA 16
+
+/* An RFC 3161 time-stamping authority for a key's CMS signatures. */
+struct sg_tsa_config {
+	char key[64];
+	char url[512];
+	int required;                   /* fail the request if the TSA fails */
+	unsigned timeout_ms;
+};
 
 struct sg_config {
 	char *path;
@@ -33,6 +42,8 @@ struct sg_config {
 	unsigned rate_per_second;       /* per principal; 0 = no limit */
 	unsigned rate_burst;
 	unsigned max_pending;           /* pending requests per requester */
+	struct sg_tsa_config tsa[SG_CONFIG_MAX_TSA];
+	size_t ntsa;
 	char *log_origin;               /* checkpoint origin and key name */
 	char log_token[33];             /* token holding the Ed25519 log key */
 	char log_key[64];               /* its CKA_LABEL */

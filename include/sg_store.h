@@ -45,6 +45,7 @@ struct sg_request {
 	size_t cms_len;
 	int64_t signed_at;
 	int64_t log_index;             /* the signature's log entry, or -1 */
+	char *timestamp_note;          /* "added <time>" / "skipped: why" */
 	struct sg_approval *approvals; /* in the order recorded */
 	size_t napprovals;
 };
@@ -113,7 +114,7 @@ int sg_store_finish(struct sg_txn *t, const char *id, const char *to_state,
 /* pending → signed with the signature; SG_ERR_CONFLICT if not pending. */
 int sg_store_set_signed(struct sg_txn *t, const char *id,
     const uint8_t *sig, size_t sig_len, const uint8_t *cms, size_t cms_len,
-    int64_t signed_at);
+    int64_t signed_at, const char *timestamp_note);
 
 /* How many requests of this requester (NULL: of anyone) are pending. */
 int sg_store_count_pending(struct sg_txn *t, const char *requester,

@@ -183,14 +183,17 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	static const char *const top[] = { "listen", "tls", "plain_http",
 	    "pkcs11", "policy", "state_dir", "threads", "connection_limit",
 	    "per_ip_connection_limit", "connection_timeout", "log",
-	    "rate_limit", "max_pending_per_requester", NULL };
+	    "rate_limit", "max_pending_per_requester",
+	    "timestamping", NULL };
+	static const char *const tsa_f[] = { "key", "url", "required",
+	    "timeout_ms", NULL };
 	static const char *const rate_f[] = { "per_second", "burst", NULL };
 	static const char *const log_f[] = { "origin", "token", "key", NULL };
 	static const char *const listen_f[] = { "address", "port", NULL };
 	static const char *const tls_f[] = { "certificate", "private_key",
 	    "client_ca", NULL };
 	static const char *const p11_f[] = { "module", "tokens", NULL };
-	json_t *listen, *tls, *p11, *lg, *rl, *v;
+	json_t *listen, *tls, *p11, *lg, *rl, *ts, *v;
 	const char *addr, *origin, *ltoken, *lkey;
 	size_t i;
 	unsigned port;
@@ -278,6 +281,46 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 		    (r = get_uint(c, rl, "burst", "rate_limit.burst", 1,
 		    1000000, 200, &cfg->rate_burst)) != 0)
 			return r;
+	}
+
+	if ((ts = json_object_get(root, "timestamping")) != NULL) {
+		json_t *e;
+		if (!json_is_array(ts) ||
+		    json_array_size(ts) > SG_CONFIG_MAX_TSA)
+			return fail(c, "timestamping", "must be an array of at "
+			    "most %d objects", SG_CONFIG_MAX_TSA);
+		json_array_foreach(ts, i, e) {
+			struct sg_tsa_config *t = &cfg->tsa[i];
+			const char *k, *u;
+			char f[64];
+			unsigned ms;
+			json_t *req;
+			snprintf(f, sizeof(f), "timestamping[%zu]", i);
+			if (!json_is_object(e))
+				return fail(c, f, "must be an object");
+			if ((r = check_fields(c, f, e, tsa_f)) != 0 ||
+			    (r = get_string(c, e, "key", f, 1, &k)) != 0 ||
+			    (r = get_string(c, e, "url", f, 1, &u)) != 0 ||
+			    (r = get_uint(c, e, "timeout_ms", f, 100, 60000,
+			    10000, &ms)) != 0)
+				return r;
+			if (strlen(k) >= sizeof(t->key) ||
+			    strlen(u) >= sizeof(t->url))
+				return fail(c, f, "key or url too long");
+			if (strncmp(u, "http://", 7) != 0 &&
+			    strncmp(u, "https://", 8) != 0)
+				return fail(c, f, "url must be http:// or "
+				    "https://");
+			req = json_object_get(e, "required");
+			if (req != NULL && !json_is_boolean(req))
+				return fail(c, f, "required must be true or "
+				    "false");
+			snprintf(t->key, sizeof(t->key), "%s", k);
+			snprintf(t->url, sizeof(t->url), "%s", u);
+			t->required = req == NULL || json_is_true(req);
+			t->timeout_ms = ms;
+			cfg->ntsa++;
+		}
 	}
 
 	if (!json_is_object(lg = json_object_get(root, "log")))

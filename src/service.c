@@ -30,9 +30,13 @@
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_entry.h"
+#include "sg_evidence.h"
 #include "sg_err.h"
 #include "sg_service.h"
 #include "sg_signer.h"
+#include "sg_signer_proc.h"
+#include "sg_tsa.h"
+#include "sg_cms.h"
 #include "sg_tlog.h"
 #include "sg_util.h"
 
@@ -44,7 +48,7 @@ struct sg_service {
 	const struct sg_config *cfg;
 	struct sg_policy *policy;
 	char *policy_text;
-	struct sg_signer *signer;
+	struct sg_signer_client *signer;
 	struct sg_store *store;
 	struct sg_tlog *log;
 	struct sg_key_view *keys;
@@ -226,7 +230,7 @@ static int
 sign_checkpoint(void *ctx, const char *text, size_t len,
     uint8_t sig[SG_ED25519_SIG])
 {
-	return sg_signer_sign_checkpoint(ctx, text, len, sig);
+	return sg_signer_client_checkpoint(ctx, text, len, sig);
 }
 
 struct policy_job {
@@ -293,10 +297,12 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 	snprintf(specs[i].token, sizeof(specs[i].token), "%s", cfg->log_token);
 	snprintf(specs[i].label, sizeof(specs[i].label), "%s", cfg->log_key);
 	specs[i].scheme = SG_SIG_EDDSA;
-	if ((r = sg_signer_open(cfg->pkcs11_module, cfg->tokens, cfg->ntokens,
-	    specs, s->nkeys + 1, &s->signer, errbuf, errlen)) != 0)
+	/* The signer runs in its own process (see sg_signer_proc.h). */
+	if ((r = sg_signer_spawn(cfg->pkcs11_module, cfg->tokens, cfg->ntokens,
+	    specs, s->nkeys + 1, cfg->policy_path, cfg->threads + 4,
+	    &s->signer, errbuf, errlen)) != 0)
 		goto fail;
-	if (sg_signer_key_public(s->signer, SG_SIGNER_LOG_KEY, &logpub,
+	if (sg_signer_client_key_public(s->signer, SG_SIGNER_LOG_KEY, &logpub,
 	    &logalg, NULL) != 0 || logalg != SG_ALG_ED25519 ||
 	    EVP_PKEY_get_raw_public_key(logpub, rawpub, &rawlen) != 1 ||
 	    rawlen != SG_ED25519_PUB) {
@@ -332,7 +338,8 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 	for (i = 0; i < s->nkeys; i++) {
 		struct sg_key_view *kv = &s->keys[i];
 		enum sg_key_alg alg;
-		if ((r = sg_signer_key_public(s->signer, kv->pk->name, &kv->pub,
+		if ((r = sg_signer_client_key_public(s->signer, kv->pk->name,
+		    &kv->pub,
 		    &alg, &kv->token)) != 0) {
 			snprintf(errbuf, errlen, "key '%s': %s", kv->pk->name,
 			    sg_strerror(r));
@@ -413,7 +420,7 @@ sg_service_free(struct sg_service *s)
 	/* The store's writer may still call the log's hooks until it stops. */
 	sg_store_close(s->store);
 	sg_tlog_free(s->log);
-	sg_signer_free(s->signer);
+	sg_signer_client_free(s->signer);
 	sg_policy_free(s->policy);
 	free(s->policy_text);
 	pthread_mutex_destroy(&s->lock);
@@ -465,46 +472,159 @@ sg_service_key(const struct sg_service *s, const char *name)
 	return NULL;
 }
 
-/* Signs a request's digest with its key; the signer verifies before it
- * answers. */
+static void
+hsm_time(struct sg_service *s, int64_t t0)
+{
+	double secs = (double)(sg_mono_us() - t0) / 1e6;
+	size_t b;
+
+	pthread_mutex_lock(&s->lock);
+	for (b = 0; b < SG_HSM_BUCKETS; b++)
+		if (secs <= sg_hsm_bucket_bounds[b])
+			s->stats.hsm_bucket[b]++;
+	s->stats.hsm_bucket[SG_HSM_BUCKETS]++;
+	s->stats.hsm_count++;
+	s->stats.hsm_sum += secs;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static const struct sg_tsa_config *
+tsa_for(const struct sg_service *s, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < s->cfg->ntsa; i++)
+		if (strcmp(s->cfg->tsa[i].key, key) == 0)
+			return &s->cfg->tsa[i];
+	return NULL;
+}
+
+struct signed_out {
+	struct sg_sign_reply reply;
+	uint8_t *cms;
+	size_t cms_len;
+	char *timestamp_note;
+};
+
+static void
+signed_out_clear(struct signed_out *o)
+{
+	explicit_bzero(&o->reply, sizeof(o->reply));
+	free(o->cms);
+	free(o->timestamp_note);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Adds an RFC 3161 timestamp over the CMS signature value when the key
+ * has an authority configured.  A failing authority fails the signature
+ * when it is required; otherwise the signature goes out without one and
+ * says so. */
 static int
-sign_digest(struct sg_service *s, const struct sg_key_view *kv,
-    enum sg_digest_alg alg, const uint8_t *digest, size_t len,
-    struct sg_sign_reply *reply)
+timestamp(struct sg_service *s, const struct sg_key_view *kv,
+    struct signed_out *o, char *err, size_t errlen)
+{
+	const struct sg_tsa_config *t = tsa_for(s, kv->pk->name);
+	uint8_t *token = NULL, *cms = NULL;
+	size_t token_len = 0, cms_len = 0;
+	char why[256];
+	int64_t at = 0;
+	int r;
+
+	if (t == NULL || o->cms == NULL)
+		return 0;
+	r = sg_tsa_timestamp(t->url, o->reply.sig, o->reply.sig_len,
+	    t->timeout_ms, &token, &token_len, why, sizeof(why));
+	if (r == 0)
+		r = sg_cms_add_timestamp(o->cms, o->cms_len, token, token_len,
+		    &cms, &cms_len);
+	if (r == 0) {
+		char when[32];
+		sg_tsa_token_time(token, token_len, &at);
+		sg_time_rfc3339((time_t)at, when, sizeof(when));
+		free(o->cms);
+		o->cms = cms;
+		o->cms_len = cms_len;
+		if (asprintf(&o->timestamp_note, "added %s by %s", when,
+		    t->url) < 0)
+			o->timestamp_note = NULL;
+		free(token);
+		return 0;
+	}
+	free(token);
+	if (r != SG_ERR_UNAVAILABLE)
+		snprintf(why, sizeof(why), "%s", sg_strerror(r));
+	sg_log_warn("key '%s': time-stamping authority %s failed: %s",
+	    kv->pk->name, t->url, why);
+	if (t->required) {
+		snprintf(err, errlen, "the time-stamping authority failed: "
+		    "%.200s", why);
+		return SG_ERR_UNAVAILABLE;
+	}
+	if (asprintf(&o->timestamp_note, "skipped: %s", why) < 0)
+		o->timestamp_note = NULL;
+	return 0;
+}
+
+/*
+ * Has the signer process sign request q with its key.  The signer checks
+ * the evidence sent along (the statement and every recorded envelope)
+ * against the policy it loaded itself, and for CMS builds the signed
+ * attributes around the approved digest.
+ */
+static int
+sign_request(struct sg_service *s, const struct sg_key_view *kv,
+    const struct sg_request *q, struct signed_out *o, char *err,
+    size_t errlen)
 {
 	struct sg_sign_msg msg;
+	struct sg_sign_evidence ev;
+	const char *envs[SG_EVIDENCE_MAX_ENVELOPES];
+	size_t lens[SG_EVIDENCE_MAX_ENVELOPES], i, dlen;
+	int64_t t0;
+	int r;
 
-	if (!kv->usable)
+	memset(o, 0, sizeof(*o));
+	err[0] = '\0';
+	if (!kv->usable) {
+		snprintf(err, errlen, "key '%.63s' cannot be used: %.150s",
+		    kv->pk->name, kv->reason);
 		return SG_ERR_FORBIDDEN;
+	}
+	if (q->napprovals > SG_EVIDENCE_MAX_ENVELOPES)
+		return SG_ERR_TOO_LARGE;
 	memset(&msg, 0, sizeof(msg));
 	snprintf(msg.key, sizeof(msg.key), "%s", kv->pk->name);
-	/* Ed25519 signs the digest bytes themselves (pure EdDSA). */
-	msg.digest_alg = kv->pk->scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE : alg;
-	memcpy(msg.data, digest, len);
-	msg.data_len = len;
-	{
-		int64_t t0 = sg_mono_us(), dt;
-		double secs;
-		size_t b;
-
-		sg_signer_sign(s->signer, &msg, reply);
-		dt = sg_mono_us() - t0;
-		secs = (double)dt / 1e6;
-		pthread_mutex_lock(&s->lock);
-		for (b = 0; b < SG_HSM_BUCKETS; b++)
-			if (secs <= sg_hsm_bucket_bounds[b])
-				s->stats.hsm_bucket[b]++;
-		s->stats.hsm_bucket[SG_HSM_BUCKETS]++;
-		s->stats.hsm_count++;
-		s->stats.hsm_sum += secs;
-		pthread_mutex_unlock(&s->lock);
+	msg.digest_alg = sg_digest_from_name(q->digest_alg);
+	if (sg_hex_decode(q->digest_hex, strlen(q->digest_hex), msg.data,
+	    sizeof(msg.data), &dlen) != 0)
+		return SG_ERR_INTERNAL;
+	msg.data_len = dlen;
+	for (i = 0; i < q->napprovals; i++) {
+		envs[i] = q->approvals[i].envelope;
+		lens[i] = strlen(q->approvals[i].envelope);
 	}
-	if (reply->status != 0) {
+	memset(&ev, 0, sizeof(ev));
+	ev.statement = q->statement;
+	ev.statement_len = strlen(q->statement);
+	ev.envelopes = envs;
+	ev.envelope_lens = lens;
+	ev.n = q->napprovals;
+	ev.format = q->format;
+	t0 = sg_mono_us();
+	r = sg_signer_client_sign(s->signer, &msg, &ev, &o->reply, &o->cms,
+	    &o->cms_len, err, errlen);
+	hsm_time(s, t0);
+	if (r == 0 && strcmp(q->format, "cms") == 0 && o->cms == NULL)
+		r = SG_ERR_INTERNAL;
+	if (r == 0)
+		r = timestamp(s, kv, o, err, errlen);
+	if (r != 0) {
 		stat_add(s, &s->stats.hsm_errors);
-		sg_log_error("signing with key '%s' failed: %s", kv->pk->name,
-		    sg_strerror(reply->status));
+		sg_log_error("request %s: signing with key '%s' failed: %s "
+		    "(%s)", q->id, kv->pk->name, sg_strerror(r), err);
+		signed_out_clear(o);
 	}
-	return reply->status;
+	return r;
 }
 
 static int
@@ -582,7 +702,8 @@ entry_head(struct sg_entry *e, enum sg_entry_type type, int64_t now,
 static int
 log_signature(struct sg_service *s, struct sg_txn *t,
     const struct sg_request *q, const struct sg_key_view *kv,
-    const uint8_t *sig, size_t sig_len, int64_t now, uint64_t *ret_index)
+    const uint8_t *sig, size_t sig_len, const uint8_t *cms, size_t cms_len,
+    int64_t now, uint64_t *ret_index)
 {
 	struct sg_entry e;
 	unsigned char *der = NULL;
@@ -608,6 +729,10 @@ log_signature(struct sg_service *s, struct sg_txn *t,
 	snprintf(e.algorithm, sizeof(e.algorithm), "%s", alg ? alg : "");
 	e.signature = (uint8_t *)sig;
 	e.signature_len = sig_len;
+	if (cms != NULL) {
+		e.has_cms = 1;
+		sg_sha256(cms, cms_len, e.cms_sha256);
+	}
 	snprintf(e.hsm_serial, sizeof(e.hsm_serial), "%s", kv->token.serial);
 	snprintf(e.hsm_country, sizeof(e.hsm_country), "%s",
 	    kv->hsm != NULL ? kv->hsm->country : "");
@@ -689,7 +814,8 @@ job_create(struct sg_txn *t, void *arg)
 		return r;
 	if (q->signature != NULL) {
 		if ((r = log_signature(s, t, q, cj->kv, q->signature,
-		    q->signature_len, q->signed_at, &index)) != 0)
+		    q->signature_len, q->cms, q->cms_len, q->signed_at,
+		    &index)) != 0)
 			return r;
 		if ((r = sg_store_set_log_index(t, q->id, index)) != 0)
 			return r;
@@ -704,7 +830,7 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 	const struct sg_key_view *kv;
 	const struct sg_policy_key *pk;
 	struct sg_request q;
-	struct sg_sign_reply *reply = NULL;
+	struct signed_out *so = NULL;
 	struct create_job cj;
 	struct sg_txn *t = NULL;
 	int64_t now = (int64_t)time(NULL);
@@ -734,9 +860,9 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 		    pk->name, nr->format);
 		return SG_ERR_INVALID;
 	}
-	if (strcmp(nr->format, "cms") == 0) {
-		fault(f, "format", "CMS signatures are not offered by this "
-		    "server yet; use format 'raw'");
+	if (strcmp(nr->format, "cms") == 0 && kv->certificate_pem == NULL) {
+		fault(f, "format", "key '%s' has no certificate for CMS",
+		    pk->name);
 		return SG_ERR_INVALID;
 	}
 	if (nr->digest_len != sg_digest_len(nr->digest_alg)) {
@@ -787,20 +913,23 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 	if (pk->nterms == 0) {
 		/* Nothing to wait for: sign now; the signature is released
 		 * only once it is committed together with its log entry. */
-		if ((reply = calloc(1, sizeof(*reply))) == NULL) {
+		char why[SG_SIGNER_ERR_MAX];
+		if ((so = calloc(1, sizeof(*so))) == NULL) {
 			r = SG_ERR_NOMEM;
 			goto out;
 		}
-		if ((r = sign_digest(s, kv, nr->digest_alg, nr->digest,
-		    nr->digest_len, reply)) != 0) {
-			fault(f, NULL, "the HSM could not sign: %s",
-			    sg_strerror(r));
+		if ((r = sign_request(s, kv, &q, so, why, sizeof(why))) != 0) {
+			fault(f, NULL, "the request could not be signed: %s",
+			    why[0] ? why : sg_strerror(r));
 			r = SG_ERR_UNAVAILABLE;
 			goto out;
 		}
 		snprintf(q.state, sizeof(q.state), "signed");
-		q.signature = reply->sig;
-		q.signature_len = reply->sig_len;
+		q.signature = so->reply.sig;
+		q.signature_len = so->reply.sig_len;
+		q.cms = so->cms;
+		q.cms_len = so->cms_len;
+		q.timestamp_note = so->timestamp_note;
 		q.signed_at = now;
 	} else
 		snprintf(q.state, sizeof(q.state), "pending");
@@ -831,9 +960,10 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 	cj.out = NULL;
 	r = 0;
 out:
-	if (reply != NULL)
-		explicit_bzero(reply, sizeof(*reply));
-	free(reply);
+	if (so != NULL) {
+		signed_out_clear(so);
+		free(so);
+	}
 	free(q.statement);
 	sg_request_free(cj.out);
 	return r;
@@ -1016,8 +1146,7 @@ struct signed_job {
 	struct sg_service *s;
 	const char *id;
 	const struct sg_key_view *kv;
-	const uint8_t *sig;
-	size_t sig_len;
+	const struct signed_out *o;
 };
 
 /* Records a signature: only if the request is still pending, unexpired,
@@ -1044,10 +1173,12 @@ job_signed(struct sg_txn *t, void *arg)
 		r = SG_ERR_FORBIDDEN;
 		goto out;
 	}
-	if ((r = sg_store_set_signed(t, sj->id, sj->sig, sj->sig_len, NULL, 0,
-	    now)) != 0)
+	if ((r = sg_store_set_signed(t, sj->id, sj->o->reply.sig,
+	    sj->o->reply.sig_len, sj->o->cms, sj->o->cms_len, now,
+	    sj->o->timestamp_note)) != 0)
 		goto out;
-	if ((r = log_signature(sj->s, t, q, sj->kv, sj->sig, sj->sig_len, now,
+	if ((r = log_signature(sj->s, t, q, sj->kv, sj->o->reply.sig,
+	    sj->o->reply.sig_len, sj->o->cms, sj->o->cms_len, now,
 	    &index)) != 0)
 		goto out;
 	r = sg_store_set_log_index(t, sj->id, index);
@@ -1066,11 +1197,10 @@ sign_pending(struct sg_service *s, const char *id)
 {
 	struct sg_request *q = NULL;
 	struct sg_quorum_result res;
-	struct sg_sign_reply *reply = NULL;
+	struct signed_out *so = NULL;
 	const struct sg_key_view *kv;
 	struct signed_job sj;
-	uint8_t digest[SG_MAX_DIGEST];
-	size_t dlen;
+	char why[SG_SIGNER_ERR_MAX];
 	int r;
 
 	if (!claim(s, id))
@@ -1095,7 +1225,6 @@ sign_pending(struct sg_service *s, const char *id)
 	    strcmp(kv->spki_sha256, q->spki_sha256) != 0) {
 		/* The key named by the statement is gone (rotated or
 		 * removed): never sign with another one. */
-		char why[256];
 		struct finish_job fj = { s, id, "failed", why };
 		size_t i;
 
@@ -1120,23 +1249,24 @@ sign_pending(struct sg_service *s, const char *id)
 		r = SG_ERR_NO_KEY;
 		goto out;
 	}
-	if (sg_hex_decode(q->digest_hex, strlen(q->digest_hex), digest,
-	    sizeof(digest), &dlen) != 0) {
-		r = SG_ERR_INTERNAL;
-		goto out;
-	}
-	if ((reply = calloc(1, sizeof(*reply))) == NULL) {
+	if ((so = calloc(1, sizeof(*so))) == NULL) {
 		r = SG_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = sign_digest(s, kv, sg_digest_from_name(q->digest_alg),
-	    digest, dlen, reply)) != 0)
+	if ((r = sign_request(s, kv, q, so, why, sizeof(why))) != 0) {
+		/* A refusal by the signer is final: the evidence will not
+		 * get better.  Anything else is retried. */
+		if (r == SG_ERR_VERIFY || r == SG_ERR_FORBIDDEN) {
+			struct finish_job fj = { s, id, "failed", why };
+			if (sg_store_write(s->store, job_finish, &fj) == 0)
+				notify(s, id);
+		}
 		goto out;
+	}
 	sj.s = s;
 	sj.id = id;
 	sj.kv = kv;
-	sj.sig = reply->sig;
-	sj.sig_len = reply->sig_len;
+	sj.o = so;
 	if ((r = sg_store_write(s->store, job_signed, &sj)) != 0)
 		goto out;
 	count_signature(s, kv);
@@ -1144,9 +1274,10 @@ sign_pending(struct sg_service *s, const char *id)
 	notify(s, id);
 out:
 	unclaim(s, id);
-	if (reply != NULL)
-		explicit_bzero(reply, sizeof(*reply));
-	free(reply);
+	if (so != NULL) {
+		signed_out_clear(so);
+		free(so);
+	}
 	sg_request_free(q);
 	return r;
 }
@@ -1451,8 +1582,6 @@ sweeper_main(void *arg)
 int
 sg_service_ready(struct sg_service *s, char *reason, size_t len)
 {
-	static const char probe[] = "signgate readiness probe";
-	uint8_t digest[32];
 	time_t now = time(NULL);
 	size_t i, usable = 0;
 	int r = 0;
@@ -1466,19 +1595,13 @@ sg_service_ready(struct sg_service *s, char *reason, size_t len)
 	}
 	pthread_mutex_unlock(&s->lock);
 
-	sg_sha256(probe, sizeof(probe) - 1, digest);
 	reason[0] = '\0';
 	for (i = 0; i < s->nkeys; i++) {
-		struct sg_sign_reply *reply;
 		if (!s->keys[i].usable)
 			continue;
 		usable++;
-		if ((reply = calloc(1, sizeof(*reply))) == NULL)
-			return SG_ERR_NOMEM;
-		r = sign_digest(s, &s->keys[i], SG_DIGEST_SHA256, digest,
-		    sizeof(digest), reply);
-		free(reply);
-		if (r != 0) {
+		if ((r = sg_signer_client_probe(s->signer,
+		    s->keys[i].pk->name)) != 0) {
 			snprintf(reason, len, "key '%s': test signature "
 			    "failed: %s", s->keys[i].pk->name, sg_strerror(r));
 			break;

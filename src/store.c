@@ -83,6 +83,7 @@ static const char schema[] =
     " cms BLOB,"
     " signed_at INTEGER,"
     " log_index INTEGER,"
+    " timestamp_note TEXT,"
     " idem_key TEXT,"
     " idem_body_sha256 TEXT,"
     " UNIQUE (requester, idem_key));"
@@ -505,8 +506,9 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
 	    "digest_hex, format, artifact, requester, created_at, expires_at, "
 	    "policy_name, policy_version, policy_sha256, spki_sha256, "
 	    "statement, state, error, signature, cms, signed_at, idem_key, "
-	    "idem_body_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-	    "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+	    "idem_body_sha256, timestamp_note) VALUES (?1, ?2, ?3, ?4, ?5, "
+	    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+	    "?19, ?20, ?21, ?22)",
 	    &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, q->id, -1, SQLITE_STATIC);
@@ -538,6 +540,8 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
 		sqlite3_bind_text(s, 20, idem_key, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 21, body_sha256, -1, SQLITE_STATIC);
 	}
+	if (q->timestamp_note != NULL)
+		sqlite3_bind_text(s, 22, q->timestamp_note, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	r = rc == SQLITE_DONE ? 0 : db_err(t->db, rc);
 	sqlite3_finalize(s);
@@ -547,7 +551,7 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
 #define REQUEST_COLUMNS "seq, id, key, digest_alg, digest_hex, format, " \
     "artifact, requester, created_at, expires_at, policy_name, " \
     "policy_version, policy_sha256, spki_sha256, statement, state, error, " \
-    "signature, cms, signed_at, log_index"
+    "signature, cms, signed_at, log_index, timestamp_note"
 
 static int
 load_approvals(struct sg_txn *t, struct sg_request *q)
@@ -616,6 +620,7 @@ row_to_request(struct sg_txn *t, sqlite3_stmt *s, struct sg_request **ret)
 	if ((r = dup_col(s, 6, &q->artifact_json)) != 0 ||
 	    (r = dup_col(s, 14, &q->statement)) != 0 ||
 	    (r = dup_col(s, 16, &q->error)) != 0 ||
+	    (r = dup_col(s, 21, &q->timestamp_note)) != 0 ||
 	    (r = blob_col(s, 17, &q->signature, &q->signature_len)) != 0 ||
 	    (r = blob_col(s, 18, &q->cms, &q->cms_len)) != 0 ||
 	    (r = load_approvals(t, q)) != 0) {
@@ -663,6 +668,7 @@ sg_request_free(struct sg_request *q)
 	free(q->error);
 	free(q->signature);
 	free(q->cms);
+	free(q->timestamp_note);
 	free(q);
 }
 
@@ -721,15 +727,18 @@ sg_store_finish(struct sg_txn *t, const char *id, const char *to_state,
 
 int
 sg_store_set_signed(struct sg_txn *t, const char *id, const uint8_t *sig,
-    size_t sig_len, const uint8_t *cms, size_t cms_len, int64_t signed_at)
+    size_t sig_len, const uint8_t *cms, size_t cms_len, int64_t signed_at,
+    const char *timestamp_note)
 {
 	sqlite3_stmt *s = NULL;
 	int r;
 
 	if ((r = prepare(t, "UPDATE requests SET state = 'signed', "
-	    "signature = ?2, cms = ?3, signed_at = ?4 "
+	    "signature = ?2, cms = ?3, signed_at = ?4, timestamp_note = ?5 "
 	    "WHERE id = ?1 AND state = 'pending'", &s)) != 0)
 		return r;
+	if (timestamp_note != NULL)
+		sqlite3_bind_text(s, 5, timestamp_note, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(s, 2, sig, (int)sig_len, SQLITE_STATIC);
 	if (cms != NULL)

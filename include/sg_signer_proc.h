@@ -1,0 +1,133 @@
+/*
+ * Privilege separation: the signer runs in its own process, the only one
+ * that loads the PKCS#11 module, reads PINs and holds sessions.  The
+ * network front talks to it over socket pairs (SOCK_SEQPACKET) with a fixed
+ * set of messages, each size-checked exactly on receipt.
+ *
+ * The signer does not trust the front: before it signs a request's digest
+ * it checks the approval evidence itself (the statement, every DSSE
+ * envelope, and the quorum under a policy file it read itself), so a
+ * compromised front cannot obtain a signature without a valid quorum.  For
+ * CMS it builds the signed attributes itself around the approved digest.
+ */
+#ifndef SG_SIGNER_PROC_H
+#define SG_SIGNER_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sg_signer.h"
+
+#define SG_SIGNER_MAX_EVIDENCE (512 * 1024)  /* statement + envelopes */
+#define SG_SIGNER_MAX_CMS (256 * 1024)
+#define SG_SIGNER_ERR_MAX 256
+
+struct sg_signer_client;
+
+/* What the officers approved, sent with every signing request. */
+struct sg_sign_evidence {
+	const char *statement;
+	size_t statement_len;
+	const char *const *envelopes;  /* every decision recorded */
+	const size_t *envelope_lens;
+	size_t n;
+	const char *format;            /* "raw" | "cms" */
+};
+
+/*
+ * Forks the signer process.  It opens the module, tokens and keys as
+ * sg_signer_open() does, reads and parses the policy file itself, and then
+ * serves `channels` concurrent callers.  Call before starting any thread.
+ */
+int sg_signer_spawn(const char *module_path,
+    const struct sg_signer_token_spec *tokens, size_t ntokens,
+    const struct sg_signer_key_spec *keys, size_t nkeys,
+    const char *policy_path, unsigned channels,
+    struct sg_signer_client **ret, char *errbuf, size_t errlen);
+/* Closes the channels (the signer exits) and reaps the process. */
+void sg_signer_client_free(struct sg_signer_client *c);
+
+/*
+ * Signs msg's digest with msg->key after the signer has checked the
+ * evidence.  For format "cms", *ret_cms receives the DER SignedData
+ * (malloc'd) and reply->sig the signature inside it.  errbuf gets the
+ * signer's reason when it refuses.
+ */
+int sg_signer_client_sign(struct sg_signer_client *c,
+    const struct sg_sign_msg *msg, const struct sg_sign_evidence *ev,
+    struct sg_sign_reply *reply, uint8_t **ret_cms, size_t *ret_cms_len,
+    char *errbuf, size_t errlen);
+int sg_signer_client_checkpoint(struct sg_signer_client *c, const char *text,
+    size_t len, uint8_t sig[64]);
+/* A test signature over a fixed probe digest, verified by the signer; the
+ * signature itself is not returned. */
+int sg_signer_client_probe(struct sg_signer_client *c, const char *key);
+/* Facts fetched once at start; pub is owned by the client. */
+int sg_signer_client_key_public(struct sg_signer_client *c,
+    const char *name, EVP_PKEY **ret_pub, enum sg_key_alg *ret_alg,
+    struct sg_token_info *ret_token);
+/* Asks the signer to re-read its policy file; it must then have the
+ * SHA-256 the front expects. */
+int sg_signer_client_reload(struct sg_signer_client *c,
+    const char *expect_sha256_hex, char *errbuf, size_t errlen);
+
+/* The raw channel, for tests that forge messages: the first channel's
+ * file descriptor (owned by the client). */
+int sg_signer_client_fd(struct sg_signer_client *c);
+
+/* Wire format (host byte order: both ends are this process's binary). */
+#define SG_WIRE_MAGIC 0x53475331u      /* "SGS1" */
+enum sg_wire_type {
+	SG_WIRE_READY = 1,
+	SG_WIRE_SIGN,
+	SG_WIRE_CHECKPOINT,
+	SG_WIRE_PROBE,
+	SG_WIRE_KEYINFO,
+	SG_WIRE_RELOAD,
+	SG_WIRE_REPLY,
+};
+
+struct sg_wire_hdr {
+	uint32_t magic;
+	uint32_t type;
+	uint32_t len;                  /* whole message, header included */
+};
+
+struct sg_wire_sign {
+	struct sg_wire_hdr h;
+	char key[SG_NAME_MAX];
+	uint32_t digest_alg;
+	uint32_t data_len;
+	uint8_t data[SG_MAX_DIGEST];
+	char format[4];
+	uint32_t statement_len;
+	uint32_t nenvelopes;
+	uint32_t envelope_lens[64];
+	/* then statement_len bytes, then each envelope's bytes */
+};
+
+struct sg_wire_text {                  /* CHECKPOINT, RELOAD */
+	struct sg_wire_hdr h;
+	uint32_t len;
+	char text[SG_SIGNER_CHECKPOINT_MAX];
+};
+
+struct sg_wire_name {                  /* PROBE, KEYINFO */
+	struct sg_wire_hdr h;
+	char name[SG_NAME_MAX];
+};
+
+struct sg_wire_reply {
+	struct sg_wire_hdr h;
+	int32_t status;
+	char err[SG_SIGNER_ERR_MAX];
+	uint32_t sig_len;
+	uint8_t sig[SG_MAX_SIG];
+	uint32_t alg;                  /* KEYINFO */
+	struct sg_token_info token;    /* KEYINFO */
+	uint32_t der_len;              /* KEYINFO: public key DER */
+	uint8_t der[1024];
+	uint32_t cms_len;              /* then cms_len bytes (SIGN, cms) */
+};
+
+#endif

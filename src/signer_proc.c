@@ -1,0 +1,991 @@
+/*
+ * The signer process and its client.
+ *
+ * Process: sg_signer_spawn() creates `channels` SOCK_SEQPACKET socket pairs
+ * and forks.  The child makes itself non-dumpable (its memory holds PINs
+ * and sessions), opens the signer core (module, tokens, keys) and its own
+ * copy of the policy, reports READY on the first channel, and then serves
+ * each channel on its own thread.  It exits when the front closes the
+ * channels (or dies: the kernel closes them).
+ *
+ * Messages: one request, one reply, on one channel at a time.  Every
+ * request is checked for magic, type and an exact length (for SIGN, the
+ * fixed part plus the declared statement and envelope lengths); anything
+ * else is refused with SG_ERR_INVALID and the connection stays usable.
+ *
+ * What the signer checks before signing a request (the front is not
+ * trusted): the statement parses, names a policy the signer itself has
+ * loaded, this key (by name and SPKI digest), this digest and this format;
+ * every envelope verifies under the policy's officer keys; the quorum
+ * holds; the statement has not expired.  Checkpoints must parse as such;
+ * the probe signs a fixed digest and returns no signature.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/x509.h>
+
+#include "sg_cms.h"
+#include "sg_crypto.h"
+#include "sg_dsse.h"
+#include "sg_err.h"
+#include "sg_evidence.h"
+#include "sg_policy.h"
+#include "sg_signer_proc.h"
+#include "sg_util.h"
+
+#define MAX_CHANNELS 64
+#define MAX_POLICIES 16
+#define MAX_MSG (sizeof(struct sg_wire_sign) + SG_SIGNER_MAX_EVIDENCE)
+#define MAX_REPLY (sizeof(struct sg_wire_reply) + SG_SIGNER_MAX_CMS)
+#define READY_TIMEOUT_MS 60000
+#define PROBE_TEXT "signgate readiness probe"
+
+/* ------------------------------------------------------------------ */
+/* The child. */
+
+struct child_key {
+	char name[SG_NAME_MAX];
+	char spki_hex[65];
+	char *chain_pem;
+	size_t chain_len;
+};
+
+struct child {
+	struct sg_signer *core;
+	char *policy_path;
+	pthread_mutex_t lock;          /* policies */
+	struct sg_policy *policies[MAX_POLICIES];
+	size_t npolicies;
+	struct child_key *keys;
+	size_t nkeys;
+};
+
+static const struct child_key *
+child_key(const struct child *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nkeys; i++)
+		if (strcmp(c->keys[i].name, name) == 0)
+			return &c->keys[i];
+	return NULL;
+}
+
+/* Loads (or reloads) the policy file; the newest is first. */
+static int
+child_load_policy(struct child *c, char *err, size_t errlen)
+{
+	struct sg_policy *p = NULL;
+	char *text = NULL;
+	size_t len, i;
+	int r;
+
+	if ((r = sg_read_file(c->policy_path, SG_POLICY_MAX_SIZE, &text,
+	    &len)) != 0) {
+		snprintf(err, errlen, "%s: %s", c->policy_path, sg_strerror(r));
+		return r;
+	}
+	r = sg_policy_parse(c->policy_path, text, len, &p, err, errlen);
+	free(text);
+	if (r != 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	if (c->npolicies == MAX_POLICIES)
+		sg_policy_free(c->policies[--c->npolicies]);
+	for (i = c->npolicies; i > 0; i--)
+		c->policies[i] = c->policies[i - 1];
+	c->policies[0] = p;
+	c->npolicies++;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+static int
+reply_send(int fd, struct sg_wire_reply *rep, const uint8_t *extra,
+    size_t extra_len)
+{
+	uint8_t *buf;
+	size_t n = sizeof(*rep) + extra_len;
+	ssize_t w;
+
+	rep->h.magic = SG_WIRE_MAGIC;
+	rep->h.type = SG_WIRE_REPLY;
+	rep->h.len = (uint32_t)n;
+	rep->cms_len = (uint32_t)extra_len;
+	if ((buf = malloc(n)) == NULL)
+		return SG_ERR_NOMEM;
+	memcpy(buf, rep, sizeof(*rep));
+	if (extra_len > 0)
+		memcpy(buf + sizeof(*rep), extra, extra_len);
+	w = send(fd, buf, n, MSG_NOSIGNAL);
+	free(buf);
+	return w == (ssize_t)n ? 0 : SG_ERR_IO;
+}
+
+static int
+str_ok(const char *s, size_t cap)
+{
+	return strnlen(s, cap) < cap;
+}
+
+struct cms_ctx {
+	struct child *c;
+	const char *key;
+};
+
+/* The CMS signs the digest of its signed attributes, which the signer
+ * built itself around the approved artifact digest. */
+static int
+cms_sign_cb(void *arg, enum sg_digest_alg alg, const uint8_t *digest,
+    size_t len, uint8_t *sig, size_t cap, size_t *ret_len)
+{
+	struct cms_ctx *cc = arg;
+	struct sg_sign_msg m;
+	struct sg_sign_reply *rep;
+	int r;
+
+	if (len > sizeof(m.data))
+		return SG_ERR_INVALID;
+	if ((rep = calloc(1, sizeof(*rep))) == NULL)
+		return SG_ERR_NOMEM;
+	memset(&m, 0, sizeof(m));
+	snprintf(m.key, sizeof(m.key), "%s", cc->key);
+	m.digest_alg = alg;
+	memcpy(m.data, digest, len);
+	m.data_len = len;
+	sg_signer_sign(cc->c->core, &m, rep);
+	r = rep->status;
+	if (r == 0 && rep->sig_len <= cap) {
+		memcpy(sig, rep->sig, rep->sig_len);
+		*ret_len = rep->sig_len;
+	} else if (r == 0)
+		r = SG_ERR_BUFFER;
+	explicit_bzero(rep, sizeof(*rep));
+	free(rep);
+	return r;
+}
+
+static void
+handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
+{
+	const struct sg_wire_sign *w = (const struct sg_wire_sign *)buf;
+	const char *envs[64];
+	size_t lens[64], i, off, want;
+	struct sg_wire_reply *rep;
+	struct sg_statement st;
+	struct sg_sign_msg m;
+	struct sg_sign_reply *sr = NULL;
+	const struct child_key *ck;
+	struct sg_policy *p = NULL;
+	const struct sg_policy_key *pk;
+	EVP_PKEY *pub = NULL;
+	enum sg_key_alg alg;
+	char hex[2 * SG_MAX_DIGEST + 1];
+	uint8_t *cms = NULL;
+	size_t cms_len = 0;
+	int r = SG_ERR_INVALID;
+
+	if ((rep = calloc(1, sizeof(*rep))) == NULL)
+		return;
+	if (n < sizeof(*w) || !str_ok(w->key, sizeof(w->key)) ||
+	    !str_ok(w->format, sizeof(w->format)) ||
+	    w->data_len > sizeof(w->data) || w->nenvelopes > 64 ||
+	    w->statement_len > SG_STATEMENT_MAX) {
+		snprintf(rep->err, sizeof(rep->err), "malformed sign message");
+		goto out;
+	}
+	want = sizeof(*w) + w->statement_len;
+	for (i = 0; i < w->nenvelopes; i++) {
+		if (w->envelope_lens[i] == 0 ||
+		    w->envelope_lens[i] > SG_ENVELOPE_MAX) {
+			snprintf(rep->err, sizeof(rep->err), "envelope %zu: "
+			    "bad length", i + 1);
+			goto out;
+		}
+		want += w->envelope_lens[i];
+	}
+	if (want != n || w->statement_len == 0) {
+		snprintf(rep->err, sizeof(rep->err), "sign message is %zu "
+		    "bytes, its lengths say %zu", n, want);
+		goto out;
+	}
+	off = sizeof(*w) + w->statement_len;
+	for (i = 0; i < w->nenvelopes; i++) {
+		envs[i] = (const char *)buf + off;
+		lens[i] = w->envelope_lens[i];
+		off += lens[i];
+	}
+	if ((ck = child_key(c, w->key)) == NULL) {
+		r = SG_ERR_NOT_FOUND;
+		snprintf(rep->err, sizeof(rep->err), "no key '%s'", w->key);
+		goto out;
+	}
+
+	/* The evidence, under a policy this process read itself. */
+	r = SG_ERR_VERIFY;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < c->npolicies; i++) {
+		char e[SG_SIGNER_ERR_MAX];
+		r = sg_evidence_check(c->policies[i], (const char *)buf +
+		    sizeof(*w), w->statement_len, envs, lens, w->nenvelopes,
+		    (int64_t)time(NULL), &st, e, sizeof(e));
+		if (r == 0) {
+			p = c->policies[i];
+			break;
+		}
+		if (i == 0)
+			snprintf(rep->err, sizeof(rep->err), "%s", e);
+	}
+	pk = p != NULL ? sg_policy_key(p, w->key) : NULL;
+	pthread_mutex_unlock(&c->lock);
+	if (r != 0)
+		goto out;
+	r = SG_ERR_VERIFY;
+	sg_hex_encode(w->data, w->data_len, hex);
+	if (pk == NULL || strcmp(st.key, w->key) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "the statement is for key "
+		    "'%s', not '%s'", st.key, w->key);
+		goto out;
+	}
+	if (strcmp(st.spki_sha256, ck->spki_hex) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "the statement names "
+		    "key sha256:%s; '%s' is sha256:%s", st.spki_sha256, w->key,
+		    ck->spki_hex);
+		goto out;
+	}
+	if (sg_digest_from_name(st.digest_alg) != (enum sg_digest_alg)
+	    w->digest_alg || strcmp(st.digest_hex, hex) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "the digest is not the "
+		    "one the statement names");
+		goto out;
+	}
+	if (strcmp(st.format, w->format) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "the format is not the "
+		    "one the statement names");
+		goto out;
+	}
+
+	if ((sr = calloc(1, sizeof(*sr))) == NULL) {
+		r = SG_ERR_NOMEM;
+		goto out;
+	}
+	if (strcmp(w->format, "cms") == 0) {
+		struct cms_ctx cc = { c, w->key };
+		if (ck->chain_pem == NULL) {
+			r = SG_ERR_INVALID;
+			snprintf(rep->err, sizeof(rep->err), "key '%s' has no "
+			    "certificate for CMS", w->key);
+			goto out;
+		}
+		if ((r = sg_signer_key_public(c->core, w->key, &pub, &alg,
+		    NULL)) != 0 || (r = sg_cms_build(ck->chain_pem,
+		    ck->chain_len, pub, pk->scheme,
+		    (enum sg_digest_alg)w->digest_alg, w->data, w->data_len,
+		    time(NULL), cms_sign_cb, &cc, &cms, &cms_len)) != 0) {
+			snprintf(rep->err, sizeof(rep->err), "CMS: %s",
+			    sg_strerror(r));
+			goto out;
+		}
+		if (cms_len > SG_SIGNER_MAX_CMS) {
+			r = SG_ERR_TOO_LARGE;
+			goto out;
+		}
+		{
+			uint8_t *sv = NULL;
+			size_t svlen = 0;
+			if ((r = sg_cms_signature_value(cms, cms_len, &sv,
+			    &svlen)) != 0 || svlen > sizeof(rep->sig)) {
+				free(sv);
+				r = r ? r : SG_ERR_BUFFER;
+				goto out;
+			}
+			memcpy(rep->sig, sv, svlen);
+			rep->sig_len = (uint32_t)svlen;
+			free(sv);
+		}
+	} else {
+		memset(&m, 0, sizeof(m));
+		snprintf(m.key, sizeof(m.key), "%s", w->key);
+		m.digest_alg = pk->scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE :
+		    (enum sg_digest_alg)w->digest_alg;
+		memcpy(m.data, w->data, w->data_len);
+		m.data_len = w->data_len;
+		sg_signer_sign(c->core, &m, sr);
+		if ((r = sr->status) != 0) {
+			snprintf(rep->err, sizeof(rep->err), "HSM: %s",
+			    sg_strerror(r));
+			goto out;
+		}
+		memcpy(rep->sig, sr->sig, sr->sig_len);
+		rep->sig_len = (uint32_t)sr->sig_len;
+	}
+	r = 0;
+out:
+	rep->status = r;
+	reply_send(fd, rep, cms, r == 0 ? cms_len : 0);
+	if (sr != NULL)
+		explicit_bzero(sr, sizeof(*sr));
+	free(sr);
+	free(cms);
+	free(rep);
+}
+
+static void
+handle_small(struct child *c, int fd, const uint8_t *buf, size_t n,
+    uint32_t type)
+{
+	struct sg_wire_reply *rep;
+	int r = SG_ERR_INVALID;
+
+	if ((rep = calloc(1, sizeof(*rep))) == NULL)
+		return;
+	if (type == SG_WIRE_CHECKPOINT || type == SG_WIRE_RELOAD) {
+		const struct sg_wire_text *w = (const struct sg_wire_text *)buf;
+		if (n != sizeof(*w) || w->len > sizeof(w->text))
+			goto out;
+		if (type == SG_WIRE_CHECKPOINT) {
+			r = sg_signer_sign_checkpoint(c->core, w->text, w->len,
+			    rep->sig);
+			if (r == 0)
+				rep->sig_len = 64;
+		} else {
+			char expect[65];
+			if (w->len != 64)
+				goto out;
+			memcpy(expect, w->text, 64);
+			expect[64] = '\0';
+			r = child_load_policy(c, rep->err, sizeof(rep->err));
+			pthread_mutex_lock(&c->lock);
+			if (r == 0 && strcmp(sg_policy_sha256_hex(
+			    c->policies[0]), expect) != 0) {
+				snprintf(rep->err, sizeof(rep->err), "the "
+				    "policy file now has sha256:%s",
+				    sg_policy_sha256_hex(c->policies[0]));
+				r = SG_ERR_CONFLICT;
+			}
+			pthread_mutex_unlock(&c->lock);
+		}
+	} else {
+		const struct sg_wire_name *w = (const struct sg_wire_name *)buf;
+		if (n != sizeof(*w) || !str_ok(w->name, sizeof(w->name)))
+			goto out;
+		if (type == SG_WIRE_PROBE) {
+			struct sg_sign_msg m;
+			struct sg_sign_reply *sr = calloc(1, sizeof(*sr));
+			if (sr == NULL || w->name[0] == '@') {
+				free(sr);
+				r = SG_ERR_NOT_FOUND;
+				goto out;
+			}
+			memset(&m, 0, sizeof(m));
+			snprintf(m.key, sizeof(m.key), "%s", w->name);
+			m.digest_alg = SG_DIGEST_SHA256;
+			sg_sha256(PROBE_TEXT, sizeof(PROBE_TEXT) - 1, m.data);
+			m.data_len = 32;
+			{
+				EVP_PKEY *pub;
+				enum sg_key_alg alg;
+				if (sg_signer_key_public(c->core, w->name, &pub,
+				    &alg, NULL) == 0 && alg == SG_ALG_ED25519)
+					m.digest_alg = SG_DIGEST_NONE;
+			}
+			sg_signer_sign(c->core, &m, sr);
+			r = sr->status;
+			explicit_bzero(sr, sizeof(*sr));
+			free(sr);
+		} else {
+			EVP_PKEY *pub = NULL;
+			enum sg_key_alg alg;
+			unsigned char *der = NULL;
+			int len;
+			r = sg_signer_key_public(c->core, w->name, &pub, &alg,
+			    &rep->token);
+			if (r == 0 && ((len = i2d_PUBKEY(pub, &der)) <= 0 ||
+			    (size_t)len > sizeof(rep->der)))
+				r = SG_ERR_CRYPTO;
+			else if (r == 0) {
+				memcpy(rep->der, der, (size_t)len);
+				rep->der_len = (uint32_t)len;
+				rep->alg = (uint32_t)alg;
+			}
+			OPENSSL_free(der);
+		}
+	}
+out:
+	rep->status = r;
+	reply_send(fd, rep, NULL, 0);
+	free(rep);
+}
+
+struct serve_arg {
+	struct child *c;
+	int fd;
+};
+
+static void *
+serve_channel(void *arg)
+{
+	struct serve_arg *sa = arg;
+	const struct sg_wire_hdr *h;
+	uint8_t *buf;
+	ssize_t n;
+
+	if ((buf = malloc(MAX_MSG + 1)) == NULL)
+		return NULL;
+	for (;;) {
+		n = recv(sa->fd, buf, MAX_MSG + 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		h = (const struct sg_wire_hdr *)buf;
+		if ((size_t)n < sizeof(*h) || (size_t)n > MAX_MSG ||
+		    h->magic != SG_WIRE_MAGIC || h->len != (uint32_t)n) {
+			struct sg_wire_reply rep;
+			memset(&rep, 0, sizeof(rep));
+			rep.status = SG_ERR_INVALID;
+			snprintf(rep.err, sizeof(rep.err), "malformed message");
+			reply_send(sa->fd, &rep, NULL, 0);
+			continue;
+		}
+		switch (h->type) {
+		case SG_WIRE_SIGN:
+			handle_sign(sa->c, sa->fd, buf, (size_t)n);
+			break;
+		case SG_WIRE_CHECKPOINT:
+		case SG_WIRE_RELOAD:
+		case SG_WIRE_PROBE:
+		case SG_WIRE_KEYINFO:
+			handle_small(sa->c, sa->fd, buf, (size_t)n, h->type);
+			break;
+		default: {
+			struct sg_wire_reply rep;
+			memset(&rep, 0, sizeof(rep));
+			rep.status = SG_ERR_INVALID;
+			snprintf(rep.err, sizeof(rep.err), "unknown message "
+			    "type %u", h->type);
+			reply_send(sa->fd, &rep, NULL, 0);
+		}
+		}
+	}
+	explicit_bzero(buf, MAX_MSG + 1);
+	free(buf);
+	return NULL;
+}
+
+static int
+child_open_keys(struct child *c, const struct sg_signer_key_spec *keys,
+    size_t nkeys, char *err, size_t errlen)
+{
+	char *dir;
+	size_t i;
+
+	if ((c->keys = calloc(nkeys ? nkeys : 1, sizeof(*c->keys))) == NULL ||
+	    (dir = sg_dirname(c->policy_path)) == NULL)
+		return SG_ERR_NOMEM;
+	for (i = 0; i < nkeys; i++) {
+		struct child_key *ck = &c->keys[c->nkeys++];
+		const struct sg_policy_key *pk;
+		EVP_PKEY *pub;
+		uint8_t spki[32];
+
+		snprintf(ck->name, sizeof(ck->name), "%s", keys[i].name);
+		if (sg_signer_key_public(c->core, ck->name, &pub, NULL,
+		    NULL) == 0 && sg_pubkey_spki_sha256(pub, spki) == 0)
+			sg_hex_encode(spki, sizeof(spki), ck->spki_hex);
+		pk = sg_policy_key(c->policies[0], ck->name);
+		if (pk != NULL && pk->certificate[0] != '\0') {
+			char *path = sg_path_join(dir, pk->certificate);
+			if (path == NULL || sg_read_file(path, 1 << 20,
+			    &ck->chain_pem, &ck->chain_len) != 0)
+				sg_log_warn("signer: key '%s': cannot read its "
+				    "certificate chain %s", ck->name,
+				    path ? path : "");
+			free(path);
+		}
+	}
+	free(dir);
+	(void)err;
+	(void)errlen;
+	return 0;
+}
+
+static void
+child_main(int *fds, unsigned n, const char *module_path,
+    const struct sg_signer_token_spec *tokens, size_t ntokens,
+    const struct sg_signer_key_spec *keys, size_t nkeys,
+    const char *policy_path)
+{
+	struct child c;
+	struct sg_wire_reply rep;
+	struct serve_arg *args;
+	pthread_t *th;
+	unsigned i;
+	int r;
+
+	/* Nobody may read this process's memory (PINs, sessions). */
+	prctl(PR_SET_DUMPABLE, 0);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	memset(&c, 0, sizeof(c));
+	memset(&rep, 0, sizeof(rep));
+	pthread_mutex_init(&c.lock, NULL);
+	c.policy_path = strdup(policy_path);
+	r = c.policy_path == NULL ? SG_ERR_NOMEM :
+	    child_load_policy(&c, rep.err, sizeof(rep.err));
+	if (r == 0)
+		r = sg_signer_open(module_path, tokens, ntokens, keys, nkeys,
+		    &c.core, rep.err, sizeof(rep.err));
+	if (r == 0)
+		r = child_open_keys(&c, keys, nkeys, rep.err, sizeof(rep.err));
+	rep.status = r;
+	rep.h.type = SG_WIRE_READY;
+	{
+		/* reply_send sets the type to REPLY; READY is a reply. */
+		reply_send(fds[0], &rep, NULL, 0);
+	}
+	if (r != 0)
+		_exit(1);
+	if ((th = calloc(n, sizeof(*th))) == NULL ||
+	    (args = calloc(n, sizeof(*args))) == NULL)
+		_exit(1);
+	for (i = 0; i < n; i++) {
+		args[i].c = &c;
+		args[i].fd = fds[i];
+		if (pthread_create(&th[i], NULL, serve_channel, &args[i]) != 0)
+			_exit(1);
+	}
+	for (i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	sg_signer_free(c.core);
+	_exit(0);
+}
+
+/* ------------------------------------------------------------------ */
+/* The client, in the front. */
+
+struct key_fact {
+	char name[SG_NAME_MAX];
+	EVP_PKEY *pub;
+	enum sg_key_alg alg;
+	struct sg_token_info token;
+};
+
+struct sg_signer_client {
+	pid_t pid;
+	int fds[MAX_CHANNELS];
+	int busy[MAX_CHANNELS];
+	unsigned n;
+	int dead;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct key_fact *facts;
+	size_t nfacts;
+	uint8_t *rbuf[MAX_CHANNELS];
+};
+
+static int
+take_channel(struct sg_signer_client *c)
+{
+	unsigned i;
+	int ch = -1;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->dead) {
+		for (i = 0; i < c->n; i++)
+			if (!c->busy[i]) {
+				c->busy[i] = 1;
+				ch = (int)i;
+				break;
+			}
+		if (ch >= 0)
+			break;
+		pthread_cond_wait(&c->cond, &c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return ch;
+}
+
+static void
+give_channel(struct sg_signer_client *c, int ch, int broken)
+{
+	pthread_mutex_lock(&c->lock);
+	c->busy[ch] = 0;
+	if (broken) {
+		c->dead = 1;
+		sg_log_error("signer: the signer process is gone; signing is "
+		    "unavailable until restart");
+	}
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Sends one request and waits for its reply on a free channel.  The
+ * reply (fixed part) goes to rep; extra bytes stay in c->rbuf[ch]. */
+static int
+exchange(struct sg_signer_client *c, const void *req, size_t len,
+    struct sg_wire_reply *rep, uint8_t **ret_extra, size_t *ret_extra_len)
+{
+	ssize_t n;
+	int ch, r = 0;
+
+	if ((ch = take_channel(c)) < 0)
+		return SG_ERR_UNAVAILABLE;
+	if (send(c->fds[ch], req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		give_channel(c, ch, 1);
+		return SG_ERR_UNAVAILABLE;
+	}
+	do
+		n = recv(c->fds[ch], c->rbuf[ch], MAX_REPLY, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < (ssize_t)sizeof(*rep)) {
+		give_channel(c, ch, 1);
+		return SG_ERR_UNAVAILABLE;
+	}
+	memcpy(rep, c->rbuf[ch], sizeof(*rep));
+	if (rep->h.magic != SG_WIRE_MAGIC || rep->h.len != (uint32_t)n ||
+	    rep->cms_len != (uint32_t)n - sizeof(*rep) ||
+	    rep->sig_len > sizeof(rep->sig) ||
+	    rep->der_len > sizeof(rep->der)) {
+		give_channel(c, ch, 1);
+		return SG_ERR_UNAVAILABLE;
+	}
+	rep->err[sizeof(rep->err) - 1] = '\0';
+	if (ret_extra != NULL) {
+		*ret_extra = NULL;
+		*ret_extra_len = rep->cms_len;
+		if (rep->cms_len > 0 && (*ret_extra = malloc(rep->cms_len)) ==
+		    NULL)
+			r = SG_ERR_NOMEM;
+		else if (rep->cms_len > 0)
+			memcpy(*ret_extra, c->rbuf[ch] + sizeof(*rep),
+			    rep->cms_len);
+	}
+	give_channel(c, ch, 0);
+	return r;
+}
+
+int
+sg_signer_spawn(const char *module_path,
+    const struct sg_signer_token_spec *tokens, size_t ntokens,
+    const struct sg_signer_key_spec *keys, size_t nkeys,
+    const char *policy_path, unsigned channels,
+    struct sg_signer_client **ret, char *errbuf, size_t errlen)
+{
+	struct sg_signer_client *c;
+	int child_fds[MAX_CHANNELS], sv[2], bufsz = (int)MAX_MSG * 2;
+	struct sg_wire_reply rep;
+	struct pollfd pfd;
+	unsigned i;
+	size_t k;
+	int r = SG_ERR_INTERNAL;
+
+	if (channels == 0 || channels > MAX_CHANNELS)
+		return SG_ERR_INVALID;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return SG_ERR_NOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	c->pid = -1;
+	for (i = 0; i < MAX_CHANNELS; i++)
+		c->fds[i] = child_fds[i] = -1;
+	for (i = 0; i < channels; i++) {
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+		    sv) != 0) {
+			snprintf(errbuf, errlen, "socketpair: %s",
+			    strerror(errno));
+			goto fail;
+		}
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+		setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+		setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+		c->fds[i] = sv[0];
+		child_fds[i] = sv[1];
+		if ((c->rbuf[i] = malloc(MAX_REPLY)) == NULL) {
+			r = SG_ERR_NOMEM;
+			goto fail;
+		}
+		c->n++;
+	}
+	fflush(NULL);
+	if ((c->pid = fork()) < 0) {
+		snprintf(errbuf, errlen, "fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (c->pid == 0) {
+		for (i = 0; i < channels; i++)
+			close(c->fds[i]);
+		child_main(child_fds, channels, module_path, tokens, ntokens,
+		    keys, nkeys, policy_path);
+		_exit(1);
+	}
+	for (i = 0; i < channels; i++) {
+		close(child_fds[i]);
+		child_fds[i] = -1;
+	}
+
+	/* Wait for READY, bounded. */
+	pfd.fd = c->fds[0];
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, READY_TIMEOUT_MS) != 1 ||
+	    recv(c->fds[0], c->rbuf[0], MAX_REPLY, 0) <
+	    (ssize_t)sizeof(rep)) {
+		snprintf(errbuf, errlen, "the signer process did not start");
+		r = SG_ERR_UNAVAILABLE;
+		goto fail;
+	}
+	memcpy(&rep, c->rbuf[0], sizeof(rep));
+	rep.err[sizeof(rep.err) - 1] = '\0';
+	if (rep.h.magic != SG_WIRE_MAGIC || rep.status != 0) {
+		snprintf(errbuf, errlen, "%s", rep.err[0] ? rep.err :
+		    "the signer process failed to start");
+		r = rep.status != 0 ? rep.status : SG_ERR_UNAVAILABLE;
+		goto fail;
+	}
+
+	/* Key facts, once. */
+	if ((c->facts = calloc(nkeys ? nkeys : 1, sizeof(*c->facts))) ==
+	    NULL) {
+		r = SG_ERR_NOMEM;
+		goto fail;
+	}
+	for (k = 0; k < nkeys; k++) {
+		struct sg_wire_name w;
+		const unsigned char *p;
+		struct key_fact *f = &c->facts[c->nfacts];
+
+		memset(&w, 0, sizeof(w));
+		w.h.magic = SG_WIRE_MAGIC;
+		w.h.type = SG_WIRE_KEYINFO;
+		w.h.len = sizeof(w);
+		snprintf(w.name, sizeof(w.name), "%s", keys[k].name);
+		if ((r = exchange(c, &w, sizeof(w), &rep, NULL, NULL)) != 0 ||
+		    (r = rep.status) != 0) {
+			snprintf(errbuf, errlen, "key '%s': %s", keys[k].name,
+			    sg_strerror(r));
+			goto fail;
+		}
+		p = rep.der;
+		if ((f->pub = d2i_PUBKEY(NULL, &p, rep.der_len)) == NULL) {
+			r = SG_ERR_CRYPTO;
+			goto fail;
+		}
+		snprintf(f->name, sizeof(f->name), "%s", keys[k].name);
+		f->alg = (enum sg_key_alg)rep.alg;
+		f->token = rep.token;
+		c->nfacts++;
+	}
+	*ret = c;
+	return 0;
+fail:
+	for (i = 0; i < MAX_CHANNELS; i++)
+		if (child_fds[i] >= 0)
+			close(child_fds[i]);
+	sg_signer_client_free(c);
+	return r;
+}
+
+void
+sg_signer_client_free(struct sg_signer_client *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < MAX_CHANNELS; i++) {
+		if (c->fds[i] >= 0)
+			close(c->fds[i]);
+		free(c->rbuf[i]);
+	}
+	if (c->pid > 0) {
+		int status, tries;
+		/* Closing the channels ends the child; give it a moment. */
+		for (tries = 0; tries < 50; tries++) {
+			if (waitpid(c->pid, &status, WNOHANG) == c->pid)
+				break;
+			usleep(20000);
+		}
+		if (tries == 50) {
+			kill(c->pid, SIGKILL);
+			waitpid(c->pid, &status, 0);
+		}
+	}
+	for (i = 0; i < c->nfacts; i++)
+		EVP_PKEY_free(c->facts[i].pub);
+	free(c->facts);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->cond);
+	free(c);
+}
+
+int
+sg_signer_client_fd(struct sg_signer_client *c)
+{
+	return c->fds[0];
+}
+
+int
+sg_signer_client_key_public(struct sg_signer_client *c, const char *name,
+    EVP_PKEY **ret_pub, enum sg_key_alg *ret_alg,
+    struct sg_token_info *ret_token)
+{
+	size_t i;
+
+	for (i = 0; i < c->nfacts; i++) {
+		if (strcmp(c->facts[i].name, name) != 0)
+			continue;
+		if (ret_pub != NULL)
+			*ret_pub = c->facts[i].pub;
+		if (ret_alg != NULL)
+			*ret_alg = c->facts[i].alg;
+		if (ret_token != NULL)
+			*ret_token = c->facts[i].token;
+		return 0;
+	}
+	return SG_ERR_NOT_FOUND;
+}
+
+int
+sg_signer_client_sign(struct sg_signer_client *c,
+    const struct sg_sign_msg *msg, const struct sg_sign_evidence *ev,
+    struct sg_sign_reply *reply, uint8_t **ret_cms, size_t *ret_cms_len,
+    char *errbuf, size_t errlen)
+{
+	struct sg_wire_sign *w;
+	struct sg_wire_reply rep;
+	uint8_t *buf, *extra = NULL;
+	size_t total, i, off, extra_len = 0;
+	int r;
+
+	memset(reply, 0, sizeof(*reply));
+	if (ev == NULL || ev->n > 64 || msg->data_len > sizeof(w->data) ||
+	    ev->statement_len > SG_STATEMENT_MAX)
+		return reply->status = SG_ERR_INVALID;
+	total = sizeof(*w) + ev->statement_len;
+	for (i = 0; i < ev->n; i++)
+		total += ev->envelope_lens[i];
+	if (total > MAX_MSG)
+		return reply->status = SG_ERR_TOO_LARGE;
+	if ((buf = calloc(1, total)) == NULL)
+		return reply->status = SG_ERR_NOMEM;
+	w = (struct sg_wire_sign *)buf;
+	w->h.magic = SG_WIRE_MAGIC;
+	w->h.type = SG_WIRE_SIGN;
+	w->h.len = (uint32_t)total;
+	snprintf(w->key, sizeof(w->key), "%s", msg->key);
+	w->digest_alg = (uint32_t)msg->digest_alg;
+	w->data_len = (uint32_t)msg->data_len;
+	memcpy(w->data, msg->data, msg->data_len);
+	snprintf(w->format, sizeof(w->format), "%s", ev->format);
+	w->statement_len = (uint32_t)ev->statement_len;
+	w->nenvelopes = (uint32_t)ev->n;
+	memcpy(buf + sizeof(*w), ev->statement, ev->statement_len);
+	off = sizeof(*w) + ev->statement_len;
+	for (i = 0; i < ev->n; i++) {
+		w->envelope_lens[i] = (uint32_t)ev->envelope_lens[i];
+		memcpy(buf + off, ev->envelopes[i], ev->envelope_lens[i]);
+		off += ev->envelope_lens[i];
+	}
+	r = exchange(c, buf, total, &rep, &extra, &extra_len);
+	free(buf);
+	if (r == 0)
+		r = rep.status;
+	if (r != 0) {
+		snprintf(errbuf, errlen, "%s", r == SG_ERR_UNAVAILABLE &&
+		    rep.err[0] == '\0' ? "the signer process is unavailable" :
+		    rep.err);
+		free(extra);
+		explicit_bzero(&rep, sizeof(rep));
+		return reply->status = r;
+	}
+	memcpy(reply->sig, rep.sig, rep.sig_len);
+	reply->sig_len = rep.sig_len;
+	explicit_bzero(&rep, sizeof(rep));
+	if (ret_cms != NULL) {
+		*ret_cms = extra;
+		*ret_cms_len = extra_len;
+	} else
+		free(extra);
+	return 0;
+}
+
+int
+sg_signer_client_checkpoint(struct sg_signer_client *c, const char *text,
+    size_t len, uint8_t sig[64])
+{
+	struct sg_wire_text w;
+	struct sg_wire_reply rep;
+	int r;
+
+	if (len > sizeof(w.text))
+		return SG_ERR_INVALID;
+	memset(&w, 0, sizeof(w));
+	w.h.magic = SG_WIRE_MAGIC;
+	w.h.type = SG_WIRE_CHECKPOINT;
+	w.h.len = sizeof(w);
+	w.len = (uint32_t)len;
+	memcpy(w.text, text, len);
+	if ((r = exchange(c, &w, sizeof(w), &rep, NULL, NULL)) != 0)
+		return r;
+	if (rep.status != 0)
+		return rep.status;
+	if (rep.sig_len != 64)
+		return SG_ERR_HSM;
+	memcpy(sig, rep.sig, 64);
+	return 0;
+}
+
+int
+sg_signer_client_probe(struct sg_signer_client *c, const char *key)
+{
+	struct sg_wire_name w;
+	struct sg_wire_reply rep;
+	int r;
+
+	memset(&w, 0, sizeof(w));
+	w.h.magic = SG_WIRE_MAGIC;
+	w.h.type = SG_WIRE_PROBE;
+	w.h.len = sizeof(w);
+	snprintf(w.name, sizeof(w.name), "%s", key);
+	if ((r = exchange(c, &w, sizeof(w), &rep, NULL, NULL)) != 0)
+		return r;
+	return rep.status;
+}
+
+int
+sg_signer_client_reload(struct sg_signer_client *c,
+    const char *expect_sha256_hex, char *errbuf, size_t errlen)
+{
+	struct sg_wire_text w;
+	struct sg_wire_reply rep;
+	int r;
+
+	if (strlen(expect_sha256_hex) != 64)
+		return SG_ERR_INVALID;
+	memset(&w, 0, sizeof(w));
+	w.h.magic = SG_WIRE_MAGIC;
+	w.h.type = SG_WIRE_RELOAD;
+	w.h.len = sizeof(w);
+	w.len = 64;
+	memcpy(w.text, expect_sha256_hex, 64);
+	if ((r = exchange(c, &w, sizeof(w), &rep, NULL, NULL)) != 0)
+		return r;
+	if (rep.status != 0)
+		snprintf(errbuf, errlen, "%s", rep.err);
+	return rep.status;
+}
