@@ -54,6 +54,15 @@ int sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
     char *errbuf, size_t errlen);
 void sg_service_free(struct sg_service *s);
 
+/*
+ * Re-reads the policy file (SIGHUP).  It is validated first: a file that
+ * does not parse, does not raise the version, or changes the set of keys
+ * or their HSM locations (which need a restart) is refused with the
+ * reason in errbuf, and the running policy stays in force.  Requests made
+ * earlier keep being judged by the policy their statement names.
+ */
+int sg_service_reload(struct sg_service *s, char *errbuf, size_t errlen);
+
 /* Called (from any thread) when a request changes state. */
 void sg_service_set_notify(struct sg_service *s,
     void (*fn)(void *arg, const char *id), void *arg);

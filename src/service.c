@@ -41,8 +41,18 @@
 #include "sg_util.h"
 
 #define MAX_CLAIMS 256
+#define SG_POLICY_MAX_KEYS_COUNTED 1024
 #define READY_CACHE_SECONDS 5
 #define SWEEP_BATCH 64
+
+/* A replaced policy with its key views, kept until shutdown. */
+struct retained {
+	struct sg_policy *policy;
+	char *text;
+	struct sg_key_view *keys;
+	size_t nkeys;
+	struct retained *next;
+};
 
 struct sg_service {
 	const struct sg_config *cfg;
@@ -57,11 +67,24 @@ struct sg_service {
 	void (*notify)(void *, const char *);
 	void *notify_arg;
 
+	/*
+	 * The policy and the key views derived from it are replaced as a
+	 * whole on reload, under the write lock; every operation that uses
+	 * them holds the read lock.  Replaced ones are kept until shutdown,
+	 * so pointers handed out earlier stay valid.
+	 */
+	pthread_rwlock_t plock;
+	struct retained *retained;
+
 	pthread_mutex_t lock;          /* claims, stats, ready cache */
 	char claims[MAX_CLAIMS][33];
 	size_t nclaims;
 	struct sg_service_stats stats;
-	uint64_t *key_signatures;      /* per key index */
+	struct sigcount {
+		char name[SG_POLICY_NAME_MAX];
+		uint64_t n;
+	} *sigcounts;                  /* released signatures, by key name */
+	size_t nsigcounts;
 	time_t ready_at;
 	int ready_result;
 	char ready_reason[256];
@@ -106,9 +129,20 @@ stat_add(struct sg_service *s, uint64_t *counter)
 static void
 count_signature(struct sg_service *s, const struct sg_key_view *kv)
 {
+	size_t i;
+
 	pthread_mutex_lock(&s->lock);
 	s->stats.signatures++;
-	s->key_signatures[kv - s->keys]++;
+	for (i = 0; i < s->nsigcounts; i++)
+		if (strcmp(s->sigcounts[i].name, kv->pk->name) == 0)
+			break;
+	if (i == s->nsigcounts && i < SG_POLICY_MAX_KEYS_COUNTED) {
+		snprintf(s->sigcounts[i].name, sizeof(s->sigcounts[i].name),
+		    "%s", kv->pk->name);
+		s->nsigcounts++;
+	}
+	if (i < s->nsigcounts)
+		s->sigcounts[i].n++;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -120,8 +154,18 @@ notify(struct sg_service *s, const char *id)
 }
 
 /* Checks the inventory and the certificate for one key. */
+static void check_key_with(const struct sg_policy *p,
+    struct sg_key_view *kv, const char *policy_dir);
+
 static void
 check_key(struct sg_service *s, struct sg_key_view *kv, const char *policy_dir)
+{
+	check_key_with(s->policy, kv, policy_dir);
+}
+
+static void
+check_key_with(const struct sg_policy *policy, struct sg_key_view *kv,
+    const char *policy_dir)
 {
 	const struct sg_policy_key *pk = kv->pk;
 	const struct sg_hsm *hsm;
@@ -159,7 +203,7 @@ check_key(struct sg_service *s, struct sg_key_view *kv, const char *policy_dir)
 		}
 		EVP_PKEY_free(certkey);
 	}
-	hsm = sg_policy_hsm(s->policy, kv->token.serial);
+	hsm = sg_policy_hsm(policy, kv->token.serial);
 	if (hsm == NULL) {
 		snprintf(kv->reason, sizeof(kv->reason),
 		    "token '%s' (serial %s) is not in the HSM inventory",
@@ -265,6 +309,7 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 		return SG_ERR_NOMEM;
 	s->cfg = cfg;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_rwlock_init(&s->plock, NULL);
 	pthread_mutex_init(&s->stop_lock, NULL);
 	pthread_cond_init(&s->stop_cond, NULL);
 
@@ -274,8 +319,8 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 	/* The signer: every policy key, plus the log key. */
 	s->nkeys = sg_policy_nkeys(s->policy);
 	if ((s->keys = calloc(s->nkeys ? s->nkeys : 1, sizeof(*s->keys))) ==
-	    NULL || (s->key_signatures = calloc(s->nkeys ? s->nkeys : 1,
-	    sizeof(*s->key_signatures))) == NULL ||
+	    NULL || (s->sigcounts = calloc(SG_POLICY_MAX_KEYS_COUNTED,
+	    sizeof(*s->sigcounts))) == NULL ||
 	    (specs = calloc(s->nkeys + 1, sizeof(*specs))) == NULL) {
 		r = SG_ERR_NOMEM;
 		goto fail;
@@ -392,11 +437,25 @@ load_policy(struct sg_service *s, char *errbuf, size_t errlen)
 	    &s->policy, errbuf, errlen);
 }
 
+static void
+free_keys(struct sg_key_view *keys, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; keys != NULL && i < n; i++) {
+		free(keys[i].public_key_pem);
+		free(keys[i].certificate_pem);
+		for (j = 0; j < keys[i].nretired; j++) {
+			free(keys[i].retired[j].certificate_pem);
+			free(keys[i].retired[j].public_key_pem);
+		}
+	}
+	free(keys);
+}
+
 void
 sg_service_free(struct sg_service *s)
 {
-	size_t i;
-
 	if (s == NULL)
 		return;
 	if (s->sweeper_started) {
@@ -406,17 +465,16 @@ sg_service_free(struct sg_service *s)
 		pthread_mutex_unlock(&s->stop_lock);
 		pthread_join(s->sweeper, NULL);
 	}
-	for (i = 0; s->keys != NULL && i < s->nkeys; i++) {
-		size_t j;
-		free(s->keys[i].public_key_pem);
-		free(s->keys[i].certificate_pem);
-		for (j = 0; j < s->keys[i].nretired; j++) {
-			free(s->keys[i].retired[j].certificate_pem);
-			free(s->keys[i].retired[j].public_key_pem);
-		}
+	free_keys(s->keys, s->nkeys);
+	while (s->retained != NULL) {
+		struct retained *rt = s->retained;
+		s->retained = rt->next;
+		free_keys(rt->keys, rt->nkeys);
+		sg_policy_free(rt->policy);
+		free(rt->text);
+		free(rt);
 	}
-	free(s->keys);
-	free(s->key_signatures);
+	free(s->sigcounts);
 	/* The store's writer may still call the log's hooks until it stops. */
 	sg_store_close(s->store);
 	sg_tlog_free(s->log);
@@ -424,6 +482,7 @@ sg_service_free(struct sg_service *s)
 	sg_policy_free(s->policy);
 	free(s->policy_text);
 	pthread_mutex_destroy(&s->lock);
+	pthread_rwlock_destroy(&s->plock);
 	pthread_mutex_destroy(&s->stop_lock);
 	pthread_cond_destroy(&s->stop_cond);
 	free(s);
@@ -440,7 +499,13 @@ sg_service_set_notify(struct sg_service *s,
 const struct sg_policy *
 sg_service_policy(const struct sg_service *s)
 {
-	return s->policy;
+	struct sg_service *m = (struct sg_service *)s;
+	const struct sg_policy *p;
+
+	pthread_rwlock_rdlock(&m->plock);
+	p = s->policy;
+	pthread_rwlock_unlock(&m->plock);
+	return p;
 }
 
 const char *
@@ -452,17 +517,30 @@ sg_service_log_vkey(const struct sg_service *s)
 size_t
 sg_service_nkeys(const struct sg_service *s)
 {
-	return s->nkeys;
+	struct sg_service *m = (struct sg_service *)s;
+	size_t n;
+
+	pthread_rwlock_rdlock(&m->plock);
+	n = s->nkeys;
+	pthread_rwlock_unlock(&m->plock);
+	return n;
 }
 
 const struct sg_key_view *
 sg_service_key_at(const struct sg_service *s, size_t i)
 {
-	return i < s->nkeys ? &s->keys[i] : NULL;
+	struct sg_service *m = (struct sg_service *)s;
+	const struct sg_key_view *kv;
+
+	pthread_rwlock_rdlock(&m->plock);
+	kv = i < s->nkeys ? &s->keys[i] : NULL;
+	pthread_rwlock_unlock(&m->plock);
+	return kv;
 }
 
-const struct sg_key_view *
-sg_service_key(const struct sg_service *s, const char *name)
+/* With the read lock held. */
+static const struct sg_key_view *
+key_locked(const struct sg_service *s, const char *name)
 {
 	size_t i;
 
@@ -470,6 +548,18 @@ sg_service_key(const struct sg_service *s, const char *name)
 		if (strcmp(s->keys[i].pk->name, name) == 0)
 			return &s->keys[i];
 	return NULL;
+}
+
+const struct sg_key_view *
+sg_service_key(const struct sg_service *s, const char *name)
+{
+	struct sg_service *m = (struct sg_service *)s;
+	const struct sg_key_view *kv;
+
+	pthread_rwlock_rdlock(&m->plock);
+	kv = key_locked(s, name);
+	pthread_rwlock_unlock(&m->plock);
+	return kv;
 }
 
 static void
@@ -823,8 +913,8 @@ job_create(struct sg_txn *t, void *arg)
 	return sg_store_get_request(t, q->id, &cj->out);
 }
 
-int
-sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
+static int
+create_locked(struct sg_service *s, const struct sg_new_request *nr,
     struct sg_request **ret, int *ret_existing, struct sg_fault *f)
 {
 	const struct sg_key_view *kv;
@@ -839,7 +929,7 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 	memset(&q, 0, sizeof(q));
 	memset(&cj, 0, sizeof(cj));
 	*ret_existing = 0;
-	if ((kv = sg_service_key(s, nr->key)) == NULL) {
+	if ((kv = key_locked(s, nr->key)) == NULL) {
 		fault(f, "key", "no key named '%s'", nr->key);
 		return SG_ERR_NOT_FOUND;
 	}
@@ -1055,8 +1145,8 @@ quorum_in(struct sg_service *s, struct sg_txn *t, const struct sg_request *q,
 	return r;
 }
 
-int
-sg_service_quorum(struct sg_service *s, const struct sg_request *q,
+static int
+quorum_locked(struct sg_service *s, const struct sg_request *q,
     struct sg_quorum_result *ret)
 {
 	struct sg_txn *t;
@@ -1215,13 +1305,13 @@ sign_pending(struct sg_service *s, const char *id)
 		r = SG_ERR_CONFLICT;
 		goto out;
 	}
-	if ((r = sg_service_quorum(s, q, &res)) != 0)
+	if ((r = quorum_locked(s, q, &res)) != 0)
 		goto out;
 	if (res.state != SG_QUORUM_MET) {
 		r = SG_ERR_FORBIDDEN;
 		goto out;
 	}
-	if ((kv = sg_service_key(s, q->key)) == NULL ||
+	if ((kv = key_locked(s, q->key)) == NULL ||
 	    strcmp(kv->spki_sha256, q->spki_sha256) != 0) {
 		/* The key named by the statement is gone (rotated or
 		 * removed): never sign with another one. */
@@ -1415,8 +1505,8 @@ out:
 	return r;
 }
 
-int
-sg_service_decide(struct sg_service *s, const char *id, const char *principal,
+static int
+decide_locked(struct sg_service *s, const char *id, const char *principal,
     const char *envelope_json, size_t len, struct sg_request **ret,
     struct sg_fault *f)
 {
@@ -1551,7 +1641,7 @@ sweep(struct sg_service *s)
 		struct sg_quorum_result res;
 		if (sg_service_get(s, ids[i], &q) != 0)
 			continue;
-		if (sg_service_quorum(s, q, &res) == 0 &&
+		if (quorum_locked(s, q, &res) == 0 &&
 		    res.state == SG_QUORUM_MET)
 			sign_pending(s, ids[i]);
 		sg_request_free(q);
@@ -1567,7 +1657,9 @@ sweeper_main(void *arg)
 	pthread_mutex_lock(&s->stop_lock);
 	while (!s->stopping) {
 		pthread_mutex_unlock(&s->stop_lock);
+		pthread_rwlock_rdlock(&s->plock);
 		sweep(s);
+		pthread_rwlock_unlock(&s->plock);
 		pthread_mutex_lock(&s->stop_lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
@@ -1579,8 +1671,8 @@ sweeper_main(void *arg)
 	return NULL;
 }
 
-int
-sg_service_ready(struct sg_service *s, char *reason, size_t len)
+static int
+ready_locked(struct sg_service *s, char *reason, size_t len)
 {
 	time_t now = time(NULL);
 	size_t i, usable = 0;
@@ -1657,13 +1749,16 @@ sg_service_stats(struct sg_service *s, struct sg_service_stats *ret)
 uint64_t
 sg_service_key_signatures(struct sg_service *s, size_t i)
 {
-	uint64_t n;
+	uint64_t n = 0;
+	size_t j;
 
-	if (i >= s->nkeys)
-		return 0;
+	pthread_rwlock_rdlock(&s->plock);
 	pthread_mutex_lock(&s->lock);
-	n = s->key_signatures[i];
+	for (j = 0; i < s->nkeys && j < s->nsigcounts; j++)
+		if (strcmp(s->sigcounts[j].name, s->keys[i].pk->name) == 0)
+			n = s->sigcounts[j].n;
 	pthread_mutex_unlock(&s->lock);
+	pthread_rwlock_unlock(&s->plock);
 	return n;
 }
 
@@ -1740,5 +1835,184 @@ sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret)
 		return SG_ERR_UNAVAILABLE;
 	r = sg_tlog_proof_bundle(t, index, ret);
 	sg_store_read_end(t);
+	return r;
+}
+
+/* --- the public operations, holding the policy read lock --- */
+
+int
+sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
+    struct sg_request **ret, int *ret_existing, struct sg_fault *f)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&s->plock);
+	r = create_locked(s, nr, ret, ret_existing, f);
+	pthread_rwlock_unlock(&s->plock);
+	return r;
+}
+
+int
+sg_service_decide(struct sg_service *s, const char *id, const char *principal,
+    const char *envelope_json, size_t len, struct sg_request **ret,
+    struct sg_fault *f)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&s->plock);
+	r = decide_locked(s, id, principal, envelope_json, len, ret, f);
+	pthread_rwlock_unlock(&s->plock);
+	return r;
+}
+
+int
+sg_service_quorum(struct sg_service *s, const struct sg_request *q,
+    struct sg_quorum_result *ret)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&s->plock);
+	r = quorum_locked(s, q, ret);
+	pthread_rwlock_unlock(&s->plock);
+	return r;
+}
+
+int
+sg_service_ready(struct sg_service *s, char *reason, size_t len)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&s->plock);
+	r = ready_locked(s, reason, len);
+	pthread_rwlock_unlock(&s->plock);
+	return r;
+}
+
+/* Two policy keys name the same HSM key the same way. */
+static int
+same_location(const struct sg_policy_key *a, const struct sg_policy_key *b)
+{
+	return strcmp(a->token, b->token) == 0 &&
+	    strcmp(a->object, b->object) == 0 && a->id_len == b->id_len &&
+	    memcmp(a->id, b->id, a->id_len) == 0 && a->alg == b->alg &&
+	    a->scheme == b->scheme;
+}
+
+int
+sg_service_reload(struct sg_service *s, char *errbuf, size_t errlen)
+{
+	struct sg_policy *np = NULL;
+	struct sg_key_view *nkeys = NULL;
+	struct retained *rt = NULL;
+	struct policy_job pj;
+	char *text = NULL, *dir = NULL;
+	size_t len, n = 0, i;
+	int r;
+
+	/* Validate first; any failure leaves the running policy alone. */
+	if ((r = sg_read_file(s->cfg->policy_path, SG_POLICY_MAX_SIZE, &text,
+	    &len)) != 0) {
+		snprintf(errbuf, errlen, "%s: cannot read: %s",
+		    s->cfg->policy_path, sg_strerror(r));
+		return r;
+	}
+	if ((r = sg_policy_parse(s->cfg->policy_path, text, len, &np, errbuf,
+	    errlen)) != 0)
+		goto out;
+	pthread_rwlock_rdlock(&s->plock);
+	if (strcmp(sg_policy_sha256_hex(np), sg_policy_sha256_hex(s->policy))
+	    == 0) {
+		pthread_rwlock_unlock(&s->plock);
+		snprintf(errbuf, errlen, "the policy file has not changed");
+		r = SG_ERR_CONFLICT;
+		goto out;
+	}
+	/* The signer found its HSM keys at start: names and locations
+	 * cannot change without a restart. */
+	n = sg_policy_nkeys(np);
+	r = n == s->nkeys ? 0 : SG_ERR_INVALID;
+	for (i = 0; r == 0 && i < n; i++) {
+		const struct sg_policy_key *k = sg_policy_key_at(np, i);
+		const struct sg_key_view *old = key_locked(s, k->name);
+		if (old == NULL || !same_location(old->pk, k))
+			r = SG_ERR_INVALID;
+	}
+	pthread_rwlock_unlock(&s->plock);
+	if (r != 0) {
+		snprintf(errbuf, errlen, "%s: the set of keys or an HSM "
+		    "location changed; that needs a restart",
+		    s->cfg->policy_path);
+		goto out;
+	}
+	if (sg_policy_version(np) <= sg_policy_version(s->policy)) {
+		snprintf(errbuf, errlen, "%s: version %llu is not above the "
+		    "running version %llu", s->cfg->policy_path,
+		    (unsigned long long)sg_policy_version(np),
+		    (unsigned long long)sg_policy_version(s->policy));
+		r = SG_ERR_INVALID;
+		goto out;
+	}
+
+	/* New key views, from the signer's facts and the new rules. */
+	if ((nkeys = calloc(n ? n : 1, sizeof(*nkeys))) == NULL ||
+	    (dir = sg_dirname(s->cfg->policy_path)) == NULL ||
+	    (rt = calloc(1, sizeof(*rt))) == NULL) {
+		r = SG_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct sg_key_view *kv = &nkeys[i];
+		kv->pk = sg_policy_key_at(np, i);
+		if ((r = sg_signer_client_key_public(s->signer, kv->pk->name,
+		    &kv->pub, NULL, &kv->token)) != 0) {
+			snprintf(errbuf, errlen, "key '%s': %s", kv->pk->name,
+			    sg_strerror(r));
+			goto out;
+		}
+		check_key_with(np, kv, dir);
+		load_retired(kv, dir);
+	}
+
+	/* The signer checks evidence against its own copy: it must agree. */
+	if ((r = sg_signer_client_reload(s->signer, sg_policy_sha256_hex(np),
+	    errbuf, errlen)) != 0)
+		goto out;
+	pj.sha = sg_policy_sha256_hex(np);
+	pj.text = text;
+	if ((r = sg_store_write(s->store, job_put_policy, &pj)) != 0) {
+		snprintf(errbuf, errlen, "the new policy could not be stored");
+		goto out;
+	}
+
+	pthread_rwlock_wrlock(&s->plock);
+	rt->policy = s->policy;
+	rt->text = s->policy_text;
+	rt->keys = s->keys;
+	rt->nkeys = s->nkeys;
+	rt->next = s->retained;
+	s->retained = rt;
+	s->policy = np;
+	s->policy_text = text;
+	s->keys = nkeys;
+	s->nkeys = n;
+	pthread_mutex_lock(&s->lock);
+	s->ready_at = 0;
+	pthread_mutex_unlock(&s->lock);
+	pthread_rwlock_unlock(&s->plock);
+	for (i = 0; i < n; i++)
+		if (!nkeys[i].usable)
+			sg_log_warn("key '%s' will not be used: %s",
+			    nkeys[i].pk->name, nkeys[i].reason);
+	np = NULL;
+	text = NULL;
+	nkeys = NULL;
+	rt = NULL;
+	r = 0;
+out:
+	free_keys(nkeys, n);
+	sg_policy_free(np);
+	free(text);
+	free(dir);
+	free(rt);
 	return r;
 }

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "sg_api.h"
@@ -120,6 +121,8 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	json_object_seed(0);
+	/* libcurl (the time-stamping client) must be set up before threads. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 
 	if (sg_config_load(config_path, &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "signgated: %s\n", err);
@@ -161,8 +164,15 @@ main(int argc, char **argv)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			sg_log_info("SIGHUP: policy reload is not supported "
-			    "by this version; restart to apply a new policy");
+			if (sg_service_reload(svc, err, sizeof(err)) == 0)
+				sg_log_info("SIGHUP: policy %s version %llu "
+				    "in force", sg_policy_name(
+				    sg_service_policy(svc)),
+				    (unsigned long long)sg_policy_version(
+				    sg_service_policy(svc)));
+			else
+				sg_log_error("SIGHUP: policy not reloaded, the "
+				    "running one stays in force: %s", err);
 			continue;
 		}
 		sg_log_info("signal %d: stopping", sig);
@@ -175,5 +185,6 @@ out:
 	sg_api_free(api);
 	sg_service_free(svc);
 	sg_config_free(cfg);
+	curl_global_cleanup();
 	return rc;
 }
