@@ -44,6 +44,11 @@ int sg_cms_signature_value(const uint8_t *der, size_t len, uint8_t **ret,
 int sg_cms_add_timestamp(const uint8_t *der, size_t len,
     const uint8_t *token, size_t token_len, uint8_t **ret, size_t *ret_len);
 
+/* The id-aa-timeStampToken of the SignerInfo (DER), malloc'd;
+ * SG_ERR_NOT_FOUND when there is none. */
+int sg_cms_get_timestamp(const uint8_t *der, size_t len, uint8_t **ret,
+    size_t *ret_len);
+
 /* Verifies a detached CMS against a digest and trusted CA PEM (for tests
  * and the CLI): signature, messageDigest == digest, chain to the CA. */
 int sg_cms_verify_digest(const uint8_t *der, size_t len,

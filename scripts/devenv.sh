@@ -3,9 +3,10 @@
 # Builds the development environment under var/dev/: two SoftHSM tokens
 # (the signing HSM and the officers' "smart cards"), a dev code-signing CA
 # with a certificate per signing key, a dev TLS CA with server and client
-# certificates, officers' approval keys, the dev policy and the daemon's
-# configuration.  The layout is fixed (docs and tests rely on it) and is
-# described in the project's DESIGN document.
+# certificates, a test time-stamping authority (its CA and its certificate,
+# for tests/tools/tsa_server), officers' approval keys, the dev policy and
+# the daemon's configuration.  The layout is fixed (docs and tests rely on
+# it) and is described in the project's DESIGN document.
 #
 # Idempotent and cheap when nothing changed: if var/dev/.complete is newer
 # than this script and the policy template, it exits at once.  Otherwise it
@@ -74,7 +75,7 @@ trap 'rm -rf "$tmp"' EXIT
 # Under the lock no other build is running, so any leftover temporary
 # directory belongs to a run that was killed.
 rm -rf "$final" "$root"/var/dev.tmp.*
-mkdir -p "$tmp"/{pins,tokens,codesign,officers,tls,state} "$work"
+mkdir -p "$tmp"/{pins,tokens,codesign,officers,tls,tsa,state} "$work"
 echo "devenv.sh: building var/dev" >&2
 
 # Runs a command with its chatter kept aside; shows it only on failure.
@@ -180,6 +181,13 @@ keyUsage = critical,digitalSignature
 extendedKeyUsage = clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+
+[tsa]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = critical,timeStamping
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
 EOF
 
 p256() {	# out: a P-256 private key, PKCS#8 PEM
@@ -244,6 +252,17 @@ for p in ci alice bob carol dave audit; do
 	    -subj "/CN=$p" -out "$work/$p.csr"
 	issue "$tls" "$work/$p.csr" client "$tls/$p.pem"
 done
+
+# Time stamping: a CA of its own and the TSA's certificate.  RFC 3161
+# wants timeStamping as the only, critical, extended key usage; verifying
+# with that purpose proves the certificate fit for tsa_server.
+tsa="$tmp/tsa"
+make_ca "$tsa" "signgate dev TSA CA"
+p256 "$tsa/tsa.key"
+quiet openssl req -new -config "$cnf" -key "$tsa/tsa.key" \
+    -subj "/CN=signgate dev TSA" -out "$work/tsa.csr"
+issue "$tsa" "$work/tsa.csr" tsa "$tsa/tsa.pem"
+quiet openssl verify -purpose timestampsign -CAfile "$tsa/ca.pem" "$tsa/tsa.pem"
 
 # --- officers ----------------------------------------------------------------
 

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "sg_api.h"
+#include "sg_cms.h"
 #include "sg_crypto.h"
 #include "sg_err.h"
 #include "sg_util.h"
@@ -299,6 +300,24 @@ signature_json(struct sg_api *a, const struct sg_request *q)
 		if (cms != NULL)
 			json_object_set_new(j, "cms", json_string(cms));
 		free(cms);
+	}
+	if (j != NULL && q->timestamp_note != NULL) {
+		int added = strncmp(q->timestamp_note, "added", 5) == 0;
+		json_t *ts = json_pack("{s:s, s:s}", "status", added ?
+		    "added" : "skipped", "detail", q->timestamp_note);
+		uint8_t *tok = NULL;
+		size_t toklen = 0;
+		if (ts != NULL && added && q->cms != NULL &&
+		    sg_cms_get_timestamp(q->cms, q->cms_len, &tok,
+		    &toklen) == 0) {
+			char *b = sg_b64_encode(tok, toklen);
+			if (b != NULL)
+				json_object_set_new(ts, "token",
+				    json_string(b));
+			free(b);
+		}
+		free(tok);
+		json_object_set_new(j, "timestamp", ts);
 	}
 	if (j != NULL && q->log_index >= 0) {
 		char *proof = NULL;

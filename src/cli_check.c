@@ -29,6 +29,7 @@
 #include <openssl/x509.h>
 
 #include "sg_cli.h"
+#include "sg_cms.h"
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_err.h"
@@ -300,13 +301,18 @@ sg_cli_check_signature(const json_t *sigobj, const json_t *key,
 		set_err(err, errlen, "signature: missing or not base64");
 		goto out;
 	}
-	if (sg_verify(pub, scheme, dalg, digest, dlen, sig, sig_len) != 0) {
+	if (!want_cms && sg_verify(pub, scheme, dalg, digest, dlen, sig,
+	    sig_len) != 0) {
 		set_err(err, errlen, "the signature does not verify over the "
 		    "local %s digest with key %s", sg_digest_name(dalg),
 		    sg_cli_esc(key_name));
 		goto out;
 	}
 	if (want_cms) {
+		/* The CMS signs its signed attributes, which must hold the
+		 * local digest; "signature" is the CMS's signature value. */
+		uint8_t *sv = NULL;
+		size_t svlen = 0;
 		if (b64_member(sigobj, "cms", &cms, &cms_len) != 0 ||
 		    cms_len == 0) {
 			set_err(err, errlen, "cms: missing or not base64");
@@ -315,6 +321,14 @@ sg_cli_check_signature(const json_t *sigobj, const json_t *key,
 		if (sg_cli_check_cms(cms, cms_len, pub, dalg, digest, dlen,
 		    err, errlen) != 0)
 			goto out;
+		if (sg_cms_signature_value(cms, cms_len, &sv, &svlen) != 0 ||
+		    svlen != sig_len || memcmp(sv, sig, sig_len) != 0) {
+			free(sv);
+			set_err(err, errlen, "cms: its signature value is not "
+			    "the signature reported");
+			goto out;
+		}
+		free(sv);
 	} else if (json_object_get(sigobj, "cms") != NULL) {
 		set_err(err, errlen, "a raw signature must not carry cms");
 		goto out;

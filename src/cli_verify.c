@@ -30,6 +30,7 @@
 #include <openssl/x509.h>
 
 #include "sg_cli.h"
+#include "sg_cms.h"
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_entry.h"
@@ -407,7 +408,28 @@ check_signature(const struct verify_args *a, struct verify *v)
 			goto out;
 		}
 	}
-	if (sg_verify(v->pub, v->scheme, v->dalg, v->digest, v->dlen,
+	if (strcmp(v->st.format, "cms") == 0) {
+		/* A CMS signature is over its signed attributes, which hold
+		 * the digest: the CMS itself is what verifies (above), and
+		 * its signature value must be the logged one. */
+		uint8_t *sv = NULL;
+		size_t svlen = 0;
+		ex = SG_EXIT_VERIFY;
+		if (buf == NULL) {
+			fail("signature", "a CMS signature needs --signature "
+			    "FILE.p7s to be checked");
+			goto out;
+		}
+		if (sg_cms_signature_value((const uint8_t *)buf, len, &sv,
+		    &svlen) != 0 || svlen != v->entry.signature_len ||
+		    memcmp(sv, v->entry.signature, svlen) != 0) {
+			free(sv);
+			fail("signature", "the CMS's signature value is not "
+			    "the logged one");
+			goto out;
+		}
+		free(sv);
+	} else if (sg_verify(v->pub, v->scheme, v->dalg, v->digest, v->dlen,
 	    v->entry.signature, v->entry.signature_len) != 0) {
 		fail("signature", "the logged signature does not verify over "
 		    "the %s digest with the logged %s key", v->st.digest_alg,

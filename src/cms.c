@@ -495,6 +495,45 @@ out:
 	return r;
 }
 
+int
+sg_cms_get_timestamp(const uint8_t *der, size_t len, uint8_t **ret,
+    size_t *ret_len)
+{
+	CMS_ContentInfo *cms = NULL;
+	CMS_SignerInfo *si;
+	X509_ATTRIBUTE *attr;
+	ASN1_TYPE *t;
+	unsigned char *out = NULL;
+	int i, n, r;
+
+	if ((r = parse_cms(der, len, &cms, &si)) != 0)
+		return r;
+	r = SG_ERR_NOT_FOUND;
+	if ((i = CMS_unsigned_get_attr_by_NID(si,
+	    NID_id_smime_aa_timeStampToken, -1)) < 0 ||
+	    (attr = CMS_unsigned_get_attr(si, i)) == NULL ||
+	    X509_ATTRIBUTE_count(attr) != 1 ||
+	    (t = X509_ATTRIBUTE_get0_type(attr, 0)) == NULL)
+		goto out;
+	if ((n = i2d_ASN1_TYPE(t, &out)) <= 0) {
+		r = SG_ERR_CRYPTO;
+		goto out;
+	}
+	*ret = malloc((size_t)n);
+	if (*ret == NULL) {
+		r = SG_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(*ret, out, (size_t)n);
+	*ret_len = (size_t)n;
+	r = 0;
+out:
+	OPENSSL_free(out);
+	ERR_clear_error();
+	CMS_ContentInfo_free(cms);
+	return r;
+}
+
 /* The signer's certificate chains to one of the CAs (any purpose: which
  * extended key usage a relying party wants is its own decision). */
 static int

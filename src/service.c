@@ -594,6 +594,7 @@ struct signed_out {
 	uint8_t *cms;
 	size_t cms_len;
 	char *timestamp_note;
+	int tsa_failed;                /* a required authority failed */
 };
 
 static void
@@ -671,7 +672,7 @@ sign_request(struct sg_service *s, const struct sg_key_view *kv,
 	const char *envs[SG_EVIDENCE_MAX_ENVELOPES];
 	size_t lens[SG_EVIDENCE_MAX_ENVELOPES], i, dlen;
 	int64_t t0;
-	int r;
+	int r, tsa_failed = 0;
 
 	memset(o, 0, sizeof(*o));
 	err[0] = '\0';
@@ -706,13 +707,14 @@ sign_request(struct sg_service *s, const struct sg_key_view *kv,
 	hsm_time(s, t0);
 	if (r == 0 && strcmp(q->format, "cms") == 0 && o->cms == NULL)
 		r = SG_ERR_INTERNAL;
-	if (r == 0)
-		r = timestamp(s, kv, o, err, errlen);
+	if (r == 0 && (r = timestamp(s, kv, o, err, errlen)) != 0)
+		tsa_failed = 1;
 	if (r != 0) {
 		stat_add(s, &s->stats.hsm_errors);
 		sg_log_error("request %s: signing with key '%s' failed: %s "
 		    "(%s)", q->id, kv->pk->name, sg_strerror(r), err);
 		signed_out_clear(o);
+		o->tsa_failed = tsa_failed;
 	}
 	return r;
 }
@@ -1344,9 +1346,12 @@ sign_pending(struct sg_service *s, const char *id)
 		goto out;
 	}
 	if ((r = sign_request(s, kv, q, so, why, sizeof(why))) != 0) {
-		/* A refusal by the signer is final: the evidence will not
-		 * get better.  Anything else is retried. */
-		if (r == SG_ERR_VERIFY || r == SG_ERR_FORBIDDEN) {
+		/* A refusal by the signer is final (the evidence will not
+		 * get better), and so is a required time-stamping authority
+		 * that failed: the request fails clearly rather than hang.
+		 * HSM trouble is retried until the request expires. */
+		if (r == SG_ERR_VERIFY || r == SG_ERR_FORBIDDEN ||
+		    so->tsa_failed) {
 			struct finish_job fj = { s, id, "failed", why };
 			if (sg_store_write(s->store, job_finish, &fj) == 0)
 				notify(s, id);

@@ -189,12 +189,18 @@ sg_time_rfc3339(time_t t, char *out, size_t outlen)
 	}
 }
 
+/*
+ * Reads a whole regular file of at most max bytes.  The buffer is sized
+ * from fstat and grown (by copying and wiping, never realloc, since it may
+ * hold a secret) only if the file grows while we read; one byte past max
+ * is read to tell "exactly max" from "too large".
+ */
 static int
 read_fd(int fd, size_t max, char **ret, size_t *ret_len)
 {
 	struct stat st;
-	char *buf = NULL;
-	size_t len = 0, cap;
+	char *buf = NULL, *nb;
+	size_t len = 0, cap, ncap;
 	ssize_t n;
 
 	if (fstat(fd, &st) != 0)
@@ -203,23 +209,23 @@ read_fd(int fd, size_t max, char **ret, size_t *ret_len)
 		return SG_ERR_INVALID;
 	if ((uint64_t)st.st_size > max)
 		return SG_ERR_TOO_LARGE;
-	cap = (size_t)st.st_size + 1;
+	cap = (size_t)st.st_size + 2;  /* the probe byte and the NUL */
 	if ((buf = malloc(cap)) == NULL)
 		return SG_ERR_NOMEM;
 	for (;;) {
-		if (len + 1 >= cap) {
+		if (len + 1 == cap) {
 			/* The file grew while we read it. */
-			char *nb;
-			if (cap > max) {
-				sg_freezero(buf, cap);
-				return SG_ERR_TOO_LARGE;
-			}
-			if ((nb = realloc(buf, cap * 2)) == NULL) {
+			if (len > max)
+				break;
+			ncap = cap * 2 > max + 2 ? max + 2 : cap * 2;
+			if ((nb = malloc(ncap)) == NULL) {
 				sg_freezero(buf, cap);
 				return SG_ERR_NOMEM;
 			}
+			memcpy(nb, buf, len);
+			sg_freezero(buf, cap);
 			buf = nb;
-			cap *= 2;
+			cap = ncap;
 		}
 		n = read(fd, buf + len, cap - len - 1);
 		if (n < 0 && errno == EINTR)
@@ -314,6 +320,17 @@ sg_write_file(const char *path, const void *buf, size_t len, int mode)
 	fd = -1;
 	if (rename(tmp, path) != 0)
 		goto fail;
+	/* The rename itself must reach the disk too. */
+	{
+		char *dir = sg_dirname(path);
+		int dfd = dir != NULL ? open(dir, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC) : -1;
+		free(dir);
+		if (dfd >= 0) {
+			(void)fsync(dfd);
+			close(dfd);
+		}
+	}
 	r = 0;
 	goto out;
 fail:

@@ -28,6 +28,7 @@
 #include "sg_dsse.h"
 #include "sg_err.h"
 #include "sg_util.h"
+#include "sg_cms.h"
 #include "sg_test.h"
 
 static EVP_PKEY *p256, *p256b, *rsa, *ed;
@@ -408,8 +409,17 @@ test_signature_with_cms(void)
 	SHA256((const unsigned char *)data, strlen(data), dg);
 	cert = self_signed(p256, "signgate test");
 	n = make_cms(p256, cert, data, CMS_DETACHED | CMS_BINARY, &der);
-	sl = sign_digest(p256, "ecdsa-p256", EVP_sha256(), dg, 32, sig,
-	    sizeof(sig));
+	/* For cms, "signature" is the CMS's own signature value (over its
+	 * signed attributes), not a raw signature over the digest. */
+	{
+		uint8_t *sv = NULL;
+		size_t svl = 0;
+		CHECK(sg_cms_signature_value(der, n, &sv, &svl) == 0);
+		CHECK(svl > 0 && svl <= sizeof(sig));
+		memcpy(sig, sv, svl);
+		sl = svl;
+		free(sv);
+	}
 	ko = key_obj("k1", "ecdsa-p256", p256);
 	so = sig_obj("k1", "ecdsa-p256", "sha256", p256, sig, sl, "cms");
 	/* cms format without the cms member. */
@@ -425,8 +435,23 @@ test_signature_with_cms(void)
 	CHECK(gcl == n && memcmp(got_cms, der, n) == 0);
 	free(got_sig);
 	free(got_cms);
+	/* A raw signature over the digest next to the CMS is refused: the
+	 * reported signature must be the CMS's. */
+	{
+		json_t *so2;
+		sl = sign_digest(p256, "ecdsa-p256", EVP_sha256(), dg, 32, sig,
+		    sizeof(sig));
+		so2 = sig_obj("k1", "ecdsa-p256", "sha256", p256, sig, sl,
+		    "cms");
+		b64 = sg_b64_encode(der, n);
+		json_object_set_new(so2, "cms", json_string(b64));
+		free(b64);
+		CHECK_EQ_INT(check(so2, ko, "k1", "cms", SG_DIGEST_SHA256, dg,
+		    32), SG_ERR_VERIFY);
+		json_decref(so2);
+	}
 	OPENSSL_free(der);
-	/* A CMS by another key, next to a good raw signature. */
+	/* A CMS by another key. */
 	X509_free(cert);
 	cert = self_signed(p256b, "other");
 	n = make_cms(p256b, cert, data, CMS_DETACHED | CMS_BINARY, &der);

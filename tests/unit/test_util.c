@@ -374,9 +374,13 @@ test_read_file(void)
 	CHECK(put_file("plain", data, sizeof(data), 0644, path,
 	    sizeof(path)) == 0);
 
-	CHECK_EQ_INT(sg_read_file(path, 100, &buf, &len), 0);
+	CHECK_EQ_INT(sg_read_file(path, 4096, &buf, &len), 0);
 	CHECK_EQ_INT(len, 100);
 	CHECK(buf != NULL && memcmp(buf, data, 100) == 0 && buf[100] == '\0');
+	free(buf);
+	buf = NULL;
+	CHECK_EQ_INT(sg_read_file(path, 101, &buf, &len), 0);
+	CHECK_EQ_INT(len, 100);
 	free(buf);
 
 	/* One byte over the cap. */
@@ -389,7 +393,7 @@ test_read_file(void)
 	/* Empty file. */
 	CHECK(put_file("empty", "", 0, 0644, path, sizeof(path)) == 0);
 	buf = NULL;
-	CHECK_EQ_INT(sg_read_file(path, 0, &buf, &len), 0);
+	CHECK_EQ_INT(sg_read_file(path, 100, &buf, &len), 0);
 	CHECK_EQ_INT(len, 0);
 	CHECK(buf != NULL && buf[0] == '\0');
 	free(buf);
@@ -420,11 +424,36 @@ test_read_file(void)
 	if (mkfifo(dir, 0600) == 0) {
 		int wfd = open(dir, O_RDWR | O_NONBLOCK);
 		if (wfd >= 0) {
+			/* Should it read, the alarm ends the test. */
+			alarm(10);
 			CHECK(sg_read_file(dir, 100, &buf, &len) < 0);
+			alarm(0);
 			CHECK(buf == sentinel);
 			close(wfd);
 		}
 	}
+}
+
+/* "At most max bytes": a file of exactly max bytes is read whole. */
+static void
+test_read_file_exactly_max(void)
+{
+	char path[PATH_MAX], data[100], *buf = NULL;
+	size_t len = 0;
+
+	memset(data, 'b', sizeof(data));
+	CHECK(put_file("exact", data, sizeof(data), 0644, path,
+	    sizeof(path)) == 0);
+	CHECK_EQ_INT(sg_read_file(path, sizeof(data), &buf, &len), 0);
+	CHECK_EQ_INT(len, sizeof(data));
+	CHECK(buf != NULL && memcmp(buf, data, sizeof(data)) == 0);
+	free(buf);
+
+	CHECK(put_file("exact", "", 0, 0644, path, sizeof(path)) == 0);
+	buf = NULL;
+	CHECK_EQ_INT(sg_read_file(path, 0, &buf, &len), 0);
+	CHECK_EQ_INT(len, 0);
+	free(buf);
 }
 
 static void
@@ -482,12 +511,13 @@ test_read_secret_file(void)
 	    sizeof(path)) == 0);
 	CHECK_EQ_INT(sg_read_secret_file(path, &buf, &len), SG_ERR_TOO_LARGE);
 	CHECK(buf == sentinel);
-	CHECK(put_file("bigpin", big, SG_MAX_SECRET_SIZE, 0600, path,
+	CHECK(put_file("bigpin", big, SG_MAX_SECRET_SIZE - 1, 0600, path,
 	    sizeof(path)) == 0);
 	buf = NULL;
 	CHECK_EQ_INT(sg_read_secret_file(path, &buf, &len), 0);
-	CHECK_EQ_INT(len, SG_MAX_SECRET_SIZE);
+	CHECK_EQ_INT(len, SG_MAX_SECRET_SIZE - 1);
 	sg_freezero(buf, len);
+	buf = sentinel;
 
 	/* Missing, symlink. */
 	buf = sentinel;
@@ -498,6 +528,21 @@ test_read_secret_file(void)
 	CHECK(symlink(path, link) == 0);
 	CHECK(sg_read_secret_file(link, &buf, &len) < 0);
 	CHECK(buf == sentinel);
+}
+
+/* A PIN file of exactly SG_MAX_SECRET_SIZE bytes is within the cap. */
+static void
+test_read_secret_file_exactly_max(void)
+{
+	char path[PATH_MAX], big[SG_MAX_SECRET_SIZE], *buf = NULL;
+	size_t len = 0;
+
+	memset(big, '7', sizeof(big));
+	CHECK(put_file("maxpin", big, sizeof(big), 0600, path,
+	    sizeof(path)) == 0);
+	CHECK_EQ_INT(sg_read_secret_file(path, &buf, &len), 0);
+	CHECK_EQ_INT(len, SG_MAX_SECRET_SIZE);
+	sg_freezero(buf, len);
 }
 
 static void
@@ -529,6 +574,13 @@ test_read_secret_file_max(void)
 	    sizeof(path)) == 0);
 	CHECK_EQ_INT(sg_read_secret_file_max(path, 4096, &buf, &len),
 	    SG_ERR_PERMISSIONS);
+	if (geteuid() == 0) {
+		CHECK(put_file("key", pem, strlen(pem), 0600, path,
+		    sizeof(path)) == 0);
+		CHECK(chown(path, 4321, 4321) == 0);
+		CHECK_EQ_INT(sg_read_secret_file_max(path, 4096, &buf, &len),
+		    SG_ERR_PERMISSIONS);
+	}
 	snprintf(link, sizeof(link), "%s/no-key", tmpdir);
 	CHECK_EQ_INT(sg_read_secret_file_max(link, 4096, &buf, &len),
 	    SG_ERR_NOT_FOUND);
@@ -606,6 +658,16 @@ test_write_file(void)
 	/* A directory that does not exist. */
 	snprintf(tmp, sizeof(tmp), "%s/nodir/out", dir);
 	CHECK(sg_write_file(tmp, "x", 1, 0600) < 0);
+
+	/* The rename fails (the target is a non-empty directory): an error,
+	 * and the temporary is removed. */
+	snprintf(tmp, sizeof(tmp), "%s/sub", dir);
+	CHECK(mkdir(tmp, 0700) == 0);
+	snprintf(tmp, sizeof(tmp), "%s/sub/keep", dir);
+	CHECK(sg_write_file(tmp, "k", 1, 0600) == 0);
+	snprintf(tmp, sizeof(tmp), "%s/sub", dir);
+	CHECK(sg_write_file(tmp, "x", 1, 0600) < 0);
+	CHECK_EQ_INT(count_entries(dir), 2);   /* out and sub */
 	umask(old);
 }
 
@@ -786,7 +848,9 @@ SG_TEST_MAIN("util",
     T(test_parse_u64),
     T(test_time_rfc3339),
     T(test_read_file),
+    T(test_read_file_exactly_max),
     T(test_read_secret_file),
+    T(test_read_secret_file_exactly_max),
     T(test_read_secret_file_max),
     T(test_write_file),
     T(test_escape),

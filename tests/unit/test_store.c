@@ -1,0 +1,1499 @@
+/*
+ * Tests for the request store: every field of a request survives a round
+ * trip; state changes leave `pending` once; lists are newest first with
+ * filters and paging; and the writer's group commit keeps its promises:
+ * concurrent writers share batches, a failing job is undone alone inside
+ * its batch, a failing batch_end hook drops the whole batch and tells every
+ * job so, and what was committed survives a reopen.
+ *
+ * To put several jobs into one batch on purpose, a "blocker" job holds the
+ * writer until the other jobs are queued behind it; every wait is bounded.
+ */
+#include <errno.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sg_err.h"
+#include "sg_store.h"
+#include "sg_test.h"
+
+static char tmpdir[64];
+
+/* ---- helpers ---- */
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Polls until *flag reaches want; 0 on time-out. */
+static int
+wait_for(atomic_int *flag, int want, long timeout_ms)
+{
+	long waited;
+
+	for (waited = 0; waited < timeout_ms; waited++) {
+		if (atomic_load(flag) >= want)
+			return 1;
+		sleep_ms(1);
+	}
+	return atomic_load(flag) >= want;
+}
+
+static struct sg_store *
+open_store(const char *name)
+{
+	struct sg_store *st = NULL;
+	char dir[128];
+
+	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, name);
+	if (sg_store_open(dir, &st) != 0) {
+		fprintf(stderr, "  cannot open store %s\n", dir);
+		return NULL;
+	}
+	return st;
+}
+
+/* A request with every field set, with its own storage. */
+struct req {
+	struct sg_request q;
+	char artifact[128];
+	char statement[512];
+	char error[64];
+	uint8_t sig[72];
+	uint8_t cms[300];
+};
+
+static void
+fill(struct req *b, unsigned n, const char *key, int64_t created,
+    int64_t expires)
+{
+	size_t i;
+
+	memset(b, 0, sizeof(*b));
+	snprintf(b->q.id, sizeof(b->q.id), "%016x%016x", n, 0x5167u);
+	snprintf(b->q.key, sizeof(b->q.key), "%s", key);
+	snprintf(b->q.digest_alg, sizeof(b->q.digest_alg), "sha256");
+	for (i = 0; i < 64; i++)
+		b->q.digest_hex[i] = "0123456789abcdef"[(n + i) % 16];
+	snprintf(b->q.format, sizeof(b->q.format), "raw");
+	snprintf(b->artifact, sizeof(b->artifact),
+	    "{\"name\":\"app-%u\",\"version\":\"1.%u\"}", n, n);
+	b->q.artifact_json = b->artifact;
+	snprintf(b->q.requester, sizeof(b->q.requester), "ci");
+	b->q.created_at = created;
+	b->q.expires_at = expires;
+	snprintf(b->q.policy_name, sizeof(b->q.policy_name), "signgate-dev");
+	b->q.policy_version = 3;
+	memset(b->q.policy_sha256, 'c', 64);
+	memset(b->q.spki_sha256, 'a', 64);
+	snprintf(b->statement, sizeof(b->statement),
+	    "signgate approval v1\nrequest %s\nkey %s sha256:%s\n",
+	    b->q.id, key, b->q.spki_sha256);
+	b->q.statement = b->statement;
+	snprintf(b->q.state, sizeof(b->q.state), "pending");
+	b->q.log_index = -1;
+}
+
+/* Every field but seq and approvals; prints what differs. */
+static int
+same_request(const struct sg_request *a, const struct sg_request *b)
+{
+	int ok = 1;
+
+#define SAME_STR(f) do { if (strcmp(a->f, b->f) != 0) { \
+	fprintf(stderr, "  %s: \"%s\" != \"%s\"\n", #f, a->f, b->f); \
+	ok = 0; } } while (0)
+#define SAME_OPT_STR(f) do { if ((a->f == NULL) != (b->f == NULL) || \
+	(a->f != NULL && strcmp(a->f, b->f) != 0)) { \
+	fprintf(stderr, "  %s differs\n", #f); ok = 0; } } while (0)
+#define SAME_INT(f) do { if (a->f != b->f) { \
+	fprintf(stderr, "  %s: %lld != %lld\n", #f, (long long)a->f, \
+	(long long)b->f); ok = 0; } } while (0)
+#define SAME_BLOB(f, l) do { if (a->l != b->l || (a->l > 0 && \
+	(a->f == NULL || b->f == NULL || memcmp(a->f, b->f, a->l) != 0))) { \
+	fprintf(stderr, "  %s differs (%zu, %zu bytes)\n", #f, a->l, b->l); \
+	ok = 0; } } while (0)
+	SAME_STR(id);
+	SAME_STR(key);
+	SAME_STR(digest_alg);
+	SAME_STR(digest_hex);
+	SAME_STR(format);
+	SAME_OPT_STR(artifact_json);
+	SAME_STR(requester);
+	SAME_INT(created_at);
+	SAME_INT(expires_at);
+	SAME_STR(policy_name);
+	SAME_INT(policy_version);
+	if (a->policy_version != b->policy_version)
+		ok = 0;
+	SAME_STR(policy_sha256);
+	SAME_STR(spki_sha256);
+	SAME_OPT_STR(statement);
+	SAME_STR(state);
+	SAME_OPT_STR(error);
+	SAME_BLOB(signature, signature_len);
+	SAME_BLOB(cms, cms_len);
+	SAME_INT(signed_at);
+	SAME_INT(log_index);
+	SAME_OPT_STR(timestamp_note);
+#undef SAME_STR
+#undef SAME_OPT_STR
+#undef SAME_INT
+#undef SAME_BLOB
+	return ok;
+}
+
+/* ---- jobs ---- */
+
+struct ins {
+	const struct sg_request *q;
+	const char *idem, *body;
+	int fail_with;          /* returned after a successful insert */
+	int batch;              /* the batch it ran in (batch_no) */
+};
+
+static atomic_int batch_no;     /* batches finished, per the hooks */
+
+static int
+job_insert(struct sg_txn *t, void *arg)
+{
+	struct ins *a = arg;
+	int r;
+
+	a->batch = atomic_load(&batch_no);
+	if ((r = sg_store_insert_request(t, a->q, a->idem, a->body)) != 0)
+		return r;
+	return a->fail_with;
+}
+
+static int
+insert(struct sg_store *st, const struct sg_request *q, const char *idem,
+    const char *body)
+{
+	struct ins a = { q, idem, body, 0, 0 };
+
+	return sg_store_write(st, job_insert, &a);
+}
+
+struct op {
+	const char *id, *officer, *envelope, *state, *error;
+	int approve;
+	int64_t at;
+	const uint8_t *sig, *cms;
+	size_t sig_len, cms_len;
+	const char *note;
+	uint64_t index;
+	const char *sha, *text;
+};
+
+static int
+job_approve(struct sg_txn *t, void *arg)
+{
+	struct op *o = arg;
+
+	return sg_store_add_approval(t, o->id, o->officer, o->approve, o->at,
+	    o->envelope);
+}
+
+static int
+job_finish(struct sg_txn *t, void *arg)
+{
+	struct op *o = arg;
+
+	return sg_store_finish(t, o->id, o->state, o->error);
+}
+
+static int
+job_signed(struct sg_txn *t, void *arg)
+{
+	struct op *o = arg;
+
+	return sg_store_set_signed(t, o->id, o->sig, o->sig_len, o->cms,
+	    o->cms_len, o->at, o->note);
+}
+
+static int
+job_log_index(struct sg_txn *t, void *arg)
+{
+	struct op *o = arg;
+
+	return sg_store_set_log_index(t, o->id, o->index);
+}
+
+static int
+job_put_policy(struct sg_txn *t, void *arg)
+{
+	struct op *o = arg;
+
+	return sg_store_put_policy(t, o->sha, o->text, o->at);
+}
+
+static int
+approve(struct sg_store *st, const char *id, const char *officer, int yes,
+    int64_t at, const char *env)
+{
+	struct op o = { .id = id, .officer = officer, .approve = yes,
+	    .at = at, .envelope = env };
+
+	return sg_store_write(st, job_approve, &o);
+}
+
+static int
+finish(struct sg_store *st, const char *id, const char *state,
+    const char *error)
+{
+	struct op o = { .id = id, .state = state, .error = error };
+
+	return sg_store_write(st, job_finish, &o);
+}
+
+static int
+set_signed_note(struct sg_store *st, const char *id, const uint8_t *sig,
+    size_t sig_len, const uint8_t *cms, size_t cms_len, int64_t at,
+    const char *note)
+{
+	struct op o = { .id = id, .sig = sig, .sig_len = sig_len, .cms = cms,
+	    .cms_len = cms_len, .at = at, .note = note };
+
+	return sg_store_write(st, job_signed, &o);
+}
+
+static int
+set_signed(struct sg_store *st, const char *id, const uint8_t *sig,
+    size_t sig_len, const uint8_t *cms, size_t cms_len, int64_t at)
+{
+	struct op o = { .id = id, .sig = sig, .sig_len = sig_len, .cms = cms,
+	    .cms_len = cms_len, .at = at };
+
+	return sg_store_write(st, job_signed, &o);
+}
+
+/* Loads a request through a read transaction. */
+static int
+get(struct sg_store *st, const char *id, struct sg_request **ret)
+{
+	struct sg_txn *t = NULL;
+	int r;
+
+	if ((r = sg_store_read_begin(st, &t)) != 0)
+		return r;
+	r = sg_store_get_request(t, id, ret);
+	sg_store_read_end(t);
+	return r;
+}
+
+static int
+exists(struct sg_store *st, const char *id)
+{
+	struct sg_request *q = NULL;
+	int r = get(st, id, &q);
+
+	sg_request_free(q);
+	return r == 0;
+}
+
+static int
+list(struct sg_store *st, const char *state, const char *key,
+    int64_t before, size_t limit, struct sg_request ***ret, size_t *ret_n)
+{
+	struct sg_txn *t = NULL;
+	int r;
+
+	if ((r = sg_store_read_begin(st, &t)) != 0)
+		return r;
+	r = sg_store_list(t, state, key, before, limit, ret, ret_n);
+	sg_store_read_end(t);
+	return r;
+}
+
+/* ---- tests ---- */
+
+static void
+test_open_creates(void)
+{
+	struct sg_store *st = NULL, *sentinel = (struct sg_store *)&st;
+	char dir[128], db[160];
+	struct stat sb;
+
+	snprintf(dir, sizeof(dir), "%s/open", tmpdir);
+	CHECK_EQ_INT(sg_store_open(dir, &st), 0);
+	CHECK(st != NULL);
+	CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+	    (sb.st_mode & 077) == 0);
+	snprintf(db, sizeof(db), "%s/signgate.db", dir);
+	CHECK(stat(db, &sb) == 0 && S_ISREG(sb.st_mode));
+	sg_store_close(st);
+	sg_store_close(NULL);
+
+	/* An existing directory is fine; a missing parent is not. */
+	st = NULL;
+	CHECK_EQ_INT(sg_store_open(dir, &st), 0);
+	sg_store_close(st);
+	snprintf(dir, sizeof(dir), "%s/no/such", tmpdir);
+	st = sentinel;
+	CHECK(sg_store_open(dir, &st) < 0);
+	CHECK(st == sentinel);
+}
+
+struct rw_check {
+	const char *id;
+	int is_write, found;
+};
+
+static int
+job_read_own_write(struct sg_txn *t, void *arg)
+{
+	struct rw_check *c = arg;
+	struct sg_request *q = NULL;
+
+	c->is_write = sg_store_txn_is_write(t);
+	c->found = sg_store_get_request(t, c->id, &q) == 0;
+	sg_request_free(q);
+	return 0;
+}
+
+static void
+test_round_trip(void)
+{
+	struct sg_store *st = open_store("rt");
+	struct sg_request *got = NULL, *sentinel = (struct sg_request *)&got;
+	struct req a, b, c;
+	struct rw_check rc;
+	struct sg_txn *t;
+	size_t i;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+
+	/* A pending request with fields at their maximum sizes. */
+	fill(&a, 1, "release", 1764417600, 1764421200);
+	memset(a.q.key, 'k', sizeof(a.q.key) - 1);
+	memset(a.q.requester, 'r', sizeof(a.q.requester) - 1);
+	memset(a.q.policy_name, 'p', sizeof(a.q.policy_name) - 1);
+	snprintf(a.q.digest_alg, sizeof(a.q.digest_alg), "sha512");
+	for (i = 0; i < 128; i++)
+		a.q.digest_hex[i] = "0123456789abcdef"[i % 16];
+	a.q.policy_version = (UINT64_C(1) << 63) + 5;
+	snprintf(a.artifact, sizeof(a.artifact),
+	    "{\"name\":\"caf\xc3\xa9\",\"notes\":\"a\\nb\"}");
+	CHECK_EQ_INT(insert(st, &a.q, NULL, NULL), 0);
+
+	/* A signed one with binary signature and CMS (NUL bytes inside). */
+	fill(&b, 2, "firmware", 100, 200);
+	snprintf(b.q.format, sizeof(b.q.format), "cms");
+	snprintf(b.q.state, sizeof(b.q.state), "signed");
+	for (i = 0; i < sizeof(b.sig); i++)
+		b.sig[i] = (uint8_t)(i * 13);
+	for (i = 0; i < sizeof(b.cms); i++)
+		b.cms[i] = (uint8_t)(255 - i);
+	b.sig[0] = 0;
+	b.q.signature = b.sig;
+	b.q.signature_len = sizeof(b.sig);
+	b.q.cms = b.cms;
+	b.q.cms_len = sizeof(b.cms);
+	b.q.signed_at = 150;
+	b.q.timestamp_note = (char *)"added 2025-11-29T12:00:00Z";
+	CHECK_EQ_INT(insert(st, &b.q, NULL, NULL), 0);
+
+	/* A failed one with an error. */
+	fill(&c, 3, "nightly", -5, 0);
+	snprintf(c.q.state, sizeof(c.q.state), "failed");
+	snprintf(c.error, sizeof(c.error), "HSM: CKR_DEVICE_ERROR");
+	c.q.error = c.error;
+	CHECK_EQ_INT(insert(st, &c.q, NULL, NULL), 0);
+
+	CHECK_EQ_INT(get(st, a.q.id, &got), 0);
+	CHECK(got != NULL && same_request(got, &a.q));
+	CHECK(got != NULL && got->seq > 0 && got->napprovals == 0 &&
+	    got->approvals == NULL);
+	{
+		int64_t seq_a = got ? got->seq : 0;
+		sg_request_free(got);
+		got = NULL;
+		CHECK_EQ_INT(get(st, b.q.id, &got), 0);
+		CHECK(got != NULL && same_request(got, &b.q));
+		CHECK(got != NULL && got->seq > seq_a);
+		sg_request_free(got);
+	}
+	got = NULL;
+	CHECK_EQ_INT(get(st, c.q.id, &got), 0);
+	CHECK(got != NULL && same_request(got, &c.q));
+	sg_request_free(got);
+
+	/* Unknown id. */
+	got = sentinel;
+	CHECK_EQ_INT(get(st, "ffffffffffffffffffffffffffffffff", &got),
+	    SG_ERR_NOT_FOUND);
+	CHECK(got == sentinel);
+
+	/* The same id twice: refused, the first kept. */
+	fill(&c, 1, "other", 1, 2);
+	CHECK_EQ_INT(insert(st, &c.q, NULL, NULL), SG_ERR_CONFLICT);
+	got = NULL;
+	CHECK_EQ_INT(get(st, a.q.id, &got), 0);
+	CHECK(got != NULL && same_request(got, &a.q));
+	sg_request_free(got);
+
+	/* A job sees its own writes; a reader knows it is one. */
+	rc.id = a.q.id;
+	rc.is_write = rc.found = -1;
+	CHECK_EQ_INT(sg_store_write(st, job_read_own_write, &rc), 0);
+	CHECK_EQ_INT(rc.is_write, 1);
+	CHECK_EQ_INT(rc.found, 1);
+	CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+	CHECK_EQ_INT(sg_store_txn_is_write(t), 0);
+	CHECK(sg_store_txn_db(t) != NULL);
+	sg_store_read_end(t);
+	sg_store_read_end(NULL);
+
+	sg_store_close(st);
+}
+
+static void
+test_idempotency(void)
+{
+	struct sg_store *st = open_store("idem");
+	char id[33] = "untouched", body[65] = "untouched";
+	struct req a, b, c, d;
+	struct sg_txn *t;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	fill(&a, 10, "release", 1, 2);
+	CHECK_EQ_INT(insert(st, &a.q, "key-1", "b1b1"), 0);
+
+	CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+	CHECK_EQ_INT(sg_store_find_idempotent(t, "ci", "key-1", id, body), 0);
+	CHECK_STR(id, a.q.id);
+	CHECK_STR(body, "b1b1");
+	strcpy(id, "untouched");
+	strcpy(body, "untouched");
+	CHECK_EQ_INT(sg_store_find_idempotent(t, "alice", "key-1", id, body),
+	    SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(sg_store_find_idempotent(t, "ci", "key-2", id, body),
+	    SG_ERR_NOT_FOUND);
+	CHECK_STR(id, "untouched");
+	CHECK_STR(body, "untouched");
+	sg_store_read_end(t);
+
+	/* Same requester and key again: refused. */
+	fill(&b, 11, "release", 1, 2);
+	CHECK_EQ_INT(insert(st, &b.q, "key-1", "b2b2"), SG_ERR_CONFLICT);
+	CHECK(!exists(st, b.q.id));
+	/* Another requester may use the same key. */
+	snprintf(b.q.requester, sizeof(b.q.requester), "ci2");
+	CHECK_EQ_INT(insert(st, &b.q, "key-1", "b3b3"), 0);
+	/* Requests without a key never collide. */
+	fill(&c, 12, "release", 1, 2);
+	fill(&d, 13, "release", 1, 2);
+	CHECK_EQ_INT(insert(st, &c.q, NULL, NULL), 0);
+	CHECK_EQ_INT(insert(st, &d.q, NULL, NULL), 0);
+
+	CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+	CHECK_EQ_INT(sg_store_find_idempotent(t, "ci2", "key-1", id, body),
+	    0);
+	CHECK_STR(id, b.q.id);
+	CHECK_STR(body, "b3b3");
+	CHECK_EQ_INT(sg_store_find_idempotent(t, "ci", "key-1", id, body), 0);
+	CHECK_STR(id, a.q.id);
+	sg_store_read_end(t);
+	sg_store_close(st);
+}
+
+static void
+test_approvals(void)
+{
+	struct sg_store *st = open_store("appr");
+	struct sg_request *got = NULL;
+	struct req a, b;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	fill(&a, 20, "release", 1, 2);
+	fill(&b, 21, "release", 1, 2);
+	CHECK_EQ_INT(insert(st, &a.q, NULL, NULL), 0);
+	CHECK_EQ_INT(insert(st, &b.q, NULL, NULL), 0);
+
+	CHECK_EQ_INT(approve(st, a.q.id, "carol", 1, 300, "{\"c\":1}"), 0);
+	CHECK_EQ_INT(approve(st, a.q.id, "alice", 0, 100, "{\"a\":1}"), 0);
+	/* The same officer twice, whatever the decision. */
+	CHECK_EQ_INT(approve(st, a.q.id, "alice", 0, 101, "{\"a\":2}"),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(approve(st, a.q.id, "alice", 1, 102, "{\"a\":3}"),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(approve(st, a.q.id, "bob", 1, 200, "{\"b\":1}"), 0);
+	/* Decisions are per request. */
+	CHECK_EQ_INT(approve(st, b.q.id, "alice", 1, 400, "{\"a\":4}"), 0);
+	/* An unknown request cannot be approved. */
+	CHECK(approve(st, "00000000000000000000000000000000", "dave", 1, 1,
+	    "{}") < 0);
+
+	CHECK_EQ_INT(get(st, a.q.id, &got), 0);
+	CHECK(got != NULL && got->napprovals == 3);
+	if (got != NULL && got->napprovals == 3) {
+		/* In the order recorded, not by name or time. */
+		CHECK_STR(got->approvals[0].officer, "carol");
+		CHECK_EQ_INT(got->approvals[0].approve, 1);
+		CHECK_EQ_INT(got->approvals[0].at, 300);
+		CHECK_STR(got->approvals[0].envelope, "{\"c\":1}");
+		CHECK_STR(got->approvals[1].officer, "alice");
+		CHECK_EQ_INT(got->approvals[1].approve, 0);
+		CHECK_EQ_INT(got->approvals[1].at, 100);
+		CHECK_STR(got->approvals[1].envelope, "{\"a\":1}");
+		CHECK_STR(got->approvals[2].officer, "bob");
+		CHECK_EQ_INT(got->approvals[2].approve, 1);
+		CHECK_STR(got->approvals[2].envelope, "{\"b\":1}");
+	}
+	sg_request_free(got);
+	got = NULL;
+	CHECK_EQ_INT(get(st, b.q.id, &got), 0);
+	CHECK(got != NULL && got->napprovals == 1 &&
+	    strcmp(got->approvals[0].officer, "alice") == 0 &&
+	    got->approvals[0].approve == 1);
+	sg_request_free(got);
+	sg_store_close(st);
+}
+
+static void
+test_transitions(void)
+{
+	struct sg_store *st = open_store("trans");
+	static const uint8_t sig[] = { 0x30, 0x00, 0x02, 0xff, 0x00 };
+	static const uint8_t cms[] = { 0x30, 0x82, 0x00, 0x01, 0x00, 0x7f };
+	struct sg_request *got = NULL;
+	struct req r1, r2, r3, r4, r5;
+	struct op o;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	fill(&r1, 30, "release", 1, 2);
+	fill(&r2, 31, "release", 1, 2);
+	fill(&r3, 32, "release", 1, 2);
+	fill(&r4, 33, "release", 1, 2);
+	fill(&r5, 34, "release", 1, 2);
+	CHECK_EQ_INT(insert(st, &r1.q, NULL, NULL), 0);
+	CHECK_EQ_INT(insert(st, &r2.q, NULL, NULL), 0);
+	CHECK_EQ_INT(insert(st, &r3.q, NULL, NULL), 0);
+	CHECK_EQ_INT(insert(st, &r4.q, NULL, NULL), 0);
+	CHECK_EQ_INT(insert(st, &r5.q, NULL, NULL), 0);
+
+	/* pending → rejected, once. */
+	CHECK_EQ_INT(finish(st, r1.q.id, "rejected", NULL), 0);
+	CHECK_EQ_INT(finish(st, r1.q.id, "rejected", NULL), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(finish(st, r1.q.id, "expired", NULL), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(set_signed(st, r1.q.id, sig, sizeof(sig), NULL, 0, 5),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(get(st, r1.q.id, &got), 0);
+	CHECK(got != NULL && strcmp(got->state, "rejected") == 0 &&
+	    got->error == NULL && got->signature == NULL &&
+	    got->signed_at == 0);
+	sg_request_free(got);
+
+	/* pending → signed, once; the first signature stays. */
+	CHECK_EQ_INT(set_signed_note(st, r2.q.id, sig, sizeof(sig), cms,
+	    sizeof(cms), 1700000000, "skipped: no time-stamping authority"),
+	    0);
+	CHECK_EQ_INT(set_signed(st, r2.q.id, cms, sizeof(cms), NULL, 0, 7),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(finish(st, r2.q.id, "failed", "late"), SG_ERR_CONFLICT);
+	got = NULL;
+	CHECK_EQ_INT(get(st, r2.q.id, &got), 0);
+	CHECK(got != NULL);
+	if (got != NULL) {
+		CHECK_STR(got->state, "signed");
+		CHECK(got->signature_len == sizeof(sig) &&
+		    memcmp(got->signature, sig, sizeof(sig)) == 0);
+		CHECK(got->cms_len == sizeof(cms) &&
+		    memcmp(got->cms, cms, sizeof(cms)) == 0);
+		CHECK_EQ_INT(got->signed_at, 1700000000);
+		CHECK_STR(got->timestamp_note,
+		    "skipped: no time-stamping authority");
+		CHECK(got->error == NULL);
+		CHECK_EQ_INT(got->log_index, -1);
+	}
+	sg_request_free(got);
+
+	/* Signed without CMS. */
+	CHECK_EQ_INT(set_signed(st, r5.q.id, sig, sizeof(sig), NULL, 0, 9), 0);
+	got = NULL;
+	CHECK_EQ_INT(get(st, r5.q.id, &got), 0);
+	CHECK(got != NULL && got->cms == NULL && got->cms_len == 0 &&
+	    got->signature_len == sizeof(sig) && got->timestamp_note == NULL);
+	sg_request_free(got);
+
+	/* pending → failed with its error; pending → expired. */
+	CHECK_EQ_INT(finish(st, r3.q.id, "failed", "HSM unavailable"), 0);
+	CHECK_EQ_INT(finish(st, r4.q.id, "expired", NULL), 0);
+	CHECK_EQ_INT(set_signed(st, r4.q.id, sig, sizeof(sig), NULL, 0, 5),
+	    SG_ERR_CONFLICT);
+	got = NULL;
+	CHECK_EQ_INT(get(st, r3.q.id, &got), 0);
+	CHECK(got != NULL && strcmp(got->state, "failed") == 0 &&
+	    got->error != NULL && strcmp(got->error, "HSM unavailable") == 0);
+	sg_request_free(got);
+	got = NULL;
+	CHECK_EQ_INT(get(st, r4.q.id, &got), 0);
+	CHECK(got != NULL && strcmp(got->state, "expired") == 0);
+	sg_request_free(got);
+
+	/* A state outside the schema's set is refused. */
+	fill(&r1, 35, "release", 1, 2);
+	CHECK_EQ_INT(insert(st, &r1.q, NULL, NULL), 0);
+	CHECK(finish(st, r1.q.id, "approved", NULL) < 0);
+	got = NULL;
+	CHECK_EQ_INT(get(st, r1.q.id, &got), 0);
+	CHECK(got != NULL && strcmp(got->state, "pending") == 0);
+	sg_request_free(got);
+
+	/* The log index of the signature. */
+	memset(&o, 0, sizeof(o));
+	o.id = r2.q.id;
+	o.index = (UINT64_C(1) << 40) + 3;
+	CHECK_EQ_INT(sg_store_write(st, job_log_index, &o), 0);
+	got = NULL;
+	CHECK_EQ_INT(get(st, r2.q.id, &got), 0);
+	CHECK(got != NULL && got->log_index == (int64_t)o.index);
+	sg_request_free(got);
+	o.id = "00000000000000000000000000000000";
+	CHECK(sg_store_write(st, job_log_index, &o) < 0);
+	sg_store_close(st);
+}
+
+static void
+test_list(void)
+{
+	struct sg_store *st = open_store("list");
+	struct sg_request **v = NULL, **page = NULL;
+	char ids[12][33];
+	struct req r;
+	size_t i, n = 0, pn = 0, total;
+	int64_t before;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	for (i = 0; i < 12; i++) {
+		fill(&r, 100 + (unsigned)i, i % 2 ? "nightly" : "release",
+		    (int64_t)i, 1000);
+		snprintf(ids[i], sizeof(ids[i]), "%s", r.q.id);
+		CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
+	}
+	for (i = 0; i < 12; i += 3)   /* 0, 3, 6, 9 */
+		CHECK_EQ_INT(finish(st, ids[i], "rejected", NULL), 0);
+	CHECK_EQ_INT(approve(st, ids[11], "alice", 1, 5, "{}"), 0);
+
+	/* All, newest first, with approvals. */
+	CHECK_EQ_INT(list(st, NULL, NULL, 0, 100, &v, &n), 0);
+	CHECK_EQ_INT(n, 12);
+	for (i = 0; i < n && i < 12; i++) {
+		CHECK_STR(v[i]->id, ids[11 - i]);
+		if (i > 0)
+			CHECK(v[i]->seq < v[i - 1]->seq);
+	}
+	CHECK(n > 0 && v[0]->napprovals == 1);
+	sg_request_list_free(v, n);
+
+	/* By state. */
+	v = NULL;
+	CHECK_EQ_INT(list(st, "pending", NULL, 0, 100, &v, &n), 0);
+	CHECK_EQ_INT(n, 8);
+	for (i = 0; i < n; i++)
+		CHECK_STR(v[i]->state, "pending");
+	CHECK(n > 1 && strcmp(v[0]->id, ids[11]) == 0 &&
+	    strcmp(v[1]->id, ids[10]) == 0);
+	sg_request_list_free(v, n);
+	v = NULL;
+	CHECK_EQ_INT(list(st, "signed", NULL, 0, 100, &v, &n), 0);
+	CHECK_EQ_INT(n, 0);
+	sg_request_list_free(v, n);
+
+	/* By key, and by both. */
+	v = NULL;
+	CHECK_EQ_INT(list(st, NULL, "nightly", 0, 100, &v, &n), 0);
+	CHECK_EQ_INT(n, 6);
+	for (i = 0; i < n; i++)
+		CHECK_STR(v[i]->key, "nightly");
+	sg_request_list_free(v, n);
+	v = NULL;
+	CHECK_EQ_INT(list(st, "rejected", "release", 0, 100, &v, &n), 0);
+	CHECK_EQ_INT(n, 2);   /* 0 and 6 */
+	CHECK(n == 2 && strcmp(v[0]->id, ids[6]) == 0 &&
+	    strcmp(v[1]->id, ids[0]) == 0);
+	sg_request_list_free(v, n);
+	v = NULL;
+	CHECK_EQ_INT(list(st, NULL, "unknown", 0, 100, &v, &n), 0);
+	CHECK_EQ_INT(n, 0);
+	sg_request_list_free(v, n);
+
+	/* Limit 0 and 1. */
+	v = NULL;
+	CHECK_EQ_INT(list(st, NULL, NULL, 0, 0, &v, &n), 0);
+	CHECK_EQ_INT(n, 0);
+	sg_request_list_free(v, n);
+	v = NULL;
+	CHECK_EQ_INT(list(st, NULL, NULL, 0, 1, &v, &n), 0);
+	CHECK(n == 1 && strcmp(v[0]->id, ids[11]) == 0);
+	sg_request_list_free(v, n);
+
+	/* Paging with before_seq: 5 + 5 + 2 + 0, in order, no overlap. */
+	total = 0;
+	before = 0;
+	for (i = 0; i < 5; i++) {
+		size_t k;
+		page = NULL;
+		CHECK_EQ_INT(list(st, NULL, NULL, before, 5, &page, &pn), 0);
+		for (k = 0; k < pn && total + k < 12; k++)
+			CHECK_STR(page[k]->id, ids[11 - (total + k)]);
+		total += pn;
+		if (pn > 0)
+			before = page[pn - 1]->seq;
+		sg_request_list_free(page, pn);
+		if (pn == 0)
+			break;
+		CHECK_EQ_INT(pn, total <= 10 ? 5 : 2);
+	}
+	CHECK_EQ_INT(total, 12);
+	CHECK_EQ_INT(i, 3);
+
+	/* Paging with a filter. */
+	page = NULL;
+	CHECK_EQ_INT(list(st, "pending", "nightly", 0, 2, &page, &pn), 0);
+	CHECK(pn == 2 && strcmp(page[0]->id, ids[11]) == 0 &&
+	    strcmp(page[1]->id, ids[7]) == 0);   /* 9 is rejected */
+	before = pn == 2 ? page[1]->seq : 0;
+	sg_request_list_free(page, pn);
+	page = NULL;
+	CHECK_EQ_INT(list(st, "pending", "nightly", before, 10, &page, &pn),
+	    0);
+	CHECK(pn == 2 && strcmp(page[0]->id, ids[5]) == 0 &&
+	    strcmp(page[1]->id, ids[1]) == 0);
+	sg_request_list_free(page, pn);
+	sg_store_close(st);
+}
+
+static void
+test_expiry_and_pending(void)
+{
+	struct sg_store *st = open_store("exp");
+	static const int64_t exp[] = { 300, 100, 400, 200, 50 };
+	char ids[5][33], got[8][33];
+	struct sg_txn *t;
+	struct req r;
+	size_t i, n;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	for (i = 0; i < 5; i++) {
+		fill(&r, 200 + (unsigned)i, "release", 0, exp[i]);
+		snprintf(ids[i], sizeof(ids[i]), "%s", r.q.id);
+		CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
+	}
+	/* The one due earliest is no longer pending. */
+	CHECK_EQ_INT(finish(st, ids[4], "rejected", NULL), 0);
+
+	CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+	n = 99;
+	CHECK_EQ_INT(sg_store_due_expiry(t, 99, 8, got, &n), 0);
+	CHECK_EQ_INT(n, 0);
+	/* expires_at <= now, in creation order. */
+	CHECK_EQ_INT(sg_store_due_expiry(t, 250, 8, got, &n), 0);
+	CHECK_EQ_INT(n, 2);
+	CHECK(n == 2 && strcmp(got[0], ids[1]) == 0 &&
+	    strcmp(got[1], ids[3]) == 0);
+	CHECK_EQ_INT(sg_store_due_expiry(t, 400, 8, got, &n), 0);
+	CHECK_EQ_INT(n, 4);
+	CHECK_EQ_INT(sg_store_due_expiry(t, 1000, 2, got, &n), 0);
+	CHECK_EQ_INT(n, 2);
+	CHECK(n == 2 && strcmp(got[0], ids[0]) == 0 &&
+	    strcmp(got[1], ids[1]) == 0);
+
+	/* Pending ids, oldest first. */
+	CHECK_EQ_INT(sg_store_pending_ids(t, 8, got, &n), 0);
+	CHECK_EQ_INT(n, 4);
+	for (i = 0; i < n && i < 4; i++)
+		CHECK_STR(got[i], ids[i]);
+	CHECK_EQ_INT(sg_store_pending_ids(t, 1, got, &n), 0);
+	CHECK(n == 1 && strcmp(got[0], ids[0]) == 0);
+	sg_store_read_end(t);
+	sg_store_close(st);
+}
+
+static void
+test_policy(void)
+{
+	struct sg_store *st = open_store("pol");
+	char *text = NULL, *sentinel = (char *)"sentinel";
+	struct sg_txn *t;
+	struct op o;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	memset(&o, 0, sizeof(o));
+	o.sha = "aaaa000000000000000000000000000000000000000000000000000000000001";
+	o.text = "version 1\nkey release { }\n";
+	o.at = 1000;
+	CHECK_EQ_INT(sg_store_write(st, job_put_policy, &o), 0);
+	/* The same digest again keeps the first text. */
+	o.text = "something else";
+	CHECK_EQ_INT(sg_store_write(st, job_put_policy, &o), 0);
+
+	CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+	CHECK_EQ_INT(sg_store_get_policy(t, o.sha, &text), 0);
+	CHECK_STR(text, "version 1\nkey release { }\n");
+	free(text);
+	text = sentinel;
+	CHECK_EQ_INT(sg_store_get_policy(t, "bbbb", &text), SG_ERR_NOT_FOUND);
+	CHECK(text == sentinel);
+	sg_store_read_end(t);
+	sg_store_close(st);
+}
+
+static void
+test_read_snapshot(void)
+{
+	struct sg_store *st = open_store("snap");
+	struct sg_request *got = NULL;
+	struct sg_txn *t1, *t2;
+	struct req a, b;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	fill(&a, 300, "release", 1, 2);
+	fill(&b, 301, "release", 1, 2);
+	CHECK_EQ_INT(insert(st, &a.q, NULL, NULL), 0);
+
+	/* A reader keeps its snapshot while the writer commits. */
+	CHECK_EQ_INT(sg_store_read_begin(st, &t1), 0);
+	CHECK_EQ_INT(sg_store_get_request(t1, a.q.id, &got), 0);
+	sg_request_free(got);
+	CHECK_EQ_INT(insert(st, &b.q, NULL, NULL), 0);
+	CHECK_EQ_INT(finish(st, a.q.id, "rejected", NULL), 0);
+	got = NULL;
+	CHECK_EQ_INT(sg_store_get_request(t1, b.q.id, &got), SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(sg_store_get_request(t1, a.q.id, &got), 0);
+	CHECK(got != NULL && strcmp(got->state, "pending") == 0);
+	sg_request_free(got);
+	/* A new reader sees the commit. */
+	CHECK_EQ_INT(sg_store_read_begin(st, &t2), 0);
+	got = NULL;
+	CHECK_EQ_INT(sg_store_get_request(t2, b.q.id, &got), 0);
+	sg_request_free(got);
+	got = NULL;
+	CHECK_EQ_INT(sg_store_get_request(t2, a.q.id, &got), 0);
+	CHECK(got != NULL && strcmp(got->state, "rejected") == 0);
+	sg_request_free(got);
+	sg_store_read_end(t2);
+	sg_store_read_end(t1);
+	sg_store_close(st);
+}
+
+/* ---- the writer: hooks and batches ---- */
+
+struct hook_counts {
+	atomic_int job_begin, job_abort, batch_end, committed, aborted;
+	atomic_int fail_batch;      /* batch_end fails in this batch (+1) */
+	atomic_int policy_writes;   /* batch_end records a row per batch */
+};
+
+static struct hook_counts hc;
+
+static void hk_job_begin(void *ctx) { (void)ctx; atomic_fetch_add(&hc.job_begin, 1); }
+static void hk_job_abort(void *ctx) { (void)ctx; atomic_fetch_add(&hc.job_abort, 1); }
+
+static int
+hk_batch_end(void *ctx, struct sg_txn *t)
+{
+	int fail = atomic_load(&hc.fail_batch);
+	char sha[65];
+
+	(void)ctx;
+	atomic_fetch_add(&hc.batch_end, 1);
+	/* Like the log's checkpoint: a write that belongs to the batch. */
+	snprintf(sha, sizeof(sha), "%064d", atomic_load(&batch_no));
+	if (atomic_load(&hc.policy_writes) &&
+	    sg_store_put_policy(t, sha, "batch", 0) != 0)
+		return SG_ERR_IO;
+	if (fail > 0 && atomic_load(&batch_no) == fail - 1)
+		return SG_ERR_IO;
+	return 0;
+}
+
+static void
+hk_committed(void *ctx)
+{
+	(void)ctx;
+	atomic_fetch_add(&hc.committed, 1);
+	atomic_fetch_add(&batch_no, 1);
+}
+
+static void
+hk_aborted(void *ctx)
+{
+	(void)ctx;
+	atomic_fetch_add(&hc.aborted, 1);
+	atomic_fetch_add(&batch_no, 1);
+}
+
+static void
+install_hooks(struct sg_store *st)
+{
+	struct sg_store_hooks h = {
+		.ctx = NULL,
+		.job_begin = hk_job_begin,
+		.job_abort = hk_job_abort,
+		.batch_end = hk_batch_end,
+		.batch_committed = hk_committed,
+		.batch_abort = hk_aborted,
+	};
+
+	memset(&hc, 0, sizeof(hc));
+	atomic_store(&batch_no, 0);
+	sg_store_set_hooks(st, &h);
+}
+
+#define GC_THREADS 8
+#define GC_PER_THREAD 200
+#define GC_MAX (GC_THREADS * GC_PER_THREAD + 10)
+
+struct gc_arg {
+	struct sg_store *st;
+	unsigned thread;
+	int failures;
+};
+
+static void *
+gc_thread(void *p)
+{
+	struct gc_arg *a = p;
+	struct req r;
+	unsigned i;
+
+	for (i = 0; i < GC_PER_THREAD; i++) {
+		fill(&r, a->thread * 10000 + i, i % 2 ? "release" : "nightly",
+		    (int64_t)i, 1000);
+		if (insert(a->st, &r.q, NULL, NULL) != 0)
+			a->failures++;
+	}
+	return NULL;
+}
+
+static void
+test_group_commit(void)
+{
+	struct sg_store *st = open_store("gc");
+	struct gc_arg args[GC_THREADS];
+	pthread_t th[GC_THREADS];
+	uint64_t batches0, jobs0, batches, jobs;
+	size_t n = 0, k, missing = 0, bad = 0;
+	char (*ids)[33] = NULL;
+	unsigned char *seen = NULL;
+	long last[GC_THREADS + 1];
+	struct sg_txn *txn;
+	unsigned t;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	install_hooks(st);
+	for (t = 0; t <= GC_THREADS; t++)
+		last[t] = -1;
+	sg_store_batch_stats(st, &batches0, &jobs0);
+	CHECK_EQ_INT(batches0, 0);
+	CHECK_EQ_INT(jobs0, 0);
+	for (t = 0; t < GC_THREADS; t++) {
+		args[t].st = st;
+		args[t].thread = t + 1;
+		args[t].failures = 0;
+		CHECK(pthread_create(&th[t], NULL, gc_thread, &args[t]) == 0);
+	}
+	for (t = 0; t < GC_THREADS; t++) {
+		pthread_join(th[t], NULL);
+		CHECK_EQ_INT(args[t].failures, 0);
+	}
+	sg_store_batch_stats(st, &batches, &jobs);
+	CHECK_EQ_INT(jobs, GC_THREADS * GC_PER_THREAD);
+	CHECK(batches > 0 && batches < jobs);
+	fprintf(stderr, "  group commit: %" PRIu64 " jobs in %" PRIu64
+	    " batches\n", jobs, batches);
+	/* The hooks saw every job and every batch. */
+	CHECK_EQ_INT(atomic_load(&hc.job_begin), jobs);
+	CHECK_EQ_INT(atomic_load(&hc.job_abort), 0);
+	CHECK_EQ_INT(atomic_load(&hc.committed), batches);
+	CHECK_EQ_INT(atomic_load(&hc.batch_end), batches);
+	CHECK_EQ_INT(atomic_load(&hc.aborted), 0);
+
+	/* Every request is there, once, and each thread's requests in the
+	 * order that thread wrote them (pending ids are oldest first). */
+	if ((ids = calloc(GC_MAX, sizeof(*ids))) == NULL ||
+	    (seen = calloc(GC_THREADS * GC_PER_THREAD, 1)) == NULL) {
+		CHECK(!"calloc");
+		goto out;
+	}
+	CHECK_EQ_INT(sg_store_read_begin(st, &txn), 0);
+	CHECK_EQ_INT(sg_store_pending_ids(txn, GC_MAX, ids, &n), 0);
+	sg_store_read_end(txn);
+	CHECK_EQ_INT(n, GC_THREADS * GC_PER_THREAD);
+	for (k = 0; k < n; k++) {
+		unsigned long long num;
+		char head[17];
+		/* The first 16 hex digits are the number fill() was given. */
+		snprintf(head, sizeof(head), "%.16s", ids[k]);
+		num = strtoull(head, NULL, 16);
+		t = (unsigned)(num / 10000);
+		if (t < 1 || t > GC_THREADS || num % 10000 >= GC_PER_THREAD ||
+		    seen[(t - 1) * GC_PER_THREAD + num % 10000]++ != 0 ||
+		    (long)(num % 10000) <= last[t]) {
+			bad++;
+			continue;
+		}
+		last[t] = (long)(num % 10000);
+	}
+	for (k = 0; k < GC_THREADS * GC_PER_THREAD; k++)
+		if (!seen[k])
+			missing++;
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(missing, 0);
+out:
+	free(ids);
+	free(seen);
+	sg_store_close(st);
+}
+
+/* Holds the writer until released, so that later jobs queue up. */
+struct blocker {
+	atomic_int running, release;
+	int batch;
+	const struct sg_request *q;
+};
+
+static int
+job_blocker(struct sg_txn *t, void *arg)
+{
+	struct blocker *b = arg;
+	int r;
+
+	b->batch = atomic_load(&batch_no);
+	if ((r = sg_store_insert_request(t, b->q, NULL, NULL)) != 0)
+		return r;
+	atomic_store(&b->running, 1);
+	if (!wait_for(&b->release, 1, 10000))
+		fprintf(stderr, "  blocker: not released in time\n");
+	return 0;
+}
+
+struct writer_arg {
+	struct sg_store *st;
+	sg_store_job_fn fn;
+	void *arg;
+	atomic_int *started;
+	int result;
+};
+
+static void *
+writer_thread(void *p)
+{
+	struct writer_arg *w = p;
+
+	atomic_fetch_add(w->started, 1);
+	w->result = sg_store_write(w->st, w->fn, w->arg);
+	return NULL;
+}
+
+#define NWORKERS 6
+
+/*
+ * Runs a blocker job, queues NWORKERS inserts behind it and releases it.
+ * Returns 0 when the workers all ran in one batch after the blocker's.
+ */
+static int
+run_blocked_batch(struct sg_store *st, struct req *blk, struct req *rq,
+    struct ins *ins, struct writer_arg *wa, int fail_index, int *ret_blk)
+{
+	struct blocker b;
+	struct writer_arg bw;
+	pthread_t bt, wt[NWORKERS];
+	atomic_int started;
+	int i, ok = 1;
+
+	memset(&b, 0, sizeof(b));
+	b.q = &blk->q;
+	atomic_init(&started, 0);
+	bw.st = st;
+	bw.fn = job_blocker;
+	bw.arg = &b;
+	bw.started = &started;
+	bw.result = -999;
+	if (pthread_create(&bt, NULL, writer_thread, &bw) != 0)
+		return -1;
+	if (!wait_for(&b.running, 1, 10000)) {
+		fprintf(stderr, "  blocker did not run\n");
+		ok = 0;
+	}
+	for (i = 0; i < NWORKERS; i++) {
+		memset(&ins[i], 0, sizeof(ins[i]));
+		ins[i].q = &rq[i].q;
+		ins[i].fail_with = i == fail_index ? SG_ERR_INVALID : 0;
+		ins[i].batch = -1;
+		wa[i].st = st;
+		wa[i].fn = job_insert;
+		wa[i].arg = &ins[i];
+		wa[i].started = &started;
+		wa[i].result = -999;
+		if (pthread_create(&wt[i], NULL, writer_thread, &wa[i]) != 0) {
+			atomic_store(&b.release, 1);
+			pthread_join(bt, NULL);
+			while (--i >= 0)
+				pthread_join(wt[i], NULL);
+			return -1;
+		}
+	}
+	/* Every worker has called sg_store_write; give them time to queue. */
+	if (!wait_for(&started, 1 + NWORKERS, 10000))
+		ok = 0;
+	sleep_ms(200);
+	atomic_store(&b.release, 1);
+	pthread_join(bt, NULL);
+	for (i = 0; i < NWORKERS; i++)
+		pthread_join(wt[i], NULL);
+	*ret_blk = bw.result;
+	for (i = 0; i < NWORKERS; i++)
+		if (ins[i].batch != ins[0].batch || ins[i].batch <= b.batch)
+			ok = 0;
+	if (!ok)
+		fprintf(stderr, "  the workers did not share one batch\n");
+	return ok ? 0 : -1;
+}
+
+static void
+test_job_error_rolled_back_alone(void)
+{
+	struct sg_store *st = open_store("jobfail");
+	struct req blk, rq[NWORKERS];
+	struct ins ins[NWORKERS];
+	struct writer_arg wa[NWORKERS];
+	int i, blk_r = -999, aborts0;
+	const int bad = 3;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	install_hooks(st);
+	fill(&blk, 400, "release", 1, 2);
+	for (i = 0; i < NWORKERS; i++)
+		fill(&rq[i], 401 + (unsigned)i, "release", 1, 2);
+	aborts0 = atomic_load(&hc.aborted);
+
+	CHECK_EQ_INT(run_blocked_batch(st, &blk, rq, ins, wa, bad, &blk_r), 0);
+	CHECK_EQ_INT(blk_r, 0);
+	for (i = 0; i < NWORKERS; i++) {
+		if (i == bad) {
+			CHECK_EQ_INT(wa[i].result, SG_ERR_INVALID);
+			CHECK(!exists(st, rq[i].q.id));
+		} else {
+			CHECK_EQ_INT(wa[i].result, 0);
+			CHECK(exists(st, rq[i].q.id));
+		}
+	}
+	CHECK(exists(st, blk.q.id));
+	CHECK_EQ_INT(atomic_load(&hc.job_abort), 1);
+	CHECK_EQ_INT(atomic_load(&hc.aborted), aborts0);
+	CHECK_EQ_INT(atomic_load(&hc.job_begin), 1 + NWORKERS);
+
+	/* The failed insert can be retried: nothing of it was left. */
+	CHECK_EQ_INT(insert(st, &rq[bad].q, NULL, NULL), 0);
+	CHECK(exists(st, rq[bad].q.id));
+	sg_store_close(st);
+}
+
+struct two_step {
+	const struct sg_request *q;
+};
+
+/* Inserts and approves, then fails: neither must remain. */
+static int
+job_insert_approve_fail(struct sg_txn *t, void *arg)
+{
+	struct two_step *a = arg;
+	int r;
+
+	if ((r = sg_store_insert_request(t, a->q, "idem-x", "body")) != 0 ||
+	    (r = sg_store_add_approval(t, a->q->id, "alice", 1, 1, "{}")) != 0)
+		return r;
+	return SG_ERR_FORBIDDEN;
+}
+
+static void
+test_job_error_undoes_all_its_writes(void)
+{
+	struct sg_store *st = open_store("jobfail2");
+	char id[33], body[65];
+	struct two_step a;
+	struct sg_txn *t;
+	struct req r;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	install_hooks(st);
+	fill(&r, 450, "release", 1, 2);
+	a.q = &r.q;
+	CHECK_EQ_INT(sg_store_write(st, job_insert_approve_fail, &a),
+	    SG_ERR_FORBIDDEN);
+	CHECK(!exists(st, r.q.id));
+	CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+	CHECK_EQ_INT(sg_store_find_idempotent(t, "ci", "idem-x", id, body),
+	    SG_ERR_NOT_FOUND);
+	sg_store_read_end(t);
+	CHECK_EQ_INT(atomic_load(&hc.job_abort), 1);
+	/* The same id and idempotency key are free again. */
+	CHECK_EQ_INT(insert(st, &r.q, "idem-x", "body"), 0);
+	CHECK_EQ_INT(approve(st, r.q.id, "alice", 1, 1, "{}"), 0);
+	sg_store_close(st);
+}
+
+static void
+test_batch_end_failure(void)
+{
+	struct sg_store *st = open_store("batchfail");
+	struct req blk, rq[NWORKERS], after;
+	struct ins ins[NWORKERS];
+	struct writer_arg wa[NWORKERS];
+	char sha[65], *text = NULL;
+	struct sg_txn *t;
+	int i, blk_r = -999, committed0;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	install_hooks(st);
+	atomic_store(&hc.policy_writes, 1);
+	fill(&blk, 500, "release", 1, 2);
+	for (i = 0; i < NWORKERS; i++)
+		fill(&rq[i], 501 + (unsigned)i, "release", 1, 2);
+	/* The blocker runs in batch 0; batch 1 (the workers) fails. */
+	atomic_store(&hc.fail_batch, 1 + 1);
+
+	CHECK_EQ_INT(run_blocked_batch(st, &blk, rq, ins, wa, -1, &blk_r), 0);
+	CHECK_EQ_INT(blk_r, 0);
+	CHECK(exists(st, blk.q.id));
+	for (i = 0; i < NWORKERS; i++) {
+		CHECK_EQ_INT(wa[i].result, SG_ERR_UNAVAILABLE);
+		CHECK(!exists(st, rq[i].q.id));
+	}
+	CHECK_EQ_INT(atomic_load(&hc.aborted), 1);
+	CHECK_EQ_INT(atomic_load(&hc.committed), 1);
+	CHECK_EQ_INT(atomic_load(&hc.job_abort), 0);
+
+	/* The hook's own write went with the batch: batch 0 has its row,
+	 * batch 1 has none. */
+	CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+	snprintf(sha, sizeof(sha), "%064d", 0);
+	CHECK_EQ_INT(sg_store_get_policy(t, sha, &text), 0);
+	free(text);
+	text = NULL;
+	snprintf(sha, sizeof(sha), "%064d", 1);
+	CHECK_EQ_INT(sg_store_get_policy(t, sha, &text), SG_ERR_NOT_FOUND);
+	sg_store_read_end(t);
+
+	/* The store goes on: the next batch commits. */
+	committed0 = atomic_load(&hc.committed);
+	fill(&after, 550, "release", 1, 2);
+	CHECK_EQ_INT(insert(st, &after.q, NULL, NULL), 0);
+	CHECK(exists(st, after.q.id));
+	CHECK_EQ_INT(atomic_load(&hc.committed), committed0 + 1);
+	/* And the dropped requests can be written again. */
+	CHECK_EQ_INT(insert(st, &rq[0].q, NULL, NULL), 0);
+	CHECK(exists(st, rq[0].q.id));
+	sg_store_close(st);
+}
+
+static int
+job_fail(struct sg_txn *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	return SG_ERR_CONFLICT;
+}
+
+static void
+test_batch_of_failures_only(void)
+{
+	struct sg_store *st = open_store("allfail");
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	install_hooks(st);
+	/* A batch whose only job failed: the job keeps its own error and
+	 * the store goes on. */
+	CHECK_EQ_INT(sg_store_write(st, job_fail, NULL), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(atomic_load(&hc.job_abort), 1);
+	CHECK_EQ_INT(sg_store_write(st, job_fail, NULL), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(atomic_load(&hc.job_abort), 2);
+	CHECK_EQ_INT(atomic_load(&hc.aborted), 0);
+	{
+		struct req r;
+		fill(&r, 700, "release", 1, 2);
+		CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
+		CHECK(exists(st, r.q.id));
+	}
+	sg_store_close(st);
+}
+
+static void
+test_reopen(void)
+{
+	static const uint8_t sig[] = { 1, 2, 0, 3 };
+	struct sg_store *st = open_store("reopen");
+	struct sg_request *got = NULL;
+	struct req a, b;
+	struct op o;
+	int64_t seq_a = 0;
+	struct sg_txn *t;
+	char *text = NULL;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	fill(&a, 600, "release", 10, 20);
+	CHECK_EQ_INT(insert(st, &a.q, "k", "b"), 0);
+	CHECK_EQ_INT(approve(st, a.q.id, "bob", 1, 11, "{\"e\":1}"), 0);
+	CHECK_EQ_INT(set_signed(st, a.q.id, sig, sizeof(sig), NULL, 0, 12), 0);
+	memset(&o, 0, sizeof(o));
+	o.id = a.q.id;
+	o.index = 77;
+	CHECK_EQ_INT(sg_store_write(st, job_log_index, &o), 0);
+	o.sha = "cccc";
+	o.text = "policy text";
+	o.at = 5;
+	CHECK_EQ_INT(sg_store_write(st, job_put_policy, &o), 0);
+	sg_store_close(st);
+
+	st = open_store("reopen");
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK_EQ_INT(get(st, a.q.id, &got), 0);
+	CHECK(got != NULL);
+	if (got != NULL) {
+		a.q.signature = (uint8_t *)sig;
+		a.q.signature_len = sizeof(sig);
+		a.q.signed_at = 12;
+		a.q.log_index = 77;
+		snprintf(a.q.state, sizeof(a.q.state), "signed");
+		CHECK(same_request(got, &a.q));
+		CHECK(got->napprovals == 1 &&
+		    strcmp(got->approvals[0].officer, "bob") == 0 &&
+		    strcmp(got->approvals[0].envelope, "{\"e\":1}") == 0);
+		seq_a = got->seq;
+	}
+	sg_request_free(got);
+	CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+	CHECK_EQ_INT(sg_store_get_policy(t, "cccc", &text), 0);
+	CHECK_STR(text, "policy text");
+	free(text);
+	{
+		char id[33], body[65];
+		CHECK_EQ_INT(sg_store_find_idempotent(t, "ci", "k", id, body),
+		    0);
+		CHECK_STR(id, a.q.id);
+	}
+	sg_store_read_end(t);
+	/* Creation order goes on after a reopen. */
+	fill(&b, 601, "release", 10, 20);
+	CHECK_EQ_INT(insert(st, &b.q, NULL, NULL), 0);
+	got = NULL;
+	CHECK_EQ_INT(get(st, b.q.id, &got), 0);
+	CHECK(got != NULL && got->seq > seq_a);
+	sg_request_free(got);
+	/* The state guard holds across a reopen too. */
+	CHECK_EQ_INT(set_signed(st, a.q.id, sig, sizeof(sig), NULL, 0, 13),
+	    SG_ERR_CONFLICT);
+	sg_store_close(st);
+}
+
+/* ---- setup ---- */
+
+static void
+rm_tree(const char *dir)
+{
+	struct dirent *de;
+	char path[PATH_MAX];
+	struct stat sb;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+			rm_tree(path);
+		else
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static void
+test_setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-test-store.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		exit(2);
+	}
+}
+
+static void
+test_teardown(void)
+{
+	struct stat sb;
+
+	rm_tree(tmpdir);
+	CHECK(stat(tmpdir, &sb) != 0 && errno == ENOENT);
+}
+
+SG_TEST_MAIN("store",
+    T(test_setup),
+    T(test_open_creates),
+    T(test_round_trip),
+    T(test_idempotency),
+    T(test_approvals),
+    T(test_transitions),
+    T(test_list),
+    T(test_expiry_and_pending),
+    T(test_policy),
+    T(test_read_snapshot),
+    T(test_group_commit),
+    T(test_job_error_rolled_back_alone),
+    T(test_job_error_undoes_all_its_writes),
+    T(test_batch_end_failure),
+    T(test_batch_of_failures_only),
+    T(test_reopen),
+    T(test_teardown))
