@@ -117,8 +117,6 @@ install: all
 	install -d $(DESTDIR)$(SYSCONFDIR)/signgate
 	install -m 0644 policy/example.policy $(DESTDIR)$(SYSCONFDIR)/signgate/policy.example
 	install -m 0644 docs/signgated.json.example $(DESTDIR)$(SYSCONFDIR)/signgate/signgated.json.example
-	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
-	install -m 0644 systemd/signgated.service $(DESTDIR)$(PREFIX)/lib/systemd/system/signgated.service
 
 clean:
 	rm -rf build build-san

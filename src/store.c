@@ -113,6 +113,8 @@ db_err(sqlite3 *db, int rc)
 	return SG_ERR_IO;
 }
 
+static int migrate(sqlite3 *db, char **err);
+
 static int
 open_conn(const char *path, int write, sqlite3 **ret)
 {
@@ -136,6 +138,8 @@ open_conn(const char *path, int write, sqlite3 **ret)
 		goto fail;
 	if (write && sqlite3_exec(db, schema, NULL, NULL, &err) != SQLITE_OK)
 		goto fail;
+	if (write && migrate(db, &err) != 0)
+		goto fail;
 	*ret = db;
 	return 0;
 fail:
@@ -144,6 +148,51 @@ fail:
 	sqlite3_free(err);
 	sqlite3_close_v2(db);
 	return SG_ERR_IO;
+}
+
+/*
+ * Columns added after the first schema: a store created by an older build
+ * gets them here, so that an upgrade never leaves writes failing.
+ */
+static int
+has_column(sqlite3 *db, const char *table, const char *column)
+{
+	sqlite3_stmt *s = NULL;
+	char sql[128];
+	int found = 0;
+
+	snprintf(sql, sizeof(sql), "PRAGMA table_info(%s)", table);
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	while (sqlite3_step(s) == SQLITE_ROW)
+		if (strcmp((const char *)sqlite3_column_text(s, 1), column) == 0)
+			found = 1;
+	sqlite3_finalize(s);
+	return found;
+}
+
+static int
+migrate(sqlite3 *db, char **err)
+{
+	static const struct {
+		const char *table, *column, *ddl;
+	} added[] = {
+		{ "requests", "log_index",
+		  "ALTER TABLE requests ADD COLUMN log_index INTEGER" },
+		{ "requests", "timestamp_note",
+		  "ALTER TABLE requests ADD COLUMN timestamp_note TEXT" },
+	};
+	size_t i;
+	int h;
+
+	for (i = 0; i < sizeof(added) / sizeof(added[0]); i++) {
+		if ((h = has_column(db, added[i].table, added[i].column)) < 0)
+			return -1;
+		if (h == 0 && sqlite3_exec(db, added[i].ddl, NULL, NULL,
+		    err) != SQLITE_OK)
+			return -1;
+	}
+	return 0;
 }
 
 static void *writer_main(void *arg);

@@ -253,6 +253,16 @@ job_open(struct sg_txn *t, void *arg)
 
 	if (sqlite3_exec(db, log_schema, NULL, NULL, NULL) != SQLITE_OK)
 		return SG_ERR_IO;
+	/* Stores from before checkpoints carried their signing time. */
+	if (sqlite3_prepare_v2(db, "SELECT signed_at FROM log_checkpoints "
+	    "LIMIT 0", -1, &s, NULL) != SQLITE_OK) {
+		if (sqlite3_exec(db, "ALTER TABLE log_checkpoints ADD COLUMN "
+		    "signed_at INTEGER NOT NULL DEFAULT 0", NULL, NULL,
+		    NULL) != SQLITE_OK)
+			return SG_ERR_IO;
+	} else
+		sqlite3_finalize(s);
+	s = NULL;
 	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(idx) + 1, 0) FROM "
 	    "log_entries", -1, &s, NULL) != SQLITE_OK)
 		return SG_ERR_IO;
