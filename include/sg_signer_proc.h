@@ -18,8 +18,10 @@
 
 #include "sg_signer.h"
 
-#define SG_SIGNER_MAX_EVIDENCE (512 * 1024)  /* statement + envelopes */
-#define SG_SIGNER_MAX_CMS (256 * 1024)
+/* Messages must fit a SOCK_SEQPACKET buffer under the kernel's default
+ * net.core.wmem_max (212992, doubled by the kernel). */
+#define SG_SIGNER_MAX_EVIDENCE (192 * 1024)  /* statement + envelopes */
+#define SG_SIGNER_MAX_CMS (128 * 1024)
 #define SG_SIGNER_ERR_MAX 256
 
 struct sg_signer_client;

@@ -46,10 +46,11 @@
 #include "sg_util.h"
 
 #define MAX_CHANNELS 64
-#define MAX_POLICIES 16
+#define MAX_POLICIES 64
 #define MAX_MSG (sizeof(struct sg_wire_sign) + SG_SIGNER_MAX_EVIDENCE)
 #define MAX_REPLY (sizeof(struct sg_wire_reply) + SG_SIGNER_MAX_CMS)
 #define READY_TIMEOUT_MS 60000
+#define REPLY_TIMEOUT_MS 120000
 #define PROBE_TEXT "signgate readiness probe"
 
 /* ------------------------------------------------------------------ */
@@ -83,9 +84,11 @@ child_key(const struct child *c, const char *name)
 	return NULL;
 }
 
-/* Loads (or reloads) the policy file; the newest is first. */
+/* Loads (or reloads) the policy file; the newest is first.  With
+ * expect, only a file with that SHA-256 is installed. */
 static int
-child_load_policy(struct child *c, char *err, size_t errlen)
+child_load_policy(struct child *c, const char *expect, char *err,
+    size_t errlen)
 {
 	struct sg_policy *p = NULL;
 	char *text = NULL;
@@ -101,9 +104,21 @@ child_load_policy(struct child *c, char *err, size_t errlen)
 	free(text);
 	if (r != 0)
 		return r;
+	if (expect != NULL && strcmp(sg_policy_sha256_hex(p), expect) != 0) {
+		snprintf(err, errlen, "the policy file now has sha256:%s",
+		    sg_policy_sha256_hex(p));
+		sg_policy_free(p);
+		return SG_ERR_CONFLICT;
+	}
 	pthread_mutex_lock(&c->lock);
-	if (c->npolicies == MAX_POLICIES)
-		sg_policy_free(c->policies[--c->npolicies]);
+	/* Policies are never freed while signing threads may use them. */
+	if (c->npolicies == MAX_POLICIES) {
+		pthread_mutex_unlock(&c->lock);
+		sg_policy_free(p);
+		snprintf(err, errlen, "%d policies loaded since start: restart "
+		    "the daemon", MAX_POLICIES);
+		return SG_ERR_TOO_LARGE;
+	}
 	for (i = c->npolicies; i > 0; i--)
 		c->policies[i] = c->policies[i - 1];
 	c->policies[0] = p;
@@ -216,7 +231,11 @@ handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
 		}
 		want += w->envelope_lens[i];
 	}
-	if (want != n || w->statement_len == 0) {
+	if (w->statement_len == 0) {
+		snprintf(rep->err, sizeof(rep->err), "no statement");
+		goto out;
+	}
+	if (want != n) {
 		snprintf(rep->err, sizeof(rep->err), "sign message is %zu "
 		    "bytes, its lengths say %zu", n, want);
 		goto out;
@@ -276,6 +295,40 @@ handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
 		    "one the statement names");
 		goto out;
 	}
+	/* The policy's own rules on formats and where the HSM stands hold
+	 * here too, whatever the front decided. */
+	r = SG_ERR_FORBIDDEN;
+	if (strcmp(w->format, "cms") == 0 ? !(pk->formats & SG_FORMAT_CMS) :
+	    !(pk->formats & SG_FORMAT_RAW)) {
+		snprintf(rep->err, sizeof(rep->err), "key '%s' does not allow "
+		    "format %s", w->key, w->format);
+		goto out;
+	}
+	{
+		struct sg_token_info ti;
+		const struct sg_hsm *hsm;
+
+		if (sg_signer_key_public(c->core, w->key, NULL, NULL,
+		    &ti) != 0 || (hsm = sg_policy_hsm(p, ti.serial)) == NULL) {
+			snprintf(rep->err, sizeof(rep->err), "the token of key "
+			    "'%s' is not in the HSM inventory", w->key);
+			goto out;
+		}
+		if ((hsm->manufacturer[0] != '\0' &&
+		    strcmp(hsm->manufacturer, ti.manufacturer) != 0) ||
+		    (hsm->model[0] != '\0' && strcmp(hsm->model, ti.model) != 0)) {
+			snprintf(rep->err, sizeof(rep->err), "token %s is not "
+			    "the inventory's %s %s", ti.serial,
+			    hsm->manufacturer, hsm->model);
+			goto out;
+		}
+		if (!sg_policy_country_allowed(pk, hsm->country)) {
+			snprintf(rep->err, sizeof(rep->err), "key '%s' may not "
+			    "be used in %s", w->key, hsm->country);
+			goto out;
+		}
+	}
+	r = SG_ERR_VERIFY;
 
 	if ((sr = calloc(1, sizeof(*sr))) == NULL) {
 		r = SG_ERR_NOMEM;
@@ -366,16 +419,8 @@ handle_small(struct child *c, int fd, const uint8_t *buf, size_t n,
 				goto out;
 			memcpy(expect, w->text, 64);
 			expect[64] = '\0';
-			r = child_load_policy(c, rep->err, sizeof(rep->err));
-			pthread_mutex_lock(&c->lock);
-			if (r == 0 && strcmp(sg_policy_sha256_hex(
-			    c->policies[0]), expect) != 0) {
-				snprintf(rep->err, sizeof(rep->err), "the "
-				    "policy file now has sha256:%s",
-				    sg_policy_sha256_hex(c->policies[0]));
-				r = SG_ERR_CONFLICT;
-			}
-			pthread_mutex_unlock(&c->lock);
+			r = child_load_policy(c, expect, rep->err,
+			    sizeof(rep->err));
 		}
 	} else {
 		const struct sg_wire_name *w = (const struct sg_wire_name *)buf;
@@ -442,14 +487,23 @@ serve_channel(void *arg)
 	uint8_t *buf;
 	ssize_t n;
 
-	if ((buf = malloc(MAX_MSG + 1)) == NULL)
+	if ((buf = malloc(MAX_MSG + 1)) == NULL) {
+		close(sa->fd);  /* the front sees the channel end */
 		return NULL;
+	}
 	for (;;) {
 		n = recv(sa->fd, buf, MAX_MSG + 1, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0)
 			break;
+		if (n == 0) {
+			/* An empty message, or the front has gone. */
+			struct pollfd hp = { sa->fd, POLLRDHUP, 0 };
+			if (poll(&hp, 1, 0) != 0 &&
+			    (hp.revents & (POLLHUP | POLLRDHUP)))
+				break;
+		}
 		h = (const struct sg_wire_hdr *)buf;
 		if ((size_t)n < sizeof(*h) || (size_t)n > MAX_MSG ||
 		    h->magic != SG_WIRE_MAGIC || h->len != (uint32_t)n) {
@@ -546,7 +600,7 @@ child_main(int *fds, unsigned n, const char *module_path,
 	pthread_mutex_init(&c.lock, NULL);
 	c.policy_path = strdup(policy_path);
 	r = c.policy_path == NULL ? SG_ERR_NOMEM :
-	    child_load_policy(&c, rep.err, sizeof(rep.err));
+	    child_load_policy(&c, NULL, rep.err, sizeof(rep.err));
 	if (r == 0)
 		r = sg_signer_open(module_path, tokens, ntokens, keys, nkeys,
 		    &c.core, rep.err, sizeof(rep.err));
@@ -634,6 +688,26 @@ give_channel(struct sg_signer_client *c, int ch, int broken)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* A channel whose answer is overdue is never used again. */
+static void
+retire_channel(struct sg_signer_client *c, int ch)
+{
+	unsigned i, live = 0;
+
+	pthread_mutex_lock(&c->lock);
+	shutdown(c->fds[ch], SHUT_RDWR);
+	/* Stays busy for ever, so nobody takes it. */
+	for (i = 0; i < c->n; i++)
+		if (!c->busy[i])
+			live++;
+	if (live == 0 && c->n > 0)
+		sg_log_warn("signer: every channel is busy or retired");
+	sg_log_error("signer: no answer within %d ms; channel %d retired",
+	    REPLY_TIMEOUT_MS, ch);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
 /* Sends one request and waits for its reply on a free channel.  The
  * reply (fixed part) goes to rep; extra bytes stay in c->rbuf[ch]. */
 static int
@@ -648,6 +722,20 @@ exchange(struct sg_signer_client *c, const void *req, size_t len,
 	if (send(c->fds[ch], req, len, MSG_NOSIGNAL) != (ssize_t)len) {
 		give_channel(c, ch, 1);
 		return SG_ERR_UNAVAILABLE;
+	}
+	/* The signer answers within the HSM's own deadlines; past this, the
+	 * channel is retired (a late answer would be read as the next one's)
+	 * and the caller gets an error. */
+	{
+		struct pollfd pfd = { c->fds[ch], POLLIN, 0 };
+		int pr;
+		do
+			pr = poll(&pfd, 1, REPLY_TIMEOUT_MS);
+		while (pr < 0 && errno == EINTR);
+		if (pr == 0) {
+			retire_channel(c, ch);
+			return SG_ERR_TIMEOUT;
+		}
 	}
 	do
 		n = recv(c->fds[ch], c->rbuf[ch], MAX_REPLY, 0);
@@ -872,6 +960,7 @@ sg_signer_client_sign(struct sg_signer_client *c,
 	size_t total, i, off, extra_len = 0;
 	int r;
 
+	memset(&rep, 0, sizeof(rep));
 	memset(reply, 0, sizeof(*reply));
 	if (ev == NULL || ev->n > 64 || msg->data_len > sizeof(w->data) ||
 	    ev->statement_len > SG_STATEMENT_MAX)
