@@ -263,26 +263,14 @@ sg_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 int
 sg_read_secret_file(const char *path, char **ret, size_t *ret_len)
 {
-	struct stat st;
 	char *buf = NULL;
 	size_t len = 0;
-	int fd, r;
+	int r;
 
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return errno == ENOENT ? SG_ERR_NOT_FOUND : SG_ERR_IO;
-	if (fstat(fd, &st) != 0) {
-		close(fd);
-		return SG_ERR_IO;
-	}
-	if ((st.st_mode & 077) != 0 ||
-	    (st.st_uid != geteuid() && st.st_uid != 0)) {
-		close(fd);
-		return SG_ERR_PERMISSIONS;
-	}
-	r = read_fd(fd, SG_MAX_SECRET_SIZE, &buf, &len);
-	close(fd);
-	if (r != 0)
+	if ((r = sg_read_secret_file_max(path, SG_MAX_SECRET_SIZE, &buf,
+	    &len)) != 0)
 		return r;
+	/* A PIN file usually ends with a newline; it is not part of it. */
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		buf[--len] = '\0';
 	*ret = buf;
