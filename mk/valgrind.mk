@@ -7,10 +7,16 @@ VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	--suppressions=tests/valgrind.supp --trace-children=no
 
+# The PKCS#11 tests race 80 threads against the session pool's deadlines,
+# which valgrind's serialised threads cannot meet; their memory safety is
+# covered by the sanitizer run (make test-san), so they are not run here.
+VALGRIND_EXCLUDE = $(BUILD)/tests/test_p11 $(BUILD)/tests/test_p11_faults
+
 .PHONY: valgrind
 valgrind: unit
 	@scripts/devenv.sh
-	@fail=0; for t in $(UNIT_BINS); do \
+	@echo "valgrind: not run here (timing-bound): $(VALGRIND_EXCLUDE)"
+	@fail=0; for t in $(filter-out $(VALGRIND_EXCLUDE),$(UNIT_BINS)); do \
 		echo "== valgrind $$t"; \
 		if ! SG_TEST_SRCDIR=$(CURDIR) SG_TEST_BIT_STRIDE=61 $(VALGRIND) $$t >$$t.vg.log 2>&1; then \
 			tail -n 40 $$t.vg.log; fail=1; \

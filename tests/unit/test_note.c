@@ -163,6 +163,7 @@ test_vkey_refuses(void)
 	uint32_t id = 42;
 	size_t i;
 
+	memset(pub, 0x5a, sizeof(pub));
 	strcpy(name, "unchanged");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int r = sg_note_vkey_parse(bad[i], name, &id, pub);
