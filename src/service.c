@@ -77,6 +77,7 @@ struct sg_service {
 	struct retained *retained;
 
 	pthread_mutex_t lock;          /* claims, stats, ready cache */
+	pthread_cond_t unclaimed;      /* a claim was released */
 	char claims[MAX_CLAIMS][33];
 	size_t nclaims;
 	struct sg_service_stats stats;
@@ -309,6 +310,7 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 		return SG_ERR_NOMEM;
 	s->cfg = cfg;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->unclaimed, NULL);
 	pthread_rwlock_init(&s->plock, NULL);
 	pthread_mutex_init(&s->stop_lock, NULL);
 	pthread_cond_init(&s->stop_cond, NULL);
@@ -482,6 +484,7 @@ sg_service_free(struct sg_service *s)
 	sg_policy_free(s->policy);
 	free(s->policy_text);
 	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->unclaimed);
 	pthread_rwlock_destroy(&s->plock);
 	pthread_mutex_destroy(&s->stop_lock);
 	pthread_cond_destroy(&s->stop_cond);
@@ -1192,6 +1195,29 @@ unclaim(struct sg_service *s, const char *id)
 			break;
 		}
 	}
+	pthread_cond_broadcast(&s->unclaimed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Waits (bounded) until nobody is signing request id. */
+static void
+wait_unclaimed(struct sg_service *s, const char *id, int seconds)
+{
+	struct timespec until;
+	size_t i;
+	int busy;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += seconds;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		for (busy = 0, i = 0; i < s->nclaims; i++)
+			if (strcmp(s->claims[i], id) == 0)
+				busy = 1;
+		if (!busy || pthread_cond_timedwait(&s->unclaimed, &s->lock,
+		    &until) != 0)
+			break;
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -1582,6 +1608,11 @@ decide_locked(struct sg_service *s, const char *id, const char *principal,
 	notify(s, id);
 	if (dj.sign_now) {
 		r = sign_pending(s, id);
+		/* The housekeeping thread may be signing it right now: the
+		 * officer whose approval completed the quorum should see the
+		 * result, so wait for that signer (bounded). */
+		if (r == SG_ERR_CONFLICT)
+			wait_unclaimed(s, id, 30);
 		if (r != 0 && r != SG_ERR_CONFLICT)
 			sg_log_warn("request %s: quorum met but not signed "
 			    "yet (%s); will retry", id, sg_strerror(r));

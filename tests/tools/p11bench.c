@@ -1,0 +1,230 @@
+/*
+ * p11bench: the raw in-process signing rate of one PKCS#11 key, the
+ * denominator of the gateway's throughput target (docs/BENCHMARKS.md).
+ *
+ *   p11bench [-m MODULE] [-t TOKEN] [-p PIN_FILE] [-k KEY] [-T THREADS]
+ *            [-s SECONDS] [-d DEADLINE_MS]
+ *
+ * Loads the module, logs in to the token with the PIN file's PIN, finds
+ * the key by label and has THREADS threads call sg_p11_sign (ECDSA over a
+ * SHA-256 digest, RSA PKCS#1 v1.5, or Ed25519 over a 32-byte message, by
+ * key type) back to back for
+ * SECONDS.  Each thread signs its own distinct digests.  The first
+ * signature of every thread, and every 1000th after it, is verified
+ * against the key's public half, so that a module answering garbage
+ * cannot look fast.
+ *
+ * The deadline is the layer's own (sg_p11_set_deadline): 0 signs on the
+ * calling thread, which is the plain C_SignInit + C_Sign rate; the
+ * daemon's default (5000 ms) hands every call to a worker thread, and the
+ * difference between the two is that hand-over's cost.  SOFTHSM2_CONF
+ * must be set for SoftHSM (var/dev/env.sh).
+ *
+ * Prints one human line and one "RESULT" line of key=value pairs for
+ * scripts.  Bounded: at most 64 threads and 600 seconds.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sg_crypto.h"
+#include "sg_err.h"
+#include "sg_p11.h"
+#include "sg_util.h"
+
+#define MAX_THREADS 64
+#define MAX_SECONDS 600
+#define VERIFY_EVERY 1000
+
+struct worker {
+	pthread_t tid;
+	unsigned idx;
+	struct sg_p11_key *key;
+	enum sg_sig_scheme scheme;
+	EVP_PKEY *pub;
+	int64_t end_us;
+	uint64_t count;
+	uint64_t verified;
+	uint64_t errors;
+	int first_error;
+};
+
+static atomic_int go;
+
+static void *
+run_worker(void *arg)
+{
+	struct worker *w = arg;
+	/* Ed25519 signs the message itself: a 32-byte one here. */
+	enum sg_digest_alg dalg = w->scheme == SG_SIG_EDDSA ?
+	    SG_DIGEST_NONE : SG_DIGEST_SHA256;
+	uint8_t digest[32], sig[SG_MAX_SIG];
+	char seed[64];
+	size_t siglen;
+	int r;
+
+	while (!atomic_load(&go))
+		usleep(100);
+	while (sg_mono_us() < w->end_us) {
+		snprintf(seed, sizeof(seed), "p11bench %u %llu", w->idx,
+		    (unsigned long long)w->count);
+		sg_sha256(seed, strlen(seed), digest);
+		r = sg_p11_sign(w->key, w->scheme, dalg, digest,
+		    sizeof(digest), sig, sizeof(sig), &siglen);
+		if (r != 0) {
+			if (w->errors++ == 0)
+				w->first_error = r;
+			continue;
+		}
+		if (w->count % VERIFY_EVERY == 0) {
+			if (sg_verify(w->pub, w->scheme, dalg,
+			    digest, sizeof(digest), sig, siglen) != 0) {
+				if (w->errors++ == 0)
+					w->first_error = SG_ERR_VERIFY;
+				continue;
+			}
+			w->verified++;
+		}
+		w->count++;
+	}
+	return NULL;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: p11bench [-m module] [-t token] [-p pin_file] "
+	    "[-k key] [-T threads] [-s seconds] [-d deadline_ms]\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *module = "/usr/lib/softhsm/libsofthsm2.so";
+	const char *token = "signgate-dev", *pin_file = NULL, *label = "nightly";
+	struct worker w[MAX_THREADS];
+	struct sg_p11 *p = NULL;
+	struct sg_p11_token *tok = NULL;
+	struct sg_p11_key *key = NULL;
+	enum sg_sig_scheme scheme;
+	uint64_t threads = 1, seconds = 5, deadline = 0;
+	uint64_t total = 0, verified = 0, errors = 0;
+	int64_t t0, t1;
+	char *pin = NULL;
+	size_t pin_len = 0, i, started = 0;
+	int ch, r, rc = 1, first_error = 0;
+
+	while ((ch = getopt(argc, argv, "m:t:p:k:T:s:d:")) != -1) {
+		switch (ch) {
+		case 'm': module = optarg; break;
+		case 't': token = optarg; break;
+		case 'p': pin_file = optarg; break;
+		case 'k': label = optarg; break;
+		case 'T':
+			if (sg_parse_u64(optarg, 1, MAX_THREADS, &threads) != 0)
+				usage();
+			break;
+		case 's':
+			if (sg_parse_u64(optarg, 1, MAX_SECONDS, &seconds) != 0)
+				usage();
+			break;
+		case 'd':
+			if (sg_parse_u64(optarg, 0, 600000, &deadline) != 0)
+				usage();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || pin_file == NULL)
+		usage();
+
+	if ((r = sg_read_secret_file(pin_file, &pin, &pin_len)) != 0) {
+		fprintf(stderr, "p11bench: %s: %s\n", pin_file, sg_strerror(r));
+		goto out;
+	}
+	if ((r = sg_p11_load(module, &p)) != 0 ||
+	    (r = sg_p11_set_deadline(p, (unsigned)deadline)) != 0 ||
+	    (r = sg_p11_open_token(p, token, pin, pin_len, &tok)) != 0 ||
+	    (r = sg_p11_find_key(tok, label, NULL, 0, &key)) != 0) {
+		fprintf(stderr, "p11bench: %s/%s: %s (%s)\n", token, label,
+		    sg_strerror(r), sg_p11_rv_name(sg_p11_last_rv()));
+		goto out;
+	}
+	sg_freezero(pin, pin_len);
+	pin = NULL;
+	switch (sg_p11_key_alg(key)) {
+	case SG_ALG_ECDSA_P256:
+	case SG_ALG_ECDSA_P384:
+		scheme = SG_SIG_ECDSA;
+		break;
+	case SG_ALG_RSA:
+		scheme = SG_SIG_RSA_PKCS1;
+		break;
+	case SG_ALG_ED25519:
+		scheme = SG_SIG_EDDSA;
+		break;
+	default:
+		fprintf(stderr, "p11bench: %s: unsupported key type\n",
+		    label);
+		goto out;
+	}
+
+	memset(w, 0, sizeof(w));
+	atomic_store(&go, 0);
+	for (i = 0; i < threads; i++) {
+		w[i].idx = (unsigned)i;
+		w[i].key = key;
+		w[i].scheme = scheme;
+		w[i].pub = sg_p11_key_public(key);
+		w[i].end_us = INT64_MAX;
+		if (pthread_create(&w[i].tid, NULL, run_worker, &w[i]) != 0) {
+			fprintf(stderr, "p11bench: pthread_create failed\n");
+			break;
+		}
+		started++;
+	}
+	/* Every thread gets the same end time, set before they start. */
+	t0 = sg_mono_us();
+	for (i = 0; i < started; i++)
+		w[i].end_us = t0 + (int64_t)seconds * 1000000;
+	atomic_store(&go, 1);
+	for (i = 0; i < started; i++) {
+		pthread_join(w[i].tid, NULL);
+		total += w[i].count;
+		verified += w[i].verified;
+		if (w[i].errors > 0 && errors == 0)
+			first_error = w[i].first_error;
+		errors += w[i].errors;
+	}
+	t1 = sg_mono_us();
+	if (started != threads)
+		goto out;
+
+	printf("p11bench: %s/%s %s, %llu threads, deadline %llu ms: "
+	    "%llu signatures in %.2f s = %.0f/s (%llu verified, %llu errors%s%s)\n",
+	    token, label, scheme == SG_SIG_ECDSA ? "ECDSA SHA-256" :
+	    scheme == SG_SIG_EDDSA ? "Ed25519" : "RSA PKCS#1 SHA-256",
+	    (unsigned long long)threads,
+	    (unsigned long long)deadline, (unsigned long long)total,
+	    (t1 - t0) / 1e6, total / ((t1 - t0) / 1e6),
+	    (unsigned long long)verified, (unsigned long long)errors,
+	    errors > 0 ? ", first: " : "",
+	    errors > 0 ? sg_strerror(first_error) : "");
+	printf("RESULT mode=p11 threads=%llu deadline_ms=%llu signatures=%llu "
+	    "errors=%llu seconds=%.3f rate=%.1f\n", (unsigned long long)threads,
+	    (unsigned long long)deadline, (unsigned long long)total,
+	    (unsigned long long)errors, (t1 - t0) / 1e6,
+	    total / ((t1 - t0) / 1e6));
+	rc = errors == 0 && total > 0 ? 0 : 1;
+ out:
+	if (pin != NULL)
+		sg_freezero(pin, pin_len);
+	/* Keys and tokens belong to the module handle. */
+	sg_p11_free(p);
+	return rc;
+}
