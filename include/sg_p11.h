@@ -7,6 +7,11 @@
  * once; each call borrows a session from the token's pool (one session per
  * concurrent caller, created on demand).  Loading, opening tokens and finding
  * keys are done at start-up from one thread.
+ *
+ * Failures: sg_p11_sign() recovers from a dead session, a logout, a device
+ * error or a token reset by itself (new session, login, keys found again,
+ * one retry); when it cannot, it returns SG_ERR_UNAVAILABLE and the next
+ * call tries again.  It never hangs past its deadline (sg_p11_set_deadline).
  */
 #ifndef SG_P11_H
 #define SG_P11_H
@@ -66,6 +71,29 @@ EVP_PKEY *sg_p11_key_public(const struct sg_p11_key *k);
 int sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
     enum sg_digest_alg digest_alg, const uint8_t *data, size_t data_len,
     uint8_t *sig, size_t cap, size_t *ret_sig_len);
+
+/*
+ * Every sg_p11_sign (its recovery from a failing or reset token included)
+ * returns within a deadline: SG_ERR_TIMEOUT when the module does not
+ * answer in time (see src/p11.c for what happens to the call left behind).
+ * The default is 5000 ms, or SG_P11_DEADLINE_MS from the environment at
+ * sg_p11_load; 0 means no deadline (the call runs on the caller's thread).
+ * SG_ERR_INVALID above 600000.  Keys that need a login on a PIN pad before
+ * each signature (CKA_ALWAYS_AUTHENTICATE without a PIN) have no deadline:
+ * a person is typing.
+ */
+int sg_p11_set_deadline(struct sg_p11 *p, unsigned int ms);
+unsigned int sg_p11_deadline(const struct sg_p11 *p);
+
+/*
+ * 0 while the token is known to fail: a recovery (new session, login, keys
+ * found again) failed, a call failed again after recovering, or a call
+ * timed out.  The next signing call recovers first and, if that works,
+ * makes the token healthy (1) again.  Cheap: for readiness and metrics.
+ */
+int sg_p11_token_healthy(const struct sg_p11_token *t);
+/* The token a key lives on. */
+struct sg_p11_token *sg_p11_key_token(const struct sg_p11_key *k);
 
 /* The last failing CK_RV seen by this thread in the current (or last)
  * sg_p11_* call, for messages; CKR_OK if none.  After a call that succeeded

@@ -24,31 +24,72 @@
  * - The pool is a mutex-protected stack bounded at P11_POOL_MAX sessions (or
  *   fewer if the token says CKR_SESSION_COUNT); callers beyond that wait on a
  *   condition variable for at most P11_POOL_WAIT_SEC.  A session goes back
- *   to the pool only after an operation that ended cleanly; one that may
- *   still hold an active operation is closed instead.
- * - Recovery in sg_p11_sign, each at most once per call, so a call makes at
- *   most four attempts: a dead session (token reset) closes every idle
- *   session, which died with it, and retries on a fresh one;
- *   CKR_USER_NOT_LOGGED_IN logs in again with the PIN kept for that purpose
- *   in a locked, non-dumpable, wipe-on-fork page; an invalid key handle
- *   finds the key again by its label/id, logging in first if the session
- *   shows no login (a logout invalidates private-object handles, and an
- *   unauthenticated search cannot see private keys).  A removed or failing
- *   device is SG_ERR_UNAVAILABLE.  Every recovery is logged as a warning.
+ *   to the pool only after an operation that ended cleanly; after any error
+ *   it is closed, since it may still hold an active operation.  Each session
+ *   carries the pool's generation: a recovery starts a new generation, and
+ *   sessions of an older one are closed when they come back, never reused.
+ *
+ * Recovery (sg_p11_sign).  After CKR_SESSION_HANDLE_INVALID,
+ * CKR_SESSION_CLOSED, CKR_DEVICE_REMOVED, CKR_DEVICE_ERROR,
+ * CKR_TOKEN_NOT_PRESENT, CKR_TOKEN_NOT_RECOGNIZED, CKR_USER_NOT_LOGGED_IN,
+ * a stale key handle, or CKR_OPERATION_ACTIVE, the call closes its session
+ * and every idle one (they died with the token, or soon will), opens a new
+ * session (finding the slot again by label and serial if it moved), logs in
+ * with the PIN kept for that purpose in a locked, non-dumpable, wipe-on-fork
+ * page, finds every key of the token again by label/id (a token reset or a
+ * logout changes object handles), and retries the operation once.  The
+ * re-open itself is tried twice, except after a refused PIN: retrying a
+ * wrong PIN would lock the token.  One token recovers one call at a time
+ * (recover_lock); calls that failed meanwhile on the old generation only
+ * take a new session.  If the retry fails too, the call returns
+ * SG_ERR_UNAVAILABLE and the token is marked broken: the next call recovers
+ * first, before it signs, so no restart is ever needed.  A call that starts
+ * on a broken token and still cannot recover escalates once to
+ * re-initialising the whole module (C_Finalize + C_Initialize): SoftHSM, for
+ * one, never sees a token again that vanished under it until then.  That
+ * needs every other call out of the module: each call passes a gate (a
+ * counter under a mutex) and the re-initialisation shuts it, waits a
+ * bounded time for the calls inside to leave, and gives up otherwise; it
+ * happens at most once per P11_REINIT_MIN_SEC and never while a call is
+ * stuck inside the module.  Failures and recoveries are logged as warnings,
+ * at most one a second per token (a failing token fails every call), with
+ * a count of those held back.
+ *
+ * Deadlines.  A wedged device can make any PKCS#11 call block forever, and
+ * nothing can interrupt a thread inside a module.  So each sg_p11_sign
+ * (its recovery included) runs on a worker thread from a small pool, and
+ * the caller waits on a condition variable until the deadline (5 s unless
+ * SG_P11_DEADLINE_MS or sg_p11_set_deadline say otherwise) and then returns
+ * SG_ERR_TIMEOUT.  The trade-off: a timed-out worker is abandoned, not
+ * killed.  It keeps its thread, its session and its place inside the gate
+ * until the module returns, if ever; then it closes that session (never
+ * reused: its state is unknown) and goes back to the pool.  The input is
+ * copied to the worker so that an abandoned call never reads the caller's
+ * memory.  At most P11_MAX_STUCK calls may be stuck at once; beyond that
+ * calls fail at once with SG_ERR_UNAVAILABLE instead of piling up threads,
+ * and while any is stuck the module cannot be re-initialised.  A timeout
+ * marks the token broken, so the next call starts with a fresh session.
+ * The hand-over costs two thread wake-ups per signature; deadline 0 signs
+ * on the caller's thread without any bound, and so does a key that needs
+ * a login on a PIN pad before each signature (a person is typing).  Start-up work (loading,
+ * opening tokens, finding keys) runs on the caller's thread.  sg_p11_free
+ * waits up to P11_FREE_WAIT_SEC for stuck calls; if one never returns, the
+ * last worker to leave finalises the module and frees everything.
+ *
  * - Keys with CKA_ALWAYS_AUTHENTICATE (common on smart cards) get a
  *   context-specific login after each C_SignInit.
  * - This layer does not verify signatures: the signer does, against the
  *   public key built here from the token's own public-key (or certificate)
- *   object, with OpenSSL 3 APIs only.
- * - A C_Sign that never returns (a wedged device) cannot be interrupted from
- *   here; bounding it is the caller's business (a watchdog, or the signer
- *   moved to its own process).
+ *   object, with OpenSSL 3 APIs only.  So a key found again after a token
+ *   reset that is not the key we started with cannot release a signature.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -80,32 +121,78 @@
 #define P11_RSA_MIN_BITS   2048
 #define P11_RSA_MAX_BITS   (SG_MAX_SIG * 8)
 #define P11_ECDSA_RAW_MAX  (2 * 66)
+#define P11_DEADLINE_MS    5000         /* default bound on a signing call */
+#define P11_DEADLINE_MAX_MS (10 * 60 * 1000)
+#define P11_MAX_WORKERS    (2 * P11_POOL_MAX)
+#define P11_MAX_STUCK      16           /* abandoned calls still running */
+#define P11_REINIT_MIN_SEC 1            /* between module re-initialisations */
+#define P11_REINIT_WAIT_MS 2000         /* for calls to leave the module */
+#define P11_FREE_WAIT_SEC  10           /* for stuck calls, at sg_p11_free */
+#define P11_JOB_IN_MAX     (P11_MAX_MESSAGE + 32)
+#define P11_WARN_EVERY_MS  1000         /* failure warnings per token */
+
+struct p11_worker;
 
 struct sg_p11 {
 	void *dl;
 	CK_FUNCTION_LIST *f;
 	struct sg_p11_token *tokens;
+
+	/*
+	 * The gate: every call into the module counts itself in `inside`;
+	 * a re-initialisation closes the gate (new calls wait), waits a
+	 * bounded time for `inside` to drop to 0, and opens it again.
+	 */
+	pthread_mutex_t gate_lock;
+	pthread_cond_t gate_cond;
+	size_t inside;
+	int reiniting;
+	int initialized;                /* changed only with the gate shut */
+	atomic_llong reinit_ms;         /* monotonic time of the last one */
+	atomic_uint deadline_ms;
+
+	pthread_mutex_t wlock;          /* guards the workers below */
+	pthread_cond_t wcond;           /* a worker became idle or exited */
+	struct p11_worker *workers;     /* all of them */
+	struct p11_worker *idle;
+	size_t nworkers;                /* threads alive */
+	size_t nstuck;                  /* abandoned and still running */
+	int closing;
+	int orphaned;                   /* the last worker frees everything */
+};
+
+/* A session and the pool generation it was opened in. */
+struct p11_sess {
+	CK_SESSION_HANDLE h;
+	unsigned long gen;
 };
 
 struct sg_p11_token {
 	struct sg_p11_token *next;
 	struct sg_p11 *p11;
-	CK_SLOT_ID slot;
+	atomic_ulong slot;              /* CK_SLOT_ID; may move on recovery */
 	struct sg_token_info info;
 
-	pthread_mutex_t lock;           /* guards the pool below */
+	pthread_mutex_t lock;           /* guards the pool and the key list */
 	pthread_cond_t cond;            /* a session came back or a slot freed */
-	CK_SESSION_HANDLE idle[P11_POOL_MAX];
+	struct p11_sess idle[P11_POOL_MAX];
 	size_t nidle;
 	size_t nopen;                   /* idle + borrowed */
 	size_t max_open;
+	unsigned long gen;              /* bumped by each recovery */
+
+	pthread_mutex_t recover_lock;   /* one recovery at a time */
+	atomic_int broken;              /* the next call recovers first */
+	atomic_llong warned_ms;         /* last failure warning logged */
+	atomic_ulong unwarned;          /* warnings held back since */
 
 	pthread_mutex_t login_lock;     /* one C_Login at a time */
+	int login;                      /* log in on recovery */
 	int has_pin;                    /* else protected path or no login */
 	char *pin;                      /* an mlock()ed page, or NULL */
 	size_t pin_len, pin_alloc;
 
-	struct sg_p11_key *keys;
+	struct sg_p11_key *keys;        /* prepended only, under lock */
 };
 
 struct sg_p11_key {
@@ -123,6 +210,35 @@ struct sg_p11_key {
 	int by_label;
 	uint8_t id[P11_MAX_ID];
 	size_t id_len;
+};
+
+/* One signing call, as handed to a worker. */
+struct p11_job {
+	struct sg_p11_key *k;
+	CK_MECHANISM mech;
+	CK_RSA_PKCS_PSS_PARAMS pss;
+	const uint8_t *in;
+	size_t in_len;
+	uint8_t out[SG_MAX_SIG];
+	size_t out_cap;
+	CK_ULONG out_len;
+	struct timespec deadline;       /* monotonic; tv_sec 0: none */
+	atomic_int *abandoned;          /* NULL on the caller's thread */
+	int r;
+	unsigned long last_rv;
+};
+
+enum worker_state { W_IDLE, W_ASSIGNED, W_DONE };
+
+struct p11_worker {
+	struct p11_worker *next;        /* on p->workers */
+	struct p11_worker *next_idle;
+	struct sg_p11 *p;
+	pthread_cond_t cond;            /* state changes, under p->wlock */
+	enum worker_state state;
+	atomic_int abandoned;
+	struct p11_job job;
+	uint8_t *in;                    /* P11_JOB_IN_MAX bytes */
 };
 
 static _Thread_local unsigned long tl_last_rv;
@@ -274,17 +390,35 @@ rv_to_err(CK_RV rv)
 	return SG_ERR_HSM;
 }
 
+/* What a new session, a new login and finding the keys again can cure. */
 static int
-rv_session_gone(CK_RV rv)
+rv_recoverable(CK_RV rv)
 {
-	return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED;
+	switch (rv) {
+	case CKR_SESSION_HANDLE_INVALID:
+	case CKR_SESSION_CLOSED:
+	case CKR_DEVICE_REMOVED:
+	case CKR_DEVICE_ERROR:
+	case CKR_TOKEN_NOT_PRESENT:
+	case CKR_TOKEN_NOT_RECOGNIZED:
+	case CKR_USER_NOT_LOGGED_IN:
+	case CKR_KEY_HANDLE_INVALID:
+	case CKR_OBJECT_HANDLE_INVALID:
+	case CKR_OPERATION_ACTIVE:
+	case CKR_SLOT_ID_INVALID:
+	case CKR_CRYPTOKI_NOT_INITIALIZED:
+		return 1;
+	}
+	return 0;
 }
 
+/* The token refused the PIN: trying again could lock it. */
 static int
-rv_device_gone(CK_RV rv)
+rv_pin_refused(CK_RV rv)
 {
-	return rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT ||
-	    rv == CKR_DEVICE_ERROR;
+	return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID ||
+	    rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_EXPIRED ||
+	    rv == CKR_PIN_LOCKED || rv == CKR_USER_PIN_NOT_INITIALIZED;
 }
 
 /* Copies a blank-padded CK_TOKEN_INFO field into a C string. */
@@ -297,7 +431,187 @@ field_trim(const unsigned char *src, size_t n, char *dst)
 	dst[n] = '\0';
 }
 
+/* ---- time ---- */
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return 0;
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+deadline_in_ms(struct timespec *ts, unsigned long ms)
+{
+	if (clock_gettime(CLOCK_MONOTONIC, ts) != 0)
+		return SG_ERR_INTERNAL;
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+	return 0;
+}
+
+static int
+ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	    (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* A condition variable whose timed waits run on the monotonic clock, so
+ * that wall-clock jumps neither cut them short nor stretch them. */
+static int
+cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+	int e;
+
+	if (pthread_condattr_init(&ca) != 0)
+		return -1;
+	e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (e == 0)
+		e = pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+	return e == 0 ? 0 : -1;
+}
+
+/* ---- the gate ---- */
+
+/* Enters the module; waits while it is being re-initialised. */
+static void
+gate_enter(struct sg_p11 *p)
+{
+	pthread_mutex_lock(&p->gate_lock);
+	while (p->reiniting)
+		pthread_cond_wait(&p->gate_cond, &p->gate_lock);
+	p->inside++;
+	pthread_mutex_unlock(&p->gate_lock);
+}
+
+static void
+gate_leave(struct sg_p11 *p)
+{
+	pthread_mutex_lock(&p->gate_lock);
+	if (--p->inside == 0)
+		pthread_cond_broadcast(&p->gate_cond);
+	pthread_mutex_unlock(&p->gate_lock);
+}
+
+/*
+ * Shuts the gate and waits until `until` for every call to leave.  0: the
+ * caller alone may use the module until gate_open; SG_ERR_CONFLICT:
+ * another re-initialisation was under way (it has been waited for);
+ * SG_ERR_TIMEOUT: calls stayed inside, and the gate is open again.
+ */
+static int
+gate_shut(struct sg_p11 *p, const struct timespec *until)
+{
+	int e = 0, r = 0;
+
+	pthread_mutex_lock(&p->gate_lock);
+	if (p->reiniting) {
+		while (p->reiniting)
+			pthread_cond_wait(&p->gate_cond, &p->gate_lock);
+		pthread_mutex_unlock(&p->gate_lock);
+		return SG_ERR_CONFLICT;
+	}
+	p->reiniting = 1;
+	while (p->inside > 0 && e != ETIMEDOUT)
+		e = pthread_cond_timedwait(&p->gate_cond, &p->gate_lock,
+		    until);
+	if (p->inside > 0) {
+		p->reiniting = 0;
+		pthread_cond_broadcast(&p->gate_cond);
+		r = SG_ERR_TIMEOUT;
+	}
+	pthread_mutex_unlock(&p->gate_lock);
+	return r;
+}
+
+static void
+gate_open(struct sg_p11 *p)
+{
+	pthread_mutex_lock(&p->gate_lock);
+	p->reiniting = 0;
+	pthread_cond_broadcast(&p->gate_cond);
+	pthread_mutex_unlock(&p->gate_lock);
+}
+
 /* ---- loading ---- */
+
+/* SG_P11_DEADLINE_MS: milliseconds, 0 for none. */
+static unsigned int
+deadline_from_env(void)
+{
+	const char *s = getenv("SG_P11_DEADLINE_MS");
+	unsigned long v = 0;
+	size_t i;
+
+	if (s == NULL || *s == '\0')
+		return P11_DEADLINE_MS;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9' || i >= 7) {
+			sg_log_warn("SG_P11_DEADLINE_MS is not a number of "
+			    "milliseconds up to %d; using %d", P11_DEADLINE_MAX_MS,
+			    P11_DEADLINE_MS);
+			return P11_DEADLINE_MS;
+		}
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > P11_DEADLINE_MAX_MS) {
+		sg_log_warn("SG_P11_DEADLINE_MS above %d; using %d",
+		    P11_DEADLINE_MAX_MS, P11_DEADLINE_MS);
+		return P11_DEADLINE_MS;
+	}
+	return (unsigned int)v;
+}
+
+static struct sg_p11 *
+p11_new(void)
+{
+	struct sg_p11 *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	if (cond_init_mono(&p->wcond) != 0) {
+		free(p);
+		return NULL;
+	}
+	if (cond_init_mono(&p->gate_cond) != 0) {
+		pthread_cond_destroy(&p->wcond);
+		free(p);
+		return NULL;
+	}
+	pthread_mutex_init(&p->wlock, NULL);
+	pthread_mutex_init(&p->gate_lock, NULL);
+	atomic_init(&p->reinit_ms, 0);
+	atomic_init(&p->deadline_ms, deadline_from_env());
+	return p;
+}
+
+static void
+p11_release(struct sg_p11 *p)
+{
+	struct p11_worker *w, *next;
+
+	for (w = p->workers; w != NULL; w = next) {
+		next = w->next;
+		pthread_cond_destroy(&w->cond);
+		free(w->in);
+		free(w);
+	}
+	pthread_mutex_destroy(&p->gate_lock);
+	pthread_cond_destroy(&p->gate_cond);
+	pthread_mutex_destroy(&p->wlock);
+	pthread_cond_destroy(&p->wcond);
+	free(p);
+}
 
 int
 sg_p11_load(const char *module_path, struct sg_p11 **ret)
@@ -313,7 +627,7 @@ sg_p11_load(const char *module_path, struct sg_p11 **ret)
 	if (module_path == NULL || strchr(module_path, '/') == NULL ||
 	    strnlen(module_path, PATH_MAX) >= PATH_MAX || ret == NULL)
 		return SG_ERR_INVALID;
-	if ((p = calloc(1, sizeof(*p))) == NULL)
+	if ((p = p11_new()) == NULL)
 		return SG_ERR_NOMEM;
 	/*
 	 * RTLD_NODELETE: modules register atexit handlers and thread-local
@@ -356,6 +670,7 @@ sg_p11_load(const char *module_path, struct sg_p11 **ret)
 		r = rv_to_err(rv);
 		goto out;
 	}
+	p->initialized = 1;
 	*ret = p;
 	p = NULL;  /* transferred */
 	r = 0;
@@ -363,9 +678,24 @@ out:
 	if (p != NULL) {
 		if (p->dl != NULL)
 			dlclose(p->dl);
-		free(p);
+		p11_release(p);
 	}
 	return r;
+}
+
+int
+sg_p11_set_deadline(struct sg_p11 *p, unsigned int ms)
+{
+	if (p == NULL || ms > P11_DEADLINE_MAX_MS)
+		return SG_ERR_INVALID;
+	atomic_store(&p->deadline_ms, ms);
+	return 0;
+}
+
+unsigned int
+sg_p11_deadline(const struct sg_p11 *p)
+{
+	return p == NULL ? 0 : atomic_load(&p->deadline_ms);
 }
 
 /* ---- the PIN, kept only for re-login ---- */
@@ -414,27 +744,32 @@ pin_store(struct sg_p11_token *t, const char *pin, size_t len)
 	return 0;
 }
 
+
 /* ---- the session pool ---- */
 
-static int
-deadline_in(struct timespec *ts, time_t sec)
+static CK_SLOT_ID
+token_slot(struct sg_p11_token *t)
 {
-	if (clock_gettime(CLOCK_MONOTONIC, ts) != 0)
-		return SG_ERR_INTERNAL;
-	ts->tv_sec += sec;
-	return 0;
+	return (CK_SLOT_ID)atomic_load(&t->slot);
 }
 
+/*
+ * Borrows a session: an idle one, else a new one.  On failure *ret_rv is
+ * what the module said (CKR_OK when the pool stayed full too long:
+ * SG_ERR_TIMEOUT).
+ */
 static int
-session_get(struct sg_p11_token *t, CK_SESSION_HANDLE *ret)
+session_get(struct sg_p11_token *t, struct p11_sess *ret, CK_RV *ret_rv)
 {
 	CK_FUNCTION_LIST *f = t->p11->f;
 	struct timespec deadline;
 	CK_SESSION_HANDLE s;
+	unsigned long gen;
 	CK_RV rv;
 	int e;
 
-	if (deadline_in(&deadline, P11_POOL_WAIT_SEC) != 0)
+	*ret_rv = CKR_OK;
+	if (deadline_in_ms(&deadline, P11_POOL_WAIT_SEC * 1000UL) != 0)
 		return SG_ERR_INTERNAL;
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
@@ -445,12 +780,14 @@ session_get(struct sg_p11_token *t, CK_SESSION_HANDLE *ret)
 		}
 		if (t->nopen < t->max_open) {
 			t->nopen++;
+			gen = t->gen;
 			pthread_mutex_unlock(&t->lock);
 			s = CK_INVALID_HANDLE;
-			rv = f->C_OpenSession(t->slot, CKF_SERIAL_SESSION, NULL,
-			    NULL, &s);
+			rv = f->C_OpenSession(token_slot(t), CKF_SERIAL_SESSION,
+			    NULL, NULL, &s);
 			if (rv == CKR_OK) {
-				*ret = s;
+				ret->h = s;
+				ret->gen = gen;
 				return 0;
 			}
 			note_rv(rv);
@@ -464,7 +801,9 @@ session_get(struct sg_p11_token *t, CK_SESSION_HANDLE *ret)
 			}
 			pthread_cond_signal(&t->cond);
 			pthread_mutex_unlock(&t->lock);
-			return rv_to_err(rv);
+			*ret_rv = rv;
+			return rv_recoverable(rv) ? SG_ERR_UNAVAILABLE :
+			    rv_to_err(rv);
 		}
 		e = pthread_cond_timedwait(&t->cond, &t->lock, &deadline);
 		if (e == ETIMEDOUT) {
@@ -474,31 +813,38 @@ session_get(struct sg_p11_token *t, CK_SESSION_HANDLE *ret)
 	}
 }
 
-static void
-session_put(struct sg_p11_token *t, CK_SESSION_HANDLE s)
-{
-	pthread_mutex_lock(&t->lock);
-	t->idle[t->nidle++] = s;
-	pthread_cond_signal(&t->cond);
-	pthread_mutex_unlock(&t->lock);
-}
-
 /* Closes a session that is dead or may hold an unfinished operation. */
 static void
-session_drop(struct sg_p11_token *t, CK_SESSION_HANDLE s)
+session_drop(struct sg_p11_token *t, struct p11_sess s)
 {
-	(void)t->p11->f->C_CloseSession(s);
+	(void)t->p11->f->C_CloseSession(s.h);
 	pthread_mutex_lock(&t->lock);
 	t->nopen--;
 	pthread_cond_signal(&t->cond);
 	pthread_mutex_unlock(&t->lock);
 }
 
-/* After a token reset every idle handle is dead too. */
+/* Returns a clean session; one from before the last recovery is closed. */
+static void
+session_put(struct sg_p11_token *t, struct p11_sess s)
+{
+	pthread_mutex_lock(&t->lock);
+	if (s.gen != t->gen) {
+		pthread_mutex_unlock(&t->lock);
+		session_drop(t, s);
+		return;
+	}
+	t->idle[t->nidle++] = s;
+	pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* After a token reset every idle handle is dead too: close them all and
+ * start a new generation, so that borrowed ones are closed on return. */
 static void
 session_purge_idle(struct sg_p11_token *t)
 {
-	CK_SESSION_HANDLE dead[P11_POOL_MAX];
+	struct p11_sess dead[P11_POOL_MAX];
 	size_t i, n;
 
 	pthread_mutex_lock(&t->lock);
@@ -506,10 +852,57 @@ session_purge_idle(struct sg_p11_token *t)
 	memcpy(dead, t->idle, n * sizeof(dead[0]));
 	t->nidle = 0;
 	t->nopen -= n;
+	t->gen++;
 	pthread_cond_broadcast(&t->cond);
 	pthread_mutex_unlock(&t->lock);
 	for (i = 0; i < n; i++)
-		(void)t->p11->f->C_CloseSession(dead[i]);
+		(void)t->p11->f->C_CloseSession(dead[i].h);
+}
+
+static unsigned long
+token_gen(struct sg_p11_token *t)
+{
+	unsigned long gen;
+
+	pthread_mutex_lock(&t->lock);
+	gen = t->gen;
+	pthread_mutex_unlock(&t->lock);
+	return gen;
+}
+
+/*
+ * A warning about a failing token.  A token that fails fails for every
+ * call, many times a second: one warning per P11_WARN_EVERY_MS is kept,
+ * and says how many were held back since the last.
+ */
+static void token_warn(struct sg_p11_token *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+token_warn(struct sg_p11_token *t, const char *fmt, ...)
+{
+	char msg[512];
+	long long now = now_ms(), last = atomic_load(&t->warned_ms);
+	unsigned long held;
+	va_list ap;
+
+	if (last != 0 && now - last < P11_WARN_EVERY_MS) {
+		atomic_fetch_add(&t->unwarned, 1);
+		return;
+	}
+	if (!atomic_compare_exchange_strong(&t->warned_ms, &last, now)) {
+		atomic_fetch_add(&t->unwarned, 1);
+		return;
+	}
+	held = atomic_exchange(&t->unwarned, 0);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (held > 0)
+		sg_log_warn("token %s: %s (and %lu more failure messages "
+		    "since the last)", t->info.label, msg, held);
+	else
+		sg_log_warn("token %s: %s", t->info.label, msg);
 }
 
 static CK_RV
@@ -525,18 +918,6 @@ token_login(struct sg_p11_token *t, CK_SESSION_HANDLE s, CK_USER_TYPE who)
 	if (rv == CKR_USER_ALREADY_LOGGED_IN && who == CKU_USER)
 		rv = CKR_OK;
 	return note_rv(rv);
-}
-
-static int
-session_logged_in(struct sg_p11_token *t, CK_SESSION_HANDLE s)
-{
-	CK_SESSION_INFO si;
-
-	memset(&si, 0, sizeof(si));
-	if (note_rv(t->p11->f->C_GetSessionInfo(s, &si)) != CKR_OK)
-		return 0;
-	return si.state == CKS_RO_USER_FUNCTIONS ||
-	    si.state == CKS_RW_USER_FUNCTIONS;
 }
 
 /* ---- tokens ---- */
@@ -567,10 +948,10 @@ token_free(struct sg_p11_token *t)
 		    t->nopen - t->nidle);
 	/* Logging out needs a session; the login dies with the last one
 	 * anyway, this only makes it explicit. */
-	if (t->nidle > 0)
-		(void)f->C_Logout(t->idle[0]);
-	for (i = 0; i < t->nidle; i++)
-		(void)f->C_CloseSession(t->idle[i]);
+	if (t->nidle > 0 && f != NULL)
+		(void)f->C_Logout(t->idle[0].h);
+	for (i = 0; i < t->nidle && f != NULL; i++)
+		(void)f->C_CloseSession(t->idle[i].h);
 	t->nidle = t->nopen = 0;
 	pthread_mutex_unlock(&t->lock);
 	for (k = t->keys; k != NULL; k = next) {
@@ -580,6 +961,7 @@ token_free(struct sg_p11_token *t)
 	pin_wipe(t);
 	pthread_mutex_destroy(&t->lock);
 	pthread_mutex_destroy(&t->login_lock);
+	pthread_mutex_destroy(&t->recover_lock);
 	pthread_cond_destroy(&t->cond);
 	free(t);
 }
@@ -588,28 +970,23 @@ static struct sg_p11_token *
 token_new(struct sg_p11 *p, CK_SLOT_ID slot, const CK_TOKEN_INFO *ti)
 {
 	struct sg_p11_token *t;
-	pthread_condattr_t ca;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
-	if (pthread_condattr_init(&ca) != 0) {
+	if (cond_init_mono(&t->cond) != 0) {
 		free(t);
 		return NULL;
 	}
-	/* Waits are bounded in monotonic time: wall-clock jumps must not
-	 * cut them short or stretch them. */
-	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-	    pthread_cond_init(&t->cond, &ca) != 0) {
-		pthread_condattr_destroy(&ca);
-		free(t);
-		return NULL;
-	}
-	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_mutex_init(&t->login_lock, NULL);
+	pthread_mutex_init(&t->recover_lock, NULL);
 	t->p11 = p;
-	t->slot = slot;
+	atomic_init(&t->slot, slot);
+	atomic_init(&t->broken, 0);
+	atomic_init(&t->warned_ms, 0);
+	atomic_init(&t->unwarned, 0);
 	t->max_open = P11_POOL_MAX;
+	t->gen = 1;
 	field_trim(ti->label, sizeof(ti->label), t->info.label);
 	field_trim(ti->serialNumber, sizeof(ti->serialNumber),
 	    t->info.serial);
@@ -650,35 +1027,24 @@ slot_list(CK_FUNCTION_LIST *f, CK_SLOT_ID **ret, CK_ULONG *ret_n)
 	return rv_to_err(rv);
 }
 
-int
-sg_p11_open_token(struct sg_p11 *p, const char *label,
-    const char *pin, size_t pin_len, struct sg_p11_token **ret)
+/*
+ * Finds the slot of the token with this label and, if serial is given,
+ * this serial number.  *ret_n counts the matches (more than one is
+ * ambiguous); *ret_ti is the first one's info.
+ */
+static int
+slot_by_label(CK_FUNCTION_LIST *f, const char *label, const char *serial,
+    CK_SLOT_ID *ret, CK_TOKEN_INFO *ret_ti, size_t *ret_n)
 {
-	CK_FUNCTION_LIST *f;
-	CK_SLOT_ID *slots = NULL, slot = 0;
+	CK_SLOT_ID *slots = NULL;
 	CK_ULONG nslots = 0, i;
-	CK_TOKEN_INFO ti, found_ti;
-	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-	struct sg_p11_token *t = NULL, *o;
-	char name[P11_TOKEN_LABEL + 1];
+	CK_TOKEN_INFO ti;
+	char name[P11_TOKEN_LABEL + 1], sn[sizeof(ti.serialNumber) + 1];
 	size_t nfound = 0;
-	CK_RV rv;
-	int r = SG_ERR_INTERNAL;
+	int r;
 
-	tl_last_rv = CKR_OK;
-	memset(&found_ti, 0, sizeof(found_ti));
-	if (p == NULL || label == NULL || ret == NULL ||
-	    strnlen(label, P11_TOKEN_LABEL + 1) > P11_TOKEN_LABEL ||
-	    (pin == NULL && pin_len != 0))
-		return SG_ERR_INVALID;
-	if (pin_len > SG_MAX_SECRET_SIZE)
-		return SG_ERR_PIN;
-	f = p->f;
-	for (o = p->tokens; o != NULL; o = o->next)
-		if (strcmp(o->info.label, label) == 0)
-			return SG_ERR_CONFLICT;
 	if ((r = slot_list(f, &slots, &nslots)) != 0)
-		goto out;
+		return r;
 	for (i = 0; i < nslots; i++) {
 		/* A token may go away meanwhile; that is not our token. */
 		if (note_rv(f->C_GetTokenInfo(slots[i], &ti)) != CKR_OK)
@@ -686,11 +1052,71 @@ sg_p11_open_token(struct sg_p11 *p, const char *label,
 		field_trim(ti.label, sizeof(ti.label), name);
 		if (strcmp(name, label) != 0)
 			continue;
+		field_trim(ti.serialNumber, sizeof(ti.serialNumber), sn);
+		if (serial != NULL && strcmp(sn, serial) != 0)
+			continue;
 		if (nfound++ == 0) {
-			slot = slots[i];
-			found_ti = ti;
+			*ret = slots[i];
+			*ret_ti = ti;
 		}
 	}
+	free(slots);
+	*ret_n = nfound;
+	return 0;
+}
+
+/*
+ * After a reset the token may sit in another slot.  Only a token with the
+ * same label and serial number is ours: another one with our label is
+ * another HSM (perhaps one the inventory does not allow).
+ */
+static int
+token_find_slot(struct sg_p11_token *t)
+{
+	CK_TOKEN_INFO ti;
+	CK_SLOT_ID slot = 0;
+	size_t n = 0;
+	int r;
+
+	if ((r = slot_by_label(t->p11->f, t->info.label, t->info.serial, &slot,
+	    &ti, &n)) != 0)
+		return r;
+	if (n != 1)
+		return n == 0 ? SG_ERR_NOT_FOUND : SG_ERR_INVALID;
+	if (slot != token_slot(t)) {
+		sg_log_warn("token %s (serial %s) moved to another slot",
+		    t->info.label, t->info.serial);
+		atomic_store(&t->slot, slot);
+	}
+	return 0;
+}
+
+int
+sg_p11_open_token(struct sg_p11 *p, const char *label,
+    const char *pin, size_t pin_len, struct sg_p11_token **ret)
+{
+	CK_SLOT_ID slot = 0;
+	CK_TOKEN_INFO ti;
+	struct p11_sess s = { CK_INVALID_HANDLE, 0 };
+	struct sg_p11_token *t = NULL, *o;
+	size_t nfound = 0;
+	CK_RV rv;
+	int r = SG_ERR_INTERNAL;
+
+	tl_last_rv = CKR_OK;
+	memset(&ti, 0, sizeof(ti));
+	if (p == NULL || label == NULL || ret == NULL ||
+	    strnlen(label, P11_TOKEN_LABEL + 1) > P11_TOKEN_LABEL ||
+	    (pin == NULL && pin_len != 0))
+		return SG_ERR_INVALID;
+	if (pin_len > SG_MAX_SECRET_SIZE)
+		return SG_ERR_PIN;
+	for (o = p->tokens; o != NULL; o = o->next)
+		if (strcmp(o->info.label, label) == 0)
+			return SG_ERR_CONFLICT;
+	gate_enter(p);
+	if ((r = slot_by_label(p->f, label, NULL, &slot, &ti, &nfound)) != 0)
+		goto out;
 	if (nfound == 0) {
 		r = SG_ERR_NOT_FOUND;
 		goto out;
@@ -701,36 +1127,37 @@ sg_p11_open_token(struct sg_p11 *p, const char *label,
 		r = SG_ERR_INVALID;
 		goto out;
 	}
-	if ((t = token_new(p, slot, &found_ti)) == NULL) {
+	if ((t = token_new(p, slot, &ti)) == NULL) {
 		r = SG_ERR_NOMEM;
 		goto out;
 	}
 	if (pin != NULL && (r = pin_store(t, pin, pin_len)) != 0)
 		goto out;
-	if ((r = session_get(t, &s)) != 0)
+	if ((r = session_get(t, &s, &rv)) != 0)
 		goto out;
 	if (t->has_pin ||
-	    (found_ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH) != 0) {
-		if ((rv = token_login(t, s, CKU_USER)) != CKR_OK) {
+	    (ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH) != 0) {
+		t->login = 1;
+		if ((rv = token_login(t, s.h, CKU_USER)) != CKR_OK) {
 			r = rv_to_err(rv);
 			goto out;
 		}
-	} else if ((found_ti.flags & CKF_LOGIN_REQUIRED) != 0) {
+	} else if ((ti.flags & CKF_LOGIN_REQUIRED) != 0) {
 		r = SG_ERR_PIN;
 		goto out;
 	}
 	session_put(t, s);
-	s = CK_INVALID_HANDLE;
+	s.h = CK_INVALID_HANDLE;
 	t->next = p->tokens;
 	p->tokens = t;
 	*ret = t;
 	t = NULL;  /* transferred */
 	r = 0;
 out:
-	if (s != CK_INVALID_HANDLE)
+	if (s.h != CK_INVALID_HANDLE)
 		session_drop(t, s);
 	token_free(t);
-	free(slots);
+	gate_leave(p);
 	return r;
 }
 
@@ -741,6 +1168,18 @@ sg_p11_token_info(const struct sg_p11_token *t, struct sg_token_info *ret)
 		memset(ret, 0, sizeof(*ret));
 	else
 		*ret = t->info;
+}
+
+int
+sg_p11_token_healthy(const struct sg_p11_token *t)
+{
+	return t != NULL && !atomic_load(&t->broken);
+}
+
+struct sg_p11_token *
+sg_p11_key_token(const struct sg_p11_key *k)
+{
+	return k == NULL ? NULL : k->token;
 }
 
 /* ---- objects and attributes ---- */
@@ -1153,10 +1592,13 @@ find_public(struct sg_p11_token *t, CK_SESSION_HANDLE s, CK_KEY_TYPE type,
 	return SG_ERR_NOT_FOUND;
 }
 
-/* Finds the one private key matching the key's label and/or id. */
+/*
+ * Finds the one private key matching the key's label and/or id.  On a
+ * module error *ret_rv says which (else CKR_OK).
+ */
 static int
 find_private(struct sg_p11_key *k, CK_SESSION_HANDLE s,
-    CK_OBJECT_HANDLE *ret)
+    CK_OBJECT_HANDLE *ret, CK_RV *ret_rv)
 {
 	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
 	CK_ATTRIBUTE tmpl[3];
@@ -1164,14 +1606,17 @@ find_private(struct sg_p11_key *k, CK_SESSION_HANDLE s,
 	CK_ULONG n = 0, nt = 0;
 	CK_RV rv;
 
+	*ret_rv = CKR_OK;
 	tmpl[nt++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
 	if (k->by_label)
 		tmpl[nt++] = (CK_ATTRIBUTE){ CKA_LABEL, k->label,
 		    k->label_len };
 	if (k->id_len > 0)
 		tmpl[nt++] = (CK_ATTRIBUTE){ CKA_ID, k->id, k->id_len };
-	if ((rv = find_objects(k->token, s, tmpl, nt, h, 2, &n)) != CKR_OK)
+	if ((rv = find_objects(k->token, s, tmpl, nt, h, 2, &n)) != CKR_OK) {
+		*ret_rv = rv;
 		return rv_to_err(rv);
+	}
 	if (n == 0)
 		return SG_ERR_NO_KEY;
 	if (n > 1)
@@ -1185,9 +1630,10 @@ sg_p11_find_key(struct sg_p11_token *t, const char *label,
     const uint8_t *id, size_t id_len, struct sg_p11_key **ret)
 {
 	struct sg_p11_key *k = NULL;
-	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+	struct p11_sess s = { CK_INVALID_HANDLE, 0 };
 	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
 	CK_ULONG type = 0;
+	CK_RV rv;
 	uint8_t *kid = NULL, *klabel = NULL;
 	size_t kid_len = 0, klabel_len = 0;
 	int can_sign = 0, r = SG_ERR_INTERNAL;
@@ -1210,19 +1656,20 @@ sg_p11_find_key(struct sg_p11_token *t, const char *label,
 		memcpy(k->id, id, id_len);
 	k->id_len = id_len;
 
-	if ((r = session_get(t, &s)) != 0)
+	gate_enter(t->p11);
+	if ((r = session_get(t, &s, &rv)) != 0)
 		goto out;
-	if ((r = find_private(k, s, &h)) != 0)
+	if ((r = find_private(k, s.h, &h, &rv)) != 0)
 		goto out;
-	if ((r = get_ulong(t, s, h, CKA_KEY_TYPE, &type)) != 0)
+	if ((r = get_ulong(t, s.h, h, CKA_KEY_TYPE, &type)) != 0)
 		goto out;
 	k->ck_type = type;
 	if (type != CKK_EC && type != CKK_RSA && type != CKK_EC_EDWARDS) {
 		r = SG_ERR_MECHANISM;
 		goto out;
 	}
-	if ((r = get_bool(t, s, h, CKA_SIGN, 1, &can_sign)) != 0 ||
-	    (r = get_bool(t, s, h, CKA_ALWAYS_AUTHENTICATE, 0,
+	if ((r = get_bool(t, s.h, h, CKA_SIGN, 1, &can_sign)) != 0 ||
+	    (r = get_bool(t, s.h, h, CKA_ALWAYS_AUTHENTICATE, 0,
 	    &k->always_auth)) != 0)
 		goto out;
 	if (!can_sign) {
@@ -1231,13 +1678,14 @@ sg_p11_find_key(struct sg_p11_token *t, const char *label,
 	}
 	/* The private key's own ID and label lead to its public half, even
 	 * when it was asked for by only one of them. */
-	r = get_attr(t, s, h, CKA_ID, P11_MAX_ID, &kid, &kid_len);
+	r = get_attr(t, s.h, h, CKA_ID, P11_MAX_ID, &kid, &kid_len);
 	if (r != 0 && r != SG_ERR_NOT_FOUND)
 		goto out;
-	r = get_attr(t, s, h, CKA_LABEL, P11_MAX_LABEL, &klabel, &klabel_len);
+	r = get_attr(t, s.h, h, CKA_LABEL, P11_MAX_LABEL, &klabel,
+	    &klabel_len);
 	if (r != 0 && r != SG_ERR_NOT_FOUND)
 		goto out;
-	if ((r = find_public(t, s, type, kid, kid_len, klabel, klabel_len,
+	if ((r = find_public(t, s.h, type, kid, kid_len, klabel, klabel_len,
 	    &k->pub)) != 0)
 		goto out;
 	if ((k->alg = alg_of(k->pub, type)) == SG_ALG_NONE) {
@@ -1267,7 +1715,7 @@ sg_p11_find_key(struct sg_p11_token *t, const char *label,
 	k = NULL;  /* transferred */
 	r = 0;
 out:
-	if (s != CK_INVALID_HANDLE) {
+	if (s.h != CK_INVALID_HANDLE) {
 		/* Only a failing module (which may leave a search open) is a
 		 * reason to distrust the session; not finding a key is not. */
 		if (r == SG_ERR_HSM || r == SG_ERR_UNAVAILABLE)
@@ -1275,6 +1723,7 @@ out:
 		else
 			session_put(t, s);
 	}
+	gate_leave(t->p11);
 	free(kid);
 	free(klabel);
 	key_free(k);
@@ -1291,6 +1740,251 @@ EVP_PKEY *
 sg_p11_key_public(const struct sg_p11_key *k)
 {
 	return k == NULL ? NULL : k->pub;
+}
+
+/* ---- recovery ---- */
+
+#define P11_NEED_REINIT 1	/* internal: token_recover asks for it */
+
+static int
+job_abandoned(const struct p11_job *j)
+{
+	return j->abandoned != NULL && atomic_load(j->abandoned);
+}
+
+/*
+ * Finds every key of the token again: handles change when a token is
+ * reset, and a logout invalidates private-object handles.  A module error
+ * on any key fails the whole re-open (it is tried again, and no key is
+ * left with a stale handle by a passing fault); another key that is simply
+ * gone keeps its old handle and fails on its own use.
+ */
+static int
+refind_keys(struct sg_p11_token *t, struct sg_p11_key *want,
+    CK_SESSION_HANDLE s, CK_RV *ret_rv)
+{
+	struct sg_p11_key *k, *head;
+	CK_OBJECT_HANDLE h;
+	CK_RV rv;
+	int r;
+
+	*ret_rv = CKR_OK;
+	pthread_mutex_lock(&t->lock);
+	head = t->keys;
+	pthread_mutex_unlock(&t->lock);
+	/* Keys are only ever prepended: the list from head is stable. */
+	for (k = head; k != NULL; k = k->next) {
+		h = CK_INVALID_HANDLE;
+		if ((r = find_private(k, s, &h, &rv)) == 0) {
+			atomic_store(&k->handle, h);
+			continue;
+		}
+		if (k == want || rv != CKR_OK) {
+			*ret_rv = rv;
+			return r;
+		}
+		token_warn(t, "a key (%.*s) was not found again: %s",
+		    (int)(k->by_label ? k->label_len : 0),
+		    (const char *)k->label, sg_strerror(r));
+	}
+	return 0;
+}
+
+/*
+ * One re-open: closes every idle session, opens a new one (finding the
+ * slot again if the token moved), logs in, finds the keys again.  On
+ * failure *ret_rv is the module's answer, if it gave one.
+ */
+static int
+token_reopen(struct sg_p11_token *t, struct sg_p11_key *k,
+    struct p11_sess *s, CK_RV *ret_rv)
+{
+	CK_RV rv = CKR_OK;
+	int r;
+
+	*ret_rv = CKR_OK;
+	session_purge_idle(t);
+	if ((r = session_get(t, s, &rv)) != 0) {
+		if (rv == CKR_OK || !rv_recoverable(rv) ||
+		    token_find_slot(t) != 0 ||
+		    (r = session_get(t, s, &rv)) != 0) {
+			*ret_rv = rv;
+			return r == SG_ERR_TIMEOUT ? r : SG_ERR_UNAVAILABLE;
+		}
+	}
+	if (t->login && (rv = token_login(t, s->h, CKU_USER)) != CKR_OK) {
+		r = rv_pin_refused(rv) ? SG_ERR_PIN : SG_ERR_UNAVAILABLE;
+		goto fail;
+	}
+	if ((r = refind_keys(t, k, s->h, &rv)) != 0) {
+		token_warn(t, "the key was not found again: %s (%s)",
+		    sg_strerror(r), sg_p11_rv_name(rv));
+		r = SG_ERR_UNAVAILABLE;
+		goto fail;
+	}
+	return 0;
+fail:
+	session_drop(t, *s);
+	s->h = CK_INVALID_HANDLE;
+	*ret_rv = rv;
+	return r;
+}
+
+static int
+reinit_allowed(struct sg_p11 *p)
+{
+	long long last = atomic_load(&p->reinit_ms);
+
+	return last == 0 || now_ms() - last >= P11_REINIT_MIN_SEC * 1000LL;
+}
+
+/*
+ * Drops *s, then brings the token back: a new session, a login, the keys
+ * found again.  seen_gen is the generation of the session that failed
+ * (0: none); if another call recovered since, a new session is enough.
+ * Returns P11_NEED_REINIT when may_reinit is set and re-opening failed in
+ * a way a re-initialised module might cure.
+ */
+static int
+token_recover(struct sg_p11_token *t, struct sg_p11_key *k,
+    const struct p11_job *j, struct p11_sess *s, unsigned long seen_gen,
+    int may_reinit)
+{
+	CK_RV rv = CKR_OK;
+	int r = SG_ERR_UNAVAILABLE, tries;
+
+	if (s->h != CK_INVALID_HANDLE) {
+		session_drop(t, *s);
+		s->h = CK_INVALID_HANDLE;
+	}
+	pthread_mutex_lock(&t->recover_lock);
+	if (job_abandoned(j)) {
+		r = SG_ERR_TIMEOUT;
+		goto out;
+	}
+	if (seen_gen != 0 && seen_gen != token_gen(t) &&
+	    !atomic_load(&t->broken) && session_get(t, s, &rv) == 0) {
+		r = 0;
+		goto out;
+	}
+	for (tries = 0; tries < 2; tries++) {
+		if (tries > 0 && job_abandoned(j)) {
+			r = SG_ERR_TIMEOUT;
+			break;
+		}
+		if ((r = token_reopen(t, k, s, &rv)) == 0) {
+			if (atomic_exchange(&t->broken, 0))
+				sg_log_info("token %s: recovered",
+				    t->info.label);
+			goto out;
+		}
+		token_warn(t, "re-opening failed: %s (%s)", sg_strerror(r),
+		    sg_p11_rv_name(rv));
+		if (r == SG_ERR_PIN || r == SG_ERR_TIMEOUT)
+			break;
+		if (may_reinit && reinit_allowed(t->p11)) {
+			r = P11_NEED_REINIT;
+			goto out;
+		}
+	}
+	atomic_store(&t->broken, 1);
+out:
+	pthread_mutex_unlock(&t->recover_lock);
+	return r;
+}
+
+/*
+ * Finalises and initialises the module again; the caller holds no lock.
+ * Every token starts a new generation with an empty pool (their sessions
+ * died with the module) and is marked broken, so that its next call logs
+ * in and finds its keys again.
+ */
+static int
+module_reinit(struct sg_p11 *p, const struct p11_job *j)
+{
+	struct sg_p11_token *t;
+	struct timespec until;
+	CK_C_INITIALIZE_ARGS args;
+	size_t stuck;
+	CK_RV rv;
+	int r;
+
+	pthread_mutex_lock(&p->wlock);
+	stuck = p->nstuck;
+	pthread_mutex_unlock(&p->wlock);
+	if (stuck > 0) {
+		/* Finalising under a call still inside the module would pull
+		 * its session out from under it. */
+		sg_log_warn("PKCS#11 module: not re-initialised: %zu calls "
+		    "still inside it", stuck);
+		return SG_ERR_UNAVAILABLE;
+	}
+	if (deadline_in_ms(&until, P11_REINIT_WAIT_MS) != 0)
+		return SG_ERR_INTERNAL;
+	if (j->deadline.tv_sec != 0 && ts_before(&j->deadline, &until))
+		until = j->deadline;
+	if ((r = gate_shut(p, &until)) == SG_ERR_CONFLICT)
+		return 0;	/* another call just did it */
+	if (r != 0) {
+		sg_log_warn("PKCS#11 module: not re-initialised: calls did "
+		    "not leave it in time");
+		return SG_ERR_UNAVAILABLE;
+	}
+	if (!reinit_allowed(p)) {
+		gate_open(p);
+		return 0;
+	}
+	sg_log_warn("PKCS#11 module: finalising and initialising it again");
+	if (p->initialized)
+		(void)p->f->C_Finalize(NULL);
+	memset(&args, 0, sizeof(args));
+	args.flags = CKF_OS_LOCKING_OK;
+	rv = note_rv(p->f->C_Initialize(&args));
+	p->initialized = rv == CKR_OK;
+	atomic_store(&p->reinit_ms, now_ms());
+	for (t = p->tokens; t != NULL; t = t->next) {
+		pthread_mutex_lock(&t->lock);
+		t->nopen -= t->nidle;
+		t->nidle = 0;
+		t->gen++;
+		pthread_cond_broadcast(&t->cond);
+		pthread_mutex_unlock(&t->lock);
+		atomic_store(&t->broken, 1);
+		if (rv == CKR_OK && token_find_slot(t) != 0)
+			sg_log_warn("token %s (serial %s) is not there after "
+			    "re-initialising the module", t->info.label,
+			    t->info.serial);
+	}
+	gate_open(p);
+	if (rv != CKR_OK) {
+		sg_log_warn("PKCS#11 module: C_Initialize: %s",
+		    sg_p11_rv_name(rv));
+		return SG_ERR_UNAVAILABLE;
+	}
+	return 0;
+}
+
+/* token_recover, escalating to module_reinit when it asks; the caller is
+ * inside the gate, and is inside it again on return. */
+static int
+recover(struct sg_p11_token *t, struct sg_p11_key *k,
+    const struct p11_job *j, struct p11_sess *s, unsigned long seen_gen,
+    int may_reinit)
+{
+	struct sg_p11 *p = t->p11;
+	int r;
+
+	r = token_recover(t, k, j, s, seen_gen, may_reinit);
+	if (r != P11_NEED_REINIT)
+		return r;
+	gate_leave(p);
+	r = module_reinit(p, j);
+	gate_enter(p);
+	if (r != 0) {
+		atomic_store(&t->broken, 1);
+		return r;
+	}
+	return token_recover(t, k, j, s, 0, 0);
 }
 
 /* ---- signing ---- */
@@ -1311,32 +2005,258 @@ scheme_fits(enum sg_key_alg alg, enum sg_sig_scheme scheme)
 	}
 }
 
-/*
- * One C_SignInit + C_Sign.  *ret_tainted is set when the session may still
- * hold the operation (PKCS#11 keeps it active after CKR_BUFFER_TOO_SMALL,
- * and after a failed context-specific login), so it must not be reused.
- */
+/* One C_SignInit + C_Sign. */
 static CK_RV
 sign_once(struct sg_p11_key *k, CK_SESSION_HANDLE s, CK_MECHANISM *mech,
-    const uint8_t *in, size_t in_len, uint8_t *out, CK_ULONG *io_len,
-    int *ret_tainted)
+    const uint8_t *in, size_t in_len, uint8_t *out, CK_ULONG *io_len)
 {
 	CK_FUNCTION_LIST *f = k->token->p11->f;
 	CK_RV rv;
 
-	*ret_tainted = 0;
 	rv = f->C_SignInit(s, mech, (CK_OBJECT_HANDLE)atomic_load(&k->handle));
 	if (rv != CKR_OK)
 		return note_rv(rv);
 	if (k->always_auth &&
-	    (rv = token_login(k->token, s, CKU_CONTEXT_SPECIFIC)) != CKR_OK) {
-		*ret_tainted = 1;
+	    (rv = token_login(k->token, s, CKU_CONTEXT_SPECIFIC)) != CKR_OK)
 		return rv;
+	return note_rv(f->C_Sign(s, (CK_BYTE *)in, in_len, out, io_len));
+}
+
+/*
+ * The whole signing call, recovery included; runs on a worker (or on the
+ * caller's thread without a deadline).  The operation is retried at most
+ * once, after a recovery; a call that starts on a broken token (or cannot
+ * get a session) recovers first.
+ */
+static void
+job_run(struct p11_job *j)
+{
+	struct sg_p11_key *k = j->k;
+	struct sg_p11_token *t = k->token;
+	struct sg_p11 *p = t->p11;
+	struct p11_sess s = { CK_INVALID_HANDLE, 0 };
+	CK_RV rv = CKR_GENERAL_ERROR;
+	int r, recovered = 0;
+
+	tl_last_rv = CKR_OK;
+	gate_enter(p);
+	/* Recovering before the first attempt does not use up its retry. */
+	if (atomic_load(&t->broken)) {
+		token_warn(t, "recovering before signing");
+		r = recover(t, k, j, &s, 0, 1);
+	} else if ((r = session_get(t, &s, &rv)) != 0 && rv_recoverable(rv)) {
+		token_warn(t, "%s, opening a new session",
+		    sg_p11_rv_name(rv));
+		r = recover(t, k, j, &s, 0, 0);
 	}
-	rv = f->C_Sign(s, (CK_BYTE *)in, in_len, out, io_len);
-	if (rv == CKR_BUFFER_TOO_SMALL)
-		*ret_tainted = 1;
-	return note_rv(rv);
+	if (r != 0)
+		goto out;
+	for (;;) {
+		if (job_abandoned(j)) {
+			r = SG_ERR_TIMEOUT;
+			goto out;
+		}
+		j->out_len = j->out_cap;
+		rv = sign_once(k, s.h, &j->mech, j->in, j->in_len, j->out,
+		    &j->out_len);
+		if (rv == CKR_OK)
+			break;
+		if (!rv_recoverable(rv)) {
+			r = rv_to_err(rv);
+			goto out;
+		}
+		if (recovered) {
+			token_warn(t, "%s again after recovering",
+			    sg_p11_rv_name(rv));
+			atomic_store(&t->broken, 1);
+			r = SG_ERR_UNAVAILABLE;
+			goto out;
+		}
+		recovered = 1;
+		token_warn(t, "%s, opening a new session and logging in "
+		    "again", sg_p11_rv_name(rv));
+		if ((r = recover(t, k, j, &s, s.gen, 0)) != 0)
+			goto out;
+	}
+	r = j->out_len == k->sig_len ? 0 : SG_ERR_HSM;
+out:
+	if (s.h != CK_INVALID_HANDLE) {
+		/* An abandoned call's session is in an unknown state. */
+		if (r == 0 && !job_abandoned(j))
+			session_put(t, s);
+		else
+			session_drop(t, s);
+	}
+	gate_leave(p);
+	j->r = r;
+	j->last_rv = tl_last_rv;
+}
+
+static void
+worker_to_idle(struct sg_p11 *p, struct p11_worker *w)
+{
+	explicit_bzero(w->in, P11_JOB_IN_MAX);
+	explicit_bzero(&w->job, sizeof(w->job));
+	w->state = W_IDLE;
+	w->next_idle = p->idle;
+	p->idle = w;
+	pthread_cond_broadcast(&p->wcond);
+}
+
+static void p11_destroy(struct sg_p11 *p);
+
+static void *
+worker_main(void *arg)
+{
+	struct p11_worker *w = arg;
+	struct sg_p11 *p = w->p;
+	int last;
+
+	pthread_mutex_lock(&p->wlock);
+	for (;;) {
+		while (w->state != W_ASSIGNED && !p->closing)
+			pthread_cond_wait(&w->cond, &p->wlock);
+		if (w->state != W_ASSIGNED)
+			break;
+		pthread_mutex_unlock(&p->wlock);
+		job_run(&w->job);
+		pthread_mutex_lock(&p->wlock);
+		if (atomic_load(&w->abandoned)) {
+			/* Its caller gave up long ago; the worker is free. */
+			atomic_store(&w->abandoned, 0);
+			p->nstuck--;
+			sg_log_warn("a PKCS#11 call returned after its deadline "
+			    "(%zu still stuck)", p->nstuck);
+			worker_to_idle(p, w);
+		} else {
+			w->state = W_DONE;
+			pthread_cond_broadcast(&w->cond);
+		}
+	}
+	p->nworkers--;
+	pthread_cond_broadcast(&p->wcond);
+	last = p->orphaned && p->nworkers == 0;
+	pthread_mutex_unlock(&p->wlock);
+	if (last)
+		p11_destroy(p);
+	return NULL;
+}
+
+/*
+ * A new worker thread, not on the idle list.  Called with p->wlock held
+ * and a place reserved in p->nworkers; drops the lock while the thread
+ * starts, so that callers arriving together start theirs together.
+ */
+static int
+worker_new(struct sg_p11 *p, struct p11_worker **ret)
+{
+	struct p11_worker *w;
+	pthread_attr_t attr;
+	pthread_t th;
+	int e = ENOMEM;
+
+	pthread_mutex_unlock(&p->wlock);
+	if ((w = calloc(1, sizeof(*w))) != NULL &&
+	    (w->in = malloc(P11_JOB_IN_MAX)) != NULL &&
+	    cond_init_mono(&w->cond) == 0) {
+		w->p = p;
+		w->state = W_IDLE;
+		atomic_init(&w->abandoned, 0);
+		e = EAGAIN;
+		if (pthread_attr_init(&attr) == 0) {
+			(void)pthread_attr_setdetachstate(&attr,
+			    PTHREAD_CREATE_DETACHED);
+			e = pthread_create(&th, &attr, worker_main, w);
+			pthread_attr_destroy(&attr);
+		}
+		if (e != 0)
+			pthread_cond_destroy(&w->cond);
+	}
+	pthread_mutex_lock(&p->wlock);
+	if (e != 0) {
+		p->nworkers--;
+		pthread_cond_broadcast(&p->wcond);
+		sg_log_warn("cannot start a PKCS#11 worker thread: %s",
+		    strerror(e));
+		if (w != NULL)
+			free(w->in);
+		free(w);
+		return SG_ERR_UNAVAILABLE;
+	}
+	w->next = p->workers;
+	p->workers = w;
+	*ret = w;
+	return 0;
+}
+
+/*
+ * Runs j on a worker and waits for it until the deadline.  On
+ * SG_ERR_TIMEOUT the worker is left to finish alone; its outputs are never
+ * read, and j's are untouched.
+ */
+static int
+job_submit(struct sg_p11 *p, struct p11_job *j, unsigned int ms)
+{
+	struct p11_worker *w = NULL;
+	struct timespec deadline;
+	int e, r;
+
+	if (deadline_in_ms(&deadline, ms) != 0)
+		return SG_ERR_INTERNAL;
+	if (j->in_len > P11_JOB_IN_MAX)
+		return SG_ERR_TOO_LARGE;
+	pthread_mutex_lock(&p->wlock);
+	if (p->nstuck >= P11_MAX_STUCK) {
+		pthread_mutex_unlock(&p->wlock);
+		return SG_ERR_UNAVAILABLE;
+	}
+	while ((w = p->idle) == NULL) {
+		if (p->nworkers < P11_MAX_WORKERS) {
+			p->nworkers++;
+			if ((r = worker_new(p, &w)) != 0) {
+				pthread_mutex_unlock(&p->wlock);
+				return r;
+			}
+			break;
+		}
+		e = pthread_cond_timedwait(&p->wcond, &p->wlock, &deadline);
+		if (e == ETIMEDOUT && p->idle == NULL) {
+			pthread_mutex_unlock(&p->wlock);
+			return SG_ERR_TIMEOUT;
+		}
+	}
+	if (w == p->idle)
+		p->idle = w->next_idle;
+	w->next_idle = NULL;
+	/* The worker gets its own copy: an abandoned call must never read
+	 * the caller's memory. */
+	w->job = *j;
+	if (j->in_len > 0)
+		memcpy(w->in, j->in, j->in_len);
+	w->job.in = w->in;
+	if (j->mech.pParameter == &j->pss)
+		w->job.mech.pParameter = &w->job.pss;
+	w->job.deadline = deadline;
+	w->job.abandoned = &w->abandoned;
+	w->state = W_ASSIGNED;
+	pthread_cond_broadcast(&w->cond);
+	while (w->state != W_DONE) {
+		e = pthread_cond_timedwait(&w->cond, &p->wlock, &deadline);
+		if (e == ETIMEDOUT && w->state != W_DONE) {
+			atomic_store(&w->abandoned, 1);
+			p->nstuck++;
+			pthread_mutex_unlock(&p->wlock);
+			return SG_ERR_TIMEOUT;
+		}
+	}
+	j->r = w->job.r;
+	j->last_rv = w->job.last_rv;
+	j->out_len = w->job.out_len;
+	if (j->r == 0)
+		memcpy(j->out, w->job.out, w->job.out_len);
+	worker_to_idle(p, w);
+	pthread_mutex_unlock(&p->wlock);
+	return 0;
 }
 
 int
@@ -1344,20 +2264,13 @@ sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
     enum sg_digest_alg digest_alg, const uint8_t *data, size_t data_len,
     uint8_t *sig, size_t cap, size_t *ret_sig_len)
 {
+	struct p11_job job, *j = &job;
 	struct sg_p11_token *t;
-	CK_MECHANISM mech;
-	CK_RSA_PKCS_PSS_PARAMS pss;
-	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-	CK_OBJECT_HANDLE h;
-	CK_ULONG out_len = 0;
-	CK_RV rv = CKR_GENERAL_ERROR;
 	uint8_t in[DIGESTINFO_PREFIX_LEN + SG_MAX_DIGEST];
-	uint8_t raw[P11_ECDSA_RAW_MAX];
-	const uint8_t *msg = data, *prefix = NULL;
-	uint8_t *out;
-	size_t msg_len = data_len, out_cap, dlen;
-	int r = SG_ERR_INTERNAL, tries, tainted = 0, drop = 0;
-	int renewed = 0, relogged = 0, refound = 0;
+	const uint8_t *prefix = NULL;
+	unsigned int ms;
+	size_t dlen;
+	int r = SG_ERR_INTERNAL;
 
 	tl_last_rv = CKR_OK;
 	if (k == NULL || sig == NULL || ret_sig_len == NULL ||
@@ -1366,7 +2279,6 @@ sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
 	if (!scheme_fits(k->alg, scheme))
 		return SG_ERR_MECHANISM;
 	t = k->token;
-	memset(&mech, 0, sizeof(mech));
 	if (scheme == SG_SIG_EDDSA) {
 		if (digest_alg != SG_DIGEST_NONE)
 			return SG_ERR_INVALID;
@@ -1377,9 +2289,15 @@ sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
 		if (dlen == 0 || dlen > SG_MAX_DIGEST || data_len != dlen)
 			return SG_ERR_INVALID;
 	}
+	if (scheme != SG_SIG_ECDSA && cap < k->sig_len)
+		return SG_ERR_BUFFER;
+	memset(&job, 0, sizeof(job));
+	j->k = k;
+	j->in = data;
+	j->in_len = data_len;
 	switch (scheme) {
 	case SG_SIG_ECDSA:
-		mech.mechanism = CKM_ECDSA;
+		j->mech.mechanism = CKM_ECDSA;
 		break;
 	case SG_SIG_RSA_PKCS1:
 		switch (digest_alg) {
@@ -1393,162 +2311,131 @@ sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
 			prefix = DIGESTINFO_SHA512;
 			break;
 		default:
-			return SG_ERR_INVALID;
+			r = SG_ERR_INVALID;
+			goto out;
 		}
 		memcpy(in, prefix, DIGESTINFO_PREFIX_LEN);
 		memcpy(in + DIGESTINFO_PREFIX_LEN, data, data_len);
-		msg = in;
-		msg_len = DIGESTINFO_PREFIX_LEN + data_len;
-		mech.mechanism = CKM_RSA_PKCS;
+		j->in = in;
+		j->in_len = DIGESTINFO_PREFIX_LEN + data_len;
+		j->mech.mechanism = CKM_RSA_PKCS;
 		break;
 	case SG_SIG_RSA_PSS:
 		switch (digest_alg) {
 		case SG_DIGEST_SHA256:
-			pss.hashAlg = CKM_SHA256;
-			pss.mgf = CKG_MGF1_SHA256;
+			j->pss.hashAlg = CKM_SHA256;
+			j->pss.mgf = CKG_MGF1_SHA256;
 			break;
 		case SG_DIGEST_SHA384:
-			pss.hashAlg = CKM_SHA384;
-			pss.mgf = CKG_MGF1_SHA384;
+			j->pss.hashAlg = CKM_SHA384;
+			j->pss.mgf = CKG_MGF1_SHA384;
 			break;
 		case SG_DIGEST_SHA512:
-			pss.hashAlg = CKM_SHA512;
-			pss.mgf = CKG_MGF1_SHA512;
+			j->pss.hashAlg = CKM_SHA512;
+			j->pss.mgf = CKG_MGF1_SHA512;
 			break;
 		default:
-			return SG_ERR_INVALID;
+			r = SG_ERR_INVALID;
+			goto out;
 		}
-		pss.sLen = data_len;
-		mech.mechanism = CKM_RSA_PKCS_PSS;
-		mech.pParameter = &pss;
-		mech.ulParameterLen = sizeof(pss);
+		j->pss.sLen = data_len;
+		j->mech.mechanism = CKM_RSA_PKCS_PSS;
+		j->mech.pParameter = &j->pss;
+		j->mech.ulParameterLen = sizeof(j->pss);
 		break;
 	case SG_SIG_EDDSA:
-		mech.mechanism = CKM_EDDSA;
+		j->mech.mechanism = CKM_EDDSA;
 		break;
 	default:
-		return SG_ERR_MECHANISM;
+		r = SG_ERR_MECHANISM;
+		goto out;
 	}
-	if (msg == NULL)
-		msg = in;	/* an empty EdDSA message; modules want a pointer */
-	if (scheme == SG_SIG_ECDSA) {
-		/* r||s here, DER into the caller's buffer below. */
-		out = raw;
-		out_cap = sizeof(raw);
-	} else {
-		if (cap < k->sig_len)
-			return SG_ERR_BUFFER;
-		out = sig;
-		out_cap = cap;
-	}
+	if (j->in == NULL)
+		j->in = in;	/* an empty EdDSA message; modules want a pointer */
+	/* ECDSA comes back as r||s, and becomes DER below. */
+	j->out_cap = scheme == SG_SIG_ECDSA ? P11_ECDSA_RAW_MAX :
+	    sizeof(j->out);
 
-	if ((r = session_get(t, &s)) != 0)
-		goto out;
-	/* Each recovery at most once: at most four attempts. */
-	for (tries = 0; tries < 4; tries++) {
-		out_len = out_cap;
-		rv = sign_once(k, s, &mech, msg, msg_len, out, &out_len,
-		    &tainted);
-		if (rv == CKR_OK)
-			break;
-		if ((rv_session_gone(rv) || rv == CKR_OPERATION_ACTIVE) &&
-		    !renewed) {
-			renewed = 1;
-			sg_log_warn("token %s: %s, retrying on a new session",
-			    t->info.label, sg_p11_rv_name(rv));
-			session_drop(t, s);
-			s = CK_INVALID_HANDLE;
-			if (rv_session_gone(rv))
-				session_purge_idle(t);
-			if ((r = session_get(t, &s)) != 0)
-				goto out;
-			continue;
-		}
-		if (tainted)
-			break;
-		if (rv == CKR_USER_NOT_LOGGED_IN && !relogged) {
-			relogged = 1;
-			sg_log_warn("token %s: logged out, logging in again",
-			    t->info.label);
-			if ((rv = token_login(t, s, CKU_USER)) != CKR_OK)
-				break;
-			continue;
-		}
-		if ((rv == CKR_KEY_HANDLE_INVALID ||
-		    rv == CKR_OBJECT_HANDLE_INVALID) && !refound) {
-			refound = 1;
-			/* A logout (SoftHSM: once the last session closed)
-			 * invalidates private-object handles, and a search
-			 * without login cannot see private keys. */
-			sg_log_warn("token %s: %s, finding the key again",
-			    t->info.label, sg_p11_rv_name(rv));
-			if (!relogged && !session_logged_in(t, s)) {
-				relogged = 1;
-				sg_log_warn("token %s: logged out, logging in "
-				    "again", t->info.label);
-				if ((rv = token_login(t, s, CKU_USER)) !=
-				    CKR_OK)
-					break;
-			}
-			if ((r = find_private(k, s, &h)) != 0) {
-				drop = r != SG_ERR_NO_KEY &&
-				    r != SG_ERR_INVALID;
-				goto out;
-			}
-			atomic_store(&k->handle, h);
-			continue;
-		}
-		break;
-	}
-	if (rv != CKR_OK) {
-		note_rv(rv);
-		r = rv_to_err(rv);
-		drop = tainted || rv_session_gone(rv) || rv_device_gone(rv) ||
-		    rv == CKR_OPERATION_ACTIVE;
-		if (rv_device_gone(rv)) {
-			/* The other idle sessions went with the device. */
-			session_purge_idle(t);
+	/* A key that wants a login on a PIN pad before each signature
+	 * waits for a person: no deadline fits that. */
+	ms = atomic_load(&t->p11->deadline_ms);
+	if (ms == 0 || (k->always_auth && !t->has_pin))
+		job_run(j);
+	else if ((r = job_submit(t->p11, j, ms)) != 0) {
+		if (r == SG_ERR_TIMEOUT) {
+			/* The next call starts on a fresh session. */
+			atomic_store(&t->broken, 1);
+			token_warn(t, "no answer within %u ms", ms);
 		}
 		goto out;
 	}
-	if (out_len != k->sig_len) {
-		r = SG_ERR_HSM;
+	tl_last_rv = j->last_rv;
+	if ((r = j->r) != 0)
 		goto out;
-	}
 	if (scheme == SG_SIG_ECDSA) {
-		if ((r = sg_ecdsa_raw_to_der(raw, out_len, sig, cap,
+		if ((r = sg_ecdsa_raw_to_der(j->out, j->out_len, sig, cap,
 		    ret_sig_len)) != 0)
 			goto out;
-	} else
-		*ret_sig_len = out_len;
+	} else {
+		if (j->out_len > cap) {
+			r = SG_ERR_BUFFER;
+			goto out;
+		}
+		memcpy(sig, j->out, j->out_len);
+		*ret_sig_len = j->out_len;
+	}
 	r = 0;
 out:
-	if (s != CK_INVALID_HANDLE) {
-		if (drop)
-			session_drop(t, s);
-		else
-			session_put(t, s);
-	}
 	explicit_bzero(in, sizeof(in));
+	explicit_bzero(&job, sizeof(job));
 	return r;
+}
+
+/* Frees everything; no call may be inside the module any more. */
+static void
+p11_destroy(struct sg_p11 *p)
+{
+	struct sg_p11_token *t, *next;
+
+	for (t = p->tokens; t != NULL; t = next) {
+		next = t->next;
+		token_free(t);
+	}
+	if (p->f != NULL && p->initialized)
+		(void)p->f->C_Finalize(NULL);
+	if (p->dl != NULL)
+		dlclose(p->dl);
+	p11_release(p);
 }
 
 void
 sg_p11_free(struct sg_p11 *p)
 {
-	struct sg_p11_token *t, *next;
+	struct p11_worker *w;
+	struct timespec deadline;
+	int e = 0;
 
 	if (p == NULL)
 		return;
-	for (t = p->tokens; t != NULL; t = next) {
-		next = t->next;
-		token_free(t);
+	pthread_mutex_lock(&p->wlock);
+	p->closing = 1;
+	for (w = p->workers; w != NULL; w = w->next)
+		pthread_cond_broadcast(&w->cond);
+	if (deadline_in_ms(&deadline, P11_FREE_WAIT_SEC * 1000UL) != 0)
+		e = ETIMEDOUT;
+	while (p->nworkers > 0 && e != ETIMEDOUT)
+		e = pthread_cond_timedwait(&p->wcond, &p->wlock, &deadline);
+	if (p->nworkers > 0) {
+		/* A call that never returned: finalising the module under it
+		 * is undefined, so the last worker out cleans up. */
+		sg_log_warn("PKCS#11: %zu calls still stuck in the module; "
+		    "it stays loaded until they return", p->nstuck);
+		p->orphaned = 1;
+		pthread_mutex_unlock(&p->wlock);
+		return;
 	}
-	if (p->f != NULL)
-		(void)p->f->C_Finalize(NULL);
-	if (p->dl != NULL)
-		dlclose(p->dl);
-	free(p);
+	pthread_mutex_unlock(&p->wlock);
+	p11_destroy(p);
 }
 
 /* ---- RFC 7512 URIs ---- */
