@@ -418,11 +418,17 @@ sg_log_set_verbose(int on)
 static void
 vlog(const char *level, const char *fmt, va_list ap)
 {
-	char line[2048];
+	char line[2048], esc[4 * sizeof(line) + 1];
+	int n;
 
-	vsnprintf(line, sizeof(line), fmt, ap);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0)
+		return;
+	/* Whatever a message quotes (a name, a path, a library's error text)
+	 * cannot forge a log line: control and non-ASCII bytes are escaped. */
+	sg_escape(line, strlen(line), esc, sizeof(esc));
 	/* One write per line so that concurrent threads do not interleave. */
-	fprintf(stderr, "signgate %s: %s\n", level, line);
+	fprintf(stderr, "signgate %s: %s\n", level, esc);
 }
 
 #define SG_LOG_FN(name, level, cond)				\

@@ -816,6 +816,33 @@ test_freezero_null(void)
 	sg_freezero(p, 7);
 }
 
+/* A hostile string in a log message cannot start a new log line. */
+static void
+test_log_escapes(void)
+{
+	char path[300], *out = NULL;
+	size_t len = 0;
+	int saved, fd;
+
+	snprintf(path, sizeof(path), "%s/log.txt", tmpdir);
+	fflush(stderr);
+	saved = dup(2);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(saved >= 0 && fd >= 0);
+	if (saved < 0 || fd < 0)
+		return;
+	dup2(fd, 2);
+	close(fd);
+	sg_log_warn("request for '%s'", "evil\nsigngate info: forged\x1b[2J\xc3\xa9");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	CHECK_EQ_INT(sg_read_file(path, 4096, &out, &len), 0);
+	CHECK_STR(out, "signgate warning: request for 'evil\\x0asigngate "
+	    "info: forged\\x1b[2J\\xc3\\xa9'\n");
+	free(out);
+}
+
 static void
 setup(void)
 {
@@ -855,6 +882,7 @@ SG_TEST_MAIN("util",
     T(test_write_file),
     T(test_escape),
     T(test_escape_truncation),
+    T(test_log_escapes),
     T(test_memeq_ct),
     T(test_path_join),
     T(test_dirname),
