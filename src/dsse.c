@@ -321,6 +321,10 @@ sg_body_split(const uint8_t *body, size_t len, size_t *ret_stmt_len,
 	}
 	if (len > lr && memcmp(body + len - lr, decision_reject, lr) == 0 &&
 	    body[len - lr - 1] == '\n') {
+		/* The reject line is a byte shorter than the approve line
+		 * the cap above allows for: check the statement itself. */
+		if (len - lr > SG_STATEMENT_MAX)
+			return SG_ERR_TOO_LARGE;
 		*ret_stmt_len = len - lr;
 		*ret_approve = 0;
 		return 0;

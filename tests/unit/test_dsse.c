@@ -336,6 +336,20 @@ test_body(void)
 	    19, &slen, &approve), SG_ERR_INVALID);
 	CHECK_EQ_INT(slen, 99);
 	CHECK_EQ_INT(approve, -1);
+	/* Found by fuzzing: a statement of SG_STATEMENT_MAX + 1 bytes with
+	 * the (shorter) reject line must be refused like the approve one. */
+	{
+		uint8_t big[SG_STATEMENT_MAX + 1 + 17];
+		memset(big, 'a', SG_STATEMENT_MAX);
+		big[SG_STATEMENT_MAX] = '\n';
+		memcpy(big + SG_STATEMENT_MAX + 1, "decision reject\n", 16);
+		CHECK_EQ_INT(sg_body_split(big, SG_STATEMENT_MAX + 1 + 16, &slen,
+		    &approve), SG_ERR_TOO_LARGE);
+		memcpy(big + SG_STATEMENT_MAX + 1, "decision approve\n", 17);
+		CHECK_EQ_INT(sg_body_split(big, SG_STATEMENT_MAX + 1 + 17, &slen,
+		    &approve), SG_ERR_TOO_LARGE);
+		CHECK_EQ_INT(slen, 99);
+	}
 	CHECK_EQ_INT(sg_body_split((const uint8_t *)"x\ndecision reject\n", 18,
 	    &slen, &approve), 0);
 	CHECK_EQ_INT(slen, 2);
