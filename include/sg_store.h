@@ -132,6 +132,10 @@ void sg_request_list_free(struct sg_request **v, size_t n);
 /* Ids of pending requests whose expiry has passed at `now` (at most max). */
 int sg_store_due_expiry(struct sg_txn *t, int64_t now, size_t max,
     char (*ret_ids)[33], size_t *ret_n);
+/* Pending requests created after after_seq, oldest first (at most max);
+ * *ret_last_seq is the seq of the last one returned, for the next page. */
+int sg_store_pending_after(struct sg_txn *t, int64_t after_seq, size_t max,
+    char (*ret_ids)[33], size_t *ret_n, int64_t *ret_last_seq);
 /* Ids of pending requests, oldest first (at most max). */
 int sg_store_pending_ids(struct sg_txn *t, size_t max,
     char (*ret_ids)[33], size_t *ret_n);

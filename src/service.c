@@ -80,6 +80,9 @@ struct sg_service {
 	pthread_cond_t unclaimed;      /* a claim was released */
 	char claims[MAX_CLAIMS][33];
 	size_t nclaims;
+	char retry[MAX_CLAIMS][33];    /* quorum met, signing to retry */
+	size_t nretry;
+	int64_t sweep_after;           /* where the pending scan goes on */
 	struct sg_service_stats stats;
 	struct sigcount {
 		char name[SG_POLICY_NAME_MAX];
@@ -1199,6 +1202,22 @@ unclaim(struct sg_service *s, const char *id)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Remembers a request whose quorum holds but whose signing failed, so the
+ * housekeeping thread tries it first however many others are pending. */
+static void
+retry_later(struct sg_service *s, const char *id)
+{
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nretry; i++)
+		if (strcmp(s->retry[i], id) == 0)
+			break;
+	if (i == s->nretry && s->nretry < MAX_CLAIMS)
+		snprintf(s->retry[s->nretry++], 33, "%s", id);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* Waits (bounded) until nobody is signing request id. */
 static void
 wait_unclaimed(struct sg_service *s, const char *id, int seconds)
@@ -1613,9 +1632,11 @@ decide_locked(struct sg_service *s, const char *id, const char *principal,
 		 * result, so wait for that signer (bounded). */
 		if (r == SG_ERR_CONFLICT)
 			wait_unclaimed(s, id, 30);
-		if (r != 0 && r != SG_ERR_CONFLICT)
+		if (r != 0 && r != SG_ERR_CONFLICT) {
 			sg_log_warn("request %s: quorum met but not signed "
 			    "yet (%s); will retry", id, sg_strerror(r));
+			retry_later(s, id);
+		}
 	}
 	if ((r = sg_service_get(s, id, &q)) != 0)
 		goto out;
@@ -1650,6 +1671,21 @@ job_expire(struct sg_txn *t, void *arg)
 	return 0;
 }
 
+/* Whether a request whose signing failed is still worth retrying. */
+static int
+sign_pending_retryable(struct sg_service *s, const char *id)
+{
+	struct sg_request *q = NULL;
+	int yes;
+
+	if (sg_service_get(s, id, &q) != 0)
+		return 0;
+	yes = strcmp(q->state, "pending") == 0 &&
+	    (int64_t)time(NULL) < q->expires_at;
+	sg_request_free(q);
+	return yes;
+}
+
 /* Expires overdue requests and retries signing those whose quorum holds. */
 static void
 sweep(struct sg_service *s)
@@ -1658,6 +1694,7 @@ sweep(struct sg_service *s)
 	struct expire_job ej = { s, ids, 0 };
 	struct sg_txn *t;
 	size_t i, n = 0;
+	int64_t last = 0;
 
 	if (sg_store_write(s->store, job_expire, &ej) == 0) {
 		for (i = 0; i < ej.n; i++) {
@@ -1667,11 +1704,26 @@ sweep(struct sg_service *s)
 		}
 	}
 
+	/* First the requests known to wait only for their signature. */
+	pthread_mutex_lock(&s->lock);
+	n = s->nretry < SWEEP_BATCH ? s->nretry : SWEEP_BATCH;
+	memcpy(ids, s->retry[s->nretry - n], n * sizeof(ids[0]));
+	s->nretry -= n;
+	pthread_mutex_unlock(&s->lock);
+	for (i = 0; i < n; i++)
+		if (sign_pending(s, ids[i]) != 0 && sign_pending_retryable(s,
+		    ids[i]))
+			retry_later(s, ids[i]);
+
+	/* Then a page of the pending ones, going on from the last sweep's
+	 * page so that none is starved by older ones. */
 	if (sg_store_read_begin(s->store, &t) != 0)
 		return;
-	if (sg_store_pending_ids(t, SWEEP_BATCH, ids, &n) != 0)
+	if (sg_store_pending_after(t, s->sweep_after, SWEEP_BATCH, ids, &n,
+	    &last) != 0)
 		n = 0;
 	sg_store_read_end(t);
+	s->sweep_after = n < SWEEP_BATCH ? 0 : last;
 	for (i = 0; i < n; i++) {
 		struct sg_request *q = NULL;
 		struct sg_quorum_result res;

@@ -968,3 +968,30 @@ sg_store_count_pending(struct sg_txn *t, const char *requester,
 	sqlite3_finalize(s);
 	return r;
 }
+
+int
+sg_store_pending_after(struct sg_txn *t, int64_t after_seq, size_t max,
+    char (*ret_ids)[33], size_t *ret_n, int64_t *ret_last_seq)
+{
+	sqlite3_stmt *s = NULL;
+	size_t n = 0;
+	int64_t last = after_seq;
+	int rc = SQLITE_DONE, r;
+
+	if ((r = prepare(t, "SELECT id, seq FROM requests WHERE state = "
+	    "'pending' AND seq > ?1 ORDER BY seq LIMIT ?2", &s)) != 0)
+		return r;
+	sqlite3_bind_int64(s, 1, after_seq);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		copy_col(s, 0, ret_ids[n++], 33);
+		last = sqlite3_column_int64(s, 1);
+	}
+	r = (n == max || rc == SQLITE_DONE) ? 0 : db_err(t->db, rc);
+	sqlite3_finalize(s);
+	if (r == 0) {
+		*ret_n = n;
+		*ret_last_seq = last;
+	}
+	return r;
+}
