@@ -220,10 +220,17 @@ backlog_run() {
 	BL_CALLS=$(tr -d ' \n' <"$COUNT")
 	BL_FAULT=$(cut -d' ' -f2- "$FAULTS" 2>/dev/null | sed "s|$T_DIR/state/||")
 }
-backlog_run "" && nth=$BL_CALLS && stop_daemon &&
-    backlog_run "$nth" && [ "$BL_PENDING" = 65 ] &&
-    [ "$BL_DAVE" = 200pending ] && [ "$BL_FAULT" = "fdatasync signgate.db-wal" ]
-if [ $? -ne 0 ]; then
+# The count of that approval's writes can differ by a page split or a WAL
+# checkpoint between two runs: a set-up that missed its mark is tried again.
+for attempt in 1 2 3; do
+	backlog_run "" && nth=$BL_CALLS && stop_daemon &&
+	    backlog_run "$nth" && [ "$BL_PENDING" = 65 ] &&
+	    [ "$BL_DAVE" = 200pending ] && [ "$BL_FAULT" = "fdatasync signgate.db-wal" ]
+	bl_ok=$?
+	[ "$bl_ok" = 0 ] && break
+	stop_daemon
+done
+if [ "$bl_ok" -ne 0 ]; then
 	not_ok "set-up: dave's approval answers 200 pending with its signature's commit failed (got '$BL_DAVE', fault '$BL_FAULT', $BL_PENDING pending)"
 else
 	BL_ID=$(jq -r .id "$T_DIR/bl.json")
