@@ -78,7 +78,8 @@ start_daemon() {
 	    >>"$T_DIR/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	local i
-	for i in $(seq 1 200); do
+	# Up to 30 s: a sanitizer build on a busy machine starts slowly.
+	for i in $(seq 1 600); do
 		PORT=$(sed -n 's/.*listening on https\?:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' \
 		    "$T_DIR/daemon.log" | tail -n 1)
 		[ -n "$PORT" ] && break
