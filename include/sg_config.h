@@ -13,6 +13,7 @@
 
 #define SG_CONFIG_MAX_TOKENS 16
 #define SG_CONFIG_MAX_TSA 16
+#define SG_CONFIG_USER_MAX 33
 
 /* An RFC 3161 time-stamping authority for a key's CMS signatures. */
 struct sg_tsa_config {
@@ -35,6 +36,14 @@ struct sg_config {
 	size_t ntokens;
 	char *policy_path;
 	char *state_dir;
+	/* Where only the signer process writes: its record of what it has
+	 * signed.  Never inside state_dir (the front owns that directory and
+	 * could swap a subdirectory).  Default: state_dir + "-hsm". */
+	char *signer_state_dir;
+	/* When started as root, the front and the signer drop to these two
+	 * distinct unprivileged users (defaults "signgate", "signgate-hsm"). */
+	char front_user[SG_CONFIG_USER_MAX];
+	char signer_user[SG_CONFIG_USER_MAX];
 	unsigned threads;
 	unsigned connection_limit;
 	unsigned per_ip_connection_limit;

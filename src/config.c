@@ -177,6 +177,82 @@ parse_tokens(struct ctx *c, json_t *arr, struct sg_config *cfg)
 	return 0;
 }
 
+/* A user name for the front or the signer: what useradd accepts. */
+static int
+user_name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n >= SG_CONFIG_USER_MAX || s[0] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '_' || s[i] == '-' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+/* "users": {"front": NAME, "signer": NAME} and "signer_state_dir". */
+static int
+parse_users(struct ctx *c, json_t *root, struct sg_config *cfg)
+{
+	static const char *const users_f[] = { "front", "signer", NULL };
+	const char *front = "signgate", *signer = "signgate-hsm";
+	json_t *us;
+	size_t n;
+	int r;
+
+	if ((us = json_object_get(root, "users")) != NULL) {
+		if (!json_is_object(us))
+			return fail(c, "users", "must be an object with front "
+			    "and signer");
+		if ((r = check_fields(c, "users", us, users_f)) != 0 ||
+		    (r = get_string(c, us, "front", "users.front", 0,
+		    &front)) != 0 ||
+		    (r = get_string(c, us, "signer", "users.signer", 0,
+		    &signer)) != 0)
+			return r;
+		if (front == NULL)
+			front = "signgate";
+		if (signer == NULL)
+			signer = "signgate-hsm";
+	}
+	if (!user_name_ok(front))
+		return fail(c, "users.front", "not a valid user name");
+	if (!user_name_ok(signer))
+		return fail(c, "users.signer", "not a valid user name");
+	if (strcmp(front, signer) == 0)
+		return fail(c, "users", "front and signer must be two "
+		    "different users");
+	snprintf(cfg->front_user, sizeof(cfg->front_user), "%s", front);
+	snprintf(cfg->signer_user, sizeof(cfg->signer_user), "%s", signer);
+
+	if ((r = get_path(c, root, "signer_state_dir", "signer_state_dir", 0,
+	    &cfg->signer_state_dir)) != 0)
+		return r;
+	if (cfg->signer_state_dir == NULL) {
+		n = strlen(cfg->state_dir);
+		while (n > 1 && cfg->state_dir[n - 1] == '/')
+			n--;
+		if (asprintf(&cfg->signer_state_dir, "%.*s-hsm", (int)n,
+		    cfg->state_dir) < 0) {
+			cfg->signer_state_dir = NULL;
+			return SG_ERR_NOMEM;
+		}
+	}
+	n = strlen(cfg->state_dir);
+	while (n > 1 && cfg->state_dir[n - 1] == '/')
+		n--;
+	if (strncmp(cfg->signer_state_dir, cfg->state_dir, n) == 0 &&
+	    (cfg->signer_state_dir[n] == '\0' ||
+	    cfg->signer_state_dir[n] == '/'))
+		return fail(c, "signer_state_dir", "must not be state_dir or "
+		    "inside it (the front owns state_dir)");
+	return 0;
+}
+
 static int
 parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 {
@@ -184,7 +260,7 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    "pkcs11", "policy", "state_dir", "threads", "connection_limit",
 	    "per_ip_connection_limit", "connection_timeout", "log",
 	    "rate_limit", "max_pending_per_requester",
-	    "timestamping", NULL };
+	    "timestamping", "users", "signer_state_dir", NULL };
 	static const char *const tsa_f[] = { "key", "url", "required",
 	    "timeout_ms", NULL };
 	static const char *const rate_f[] = { "per_second", "burst", NULL };
@@ -268,6 +344,8 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    (r = get_uint(c, root, "max_pending_per_requester",
 	    "max_pending_per_requester", 1, 1000000, 1000,
 	    &cfg->max_pending)) != 0)
+		return r;
+	if ((r = parse_users(c, root, cfg)) != 0)
 		return r;
 	cfg->rate_per_second = 100;
 	cfg->rate_burst = 200;
@@ -410,6 +488,7 @@ sg_config_free(struct sg_config *c)
 	free(c->pkcs11_module);
 	free(c->policy_path);
 	free(c->state_dir);
+	free(c->signer_state_dir);
 	free(c->log_origin);
 	free(c);
 }

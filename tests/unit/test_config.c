@@ -168,6 +168,9 @@ test_valid(void)
 	CHECK_STR(cfg->tokens[0].pin_file, in_tmp("pins/signgate-dev.pin"));
 	CHECK_STR(cfg->policy_path, in_tmp("policy.conf"));
 	CHECK_STR(cfg->state_dir, in_tmp("state"));
+	CHECK_STR(cfg->signer_state_dir, in_tmp("state-hsm"));
+	CHECK_STR(cfg->front_user, "signgate");
+	CHECK_STR(cfg->signer_user, "signgate-hsm");
 	CHECK_EQ_INT(cfg->threads, 4);
 	/* Defaults (their values are the daemon's choice; they must lie
 	 * in the ranges a configuration may set). */
@@ -761,6 +764,41 @@ test_dev_config_if_present(void)
 }
 
 static void
+test_users(void)
+{
+	struct sg_config *cfg;
+
+	cfg = LOADS(edited("\"threads\": 4,", "\"threads\": 4, "
+	    "\"users\": {\"front\": \"gw\", \"signer\": \"gw-hsm\"}, "
+	    "\"signer_state_dir\": \"/var/lib/gw-hsm\","));
+	CHECK(cfg != NULL);
+	if (cfg != NULL) {
+		CHECK_STR(cfg->front_user, "gw");
+		CHECK_STR(cfg->signer_user, "gw-hsm");
+		CHECK_STR(cfg->signer_state_dir, "/var/lib/gw-hsm");
+		sg_config_free(cfg);
+	}
+	REFUSED(edited("\"threads\": 4,", "\"threads\": 4, "
+	    "\"users\": {\"front\": \"gw\", \"signer\": \"gw\"},"),
+	    "users");
+	REFUSED(edited("\"threads\": 4,", "\"threads\": 4, "
+	    "\"users\": {\"front\": \"a b\"},"), "users.front");
+	REFUSED(edited("\"threads\": 4,", "\"threads\": 4, "
+	    "\"users\": {\"signer\": \"-x\"},"), "users.signer");
+	REFUSED(edited("\"threads\": 4,", "\"threads\": 4, "
+	    "\"users\": {\"root\": \"x\"},"), "users");
+	/* The front owns state_dir: the signer's records never live there. */
+	REFUSED(edited("\"threads\": 4,", "\"threads\": 4, "
+	    "\"signer_state_dir\": \"state/hsm\","), "signer_state_dir");
+	REFUSED(edited("\"threads\": 4,", "\"threads\": 4, "
+	    "\"signer_state_dir\": \"state\","), "signer_state_dir");
+	cfg = LOADS(edited("\"threads\": 4,", "\"threads\": 4, "
+	    "\"signer_state_dir\": \"statehsm\","));
+	CHECK(cfg != NULL);
+	sg_config_free(cfg);
+}
+
+static void
 rm_tree(const char *dir)
 {
 	struct dirent *de;
@@ -818,6 +856,7 @@ test_teardown(void)
 SG_TEST_MAIN("config",
     T(test_setup),
     T(test_valid),
+    T(test_users),
     T(test_all_fields_and_bounds),
     T(test_port),
     T(test_address),
