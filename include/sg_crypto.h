@@ -49,6 +49,11 @@ int sg_scheme_from_name(const char *name, enum sg_key_alg *ret_alg,
     enum sg_sig_scheme *ret_scheme);
 /* The algorithm of a public key (NONE for unsupported types/curves). */
 enum sg_key_alg sg_pubkey_alg(EVP_PKEY *pub);
+/* 1 if a key of this algorithm can make signatures of this scheme (ECDSA:
+ * P-256/P-384; RSA PKCS#1 and PSS: RSA; EdDSA: Ed25519), 0 otherwise.
+ * Every layer (policy keys, signer, PKCS#11, CMS, verification) asks
+ * this one function. */
+int sg_scheme_fits(enum sg_key_alg alg, enum sg_sig_scheme scheme);
 
 /* SHA-256 of a buffer. */
 void sg_sha256(const void *data, size_t len, uint8_t out[32]);

@@ -105,20 +105,6 @@ out:
 	return r;
 }
 
-static int
-scheme_fits(EVP_PKEY *pub, enum sg_sig_scheme scheme)
-{
-	switch (scheme) {
-	case SG_SIG_ECDSA:
-		return EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC;
-	case SG_SIG_RSA_PKCS1:
-	case SG_SIG_RSA_PSS:
-		return EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA;
-	default:
-		return 0;
-	}
-}
-
 /*
  * id-RSASSA-PSS with RSASSA-PSS-params (RFC 4055): the digest, MGF1 over
  * the same digest, salt as long as the digest, trailer 1 (the default, so
@@ -272,7 +258,9 @@ sg_cms_build(const char *chain_pem, size_t chain_len, EVP_PKEY *pub,
 	    digest_len != sg_digest_len(digest_alg) || sign == NULL ||
 	    signing_time < 0 || ret_der == NULL || ret_len == NULL)
 		return SG_ERR_INVALID;
-	if (!scheme_fits(pub, scheme))
+	/* A CMS here signs a digest: never EdDSA. */
+	if (scheme == SG_SIG_EDDSA ||
+	    !sg_scheme_fits(sg_pubkey_alg(pub), scheme))
 		return SG_ERR_MECHANISM;
 	if ((r = load_certs(chain_pem, chain_len, CMS_MAX_CERTS, &chain)) != 0)
 		return r;

@@ -254,11 +254,10 @@ sg_pubkey_spki_sha256(EVP_PKEY *pub, uint8_t out[32])
 	return 0;
 }
 
-static int
-scheme_fits_key(EVP_PKEY *pub, enum sg_sig_scheme scheme)
+/* The one table of which key type makes which signature scheme. */
+int
+sg_scheme_fits(enum sg_key_alg alg, enum sg_sig_scheme scheme)
 {
-	enum sg_key_alg alg = sg_pubkey_alg(pub);
-
 	switch (scheme) {
 	case SG_SIG_ECDSA:
 		return alg == SG_ALG_ECDSA_P256 || alg == SG_ALG_ECDSA_P384;
@@ -283,7 +282,7 @@ sg_verify(EVP_PKEY *pub, enum sg_sig_scheme scheme,
 	int r = SG_ERR_VERIFY;
 
 	if (pub == NULL || sig == NULL || sig_len == 0 ||
-	    !scheme_fits_key(pub, scheme))
+	    !sg_scheme_fits(sg_pubkey_alg(pub), scheme))
 		return SG_ERR_VERIFY;
 	if (scheme == SG_SIG_EDDSA) {
 		if ((mctx = EVP_MD_CTX_new()) == NULL)

@@ -1989,22 +1989,6 @@ recover(struct sg_p11_token *t, struct sg_p11_key *k,
 
 /* ---- signing ---- */
 
-static int
-scheme_fits(enum sg_key_alg alg, enum sg_sig_scheme scheme)
-{
-	switch (scheme) {
-	case SG_SIG_ECDSA:
-		return alg == SG_ALG_ECDSA_P256 || alg == SG_ALG_ECDSA_P384;
-	case SG_SIG_RSA_PKCS1:
-	case SG_SIG_RSA_PSS:
-		return alg == SG_ALG_RSA;
-	case SG_SIG_EDDSA:
-		return alg == SG_ALG_ED25519;
-	default:
-		return 0;
-	}
-}
-
 /* One C_SignInit + C_Sign. */
 static CK_RV
 sign_once(struct sg_p11_key *k, CK_SESSION_HANDLE s, CK_MECHANISM *mech,
@@ -2276,7 +2260,7 @@ sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
 	if (k == NULL || sig == NULL || ret_sig_len == NULL ||
 	    (data == NULL && data_len != 0))
 		return SG_ERR_INVALID;
-	if (!scheme_fits(k->alg, scheme))
+	if (!sg_scheme_fits(k->alg, scheme))
 		return SG_ERR_MECHANISM;
 	t = k->token;
 	if (scheme == SG_SIG_EDDSA) {

@@ -93,22 +93,6 @@ scheme_words(enum sg_sig_scheme scheme)
 	}
 }
 
-static int
-scheme_fits(enum sg_key_alg alg, enum sg_sig_scheme scheme)
-{
-	switch (scheme) {
-	case SG_SIG_ECDSA:
-		return alg == SG_ALG_ECDSA_P256 || alg == SG_ALG_ECDSA_P384;
-	case SG_SIG_RSA_PKCS1:
-	case SG_SIG_RSA_PSS:
-		return alg == SG_ALG_RSA;
-	case SG_SIG_EDDSA:
-		return alg == SG_ALG_ED25519;
-	default:
-		return 0;
-	}
-}
-
 /* Describes where a key was looked for, for error messages. */
 static void
 key_where(const struct sg_signer_key_spec *ks, char *out, size_t outlen)
@@ -305,7 +289,7 @@ find_keys(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
 		sk->scheme = ks->scheme;
 		sk->alg = sg_p11_key_alg(sk->key);
 		sg_p11_token_info(tok, &sk->token);
-		if (!scheme_fits(sk->alg, sk->scheme)) {
+		if (!sg_scheme_fits(sk->alg, sk->scheme)) {
 			seterr(errbuf, errlen, "key '%s': the private key %s "
 			    "on token '%s' is %s, which cannot make %s",
 			    ks->name, where, ks->token, alg_words(sk->alg),

@@ -871,10 +871,76 @@ test_teardown(void)
 	EVP_PKEY_free(ed25519b);
 }
 
+/*
+ * Which key type makes which scheme: the one table every layer asks
+ * (sg_scheme_fits).  The full matrix, written out here, plus the policy
+ * names (each names a pair that fits) and sg_verify() refusing every pair
+ * that does not fit, whatever the signature.
+ */
+static void
+test_scheme_table(void)
+{
+	static const enum sg_key_alg algs[] = {
+		SG_ALG_NONE, SG_ALG_ECDSA_P256, SG_ALG_ECDSA_P384, SG_ALG_RSA,
+		SG_ALG_ED25519,
+	};
+	static const enum sg_sig_scheme schemes[] = {
+		SG_SIG_NONE, SG_SIG_ECDSA, SG_SIG_RSA_PKCS1, SG_SIG_RSA_PSS,
+		SG_SIG_EDDSA,
+	};
+	/* rows: algs; columns: schemes */
+	static const int want[5][5] = {
+		{ 0, 0, 0, 0, 0 },      /* none */
+		{ 0, 1, 0, 0, 0 },      /* P-256 */
+		{ 0, 1, 0, 0, 0 },      /* P-384 */
+		{ 0, 0, 1, 1, 0 },      /* RSA */
+		{ 0, 0, 0, 0, 1 },      /* Ed25519 */
+	};
+	static const char *const names[] = {
+		"ecdsa-p256", "ecdsa-p384", "rsa-pkcs1", "rsa-pss", "ed25519",
+	};
+	EVP_PKEY *keys[5];
+	enum sg_key_alg alg;
+	enum sg_sig_scheme scheme;
+	uint8_t d[32], junk[64];
+	size_t i, j;
+
+	for (i = 0; i < 5; i++)
+		for (j = 0; j < 5; j++) {
+			if (sg_scheme_fits(algs[i], schemes[j]) != want[i][j])
+				fprintf(stderr, "  alg %zu scheme %zu\n", i, j);
+			CHECK_EQ_INT(sg_scheme_fits(algs[i], schemes[j]),
+			    want[i][j]);
+		}
+	CHECK(!sg_scheme_fits((enum sg_key_alg)99, SG_SIG_ECDSA));
+	CHECK(!sg_scheme_fits(SG_ALG_RSA, (enum sg_sig_scheme)99));
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		CHECK_EQ_INT(sg_scheme_from_name(names[i], &alg, &scheme), 0);
+		CHECK(sg_scheme_fits(alg, scheme));
+	}
+
+	/* sg_verify() asks the same table: a pair that does not fit is
+	 * refused before any signature is looked at. */
+	keys[0] = p521;
+	keys[1] = p256;
+	keys[2] = p384;
+	keys[3] = rsa2048;
+	keys[4] = ed25519;
+	memset(d, 1, sizeof(d));
+	memset(junk, 2, sizeof(junk));
+	for (i = 0; i < 5; i++)
+		for (j = 0; j < 5; j++)
+			if (!want[i][j])
+				CHECK_EQ_INT(sg_verify(keys[i], schemes[j],
+				    SG_DIGEST_SHA256, d, sizeof(d), junk,
+				    sizeof(junk)), SG_ERR_VERIFY);
+}
+
 SG_TEST_MAIN("crypto",
     T(test_setup),
     T(test_digest_names),
     T(test_scheme_names),
+    T(test_scheme_table),
     T(test_pubkey_alg),
     T(test_pubkey_from_pem),
     T(test_spki_sha256),
