@@ -103,10 +103,10 @@ const char *sg_cli_esc(const char *s);
 /* A member's string value, or NULL when absent or not a string. */
 const char *sg_cli_jstr(const json_t *obj, const char *name);
 
-/* A request id is exactly SG_REQUEST_ID_LEN lower-case hex characters. */
-int sg_cli_valid_id(const char *id);
-/* [A-Za-z0-9._-]{1,max} */
-int sg_cli_valid_name(const char *s, size_t max);
+/* Free text from the server (artifact values) for the terminal: allowed
+ * text (sg_text.h) as it is, anything else escaped (sg_text_escape).
+ * Rotating static buffers as for sg_cli_esc(). */
+const char *sg_cli_text(const char *s);
 
 struct sg_problem {
 	long status;

@@ -7,7 +7,6 @@
  * documents with an extra "field" member).  Identity comes only from the
  * verified client certificate, mapped to a policy principal.
  */
-#include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include "sg_cms.h"
 #include "sg_crypto.h"
 #include "sg_err.h"
+#include "sg_text.h"
 #include "sg_util.h"
 
 #define ARTIFACT_MAX_FIELDS 32
@@ -186,34 +186,6 @@ service_problem(struct sg_http_response *resp, int r,
 		problem(resp, status, f->field, "%s", f->detail);
 	else
 		problem(resp, status, NULL, "%s", sg_strerror(r));
-}
-
-static int
-valid_name(const char *s, size_t max)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > max)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
-		    s[i] != '_' && s[i] != '-')
-			return 0;
-	return 1;
-}
-
-static int
-valid_id(const char *s)
-{
-	size_t i;
-
-	if (strlen(s) != 32)
-		return 0;
-	for (i = 0; i < 32; i++)
-		if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' &&
-		    s[i] <= 'f'))
-			return 0;
-	return 1;
 }
 
 /* Printable text: no control characters, valid UTF-8 (jansson checked). */
@@ -466,15 +438,124 @@ is_json(const struct sg_http_request *req)
 	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* The U+FFFF that stands in for a byte that is not UTF-8 (below). */
+static const char utf8_marker[] = "\xef\xbf\xbf";
+
+/* Offset of the first byte that does not start well-formed UTF-8, or len. */
+static size_t
+utf8_prefix(const char *s, size_t len)
+{
+	size_t i = 0, k;
+	uint32_t cp;
+
+	while (i < len &&
+	    (k = sg_utf8_decode((const uint8_t *)s + i, len - i, &cp)) > 0)
+		i += k;
+	return i;
+}
+
+/* Writes into path the field (a.b, a[0]) of the first string in j that
+ * holds the marker, or of the object one of whose member names holds it
+ * (*in_name then set).  1 if found. */
+static int
+find_marker(const json_t *j, const char *prefix, char *path, size_t cap,
+    int *in_name)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+	char sub[256];
+
+	if (json_is_string(j)) {
+		if (memmem(json_string_value(j), json_string_length(j),
+		    utf8_marker, 3) == NULL)
+			return 0;
+		snprintf(path, cap, "%s", prefix);
+		return 1;
+	}
+	if (json_is_object(j)) {
+		json_object_foreach((json_t *)j, k, v) {
+			snprintf(sub, sizeof(sub), "%s%s%s", prefix,
+			    prefix[0] != '\0' ? "." : "", k);
+			if (strstr(k, utf8_marker) != NULL) {
+				snprintf(path, cap, "%s", prefix);
+				*in_name = 1;
+				return 1;
+			}
+			if (find_marker(v, sub, path, cap, in_name))
+				return 1;
+		}
+	}
+	if (json_is_array(j)) {
+		json_array_foreach(j, i, v) {
+			snprintf(sub, sizeof(sub), "%s[%zu]", prefix, i);
+			if (find_marker(v, sub, path, cap, in_name))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A body that is not UTF-8: jansson would only say at which byte.  So that
+ * the problem names the field, a copy has each byte that does not start a
+ * well-formed sequence replaced by U+FFFF and is parsed instead, and the
+ * first string holding one is named.  The body itself is always refused.
+ */
+static void
+not_utf8_problem(const struct sg_http_request *req,
+    struct sg_http_response *resp, size_t first)
+{
+	json_t *j = NULL;
+	char *copy, path[256];
+	size_t i = 0, o = 0, k;
+	uint32_t cp;
+	int in_name = 0;
+
+	if ((copy = malloc(3 * req->body_len + 1)) != NULL) {
+		while (i < req->body_len) {
+			k = sg_utf8_decode((const uint8_t *)req->body + i,
+			    req->body_len - i, &cp);
+			if (k == 0) {
+				memcpy(copy + o, utf8_marker, 3);
+				o += 3;
+				i++;
+			} else {
+				memcpy(copy + o, req->body + i, k);
+				o += k;
+				i += k;
+			}
+		}
+		j = json_loadb(copy, o, JSON_REJECT_DUPLICATES, NULL);
+		free(copy);
+	}
+	if (j != NULL && find_marker(j, "", path, sizeof(path), &in_name)) {
+		if (in_name)
+			problem(resp, 400, path, "%s: a member name is not "
+			    "valid UTF-8", path[0] != '\0' ? path : "body");
+		else
+			problem(resp, 400, path, "%s: is not valid UTF-8",
+			    path);
+	} else
+		problem(resp, 400, NULL, "the body is not valid UTF-8 (byte "
+		    "%zu)", first);
+	json_decref(j);
+}
+
 static json_t *
 parse_body(const struct sg_http_request *req, struct sg_http_response *resp)
 {
 	json_error_t err;
 	json_t *j;
+	size_t first;
 
 	if (!is_json(req)) {
 		problem(resp, 415, NULL, "Content-Type must be "
 		    "application/json");
+		return NULL;
+	}
+	if ((first = utf8_prefix(req->body, req->body_len)) != req->body_len) {
+		not_utf8_problem(req, resp, first);
 		return NULL;
 	}
 	j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
@@ -517,9 +598,10 @@ only_fields(struct sg_http_response *resp, json_t *obj, const char *prefix,
 static int
 parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
 {
+	struct sg_text_fault tf;
 	const char *k;
 	json_t *v;
-	char field[128];
+	char field[128], why[128];
 
 	if (!json_is_object(art)) {
 		problem(resp, 400, "artifact", "artifact: must be an object "
@@ -533,7 +615,7 @@ parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
 	}
 	json_object_foreach(art, k, v) {
 		snprintf(field, sizeof(field), "artifact.%.64s", k);
-		if (!valid_name(k, ARTIFACT_NAME_MAX)) {
+		if (!sg_name_ok(k, ARTIFACT_NAME_MAX)) {
 			problem(resp, 400, "artifact", "artifact: field names "
 			    "are 1-%d characters of A-Z a-z 0-9 . _ -",
 			    ARTIFACT_NAME_MAX);
@@ -544,10 +626,16 @@ parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
 			return -1;
 		}
 		if (json_string_length(v) == 0 ||
-		    json_string_length(v) > ARTIFACT_VALUE_MAX ||
-		    !printable(json_string_value(v), json_string_length(v))) {
+		    json_string_length(v) > ARTIFACT_VALUE_MAX) {
 			problem(resp, 400, field, "%s: must be 1-%d bytes of "
 			    "printable text", field, ARTIFACT_VALUE_MAX);
+			return -1;
+		}
+		/* Officers read these values before they approve. */
+		if (sg_text_ok(json_string_value(v), json_string_length(v),
+		    &tf) != 0) {
+			sg_text_fault_describe(&tf, why, sizeof(why));
+			problem(resp, 400, field, "%s: %s", field, why);
 			return -1;
 		}
 	}
@@ -584,7 +672,7 @@ post_request(struct sg_api *a, const struct sg_http_request *req,
 		goto out;
 
 	v = json_object_get(body, "key");
-	if (!json_is_string(v) || !valid_name(json_string_value(v), 63)) {
+	if (!json_is_string(v) || !sg_name_ok(json_string_value(v), 63)) {
 		problem(resp, 400, "key", "key: must be a key name");
 		goto out;
 	}
@@ -683,7 +771,7 @@ list_requests(struct sg_api *a, const struct sg_http_request *req,
 		    "rejected, expired or failed");
 		return;
 	}
-	if (key != NULL && !valid_name(key, 63)) {
+	if (key != NULL && !sg_name_ok(key, 63)) {
 		problem(resp, 400, "key", "key: must be a key name");
 		return;
 	}
@@ -1111,7 +1199,7 @@ request_path(const char *path, char id[33], const char **tail)
 		return -1;
 	memcpy(id, p, 32);
 	id[32] = '\0';
-	if (!valid_id(id))
+	if (!sg_request_id_ok(id))
 		return -1;
 	*tail = slash ? slash : "";
 	return 0;

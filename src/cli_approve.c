@@ -39,6 +39,7 @@
 #include "sg_dsse.h"
 #include "sg_err.h"
 #include "sg_p11.h"
+#include "sg_text.h"
 #include "sg_util.h"
 
 #define KEY_FILE_MAX (64 * 1024)
@@ -404,7 +405,7 @@ approve_parse(int argc, char **argv, struct sg_cli_conf *conf,
 		*ret = a;
 		return 0;
 	}
-	if (argc - optind != 1 || !sg_cli_valid_id(argv[optind])) {
+	if (argc - optind != 1 || !sg_request_id_ok(argv[optind])) {
 		fprintf(stderr, "signgate: %s needs one request ID (%d "
 		    "lower-case hex characters)\n", argv[0], SG_REQUEST_ID_LEN);
 		return SG_EXIT_USAGE;
@@ -433,7 +434,7 @@ approve_parse(int argc, char **argv, struct sg_cli_conf *conf,
 			return SG_EXIT_USAGE;
 		}
 	}
-	if (a.as != NULL && !sg_cli_valid_name(a.as, 63)) {
+	if (a.as != NULL && !sg_name_ok(a.as, 63)) {
 		fprintf(stderr, "signgate: --as: a principal name "
 		    "([A-Za-z0-9._-])\n");
 		return SG_EXIT_USAGE;

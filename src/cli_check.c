@@ -33,6 +33,7 @@
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_err.h"
+#include "sg_text.h"
 #include "sg_util.h"
 
 #define CERT_FILE_MAX (1024 * 1024)
@@ -491,7 +492,7 @@ sg_cli_cert_cn(const char *path, char *out, size_t cap)
 		goto out;
 	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
 	if (n <= 0 || (size_t)n >= cap || memchr(utf8, '\0', (size_t)n) ||
-	    !sg_cli_valid_name((const char *)utf8, cap - 1))
+	    !sg_name_ok((const char *)utf8, cap - 1))
 		goto out;
 	memcpy(out, utf8, (size_t)n + 1);
 	r = 0;

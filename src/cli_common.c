@@ -21,6 +21,7 @@
 
 #include "sg_cli.h"
 #include "sg_err.h"
+#include "sg_text.h"
 #include "sg_util.h"
 
 static const struct option global_options[] = {
@@ -156,17 +157,36 @@ sg_cli_conf_resolve(struct sg_cli_conf *c)
 #define ESC_BUFS 8
 #define ESC_CAP (4 * SG_CLI_ARTIFACT_VALUE_MAX + 64)
 
-const char *
-sg_cli_esc(const char *s)
+static char *
+esc_buf(void)
 {
 	static char bufs[ESC_BUFS][ESC_CAP];
 	static unsigned next;
+
+	return bufs[next++ % ESC_BUFS];
+}
+
+const char *
+sg_cli_esc(const char *s)
+{
 	char *b;
 
 	if (s == NULL)
 		return "-";
-	b = bufs[next++ % ESC_BUFS];
+	b = esc_buf();
 	sg_escape(s, strlen(s), b, ESC_CAP);
+	return b;
+}
+
+const char *
+sg_cli_text(const char *s)
+{
+	char *b;
+
+	if (s == NULL)
+		return "-";
+	b = esc_buf();
+	sg_text_escape(s, strlen(s), b, ESC_CAP);
 	return b;
 }
 
@@ -179,36 +199,6 @@ sg_cli_jstr(const json_t *obj, const char *name)
 		return NULL;
 	v = json_object_get(obj, name);
 	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-int
-sg_cli_valid_id(const char *id)
-{
-	size_t i;
-
-	if (id == NULL || strlen(id) != SG_REQUEST_ID_LEN)
-		return 0;
-	for (i = 0; i < SG_REQUEST_ID_LEN; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') ||
-		    (id[i] >= 'a' && id[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
-int
-sg_cli_valid_name(const char *s, size_t max)
-{
-	size_t i, n;
-
-	if (s == NULL || (n = strlen(s)) == 0 || n > max)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
 }
 
 static void

@@ -14,6 +14,7 @@
 
 #include "sg_cli.h"
 #include "sg_err.h"
+#include "sg_text.h"
 
 #define PAGES_MAX 1000
 #define PAGE_LIMIT 50
@@ -70,7 +71,8 @@ sg_cli_print_request(const json_t *req, const struct sg_statement *st)
 		json_object_foreach((json_t *)art, k, v)
 			printf("artifact.%s: %s\n", sg_cli_esc(k),
 			    json_is_string(v) ?
-			    sg_cli_esc(json_string_value(v)) : "(not a string)");
+			    sg_cli_text(json_string_value(v)) :
+			    "(not a string)");
 	}
 	printf("requester: %s\n", sg_cli_esc(sg_cli_jstr(req, "requester")));
 	printf("created: %s\n", sg_cli_esc(sg_cli_jstr(req, "created_at")));
@@ -113,7 +115,8 @@ sg_cli_print_request(const json_t *req, const struct sg_statement *st)
 	}
 }
 
-/* "name@version" of a request's artifact, escaped, for the table. */
+/* "name@version" of a request's artifact, escaped as text, for the
+ * table. */
 static void
 artifact_label(const json_t *req, char *out, size_t cap)
 {
@@ -121,8 +124,8 @@ artifact_label(const json_t *req, char *out, size_t cap)
 	const char *name = sg_cli_jstr(art, "name");
 	const char *version = sg_cli_jstr(art, "version");
 
-	snprintf(out, cap, "%s%s%s", sg_cli_esc(name), version ? "@" : "",
-	    version ? sg_cli_esc(version) : "");
+	snprintf(out, cap, "%s%s%s", sg_cli_text(name), version ? "@" : "",
+	    version ? sg_cli_text(version) : "");
 }
 
 int
@@ -167,7 +170,7 @@ sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf)
 		sg_cli_usage(stdout, "pending");
 		return SG_EXIT_OK;
 	}
-	if (optind != argc || (key != NULL && !sg_cli_valid_name(key, 63))) {
+	if (optind != argc || (key != NULL && !sg_name_ok(key, 63))) {
 		fprintf(stderr, "signgate: usage: signgate pending [--key NAME] "
 		    "[--json]\n");
 		return SG_EXIT_USAGE;
@@ -293,7 +296,7 @@ sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf)
 		sg_cli_usage(stdout, "show");
 		return SG_EXIT_OK;
 	}
-	if (argc - optind != 1 || !sg_cli_valid_id(argv[optind])) {
+	if (argc - optind != 1 || !sg_request_id_ok(argv[optind])) {
 		fprintf(stderr, "signgate: usage: signgate show ID (%d "
 		    "lower-case hex characters) [--json]\n", SG_REQUEST_ID_LEN);
 		return SG_EXIT_USAGE;

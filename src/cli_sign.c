@@ -27,6 +27,7 @@
 #include "sg_cli.h"
 #include "sg_crypto.h"
 #include "sg_err.h"
+#include "sg_text.h"
 #include "sg_util.h"
 
 #define POST_RETRIES 3
@@ -162,7 +163,7 @@ sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
 		}
 	}
 	if (!a.help) {
-		if (a.key == NULL || !sg_cli_valid_name(a.key, 63)) {
+		if (a.key == NULL || !sg_name_ok(a.key, 63)) {
 			fprintf(stderr, "signgate: sign needs --key NAME\n");
 			return SG_EXIT_USAGE;
 		}
@@ -177,26 +178,12 @@ sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
 	return 0;
 }
 
-/* Printable UTF-8 is the server's rule; control characters are ours to
- * refuse early, UTF-8 validity is jansson's (json_string() checks). */
-static int
-value_ok(const char *v)
-{
-	const unsigned char *p;
-
-	if (strlen(v) > SG_CLI_ARTIFACT_VALUE_MAX)
-		return 0;
-	for (p = (const unsigned char *)v; *p != '\0'; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return 0;
-	return 1;
-}
-
 static int
 add_field(json_t *obj, const char *k, size_t klen, const char *v,
     char *err, size_t errlen)
 {
-	char name[SG_CLI_ARTIFACT_NAME_MAX + 1];
+	char name[SG_CLI_ARTIFACT_NAME_MAX + 1], why[128];
+	struct sg_text_fault tf;
 	json_t *s;
 
 	if (klen == 0 || klen > SG_CLI_ARTIFACT_NAME_MAX) {
@@ -206,7 +193,7 @@ add_field(json_t *obj, const char *k, size_t klen, const char *v,
 	}
 	memcpy(name, k, klen);
 	name[klen] = '\0';
-	if (!sg_cli_valid_name(name, SG_CLI_ARTIFACT_NAME_MAX)) {
+	if (!sg_name_ok(name, SG_CLI_ARTIFACT_NAME_MAX)) {
 		snprintf(err, errlen, "artifact field name %s: only "
 		    "[A-Za-z0-9._-]", sg_cli_esc(name));
 		return SG_ERR_INVALID;
@@ -220,11 +207,19 @@ add_field(json_t *obj, const char *k, size_t klen, const char *v,
 		    SG_CLI_ARTIFACT_FIELDS);
 		return SG_ERR_INVALID;
 	}
-	if (!value_ok(v) || (s = json_string(v)) == NULL) {
-		snprintf(err, errlen, "artifact field %s: at most %d bytes of "
-		    "printable UTF-8", name, SG_CLI_ARTIFACT_VALUE_MAX);
+	/* The server's rule for text officers read (sg_text.h), early. */
+	if (*v == '\0' || strlen(v) > SG_CLI_ARTIFACT_VALUE_MAX) {
+		snprintf(err, errlen, "artifact field %s: 1 to %d bytes",
+		    name, SG_CLI_ARTIFACT_VALUE_MAX);
 		return SG_ERR_INVALID;
 	}
+	if (sg_text_ok(v, strlen(v), &tf) != 0) {
+		sg_text_fault_describe(&tf, why, sizeof(why));
+		snprintf(err, errlen, "artifact field %s: %s", name, why);
+		return SG_ERR_INVALID;
+	}
+	if ((s = json_string(v)) == NULL)
+		return SG_ERR_NOMEM;
 	if (json_object_set_new(obj, name, s) != 0)
 		return SG_ERR_NOMEM;
 	return 0;
@@ -290,7 +285,7 @@ same_request(const json_t *req, const struct sg_cli_sign_args *a,
 	const json_t *d = json_object_get(req, "digest");
 	const char *v;
 
-	return sg_cli_valid_id(sg_cli_jstr(req, "id")) &&
+	return sg_request_id_ok(sg_cli_jstr(req, "id")) &&
 	    (v = sg_cli_jstr(req, "key")) != NULL && strcmp(v, a->key) == 0 &&
 	    (v = sg_cli_jstr(req, "format")) != NULL &&
 	    strcmp(v, a->format) == 0 &&
@@ -381,7 +376,7 @@ wait_request(struct sg_http *h, const char *id, time_t deadline,
 		if (ex != SG_EXIT_OK)
 			return ex;
 		failures = 0;
-		if (!sg_cli_valid_id(sg_cli_jstr(next, "id")) ||
+		if (!sg_request_id_ok(sg_cli_jstr(next, "id")) ||
 		    strcmp(sg_cli_jstr(next, "id"), id) != 0) {
 			fprintf(stderr, "signgate: the server answered with "
 			    "another request\n");

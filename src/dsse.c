@@ -28,31 +28,19 @@
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_err.h"
+#include "sg_text.h"
 #include "sg_util.h"
 
 #define STATEMENT_LINES 8
-#define NAME_MAX_LEN 63          /* every name field is char[64] */
+#define NAME_MAX_LEN SG_TEXT_NAME_MAX  /* every name field is char[64] */
 #define SPKI_HEX_LEN 64
 #define POLICY_HEX_LEN 64
 
+_Static_assert(SG_TEXT_REQUEST_ID_LEN == SG_REQUEST_ID_LEN,
+    "one request id length");
+
 static const char decision_approve[] = "decision approve\n";
 static const char decision_reject[] = "decision reject\n";
-
-static int
-is_name(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > NAME_MAX_LEN)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
 
 /* Lower-case hex of exactly want characters. */
 static int
@@ -96,9 +84,10 @@ statement_valid(const struct sg_statement *s)
 	    memchr(s->policy_name, '\0', sizeof(s->policy_name)) == NULL ||
 	    memchr(s->policy_sha256, '\0', sizeof(s->policy_sha256)) == NULL)
 		return 0;
-	if (!is_lower_hex(s->request, SG_REQUEST_ID_LEN) ||
-	    !is_name(s->key) || !is_name(s->requester) ||
-	    !is_name(s->policy_name) ||
+	if (!sg_request_id_ok(s->request) ||
+	    !sg_name_ok(s->key, NAME_MAX_LEN) ||
+	    !sg_name_ok(s->requester, NAME_MAX_LEN) ||
+	    !sg_name_ok(s->policy_name, NAME_MAX_LEN) ||
 	    !is_lower_hex(s->spki_sha256, SPKI_HEX_LEN) ||
 	    !is_lower_hex(s->policy_sha256, POLICY_HEX_LEN))
 		return 0;
@@ -555,7 +544,7 @@ sg_envelope_parse(const char *json, size_t len, struct sg_envelope *ret,
 	}
 	if (!json_is_string(v) || json_string_length(v) == 0 ||
 	    json_string_length(v) >= sizeof(e.keyid) ||
-	    !is_name(json_string_value(v))) {
+	    !sg_name_ok(json_string_value(v), NAME_MAX_LEN)) {
 		set_err(errbuf, errlen, "signatures[0].keyid: must be a "
 		    "principal name ([A-Za-z0-9._-], 1 to %zu characters)",
 		    sizeof(e.keyid) - 1);
@@ -597,7 +586,8 @@ sg_envelope_build(const char *type, const uint8_t *payload, size_t len,
 	if (type == NULL || payload == NULL || keyid == NULL || sig == NULL ||
 	    ret == NULL)
 		return SG_ERR_INVALID;
-	if (!is_printable(type, strlen(type), 127) || !is_name(keyid) ||
+	if (!is_printable(type, strlen(type), 127) ||
+	    !sg_name_ok(keyid, NAME_MAX_LEN) ||
 	    len == 0 || sig_len == 0)
 		return SG_ERR_INVALID;
 	if (sig_len > SG_MAX_SIG || len > SG_ENVELOPE_MAX)

@@ -23,11 +23,12 @@
 
 #include "sg_entry.h"
 #include "sg_err.h"
+#include "sg_text.h"
 #include "sg_util.h"
 
 #define HEADER "signgate-log-entry v1"
 #define REQUEST_HEX 32
-#define OFFICER_MAX 63
+#define OFFICER_MAX SG_TEXT_NAME_MAX
 #define SERIAL_MAX 16
 #define TIME_MAX ((int64_t)1 << 62)
 #define CMS_HEX (2 * 32)
@@ -122,35 +123,6 @@ terminated(const char *s, size_t cap)
 }
 
 static int
-is_lower_hex(const char *s, size_t want)
-{
-	size_t i;
-
-	if (strlen(s) != want)
-		return 0;
-	for (i = 0; i < want; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
-static int
-is_name(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > OFFICER_MAX)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
-static int
 is_serial(const char *s)
 {
 	size_t i, n = strlen(s);
@@ -161,13 +133,6 @@ is_serial(const char *s)
 		if (s[i] <= 0x20 || s[i] >= 0x7f)
 			return 0;
 	return 1;
-}
-
-static int
-is_country(const char *s)
-{
-	return strlen(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' &&
-	    s[1] >= 'A' && s[1] <= 'Z';
 }
 
 static int
@@ -203,7 +168,7 @@ entry_valid(const struct sg_entry *e)
 	if (e->time < 0 || e->time > TIME_MAX)
 		return 0;
 	if (!terminated(e->request, sizeof(e->request)) ||
-	    !is_lower_hex(e->request, REQUEST_HEX))
+	    !sg_request_id_ok(e->request))
 		return 0;
 	switch (e->type) {
 	case SG_ENTRY_CREATED:
@@ -211,7 +176,7 @@ entry_valid(const struct sg_entry *e)
 		    text_ok(e->artifact_json, e->artifact_len);
 	case SG_ENTRY_DECISION:
 		return terminated(e->officer, sizeof(e->officer)) &&
-		    is_name(e->officer) &&
+		    sg_name_ok(e->officer, OFFICER_MAX) &&
 		    (e->approve == 0 || e->approve == 1) &&
 		    text_ok(e->envelope, e->envelope_len);
 	case SG_ENTRY_SIGNATURE:
@@ -229,7 +194,7 @@ entry_valid(const struct sg_entry *e)
 		    terminated(e->hsm_serial, sizeof(e->hsm_serial)) &&
 		    is_serial(e->hsm_serial) &&
 		    terminated(e->hsm_country, sizeof(e->hsm_country)) &&
-		    is_country(e->hsm_country);
+		    sg_country_ok(e->hsm_country);
 	case SG_ENTRY_EXPIRED:
 		return 1;
 	case SG_ENTRY_FAILED:

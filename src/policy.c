@@ -39,7 +39,11 @@
 #include "sg_err.h"
 #include "sg_p11.h"
 #include "sg_policy.h"
+#include "sg_text.h"
 #include "sg_util.h"
+
+/* Names follow the grammar every process shares (sg_text.h). */
+#define NAME_LEN_MAX (SG_POLICY_NAME_MAX - 1)
 
 #define POLICY_LINE_MAX 4096
 #define POLICY_MAX_TOKENS (POLICY_LINE_MAX / 2 + 1)
@@ -198,29 +202,6 @@ static int
 is_blank(int c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static int
-valid_name(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n >= SG_POLICY_NAME_MAX)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
-static int
-valid_country(const char *s)
-{
-	return strlen(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' &&
-	    s[1] >= 'A' && s[1] <= 'Z';
 }
 
 /*
@@ -568,7 +549,7 @@ kw_members(struct parser *st)
 	if ((r = want_some(st, POLICY_MAX_MEMBERS, "members")) != 0)
 		return r;
 	for (i = 1; i < st->ntok; i++) {
-		if (!valid_name(st->tok[i]))
+		if (!sg_name_ok(st->tok[i], NAME_LEN_MAX))
 			return serr(st, "'%.64s' is not a valid name",
 			    st->tok[i]);
 		if (find_dup(st->tok, i))
@@ -612,7 +593,7 @@ kw_country(struct parser *st)
 
 	if ((r = want_args(st, 1)) != 0)
 		return r;
-	if (!valid_country(st->tok[1]))
+	if (!sg_country_ok(st->tok[1]))
 		return serr(st, "'%.64s' is not a two-letter upper-case "
 		    "country code", st->tok[1]);
 	copy_str(cur_hsm(st)->pub.country, st->tok[1], 3);
@@ -775,7 +756,7 @@ kw_requesters(struct parser *st)
 	if ((r = want_some(st, SG_POLICY_MAX_REQUESTERS, "requesters")) != 0)
 		return r;
 	for (i = 1; i < st->ntok; i++) {
-		if (!valid_name(st->tok[i]))
+		if (!sg_name_ok(st->tok[i], NAME_LEN_MAX))
 			return serr(st, "'%.64s' is not a valid name",
 			    st->tok[i]);
 		if (find_dup(st->tok, i))
@@ -803,7 +784,7 @@ kw_require(struct parser *st)
 		    st->tok[1]);
 	if ((r = want_args(st, 2)) != 0)
 		return r;
-	if (!valid_name(st->tok[1]))
+	if (!sg_name_ok(st->tok[1], NAME_LEN_MAX))
 		return serr(st, "'%.64s' is not a valid group name",
 		    st->tok[1]);
 	if (sg_parse_u64(st->tok[2], 0, UINT64_MAX, &count) != 0)
@@ -904,7 +885,7 @@ kw_countries(struct parser *st)
 	if ((r = want_some(st, SG_POLICY_MAX_COUNTRIES, "countries")) != 0)
 		return r;
 	for (i = 1; i < st->ntok; i++) {
-		if (!valid_country(st->tok[i]))
+		if (!sg_country_ok(st->tok[i]))
 			return serr(st, "'%.64s' is not a two-letter "
 			    "upper-case country code", st->tok[i]);
 		if (find_dup(st->tok, i))
@@ -1067,7 +1048,7 @@ open_block(struct parser *st, enum block b)
 			return serr(st, "serial '%.64s' is longer than %zu "
 			    "characters", name,
 			    sizeof(p->hsms[0].pub.serial) - 1);
-	} else if (!valid_name(name))
+	} else if (!sg_name_ok(name, NAME_LEN_MAX))
 		return serr(st, "'%.64s' is not a valid name "
 		    "([A-Za-z0-9._-], 1 to %d characters)", name,
 		    SG_POLICY_NAME_MAX - 1);
@@ -1225,7 +1206,7 @@ top_statement(struct parser *st)
 			    st->policy_line);
 		if ((r = want_args(st, 1)) != 0)
 			return r;
-		if (!valid_name(st->tok[1]))
+		if (!sg_name_ok(st->tok[1], NAME_LEN_MAX))
 			return serr(st, "'%.64s' is not a valid name",
 			    st->tok[1]);
 		if (st->p->nprincipals + st->p->ngroups + st->p->nhsms +

@@ -83,4 +83,64 @@ expect_eq "the same key with another body (409)" "$st" 409
 api ci GET '/v1/requests?limit=200' >/dev/null
 expect_eq "only the accepted requests exist" "$(jbody '.requests | length')" 2
 
+# --- artifact text that would mislead an officer -----------------------------
+# The bytes go into the body raw (printf), never through jq, so that what
+# the daemon sees is exactly the attack.
+# text_problem NAME FIELD DETAIL_REGEX ARTIFACT_JSON_MEMBERS
+text_problem() {
+	local name=$1 field=$2 want=$3 members=$4 st
+	st=$(post_json ci /v1/requests "$(printf '{"key":"nightly","digest":{"algorithm":"sha256","value":"%s"},"artifact":{%s}}' "$H" "$members")")
+	if [ "$st" = 400 ] && [ "$(jbody .field)" = "$field" ] &&
+	    jbody .detail | grep -qE "^$field: $want"; then
+		ok "$name (400, $field)"
+	else
+		not_ok "$name: got $st $(body)"
+	fi
+}
+text_problem "a right-to-left override in the name" artifact.name \
+    'U\+202E \(RIGHT-TO-LEFT OVERRIDE\) is not allowed' \
+    "$(printf '"name":"invoice\xe2\x80\xaegpj.exe"')"
+text_problem "... written as a JSON escape" artifact.name \
+    'U\+202E \(RIGHT-TO-LEFT OVERRIDE\) is not allowed' '"name":"invoice\u202egpj.exe"'
+text_problem "a C1 NEXT LINE in the version" artifact.version \
+    'U\+0085 \(NEXT LINE\) is not allowed' \
+    "$(printf '"name":"a","version":"1.0\xc2\x85signed"')"
+text_problem "a zero width space in the name" artifact.name \
+    'U\+200B \(ZERO WIDTH SPACE\) is not allowed' "$(printf '"name":"a\xe2\x80\x8bb"')"
+text_problem "a byte order mark in the name" artifact.name \
+    'U\+FEFF \(ZERO WIDTH NO-BREAK SPACE\) is not allowed' "$(printf '"name":"\xef\xbb\xbfa"')"
+text_problem "a line separator in the version" artifact.version \
+    'U\+2028 \(LINE SEPARATOR\) is not allowed' '"name":"a","version":"1\u2028"'
+text_problem "a tag character in a metadata value" artifact.commit \
+    'U\+E0041 \(a tag character\) is not allowed' "$(printf '"name":"a","commit":"x\xf3\xa0\x81\x81"')"
+text_problem "DEL in the name" artifact.name 'U\+007F \(DELETE\) is not allowed' \
+    "$(printf '"name":"a\x7f"')"
+text_problem "invalid UTF-8 in the name" artifact.name 'is not valid UTF-8' \
+    "$(printf '"name":"caf\xe9.exe"')"
+text_problem "an overlong '/' in the name" artifact.name 'is not valid UTF-8' \
+    "$(printf '"name":"..\xc0\xafetc"')"
+text_problem "an encoded surrogate in the version" artifact.version 'is not valid UTF-8' \
+    "$(printf '"name":"a","version":"\xed\xa0\x80"')"
+text_problem "a noncharacter in the name" artifact.name 'is not valid UTF-8: U\+FFFF is a noncharacter' \
+    "$(printf '"name":"a\xef\xbf\xbf"')"
+st=$(post_json ci /v1/requests "$(printf '{"key":"nightly","digest":{"algorithm":"sha256","value":"%s"},"artifact":{"name":"a","v\xff":"1"}}' "$H")")
+expect_eq "invalid UTF-8 in an artifact field name (400)" "$st" 400
+expect_eq "... names the artifact" "$(jbody .field)" artifact
+
+# Ordinary non-ASCII names are text like any other.
+utf_ok() {
+	local name=$1 art=$2 st
+	st=$(post_json ci /v1/requests "$(printf '{"key":"nightly","digest":{"algorithm":"sha256","value":"%s"},"artifact":%s}' "$(printf '%064d' $3)" "$art")")
+	if [ "$st" = 201 ] && [ "$(jbody .artifact | jq -cS .)" = "$(printf '%s' "$art" | jq -cS .)" ]; then
+		ok "$name is accepted and kept as sent"
+	else
+		not_ok "$name: got $st $(body)"
+	fi
+}
+utf_ok "a German name" "$(printf '{"name":"\xc3\x9cberpr\xc3\xbcfung.exe","version":"1.0-\xc3\x9f"}')" 11
+utf_ok "a CJK name" "$(printf '{"name":"\xe7\xad\xbe\xe5\x90\x8d\xe7\xbd\x91\xe5\x85\xb3.bin"}')" 12
+utf_ok "a Hebrew name (right-to-left letters, no controls)" "$(printf '{"name":"\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d.msi"}')" 13
+api ci GET '/v1/requests?limit=200' >/dev/null
+expect_eq "only the accepted requests exist" "$(jbody '.requests | length')" 5
+
 finish

@@ -425,6 +425,14 @@ expect_rc "sign --idempotency-key with a space" 2 sign --key nightly \
     --idempotency-key "a b" "$T_DIR/u.bin"
 expect_rc "sign --meta without =" 2 sign --key nightly --meta novalue "$T_DIR/u.bin"
 expect_rc "sign --bogus" 2 sign --bogus --key nightly "$T_DIR/u.bin"
+expect_rc "sign --artifact-name with a right-to-left override" 2 sign \
+    --key nightly --artifact-name "$(printf 'invoice\xe2\x80\xaegpj.exe')" "$T_DIR/u.bin"
+check "... naming the code point" \
+    err_has 'artifact field name: U\+202E \(RIGHT-TO-LEFT OVERRIDE\) is not allowed'
+expect_rc "sign --artifact-version with a C1 control" 2 sign --key nightly \
+    --artifact-version "$(printf '1\xc2\x85')" "$T_DIR/u.bin"
+expect_rc "sign --meta with invalid UTF-8" 2 sign --key nightly \
+    --meta "$(printf 'commit=\xc0\xaf')" "$T_DIR/u.bin"
 check "no usage error wrote a signature" absent "$T_DIR/u.bin.sig"
 expect_rc "pending with an argument" 2 pending extra
 expect_rc "show without ID" 2 show
@@ -446,6 +454,19 @@ expect_rc "a plain-http URL off loopback" 2 --url http://192.0.2.1:8443 keys
 api audit GET "/v1/requests/$R2" >/dev/null
 expect_eq "no usage error posted anything" \
     "$(jbody '[.approvals[].officer] | join(" ")')" "alice"
+
+# --- artifact names beyond ASCII ---------------------------------------------------
+as ci
+UNAME=$(printf '\xc3\x9cberpr\xc3\xbcfung.exe')
+expect_rc "sign with a German artifact name" 0 sign --key release --no-wait \
+    --artifact-name "$UNAME" --artifact-version "$(printf '2.0-\xce\xb2')" "$T_DIR/u.bin"
+U_ID=$(req_id "$T_DIR/out")
+as alice
+expect_rc "show that request" 0 show "$U_ID"
+check "... shows the name as written" grep -qxF "artifact.name: $UNAME" "$T_DIR/out"
+check "... and the version" grep -qxF "artifact.version: $(printf '2.0-\xce\xb2')" "$T_DIR/out"
+expect_rc "pending" 0 pending --key release
+check "... lists it as name@version" grep -qF "$UNAME@$(printf '2.0-\xce\xb2')" "$T_DIR/out"
 
 # --- idempotency ------------------------------------------------------------------
 head -c 10000 /dev/urandom >"$T_DIR/idem.bin"

@@ -439,15 +439,14 @@ test_escape_and_names(void)
 	CHECK(sg_cli_jstr(NULL, "s") == NULL);
 	json_decref(o);
 
-	CHECK(sg_cli_valid_id("0123456789abcdef0123456789abcdef"));
-	CHECK(!sg_cli_valid_id("0123456789ABCDEF0123456789abcdef"));
-	CHECK(!sg_cli_valid_id("0123456789abcdef0123456789abcde"));
-	CHECK(!sg_cli_valid_id("../../v1/keys"));
-	CHECK(!sg_cli_valid_id(NULL));
-	CHECK(sg_cli_valid_name("firmware-pss", 63));
-	CHECK(!sg_cli_valid_name("a/b", 63));
-	CHECK(!sg_cli_valid_name("", 63));
-	CHECK(!sg_cli_valid_name("abcd", 3));
+
+	/* Artifact text: allowed characters as they are, the rest visible. */
+	CHECK_STR(sg_cli_text("\xc3\x9c" "berpr\xc3\xbc" "fung.exe"),
+	    "\xc3\x9c" "berpr\xc3\xbc" "fung.exe");
+	CHECK_STR(sg_cli_text("gpj.\xe2\x80\xae" "exe"), "gpj.\\u202eexe");
+	CHECK_STR(sg_cli_text("a\xc2\x85" "b\x1b[2J"), "a\\u0085b\\x1b[2J");
+	CHECK_STR(sg_cli_text("a\\b\xff"), "a\\x5cb\\xff");
+	CHECK_STR(sg_cli_text(NULL), "-");
 }
 
 static void
