@@ -35,7 +35,9 @@ int sg_note_signature_line(const char *name, uint32_t id,
  * Verifies a signed note (text, a blank line, signature lines): the text
  * must end in LF, every signature line must be well formed, and a line by
  * this (name, id) must verify with pub over the text.  Lines by other keys
- * are ignored.  *ret_text_len is the length of the text (with its LF).
+ * are ignored, whatever their name (any UTF-8 without spaces or '+') and
+ * signature length.  *ret_text_len is the length of the text (with its
+ * LF).
  */
 int sg_note_verify(const char *note, size_t len, const char *name,
     uint32_t id, const uint8_t pub[SG_ED25519_PUB], size_t *ret_text_len)

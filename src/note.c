@@ -11,9 +11,11 @@
  *
  * Signed-note verification follows c2sp.org/signed-note: the whole note is
  * UTF-8 without control characters other than LF, the text is everything up
- * to the last blank line, every signature line must be well formed, lines
- * from other keys are skipped, and a line from the expected key (name and
- * ID both match) must verify; one that does not fails the whole note, as a
+ * to the last blank line, every signature line must be well formed (a
+ * key name is any UTF-8 without spaces or '+', so that a witness named in
+ * another script is not a malformed line), lines from other keys are
+ * skipped, and a line from the expected key (name and ID both match) must
+ * verify; one that does not fails the whole note, as a
  * forged line next to a good one is an attack, not noise.  Only Ed25519
  * (signature type 0x01) exists here.
  */
@@ -27,6 +29,7 @@
 #include "sg_entry.h"
 #include "sg_err.h"
 #include "sg_note.h"
+#include "sg_text.h"
 #include "sg_util.h"
 
 #define SIG_TYPE_ED25519 0x01
@@ -65,6 +68,30 @@ static int
 cstr_name_ok(const char *s)
 {
 	return s != NULL && name_ok(s, strnlen(s, SG_NOTE_NAME_MAX + 1));
+}
+
+/*
+ * The key name of a signature line, which may be another party's (a
+ * witness cosigning our checkpoint): as c2sp.org/signed-note has it,
+ * non-empty UTF-8 without Unicode spaces or '+'.  Our own names are the
+ * narrower name_ok(); a line whose name is foreign but well formed is
+ * skipped, never a reason to refuse the note.
+ */
+static int
+sig_name_ok(const char *s, size_t n)
+{
+	size_t i = 0, k;
+	uint32_t cp;
+
+	if (n == 0)
+		return 0;
+	while (i < n) {
+		if ((k = sg_utf8_decode((const uint8_t *)s + i, n - i,
+		    &cp)) == 0 || cp == '+' || sg_unicode_space(cp))
+			return 0;
+		i += k;
+	}
+	return 1;
 }
 
 /*
@@ -268,42 +295,14 @@ out:
 static int
 note_chars_ok(const uint8_t *s, size_t n)
 {
-	size_t i = 0, k, need;
-	uint32_t cp, min;
+	size_t i = 0, k;
+	uint32_t cp;
 
 	while (i < n) {
-		uint8_t c = s[i];
-
-		if (c < 0x80) {
-			if (c < 0x20 && c != '\n')
-				return 0;
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-			min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			cp = c & 0x0f;
-			min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-			min = 0x10000;
-		} else
+		if ((k = sg_utf8_decode(s + i, n - i, &cp)) == 0 ||
+		    (cp < 0x20 && cp != '\n'))
 			return 0;
-		if (n - i - 1 < need)
-			return 0;
-		for (k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += need + 1;
+		i += k;
 	}
 	return 1;
 }
@@ -376,7 +375,7 @@ sg_note_verify(const char *note, size_t len, const char *name, uint32_t id,
 		if ((sp = memchr(p, ' ', (size_t)(nl - p))) == NULL)
 			goto out;
 		nlen = (size_t)(sp - p);
-		if (!name_ok(p, nlen))
+		if (!sig_name_ok(p, nlen))
 			goto out;
 		free(dec);
 		dec = NULL;

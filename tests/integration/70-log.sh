@@ -345,6 +345,28 @@ for edit in 's/^\(hsm [0-9a-f]*\) CH$/\1 DE/' '0,/^approval /{/^approval /d}'; d
 	cp "$T_DIR/orig" "$OFF/$P"
 done
 
+# A witness cosigns the checkpoint under a key name that is not ASCII:
+# its line is from an unknown key and is ignored (c2sp.org/signed-note),
+# while the log's own line still has to verify.
+cp "$OFF/$P" "$T_DIR/orig"
+W_NAME=$(printf 't\xc3\xa9moin.example/\xe8\xa8\xbc\xe4\xba\xba')
+openssl genpkey -algorithm ed25519 -out "$T_DIR/witness.key" 2>/dev/null
+sed -n "$((blank + 1)),$((blank + 3))p" "$OFF/$P" >"$T_DIR/cp.text"
+openssl pkeyutl -sign -rawin -inkey "$T_DIR/witness.key" -in "$T_DIR/cp.text" \
+    -out "$T_DIR/cp.wsig"
+W_LINE=$(printf '\xe2\x80\x94 %s %s' "$W_NAME" \
+    "$({ printf '\x12\x34\x56\x78'; head -c 8 /dev/zero; cat "$T_DIR/cp.wsig"; } | base64 -w0)")
+printf '%s\n' "$W_LINE" >>"$OFF/$P"
+check "the proof now carries a non-ASCII cosigner line" grep -qF "$W_NAME" "$OFF/$P"
+expect_eq "verify ignores a cosignature from an unknown non-ASCII key" "$(v_release)" 0
+{ head -n $((nl - 1)) "$T_DIR/orig"; printf '%s\n' "$W_LINE"; tail -n 1 "$T_DIR/orig"; } >"$OFF/$P"
+expect_eq "... before the log's own line too" "$(v_release)" 0
+# (in the signature bytes: the name and key ID stay those of the log)
+flip "$OFF/$P" $(($(line_start "$OFF/$P" $((nl + 1))) + $(line_len "$OFF/$P" $((nl + 1))) - 5))
+expect_eq "a bad log signature next to that line still fails" "$(v_release)" 5
+check "... at the checkpoint link" err_has '^verify: checkpoint: '
+cp "$T_DIR/orig" "$OFF/$P"
+
 check "at least 40 single-byte changes tried ($TAMPER_N)" test "$TAMPER_N" -ge 40
 expect_eq "every changed byte fails verify with exit 5, naming the link" "$TAMPER_FAIL" 0
 expect_eq "the untouched files still verify" "$(v_release)" 0

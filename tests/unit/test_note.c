@@ -354,7 +354,11 @@ test_own_key_notes(void)
 			"\xe2\x80\x94 other  AAAAAAA=\n",
 			"\xe2\x80\x94 other AAAAAAA= \n",
 			"\xe2\x80\x94 oth+er AAAAAAA=\n",
-			"\xe2\x80\x94 \xc3\xa9 AAAAAAA=\n",
+			/* Unicode spaces in a name: NBSP, NEL, U+3000. */
+			"\xe2\x80\x94 oth\xc2\xa0" "er AAAAAAA=\n",
+			"\xe2\x80\x94 oth\xc2\x85" "er AAAAAAA=\n",
+			"\xe2\x80\x94 \xe8\xa8\xbc\xe3\x80\x80" "x AAAAAAA=\n",
+			"\xe2\x80\x94 \xe2\x80\x83 AAAAAAA=\n",
 			"\xe2\x80\x94 other\n",
 			"\xe2\x80\x94 other \n",
 			"\n",
@@ -891,11 +895,80 @@ test_mutations(void)
 	free(valid);
 }
 
+/*
+ * A witness whose key name is not ASCII cosigns our checkpoint: its line
+ * is from an unknown key and must be skipped (c2sp.org/signed-note), not
+ * make the note malformed; a bad line from the known key still fails the
+ * note next to it.
+ */
+static void
+test_foreign_names(void)
+{
+	static const char text[] = ORIGIN "\n7\n" ROOT_B64 "\n";
+	static const char *const names[] = {
+		"\xc3\xa9",                                   /* é */
+		"t\xc3\xa9moin.example/w1",
+		"\xe8\xa8\xbc\xe4\xba\xba.example",           /* CJK */
+		"\xd7\xa2\xd7\x93.example",                     /* Hebrew */
+		"\xe2\x80\xae" "evil",          /* odd, but not a space */
+		"w\xf0\x9f\x94\x8f",
+	};
+	struct key k, w;
+	char *mine, *theirs, *wrong, *line;
+	const char *l[3], *b64;
+	size_t i;
+
+	key_new(&k, ORIGIN);
+	key_new(&w, "witness.example/w1");
+	mine = sign_line(&k, text, strlen(text));
+	theirs = sign_line(&w, text, strlen(text));
+	wrong = sign_line(&k, ORIGIN "\n8\n" ROOT_B64 "\n",
+	    strlen(ORIGIN "\n8\n" ROOT_B64 "\n"));
+	b64 = strrchr(theirs, ' ') + 1;         /* "<base64>\n" */
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (asprintf(&line, "\xe2\x80\x94 %s %s", names[i], b64) < 0)
+			abort();
+		l[0] = mine;
+		l[1] = line;
+		if (verify_lines(&k, text, l, 2) != 0)
+			fprintf(stderr, "  name %zu made the note fail\n", i);
+		CHECK_EQ_INT(verify_lines(&k, text, l, 2), 0);
+		l[0] = line;
+		l[1] = mine;
+		CHECK_EQ_INT(verify_lines(&k, text, l, 2), 0);
+		/* Alone it verifies nothing. */
+		CHECK_EQ_INT(verify_lines(&k, text, l, 1), SG_ERR_VERIFY);
+		/* Our key's bad line still fails the note. */
+		l[0] = wrong;
+		l[1] = line;
+		l[2] = mine;
+		CHECK_EQ_INT(verify_lines(&k, text, l, 3), SG_ERR_VERIFY);
+		free(line);
+	}
+	/* A tlog-cosignature line (type 0x04: key ID, timestamp, signature,
+	 * 4 + 8 + 64 bytes) by a foreign non-ASCII name: its length is no
+	 * business of ours either. */
+	if (asprintf(&line, "\xe2\x80\x94 t\xc3\xa9moin %.100s%s\n",
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "AA==") < 0)
+		abort();
+	l[0] = mine;
+	l[1] = line;
+	CHECK_EQ_INT(verify_lines(&k, text, l, 2), 0);
+	free(line);
+	free(mine);
+	free(theirs);
+	free(wrong);
+	key_free(&k);
+	key_free(&w);
+}
+
 SG_TEST_MAIN("note",
     T(test_vector_vkey),
     T(test_vector_note),
     T(test_vkey_refuses),
     T(test_own_key_notes),
+    T(test_foreign_names),
     T(test_checkpoint_round_trip),
     T(test_checkpoint_refuses),
     T(test_tlog_proof_round_trip),
