@@ -129,6 +129,23 @@ int sg_policy_may_request(const struct sg_policy *p,
 int sg_policy_country_allowed(const struct sg_policy_key *k,
     const char *country);
 
+/*
+ * The inventory rule, one implementation for the front (which keys it
+ * offers), the signer process (before every signature) and the offline
+ * verifier: the token is in the HSM inventory (by serial), reports the
+ * manufacturer and model the inventory names (when it names them), and
+ * stands in a country key k allows.  0 (and *ret_hsm, if not NULL) or
+ * SG_ERR_FORBIDDEN with why saying which part failed.
+ * sg_policy_hsm_allowed() is the same for a logged serial, where no token
+ * is there to report its make.
+ */
+int sg_policy_token_allowed(const struct sg_policy *p,
+    const struct sg_policy_key *k, const struct sg_token_info *ti,
+    const struct sg_hsm **ret_hsm, char *why, size_t len);
+int sg_policy_hsm_allowed(const struct sg_policy *p,
+    const struct sg_policy_key *k, const char *serial,
+    const struct sg_hsm **ret_hsm, char *why, size_t len);
+
 struct sg_decision {
 	const char *officer;            /* principal name */
 	int approve;                    /* 1 approve, 0 reject */

@@ -471,22 +471,17 @@ check_policy(const struct verify_args *a, struct verify *v)
 	}
 	k = sg_policy_key(v->policy, v->st.key);
 	/* The daemon never signs on a token outside the inventory, nor in a
-	 * country the key does not allow: an entry saying so contradicts
-	 * the policy it names. */
-	if ((v->hsm = sg_policy_hsm(v->policy, v->entry.hsm_serial)) == NULL) {
-		fail("hsm", "token %s is not in the policy's HSM inventory",
-		    v->entry.hsm_serial);
+	 * country the key does not allow (the same rule, sg_policy.h): an
+	 * entry saying so contradicts the policy it names. */
+	if (sg_policy_hsm_allowed(v->policy, k, v->entry.hsm_serial, &v->hsm,
+	    err, sizeof(err)) != 0) {
+		fail("hsm", "%s", err);
 		goto out;
 	}
 	if (strcmp(v->hsm->country, v->entry.hsm_country) != 0) {
 		fail("hsm", "the entry says token %s stands in %s, the policy "
 		    "says %s", v->entry.hsm_serial, v->entry.hsm_country,
 		    v->hsm->country);
-		goto out;
-	}
-	if (!sg_policy_country_allowed(k, v->entry.hsm_country)) {
-		fail("hsm", "key %s may not be used in %s", v->st.key,
-		    v->entry.hsm_country);
 		goto out;
 	}
 	ex = 0;

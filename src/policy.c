@@ -1640,6 +1640,72 @@ sg_policy_country_allowed(const struct sg_policy_key *k, const char *country)
 	return 0;
 }
 
+/* The country rule of an inventory entry, in the words of every caller. */
+static int
+country_rule(const struct sg_policy_key *k, const struct sg_hsm *hsm,
+    char *why, size_t len)
+{
+	if (sg_policy_country_allowed(k, hsm->country))
+		return 0;
+	snprintf(why, len, "token serial %s stands in %s (%s); key '%s' is "
+	    "not allowed there", hsm->serial, hsm->country, hsm->site,
+	    k->name);
+	return SG_ERR_FORBIDDEN;
+}
+
+int
+sg_policy_hsm_allowed(const struct sg_policy *p,
+    const struct sg_policy_key *k, const char *serial,
+    const struct sg_hsm **ret_hsm, char *why, size_t len)
+{
+	const struct sg_hsm *hsm;
+	int r;
+
+	if (p == NULL || k == NULL || serial == NULL)
+		return SG_ERR_INVALID;
+	if ((hsm = sg_policy_hsm(p, serial)) == NULL) {
+		snprintf(why, len, "token serial %s is not in the HSM "
+		    "inventory", serial);
+		return SG_ERR_FORBIDDEN;
+	}
+	if ((r = country_rule(k, hsm, why, len)) != 0)
+		return r;
+	if (ret_hsm != NULL)
+		*ret_hsm = hsm;
+	return 0;
+}
+
+int
+sg_policy_token_allowed(const struct sg_policy *p,
+    const struct sg_policy_key *k, const struct sg_token_info *ti,
+    const struct sg_hsm **ret_hsm, char *why, size_t len)
+{
+	const struct sg_hsm *hsm;
+	int r;
+
+	if (p == NULL || k == NULL || ti == NULL)
+		return SG_ERR_INVALID;
+	if ((hsm = sg_policy_hsm(p, ti->serial)) == NULL) {
+		snprintf(why, len, "token '%s' (serial %s) is not in the HSM "
+		    "inventory", ti->label, ti->serial);
+		return SG_ERR_FORBIDDEN;
+	}
+	if ((hsm->manufacturer[0] != '\0' &&
+	    strcmp(hsm->manufacturer, ti->manufacturer) != 0) ||
+	    (hsm->model[0] != '\0' && strcmp(hsm->model, ti->model) != 0)) {
+		snprintf(why, len, "token serial %s reports manufacturer '%s' "
+		    "model '%s', the inventory says '%s' '%s'", ti->serial,
+		    ti->manufacturer, ti->model, hsm->manufacturer,
+		    hsm->model);
+		return SG_ERR_FORBIDDEN;
+	}
+	if ((r = country_rule(k, hsm, why, len)) != 0)
+		return r;
+	if (ret_hsm != NULL)
+		*ret_hsm = hsm;
+	return 0;
+}
+
 /* The groups of k's terms, looked up by name so that a copy of a key works
  * as well as the policy's own record.  NULL for an unknown group. */
 static size_t

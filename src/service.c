@@ -207,32 +207,12 @@ check_key_with(const struct sg_policy *policy, struct sg_key_view *kv,
 		}
 		EVP_PKEY_free(certkey);
 	}
-	hsm = sg_policy_hsm(policy, kv->token.serial);
-	if (hsm == NULL) {
-		snprintf(kv->reason, sizeof(kv->reason),
-		    "token '%s' (serial %s) is not in the HSM inventory",
-		    kv->token.label, kv->token.serial);
+	/* Where the token stands is shown even when the key may not be
+	 * used there; whether it may is the policy's one rule. */
+	kv->hsm = sg_policy_hsm(policy, kv->token.serial);
+	if (sg_policy_token_allowed(policy, pk, &kv->token, &hsm, kv->reason,
+	    sizeof(kv->reason)) != 0)
 		return;
-	}
-	kv->hsm = hsm;
-	if ((hsm->manufacturer[0] != '\0' &&
-	    strcmp(hsm->manufacturer, kv->token.manufacturer) != 0) ||
-	    (hsm->model[0] != '\0' &&
-	    strcmp(hsm->model, kv->token.model) != 0)) {
-		snprintf(kv->reason, sizeof(kv->reason),
-		    "token serial %s reports manufacturer '%s' model '%s', "
-		    "the inventory says '%s' '%s'", kv->token.serial,
-		    kv->token.manufacturer, kv->token.model,
-		    hsm->manufacturer, hsm->model);
-		return;
-	}
-	if (!sg_policy_country_allowed(pk, hsm->country)) {
-		snprintf(kv->reason, sizeof(kv->reason),
-		    "token serial %s stands in %s (%s); key '%s' is not "
-		    "allowed there", kv->token.serial, hsm->country, hsm->site,
-		    pk->name);
-		return;
-	}
 	kv->usable = 1;
 	kv->reason[0] = '\0';
 }

@@ -306,27 +306,16 @@ handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
 	}
 	{
 		struct sg_token_info ti;
-		const struct sg_hsm *hsm;
 
 		if (sg_signer_key_public(c->core, w->key, NULL, NULL,
-		    &ti) != 0 || (hsm = sg_policy_hsm(p, ti.serial)) == NULL) {
+		    &ti) != 0) {
 			snprintf(rep->err, sizeof(rep->err), "the token of key "
-			    "'%s' is not in the HSM inventory", w->key);
+			    "'%s' cannot be described", w->key);
 			goto out;
 		}
-		if ((hsm->manufacturer[0] != '\0' &&
-		    strcmp(hsm->manufacturer, ti.manufacturer) != 0) ||
-		    (hsm->model[0] != '\0' && strcmp(hsm->model, ti.model) != 0)) {
-			snprintf(rep->err, sizeof(rep->err), "token %s is not "
-			    "the inventory's %s %s", ti.serial,
-			    hsm->manufacturer, hsm->model);
+		if (sg_policy_token_allowed(p, pk, &ti, NULL, rep->err,
+		    sizeof(rep->err)) != 0)
 			goto out;
-		}
-		if (!sg_policy_country_allowed(pk, hsm->country)) {
-			snprintf(rep->err, sizeof(rep->err), "key '%s' may not "
-			    "be used in %s", w->key, hsm->country);
-			goto out;
-		}
 	}
 	r = SG_ERR_VERIFY;
 

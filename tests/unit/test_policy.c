@@ -1806,8 +1806,101 @@ free_keys(void)
 	}
 }
 
+/*
+ * The inventory rule (sg_policy_token_allowed / sg_policy_hsm_allowed),
+ * the one the front, the signer process and the verifier all call: every
+ * way a token can be refused, and the two ways a make may be left open.
+ */
+static void
+test_inventory_rule(void)
+{
+	char *text = expand(dev_tmpl);
+	struct sg_policy *p = parse_ok(text);
+	const struct sg_policy_key *release, *firmware;
+	const struct sg_hsm *h;
+	struct sg_token_info ti;
+	char why[256];
+
+	if (p == NULL) {
+		free(text);
+		return;
+	}
+	release = sg_policy_key(p, "release");
+	firmware = sg_policy_key(p, "firmware");
+	memset(&ti, 0, sizeof(ti));
+	snprintf(ti.label, sizeof(ti.label), "signgate-dev");
+	snprintf(ti.serial, sizeof(ti.serial), "4c6d3b1f0a2e7c91");
+	snprintf(ti.manufacturer, sizeof(ti.manufacturer), "SoftHSM project");
+	snprintf(ti.model, sizeof(ti.model), "SoftHSM v2");
+
+	/* In the inventory, the make it names, a country the key allows. */
+	h = NULL;
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, &ti, &h, why,
+	    sizeof(why)), 0);
+	CHECK(h != NULL && strcmp(h->site, "Zurich") == 0);
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, &ti, NULL, why,
+	    sizeof(why)), 0);
+
+	/* Another model, another manufacturer (a token that only claims the
+	 * serial), one byte off. */
+	snprintf(ti.model, sizeof(ti.model), "SoftHSM v3");
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, &ti, NULL, why,
+	    sizeof(why)), SG_ERR_FORBIDDEN);
+	CHECK_STR(why, "token serial 4c6d3b1f0a2e7c91 reports manufacturer "
+	    "'SoftHSM project' model 'SoftHSM v3', the inventory says "
+	    "'SoftHSM project' 'SoftHSM v2'");
+	snprintf(ti.model, sizeof(ti.model), "SoftHSM v2");
+	snprintf(ti.manufacturer, sizeof(ti.manufacturer), "SoftHSM projecT");
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, &ti, NULL, why,
+	    sizeof(why)), SG_ERR_FORBIDDEN);
+	snprintf(ti.manufacturer, sizeof(ti.manufacturer), "SoftHSM project");
+
+	/* Not in the inventory, or a serial one character off. */
+	snprintf(ti.serial, sizeof(ti.serial), "4c6d3b1f0a2e7c90");
+	h = NULL;
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, &ti, &h, why,
+	    sizeof(why)), SG_ERR_FORBIDDEN);
+	CHECK(h == NULL);
+	CHECK_STR(why, "token 'signgate-dev' (serial 4c6d3b1f0a2e7c90) is not "
+	    "in the HSM inventory");
+
+	/* X1 names no make (any is fine) but stands in DE, which neither
+	 * key allows. */
+	snprintf(ti.serial, sizeof(ti.serial), "X1");
+	snprintf(ti.manufacturer, sizeof(ti.manufacturer), "Other");
+	snprintf(ti.model, sizeof(ti.model), "Other");
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, &ti, NULL, why,
+	    sizeof(why)), SG_ERR_FORBIDDEN);
+	CHECK_STR(why, "token serial X1 stands in DE (Frankfurt am Main); "
+	    "key 'release' is not allowed there");
+	CHECK_EQ_INT(sg_policy_token_allowed(p, firmware, &ti, NULL, why,
+	    sizeof(why)), SG_ERR_FORBIDDEN);
+
+	/* A logged serial: inventory and country, no make. */
+	h = NULL;
+	CHECK_EQ_INT(sg_policy_hsm_allowed(p, release, "4c6d3b1f0a2e7c91", &h,
+	    why, sizeof(why)), 0);
+	CHECK(h != NULL && strcmp(h->country, "CH") == 0);
+	CHECK_EQ_INT(sg_policy_hsm_allowed(p, release, "X1", NULL, why,
+	    sizeof(why)), SG_ERR_FORBIDDEN);
+	CHECK_EQ_INT(sg_policy_hsm_allowed(p, release, "nope", NULL, why,
+	    sizeof(why)), SG_ERR_FORBIDDEN);
+	CHECK_STR(why, "token serial nope is not in the HSM inventory");
+
+	/* Arguments. */
+	CHECK_EQ_INT(sg_policy_token_allowed(p, NULL, &ti, NULL, why,
+	    sizeof(why)), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, NULL, NULL, why,
+	    sizeof(why)), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_policy_hsm_allowed(p, release, NULL, NULL, why,
+	    sizeof(why)), SG_ERR_INVALID);
+	sg_policy_free(p);
+	free(text);
+}
+
 SG_TEST_MAIN("policy",
     T(test_valid_policy),
+    T(test_inventory_rule),
     T(test_minimal_and_edges),
     T(test_reject_structure),
     T(test_reject_principals),
