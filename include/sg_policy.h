@@ -16,7 +16,7 @@
 
 #include <openssl/evp.h>
 
-#include "sg_p11.h"
+#include "sg_crypto.h"
 
 #define SG_POLICY_NAME_MAX 64
 #define SG_POLICY_MAX_SIZE (1024 * 1024)

@@ -37,7 +37,7 @@
 
 #include "sg_crypto.h"
 #include "sg_err.h"
-#include "sg_p11.h"
+#include "sg_p11_uri.h"
 #include "sg_policy.h"
 #include "sg_util.h"
 
