@@ -96,6 +96,20 @@ int sg_policy_parse(const char *filename, const char *buf, size_t len,
     struct sg_policy **ret, char *errbuf, size_t errlen);
 void sg_policy_free(struct sg_policy *p);
 
+/*
+ * Checks a policy for a person who is writing one: every problem is passed
+ * to report (file, line, message) instead of stopping at the first.  After
+ * a statement that fails, parsing goes on with the next one (a block whose
+ * opening line fails is skipped to its 'end'); names that point at other
+ * blocks are resolved only once every block has parsed, since in a broken
+ * file those errors would only echo the others.  Returns 0 (and the policy
+ * in *ret, if ret is not NULL) when there was no problem.
+ */
+typedef void (*sg_policy_report_fn)(void *arg, const char *file, int line,
+    const char *msg);
+int sg_policy_check(const char *filename, const char *buf, size_t len,
+    sg_policy_report_fn report, void *arg, struct sg_policy **ret);
+
 const char *sg_policy_name(const struct sg_policy *p);
 uint64_t sg_policy_version(const struct sg_policy *p);
 /* Lower-case hex SHA-256 of the exact bytes parsed (64 chars + NUL). */
