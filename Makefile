@@ -33,9 +33,25 @@ ifeq ($(WERROR),1)
 ALL_CFLAGS += -Werror
 endif
 
+# Three libraries, so that the boundaries are enforced at link time:
+#   core    formats, crypto, policy, log maths, PKCS#11 (both programs);
+#   daemon  the gateway's own modules (signgated only);
+#   cli     the command-line client's modules (signgate only).
+# A CLI file that calls daemon code (or the reverse) fails to link.  A new
+# file in src/ belongs to core unless it is listed under DAEMON_NAMES or
+# named cli_*.c.
 MAINS = src/signgated.c src/signgate.c
-LIB_SRCS = $(filter-out $(MAINS),$(wildcard src/*.c))
+DAEMON_NAMES = api http service store tlog signer signer_proc config tsa
+DAEMON_SRCS = $(DAEMON_NAMES:%=src/%.c)
+CLI_SRCS = $(wildcard src/cli_*.c)
+CORE_SRCS = $(filter-out $(MAINS) $(DAEMON_SRCS) $(CLI_SRCS),$(wildcard src/*.c))
+LIB_SRCS = $(CORE_SRCS) $(DAEMON_SRCS) $(CLI_SRCS)
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
+CORE_LIB = $(BUILD)/libsgcore.a
+DAEMON_LIB = $(BUILD)/libsgdaemon.a
+CLI_LIB = $(BUILD)/libsgcli.a
+# Tests, tools and fuzz harnesses may reach into every part.
+ALL_LIBS = $(DAEMON_LIB) $(CLI_LIB) $(CORE_LIB)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRCS = $(wildcard tests/tools/*.c)
@@ -52,23 +68,31 @@ $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/libsigngate.a: $(LIB_OBJS)
+$(CORE_LIB): $(CORE_SRCS:src/%.c=$(BUILD)/obj/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/signgated: $(BUILD)/obj/signgated.o $(BUILD)/libsigngate.a
+$(DAEMON_LIB): $(DAEMON_SRCS:src/%.c=$(BUILD)/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(CLI_LIB): $(CLI_SRCS:src/%.c=$(BUILD)/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/signgated: $(BUILD)/obj/signgated.o $(DAEMON_LIB) $(CORE_LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(BUILD)/signgate: $(BUILD)/obj/signgate.o $(BUILD)/libsigngate.a
+$(BUILD)/signgate: $(BUILD)/obj/signgate.o $(CLI_LIB) $(CORE_LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsigngate.a tests/unit/sg_test.h
+$(BUILD)/tests/%: tests/unit/%.c $(ALL_LIBS) tests/unit/sg_test.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libsigngate.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(ALL_LIBS) $(LIBS)
 
-$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libsigngate.a
+$(BUILD)/tools/%: tests/tools/%.c $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libsigngate.a $(LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $< $(ALL_LIBS) $(LIBS)
 
 $(BUILD)/preload/%.so: tests/preload/%.c
 	@mkdir -p $(dir $@)

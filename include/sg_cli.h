@@ -16,6 +16,7 @@
  *   cli_approve.c   `approve`, `reject`
  *   cli_verify.c    `verify` (offline: signature, log proof, approvals)
  *   cli_log.c       `log key`, `log checkpoint`, `log monitor`
+ *   cli_policy.c    `policy check`, `policy hash` (offline)
  *
  * Two conventions meet here.  Helpers return 0 or a negative SG_ERR_* code
  * like the rest of the project.  Command-level functions (sg_cli_cmd_*,
@@ -264,5 +265,6 @@ int sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf);
+int sg_cli_cmd_policy(int argc, char **argv, struct sg_cli_conf *conf);
 
 #endif

@@ -16,7 +16,7 @@
 
 #include <openssl/evp.h>
 
-#include "sg_p11.h"
+#include "sg_crypto.h"
 
 #define SG_POLICY_NAME_MAX 64
 #define SG_POLICY_MAX_SIZE (1024 * 1024)
@@ -96,6 +96,20 @@ int sg_policy_parse(const char *filename, const char *buf, size_t len,
     struct sg_policy **ret, char *errbuf, size_t errlen);
 void sg_policy_free(struct sg_policy *p);
 
+/*
+ * Checks a policy for a person who is writing one: every problem is passed
+ * to report (file, line, message) instead of stopping at the first.  After
+ * a statement that fails, parsing goes on with the next one (a block whose
+ * opening line fails is skipped to its 'end'); names that point at other
+ * blocks are resolved only once every block has parsed, since in a broken
+ * file those errors would only echo the others.  Returns 0 (and the policy
+ * in *ret, if ret is not NULL) when there was no problem.
+ */
+typedef void (*sg_policy_report_fn)(void *arg, const char *file, int line,
+    const char *msg);
+int sg_policy_check(const char *filename, const char *buf, size_t len,
+    sg_policy_report_fn report, void *arg, struct sg_policy **ret);
+
 const char *sg_policy_name(const struct sg_policy *p);
 uint64_t sg_policy_version(const struct sg_policy *p);
 /* Lower-case hex SHA-256 of the exact bytes parsed (64 chars + NUL). */
@@ -132,7 +146,9 @@ int sg_policy_country_allowed(const struct sg_policy_key *k,
 /*
  * The inventory rule, one implementation for the front (which keys it
  * offers), the signer process (before every signature) and the offline
- * verifier: the token is in the HSM inventory (by serial), reports the
+ * verifier: the token (as PKCS#11 describes it: label, used in messages
+ * only, serial, manufacturer, model) is in the HSM inventory (by serial),
+ * reports the
  * manufacturer and model the inventory names (when it names them), and
  * stands in a country key k allows.  0 (and *ret_hsm, if not NULL) or
  * SG_ERR_FORBIDDEN with why saying which part failed.
@@ -140,7 +156,8 @@ int sg_policy_country_allowed(const struct sg_policy_key *k,
  * is there to report its make.
  */
 int sg_policy_token_allowed(const struct sg_policy *p,
-    const struct sg_policy_key *k, const struct sg_token_info *ti,
+    const struct sg_policy_key *k, const char *label, const char *serial,
+    const char *manufacturer, const char *model,
     const struct sg_hsm **ret_hsm, char *why, size_t len);
 int sg_policy_hsm_allowed(const struct sg_policy *p,
     const struct sg_policy_key *k, const char *serial,

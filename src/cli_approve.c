@@ -39,6 +39,7 @@
 #include "sg_dsse.h"
 #include "sg_err.h"
 #include "sg_p11.h"
+#include "sg_p11_uri.h"
 #include "sg_text.h"
 #include "sg_util.h"
 

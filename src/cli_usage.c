@@ -24,6 +24,9 @@ static const char overview[] =
 "  log key|checkpoint|monitor\n"
 "                    the transparency log's key, its checkpoint, and a\n"
 "                    monitor that detects forks and rollbacks (auditor)\n"
+"  policy check|hash FILE\n"
+"                    every problem of a policy file, and the line its\n"
+"                    statements will carry (offline; policy authors)\n"
 "  help [COMMAND]    this text, or a command's\n"
 "\n"
 "Global options (also accepted after the command, unless the command uses\n"
@@ -259,6 +262,23 @@ static const char log_usage[] =
 "seen, is signed by another key, or advertises a key other than the\n"
 "pinned one.\n";
 
+static const char policy_usage[] =
+"usage: signgate policy check FILE...\n"
+"       signgate policy hash FILE\n"
+"\n"
+"Offline help for whoever writes a policy (policy/README.md); no server\n"
+"is asked.\n"
+"  check   parses each FILE as signgated would and prints every problem\n"
+"          as `FILE:LINE: what` on standard error (after a failing\n"
+"          statement it goes on with the next one; names that point at\n"
+"          other blocks are checked once every block parses), then\n"
+"          `N problems`; for a valid file it prints\n"
+"            FILE: ok, policy NAME@VERSION sha256:HEX\n"
+"          Exit 0 when every FILE is valid, 1 otherwise.\n"
+"  hash    prints the line that approval statements made under FILE\n"
+"          carry, `policy NAME@VERSION sha256:HEX`; exit 1 (with the\n"
+"          problems) when FILE is not a valid policy.\n";
+
 static const char command_footer[] =
 "\n"
 "Global options (--url, --cert, --key, --cacert, --timeout, -v) and exit\n"
@@ -283,6 +303,8 @@ sg_cli_usage(FILE *f, const char *cmd)
 		fputs(verify_usage, f);
 	else if (strcmp(cmd, "log") == 0)
 		fputs(log_usage, f);
+	else if (strcmp(cmd, "policy") == 0)
+		fputs(policy_usage, f);
 	else if (strcmp(cmd, "help") == 0)
 		fputs("usage: signgate help [COMMAND]\n", f);
 	else

@@ -9,8 +9,10 @@
  * order-independent, so names that point at other blocks (group members,
  * requesters, the groups of `require`) are only recorded in the first pass,
  * with the line that named them; the second pass resolves them and blames
- * that line.  Parsing stops at the first error: one precise message
- * ("file:line: what") is worth more to an operator than a cascade.
+ * that line.  sg_policy_parse() stops at the first error: one precise
+ * message ("file:line: what") is worth more to the daemon's log than a
+ * cascade.  sg_policy_check(), for people writing a policy, reports every
+ * error and goes on with the next statement (see recover()).
  *
  * Every count has a fixed limit (the arrays in sg_policy.h and the
  * MAX_* constants below), so a broken or hostile file costs bounded memory.
@@ -37,7 +39,7 @@
 
 #include "sg_crypto.h"
 #include "sg_err.h"
-#include "sg_p11.h"
+#include "sg_p11_uri.h"
 #include "sg_policy.h"
 #include "sg_text.h"
 #include "sg_util.h"
@@ -133,6 +135,12 @@ struct parser {
 	int is_comment;
 	char *errbuf;
 	size_t errlen;
+	/* Check mode (sg_policy_check): every error is reported here and
+	 * parsing goes on; errbuf keeps the first. */
+	sg_policy_report_fn report;
+	void *report_arg;
+	unsigned nerrors;
+	int skip_block;				/* skipping to 'end' */
 	struct sg_policy *p;
 
 	enum block blk;
@@ -165,11 +173,21 @@ perr(struct parser *st, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (st->errbuf != NULL && st->errlen > 0)
+	if (st->errbuf != NULL && st->errlen > 0 && st->nerrors == 0)
 		snprintf(st->errbuf, st->errlen, "%s:%d: %s", st->file, line,
 		    msg);
+	st->nerrors++;
+	if (st->report != NULL)
+		st->report(st->report_arg, st->file, line, msg);
 	return SG_ERR_INVALID;
 }
+
+/* In check mode an error is reported and the caller goes on with the next
+ * item; otherwise the first error ends parsing. */
+#define GO_ON_OR_RETURN(st, r) do {					\
+	if ((st)->report == NULL)					\
+		return (r);						\
+} while (0)
 
 /* An error in the statement on the current line, prefixed with its block
  * and keyword: "key 'release': require: ...". */
@@ -1305,6 +1323,7 @@ group_has(const struct group_ent *g, size_t principal)
 static int
 resolve_principals(struct parser *st)
 {
+	int bad = 0;
 	const struct sg_policy *p = st->p;
 	const struct principal_ent *a, *b;
 	size_t i, j;
@@ -1314,33 +1333,43 @@ resolve_principals(struct parser *st)
 		for (j = 0; j < i; j++) {
 			b = &p->principals[j];
 			if (a->pub.client_cn[0] != '\0' &&
-			    strcmp(a->pub.client_cn, b->pub.client_cn) == 0)
-				return perr(st, a->cn_line, "principal '%s': "
+			    strcmp(a->pub.client_cn, b->pub.client_cn) == 0) {
+				bad = perr(st, a->cn_line, "principal '%s': "
 				    "client-cn: '%.64s' is already used by "
 				    "principal '%s'", a->pub.name,
 				    a->pub.client_cn, b->pub.name);
+				GO_ON_OR_RETURN(st, bad);
+				continue;
+			}
 			if (a->pub.has_client_sha256 &&
 			    b->pub.has_client_sha256 &&
 			    memcmp(a->pub.client_sha256, b->pub.client_sha256,
-			    32) == 0)
-				return perr(st, a->sha_line, "principal '%s': "
+			    32) == 0) {
+				bad = perr(st, a->sha_line, "principal '%s': "
 				    "client-sha256: already used by principal "
 				    "'%s'", a->pub.name, b->pub.name);
+				GO_ON_OR_RETURN(st, bad);
+				continue;
+			}
 			if (a->pub.approval_key != NULL &&
 			    b->pub.approval_key != NULL &&
 			    EVP_PKEY_eq(a->pub.approval_key,
-			    b->pub.approval_key) == 1)
-				return perr(st, a->key_line, "principal '%s': "
+			    b->pub.approval_key) == 1) {
+				bad = perr(st, a->key_line, "principal '%s': "
 				    "approval-key: the same key as principal "
 				    "'%s'", a->pub.name, b->pub.name);
+				GO_ON_OR_RETURN(st, bad);
+				continue;
+			}
 		}
 	}
-	return 0;
+	return bad;
 }
 
 static int
 resolve_groups(struct parser *st)
 {
+	int bad = 0;
 	struct sg_policy *p = st->p;
 	struct group_ent *g;
 	ssize_t pi;
@@ -1350,23 +1379,30 @@ resolve_groups(struct parser *st)
 		g = &p->groups[i];
 		for (j = 0; j < g->nmembers; j++) {
 			pi = principal_index(p, g->member_names[j]);
-			if (pi < 0)
-				return perr(st, g->members_line, "group '%s': "
+			if (pi < 0) {
+				bad = perr(st, g->members_line, "group '%s': "
 				    "members: principal '%s' is not defined",
 				    g->name, g->member_names[j]);
-			if (!(p->principals[pi].pub.roles & SG_ROLE_OFFICER))
-				return perr(st, g->members_line, "group '%s': "
+				GO_ON_OR_RETURN(st, bad);
+				continue;
+			}
+			if (!(p->principals[pi].pub.roles & SG_ROLE_OFFICER)) {
+				bad = perr(st, g->members_line, "group '%s': "
 				    "members: principal '%s' is not an "
 				    "officer", g->name, g->member_names[j]);
+				GO_ON_OR_RETURN(st, bad);
+				continue;
+			}
 			g->members[j] = (size_t)pi;
 		}
 	}
-	return 0;
+	return bad;
 }
 
 static int
 resolve_keys(struct parser *st)
 {
+	int bad = 0;
 	const struct sg_policy *p = st->p;
 	const struct key_ent *e;
 	const struct group_ent *g;
@@ -1377,33 +1413,45 @@ resolve_keys(struct parser *st)
 		e = &p->keys[i];
 		for (j = 0; j < e->pub.nrequesters; j++) {
 			pi = principal_index(p, e->pub.requesters[j]);
-			if (pi < 0)
-				return perr(st, e->requesters_line, "key '%s': "
+			if (pi < 0) {
+				bad = perr(st, e->requesters_line, "key '%s': "
 				    "requesters: principal '%s' is not "
 				    "defined", e->pub.name,
 				    e->pub.requesters[j]);
+				GO_ON_OR_RETURN(st, bad);
+				continue;
+			}
 			if (!(p->principals[pi].pub.roles &
-			    SG_ROLE_REQUESTER))
-				return perr(st, e->requesters_line, "key '%s': "
+			    SG_ROLE_REQUESTER)) {
+				bad = perr(st, e->requesters_line, "key '%s': "
 				    "requesters: principal '%s' does not have "
 				    "the requester role", e->pub.name,
 				    e->pub.requesters[j]);
+				GO_ON_OR_RETURN(st, bad);
+				continue;
+			}
 		}
 		for (j = 0; j < e->pub.nterms; j++) {
 			const struct sg_term *t = &e->pub.terms[j];
 
-			if ((g = group_find(p, t->group)) == NULL)
-				return perr(st, e->term_line[j], "key '%s': "
+			if ((g = group_find(p, t->group)) == NULL) {
+				bad = perr(st, e->term_line[j], "key '%s': "
 				    "require: group '%s' is not defined",
 				    e->pub.name, t->group);
-			if (t->count > g->nmembers)
-				return perr(st, e->term_line[j], "key '%s': "
+				GO_ON_OR_RETURN(st, bad);
+				continue;
+			}
+			if (t->count > g->nmembers) {
+				bad = perr(st, e->term_line[j], "key '%s': "
 				    "require: group '%s' has %zu members, "
 				    "fewer than %u", e->pub.name, t->group,
 				    g->nmembers, t->count);
+				GO_ON_OR_RETURN(st, bad);
+				continue;
+			}
 		}
 	}
-	return 0;
+	return bad;
 }
 
 /* --- public interface --- */
@@ -1424,19 +1472,116 @@ sg_policy_free(struct sg_policy *p)
 	free(p);
 }
 
-int
-sg_policy_parse(const char *filename, const char *buf, size_t len,
-    struct sg_policy **ret, char *errbuf, size_t errlen)
+/*
+ * One statement that failed, in check mode: go on where the rest of the
+ * file still makes sense.  A block whose opening line failed is skipped to
+ * its 'end'; a block whose 'end' found it incomplete is closed anyway; any
+ * other statement is simply passed over.
+ */
+static void
+recover(struct parser *st, int was_top, int was_end)
+{
+	if (was_top) {
+		const char *k = st->tok[0];
+
+		if (strcmp(k, "principal") == 0 || strcmp(k, "group") == 0 ||
+		    strcmp(k, "hsm") == 0 || strcmp(k, "key") == 0)
+			st->skip_block = 1;
+	} else if (was_end) {
+		st->blk = BLK_TOP;
+		st->kws = NULL;
+	}
+}
+
+/* Both passes over st->buf; st->p receives the policy. */
+static int
+parse(struct parser *st)
+{
+	struct sg_policy *p = st->p;
+	uint8_t digest[32];
+	size_t i;
+	int r, was_top, was_end;
+
+	if (st->len > SG_POLICY_MAX_SIZE) {
+		/* Blame the line where the limit is crossed. */
+		int line = 1;
+
+		for (i = 0; i < SG_POLICY_MAX_SIZE; i++)
+			if (st->buf[i] == '\n')
+				line++;
+		return perr(st, line, "file is larger than %d bytes",
+		    SG_POLICY_MAX_SIZE);
+	}
+	sg_sha256(st->buf, st->len, digest);
+	sg_hex_encode(digest, sizeof(digest), p->sha256_hex);
+
+	while ((r = next_line(st)) != 0) {
+		if (r < 0) {
+			/* A line that cannot be read (too long, NUL,
+			 * not printable) was reported; go on after it. */
+			if (r == SG_ERR_NOMEM || st->report == NULL)
+				return r;
+			continue;
+		}
+		if (st->is_comment)
+			continue;
+		tokenize(st);
+		if (st->ntok == 0)
+			continue;
+		if (st->skip_block) {
+			if (strcmp(st->tok[0], "end") == 0)
+				st->skip_block = 0;
+			continue;
+		}
+		was_top = st->blk == BLK_TOP;
+		was_end = strcmp(st->tok[0], "end") == 0;
+		r = was_top ? top_statement(st) : block_statement(st);
+		if (r != 0) {
+			if (r == SG_ERR_NOMEM || st->report == NULL)
+				return r;
+			recover(st, was_top, was_end);
+		}
+	}
+	if (st->blk != BLK_TOP || st->skip_block) {
+		r = perr(st, st->blk_line, "%s: block is not closed with "
+		    "'end'", st->ctx);
+		GO_ON_OR_RETURN(st, r);
+	}
+	if (st->policy_line == 0) {
+		r = perr(st, st->lineno > 0 ? st->lineno : 1,
+		    "missing 'policy <name>'");
+		GO_ON_OR_RETURN(st, r);
+	}
+	if (st->version_line == 0 && st->policy_line != 0) {
+		r = perr(st, st->policy_line, "policy '%s': missing "
+		    "'version'", p->name);
+		GO_ON_OR_RETURN(st, r);
+	}
+	/* Names are resolved only in a file whose blocks all parsed: in a
+	 * broken one they would only echo the errors above. */
+	if (st->nerrors > 0)
+		return SG_ERR_INVALID;
+	if ((r = resolve_principals(st)) != 0 && st->report == NULL)
+		return r;
+	if ((r = resolve_groups(st)) != 0 && st->report == NULL)
+		return r;
+	if ((r = resolve_keys(st)) != 0 && st->report == NULL)
+		return r;
+	return st->nerrors > 0 ? SG_ERR_INVALID : 0;
+}
+
+static int
+parse_with(const char *filename, const char *buf, size_t len,
+    sg_policy_report_fn report, void *arg, struct sg_policy **ret,
+    char *errbuf, size_t errlen)
 {
 	struct parser *st = NULL;
 	struct sg_policy *p = NULL;
-	uint8_t digest[32];
-	size_t i;
-	int r = SG_ERR_INTERNAL;
+	int r;
 
 	if (errbuf != NULL && errlen > 0)
 		errbuf[0] = '\0';
-	if (ret == NULL || (buf == NULL && len > 0))
+	if (buf == NULL && len > 0)
 		return SG_ERR_INVALID;
 	if ((st = calloc(1, sizeof(*st))) == NULL ||
 	    (p = calloc(1, sizeof(*p))) == NULL) {
@@ -1448,57 +1593,13 @@ sg_policy_parse(const char *filename, const char *buf, size_t len,
 	st->len = len;
 	st->errbuf = errbuf;
 	st->errlen = errlen;
+	st->report = report;
+	st->report_arg = arg;
 	st->p = p;
-
-	if (len > SG_POLICY_MAX_SIZE) {
-		/* Blame the line where the limit is crossed. */
-		int line = 1;
-
-		for (i = 0; i < SG_POLICY_MAX_SIZE; i++)
-			if (buf[i] == '\n')
-				line++;
-		r = perr(st, line, "file is larger than %d bytes",
-		    SG_POLICY_MAX_SIZE);
-		goto out;
+	if ((r = parse(st)) == 0 && ret != NULL) {
+		*ret = p;
+		p = NULL;	/* transferred */
 	}
-	sg_sha256(buf, len, digest);
-	sg_hex_encode(digest, sizeof(digest), p->sha256_hex);
-
-	while ((r = next_line(st)) == 1) {
-		if (st->is_comment)
-			continue;
-		tokenize(st);
-		if (st->ntok == 0)
-			continue;
-		r = st->blk == BLK_TOP ? top_statement(st) :
-		    block_statement(st);
-		if (r != 0)
-			goto out;
-	}
-	if (r < 0)
-		goto out;
-	if (st->blk != BLK_TOP) {
-		r = perr(st, st->blk_line, "%s: block is not closed with "
-		    "'end'", st->ctx);
-		goto out;
-	}
-	if (st->policy_line == 0) {
-		r = perr(st, st->lineno > 0 ? st->lineno : 1,
-		    "missing 'policy <name>'");
-		goto out;
-	}
-	if (st->version_line == 0) {
-		r = perr(st, st->policy_line, "policy '%s': missing "
-		    "'version'", p->name);
-		goto out;
-	}
-	if ((r = resolve_principals(st)) != 0 ||
-	    (r = resolve_groups(st)) != 0 ||
-	    (r = resolve_keys(st)) != 0)
-		goto out;
-	*ret = p;
-	p = NULL;	/* transferred */
-	r = 0;
 out:
 	if (r == SG_ERR_NOMEM && errbuf != NULL && errlen > 0)
 		snprintf(errbuf, errlen, "%s: out of memory",
@@ -1506,6 +1607,25 @@ out:
 	sg_policy_free(p);
 	free(st);
 	return r;
+}
+
+int
+sg_policy_parse(const char *filename, const char *buf, size_t len,
+    struct sg_policy **ret, char *errbuf, size_t errlen)
+{
+	if (ret == NULL)
+		return SG_ERR_INVALID;
+	return parse_with(filename, buf, len, NULL, NULL, ret, errbuf,
+	    errlen);
+}
+
+int
+sg_policy_check(const char *filename, const char *buf, size_t len,
+    sg_policy_report_fn report, void *arg, struct sg_policy **ret)
+{
+	if (report == NULL)
+		return SG_ERR_INVALID;
+	return parse_with(filename, buf, len, report, arg, ret, NULL, 0);
 }
 
 const char *
@@ -1677,26 +1797,27 @@ sg_policy_hsm_allowed(const struct sg_policy *p,
 
 int
 sg_policy_token_allowed(const struct sg_policy *p,
-    const struct sg_policy_key *k, const struct sg_token_info *ti,
+    const struct sg_policy_key *k, const char *label, const char *serial,
+    const char *manufacturer, const char *model,
     const struct sg_hsm **ret_hsm, char *why, size_t len)
 {
 	const struct sg_hsm *hsm;
 	int r;
 
-	if (p == NULL || k == NULL || ti == NULL)
+	if (p == NULL || k == NULL || label == NULL || serial == NULL ||
+	    manufacturer == NULL || model == NULL)
 		return SG_ERR_INVALID;
-	if ((hsm = sg_policy_hsm(p, ti->serial)) == NULL) {
+	if ((hsm = sg_policy_hsm(p, serial)) == NULL) {
 		snprintf(why, len, "token '%s' (serial %s) is not in the HSM "
-		    "inventory", ti->label, ti->serial);
+		    "inventory", label, serial);
 		return SG_ERR_FORBIDDEN;
 	}
 	if ((hsm->manufacturer[0] != '\0' &&
-	    strcmp(hsm->manufacturer, ti->manufacturer) != 0) ||
-	    (hsm->model[0] != '\0' && strcmp(hsm->model, ti->model) != 0)) {
+	    strcmp(hsm->manufacturer, manufacturer) != 0) ||
+	    (hsm->model[0] != '\0' && strcmp(hsm->model, model) != 0)) {
 		snprintf(why, len, "token serial %s reports manufacturer '%s' "
-		    "model '%s', the inventory says '%s' '%s'", ti->serial,
-		    ti->manufacturer, ti->model, hsm->manufacturer,
-		    hsm->model);
+		    "model '%s', the inventory says '%s' '%s'", serial,
+		    manufacturer, model, hsm->manufacturer, hsm->model);
 		return SG_ERR_FORBIDDEN;
 	}
 	if ((r = country_rule(k, hsm, why, len)) != 0)

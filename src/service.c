@@ -210,8 +210,9 @@ check_key_with(const struct sg_policy *policy, struct sg_key_view *kv,
 	/* Where the token stands is shown even when the key may not be
 	 * used there; whether it may is the policy's one rule. */
 	kv->hsm = sg_policy_hsm(policy, kv->token.serial);
-	if (sg_policy_token_allowed(policy, pk, &kv->token, &hsm, kv->reason,
-	    sizeof(kv->reason)) != 0)
+	if (sg_policy_token_allowed(policy, pk, kv->token.label,
+	    kv->token.serial, kv->token.manufacturer, kv->token.model, &hsm,
+	    kv->reason, sizeof(kv->reason)) != 0)
 		return;
 	kv->usable = 1;
 	kv->reason[0] = '\0';

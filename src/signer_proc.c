@@ -313,7 +313,8 @@ handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
 			    "'%s' cannot be described", w->key);
 			goto out;
 		}
-		if (sg_policy_token_allowed(p, pk, &ti, NULL, rep->err,
+		if (sg_policy_token_allowed(p, pk, ti.label, ti.serial,
+		    ti.manufacturer, ti.model, NULL, rep->err,
 		    sizeof(rep->err)) != 0)
 			goto out;
 	}

@@ -34,6 +34,7 @@ static const struct command commands[] = {
 	{ "reject", sg_cli_cmd_approve },
 	{ "verify", sg_cli_cmd_verify },
 	{ "log", sg_cli_cmd_log },
+	{ "policy", sg_cli_cmd_policy },
 };
 
 static const struct command *

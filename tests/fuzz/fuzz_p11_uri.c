@@ -10,6 +10,7 @@
 
 #include "sg_err.h"
 #include "sg_p11.h"
+#include "sg_p11_uri.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

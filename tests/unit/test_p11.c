@@ -27,6 +27,7 @@
 
 #include "sg_err.h"
 #include "sg_p11.h"
+#include "sg_p11_uri.h"
 #include "sg_util.h"
 #include "sg_test.h"
 

@@ -1811,6 +1811,8 @@ free_keys(void)
  * the one the front, the signer process and the verifier all call: every
  * way a token can be refused, and the two ways a make may be left open.
  */
+#define TI(t) (t).label, (t).serial, (t).manufacturer, (t).model
+
 static void
 test_inventory_rule(void)
 {
@@ -1818,7 +1820,9 @@ test_inventory_rule(void)
 	struct sg_policy *p = parse_ok(text);
 	const struct sg_policy_key *release, *firmware;
 	const struct sg_hsm *h;
-	struct sg_token_info ti;
+	struct {
+		char label[33], serial[17], manufacturer[33], model[17];
+	} ti;
 	char why[256];
 
 	if (p == NULL) {
@@ -1835,30 +1839,30 @@ test_inventory_rule(void)
 
 	/* In the inventory, the make it names, a country the key allows. */
 	h = NULL;
-	CHECK_EQ_INT(sg_policy_token_allowed(p, release, &ti, &h, why,
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, TI(ti), &h, why,
 	    sizeof(why)), 0);
 	CHECK(h != NULL && strcmp(h->site, "Zurich") == 0);
-	CHECK_EQ_INT(sg_policy_token_allowed(p, release, &ti, NULL, why,
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, TI(ti), NULL, why,
 	    sizeof(why)), 0);
 
 	/* Another model, another manufacturer (a token that only claims the
 	 * serial), one byte off. */
 	snprintf(ti.model, sizeof(ti.model), "SoftHSM v3");
-	CHECK_EQ_INT(sg_policy_token_allowed(p, release, &ti, NULL, why,
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, TI(ti), NULL, why,
 	    sizeof(why)), SG_ERR_FORBIDDEN);
 	CHECK_STR(why, "token serial 4c6d3b1f0a2e7c91 reports manufacturer "
 	    "'SoftHSM project' model 'SoftHSM v3', the inventory says "
 	    "'SoftHSM project' 'SoftHSM v2'");
 	snprintf(ti.model, sizeof(ti.model), "SoftHSM v2");
 	snprintf(ti.manufacturer, sizeof(ti.manufacturer), "SoftHSM projecT");
-	CHECK_EQ_INT(sg_policy_token_allowed(p, release, &ti, NULL, why,
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, TI(ti), NULL, why,
 	    sizeof(why)), SG_ERR_FORBIDDEN);
 	snprintf(ti.manufacturer, sizeof(ti.manufacturer), "SoftHSM project");
 
 	/* Not in the inventory, or a serial one character off. */
 	snprintf(ti.serial, sizeof(ti.serial), "4c6d3b1f0a2e7c90");
 	h = NULL;
-	CHECK_EQ_INT(sg_policy_token_allowed(p, release, &ti, &h, why,
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, TI(ti), &h, why,
 	    sizeof(why)), SG_ERR_FORBIDDEN);
 	CHECK(h == NULL);
 	CHECK_STR(why, "token 'signgate-dev' (serial 4c6d3b1f0a2e7c90) is not "
@@ -1869,11 +1873,11 @@ test_inventory_rule(void)
 	snprintf(ti.serial, sizeof(ti.serial), "X1");
 	snprintf(ti.manufacturer, sizeof(ti.manufacturer), "Other");
 	snprintf(ti.model, sizeof(ti.model), "Other");
-	CHECK_EQ_INT(sg_policy_token_allowed(p, release, &ti, NULL, why,
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, TI(ti), NULL, why,
 	    sizeof(why)), SG_ERR_FORBIDDEN);
 	CHECK_STR(why, "token serial X1 stands in DE (Frankfurt am Main); "
 	    "key 'release' is not allowed there");
-	CHECK_EQ_INT(sg_policy_token_allowed(p, firmware, &ti, NULL, why,
+	CHECK_EQ_INT(sg_policy_token_allowed(p, firmware, TI(ti), NULL, why,
 	    sizeof(why)), SG_ERR_FORBIDDEN);
 
 	/* A logged serial: inventory and country, no make. */
@@ -1888,10 +1892,11 @@ test_inventory_rule(void)
 	CHECK_STR(why, "token serial nope is not in the HSM inventory");
 
 	/* Arguments. */
-	CHECK_EQ_INT(sg_policy_token_allowed(p, NULL, &ti, NULL, why,
+	CHECK_EQ_INT(sg_policy_token_allowed(p, NULL, TI(ti), NULL, why,
 	    sizeof(why)), SG_ERR_INVALID);
-	CHECK_EQ_INT(sg_policy_token_allowed(p, release, NULL, NULL, why,
-	    sizeof(why)), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_policy_token_allowed(p, release, ti.label, NULL,
+	    ti.manufacturer, ti.model, NULL, why, sizeof(why)),
+	    SG_ERR_INVALID);
 	CHECK_EQ_INT(sg_policy_hsm_allowed(p, release, NULL, NULL, why,
 	    sizeof(why)), SG_ERR_INVALID);
 	sg_policy_free(p);
