@@ -11,10 +11,51 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_policy.h"
 
 #define SG_EVIDENCE_MAX_ENVELOPES 64
+
+/* Why one approval envelope was not accepted. */
+struct sg_approval_fault {
+	const char *field;      /* the envelope member at fault: payloadType,
+	                         * payload, signatures[0].keyid or
+	                         * signatures[0].sig */
+	char why[256];          /* a sentence; names in it are policy names */
+};
+
+/*
+ * The rule for accepting one parsed approval envelope, the same for the
+ * front (when an officer posts it) and for the evidence check below (in
+ * the signer process before signing, and in the offline verifier):
+ *
+ *  - payloadType is SG_DSSE_TYPE;
+ *  - the payload is a statement followed by exactly one decision line,
+ *    and that statement is byte for byte `statement` (compared in
+ *    constant time: the caller's statement is the request's, the
+ *    envelope's is attacker-chosen);
+ *  - keyid names an officer of p with an approval key, who is not the
+ *    requester and may approve requests on key k;
+ *  - the signature over SHA-256(PAE(payloadType, payload)) verifies under
+ *    that officer's approval key, with sg_approval_scheme().
+ *
+ * Returns 0 with the officer and the decision (1 approve, 0 reject), or
+ * SG_ERR_VERIFY (the envelope is not for this statement, or its signature
+ * does not verify), SG_ERR_FORBIDDEN (its signer may not decide on this
+ * request) or another error, with f filled in.
+ */
+int sg_approval_accept(const struct sg_policy *p,
+    const struct sg_policy_key *k, const char *requester,
+    const char *statement, size_t stmt_len, const struct sg_envelope *env,
+    const struct sg_principal **ret_officer, int *ret_approve,
+    struct sg_approval_fault *f) __attribute__((warn_unused_result));
+
+/* The scheme an officer's approval key of this algorithm signs with:
+ * ECDSA for P-256/P-384, RSA PKCS#1 v1.5 for RSA, SG_SIG_NONE for any
+ * other (no approval key).  The CLI signs and the front and the evidence
+ * check verify with this one answer. */
+enum sg_sig_scheme sg_approval_scheme(enum sg_key_alg alg);
 
 /*
  * Checks that `statement` was approved under policy p and that the

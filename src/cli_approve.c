@@ -38,6 +38,7 @@
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_err.h"
+#include "sg_evidence.h"
 #include "sg_p11.h"
 #include "sg_p11_uri.h"
 #include "sg_text.h"
@@ -73,20 +74,6 @@ sg_cli_signer_free(struct sg_cli_signer *s)
 	EVP_PKEY_free(s->pub);
 	sg_p11_free(s->p11);
 	free(s);
-}
-
-static enum sg_sig_scheme
-scheme_for(enum sg_key_alg alg)
-{
-	switch (alg) {
-	case SG_ALG_ECDSA_P256:
-	case SG_ALG_ECDSA_P384:
-		return SG_SIG_ECDSA;
-	case SG_ALG_RSA:
-		return SG_SIG_RSA_PKCS1;
-	default:
-		return SG_SIG_NONE;
-	}
 }
 
 /* A copy of only the public half. */
@@ -152,7 +139,7 @@ sg_cli_signer_file(const char *path, struct sg_cli_signer **ret,
 		r = SG_ERR_INVALID;
 		goto out;
 	}
-	if ((s->scheme = scheme_for(sg_pubkey_alg(s->key))) == SG_SIG_NONE) {
+	if ((s->scheme = sg_approval_scheme(sg_pubkey_alg(s->key))) == SG_SIG_NONE) {
 		snprintf(err, errlen, "%s: approval keys are ECDSA P-256/P-384 "
 		    "or RSA >= 2048", path);
 		r = SG_ERR_MECHANISM;
@@ -240,7 +227,7 @@ sg_cli_signer_pkcs11(const char *module, const char *uri,
 		    object[0] ? sg_cli_esc(object) : "", sg_strerror(r));
 		goto out;
 	}
-	if ((s->scheme = scheme_for(sg_p11_key_alg(s->p11_key))) ==
+	if ((s->scheme = sg_approval_scheme(sg_p11_key_alg(s->p11_key))) ==
 	    SG_SIG_NONE) {
 		snprintf(err, errlen, "the card's key is neither ECDSA nor RSA");
 		r = SG_ERR_MECHANISM;

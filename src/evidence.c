@@ -12,6 +12,10 @@
  * fails the whole check instead of being skipped.  The quorum itself is
  * left to sg_policy_evaluate(), the same code the daemon counts with, so
  * that the two cannot disagree about what "2 of A and 1 of B" means.
+ * Likewise one envelope is judged by sg_approval_accept(), which is also
+ * what the front runs when an officer posts a decision: the front and the
+ * signer process cannot drift apart on what an approval is (they once
+ * did: one compared the statement in constant time, the other not).
  *
  * Each failure names its link ("statement:", "policy:", "approval 2:", ...)
  * so that a failed verification says what was broken, not only that
@@ -23,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <openssl/crypto.h>
 
 #include "sg_crypto.h"
 #include "sg_dsse.h"
@@ -72,10 +78,100 @@ check_policy(const struct sg_policy *p, const struct sg_statement *st,
 	return SG_ERR_VERIFY;
 }
 
+static int approval_fault(struct sg_approval_fault *f, const char *field,
+    int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int
+approval_fault(struct sg_approval_fault *f, const char *field, int r,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	f->field = field;
+	va_start(ap, fmt);
+	vsnprintf(f->why, sizeof(f->why), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+enum sg_sig_scheme
+sg_approval_scheme(enum sg_key_alg alg)
+{
+	switch (alg) {
+	case SG_ALG_ECDSA_P256:
+	case SG_ALG_ECDSA_P384:
+		return SG_SIG_ECDSA;
+	case SG_ALG_RSA:
+		return SG_SIG_RSA_PKCS1;
+	default:
+		return SG_SIG_NONE;
+	}
+}
+
+int
+sg_approval_accept(const struct sg_policy *p, const struct sg_policy_key *k,
+    const char *requester, const char *statement, size_t stmt_len,
+    const struct sg_envelope *env, const struct sg_principal **ret_officer,
+    int *ret_approve, struct sg_approval_fault *f)
+{
+	static const char keyid[] = "signatures[0].keyid";
+	const struct sg_principal *officer;
+	uint8_t *pae = NULL, hash[32];
+	size_t pae_len = 0, body_stmt_len = 0;
+	char name[ESC_NAME];
+	int approve = 0, r;
+
+	if (p == NULL || k == NULL || requester == NULL || statement == NULL ||
+	    env == NULL || ret_officer == NULL || ret_approve == NULL ||
+	    f == NULL)
+		return SG_ERR_INVALID;
+	memset(f, 0, sizeof(*f));
+	esc(env->keyid, name);
+	if (strcmp(env->payload_type, SG_DSSE_TYPE) != 0)
+		return approval_fault(f, "payloadType", SG_ERR_VERIFY,
+		    "payloadType must be %s", SG_DSSE_TYPE);
+	if (sg_body_split(env->payload, env->payload_len, &body_stmt_len,
+	    &approve) != 0)
+		return approval_fault(f, "payload", SG_ERR_VERIFY, "the "
+		    "payload is not a statement followed by one decision line");
+	if (body_stmt_len != stmt_len ||
+	    CRYPTO_memcmp(env->payload, statement, stmt_len) != 0)
+		return approval_fault(f, "payload", SG_ERR_VERIFY, "it "
+		    "approves another statement, not this request's");
+	if ((officer = sg_policy_principal(p, env->keyid)) == NULL)
+		return approval_fault(f, keyid, SG_ERR_FORBIDDEN, "keyid %s is "
+		    "not a principal of the policy", name);
+	if (!(officer->roles & SG_ROLE_OFFICER) ||
+	    officer->approval_key == NULL)
+		return approval_fault(f, keyid, SG_ERR_FORBIDDEN, "%s is not an "
+		    "officer", name);
+	if (strcmp(officer->name, requester) == 0)
+		return approval_fault(f, keyid, SG_ERR_FORBIDDEN, "%s requested "
+		    "this signature and may not approve it", name);
+	if (!sg_policy_may_approve(p, k, requester, officer->name))
+		return approval_fault(f, keyid, SG_ERR_FORBIDDEN, "%s is not an "
+		    "approver for key %s", name, k->name);
+	if ((r = sg_dsse_pae(env->payload_type, env->payload,
+	    env->payload_len, &pae, &pae_len)) != 0)
+		return approval_fault(f, "payload", r, "%s", sg_strerror(r));
+	sg_sha256(pae, pae_len, hash);
+	free(pae);
+	if (sg_verify(officer->approval_key,
+	    sg_approval_scheme(sg_pubkey_alg(officer->approval_key)),
+	    SG_DIGEST_SHA256, hash, sizeof(hash), env->sig,
+	    env->sig_len) != 0)
+		return approval_fault(f, "signatures[0].sig", SG_ERR_VERIFY,
+		    "the signature does not verify under %s's approval key in "
+		    "the policy", name);
+	*ret_officer = officer;
+	*ret_approve = approve;
+	return 0;
+}
+
 /*
- * One envelope: well formed, for this statement, by an officer allowed to
- * decide on this request, and verifying under that officer's key.  The
- * officer's name (as in the policy) and the decision are returned.
+ * One recorded envelope: it parses, and sg_approval_accept() takes it.
+ * Failures read "approval N: <who> ..." when the signer may not decide,
+ * "approval N (<who>): ..." when the envelope itself is wrong.
  */
 static int
 check_envelope(const struct sg_policy *p, const struct sg_policy_key *k,
@@ -85,11 +181,9 @@ check_envelope(const struct sg_policy *p, const struct sg_policy_key *k,
     char *errbuf, size_t errlen)
 {
 	struct sg_envelope env;
-	const struct sg_principal *officer;
-	uint8_t *pae = NULL, hash[32];
-	size_t pae_len = 0, body_stmt_len = 0;
+	struct sg_approval_fault f;
 	char why[256], name[ESC_NAME];
-	int approve = 0, r = SG_ERR_VERIFY;
+	int r;
 
 	memset(&env, 0, sizeof(env));
 	if (json == NULL) {
@@ -99,69 +193,20 @@ check_envelope(const struct sg_policy *p, const struct sg_policy_key *k,
 	if (sg_envelope_parse(json, len, &env, why, sizeof(why)) != 0) {
 		set_err(errbuf, errlen, "approval %zu: not a valid envelope: "
 		    "%s", num, why);
-		goto out;
+		sg_envelope_clear(&env);
+		return SG_ERR_VERIFY;
 	}
-	esc(env.keyid, name);
-	if (strcmp(env.payload_type, SG_DSSE_TYPE) != 0) {
-		set_err(errbuf, errlen, "approval %zu (%s): payloadType is not "
-		    "%s", num, name, SG_DSSE_TYPE);
-		goto out;
-	}
-	if (sg_body_split(env.payload, env.payload_len, &body_stmt_len,
-	    &approve) != 0) {
-		set_err(errbuf, errlen, "approval %zu (%s): the payload is not "
-		    "a statement followed by one decision line", num, name);
-		goto out;
-	}
-	if (body_stmt_len != stmt_len ||
-	    memcmp(env.payload, statement, stmt_len) != 0) {
-		set_err(errbuf, errlen, "approval %zu (%s): it approves another "
-		    "statement, not this request's", num, name);
-		goto out;
-	}
-	if ((officer = sg_policy_principal(p, env.keyid)) == NULL) {
-		set_err(errbuf, errlen, "approval %zu: keyid %s is not a "
-		    "principal of the policy", num, name);
-		goto out;
-	}
-	if (!(officer->roles & SG_ROLE_OFFICER) ||
-	    officer->approval_key == NULL) {
-		set_err(errbuf, errlen, "approval %zu: %s is not an officer",
-		    num, name);
-		goto out;
-	}
-	if (strcmp(officer->name, st->requester) == 0) {
-		set_err(errbuf, errlen, "approval %zu: %s requested this "
-		    "signature and may not approve it", num, name);
-		goto out;
-	}
-	if (!sg_policy_may_approve(p, k, st->requester, officer->name)) {
-		set_err(errbuf, errlen, "approval %zu: %s is not an approver "
-		    "for key %s", num, name, k->name);
-		goto out;
-	}
-	if ((r = sg_dsse_pae(env.payload_type, env.payload, env.payload_len,
-	    &pae, &pae_len)) != 0) {
-		set_err(errbuf, errlen, "approval %zu (%s): %s", num, name,
-		    sg_strerror(r));
-		goto out;
-	}
-	sg_sha256(pae, pae_len, hash);
-	if (sg_verify(officer->approval_key,
-	    sg_pubkey_alg(officer->approval_key) == SG_ALG_RSA ?
-	    SG_SIG_RSA_PKCS1 : SG_SIG_ECDSA, SG_DIGEST_SHA256, hash,
-	    sizeof(hash), env.sig, env.sig_len) != 0) {
-		set_err(errbuf, errlen, "approval %zu (%s): the signature does "
-		    "not verify under %s's approval key in the policy", num,
-		    name, name);
+	if ((r = sg_approval_accept(p, k, st->requester, statement, stmt_len,
+	    &env, ret_officer, ret_approve, &f)) != 0) {
+		esc(env.keyid, name);
+		if (f.field != NULL && strcmp(f.field,
+		    "signatures[0].keyid") == 0)
+			set_err(errbuf, errlen, "approval %zu: %s", num, f.why);
+		else
+			set_err(errbuf, errlen, "approval %zu (%s): %s", num,
+			    name, f.why);
 		r = SG_ERR_VERIFY;
-		goto out;
 	}
-	*ret_officer = officer;
-	*ret_approve = approve;
-	r = 0;
-out:
-	free(pae);
 	sg_envelope_clear(&env);
 	return r;
 }

@@ -1409,8 +1409,7 @@ struct decide_job {
 	const char *principal;
 	const struct sg_envelope *env;
 	const char *envelope_json;
-	size_t stmt_len;
-	int approve;
+	int approve;                   /* set by job_decide */
 	struct sg_fault *f;
 	int expired;                   /* the request was found expired */
 	int sign_now;
@@ -1427,10 +1426,9 @@ job_decide(struct sg_txn *t, void *arg)
 	struct sg_policy *p = NULL;
 	const struct sg_policy_key *pk;
 	const struct sg_principal *officer;
+	struct sg_approval_fault af;
 	struct sg_quorum_result res;
 	struct sg_entry e;
-	uint8_t *pae = NULL, hash[32];
-	size_t pae_len;
 	int64_t now = (int64_t)time(NULL);
 	int owned = 0, r;
 
@@ -1464,43 +1462,10 @@ job_decide(struct sg_txn *t, void *arg)
 		r = SG_ERR_CONFLICT;
 		goto out;
 	}
-	officer = sg_policy_principal(p, dj->principal);
-	if (officer == NULL || !(officer->roles & SG_ROLE_OFFICER) ||
-	    officer->approval_key == NULL) {
-		fault(f, NULL, "'%s' is not an officer", dj->principal);
-		r = SG_ERR_FORBIDDEN;
-		goto out;
-	}
-	if (strcmp(dj->principal, q->requester) == 0) {
-		fault(f, NULL, "'%s' requested this signature and may not "
-		    "approve it", dj->principal);
-		r = SG_ERR_FORBIDDEN;
-		goto out;
-	}
-	if (!sg_policy_may_approve(p, pk, q->requester, dj->principal)) {
-		fault(f, NULL, "'%s' is not an approver for key '%s'",
-		    dj->principal, q->key);
-		r = SG_ERR_FORBIDDEN;
-		goto out;
-	}
-	if (dj->stmt_len != strlen(q->statement) ||
-	    sg_memeq_ct(env->payload, q->statement, dj->stmt_len) != 0) {
-		fault(f, "payload", "the statement is not the one of request "
-		    "%s", dj->id);
-		r = SG_ERR_VERIFY;
-		goto out;
-	}
-	if ((r = sg_dsse_pae(env->payload_type, env->payload,
-	    env->payload_len, &pae, &pae_len)) != 0)
-		goto out;
-	sg_sha256(pae, pae_len, hash);
-	if (sg_verify(officer->approval_key,
-	    sg_pubkey_alg(officer->approval_key) == SG_ALG_RSA ?
-	    SG_SIG_RSA_PKCS1 : SG_SIG_ECDSA, SG_DIGEST_SHA256, hash,
-	    sizeof(hash), env->sig, env->sig_len) != 0) {
-		fault(f, "signatures[0].sig", "does not verify under the "
-		    "approval key of '%s'", dj->principal);
-		r = SG_ERR_VERIFY;
+	/* The acceptance rule the signer process and verifiers apply too. */
+	if ((r = sg_approval_accept(p, pk, q->requester, q->statement,
+	    strlen(q->statement), env, &officer, &dj->approve, &af)) != 0) {
+		fault(f, af.field, "%s", af.why);
 		goto out;
 	}
 	r = sg_store_add_approval(t, dj->id, dj->principal, dj->approve, now,
@@ -1531,7 +1496,6 @@ job_decide(struct sg_txn *t, void *arg)
 out:
 	if (owned)
 		sg_policy_free(p);
-	free(pae);
 	sg_request_free(q);
 	return r;
 }
@@ -1545,8 +1509,7 @@ decide_locked(struct sg_service *s, const char *id, const char *principal,
 	struct decide_job dj;
 	struct sg_request *q = NULL;
 	char err[256];
-	size_t stmt_len;
-	int approve, r;
+	int r;
 
 	memset(&env, 0, sizeof(env));
 	if ((r = sg_envelope_parse(envelope_json, len, &env, err,
@@ -1559,22 +1522,10 @@ decide_locked(struct sg_service *s, const char *id, const char *principal,
 			    (int)(colon - err), err);
 		return SG_ERR_INVALID;
 	}
-	if (strcmp(env.payload_type, SG_DSSE_TYPE) != 0) {
-		fault(f, "payloadType", "must be %s", SG_DSSE_TYPE);
-		r = SG_ERR_VERIFY;
-		goto out;
-	}
 	if (strcmp(env.keyid, principal) != 0) {
 		fault(f, "signatures[0].keyid", "'%s' is not the principal of "
 		    "this connection ('%s')", env.keyid, principal);
 		r = SG_ERR_FORBIDDEN;
-		goto out;
-	}
-	if ((r = sg_body_split(env.payload, env.payload_len, &stmt_len,
-	    &approve)) != 0) {
-		fault(f, "payload", "must be the statement followed by "
-		    "\"decision approve\" or \"decision reject\"");
-		r = SG_ERR_VERIFY;
 		goto out;
 	}
 
@@ -1584,8 +1535,6 @@ decide_locked(struct sg_service *s, const char *id, const char *principal,
 	dj.principal = principal;
 	dj.env = &env;
 	dj.envelope_json = envelope_json;
-	dj.stmt_len = stmt_len;
-	dj.approve = approve;
 	dj.f = f;
 	r = sg_store_write(s->store, job_decide, &dj);
 	if (r == 0 && dj.expired) {
@@ -1602,8 +1551,8 @@ decide_locked(struct sg_service *s, const char *id, const char *principal,
 		}
 		goto out;
 	}
-	stat_add(s, approve ? &s->stats.approvals : &s->stats.rejections);
-	sg_log_info("request %s: %s by %s", id, approve ? "approved" :
+	stat_add(s, dj.approve ? &s->stats.approvals : &s->stats.rejections);
+	sg_log_info("request %s: %s by %s", id, dj.approve ? "approved" :
 	    "rejected", principal);
 	notify(s, id);
 	if (dj.sign_now) {

@@ -3,7 +3,6 @@
  * is used by both the daemon and the CLI and touches no global state except
  * the log verbosity flag.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,6 +13,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "sg_err.h"
 #include "sg_util.h"
@@ -342,13 +343,9 @@ sg_freezero(void *p, size_t len)
 int
 sg_memeq_ct(const void *a, const void *b, size_t len)
 {
-	const volatile uint8_t *x = a, *y = b;
-	uint8_t d = 0;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		d |= x[i] ^ y[i];
-	return d;
+	/* OpenSSL's, written so that no compiler turns it into an early
+	 * exit. */
+	return CRYPTO_memcmp(a, b, len) != 0;
 }
 
 char *

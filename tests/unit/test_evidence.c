@@ -676,10 +676,173 @@ test_cleanup(void)
 	}
 }
 
+/*
+ * sg_approval_accept() directly, as the front calls it for a posted
+ * decision: each refusal with its field and error class, and a statement
+ * that differs from the request's in one byte, at every kind of position
+ * (first, second, inside each line, the last before the final LF) or in
+ * its length.
+ */
+static const struct sg_principal *acc_officer;
+static int acc_approve;
+
+static int
+accept_json(const struct sg_policy *p, const char *key, const char *requester,
+    const char *statement, const char *json, struct sg_approval_fault *f)
+{
+	struct sg_envelope env;
+	char err[256];
+	int r;
+
+	memset(&env, 0, sizeof(env));
+	acc_officer = NULL;
+	acc_approve = -1;
+	if (sg_envelope_parse(json, strlen(json), &env, err, sizeof(err)) != 0)
+		abort();
+	r = sg_approval_accept(p, sg_policy_key(p, key), requester, statement,
+	    strlen(statement), &env, &acc_officer, &acc_approve, f);
+	sg_envelope_clear(&env);
+	return r;
+}
+
+static void
+accept_expect(const struct sg_policy *p, const char *statement,
+    const char *json, int want, const char *field, int line)
+{
+	struct sg_approval_fault f;
+	int r = accept_json(p, "release", "ci", statement, json, &f);
+	int field_ok = field == NULL || (f.field != NULL &&
+	    strcmp(f.field, field) == 0);
+
+	if (r != want || !field_ok)
+		fprintf(stderr, "  line %d: r=%d field=%s why=%s\n", line, r,
+		    r != 0 && f.field != NULL ? f.field : "-",
+		    r != 0 ? f.why : "");
+	CHECK_EQ_INT(r, want);
+	CHECK(field_ok);
+}
+#define ACCEPT(s, e, r, fld) accept_expect(p, (s), (e), (r), (fld), __LINE__)
+
+static void
+test_approval_accept(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *s = statement_for(p, REQ1, "release", "ci", DIG1);
+	char *sd = statement_for(p, REQ1, "release", "dave", DIG1);
+	char *e, *changed;
+	size_t len = strlen(s), i, tried = 0, positions[16], np = 0;
+	const char *nl;
+
+	/* Good, both decisions; the officer is the policy's. */
+	e = envelope(s, "alice", 1);
+	ACCEPT(s, e, 0, NULL);
+	CHECK(acc_officer != NULL && strcmp(acc_officer->name, "alice") == 0);
+	CHECK_EQ_INT(acc_approve, 1);
+	free(e);
+	e = envelope(s, "erin", 0);             /* RSA: PKCS#1 v1.5 */
+	ACCEPT(s, e, 0, NULL);
+	CHECK_EQ_INT(acc_approve, 0);
+	free(e);
+	e = envelope(s, "dave", 1);             /* P-384 */
+	ACCEPT(s, e, 0, NULL);
+	free(e);
+
+	/* Who may decide: forbidden, naming keyid. */
+	e = envelope(s, "mallory", 1);
+	ACCEPT(s, e, SG_ERR_FORBIDDEN, "signatures[0].keyid");
+	free(e);
+	e = envelope_as(s, SG_DSSE_TYPE, "alice", "audit", 1);
+	ACCEPT(s, e, SG_ERR_FORBIDDEN, "signatures[0].keyid");
+	free(e);
+	e = envelope(sd, "dave", 1);
+	{
+		struct sg_approval_fault f;
+		CHECK_EQ_INT(accept_json(p, "release", "dave", sd, e, &f),
+		    SG_ERR_FORBIDDEN);
+		CHECK_STR(f.why, "dave requested this signature and may not "
+		    "approve it");
+	}
+	free(e);
+	e = envelope(s, "frank", 1);
+	ACCEPT(s, e, SG_ERR_FORBIDDEN, "signatures[0].keyid");
+	free(e);
+
+	/* What was signed: refused as not verifying. */
+	e = envelope_as(s, "application/json", "alice", "alice", 1);
+	ACCEPT(s, e, SG_ERR_VERIFY, "payloadType");
+	free(e);
+	e = envelope_as(s, SG_DSSE_TYPE, "bob", "alice", 1);
+	ACCEPT(s, e, SG_ERR_VERIFY, "signatures[0].sig");
+	free(e);
+
+	/*
+	 * The request's statement against an envelope, properly signed by
+	 * alice, over a statement one byte off: at the first and second
+	 * byte, near the end of every line, just before the final LF, and
+	 * the statement one byte shorter or longer.
+	 */
+	positions[np++] = 0;
+	positions[np++] = 1;
+	for (nl = s; (nl = strchr(nl, '\n')) != NULL && np < 14; nl++)
+		positions[np++] = (size_t)(nl - s) > 6 ?
+		    (size_t)(nl - s) - 3 : 2;
+	positions[np++] = len - 2;              /* before the final LF */
+	for (i = 0; i < np; i++) {
+		if ((changed = strdup(s)) == NULL)
+			abort();
+		changed[positions[i]] ^= 0x01;
+		e = envelope(changed, "alice", 1);
+		ACCEPT(s, e, SG_ERR_VERIFY, "payload");
+		/* The same envelope is fine for the statement it names. */
+		ACCEPT(changed, e, 0, NULL);
+		free(e);
+		free(changed);
+		tried++;
+	}
+	CHECK(tried >= 10);
+	if ((changed = strdup(s)) == NULL)
+		abort();
+	memmove(changed + len - 2, changed + len - 1, 2); /* one shorter */
+	e = envelope(changed, "alice", 1);
+	ACCEPT(s, e, SG_ERR_VERIFY, "payload");
+	free(e);
+	free(changed);
+	if (asprintf(&changed, "%sx\n", s) < 0)  /* longer */
+		abort();
+	e = envelope(changed, "alice", 1);
+	ACCEPT(s, e, SG_ERR_VERIFY, "payload");
+	free(e);
+	free(changed);
+
+	/* Arguments. */
+	{
+		struct sg_approval_fault f;
+		const struct sg_principal *o;
+		int a;
+		CHECK_EQ_INT(sg_approval_accept(p, NULL, "ci", s, len, NULL,
+		    &o, &a, &f), SG_ERR_INVALID);
+	}
+	free(s);
+	free(sd);
+	sg_policy_free(p);
+}
+
+static void
+test_approval_scheme(void)
+{
+	CHECK_EQ_INT(sg_approval_scheme(SG_ALG_ECDSA_P256), SG_SIG_ECDSA);
+	CHECK_EQ_INT(sg_approval_scheme(SG_ALG_ECDSA_P384), SG_SIG_ECDSA);
+	CHECK_EQ_INT(sg_approval_scheme(SG_ALG_RSA), SG_SIG_RSA_PKCS1);
+	CHECK_EQ_INT(sg_approval_scheme(SG_ALG_ED25519), SG_SIG_NONE);
+	CHECK_EQ_INT(sg_approval_scheme(SG_ALG_NONE), SG_SIG_NONE);
+}
+
 SG_TEST_MAIN("evidence",
 	T(test_quorum_met),
 	T(test_missing),
 	T(test_extra_and_wrong),
+	T(test_approval_accept),
+	T(test_approval_scheme),
 	T(test_vetoed),
 	T(test_expired),
 	T(test_wrong_policy),
