@@ -188,7 +188,8 @@ service_problem(struct sg_http_response *resp, int r,
 		problem(resp, status, NULL, "%s", sg_strerror(r));
 }
 
-/* Printable text: no control characters, valid UTF-8 (jansson checked). */
+/* A header value (Idempotency-Key): no C0 control byte, no DEL.  Text
+ * that officers read follows sg_text_ok() instead. */
 static int
 printable(const char *s, size_t len)
 {
