@@ -16,9 +16,18 @@
  * What the signer checks before signing a request (the front is not
  * trusted): the statement parses, names a policy the signer itself has
  * loaded, this key (by name and SPKI digest), this digest and this format;
- * every envelope verifies under the policy's officer keys; the quorum
- * holds; the statement has not expired.  Checkpoints must parse as such;
- * the probe signs a fixed digest and returns no signature.
+ * every envelope verifies under the policy's officer keys and is by an
+ * officer who may still approve under the newest policy loaded (so a
+ * revoked officer never counts, whatever the front sends); the quorum
+ * holds; the statement has not expired; formats and the HSM inventory
+ * allow it under both policies.  Checkpoints must parse as such; the probe
+ * signs a fixed digest and returns no signature.
+ *
+ * Reload: the front sends the SHA-256 it expects; the signer re-reads the
+ * file and every key's certificate chain (each checked against the HSM
+ * key) and installs both together or neither.  CMS signatures embed the
+ * chain of the newest policy.  A cancelled request is the front's notion
+ * (the signer has no store): the front never asks for one.
  */
 #include <errno.h>
 #include <fcntl.h>
