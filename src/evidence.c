@@ -74,13 +74,15 @@ check_policy(const struct sg_policy *p, const struct sg_statement *st,
 
 /*
  * One envelope: well formed, for this statement, by an officer allowed to
- * decide on this request, and verifying under that officer's key.  The
+ * decide on this request (under p, and under `now` when given: the policy
+ * in force), and verifying under that officer's key.  The
  * officer's name (as in the policy) and the decision are returned.
  */
 static int
 check_envelope(const struct sg_policy *p, const struct sg_policy_key *k,
-    const struct sg_policy *now, const struct sg_statement *st, const char *statement, size_t stmt_len,
-    const char *json, size_t len, size_t num,
+    const struct sg_policy *now, const struct sg_statement *st,
+    const char *statement, size_t stmt_len, const char *json, size_t len,
+    size_t num,
     const struct sg_principal **ret_officer, int *ret_approve,
     char *errbuf, size_t errlen)
 {
