@@ -12,7 +12,7 @@
  *   cli_tty.c       terminal prompts (PIN without echo, confirmation)
  *   cli_keys.c      `keys`
  *   cli_sign.c      `sign`
- *   cli_requests.c  `pending`, `show`
+ *   cli_requests.c  `pending`, `show`, `cancel`
  *   cli_approve.c   `approve`, `reject`
  *   cli_verify.c    `verify` (offline: signature, log proof, approvals)
  *   cli_log.c       `log key`, `log checkpoint`, `log monitor`
@@ -45,7 +45,7 @@ enum {
 	SG_EXIT_REFUSED = 3,     /* the server refused (4xx) */
 	SG_EXIT_SERVER = 4,      /* unreachable, TLS failure, 5xx, bad answer */
 	SG_EXIT_VERIFY = 5,      /* a returned signature does not verify */
-	SG_EXIT_NOT_SIGNED = 6,  /* rejected, expired or failed */
+	SG_EXIT_NOT_SIGNED = 6,  /* rejected, expired, failed or cancelled */
 	SG_EXIT_TIMEOUT = 7,     /* --wait passed */
 };
 
@@ -197,6 +197,9 @@ int sg_cli_request_statement(const json_t *req, struct sg_statement *ret,
 /* Prints a request as `show` does; st is the parsed statement when it
  * agreed with the request (its SPKI digest is shown), else NULL. */
 void sg_cli_print_request(const json_t *req, const struct sg_statement *st);
+/* `cancelled: by <who> at <time>: <reason>` when the request has a
+ * "cancelled" member. */
+void sg_cli_print_cancelled(const json_t *req);
 
 /* Certificate subject (RFC 2253) and validity (RFC 3339) from a PEM. */
 int sg_cli_cert_summary(const char *pem, size_t len, char *subject,
@@ -263,6 +266,7 @@ int sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf);
+int sg_cli_cmd_cancel(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_policy(int argc, char **argv, struct sg_cli_conf *conf);

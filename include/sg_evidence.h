@@ -42,4 +42,17 @@ int sg_evidence_check(const struct sg_policy *p, const char *statement,
     size_t n, int64_t signed_at, struct sg_statement *ret_stmt,
     char *errbuf, size_t errlen) __attribute__((warn_unused_result));
 
+/*
+ * The same check, and every envelope's officer must also be an approver of
+ * the key under `now`, the policy in force when the signature is made
+ * (sg_policy_may_approve_now): an officer revoked after the request was
+ * made no longer counts.  The signer runs this with the newest policy it
+ * has loaded.  now NULL or p: as sg_evidence_check().
+ */
+int sg_evidence_check_now(const struct sg_policy *p,
+    const struct sg_policy *now, const char *statement, size_t stmt_len,
+    const char *const *envelopes, const size_t *lens, size_t n,
+    int64_t signed_at, struct sg_statement *ret_stmt, char *errbuf,
+    size_t errlen) __attribute__((warn_unused_result));
+
 #endif

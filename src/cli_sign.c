@@ -563,10 +563,12 @@ sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf)
 		goto out;
 	}
 	if (state != NULL && (strcmp(state, "rejected") == 0 ||
-	    strcmp(state, "expired") == 0 || strcmp(state, "failed") == 0)) {
+	    strcmp(state, "expired") == 0 || strcmp(state, "failed") == 0 ||
+	    strcmp(state, "cancelled") == 0)) {
 		if (sg_cli_jstr(req, "error") != NULL)
 			printf("error: %s\n",
 			    sg_cli_esc(sg_cli_jstr(req, "error")));
+		sg_cli_print_cancelled(req);
 		fprintf(stderr, "signgate: request %s was %s; no signature\n",
 		    id, state);
 		ex = SG_EXIT_NOT_SIGNED;

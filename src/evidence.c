@@ -74,13 +74,15 @@ check_policy(const struct sg_policy *p, const struct sg_statement *st,
 
 /*
  * One envelope: well formed, for this statement, by an officer allowed to
- * decide on this request, and verifying under that officer's key.  The
+ * decide on this request (under p, and under `now` when given: the policy
+ * in force), and verifying under that officer's key.  The
  * officer's name (as in the policy) and the decision are returned.
  */
 static int
 check_envelope(const struct sg_policy *p, const struct sg_policy_key *k,
-    const struct sg_statement *st, const char *statement, size_t stmt_len,
-    const char *json, size_t len, size_t num,
+    const struct sg_policy *now, const struct sg_statement *st,
+    const char *statement, size_t stmt_len, const char *json, size_t len,
+    size_t num,
     const struct sg_principal **ret_officer, int *ret_approve,
     char *errbuf, size_t errlen)
 {
@@ -140,6 +142,15 @@ check_envelope(const struct sg_policy *p, const struct sg_policy_key *k,
 		    "for key %s", num, name, k->name);
 		goto out;
 	}
+	if (now != NULL && now != p && !sg_policy_may_approve_now(p, k, now,
+	    st->requester, officer->name)) {
+		set_err(errbuf, errlen, "approval %zu: %s may no longer "
+		    "approve key %s: the policy in force (%s@%llu) does not "
+		    "make it an approver with the same approval key", num,
+		    name, k->name, sg_policy_name(now),
+		    (unsigned long long)sg_policy_version(now));
+		goto out;
+	}
 	if ((r = sg_dsse_pae(env.payload_type, env.payload, env.payload_len,
 	    &pae, &pae_len)) != 0) {
 		set_err(errbuf, errlen, "approval %zu (%s): %s", num, name,
@@ -195,6 +206,16 @@ sg_evidence_check(const struct sg_policy *p, const char *statement,
     size_t n, int64_t signed_at, struct sg_statement *ret_stmt,
     char *errbuf, size_t errlen)
 {
+	return sg_evidence_check_now(p, NULL, statement, stmt_len, envelopes,
+	    lens, n, signed_at, ret_stmt, errbuf, errlen);
+}
+
+int
+sg_evidence_check_now(const struct sg_policy *p, const struct sg_policy *now,
+    const char *statement, size_t stmt_len, const char *const *envelopes,
+    const size_t *lens, size_t n, int64_t signed_at,
+    struct sg_statement *ret_stmt, char *errbuf, size_t errlen)
+{
 	struct sg_statement st;
 	struct sg_decision d[SG_EVIDENCE_MAX_ENVELOPES];
 	struct sg_quorum_result res;
@@ -242,7 +263,7 @@ sg_evidence_check(const struct sg_policy *p, const char *statement,
 	for (i = 0; i < n; i++) {
 		officer = NULL;
 		approve = 0;
-		if ((r = check_envelope(p, k, &st, statement, stmt_len,
+		if ((r = check_envelope(p, k, now, &st, statement, stmt_len,
 		    envelopes[i], lens[i], i + 1, &officer, &approve, errbuf,
 		    errlen)) != 0)
 			return r;
