@@ -126,35 +126,35 @@ int sg_cli_status_exit(long status);
 void sg_cli_missing(const json_t *req, char *out, size_t cap);
 
 /* The HTTP client (cli_http.c). */
-struct sg_http;
-struct sg_http_resp {
+struct sg_cli_http;
+struct sg_cli_http_resp {
 	long status;
 	char *body;          /* NUL-terminated, malloc'd */
 	size_t len;
 	char content_type[128];
 };
-int sg_http_new(const struct sg_cli_conf *c, struct sg_http **ret);
-void sg_http_free(struct sg_http *h);
+int sg_cli_http_new(const struct sg_cli_conf *c, struct sg_cli_http **ret);
+void sg_cli_http_free(struct sg_cli_http *h);
 /* One exchange.  0 when a response arrived (whatever its status);
  * SG_ERR_UNAVAILABLE (transport or TLS), SG_ERR_TIMEOUT or
- * SG_ERR_TOO_LARGE otherwise, with sg_http_error() saying why.
+ * SG_ERR_TOO_LARGE otherwise, with sg_cli_http_error() saying why.
  * extra_timeout adds to the configured timeout (long-polls). */
-int sg_http_request(struct sg_http *h, const char *method, const char *path,
+int sg_cli_http_request(struct sg_cli_http *h, const char *method, const char *path,
     const char *body, size_t body_len, const char *idempotency_key,
-    long extra_timeout, struct sg_http_resp *ret);
-const char *sg_http_error(const struct sg_http *h);
-void sg_http_resp_clear(struct sg_http_resp *r);
+    long extra_timeout, struct sg_cli_http_resp *ret);
+const char *sg_cli_http_error(const struct sg_cli_http *h);
+void sg_cli_http_resp_clear(struct sg_cli_http_resp *r);
 
 /*
  * One API call, its outcome as an exit status, messages on stderr.  On
  * SG_EXIT_OK *ret_json holds the parsed 2xx body (a JSON object) and, when
  * ret_raw is not NULL, the raw response is handed over too.
  */
-int sg_cli_api(struct sg_http *h, const char *method, const char *path,
+int sg_cli_api(struct sg_cli_http *h, const char *method, const char *path,
     const char *body, const char *idempotency_key, long extra_timeout,
-    json_t **ret_json, struct sg_http_resp *ret_raw);
+    json_t **ret_json, struct sg_cli_http_resp *ret_raw);
 /* Opens the HTTP client from a resolved configuration (exit status). */
-int sg_cli_connect(struct sg_cli_conf *c, struct sg_http **ret);
+int sg_cli_connect(struct sg_cli_conf *c, struct sg_cli_http **ret);
 
 /* Local checks (cli_check.c). */
 

@@ -150,7 +150,7 @@ sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct option opts[SG_CLI_MAX_OPTIONS];
-	struct sg_http *h = NULL;
+	struct sg_cli_http *h = NULL;
 	const char *key = NULL, *cursor;
 	json_t *all = NULL, *page = NULL, *arr, *req, *wrap = NULL;
 	char path[1024], art[256], missing[1024];
@@ -265,7 +265,7 @@ out:
 	json_decref(wrap);
 	json_decref(page);
 	json_decref(all);
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	return ex;
 }
 
@@ -277,8 +277,8 @@ sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct option opts[SG_CLI_MAX_OPTIONS];
-	struct sg_http *h = NULL;
-	struct sg_http_resp raw;
+	struct sg_cli_http *h = NULL;
+	struct sg_cli_http_resp raw;
 	struct sg_statement st;
 	json_t *req = NULL;
 	char path[128], err[2048];
@@ -348,9 +348,9 @@ sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf)
 out:
 	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
 		ex = SG_EXIT_LOCAL;
-	sg_http_resp_clear(&raw);
+	sg_cli_http_resp_clear(&raw);
 	json_decref(req);
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	return ex;
 }
 
@@ -376,7 +376,7 @@ sg_cli_cmd_cancel(int argc, char **argv, struct sg_cli_conf *conf)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct option opts[SG_CLI_MAX_OPTIONS];
-	struct sg_http *h = NULL;
+	struct sg_cli_http *h = NULL;
 	const char *reason = NULL, *id;
 	json_t *body = NULL, *req = NULL;
 	char path[128], *body_str = NULL;
@@ -448,6 +448,6 @@ out:
 	free(body_str);
 	json_decref(body);
 	json_decref(req);
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	return ex;
 }
