@@ -12,7 +12,7 @@
  *   cli_tty.c       terminal prompts (PIN without echo, confirmation)
  *   cli_keys.c      `keys`
  *   cli_sign.c      `sign`
- *   cli_requests.c  `pending`, `show`
+ *   cli_requests.c  `pending`, `show`, `cancel`
  *   cli_approve.c   `approve`, `reject`
  *   cli_verify.c    `verify` (offline: signature, log proof, approvals)
  *   cli_log.c       `log key`, `log checkpoint`, `log monitor`
@@ -45,7 +45,7 @@ enum {
 	SG_EXIT_REFUSED = 3,     /* the server refused (4xx) */
 	SG_EXIT_SERVER = 4,      /* unreachable, TLS failure, 5xx, bad answer */
 	SG_EXIT_VERIFY = 5,      /* a returned signature does not verify */
-	SG_EXIT_NOT_SIGNED = 6,  /* rejected, expired or failed */
+	SG_EXIT_NOT_SIGNED = 6,  /* rejected, expired, failed or cancelled */
 	SG_EXIT_TIMEOUT = 7,     /* --wait passed */
 };
 
@@ -126,35 +126,35 @@ int sg_cli_status_exit(long status);
 void sg_cli_missing(const json_t *req, char *out, size_t cap);
 
 /* The HTTP client (cli_http.c). */
-struct sg_http;
-struct sg_http_resp {
+struct sg_cli_http;
+struct sg_cli_http_resp {
 	long status;
 	char *body;          /* NUL-terminated, malloc'd */
 	size_t len;
 	char content_type[128];
 };
-int sg_http_new(const struct sg_cli_conf *c, struct sg_http **ret);
-void sg_http_free(struct sg_http *h);
+int sg_cli_http_new(const struct sg_cli_conf *c, struct sg_cli_http **ret);
+void sg_cli_http_free(struct sg_cli_http *h);
 /* One exchange.  0 when a response arrived (whatever its status);
  * SG_ERR_UNAVAILABLE (transport or TLS), SG_ERR_TIMEOUT or
- * SG_ERR_TOO_LARGE otherwise, with sg_http_error() saying why.
+ * SG_ERR_TOO_LARGE otherwise, with sg_cli_http_error() saying why.
  * extra_timeout adds to the configured timeout (long-polls). */
-int sg_http_request(struct sg_http *h, const char *method, const char *path,
+int sg_cli_http_request(struct sg_cli_http *h, const char *method, const char *path,
     const char *body, size_t body_len, const char *idempotency_key,
-    long extra_timeout, struct sg_http_resp *ret);
-const char *sg_http_error(const struct sg_http *h);
-void sg_http_resp_clear(struct sg_http_resp *r);
+    long extra_timeout, struct sg_cli_http_resp *ret);
+const char *sg_cli_http_error(const struct sg_cli_http *h);
+void sg_cli_http_resp_clear(struct sg_cli_http_resp *r);
 
 /*
  * One API call, its outcome as an exit status, messages on stderr.  On
  * SG_EXIT_OK *ret_json holds the parsed 2xx body (a JSON object) and, when
  * ret_raw is not NULL, the raw response is handed over too.
  */
-int sg_cli_api(struct sg_http *h, const char *method, const char *path,
+int sg_cli_api(struct sg_cli_http *h, const char *method, const char *path,
     const char *body, const char *idempotency_key, long extra_timeout,
-    json_t **ret_json, struct sg_http_resp *ret_raw);
+    json_t **ret_json, struct sg_cli_http_resp *ret_raw);
 /* Opens the HTTP client from a resolved configuration (exit status). */
-int sg_cli_connect(struct sg_cli_conf *c, struct sg_http **ret);
+int sg_cli_connect(struct sg_cli_conf *c, struct sg_cli_http **ret);
 
 /* Local checks (cli_check.c). */
 
@@ -197,6 +197,9 @@ int sg_cli_request_statement(const json_t *req, struct sg_statement *ret,
 /* Prints a request as `show` does; st is the parsed statement when it
  * agreed with the request (its SPKI digest is shown), else NULL. */
 void sg_cli_print_request(const json_t *req, const struct sg_statement *st);
+/* `cancelled: by <who> at <time>: <reason>` when the request has a
+ * "cancelled" member. */
+void sg_cli_print_cancelled(const json_t *req);
 
 /* Certificate subject (RFC 2253) and validity (RFC 3339) from a PEM. */
 int sg_cli_cert_summary(const char *pem, size_t len, char *subject,
@@ -263,6 +266,7 @@ int sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf);
+int sg_cli_cmd_cancel(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_policy(int argc, char **argv, struct sg_cli_conf *conf);

@@ -6,7 +6,7 @@
  * grammar.  The exact bytes are what the Merkle leaf hashes.
  *
  *   signgate-log-entry v1
- *   type created | decision | signature | expired | failed
+ *   type created | decision | signature | expired | failed | cancelled
  *   time <unix seconds>
  *   request <32 hex>
  *   ... type-specific lines, in this order:
@@ -20,6 +20,7 @@
  *              hsm <token serial> <country>
  *   expired:   (nothing more)
  *   failed:    reason <b64 text>
+ *   cancelled: by <principal name>   reason <b64 text>
  *
  * A signature entry is self-contained: with it, its inclusion proof, a
  * signed checkpoint and the policy file, anyone can check offline that the
@@ -41,6 +42,7 @@ enum sg_entry_type {
 	SG_ENTRY_SIGNATURE,
 	SG_ENTRY_EXPIRED,
 	SG_ENTRY_FAILED,
+	SG_ENTRY_CANCELLED,
 };
 
 struct sg_entry {
@@ -71,9 +73,11 @@ struct sg_entry {
 	uint8_t cms_sha256[32];
 	char hsm_serial[17];
 	char hsm_country[3];
-	/* failed */
+	/* failed, cancelled */
 	char *reason;
 	size_t reason_len;
+	/* cancelled: who cancelled (the requester or an officer) */
+	char by[64];
 };
 
 /* Renders an entry (malloc'd).  Fields are validated as the parser would. */

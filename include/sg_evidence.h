@@ -36,7 +36,9 @@ struct sg_approval_fault {
  *    constant time: the caller's statement is the request's, the
  *    envelope's is attacker-chosen);
  *  - keyid names an officer of p with an approval key, who is not the
- *    requester and may approve requests on key k;
+ *    requester and may approve requests on key k, and, when now is
+ *    neither NULL nor p, still may under now, the policy in force
+ *    (sg_policy_may_approve_now);
  *  - the signature over SHA-256(PAE(payloadType, payload)) verifies under
  *    that officer's approval key, with sg_approval_scheme().
  *
@@ -46,10 +48,11 @@ struct sg_approval_fault {
  * request) or another error, with f filled in.
  */
 int sg_approval_accept(const struct sg_policy *p,
-    const struct sg_policy_key *k, const char *requester,
-    const char *statement, size_t stmt_len, const struct sg_envelope *env,
-    const struct sg_principal **ret_officer, int *ret_approve,
-    struct sg_approval_fault *f) __attribute__((warn_unused_result));
+    const struct sg_policy_key *k, const struct sg_policy *now,
+    const char *requester, const char *statement, size_t stmt_len,
+    const struct sg_envelope *env, const struct sg_principal **ret_officer,
+    int *ret_approve, struct sg_approval_fault *f)
+    __attribute__((warn_unused_result));
 
 /* The scheme an officer's approval key of this algorithm signs with:
  * ECDSA for P-256/P-384, RSA PKCS#1 v1.5 for RSA, SG_SIG_NONE for any
@@ -82,5 +85,18 @@ int sg_evidence_check(const struct sg_policy *p, const char *statement,
     size_t stmt_len, const char *const *envelopes, const size_t *lens,
     size_t n, int64_t signed_at, struct sg_statement *ret_stmt,
     char *errbuf, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * The same check, and every envelope's officer must also be an approver of
+ * the key under `now`, the policy in force when the signature is made
+ * (sg_policy_may_approve_now): an officer revoked after the request was
+ * made no longer counts.  The signer runs this with the newest policy it
+ * has loaded.  now NULL or p: as sg_evidence_check().
+ */
+int sg_evidence_check_now(const struct sg_policy *p,
+    const struct sg_policy *now, const char *statement, size_t stmt_len,
+    const char *const *envelopes, const size_t *lens, size_t n,
+    int64_t signed_at, struct sg_statement *ret_stmt, char *errbuf,
+    size_t errlen) __attribute__((warn_unused_result));
 
 #endif

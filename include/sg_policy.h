@@ -201,4 +201,23 @@ int sg_policy_may_approve(const struct sg_policy *p,
     const struct sg_policy_key *k, const char *requester,
     const char *officer);
 
+/*
+ * The rule for a request made under an earlier policy: a decision counts
+ * only if its principal may approve under the request's policy p (key k)
+ * *and* under the policy in force `now` (the key of the same name, the same
+ * approval key).  now NULL or equal to p: p alone decides.
+ */
+int sg_policy_may_approve_now(const struct sg_policy *p,
+    const struct sg_policy_key *k, const struct sg_policy *now,
+    const char *requester, const char *officer);
+
+/* sg_policy_evaluate() over the decisions that pass
+ * sg_policy_may_approve_now(); ret_counted (nd entries, or NULL) says
+ * which ones did.  A decision that fails it does not count at all, not
+ * even as a veto. */
+void sg_policy_evaluate_now(const struct sg_policy *p,
+    const struct sg_policy_key *k, const struct sg_policy *now,
+    const char *requester, const struct sg_decision *d, size_t nd,
+    struct sg_quorum_result *ret, uint8_t *ret_counted);
+
 #endif

@@ -103,9 +103,37 @@ int sg_service_list(struct sg_service *s, const char *state, const char *key,
     int64_t before_seq, size_t limit, struct sg_request ***ret,
     size_t *ret_n);
 
-/* The quorum state of a request under the policy its statement names. */
+/* The quorum state of a request under the policy its statement names,
+ * counting only officers the policy in force allows too. */
 int sg_service_quorum(struct sg_service *s, const struct sg_request *r,
     struct sg_quorum_result *ret);
+
+#define SG_SERVICE_MAX_DECISIONS 64
+
+/* What a request view shows about its quorum: the terms of the request's
+ * own policy (group labels and counts), what is missing, and which
+ * recorded decisions count (under the request's policy and the one in
+ * force, named in_force as "name@version"). */
+struct sg_request_quorum {
+	struct sg_quorum_result res;
+	struct sg_term terms[SG_POLICY_MAX_TERMS];
+	size_t nterms;
+	uint8_t counted[SG_SERVICE_MAX_DECISIONS];
+	char in_force[SG_POLICY_NAME_MAX + 24];
+};
+int sg_service_request_quorum(struct sg_service *s, const struct sg_request *r,
+    struct sg_request_quorum *ret);
+
+/*
+ * Cancels a pending request: allowed to its requester and to an officer
+ * who may approve it (under its policy and the one in force).  reason is
+ * required, 1 to SG_CANCEL_REASON_MAX bytes without control characters.
+ * SG_ERR_CONFLICT (with the state) when the request is not pending.
+ */
+#define SG_CANCEL_REASON_MAX 256
+int sg_service_cancel(struct sg_service *s, const char *id,
+    const char *principal, const char *reason, struct sg_request **ret,
+    struct sg_fault *f);
 
 /* A real test signature with every usable key (cached for a few seconds).
  * 0 when ready; otherwise reason says what is wrong. */

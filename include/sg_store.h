@@ -37,7 +37,8 @@ struct sg_request {
 	char policy_sha256[65];
 	char spki_sha256[65];
 	char *statement;
-	char state[12];                /* pending signed rejected expired failed */
+	char state[12];                /* pending signed rejected expired failed
+	                                  cancelled */
 	char *error;                   /* NULL unless failed */
 	uint8_t *signature;
 	size_t signature_len;
@@ -46,6 +47,9 @@ struct sg_request {
 	int64_t signed_at;
 	int64_t log_index;             /* the signature's log entry, or -1 */
 	char *timestamp_note;          /* "added <time>" / "skipped: why" */
+	char cancelled_by[64];         /* cancelled: by whom */
+	char *cancel_reason;           /* cancelled: why, else NULL */
+	int64_t cancelled_at;
 	struct sg_approval *approvals; /* in the order recorded */
 	size_t napprovals;
 };
@@ -111,6 +115,10 @@ int sg_store_add_approval(struct sg_txn *t, const char *id,
  * the request is no longer pending. */
 int sg_store_finish(struct sg_txn *t, const char *id, const char *to_state,
     const char *error);
+/* pending → cancelled, with who, why and when; SG_ERR_CONFLICT if the
+ * request is no longer pending. */
+int sg_store_cancel(struct sg_txn *t, const char *id, const char *by,
+    const char *reason, int64_t at);
 /* pending → signed with the signature; SG_ERR_CONFLICT if not pending. */
 int sg_store_set_signed(struct sg_txn *t, const char *id,
     const uint8_t *sig, size_t sig_len, const uint8_t *cms, size_t cms_len,

@@ -203,11 +203,17 @@ printable(const char *s, size_t len)
 	return 1;
 }
 
+/*
+ * A request as the API shows it.  Everything about its quorum comes from
+ * the request's own policy (the terms' groups and counts), with what is
+ * missing and which decisions count under that policy and the one in
+ * force (an officer revoked since no longer counts).
+ */
 static json_t *
 request_json(struct sg_api *a, const struct sg_request *q)
 {
-	struct sg_quorum_result res;
-	const struct sg_policy_key *pk;
+	struct sg_request_quorum v;
+	int have_quorum;
 	char created[32], expires[32], at[32];
 	json_t *j, *approvals, *required, *artifact;
 	size_t i;
@@ -228,27 +234,37 @@ request_json(struct sg_api *a, const struct sg_request *q)
 	    "statement", q->statement);
 	if (j == NULL)
 		return NULL;
+	have_quorum = sg_service_request_quorum(a->svc, q, &v) == 0;
 	approvals = json_array();
 	for (i = 0; i < q->napprovals; i++) {
 		sg_time_rfc3339((time_t)q->approvals[i].at, at, sizeof(at));
-		json_array_append_new(approvals, json_pack("{s:s, s:s, s:s}",
-		    "officer", q->approvals[i].officer, "decision",
-		    q->approvals[i].approve ? "approve" : "reject", "at", at));
+		json_array_append_new(approvals, json_pack("{s:s, s:s, s:s, "
+		    "s:b}", "officer", q->approvals[i].officer, "decision",
+		    q->approvals[i].approve ? "approve" : "reject", "at", at,
+		    "counts", have_quorum && i < SG_SERVICE_MAX_DECISIONS &&
+		    v.counted[i]));
 	}
 	json_object_set_new(j, "approvals", approvals);
 	required = json_array();
-	pk = sg_policy_key(sg_service_policy(a->svc), q->key);
-	if (sg_service_quorum(a->svc, q, &res) == 0 && pk != NULL) {
-		for (i = 0; i < res.nterms && i < pk->nterms; i++)
+	if (have_quorum) {
+		for (i = 0; i < v.res.nterms && i < v.nterms; i++)
 			json_array_append_new(required, json_pack(
-			    "{s:s, s:i, s:i}", "group", pk->terms[i].group,
-			    "count", (int)pk->terms[i].count, "missing",
+			    "{s:s, s:i, s:i}", "group", v.terms[i].group,
+			    "count", (int)v.terms[i].count, "missing",
 			    strcmp(q->state, "pending") == 0 ?
-			    (int)res.missing[i] : 0));
+			    (int)v.res.missing[i] : 0));
+		json_object_set_new(j, "policy_in_force",
+		    json_string(v.in_force));
 	}
 	json_object_set_new(j, "required", required);
 	if (q->error != NULL)
 		json_object_set_new(j, "error", json_string(q->error));
+	if (strcmp(q->state, "cancelled") == 0) {
+		sg_time_rfc3339((time_t)q->cancelled_at, at, sizeof(at));
+		json_object_set_new(j, "cancelled", json_pack("{s:s, s:s, s:s}",
+		    "by", q->cancelled_by, "at", at, "reason",
+		    q->cancel_reason != NULL ? q->cancel_reason : ""));
+	}
 	return j;
 }
 
@@ -767,9 +783,10 @@ list_requests(struct sg_api *a, const struct sg_http_request *req,
 
 	if (state != NULL && strcmp(state, "pending") != 0 &&
 	    strcmp(state, "signed") != 0 && strcmp(state, "rejected") != 0 &&
-	    strcmp(state, "expired") != 0 && strcmp(state, "failed") != 0) {
+	    strcmp(state, "expired") != 0 && strcmp(state, "failed") != 0 &&
+	    strcmp(state, "cancelled") != 0) {
 		problem(resp, 400, "state", "state: must be pending, signed, "
-		    "rejected, expired or failed");
+		    "rejected, expired, failed or cancelled");
 		return;
 	}
 	if (key != NULL && !sg_name_ok(key, 63)) {
@@ -891,15 +908,60 @@ post_approval(struct sg_api *a, const struct sg_http_request *req,
 	sg_request_free(q);
 }
 
+/* POST /v1/requests/{id}/cancel {"reason": "..."}: by the requester or
+ * an officer who may approve the request, while it is pending. */
+static void
+post_cancel(struct sg_api *a, const struct sg_http_request *req,
+    const char *id, const char *principal, struct sg_http_response *resp)
+{
+	static const char *const top[] = { "reason", NULL };
+	struct sg_text_fault tf;
+	struct sg_request *q = NULL;
+	struct sg_fault f;
+	json_t *body, *v;
+	char why[128];
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	if ((body = parse_body(req, resp)) == NULL)
+		return;
+	if (only_fields(resp, body, "", top) != 0)
+		goto out;
+	v = json_object_get(body, "reason");
+	if (!json_is_string(v)) {
+		problem(resp, 400, "reason", "reason: is required, a string of "
+		    "1 to %d bytes", SG_CANCEL_REASON_MAX);
+		goto out;
+	}
+	/* Officers read it: the text rule, over every byte (a NUL too). */
+	if (sg_text_ok(json_string_value(v), json_string_length(v),
+	    &tf) != 0) {
+		sg_text_fault_describe(&tf, why, sizeof(why));
+		problem(resp, 400, "reason", "reason: %s", why);
+		goto out;
+	}
+	r = sg_service_cancel(a->svc, id, principal, json_string_value(v), &q,
+	    &f);
+	if (r != 0) {
+		service_problem(resp, r, &f);
+		goto out;
+	}
+	respond_request(a, resp, 200, q);
+out:
+	sg_request_free(q);
+	json_decref(body);
+}
+
 /* Requests by endpoint and status, counted in sg_api_handle. */
 enum route {
 	RT_KEYS, RT_REQUESTS_POST, RT_REQUESTS_LIST, RT_REQUEST, RT_SIGNATURE,
-	RT_APPROVALS, RT_LOG, RT_OPS, RT_OTHER, RT_COUNT
+	RT_APPROVALS, RT_CANCEL, RT_LOG, RT_OPS, RT_OTHER, RT_COUNT
 };
 static const char *const route_names[RT_COUNT] = {
 	"GET /v1/keys", "POST /v1/requests", "GET /v1/requests",
 	"GET /v1/requests/{id}", "GET /v1/requests/{id}/signature",
-	"POST /v1/requests/{id}/approvals", "GET /v1/log", "ops", "other",
+	"POST /v1/requests/{id}/approvals", "POST /v1/requests/{id}/cancel",
+	"GET /v1/log", "ops", "other",
 };
 static const int statuses[] = { 200, 201, 400, 401, 403, 404, 405, 409,
     413, 415, 422, 429, 500, 503 };
@@ -1223,6 +1285,8 @@ route_of(const struct sg_http_request *req)
 			return RT_SIGNATURE;
 		if (strcmp(tail, "/approvals") == 0)
 			return RT_APPROVALS;
+		if (strcmp(tail, "/cancel") == 0)
+			return RT_CANCEL;
 		return RT_REQUEST;
 	}
 	if (strncmp(p, "/v1/log/", 8) == 0)
@@ -1310,8 +1374,11 @@ handle(struct sg_api *a, const struct sg_http_request *req,
 			get_signature(a, id, resp);
 		else if (strcmp(tail, "/approvals") == 0 && post)
 			post_approval(a, req, id, pr->name, resp);
+		else if (strcmp(tail, "/cancel") == 0 && post)
+			post_cancel(a, req, id, pr->name, resp);
 		else if (tail[0] == '\0' || strcmp(tail, "/signature") == 0 ||
-		    strcmp(tail, "/approvals") == 0)
+		    strcmp(tail, "/approvals") == 0 ||
+		    strcmp(tail, "/cancel") == 0)
 			problem(resp, 405, NULL, "method not allowed");
 		else
 			problem(resp, 404, NULL, "no such endpoint");

@@ -447,7 +447,7 @@ approve_parse(int argc, char **argv, struct sg_cli_conf *conf,
  * key's real SPKI.  Returns an exit status.
  */
 static int
-precheck(struct sg_http *h, const char *id, json_t **ret_req,
+precheck(struct sg_cli_http *h, const char *id, json_t **ret_req,
     struct sg_statement *ret_st)
 {
 	json_t *req = NULL, *keys = NULL, *key;
@@ -522,7 +522,7 @@ sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf)
 {
 	struct approve_args a;
 	struct sg_cli_signer *signer = NULL;
-	struct sg_http *h = NULL;
+	struct sg_cli_http *h = NULL;
 	struct sg_statement st;
 	json_t *req = NULL, *after = NULL;
 	const char *decision, *stmt;
@@ -605,6 +605,6 @@ out:
 	sg_cli_signer_free(signer);
 	json_decref(req);
 	json_decref(after);
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	return ex;
 }

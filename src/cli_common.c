@@ -282,7 +282,7 @@ sg_cli_missing(const json_t *req, char *out, size_t cap)
 
 static void
 print_problem(const char *method, const char *path,
-    const struct sg_http_resp *resp)
+    const struct sg_cli_http_resp *resp)
 {
 	struct sg_problem p;
 	const char *what = resp->status >= 400 && resp->status <= 499 ?
@@ -303,22 +303,22 @@ print_problem(const char *method, const char *path,
 }
 
 int
-sg_cli_api(struct sg_http *h, const char *method, const char *path,
+sg_cli_api(struct sg_cli_http *h, const char *method, const char *path,
     const char *body, const char *idempotency_key, long extra_timeout,
-    json_t **ret_json, struct sg_http_resp *ret_raw)
+    json_t **ret_json, struct sg_cli_http_resp *ret_raw)
 {
-	struct sg_http_resp resp;
+	struct sg_cli_http_resp resp;
 	json_error_t jerr;
 	json_t *root = NULL;
 	int r, ex = SG_EXIT_SERVER;
 
 	memset(&resp, 0, sizeof(resp));
-	r = sg_http_request(h, method, path, body,
+	r = sg_cli_http_request(h, method, path, body,
 	    body != NULL ? strlen(body) : 0, idempotency_key, extra_timeout,
 	    &resp);
 	if (r != 0) {
 		fprintf(stderr, "signgate: %s %s: %s\n", method,
-		    sg_cli_esc(path), sg_http_error(h));
+		    sg_cli_esc(path), sg_cli_http_error(h));
 		goto out;
 	}
 	if ((ex = sg_cli_status_exit(resp.status)) != SG_EXIT_OK) {
@@ -342,7 +342,7 @@ sg_cli_api(struct sg_http *h, const char *method, const char *path,
 	ex = SG_EXIT_OK;
 out:
 	json_decref(root);
-	sg_http_resp_clear(&resp);
+	sg_cli_http_resp_clear(&resp);
 	return ex;
 }
 
@@ -356,7 +356,7 @@ readable(const char *path, const char *what)
 }
 
 int
-sg_cli_connect(struct sg_cli_conf *c, struct sg_http **ret)
+sg_cli_connect(struct sg_cli_conf *c, struct sg_cli_http **ret)
 {
 	int r;
 
@@ -367,7 +367,7 @@ sg_cli_connect(struct sg_cli_conf *c, struct sg_http **ret)
 	    (c->key != NULL && !readable(c->key, "--key")) ||
 	    (c->cacert != NULL && !readable(c->cacert, "--cacert")))
 		return SG_EXIT_LOCAL;
-	if ((r = sg_http_new(c, ret)) != 0) {
+	if ((r = sg_cli_http_new(c, ret)) != 0) {
 		fprintf(stderr, "signgate: cannot set up the HTTP client: %s\n",
 		    sg_strerror(r));
 		return SG_EXIT_LOCAL;

@@ -20,7 +20,7 @@
 #include "sg_err.h"
 #include "sg_util.h"
 
-struct sg_http {
+struct sg_cli_http {
 	CURL *curl;
 	char *base;                  /* URL without a trailing '/' */
 	long timeout;
@@ -36,7 +36,7 @@ struct sg_http {
 static size_t
 on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
-	struct sg_http *h = arg;
+	struct sg_cli_http *h = arg;
 	size_t n = size * nmemb, ncap;
 	char *nb;
 
@@ -62,7 +62,7 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 void
-sg_http_free(struct sg_http *h)
+sg_cli_http_free(struct sg_cli_http *h)
 {
 	if (h == NULL)
 		return;
@@ -74,9 +74,9 @@ sg_http_free(struct sg_http *h)
 }
 
 int
-sg_http_new(const struct sg_cli_conf *c, struct sg_http **ret)
+sg_cli_http_new(const struct sg_cli_conf *c, struct sg_cli_http **ret)
 {
-	struct sg_http *h;
+	struct sg_cli_http *h;
 	size_t n;
 	int r = SG_ERR_INTERNAL;
 
@@ -124,18 +124,18 @@ sg_http_new(const struct sg_cli_conf *c, struct sg_http **ret)
 	h = NULL;
 	r = 0;
 out:
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	return r;
 }
 
 const char *
-sg_http_error(const struct sg_http *h)
+sg_cli_http_error(const struct sg_cli_http *h)
 {
 	return h->err[0] != '\0' ? h->err : "unknown error";
 }
 
 void
-sg_http_resp_clear(struct sg_http_resp *r)
+sg_cli_http_resp_clear(struct sg_cli_http_resp *r)
 {
 	if (r == NULL)
 		return;
@@ -153,13 +153,13 @@ now_ms(void)
 }
 
 int
-sg_http_request(struct sg_http *h, const char *method, const char *path,
+sg_cli_http_request(struct sg_cli_http *h, const char *method, const char *path,
     const char *body, size_t body_len, const char *idempotency_key,
-    long extra_timeout, struct sg_http_resp *ret)
+    long extra_timeout, struct sg_cli_http_resp *ret)
 {
 	struct curl_slist *hdrs = NULL, *nh;
 	char *url = NULL, *idem = NULL, *ct = NULL;
-	struct sg_http_resp resp;
+	struct sg_cli_http_resp resp;
 	CURLcode cr;
 	double t0;
 	int r = SG_ERR_INTERNAL, post;
@@ -255,7 +255,7 @@ out:
 	if (r != 0 && h->err[0] == '\0')
 		snprintf(h->err, sizeof(h->err), "%s", sg_strerror(r));
 	curl_slist_free_all(hdrs);
-	sg_http_resp_clear(&resp);
+	sg_cli_http_resp_clear(&resp);
 	free(url);
 	free(idem);
 	return r;

@@ -177,8 +177,8 @@ sg_cli_cmd_keys(int argc, char **argv, struct sg_cli_conf *conf)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct option opts[SG_CLI_MAX_OPTIONS];
-	struct sg_http *h = NULL;
-	struct sg_http_resp raw;
+	struct sg_cli_http *h = NULL;
+	struct sg_cli_http_resp raw;
 	json_t *doc = NULL, *arr, *k;
 	size_t i;
 	int c, r, json = 0, help = 0, ex = SG_EXIT_USAGE, bad = 0, namew = 4;
@@ -242,8 +242,8 @@ sg_cli_cmd_keys(int argc, char **argv, struct sg_cli_conf *conf)
 out:
 	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
 		ex = SG_EXIT_LOCAL;
-	sg_http_resp_clear(&raw);
+	sg_cli_http_resp_clear(&raw);
 	json_decref(doc);
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	return ex;
 }

@@ -103,17 +103,17 @@ vkey_set(struct vkey *k, const char *s, size_t len)
  * *ret; failures are reported and turned into an exit status.
  */
 static int
-get_text(struct sg_http *h, const char *path, size_t max,
-    struct sg_http_resp *ret)
+get_text(struct sg_cli_http *h, const char *path, size_t max,
+    struct sg_cli_http_resp *ret)
 {
-	struct sg_http_resp resp;
+	struct sg_cli_http_resp resp;
 	struct sg_problem p;
 	int ex;
 
 	memset(&resp, 0, sizeof(resp));
-	if (sg_http_request(h, "GET", path, NULL, 0, NULL, 0, &resp) != 0) {
+	if (sg_cli_http_request(h, "GET", path, NULL, 0, NULL, 0, &resp) != 0) {
 		fprintf(stderr, "signgate: GET %s: %s\n", path,
-		    sg_http_error(h));
+		    sg_cli_http_error(h));
 		ex = SG_EXIT_SERVER;
 		goto out;
 	}
@@ -137,14 +137,14 @@ get_text(struct sg_http *h, const char *path, size_t max,
 	memset(&resp, 0, sizeof(resp));       /* transferred */
 	ex = SG_EXIT_OK;
 out:
-	sg_http_resp_clear(&resp);
+	sg_cli_http_resp_clear(&resp);
 	return ex;
 }
 
 static int
-fetch_vkey(struct sg_http *h, struct vkey *ret)
+fetch_vkey(struct sg_cli_http *h, struct vkey *ret)
 {
-	struct sg_http_resp resp;
+	struct sg_cli_http_resp resp;
 	size_t len;
 	int ex;
 
@@ -159,17 +159,17 @@ fetch_vkey(struct sg_http *h, struct vkey *ret)
 		    "key\n");
 		ex = SG_EXIT_SERVER;
 	}
-	sg_http_resp_clear(&resp);
+	sg_cli_http_resp_clear(&resp);
 	return ex;
 }
 
 /* The note's text must be a checkpoint and its signature lines well
  * formed; the caller decides whether a signature must verify. */
 static int
-fetch_checkpoint(struct sg_http *h, const struct vkey *k,
-    struct sg_http_resp *ret_note, struct sg_checkpoint *ret_cp)
+fetch_checkpoint(struct sg_cli_http *h, const struct vkey *k,
+    struct sg_cli_http_resp *ret_note, struct sg_checkpoint *ret_cp)
 {
-	struct sg_http_resp resp;
+	struct sg_cli_http_resp resp;
 	struct sg_checkpoint cp;
 	size_t i, text_len = 0;
 	int ex;
@@ -212,7 +212,7 @@ fetch_checkpoint(struct sg_http *h, const struct vkey *k,
 	}
 	ex = 0;
 out:
-	sg_http_resp_clear(&resp);
+	sg_cli_http_resp_clear(&resp);
 	return ex;
 }
 
@@ -336,11 +336,11 @@ json_u64(const json_t *obj, const char *name, uint64_t *ret)
  * server signed two trees that cannot both be views of one log.
  */
 static int
-check_consistency(struct sg_http *h, const struct monitor_state *old,
+check_consistency(struct sg_cli_http *h, const struct monitor_state *old,
     const struct sg_checkpoint *cp)
 {
 	uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
-	struct sg_http_resp resp;
+	struct sg_cli_http_resp resp;
 	json_t *root = NULL, *arr, *hv;
 	uint8_t *dec = NULL;
 	uint64_t o = 0, nw = 0;
@@ -393,7 +393,7 @@ check_consistency(struct sg_http *h, const struct monitor_state *old,
 out:
 	free(dec);
 	json_decref(root);
-	sg_http_resp_clear(&resp);
+	sg_cli_http_resp_clear(&resp);
 	return ex;
 }
 
@@ -444,7 +444,7 @@ parse_args(int argc, char **argv, struct sg_cli_conf *conf, int monitor,
 }
 
 static int
-cmd_key(struct sg_http *h)
+cmd_key(struct sg_cli_http *h)
 {
 	struct vkey k;
 	int ex;
@@ -456,9 +456,9 @@ cmd_key(struct sg_http *h)
 }
 
 static int
-cmd_checkpoint(struct sg_http *h)
+cmd_checkpoint(struct sg_cli_http *h)
 {
-	struct sg_http_resp note;
+	struct sg_cli_http_resp note;
 	struct sg_checkpoint cp;
 	int ex;
 
@@ -466,12 +466,12 @@ cmd_checkpoint(struct sg_http *h)
 	if ((ex = fetch_checkpoint(h, NULL, &note, &cp)) != 0)
 		return ex;
 	print_note(note.body, note.len);
-	sg_http_resp_clear(&note);
+	sg_cli_http_resp_clear(&note);
 	return 0;
 }
 
 static int
-cmd_monitor(struct sg_http *h, const char *state_path, const char *vkey_arg)
+cmd_monitor(struct sg_cli_http *h, const char *state_path, const char *vkey_arg)
 {
 	struct monitor_state old, cur;
 	struct sg_checkpoint cp;
@@ -585,7 +585,7 @@ int
 sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf)
 {
 	const char *sub, *state = NULL, *vkey = NULL;
-	struct sg_http *h = NULL;
+	struct sg_cli_http *h = NULL;
 	int ex, help = 0, monitor;
 
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
@@ -622,6 +622,6 @@ sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf)
 		ex = cmd_monitor(h, state, vkey);
 	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
 		ex = SG_EXIT_LOCAL;
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	return ex;
 }

@@ -1,6 +1,7 @@
 /*
- * `signgate pending` and `signgate show`: what officers look at before
- * they sign.  `show` prints every field of the request and the statement
+ * `signgate pending`, `signgate show` and `signgate cancel`: what officers
+ * look at before they sign, and the way out for a request nobody should
+ * sign.  `show` prints every field of the request and the statement
  * text itself, and refuses (exit 1) when the two disagree, because an
  * officer who reads one and signs the other has been deceived.  The same
  * printing is used by `approve` and `reject` right before the prompt.
@@ -46,6 +47,18 @@ pct_append(char *out, size_t cap, const char *s)
 }
 
 void
+sg_cli_print_cancelled(const json_t *req)
+{
+	const json_t *c = json_object_get(req, "cancelled");
+
+	if (!json_is_object(c))
+		return;
+	printf("cancelled: by %s at %s: %s\n",
+	    sg_cli_esc(sg_cli_jstr(c, "by")), sg_cli_esc(sg_cli_jstr(c, "at")),
+	    sg_cli_text(sg_cli_jstr(c, "reason")));
+}
+
+void
 sg_cli_print_request(const json_t *req, const struct sg_statement *st)
 {
 	const json_t *dig = json_object_get(req, "digest");
@@ -84,12 +97,15 @@ sg_cli_print_request(const json_t *req, const struct sg_statement *st)
 	    sg_cli_esc(sg_cli_jstr(pol, "sha256")));
 	if (sg_cli_jstr(req, "error") != NULL)
 		printf("error: %s\n", sg_cli_esc(sg_cli_jstr(req, "error")));
+	sg_cli_print_cancelled(req);
 	if (json_is_array(apps)) {
 		json_array_foreach(apps, i, v)
-			printf("approval: %s %s %s\n",
+			printf("approval: %s %s %s%s\n",
 			    sg_cli_esc(sg_cli_jstr(v, "officer")),
 			    sg_cli_esc(sg_cli_jstr(v, "decision")),
-			    sg_cli_esc(sg_cli_jstr(v, "at")));
+			    sg_cli_esc(sg_cli_jstr(v, "at")),
+			    json_is_false(json_object_get(v, "counts")) ?
+			    " (does not count)" : "");
 	}
 	sg_cli_missing(req, missing, sizeof(missing));
 	printf("missing: %s\n", missing);
@@ -137,7 +153,7 @@ sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct option opts[SG_CLI_MAX_OPTIONS];
-	struct sg_http *h = NULL;
+	struct sg_cli_http *h = NULL;
 	const char *key = NULL, *cursor;
 	json_t *all = NULL, *page = NULL, *arr, *req, *wrap = NULL;
 	char path[1024], art[256], missing[1024];
@@ -252,7 +268,7 @@ out:
 	json_decref(wrap);
 	json_decref(page);
 	json_decref(all);
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	return ex;
 }
 
@@ -264,8 +280,8 @@ sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct option opts[SG_CLI_MAX_OPTIONS];
-	struct sg_http *h = NULL;
-	struct sg_http_resp raw;
+	struct sg_cli_http *h = NULL;
+	struct sg_cli_http_resp raw;
 	struct sg_statement st;
 	json_t *req = NULL;
 	char path[128], err[2048];
@@ -335,8 +351,115 @@ sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf)
 out:
 	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
 		ex = SG_EXIT_LOCAL;
-	sg_http_resp_clear(&raw);
+	sg_cli_http_resp_clear(&raw);
 	json_decref(req);
-	sg_http_free(h);
+	sg_cli_http_free(h);
+	return ex;
+}
+
+/* A reason as the server takes it: 1 to 256 bytes of text (sg_text.h);
+ * why says what is wrong. */
+static int
+valid_reason(const char *s, char *why, size_t cap)
+{
+	struct sg_text_fault tf;
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 256) {
+		snprintf(why, cap, "1 to 256 bytes");
+		return 0;
+	}
+	if (sg_text_ok(s, n, &tf) != 0) {
+		sg_text_fault_describe(&tf, why, cap);
+		return 0;
+	}
+	return 1;
+}
+
+int
+sg_cli_cmd_cancel(int argc, char **argv, struct sg_cli_conf *conf)
+{
+	static const struct option own[] = {
+		{ "reason", required_argument, NULL, SG_OPT_CMD },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct option opts[SG_CLI_MAX_OPTIONS];
+	struct sg_cli_http *h = NULL;
+	const char *reason = NULL, *id;
+	json_t *body = NULL, *req = NULL;
+	char path[128], *body_str = NULL, why[128];
+	int c, help = 0, ex;
+
+	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
+		return SG_EXIT_LOCAL;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
+		switch (c) {
+		case SG_OPT_CMD:
+			reason = optarg;
+			break;
+		case 'h':
+		case SG_OPT_HELP:
+			help = 1;
+			break;
+		default:
+			if (sg_cli_global_option(conf, c, optarg) == 0)
+				break;
+			fprintf(stderr, "see: signgate cancel --help\n");
+			return SG_EXIT_USAGE;
+		}
+	}
+	if (help) {
+		sg_cli_usage(stdout, "cancel");
+		return SG_EXIT_OK;
+	}
+	if (argc - optind != 1 || !sg_request_id_ok(argv[optind])) {
+		fprintf(stderr, "signgate: usage: signgate cancel ID (%d "
+		    "lower-case hex characters) --reason TEXT\n",
+		    SG_REQUEST_ID_LEN);
+		return SG_EXIT_USAGE;
+	}
+	if (reason == NULL) {
+		fprintf(stderr, "signgate: cancel: --reason TEXT is "
+		    "required\n");
+		return SG_EXIT_USAGE;
+	}
+	if (!valid_reason(reason, why, sizeof(why))) {
+		fprintf(stderr, "signgate: cancel: --reason: %s\n", why);
+		return SG_EXIT_USAGE;
+	}
+	id = argv[optind];
+	ex = SG_EXIT_LOCAL;
+	if ((body = json_pack("{s:s}", "reason", reason)) == NULL ||
+	    (body_str = json_dumps(body, JSON_COMPACT)) == NULL) {
+		fprintf(stderr, "signgate: cancel: --reason is not valid "
+		    "UTF-8\n");
+		ex = SG_EXIT_USAGE;
+		goto out;
+	}
+	if ((ex = sg_cli_connect(conf, &h)) != 0)
+		goto out;
+	snprintf(path, sizeof(path), "/v1/requests/%s/cancel", id);
+	if ((ex = sg_cli_api(h, "POST", path, body_str, NULL, 0, &req,
+	    NULL)) != 0)
+		goto out;
+	if (!sg_request_id_ok(sg_cli_jstr(req, "id")) ||
+	    strcmp(sg_cli_jstr(req, "id"), id) != 0) {
+		fprintf(stderr, "signgate: the server answered with another "
+		    "request\n");
+		ex = SG_EXIT_SERVER;
+		goto out;
+	}
+	printf("request: %s\n", id);
+	printf("state: %s\n", sg_cli_esc(sg_cli_jstr(req, "state")));
+	sg_cli_print_cancelled(req);
+	ex = SG_EXIT_OK;
+out:
+	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
+		ex = SG_EXIT_LOCAL;
+	free(body_str);
+	json_decref(body);
+	json_decref(req);
+	sg_cli_http_free(h);
 	return ex;
 }

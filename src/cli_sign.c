@@ -321,7 +321,7 @@ report(const json_t *req, char *last_state, size_t scap, char *last_missing,
 
 /* Posts the request, again with the same key after transient failures. */
 static int
-post_request(struct sg_http *h, const char *body, const char *idem,
+post_request(struct sg_cli_http *h, const char *body, const char *idem,
     json_t **ret)
 {
 	int attempt, ex = SG_EXIT_SERVER;
@@ -342,7 +342,7 @@ post_request(struct sg_http *h, const char *body, const char *idem,
 
 /* Long-polls until the request leaves pending or the deadline passes. */
 static int
-wait_request(struct sg_http *h, const char *id, time_t deadline,
+wait_request(struct sg_cli_http *h, const char *id, time_t deadline,
     json_t **req, char *last_state, size_t scap, char *last_missing,
     size_t mcap)
 {
@@ -410,7 +410,7 @@ write_out(const char *path, const void *buf, size_t len)
 
 /* Fetches, checks and writes the signature of a signed request. */
 static int
-fetch_signature(struct sg_http *h, const struct sg_cli_sign_args *a,
+fetch_signature(struct sg_cli_http *h, const struct sg_cli_sign_args *a,
     const char *id, const uint8_t *digest, size_t dlen, const char *hex,
     const char *out)
 {
@@ -476,7 +476,7 @@ int
 sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf)
 {
 	struct sg_cli_sign_args a;
-	struct sg_http *h = NULL;
+	struct sg_cli_http *h = NULL;
 	json_t *artifact = NULL, *body = NULL, *req = NULL;
 	uint8_t digest[SG_MAX_DIGEST], rnd[16];
 	char hex[2 * SG_MAX_DIGEST + 1], idem_buf[2 * sizeof(rnd) + 1];
@@ -558,10 +558,12 @@ sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf)
 		goto out;
 	}
 	if (state != NULL && (strcmp(state, "rejected") == 0 ||
-	    strcmp(state, "expired") == 0 || strcmp(state, "failed") == 0)) {
+	    strcmp(state, "expired") == 0 || strcmp(state, "failed") == 0 ||
+	    strcmp(state, "cancelled") == 0)) {
 		if (sg_cli_jstr(req, "error") != NULL)
 			printf("error: %s\n",
 			    sg_cli_esc(sg_cli_jstr(req, "error")));
+		sg_cli_print_cancelled(req);
 		fprintf(stderr, "signgate: request %s was %s; no signature\n",
 		    id, state);
 		ex = SG_EXIT_NOT_SIGNED;
@@ -578,6 +580,6 @@ out:
 	json_decref(body);
 	json_decref(artifact);
 	json_decref(req);
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	return ex;
 }

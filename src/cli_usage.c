@@ -19,6 +19,8 @@ static const char overview[] =
 "  show ID           show exactly what request ID would sign\n"
 "  approve ID        approve request ID with your approval key (officer)\n"
 "  reject ID         reject request ID with your approval key (officer)\n"
+"  cancel ID         cancel pending request ID (its requester, or an\n"
+"                    officer who may approve it)\n"
 "  verify FILE       check a signature offline: log proof, approvals,\n"
 "                    policy (auditor)\n"
 "  log key|checkpoint|monitor\n"
@@ -55,12 +57,14 @@ static const char overview[] =
 "  1  local error (file I/O, bad key file, a local check failed, declined)\n"
 "  2  usage error\n"
 "  3  the server refused the request (4xx; the problem detail is printed),\n"
-"     or the request is no longer pending when approving or rejecting\n"
+"     or the request is no longer pending when approving, rejecting or\n"
+"     cancelling\n"
 "  4  cannot reach the server, TLS failure, 5xx, or a malformed answer\n"
 "  5  a returned signature does not verify (nothing is written); verify:\n"
 "     a link of the evidence is broken; log monitor: fork, rollback or a\n"
 "     changed log key\n"
-"  6  the request ended without a signature (rejected, expired, failed)\n"
+"  6  the request ended without a signature (rejected, expired, failed,\n"
+"     cancelled)\n"
 "  7  timed out waiting (sign --wait)\n";
 
 static const char keys_usage[] =
@@ -116,16 +120,19 @@ static const char sign_usage[] =
 "Output lines:\n"
 "  request: <id>\n"
 "  idempotency-key: <key>\n"
-"  state: pending|signed|rejected|expired|failed   (again on each change)\n"
+"  state: pending|signed|rejected|expired|failed|cancelled\n"
+"                                         (again on each change)\n"
 "  missing: <N of M GROUP, ...>                      (while pending)\n"
 "  error: <reason>                                   (state failed)\n"
+"  cancelled: by <principal> at <time>: <reason>     (state cancelled)\n"
 "  verified: <algorithm> <digest alg>:<hex> key <name> spki sha256:<hex>\n"
 "  signature: <path>\n"
 "  proof: <path>.proof\n"
 "When the server returns a transparency-log entry for the signature, its\n"
 "tlog-proof text is written next to the signature as <out>.proof.\n"
 "Exit 5 (nothing written) when the signature, the CMS or the key's SPKI\n"
-"does not check out; 6 when the request is rejected, expires or fails.\n";
+"does not check out; 6 when the request is rejected, expires, fails or is\n"
+"cancelled.\n";
 
 static const char pending_usage[] =
 "usage: signgate pending [--key NAME] [--json]\n"
@@ -149,9 +156,28 @@ static const char show_usage[] =
 "\n"
 "Output lines: request, state, key (with `spki sha256:<hex>`), digest,\n"
 "format, artifact.<name> (one per field), requester, created, expires,\n"
-"policy, error (state failed), approval (one per decision: officer,\n"
-"decision, time), missing, then `statement:` and the statement's lines\n"
-"indented by two spaces.\n";
+"policy, error (state failed), cancelled (state cancelled: `by <principal>\n"
+"at <time>: <reason>`), approval (one per decision: officer, decision,\n"
+"time, and `(does not count)` when the officer may no longer approve it\n"
+"under the policy in force), missing (counted under the request's own\n"
+"policy), then `statement:` and the statement's lines indented by two\n"
+"spaces.\n";
+
+static const char cancel_usage[] =
+"usage: signgate cancel ID --reason TEXT\n"
+"\n"
+"Cancels pending request ID (POST /v1/requests/ID/cancel): allowed to the\n"
+"request's requester and to an officer who may approve it.  The request\n"
+"ends in state cancelled, which the log records with who, when and why; a\n"
+"waiting `signgate sign` for it ends with exit 6.\n"
+"  --reason TEXT     why (required; 1 to 256 bytes, no control characters)\n"
+"\n"
+"Output lines:\n"
+"  request: <id>\n"
+"  state: cancelled\n"
+"  cancelled: by <principal> at <time>: <reason>\n"
+"Exit 3 when the server refuses: 403 for a principal who may not cancel\n"
+"it, 409 (with its state) when the request is no longer pending.\n";
 
 static const char approve_usage[] =
 "usage: signgate approve|reject ID (--key FILE | --pkcs11 URI) [options]\n"
@@ -299,6 +325,8 @@ sg_cli_usage(FILE *f, const char *cmd)
 		fputs(show_usage, f);
 	else if (strcmp(cmd, "approve") == 0 || strcmp(cmd, "reject") == 0)
 		fputs(approve_usage, f);
+	else if (strcmp(cmd, "cancel") == 0)
+		fputs(cancel_usage, f);
 	else if (strcmp(cmd, "verify") == 0)
 		fputs(verify_usage, f);
 	else if (strcmp(cmd, "log") == 0)

@@ -37,6 +37,7 @@
 
 static const char *const type_names[] = {
 	NULL, "created", "decision", "signature", "expired", "failed",
+	"cancelled",
 };
 
 static const char *const algorithms[] = {
@@ -163,7 +164,7 @@ entry_valid(const struct sg_entry *e)
 {
 	size_t i;
 
-	if (e->type < SG_ENTRY_CREATED || e->type > SG_ENTRY_FAILED)
+	if (e->type < SG_ENTRY_CREATED || e->type > SG_ENTRY_CANCELLED)
 		return 0;
 	if (e->time < 0 || e->time > TIME_MAX)
 		return 0;
@@ -199,6 +200,10 @@ entry_valid(const struct sg_entry *e)
 		return 1;
 	case SG_ENTRY_FAILED:
 		return text_ok(e->reason, e->reason_len);
+	case SG_ENTRY_CANCELLED:
+		return terminated(e->by, sizeof(e->by)) &&
+		    sg_name_ok(e->by, OFFICER_MAX) &&
+		    text_ok(e->reason, e->reason_len);
 	}
 	return 0;
 }
@@ -253,6 +258,10 @@ sg_entry_build(const struct sg_entry *e, char **ret, size_t *ret_len)
 	case SG_ENTRY_EXPIRED:
 		break;
 	case SG_ENTRY_FAILED:
+		put_b64_line(&o, "reason", e->reason, e->reason_len);
+		break;
+	case SG_ENTRY_CANCELLED:
+		put_line(&o, "by", e->by);
 		put_b64_line(&o, "reason", e->reason, e->reason_len);
 		break;
 	}
@@ -342,7 +351,7 @@ parse_type(const char *v, size_t n, enum sg_entry_type *ret)
 {
 	int t;
 
-	for (t = SG_ENTRY_CREATED; t <= SG_ENTRY_FAILED; t++) {
+	for (t = SG_ENTRY_CREATED; t <= SG_ENTRY_CANCELLED; t++) {
 		if (strlen(type_names[t]) == n &&
 		    memcmp(type_names[t], v, n) == 0) {
 			*ret = (enum sg_entry_type)t;
@@ -463,6 +472,15 @@ parse_lines(struct cursor *c, struct sg_entry *e)
 	case SG_ENTRY_EXPIRED:
 		break;
 	case SG_ENTRY_FAILED:
+		if ((r = take_b64(c, "reason", &tmp, &n)) != 0)
+			return r;
+		e->reason = tmp;
+		e->reason_len = n;
+		break;
+	case SG_ENTRY_CANCELLED:
+		if (take(c, "by", &v, &n) != 0 ||
+		    copy_str(v, n, e->by, sizeof(e->by)) != 0)
+			return SG_ERR_INVALID;
 		if ((r = take_b64(c, "reason", &tmp, &n)) != 0)
 			return r;
 		e->reason = tmp;

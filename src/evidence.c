@@ -110,9 +110,10 @@ sg_approval_scheme(enum sg_key_alg alg)
 
 int
 sg_approval_accept(const struct sg_policy *p, const struct sg_policy_key *k,
-    const char *requester, const char *statement, size_t stmt_len,
-    const struct sg_envelope *env, const struct sg_principal **ret_officer,
-    int *ret_approve, struct sg_approval_fault *f)
+    const struct sg_policy *now, const char *requester,
+    const char *statement, size_t stmt_len, const struct sg_envelope *env,
+    const struct sg_principal **ret_officer, int *ret_approve,
+    struct sg_approval_fault *f)
 {
 	static const char keyid[] = "signatures[0].keyid";
 	const struct sg_principal *officer;
@@ -151,6 +152,15 @@ sg_approval_accept(const struct sg_policy *p, const struct sg_policy_key *k,
 	if (!sg_policy_may_approve(p, k, requester, officer->name))
 		return approval_fault(f, keyid, SG_ERR_FORBIDDEN, "%s is not an "
 		    "approver for key %s", name, k->name);
+	/* Eligible under the request's policy is not enough: the policy in
+	 * force must allow this officer too (a reload may have revoked it). */
+	if (now != NULL && now != p && !sg_policy_may_approve_now(p, k, now,
+	    requester, officer->name))
+		return approval_fault(f, keyid, SG_ERR_FORBIDDEN, "%s may no "
+		    "longer approve key %s: the policy in force (%s@%llu) does "
+		    "not make it an approver with the same approval key", name,
+		    k->name, sg_policy_name(now),
+		    (unsigned long long)sg_policy_version(now));
 	if ((r = sg_dsse_pae(env->payload_type, env->payload,
 	    env->payload_len, &pae, &pae_len)) != 0)
 		return approval_fault(f, "payload", r, "%s", sg_strerror(r));
@@ -169,15 +179,16 @@ sg_approval_accept(const struct sg_policy *p, const struct sg_policy_key *k,
 }
 
 /*
- * One recorded envelope: it parses, and sg_approval_accept() takes it.
- * Failures read "approval N: <who> ..." when the signer may not decide,
+ * One recorded envelope: it parses, and sg_approval_accept() takes it
+ * (under p, and under `now` when given: the policy in force).  Failures
+ * read "approval N: <who> ..." when the signer may not decide,
  * "approval N (<who>): ..." when the envelope itself is wrong.
  */
 static int
 check_envelope(const struct sg_policy *p, const struct sg_policy_key *k,
-    const struct sg_statement *st, const char *statement, size_t stmt_len,
-    const char *json, size_t len, size_t num,
-    const struct sg_principal **ret_officer, int *ret_approve,
+    const struct sg_policy *now, const struct sg_statement *st,
+    const char *statement, size_t stmt_len, const char *json, size_t len,
+    size_t num, const struct sg_principal **ret_officer, int *ret_approve,
     char *errbuf, size_t errlen)
 {
 	struct sg_envelope env;
@@ -196,8 +207,8 @@ check_envelope(const struct sg_policy *p, const struct sg_policy_key *k,
 		sg_envelope_clear(&env);
 		return SG_ERR_VERIFY;
 	}
-	if ((r = sg_approval_accept(p, k, st->requester, statement, stmt_len,
-	    &env, ret_officer, ret_approve, &f)) != 0) {
+	if ((r = sg_approval_accept(p, k, now, st->requester, statement,
+	    stmt_len, &env, ret_officer, ret_approve, &f)) != 0) {
 		esc(env.keyid, name);
 		if (f.field != NULL && strcmp(f.field,
 		    "signatures[0].keyid") == 0)
@@ -239,6 +250,16 @@ sg_evidence_check(const struct sg_policy *p, const char *statement,
     size_t stmt_len, const char *const *envelopes, const size_t *lens,
     size_t n, int64_t signed_at, struct sg_statement *ret_stmt,
     char *errbuf, size_t errlen)
+{
+	return sg_evidence_check_now(p, NULL, statement, stmt_len, envelopes,
+	    lens, n, signed_at, ret_stmt, errbuf, errlen);
+}
+
+int
+sg_evidence_check_now(const struct sg_policy *p, const struct sg_policy *now,
+    const char *statement, size_t stmt_len, const char *const *envelopes,
+    const size_t *lens, size_t n, int64_t signed_at,
+    struct sg_statement *ret_stmt, char *errbuf, size_t errlen)
 {
 	struct sg_statement st;
 	struct sg_decision d[SG_EVIDENCE_MAX_ENVELOPES];
@@ -287,7 +308,7 @@ sg_evidence_check(const struct sg_policy *p, const char *statement,
 	for (i = 0; i < n; i++) {
 		officer = NULL;
 		approve = 0;
-		if ((r = check_envelope(p, k, &st, statement, stmt_len,
+		if ((r = check_envelope(p, k, now, &st, statement, stmt_len,
 		    envelopes[i], lens[i], i + 1, &officer, &approve, errbuf,
 		    errlen)) != 0)
 			return r;

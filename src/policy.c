@@ -1884,6 +1884,57 @@ sg_policy_may_approve(const struct sg_policy *p,
 	return eligible_officer(p, g, n, requester, officer) >= 0;
 }
 
+/*
+ * Eligible under the request's policy p (for its key k) and also under the
+ * policy in force `now`: there the key of the same name must exist, the
+ * principal must be one of its approvers, and its approval key must be the
+ * same one (an envelope is verified under p's key; a key replaced since
+ * must not go on counting).  An officer revoked by a reload stops counting
+ * at once, for requests made before the reload too.
+ */
+int
+sg_policy_may_approve_now(const struct sg_policy *p,
+    const struct sg_policy_key *k, const struct sg_policy *now,
+    const char *requester, const char *officer)
+{
+	const struct sg_policy_key *nk;
+	const struct sg_principal *a, *b;
+
+	if (!sg_policy_may_approve(p, k, requester, officer))
+		return 0;
+	if (now == NULL || now == p)
+		return 1;
+	if ((nk = sg_policy_key(now, k->name)) == NULL ||
+	    !sg_policy_may_approve(now, nk, requester, officer))
+		return 0;
+	a = sg_policy_principal(p, officer);
+	b = sg_policy_principal(now, officer);
+	if (a == NULL || b == NULL || a->approval_key == NULL ||
+	    b->approval_key == NULL)
+		return 0;
+	return EVP_PKEY_eq(a->approval_key, b->approval_key) == 1;
+}
+
+void
+sg_policy_evaluate_now(const struct sg_policy *p,
+    const struct sg_policy_key *k, const struct sg_policy *now,
+    const char *requester, const struct sg_decision *d, size_t nd,
+    struct sg_quorum_result *ret, uint8_t *ret_counted)
+{
+	struct sg_decision kept[POLICY_MAX_PRINCIPALS];
+	size_t i, n = 0;
+
+	for (i = 0; d != NULL && i < nd; i++) {
+		int ok = sg_policy_may_approve_now(p, k, now, requester,
+		    d[i].officer);
+		if (ret_counted != NULL)
+			ret_counted[i] = (uint8_t)ok;
+		if (ok && n < POLICY_MAX_PRINCIPALS)
+			kept[n++] = d[i];
+	}
+	sg_policy_evaluate(p, k, requester, kept, n, ret);
+}
+
 struct matching {
 	const struct group_ent *g[SG_POLICY_MAX_TERMS];
 	unsigned cap[SG_POLICY_MAX_TERMS];

@@ -14,7 +14,18 @@
  *   If signing fails the request stays pending and the housekeeping
  *   thread retries it until it expires.
  * - A pending request is judged by the policy its statement names (kept
- *   in the store by SHA-256), never by a later one.
+ *   in the store by SHA-256), never by a later one, with one restriction
+ *   from the policy in force: a decision counts only if its officer may
+ *   approve under both (sg_policy_evaluate_now), so revoking an officer
+ *   takes effect at once.  Only the decisions that count are sent to the
+ *   signer and logged with the signature.
+ * - A pending request may be cancelled by its requester or by an officer
+ *   who may approve it; the transition is guarded like the others, so a
+ *   signature made meanwhile is never recorded nor released.  The signer
+ *   process cannot tell cancelled from pending (it has no store): the
+ *   front only ever asks it for requests pending in the store.
+ * - A reload applies every field it accepts in the front and, under the
+ *   write lock, in the signer (policy, certificate chains), or refuses.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -37,6 +48,7 @@
 #include "sg_signer_proc.h"
 #include "sg_tsa.h"
 #include "sg_cms.h"
+#include "sg_text.h"
 #include "sg_tlog.h"
 #include "sg_util.h"
 
@@ -157,17 +169,18 @@ notify(struct sg_service *s, const char *id)
 		s->notify(s->notify_arg, id);
 }
 
-/* Checks the inventory and the certificate for one key. */
-static void check_key_with(const struct sg_policy *p,
+/* Checks the inventory and the certificate for one key.  SG_ERR_VERIFY
+ * when the certificate is what makes the key unusable. */
+static int check_key_with(const struct sg_policy *p,
     struct sg_key_view *kv, const char *policy_dir);
 
 static void
 check_key(struct sg_service *s, struct sg_key_view *kv, const char *policy_dir)
 {
-	check_key_with(s->policy, kv, policy_dir);
+	(void)check_key_with(s->policy, kv, policy_dir);
 }
 
-static void
+static int
 check_key_with(const struct sg_policy *policy, struct sg_key_view *kv,
     const char *policy_dir)
 {
@@ -184,27 +197,29 @@ check_key_with(const struct sg_policy *policy, struct sg_key_view *kv,
 	    sg_pubkey_to_pem(kv->pub, &kv->public_key_pem) != 0) {
 		snprintf(kv->reason, sizeof(kv->reason),
 		    "cannot encode the public key");
-		return;
+		return 0;
 	}
 	sg_hex_encode(spki, sizeof(spki), kv->spki_sha256);
 	if (pk->certificate[0] != '\0') {
 		if ((path = sg_path_join(policy_dir, pk->certificate)) == NULL)
-			return;
+			return SG_ERR_NOMEM;
 		r = sg_read_file(path, 1 << 20, &kv->certificate_pem, &len);
 		if (r != 0) {
 			snprintf(kv->reason, sizeof(kv->reason),
 			    "certificate %s: %s", path, sg_strerror(r));
 			free(path);
-			return;
+			return SG_ERR_VERIFY;
 		}
-		free(path);
 		if (sg_pubkey_from_pem(kv->certificate_pem, len,
 		    &certkey) != 0 || EVP_PKEY_eq(certkey, kv->pub) != 1) {
 			EVP_PKEY_free(certkey);
 			snprintf(kv->reason, sizeof(kv->reason),
-			    "the certificate's public key is not the HSM key's");
-			return;
+			    "certificate %s: the certificate's public key is "
+			    "not the HSM key's", path);
+			free(path);
+			return SG_ERR_VERIFY;
 		}
+		free(path);
 		EVP_PKEY_free(certkey);
 	}
 	/* Where the token stands is shown even when the key may not be
@@ -213,9 +228,10 @@ check_key_with(const struct sg_policy *policy, struct sg_key_view *kv,
 	if (sg_policy_token_allowed(policy, pk, kv->token.label,
 	    kv->token.serial, kv->token.manufacturer, kv->token.model, &hsm,
 	    kv->reason, sizeof(kv->reason)) != 0)
-		return;
+		return 0;
 	kv->usable = 1;
 	kv->reason[0] = '\0';
+	return 0;
 }
 
 static int load_policy(struct sg_service *s, char *errbuf, size_t errlen);
@@ -651,13 +667,13 @@ timestamp(struct sg_service *s, const struct sg_key_view *kv,
  */
 static int
 sign_request(struct sg_service *s, const struct sg_key_view *kv,
-    const struct sg_request *q, struct signed_out *o, char *err,
-    size_t errlen)
+    const struct sg_request *q, const uint8_t *counted, struct signed_out *o,
+    char *err, size_t errlen)
 {
 	struct sg_sign_msg msg;
 	struct sg_sign_evidence ev;
 	const char *envs[SG_EVIDENCE_MAX_ENVELOPES];
-	size_t lens[SG_EVIDENCE_MAX_ENVELOPES], i, dlen;
+	size_t lens[SG_EVIDENCE_MAX_ENVELOPES], i, n, dlen;
 	int64_t t0;
 	int r, tsa_failed = 0;
 
@@ -677,16 +693,21 @@ sign_request(struct sg_service *s, const struct sg_key_view *kv,
 	    sizeof(msg.data), &dlen) != 0)
 		return SG_ERR_INTERNAL;
 	msg.data_len = dlen;
-	for (i = 0; i < q->napprovals; i++) {
-		envs[i] = q->approvals[i].envelope;
-		lens[i] = strlen(q->approvals[i].envelope);
+	/* Only the decisions that count: the signer refuses evidence that
+	 * holds one by an officer the policy in force no longer allows. */
+	for (i = 0, n = 0; i < q->napprovals; i++) {
+		if (counted == NULL || !counted[i])
+			continue;
+		envs[n] = q->approvals[i].envelope;
+		lens[n] = strlen(q->approvals[i].envelope);
+		n++;
 	}
 	memset(&ev, 0, sizeof(ev));
 	ev.statement = q->statement;
 	ev.statement_len = strlen(q->statement);
 	ev.envelopes = envs;
 	ev.envelope_lens = lens;
-	ev.n = q->napprovals;
+	ev.n = n;
 	ev.format = q->format;
 	t0 = sg_mono_us();
 	r = sg_signer_client_sign(s->signer, &msg, &ev, &o->reply, &o->cms,
@@ -780,14 +801,14 @@ entry_head(struct sg_entry *e, enum sg_entry_type type, int64_t now,
  */
 static int
 log_signature(struct sg_service *s, struct sg_txn *t,
-    const struct sg_request *q, const struct sg_key_view *kv,
-    const uint8_t *sig, size_t sig_len, const uint8_t *cms, size_t cms_len,
-    int64_t now, uint64_t *ret_index)
+    const struct sg_request *q, const uint8_t *counted,
+    const struct sg_key_view *kv, const uint8_t *sig, size_t sig_len,
+    const uint8_t *cms, size_t cms_len, int64_t now, uint64_t *ret_index)
 {
 	struct sg_entry e;
 	unsigned char *der = NULL;
 	const char *alg;
-	size_t i;
+	size_t i, n;
 	int len, r;
 
 	if (q->napprovals > SG_ENTRY_MAX_APPROVALS)
@@ -797,11 +818,15 @@ log_signature(struct sg_service *s, struct sg_txn *t,
 	entry_head(&e, SG_ENTRY_SIGNATURE, now, q->id);
 	e.statement = q->statement;
 	e.statement_len = strlen(q->statement);
-	for (i = 0; i < q->napprovals; i++) {
-		e.approvals[i] = q->approvals[i].envelope;
-		e.approval_lens[i] = strlen(q->approvals[i].envelope);
+	/* The evidence that counted, as the signer checked it. */
+	for (i = 0, n = 0; i < q->napprovals; i++) {
+		if (counted == NULL || !counted[i])
+			continue;
+		e.approvals[n] = q->approvals[i].envelope;
+		e.approval_lens[n] = strlen(q->approvals[i].envelope);
+		n++;
 	}
-	e.napprovals = q->napprovals;
+	e.napprovals = n;
 	e.public_key = der;
 	e.public_key_len = (size_t)len;
 	alg = sg_scheme_name(kv->pk->alg, kv->pk->scheme);
@@ -892,7 +917,7 @@ job_create(struct sg_txn *t, void *arg)
 	if ((r = log_entry(s, t, &e, NULL)) != 0)
 		return r;
 	if (q->signature != NULL) {
-		if ((r = log_signature(s, t, q, cj->kv, q->signature,
+		if ((r = log_signature(s, t, q, NULL, cj->kv, q->signature,
 		    q->signature_len, q->cms, q->cms_len, q->signed_at,
 		    &index)) != 0)
 			return r;
@@ -997,7 +1022,8 @@ create_locked(struct sg_service *s, const struct sg_new_request *nr,
 			r = SG_ERR_NOMEM;
 			goto out;
 		}
-		if ((r = sign_request(s, kv, &q, so, why, sizeof(why))) != 0) {
+		if ((r = sign_request(s, kv, &q, NULL, so, why,
+		    sizeof(why))) != 0) {
 			fault(f, NULL, "the request could not be signed: %s",
 			    why[0] ? why : sg_strerror(r));
 			r = SG_ERR_UNAVAILABLE;
@@ -1100,37 +1126,83 @@ request_policy(struct sg_service *s, struct sg_txn *t,
 	return r;
 }
 
+/*
+ * The quorum of request q under its own policy p, counting only decisions
+ * whose officer may approve under p *and* under the policy in force (s's,
+ * with the read lock held): an officer revoked by a reload stops counting
+ * at once, for requests made before it too.  counted[i] (optional, one per
+ * recorded decision, at most SG_SERVICE_MAX_DECISIONS) says which did.
+ */
 static void
-evaluate(const struct sg_policy *p, const struct sg_policy_key *pk,
-    const struct sg_request *q, struct sg_quorum_result *res)
+evaluate(const struct sg_service *s, const struct sg_policy *p,
+    const struct sg_policy_key *pk, const struct sg_request *q,
+    struct sg_quorum_result *res, uint8_t *counted)
 {
-	struct sg_decision d[64];
+	struct sg_decision d[SG_SERVICE_MAX_DECISIONS];
 	size_t i, n = 0;
 
-	for (i = 0; i < q->napprovals && n < 64; i++) {
+	for (i = 0; i < q->napprovals && n < SG_SERVICE_MAX_DECISIONS; i++) {
 		d[n].officer = q->approvals[i].officer;
 		d[n].approve = q->approvals[i].approve;
 		n++;
 	}
-	sg_policy_evaluate(p, pk, q->requester, d, n, res);
+	if (counted != NULL)
+		memset(counted, 0, SG_SERVICE_MAX_DECISIONS);
+	sg_policy_evaluate_now(p, pk, s->policy, q->requester, d, n, res,
+	    counted);
+}
+
+static int
+quorum_view_in(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *q, struct sg_request_quorum *ret)
+{
+	struct sg_policy *p;
+	const struct sg_policy_key *pk;
+	size_t i;
+	int owned, r;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((r = request_policy(s, t, q, &p, &owned)) != 0)
+		return r;
+	if ((pk = sg_policy_key(p, q->key)) == NULL)
+		r = SG_ERR_NOT_FOUND;
+	else {
+		evaluate(s, p, pk, q, &ret->res, ret->counted);
+		for (i = 0; i < pk->nterms && i < SG_POLICY_MAX_TERMS; i++)
+			ret->terms[i] = pk->terms[i];
+		ret->nterms = i;
+	}
+	snprintf(ret->in_force, sizeof(ret->in_force), "%s@%llu",
+	    sg_policy_name(s->policy),
+	    (unsigned long long)sg_policy_version(s->policy));
+	if (owned)
+		sg_policy_free(p);
+	return r;
 }
 
 static int
 quorum_in(struct sg_service *s, struct sg_txn *t, const struct sg_request *q,
     struct sg_quorum_result *ret)
 {
-	struct sg_policy *p;
-	const struct sg_policy_key *pk;
-	int owned, r;
+	struct sg_request_quorum v;
+	int r;
 
-	if ((r = request_policy(s, t, q, &p, &owned)) != 0)
-		return r;
-	if ((pk = sg_policy_key(p, q->key)) == NULL)
-		r = SG_ERR_NOT_FOUND;
-	else
-		evaluate(p, pk, q, ret);
-	if (owned)
-		sg_policy_free(p);
+	if ((r = quorum_view_in(s, t, q, &v)) == 0)
+		*ret = v.res;
+	return r;
+}
+
+static int
+quorum_view_locked(struct sg_service *s, const struct sg_request *q,
+    struct sg_request_quorum *ret)
+{
+	struct sg_txn *t;
+	int r;
+
+	if ((r = sg_store_read_begin(s->store, &t)) != 0)
+		return SG_ERR_UNAVAILABLE;
+	r = quorum_view_in(s, t, q, ret);
+	sg_store_read_end(t);
 	return r;
 }
 
@@ -1274,7 +1346,7 @@ job_signed(struct sg_txn *t, void *arg)
 {
 	struct signed_job *sj = arg;
 	struct sg_request *q = NULL;
-	struct sg_quorum_result res;
+	struct sg_request_quorum v;
 	int64_t now = (int64_t)time(NULL);
 	uint64_t index;
 	int r;
@@ -1285,9 +1357,9 @@ job_signed(struct sg_txn *t, void *arg)
 		r = SG_ERR_CONFLICT;
 		goto out;
 	}
-	if ((r = quorum_in(sj->s, t, q, &res)) != 0)
+	if ((r = quorum_view_in(sj->s, t, q, &v)) != 0)
 		goto out;
-	if (res.state != SG_QUORUM_MET) {
+	if (v.res.state != SG_QUORUM_MET) {
 		r = SG_ERR_FORBIDDEN;
 		goto out;
 	}
@@ -1295,7 +1367,8 @@ job_signed(struct sg_txn *t, void *arg)
 	    sj->o->reply.sig_len, sj->o->cms, sj->o->cms_len, now,
 	    sj->o->timestamp_note)) != 0)
 		goto out;
-	if ((r = log_signature(sj->s, t, q, sj->kv, sj->o->reply.sig,
+	if ((r = log_signature(sj->s, t, q, v.counted, sj->kv,
+	    sj->o->reply.sig,
 	    sj->o->reply.sig_len, sj->o->cms, sj->o->cms_len, now,
 	    &index)) != 0)
 		goto out;
@@ -1314,7 +1387,7 @@ static int
 sign_pending(struct sg_service *s, const char *id)
 {
 	struct sg_request *q = NULL;
-	struct sg_quorum_result res;
+	struct sg_request_quorum v;
 	struct signed_out *so = NULL;
 	const struct sg_key_view *kv;
 	struct signed_job sj;
@@ -1333,9 +1406,9 @@ sign_pending(struct sg_service *s, const char *id)
 		r = SG_ERR_CONFLICT;
 		goto out;
 	}
-	if ((r = quorum_locked(s, q, &res)) != 0)
+	if ((r = quorum_view_locked(s, q, &v)) != 0)
 		goto out;
-	if (res.state != SG_QUORUM_MET) {
+	if (v.res.state != SG_QUORUM_MET) {
 		r = SG_ERR_FORBIDDEN;
 		goto out;
 	}
@@ -1371,7 +1444,8 @@ sign_pending(struct sg_service *s, const char *id)
 		r = SG_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = sign_request(s, kv, q, so, why, sizeof(why))) != 0) {
+	if ((r = sign_request(s, kv, q, v.counted, so, why,
+	    sizeof(why))) != 0) {
 		/* A refusal by the signer is final (the evidence will not
 		 * get better), and so is a required time-stamping authority
 		 * that failed: the request fails clearly rather than hang.
@@ -1462,9 +1536,12 @@ job_decide(struct sg_txn *t, void *arg)
 		r = SG_ERR_CONFLICT;
 		goto out;
 	}
-	/* The acceptance rule the signer process and verifiers apply too. */
-	if ((r = sg_approval_accept(p, pk, q->requester, q->statement,
-	    strlen(q->statement), env, &officer, &dj->approve, &af)) != 0) {
+	/* The acceptance rule the signer process and verifiers apply too,
+	 * under the request's policy and the policy in force (a reload may
+	 * have revoked an officer). */
+	if ((r = sg_approval_accept(p, pk, s->policy, q->requester,
+	    q->statement, strlen(q->statement), env, &officer, &dj->approve,
+	    &af)) != 0) {
 		fault(f, af.field, "%s", af.why);
 		goto out;
 	}
@@ -1488,7 +1565,7 @@ job_decide(struct sg_txn *t, void *arg)
 	q = NULL;
 	if ((r = sg_store_get_request(t, dj->id, &q)) != 0)
 		goto out;
-	evaluate(p, pk, q, &res);
+	evaluate(s, p, pk, q, &res, NULL);
 	if (res.state == SG_QUORUM_VETOED)
 		r = finish_in(s, t, dj->id, "rejected", NULL);
 	else if (res.state == SG_QUORUM_MET)
@@ -1577,6 +1654,155 @@ out:
 	sg_envelope_clear(&env);
 	sg_request_free(q);
 	return r;
+}
+
+/* A cancel reason: 1 to SG_CANCEL_REASON_MAX bytes of text as officers
+ * read it (sg_text.h: it is logged, shown in terminals and stored). */
+static int
+valid_reason(const char *reason, struct sg_fault *f)
+{
+	struct sg_text_fault tf;
+	size_t n = reason != NULL ? strlen(reason) : 0;
+	char why[128];
+
+	if (n == 0 || n > SG_CANCEL_REASON_MAX) {
+		fault(f, "reason", "reason: must be 1 to %d bytes",
+		    SG_CANCEL_REASON_MAX);
+		return 0;
+	}
+	if (sg_text_ok(reason, n, &tf) != 0) {
+		sg_text_fault_describe(&tf, why, sizeof(why));
+		fault(f, "reason", "reason: %s", why);
+		return 0;
+	}
+	return 1;
+}
+
+struct cancel_job {
+	struct sg_service *s;
+	const char *id;
+	const char *principal;
+	const char *reason;
+	struct sg_fault *f;
+	int expired;                   /* the request was found expired */
+};
+
+/* Who may cancel: the requester, or an officer who may approve the
+ * request under its policy and under the one in force. */
+static int
+may_cancel(struct sg_service *s, struct sg_txn *t, const struct sg_request *q,
+    const char *principal, struct sg_fault *f)
+{
+	struct sg_policy *p = NULL;
+	const struct sg_policy_key *pk;
+	int owned = 0, r, ok;
+
+	if (strcmp(principal, q->requester) == 0)
+		return 0;
+	if ((r = request_policy(s, t, q, &p, &owned)) != 0) {
+		fault(f, NULL, "the policy of request %s is not available",
+		    q->id);
+		return SG_ERR_UNAVAILABLE;
+	}
+	ok = (pk = sg_policy_key(p, q->key)) != NULL &&
+	    sg_policy_may_approve_now(p, pk, s->policy, q->requester,
+	    principal);
+	if (owned)
+		sg_policy_free(p);
+	if (ok)
+		return 0;
+	fault(f, NULL, "'%s' may not cancel request %s: only its requester "
+	    "('%s') or an officer who may approve it can", principal, q->id,
+	    q->requester);
+	return SG_ERR_FORBIDDEN;
+}
+
+static int
+job_cancel(struct sg_txn *t, void *arg)
+{
+	struct cancel_job *cj = arg;
+	struct sg_service *s = cj->s;
+	struct sg_request *q = NULL;
+	struct sg_entry e;
+	int64_t now = (int64_t)time(NULL);
+	char at[32];
+	int r;
+
+	if ((r = sg_store_get_request(t, cj->id, &q)) != 0) {
+		if (r == SG_ERR_NOT_FOUND)
+			fault(cj->f, NULL, "no request with id '%s'", cj->id);
+		return r;
+	}
+	if (strcmp(q->state, "cancelled") == 0) {
+		sg_time_rfc3339((time_t)q->cancelled_at, at, sizeof(at));
+		fault(cj->f, NULL, "request %s is cancelled, not pending "
+		    "(cancelled by %s at %s: %.256s)", cj->id, q->cancelled_by,
+		    at, q->cancel_reason != NULL ? q->cancel_reason : "");
+		r = SG_ERR_CONFLICT;
+		goto out;
+	}
+	if (strcmp(q->state, "pending") != 0) {
+		fault(cj->f, NULL, "request %s is %s, not pending", cj->id,
+		    q->state);
+		r = SG_ERR_CONFLICT;
+		goto out;
+	}
+	if ((r = may_cancel(s, t, q, cj->principal, cj->f)) != 0)
+		goto out;
+	if (now >= q->expires_at) {
+		/* Record the expiry (this job then succeeds) and refuse. */
+		fault(cj->f, NULL, "request %s is expired, not pending",
+		    cj->id);
+		cj->expired = 1;
+		r = finish_in(s, t, cj->id, "expired", NULL);
+		goto out;
+	}
+	if ((r = sg_store_cancel(t, cj->id, cj->principal, cj->reason,
+	    now)) != 0)
+		goto out;
+	entry_head(&e, SG_ENTRY_CANCELLED, now, cj->id);
+	snprintf(e.by, sizeof(e.by), "%s", cj->principal);
+	e.reason = (char *)cj->reason;
+	e.reason_len = strlen(cj->reason);
+	r = log_entry(s, t, &e, NULL);
+out:
+	sg_request_free(q);
+	return r;
+}
+
+static int
+cancel_locked(struct sg_service *s, const char *id, const char *principal,
+    const char *reason, struct sg_request **ret, struct sg_fault *f)
+{
+	struct cancel_job cj;
+	int r;
+
+	if (!valid_reason(reason, f))
+		return SG_ERR_INVALID;
+	memset(&cj, 0, sizeof(cj));
+	cj.s = s;
+	cj.id = id;
+	cj.principal = principal;
+	cj.reason = reason;
+	cj.f = f;
+	r = sg_store_write(s->store, job_cancel, &cj);
+	if (r == 0 && cj.expired) {
+		stat_add(s, &s->stats.expired);
+		notify(s, id);
+		return SG_ERR_CONFLICT;
+	}
+	if (r != 0) {
+		if (r == SG_ERR_UNAVAILABLE || r == SG_ERR_IO) {
+			fault(f, NULL, "the cancellation could not be stored "
+			    "and logged");
+			r = SG_ERR_UNAVAILABLE;
+		}
+		return r;
+	}
+	sg_log_info("request %s cancelled by %s", id, principal);
+	/* Long-polls on the request wake up and see the new state. */
+	notify(s, id);
+	return sg_service_get(s, id, ret);
 }
 
 struct expire_job {
@@ -1896,6 +2122,30 @@ sg_service_quorum(struct sg_service *s, const struct sg_request *q,
 }
 
 int
+sg_service_request_quorum(struct sg_service *s, const struct sg_request *q,
+    struct sg_request_quorum *ret)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&s->plock);
+	r = quorum_view_locked(s, q, ret);
+	pthread_rwlock_unlock(&s->plock);
+	return r;
+}
+
+int
+sg_service_cancel(struct sg_service *s, const char *id, const char *principal,
+    const char *reason, struct sg_request **ret, struct sg_fault *f)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&s->plock);
+	r = cancel_locked(s, id, principal, reason, ret, f);
+	pthread_rwlock_unlock(&s->plock);
+	return r;
+}
+
+int
 sg_service_ready(struct sg_service *s, char *reason, size_t len)
 {
 	int r;
@@ -1906,14 +2156,66 @@ sg_service_ready(struct sg_service *s, char *reason, size_t len)
 	return r;
 }
 
-/* Two policy keys name the same HSM key the same way. */
+/*
+ * What a reload cannot apply: the signer opened every key at start, by its
+ * name, token, object, id and scheme.  Says which key and which field,
+ * and 0 when nothing of that kind changed.
+ */
 static int
-same_location(const struct sg_policy_key *a, const struct sg_policy_key *b)
+needs_restart(const struct sg_service *s, const struct sg_policy *np,
+    char *errbuf, size_t errlen)
 {
-	return strcmp(a->token, b->token) == 0 &&
-	    strcmp(a->object, b->object) == 0 && a->id_len == b->id_len &&
-	    memcmp(a->id, b->id, a->id_len) == 0 && a->alg == b->alg &&
-	    a->scheme == b->scheme;
+	const struct sg_policy_key *a, *b;
+	const struct sg_key_view *kv;
+	char ha[129], hb[129];
+	size_t i;
+
+	for (i = 0; i < s->nkeys; i++) {
+		a = s->keys[i].pk;
+		if (sg_policy_key(np, a->name) == NULL) {
+			snprintf(errbuf, errlen, "key '%s' was removed; removing "
+			    "a key needs a restart", a->name);
+			return SG_ERR_INVALID;
+		}
+	}
+	for (i = 0; i < sg_policy_nkeys(np); i++) {
+		b = sg_policy_key_at(np, i);
+		if ((kv = key_locked(s, b->name)) == NULL) {
+			snprintf(errbuf, errlen, "key '%s' is new; adding a key "
+			    "needs a restart", b->name);
+			return SG_ERR_INVALID;
+		}
+		a = kv->pk;
+		if (strcmp(a->token, b->token) != 0) {
+			snprintf(errbuf, errlen, "key '%s': token changed "
+			    "('%s' to '%s'): an HSM location changed; that needs "
+			    "a restart", b->name, a->token, b->token);
+			return SG_ERR_INVALID;
+		}
+		if (strcmp(a->object, b->object) != 0) {
+			snprintf(errbuf, errlen, "key '%s': object changed "
+			    "('%s' to '%s'): an HSM location changed; that needs "
+			    "a restart", b->name, a->object, b->object);
+			return SG_ERR_INVALID;
+		}
+		if (a->id_len != b->id_len ||
+		    memcmp(a->id, b->id, a->id_len) != 0) {
+			sg_hex_encode(a->id, a->id_len, ha);
+			sg_hex_encode(b->id, b->id_len, hb);
+			snprintf(errbuf, errlen, "key '%s': id changed ('%s' to "
+			    "'%s'): an HSM location changed; that needs a "
+			    "restart", b->name, ha, hb);
+			return SG_ERR_INVALID;
+		}
+		if (a->alg != b->alg || a->scheme != b->scheme) {
+			snprintf(errbuf, errlen, "key '%s': algorithm changed "
+			    "(%s to %s); that needs a restart", b->name,
+			    sg_scheme_name(a->alg, a->scheme),
+			    sg_scheme_name(b->alg, b->scheme));
+			return SG_ERR_INVALID;
+		}
+	}
+	return 0;
 }
 
 int
@@ -1923,7 +2225,7 @@ sg_service_reload(struct sg_service *s, char *errbuf, size_t errlen)
 	struct sg_key_view *nkeys = NULL;
 	struct retained *rt = NULL;
 	struct policy_job pj;
-	char *text = NULL, *dir = NULL;
+	char *text = NULL, *dir = NULL, why[SG_SIGNER_ERR_MAX + 256];
 	size_t len, n = 0, i;
 	int r;
 
@@ -1948,18 +2250,10 @@ sg_service_reload(struct sg_service *s, char *errbuf, size_t errlen)
 	/* The signer found its HSM keys at start: names and locations
 	 * cannot change without a restart. */
 	n = sg_policy_nkeys(np);
-	r = n == s->nkeys ? 0 : SG_ERR_INVALID;
-	for (i = 0; r == 0 && i < n; i++) {
-		const struct sg_policy_key *k = sg_policy_key_at(np, i);
-		const struct sg_key_view *old = key_locked(s, k->name);
-		if (old == NULL || !same_location(old->pk, k))
-			r = SG_ERR_INVALID;
-	}
+	r = needs_restart(s, np, why, sizeof(why));
 	pthread_rwlock_unlock(&s->plock);
 	if (r != 0) {
-		snprintf(errbuf, errlen, "%s: the set of keys or an HSM "
-		    "location changed; that needs a restart",
-		    s->cfg->policy_path);
+		snprintf(errbuf, errlen, "%s: %s", s->cfg->policy_path, why);
 		goto out;
 	}
 	if (sg_policy_version(np) <= sg_policy_version(s->policy)) {
@@ -1987,14 +2281,18 @@ sg_service_reload(struct sg_service *s, char *errbuf, size_t errlen)
 			    sg_strerror(r));
 			goto out;
 		}
-		check_key_with(np, kv, dir);
+		/* A certificate that cannot be used is refused rather than
+		 * half applied (the front showing one chain, the signer
+		 * embedding another). */
+		if (check_key_with(np, kv, dir) != 0) {
+			snprintf(errbuf, errlen, "key '%s': %s", kv->pk->name,
+			    kv->reason);
+			r = SG_ERR_INVALID;
+			goto out;
+		}
 		load_retired(kv, dir);
 	}
 
-	/* The signer checks evidence against its own copy: it must agree. */
-	if ((r = sg_signer_client_reload(s->signer, sg_policy_sha256_hex(np),
-	    errbuf, errlen)) != 0)
-		goto out;
 	pj.sha = sg_policy_sha256_hex(np);
 	pj.text = text;
 	if ((r = sg_store_write(s->store, job_put_policy, &pj)) != 0) {
@@ -2002,7 +2300,21 @@ sg_service_reload(struct sg_service *s, char *errbuf, size_t errlen)
 		goto out;
 	}
 
+	/*
+	 * The signer checks evidence against its own copy, re-reads the
+	 * certificate chains and must agree on the file.  It switches while
+	 * the front holds the write lock, so that no request is counted by
+	 * one policy in the front and signed under another.
+	 */
+	why[0] = '\0';
 	pthread_rwlock_wrlock(&s->plock);
+	if ((r = sg_signer_client_reload(s->signer, sg_policy_sha256_hex(np),
+	    why, sizeof(why))) != 0) {
+		pthread_rwlock_unlock(&s->plock);
+		snprintf(errbuf, errlen, "the signer process refused it: %s",
+		    why[0] != '\0' ? why : sg_strerror(r));
+		goto out;
+	}
 	rt->policy = s->policy;
 	rt->text = s->policy_text;
 	rt->keys = s->keys;

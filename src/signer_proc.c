@@ -16,9 +16,18 @@
  * What the signer checks before signing a request (the front is not
  * trusted): the statement parses, names a policy the signer itself has
  * loaded, this key (by name and SPKI digest), this digest and this format;
- * every envelope verifies under the policy's officer keys; the quorum
- * holds; the statement has not expired.  Checkpoints must parse as such;
- * the probe signs a fixed digest and returns no signature.
+ * every envelope verifies under the policy's officer keys and is by an
+ * officer who may still approve under the newest policy loaded (so a
+ * revoked officer never counts, whatever the front sends); the quorum
+ * holds; the statement has not expired; formats and the HSM inventory
+ * allow it under both policies.  Checkpoints must parse as such; the probe
+ * signs a fixed digest and returns no signature.
+ *
+ * Reload: the front sends the SHA-256 it expects; the signer re-reads the
+ * file and every key's certificate chain (each checked against the HSM
+ * key) and installs both together or neither.  CMS signatures embed the
+ * chain of the newest policy.  A cancelled request is the front's notion
+ * (the signer has no store): the front never asks for one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,14 +68,14 @@
 struct child_key {
 	char name[SG_NAME_MAX];
 	char spki_hex[65];
-	char *chain_pem;
+	char *chain_pem;               /* the newest policy's; under lock */
 	size_t chain_len;
 };
 
 struct child {
 	struct sg_signer *core;
 	char *policy_path;
-	pthread_mutex_t lock;          /* policies */
+	pthread_mutex_t lock;          /* policies, keys' chains */
 	struct sg_policy *policies[MAX_POLICIES];
 	size_t npolicies;
 	struct child_key *keys;
@@ -84,15 +93,68 @@ child_key(const struct child *c, const char *name)
 	return NULL;
 }
 
+/*
+ * Reads key ck's certificate chain as policy p names it (relative to the
+ * policy file's directory) and checks that it certifies the HSM key.
+ * *ret is NULL when p gives the key no certificate.
+ */
+static int
+child_read_chain(struct child *c, const struct sg_policy *p,
+    const struct child_key *ck, char **ret, size_t *ret_len, char *err,
+    size_t errlen)
+{
+	const struct sg_policy_key *pk = sg_policy_key(p, ck->name);
+	EVP_PKEY *pub = NULL, *certkey = NULL;
+	char *dir = NULL, *path = NULL, *pem = NULL;
+	size_t len = 0;
+	int r;
+
+	*ret = NULL;
+	*ret_len = 0;
+	if (pk == NULL || pk->certificate[0] == '\0')
+		return 0;
+	if ((dir = sg_dirname(c->policy_path)) == NULL ||
+	    (path = sg_path_join(dir, pk->certificate)) == NULL) {
+		r = SG_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = sg_read_file(path, 1 << 20, &pem, &len)) != 0) {
+		snprintf(err, errlen, "key '%s': certificate %s: %s",
+		    ck->name, path, sg_strerror(r));
+		goto out;
+	}
+	if (sg_signer_key_public(c->core, ck->name, &pub, NULL, NULL) != 0 ||
+	    sg_pubkey_from_pem(pem, len, &certkey) != 0 ||
+	    EVP_PKEY_eq(certkey, pub) != 1) {
+		snprintf(err, errlen, "key '%s': certificate %s: its public "
+		    "key is not the HSM key's", ck->name, path);
+		r = SG_ERR_VERIFY;
+		goto out;
+	}
+	*ret = pem;
+	*ret_len = len;
+	pem = NULL;
+	r = 0;
+out:
+	EVP_PKEY_free(certkey);
+	free(pem);
+	free(path);
+	free(dir);
+	return r;
+}
+
 /* Loads (or reloads) the policy file; the newest is first.  With
- * expect, only a file with that SHA-256 is installed. */
+ * expect, only a file with that SHA-256 is installed.  Once the keys are
+ * open (a reload), every key's certificate chain is read again from the
+ * new policy and checked: the new policy and the new chains are installed
+ * together, or nothing is. */
 static int
 child_load_policy(struct child *c, const char *expect, char *err,
     size_t errlen)
 {
 	struct sg_policy *p = NULL;
-	char *text = NULL;
-	size_t len, i;
+	char *text = NULL, **chains = NULL, *old;
+	size_t len, i, *lens = NULL;
 	int r;
 
 	if ((r = sg_read_file(c->policy_path, SG_POLICY_MAX_SIZE, &text,
@@ -110,21 +172,46 @@ child_load_policy(struct child *c, const char *expect, char *err,
 		sg_policy_free(p);
 		return SG_ERR_CONFLICT;
 	}
+	if (c->nkeys > 0 && ((chains = calloc(c->nkeys,
+	    sizeof(*chains))) == NULL || (lens = calloc(c->nkeys,
+	    sizeof(*lens))) == NULL)) {
+		r = SG_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < c->nkeys; i++)
+		if ((r = child_read_chain(c, p, &c->keys[i], &chains[i],
+		    &lens[i], err, errlen)) != 0)
+			goto out;
 	pthread_mutex_lock(&c->lock);
 	/* Policies are never freed while signing threads may use them. */
 	if (c->npolicies == MAX_POLICIES) {
 		pthread_mutex_unlock(&c->lock);
-		sg_policy_free(p);
 		snprintf(err, errlen, "%d policies loaded since start: restart "
 		    "the daemon", MAX_POLICIES);
-		return SG_ERR_TOO_LARGE;
+		r = SG_ERR_TOO_LARGE;
+		goto out;
 	}
 	for (i = c->npolicies; i > 0; i--)
 		c->policies[i] = c->policies[i - 1];
 	c->policies[0] = p;
 	c->npolicies++;
+	p = NULL;
+	/* Signing threads copy a chain under the lock. */
+	for (i = 0; i < c->nkeys; i++) {
+		old = c->keys[i].chain_pem;
+		c->keys[i].chain_pem = chains[i];
+		c->keys[i].chain_len = lens[i];
+		chains[i] = old;
+	}
 	pthread_mutex_unlock(&c->lock);
-	return 0;
+	r = 0;
+out:
+	for (i = 0; chains != NULL && i < c->nkeys; i++)
+		free(chains[i]);
+	free(chains);
+	free(lens);
+	sg_policy_free(p);
+	return r;
 }
 
 static int
@@ -192,6 +279,38 @@ cms_sign_cb(void *arg, enum sg_digest_alg alg, const uint8_t *digest,
 	return r;
 }
 
+/* Policy p's rules for key pk: the format, and the HSM inventory and
+ * countries for the key's token. */
+static int
+where_allowed(struct child *c, const struct sg_policy *p,
+    const struct sg_policy_key *pk, const char *key, const char *format,
+    char *err, size_t errlen)
+{
+	struct sg_token_info ti;
+	char why[SG_SIGNER_ERR_MAX - 64];
+
+	if (strcmp(format, "cms") == 0 ? !(pk->formats & SG_FORMAT_CMS) :
+	    !(pk->formats & SG_FORMAT_RAW)) {
+		snprintf(err, errlen, "key '%s' does not allow format %s "
+		    "under policy %s@%llu", key, format, sg_policy_name(p),
+		    (unsigned long long)sg_policy_version(p));
+		return SG_ERR_FORBIDDEN;
+	}
+	if (sg_signer_key_public(c->core, key, NULL, NULL, &ti) != 0) {
+		snprintf(err, errlen, "no token information for key '%s'",
+		    key);
+		return SG_ERR_FORBIDDEN;
+	}
+	/* The inventory rule the front applies too (sg_policy.h). */
+	if (sg_policy_token_allowed(p, pk, ti.label, ti.serial,
+	    ti.manufacturer, ti.model, NULL, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s under policy %s@%llu", why,
+		    sg_policy_name(p), (unsigned long long)sg_policy_version(p));
+		return SG_ERR_FORBIDDEN;
+	}
+	return 0;
+}
+
 static void
 handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
 {
@@ -203,13 +322,13 @@ handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
 	struct sg_sign_msg m;
 	struct sg_sign_reply *sr = NULL;
 	const struct child_key *ck;
-	struct sg_policy *p = NULL;
-	const struct sg_policy_key *pk;
+	const struct sg_policy *p = NULL, *now;
+	const struct sg_policy_key *pk, *nk;
 	EVP_PKEY *pub = NULL;
 	enum sg_key_alg alg;
-	char hex[2 * SG_MAX_DIGEST + 1];
+	char hex[2 * SG_MAX_DIGEST + 1], *chain = NULL;
 	uint8_t *cms = NULL;
-	size_t cms_len = 0;
+	size_t cms_len = 0, chain_len = 0;
 	int r = SG_ERR_INVALID;
 
 	if ((rep = calloc(1, sizeof(*rep))) == NULL)
@@ -252,26 +371,50 @@ handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
 		goto out;
 	}
 
-	/* The evidence, under a policy this process read itself. */
+	/*
+	 * The evidence, under the policy the statement names (one this
+	 * process read itself), and every approval also under the newest
+	 * policy: an officer revoked by a reload no longer counts, whatever
+	 * the front sends.
+	 */
 	r = SG_ERR_VERIFY;
-	pthread_mutex_lock(&c->lock);
-	for (i = 0; i < c->npolicies; i++) {
-		char e[SG_SIGNER_ERR_MAX];
-		r = sg_evidence_check(c->policies[i], (const char *)buf +
-		    sizeof(*w), w->statement_len, envs, lens, w->nenvelopes,
-		    (int64_t)time(NULL), &st, e, sizeof(e));
-		if (r == 0) {
-			p = c->policies[i];
-			break;
-		}
-		if (i == 0)
-			snprintf(rep->err, sizeof(rep->err), "%s", e);
+	if (sg_statement_parse((const char *)buf + sizeof(*w),
+	    w->statement_len, &st) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "statement: not a valid "
+		    "signgate approval statement");
+		goto out;
 	}
+	pthread_mutex_lock(&c->lock);
+	now = c->policies[0];
+	for (i = 0; p == NULL && i < c->npolicies; i++)
+		if (strcmp(sg_policy_sha256_hex(c->policies[i]),
+		    st.policy_sha256) == 0)
+			p = c->policies[i];
+	if (p != NULL)
+		r = sg_evidence_check_now(p, now, (const char *)buf +
+		    sizeof(*w), w->statement_len, envs, lens, w->nenvelopes,
+		    (int64_t)time(NULL), &st, rep->err, sizeof(rep->err));
+	else
+		snprintf(rep->err, sizeof(rep->err), "policy: the statement "
+		    "names policy %.63s@%llu sha256:%.64s, which this signer "
+		    "has not loaded", st.policy_name,
+		    (unsigned long long)st.policy_version, st.policy_sha256);
 	pk = p != NULL ? sg_policy_key(p, w->key) : NULL;
+	nk = sg_policy_key(now, w->key);
+	if (r == 0 && ck->chain_pem != NULL &&
+	    (chain = malloc(ck->chain_len)) != NULL) {
+		memcpy(chain, ck->chain_pem, ck->chain_len);
+		chain_len = ck->chain_len;
+	}
 	pthread_mutex_unlock(&c->lock);
 	if (r != 0)
 		goto out;
 	r = SG_ERR_VERIFY;
+	if (nk == NULL) {
+		snprintf(rep->err, sizeof(rep->err), "key '%s' is not in the "
+		    "policy in force", w->key);
+		goto out;
+	}
 	sg_hex_encode(w->data, w->data_len, hex);
 	if (pk == NULL || strcmp(st.key, w->key) != 0) {
 		snprintf(rep->err, sizeof(rep->err), "the statement is for key "
@@ -295,29 +438,14 @@ handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
 		    "one the statement names");
 		goto out;
 	}
-	/* The policy's own rules on formats and where the HSM stands hold
-	 * here too, whatever the front decided. */
+	/* The rules on formats and where the HSM stands hold here too,
+	 * whatever the front decided: under the request's policy and under
+	 * the one in force. */
 	r = SG_ERR_FORBIDDEN;
-	if (strcmp(w->format, "cms") == 0 ? !(pk->formats & SG_FORMAT_CMS) :
-	    !(pk->formats & SG_FORMAT_RAW)) {
-		snprintf(rep->err, sizeof(rep->err), "key '%s' does not allow "
-		    "format %s", w->key, w->format);
+	if ((r = where_allowed(c, p, pk, w->key, w->format, rep->err,
+	    sizeof(rep->err))) != 0 || (r = where_allowed(c, now, nk, w->key,
+	    w->format, rep->err, sizeof(rep->err))) != 0)
 		goto out;
-	}
-	{
-		struct sg_token_info ti;
-
-		if (sg_signer_key_public(c->core, w->key, NULL, NULL,
-		    &ti) != 0) {
-			snprintf(rep->err, sizeof(rep->err), "the token of key "
-			    "'%s' cannot be described", w->key);
-			goto out;
-		}
-		if (sg_policy_token_allowed(p, pk, ti.label, ti.serial,
-		    ti.manufacturer, ti.model, NULL, rep->err,
-		    sizeof(rep->err)) != 0)
-			goto out;
-	}
 	r = SG_ERR_VERIFY;
 
 	if ((sr = calloc(1, sizeof(*sr))) == NULL) {
@@ -326,15 +454,15 @@ handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
 	}
 	if (strcmp(w->format, "cms") == 0) {
 		struct cms_ctx cc = { c, w->key };
-		if (ck->chain_pem == NULL) {
+		if (chain == NULL) {
 			r = SG_ERR_INVALID;
 			snprintf(rep->err, sizeof(rep->err), "key '%s' has no "
 			    "certificate for CMS", w->key);
 			goto out;
 		}
 		if ((r = sg_signer_key_public(c->core, w->key, &pub, &alg,
-		    NULL)) != 0 || (r = sg_cms_build(ck->chain_pem,
-		    ck->chain_len, pub, pk->scheme,
+		    NULL)) != 0 || (r = sg_cms_build(chain, chain_len, pub,
+		    pk->scheme,
 		    (enum sg_digest_alg)w->digest_alg, w->data, w->data_len,
 		    time(NULL), cms_sign_cb, &cc, &cms, &cms_len)) != 0) {
 			snprintf(rep->err, sizeof(rep->err), "CMS: %s",
@@ -382,6 +510,7 @@ out:
 		explicit_bzero(sr, sizeof(*sr));
 	free(sr);
 	free(cms);
+	free(chain);
 	free(rep);
 }
 
@@ -533,15 +662,12 @@ static int
 child_open_keys(struct child *c, const struct sg_signer_key_spec *keys,
     size_t nkeys, char *err, size_t errlen)
 {
-	char *dir;
 	size_t i;
 
-	if ((c->keys = calloc(nkeys ? nkeys : 1, sizeof(*c->keys))) == NULL ||
-	    (dir = sg_dirname(c->policy_path)) == NULL)
+	if ((c->keys = calloc(nkeys ? nkeys : 1, sizeof(*c->keys))) == NULL)
 		return SG_ERR_NOMEM;
 	for (i = 0; i < nkeys; i++) {
 		struct child_key *ck = &c->keys[c->nkeys++];
-		const struct sg_policy_key *pk;
 		EVP_PKEY *pub;
 		uint8_t spki[32];
 
@@ -549,20 +675,13 @@ child_open_keys(struct child *c, const struct sg_signer_key_spec *keys,
 		if (sg_signer_key_public(c->core, ck->name, &pub, NULL,
 		    NULL) == 0 && sg_pubkey_spki_sha256(pub, spki) == 0)
 			sg_hex_encode(spki, sizeof(spki), ck->spki_hex);
-		pk = sg_policy_key(c->policies[0], ck->name);
-		if (pk != NULL && pk->certificate[0] != '\0') {
-			char *path = sg_path_join(dir, pk->certificate);
-			if (path == NULL || sg_read_file(path, 1 << 20,
-			    &ck->chain_pem, &ck->chain_len) != 0)
-				sg_log_warn("signer: key '%s': cannot read its "
-				    "certificate chain %s", ck->name,
-				    path ? path : "");
-			free(path);
-		}
+		/* At start a bad chain only disables CMS for the key (the
+		 * front marks it unusable); a reload refuses one. */
+		if (child_read_chain(c, c->policies[0], ck, &ck->chain_pem,
+		    &ck->chain_len, err, errlen) != 0)
+			sg_log_warn("signer: %s", err);
 	}
-	free(dir);
-	(void)err;
-	(void)errlen;
+	err[0] = '\0';
 	return 0;
 }
 

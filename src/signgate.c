@@ -32,6 +32,7 @@ static const struct command commands[] = {
 	{ "show", sg_cli_cmd_show },
 	{ "approve", sg_cli_cmd_approve },
 	{ "reject", sg_cli_cmd_approve },
+	{ "cancel", sg_cli_cmd_cancel },
 	{ "verify", sg_cli_cmd_verify },
 	{ "log", sg_cli_cmd_log },
 	{ "policy", sg_cli_cmd_policy },

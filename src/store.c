@@ -59,36 +59,53 @@ struct sg_store {
 	struct sg_txn rtxns[MAX_READERS];
 };
 
-static const char schema[] =
-    "CREATE TABLE IF NOT EXISTS requests ("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " id TEXT NOT NULL UNIQUE,"
-    " key TEXT NOT NULL,"
-    " digest_alg TEXT NOT NULL,"
-    " digest_hex TEXT NOT NULL,"
-    " format TEXT NOT NULL,"
-    " artifact TEXT NOT NULL,"
-    " requester TEXT NOT NULL,"
-    " created_at INTEGER NOT NULL,"
-    " expires_at INTEGER NOT NULL,"
-    " policy_name TEXT NOT NULL,"
-    " policy_version INTEGER NOT NULL,"
-    " policy_sha256 TEXT NOT NULL,"
-    " spki_sha256 TEXT NOT NULL,"
-    " statement TEXT NOT NULL,"
-    " state TEXT NOT NULL CHECK (state IN"
-    "  ('pending','signed','rejected','expired','failed')),"
-    " error TEXT,"
-    " signature BLOB,"
-    " cms BLOB,"
-    " signed_at INTEGER,"
-    " log_index INTEGER,"
-    " timestamp_note TEXT,"
-    " idem_key TEXT,"
-    " idem_body_sha256 TEXT,"
+/* The requests table, under a name (a migration rebuilds it). */
+#define REQUESTS_TABLE(name)						\
+    "CREATE TABLE IF NOT EXISTS " name " ("				\
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"				\
+    " id TEXT NOT NULL UNIQUE,"						\
+    " key TEXT NOT NULL,"						\
+    " digest_alg TEXT NOT NULL,"					\
+    " digest_hex TEXT NOT NULL,"					\
+    " format TEXT NOT NULL,"						\
+    " artifact TEXT NOT NULL,"						\
+    " requester TEXT NOT NULL,"						\
+    " created_at INTEGER NOT NULL,"					\
+    " expires_at INTEGER NOT NULL,"					\
+    " policy_name TEXT NOT NULL,"					\
+    " policy_version INTEGER NOT NULL,"					\
+    " policy_sha256 TEXT NOT NULL,"					\
+    " spki_sha256 TEXT NOT NULL,"					\
+    " statement TEXT NOT NULL,"						\
+    " state TEXT NOT NULL CHECK (state IN"				\
+    "  ('pending','signed','rejected','expired','failed','cancelled')),"	\
+    " error TEXT,"							\
+    " signature BLOB,"							\
+    " cms BLOB,"							\
+    " signed_at INTEGER,"						\
+    " log_index INTEGER,"						\
+    " timestamp_note TEXT,"						\
+    " idem_key TEXT,"							\
+    " idem_body_sha256 TEXT,"						\
+    " cancelled_by TEXT,"						\
+    " cancel_reason TEXT,"						\
+    " cancelled_at INTEGER,"						\
     " UNIQUE (requester, idem_key));"
-    "CREATE INDEX IF NOT EXISTS requests_state ON requests(state, seq);"
+
+/* Every column of requests, for copying a table into the rebuilt one. */
+#define REQUESTS_ALL_COLUMNS "seq, id, key, digest_alg, digest_hex, " \
+    "format, artifact, requester, created_at, expires_at, policy_name, " \
+    "policy_version, policy_sha256, spki_sha256, statement, state, error, " \
+    "signature, cms, signed_at, log_index, timestamp_note, idem_key, " \
+    "idem_body_sha256, cancelled_by, cancel_reason, cancelled_at"
+
+#define REQUESTS_INDEXES						\
+    "CREATE INDEX IF NOT EXISTS requests_state ON requests(state, seq);" \
     "CREATE INDEX IF NOT EXISTS requests_key ON requests(key, seq);"
+
+static const char schema[] =
+    REQUESTS_TABLE("requests")
+    REQUESTS_INDEXES
     "CREATE TABLE IF NOT EXISTS approvals ("
     " request_id TEXT NOT NULL REFERENCES requests(id),"
     " officer TEXT NOT NULL,"
@@ -114,6 +131,7 @@ db_err(sqlite3 *db, int rc)
 }
 
 static int migrate(sqlite3 *db, char **err);
+static int migrate_states(sqlite3 *db, char **err);
 
 static int
 open_conn(const char *path, int write, sqlite3 **ret)
@@ -171,6 +189,62 @@ has_column(sqlite3 *db, const char *table, const char *column)
 	return found;
 }
 
+/*
+ * A store made before requests could be cancelled has a CHECK constraint
+ * without 'cancelled', which SQLite cannot alter: the table is rebuilt
+ * under the current definition and the rows copied (SQLite's documented
+ * procedure: foreign keys off, one transaction, foreign_key_check).
+ */
+static int
+migrate_states(sqlite3 *db, char **err)
+{
+	static const char rebuild[] =
+	    "BEGIN IMMEDIATE;"
+	    REQUESTS_TABLE("requests_rebuilt")
+	    "INSERT INTO requests_rebuilt (" REQUESTS_ALL_COLUMNS ") "
+	    "SELECT " REQUESTS_ALL_COLUMNS " FROM requests;"
+	    "DROP TABLE requests;"
+	    "ALTER TABLE requests_rebuilt RENAME TO requests;"
+	    REQUESTS_INDEXES;
+	sqlite3_stmt *s = NULL;
+	const char *sql;
+	int current, rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE "
+	    "type = 'table' AND name = 'requests'", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(s);
+	sql = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
+	current = sql != NULL && strstr(sql, "'cancelled'") != NULL;
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW)
+		return -1;
+	if (current)
+		return 0;
+	sg_log_info("store: upgrading the requests table (state "
+	    "'cancelled')");
+	if (sqlite3_exec(db, "PRAGMA foreign_keys=OFF", NULL, NULL,
+	    err) != SQLITE_OK)
+		return -1;
+	if (sqlite3_exec(db, rebuild, NULL, NULL, err) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &s,
+	    NULL) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	if (sqlite3_exec(db, "COMMIT; PRAGMA foreign_keys=ON", NULL, NULL,
+	    err) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+	return -1;
+}
+
 static int
 migrate(sqlite3 *db, char **err)
 {
@@ -181,6 +255,12 @@ migrate(sqlite3 *db, char **err)
 		  "ALTER TABLE requests ADD COLUMN log_index INTEGER" },
 		{ "requests", "timestamp_note",
 		  "ALTER TABLE requests ADD COLUMN timestamp_note TEXT" },
+		{ "requests", "cancelled_by",
+		  "ALTER TABLE requests ADD COLUMN cancelled_by TEXT" },
+		{ "requests", "cancel_reason",
+		  "ALTER TABLE requests ADD COLUMN cancel_reason TEXT" },
+		{ "requests", "cancelled_at",
+		  "ALTER TABLE requests ADD COLUMN cancelled_at INTEGER" },
 	};
 	size_t i;
 	int h;
@@ -192,7 +272,7 @@ migrate(sqlite3 *db, char **err)
 		    err) != SQLITE_OK)
 			return -1;
 	}
-	return 0;
+	return migrate_states(db, err);
 }
 
 static void *writer_main(void *arg);
@@ -600,7 +680,8 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
 #define REQUEST_COLUMNS "seq, id, key, digest_alg, digest_hex, format, " \
     "artifact, requester, created_at, expires_at, policy_name, " \
     "policy_version, policy_sha256, spki_sha256, statement, state, error, " \
-    "signature, cms, signed_at, log_index, timestamp_note"
+    "signature, cms, signed_at, log_index, timestamp_note, cancelled_by, " \
+    "cancel_reason, cancelled_at"
 
 static int
 load_approvals(struct sg_txn *t, struct sg_request *q)
@@ -666,10 +747,13 @@ row_to_request(struct sg_txn *t, sqlite3_stmt *s, struct sg_request **ret)
 	q->signed_at = sqlite3_column_int64(s, 19);
 	q->log_index = sqlite3_column_type(s, 20) == SQLITE_NULL ? -1 :
 	    sqlite3_column_int64(s, 20);
+	copy_col(s, 22, q->cancelled_by, sizeof(q->cancelled_by));
+	q->cancelled_at = sqlite3_column_int64(s, 24);
 	if ((r = dup_col(s, 6, &q->artifact_json)) != 0 ||
 	    (r = dup_col(s, 14, &q->statement)) != 0 ||
 	    (r = dup_col(s, 16, &q->error)) != 0 ||
 	    (r = dup_col(s, 21, &q->timestamp_note)) != 0 ||
+	    (r = dup_col(s, 23, &q->cancel_reason)) != 0 ||
 	    (r = blob_col(s, 17, &q->signature, &q->signature_len)) != 0 ||
 	    (r = blob_col(s, 18, &q->cms, &q->cms_len)) != 0 ||
 	    (r = load_approvals(t, q)) != 0) {
@@ -718,6 +802,7 @@ sg_request_free(struct sg_request *q)
 	free(q->signature);
 	free(q->cms);
 	free(q->timestamp_note);
+	free(q->cancel_reason);
 	free(q);
 }
 
@@ -769,6 +854,26 @@ sg_store_finish(struct sg_txn *t, const char *id, const char *to_state,
 	sqlite3_bind_text(s, 2, to_state, -1, SQLITE_STATIC);
 	if (error != NULL)
 		sqlite3_bind_text(s, 3, error, -1, SQLITE_STATIC);
+	r = changed_one(t, s);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+sg_store_cancel(struct sg_txn *t, const char *id, const char *by,
+    const char *reason, int64_t at)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((r = prepare(t, "UPDATE requests SET state = 'cancelled', "
+	    "cancelled_by = ?2, cancel_reason = ?3, cancelled_at = ?4 "
+	    "WHERE id = ?1 AND state = 'pending'", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, by, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, at);
 	r = changed_one(t, s);
 	sqlite3_finalize(s);
 	return r;

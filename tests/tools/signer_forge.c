@@ -21,6 +21,9 @@
  * Two more signers are spawned on copies of the policy with one rule
  * changed (a key that allows raw only; an HSM standing where no key may be
  * used): those rules must hold in the signer too, not only in the front.
+ * One more signer runs on a copy that is then reloaded with an officer
+ * revoked: her envelope must no longer count, though the statement's own
+ * policy lists her.
  * The last case sends a zero-length record, which SOCK_SEQPACKET allows;
  * the channel must survive it.
  *
@@ -1470,6 +1473,215 @@ policy_rules(struct forge *f)
 	rmdir(dir);
 }
 
+/* ------------------------------------------------------------------ */
+/* Revocation: the signer's newest policy decides who still counts. */
+
+/*
+ * The policy with carol revoked (an auditor without approval key, in no
+ * group) and version raised; with bad_cert, nightly's certificate is
+ * release's chain instead.  Line-based, on the dev policy's layout.
+ */
+static int
+revoked_text(const char *in, size_t len, int bad_cert, char **ret,
+    size_t *ret_len)
+{
+	const char *p = in, *end = in + len, *nl, *field;
+	char *out, *o;
+	int in_carol = 0, in_nightly = 0, skip = 0, changed = 0;
+
+	if ((out = malloc(len + 1024)) == NULL)
+		return SG_ERR_NOMEM;
+	o = out;
+	for (; p < end; p = nl) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		nl = nl != NULL ? nl + 1 : end;
+		for (field = p; field < nl && (*field == ' ' ||
+		    *field == '\t'); field++)
+			;
+		if (strncmp(p, "principal carol\n", 16) == 0)
+			in_carol = 1;
+		else if (strncmp(p, "key nightly\n", 12) == 0)
+			in_nightly = 1;
+		else if (strncmp(p, "end\n", 4) == 0)
+			in_carol = in_nightly = 0;
+		if (skip) {
+			if (strncmp(field, "-----END", 8) == 0)
+				skip = 0;
+			continue;
+		}
+		if (strncmp(p, "version ", 8) == 0) {
+			o += sprintf(o, "version %d\n", bad_cert ? 3 : 2);
+			changed++;
+			continue;
+		}
+		if (in_carol && strncmp(field, "roles ", 6) == 0) {
+			o += sprintf(o, "    roles auditor\n");
+			changed++;
+			continue;
+		}
+		if (in_carol && strncmp(field, "approval-key", 12) == 0) {
+			skip = 1;
+			continue;
+		}
+		if (strncmp(field, "members alice bob carol\n", 24) == 0) {
+			o += sprintf(o, "    members alice bob\n");
+			changed++;
+			continue;
+		}
+		if (bad_cert && in_nightly &&
+		    strncmp(field, "certificate ", 12) == 0) {
+			const char *slash = memrchr(field, '/',
+			    (size_t)(nl - field));
+			if (slash == NULL)
+				break;
+			o += sprintf(o, "%.*s/release.chain.pem\n",
+			    (int)(slash - p), p);
+			changed++;
+			continue;
+		}
+		memcpy(o, p, (size_t)(nl - p));
+		o += nl - p;
+	}
+	*o = '\0';
+	if (changed < (bad_cert ? 4 : 3)) {
+		free(out);
+		return SG_ERR_NOT_FOUND;
+	}
+	*ret = out;
+	*ret_len = (size_t)(o - out);
+	return 0;
+}
+
+/* Writes the revoked policy to path and tells the signer to reload it. */
+static int
+reload_revoked(struct forge *g, const char *path, int bad_cert, char *err,
+    size_t errlen)
+{
+	struct sg_policy *np = NULL;
+	char *text = NULL, *vtext = NULL;
+	size_t len, vlen = 0;
+	int r;
+
+	err[0] = '\0';
+	if ((r = sg_read_file(g->cfg->policy_path, SG_POLICY_MAX_SIZE, &text,
+	    &len)) != 0 || (r = revoked_text(text, len, bad_cert, &vtext,
+	    &vlen)) != 0 || (r = sg_write_file(path, vtext, vlen,
+	    0600)) != 0 || (r = parse_policy_file(path, &np)) != 0)
+		goto out;
+	r = sg_signer_client_reload(g->sc, sg_policy_sha256_hex(np), err,
+	    errlen);
+out:
+	sg_policy_free(np);
+	free(text);
+	free(vtext);
+	return r;
+}
+
+/* firmware (2 security officers) on statement stmt with the given
+ * approvals, signed through the client as a front would ask. */
+static void
+firmware_with(struct forge *g, const int *who, struct outcome *o,
+    struct sg_statement *st, uint8_t d[32])
+{
+	struct envs e;
+	char *stmt;
+	size_t len;
+
+	memset(&e, 0, sizeof(e));
+	random_digest(d);
+	stmt_init(g, st, "firmware", d, "raw");
+	stmt = stmt_text(st, &len);
+	for (; *who >= 0; who++)
+		env_add(g, &e, stmt, len, 1, *who);
+	sign_via(g, "firmware", SG_DIGEST_SHA256, d, 32, stmt, len, &e, "raw",
+	    o);
+	envs_clear(&e);
+	free(stmt);
+}
+
+/*
+ * A signer on a copy of the policy where carol is a security officer;
+ * statements made under that version.  After a reload that revokes carol,
+ * evidence holding her envelope is refused even though the statement's
+ * own policy still lists her; the same request with two officers who are
+ * still eligible is signed.  A reload whose certificate does not certify
+ * the key is refused by the signer itself.
+ */
+static void
+revocation(struct forge *f)
+{
+	static const int alice_carol[] = { ALICE, CAROL, -1 };
+	static const int alice_bob[] = { ALICE, BOB, -1 };
+	static const int alice_bob_carol[] = { ALICE, BOB, CAROL, -1 };
+	char dir[] = "/tmp/signer_forge.XXXXXX", err[SG_SIGNER_ERR_MAX];
+	char *path = NULL, *text = NULL;
+	struct forge g;
+	struct sg_statement st;
+	struct outcome o;
+	uint8_t d[32];
+	size_t len;
+	int r;
+
+	if (mkdtemp(dir) == NULL) {
+		result(0, "revocation: mkdtemp: %s", strerror(errno));
+		return;
+	}
+	g = *f;
+	g.policy = NULL;
+	g.sc = NULL;
+	if ((path = sg_path_join(dir, "policy.conf")) == NULL ||
+	    sg_read_file(f->cfg->policy_path, SG_POLICY_MAX_SIZE, &text,
+	    &len) != 0 || sg_write_file(path, text, len, 0600) != 0 ||
+	    parse_policy_file(path, &g.policy) != 0 ||
+	    spawn_signer(f->cfg, g.policy, path, &g.sc) != 0) {
+		result(0, "revocation: a signer on a copy of the policy");
+		goto out;
+	}
+
+	firmware_with(&g, alice_carol, &o, &st, d);
+	result(o.r == 0 && o.rep.sig_len > 0, "control: before the reload, "
+	    "firmware with alice+carol is signed (%s %s)", errname(o.r),
+	    o.err);
+	outcome_clear(&o);
+
+	r = reload_revoked(&g, path, 0, err, sizeof(err));
+	result(r == 0, "the signer reloads the policy that revokes carol "
+	    "(%s %s)", errname(r), err);
+
+	/* Statements still name version 1 (g.policy), as a request made
+	 * before the reload does. */
+	firmware_with(&g, alice_carol, &o, &st, d);
+	expect_refused("after the reload: firmware (version-1 statement) "
+	    "with revoked carol's envelope", &o, SG_ERR_VERIFY,
+	    "carol may no longer approve key firmware");
+	firmware_with(&g, alice_bob_carol, &o, &st, d);
+	expect_refused("after the reload: a quorum without her plus her "
+	    "envelope", &o, SG_ERR_VERIFY, "may no longer approve");
+	firmware_with(&g, alice_bob, &o, &st, d);
+	result(o.r == 0 && o.rep.sig_len > 0 && verify_with(&g, "firmware",
+	    SG_DIGEST_SHA256, d, 32, o.rep.sig, o.rep.sig_len) == 0,
+	    "control: after the reload, the version-1 request with "
+	    "alice+bob is signed (%s %s)", errname(o.r), o.err);
+	outcome_clear(&o);
+
+	r = reload_revoked(&g, path, 1, err, sizeof(err));
+	result(r != 0 && strstr(err, "not the HSM key's") != NULL,
+	    "a reload giving nightly release's certificate is refused by "
+	    "the signer (%s: %s)", errname(r), err);
+	firmware_with(&g, alice_bob, &o, &st, d);
+	result(o.r == 0, "after the refused reload the signer still signs "
+	    "(%s %s)", errname(o.r), o.err);
+	outcome_clear(&o);
+out:
+	sg_signer_client_free(g.sc);
+	sg_policy_free(g.policy);
+	if (path != NULL)
+		unlink(path);
+	free(path);
+	free(text);
+	rmdir(dir);
+}
+
 /* After every forgery the channel still serves honest requests. */
 static void
 still_works(struct forge *f)
@@ -1559,6 +1771,7 @@ main(int argc, char **argv)
 	forged_evidence(&f);
 	raw_forgeries(&f);
 	policy_rules(&f);
+	revocation(&f);
 	still_works(&f);
 	empty_message(&f);
 	teardown(&f);

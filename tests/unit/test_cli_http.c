@@ -496,7 +496,7 @@ static void
 test_keepalive_and_post(void)
 {
 	struct sg_cli_conf c;
-	struct sg_http *h = NULL;
+	struct sg_cli_http *h = NULL;
 	json_t *j = NULL;
 	char url[64];
 
@@ -523,13 +523,13 @@ test_keepalive_and_post(void)
 	CHECK_STR(fk.last_body, "{\"a\":1}");
 	/* Only GET and POST, only absolute paths. */
 	{
-		struct sg_http_resp resp;
-		CHECK_EQ_INT(sg_http_request(h, "DELETE", "/x", NULL, 0, NULL, 0,
+		struct sg_cli_http_resp resp;
+		CHECK_EQ_INT(sg_cli_http_request(h, "DELETE", "/x", NULL, 0, NULL, 0,
 		    &resp), SG_ERR_INVALID);
-		CHECK_EQ_INT(sg_http_request(h, "GET", "x", NULL, 0, NULL, 0,
+		CHECK_EQ_INT(sg_cli_http_request(h, "GET", "x", NULL, 0, NULL, 0,
 		    &resp), SG_ERR_INVALID);
 	}
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	fake_stop();
 }
 
@@ -537,7 +537,7 @@ static int
 status_case(int status, const char *body, const char *extra)
 {
 	struct sg_cli_conf c;
-	struct sg_http *h = NULL;
+	struct sg_cli_http *h = NULL;
 	json_t *j = NULL;
 	char url[64];
 	int ex;
@@ -554,7 +554,7 @@ status_case(int status, const char *body, const char *extra)
 	ex = sg_cli_api(h, "GET", "/v1/keys", NULL, NULL, 0, &j, NULL);
 	CHECK(ex == SG_EXIT_OK || j == NULL);
 	json_decref(j);
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	fake_stop();
 	return ex;
 }
@@ -584,8 +584,8 @@ static void
 test_response_cap(void)
 {
 	struct sg_cli_conf c;
-	struct sg_http *h = NULL;
-	struct sg_http_resp resp;
+	struct sg_cli_http *h = NULL;
+	struct sg_cli_http_resp resp;
 	char url[64];
 	double t0;
 
@@ -594,12 +594,12 @@ test_response_cap(void)
 	CHECK_EQ_INT(sg_cli_connect(&c, &h), 0);
 	memset(&resp, 0, sizeof(resp));
 	t0 = now_s();
-	CHECK_EQ_INT(sg_http_request(h, "GET", "/v1/keys", NULL, 0, NULL, 0,
+	CHECK_EQ_INT(sg_cli_http_request(h, "GET", "/v1/keys", NULL, 0, NULL, 0,
 	    &resp), SG_ERR_TOO_LARGE);
 	CHECK(resp.body == NULL);
-	CHECK(strstr(sg_http_error(h), "larger") != NULL);
+	CHECK(strstr(sg_cli_http_error(h), "larger") != NULL);
 	CHECK(now_s() - t0 < 5.0);
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	fake_stop();
 }
 
@@ -607,8 +607,8 @@ static void
 test_unreachable_and_timeout(void)
 {
 	struct sg_cli_conf c;
-	struct sg_http *h = NULL;
-	struct sg_http_resp resp;
+	struct sg_cli_http *h = NULL;
+	struct sg_cli_http_resp resp;
 	json_t *j = NULL;
 	char url[64];
 	double t0;
@@ -621,11 +621,11 @@ test_unreachable_and_timeout(void)
 	conf_for(&c, url, sizeof(url));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
 	CHECK_EQ_INT(sg_cli_connect(&c, &h), 0);
-	CHECK_EQ_INT(sg_http_request(h, "GET", "/v1/keys", NULL, 0, NULL, 0,
+	CHECK_EQ_INT(sg_cli_http_request(h, "GET", "/v1/keys", NULL, 0, NULL, 0,
 	    &resp), SG_ERR_UNAVAILABLE);
 	CHECK_EQ_INT(sg_cli_api(h, "GET", "/v1/keys", NULL, NULL, 0, &j, NULL),
 	    SG_EXIT_SERVER);
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	h = NULL;
 
 	/* A server that never answers: the timeout ends it. */
@@ -634,10 +634,10 @@ test_unreachable_and_timeout(void)
 	c.timeout = 1;
 	CHECK_EQ_INT(sg_cli_connect(&c, &h), 0);
 	t0 = now_s();
-	CHECK_EQ_INT(sg_http_request(h, "GET", "/v1/keys", NULL, 0, NULL, 0,
+	CHECK_EQ_INT(sg_cli_http_request(h, "GET", "/v1/keys", NULL, 0, NULL, 0,
 	    &resp), SG_ERR_TIMEOUT);
 	CHECK(now_s() - t0 < 4.0);
-	sg_http_free(h);
+	sg_cli_http_free(h);
 	fake_stop();
 }
 

@@ -84,6 +84,11 @@ fill(struct sg_entry *e, enum sg_entry_type t)
 		e->reason = dup_mem("HSM unavailable", 15);
 		e->reason_len = 15;
 		break;
+	case SG_ENTRY_CANCELLED:
+		strcpy(e->by, "alice");
+		e->reason = dup_mem("wrong build", 11);
+		e->reason_len = 11;
+		break;
 	}
 }
 
@@ -110,6 +115,7 @@ same_entry(const struct sg_entry *a, const struct sg_entry *b)
 	    (a->has_cms && memcmp(a->cms_sha256, b->cms_sha256, 32) != 0) ||
 	    strcmp(a->hsm_serial, b->hsm_serial) != 0 ||
 	    strcmp(a->hsm_country, b->hsm_country) != 0 ||
+	    strcmp(a->by, b->by) != 0 ||
 	    a->napprovals != b->napprovals)
 		return 0;
 	for (i = 0; i < a->napprovals; i++)
@@ -134,6 +140,15 @@ static const char expired_text[] =
     "type expired\n"
     "time 1764417600\n"
     "request " REQ "\n";
+
+/* "wrong build" */
+static const char cancelled_text[] =
+    "signgate-log-entry v1\n"
+    "type cancelled\n"
+    "time 1764417600\n"
+    "request " REQ "\n"
+    "by alice\n"
+    "reason d3JvbmcgYnVpbGQ=\n";
 
 static const char decision_text[] =
     "signgate-log-entry v1\n"
@@ -225,7 +240,7 @@ test_round_trips(void)
 	size_t i;
 	int t;
 
-	for (t = SG_ENTRY_CREATED; t <= SG_ENTRY_FAILED; t++) {
+	for (t = SG_ENTRY_CREATED; t <= SG_ENTRY_CANCELLED; t++) {
 		fill(&e, (enum sg_entry_type)t);
 		round_trip(&e);
 		sg_entry_clear(&e);
@@ -289,7 +304,7 @@ test_build_refuses(void)
 	sg_entry_clear(&e);						\
 } while (0)
 	REFUSE(SG_ENTRY_EXPIRED, e.type = 0, SG_ERR_INVALID);
-	REFUSE(SG_ENTRY_EXPIRED, e.type = 6, SG_ERR_INVALID);
+	REFUSE(SG_ENTRY_EXPIRED, e.type = 7, SG_ERR_INVALID);
 	REFUSE(SG_ENTRY_EXPIRED, e.time = -1, SG_ERR_INVALID);
 	REFUSE(SG_ENTRY_EXPIRED, e.time = ((int64_t)1 << 62) + 1,
 	    SG_ERR_INVALID);
@@ -334,6 +349,10 @@ test_build_refuses(void)
 	REFUSE(SG_ENTRY_SIGNATURE, memset(e.hsm_country, 'D', 3),
 	    SG_ERR_INVALID);
 	REFUSE(SG_ENTRY_FAILED, e.reason_len = 0, SG_ERR_INVALID);
+	REFUSE(SG_ENTRY_CANCELLED, e.reason_len = 0, SG_ERR_INVALID);
+	REFUSE(SG_ENTRY_CANCELLED, e.by[0] = '\0', SG_ERR_INVALID);
+	REFUSE(SG_ENTRY_CANCELLED, e.by[1] = ' ', SG_ERR_INVALID);
+	REFUSE(SG_ENTRY_CANCELLED, memset(e.by, 'b', 64), SG_ERR_INVALID);
 	CHECK(s == NULL);
 	CHECK_EQ_INT(n, 12345);
 	/* Too large for an entry, though each field alone is fine. */
@@ -491,6 +510,26 @@ test_parse_refuses(void)
 	CHECK(parses_edited(X, REQ "\n", REQ "\nx"));
 	CHECK(parses_edited(X, REQ "\n", REQ));
 	CHECK(parses_edited(X, REQ "\n", REQ " \n"));
+
+	/* cancelled: who and why, in this order, nothing else. */
+	{
+		const char *C = cancelled_text;
+		CHECK_EQ_INT(sg_entry_parse(C, strlen(C), &e), 0);
+		CHECK_STR(e.by, "alice");
+		CHECK(e.reason_len == 11 && memcmp(e.reason, "wrong build",
+		    11) == 0);
+		sg_entry_clear(&e);
+		CHECK(parses_edited(C, "by alice\n", ""));
+		CHECK(parses_edited(C, "by alice", "by al ice"));
+		CHECK(parses_edited(C, "by alice", "by "));
+		CHECK(parses_edited(C, "by alice\nreason d3JvbmcgYnVpbGQ=\n",
+		    "reason d3JvbmcgYnVpbGQ=\nby alice\n"));
+		CHECK(parses_edited(C, "reason d3JvbmcgYnVpbGQ=\n", ""));
+		CHECK(parses_edited(C, "reason d3JvbmcgYnVpbGQ=\n",
+		    "reason \n"));
+		CHECK(parses_edited(C, "d3JvbmcgYnVpbGQ=", "d3JvbmcgYnVpbGQ"));
+		CHECK(parses_edited(C, "type cancelled", "type canceled"));
+	}
 	CHECK(sg_entry_parse(X, strlen(X) - 1, &e) != 0);
 	CHECK(sg_entry_parse("", 0, &e) != 0);
 	/* An embedded NUL. */
@@ -544,7 +583,7 @@ test_mutations(void)
 	size_t n = 0, n2, i, k, accepted = 0, bad = 0, tried = 0;
 	int t;
 
-	for (t = SG_ENTRY_CREATED; t <= SG_ENTRY_FAILED; t++) {
+	for (t = SG_ENTRY_CREATED; t <= SG_ENTRY_CANCELLED; t++) {
 		fill(&e, (enum sg_entry_type)t);
 		if (sg_entry_build(&e, &text, &n) != 0)
 			abort();

@@ -663,6 +663,134 @@ test_error_buffer(void)
 	sg_policy_free(p);
 }
 
+/* s with the first `from` replaced by `to` (which must be there). */
+static char *
+replace1(char *s, const char *from, const char *to)
+{
+	char *at = strstr(s, from), *out;
+	size_t n;
+
+	if (at == NULL)
+		abort();
+	n = strlen(s) - strlen(from) + strlen(to);
+	if ((out = malloc(n + 1)) == NULL)
+		abort();
+	snprintf(out, n + 1, "%.*s%s%s", (int)(at - s), s, to,
+	    at + strlen(from));
+	free(s);
+	return out;
+}
+
+static struct sg_policy *
+parse_text(char *text)
+{
+	struct sg_policy *p = NULL;
+	char err[512];
+
+	if (sg_policy_parse("evidence.policy", text, strlen(text), &p, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "policy: %s\n", err);
+		abort();
+	}
+	free(text);
+	return p;
+}
+
+/* Version 2 of the test policy: carol is an auditor in no group (when
+ * revoke), or alice has another approval key (when rekey). */
+static struct sg_policy *
+policy_v2(int revoke, int rekey)
+{
+	char *t = policy_text("a", 2), *block;
+
+	if (revoke) {
+		if (asprintf(&block, "principal carol\n    roles officer\n"
+		    "    client-cn carol\n    approval-key\n%send\n",
+		    opem("carol")) < 0)
+			abort();
+		t = replace1(t, block, "principal carol\n    roles auditor\n"
+		    "    client-cn carol\nend\n");
+		free(block);
+		t = replace1(t, "members alice bob carol erin",
+		    "members alice bob erin");
+	}
+	if (rekey)
+		t = replace1(t, opem("alice"), opem("mallory"));
+	return parse_text(t);
+}
+
+/* The same check with the policy in force next to the request's. */
+static int
+check_now(const struct sg_policy *p, const struct sg_policy *now,
+    const char *s, char **envs, size_t n, char *err, size_t errlen)
+{
+	const char *e[8];
+	size_t lens[8], i;
+
+	for (i = 0; i < n && i < 8; i++) {
+		e[i] = envs[i];
+		lens[i] = strlen(envs[i]);
+	}
+	return sg_evidence_check_now(p, now, s, strlen(s), e, lens, n,
+	    SIGNED_AT, NULL, err, errlen);
+}
+
+/*
+ * An officer revoked by a later policy no longer counts: evidence under
+ * the request's policy that holds an approval by her is refused when the
+ * policy in force no longer makes her an approver, or gave her another
+ * approval key; the same evidence without her, still a quorum, passes.
+ */
+static void
+test_revoked_officer(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	struct sg_policy *revoked = policy_v2(1, 0);
+	struct sg_policy *rekeyed = policy_v2(0, 1);
+	char *s = statement_for(p, REQ1, "release", "ci", DIG1);
+	char *e[4], *carol, err[1024];
+
+	e[0] = envelope(s, "alice", 1);
+	e[1] = envelope(s, "carol", 1);
+	e[2] = envelope(s, "dave", 1);
+	e[3] = envelope(s, "bob", 1);
+	/* Under the request's policy alone, and when it is still in force. */
+	CHECK_EQ_INT(check_now(p, NULL, s, e, 3, err, sizeof(err)), 0);
+	CHECK_EQ_INT(check_now(p, p, s, e, 3, err, sizeof(err)), 0);
+	/* The rule, in the policy module. */
+	CHECK(sg_policy_may_approve_now(p, sg_policy_key(p, "release"), p,
+	    "ci", "carol"));
+	CHECK(!sg_policy_may_approve_now(p, sg_policy_key(p, "release"),
+	    revoked, "ci", "carol"));
+	CHECK(sg_policy_may_approve_now(p, sg_policy_key(p, "release"),
+	    revoked, "ci", "alice"));
+	CHECK(!sg_policy_may_approve_now(p, sg_policy_key(p, "release"),
+	    rekeyed, "ci", "alice"));
+	CHECK(sg_policy_may_approve_now(p, sg_policy_key(p, "release"),
+	    rekeyed, "ci", "carol"));
+	/* carol revoked: her envelope breaks the evidence. */
+	CHECK_EQ_INT(check_now(p, revoked, s, e, 3, err, sizeof(err)),
+	    SG_ERR_VERIFY);
+	CHECK(strncmp(err, "approval 2: carol may no longer approve key "
+	    "release: the policy in force (evidence-test@2)", 60) == 0);
+	/* Without her, alice + bob + dave still make the quorum. */
+	carol = e[1];
+	e[1] = e[3];
+	CHECK_EQ_INT(check_now(p, revoked, s, e, 3, err, sizeof(err)), 0);
+	/* alice's approval key replaced: her old envelope no longer counts. */
+	CHECK_EQ_INT(check_now(p, rekeyed, s, e, 3, err, sizeof(err)),
+	    SG_ERR_VERIFY);
+	CHECK(strncmp(err, "approval 1: alice may no longer approve", 39) ==
+	    0);
+	e[1] = NULL;
+	free_all(e, 4);
+	free(carol);
+	free(s);
+	sg_policy_free(p);
+	sg_policy_free(revoked);
+	sg_policy_free(rekeyed);
+}
+
 static void
 test_cleanup(void)
 {
@@ -699,8 +827,8 @@ accept_json(const struct sg_policy *p, const char *key, const char *requester,
 	acc_approve = -1;
 	if (sg_envelope_parse(json, strlen(json), &env, err, sizeof(err)) != 0)
 		abort();
-	r = sg_approval_accept(p, sg_policy_key(p, key), requester, statement,
-	    strlen(statement), &env, &acc_officer, &acc_approve, f);
+	r = sg_approval_accept(p, sg_policy_key(p, key), NULL, requester,
+	    statement, strlen(statement), &env, &acc_officer, &acc_approve, f);
 	sg_envelope_clear(&env);
 	return r;
 }
@@ -819,8 +947,8 @@ test_approval_accept(void)
 		struct sg_approval_fault f;
 		const struct sg_principal *o;
 		int a;
-		CHECK_EQ_INT(sg_approval_accept(p, NULL, "ci", s, len, NULL,
-		    &o, &a, &f), SG_ERR_INVALID);
+		CHECK_EQ_INT(sg_approval_accept(p, NULL, NULL, "ci", s, len,
+		    NULL, &o, &a, &f), SG_ERR_INVALID);
 	}
 	free(s);
 	free(sd);
@@ -846,6 +974,7 @@ SG_TEST_MAIN("evidence",
 	T(test_vetoed),
 	T(test_expired),
 	T(test_wrong_policy),
+	T(test_revoked_officer),
 	T(test_tampered_statement),
 	T(test_mutations),
 	T(test_error_buffer),

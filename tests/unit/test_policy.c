@@ -1793,6 +1793,114 @@ test_error_buffer(void)
 	    NULL, 0), SG_ERR_INVALID);
 }
 
+/* s with the first `from` replaced by `to` (which must be there). */
+static char *
+replace1(char *s, const char *from, const char *to)
+{
+	char *at = strstr(s, from), *out;
+	size_t n;
+
+	if (at == NULL)
+		abort();
+	n = strlen(s) - strlen(from) + strlen(to);
+	if ((out = malloc(n + 1)) == NULL)
+		abort();
+	snprintf(out, n + 1, "%.*s%s%s", (int)(at - s), s, to,
+	    at + strlen(from));
+	free(s);
+	return out;
+}
+
+/*
+ * A reload revokes carol (auditor, in no group) or gives alice another
+ * approval key: under the request's policy alone their decisions count,
+ * with the policy in force next to it they do not, not even as a veto.
+ */
+static void
+test_eval_revoked(void)
+{
+	struct sg_policy *p = dev_policy(), *revoked, *rekeyed;
+	struct sg_decision d[4];
+	struct sg_quorum_result r;
+	const struct sg_policy_key *rel, *fw;
+	uint8_t counted[4];
+	char *t, *x;
+
+	if (p == NULL)
+		return;
+	t = strdup(dev_tmpl);
+	t = replace1(t, "version 7", "version 8");
+	t = replace1(t, "    roles officer\n    client-sha256 ",
+	    "    roles auditor\n    client-sha256 ");
+	t = replace1(t, "    client-cn carol\n    @KEY:carol@\n",
+	    "    client-cn carol\n");
+	t = replace1(t, "members alice bob carol", "members alice bob");
+	x = expand(t);
+	revoked = parse_ok(x);
+	free(x);
+	free(t);
+	t = replace1(strdup(dev_tmpl), "version 7", "version 8");
+	t = replace1(t, "    client-cn alice\n    @KEY:alice@\n",
+	    "    client-cn alice\n    @KEY:o0@\n");
+	x = expand(t);
+	rekeyed = parse_ok(x);
+	free(x);
+	free(t);
+	if (revoked == NULL || rekeyed == NULL)
+		goto out;
+	rel = sg_policy_key(p, "release");
+	fw = sg_policy_key(p, "firmware");
+
+	CHECK(sg_policy_may_approve_now(p, rel, NULL, "ci", "carol"));
+	CHECK(sg_policy_may_approve_now(p, rel, p, "ci", "carol"));
+	CHECK(!sg_policy_may_approve_now(p, rel, revoked, "ci", "carol"));
+	CHECK(sg_policy_may_approve_now(p, rel, revoked, "ci", "alice"));
+	CHECK(sg_policy_may_approve_now(p, rel, revoked, "ci", "dave"));
+	CHECK(!sg_policy_may_approve_now(p, rel, revoked, "dave", "dave"));
+	CHECK(!sg_policy_may_approve_now(p, rel, rekeyed, "ci", "alice"));
+	CHECK(sg_policy_may_approve_now(p, rel, rekeyed, "ci", "carol"));
+	/* Eligible now but not under the request's policy: no. */
+	CHECK(!sg_policy_may_approve_now(revoked, sg_policy_key(revoked,
+	    "release"), p, "ci", "carol"));
+
+	/* alice + carol + dave: met under v7 alone, one short with v8. */
+	d[0].officer = "alice"; d[0].approve = 1;
+	d[1].officer = "carol"; d[1].approve = 1;
+	d[2].officer = "dave"; d[2].approve = 1;
+	sg_policy_evaluate_now(p, rel, NULL, "ci", d, 3, &r, counted);
+	CHECK_EQ_INT(r.state, SG_QUORUM_MET);
+	CHECK(counted[0] && counted[1] && counted[2]);
+	sg_policy_evaluate_now(p, rel, revoked, "ci", d, 3, &r, counted);
+	CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
+	CHECK_EQ_INT(r.nterms, 2);
+	CHECK_EQ_INT(r.missing[0], 1);
+	CHECK_EQ_INT(r.missing[1], 0);
+	CHECK(counted[0] && !counted[1] && counted[2]);
+	/* bob completes it without her. */
+	d[3].officer = "bob"; d[3].approve = 1;
+	sg_policy_evaluate_now(p, rel, revoked, "ci", d, 4, &r, NULL);
+	CHECK_EQ_INT(r.state, SG_QUORUM_MET);
+	/* alice rekeyed: her decision under the old key stops counting. */
+	sg_policy_evaluate_now(p, rel, rekeyed, "ci", d, 4, &r, counted);
+	CHECK_EQ_INT(r.state, SG_QUORUM_MET);          /* carol, bob, dave */
+	CHECK(!counted[0] && counted[1] && counted[3]);
+	sg_policy_evaluate_now(p, rel, rekeyed, "ci", d, 3, &r, NULL);
+	CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
+
+	/* A revoked officer's reject no longer vetoes (firmware: veto). */
+	d[0].officer = "carol"; d[0].approve = 0;
+	d[1].officer = "alice"; d[1].approve = 1;
+	d[2].officer = "bob"; d[2].approve = 1;
+	sg_policy_evaluate_now(p, fw, NULL, "ci", d, 3, &r, NULL);
+	CHECK_EQ_INT(r.state, SG_QUORUM_VETOED);
+	sg_policy_evaluate_now(p, fw, revoked, "ci", d, 3, &r, NULL);
+	CHECK_EQ_INT(r.state, SG_QUORUM_MET);
+out:
+	sg_policy_free(revoked);
+	sg_policy_free(rekeyed);
+	sg_policy_free(p);
+}
+
 static void
 free_keys(void)
 {
@@ -1916,6 +2024,7 @@ SG_TEST_MAIN("policy",
     T(test_eval_rules),
     T(test_eval_overlap),
     T(test_eval_brute_force),
+    T(test_eval_revoked),
     T(test_mutations),
     T(test_error_buffer),
     T(free_keys))

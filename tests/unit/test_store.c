@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "sg_err.h"
 #include "sg_store.h"
 #include "sg_test.h"
@@ -1479,6 +1481,181 @@ test_teardown(void)
 	CHECK(stat(tmpdir, &sb) != 0 && errno == ENOENT);
 }
 
+struct cancel_op {
+	const char *id, *by, *reason;
+	int64_t at;
+};
+
+static int
+job_cancel(struct sg_txn *t, void *arg)
+{
+	struct cancel_op *o = arg;
+
+	return sg_store_cancel(t, o->id, o->by, o->reason, o->at);
+}
+
+static int
+cancel(struct sg_store *st, const char *id, const char *by,
+    const char *reason, int64_t at)
+{
+	struct cancel_op o = { id, by, reason, at };
+
+	return sg_store_write(st, job_cancel, &o);
+}
+
+/* pending -> cancelled once, with who, why and when; nothing after. */
+static void
+test_cancel(void)
+{
+	struct sg_store *st = open_store("cancel");
+	struct sg_request *got = NULL, **v = NULL;
+	struct req a, b;
+	size_t n = 0;
+
+	if (st == NULL) {
+		CHECK(0);
+		return;
+	}
+	fill(&a, 1, "release", 1000, 2000);
+	fill(&b, 2, "release", 1001, 2001);
+	CHECK_EQ_INT(insert(st, &a.q, NULL, NULL), 0);
+	CHECK_EQ_INT(insert(st, &b.q, NULL, NULL), 0);
+	CHECK_EQ_INT(approve(st, a.q.id, "alice", 1, 1100, "{}"), 0);
+	CHECK_EQ_INT(cancel(st, a.q.id, "ci", "wrong build", 1200), 0);
+	CHECK_EQ_INT(get(st, a.q.id, &got), 0);
+	if (got != NULL) {
+		CHECK_STR(got->state, "cancelled");
+		CHECK_STR(got->cancelled_by, "ci");
+		CHECK_STR(got->cancel_reason ? got->cancel_reason : "",
+		    "wrong build");
+		CHECK_EQ_INT(got->cancelled_at, 1200);
+		CHECK_EQ_INT(got->napprovals, 1);
+	}
+	sg_request_free(got);
+	got = NULL;
+	/* Once: a second cancel, an expiry, a signature all conflict. */
+	CHECK_EQ_INT(cancel(st, a.q.id, "alice", "again", 1300),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(finish(st, a.q.id, "expired", NULL), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(set_signed(st, a.q.id, a.sig, 8, NULL, 0, 1300),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(get(st, a.q.id, &got), 0);
+	if (got != NULL)
+		CHECK_STR(got->cancelled_by, "ci");
+	sg_request_free(got);
+	got = NULL;
+	/* A finished request cannot be cancelled; unknown ids neither. */
+	CHECK_EQ_INT(finish(st, b.q.id, "expired", NULL), 0);
+	CHECK_EQ_INT(cancel(st, b.q.id, "ci", "late", 1300), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(cancel(st, "ffffffffffffffffffffffffffffffff", "ci",
+	    "none", 1300), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(get(st, b.q.id, &got), 0);
+	if (got != NULL) {
+		CHECK_STR(got->state, "expired");
+		CHECK_STR(got->cancelled_by, "");
+		CHECK(got->cancel_reason == NULL);
+	}
+	sg_request_free(got);
+	CHECK_EQ_INT(list(st, "cancelled", NULL, 0, 10, &v, &n), 0);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1)
+		CHECK_STR(v[0]->id, a.q.id);
+	sg_request_list_free(v, n);
+	sg_store_close(st);
+}
+
+/*
+ * A store written before requests could be cancelled (no 'cancelled' in
+ * the state CHECK, no cancel columns) is upgraded when opened: its rows,
+ * approvals and sequence survive and its requests can be cancelled.
+ */
+static void
+test_upgrade_old_store(void)
+{
+	static const char old_schema[] =
+	    "CREATE TABLE requests ("
+	    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	    " id TEXT NOT NULL UNIQUE, key TEXT NOT NULL,"
+	    " digest_alg TEXT NOT NULL, digest_hex TEXT NOT NULL,"
+	    " format TEXT NOT NULL, artifact TEXT NOT NULL,"
+	    " requester TEXT NOT NULL, created_at INTEGER NOT NULL,"
+	    " expires_at INTEGER NOT NULL, policy_name TEXT NOT NULL,"
+	    " policy_version INTEGER NOT NULL, policy_sha256 TEXT NOT NULL,"
+	    " spki_sha256 TEXT NOT NULL, statement TEXT NOT NULL,"
+	    " state TEXT NOT NULL CHECK (state IN"
+	    "  ('pending','signed','rejected','expired','failed')),"
+	    " error TEXT, signature BLOB, cms BLOB, signed_at INTEGER,"
+	    " log_index INTEGER, timestamp_note TEXT,"
+	    " idem_key TEXT, idem_body_sha256 TEXT,"
+	    " UNIQUE (requester, idem_key));"
+	    "CREATE TABLE approvals ("
+	    " request_id TEXT NOT NULL REFERENCES requests(id),"
+	    " officer TEXT NOT NULL,"
+	    " decision TEXT NOT NULL CHECK (decision IN ('approve','reject')),"
+	    " at INTEGER NOT NULL, envelope TEXT NOT NULL,"
+	    " ord INTEGER NOT NULL, PRIMARY KEY (request_id, officer));"
+	    "INSERT INTO requests (seq, id, key, digest_alg, digest_hex, format,"
+	    " artifact, requester, created_at, expires_at, policy_name,"
+	    " policy_version, policy_sha256, spki_sha256, statement, state)"
+	    " VALUES (41, '0000000000000007000000000000abcd', 'release',"
+	    " 'sha256', 'ab', 'raw', '{}', 'ci', 1, 9999999999, 'p', 1,"
+	    " 'cc', 'aa', 'st', 'pending');"
+	    "INSERT INTO approvals VALUES ('0000000000000007000000000000abcd',"
+	    " 'alice', 'approve', 2, '{}', 0);";
+	struct sg_store *st = NULL;
+	struct sg_request *got = NULL;
+	struct req a;
+	sqlite3 *db = NULL;
+	char dir[128], path[160];
+
+	snprintf(dir, sizeof(dir), "%s/upgrade", tmpdir);
+	snprintf(path, sizeof(path), "%s/signgate.db", dir);
+	CHECK(mkdir(dir, 0700) == 0);
+	CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(db, old_schema, NULL, NULL, NULL),
+	    SQLITE_OK);
+	/* The old constraint indeed refuses the new state. */
+	CHECK(sqlite3_exec(db, "UPDATE requests SET state = 'cancelled'",
+	    NULL, NULL, NULL) != SQLITE_OK);
+	sqlite3_close(db);
+
+	CHECK_EQ_INT(sg_store_open(dir, &st), 0);
+	if (st == NULL)
+		return;
+	CHECK_EQ_INT(get(st, "0000000000000007000000000000abcd", &got), 0);
+	if (got != NULL) {
+		CHECK_EQ_INT(got->seq, 41);
+		CHECK_STR(got->state, "pending");
+		CHECK_EQ_INT(got->napprovals, 1);
+	}
+	sg_request_free(got);
+	got = NULL;
+	CHECK_EQ_INT(cancel(st, "0000000000000007000000000000abcd", "alice",
+	    "revoked build", 3), 0);
+	/* New rows go on after the old sequence. */
+	fill(&a, 9, "release", 10, 20);
+	CHECK_EQ_INT(insert(st, &a.q, NULL, NULL), 0);
+	CHECK_EQ_INT(get(st, a.q.id, &got), 0);
+	if (got != NULL)
+		CHECK(got->seq > 41);
+	sg_request_free(got);
+	got = NULL;
+	sg_store_close(st);
+	/* Opened again: already current, nothing to do, data intact. */
+	st = NULL;
+	CHECK_EQ_INT(sg_store_open(dir, &st), 0);
+	if (st == NULL)
+		return;
+	CHECK_EQ_INT(get(st, "0000000000000007000000000000abcd", &got), 0);
+	if (got != NULL) {
+		CHECK_STR(got->state, "cancelled");
+		CHECK_STR(got->cancelled_by, "alice");
+		CHECK_EQ_INT(got->napprovals, 1);
+	}
+	sg_request_free(got);
+	sg_store_close(st);
+}
+
 SG_TEST_MAIN("store",
     T(test_setup),
     T(test_open_creates),
@@ -1486,6 +1663,8 @@ SG_TEST_MAIN("store",
     T(test_idempotency),
     T(test_approvals),
     T(test_transitions),
+    T(test_cancel),
+    T(test_upgrade_old_store),
     T(test_list),
     T(test_expiry_and_pending),
     T(test_policy),
