@@ -46,13 +46,21 @@
  * shows a verified client certificate.  The acceptor keeps, globally and
  * per address (IPv4, or IPv6 /64), a cap on all connections
  * (connection_limit, per_ip_connection_limit) and on unauthenticated ones
- * (unauthenticated_connection_limit, per_ip_unauthenticated_limit).  A new
- * connection over a cap makes room by closing the oldest unauthenticated
- * connection in that scope, if it is older than EVICT_MIN_AGE_MS; if none
- * is, the new one waits (parked, no TLS work done, at most PARK_MAX_MS),
- * and is refused only after that.  So a flood of slow peers without a
- * certificate cannot lock anyone out: it only ever displaces itself, and a
- * burst of real clients waits a moment instead of failing.
+ * (unauthenticated_connection_limit, per_ip_unauthenticated_limit), in
+ * counters kept under conn_lock (per address in a small open-addressing
+ * map).  A new connection over a cap makes room by closing an
+ * unauthenticated connection of that scope: the oldest whose handshake
+ * ended EVICT_IDLE_MS ago without a request (a real client asks at once),
+ * else the oldest still in its handshake after EVICT_MIN_AGE_MS.  If there
+ * is none, the new one waits (parked in the acceptor, no TLS work done, at
+ * most PARK_MAX_MS), addresses with the fewest unauthenticated connections
+ * first, and is refused only after that; when the waiting room is full,
+ * the address with the most waiting gives up a place.  So a flood of slow
+ * peers without a certificate cannot lock anyone out: it only ever
+ * displaces itself, even on the address of a real client, and a burst of
+ * real clients waits a moment instead of failing.  (A flood of new
+ * connections faster than a real handshake can still crowd one address;
+ * that is a rate to limit in front of the daemon.)
  *
  * Deadlines (enforced by the guard, whatever the peer sends): the TLS
  * handshake within handshake_timeout of the accept, the first request's
