@@ -51,7 +51,8 @@
  * map).  A new connection over a cap makes room by closing an
  * unauthenticated connection of that scope: the oldest whose handshake
  * ended EVICT_IDLE_MS ago without a request (a real client asks at once),
- * else the oldest still in its handshake after EVICT_MIN_AGE_MS.  If there
+ * else the oldest still in its handshake after two thirds of its handshake
+ * deadline (a real handshake on a loaded machine takes less).  If there
  * is none, the new one waits (parked in the acceptor, no TLS work done, at
  * most PARK_MAX_MS), addresses with the fewest unauthenticated connections
  * first, and is refused only after that; when the waiting room is full,
@@ -112,8 +113,7 @@
 #include "sg_util.h"
 
 #define MAX_WAITERS 4096
-#define EVICT_IDLE_MS 500       /* displaced: handshake done, no request */
-#define EVICT_MIN_AGE_MS 1000   /* displaced: still in its handshake */
+#define EVICT_IDLE_MS 1000      /* displaced: handshake done, no request */
 #define PARK_MAX_MS 2000        /* a waiting new connection, then refused */
 #define LINGER_MS 5000          /* lingering close: time ... */
 #define LINGER_MAX_BYTES (16u << 20)    /* ... and bytes read and dropped */
@@ -482,8 +482,8 @@ set_deadline(struct slot *s, int64_t deadline_ms)
  * The unauthenticated connection to displace (of key, or of anyone when
  * key is NULL): first one whose handshake ended at least EVICT_IDLE_MS
  * ago without a request (a real client asks at once), oldest first; else
- * the oldest still in its handshake for at least EVICT_MIN_AGE_MS.  A
- * younger one is never displaced.
+ * the oldest still in its handshake for two thirds of the handshake
+ * deadline.  A younger one is never displaced.
  */
 static struct slot *
 victim_locked(struct sg_http *h, const struct addrkey *key, int64_t now)
@@ -500,7 +500,7 @@ victim_locked(struct sg_http *h, const struct addrkey *key, int64_t now)
 			if (now - s->handshake_ms >= EVICT_IDLE_MS &&
 			    (idle == NULL || s->accepted_ms < idle->accepted_ms))
 				idle = s;
-		} else if (now - s->accepted_ms >= EVICT_MIN_AGE_MS &&
+		} else if (now - s->accepted_ms >= h->handshake_ms * 2 / 3 &&
 		    (slow == NULL || s->accepted_ms < slow->accepted_ms))
 			slow = s;
 	}

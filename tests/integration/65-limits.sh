@@ -55,10 +55,11 @@ check "the slow connections were all closed by the server ($(cat "$T_DIR/slow.ou
 expect_eq "the daemon still answers afterwards" "$(api audit GET /v1/keys)" 200
 
 # --- bodies over 64 KiB: every client reads its 413 -------------------------
-# 40 clients at once, bodies from 70 KB to 8 MiB (some chunked), next to
-# two CPU burners (bounded: 20 s).  The daemon answers 413 as soon as it
-# sees the size and closes with a lingering close, so that no client sees a
-# reset instead of the answer.
+# 40 clients at once (from four addresses, each under the per-address
+# cap), bodies from 70 KB to 8 MiB (some chunked), next to two CPU burners
+# (bounded: 20 s).  The daemon answers 413 as soon as it sees the size and
+# closes with a lingering close, so that no client sees a reset instead of
+# the answer.
 for s in 70000 1048577 4194304 8388608; do
 	head -c "$s" /dev/zero | tr '\0' ' ' >"$T_DIR/big.$s"
 done
@@ -72,7 +73,8 @@ for i in $(seq 1 40); do
 	te=()
 	[ $((i % 10)) = 0 ] && te=(-H 'Transfer-Encoding: chunked')
 	curl -sS --max-time 60 --cacert "$DEV/tls/ca.pem" --cert "$DEV/tls/ci.pem" \
-	    --key "$DEV/tls/ci.key" -H 'Content-Type: application/json' "${te[@]}" \
+	    --key "$DEV/tls/ci.key" --interface "127.0.0.$((i % 4 + 1))" \
+	    -H 'Content-Type: application/json' "${te[@]}" \
 	    --data-binary "@$T_DIR/big.$s" -o "$T_DIR/413.$i" \
 	    -w '%{http_code} %{exitcode} %{content_type}\n' "$URL/v1/requests" \
 	    >"$T_DIR/413.st.$i" 2>"$T_DIR/413.err.$i" &
