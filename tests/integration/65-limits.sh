@@ -60,6 +60,13 @@ expect_eq "the daemon still answers afterwards" "$(api audit GET /v1/keys)" 200
 # (bounded: 20 s).  The daemon answers 413 as soon as it sees the size and
 # closes with a lingering close, so that no client sees a reset instead of
 # the answer.
+# (Generous handshake deadlines here: this part is about the 413, and a
+# sanitizer build next to the burners can take seconds per handshake;
+# 66-slow-peers.sh tests the deadlines.)
+stop_daemon
+write_config '.per_ip_connection_limit = 20 | .handshake_timeout = 15 |
+    .first_request_timeout = 20'
+start_daemon || { not_ok "daemon restarts"; finish; exit 1; }
 for s in 70000 1048577 4194304 8388608; do
 	head -c "$s" /dev/zero | tr '\0' ' ' >"$T_DIR/big.$s"
 done
