@@ -1561,12 +1561,13 @@ sg_http_start(const struct sg_http_config *cfg, sg_http_handler handler,
 	}
 
 	/* libmicrohttpd's own limits never bind: the acceptor's do.  Its
-	 * default inactivity timeout is the first request's deadline;
+	 * default inactivity timeout is only a backstop, a second after the
+	 * first request's deadline (which the guard enforces, and counts);
 	 * authenticated connections get connection_timeout. */
 	if (!cfg->plain_http)
 		h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, h,
 		    MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
-		    MHD_OPTION_CONNECTION_TIMEOUT, cfg->first_request_timeout,
+		    MHD_OPTION_CONNECTION_TIMEOUT, cfg->first_request_timeout + 1,
 		    MHD_OPTION_CONNECTION_LIMIT,
 		    (unsigned)(h->nslots * (cfg->threads + 1)),
 		    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
@@ -1582,7 +1583,7 @@ sg_http_start(const struct sg_http_config *cfg, sg_http_handler handler,
 	else
 		h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, h,
 		    MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
-		    MHD_OPTION_CONNECTION_TIMEOUT, cfg->first_request_timeout,
+		    MHD_OPTION_CONNECTION_TIMEOUT, cfg->first_request_timeout + 1,
 		    MHD_OPTION_CONNECTION_LIMIT,
 		    (unsigned)(h->nslots * (cfg->threads + 1)),
 		    MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
