@@ -15,6 +15,11 @@ struct sg_api;
  * average (0: unlimited), with bursts up to rate_burst. */
 int sg_api_new(struct sg_service *svc, int plain_http,
     unsigned rate_per_second, unsigned rate_burst, struct sg_api **ret);
+/* One shared budget for requests without a verified client certificate
+ * (the public log, loopback operations): per_second on average (0:
+ * unlimited) with bursts up to burst; over it, 429. */
+void sg_api_set_anonymous_rate(struct sg_api *a, unsigned per_second,
+    unsigned burst);
 void sg_api_free(struct sg_api *a);
 /* An sg_http_handler; ctx is the struct sg_api. */
 void sg_api_handle(void *ctx, const struct sg_http_request *req,

@@ -47,7 +47,18 @@ struct sg_config {
 	unsigned threads;
 	unsigned connection_limit;
 	unsigned per_ip_connection_limit;
-	unsigned connection_timeout;    /* seconds */
+	unsigned connection_timeout;    /* keep-alive idle, seconds */
+	/* Peers without a verified client certificate (yet): caps, and the
+	 * deadlines of every connection (seconds; see http.c). */
+	unsigned unauth_connection_limit;
+	unsigned per_ip_unauth_limit;   /* 0 = none */
+	unsigned handshake_timeout;
+	unsigned first_request_timeout;
+	unsigned request_timeout;
+	/* Requests without a certificate (public log, loopback operations):
+	 * one budget for all of them; 0 = no limit. */
+	unsigned anon_rate_per_second;
+	unsigned anon_rate_burst;
 	unsigned rate_per_second;       /* per principal; 0 = no limit */
 	unsigned rate_burst;
 	unsigned max_pending;           /* pending requests per requester */

@@ -1,14 +1,21 @@
 /*
  * The network front: libmicrohttpd over GnuTLS with mandatory client
  * certificates.  libmicrohttpd only *asks* for a client certificate, so this
- * module verifies the peer's chain (and the clientAuth purpose) on every
- * request and hands the handler nothing but verified identity facts.
+ * module verifies the peer's chain (and the clientAuth purpose) once per
+ * connection, again only if the peer's certificate changes, and hands the
+ * handler nothing but verified identity facts.
+ *
+ * It accepts connections itself: peers that have not shown a certificate
+ * yet are capped globally and per address and live only a few seconds
+ * (handshake and first-request deadlines); they may make one request (the
+ * public log), then the connection closes.  See the design comment in
+ * http.c.
  *
  * Bodies are collected up to SG_HTTP_MAX_BODY; larger ones get 413 without
- * reaching the handler.  A handler may ask to wait (long-poll): the
- * connection is suspended, not a thread, and is resumed by
- * sg_http_notify() or when its deadline passes; the handler is then called
- * again with `resumed` set.
+ * reaching the handler (and the client reads it: closes linger).  A handler
+ * may ask to wait (long-poll): the connection is suspended, not a thread,
+ * and is resumed by sg_http_notify() or when its deadline passes; the
+ * handler is then called again with `resumed` set.
  */
 #ifndef SG_HTTP_H
 #define SG_HTTP_H
@@ -59,8 +66,28 @@ struct sg_http_config {
 	const char *cert_file, *key_file, *client_ca_file;
 	unsigned threads;
 	unsigned connection_limit;
-	unsigned per_ip_connection_limit;
-	unsigned connection_timeout;
+	unsigned per_ip_connection_limit;     /* 0: none */
+	unsigned connection_timeout;          /* keep-alive idle, seconds */
+	/* Connections without a verified client certificate (yet). */
+	unsigned unauth_connection_limit;     /* 0: connection_limit */
+	unsigned per_ip_unauth_limit;         /* 0: none */
+	unsigned handshake_timeout;           /* seconds from accept */
+	unsigned first_request_timeout;       /* seconds from accept */
+	unsigned request_timeout;             /* headers to end of body */
+};
+
+/* Counters of the front, for /metrics. */
+struct sg_http_stats {
+	uint64_t client_verifications;  /* certificate chains verified */
+	uint64_t accepted;
+	uint64_t refused;               /* at the limits, or no resources */
+	uint64_t evicted;               /* unauthenticated, to make room */
+	uint64_t reaped_handshake;      /* closed at a deadline: */
+	uint64_t reaped_first_request;
+	uint64_t reaped_request;
+	uint64_t lingered;              /* closes that drained the peer */
+	unsigned open_unauthenticated;
+	unsigned open_authenticated;
 };
 
 int sg_http_start(const struct sg_http_config *cfg, sg_http_handler handler,
@@ -76,5 +103,7 @@ const char *sg_http_query(const struct sg_http_request *req,
     const char *name);
 
 int64_t sg_now_ms(void);           /* CLOCK_MONOTONIC */
+/* The process's front counters (there is one front). */
+void sg_http_stats(struct sg_http_stats *st);
 
 #endif

@@ -159,7 +159,8 @@ jq --arg dev "$dev" --arg state "$work/state" --argjson threads "$threads" '
     .threads = $threads |
     .rate_limit = {per_second: 0, burst: 1} |
     .max_pending_per_requester = 100000 |
-    .per_ip_connection_limit = 1024' "$dev/signgated.json" \
+    .per_ip_connection_limit = 1024 |
+    .per_ip_unauthenticated_limit = 0' "$dev/signgated.json" \
     >"$work/signgated.json"
 "$build/signgated" -c "$work/signgated.json" -p 0 >"$work/daemon.log" 2>&1 &
 daemon_pid=$!

@@ -47,6 +47,9 @@ struct sg_api {
 	pthread_mutex_t rate_lock;
 	struct bucket *buckets;
 	size_t nbuckets;
+	unsigned anon_per_second;
+	unsigned anon_burst;
+	struct bucket anon;             /* requests without a certificate */
 };
 
 int
@@ -72,6 +75,18 @@ sg_api_new(struct sg_service *svc, int plain_http, unsigned rate_per_second,
 }
 
 void
+sg_api_set_anonymous_rate(struct sg_api *a, unsigned per_second,
+    unsigned burst)
+{
+	pthread_mutex_lock(&a->rate_lock);
+	a->anon_per_second = per_second;
+	a->anon_burst = burst;
+	a->anon.tokens = burst;
+	a->anon.last_ms = sg_now_ms();
+	pthread_mutex_unlock(&a->rate_lock);
+}
+
+void
 sg_api_free(struct sg_api *a)
 {
 	if (a == NULL)
@@ -79,6 +94,23 @@ sg_api_free(struct sg_api *a)
 	pthread_mutex_destroy(&a->rate_lock);
 	free(a->buckets);
 	free(a);
+}
+
+/* Refills b and takes one token; 0 when allowed, else the seconds to
+ * wait.  rate_lock held. */
+static unsigned
+bucket_take(struct bucket *b, unsigned per_second, unsigned burst,
+    int64_t now)
+{
+	b->tokens += (double)(now - b->last_ms) * per_second / 1000.0;
+	if (b->tokens > burst)
+		b->tokens = burst;
+	b->last_ms = now;
+	if (b->tokens >= 1.0) {
+		b->tokens -= 1.0;
+		return 0;
+	}
+	return (unsigned)((1.0 - b->tokens) / per_second) + 1;
 }
 
 /* Takes one token from the principal's bucket; 0 when allowed, else the
@@ -103,18 +135,23 @@ rate_take(struct sg_api *a, const char *principal)
 		b->tokens = a->rate_burst;
 		b->last_ms = now;
 	}
-	if (b != NULL) {
-		b->tokens += (double)(now - b->last_ms) *
-		    a->rate_per_second / 1000.0;
-		if (b->tokens > a->rate_burst)
-			b->tokens = a->rate_burst;
-		b->last_ms = now;
-		if (b->tokens >= 1.0)
-			b->tokens -= 1.0;
-		else
-			wait = (unsigned)((1.0 - b->tokens) /
-			    a->rate_per_second) + 1;
-	}
+	if (b != NULL)
+		wait = bucket_take(b, a->rate_per_second, a->rate_burst, now);
+	pthread_mutex_unlock(&a->rate_lock);
+	return wait;
+}
+
+/* The same for the one budget of requests without a certificate. */
+static unsigned
+anon_take(struct sg_api *a)
+{
+	unsigned wait;
+
+	if (a->anon_per_second == 0)
+		return 0;
+	pthread_mutex_lock(&a->rate_lock);
+	wait = bucket_take(&a->anon, a->anon_per_second, a->anon_burst,
+	    sg_now_ms());
 	pthread_mutex_unlock(&a->rate_lock);
 	return wait;
 }
@@ -1020,6 +1057,44 @@ mprintf(struct mbuf *m, const char *fmt, ...)
 	}
 }
 
+/* The front's connection counters. */
+static void
+http_metrics(struct mbuf *m)
+{
+	struct sg_http_stats hs;
+
+	sg_http_stats(&hs);
+	mprintf(m, "# HELP signgate_tls_client_verifications_total Client "
+	    "certificate chains verified (once per connection).\n"
+	    "# TYPE signgate_tls_client_verifications_total counter\n"
+	    "signgate_tls_client_verifications_total %llu\n"
+	    "# TYPE signgate_http_connections_total counter\n"
+	    "signgate_http_connections_total{outcome=\"accepted\"} %llu\n"
+	    "signgate_http_connections_total{outcome=\"refused\"} %llu\n"
+	    "signgate_http_connections_total{outcome=\"evicted\"} %llu\n"
+	    "# HELP signgate_http_deadline_closes_total Connections closed at "
+	    "a deadline.\n"
+	    "# TYPE signgate_http_deadline_closes_total counter\n"
+	    "signgate_http_deadline_closes_total{deadline=\"handshake\"} "
+	    "%llu\n"
+	    "signgate_http_deadline_closes_total{deadline=\"first_request\"} "
+	    "%llu\n"
+	    "signgate_http_deadline_closes_total{deadline=\"request\"} %llu\n"
+	    "# TYPE signgate_http_lingering_closes_total counter\n"
+	    "signgate_http_lingering_closes_total %llu\n"
+	    "# TYPE signgate_http_connections_open gauge\n"
+	    "signgate_http_connections_open{state=\"unauthenticated\"} %u\n"
+	    "signgate_http_connections_open{state=\"authenticated\"} %u\n",
+	    (unsigned long long)hs.client_verifications,
+	    (unsigned long long)hs.accepted, (unsigned long long)hs.refused,
+	    (unsigned long long)hs.evicted,
+	    (unsigned long long)hs.reaped_handshake,
+	    (unsigned long long)hs.reaped_first_request,
+	    (unsigned long long)hs.reaped_request,
+	    (unsigned long long)hs.lingered, hs.open_unauthenticated,
+	    hs.open_authenticated);
+}
+
 static void
 get_metrics(struct sg_api *a, struct sg_http_response *resp)
 {
@@ -1051,6 +1126,7 @@ get_metrics(struct sg_api *a, struct sg_http_response *resp)
 				    (unsigned long long)route_counts[i][j]);
 			}
 	pthread_mutex_unlock(&route_lock);
+	http_metrics(&m);
 	mprintf(&m, "# HELP signgate_signatures_total Signatures released, "
 	    "by key.\n# TYPE signgate_signatures_total counter\n");
 	for (i = 0; i < sg_service_nkeys(a->svc); i++)
@@ -1317,7 +1393,17 @@ handle(struct sg_api *a, const struct sg_http_request *req,
 	const char *m = req->method, *path = req->path, *tail;
 	int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;
 	char id[33];
+	unsigned wait;
 
+	/* Without a certificate: a budget of its own, so that readers of the
+	 * public log can never crowd out the principals. */
+	if (!req->authenticated && (wait = anon_take(a)) > 0) {
+		problem(resp, 429, NULL, "requests without a client "
+		    "certificate are over their rate limit of %u per second",
+		    a->anon_per_second);
+		resp->retry_after = wait;
+		return;
+	}
 	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
 	    strcmp(path, "/metrics") == 0) {
 		ops_endpoint(a, req, resp);
@@ -1344,7 +1430,7 @@ handle(struct sg_api *a, const struct sg_http_request *req,
 	}
 
 	if (pr != NULL) {
-		unsigned wait = rate_take(a, pr->name);
+		wait = rate_take(a, pr->name);
 		if (wait > 0) {
 			problem(resp, 429, NULL, "'%s' is over its rate limit "
 			    "of %u requests per second", pr->name,

@@ -253,6 +253,59 @@ parse_users(struct ctx *c, json_t *root, struct sg_config *cfg)
 	return 0;
 }
 
+/*
+ * Limits on peers that have not shown a client certificate yet, the
+ * deadlines every connection meets, and the budget of requests without a
+ * certificate (the public log).  Read after connection_limit and
+ * connection_timeout.
+ */
+static int
+parse_peer_limits(struct ctx *c, json_t *root, struct sg_config *cfg)
+{
+	static const char *const rate_f[] = { "per_second", "burst", NULL };
+	unsigned def_unauth = cfg->connection_limit < 256 ?
+	    cfg->connection_limit : 256;
+	json_t *rl;
+	int r;
+
+	if ((r = get_uint(c, root, "unauthenticated_connection_limit",
+	    "unauthenticated_connection_limit", 1, 100000, def_unauth,
+	    &cfg->unauth_connection_limit)) != 0 ||
+	    (r = get_uint(c, root, "per_ip_unauthenticated_limit",
+	    "per_ip_unauthenticated_limit", 0, 100000, 32,
+	    &cfg->per_ip_unauth_limit)) != 0 ||
+	    (r = get_uint(c, root, "handshake_timeout", "handshake_timeout",
+	    1, 60, 3, &cfg->handshake_timeout)) != 0 ||
+	    (r = get_uint(c, root, "first_request_timeout",
+	    "first_request_timeout", 1, 300, 5,
+	    &cfg->first_request_timeout)) != 0 ||
+	    (r = get_uint(c, root, "request_timeout", "request_timeout", 1,
+	    3600, 10, &cfg->request_timeout)) != 0)
+		return r;
+	if (cfg->unauth_connection_limit > cfg->connection_limit)
+		return fail(c, "unauthenticated_connection_limit", "must not "
+		    "exceed connection_limit (%u)", cfg->connection_limit);
+	if (cfg->first_request_timeout < cfg->handshake_timeout)
+		return fail(c, "first_request_timeout", "must be at least "
+		    "handshake_timeout (%u)", cfg->handshake_timeout);
+	cfg->anon_rate_per_second = 100;
+	cfg->anon_rate_burst = 200;
+	if ((rl = json_object_get(root, "anonymous_rate_limit")) != NULL) {
+		if (!json_is_object(rl))
+			return fail(c, "anonymous_rate_limit", "must be an "
+			    "object with per_second and burst");
+		if ((r = check_fields(c, "anonymous_rate_limit", rl,
+		    rate_f)) != 0 ||
+		    (r = get_uint(c, rl, "per_second",
+		    "anonymous_rate_limit.per_second", 0, 1000000, 100,
+		    &cfg->anon_rate_per_second)) != 0 ||
+		    (r = get_uint(c, rl, "burst", "anonymous_rate_limit.burst",
+		    1, 1000000, 200, &cfg->anon_rate_burst)) != 0)
+			return r;
+	}
+	return 0;
+}
+
 static int
 parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 {
@@ -260,7 +313,10 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    "pkcs11", "policy", "state_dir", "threads", "connection_limit",
 	    "per_ip_connection_limit", "connection_timeout", "log",
 	    "rate_limit", "max_pending_per_requester",
-	    "timestamping", "users", "signer_state_dir", NULL };
+	    "timestamping", "users", "signer_state_dir",
+	    "unauthenticated_connection_limit", "per_ip_unauthenticated_limit",
+	    "handshake_timeout", "first_request_timeout", "request_timeout",
+	    "anonymous_rate_limit", NULL };
 	static const char *const tsa_f[] = { "key", "url", "required",
 	    "timeout_ms", NULL };
 	static const char *const rate_f[] = { "per_second", "burst", NULL };
@@ -345,7 +401,8 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    "max_pending_per_requester", 1, 1000000, 1000,
 	    &cfg->max_pending)) != 0)
 		return r;
-	if ((r = parse_users(c, root, cfg)) != 0)
+	if ((r = parse_users(c, root, cfg)) != 0 ||
+	    (r = parse_peer_limits(c, root, cfg)) != 0)
 		return r;
 	cfg->rate_per_second = 100;
 	cfg->rate_burst = 200;

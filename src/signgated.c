@@ -137,6 +137,8 @@ main(int argc, char **argv)
 	if (sg_api_new(svc, cfg->plain_http, cfg->rate_per_second,
 	    cfg->rate_burst, &api) != 0)
 		goto out;
+	sg_api_set_anonymous_rate(api, cfg->anon_rate_per_second,
+	    cfg->anon_rate_burst);
 	memset(&hc, 0, sizeof(hc));
 	hc.address = cfg->listen_address;
 	hc.port = cfg->port;
@@ -148,6 +150,11 @@ main(int argc, char **argv)
 	hc.connection_limit = cfg->connection_limit;
 	hc.per_ip_connection_limit = cfg->per_ip_connection_limit;
 	hc.connection_timeout = cfg->connection_timeout;
+	hc.unauth_connection_limit = cfg->unauth_connection_limit;
+	hc.per_ip_unauth_limit = cfg->per_ip_unauth_limit;
+	hc.handshake_timeout = cfg->handshake_timeout;
+	hc.first_request_timeout = cfg->first_request_timeout;
+	hc.request_timeout = cfg->request_timeout;
 	if (sg_http_start(&hc, sg_api_handle, api, &http, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "signgated: %s\n", err);

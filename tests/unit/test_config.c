@@ -243,6 +243,74 @@ test_all_fields_and_bounds(void)
 	    "connection_timeout");
 }
 
+/* Limits on peers without a certificate, deadlines, anonymous budget. */
+static void
+test_peer_limits(void)
+{
+	struct sg_config *cfg;
+
+	cfg = LOADS(edited("\"threads\": 4,", "\"threads\": 4,"));
+	CHECK(cfg != NULL);
+	if (cfg != NULL) {
+		CHECK_EQ_INT(cfg->unauth_connection_limit, 256);
+		CHECK_EQ_INT(cfg->per_ip_unauth_limit, 32);
+		CHECK_EQ_INT(cfg->handshake_timeout, 3);
+		CHECK_EQ_INT(cfg->first_request_timeout, 5);
+		CHECK_EQ_INT(cfg->request_timeout, 10);
+		CHECK_EQ_INT(cfg->anon_rate_per_second, 100);
+		CHECK_EQ_INT(cfg->anon_rate_burst, 200);
+		sg_config_free(cfg);
+	}
+	cfg = LOADS(edited("\"threads\": 4,", "\"threads\": 4, "
+	    "\"unauthenticated_connection_limit\": 10, "
+	    "\"per_ip_unauthenticated_limit\": 0, \"handshake_timeout\": 60, "
+	    "\"first_request_timeout\": 60, \"request_timeout\": 3600, "
+	    "\"anonymous_rate_limit\": {\"per_second\": 0, \"burst\": 1},"));
+	CHECK(cfg != NULL);
+	if (cfg != NULL) {
+		CHECK_EQ_INT(cfg->unauth_connection_limit, 10);
+		CHECK_EQ_INT(cfg->per_ip_unauth_limit, 0);
+		CHECK_EQ_INT(cfg->handshake_timeout, 60);
+		CHECK_EQ_INT(cfg->first_request_timeout, 60);
+		CHECK_EQ_INT(cfg->request_timeout, 3600);
+		CHECK_EQ_INT(cfg->anon_rate_per_second, 0);
+		CHECK_EQ_INT(cfg->anon_rate_burst, 1);
+		sg_config_free(cfg);
+	}
+	/* A small connection_limit lowers the default cap with it. */
+	cfg = LOADS(edited("\"threads\": 4,", "\"connection_limit\": 20,"));
+	CHECK(cfg != NULL && cfg->unauth_connection_limit == 20);
+	sg_config_free(cfg);
+
+	REFUSED(edited("\"threads\": 4", "\"unauthenticated_connection_limit\": 0"),
+	    "unauthenticated_connection_limit");
+	REFUSED_WHY(edited("\"threads\": 4", "\"connection_limit\": 20, "
+	    "\"unauthenticated_connection_limit\": 21"),
+	    "unauthenticated_connection_limit", "connection_limit");
+	REFUSED(edited("\"threads\": 4", "\"per_ip_unauthenticated_limit\": -1"),
+	    "per_ip_unauthenticated_limit");
+	REFUSED(edited("\"threads\": 4", "\"handshake_timeout\": 0"),
+	    "handshake_timeout");
+	REFUSED(edited("\"threads\": 4", "\"handshake_timeout\": 61"),
+	    "handshake_timeout");
+	REFUSED(edited("\"threads\": 4", "\"first_request_timeout\": 301"),
+	    "first_request_timeout");
+	REFUSED_WHY(edited("\"threads\": 4", "\"handshake_timeout\": 6, "
+	    "\"first_request_timeout\": 5"), "first_request_timeout",
+	    "handshake_timeout");
+	REFUSED(edited("\"threads\": 4", "\"request_timeout\": 0"),
+	    "request_timeout");
+	REFUSED(edited("\"threads\": 4", "\"request_timeout\": \"10\""),
+	    "request_timeout");
+	REFUSED(edited("\"threads\": 4", "\"anonymous_rate_limit\": 5"),
+	    "anonymous_rate_limit");
+	REFUSED(edited("\"threads\": 4", "\"anonymous_rate_limit\": "
+	    "{\"per_second\": 1, \"bust\": 2}"), "anonymous_rate_limit");
+	REFUSED(edited("\"threads\": 4", "\"anonymous_rate_limit\": "
+	    "{\"per_second\": 1, \"burst\": 0}"), "anonymous_rate_limit.burst");
+	REFUSED(edited("\"threads\": 4", "\"handshake_timeot\": 3"), "(top)");
+}
+
 static void
 test_port(void)
 {
@@ -858,6 +926,7 @@ SG_TEST_MAIN("config",
     T(test_valid),
     T(test_users),
     T(test_all_fields_and_bounds),
+    T(test_peer_limits),
     T(test_port),
     T(test_address),
     T(test_unknown_fields),
