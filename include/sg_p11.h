@@ -63,6 +63,16 @@ int sg_p11_find_key(struct sg_p11_token *t, const char *label,
 enum sg_key_alg sg_p11_key_alg(const struct sg_p11_key *k);
 /* The public key; the reference stays owned by the key. */
 EVP_PKEY *sg_p11_key_public(const struct sg_p11_key *k);
+/* 1 when a and b are the same private key object of the same token
+ * (whatever label or id each was asked for by), else 0. */
+int sg_p11_key_same_object(const struct sg_p11_key *a,
+    const struct sg_p11_key *b);
+/* 1 when the private key object's own CKA_LABEL equals label (non-empty)
+ * or its own CKA_ID equals id (id_len > 0): a lookup by that label or id
+ * on its token would find this object (or a second one, refused as
+ * ambiguous). */
+int sg_p11_key_names(const struct sg_p11_key *k, const char *label,
+    const uint8_t *id, size_t id_len);
 
 /* Signs.  For ECDSA, RSA PKCS#1 and PSS, `data` is a digest of the given
  * algorithm and its length must match it; for EdDSA, digest_alg is

@@ -70,6 +70,17 @@ int sg_signer_key_public(struct sg_signer *s, const char *name,
  */
 #define SG_SIGNER_LOG_KEY "@log"
 #define SG_SIGNER_CHECKPOINT_MAX 1024
+/*
+ * No other key may reach a reserved one: sg_signer_open() refuses (with
+ * SG_ERR_FORBIDDEN and an error naming the key) a key that is the same
+ * private key object as a reserved key, however it was named, or whose
+ * public key equals a reserved key's (another object holding the same key
+ * pair).  sg_signer_spec_reserved() applies the part of that rule that
+ * needs no lookup to a key spec not opened (a reloaded policy's): the
+ * reserved key's token, and its own CKA_LABEL or CKA_ID.
+ */
+int sg_signer_spec_reserved(const struct sg_signer *s,
+    const struct sg_signer_key_spec *ks, char *errbuf, size_t errlen);
 int sg_signer_sign_checkpoint(struct sg_signer *s, const char *text,
     size_t len, uint8_t sig[64]);
 

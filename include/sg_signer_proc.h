@@ -38,13 +38,15 @@ struct sg_sign_evidence {
 
 /*
  * Forks the signer process.  It opens the module, tokens and keys as
- * sg_signer_open() does, reads and parses the policy file itself, and then
- * serves `channels` concurrent callers.  Call before starting any thread.
+ * sg_signer_open() does, reads and parses the policy file itself, opens
+ * its record of signatures in state_dir (created 0700 when missing; see
+ * sg_sigrec.h), and then serves `channels` concurrent callers.  Call
+ * before starting any thread.
  */
 int sg_signer_spawn(const char *module_path,
     const struct sg_signer_token_spec *tokens, size_t ntokens,
     const struct sg_signer_key_spec *keys, size_t nkeys,
-    const char *policy_path, unsigned channels,
+    const char *policy_path, const char *state_dir, unsigned channels,
     struct sg_signer_client **ret, char *errbuf, size_t errlen);
 /* Closes the channels (the signer exits) and reaps the process. */
 void sg_signer_client_free(struct sg_signer_client *c);
@@ -53,7 +55,10 @@ void sg_signer_client_free(struct sg_signer_client *c);
  * Signs msg's digest with msg->key after the signer has checked the
  * evidence.  For format "cms", *ret_cms receives the DER SignedData
  * (malloc'd) and reply->sig the signature inside it.  errbuf gets the
- * signer's reason when it refuses.
+ * signer's reason when it refuses.  The signer signs a request (the id
+ * its statement names) once per format: asked again with the same
+ * statement, it returns the same bytes; with another statement, it
+ * refuses (SG_ERR_FORBIDDEN).
  */
 int sg_signer_client_sign(struct sg_signer_client *c,
     const struct sg_sign_msg *msg, const struct sg_sign_evidence *ev,

@@ -210,6 +210,11 @@ struct sg_p11_key {
 	int by_label;
 	uint8_t id[P11_MAX_ID];
 	size_t id_len;
+	/* The private key object's own CKA_LABEL and CKA_ID, as found. */
+	uint8_t own_label[P11_MAX_LABEL];
+	size_t own_label_len;
+	uint8_t own_id[P11_MAX_ID];
+	size_t own_id_len;
 };
 
 /* One signing call, as handed to a worker. */
@@ -1688,6 +1693,12 @@ sg_p11_find_key(struct sg_p11_token *t, const char *label,
 	if ((r = find_public(t, s.h, type, kid, kid_len, klabel, klabel_len,
 	    &k->pub)) != 0)
 		goto out;
+	if (kid_len > 0)
+		memcpy(k->own_id, kid, kid_len);
+	k->own_id_len = kid_len;
+	if (klabel_len > 0)
+		memcpy(k->own_label, klabel, klabel_len);
+	k->own_label_len = klabel_len;
 	if ((k->alg = alg_of(k->pub, type)) == SG_ALG_NONE) {
 		r = SG_ERR_MECHANISM;
 		goto out;
@@ -1740,6 +1751,28 @@ EVP_PKEY *
 sg_p11_key_public(const struct sg_p11_key *k)
 {
 	return k == NULL ? NULL : k->pub;
+}
+
+int
+sg_p11_key_same_object(const struct sg_p11_key *a,
+    const struct sg_p11_key *b)
+{
+	return a != NULL && b != NULL && a->token == b->token &&
+	    atomic_load(&a->handle) == atomic_load(&b->handle);
+}
+
+int
+sg_p11_key_names(const struct sg_p11_key *k, const char *label,
+    const uint8_t *id, size_t id_len)
+{
+	if (k == NULL)
+		return 0;
+	if (label != NULL && label[0] != '\0' && k->own_label_len > 0 &&
+	    strlen(label) == k->own_label_len &&
+	    memcmp(label, k->own_label, k->own_label_len) == 0)
+		return 1;
+	return id_len > 0 && id_len == k->own_id_len &&
+	    memcmp(id, k->own_id, id_len) == 0;
 }
 
 /* ---- recovery ---- */

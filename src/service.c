@@ -278,6 +278,34 @@ sign_checkpoint(void *ctx, const char *text, size_t len,
 	return sg_signer_client_checkpoint(ctx, text, len, sig);
 }
 
+/*
+ * No policy key may reach the log key, which signs checkpoints: a raw
+ * Ed25519 signature over checkpoint text is a checkpoint.  Refused when a
+ * key names the log key's token and label, and, once the signer has found
+ * the keys, when its public key is the log key's (an ID, a URI or another
+ * label for the same key pair).  The signer process checks the HSM
+ * objects themselves on its own; this is the front's half.
+ */
+static int
+log_key_clash(const struct sg_config *cfg, const struct sg_policy_key *pk,
+    EVP_PKEY *pub, EVP_PKEY *logpub, char *errbuf, size_t errlen)
+{
+	if (strcmp(pk->token, cfg->log_token) == 0 &&
+	    strcmp(pk->object, cfg->log_key) == 0) {
+		snprintf(errbuf, errlen, "key '%s': token '%s' object '%s' "
+		    "is the transparency log's key (log.key); no policy key "
+		    "may use it", pk->name, pk->token, pk->object);
+		return SG_ERR_FORBIDDEN;
+	}
+	if (pub != NULL && logpub != NULL && EVP_PKEY_eq(pub, logpub) == 1) {
+		snprintf(errbuf, errlen, "key '%s': its public key is the "
+		    "transparency log's key; no policy key may use it",
+		    pk->name);
+		return SG_ERR_FORBIDDEN;
+	}
+	return 0;
+}
+
 struct policy_job {
 	const char *sha;
 	const char *text;
@@ -329,6 +357,9 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 	}
 	for (i = 0; i < s->nkeys; i++) {
 		const struct sg_policy_key *pk = sg_policy_key_at(s->policy, i);
+		if ((r = log_key_clash(cfg, pk, NULL, NULL, errbuf,
+		    errlen)) != 0)
+			goto fail;
 		s->keys[i].pk = pk;
 		snprintf(specs[i].name, sizeof(specs[i].name), "%s", pk->name);
 		snprintf(specs[i].token, sizeof(specs[i].token), "%s",
@@ -346,8 +377,8 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 	specs[i].scheme = SG_SIG_EDDSA;
 	/* The signer runs in its own process (see sg_signer_proc.h). */
 	if ((r = sg_signer_spawn(cfg->pkcs11_module, cfg->tokens, cfg->ntokens,
-	    specs, s->nkeys + 1, cfg->policy_path, cfg->threads + 4,
-	    &s->signer, errbuf, errlen)) != 0)
+	    specs, s->nkeys + 1, cfg->policy_path, cfg->signer_state_dir,
+	    cfg->threads + 4, &s->signer, errbuf, errlen)) != 0)
 		goto fail;
 	if (sg_signer_client_key_public(s->signer, SG_SIGNER_LOG_KEY, &logpub,
 	    &logalg, NULL) != 0 || logalg != SG_ALG_ED25519 ||
@@ -399,6 +430,9 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 			r = SG_ERR_INVALID;
 			goto fail;
 		}
+		if ((r = log_key_clash(cfg, kv->pk, kv->pub, logpub, errbuf,
+		    errlen)) != 0)
+			goto fail;
 		check_key(s, kv, policy_dir);
 		load_retired(kv, policy_dir);
 		if (!kv->usable)
@@ -2225,6 +2259,7 @@ sg_service_reload(struct sg_service *s, char *errbuf, size_t errlen)
 	struct sg_key_view *nkeys = NULL;
 	struct retained *rt = NULL;
 	struct policy_job pj;
+	EVP_PKEY *logpub = NULL;
 	char *text = NULL, *dir = NULL, why[SG_SIGNER_ERR_MAX + 256];
 	size_t len, n = 0, i;
 	int r;
@@ -2246,6 +2281,23 @@ sg_service_reload(struct sg_service *s, char *errbuf, size_t errlen)
 		snprintf(errbuf, errlen, "the policy file has not changed");
 		r = SG_ERR_CONFLICT;
 		goto out;
+	}
+	/* Never the log key, whatever else changed. */
+	n = sg_policy_nkeys(np);
+	if (sg_signer_client_key_public(s->signer, SG_SIGNER_LOG_KEY, &logpub,
+	    NULL, NULL) != 0)
+		logpub = NULL;
+	for (i = 0; i < n; i++) {
+		const struct sg_policy_key *k = sg_policy_key_at(np, i);
+		EVP_PKEY *pub = NULL;
+		if (sg_signer_client_key_public(s->signer, k->name, &pub, NULL,
+		    NULL) != 0)
+			pub = NULL;
+		if ((r = log_key_clash(s->cfg, k, pub, logpub, errbuf,
+		    errlen)) != 0) {
+			pthread_rwlock_unlock(&s->plock);
+			goto out;
+		}
 	}
 	/* The signer found its HSM keys at start: names and locations
 	 * cannot change without a restart. */

@@ -313,6 +313,95 @@ find_keys(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
 	return 0;
 }
 
+static int
+reserved(const char *name)
+{
+	return name[0] == '@';
+}
+
+static const char *
+reserved_words(const char *name)
+{
+	return strcmp(name, SG_SIGNER_LOG_KEY) == 0 ?
+	    "the transparency log's key" : "a reserved key";
+}
+
+/*
+ * No key a policy names may reach a reserved key (the log key signs
+ * checkpoints only): not the same private key object, however it was
+ * asked for (label, CKA_ID, URI), nor another object holding the same key
+ * pair (a copy under another label), which the public keys give away.
+ */
+static int
+check_reserved(const struct sg_signer *s,
+    const struct sg_signer_key_spec *keys, char *errbuf, size_t errlen)
+{
+	const struct signer_key *a, *b;
+	char where[3 * SG_NAME_MAX + 2 * 64];
+	size_t i, j;
+
+	for (i = 0; i < s->nkeys; i++) {
+		a = &s->keys[i];
+		if (!reserved(a->name))
+			continue;
+		for (j = 0; j < s->nkeys; j++) {
+			b = &s->keys[j];
+			if (reserved(b->name))
+				continue;
+			if (sg_p11_key_same_object(a->key, b->key)) {
+				key_where(&keys[j], where, sizeof(where));
+				seterr(errbuf, errlen, "key '%s' is %s: the "
+				    "private key %s on token '%s' is its HSM "
+				    "object; no policy key may use it", b->name,
+				    reserved_words(a->name), where,
+				    keys[j].token);
+				return SG_ERR_FORBIDDEN;
+			}
+			if (EVP_PKEY_eq(sg_p11_key_public(a->key),
+			    sg_p11_key_public(b->key)) == 1) {
+				seterr(errbuf, errlen, "key '%s' is %s: its "
+				    "public key is the same (another object "
+				    "holding the same key pair); no policy key "
+				    "may use it", b->name,
+				    reserved_words(a->name));
+				return SG_ERR_FORBIDDEN;
+			}
+		}
+	}
+	return 0;
+}
+
+int
+sg_signer_spec_reserved(const struct sg_signer *s,
+    const struct sg_signer_key_spec *ks, char *errbuf, size_t errlen)
+{
+	const struct signer_key *a;
+	char where[3 * SG_NAME_MAX + 2 * 64];
+	size_t i;
+
+	if (s == NULL || ks == NULL || !field_ok(ks->name, sizeof(ks->name),
+	    1) || !field_ok(ks->token, sizeof(ks->token), 1) ||
+	    !field_ok(ks->label, sizeof(ks->label), 0) ||
+	    ks->id_len > sizeof(ks->id))
+		return SG_ERR_INVALID;
+	for (i = 0; i < s->nkeys; i++) {
+		a = &s->keys[i];
+		if (!reserved(a->name) || strcmp(a->token.label,
+		    ks->token) != 0)
+			continue;
+		if (sg_p11_key_names(a->key, ks->label, ks->id,
+		    ks->id_len)) {
+			key_where(ks, where, sizeof(where));
+			seterr(errbuf, errlen, "key '%s' is %s: the private "
+			    "key %s on token '%s' is its HSM object; no "
+			    "policy key may use it", ks->name,
+			    reserved_words(a->name), where, ks->token);
+			return SG_ERR_FORBIDDEN;
+		}
+	}
+	return 0;
+}
+
 int
 sg_signer_open(const char *module_path,
     const struct sg_signer_token_spec *tokens, size_t ntokens,
@@ -353,6 +442,8 @@ sg_signer_open(const char *module_path,
 		goto out;
 	if ((r = find_keys(s, tokens, ntokens, opened, keys, nkeys, errbuf,
 	    errlen)) != 0)
+		goto out;
+	if ((r = check_reserved(s, keys, errbuf, errlen)) != 0)
 		goto out;
 	*ret = s;
 	s = NULL;  /* transferred */

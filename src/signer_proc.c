@@ -28,6 +28,17 @@
  * key) and installs both together or neither.  CMS signatures embed the
  * chain of the newest policy.  A cancelled request is the front's notion
  * (the signer has no store): the front never asks for one.
+ *
+ * One signature per request and format (src/sigrec.c): once the evidence
+ * holds, the signer looks the statement's request id up in its own record.
+ * Recorded for this statement: the recorded bytes are returned, without
+ * an HSM call.  Recorded for another statement: refused.  Not recorded:
+ * it signs, verifies, commits the record to disk, and only then replies.
+ *
+ * Keys: the signer refuses to start when a policy key reaches the log key
+ * (sg_signer_open), or when the key list the front handed over does not
+ * match the policy file it read itself; a reload may not add keys, move
+ * one, or name the log key's object.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +63,7 @@
 #include "sg_evidence.h"
 #include "sg_policy.h"
 #include "sg_signer_proc.h"
+#include "sg_sigrec.h"
 #include "sg_util.h"
 
 #define MAX_CHANNELS 64
@@ -67,6 +79,7 @@
 
 struct child_key {
 	char name[SG_NAME_MAX];
+	struct sg_signer_key_spec spec;  /* where it was opened */
 	char spki_hex[65];
 	char *chain_pem;               /* the newest policy's; under lock */
 	size_t chain_len;
@@ -74,6 +87,7 @@ struct child_key {
 
 struct child {
 	struct sg_signer *core;
+	struct sg_sigrec *rec;         /* what was signed, per request */
 	char *policy_path;
 	pthread_mutex_t lock;          /* policies, keys' chains */
 	struct sg_policy *policies[MAX_POLICIES];
@@ -143,6 +157,62 @@ out:
 	return r;
 }
 
+static void
+spec_of(const struct sg_policy_key *pk, struct sg_signer_key_spec *ks)
+{
+	memset(ks, 0, sizeof(*ks));
+	snprintf(ks->name, sizeof(ks->name), "%s", pk->name);
+	snprintf(ks->token, sizeof(ks->token), "%s", pk->token);
+	snprintf(ks->label, sizeof(ks->label), "%s", pk->object);
+	memcpy(ks->id, pk->id, pk->id_len);
+	ks->id_len = pk->id_len;
+	ks->scheme = pk->scheme;
+}
+
+static int
+same_spec(const struct sg_signer_key_spec *a,
+    const struct sg_signer_key_spec *b)
+{
+	return strcmp(a->token, b->token) == 0 &&
+	    strcmp(a->label, b->label) == 0 && a->id_len == b->id_len &&
+	    memcmp(a->id, b->id, a->id_len) == 0 && a->scheme == b->scheme;
+}
+
+/*
+ * A reloaded policy keeps the keys opened at start where they were: no
+ * key may be added or moved (that needs a restart, which checks keys in
+ * full), and none may name the log key's object.
+ */
+static int
+child_check_reload(struct child *c, const struct sg_policy *p, char *err,
+    size_t errlen)
+{
+	const struct sg_policy_key *pk;
+	struct sg_signer_key_spec ks;
+	const struct child_key *ck;
+	size_t i;
+	int r;
+
+	for (i = 0; i < sg_policy_nkeys(p); i++) {
+		pk = sg_policy_key_at(p, i);
+		spec_of(pk, &ks);
+		if ((r = sg_signer_spec_reserved(c->core, &ks, err,
+		    errlen)) != 0)
+			return r;
+		if ((ck = child_key(c, pk->name)) == NULL) {
+			snprintf(err, errlen, "key '%s' was not opened at "
+			    "start: adding a key needs a restart", pk->name);
+			return SG_ERR_INVALID;
+		}
+		if (!same_spec(&ck->spec, &ks)) {
+			snprintf(err, errlen, "key '%s': its HSM location "
+			    "changed: that needs a restart", pk->name);
+			return SG_ERR_INVALID;
+		}
+	}
+	return 0;
+}
+
 /* Loads (or reloads) the policy file; the newest is first.  With
  * expect, only a file with that SHA-256 is installed.  Once the keys are
  * open (a reload), every key's certificate chain is read again from the
@@ -172,6 +242,9 @@ child_load_policy(struct child *c, const char *expect, char *err,
 		sg_policy_free(p);
 		return SG_ERR_CONFLICT;
 	}
+	if (expect != NULL && (r = child_check_reload(c, p, err,
+	    errlen)) != 0)
+		goto out;
 	if (c->nkeys > 0 && ((chains = calloc(c->nkeys,
 	    sizeof(*chains))) == NULL || (lens = calloc(c->nkeys,
 	    sizeof(*lens))) == NULL)) {
@@ -311,6 +384,219 @@ where_allowed(struct child *c, const struct sg_policy *p,
 	return 0;
 }
 
+/* Signs the approved digest (as CMS when asked): the reply's signature,
+ * and *ret_cms for CMS. */
+static int
+sign_fresh(struct child *c, const struct sg_wire_sign *w,
+    const char *chain, size_t chain_len, const struct sg_policy_key *pk,
+    struct sg_wire_reply *rep, uint8_t **ret_cms, size_t *ret_cms_len)
+{
+	struct sg_sign_msg m;
+	struct sg_sign_reply *sr;
+	uint8_t *cms = NULL, *sv = NULL;
+	size_t cms_len = 0, svlen = 0;
+	EVP_PKEY *pub = NULL;
+	enum sg_key_alg alg;
+	int r;
+
+	if (strcmp(w->format, "cms") == 0) {
+		struct cms_ctx cc = { c, w->key };
+		if (chain == NULL) {
+			snprintf(rep->err, sizeof(rep->err), "key '%s' has no "
+			    "certificate for CMS", w->key);
+			return SG_ERR_INVALID;
+		}
+		if ((r = sg_signer_key_public(c->core, w->key, &pub, &alg,
+		    NULL)) != 0 || (r = sg_cms_build(chain, chain_len, pub,
+		    pk->scheme,
+		    (enum sg_digest_alg)w->digest_alg, w->data, w->data_len,
+		    time(NULL), cms_sign_cb, &cc, &cms, &cms_len)) != 0) {
+			snprintf(rep->err, sizeof(rep->err), "CMS: %s",
+			    sg_strerror(r));
+			free(cms);
+			return r;
+		}
+		if (cms_len > SG_SIGNER_MAX_CMS)
+			r = SG_ERR_TOO_LARGE;
+		else if ((r = sg_cms_signature_value(cms, cms_len, &sv,
+		    &svlen)) == 0 && svlen > sizeof(rep->sig))
+			r = SG_ERR_BUFFER;
+		if (r != 0) {
+			free(sv);
+			free(cms);
+			return r;
+		}
+		memcpy(rep->sig, sv, svlen);
+		rep->sig_len = (uint32_t)svlen;
+		free(sv);
+		*ret_cms = cms;
+		*ret_cms_len = cms_len;
+		return 0;
+	}
+	if ((sr = calloc(1, sizeof(*sr))) == NULL)
+		return SG_ERR_NOMEM;
+	memset(&m, 0, sizeof(m));
+	snprintf(m.key, sizeof(m.key), "%s", w->key);
+	m.digest_alg = pk->scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE :
+	    (enum sg_digest_alg)w->digest_alg;
+	memcpy(m.data, w->data, w->data_len);
+	m.data_len = w->data_len;
+	sg_signer_sign(c->core, &m, sr);
+	if ((r = sr->status) != 0)
+		snprintf(rep->err, sizeof(rep->err), "HSM: %s",
+		    sg_strerror(r));
+	else {
+		memcpy(rep->sig, sr->sig, sr->sig_len);
+		rep->sig_len = (uint32_t)sr->sig_len;
+	}
+	explicit_bzero(sr, sizeof(*sr));
+	free(sr);
+	return r;
+}
+
+/*
+ * The recorded answer to a request signed before: checked against what
+ * is asked now (the statement already matched, and it binds the key, the
+ * digest and the format) and against the key, so that a damaged record
+ * never goes out.
+ */
+static int
+replay(struct child *c, const struct sg_wire_sign *w,
+    const struct sg_policy_key *pk, const struct sg_statement *st,
+    struct sg_sigrec_entry *re, struct sg_wire_reply *rep,
+    uint8_t **ret_cms, size_t *ret_cms_len)
+{
+	EVP_PKEY *pub = NULL;
+	uint8_t *sv = NULL;
+	size_t svlen = 0;
+	char when[32];
+	int ok;
+
+	ok = strcmp(re->key, w->key) == 0 &&
+	    strcmp(re->digest_alg, st->digest_alg) == 0 &&
+	    strcmp(re->digest_hex, st->digest_hex) == 0 &&
+	    re->sig_len <= sizeof(rep->sig) &&
+	    sg_signer_key_public(c->core, w->key, &pub, NULL, NULL) == 0;
+	if (ok && strcmp(w->format, "cms") == 0)
+		ok = re->cms != NULL && re->cms_len <= SG_SIGNER_MAX_CMS &&
+		    sg_cms_signature_value(re->cms, re->cms_len, &sv,
+		    &svlen) == 0 && svlen == re->sig_len &&
+		    memcmp(sv, re->sig, svlen) == 0;
+	else if (ok)
+		ok = re->cms == NULL && sg_verify(pub, pk->scheme,
+		    pk->scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE :
+		    (enum sg_digest_alg)w->digest_alg, w->data, w->data_len,
+		    re->sig, re->sig_len) == 0;
+	free(sv);
+	if (!ok) {
+		sg_log_error("signer: request %s: the recorded %s signature "
+		    "does not match the request or the key; refused",
+		    re->request, re->format);
+		snprintf(rep->err, sizeof(rep->err), "the signature recorded "
+		    "for request %s does not check", re->request);
+		return SG_ERR_INTERNAL;
+	}
+	rep->err[0] = '\0';
+	memcpy(rep->sig, re->sig, re->sig_len);
+	rep->sig_len = (uint32_t)re->sig_len;
+	*ret_cms = re->cms;
+	*ret_cms_len = re->cms_len;
+	re->cms = NULL;
+	re->cms_len = 0;
+	sg_time_rfc3339((time_t)re->signed_at, when, sizeof(when));
+	sg_log_info("signer: request %s: the %s signature made at %s "
+	    "returned again (no new signature)", re->request, re->format,
+	    when);
+	return 0;
+}
+
+/*
+ * At most one signature per request and format: the record decides
+ * between returning what was signed before, refusing a second statement
+ * for the same request id, and signing; a new signature leaves only once
+ * it is on disk.
+ */
+static int
+sign_once(struct child *c, const struct sg_wire_sign *w, const char *stmt,
+    const struct sg_statement *st, const char *chain, size_t chain_len,
+    const struct sg_policy_key *pk, struct sg_wire_reply *rep,
+    uint8_t **ret_cms, size_t *ret_cms_len)
+{
+	struct sg_sigrec_entry re;
+	uint8_t ssha[32];
+	char ssha_hex[65];
+	int r;
+
+	memset(&re, 0, sizeof(re));
+	if ((r = sg_sigrec_claim(c->rec, st->request)) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "request %s is being "
+		    "signed on another channel", st->request);
+		return r == SG_ERR_TIMEOUT ? SG_ERR_UNAVAILABLE : r;
+	}
+	sg_sha256(stmt, w->statement_len, ssha);
+	sg_hex_encode(ssha, sizeof(ssha), ssha_hex);
+	r = sg_sigrec_get(c->rec, st->request, w->format, ssha_hex, &re);
+	if (r == 0) {
+		r = replay(c, w, pk, st, &re, rep, ret_cms, ret_cms_len);
+		goto out;
+	}
+	if (r == SG_ERR_CONFLICT) {
+		sg_log_warn("signer: request %s was signed for statement "
+		    "sha256:%s; another statement for it refused",
+		    st->request, re.statement_sha256);
+		snprintf(rep->err, sizeof(rep->err), "request %s was signed "
+		    "for another statement (sha256:%.16s...): a request is "
+		    "signed once", st->request, re.statement_sha256);
+		r = SG_ERR_FORBIDDEN;
+		goto out;
+	}
+	if (r != SG_ERR_NOT_FOUND) {
+		snprintf(rep->err, sizeof(rep->err), "the signature record "
+		    "cannot be read");
+		r = SG_ERR_UNAVAILABLE;
+		goto out;
+	}
+	if ((r = sign_fresh(c, w, chain, chain_len, pk, rep, ret_cms,
+	    ret_cms_len)) != 0)
+		goto out;
+	sg_sigrec_entry_clear(&re);
+	snprintf(re.request, sizeof(re.request), "%s", st->request);
+	snprintf(re.format, sizeof(re.format), "%s", w->format);
+	snprintf(re.statement_sha256, sizeof(re.statement_sha256), "%s",
+	    ssha_hex);
+	snprintf(re.key, sizeof(re.key), "%s", w->key);
+	snprintf(re.digest_alg, sizeof(re.digest_alg), "%s", st->digest_alg);
+	snprintf(re.digest_hex, sizeof(re.digest_hex), "%s", st->digest_hex);
+	memcpy(re.sig, rep->sig, rep->sig_len);
+	re.sig_len = rep->sig_len;
+	re.cms = *ret_cms;
+	re.cms_len = *ret_cms_len;
+	re.signed_at = (int64_t)time(NULL);
+	r = sg_sigrec_put(c->rec, &re, stmt, w->statement_len);
+	re.cms = NULL;                 /* still the caller's */
+	if (r != 0) {
+		/* Never released unless recorded. */
+		explicit_bzero(rep->sig, sizeof(rep->sig));
+		rep->sig_len = 0;
+		free(*ret_cms);
+		*ret_cms = NULL;
+		*ret_cms_len = 0;
+		snprintf(rep->err, sizeof(rep->err), "the signature could not "
+		    "be recorded, so it was not released");
+	}
+	/* Recorded meanwhile by another process on the same record: the
+	 * recorded one is the answer. */
+	if (r == SG_ERR_CONFLICT && sg_sigrec_get(c->rec, st->request,
+	    w->format, ssha_hex, &re) == 0)
+		r = replay(c, w, pk, st, &re, rep, ret_cms, ret_cms_len);
+	else if (r != 0)
+		r = SG_ERR_UNAVAILABLE;
+out:
+	sg_sigrec_entry_clear(&re);
+	sg_sigrec_release(c->rec, st->request);
+	return r;
+}
+
 static void
 handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
 {
@@ -319,13 +605,9 @@ handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
 	size_t lens[64], i, off, want;
 	struct sg_wire_reply *rep;
 	struct sg_statement st;
-	struct sg_sign_msg m;
-	struct sg_sign_reply *sr = NULL;
 	const struct child_key *ck;
 	const struct sg_policy *p = NULL, *now;
 	const struct sg_policy_key *pk, *nk;
-	EVP_PKEY *pub = NULL;
-	enum sg_key_alg alg;
 	char hex[2 * SG_MAX_DIGEST + 1], *chain = NULL;
 	uint8_t *cms = NULL;
 	size_t cms_len = 0, chain_len = 0;
@@ -446,69 +728,12 @@ handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
 	    sizeof(rep->err))) != 0 || (r = where_allowed(c, now, nk, w->key,
 	    w->format, rep->err, sizeof(rep->err))) != 0)
 		goto out;
-	r = SG_ERR_VERIFY;
-
-	if ((sr = calloc(1, sizeof(*sr))) == NULL) {
-		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	if (strcmp(w->format, "cms") == 0) {
-		struct cms_ctx cc = { c, w->key };
-		if (chain == NULL) {
-			r = SG_ERR_INVALID;
-			snprintf(rep->err, sizeof(rep->err), "key '%s' has no "
-			    "certificate for CMS", w->key);
-			goto out;
-		}
-		if ((r = sg_signer_key_public(c->core, w->key, &pub, &alg,
-		    NULL)) != 0 || (r = sg_cms_build(chain, chain_len, pub,
-		    pk->scheme,
-		    (enum sg_digest_alg)w->digest_alg, w->data, w->data_len,
-		    time(NULL), cms_sign_cb, &cc, &cms, &cms_len)) != 0) {
-			snprintf(rep->err, sizeof(rep->err), "CMS: %s",
-			    sg_strerror(r));
-			goto out;
-		}
-		if (cms_len > SG_SIGNER_MAX_CMS) {
-			r = SG_ERR_TOO_LARGE;
-			goto out;
-		}
-		{
-			uint8_t *sv = NULL;
-			size_t svlen = 0;
-			if ((r = sg_cms_signature_value(cms, cms_len, &sv,
-			    &svlen)) != 0 || svlen > sizeof(rep->sig)) {
-				free(sv);
-				r = r ? r : SG_ERR_BUFFER;
-				goto out;
-			}
-			memcpy(rep->sig, sv, svlen);
-			rep->sig_len = (uint32_t)svlen;
-			free(sv);
-		}
-	} else {
-		memset(&m, 0, sizeof(m));
-		snprintf(m.key, sizeof(m.key), "%s", w->key);
-		m.digest_alg = pk->scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE :
-		    (enum sg_digest_alg)w->digest_alg;
-		memcpy(m.data, w->data, w->data_len);
-		m.data_len = w->data_len;
-		sg_signer_sign(c->core, &m, sr);
-		if ((r = sr->status) != 0) {
-			snprintf(rep->err, sizeof(rep->err), "HSM: %s",
-			    sg_strerror(r));
-			goto out;
-		}
-		memcpy(rep->sig, sr->sig, sr->sig_len);
-		rep->sig_len = (uint32_t)sr->sig_len;
-	}
-	r = 0;
+	r = sign_once(c, w, (const char *)buf + sizeof(*w), &st, chain,
+	    chain_len, pk, rep, &cms, &cms_len);
 out:
 	rep->status = r;
 	reply_send(fd, rep, cms, r == 0 ? cms_len : 0);
-	if (sr != NULL)
-		explicit_bzero(sr, sizeof(*sr));
-	free(sr);
+	explicit_bzero(rep, sizeof(*rep));
 	free(cms);
 	free(chain);
 	free(rep);
@@ -668,13 +893,28 @@ child_open_keys(struct child *c, const struct sg_signer_key_spec *keys,
 		return SG_ERR_NOMEM;
 	for (i = 0; i < nkeys; i++) {
 		struct child_key *ck = &c->keys[c->nkeys++];
+		const struct sg_policy_key *pk;
 		EVP_PKEY *pub;
 		uint8_t spki[32];
 
 		snprintf(ck->name, sizeof(ck->name), "%s", keys[i].name);
+		ck->spec = keys[i];
 		if (sg_signer_key_public(c->core, ck->name, &pub, NULL,
 		    NULL) == 0 && sg_pubkey_spki_sha256(pub, spki) == 0)
 			sg_hex_encode(spki, sizeof(spki), ck->spki_hex);
+		pk = sg_policy_key(c->policies[0], ck->name);
+		if (ck->name[0] != '@') {
+			/* The front's key list must be the policy's. */
+			struct sg_signer_key_spec ks;
+			if (pk != NULL)
+				spec_of(pk, &ks);
+			if (pk == NULL || !same_spec(&ks, &keys[i])) {
+				snprintf(err, errlen, "key '%s': not where the "
+				    "policy file %s puts it", ck->name,
+				    c->policy_path);
+				return SG_ERR_INVALID;
+			}
+		}
 		/* At start a bad chain only disables CMS for the key (the
 		 * front marks it unusable); a reload refuses one. */
 		if (child_read_chain(c, c->policies[0], ck, &ck->chain_pem,
@@ -689,7 +929,7 @@ static void
 child_main(int *fds, unsigned n, const char *module_path,
     const struct sg_signer_token_spec *tokens, size_t ntokens,
     const struct sg_signer_key_spec *keys, size_t nkeys,
-    const char *policy_path)
+    const char *policy_path, const char *state_dir)
 {
 	struct child c;
 	struct sg_wire_reply rep;
@@ -710,6 +950,9 @@ child_main(int *fds, unsigned n, const char *module_path,
 	c.policy_path = strdup(policy_path);
 	r = c.policy_path == NULL ? SG_ERR_NOMEM :
 	    child_load_policy(&c, NULL, rep.err, sizeof(rep.err));
+	if (r == 0)
+		r = sg_sigrec_open(state_dir, &c.rec, rep.err,
+		    sizeof(rep.err));
 	if (r == 0)
 		r = sg_signer_open(module_path, tokens, ntokens, keys, nkeys,
 		    &c.core, rep.err, sizeof(rep.err));
@@ -735,6 +978,7 @@ child_main(int *fds, unsigned n, const char *module_path,
 	for (i = 0; i < n; i++)
 		pthread_join(th[i], NULL);
 	sg_signer_free(c.core);
+	sg_sigrec_close(c.rec);
 	_exit(0);
 }
 
@@ -880,7 +1124,7 @@ int
 sg_signer_spawn(const char *module_path,
     const struct sg_signer_token_spec *tokens, size_t ntokens,
     const struct sg_signer_key_spec *keys, size_t nkeys,
-    const char *policy_path, unsigned channels,
+    const char *policy_path, const char *state_dir, unsigned channels,
     struct sg_signer_client **ret, char *errbuf, size_t errlen)
 {
 	struct sg_signer_client *c;
@@ -928,7 +1172,7 @@ sg_signer_spawn(const char *module_path,
 		for (i = 0; i < channels; i++)
 			close(c->fds[i]);
 		child_main(child_fds, channels, module_path, tokens, ntokens,
-		    keys, nkeys, policy_path);
+		    keys, nkeys, policy_path, state_dir);
 		_exit(1);
 	}
 	for (i = 0; i < channels; i++) {

@@ -3,6 +3,7 @@
  * requests, as a compromised front could send them.
  *
  *   signer_forge CONFIG [DEVDIR]
+ *   signer_forge replay CONFIG DEVDIR ENTRY COUNT
  *
  * CONFIG is a daemon configuration (absolute paths); DEVDIR holds the
  * officers' private keys (officers/<name>.key) and the code-signing CA
@@ -27,6 +28,27 @@
  * The last case sends a zero-length record, which SOCK_SEQPACKET allows;
  * the channel must survive it.
  *
+ * One signature per request and format: a request asked for by several
+ * channels at once, then again and again (client and raw channel), gets
+ * one signature, byte for byte (a control shows that two requests for one
+ * digest get different ECDSA signatures), and one record in the signer's
+ * state directory; another statement under the same request id, even one
+ * a quorum approved, is refused.  Keys and the log key: signers spawned on
+ * policies with a key x on the log key's object (by label, CKA_ID or URI)
+ * refuse to start, and so does one handed a key list that does not match
+ * its policy file; a running signer refuses a reload that adds such a key,
+ * any new key, or moves one.  (Another label on the log key pair needs a
+ * token the tool does not make: tests/integration/46-log-key-policy.sh.)
+ * The log key's CKA_ID is $SG_FORGE_LOG_KEY_ID, by default 10 as
+ * scripts/devenv.sh makes it.
+ *
+ * replay: ENTRY is a signature entry of the log (GET /v1/log/entries/N).
+ * Its statement and approvals are sent COUNT times on the raw channel to
+ * a signer spawned with CONFIG (so on the daemon's signer state
+ * directory); every answer must be the entry's signature (and CMS)
+ * byte for byte.  Then a statement for another digest under the same
+ * request id, with a fresh quorum, must be refused.
+ *
  * Every refusal is checked for its status, a word of its reason, and that
  * no signature (nor CMS) came back.  Each case prints "ok - ..." or
  * "not ok - ..."; the last line is "N passed, M failed".  Every wait on the
@@ -34,6 +56,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -48,15 +71,19 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
+#include <sqlite3.h>
+
 #include "sg_cms.h"
 #include "sg_config.h"
 #include "sg_crypto.h"
 #include "sg_dsse.h"
+#include "sg_entry.h"
 #include "sg_err.h"
 #include "sg_note.h"
 #include "sg_policy.h"
 #include "sg_signer.h"
 #include "sg_signer_proc.h"
+#include "sg_sigrec.h"
 #include "sg_util.h"
 
 #define WAIT_MS 20000
@@ -166,14 +193,16 @@ load_officer(struct forge *f, size_t i)
 
 /*
  * Spawns a signer for policy_path with the key specs the daemon would
- * give it: every key of `p` plus the log key.
+ * give it: every key of `p` plus the log key (then changed by `tweak`,
+ * when given), and its record in the configured signer state directory.
+ * On failure the signer's reason is in err.
  */
 static int
-spawn_signer(const struct sg_config *cfg, const struct sg_policy *p,
-    const char *policy_path, struct sg_signer_client **ret)
+spawn_signer_ex(const struct sg_config *cfg, const struct sg_policy *p,
+    const char *policy_path, void (*tweak)(struct sg_signer_key_spec *,
+    size_t), struct sg_signer_client **ret, char *err, size_t errlen)
 {
 	struct sg_signer_key_spec *specs;
-	char err[512];
 	size_t nkeys, i;
 	int r;
 
@@ -198,12 +227,25 @@ spawn_signer(const struct sg_config *cfg, const struct sg_policy *p,
 	snprintf(specs[i].label, sizeof(specs[i].label), "%s",
 	    cfg->log_key);
 	specs[i].scheme = SG_SIG_EDDSA;
+	if (tweak != NULL)
+		tweak(specs, nkeys + 1);
 	err[0] = '\0';
 	r = sg_signer_spawn(cfg->pkcs11_module, cfg->tokens, cfg->ntokens,
-	    specs, nkeys + 1, policy_path, cfg->threads + 4, ret, err,
-	    sizeof(err));
+	    specs, nkeys + 1, policy_path, cfg->signer_state_dir,
+	    cfg->threads + 4, ret, err, errlen);
 	free(specs);
-	if (r != 0)
+	return r;
+}
+
+static int
+spawn_signer(const struct sg_config *cfg, const struct sg_policy *p,
+    const char *policy_path, struct sg_signer_client **ret)
+{
+	char err[512];
+	int r;
+
+	if ((r = spawn_signer_ex(cfg, p, policy_path, NULL, ret, err,
+	    sizeof(err))) != 0)
 		fprintf(stderr, "signer: %s (%s)\n", err, sg_strerror(r));
 	return r;
 }
@@ -1749,6 +1791,573 @@ empty_message(struct forge *f)
 	    "answers%s%s", ok ? "" : ": ", ok ? "" : why);
 }
 
+/* ------------------------------------------------------------------ */
+/* One signature per request and format. */
+
+/* How many records the signer keeps for a request id (its own database,
+ * read here only to count). */
+static int
+records_for(struct forge *f, const char *request)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	char *path;
+	int n = -1;
+
+	if ((path = sg_path_join(f->cfg->signer_state_dir,
+	    SG_SIGREC_FILE)) == NULL)
+		return -1;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+	    SQLITE_OK && sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM signatures WHERE "
+	    "request = ?1", -1, &s, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, request, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			n = sqlite3_column_int(s, 0);
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	free(path);
+	return n;
+}
+
+static int
+same_bytes(const struct outcome *a, const struct outcome *b)
+{
+	return a->r == 0 && b->r == 0 && a->rep.sig_len > 0 &&
+	    a->rep.sig_len == b->rep.sig_len &&
+	    memcmp(a->rep.sig, b->rep.sig, a->rep.sig_len) == 0 &&
+	    a->cms_len == b->cms_len && (a->cms_len == 0 ||
+	    memcmp(a->cms, b->cms, a->cms_len) == 0);
+}
+
+/* A raw SIGN on the channel; 1 when its answer is exactly `first`. */
+static int
+raw_same(struct forge *f, const uint8_t *msg, size_t mlen,
+    const struct outcome *first, char *why, size_t whylen)
+{
+	struct sg_wire_reply rep;
+	const uint8_t *extra = f->rbuf + sizeof(rep);
+
+	if (raw_exchange(f, sg_signer_client_fd(f->sc), msg, mlen, &rep, why,
+	    whylen, WAIT_MS) != 0)
+		return 0;
+	snprintf(why, whylen, "%s%s%s", errname(rep.status),
+	    rep.err[0] ? ": " : "", rep.err);
+	return rep.status == 0 && rep.sig_len == first->rep.sig_len &&
+	    memcmp(f->rbuf + offsetof(struct sg_wire_reply, sig),
+	    first->rep.sig, rep.sig_len) == 0 &&
+	    rep.cms_len == first->cms_len && (rep.cms_len == 0 ||
+	    memcmp(extra, first->cms, rep.cms_len) == 0);
+}
+
+struct racer {
+	struct forge *f;
+	const char *key, *stmt, *format;
+	size_t len;
+	const uint8_t *digest;
+	const struct envs *e;
+	struct outcome o;
+	pthread_t th;
+};
+
+static void *
+racer_main(void *arg)
+{
+	struct racer *ra = arg;
+
+	sign_via(ra->f, ra->key, SG_DIGEST_SHA256, ra->digest, 32, ra->stmt,
+	    ra->len, ra->e, ra->format, &ra->o);
+	return NULL;
+}
+
+#define REPEATS 10
+#define RACERS 8
+
+/* One request, asked for again and again, answered with one signature. */
+static void
+once_per_request(struct forge *f, const char *key, const char *format,
+    const int *who)
+{
+	struct sg_statement st, st2;
+	struct envs e, e2;
+	struct outcome first, o, again;
+	struct racer ra[RACERS];
+	uint8_t d[32], *msg;
+	size_t len, len2, mlen, i, started = 0;
+	char *stmt, *stmt2, why[512];
+	int ok, same;
+	const int *w;
+
+	memset(&e, 0, sizeof(e));
+	memset(&e2, 0, sizeof(e2));
+	random_digest(d);
+	stmt_init(f, &st, key, d, format);
+	stmt = stmt_text(&st, &len);
+	for (w = who; w != NULL && *w >= 0; w++)
+		env_add(f, &e, stmt, len, 1, *w);
+
+	/* Several channels at once, for a request never signed before. */
+	for (i = 0; i < RACERS; i++) {
+		ra[i].f = f;
+		ra[i].key = key;
+		ra[i].stmt = stmt;
+		ra[i].len = len;
+		ra[i].format = format;
+		ra[i].digest = d;
+		ra[i].e = &e;
+		if (pthread_create(&ra[i].th, NULL, racer_main, &ra[i]) != 0)
+			break;
+		started++;
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(ra[i].th, NULL);
+	first = ra[0].o;
+	ok = started == RACERS && first.r == 0;
+	for (i = 1; ok && i < started; i++)
+		ok = same_bytes(&first, &ra[i].o);
+	result(ok, "%s %s: %d channels asking at once for a new request get "
+	    "one and the same signature (%s)", key, format, RACERS,
+	    first.err[0] ? first.err : errname(first.r));
+	for (i = 1; i < started; i++)
+		outcome_clear(&ra[i].o);
+	ok = first.r == 0 && (strcmp(format, "cms") == 0 ?
+	    sg_cms_verify_digest(first.cms, first.cms_len, SG_DIGEST_SHA256,
+	    d, 32, f->ca_pem, f->ca_len) == 0 : verify_with(f, key,
+	    SG_DIGEST_SHA256, d, 32, first.rep.sig, first.rep.sig_len) == 0);
+	result(ok, "%s %s: that signature verifies", key, format);
+	result(records_for(f, st.request) == 1, "%s %s: the signer recorded "
+	    "exactly one signature for the request (%d)", key, format,
+	    records_for(f, st.request));
+
+	/* Again and again, through the client and the raw channel. */
+	same = 0;
+	for (i = 0; i < REPEATS; i++) {
+		sign_via(f, key, SG_DIGEST_SHA256, d, 32, stmt, len, &e,
+		    format, &again);
+		same += same_bytes(&first, &again);
+		outcome_clear(&again);
+	}
+	msg = wire_sign(key, SG_DIGEST_SHA256, d, 32, format, stmt, len, &e,
+	    &mlen);
+	for (i = 0; i < REPEATS; i++)
+		same += raw_same(f, msg, mlen, &first, why, sizeof(why));
+	free(msg);
+	result(same == 2 * REPEATS, "%s %s: asked %d more times (client and "
+	    "raw channel), the answer is byte for byte the first (%d of %d)",
+	    key, format, 2 * REPEATS, same, 2 * REPEATS);
+	result(records_for(f, st.request) == 1, "%s %s: still one record "
+	    "for the request", key, format);
+
+	/* Another statement under the same request id, fully approved. */
+	st2 = st;
+	random_digest(d);
+	sg_hex_encode(d, 32, st2.digest_hex);
+	stmt2 = stmt_text(&st2, &len2);
+	for (w = who; w != NULL && *w >= 0; w++)
+		env_add(f, &e2, stmt2, len2, 1, *w);
+	sign_via(f, key, SG_DIGEST_SHA256, d, 32, stmt2, len2, &e2, format,
+	    &o);
+	expect_refused("the same request id with another digest (approved "
+	    "by the quorum)", &o, SG_ERR_FORBIDDEN, "another statement");
+	envs_clear(&e2);
+	free(stmt2);
+
+	/* The same request id in the other format (for a key with both). */
+	if ((sg_policy_key(f->policy, key)->formats &
+	    (SG_FORMAT_RAW | SG_FORMAT_CMS)) != (SG_FORMAT_RAW |
+	    SG_FORMAT_CMS))
+		goto done;
+	st2 = st;
+	snprintf(st2.format, sizeof(st2.format), "%s",
+	    strcmp(format, "cms") == 0 ? "raw" : "cms");
+	stmt2 = stmt_text(&st2, &len2);
+	for (w = who; w != NULL && *w >= 0; w++)
+		env_add(f, &e2, stmt2, len2, 1, *w);
+	if (sg_hex_decode(st.digest_hex, 64, d, sizeof(d), &len2) != 0)
+		abort();
+	sign_via(f, key, SG_DIGEST_SHA256, d, 32, stmt2, strlen(stmt2), &e2,
+	    st2.format, &o);
+	expect_refused("the same request id in the other format", &o,
+	    SG_ERR_FORBIDDEN, "another statement");
+	envs_clear(&e2);
+	free(stmt2);
+done:
+	result(records_for(f, st.request) == 1, "%s %s: after the refusals, "
+	    "still one record", key, format);
+	outcome_clear(&first);
+	envs_clear(&e);
+	free(stmt);
+}
+
+static void
+one_signature(struct forge *f)
+{
+	static const int release_quorum[] = { ALICE, BOB, DAVE, -1 };
+	struct sg_statement st;
+	struct envs e;
+	struct outcome a, b;
+	uint8_t d[32];
+	char *stmt;
+	size_t len;
+	int i, differ = 0;
+
+	/* The control: ECDSA is randomised, so two requests for the same
+	 * digest get different signatures; equal bytes below mean "the
+	 * record", not "a deterministic HSM". */
+	memset(&e, 0, sizeof(e));
+	random_digest(d);
+	for (i = 0; i < 2; i++) {
+		stmt_init(f, &st, "nightly", d, "raw");
+		stmt = stmt_text(&st, &len);
+		sign_via(f, "nightly", SG_DIGEST_SHA256, d, 32, stmt, len, &e,
+		    "raw", i == 0 ? &a : &b);
+		free(stmt);
+	}
+	differ = a.r == 0 && b.r == 0 && !same_bytes(&a, &b);
+	result(differ, "control: two requests for one digest get two "
+	    "different ECDSA signatures");
+	outcome_clear(&a);
+	outcome_clear(&b);
+
+	once_per_request(f, "release", "raw", release_quorum);
+	once_per_request(f, "release", "cms", release_quorum);
+	once_per_request(f, "nightly", "raw", NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Keys that would reach the log key, at start and at reload. */
+
+/* The log key's CKA_ID as scripts/devenv.sh makes it. */
+static const char *
+log_id_hex(void)
+{
+	const char *s = getenv("SG_FORGE_LOG_KEY_ID");
+
+	return s != NULL && *s != '\0' ? s : "10";
+}
+
+enum log_variant { LOG_BY_LABEL, LOG_BY_ID, LOG_BY_URI, LOG_BY_URI_ID };
+static const char *const log_variant_words[] = {
+	"by its label", "by its CKA_ID", "by an RFC 7512 URI",
+	"by a URI with its id",
+};
+
+/* A policy text with `block` added and the version raised by one. */
+static int
+policy_plus(const char *text, size_t len, const char *block, char **ret,
+    size_t *ret_len)
+{
+	const char *v = strstr(text, "\nversion ");
+	unsigned long long ver;
+	char *out, *end;
+	int n;
+
+	if (v == NULL)
+		return SG_ERR_INVALID;
+	v += 9;
+	ver = strtoull(v, &end, 10);
+	if ((out = malloc(len + strlen(block) + 32)) == NULL)
+		return SG_ERR_NOMEM;
+	n = sprintf(out, "%.*s%llu%.*s%s", (int)(v - text), text, ver + 1,
+	    (int)(len - (size_t)(end - text)), end, block);
+	*ret = out;
+	*ret_len = (size_t)n;
+	return 0;
+}
+
+static void
+log_block(const struct forge *f, enum log_variant v, const char *name,
+    char *out, size_t cap)
+{
+	char where[256];
+
+	switch (v) {
+	case LOG_BY_LABEL:
+		snprintf(where, sizeof(where), "token %s\n    object %s",
+		    f->cfg->log_token, f->cfg->log_key);
+		break;
+	case LOG_BY_ID:
+		snprintf(where, sizeof(where), "token %s\n    id %s",
+		    f->cfg->log_token, log_id_hex());
+		break;
+	case LOG_BY_URI:
+		snprintf(where, sizeof(where), "uri pkcs11:token=%s;object=%s",
+		    f->cfg->log_token, f->cfg->log_key);
+		break;
+	case LOG_BY_URI_ID:
+		snprintf(where, sizeof(where), "uri pkcs11:token=%s;id=%%%s",
+		    f->cfg->log_token, log_id_hex());
+		break;
+	}
+	snprintf(out, cap, "\nkey %s\n    %s\n    algorithm ed25519\n"
+	    "    formats raw\n    requesters ci\n    countries CH\nend\n",
+	    name, where);
+}
+
+static int
+write_policy(const char *path, const char *text, size_t len,
+    struct sg_policy **ret)
+{
+	int r;
+
+	if ((r = sg_write_file(path, text, len, 0600)) != 0)
+		return r;
+	return ret != NULL ? parse_policy_file(path, ret) : 0;
+}
+
+/* Moves release to nightly's object in the specs the front hands over. */
+static void
+tweak_move_release(struct sg_signer_key_spec *ks, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(ks[i].name, "release") == 0)
+			snprintf(ks[i].label, sizeof(ks[i].label), "nightly");
+}
+
+static void
+start_rules(struct forge *f, const char *dir, const char *text, size_t len)
+{
+	struct sg_signer_client *sc = NULL;
+	struct sg_policy *p = NULL;
+	char block[512], err[512], *path, *vtext = NULL;
+	size_t vlen;
+	int v, r;
+
+	if ((path = sg_path_join(dir, "start.conf")) == NULL)
+		abort();
+	for (v = LOG_BY_LABEL; v <= LOG_BY_URI_ID; v++) {
+		log_block(f, (enum log_variant)v, "x", block, sizeof(block));
+		p = NULL;
+		if (policy_plus(text, len, block, &vtext, &vlen) != 0 ||
+		    write_policy(path, vtext, vlen, &p) != 0) {
+			result(0, "start: a policy with key x %s: cannot be "
+			    "written or parsed", log_variant_words[v]);
+			free(vtext);
+			continue;
+		}
+		sc = NULL;
+		r = spawn_signer_ex(f->cfg, p, path, NULL, &sc, err,
+		    sizeof(err));
+		result(r != 0 && sc == NULL && strstr(err, "key 'x'") !=
+		    NULL && strstr(err, "transparency log") != NULL,
+		    "start: the signer process refuses key x naming the log "
+		    "key %s (%s)", log_variant_words[v], r != 0 ? err :
+		    "STARTED");
+		sg_signer_client_free(sc);
+		sg_policy_free(p);
+		free(vtext);
+	}
+
+	/* The front's key list must agree with the policy file. */
+	p = NULL;
+	if (write_policy(path, text, len, &p) == 0) {
+		sc = NULL;
+		r = spawn_signer_ex(f->cfg, p, path, tweak_move_release, &sc,
+		    err, sizeof(err));
+		result(r != 0 && strstr(err, "key 'release'") != NULL &&
+		    strstr(err, "not where the policy file") != NULL,
+		    "start: a key list from the front that moves release is "
+		    "refused (%s)", r != 0 ? err : "STARTED");
+		sg_signer_client_free(sc);
+	} else
+		result(0, "start: the policy copy cannot be written");
+	sg_policy_free(p);
+	unlink(path);
+	free(path);
+}
+
+static void
+reload_expect(struct sg_signer_client *sc, const char *path,
+    const char *vtext, size_t vlen, const char *name, const char *word1,
+    const char *word2)
+{
+	char err[SG_SIGNER_ERR_MAX] = "", hex[65];
+	uint8_t sha[32];
+	int r;
+
+	if (sg_write_file(path, vtext, vlen, 0600) != 0) {
+		result(0, "%s: cannot write the policy", name);
+		return;
+	}
+	sg_sha256(vtext, vlen, sha);
+	sg_hex_encode(sha, sizeof(sha), hex);
+	r = sg_signer_client_reload(sc, hex, err, sizeof(err));
+	if (word1 == NULL)
+		result(r == 0, "%s: reloaded (%s)", name, r == 0 ? "ok" : err);
+	else
+		result(r != 0 && strstr(err, word1) != NULL &&
+		    (word2 == NULL || strstr(err, word2) != NULL),
+		    "%s: refused (%s)", name, r != 0 ? err : "RELOADED");
+}
+
+static void
+reload_rules(struct forge *f, const char *dir, const char *text,
+    size_t len)
+{
+	struct sg_signer_client *sc = NULL;
+	struct sg_policy *p = NULL;
+	char block[512], name[160], *path, *vtext = NULL, *moved;
+	size_t vlen;
+	int v;
+
+	if ((path = sg_path_join(dir, "reload.conf")) == NULL)
+		abort();
+	if (write_policy(path, text, len, &p) != 0 ||
+	    spawn_signer(f->cfg, p, path, &sc) != 0) {
+		result(0, "reload: a signer on a copy of the policy");
+		goto out;
+	}
+	for (v = LOG_BY_LABEL; v <= LOG_BY_URI_ID; v++) {
+		log_block(f, (enum log_variant)v, "x", block, sizeof(block));
+		if (policy_plus(text, len, block, &vtext, &vlen) != 0)
+			abort();
+		snprintf(name, sizeof(name), "reload: the signer process "
+		    "refuses a new key x naming the log key %s",
+		    log_variant_words[v]);
+		reload_expect(sc, path, vtext, vlen, name, "key 'x'",
+		    "transparency log");
+		free(vtext);
+	}
+	/* Any new key, or a key moved: a restart checks keys in full. */
+	snprintf(block, sizeof(block), "\nkey y\n    token %s\n    object "
+	    "unrelated-ed25519\n    algorithm ed25519\n    formats raw\n"
+	    "    requesters ci\n    countries CH\nend\n", f->cfg->log_token);
+	if (policy_plus(text, len, block, &vtext, &vlen) != 0)
+		abort();
+	reload_expect(sc, path, vtext, vlen, "reload: a new key y (not the "
+	    "log key)", "key 'y'", "restart");
+	free(vtext);
+	if (policy_plus(text, len, "", &vtext, &vlen) != 0 ||
+	    (moved = strstr(vtext, "\nkey release\n")) == NULL ||
+	    (moved = strstr(moved, "object release\n")) == NULL)
+		abort();
+	memcpy(moved, "object nightly\n", 15);   /* as long as before */
+	reload_expect(sc, path, vtext, strlen(vtext), "reload: release moved "
+	    "to another HSM object", "key 'release'", "location changed");
+	free(vtext);
+	/* The control: the same keys, a higher version. */
+	if (policy_plus(text, len, "", &vtext, &vlen) != 0)
+		abort();
+	reload_expect(sc, path, vtext, vlen, "control: reload with the same "
+	    "keys and a higher version", NULL, NULL);
+	free(vtext);
+out:
+	sg_signer_client_free(sc);
+	sg_policy_free(p);
+	unlink(path);
+	free(path);
+}
+
+static void
+key_rules(struct forge *f)
+{
+	char dir[] = "/tmp/signer_forge.XXXXXX", *text = NULL;
+	size_t len;
+
+	if (mkdtemp(dir) == NULL) {
+		result(0, "key rules: mkdtemp: %s", strerror(errno));
+		return;
+	}
+	if (sg_read_file(f->cfg->policy_path, SG_POLICY_MAX_SIZE, &text,
+	    &len) != 0) {
+		result(0, "key rules: cannot read the policy");
+		rmdir(dir);
+		return;
+	}
+	start_rules(f, dir, text, len);
+	reload_rules(f, dir, text, len);
+	free(text);
+	rmdir(dir);
+}
+
+/* ------------------------------------------------------------------ */
+/* replay: a logged signature's public evidence, sent again. */
+
+static int
+replay_main(struct forge *f, const char *entry_path, unsigned count)
+{
+	static const int release_quorum[] = { ALICE, BOB, DAVE, -1 };
+	struct sg_entry ent;
+	struct sg_statement st;
+	struct sg_wire_reply rep;
+	struct envs e;
+	struct outcome o;
+	uint8_t d[32], *msg, cms_sha[32];
+	size_t len, dlen, mlen, i;
+	unsigned n, same = 0;
+	char *text = NULL, *stmt, why[512];
+	int r, ok;
+	const int *w;
+
+	memset(&e, 0, sizeof(e));
+	memset(&ent, 0, sizeof(ent));
+	if ((r = sg_read_file(entry_path, SG_ENTRY_MAX, &text, &len)) != 0 ||
+	    (r = sg_entry_parse(text, len, &ent)) != 0 ||
+	    ent.type != SG_ENTRY_SIGNATURE ||
+	    sg_statement_parse(ent.statement, ent.statement_len, &st) != 0 ||
+	    sg_hex_decode(st.digest_hex, strlen(st.digest_hex), d, sizeof(d),
+	    &dlen) != 0) {
+		result(0, "replay: %s is not a signature entry", entry_path);
+		free(text);
+		sg_entry_clear(&ent);
+		return 1;
+	}
+	for (i = 0; i < ent.napprovals; i++)
+		env_add_raw(&e, ent.approvals[i]);
+	msg = wire_sign(st.key, sg_digest_from_name(st.digest_alg), d, dlen,
+	    st.format, ent.statement, ent.statement_len, &e, &mlen);
+	for (n = 0; n < count; n++) {
+		if (raw_exchange(f, sg_signer_client_fd(f->sc), msg, mlen, &rep,
+		    why, sizeof(why), WAIT_MS) != 0)
+			break;
+		ok = rep.status == 0 && rep.sig_len == ent.signature_len &&
+		    memcmp(f->rbuf + offsetof(struct sg_wire_reply, sig),
+		    ent.signature, ent.signature_len) == 0;
+		if (ok && ent.has_cms) {
+			sg_sha256(f->rbuf + sizeof(rep), rep.cms_len, cms_sha);
+			ok = rep.cms_len > 0 && memcmp(cms_sha,
+			    ent.cms_sha256, 32) == 0;
+		} else if (ok)
+			ok = rep.cms_len == 0;
+		if (!ok && same == n)
+			snprintf(why, sizeof(why), "%s%s%s, sig_len %u",
+			    errname(rep.status), rep.err[0] ? ": " : "",
+			    rep.err, rep.sig_len);
+		same += ok;
+	}
+	free(msg);
+	result(same == count, "replay: request %s (%s, %s): the logged "
+	    "evidence sent %u times on the raw channel; %u answers are "
+	    "byte for byte the logged signature%s%s", st.request, st.key,
+	    st.format, count, same, same == count ? "" : "; first other: ",
+	    same == count ? "" : why);
+
+	/* Another digest under the same request id, approved afresh. */
+	st.expires = (long long)time(NULL) + 600;
+	random_digest(d);
+	sg_hex_encode(d, 32, st.digest_hex);
+	snprintf(st.digest_alg, sizeof(st.digest_alg), "sha256");
+	stmt = stmt_text(&st, &len);
+	envs_clear(&e);
+	if (sg_policy_key(f->policy, st.key) != NULL &&
+	    sg_policy_key(f->policy, st.key)->nterms > 0)
+		for (w = release_quorum; *w >= 0; w++)
+			env_add(f, &e, stmt, len, 1, *w);
+	sign_via(f, st.key, SG_DIGEST_SHA256, d, 32, stmt, len, &e,
+	    st.format, &o);
+	expect_refused("replay: another statement claiming the same request "
+	    "id, with a fresh quorum", &o, SG_ERR_FORBIDDEN,
+	    "another statement");
+	free(stmt);
+	envs_clear(&e);
+	sg_entry_clear(&ent);
+	free(text);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1756,8 +2365,25 @@ main(int argc, char **argv)
 	int r;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 2 && strcmp(argv[1], "replay") == 0) {
+		uint64_t count;
+		if (argc != 6 || sg_parse_u64(argv[5], 1, 10000, &count) != 0) {
+			fprintf(stderr, "usage: signer_forge replay CONFIG "
+			    "DEVDIR ENTRY COUNT\n");
+			return 2;
+		}
+		memset(&f, 0, sizeof(f));
+		if ((r = setup(&f, argv[2], argv[3])) == 0)
+			r = replay_main(&f, argv[4], (unsigned)count);
+		else
+			result(0, "setup: %s", sg_strerror(r));
+		teardown(&f);
+		printf("%d passed, %d failed\n", npass, nfail);
+		return nfail == 0 && r == 0 ? 0 : 1;
+	}
 	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: signer_forge CONFIG [DEVDIR]\n");
+		fprintf(stderr, "usage: signer_forge CONFIG [DEVDIR]\n"
+		    "       signer_forge replay CONFIG DEVDIR ENTRY COUNT\n");
 		return 2;
 	}
 	memset(&f, 0, sizeof(f));
@@ -1768,6 +2394,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	positive_controls(&f);
+	one_signature(&f);
+	key_rules(&f);
 	forged_evidence(&f);
 	raw_forgeries(&f);
 	policy_rules(&f);

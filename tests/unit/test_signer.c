@@ -81,6 +81,25 @@ fixture_script(char *out, size_t cap)
 	return access(out, R_OK) == 0 ? 0 : -1;
 }
 
+/* The p11copy tool, built next to this binary: <build>/tools/p11copy. */
+static int
+copy_tool(char *out, size_t cap)
+{
+	char exe[PATH_MAX], *slash;
+	ssize_t n;
+	int i;
+
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
+		return -1;
+	exe[n] = '\0';
+	for (i = 0; i < 2; i++)
+		if ((slash = strrchr(exe, '/')) != NULL)
+			*slash = '\0';
+	if ((size_t)snprintf(out, cap, "%s/tools/p11copy", exe) >= cap)
+		return -1;
+	return access(out, X_OK);
+}
+
 static EVP_PKEY *
 exported_pub(const char *label)
 {
@@ -189,6 +208,16 @@ test_setup(void)
 	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", tmpdir);
 	CHECK_EQ_INT(setenv("SOFTHSM2_CONF", conf, 1), 0);
 	have_token = 1;
+
+	/* A second name for the ed25519 key pair: "twin", id 44. */
+	if (copy_tool(script, sizeof(script)) != 0 ||
+	    strchr(script, '\'') != NULL) {
+		CHECK(!"cannot find the p11copy tool (make unit builds it)");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "'%s' '%s' '%s' '%s/user.pin' ed25519 "
+	    "twin 44", script, MODULE, LABEL, tmpdir);
+	CHECK_EQ_INT(system(cmd), 0);
 }
 
 static void
@@ -293,6 +322,101 @@ test_open_refused(void)
 	/* A NULL error buffer is fine. */
 	key_spec(&ks[0], "release", "missing", 0, SG_SIG_ECDSA);
 	CHECK_EQ_INT(open_with("user.pin", ks, 1, NULL, 0), SG_ERR_NO_KEY);
+}
+
+/*
+ * No key may reach a reserved key (the log key): not its HSM object by
+ * label or by id, nor a copy of its key pair under another label.
+ */
+static void
+test_reserved(void)
+{
+	static const struct {
+		const char *label;
+		uint8_t id;
+		const char *why;
+	} clash[] = {
+		{ "ed25519", 0, "its HSM object" },
+		{ NULL, 0x04, "its HSM object" },
+		{ "ed25519", 0x04, "its HSM object" },
+		{ "twin", 0, "public key is the same" },
+		{ NULL, 0x44, "public key is the same" },
+	};
+	struct sg_signer_key_spec ks[3];
+	struct sg_signer_token_spec ts;
+	struct sg_signer *s = NULL;
+	char err[512];
+	size_t i;
+
+	if (!have_token) {
+		CHECK(!"no token");
+		return;
+	}
+	for (i = 0; i < sizeof(clash) / sizeof(clash[0]); i++) {
+		key_spec(&ks[0], "release", "p256", 0, SG_SIG_ECDSA);
+		key_spec(&ks[1], "x", clash[i].label, clash[i].id,
+		    SG_SIG_EDDSA);
+		key_spec(&ks[2], SG_SIGNER_LOG_KEY, "ed25519", 0,
+		    SG_SIG_EDDSA);
+		err[0] = '\0';
+		CHECK_EQ_INT(open_with("user.pin", ks, 3, err, sizeof(err)),
+		    SG_ERR_FORBIDDEN);
+		if (strstr(err, "key 'x' is the transparency log's key") ==
+		    NULL || strstr(err, clash[i].why) == NULL)
+			fprintf(stderr, "  case %zu: %s\n", i, err);
+		CHECK(strstr(err, "key 'x' is the transparency log's key") !=
+		    NULL);
+		CHECK(strstr(err, clash[i].why) != NULL);
+		/* Whatever the order of the specs. */
+		key_spec(&ks[0], SG_SIGNER_LOG_KEY, "ed25519", 0,
+		    SG_SIG_EDDSA);
+		key_spec(&ks[2], "release", "p256", 0, SG_SIG_ECDSA);
+		CHECK_EQ_INT(open_with("user.pin", ks, 3, err, sizeof(err)),
+		    SG_ERR_FORBIDDEN);
+		CHECK(strstr(err, "key 'x'") != NULL);
+	}
+	/* The log key reached through its copy, the policy key through the
+	 * original: just as refused. */
+	key_spec(&ks[0], "x", "ed25519", 0, SG_SIG_EDDSA);
+	key_spec(&ks[1], SG_SIGNER_LOG_KEY, "twin", 0, SG_SIG_EDDSA);
+	CHECK_EQ_INT(open_with("user.pin", ks, 2, err, sizeof(err)),
+	    SG_ERR_FORBIDDEN);
+	CHECK(strstr(err, "key 'x'") != NULL);
+
+	/* Controls: another Ed25519 key is fine, and so is the log key's
+	 * object under a name that is not reserved (as in test_open). */
+	key_spec(&ks[0], "x", "unrelated-ed25519", 0, SG_SIG_EDDSA);
+	key_spec(&ks[1], SG_SIGNER_LOG_KEY, "ed25519", 0, SG_SIG_EDDSA);
+	token_spec(&ts, LABEL, "user.pin");
+	err[0] = 'x';
+	CHECK_EQ_INT(sg_signer_open(MODULE, &ts, 1, ks, 2, &s, err,
+	    sizeof(err)), 0);
+	CHECK_STR(err, "");
+	if (s == NULL)
+		return;
+
+	/* Specs not opened (a reloaded policy's): by the reserved key's own
+	 * label or id on its token. */
+	key_spec(&ks[2], "y", "ed25519", 0, SG_SIG_EDDSA);
+	CHECK_EQ_INT(sg_signer_spec_reserved(s, &ks[2], err, sizeof(err)),
+	    SG_ERR_FORBIDDEN);
+	CHECK(strstr(err, "key 'y' is the transparency log's key") != NULL);
+	key_spec(&ks[2], "y", NULL, 0x04, SG_SIG_EDDSA);
+	CHECK_EQ_INT(sg_signer_spec_reserved(s, &ks[2], err, sizeof(err)),
+	    SG_ERR_FORBIDDEN);
+	CHECK(strstr(err, "with id 04") != NULL);
+	key_spec(&ks[2], "y", "unrelated-ed25519", 0, SG_SIG_EDDSA);
+	CHECK_EQ_INT(sg_signer_spec_reserved(s, &ks[2], err, sizeof(err)),
+	    0);
+	key_spec(&ks[2], "y", NULL, 0x20, SG_SIG_EDDSA);
+	CHECK_EQ_INT(sg_signer_spec_reserved(s, &ks[2], err, sizeof(err)),
+	    0);
+	/* The same label on another token is another key. */
+	key_spec(&ks[2], "y", "ed25519", 0, SG_SIG_EDDSA);
+	snprintf(ks[2].token, sizeof(ks[2].token), "other-token");
+	CHECK_EQ_INT(sg_signer_spec_reserved(s, &ks[2], err, sizeof(err)),
+	    0);
+	sg_signer_free(s);
 }
 
 static void
@@ -533,6 +657,7 @@ test_teardown(void)
 SG_TEST_MAIN("signer",
     T(test_setup),
     T(test_open_refused),
+    T(test_reserved),
     T(test_open),
     T(test_sign),
     T(test_sign_refused),
