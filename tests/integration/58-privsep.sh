@@ -30,7 +30,8 @@ rm -f "$T_DIR/signgated.json"
 
 # --- the daemon, as an unprivileged user -----------------------------------
 U="$T_DIR/u"
-mkdir -p "$U/tls" "$U/pins" "$U/codesign" "$T_DIR/state"
+# The signer's record of the log (signer_state_dir) is the signer's own.
+mkdir -p "$U/tls" "$U/pins" "$U/codesign" "$T_DIR/state" "$T_DIR/state-hsm"
 cp "$DEV/tls/server.pem" "$DEV/tls/server.key" "$DEV/tls/ca.pem" "$U/tls/"
 cp "$DEV/pins/signgate-dev.pin" "$U/pins/"
 cp "$DEV"/codesign/*.chain.pem "$U/codesign/"
@@ -39,7 +40,7 @@ sed "s#^directories.tokendir.*#directories.tokendir = $U/tokens#" \
     "$DEV/softhsm2.conf" >"$U/softhsm2.conf"
 sed "s#^\(    certificate \)\(.*/\)\{0,1\}\([^/]*\.chain\.pem\)\$#\1$U/codesign/\3#" \
     "$DEV/policy.conf" >"$U/policy.conf"
-chown -R nobody "$U" "$T_DIR/state"
+chown -R nobody "$U" "$T_DIR/state" "$T_DIR/state-hsm"
 chmod 0711 "$T_DIR"
 check "the private policy differs only in its certificate paths" bash -c \
     "diff <(grep -v '^    certificate ' '$DEV/policy.conf') \

@@ -137,7 +137,8 @@ if command -v systemd-sysusers >/dev/null 2>&1 &&
 	uid=$(awk -F: '$1 == "signgate" { print $3 }' "$sys/etc/passwd" 2>/dev/null)
 	gid=$(awk -F: '$1 == "signgate" { print $3 }' "$sys/etc/group" 2>/dev/null)
 	for spec in "etc/signgate 750 0 $gid" "etc/signgate/tls 750 0 $gid" \
-	    "etc/signgate/pins 700 0 0" "var/lib/signgate 700 $uid $gid"; do
+	    "etc/signgate/pins 700 0 0" "var/lib/signgate 700 $uid $gid" \
+	    "var/lib/signgate-hsm 700 $uid $gid"; do
 		set -- $spec
 		expect_eq "tmpfiles: /$1 mode $2 owner $3:$4" \
 		    "$(stat -c '%a %u %g' "$sys/$1" 2>/dev/null)" "$2 $3 $4"
@@ -287,7 +288,8 @@ EOF
 		    "${wx:-none}" "none"
 
 		# Files.  ProtectSystem=strict: writes only to the state
-		# directory (and, for SoftHSM alone, its token directory; a
+		# directories, the front's and the signer's (StateDirectory=
+		# lists both), and, for SoftHSM alone, its token directory (a
 		# real module needs none, see OPERATIONS.md).
 		# PrivateDevices=: only the pseudo-devices.  ProcSubset=pid:
 		# only process directories under /proc.  ProtectHome=: no
@@ -298,9 +300,9 @@ EOF
 		  grep -E ' (creat|mkdir|mkdirat|unlink|unlinkat|rename|renameat|renameat2|truncate|link|linkat|symlink|symlinkat|mknod|mknodat)\(' \
 		    "$trace"; } | grep -oE '"/[^"]*"' | tr -d '"' | sort -u \
 		    >"$T_DIR/written"
-		bad=$(grep -vE "^($T_DIR/state/|$tokendir/)" "$T_DIR/written" |
-		    grep -vx "$T_DIR/state" | head -n 5 | tr '\n' ' ')
-		expect_eq "writes only to state_dir (ProtectSystem=strict)" \
+		bad=$(grep -vE "^($T_DIR/state/|$T_DIR/state-hsm/|$tokendir/)" "$T_DIR/written" |
+		    grep -vxE "$T_DIR/state(-hsm)?" | head -n 5 | tr '\n' ' ')
+		expect_eq "writes only to the state directories (ProtectSystem=strict)" \
 		    "${bad:-none elsewhere}" "none elsewhere"
 		grep -oE '"/(dev|proc|home|root|run/user)(/[^"]*)?"' "$trace" |
 		    tr -d '"' | sort -u >"$T_DIR/special"
