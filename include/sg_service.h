@@ -4,8 +4,8 @@
  * rules: who may request, who may approve, when a request is signed.
  *
  * Every operation that answers success has committed its change to the
- * store first.  A signature is released (returned, or readable) only after
- * the transaction that records it has committed.
+ * store first, and the log holds it under a signed checkpoint.  A
+ * signature is released (returned, or readable) only then.
  */
 #ifndef SG_SERVICE_H
 #define SG_SERVICE_H
@@ -26,6 +26,8 @@ struct sg_service;
 struct sg_fault {
 	char field[64];                /* "" if no single field is at fault */
 	char detail[512];
+	int recorded;                  /* a 503 whose change was stored all the
+	                                  same (no signed checkpoint yet) */
 };
 
 struct sg_retired_view {
@@ -173,6 +175,8 @@ struct sg_service_stats {
 	uint64_t pending;
 	uint64_t log_size;
 	int64_t checkpoint_at;         /* unix seconds, 0 if unknown */
+	uint64_t log_uncovered;        /* entries no checkpoint covers yet */
+	uint64_t checkpoint_refusals;  /* trees the signer refused to sign */
 	uint64_t batches, batched_jobs;
 };
 /* Signatures made with a key since start (by index, see key_at). */

@@ -66,7 +66,10 @@ int sg_signer_key_public(struct sg_signer *s, const char *name,
 /*
  * The transparency log's key is configured as a key spec named
  * SG_SIGNER_LOG_KEY (names starting with '@' cannot come from a policy).
- * sg_signer_sign() refuses it; it signs only well-formed checkpoints here.
+ * sg_signer_sign() refuses it; it signs only the checkpoint text
+ * "<origin>\n<size>\n<base64 root>\n" that sg_signer_sign_checkpoint()
+ * formats itself (c2sp.org/tlog-checkpoint).  Whether the tree may be
+ * signed at all is the caller's question (sg_witness.h).
  */
 #define SG_SIGNER_LOG_KEY "@log"
 #define SG_SIGNER_CHECKPOINT_MAX 1024
@@ -81,7 +84,7 @@ int sg_signer_key_public(struct sg_signer *s, const char *name,
  */
 int sg_signer_spec_reserved(const struct sg_signer *s,
     const struct sg_signer_key_spec *ks, char *errbuf, size_t errlen);
-int sg_signer_sign_checkpoint(struct sg_signer *s, const char *text,
-    size_t len, uint8_t sig[64]);
+int sg_signer_sign_checkpoint(struct sg_signer *s, const char *origin,
+    uint64_t size, const uint8_t root[32], uint8_t sig[64]);
 
 #endif

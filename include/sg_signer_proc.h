@@ -9,6 +9,13 @@
  * envelope, and the quorum under a policy file it read itself), so a
  * compromised front cannot obtain a signature without a valid quorum.  For
  * CMS it builds the signed attributes itself around the approved digest.
+ *
+ * Nor for the log: the front names a tree (size, root) and proves it
+ * extends the tree the signer signed last; the signer formats the
+ * checkpoint text itself, with the origin of its own configuration, and
+ * keeps its record of the last tree in a directory only it writes
+ * (sg_witness.h).  A compromised front can neither have arbitrary bytes
+ * signed with the log key nor fork or roll back the log.
  */
 #ifndef SG_SIGNER_PROC_H
 #define SG_SIGNER_PROC_H
@@ -17,6 +24,7 @@
 #include <stdint.h>
 
 #include "sg_signer.h"
+#include "sg_witness.h"
 
 /* Messages must fit a SOCK_SEQPACKET buffer under the kernel's default
  * net.core.wmem_max (212992, doubled by the kernel). */
@@ -40,14 +48,16 @@ struct sg_sign_evidence {
  * Forks the signer process.  It opens the module, tokens and keys as
  * sg_signer_open() does, reads and parses the policy file itself, opens
  * its record of signatures in state_dir (created 0700 when missing; see
- * sg_sigrec.h), and then serves `channels` concurrent callers.  Call
+ * sg_sigrec.h) and its checkpoint record for the log `log_origin` there
+ * (sg_witness_open), and then serves `channels` concurrent callers.  Call
  * before starting any thread.
  */
 int sg_signer_spawn(const char *module_path,
     const struct sg_signer_token_spec *tokens, size_t ntokens,
     const struct sg_signer_key_spec *keys, size_t nkeys,
-    const char *policy_path, const char *state_dir, unsigned channels,
-    struct sg_signer_client **ret, char *errbuf, size_t errlen);
+    const char *policy_path, const char *log_origin, const char *state_dir,
+    unsigned channels, struct sg_signer_client **ret, char *errbuf,
+    size_t errlen);
 /* Closes the channels (the signer exits) and reaps the process. */
 void sg_signer_client_free(struct sg_signer_client *c);
 
@@ -64,8 +74,16 @@ int sg_signer_client_sign(struct sg_signer_client *c,
     const struct sg_sign_msg *msg, const struct sg_sign_evidence *ev,
     struct sg_sign_reply *reply, uint8_t **ret_cms, size_t *ret_cms_len,
     char *errbuf, size_t errlen);
-int sg_signer_client_checkpoint(struct sg_signer_client *c, const char *text,
-    size_t len, uint8_t sig[64]);
+/*
+ * Asks for the checkpoint of the tree req->size, req->root with a
+ * consistency proof from req->old_size.  0: ret->sig signs the signer's
+ * checkpoint text for that tree.  SG_ERR_CONFLICT: the proof must start
+ * elsewhere (ret->rec says where).  SG_ERR_VERIFY: refused as a fork or a
+ * rollback (ret->err says which).  ret->rec is the signer's record after
+ * the request whenever the signer answered.
+ */
+int sg_signer_client_checkpoint(struct sg_signer_client *c,
+    const struct sg_witness_request *req, struct sg_witness_reply *ret);
 /* A test signature over a fixed probe digest, verified by the signer; the
  * signature itself is not returned. */
 int sg_signer_client_probe(struct sg_signer_client *c, const char *key);
@@ -113,7 +131,16 @@ struct sg_wire_sign {
 	/* then statement_len bytes, then each envelope's bytes */
 };
 
-struct sg_wire_text {                  /* CHECKPOINT, RELOAD */
+struct sg_wire_checkpoint {            /* CHECKPOINT: a tree, never text */
+	struct sg_wire_hdr h;
+	uint64_t size;
+	uint8_t root[SG_HASH_LEN];
+	uint64_t old_size;             /* where the proof starts */
+	uint32_t nproof;
+	uint8_t proof[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
+};
+
+struct sg_wire_text {                  /* RELOAD */
 	struct sg_wire_hdr h;
 	uint32_t len;
 	char text[SG_SIGNER_CHECKPOINT_MAX];
@@ -134,6 +161,9 @@ struct sg_wire_reply {
 	struct sg_token_info token;    /* KEYINFO */
 	uint32_t der_len;              /* KEYINFO: public key DER */
 	uint8_t der[1024];
+	uint32_t log_recorded;         /* CHECKPOINT: the signer's record */
+	uint64_t log_size;
+	uint8_t log_root[SG_HASH_LEN];
 	uint32_t cms_len;              /* then cms_len bytes (SIGN, cms) */
 };
 

@@ -72,10 +72,18 @@ void sg_store_read_end(struct sg_txn *t);
 typedef int (*sg_store_job_fn)(struct sg_txn *t, void *arg);
 int sg_store_write(struct sg_store *st, sg_store_job_fn fn, void *arg)
     __attribute__((warn_unused_result));
+/* The same; when it returns SG_ERR_UNAVAILABLE, *ret_kept tells whether
+ * the job's changes were committed all the same (the batch committed,
+ * the batch_durable hook failed): not to be acknowledged, but there. */
+int sg_store_write_kept(struct sg_store *st, sg_store_job_fn fn, void *arg,
+    int *ret_kept) __attribute__((warn_unused_result));
 
 /* Observers of the writer, called on the writer thread: around each job
  * (so in-memory state can follow savepoint rollbacks), and before the
- * batch commits (may fail it), after it commits, or when it is dropped. */
+ * batch commits (may fail it), after it commits, or when it is dropped.
+ * batch_durable runs after batch_committed, outside any transaction; if
+ * it fails, the batch stays committed but its jobs are not acknowledged
+ * (sg_store_write_kept). */
 struct sg_store_hooks {
 	void *ctx;
 	void (*job_begin)(void *ctx);
@@ -83,7 +91,13 @@ struct sg_store_hooks {
 	int (*batch_end)(void *ctx, struct sg_txn *t);
 	void (*batch_committed)(void *ctx);
 	void (*batch_abort)(void *ctx);
+	int (*batch_durable)(void *ctx, struct sg_txn *t);
 };
+/* From batch_durable only: runs fn in a transaction of its own that does
+ * not wait for the disk, for data that can be recomputed if a crash loses
+ * it; the next batch's COMMIT makes it durable. */
+int sg_store_txn_relaxed(struct sg_txn *t, sg_store_job_fn fn, void *arg)
+    __attribute__((warn_unused_result));
 void sg_store_set_hooks(struct sg_store *st, const struct sg_store_hooks *h);
 void sg_store_batch_stats(struct sg_store *st, uint64_t *ret_batches,
     uint64_t *ret_jobs);

@@ -2,9 +2,10 @@
  * The transparency log: entries appended inside store write jobs (so an
  * entry lands in the same transaction as the state change it records), a
  * Merkle tree kept as complete-subtree hashes in the store, and a signed
- * checkpoint written before each batch commits.  A batch whose checkpoint
- * cannot be signed or written is not committed at all: nothing is
- * acknowledged that is not in the log under a signed checkpoint.
+ * checkpoint for each batch, asked of the signer once the batch has
+ * committed.  A batch whose checkpoint cannot be signed or stored stays
+ * committed, but none of its jobs is acknowledged: nothing is answered
+ * that is not in the log under a signed checkpoint (see src/tlog.c).
  */
 #ifndef SG_TLOG_H
 #define SG_TLOG_H
@@ -15,18 +16,24 @@
 #include "sg_merkle.h"
 #include "sg_note.h"
 #include "sg_store.h"
+#include "sg_witness.h"
+
+#define SG_TLOG_REASON_MAX 512
 
 struct sg_tlog;
 
-/* Signs checkpoint text with the log key (pure Ed25519). */
-typedef int (*sg_tlog_sign_fn)(void *ctx, const char *text, size_t len,
-    uint8_t sig[SG_ED25519_SIG]);
+/* Has the signer sign the checkpoint of the tree req names (the signer
+ * formats the text; see sg_signer_client_checkpoint for the answers). */
+typedef int (*sg_tlog_sign_fn)(void *ctx,
+    const struct sg_witness_request *req, struct sg_witness_reply *ret);
 
-/* Opens the log stored in st, registers the store hooks, and makes sure a
- * checkpoint for the current size exists. */
+/* Opens the log stored in st, registers the store hooks, and has the
+ * signer sign the stored tree (which checks that the store and the
+ * signer's record agree).  errbuf says why it failed: SG_ERR_VERIFY when
+ * the signer refuses the stored tree as a fork or a rollback. */
 int sg_tlog_open(struct sg_store *st, const char *origin,
     const uint8_t pub[SG_ED25519_PUB], sg_tlog_sign_fn sign, void *sign_ctx,
-    struct sg_tlog **ret);
+    struct sg_tlog **ret, char *errbuf, size_t errlen);
 /* The store's writer calls the log's hooks: close the store first. */
 void sg_tlog_free(struct sg_tlog *l);
 
@@ -34,9 +41,26 @@ void sg_tlog_free(struct sg_tlog *l);
 const char *sg_tlog_vkey(const struct sg_tlog *l);
 const char *sg_tlog_origin(const struct sg_tlog *l);
 
-/* Inside a write job: appends an entry; *ret_index is its position. */
+/* Inside a write job: appends an entry; *ret_index is its position.
+ * SG_ERR_UNAVAILABLE once the signer has refused the log. */
 int sg_tlog_append(struct sg_tlog *l, struct sg_txn *t, const char *entry,
     size_t len, uint64_t *ret_index);
+
+/* Outside the writer: returns 0 once a signed checkpoint covers every
+ * entry committed before the call, signing one if needed (an earlier one
+ * could not be signed, or one is being signed right now). */
+int sg_tlog_sync(struct sg_tlog *l);
+
+struct sg_tlog_status {
+	uint64_t size;                 /* entries committed */
+	uint64_t checkpoint_size;      /* entries under the newest checkpoint */
+	int uncovered;                 /* entries wait for a checkpoint that
+	                                  could not be signed */
+	uint64_t refusals;             /* trees the signer refused */
+	char refusal[SG_TLOG_REASON_MAX]; /* why, once refused; else "" */
+};
+/* Thread-safe. */
+void sg_tlog_status(struct sg_tlog *l, struct sg_tlog_status *ret);
 
 /* Inside any transaction. */
 int sg_tlog_checkpoint(struct sg_txn *t, char **ret_note, uint64_t *ret_size);

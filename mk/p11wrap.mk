@@ -1,7 +1,8 @@
 # A PKCS#11 module that wraps SoftHSM and injects faults, for the HSM
 # failure tests (tests/unit/test_p11_faults.c, tests/integration/
-# 85-hsm-faults.sh).  Like the preload libraries it is never sanitized: it
-# is dlopen()ed into sanitized and plain binaries alike.
+# 85-hsm-faults.sh and 87-checkpoint-faults.sh).  Like the preload
+# libraries it is never sanitized: it is dlopen()ed into sanitized and
+# plain binaries alike.
 P11WRAP_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) \
 	$(shell pkg-config --cflags p11-kit-1 2>/dev/null)
 

@@ -192,24 +192,31 @@ static void
 problem(struct sg_http_response *resp, int status, const char *field,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+static json_t *
+problem_doc(int status, const char *field, const char *detail)
+{
+	json_t *j;
+
+	j = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
+	    status_title(status), "status", status, "detail", detail);
+	if (j != NULL && field != NULL && field[0] != '\0')
+		json_object_set_new(j, "field", json_string(field));
+	return j;
+}
+
 static void
 problem(struct sg_http_response *resp, int status, const char *field,
     const char *fmt, ...)
 {
 	char detail[1024];
 	va_list ap;
-	json_t *j;
 
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	j = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-	    status_title(status), "status", status, "detail", detail);
-	if (j != NULL && field != NULL && field[0] != '\0')
-		json_object_set_new(j, "field", json_string(field));
 	if (status == 503)
 		resp->retry_after = 5;
-	set_json(resp, status, j);
+	set_json(resp, status, problem_doc(status, field, detail));
 }
 
 /* A service error with its fault, in one place. */
@@ -219,10 +226,20 @@ service_problem(struct sg_http_response *resp, int r,
 {
 	int status = sg_err_http_status(r);
 
-	if (f != NULL && f->detail[0] != '\0')
-		problem(resp, status, f->field, "%s", f->detail);
-	else
+	json_t *j;
+
+	if (f == NULL || f->detail[0] == '\0') {
 		problem(resp, status, NULL, "%s", sg_strerror(r));
+		return;
+	}
+	j = problem_doc(status, f->field, f->detail);
+	/* Stored, though not acknowledged: a retry must not redo it, and
+	 * one with the Idempotency-Key returns it. */
+	if (j != NULL && f->recorded)
+		json_object_set_new(j, "recorded", json_true());
+	if (status == 503)
+		resp->retry_after = 5;
+	set_json(resp, status, j);
 }
 
 /* A header value (Idempotency-Key): no C0 control byte, no DEL.  Text
@@ -372,7 +389,8 @@ respond_request(struct sg_api *a, struct sg_http_response *resp, int status,
 		if (sig == NULL) {
 			json_decref(j);
 			problem(resp, 503, NULL, "the signature's log proof "
-			    "cannot be read");
+			    "cannot be read, or no signed checkpoint covers it "
+			    "yet");
 			return;
 		}
 		json_object_set_new(j, "signature", sig);
@@ -1165,13 +1183,23 @@ get_metrics(struct sg_api *a, struct sg_http_response *resp)
 	    "# HELP signgate_checkpoint_age_seconds Age of the latest signed "
 	    "checkpoint.\n# TYPE signgate_checkpoint_age_seconds gauge\n"
 	    "signgate_checkpoint_age_seconds %lld\n"
+	    "# HELP signgate_log_uncovered_entries Log entries committed but "
+	    "not yet under a signed checkpoint.\n"
+	    "# TYPE signgate_log_uncovered_entries gauge\n"
+	    "signgate_log_uncovered_entries %llu\n"
+	    "# HELP signgate_checkpoint_refusals_total Trees the signer refused "
+	    "to sign as a fork or a rollback of the log it signed.\n"
+	    "# TYPE signgate_checkpoint_refusals_total counter\n"
+	    "signgate_checkpoint_refusals_total %llu\n"
 	    "# TYPE signgate_store_batches_total counter\n"
 	    "signgate_store_batches_total %llu\n"
 	    "# TYPE signgate_store_jobs_total counter\n"
 	    "signgate_store_jobs_total %llu\n",
 	    (unsigned long long)st.pending, (unsigned long long)st.log_size,
 	    st.checkpoint_at > 0 ? (long long)(time(NULL) - st.checkpoint_at) :
-	    -1LL, (unsigned long long)st.batches,
+	    -1LL, (unsigned long long)st.log_uncovered,
+	    (unsigned long long)st.checkpoint_refusals,
+	    (unsigned long long)st.batches,
 	    (unsigned long long)st.batched_jobs);
 	if (m.err) {
 		free(m.p);

@@ -26,6 +26,12 @@
  *   front only ever asks it for requests pending in the store.
  * - A reload applies every field it accepts in the front and, under the
  *   write lock, in the signer (policy, certificate chains), or refuses.
+ * - Nothing is acknowledged before the log holds it under a signed
+ *   checkpoint (tlog.c).  The checkpoint is signed after the commit: when
+ *   it cannot be, the change stays stored but the caller gets 503 with
+ *   "recorded" set; a retry with the Idempotency-Key returns it once a
+ *   checkpoint covers it, which the next write, the housekeeping thread
+ *   (within a second) or the next start provides.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -272,10 +278,10 @@ load_retired(struct sg_key_view *kv, const char *policy_dir)
 }
 
 static int
-sign_checkpoint(void *ctx, const char *text, size_t len,
-    uint8_t sig[SG_ED25519_SIG])
+sign_checkpoint(void *ctx, const struct sg_witness_request *req,
+    struct sg_witness_reply *ret)
 {
-	return sg_signer_client_checkpoint(ctx, text, len, sig);
+	return sg_signer_client_checkpoint(ctx, req, ret);
 }
 
 /*
@@ -330,7 +336,7 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 	enum sg_key_alg logalg;
 	uint8_t rawpub[SG_ED25519_PUB];
 	size_t rawlen = sizeof(rawpub);
-	char *policy_dir = NULL;
+	char *policy_dir = NULL, why[768];
 	size_t i;
 	int r;
 
@@ -377,8 +383,9 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 	specs[i].scheme = SG_SIG_EDDSA;
 	/* The signer runs in its own process (see sg_signer_proc.h). */
 	if ((r = sg_signer_spawn(cfg->pkcs11_module, cfg->tokens, cfg->ntokens,
-	    specs, s->nkeys + 1, cfg->policy_path, cfg->signer_state_dir,
-	    cfg->threads + 4, &s->signer, errbuf, errlen)) != 0)
+	    specs, s->nkeys + 1, cfg->policy_path, cfg->log_origin,
+	    cfg->signer_state_dir, cfg->threads + 4, &s->signer, errbuf,
+	    errlen)) != 0)
 		goto fail;
 	if (sg_signer_client_key_public(s->signer, SG_SIGNER_LOG_KEY, &logpub,
 	    &logalg, NULL) != 0 || logalg != SG_ALG_ED25519 ||
@@ -396,9 +403,9 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 		goto fail;
 	}
 	if ((r = sg_tlog_open(s->store, cfg->log_origin, rawpub,
-	    sign_checkpoint, s->signer, &s->log)) != 0) {
+	    sign_checkpoint, s->signer, &s->log, why, sizeof(why))) != 0) {
 		snprintf(errbuf, errlen, "%s: cannot open the transparency "
-		    "log: %s", cfg->state_dir, sg_strerror(r));
+		    "log: %s", cfg->state_dir, why);
 		goto fail;
 	}
 	pj.sha = sg_policy_sha256_hex(s->policy);
@@ -909,6 +916,29 @@ find_original(struct sg_txn *t, const struct sg_new_request *nr,
 	return sg_store_get_request(t, id, ret);
 }
 
+/* Stored results are answered only under a signed checkpoint: if entries
+ * wait for one (an earlier one could not be signed), it is signed now. */
+static int
+log_covered(struct sg_service *s, const char *id, struct sg_fault *f)
+{
+	if (sg_tlog_sync(s->log) == 0)
+		return 0;
+	fault(f, NULL, "request %s is stored, but the transparency log has "
+	    "not signed a checkpoint covering it yet; retry later", id);
+	f->recorded = 1;
+	return SG_ERR_UNAVAILABLE;
+}
+
+/* A write that was committed, but not under a signed checkpoint. */
+static void
+recorded_fault(struct sg_fault *f, const char *what, const char *id,
+    const char *then)
+{
+	fault(f, NULL, "%s %s was recorded, but the transparency log has not "
+	    "signed a checkpoint covering it yet; %s", what, id, then);
+	f->recorded = 1;
+}
+
 static int
 job_create(struct sg_txn *t, void *arg)
 {
@@ -972,7 +1002,7 @@ create_locked(struct sg_service *s, const struct sg_new_request *nr,
 	struct create_job cj;
 	struct sg_txn *t = NULL;
 	int64_t now = (int64_t)time(NULL);
-	int r;
+	int r, kept = 0;
 
 	memset(&q, 0, sizeof(q));
 	memset(&cj, 0, sizeof(cj));
@@ -1017,6 +1047,10 @@ create_locked(struct sg_service *s, const struct sg_new_request *nr,
 		}
 		r = find_original(t, nr, &cj.out, f);
 		sg_store_read_end(t);
+		if (r == 0 && (r = log_covered(s, cj.out->id, f)) != 0) {
+			sg_request_free(cj.out);
+			return r;
+		}
 		if (r == 0) {
 			*ret_existing = 1;
 			*ret = cj.out;
@@ -1078,10 +1112,16 @@ create_locked(struct sg_service *s, const struct sg_new_request *nr,
 	cj.q = &q;
 	cj.kv = kv;
 	cj.f = f;
-	r = sg_store_write(s->store, job_create, &cj);
+	r = sg_store_write_kept(s->store, job_create, &cj, &kept);
 	if ((r == SG_ERR_CONFLICT || r == SG_ERR_RATE_LIMITED) &&
 	    f->detail[0] != '\0')
 		goto out;
+	if (r != 0 && kept) {
+		recorded_fault(f, "request", cj.out != NULL ? cj.out->id :
+		    q.id, "retry with the same Idempotency-Key");
+		r = SG_ERR_UNAVAILABLE;
+		goto out;
+	}
 	if (r != 0) {
 		fault(f, NULL, "the request could not be stored and logged");
 		r = SG_ERR_UNAVAILABLE;
@@ -1418,7 +1458,7 @@ out:
  * then stays pending.
  */
 static int
-sign_pending(struct sg_service *s, const char *id)
+sign_pending(struct sg_service *s, const char *id, int *ret_kept)
 {
 	struct sg_request *q = NULL;
 	struct sg_request_quorum v;
@@ -1426,8 +1466,10 @@ sign_pending(struct sg_service *s, const char *id)
 	const struct sg_key_view *kv;
 	struct signed_job sj;
 	char why[SG_SIGNER_ERR_MAX];
-	int r;
+	int r, kept = 0;
 
+	if (ret_kept != NULL)
+		*ret_kept = 0;
 	if (!claim(s, id))
 		return SG_ERR_CONFLICT;
 	if ((r = sg_service_get(s, id, &q)) != 0)
@@ -1496,8 +1538,13 @@ sign_pending(struct sg_service *s, const char *id)
 	sj.id = id;
 	sj.kv = kv;
 	sj.o = so;
-	if ((r = sg_store_write(s->store, job_signed, &sj)) != 0)
+	if ((r = sg_store_write_kept(s->store, job_signed, &sj, &kept)) != 0) {
+		/* Kept: signed and stored; answered once a checkpoint covers
+		 * it (the signature's proof is served only then). */
+		if (kept && ret_kept != NULL)
+			*ret_kept = 1;
 		goto out;
+	}
 	count_signature(s, kv);
 	sg_log_info("request %s signed with key %s", id, q->key);
 	notify(s, id);
@@ -1620,7 +1667,7 @@ decide_locked(struct sg_service *s, const char *id, const char *principal,
 	struct decide_job dj;
 	struct sg_request *q = NULL;
 	char err[256];
-	int r;
+	int r, kept = 0;
 
 	memset(&env, 0, sizeof(env));
 	if ((r = sg_envelope_parse(envelope_json, len, &env, err,
@@ -1647,7 +1694,17 @@ decide_locked(struct sg_service *s, const char *id, const char *principal,
 	dj.env = &env;
 	dj.envelope_json = envelope_json;
 	dj.f = f;
-	r = sg_store_write(s->store, job_decide, &dj);
+	r = sg_store_write_kept(s->store, job_decide, &dj, &kept);
+	if (r != 0 && kept) {
+		recorded_fault(f, "the decision on request", id,
+		    "do not send it again");
+		/* The quorum may hold: the housekeeping thread signs. */
+		if (dj.sign_now)
+			retry_later(s, id);
+		notify(s, id);
+		r = SG_ERR_UNAVAILABLE;
+		goto out;
+	}
 	if (r == 0 && dj.expired) {
 		stat_add(s, &s->stats.expired);
 		notify(s, id);
@@ -1667,7 +1724,17 @@ decide_locked(struct sg_service *s, const char *id, const char *principal,
 	    "rejected", principal);
 	notify(s, id);
 	if (dj.sign_now) {
-		r = sign_pending(s, id);
+		r = sign_pending(s, id, &kept);
+		if (r != 0 && kept) {
+			fault(f, NULL, "the decision was recorded and request "
+			    "%s signed, but the transparency log has not "
+			    "signed a checkpoint covering the signature yet; "
+			    "read the request again shortly", id);
+			f->recorded = 1;
+			notify(s, id);
+			r = SG_ERR_UNAVAILABLE;
+			goto out;
+		}
 		/* The housekeeping thread may be signing it right now: the
 		 * officer whose approval completed the quorum should see the
 		 * result, so wait for that signer (bounded). */
@@ -1882,9 +1949,18 @@ sweep(struct sg_service *s)
 {
 	char ids[SWEEP_BATCH][33];
 	struct expire_job ej = { s, ids, 0 };
+	struct sg_tlog_status ls;
 	struct sg_txn *t;
 	size_t i, n = 0;
 	int64_t last = 0;
+
+	/* Entries an earlier checkpoint could not cover (the signer or the
+	 * HSM was away): covered now, so their clients' retries succeed.
+	 * Not once the signer has refused the log: that needs an operator. */
+	sg_tlog_status(s->log, &ls);
+	if (ls.uncovered && ls.refusal[0] == '\0' && sg_tlog_sync(s->log) == 0)
+		sg_log_info("log: a checkpoint covers the %llu entries again",
+		    (unsigned long long)ls.size);
 
 	if (sg_store_write(s->store, job_expire, &ej) == 0) {
 		for (i = 0; i < ej.n; i++) {
@@ -1901,8 +1977,8 @@ sweep(struct sg_service *s)
 	s->nretry -= n;
 	pthread_mutex_unlock(&s->lock);
 	for (i = 0; i < n; i++)
-		if (sign_pending(s, ids[i]) != 0 && sign_pending_retryable(s,
-		    ids[i]))
+		if (sign_pending(s, ids[i], NULL) != 0 &&
+		    sign_pending_retryable(s, ids[i]))
 			retry_later(s, ids[i]);
 
 	/* Then a page of the pending ones, going on from the last sweep's
@@ -1921,7 +1997,7 @@ sweep(struct sg_service *s)
 			continue;
 		if (quorum_locked(s, q, &res) == 0 &&
 		    res.state == SG_QUORUM_MET)
-			sign_pending(s, ids[i]);
+			sign_pending(s, ids[i], NULL);
 		sg_request_free(q);
 	}
 }
@@ -1966,7 +2042,22 @@ ready_locked(struct sg_service *s, char *reason, size_t len)
 	pthread_mutex_unlock(&s->lock);
 
 	reason[0] = '\0';
-	for (i = 0; i < s->nkeys; i++) {
+	{
+		/* First the log: a refusal is the operator's business now. */
+		struct sg_tlog_status ls;
+		sg_tlog_status(s->log, &ls);
+		if (ls.refusal[0] != '\0') {
+			snprintf(reason, len, "the signer refuses to sign the "
+			    "log: %s", ls.refusal);
+			r = SG_ERR_UNAVAILABLE;
+		} else if (ls.uncovered) {
+			snprintf(reason, len, "%llu log entries wait for a "
+			    "signed checkpoint", (unsigned long long)(ls.size -
+			    ls.checkpoint_size));
+			r = SG_ERR_UNAVAILABLE;
+		}
+	}
+	for (i = 0; r == 0 && i < s->nkeys; i++) {
 		if (!s->keys[i].usable)
 			continue;
 		usable++;
@@ -2005,6 +2096,7 @@ ready_locked(struct sg_service *s, char *reason, size_t len)
 void
 sg_service_stats(struct sg_service *s, struct sg_service_stats *ret)
 {
+	struct sg_tlog_status ls;
 	struct sg_txn *t;
 	uint64_t size;
 	int64_t at;
@@ -2012,6 +2104,10 @@ sg_service_stats(struct sg_service *s, struct sg_service_stats *ret)
 	pthread_mutex_lock(&s->lock);
 	*ret = s->stats;
 	pthread_mutex_unlock(&s->lock);
+	sg_tlog_status(s->log, &ls);
+	ret->log_uncovered = ls.size > ls.checkpoint_size ? ls.size -
+	    ls.checkpoint_size : 0;
+	ret->checkpoint_refusals = ls.refusals;
 	sg_store_batch_stats(s->store, &ret->batches, &ret->batched_jobs);
 	if (sg_store_read_begin(s->store, &t) != 0)
 		return;

@@ -526,27 +526,36 @@ sg_signer_key_public(struct sg_signer *s, const char *name,
 }
 
 int
-sg_signer_sign_checkpoint(struct sg_signer *s, const char *text, size_t len,
+sg_signer_sign_checkpoint(struct sg_signer *s, const char *origin,
+    uint64_t size, const uint8_t root[SG_HASH_LEN],
     uint8_t sig[SG_ED25519_SIG])
 {
 	const struct signer_key *sk;
 	struct sg_checkpoint cp;
 	uint8_t buf[SG_MAX_SIG];
+	char *text = NULL;
 	size_t n = 0;
 	int r;
 
-	if (s == NULL || text == NULL || len == 0 ||
-	    len > SG_SIGNER_CHECKPOINT_MAX)
+	if (s == NULL || origin == NULL || root == NULL ||
+	    strlen(origin) >= sizeof(cp.origin))
 		return SG_ERR_INVALID;
-	/* The log key signs checkpoints and nothing else. */
-	if (sg_checkpoint_parse(text, len, &cp) != 0)
-		return SG_ERR_INVALID;
+	/* The log key signs checkpoints and nothing else, and only text
+	 * formatted here: no caller hands in bytes to be signed. */
+	memset(&cp, 0, sizeof(cp));
+	snprintf(cp.origin, sizeof(cp.origin), "%s", origin);
+	cp.size = size;
+	memcpy(cp.root, root, SG_HASH_LEN);
+	if ((r = sg_checkpoint_format(&cp, &text)) != 0)
+		return r;
 	if ((sk = key_by_name(s, SG_SIGNER_LOG_KEY)) == NULL)
-		return SG_ERR_NOT_FOUND;
-	if (sk->scheme != SG_SIG_EDDSA)
-		return SG_ERR_MECHANISM;
-	r = sign_verified(sk, SG_DIGEST_NONE, (const uint8_t *)text, len, buf,
-	    sizeof(buf), &n);
+		r = SG_ERR_NOT_FOUND;
+	else if (sk->scheme != SG_SIG_EDDSA)
+		r = SG_ERR_MECHANISM;
+	else
+		r = sign_verified(sk, SG_DIGEST_NONE, (const uint8_t *)text,
+		    strlen(text), buf, sizeof(buf), &n);
+	free(text);
 	if (r != 0)
 		return r;
 	if (n != SG_ED25519_SIG) {

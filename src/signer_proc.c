@@ -20,8 +20,8 @@
  * officer who may still approve under the newest policy loaded (so a
  * revoked officer never counts, whatever the front sends); the quorum
  * holds; the statement has not expired; formats and the HSM inventory
- * allow it under both policies.  Checkpoints must parse as such; the probe
- * signs a fixed digest and returns no signature.
+ * allow it under both policies.  The probe signs a fixed digest and returns
+ * no signature.
  *
  * Reload: the front sends the SHA-256 it expects; the signer re-reads the
  * file and every key's certificate chain (each checked against the HSM
@@ -39,6 +39,14 @@
  * (sg_signer_open), or when the key list the front handed over does not
  * match the policy file it read itself; a reload may not add keys, move
  * one, or name the log key's object.
+ *
+ * Checkpoints: the front sends a tree (size, root) and a consistency proof
+ * from the tree the signer signed last, never text.  The signer checks the
+ * proof against its own record (sg_witness: a fork or a rollback is
+ * refused), records the new tree durably, and only then formats the
+ * checkpoint text from the origin it was started with and signs it.  Every
+ * reply to a CHECKPOINT carries the record, so the front learns where its
+ * next proof must start.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,10 +69,12 @@
 #include "sg_dsse.h"
 #include "sg_err.h"
 #include "sg_evidence.h"
+#include "sg_note.h"
 #include "sg_policy.h"
 #include "sg_signer_proc.h"
 #include "sg_sigrec.h"
 #include "sg_util.h"
+#include "sg_witness.h"
 
 #define MAX_CHANNELS 64
 #define MAX_POLICIES 64
@@ -94,6 +104,8 @@ struct child {
 	size_t npolicies;
 	struct child_key *keys;
 	size_t nkeys;
+	char *log_origin;              /* from the configuration, never a message */
+	struct sg_witness *witness;    /* the record of the last checkpoint */
 };
 
 static const struct child_key *
@@ -740,6 +752,56 @@ out:
 }
 
 static void
+handle_checkpoint(struct child *c, int fd, const uint8_t *buf, size_t n)
+{
+	const struct sg_wire_checkpoint *w =
+	    (const struct sg_wire_checkpoint *)buf;
+	struct sg_witness_request *req;
+	struct sg_witness_record rec;
+	struct sg_wire_reply *rep;
+	int r = SG_ERR_INVALID;
+
+	rep = calloc(1, sizeof(*rep));
+	req = calloc(1, sizeof(*req));
+	if (rep == NULL || req == NULL)
+		goto out;
+	if (n != sizeof(*w) || w->nproof > SG_MERKLE_MAX_PROOF) {
+		snprintf(rep->err, sizeof(rep->err), "malformed checkpoint "
+		    "message");
+		goto out;
+	}
+	req->size = w->size;
+	memcpy(req->root, w->root, SG_HASH_LEN);
+	req->old_size = w->old_size;
+	req->nproof = w->nproof;
+	memcpy(req->proof, w->proof, (size_t)w->nproof * SG_HASH_LEN);
+	/* Recorded before anything is signed; refused if not an extension. */
+	r = sg_witness_advance(c->witness, req, &rec, rep->err,
+	    sizeof(rep->err));
+	rep->log_recorded = rec.present != 0;
+	rep->log_size = rec.size;
+	memcpy(rep->log_root, rec.root, SG_HASH_LEN);
+	if (r == SG_ERR_VERIFY)
+		sg_log_error("signer: checkpoint refused: %s", rep->err);
+	if (r != 0)
+		goto out;
+	if ((r = sg_signer_sign_checkpoint(c->core, c->log_origin, req->size,
+	    req->root, rep->sig)) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "HSM: %s",
+		    sg_strerror(r));
+		goto out;
+	}
+	rep->sig_len = SG_ED25519_SIG;
+out:
+	if (rep != NULL) {
+		rep->status = r;
+		reply_send(fd, rep, NULL, 0);
+	}
+	free(req);
+	free(rep);
+}
+
+static void
 handle_small(struct child *c, int fd, const uint8_t *buf, size_t n,
     uint32_t type)
 {
@@ -748,24 +810,14 @@ handle_small(struct child *c, int fd, const uint8_t *buf, size_t n,
 
 	if ((rep = calloc(1, sizeof(*rep))) == NULL)
 		return;
-	if (type == SG_WIRE_CHECKPOINT || type == SG_WIRE_RELOAD) {
+	if (type == SG_WIRE_RELOAD) {
 		const struct sg_wire_text *w = (const struct sg_wire_text *)buf;
-		if (n != sizeof(*w) || w->len > sizeof(w->text))
+		char expect[65];
+		if (n != sizeof(*w) || w->len != 64)
 			goto out;
-		if (type == SG_WIRE_CHECKPOINT) {
-			r = sg_signer_sign_checkpoint(c->core, w->text, w->len,
-			    rep->sig);
-			if (r == 0)
-				rep->sig_len = 64;
-		} else {
-			char expect[65];
-			if (w->len != 64)
-				goto out;
-			memcpy(expect, w->text, 64);
-			expect[64] = '\0';
-			r = child_load_policy(c, expect, rep->err,
-			    sizeof(rep->err));
-		}
+		memcpy(expect, w->text, 64);
+		expect[64] = '\0';
+		r = child_load_policy(c, expect, rep->err, sizeof(rep->err));
 	} else {
 		const struct sg_wire_name *w = (const struct sg_wire_name *)buf;
 		if (n != sizeof(*w) || !str_ok(w->name, sizeof(w->name)))
@@ -863,6 +915,8 @@ serve_channel(void *arg)
 			handle_sign(sa->c, sa->fd, buf, (size_t)n);
 			break;
 		case SG_WIRE_CHECKPOINT:
+			handle_checkpoint(sa->c, sa->fd, buf, (size_t)n);
+			break;
 		case SG_WIRE_RELOAD:
 		case SG_WIRE_PROBE:
 		case SG_WIRE_KEYINFO:
@@ -929,7 +983,7 @@ static void
 child_main(int *fds, unsigned n, const char *module_path,
     const struct sg_signer_token_spec *tokens, size_t ntokens,
     const struct sg_signer_key_spec *keys, size_t nkeys,
-    const char *policy_path, const char *state_dir)
+    const char *policy_path, const char *log_origin, const char *state_dir)
 {
 	struct child c;
 	struct sg_wire_reply rep;
@@ -948,10 +1002,14 @@ child_main(int *fds, unsigned n, const char *module_path,
 	memset(&rep, 0, sizeof(rep));
 	pthread_mutex_init(&c.lock, NULL);
 	c.policy_path = strdup(policy_path);
-	r = c.policy_path == NULL ? SG_ERR_NOMEM :
+	c.log_origin = strdup(log_origin);
+	r = c.policy_path == NULL || c.log_origin == NULL ? SG_ERR_NOMEM :
 	    child_load_policy(&c, NULL, rep.err, sizeof(rep.err));
 	if (r == 0)
 		r = sg_sigrec_open(state_dir, &c.rec, rep.err,
+		    sizeof(rep.err));
+	if (r == 0)
+		r = sg_witness_open(state_dir, log_origin, &c.witness, rep.err,
 		    sizeof(rep.err));
 	if (r == 0)
 		r = sg_signer_open(module_path, tokens, ntokens, keys, nkeys,
@@ -979,6 +1037,7 @@ child_main(int *fds, unsigned n, const char *module_path,
 		pthread_join(th[i], NULL);
 	sg_signer_free(c.core);
 	sg_sigrec_close(c.rec);
+	sg_witness_free(c.witness);
 	_exit(0);
 }
 
@@ -1124,8 +1183,9 @@ int
 sg_signer_spawn(const char *module_path,
     const struct sg_signer_token_spec *tokens, size_t ntokens,
     const struct sg_signer_key_spec *keys, size_t nkeys,
-    const char *policy_path, const char *state_dir, unsigned channels,
-    struct sg_signer_client **ret, char *errbuf, size_t errlen)
+    const char *policy_path, const char *log_origin, const char *state_dir,
+    unsigned channels, struct sg_signer_client **ret, char *errbuf,
+    size_t errlen)
 {
 	struct sg_signer_client *c;
 	int child_fds[MAX_CHANNELS], sv[2], bufsz = (int)MAX_MSG * 2;
@@ -1135,7 +1195,8 @@ sg_signer_spawn(const char *module_path,
 	size_t k;
 	int r = SG_ERR_INTERNAL;
 
-	if (channels == 0 || channels > MAX_CHANNELS)
+	if (channels == 0 || channels > MAX_CHANNELS || log_origin == NULL ||
+	    state_dir == NULL)
 		return SG_ERR_INVALID;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return SG_ERR_NOMEM;
@@ -1172,7 +1233,7 @@ sg_signer_spawn(const char *module_path,
 		for (i = 0; i < channels; i++)
 			close(c->fds[i]);
 		child_main(child_fds, channels, module_path, tokens, ntokens,
-		    keys, nkeys, policy_path, state_dir);
+		    keys, nkeys, policy_path, log_origin, state_dir);
 		_exit(1);
 	}
 	for (i = 0; i < channels; i++) {
@@ -1367,28 +1428,42 @@ sg_signer_client_sign(struct sg_signer_client *c,
 }
 
 int
-sg_signer_client_checkpoint(struct sg_signer_client *c, const char *text,
-    size_t len, uint8_t sig[64])
+sg_signer_client_checkpoint(struct sg_signer_client *c,
+    const struct sg_witness_request *req, struct sg_witness_reply *ret)
 {
-	struct sg_wire_text w;
+	struct sg_wire_checkpoint *w;
 	struct sg_wire_reply rep;
 	int r;
 
-	if (len > sizeof(w.text))
+	memset(ret, 0, sizeof(*ret));
+	if (req->nproof > SG_MERKLE_MAX_PROOF)
 		return SG_ERR_INVALID;
-	memset(&w, 0, sizeof(w));
-	w.h.magic = SG_WIRE_MAGIC;
-	w.h.type = SG_WIRE_CHECKPOINT;
-	w.h.len = sizeof(w);
-	w.len = (uint32_t)len;
-	memcpy(w.text, text, len);
-	if ((r = exchange(c, &w, sizeof(w), &rep, NULL, NULL)) != 0)
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return SG_ERR_NOMEM;
+	w->h.magic = SG_WIRE_MAGIC;
+	w->h.type = SG_WIRE_CHECKPOINT;
+	w->h.len = sizeof(*w);
+	w->size = req->size;
+	memcpy(w->root, req->root, SG_HASH_LEN);
+	w->old_size = req->old_size;
+	w->nproof = (uint32_t)req->nproof;
+	memcpy(w->proof, req->proof, req->nproof * SG_HASH_LEN);
+	r = exchange(c, w, sizeof(*w), &rep, NULL, NULL);
+	free(w);
+	if (r != 0) {
+		snprintf(ret->err, sizeof(ret->err), "the signer process is "
+		    "unavailable");
 		return r;
+	}
+	ret->rec.present = rep.log_recorded != 0;
+	ret->rec.size = rep.log_size;
+	memcpy(ret->rec.root, rep.log_root, SG_HASH_LEN);
+	snprintf(ret->err, sizeof(ret->err), "%s", rep.err);
 	if (rep.status != 0)
 		return rep.status;
-	if (rep.sig_len != 64)
+	if (rep.sig_len != SG_ED25519_SIG)
 		return SG_ERR_HSM;
-	memcpy(sig, rep.sig, 64);
+	memcpy(ret->sig, rep.sig, SG_ED25519_SIG);
 	return 0;
 }
 

@@ -2,7 +2,15 @@
  * SQLite request store.
  *
  * Durability: WAL journal with synchronous=FULL, so COMMIT returns only after
- * the WAL is on disk; the API answers 2xx only after sg_store_commit().
+ * the WAL is on disk; the API answers 2xx only after the batch holding the
+ * change has committed and the batch_durable hook (the log's signed
+ * checkpoint) has succeeded.
+ *
+ * One batch costs one fsync of the WAL (its COMMIT).  What the log does
+ * after it (tlog.c) adds the signer's two (its record: the file and its
+ * directory) and writes the checkpoint row with sg_store_txn_relaxed(),
+ * without an fsync of its own: that row can be recomputed, and the next
+ * batch's COMMIT makes it durable with its own.
  * Integrity: state transitions are guarded in SQL (`WHERE state='pending'`)
  * so that a request can leave `pending` once, whatever the callers race.
  * A decision per officer and request is unique by primary key.
@@ -33,6 +41,7 @@ struct job {
 	sg_store_job_fn fn;
 	void *arg;
 	int result;
+	int kept;                      /* committed, though result says no */
 	int done;
 	struct job *next;
 };
@@ -50,6 +59,7 @@ struct sg_store {
 	int stopping;
 	struct sg_store_hooks hooks;
 	uint64_t batches, jobs;
+	int sync_relaxed;              /* the writer is not on synchronous=FULL */
 	/* Readers: a pool of read-only connections. */
 	pthread_mutex_t rlock;
 	sqlite3 *readers[MAX_READERS];
@@ -417,9 +427,12 @@ exec(struct sg_txn *t, const char *sql)
 
 /*
  * Runs one batch: every job in its own savepoint (a failing job is undone
- * alone), then the batch_end hook (the log's checkpoint), then one COMMIT,
- * so that one fsync covers the whole batch.  If the batch cannot commit,
- * every job that had succeeded is told so: nothing it did is kept.
+ * alone), then the batch_end hook, then one COMMIT, so that one fsync
+ * covers the whole batch.  If the batch cannot commit, every job that had
+ * succeeded is told so: nothing it did is kept.  After the COMMIT, the
+ * batch_durable hook (the log's checkpoint); if it fails, the jobs' changes
+ * stay, but no job that succeeded is acknowledged (SG_ERR_UNAVAILABLE,
+ * kept).
  */
 static void
 run_batch(struct sg_store *st, struct job *batch)
@@ -432,7 +445,10 @@ run_batch(struct sg_store *st, struct job *batch)
 	pthread_mutex_lock(&st->qlock);
 	hooks = st->hooks;
 	pthread_mutex_unlock(&st->qlock);
-	if ((r = exec(t, "BEGIN IMMEDIATE")) != 0) {
+	/* Never a batch without its fsync (see sg_store_txn_relaxed). */
+	if (st->sync_relaxed && (r = exec(t, "PRAGMA synchronous=FULL")) == 0)
+		st->sync_relaxed = 0;
+	if (st->sync_relaxed || (r = exec(t, "BEGIN IMMEDIATE")) != 0) {
 		for (j = batch; j != NULL; j = j->next)
 			j->result = SG_ERR_UNAVAILABLE;
 		return;
@@ -459,6 +475,14 @@ run_batch(struct sg_store *st, struct job *batch)
 	if (r == 0 && (r = exec(t, "COMMIT")) == 0) {
 		if (h->batch_committed != NULL)
 			h->batch_committed(h->ctx);
+		if (h->batch_durable != NULL &&
+		    h->batch_durable(h->ctx, t) != 0) {
+			for (j = batch; j != NULL; j = j->next)
+				if (j->result == 0) {
+					j->result = SG_ERR_UNAVAILABLE;
+					j->kept = 1;
+				}
+		}
 		return;
 	}
 	sg_log_error("store: a batch of writes could not be committed (%s); "
@@ -511,6 +535,13 @@ writer_main(void *arg)
 int
 sg_store_write(struct sg_store *st, sg_store_job_fn fn, void *arg)
 {
+	return sg_store_write_kept(st, fn, arg, NULL);
+}
+
+int
+sg_store_write_kept(struct sg_store *st, sg_store_job_fn fn, void *arg,
+    int *ret_kept)
+{
 	struct job j;
 
 	memset(&j, 0, sizeof(j));
@@ -530,7 +561,39 @@ sg_store_write(struct sg_store *st, sg_store_job_fn fn, void *arg)
 	while (!j.done)
 		pthread_cond_wait(&st->dcond, &st->qlock);
 	pthread_mutex_unlock(&st->qlock);
+	if (ret_kept != NULL)
+		*ret_kept = j.kept;
 	return j.result;
+}
+
+/*
+ * A transaction of its own on the writer's connection, from the
+ * batch_durable hook, whose COMMIT does not wait for the disk
+ * (synchronous=NORMAL).  SQLite keeps a WAL database consistent at that
+ * setting; a crash or power loss may only lose this last transaction.
+ * The next batch's COMMIT (synchronous=FULL again) fsyncs the WAL, and
+ * with it this transaction's frames, which precede its own.
+ */
+int
+sg_store_txn_relaxed(struct sg_txn *t, sg_store_job_fn fn, void *arg)
+{
+	struct sg_store *st = t->st;
+	int r, r2;
+
+	if (!t->write || st == NULL)
+		return SG_ERR_INVALID;
+	if ((r = exec(t, "PRAGMA synchronous=NORMAL")) != 0)
+		return r;
+	st->sync_relaxed = 1;
+	if ((r = exec(t, "BEGIN IMMEDIATE")) == 0) {
+		if ((r = fn(t, arg)) == 0)
+			r = exec(t, "COMMIT");
+		if (r != 0)
+			sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	if ((r2 = exec(t, "PRAGMA synchronous=FULL")) == 0)
+		st->sync_relaxed = 0;
+	return r != 0 ? r : r2;
 }
 
 sqlite3 *

@@ -1,18 +1,55 @@
 /*
  * The transparency log over the store.
  *
- * Tables: log_entries (index → exact entry bytes), log_nodes (every
- * complete subtree hash, level 0 being the leaves), log_checkpoints (size →
+ * Tables: log_entries (index -> exact entry bytes), log_nodes (every
+ * complete subtree hash, level 0 being the leaves), log_checkpoints (size ->
  * signed note).  Appends happen in store write jobs on the writer thread;
  * the in-memory frontier follows the store's savepoints through its hooks:
  * a job that fails restores the frontier it started from, a batch that is
- * dropped restores the last committed one.  Before a batch commits, if the
- * log grew, a checkpoint is signed by the HSM and written in the same
- * transaction; if that fails, the batch fails and nothing is acknowledged.
+ * dropped restores the last committed one.
+ *
+ * Checkpoints come after the commit, never before.  The signer keeps the
+ * last tree it signed and signs only extensions of it (sg_witness.h), so a
+ * tree it has signed must never be lost: if the front signed (N, A) and
+ * then failed to commit, its tree would stay at N - 1 and any later tree of
+ * N entries would have another root, a fork the signer refuses for ever.
+ * So, per batch (the store's batch_durable hook, one checkpoint per batch
+ * whatever the number of jobs):
+ *
+ *   1. the batch commits: entries, tree nodes, request states (one fsync);
+ *   2. the signer is asked to sign the committed tree (size, root), with a
+ *      consistency proof from the tree it recorded last, computed here
+ *      from the stored nodes; it formats the checkpoint text itself from
+ *      its own origin, records the tree (its two fsyncs), and signs;
+ *   3. the note is verified once with the log key and stored in a
+ *      transaction of its own without an fsync (sg_store_txn_relaxed): a
+ *      lost row is harmless, the same tree is signed again the same way;
+ *   4. only then does sg_store_write return, and the clients are answered.
+ *
+ * Three fsyncs per batch that grows the log (one when it does not).
+ *
+ * If step 2 or 3 fails, the batch stays committed but none of its jobs is
+ * acknowledged (the clients get 503 as before, and a retry with the
+ * Idempotency-Key finds what was stored); the next batch, sg_tlog_sync()
+ * from the housekeeping thread, or the next start signs a checkpoint that
+ * covers it.  Proofs and entries are served only up to the newest
+ * checkpoint, so nothing uncovered is ever handed out.  If the signer
+ * refuses the tree (a fork or a rollback of what it signed: a restored
+ * backup, a damaged store, a front that is not honest) the log stops: the
+ * refusal is logged as an error, counted, reported by sg_tlog_status()
+ * (and so /readyz and /metrics), and no entry is appended any more until
+ * an operator acts (docs/OPERATIONS.md).
+ *
+ * At open the signer is asked to sign the stored tree even when a
+ * checkpoint covers it: that checks, before anything is served, that the
+ * store and the signer's record agree.  With no record yet (a new
+ * signer state directory) the signer takes the tree as it is: trust on
+ * first use.
  *
  * Proofs are computed from stored complete-subtree hashes (O(log^2 n)
  * look-ups at worst); memory does not grow with the log.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +85,16 @@ struct sg_tlog {
 	void *sign_ctx;
 	/* Owned by the writer thread (hooks and jobs run there). */
 	struct sg_merkle_frontier cur, job_start, committed;
+	struct sg_witness_record rec;  /* the signer's record, as last told */
+	/* Shared with other threads. */
+	pthread_mutex_t lock;
+	uint64_t size;                 /* entries committed */
+	uint64_t cp_size;              /* entries under the newest checkpoint */
+	int have_cp;
+	int force;                     /* sign even if a checkpoint covers it */
+	int failing;                   /* the last checkpoint was not signed */
+	uint64_t refusals;
+	char refusal[SG_TLOG_REASON_MAX]; /* "" unless the signer refused */
 };
 
 struct get_ctx {
@@ -103,6 +150,18 @@ emit_node(void *arg, unsigned level, uint64_t index,
 	return rc == SQLITE_DONE ? 0 : SG_ERR_IO;
 }
 
+/* Whether the signer has refused this log: then nothing is appended. */
+static int
+refused(struct sg_tlog *l)
+{
+	int r;
+
+	pthread_mutex_lock(&l->lock);
+	r = l->refusal[0] != '\0';
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
 int
 sg_tlog_append(struct sg_tlog *l, struct sg_txn *t, const char *entry,
     size_t len, uint64_t *ret_index)
@@ -115,6 +174,8 @@ sg_tlog_append(struct sg_tlog *l, struct sg_txn *t, const char *entry,
 
 	if (!sg_store_txn_is_write(t) || len == 0 || len > INT32_MAX)
 		return SG_ERR_INVALID;
+	if (refused(l))
+		return SG_ERR_UNAVAILABLE;
 	if (sqlite3_prepare_v2(db, "INSERT INTO log_entries (idx, data) "
 	    "VALUES (?1, ?2)", -1, &s, NULL) != SQLITE_OK)
 		return SG_ERR_IO;
@@ -131,30 +192,45 @@ sg_tlog_append(struct sg_tlog *l, struct sg_txn *t, const char *entry,
 	return 0;
 }
 
-/* Signs and stores a checkpoint for the current frontier. */
+/* The request for the committed tree, with a consistency proof from the
+ * signer's record when the tree is larger. */
 static int
-write_checkpoint(struct sg_tlog *l, sqlite3 *db,
-    const struct sg_merkle_frontier *f)
+build_request(struct sg_tlog *l, sqlite3 *db, struct sg_witness_request *req)
+{
+	struct get_ctx g = { db, NULL };
+	int r;
+
+	memset(req, 0, sizeof(*req));
+	req->size = l->committed.size;
+	sg_merkle_frontier_root(&l->committed, req->root);
+	if (!l->rec.present)
+		return 0;
+	req->old_size = l->rec.size;
+	if (l->rec.size == 0 || l->rec.size >= req->size)
+		return 0;
+	r = sg_merkle_consistency_proof(get_node, &g, l->rec.size, req->size,
+	    req->proof, SG_MERKLE_MAX_PROOF, &req->nproof);
+	get_done(&g);
+	return r;
+}
+
+/* The signed note for the committed tree, verified with the log key:
+ * never trust the HSM, nor the signer process, blindly. */
+static int
+make_note(struct sg_tlog *l, const struct sg_witness_request *req,
+    const uint8_t sig[SG_ED25519_SIG], char **ret)
 {
 	struct sg_checkpoint cp;
-	sqlite3_stmt *s = NULL;
-	uint8_t sig[SG_ED25519_SIG];
 	char *text = NULL, *line = NULL, *note = NULL;
-	int rc, r;
+	size_t tl;
+	int r;
 
 	memset(&cp, 0, sizeof(cp));
 	snprintf(cp.origin, sizeof(cp.origin), "%s", l->origin);
-	cp.size = f->size;
-	sg_merkle_frontier_root(f, cp.root);
-	if ((r = sg_checkpoint_format(&cp, &text)) != 0)
-		goto out;
-	if ((r = l->sign(l->sign_ctx, text, strlen(text), sig)) != 0) {
-		sg_log_error("log: the checkpoint could not be signed: %s",
-		    sg_strerror(r));
-		r = SG_ERR_UNAVAILABLE;
-		goto out;
-	}
-	if ((r = sg_note_signature_line(l->origin, l->key_id, sig,
+	cp.size = req->size;
+	memcpy(cp.root, req->root, SG_HASH_LEN);
+	if ((r = sg_checkpoint_format(&cp, &text)) != 0 ||
+	    (r = sg_note_signature_line(l->origin, l->key_id, sig,
 	    &line)) != 0)
 		goto out;
 	if (asprintf(&note, "%s\n%s", text, line) < 0) {
@@ -162,33 +238,139 @@ write_checkpoint(struct sg_tlog *l, sqlite3 *db,
 		r = SG_ERR_NOMEM;
 		goto out;
 	}
-	/* Never trust the HSM blindly: the note must verify. */
-	{
-		size_t tl;
-		if (sg_note_verify(note, strlen(note), l->origin, l->key_id,
-		    l->pub, &tl) != 0) {
-			sg_log_error("log: the HSM's checkpoint signature does "
-			    "not verify with the log key");
-			r = SG_ERR_UNAVAILABLE;
-			goto out;
-		}
-	}
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO log_checkpoints "
-	    "(size, note, signed_at) VALUES (?1, ?2, ?3)", -1, &s,
-	    NULL) != SQLITE_OK) {
-		r = SG_ERR_IO;
+	if (sg_note_verify(note, strlen(note), l->origin, l->key_id, l->pub,
+	    &tl) != 0) {
+		sg_log_error("log: the signer's checkpoint signature does not "
+		    "verify with the log key");
+		r = SG_ERR_UNAVAILABLE;
 		goto out;
 	}
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)f->size);
-	sqlite3_bind_text(s, 2, note, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL));
-	rc = sqlite3_step(s);
-	r = rc == SQLITE_DONE ? 0 : SG_ERR_IO;
+	*ret = note;
+	note = NULL;
 out:
-	sqlite3_finalize(s);
 	free(text);
 	free(line);
 	free(note);
+	return r;
+}
+
+struct store_cp {
+	const char *note;
+	uint64_t size;
+};
+
+static int
+job_store_checkpoint(struct sg_txn *t, void *arg)
+{
+	struct store_cp *sc = arg;
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(sg_store_txn_db(t), "INSERT OR REPLACE INTO "
+	    "log_checkpoints (size, note, signed_at) VALUES (?1, ?2, ?3)", -1,
+	    &s, NULL) != SQLITE_OK)
+		return SG_ERR_IO;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)sc->size);
+	sqlite3_bind_text(s, 2, sc->note, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL));
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : SG_ERR_IO;
+}
+
+/* The signer refused the tree: the log stops until an operator acts. */
+static void
+record_refusal(struct sg_tlog *l, const struct sg_witness_request *req,
+    const struct sg_witness_reply *rep)
+{
+	char why[sizeof(rep->err) * 4];
+
+	sg_escape(rep->err, strnlen(rep->err, sizeof(rep->err)), why,
+	    sizeof(why));
+	sg_log_error("log: THE SIGNER REFUSES TO SIGN THE LOG: %s (the store "
+	    "holds %llu entries; the signer signed %llu last).  Nothing more "
+	    "is appended or acknowledged until an operator acts: see "
+	    "\"The signer's checkpoint record\" in OPERATIONS.md", why,
+	    (unsigned long long)req->size,
+	    (unsigned long long)rep->rec.size);
+	pthread_mutex_lock(&l->lock);
+	l->refusals++;
+	snprintf(l->refusal, sizeof(l->refusal), "%.*s",
+	    (int)sizeof(l->refusal) - 1, why);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Signs and stores a checkpoint for the committed tree (writer thread,
+ * after the COMMIT). */
+static int
+checkpoint(struct sg_tlog *l, struct sg_txn *t)
+{
+	struct sg_witness_request *req;
+	struct sg_witness_reply rep;
+	struct store_cp sc;
+	char *note = NULL;
+	int attempt, r;
+
+	if ((req = malloc(sizeof(*req))) == NULL)
+		return SG_ERR_NOMEM;
+	memset(&rep, 0, sizeof(rep));
+	/* A stale idea of the signer's record costs one more round. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((r = build_request(l, sg_store_txn_db(t), req)) != 0) {
+			sg_log_error("log: no consistency proof from %llu to "
+			    "%llu entries: %s",
+			    (unsigned long long)l->rec.size,
+			    (unsigned long long)l->committed.size,
+			    sg_strerror(r));
+			r = SG_ERR_UNAVAILABLE;
+			goto out;
+		}
+		r = l->sign(l->sign_ctx, req, &rep);
+		/* Whenever the signer answered, it told its record. */
+		if (r == SG_ERR_CONFLICT || rep.rec.present)
+			l->rec = rep.rec;
+		if (r != SG_ERR_CONFLICT)
+			break;
+	}
+	if (r == SG_ERR_VERIFY) {
+		record_refusal(l, req, &rep);
+		r = SG_ERR_UNAVAILABLE;
+		goto out;
+	}
+	if (r != 0) {
+		char why[sizeof(rep.err) * 4];
+		sg_escape(rep.err, strnlen(rep.err, sizeof(rep.err)), why,
+		    sizeof(why));
+		sg_log_error("log: the checkpoint for %llu entries could not "
+		    "be signed: %s%s%s", (unsigned long long)req->size,
+		    sg_strerror(r), why[0] ? ": " : "", why);
+		r = SG_ERR_UNAVAILABLE;
+		goto out;
+	}
+	if ((r = make_note(l, req, rep.sig, &note)) != 0)
+		goto out;
+	sc.note = note;
+	sc.size = req->size;
+	/* Once more on failure: the signature is in hand. */
+	if ((r = sg_store_txn_relaxed(t, job_store_checkpoint, &sc)) != 0 &&
+	    (r = sg_store_txn_relaxed(t, job_store_checkpoint, &sc)) != 0) {
+		sg_log_error("log: the signed checkpoint for %llu entries "
+		    "could not be stored: %s", (unsigned long long)req->size,
+		    sg_strerror(r));
+		r = SG_ERR_UNAVAILABLE;
+		goto out;
+	}
+	pthread_mutex_lock(&l->lock);
+	l->cp_size = req->size;
+	l->have_cp = 1;
+	l->force = 0;
+	pthread_mutex_unlock(&l->lock);
+out:
+	pthread_mutex_lock(&l->lock);
+	l->failing = r != 0;
+	pthread_mutex_unlock(&l->lock);
+	free(note);
+	free(req);
 	return r;
 }
 
@@ -208,22 +390,15 @@ hook_job_abort(void *ctx)
 	l->cur = l->job_start;
 }
 
-static int
-hook_batch_end(void *ctx, struct sg_txn *t)
-{
-	struct sg_tlog *l = ctx;
-
-	if (l->cur.size == l->committed.size)
-		return 0;
-	return write_checkpoint(l, sg_store_txn_db(t), &l->cur);
-}
-
 static void
 hook_batch_committed(void *ctx)
 {
 	struct sg_tlog *l = ctx;
 
 	l->committed = l->cur;
+	pthread_mutex_lock(&l->lock);
+	l->size = l->committed.size;
+	pthread_mutex_unlock(&l->lock);
 }
 
 static void
@@ -234,22 +409,34 @@ hook_batch_abort(void *ctx)
 	l->cur = l->committed;
 }
 
-struct open_job {
-	struct sg_tlog *l;
-};
+/* After the commit: a checkpoint for what is not covered yet. */
+static int
+hook_batch_durable(void *ctx, struct sg_txn *t)
+{
+	struct sg_tlog *l = ctx;
+	int need, stop;
 
-/* Creates the tables, loads the frontier, and checkpoints the current
- * size if no checkpoint for it exists (a new log, or an old store). */
+	pthread_mutex_lock(&l->lock);
+	need = l->force || !l->have_cp || l->cp_size != l->committed.size;
+	stop = l->refusal[0] != '\0';
+	pthread_mutex_unlock(&l->lock);
+	/* Refused once, refused for good: asking again changes nothing. */
+	if (stop && need)
+		return SG_ERR_UNAVAILABLE;
+	return need ? checkpoint(l, t) : 0;
+}
+
+/* Creates the tables and loads the frontier and the newest checkpoint's
+ * size; the hooks do not exist yet, so it sets the frontier itself. */
 static int
 job_open(struct sg_txn *t, void *arg)
 {
-	struct open_job *oj = arg;
-	struct sg_tlog *l = oj->l;
+	struct sg_tlog *l = arg;
 	sqlite3 *db = sg_store_txn_db(t);
 	struct get_ctx g = { db, NULL };
 	sqlite3_stmt *s = NULL;
 	uint64_t size = 0;
-	int have = 0, r;
+	int r;
 
 	if (sqlite3_exec(db, log_schema, NULL, NULL, NULL) != SQLITE_OK)
 		return SG_ERR_IO;
@@ -277,29 +464,39 @@ job_open(struct sg_txn *t, void *arg)
 		return r;
 	}
 	l->committed = l->cur;
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM log_checkpoints WHERE "
-	    "size = ?1", -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT MAX(size) FROM log_checkpoints", -1,
+	    &s, NULL) != SQLITE_OK)
 		return SG_ERR_IO;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)size);
-	have = sqlite3_step(s) == SQLITE_ROW;
+	if (sqlite3_step(s) == SQLITE_ROW &&
+	    sqlite3_column_type(s, 0) != SQLITE_NULL) {
+		l->cp_size = (uint64_t)sqlite3_column_int64(s, 0);
+		l->have_cp = 1;
+	}
 	sqlite3_finalize(s);
-	if (!have)
-		return write_checkpoint(l, db, &l->cur);
+	l->size = size;
+	return 0;
+}
+
+static int
+job_nothing(struct sg_txn *t, void *arg)
+{
+	(void)t;
+	(void)arg;
 	return 0;
 }
 
 int
 sg_tlog_open(struct sg_store *st, const char *origin,
     const uint8_t pub[SG_ED25519_PUB], sg_tlog_sign_fn sign, void *sign_ctx,
-    struct sg_tlog **ret)
+    struct sg_tlog **ret, char *errbuf, size_t errlen)
 {
 	struct sg_tlog *l;
 	struct sg_store_hooks h;
-	struct open_job oj;
-	int r;
+	int r, hooked = 0;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return SG_ERR_NOMEM;
+	pthread_mutex_init(&l->lock, NULL);
 	l->st = st;
 	memcpy(l->pub, pub, SG_ED25519_PUB);
 	l->sign = sign;
@@ -311,24 +508,75 @@ sg_tlog_open(struct sg_store *st, const char *origin,
 		r = SG_ERR_NOMEM;
 		goto fail;
 	}
-	/* The open job runs before the hooks exist, so it manages the
-	 * frontier itself. */
-	oj.l = l;
-	if ((r = sg_store_write(st, job_open, &oj)) != 0)
+	if ((r = sg_store_write(st, job_open, l)) != 0) {
+		snprintf(errbuf, errlen, "the log's tables cannot be read: %s",
+		    sg_strerror(r));
 		goto fail;
+	}
 	memset(&h, 0, sizeof(h));
 	h.ctx = l;
 	h.job_begin = hook_job_begin;
 	h.job_abort = hook_job_abort;
-	h.batch_end = hook_batch_end;
 	h.batch_committed = hook_batch_committed;
 	h.batch_abort = hook_batch_abort;
+	h.batch_durable = hook_batch_durable;
 	sg_store_set_hooks(st, &h);
+	hooked = 1;
+	/* The signer confirms the stored tree before anything is served. */
+	pthread_mutex_lock(&l->lock);
+	l->force = 1;
+	pthread_mutex_unlock(&l->lock);
+	if ((r = sg_store_write(st, job_nothing, NULL)) != 0) {
+		struct sg_tlog_status ls;
+		sg_tlog_status(l, &ls);
+		if (ls.refusal[0] != '\0') {
+			snprintf(errbuf, errlen, "the signer refuses the log "
+			    "in the store: %s", ls.refusal);
+			r = SG_ERR_VERIFY;
+		} else {
+			snprintf(errbuf, errlen, "no checkpoint could be "
+			    "signed for the %llu entries in the store",
+			    (unsigned long long)ls.size);
+			r = SG_ERR_UNAVAILABLE;
+		}
+		goto fail;
+	}
 	*ret = l;
 	return 0;
 fail:
+	if (hooked) {
+		memset(&h, 0, sizeof(h));
+		sg_store_set_hooks(st, &h);
+	}
 	sg_tlog_free(l);
 	return r;
+}
+
+int
+sg_tlog_sync(struct sg_tlog *l)
+{
+	int need, stop;
+
+	pthread_mutex_lock(&l->lock);
+	need = !l->have_cp || l->cp_size != l->size;
+	stop = l->refusal[0] != '\0';
+	pthread_mutex_unlock(&l->lock);
+	if (stop)
+		return SG_ERR_VERIFY;
+	return need ? sg_store_write(l->st, job_nothing, NULL) : 0;
+}
+
+void
+sg_tlog_status(struct sg_tlog *l, struct sg_tlog_status *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	pthread_mutex_lock(&l->lock);
+	ret->size = l->size;
+	ret->checkpoint_size = l->have_cp ? l->cp_size : 0;
+	ret->uncovered = l->failing && (!l->have_cp || l->cp_size != l->size);
+	ret->refusals = l->refusals;
+	snprintf(ret->refusal, sizeof(ret->refusal), "%s", l->refusal);
+	pthread_mutex_unlock(&l->lock);
 }
 
 void
@@ -336,6 +584,7 @@ sg_tlog_free(struct sg_tlog *l)
 {
 	if (l == NULL)
 		return;
+	pthread_mutex_destroy(&l->lock);
 	free(l->origin);
 	free(l->vkey);
 	free(l);

@@ -31,7 +31,7 @@ check "... and the requester is told why" bash -c "jbody() { jq -r \"\$1\" '$T_D
 api audit GET '/v1/requests?limit=200' >/dev/null
 expect_eq "nothing was created or signed" "$(jbody '.requests | length')" 0
 stop_daemon
-rm -rf "$T_DIR/state" "$T_DIR/signgated.json"
+rm -rf "$T_DIR/state" "$T_DIR/state-hsm" "$T_DIR/signgated.json"
 
 # --- the token is not in the inventory -------------------------------------
 sed 's/^hsm [0-9a-f]*$/hsm 0000000000000000/' "$DEV/policy.conf" >"$T_DIR/policy-noinv.conf"
@@ -42,7 +42,7 @@ check "a token missing from the inventory is never used" bash -c \
     "jq -r '.keys[] | select(.name==\"release\") | .reason' '$T_DIR/body' | grep -q 'is not in the HSM inventory'"
 expect_eq "... requests are refused (403)" "$(new_request ci nightly "$H")" 403
 stop_daemon
-rm -rf "$T_DIR/state" "$T_DIR/signgated.json"
+rm -rf "$T_DIR/state" "$T_DIR/state-hsm" "$T_DIR/signgated.json"
 
 # --- rotation ----------------------------------------------------------------
 # A private copy of the tokens, so the new keys do not touch var/dev.

@@ -78,7 +78,8 @@ for i in $(seq 1 100); do grep -q listening "$d/out" && break; sleep 0.05; done
 TSA_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$d/out")
 check "the test authority listens" test -n "$TSA_PORT"
 DEAD="http://127.0.0.1:1/"
-rm -f "$T_DIR/signgated.json"; rm -rf "$T_DIR/state"
+# A new log: a new store, and a new signer record with it.
+rm -f "$T_DIR/signgated.json"; rm -rf "$T_DIR/state" "$T_DIR/state-hsm"
 write_config ".timestamping = [
     {\"key\": \"nightly\", \"url\": \"http://127.0.0.1:$TSA_PORT/\", \"required\": true},
     {\"key\": \"firmware\", \"url\": \"http://127.0.0.1:$TSA_PORT/\", \"required\": true},

@@ -5,13 +5,17 @@
  *
  *   SG_P11FAULT_MODULE   the real module (default: SoftHSM's).
  *   SG_P11FAULT_CONTROL  a control file, one rule per line:
- *       <function> <CKR name | 0xHEX | decimal> [count N | always]
+ *       <function> <CKR name | 0xHEX | decimal> [mechanism M]
+ *           [count N | always]
  *       <function> hang <ms> [count N | always]
  *     e.g. "C_Sign CKR_DEVICE_ERROR count 1", "C_OpenSession
  *     CKR_TOKEN_NOT_PRESENT always", "C_Sign hang 10000".  A rule without
  *     count is "always".  '#' starts a comment.  The first live rule of each
  *     kind for a function applies: a hang sleeps before the call, then an
- *     error rule answers instead of the real module.
+ *     error rule answers instead of the real module.  "mechanism M" (a
+ *     CKM_ name below, or a number) limits an error rule of C_SignInit to
+ *     that mechanism, e.g. "C_SignInit CKR_FUNCTION_FAILED mechanism
+ *     CKM_EDDSA" fails only Ed25519 keys (the transparency log's).
  *   SG_P11FAULT_LOG      a file that gets one line per injected fault.
  *
  * Every call compares the control file's inode, size and mtime with what it
@@ -245,7 +249,21 @@ struct rule {
 	CK_RV rv;
 	unsigned long hang_ms;
 	long left;              /* calls still to fail; -1: always */
+	int has_mech;           /* only calls with this mechanism */
+	CK_MECHANISM_TYPE mech;
 };
+
+#define MECH(name) { #name, name }
+static const struct {
+	const char *name;
+	CK_MECHANISM_TYPE mech;
+} mech_names[] = {
+	MECH(CKM_RSA_PKCS),
+	MECH(CKM_RSA_PKCS_PSS),
+	MECH(CKM_ECDSA),
+	MECH(CKM_EDDSA),
+};
+#undef MECH
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static CK_FUNCTION_LIST *real;
@@ -334,11 +352,29 @@ parse_rv(const char *s, CK_RV *ret)
 	return 0;
 }
 
+static int
+parse_mech(const char *s, CK_MECHANISM_TYPE *ret)
+{
+	unsigned long v;
+	size_t i;
+
+	for (i = 0; i < sizeof(mech_names) / sizeof(mech_names[0]); i++) {
+		if (strcmp(mech_names[i].name, s) == 0) {
+			*ret = mech_names[i].mech;
+			return 0;
+		}
+	}
+	if (parse_ulong(s, 0xffffffffUL, &v) != 0)
+		return -1;
+	*ret = v;
+	return 0;
+}
+
 /* One line; 0 if it held a rule, 1 if it was blank, -1 if malformed. */
 static int
 parse_line(char *line, struct rule *r)
 {
-	char *w[5], *save = NULL, *tok;
+	char *w[7], *save = NULL, *tok;
 	unsigned long v;
 	size_t n = 0, i;
 
@@ -370,6 +406,13 @@ parse_line(char *line, struct rule *r)
 		if (parse_rv(w[1], &r->rv) != 0)
 			return -1;
 		i = 2;
+		if (n >= i + 2 && strcmp(w[i], "mechanism") == 0) {
+			if (r->fn != FN_C_SignInit ||
+			    parse_mech(w[i + 1], &r->mech) != 0)
+				return -1;
+			r->has_mech = 1;
+			i += 2;
+		}
 	}
 	if (i == n)
 		return 0;
@@ -468,9 +511,10 @@ refresh(void)
 	return path;
 }
 
-/* Takes one use of the first live rule of this kind, if any. */
+/* Takes one use of the first live rule of this kind, if any (mech: the
+ * call's mechanism, or NULL if it has none). */
 static struct rule *
-take(enum fn_id fn, int hang)
+take(enum fn_id fn, int hang, const CK_MECHANISM_TYPE *mech)
 {
 	size_t i;
 
@@ -478,6 +522,11 @@ take(enum fn_id fn, int hang)
 		struct rule *r = &rules[i];
 
 		if (r->fn != fn || r->hang != hang || r->left == 0)
+			continue;
+		/* Rules with a mechanism apply at the mechanism's check
+		 * only, the others at the plain one: never both. */
+		if (r->has_mech != (mech != NULL) ||
+		    (mech != NULL && *mech != r->mech))
 			continue;
 		if (r->left > 0)
 			r->left--;
@@ -520,7 +569,7 @@ hang(enum fn_id fn, unsigned long ms)
 
 /* Decides the fate of one call: CKR_OK means "forward it". */
 static CK_RV
-fault(enum fn_id fn)
+fault_mech(enum fn_id fn, const CK_MECHANISM_TYPE *mech)
 {
 	struct rule *r;
 	unsigned long ms = 0;
@@ -528,7 +577,7 @@ fault(enum fn_id fn)
 
 	pthread_mutex_lock(&lock);
 	(void)refresh();
-	if ((r = take(fn, 1)) != NULL) {
+	if ((r = take(fn, 1, mech)) != NULL) {
 		ms = r->hang_ms;
 		fired[fn]++;
 		/* Counted until the call has taken its error rule too. */
@@ -541,7 +590,7 @@ fault(enum fn_id fn)
 	}
 	pthread_mutex_lock(&lock);
 	(void)refresh();
-	if ((r = take(fn, 0)) != NULL) {
+	if ((r = take(fn, 0, mech)) != NULL) {
 		rv = r->rv;
 		fired[fn]++;
 	}
@@ -551,6 +600,12 @@ fault(enum fn_id fn)
 	if (rv != CKR_OK)
 		note("%s %s\n", fn_names[fn], rv_name(rv));
 	return rv;
+}
+
+static CK_RV
+fault(enum fn_id fn)
+{
+	return fault_mech(fn, NULL);
 }
 
 #define X(name, params, args)						\
@@ -567,6 +622,18 @@ w_##name params								\
 }
 FUNCS(X)
 #undef X
+
+/* C_SignInit knows its mechanism, for rules that name one. */
+static CK_RV
+w_sign_init_mech(CK_SESSION_HANDLE a, CK_MECHANISM *b, CK_OBJECT_HANDLE c)
+{
+	CK_RV rv;
+
+	if (b != NULL && (rv = fault_mech(FN_C_SignInit,
+	    &b->mechanism)) != CKR_OK)
+		return rv;
+	return w_C_SignInit(a, b, c);
+}
 
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST **ret);
 unsigned long p11fault_fired(const char *function);
@@ -596,6 +663,7 @@ init_once(void)
 #define X(name, params, args) table.name = w_##name;
 	FUNCS(X)
 #undef X
+	table.C_SignInit = w_sign_init_mech;
 	table.C_GetFunctionList = C_GetFunctionList;
 }
 

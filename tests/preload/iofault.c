@@ -21,7 +21,9 @@
  * once per N.  To report, $SG_IOFAULT_COUNT_FILE (if set) holds the number
  * of calls counted so far, rewritten after each one, and $SG_IOFAULT_LOG
  * (if set) gets one line per injected failure, "<n> <call> <path>", so a
- * test can say which write it took away.
+ * test can say which write it took away; with $SG_IOFAULT_LOG_ALL set, one
+ * line per counted call, failed or not, so that a counting run can tell
+ * which number a given write will have.
  *
  * The library's own files are written through the real functions, never
  * counted.  A forked child inherits the counter as it was at the fork and
@@ -46,7 +48,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *match, *trigger, *arm;
 static unsigned long long fail_nth, fail_count = 1, counted;
-static int counting, armed, count_fd = -1, log_fd = -1;
+static int counting, armed, log_all, count_fd = -1, log_fd = -1;
 
 static unsigned long long
 env_number(const char *name, unsigned long long dflt)
@@ -84,6 +86,7 @@ init(void)
 	if ((s = getenv("SG_IOFAULT_LOG")) != NULL && *s != '\0')
 		log_fd = open(s, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 		    0600);
+	log_all = (s = getenv("SG_IOFAULT_LOG_ALL")) != NULL && *s != '\0';
 	counting = fail_nth > 0 || count_fd >= 0;
 	armed = arm == NULL || *arm == '\0';
 }
@@ -131,7 +134,7 @@ should_fail(int fd, const char *call)
 			len = snprintf(num, sizeof(num), "%20llu\n", n);
 			(void)real_pwrite(count_fd, num, (size_t)len, 0);
 		}
-		if (fail && log_fd >= 0) {
+		if ((fail || log_all) && log_fd >= 0) {
 			len = snprintf(line, sizeof(line), "%llu %s %s\n", n,
 			    call, path);
 			if (len > 0 && (size_t)len < sizeof(line))

@@ -32,14 +32,18 @@
  *   S <id> <signature b64>                GET .../signature answered 200
  *   K <size> <root b64>                   a checkpoint that was served
  *   F <create|decide|get> <what> <status> a 503, another status, or no
- *                                         answer at all (status 0)
+ *                                         answer at all (status 0); 2 is
+ *                                         a 503 with "recorded": the change
+ *                                         was stored, but no signed
+ *                                         checkpoint covered it yet
  *
  * A request is created with an Idempotency-Key; the body follows from the
  * key (digest = SHA-256 of it), so a create that got no answer is sent
  * again, identical, by the next run.  A decision without a 200 or 409 is
  * sent again too.  A replay (create 200, decision 409 "already decided")
- * is only right when an earlier attempt got no answer: after nothing but
- * 503s it means a refused call was kept.
+ * is only right when an earlier attempt got no answer or a 503 that says
+ * "recorded": after nothing but plain 503s it means a refused call was
+ * kept.
  *
  * verify: every request acknowledged (2xx) exists with its id and its
  * statement; an Idempotency-Key names one request only; every acknowledged
@@ -85,6 +89,7 @@
 #define NOFFICERS 3
 #define MAX_REPORT 10
 #define VERIFY_THREADS 4
+#define ST_RECORDED 2             /* journal: a 503 that says "recorded" */
 
 extern char **environ;
 
@@ -544,11 +549,11 @@ load_journal(const char *path, long long from)
 					*slash = '/';
 				}
 			}
-			if (st == 0 && at != NULL)
+			if ((st == 0 || st == ST_RECORDED) && at != NULL)
 				at->noanswer++;
 			else if (st == 503 && at != NULL)
 				at->n503++;
-			else if (st != 0 && st != 503) {
+			else if (st != 0 && st != 503 && st != ST_RECORDED) {
 				rep_status.count++;
 				bad(&rep_status, "%s %s answered %ld", a[0],
 				    a[1], st);
@@ -606,6 +611,21 @@ b64s(const char *s)
 	return sg_b64_encode((const uint8_t *)s, strlen(s));
 }
 
+/* A 503 whose change was stored all the same ("recorded": true). */
+static int
+recorded_503(struct client *c, long st)
+{
+	json_t *j, *v;
+	int yes;
+
+	if (st != 503 || (j = client_json(c)) == NULL)
+		return 0;
+	v = json_object_get(j, "recorded");
+	yes = json_is_true(v);
+	json_decref(j);
+	return yes;
+}
+
 /*
  * POSTs a create.  Returns the status (0: no answer); on a 2xx the request
  * is in the journal and *ret_req (if given) is its index.
@@ -630,9 +650,10 @@ do_create(struct client *c, int ii, int *ret_req)
 	in->a.n++;
 	pthread_mutex_unlock(&slock);
 	if (st < 200 || st > 299) {
-		jlog("F create %s %ld", in->idem, st);
+		int kept = recorded_503(c, st);
+		jlog("F create %s %ld", in->idem, kept ? ST_RECORDED : st);
 		pthread_mutex_lock(&slock);
-		if (st == 0)
+		if (st == 0 || kept)
 			in->a.noanswer++;
 		else if (st == 503)
 			in->a.n503++;
@@ -728,6 +749,7 @@ do_decide(struct client *c, EVP_PKEY *key, int o, int i)
 	const char *state, *sig;
 	json_t *j;
 	long st;
+	int kept;
 
 	if ((env = approval(key, officers[o], q->statement)) == NULL)
 		return -1;
@@ -755,9 +777,11 @@ do_decide(struct client *c, EVP_PKEY *key, int o, int i)
 		json_decref(j);
 		return st;
 	}
-	jlog("F decide %s/%s %ld", officers[o], q->id, st);
+	kept = recorded_503(c, st);
+	jlog("F decide %s/%s %ld", officers[o], q->id, kept ? ST_RECORDED :
+	    st);
 	pthread_mutex_lock(&slock);
-	if (st == 0)
+	if (st == 0 || kept)
 		at->noanswer++;
 	else if (st == 503)
 		at->n503++;
@@ -1388,14 +1412,17 @@ monitor(const char *after)
 	}
 }
 
-/* After a 503 on a create: nothing with that digest may exist. */
+/* After a 503 on a create: a request with that digest exists if and only
+ * if the 503 said "recorded". */
 static void
-absent_request(struct client *c, const char *key, const char *idem)
+absent_request(struct client *c, const char *key, const char *idem,
+    int recorded)
 {
 	char path[128], hex[65];
 	json_t *j, *r;
 	size_t k;
 	long st;
+	int found = 0;
 
 	digest_of(idem, hex);
 	snprintf(path, sizeof(path), "/v1/requests?key=%s&limit=100", key);
@@ -1406,10 +1433,16 @@ absent_request(struct client *c, const char *key, const char *idem)
 	j = client_json(c);
 	json_array_foreach(json_object_get(j, "requests"), k, r) {
 		const char *v = jstr(r, "digest", "value");
-		if (v != NULL && strcmp(v, hex) == 0)
-			flow_err("create %s answered 503 but request %s exists",
-			    key, jstr(r, "id", NULL));
+		if (v != NULL && strcmp(v, hex) == 0) {
+			found++;
+			if (!recorded)
+				flow_err("create %s answered 503 but request "
+				    "%s exists", key, jstr(r, "id", NULL));
+		}
 	}
+	if (recorded && found != 1)
+		flow_err("create %s answered 503 \"recorded\" but %d "
+		    "requests exist", key, found);
 	json_decref(j);
 }
 
@@ -1435,12 +1468,16 @@ flow_create(struct client *ci, struct client *audit, const char *key,
 	st = do_create(ci, ii, &k);
 	note_status(st, ci);
 	if (st == 503) {
-		absent_request(audit, key, idem);
+		int kept = recorded_503(ci, st);
+		absent_request(audit, key, idem, kept);
+		/* Recorded: the retry has a checkpoint signed that covers
+		 * it, and returns it. */
 		st = do_create(ci, ii, &k);
 		note_status(st, ci);
-		if (st != 201)
-			flow_err("create %s: the retry after a 503 answered "
-			    "%ld, not 201", key, st);
+		if (st != (kept ? 200 : 201))
+			flow_err("create %s: the retry after a 503%s answered "
+			    "%ld, not %d", key, kept ? " (recorded)" : "", st,
+			    kept ? 200 : 201);
 	}
 	return st >= 200 && st <= 299 ? k : -1;
 }
@@ -1456,6 +1493,15 @@ flow_decide(struct client *c, struct client *audit, EVP_PKEY *key, int o,
 
 	st = do_decide(c, key, o, i);
 	note_status(st, c);
+	if (st == 503 && recorded_503(c, st)) {
+		/* Stored: sending it again is answered "already decided". */
+		st = do_decide(c, key, o, i);
+		note_status(st, c);
+		if (st != 409)
+			flow_err("%s's approval: the retry after a recorded 503 "
+			    "answered %ld, not 409", officers[o], st);
+		return st == 409 ? 0 : -1;
+	}
 	if (st == 503) {
 		snprintf(path, sizeof(path), "/v1/requests/%s", reqs[i].id);
 		if (http(audit, "GET", path, NULL, NULL) == 200) {
@@ -1523,8 +1569,12 @@ run_flow(const char *tag)
 		json_decref(j);
 		j = client_json(&audit);
 		state = jstr(j, "state", NULL);
-	} while (st == 200 && state != NULL && strcmp(state, "pending") == 0 &&
-	    sg_mono_us() < until);
+		/* 503: signed, but no checkpoint covers it yet; the
+		 * housekeeping thread signs one within a second. */
+		if (st == 503)
+			sleep(1);
+	} while (((st == 200 && state != NULL && strcmp(state, "pending") ==
+	    0) || st == 503) && sg_mono_us() < until);
 	if (state == NULL || strcmp(state, "signed") != 0) {
 		flow_err("the release is %s, not signed", state ? state :
 		    "(unknown)");

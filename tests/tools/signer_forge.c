@@ -4,6 +4,7 @@
  *
  *   signer_forge CONFIG [DEVDIR]
  *   signer_forge replay CONFIG DEVDIR ENTRY COUNT
+ *   signer_forge --log CONFIG [DEVDIR]
  *
  * CONFIG is a daemon configuration (absolute paths); DEVDIR holds the
  * officers' private keys (officers/<name>.key) and the code-signing CA
@@ -18,6 +19,20 @@
  * not well formed at all.  Positive controls sit next to the refusals so
  * that a refusal cannot come from a broken test: the same builders produce
  * the signatures that verify.
+ *
+ * Checkpoints: the log key signs only the signer's own checkpoint text and
+ * only trees that extend its record.  Text (the old message, a checkpoint
+ * text, random bytes) is refused; on a record of its own the forge tries
+ * forks (another root at the recorded size, another log's tree and proof,
+ * a tampered, truncated or extended proof, one future of a shared prefix
+ * after the other), rollbacks, stale proofs, a restart, another origin, a
+ * directory others may write, and races between two channels and between
+ * two signer processes on one record; each signed answer must verify over
+ * the text the signer formats for (size, root) under the configured
+ * origin.  With --log, the same attacks go against a stopped daemon's own
+ * record (signer_state_dir) and the tree in its store, which must be left
+ * as it was.  Otherwise the forge's signers keep their records in a
+ * scratch directory and never touch the daemon's.
  *
  * Two more signers are spawned on copies of the policy with one rule
  * changed (a key that allows raw only; an HSM standing where no key may be
@@ -63,6 +78,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,7 +87,6 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
-
 #include <sqlite3.h>
 
 #include "sg_cms.h"
@@ -107,6 +123,9 @@ struct forge {
 	size_t ca_len;
 	EVP_PKEY *officer[NOFFICERS];
 	uint8_t *rbuf;                 /* raw replies */
+	char tmp[64];                  /* scratch directory */
+	char hsmdir[4096];             /* the main signer's record */
+	int daemon_record;             /* replay: hsmdir is the daemon's */
 };
 
 /* A set of envelopes for one request. */
@@ -199,8 +218,9 @@ load_officer(struct forge *f, size_t i)
  */
 static int
 spawn_signer_ex(const struct sg_config *cfg, const struct sg_policy *p,
-    const char *policy_path, void (*tweak)(struct sg_signer_key_spec *,
-    size_t), struct sg_signer_client **ret, char *err, size_t errlen)
+    const char *policy_path, const char *state_dir,
+    void (*tweak)(struct sg_signer_key_spec *, size_t),
+    struct sg_signer_client **ret, char *err, size_t errlen)
 {
 	struct sg_signer_key_spec *specs;
 	size_t nkeys, i;
@@ -231,7 +251,7 @@ spawn_signer_ex(const struct sg_config *cfg, const struct sg_policy *p,
 		tweak(specs, nkeys + 1);
 	err[0] = '\0';
 	r = sg_signer_spawn(cfg->pkcs11_module, cfg->tokens, cfg->ntokens,
-	    specs, nkeys + 1, policy_path, cfg->signer_state_dir,
+	    specs, nkeys + 1, policy_path, cfg->log_origin, state_dir,
 	    cfg->threads + 4, ret, err, errlen);
 	free(specs);
 	return r;
@@ -239,12 +259,13 @@ spawn_signer_ex(const struct sg_config *cfg, const struct sg_policy *p,
 
 static int
 spawn_signer(const struct sg_config *cfg, const struct sg_policy *p,
-    const char *policy_path, struct sg_signer_client **ret)
+    const char *policy_path, const char *state_dir,
+    struct sg_signer_client **ret)
 {
 	char err[512];
 	int r;
 
-	if ((r = spawn_signer_ex(cfg, p, policy_path, NULL, ret, err,
+	if ((r = spawn_signer_ex(cfg, p, policy_path, state_dir, NULL, ret, err,
 	    sizeof(err))) != 0)
 		fprintf(stderr, "signer: %s (%s)\n", err, sg_strerror(r));
 	return r;
@@ -298,7 +319,35 @@ setup(struct forge *f, const char *config, const char *devdir)
 			return r;
 	if ((f->rbuf = malloc(REPLY_MAX + 1)) == NULL)
 		return SG_ERR_NOMEM;
-	return spawn_signer(f->cfg, f->policy, f->cfg->policy_path, &f->sc);
+	/* Never the daemon's record: the forge's signers keep their own. */
+	if (mkdtemp(f->tmp) == NULL) {
+		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+		return SG_ERR_IO;
+	}
+	if (f->daemon_record)
+		snprintf(f->hsmdir, sizeof(f->hsmdir), "%s",
+		    f->cfg->signer_state_dir);
+	else
+		snprintf(f->hsmdir, sizeof(f->hsmdir), "%s/hsm", f->tmp);
+	return spawn_signer(f->cfg, f->policy, f->cfg->policy_path, f->hsmdir,
+	    &f->sc);
+}
+
+/* Removes what the forge's signers left in its scratch directory. */
+static void
+remove_tree(const char *dir)
+{
+	pid_t pid;
+	int status;
+
+	if (dir[0] == '\0' || strncmp(dir, "/tmp/", 5) != 0)
+		return;
+	if ((pid = fork()) == 0) {
+		execlp("rm", "rm", "-rf", "--", dir, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, &status, 0);
 }
 
 static void
@@ -307,6 +356,8 @@ teardown(struct forge *f)
 	size_t i;
 
 	sg_signer_client_free(f->sc);
+	if (strchr(f->tmp, 'X') == NULL)
+		remove_tree(f->tmp);
 	for (i = 0; i < NOFFICERS; i++)
 		EVP_PKEY_free(f->officer[i]);
 	sg_policy_free(f->policy);
@@ -1076,8 +1127,7 @@ raw_forgeries(struct forge *f)
 	struct envs e;
 	uint8_t d[32], *msg, *big, *sig;
 	size_t len, mlen;
-	char why[128], *stmt, cp[256];
-	EVP_PKEY *logpub = NULL;
+	char why[128], *stmt;
 	int fd = sg_signer_client_fd(f->sc), ok;
 
 	raw_sign_control(f, "raw control: a well-formed SIGN for nightly");
@@ -1271,62 +1321,692 @@ raw_forgeries(struct forge *f)
 		    "KEYINFO for nightly gives its public key only (%u bytes "
 		    "DER, sig_len %u)", rep.der_len, rep.sig_len);
 
-	/* Checkpoints: only well-formed ones, only with the log key. */
-	if (sg_signer_client_key_public(f->sc, SG_SIGNER_LOG_KEY, &logpub,
-	    NULL, NULL) != 0)
-		logpub = NULL;
-	snprintf(cp, sizeof(cp), "%s\n5\n%s\n", f->cfg->log_origin,
-	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
-	len = strlen(cp);
-	wire_text(&wt, SG_WIRE_CHECKPOINT, cp, len);
-	if (raw_exchange(f, fd, &wt, sizeof(wt), &rep, why, sizeof(why),
-	    WAIT_MS) != 0)
-		result(0, "raw control: a well-formed checkpoint: %s", why);
-	else {
-		sig = f->rbuf + offsetof(struct sg_wire_reply, sig);
-		ok = rep.status == 0 && rep.sig_len == SG_ED25519_SIG &&
-		    logpub != NULL && sg_verify(logpub, SG_SIG_EDDSA,
-		    SG_DIGEST_NONE, (const uint8_t *)cp, len, sig,
-		    rep.sig_len) == 0;
-		result(ok, "raw control: a well-formed checkpoint is signed "
-		    "by the log key (%s, sig_len %u)", errname(rep.status),
-		    rep.sig_len);
-	}
-	wire_text(&wt, SG_WIRE_CHECKPOINT, "hello\n", 6);
-	raw_expect(f, "a checkpoint text that is not a checkpoint", &wt,
-	    sizeof(wt), SG_ERR_INVALID, NULL);
-	memset(&st, 0, sizeof(st));
-	random_digest(d);
-	stmt_init(f, &st, "nightly", d, "raw");
-	stmt = stmt_text(&st, &len);
-	wire_text(&wt, SG_WIRE_CHECKPOINT, stmt, len);
-	raw_expect(f, "an approval statement sent as a checkpoint", &wt,
-	    sizeof(wt), SG_ERR_INVALID, NULL);
-	free(stmt);
-	snprintf(cp, sizeof(cp), "%s\n5\n%s\nextension\n",
-	    f->cfg->log_origin, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
-	wire_text(&wt, SG_WIRE_CHECKPOINT, cp, strlen(cp));
-	raw_expect(f, "a checkpoint with an extension line", &wt, sizeof(wt),
-	    SG_ERR_INVALID, NULL);
-	wire_text(&wt, SG_WIRE_CHECKPOINT, cp, strlen(cp));
-	wt.len = 3;
-	raw_expect(f, "a checkpoint whose len cuts it short", &wt, sizeof(wt),
-	    SG_ERR_INVALID, NULL);
-	wt.len = 0;
-	raw_expect(f, "a checkpoint of length 0", &wt, sizeof(wt),
-	    SG_ERR_INVALID, NULL);
-	wt.len = (uint32_t)sizeof(wt.text) + 1;
-	raw_expect(f, "a checkpoint len past its buffer", &wt, sizeof(wt),
-	    SG_ERR_INVALID, NULL);
-	wt.len = 0xffffffffu;
-	raw_expect(f, "a checkpoint len of 0xffffffff", &wt, sizeof(wt),
-	    SG_ERR_INVALID, NULL);
-	wire_text(&wt, SG_WIRE_CHECKPOINT, cp, strlen(cp));
-	raw_expect(f, "a CHECKPOINT struct truncated by one byte", &wt,
-	    sizeof(wt) - 1, SG_ERR_INVALID, NULL);
 	wire_text(&wt, SG_WIRE_RELOAD, sg_policy_sha256_hex(f->policy), 63);
 	raw_expect(f, "RELOAD with a 63-character digest", &wt, sizeof(wt),
 	    SG_ERR_INVALID, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Checkpoints: the log key signs only the signer's own checkpoint text,
+ * and only for a tree that extends the one it signed last. */
+
+#define TREE_MAX 64
+#define TREE_LEVELS 7
+
+/* An in-memory tree with every complete subtree hash, for proofs. */
+struct tree {
+	uint8_t h[TREE_LEVELS][TREE_MAX][SG_HASH_LEN];
+	uint64_t count[TREE_LEVELS];
+};
+
+static int
+tree_emit(void *ctx, unsigned level, uint64_t index,
+    const uint8_t hash[SG_HASH_LEN])
+{
+	struct tree *t = ctx;
+
+	if (level >= TREE_LEVELS || index >= TREE_MAX ||
+	    index != t->count[level])
+		return SG_ERR_INTERNAL;
+	memcpy(t->h[level][index], hash, SG_HASH_LEN);
+	t->count[level]++;
+	return 0;
+}
+
+static int
+tree_get(void *ctx, unsigned level, uint64_t index, uint8_t out[SG_HASH_LEN])
+{
+	struct tree *t = ctx;
+
+	if (level >= TREE_LEVELS || index >= t->count[level])
+		return SG_ERR_NOT_FOUND;
+	memcpy(out, t->h[level][index], SG_HASH_LEN);
+	return 0;
+}
+
+/* TREE_MAX leaves of its own, named after the tree. */
+static struct tree *
+tree_make(const char *name)
+{
+	struct sg_merkle_frontier fr;
+	struct tree *t;
+	uint8_t leaf[SG_HASH_LEN];
+	char text[64];
+	size_t i;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		abort();
+	sg_merkle_frontier_init(&fr);
+	for (i = 0; i < TREE_MAX; i++) {
+		snprintf(text, sizeof(text), "%s leaf %zu", name, i);
+		sg_merkle_leaf_hash((const uint8_t *)text, strlen(text), leaf);
+		if (sg_merkle_frontier_append(&fr, leaf, tree_emit, t) != 0)
+			abort();
+	}
+	return t;
+}
+
+/* TREE_MAX leaves: base's first `shared`, then this tree's own. */
+static struct tree *
+tree_fork(const struct tree *base, size_t shared, const char *name)
+{
+	struct sg_merkle_frontier fr;
+	struct tree *t;
+	uint8_t leaf[SG_HASH_LEN];
+	char text[64];
+	size_t i;
+
+	if (shared > base->count[0] || (t = calloc(1, sizeof(*t))) == NULL)
+		abort();
+	sg_merkle_frontier_init(&fr);
+	for (i = 0; i < TREE_MAX; i++) {
+		if (i < shared)
+			memcpy(leaf, base->h[0][i], SG_HASH_LEN);
+		else {
+			snprintf(text, sizeof(text), "%s leaf %zu", name, i);
+			sg_merkle_leaf_hash((const uint8_t *)text,
+			    strlen(text), leaf);
+		}
+		if (sg_merkle_frontier_append(&fr, leaf, tree_emit, t) != 0)
+			abort();
+	}
+	return t;
+}
+
+static void
+tree_root(struct tree *t, uint64_t size, uint8_t out[SG_HASH_LEN])
+{
+	if (sg_merkle_root(tree_get, t, size, out) != 0)
+		abort();
+}
+
+/* A CHECKPOINT for t at size, with t's proof from `from` (no proof when
+ * from is 0 or not below size), claiming old_size. */
+static void
+wire_ckpt(struct sg_wire_checkpoint *w, struct tree *t, uint64_t size,
+    uint64_t from, uint64_t old_size)
+{
+	size_t n = 0;
+
+	memset(w, 0, sizeof(*w));
+	w->h.magic = SG_WIRE_MAGIC;
+	w->h.type = SG_WIRE_CHECKPOINT;
+	w->h.len = sizeof(*w);
+	w->size = size;
+	w->old_size = old_size;
+	tree_root(t, size, w->root);
+	if (from > 0 && from < size && sg_merkle_consistency_proof(tree_get,
+	    t, from, size, w->proof, SG_MERKLE_MAX_PROOF, &n) != 0)
+		abort();
+	w->nproof = (uint32_t)n;
+}
+
+/* The checkpoint text the signer must have signed. */
+static int
+ckpt_verifies(EVP_PKEY *logpub, const char *origin, uint64_t size,
+    const uint8_t root[SG_HASH_LEN], const uint8_t *sig)
+{
+	struct sg_checkpoint cp;
+	char *text = NULL;
+	int ok;
+
+	memset(&cp, 0, sizeof(cp));
+	snprintf(cp.origin, sizeof(cp.origin), "%s", origin);
+	cp.size = size;
+	memcpy(cp.root, root, SG_HASH_LEN);
+	if (logpub == NULL || sg_checkpoint_format(&cp, &text) != 0)
+		return 0;
+	ok = sg_verify(logpub, SG_SIG_EDDSA, SG_DIGEST_NONE,
+	    (const uint8_t *)text, strlen(text), sig, SG_ED25519_SIG) == 0;
+	free(text);
+	return ok;
+}
+
+struct ckpt_ctx {
+	struct forge *f;
+	struct sg_signer_client *sc;
+	EVP_PKEY *logpub;
+	uint8_t last_sig[SG_ED25519_SIG];
+};
+
+/*
+ * Sends a CHECKPOINT (msg, len bytes) on the signer's raw channel.  want
+ * 0: signed, and the signature verifies over the signer's checkpoint text
+ * for (w->size, w->root) under the configured origin; otherwise refused
+ * with that status, a word of the reason and no signature.  Returns the
+ * reply for further checks (rep.status is -999 if none came).
+ */
+static struct sg_wire_reply
+ckpt_expect(struct ckpt_ctx *cx, const char *name, const void *msg,
+    size_t len, int want, const char *word)
+{
+	const struct sg_wire_checkpoint *w = msg;
+	struct sg_wire_reply rep;
+	const uint8_t *sig;
+	char why[128];
+	int ok;
+
+	if (raw_exchange(cx->f, sg_signer_client_fd(cx->sc), msg, len, &rep,
+	    why, sizeof(why), WAIT_MS) != 0) {
+		result(0, "%s: %s", name, why);
+		rep.status = -999;
+		return rep;
+	}
+	sig = cx->f->rbuf + offsetof(struct sg_wire_reply, sig);
+	if (want == 0) {
+		ok = rep.status == 0 && rep.sig_len == SG_ED25519_SIG &&
+		    len == sizeof(*w) && ckpt_verifies(cx->logpub,
+		    cx->f->cfg->log_origin, w->size, w->root, sig) &&
+		    rep.log_recorded && rep.log_size == w->size &&
+		    memcmp(rep.log_root, w->root, SG_HASH_LEN) == 0;
+		if (ok)
+			memcpy(cx->last_sig, sig, SG_ED25519_SIG);
+		result(ok, "%s: %s (%s%s%s)", name, ok ? "signed, over the "
+		    "signer's own checkpoint text, and recorded" :
+		    "NOT signed as it should be", errname(rep.status),
+		    rep.err[0] ? ": " : "", rep.err);
+		return rep;
+	}
+	ok = rep.status == want && rep.sig_len == 0 && rep.cms_len == 0 &&
+	    (word == NULL || strstr(rep.err, word) != NULL);
+	result(ok, "%s: %s (%s%s%s)", name, ok ? "refused" : "NOT refused as "
+	    "it should be", errname(rep.status), rep.err[0] ? ": " : "",
+	    rep.err);
+	return rep;
+}
+
+/* The record file: mode 0600 in a 0700 directory, holding exactly the
+ * checkpoint text of (size, root). */
+static void
+ckpt_record_is(struct forge *f, const char *dir, uint64_t size,
+    const uint8_t root[SG_HASH_LEN], const char *name)
+{
+	struct sg_checkpoint cp;
+	struct stat ds, fs;
+	char path[256], *want = NULL, *got = NULL;
+	size_t len = 0;
+	int ok;
+
+	memset(&cp, 0, sizeof(cp));
+	snprintf(cp.origin, sizeof(cp.origin), "%s", f->cfg->log_origin);
+	cp.size = size;
+	memcpy(cp.root, root, SG_HASH_LEN);
+	snprintf(path, sizeof(path), "%s/checkpoint", dir);
+	ok = sg_checkpoint_format(&cp, &want) == 0 &&
+	    sg_read_file(path, 4096, &got, &len) == 0 &&
+	    strcmp(want, got) == 0 && stat(dir, &ds) == 0 &&
+	    stat(path, &fs) == 0 && (ds.st_mode & 07777) == 0700 &&
+	    (fs.st_mode & 07777) == 0600;
+	result(ok, "%s: the record holds the checkpoint of %llu entries "
+	    "(file 0600, directory 0700)", name, (unsigned long long)size);
+	free(want);
+	free(got);
+}
+
+struct race {
+	struct sg_signer_client *sc;
+	struct sg_witness_request req;
+	struct sg_witness_reply rep;
+	int r;
+};
+
+static void *
+race_main(void *arg)
+{
+	struct race *ra = arg;
+
+	ra->r = sg_signer_client_checkpoint(ra->sc, &ra->req, &ra->rep);
+	return NULL;
+}
+
+static void
+race_req(struct race *ra, struct tree *t, uint64_t from, uint64_t size)
+{
+	memset(&ra->req, 0, sizeof(ra->req));
+	ra->req.size = size;
+	ra->req.old_size = from;
+	tree_root(t, size, ra->req.root);
+	if (sg_merkle_consistency_proof(tree_get, t, from, size,
+	    ra->req.proof, SG_MERKLE_MAX_PROOF, &ra->req.nproof) != 0)
+		abort();
+}
+
+/*
+ * Two extensions of the same record that fork from each other, sent at
+ * once: over two channels of one signer, or to two signer processes that
+ * share the directory.  Exactly one may be signed, and the other must be
+ * refused as a fork.
+ */
+static void
+ckpt_races(struct forge *f, struct sg_signer_client *a,
+    struct sg_signer_client *b, struct tree *base, uint64_t *size,
+    const char *how)
+{
+	struct race ra[2];
+	pthread_t th[2];
+	char name[32];
+	int round, i, signed_n, bad = 0;
+
+	for (round = 0; round < 4 && *size + 2 <= TREE_MAX; round++) {
+		struct tree *alt;
+		snprintf(name, sizeof(name), "alt%s%d", how, round);
+		alt = tree_fork(base, (size_t)*size, name);
+		ra[0].sc = a;
+		ra[1].sc = b;
+		race_req(&ra[0], base, *size, *size + 2);
+		race_req(&ra[1], alt, *size, *size + 2);
+		for (i = 0; i < 2; i++)
+			if (pthread_create(&th[i], NULL, race_main,
+			    &ra[i]) != 0)
+				abort();
+		for (i = 0; i < 2; i++)
+			pthread_join(th[i], NULL);
+		signed_n = (ra[0].r == 0) + (ra[1].r == 0);
+		if (signed_n != 1 || (ra[0].r != 0 && ra[0].r !=
+		    SG_ERR_VERIFY && ra[0].r != SG_ERR_CONFLICT) ||
+		    (ra[1].r != 0 && ra[1].r != SG_ERR_VERIFY &&
+		    ra[1].r != SG_ERR_CONFLICT))
+			bad++;
+		/* Go on from whichever won, in the base tree's terms. */
+		if (ra[1].r == 0) {
+			/* The alternative won: make it the base from now. */
+			memcpy(base, alt, sizeof(*base));
+		}
+		*size += 2;
+		free(alt);
+	}
+	result(bad == 0, "%s: of two forking extensions sent at once, exactly "
+	    "one is signed, %d times (%d wrong)", how, round, bad);
+}
+
+/* A signer on its own record directory, for the checkpoint cases. */
+static int
+ckpt_spawn(struct forge *f, const char *dir, struct sg_signer_client **ret)
+{
+	return spawn_signer(f->cfg, f->policy, f->cfg->policy_path, dir, ret);
+}
+
+static void
+checkpoint_forgeries(struct forge *f)
+{
+	struct ckpt_ctx cx;
+	struct sg_wire_checkpoint *w, *w2;
+	struct sg_wire_text wt;
+	struct sg_wire_reply rep;
+	struct sg_signer_client *other = NULL;
+	struct tree *A, *B, *C;
+	uint8_t root[SG_HASH_LEN], sig8[SG_ED25519_SIG];
+	char dir[160], cp[256], err[256];
+	uint64_t size;
+	int i, r;
+
+	memset(&cx, 0, sizeof(cx));
+	cx.f = f;
+	snprintf(dir, sizeof(dir), "%s/ckpt", f->tmp);
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (w2 = calloc(1, sizeof(*w2))) == NULL)
+		abort();
+	/* A: the log; B: another log; C: A's first 8 entries, then its own. */
+	A = tree_make("A");
+	B = tree_make("B");
+	C = tree_fork(A, 8, "C");
+	if ((r = ckpt_spawn(f, dir, &cx.sc)) != 0) {
+		result(0, "checkpoints: a signer on a new record directory: %s",
+		    sg_strerror(r));
+		goto out;
+	}
+	if (sg_signer_client_key_public(cx.sc, SG_SIGNER_LOG_KEY, &cx.logpub,
+	    NULL, NULL) != 0)
+		cx.logpub = NULL;
+
+	/* Text is not signable: the old message, a checkpoint text, bytes. */
+	snprintf(cp, sizeof(cp), "%s\n5\n%s\n", f->cfg->log_origin,
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+	wire_text(&wt, SG_WIRE_CHECKPOINT, cp, strlen(cp));
+	ckpt_expect(&cx, "a formatted checkpoint text in a text-shaped "
+	    "CHECKPOINT (the old message)", &wt, sizeof(wt), SG_ERR_INVALID,
+	    "malformed checkpoint");
+	wire_text(&wt, SG_WIRE_CHECKPOINT, "hello\n", 6);
+	ckpt_expect(&cx, "arbitrary text in a text-shaped CHECKPOINT", &wt,
+	    sizeof(wt), SG_ERR_INVALID, "malformed checkpoint");
+	wire_ckpt(w, A, 5, 0, 0);
+	w->h.len = sizeof(*w) - 1;
+	ckpt_expect(&cx, "a CHECKPOINT one byte short", w, sizeof(*w) - 1,
+	    SG_ERR_INVALID, "malformed checkpoint");
+	w->h.len = sizeof(*w) + 1;
+	{
+		uint8_t *big = calloc(1, sizeof(*w) + 1);
+		if (big == NULL)
+			abort();
+		memcpy(big, w, sizeof(*w));
+		ckpt_expect(&cx, "a CHECKPOINT one byte long", big,
+		    sizeof(*w) + 1, SG_ERR_INVALID, "malformed checkpoint");
+		free(big);
+	}
+	wire_ckpt(w, A, 5, 0, 0);
+	w->nproof = SG_MERKLE_MAX_PROOF + 1;
+	ckpt_expect(&cx, "nproof past the proof array", w, sizeof(*w),
+	    SG_ERR_INVALID, "malformed checkpoint");
+	w->nproof = 0;
+	w->size = (uint64_t)INT64_MAX + 1;
+	ckpt_expect(&cx, "a size past 2^63 - 1", w, sizeof(*w),
+	    SG_ERR_INVALID, "malformed");
+	wire_ckpt(w, A, 0, 0, 0);
+	memset(w->root, 0x5a, SG_HASH_LEN);
+	ckpt_expect(&cx, "the empty tree with another root", w, sizeof(*w),
+	    SG_ERR_VERIFY, "fork");
+
+	/* Trust on first use: the first tree becomes the record. */
+	wire_ckpt(w, A, 5, 0, 0);
+	ckpt_expect(&cx, "first use: the tree of 5 entries", w, sizeof(*w), 0,
+	    NULL);
+	tree_root(A, 5, root);
+	ckpt_record_is(f, dir, 5, root, "first use");
+	{
+		uint8_t *sig = f->rbuf + offsetof(struct sg_wire_reply, sig);
+		char other_origin[300];
+		snprintf(other_origin, sizeof(other_origin), "%s.other",
+		    f->cfg->log_origin);
+		result(!ckpt_verifies(cx.logpub, other_origin, 5, root, sig),
+		    "the signature does not verify for another origin: the "
+		    "origin is the signer's");
+	}
+
+	/* Bytes now: a checkpoint text laid over the tree fields, random
+	 * bodies.  None may come back signed. */
+	memset(w, 0, sizeof(*w));
+	w->h.magic = SG_WIRE_MAGIC;
+	w->h.type = SG_WIRE_CHECKPOINT;
+	w->h.len = sizeof(*w);
+	memcpy((uint8_t *)w + sizeof(w->h), cp, strlen(cp));
+	rep = ckpt_expect(&cx, "a checkpoint text laid over the tree fields",
+	    w, sizeof(*w), SG_ERR_INVALID, NULL);
+	for (i = 0; i < 8; i++) {
+		char name[64];
+		RAND_bytes((uint8_t *)w + sizeof(w->h), (int)(sizeof(*w) -
+		    sizeof(w->h)));
+		w->nproof %= SG_MERKLE_MAX_PROOF + 1;
+		if (i % 2)
+			w->size %= 1000;
+		snprintf(name, sizeof(name), "random tree fields (%d)", i + 1);
+		if (raw_exchange(f, sg_signer_client_fd(cx.sc), w, sizeof(*w),
+		    &rep, err, sizeof(err), WAIT_MS) != 0)
+			result(0, "%s: %s", name, err);
+		else
+			result(rep.status != 0 && rep.sig_len == 0, "%s: "
+			    "refused (%s: %s)", name, errname(rep.status),
+			    rep.err);
+	}
+	ckpt_record_is(f, dir, 5, root, "after the bytes");
+
+	/* Forks and rollbacks of the recorded tree. */
+	wire_ckpt(w, B, 5, 0, 5);
+	ckpt_expect(&cx, "another root at the recorded size (fork)", w,
+	    sizeof(*w), SG_ERR_VERIFY, "fork");
+	wire_ckpt(w, A, 4, 0, 5);
+	ckpt_expect(&cx, "a smaller tree of the same log (rollback)", w,
+	    sizeof(*w), SG_ERR_VERIFY, "rollback");
+	wire_ckpt(w, A, 0, 0, 0);
+	ckpt_expect(&cx, "the empty tree (rollback)", w, sizeof(*w),
+	    SG_ERR_VERIFY, "rollback");
+	wire_ckpt(w, A, 5, 0, 5);
+	wire_ckpt(w2, A, 8, 5, 5);
+	memcpy(w->proof, w2->proof, sizeof(w->proof));
+	w->nproof = w2->nproof;
+	ckpt_expect(&cx, "the recorded tree with a proof attached", w,
+	    sizeof(*w), SG_ERR_INVALID, "no proof");
+	wire_ckpt(w, A, 8, 0, 5);
+	ckpt_expect(&cx, "a larger tree without a proof", w, sizeof(*w),
+	    SG_ERR_VERIFY, "fork");
+	wire_ckpt(w, A, 8, 5, 5);
+	w->proof[0][7] ^= 0x10;
+	ckpt_expect(&cx, "a larger tree with one bit of its proof flipped", w,
+	    sizeof(*w), SG_ERR_VERIFY, "fork");
+	wire_ckpt(w, A, 8, 5, 5);
+	w->nproof--;
+	ckpt_expect(&cx, "a larger tree with its proof truncated", w,
+	    sizeof(*w), SG_ERR_VERIFY, "fork");
+	wire_ckpt(w, A, 8, 5, 5);
+	memcpy(w->proof[w->nproof], w->root, SG_HASH_LEN);
+	w->nproof++;
+	ckpt_expect(&cx, "a larger tree with a hash added to its proof", w,
+	    sizeof(*w), SG_ERR_VERIFY, "fork");
+	wire_ckpt(w, B, 8, 5, 5);
+	ckpt_expect(&cx, "another log's tree with its own valid proof", w,
+	    sizeof(*w), SG_ERR_VERIFY, "fork");
+	wire_ckpt(w, A, 8, 5, 5);
+	tree_root(B, 8, w->root);
+	ckpt_expect(&cx, "this log's proof for another log's root", w,
+	    sizeof(*w), SG_ERR_VERIFY, "fork");
+	wire_ckpt(w, A, 8, 4, 4);
+	rep = ckpt_expect(&cx, "a valid proof from a size that is not the "
+	    "record's", w, sizeof(*w), SG_ERR_CONFLICT, "must start at 5");
+	result(rep.log_recorded && rep.log_size == 5 &&
+	    memcmp(rep.log_root, root, SG_HASH_LEN) == 0, "... and the reply "
+	    "tells the record (5 entries, its root)");
+	ckpt_record_is(f, dir, 5, root, "after the forks");
+
+	/* A correct extension, then the same tree again. */
+	wire_ckpt(w, A, 8, 5, 5);
+	ckpt_expect(&cx, "a correct extension from 5 to 8 entries", w,
+	    sizeof(*w), 0, NULL);
+	memcpy(sig8, cx.last_sig, sizeof(sig8));
+	tree_root(A, 8, root);
+	ckpt_record_is(f, dir, 8, root, "after the extension");
+	wire_ckpt(w, A, 8, 0, 0);
+	ckpt_expect(&cx, "the recorded tree again (a lost checkpoint)", w,
+	    sizeof(*w), 0, NULL);
+	result(memcmp(sig8, cx.last_sig, sizeof(sig8)) == 0, "... signed "
+	    "again byte for byte (Ed25519 is deterministic)");
+
+	/* Two futures of one prefix: the first signed wins for good. */
+	wire_ckpt(w, C, 10, 8, 8);
+	ckpt_expect(&cx, "another future of the same 8 entries, first to come",
+	    w, sizeof(*w), 0, NULL);
+	wire_ckpt(w, A, 10, 8, 8);
+	ckpt_expect(&cx, "the other future at the same size (fork)", w,
+	    sizeof(*w), SG_ERR_VERIFY, "fork");
+	wire_ckpt(w, A, 12, 10, 10);
+	ckpt_expect(&cx, "the other future, larger, proof from its own 10 "
+	    "(fork)", w, sizeof(*w), SG_ERR_VERIFY, "fork");
+	wire_ckpt(w, A, 12, 8, 8);
+	ckpt_expect(&cx, "the other future, proof from the shared 8 (stale)",
+	    w, sizeof(*w), SG_ERR_CONFLICT, "must start at 10");
+
+	/* The record outlives the process. */
+	sg_signer_client_free(cx.sc);
+	cx.sc = NULL;
+	if ((r = ckpt_spawn(f, dir, &cx.sc)) != 0) {
+		result(0, "checkpoints: the signer again on its record: %s",
+		    sg_strerror(r));
+		goto out;
+	}
+	if (sg_signer_client_key_public(cx.sc, SG_SIGNER_LOG_KEY, &cx.logpub,
+	    NULL, NULL) != 0)
+		cx.logpub = NULL;
+	wire_ckpt(w, C, 9, 0, 10);
+	ckpt_expect(&cx, "after a restart: a smaller tree (rollback)", w,
+	    sizeof(*w), SG_ERR_VERIFY, "rollback");
+	wire_ckpt(w, A, 10, 0, 10);
+	ckpt_expect(&cx, "after a restart: the other future (fork)", w,
+	    sizeof(*w), SG_ERR_VERIFY, "fork");
+	wire_ckpt(w, C, 10, 0, 10);
+	ckpt_expect(&cx, "after a restart: the recorded tree", w, sizeof(*w),
+	    0, NULL);
+
+	/* Races: one signer, two channels; two signers, one record. */
+	size = 10;
+	memcpy(A, C, sizeof(*A));
+	ckpt_races(f, cx.sc, cx.sc, A, &size, "one signer");
+	if ((r = ckpt_spawn(f, dir, &other)) != 0)
+		result(0, "checkpoints: a second signer on the same record: %s",
+		    sg_strerror(r));
+	else
+		ckpt_races(f, cx.sc, other, A, &size, "two signers");
+	sg_signer_client_free(other);
+	other = NULL;
+	tree_root(A, size, root);
+	ckpt_record_is(f, dir, size, root, "after the races");
+
+	/* Another log origin on this record: the signer does not start. */
+	{
+		char *saved = f->cfg->log_origin, o2[300];
+		snprintf(o2, sizeof(o2), "%s.other", saved);
+		f->cfg->log_origin = o2;
+		r = ckpt_spawn(f, dir, &other);
+		f->cfg->log_origin = saved;
+		result(r != 0, "a signer configured for another log origin does "
+		    "not start on this record (%s)", sg_strerror(r));
+		sg_signer_client_free(other);
+	}
+	/* Nor on a record directory others may write. */
+	{
+		char wdir[200];
+		snprintf(wdir, sizeof(wdir), "%s/open", f->tmp);
+		if (mkdir(wdir, 0700) == 0 && chmod(wdir, 0777) == 0) {
+			other = NULL;
+			r = ckpt_spawn(f, wdir, &other);
+			result(r != 0, "a signer does not start on a record "
+			    "directory of mode 0777 (%s)", sg_strerror(r));
+			sg_signer_client_free(other);
+		} else
+			result(0, "%s: %s", wdir, strerror(errno));
+	}
+out:
+	sg_signer_client_free(cx.sc);
+	free(A);
+	free(B);
+	free(C);
+	free(w);
+	free(w2);
+}
+
+/*
+ * --log: the same attacks on a daemon's own record (its signer state
+ * directory), against the tree in its store, read here.  The daemon must
+ * be stopped or idle; the record must end as it began, so that the daemon
+ * goes on afterwards.
+ */
+struct store_tree {
+	sqlite3 *db;
+	sqlite3_stmt *get;
+};
+
+static int
+store_get(void *ctx, unsigned level, uint64_t index, uint8_t out[SG_HASH_LEN])
+{
+	struct store_tree *st = ctx;
+	int rc;
+
+	sqlite3_reset(st->get);
+	sqlite3_bind_int(st->get, 1, (int)level);
+	sqlite3_bind_int64(st->get, 2, (sqlite3_int64)index);
+	if ((rc = sqlite3_step(st->get)) != SQLITE_ROW)
+		return rc == SQLITE_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
+	if (sqlite3_column_bytes(st->get, 0) != SG_HASH_LEN)
+		return SG_ERR_INTERNAL;
+	memcpy(out, sqlite3_column_blob(st->get, 0), SG_HASH_LEN);
+	return 0;
+}
+
+static int
+daemon_log(struct forge *f)
+{
+	struct store_tree st = { NULL, NULL };
+	struct ckpt_ctx cx;
+	struct sg_wire_checkpoint *w;
+	struct sg_wire_text wt;
+	sqlite3_stmt *q = NULL;
+	uint8_t root[SG_HASH_LEN], prev[SG_HASH_LEN];
+	uint64_t size = 0;
+	size_t n;
+	char *path, cp[256];
+	int r;
+
+	memset(&cx, 0, sizeof(cx));
+	cx.f = f;
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (path = sg_path_join(f->cfg->state_dir, "signgate.db")) == NULL)
+		abort();
+	if (sqlite3_open_v2(path, &st.db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK || sqlite3_prepare_v2(st.db, "SELECT COALESCE(MAX(idx) "
+	    "+ 1, 0) FROM log_entries", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_step(q) != SQLITE_ROW || sqlite3_prepare_v2(st.db,
+	    "SELECT hash FROM log_nodes WHERE level = ?1 AND idx = ?2", -1,
+	    &st.get, NULL) != SQLITE_OK) {
+		result(0, "the daemon's store %s: %s", path,
+		    st.db ? sqlite3_errmsg(st.db) : "cannot open");
+		goto out;
+	}
+	size = (uint64_t)sqlite3_column_int64(q, 0);
+	if (size < 2 || sg_merkle_root(store_get, &st, size, root) != 0 ||
+	    sg_merkle_root(store_get, &st, size - 1, prev) != 0) {
+		result(0, "the daemon's log (%llu entries) cannot be read",
+		    (unsigned long long)size);
+		goto out;
+	}
+	ckpt_record_is(f, f->cfg->signer_state_dir, size, root, "the daemon's "
+	    "record is its store's tree");
+	if ((r = ckpt_spawn(f, f->cfg->signer_state_dir, &cx.sc)) != 0) {
+		result(0, "a signer on the daemon's record: %s",
+		    sg_strerror(r));
+		goto out;
+	}
+	if (sg_signer_client_key_public(cx.sc, SG_SIGNER_LOG_KEY, &cx.logpub,
+	    NULL, NULL) != 0)
+		cx.logpub = NULL;
+
+	snprintf(cp, sizeof(cp), "%s\n%llu\n%s\n", f->cfg->log_origin,
+	    (unsigned long long)size + 1,
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+	wire_text(&wt, SG_WIRE_CHECKPOINT, cp, strlen(cp));
+	ckpt_expect(&cx, "daemon log: a checkpoint text one entry ahead", &wt,
+	    sizeof(wt), SG_ERR_INVALID, "malformed checkpoint");
+	memset(w, 0, sizeof(*w));
+	w->h.magic = SG_WIRE_MAGIC;
+	w->h.type = SG_WIRE_CHECKPOINT;
+	w->h.len = sizeof(*w);
+	w->size = size;
+	memcpy(w->root, root, SG_HASH_LEN);
+	w->root[0] ^= 1;
+	ckpt_expect(&cx, "daemon log: another root at its size (fork)", w,
+	    sizeof(*w), SG_ERR_VERIFY, "fork");
+	w->size = size - 1;
+	memcpy(w->root, prev, SG_HASH_LEN);
+	ckpt_expect(&cx, "daemon log: its own tree one entry shorter "
+	    "(rollback)", w, sizeof(*w), SG_ERR_VERIFY, "rollback");
+	w->size = size + 1;
+	w->old_size = size;
+	memcpy(w->root, root, SG_HASH_LEN);
+	w->root[31] ^= 0x80;
+	memcpy(w->proof[0], root, SG_HASH_LEN);
+	w->nproof = 1;
+	ckpt_expect(&cx, "daemon log: one entry more, with a made-up proof", w,
+	    sizeof(*w), SG_ERR_VERIFY, "fork");
+	w->size = size;
+	w->old_size = size - 1;
+	memcpy(w->root, root, SG_HASH_LEN);
+	if (sg_merkle_consistency_proof(store_get, &st, size - 1, size,
+	    w->proof, SG_MERKLE_MAX_PROOF, &n) != 0)
+		abort();
+	w->nproof = (uint32_t)n;
+	ckpt_expect(&cx, "daemon log: its own tree with a proof from one "
+	    "entry less", w, sizeof(*w), SG_ERR_INVALID, "no proof");
+	memset(w->proof, 0, sizeof(w->proof));
+	w->nproof = 0;
+	w->old_size = size;
+	ckpt_expect(&cx, "daemon log: its own tree, as recorded (control)",
+	    w, sizeof(*w), 0, NULL);
+	ckpt_record_is(f, f->cfg->signer_state_dir, size, root, "the daemon's "
+	    "record after the attacks");
+out:
+	sg_signer_client_free(cx.sc);
+	sqlite3_finalize(q);
+	sqlite3_finalize(st.get);
+	sqlite3_close(st.db);
+	free(path);
+	free(w);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1410,7 +2090,8 @@ variant_open(struct forge *f, enum variant v, char *dir, struct forge *g)
 	}
 	if ((r = sg_write_file(path, vtext, vlen, 0600)) != 0 ||
 	    (r = parse_policy_file(path, &g->policy)) != 0 ||
-	    (r = spawn_signer(f->cfg, g->policy, path, &g->sc)) != 0)
+	    (r = spawn_signer(f->cfg, g->policy, path, f->hsmdir,
+	    &g->sc)) != 0)
 		goto out;
 out:
 	if (path != NULL)
@@ -1675,7 +2356,7 @@ revocation(struct forge *f)
 	    sg_read_file(f->cfg->policy_path, SG_POLICY_MAX_SIZE, &text,
 	    &len) != 0 || sg_write_file(path, text, len, 0600) != 0 ||
 	    parse_policy_file(path, &g.policy) != 0 ||
-	    spawn_signer(f->cfg, g.policy, path, &g.sc) != 0) {
+	    spawn_signer(f->cfg, g.policy, path, f->hsmdir, &g.sc) != 0) {
 		result(0, "revocation: a signer on a copy of the policy");
 		goto out;
 	}
@@ -1732,7 +2413,6 @@ still_works(struct forge *f)
 	struct sg_wire_name wn;
 	struct sg_wire_reply rep;
 	char why[512];
-	uint8_t sig[SG_ED25519_SIG];
 	int ok;
 
 	ok = honest_sign(f, "nightly", NULL, why, sizeof(why));
@@ -1750,9 +2430,19 @@ still_works(struct forge *f)
 	    SG_ERR_NOT_FOUND;
 	result(ok, "after the forgeries: probes answer (firmware ok, @log "
 	    "refused)");
-	ok = sg_signer_client_checkpoint(f->sc, "x\n", 2, sig) ==
-	    SG_ERR_INVALID;
-	result(ok, "the client's checkpoint call refuses a non-checkpoint");
+	{
+		struct sg_witness_request *req = calloc(1, sizeof(*req));
+		struct sg_witness_reply wr;
+		ok = req != NULL;
+		if (ok) {
+			req->nproof = SG_MERKLE_MAX_PROOF + 1;
+			ok = sg_signer_client_checkpoint(f->sc, req, &wr) ==
+			    SG_ERR_INVALID;
+		}
+		free(req);
+		result(ok, "the client's checkpoint call refuses an "
+		    "over-long proof");
+	}
 }
 
 /*
@@ -1804,8 +2494,7 @@ records_for(struct forge *f, const char *request)
 	char *path;
 	int n = -1;
 
-	if ((path = sg_path_join(f->cfg->signer_state_dir,
-	    SG_SIGREC_FILE)) == NULL)
+	if ((path = sg_path_join(f->hsmdir, SG_SIGREC_FILE)) == NULL)
 		return -1;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
 	    SQLITE_OK && sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
@@ -2139,7 +2828,7 @@ start_rules(struct forge *f, const char *dir, const char *text, size_t len)
 			continue;
 		}
 		sc = NULL;
-		r = spawn_signer_ex(f->cfg, p, path, NULL, &sc, err,
+		r = spawn_signer_ex(f->cfg, p, path, f->hsmdir, NULL, &sc, err,
 		    sizeof(err));
 		result(r != 0 && sc == NULL && strstr(err, "key 'x'") !=
 		    NULL && strstr(err, "transparency log") != NULL,
@@ -2155,7 +2844,7 @@ start_rules(struct forge *f, const char *dir, const char *text, size_t len)
 	p = NULL;
 	if (write_policy(path, text, len, &p) == 0) {
 		sc = NULL;
-		r = spawn_signer_ex(f->cfg, p, path, tweak_move_release, &sc,
+		r = spawn_signer_ex(f->cfg, p, path, f->hsmdir, tweak_move_release, &sc,
 		    err, sizeof(err));
 		result(r != 0 && strstr(err, "key 'release'") != NULL &&
 		    strstr(err, "not where the policy file") != NULL,
@@ -2206,7 +2895,7 @@ reload_rules(struct forge *f, const char *dir, const char *text,
 	if ((path = sg_path_join(dir, "reload.conf")) == NULL)
 		abort();
 	if (write_policy(path, text, len, &p) != 0 ||
-	    spawn_signer(f->cfg, p, path, &sc) != 0) {
+	    spawn_signer(f->cfg, p, path, f->hsmdir, &sc) != 0) {
 		result(0, "reload: a signer on a copy of the policy");
 		goto out;
 	}
@@ -2364,15 +3053,20 @@ main(int argc, char **argv)
 	struct forge f;
 	int r;
 
+	int log_mode = 0;
+
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	memset(&f, 0, sizeof(f));
+	snprintf(f.tmp, sizeof(f.tmp), "/tmp/signer_forge.XXXXXX");
 	if (argc >= 2 && strcmp(argv[1], "replay") == 0) {
 		uint64_t count;
+
+		f.daemon_record = 1;
 		if (argc != 6 || sg_parse_u64(argv[5], 1, 10000, &count) != 0) {
 			fprintf(stderr, "usage: signer_forge replay CONFIG "
 			    "DEVDIR ENTRY COUNT\n");
 			return 2;
 		}
-		memset(&f, 0, sizeof(f));
 		if ((r = setup(&f, argv[2], argv[3])) == 0)
 			r = replay_main(&f, argv[4], (unsigned)count);
 		else
@@ -2381,23 +3075,34 @@ main(int argc, char **argv)
 		printf("%d passed, %d failed\n", npass, nfail);
 		return nfail == 0 && r == 0 ? 0 : 1;
 	}
+	if (argc >= 2 && strcmp(argv[1], "--log") == 0) {
+		log_mode = 1;
+		argc--;
+		argv++;
+	}
 	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: signer_forge CONFIG [DEVDIR]\n"
+		fprintf(stderr, "usage: signer_forge [--log] CONFIG [DEVDIR]\n"
 		    "       signer_forge replay CONFIG DEVDIR ENTRY COUNT\n");
 		return 2;
 	}
-	memset(&f, 0, sizeof(f));
 	if ((r = setup(&f, argv[1], argc == 3 ? argv[2] : NULL)) != 0) {
 		result(0, "setup: %s", sg_strerror(r));
 		teardown(&f);
 		printf("%d passed, %d failed\n", npass, nfail);
 		return 1;
 	}
+	if (log_mode) {
+		daemon_log(&f);
+		teardown(&f);
+		printf("%d passed, %d failed\n", npass, nfail);
+		return nfail == 0 ? 0 : 1;
+	}
 	positive_controls(&f);
 	one_signature(&f);
 	key_rules(&f);
 	forged_evidence(&f);
 	raw_forgeries(&f);
+	checkpoint_forgeries(&f);
 	policy_rules(&f);
 	revocation(&f);
 	still_works(&f);

@@ -1,7 +1,8 @@
 /*
- * Tests for the RFC 6962 Merkle tree: the published vectors, proofs
- * compared with a recursive reference written straight from RFC 6962's
- * definitions for every index and size pair up to 64 leaves, verification
+ * Tests for the RFC 6962 Merkle tree: the published vectors (roots,
+ * inclusion and consistency proofs), proofs compared with a recursive
+ * reference written straight from RFC 6962's definitions for every index
+ * and size pair up to 64 leaves, verification
  * against every kind of tampering, the frontier, and the number of storage
  * look-ups a proof costs at ten million leaves.
  */
@@ -259,6 +260,170 @@ test_rfc6962_vectors(void)
 	CHECK_EQ_INT(s.count[2], 2);
 	CHECK_EQ_INT(s.count[3], 1);
 	CHECK_EQ_INT(s.count[4], 0);
+	store_free(&s);
+}
+
+/* transparency-dev/merkle proof/verify_test.go: the published inclusion
+ * and consistency proofs over the same eight leaves (leaf indexes and
+ * sizes as there: the leaf is 1-based). */
+static const struct {
+	uint64_t leaf, size;
+	size_t n;
+	const char *proof[3];
+} vec_incl[] = {
+	{ 1, 1, 0, { NULL } },
+	{ 1, 8, 3, {
+	    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+	    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+	    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4" } },
+	{ 6, 8, 3, {
+	    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+	    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+	    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
+	{ 3, 3, 1, {
+	    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125" } },
+	{ 2, 5, 3, {
+	    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+	    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+	    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b" } },
+};
+
+static const struct {
+	uint64_t m, n;
+	size_t np;
+	const char *proof[3];
+} vec_cons[] = {
+	{ 1, 1, 0, { NULL } },
+	{ 1, 8, 3, {
+	    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+	    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+	    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4" } },
+	{ 6, 8, 3, {
+	    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+	    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+	    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
+	{ 2, 5, 2, {
+	    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+	    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b" } },
+	{ 6, 7, 3, {
+	    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+	    "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
+	    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
+};
+
+/*
+ * The verifiers accept exactly the published proofs (and the generators
+ * produce them), and refuse them corrupted the ways the reference tests
+ * corrupt them: other sizes, other roots, a hash added, removed or with a
+ * bit flipped, roots swapped.
+ */
+static void
+test_rfc6962_proof_vectors(void)
+{
+	struct store s;
+	struct sg_merkle_frontier f;
+	uint8_t data[16], leaves8[8][H], roots[9][H], p[SG_MERKLE_MAX_PROOF][H];
+	uint8_t got[SG_MERKLE_MAX_PROOF][H], other[H];
+	size_t i, k, len, n;
+	uint64_t m, sz, idx;
+
+	store_init(&s);
+	sg_merkle_frontier_init(&f);
+	for (i = 0; i < 8; i++) {
+		len = strlen(vec_leaves[i]) / 2;
+		hexdec(vec_leaves[i], data, len);
+		sg_merkle_leaf_hash(data, len, leaves8[i]);
+		CHECK_EQ_INT(sg_merkle_frontier_append(&f, leaves8[i],
+		    store_emit, &s), 0);
+	}
+	for (i = 0; i <= 8; i++)
+		hexdec(vec_roots[i], roots[i], H);
+	memset(other, 0xab, H);
+
+	for (i = 0; i < sizeof(vec_incl) / sizeof(vec_incl[0]); i++) {
+		idx = vec_incl[i].leaf - 1;
+		sz = vec_incl[i].size;
+		n = vec_incl[i].n;
+		for (k = 0; k < n; k++)
+			hexdec(vec_incl[i].proof[k], p[k], H);
+		CHECK_EQ_INT(sg_merkle_inclusion_proof(store_get, &s, idx, sz,
+		    got, SG_MERKLE_MAX_PROOF, &len), 0);
+		CHECK_EQ_INT(len, n);
+		CHECK(n == 0 || memcmp(got, p, n * H) == 0);
+		CHECK_EQ_INT(sg_merkle_verify_inclusion(leaves8[idx], idx, sz,
+		    (const uint8_t (*)[H])p, n, roots[sz]), 0);
+		CHECK(sg_merkle_verify_inclusion(leaves8[idx], idx + 1, sz,
+		    (const uint8_t (*)[H])p, n, roots[sz]) != 0);
+		CHECK(sg_merkle_verify_inclusion(leaves8[idx], idx, sz * 2,
+		    (const uint8_t (*)[H])p, n, roots[sz]) != 0);
+		CHECK(sg_merkle_verify_inclusion(leaves8[idx], idx, sz,
+		    (const uint8_t (*)[H])p, n, other) != 0);
+		CHECK(sg_merkle_verify_inclusion(other, idx, sz,
+		    (const uint8_t (*)[H])p, n, roots[sz]) != 0);
+		memcpy(p[n], roots[sz], H);
+		CHECK(sg_merkle_verify_inclusion(leaves8[idx], idx, sz,
+		    (const uint8_t (*)[H])p, n + 1, roots[sz]) != 0);
+		for (k = 0; k < n; k++) {
+			p[k][0] ^= 8;
+			CHECK(sg_merkle_verify_inclusion(leaves8[idx], idx, sz,
+			    (const uint8_t (*)[H])p, n, roots[sz]) != 0);
+			p[k][0] ^= 8;
+		}
+		if (n > 0)
+			CHECK(sg_merkle_verify_inclusion(leaves8[idx], idx, sz,
+			    (const uint8_t (*)[H])p, n - 1, roots[sz]) != 0);
+	}
+
+	for (i = 0; i < sizeof(vec_cons) / sizeof(vec_cons[0]); i++) {
+		m = vec_cons[i].m;
+		sz = vec_cons[i].n;
+		n = vec_cons[i].np;
+		for (k = 0; k < n; k++)
+			hexdec(vec_cons[i].proof[k], p[k], H);
+		CHECK_EQ_INT(sg_merkle_consistency_proof(store_get, &s, m, sz,
+		    got, SG_MERKLE_MAX_PROOF, &len), 0);
+		CHECK_EQ_INT(len, n);
+		CHECK(n == 0 || memcmp(got, p, n * H) == 0);
+		CHECK_EQ_INT(sg_merkle_verify_consistency(m, sz, roots[m],
+		    roots[sz], (const uint8_t (*)[H])p, n), 0);
+		if (n == 0)
+			continue;
+		CHECK(sg_merkle_verify_consistency(m - 1, sz, roots[m],
+		    roots[sz], (const uint8_t (*)[H])p, n) != 0);
+		CHECK(sg_merkle_verify_consistency(m + 1, sz, roots[m],
+		    roots[sz], (const uint8_t (*)[H])p, n) != 0);
+		CHECK(sg_merkle_verify_consistency(m ^ 2, sz, roots[m],
+		    roots[sz], (const uint8_t (*)[H])p, n) != 0);
+		CHECK(sg_merkle_verify_consistency(m, sz * 2, roots[m],
+		    roots[sz], (const uint8_t (*)[H])p, n) != 0);
+		CHECK(sg_merkle_verify_consistency(m, sz / 2, roots[m],
+		    roots[sz], (const uint8_t (*)[H])p, n) != 0);
+		CHECK(sg_merkle_verify_consistency(m, sz, other, roots[sz],
+		    (const uint8_t (*)[H])p, n) != 0);
+		CHECK(sg_merkle_verify_consistency(m, sz, roots[m], other,
+		    (const uint8_t (*)[H])p, n) != 0);
+		CHECK(sg_merkle_verify_consistency(m, sz, roots[sz], roots[m],
+		    (const uint8_t (*)[H])p, n) != 0);
+		CHECK(sg_merkle_verify_consistency(m, sz, roots[m], roots[sz],
+		    (const uint8_t (*)[H])p, 0) != 0);
+		CHECK(sg_merkle_verify_consistency(m, sz, roots[m], roots[sz],
+		    (const uint8_t (*)[H])p, n - 1) != 0);
+		memcpy(p[n], roots[m], H);
+		CHECK(sg_merkle_verify_consistency(m, sz, roots[m], roots[sz],
+		    (const uint8_t (*)[H])p, n + 1) != 0);
+		memmove(p[1], p[0], n * H);
+		memcpy(p[0], roots[sz], H);
+		CHECK(sg_merkle_verify_consistency(m, sz, roots[m], roots[sz],
+		    (const uint8_t (*)[H])p, n + 1) != 0);
+		for (k = 0; k < n; k++)
+			hexdec(vec_cons[i].proof[k], p[k], H);
+		for (k = 0; k < n; k++) {
+			p[k][0] ^= 16;
+			CHECK(sg_merkle_verify_consistency(m, sz, roots[m],
+			    roots[sz], (const uint8_t (*)[H])p, n) != 0);
+			p[k][0] ^= 16;
+		}
+	}
 	store_free(&s);
 }
 
@@ -826,6 +991,7 @@ test_lookups_per_proof(void)
 
 SG_TEST_MAIN("merkle",
     T(test_rfc6962_vectors),
+    T(test_rfc6962_proof_vectors),
     T(test_roots_match_reference),
     T(test_inclusion_all),
     T(test_consistency_all),

@@ -4,7 +4,9 @@
  * filters and paging; and the writer's group commit keeps its promises:
  * concurrent writers share batches, a failing job is undone alone inside
  * its batch, a failing batch_end hook drops the whole batch and tells every
- * job so, and what was committed survives a reopen.
+ * job so, a failing batch_durable hook (after the commit) keeps the batch
+ * but acknowledges none of it, its relaxed writes leave the writer on
+ * synchronous=FULL, and what was committed survives a reopen.
  *
  * To put several jobs into one batch on purpose, a "blocker" job holds the
  * writer until the other jobs are queued behind it; every wait is bounded.
@@ -1339,6 +1341,150 @@ job_fail(struct sg_txn *t, void *arg)
 	return SG_ERR_CONFLICT;
 }
 
+/* ---- after the commit: batch_durable, kept results, relaxed writes ---- */
+
+static struct {
+	atomic_int committed, durable, order_bad;
+	atomic_int fail;            /* batch_durable fails */
+	atomic_int relaxed_fail;    /* its relaxed job fails */
+	atomic_int relaxed_r;
+} dh;
+
+static void
+dh_committed(void *ctx)
+{
+	(void)ctx;
+	atomic_fetch_add(&dh.committed, 1);
+}
+
+static int
+job_relaxed_row(struct sg_txn *t, void *arg)
+{
+	char sha[65];
+	int r;
+
+	(void)arg;
+	snprintf(sha, sizeof(sha), "d%063d", atomic_load(&dh.durable));
+	if ((r = sg_store_put_policy(t, sha, "durable", 0)) != 0)
+		return r;
+	return atomic_load(&dh.relaxed_fail) ? SG_ERR_IO : 0;
+}
+
+static int
+dh_durable(void *ctx, struct sg_txn *t)
+{
+	(void)ctx;
+	/* Always after the batch's commit. */
+	if (atomic_load(&dh.committed) != atomic_load(&dh.durable) + 1)
+		atomic_fetch_add(&dh.order_bad, 1);
+	atomic_fetch_add(&dh.durable, 1);
+	atomic_store(&dh.relaxed_r, sg_store_txn_relaxed(t, job_relaxed_row,
+	    NULL));
+	return atomic_load(&dh.fail) ? SG_ERR_UNAVAILABLE : 0;
+}
+
+static int
+job_synchronous(struct sg_txn *t, void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	int *ret = arg;
+
+	if (sqlite3_prepare_v2(sg_store_txn_db(t), "PRAGMA synchronous", -1,
+	    &s, NULL) != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return SG_ERR_IO;
+	}
+	*ret = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return 0;
+}
+
+static int
+has_policy(struct sg_store *st, int n)
+{
+	struct sg_txn *t;
+	char sha[65], *text = NULL;
+	int r;
+
+	if (sg_store_read_begin(st, &t) != 0)
+		return -1;
+	snprintf(sha, sizeof(sha), "d%063d", n);
+	r = sg_store_get_policy(t, sha, &text);
+	free(text);
+	sg_store_read_end(t);
+	return r == 0;
+}
+
+static void
+test_batch_durable(void)
+{
+	struct sg_store *st = open_store("durable");
+	struct sg_store_hooks h = {
+		.ctx = NULL,
+		.batch_committed = dh_committed,
+		.batch_durable = dh_durable,
+	};
+	struct req a, b, c;
+	struct ins ia;
+	int kept = -1, sync = -1;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	memset(&dh, 0, sizeof(dh));
+	sg_store_set_hooks(st, &h);
+	/* Succeeds: acknowledged; the relaxed write is there. */
+	fill(&a, 700, "release", 1, 2);
+	memset(&ia, 0, sizeof(ia));
+	ia.q = &a.q;
+	CHECK_EQ_INT(sg_store_write_kept(st, job_insert, &ia, &kept), 0);
+	CHECK_EQ_INT(kept, 0);
+	CHECK(exists(st, a.q.id));
+	CHECK_EQ_INT(atomic_load(&dh.relaxed_r), 0);
+	CHECK_EQ_INT(has_policy(st, 1), 1);
+	/* The next batch is back on synchronous=FULL (2). */
+	CHECK_EQ_INT(sg_store_write(st, job_synchronous, &sync), 0);
+	CHECK_EQ_INT(sync, 2);
+	/* Fails after the commit: kept, not acknowledged. */
+	atomic_store(&dh.fail, 1);
+	fill(&b, 701, "release", 1, 2);
+	ia.q = &b.q;
+	CHECK_EQ_INT(sg_store_write_kept(st, job_insert, &ia, &kept),
+	    SG_ERR_UNAVAILABLE);
+	CHECK_EQ_INT(kept, 1);
+	CHECK(exists(st, b.q.id));
+	/* A job that failed on its own is not kept. */
+	fill(&c, 702, "release", 1, 2);
+	ia.q = &c.q;
+	ia.fail_with = SG_ERR_CONFLICT;
+	kept = -1;
+	CHECK_EQ_INT(sg_store_write_kept(st, job_insert, &ia, &kept),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(kept, 0);
+	CHECK(!exists(st, c.q.id));
+	/* A relaxed job that fails is rolled back alone. */
+	atomic_store(&dh.fail, 0);
+	atomic_store(&dh.relaxed_fail, 1);
+	ia.fail_with = 0;
+	CHECK_EQ_INT(sg_store_write_kept(st, job_insert, &ia, &kept), 0);
+	CHECK(exists(st, c.q.id));
+	CHECK_EQ_INT(atomic_load(&dh.relaxed_r), SG_ERR_IO);
+	CHECK_EQ_INT(has_policy(st, atomic_load(&dh.durable)), 0);
+	CHECK_EQ_INT(has_policy(st, atomic_load(&dh.durable) - 1), 1);
+	CHECK_EQ_INT(sg_store_write(st, job_synchronous, &sync), 0);
+	CHECK_EQ_INT(sync, 2);
+	CHECK_EQ_INT(atomic_load(&dh.order_bad), 0);
+	/* Not from a job: only on the writer, between batches. */
+	{
+		struct sg_txn *t = NULL;
+		CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+		CHECK_EQ_INT(sg_store_txn_relaxed(t, job_relaxed_row, NULL),
+		    SG_ERR_INVALID);
+		sg_store_read_end(t);
+	}
+	sg_store_close(st);
+}
+
 static void
 test_batch_of_failures_only(void)
 {
@@ -1673,6 +1819,7 @@ SG_TEST_MAIN("store",
     T(test_job_error_rolled_back_alone),
     T(test_job_error_undoes_all_its_writes),
     T(test_batch_end_failure),
+    T(test_batch_durable),
     T(test_batch_of_failures_only),
     T(test_reopen),
     T(test_teardown))
