@@ -24,6 +24,9 @@
  * The last case sends a zero-length record, which SOCK_SEQPACKET allows;
  * the channel must survive it.
  *
+ * Run as root, the signers drop to the configured users.signer, as the
+ * daemon's do (sg_privdrop.h); this tool itself stays root.
+ *
  * Every refusal is checked for its status, a word of its reason, and that
  * no signature (nor CMS) came back.  Each case prints "ok - ..." or
  * "not ok - ..."; the last line is "N passed, M failed".  Every wait on the
@@ -37,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +56,7 @@
 #include "sg_err.h"
 #include "sg_note.h"
 #include "sg_policy.h"
+#include "sg_privdrop.h"
 #include "sg_signer.h"
 #include "sg_signer_proc.h"
 #include "sg_util.h"
@@ -232,6 +237,11 @@ setup(struct forge *f, const char *config, const char *devdir)
 
 	err[0] = '\0';
 	if ((r = sg_config_load(config, &f->cfg, err, sizeof(err))) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return r;
+	}
+	if ((r = sg_privdrop_init(f->cfg->front_user, f->cfg->signer_user,
+	    err, sizeof(err))) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return r;
 	}
@@ -1363,7 +1373,8 @@ variant_open(struct forge *f, enum variant v, char *dir, struct forge *g)
 		r = SG_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = sg_write_file(path, vtext, vlen, 0600)) != 0 ||
+	/* A policy holds only public keys; the signer's user reads it. */
+	if ((r = sg_write_file(path, vtext, vlen, 0644)) != 0 ||
 	    (r = parse_policy_file(path, &g->policy)) != 0 ||
 	    (r = spawn_signer(f->cfg, g->policy, path, &g->sc)) != 0)
 		goto out;
@@ -1411,7 +1422,8 @@ policy_rules(struct forge *f)
 	int r;
 	static const int release_quorum[] = { ALICE, BOB, DAVE, -1 };
 
-	if (mkdtemp(dir) == NULL) {
+	/* Traversable: run as root, the signers run as users.signer. */
+	if (mkdtemp(dir) == NULL || chmod(dir, 0711) != 0) {
 		result(0, "policy rules: mkdtemp: %s", strerror(errno));
 		return;
 	}
