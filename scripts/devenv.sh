@@ -417,8 +417,10 @@ as() {
 if [[ $(id -u) -eq 0 ]]; then
 	# Traversable, not listable; every secret stays 0600/0700.
 	chmod 0711 "$tmp" "$tmp/tls" "$tmp/codesign"
-	chown -R "$signer_user:$signer_user" "$tmp/pins" "$tmp/tokens" \
-	    "$tmp/softhsm2.conf"
+	# The daemon's PINs; the officer-cards PINs stay root's: they are the
+	# officers' (the CLI's), and root reaches into the signer's directory.
+	chown -R "$signer_user:$signer_user" "$tmp/tokens" "$tmp/softhsm2.conf"
+	chown "$signer_user:$signer_user" "$tmp/pins" "$tmp"/pins/signgate-dev.*
 	chown "$front_user:$front_user" "$tmp/tls/server.key"
 	# Public: the policy holds only public keys, the configuration only
 	# paths and names.

@@ -14,10 +14,10 @@
  * either back.
  *
  * The kernel makes a process non-dumpable when its credentials change; the
- * caller says what it wants instead: the signer stays closed, the front
- * becomes dumpable again, as it would be had it been started as its user
- * (which also lets LeakSanitizer, whose exit-time scan ptrace()s the
- * process, work in sanitizer builds).
+ * caller says what it wants instead: the signer stays closed (its memory
+ * holds PINs and sessions), the front becomes dumpable again, as it is
+ * when its systemd unit starts it as its user (its own user, which nothing
+ * else runs as, may then read its /proc files; a core dump is possible).
  *
  * Directories handed to a user by root (state_dir, signer_state_dir) are
  * opened relative to their real parent, which must sit in directories

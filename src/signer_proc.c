@@ -1226,6 +1226,7 @@ connect_channel(struct sg_signer_client *c, const char *path,
 	socklen_t len = sizeof(cr);
 	int fd, r;
 
+	memset(&cr, 0, sizeof(cr));
 	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0) {
 		snprintf(errbuf, errlen, "socket: %s", strerror(errno));
 		return SG_ERR_IO;
@@ -1239,9 +1240,9 @@ connect_channel(struct sg_signer_client *c, const char *path,
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 ||
 	    len != sizeof(cr) || cr.uid != want) {
-		snprintf(errbuf, errlen, "signer_socket %s: served by uid %d, "
+		snprintf(errbuf, errlen, "signer_socket %s: served by uid %u, "
 		    "not by the signer's user (uid %u)", path,
-		    len == sizeof(cr) ? (int)cr.uid : -1, (unsigned)want);
+		    (unsigned)cr.uid, (unsigned)want);
 		close(fd);
 		return SG_ERR_FORBIDDEN;
 	}
