@@ -44,6 +44,11 @@ struct sg_config {
 	 * distinct unprivileged users (defaults "signgate", "signgate-hsm"). */
 	char front_user[SG_CONFIG_USER_MAX];
 	char signer_user[SG_CONFIG_USER_MAX];
+	/* Where a signer started on its own (signgated --signer) listens;
+	 * NULL: the front forks its signer.  With it, a token's
+	 * pin_credential may stay unresolved (pin_file "") in a process
+	 * without $CREDENTIALS_DIRECTORY: the front, which reads no PIN. */
+	char *signer_socket;
 	unsigned threads;
 	unsigned connection_limit;
 	unsigned per_ip_connection_limit;

@@ -62,6 +62,35 @@ int sg_signer_spawn(const char *module_path,
 void sg_signer_client_free(struct sg_signer_client *c);
 
 /*
+ * The signer on its own (`signgated --signer`, its own systemd unit):
+ * becomes the signer's user (sg_privdrop.h), opens what the forked signer
+ * opens (its records in state_dir for the log log_origin), with the keys of
+ * the policy it reads itself plus the log key, and listens on a SOCK_SEQPACKET socket at socket_path.  Each connection from
+ * the front's user (SO_PEERCRED) is served as one channel; any other peer
+ * is closed unanswered.  Returns once listening (serving goes on in its own
+ * threads); signals must be blocked by then.
+ */
+int sg_signer_listen(const char *socket_path, const char *module_path,
+    const struct sg_signer_token_spec *tokens, size_t ntokens,
+    const char *policy_path, const char *log_origin, const char *state_dir,
+    const char *log_token, const char *log_key, char *errbuf, size_t errlen);
+/*
+ * The front's side: `channels` connections to a listening signer, which
+ * must be served by the signer's user.  The signer then re-reads its
+ * policy file and must find policy_sha256_hex (what the front read) before
+ * the key facts are fetched.  The client is used as a spawned one.
+ */
+int sg_signer_connect(const char *socket_path, const char *policy_sha256_hex,
+    const struct sg_signer_key_spec *keys, size_t nkeys, unsigned channels,
+    struct sg_signer_client **ret, char *errbuf, size_t errlen);
+
+/* The keys a signer opens for a policy: each policy key, then the log
+ * key (SG_SIGNER_LOG_KEY).  *ret is malloc'd. */
+struct sg_policy;
+int sg_signer_key_specs(const struct sg_policy *p, const char *log_token,
+    const char *log_key, struct sg_signer_key_spec **ret, size_t *ret_n);
+
+/*
  * Signs msg's digest with msg->key after the signer has checked the
  * evidence.  For format "cms", *ret_cms receives the DER SignedData
  * (malloc'd) and reply->sig the signature inside it.  errbuf gets the

@@ -2,12 +2,13 @@
 # the main Makefile's `install` (programs and example configuration).
 #
 #   make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc]
-#   make install-systemd   the unit, sysusers.d and tmpfiles.d files only
+#   make install-systemd   the units, sysusers.d and tmpfiles.d files only
 #   make install-doc       README.md, OPERATIONS.md, the policy reference
 #
-# systemd/signgated.service is written for PREFIX=/usr and SYSCONFDIR=/etc;
-# the installed copy is rewritten with sed so that ExecStart=, the
-# credential path and Documentation= name where this install puts things.
+# systemd/signgated.service (the front) and signgated-signer.service (the
+# signer) are written for PREFIX=/usr and SYSCONFDIR=/etc; the installed
+# copies are rewritten with sed so that ExecStart=, the credential path and
+# Documentation= name where this install puts things.
 # The sed only touches the lines it expects and the result is checked, so a
 # template edit that breaks the substitution fails the install instead of
 # installing a unit that points at a missing program.
@@ -36,9 +37,14 @@ install-systemd:
 	@grep -q '^ExecStart=$(SBINDIR)/signgated -c $(SYSCONFDIR)/signgate/signgated.json$$' \
 	    $(BUILD)/systemd/signgated.service || { echo "install-systemd:" \
 	    "ExecStart= was not rewritten; check systemd/signgated.service" >&2; exit 1; }
+	sed $(SG_UNIT_SED) systemd/signgated-signer.service >$(BUILD)/systemd/signgated-signer.service
+	@grep -q '^ExecStart=$(SBINDIR)/signgated --signer -c $(SYSCONFDIR)/signgate/signgated.json$$' \
+	    $(BUILD)/systemd/signgated-signer.service || { echo "install-systemd:" \
+	    "ExecStart= was not rewritten; check systemd/signgated-signer.service" >&2; exit 1; }
 	sed $(SG_TMPFILES_SED) systemd/signgate.tmpfiles >$(BUILD)/systemd/signgate.tmpfiles
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
 	install -m 0644 $(BUILD)/systemd/signgated.service $(DESTDIR)$(UNITDIR)/signgated.service
+	install -m 0644 $(BUILD)/systemd/signgated-signer.service $(DESTDIR)$(UNITDIR)/signgated-signer.service
 	install -m 0644 systemd/signgate.sysusers $(DESTDIR)$(SYSUSERSDIR)/signgate.conf
 	install -m 0644 $(BUILD)/systemd/signgate.tmpfiles $(DESTDIR)$(TMPFILESDIR)/signgate.conf
 

@@ -86,6 +86,8 @@ scripts/devenv.sh >/dev/null
 . "$dev/env.sh"
 
 work=$(mktemp -d /tmp/signgate-bench.XXXXXX)
+# Run by root, the daemon's front runs as its own user and needs the way in.
+chmod 0711 "$work"
 daemon_pid=
 cleanup() {
 	if [ -n "$daemon_pid" ]; then

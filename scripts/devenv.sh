@@ -20,8 +20,18 @@
 # with a build-time configuration pointing into the temporary directory,
 # while the softhsm2.conf that is kept names the final location.
 #
+# Run as root (as `make run` and `make test` are in CI), it also creates
+# the daemon's two system users if missing, `signgate` (the front) and
+# `signgate-hsm` (the signer), and gives each what it needs: the PINs,
+# softhsm2.conf and the token directory belong to the signer's user alone;
+# the server's TLS key to the front's; the policy, the configuration and
+# the certificates are readable by both.  Then it checks, as each user,
+# that this holds (a checkout inside a directory closed to others, such as
+# /root, fails here rather than at the daemon's start).  Run as anyone
+# else, everything stays that user's (a development setting).
+#
 # Works offline and without prompts.  Requires: softhsm2, opensc
-# (pkcs11-tool), openssl, awk, flock.
+# (pkcs11-tool), openssl, awk, flock; as root also useradd and setpriv.
 #
 set -euo pipefail
 
@@ -31,6 +41,8 @@ final="$root/var/dev"
 template="policy/dev.policy.in"
 module="/usr/lib/softhsm/libsofthsm2.so"
 lock_wait=300           # seconds; a full build takes a few
+front_user=signgate     # users.front and users.signer by default
+signer_user=signgate-hsm
 cert_days=825
 ca_days=3650            # the CAs outlive every certificate they issue
 
@@ -55,6 +67,22 @@ for tool in softhsm2-util pkcs11-tool openssl awk flock; do
 done
 [[ -r "$module" ]] || die "SoftHSM module $module not found (package softhsm2)"
 [[ -r "$template" ]] || die "$template not found"
+
+# The daemon's users, when root: system accounts without a home or a shell.
+# Another checkout may be creating them at the same moment: what counts is
+# that they exist afterwards.
+if [[ $(id -u) -eq 0 ]]; then
+	for tool in useradd setpriv; do
+		command -v "$tool" >/dev/null 2>&1 || die "$tool not found"
+	done
+	for u in "$front_user" "$signer_user"; do
+		id -u "$u" >/dev/null 2>&1 ||
+		    useradd --system --user-group --no-create-home \
+			--home-dir /nonexistent --shell /usr/sbin/nologin "$u" ||
+		    id -u "$u" >/dev/null 2>&1 ||
+		    die "cannot create the system user $u"
+	done
+fi
 
 mkdir -p var
 exec 9>var/.devenv.lock
@@ -376,6 +404,47 @@ cat >"$tmp/signgated.json" <<'EOF'
 EOF
 
 printf 'export SOFTHSM2_CONF=%q\n' "$final/softhsm2.conf" >"$tmp/env.sh"
+
+# --- owners (as root) ---------------------------------------------------
+
+# as USER CMD...: runs CMD as USER, without root's groups.
+as() {
+	local u=$1
+	shift
+	setpriv --reuid="$u" --regid="$u" --clear-groups -- "$@"
+}
+
+if [[ $(id -u) -eq 0 ]]; then
+	# Traversable, not listable; every secret stays 0600/0700.
+	chmod 0711 "$tmp" "$tmp/tls" "$tmp/codesign"
+	# The daemon's PINs; the officer-cards PINs stay root's: they are the
+	# officers' (the CLI's), and root reaches into the signer's directory.
+	chown -R "$signer_user:$signer_user" "$tmp/tokens" "$tmp/softhsm2.conf"
+	chown "$signer_user:$signer_user" "$tmp/pins" "$tmp"/pins/signgate-dev.*
+	chown "$front_user:$front_user" "$tmp/tls/server.key"
+	# Public: the policy holds only public keys, the configuration only
+	# paths and names.
+	chmod 0644 "$tmp/policy.conf" "$tmp/signgated.json" "$tmp"/tls/*.pem \
+	    "$tmp"/codesign/*.pem
+	for f in pins/signgate-dev.pin softhsm2.conf policy.conf \
+	    signgated.json codesign/release.chain.pem; do
+		as "$signer_user" test -r "$tmp/$f" ||
+		    die "$signer_user cannot read var/dev/$f: is a directory" \
+			"above $root closed to other users?"
+	done
+	as "$signer_user" test -r "$(find "$tmp/tokens" -type f | head -n 1)" ||
+	    die "$signer_user cannot read the token files"
+	for f in tls/server.key tls/server.pem tls/ca.pem policy.conf \
+	    signgated.json codesign/release.chain.pem; do
+		as "$front_user" test -r "$tmp/$f" ||
+		    die "$front_user cannot read var/dev/$f"
+	done
+	for f in pins/signgate-dev.pin softhsm2.conf tokens; do
+		if as "$front_user" test -r "$tmp/$f"; then
+			die "$front_user can read var/dev/$f"
+		fi
+	done
+fi
 
 # --- publish -------------------------------------------------------------
 

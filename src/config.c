@@ -3,7 +3,10 @@
  * for type and range, unknown fields and duplicate keys are refused, and
  * errors name the file and the field.  PINs are never in this file: a token
  * names a PIN file (mode 0600) or a systemd credential, which is resolved
- * here to a path under $CREDENTIALS_DIRECTORY.
+ * here to a path under $CREDENTIALS_DIRECTORY.  With signer_socket (the
+ * signer in its own unit) the front reads the same file without the
+ * credentials, which only the signer's unit has: a credential is then left
+ * unresolved (an empty pin_file) for the signer's start to refuse.
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -24,6 +27,7 @@ struct ctx {
 	char *dir;
 	char *errbuf;
 	size_t errlen;
+	int signer_socket;              /* the file names one */
 };
 
 static int
@@ -156,11 +160,12 @@ parse_tokens(struct ctx *c, json_t *arr, struct sg_config *cfg)
 			if (strchr(cred, '/') != NULL)
 				return fail(c, field,
 				    "pin_credential is a name, not a path");
-			if (cd == NULL)
+			if (cd == NULL && !c->signer_socket)
 				return fail(c, field, "pin_credential needs "
 				    "$CREDENTIALS_DIRECTORY (systemd "
 				    "LoadCredential=)");
-			path = sg_path_join(cd, cred);
+			path = cd != NULL ? sg_path_join(cd, cred) :
+			    strdup("");
 		} else
 			path = sg_path_join(c->dir, pin_file);
 		if (path == NULL)
@@ -313,7 +318,7 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    "pkcs11", "policy", "state_dir", "threads", "connection_limit",
 	    "per_ip_connection_limit", "connection_timeout", "log",
 	    "rate_limit", "max_pending_per_requester",
-	    "timestamping", "users", "signer_state_dir",
+	    "timestamping", "users", "signer_state_dir", "signer_socket",
 	    "unauthenticated_connection_limit", "per_ip_unauthenticated_limit",
 	    "handshake_timeout", "first_request_timeout", "request_timeout",
 	    "anonymous_rate_limit", NULL };
@@ -374,6 +379,14 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 			return r;
 	} else if (json_object_get(root, "tls") != NULL)
 		return fail(c, "tls", "not used with plain_http");
+
+	if ((r = get_path(c, root, "signer_socket", "signer_socket", 0,
+	    &cfg->signer_socket)) != 0)
+		return r;
+	/* sun_path: 108 bytes with its NUL. */
+	if (cfg->signer_socket != NULL && strlen(cfg->signer_socket) > 107)
+		return fail(c, "signer_socket", "longer than 107 bytes");
+	c->signer_socket = cfg->signer_socket != NULL;
 
 	if (!json_is_object(p11 = json_object_get(root, "pkcs11")))
 		return fail(c, "pkcs11", "must be an object");
@@ -495,7 +508,7 @@ sg_config_load(const char *path, struct sg_config **ret, char *errbuf,
     size_t errlen)
 {
 	struct sg_config *cfg = NULL;
-	struct ctx c = { path, NULL, errbuf, errlen };
+	struct ctx c = { path, NULL, errbuf, errlen, 0 };
 	json_error_t jerr;
 	json_t *root = NULL;
 	char *buf = NULL;
@@ -546,6 +559,7 @@ sg_config_free(struct sg_config *c)
 	free(c->policy_path);
 	free(c->state_dir);
 	free(c->signer_state_dir);
+	free(c->signer_socket);
 	free(c->log_origin);
 	free(c);
 }

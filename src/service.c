@@ -51,6 +51,7 @@
 #include "sg_err.h"
 #include "sg_service.h"
 #include "sg_signer.h"
+#include "sg_privdrop.h"
 #include "sg_signer_proc.h"
 #include "sg_tsa.h"
 #include "sg_cms.h"
@@ -381,11 +382,22 @@ sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
 	snprintf(specs[i].token, sizeof(specs[i].token), "%s", cfg->log_token);
 	snprintf(specs[i].label, sizeof(specs[i].label), "%s", cfg->log_key);
 	specs[i].scheme = SG_SIG_EDDSA;
-	/* The signer runs in its own process (see sg_signer_proc.h). */
-	if ((r = sg_signer_spawn(cfg->pkcs11_module, cfg->tokens, cfg->ntokens,
-	    specs, s->nkeys + 1, cfg->policy_path, cfg->log_origin,
-	    cfg->signer_state_dir, cfg->threads + 4, &s->signer, errbuf,
-	    errlen)) != 0)
+	/* The signer runs in its own process (see sg_signer_proc.h): forked
+	 * here, or started on its own (signer_socket). */
+	if (cfg->signer_socket != NULL)
+		r = sg_signer_connect(cfg->signer_socket,
+		    sg_policy_sha256_hex(s->policy), specs, s->nkeys + 1,
+		    cfg->threads + 4, &s->signer, errbuf, errlen);
+	else
+		r = sg_signer_spawn(cfg->pkcs11_module, cfg->tokens,
+		    cfg->ntokens, specs, s->nkeys + 1, cfg->policy_path,
+		    cfg->log_origin, cfg->signer_state_dir, cfg->threads + 4,
+		    &s->signer, errbuf, errlen);
+	if (r != 0)
+		goto fail;
+	/* From here on the front is its own unprivileged user, before the
+	 * store is opened (sg_privdrop.h). */
+	if ((r = sg_privdrop_enter(SG_PRIV_FRONT, errbuf, errlen)) != 0)
 		goto fail;
 	if (sg_signer_client_key_public(s->signer, SG_SIGNER_LOG_KEY, &logpub,
 	    &logalg, NULL) != 0 || logalg != SG_ALG_ED25519 ||

@@ -2,11 +2,22 @@
  * The signer process and its client.
  *
  * Process: sg_signer_spawn() creates `channels` SOCK_SEQPACKET socket pairs
- * and forks.  The child makes itself non-dumpable (its memory holds PINs
- * and sessions), opens the signer core (module, tokens, keys) and its own
- * copy of the policy, reports READY on the first channel, and then serves
- * each channel on its own thread.  It exits when the front closes the
- * channels (or dies: the kernel closes them).
+ * and forks.  The child first becomes the signer's user (sg_privdrop.h:
+ * when started as root, before it touches the module or a PIN), makes
+ * itself non-dumpable (its memory holds PINs and sessions), opens the
+ * signer core (module, tokens, keys) and its own copy of the policy,
+ * reports READY on the first channel, and then serves each channel on its
+ * own thread.  It exits when the front closes the channels (or dies: the
+ * kernel closes them).
+ *
+ * Or the signer runs on its own (`signgated --signer`, its own systemd
+ * unit): sg_signer_listen() does the same set-up, with the keys taken from
+ * its own policy, then listens on a SOCK_SEQPACKET socket and serves each
+ * accepted connection as a channel, with the same code.  The socket file
+ * is open to all (mode 0666): access is decided by the peer's uid as the
+ * kernel reports it (SO_PEERCRED), which must be the front's user; any
+ * other peer is closed unanswered.  The front, sg_signer_connect(), checks
+ * likewise that the socket is served by the signer's user.
  *
  * Messages: one request, one reply, on one channel at a time.  Every
  * request is checked for magic, type and an exact length (for SIGN, the
@@ -58,6 +69,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,12 +84,16 @@
 #include "sg_evidence.h"
 #include "sg_note.h"
 #include "sg_policy.h"
+#include "sg_privdrop.h"
 #include "sg_signer_proc.h"
 #include "sg_sigrec.h"
 #include "sg_util.h"
 #include "sg_witness.h"
 
 #define MAX_CHANNELS 64
+/* Connections a listening signer serves at once: a restarted front's
+ * channels may overlap briefly with its predecessor's. */
+#define MAX_CONNECTIONS (2 * MAX_CHANNELS)
 #define MAX_POLICIES 64
 #define MAX_MSG (sizeof(struct sg_wire_sign) + SG_SIGNER_MAX_EVIDENCE)
 #define MAX_REPLY (sizeof(struct sg_wire_reply) + SG_SIGNER_MAX_CMS)
@@ -268,6 +285,14 @@ child_load_policy(struct child *c, const char *expect, char *err,
 		    &lens[i], err, errlen)) != 0)
 			goto out;
 	pthread_mutex_lock(&c->lock);
+	/* A front (re)connecting to a listening signer asks for the file it
+	 * read; if that is the newest one here, nothing changes. */
+	if (expect != NULL && c->npolicies > 0 &&
+	    strcmp(sg_policy_sha256_hex(c->policies[0]), expect) == 0) {
+		pthread_mutex_unlock(&c->lock);
+		sg_policy_free(p);
+		return 0;
+	}
 	/* Policies are never freed while signing threads may use them. */
 	if (c->npolicies == MAX_POLICIES) {
 		pthread_mutex_unlock(&c->lock);
@@ -884,7 +909,7 @@ serve_channel(void *arg)
 	ssize_t n;
 
 	if ((buf = malloc(MAX_MSG + 1)) == NULL) {
-		close(sa->fd);  /* the front sees the channel end */
+		shutdown(sa->fd, SHUT_RDWR);  /* the front sees the channel end */
 		return NULL;
 	}
 	for (;;) {
@@ -979,6 +1004,49 @@ child_open_keys(struct child *c, const struct sg_signer_key_spec *keys,
 	return 0;
 }
 
+/*
+ * What every signer does before it serves, once it runs as the signer's
+ * user: nobody may read its memory, it reads the policy itself, opens its
+ * records in state_dir (so they belong to the signer's user), then opens
+ * the module, the tokens and the keys (those its own policy names, plus the
+ * log key, when keys is NULL).
+ */
+static int
+child_setup(struct child *c, const char *module_path,
+    const struct sg_signer_token_spec *tokens, size_t ntokens,
+    const struct sg_signer_key_spec *keys, size_t nkeys,
+    const char *policy_path, const char *log_origin, const char *state_dir,
+    const char *log_token, const char *log_key, char *err, size_t errlen)
+{
+	struct sg_signer_key_spec *own = NULL;
+	int r;
+
+	/* Nobody may read this process's memory (PINs, sessions). */
+	prctl(PR_SET_DUMPABLE, 0);
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	if ((c->policy_path = strdup(policy_path)) == NULL ||
+	    (c->log_origin = strdup(log_origin)) == NULL)
+		return SG_ERR_NOMEM;
+	if ((r = child_load_policy(c, NULL, err, errlen)) != 0 ||
+	    (r = sg_sigrec_open(state_dir, &c->rec, err, errlen)) != 0 ||
+	    (r = sg_witness_open(state_dir, log_origin, &c->witness, err,
+	    errlen)) != 0)
+		return r;
+	if (keys == NULL) {
+		if ((r = sg_signer_key_specs(c->policies[0], log_token,
+		    log_key, &own, &nkeys)) != 0)
+			return r;
+		keys = own;
+	}
+	r = sg_signer_open(module_path, tokens, ntokens, keys, nkeys,
+	    &c->core, err, errlen);
+	if (r == 0)
+		r = child_open_keys(c, keys, nkeys, err, errlen);
+	free(own);
+	return r;
+}
+
 static void
 child_main(int *fds, unsigned n, const char *module_path,
     const struct sg_signer_token_spec *tokens, size_t ntokens,
@@ -992,30 +1060,19 @@ child_main(int *fds, unsigned n, const char *module_path,
 	unsigned i;
 	int r;
 
-	/* Nobody may read this process's memory (PINs, sessions). */
-	prctl(PR_SET_DUMPABLE, 0);
+	memset(&rep, 0, sizeof(rep));
+	/* The signer's own user first: before the policy, the module or a
+	 * PIN is touched. */
+	r = sg_privdrop_enter(SG_PRIV_SIGNER, rep.err, sizeof(rep.err));
+	/* After the drop, which clears it. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	memset(&c, 0, sizeof(c));
-	memset(&rep, 0, sizeof(rep));
-	pthread_mutex_init(&c.lock, NULL);
-	c.policy_path = strdup(policy_path);
-	c.log_origin = strdup(log_origin);
-	r = c.policy_path == NULL || c.log_origin == NULL ? SG_ERR_NOMEM :
-	    child_load_policy(&c, NULL, rep.err, sizeof(rep.err));
 	if (r == 0)
-		r = sg_sigrec_open(state_dir, &c.rec, rep.err,
+		r = child_setup(&c, module_path, tokens, ntokens, keys, nkeys,
+		    policy_path, log_origin, state_dir, NULL, NULL, rep.err,
 		    sizeof(rep.err));
-	if (r == 0)
-		r = sg_witness_open(state_dir, log_origin, &c.witness, rep.err,
-		    sizeof(rep.err));
-	if (r == 0)
-		r = sg_signer_open(module_path, tokens, ntokens, keys, nkeys,
-		    &c.core, rep.err, sizeof(rep.err));
-	if (r == 0)
-		r = child_open_keys(&c, keys, nkeys, rep.err, sizeof(rep.err));
 	rep.status = r;
 	rep.h.type = SG_WIRE_READY;
 	{
@@ -1039,6 +1096,248 @@ child_main(int *fds, unsigned n, const char *module_path,
 	sg_sigrec_close(c.rec);
 	sg_witness_free(c.witness);
 	_exit(0);
+}
+
+int
+sg_signer_key_specs(const struct sg_policy *p, const char *log_token,
+    const char *log_key, struct sg_signer_key_spec **ret, size_t *ret_n)
+{
+	struct sg_signer_key_spec *specs;
+	size_t i, n = sg_policy_nkeys(p);
+
+	if ((specs = calloc(n + 1, sizeof(*specs))) == NULL)
+		return SG_ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		const struct sg_policy_key *pk = sg_policy_key_at(p, i);
+		snprintf(specs[i].name, sizeof(specs[i].name), "%s", pk->name);
+		snprintf(specs[i].token, sizeof(specs[i].token), "%s",
+		    pk->token);
+		snprintf(specs[i].label, sizeof(specs[i].label), "%s",
+		    pk->object);
+		memcpy(specs[i].id, pk->id, pk->id_len);
+		specs[i].id_len = pk->id_len;
+		specs[i].scheme = pk->scheme;
+	}
+	snprintf(specs[n].name, sizeof(specs[n].name), "%s",
+	    SG_SIGNER_LOG_KEY);
+	snprintf(specs[n].token, sizeof(specs[n].token), "%s", log_token);
+	snprintf(specs[n].label, sizeof(specs[n].label), "%s", log_key);
+	specs[n].scheme = SG_SIG_EDDSA;
+	*ret = specs;
+	*ret_n = n + 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The signer on its own: a listening socket instead of socket pairs. */
+
+struct listener {
+	struct child c;
+	int fd;
+	uid_t front_uid;
+	pthread_mutex_t lock;
+	unsigned active;
+};
+
+struct conn_arg {
+	struct serve_arg sa;
+	struct listener *l;
+};
+
+static void
+set_bufs(int fd)
+{
+	int bufsz = (int)MAX_MSG * 2;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+}
+
+static void *
+serve_connection(void *arg)
+{
+	struct conn_arg *ca = arg;
+
+	serve_channel(&ca->sa);
+	close(ca->sa.fd);
+	pthread_mutex_lock(&ca->l->lock);
+	ca->l->active--;
+	pthread_mutex_unlock(&ca->l->lock);
+	free(ca);
+	return NULL;
+}
+
+/* One accepted connection: the front's user, or nobody. */
+static void
+accept_one(struct listener *l, int fd)
+{
+	struct sg_wire_reply rep;
+	struct conn_arg *ca;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	pthread_attr_t attr;
+	pthread_t th;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 ||
+	    len != sizeof(cr)) {
+		sg_log_warn("signer: a connection without peer credentials: "
+		    "closed");
+		close(fd);
+		return;
+	}
+	if (cr.uid != l->front_uid) {
+		sg_log_warn("signer: refused a connection from uid %u (pid "
+		    "%ld): only the front's user (uid %u) may connect",
+		    (unsigned)cr.uid, (long)cr.pid, (unsigned)l->front_uid);
+		close(fd);
+		return;
+	}
+	pthread_mutex_lock(&l->lock);
+	if (l->active >= MAX_CONNECTIONS) {
+		pthread_mutex_unlock(&l->lock);
+		sg_log_warn("signer: %d connections already: one more closed",
+		    MAX_CONNECTIONS);
+		close(fd);
+		return;
+	}
+	l->active++;
+	pthread_mutex_unlock(&l->lock);
+	set_bufs(fd);
+	memset(&rep, 0, sizeof(rep));
+	rep.h.type = SG_WIRE_READY;
+	if ((ca = calloc(1, sizeof(*ca))) == NULL ||
+	    reply_send(fd, &rep, NULL, 0) != 0)
+		goto fail;
+	ca->sa.c = &l->c;
+	ca->sa.fd = fd;
+	ca->l = l;
+	if (pthread_attr_init(&attr) != 0)
+		goto fail;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &attr, serve_connection, ca) != 0) {
+		pthread_attr_destroy(&attr);
+		goto fail;
+	}
+	pthread_attr_destroy(&attr);
+	return;
+fail:
+	free(ca);
+	close(fd);
+	pthread_mutex_lock(&l->lock);
+	l->active--;
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void *
+accept_main(void *arg)
+{
+	struct listener *l = arg;
+	int fd;
+
+	for (;;) {
+		if ((fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+			accept_one(l, fd);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK)
+			break;
+		/* Out of descriptors or memory: let some go first. */
+		sg_log_error("signer: accept: %s", strerror(errno));
+		poll(NULL, 0, 100);
+	}
+	return NULL;
+}
+
+/* Binds the listening socket, replacing a stale socket file but never a
+ * live signer's. */
+static int
+listen_socket(const char *path, int *ret_fd, char *errbuf, size_t errlen)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd, probe;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(errbuf, errlen, "signer_socket: %s exists and "
+			    "is not a socket", path);
+			return SG_ERR_INVALID;
+		}
+		if ((probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC,
+		    0)) >= 0 && connect(probe, (struct sockaddr *)&sun,
+		    sizeof(sun)) == 0) {
+			close(probe);
+			snprintf(errbuf, errlen, "signer_socket: another signer "
+			    "is listening on %s", path);
+			return SG_ERR_CONFLICT;
+		}
+		if (probe >= 0)
+			close(probe);
+		if (unlink(path) != 0 && errno != ENOENT) {
+			snprintf(errbuf, errlen, "signer_socket: cannot remove "
+			    "the stale %s: %s", path, strerror(errno));
+			return SG_ERR_IO;
+		}
+	}
+	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+	    /* Anyone may connect; the peer's uid decides (accept_one). */
+	    chmod(path, 0666) != 0 ||
+	    listen(fd, MAX_CONNECTIONS) != 0) {
+		snprintf(errbuf, errlen, "signer_socket: %s: %s", path,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return SG_ERR_IO;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int
+sg_signer_listen(const char *socket_path, const char *module_path,
+    const struct sg_signer_token_spec *tokens, size_t ntokens,
+    const char *policy_path, const char *log_origin, const char *state_dir,
+    const char *log_token, const char *log_key, char *errbuf, size_t errlen)
+{
+	struct sockaddr_un sun;
+	struct listener *l;
+	pthread_t th;
+	int r;
+
+	if (strlen(socket_path) >= sizeof(sun.sun_path)) {
+		snprintf(errbuf, errlen, "signer_socket: longer than %zu bytes",
+		    sizeof(sun.sun_path) - 1);
+		return SG_ERR_INVALID;
+	}
+	/* The signer's own user first, as in the forked signer. */
+	if ((r = sg_privdrop_enter(SG_PRIV_SIGNER, errbuf, errlen)) != 0)
+		return r;
+	/* Lives as long as the process. */
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return SG_ERR_NOMEM;
+	l->fd = -1;
+	l->front_uid = sg_privdrop_peer_uid(SG_PRIV_FRONT);
+	pthread_mutex_init(&l->lock, NULL);
+	if ((r = child_setup(&l->c, module_path, tokens, ntokens, NULL, 0,
+	    policy_path, log_origin, state_dir, log_token, log_key, errbuf,
+	    errlen)) != 0 ||
+	    (r = listen_socket(socket_path, &l->fd, errbuf, errlen)) != 0)
+		return r;
+	if (pthread_create(&th, NULL, accept_main, l) != 0) {
+		snprintf(errbuf, errlen, "cannot start the signer's accept "
+		    "thread");
+		return SG_ERR_INTERNAL;
+	}
+	pthread_detach(th);
+	sg_log_info("signer: listening on %s for uid %u", socket_path,
+	    (unsigned)l->front_uid);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1179,6 +1478,91 @@ exchange(struct sg_signer_client *c, const void *req, size_t len,
 	return r;
 }
 
+static struct sg_signer_client *
+client_alloc(void)
+{
+	struct sg_signer_client *c;
+	unsigned i;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	c->pid = -1;
+	for (i = 0; i < MAX_CHANNELS; i++)
+		c->fds[i] = -1;
+	return c;
+}
+
+/* The signer's first message on a channel: READY, with its status. */
+static int
+wait_ready(int fd, uint8_t *buf, char *errbuf, size_t errlen)
+{
+	struct sg_wire_reply rep;
+	struct pollfd pfd;
+	ssize_t n;
+	int pr;
+
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	do
+		pr = poll(&pfd, 1, READY_TIMEOUT_MS);
+	while (pr < 0 && errno == EINTR);
+	if (pr != 1 || (n = recv(fd, buf, MAX_REPLY, 0)) <
+	    (ssize_t)sizeof(rep)) {
+		snprintf(errbuf, errlen, "the signer process did not start");
+		return SG_ERR_UNAVAILABLE;
+	}
+	memcpy(&rep, buf, sizeof(rep));
+	rep.err[sizeof(rep.err) - 1] = '\0';
+	if (rep.h.magic != SG_WIRE_MAGIC || rep.status != 0) {
+		snprintf(errbuf, errlen, "%s", rep.err[0] ? rep.err :
+		    "the signer process failed to start");
+		return rep.status != 0 ? rep.status : SG_ERR_UNAVAILABLE;
+	}
+	return 0;
+}
+
+/* Key facts, once. */
+static int
+client_fetch_facts(struct sg_signer_client *c,
+    const struct sg_signer_key_spec *keys, size_t nkeys, char *errbuf,
+    size_t errlen)
+{
+	struct sg_wire_reply rep;
+	size_t k;
+	int r;
+
+	if ((c->facts = calloc(nkeys ? nkeys : 1, sizeof(*c->facts))) ==
+	    NULL)
+		return SG_ERR_NOMEM;
+	for (k = 0; k < nkeys; k++) {
+		struct sg_wire_name w;
+		const unsigned char *p;
+		struct key_fact *f = &c->facts[c->nfacts];
+
+		memset(&w, 0, sizeof(w));
+		w.h.magic = SG_WIRE_MAGIC;
+		w.h.type = SG_WIRE_KEYINFO;
+		w.h.len = sizeof(w);
+		snprintf(w.name, sizeof(w.name), "%s", keys[k].name);
+		if ((r = exchange(c, &w, sizeof(w), &rep, NULL, NULL)) != 0 ||
+		    (r = rep.status) != 0) {
+			snprintf(errbuf, errlen, "key '%s': %s", keys[k].name,
+			    sg_strerror(r));
+			return r;
+		}
+		p = rep.der;
+		if ((f->pub = d2i_PUBKEY(NULL, &p, rep.der_len)) == NULL)
+			return SG_ERR_CRYPTO;
+		snprintf(f->name, sizeof(f->name), "%s", keys[k].name);
+		f->alg = (enum sg_key_alg)rep.alg;
+		f->token = rep.token;
+		c->nfacts++;
+	}
+	return 0;
+}
+
 int
 sg_signer_spawn(const char *module_path,
     const struct sg_signer_token_spec *tokens, size_t ntokens,
@@ -1188,23 +1572,17 @@ sg_signer_spawn(const char *module_path,
     size_t errlen)
 {
 	struct sg_signer_client *c;
-	int child_fds[MAX_CHANNELS], sv[2], bufsz = (int)MAX_MSG * 2;
-	struct sg_wire_reply rep;
-	struct pollfd pfd;
+	int child_fds[MAX_CHANNELS], sv[2];
 	unsigned i;
-	size_t k;
 	int r = SG_ERR_INTERNAL;
 
 	if (channels == 0 || channels > MAX_CHANNELS || log_origin == NULL ||
 	    state_dir == NULL)
 		return SG_ERR_INVALID;
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	if ((c = client_alloc()) == NULL)
 		return SG_ERR_NOMEM;
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
-	c->pid = -1;
 	for (i = 0; i < MAX_CHANNELS; i++)
-		c->fds[i] = child_fds[i] = -1;
+		child_fds[i] = -1;
 	for (i = 0; i < channels; i++) {
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		    sv) != 0) {
@@ -1212,10 +1590,8 @@ sg_signer_spawn(const char *module_path,
 			    strerror(errno));
 			goto fail;
 		}
-		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
-		setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
-		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
-		setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+		set_bufs(sv[0]);
+		set_bufs(sv[1]);
 		c->fds[i] = sv[0];
 		child_fds[i] = sv[1];
 		if ((c->rbuf[i] = malloc(MAX_REPLY)) == NULL) {
@@ -1242,62 +1618,106 @@ sg_signer_spawn(const char *module_path,
 	}
 
 	/* Wait for READY, bounded. */
-	pfd.fd = c->fds[0];
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, READY_TIMEOUT_MS) != 1 ||
-	    recv(c->fds[0], c->rbuf[0], MAX_REPLY, 0) <
-	    (ssize_t)sizeof(rep)) {
-		snprintf(errbuf, errlen, "the signer process did not start");
-		r = SG_ERR_UNAVAILABLE;
+	if ((r = wait_ready(c->fds[0], c->rbuf[0], errbuf, errlen)) != 0 ||
+	    (r = client_fetch_facts(c, keys, nkeys, errbuf, errlen)) != 0)
 		goto fail;
-	}
-	memcpy(&rep, c->rbuf[0], sizeof(rep));
-	rep.err[sizeof(rep.err) - 1] = '\0';
-	if (rep.h.magic != SG_WIRE_MAGIC || rep.status != 0) {
-		snprintf(errbuf, errlen, "%s", rep.err[0] ? rep.err :
-		    "the signer process failed to start");
-		r = rep.status != 0 ? rep.status : SG_ERR_UNAVAILABLE;
-		goto fail;
-	}
-
-	/* Key facts, once. */
-	if ((c->facts = calloc(nkeys ? nkeys : 1, sizeof(*c->facts))) ==
-	    NULL) {
-		r = SG_ERR_NOMEM;
-		goto fail;
-	}
-	for (k = 0; k < nkeys; k++) {
-		struct sg_wire_name w;
-		const unsigned char *p;
-		struct key_fact *f = &c->facts[c->nfacts];
-
-		memset(&w, 0, sizeof(w));
-		w.h.magic = SG_WIRE_MAGIC;
-		w.h.type = SG_WIRE_KEYINFO;
-		w.h.len = sizeof(w);
-		snprintf(w.name, sizeof(w.name), "%s", keys[k].name);
-		if ((r = exchange(c, &w, sizeof(w), &rep, NULL, NULL)) != 0 ||
-		    (r = rep.status) != 0) {
-			snprintf(errbuf, errlen, "key '%s': %s", keys[k].name,
-			    sg_strerror(r));
-			goto fail;
-		}
-		p = rep.der;
-		if ((f->pub = d2i_PUBKEY(NULL, &p, rep.der_len)) == NULL) {
-			r = SG_ERR_CRYPTO;
-			goto fail;
-		}
-		snprintf(f->name, sizeof(f->name), "%s", keys[k].name);
-		f->alg = (enum sg_key_alg)rep.alg;
-		f->token = rep.token;
-		c->nfacts++;
-	}
 	*ret = c;
 	return 0;
 fail:
 	for (i = 0; i < MAX_CHANNELS; i++)
 		if (child_fds[i] >= 0)
 			close(child_fds[i]);
+	sg_signer_client_free(c);
+	return r;
+}
+
+/* One channel to a listening signer, which must run as its own user. */
+static int
+connect_channel(struct sg_signer_client *c, const char *path,
+    const struct sockaddr_un *sun, uid_t want, char *errbuf, size_t errlen)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int fd, r;
+
+	memset(&cr, 0, sizeof(cr));
+	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0) {
+		snprintf(errbuf, errlen, "socket: %s", strerror(errno));
+		return SG_ERR_IO;
+	}
+	set_bufs(fd);
+	if (connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) != 0) {
+		snprintf(errbuf, errlen, "signer_socket %s: %s (is the signer "
+		    "running?)", path, strerror(errno));
+		close(fd);
+		return SG_ERR_UNAVAILABLE;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 ||
+	    len != sizeof(cr) || cr.uid != want) {
+		snprintf(errbuf, errlen, "signer_socket %s: served by uid %u, "
+		    "not by the signer's user (uid %u)", path,
+		    (unsigned)cr.uid, (unsigned)want);
+		close(fd);
+		return SG_ERR_FORBIDDEN;
+	}
+	c->fds[c->n] = fd;
+	if ((c->rbuf[c->n] = malloc(MAX_REPLY)) == NULL)
+		return SG_ERR_NOMEM;    /* fd closed with the client */
+	if ((r = wait_ready(fd, c->rbuf[c->n], errbuf, errlen)) != 0) {
+		if (r == SG_ERR_UNAVAILABLE)
+			snprintf(errbuf, errlen, "signer_socket %s: the signer "
+			    "closed the connection (does it take uid %u for "
+			    "the front's?)", path, (unsigned)getuid());
+		return r;
+	}
+	c->n++;
+	return 0;
+}
+
+int
+sg_signer_connect(const char *socket_path, const char *policy_sha256_hex,
+    const struct sg_signer_key_spec *keys, size_t nkeys, unsigned channels,
+    struct sg_signer_client **ret, char *errbuf, size_t errlen)
+{
+	struct sg_signer_client *c;
+	struct sockaddr_un sun;
+	char e[SG_SIGNER_ERR_MAX];
+	uid_t want = sg_privdrop_peer_uid(SG_PRIV_SIGNER);
+	unsigned i;
+	int r;
+
+	e[0] = '\0';
+	if (channels == 0 || channels > MAX_CHANNELS)
+		return SG_ERR_INVALID;
+	if (strlen(socket_path) >= sizeof(sun.sun_path)) {
+		snprintf(errbuf, errlen, "signer_socket: longer than %zu bytes",
+		    sizeof(sun.sun_path) - 1);
+		return SG_ERR_INVALID;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, socket_path, strlen(socket_path));
+	if ((c = client_alloc()) == NULL)
+		return SG_ERR_NOMEM;
+	for (i = 0; i < channels; i++)
+		if ((r = connect_channel(c, socket_path, &sun, want, errbuf,
+		    errlen)) != 0)
+			goto fail;
+	/* The signer may have read an older policy file than this front:
+	 * it reads the file again and must find what the front read. */
+	if (policy_sha256_hex != NULL &&
+	    (r = sg_signer_client_reload(c, policy_sha256_hex, e,
+	    sizeof(e))) != 0) {
+		snprintf(errbuf, errlen, "the signer at %s does not hold the "
+		    "front's policy: %s", socket_path, e[0] ? e :
+		    sg_strerror(r));
+		goto fail;
+	}
+	if ((r = client_fetch_facts(c, keys, nkeys, errbuf, errlen)) != 0)
+		goto fail;
+	*ret = c;
+	return 0;
+fail:
 	sg_signer_client_free(c);
 	return r;
 }

@@ -2,11 +2,24 @@
  * signgated: the signing gateway daemon.
  *
  *   signgated -c CONFIG [-p PORT] [-v]
+ *   signgated --signer -c CONFIG [-v]
  *
  * Runs in the foreground (systemd's Type=notify: READY=1 is sent once the
  * listener is up).  SIGTERM/SIGINT stop it cleanly: waiting connections
  * are resumed, the HTTP front stops, then the service closes the store and
  * the PKCS#11 module.
+ *
+ * Two processes, two users (sg_privdrop.h).  Without signer_socket in the
+ * configuration the front forks its signer; started as root, each then
+ * drops to its own user.  With it, the signer is started on its own
+ * (--signer, the signgated-signer unit) and listens there, and the front
+ * connects to it; each is started as its user (the systemd units) or as
+ * root, and drops.  Started as any other user, both share that uid: a
+ * development setting, said so once in the log.
+ *
+ * Started as root, the state directories are created or taken over for
+ * their users (state_dir for the front, signer_state_dir for the signer)
+ * before anything opens a file in them.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,17 +40,21 @@
 #include "sg_config.h"
 #include "sg_err.h"
 #include "sg_http.h"
+#include "sg_privdrop.h"
 #include "sg_service.h"
+#include "sg_signer_proc.h"
 #include "sg_util.h"
 
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: signgated -c CONFIG [-p PORT] [-v]\n"
+	    "       signgated --signer -c CONFIG [-v]\n"
 	    "  -c CONFIG  the JSON configuration file\n"
 	    "  -p PORT    listen on this port instead of the configured one\n"
 	    "             (0: any free port; the log line says which)\n"
-	    "  -v         verbose (debug) logging\n");
+	    "  -v         verbose (debug) logging\n"
+	    "  --signer   run the signer alone, listening on signer_socket\n");
 }
 
 /* Tells systemd we are ready, when started as Type=notify. */
@@ -63,6 +80,93 @@ notify_ready(void)
 	close(fd);
 }
 
+/*
+ * The signer on its own.  It ends with _exit(), as the forked signer does:
+ * its serving threads hold the module to the end, and a non-dumpable
+ * process cannot be scanned by LeakSanitizer anyway.
+ */
+static void
+run_signer(const char *config_path, struct sg_config *cfg,
+    const sigset_t *set)
+{
+	char err[1024];
+	size_t i;
+	int sig;
+
+	if (cfg->signer_socket == NULL) {
+		fprintf(stderr, "signgated: %s: signer_socket: needed with "
+		    "--signer\n", config_path);
+		_exit(1);
+	}
+	for (i = 0; i < cfg->ntokens; i++)
+		if (cfg->tokens[i].pin_file[0] == '\0') {
+			fprintf(stderr, "signgated: %s: pkcs11.tokens[%zu]: "
+			    "pin_credential needs $CREDENTIALS_DIRECTORY "
+			    "(systemd LoadCredential=)\n", config_path, i);
+			_exit(1);
+		}
+	if (sg_privdrop_prepare_dir("signer_state_dir", cfg->signer_state_dir,
+	    SG_PRIV_SIGNER, err, sizeof(err)) != 0 ||
+	    sg_signer_listen(cfg->signer_socket, cfg->pkcs11_module,
+	    cfg->tokens, cfg->ntokens, cfg->policy_path, cfg->log_origin,
+	    cfg->signer_state_dir, cfg->log_token, cfg->log_key, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "signgated: %s\n", err);
+		_exit(1);
+	}
+	notify_ready();
+	for (;;) {
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			sg_log_info("SIGHUP: the signer re-reads its policy "
+			    "when the front reloads");
+			continue;
+		}
+		sg_log_info("signal %d: signer stopping", sig);
+		break;
+	}
+	(void)unlink(cfg->signer_socket);
+	_exit(0);
+}
+
+/* Which process may run as which user, before anything is opened. */
+static int
+check_start(const char *config_path, const struct sg_config *cfg,
+    int signer_mode)
+{
+	switch (sg_privdrop_start()) {
+	case SG_PRIV_START_FRONT:
+		if (signer_mode) {
+			fprintf(stderr, "signgated: %s: users.signer: the "
+			    "signer runs as users.front '%s'; start it as "
+			    "'%s' or as root\n", config_path, cfg->front_user,
+			    cfg->signer_user);
+			return -1;
+		}
+		if (cfg->signer_socket == NULL) {
+			fprintf(stderr, "signgated: %s: signer_socket: started "
+			    "as users.front '%s' without one, the forked "
+			    "signer would run as '%s' too; start as root, or "
+			    "run the signer on its own (signgated --signer)\n",
+			    config_path, cfg->front_user, cfg->front_user);
+			return -1;
+		}
+		return 0;
+	case SG_PRIV_START_SIGNER:
+		if (!signer_mode) {
+			fprintf(stderr, "signgated: %s: users.front: the front "
+			    "runs as users.signer '%s'; start it as '%s' or as "
+			    "root\n", config_path, cfg->signer_user,
+			    cfg->front_user);
+			return -1;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
 static void
 on_change(void *arg, const char *id)
 {
@@ -80,12 +184,20 @@ main(int argc, char **argv)
 	const char *config_path = NULL;
 	char err[1024];
 	uint64_t port = 0;
-	int port_set = 0;
+	int port_set = 0, signer_mode = 0;
 	sigset_t set;
 	int ch, sig, r, rc = 1;
+	static const struct option longopts[] = {
+		{ "signer", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 
-	while ((ch = getopt(argc, argv, "c:p:vh")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:p:vh", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'S':
+			signer_mode = 1;
+			break;
 		case 'c':
 			config_path = optarg;
 			break;
@@ -108,7 +220,8 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (config_path == NULL || optind != argc) {
+	if (config_path == NULL || optind != argc ||
+	    (signer_mode && port_set)) {
 		usage(stderr);
 		return 2;
 	}
@@ -128,8 +241,30 @@ main(int argc, char **argv)
 		fprintf(stderr, "signgated: %s\n", err);
 		goto out;
 	}
+	if (sg_privdrop_init(cfg->front_user, cfg->signer_user, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "signgated: %s: %s\n", config_path, err);
+		goto out;
+	}
+	if (check_start(config_path, cfg, signer_mode) != 0)
+		goto out;
+	if (signer_mode)
+		run_signer(config_path, cfg, &set);     /* does not return */
 	if (port_set)
 		cfg->port = (uint16_t)port;
+	/* Started as root: the directories first, then, with a signer of
+	 * its own, the front's user before it connects (the signer accepts
+	 * no other); a forked signer is started as root and drops itself. */
+	if (sg_privdrop_prepare_dir("state_dir", cfg->state_dir,
+	    SG_PRIV_FRONT, err, sizeof(err)) != 0 ||
+	    (cfg->signer_socket == NULL && sg_privdrop_prepare_dir(
+	    "signer_state_dir", cfg->signer_state_dir, SG_PRIV_SIGNER, err,
+	    sizeof(err)) != 0) ||
+	    (cfg->signer_socket != NULL && sg_privdrop_enter(SG_PRIV_FRONT,
+	    err, sizeof(err)) != 0)) {
+		fprintf(stderr, "signgated: %s\n", err);
+		goto out;
+	}
 	if ((r = sg_service_open(cfg, &svc, err, sizeof(err))) != 0) {
 		fprintf(stderr, "signgated: %s\n", err);
 		goto out;

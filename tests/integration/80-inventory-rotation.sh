@@ -49,6 +49,7 @@ rm -rf "$T_DIR/state" "$T_DIR/state-hsm" "$T_DIR/signgated.json"
 cp -a "$DEV/tokens" "$T_DIR/tokens"
 sed "s#^directories.tokendir.*#directories.tokendir = $T_DIR/tokens#" \
     "$DEV/softhsm2.conf" >"$T_DIR/softhsm2.conf"
+give_to_signer "$T_DIR/tokens" "$T_DIR/softhsm2.conf"
 export SOFTHSM2_CONF="$T_DIR/softhsm2.conf"
 cp "$DEV/policy.conf" "$T_DIR/policy.conf"
 write_config ".policy = \"$T_DIR/policy.conf\""
@@ -82,6 +83,8 @@ mk_key() {	# label id
 }
 check "a new nightly key is made in the HSM" mk_key nightly-2 31
 check "a new release key is made in the HSM" mk_key release-2 32
+# Made as root: the token's new files go back to the signer's user.
+give_to_signer "$T_DIR/tokens"
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 awk -v dir="$T_DIR" -v now="$NOW" '
 	/^key (nightly|release)$/ { k = $2 }

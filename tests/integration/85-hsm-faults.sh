@@ -33,6 +33,12 @@ export SG_P11FAULT_LOG="$T_DIR/faults.log"
 # A short deadline keeps the hang checks quick.
 export SG_P11_DEADLINE_MS=2000
 : >"$T_DIR/faults.log"
+# The module runs in the signer: as root, the signer's user owns the
+# tokens (and their pristine copy, which token_files_back copies with its
+# owner), the configuration and the fault log; the control file stays
+# root's and readable.
+give_to_signer "$T_DIR/tokens" "$T_DIR/tokens.orig" "$T_DIR/softhsm2.conf" \
+    "$T_DIR/faults.log"
 
 # rules TEXT: replaces the control file at once (a new inode).
 rules() {

@@ -17,12 +17,21 @@ SIGNGATE="$BUILD/signgate"
 T_PASS=0
 T_FAIL=0
 T_DIR=$(mktemp -d /tmp/signgate-test.XXXXXX)
+# Run by root, the daemon's two users (the defaults of users.front and
+# users.signer) must reach files here: traversable, not listable, and
+# what the tests write for the daemon readable whatever the caller's umask.
+chmod 0711 "$T_DIR"
+umask 022
+FRONT_USER=signgate
+SIGNER_USER=signgate-hsm
 DAEMON_PID=
+SIGNER_PID=
 PORT=
 URL=
 
 cleanup() {
 	stop_daemon
+	stop_signer
 	rm -rf "$T_DIR"
 }
 trap cleanup EXIT
@@ -52,6 +61,7 @@ expect_eq() {
 
 finish() {
 	stop_daemon
+	stop_signer
 	echo "$T_PASS passed, $T_FAIL failed"
 	[ "$T_FAIL" -eq 0 ]
 }
@@ -115,6 +125,55 @@ stop_daemon() {
 		if [ "$rc" -ne 0 ] || grep -q 'Sanitizer\|runtime error:' "$T_DIR/daemon.log"; then
 			not_ok "signgated stopped cleanly (exit $rc)"
 			grep -A 30 'Sanitizer\|runtime error:' "$T_DIR/daemon.log" | head -n 60
+		fi
+	fi
+}
+
+# give_to_signer PATH...: when run by root, what only the signer's user may
+# use (a private copy of the tokens, softhsm2.conf, a fault module's log)
+# becomes that user's, as scripts/devenv.sh does for var/dev.
+give_to_signer() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	chown -R "$SIGNER_USER:$SIGNER_USER" "$@"
+}
+
+# start_signer: the signer on its own (signgated --signer; SIGNER_CMD
+# instead when set) for $T_DIR/signgated.json, which names signer_socket;
+# waits until it listens.
+start_signer() {
+	: >"$T_DIR/signer.log"
+	"${SIGNER_CMD:-$SIGNGATED}" --signer -c "$T_DIR/signgated.json" \
+	    >>"$T_DIR/signer.log" 2>&1 &
+	SIGNER_PID=$!
+	local i
+	for i in $(seq 1 600); do
+		grep -q 'signer: listening on' "$T_DIR/signer.log" && return 0
+		if ! kill -0 "$SIGNER_PID" 2>/dev/null; then
+			echo "signgated --signer exited:"; cat "$T_DIR/signer.log"
+			SIGNER_PID=
+			return 1
+		fi
+		sleep 0.05
+	done
+	echo "signgated --signer did not start:"; cat "$T_DIR/signer.log"
+	return 1
+}
+
+stop_signer() {
+	if [ -n "${SIGNER_PID:-}" ]; then
+		kill -TERM "$SIGNER_PID" 2>/dev/null
+		local i
+		for i in $(seq 1 100); do
+			kill -0 "$SIGNER_PID" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$SIGNER_PID" 2>/dev/null
+		wait "$SIGNER_PID" 2>/dev/null
+		local rc=$?
+		SIGNER_PID=
+		if [ "$rc" -ne 0 ] || grep -q 'Sanitizer\|runtime error:' "$T_DIR/signer.log"; then
+			not_ok "signgated --signer stopped cleanly (exit $rc)"
+			grep -A 30 'Sanitizer\|runtime error:' "$T_DIR/signer.log" | head -n 60
 		fi
 	fi
 }

@@ -27,7 +27,9 @@
  *
  * The library's own files are written through the real functions, never
  * counted.  A forked child inherits the counter as it was at the fork and
- * counts on its own from there.
+ * counts on its own from there.  They are opened when the library loads,
+ * as the user that started the program: a daemon started as root drops to
+ * a user that could not create them in the test's directory.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -89,6 +91,13 @@ init(void)
 	log_all = (s = getenv("SG_IOFAULT_LOG_ALL")) != NULL && *s != '\0';
 	counting = fail_nth > 0 || count_fd >= 0;
 	armed = arm == NULL || *arm == '\0';
+}
+
+/* At load time, before the program can change its user. */
+__attribute__((constructor)) static void
+early_init(void)
+{
+	pthread_once(&once, init);
 }
 
 static int

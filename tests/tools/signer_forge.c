@@ -64,6 +64,10 @@
  * byte for byte.  Then a statement for another digest under the same
  * request id, with a fresh quorum, must be refused.
  *
+ * Run as root, the signers drop to the configured users.signer, as the
+ * daemon's do (sg_privdrop.h); this tool itself stays root, and gives each
+ * signer's record directory to that user and its scratch files to all.
+ *
  * Every refusal is checked for its status, a word of its reason, and that
  * no signature (nor CMS) came back.  Each case prints "ok - ..." or
  * "not ok - ..."; the last line is "N passed, M failed".  Every wait on the
@@ -97,6 +101,7 @@
 #include "sg_err.h"
 #include "sg_note.h"
 #include "sg_policy.h"
+#include "sg_privdrop.h"
 #include "sg_signer.h"
 #include "sg_signer_proc.h"
 #include "sg_sigrec.h"
@@ -250,6 +255,13 @@ spawn_signer_ex(const struct sg_config *cfg, const struct sg_policy *p,
 	if (tweak != NULL)
 		tweak(specs, nkeys + 1);
 	err[0] = '\0';
+	/* As signgated does before it forks its signer. */
+	if (sg_privdrop_start() == SG_PRIV_START_ROOT &&
+	    (r = sg_privdrop_prepare_dir("signer_state_dir", state_dir,
+	    SG_PRIV_SIGNER, err, errlen)) != 0) {
+		free(specs);
+		return r;
+	}
 	r = sg_signer_spawn(cfg->pkcs11_module, cfg->tokens, cfg->ntokens,
 	    specs, nkeys + 1, policy_path, cfg->log_origin, state_dir,
 	    cfg->threads + 4, ret, err, errlen);
@@ -301,6 +313,11 @@ setup(struct forge *f, const char *config, const char *devdir)
 		fprintf(stderr, "%s\n", err);
 		return r;
 	}
+	if ((r = sg_privdrop_init(f->cfg->front_user, f->cfg->signer_user,
+	    err, sizeof(err))) != 0) {
+		fprintf(stderr, "%s\n", err);
+		return r;
+	}
 	if ((r = parse_policy_file(f->cfg->policy_path, &f->policy)) != 0)
 		return r;
 	f->devdir = devdir != NULL ? strdup(devdir) :
@@ -320,7 +337,7 @@ setup(struct forge *f, const char *config, const char *devdir)
 	if ((f->rbuf = malloc(REPLY_MAX + 1)) == NULL)
 		return SG_ERR_NOMEM;
 	/* Never the daemon's record: the forge's signers keep their own. */
-	if (mkdtemp(f->tmp) == NULL) {
+	if (mkdtemp(f->tmp) == NULL || chmod(f->tmp, 0711) != 0) {
 		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
 		return SG_ERR_IO;
 	}
@@ -2088,7 +2105,8 @@ variant_open(struct forge *f, enum variant v, char *dir, struct forge *g)
 		r = SG_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = sg_write_file(path, vtext, vlen, 0600)) != 0 ||
+	/* A policy holds only public keys; the signer's user reads it. */
+	if ((r = sg_write_file(path, vtext, vlen, 0644)) != 0 ||
 	    (r = parse_policy_file(path, &g->policy)) != 0 ||
 	    (r = spawn_signer(f->cfg, g->policy, path, f->hsmdir,
 	    &g->sc)) != 0)
@@ -2137,7 +2155,8 @@ policy_rules(struct forge *f)
 	int r;
 	static const int release_quorum[] = { ALICE, BOB, DAVE, -1 };
 
-	if (mkdtemp(dir) == NULL) {
+	/* Traversable: run as root, the signers run as users.signer. */
+	if (mkdtemp(dir) == NULL || chmod(dir, 0711) != 0) {
 		result(0, "policy rules: mkdtemp: %s", strerror(errno));
 		return;
 	}
@@ -2289,7 +2308,7 @@ reload_revoked(struct forge *g, const char *path, int bad_cert, char *err,
 	if ((r = sg_read_file(g->cfg->policy_path, SG_POLICY_MAX_SIZE, &text,
 	    &len)) != 0 || (r = revoked_text(text, len, bad_cert, &vtext,
 	    &vlen)) != 0 || (r = sg_write_file(path, vtext, vlen,
-	    0600)) != 0 || (r = parse_policy_file(path, &np)) != 0)
+	    0644)) != 0 || (r = parse_policy_file(path, &np)) != 0)
 		goto out;
 	r = sg_signer_client_reload(g->sc, sg_policy_sha256_hex(np), err,
 	    errlen);
@@ -2345,7 +2364,7 @@ revocation(struct forge *f)
 	size_t len;
 	int r;
 
-	if (mkdtemp(dir) == NULL) {
+	if (mkdtemp(dir) == NULL || chmod(dir, 0711) != 0) {
 		result(0, "revocation: mkdtemp: %s", strerror(errno));
 		return;
 	}
@@ -2354,7 +2373,7 @@ revocation(struct forge *f)
 	g.sc = NULL;
 	if ((path = sg_path_join(dir, "policy.conf")) == NULL ||
 	    sg_read_file(f->cfg->policy_path, SG_POLICY_MAX_SIZE, &text,
-	    &len) != 0 || sg_write_file(path, text, len, 0600) != 0 ||
+	    &len) != 0 || sg_write_file(path, text, len, 0644) != 0 ||
 	    parse_policy_file(path, &g.policy) != 0 ||
 	    spawn_signer(f->cfg, g.policy, path, f->hsmdir, &g.sc) != 0) {
 		result(0, "revocation: a signer on a copy of the policy");
@@ -2790,7 +2809,7 @@ write_policy(const char *path, const char *text, size_t len,
 {
 	int r;
 
-	if ((r = sg_write_file(path, text, len, 0600)) != 0)
+	if ((r = sg_write_file(path, text, len, 0644)) != 0)
 		return r;
 	return ret != NULL ? parse_policy_file(path, ret) : 0;
 }
@@ -2867,7 +2886,7 @@ reload_expect(struct sg_signer_client *sc, const char *path,
 	uint8_t sha[32];
 	int r;
 
-	if (sg_write_file(path, vtext, vlen, 0600) != 0) {
+	if (sg_write_file(path, vtext, vlen, 0644) != 0) {
 		result(0, "%s: cannot write the policy", name);
 		return;
 	}
@@ -2946,7 +2965,7 @@ key_rules(struct forge *f)
 	char dir[] = "/tmp/signer_forge.XXXXXX", *text = NULL;
 	size_t len;
 
-	if (mkdtemp(dir) == NULL) {
+	if (mkdtemp(dir) == NULL || chmod(dir, 0711) != 0) {
 		result(0, "key rules: mkdtemp: %s", strerror(errno));
 		return;
 	}

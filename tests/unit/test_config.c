@@ -866,6 +866,74 @@ test_users(void)
 	sg_config_free(cfg);
 }
 
+/* signer_socket: the signer in its own process, reached over a socket. */
+static void
+test_signer_socket(void)
+{
+	struct sg_config *cfg;
+	char longpath[200];
+	const char *e;
+
+	cfg = LOADS(edited("\"threads\": 4,", "\"threads\": 4, "
+	    "\"signer_socket\": \"run/signer.sock\","));
+	CHECK(cfg != NULL);
+	if (cfg != NULL) {
+		CHECK_STR(cfg->signer_socket, in_tmp("run/signer.sock"));
+		sg_config_free(cfg);
+	}
+	cfg = LOADS(edited("\"threads\": 4,", "\"threads\": 4,"));
+	CHECK(cfg != NULL && cfg->signer_socket == NULL);
+	sg_config_free(cfg);
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[108] = '\0';
+	{
+		char field[300];
+		snprintf(field, sizeof(field), "\"threads\": 4, "
+		    "\"signer_socket\": \"%s\",", longpath);
+		REFUSED_WHY(edited("\"threads\": 4,", field), "signer_socket",
+		    "107");
+	}
+	REFUSED(edited("\"threads\": 4,", "\"threads\": 4, "
+	    "\"signer_socket\": 7,"), "signer_socket");
+
+	/* The front of a separate signer has no credentials: a
+	 * pin_credential is left for the signer (an empty pin_file); the
+	 * signer's own start refuses that (signgated --signer). */
+	unsetenv("CREDENTIALS_DIRECTORY");
+	e = edited("\"pin_file\": \"pins/signgate-dev.pin\"",
+	    "\"pin_credential\": \"signgate-dev.pin\"");
+	REFUSED_WHY(e, "pkcs11.tokens[0]", "CREDENTIALS_DIRECTORY");
+	{
+		char *t = strdup(e), buf[4096];
+		const char *at = t != NULL ? strstr(t, "\"threads\": 4,") : NULL;
+		CHECK(at != NULL);
+		if (at != NULL) {
+			snprintf(buf, sizeof(buf), "%.*s\"signer_socket\": "
+			    "\"/run/signgate-hsm/signer.sock\", %s",
+			    (int)(at - t), t, at);
+			cfg = LOADS(buf);
+			CHECK(cfg != NULL);
+			if (cfg != NULL) {
+				CHECK_STR(cfg->tokens[0].pin_file, "");
+				sg_config_free(cfg);
+			}
+			setenv("CREDENTIALS_DIRECTORY",
+			    "/run/credentials/signgated-signer.service", 1);
+			cfg = LOADS(buf);
+			CHECK(cfg != NULL);
+			if (cfg != NULL) {
+				CHECK_STR(cfg->tokens[0].pin_file,
+				    "/run/credentials/signgated-signer.service/"
+				    "signgate-dev.pin");
+				sg_config_free(cfg);
+			}
+			unsetenv("CREDENTIALS_DIRECTORY");
+		}
+		free(t);
+	}
+}
+
 static void
 rm_tree(const char *dir)
 {
@@ -925,6 +993,7 @@ SG_TEST_MAIN("config",
     T(test_setup),
     T(test_valid),
     T(test_users),
+    T(test_signer_socket),
     T(test_all_fields_and_bounds),
     T(test_peer_limits),
     T(test_port),
