@@ -14,11 +14,12 @@ cp -a "$DEV/tokens" "$T_DIR/tokens"
 sed "s#^directories.tokendir.*#directories.tokendir = $T_DIR/tokens#" \
     "$DEV/softhsm2.conf" >"$T_DIR/softhsm2.conf"
 export SOFTHSM2_CONF="$T_DIR/softhsm2.conf"
+give_to_signer "$T_DIR/tokens" "$T_DIR/softhsm2.conf"
 LOG_TOKEN=$(jq -r .log.token "$DEV/signgated.json")
 LOG_LABEL=$(jq -r .log.key "$DEV/signgated.json")
 LOG_ID=10   # scripts/devenv.sh: genkey log 10 EC:edwards25519
 check "the log key pair gets a second label on the private token (C_CopyObject)" \
-    "$BUILD/tools/p11copy" "$(jq -r .pkcs11.module "$DEV/signgated.json")" \
+    as_signer "$BUILD/tools/p11copy" "$(jq -r .pkcs11.module "$DEV/signgated.json")" \
     "$LOG_TOKEN" "$DEV/pins/$LOG_TOKEN.pin" "$LOG_LABEL" logtwin 7e
 
 VERSION=$(sed -n 's/^version //p' "$DEV/policy.conf")

@@ -115,7 +115,7 @@ size=$(sed -n 2p "$HSM/checkpoint")
 { sed -n 1p "$T_DIR/record.good"; echo "$size"
   printf 'fork%.0s' $(seq 8) | openssl dgst -sha256 -binary | base64; } \
     >"$HSM/checkpoint.new"
-mv "$HSM/checkpoint.new" "$HSM/checkpoint"
+mv "$HSM/checkpoint.new" "$HSM/checkpoint"; give_to_signer "$HSM/checkpoint"
 n0=$(entries)
 H1=$(printf 'a%.0s' $(seq 64))
 st=$(idem_request nightly "$H1" fork-1)
@@ -151,7 +151,7 @@ check "... and says why" grep -q 'the signer refuses the log in the store: fork'
 
 # The record put back: the committed entries are signed now, and the
 # retry with the Idempotency-Key returns the stored signature with a proof.
-mv "$T_DIR/record.good" "$HSM/checkpoint"
+mv "$T_DIR/record.good" "$HSM/checkpoint"; give_to_signer "$HSM/checkpoint"
 start_daemon || { not_ok "daemon starts with its record back"; finish; exit 1; }
 expect_eq "the checkpoint covers every entry again" "$(served_size)" "$(entries)"
 expect_eq "the retry with the Idempotency-Key answers 200" \
@@ -164,7 +164,7 @@ expect_rc "log monitor accepts the log" 0 log monitor --state "$MON"
 stop_daemon
 mkdir -p "$T_DIR/replaced"
 mv "$T_DIR/state/signgate.db"* "$T_DIR/replaced/"
-cp "$T_DIR/backup.db" "$DB"
+cp "$T_DIR/backup.db" "$DB"; give_to_front "$DB"
 if start_daemon >/dev/null 2>&1; then
 	not_ok "the daemon does not start on an older backup of the store"
 	stop_daemon

@@ -126,32 +126,44 @@ expect_eq "after a restart, the API still serves the same raw signature" \
 stop_daemon
 
 # --- a crash between signing and logging -----------------------------------------
-# Dave's approval completes the quorum; the last write of that call (the
-# fdatasync that commits the signature) fails, so the request stays
-# pending with its signature made but not logged; the housekeeping thread
-# then retries.  The count of that call's writes can differ by a page
-# split or a WAL checkpoint between two runs: a set-up that missed its
-# mark is tried again.
+# Dave's approval completes the quorum; the fdatasync that commits the
+# signature (the last one of that call: the checkpoint row written after
+# it has none) fails, so the request stays pending with its signature made
+# but not logged; the housekeeping thread then retries.  The counting run
+# logs every call, to find that fdatasync's number.  The count of that
+# call's writes can differ by a page split or a WAL checkpoint between two
+# runs: a set-up that missed its mark is tried again.
 ARM="$T_DIR/arm" COUNT="$T_DIR/count" FAULTS="$T_DIR/faults"
+# fresh_store: a new, empty store.  The signer's checkpoint record goes
+# with it (the signer would rightly refuse a log that starts again); its
+# record of signatures stays.
+fresh_store() {
+	rm -rf "$T_DIR/state" "$HSM/checkpoint"; mkdir -p "$T_DIR/state"
+}
 crash_run() {
-	local fmt=$1 nth=$2 hex=$3
-	rm -rf "$T_DIR/state" "$ARM" "$COUNT" "$FAULTS"; mkdir -p "$T_DIR/state"
+	local fmt=$1 nth=$2 hex=$3 all=
+	[ -n "$nth" ] || all=1
+	CR_STATE= CR_SYNC= CR_FAULT=
+	rm -f "$ARM" "$COUNT" "$FAULTS"; fresh_store
 	SG_IOFAULT_MATCH="$T_DIR/state/" SG_IOFAULT_ARM="$ARM" \
 	    SG_IOFAULT_COUNT_FILE="$COUNT" SG_IOFAULT_LOG="$FAULTS" \
-	    SG_IOFAULT_FAIL_NTH=$nth LD_PRELOAD="$PRELOAD" start_daemon || return 1
+	    SG_IOFAULT_LOG_ALL=$all SG_IOFAULT_FAIL_NTH=$nth \
+	    LD_PRELOAD="$PRELOAD" start_daemon || return 1
 	new_request ci release "$hex" sha256 "$fmt" >/dev/null
 	cp "$T_DIR/body" "$T_DIR/crash.json"
 	approve_with_openssl alice "$T_DIR/crash.json" >/dev/null
 	approve_with_openssl bob "$T_DIR/crash.json" >/dev/null
 	touch "$ARM"
 	CR_STATE=$(approve_with_openssl dave "$T_DIR/crash.json"; jbody .state)
-	CR_CALLS=$(tr -d ' \n' <"$COUNT" 2>/dev/null)
 	CR_FAULT=$(cut -d' ' -f2- "$FAULTS" 2>/dev/null | sed "s|$T_DIR/state/||")
+	CR_SYNC=$(grep " fdatasync $T_DIR/state/signgate.db-wal\$" "$FAULTS" 2>/dev/null |
+	    tail -n 1 | cut -d' ' -f1)
 }
 for fmt in raw cms; do
 	hex=$(printf "c%063x" "$(printf '%d' "'$fmt")")
 	for attempt in 1 2 3; do
-		crash_run "$fmt" "" "$hex" && nth=$CR_CALLS && stop_daemon &&
+		crash_run "$fmt" "" "$hex" && nth=$CR_SYNC && [ -n "$nth" ] &&
+		    stop_daemon &&
 		    crash_run "$fmt" "$nth" "$hex" && [ "$CR_STATE" = 200pending ] &&
 		    [ "$CR_FAULT" = "fdatasync signgate.db-wal" ]
 		rc=$?
@@ -185,8 +197,11 @@ done
 
 # --- the signer's own record cannot be written --------------------------------------
 TRIGGER="$T_DIR/hsm-disk-fails"
-rm -rf "$T_DIR/state"; mkdir -p "$T_DIR/state"
-SG_IOFAULT_MATCH="$HSM/" SG_IOFAULT_TRIGGER="$TRIGGER" LD_PRELOAD="$PRELOAD" \
+fresh_store
+# Only its record of signatures: its checkpoint record has tests of its own
+# (56-log-signer.sh, 87-checkpoint-faults.sh).
+SG_IOFAULT_MATCH="$HSM/signatures.db" SG_IOFAULT_TRIGGER="$TRIGGER" \
+    LD_PRELOAD="$PRELOAD" \
     start_daemon || { not_ok "daemon starts with the fault injector on the signer's record"; finish; exit 1; }
 H4=$(printf '4%.0s' $(seq 64)); H5=$(printf '5%.0s' $(seq 64))
 new_request ci release "$H4" >/dev/null; cp "$T_DIR/body" "$T_DIR/rf.json"

@@ -137,6 +137,24 @@ give_to_signer() {
 	chown -R "$SIGNER_USER:$SIGNER_USER" "$@"
 }
 
+# give_to_front PATH...: likewise for what the front's user owns (a store
+# restored from a backup, as an operator restores one).
+give_to_front() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	chown -R "$FRONT_USER:$FRONT_USER" "$@"
+}
+
+# as_signer CMD...: runs CMD as the signer's user when run by root (the
+# PIN files and tokens are that user's), else as it is.
+as_signer() {
+	if [ "$(id -u)" -eq 0 ]; then
+		setpriv --reuid="$SIGNER_USER" --regid="$SIGNER_USER" \
+		    --clear-groups "$@"
+	else
+		"$@"
+	fi
+}
+
 # start_signer: the signer on its own (signgated --signer; SIGNER_CMD
 # instead when set) for $T_DIR/signgated.json, which names signer_socket;
 # waits until it listens.

@@ -255,8 +255,11 @@ spawn_signer_ex(const struct sg_config *cfg, const struct sg_policy *p,
 	if (tweak != NULL)
 		tweak(specs, nkeys + 1);
 	err[0] = '\0';
-	/* As signgated does before it forks its signer. */
+	/* As signgated does before it forks its signer, for a directory
+	 * not made yet; one the forge made on purpose is left as it is, for
+	 * the signer's own checks. */
 	if (sg_privdrop_start() == SG_PRIV_START_ROOT &&
+	    access(state_dir, F_OK) != 0 &&
 	    (r = sg_privdrop_prepare_dir("signer_state_dir", state_dir,
 	    SG_PRIV_SIGNER, err, errlen)) != 0) {
 		free(specs);
