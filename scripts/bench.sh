@@ -1,6 +1,6 @@
 #!/bin/bash
 #
-# The gateway benchmark behind `make bench` (DESIGN.md, Targets).  In one
+# The gateway benchmark behind `make bench` (docs/BENCHMARKS.md, the target column of "Results").  In one
 # run, on one machine, against one fresh daemon on a free loopback port:
 #
 #   1. the raw in-process signing rate of the `nightly` key (ECDSA P-256)

@@ -28,7 +28,7 @@ expect_eq "a release request starts pending" "$(jq -r .state "$T_DIR/r1.json")" 
 expect_eq "it says what is missing" \
     "$(jq -r '[.required[] | "\(.group):\(.missing)"] | join(" ")' "$T_DIR/r1.json")" \
     "security-officers:2 release-managers:1"
-check "the statement is exactly as DESIGN.md says" bash -c "
+check "the statement is exactly as docs/API.md says" bash -c "
 	spki=\$(jq -r '.keys[] | select(.name==\"release\") | .spki_sha256' <(curl -sS --cacert '$DEV/tls/ca.pem' --cert '$DEV/tls/ci.pem' --key '$DEV/tls/ci.key' '$URL/v1/keys'))
 	psha=\$(sha256sum '$T_DIR/policy.conf' | cut -d' ' -f1)
 	exp=\$(jq -r .expires_at '$T_DIR/r1.json')

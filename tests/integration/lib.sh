@@ -246,7 +246,7 @@ key_pem() {
 }
 
 # approve_with_openssl OFFICER REQUEST_JSON_FILE [decision]: builds the
-# DSSE envelope with nothing but openssl, as DESIGN.md promises, and posts
+# DSSE envelope with nothing but openssl, as docs/API.md (POST /v1/requests/{id}/approvals) shows, and posts
 # it over the officer's own connection; prints the status.
 approve_with_openssl() {
 	local officer=$1 reqfile=$2 decision=${3:-approve} signer=${4:-$1}
