@@ -1,0 +1,181 @@
+/*
+ * The service's shared state and the functions its files share; not for
+ * anyone else (the API sees include/sg_service.h only).
+ *
+ * Files, by job, and what each may call (arrows point to callees):
+ *
+ *   service.c           open, close, notification, clock, faults
+ *   service_signer.c    the signer process behind sg_service_signer
+ *   service_keys.c      key views and their accessors
+ *   service_log.c       log entries written, the log read side
+ *   service_quorum.c    a request's policy and quorum
+ *   service_sign.c      signing: claims, the signer call, time-stamps
+ *   service_requests.c  create, get, list      -> sign, log, keys
+ *   service_decide.c    decide, cancel         -> sign, quorum, log
+ *   service_sweep.c     housekeeping thread    -> sign, quorum, log
+ *   service_reload.c    policy reload          -> keys
+ *   service_metrics.c   statistics, readiness
+ *
+ * Locks, always taken in this order:
+ *   plock (rwlock)   the policy and key views: read-held by every
+ *                    operation, write-held only by reload's switch;
+ *   lock (mutex)     claims, the retry list, statistics, ready cache;
+ *                    never held across a store write or a signer call;
+ *   stop_lock        the housekeeping thread's stop flag.
+ * A store write job runs on the store's writer thread: it must not take
+ * plock or call the signer (the caller holds plock for it).
+ */
+#ifndef SG_SERVICE_INT_H
+#define SG_SERVICE_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "sg_entry.h"
+#include "sg_service.h"
+#include "sg_service_signer.h"
+#include "sg_signer_proc.h"
+
+#define SVC_MAX_CLAIMS 256
+#define SVC_MAX_KEYS_COUNTED 1024
+#define SVC_READY_CACHE_SECONDS 5
+#define SVC_SWEEP_BATCH 64
+
+/* A replaced policy with its key views, kept until shutdown. */
+struct svc_retained {
+	struct sg_policy *policy;
+	char *text;
+	struct sg_key_view *keys;
+	size_t nkeys;
+	struct svc_retained *next;
+};
+
+struct svc_sigcount {
+	char name[SG_POLICY_NAME_MAX];
+	uint64_t n;
+};
+
+struct sg_service {
+	const struct sg_config *cfg;
+	struct sg_policy *policy;
+	char *policy_text;
+	struct sg_service_signer signer;
+	struct sg_store *store;
+	struct sg_tlog *log;
+	struct sg_key_view *keys;
+	size_t nkeys;
+	int64_t (*now)(void *ctx);
+	void *now_ctx;
+
+	void (*notify)(void *, const char *);
+	void *notify_arg;
+
+	/*
+	 * The policy and the key views derived from it are replaced as a
+	 * whole on reload, under the write lock; every operation that uses
+	 * them holds the read lock.  Replaced ones are kept until shutdown,
+	 * so pointers handed out earlier stay valid.
+	 */
+	pthread_rwlock_t plock;
+	struct svc_retained *retained;
+
+	pthread_mutex_t lock;          /* claims, stats, ready cache */
+	pthread_cond_t unclaimed;      /* a claim was released */
+	char claims[SVC_MAX_CLAIMS][33];
+	size_t nclaims;
+	char retry[SVC_MAX_CLAIMS][33]; /* quorum met, signing to retry */
+	size_t nretry;
+	int64_t sweep_after;           /* where the pending scan goes on */
+	struct sg_service_stats stats;
+	struct svc_sigcount *sigcounts; /* released signatures, by key */
+	size_t nsigcounts;
+	time_t ready_at;
+	int ready_result;
+	char ready_reason[256];
+
+	pthread_t sweeper;
+	int sweeper_started;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	int stopping;
+};
+
+/* service.c */
+void svc_fault(struct sg_fault *f, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void svc_recorded_fault(struct sg_fault *f, const char *what, const char *id,
+    const char *then);
+void svc_notify(struct sg_service *s, const char *id);
+int64_t svc_now(const struct sg_service *s);
+int svc_policy_read(const char *path, char **ret_text,
+    struct sg_policy **ret, char *errbuf, size_t errlen);
+int svc_policy_store(struct sg_service *s, const struct sg_policy *p,
+    const char *text);
+
+/* service_signer.c */
+int svc_signer_start(const struct sg_config *cfg, const struct sg_policy *p,
+    struct sg_service_signer *ret, char *errbuf, size_t errlen);
+
+/* service_keys.c; with plock held where the key table is read. */
+int svc_log_key_clash(const struct sg_config *cfg,
+    const struct sg_policy_key *pk, EVP_PKEY *pub, EVP_PKEY *logpub,
+    char *errbuf, size_t errlen);
+int svc_key_view_fill(struct sg_service *s, const struct sg_policy *p,
+    struct sg_key_view *kv, const char *dir, EVP_PKEY *logpub, int strict,
+    char *errbuf, size_t errlen);
+void svc_keys_free(struct sg_key_view *keys, size_t n);
+const struct sg_key_view *svc_key_locked(const struct sg_service *s,
+    const char *name);
+
+/* service_log.c: inside a write job. */
+void svc_entry_head(struct sg_entry *e, enum sg_entry_type type, int64_t now,
+    const char *id);
+int svc_log_entry(struct sg_service *s, struct sg_txn *t,
+    const struct sg_entry *e, uint64_t *ret_index);
+int svc_log_signature(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *q, const uint8_t *counted,
+    const struct sg_key_view *kv, const uint8_t *sig, size_t sig_len,
+    const uint8_t *cms, size_t cms_len, int64_t now, uint64_t *ret_index);
+int svc_finish_in(struct sg_service *s, struct sg_txn *t, const char *id,
+    const char *state, const char *reason);
+int svc_log_covered(struct sg_service *s, const char *id,
+    struct sg_fault *f);
+
+/* service_quorum.c; with plock held. */
+int svc_request_policy(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *q, struct sg_policy **ret, int *ret_owned);
+void svc_evaluate(const struct sg_service *s, const struct sg_policy *p,
+    const struct sg_policy_key *pk, const struct sg_request *q,
+    struct sg_quorum_result *res, uint8_t *counted);
+int svc_quorum_view_in(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *q, struct sg_request_quorum *ret);
+int svc_quorum_view_locked(struct sg_service *s, const struct sg_request *q,
+    struct sg_request_quorum *ret);
+
+/* service_sign.c; with plock held. */
+struct svc_signed {
+	struct sg_sign_reply reply;
+	uint8_t *cms;
+	size_t cms_len;
+	char *timestamp_note;
+	int tsa_failed;                /* a required authority failed */
+};
+void svc_signed_clear(struct svc_signed *o);
+int svc_sign_request(struct sg_service *s, const struct sg_key_view *kv,
+    const struct sg_request *q, const uint8_t *counted, struct svc_signed *o,
+    char *err, size_t errlen);
+int svc_sign_pending(struct sg_service *s, const char *id, int *ret_kept);
+void svc_retry_later(struct sg_service *s, const char *id);
+void svc_wait_unclaimed(struct sg_service *s, const char *id, int seconds);
+
+/* service_sweep.c */
+int svc_sweeper_start(struct sg_service *s);
+void svc_sweeper_stop(struct sg_service *s);
+
+/* service_metrics.c */
+void svc_stat_add(struct sg_service *s, uint64_t *counter);
+void svc_count_signature(struct sg_service *s, const struct sg_key_view *kv);
+void svc_hsm_time(struct sg_service *s, int64_t t0);
+
+#endif

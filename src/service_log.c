@@ -1,0 +1,261 @@
+/*
+ * The service and the transparency log: the entries its state changes
+ * write (inside the store write job that makes the change, so the entry
+ * and the change commit together), and the log's read side, which serves
+ * only what a signed checkpoint covers.
+ *
+ * Locks: none; write-side functions run inside a write job (the caller
+ * holds plock), read-side ones open a read snapshot of their own.
+ * Calls: entry, tlog, store.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/x509.h>
+
+#include "sg_crypto.h"
+#include "sg_err.h"
+#include "sg_tlog.h"
+#include "sg_util.h"
+#include "service_int.h"
+
+/* Appends an entry to the log inside a write job. */
+int
+svc_log_entry(struct sg_service *s, struct sg_txn *t, const struct sg_entry *e,
+    uint64_t *ret_index)
+{
+	char *text = NULL;
+	size_t len;
+	uint64_t index;
+	int r;
+
+	if ((r = sg_entry_build(e, &text, &len)) != 0) {
+		sg_log_error("log: cannot build a %d entry for request %s: %s",
+		    (int)e->type, e->request, sg_strerror(r));
+		return SG_ERR_INTERNAL;
+	}
+	r = sg_tlog_append(s->log, t, text, len, &index);
+	free(text);
+	if (r == 0 && ret_index != NULL)
+		*ret_index = index;
+	return r;
+}
+
+void
+svc_entry_head(struct sg_entry *e, enum sg_entry_type type, int64_t now,
+    const char *id)
+{
+	memset(e, 0, sizeof(*e));
+	e->type = type;
+	e->time = now;
+	snprintf(e->request, sizeof(e->request), "%s", id);
+}
+
+/*
+ * The signature entry: self-contained evidence (the statement, every
+ * decision envelope that counted, the public key) next to the signature,
+ * so that it can be checked offline with nothing but the policy file.
+ */
+int
+svc_log_signature(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *q, const uint8_t *counted,
+    const struct sg_key_view *kv, const uint8_t *sig, size_t sig_len,
+    const uint8_t *cms, size_t cms_len, int64_t now, uint64_t *ret_index)
+{
+	struct sg_entry e;
+	unsigned char *der = NULL;
+	const char *alg;
+	size_t i, n;
+	int len, r;
+
+	if (q->napprovals > SG_ENTRY_MAX_APPROVALS)
+		return SG_ERR_TOO_LARGE;
+	if ((len = i2d_PUBKEY(kv->pub, &der)) <= 0)
+		return SG_ERR_CRYPTO;
+	svc_entry_head(&e, SG_ENTRY_SIGNATURE, now, q->id);
+	e.statement = q->statement;
+	e.statement_len = strlen(q->statement);
+	/* The evidence that counted, as the signer checked it. */
+	for (i = 0, n = 0; i < q->napprovals; i++) {
+		if (counted == NULL || !counted[i])
+			continue;
+		e.approvals[n] = q->approvals[i].envelope;
+		e.approval_lens[n] = strlen(q->approvals[i].envelope);
+		n++;
+	}
+	e.napprovals = n;
+	e.public_key = der;
+	e.public_key_len = (size_t)len;
+	alg = sg_scheme_name(kv->pk->alg, kv->pk->scheme);
+	snprintf(e.algorithm, sizeof(e.algorithm), "%s", alg ? alg : "");
+	e.signature = (uint8_t *)sig;
+	e.signature_len = sig_len;
+	if (cms != NULL) {
+		e.has_cms = 1;
+		sg_sha256(cms, cms_len, e.cms_sha256);
+	}
+	snprintf(e.hsm_serial, sizeof(e.hsm_serial), "%s", kv->token.serial);
+	snprintf(e.hsm_country, sizeof(e.hsm_country), "%s",
+	    kv->hsm != NULL ? kv->hsm->country : "");
+	r = svc_log_entry(s, t, &e, ret_index);
+	OPENSSL_free(der);
+	return r;
+}
+
+/* pending → a final state without a signature (expired, failed,
+ * rejected), with its log entry. */
+int
+svc_finish_in(struct sg_service *s, struct sg_txn *t, const char *id,
+    const char *state, const char *reason)
+{
+	struct sg_entry e;
+	int r;
+
+	if ((r = sg_store_finish(t, id, state, reason)) != 0)
+		return r;
+	if (strcmp(state, "expired") == 0) {
+		svc_entry_head(&e, SG_ENTRY_EXPIRED, svc_now(s), id);
+		return svc_log_entry(s, t, &e, NULL);
+	}
+	if (strcmp(state, "failed") == 0) {
+		svc_entry_head(&e, SG_ENTRY_FAILED, svc_now(s), id);
+		e.reason = (char *)(reason ? reason : "unknown");
+		e.reason_len = strlen(e.reason);
+		return svc_log_entry(s, t, &e, NULL);
+	}
+	/* A veto: the decision entry that caused it is already logged. */
+	return 0;
+}
+
+/* Stored results are answered only under a signed checkpoint: if entries
+ * wait for one (an earlier one could not be signed), it is signed now. */
+int
+svc_log_covered(struct sg_service *s, const char *id, struct sg_fault *f)
+{
+	if (sg_tlog_sync(s->log) == 0)
+		return 0;
+	svc_fault(f, NULL, "request %s is stored, but the transparency log "
+	    "has not signed a checkpoint covering it yet; retry later", id);
+	f->recorded = 1;
+	return SG_ERR_UNAVAILABLE;
+}
+
+/* --- the read side: one query, in a read snapshot of its own --- */
+
+enum log_query_kind {
+	LOG_CHECKPOINT,
+	LOG_ENTRY,
+	LOG_INCLUSION,
+	LOG_CONSISTENCY,
+	LOG_BUNDLE,
+};
+
+struct log_query {
+	enum log_query_kind kind;
+	uint64_t a, b;                 /* index and size, or old and new */
+	char **text;                   /* checkpoint note, entry, bundle */
+	size_t *len;
+	uint64_t *size;
+	uint8_t (*hashes)[SG_HASH_LEN];
+	size_t cap;
+	size_t *n;
+};
+
+static int
+log_query_in(struct sg_txn *t, const struct log_query *lq)
+{
+	char *note = NULL;
+	uint64_t size;
+	int r;
+
+	switch (lq->kind) {
+	case LOG_CHECKPOINT:
+		return sg_tlog_checkpoint(t, lq->text, lq->size);
+	case LOG_ENTRY:
+		/* Only what a signed checkpoint covers is served. */
+		if ((r = sg_tlog_checkpoint(t, &note, &size)) == 0)
+			r = lq->a < size ? sg_tlog_entry(t, lq->a, lq->text,
+			    lq->len) : SG_ERR_NOT_FOUND;
+		free(note);
+		return r;
+	case LOG_INCLUSION:
+		return sg_tlog_inclusion(t, lq->a, lq->b, lq->hashes, lq->cap,
+		    lq->n);
+	case LOG_CONSISTENCY:
+		return sg_tlog_consistency(t, lq->a, lq->b, lq->hashes,
+		    lq->cap, lq->n);
+	case LOG_BUNDLE:
+		return sg_tlog_proof_bundle(t, lq->a, lq->text);
+	}
+	return SG_ERR_INTERNAL;
+}
+
+static int
+log_query(struct sg_service *s, const struct log_query *lq)
+{
+	struct sg_txn *t;
+	int r;
+
+	if (sg_store_read_begin(s->store, &t) != 0)
+		return SG_ERR_UNAVAILABLE;
+	r = log_query_in(t, lq);
+	sg_store_read_end(t);
+	return r;
+}
+
+const char *
+sg_service_log_vkey(const struct sg_service *s)
+{
+	return sg_tlog_vkey(s->log);
+}
+
+int
+sg_service_log_checkpoint(struct sg_service *s, char **ret_note,
+    uint64_t *ret_size)
+{
+	struct log_query lq = { .kind = LOG_CHECKPOINT, .text = ret_note,
+	    .size = ret_size };
+
+	return log_query(s, &lq);
+}
+
+int
+sg_service_log_entry(struct sg_service *s, uint64_t index, char **ret,
+    size_t *ret_len)
+{
+	struct log_query lq = { .kind = LOG_ENTRY, .a = index, .text = ret,
+	    .len = ret_len };
+
+	return log_query(s, &lq);
+}
+
+int
+sg_service_log_inclusion(struct sg_service *s, uint64_t index,
+    uint64_t size, uint8_t (*out)[SG_HASH_LEN], size_t cap, size_t *ret_n)
+{
+	struct log_query lq = { .kind = LOG_INCLUSION, .a = index, .b = size,
+	    .hashes = out, .cap = cap, .n = ret_n };
+
+	return log_query(s, &lq);
+}
+
+int
+sg_service_log_consistency(struct sg_service *s, uint64_t old_size,
+    uint64_t new_size, uint8_t (*out)[SG_HASH_LEN], size_t cap,
+    size_t *ret_n)
+{
+	struct log_query lq = { .kind = LOG_CONSISTENCY, .a = old_size,
+	    .b = new_size, .hashes = out, .cap = cap, .n = ret_n };
+
+	return log_query(s, &lq);
+}
+
+/* The c2sp.org/tlog-proof@v1 bundle for one entry. */
+int
+sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret)
+{
+	struct log_query lq = { .kind = LOG_BUNDLE, .a = index, .text = ret };
+
+	return log_query(s, &lq);
+}

@@ -1,0 +1,134 @@
+/*
+ * A request's quorum: the policy a request was made under (the one in
+ * force, or the stored one its statement names by SHA-256), and which of
+ * its recorded decisions count.  A decision counts only if its officer
+ * may approve under the request's policy *and* under the policy in force,
+ * so that revoking an officer takes effect at once, for requests made
+ * before the reload too.
+ *
+ * Locks: every function expects plock held for reading (the policy in
+ * force); the public ones take it.
+ * Calls: policy, store (reads).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sg_err.h"
+#include "service_int.h"
+
+/* The policy a request was made under (the current one or a stored one).
+ * *ret_owned is set when the caller must free it. */
+int
+svc_request_policy(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *q, struct sg_policy **ret, int *ret_owned)
+{
+	char *text = NULL, err[256];
+	int r;
+
+	*ret_owned = 0;
+	if (strcmp(q->policy_sha256, sg_policy_sha256_hex(s->policy)) == 0) {
+		*ret = s->policy;
+		return 0;
+	}
+	if ((r = sg_store_get_policy(t, q->policy_sha256, &text)) != 0)
+		return r;
+	r = sg_policy_parse("stored policy", text, strlen(text), ret, err,
+	    sizeof(err));
+	free(text);
+	if (r == 0)
+		*ret_owned = 1;
+	return r;
+}
+
+/*
+ * The quorum of request q under its own policy p, counting only decisions
+ * whose officer may approve under p and under the policy in force.
+ * counted[i] (optional, one per recorded decision, at most
+ * SG_SERVICE_MAX_DECISIONS) says which did.
+ */
+void
+svc_evaluate(const struct sg_service *s, const struct sg_policy *p,
+    const struct sg_policy_key *pk, const struct sg_request *q,
+    struct sg_quorum_result *res, uint8_t *counted)
+{
+	struct sg_decision d[SG_SERVICE_MAX_DECISIONS];
+	size_t i, n = 0;
+
+	for (i = 0; i < q->napprovals && n < SG_SERVICE_MAX_DECISIONS; i++) {
+		d[n].officer = q->approvals[i].officer;
+		d[n].approve = q->approvals[i].approve;
+		n++;
+	}
+	if (counted != NULL)
+		memset(counted, 0, SG_SERVICE_MAX_DECISIONS);
+	sg_policy_evaluate_now(p, pk, s->policy, q->requester, d, n, res,
+	    counted);
+}
+
+int
+svc_quorum_view_in(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *q, struct sg_request_quorum *ret)
+{
+	struct sg_policy *p;
+	const struct sg_policy_key *pk;
+	size_t i;
+	int owned, r;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((r = svc_request_policy(s, t, q, &p, &owned)) != 0)
+		return r;
+	if ((pk = sg_policy_key(p, q->key)) == NULL)
+		r = SG_ERR_NOT_FOUND;
+	else {
+		svc_evaluate(s, p, pk, q, &ret->res, ret->counted);
+		for (i = 0; i < pk->nterms && i < SG_POLICY_MAX_TERMS; i++)
+			ret->terms[i] = pk->terms[i];
+		ret->nterms = i;
+	}
+	snprintf(ret->in_force, sizeof(ret->in_force), "%s@%llu",
+	    sg_policy_name(s->policy),
+	    (unsigned long long)sg_policy_version(s->policy));
+	if (owned)
+		sg_policy_free(p);
+	return r;
+}
+
+int
+svc_quorum_view_locked(struct sg_service *s, const struct sg_request *q,
+    struct sg_request_quorum *ret)
+{
+	struct sg_txn *t;
+	int r;
+
+	if ((r = sg_store_read_begin(s->store, &t)) != 0)
+		return SG_ERR_UNAVAILABLE;
+	r = svc_quorum_view_in(s, t, q, ret);
+	sg_store_read_end(t);
+	return r;
+}
+
+int
+sg_service_request_quorum(struct sg_service *s, const struct sg_request *q,
+    struct sg_request_quorum *ret)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&s->plock);
+	r = svc_quorum_view_locked(s, q, ret);
+	pthread_rwlock_unlock(&s->plock);
+	return r;
+}
+
+int
+sg_service_quorum(struct sg_service *s, const struct sg_request *q,
+    struct sg_quorum_result *ret)
+{
+	struct sg_request_quorum v;
+	int r;
+
+	if ((r = sg_service_request_quorum(s, q, &v)) == 0)
+		*ret = v.res;
+	return r;
+}

@@ -1,0 +1,396 @@
+/*
+ * Requests: creation (checked against the key's rules, idempotent per
+ * requester and Idempotency-Key, signed at once when the key needs no
+ * approval), and reading them back.
+ *
+ * A request that needs no approval is signed first and then inserted,
+ * already signed, with its created and signature log entries, in one
+ * transaction; the signature is returned only after that commit.  A retry
+ * with the same Idempotency-Key looks for the original first, so it never
+ * costs a second signature.
+ *
+ * Locks: create holds plock for reading throughout; get and list take
+ * none (the store's snapshot is enough).
+ * Calls: keys, sign (svc_sign_request), log, metrics, store, dsse.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "sg_crypto.h"
+#include "sg_dsse.h"
+#include "sg_err.h"
+#include "sg_util.h"
+#include "service_int.h"
+
+struct create_job {
+	struct sg_service *s;
+	const struct sg_new_request *nr;
+	struct sg_request *q;          /* to insert */
+	const struct sg_key_view *kv;
+	struct sg_request *out;        /* what was stored, or the original */
+	int existing;
+	struct sg_fault *f;
+};
+
+/* The key's rules for a new request; *ret_kv is its key. */
+static int
+check_new(struct sg_service *s, const struct sg_new_request *nr,
+    const struct sg_key_view **ret_kv, struct sg_fault *f)
+{
+	const struct sg_key_view *kv;
+	const struct sg_policy_key *pk;
+	int cms = strcmp(nr->format, "cms") == 0;
+
+	if ((kv = svc_key_locked(s, nr->key)) == NULL) {
+		svc_fault(f, "key", "no key named '%s'", nr->key);
+		return SG_ERR_NOT_FOUND;
+	}
+	pk = kv->pk;
+	if (!sg_policy_may_request(s->policy, pk, nr->requester)) {
+		svc_fault(f, "key", "'%s' may not request signatures with key "
+		    "'%s'", nr->requester, pk->name);
+		return SG_ERR_FORBIDDEN;
+	}
+	if (!kv->usable) {
+		svc_fault(f, "key", "key '%s' cannot be used: %s", pk->name,
+		    kv->reason);
+		return SG_ERR_FORBIDDEN;
+	}
+	if (!(pk->formats & (cms ? SG_FORMAT_CMS : SG_FORMAT_RAW))) {
+		svc_fault(f, "format", "key '%s' does not allow format '%s'",
+		    pk->name, nr->format);
+		return SG_ERR_INVALID;
+	}
+	if (cms && kv->certificate_pem == NULL) {
+		svc_fault(f, "format", "key '%s' has no certificate for CMS",
+		    pk->name);
+		return SG_ERR_INVALID;
+	}
+	if (nr->digest_len != sg_digest_len(nr->digest_alg)) {
+		svc_fault(f, "digest.value", "wrong length for %s",
+		    sg_digest_name(nr->digest_alg));
+		return SG_ERR_INVALID;
+	}
+	*ret_kv = kv;
+	return 0;
+}
+
+/* Looks up an idempotent original inside a transaction. */
+static int
+find_original(struct sg_txn *t, const struct sg_new_request *nr,
+    struct sg_request **ret, struct sg_fault *f)
+{
+	char id[33], body_sha[65];
+	int r;
+
+	r = sg_store_find_idempotent(t, nr->requester, nr->idem_key, id,
+	    body_sha);
+	if (r != 0)
+		return r;
+	if (strcmp(body_sha, nr->body_sha256) != 0) {
+		svc_fault(f, "Idempotency-Key", "this Idempotency-Key was used "
+		    "with a different request body");
+		return SG_ERR_CONFLICT;
+	}
+	return sg_store_get_request(t, id, ret);
+}
+
+/* A retry must not cost a signature: the original, answered once a
+ * signed checkpoint covers it, or SG_ERR_NOT_FOUND. */
+static int
+original(struct sg_service *s, const struct sg_new_request *nr,
+    struct sg_request **ret, struct sg_fault *f)
+{
+	struct sg_request *q = NULL;
+	struct sg_txn *t = NULL;
+	int r;
+
+	if (sg_store_read_begin(s->store, &t) != 0) {
+		svc_fault(f, NULL, "the request store cannot be read");
+		return SG_ERR_UNAVAILABLE;
+	}
+	r = find_original(t, nr, &q, f);
+	sg_store_read_end(t);
+	if (r == 0 && (r = svc_log_covered(s, q->id, f)) != 0) {
+		sg_request_free(q);
+		return r;
+	}
+	if (r == 0)
+		*ret = q;
+	return r;
+}
+
+static int
+random_id(char out[33])
+{
+	uint8_t b[16];
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return SG_ERR_CRYPTO;
+	sg_hex_encode(b, sizeof(b), out);
+	return 0;
+}
+
+static int
+build_statement(const struct sg_key_view *kv, struct sg_request *q)
+{
+	struct sg_statement st;
+	size_t len;
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.request, sizeof(st.request), "%s", q->id);
+	snprintf(st.key, sizeof(st.key), "%s", q->key);
+	snprintf(st.spki_sha256, sizeof(st.spki_sha256), "%s",
+	    kv->spki_sha256);
+	snprintf(st.digest_alg, sizeof(st.digest_alg), "%s", q->digest_alg);
+	snprintf(st.digest_hex, sizeof(st.digest_hex), "%s", q->digest_hex);
+	snprintf(st.format, sizeof(st.format), "%s", q->format);
+	snprintf(st.requester, sizeof(st.requester), "%s", q->requester);
+	snprintf(st.policy_name, sizeof(st.policy_name), "%s", q->policy_name);
+	st.policy_version = q->policy_version;
+	snprintf(st.policy_sha256, sizeof(st.policy_sha256), "%s",
+	    q->policy_sha256);
+	st.expires = q->expires_at;
+	return sg_statement_build(&st, &q->statement, &len);
+}
+
+/* The new request q (pending) with its statement, under the policy in
+ * force. */
+static int
+new_request(struct sg_service *s, const struct sg_key_view *kv,
+    const struct sg_new_request *nr, int64_t now, struct sg_request *q,
+    struct sg_fault *f)
+{
+	int r;
+
+	if ((r = random_id(q->id)) != 0)
+		return r;
+	snprintf(q->key, sizeof(q->key), "%s", kv->pk->name);
+	snprintf(q->digest_alg, sizeof(q->digest_alg), "%s",
+	    sg_digest_name(nr->digest_alg));
+	sg_hex_encode(nr->digest, nr->digest_len, q->digest_hex);
+	snprintf(q->format, sizeof(q->format), "%s", nr->format);
+	q->artifact_json = (char *)nr->artifact_json;
+	snprintf(q->requester, sizeof(q->requester), "%s", nr->requester);
+	q->created_at = now;
+	q->expires_at = now + (int64_t)kv->pk->lifetime;
+	snprintf(q->policy_name, sizeof(q->policy_name), "%s",
+	    sg_policy_name(s->policy));
+	q->policy_version = sg_policy_version(s->policy);
+	snprintf(q->policy_sha256, sizeof(q->policy_sha256), "%s",
+	    sg_policy_sha256_hex(s->policy));
+	snprintf(q->spki_sha256, sizeof(q->spki_sha256), "%s",
+	    kv->spki_sha256);
+	snprintf(q->state, sizeof(q->state), "pending");
+	if ((r = build_statement(kv, q)) != 0)
+		svc_fault(f, NULL, "cannot build the statement");
+	return r;
+}
+
+/* Nothing to wait for: q is signed now, the signature (in so) released
+ * only once it is committed together with its log entry. */
+static int
+sign_at_once(struct sg_service *s, const struct sg_key_view *kv,
+    struct sg_request *q, int64_t now, struct svc_signed *so,
+    struct sg_fault *f)
+{
+	char why[SG_SIGNER_ERR_MAX];
+	int r;
+
+	if ((r = svc_sign_request(s, kv, q, NULL, so, why,
+	    sizeof(why))) != 0) {
+		svc_fault(f, NULL, "the request could not be signed: %s",
+		    why[0] ? why : sg_strerror(r));
+		return SG_ERR_UNAVAILABLE;
+	}
+	snprintf(q->state, sizeof(q->state), "signed");
+	q->signature = so->reply.sig;
+	q->signature_len = so->reply.sig_len;
+	q->cms = so->cms;
+	q->cms_len = so->cms_len;
+	q->timestamp_note = so->timestamp_note;
+	q->signed_at = now;
+	return 0;
+}
+
+/* Every pending request is work for the officers: capped per requester. */
+static int
+pending_allowed(struct sg_service *s, struct sg_txn *t, const char *requester,
+    struct sg_fault *f)
+{
+	uint64_t n;
+	int r;
+
+	if ((r = sg_store_count_pending(t, requester, &n)) != 0)
+		return r;
+	if (n < s->cfg->max_pending)
+		return 0;
+	svc_fault(f, NULL, "'%s' already has %llu pending requests, the most "
+	    "allowed", requester, (unsigned long long)n);
+	return SG_ERR_RATE_LIMITED;
+}
+
+static int
+job_create(struct sg_txn *t, void *arg)
+{
+	struct create_job *cj = arg;
+	struct sg_request *q = cj->q;
+	struct sg_entry e;
+	uint64_t index;
+	int r;
+
+	if (cj->nr->idem_key != NULL) {
+		r = find_original(t, cj->nr, &cj->out, cj->f);
+		if (r == 0) {
+			cj->existing = 1;
+			return 0;
+		}
+		if (r != SG_ERR_NOT_FOUND)
+			return r;
+	}
+	if (q->signature == NULL &&
+	    (r = pending_allowed(cj->s, t, q->requester, cj->f)) != 0)
+		return r;
+	if ((r = sg_store_insert_request(t, q, cj->nr->idem_key,
+	    cj->nr->body_sha256)) != 0)
+		return r;
+	svc_entry_head(&e, SG_ENTRY_CREATED, q->created_at, q->id);
+	e.statement = q->statement;
+	e.statement_len = strlen(q->statement);
+	e.artifact_json = q->artifact_json;
+	e.artifact_len = strlen(q->artifact_json);
+	if ((r = svc_log_entry(cj->s, t, &e, NULL)) != 0)
+		return r;
+	if (q->signature != NULL) {
+		if ((r = svc_log_signature(cj->s, t, q, NULL, cj->kv,
+		    q->signature, q->signature_len, q->cms, q->cms_len,
+		    q->signed_at, &index)) != 0)
+			return r;
+		if ((r = sg_store_set_log_index(t, q->id, index)) != 0)
+			return r;
+	}
+	return sg_store_get_request(t, q->id, &cj->out);
+}
+
+/* Stores q with its log entries; the original instead when a concurrent
+ * retry stored it first (cj->existing). */
+static int
+store_created(struct sg_service *s, struct create_job *cj)
+{
+	struct sg_fault *f = cj->f;
+	int kept = 0, r;
+
+	r = sg_store_write_kept(s->store, job_create, cj, &kept);
+	if ((r == SG_ERR_CONFLICT || r == SG_ERR_RATE_LIMITED) &&
+	    f->detail[0] != '\0')
+		return r;
+	if (r != 0 && kept) {
+		svc_recorded_fault(f, "request", cj->out != NULL ?
+		    cj->out->id : cj->q->id,
+		    "retry with the same Idempotency-Key");
+		return SG_ERR_UNAVAILABLE;
+	}
+	if (r != 0) {
+		svc_fault(f, NULL, "the request could not be stored and "
+		    "logged");
+		return SG_ERR_UNAVAILABLE;
+	}
+	return 0;
+}
+
+static int
+create_locked(struct sg_service *s, const struct sg_new_request *nr,
+    struct sg_request **ret, int *ret_existing, struct sg_fault *f)
+{
+	const struct sg_key_view *kv;
+	struct sg_request q;
+	struct svc_signed *so = NULL;
+	struct create_job cj = { .s = s, .nr = nr, .q = &q, .f = f };
+	int64_t now = svc_now(s);
+	int r;
+
+	memset(&q, 0, sizeof(q));
+	*ret_existing = 0;
+	if ((r = check_new(s, nr, &kv, f)) != 0)
+		return r;
+	if (nr->idem_key != NULL &&
+	    (r = original(s, nr, ret, f)) != SG_ERR_NOT_FOUND) {
+		*ret_existing = r == 0;
+		return r;
+	}
+	cj.kv = kv;
+	if ((r = new_request(s, kv, nr, now, &q, f)) != 0)
+		goto out;
+	if (kv->pk->nterms == 0) {
+		if ((so = calloc(1, sizeof(*so))) == NULL) {
+			r = SG_ERR_NOMEM;
+			goto out;
+		}
+		if ((r = sign_at_once(s, kv, &q, now, so, f)) != 0)
+			goto out;
+	}
+	if ((r = store_created(s, &cj)) != 0)
+		goto out;
+	*ret_existing = cj.existing;
+	if (!cj.existing) {
+		svc_stat_add(s, &s->stats.requests_created);
+		if (kv->pk->nterms == 0)
+			svc_count_signature(s, kv);
+		sg_log_info("request %s created by %s for key %s (%s)", q.id,
+		    q.requester, q.key, q.state);
+	}
+	*ret = cj.out;
+	cj.out = NULL;
+out:
+	if (so != NULL) {
+		svc_signed_clear(so);
+		free(so);
+	}
+	free(q.statement);
+	sg_request_free(cj.out);
+	return r;
+}
+
+int
+sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
+    struct sg_request **ret, int *ret_existing, struct sg_fault *f)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&s->plock);
+	r = create_locked(s, nr, ret, ret_existing, f);
+	pthread_rwlock_unlock(&s->plock);
+	return r;
+}
+
+int
+sg_service_get(struct sg_service *s, const char *id, struct sg_request **ret)
+{
+	struct sg_txn *t;
+	int r;
+
+	if ((r = sg_store_read_begin(s->store, &t)) != 0)
+		return SG_ERR_UNAVAILABLE;
+	r = sg_store_get_request(t, id, ret);
+	sg_store_read_end(t);
+	return r;
+}
+
+int
+sg_service_list(struct sg_service *s, const char *state, const char *key,
+    int64_t before_seq, size_t limit, struct sg_request ***ret,
+    size_t *ret_n)
+{
+	struct sg_txn *t;
+	int r;
+
+	if ((r = sg_store_read_begin(s->store, &t)) != 0)
+		return SG_ERR_UNAVAILABLE;
+	r = sg_store_list(t, state, key, before_seq, limit, ret, ret_n);
+	sg_store_read_end(t);
+	return r;
+}

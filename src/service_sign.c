@@ -1,0 +1,448 @@
+/*
+ * Signing: has the signer sign a request whose quorum holds (or that needs
+ * none), adds a time-stamp where the key has an authority, and records
+ * the signature in the store and the log in one transaction guarded by
+ * the request still being pending, unexpired and approved.
+ *
+ * Only one thread at a time may sign a given request: it claims the id
+ * first (the claim set).  A request whose signing failed for a reason
+ * that may pass (the HSM) goes on the retry list for the housekeeping
+ * thread; a refusal by the signer, a required time-stamping authority
+ * that failed or a key gone from service fail the request for good.
+ *
+ * Locks: expects plock held for reading; takes lock for the claim set and
+ * the retry list, never across a signer call or a store write.
+ * Calls: the signer interface, store, quorum, log, metrics, tsa, cms.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sg_cms.h"
+#include "sg_crypto.h"
+#include "sg_err.h"
+#include "sg_evidence.h"
+#include "sg_tsa.h"
+#include "sg_util.h"
+#include "service_int.h"
+
+void
+svc_signed_clear(struct svc_signed *o)
+{
+	explicit_bzero(&o->reply, sizeof(o->reply));
+	free(o->cms);
+	free(o->timestamp_note);
+	memset(o, 0, sizeof(*o));
+}
+
+static const struct sg_tsa_config *
+tsa_for(const struct sg_service *s, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < s->cfg->ntsa; i++)
+		if (strcmp(s->cfg->tsa[i].key, key) == 0)
+			return &s->cfg->tsa[i];
+	return NULL;
+}
+
+/* Adds an RFC 3161 timestamp over the CMS signature value when the key
+ * has an authority configured.  A failing authority fails the signature
+ * when it is required; otherwise the signature goes out without one and
+ * says so. */
+static int
+timestamp(struct sg_service *s, const struct sg_key_view *kv,
+    struct svc_signed *o, char *err, size_t errlen)
+{
+	const struct sg_tsa_config *t = tsa_for(s, kv->pk->name);
+	uint8_t *token = NULL, *cms = NULL;
+	size_t token_len = 0, cms_len = 0;
+	char why[256], when[32];
+	int64_t at = 0;
+	int r;
+
+	if (t == NULL || o->cms == NULL)
+		return 0;
+	r = sg_tsa_timestamp(t->url, o->reply.sig, o->reply.sig_len,
+	    t->timeout_ms, &token, &token_len, why, sizeof(why));
+	if (r == 0)
+		r = sg_cms_add_timestamp(o->cms, o->cms_len, token, token_len,
+		    &cms, &cms_len);
+	if (r == 0) {
+		sg_tsa_token_time(token, token_len, &at);
+		sg_time_rfc3339((time_t)at, when, sizeof(when));
+		free(o->cms);
+		o->cms = cms;
+		o->cms_len = cms_len;
+		if (asprintf(&o->timestamp_note, "added %s by %s", when,
+		    t->url) < 0)
+			o->timestamp_note = NULL;
+		free(token);
+		return 0;
+	}
+	free(token);
+	if (r != SG_ERR_UNAVAILABLE)
+		snprintf(why, sizeof(why), "%s", sg_strerror(r));
+	sg_log_warn("key '%s': time-stamping authority %s failed: %s",
+	    kv->pk->name, t->url, why);
+	if (t->required) {
+		snprintf(err, errlen, "the time-stamping authority failed: "
+		    "%.200s", why);
+		return SG_ERR_UNAVAILABLE;
+	}
+	if (asprintf(&o->timestamp_note, "skipped: %s", why) < 0)
+		o->timestamp_note = NULL;
+	return 0;
+}
+
+/* What the signer is asked: the digest, and the statement with only the
+ * decisions that count (it refuses evidence that holds one by an officer
+ * the policy in force no longer allows).  envs and lens hold
+ * SG_EVIDENCE_MAX_ENVELOPES. */
+static int
+sign_message(const struct sg_key_view *kv, const struct sg_request *q,
+    const uint8_t *counted, struct sg_sign_msg *msg,
+    struct sg_sign_evidence *ev, const char **envs, size_t *lens)
+{
+	size_t i, n, dlen;
+
+	if (q->napprovals > SG_EVIDENCE_MAX_ENVELOPES)
+		return SG_ERR_TOO_LARGE;
+	memset(msg, 0, sizeof(*msg));
+	snprintf(msg->key, sizeof(msg->key), "%s", kv->pk->name);
+	msg->digest_alg = sg_digest_from_name(q->digest_alg);
+	if (sg_hex_decode(q->digest_hex, strlen(q->digest_hex), msg->data,
+	    sizeof(msg->data), &dlen) != 0)
+		return SG_ERR_INTERNAL;
+	msg->data_len = dlen;
+	for (i = 0, n = 0; i < q->napprovals; i++) {
+		if (counted == NULL || !counted[i])
+			continue;
+		envs[n] = q->approvals[i].envelope;
+		lens[n] = strlen(q->approvals[i].envelope);
+		n++;
+	}
+	memset(ev, 0, sizeof(*ev));
+	ev->statement = q->statement;
+	ev->statement_len = strlen(q->statement);
+	ev->envelopes = envs;
+	ev->envelope_lens = lens;
+	ev->n = n;
+	ev->format = q->format;
+	return 0;
+}
+
+/*
+ * Has the signer sign request q with its key.  The signer checks the
+ * evidence sent along against the policy it loaded itself, and for CMS
+ * builds the signed attributes around the approved digest.
+ */
+int
+svc_sign_request(struct sg_service *s, const struct sg_key_view *kv,
+    const struct sg_request *q, const uint8_t *counted, struct svc_signed *o,
+    char *err, size_t errlen)
+{
+	struct sg_sign_msg msg;
+	struct sg_sign_evidence ev;
+	const char *envs[SG_EVIDENCE_MAX_ENVELOPES];
+	size_t lens[SG_EVIDENCE_MAX_ENVELOPES];
+	int64_t t0;
+	int r, tsa_failed = 0;
+
+	memset(o, 0, sizeof(*o));
+	err[0] = '\0';
+	if (!kv->usable) {
+		snprintf(err, errlen, "key '%.63s' cannot be used: %.150s",
+		    kv->pk->name, kv->reason);
+		return SG_ERR_FORBIDDEN;
+	}
+	if ((r = sign_message(kv, q, counted, &msg, &ev, envs, lens)) != 0)
+		return r;
+	t0 = sg_mono_us();
+	r = s->signer.sign(s->signer.ctx, &msg, &ev, &o->reply, &o->cms,
+	    &o->cms_len, err, errlen);
+	svc_hsm_time(s, t0);
+	if (r == 0 && strcmp(q->format, "cms") == 0 && o->cms == NULL)
+		r = SG_ERR_INTERNAL;
+	if (r == 0 && (r = timestamp(s, kv, o, err, errlen)) != 0)
+		tsa_failed = 1;
+	if (r != 0) {
+		svc_stat_add(s, &s->stats.hsm_errors);
+		sg_log_error("request %s: signing with key '%s' failed: %s "
+		    "(%s)", q->id, kv->pk->name, sg_strerror(r), err);
+		svc_signed_clear(o);
+		o->tsa_failed = tsa_failed;
+	}
+	return r;
+}
+
+/* --- claims: one signer per request at a time --- */
+
+static int
+claim(struct sg_service *s, const char *id)
+{
+	size_t i;
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nclaims; i++)
+		if (strcmp(s->claims[i], id) == 0)
+			goto out;
+	if (s->nclaims == SVC_MAX_CLAIMS)
+		goto out;
+	snprintf(s->claims[s->nclaims++], 33, "%s", id);
+	r = 1;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static void
+unclaim(struct sg_service *s, const char *id)
+{
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nclaims; i++) {
+		if (strcmp(s->claims[i], id) == 0) {
+			memcpy(s->claims[i], s->claims[--s->nclaims], 33);
+			break;
+		}
+	}
+	pthread_cond_broadcast(&s->unclaimed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Remembers a request whose quorum holds but whose signing failed, so the
+ * housekeeping thread tries it first however many others are pending. */
+void
+svc_retry_later(struct sg_service *s, const char *id)
+{
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nretry; i++)
+		if (strcmp(s->retry[i], id) == 0)
+			break;
+	if (i == s->nretry && s->nretry < SVC_MAX_CLAIMS)
+		snprintf(s->retry[s->nretry++], 33, "%s", id);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Waits (bounded) until nobody is signing request id. */
+void
+svc_wait_unclaimed(struct sg_service *s, const char *id, int seconds)
+{
+	struct timespec until;
+	size_t i;
+	int busy;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += seconds;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		for (busy = 0, i = 0; i < s->nclaims; i++)
+			if (strcmp(s->claims[i], id) == 0)
+				busy = 1;
+		if (!busy || pthread_cond_timedwait(&s->unclaimed, &s->lock,
+		    &until) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* --- recording a signature --- */
+
+struct finish_job {
+	struct sg_service *s;
+	const char *id;
+	const char *state;
+	const char *reason;
+};
+
+static int
+job_finish(struct sg_txn *t, void *arg)
+{
+	struct finish_job *fj = arg;
+
+	return svc_finish_in(fj->s, t, fj->id, fj->state, fj->reason);
+}
+
+/* pending → failed for good, with the reason logged. */
+static void
+fail_request(struct sg_service *s, const char *id, const char *why)
+{
+	struct finish_job fj = { s, id, "failed", why };
+
+	if (sg_store_write(s->store, job_finish, &fj) == 0)
+		svc_notify(s, id);
+}
+
+struct signed_job {
+	struct sg_service *s;
+	const char *id;
+	const struct sg_key_view *kv;
+	const struct svc_signed *o;
+};
+
+/* Records a signature: only if the request is still pending, unexpired,
+ * and its quorum (re-read inside this transaction) still holds. */
+static int
+job_signed(struct sg_txn *t, void *arg)
+{
+	struct signed_job *sj = arg;
+	const struct svc_signed *o = sj->o;
+	struct sg_request *q = NULL;
+	struct sg_request_quorum v;
+	int64_t now = svc_now(sj->s);
+	uint64_t index;
+	int r;
+
+	if ((r = sg_store_get_request(t, sj->id, &q)) != 0)
+		return r;
+	if (strcmp(q->state, "pending") != 0 || now >= q->expires_at) {
+		r = SG_ERR_CONFLICT;
+		goto out;
+	}
+	if ((r = svc_quorum_view_in(sj->s, t, q, &v)) != 0)
+		goto out;
+	if (v.res.state != SG_QUORUM_MET) {
+		r = SG_ERR_FORBIDDEN;
+		goto out;
+	}
+	if ((r = sg_store_set_signed(t, sj->id, o->reply.sig,
+	    o->reply.sig_len, o->cms, o->cms_len, now,
+	    o->timestamp_note)) != 0)
+		goto out;
+	if ((r = svc_log_signature(sj->s, t, q, v.counted, sj->kv,
+	    o->reply.sig, o->reply.sig_len, o->cms, o->cms_len, now,
+	    &index)) != 0)
+		goto out;
+	r = sg_store_set_log_index(t, sj->id, index);
+out:
+	sg_request_free(q);
+	return r;
+}
+
+/* The key the statement names, or NULL when it is no longer in service
+ * (rotated or removed: never sign with another one); why says which. */
+static const struct sg_key_view *
+statement_key(struct sg_service *s, const struct sg_request *q, char *why,
+    size_t whylen)
+{
+	const struct sg_key_view *kv = svc_key_locked(s, q->key);
+	char at[32];
+	size_t i;
+
+	if (kv != NULL && strcmp(kv->spki_sha256, q->spki_sha256) == 0)
+		return kv;
+	snprintf(why, whylen, "key '%s' sha256:%s named in the statement is "
+	    "no longer in service", q->key, q->spki_sha256);
+	for (i = 0; kv != NULL && i < kv->nretired; i++) {
+		if (strcmp(kv->retired[i].spki_sha256, q->spki_sha256) != 0)
+			continue;
+		sg_time_rfc3339((time_t)kv->retired[i].rk->retired_at, at,
+		    sizeof(at));
+		snprintf(why, whylen, "key '%s' was rotated at %s; the "
+		    "statement names the retired key sha256:%s, which no "
+		    "longer signs", q->key, at, q->spki_sha256);
+	}
+	return NULL;
+}
+
+/* Whether request q is to be signed now: pending, unexpired, its quorum
+ * met (*v then says which decisions count).  If not, *ret is the answer:
+ * 0 when it is signed already. */
+static int
+to_sign(struct sg_service *s, const struct sg_request *q,
+    struct sg_request_quorum *v, int *ret)
+{
+	*ret = strcmp(q->state, "signed") == 0 ? 0 : SG_ERR_CONFLICT;
+	if (strcmp(q->state, "pending") != 0 || svc_now(s) >= q->expires_at)
+		return 0;
+	if ((*ret = svc_quorum_view_locked(s, q, v)) != 0)
+		return 0;
+	if (v->res.state != SG_QUORUM_MET) {
+		*ret = SG_ERR_FORBIDDEN;
+		return 0;
+	}
+	return 1;
+}
+
+/* Signs q with kv and records it, the claim on q held. */
+static int
+sign_and_record(struct sg_service *s, const struct sg_request *q,
+    const struct sg_key_view *kv, const uint8_t *counted, int *ret_kept)
+{
+	struct svc_signed *so;
+	struct signed_job sj;
+	char why[SG_SIGNER_ERR_MAX];
+	int r, kept = 0;
+
+	if ((so = calloc(1, sizeof(*so))) == NULL)
+		return SG_ERR_NOMEM;
+	if ((r = svc_sign_request(s, kv, q, counted, so, why,
+	    sizeof(why))) != 0) {
+		/* A refusal by the signer is final (the evidence will not
+		 * get better), and so is a required time-stamping authority
+		 * that failed: the request fails clearly rather than hang.
+		 * HSM trouble is retried until the request expires. */
+		if (r == SG_ERR_VERIFY || r == SG_ERR_FORBIDDEN ||
+		    so->tsa_failed)
+			fail_request(s, q->id, why);
+		goto out;
+	}
+	sj.s = s;
+	sj.id = q->id;
+	sj.kv = kv;
+	sj.o = so;
+	/* Kept: signed and stored; answered once a checkpoint covers it
+	 * (the signature's proof is served only then). */
+	if ((r = sg_store_write_kept(s->store, job_signed, &sj, &kept)) != 0) {
+		if (kept && ret_kept != NULL)
+			*ret_kept = 1;
+		goto out;
+	}
+	svc_count_signature(s, kv);
+	sg_log_info("request %s signed with key %s", q->id, q->key);
+	svc_notify(s, q->id);
+out:
+	svc_signed_clear(so);
+	free(so);
+	return r;
+}
+
+/*
+ * Signs a pending request whose quorum holds.  Returns 0 when the request
+ * is signed (by us or by someone else meanwhile), or an error; the request
+ * then stays pending.
+ */
+int
+svc_sign_pending(struct sg_service *s, const char *id, int *ret_kept)
+{
+	struct sg_request *q = NULL;
+	struct sg_request_quorum v;
+	const struct sg_key_view *kv;
+	char why[SG_SIGNER_ERR_MAX];
+	int r;
+
+	if (ret_kept != NULL)
+		*ret_kept = 0;
+	if (!claim(s, id))
+		return SG_ERR_CONFLICT;
+	if ((r = sg_service_get(s, id, &q)) != 0 || !to_sign(s, q, &v, &r))
+		goto out;
+	if ((kv = statement_key(s, q, why, sizeof(why))) == NULL) {
+		fail_request(s, id, why);
+		sg_log_warn("request %s failed: %s", id, why);
+		r = SG_ERR_NO_KEY;
+		goto out;
+	}
+	r = sign_and_record(s, q, kv, v.counted, ret_kept);
+out:
+	unclaim(s, id);
+	sg_request_free(q);
+	return r;
+}

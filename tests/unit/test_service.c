@@ -1,0 +1,1671 @@
+/*
+ * Tests for the service's rules (src/service*.c) over a real store and log
+ * in a temporary directory, with a signer made here and given to
+ * sg_service_open_with_signer(): in-memory OpenSSL keys for the policy's
+ * keys and the log key, the log record the signer process keeps
+ * (sg_witness), and switches that make it fail as an absent HSM would,
+ * hang, or refuse.  Officers' envelopes are signed here the way `signgate
+ * approve` signs them, with keys whose public halves the policy written
+ * here holds.  A test clock moves requests past their expiry; the disk
+ * under the store is taken away by failing its writes, as
+ * tests/preload/iofault.c does for the daemon, here linked into the test
+ * itself.
+ *
+ * Waits are bounded and woken by events (every call into the signer,
+ * every state-change notification), never by sleeping.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "sg_crypto.h"
+#include "sg_dsse.h"
+#include "sg_entry.h"
+#include "sg_err.h"
+#include "sg_note.h"
+#include "sg_service.h"
+#include "sg_service_signer.h"
+#include "sg_test.h"
+#include "sg_util.h"
+#include "sg_witness.h"
+
+#define ORIGIN "service.test/log"
+#define SERIAL "0011223344556677"
+#define WAIT_SECONDS 20
+
+static char tmpdir[128];
+
+/* --- the disk: fails under the state directory while disk_fails --- */
+
+static atomic_int disk_fails;
+static char disk_match[256];
+
+static int
+disk_gone(int fd)
+{
+	char link[64], path[512];
+	ssize_t n;
+
+	if (!atomic_load(&disk_fails) || disk_match[0] == '\0')
+		return 0;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if ((n = readlink(link, path, sizeof(path) - 1)) < 0)
+		return 0;
+	path[n] = '\0';
+	if (strstr(path, disk_match) == NULL)
+		return 0;
+	errno = EIO;
+	return 1;
+}
+
+#define NEXT(name) \
+	static __typeof__(name) *next_##name; \
+	if (next_##name == NULL) \
+		next_##name = (__typeof__(name) *)dlsym(RTLD_NEXT, #name)
+
+ssize_t
+write(int fd, const void *buf, size_t n)
+{
+	NEXT(write);
+	return disk_gone(fd) ? -1 : next_write(fd, buf, n);
+}
+
+ssize_t
+pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+	NEXT(pwrite64);
+	return disk_gone(fd) ? -1 : next_pwrite64(fd, buf, n, off);
+}
+
+int
+fdatasync(int fd)
+{
+	NEXT(fdatasync);
+	return disk_gone(fd) ? -1 : next_fdatasync(fd);
+}
+
+/* --- the clock the service reads --- */
+
+static _Atomic int64_t clock_offset;
+
+static int64_t
+test_now(void *ctx)
+{
+	(void)ctx;
+	return (int64_t)time(NULL) + atomic_load(&clock_offset);
+}
+
+/* --- keys --- */
+
+struct tkey {
+	const char *name;
+	const char *type;              /* "P-256", "ED25519" */
+	EVP_PKEY *pkey;
+	EVP_PKEY *pub;                 /* public half only */
+	char *pem;
+};
+
+/* Officers' approval keys; mallory is in no policy. */
+static struct tkey officers[] = {
+	{ "alice", "P-256", NULL, NULL, NULL },
+	{ "bob", "P-256", NULL, NULL, NULL },
+	{ "carol", "P-256", NULL, NULL, NULL },
+	{ "erin", "P-256", NULL, NULL, NULL },
+	{ "mallory", "P-256", NULL, NULL, NULL },
+};
+/* The HSM's keys, by policy key name; "@log" signs checkpoints. */
+static struct tkey hsm[] = {
+	{ "release", "P-256", NULL, NULL, NULL },
+	{ "firmware", "P-256", NULL, NULL, NULL },
+	{ "nightly", "P-256", NULL, NULL, NULL },
+	{ "@log", "ED25519", NULL, NULL, NULL },
+};
+#define NOFFICERS (sizeof(officers) / sizeof(officers[0]))
+#define NHSM (sizeof(hsm) / sizeof(hsm[0]))
+
+static void
+make_key(struct tkey *k)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	BIO *b;
+	char *data;
+	long n;
+	int len;
+
+	if (strcmp(k->type, "ED25519") == 0)
+		k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	else
+		k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", k->type);
+	if (k->pkey == NULL || (len = i2d_PUBKEY(k->pkey, &der)) <= 0)
+		abort();
+	p = der;
+	if ((k->pub = d2i_PUBKEY(NULL, &p, len)) == NULL)
+		abort();
+	OPENSSL_free(der);
+	if ((b = BIO_new(BIO_s_mem())) == NULL ||
+	    !PEM_write_bio_PUBKEY(b, k->pkey))
+		abort();
+	n = BIO_get_mem_data(b, &data);
+	if (n <= 0 || (k->pem = malloc((size_t)n + 1)) == NULL)
+		abort();
+	memcpy(k->pem, data, (size_t)n);
+	k->pem[n] = '\0';
+	BIO_free(b);
+}
+
+static struct tkey *
+find_key(struct tkey *v, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return &v[i];
+	return NULL;
+}
+
+static void
+make_keys(void)
+{
+	size_t i;
+
+	for (i = 0; i < NOFFICERS; i++)
+		make_key(&officers[i]);
+	for (i = 0; i < NHSM; i++)
+		make_key(&hsm[i]);
+}
+
+/* --- the policy --- */
+
+struct text {
+	char *s;
+	size_t len;
+};
+
+static void text_add(struct text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+text_add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (t->s = realloc(t->s, t->len + (size_t)n + 1)) == NULL)
+		abort();
+	va_start(ap, fmt);
+	vsnprintf(t->s + t->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	t->len += (size_t)n;
+}
+
+struct policy_opts {
+	unsigned version;
+	const char *release_object;    /* NULL: "release" */
+	int revoke_alice;              /* alice leaves security-officers */
+};
+
+static void
+key_block(struct text *t, const char *name, const char *object,
+    const char *require, const char *veto)
+{
+	text_add(&t[0], "key %s\n    token t\n    object %s\n"
+	    "    algorithm ecdsa-p256\n    formats raw\n    requesters ci\n"
+	    "%s    veto %s\n    lifetime 1h\n    countries CH\nend\n", name,
+	    object, require, veto);
+}
+
+static char *
+policy_text(const struct policy_opts *o)
+{
+	struct text t = { NULL, 0 };
+	size_t i;
+
+	text_add(&t, "policy service-test\nversion %u\n\n", o->version);
+	text_add(&t, "principal ci\n    roles requester\n    client-cn ci\n"
+	    "end\n");
+	for (i = 0; i < NOFFICERS; i++) {
+		if (strcmp(officers[i].name, "mallory") == 0)
+			continue;
+		text_add(&t, "principal %s\n    roles officer\n"
+		    "    client-cn %s\n    approval-key\n%send\n",
+		    officers[i].name, officers[i].name, officers[i].pem);
+	}
+	text_add(&t, "group security-officers\n    members %s\nend\n",
+	    o->revoke_alice ? "bob carol" : "alice bob carol");
+	text_add(&t, "group bystanders\n    members erin%s\nend\n",
+	    o->revoke_alice ? " alice" : "");
+	text_add(&t, "hsm %s\n    site Zurich\n    country CH\nend\n", SERIAL);
+	key_block(&t, "release", o->release_object != NULL ?
+	    o->release_object : "release", "    require security-officers 2\n",
+	    "no");
+	key_block(&t, "firmware", "firmware",
+	    "    require security-officers 1\n", "yes");
+	key_block(&t, "nightly", "nightly", "", "no");
+	return t.s;
+}
+
+static char policy_path[192], state_dir[192];
+
+static int
+write_policy(const struct policy_opts *o)
+{
+	char *text = policy_text(o);
+	int r;
+
+	r = sg_write_file(policy_path, text, strlen(text), 0644);
+	free(text);
+	return r;
+}
+
+/* --- the signer --- */
+
+struct fake_req {
+	char id[33];
+	int calls;                     /* asked to sign */
+	int signs;                     /* signed */
+	size_t nenv;                   /* envelopes sent, last time */
+	char officers[128];            /* their keyids, comma-separated */
+};
+
+static struct fake {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;             /* gen moved */
+	unsigned gen;                  /* any call, any notification */
+	struct sg_witness *w;
+	int fail_sign;                 /* calls to fail (HSM away); -1: all */
+	int refuse_sign;
+	int hang;                      /* sign calls wait while set */
+	int hanging;
+	int fail_checkpoint;           /* before the record, as if away */
+	int refuse_checkpoint;         /* as a fork: the log stops */
+	int checkpoint_calls, probes, reloads;
+	char reload_sha[65];
+	struct fake_req req[32];
+	size_t nreq;
+} fk = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* With fk.mu held. */
+static void
+bump(void)
+{
+	fk.gen++;
+	pthread_cond_broadcast(&fk.cv);
+}
+
+/* With fk.mu held. */
+static struct fake_req *
+fake_req(const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < fk.nreq; i++)
+		if (strcmp(fk.req[i].id, id) == 0)
+			return &fk.req[i];
+	if (fk.nreq == sizeof(fk.req) / sizeof(fk.req[0]))
+		abort();
+	snprintf(fk.req[fk.nreq].id, sizeof(fk.req[0].id), "%s", id);
+	return &fk.req[fk.nreq++];
+}
+
+static void
+note_evidence(struct fake_req *rq, const struct sg_sign_evidence *ev)
+{
+	struct sg_envelope env;
+	char err[128];
+	size_t i;
+
+	rq->nenv = ev->n;
+	rq->officers[0] = '\0';
+	for (i = 0; i < ev->n; i++) {
+		memset(&env, 0, sizeof(env));
+		if (sg_envelope_parse(ev->envelopes[i], ev->envelope_lens[i],
+		    &env, err, sizeof(err)) != 0)
+			continue;
+		snprintf(rq->officers + strlen(rq->officers),
+		    sizeof(rq->officers) - strlen(rq->officers), "%s%s",
+		    i > 0 ? "," : "", env.keyid);
+		sg_envelope_clear(&env);
+	}
+}
+
+/* Waits while fk.hang is set (at most WAIT_SECONDS); fk.mu held. */
+static int
+hang_here(void)
+{
+	struct timespec until;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WAIT_SECONDS;
+	fk.hanging++;
+	bump();
+	while (fk.hang && r == 0)
+		r = pthread_cond_timedwait(&fk.cv, &fk.mu, &until);
+	fk.hanging--;
+	return fk.hang ? SG_ERR_TIMEOUT : 0;
+}
+
+/* The trouble the switches ask for, or 0; fk.mu held. */
+static int
+sign_trouble(char *errbuf, size_t errlen)
+{
+	if (fk.hang && hang_here() != 0) {
+		snprintf(errbuf, errlen, "the HSM did not answer in time");
+		return SG_ERR_TIMEOUT;
+	}
+	if (fk.fail_sign != 0) {
+		if (fk.fail_sign > 0)
+			fk.fail_sign--;
+		snprintf(errbuf, errlen, "the HSM does not answer");
+		return SG_ERR_HSM;
+	}
+	if (fk.refuse_sign) {
+		snprintf(errbuf, errlen, "the evidence does not hold");
+		return SG_ERR_FORBIDDEN;
+	}
+	return 0;
+}
+
+static int
+fake_sign(void *ctx, const struct sg_sign_msg *msg,
+    const struct sg_sign_evidence *ev, struct sg_sign_reply *reply,
+    uint8_t **ret_cms, size_t *ret_cms_len, char *errbuf, size_t errlen)
+{
+	struct tkey *k = find_key(hsm, NHSM, msg->key);
+	struct sg_statement st;
+	struct fake_req *rq;
+	EVP_PKEY_CTX *pc = NULL;
+	size_t len = sizeof(reply->sig);
+	int r;
+
+	(void)ctx;
+	memset(reply, 0, sizeof(*reply));
+	*ret_cms = NULL;
+	*ret_cms_len = 0;
+	if (k == NULL || k->name[0] == '@' || sg_statement_parse(ev->statement,
+	    ev->statement_len, &st) != 0) {
+		snprintf(errbuf, errlen, "no such request or key");
+		return SG_ERR_INVALID;
+	}
+	pthread_mutex_lock(&fk.mu);
+	rq = fake_req(st.request);
+	rq->calls++;
+	note_evidence(rq, ev);
+	bump();
+	r = sign_trouble(errbuf, errlen);
+	pthread_mutex_unlock(&fk.mu);
+	if (r != 0)
+		return r;
+	if ((pc = EVP_PKEY_CTX_new(k->pkey, NULL)) == NULL ||
+	    EVP_PKEY_sign_init(pc) != 1 || EVP_PKEY_CTX_set_signature_md(pc,
+	    sg_digest_md(msg->digest_alg)) != 1 || EVP_PKEY_sign(pc,
+	    reply->sig, &len, msg->data, msg->data_len) != 1)
+		r = SG_ERR_CRYPTO;
+	EVP_PKEY_CTX_free(pc);
+	if (r != 0)
+		return r;
+	reply->sig_len = len;
+	pthread_mutex_lock(&fk.mu);
+	fake_req(st.request)->signs++;
+	bump();
+	pthread_mutex_unlock(&fk.mu);
+	return 0;
+}
+
+static int
+sign_checkpoint_text(const struct sg_witness_request *req, uint8_t sig[64])
+{
+	struct sg_checkpoint cp;
+	EVP_MD_CTX *m;
+	size_t siglen = SG_ED25519_SIG;
+	char *text = NULL;
+	int ok;
+
+	memset(&cp, 0, sizeof(cp));
+	snprintf(cp.origin, sizeof(cp.origin), "%s", ORIGIN);
+	cp.size = req->size;
+	memcpy(cp.root, req->root, SG_HASH_LEN);
+	if (sg_checkpoint_format(&cp, &text) != 0)
+		return SG_ERR_INTERNAL;
+	m = EVP_MD_CTX_new();
+	ok = m != NULL && EVP_DigestSignInit(m, NULL, NULL, NULL,
+	    find_key(hsm, NHSM, "@log")->pkey) == 1 && EVP_DigestSign(m, sig,
+	    &siglen, (const uint8_t *)text, strlen(text)) == 1;
+	EVP_MD_CTX_free(m);
+	free(text);
+	return ok ? 0 : SG_ERR_CRYPTO;
+}
+
+static int
+fake_checkpoint(void *ctx, const struct sg_witness_request *req,
+    struct sg_witness_reply *ret)
+{
+	int fail, refuse;
+
+	(void)ctx;
+	memset(ret, 0, sizeof(*ret));
+	pthread_mutex_lock(&fk.mu);
+	fk.checkpoint_calls++;
+	fail = fk.fail_checkpoint;
+	refuse = fk.refuse_checkpoint;
+	bump();
+	pthread_mutex_unlock(&fk.mu);
+	if (fail) {
+		snprintf(ret->err, sizeof(ret->err), "the signer is away");
+		return SG_ERR_UNAVAILABLE;
+	}
+	if (refuse) {
+		if (sg_witness_get(fk.w, &ret->rec, ret->err,
+		    sizeof(ret->err)) != 0)
+			return SG_ERR_IO;
+		snprintf(ret->err, sizeof(ret->err), "a fork of the log");
+		return SG_ERR_VERIFY;
+	}
+	if (sg_witness_advance(fk.w, req, &ret->rec, ret->err,
+	    sizeof(ret->err)) != 0)
+		return SG_ERR_VERIFY;
+	return sign_checkpoint_text(req, ret->sig);
+}
+
+static int
+fake_probe(void *ctx, const char *key)
+{
+	(void)ctx;
+	pthread_mutex_lock(&fk.mu);
+	fk.probes++;
+	bump();
+	pthread_mutex_unlock(&fk.mu);
+	return find_key(hsm, NHSM, key) != NULL ? 0 : SG_ERR_NO_KEY;
+}
+
+static int
+fake_key_public(void *ctx, const char *name, EVP_PKEY **ret_pub,
+    enum sg_key_alg *ret_alg, struct sg_token_info *ret_token)
+{
+	struct tkey *k = find_key(hsm, NHSM, name);
+
+	(void)ctx;
+	if (k == NULL)
+		return SG_ERR_NO_KEY;
+	*ret_pub = k->pub;
+	if (ret_alg != NULL)
+		*ret_alg = sg_pubkey_alg(k->pub);
+	if (ret_token != NULL) {
+		memset(ret_token, 0, sizeof(*ret_token));
+		snprintf(ret_token->label, sizeof(ret_token->label), "t");
+		snprintf(ret_token->serial, sizeof(ret_token->serial), SERIAL);
+		snprintf(ret_token->manufacturer,
+		    sizeof(ret_token->manufacturer), "SoftHSM project");
+		snprintf(ret_token->model, sizeof(ret_token->model),
+		    "SoftHSM v2");
+	}
+	return 0;
+}
+
+static int
+fake_reload(void *ctx, const char *expect_sha256_hex, char *errbuf,
+    size_t errlen)
+{
+	(void)ctx;
+	(void)errbuf;
+	(void)errlen;
+	pthread_mutex_lock(&fk.mu);
+	fk.reloads++;
+	snprintf(fk.reload_sha, sizeof(fk.reload_sha), "%s",
+	    expect_sha256_hex);
+	bump();
+	pthread_mutex_unlock(&fk.mu);
+	return 0;
+}
+
+static void
+fake_free(void *ctx)
+{
+	(void)ctx;
+	sg_witness_free(fk.w);
+	fk.w = NULL;
+}
+
+static void
+fake_reset(const char *name)
+{
+	char dir[256], err[256];
+
+	pthread_mutex_lock(&fk.mu);
+	fk.fail_sign = fk.refuse_sign = fk.hang = fk.hanging = 0;
+	fk.fail_checkpoint = fk.refuse_checkpoint = 0;
+	fk.checkpoint_calls = fk.probes = fk.reloads = 0;
+	fk.reload_sha[0] = '\0';
+	fk.nreq = 0;
+	memset(fk.req, 0, sizeof(fk.req));
+	pthread_mutex_unlock(&fk.mu);
+	snprintf(dir, sizeof(dir), "%s/%s-hsm", tmpdir, name);
+	if (sg_witness_open(dir, ORIGIN, &fk.w, err, sizeof(err)) != 0) {
+		fprintf(stderr, "  witness: %s\n", err);
+		abort();
+	}
+}
+
+/* Sets one of the fake's switches. */
+static void
+fake_set(int *sw, int v)
+{
+	pthread_mutex_lock(&fk.mu);
+	*sw = v;
+	bump();
+	pthread_mutex_unlock(&fk.mu);
+}
+
+/* How often request id was signed (signs) or asked for (calls). */
+static int
+fake_count(const char *id, int signs)
+{
+	int n = 0;
+	size_t i;
+
+	pthread_mutex_lock(&fk.mu);
+	for (i = 0; i < fk.nreq; i++)
+		if (strcmp(fk.req[i].id, id) == 0)
+			n = signs ? fk.req[i].signs : fk.req[i].calls;
+	pthread_mutex_unlock(&fk.mu);
+	return n;
+}
+
+static void
+on_change(void *arg, const char *id)
+{
+	(void)arg;
+	(void)id;
+	pthread_mutex_lock(&fk.mu);
+	bump();
+	pthread_mutex_unlock(&fk.mu);
+}
+
+/*
+ * Waits until cond(arg) holds, at most WAIT_SECONDS.  It looks again at
+ * every signer call and every notification, and every 50 ms besides:
+ * some changes land just after their last event (a checkpoint is stored
+ * after the signer signed it).  Returns whether it holds.
+ */
+static int
+wait_until(int (*cond)(void *), void *arg)
+{
+	struct timespec until, tick;
+	unsigned gen;
+	int64_t deadline = sg_mono_us() + WAIT_SECONDS * 1000000LL;
+
+	for (;;) {
+		pthread_mutex_lock(&fk.mu);
+		gen = fk.gen;
+		pthread_mutex_unlock(&fk.mu);
+		if (cond(arg))
+			return 1;
+		if (sg_mono_us() >= deadline)
+			return 0;
+		clock_gettime(CLOCK_REALTIME, &until);
+		tick = until;
+		tick.tv_nsec += 50 * 1000000L;
+		if (tick.tv_nsec >= 1000000000L) {
+			tick.tv_sec++;
+			tick.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&fk.mu);
+		while (fk.gen == gen && pthread_cond_timedwait(&fk.cv, &fk.mu,
+		    &tick) == 0)
+			;
+		pthread_mutex_unlock(&fk.mu);
+	}
+}
+
+/* --- a service over a fresh state directory --- */
+
+static struct sg_config cfg;
+
+static struct sg_service *
+open_service(const char *name, const struct policy_opts *o)
+{
+	struct sg_service_parts parts;
+	struct sg_service *s = NULL;
+	char err[512];
+
+	snprintf(policy_path, sizeof(policy_path), "%s/%s.policy", tmpdir,
+	    name);
+	snprintf(state_dir, sizeof(state_dir), "%s/%s-state", tmpdir, name);
+	snprintf(disk_match, sizeof(disk_match), "%s/", state_dir);
+	atomic_store(&clock_offset, 0);
+	if (write_policy(o) != 0)
+		abort();
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.policy_path = policy_path;
+	cfg.state_dir = state_dir;
+	cfg.log_origin = (char *)ORIGIN;
+	snprintf(cfg.log_token, sizeof(cfg.log_token), "t");
+	snprintf(cfg.log_key, sizeof(cfg.log_key), "log");
+	cfg.threads = 1;
+	cfg.max_pending = 4;
+	fake_reset(name);
+	memset(&parts, 0, sizeof(parts));
+	parts.signer.sign = fake_sign;
+	parts.signer.checkpoint = fake_checkpoint;
+	parts.signer.probe = fake_probe;
+	parts.signer.key_public = fake_key_public;
+	parts.signer.reload = fake_reload;
+	parts.signer.free = fake_free;
+	parts.now = test_now;
+	if (sg_service_open_with_signer(&cfg, &parts, &s, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "  open: %s\n", err);
+		CHECK(!"the service opens");
+		return NULL;
+	}
+	sg_service_set_notify(s, on_change, NULL);
+	return s;
+}
+
+static const struct policy_opts v1 = { 1, NULL, 0 };
+
+/* A raw SHA-256 request with key on a digest of `fill` bytes. */
+static int
+create(struct sg_service *s, const char *key, const char *requester,
+    uint8_t fill, const char *idem, const char *body_sha,
+    struct sg_request **ret, int *existing, struct sg_fault *f)
+{
+	struct sg_new_request nr;
+	int dummy;
+
+	memset(&nr, 0, sizeof(nr));
+	memset(f, 0, sizeof(*f));
+	nr.key = key;
+	nr.digest_alg = SG_DIGEST_SHA256;
+	memset(nr.digest, fill, 32);
+	nr.digest_len = 32;
+	nr.format = "raw";
+	nr.artifact_json = "{}";
+	nr.requester = requester;
+	nr.idem_key = idem;
+	nr.body_sha256 = body_sha;
+	*ret = NULL;
+	return sg_service_create(s, &nr, ret, existing ? existing : &dummy, f);
+}
+
+/* A pending request (NULL on failure, checked). */
+static struct sg_request *
+pending(struct sg_service *s, const char *key, uint8_t fill)
+{
+	struct sg_request *q = NULL;
+	struct sg_fault f;
+
+	CHECK_EQ_INT(create(s, key, "ci", fill, NULL, NULL, &q, NULL, &f), 0);
+	if (q != NULL)
+		CHECK_STR(q->state, "pending");
+	return q;
+}
+
+/* An envelope over statement + decision, signed with signer's key under
+ * the name keyid. */
+static char *
+envelope_as(const char *statement, const char *signer, const char *keyid,
+    int approve)
+{
+	uint8_t *body = NULL, *pae = NULL, sig[1024];
+	size_t body_len, pae_len, sig_len = sizeof(sig);
+	EVP_MD_CTX *ctx;
+	char *json = NULL;
+
+	if (sg_body_build(statement, strlen(statement), approve, &body,
+	    &body_len) != 0 || sg_dsse_pae(SG_DSSE_TYPE, body, body_len, &pae,
+	    &pae_len) != 0 || (ctx = EVP_MD_CTX_new()) == NULL)
+		abort();
+	if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL,
+	    find_key(officers, NOFFICERS, signer)->pkey) != 1 ||
+	    EVP_DigestSign(ctx, sig, &sig_len, pae, pae_len) != 1)
+		abort();
+	EVP_MD_CTX_free(ctx);
+	if (sg_envelope_build(SG_DSSE_TYPE, body, body_len, keyid, sig,
+	    sig_len, &json) != 0)
+		abort();
+	free(body);
+	free(pae);
+	return json;
+}
+
+/* officer posts an envelope signed with signer's key under its own name.
+ * *ret (if given) receives the request after the decision. */
+static int
+decide_as(struct sg_service *s, const struct sg_request *q,
+    const char *officer, const char *signer, int approve,
+    struct sg_request **ret, struct sg_fault *f)
+{
+	struct sg_request *out = NULL;
+	char *env = envelope_as(q->statement, signer, officer, approve);
+	int r;
+
+	memset(f, 0, sizeof(*f));
+	r = sg_service_decide(s, q->id, officer, env, strlen(env), &out, f);
+	free(env);
+	if (ret != NULL)
+		*ret = out;
+	else
+		sg_request_free(out);
+	return r;
+}
+
+static int
+decide(struct sg_service *s, const struct sg_request *q, const char *officer,
+    int approve, struct sg_request **ret)
+{
+	struct sg_fault f;
+
+	return decide_as(s, q, officer, officer, approve, ret, &f);
+}
+
+/* The stored request id (NULL if it cannot be read). */
+static struct sg_request *
+get(struct sg_service *s, const char *id)
+{
+	struct sg_request *q = NULL;
+
+	if (sg_service_get(s, id, &q) != 0)
+		return NULL;
+	return q;
+}
+
+static int
+state_is(struct sg_service *s, const char *id, const char *state)
+{
+	struct sg_request *q = get(s, id);
+	int yes = q != NULL && strcmp(q->state, state) == 0;
+
+	sg_request_free(q);
+	return yes;
+}
+
+/* Signature entries for request id in the log a signed checkpoint covers;
+ * *ret_napprovals gets the last one's number of approvals. */
+static int
+log_signatures(struct sg_service *s, const char *id, size_t *ret_napprovals)
+{
+	struct sg_entry e;
+	char *note = NULL, *text;
+	uint64_t size = 0, i;
+	size_t len;
+	int n = 0;
+
+	if (sg_service_log_checkpoint(s, &note, &size) != 0)
+		return -1;
+	free(note);
+	for (i = 0; i < size; i++) {
+		text = NULL;
+		if (sg_service_log_entry(s, i, &text, &len) != 0)
+			return -1;
+		memset(&e, 0, sizeof(e));
+		if (sg_entry_parse(text, len, &e) == 0 &&
+		    e.type == SG_ENTRY_SIGNATURE &&
+		    strcmp(e.request, id) == 0) {
+			n++;
+			if (ret_napprovals != NULL)
+				*ret_napprovals = e.napprovals;
+		}
+		sg_entry_clear(&e);
+		free(text);
+	}
+	return n;
+}
+
+/* Whether q's signature verifies under the HSM key it names. */
+static int
+signature_verifies(const struct sg_request *q)
+{
+	uint8_t digest[32];
+	size_t len;
+
+	if (q->signature == NULL || sg_hex_decode(q->digest_hex,
+	    strlen(q->digest_hex), digest, sizeof(digest), &len) != 0)
+		return 0;
+	return sg_verify(find_key(hsm, NHSM, q->key)->pub, SG_SIG_ECDSA,
+	    SG_DIGEST_SHA256, digest, len, q->signature,
+	    q->signature_len) == 0;
+}
+
+/* Whether a signature is served for q: under a signed checkpoint, with
+ * its proof (what the API requires before it shows one). */
+static int
+released(struct sg_service *s, const struct sg_request *q)
+{
+	char *bundle = NULL;
+	int r;
+
+	if (q == NULL || q->signature == NULL || q->log_index < 0)
+		return 0;
+	r = sg_service_log_bundle(s, (uint64_t)q->log_index, &bundle);
+	free(bundle);
+	return r == 0;
+}
+
+static size_t
+count_in_state(struct sg_service *s, const char *state, const char *key)
+{
+	struct sg_request **v = NULL;
+	size_t n = 0;
+
+	if (sg_service_list(s, state, key, 0, 100, &v, &n) != 0)
+		return (size_t)-1;
+	sg_request_list_free(v, n);
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+test_setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-service-test.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		abort();
+	make_keys();
+}
+
+/* Validation errors name the field; nothing is signed for them. */
+static void
+test_create_validation(void)
+{
+	struct sg_service *s = open_service("validation", &v1);
+	struct sg_request *q = NULL;
+	struct sg_new_request nr;
+	struct sg_fault f;
+	int existing;
+
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(create(s, "nosuch", "ci", 1, NULL, NULL, &q, NULL, &f),
+	    SG_ERR_NOT_FOUND);
+	CHECK_STR(f.field, "key");
+	CHECK_EQ_INT(create(s, "release", "alice", 1, NULL, NULL, &q, NULL,
+	    &f), SG_ERR_FORBIDDEN);
+	CHECK_STR(f.field, "key");
+	CHECK(strstr(f.detail, "'alice' may not request") != NULL);
+
+	memset(&nr, 0, sizeof(nr));
+	memset(&f, 0, sizeof(f));
+	nr.key = "nightly";
+	nr.digest_alg = SG_DIGEST_SHA256;
+	nr.digest_len = 20;
+	nr.format = "raw";
+	nr.artifact_json = "{}";
+	nr.requester = "ci";
+	CHECK_EQ_INT(sg_service_create(s, &nr, &q, &existing, &f),
+	    SG_ERR_INVALID);
+	CHECK_STR(f.field, "digest.value");
+	nr.digest_len = 32;
+	nr.format = "cms";
+	memset(&f, 0, sizeof(f));
+	CHECK_EQ_INT(sg_service_create(s, &nr, &q, &existing, &f),
+	    SG_ERR_INVALID);
+	CHECK_STR(f.field, "format");
+	CHECK(q == NULL);
+	CHECK_EQ_INT(fk.nreq, 0);
+	CHECK_EQ_INT(count_in_state(s, NULL, NULL), 0);
+	sg_service_free(s);
+}
+
+/* A retry with the Idempotency-Key returns the original, signed once; the
+ * same key with another body is a conflict that names the header. */
+static void
+test_create_idempotent(void)
+{
+	struct sg_service *s = open_service("idem", &v1);
+	struct sg_request *a = NULL, *b = NULL, *c = NULL;
+	struct sg_fault f;
+	int existing = -1;
+
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(create(s, "nightly", "ci", 7, "k1", "b1", &a, &existing,
+	    &f), 0);
+	CHECK_EQ_INT(existing, 0);
+	if (a == NULL)
+		goto out;
+	CHECK_STR(a->state, "signed");
+	CHECK(signature_verifies(a));
+	CHECK(released(s, a));
+	CHECK_EQ_INT(create(s, "nightly", "ci", 7, "k1", "b1", &b, &existing,
+	    &f), 0);
+	CHECK_EQ_INT(existing, 1);
+	CHECK(b != NULL && strcmp(b->id, a->id) == 0);
+	CHECK_EQ_INT(fake_count(a->id, 0), 1);
+	CHECK_EQ_INT(create(s, "nightly", "ci", 8, "k1", "b2", &c, &existing,
+	    &f), SG_ERR_CONFLICT);
+	CHECK_STR(f.field, "Idempotency-Key");
+	CHECK(c == NULL);
+	CHECK_EQ_INT(log_signatures(s, a->id, NULL), 1);
+	CHECK_EQ_INT(count_in_state(s, NULL, NULL), 1);
+out:
+	sg_request_free(a);
+	sg_request_free(b);
+	sg_service_free(s);
+}
+
+/* Pending requests are capped per requester. */
+static void
+test_create_pending_cap(void)
+{
+	struct sg_service *s = open_service("cap", &v1);
+	struct sg_request *q;
+	struct sg_fault f;
+	unsigned i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < cfg.max_pending; i++)
+		sg_request_free(pending(s, "release", (uint8_t)i));
+	q = NULL;
+	CHECK_EQ_INT(create(s, "release", "ci", 99, NULL, NULL, &q, NULL, &f),
+	    SG_ERR_RATE_LIMITED);
+	CHECK(strstr(f.detail, "pending") != NULL);
+	CHECK(q == NULL);
+	CHECK_EQ_INT(count_in_state(s, "pending", NULL), cfg.max_pending);
+	sg_service_free(s);
+}
+
+/* An envelope that does not verify, or by someone else than the poster,
+ * or by an officer who may not decide, never counts. */
+static void
+test_decide_refusals(void)
+{
+	struct sg_service *s = open_service("refusals", &v1);
+	struct sg_request *q, *after = NULL;
+	struct sg_fault f;
+	char *env;
+
+	if (s == NULL || (q = pending(s, "release", 1)) == NULL)
+		goto out;
+	/* alice's name, mallory's key: the signature does not verify. */
+	CHECK_EQ_INT(decide_as(s, q, "alice", "mallory", 1, NULL, &f),
+	    SG_ERR_VERIFY);
+	CHECK_STR(f.field, "signatures[0].sig");
+	CHECK_EQ_INT(decide_as(s, q, "bob", "mallory", 1, NULL, &f),
+	    SG_ERR_VERIFY);
+	/* erin is an officer, but not one of this key's approvers. */
+	CHECK_EQ_INT(decide_as(s, q, "erin", "erin", 1, NULL, &f),
+	    SG_ERR_FORBIDDEN);
+	CHECK_STR(f.field, "signatures[0].keyid");
+	/* bob's envelope posted by carol. */
+	env = envelope_as(q->statement, "bob", "bob", 1);
+	memset(&f, 0, sizeof(f));
+	CHECK_EQ_INT(sg_service_decide(s, q->id, "carol", env, strlen(env),
+	    &after, &f), SG_ERR_FORBIDDEN);
+	CHECK_STR(f.field, "signatures[0].keyid");
+	free(env);
+	CHECK_EQ_INT(sg_service_decide(s, q->id, "carol", "{", 1, &after, &f),
+	    SG_ERR_INVALID);
+	if ((after = get(s, q->id)) != NULL) {
+		CHECK_STR(after->state, "pending");
+		CHECK_EQ_INT(after->napprovals, 0);
+	}
+	sg_request_free(after);
+	/* One good approval is one, not a quorum with the bad ones. */
+	CHECK_EQ_INT(decide(s, q, "alice", 1, &after), 0);
+	CHECK(after != NULL && strcmp(after->state, "pending") == 0 &&
+	    after->napprovals == 1);
+	CHECK_EQ_INT(fake_count(q->id, 0), 0);
+	sg_request_free(after);
+	sg_request_free(q);
+out:
+	sg_service_free(s);
+}
+
+/* The quorum signs exactly once, with the decisions that count as
+ * evidence, and the request is closed to later decisions. */
+static void
+test_decide_quorum_signs_once(void)
+{
+	struct sg_service *s = open_service("quorum", &v1);
+	struct sg_request *q, *after = NULL;
+	struct sg_fault f;
+	size_t napprovals = 0;
+
+	if (s == NULL || (q = pending(s, "release", 2)) == NULL)
+		goto out;
+	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
+	CHECK_EQ_INT(decide_as(s, q, "alice", "alice", 1, NULL, &f),
+	    SG_ERR_CONFLICT);
+	CHECK(strstr(f.detail, "already decided") != NULL);
+	CHECK_EQ_INT(fake_count(q->id, 0), 0);
+	CHECK_EQ_INT(decide(s, q, "bob", 1, &after), 0);
+	if (after != NULL) {
+		CHECK_STR(after->state, "signed");
+		CHECK(signature_verifies(after));
+		CHECK(released(s, after));
+	}
+	CHECK_EQ_INT(decide_as(s, q, "carol", "carol", 1, NULL, &f),
+	    SG_ERR_CONFLICT);
+	CHECK(strstr(f.detail, "signed, not pending") != NULL);
+	CHECK_EQ_INT(log_signatures(s, q->id, &napprovals), 1);
+	CHECK_EQ_INT(napprovals, 2);
+	sg_request_free(after);
+	sg_service_free(s);
+	s = NULL;
+	/* After the housekeeping thread has stopped: still once. */
+	CHECK_EQ_INT(fake_count(q->id, 0), 1);
+	CHECK_EQ_INT(fk.req[0].nenv, 2);
+	CHECK_STR(fk.req[0].officers, "alice,bob");
+	sg_request_free(q);
+out:
+	sg_service_free(s);
+}
+
+/* A veto ends the request at once, unsigned. */
+static void
+test_decide_rejection(void)
+{
+	struct sg_service *s = open_service("reject", &v1);
+	struct sg_request *q, *after = NULL;
+
+	if (s == NULL || (q = pending(s, "firmware", 3)) == NULL)
+		goto out;
+	CHECK_EQ_INT(decide(s, q, "alice", 0, &after), 0);
+	CHECK(after != NULL && strcmp(after->state, "rejected") == 0 &&
+	    after->signature == NULL);
+	CHECK_EQ_INT(decide(s, q, "bob", 1, NULL), SG_ERR_CONFLICT);
+	sg_request_free(after);
+	sg_service_free(s);
+	s = NULL;
+	CHECK_EQ_INT(fake_count(q->id, 0), 0);
+	sg_request_free(q);
+out:
+	sg_service_free(s);
+}
+
+struct waitfor {
+	struct sg_service *s;
+	const char *id;
+	const char *state;
+	int n;
+};
+
+static int
+cond_state(void *arg)
+{
+	struct waitfor *w = arg;
+
+	return state_is(w->s, w->id, w->state);
+}
+
+static int
+cond_calls(void *arg)
+{
+	struct waitfor *w = arg;
+
+	return fake_count(w->id, 0) >= w->n;
+}
+
+static int
+cond_released(void *arg)
+{
+	struct waitfor *w = arg;
+	struct sg_request *q = get(w->s, w->id);
+	int yes = released(w->s, q);
+
+	sg_request_free(q);
+	return yes;
+}
+
+static int
+cond_hanging(void *arg)
+{
+	int yes;
+
+	(void)arg;
+	pthread_mutex_lock(&fk.mu);
+	yes = fk.hanging > 0;
+	pthread_mutex_unlock(&fk.mu);
+	return yes;
+}
+
+/* A signer failure leaves the request pending; the housekeeping thread
+ * signs it once the HSM is back, and only once. */
+static void
+test_retry_after_signer_failure(void)
+{
+	struct sg_service *s = open_service("retry", &v1);
+	struct sg_request *q, *after = NULL;
+	struct waitfor w;
+
+	if (s == NULL || (q = pending(s, "release", 6)) == NULL)
+		goto out;
+	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
+	fake_set(&fk.fail_sign, -1);
+	CHECK_EQ_INT(decide(s, q, "bob", 1, &after), 0);
+	CHECK(after != NULL && strcmp(after->state, "pending") == 0 &&
+	    after->signature == NULL);
+	sg_request_free(after);
+	/* Retried while the HSM is away, and still pending. */
+	w = (struct waitfor){ s, q->id, NULL, fake_count(q->id, 0) + 1 };
+	CHECK(wait_until(cond_calls, &w));
+	CHECK(state_is(s, q->id, "pending"));
+	fake_set(&fk.fail_sign, 0);
+	w = (struct waitfor){ s, q->id, NULL, 0 };
+	CHECK(wait_until(cond_released, &w));
+	if ((after = get(s, q->id)) != NULL) {
+		CHECK_STR(after->state, "signed");
+		CHECK(signature_verifies(after));
+	}
+	sg_request_free(after);
+	CHECK_EQ_INT(log_signatures(s, q->id, NULL), 1);
+	sg_service_free(s);
+	s = NULL;
+	CHECK_EQ_INT(fake_count(q->id, 1), 1);
+	sg_request_free(q);
+out:
+	sg_service_free(s);
+}
+
+/* A refusal by the signer is final: the request fails, with the reason,
+ * and is not asked again. */
+static void
+test_signer_refusal_fails(void)
+{
+	struct sg_service *s = open_service("refused", &v1);
+	struct sg_request *q, *after = NULL;
+
+	if (s == NULL || (q = pending(s, "release", 7)) == NULL)
+		goto out;
+	fake_set(&fk.refuse_sign, 1);
+	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
+	CHECK_EQ_INT(decide(s, q, "bob", 1, &after), 0);
+	CHECK(after != NULL && strcmp(after->state, "failed") == 0 &&
+	    after->error != NULL &&
+	    strstr(after->error, "evidence does not hold") != NULL);
+	sg_request_free(after);
+	sg_service_free(s);
+	s = NULL;
+	CHECK_EQ_INT(fake_count(q->id, 0), 1);
+	sg_request_free(q);
+out:
+	sg_service_free(s);
+}
+
+static void
+test_cancel(void)
+{
+	struct sg_service *s = open_service("cancel", &v1);
+	struct sg_request *q1 = NULL, *q2 = NULL, *out = NULL;
+	struct sg_fault f;
+
+	if (s == NULL || (q1 = pending(s, "release", 8)) == NULL ||
+	    (q2 = pending(s, "release", 9)) == NULL)
+		goto out;
+	memset(&f, 0, sizeof(f));
+	CHECK_EQ_INT(sg_service_cancel(s, q1->id, "ci", "", &out, &f),
+	    SG_ERR_INVALID);
+	CHECK_STR(f.field, "reason");
+	memset(&f, 0, sizeof(f));
+	CHECK_EQ_INT(sg_service_cancel(s, q1->id, "ci", "bad\033[2J", &out,
+	    &f), SG_ERR_INVALID);
+	CHECK_STR(f.field, "reason");
+	CHECK_EQ_INT(sg_service_cancel(s, q1->id, "erin", "no", &out, &f),
+	    SG_ERR_FORBIDDEN);
+	CHECK(strstr(f.detail, "only its requester") != NULL);
+	CHECK_EQ_INT(sg_service_cancel(s, q1->id, "mallory", "no", &out, &f),
+	    SG_ERR_FORBIDDEN);
+	CHECK(state_is(s, q1->id, "pending"));
+	CHECK_EQ_INT(sg_service_cancel(s, q1->id, "ci", "wrong build", &out,
+	    &f), 0);
+	if (out != NULL) {
+		CHECK_STR(out->state, "cancelled");
+		CHECK_STR(out->cancelled_by, "ci");
+		CHECK_STR(out->cancel_reason, "wrong build");
+	}
+	sg_request_free(out);
+	out = NULL;
+	memset(&f, 0, sizeof(f));
+	CHECK_EQ_INT(sg_service_cancel(s, q1->id, "ci", "again", &out, &f),
+	    SG_ERR_CONFLICT);
+	CHECK(strstr(f.detail, "cancelled by ci") != NULL);
+	CHECK_EQ_INT(decide(s, q1, "alice", 1, NULL), SG_ERR_CONFLICT);
+	/* An officer who may approve it may cancel it too. */
+	CHECK_EQ_INT(sg_service_cancel(s, q2->id, "bob", "not this one", &out,
+	    &f), 0);
+	CHECK(out != NULL && strcmp(out->cancelled_by, "bob") == 0);
+	CHECK_EQ_INT(fk.nreq, 0);
+out:
+	sg_request_free(out);
+	sg_request_free(q1);
+	sg_request_free(q2);
+	sg_service_free(s);
+}
+
+struct decider {
+	struct sg_service *s;
+	const struct sg_request *q;
+	const char *officer;
+	int r;
+	struct sg_request *after;
+};
+
+static void *
+decide_main(void *arg)
+{
+	struct decider *d = arg;
+
+	d->r = decide(d->s, d->q, d->officer, 1, &d->after);
+	return NULL;
+}
+
+/* The quorum's signature is under way (the signer hangs) when `during`
+ * happens; then the signer answers.  d->r and d->after tell the end. */
+static int
+while_signing(struct sg_service *s, const struct sg_request *q,
+    struct decider *d, void (*during)(struct sg_service *,
+    const struct sg_request *))
+{
+	pthread_t th;
+
+	*d = (struct decider){ s, q, "bob", -1, NULL };
+	fake_set(&fk.hang, 1);
+	if (pthread_create(&th, NULL, decide_main, d) != 0)
+		return -1;
+	CHECK(wait_until(cond_hanging, NULL));
+	during(s, q);
+	fake_set(&fk.hang, 0);
+	pthread_join(th, NULL);
+	return 0;
+}
+
+static void
+cancel_now(struct sg_service *s, const struct sg_request *q)
+{
+	struct sg_request *out = NULL;
+	struct sg_fault f;
+
+	CHECK_EQ_INT(sg_service_cancel(s, q->id, "ci", "stop", &out, &f), 0);
+	CHECK(out != NULL && strcmp(out->state, "cancelled") == 0);
+	sg_request_free(out);
+}
+
+static void
+clock_past_expiry(struct sg_service *s, const struct sg_request *q)
+{
+	(void)s;
+	atomic_store(&clock_offset, q->expires_at - q->created_at);
+}
+
+/* Past its expiry a request can neither be approved nor signed, not even
+ * when its quorum was met before: a signature under way when it expires
+ * is not recorded. */
+static void
+test_expiry(void)
+{
+	struct sg_service *s = open_service("expiry", &v1);
+	struct sg_request *a, *b;
+	struct sg_fault f;
+	struct decider d;
+	struct waitfor w;
+
+	if (s == NULL || (a = pending(s, "release", 4)) == NULL)
+		goto out;
+	if ((b = pending(s, "release", 5)) == NULL) {
+		sg_request_free(a);
+		goto out;
+	}
+	CHECK_EQ_INT(decide(s, a, "alice", 1, NULL), 0);
+	CHECK_EQ_INT(decide(s, b, "alice", 1, NULL), 0);
+	CHECK_EQ_INT(while_signing(s, b, &d, clock_past_expiry), 0);
+	CHECK_EQ_INT(d.r, 0);
+	CHECK(d.after != NULL && strcmp(d.after->state, "signed") != 0 &&
+	    d.after->signature == NULL);
+	sg_request_free(d.after);
+	CHECK_EQ_INT(fake_count(b->id, 1), 1);
+	CHECK_EQ_INT(decide_as(s, a, "bob", "bob", 1, NULL, &f),
+	    SG_ERR_CONFLICT);
+	CHECK(strstr(f.detail, "expired") != NULL);
+	CHECK(state_is(s, a->id, "expired"));
+	w = (struct waitfor){ s, b->id, "expired", 0 };
+	CHECK(wait_until(cond_state, &w));
+	CHECK_EQ_INT(decide(s, b, "carol", 1, NULL), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(count_in_state(s, "signed", NULL), 0);
+	CHECK_EQ_INT(log_signatures(s, b->id, NULL), 0);
+	CHECK_EQ_INT(fake_count(a->id, 0), 0);
+	CHECK_EQ_INT(fake_count(b->id, 0), 1);
+	sg_request_free(a);
+	sg_request_free(b);
+out:
+	sg_service_free(s);
+}
+
+/* A signature made while the request was cancelled is never recorded
+ * nor released. */
+static void
+test_cancel_while_signing(void)
+{
+	struct sg_service *s = open_service("cancel-race", &v1);
+	struct sg_request *q;
+	struct decider d;
+
+	if (s == NULL || (q = pending(s, "release", 10)) == NULL)
+		goto out;
+	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
+	CHECK_EQ_INT(while_signing(s, q, &d, cancel_now), 0);
+	CHECK_EQ_INT(d.r, 0);
+	CHECK(d.after != NULL && strcmp(d.after->state, "cancelled") == 0 &&
+	    d.after->signature == NULL);
+	sg_request_free(d.after);
+	CHECK_EQ_INT(fake_count(q->id, 1), 1);
+	CHECK_EQ_INT(count_in_state(s, "signed", NULL), 0);
+	CHECK_EQ_INT(log_signatures(s, q->id, NULL), 0);
+	sg_request_free(q);
+out:
+	sg_service_free(s);
+}
+
+/* A new version applies at once (a revoked officer stops counting, for
+ * requests made before too); an unchanged file, a version not raised and
+ * a key moved on the HSM are refused with the reason. */
+static void
+test_reload(void)
+{
+	struct sg_service *s = open_service("reload", &v1);
+	const struct policy_opts v2 = { 2, NULL, 1 }, v2b = { 2, NULL, 0 },
+	    v3 = { 3, "moved", 1 };
+	struct sg_request *q, *p2 = NULL, *after = NULL;
+	struct sg_request_quorum v;
+	struct sg_fault f;
+	char err[512];
+	size_t napprovals = 0;
+
+	if (s == NULL || (q = pending(s, "release", 11)) == NULL)
+		goto out;
+	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
+	CHECK_EQ_INT(write_policy(&v2), 0);
+	CHECK_EQ_INT(sg_service_reload(s, err, sizeof(err)), 0);
+	CHECK_EQ_INT(sg_policy_version(sg_service_policy(s)), 2);
+	CHECK_EQ_INT(fk.reloads, 1);
+	CHECK_STR(fk.reload_sha, sg_policy_sha256_hex(sg_service_policy(s)));
+	CHECK_EQ_INT(sg_service_reload(s, err, sizeof(err)), SG_ERR_CONFLICT);
+	CHECK(strstr(err, "has not changed") != NULL);
+	CHECK_EQ_INT(write_policy(&v2b), 0);
+	CHECK_EQ_INT(sg_service_reload(s, err, sizeof(err)), SG_ERR_INVALID);
+	CHECK(strstr(err, "version 2 is not above") != NULL);
+	CHECK_EQ_INT(write_policy(&v3), 0);
+	CHECK_EQ_INT(sg_service_reload(s, err, sizeof(err)), SG_ERR_INVALID);
+	CHECK(strstr(err, "key 'release': object changed ('release' to "
+	    "'moved')") != NULL && strstr(err, "restart") != NULL);
+	CHECK_EQ_INT(sg_policy_version(sg_service_policy(s)), 2);
+	CHECK_EQ_INT(fk.reloads, 1);
+
+	/* alice's approval, made under version 1, no longer counts. */
+	CHECK_EQ_INT(decide(s, q, "bob", 1, &after), 0);
+	CHECK(after != NULL && strcmp(after->state, "pending") == 0);
+	if (after != NULL &&
+	    sg_service_request_quorum(s, after, &v) == 0) {
+		CHECK_EQ_INT(v.counted[0], 0);
+		CHECK_EQ_INT(v.counted[1], 1);
+		CHECK_STR(v.in_force, "service-test@2");
+	}
+	sg_request_free(after);
+	CHECK_EQ_INT(decide(s, q, "carol", 1, &after), 0);
+	CHECK(after != NULL && strcmp(after->state, "signed") == 0);
+	sg_request_free(after);
+	CHECK_EQ_INT(log_signatures(s, q->id, &napprovals), 1);
+	CHECK_EQ_INT(napprovals, 2);
+	CHECK_STR(fk.req[0].officers, "bob,carol");
+	/* Nor may she approve anything new. */
+	if ((p2 = pending(s, "release", 12)) != NULL)
+		CHECK_EQ_INT(decide_as(s, p2, "alice", "alice", 1, NULL, &f),
+		    SG_ERR_FORBIDDEN);
+	sg_request_free(p2);
+	sg_request_free(q);
+out:
+	sg_service_free(s);
+}
+
+/* --- when the log or the store cannot be written --- */
+
+/* The checkpoint cannot be signed: a signature made at once is stored
+ * but neither acknowledged nor served; a retry with the same
+ * Idempotency-Key returns it once a checkpoint covers it, signed once. */
+static void
+test_checkpoint_fails_create(void)
+{
+	struct sg_service *s = open_service("ckpt-create", &v1);
+	struct sg_request *q = NULL, **v = NULL;
+	struct sg_fault f;
+	size_t n = 0;
+	int existing = -1;
+
+	if (s == NULL)
+		return;
+	fake_set(&fk.fail_checkpoint, 1);
+	CHECK_EQ_INT(create(s, "nightly", "ci", 13, "k", "b", &q, NULL, &f),
+	    SG_ERR_UNAVAILABLE);
+	CHECK(q == NULL);
+	CHECK_EQ_INT(f.recorded, 1);
+	CHECK_EQ_INT(sg_service_list(s, "signed", "nightly", 0, 10, &v, &n),
+	    0);
+	CHECK_EQ_INT(n, 1);
+	if (n == 1)
+		CHECK(!released(s, v[0]));
+	CHECK_EQ_INT(create(s, "nightly", "ci", 13, "k", "b", &q, NULL, &f),
+	    SG_ERR_UNAVAILABLE);
+	CHECK(q == NULL);
+	fake_set(&fk.fail_checkpoint, 0);
+	CHECK_EQ_INT(create(s, "nightly", "ci", 13, "k", "b", &q, &existing,
+	    &f), 0);
+	CHECK_EQ_INT(existing, 1);
+	if (q != NULL && n == 1) {
+		CHECK_STR(q->id, v[0]->id);
+		CHECK(released(s, q));
+		CHECK_EQ_INT(fake_count(q->id, 0), 1);
+	}
+	sg_request_free(q);
+	sg_request_list_free(v, n);
+	sg_service_free(s);
+}
+
+/* The checkpoint cannot be signed when the quorum completes: the decision
+ * is stored but not acknowledged; the housekeeping thread signs, and the
+ * signature is served only once a checkpoint covers it. */
+static void
+test_checkpoint_fails_decide(void)
+{
+	struct sg_service *s = open_service("ckpt-decide", &v1);
+	struct sg_request *q, *after = NULL;
+	struct sg_fault f;
+	struct waitfor w;
+
+	if (s == NULL || (q = pending(s, "release", 14)) == NULL)
+		goto out;
+	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
+	fake_set(&fk.fail_checkpoint, 1);
+	CHECK_EQ_INT(decide_as(s, q, "bob", "bob", 1, &after, &f),
+	    SG_ERR_UNAVAILABLE);
+	CHECK_EQ_INT(f.recorded, 1);
+	CHECK(after == NULL);
+	w = (struct waitfor){ s, q->id, "signed", 0 };
+	CHECK(wait_until(cond_state, &w));
+	if ((after = get(s, q->id)) != NULL) {
+		CHECK(signature_verifies(after));
+		CHECK(!released(s, after));
+	}
+	sg_request_free(after);
+	fake_set(&fk.fail_checkpoint, 0);
+	CHECK(wait_until(cond_released, &w));
+	CHECK_EQ_INT(log_signatures(s, q->id, NULL), 1);
+	sg_service_free(s);
+	s = NULL;
+	CHECK_EQ_INT(fake_count(q->id, 0), 1);
+	sg_request_free(q);
+out:
+	sg_service_free(s);
+}
+
+/* The signer refuses the log from now on: one more write is stored but
+ * not acknowledged, and the ones after it cannot be logged, so nothing is
+ * stored for them. */
+static void
+refuse_log(struct sg_service *s, const struct sg_request *q)
+{
+	struct sg_request *other = NULL;
+	struct sg_fault f;
+	char why[256];
+
+	(void)q;
+	fake_set(&fk.refuse_checkpoint, 1);
+	CHECK_EQ_INT(create(s, "release", "ci", 15, NULL, NULL, &other, NULL,
+	    &f), SG_ERR_UNAVAILABLE);
+	CHECK_EQ_INT(f.recorded, 1);
+	CHECK(other == NULL);
+	CHECK_EQ_INT(sg_service_ready(s, why, sizeof(why)),
+	    SG_ERR_UNAVAILABLE);
+	CHECK(strstr(why, "refuses to sign the log") != NULL);
+}
+
+/* When the log cannot be written, nothing is acknowledged as signed and
+ * no signature is released: not a signature made at once, not the
+ * quorum's signature that was under way. */
+static void
+test_log_refused(void)
+{
+	struct sg_service *s = open_service("log-refused", &v1);
+	struct sg_request *q, *other = NULL, *after = NULL;
+	struct sg_fault f;
+	struct decider d;
+
+	if (s == NULL || (q = pending(s, "release", 16)) == NULL)
+		goto out;
+	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
+	CHECK_EQ_INT(while_signing(s, q, &d, refuse_log), 0);
+	CHECK_EQ_INT(d.r, 0);
+	CHECK(d.after != NULL && strcmp(d.after->state, "pending") == 0 &&
+	    d.after->signature == NULL);
+	sg_request_free(d.after);
+	CHECK(fake_count(q->id, 1) >= 1);
+	CHECK_EQ_INT(create(s, "nightly", "ci", 17, NULL, NULL, &other, NULL,
+	    &f), SG_ERR_UNAVAILABLE);
+	CHECK(other == NULL);
+	CHECK_EQ_INT(f.recorded, 0);
+	CHECK(strstr(f.detail, "could not be stored and logged") != NULL);
+	CHECK_EQ_INT(count_in_state(s, NULL, "nightly"), 0);
+	CHECK_EQ_INT(decide_as(s, q, "carol", "carol", 1, NULL, &f),
+	    SG_ERR_UNAVAILABLE);
+	if ((after = get(s, q->id)) != NULL) {
+		CHECK_STR(after->state, "pending");
+		CHECK(after->signature == NULL && after->napprovals == 2);
+	}
+	sg_request_free(after);
+	CHECK_EQ_INT(count_in_state(s, "signed", NULL), 0);
+	sg_request_free(q);
+out:
+	sg_service_free(s);
+}
+
+static void
+disk_away(struct sg_service *s, const struct sg_request *q)
+{
+	(void)s;
+	(void)q;
+	atomic_store(&disk_fails, 1);
+}
+
+/* The disk under the store fails: no request is stored, no decision
+ * counts, a signature under way is not recorded; all of it works again
+ * once the disk is back, and the quorum's signature is recorded once. */
+static void
+test_disk_fails(void)
+{
+	struct sg_service *s = open_service("disk", &v1);
+	struct sg_request *q, *other = NULL, *after = NULL;
+	struct sg_fault f;
+	struct decider d;
+	struct waitfor w;
+
+	if (s == NULL || (q = pending(s, "release", 18)) == NULL)
+		goto out;
+	atomic_store(&disk_fails, 1);
+	CHECK_EQ_INT(create(s, "nightly", "ci", 19, NULL, NULL, &other, NULL,
+	    &f), SG_ERR_UNAVAILABLE);
+	CHECK(other == NULL && f.recorded == 0);
+	CHECK_EQ_INT(decide_as(s, q, "alice", "alice", 1, NULL, &f),
+	    SG_ERR_UNAVAILABLE);
+	atomic_store(&disk_fails, 0);
+	CHECK_EQ_INT(count_in_state(s, NULL, "nightly"), 0);
+	if ((after = get(s, q->id)) != NULL)
+		CHECK_EQ_INT(after->napprovals, 0);
+	sg_request_free(after);
+
+	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
+	CHECK_EQ_INT(while_signing(s, q, &d, disk_away), 0);
+	CHECK_EQ_INT(d.r, 0);
+	CHECK(d.after != NULL && strcmp(d.after->state, "pending") == 0 &&
+	    d.after->signature == NULL);
+	sg_request_free(d.after);
+	atomic_store(&disk_fails, 0);
+	w = (struct waitfor){ s, q->id, NULL, 0 };
+	CHECK(wait_until(cond_released, &w));
+	CHECK_EQ_INT(log_signatures(s, q->id, NULL), 1);
+	sg_request_free(q);
+out:
+	atomic_store(&disk_fails, 0);
+	sg_service_free(s);
+}
+
+static void
+test_teardown(void)
+{
+	char cmd[256];
+	size_t i;
+
+	for (i = 0; i < NOFFICERS; i++) {
+		EVP_PKEY_free(officers[i].pkey);
+		EVP_PKEY_free(officers[i].pub);
+		free(officers[i].pem);
+	}
+	for (i = 0; i < NHSM; i++) {
+		EVP_PKEY_free(hsm[i].pkey);
+		EVP_PKEY_free(hsm[i].pub);
+		free(hsm[i].pem);
+	}
+	if (tmpdir[0] != '\0' && strchr(tmpdir, '\'') == NULL) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+		CHECK(system(cmd) == 0);
+	}
+}
+
+SG_TEST_MAIN("service",
+    T(test_setup),
+    T(test_create_validation),
+    T(test_create_idempotent),
+    T(test_create_pending_cap),
+    T(test_decide_refusals),
+    T(test_decide_quorum_signs_once),
+    T(test_decide_rejection),
+    T(test_expiry),
+    T(test_retry_after_signer_failure),
+    T(test_signer_refusal_fails),
+    T(test_cancel),
+    T(test_cancel_while_signing),
+    T(test_reload),
+    T(test_checkpoint_fails_create),
+    T(test_checkpoint_fails_decide),
+    T(test_log_refused),
+    T(test_disk_fails),
+    T(test_teardown))
