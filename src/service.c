@@ -244,7 +244,8 @@ service_start(struct sg_service *s, char *errbuf, size_t errlen)
 			    kv->pk->name, kv->reason);
 	}
 	if ((r = svc_sweeper_start(s)) != 0)
-		snprintf(errbuf, errlen, "cannot start the housekeeping thread");
+		snprintf(errbuf, errlen, "cannot start the housekeeping "
+		    "thread");
 out:
 	free(policy_dir);
 	return r;

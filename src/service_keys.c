@@ -101,7 +101,8 @@ load_retired(struct sg_key_view *kv, const char *policy_dir)
 		r = sg_read_file(path, 1 << 20, &rv->certificate_pem, &len);
 		pub = NULL;
 		if (r == 0 && (r = sg_pubkey_from_pem(rv->certificate_pem, len,
-		    &pub)) == 0 && (r = sg_pubkey_spki_sha256(pub, spki)) == 0 &&
+		    &pub)) == 0 &&
+		    (r = sg_pubkey_spki_sha256(pub, spki)) == 0 &&
 		    (r = sg_pubkey_to_pem(pub, &rv->public_key_pem)) == 0)
 			sg_hex_encode(spki, sizeof(spki), rv->spki_sha256);
 		else {

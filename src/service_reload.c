@@ -79,16 +79,16 @@ needs_restart(const struct sg_service *s, const struct sg_policy *np,
 	for (i = 0; i < s->nkeys; i++) {
 		a = s->keys[i].pk;
 		if (sg_policy_key(np, a->name) == NULL) {
-			snprintf(errbuf, errlen, "key '%s' was removed; removing "
-			    "a key needs a restart", a->name);
+			snprintf(errbuf, errlen, "key '%s' was removed; "
+			    "removing a key needs a restart", a->name);
 			return SG_ERR_INVALID;
 		}
 	}
 	for (i = 0; i < sg_policy_nkeys(np); i++) {
 		b = sg_policy_key_at(np, i);
 		if ((kv = svc_key_locked(s, b->name)) == NULL) {
-			snprintf(errbuf, errlen, "key '%s' is new; adding a key "
-			    "needs a restart", b->name);
+			snprintf(errbuf, errlen, "key '%s' is new; adding a "
+			    "key needs a restart", b->name);
 			return SG_ERR_INVALID;
 		}
 		if ((r = key_moved(kv->pk, b, errbuf, errlen)) != 0)

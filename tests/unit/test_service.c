@@ -609,7 +609,7 @@ on_change(void *arg, const char *id)
 static int
 wait_until(int (*cond)(void *), void *arg)
 {
-	struct timespec until, tick;
+	struct timespec tick;
 	unsigned gen;
 	int64_t deadline = sg_mono_us() + WAIT_SECONDS * 1000000LL;
 
@@ -621,8 +621,7 @@ wait_until(int (*cond)(void *), void *arg)
 			return 1;
 		if (sg_mono_us() >= deadline)
 			return 0;
-		clock_gettime(CLOCK_REALTIME, &until);
-		tick = until;
+		clock_gettime(CLOCK_REALTIME, &tick);
 		tick.tv_nsec += 50 * 1000000L;
 		if (tick.tv_nsec >= 1000000000L) {
 			tick.tv_sec++;
