@@ -41,10 +41,11 @@ endif
 # file in src/ belongs to core unless it is listed under DAEMON_NAMES or
 # named cli_*.c.
 MAINS = src/signgated.c src/signgate.c
-DAEMON_NAMES = api http service service_signer service_keys service_log \
-	service_quorum service_sign service_requests service_decide \
-	service_sweep service_reload service_metrics \
-	store tlog signer signer_proc sigrec witness privdrop config tsa
+DAEMON_NAMES = api http service store tlog signer signer_proc sigrec witness privdrop config tsa
+# The service group, one job a file (src/service_int.h).
+DAEMON_NAMES += service_signer service_keys service_log service_quorum \
+	service_sign service_requests service_decide service_sweep \
+	service_reload service_metrics
 DAEMON_SRCS = $(DAEMON_NAMES:%=src/%.c)
 CLI_SRCS = $(wildcard src/cli_*.c)
 CORE_SRCS = $(filter-out $(MAINS) $(DAEMON_SRCS) $(CLI_SRCS),$(wildcard src/*.c))

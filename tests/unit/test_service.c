@@ -11,8 +11,9 @@
  * tests/preload/iofault.c does for the daemon, here linked into the test
  * itself.
  *
- * Waits are bounded and woken by events (every call into the signer,
- * every state-change notification), never by sleeping.
+ * Waits are for a condition, bounded, and look again at every call into
+ * the signer and every state-change notification (and every 50 ms); no
+ * test sleeps and assumes.
  */
 #include <dlfcn.h>
 #include <errno.h>
