@@ -78,6 +78,9 @@ typedef void (*part_fn)(struct check *c);
 
 /* ---- output -------------------------------------------------------- */
 
+static void vsay(const char *where, const char *kind, const char *fmt,
+    va_list ap) __attribute__((format(printf, 3, 0)));
+
 static void
 vsay(const char *where, const char *kind, const char *fmt, va_list ap)
 {

@@ -2,21 +2,26 @@
 # `signgated -t`: checks a configuration and what it names (TLS material,
 # policy, PKCS#11 module, tokens, PINs, keys) without starting anything.
 # The dev configuration passes with a one-line summary and leaves every
-# file as it was (no state directory made), and needs no port (it passes
-# while a daemon holds the configured one; under strace, when there is
-# one, it makes no bind, listen or socketpair call).  Each broken
-# configuration fails with exit 1 and the problem named, every problem of
-# a run listed: an unknown field, a missing TLS file, a private key that
+# file as it was (no state directory made; in the token store, which the
+# module itself rewrites at every login, no file made or given away), and
+# needs no port (it passes while a daemon holds the configured one; under
+# strace, when there is one, it makes no bind, listen, accept or
+# socketpair call).  Each broken configuration fails with exit 1 and the
+# problem named, every problem of a run listed: an unknown field, a
+# missing TLS file, a client CA without a certificate, a private key that
 # is not the certificate's, a policy with five problems (each with its
 # file and line), a policy key whose object is not on the token (with the
 # line of its block), a missing log key, a policy key that reaches the log
-# key, a wrong PIN (never printed).  Then --help, --version (the Makefile's
-# VERSION, for both programs) and an unknown option (exit 2).
+# key, a wrong PIN (never printed), three of those at once.  A PIN given as
+# a systemd credential is "not checked" outside its unit and checked
+# inside.  Then --help, --version (the Makefile's VERSION, for both
+# programs), an unknown option and bad combinations (exit 2).
 #
-# Run as root (as CI runs): the token check runs as users.signer, so a
-# token library's files made during the check (SoftHSM's lock files) are
-# never root's; run as users.front, -t reports the PIN it cannot read; run
-# as another user (nobody, over a private copy) it is the development
+# Run as root (as CI runs): the token check runs as users.signer, so the
+# files the token library makes during the check (SoftHSM's lock files)
+# are never root's; unknown users stop the token check rather than run it
+# as root; started as users.front, -t says so and reports what it cannot
+# do; as another user (nobody, over a private copy) it is the development
 # setting and passes.  Not run as root, the development setting is the
 # caller's and the root-only part is skipped with a comment line.
 . "$(dirname "$0")/lib.sh"
@@ -90,7 +95,9 @@ stop_daemon
 if ! command -v strace >/dev/null 2>&1; then
 	echo "# skipped: no strace to list -t's system calls"
 else
-	strace -f -qq -e trace=bind,listen,socketpair,accept,accept4 \
+	# LeakSanitizer cannot run under ptrace (a sanitizer build).
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    strace -f -qq -e trace=bind,listen,socketpair,accept,accept4 \
 	    -o "$T_DIR/strace" "$SIGNGATED" -t -c "$C/dev.json" >/dev/null 2>&1
 	expect_eq "under strace -t passes" "$?" 0
 	check "... and makes no bind, listen, accept or socketpair call" \
@@ -109,6 +116,12 @@ check "... nothing on stdout" test ! -s "$T_DIR/t.out"
 t_config notls ".tls.client_ca = \"$T_DIR/none.pem\""
 expect_eq "a missing TLS file: exit 1" "$(run_t "$C/notls.json")" 1
 check "... named" grep -qx "$C/notls.json: tls: client CA $T_DIR/none.pem: not found" \
+    "$T_DIR/t.err"
+
+printf 'not a certificate\n' >"$C/garbage.pem"
+t_config noca ".tls.client_ca = \"$C/garbage.pem\""
+expect_eq "a client CA without a certificate: exit 1" "$(run_t "$C/noca.json")" 1
+check "... named" grep -qx "$C/noca.json: tls: client CA $C/garbage.pem: no certificate in it" \
     "$T_DIR/t.err"
 
 cp "$DEV/tls/alice.key" "$C/other.key"
@@ -272,6 +285,14 @@ check "control: the module made its lock files again" \
     test -n "$(find "$U/tokens" -name '*.lock')"
 expect_eq "... none of them, nor anything else there, is root's" \
     "$(find "$U/tokens" -user root | wc -l)" 0
+
+# Users that do not exist: said, and the tokens are not opened as root.
+t_config nouser '.users.front = "no-such-user-63"'
+expect_eq "an unknown users.front: exit 1" "$(run_t "$C/nouser.json")" 1
+check "... named" grep -q "^$C/nouser.json: users.front: .*no-such-user-63" \
+    "$T_DIR/t.err"
+check "... and the tokens not checked as root" grep -q \
+    "^$C/nouser.json: not checked: pkcs11: .*never as root" "$T_DIR/t.err"
 
 # Started as users.front: what it cannot do (open the token store, whose
 # softhsm2.conf is the signer's) is reported.
