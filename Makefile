@@ -2,6 +2,10 @@
 # tests everything under AddressSanitizer + UndefinedBehaviorSanitizer in a
 # separate build directory.
 
+# The one place the version is written: `signgated --version`,
+# `signgate --version`.
+VERSION = 0.1.0
+
 PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR = $(PREFIX)/bin
@@ -17,7 +21,8 @@ WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wvla -Wstrict-prototypes \
        -Wmissing-prototypes -Wno-unused-parameter
 HARDEN = -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(HARDEN) $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude -DSG_VERSION='"$(VERSION)"' \
+	$(WARN) $(HARDEN) $(PKG_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 LIBS = $(PKG_LIBS) -ldl -lpthread
 
@@ -41,7 +46,7 @@ endif
 # file in src/ belongs to core unless it is listed under DAEMON_NAMES or
 # named cli_*.c.
 MAINS = src/signgated.c src/signgate.c
-DAEMON_NAMES = api http service store tlog signer signer_proc sigrec witness privdrop config tsa
+DAEMON_NAMES = api http service store tlog signer signer_proc sigrec witness privdrop config tsa cfgcheck
 # The service group, one job a file (src/service_int.h).
 DAEMON_NAMES += service_signer service_keys service_log service_quorum \
 	service_sign service_requests service_decide service_sweep \
@@ -83,6 +88,9 @@ $(DAEMON_LIB): $(DAEMON_SRCS:src/%.c=$(BUILD)/obj/%.o)
 $(CLI_LIB): $(CLI_SRCS:src/%.c=$(BUILD)/obj/%.o)
 	@rm -f $@
 	ar rcs $@ $^
+
+# The programs print VERSION: rebuilt when it changes.
+$(BUILD)/obj/signgated.o $(BUILD)/obj/signgate.o: Makefile
 
 $(BUILD)/signgated: $(BUILD)/obj/signgated.o $(DAEMON_LIB) $(CORE_LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)

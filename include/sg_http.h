@@ -102,6 +102,16 @@ void sg_http_notify(struct sg_http *h, const char *id);
 const char *sg_http_query(const struct sg_http_request *req,
     const char *name);
 
+/*
+ * Loads the TLS material of cfg as sg_http_start() does, without
+ * listening: the certificate and the private key must load together (the
+ * key is the certificate's), the client CA must hold a certificate.  Each
+ * problem goes to report, naming the file; returns how many there were.
+ */
+typedef void (*sg_http_report_fn)(void *arg, const char *msg);
+unsigned sg_http_check_tls(const struct sg_http_config *cfg,
+    sg_http_report_fn report, void *arg);
+
 int64_t sg_now_ms(void);           /* CLOCK_MONOTONIC */
 /* The process's front counters (there is one front). */
 void sg_http_stats(struct sg_http_stats *st);

@@ -144,8 +144,11 @@ artifact_label(const json_t *req, char *out, size_t cap)
 	    version ? sg_cli_text(version) : "");
 }
 
-int
-sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf)
+/* The command line of `pending`: SG_EXIT_OK to go on, or an exit status
+ * (-1 after --help, which has been answered). */
+static int
+pending_options(int argc, char **argv, struct sg_cli_conf *conf,
+    const char **ret_key, int *ret_json)
 {
 	static const struct option own[] = {
 		{ "key", required_argument, NULL, SG_OPT_CMD },
@@ -153,12 +156,8 @@ sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct option opts[SG_CLI_MAX_OPTIONS];
-	struct sg_cli_http *h = NULL;
-	const char *key = NULL, *cursor;
-	json_t *all = NULL, *page = NULL, *arr, *req, *wrap = NULL;
-	char path[1024], art[256], missing[1024];
-	size_t i, pages;
-	int c, json = 0, help = 0, ex;
+	const char *key = NULL;
+	int c, json = 0, help = 0;
 
 	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
 		return SG_EXIT_LOCAL;
@@ -184,26 +183,37 @@ sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf)
 	}
 	if (help) {
 		sg_cli_usage(stdout, "pending");
-		return SG_EXIT_OK;
+		return -1;
 	}
 	if (optind != argc || (key != NULL && !sg_name_ok(key, 63))) {
 		fprintf(stderr, "signgate: usage: signgate pending [--key NAME] "
 		    "[--json]\n");
 		return SG_EXIT_USAGE;
 	}
-	if ((ex = sg_cli_connect(conf, &h)) != 0)
-		return ex;
-	ex = SG_EXIT_LOCAL;
-	if ((all = json_array()) == NULL)
-		goto out;
-	cursor = NULL;
+	*ret_key = key;
+	*ret_json = json;
+	return SG_EXIT_OK;
+}
+
+/* Every page of pending requests (of key, if not NULL) into all. */
+static int
+fetch_pending(struct sg_cli_http *h, const char *key, json_t *all)
+{
+	const char *cursor = NULL;
+	json_t *page = NULL, *arr;
+	char path[1024];
+	size_t pages;
+	int ex = SG_EXIT_LOCAL;
+
 	for (pages = 0; pages < PAGES_MAX; pages++) {
 		snprintf(path, sizeof(path), "/v1/requests?state=pending"
 		    "&limit=%d%s%s", PAGE_LIMIT, key ? "&key=" : "",
 		    key ? key : "");
 		if (cursor != NULL) {
-			if (strlen(path) + 8 >= sizeof(path))
+			if (strlen(path) + 8 >= sizeof(path)) {
+				ex = SG_EXIT_LOCAL;
 				goto out;
+			}
 			strcat(path, "&cursor=");
 			if (pct_append(path, sizeof(path), cursor) != 0) {
 				fprintf(stderr, "signgate: cursor too long\n");
@@ -237,18 +247,36 @@ sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf)
 		ex = SG_EXIT_SERVER;
 		goto out;
 	}
-	if (json) {
-		char *s;
-		if ((wrap = json_pack("{s:O}", "requests", all)) == NULL ||
-		    (s = json_dumps(wrap, JSON_INDENT(2))) == NULL) {
-			ex = SG_EXIT_LOCAL;
-			goto out;
-		}
-		printf("%s\n", s);
-		free(s);
-		ex = SG_EXIT_OK;
-		goto out;
+	ex = SG_EXIT_OK;
+out:
+	json_decref(page);
+	return ex;
+}
+
+static int
+print_pending_json(json_t *all)
+{
+	json_t *wrap;
+	char *s = NULL;
+
+	if ((wrap = json_pack("{s:O}", "requests", all)) == NULL ||
+	    (s = json_dumps(wrap, JSON_INDENT(2))) == NULL) {
+		json_decref(wrap);
+		return SG_EXIT_LOCAL;
 	}
+	printf("%s\n", s);
+	free(s);
+	json_decref(wrap);
+	return SG_EXIT_OK;
+}
+
+static void
+print_pending_table(json_t *all)
+{
+	char art[256], missing[1024];
+	json_t *req;
+	size_t i;
+
 	printf("%-32s %-12s %-24s %-10s %-20s %-20s %s\n", "ID", "KEY",
 	    "ARTIFACT", "REQUESTER", "CREATED", "EXPIRES", "MISSING");
 	json_array_foreach(all, i, req) {
@@ -261,12 +289,34 @@ sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf)
 		    sg_cli_esc(sg_cli_jstr(req, "created_at")),
 		    sg_cli_esc(sg_cli_jstr(req, "expires_at")), missing);
 	}
-	ex = SG_EXIT_OK;
+}
+
+int
+sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf)
+{
+	struct sg_cli_http *h = NULL;
+	const char *key = NULL;
+	json_t *all = NULL;
+	int json = 0, ex;
+
+	if ((ex = pending_options(argc, argv, conf, &key, &json)) != 0)
+		return ex < 0 ? SG_EXIT_OK : ex;
+	if ((ex = sg_cli_connect(conf, &h)) != 0)
+		return ex;
+	ex = SG_EXIT_LOCAL;
+	if ((all = json_array()) == NULL)
+		goto out;
+	if ((ex = fetch_pending(h, key, all)) != SG_EXIT_OK)
+		goto out;
+	if (json)
+		ex = print_pending_json(all);
+	else {
+		print_pending_table(all);
+		ex = SG_EXIT_OK;
+	}
 out:
 	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
 		ex = SG_EXIT_LOCAL;
-	json_decref(wrap);
-	json_decref(page);
 	json_decref(all);
 	sg_cli_http_free(h);
 	return ex;

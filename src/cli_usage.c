@@ -44,6 +44,7 @@ static const char overview[] =
 "  --timeout S       seconds for each HTTP exchange (default 30)\n"
 "  -v, --verbose     log each HTTP exchange to stderr\n"
 "  -h, --help        help\n"
+"  --version         print `signgate VERSION` (before the command only)\n"
 "Options win over the environment.  TLS 1.2 or newer; the server's\n"
 "certificate and host name are always verified.  http:// is accepted only\n"
 "for 127.0.0.1, localhost and [::1].\n"

@@ -1487,6 +1487,83 @@ read_tls_files(struct sg_http *h, const struct sg_http_config *cfg,
 	return 0;
 }
 
+/* Reads one TLS file for sg_http_check_tls(); a problem is reported. */
+static int
+check_read(const char *what, const char *path, char **ret, size_t *ret_len,
+    sg_http_report_fn report, void *arg)
+{
+	char msg[1024];
+	int r, e;
+
+	errno = 0;
+	if ((r = sg_read_file(path, 1 << 20, ret, ret_len)) == 0)
+		return 0;
+	e = errno;
+	snprintf(msg, sizeof(msg), "%s %s: %s", what, path,
+	    r == SG_ERR_IO && e != 0 ? strerror(e) : sg_strerror(r));
+	report(arg, msg);
+	return r;
+}
+
+unsigned
+sg_http_check_tls(const struct sg_http_config *cfg, sg_http_report_fn report,
+    void *arg)
+{
+	gnutls_certificate_credentials_t cred = NULL;
+	gnutls_datum_t cd, kd, ad;
+	char *cert = NULL, *key = NULL, *ca = NULL, msg[1024];
+	size_t cert_len = 0, key_len = 0, ca_len = 0;
+	unsigned n = 0;
+	int r;
+
+	n += check_read("certificate", cfg->cert_file, &cert, &cert_len,
+	    report, arg) != 0;
+	n += check_read("private key", cfg->key_file, &key, &key_len, report,
+	    arg) != 0;
+	n += check_read("client CA", cfg->client_ca_file, &ca, &ca_len,
+	    report, arg) != 0;
+	if (gnutls_certificate_allocate_credentials(&cred) < 0) {
+		report(arg, "out of memory");
+		n++;
+		goto out;
+	}
+	/* What libmicrohttpd does with HTTPS_MEM_CERT, _KEY and _TRUST;
+	 * GnuTLS refuses a key that is not the certificate's. */
+	if (cert != NULL && key != NULL) {
+		cd.data = (unsigned char *)cert;
+		cd.size = (unsigned)cert_len;
+		kd.data = (unsigned char *)key;
+		kd.size = (unsigned)key_len;
+		if ((r = gnutls_certificate_set_x509_key_mem(cred, &cd, &kd,
+		    GNUTLS_X509_FMT_PEM)) < 0) {
+			snprintf(msg, sizeof(msg), "certificate %s with private "
+			    "key %s: %s", cfg->cert_file, cfg->key_file,
+			    gnutls_strerror(r));
+			report(arg, msg);
+			n++;
+		}
+	}
+	if (ca != NULL) {
+		ad.data = (unsigned char *)ca;
+		ad.size = (unsigned)ca_len;
+		if ((r = gnutls_certificate_set_x509_trust_mem(cred, &ad,
+		    GNUTLS_X509_FMT_PEM)) <= 0) {
+			snprintf(msg, sizeof(msg), "client CA %s: %s",
+			    cfg->client_ca_file, r < 0 ? gnutls_strerror(r) :
+			    "no certificate in it");
+			report(arg, msg);
+			n++;
+		}
+	}
+out:
+	if (cred != NULL)
+		gnutls_certificate_free_credentials(cred);
+	free(cert);
+	sg_freezero(key, key_len);
+	free(ca);
+	return n;
+}
+
 static void
 set_limits(struct sg_http *h, const struct sg_http_config *cfg)
 {

@@ -20,6 +20,13 @@
 #include "sg_err.h"
 #include "sg_util.h"
 
+#ifndef SG_VERSION
+#error "SG_VERSION comes from the Makefile (VERSION)"
+#endif
+
+/* Options of the program itself, before the command. */
+#define OPT_VERSION SG_OPT_CMD
+
 struct command {
 	const char *name;
 	int (*fn)(int, char **, struct sg_cli_conf *);
@@ -66,6 +73,10 @@ help(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+	static const struct option own[] = {
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct option opts[SG_CLI_MAX_OPTIONS];
 	struct sg_cli_conf conf;
 	const struct command *cmd;
@@ -73,13 +84,17 @@ main(int argc, char **argv)
 
 	setlocale(LC_ALL, "C");
 	memset(&conf, 0, sizeof(conf));
-	if (sg_cli_options(NULL, opts, SG_CLI_MAX_OPTIONS) != 0)
+	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
 		return SG_EXIT_LOCAL;
 	/* '+': stop at the command name; the command parses the rest. */
 	while ((c = getopt_long(argc, argv, "+hv", opts, NULL)) != -1) {
 		if (c == 'h' || c == SG_OPT_HELP) {
 			show_help = 1;
 			continue;
+		}
+		if (c == OPT_VERSION) {
+			printf("signgate %s\n", SG_VERSION);
+			return fflush(stdout) == 0 ? SG_EXIT_OK : SG_EXIT_LOCAL;
 		}
 		if (sg_cli_global_option(&conf, c, optarg) != 0) {
 			fprintf(stderr, "see: signgate --help\n");

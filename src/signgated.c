@@ -3,6 +3,7 @@
  *
  *   signgated -c CONFIG [-p PORT] [-v]
  *   signgated --signer -c CONFIG [-v]
+ *   signgated -t -c CONFIG [-v]         check only (src/cfgcheck.c)
  *
  * Runs in the foreground (systemd's Type=notify: READY=1 is sent once the
  * listener is up).  SIGTERM/SIGINT stop it cleanly: waiting connections
@@ -37,6 +38,7 @@
 #include <jansson.h>
 
 #include "sg_api.h"
+#include "sg_cfgcheck.h"
 #include "sg_config.h"
 #include "sg_err.h"
 #include "sg_http.h"
@@ -45,16 +47,28 @@
 #include "sg_signer_proc.h"
 #include "sg_util.h"
 
+#ifndef SG_VERSION
+#error "SG_VERSION comes from the Makefile (VERSION)"
+#endif
+
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: signgated -c CONFIG [-p PORT] [-v]\n"
 	    "       signgated --signer -c CONFIG [-v]\n"
-	    "  -c CONFIG  the JSON configuration file\n"
-	    "  -p PORT    listen on this port instead of the configured one\n"
-	    "             (0: any free port; the log line says which)\n"
-	    "  -v         verbose (debug) logging\n"
-	    "  --signer   run the signer alone, listening on signer_socket\n");
+	    "       signgated -t -c CONFIG [-v]\n"
+	    "       signgated --help | --version\n"
+	    "  -c CONFIG    the JSON configuration file\n"
+	    "  -p PORT      listen on this port instead of the configured one\n"
+	    "               (0: any free port; the log line says which)\n"
+	    "  -v           verbose (debug) logging\n"
+	    "  --signer     run the signer alone, listening on signer_socket\n"
+	    "  -t, --check  check the configuration and what it names (TLS\n"
+	    "               files, policy, PKCS#11 module, tokens, PINs, keys)\n"
+	    "               without starting: every problem is printed; exit 0\n"
+	    "               with \"configuration OK\", or 1\n"
+	    "  -h, --help   this text\n"
+	    "  --version    print the version\n");
 }
 
 /* Tells systemd we are ready, when started as Type=notify. */
@@ -173,41 +187,50 @@ on_change(void *arg, const char *id)
 	sg_http_notify(arg, id);
 }
 
-int
-main(int argc, char **argv)
+/* What the command line asked for. */
+struct opts {
+	const char *config_path;
+	uint64_t port;
+	int port_set;
+	int signer_mode;
+	int check_mode;
+};
+
+#define OPTS_GO_ON (-1)
+
+/* OPTS_GO_ON, or the exit status (--help, --version, a usage error). */
+static int
+parse_options(int argc, char **argv, struct opts *o)
 {
-	struct sg_config *cfg = NULL;
-	struct sg_service *svc = NULL;
-	struct sg_api *api = NULL;
-	struct sg_http *http = NULL;
-	struct sg_http_config hc;
-	const char *config_path = NULL;
-	char err[1024];
-	uint64_t port = 0;
-	int port_set = 0, signer_mode = 0;
-	sigset_t set;
-	int ch, sig, r, rc = 1;
 	static const struct option longopts[] = {
 		{ "signer", no_argument, NULL, 'S' },
+		{ "check", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	int ch;
 
-	while ((ch = getopt_long(argc, argv, "c:p:vh", longopts, NULL)) != -1) {
+	memset(o, 0, sizeof(*o));
+	while ((ch = getopt_long(argc, argv, "c:p:vht", longopts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'S':
-			signer_mode = 1;
+			o->signer_mode = 1;
+			break;
+		case 't':
+			o->check_mode = 1;
 			break;
 		case 'c':
-			config_path = optarg;
+			o->config_path = optarg;
 			break;
 		case 'p':
-			if (sg_parse_u64(optarg, 0, 65535, &port) != 0) {
+			if (sg_parse_u64(optarg, 0, 65535, &o->port) != 0) {
 				fprintf(stderr, "signgated: -p: not a port "
 				    "number\n");
 				return 2;
 			}
-			port_set = 1;
+			o->port_set = 1;
 			break;
 		case 'v':
 			sg_log_set_verbose(1);
@@ -215,46 +238,40 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+			printf("signgated %s\n", SG_VERSION);
+			return 0;
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
-	if (config_path == NULL || optind != argc ||
-	    (signer_mode && port_set)) {
+	if (o->config_path == NULL || optind != argc ||
+	    (o->signer_mode && o->port_set) ||
+	    (o->check_mode && (o->signer_mode || o->port_set))) {
 		usage(stderr);
 		return 2;
 	}
+	return OPTS_GO_ON;
+}
 
-	/* Block the signals we wait for before any thread starts. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	json_object_seed(0);
-	/* libcurl (the time-stamping client) must be set up before threads. */
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+/* The front, the API and the service, as the front runs them. */
+struct front {
+	struct sg_service *svc;
+	struct sg_api *api;
+	struct sg_http *http;
+};
 
-	if (sg_config_load(config_path, &cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "signgated: %s\n", err);
-		goto out;
-	}
-	if (sg_privdrop_init(cfg->front_user, cfg->signer_user, err,
-	    sizeof(err)) != 0) {
-		fprintf(stderr, "signgated: %s: %s\n", config_path, err);
-		goto out;
-	}
-	if (check_start(config_path, cfg, signer_mode) != 0)
-		goto out;
-	if (signer_mode)
-		run_signer(config_path, cfg, &set);     /* does not return */
-	if (port_set)
-		cfg->port = (uint16_t)port;
-	/* Started as root: the directories first, then, with a signer of
-	 * its own, the front's user before it connects (the signer accepts
-	 * no other); a forked signer is started as root and drops itself. */
+/*
+ * Started as root: the directories first, then, with a signer of its own,
+ * the front's user before it connects (the signer accepts no other); a
+ * forked signer is started as root and drops itself.
+ */
+static int
+prepare_front(const struct sg_config *cfg)
+{
+	char err[1024];
+
 	if (sg_privdrop_prepare_dir("state_dir", cfg->state_dir,
 	    SG_PRIV_FRONT, err, sizeof(err)) != 0 ||
 	    (cfg->signer_socket == NULL && sg_privdrop_prepare_dir(
@@ -263,17 +280,17 @@ main(int argc, char **argv)
 	    (cfg->signer_socket != NULL && sg_privdrop_enter(SG_PRIV_FRONT,
 	    err, sizeof(err)) != 0)) {
 		fprintf(stderr, "signgated: %s\n", err);
-		goto out;
+		return -1;
 	}
-	if ((r = sg_service_open(cfg, &svc, err, sizeof(err))) != 0) {
-		fprintf(stderr, "signgated: %s\n", err);
-		goto out;
-	}
-	if (sg_api_new(svc, cfg->plain_http, cfg->rate_per_second,
-	    cfg->rate_burst, &api) != 0)
-		goto out;
-	sg_api_set_anonymous_rate(api, cfg->anon_rate_per_second,
-	    cfg->anon_rate_burst);
+	return 0;
+}
+
+static int
+start_http(const struct sg_config *cfg, struct front *f)
+{
+	struct sg_http_config hc;
+	char err[1024];
+
 	memset(&hc, 0, sizeof(hc));
 	hc.address = cfg->listen_address;
 	hc.port = cfg->port;
@@ -290,20 +307,51 @@ main(int argc, char **argv)
 	hc.handshake_timeout = cfg->handshake_timeout;
 	hc.first_request_timeout = cfg->first_request_timeout;
 	hc.request_timeout = cfg->request_timeout;
-	if (sg_http_start(&hc, sg_api_handle, api, &http, err,
+	if (sg_http_start(&hc, sg_api_handle, f->api, &f->http, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "signgated: %s\n", err);
-		goto out;
+		return -1;
 	}
-	sg_service_set_notify(svc, on_change, http);
+	return 0;
+}
+
+/* Opens the service (and with it the signer), then listens. */
+static int
+start_front(const struct sg_config *cfg, struct front *f)
+{
+	char err[1024];
+
+	if (prepare_front(cfg) != 0)
+		return -1;
+	if (sg_service_open(cfg, &f->svc, err, sizeof(err)) != 0) {
+		fprintf(stderr, "signgated: %s\n", err);
+		return -1;
+	}
+	if (sg_api_new(f->svc, cfg->plain_http, cfg->rate_per_second,
+	    cfg->rate_burst, &f->api) != 0)
+		return -1;
+	sg_api_set_anonymous_rate(f->api, cfg->anon_rate_per_second,
+	    cfg->anon_rate_burst);
+	if (start_http(cfg, f) != 0)
+		return -1;
+	sg_service_set_notify(f->svc, on_change, f->http);
 	sg_log_info("listening on %s://%s%s%s:%u", cfg->plain_http ? "http" :
 	    "https", strchr(cfg->listen_address, ':') ? "[" : "",
 	    cfg->listen_address, strchr(cfg->listen_address, ':') ? "]" : "",
-	    sg_http_port(http));
+	    sg_http_port(f->http));
 	notify_ready();
+	return 0;
+}
+
+/* Until SIGTERM or SIGINT; SIGHUP reloads the policy. */
+static void
+wait_signals(struct sg_service *svc, const sigset_t *set)
+{
+	char err[1024];
+	int sig;
 
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		if (sigwait(set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
 			if (sg_service_reload(svc, err, sizeof(err)) == 0)
@@ -320,13 +368,70 @@ main(int argc, char **argv)
 		sg_log_info("signal %d: stopping", sig);
 		break;
 	}
+}
+
+/* The daemon (or, with --signer, the signer alone): 0 after a clean stop. */
+static int
+run_daemon(const struct opts *o, const sigset_t *set)
+{
+	struct sg_config *cfg = NULL;
+	struct front f;
+	char err[1024];
+	int rc = 1;
+
+	memset(&f, 0, sizeof(f));
+	if (sg_config_load(o->config_path, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "signgated: %s\n", err);
+		goto out;
+	}
+	if (sg_privdrop_init(cfg->front_user, cfg->signer_user, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "signgated: %s: %s\n", o->config_path, err);
+		goto out;
+	}
+	if (check_start(o->config_path, cfg, o->signer_mode) != 0)
+		goto out;
+	if (o->signer_mode)
+		run_signer(o->config_path, cfg, set);   /* does not return */
+	if (o->port_set)
+		cfg->port = (uint16_t)o->port;
+	if (start_front(cfg, &f) != 0)
+		goto out;
+	wait_signals(f.svc, set);
 	rc = 0;
 out:
 	/* Stop the front first so no handler runs while the service goes. */
-	sg_http_stop(http);
-	sg_api_free(api);
-	sg_service_free(svc);
+	sg_http_stop(f.http);
+	sg_api_free(f.api);
+	sg_service_free(f.svc);
 	sg_config_free(cfg);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	sigset_t set;
+	int rc;
+
+	if ((rc = parse_options(argc, argv, &o)) != OPTS_GO_ON)
+		return rc;
+	if (o.check_mode) {
+		json_object_seed(0);
+		return sg_cfgcheck_run(o.config_path);
+	}
+	/* Block the signals we wait for before any thread starts. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	json_object_seed(0);
+	/* libcurl (the time-stamping client) must be set up before threads. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = run_daemon(&o, &set);
 	curl_global_cleanup();
 	return rc;
 }
