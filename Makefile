@@ -41,7 +41,7 @@ endif
 # file in src/ belongs to core unless it is listed under DAEMON_NAMES or
 # named cli_*.c.
 MAINS = src/signgated.c src/signgate.c
-DAEMON_NAMES = api http service store tlog signer signer_proc sigrec witness privdrop config tsa
+DAEMON_NAMES = api http service store tlog signer signer_proc signer_wire sigrec witness privdrop config tsa
 DAEMON_SRCS = $(DAEMON_NAMES:%=src/%.c)
 CLI_SRCS = $(wildcard src/cli_*.c)
 CORE_SRCS = $(filter-out $(MAINS) $(DAEMON_SRCS) $(CLI_SRCS),$(wildcard src/*.c))
