@@ -192,28 +192,13 @@ decode_name(const uint8_t *buf, const char *malformed,
 	return 0;
 }
 
-int
-sg_wire_decode_request(const uint8_t *buf, size_t len,
-    struct sg_wire_request *ret, char *err, size_t errlen)
+/* The fields of a record whose header and length rule hold. */
+static int
+decode_body(const uint8_t *buf, size_t len,
+    const struct sg_wire_type_info *ti, struct sg_wire_request *ret,
+    char *err, size_t errlen)
 {
-	const struct sg_wire_type_info *ti;
-	struct sg_wire_hdr h;
-
-	memset(ret, 0, sizeof(*ret));
-	if (len < sizeof(h) || len > SG_WIRE_MAX_MSG)
-		return refuse(err, errlen, "malformed message");
-	memcpy(&h, buf, sizeof(h));
-	if (h.magic != SG_WIRE_MAGIC || h.len != len)
-		return refuse(err, errlen, "malformed message");
-	if ((ti = sg_wire_type_info(h.type)) == NULL ||
-	    ti->dir != SG_WIRE_TO_SIGNER) {
-		snprintf(err, errlen, "unknown message type %u", h.type);
-		return SG_ERR_INVALID;
-	}
-	if (ti->shape == SG_WIRE_EXACT ? len != ti->size : len < ti->size)
-		return refuse(err, errlen, ti->malformed);
-	ret->type = h.type;
-	switch (h.type) {
+	switch (ti->type) {
 	case SG_WIRE_SIGN:
 		return decode_sign(buf, len, ti->malformed, &ret->u.sign, err,
 		    errlen);
@@ -229,8 +214,37 @@ sg_wire_decode_request(const uint8_t *buf, size_t len,
 		    errlen);
 	}
 	/* A row sent to the signer without a decoder: a bug here. */
-	snprintf(err, errlen, "unknown message type %u", h.type);
+	snprintf(err, errlen, "unknown message type %u", ti->type);
 	return SG_ERR_INTERNAL;
+}
+
+int
+sg_wire_decode_request(const uint8_t *buf, size_t len,
+    struct sg_wire_request *ret, char *err, size_t errlen)
+{
+	const struct sg_wire_type_info *ti;
+	struct sg_wire_hdr h;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (len < sizeof(h) || len > SG_WIRE_MAX_MSG)
+		return refuse(err, errlen, "malformed message");
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != SG_WIRE_MAGIC || h.len != len)
+		return refuse(err, errlen, "malformed message");
+	if ((ti = sg_wire_type_info(h.type)) == NULL ||
+	    ti->dir != SG_WIRE_TO_SIGNER) {
+		snprintf(err, errlen, "unknown message type %u", h.type);
+		return SG_ERR_INVALID;
+	}
+	if (ti->shape == SG_WIRE_EXACT ? len != ti->size : len < ti->size)
+		return refuse(err, errlen, ti->malformed);
+	if ((r = decode_body(buf, len, ti, ret, err, errlen)) != 0) {
+		memset(ret, 0, sizeof(*ret));
+		return r;
+	}
+	ret->type = h.type;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
