@@ -23,7 +23,8 @@
  * (to see which seeds reach which step).
  *
  * The records live in a scratch directory (under /dev/shm when it can,
- * as the signature record syncs every commit), removed at exit.
+ * as the signature record syncs every commit), removed at exit; a run
+ * that finds something leaves it, with the records it found it on.
  */
 #include <errno.h>
 #include <ftw.h>

@@ -18,7 +18,10 @@
  * requesters), and the raw SOCK_SEQPACKET channel, for messages that are
  * not well formed at all.  Positive controls sit next to the refusals so
  * that a refusal cannot come from a broken test: the same builders produce
- * the signatures that verify.
+ * the signatures that verify.  Raw messages start from what the wire
+ * module's encoders build (sg_signer_wire.h), as the front's client does,
+ * and then break one field; every raw reply must pass the front's own
+ * check (sg_wire_decode_reply), refusals included.
  *
  * Checkpoints: the log key signs only the signer's own checkpoint text and
  * only trees that extend its record.  Text (the old message, a checkpoint
