@@ -46,7 +46,7 @@ endif
 # file in src/ belongs to core unless it is listed under DAEMON_NAMES or
 # named cli_*.c.
 MAINS = src/signgated.c src/signgate.c
-DAEMON_NAMES = api http service store tlog signer signer_proc sigrec witness privdrop config tsa cfgcheck
+DAEMON_NAMES = api http service store tlog signer signer_proc signer_wire sigrec witness privdrop config tsa cfgcheck
 # The service group, one job a file (src/service_int.h).
 DAEMON_NAMES += service_signer service_keys service_log service_quorum \
 	service_sign service_requests service_decide service_sweep \

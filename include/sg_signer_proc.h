@@ -2,7 +2,8 @@
  * Privilege separation: the signer runs in its own process, the only one
  * that loads the PKCS#11 module, reads PINs and holds sessions.  The
  * network front talks to it over socket pairs (SOCK_SEQPACKET) with a fixed
- * set of messages, each size-checked exactly on receipt.
+ * set of messages, each size-checked exactly on receipt (the formats and
+ * their table: sg_signer_wire.h).
  *
  * The signer does not trust the front: before it signs a request's digest
  * it checks the approval evidence itself (the statement, every DSSE
@@ -65,9 +66,10 @@ void sg_signer_client_free(struct sg_signer_client *c);
  * The signer on its own (`signgated --signer`, its own systemd unit):
  * becomes the signer's user (sg_privdrop.h), opens what the forked signer
  * opens (its records in state_dir for the log log_origin), with the keys of
- * the policy it reads itself plus the log key, and listens on a SOCK_SEQPACKET socket at socket_path.  Each connection from
- * the front's user (SO_PEERCRED) is served as one channel; any other peer
- * is closed unanswered.  Returns once listening (serving goes on in its own
+ * the policy it reads itself plus the log key, and listens on a
+ * SOCK_SEQPACKET socket at socket_path.  Each connection from the front's
+ * user (SO_PEERCRED) is served as one channel; any other peer is closed
+ * unanswered.  Returns once listening (serving goes on in its own
  * threads); signals must be blocked by then.
  */
 int sg_signer_listen(const char *socket_path, const char *module_path,
@@ -129,71 +131,6 @@ int sg_signer_client_reload(struct sg_signer_client *c,
  * file descriptor (owned by the client). */
 int sg_signer_client_fd(struct sg_signer_client *c);
 
-/* Wire format (host byte order: both ends are this process's binary). */
-#define SG_WIRE_MAGIC 0x53475331u      /* "SGS1" */
-enum sg_wire_type {
-	SG_WIRE_READY = 1,
-	SG_WIRE_SIGN,
-	SG_WIRE_CHECKPOINT,
-	SG_WIRE_PROBE,
-	SG_WIRE_KEYINFO,
-	SG_WIRE_RELOAD,
-	SG_WIRE_REPLY,
-};
-
-struct sg_wire_hdr {
-	uint32_t magic;
-	uint32_t type;
-	uint32_t len;                  /* whole message, header included */
-};
-
-struct sg_wire_sign {
-	struct sg_wire_hdr h;
-	char key[SG_NAME_MAX];
-	uint32_t digest_alg;
-	uint32_t data_len;
-	uint8_t data[SG_MAX_DIGEST];
-	char format[4];
-	uint32_t statement_len;
-	uint32_t nenvelopes;
-	uint32_t envelope_lens[64];
-	/* then statement_len bytes, then each envelope's bytes */
-};
-
-struct sg_wire_checkpoint {            /* CHECKPOINT: a tree, never text */
-	struct sg_wire_hdr h;
-	uint64_t size;
-	uint8_t root[SG_HASH_LEN];
-	uint64_t old_size;             /* where the proof starts */
-	uint32_t nproof;
-	uint8_t proof[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
-};
-
-struct sg_wire_text {                  /* RELOAD */
-	struct sg_wire_hdr h;
-	uint32_t len;
-	char text[SG_SIGNER_CHECKPOINT_MAX];
-};
-
-struct sg_wire_name {                  /* PROBE, KEYINFO */
-	struct sg_wire_hdr h;
-	char name[SG_NAME_MAX];
-};
-
-struct sg_wire_reply {
-	struct sg_wire_hdr h;
-	int32_t status;
-	char err[SG_SIGNER_ERR_MAX];
-	uint32_t sig_len;
-	uint8_t sig[SG_MAX_SIG];
-	uint32_t alg;                  /* KEYINFO */
-	struct sg_token_info token;    /* KEYINFO */
-	uint32_t der_len;              /* KEYINFO: public key DER */
-	uint8_t der[1024];
-	uint32_t log_recorded;         /* CHECKPOINT: the signer's record */
-	uint64_t log_size;
-	uint8_t log_root[SG_HASH_LEN];
-	uint32_t cms_len;              /* then cms_len bytes (SIGN, cms) */
-};
+/* The messages on the channels: sg_signer_wire.h. */
 
 #endif

@@ -19,10 +19,24 @@
  * other peer is closed unanswered.  The front, sg_signer_connect(), checks
  * likewise that the socket is served by the signer's user.
  *
- * Messages: one request, one reply, on one channel at a time.  Every
- * request is checked for magic, type and an exact length (for SIGN, the
- * fixed part plus the declared statement and envelope lengths); anything
- * else is refused with SG_ERR_INVALID and the connection stays usable.
+ * Messages: one request, one reply, on one channel at a time.  Their
+ * formats and their table live in src/signer_wire.c (sg_signer_wire.h):
+ * SIGN, CHECKPOINT, PROBE, KEYINFO and RELOAD go to the signer, REPLY
+ * comes back (the first REPLY on a channel is the signer's READY).  The
+ * table fixes each type's exact length (for SIGN, the fixed part plus the
+ * declared statement and envelope lengths); sg_wire_decode_request() is
+ * the one gate every record passes before a handler runs, and anything it
+ * refuses is answered with SG_ERR_INVALID and its reason, the connection
+ * staying usable.  The front builds requests with the same module's
+ * encoders and checks every reply with sg_wire_decode_reply(); a reply
+ * out of protocol marks the signer gone.
+ *
+ * A request goes: decode, then (SIGN) the key, the evidence, the
+ * statement's binding to this request, the policy's rules, and at most
+ * one signature (below).  sg_signer_child_serve_msg() does all of it for
+ * one record and returns the reply; the channel threads only move records.
+ * The keys are reached through a core of operations (sg_signer_child.h):
+ * the PKCS#11 signer in the daemon, keys in memory in the fuzz harness.
  *
  * What the signer checks before signing a request (the front is not
  * trusted): the statement parses, names a policy the signer itself has
@@ -85,7 +99,9 @@
 #include "sg_note.h"
 #include "sg_policy.h"
 #include "sg_privdrop.h"
+#include "sg_signer_child.h"
 #include "sg_signer_proc.h"
+#include "sg_signer_wire.h"
 #include "sg_sigrec.h"
 #include "sg_util.h"
 #include "sg_witness.h"
@@ -95,8 +111,6 @@
  * channels may overlap briefly with its predecessor's. */
 #define MAX_CONNECTIONS (2 * MAX_CHANNELS)
 #define MAX_POLICIES 64
-#define MAX_MSG (sizeof(struct sg_wire_sign) + SG_SIGNER_MAX_EVIDENCE)
-#define MAX_REPLY (sizeof(struct sg_wire_reply) + SG_SIGNER_MAX_CMS)
 #define READY_TIMEOUT_MS 60000
 #define REPLY_TIMEOUT_MS 120000
 #define PROBE_TEXT "signgate readiness probe"
@@ -112,8 +126,9 @@ struct child_key {
 	size_t chain_len;
 };
 
-struct child {
-	struct sg_signer *core;
+struct sg_signer_child {
+	const struct sg_signer_ops *ops;  /* the core: sg_signer.h's */
+	void *core;
 	struct sg_sigrec *rec;         /* what was signed, per request */
 	char *policy_path;
 	pthread_mutex_t lock;          /* policies, keys' chains */
@@ -121,12 +136,52 @@ struct child {
 	size_t npolicies;
 	struct child_key *keys;
 	size_t nkeys;
-	char *log_origin;              /* from the configuration, never a message */
+	char *log_origin;              /* configured, never from a message */
 	struct sg_witness *witness;    /* the record of the last checkpoint */
 };
 
+/* The PKCS#11 signer as the child's core. */
+static void
+hsm_sign(void *core, const struct sg_sign_msg *msg,
+    struct sg_sign_reply *reply)
+{
+	sg_signer_sign(core, msg, reply);
+}
+
+static int
+hsm_key_public(void *core, const char *name, EVP_PKEY **ret_pub,
+    enum sg_key_alg *ret_alg, struct sg_token_info *ret_token)
+{
+	return sg_signer_key_public(core, name, ret_pub, ret_alg, ret_token);
+}
+
+static int
+hsm_sign_checkpoint(void *core, const char *origin, uint64_t size,
+    const uint8_t root[SG_HASH_LEN], uint8_t sig[SG_ED25519_SIG])
+{
+	return sg_signer_sign_checkpoint(core, origin, size, root, sig);
+}
+
+static int
+hsm_spec_reserved(void *core, const struct sg_signer_key_spec *ks,
+    char *errbuf, size_t errlen)
+{
+	return sg_signer_spec_reserved(core, ks, errbuf, errlen);
+}
+
+static const struct sg_signer_ops hsm_ops = {
+	hsm_sign, hsm_key_public, hsm_sign_checkpoint, hsm_spec_reserved
+};
+
+static int
+key_public(struct sg_signer_child *c, const char *name, EVP_PKEY **ret_pub,
+    enum sg_key_alg *ret_alg, struct sg_token_info *ret_token)
+{
+	return c->ops->key_public(c->core, name, ret_pub, ret_alg, ret_token);
+}
+
 static const struct child_key *
-child_key(const struct child *c, const char *name)
+child_key(const struct sg_signer_child *c, const char *name)
 {
 	size_t i;
 
@@ -142,7 +197,7 @@ child_key(const struct child *c, const char *name)
  * *ret is NULL when p gives the key no certificate.
  */
 static int
-child_read_chain(struct child *c, const struct sg_policy *p,
+child_read_chain(struct sg_signer_child *c, const struct sg_policy *p,
     const struct child_key *ck, char **ret, size_t *ret_len, char *err,
     size_t errlen)
 {
@@ -166,7 +221,7 @@ child_read_chain(struct child *c, const struct sg_policy *p,
 		    ck->name, path, sg_strerror(r));
 		goto out;
 	}
-	if (sg_signer_key_public(c->core, ck->name, &pub, NULL, NULL) != 0 ||
+	if (key_public(c, ck->name, &pub, NULL, NULL) != 0 ||
 	    sg_pubkey_from_pem(pem, len, &certkey) != 0 ||
 	    EVP_PKEY_eq(certkey, pub) != 1) {
 		snprintf(err, errlen, "key '%s': certificate %s: its public "
@@ -213,8 +268,8 @@ same_spec(const struct sg_signer_key_spec *a,
  * full), and none may name the log key's object.
  */
 static int
-child_check_reload(struct child *c, const struct sg_policy *p, char *err,
-    size_t errlen)
+child_check_reload(struct sg_signer_child *c, const struct sg_policy *p,
+    char *err, size_t errlen)
 {
 	const struct sg_policy_key *pk;
 	struct sg_signer_key_spec ks;
@@ -225,7 +280,7 @@ child_check_reload(struct child *c, const struct sg_policy *p, char *err,
 	for (i = 0; i < sg_policy_nkeys(p); i++) {
 		pk = sg_policy_key_at(p, i);
 		spec_of(pk, &ks);
-		if ((r = sg_signer_spec_reserved(c->core, &ks, err,
+		if ((r = c->ops->spec_reserved(c->core, &ks, err,
 		    errlen)) != 0)
 			return r;
 		if ((ck = child_key(c, pk->name)) == NULL) {
@@ -242,20 +297,18 @@ child_check_reload(struct child *c, const struct sg_policy *p, char *err,
 	return 0;
 }
 
-/* Loads (or reloads) the policy file; the newest is first.  With
- * expect, only a file with that SHA-256 is installed.  Once the keys are
- * open (a reload), every key's certificate chain is read again from the
- * new policy and checked: the new policy and the new chains are installed
- * together, or nothing is. */
+/* Reads and parses the policy file; with expect, only a file with that
+ * SHA-256 (SG_ERR_CONFLICT otherwise). */
 static int
-child_load_policy(struct child *c, const char *expect, char *err,
-    size_t errlen)
+child_read_policy(struct sg_signer_child *c, const char *expect,
+    struct sg_policy **ret, char *err, size_t errlen)
 {
 	struct sg_policy *p = NULL;
-	char *text = NULL, **chains = NULL, *old;
-	size_t len, i, *lens = NULL;
+	char *text = NULL;
+	size_t len;
 	int r;
 
+	*ret = NULL;
 	if ((r = sg_read_file(c->policy_path, SG_POLICY_MAX_SIZE, &text,
 	    &len)) != 0) {
 		snprintf(err, errlen, "%s: %s", c->policy_path, sg_strerror(r));
@@ -271,6 +324,69 @@ child_load_policy(struct child *c, const char *expect, char *err,
 		sg_policy_free(p);
 		return SG_ERR_CONFLICT;
 	}
+	*ret = p;
+	return 0;
+}
+
+/*
+ * Makes p the newest policy and chains[] the keys' chains (the old chains
+ * come back in chains[]); *p is taken unless it is already the newest.
+ */
+static int
+child_install_policy(struct sg_signer_child *c, const char *expect,
+    struct sg_policy **p, char **chains, size_t *lens, char *err,
+    size_t errlen)
+{
+	char *old;
+	size_t i;
+
+	pthread_mutex_lock(&c->lock);
+	/* A front (re)connecting to a listening signer asks for the file it
+	 * read; if that is the newest one here, nothing changes. */
+	if (expect != NULL && c->npolicies > 0 &&
+	    strcmp(sg_policy_sha256_hex(c->policies[0]), expect) == 0) {
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	/* Policies are never freed while signing threads may use them. */
+	if (c->npolicies == MAX_POLICIES) {
+		pthread_mutex_unlock(&c->lock);
+		snprintf(err, errlen, "%d policies loaded since start: restart "
+		    "the daemon", MAX_POLICIES);
+		return SG_ERR_TOO_LARGE;
+	}
+	for (i = c->npolicies; i > 0; i--)
+		c->policies[i] = c->policies[i - 1];
+	c->policies[0] = *p;
+	c->npolicies++;
+	*p = NULL;
+	/* Signing threads copy a chain under the lock. */
+	for (i = 0; i < c->nkeys; i++) {
+		old = c->keys[i].chain_pem;
+		c->keys[i].chain_pem = chains[i];
+		c->keys[i].chain_len = lens[i];
+		chains[i] = old;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+/* Loads (or reloads) the policy file; the newest is first.  With
+ * expect, only a file with that SHA-256 is installed.  Once the keys are
+ * open (a reload), every key's certificate chain is read again from the
+ * new policy and checked: the new policy and the new chains are installed
+ * together, or nothing is. */
+static int
+child_load_policy(struct sg_signer_child *c, const char *expect, char *err,
+    size_t errlen)
+{
+	struct sg_policy *p = NULL;
+	char **chains = NULL;
+	size_t i, *lens = NULL;
+	int r;
+
+	if ((r = child_read_policy(c, expect, &p, err, errlen)) != 0)
+		return r;
 	if (expect != NULL && (r = child_check_reload(c, p, err,
 	    errlen)) != 0)
 		goto out;
@@ -284,37 +400,7 @@ child_load_policy(struct child *c, const char *expect, char *err,
 		if ((r = child_read_chain(c, p, &c->keys[i], &chains[i],
 		    &lens[i], err, errlen)) != 0)
 			goto out;
-	pthread_mutex_lock(&c->lock);
-	/* A front (re)connecting to a listening signer asks for the file it
-	 * read; if that is the newest one here, nothing changes. */
-	if (expect != NULL && c->npolicies > 0 &&
-	    strcmp(sg_policy_sha256_hex(c->policies[0]), expect) == 0) {
-		pthread_mutex_unlock(&c->lock);
-		sg_policy_free(p);
-		return 0;
-	}
-	/* Policies are never freed while signing threads may use them. */
-	if (c->npolicies == MAX_POLICIES) {
-		pthread_mutex_unlock(&c->lock);
-		snprintf(err, errlen, "%d policies loaded since start: restart "
-		    "the daemon", MAX_POLICIES);
-		r = SG_ERR_TOO_LARGE;
-		goto out;
-	}
-	for (i = c->npolicies; i > 0; i--)
-		c->policies[i] = c->policies[i - 1];
-	c->policies[0] = p;
-	c->npolicies++;
-	p = NULL;
-	/* Signing threads copy a chain under the lock. */
-	for (i = 0; i < c->nkeys; i++) {
-		old = c->keys[i].chain_pem;
-		c->keys[i].chain_pem = chains[i];
-		c->keys[i].chain_len = lens[i];
-		chains[i] = old;
-	}
-	pthread_mutex_unlock(&c->lock);
-	r = 0;
+	r = child_install_policy(c, expect, &p, chains, lens, err, errlen);
 out:
 	for (i = 0; chains != NULL && i < c->nkeys; i++)
 		free(chains[i]);
@@ -324,36 +410,24 @@ out:
 	return r;
 }
 
+/* Sends a reply that carries no CMS: READY. */
 static int
-reply_send(int fd, struct sg_wire_reply *rep, const uint8_t *extra,
-    size_t extra_len)
+reply_send(int fd, struct sg_wire_reply *rep)
 {
 	uint8_t *buf;
-	size_t n = sizeof(*rep) + extra_len;
+	size_t n;
 	ssize_t w;
+	int r;
 
-	rep->h.magic = SG_WIRE_MAGIC;
-	rep->h.type = SG_WIRE_REPLY;
-	rep->h.len = (uint32_t)n;
-	rep->cms_len = (uint32_t)extra_len;
-	if ((buf = malloc(n)) == NULL)
-		return SG_ERR_NOMEM;
-	memcpy(buf, rep, sizeof(*rep));
-	if (extra_len > 0)
-		memcpy(buf + sizeof(*rep), extra, extra_len);
+	if ((r = sg_wire_encode_reply(rep, NULL, 0, &buf, &n)) != 0)
+		return r;
 	w = send(fd, buf, n, MSG_NOSIGNAL);
 	free(buf);
 	return w == (ssize_t)n ? 0 : SG_ERR_IO;
 }
 
-static int
-str_ok(const char *s, size_t cap)
-{
-	return strnlen(s, cap) < cap;
-}
-
 struct cms_ctx {
-	struct child *c;
+	struct sg_signer_child *c;
 	const char *key;
 };
 
@@ -377,7 +451,7 @@ cms_sign_cb(void *arg, enum sg_digest_alg alg, const uint8_t *digest,
 	m.digest_alg = alg;
 	memcpy(m.data, digest, len);
 	m.data_len = len;
-	sg_signer_sign(cc->c->core, &m, rep);
+	cc->c->ops->sign(cc->c->core, &m, rep);
 	r = rep->status;
 	if (r == 0 && rep->sig_len <= cap) {
 		memcpy(sig, rep->sig, rep->sig_len);
@@ -389,10 +463,112 @@ cms_sign_cb(void *arg, enum sg_digest_alg alg, const uint8_t *digest,
 	return r;
 }
 
+/*
+ * A SIGN request on its way through the checks: what each step found,
+ * for the steps after it.
+ */
+struct sign_job {
+	const struct sg_wire_sign_req *req;
+	const struct child_key *ck;    /* the key asked for */
+	struct sg_statement st;        /* the statement, parsed */
+	const struct sg_policy *p;     /* the policy the statement names */
+	const struct sg_policy *now;   /* the newest policy loaded */
+	const struct sg_policy_key *pk;  /* the key under p */
+	const struct sg_policy_key *nk;  /* the key under now */
+	char *chain;                   /* the key's chain (a copy), or NULL */
+	size_t chain_len;
+	char ssha_hex[65];             /* SHA-256 of the statement */
+};
+
+/*
+ * The evidence, under the policy the statement names (one this process
+ * read itself), and every approval also under the newest policy: an
+ * officer revoked by a reload no longer counts, whatever the front sends.
+ */
+static int
+check_evidence(struct sg_signer_child *c, struct sign_job *j, char *err,
+    size_t errlen)
+{
+	const struct sg_wire_sign_req *req = j->req;
+	size_t i;
+	int r = SG_ERR_VERIFY;
+
+	if (sg_statement_parse(req->statement, req->statement_len,
+	    &j->st) != 0) {
+		snprintf(err, errlen, "statement: not a valid signgate "
+		    "approval statement");
+		return SG_ERR_VERIFY;
+	}
+	pthread_mutex_lock(&c->lock);
+	j->now = c->policies[0];
+	for (i = 0; j->p == NULL && i < c->npolicies; i++)
+		if (strcmp(sg_policy_sha256_hex(c->policies[i]),
+		    j->st.policy_sha256) == 0)
+			j->p = c->policies[i];
+	if (j->p != NULL)
+		r = sg_evidence_check_now(j->p, j->now, req->statement,
+		    req->statement_len, req->envelopes, req->envelope_lens,
+		    req->nenvelopes, (int64_t)time(NULL), &j->st, err, errlen);
+	else
+		snprintf(err, errlen, "policy: the statement names policy "
+		    "%.63s@%llu sha256:%.64s, which this signer has not "
+		    "loaded", j->st.policy_name,
+		    (unsigned long long)j->st.policy_version,
+		    j->st.policy_sha256);
+	j->pk = j->p != NULL ? sg_policy_key(j->p, req->msg.key) : NULL;
+	j->nk = sg_policy_key(j->now, req->msg.key);
+	if (r == 0 && j->ck->chain_pem != NULL &&
+	    (j->chain = malloc(j->ck->chain_len)) != NULL) {
+		memcpy(j->chain, j->ck->chain_pem, j->ck->chain_len);
+		j->chain_len = j->ck->chain_len;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+/* The request is the one the statement describes: key (by name and SPKI
+ * digest), digest and format; and the key is still in force. */
+static int
+check_binding(const struct sign_job *j, char *err, size_t errlen)
+{
+	const struct sg_sign_msg *m = &j->req->msg;
+	char hex[2 * SG_MAX_DIGEST + 1];
+
+	if (j->nk == NULL) {
+		snprintf(err, errlen, "key '%s' is not in the policy in force",
+		    m->key);
+		return SG_ERR_VERIFY;
+	}
+	sg_hex_encode(m->data, m->data_len, hex);
+	if (j->pk == NULL || strcmp(j->st.key, m->key) != 0) {
+		snprintf(err, errlen, "the statement is for key '%s', not "
+		    "'%s'", j->st.key, m->key);
+		return SG_ERR_VERIFY;
+	}
+	if (strcmp(j->st.spki_sha256, j->ck->spki_hex) != 0) {
+		snprintf(err, errlen, "the statement names key sha256:%s; "
+		    "'%s' is sha256:%s", j->st.spki_sha256, m->key,
+		    j->ck->spki_hex);
+		return SG_ERR_VERIFY;
+	}
+	if (sg_digest_from_name(j->st.digest_alg) != m->digest_alg ||
+	    strcmp(j->st.digest_hex, hex) != 0) {
+		snprintf(err, errlen, "the digest is not the one the statement "
+		    "names");
+		return SG_ERR_VERIFY;
+	}
+	if (strcmp(j->st.format, j->req->format) != 0) {
+		snprintf(err, errlen, "the format is not the one the statement "
+		    "names");
+		return SG_ERR_VERIFY;
+	}
+	return 0;
+}
+
 /* Policy p's rules for key pk: the format, and the HSM inventory and
  * countries for the key's token. */
 static int
-where_allowed(struct child *c, const struct sg_policy *p,
+where_allowed(struct sg_signer_child *c, const struct sg_policy *p,
     const struct sg_policy_key *pk, const char *key, const char *format,
     char *err, size_t errlen)
 {
@@ -406,7 +582,7 @@ where_allowed(struct child *c, const struct sg_policy *p,
 		    (unsigned long long)sg_policy_version(p));
 		return SG_ERR_FORBIDDEN;
 	}
-	if (sg_signer_key_public(c->core, key, NULL, NULL, &ti) != 0) {
+	if (key_public(c, key, NULL, NULL, &ti) != 0) {
 		snprintf(err, errlen, "no token information for key '%s'",
 		    key);
 		return SG_ERR_FORBIDDEN;
@@ -415,70 +591,91 @@ where_allowed(struct child *c, const struct sg_policy *p,
 	if (sg_policy_token_allowed(p, pk, ti.label, ti.serial,
 	    ti.manufacturer, ti.model, NULL, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "%s under policy %s@%llu", why,
-		    sg_policy_name(p), (unsigned long long)sg_policy_version(p));
+		    sg_policy_name(p),
+		    (unsigned long long)sg_policy_version(p));
 		return SG_ERR_FORBIDDEN;
 	}
 	return 0;
 }
 
-/* Signs the approved digest (as CMS when asked): the reply's signature,
- * and *ret_cms for CMS. */
+/* The rules on formats and where the HSM stands hold here too, whatever
+ * the front decided: under the request's policy and the one in force. */
 static int
-sign_fresh(struct child *c, const struct sg_wire_sign *w,
-    const char *chain, size_t chain_len, const struct sg_policy_key *pk,
+check_rules(struct sg_signer_child *c, const struct sign_job *j, char *err,
+    size_t errlen)
+{
+	const char *key = j->req->msg.key, *format = j->req->format;
+	int r;
+
+	if ((r = where_allowed(c, j->p, j->pk, key, format, err,
+	    errlen)) != 0)
+		return r;
+	return where_allowed(c, j->now, j->nk, key, format, err, errlen);
+}
+
+/* The approved digest as CMS: the reply's signature is the one inside. */
+static int
+sign_cms(struct sg_signer_child *c, const struct sign_job *j,
     struct sg_wire_reply *rep, uint8_t **ret_cms, size_t *ret_cms_len)
 {
-	struct sg_sign_msg m;
-	struct sg_sign_reply *sr;
+	const struct sg_sign_msg *m = &j->req->msg;
+	struct cms_ctx cc = { c, m->key };
 	uint8_t *cms = NULL, *sv = NULL;
 	size_t cms_len = 0, svlen = 0;
 	EVP_PKEY *pub = NULL;
 	enum sg_key_alg alg;
 	int r;
 
-	if (strcmp(w->format, "cms") == 0) {
-		struct cms_ctx cc = { c, w->key };
-		if (chain == NULL) {
-			snprintf(rep->err, sizeof(rep->err), "key '%s' has no "
-			    "certificate for CMS", w->key);
-			return SG_ERR_INVALID;
-		}
-		if ((r = sg_signer_key_public(c->core, w->key, &pub, &alg,
-		    NULL)) != 0 || (r = sg_cms_build(chain, chain_len, pub,
-		    pk->scheme,
-		    (enum sg_digest_alg)w->digest_alg, w->data, w->data_len,
-		    time(NULL), cms_sign_cb, &cc, &cms, &cms_len)) != 0) {
-			snprintf(rep->err, sizeof(rep->err), "CMS: %s",
-			    sg_strerror(r));
-			free(cms);
-			return r;
-		}
-		if (cms_len > SG_SIGNER_MAX_CMS)
-			r = SG_ERR_TOO_LARGE;
-		else if ((r = sg_cms_signature_value(cms, cms_len, &sv,
-		    &svlen)) == 0 && svlen > sizeof(rep->sig))
-			r = SG_ERR_BUFFER;
-		if (r != 0) {
-			free(sv);
-			free(cms);
-			return r;
-		}
-		memcpy(rep->sig, sv, svlen);
-		rep->sig_len = (uint32_t)svlen;
-		free(sv);
-		*ret_cms = cms;
-		*ret_cms_len = cms_len;
-		return 0;
+	if (j->chain == NULL) {
+		snprintf(rep->err, sizeof(rep->err), "key '%s' has no "
+		    "certificate for CMS", m->key);
+		return SG_ERR_INVALID;
 	}
+	if ((r = key_public(c, m->key, &pub, &alg, NULL)) != 0 ||
+	    (r = sg_cms_build(j->chain, j->chain_len, pub, j->pk->scheme,
+	    m->digest_alg, m->data, m->data_len, time(NULL), cms_sign_cb,
+	    &cc, &cms, &cms_len)) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "CMS: %s",
+		    sg_strerror(r));
+		free(cms);
+		return r;
+	}
+	if (cms_len > SG_SIGNER_MAX_CMS)
+		r = SG_ERR_TOO_LARGE;
+	else if ((r = sg_cms_signature_value(cms, cms_len, &sv,
+	    &svlen)) == 0 && svlen > sizeof(rep->sig))
+		r = SG_ERR_BUFFER;
+	if (r != 0) {
+		free(sv);
+		free(cms);
+		return r;
+	}
+	memcpy(rep->sig, sv, svlen);
+	rep->sig_len = (uint32_t)svlen;
+	free(sv);
+	*ret_cms = cms;
+	*ret_cms_len = cms_len;
+	return 0;
+}
+
+/* Signs the approved digest (as CMS when asked): the reply's signature,
+ * and *ret_cms for CMS. */
+static int
+sign_fresh(struct sg_signer_child *c, const struct sign_job *j,
+    struct sg_wire_reply *rep, uint8_t **ret_cms, size_t *ret_cms_len)
+{
+	struct sg_sign_msg m;
+	struct sg_sign_reply *sr;
+	int r;
+
+	if (strcmp(j->req->format, "cms") == 0)
+		return sign_cms(c, j, rep, ret_cms, ret_cms_len);
 	if ((sr = calloc(1, sizeof(*sr))) == NULL)
 		return SG_ERR_NOMEM;
-	memset(&m, 0, sizeof(m));
-	snprintf(m.key, sizeof(m.key), "%s", w->key);
-	m.digest_alg = pk->scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE :
-	    (enum sg_digest_alg)w->digest_alg;
-	memcpy(m.data, w->data, w->data_len);
-	m.data_len = w->data_len;
-	sg_signer_sign(c->core, &m, sr);
+	m = j->req->msg;
+	if (j->pk->scheme == SG_SIG_EDDSA)
+		m.digest_alg = SG_DIGEST_NONE;
+	c->ops->sign(c->core, &m, sr);
 	if ((r = sr->status) != 0)
 		snprintf(rep->err, sizeof(rep->err), "HSM: %s",
 		    sg_strerror(r));
@@ -498,32 +695,32 @@ sign_fresh(struct child *c, const struct sg_wire_sign *w,
  * never goes out.
  */
 static int
-replay(struct child *c, const struct sg_wire_sign *w,
-    const struct sg_policy_key *pk, const struct sg_statement *st,
+replay(struct sg_signer_child *c, const struct sign_job *j,
     struct sg_sigrec_entry *re, struct sg_wire_reply *rep,
     uint8_t **ret_cms, size_t *ret_cms_len)
 {
+	const struct sg_sign_msg *m = &j->req->msg;
 	EVP_PKEY *pub = NULL;
 	uint8_t *sv = NULL;
 	size_t svlen = 0;
 	char when[32];
 	int ok;
 
-	ok = strcmp(re->key, w->key) == 0 &&
-	    strcmp(re->digest_alg, st->digest_alg) == 0 &&
-	    strcmp(re->digest_hex, st->digest_hex) == 0 &&
+	ok = strcmp(re->key, m->key) == 0 &&
+	    strcmp(re->digest_alg, j->st.digest_alg) == 0 &&
+	    strcmp(re->digest_hex, j->st.digest_hex) == 0 &&
 	    re->sig_len <= sizeof(rep->sig) &&
-	    sg_signer_key_public(c->core, w->key, &pub, NULL, NULL) == 0;
-	if (ok && strcmp(w->format, "cms") == 0)
+	    key_public(c, m->key, &pub, NULL, NULL) == 0;
+	if (ok && strcmp(j->req->format, "cms") == 0)
 		ok = re->cms != NULL && re->cms_len <= SG_SIGNER_MAX_CMS &&
 		    sg_cms_signature_value(re->cms, re->cms_len, &sv,
 		    &svlen) == 0 && svlen == re->sig_len &&
 		    memcmp(sv, re->sig, svlen) == 0;
 	else if (ok)
-		ok = re->cms == NULL && sg_verify(pub, pk->scheme,
-		    pk->scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE :
-		    (enum sg_digest_alg)w->digest_alg, w->data, w->data_len,
-		    re->sig, re->sig_len) == 0;
+		ok = re->cms == NULL && sg_verify(pub, j->pk->scheme,
+		    j->pk->scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE :
+		    m->digest_alg, m->data, m->data_len, re->sig,
+		    re->sig_len) == 0;
 	free(sv);
 	if (!ok) {
 		sg_log_error("signer: request %s: the recorded %s signature "
@@ -547,69 +744,34 @@ replay(struct child *c, const struct sg_wire_sign *w,
 	return 0;
 }
 
-/*
- * At most one signature per request and format: the record decides
- * between returning what was signed before, refusing a second statement
- * for the same request id, and signing; a new signature leaves only once
- * it is on disk.
- */
+/* Signs a request the record does not hold, and releases the signature
+ * only once it is recorded on disk. */
 static int
-sign_once(struct child *c, const struct sg_wire_sign *w, const char *stmt,
-    const struct sg_statement *st, const char *chain, size_t chain_len,
-    const struct sg_policy_key *pk, struct sg_wire_reply *rep,
-    uint8_t **ret_cms, size_t *ret_cms_len)
+sign_and_record(struct sg_signer_child *c, const struct sign_job *j,
+    struct sg_wire_reply *rep, uint8_t **ret_cms, size_t *ret_cms_len)
 {
+	const struct sg_wire_sign_req *req = j->req;
 	struct sg_sigrec_entry re;
-	uint8_t ssha[32];
-	char ssha_hex[65];
 	int r;
 
+	if ((r = sign_fresh(c, j, rep, ret_cms, ret_cms_len)) != 0)
+		return r;
 	memset(&re, 0, sizeof(re));
-	if ((r = sg_sigrec_claim(c->rec, st->request)) != 0) {
-		snprintf(rep->err, sizeof(rep->err), "request %s is being "
-		    "signed on another channel", st->request);
-		return r == SG_ERR_TIMEOUT ? SG_ERR_UNAVAILABLE : r;
-	}
-	sg_sha256(stmt, w->statement_len, ssha);
-	sg_hex_encode(ssha, sizeof(ssha), ssha_hex);
-	r = sg_sigrec_get(c->rec, st->request, w->format, ssha_hex, &re);
-	if (r == 0) {
-		r = replay(c, w, pk, st, &re, rep, ret_cms, ret_cms_len);
-		goto out;
-	}
-	if (r == SG_ERR_CONFLICT) {
-		sg_log_warn("signer: request %s was signed for statement "
-		    "sha256:%s; another statement for it refused",
-		    st->request, re.statement_sha256);
-		snprintf(rep->err, sizeof(rep->err), "request %s was signed "
-		    "for another statement (sha256:%.16s...): a request is "
-		    "signed once", st->request, re.statement_sha256);
-		r = SG_ERR_FORBIDDEN;
-		goto out;
-	}
-	if (r != SG_ERR_NOT_FOUND) {
-		snprintf(rep->err, sizeof(rep->err), "the signature record "
-		    "cannot be read");
-		r = SG_ERR_UNAVAILABLE;
-		goto out;
-	}
-	if ((r = sign_fresh(c, w, chain, chain_len, pk, rep, ret_cms,
-	    ret_cms_len)) != 0)
-		goto out;
-	sg_sigrec_entry_clear(&re);
-	snprintf(re.request, sizeof(re.request), "%s", st->request);
-	snprintf(re.format, sizeof(re.format), "%s", w->format);
+	snprintf(re.request, sizeof(re.request), "%s", j->st.request);
+	snprintf(re.format, sizeof(re.format), "%s", req->format);
 	snprintf(re.statement_sha256, sizeof(re.statement_sha256), "%s",
-	    ssha_hex);
-	snprintf(re.key, sizeof(re.key), "%s", w->key);
-	snprintf(re.digest_alg, sizeof(re.digest_alg), "%s", st->digest_alg);
-	snprintf(re.digest_hex, sizeof(re.digest_hex), "%s", st->digest_hex);
+	    j->ssha_hex);
+	snprintf(re.key, sizeof(re.key), "%s", req->msg.key);
+	snprintf(re.digest_alg, sizeof(re.digest_alg), "%s",
+	    j->st.digest_alg);
+	snprintf(re.digest_hex, sizeof(re.digest_hex), "%s",
+	    j->st.digest_hex);
 	memcpy(re.sig, rep->sig, rep->sig_len);
 	re.sig_len = rep->sig_len;
 	re.cms = *ret_cms;
 	re.cms_len = *ret_cms_len;
 	re.signed_at = (int64_t)time(NULL);
-	r = sg_sigrec_put(c->rec, &re, stmt, w->statement_len);
+	r = sg_sigrec_put(c->rec, &re, req->statement, req->statement_len);
 	re.cms = NULL;                 /* still the caller's */
 	if (r != 0) {
 		/* Never released unless recorded. */
@@ -623,183 +785,101 @@ sign_once(struct child *c, const struct sg_wire_sign *w, const char *stmt,
 	}
 	/* Recorded meanwhile by another process on the same record: the
 	 * recorded one is the answer. */
-	if (r == SG_ERR_CONFLICT && sg_sigrec_get(c->rec, st->request,
-	    w->format, ssha_hex, &re) == 0)
-		r = replay(c, w, pk, st, &re, rep, ret_cms, ret_cms_len);
+	if (r == SG_ERR_CONFLICT && sg_sigrec_get(c->rec, j->st.request,
+	    req->format, j->ssha_hex, &re) == 0)
+		r = replay(c, j, &re, rep, ret_cms, ret_cms_len);
 	else if (r != 0)
 		r = SG_ERR_UNAVAILABLE;
-out:
 	sg_sigrec_entry_clear(&re);
-	sg_sigrec_release(c->rec, st->request);
 	return r;
 }
 
-static void
-handle_sign(struct child *c, int fd, const uint8_t *buf, size_t n)
+/*
+ * At most one signature per request and format: the record decides
+ * between returning what was signed before, refusing a second statement
+ * for the same request id, and signing.
+ */
+static int
+sign_once(struct sg_signer_child *c, struct sign_job *j,
+    struct sg_wire_reply *rep, uint8_t **ret_cms, size_t *ret_cms_len)
 {
-	const struct sg_wire_sign *w = (const struct sg_wire_sign *)buf;
-	const char *envs[64];
-	size_t lens[64], i, off, want;
-	struct sg_wire_reply *rep;
-	struct sg_statement st;
-	const struct child_key *ck;
-	const struct sg_policy *p = NULL, *now;
-	const struct sg_policy_key *pk, *nk;
-	char hex[2 * SG_MAX_DIGEST + 1], *chain = NULL;
-	uint8_t *cms = NULL;
-	size_t cms_len = 0, chain_len = 0;
-	int r = SG_ERR_INVALID;
+	const struct sg_wire_sign_req *req = j->req;
+	struct sg_sigrec_entry re;
+	uint8_t ssha[32];
+	int r;
 
-	if ((rep = calloc(1, sizeof(*rep))) == NULL)
-		return;
-	if (n < sizeof(*w) || !str_ok(w->key, sizeof(w->key)) ||
-	    !str_ok(w->format, sizeof(w->format)) ||
-	    w->data_len > sizeof(w->data) || w->nenvelopes > 64 ||
-	    w->statement_len > SG_STATEMENT_MAX) {
-		snprintf(rep->err, sizeof(rep->err), "malformed sign message");
-		goto out;
+	memset(&re, 0, sizeof(re));
+	if ((r = sg_sigrec_claim(c->rec, j->st.request)) != 0) {
+		snprintf(rep->err, sizeof(rep->err), "request %s is being "
+		    "signed on another channel", j->st.request);
+		return r == SG_ERR_TIMEOUT ? SG_ERR_UNAVAILABLE : r;
 	}
-	want = sizeof(*w) + w->statement_len;
-	for (i = 0; i < w->nenvelopes; i++) {
-		if (w->envelope_lens[i] == 0 ||
-		    w->envelope_lens[i] > SG_ENVELOPE_MAX) {
-			snprintf(rep->err, sizeof(rep->err), "envelope %zu: "
-			    "bad length", i + 1);
-			goto out;
-		}
-		want += w->envelope_lens[i];
-	}
-	if (w->statement_len == 0) {
-		snprintf(rep->err, sizeof(rep->err), "no statement");
-		goto out;
-	}
-	if (want != n) {
-		snprintf(rep->err, sizeof(rep->err), "sign message is %zu "
-		    "bytes, its lengths say %zu", n, want);
-		goto out;
-	}
-	off = sizeof(*w) + w->statement_len;
-	for (i = 0; i < w->nenvelopes; i++) {
-		envs[i] = (const char *)buf + off;
-		lens[i] = w->envelope_lens[i];
-		off += lens[i];
-	}
-	if ((ck = child_key(c, w->key)) == NULL) {
+	sg_sha256(req->statement, req->statement_len, ssha);
+	sg_hex_encode(ssha, sizeof(ssha), j->ssha_hex);
+	r = sg_sigrec_get(c->rec, j->st.request, req->format, j->ssha_hex,
+	    &re);
+	if (r == 0)
+		r = replay(c, j, &re, rep, ret_cms, ret_cms_len);
+	else if (r == SG_ERR_CONFLICT) {
+		sg_log_warn("signer: request %s was signed for statement "
+		    "sha256:%s; another statement for it refused",
+		    j->st.request, re.statement_sha256);
+		snprintf(rep->err, sizeof(rep->err), "request %s was signed "
+		    "for another statement (sha256:%.16s...): a request is "
+		    "signed once", j->st.request, re.statement_sha256);
+		r = SG_ERR_FORBIDDEN;
+	} else if (r != SG_ERR_NOT_FOUND) {
+		snprintf(rep->err, sizeof(rep->err), "the signature record "
+		    "cannot be read");
+		r = SG_ERR_UNAVAILABLE;
+	} else
+		r = sign_and_record(c, j, rep, ret_cms, ret_cms_len);
+	sg_sigrec_entry_clear(&re);
+	sg_sigrec_release(c->rec, j->st.request);
+	return r;
+}
+
+/*
+ * SIGN, decoded: the key, the evidence, the statement's binding to this
+ * request, the policy's rules, then at most one signature.  Any refusal
+ * leaves no signature and no CMS in the reply.
+ */
+static void
+handle_sign(struct sg_signer_child *c, const struct sg_wire_sign_req *req,
+    struct sg_wire_reply *rep, uint8_t **ret_cms, size_t *ret_cms_len)
+{
+	struct sign_job j;
+	int r;
+
+	memset(&j, 0, sizeof(j));
+	j.req = req;
+	if ((j.ck = child_key(c, req->msg.key)) == NULL) {
+		snprintf(rep->err, sizeof(rep->err), "no key '%s'",
+		    req->msg.key);
 		r = SG_ERR_NOT_FOUND;
-		snprintf(rep->err, sizeof(rep->err), "no key '%s'", w->key);
-		goto out;
+	} else if ((r = check_evidence(c, &j, rep->err,
+	    sizeof(rep->err))) == 0 &&
+	    (r = check_binding(&j, rep->err, sizeof(rep->err))) == 0 &&
+	    (r = check_rules(c, &j, rep->err, sizeof(rep->err))) == 0)
+		r = sign_once(c, &j, rep, ret_cms, ret_cms_len);
+	if (r != 0) {
+		explicit_bzero(rep->sig, sizeof(rep->sig));
+		rep->sig_len = 0;
+		free(*ret_cms);
+		*ret_cms = NULL;
+		*ret_cms_len = 0;
 	}
-
-	/*
-	 * The evidence, under the policy the statement names (one this
-	 * process read itself), and every approval also under the newest
-	 * policy: an officer revoked by a reload no longer counts, whatever
-	 * the front sends.
-	 */
-	r = SG_ERR_VERIFY;
-	if (sg_statement_parse((const char *)buf + sizeof(*w),
-	    w->statement_len, &st) != 0) {
-		snprintf(rep->err, sizeof(rep->err), "statement: not a valid "
-		    "signgate approval statement");
-		goto out;
-	}
-	pthread_mutex_lock(&c->lock);
-	now = c->policies[0];
-	for (i = 0; p == NULL && i < c->npolicies; i++)
-		if (strcmp(sg_policy_sha256_hex(c->policies[i]),
-		    st.policy_sha256) == 0)
-			p = c->policies[i];
-	if (p != NULL)
-		r = sg_evidence_check_now(p, now, (const char *)buf +
-		    sizeof(*w), w->statement_len, envs, lens, w->nenvelopes,
-		    (int64_t)time(NULL), &st, rep->err, sizeof(rep->err));
-	else
-		snprintf(rep->err, sizeof(rep->err), "policy: the statement "
-		    "names policy %.63s@%llu sha256:%.64s, which this signer "
-		    "has not loaded", st.policy_name,
-		    (unsigned long long)st.policy_version, st.policy_sha256);
-	pk = p != NULL ? sg_policy_key(p, w->key) : NULL;
-	nk = sg_policy_key(now, w->key);
-	if (r == 0 && ck->chain_pem != NULL &&
-	    (chain = malloc(ck->chain_len)) != NULL) {
-		memcpy(chain, ck->chain_pem, ck->chain_len);
-		chain_len = ck->chain_len;
-	}
-	pthread_mutex_unlock(&c->lock);
-	if (r != 0)
-		goto out;
-	r = SG_ERR_VERIFY;
-	if (nk == NULL) {
-		snprintf(rep->err, sizeof(rep->err), "key '%s' is not in the "
-		    "policy in force", w->key);
-		goto out;
-	}
-	sg_hex_encode(w->data, w->data_len, hex);
-	if (pk == NULL || strcmp(st.key, w->key) != 0) {
-		snprintf(rep->err, sizeof(rep->err), "the statement is for key "
-		    "'%s', not '%s'", st.key, w->key);
-		goto out;
-	}
-	if (strcmp(st.spki_sha256, ck->spki_hex) != 0) {
-		snprintf(rep->err, sizeof(rep->err), "the statement names "
-		    "key sha256:%s; '%s' is sha256:%s", st.spki_sha256, w->key,
-		    ck->spki_hex);
-		goto out;
-	}
-	if (sg_digest_from_name(st.digest_alg) != (enum sg_digest_alg)
-	    w->digest_alg || strcmp(st.digest_hex, hex) != 0) {
-		snprintf(rep->err, sizeof(rep->err), "the digest is not the "
-		    "one the statement names");
-		goto out;
-	}
-	if (strcmp(st.format, w->format) != 0) {
-		snprintf(rep->err, sizeof(rep->err), "the format is not the "
-		    "one the statement names");
-		goto out;
-	}
-	/* The rules on formats and where the HSM stands hold here too,
-	 * whatever the front decided: under the request's policy and under
-	 * the one in force. */
-	r = SG_ERR_FORBIDDEN;
-	if ((r = where_allowed(c, p, pk, w->key, w->format, rep->err,
-	    sizeof(rep->err))) != 0 || (r = where_allowed(c, now, nk, w->key,
-	    w->format, rep->err, sizeof(rep->err))) != 0)
-		goto out;
-	r = sign_once(c, w, (const char *)buf + sizeof(*w), &st, chain,
-	    chain_len, pk, rep, &cms, &cms_len);
-out:
 	rep->status = r;
-	reply_send(fd, rep, cms, r == 0 ? cms_len : 0);
-	explicit_bzero(rep, sizeof(*rep));
-	free(cms);
-	free(chain);
-	free(rep);
+	free(j.chain);
 }
 
 static void
-handle_checkpoint(struct child *c, int fd, const uint8_t *buf, size_t n)
+handle_checkpoint(struct sg_signer_child *c,
+    const struct sg_witness_request *req, struct sg_wire_reply *rep)
 {
-	const struct sg_wire_checkpoint *w =
-	    (const struct sg_wire_checkpoint *)buf;
-	struct sg_witness_request *req;
 	struct sg_witness_record rec;
-	struct sg_wire_reply *rep;
-	int r = SG_ERR_INVALID;
+	int r;
 
-	rep = calloc(1, sizeof(*rep));
-	req = calloc(1, sizeof(*req));
-	if (rep == NULL || req == NULL)
-		goto out;
-	if (n != sizeof(*w) || w->nproof > SG_MERKLE_MAX_PROOF) {
-		snprintf(rep->err, sizeof(rep->err), "malformed checkpoint "
-		    "message");
-		goto out;
-	}
-	req->size = w->size;
-	memcpy(req->root, w->root, SG_HASH_LEN);
-	req->old_size = w->old_size;
-	req->nproof = w->nproof;
-	memcpy(req->proof, w->proof, (size_t)w->nproof * SG_HASH_LEN);
 	/* Recorded before anything is signed; refused if not an extension. */
 	r = sg_witness_advance(c->witness, req, &rec, rep->err,
 	    sizeof(rep->err));
@@ -808,112 +888,153 @@ handle_checkpoint(struct child *c, int fd, const uint8_t *buf, size_t n)
 	memcpy(rep->log_root, rec.root, SG_HASH_LEN);
 	if (r == SG_ERR_VERIFY)
 		sg_log_error("signer: checkpoint refused: %s", rep->err);
-	if (r != 0)
-		goto out;
-	if ((r = sg_signer_sign_checkpoint(c->core, c->log_origin, req->size,
-	    req->root, rep->sig)) != 0) {
+	if (r == 0 && (r = c->ops->sign_checkpoint(c->core, c->log_origin,
+	    req->size, req->root, rep->sig)) != 0)
 		snprintf(rep->err, sizeof(rep->err), "HSM: %s",
 		    sg_strerror(r));
-		goto out;
+	else if (r == 0)
+		rep->sig_len = SG_ED25519_SIG;
+	rep->status = r;
+}
+
+/* A test signature over a fixed digest; no signature goes back. */
+static void
+handle_probe(struct sg_signer_child *c, const char *name,
+    struct sg_wire_reply *rep)
+{
+	struct sg_sign_msg m;
+	struct sg_sign_reply *sr;
+	EVP_PKEY *pub;
+	enum sg_key_alg alg;
+
+	if (name[0] == '@') {
+		rep->status = SG_ERR_NOT_FOUND;
+		return;
 	}
-	rep->sig_len = SG_ED25519_SIG;
-out:
-	if (rep != NULL) {
-		rep->status = r;
-		reply_send(fd, rep, NULL, 0);
+	if ((sr = calloc(1, sizeof(*sr))) == NULL) {
+		rep->status = SG_ERR_NOMEM;
+		return;
 	}
-	free(req);
-	free(rep);
+	memset(&m, 0, sizeof(m));
+	snprintf(m.key, sizeof(m.key), "%s", name);
+	m.digest_alg = SG_DIGEST_SHA256;
+	sg_sha256(PROBE_TEXT, sizeof(PROBE_TEXT) - 1, m.data);
+	m.data_len = 32;
+	if (key_public(c, name, &pub, &alg, NULL) == 0 &&
+	    alg == SG_ALG_ED25519)
+		m.digest_alg = SG_DIGEST_NONE;
+	c->ops->sign(c->core, &m, sr);
+	rep->status = sr->status;
+	explicit_bzero(sr, sizeof(*sr));
+	free(sr);
+}
+
+/* A key's public facts: its algorithm, its token, its public key. */
+static void
+handle_keyinfo(struct sg_signer_child *c, const char *name,
+    struct sg_wire_reply *rep)
+{
+	EVP_PKEY *pub = NULL;
+	enum sg_key_alg alg;
+	unsigned char *der = NULL;
+	int len, r;
+
+	r = key_public(c, name, &pub, &alg, &rep->token);
+	if (r == 0 && ((len = i2d_PUBKEY(pub, &der)) <= 0 ||
+	    (size_t)len > sizeof(rep->der)))
+		r = SG_ERR_CRYPTO;
+	else if (r == 0) {
+		memcpy(rep->der, der, (size_t)len);
+		rep->der_len = (uint32_t)len;
+		rep->alg = (uint32_t)alg;
+	}
+	OPENSSL_free(der);
+	if (r != 0)
+		memset(&rep->token, 0, sizeof(rep->token));
+	rep->status = r;
 }
 
 static void
-handle_small(struct child *c, int fd, const uint8_t *buf, size_t n,
-    uint32_t type)
+dispatch(struct sg_signer_child *c, const struct sg_wire_request *req,
+    struct sg_wire_reply *rep, uint8_t **ret_cms, size_t *ret_cms_len)
 {
-	struct sg_wire_reply *rep;
-	int r = SG_ERR_INVALID;
-
-	if ((rep = calloc(1, sizeof(*rep))) == NULL)
-		return;
-	if (type == SG_WIRE_RELOAD) {
-		const struct sg_wire_text *w = (const struct sg_wire_text *)buf;
-		char expect[65];
-		if (n != sizeof(*w) || w->len != 64)
-			goto out;
-		memcpy(expect, w->text, 64);
-		expect[64] = '\0';
-		r = child_load_policy(c, expect, rep->err, sizeof(rep->err));
-	} else {
-		const struct sg_wire_name *w = (const struct sg_wire_name *)buf;
-		if (n != sizeof(*w) || !str_ok(w->name, sizeof(w->name)))
-			goto out;
-		if (type == SG_WIRE_PROBE) {
-			struct sg_sign_msg m;
-			struct sg_sign_reply *sr = calloc(1, sizeof(*sr));
-			if (sr == NULL || w->name[0] == '@') {
-				free(sr);
-				r = SG_ERR_NOT_FOUND;
-				goto out;
-			}
-			memset(&m, 0, sizeof(m));
-			snprintf(m.key, sizeof(m.key), "%s", w->name);
-			m.digest_alg = SG_DIGEST_SHA256;
-			sg_sha256(PROBE_TEXT, sizeof(PROBE_TEXT) - 1, m.data);
-			m.data_len = 32;
-			{
-				EVP_PKEY *pub;
-				enum sg_key_alg alg;
-				if (sg_signer_key_public(c->core, w->name, &pub,
-				    &alg, NULL) == 0 && alg == SG_ALG_ED25519)
-					m.digest_alg = SG_DIGEST_NONE;
-			}
-			sg_signer_sign(c->core, &m, sr);
-			r = sr->status;
-			explicit_bzero(sr, sizeof(*sr));
-			free(sr);
-		} else {
-			EVP_PKEY *pub = NULL;
-			enum sg_key_alg alg;
-			unsigned char *der = NULL;
-			int len;
-			r = sg_signer_key_public(c->core, w->name, &pub, &alg,
-			    &rep->token);
-			if (r == 0 && ((len = i2d_PUBKEY(pub, &der)) <= 0 ||
-			    (size_t)len > sizeof(rep->der)))
-				r = SG_ERR_CRYPTO;
-			else if (r == 0) {
-				memcpy(rep->der, der, (size_t)len);
-				rep->der_len = (uint32_t)len;
-				rep->alg = (uint32_t)alg;
-			}
-			OPENSSL_free(der);
-		}
+	switch (req->type) {
+	case SG_WIRE_SIGN:
+		handle_sign(c, &req->u.sign, rep, ret_cms, ret_cms_len);
+		break;
+	case SG_WIRE_CHECKPOINT:
+		handle_checkpoint(c, &req->u.checkpoint, rep);
+		break;
+	case SG_WIRE_RELOAD:
+		rep->status = child_load_policy(c, req->u.reload_sha256,
+		    rep->err, sizeof(rep->err));
+		break;
+	case SG_WIRE_PROBE:
+		handle_probe(c, req->u.name, rep);
+		break;
+	case SG_WIRE_KEYINFO:
+		handle_keyinfo(c, req->u.name, rep);
+		break;
+	default:
+		/* sg_wire_decode_request lets no other type through. */
+		rep->status = SG_ERR_INTERNAL;
+		break;
 	}
+}
+
+int
+sg_signer_child_serve_msg(struct sg_signer_child *c, const uint8_t *msg,
+    size_t len, uint8_t **ret, size_t *ret_len)
+{
+	struct sg_wire_request *req;
+	struct sg_wire_reply *rep;
+	uint8_t *cms = NULL;
+	size_t cms_len = 0;
+	int r = SG_ERR_NOMEM;
+
+	*ret = NULL;
+	*ret_len = 0;
+	rep = calloc(1, sizeof(*rep));
+	req = calloc(1, sizeof(*req));
+	if (rep == NULL || req == NULL)
+		goto out;
+	rep->status = sg_wire_decode_request(msg, len, req, rep->err,
+	    sizeof(rep->err));
+	if (rep->status == 0)
+		dispatch(c, req, rep, &cms, &cms_len);
+	r = sg_wire_encode_reply(rep, cms, cms_len, ret, ret_len);
 out:
-	rep->status = r;
-	reply_send(fd, rep, NULL, 0);
+	if (rep != NULL)
+		explicit_bzero(rep, sizeof(*rep));
 	free(rep);
+	free(req);
+	free(cms);
+	return r;
 }
 
 struct serve_arg {
-	struct child *c;
+	struct sg_signer_child *c;
 	int fd;
 };
 
+/* One channel: one request, one reply, until the front goes.  A request
+ * that cannot be answered for want of memory gets no reply (the front's
+ * wait is bounded). */
 static void *
 serve_channel(void *arg)
 {
 	struct serve_arg *sa = arg;
-	const struct sg_wire_hdr *h;
-	uint8_t *buf;
+	uint8_t *buf, *out;
+	size_t out_len;
 	ssize_t n;
 
-	if ((buf = malloc(MAX_MSG + 1)) == NULL) {
-		shutdown(sa->fd, SHUT_RDWR);  /* the front sees the channel end */
+	if ((buf = malloc(SG_WIRE_MAX_MSG + 1)) == NULL) {
+		/* The front sees the channel end. */
+		shutdown(sa->fd, SHUT_RDWR);
 		return NULL;
 	}
 	for (;;) {
-		n = recv(sa->fd, buf, MAX_MSG + 1, 0);
+		n = recv(sa->fd, buf, SG_WIRE_MAX_MSG + 1, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -925,46 +1046,21 @@ serve_channel(void *arg)
 			    (hp.revents & (POLLHUP | POLLRDHUP)))
 				break;
 		}
-		h = (const struct sg_wire_hdr *)buf;
-		if ((size_t)n < sizeof(*h) || (size_t)n > MAX_MSG ||
-		    h->magic != SG_WIRE_MAGIC || h->len != (uint32_t)n) {
-			struct sg_wire_reply rep;
-			memset(&rep, 0, sizeof(rep));
-			rep.status = SG_ERR_INVALID;
-			snprintf(rep.err, sizeof(rep.err), "malformed message");
-			reply_send(sa->fd, &rep, NULL, 0);
+		if (sg_signer_child_serve_msg(sa->c, buf, (size_t)n, &out,
+		    &out_len) != 0)
 			continue;
-		}
-		switch (h->type) {
-		case SG_WIRE_SIGN:
-			handle_sign(sa->c, sa->fd, buf, (size_t)n);
-			break;
-		case SG_WIRE_CHECKPOINT:
-			handle_checkpoint(sa->c, sa->fd, buf, (size_t)n);
-			break;
-		case SG_WIRE_RELOAD:
-		case SG_WIRE_PROBE:
-		case SG_WIRE_KEYINFO:
-			handle_small(sa->c, sa->fd, buf, (size_t)n, h->type);
-			break;
-		default: {
-			struct sg_wire_reply rep;
-			memset(&rep, 0, sizeof(rep));
-			rep.status = SG_ERR_INVALID;
-			snprintf(rep.err, sizeof(rep.err), "unknown message "
-			    "type %u", h->type);
-			reply_send(sa->fd, &rep, NULL, 0);
-		}
-		}
+		send(sa->fd, out, out_len, MSG_NOSIGNAL);
+		free(out);
 	}
-	explicit_bzero(buf, MAX_MSG + 1);
+	explicit_bzero(buf, SG_WIRE_MAX_MSG + 1);
 	free(buf);
 	return NULL;
 }
 
 static int
-child_open_keys(struct child *c, const struct sg_signer_key_spec *keys,
-    size_t nkeys, char *err, size_t errlen)
+child_open_keys(struct sg_signer_child *c,
+    const struct sg_signer_key_spec *keys, size_t nkeys, char *err,
+    size_t errlen)
 {
 	size_t i;
 
@@ -978,8 +1074,8 @@ child_open_keys(struct child *c, const struct sg_signer_key_spec *keys,
 
 		snprintf(ck->name, sizeof(ck->name), "%s", keys[i].name);
 		ck->spec = keys[i];
-		if (sg_signer_key_public(c->core, ck->name, &pub, NULL,
-		    NULL) == 0 && sg_pubkey_spki_sha256(pub, spki) == 0)
+		if (key_public(c, ck->name, &pub, NULL, NULL) == 0 &&
+		    sg_pubkey_spki_sha256(pub, spki) == 0)
 			sg_hex_encode(spki, sizeof(spki), ck->spki_hex);
 		pk = sg_policy_key(c->policies[0], ck->name);
 		if (ck->name[0] != '@') {
@@ -1004,25 +1100,15 @@ child_open_keys(struct child *c, const struct sg_signer_key_spec *keys,
 	return 0;
 }
 
-/*
- * What every signer does before it serves, once it runs as the signer's
- * user: nobody may read its memory, it reads the policy itself, opens its
- * records in state_dir (so they belong to the signer's user), then opens
- * the module, the tokens and the keys (those its own policy names, plus the
- * log key, when keys is NULL).
- */
+/* The policy and the records, before the core is open: they belong to
+ * the signer's user, and the policy decides which keys to open. */
 static int
-child_setup(struct child *c, const char *module_path,
-    const struct sg_signer_token_spec *tokens, size_t ntokens,
-    const struct sg_signer_key_spec *keys, size_t nkeys,
-    const char *policy_path, const char *log_origin, const char *state_dir,
-    const char *log_token, const char *log_key, char *err, size_t errlen)
+child_init(struct sg_signer_child *c, const char *policy_path,
+    const char *log_origin, const char *state_dir, char *err,
+    size_t errlen)
 {
-	struct sg_signer_key_spec *own = NULL;
 	int r;
 
-	/* Nobody may read this process's memory (PINs, sessions). */
-	prctl(PR_SET_DUMPABLE, 0);
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
 	if ((c->policy_path = strdup(policy_path)) == NULL ||
@@ -1033,18 +1119,92 @@ child_setup(struct child *c, const char *module_path,
 	    (r = sg_witness_open(state_dir, log_origin, &c->witness, err,
 	    errlen)) != 0)
 		return r;
+	return 0;
+}
+
+/*
+ * What every signer does before it serves, once it runs as the signer's
+ * user: nobody may read its memory, it reads the policy itself, opens its
+ * records in state_dir (so they belong to the signer's user), then opens
+ * the module, the tokens and the keys (those its own policy names, plus the
+ * log key, when keys is NULL).
+ */
+static int
+child_setup(struct sg_signer_child *c, const char *module_path,
+    const struct sg_signer_token_spec *tokens, size_t ntokens,
+    const struct sg_signer_key_spec *keys, size_t nkeys,
+    const char *policy_path, const char *log_origin, const char *state_dir,
+    const char *log_token, const char *log_key, char *err, size_t errlen)
+{
+	struct sg_signer_key_spec *own = NULL;
+	struct sg_signer *core = NULL;
+	int r;
+
+	/* Nobody may read this process's memory (PINs, sessions). */
+	prctl(PR_SET_DUMPABLE, 0);
+	if ((r = child_init(c, policy_path, log_origin, state_dir, err,
+	    errlen)) != 0)
+		return r;
 	if (keys == NULL) {
 		if ((r = sg_signer_key_specs(c->policies[0], log_token,
 		    log_key, &own, &nkeys)) != 0)
 			return r;
 		keys = own;
 	}
-	r = sg_signer_open(module_path, tokens, ntokens, keys, nkeys,
-	    &c->core, err, errlen);
+	r = sg_signer_open(module_path, tokens, ntokens, keys, nkeys, &core,
+	    err, errlen);
+	c->ops = &hsm_ops;
+	c->core = core;
 	if (r == 0)
 		r = child_open_keys(c, keys, nkeys, err, errlen);
 	free(own);
 	return r;
+}
+
+int
+sg_signer_child_new(const struct sg_signer_ops *ops, void *core,
+    const struct sg_signer_key_spec *keys, size_t nkeys,
+    const char *policy_path, const char *log_origin, const char *state_dir,
+    struct sg_signer_child **ret, char *errbuf, size_t errlen)
+{
+	struct sg_signer_child *c;
+	int r;
+
+	*ret = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return SG_ERR_NOMEM;
+	if ((r = child_init(c, policy_path, log_origin, state_dir, errbuf,
+	    errlen)) == 0) {
+		c->ops = ops;
+		c->core = core;
+		r = child_open_keys(c, keys, nkeys, errbuf, errlen);
+	}
+	if (r != 0) {
+		sg_signer_child_free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+void
+sg_signer_child_free(struct sg_signer_child *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->npolicies; i++)
+		sg_policy_free(c->policies[i]);
+	for (i = 0; i < c->nkeys; i++)
+		free(c->keys[i].chain_pem);
+	free(c->keys);
+	sg_sigrec_close(c->rec);
+	sg_witness_free(c->witness);
+	free(c->policy_path);
+	free(c->log_origin);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
 }
 
 static void
@@ -1053,7 +1213,7 @@ child_main(int *fds, unsigned n, const char *module_path,
     const struct sg_signer_key_spec *keys, size_t nkeys,
     const char *policy_path, const char *log_origin, const char *state_dir)
 {
-	struct child c;
+	struct sg_signer_child c;
 	struct sg_wire_reply rep;
 	struct serve_arg *args;
 	pthread_t *th;
@@ -1073,12 +1233,9 @@ child_main(int *fds, unsigned n, const char *module_path,
 		r = child_setup(&c, module_path, tokens, ntokens, keys, nkeys,
 		    policy_path, log_origin, state_dir, NULL, NULL, rep.err,
 		    sizeof(rep.err));
+	/* READY is the first reply on the first channel. */
 	rep.status = r;
-	rep.h.type = SG_WIRE_READY;
-	{
-		/* reply_send sets the type to REPLY; READY is a reply. */
-		reply_send(fds[0], &rep, NULL, 0);
-	}
+	reply_send(fds[0], &rep);
 	if (r != 0)
 		_exit(1);
 	if ((th = calloc(n, sizeof(*th))) == NULL ||
@@ -1132,7 +1289,7 @@ sg_signer_key_specs(const struct sg_policy *p, const char *log_token,
 /* The signer on its own: a listening socket instead of socket pairs. */
 
 struct listener {
-	struct child c;
+	struct sg_signer_child c;
 	int fd;
 	uid_t front_uid;
 	pthread_mutex_t lock;
@@ -1147,7 +1304,7 @@ struct conn_arg {
 static void
 set_bufs(int fd)
 {
-	int bufsz = (int)MAX_MSG * 2;
+	int bufsz = (int)SG_WIRE_MAX_MSG * 2;
 
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
@@ -1204,9 +1361,8 @@ accept_one(struct listener *l, int fd)
 	pthread_mutex_unlock(&l->lock);
 	set_bufs(fd);
 	memset(&rep, 0, sizeof(rep));
-	rep.h.type = SG_WIRE_READY;
 	if ((ca = calloc(1, sizeof(*ca))) == NULL ||
-	    reply_send(fd, &rep, NULL, 0) != 0)
+	    reply_send(fd, &rep) != 0)
 		goto fail;
 	ca->sa.c = &l->c;
 	ca->sa.fd = fd;
@@ -1272,8 +1428,8 @@ listen_socket(const char *path, int *ret_fd, char *errbuf, size_t errlen)
 		    0)) >= 0 && connect(probe, (struct sockaddr *)&sun,
 		    sizeof(sun)) == 0) {
 			close(probe);
-			snprintf(errbuf, errlen, "signer_socket: another signer "
-			    "is listening on %s", path);
+			snprintf(errbuf, errlen, "signer_socket: another "
+			    "signer is listening on %s", path);
 			return SG_ERR_CONFLICT;
 		}
 		if (probe >= 0)
@@ -1420,11 +1576,12 @@ retire_channel(struct sg_signer_client *c, int ch)
 }
 
 /* Sends one request and waits for its reply on a free channel.  The
- * reply (fixed part) goes to rep; extra bytes stay in c->rbuf[ch]. */
+ * reply's fixed part goes to rep, its CMS (if any) to *ret_extra. */
 static int
 exchange(struct sg_signer_client *c, const void *req, size_t len,
     struct sg_wire_reply *rep, uint8_t **ret_extra, size_t *ret_extra_len)
 {
+	const uint8_t *extra;
 	ssize_t n;
 	int ch, r = 0;
 
@@ -1449,21 +1606,14 @@ exchange(struct sg_signer_client *c, const void *req, size_t len,
 		}
 	}
 	do
-		n = recv(c->fds[ch], c->rbuf[ch], MAX_REPLY, 0);
+		n = recv(c->fds[ch], c->rbuf[ch], SG_WIRE_MAX_REPLY, 0);
 	while (n < 0 && errno == EINTR);
-	if (n < (ssize_t)sizeof(*rep)) {
+	/* A signer that answers out of protocol is not used again. */
+	if (n < 0 || sg_wire_decode_reply(c->rbuf[ch], (size_t)n, rep,
+	    &extra) != 0) {
 		give_channel(c, ch, 1);
 		return SG_ERR_UNAVAILABLE;
 	}
-	memcpy(rep, c->rbuf[ch], sizeof(*rep));
-	if (rep->h.magic != SG_WIRE_MAGIC || rep->h.len != (uint32_t)n ||
-	    rep->cms_len != (uint32_t)n - sizeof(*rep) ||
-	    rep->sig_len > sizeof(rep->sig) ||
-	    rep->der_len > sizeof(rep->der)) {
-		give_channel(c, ch, 1);
-		return SG_ERR_UNAVAILABLE;
-	}
-	rep->err[sizeof(rep->err) - 1] = '\0';
 	if (ret_extra != NULL) {
 		*ret_extra = NULL;
 		*ret_extra_len = rep->cms_len;
@@ -1471,8 +1621,7 @@ exchange(struct sg_signer_client *c, const void *req, size_t len,
 		    NULL)
 			r = SG_ERR_NOMEM;
 		else if (rep->cms_len > 0)
-			memcpy(*ret_extra, c->rbuf[ch] + sizeof(*rep),
-			    rep->cms_len);
+			memcpy(*ret_extra, extra, rep->cms_len);
 	}
 	give_channel(c, ch, 0);
 	return r;
@@ -1494,11 +1643,12 @@ client_alloc(void)
 	return c;
 }
 
-/* The signer's first message on a channel: READY, with its status. */
+/* The signer's first message on a channel: a REPLY with its status. */
 static int
 wait_ready(int fd, uint8_t *buf, char *errbuf, size_t errlen)
 {
 	struct sg_wire_reply rep;
+	const uint8_t *extra;
 	struct pollfd pfd;
 	ssize_t n;
 	int pr;
@@ -1508,17 +1658,19 @@ wait_ready(int fd, uint8_t *buf, char *errbuf, size_t errlen)
 	do
 		pr = poll(&pfd, 1, READY_TIMEOUT_MS);
 	while (pr < 0 && errno == EINTR);
-	if (pr != 1 || (n = recv(fd, buf, MAX_REPLY, 0)) <
+	if (pr != 1 || (n = recv(fd, buf, SG_WIRE_MAX_REPLY, 0)) <
 	    (ssize_t)sizeof(rep)) {
 		snprintf(errbuf, errlen, "the signer process did not start");
 		return SG_ERR_UNAVAILABLE;
 	}
-	memcpy(&rep, buf, sizeof(rep));
-	rep.err[sizeof(rep.err) - 1] = '\0';
-	if (rep.h.magic != SG_WIRE_MAGIC || rep.status != 0) {
+	if (sg_wire_decode_reply(buf, (size_t)n, &rep, &extra) != 0) {
+		snprintf(errbuf, errlen, "the signer process failed to start");
+		return SG_ERR_UNAVAILABLE;
+	}
+	if (rep.status != 0) {
 		snprintf(errbuf, errlen, "%s", rep.err[0] ? rep.err :
 		    "the signer process failed to start");
-		return rep.status != 0 ? rep.status : SG_ERR_UNAVAILABLE;
+		return rep.status;
 	}
 	return 0;
 }
@@ -1541,12 +1693,9 @@ client_fetch_facts(struct sg_signer_client *c,
 		const unsigned char *p;
 		struct key_fact *f = &c->facts[c->nfacts];
 
-		memset(&w, 0, sizeof(w));
-		w.h.magic = SG_WIRE_MAGIC;
-		w.h.type = SG_WIRE_KEYINFO;
-		w.h.len = sizeof(w);
-		snprintf(w.name, sizeof(w.name), "%s", keys[k].name);
-		if ((r = exchange(c, &w, sizeof(w), &rep, NULL, NULL)) != 0 ||
+		if ((r = sg_wire_encode_name(&w, SG_WIRE_KEYINFO,
+		    keys[k].name)) != 0 ||
+		    (r = exchange(c, &w, sizeof(w), &rep, NULL, NULL)) != 0 ||
 		    (r = rep.status) != 0) {
 			snprintf(errbuf, errlen, "key '%s': %s", keys[k].name,
 			    sg_strerror(r));
@@ -1594,7 +1743,7 @@ sg_signer_spawn(const char *module_path,
 		set_bufs(sv[1]);
 		c->fds[i] = sv[0];
 		child_fds[i] = sv[1];
-		if ((c->rbuf[i] = malloc(MAX_REPLY)) == NULL) {
+		if ((c->rbuf[i] = malloc(SG_WIRE_MAX_REPLY)) == NULL) {
 			r = SG_ERR_NOMEM;
 			goto fail;
 		}
@@ -1661,7 +1810,7 @@ connect_channel(struct sg_signer_client *c, const char *path,
 		return SG_ERR_FORBIDDEN;
 	}
 	c->fds[c->n] = fd;
-	if ((c->rbuf[c->n] = malloc(MAX_REPLY)) == NULL)
+	if ((c->rbuf[c->n] = malloc(SG_WIRE_MAX_REPLY)) == NULL)
 		return SG_ERR_NOMEM;    /* fd closed with the client */
 	if ((r = wait_ready(fd, c->rbuf[c->n], errbuf, errlen)) != 0) {
 		if (r == SG_ERR_UNAVAILABLE)
@@ -1788,43 +1937,19 @@ sg_signer_client_sign(struct sg_signer_client *c,
     struct sg_sign_reply *reply, uint8_t **ret_cms, size_t *ret_cms_len,
     char *errbuf, size_t errlen)
 {
-	struct sg_wire_sign *w;
 	struct sg_wire_reply rep;
 	uint8_t *buf, *extra = NULL;
-	size_t total, i, off, extra_len = 0;
+	size_t len, extra_len = 0;
 	int r;
 
 	memset(&rep, 0, sizeof(rep));
 	memset(reply, 0, sizeof(*reply));
-	if (ev == NULL || ev->n > 64 || msg->data_len > sizeof(w->data) ||
-	    ev->statement_len > SG_STATEMENT_MAX)
-		return reply->status = SG_ERR_INVALID;
-	total = sizeof(*w) + ev->statement_len;
-	for (i = 0; i < ev->n; i++)
-		total += ev->envelope_lens[i];
-	if (total > MAX_MSG)
-		return reply->status = SG_ERR_TOO_LARGE;
-	if ((buf = calloc(1, total)) == NULL)
-		return reply->status = SG_ERR_NOMEM;
-	w = (struct sg_wire_sign *)buf;
-	w->h.magic = SG_WIRE_MAGIC;
-	w->h.type = SG_WIRE_SIGN;
-	w->h.len = (uint32_t)total;
-	snprintf(w->key, sizeof(w->key), "%s", msg->key);
-	w->digest_alg = (uint32_t)msg->digest_alg;
-	w->data_len = (uint32_t)msg->data_len;
-	memcpy(w->data, msg->data, msg->data_len);
-	snprintf(w->format, sizeof(w->format), "%s", ev->format);
-	w->statement_len = (uint32_t)ev->statement_len;
-	w->nenvelopes = (uint32_t)ev->n;
-	memcpy(buf + sizeof(*w), ev->statement, ev->statement_len);
-	off = sizeof(*w) + ev->statement_len;
-	for (i = 0; i < ev->n; i++) {
-		w->envelope_lens[i] = (uint32_t)ev->envelope_lens[i];
-		memcpy(buf + off, ev->envelopes[i], ev->envelope_lens[i]);
-		off += ev->envelope_lens[i];
+	if ((r = sg_wire_encode_sign(msg, ev, &buf, &len)) != 0) {
+		snprintf(errbuf, errlen, "the request does not fit a signer "
+		    "message: %s", sg_strerror(r));
+		return reply->status = r;
 	}
-	r = exchange(c, buf, total, &rep, &extra, &extra_len);
+	r = exchange(c, buf, len, &rep, &extra, &extra_len);
 	free(buf);
 	if (r == 0)
 		r = rep.status;
@@ -1860,14 +1985,10 @@ sg_signer_client_checkpoint(struct sg_signer_client *c,
 		return SG_ERR_INVALID;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return SG_ERR_NOMEM;
-	w->h.magic = SG_WIRE_MAGIC;
-	w->h.type = SG_WIRE_CHECKPOINT;
-	w->h.len = sizeof(*w);
-	w->size = req->size;
-	memcpy(w->root, req->root, SG_HASH_LEN);
-	w->old_size = req->old_size;
-	w->nproof = (uint32_t)req->nproof;
-	memcpy(w->proof, req->proof, req->nproof * SG_HASH_LEN);
+	if ((r = sg_wire_encode_checkpoint(w, req)) != 0) {
+		free(w);
+		return r;
+	}
 	r = exchange(c, w, sizeof(*w), &rep, NULL, NULL);
 	free(w);
 	if (r != 0) {
@@ -1894,12 +2015,8 @@ sg_signer_client_probe(struct sg_signer_client *c, const char *key)
 	struct sg_wire_reply rep;
 	int r;
 
-	memset(&w, 0, sizeof(w));
-	w.h.magic = SG_WIRE_MAGIC;
-	w.h.type = SG_WIRE_PROBE;
-	w.h.len = sizeof(w);
-	snprintf(w.name, sizeof(w.name), "%s", key);
-	if ((r = exchange(c, &w, sizeof(w), &rep, NULL, NULL)) != 0)
+	if ((r = sg_wire_encode_name(&w, SG_WIRE_PROBE, key)) != 0 ||
+	    (r = exchange(c, &w, sizeof(w), &rep, NULL, NULL)) != 0)
 		return r;
 	return rep.status;
 }
@@ -1912,15 +2029,8 @@ sg_signer_client_reload(struct sg_signer_client *c,
 	struct sg_wire_reply rep;
 	int r;
 
-	if (strlen(expect_sha256_hex) != 64)
-		return SG_ERR_INVALID;
-	memset(&w, 0, sizeof(w));
-	w.h.magic = SG_WIRE_MAGIC;
-	w.h.type = SG_WIRE_RELOAD;
-	w.h.len = sizeof(w);
-	w.len = 64;
-	memcpy(w.text, expect_sha256_hex, 64);
-	if ((r = exchange(c, &w, sizeof(w), &rep, NULL, NULL)) != 0)
+	if ((r = sg_wire_encode_reload(&w, expect_sha256_hex)) != 0 ||
+	    (r = exchange(c, &w, sizeof(w), &rep, NULL, NULL)) != 0)
 		return r;
 	if (rep.status != 0)
 		snprintf(errbuf, errlen, "%s", rep.err);

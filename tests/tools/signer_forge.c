@@ -18,7 +18,10 @@
  * requesters), and the raw SOCK_SEQPACKET channel, for messages that are
  * not well formed at all.  Positive controls sit next to the refusals so
  * that a refusal cannot come from a broken test: the same builders produce
- * the signatures that verify.
+ * the signatures that verify.  Raw messages start from what the wire
+ * module's encoders build (sg_signer_wire.h), as the front's client does,
+ * and then break one field; every raw reply must pass the front's own
+ * check (sg_wire_decode_reply), refusals included.
  *
  * Checkpoints: the log key signs only the signer's own checkpoint text and
  * only trees that extend its record.  Text (the old message, a checkpoint
@@ -104,14 +107,15 @@
 #include "sg_privdrop.h"
 #include "sg_signer.h"
 #include "sg_signer_proc.h"
+#include "sg_signer_wire.h"
 #include "sg_sigrec.h"
 #include "sg_util.h"
 
 #define WAIT_MS 20000
 #define EMPTY_WAIT_MS 3000
-/* The largest message the signer reads (its MAX_MSG). */
-#define WIRE_MAX (sizeof(struct sg_wire_sign) + SG_SIGNER_MAX_EVIDENCE)
-#define REPLY_MAX (sizeof(struct sg_wire_reply) + SG_SIGNER_MAX_CMS)
+/* The largest message the signer reads, and the largest reply. */
+#define WIRE_MAX SG_WIRE_MAX_MSG
+#define REPLY_MAX SG_WIRE_MAX_REPLY
 #define MAX_ENV 70
 
 enum { ALICE, BOB, CAROL, DAVE, NOFFICERS };
@@ -224,7 +228,7 @@ load_officer(struct forge *f, size_t i)
 static int
 spawn_signer_ex(const struct sg_config *cfg, const struct sg_policy *p,
     const char *policy_path, const char *state_dir,
-    void (*tweak)(struct sg_signer_key_spec *, size_t),
+    void (*tweak)(struct sg_signer_key_spec *, size_t), int prepare,
     struct sg_signer_client **ret, char *err, size_t errlen)
 {
 	struct sg_signer_key_spec *specs;
@@ -258,7 +262,7 @@ spawn_signer_ex(const struct sg_config *cfg, const struct sg_policy *p,
 	/* As signgated does before it forks its signer, for a directory
 	 * not made yet; one the forge made on purpose is left as it is, for
 	 * the signer's own checks. */
-	if (sg_privdrop_start() == SG_PRIV_START_ROOT &&
+	if (prepare && sg_privdrop_start() == SG_PRIV_START_ROOT &&
 	    access(state_dir, F_OK) != 0 &&
 	    (r = sg_privdrop_prepare_dir("signer_state_dir", state_dir,
 	    SG_PRIV_SIGNER, err, errlen)) != 0) {
@@ -280,8 +284,8 @@ spawn_signer(const struct sg_config *cfg, const struct sg_policy *p,
 	char err[512];
 	int r;
 
-	if ((r = spawn_signer_ex(cfg, p, policy_path, state_dir, NULL, ret, err,
-	    sizeof(err))) != 0)
+	if ((r = spawn_signer_ex(cfg, p, policy_path, state_dir, NULL, 1, ret,
+	    err, sizeof(err))) != 0)
 		fprintf(stderr, "signer: %s (%s)\n", err, sg_strerror(r));
 	return r;
 }
@@ -984,6 +988,7 @@ static int
 raw_exchange(struct forge *f, int fd, const void *msg, size_t len,
     struct sg_wire_reply *rep, char *why, size_t whylen, int wait_ms)
 {
+	const uint8_t *extra;
 	struct pollfd pfd;
 	ssize_t n;
 	int pr;
@@ -1008,12 +1013,11 @@ raw_exchange(struct forge *f, int fd, const void *msg, size_t len,
 		    n < 0 ? strerror(errno) : "closed");
 		return -1;
 	}
-	memcpy(rep, f->rbuf, sizeof(*rep));
-	rep->err[sizeof(rep->err) - 1] = '\0';
-	if (rep->h.magic != SG_WIRE_MAGIC || rep->h.type != SG_WIRE_REPLY ||
-	    rep->h.len != (uint32_t)n ||
-	    rep->cms_len != (uint32_t)((size_t)n - sizeof(*rep))) {
-		snprintf(why, whylen, "a reply that does not frame");
+	/* The front's own check: framing, lengths, and a refusal that
+	 * carries nothing. */
+	if (sg_wire_decode_reply(f->rbuf, (size_t)n, rep, &extra) != 0) {
+		snprintf(why, whylen, "a reply out of protocol (%zd bytes)",
+		    n);
 		return -1;
 	}
 	return 0;
@@ -1045,61 +1049,56 @@ raw_expect(struct forge *f, const char *name, const void *msg, size_t len,
 		    word != NULL ? word : "");
 }
 
-/* A well-formed SIGN message (as the client builds it), malloc'd. */
+/* A well-formed SIGN message, built as the client builds it (with one
+ * spare byte after it, for the case that sends one byte more), malloc'd. */
 static uint8_t *
 wire_sign(const char *key, enum sg_digest_alg alg, const uint8_t *digest,
     size_t dlen, const char *format, const char *stmt, size_t stmt_len,
     const struct envs *e, size_t *ret_len)
 {
-	struct sg_wire_sign *w;
-	uint8_t *buf;
-	size_t total, off, i;
+	struct sg_sign_msg m;
+	struct sg_sign_evidence ev;
+	uint8_t *msg, *buf;
+	size_t len;
 
-	total = sizeof(*w) + stmt_len;
-	for (i = 0; e != NULL && i < e->n; i++)
-		total += e->len[i];
-	if ((buf = calloc(1, total + 1)) == NULL)
-		abort();
-	w = (struct sg_wire_sign *)buf;
-	w->h.magic = SG_WIRE_MAGIC;
-	w->h.type = SG_WIRE_SIGN;
-	w->h.len = (uint32_t)total;
-	snprintf(w->key, sizeof(w->key), "%s", key);
-	w->digest_alg = (uint32_t)alg;
-	w->data_len = (uint32_t)dlen;
-	memcpy(w->data, digest, dlen);
-	snprintf(w->format, sizeof(w->format), "%s", format);
-	w->statement_len = (uint32_t)stmt_len;
-	memcpy(buf + sizeof(*w), stmt, stmt_len);
-	off = sizeof(*w) + stmt_len;
-	for (i = 0; e != NULL && i < e->n; i++) {
-		w->envelope_lens[i] = (uint32_t)e->len[i];
-		memcpy(buf + off, e->json[i], e->len[i]);
-		off += e->len[i];
+	memset(&m, 0, sizeof(m));
+	snprintf(m.key, sizeof(m.key), "%s", key);
+	m.digest_alg = alg;
+	memcpy(m.data, digest, dlen);
+	m.data_len = dlen;
+	memset(&ev, 0, sizeof(ev));
+	ev.statement = stmt;
+	ev.statement_len = stmt_len;
+	if (e != NULL) {
+		ev.envelopes = (const char *const *)e->json;
+		ev.envelope_lens = e->len;
+		ev.n = e->n;
 	}
-	w->nenvelopes = e != NULL ? (uint32_t)e->n : 0;
-	*ret_len = total;
+	ev.format = format;
+	if (sg_wire_encode_sign(&m, &ev, &msg, &len) != 0 ||
+	    (buf = calloc(1, len + 1)) == NULL)
+		abort();
+	memcpy(buf, msg, len);
+	free(msg);
+	*ret_len = len;
 	return buf;
 }
 
 static void
 wire_name(struct sg_wire_name *w, uint32_t type, const char *name)
 {
-	memset(w, 0, sizeof(*w));
-	w->h.magic = SG_WIRE_MAGIC;
-	w->h.type = type;
-	w->h.len = sizeof(*w);
-	snprintf(w->name, sizeof(w->name), "%s", name);
+	if (sg_wire_encode_name(w, type, name) != 0)
+		abort();
 }
 
+/* A text-shaped message (RELOAD's layout) of any type, with any length
+ * field: forgeries only, as no valid message carries free text. */
 static void
 wire_text(struct sg_wire_text *w, uint32_t type, const char *text,
     size_t len)
 {
 	memset(w, 0, sizeof(*w));
-	w->h.magic = SG_WIRE_MAGIC;
-	w->h.type = type;
-	w->h.len = sizeof(*w);
+	sg_wire_hdr_init(&w->h, type, sizeof(*w));
 	w->len = (uint32_t)len;
 	memcpy(w->text, text, len < sizeof(w->text) ? len : sizeof(w->text));
 }
@@ -1292,9 +1291,7 @@ raw_forgeries(struct forge *f)
 	if ((big = calloc(1, WIRE_MAX + 1)) == NULL)
 		abort();
 	w = (struct sg_wire_sign *)big;
-	w->h.magic = SG_WIRE_MAGIC;
-	w->h.type = SG_WIRE_SIGN;
-	w->h.len = (uint32_t)WIRE_MAX;
+	sg_wire_hdr_init(&w->h, SG_WIRE_SIGN, WIRE_MAX);
 	snprintf(w->key, sizeof(w->key), "nightly");
 	snprintf(w->format, sizeof(w->format), "raw");
 	w->statement_len = 100;
@@ -1341,7 +1338,10 @@ raw_forgeries(struct forge *f)
 		    "KEYINFO for nightly gives its public key only (%u bytes "
 		    "DER, sig_len %u)", rep.der_len, rep.sig_len);
 
-	wire_text(&wt, SG_WIRE_RELOAD, sg_policy_sha256_hex(f->policy), 63);
+	if (sg_wire_encode_reload(&wt, sg_policy_sha256_hex(f->policy)) != 0)
+		abort();
+	wt.len = 63;
+	wt.text[63] = '\0';
 	raw_expect(f, "RELOAD with a 63-character digest", &wt, sizeof(wt),
 	    SG_ERR_INVALID, NULL);
 }
@@ -1440,25 +1440,32 @@ tree_root(struct tree *t, uint64_t size, uint8_t out[SG_HASH_LEN])
 		abort();
 }
 
+static void
+ckpt_encode(struct sg_wire_checkpoint *w, const struct sg_witness_request *req)
+{
+	if (sg_wire_encode_checkpoint(w, req) != 0)
+		abort();
+}
+
 /* A CHECKPOINT for t at size, with t's proof from `from` (no proof when
  * from is 0 or not below size), claiming old_size. */
 static void
 wire_ckpt(struct sg_wire_checkpoint *w, struct tree *t, uint64_t size,
     uint64_t from, uint64_t old_size)
 {
-	size_t n = 0;
+	struct sg_witness_request *req;
 
-	memset(w, 0, sizeof(*w));
-	w->h.magic = SG_WIRE_MAGIC;
-	w->h.type = SG_WIRE_CHECKPOINT;
-	w->h.len = sizeof(*w);
-	w->size = size;
-	w->old_size = old_size;
-	tree_root(t, size, w->root);
-	if (from > 0 && from < size && sg_merkle_consistency_proof(tree_get,
-	    t, from, size, w->proof, SG_MERKLE_MAX_PROOF, &n) != 0)
+	if ((req = calloc(1, sizeof(*req))) == NULL)
 		abort();
-	w->nproof = (uint32_t)n;
+	req->size = size;
+	req->old_size = old_size;
+	tree_root(t, size, req->root);
+	if (from > 0 && from < size && sg_merkle_consistency_proof(tree_get,
+	    t, from, size, req->proof, SG_MERKLE_MAX_PROOF,
+	    &req->nproof) != 0)
+		abort();
+	ckpt_encode(w, req);
+	free(req);
 }
 
 /* The checkpoint text the signer must have signed. */
@@ -1735,9 +1742,7 @@ checkpoint_forgeries(struct forge *f)
 	/* Bytes now: a checkpoint text laid over the tree fields, random
 	 * bodies.  None may come back signed. */
 	memset(w, 0, sizeof(*w));
-	w->h.magic = SG_WIRE_MAGIC;
-	w->h.type = SG_WIRE_CHECKPOINT;
-	w->h.len = sizeof(*w);
+	sg_wire_hdr_init(&w->h, SG_WIRE_CHECKPOINT, sizeof(*w));
 	memcpy((uint8_t *)w + sizeof(w->h), cp, strlen(cp));
 	rep = ckpt_expect(&cx, "a checkpoint text laid over the tree fields",
 	    w, sizeof(*w), SG_ERR_INVALID, NULL);
@@ -1879,18 +1884,30 @@ checkpoint_forgeries(struct forge *f)
 		    "not start on this record (%s)", sg_strerror(r));
 		sg_signer_client_free(other);
 	}
-	/* Nor on a record directory others may write. */
+	/*
+	 * Nor on a record directory others may write.  Started as root,
+	 * signgated gives the directory to the signer's user with mode 0700
+	 * before it forks; here the directory is given over, then opened to
+	 * all, and the signer is spawned without that step.
+	 */
 	{
 		char wdir[200];
 		snprintf(wdir, sizeof(wdir), "%s/open", f->tmp);
-		if (mkdir(wdir, 0700) == 0 && chmod(wdir, 0777) == 0) {
+		err[0] = '\0';
+		if (mkdir(wdir, 0700) == 0 &&
+		    sg_privdrop_prepare_dir("signer_state_dir", wdir,
+		    SG_PRIV_SIGNER, err, sizeof(err)) == 0 &&
+		    chmod(wdir, 0777) == 0) {
 			other = NULL;
-			r = ckpt_spawn(f, wdir, &other);
-			result(r != 0, "a signer does not start on a record "
-			    "directory of mode 0777 (%s)", sg_strerror(r));
+			r = spawn_signer_ex(f->cfg, f->policy,
+			    f->cfg->policy_path, wdir, NULL, 0, &other, err,
+			    sizeof(err));
+			result(r != 0 && strstr(err, "mode") != NULL, "a "
+			    "signer does not start on a record directory of "
+			    "mode 0777 (%s: %s)", sg_strerror(r), err);
 			sg_signer_client_free(other);
 		} else
-			result(0, "%s: %s", wdir, strerror(errno));
+			result(0, "%s: %s %s", wdir, strerror(errno), err);
 	}
 out:
 	sg_signer_client_free(cx.sc);
@@ -1935,17 +1952,18 @@ daemon_log(struct forge *f)
 	struct store_tree st = { NULL, NULL };
 	struct ckpt_ctx cx;
 	struct sg_wire_checkpoint *w;
+	struct sg_witness_request *req;
 	struct sg_wire_text wt;
 	sqlite3_stmt *q = NULL;
 	uint8_t root[SG_HASH_LEN], prev[SG_HASH_LEN];
 	uint64_t size = 0;
-	size_t n;
 	char *path, cp[256];
 	int r;
 
 	memset(&cx, 0, sizeof(cx));
 	cx.f = f;
 	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (req = calloc(1, sizeof(*req))) == NULL ||
 	    (path = sg_path_join(f->cfg->state_dir, "signgate.db")) == NULL)
 		abort();
 	if (sqlite3_open_v2(path, &st.db, SQLITE_OPEN_READONLY, NULL) !=
@@ -1982,39 +2000,39 @@ daemon_log(struct forge *f)
 	wire_text(&wt, SG_WIRE_CHECKPOINT, cp, strlen(cp));
 	ckpt_expect(&cx, "daemon log: a checkpoint text one entry ahead", &wt,
 	    sizeof(wt), SG_ERR_INVALID, "malformed checkpoint");
-	memset(w, 0, sizeof(*w));
-	w->h.magic = SG_WIRE_MAGIC;
-	w->h.type = SG_WIRE_CHECKPOINT;
-	w->h.len = sizeof(*w);
-	w->size = size;
-	memcpy(w->root, root, SG_HASH_LEN);
-	w->root[0] ^= 1;
+	req->size = size;
+	memcpy(req->root, root, SG_HASH_LEN);
+	req->root[0] ^= 1;
+	ckpt_encode(w, req);
 	ckpt_expect(&cx, "daemon log: another root at its size (fork)", w,
 	    sizeof(*w), SG_ERR_VERIFY, "fork");
-	w->size = size - 1;
-	memcpy(w->root, prev, SG_HASH_LEN);
+	req->size = size - 1;
+	memcpy(req->root, prev, SG_HASH_LEN);
+	ckpt_encode(w, req);
 	ckpt_expect(&cx, "daemon log: its own tree one entry shorter "
 	    "(rollback)", w, sizeof(*w), SG_ERR_VERIFY, "rollback");
-	w->size = size + 1;
-	w->old_size = size;
-	memcpy(w->root, root, SG_HASH_LEN);
-	w->root[31] ^= 0x80;
-	memcpy(w->proof[0], root, SG_HASH_LEN);
-	w->nproof = 1;
+	req->size = size + 1;
+	req->old_size = size;
+	memcpy(req->root, root, SG_HASH_LEN);
+	req->root[31] ^= 0x80;
+	memcpy(req->proof[0], root, SG_HASH_LEN);
+	req->nproof = 1;
+	ckpt_encode(w, req);
 	ckpt_expect(&cx, "daemon log: one entry more, with a made-up proof", w,
 	    sizeof(*w), SG_ERR_VERIFY, "fork");
-	w->size = size;
-	w->old_size = size - 1;
-	memcpy(w->root, root, SG_HASH_LEN);
+	req->size = size;
+	req->old_size = size - 1;
+	memcpy(req->root, root, SG_HASH_LEN);
 	if (sg_merkle_consistency_proof(store_get, &st, size - 1, size,
-	    w->proof, SG_MERKLE_MAX_PROOF, &n) != 0)
+	    req->proof, SG_MERKLE_MAX_PROOF, &req->nproof) != 0)
 		abort();
-	w->nproof = (uint32_t)n;
+	ckpt_encode(w, req);
 	ckpt_expect(&cx, "daemon log: its own tree with a proof from one "
 	    "entry less", w, sizeof(*w), SG_ERR_INVALID, "no proof");
-	memset(w->proof, 0, sizeof(w->proof));
-	w->nproof = 0;
-	w->old_size = size;
+	memset(req->proof, 0, sizeof(req->proof));
+	req->nproof = 0;
+	req->old_size = size;
+	ckpt_encode(w, req);
 	ckpt_expect(&cx, "daemon log: its own tree, as recorded (control)",
 	    w, sizeof(*w), 0, NULL);
 	ckpt_record_is(f, f->cfg->signer_state_dir, size, root, "the daemon's "
@@ -2025,6 +2043,7 @@ out:
 	sqlite3_finalize(st.get);
 	sqlite3_close(st.db);
 	free(path);
+	free(req);
 	free(w);
 	return 0;
 }
@@ -2850,8 +2869,8 @@ start_rules(struct forge *f, const char *dir, const char *text, size_t len)
 			continue;
 		}
 		sc = NULL;
-		r = spawn_signer_ex(f->cfg, p, path, f->hsmdir, NULL, &sc, err,
-		    sizeof(err));
+		r = spawn_signer_ex(f->cfg, p, path, f->hsmdir, NULL, 1, &sc,
+		    err, sizeof(err));
 		result(r != 0 && sc == NULL && strstr(err, "key 'x'") !=
 		    NULL && strstr(err, "transparency log") != NULL,
 		    "start: the signer process refuses key x naming the log "
@@ -2866,8 +2885,8 @@ start_rules(struct forge *f, const char *dir, const char *text, size_t len)
 	p = NULL;
 	if (write_policy(path, text, len, &p) == 0) {
 		sc = NULL;
-		r = spawn_signer_ex(f->cfg, p, path, f->hsmdir, tweak_move_release, &sc,
-		    err, sizeof(err));
+		r = spawn_signer_ex(f->cfg, p, path, f->hsmdir,
+		    tweak_move_release, 1, &sc, err, sizeof(err));
 		result(r != 0 && strstr(err, "key 'release'") != NULL &&
 		    strstr(err, "not where the policy file") != NULL,
 		    "start: a key list from the front that moves release is "

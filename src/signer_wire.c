@@ -1,0 +1,413 @@
+/*
+ * The wire protocol between the front and the signer process: the one
+ * table of message types, the signer's gate for incoming records, the
+ * front's check of replies, and the encoders both ends build with.
+ *
+ * The table (wire_types below) gives, for each type, who sends it, its
+ * fixed part (a struct of sg_signer_wire.h, header included) and whether
+ * the record is exactly that long or that long plus what the fixed part
+ * declares:
+ *
+ *   SIGN        front -> signer  struct sg_wire_sign, then statement_len
+ *                                bytes, then nenvelopes envelopes of
+ *                                envelope_lens[i] bytes each
+ *   CHECKPOINT  front -> signer  struct sg_wire_checkpoint, exactly
+ *   PROBE       front -> signer  struct sg_wire_name, exactly
+ *   KEYINFO     front -> signer  struct sg_wire_name, exactly
+ *   RELOAD      front -> signer  struct sg_wire_text, exactly (len 64)
+ *   REPLY       signer -> front  struct sg_wire_reply, then cms_len bytes
+ *   READY       never sent: the signer's first message on a channel, which
+ *               says whether it started, is a REPLY
+ *
+ * sg_wire_decode_request() is the only way a record reaches the signer's
+ * handlers.  Its checks come in a fixed order, and each refusal has its
+ * own text (the forge tool and the tests look for them): the header (size
+ * of at least a header and at most SG_WIRE_MAX_MSG, magic, h.len equal to
+ * the record's size) "malformed message"; a type the signer does not
+ * serve "unknown message type N"; then the type's length and fields, with
+ * the table's text ("malformed sign message", ...).  For SIGN, after the
+ * fixed part, each envelope length must be non-zero and at most
+ * SG_ENVELOPE_MAX ("envelope N: bad length"), the statement non-empty
+ * ("no statement"), and the record exactly as long as the declared parts
+ * ("sign message is N bytes, its lengths say M").  Decoded requests hold
+ * copies of the fixed fields, so handlers never read the record through
+ * a cast.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sg_err.h"
+#include "sg_signer_wire.h"
+
+static const struct sg_wire_type_info wire_types[] = {
+	{ SG_WIRE_READY, "READY", SG_WIRE_NONE, SG_WIRE_EXACT,
+	    sizeof(struct sg_wire_reply), "malformed message" },
+	{ SG_WIRE_SIGN, "SIGN", SG_WIRE_TO_SIGNER, SG_WIRE_DECLARED,
+	    sizeof(struct sg_wire_sign), "malformed sign message" },
+	{ SG_WIRE_CHECKPOINT, "CHECKPOINT", SG_WIRE_TO_SIGNER, SG_WIRE_EXACT,
+	    sizeof(struct sg_wire_checkpoint), "malformed checkpoint message" },
+	{ SG_WIRE_PROBE, "PROBE", SG_WIRE_TO_SIGNER, SG_WIRE_EXACT,
+	    sizeof(struct sg_wire_name), "malformed probe message" },
+	{ SG_WIRE_KEYINFO, "KEYINFO", SG_WIRE_TO_SIGNER, SG_WIRE_EXACT,
+	    sizeof(struct sg_wire_name), "malformed keyinfo message" },
+	{ SG_WIRE_RELOAD, "RELOAD", SG_WIRE_TO_SIGNER, SG_WIRE_EXACT,
+	    sizeof(struct sg_wire_text), "malformed reload message" },
+	{ SG_WIRE_REPLY, "REPLY", SG_WIRE_TO_FRONT, SG_WIRE_DECLARED,
+	    sizeof(struct sg_wire_reply), "malformed reply" },
+};
+
+const struct sg_wire_type_info *
+sg_wire_type_info(uint32_t type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(wire_types) / sizeof(wire_types[0]); i++)
+		if (wire_types[i].type == type)
+			return &wire_types[i];
+	return NULL;
+}
+
+/* A fixed string field: NUL-terminated inside its cap. */
+static int
+terminated(const char *s, size_t cap)
+{
+	return memchr(s, '\0', cap) != NULL;
+}
+
+/* A string that fits a field of cap bytes with its NUL. */
+static int
+fits(const char *s, size_t cap)
+{
+	return s != NULL && strnlen(s, cap) < cap;
+}
+
+/* ------------------------------------------------------------------ */
+/* The signer's side: requests in. */
+
+static int
+refuse(char *err, size_t errlen, const char *why)
+{
+	snprintf(err, errlen, "%s", why);
+	return SG_ERR_INVALID;
+}
+
+/* SIGN: the fixed part is there (checked by the caller). */
+static int
+decode_sign(const uint8_t *buf, size_t len, const char *malformed,
+    struct sg_wire_sign_req *ret, char *err, size_t errlen)
+{
+	struct sg_wire_sign w;
+	size_t i, off, want;
+
+	memcpy(&w, buf, sizeof(w));
+	if (!terminated(w.key, sizeof(w.key)) ||
+	    !terminated(w.format, sizeof(w.format)) ||
+	    w.data_len > sizeof(w.data) ||
+	    w.nenvelopes > SG_WIRE_MAX_ENVELOPES ||
+	    w.statement_len > SG_STATEMENT_MAX)
+		return refuse(err, errlen, malformed);
+	want = sizeof(w) + w.statement_len;
+	for (i = 0; i < w.nenvelopes; i++) {
+		if (w.envelope_lens[i] == 0 ||
+		    w.envelope_lens[i] > SG_ENVELOPE_MAX) {
+			snprintf(err, errlen, "envelope %zu: bad length",
+			    i + 1);
+			return SG_ERR_INVALID;
+		}
+		want += w.envelope_lens[i];
+	}
+	if (w.statement_len == 0)
+		return refuse(err, errlen, "no statement");
+	if (want != len) {
+		snprintf(err, errlen, "sign message is %zu bytes, its lengths "
+		    "say %zu", len, want);
+		return SG_ERR_INVALID;
+	}
+	memcpy(ret->msg.key, w.key, sizeof(ret->msg.key));
+	ret->msg.digest_alg = (enum sg_digest_alg)w.digest_alg;
+	memcpy(ret->msg.data, w.data, w.data_len);
+	ret->msg.data_len = w.data_len;
+	memcpy(ret->format, w.format, sizeof(ret->format));
+	ret->statement = (const char *)buf + sizeof(w);
+	ret->statement_len = w.statement_len;
+	off = sizeof(w) + w.statement_len;
+	for (i = 0; i < w.nenvelopes; i++) {
+		ret->envelopes[i] = (const char *)buf + off;
+		ret->envelope_lens[i] = w.envelope_lens[i];
+		off += w.envelope_lens[i];
+	}
+	ret->nenvelopes = w.nenvelopes;
+	return 0;
+}
+
+static int
+decode_checkpoint(const uint8_t *buf, const char *malformed,
+    struct sg_witness_request *ret, char *err, size_t errlen)
+{
+	uint32_t nproof;
+
+	memcpy(&nproof, buf + offsetof(struct sg_wire_checkpoint, nproof),
+	    sizeof(nproof));
+	if (nproof > SG_MERKLE_MAX_PROOF)
+		return refuse(err, errlen, malformed);
+	memcpy(&ret->size, buf + offsetof(struct sg_wire_checkpoint, size),
+	    sizeof(ret->size));
+	memcpy(ret->root, buf + offsetof(struct sg_wire_checkpoint, root),
+	    SG_HASH_LEN);
+	memcpy(&ret->old_size, buf + offsetof(struct sg_wire_checkpoint,
+	    old_size), sizeof(ret->old_size));
+	ret->nproof = nproof;
+	memcpy(ret->proof, buf + offsetof(struct sg_wire_checkpoint, proof),
+	    (size_t)nproof * SG_HASH_LEN);
+	return 0;
+}
+
+static int
+decode_reload(const uint8_t *buf, const char *malformed, char ret[65],
+    char *err, size_t errlen)
+{
+	const size_t off = offsetof(struct sg_wire_text, text);
+	uint32_t n;
+
+	memcpy(&n, buf + offsetof(struct sg_wire_text, len), sizeof(n));
+	if (n != 64)
+		return refuse(err, errlen, malformed);
+	memcpy(ret, buf + off, 64);
+	ret[64] = '\0';
+	return 0;
+}
+
+static int
+decode_name(const uint8_t *buf, const char *malformed,
+    char ret[SG_NAME_MAX], char *err, size_t errlen)
+{
+	const char *name = (const char *)buf +
+	    offsetof(struct sg_wire_name, name);
+
+	if (!terminated(name, SG_NAME_MAX))
+		return refuse(err, errlen, malformed);
+	memcpy(ret, name, SG_NAME_MAX);
+	return 0;
+}
+
+/* The fields of a record whose header and length rule hold. */
+static int
+decode_body(const uint8_t *buf, size_t len,
+    const struct sg_wire_type_info *ti, struct sg_wire_request *ret,
+    char *err, size_t errlen)
+{
+	switch (ti->type) {
+	case SG_WIRE_SIGN:
+		return decode_sign(buf, len, ti->malformed, &ret->u.sign, err,
+		    errlen);
+	case SG_WIRE_CHECKPOINT:
+		return decode_checkpoint(buf, ti->malformed,
+		    &ret->u.checkpoint, err, errlen);
+	case SG_WIRE_RELOAD:
+		return decode_reload(buf, ti->malformed, ret->u.reload_sha256,
+		    err, errlen);
+	case SG_WIRE_PROBE:
+	case SG_WIRE_KEYINFO:
+		return decode_name(buf, ti->malformed, ret->u.name, err,
+		    errlen);
+	}
+	/* A row sent to the signer without a decoder: a bug here. */
+	snprintf(err, errlen, "unknown message type %u", ti->type);
+	return SG_ERR_INTERNAL;
+}
+
+int
+sg_wire_decode_request(const uint8_t *buf, size_t len,
+    struct sg_wire_request *ret, char *err, size_t errlen)
+{
+	const struct sg_wire_type_info *ti;
+	struct sg_wire_hdr h;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (len < sizeof(h) || len > SG_WIRE_MAX_MSG)
+		return refuse(err, errlen, "malformed message");
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != SG_WIRE_MAGIC || h.len != len)
+		return refuse(err, errlen, "malformed message");
+	if ((ti = sg_wire_type_info(h.type)) == NULL ||
+	    ti->dir != SG_WIRE_TO_SIGNER) {
+		snprintf(err, errlen, "unknown message type %u", h.type);
+		return SG_ERR_INVALID;
+	}
+	if (ti->shape == SG_WIRE_EXACT ? len != ti->size : len < ti->size)
+		return refuse(err, errlen, ti->malformed);
+	if ((r = decode_body(buf, len, ti, ret, err, errlen)) != 0) {
+		memset(ret, 0, sizeof(*ret));
+		return r;
+	}
+	ret->type = h.type;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The front's side: requests out. */
+
+void
+sg_wire_hdr_init(struct sg_wire_hdr *h, uint32_t type, size_t len)
+{
+	h->magic = SG_WIRE_MAGIC;
+	h->type = type;
+	h->len = (uint32_t)len;
+}
+
+int
+sg_wire_encode_sign(const struct sg_sign_msg *msg,
+    const struct sg_sign_evidence *ev, uint8_t **ret, size_t *ret_len)
+{
+	struct sg_wire_sign *w;
+	uint8_t *buf;
+	size_t total, i, off;
+
+	*ret = NULL;
+	*ret_len = 0;
+	if (ev == NULL || ev->n > SG_WIRE_MAX_ENVELOPES ||
+	    msg->data_len > sizeof(w->data) ||
+	    ev->statement_len > SG_STATEMENT_MAX ||
+	    !fits(msg->key, sizeof(w->key)) ||
+	    !fits(ev->format, sizeof(w->format)))
+		return SG_ERR_INVALID;
+	total = sizeof(*w) + ev->statement_len;
+	for (i = 0; i < ev->n; i++) {
+		if (ev->envelope_lens[i] > SG_WIRE_MAX_MSG)
+			return SG_ERR_TOO_LARGE;
+		total += ev->envelope_lens[i];
+	}
+	if (total > SG_WIRE_MAX_MSG)
+		return SG_ERR_TOO_LARGE;
+	if ((buf = calloc(1, total)) == NULL)
+		return SG_ERR_NOMEM;
+	w = (struct sg_wire_sign *)buf;
+	sg_wire_hdr_init(&w->h, SG_WIRE_SIGN, total);
+	memcpy(w->key, msg->key, strlen(msg->key));
+	w->digest_alg = (uint32_t)msg->digest_alg;
+	w->data_len = (uint32_t)msg->data_len;
+	memcpy(w->data, msg->data, msg->data_len);
+	memcpy(w->format, ev->format, strlen(ev->format));
+	w->statement_len = (uint32_t)ev->statement_len;
+	w->nenvelopes = (uint32_t)ev->n;
+	if (ev->statement_len > 0)
+		memcpy(buf + sizeof(*w), ev->statement, ev->statement_len);
+	off = sizeof(*w) + ev->statement_len;
+	for (i = 0; i < ev->n; i++) {
+		w->envelope_lens[i] = (uint32_t)ev->envelope_lens[i];
+		memcpy(buf + off, ev->envelopes[i], ev->envelope_lens[i]);
+		off += ev->envelope_lens[i];
+	}
+	*ret = buf;
+	*ret_len = total;
+	return 0;
+}
+
+int
+sg_wire_encode_checkpoint(struct sg_wire_checkpoint *w,
+    const struct sg_witness_request *req)
+{
+	memset(w, 0, sizeof(*w));
+	if (req->nproof > SG_MERKLE_MAX_PROOF)
+		return SG_ERR_INVALID;
+	sg_wire_hdr_init(&w->h, SG_WIRE_CHECKPOINT, sizeof(*w));
+	w->size = req->size;
+	memcpy(w->root, req->root, SG_HASH_LEN);
+	w->old_size = req->old_size;
+	w->nproof = (uint32_t)req->nproof;
+	memcpy(w->proof, req->proof, req->nproof * SG_HASH_LEN);
+	return 0;
+}
+
+int
+sg_wire_encode_name(struct sg_wire_name *w, uint32_t type, const char *name)
+{
+	memset(w, 0, sizeof(*w));
+	if ((type != SG_WIRE_PROBE && type != SG_WIRE_KEYINFO) ||
+	    !fits(name, sizeof(w->name)))
+		return SG_ERR_INVALID;
+	sg_wire_hdr_init(&w->h, type, sizeof(*w));
+	memcpy(w->name, name, strlen(name));
+	return 0;
+}
+
+int
+sg_wire_encode_reload(struct sg_wire_text *w, const char *sha256_hex)
+{
+	memset(w, 0, sizeof(*w));
+	if (sha256_hex == NULL || strlen(sha256_hex) != 64)
+		return SG_ERR_INVALID;
+	sg_wire_hdr_init(&w->h, SG_WIRE_RELOAD, sizeof(*w));
+	w->len = 64;
+	memcpy(w->text, sha256_hex, 64);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Replies. */
+
+int
+sg_wire_encode_reply(struct sg_wire_reply *rep, const uint8_t *extra,
+    size_t extra_len, uint8_t **ret, size_t *ret_len)
+{
+	uint8_t *buf;
+	size_t n = sizeof(*rep) + extra_len;
+
+	*ret = NULL;
+	*ret_len = 0;
+	if (extra_len > SG_SIGNER_MAX_CMS)
+		return SG_ERR_TOO_LARGE;
+	sg_wire_hdr_init(&rep->h, SG_WIRE_REPLY, n);
+	rep->cms_len = (uint32_t)extra_len;
+	if ((buf = malloc(n)) == NULL)
+		return SG_ERR_NOMEM;
+	memcpy(buf, rep, sizeof(*rep));
+	if (extra_len > 0)
+		memcpy(buf + sizeof(*rep), extra, extra_len);
+	*ret = buf;
+	*ret_len = n;
+	return 0;
+}
+
+static int
+token_terminated(const struct sg_token_info *t)
+{
+	return terminated(t->label, sizeof(t->label)) &&
+	    terminated(t->serial, sizeof(t->serial)) &&
+	    terminated(t->manufacturer, sizeof(t->manufacturer)) &&
+	    terminated(t->model, sizeof(t->model));
+}
+
+int
+sg_wire_decode_reply(const uint8_t *buf, size_t len,
+    struct sg_wire_reply *ret, const uint8_t **ret_extra)
+{
+	struct sg_wire_reply *rep = ret;
+
+	memset(ret, 0, sizeof(*ret));
+	*ret_extra = NULL;
+	if (len < sizeof(*rep) || len > SG_WIRE_MAX_REPLY)
+		return SG_ERR_INVALID;
+	memcpy(rep, buf, sizeof(*rep));
+	if (rep->h.magic != SG_WIRE_MAGIC || rep->h.type != SG_WIRE_REPLY ||
+	    rep->h.len != len || rep->cms_len != len - sizeof(*rep) ||
+	    rep->sig_len > sizeof(rep->sig) ||
+	    rep->der_len > sizeof(rep->der) ||
+	    !terminated(rep->err, sizeof(rep->err)) ||
+	    !token_terminated(&rep->token) ||
+	    rep->status > 0 || rep->status < SG_ERR_MIN)
+		goto bad;
+	/* A refusal carries nothing that could be used. */
+	if (rep->status != 0 && (rep->sig_len != 0 || rep->cms_len != 0 ||
+	    rep->der_len != 0))
+		goto bad;
+	if (rep->cms_len > 0)
+		*ret_extra = buf + sizeof(*rep);
+	return 0;
+bad:
+	memset(ret, 0, sizeof(*ret));
+	return SG_ERR_INVALID;
+}
