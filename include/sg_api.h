@@ -21,7 +21,17 @@ int sg_api_new(struct sg_service *svc, int plain_http,
 void sg_api_set_anonymous_rate(struct sg_api *a, unsigned per_second,
     unsigned burst);
 void sg_api_free(struct sg_api *a);
-/* An sg_http_handler; ctx is the struct sg_api. */
+/*
+ * Routes one request and answers it: fills resp (status, content type,
+ * body, Retry-After, Location, or a wait to long-poll) and counts it for
+ * /metrics.  No socket is involved: everything about the request is in
+ * req, the principal is found from its certificate facts
+ * (authenticated, client_cn, client_sha256).  resp->body is the
+ * caller's to free.
+ */
+void sg_api_dispatch(struct sg_api *a, const struct sg_http_request *req,
+    struct sg_http_response *resp);
+/* The same as an sg_http_handler; ctx is the struct sg_api. */
 void sg_api_handle(void *ctx, const struct sg_http_request *req,
     struct sg_http_response *resp);
 

@@ -27,13 +27,22 @@
 
 struct sg_http;
 
+/* A query argument or a header, as received (percent-decoded). */
+struct sg_http_param {
+	const char *name;
+	const char *value;             /* NULL: a query name without '=' */
+};
+
+/* A request as the handler sees it: no socket, nothing to look up
+ * elsewhere, so that the API can be driven without one (tests, fuzzing).
+ * Everything it points to lives until the handler returns. */
 struct sg_http_request {
 	const char *method;
-	const char *path;
-	const char *query_string_unused;
-	void *conn;                    /* for sg_http_query() */
-	const char *idempotency_key;   /* NULL if absent */
-	const char *content_type;      /* NULL if absent */
+	const char *path;              /* decoded, without the query */
+	const struct sg_http_param *query;   /* in the order received */
+	size_t nquery;
+	const struct sg_http_param *headers; /* in the order received */
+	size_t nheaders;
 	const char *body;              /* NUL-terminated copy */
 	size_t body_len;
 	int authenticated;             /* a verified client certificate */
@@ -98,10 +107,6 @@ void sg_http_stop(struct sg_http *h);
 uint16_t sg_http_port(const struct sg_http *h);
 /* Wakes the connections waiting on this request id. */
 void sg_http_notify(struct sg_http *h, const char *id);
-/* A query argument of the request, or NULL. */
-const char *sg_http_query(const struct sg_http_request *req,
-    const char *name);
-
 /*
  * Loads the TLS material of cfg as sg_http_start() does, without
  * listening: the certificate and the private key must load together (the

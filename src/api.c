@@ -1,17 +1,51 @@
 /*
- * HTTP API handlers.
+ * HTTP API: one routing table, JSON in and out, identity to principal,
+ * and the one place where errors become HTTP statuses and problem
+ * documents.  Domain rules live in the service, not here.
+ *
+ * Routing.  Every endpoint is one row of routes[] (below the handlers'
+ * prototypes): its methods, its path pattern, who may call it, the body
+ * it takes, the endpoint it is counted under in /metrics, and its
+ * handler.  A request is matched once (route_find) and the row found
+ * decides everything, in this order:
+ *   1. a request without a verified client certificate takes a token
+ *      from their one shared budget (429), whatever it asks for;
+ *   2. a path no row covers is 404;
+ *   3. who may call: loopback peers only (403), anyone (the public log),
+ *      or a principal: the certificate must map to one (401; in plain
+ *      HTTP development mode a GET needs none), which then takes a token
+ *      from its own bucket (429);
+ *   4. the method: rows of one path are adjacent, and a method none of
+ *      them takes is 405;
+ *   5. the body, for rows that take one: its size (413), its type (415)
+ *      and, for most, its parse into a JSON object (400);
+ *   6. the handler, with the path's parameters checked and parsed.
+ * Patterns are literal but for {id} (a request id: one path segment of
+ * 32 lower-case hex digits) and {index} (a log index: the rest of the
+ * path, a decimal number), and a final * (any path below).  A * row
+ * comes after the rows it covers and answers 404 for a path in its part
+ * of the tree once that part's checks have passed: below /v1/log/ the
+ * log's (anyone, GET only), elsewhere below /v1/ a principal's.  A path
+ * whose parameter is not valid matches no row; its * row names what was
+ * wrong ("no request with that id").
  *
  * Input discipline: bodies are JSON objects parsed with duplicate keys
  * refused; every member is checked for type, size and syntax, unknown
  * members are refused, and each error names the field (RFC 9457 problem
  * documents with an extra "field" member).  Identity comes only from the
  * verified client certificate, mapped to a policy principal.
+ *
+ * The router touches no socket: sg_api_dispatch() takes a request and
+ * fills a response (sg_http.h), so that tests and fuzzers drive it
+ * directly.  Its counters (requests by endpoint and status) and rate
+ * buckets live in the struct sg_api.
  */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -29,8 +63,26 @@
 #define LIST_DEFAULT 50
 #define LIST_MAX 200
 #define WAIT_MAX 60
+/* The front refuses larger bodies before they reach the API; the same
+ * limit here holds for callers that are not the front. */
+#define BODY_MAX SG_HTTP_MAX_BODY
 
 #define RATE_MAX_PRINCIPALS 4096
+
+/* What a request is counted under in signgate_http_requests_total. */
+enum endpoint {
+	EP_KEYS, EP_REQUESTS_POST, EP_REQUESTS_LIST, EP_REQUEST, EP_SIGNATURE,
+	EP_APPROVALS, EP_CANCEL, EP_LOG, EP_OPS, EP_OTHER, EP_COUNT
+};
+static const char *const endpoint_names[EP_COUNT] = {
+	"GET /v1/keys", "POST /v1/requests", "GET /v1/requests",
+	"GET /v1/requests/{id}", "GET /v1/requests/{id}/signature",
+	"POST /v1/requests/{id}/approvals", "POST /v1/requests/{id}/cancel",
+	"GET /v1/log", "ops", "other",
+};
+static const int statuses[] = { 200, 201, 400, 401, 403, 404, 405, 409,
+    413, 415, 422, 429, 500, 503 };
+#define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
 
 /* A token bucket per principal. */
 struct bucket {
@@ -50,7 +102,99 @@ struct sg_api {
 	unsigned anon_per_second;
 	unsigned anon_burst;
 	struct bucket anon;             /* requests without a certificate */
+	pthread_mutex_t count_lock;
+	uint64_t counts[EP_COUNT][NSTATUS + 1];  /* the last: other statuses */
 };
+
+/* One request on its way through the router to its handler. */
+struct call {
+	struct sg_api *a;
+	const struct sg_http_request *req;
+	struct sg_http_response *resp;
+	unsigned method;                /* M_* */
+	const char *principal;          /* policy principal, NULL if none */
+	char id[33];                    /* {id} */
+	uint64_t index;                 /* {index} */
+	const char *missing;            /* * rows: what the 404 says */
+	json_t *body;                   /* BODY_OBJECT rows: the parsed body */
+};
+
+typedef void handler_fn(struct call *);
+
+static handler_fn get_healthz, get_readyz, get_metrics;
+static handler_fn get_log_checkpoint, get_log_key, get_log_entry;
+static handler_fn get_log_inclusion, get_log_consistency;
+static handler_fn get_keys, list_requests, post_request, get_request;
+static handler_fn get_signature, post_approval, post_cancel, not_found;
+
+enum who {
+	WHO_ANYONE,                     /* no certificate needed */
+	WHO_LOOPBACK,                   /* loopback peers only */
+	WHO_PRINCIPAL,                  /* a principal, rate-limited */
+};
+
+enum body {
+	BODY_NONE,                      /* a body is ignored */
+	BODY_JSON,                      /* application/json, as sent */
+	BODY_OBJECT,                    /* application/json: an object */
+};
+
+#define M_GET 0x1u
+#define M_POST 0x2u
+#define M_OTHER 0x4u                    /* any other method */
+#define M_ANY (M_GET | M_POST | M_OTHER)
+
+struct route {
+	unsigned methods;
+	const char *pattern;
+	enum who who;
+	enum body body;
+	size_t body_max;
+	enum endpoint ep;
+	handler_fn *fn;
+	const char *not_allowed;        /* 405 detail; NULL: "use <methods>" */
+};
+
+static const struct route routes[] = {
+	/* Operations: health, readiness, metrics. */
+	{ M_GET, "/healthz", WHO_LOOPBACK, BODY_NONE, 0, EP_OPS,
+	    get_healthz, NULL },
+	{ M_GET, "/readyz", WHO_LOOPBACK, BODY_NONE, 0, EP_OPS,
+	    get_readyz, NULL },
+	{ M_GET, "/metrics", WHO_LOOPBACK, BODY_NONE, 0, EP_OPS,
+	    get_metrics, NULL },
+	/* The transparency log is public: anyone may read and check it. */
+	{ M_GET, "/v1/log/checkpoint", WHO_ANYONE, BODY_NONE, 0, EP_LOG,
+	    get_log_checkpoint, NULL },
+	{ M_GET, "/v1/log/key", WHO_ANYONE, BODY_NONE, 0, EP_LOG,
+	    get_log_key, NULL },
+	{ M_GET, "/v1/log/entries/{index}", WHO_ANYONE, BODY_NONE, 0, EP_LOG,
+	    get_log_entry, NULL },
+	{ M_GET, "/v1/log/proof/inclusion", WHO_ANYONE, BODY_NONE, 0, EP_LOG,
+	    get_log_inclusion, NULL },
+	{ M_GET, "/v1/log/proof/consistency", WHO_ANYONE, BODY_NONE, 0,
+	    EP_LOG, get_log_consistency, NULL },
+	{ M_GET, "/v1/log/*", WHO_ANYONE, BODY_NONE, 0, EP_LOG,
+	    not_found, NULL },
+	/* Keys and requests: principals only. */
+	{ M_GET, "/v1/keys", WHO_PRINCIPAL, BODY_NONE, 0, EP_KEYS,
+	    get_keys, NULL },
+	{ M_GET, "/v1/requests", WHO_PRINCIPAL, BODY_NONE, 0,
+	    EP_REQUESTS_LIST, list_requests, NULL },
+	{ M_POST, "/v1/requests", WHO_PRINCIPAL, BODY_OBJECT, BODY_MAX,
+	    EP_REQUESTS_POST, post_request, NULL },
+	{ M_GET, "/v1/requests/{id}", WHO_PRINCIPAL, BODY_NONE, 0,
+	    EP_REQUEST, get_request, "method not allowed" },
+	{ M_GET, "/v1/requests/{id}/signature", WHO_PRINCIPAL, BODY_NONE, 0,
+	    EP_SIGNATURE, get_signature, "method not allowed" },
+	{ M_POST, "/v1/requests/{id}/approvals", WHO_PRINCIPAL, BODY_JSON,
+	    BODY_MAX, EP_APPROVALS, post_approval, "method not allowed" },
+	{ M_POST, "/v1/requests/{id}/cancel", WHO_PRINCIPAL, BODY_OBJECT,
+	    BODY_MAX, EP_CANCEL, post_cancel, "method not allowed" },
+	{ M_ANY, "/v1/*", WHO_PRINCIPAL, BODY_NONE, 0, EP_OTHER,
+	    not_found, NULL },
+};
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
 int
 sg_api_new(struct sg_service *svc, int plain_http, unsigned rate_per_second,
@@ -70,6 +214,7 @@ sg_api_new(struct sg_service *svc, int plain_http, unsigned rate_per_second,
 	a->rate_per_second = rate_per_second;
 	a->rate_burst = rate_burst;
 	pthread_mutex_init(&a->rate_lock, NULL);
+	pthread_mutex_init(&a->count_lock, NULL);
 	*ret = a;
 	return 0;
 }
@@ -92,6 +237,7 @@ sg_api_free(struct sg_api *a)
 	if (a == NULL)
 		return;
 	pthread_mutex_destroy(&a->rate_lock);
+	pthread_mutex_destroy(&a->count_lock);
 	free(a->buckets);
 	free(a);
 }
@@ -188,6 +334,28 @@ set_json(struct sg_http_response *resp, int status, json_t *j)
 	json_decref(j);
 }
 
+/*
+ * Cuts s before a UTF-8 sequence left incomplete at its end, as when a
+ * well-formed string is cut short to fit a buffer: jansson refuses to
+ * render a string that is not UTF-8, and the answer would be a 500
+ * without a body instead of the problem.
+ */
+static void
+utf8_cut(char *s)
+{
+	size_t n = strlen(s), i = n, need;
+	unsigned char c;
+
+	while (i > 0 && n - i < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0)
+		return;
+	c = (unsigned char)s[i - 1];
+	need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+	if (n - (i - 1) < need)
+		s[i - 1] = '\0';
+}
+
 static void
 problem(struct sg_http_response *resp, int status, const char *field,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -214,6 +382,7 @@ problem(struct sg_http_response *resp, int status, const char *field,
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+	utf8_cut(detail);
 	if (status == 503)
 		resp->retry_after = 5;
 	set_json(resp, status, problem_doc(status, field, detail));
@@ -225,14 +394,18 @@ service_problem(struct sg_http_response *resp, int r,
     const struct sg_fault *f)
 {
 	int status = sg_err_http_status(r);
-
+	char field[sizeof(f->field)], detail[sizeof(f->detail)];
 	json_t *j;
 
 	if (f == NULL || f->detail[0] == '\0') {
 		problem(resp, status, NULL, "%s", sg_strerror(r));
 		return;
 	}
-	j = problem_doc(status, f->field, f->detail);
+	snprintf(field, sizeof(field), "%s", f->field);
+	snprintf(detail, sizeof(detail), "%s", f->detail);
+	utf8_cut(field);
+	utf8_cut(detail);
+	j = problem_doc(status, field, detail);
 	/* Stored, though not acknowledged: a retry must not redo it, and
 	 * one with the Idempotency-Key returns it. */
 	if (j != NULL && f->recorded)
@@ -255,6 +428,32 @@ printable(const char *s, size_t len)
 			return 0;
 	}
 	return 1;
+}
+
+
+/* The first value of a query argument or header named name (any case,
+ * as libmicrohttpd looks them up), or NULL. */
+static const char *
+param(const struct sg_http_param *v, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].name != NULL && strcasecmp(v[i].name, name) == 0)
+			return v[i].value;
+	return NULL;
+}
+
+static const char *
+query(const struct call *c, const char *name)
+{
+	return param(c->req->query, c->req->nquery, name);
+}
+
+static const char *
+header(const struct sg_http_request *req, const char *name)
+{
+	return param(req->headers, req->nheaders, name);
 }
 
 /*
@@ -482,28 +681,28 @@ key_json(const struct sg_policy *p, const struct sg_key_view *kv)
 }
 
 static void
-get_keys(struct sg_api *a, struct sg_http_response *resp)
+get_keys(struct call *c)
 {
 	json_t *keys = json_array(), *k;
 	size_t i;
 
-	for (i = 0; i < sg_service_nkeys(a->svc); i++) {
-		k = key_json(sg_service_policy(a->svc),
-		    sg_service_key_at(a->svc, i));
+	for (i = 0; i < sg_service_nkeys(c->a->svc); i++) {
+		k = key_json(sg_service_policy(c->a->svc),
+		    sg_service_key_at(c->a->svc, i));
 		if (k == NULL) {
 			json_decref(keys);
-			problem(resp, 500, NULL, "cannot render keys");
+			problem(c->resp, 500, NULL, "cannot render keys");
 			return;
 		}
 		json_array_append_new(keys, k);
 	}
-	set_json(resp, 200, json_pack("{s:o}", "keys", keys));
+	set_json(c->resp, 200, json_pack("{s:o}", "keys", keys));
 }
 
 static int
 is_json(const struct sg_http_request *req)
 {
-	const char *ct = req->content_type;
+	const char *ct = header(req, "Content-Type");
 	size_t n = strlen("application/json");
 
 	return ct != NULL && strncasecmp(ct, "application/json", n) == 0 &&
@@ -549,6 +748,7 @@ find_marker(const json_t *j, const char *prefix, char *path, size_t cap,
 		json_object_foreach((json_t *)j, k, v) {
 			snprintf(sub, sizeof(sub), "%s%s%s", prefix,
 			    prefix[0] != '\0' ? "." : "", k);
+			utf8_cut(sub);
 			if (strstr(k, utf8_marker) != NULL) {
 				snprintf(path, cap, "%s", prefix);
 				*in_name = 1;
@@ -614,6 +814,7 @@ not_utf8_problem(const struct sg_http_request *req,
 	json_decref(j);
 }
 
+/* The body as a JSON object; Content-Type was checked by the router. */
 static json_t *
 parse_body(const struct sg_http_request *req, struct sg_http_response *resp)
 {
@@ -621,11 +822,6 @@ parse_body(const struct sg_http_request *req, struct sg_http_response *resp)
 	json_t *j;
 	size_t first;
 
-	if (!is_json(req)) {
-		problem(resp, 415, NULL, "Content-Type must be "
-		    "application/json");
-		return NULL;
-	}
 	if ((first = utf8_prefix(req->body, req->body_len)) != req->body_len) {
 		not_utf8_problem(req, resp, first);
 		return NULL;
@@ -660,6 +856,7 @@ only_fields(struct sg_http_response *resp, json_t *obj, const char *prefix,
 		if (allowed[i] == NULL) {
 			char field[128];
 			snprintf(field, sizeof(field), "%s%s", prefix, k);
+			utf8_cut(field);
 			problem(resp, 400, field, "%s: unknown field", field);
 			return -1;
 		}
@@ -694,7 +891,8 @@ parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
 			return -1;
 		}
 		if (!json_is_string(v)) {
-			problem(resp, 400, field, "%s: must be a string", field);
+			problem(resp, 400, field, "%s: must be a string",
+			    field);
 			return -1;
 		}
 		if (json_string_length(v) == 0 ||
@@ -720,117 +918,145 @@ parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
 	return *ret != NULL ? 0 : -1;
 }
 
-static void
-post_request(struct sg_api *a, const struct sg_http_request *req,
-    const char *principal, struct sg_http_response *resp)
+/* "digest": {"algorithm": ..., "value": hex} into nr. */
+static int
+parse_digest(struct sg_http_response *resp, json_t *digest,
+    struct sg_new_request *nr)
 {
-	static const char *const top[] = { "key", "digest", "format",
-	    "artifact", NULL };
 	static const char *const dig[] = { "algorithm", "value", NULL };
-	struct sg_new_request nr;
-	struct sg_request *q = NULL;
-	struct sg_fault f;
-	json_t *body, *v, *digest;
-	char *artifact = NULL, body_sha[65];
-	uint8_t h[32];
-	const char *s;
-	int r, existing = 0;
+	json_t *v;
 
-	memset(&nr, 0, sizeof(nr));
-	memset(&f, 0, sizeof(f));
-	if ((body = parse_body(req, resp)) == NULL)
-		return;
-	if (only_fields(resp, body, "", top) != 0)
-		goto out;
-
-	v = json_object_get(body, "key");
-	if (!json_is_string(v) || !sg_name_ok(json_string_value(v), 63)) {
-		problem(resp, 400, "key", "key: must be a key name");
-		goto out;
-	}
-	nr.key = json_string_value(v);
-
-	digest = json_object_get(body, "digest");
 	if (!json_is_object(digest)) {
 		problem(resp, 400, "digest", "digest: must be an object with "
 		    "algorithm and value");
-		goto out;
+		return -1;
 	}
 	if (only_fields(resp, digest, "digest.", dig) != 0)
-		goto out;
+		return -1;
 	v = json_object_get(digest, "algorithm");
-	if (!json_is_string(v) || (nr.digest_alg =
+	if (!json_is_string(v) || (nr->digest_alg =
 	    sg_digest_from_name(json_string_value(v))) == SG_DIGEST_NONE) {
 		problem(resp, 400, "digest.algorithm", "digest.algorithm: "
 		    "must be sha256, sha384 or sha512");
-		goto out;
+		return -1;
 	}
 	v = json_object_get(digest, "value");
 	if (!json_is_string(v) ||
-	    json_string_length(v) != 2 * sg_digest_len(nr.digest_alg) ||
+	    json_string_length(v) != 2 * sg_digest_len(nr->digest_alg) ||
 	    sg_hex_decode(json_string_value(v), json_string_length(v),
-	    nr.digest, sizeof(nr.digest), &nr.digest_len) != 0) {
+	    nr->digest, sizeof(nr->digest), &nr->digest_len) != 0) {
 		problem(resp, 400, "digest.value", "digest.value: must be %zu "
-		    "hex characters for %s", 2 * sg_digest_len(nr.digest_alg),
-		    sg_digest_name(nr.digest_alg));
-		goto out;
+		    "hex characters for %s", 2 * sg_digest_len(nr->digest_alg),
+		    sg_digest_name(nr->digest_alg));
+		return -1;
 	}
+	return 0;
+}
 
-	nr.format = "raw";
+/* A POST /v1/requests body into nr, whose strings point into body;
+ * *ret_artifact is the canonical artifact JSON, for the caller to free. */
+static int
+parse_new_request(struct sg_http_response *resp, json_t *body,
+    struct sg_new_request *nr, char **ret_artifact)
+{
+	static const char *const top[] = { "key", "digest", "format",
+	    "artifact", NULL };
+	json_t *v;
+
+	if (only_fields(resp, body, "", top) != 0)
+		return -1;
+	v = json_object_get(body, "key");
+	if (!json_is_string(v) || !sg_name_ok(json_string_value(v), 63)) {
+		problem(resp, 400, "key", "key: must be a key name");
+		return -1;
+	}
+	nr->key = json_string_value(v);
+	if (parse_digest(resp, json_object_get(body, "digest"), nr) != 0)
+		return -1;
+	nr->format = "raw";
 	if ((v = json_object_get(body, "format")) != NULL) {
 		if (!json_is_string(v) ||
 		    (strcmp(json_string_value(v), "raw") != 0 &&
 		    strcmp(json_string_value(v), "cms") != 0)) {
 			problem(resp, 400, "format", "format: must be raw or "
 			    "cms");
-			goto out;
+			return -1;
 		}
-		nr.format = json_string_value(v);
+		nr->format = json_string_value(v);
 	}
 	if ((v = json_object_get(body, "artifact")) == NULL) {
 		problem(resp, 400, "artifact", "artifact: is required");
-		goto out;
+		return -1;
 	}
-	if (parse_artifact(resp, v, &artifact) != 0)
-		goto out;
-	nr.artifact_json = artifact;
-	nr.requester = principal;
+	if (parse_artifact(resp, v, ret_artifact) != 0)
+		return -1;
+	nr->artifact_json = *ret_artifact;
+	return 0;
+}
 
-	if ((s = req->idempotency_key) != NULL) {
-		if (strlen(s) == 0 || strlen(s) > IDEM_KEY_MAX ||
-		    !printable(s, strlen(s))) {
-			problem(resp, 400, "Idempotency-Key", "Idempotency-Key: "
-			    "must be 1-%d printable characters", IDEM_KEY_MAX);
-			goto out;
-		}
-		nr.idem_key = s;
-		sg_sha256(req->body, req->body_len, h);
-		sg_hex_encode(h, sizeof(h), body_sha);
-		nr.body_sha256 = body_sha;
+/* The Idempotency-Key header, if any, with the SHA-256 of the body it
+ * stands for (a retry must send the same body). */
+static int
+parse_idempotency(const struct sg_http_request *req,
+    struct sg_http_response *resp, struct sg_new_request *nr,
+    char body_sha[65])
+{
+	const char *s = header(req, "Idempotency-Key");
+	uint8_t h[32];
+
+	if (s == NULL)
+		return 0;
+	if (strlen(s) == 0 || strlen(s) > IDEM_KEY_MAX ||
+	    !printable(s, strlen(s))) {
+		problem(resp, 400, "Idempotency-Key", "Idempotency-Key: "
+		    "must be 1-%d printable characters", IDEM_KEY_MAX);
+		return -1;
 	}
+	nr->idem_key = s;
+	sg_sha256(req->body, req->body_len, h);
+	sg_hex_encode(h, sizeof(h), body_sha);
+	nr->body_sha256 = body_sha;
+	return 0;
+}
 
-	r = sg_service_create(a->svc, &nr, &q, &existing, &f);
+/* POST /v1/requests */
+static void
+post_request(struct call *c)
+{
+	struct sg_new_request nr;
+	struct sg_request *q = NULL;
+	struct sg_fault f;
+	char *artifact = NULL, body_sha[65];
+	int r, existing = 0;
+
+	memset(&nr, 0, sizeof(nr));
+	memset(&f, 0, sizeof(f));
+	if (parse_new_request(c->resp, c->body, &nr, &artifact) != 0 ||
+	    parse_idempotency(c->req, c->resp, &nr, body_sha) != 0)
+		goto out;
+	nr.requester = c->principal;
+	r = sg_service_create(c->a->svc, &nr, &q, &existing, &f);
 	if (r != 0) {
-		service_problem(resp, r, &f);
+		service_problem(c->resp, r, &f);
 		goto out;
 	}
-	snprintf(resp->location, sizeof(resp->location), "/v1/requests/%s",
-	    q->id);
-	respond_request(a, resp, existing ? 200 : 201, q);
+	snprintf(c->resp->location, sizeof(c->resp->location),
+	    "/v1/requests/%s", q->id);
+	respond_request(c->a, c->resp, existing ? 200 : 201, q);
 out:
 	sg_request_free(q);
 	free(artifact);
-	json_decref(body);
 }
 
+/* GET /v1/requests?state=&key=&limit=&cursor= */
 static void
-list_requests(struct sg_api *a, const struct sg_http_request *req,
-    struct sg_http_response *resp)
+list_requests(struct call *c)
 {
-	const char *state = sg_http_query(req, "state");
-	const char *key = sg_http_query(req, "key");
-	const char *limit_s = sg_http_query(req, "limit");
-	const char *cursor = sg_http_query(req, "cursor");
+	const char *state = query(c, "state");
+	const char *key = query(c, "key");
+	const char *limit_s = query(c, "limit");
+	const char *cursor = query(c, "cursor");
+	struct sg_http_response *resp = c->resp;
 	struct sg_request **v = NULL;
 	uint64_t limit = LIST_DEFAULT, before = 0;
 	size_t i, n = 0;
@@ -848,192 +1074,161 @@ list_requests(struct sg_api *a, const struct sg_http_request *req,
 		problem(resp, 400, "key", "key: must be a key name");
 		return;
 	}
-	if (limit_s != NULL && sg_parse_u64(limit_s, 1, LIST_MAX, &limit) != 0) {
+	if (limit_s != NULL &&
+	    sg_parse_u64(limit_s, 1, LIST_MAX, &limit) != 0) {
 		problem(resp, 400, "limit", "limit: must be 1 to %d", LIST_MAX);
 		return;
 	}
-	if (cursor != NULL && sg_parse_u64(cursor, 1, INT64_MAX, &before) != 0) {
+	if (cursor != NULL &&
+	    sg_parse_u64(cursor, 1, INT64_MAX, &before) != 0) {
 		problem(resp, 400, "cursor", "cursor: not a cursor from this "
 		    "server");
 		return;
 	}
-	if (sg_service_list(a->svc, state, key, (int64_t)before, limit, &v,
+	if (sg_service_list(c->a->svc, state, key, (int64_t)before, limit, &v,
 	    &n) != 0) {
 		problem(resp, 503, NULL, "the request store cannot be read");
 		return;
 	}
 	arr = json_array();
 	for (i = 0; i < n; i++) {
-		if ((j = request_json(a, v[i])) != NULL)
+		if ((j = request_json(c->a, v[i])) != NULL)
 			json_array_append_new(arr, j);
 	}
 	j = json_pack("{s:o}", "requests", arr);
 	if (n == limit && n > 0) {
-		char c[32];
-		snprintf(c, sizeof(c), "%lld", (long long)v[n - 1]->seq);
-		json_object_set_new(j, "next_cursor", json_string(c));
+		char cur[32];
+		snprintf(cur, sizeof(cur), "%lld", (long long)v[n - 1]->seq);
+		json_object_set_new(j, "next_cursor", json_string(cur));
 	} else
 		json_object_set_new(j, "next_cursor", json_null());
 	sg_request_list_free(v, n);
 	set_json(resp, 200, j);
 }
 
-static void
-get_request(struct sg_api *a, const struct sg_http_request *req,
-    const char *id, struct sg_http_response *resp)
+/* The request of the path's {id}, or NULL with the problem answered. */
+static struct sg_request *
+fetch_request(struct call *c)
 {
-	const char *wait_s = sg_http_query(req, "wait");
 	struct sg_request *q = NULL;
-	uint64_t wait = 0;
 	int r;
 
+	if ((r = sg_service_get(c->a->svc, c->id, &q)) == 0)
+		return q;
+	if (r == SG_ERR_NOT_FOUND)
+		problem(c->resp, 404, NULL, "no request with id '%s'", c->id);
+	else
+		problem(c->resp, 503, NULL, "the request store cannot be "
+		    "read");
+	return NULL;
+}
+
+/* GET /v1/requests/{id}?wait=N: a pending request is answered when it
+ * changes or after N seconds (the front suspends the connection). */
+static void
+get_request(struct call *c)
+{
+	const char *wait_s = query(c, "wait");
+	struct sg_request *q;
+	uint64_t wait = 0;
+
 	if (wait_s != NULL && sg_parse_u64(wait_s, 0, WAIT_MAX, &wait) != 0) {
-		problem(resp, 400, "wait", "wait: must be 0 to %d seconds",
+		problem(c->resp, 400, "wait", "wait: must be 0 to %d seconds",
 		    WAIT_MAX);
 		return;
 	}
-	if ((r = sg_service_get(a->svc, id, &q)) != 0) {
-		if (r == SG_ERR_NOT_FOUND)
-			problem(resp, 404, NULL, "no request with id '%s'", id);
-		else
-			problem(resp, 503, NULL, "the request store cannot be "
-			    "read");
+	if ((q = fetch_request(c)) == NULL)
 		return;
-	}
-	if (wait > 0 && !req->resumed && strcmp(q->state, "pending") == 0) {
-		snprintf(resp->wait_id, sizeof(resp->wait_id), "%s", id);
-		resp->wait_deadline_ms = sg_now_ms() + (int64_t)wait * 1000;
+	if (wait > 0 && !c->req->resumed && strcmp(q->state, "pending") == 0) {
+		snprintf(c->resp->wait_id, sizeof(c->resp->wait_id), "%s",
+		    c->id);
+		c->resp->wait_deadline_ms = sg_now_ms() + (int64_t)wait * 1000;
 		sg_request_free(q);
 		return;
 	}
-	respond_request(a, resp, 200, q);
+	respond_request(c->a, c->resp, 200, q);
 	sg_request_free(q);
 }
 
+/* GET /v1/requests/{id}/signature */
 static void
-get_signature(struct sg_api *a, const char *id, struct sg_http_response *resp)
+get_signature(struct call *c)
 {
-	struct sg_request *q = NULL;
+	struct sg_request *q;
 	json_t *j;
-	int r;
 
-	if ((r = sg_service_get(a->svc, id, &q)) != 0) {
-		if (r == SG_ERR_NOT_FOUND)
-			problem(resp, 404, NULL, "no request with id '%s'", id);
-		else
-			problem(resp, 503, NULL, "the request store cannot be "
-			    "read");
+	if ((q = fetch_request(c)) == NULL)
 		return;
-	}
 	if (strcmp(q->state, "signed") != 0 || q->signature == NULL) {
-		problem(resp, 409, NULL, "request %s is %s, not signed", id,
-		    q->state);
+		problem(c->resp, 409, NULL, "request %s is %s, not signed",
+		    c->id, q->state);
 		sg_request_free(q);
 		return;
 	}
-	if ((j = signature_json(a, q)) == NULL)
-		problem(resp, 503, NULL, "the signature's log proof cannot be "
-		    "read");
+	if ((j = signature_json(c->a, q)) == NULL)
+		problem(c->resp, 503, NULL, "the signature's log proof cannot "
+		    "be read");
 	else
-		set_json(resp, 200, j);
+		set_json(c->resp, 200, j);
 	sg_request_free(q);
 }
 
+/* POST /v1/requests/{id}/approvals: the service reads the envelope. */
 static void
-post_approval(struct sg_api *a, const struct sg_http_request *req,
-    const char *id, const char *principal, struct sg_http_response *resp)
+post_approval(struct call *c)
 {
 	struct sg_request *q = NULL;
 	struct sg_fault f;
 	int r;
 
 	memset(&f, 0, sizeof(f));
-	if (!is_json(req)) {
-		problem(resp, 415, NULL, "Content-Type must be "
-		    "application/json");
-		return;
-	}
-	r = sg_service_decide(a->svc, id, principal, req->body, req->body_len,
-	    &q, &f);
+	r = sg_service_decide(c->a->svc, c->id, c->principal, c->req->body,
+	    c->req->body_len, &q, &f);
 	if (r != 0) {
-		service_problem(resp, r, &f);
+		service_problem(c->resp, r, &f);
 		return;
 	}
-	respond_request(a, resp, 200, q);
+	respond_request(c->a, c->resp, 200, q);
 	sg_request_free(q);
 }
 
 /* POST /v1/requests/{id}/cancel {"reason": "..."}: by the requester or
  * an officer who may approve the request, while it is pending. */
 static void
-post_cancel(struct sg_api *a, const struct sg_http_request *req,
-    const char *id, const char *principal, struct sg_http_response *resp)
+post_cancel(struct call *c)
 {
 	static const char *const top[] = { "reason", NULL };
 	struct sg_text_fault tf;
 	struct sg_request *q = NULL;
 	struct sg_fault f;
-	json_t *body, *v;
+	json_t *v;
 	char why[128];
 	int r;
 
 	memset(&f, 0, sizeof(f));
-	if ((body = parse_body(req, resp)) == NULL)
+	if (only_fields(c->resp, c->body, "", top) != 0)
 		return;
-	if (only_fields(resp, body, "", top) != 0)
-		goto out;
-	v = json_object_get(body, "reason");
+	v = json_object_get(c->body, "reason");
 	if (!json_is_string(v)) {
-		problem(resp, 400, "reason", "reason: is required, a string of "
-		    "1 to %d bytes", SG_CANCEL_REASON_MAX);
-		goto out;
+		problem(c->resp, 400, "reason", "reason: is required, a string "
+		    "of 1 to %d bytes", SG_CANCEL_REASON_MAX);
+		return;
 	}
 	/* Officers read it: the text rule, over every byte (a NUL too). */
 	if (sg_text_ok(json_string_value(v), json_string_length(v),
 	    &tf) != 0) {
 		sg_text_fault_describe(&tf, why, sizeof(why));
-		problem(resp, 400, "reason", "reason: %s", why);
-		goto out;
+		problem(c->resp, 400, "reason", "reason: %s", why);
+		return;
 	}
-	r = sg_service_cancel(a->svc, id, principal, json_string_value(v), &q,
-	    &f);
+	r = sg_service_cancel(c->a->svc, c->id, c->principal,
+	    json_string_value(v), &q, &f);
 	if (r != 0) {
-		service_problem(resp, r, &f);
-		goto out;
+		service_problem(c->resp, r, &f);
+		return;
 	}
-	respond_request(a, resp, 200, q);
-out:
+	respond_request(c->a, c->resp, 200, q);
 	sg_request_free(q);
-	json_decref(body);
-}
-
-/* Requests by endpoint and status, counted in sg_api_handle. */
-enum route {
-	RT_KEYS, RT_REQUESTS_POST, RT_REQUESTS_LIST, RT_REQUEST, RT_SIGNATURE,
-	RT_APPROVALS, RT_CANCEL, RT_LOG, RT_OPS, RT_OTHER, RT_COUNT
-};
-static const char *const route_names[RT_COUNT] = {
-	"GET /v1/keys", "POST /v1/requests", "GET /v1/requests",
-	"GET /v1/requests/{id}", "GET /v1/requests/{id}/signature",
-	"POST /v1/requests/{id}/approvals", "POST /v1/requests/{id}/cancel",
-	"GET /v1/log", "ops", "other",
-};
-static const int statuses[] = { 200, 201, 400, 401, 403, 404, 405, 409,
-    413, 415, 422, 429, 500, 503 };
-#define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
-static uint64_t route_counts[RT_COUNT][NSTATUS + 1];
-static pthread_mutex_t route_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void
-count_route(enum route rt, int status)
-{
-	size_t i;
-
-	for (i = 0; i < NSTATUS && statuses[i] != status; i++)
-		;
-	pthread_mutex_lock(&route_lock);
-	route_counts[rt][i]++;
-	pthread_mutex_unlock(&route_lock);
 }
 
 struct mbuf {
@@ -1043,7 +1238,8 @@ struct mbuf {
 };
 
 static void
-mprintf(struct mbuf *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+mprintf(struct mbuf *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 mprintf(struct mbuf *m, const char *fmt, ...)
@@ -1113,45 +1309,47 @@ http_metrics(struct mbuf *m)
 	    hs.open_authenticated);
 }
 
+/* Requests by endpoint and status, from the API's own counters. */
 static void
-get_metrics(struct sg_api *a, struct sg_http_response *resp)
+request_metrics(struct sg_api *a, struct mbuf *m)
 {
-	struct sg_service_stats st;
-	struct mbuf m = { NULL, 0, 4096, 0 };
 	size_t i, j;
+	char code[8];
 
-	if ((m.p = malloc(m.cap)) == NULL) {
-		problem(resp, 500, NULL, "out of memory");
-		return;
-	}
-	sg_service_stats(a->svc, &st);
-	mprintf(&m, "# HELP signgate_http_requests_total HTTP requests by "
+	mprintf(m, "# HELP signgate_http_requests_total HTTP requests by "
 	    "endpoint and status.\n"
 	    "# TYPE signgate_http_requests_total counter\n");
-	pthread_mutex_lock(&route_lock);
-	for (i = 0; i < RT_COUNT; i++)
-		for (j = 0; j <= NSTATUS; j++)
-			if (route_counts[i][j] > 0) {
-				char code[8];
-				if (j < NSTATUS)
-					snprintf(code, sizeof(code), "%d",
-					    statuses[j]);
-				else
-					snprintf(code, sizeof(code), "other");
-				mprintf(&m, "signgate_http_requests_total{"
-				    "endpoint=\"%s\",status=\"%s\"} %llu\n",
-				    route_names[i], code,
-				    (unsigned long long)route_counts[i][j]);
-			}
-	pthread_mutex_unlock(&route_lock);
-	http_metrics(&m);
-	mprintf(&m, "# HELP signgate_signatures_total Signatures released, "
+	pthread_mutex_lock(&a->count_lock);
+	for (i = 0; i < EP_COUNT; i++)
+		for (j = 0; j <= NSTATUS; j++) {
+			if (a->counts[i][j] == 0)
+				continue;
+			if (j < NSTATUS)
+				snprintf(code, sizeof(code), "%d", statuses[j]);
+			else
+				snprintf(code, sizeof(code), "other");
+			mprintf(m, "signgate_http_requests_total{"
+			    "endpoint=\"%s\",status=\"%s\"} %llu\n",
+			    endpoint_names[i], code,
+			    (unsigned long long)a->counts[i][j]);
+		}
+	pthread_mutex_unlock(&a->count_lock);
+}
+
+/* The service's counters and its HSM latency histogram. */
+static void
+service_counters(struct sg_api *a, const struct sg_service_stats *st,
+    struct mbuf *m)
+{
+	size_t i;
+
+	mprintf(m, "# HELP signgate_signatures_total Signatures released, "
 	    "by key.\n# TYPE signgate_signatures_total counter\n");
 	for (i = 0; i < sg_service_nkeys(a->svc); i++)
-		mprintf(&m, "signgate_signatures_total{key=\"%s\"} %llu\n",
+		mprintf(m, "signgate_signatures_total{key=\"%s\"} %llu\n",
 		    sg_service_key_at(a->svc, i)->pk->name,
 		    (unsigned long long)sg_service_key_signatures(a->svc, i));
-	mprintf(&m, "# TYPE signgate_requests_created_total counter\n"
+	mprintf(m, "# TYPE signgate_requests_created_total counter\n"
 	    "signgate_requests_created_total %llu\n"
 	    "# TYPE signgate_decisions_total counter\n"
 	    "signgate_decisions_total{decision=\"approve\"} %llu\n"
@@ -1160,23 +1358,28 @@ get_metrics(struct sg_api *a, struct sg_http_response *resp)
 	    "signgate_requests_expired_total %llu\n"
 	    "# TYPE signgate_hsm_errors_total counter\n"
 	    "signgate_hsm_errors_total %llu\n",
-	    (unsigned long long)st.requests_created,
-	    (unsigned long long)st.approvals,
-	    (unsigned long long)st.rejections,
-	    (unsigned long long)st.expired,
-	    (unsigned long long)st.hsm_errors);
-	mprintf(&m, "# HELP signgate_hsm_sign_seconds Time of one signing "
+	    (unsigned long long)st->requests_created,
+	    (unsigned long long)st->approvals,
+	    (unsigned long long)st->rejections,
+	    (unsigned long long)st->expired,
+	    (unsigned long long)st->hsm_errors);
+	mprintf(m, "# HELP signgate_hsm_sign_seconds Time of one signing "
 	    "call to the HSM.\n# TYPE signgate_hsm_sign_seconds histogram\n");
 	for (i = 0; i < SG_HSM_BUCKETS; i++)
-		mprintf(&m, "signgate_hsm_sign_seconds_bucket{le=\"%g\"} "
+		mprintf(m, "signgate_hsm_sign_seconds_bucket{le=\"%g\"} "
 		    "%llu\n", sg_hsm_bucket_bounds[i],
-		    (unsigned long long)st.hsm_bucket[i]);
-	mprintf(&m, "signgate_hsm_sign_seconds_bucket{le=\"+Inf\"} %llu\n"
+		    (unsigned long long)st->hsm_bucket[i]);
+	mprintf(m, "signgate_hsm_sign_seconds_bucket{le=\"+Inf\"} %llu\n"
 	    "signgate_hsm_sign_seconds_sum %.6f\n"
 	    "signgate_hsm_sign_seconds_count %llu\n",
-	    (unsigned long long)st.hsm_bucket[SG_HSM_BUCKETS], st.hsm_sum,
-	    (unsigned long long)st.hsm_count);
-	mprintf(&m, "# TYPE signgate_pending_requests gauge\n"
+	    (unsigned long long)st->hsm_bucket[SG_HSM_BUCKETS], st->hsm_sum,
+	    (unsigned long long)st->hsm_count);
+}
+
+static void
+service_gauges(const struct sg_service_stats *st, struct mbuf *m)
+{
+	mprintf(m, "# TYPE signgate_pending_requests gauge\n"
 	    "signgate_pending_requests %llu\n"
 	    "# TYPE signgate_log_size gauge\n"
 	    "signgate_log_size %llu\n"
@@ -1187,58 +1390,70 @@ get_metrics(struct sg_api *a, struct sg_http_response *resp)
 	    "not yet under a signed checkpoint.\n"
 	    "# TYPE signgate_log_uncovered_entries gauge\n"
 	    "signgate_log_uncovered_entries %llu\n"
-	    "# HELP signgate_checkpoint_refusals_total Trees the signer refused "
-	    "to sign as a fork or a rollback of the log it signed.\n"
+	    "# HELP signgate_checkpoint_refusals_total Trees the signer "
+	    "refused to sign as a fork or a rollback of the log it signed.\n"
 	    "# TYPE signgate_checkpoint_refusals_total counter\n"
 	    "signgate_checkpoint_refusals_total %llu\n"
 	    "# TYPE signgate_store_batches_total counter\n"
 	    "signgate_store_batches_total %llu\n"
 	    "# TYPE signgate_store_jobs_total counter\n"
 	    "signgate_store_jobs_total %llu\n",
-	    (unsigned long long)st.pending, (unsigned long long)st.log_size,
-	    st.checkpoint_at > 0 ? (long long)(time(NULL) - st.checkpoint_at) :
-	    -1LL, (unsigned long long)st.log_uncovered,
-	    (unsigned long long)st.checkpoint_refusals,
-	    (unsigned long long)st.batches,
-	    (unsigned long long)st.batched_jobs);
-	if (m.err) {
-		free(m.p);
-		problem(resp, 500, NULL, "out of memory");
-		return;
-	}
-	resp->status = 200;
-	resp->content_type = "text/plain; version=0.0.4";
-	resp->body = m.p;
-	resp->body_len = m.len;
+	    (unsigned long long)st->pending, (unsigned long long)st->log_size,
+	    st->checkpoint_at > 0 ?
+	    (long long)(time(NULL) - st->checkpoint_at) : -1LL,
+	    (unsigned long long)st->log_uncovered,
+	    (unsigned long long)st->checkpoint_refusals,
+	    (unsigned long long)st->batches,
+	    (unsigned long long)st->batched_jobs);
 }
 
+/* GET /metrics (Prometheus text format) */
 static void
-ops_endpoint(struct sg_api *a, const struct sg_http_request *req,
-    struct sg_http_response *resp)
+get_metrics(struct call *c)
+{
+	struct sg_service_stats st;
+	struct mbuf m = { NULL, 0, 4096, 0 };
+
+	if ((m.p = malloc(m.cap)) == NULL) {
+		problem(c->resp, 500, NULL, "out of memory");
+		return;
+	}
+	sg_service_stats(c->a->svc, &st);
+	request_metrics(c->a, &m);
+	http_metrics(&m);
+	service_counters(c->a, &st, &m);
+	service_gauges(&st, &m);
+	if (m.err) {
+		free(m.p);
+		problem(c->resp, 500, NULL, "out of memory");
+		return;
+	}
+	c->resp->status = 200;
+	c->resp->content_type = "text/plain; version=0.0.4";
+	c->resp->body = m.p;
+	c->resp->body_len = m.len;
+}
+
+/* GET /healthz */
+static void
+get_healthz(struct call *c)
+{
+	set_json(c->resp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* GET /readyz: a real test signature with every usable key. */
+static void
+get_readyz(struct call *c)
 {
 	char reason[256];
 
-	if (!req->loopback) {
-		problem(resp, 403, NULL, "only from loopback");
+	if (sg_service_ready(c->a->svc, reason, sizeof(reason)) == 0) {
+		set_json(c->resp, 200, json_pack("{s:s}", "status", "ready"));
 		return;
 	}
-	if (strcmp(req->method, "GET") != 0) {
-		problem(resp, 405, NULL, "use GET");
-		return;
-	}
-	if (strcmp(req->path, "/healthz") == 0)
-		set_json(resp, 200, json_pack("{s:s}", "status", "ok"));
-	else if (strcmp(req->path, "/readyz") == 0) {
-		if (sg_service_ready(a->svc, reason, sizeof(reason)) == 0)
-			set_json(resp, 200, json_pack("{s:s}", "status",
-			    "ready"));
-		else {
-			set_json(resp, 503, json_pack("{s:s, s:s}", "status",
-			    "degraded", "reason", reason));
-			resp->content_type = "application/json";
-		}
-	} else
-		get_metrics(a, resp);
+	set_json(c->resp, 503, json_pack("{s:s, s:s}", "status", "degraded",
+	    "reason", reason));
+	c->resp->content_type = "application/json";
 }
 
 static void
@@ -1252,13 +1467,12 @@ set_text(struct sg_http_response *resp, int status, const char *type,
 }
 
 static int
-query_u64(const struct sg_http_request *req, struct sg_http_response *resp,
-    const char *name, uint64_t min, uint64_t *ret)
+query_u64(struct call *c, const char *name, uint64_t min, uint64_t *ret)
 {
-	const char *v = sg_http_query(req, name);
+	const char *v = query(c, name);
 
 	if (v == NULL || sg_parse_u64(v, min, INT64_MAX, ret) != 0) {
-		problem(resp, 400, name, "%s: must be a whole number from "
+		problem(c->resp, 400, name, "%s: must be a whole number from "
 		    "%llu", name, (unsigned long long)min);
 		return -1;
 	}
@@ -1279,225 +1493,362 @@ hashes_json(uint8_t (*h)[SG_HASH_LEN], size_t n)
 	return arr;
 }
 
+/* GET /v1/log/checkpoint */
 static void
-log_endpoint(struct sg_api *a, const struct sg_http_request *req,
-    struct sg_http_response *resp)
+get_log_checkpoint(struct call *c)
 {
-	uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
-	const char *path = req->path;
-	uint64_t x, y, size;
-	size_t n, len;
 	char *text = NULL;
-	int r;
+	uint64_t size;
 
-	if (strcmp(req->method, "GET") != 0) {
-		problem(resp, 405, NULL, "use GET");
-		return;
-	}
-	if (strcmp(path, "/v1/log/checkpoint") == 0) {
-		if ((r = sg_service_log_checkpoint(a->svc, &text, &size)) != 0)
-			problem(resp, 503, NULL, "the log cannot be read");
-		else
-			set_text(resp, 200, "text/plain; charset=utf-8", text,
-			    strlen(text));
-	} else if (strcmp(path, "/v1/log/key") == 0) {
-		if (asprintf(&text, "%s\n", sg_service_log_vkey(a->svc)) < 0)
-			problem(resp, 500, NULL, "out of memory");
-		else
-			set_text(resp, 200, "text/plain; charset=utf-8", text,
-			    strlen(text));
-	} else if (strncmp(path, "/v1/log/entries/", 16) == 0) {
-		if (sg_parse_u64(path + 16, 0, INT64_MAX, &x) != 0) {
-			problem(resp, 404, NULL, "no such entry");
-			return;
-		}
-		r = sg_service_log_entry(a->svc, x, &text, &len);
-		if (r == SG_ERR_NOT_FOUND)
-			problem(resp, 404, NULL, "no entry %llu under the "
-			    "latest checkpoint", (unsigned long long)x);
-		else if (r != 0)
-			problem(resp, 503, NULL, "the log cannot be read");
-		else
-			set_text(resp, 200, "text/plain; charset=us-ascii",
-			    text, len);
-	} else if (strcmp(path, "/v1/log/proof/inclusion") == 0) {
-		if (query_u64(req, resp, "index", 0, &x) != 0 ||
-		    query_u64(req, resp, "size", 1, &y) != 0)
-			return;
-		r = sg_service_log_inclusion(a->svc, x, y, hashes,
-		    SG_MERKLE_MAX_PROOF, &n);
-		if (r == SG_ERR_INVALID)
-			problem(resp, 400, "size", "index must be below size, "
-			    "and size at most the latest checkpoint's");
-		else if (r != 0)
-			problem(resp, 503, NULL, "the log cannot be read");
-		else
-			set_json(resp, 200, json_pack("{s:I, s:I, s:o}",
-			    "index", (json_int_t)x, "size", (json_int_t)y,
-			    "hashes", hashes_json(hashes, n)));
-	} else if (strcmp(path, "/v1/log/proof/consistency") == 0) {
-		if (query_u64(req, resp, "old", 1, &x) != 0 ||
-		    query_u64(req, resp, "new", 1, &y) != 0)
-			return;
-		r = sg_service_log_consistency(a->svc, x, y, hashes,
-		    SG_MERKLE_MAX_PROOF, &n);
-		if (r == SG_ERR_INVALID)
-			problem(resp, 400, "new", "need 0 < old <= new <= the "
-			    "latest checkpoint's size");
-		else if (r != 0)
-			problem(resp, 503, NULL, "the log cannot be read");
-		else
-			set_json(resp, 200, json_pack("{s:I, s:I, s:o}",
-			    "old", (json_int_t)x, "new", (json_int_t)y,
-			    "hashes", hashes_json(hashes, n)));
-	} else
-		problem(resp, 404, NULL, "no such endpoint");
+	if (sg_service_log_checkpoint(c->a->svc, &text, &size) != 0)
+		problem(c->resp, 503, NULL, "the log cannot be read");
+	else
+		set_text(c->resp, 200, "text/plain; charset=utf-8", text,
+		    strlen(text));
 }
 
-/* Splits "/v1/requests/<id>[/<tail>]"; 0 if the path has that shape. */
-static int
-request_path(const char *path, char id[33], const char **tail)
+/* GET /v1/log/key */
+static void
+get_log_key(struct call *c)
 {
-	const char *p = path + strlen("/v1/requests/");
-	const char *slash = strchr(p, '/');
-	size_t n = slash ? (size_t)(slash - p) : strlen(p);
+	char *text = NULL;
 
-	if (n != 32)
+	if (asprintf(&text, "%s\n", sg_service_log_vkey(c->a->svc)) < 0)
+		problem(c->resp, 500, NULL, "out of memory");
+	else
+		set_text(c->resp, 200, "text/plain; charset=utf-8", text,
+		    strlen(text));
+}
+
+/* GET /v1/log/entries/{index} */
+static void
+get_log_entry(struct call *c)
+{
+	char *text = NULL;
+	size_t len;
+	int r;
+
+	r = sg_service_log_entry(c->a->svc, c->index, &text, &len);
+	if (r == SG_ERR_NOT_FOUND)
+		problem(c->resp, 404, NULL, "no entry %llu under the latest "
+		    "checkpoint", (unsigned long long)c->index);
+	else if (r != 0)
+		problem(c->resp, 503, NULL, "the log cannot be read");
+	else
+		set_text(c->resp, 200, "text/plain; charset=us-ascii", text,
+		    len);
+}
+
+/* GET /v1/log/proof/inclusion?index=&size= */
+static void
+get_log_inclusion(struct call *c)
+{
+	uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
+	uint64_t x, y;
+	size_t n;
+	int r;
+
+	if (query_u64(c, "index", 0, &x) != 0 ||
+	    query_u64(c, "size", 1, &y) != 0)
+		return;
+	r = sg_service_log_inclusion(c->a->svc, x, y, hashes,
+	    SG_MERKLE_MAX_PROOF, &n);
+	if (r == SG_ERR_INVALID)
+		problem(c->resp, 400, "size", "index must be below size, and "
+		    "size at most the latest checkpoint's");
+	else if (r != 0)
+		problem(c->resp, 503, NULL, "the log cannot be read");
+	else
+		set_json(c->resp, 200, json_pack("{s:I, s:I, s:o}", "index",
+		    (json_int_t)x, "size", (json_int_t)y, "hashes",
+		    hashes_json(hashes, n)));
+}
+
+/* GET /v1/log/proof/consistency?old=&new= */
+static void
+get_log_consistency(struct call *c)
+{
+	uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
+	uint64_t x, y;
+	size_t n;
+	int r;
+
+	if (query_u64(c, "old", 1, &x) != 0 ||
+	    query_u64(c, "new", 1, &y) != 0)
+		return;
+	r = sg_service_log_consistency(c->a->svc, x, y, hashes,
+	    SG_MERKLE_MAX_PROOF, &n);
+	if (r == SG_ERR_INVALID)
+		problem(c->resp, 400, "new", "need 0 < old <= new <= the "
+		    "latest checkpoint's size");
+	else if (r != 0)
+		problem(c->resp, 503, NULL, "the log cannot be read");
+	else
+		set_json(c->resp, 200, json_pack("{s:I, s:I, s:o}", "old",
+		    (json_int_t)x, "new", (json_int_t)y, "hashes",
+		    hashes_json(hashes, n)));
+}
+
+/* ---- the router ---------------------------------------------------------- */
+
+/* A * row: a path its part of the tree does not have. */
+static void
+not_found(struct call *c)
+{
+	problem(c->resp, 404, NULL, "%s", c->missing != NULL ? c->missing :
+	    "no such endpoint");
+}
+
+static unsigned
+method_bit(const char *method)
+{
+	if (strcmp(method, "GET") == 0)
+		return M_GET;
+	if (strcmp(method, "POST") == 0)
+		return M_POST;
+	return M_OTHER;
+}
+
+/* What a pattern's parameters took from a path. */
+struct args {
+	char id[33];
+	uint64_t index;
+	const char *bad;                /* why a parameter is not valid */
+};
+
+enum match {
+	MATCH_NO,
+	MATCH_YES,
+	MATCH_BAD,                      /* the shape, with a bad parameter */
+	MATCH_BELOW,                    /* a path below the pattern's {id} */
+};
+
+static enum match
+match(const char *pat, const char *path, struct args *v)
+{
+	size_t n;
+
+	while (*pat != '\0') {
+		if (strcmp(pat, "*") == 0)
+			return MATCH_YES;
+		if (strncmp(pat, "{id}", 4) == 0) {
+			n = strcspn(path, "/");
+			v->bad = "no request with that id";
+			if (n != sizeof(v->id) - 1)
+				return MATCH_BAD;
+			memcpy(v->id, path, n);
+			v->id[n] = '\0';
+			if (!sg_request_id_ok(v->id))
+				return MATCH_BAD;
+			pat += 4;
+			path += n;
+			if (*pat == '\0' && *path == '/')
+				return MATCH_BELOW;
+		} else if (strncmp(pat, "{index}", 7) == 0) {
+			/* The rest of the path, so that any tail is "no such
+			 * entry"; {index} ends its pattern. */
+			v->bad = "no such entry";
+			if (sg_parse_u64(path, 0, INT64_MAX, &v->index) != 0)
+				return MATCH_BAD;
+			pat += 7;
+			path += strlen(path);
+		} else if (*pat++ != *path++)
+			return MATCH_NO;
+	}
+	return *path == '\0' ? MATCH_YES : MATCH_NO;
+}
+
+/* Rows i.. share a pattern: the one that takes the method, else row i
+ * (a 405, after the checks of who may call). */
+static const struct route *
+pick_method(size_t i, unsigned method, unsigned *ret_allowed,
+    enum endpoint *ret_ep)
+{
+	const struct route *rt = NULL;
+	size_t j;
+
+	for (j = i; j < NROUTES &&
+	    strcmp(routes[j].pattern, routes[i].pattern) == 0; j++) {
+		*ret_allowed |= routes[j].methods;
+		if (rt == NULL && (routes[j].methods & method) != 0)
+			rt = &routes[j];
+	}
+	/* A method none of them takes counts under the path's last row
+	 * (POST /v1/requests for any method but GET). */
+	*ret_ep = rt != NULL ? rt->ep : routes[j - 1].ep;
+	return rt != NULL ? rt : &routes[i];
+}
+
+/*
+ * The row for the request's path and method, with the path's parameters
+ * stored in c; *ret_allowed has the methods the path's rows take (if not
+ * c->method: 405), *ret_ep what the request is counted under.  NULL for
+ * a path no row covers.
+ */
+static const struct route *
+route_find(struct call *c, unsigned *ret_allowed, enum endpoint *ret_ep)
+{
+	const struct route *rt;
+	enum endpoint below = EP_COUNT;
+	enum match m;
+	struct args v;
+	size_t i;
+
+	*ret_allowed = 0;
+	*ret_ep = EP_OTHER;
+	for (i = 0; i < NROUTES; i++) {
+		memset(&v, 0, sizeof(v));
+		m = match(routes[i].pattern, c->req->path, &v);
+		if (m == MATCH_BAD && c->missing == NULL)
+			c->missing = v.bad;
+		else if (m == MATCH_BELOW)
+			below = routes[i].ep;
+		if (m != MATCH_YES)
+			continue;
+		rt = pick_method(i, c->method, ret_allowed, ret_ep);
+		memcpy(c->id, v.id, sizeof(c->id));
+		c->index = v.index;
+		/* A path below a request counts under the request. */
+		if (rt->fn == not_found && below != EP_COUNT)
+			*ret_ep = below;
+		return rt;
+	}
+	return NULL;
+}
+
+/* Without a certificate: one budget of their own, so that readers of the
+ * public log can never crowd out the principals.  1 when over it. */
+static int
+anonymous_over(struct call *c)
+{
+	unsigned wait;
+
+	if (c->req->authenticated || (wait = anon_take(c->a)) == 0)
+		return 0;
+	problem(c->resp, 429, NULL, "requests without a client certificate "
+	    "are over their rate limit of %u per second",
+	    c->a->anon_per_second);
+	c->resp->retry_after = wait;
+	return 1;
+}
+
+/* Who may call the row; 0 to go on, else the problem is answered.  Sets
+ * c->principal. */
+static int
+admit(struct call *c, const struct route *rt)
+{
+	const struct sg_http_request *req = c->req;
+	const struct sg_principal *pr = NULL;
+	unsigned wait;
+
+	if (rt->who == WHO_ANYONE)
+		return 0;
+	if (rt->who == WHO_LOOPBACK) {
+		if (req->loopback)
+			return 0;
+		problem(c->resp, 403, NULL, "only from loopback");
 		return -1;
-	memcpy(id, p, 32);
-	id[32] = '\0';
-	if (!sg_request_id_ok(id))
+	}
+	if (req->authenticated)
+		pr = sg_policy_principal_by_cert(sg_service_policy(c->a->svc),
+		    req->client_cn, req->client_sha256);
+	if (pr == NULL) {
+		if (c->a->plain_http && c->method == M_GET)
+			return 0;
+		problem(c->resp, 401, NULL, req->authenticated ?
+		    "the client certificate maps to no principal" :
+		    "a client certificate issued by the client CA is "
+		    "required");
 		return -1;
-	*tail = slash ? slash : "";
+	}
+	if ((wait = rate_take(c->a, pr->name)) > 0) {
+		problem(c->resp, 429, NULL, "'%s' is over its rate limit of %u "
+		    "requests per second", pr->name, c->a->rate_per_second);
+		c->resp->retry_after = wait;
+		return -1;
+	}
+	c->principal = pr->name;
 	return 0;
 }
 
-static enum route
-route_of(const struct sg_http_request *req)
+static void
+not_allowed(struct call *c, const struct route *rt, unsigned allowed)
 {
-	const char *p = req->path, *tail;
-	int get = strcmp(req->method, "GET") == 0;
-	char id[33];
-
-	if (strcmp(p, "/v1/keys") == 0)
-		return RT_KEYS;
-	if (strcmp(p, "/v1/requests") == 0)
-		return get ? RT_REQUESTS_LIST : RT_REQUESTS_POST;
-	if (strncmp(p, "/v1/requests/", 13) == 0 &&
-	    request_path(p, id, &tail) == 0) {
-		if (strcmp(tail, "/signature") == 0)
-			return RT_SIGNATURE;
-		if (strcmp(tail, "/approvals") == 0)
-			return RT_APPROVALS;
-		if (strcmp(tail, "/cancel") == 0)
-			return RT_CANCEL;
-		return RT_REQUEST;
-	}
-	if (strncmp(p, "/v1/log/", 8) == 0)
-		return RT_LOG;
-	if (strcmp(p, "/healthz") == 0 || strcmp(p, "/readyz") == 0 ||
-	    strcmp(p, "/metrics") == 0)
-		return RT_OPS;
-	return RT_OTHER;
+	if (rt->not_allowed != NULL)
+		problem(c->resp, 405, NULL, "%s", rt->not_allowed);
+	else
+		problem(c->resp, 405, NULL, "use %s%s%s",
+		    allowed & M_GET ? "GET" : "",
+		    (allowed & M_GET) && (allowed & M_POST) ? " or " : "",
+		    allowed & M_POST ? "POST" : "");
 }
 
-static void handle(struct sg_api *a, const struct sg_http_request *req,
-    struct sg_http_response *resp);
+/* The body of a row that takes one; 0 to go on. */
+static int
+take_body(struct call *c, const struct route *rt)
+{
+	if (c->req->body_len > rt->body_max) {
+		problem(c->resp, 413, NULL, "the body exceeds the limit of %zu "
+		    "bytes", rt->body_max);
+		return -1;
+	}
+	if (!is_json(c->req)) {
+		problem(c->resp, 415, NULL, "Content-Type must be "
+		    "application/json");
+		return -1;
+	}
+	if (rt->body == BODY_OBJECT &&
+	    (c->body = parse_body(c->req, c->resp)) == NULL)
+		return -1;
+	return 0;
+}
+
+static void
+count(struct sg_api *a, enum endpoint ep, int status)
+{
+	size_t i;
+
+	for (i = 0; i < NSTATUS && statuses[i] != status; i++)
+		;
+	pthread_mutex_lock(&a->count_lock);
+	a->counts[ep][i]++;
+	pthread_mutex_unlock(&a->count_lock);
+}
+
+void
+sg_api_dispatch(struct sg_api *a, const struct sg_http_request *req,
+    struct sg_http_response *resp)
+{
+	const struct route *rt;
+	struct call c;
+	enum endpoint ep;
+	unsigned allowed;
+
+	memset(&c, 0, sizeof(c));
+	c.a = a;
+	c.req = req;
+	c.resp = resp;
+	c.method = method_bit(req->method);
+	rt = route_find(&c, &allowed, &ep);
+	if (anonymous_over(&c))
+		;
+	else if (rt == NULL)
+		problem(resp, 404, NULL, "no such endpoint");
+	else if (admit(&c, rt) != 0)
+		;
+	else if (!(allowed & c.method))
+		not_allowed(&c, rt, allowed);
+	else if (rt->body == BODY_NONE || take_body(&c, rt) == 0)
+		rt->fn(&c);
+	json_decref(c.body);
+	/* A long-poll is counted once, when it is answered. */
+	if (resp->wait_id[0] == '\0')
+		count(a, ep, resp->status);
+}
 
 void
 sg_api_handle(void *ctx, const struct sg_http_request *req,
     struct sg_http_response *resp)
 {
-	handle(ctx, req, resp);
-	if (resp->wait_id[0] == '\0')
-		count_route(route_of(req), resp->status);
-}
-
-static void
-handle(struct sg_api *a, const struct sg_http_request *req,
-    struct sg_http_response *resp)
-{
-	const struct sg_principal *pr = NULL;
-	const char *m = req->method, *path = req->path, *tail;
-	int get = strcmp(m, "GET") == 0, post = strcmp(m, "POST") == 0;
-	char id[33];
-	unsigned wait;
-
-	/* Without a certificate: a budget of its own, so that readers of the
-	 * public log can never crowd out the principals. */
-	if (!req->authenticated && (wait = anon_take(a)) > 0) {
-		problem(resp, 429, NULL, "requests without a client "
-		    "certificate are over their rate limit of %u per second",
-		    a->anon_per_second);
-		resp->retry_after = wait;
-		return;
-	}
-	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
-	    strcmp(path, "/metrics") == 0) {
-		ops_endpoint(a, req, resp);
-		return;
-	}
-	if (strncmp(path, "/v1/", 4) != 0) {
-		problem(resp, 404, NULL, "no such endpoint");
-		return;
-	}
-	/* The log is public: anyone may read and check it. */
-	if (strncmp(path, "/v1/log/", 8) == 0) {
-		log_endpoint(a, req, resp);
-		return;
-	}
-	if (req->authenticated)
-		pr = sg_policy_principal_by_cert(sg_service_policy(a->svc),
-		    req->client_cn, req->client_sha256);
-	if (pr == NULL && !(a->plain_http && get)) {
-		problem(resp, 401, NULL, req->authenticated ?
-		    "the client certificate maps to no principal" :
-		    "a client certificate issued by the client CA is "
-		    "required");
-		return;
-	}
-
-	if (pr != NULL) {
-		wait = rate_take(a, pr->name);
-		if (wait > 0) {
-			problem(resp, 429, NULL, "'%s' is over its rate limit "
-			    "of %u requests per second", pr->name,
-			    a->rate_per_second);
-			resp->retry_after = wait;
-			return;
-		}
-	}
-
-	if (strcmp(path, "/v1/keys") == 0) {
-		if (!get)
-			problem(resp, 405, NULL, "use GET");
-		else
-			get_keys(a, resp);
-	} else if (strcmp(path, "/v1/requests") == 0) {
-		if (post)
-			post_request(a, req, pr->name, resp);
-		else if (get)
-			list_requests(a, req, resp);
-		else
-			problem(resp, 405, NULL, "use GET or POST");
-	} else if (strncmp(path, "/v1/requests/", 13) == 0 &&
-	    request_path(path, id, &tail) == 0) {
-		if (tail[0] == '\0' && get)
-			get_request(a, req, id, resp);
-		else if (strcmp(tail, "/signature") == 0 && get)
-			get_signature(a, id, resp);
-		else if (strcmp(tail, "/approvals") == 0 && post)
-			post_approval(a, req, id, pr->name, resp);
-		else if (strcmp(tail, "/cancel") == 0 && post)
-			post_cancel(a, req, id, pr->name, resp);
-		else if (tail[0] == '\0' || strcmp(tail, "/signature") == 0 ||
-		    strcmp(tail, "/approvals") == 0 ||
-		    strcmp(tail, "/cancel") == 0)
-			problem(resp, 405, NULL, "method not allowed");
-		else
-			problem(resp, 404, NULL, "no such endpoint");
-	} else if (strncmp(path, "/v1/requests/", 13) == 0)
-		problem(resp, 404, NULL, "no request with that id");
-	else
-		problem(resp, 404, NULL, "no such endpoint");
+	sg_api_dispatch(ctx, req, resp);
 }

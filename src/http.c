@@ -261,13 +261,6 @@ sg_http_stats(struct sg_http_stats *st)
 	st->open_authenticated = atomic_load(&st_open_auth);
 }
 
-const char *
-sg_http_query(const struct sg_http_request *req, const char *name)
-{
-	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND,
-	    name);
-}
-
 static int
 is_loopback(struct MHD_Connection *conn)
 {
@@ -1284,6 +1277,45 @@ request_start(struct sg_http *h, struct MHD_Connection *conn,
 	return MHD_YES;
 }
 
+struct param_list {
+	struct sg_http_param *v;
+	size_t n, cap;
+};
+
+static enum MHD_Result
+params_add(void *cls, enum MHD_ValueKind kind, const char *name,
+    const char *value)
+{
+	struct param_list *p = cls;
+
+	(void)kind;
+	if (p->n < p->cap) {
+		p->v[p->n].name = name;
+		p->v[p->n].value = value;
+		p->n++;
+	}
+	return MHD_YES;
+}
+
+/* The request's values of one kind (query arguments or headers), in the
+ * order received, pointing into libmicrohttpd's memory for the request.
+ * NULL when out of memory. */
+static struct sg_http_param *
+params_of(struct MHD_Connection *conn, enum MHD_ValueKind kind,
+    size_t *ret_n)
+{
+	struct param_list p;
+	int n = MHD_get_connection_values(conn, kind, NULL, NULL);
+
+	p.cap = n > 0 ? (size_t)n : 0;
+	p.n = 0;
+	if ((p.v = calloc(p.cap + 1, sizeof(*p.v))) == NULL)
+		return NULL;
+	MHD_get_connection_values(conn, kind, params_add, &p);
+	*ret_n = p.n;
+	return p.v;
+}
+
 static enum MHD_Result
 access_cb(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -1293,8 +1325,9 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	struct reqctx *rc = *con_cls;
 	struct sg_http_request req;
 	struct sg_http_response resp;
+	struct sg_http_param *query = NULL, *headers = NULL;
 	struct slot *s;
-	enum MHD_Result ret;
+	enum MHD_Result ret = MHD_NO;
 
 	if (rc == NULL) {
 		if ((s = conn_slot(conn)) == NULL)
@@ -1335,11 +1368,13 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	memset(&resp, 0, sizeof(resp));
 	req.method = method;
 	req.path = url;
-	req.conn = conn;
-	req.idempotency_key = MHD_lookup_connection_value(conn,
-	    MHD_HEADER_KIND, "Idempotency-Key");
-	req.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	if ((query = params_of(conn, MHD_GET_ARGUMENT_KIND,
+	    &req.nquery)) == NULL ||
+	    (headers = params_of(conn, MHD_HEADER_KIND,
+	    &req.nheaders)) == NULL)
+		goto out;
+	req.query = query;
+	req.headers = headers;
 	req.body = rc->body != NULL ? rc->body : "";
 	req.body_len = rc->len;
 	req.loopback = is_loopback(conn);
@@ -1358,8 +1393,10 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 		rc->resumed = 1;
 		rc->wait_deadline_ms = resp.wait_deadline_ms;
 		if (add_waiter(h, conn, resp.wait_id,
-		    resp.wait_deadline_ms) == 0)
-			return MHD_YES;
+		    resp.wait_deadline_ms) == 0) {
+			ret = MHD_YES;
+			goto out;
+		}
 		/* No room to wait: answer now with the current state. */
 		memset(&resp, 0, sizeof(resp));
 		req.resumed = 1;
@@ -1369,11 +1406,15 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	if (resp.wait_id[0] != '\0') {
 		/* Already waited once: the handler must answer. */
 		free(resp.body);
-		return simple_error(conn, 500, "Internal Server Error",
+		ret = simple_error(conn, 500, "Internal Server Error",
 		    "wait not honoured", !s->admitted);
+		goto out;
 	}
 	ret = send_response(conn, &resp, !s->admitted);
 	free(resp.body);
+out:
+	free(query);
+	free(headers);
 	return ret;
 }
 

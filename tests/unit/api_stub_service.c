@@ -1,0 +1,470 @@
+/*
+ * The service stand-in of api_stub_service.h.  Every operation records
+ * its name and arguments in the struct sg_service, counts itself, and
+ * answers s->result: on success a request built here (state s->state),
+ * on failure s->fault for the operations that take one.  Nothing here
+ * checks what the router passes: the tests read the record and decide.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_stub_service.h"
+#include "sg_err.h"
+#include "sg_http.h"
+
+int64_t stub_clock_ms = 1000000;
+
+const uint8_t stub_audit_sha256[32] = {
+	0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
+	0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf,
+	0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7,
+	0xb8, 0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf,
+};
+
+static const char stub_policy[] =
+    "policy signgate-test\n"
+    "version 3\n"
+    "principal ci\n"
+    "    roles requester\n"
+    "    client-cn ci\n"
+    "end\n"
+    "principal audit\n"
+    "    roles auditor\n"
+    "    client-sha256 "
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\n"
+    "end\n"
+    "hsm 00c0ffee\n"
+    "    site Zurich\n"
+    "    country CH\n"
+    "end\n"
+    "key nightly\n"
+    "    token signgate-dev\n"
+    "    object nightly\n"
+    "    algorithm ed25519\n"
+    "    formats raw\n"
+    "    requesters ci\n"
+    "    countries CH\n"
+    "end\n"
+    "key release\n"
+    "    token signgate-dev\n"
+    "    object release\n"
+    "    algorithm ecdsa-p256\n"
+    "    formats raw\n"
+    "    requesters ci\n"
+    "    countries CH\n"
+    "end\n";
+
+#define STUB_ID "0123456789abcdef0123456789abcdef"
+
+static void
+copy(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src != NULL ? src : "");
+}
+
+static void
+record(struct sg_service *s, const char *name)
+{
+	s->calls++;
+	copy(s->last, sizeof(s->last), name);
+}
+
+int
+stub_init(struct sg_service *s)
+{
+	char err[256];
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	if (sg_policy_parse("stub.policy", stub_policy, strlen(stub_policy),
+	    &s->policy, err, sizeof(err)) != 0) {
+		fprintf(stderr, "stub policy: %s\n", err);
+		return -1;
+	}
+	s->nkeys = STUB_NKEYS;
+	for (i = 0; i < s->nkeys; i++) {
+		struct sg_key_view *kv = &s->keys[i];
+		kv->pk = sg_policy_key_at(s->policy, i);
+		memset(kv->spki_sha256, 'a' + (int)i, 64);
+		kv->public_key_pem = "-----BEGIN PUBLIC KEY-----\n";
+		copy(kv->token.label, sizeof(kv->token.label), "signgate-dev");
+		copy(kv->token.serial, sizeof(kv->token.serial), "00c0ffee");
+		kv->hsm = sg_policy_hsm(s->policy, "00c0ffee");
+		kv->usable = i == 0;
+		copy(kv->reason, sizeof(kv->reason), i == 0 ? "" :
+		    "the token is not present");
+	}
+	stub_reset(s);
+	return 0;
+}
+
+void
+stub_reset(struct sg_service *s)
+{
+	struct sg_policy *p = s->policy;
+	struct sg_key_view keys[STUB_NKEYS];
+
+	memcpy(keys, s->keys, sizeof(keys));
+	memset(s, 0, sizeof(*s));
+	s->policy = p;
+	memcpy(s->keys, keys, sizeof(keys));
+	s->nkeys = STUB_NKEYS;
+	copy(s->state, sizeof(s->state), "pending");
+}
+
+void
+stub_free(struct sg_service *s)
+{
+	sg_policy_free(s->policy);
+	s->policy = NULL;
+}
+
+/* A request as the store would return it, in state s->state. */
+static struct sg_request *
+make_request(struct sg_service *s, const char *id)
+{
+	struct sg_request *q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		abort();
+	q->seq = 42;
+	copy(q->id, sizeof(q->id), id);
+	copy(q->key, sizeof(q->key), "nightly");
+	copy(q->digest_alg, sizeof(q->digest_alg), "sha256");
+	memset(q->digest_hex, '0', 64);
+	copy(q->format, sizeof(q->format), "raw");
+	copy(q->requester, sizeof(q->requester), "ci");
+	copy(q->policy_name, sizeof(q->policy_name), "signgate-test");
+	q->policy_version = 3;
+	memset(q->policy_sha256, 'f', 64);
+	copy(q->state, sizeof(q->state), s->state);
+	q->created_at = 1700000000;
+	q->expires_at = 1700003600;
+	q->log_index = -1;
+	if ((q->artifact_json = strdup("{\"name\":\"a\"}")) == NULL ||
+	    (q->statement = strdup("statement")) == NULL)
+		abort();
+	if (strcmp(s->state, "signed") == 0) {
+		if ((q->signature = malloc(3)) == NULL)
+			abort();
+		memcpy(q->signature, "sig", 3);
+		q->signature_len = 3;
+		q->log_index = 7;
+	}
+	if (strcmp(s->state, "cancelled") == 0) {
+		copy(q->cancelled_by, sizeof(q->cancelled_by), "ci");
+		if ((q->cancel_reason = strdup("wrong build")) == NULL)
+			abort();
+	}
+	return q;
+}
+
+/* ---- sg_service.h -------------------------------------------------------- */
+
+const double sg_hsm_bucket_bounds[SG_HSM_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+};
+
+const struct sg_policy *
+sg_service_policy(const struct sg_service *s)
+{
+	return s->policy;
+}
+
+size_t
+sg_service_nkeys(const struct sg_service *s)
+{
+	return s->nkeys;
+}
+
+const struct sg_key_view *
+sg_service_key_at(const struct sg_service *s, size_t i)
+{
+	return i < s->nkeys ? &s->keys[i] : NULL;
+}
+
+const struct sg_key_view *
+sg_service_key(const struct sg_service *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->nkeys; i++)
+		if (strcmp(s->keys[i].pk->name, name) == 0)
+			return &s->keys[i];
+	return NULL;
+}
+
+static int
+answer(struct sg_service *s, const char *id, struct sg_request **ret,
+    struct sg_fault *f)
+{
+	*ret = NULL;
+	if (s->result != 0) {
+		if (f != NULL)
+			*f = s->fault;
+		return s->result;
+	}
+	*ret = make_request(s, id);
+	return 0;
+}
+
+int
+sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
+    struct sg_request **ret, int *ret_existing, struct sg_fault *f)
+{
+	record(s, "create");
+	s->mutations++;
+	s->nr = *nr;
+	copy(s->nr_key, sizeof(s->nr_key), nr->key);
+	copy(s->nr_format, sizeof(s->nr_format), nr->format);
+	copy(s->nr_requester, sizeof(s->nr_requester), nr->requester);
+	copy(s->nr_artifact, sizeof(s->nr_artifact), nr->artifact_json);
+	copy(s->nr_idem, sizeof(s->nr_idem), nr->idem_key);
+	copy(s->nr_body_sha, sizeof(s->nr_body_sha), nr->body_sha256);
+	s->nr_has_idem = nr->idem_key != NULL;
+	/* Its pointers die with the request. */
+	s->nr.key = s->nr.format = s->nr.requester = NULL;
+	s->nr.artifact_json = s->nr.idem_key = s->nr.body_sha256 = NULL;
+	*ret_existing = s->existing;
+	return answer(s, STUB_ID, ret, f);
+}
+
+int
+sg_service_decide(struct sg_service *s, const char *id,
+    const char *principal, const char *envelope_json, size_t len,
+    struct sg_request **ret, struct sg_fault *f)
+{
+	record(s, "decide");
+	s->mutations++;
+	copy(s->id, sizeof(s->id), id);
+	copy(s->principal, sizeof(s->principal), principal);
+	s->text_len = len;
+	memcpy(s->text, envelope_json, len < STUB_TEXT_MAX ? len :
+	    STUB_TEXT_MAX);
+	s->text[len < STUB_TEXT_MAX ? len : STUB_TEXT_MAX] = '\0';
+	return answer(s, id, ret, f);
+}
+
+int
+sg_service_cancel(struct sg_service *s, const char *id,
+    const char *principal, const char *reason, struct sg_request **ret,
+    struct sg_fault *f)
+{
+	record(s, "cancel");
+	s->mutations++;
+	copy(s->id, sizeof(s->id), id);
+	copy(s->principal, sizeof(s->principal), principal);
+	copy(s->text, sizeof(s->text), reason);
+	s->text_len = strlen(s->text);
+	return answer(s, id, ret, f);
+}
+
+int
+sg_service_get(struct sg_service *s, const char *id, struct sg_request **ret)
+{
+	record(s, "get");
+	copy(s->id, sizeof(s->id), id);
+	return answer(s, id, ret, NULL);
+}
+
+int
+sg_service_list(struct sg_service *s, const char *state, const char *key,
+    int64_t before_seq, size_t limit, struct sg_request ***ret,
+    size_t *ret_n)
+{
+	size_t i;
+
+	record(s, "list");
+	copy(s->state_arg, sizeof(s->state_arg), state);
+	copy(s->key_arg, sizeof(s->key_arg), key);
+	s->before = before_seq;
+	s->limit = limit;
+	*ret = NULL;
+	*ret_n = 0;
+	if (s->result != 0)
+		return s->result;
+	if ((*ret = calloc(s->nlist + 1, sizeof(**ret))) == NULL)
+		abort();
+	for (i = 0; i < s->nlist; i++)
+		(*ret)[i] = make_request(s, STUB_ID);
+	*ret_n = s->nlist;
+	return 0;
+}
+
+int
+sg_service_request_quorum(struct sg_service *s, const struct sg_request *r,
+    struct sg_request_quorum *ret)
+{
+	(void)s;
+	(void)r;
+	memset(ret, 0, sizeof(*ret));
+	ret->res.nterms = 1;
+	ret->res.missing[0] = 2;
+	ret->nterms = 1;
+	copy(ret->terms[0].group, sizeof(ret->terms[0].group),
+	    "security-officers");
+	ret->terms[0].count = 2;
+	copy(ret->in_force, sizeof(ret->in_force), "signgate-test@3");
+	return 0;
+}
+
+int
+sg_service_ready(struct sg_service *s, char *reason, size_t len)
+{
+	record(s, "ready");
+	if (!s->not_ready)
+		return 0;
+	snprintf(reason, len, "key release: the token is not present");
+	return SG_ERR_UNAVAILABLE;
+}
+
+const char *
+sg_service_log_vkey(const struct sg_service *s)
+{
+	(void)s;
+	return "signgate-test+01234567+AQID";
+}
+
+int
+sg_service_log_checkpoint(struct sg_service *s, char **ret_note,
+    uint64_t *ret_size)
+{
+	record(s, "log_checkpoint");
+	*ret_note = NULL;
+	if (s->result != 0)
+		return s->result;
+	if ((*ret_note = strdup("signgate-test\n8\nAAAA\n")) == NULL)
+		abort();
+	*ret_size = 8;
+	return 0;
+}
+
+int
+sg_service_log_entry(struct sg_service *s, uint64_t index, char **ret,
+    size_t *ret_len)
+{
+	record(s, "log_entry");
+	s->x = index;
+	*ret = NULL;
+	if (s->result != 0)
+		return s->result;
+	if ((*ret = strdup("entry\n")) == NULL)
+		abort();
+	*ret_len = strlen(*ret);
+	return 0;
+}
+
+static int
+proof(struct sg_service *s, const char *name, uint64_t x, uint64_t y,
+    uint8_t (*out)[SG_HASH_LEN], size_t cap, size_t *ret_n)
+{
+	record(s, name);
+	s->x = x;
+	s->y = y;
+	*ret_n = 0;
+	if (s->result != 0)
+		return s->result;
+	if (cap < 2)
+		abort();
+	memset(out[0], 0x11, SG_HASH_LEN);
+	memset(out[1], 0x22, SG_HASH_LEN);
+	*ret_n = 2;
+	return 0;
+}
+
+int
+sg_service_log_inclusion(struct sg_service *s, uint64_t index,
+    uint64_t size, uint8_t (*out)[SG_HASH_LEN], size_t cap, size_t *ret_n)
+{
+	return proof(s, "log_inclusion", index, size, out, cap, ret_n);
+}
+
+int
+sg_service_log_consistency(struct sg_service *s, uint64_t old_size,
+    uint64_t new_size, uint8_t (*out)[SG_HASH_LEN], size_t cap,
+    size_t *ret_n)
+{
+	return proof(s, "log_consistency", old_size, new_size, out, cap,
+	    ret_n);
+}
+
+int
+sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret)
+{
+	(void)s;
+	(void)index;
+	if ((*ret = strdup("c2sp.org/tlog-proof@v1\n")) == NULL)
+		abort();
+	return 0;
+}
+
+uint64_t
+sg_service_key_signatures(struct sg_service *s, size_t i)
+{
+	(void)s;
+	return 10 + i;
+}
+
+void
+sg_service_stats(struct sg_service *s, struct sg_service_stats *ret)
+{
+	(void)s;
+	memset(ret, 0, sizeof(*ret));
+	ret->requests_created = 5;
+	ret->approvals = 3;
+	ret->rejections = 1;
+	ret->hsm_count = 4;
+	ret->pending = 2;
+	ret->log_size = 8;
+}
+
+/* ---- the store's request destructors (sg_store.h) ------------------------ */
+
+void
+sg_request_free(struct sg_request *q)
+{
+	size_t i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < q->napprovals; i++)
+		free(q->approvals[i].envelope);
+	free(q->approvals);
+	free(q->artifact_json);
+	free(q->statement);
+	free(q->error);
+	free(q->signature);
+	free(q->cms);
+	free(q->timestamp_note);
+	free(q->cancel_reason);
+	free(q);
+}
+
+void
+sg_request_list_free(struct sg_request **v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		sg_request_free(v[i]);
+	free(v);
+}
+
+/* ---- the front's clock and counters (sg_http.h) -------------------------- */
+
+int64_t
+sg_now_ms(void)
+{
+	return stub_clock_ms;
+}
+
+void
+sg_http_stats(struct sg_http_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->accepted = 17;
+	st->open_authenticated = 2;
+}
