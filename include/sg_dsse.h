@@ -34,7 +34,7 @@ struct sg_statement {
 	char key[SG_NAME_SIZE];
 	char spki_sha256[SG_SHA256_HEX_SIZE]; /* lower-case hex */
 	char digest_alg[8];        /* "sha256" | "sha384" | "sha512" */
-	char digest_hex[129];      /* lower-case hex */
+	char digest_hex[SG_DIGEST_HEX_SIZE]; /* lower-case hex */
 	char format[SG_FORMAT_SIZE]; /* sg_format_str() */
 	char requester[SG_NAME_SIZE];
 	char policy_name[SG_NAME_SIZE];

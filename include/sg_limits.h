@@ -32,6 +32,10 @@
 /* A request id as a C string. */
 #define SG_REQUEST_ID_SIZE (SG_REQUEST_ID_LEN + 1)
 
+/* The longest digest signed (SHA-512, SG_MAX_DIGEST bytes) as lower-case
+ * hex, as a C string. */
+#define SG_DIGEST_HEX_SIZE (2 * 64 + 1)
+
 /* A SHA-256 digest as lower-case hex (SPKI, policy, statement, body). */
 #define SG_SHA256_HEX_LEN 64
 /* A SHA-256 hex string as a C string. */

@@ -33,7 +33,7 @@ struct sg_sigrec_entry {
 	char statement_sha256[SG_SHA256_HEX_SIZE]; /* lower-case hex */
 	char key[SG_NAME_SIZE];
 	char digest_alg[8];
-	char digest_hex[129];
+	char digest_hex[SG_DIGEST_HEX_SIZE];
 	uint8_t sig[SG_MAX_SIG];
 	size_t sig_len;
 	uint8_t *cms;                  /* DER SignedData (malloc'd), or NULL */

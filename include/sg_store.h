@@ -34,7 +34,7 @@ struct sg_request {
 	char id[SG_REQUEST_ID_SIZE];
 	char key[SG_NAME_SIZE];
 	char digest_alg[8];
-	char digest_hex[129];
+	char digest_hex[SG_DIGEST_HEX_SIZE];
 	char format[SG_FORMAT_SIZE];   /* sg_format_str() */
 	char *artifact_json;           /* canonical JSON object */
 	char requester[SG_NAME_SIZE];

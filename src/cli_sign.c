@@ -121,7 +121,8 @@ sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
 		case OPT_META:
 			if (a.nmeta == SG_ARTIFACT_FIELDS_MAX) {
 				fprintf(stderr, "signgate: at most %d "
-				    "artifact fields\n", SG_ARTIFACT_FIELDS_MAX);
+				    "artifact fields\n",
+				    SG_ARTIFACT_FIELDS_MAX);
 				return SG_EXIT_USAGE;
 			}
 			if (strchr(optarg, '=') == NULL) {
@@ -161,7 +162,7 @@ sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
 		}
 	}
 	if (!a.help) {
-		if (a.key == NULL || !sg_name_ok(a.key, 63)) {
+		if (a.key == NULL || !sg_name_ok(a.key, SG_NAME_LEN_MAX)) {
 			fprintf(stderr, "signgate: sign needs --key NAME\n");
 			return SG_EXIT_USAGE;
 		}

@@ -860,7 +860,8 @@ test_numbers_match_operations_md(void)
 	for (i = 0; i < nn; i++) {
 		snprintf(row, sizeof(row), "\n| `%s` | ", n[i].name);
 		count = 0;
-		for (at = strstr(doc, row); at != NULL; at = strstr(at + 1, row))
+		for (at = strstr(doc, row); at != NULL;
+		    at = strstr(at + 1, row))
 			count++;
 		if (count != 1)
 			fprintf(stderr, "  %s: %zu rows\n", n[i].name, count);
@@ -880,9 +881,10 @@ test_numbers_match_operations_md(void)
 		next += 3;
 		snprintf(cell, sizeof(cell), "%.*s",
 		    (int)strcspn(next, "|\n"), next);
-		if (strcmp(n[i].unit, "s") == 0 || strcmp(n[i].unit, "ms") == 0)
-			snprintf(range, sizeof(range), "%u\u2013%u %s", n[i].min,
-			    n[i].max, n[i].unit);
+		if (strcmp(n[i].unit, "s") == 0 ||
+		    strcmp(n[i].unit, "ms") == 0)
+			snprintf(range, sizeof(range), "%u\u2013%u %s",
+			    n[i].min, n[i].max, n[i].unit);
 		else
 			snprintf(range, sizeof(range), "%u\u2013%u", n[i].min,
 			    n[i].max);

@@ -1907,7 +1907,8 @@ db_exec(const char *dir, const char *sql)
     " first_seen INTEGER NOT NULL);"
 
 #define OLD_ID "0000000000000007000000000000abcd"
-#define OLD_SHA "cccc000000000000000000000000000000000000000000000000000000000007"
+#define OLD_SHA "cccc000000000000000000000000000000" \
+    "000000000000000000000000000007"
 
 /* Rows every layout can hold: a pending request with a decision, a
  * rejected one, and the policy they were made under. */
