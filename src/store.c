@@ -139,7 +139,13 @@ static const char schema_v1[] =
     " first_seen INTEGER NOT NULL);";
 
 /* Version 3: the requests table with state 'cancelled', rebuilt under
- * this definition (SQLite cannot alter a CHECK constraint). */
+ * this definition (SQLite cannot alter a CHECK constraint), every column
+ * copied by name. */
+#define V3_COLUMNS "seq, id, key, digest_alg, digest_hex, format, "	\
+    "artifact, requester, created_at, expires_at, policy_name, "	\
+    "policy_version, policy_sha256, spki_sha256, statement, state, error, " \
+    "signature, cms, signed_at, log_index, timestamp_note, idem_key, "	\
+    "idem_body_sha256, cancelled_by, cancel_reason, cancelled_at"
 static const char rebuild_v3[] =
     "CREATE TABLE requests_rebuilt ("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -171,17 +177,8 @@ static const char rebuild_v3[] =
     " cancel_reason TEXT,"
     " cancelled_at INTEGER,"
     " UNIQUE (requester, idem_key));"
-    "INSERT INTO requests_rebuilt (seq, id, key, digest_alg, digest_hex, "
-    " format, artifact, requester, created_at, expires_at, policy_name, "
-    " policy_version, policy_sha256, spki_sha256, statement, state, error, "
-    " signature, cms, signed_at, log_index, timestamp_note, idem_key, "
-    " idem_body_sha256, cancelled_by, cancel_reason, cancelled_at) "
-    "SELECT seq, id, key, digest_alg, digest_hex, "
-    " format, artifact, requester, created_at, expires_at, policy_name, "
-    " policy_version, policy_sha256, spki_sha256, statement, state, error, "
-    " signature, cms, signed_at, log_index, timestamp_note, idem_key, "
-    " idem_body_sha256, cancelled_by, cancel_reason, cancelled_at "
-    "FROM requests;"
+    "INSERT INTO requests_rebuilt (" V3_COLUMNS ") "
+    "SELECT " V3_COLUMNS " FROM requests;"
     "DROP TABLE requests;"
     "ALTER TABLE requests_rebuilt RENAME TO requests;"
     "CREATE INDEX requests_state ON requests(state, seq);"

@@ -474,7 +474,8 @@ static void
 test_idempotency(void)
 {
 	struct sg_store *st = open_store("idem");
-	char id[33] = "untouched", body[65] = "untouched";
+	char id[SG_REQUEST_ID_SIZE] = "untouched";
+	char body[SG_SHA256_HEX_SIZE] = "untouched";
 	struct req a, b, c, d;
 	struct sg_txn *t;
 
@@ -688,7 +689,7 @@ test_list(void)
 {
 	struct sg_store *st = open_store("list");
 	struct sg_request **v = NULL, **page = NULL;
-	char ids[12][33];
+	char ids[12][SG_REQUEST_ID_SIZE];
 	struct req r;
 	size_t i, n = 0, pn = 0, total;
 	int64_t before;
@@ -800,7 +801,7 @@ test_expiry_and_pending(void)
 {
 	struct sg_store *st = open_store("exp");
 	static const int64_t exp[] = { 300, 100, 400, 200, 50 };
-	char ids[5][33], got[8][33];
+	char ids[5][SG_REQUEST_ID_SIZE], got[8][SG_REQUEST_ID_SIZE];
 	struct sg_txn *t;
 	struct req r;
 	size_t i, n;
@@ -931,7 +932,7 @@ static int
 hk_batch_end(void *ctx, struct sg_txn *t)
 {
 	int fail = atomic_load(&hc.fail_batch);
-	char sha[65];
+	char sha[SG_SHA256_HEX_SIZE];
 
 	(void)ctx;
 	atomic_fetch_add(&hc.batch_end, 1);
@@ -1012,7 +1013,7 @@ test_group_commit(void)
 	pthread_t th[GC_THREADS];
 	uint64_t batches0, jobs0, batches, jobs;
 	size_t n = 0, k, missing = 0, bad = 0;
-	char (*ids)[33] = NULL;
+	char (*ids)[SG_REQUEST_ID_SIZE] = NULL;
 	unsigned char *seen = NULL;
 	long last[GC_THREADS + 1];
 	struct sg_txn *txn;
@@ -1253,7 +1254,7 @@ static void
 test_job_error_undoes_all_its_writes(void)
 {
 	struct sg_store *st = open_store("jobfail2");
-	char id[33], body[65];
+	char id[SG_REQUEST_ID_SIZE], body[SG_SHA256_HEX_SIZE];
 	struct two_step a;
 	struct sg_txn *t;
 	struct req r;
@@ -1285,7 +1286,7 @@ test_batch_end_failure(void)
 	struct req blk, rq[NWORKERS], after;
 	struct ins ins[NWORKERS];
 	struct writer_arg wa[NWORKERS];
-	char sha[65], *text = NULL;
+	char sha[SG_SHA256_HEX_SIZE], *text = NULL;
 	struct sg_txn *t;
 	int i, blk_r = -999, committed0;
 
@@ -1361,7 +1362,7 @@ dh_committed(void *ctx)
 static int
 job_relaxed_row(struct sg_txn *t, void *arg)
 {
-	char sha[65];
+	char sha[SG_SHA256_HEX_SIZE];
 	int r;
 
 	(void)arg;
@@ -1404,7 +1405,7 @@ static int
 has_policy(struct sg_store *st, int n)
 {
 	struct sg_txn *t;
-	char sha[65], *text = NULL;
+	char sha[SG_SHA256_HEX_SIZE], *text = NULL;
 	int r;
 
 	if (sg_store_read_begin(st, &t) != 0)
@@ -1564,7 +1565,7 @@ test_reopen(void)
 	CHECK_STR(text, "policy text");
 	free(text);
 	{
-		char id[33], body[65];
+		char id[SG_REQUEST_ID_SIZE], body[SG_SHA256_HEX_SIZE];
 		CHECK_EQ_INT(sg_store_find_idempotent(t, "ci", "k", id, body),
 		    0);
 		CHECK_STR(id, a.q.id);
