@@ -1,8 +1,8 @@
 /*
  * Small helpers shared by the daemon and the CLI: encodings, checked number
- * parsing, time, and careful file reading (size caps, O_NOFOLLOW, secret
- * files that must be mode 0600).  All functions that produce output set it
- * only on success.
+ * parsing, time (one monotonic clock), error messages, and careful file
+ * reading (size caps, O_NOFOLLOW, secret files that must be mode 0600).
+ * All functions that produce output set it only on success.
  */
 #ifndef SG_UTIL_H
 #define SG_UTIL_H

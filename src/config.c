@@ -1,7 +1,9 @@
 /*
  * Configuration loading.  The file is small JSON; every field is checked
  * for type and range, unknown fields and duplicate keys are refused, and
- * errors name the file and the field.  PINs are never in this file: a token
+ * errors name the file and the field.  Numeric settings are read from one
+ * table (numbers[] below: default, range, and the rules between them), which
+ * the documentation is checked against.  PINs are never in this file: a token
  * names a PIN file (mode 0600) or a systemd credential, which is resolved
  * here to a path under $CREDENTIALS_DIRECTORY.  With signer_socket (the
  * signer in its own unit) the front reads the same file without the

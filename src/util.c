@@ -1,5 +1,6 @@
 /*
- * Encodings, checked parsing, careful file I/O and logging.  Everything here
+ * Encodings, checked parsing, careful file I/O, the monotonic clock, error
+ * messages and logging.  Everything here
  * is used by both the daemon and the CLI and touches no global state except
  * the log verbosity flag.
  */
@@ -429,7 +430,6 @@ sg_mono_deadline(struct timespec *ret, int64_t ms)
 	if (ms > (INT64_C(1) << 40))
 		ms = INT64_C(1) << 40;
 	at = sg_mono_ns() + ms * 1000000;
-
 	ret->tv_sec = (time_t)(at / 1000000000);
 	ret->tv_nsec = (long)(at % 1000000000);
 }
