@@ -37,6 +37,7 @@
 
 #include "sg_crypto.h"
 #include "sg_dsse.h"
+#include "sg_limits.h"
 
 enum {
 	SG_EXIT_OK = 0,
@@ -53,10 +54,6 @@ enum {
 #define SG_CLI_DEFAULT_TIMEOUT 30
 #define SG_CLI_MAX_TIMEOUT 3600
 #define SG_CLI_POLL_WAIT 30          /* ?wait= of one long-poll */
-#define SG_CLI_IDEM_MAX 128
-#define SG_CLI_ARTIFACT_FIELDS 32
-#define SG_CLI_ARTIFACT_NAME_MAX 64
-#define SG_CLI_ARTIFACT_VALUE_MAX 1024
 #define SG_CLI_DEFAULT_MODULE "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
 
 /* Connection settings: options first, then the environment. */
@@ -163,7 +160,7 @@ json_t *sg_cli_find_key(const json_t *keys_doc, const char *name);
 /* Loads the key's public_key_pem and checks that its SPKI digest equals the
  * key's spki_sha256 member; the hex digest goes to ret_spki. */
 int sg_cli_key_public(const json_t *key, EVP_PKEY **ret_pub,
-    char ret_spki[65], char *err, size_t errlen);
+    char ret_spki[SG_SHA256_HEX_SIZE], char *err, size_t errlen);
 /*
  * Checks a signature object (GET …/signature) against what was asked
  * (key name, format, digest algorithm, LOCAL digest) and the key object
@@ -173,7 +170,7 @@ int sg_cli_key_public(const json_t *key, EVP_PKEY **ret_pub,
  * success the raw signature and, for cms, the DER CMS are returned.
  */
 int sg_cli_check_signature(const json_t *sigobj, const json_t *key,
-    const char *key_name, const char *format, enum sg_digest_alg dalg,
+    const char *key_name, enum sg_format format, enum sg_digest_alg dalg,
     const uint8_t *digest, size_t dlen, uint8_t **ret_sig,
     size_t *ret_sig_len, uint8_t **ret_cms, size_t *ret_cms_len,
     char *err, size_t errlen);
@@ -242,11 +239,11 @@ struct sg_cli_sign_args {
 	const char *out;              /* NULL: FILE.sig / FILE.p7s */
 	const char *artifact_name;    /* NULL: basename(FILE) */
 	const char *artifact_version;
-	const char *meta[SG_CLI_ARTIFACT_FIELDS];   /* "k=v" */
+	const char *meta[SG_ARTIFACT_FIELDS_MAX]; /* "k=v" */
 	size_t nmeta;
 	const char *idempotency_key;  /* NULL: generated */
 	enum sg_digest_alg digest;
-	const char *format;           /* "raw" | "cms" */
+	enum sg_format format;
 	uint64_t wait;
 	int no_wait;
 	int help;

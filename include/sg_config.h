@@ -9,15 +9,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sg_limits.h"
 #include "sg_signer.h"
 
 #define SG_CONFIG_MAX_TOKENS 16
 #define SG_CONFIG_MAX_TSA 16
-#define SG_CONFIG_USER_MAX 33
+#define SG_CONFIG_USER_MAX 33          /* a user name (32) and its NUL */
 
 /* An RFC 3161 time-stamping authority for a key's CMS signatures. */
 struct sg_tsa_config {
-	char key[64];
+	char key[SG_NAME_SIZE];
 	char url[512];
 	int required;                   /* fail the request if the TSA fails */
 	unsigned timeout_ms;
@@ -70,9 +71,27 @@ struct sg_config {
 	struct sg_tsa_config tsa[SG_CONFIG_MAX_TSA];
 	size_t ntsa;
 	char *log_origin;               /* checkpoint origin and key name */
-	char log_token[33];             /* token holding the Ed25519 log key */
-	char log_key[64];               /* its CKA_LABEL */
+	char log_token[SG_TOKEN_LABEL_SIZE]; /* holds the Ed25519 log key */
+	char log_key[SG_NAME_SIZE];     /* its CKA_LABEL */
 };
+
+/* A numeric setting of the file, as the loader's table describes it. */
+enum sg_config_type {
+	SG_CONFIG_UINT = 1,             /* an unsigned */
+	SG_CONFIG_U16,                  /* a uint16_t */
+};
+struct sg_config_number {
+	const char *name;               /* "member" or "object.member" */
+	enum sg_config_type type;
+	size_t offset;                  /* in struct sg_config */
+	unsigned def, min, max;
+	const char *unit;               /* for people: "s", "connections" */
+	const char *def_at_most;        /* the default is at most this one */
+	const char *at_most;            /* the value may not exceed this one */
+	const char *at_least;           /* the value is at least this one */
+};
+/* The table, in the order the settings are read; *ret_n entries. */
+const struct sg_config_number *sg_config_numbers(size_t *ret_n);
 
 /* Loads and validates.  errbuf receives "<file>: <field>: <reason>". */
 int sg_config_load(const char *path, struct sg_config **ret, char *errbuf,

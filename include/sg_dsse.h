@@ -22,22 +22,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sg_limits.h"
+#include "sg_types.h"
+
 #define SG_DSSE_TYPE "application/vnd.signgate.approval.v1+text"
 #define SG_STATEMENT_MAX 2048
 #define SG_ENVELOPE_MAX (16 * 1024)
-#define SG_REQUEST_ID_LEN 32        /* a request id is this many lower-case hex */
 
 struct sg_statement {
-	char request[65];
-	char key[64];
-	char spki_sha256[65];      /* lower-case hex */
+	char request[SG_REQUEST_ID_SIZE];
+	char key[SG_NAME_SIZE];
+	char spki_sha256[SG_SHA256_HEX_SIZE]; /* lower-case hex */
 	char digest_alg[8];        /* "sha256" | "sha384" | "sha512" */
-	char digest_hex[129];      /* lower-case hex */
-	char format[4];            /* "raw" | "cms" */
-	char requester[64];
-	char policy_name[64];
+	char digest_hex[SG_DIGEST_HEX_SIZE]; /* lower-case hex */
+	char format[SG_FORMAT_SIZE]; /* sg_format_str() */
+	char requester[SG_NAME_SIZE];
+	char policy_name[SG_NAME_SIZE];
 	unsigned long long policy_version;
-	char policy_sha256[65];
+	char policy_sha256[SG_SHA256_HEX_SIZE];
 	long long expires;         /* unix seconds */
 };
 
@@ -65,7 +67,7 @@ struct sg_envelope {
 	char payload_type[128];
 	uint8_t *payload;
 	size_t payload_len;
-	char keyid[64];
+	char keyid[SG_NAME_SIZE];
 	uint8_t *sig;
 	size_t sig_len;
 };

@@ -33,8 +33,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sg_limits.h"
+
 #define SG_ENTRY_MAX (256 * 1024)
-#define SG_ENTRY_MAX_APPROVALS 64
+/* An older name of SG_ENVELOPES_MAX (sg_limits.h), until no file uses
+ * it. */
+#define SG_ENTRY_MAX_APPROVALS SG_ENVELOPES_MAX
 
 enum sg_entry_type {
 	SG_ENTRY_CREATED = 1,
@@ -48,7 +52,7 @@ enum sg_entry_type {
 struct sg_entry {
 	enum sg_entry_type type;
 	int64_t time;
-	char request[33];
+	char request[SG_REQUEST_ID_SIZE];
 	/* created, signature */
 	char *statement;
 	size_t statement_len;
@@ -56,13 +60,13 @@ struct sg_entry {
 	char *artifact_json;
 	size_t artifact_len;
 	/* decision */
-	char officer[64];
+	char officer[SG_NAME_SIZE];
 	int approve;
 	char *envelope;                /* decision: the posted envelope */
 	size_t envelope_len;
 	/* signature */
-	char *approvals[SG_ENTRY_MAX_APPROVALS];
-	size_t approval_lens[SG_ENTRY_MAX_APPROVALS];
+	char *approvals[SG_ENVELOPES_MAX];
+	size_t approval_lens[SG_ENVELOPES_MAX];
 	size_t napprovals;
 	uint8_t *public_key;           /* DER SPKI */
 	size_t public_key_len;
@@ -71,13 +75,13 @@ struct sg_entry {
 	size_t signature_len;
 	int has_cms;
 	uint8_t cms_sha256[32];
-	char hsm_serial[17];
+	char hsm_serial[SG_TOKEN_SERIAL_MAX + 1];
 	char hsm_country[3];
 	/* failed, cancelled */
 	char *reason;
 	size_t reason_len;
 	/* cancelled: who cancelled (the requester or an officer) */
-	char by[64];
+	char by[SG_NAME_SIZE];
 };
 
 /* Renders an entry (malloc'd).  Fields are validated as the parser would. */

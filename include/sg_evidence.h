@@ -13,9 +13,12 @@
 
 #include "sg_crypto.h"
 #include "sg_dsse.h"
+#include "sg_limits.h"
 #include "sg_policy.h"
 
-#define SG_EVIDENCE_MAX_ENVELOPES 64
+/* An older name of SG_ENVELOPES_MAX (sg_limits.h), until no file uses
+ * it. */
+#define SG_EVIDENCE_MAX_ENVELOPES SG_ENVELOPES_MAX
 
 /* Why one approval envelope was not accepted. */
 struct sg_approval_fault {

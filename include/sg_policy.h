@@ -17,9 +17,13 @@
 #include <openssl/evp.h>
 
 #include "sg_crypto.h"
+#include "sg_limits.h"
+#include "sg_types.h"
 
-#define SG_POLICY_NAME_MAX 64
-#define SG_POLICY_MAX_SIZE (1024 * 1024)
+/* Older names of SG_NAME_SIZE and SG_POLICY_FILE_MAX (sg_limits.h), until
+ * no file uses them. */
+#define SG_POLICY_NAME_MAX SG_NAME_SIZE
+#define SG_POLICY_MAX_SIZE SG_POLICY_FILE_MAX
 
 enum {
 	SG_ROLE_REQUESTER = 1 << 0,
@@ -27,24 +31,19 @@ enum {
 	SG_ROLE_AUDITOR = 1 << 2,
 };
 
-enum {
-	SG_FORMAT_RAW = 1 << 0,
-	SG_FORMAT_CMS = 1 << 1,
-};
-
 struct sg_policy;
 
 struct sg_principal {
-	char name[SG_POLICY_NAME_MAX];
+	char name[SG_NAME_SIZE];
 	unsigned roles;                 /* SG_ROLE_* bits */
-	char client_cn[SG_POLICY_NAME_MAX * 4]; /* "" if bound by fingerprint only */
+	char client_cn[SG_NAME_SIZE * 4]; /* "" if bound by fingerprint only */
 	uint8_t client_sha256[32];      /* SHA-256 of the certificate DER */
 	int has_client_sha256;
 	EVP_PKEY *approval_key;         /* officers only; NULL otherwise */
 };
 
 struct sg_term {
-	char group[SG_POLICY_NAME_MAX];
+	char group[SG_NAME_SIZE];
 	unsigned count;
 };
 
@@ -61,16 +60,16 @@ struct sg_retired_key {
 };
 
 struct sg_policy_key {
-	char name[SG_POLICY_NAME_MAX];
-	char token[33];                 /* token label */
-	char object[SG_POLICY_NAME_MAX];/* CKA_LABEL, or "" */
-	uint8_t id[64];                 /* CKA_ID, if id_len > 0 */
+	char name[SG_NAME_SIZE];
+	char token[SG_TOKEN_LABEL_SIZE];
+	char object[SG_NAME_SIZE];      /* CKA_LABEL, or "" */
+	uint8_t id[SG_P11_ID_MAX];      /* CKA_ID, if id_len > 0 */
 	size_t id_len;
 	enum sg_key_alg alg;
 	enum sg_sig_scheme scheme;
-	unsigned formats;               /* SG_FORMAT_* bits */
+	unsigned formats;               /* enum sg_format bits */
 	char certificate[512];          /* chain PEM path as written, or "" */
-	char requesters[SG_POLICY_MAX_REQUESTERS][SG_POLICY_NAME_MAX];
+	char requesters[SG_POLICY_MAX_REQUESTERS][SG_NAME_SIZE];
 	size_t nrequesters;
 	struct sg_term terms[SG_POLICY_MAX_TERMS];
 	size_t nterms;                  /* 0: no approval needed */
@@ -83,10 +82,10 @@ struct sg_policy_key {
 };
 
 struct sg_hsm {
-	char serial[17];
-	char manufacturer[33];          /* "" = any */
-	char model[17];                 /* "" = any */
-	char site[SG_POLICY_NAME_MAX];
+	char serial[SG_TOKEN_SERIAL_MAX + 1];
+	char manufacturer[SG_TOKEN_MANUFACTURER_MAX + 1]; /* "" = any */
+	char model[SG_TOKEN_MODEL_MAX + 1];             /* "" = any */
+	char site[SG_NAME_SIZE];
 	char country[3];
 };
 

@@ -10,30 +10,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sg_limits.h"
 #include "sg_p11.h"
 
-#define SG_NAME_MAX 64
+/* An older name of SG_NAME_SIZE (sg_limits.h), until no file uses it. */
+#define SG_NAME_MAX SG_NAME_SIZE
 
 struct sg_signer;
 
 /* Where one named key lives and how it signs. */
 struct sg_signer_key_spec {
-	char name[SG_NAME_MAX];        /* policy key name */
-	char token[33];                /* token label */
-	char label[SG_NAME_MAX];       /* CKA_LABEL, or "" */
-	uint8_t id[64];                /* CKA_ID, or id_len == 0 */
+	char name[SG_NAME_SIZE];       /* policy key name */
+	char token[SG_TOKEN_LABEL_SIZE];
+	char label[SG_NAME_SIZE];      /* CKA_LABEL, or "" */
+	uint8_t id[SG_P11_ID_MAX];     /* CKA_ID, or id_len == 0 */
 	size_t id_len;
 	enum sg_sig_scheme scheme;
 };
 
 /* One token the signer logs into. */
 struct sg_signer_token_spec {
-	char label[33];
+	char label[SG_TOKEN_LABEL_SIZE];
 	char pin_file[512];            /* path to a mode-0600 file, read at start */
 };
 
 struct sg_sign_msg {
-	char key[SG_NAME_MAX];
+	char key[SG_NAME_SIZE];
 	enum sg_digest_alg digest_alg; /* NONE for EdDSA over raw bytes */
 	uint8_t data[SG_MAX_DIGEST];
 	size_t data_len;

@@ -19,6 +19,8 @@
 #include <stdint.h>
 
 #include "sg_crypto.h"
+#include "sg_limits.h"
+#include "sg_types.h"
 
 #define SG_SIGREC_FILE "signatures.db"
 #define SG_SIGREC_CLAIM_WAIT_MS 30000
@@ -26,12 +28,12 @@
 struct sg_sigrec;
 
 struct sg_sigrec_entry {
-	char request[65];
-	char format[4];                /* "raw" | "cms" */
-	char statement_sha256[65];     /* lower-case hex */
-	char key[64];
+	char request[SG_REQUEST_ID_SIZE];
+	char format[SG_FORMAT_SIZE];   /* sg_format_str() */
+	char statement_sha256[SG_SHA256_HEX_SIZE]; /* lower-case hex */
+	char key[SG_NAME_SIZE];
 	char digest_alg[8];
-	char digest_hex[129];
+	char digest_hex[SG_DIGEST_HEX_SIZE];
 	uint8_t sig[SG_MAX_SIG];
 	size_t sig_len;
 	uint8_t *cms;                  /* DER SignedData (malloc'd), or NULL */

@@ -12,11 +12,18 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "sg_limits.h"
+#include "sg_types.h"
+
+/* The schema version (PRAGMA user_version) this build writes; see the top
+ * of store.c for how a database is brought to it. */
+#define SG_STORE_SCHEMA_VERSION 3
+
 struct sg_store;
 struct sg_txn;                     /* an open transaction */
 
 struct sg_approval {
-	char officer[64];
+	char officer[SG_NAME_SIZE];
 	int approve;                   /* 1 approve, 0 reject */
 	int64_t at;                    /* unix seconds */
 	char *envelope;                /* the DSSE envelope JSON as posted */
@@ -24,21 +31,20 @@ struct sg_approval {
 
 struct sg_request {
 	int64_t seq;                   /* creation order */
-	char id[33];
-	char key[64];
+	char id[SG_REQUEST_ID_SIZE];
+	char key[SG_NAME_SIZE];
 	char digest_alg[8];
-	char digest_hex[129];
-	char format[4];
+	char digest_hex[SG_DIGEST_HEX_SIZE];
+	char format[SG_FORMAT_SIZE];   /* sg_format_str() */
 	char *artifact_json;           /* canonical JSON object */
-	char requester[64];
+	char requester[SG_NAME_SIZE];
 	int64_t created_at, expires_at;
-	char policy_name[64];
+	char policy_name[SG_NAME_SIZE];
 	uint64_t policy_version;
-	char policy_sha256[65];
-	char spki_sha256[65];
+	char policy_sha256[SG_SHA256_HEX_SIZE];
+	char spki_sha256[SG_SHA256_HEX_SIZE];
 	char *statement;
-	char state[12];                /* pending signed rejected expired failed
-	                                  cancelled */
+	char state[SG_REQ_STATE_SIZE]; /* sg_req_state_str() */
 	char *error;                   /* NULL unless failed */
 	uint8_t *signature;
 	size_t signature_len;
@@ -47,13 +53,16 @@ struct sg_request {
 	int64_t signed_at;
 	int64_t log_index;             /* the signature's log entry, or -1 */
 	char *timestamp_note;          /* "added <time>" / "skipped: why" */
-	char cancelled_by[64];         /* cancelled: by whom */
+	char cancelled_by[SG_NAME_SIZE]; /* cancelled: by whom */
 	char *cancel_reason;           /* cancelled: why, else NULL */
 	int64_t cancelled_at;
 	struct sg_approval *approvals; /* in the order recorded */
 	size_t napprovals;
 };
 
+/* Opens (creating when missing) dir/signgate.db and brings its schema to
+ * SG_STORE_SCHEMA_VERSION.  SG_ERR_CONFLICT (and a log line saying so) if
+ * the database is at a newer version than this build knows. */
 int sg_store_open(const char *dir, struct sg_store **ret);
 void sg_store_close(struct sg_store *st);
 
@@ -111,8 +120,10 @@ int sg_store_txn_is_write(const struct sg_txn *t);
 
 /* Finds the request a requester created with this idempotency key. */
 int sg_store_find_idempotent(struct sg_txn *t, const char *requester,
-    const char *idem_key, char ret_id[33], char ret_body_sha256[65]);
-/* Inserts a new request (seq and approvals are ignored). */
+    const char *idem_key, char ret_id[SG_REQUEST_ID_SIZE],
+    char ret_body_sha256[SG_SHA256_HEX_SIZE]);
+/* Inserts a new request (seq and approvals are ignored); SG_ERR_INVALID
+ * if its state or format is not one. */
 int sg_store_insert_request(struct sg_txn *t, const struct sg_request *r,
     const char *idem_key, const char *body_sha256);
 /* Loads a request with its approvals; SG_ERR_NOT_FOUND if unknown. */
@@ -121,12 +132,14 @@ int sg_store_get_request(struct sg_txn *t, const char *id,
 void sg_request_free(struct sg_request *r);
 
 /* Records one officer's decision; SG_ERR_CONFLICT if this officer has
- * already decided on this request. */
+ * already decided on this request, SG_ERR_TOO_LARGE if the request holds
+ * SG_ENVELOPES_MAX decisions already (the most its signature's evidence
+ * and log entry can carry). */
 int sg_store_add_approval(struct sg_txn *t, const char *id,
     const char *officer, int approve, int64_t at, const char *envelope);
 
-/* pending → to_state ("rejected", "expired", "failed"); SG_ERR_CONFLICT if
- * the request is no longer pending. */
+/* pending → to_state ("rejected", "expired", "failed"; SG_ERR_INVALID for
+ * another); SG_ERR_CONFLICT if the request is no longer pending. */
 int sg_store_finish(struct sg_txn *t, const char *id, const char *to_state,
     const char *error);
 /* pending → cancelled, with who, why and when; SG_ERR_CONFLICT if the
@@ -145,7 +158,8 @@ int sg_store_count_pending(struct sg_txn *t, const char *requester,
 /* Records the index of the signature's log entry. */
 int sg_store_set_log_index(struct sg_txn *t, const char *id, uint64_t index);
 
-/* Newest first.  state/key may be NULL; before_seq 0 = from the newest. */
+/* Newest first.  state/key may be NULL; before_seq 0 = from the newest.
+ * SG_ERR_INVALID for a state that is not one. */
 int sg_store_list(struct sg_txn *t, const char *state, const char *key,
     int64_t before_seq, size_t limit, struct sg_request ***ret,
     size_t *ret_n);
@@ -153,14 +167,14 @@ void sg_request_list_free(struct sg_request **v, size_t n);
 
 /* Ids of pending requests whose expiry has passed at `now` (at most max). */
 int sg_store_due_expiry(struct sg_txn *t, int64_t now, size_t max,
-    char (*ret_ids)[33], size_t *ret_n);
+    char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n);
 /* Pending requests created after after_seq, oldest first (at most max);
  * *ret_last_seq is the seq of the last one returned, for the next page. */
 int sg_store_pending_after(struct sg_txn *t, int64_t after_seq, size_t max,
-    char (*ret_ids)[33], size_t *ret_n, int64_t *ret_last_seq);
+    char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n, int64_t *ret_last_seq);
 /* Ids of pending requests, oldest first (at most max). */
 int sg_store_pending_ids(struct sg_txn *t, size_t max,
-    char (*ret_ids)[33], size_t *ret_n);
+    char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n);
 
 /* Keeps every policy text a request was made under, by its SHA-256, so
  * that a pending request is judged by the policy its statement names. */

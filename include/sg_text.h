@@ -22,8 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SG_TEXT_NAME_MAX 63        /* names in statements, entries, wire */
-#define SG_TEXT_REQUEST_ID_LEN 32  /* lower-case hex */
+#include "sg_limits.h"             /* SG_NAME_LEN_MAX, SG_REQUEST_ID_LEN */
 
 /* The name grammar: 1..max bytes of [A-Za-z0-9._-], NUL-terminated. */
 int sg_name_ok(const char *s, size_t max);

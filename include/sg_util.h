@@ -1,8 +1,8 @@
 /*
  * Small helpers shared by the daemon and the CLI: encodings, checked number
- * parsing, time, and careful file reading (size caps, O_NOFOLLOW, secret
- * files that must be mode 0600).  All functions that produce output set it
- * only on success.
+ * parsing, time (one monotonic clock), error messages, and careful file
+ * reading (size caps, O_NOFOLLOW, secret files that must be mode 0600).
+ * All functions that produce output set it only on success.
  */
 #ifndef SG_UTIL_H
 #define SG_UTIL_H
@@ -61,8 +61,23 @@ char *sg_dirname(const char *path);
  * \xNN, so that hostile strings cannot forge log lines. */
 void sg_escape(const char *s, size_t len, char *out, size_t cap);
 
-/* CLOCK_MONOTONIC in microseconds. */
+/* CLOCK_MONOTONIC: the one clock for durations and deadlines, which
+ * setting the date cannot move.  sg_mono_ns() is the base; the others are
+ * it divided down. */
+int64_t sg_mono_ns(void);
 int64_t sg_mono_us(void);
+int64_t sg_mono_ms(void);
+/* The CLOCK_MONOTONIC time ms milliseconds from now, for
+ * pthread_cond_timedwait() on a condition variable whose clock attribute
+ * is CLOCK_MONOTONIC. */
+void sg_mono_deadline(struct timespec *ret, int64_t ms);
+
+/* Formats an error message into buf (len bytes, always NUL-terminated;
+ * nothing happens when buf is NULL or len is 0) and returns code, so that
+ * a failure is described and returned in one statement:
+ *     return sg_err_set(err, errlen, SG_ERR_INVALID, "...", ...); */
+int sg_err_set(char *buf, size_t len, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Logging to stderr (journald picks it up).  Never pass secrets. */
 void sg_log_set_verbose(int on);

@@ -46,7 +46,6 @@
 
 #define KEY_FILE_MAX (64 * 1024)
 #define P11_OBJECT_MAX 256
-#define P11_ID_MAX 64
 
 struct sg_cli_signer {
 	EVP_PKEY *key;               /* file key, private */
@@ -167,9 +166,9 @@ sg_cli_signer_pkcs11(const char *module, const char *uri,
 {
 	struct sg_cli_signer *s = NULL;
 	struct sg_p11_token *t = NULL;
-	char token[33], object[P11_OBJECT_MAX], prompt[128];
+	char token[SG_TOKEN_LABEL_SIZE], object[P11_OBJECT_MAX], prompt[128];
 	char pin_buf[SG_MAX_SECRET_SIZE + 1], *pin_file_buf = NULL;
-	uint8_t id[P11_ID_MAX];
+	uint8_t id[SG_P11_ID_MAX];
 	size_t id_len = 0, pin_len = 0;
 	const char *pin;
 	int r;
@@ -410,8 +409,8 @@ approve_parse(int argc, char **argv, struct sg_cli_conf *conf,
 		return SG_EXIT_USAGE;
 	}
 	if (a.uri != NULL) {
-		char token[33], object[P11_OBJECT_MAX];
-		uint8_t id[P11_ID_MAX];
+		char token[SG_TOKEN_LABEL_SIZE], object[P11_OBJECT_MAX];
+		uint8_t id[SG_P11_ID_MAX];
 		size_t id_len = 0;
 		if (sg_p11_uri_parse(a.uri, token, object, sizeof(object), id,
 		    sizeof(id), &id_len) != 0 || token[0] == '\0' ||
@@ -422,7 +421,7 @@ approve_parse(int argc, char **argv, struct sg_cli_conf *conf,
 			return SG_EXIT_USAGE;
 		}
 	}
-	if (a.as != NULL && !sg_name_ok(a.as, 63)) {
+	if (a.as != NULL && !sg_name_ok(a.as, SG_NAME_LEN_MAX)) {
 		fprintf(stderr, "signgate: --as: a principal name "
 		    "([A-Za-z0-9._-])\n");
 		return SG_EXIT_USAGE;
@@ -453,17 +452,18 @@ precheck(struct sg_cli_http *h, const char *id, json_t **ret_req,
 	json_t *req = NULL, *keys = NULL, *key;
 	struct sg_statement st;
 	EVP_PKEY *pub = NULL;
-	char path[128], err[2048], spki[65];
-	const char *state;
+	char path[128], err[2048], spki[SG_SHA256_HEX_SIZE];
+	enum sg_req_state state;
 	int ex;
 
 	snprintf(path, sizeof(path), "/v1/requests/%s", id);
 	if ((ex = sg_cli_api(h, "GET", path, NULL, NULL, 0, &req, NULL)) != 0)
 		goto out;
-	state = sg_cli_jstr(req, "state");
-	if (state == NULL || strcmp(state, "pending") != 0) {
+	if (sg_req_state_parse(sg_cli_jstr(req, "state"), &state) != 0 ||
+	    state != SG_REQ_PENDING) {
 		fprintf(stderr, "signgate: request %s is %s, not pending: "
-		    "nothing to decide\n", id, sg_cli_esc(state));
+		    "nothing to decide\n", id,
+		    sg_cli_esc(sg_cli_jstr(req, "state")));
 		ex = SG_EXIT_REFUSED;
 		goto out;
 	}
@@ -526,7 +526,8 @@ sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf)
 	struct sg_statement st;
 	json_t *req = NULL, *after = NULL;
 	const char *decision, *stmt;
-	char keyid[64], err[1024], path[160], prompt[256], missing[1024];
+	char keyid[SG_NAME_SIZE], err[1024], path[160], prompt[256];
+	char missing[1024];
 	char *envelope = NULL;
 	int ex, r, approve;
 

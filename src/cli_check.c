@@ -36,23 +36,6 @@
 #include "sg_text.h"
 #include "sg_util.h"
 
-#define CERT_FILE_MAX (1024 * 1024)
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Appends one line to err (for lists of disagreements). */
 static void
@@ -104,35 +87,37 @@ sg_cli_find_key(const json_t *keys_doc, const char *name)
 }
 
 int
-sg_cli_key_public(const json_t *key, EVP_PKEY **ret_pub, char ret_spki[65],
+sg_cli_key_public(const json_t *key, EVP_PKEY **ret_pub,
+    char ret_spki[SG_SHA256_HEX_SIZE],
     char *err, size_t errlen)
 {
 	const char *pem = sg_cli_jstr(key, "public_key_pem");
 	const char *claimed = sg_cli_jstr(key, "spki_sha256");
 	EVP_PKEY *pub = NULL;
 	uint8_t spki[32];
-	char hex[65];
+	char hex[SG_SHA256_HEX_SIZE];
 	int r = SG_ERR_VERIFY;
 
 	if (pem == NULL || claimed == NULL) {
-		set_err(err, errlen, "key %s: public_key_pem or spki_sha256 "
-		    "missing", sg_cli_esc(sg_cli_jstr(key, "name")));
-		return SG_ERR_VERIFY;
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "key %s: "
+		    "public_key_pem or spki_sha256 missing",
+		    sg_cli_esc(sg_cli_jstr(key, "name")));
 	}
 	if (sg_pubkey_from_pem(pem, strlen(pem), &pub) != 0) {
-		set_err(err, errlen, "key %s: public_key_pem does not parse",
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "key %s: "
+		    "public_key_pem does not parse",
 		    sg_cli_esc(sg_cli_jstr(key, "name")));
 		goto out;
 	}
 	if (sg_pubkey_spki_sha256(pub, spki) != 0) {
-		set_err(err, errlen, "cannot hash the public key");
-		r = SG_ERR_CRYPTO;
+		r = sg_err_set(err, errlen, SG_ERR_CRYPTO, "cannot hash the "
+		    "public key");
 		goto out;
 	}
 	sg_hex_encode(spki, sizeof(spki), hex);
 	if (strcmp(hex, claimed) != 0) {
-		set_err(err, errlen, "key %s: public key hashes to sha256:%s, "
-		    "but spki_sha256 says %s",
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "key %s: public key "
+		    "hashes to sha256:%s, but spki_sha256 says %s",
 		    sg_cli_esc(sg_cli_jstr(key, "name")), hex,
 		    sg_cli_esc(claimed));
 		goto out;
@@ -164,57 +149,61 @@ sg_cli_check_cms(const uint8_t *der, size_t len, EVP_PKEY *pub,
 
 	if (der == NULL || len == 0 || len > SG_CLI_RESPONSE_MAX ||
 	    md == NULL || dlen != sg_digest_len(dalg)) {
-		set_err(err, errlen, "cms: nothing to check");
-		return SG_ERR_VERIFY;
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: nothing to "
+		    "check");
 	}
 	cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
 	if (cms == NULL || p != der + len) {
-		set_err(err, errlen, "cms: not one DER ContentInfo");
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: not one DER "
+		    "ContentInfo");
 		goto out;
 	}
 	if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed ||
 	    CMS_is_detached(cms) != 1 ||
 	    OBJ_obj2nid(CMS_get0_eContentType(cms)) != NID_pkcs7_data) {
-		set_err(err, errlen, "cms: not a detached SignedData of data");
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: not a "
+		    "detached SignedData of data");
 		goto out;
 	}
 	sis = CMS_get0_SignerInfos(cms);
 	if (sis == NULL || sk_CMS_SignerInfo_num(sis) != 1) {
-		set_err(err, errlen, "cms: must have exactly one signer");
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: must have "
+		    "exactly one signer");
 		goto out;
 	}
 	si = sk_CMS_SignerInfo_value(sis, 0);
 	/* Attaches the embedded certificate that matches the signer id. */
 	if (CMS_set1_signers_certs(cms, NULL, 0) != 1) {
-		set_err(err, errlen, "cms: the signer's certificate is missing");
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: the signer's "
+		    "certificate is missing");
 		goto out;
 	}
 	CMS_SignerInfo_get0_algs(si, NULL, &signer, &pdig, NULL);
 	if (signer == NULL || X509_get0_pubkey(signer) == NULL ||
 	    EVP_PKEY_eq(X509_get0_pubkey(signer), pub) != 1) {
-		set_err(err, errlen, "cms: the signer's certificate is not for "
-		    "the signing key");
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: the signer's "
+		    "certificate is not for the signing key");
 		goto out;
 	}
 	if (pdig == NULL)
 		goto out;
 	X509_ALGOR_get0(&dobj, NULL, NULL, pdig);
 	if (OBJ_obj2nid(dobj) != EVP_MD_get_type(md)) {
-		set_err(err, errlen, "cms: signer digest algorithm is not %s",
-		    sg_digest_name(dalg));
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: signer digest "
+		    "algorithm is not %s", sg_digest_name(dalg));
 		goto out;
 	}
 	mdattr = CMS_signed_get0_data_by_OBJ(si,
 	    OBJ_nid2obj(NID_pkcs9_messageDigest), -3, V_ASN1_OCTET_STRING);
 	if (mdattr == NULL || (size_t)ASN1_STRING_length(mdattr) != dlen ||
 	    memcmp(ASN1_STRING_get0_data(mdattr), digest, dlen) != 0) {
-		set_err(err, errlen, "cms: messageDigest is not the digest of "
-		    "the local file");
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: messageDigest "
+		    "is not the digest of the local file");
 		goto out;
 	}
 	if (CMS_SignerInfo_verify(si) != 1) {
-		set_err(err, errlen, "cms: the signature over the signed "
-		    "attributes does not verify");
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: the signature "
+		    "over the signed attributes does not verify");
 		goto out;
 	}
 	r = 0;
@@ -236,7 +225,7 @@ b64_member(const json_t *obj, const char *name, uint8_t **ret,
 
 int
 sg_cli_check_signature(const json_t *sigobj, const json_t *key,
-    const char *key_name, const char *format, enum sg_digest_alg dalg,
+    const char *key_name, enum sg_format format, enum sg_digest_alg dalg,
     const uint8_t *digest, size_t dlen, uint8_t **ret_sig,
     size_t *ret_sig_len, uint8_t **ret_cms, size_t *ret_cms_len,
     char *err, size_t errlen)
@@ -247,37 +236,44 @@ sg_cli_check_signature(const json_t *sigobj, const json_t *key,
 	enum sg_sig_scheme scheme;
 	uint8_t *sig = NULL, *cms = NULL;
 	size_t sig_len = 0, cms_len = 0;
-	char spki[65];
+	enum sg_format got;
+	char spki[SG_SHA256_HEX_SIZE];
 	int r = SG_ERR_VERIFY, want_cms;
 
-	if (format == NULL || dlen != sg_digest_len(dalg) || dlen == 0) {
-		set_err(err, errlen, "nothing to check");
-		return SG_ERR_INVALID;
+	if ((format != SG_FORMAT_RAW && format != SG_FORMAT_CMS) ||
+	    dlen != sg_digest_len(dalg) || dlen == 0) {
+		return sg_err_set(err, errlen, SG_ERR_INVALID, "nothing to "
+		    "check");
 	}
-	want_cms = strcmp(format, "cms") == 0;
+	want_cms = format == SG_FORMAT_CMS;
 	if (!streq(sg_cli_jstr(sigobj, "key"), key_name) ||
 	    !streq(sg_cli_jstr(key, "name"), key_name)) {
-		set_err(err, errlen, "the signature is by key %s, not %s",
-		    sg_cli_esc(sg_cli_jstr(sigobj, "key")),
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature is "
+		    "by key %s, not %s", sg_cli_esc(sg_cli_jstr(sigobj, "key")),
 		    sg_cli_esc(key_name));
 		goto out;
 	}
-	if (!streq(sg_cli_jstr(sigobj, "format"), format)) {
-		set_err(err, errlen, "the signature's format is %s, not %s",
-		    sg_cli_esc(sg_cli_jstr(sigobj, "format")), format);
+	if (sg_format_parse(sg_cli_jstr(sigobj, "format"), &got) != 0 ||
+	    got != format) {
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature's "
+		    "format is %s, not %s",
+		    sg_cli_esc(sg_cli_jstr(sigobj, "format")),
+		    sg_format_str(format));
 		goto out;
 	}
 	if (!streq(sg_cli_jstr(sigobj, "digest_algorithm"),
 	    sg_digest_name(dalg))) {
-		set_err(err, errlen, "the signature is over %s, not %s",
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature is "
+		    "over %s, not %s",
 		    sg_cli_esc(sg_cli_jstr(sigobj, "digest_algorithm")),
 		    sg_digest_name(dalg));
 		goto out;
 	}
 	if (!streq(alg_name, sg_cli_jstr(key, "algorithm")) ||
 	    sg_scheme_from_name(alg_name, &alg, &scheme) != 0) {
-		set_err(err, errlen, "signature algorithm %s does not match "
-		    "key %s (%s)", sg_cli_esc(alg_name), sg_cli_esc(key_name),
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "signature "
+		    "algorithm %s does not match key %s (%s)",
+		    sg_cli_esc(alg_name), sg_cli_esc(key_name),
 		    sg_cli_esc(sg_cli_jstr(key, "algorithm")));
 		goto out;
 	}
@@ -287,26 +283,27 @@ sg_cli_check_signature(const json_t *sigobj, const json_t *key,
 	}
 	r = SG_ERR_VERIFY;
 	if (sg_pubkey_alg(pub) != alg) {
-		set_err(err, errlen, "key %s is not an %s key",
-		    sg_cli_esc(key_name), sg_cli_esc(alg_name));
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "key %s is not an "
+		    "%s key", sg_cli_esc(key_name), sg_cli_esc(alg_name));
 		goto out;
 	}
 	if (!streq(sg_cli_jstr(sigobj, "spki_sha256"), spki)) {
-		set_err(err, errlen, "the signature names spki sha256:%s, the "
-		    "key is sha256:%s",
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature "
+		    "names spki sha256:%s, the key is sha256:%s",
 		    sg_cli_esc(sg_cli_jstr(sigobj, "spki_sha256")), spki);
 		goto out;
 	}
 	if (b64_member(sigobj, "signature", &sig, &sig_len) != 0 ||
 	    sig_len == 0 || sig_len > SG_MAX_SIG) {
-		set_err(err, errlen, "signature: missing or not base64");
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "signature: missing "
+		    "or not base64");
 		goto out;
 	}
 	if (!want_cms && sg_verify(pub, scheme, dalg, digest, dlen, sig,
 	    sig_len) != 0) {
-		set_err(err, errlen, "the signature does not verify over the "
-		    "local %s digest with key %s", sg_digest_name(dalg),
-		    sg_cli_esc(key_name));
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature does "
+		    "not verify over the local %s digest with key %s",
+		    sg_digest_name(dalg), sg_cli_esc(key_name));
 		goto out;
 	}
 	if (want_cms) {
@@ -316,7 +313,8 @@ sg_cli_check_signature(const json_t *sigobj, const json_t *key,
 		size_t svlen = 0;
 		if (b64_member(sigobj, "cms", &cms, &cms_len) != 0 ||
 		    cms_len == 0) {
-			set_err(err, errlen, "cms: missing or not base64");
+			r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: "
+			    "missing or not base64");
 			goto out;
 		}
 		if (sg_cli_check_cms(cms, cms_len, pub, dalg, digest, dlen,
@@ -325,13 +323,14 @@ sg_cli_check_signature(const json_t *sigobj, const json_t *key,
 		if (sg_cms_signature_value(cms, cms_len, &sv, &svlen) != 0 ||
 		    svlen != sig_len || memcmp(sv, sig, sig_len) != 0) {
 			free(sv);
-			set_err(err, errlen, "cms: its signature value is not "
-			    "the signature reported");
+			r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: its "
+			    "signature value is not the signature reported");
 			goto out;
 		}
 		free(sv);
 	} else if (json_object_get(sigobj, "cms") != NULL) {
-		set_err(err, errlen, "a raw signature must not carry cms");
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "a raw signature "
+		    "must not carry cms");
 		goto out;
 	}
 	*ret_sig = sig;
@@ -428,7 +427,7 @@ load_cert(const char *pem, size_t len, X509 **ret)
 	BIO *bio;
 	X509 *x;
 
-	if (len > CERT_FILE_MAX || len > INT32_MAX)
+	if (len > SG_PEM_FILE_MAX || len > INT32_MAX)
 		return SG_ERR_TOO_LARGE;
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
 		return SG_ERR_NOMEM;
@@ -480,7 +479,7 @@ sg_cli_cert_cn(const char *path, char *out, size_t cap)
 	size_t len = 0;
 	int idx, n, r;
 
-	if ((r = sg_read_file(path, CERT_FILE_MAX, &pem, &len)) != 0)
+	if ((r = sg_read_file(path, SG_PEM_FILE_MAX, &pem, &len)) != 0)
 		return r;
 	if ((r = load_cert(pem, len, &x)) != 0)
 		goto out;

@@ -155,7 +155,7 @@ sg_cli_conf_resolve(struct sg_cli_conf *c)
 }
 
 #define ESC_BUFS 8
-#define ESC_CAP (4 * SG_CLI_ARTIFACT_VALUE_MAX + 64)
+#define ESC_CAP (4 * SG_ARTIFACT_VALUE_MAX + 64)
 
 static char *
 esc_buf(void)

@@ -143,15 +143,6 @@ sg_cli_http_resp_clear(struct sg_cli_http_resp *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 int
 sg_cli_http_request(struct sg_cli_http *h, const char *method, const char *path,
     const char *body, size_t body_len, const char *idempotency_key,
@@ -161,7 +152,7 @@ sg_cli_http_request(struct sg_cli_http *h, const char *method, const char *path,
 	char *url = NULL, *idem = NULL, *ct = NULL;
 	struct sg_cli_http_resp resp;
 	CURLcode cr;
-	double t0;
+	int64_t t0;
 	int r = SG_ERR_INTERNAL, post;
 
 	memset(&resp, 0, sizeof(resp));
@@ -215,7 +206,7 @@ sg_cli_http_request(struct sg_cli_http *h, const char *method, const char *path,
 	} else if (curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L) != CURLE_OK)
 		goto out;
 
-	t0 = now_ms();
+	t0 = sg_mono_us();
 	cr = curl_easy_perform(h->curl);
 	if (cr != CURLE_OK) {
 		if (h->too_large) {
@@ -236,7 +227,7 @@ sg_cli_http_request(struct sg_cli_http *h, const char *method, const char *path,
 	    CURLE_OK && ct != NULL)
 		snprintf(resp.content_type, sizeof(resp.content_type), "%s", ct);
 	sg_log_debug("%s %s -> %ld, %zu bytes, %.1f ms", method, path,
-	    resp.status, h->len, now_ms() - t0);
+	    resp.status, h->len, (double)(sg_mono_us() - t0) / 1e3);
 	if ((resp.body = malloc(h->len + 1)) == NULL) {
 		r = SG_ERR_NOMEM;
 		goto out;

@@ -120,7 +120,8 @@ print_key(const json_t *k, int namew)
 	const json_t *hsm = json_object_get(k, "hsm");
 	const char *cert = sg_cli_jstr(k, "certificate_pem");
 	const char *reason = sg_cli_jstr(k, "reason");
-	char formats[64], spki[65], err[512], subject[512], nb[32], na[32];
+	char formats[64], spki[SG_SHA256_HEX_SIZE], err[512], subject[512];
+	char nb[32], na[32];
 	EVP_PKEY *pub = NULL, *cpub = NULL;
 	int bad = 0;
 

@@ -40,7 +40,7 @@ check_file(const char *path, struct sg_policy **ret, unsigned *nproblems)
 	int r;
 
 	*ret = NULL;
-	if ((r = sg_read_file(path, SG_POLICY_MAX_SIZE + 1, &text,
+	if ((r = sg_read_file(path, SG_POLICY_FILE_MAX + 1, &text,
 	    &len)) != 0) {
 		fprintf(stderr, "%s: %s\n", sg_cli_esc(path),
 		    r == SG_ERR_TOO_LARGE ? "larger than the largest policy" :

@@ -53,7 +53,7 @@ idem_valid(const char *s)
 {
 	size_t i, n = strlen(s);
 
-	if (n == 0 || n > SG_CLI_IDEM_MAX)
+	if (n == 0 || n > SG_IDEM_KEY_MAX)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (s[i] < 0x21 || s[i] > 0x7e)
@@ -84,7 +84,7 @@ sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
 
 	memset(&a, 0, sizeof(a));
 	a.digest = SG_DIGEST_SHA256;
-	a.format = "raw";
+	a.format = SG_FORMAT_RAW;
 	a.wait = DEFAULT_WAIT;
 	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
 		return SG_EXIT_LOCAL;
@@ -103,13 +103,11 @@ sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
 			}
 			break;
 		case OPT_FORMAT:
-			if (strcmp(optarg, "raw") != 0 &&
-			    strcmp(optarg, "cms") != 0) {
+			if (sg_format_parse(optarg, &a.format) != 0) {
 				fprintf(stderr, "signgate: --format: raw or "
 				    "cms\n");
 				return SG_EXIT_USAGE;
 			}
-			a.format = optarg;
 			break;
 		case OPT_OUT:
 			a.out = optarg;
@@ -121,9 +119,10 @@ sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
 			a.artifact_version = optarg;
 			break;
 		case OPT_META:
-			if (a.nmeta == SG_CLI_ARTIFACT_FIELDS) {
+			if (a.nmeta == SG_ARTIFACT_FIELDS_MAX) {
 				fprintf(stderr, "signgate: at most %d "
-				    "artifact fields\n", SG_CLI_ARTIFACT_FIELDS);
+				    "artifact fields\n",
+				    SG_ARTIFACT_FIELDS_MAX);
 				return SG_EXIT_USAGE;
 			}
 			if (strchr(optarg, '=') == NULL) {
@@ -136,7 +135,7 @@ sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
 			if (!idem_valid(optarg)) {
 				fprintf(stderr, "signgate: --idempotency-key: "
 				    "1 to %d printable ASCII characters, no "
-				    "spaces\n", SG_CLI_IDEM_MAX);
+				    "spaces\n", SG_IDEM_KEY_MAX);
 				return SG_EXIT_USAGE;
 			}
 			a.idempotency_key = optarg;
@@ -163,7 +162,7 @@ sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
 		}
 	}
 	if (!a.help) {
-		if (a.key == NULL || !sg_name_ok(a.key, 63)) {
+		if (a.key == NULL || !sg_name_ok(a.key, SG_NAME_LEN_MAX)) {
 			fprintf(stderr, "signgate: sign needs --key NAME\n");
 			return SG_EXIT_USAGE;
 		}
@@ -182,18 +181,18 @@ static int
 add_field(json_t *obj, const char *k, size_t klen, const char *v,
     char *err, size_t errlen)
 {
-	char name[SG_CLI_ARTIFACT_NAME_MAX + 1], why[128];
+	char name[SG_ARTIFACT_NAME_MAX + 1], why[128];
 	struct sg_text_fault tf;
 	json_t *s;
 
-	if (klen == 0 || klen > SG_CLI_ARTIFACT_NAME_MAX) {
+	if (klen == 0 || klen > SG_ARTIFACT_NAME_MAX) {
 		snprintf(err, errlen, "artifact field names are 1 to %d "
-		    "characters", SG_CLI_ARTIFACT_NAME_MAX);
+		    "characters", SG_ARTIFACT_NAME_MAX);
 		return SG_ERR_INVALID;
 	}
 	memcpy(name, k, klen);
 	name[klen] = '\0';
-	if (!sg_name_ok(name, SG_CLI_ARTIFACT_NAME_MAX)) {
+	if (!sg_name_ok(name, SG_ARTIFACT_NAME_MAX)) {
 		snprintf(err, errlen, "artifact field name %s: only "
 		    "[A-Za-z0-9._-]", sg_cli_esc(name));
 		return SG_ERR_INVALID;
@@ -202,15 +201,15 @@ add_field(json_t *obj, const char *k, size_t klen, const char *v,
 		snprintf(err, errlen, "artifact field %s given twice", name);
 		return SG_ERR_INVALID;
 	}
-	if (json_object_size(obj) >= SG_CLI_ARTIFACT_FIELDS) {
+	if (json_object_size(obj) >= SG_ARTIFACT_FIELDS_MAX) {
 		snprintf(err, errlen, "at most %d artifact fields",
-		    SG_CLI_ARTIFACT_FIELDS);
+		    SG_ARTIFACT_FIELDS_MAX);
 		return SG_ERR_INVALID;
 	}
 	/* The server's rule for text officers read (sg_text.h), early. */
-	if (*v == '\0' || strlen(v) > SG_CLI_ARTIFACT_VALUE_MAX) {
+	if (*v == '\0' || strlen(v) > SG_ARTIFACT_VALUE_MAX) {
 		snprintf(err, errlen, "artifact field %s: 1 to %d bytes",
-		    name, SG_CLI_ARTIFACT_VALUE_MAX);
+		    name, SG_ARTIFACT_VALUE_MAX);
 		return SG_ERR_INVALID;
 	}
 	if (sg_text_ok(v, strlen(v), &tf) != 0) {
@@ -268,13 +267,11 @@ out:
 	return r;
 }
 
+/* Whole seconds of the monotonic clock, for the --wait deadline. */
 static time_t
 mono_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (time_t)(sg_mono_ms() / 1000);
 }
 
 /* The request the server answered with must be the one we asked for. */
@@ -285,14 +282,28 @@ same_request(const json_t *req, const struct sg_cli_sign_args *a,
 	const json_t *d = json_object_get(req, "digest");
 	const char *v;
 
+	enum sg_format f;
+
 	return sg_request_id_ok(sg_cli_jstr(req, "id")) &&
 	    (v = sg_cli_jstr(req, "key")) != NULL && strcmp(v, a->key) == 0 &&
-	    (v = sg_cli_jstr(req, "format")) != NULL &&
-	    strcmp(v, a->format) == 0 &&
+	    sg_format_parse(sg_cli_jstr(req, "format"), &f) == 0 &&
+	    f == a->format &&
 	    (v = sg_cli_jstr(d, "algorithm")) != NULL &&
 	    strcmp(v, sg_digest_name(a->digest)) == 0 &&
 	    (v = sg_cli_jstr(d, "value")) != NULL &&
 	    strcmp(v, digest_hex) == 0;
+}
+
+/* The request's state as the server wrote it; SG_REQ_NONE if missing or
+ * not one. */
+static enum sg_req_state
+req_state(const json_t *req)
+{
+	enum sg_req_state s;
+
+	if (sg_req_state_parse(sg_cli_jstr(req, "state"), &s) != 0)
+		return SG_REQ_NONE;
+	return s;
 }
 
 static void
@@ -309,7 +320,7 @@ report(const json_t *req, char *last_state, size_t scap, char *last_missing,
 		snprintf(last_state, scap, "%s", state);
 		last_missing[0] = '\0';
 	}
-	if (strcmp(state, "pending") == 0) {
+	if (req_state(req) == SG_REQ_PENDING) {
 		sg_cli_missing(req, missing, sizeof(missing));
 		if (strcmp(missing, last_missing) != 0) {
 			printf("missing: %s\n", missing);
@@ -352,9 +363,7 @@ wait_request(struct sg_cli_http *h, const char *id, time_t deadline,
 	int ex, failures = 0;
 
 	for (;;) {
-		const char *state = sg_cli_jstr(*req, "state");
-
-		if (state == NULL || strcmp(state, "pending") != 0)
+		if (req_state(*req) != SG_REQ_PENDING)
 			return SG_EXIT_OK;
 		if ((left = deadline - mono_s()) <= 0) {
 			fprintf(stderr, "signgate: request %s is still pending; "
@@ -388,9 +397,7 @@ wait_request(struct sg_cli_http *h, const char *id, time_t deadline,
 		report(*req, last_state, scap, last_missing, mcap);
 		/* A server that does not hold the poll must not be hammered;
 		 * a finished request needs no more polling. */
-		state = sg_cli_jstr(*req, "state");
-		if (state != NULL && strcmp(state, "pending") == 0 &&
-		    mono_s() - t0 < 1)
+		if (req_state(*req) == SG_REQ_PENDING && mono_s() - t0 < 1)
 			sleep(1);
 	}
 }
@@ -444,7 +451,7 @@ fetch_signature(struct sg_cli_http *h, const struct sg_cli_sign_args *a,
 	    sg_cli_esc(sg_cli_jstr(sigobj, "algorithm")),
 	    sg_digest_name(a->digest), hex, a->key,
 	    sg_cli_esc(sg_cli_jstr(sigobj, "spki_sha256")));
-	if (strcmp(a->format, "cms") == 0)
+	if (a->format == SG_FORMAT_CMS)
 		ex = write_out(out, cms, cms_len);
 	else
 		ex = write_out(out, sig, sig_len);
@@ -480,9 +487,10 @@ sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf)
 	json_t *artifact = NULL, *body = NULL, *req = NULL;
 	uint8_t digest[SG_MAX_DIGEST], rnd[16];
 	char hex[2 * SG_MAX_DIGEST + 1], idem_buf[2 * sizeof(rnd) + 1];
-	char err[512], id[SG_REQUEST_ID_LEN + 1], last_state[32] = "";
+	char err[512], id[SG_REQUEST_ID_SIZE], last_state[32] = "";
 	char last_missing[1024] = "", *body_str = NULL, *out = NULL;
-	const char *idem, *state;
+	const char *idem;
+	enum sg_req_state state;
 	size_t dlen = 0;
 	time_t deadline;
 	int r, ex;
@@ -509,7 +517,7 @@ sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf)
 	if (a.out != NULL)
 		out = strdup(a.out);
 	else if (asprintf(&out, "%s.%s", a.file,
-	    strcmp(a.format, "cms") == 0 ? "p7s" : "sig") < 0)
+	    a.format == SG_FORMAT_CMS ? "p7s" : "sig") < 0)
 		out = NULL;
 	if (out == NULL)
 		goto out;
@@ -521,7 +529,7 @@ sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf)
 	}
 	body = json_pack("{s:s, s:{s:s, s:s}, s:s, s:O}", "key", a.key,
 	    "digest", "algorithm", sg_digest_name(a.digest), "value", hex,
-	    "format", a.format, "artifact", artifact);
+	    "format", sg_format_str(a.format), "artifact", artifact);
 	if (body == NULL || (body_str = json_dumps(body, JSON_COMPACT)) == NULL)
 		goto out;
 
@@ -548,29 +556,27 @@ sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf)
 		    sizeof(last_missing))) != 0)
 			goto out;
 	}
-	state = sg_cli_jstr(req, "state");
-	if (state != NULL && strcmp(state, "pending") == 0) {
+	state = req_state(req);
+	if (state == SG_REQ_PENDING) {
 		ex = SG_EXIT_OK;             /* --no-wait */
 		goto out;
 	}
-	if (state != NULL && strcmp(state, "signed") == 0) {
+	if (state == SG_REQ_SIGNED) {
 		ex = fetch_signature(h, &a, id, digest, dlen, hex, out);
 		goto out;
 	}
-	if (state != NULL && (strcmp(state, "rejected") == 0 ||
-	    strcmp(state, "expired") == 0 || strcmp(state, "failed") == 0 ||
-	    strcmp(state, "cancelled") == 0)) {
+	if (sg_req_state_final(state)) {
 		if (sg_cli_jstr(req, "error") != NULL)
 			printf("error: %s\n",
 			    sg_cli_esc(sg_cli_jstr(req, "error")));
 		sg_cli_print_cancelled(req);
 		fprintf(stderr, "signgate: request %s was %s; no signature\n",
-		    id, state);
+		    id, sg_req_state_str(state));
 		ex = SG_EXIT_NOT_SIGNED;
 		goto out;
 	}
 	fprintf(stderr, "signgate: request %s is in unknown state %s\n", id,
-	    sg_cli_esc(state));
+	    sg_cli_esc(sg_cli_jstr(req, "state")));
 	ex = SG_EXIT_SERVER;
 out:
 	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)

@@ -44,6 +44,7 @@
 #define VKEY_FILE_MAX 1024
 /* Generous: sg_tlog_proof_parse() enforces the format's own limit. */
 #define PROOF_FILE_MAX (1024 * 1024)
+/* A raw signature or a DER CMS (SG_CMS_MAX). */
 #define SIG_FILE_MAX (1024 * 1024)
 
 enum {
@@ -74,6 +75,7 @@ struct verify {
 	struct sg_checkpoint cp;
 	struct sg_entry entry;
 	struct sg_statement st;
+	enum sg_format format;       /* the statement's */
 	EVP_PKEY *pub;
 	enum sg_sig_scheme scheme;
 	enum sg_digest_alg dalg;
@@ -294,11 +296,11 @@ check_key(struct verify *v)
 {
 	const unsigned char *p = v->entry.public_key;
 	uint8_t h[32];
-	char hex[65];
+	char hex[SG_SHA256_HEX_SIZE];
 	enum sg_key_alg alg;
 
 	if (sg_statement_parse(v->entry.statement, v->entry.statement_len,
-	    &v->st) != 0)
+	    &v->st) != 0 || sg_format_parse(v->st.format, &v->format) != 0)
 		return fail("statement", "the logged statement does not parse");
 	if (strcmp(v->st.request, v->entry.request) != 0)
 		return fail("entry", "the entry is for request %s, its "
@@ -386,7 +388,7 @@ check_signature(const struct verify_args *a, struct verify *v)
 		    &buf, &len)) != 0)
 			return ex;
 		ex = SG_EXIT_VERIFY;
-		if (strcmp(v->st.format, "cms") == 0) {
+		if (v->format == SG_FORMAT_CMS) {
 			sg_sha256(buf, len, h);
 			if (!v->entry.has_cms || memcmp(h, v->entry.cms_sha256,
 			    sizeof(h)) != 0) {
@@ -408,7 +410,7 @@ check_signature(const struct verify_args *a, struct verify *v)
 			goto out;
 		}
 	}
-	if (strcmp(v->st.format, "cms") == 0) {
+	if (v->format == SG_FORMAT_CMS) {
 		/* A CMS signature is over its signed attributes, which hold
 		 * the digest: the CMS itself is what verifies (above), and
 		 * its signature value must be the logged one. */
@@ -453,7 +455,7 @@ check_policy(const struct verify_args *a, struct verify *v)
 	size_t len = 0;
 	int ex;
 
-	if ((ex = read_input("policy", a->policy, SG_POLICY_MAX_SIZE, &text,
+	if ((ex = read_input("policy", a->policy, SG_POLICY_FILE_MAX, &text,
 	    &len)) != 0)
 		return ex;
 	ex = SG_EXIT_VERIFY;

@@ -1,15 +1,21 @@
 /*
  * Configuration loading.  The file is small JSON; every field is checked
  * for type and range, unknown fields and duplicate keys are refused, and
- * errors name the file and the field.  PINs are never in this file: a token
+ * errors name the file and the field.  Numeric settings are read from one
+ * table (numbers[] below: default, range, and the rules between them), which
+ * the documentation is checked against.  PINs are never in this file: a token
  * names a PIN file (mode 0600) or a systemd credential, which is resolved
  * here to a path under $CREDENTIALS_DIRECTORY.  With signer_socket (the
  * signer in its own unit) the front reads the same file without the
  * credentials, which only the signer's unit has: a credential is then left
  * unresolved (an empty pin_file) for the signer's start to refuse.
  */
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +24,12 @@
 
 #include "sg_config.h"
 #include "sg_err.h"
+#include "sg_limits.h"
 #include "sg_util.h"
 
 #define CONFIG_MAX_SIZE (256 * 1024)
+/* sun_path, with its NUL. */
+#define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)NULL)->sun_path)
 
 struct ctx {
 	const char *file;
@@ -39,8 +48,8 @@ fail(struct ctx *c, const char *field, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(c->errbuf, c->errlen, "%s: %s: %s", c->file, field, msg);
-	return SG_ERR_INVALID;
+	return sg_err_set(c->errbuf, c->errlen, SG_ERR_INVALID, "%s: %s: %s",
+	    c->file, field, msg);
 }
 
 /* Refuses members of obj not named in allowed (NULL-terminated). */
@@ -145,7 +154,8 @@ parse_tokens(struct ctx *c, json_t *arr, struct sg_config *cfg)
 		if ((r = get_string(c, t, "label", field, 1, &label)) != 0)
 			return r;
 		if (strlen(label) >= sizeof(ts->label))
-			return fail(c, field, "longer than 32 bytes");
+			return fail(c, field, "longer than %d bytes",
+			    SG_TOKEN_LABEL_MAX);
 		snprintf(field, sizeof(field), "pkcs11.tokens[%zu]", i);
 		if ((r = get_string(c, t, "pin_file", field, 0,
 		    &pin_file)) != 0 ||
@@ -259,55 +269,332 @@ parse_users(struct ctx *c, json_t *root, struct sg_config *cfg)
 }
 
 /*
- * Limits on peers that have not shown a client certificate yet, the
- * deadlines every connection meets, and the budget of requests without a
- * certificate (the public log).  Read after connection_limit and
- * connection_timeout.
+ * Every numeric setting, in the order they are read: where it is in the
+ * file ("object.member" or "member"), where it goes, its default and
+ * range, and how it relates to another setting.  docs/OPERATIONS.md lists
+ * the same defaults and ranges (tests/unit/test_config.c compares them).
+ * "timestamping[].timeout_ms" is read per array element, into struct
+ * sg_tsa_config.
  */
-static int
-parse_peer_limits(struct ctx *c, json_t *root, struct sg_config *cfg)
+#define CFG(f) offsetof(struct sg_config, f)
+static const struct sg_config_number numbers[] = {
+	{ "listen.port", SG_CONFIG_U16, CFG(port), 8443, 1, 65535, "",
+	  NULL, NULL, NULL },
+	{ "threads", SG_CONFIG_UINT, CFG(threads), 4, 1, 64, "threads",
+	  NULL, NULL, NULL },
+	{ "connection_limit", SG_CONFIG_UINT, CFG(connection_limit), 1024, 1,
+	  100000, "connections", NULL, NULL, NULL },
+	{ "per_ip_connection_limit", SG_CONFIG_UINT,
+	  CFG(per_ip_connection_limit), 64, 0, 100000, "connections", NULL,
+	  NULL, NULL },
+	{ "connection_timeout", SG_CONFIG_UINT, CFG(connection_timeout), 30,
+	  1, 3600, "s", NULL, NULL, NULL },
+	{ "max_pending_per_requester", SG_CONFIG_UINT, CFG(max_pending), 1000,
+	  1, 1000000, "requests", NULL, NULL, NULL },
+	{ "unauthenticated_connection_limit", SG_CONFIG_UINT,
+	  CFG(unauth_connection_limit), 256, 1, 100000, "connections",
+	  "connection_limit", "connection_limit", NULL },
+	{ "per_ip_unauthenticated_limit", SG_CONFIG_UINT,
+	  CFG(per_ip_unauth_limit), 32, 0, 100000, "connections", NULL, NULL,
+	  NULL },
+	{ "handshake_timeout", SG_CONFIG_UINT, CFG(handshake_timeout), 3, 1,
+	  60, "s", NULL, NULL, NULL },
+	{ "first_request_timeout", SG_CONFIG_UINT, CFG(first_request_timeout),
+	  5, 1, 300, "s", NULL, NULL, "handshake_timeout" },
+	{ "request_timeout", SG_CONFIG_UINT, CFG(request_timeout), 10, 1, 3600,
+	  "s", NULL, NULL, NULL },
+	{ "anonymous_rate_limit.per_second", SG_CONFIG_UINT,
+	  CFG(anon_rate_per_second), 100, 0, 1000000, "requests/s", NULL, NULL,
+	  NULL },
+	{ "anonymous_rate_limit.burst", SG_CONFIG_UINT, CFG(anon_rate_burst),
+	  200, 1, 1000000, "requests", NULL, NULL, NULL },
+	{ "rate_limit.per_second", SG_CONFIG_UINT, CFG(rate_per_second), 100,
+	  0, 1000000, "requests/s", NULL, NULL, NULL },
+	{ "rate_limit.burst", SG_CONFIG_UINT, CFG(rate_burst), 200, 1, 1000000,
+	  "requests", NULL, NULL, NULL },
+	{ "timestamping[].timeout_ms", SG_CONFIG_UINT,
+	  offsetof(struct sg_tsa_config, timeout_ms), 10000, 100, 60000, "ms",
+	  NULL, NULL, NULL },
+};
+#undef CFG
+#define NNUMBERS (sizeof(numbers) / sizeof(numbers[0]))
+
+/* The objects of the file, with their members and what a wrong one is
+ * told.  users is read by parse_users(), timestamping is an array. */
+static const struct object_rule {
+	const char *name;
+	const char *const *members;     /* NULL-terminated */
+	const char *shape;              /* "must be ..." */
+} objects[] = {
+	{ "listen", (const char *const[]){ "address", "port", NULL },
+	  "must be an object" },
+	{ "tls", (const char *const[]){ "certificate", "private_key",
+	  "client_ca", NULL }, "must be an object" },
+	{ "pkcs11", (const char *const[]){ "module", "tokens", NULL },
+	  "must be an object" },
+	{ "anonymous_rate_limit", (const char *const[]){ "per_second",
+	  "burst", NULL }, "must be an object with per_second and burst" },
+	{ "rate_limit", (const char *const[]){ "per_second", "burst", NULL },
+	  "must be an object with per_second and burst" },
+	{ "log", (const char *const[]){ "origin", "token", "key", NULL },
+	  "must be an object with origin, token and key (the transparency "
+	  "log is not optional)" },
+};
+
+const struct sg_config_number *
+sg_config_numbers(size_t *ret_n)
 {
-	static const char *const rate_f[] = { "per_second", "burst", NULL };
-	unsigned def_unauth = cfg->connection_limit < 256 ?
-	    cfg->connection_limit : 256;
-	json_t *rl;
+	*ret_n = NNUMBERS;
+	return numbers;
+}
+
+static const struct sg_config_number *
+number(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NNUMBERS; i++)
+		if (strcmp(numbers[i].name, name) == 0)
+			return &numbers[i];
+	return NULL;
+}
+
+static unsigned
+number_get(const struct sg_config_number *n, const void *base)
+{
+	const char *p = (const char *)base + n->offset;
+
+	if (n->type == SG_CONFIG_U16)
+		return *(const uint16_t *)(const void *)p;
+	return *(const unsigned *)(const void *)p;
+}
+
+static void
+number_set(const struct sg_config_number *n, void *base, unsigned v)
+{
+	char *p = (char *)base + n->offset;
+
+	if (n->type == SG_CONFIG_U16)
+		*(uint16_t *)(void *)p = (uint16_t)v;
+	else
+		*(unsigned *)(void *)p = v;
+}
+
+/* The object called name in obj: NULL if absent and not required; its
+ * members checked. */
+static int
+get_object(struct ctx *c, json_t *obj, const char *name, int required,
+    json_t **ret)
+{
+	const struct object_rule *o = NULL;
+	json_t *v = json_object_get(obj, name);
+	size_t i;
+
+	*ret = NULL;
+	for (i = 0; i < sizeof(objects) / sizeof(objects[0]); i++)
+		if (strcmp(objects[i].name, name) == 0)
+			o = &objects[i];
+	if (o == NULL)
+		return SG_ERR_INTERNAL;
+	if (v == NULL && !required)
+		return 0;
+	if (!json_is_object(v))
+		return fail(c, name, "%s", o->shape);
+	*ret = v;
+	return check_fields(c, name, v, o->members);
+}
+
+/* Reads one numeric setting from obj (member `member`, or its default)
+ * into base; field names it in messages. */
+static int
+get_number(struct ctx *c, json_t *obj, const char *member,
+    const char *field, const struct sg_config_number *n, void *base,
+    const void *cfg)
+{
+	const struct sg_config_number *cap;
+	unsigned v = 0;
 	int r;
 
-	if ((r = get_uint(c, root, "unauthenticated_connection_limit",
-	    "unauthenticated_connection_limit", 1, 100000, def_unauth,
-	    &cfg->unauth_connection_limit)) != 0 ||
-	    (r = get_uint(c, root, "per_ip_unauthenticated_limit",
-	    "per_ip_unauthenticated_limit", 0, 100000, 32,
-	    &cfg->per_ip_unauth_limit)) != 0 ||
-	    (r = get_uint(c, root, "handshake_timeout", "handshake_timeout",
-	    1, 60, 3, &cfg->handshake_timeout)) != 0 ||
-	    (r = get_uint(c, root, "first_request_timeout",
-	    "first_request_timeout", 1, 300, 5,
-	    &cfg->first_request_timeout)) != 0 ||
-	    (r = get_uint(c, root, "request_timeout", "request_timeout", 1,
-	    3600, 10, &cfg->request_timeout)) != 0)
+	if ((r = get_uint(c, obj, member, field, n->min, n->max, n->def,
+	    &v)) != 0)
 		return r;
-	if (cfg->unauth_connection_limit > cfg->connection_limit)
-		return fail(c, "unauthenticated_connection_limit", "must not "
-		    "exceed connection_limit (%u)", cfg->connection_limit);
-	if (cfg->first_request_timeout < cfg->handshake_timeout)
-		return fail(c, "first_request_timeout", "must be at least "
-		    "handshake_timeout (%u)", cfg->handshake_timeout);
-	cfg->anon_rate_per_second = 100;
-	cfg->anon_rate_burst = 200;
-	if ((rl = json_object_get(root, "anonymous_rate_limit")) != NULL) {
-		if (!json_is_object(rl))
-			return fail(c, "anonymous_rate_limit", "must be an "
-			    "object with per_second and burst");
-		if ((r = check_fields(c, "anonymous_rate_limit", rl,
-		    rate_f)) != 0 ||
-		    (r = get_uint(c, rl, "per_second",
-		    "anonymous_rate_limit.per_second", 0, 1000000, 100,
-		    &cfg->anon_rate_per_second)) != 0 ||
-		    (r = get_uint(c, rl, "burst", "anonymous_rate_limit.burst",
-		    1, 1000000, 200, &cfg->anon_rate_burst)) != 0)
+	if (json_object_get(obj, member) == NULL && n->def_at_most != NULL &&
+	    (cap = number(n->def_at_most)) != NULL &&
+	    number_get(cap, cfg) < v)
+		v = number_get(cap, cfg);
+	number_set(n, base, v);
+	return 0;
+}
+
+/* Every numeric setting of the top level and its objects, then the rules
+ * that tie one to another. */
+static int
+parse_numbers(struct ctx *c, json_t *root, struct sg_config *cfg)
+{
+	const struct sg_config_number *n, *other;
+	char parent[64];
+	const char *dot;
+	json_t *obj;
+	size_t i;
+	int r;
+
+	for (i = 0; i < NNUMBERS; i++) {
+		n = &numbers[i];
+		if (strchr(n->name, '[') != NULL ||
+		    strcmp(n->name, "listen.port") == 0)
+			continue;       /* read where their object is */
+		obj = root;
+		if ((dot = strchr(n->name, '.')) != NULL) {
+			snprintf(parent, sizeof(parent), "%.*s",
+			    (int)(dot - n->name), n->name);
+			if ((r = get_object(c, root, parent, 0, &obj)) != 0)
+				return r;
+		}
+		if ((r = get_number(c, obj, dot != NULL ? dot + 1 : n->name,
+		    n->name, n, cfg, cfg)) != 0)
 			return r;
 	}
+	for (i = 0; i < NNUMBERS; i++) {
+		n = &numbers[i];
+		if (n->at_most != NULL && (other = number(n->at_most)) !=
+		    NULL && number_get(n, cfg) > number_get(other, cfg))
+			return fail(c, n->name, "must not exceed %s (%u)",
+			    other->name, number_get(other, cfg));
+		if (n->at_least != NULL && (other = number(n->at_least)) !=
+		    NULL && number_get(n, cfg) < number_get(other, cfg))
+			return fail(c, n->name, "must be at least %s (%u)",
+			    other->name, number_get(other, cfg));
+	}
+	return 0;
+}
+
+/* "listen": a numeric address and a port; "plain_http" and "tls". */
+static int
+parse_listen(struct ctx *c, json_t *root, struct sg_config *cfg)
+{
+	json_t *listen, *tls, *v;
+	const char *addr;
+	unsigned char tmp[16];
+	int r;
+
+	if ((r = get_object(c, root, "listen", 1, &listen)) != 0 ||
+	    (r = get_string(c, listen, "address", "listen.address", 1,
+	    &addr)) != 0 ||
+	    (r = get_number(c, listen, "port", "listen.port",
+	    number("listen.port"), cfg, cfg)) != 0)
+		return r;
+	if (inet_pton(AF_INET, addr, tmp) != 1 &&
+	    inet_pton(AF_INET6, addr, tmp) != 1)
+		return fail(c, "listen.address",
+		    "must be a numeric IPv4 or IPv6 address");
+	if ((cfg->listen_address = strdup(addr)) == NULL)
+		return SG_ERR_NOMEM;
+	if ((v = json_object_get(root, "plain_http")) != NULL) {
+		if (!json_is_boolean(v))
+			return fail(c, "plain_http", "must be true or false");
+		cfg->plain_http = json_is_true(v);
+		if (cfg->plain_http && strcmp(addr, "127.0.0.1") != 0)
+			return fail(c, "plain_http", "allowed only with "
+			    "listen.address 127.0.0.1");
+	}
+	if (cfg->plain_http) {
+		if (json_object_get(root, "tls") != NULL)
+			return fail(c, "tls", "not used with plain_http");
+		return 0;
+	}
+	if ((r = get_object(c, root, "tls", 1, &tls)) != 0 ||
+	    (r = get_path(c, tls, "certificate", "tls.certificate", 1,
+	    &cfg->tls_certificate)) != 0 ||
+	    (r = get_path(c, tls, "private_key", "tls.private_key", 1,
+	    &cfg->tls_private_key)) != 0 ||
+	    (r = get_path(c, tls, "client_ca", "tls.client_ca", 1,
+	    &cfg->tls_client_ca)) != 0)
+		return r;
+	return 0;
+}
+
+/* "timestamping": at most SG_CONFIG_MAX_TSA authorities. */
+static int
+parse_timestamping(struct ctx *c, json_t *root, struct sg_config *cfg)
+{
+	static const char *const tsa_f[] = { "key", "url", "required",
+	    "timeout_ms", NULL };
+	const struct sg_config_number *ms = number("timestamping[].timeout_ms");
+	json_t *ts, *e, *req;
+	const char *k, *u;
+	char f[64];
+	size_t i;
+	int r;
+
+	if ((ts = json_object_get(root, "timestamping")) == NULL)
+		return 0;
+	if (!json_is_array(ts) || json_array_size(ts) > SG_CONFIG_MAX_TSA)
+		return fail(c, "timestamping", "must be an array of at most %d "
+		    "objects", SG_CONFIG_MAX_TSA);
+	json_array_foreach(ts, i, e) {
+		struct sg_tsa_config *t = &cfg->tsa[i];
+
+		snprintf(f, sizeof(f), "timestamping[%zu]", i);
+		if (!json_is_object(e))
+			return fail(c, f, "must be an object");
+		if ((r = check_fields(c, f, e, tsa_f)) != 0 ||
+		    (r = get_string(c, e, "key", f, 1, &k)) != 0 ||
+		    (r = get_string(c, e, "url", f, 1, &u)) != 0 ||
+		    (r = get_number(c, e, "timeout_ms", f, ms, t, cfg)) != 0)
+			return r;
+		if (strlen(k) >= sizeof(t->key) || strlen(u) >= sizeof(t->url))
+			return fail(c, f, "key or url too long");
+		if (strncmp(u, "http://", 7) != 0 &&
+		    strncmp(u, "https://", 8) != 0)
+			return fail(c, f, "url must be http:// or https://");
+		req = json_object_get(e, "required");
+		if (req != NULL && !json_is_boolean(req))
+			return fail(c, f, "required must be true or false");
+		snprintf(t->key, sizeof(t->key), "%s", k);
+		snprintf(t->url, sizeof(t->url), "%s", u);
+		t->required = req == NULL || json_is_true(req);
+		cfg->ntsa++;
+	}
+	return 0;
+}
+
+/* "log": the checkpoint origin, and the token and label of its key. */
+static int
+parse_log(struct ctx *c, json_t *root, struct sg_config *cfg)
+{
+	const char *origin, *ltoken, *lkey;
+	json_t *lg;
+	size_t i;
+	int r;
+
+	if ((r = get_object(c, root, "log", 1, &lg)) != 0 ||
+	    (r = get_string(c, lg, "origin", "log.origin", 1, &origin)) != 0 ||
+	    (r = get_string(c, lg, "token", "log.token", 1, &ltoken)) != 0 ||
+	    (r = get_string(c, lg, "key", "log.key", 1, &lkey)) != 0)
+		return r;
+	/* A signed-note key name: printable ASCII, no spaces, no '+'. */
+	if (strlen(origin) > 255)
+		return fail(c, "log.origin", "longer than 255 bytes");
+	for (i = 0; origin[i] != '\0'; i++)
+		if (origin[i] <= ' ' || origin[i] >= 0x7f || origin[i] == '+')
+			return fail(c, "log.origin", "must be printable ASCII "
+			    "without spaces or '+'");
+	if (strlen(ltoken) > SG_TOKEN_LABEL_MAX)
+		return fail(c, "log.token", "longer than %d bytes",
+		    SG_TOKEN_LABEL_MAX);
+	if (strlen(lkey) > SG_NAME_LEN_MAX)
+		return fail(c, "log.key", "longer than %d bytes",
+		    SG_NAME_LEN_MAX);
+	for (i = 0; i < cfg->ntokens; i++)
+		if (strcmp(cfg->tokens[i].label, ltoken) == 0)
+			break;
+	if (i == cfg->ntokens)
+		return fail(c, "log.token", "'%s' is not one of "
+		    "pkcs11.tokens", ltoken);
+	if ((cfg->log_origin = strdup(origin)) == NULL)
+		return SG_ERR_NOMEM;
+	snprintf(cfg->log_token, sizeof(cfg->log_token), "%s", ltoken);
+	snprintf(cfg->log_key, sizeof(cfg->log_key), "%s", lkey);
 	return 0;
 }
 
@@ -322,184 +609,34 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    "unauthenticated_connection_limit", "per_ip_unauthenticated_limit",
 	    "handshake_timeout", "first_request_timeout", "request_timeout",
 	    "anonymous_rate_limit", NULL };
-	static const char *const tsa_f[] = { "key", "url", "required",
-	    "timeout_ms", NULL };
-	static const char *const rate_f[] = { "per_second", "burst", NULL };
-	static const char *const log_f[] = { "origin", "token", "key", NULL };
-	static const char *const listen_f[] = { "address", "port", NULL };
-	static const char *const tls_f[] = { "certificate", "private_key",
-	    "client_ca", NULL };
-	static const char *const p11_f[] = { "module", "tokens", NULL };
-	json_t *listen, *tls, *p11, *lg, *rl, *ts, *v;
-	const char *addr, *origin, *ltoken, *lkey;
-	size_t i;
-	unsigned port;
-	unsigned char tmp[16];
+	json_t *p11;
 	int r;
 
 	if (!json_is_object(root))
 		return fail(c, "(top)", "must be a JSON object");
-	if ((r = check_fields(c, "(top)", root, top)) != 0)
-		return r;
-
-	if (!json_is_object(listen = json_object_get(root, "listen")))
-		return fail(c, "listen", "must be an object");
-	if ((r = check_fields(c, "listen", listen, listen_f)) != 0 ||
-	    (r = get_string(c, listen, "address", "listen.address", 1,
-	    &addr)) != 0 ||
-	    (r = get_uint(c, listen, "port", "listen.port", 1, 65535, 8443,
-	    &port)) != 0)
-		return r;
-	if (inet_pton(AF_INET, addr, tmp) != 1 &&
-	    inet_pton(AF_INET6, addr, tmp) != 1)
-		return fail(c, "listen.address",
-		    "must be a numeric IPv4 or IPv6 address");
-	if ((cfg->listen_address = strdup(addr)) == NULL)
-		return SG_ERR_NOMEM;
-	cfg->port = (uint16_t)port;
-
-	if ((v = json_object_get(root, "plain_http")) != NULL) {
-		if (!json_is_boolean(v))
-			return fail(c, "plain_http", "must be true or false");
-		cfg->plain_http = json_is_true(v);
-		if (cfg->plain_http && strcmp(addr, "127.0.0.1") != 0)
-			return fail(c, "plain_http", "allowed only with "
-			    "listen.address 127.0.0.1");
-	}
-	if (!cfg->plain_http) {
-		if (!json_is_object(tls = json_object_get(root, "tls")))
-			return fail(c, "tls", "must be an object");
-		if ((r = check_fields(c, "tls", tls, tls_f)) != 0 ||
-		    (r = get_path(c, tls, "certificate", "tls.certificate", 1,
-		    &cfg->tls_certificate)) != 0 ||
-		    (r = get_path(c, tls, "private_key", "tls.private_key", 1,
-		    &cfg->tls_private_key)) != 0 ||
-		    (r = get_path(c, tls, "client_ca", "tls.client_ca", 1,
-		    &cfg->tls_client_ca)) != 0)
-			return r;
-	} else if (json_object_get(root, "tls") != NULL)
-		return fail(c, "tls", "not used with plain_http");
-
-	if ((r = get_path(c, root, "signer_socket", "signer_socket", 0,
+	if ((r = check_fields(c, "(top)", root, top)) != 0 ||
+	    (r = parse_listen(c, root, cfg)) != 0 ||
+	    (r = get_path(c, root, "signer_socket", "signer_socket", 0,
 	    &cfg->signer_socket)) != 0)
 		return r;
-	/* sun_path: 108 bytes with its NUL. */
-	if (cfg->signer_socket != NULL && strlen(cfg->signer_socket) > 107)
-		return fail(c, "signer_socket", "longer than 107 bytes");
+	if (cfg->signer_socket != NULL &&
+	    strlen(cfg->signer_socket) >= SUN_PATH_SIZE)
+		return fail(c, "signer_socket", "longer than %zu bytes",
+		    SUN_PATH_SIZE - 1);
 	c->signer_socket = cfg->signer_socket != NULL;
-
-	if (!json_is_object(p11 = json_object_get(root, "pkcs11")))
-		return fail(c, "pkcs11", "must be an object");
-	if ((r = check_fields(c, "pkcs11", p11, p11_f)) != 0 ||
+	if ((r = get_object(c, root, "pkcs11", 1, &p11)) != 0 ||
 	    (r = get_path(c, p11, "module", "pkcs11.module", 1,
 	    &cfg->pkcs11_module)) != 0 ||
-	    (r = parse_tokens(c, json_object_get(p11, "tokens"), cfg)) != 0)
-		return r;
-
-	if ((r = get_path(c, root, "policy", "policy", 1,
+	    (r = parse_tokens(c, json_object_get(p11, "tokens"), cfg)) != 0 ||
+	    (r = get_path(c, root, "policy", "policy", 1,
 	    &cfg->policy_path)) != 0 ||
 	    (r = get_path(c, root, "state_dir", "state_dir", 1,
 	    &cfg->state_dir)) != 0 ||
-	    (r = get_uint(c, root, "threads", "threads", 1, 64, 4,
-	    &cfg->threads)) != 0 ||
-	    (r = get_uint(c, root, "connection_limit", "connection_limit",
-	    1, 100000, 1024, &cfg->connection_limit)) != 0 ||
-	    (r = get_uint(c, root, "per_ip_connection_limit",
-	    "per_ip_connection_limit", 0, 100000, 64,
-	    &cfg->per_ip_connection_limit)) != 0 ||
-	    (r = get_uint(c, root, "connection_timeout",
-	    "connection_timeout", 1, 3600, 30,
-	    &cfg->connection_timeout)) != 0 ||
-	    (r = get_uint(c, root, "max_pending_per_requester",
-	    "max_pending_per_requester", 1, 1000000, 1000,
-	    &cfg->max_pending)) != 0)
+	    (r = parse_numbers(c, root, cfg)) != 0 ||
+	    (r = parse_users(c, root, cfg)) != 0 ||
+	    (r = parse_timestamping(c, root, cfg)) != 0 ||
+	    (r = parse_log(c, root, cfg)) != 0)
 		return r;
-	if ((r = parse_users(c, root, cfg)) != 0 ||
-	    (r = parse_peer_limits(c, root, cfg)) != 0)
-		return r;
-	cfg->rate_per_second = 100;
-	cfg->rate_burst = 200;
-	if ((rl = json_object_get(root, "rate_limit")) != NULL) {
-		if (!json_is_object(rl))
-			return fail(c, "rate_limit", "must be an object with "
-			    "per_second and burst");
-		if ((r = check_fields(c, "rate_limit", rl, rate_f)) != 0 ||
-		    (r = get_uint(c, rl, "per_second", "rate_limit.per_second",
-		    0, 1000000, 100, &cfg->rate_per_second)) != 0 ||
-		    (r = get_uint(c, rl, "burst", "rate_limit.burst", 1,
-		    1000000, 200, &cfg->rate_burst)) != 0)
-			return r;
-	}
-
-	if ((ts = json_object_get(root, "timestamping")) != NULL) {
-		json_t *e;
-		if (!json_is_array(ts) ||
-		    json_array_size(ts) > SG_CONFIG_MAX_TSA)
-			return fail(c, "timestamping", "must be an array of at "
-			    "most %d objects", SG_CONFIG_MAX_TSA);
-		json_array_foreach(ts, i, e) {
-			struct sg_tsa_config *t = &cfg->tsa[i];
-			const char *k, *u;
-			char f[64];
-			unsigned ms;
-			json_t *req;
-			snprintf(f, sizeof(f), "timestamping[%zu]", i);
-			if (!json_is_object(e))
-				return fail(c, f, "must be an object");
-			if ((r = check_fields(c, f, e, tsa_f)) != 0 ||
-			    (r = get_string(c, e, "key", f, 1, &k)) != 0 ||
-			    (r = get_string(c, e, "url", f, 1, &u)) != 0 ||
-			    (r = get_uint(c, e, "timeout_ms", f, 100, 60000,
-			    10000, &ms)) != 0)
-				return r;
-			if (strlen(k) >= sizeof(t->key) ||
-			    strlen(u) >= sizeof(t->url))
-				return fail(c, f, "key or url too long");
-			if (strncmp(u, "http://", 7) != 0 &&
-			    strncmp(u, "https://", 8) != 0)
-				return fail(c, f, "url must be http:// or "
-				    "https://");
-			req = json_object_get(e, "required");
-			if (req != NULL && !json_is_boolean(req))
-				return fail(c, f, "required must be true or "
-				    "false");
-			snprintf(t->key, sizeof(t->key), "%s", k);
-			snprintf(t->url, sizeof(t->url), "%s", u);
-			t->required = req == NULL || json_is_true(req);
-			t->timeout_ms = ms;
-			cfg->ntsa++;
-		}
-	}
-
-	if (!json_is_object(lg = json_object_get(root, "log")))
-		return fail(c, "log", "must be an object with origin, token "
-		    "and key (the transparency log is not optional)");
-	if ((r = check_fields(c, "log", lg, log_f)) != 0 ||
-	    (r = get_string(c, lg, "origin", "log.origin", 1, &origin)) != 0 ||
-	    (r = get_string(c, lg, "token", "log.token", 1, &ltoken)) != 0 ||
-	    (r = get_string(c, lg, "key", "log.key", 1, &lkey)) != 0)
-		return r;
-	/* A signed-note key name: printable ASCII, no spaces, no '+'. */
-	if (strlen(origin) > 255)
-		return fail(c, "log.origin", "longer than 255 bytes");
-	for (i = 0; origin[i] != '\0'; i++)
-		if (origin[i] <= ' ' || origin[i] >= 0x7f || origin[i] == '+')
-			return fail(c, "log.origin", "must be printable ASCII "
-			    "without spaces or '+'");
-	if (strlen(ltoken) >= sizeof(cfg->log_token))
-		return fail(c, "log.token", "longer than 32 bytes");
-	if (strlen(lkey) >= sizeof(cfg->log_key))
-		return fail(c, "log.key", "longer than 63 bytes");
-	for (i = 0; i < cfg->ntokens; i++)
-		if (strcmp(cfg->tokens[i].label, ltoken) == 0)
-			break;
-	if (i == cfg->ntokens)
-		return fail(c, "log.token", "'%s' is not one of "
-		    "pkcs11.tokens", ltoken);
-	if ((cfg->log_origin = strdup(origin)) == NULL)
-		return SG_ERR_NOMEM;
-	snprintf(cfg->log_token, sizeof(cfg->log_token), "%s", ltoken);
-	snprintf(cfg->log_key, sizeof(cfg->log_key), "%s", lkey);
 	return 0;
 }
 

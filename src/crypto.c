@@ -18,7 +18,11 @@
 
 #include "sg_crypto.h"
 #include "sg_err.h"
+#include "sg_limits.h"
 #include "sg_util.h"
+
+_Static_assert(SG_DIGEST_HEX_SIZE == 2 * SG_MAX_DIGEST + 1,
+    "a digest's hex fits SG_DIGEST_HEX_SIZE");
 
 size_t
 sg_digest_len(enum sg_digest_alg a)

@@ -18,7 +18,6 @@
  * so that the daemon can return them as the problem's "field".
  */
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +31,6 @@
 #include "sg_util.h"
 
 #define STATEMENT_LINES 8
-#define NAME_MAX_LEN SG_TEXT_NAME_MAX  /* every name field is char[64] */
-#define SPKI_HEX_LEN 64
-#define POLICY_HEX_LEN 64
-
-_Static_assert(SG_TEXT_REQUEST_ID_LEN == SG_REQUEST_ID_LEN,
-    "one request id length");
 
 static const char decision_approve[] = "decision approve\n";
 static const char decision_reject[] = "decision reject\n";
@@ -56,21 +49,17 @@ is_lower_hex(const char *s, size_t want)
 	return 1;
 }
 
+/* 0 for a name that is not one of our digests. */
 static size_t
 digest_hex_len(const char *alg)
 {
-	if (strcmp(alg, "sha256") == 0)
-		return 64;
-	if (strcmp(alg, "sha384") == 0)
-		return 96;
-	if (strcmp(alg, "sha512") == 0)
-		return 128;
-	return 0;
+	return 2 * sg_digest_len(sg_digest_from_name(alg));
 }
 
 static int
 statement_valid(const struct sg_statement *s)
 {
+	enum sg_format format;
 	size_t dlen;
 
 	/* The arrays must be NUL-terminated before strlen() may look. */
@@ -85,16 +74,16 @@ statement_valid(const struct sg_statement *s)
 	    memchr(s->policy_sha256, '\0', sizeof(s->policy_sha256)) == NULL)
 		return 0;
 	if (!sg_request_id_ok(s->request) ||
-	    !sg_name_ok(s->key, NAME_MAX_LEN) ||
-	    !sg_name_ok(s->requester, NAME_MAX_LEN) ||
-	    !sg_name_ok(s->policy_name, NAME_MAX_LEN) ||
-	    !is_lower_hex(s->spki_sha256, SPKI_HEX_LEN) ||
-	    !is_lower_hex(s->policy_sha256, POLICY_HEX_LEN))
+	    !sg_name_ok(s->key, SG_NAME_LEN_MAX) ||
+	    !sg_name_ok(s->requester, SG_NAME_LEN_MAX) ||
+	    !sg_name_ok(s->policy_name, SG_NAME_LEN_MAX) ||
+	    !is_lower_hex(s->spki_sha256, SG_SHA256_HEX_LEN) ||
+	    !is_lower_hex(s->policy_sha256, SG_SHA256_HEX_LEN))
 		return 0;
 	if ((dlen = digest_hex_len(s->digest_alg)) == 0 ||
 	    !is_lower_hex(s->digest_hex, dlen))
 		return 0;
-	if (strcmp(s->format, "raw") != 0 && strcmp(s->format, "cms") != 0)
+	if (sg_format_parse(s->format, &format) != 0)
 		return 0;
 	if (s->expires < 0)
 		return 0;
@@ -383,22 +372,6 @@ sg_dsse_pae(const char *type, const uint8_t *body, size_t len,
 	return 0;
 }
 
-static void
-set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Printable ASCII, 1..max bytes. */
 static int
 is_printable(const char *s, size_t len, size_t max)
@@ -429,8 +402,8 @@ only_members(json_t *obj, const char *const *allowed, size_t nallowed,
 				break;
 		if (i == nallowed) {
 			sg_escape(k, strlen(k), esc, sizeof(esc));
-			set_err(errbuf, errlen, "%s%s: unknown field", where, esc);
-			return SG_ERR_INVALID;
+			return sg_err_set(errbuf, errlen, SG_ERR_INVALID,
+			    "%s%s: unknown field", where, esc);
 		}
 	}
 	return 0;
@@ -445,22 +418,22 @@ get_b64(json_t *obj, const char *name, const char *field, size_t max,
 	size_t blen = 0;
 
 	if (v == NULL) {
-		set_err(errbuf, errlen, "%s: missing", field);
-		return SG_ERR_INVALID;
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "%s: missing",
+		    field);
 	}
 	if (!json_is_string(v)) {
-		set_err(errbuf, errlen, "%s: must be a string", field);
-		return SG_ERR_INVALID;
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "%s: must be "
+		    "a string", field);
 	}
 	if (sg_b64_decode(json_string_value(v), json_string_length(v),
 	    &buf, &blen) != 0) {
-		set_err(errbuf, errlen, "%s: must be standard base64", field);
-		return SG_ERR_INVALID;
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "%s: must be "
+		    "standard base64", field);
 	}
 	if (blen == 0 || blen > max) {
 		free(buf);
-		set_err(errbuf, errlen, "%s: must be 1 to %zu bytes", field, max);
-		return SG_ERR_INVALID;
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "%s: must be "
+		    "1 to %zu bytes", field, max);
 	}
 	*ret = buf;
 	*ret_len = blen;
@@ -480,24 +453,24 @@ sg_envelope_parse(const char *json, size_t len, struct sg_envelope *ret,
 	int r = SG_ERR_INVALID;
 
 	memset(&e, 0, sizeof(e));
-	set_err(errbuf, errlen, "invalid envelope");
+	sg_err_set(errbuf, errlen, SG_ERR_INVALID, "invalid envelope");
 	if (json == NULL || ret == NULL)
 		return SG_ERR_INVALID;
 	if (len > SG_ENVELOPE_MAX) {
-		set_err(errbuf, errlen, "envelope larger than %d bytes",
-		    SG_ENVELOPE_MAX);
-		return SG_ERR_TOO_LARGE;
+		return sg_err_set(errbuf, errlen, SG_ERR_TOO_LARGE, "envelope "
+		    "larger than %d bytes", SG_ENVELOPE_MAX);
 	}
 	if ((root = json_loadb(json, len, JSON_REJECT_DUPLICATES,
 	    &jerr)) == NULL) {
 		char esc[160];
 		sg_escape(jerr.text, strlen(jerr.text), esc, sizeof(esc));
-		set_err(errbuf, errlen, "not valid JSON: %s (line %d)", esc,
-		    jerr.line);
+		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "not valid "
+		    "JSON: %s (line %d)", esc, jerr.line);
 		goto out;
 	}
 	if (!json_is_object(root)) {
-		set_err(errbuf, errlen, "envelope must be a JSON object");
+		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "envelope must "
+		    "be a JSON object");
 		goto out;
 	}
 	if (only_members(root, top_members, 3, "", errbuf, errlen) != 0)
@@ -505,14 +478,15 @@ sg_envelope_parse(const char *json, size_t len, struct sg_envelope *ret,
 
 	v = json_object_get(root, "payloadType");
 	if (v == NULL) {
-		set_err(errbuf, errlen, "payloadType: missing");
+		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "payloadType: "
+		    "missing");
 		goto out;
 	}
 	if (!json_is_string(v) || !is_printable(json_string_value(v),
 	    json_string_length(v), sizeof(e.payload_type) - 1)) {
-		set_err(errbuf, errlen,
-		    "payloadType: must be a string of 1 to %zu printable "
-		    "ASCII characters", sizeof(e.payload_type) - 1);
+		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "payloadType: "
+		    "must be a string of 1 to %zu printable ASCII characters",
+		    sizeof(e.payload_type) - 1);
 		goto out;
 	}
 	memcpy(e.payload_type, json_string_value(v), json_string_length(v));
@@ -522,31 +496,35 @@ sg_envelope_parse(const char *json, size_t len, struct sg_envelope *ret,
 		goto out;
 
 	if ((sigs = json_object_get(root, "signatures")) == NULL) {
-		set_err(errbuf, errlen, "signatures: missing");
+		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "signatures: "
+		    "missing");
 		goto out;
 	}
 	if (!json_is_array(sigs) || json_array_size(sigs) != 1) {
-		set_err(errbuf, errlen,
-		    "signatures: must be an array of exactly one signature");
+		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "signatures: "
+		    "must be an array of exactly one signature");
 		goto out;
 	}
 	sig = json_array_get(sigs, 0);
 	if (!json_is_object(sig)) {
-		set_err(errbuf, errlen, "signatures[0]: must be an object");
+		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "signatures[0]: "
+		    "must be an object");
 		goto out;
 	}
 	if (only_members(sig, sig_members, 2, "signatures[0].", errbuf,
 	    errlen) != 0)
 		goto out;
 	if ((v = json_object_get(sig, "keyid")) == NULL) {
-		set_err(errbuf, errlen, "signatures[0].keyid: missing");
+		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID,
+		    "signatures[0].keyid: missing");
 		goto out;
 	}
 	if (!json_is_string(v) || json_string_length(v) == 0 ||
 	    json_string_length(v) >= sizeof(e.keyid) ||
-	    !sg_name_ok(json_string_value(v), NAME_MAX_LEN)) {
-		set_err(errbuf, errlen, "signatures[0].keyid: must be a "
-		    "principal name ([A-Za-z0-9._-], 1 to %zu characters)",
+	    !sg_name_ok(json_string_value(v), SG_NAME_LEN_MAX)) {
+		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID,
+		    "signatures[0].keyid: must be a principal name "
+		    "([A-Za-z0-9._-], 1 to %zu characters)",
 		    sizeof(e.keyid) - 1);
 		goto out;
 	}
@@ -557,8 +535,7 @@ sg_envelope_parse(const char *json, size_t len, struct sg_envelope *ret,
 
 	*ret = e;
 	memset(&e, 0, sizeof(e));    /* transferred */
-	set_err(errbuf, errlen, "ok");
-	r = 0;
+	r = sg_err_set(errbuf, errlen, 0, "ok");
 out:
 	sg_envelope_clear(&e);
 	json_decref(root);
@@ -587,7 +564,7 @@ sg_envelope_build(const char *type, const uint8_t *payload, size_t len,
 	    ret == NULL)
 		return SG_ERR_INVALID;
 	if (!is_printable(type, strlen(type), 127) ||
-	    !sg_name_ok(keyid, NAME_MAX_LEN) ||
+	    !sg_name_ok(keyid, SG_NAME_LEN_MAX) ||
 	    len == 0 || sig_len == 0)
 		return SG_ERR_INVALID;
 	if (sig_len > SG_MAX_SIG || len > SG_ENVELOPE_MAX)

@@ -27,11 +27,7 @@
 #include "sg_util.h"
 
 #define HEADER "signgate-log-entry v1"
-#define REQUEST_HEX 32
-#define OFFICER_MAX SG_TEXT_NAME_MAX
-#define SERIAL_MAX 16
 #define TIME_MAX ((int64_t)1 << 62)
-#define CMS_HEX (2 * 32)
 /* A field whose base64 alone would pass the entry limit. */
 #define FIELD_MAX (SG_ENTRY_MAX / 4 * 3)
 
@@ -128,7 +124,7 @@ is_serial(const char *s)
 {
 	size_t i, n = strlen(s);
 
-	if (n == 0 || n > SERIAL_MAX)
+	if (n == 0 || n > SG_TOKEN_SERIAL_MAX)
 		return 0;
 	for (i = 0; i < n; i++)
 		if (s[i] <= 0x20 || s[i] >= 0x7f)
@@ -177,12 +173,12 @@ entry_valid(const struct sg_entry *e)
 		    text_ok(e->artifact_json, e->artifact_len);
 	case SG_ENTRY_DECISION:
 		return terminated(e->officer, sizeof(e->officer)) &&
-		    sg_name_ok(e->officer, OFFICER_MAX) &&
+		    sg_name_ok(e->officer, SG_NAME_LEN_MAX) &&
 		    (e->approve == 0 || e->approve == 1) &&
 		    text_ok(e->envelope, e->envelope_len);
 	case SG_ENTRY_SIGNATURE:
 		if (!text_ok(e->statement, e->statement_len) ||
-		    e->napprovals > SG_ENTRY_MAX_APPROVALS)
+		    e->napprovals > SG_ENVELOPES_MAX)
 			return 0;
 		for (i = 0; i < e->napprovals; i++)
 			if (!text_ok(e->approvals[i], e->approval_lens[i]))
@@ -202,7 +198,7 @@ entry_valid(const struct sg_entry *e)
 		return text_ok(e->reason, e->reason_len);
 	case SG_ENTRY_CANCELLED:
 		return terminated(e->by, sizeof(e->by)) &&
-		    sg_name_ok(e->by, OFFICER_MAX) &&
+		    sg_name_ok(e->by, SG_NAME_LEN_MAX) &&
 		    text_ok(e->reason, e->reason_len);
 	}
 	return 0;
@@ -212,7 +208,7 @@ int
 sg_entry_build(const struct sg_entry *e, char **ret, size_t *ret_len)
 {
 	struct out o;
-	char num[24], hex[CMS_HEX + 1];
+	char num[24], hex[SG_SHA256_HEX_LEN + 1];
 	size_t i;
 	int r;
 
@@ -387,7 +383,7 @@ parse_signature_lines(struct cursor *c, struct sg_entry *e)
 	    &e->statement_len)) != 0)
 		return r;
 	while (next_is(c, "approval")) {
-		if (e->napprovals == SG_ENTRY_MAX_APPROVALS)
+		if (e->napprovals == SG_ENVELOPES_MAX)
 			return SG_ERR_INVALID;
 		if ((r = take_b64(c, "approval", &tmp, &tlen)) != 0)
 			return r;
@@ -407,7 +403,7 @@ parse_signature_lines(struct cursor *c, struct sg_entry *e)
 	e->signature = (uint8_t *)tmp;
 	e->signature_len = tlen;
 	if (take(c, "cms-sha256", &v, &n) == 0) {
-		if (n != CMS_HEX ||
+		if (n != SG_SHA256_HEX_LEN ||
 		    sg_hex_decode(v, n, cms, sizeof(cms), &dlen) != 0 ||
 		    dlen != sizeof(cms))
 			return SG_ERR_INVALID;
@@ -440,7 +436,7 @@ parse_lines(struct cursor *c, struct sg_entry *e)
 		return SG_ERR_INVALID;
 	if (take(c, "time", &v, &n) != 0 || parse_time(v, n, &e->time) != 0)
 		return SG_ERR_INVALID;
-	if (take(c, "request", &v, &n) != 0 || n != REQUEST_HEX ||
+	if (take(c, "request", &v, &n) != 0 || n != SG_REQUEST_ID_LEN ||
 	    copy_str(v, n, e->request, sizeof(e->request)) != 0)
 		return SG_ERR_INVALID;
 	switch (e->type) {
@@ -541,8 +537,8 @@ sg_entry_clear(struct sg_entry *e)
 	free(e->statement);
 	free(e->artifact_json);
 	free(e->envelope);
-	n = e->napprovals < SG_ENTRY_MAX_APPROVALS ?
-	    e->napprovals : SG_ENTRY_MAX_APPROVALS;
+	n = e->napprovals < SG_ENVELOPES_MAX ?
+	    e->napprovals : SG_ENVELOPES_MAX;
 	for (i = 0; i < n; i++)
 		free(e->approvals[i]);
 	free(e->public_key);

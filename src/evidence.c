@@ -37,27 +37,12 @@
 #include "sg_policy.h"
 #include "sg_util.h"
 
-#define ESC_NAME (4 * 64 + 1)
-
-static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
+#define ESC_NAME (4 * SG_NAME_SIZE + 1)
 
 static void
 esc(const char *s, char out[ESC_NAME])
 {
-	sg_escape(s, strnlen(s, 64), out, ESC_NAME);
+	sg_escape(s, strnlen(s, SG_NAME_SIZE), out, ESC_NAME);
 }
 
 /* The policy the statement names must be exactly the one given. */
@@ -69,13 +54,11 @@ check_policy(const struct sg_policy *p, const struct sg_statement *st,
 	    st->policy_version == sg_policy_version(p) &&
 	    strcmp(st->policy_sha256, sg_policy_sha256_hex(p)) == 0)
 		return 0;
-	set_err(errbuf, errlen, "policy: the signature was approved under "
-	    "policy %s@%llu sha256:%s, not the given file (%s@%llu "
-	    "sha256:%s)", st->policy_name, st->policy_version,
-	    st->policy_sha256, sg_policy_name(p),
-	    (unsigned long long)sg_policy_version(p),
-	    sg_policy_sha256_hex(p));
-	return SG_ERR_VERIFY;
+	return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "policy: the "
+	    "signature was approved under policy %s@%llu sha256:%s, not the "
+	    "given file (%s@%llu sha256:%s)", st->policy_name,
+	    st->policy_version, st->policy_sha256, sg_policy_name(p),
+	    (unsigned long long)sg_policy_version(p), sg_policy_sha256_hex(p));
 }
 
 static int approval_fault(struct sg_approval_fault *f, const char *field,
@@ -198,12 +181,12 @@ check_envelope(const struct sg_policy *p, const struct sg_policy_key *k,
 
 	memset(&env, 0, sizeof(env));
 	if (json == NULL) {
-		set_err(errbuf, errlen, "approval %zu: missing", num);
-		return SG_ERR_INVALID;
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "approval "
+		    "%zu: missing", num);
 	}
 	if (sg_envelope_parse(json, len, &env, why, sizeof(why)) != 0) {
-		set_err(errbuf, errlen, "approval %zu: not a valid envelope: "
-		    "%s", num, why);
+		sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "approval %zu: not a "
+		    "valid envelope: %s", num, why);
 		sg_envelope_clear(&env);
 		return SG_ERR_VERIFY;
 	}
@@ -212,10 +195,11 @@ check_envelope(const struct sg_policy *p, const struct sg_policy_key *k,
 		esc(env.keyid, name);
 		if (f.field != NULL && strcmp(f.field,
 		    "signatures[0].keyid") == 0)
-			set_err(errbuf, errlen, "approval %zu: %s", num, f.why);
+			sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "approval "
+			    "%zu: %s", num, f.why);
 		else
-			set_err(errbuf, errlen, "approval %zu (%s): %s", num,
-			    name, f.why);
+			sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "approval "
+			    "%zu (%s): %s", num, name, f.why);
 		r = SG_ERR_VERIFY;
 	}
 	sg_envelope_clear(&env);
@@ -262,7 +246,7 @@ sg_evidence_check_now(const struct sg_policy *p, const struct sg_policy *now,
     struct sg_statement *ret_stmt, char *errbuf, size_t errlen)
 {
 	struct sg_statement st;
-	struct sg_decision d[SG_EVIDENCE_MAX_ENVELOPES];
+	struct sg_decision d[SG_ENVELOPES_MAX];
 	struct sg_quorum_result res;
 	const struct sg_policy_key *k;
 	const struct sg_principal *officer;
@@ -271,38 +255,35 @@ sg_evidence_check_now(const struct sg_policy *p, const struct sg_policy *now,
 	size_t i, j;
 	int approve, r;
 
-	set_err(errbuf, errlen, "evidence: invalid arguments");
+	sg_err_set(errbuf, errlen, SG_ERR_INVALID, "evidence: invalid "
+	    "arguments");
 	if (p == NULL || statement == NULL || (n > 0 && (envelopes == NULL ||
 	    lens == NULL)))
 		return SG_ERR_INVALID;
-	if (n > SG_EVIDENCE_MAX_ENVELOPES) {
-		set_err(errbuf, errlen, "approvals: more than %d envelopes",
-		    SG_EVIDENCE_MAX_ENVELOPES);
-		return SG_ERR_TOO_LARGE;
+	if (n > SG_ENVELOPES_MAX) {
+		return sg_err_set(errbuf, errlen, SG_ERR_TOO_LARGE,
+		    "approvals: more than %d envelopes",
+		    SG_ENVELOPES_MAX);
 	}
 	if (sg_statement_parse(statement, stmt_len, &st) != 0) {
-		set_err(errbuf, errlen, "statement: not a valid signgate "
-		    "approval statement");
-		return SG_ERR_VERIFY;
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "statement: "
+		    "not a valid signgate approval statement");
 	}
 	if ((r = check_policy(p, &st, errbuf, errlen)) != 0)
 		return r;
 	if ((k = sg_policy_key(p, st.key)) == NULL) {
-		set_err(errbuf, errlen, "key: %s is not a key of policy %s",
-		    st.key, sg_policy_name(p));
-		return SG_ERR_VERIFY;
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "key: %s is "
+		    "not a key of policy %s", st.key, sg_policy_name(p));
 	}
 	if (!sg_policy_may_request(p, k, st.requester)) {
-		set_err(errbuf, errlen, "requester: %s may not request key %s",
-		    st.requester, st.key);
-		return SG_ERR_VERIFY;
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "requester: "
+		    "%s may not request key %s", st.requester, st.key);
 	}
 	if (signed_at >= st.expires) {
 		sg_time_rfc3339((time_t)signed_at, when, sizeof(when));
 		sg_time_rfc3339((time_t)st.expires, until, sizeof(until));
-		set_err(errbuf, errlen, "expiry: signed at %s, but the request "
-		    "expired at %s", when, until);
-		return SG_ERR_VERIFY;
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "expiry: "
+		    "signed at %s, but the request expired at %s", when, until);
 	}
 
 	for (i = 0; i < n; i++) {
@@ -315,10 +296,9 @@ sg_evidence_check_now(const struct sg_policy *p, const struct sg_policy *now,
 		for (j = 0; j < i; j++) {
 			if (strcmp(d[j].officer, officer->name) == 0) {
 				esc(officer->name, name);
-				set_err(errbuf, errlen, "approval %zu: %s "
-				    "decided twice (also approval %zu)", i + 1,
-				    name, j + 1);
-				return SG_ERR_VERIFY;
+				return sg_err_set(errbuf, errlen, SG_ERR_VERIFY,
+				    "approval %zu: %s decided twice (also "
+				    "approval %zu)", i + 1, name, j + 1);
 			}
 		}
 		d[i].officer = officer->name;
@@ -330,15 +310,14 @@ sg_evidence_check_now(const struct sg_policy *p, const struct sg_policy *now,
 	sg_policy_evaluate(p, k, st.requester, d, n, &res);
 	if (res.state == SG_QUORUM_VETOED) {
 		esc(vetoer != NULL ? vetoer : "?", name);
-		set_err(errbuf, errlen, "quorum: vetoed: %s rejected and key %s "
-		    "lets one reject stop the request", name, k->name);
-		return SG_ERR_VERIFY;
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "quorum: "
+		    "vetoed: %s rejected and key %s lets one reject stop the "
+		    "request", name, k->name);
 	}
 	if (res.state != SG_QUORUM_MET) {
 		describe_missing(k, &res, missing, sizeof(missing));
-		set_err(errbuf, errlen, "quorum: not met for key %s: missing "
-		    "%s", k->name, missing);
-		return SG_ERR_VERIFY;
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "quorum: not "
+		    "met for key %s: missing %s", k->name, missing);
 	}
 	if (ret_stmt != NULL)
 		*ret_stmt = st;

@@ -44,9 +44,6 @@
 #include "sg_text.h"
 #include "sg_util.h"
 
-/* Names follow the grammar every process shares (sg_text.h). */
-#define NAME_LEN_MAX (SG_POLICY_NAME_MAX - 1)
-
 #define POLICY_LINE_MAX 4096
 #define POLICY_MAX_TOKENS (POLICY_LINE_MAX / 2 + 1)
 #define POLICY_PEM_MAX (16 * 1024)
@@ -55,7 +52,7 @@
 #define POLICY_MAX_KEYS 1024
 #define POLICY_MAX_HSMS 1024
 #define POLICY_MAX_MEMBERS 64
-#define POLICY_CN_MAX (SG_POLICY_NAME_MAX * 4 - 1)
+#define POLICY_CN_MAX (SG_NAME_SIZE * 4 - 1)
 #define POLICY_VERSION_MAX (1ULL << 53)
 #define POLICY_LIFETIME_MIN 5ULL	/* seconds */
 #define POLICY_LIFETIME_MAX (30ULL * 86400)
@@ -73,8 +70,8 @@ struct principal_ent {
 };
 
 struct group_ent {
-	char name[SG_POLICY_NAME_MAX];
-	char member_names[POLICY_MAX_MEMBERS][SG_POLICY_NAME_MAX];
+	char name[SG_NAME_SIZE];
+	char member_names[POLICY_MAX_MEMBERS][SG_NAME_SIZE];
 	size_t members[POLICY_MAX_MEMBERS];	/* principal indices */
 	size_t nmembers;
 	int line;
@@ -94,9 +91,9 @@ struct hsm_ent {
 };
 
 struct sg_policy {
-	char name[SG_POLICY_NAME_MAX];
+	char name[SG_NAME_SIZE];
 	uint64_t version;
-	char sha256_hex[65];
+	char sha256_hex[SG_SHA256_HEX_SIZE];
 	struct principal_ent *principals;
 	size_t nprincipals, principals_cap;
 	struct group_ent *groups;
@@ -145,7 +142,7 @@ struct parser {
 
 	enum block blk;
 	int blk_line;
-	char ctx[SG_POLICY_NAME_MAX + 32];	/* "key 'release'" */
+	char ctx[SG_NAME_SIZE + 32];	/* "key 'release'" */
 	const struct keyword *kws;		/* the current block's table */
 	int kwline[KW_MAX];			/* where each keyword was seen */
 	int policy_line;
@@ -441,9 +438,11 @@ kw_client_sha256(struct parser *st)
 
 	if ((r = want_args(st, 1)) != 0)
 		return r;
-	if (strlen(st->tok[1]) != 64 ||
-	    sg_hex_decode(st->tok[1], 64, e->pub.client_sha256, 32, &n) != 0)
-		return serr(st, "'%.80s' is not 64 hex digits", st->tok[1]);
+	if (strlen(st->tok[1]) != SG_SHA256_HEX_LEN ||
+	    sg_hex_decode(st->tok[1], SG_SHA256_HEX_LEN, e->pub.client_sha256,
+	    sizeof(e->pub.client_sha256), &n) != 0)
+		return serr(st, "'%.80s' is not %d hex digits", st->tok[1],
+		    SG_SHA256_HEX_LEN);
 	e->pub.has_client_sha256 = 1;
 	e->sha_line = st->lineno;
 	return 0;
@@ -567,14 +566,14 @@ kw_members(struct parser *st)
 	if ((r = want_some(st, POLICY_MAX_MEMBERS, "members")) != 0)
 		return r;
 	for (i = 1; i < st->ntok; i++) {
-		if (!sg_name_ok(st->tok[i], NAME_LEN_MAX))
+		if (!sg_name_ok(st->tok[i], SG_NAME_LEN_MAX))
 			return serr(st, "'%.64s' is not a valid name",
 			    st->tok[i]);
 		if (find_dup(st->tok, i))
 			return serr(st, "principal '%s' listed twice",
 			    st->tok[i]);
 		copy_str(g->member_names[i - 1], st->tok[i],
-		    SG_POLICY_NAME_MAX);
+		    SG_NAME_SIZE);
 	}
 	g->nmembers = st->ntok - 1;
 	g->members_line = st->lineno;
@@ -738,6 +737,7 @@ static int
 kw_formats(struct parser *st)
 {
 	struct sg_policy_key *k = &cur_key(st)->pub;
+	enum sg_format f;
 	size_t i;
 	int r;
 
@@ -746,13 +746,11 @@ kw_formats(struct parser *st)
 	for (i = 1; i < st->ntok; i++) {
 		if (find_dup(st->tok, i))
 			return serr(st, "format '%s' listed twice", st->tok[i]);
-		if (strcmp(st->tok[i], "raw") == 0)
-			k->formats |= SG_FORMAT_RAW;
-		else if (strcmp(st->tok[i], "cms") == 0)
-			k->formats |= SG_FORMAT_CMS;
-		else
-			return serr(st, "unknown format '%.64s' (raw or cms)",
-			    st->tok[i]);
+		if (sg_format_parse(st->tok[i], &f) != 0)
+			return serr(st, "unknown format '%.64s' (%s or %s)",
+			    st->tok[i], sg_format_str(SG_FORMAT_RAW),
+			    sg_format_str(SG_FORMAT_CMS));
+		k->formats |= (unsigned)f;
 	}
 	return 0;
 }
@@ -774,14 +772,14 @@ kw_requesters(struct parser *st)
 	if ((r = want_some(st, SG_POLICY_MAX_REQUESTERS, "requesters")) != 0)
 		return r;
 	for (i = 1; i < st->ntok; i++) {
-		if (!sg_name_ok(st->tok[i], NAME_LEN_MAX))
+		if (!sg_name_ok(st->tok[i], SG_NAME_LEN_MAX))
 			return serr(st, "'%.64s' is not a valid name",
 			    st->tok[i]);
 		if (find_dup(st->tok, i))
 			return serr(st, "principal '%s' listed twice",
 			    st->tok[i]);
 		copy_str(e->pub.requesters[i - 1], st->tok[i],
-		    SG_POLICY_NAME_MAX);
+		    SG_NAME_SIZE);
 	}
 	e->pub.nrequesters = st->ntok - 1;
 	e->requesters_line = st->lineno;
@@ -802,7 +800,7 @@ kw_require(struct parser *st)
 		    st->tok[1]);
 	if ((r = want_args(st, 2)) != 0)
 		return r;
-	if (!sg_name_ok(st->tok[1], NAME_LEN_MAX))
+	if (!sg_name_ok(st->tok[1], SG_NAME_LEN_MAX))
 		return serr(st, "'%.64s' is not a valid group name",
 		    st->tok[1]);
 	if (sg_parse_u64(st->tok[2], 0, UINT64_MAX, &count) != 0)
@@ -1066,10 +1064,10 @@ open_block(struct parser *st, enum block b)
 			return serr(st, "serial '%.64s' is longer than %zu "
 			    "characters", name,
 			    sizeof(p->hsms[0].pub.serial) - 1);
-	} else if (!sg_name_ok(name, NAME_LEN_MAX))
+	} else if (!sg_name_ok(name, SG_NAME_LEN_MAX))
 		return serr(st, "'%.64s' is not a valid name "
 		    "([A-Za-z0-9._-], 1 to %d characters)", name,
-		    SG_POLICY_NAME_MAX - 1);
+		    SG_NAME_LEN_MAX);
 	if (st->policy_line == 0)
 		return serr(st, "'policy <name>' must come before any block");
 
@@ -1082,7 +1080,7 @@ open_block(struct parser *st, enum block b)
 		    &p->nprincipals, &p->principals_cap, sizeof(*p->principals),
 		    POLICY_MAX_PRINCIPALS)) == 0) {
 			copy_str(cur_principal(st)->pub.name, name,
-			    SG_POLICY_NAME_MAX);
+			    SG_NAME_SIZE);
 			cur_principal(st)->line = st->lineno;
 		}
 		st->kws = principal_kws;
@@ -1093,7 +1091,7 @@ open_block(struct parser *st, enum block b)
 				prev = p->groups[i].line;
 		if (prev == 0 && (r = grow((void **)&p->groups, &p->ngroups,
 		    &p->groups_cap, sizeof(*p->groups), POLICY_MAX_GROUPS)) == 0) {
-			copy_str(cur_group(st)->name, name, SG_POLICY_NAME_MAX);
+			copy_str(cur_group(st)->name, name, SG_NAME_SIZE);
 			cur_group(st)->line = st->lineno;
 		}
 		st->kws = group_kws;
@@ -1117,7 +1115,7 @@ open_block(struct parser *st, enum block b)
 		if (prev == 0 && (r = grow((void **)&p->keys, &p->nkeys,
 		    &p->keys_cap, sizeof(*p->keys), POLICY_MAX_KEYS)) == 0) {
 			copy_str(cur_key(st)->pub.name, name,
-			    SG_POLICY_NAME_MAX);
+			    SG_NAME_SIZE);
 			cur_key(st)->line = st->lineno;
 			cur_key(st)->pub.lifetime = POLICY_LIFETIME_DEFAULT;
 		}
@@ -1224,7 +1222,7 @@ top_statement(struct parser *st)
 			    st->policy_line);
 		if ((r = want_args(st, 1)) != 0)
 			return r;
-		if (!sg_name_ok(st->tok[1], NAME_LEN_MAX))
+		if (!sg_name_ok(st->tok[1], SG_NAME_LEN_MAX))
 			return serr(st, "'%.64s' is not a valid name",
 			    st->tok[1]);
 		if (st->p->nprincipals + st->p->ngroups + st->p->nhsms +
@@ -1502,15 +1500,15 @@ parse(struct parser *st)
 	size_t i;
 	int r, was_top, was_end;
 
-	if (st->len > SG_POLICY_MAX_SIZE) {
+	if (st->len > SG_POLICY_FILE_MAX) {
 		/* Blame the line where the limit is crossed. */
 		int line = 1;
 
-		for (i = 0; i < SG_POLICY_MAX_SIZE; i++)
+		for (i = 0; i < SG_POLICY_FILE_MAX; i++)
 			if (st->buf[i] == '\n')
 				line++;
 		return perr(st, line, "file is larger than %d bytes",
-		    SG_POLICY_MAX_SIZE);
+		    SG_POLICY_FILE_MAX);
 	}
 	sg_sha256(st->buf, st->len, digest);
 	sg_hex_encode(digest, sizeof(digest), p->sha256_hex);

@@ -17,7 +17,6 @@
  * - Keys are looked up by name in a small immutable array, so signing needs
  *   no lock here; the PKCS#11 layer serialises what must be serialised.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +30,7 @@
 #define SIGNER_MAX_KEYS   1024
 
 struct signer_key {
-	char name[SG_NAME_MAX];
+	char name[SG_NAME_SIZE];
 	enum sg_sig_scheme scheme;
 	enum sg_key_alg alg;
 	struct sg_p11_key *key;         /* owned by the p11 layer */
@@ -43,22 +42,6 @@ struct sg_signer {
 	struct signer_key *keys;
 	size_t nkeys;
 };
-
-static void
-seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* A bounded string field of a spec: non-empty when `need`, NUL-terminated. */
 static int
@@ -97,7 +80,7 @@ scheme_words(enum sg_sig_scheme scheme)
 static void
 key_where(const struct sg_signer_key_spec *ks, char *out, size_t outlen)
 {
-	char hex[2 * sizeof(ks->id) + 1], esc[2 * SG_NAME_MAX];
+	char hex[2 * sizeof(ks->id) + 1], esc[2 * SG_NAME_SIZE];
 
 	sg_hex_encode(ks->id, ks->id_len, hex);
 	sg_escape(ks->label, strlen(ks->label), esc, sizeof(esc));
@@ -166,28 +149,26 @@ open_tokens(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
 
 		if (!field_ok(ts->label, sizeof(ts->label), 1) ||
 		    !field_ok(ts->pin_file, sizeof(ts->pin_file), 1)) {
-			seterr(errbuf, errlen, "token %zu: label and PIN file "
-			    "must be set", i + 1);
-			return SG_ERR_INVALID;
+			return sg_err_set(errbuf, errlen, SG_ERR_INVALID,
+			    "token %zu: label and PIN file must be set", i + 1);
 		}
 		for (j = 0; j < i; j++) {
 			if (strcmp(tokens[j].label, ts->label) == 0) {
-				seterr(errbuf, errlen, "token '%s' is listed "
+				return sg_err_set(errbuf, errlen,
+				    SG_ERR_INVALID, "token '%s' is listed "
 				    "twice", ts->label);
-				return SG_ERR_INVALID;
 			}
 		}
 		r = sg_read_secret_file(ts->pin_file, &pin, &pin_len);
 		if (r == SG_ERR_PERMISSIONS) {
-			seterr(errbuf, errlen, "PIN file %s for token '%s' "
-			    "must be mode 0600 and owned by us or root",
-			    ts->pin_file, ts->label);
-			return r;
+			return sg_err_set(errbuf, errlen, r, "PIN file %s for "
+			    "token '%s' must be mode 0600 and owned by us or "
+			    "root", ts->pin_file, ts->label);
 		}
 		if (r != 0) {
-			seterr(errbuf, errlen, "PIN file %s for token '%s': "
-			    "%s", ts->pin_file, ts->label, sg_strerror(r));
-			return r;
+			return sg_err_set(errbuf, errlen, r, "PIN file %s for "
+			    "token '%s': %s", ts->pin_file, ts->label,
+			    sg_strerror(r));
 		}
 		r = sg_p11_open_token(s->p11, ts->label, pin, pin_len,
 		    &opened[i]);
@@ -195,20 +176,18 @@ open_tokens(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
 		sg_freezero(pin, pin_len + 1);
 		pin = NULL;
 		if (r == SG_ERR_NOT_FOUND) {
-			seterr(errbuf, errlen, "token '%s' not found",
-			    ts->label);
-			return r;
+			return sg_err_set(errbuf, errlen, r, "token '%s' not "
+			    "found", ts->label);
 		}
 		if (r == SG_ERR_PIN) {
-			seterr(errbuf, errlen, "token '%s' refused the PIN from "
-			    "%s (%s)", ts->label, ts->pin_file,
-			    sg_p11_rv_name(rv));
-			return r;
+			return sg_err_set(errbuf, errlen, r, "token '%s' "
+			    "refused the PIN from %s (%s)", ts->label,
+			    ts->pin_file, sg_p11_rv_name(rv));
 		}
 		if (r != 0) {
-			seterr(errbuf, errlen, "token '%s': %s (%s)", ts->label,
-			    sg_strerror(r), sg_p11_rv_name(rv));
-			return r;
+			return sg_err_set(errbuf, errlen, r, "token '%s': %s "
+			    "(%s)", ts->label, sg_strerror(r),
+			    sg_p11_rv_name(rv));
 		}
 	}
 	return 0;
@@ -220,7 +199,7 @@ find_keys(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
     const struct sg_signer_key_spec *keys, size_t nkeys, char *errbuf,
     size_t errlen)
 {
-	char where[3 * SG_NAME_MAX + 2 * 64];
+	char where[3 * SG_NAME_SIZE + 2 * SG_P11_ID_MAX];
 	size_t i, j;
 	unsigned long rv;
 	int r;
@@ -235,24 +214,24 @@ find_keys(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
 		    !field_ok(ks->label, sizeof(ks->label), 0) ||
 		    ks->id_len > sizeof(ks->id) ||
 		    (ks->label[0] == '\0' && ks->id_len == 0)) {
-			seterr(errbuf, errlen, "key %zu: name, token and a "
-			    "label or id must be set", i + 1);
-			return SG_ERR_INVALID;
+			return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "key "
+			    "%zu: name, token and a label or id must be set",
+			    i + 1);
 		}
 		for (j = 0; j < i; j++) {
 			if (strcmp(keys[j].name, ks->name) == 0) {
-				seterr(errbuf, errlen, "key '%s' is listed "
-				    "twice", ks->name);
-				return SG_ERR_INVALID;
+				return sg_err_set(errbuf, errlen,
+				    SG_ERR_INVALID, "key '%s' is listed twice",
+				    ks->name);
 			}
 		}
 		for (j = 0; j < ntokens; j++)
 			if (strcmp(tokens[j].label, ks->token) == 0)
 				tok = opened[j];
 		if (tok == NULL) {
-			seterr(errbuf, errlen, "key '%s': token '%s' is not "
-			    "configured", ks->name, ks->token);
-			return SG_ERR_INVALID;
+			return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "key "
+			    "'%s': token '%s' is not configured", ks->name,
+			    ks->token);
 		}
 		key_where(ks, where, sizeof(where));
 		r = sg_p11_find_key(tok, ks->label[0] != '\0' ? ks->label :
@@ -262,49 +241,46 @@ find_keys(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
 		case 0:
 			break;
 		case SG_ERR_NO_KEY:
-			seterr(errbuf, errlen, "key '%s': token '%s' has no "
-			    "private key %s", ks->name, ks->token, where);
-			return r;
-		case SG_ERR_INVALID:
-			seterr(errbuf, errlen, "key '%s': token '%s' has more "
-			    "than one private key %s", ks->name, ks->token,
+			return sg_err_set(errbuf, errlen, r, "key '%s': token "
+			    "'%s' has no private key %s", ks->name, ks->token,
 			    where);
-			return r;
+		case SG_ERR_INVALID:
+			return sg_err_set(errbuf, errlen, r, "key '%s': token "
+			    "'%s' has more than one private key %s", ks->name,
+			    ks->token, where);
 		case SG_ERR_NOT_FOUND:
-			seterr(errbuf, errlen, "key '%s': token '%s' has no "
-			    "public key or certificate for the private key %s",
-			    ks->name, ks->token, where);
-			return r;
+			return sg_err_set(errbuf, errlen, r, "key '%s': token "
+			    "'%s' has no public key or certificate for the "
+			    "private key %s", ks->name, ks->token, where);
 		case SG_ERR_MECHANISM:
-			seterr(errbuf, errlen, "key '%s': the private key %s "
-			    "is of a type signgate does not support, or may "
-			    "not sign", ks->name, where);
-			return r;
+			return sg_err_set(errbuf, errlen, r, "key '%s': the "
+			    "private key %s is of a type signgate does not "
+			    "support, or may not sign", ks->name, where);
 		default:
-			seterr(errbuf, errlen, "key '%s': %s (%s)", ks->name,
-			    sg_strerror(r), sg_p11_rv_name(rv));
-			return r;
+			return sg_err_set(errbuf, errlen, r, "key '%s': %s "
+			    "(%s)", ks->name, sg_strerror(r),
+			    sg_p11_rv_name(rv));
 		}
 		snprintf(sk->name, sizeof(sk->name), "%s", ks->name);
 		sk->scheme = ks->scheme;
 		sk->alg = sg_p11_key_alg(sk->key);
 		sg_p11_token_info(tok, &sk->token);
 		if (!sg_scheme_fits(sk->alg, sk->scheme)) {
-			seterr(errbuf, errlen, "key '%s': the private key %s "
-			    "on token '%s' is %s, which cannot make %s",
-			    ks->name, where, ks->token, alg_words(sk->alg),
-			    scheme_words(sk->scheme));
-			return SG_ERR_MECHANISM;
+			return sg_err_set(errbuf, errlen, SG_ERR_MECHANISM,
+			    "key '%s': the private key %s on token '%s' is %s, "
+			    "which cannot make %s", ks->name, where, ks->token,
+			    alg_words(sk->alg), scheme_words(sk->scheme));
 		}
 		if ((r = self_test(sk)) != 0) {
 			rv = sg_p11_last_rv();
 			if (r == SG_ERR_HSM)
-				seterr(errbuf, errlen, "key '%s': a test "
-				    "signature does not verify with the public "
-				    "key found on token '%s' (does it belong "
-				    "to another key?)", ks->name, ks->token);
+				sg_err_set(errbuf, errlen, r, "key '%s': a "
+				    "test signature does not verify with the "
+				    "public key found on token '%s' (does it "
+				    "belong to another key?)", ks->name,
+				    ks->token);
 			else
-				seterr(errbuf, errlen, "key '%s': test "
+				sg_err_set(errbuf, errlen, r, "key '%s': test "
 				    "signature failed: %s (%s)", ks->name,
 				    sg_strerror(r), sg_p11_rv_name(rv));
 			return r;
@@ -337,7 +313,7 @@ check_reserved(const struct sg_signer *s,
     const struct sg_signer_key_spec *keys, char *errbuf, size_t errlen)
 {
 	const struct signer_key *a, *b;
-	char where[3 * SG_NAME_MAX + 2 * 64];
+	char where[3 * SG_NAME_SIZE + 2 * SG_P11_ID_MAX];
 	size_t i, j;
 
 	for (i = 0; i < s->nkeys; i++) {
@@ -350,21 +326,21 @@ check_reserved(const struct sg_signer *s,
 				continue;
 			if (sg_p11_key_same_object(a->key, b->key)) {
 				key_where(&keys[j], where, sizeof(where));
-				seterr(errbuf, errlen, "key '%s' is %s: the "
+				return sg_err_set(errbuf, errlen,
+				    SG_ERR_FORBIDDEN, "key '%s' is %s: the "
 				    "private key %s on token '%s' is its HSM "
 				    "object; no policy key may use it", b->name,
 				    reserved_words(a->name), where,
 				    keys[j].token);
-				return SG_ERR_FORBIDDEN;
 			}
 			if (EVP_PKEY_eq(sg_p11_key_public(a->key),
 			    sg_p11_key_public(b->key)) == 1) {
-				seterr(errbuf, errlen, "key '%s' is %s: its "
+				return sg_err_set(errbuf, errlen,
+				    SG_ERR_FORBIDDEN, "key '%s' is %s: its "
 				    "public key is the same (another object "
 				    "holding the same key pair); no policy key "
 				    "may use it", b->name,
 				    reserved_words(a->name));
-				return SG_ERR_FORBIDDEN;
 			}
 		}
 	}
@@ -376,7 +352,7 @@ sg_signer_spec_reserved(const struct sg_signer *s,
     const struct sg_signer_key_spec *ks, char *errbuf, size_t errlen)
 {
 	const struct signer_key *a;
-	char where[3 * SG_NAME_MAX + 2 * 64];
+	char where[3 * SG_NAME_SIZE + 2 * SG_P11_ID_MAX];
 	size_t i;
 
 	if (s == NULL || ks == NULL || !field_ok(ks->name, sizeof(ks->name),
@@ -392,11 +368,11 @@ sg_signer_spec_reserved(const struct sg_signer *s,
 		if (sg_p11_key_names(a->key, ks->label, ks->id,
 		    ks->id_len)) {
 			key_where(ks, where, sizeof(where));
-			seterr(errbuf, errlen, "key '%s' is %s: the private "
-			    "key %s on token '%s' is its HSM object; no "
-			    "policy key may use it", ks->name,
-			    reserved_words(a->name), where, ks->token);
-			return SG_ERR_FORBIDDEN;
+			return sg_err_set(errbuf, errlen, SG_ERR_FORBIDDEN,
+			    "key '%s' is %s: the private key %s on token '%s' "
+			    "is its HSM object; no policy key may use it",
+			    ks->name, reserved_words(a->name), where,
+			    ks->token);
 		}
 	}
 	return 0;
@@ -413,28 +389,27 @@ sg_signer_open(const char *module_path,
 	unsigned long rv;
 	int r = SG_ERR_INTERNAL;
 
-	seterr(errbuf, errlen, "%s", "");
+	sg_err_set(errbuf, errlen, 0, "%s", "");
 	if (module_path == NULL || ret == NULL ||
 	    (tokens == NULL && ntokens > 0) || (keys == NULL && nkeys > 0)) {
-		seterr(errbuf, errlen, "invalid arguments");
-		return SG_ERR_INVALID;
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "invalid "
+		    "arguments");
 	}
 	if (ntokens > SIGNER_MAX_TOKENS || nkeys > SIGNER_MAX_KEYS) {
-		seterr(errbuf, errlen, "too many tokens or keys");
-		return SG_ERR_TOO_LARGE;
+		return sg_err_set(errbuf, errlen, SG_ERR_TOO_LARGE, "too many "
+		    "tokens or keys");
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
 	    (s->keys = calloc(nkeys + 1, sizeof(*s->keys))) == NULL ||
 	    (opened = calloc(ntokens + 1, sizeof(*opened))) == NULL) {
-		r = SG_ERR_NOMEM;
-		seterr(errbuf, errlen, "out of memory");
+		r = sg_err_set(errbuf, errlen, SG_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	s->nkeys = nkeys;
 	if ((r = sg_p11_load(module_path, &s->p11)) != 0) {
 		rv = sg_p11_last_rv();
-		seterr(errbuf, errlen, "cannot load PKCS#11 module %s: %s (%s)",
-		    module_path, sg_strerror(r), sg_p11_rv_name(rv));
+		sg_err_set(errbuf, errlen, r, "cannot load PKCS#11 module %s: "
+		    "%s (%s)", module_path, sg_strerror(r), sg_p11_rv_name(rv));
 		goto out;
 	}
 	if ((r = open_tokens(s, tokens, ntokens, opened, errbuf,

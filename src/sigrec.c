@@ -31,7 +31,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +70,7 @@ struct sg_sigrec {
 	int stopping;
 	pthread_mutex_t claim_lock;
 	pthread_cond_t claim_cond;     /* a claim was released */
-	char claims[MAX_CLAIMS][65];
+	char claims[MAX_CLAIMS][SG_REQUEST_ID_SIZE];
 	size_t nclaims;
 };
 
@@ -89,22 +88,6 @@ static const char schema[] =
     " signed_at INTEGER NOT NULL,"
     " PRIMARY KEY (request, format));";
 
-static void
-seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* The directory: created 0700 when missing; else ours and closed. */
 static int
 open_dir(const char *dir, char *errbuf, size_t errlen)
@@ -113,31 +96,28 @@ open_dir(const char *dir, char *errbuf, size_t errlen)
 	int fd;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		seterr(errbuf, errlen, "signer state directory %s: cannot "
-		    "create it: %s", dir, strerror(errno));
-		return SG_ERR_IO;
+		return sg_err_set(errbuf, errlen, SG_ERR_IO, "signer state "
+		    "directory %s: cannot create it: %s", dir, strerror(errno));
 	}
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC)) < 0) {
-		seterr(errbuf, errlen, "signer state directory %s: %s", dir,
-		    errno == ELOOP || errno == ENOTDIR ? "not a directory "
-		    "(a symbolic link or a file)" : strerror(errno));
-		return errno == ELOOP || errno == ENOTDIR ?
-		    SG_ERR_PERMISSIONS : SG_ERR_IO;
+		int not_dir = errno == ELOOP || errno == ENOTDIR;
+		return sg_err_set(errbuf, errlen, not_dir ? SG_ERR_PERMISSIONS :
+		    SG_ERR_IO, "signer state directory %s: %s", dir, not_dir ?
+		    "not a directory (a symbolic link or a file)" :
+		    strerror(errno));
 	}
 	if (fstat(fd, &st) != 0) {
 		close(fd);
-		seterr(errbuf, errlen, "signer state directory %s: %s", dir,
-		    strerror(errno));
-		return SG_ERR_IO;
+		return sg_err_set(errbuf, errlen, SG_ERR_IO, "signer state "
+		    "directory %s: %s", dir, strerror(errno));
 	}
 	close(fd);
 	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
-		seterr(errbuf, errlen, "signer state directory %s must be "
-		    "owned by us (uid %u) with mode 0700; it is uid %u, mode "
-		    "%04o", dir, (unsigned)geteuid(), (unsigned)st.st_uid,
-		    (unsigned)(st.st_mode & 07777));
-		return SG_ERR_PERMISSIONS;
+		return sg_err_set(errbuf, errlen, SG_ERR_PERMISSIONS, "signer "
+		    "state directory %s must be owned by us (uid %u) with mode "
+		    "0700; it is uid %u, mode %04o", dir, (unsigned)geteuid(),
+		    (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
 	}
 	return 0;
 }
@@ -152,23 +132,22 @@ open_file(const char *path, char *errbuf, size_t errlen)
 
 	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 	    0600)) < 0) {
-		seterr(errbuf, errlen, "%s: %s", path, errno == ELOOP ?
-		    "a symbolic link" : strerror(errno));
-		return errno == ELOOP ? SG_ERR_PERMISSIONS : SG_ERR_IO;
+		return sg_err_set(errbuf, errlen,
+		    errno == ELOOP ? SG_ERR_PERMISSIONS : SG_ERR_IO, "%s: %s",
+		    path, errno == ELOOP ? "a symbolic link" : strerror(errno));
 	}
 	if (fstat(fd, &st) != 0) {
 		close(fd);
-		seterr(errbuf, errlen, "%s: %s", path, strerror(errno));
-		return SG_ERR_IO;
+		return sg_err_set(errbuf, errlen, SG_ERR_IO, "%s: %s", path,
+		    strerror(errno));
 	}
 	close(fd);
 	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
 	    (st.st_mode & 077) != 0) {
-		seterr(errbuf, errlen, "%s must be a file owned by us (uid "
-		    "%u) with mode 0600; it is uid %u, mode %04o", path,
-		    (unsigned)geteuid(), (unsigned)st.st_uid,
-		    (unsigned)(st.st_mode & 07777));
-		return SG_ERR_PERMISSIONS;
+		return sg_err_set(errbuf, errlen, SG_ERR_PERMISSIONS, "%s must "
+		    "be a file owned by us (uid %u) with mode 0600; it is uid "
+		    "%u, mode %04o", path, (unsigned)geteuid(),
+		    (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
 	}
 	return 0;
 }
@@ -184,10 +163,10 @@ sg_sigrec_open(const char *dir, struct sg_sigrec **ret, char *errbuf,
 	char *err = NULL;
 	int r;
 
-	seterr(errbuf, errlen, "%s", "");
+	sg_err_set(errbuf, errlen, 0, "%s", "");
 	if (dir == NULL || dir[0] == '\0' || ret == NULL) {
-		seterr(errbuf, errlen, "no signer state directory");
-		return SG_ERR_INVALID;
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "no signer "
+		    "state directory");
 	}
 	if ((r = open_dir(dir, errbuf, errlen)) != 0)
 		return r;
@@ -220,25 +199,25 @@ sg_sigrec_open(const char *dir, struct sg_sigrec **ret, char *errbuf,
 		goto db_fail;
 	if (sqlite3_open_v2(rec->path, &rec->rdb, SQLITE_OPEN_READONLY |
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		seterr(errbuf, errlen, "%s: %s", rec->path, rec->rdb != NULL ?
-		    sqlite3_errmsg(rec->rdb) : "cannot open");
-		r = SG_ERR_IO;
+		r = sg_err_set(errbuf, errlen, SG_ERR_IO, "%s: %s", rec->path,
+		    rec->rdb != NULL ? sqlite3_errmsg(rec->rdb) :
+		    "cannot open");
 		goto fail;
 	}
 	sqlite3_busy_timeout(rec->rdb, 10000);
 	if (pthread_create(&rec->writer, NULL, writer_main, rec) != 0) {
-		seterr(errbuf, errlen, "cannot start the record's writer");
-		r = SG_ERR_INTERNAL;
+		r = sg_err_set(errbuf, errlen, SG_ERR_INTERNAL, "cannot start "
+		    "the record's writer");
 		goto fail;
 	}
 	rec->writer_started = 1;
 	*ret = rec;
 	return 0;
 db_fail:
-	seterr(errbuf, errlen, "%s: %s", rec->path, err != NULL ? err :
-	    rec->db != NULL ? sqlite3_errmsg(rec->db) : "cannot open");
+	r = sg_err_set(errbuf, errlen, SG_ERR_IO, "%s: %s", rec->path,
+	    err != NULL ? err : rec->db != NULL ? sqlite3_errmsg(rec->db) :
+	    "cannot open");
 	sqlite3_free(err);
-	r = SG_ERR_IO;
 fail:
 	sg_sigrec_close(rec);
 	return r;
@@ -288,8 +267,7 @@ sg_sigrec_claim(struct sg_sigrec *rec, const char *request)
 	if (strnlen(request, sizeof(rec->claims[0])) >=
 	    sizeof(rec->claims[0]))
 		return SG_ERR_INVALID;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += SG_SIGREC_CLAIM_WAIT_MS / 1000;
+	sg_mono_deadline(&until, SG_SIGREC_CLAIM_WAIT_MS);
 	pthread_mutex_lock(&rec->claim_lock);
 	while (held(rec, request)) {
 		if (pthread_cond_timedwait(&rec->claim_cond, &rec->claim_lock,
@@ -551,10 +529,12 @@ sg_sigrec_put(struct sg_sigrec *rec, const struct sg_sigrec_entry *e,
     const char *statement, size_t statement_len)
 {
 	struct put_job j;
+	enum sg_format format;
 
 	if (e->sig_len == 0 || e->sig_len > sizeof(e->sig) ||
 	    statement_len > INT32_MAX || e->cms_len > INT32_MAX ||
-	    (e->cms == NULL) != (e->cms_len == 0))
+	    (e->cms == NULL) != (e->cms_len == 0) ||
+	    sg_format_parse(e->format, &format) != 0)
 		return SG_ERR_INVALID;
 	memset(&j, 0, sizeof(j));
 	j.e = e;

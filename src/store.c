@@ -13,7 +13,11 @@
  * batch's COMMIT makes it durable with its own.
  * Integrity: state transitions are guarded in SQL (`WHERE state='pending'`)
  * so that a request can leave `pending` once, whatever the callers race.
- * A decision per officer and request is unique by primary key.
+ * A decision per officer and request is unique by primary key, and a
+ * request holds at most SG_ENVELOPES_MAX of them.  States and formats are
+ * enums everywhere else (sg_types.h): their strings are written and read
+ * here, at the SQL boundary.
+ * Schema: versioned by PRAGMA user_version, upgraded step by step (below).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -25,7 +29,9 @@
 #include <sqlite3.h>
 
 #include "sg_err.h"
+#include "sg_limits.h"
 #include "sg_store.h"
+#include "sg_types.h"
 #include "sg_util.h"
 
 #define MAX_READERS 32
@@ -69,53 +75,56 @@ struct sg_store {
 	struct sg_txn rtxns[MAX_READERS];
 };
 
-/* The requests table, under a name (a migration rebuilds it). */
-#define REQUESTS_TABLE(name)						\
-    "CREATE TABLE IF NOT EXISTS " name " ("				\
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"				\
-    " id TEXT NOT NULL UNIQUE,"						\
-    " key TEXT NOT NULL,"						\
-    " digest_alg TEXT NOT NULL,"					\
-    " digest_hex TEXT NOT NULL,"					\
-    " format TEXT NOT NULL,"						\
-    " artifact TEXT NOT NULL,"						\
-    " requester TEXT NOT NULL,"						\
-    " created_at INTEGER NOT NULL,"					\
-    " expires_at INTEGER NOT NULL,"					\
-    " policy_name TEXT NOT NULL,"					\
-    " policy_version INTEGER NOT NULL,"					\
-    " policy_sha256 TEXT NOT NULL,"					\
-    " spki_sha256 TEXT NOT NULL,"					\
-    " statement TEXT NOT NULL,"						\
-    " state TEXT NOT NULL CHECK (state IN"				\
-    "  ('pending','signed','rejected','expired','failed','cancelled')),"	\
-    " error TEXT,"							\
-    " signature BLOB,"							\
-    " cms BLOB,"							\
-    " signed_at INTEGER,"						\
-    " log_index INTEGER,"						\
-    " timestamp_note TEXT,"						\
-    " idem_key TEXT,"							\
-    " idem_body_sha256 TEXT,"						\
-    " cancelled_by TEXT,"						\
-    " cancel_reason TEXT,"						\
-    " cancelled_at INTEGER,"						\
+/*
+ * Schema versions.  PRAGMA user_version is the version a database is at;
+ * steps[v] takes a database from version v to v + 1, in a transaction of
+ * its own that also records v + 1, so that a crash leaves a database at
+ * one version, never between two.  Opening walks the steps from the
+ * database's version to STORE_SCHEMA_VERSION; a new database walks them
+ * all, so that there is one way to the current schema, not two.
+ *
+ * A step is never edited once released (a database may already be past
+ * it): a change of schema is a new step at the end.  Databases from
+ * before versions were recorded are at version 0 whatever their layout
+ * (the first one, or with log_index, or with timestamp_note as well); the
+ * steps up to 3 therefore look at what is there before they add it.  A
+ * version above STORE_SCHEMA_VERSION was written by a newer build, which
+ * may have changed anything: it is refused, never guessed at.
+ */
+#define STORE_SCHEMA_VERSION 3
+
+_Static_assert(STORE_SCHEMA_VERSION == SG_STORE_SCHEMA_VERSION,
+    "one schema version");
+
+/* Version 1: the first layout. */
+static const char schema_v1[] =
+    "CREATE TABLE IF NOT EXISTS requests ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL UNIQUE,"
+    " key TEXT NOT NULL,"
+    " digest_alg TEXT NOT NULL,"
+    " digest_hex TEXT NOT NULL,"
+    " format TEXT NOT NULL,"
+    " artifact TEXT NOT NULL,"
+    " requester TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " policy_name TEXT NOT NULL,"
+    " policy_version INTEGER NOT NULL,"
+    " policy_sha256 TEXT NOT NULL,"
+    " spki_sha256 TEXT NOT NULL,"
+    " statement TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK (state IN"
+    "  ('pending','signed','rejected','expired','failed')),"
+    " error TEXT,"
+    " signature BLOB,"
+    " cms BLOB,"
+    " signed_at INTEGER,"
+    " idem_key TEXT,"
+    " idem_body_sha256 TEXT,"
     " UNIQUE (requester, idem_key));"
-
-/* Every column of requests, for copying a table into the rebuilt one. */
-#define REQUESTS_ALL_COLUMNS "seq, id, key, digest_alg, digest_hex, " \
-    "format, artifact, requester, created_at, expires_at, policy_name, " \
-    "policy_version, policy_sha256, spki_sha256, statement, state, error, " \
-    "signature, cms, signed_at, log_index, timestamp_note, idem_key, " \
-    "idem_body_sha256, cancelled_by, cancel_reason, cancelled_at"
-
-#define REQUESTS_INDEXES						\
-    "CREATE INDEX IF NOT EXISTS requests_state ON requests(state, seq);" \
+    "CREATE INDEX IF NOT EXISTS requests_state ON requests(state, seq);"
     "CREATE INDEX IF NOT EXISTS requests_key ON requests(key, seq);"
-
-static const char schema[] =
-    REQUESTS_TABLE("requests")
-    REQUESTS_INDEXES
     "CREATE TABLE IF NOT EXISTS approvals ("
     " request_id TEXT NOT NULL REFERENCES requests(id),"
     " officer TEXT NOT NULL,"
@@ -129,6 +138,52 @@ static const char schema[] =
     " text TEXT NOT NULL,"
     " first_seen INTEGER NOT NULL);";
 
+/* Version 3: the requests table with state 'cancelled', rebuilt under
+ * this definition (SQLite cannot alter a CHECK constraint), every column
+ * copied by name. */
+#define V3_COLUMNS "seq, id, key, digest_alg, digest_hex, format, "	\
+    "artifact, requester, created_at, expires_at, policy_name, "	\
+    "policy_version, policy_sha256, spki_sha256, statement, state, error, " \
+    "signature, cms, signed_at, log_index, timestamp_note, idem_key, "	\
+    "idem_body_sha256, cancelled_by, cancel_reason, cancelled_at"
+static const char rebuild_v3[] =
+    "CREATE TABLE requests_rebuilt ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL UNIQUE,"
+    " key TEXT NOT NULL,"
+    " digest_alg TEXT NOT NULL,"
+    " digest_hex TEXT NOT NULL,"
+    " format TEXT NOT NULL,"
+    " artifact TEXT NOT NULL,"
+    " requester TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " policy_name TEXT NOT NULL,"
+    " policy_version INTEGER NOT NULL,"
+    " policy_sha256 TEXT NOT NULL,"
+    " spki_sha256 TEXT NOT NULL,"
+    " statement TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK (state IN"
+    "  ('pending','signed','rejected','expired','failed','cancelled')),"
+    " error TEXT,"
+    " signature BLOB,"
+    " cms BLOB,"
+    " signed_at INTEGER,"
+    " log_index INTEGER,"
+    " timestamp_note TEXT,"
+    " idem_key TEXT,"
+    " idem_body_sha256 TEXT,"
+    " cancelled_by TEXT,"
+    " cancel_reason TEXT,"
+    " cancelled_at INTEGER,"
+    " UNIQUE (requester, idem_key));"
+    "INSERT INTO requests_rebuilt (" V3_COLUMNS ") "
+    "SELECT " V3_COLUMNS " FROM requests;"
+    "DROP TABLE requests;"
+    "ALTER TABLE requests_rebuilt RENAME TO requests;"
+    "CREATE INDEX requests_state ON requests(state, seq);"
+    "CREATE INDEX requests_key ON requests(key, seq);";
+
 static int
 db_err(sqlite3 *db, int rc)
 {
@@ -140,15 +195,208 @@ db_err(sqlite3 *db, int rc)
 	return SG_ERR_IO;
 }
 
-static int migrate(sqlite3 *db, char **err);
-static int migrate_states(sqlite3 *db, char **err);
+/* One integer from a statement that returns one (a PRAGMA, a count). */
+static int
+query_int(sqlite3 *db, const char *sql, int64_t *ret)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL)) != SQLITE_OK)
+		return db_err(db, rc);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : db_err(db, rc);
+}
+
+/* 1 if table has the column, 0 if not. */
+static int
+has_column(sqlite3 *db, const char *table, const char *column,
+    int *ret)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) "
+	    "WHERE name = ?2", -1, &s, NULL)) != SQLITE_OK)
+		return db_err(db, rc);
+	sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, column, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_err(db, rc);
+	*ret = rc == SQLITE_ROW;
+	return 0;
+}
+
+/* ALTER TABLE ... ADD COLUMN, unless a database from before versions
+ * has it already. */
+static int
+add_column(sqlite3 *db, const char *table, const char *column,
+    const char *type)
+{
+	char sql[160];
+	int have, r, rc;
+
+	if ((r = has_column(db, table, column, &have)) != 0 || have)
+		return r;
+	snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", table,
+	    column, type);
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : db_err(db, rc);
+}
+
+static int
+step_v1(sqlite3 *db)
+{
+	int rc = sqlite3_exec(db, schema_v1, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : db_err(db, rc);
+}
+
+/* Version 2: the signature's log entry and its time-stamp outcome. */
+static int
+step_v2(sqlite3 *db)
+{
+	int r;
+
+	if ((r = add_column(db, "requests", "log_index", "INTEGER")) != 0 ||
+	    (r = add_column(db, "requests", "timestamp_note", "TEXT")) != 0)
+		return r;
+	return 0;
+}
+
+/* Version 3: cancelled requests, with who, why and when. */
+static int
+step_v3(sqlite3 *db)
+{
+	int64_t current;
+	int r, rc;
+
+	if ((r = add_column(db, "requests", "cancelled_by", "TEXT")) != 0 ||
+	    (r = add_column(db, "requests", "cancel_reason", "TEXT")) != 0 ||
+	    (r = add_column(db, "requests", "cancelled_at", "INTEGER")) != 0)
+		return r;
+	if ((r = query_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE "
+	    "type = 'table' AND name = 'requests' AND "
+	    "sql LIKE '%''cancelled''%'", &current)) != 0)
+		return r;
+	if (current)
+		return 0;
+	rc = sqlite3_exec(db, rebuild_v3, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : db_err(db, rc);
+}
+
+static const struct {
+	int (*apply)(sqlite3 *db);
+	const char *what;
+} steps[STORE_SCHEMA_VERSION] = {
+	{ step_v1, "requests, approvals and policies" },
+	{ step_v2, "log index and time-stamp note" },
+	{ step_v3, "cancelled requests" },
+};
+
+/*
+ * Runs one step if the database (read inside the transaction, so that
+ * two processes cannot both run it) still needs it; *ret_version is the
+ * version found.  Foreign keys are off (SQLite's procedure for rebuilding
+ * a table), so they are checked before the COMMIT.
+ */
+static int
+migrate_one(sqlite3 *db, const char *path, int64_t *ret_version)
+{
+	int64_t v, bad = 0;
+	char sql[64];
+	int r, rc;
+
+	if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL)) != SQLITE_OK)
+		return db_err(db, rc);
+	if ((r = query_int(db, "PRAGMA user_version", &v)) != 0)
+		goto fail;
+	*ret_version = v;
+	if (v < 0 || v > STORE_SCHEMA_VERSION) {
+		sg_log_error("store %s: its schema is version %lld, newer than "
+		    "this build's (%d): refusing to open it; run the signgated "
+		    "that wrote it, or a newer one", path, (long long)v,
+		    STORE_SCHEMA_VERSION);
+		r = SG_ERR_CONFLICT;
+		goto fail;
+	}
+	if (v == STORE_SCHEMA_VERSION) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return 0;
+	}
+	if ((r = steps[v].apply(db)) != 0 ||
+	    (r = query_int(db, "SELECT COUNT(*) FROM pragma_foreign_key_check",
+	    &bad)) != 0) {
+		sg_log_error("store %s: cannot bring the schema from version "
+		    "%lld to %lld (%s): %s", path, (long long)v,
+		    (long long)v + 1, steps[v].what, sg_strerror(r));
+		goto fail;
+	}
+	if (bad != 0) {
+		sg_log_error("store %s: %lld rows break a foreign key after "
+		    "step %lld", path, (long long)bad, (long long)v + 1);
+		r = SG_ERR_IO;
+		goto fail;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld",
+	    (long long)v + 1);
+	if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
+		r = db_err(db, rc);
+		goto fail;
+	}
+	return 0;
+fail:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+/* Brings the database to STORE_SCHEMA_VERSION, one step at a time. */
+static int
+migrate(sqlite3 *db, const char *path)
+{
+	int64_t v = -1, prev = -1, tables = 0;
+	int r, rc;
+
+	if ((r = query_int(db, "SELECT COUNT(*) FROM sqlite_master WHERE "
+	    "type = 'table' AND name = 'requests'", &tables)) != 0)
+		return r;
+	if ((rc = sqlite3_exec(db, "PRAGMA foreign_keys=OFF", NULL, NULL,
+	    NULL)) != SQLITE_OK)
+		return db_err(db, rc);
+	for (;;) {
+		if ((r = migrate_one(db, path, &v)) != 0)
+			break;
+		if (v == STORE_SCHEMA_VERSION)
+			break;
+		if (v == prev) {        /* cannot happen: no progress */
+			r = SG_ERR_INTERNAL;
+			break;
+		}
+		if (tables)
+			sg_log_info("store %s: schema version %lld to %lld: %s",
+			    path, (long long)v, (long long)v + 1,
+			    steps[v].what);
+		prev = v;
+	}
+	if ((rc = sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL,
+	    NULL)) != SQLITE_OK && r == 0)
+		r = db_err(db, rc);
+	return r;
+}
 
 static int
 open_conn(const char *path, int write, sqlite3 **ret)
 {
 	sqlite3 *db = NULL;
 	char *err = NULL;
-	int rc;
+	int r = SG_ERR_IO, rc;
 
 	rc = sqlite3_open_v2(path, &db, (write ? SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY) | SQLITE_OPEN_NOMUTEX,
@@ -159,15 +407,15 @@ open_conn(const char *path, int write, sqlite3 **ret)
 	rc = sqlite3_exec(db, write ?
 	    "PRAGMA journal_mode=WAL;"
 	    "PRAGMA synchronous=FULL;"
-	    "PRAGMA foreign_keys=ON;"
 	    "PRAGMA trusted_schema=OFF;" :
 	    "PRAGMA trusted_schema=OFF;", NULL, NULL, &err);
 	if (rc != SQLITE_OK)
 		goto fail;
-	if (write && sqlite3_exec(db, schema, NULL, NULL, &err) != SQLITE_OK)
-		goto fail;
-	if (write && migrate(db, &err) != 0)
-		goto fail;
+	/* migrate() logs its own failures and ends with foreign keys on. */
+	if (write && (r = migrate(db, path)) != 0) {
+		sqlite3_close_v2(db);
+		return r;
+	}
 	*ret = db;
 	return 0;
 fail:
@@ -175,114 +423,7 @@ fail:
 	    sqlite3_errmsg(db) : "cannot open");
 	sqlite3_free(err);
 	sqlite3_close_v2(db);
-	return SG_ERR_IO;
-}
-
-/*
- * Columns added after the first schema: a store created by an older build
- * gets them here, so that an upgrade never leaves writes failing.
- */
-static int
-has_column(sqlite3 *db, const char *table, const char *column)
-{
-	sqlite3_stmt *s = NULL;
-	char sql[128];
-	int found = 0;
-
-	snprintf(sql, sizeof(sql), "PRAGMA table_info(%s)", table);
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	while (sqlite3_step(s) == SQLITE_ROW)
-		if (strcmp((const char *)sqlite3_column_text(s, 1), column) == 0)
-			found = 1;
-	sqlite3_finalize(s);
-	return found;
-}
-
-/*
- * A store made before requests could be cancelled has a CHECK constraint
- * without 'cancelled', which SQLite cannot alter: the table is rebuilt
- * under the current definition and the rows copied (SQLite's documented
- * procedure: foreign keys off, one transaction, foreign_key_check).
- */
-static int
-migrate_states(sqlite3 *db, char **err)
-{
-	static const char rebuild[] =
-	    "BEGIN IMMEDIATE;"
-	    REQUESTS_TABLE("requests_rebuilt")
-	    "INSERT INTO requests_rebuilt (" REQUESTS_ALL_COLUMNS ") "
-	    "SELECT " REQUESTS_ALL_COLUMNS " FROM requests;"
-	    "DROP TABLE requests;"
-	    "ALTER TABLE requests_rebuilt RENAME TO requests;"
-	    REQUESTS_INDEXES;
-	sqlite3_stmt *s = NULL;
-	const char *sql;
-	int current, rc;
-
-	if (sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE "
-	    "type = 'table' AND name = 'requests'", -1, &s, NULL) != SQLITE_OK)
-		return -1;
-	rc = sqlite3_step(s);
-	sql = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(s, 0) : NULL;
-	current = sql != NULL && strstr(sql, "'cancelled'") != NULL;
-	sqlite3_finalize(s);
-	if (rc != SQLITE_ROW)
-		return -1;
-	if (current)
-		return 0;
-	sg_log_info("store: upgrading the requests table (state "
-	    "'cancelled')");
-	if (sqlite3_exec(db, "PRAGMA foreign_keys=OFF", NULL, NULL,
-	    err) != SQLITE_OK)
-		return -1;
-	if (sqlite3_exec(db, rebuild, NULL, NULL, err) != SQLITE_OK)
-		goto fail;
-	if (sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &s,
-	    NULL) != SQLITE_OK)
-		goto fail;
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
-		goto fail;
-	if (sqlite3_exec(db, "COMMIT; PRAGMA foreign_keys=ON", NULL, NULL,
-	    err) != SQLITE_OK)
-		goto fail;
-	return 0;
-fail:
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
-	return -1;
-}
-
-static int
-migrate(sqlite3 *db, char **err)
-{
-	static const struct {
-		const char *table, *column, *ddl;
-	} added[] = {
-		{ "requests", "log_index",
-		  "ALTER TABLE requests ADD COLUMN log_index INTEGER" },
-		{ "requests", "timestamp_note",
-		  "ALTER TABLE requests ADD COLUMN timestamp_note TEXT" },
-		{ "requests", "cancelled_by",
-		  "ALTER TABLE requests ADD COLUMN cancelled_by TEXT" },
-		{ "requests", "cancel_reason",
-		  "ALTER TABLE requests ADD COLUMN cancel_reason TEXT" },
-		{ "requests", "cancelled_at",
-		  "ALTER TABLE requests ADD COLUMN cancelled_at INTEGER" },
-	};
-	size_t i;
-	int h;
-
-	for (i = 0; i < sizeof(added) / sizeof(added[0]); i++) {
-		if ((h = has_column(db, added[i].table, added[i].column)) < 0)
-			return -1;
-		if (h == 0 && sqlite3_exec(db, added[i].ddl, NULL, NULL,
-		    err) != SQLITE_OK)
-			return -1;
-	}
-	return migrate_states(db, err);
+	return r;
 }
 
 static void *writer_main(void *arg);
@@ -664,7 +805,8 @@ blob_col(sqlite3_stmt *s, int col, uint8_t **ret, size_t *ret_len)
 
 int
 sg_store_find_idempotent(struct sg_txn *t, const char *requester,
-    const char *idem_key, char ret_id[33], char ret_body_sha256[65])
+    const char *idem_key, char ret_id[SG_REQUEST_ID_SIZE],
+    char ret_body_sha256[SG_SHA256_HEX_SIZE])
 {
 	sqlite3_stmt *s = NULL;
 	int rc, r;
@@ -676,8 +818,8 @@ sg_store_find_idempotent(struct sg_txn *t, const char *requester,
 	sqlite3_bind_text(s, 2, idem_key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		copy_col(s, 0, ret_id, 33);
-		copy_col(s, 1, ret_body_sha256, 65);
+		copy_col(s, 0, ret_id, SG_REQUEST_ID_SIZE);
+		copy_col(s, 1, ret_body_sha256, SG_SHA256_HEX_SIZE);
 		r = 0;
 	} else if (rc == SQLITE_DONE)
 		r = SG_ERR_NOT_FOUND;
@@ -692,8 +834,13 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
     const char *idem_key, const char *body_sha256)
 {
 	sqlite3_stmt *s = NULL;
+	enum sg_req_state state;
+	enum sg_format format;
 	int rc, r;
 
+	if (sg_req_state_parse(q->state, &state) != 0 ||
+	    sg_format_parse(q->format, &format) != 0)
+		return SG_ERR_INVALID;
 	if ((r = prepare(t, "INSERT INTO requests (id, key, digest_alg, "
 	    "digest_hex, format, artifact, requester, created_at, expires_at, "
 	    "policy_name, policy_version, policy_sha256, spki_sha256, "
@@ -707,7 +854,7 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
 	sqlite3_bind_text(s, 2, q->key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, q->digest_alg, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 4, q->digest_hex, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, q->format, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, sg_format_str(format), -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 6, q->artifact_json, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 7, q->requester, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 8, q->created_at);
@@ -717,7 +864,7 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
 	sqlite3_bind_text(s, 12, q->policy_sha256, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 13, q->spki_sha256, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 14, q->statement, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 15, q->state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 15, sg_req_state_str(state), -1, SQLITE_STATIC);
 	if (q->error != NULL)
 		sqlite3_bind_text(s, 16, q->error, -1, SQLITE_STATIC);
 	if (q->signature != NULL)
@@ -785,6 +932,31 @@ out:
 	return r;
 }
 
+/*
+ * A request's state and format as the database holds them.  The schema's
+ * CHECK constraint keeps the state in the set; the format has none, so a
+ * row written by hand (or a bug) is refused here rather than passed on.
+ */
+static int
+row_enums(sqlite3_stmt *s, struct sg_request *q)
+{
+	const char *state = (const char *)sqlite3_column_text(s, 15);
+	const char *format = (const char *)sqlite3_column_text(s, 5);
+	enum sg_req_state st;
+	enum sg_format f;
+
+	if (sg_req_state_parse(state, &st) != 0 ||
+	    sg_format_parse(format, &f) != 0) {
+		sg_log_error("store: request %s has state '%s' and format "
+		    "'%s', not one of ours", q->id, state ? state : "",
+		    format ? format : "");
+		return SG_ERR_IO;
+	}
+	snprintf(q->state, sizeof(q->state), "%s", sg_req_state_str(st));
+	snprintf(q->format, sizeof(q->format), "%s", sg_format_str(f));
+	return 0;
+}
+
 static int
 row_to_request(struct sg_txn *t, sqlite3_stmt *s, struct sg_request **ret)
 {
@@ -798,7 +970,6 @@ row_to_request(struct sg_txn *t, sqlite3_stmt *s, struct sg_request **ret)
 	copy_col(s, 2, q->key, sizeof(q->key));
 	copy_col(s, 3, q->digest_alg, sizeof(q->digest_alg));
 	copy_col(s, 4, q->digest_hex, sizeof(q->digest_hex));
-	copy_col(s, 5, q->format, sizeof(q->format));
 	copy_col(s, 7, q->requester, sizeof(q->requester));
 	q->created_at = sqlite3_column_int64(s, 8);
 	q->expires_at = sqlite3_column_int64(s, 9);
@@ -806,13 +977,13 @@ row_to_request(struct sg_txn *t, sqlite3_stmt *s, struct sg_request **ret)
 	q->policy_version = (uint64_t)sqlite3_column_int64(s, 11);
 	copy_col(s, 12, q->policy_sha256, sizeof(q->policy_sha256));
 	copy_col(s, 13, q->spki_sha256, sizeof(q->spki_sha256));
-	copy_col(s, 15, q->state, sizeof(q->state));
 	q->signed_at = sqlite3_column_int64(s, 19);
 	q->log_index = sqlite3_column_type(s, 20) == SQLITE_NULL ? -1 :
 	    sqlite3_column_int64(s, 20);
 	copy_col(s, 22, q->cancelled_by, sizeof(q->cancelled_by));
 	q->cancelled_at = sqlite3_column_int64(s, 24);
-	if ((r = dup_col(s, 6, &q->artifact_json)) != 0 ||
+	if ((r = row_enums(s, q)) != 0 ||
+	    (r = dup_col(s, 6, &q->artifact_json)) != 0 ||
 	    (r = dup_col(s, 14, &q->statement)) != 0 ||
 	    (r = dup_col(s, 16, &q->error)) != 0 ||
 	    (r = dup_col(s, 21, &q->timestamp_note)) != 0 ||
@@ -869,13 +1040,52 @@ sg_request_free(struct sg_request *q)
 	free(q);
 }
 
+/* How many decisions the request holds, and whether officer's is one. */
+static int
+count_approvals(struct sg_txn *t, const char *id, const char *officer,
+    int64_t *ret_n, int *ret_decided)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r;
+
+	if ((r = prepare(t, "SELECT COUNT(*), COALESCE(SUM(officer = ?2), 0) "
+	    "FROM approvals WHERE request_id = ?1", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, officer, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		*ret_n = sqlite3_column_int64(s, 0);
+		*ret_decided = sqlite3_column_int64(s, 1) != 0;
+		r = 0;
+	} else
+		r = db_err(t->db, rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
 int
 sg_store_add_approval(struct sg_txn *t, const char *id,
     const char *officer, int approve, int64_t at, const char *envelope)
 {
 	sqlite3_stmt *s = NULL;
-	int rc, r;
+	int64_t n;
+	int decided, rc, r;
 
+	/*
+	 * Every decision recorded goes into the signature's evidence and log
+	 * entry, which hold at most SG_ENVELOPES_MAX: one more is refused
+	 * here, where it arrives, rather than left out of the count later.
+	 */
+	if ((r = count_approvals(t, id, officer, &n, &decided)) != 0)
+		return r;
+	if (decided)
+		return SG_ERR_CONFLICT;
+	if (n >= SG_ENVELOPES_MAX) {
+		sg_log_error("store: request %s already holds %lld decisions, "
+		    "the most one request can: the decision by %s is refused",
+		    id, (long long)n, officer);
+		return SG_ERR_TOO_LARGE;
+	}
 	if ((r = prepare(t, "INSERT INTO approvals (request_id, officer, "
 	    "decision, at, envelope, ord) VALUES (?1, ?2, ?3, ?4, ?5, "
 	    "(SELECT COUNT(*) FROM approvals WHERE request_id = ?1))",
@@ -908,13 +1118,18 @@ sg_store_finish(struct sg_txn *t, const char *id, const char *to_state,
     const char *error)
 {
 	sqlite3_stmt *s = NULL;
+	enum sg_req_state to;
 	int r;
 
+	/* Signed and cancelled carry more than an error: their own calls. */
+	if (sg_req_state_parse(to_state, &to) != 0 || (to != SG_REQ_REJECTED &&
+	    to != SG_REQ_EXPIRED && to != SG_REQ_FAILED))
+		return SG_ERR_INVALID;
 	if ((r = prepare(t, "UPDATE requests SET state = ?2, error = ?3 "
 	    "WHERE id = ?1 AND state = 'pending'", &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, to_state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, sg_req_state_str(to), -1, SQLITE_STATIC);
 	if (error != NULL)
 		sqlite3_bind_text(s, 3, error, -1, SQLITE_STATIC);
 	r = changed_one(t, s);
@@ -973,9 +1188,12 @@ sg_store_list(struct sg_txn *t, const char *state, const char *key,
 {
 	struct sg_request **v = NULL;
 	sqlite3_stmt *s = NULL;
+	enum sg_req_state want;
 	size_t n = 0;
 	int rc = SQLITE_DONE, r;
 
+	if (state != NULL && sg_req_state_parse(state, &want) != 0)
+		return SG_ERR_INVALID;
 	if ((v = calloc(limit ? limit : 1, sizeof(*v))) == NULL)
 		return SG_ERR_NOMEM;
 	if ((r = prepare(t, "SELECT " REQUEST_COLUMNS " FROM requests "
@@ -983,7 +1201,8 @@ sg_store_list(struct sg_txn *t, const char *state, const char *key,
 	    "AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4", &s)) != 0)
 		goto out;
 	if (state != NULL)
-		sqlite3_bind_text(s, 1, state, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 1, sg_req_state_str(want), -1,
+		    SQLITE_STATIC);
 	if (key != NULL)
 		sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, before_seq);
@@ -1022,7 +1241,7 @@ sg_request_list_free(struct sg_request **v, size_t n)
 
 static int
 select_ids(struct sg_txn *t, const char *sql, int64_t now, size_t max,
-    char (*ret_ids)[33], size_t *ret_n)
+    char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n)
 {
 	sqlite3_stmt *s = NULL;
 	size_t n = 0;
@@ -1033,7 +1252,7 @@ select_ids(struct sg_txn *t, const char *sql, int64_t now, size_t max,
 	sqlite3_bind_int64(s, 1, now);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
 	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
-		copy_col(s, 0, ret_ids[n++], 33);
+		copy_col(s, 0, ret_ids[n++], SG_REQUEST_ID_SIZE);
 	r = (n == max || rc == SQLITE_DONE) ? 0 : db_err(t->db, rc);
 	sqlite3_finalize(s);
 	if (r == 0)
@@ -1043,7 +1262,7 @@ select_ids(struct sg_txn *t, const char *sql, int64_t now, size_t max,
 
 int
 sg_store_due_expiry(struct sg_txn *t, int64_t now, size_t max,
-    char (*ret_ids)[33], size_t *ret_n)
+    char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n)
 {
 	return select_ids(t, "SELECT id FROM requests WHERE state = "
 	    "'pending' AND expires_at <= ?1 ORDER BY seq LIMIT ?2", now, max,
@@ -1051,8 +1270,8 @@ sg_store_due_expiry(struct sg_txn *t, int64_t now, size_t max,
 }
 
 int
-sg_store_pending_ids(struct sg_txn *t, size_t max, char (*ret_ids)[33],
-    size_t *ret_n)
+sg_store_pending_ids(struct sg_txn *t, size_t max,
+    char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n)
 {
 	return select_ids(t, "SELECT id FROM requests WHERE state = "
 	    "'pending' AND ?1 = ?1 ORDER BY seq LIMIT ?2", 0, max, ret_ids,
@@ -1139,7 +1358,7 @@ sg_store_count_pending(struct sg_txn *t, const char *requester,
 
 int
 sg_store_pending_after(struct sg_txn *t, int64_t after_seq, size_t max,
-    char (*ret_ids)[33], size_t *ret_n, int64_t *ret_last_seq)
+    char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n, int64_t *ret_last_seq)
 {
 	sqlite3_stmt *s = NULL;
 	size_t n = 0;
@@ -1152,7 +1371,7 @@ sg_store_pending_after(struct sg_txn *t, int64_t after_seq, size_t max,
 	sqlite3_bind_int64(s, 1, after_seq);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
 	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		copy_col(s, 0, ret_ids[n++], 33);
+		copy_col(s, 0, ret_ids[n++], SG_REQUEST_ID_SIZE);
 		last = sqlite3_column_int64(s, 1);
 	}
 	r = (n == max || rc == SQLITE_DONE) ? 0 : db_err(t->db, rc);

@@ -128,10 +128,10 @@ sg_request_id_ok(const char *s)
 {
 	size_t i;
 
-	if (s == NULL || strnlen(s, SG_TEXT_REQUEST_ID_LEN + 1) !=
-	    SG_TEXT_REQUEST_ID_LEN)
+	if (s == NULL || strnlen(s, SG_REQUEST_ID_LEN + 1) !=
+	    SG_REQUEST_ID_LEN)
 		return 0;
-	for (i = 0; i < SG_TEXT_REQUEST_ID_LEN; i++)
+	for (i = 0; i < SG_REQUEST_ID_LEN; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') ||
 		    (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;

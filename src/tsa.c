@@ -60,21 +60,20 @@ struct response {
 };
 
 static void
-seterr(char *errbuf, size_t errlen, const char *url, const char *fmt, ...)
+tsa_err(char *errbuf, size_t errlen, const char *url, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* sg_err_set() with the authority named first: "TSA <url>: <cause>". */
 static void
-seterr(char *errbuf, size_t errlen, const char *url, const char *fmt, ...)
+tsa_err(char *errbuf, size_t errlen, const char *url, const char *fmt, ...)
 {
 	char cause[512];
 	va_list ap;
 
-	if (errbuf == NULL || errlen == 0)
-		return;
 	va_start(ap, fmt);
 	vsnprintf(cause, sizeof(cause), fmt, ap);
 	va_end(ap);
-	snprintf(errbuf, errlen, "TSA %s: %s", url, cause);
+	sg_err_set(errbuf, errlen, 0, "TSA %s: %s", url, cause);
 }
 
 /*
@@ -243,28 +242,28 @@ post(const char *url, const char *murl, const unsigned char *der,
 	if (cr != CURLE_OK) {
 		curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
 		if (resp->too_large || cr == CURLE_FILESIZE_EXCEEDED)
-			seterr(errbuf, errlen, murl,
+			tsa_err(errbuf, errlen, murl,
 			    "response larger than %u bytes",
 			    (unsigned)TSA_RESPONSE_MAX);
 		else if (cr == CURLE_OPERATION_TIMEDOUT)
-			seterr(errbuf, errlen, murl, "no answer within %u ms",
+			tsa_err(errbuf, errlen, murl, "no answer within %u ms",
 			    timeout_ms);
 		else if (cr == CURLE_COULDNT_CONNECT && os_errno != 0)
-			seterr(errbuf, errlen, murl, "cannot connect: %s",
+			tsa_err(errbuf, errlen, murl, "cannot connect: %s",
 			    strerror((int)os_errno));
 		else if (cr == CURLE_COULDNT_CONNECT)
-			seterr(errbuf, errlen, murl, "cannot connect: %s",
+			tsa_err(errbuf, errlen, murl, "cannot connect: %s",
 			    curl_err[0] != '\0' ? curl_err :
 			    curl_easy_strerror(cr));
 		else
-			seterr(errbuf, errlen, murl, "%s%s%s",
+			tsa_err(errbuf, errlen, murl, "%s%s%s",
 			    curl_easy_strerror(cr), curl_err[0] ? ": " : "",
 			    curl_err);
 		goto out;
 	}
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
-		seterr(errbuf, errlen, murl, "HTTP status %ld", status);
+		tsa_err(errbuf, errlen, murl, "HTTP status %ld", status);
 		goto out;
 	}
 	/* RFC 3161 3.4 names application/timestamp-reply; some authorities
@@ -276,7 +275,7 @@ post(const char *url, const char *murl, const unsigned char *der,
 		sg_escape(ctype != NULL ? ctype : "none",
 		    strlen(ctype != NULL ? ctype : "none"), ctype_esc,
 		    sizeof(ctype_esc));
-		seterr(errbuf, errlen, murl, "unexpected content type %s",
+		tsa_err(errbuf, errlen, murl, "unexpected content type %s",
 		    ctype_esc);
 		goto out;
 	}
@@ -411,19 +410,19 @@ check_response(const char *murl, TS_REQ *req, const uint8_t *buf,
 
 	resp = d2i_TS_RESP(NULL, &p, (long)len);
 	if (resp == NULL || p != buf + len) {
-		seterr(errbuf, errlen, murl, "malformed time-stamp response");
+		tsa_err(errbuf, errlen, murl, "malformed time-stamp response");
 		goto out;
 	}
 	if ((si = TS_RESP_get_status_info(resp)) == NULL ||
 	    TS_STATUS_INFO_get0_status(si) == NULL) {
-		seterr(errbuf, errlen, murl, "response without a status");
+		tsa_err(errbuf, errlen, murl, "response without a status");
 		goto out;
 	}
 	status = ASN1_INTEGER_get(TS_STATUS_INFO_get0_status(si));
 	if (status != TS_STATUS_GRANTED &&
 	    status != TS_STATUS_GRANTED_WITH_MODS) {
 		describe_status(si, status, why, sizeof(why));
-		seterr(errbuf, errlen, murl, "%s", why);
+		tsa_err(errbuf, errlen, murl, "%s", why);
 		goto out;
 	}
 	if ((vctx = TS_REQ_to_TS_VERIFY_CTX(req, NULL)) == NULL) {
@@ -434,15 +433,15 @@ check_response(const char *murl, TS_REQ *req, const uint8_t *buf,
 	    TS_VFY_VERSION | TS_VFY_IMPRINT | TS_VFY_NONCE);
 	ERR_clear_error();
 	if (TS_RESP_verify_response(vctx, resp) != 1) {
-		seterr(errbuf, errlen, murl, "%s", verify_failure());
+		tsa_err(errbuf, errlen, murl, "%s", verify_failure());
 		goto out;
 	}
 	if ((token = TS_RESP_get_token(resp)) == NULL) {
-		seterr(errbuf, errlen, murl, "no token in a granted response");
+		tsa_err(errbuf, errlen, murl, "no token in a granted response");
 		goto out;
 	}
 	if (!token_self_signed_ok(token)) {
-		seterr(errbuf, errlen, murl, "the token's signature does not "
+		tsa_err(errbuf, errlen, murl, "the token's signature does not "
 		    "verify with the certificate it carries");
 		goto out;
 	}
@@ -482,24 +481,24 @@ sg_tsa_timestamp(const char *url, const uint8_t *data, size_t len,
 	if (errbuf != NULL && errlen > 0)
 		errbuf[0] = '\0';
 	if (url == NULL || strnlen(url, TSA_URL_MAX + 1) > TSA_URL_MAX) {
-		seterr(errbuf, errlen, "(none)", "no URL, or one too long");
+		tsa_err(errbuf, errlen, "(none)", "no URL, or one too long");
 		return SG_ERR_INVALID;
 	}
 	url_for_messages(url, murl, sizeof(murl));
 	if (strncasecmp(url, "http://", 7) != 0 &&
 	    strncasecmp(url, "https://", 8) != 0) {
-		seterr(errbuf, errlen, murl, "not an http or https URL");
+		tsa_err(errbuf, errlen, murl, "not an http or https URL");
 		return SG_ERR_INVALID;
 	}
 	if ((data == NULL && len > 0) || timeout_ms == 0 ||
 	    timeout_ms > TSA_TIMEOUT_MAX_MS || ret_token == NULL ||
 	    ret_len == NULL) {
-		seterr(errbuf, errlen, murl, "invalid arguments");
+		tsa_err(errbuf, errlen, murl, "invalid arguments");
 		return SG_ERR_INVALID;
 	}
 	if ((r = make_request(data != NULL ? data : (const uint8_t *)"", len,
 	    &req, &der, &der_len)) != 0) {
-		seterr(errbuf, errlen, murl, "cannot make the request: %s",
+		tsa_err(errbuf, errlen, murl, "cannot make the request: %s",
 		    sg_strerror(r));
 		goto out;
 	}
@@ -510,7 +509,7 @@ sg_tsa_timestamp(const char *url, const uint8_t *data, size_t len,
 	    errbuf, errlen);
 out:
 	if (r != 0 && errbuf != NULL && errlen > 0 && errbuf[0] == '\0')
-		seterr(errbuf, errlen, murl, "%s", sg_strerror(r));
+		tsa_err(errbuf, errlen, murl, "%s", sg_strerror(r));
 	free(resp.buf);
 	OPENSSL_free(der);
 	TS_REQ_free(req);

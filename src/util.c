@@ -1,5 +1,6 @@
 /*
- * Encodings, checked parsing, careful file I/O and logging.  Everything here
+ * Encodings, checked parsing, careful file I/O, the monotonic clock, error
+ * messages and logging.  Everything here
  * is used by both the daemon and the CLI and touches no global state except
  * the log verbosity flag.
  */
@@ -396,12 +397,54 @@ sg_escape(const char *s, size_t len, char *out, size_t cap)
 }
 
 int64_t
-sg_mono_us(void)
+sg_mono_ns(void)
 {
 	struct timespec ts;
 
+	/* Cannot fail with a valid clock and pointer. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t
+sg_mono_us(void)
+{
+	return sg_mono_ns() / 1000;
+}
+
+int64_t
+sg_mono_ms(void)
+{
+	return sg_mono_ns() / 1000000;
+}
+
+void
+sg_mono_deadline(struct timespec *ret, int64_t ms)
+{
+	int64_t at;
+
+	/* Past now is now; a wait longer than about 34 years is one that
+	 * long, so that the sum cannot overflow. */
+	if (ms < 0)
+		ms = 0;
+	if (ms > (INT64_C(1) << 40))
+		ms = INT64_C(1) << 40;
+	at = sg_mono_ns() + ms * 1000000;
+	ret->tv_sec = (time_t)(at / 1000000000);
+	ret->tv_nsec = (long)(at % 1000000000);
+}
+
+int
+sg_err_set(char *buf, size_t len, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (buf == NULL || len == 0)
+		return code;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return code;
 }
 
 static int log_verbose;

@@ -44,7 +44,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,22 +75,6 @@ struct sg_witness {
 	pthread_mutex_t lock;
 };
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 int
 sg_witness_check(const struct sg_witness_record *rec,
     const struct sg_witness_request *req, char *err, size_t errlen)
@@ -101,55 +84,51 @@ sg_witness_check(const struct sg_witness_record *rec,
 
 	if (rec == NULL || req == NULL || req->size > MAX_SIZE ||
 	    req->old_size > MAX_SIZE || req->nproof > SG_MERKLE_MAX_PROOF) {
-		seterr(err, errlen, "malformed checkpoint request");
-		return SG_ERR_INVALID;
+		return sg_err_set(err, errlen, SG_ERR_INVALID, "malformed "
+		    "checkpoint request");
 	}
 	size = (unsigned long long)req->size;
 	if (req->size == 0 && memcmp(req->root, empty_root,
 	    SG_HASH_LEN) != 0) {
-		seterr(err, errlen, "fork: that is not the root of the empty "
-		    "tree");
-		return SG_ERR_VERIFY;
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "fork: that is "
+		    "not the root of the empty tree");
 	}
 	if (!rec->present) {
 		/* Trust on first use: the first tree is taken as it is. */
 		if (req->old_size != 0 || req->nproof != 0) {
-			seterr(err, errlen, "no checkpoint was signed yet: "
-			    "send the tree without a proof");
-			return SG_ERR_CONFLICT;
+			return sg_err_set(err, errlen, SG_ERR_CONFLICT, "no "
+			    "checkpoint was signed yet: send the tree without "
+			    "a proof");
 		}
 		return 0;
 	}
 	have = (unsigned long long)rec->size;
 	if (req->size < rec->size) {
-		seterr(err, errlen, "rollback: a tree of %llu entries after "
-		    "one of %llu was signed", size, have);
-		return SG_ERR_VERIFY;
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "rollback: a "
+		    "tree of %llu entries after one of %llu was signed", size,
+		    have);
 	}
 	if (req->size == rec->size) {
 		if (memcmp(req->root, rec->root, SG_HASH_LEN) != 0) {
-			seterr(err, errlen, "fork: another root for the tree "
-			    "of %llu entries that was signed", size);
-			return SG_ERR_VERIFY;
+			return sg_err_set(err, errlen, SG_ERR_VERIFY, "fork: "
+			    "another root for the tree of %llu entries that "
+			    "was signed", size);
 		}
 		if (req->nproof != 0) {
-			seterr(err, errlen, "the signed tree of %llu entries "
-			    "needs no proof", size);
-			return SG_ERR_INVALID;
+			return sg_err_set(err, errlen, SG_ERR_INVALID, "the "
+			    "signed tree of %llu entries needs no proof", size);
 		}
 		return 0;
 	}
 	if (req->old_size != rec->size) {
-		seterr(err, errlen, "the proof must start at %llu entries, the "
-		    "tree signed last", have);
-		return SG_ERR_CONFLICT;
+		return sg_err_set(err, errlen, SG_ERR_CONFLICT, "the proof "
+		    "must start at %llu entries, the tree signed last", have);
 	}
 	if (rec->size == 0) {
 		/* Every tree extends the empty one. */
 		if (req->nproof != 0) {
-			seterr(err, errlen, "a tree after the empty one needs "
-			    "no proof");
-			return SG_ERR_INVALID;
+			return sg_err_set(err, errlen, SG_ERR_INVALID, "a tree "
+			    "after the empty one needs no proof");
 		}
 		return 0;
 	}
@@ -157,12 +136,12 @@ sg_witness_check(const struct sg_witness_record *rec,
 	    req->root, (const uint8_t (*)[SG_HASH_LEN])req->proof,
 	    req->nproof);
 	if (r == SG_ERR_VERIFY)
-		seterr(err, errlen, "fork: the tree of %llu entries does not "
-		    "extend the one of %llu that was signed (the consistency "
-		    "proof fails)", size, have);
+		sg_err_set(err, errlen, SG_ERR_VERIFY, "fork: the tree of %llu "
+		    "entries does not extend the one of %llu that was signed "
+		    "(the consistency proof fails)", size, have);
 	else if (r != 0)
-		seterr(err, errlen, "the consistency proof cannot be checked: "
-		    "%s", sg_strerror(r));
+		sg_err_set(err, errlen, r, "the consistency proof cannot be "
+		    "checked: %s", sg_strerror(r));
 	return r;
 }
 
@@ -183,15 +162,13 @@ read_record(struct sg_witness *w, struct sg_witness_record *ret, char *err,
 	    O_NOFOLLOW)) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		seterr(err, errlen, "%s/%s: %s", w->dir, RECORD,
-		    strerror(errno));
-		return SG_ERR_IO;
+		return sg_err_set(err, errlen, SG_ERR_IO, "%s/%s: %s", w->dir,
+		    RECORD, strerror(errno));
 	}
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
-		seterr(err, errlen, "%s/%s: not a regular file", w->dir,
-		    RECORD);
-		return SG_ERR_IO;
+		return sg_err_set(err, errlen, SG_ERR_IO, "%s/%s: not a "
+		    "regular file", w->dir, RECORD);
 	}
 	while (len < sizeof(buf) && (n = read(fd, buf + len,
 	    sizeof(buf) - len)) != 0) {
@@ -200,24 +177,22 @@ read_record(struct sg_witness *w, struct sg_witness_record *ret, char *err,
 		if (n < 0) {
 			r = errno;
 			close(fd);
-			seterr(err, errlen, "%s/%s: %s", w->dir, RECORD,
-			    strerror(r));
-			return SG_ERR_IO;
+			return sg_err_set(err, errlen, SG_ERR_IO, "%s/%s: %s",
+			    w->dir, RECORD, strerror(r));
 		}
 		len += (size_t)n;
 	}
 	close(fd);
 	if (len > RECORD_MAX || sg_checkpoint_parse(buf, len, &cp) != 0) {
-		seterr(err, errlen, "%s/%s: not a checkpoint record", w->dir,
-		    RECORD);
-		return SG_ERR_INVALID;
+		return sg_err_set(err, errlen, SG_ERR_INVALID, "%s/%s: not a "
+		    "checkpoint record", w->dir, RECORD);
 	}
 	if (strcmp(cp.origin, w->origin) != 0) {
 		char o[2 * SG_NOTE_NAME_MAX];
 		sg_escape(cp.origin, strlen(cp.origin), o, sizeof(o));
-		seterr(err, errlen, "%s/%s: the record is of the log '%s', "
-		    "not of the configured log origin", w->dir, RECORD, o);
-		return SG_ERR_INVALID;
+		return sg_err_set(err, errlen, SG_ERR_INVALID, "%s/%s: the "
+		    "record is of the log '%s', not of the configured log "
+		    "origin", w->dir, RECORD, o);
 	}
 	ret->present = 1;
 	ret->size = cp.size;
@@ -257,9 +232,8 @@ write_record(struct sg_witness *w, uint64_t size,
 	cp.size = size;
 	memcpy(cp.root, root, SG_HASH_LEN);
 	if ((r = sg_checkpoint_format(&cp, &text)) != 0) {
-		seterr(err, errlen, "cannot format the record: %s",
-		    sg_strerror(r));
-		return r;
+		return sg_err_set(err, errlen, r, "cannot format the record: "
+		    "%s", sg_strerror(r));
 	}
 	r = SG_ERR_IO;
 	if ((fd = openat(w->dirfd, RECORD_TMP, O_WRONLY | O_CREAT | O_TRUNC |
@@ -284,7 +258,7 @@ write_record(struct sg_witness *w, uint64_t size,
 	/* The rename itself must be on disk before anything is signed. */
 	what = "fsync the directory";
 	if (fsync(w->dirfd) != 0) {
-		seterr(err, errlen, "%s: %s: %s", w->dir, what,
+		sg_err_set(err, errlen, SG_ERR_IO, "%s: %s: %s", w->dir, what,
 		    strerror(errno));
 		free(text);
 		return SG_ERR_IO;
@@ -292,8 +266,8 @@ write_record(struct sg_witness *w, uint64_t size,
 	free(text);
 	return 0;
 fail:
-	seterr(err, errlen, "%s/%s: %s: %s", w->dir, RECORD_TMP, what,
-	    strerror(errno));
+	r = sg_err_set(err, errlen, SG_ERR_IO, "%s/%s: %s: %s", w->dir,
+	    RECORD_TMP, what, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	unlinkat(w->dirfd, RECORD_TMP, 0);
@@ -308,8 +282,8 @@ lock_record(struct sg_witness *w, char *err, size_t errlen)
 	while (flock(w->dirfd, LOCK_EX) != 0) {
 		if (errno == EINTR)
 			continue;
-		seterr(err, errlen, "%s: cannot lock: %s", w->dir,
-		    strerror(errno));
+		sg_err_set(err, errlen, SG_ERR_IO, "%s: cannot lock: %s",
+		    w->dir, strerror(errno));
 		pthread_mutex_unlock(&w->lock);
 		return SG_ERR_IO;
 	}
@@ -335,13 +309,12 @@ sg_witness_open(const char *dir, const char *origin, struct sg_witness **ret,
 
 	if (dir == NULL || origin == NULL || (olen = strlen(origin)) == 0 ||
 	    olen > SG_NOTE_NAME_MAX) {
-		seterr(err, errlen, "no signer state directory or log origin");
-		return SG_ERR_INVALID;
+		return sg_err_set(err, errlen, SG_ERR_INVALID, "no signer "
+		    "state directory or log origin");
 	}
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		seterr(err, errlen, "%s: cannot create: %s", dir,
-		    strerror(errno));
-		return SG_ERR_IO;
+		return sg_err_set(err, errlen, SG_ERR_IO, "%s: cannot create: "
+		    "%s", dir, strerror(errno));
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return SG_ERR_NOMEM;
@@ -355,19 +328,20 @@ sg_witness_open(const char *dir, const char *origin, struct sg_witness **ret,
 	r = SG_ERR_IO;
 	if ((w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
 	    O_NOFOLLOW)) < 0) {
-		seterr(err, errlen, "%s: %s", dir, strerror(errno));
+		r = sg_err_set(err, errlen, SG_ERR_IO, "%s: %s", dir,
+		    strerror(errno));
 		goto fail;
 	}
 	if (fstat(w->dirfd, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-		seterr(err, errlen, "%s: not a directory", dir);
+		r = sg_err_set(err, errlen, SG_ERR_IO, "%s: not a directory",
+		    dir);
 		goto fail;
 	}
 	/* Only the signer may write the record, or it guards nothing. */
 	if ((sb.st_mode & 022) != 0) {
-		seterr(err, errlen, "%s: group or others may write it (mode "
-		    "%04o); it must be the signer's alone", dir,
-		    (unsigned)(sb.st_mode & 07777));
-		r = SG_ERR_PERMISSIONS;
+		r = sg_err_set(err, errlen, SG_ERR_PERMISSIONS, "%s: group or "
+		    "others may write it (mode %04o); it must be the signer's "
+		    "alone", dir, (unsigned)(sb.st_mode & 07777));
 		goto fail;
 	}
 	if ((r = lock_record(w, err, errlen)) != 0)

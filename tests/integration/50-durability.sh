@@ -71,16 +71,20 @@ m=$(api - GET /metrics >/dev/null; sed -n 's/^signgate_signatures_total{key="rel
 expect_eq "the HSM was asked to sign each request exactly once since restart" "$m" "$N_REQ"
 check "sqlite integrity_check" bash -c "[ \"\$(sqlite3 '$T_DIR/state/signgate.db' 'PRAGMA integrity_check')\" = ok ]"
 
-# A store made by an earlier build (without the columns added since) is
-# upgraded in place at start, and keeps working.
+# A store made by an earlier build (without the columns added since, and
+# without a recorded schema version) is upgraded in place at start, and
+# keeps working.
 stop_daemon
 sqlite3 "$T_DIR/state/signgate.db" "ALTER TABLE requests DROP COLUMN timestamp_note;
     ALTER TABLE requests DROP COLUMN log_index;
-    ALTER TABLE log_checkpoints DROP COLUMN signed_at;"
+    ALTER TABLE log_checkpoints DROP COLUMN signed_at;
+    PRAGMA user_version = 0;"
 start_daemon || { not_ok "daemon starts on an older store"; finish; exit 1; }
 expect_eq "an older store is upgraded: signing works (201)" \
     "$(new_request ci nightly "$(printf '%064x' 999)")" 201
 expect_eq "... and the old requests are still there" \
     "$(api ci GET "/v1/requests/$R" >/dev/null; jbody .state)" signed
+expect_eq "... and the store records schema version 3" \
+    "$(sqlite3 "$T_DIR/state/signgate.db" 'PRAGMA user_version')" 3
 
 finish

@@ -59,7 +59,7 @@ pub_pem(EVP_PKEY *k)
 }
 
 static void
-spki_hex(EVP_PKEY *k, char out[65])
+spki_hex(EVP_PKEY *k, char out[SG_SHA256_HEX_SIZE])
 {
 	unsigned char *der = NULL, md[32];
 	int n = i2d_PUBKEY(k, &der);
@@ -74,7 +74,7 @@ spki_hex(EVP_PKEY *k, char out[65])
 static json_t *
 key_obj(const char *name, const char *alg, EVP_PKEY *k)
 {
-	char *pem = pub_pem(k), spki[65];
+	char *pem = pub_pem(k), spki[SG_SHA256_HEX_SIZE];
 	json_t *o;
 
 	spki_hex(k, spki);
@@ -122,7 +122,7 @@ static json_t *
 sig_obj(const char *key, const char *alg, const char *dalg, EVP_PKEY *k,
     const uint8_t *sig, size_t sig_len, const char *format)
 {
-	char spki[65], *b64 = sg_b64_encode(sig, sig_len);
+	char spki[SG_SHA256_HEX_SIZE], *b64 = sg_b64_encode(sig, sig_len);
 	json_t *o;
 
 	spki_hex(k, spki);
@@ -139,10 +139,13 @@ check(json_t *so, json_t *ko, const char *key, const char *format,
 {
 	uint8_t *sig = NULL, *cms = NULL;
 	size_t sl = 0, cl = 0;
+	enum sg_format f;
 	char err[512];
 	int r;
 
-	r = sg_cli_check_signature(so, ko, key, format, dalg, dg, dlen, &sig,
+	if (sg_format_parse(format, &f) != 0)
+		return -100;
+	r = sg_cli_check_signature(so, ko, key, f, dalg, dg, dlen, &sig,
 	    &sl, &cms, &cl, err, sizeof(err));
 	if (r != 0 && getenv("SG_TEST_VERBOSE") != NULL)
 		fprintf(stderr, "    (%s)\n", err);
@@ -156,7 +159,7 @@ test_key_public(void)
 {
 	json_t *doc, *k;
 	EVP_PKEY *pub = NULL;
-	char spki[65], want[65], err[256];
+	char spki[SG_SHA256_HEX_SIZE], want[SG_SHA256_HEX_SIZE], err[256];
 
 	keys_init();
 	doc = json_pack("{s:[o, o]}", "keys", key_obj("release", "ecdsa-p256",
@@ -238,7 +241,7 @@ test_signature_mismatches(void)
 	uint8_t dg[32], sig[256];
 	size_t sl;
 	json_t *ko, *so;
-	char spki[65];
+	char spki[SG_SHA256_HEX_SIZE];
 
 	keys_init();
 	memset(dg, 7, sizeof(dg));
@@ -291,8 +294,8 @@ test_signature_mismatches(void)
 	json_decref(so);
 	json_decref(ko);
 	/* Wrong digest length. */
-	CHECK(sg_cli_check_signature(NULL, NULL, "k1", "raw", SG_DIGEST_SHA256,
-	    dg, 31, NULL, NULL, NULL, NULL, NULL, 0) != 0);
+	CHECK(sg_cli_check_signature(NULL, NULL, "k1", SG_FORMAT_RAW,
+	    SG_DIGEST_SHA256, dg, 31, NULL, NULL, NULL, NULL, NULL, 0) != 0);
 }
 
 static X509 *
@@ -428,7 +431,7 @@ test_signature_with_cms(void)
 	b64 = sg_b64_encode(der, n);
 	json_object_set_new(so, "cms", json_string(b64));
 	free(b64);
-	CHECK_EQ_INT(sg_cli_check_signature(so, ko, "k1", "cms",
+	CHECK_EQ_INT(sg_cli_check_signature(so, ko, "k1", SG_FORMAT_CMS,
 	    SG_DIGEST_SHA256, dg, 32, &got_sig, &gsl, &got_cms, &gcl, err,
 	    sizeof(err)), 0);
 	CHECK(gsl == sl && memcmp(got_sig, sig, sl) == 0);

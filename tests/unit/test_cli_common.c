@@ -196,7 +196,7 @@ test_sign_parse(void)
 	CHECK_EQ_INT(parse_sign(&c, &a, "--key", "nightly", "f.bin", NULL), 0);
 	CHECK_STR(a.key, "nightly");
 	CHECK_STR(a.file, "f.bin");
-	CHECK_STR(a.format, "raw");
+	CHECK_EQ_INT(a.format, SG_FORMAT_RAW);
 	CHECK_EQ_INT(a.digest, SG_DIGEST_SHA256);
 	CHECK_EQ_INT(a.wait, 3600);
 	CHECK_EQ_INT(a.no_wait, 0);
@@ -213,7 +213,7 @@ test_sign_parse(void)
 	CHECK_STR(a.key, "release");
 	CHECK_STR(a.file, "f.bin");
 	CHECK_EQ_INT(a.digest, SG_DIGEST_SHA512);
-	CHECK_STR(a.format, "cms");
+	CHECK_EQ_INT(a.format, SG_FORMAT_CMS);
 	CHECK_STR(a.out, "o.p7s");
 	CHECK_STR(a.artifact_name, "app");
 	CHECK_STR(a.artifact_version, "1.2");
@@ -254,12 +254,12 @@ test_sign_parse(void)
 	CHECK_EQ_INT(parse_sign(&c, &a, "--key", "k", "--timeout", "0", "a",
 	    NULL), SG_EXIT_USAGE);
 	{
-		char idem[SG_CLI_IDEM_MAX + 2];
+		char idem[SG_IDEM_KEY_MAX + 2];
 		memset(idem, 'x', sizeof(idem) - 1);
 		idem[sizeof(idem) - 1] = '\0';
 		CHECK_EQ_INT(parse_sign(&c, &a, "--key", "k",
 		    "--idempotency-key", idem, "a", NULL), SG_EXIT_USAGE);
-		idem[SG_CLI_IDEM_MAX] = '\0';
+		idem[SG_IDEM_KEY_MAX] = '\0';
 		CHECK_EQ_INT(parse_sign(&c, &a, "--key", "k",
 		    "--idempotency-key", idem, "a", NULL), 0);
 	}
@@ -276,7 +276,7 @@ static void
 test_sign_artifact(void)
 {
 	struct sg_cli_sign_args a;
-	char err[256], big[2 + SG_CLI_ARTIFACT_VALUE_MAX + 2];
+	char err[256], big[2 + SG_ARTIFACT_VALUE_MAX + 2];
 	json_t *o = NULL;
 	size_t i;
 
@@ -321,26 +321,26 @@ test_sign_artifact(void)
 	json_decref(o);
 	big[0] = 'k';
 	big[1] = '=';
-	memset(big + 2, 'v', SG_CLI_ARTIFACT_VALUE_MAX + 1);
-	big[2 + SG_CLI_ARTIFACT_VALUE_MAX + 1] = '\0';   /* 1025 bytes of value */
+	memset(big + 2, 'v', SG_ARTIFACT_VALUE_MAX + 1);
+	big[2 + SG_ARTIFACT_VALUE_MAX + 1] = '\0';   /* 1025 bytes of value */
 	a.meta[0] = big;
 	CHECK_EQ_INT(artifact(&a, &o, err, sizeof(err)), SG_ERR_INVALID);
-	big[2 + SG_CLI_ARTIFACT_VALUE_MAX] = '\0';       /* 1024 */
+	big[2 + SG_ARTIFACT_VALUE_MAX] = '\0';       /* 1024 */
 	CHECK_EQ_INT(artifact(&a, &o, err, sizeof(err)), 0);
 	json_decref(o);
 
 	/* At most 32 fields: name + version + 30 more. */
 	{
-		static char fields[SG_CLI_ARTIFACT_FIELDS][16];
-		for (i = 0; i < SG_CLI_ARTIFACT_FIELDS; i++) {
+		static char fields[SG_ARTIFACT_FIELDS_MAX][16];
+		for (i = 0; i < SG_ARTIFACT_FIELDS_MAX; i++) {
 			snprintf(fields[i], sizeof(fields[i]), "f%zu=v", i);
 			a.meta[i] = fields[i];
 		}
-		a.nmeta = SG_CLI_ARTIFACT_FIELDS - 2;
+		a.nmeta = SG_ARTIFACT_FIELDS_MAX - 2;
 		CHECK_EQ_INT(artifact(&a, &o, err, sizeof(err)), 0);
-		CHECK_EQ_INT(json_object_size(o), SG_CLI_ARTIFACT_FIELDS);
+		CHECK_EQ_INT(json_object_size(o), SG_ARTIFACT_FIELDS_MAX);
 		json_decref(o);
-		a.nmeta = SG_CLI_ARTIFACT_FIELDS - 1;
+		a.nmeta = SG_ARTIFACT_FIELDS_MAX - 1;
 		CHECK_EQ_INT(artifact(&a, &o, err, sizeof(err)),
 		    SG_ERR_INVALID);
 	}

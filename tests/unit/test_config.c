@@ -831,6 +831,121 @@ test_dev_config_if_present(void)
 	sg_config_free(cfg);
 }
 
+/*
+ * The loader's table of numeric settings is what docs/OPERATIONS.md
+ * promises: each setting has exactly one row "| `name` | default |
+ * range | ... |" there, whose default is the table's and whose range
+ * reads "min–max" (with the unit, for seconds and milliseconds).  Run
+ * from the source tree, as make test does.
+ */
+static void
+test_numbers_match_operations_md(void)
+{
+	const struct sg_config_number *n;
+	char *doc = NULL, row[128], range[64], cell[64];
+	const char *at, *next, *cells;
+	size_t len = 0, i, count, nn;
+	unsigned long def;
+	int r;
+
+	r = sg_read_file("docs/OPERATIONS.md", 1024 * 1024, &doc, &len);
+	CHECK_EQ_INT(r, 0);
+	if (r != 0) {
+		fprintf(stderr, "  docs/OPERATIONS.md not found: run the test "
+		    "from the source tree\n");
+		return;
+	}
+	n = sg_config_numbers(&nn);
+	CHECK(nn >= 16);
+	for (i = 0; i < nn; i++) {
+		snprintf(row, sizeof(row), "\n| `%s` | ", n[i].name);
+		count = 0;
+		for (at = strstr(doc, row); at != NULL;
+		    at = strstr(at + 1, row))
+			count++;
+		if (count != 1)
+			fprintf(stderr, "  %s: %zu rows\n", n[i].name, count);
+		CHECK_EQ_INT(count, 1);
+		if ((at = strstr(doc, row)) == NULL)
+			continue;
+		cells = at + strlen(row);
+		/* The default: the cell's leading number. */
+		def = strtoul(cells, NULL, 10);
+		if (def != n[i].def)
+			fprintf(stderr, "  %s: the document says %lu, the "
+			    "loader %u\n", n[i].name, def, n[i].def);
+		CHECK_EQ_INT(def, n[i].def);
+		/* The range: the next cell. */
+		if ((next = strstr(cells, " | ")) == NULL)
+			continue;
+		next += 3;
+		snprintf(cell, sizeof(cell), "%.*s",
+		    (int)strcspn(next, "|\n"), next);
+		if (strcmp(n[i].unit, "s") == 0 ||
+		    strcmp(n[i].unit, "ms") == 0)
+			snprintf(range, sizeof(range), "%u\u2013%u %s",
+			    n[i].min, n[i].max, n[i].unit);
+		else
+			snprintf(range, sizeof(range), "%u\u2013%u", n[i].min,
+			    n[i].max);
+		if (strncmp(cell, range, strlen(range)) != 0)
+			fprintf(stderr, "  %s: the document says '%s', the "
+			    "loader '%s'\n", n[i].name, cell, range);
+		CHECK(strncmp(cell, range, strlen(range)) == 0);
+	}
+	free(doc);
+}
+
+/* Every numeric setting takes its default when absent, and its bounds
+ * but not one past them, as the table says. */
+static void
+test_numbers_table_drives_loader(void)
+{
+	const struct sg_config_number *n;
+	struct sg_config *cfg = NULL;
+	char err[512], text[1024];
+	size_t i, nn;
+	unsigned v;
+
+	n = sg_config_numbers(&nn);
+	CHECK_EQ_INT(load_text(base, &cfg, err, sizeof(err)), 0);
+	for (i = 0; cfg != NULL && i < nn; i++) {
+		if (strchr(n[i].name, '[') != NULL ||
+		    strcmp(n[i].name, "listen.port") == 0)
+			continue;
+		v = n[i].type == SG_CONFIG_U16 ?
+		    *(uint16_t *)(void *)((char *)cfg + n[i].offset) :
+		    *(unsigned *)(void *)((char *)cfg + n[i].offset);
+		if (n[i].def_at_most == NULL)
+			CHECK_EQ_INT(v, n[i].def);
+	}
+	sg_config_free(cfg);
+	/* One past the top of each top-level range is refused by name. */
+	for (i = 0; i < nn; i++) {
+		char want[256];
+
+		if (strchr(n[i].name, '.') != NULL ||
+		    strchr(n[i].name, '[') != NULL)
+			continue;
+		if (strcmp(n[i].name, "threads") == 0)
+			snprintf(text, sizeof(text), "\"threads\": %u",
+			    n[i].max + 1);
+		else
+			snprintf(text, sizeof(text), "\"threads\": 4, "
+			    "\"%s\": %u", n[i].name, n[i].max + 1);
+		cfg = NULL;
+		err[0] = '\0';
+		CHECK_EQ_INT(load_text(edited("\"threads\": 4", text), &cfg,
+		    err, sizeof(err)), SG_ERR_INVALID);
+		snprintf(want, sizeof(want), ": %s: must be an integer from "
+		    "%u to %u", n[i].name, n[i].min, n[i].max);
+		if (strstr(err, want) == NULL)
+			fprintf(stderr, "  %s: %s\n", n[i].name, err);
+		CHECK(strstr(err, want) != NULL);
+		sg_config_free(cfg);
+	}
+}
+
 static void
 test_users(void)
 {
@@ -1010,4 +1125,6 @@ SG_TEST_MAIN("config",
     T(test_file_errors),
     T(test_relative_config_path),
     T(test_dev_config_if_present),
+    T(test_numbers_match_operations_md),
+    T(test_numbers_table_drives_loader),
     T(test_teardown))

@@ -253,11 +253,11 @@ test_round_trips(void)
 	e.napprovals = 0;
 	e.has_cms = 0;
 	round_trip(&e);
-	for (i = 0; i < SG_ENTRY_MAX_APPROVALS; i++) {
+	for (i = 0; i < SG_ENVELOPES_MAX; i++) {
 		e.approvals[i] = dup_mem(env1, strlen(env1));
 		e.approval_lens[i] = strlen(env1);
 	}
-	e.napprovals = SG_ENTRY_MAX_APPROVALS;
+	e.napprovals = SG_ENVELOPES_MAX;
 	round_trip(&e);
 	{
 		static const char *const algs[] = { "ecdsa-p256",
@@ -323,7 +323,7 @@ test_build_refuses(void)
 	    SG_ERR_INVALID);
 	REFUSE(SG_ENTRY_DECISION, e.approve = 2, SG_ERR_INVALID);
 	REFUSE(SG_ENTRY_DECISION, e.envelope_len = 0, SG_ERR_INVALID);
-	REFUSE(SG_ENTRY_SIGNATURE, e.napprovals = SG_ENTRY_MAX_APPROVALS + 1,
+	REFUSE(SG_ENTRY_SIGNATURE, e.napprovals = SG_ENVELOPES_MAX + 1,
 	    SG_ERR_INVALID);
 	REFUSE(SG_ENTRY_SIGNATURE, e.approval_lens[1] = 0, SG_ERR_INVALID);
 	REFUSE(SG_ENTRY_SIGNATURE, e.public_key_len = 0, SG_ERR_INVALID);

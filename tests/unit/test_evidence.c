@@ -263,8 +263,8 @@ static void
 expect(const struct sg_policy *p, const char *statement, char **envs,
     size_t n, int64_t signed_at, const char *want, int line)
 {
-	const char *e[SG_EVIDENCE_MAX_ENVELOPES + 1];
-	size_t lens[SG_EVIDENCE_MAX_ENVELOPES + 1], i;
+	const char *e[SG_ENVELOPES_MAX + 1];
+	size_t lens[SG_ENVELOPES_MAX + 1], i;
 	struct sg_statement st;
 	char err[1024];
 	int r;
@@ -359,15 +359,15 @@ test_missing(void)
 
 	/* Too many envelopes to be real evidence. */
 	{
-		const char *many[SG_EVIDENCE_MAX_ENVELOPES + 1];
-		size_t lens[SG_EVIDENCE_MAX_ENVELOPES + 1], i;
+		const char *many[SG_ENVELOPES_MAX + 1];
+		size_t lens[SG_ENVELOPES_MAX + 1], i;
 
-		for (i = 0; i <= SG_EVIDENCE_MAX_ENVELOPES; i++) {
+		for (i = 0; i <= SG_ENVELOPES_MAX; i++) {
 			many[i] = "{}";
 			lens[i] = 2;
 		}
 		CHECK_EQ_INT(sg_evidence_check(p, s, strlen(s), many, lens,
-		    SG_EVIDENCE_MAX_ENVELOPES + 1, SIGNED_AT, &st, err,
+		    SG_ENVELOPES_MAX + 1, SIGNED_AT, &st, err,
 		    sizeof(err)), SG_ERR_TOO_LARGE);
 	}
 	CHECK(strncmp(err, "approvals:", 10) == 0);

@@ -369,7 +369,7 @@ test_valid_policy(void)
 	const struct sg_policy_key *k;
 	const struct sg_hsm *h;
 	uint8_t d[32], sha[32];
-	char hex[65];
+	char hex[SG_SHA256_HEX_SIZE];
 	size_t n;
 
 	if (p == NULL) {
@@ -1929,7 +1929,10 @@ test_inventory_rule(void)
 	const struct sg_policy_key *release, *firmware;
 	const struct sg_hsm *h;
 	struct {
-		char label[33], serial[17], manufacturer[33], model[17];
+		char label[SG_TOKEN_LABEL_SIZE];
+		char serial[SG_TOKEN_SERIAL_MAX + 1];
+		char manufacturer[SG_TOKEN_MANUFACTURER_MAX + 1];
+		char model[SG_TOKEN_MODEL_MAX + 1];
 	} ti;
 	char why[256];
 

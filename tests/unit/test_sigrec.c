@@ -140,7 +140,7 @@ test_once(void)
 	static const char req[] = "00112233445566778899aabbccddeeff";
 	struct sg_sigrec *rec = NULL;
 	struct sg_sigrec_entry e, cms, got, other;
-	char sha1[65], sha2[65], err[512];
+	char sha1[SG_SHA256_HEX_SIZE], sha2[SG_SHA256_HEX_SIZE], err[512];
 	uint8_t der[600];
 	size_t i;
 
@@ -282,7 +282,7 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct sg_sigrec_entry e, got;
-	char req[65];
+	char req[SG_REQUEST_ID_SIZE];
 	int i;
 
 	for (i = 0; i < PER_THREAD; i++) {

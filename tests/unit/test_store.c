@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -473,7 +474,8 @@ static void
 test_idempotency(void)
 {
 	struct sg_store *st = open_store("idem");
-	char id[33] = "untouched", body[65] = "untouched";
+	char id[SG_REQUEST_ID_SIZE] = "untouched";
+	char body[SG_SHA256_HEX_SIZE] = "untouched";
 	struct req a, b, c, d;
 	struct sg_txn *t;
 
@@ -687,7 +689,7 @@ test_list(void)
 {
 	struct sg_store *st = open_store("list");
 	struct sg_request **v = NULL, **page = NULL;
-	char ids[12][33];
+	char ids[12][SG_REQUEST_ID_SIZE];
 	struct req r;
 	size_t i, n = 0, pn = 0, total;
 	int64_t before;
@@ -799,7 +801,7 @@ test_expiry_and_pending(void)
 {
 	struct sg_store *st = open_store("exp");
 	static const int64_t exp[] = { 300, 100, 400, 200, 50 };
-	char ids[5][33], got[8][33];
+	char ids[5][SG_REQUEST_ID_SIZE], got[8][SG_REQUEST_ID_SIZE];
 	struct sg_txn *t;
 	struct req r;
 	size_t i, n;
@@ -930,7 +932,7 @@ static int
 hk_batch_end(void *ctx, struct sg_txn *t)
 {
 	int fail = atomic_load(&hc.fail_batch);
-	char sha[65];
+	char sha[SG_SHA256_HEX_SIZE];
 
 	(void)ctx;
 	atomic_fetch_add(&hc.batch_end, 1);
@@ -1011,7 +1013,7 @@ test_group_commit(void)
 	pthread_t th[GC_THREADS];
 	uint64_t batches0, jobs0, batches, jobs;
 	size_t n = 0, k, missing = 0, bad = 0;
-	char (*ids)[33] = NULL;
+	char (*ids)[SG_REQUEST_ID_SIZE] = NULL;
 	unsigned char *seen = NULL;
 	long last[GC_THREADS + 1];
 	struct sg_txn *txn;
@@ -1252,7 +1254,7 @@ static void
 test_job_error_undoes_all_its_writes(void)
 {
 	struct sg_store *st = open_store("jobfail2");
-	char id[33], body[65];
+	char id[SG_REQUEST_ID_SIZE], body[SG_SHA256_HEX_SIZE];
 	struct two_step a;
 	struct sg_txn *t;
 	struct req r;
@@ -1284,7 +1286,7 @@ test_batch_end_failure(void)
 	struct req blk, rq[NWORKERS], after;
 	struct ins ins[NWORKERS];
 	struct writer_arg wa[NWORKERS];
-	char sha[65], *text = NULL;
+	char sha[SG_SHA256_HEX_SIZE], *text = NULL;
 	struct sg_txn *t;
 	int i, blk_r = -999, committed0;
 
@@ -1360,7 +1362,7 @@ dh_committed(void *ctx)
 static int
 job_relaxed_row(struct sg_txn *t, void *arg)
 {
-	char sha[65];
+	char sha[SG_SHA256_HEX_SIZE];
 	int r;
 
 	(void)arg;
@@ -1403,7 +1405,7 @@ static int
 has_policy(struct sg_store *st, int n)
 {
 	struct sg_txn *t;
-	char sha[65], *text = NULL;
+	char sha[SG_SHA256_HEX_SIZE], *text = NULL;
 	int r;
 
 	if (sg_store_read_begin(st, &t) != 0)
@@ -1563,7 +1565,7 @@ test_reopen(void)
 	CHECK_STR(text, "policy text");
 	free(text);
 	{
-		char id[33], body[65];
+		char id[SG_REQUEST_ID_SIZE], body[SG_SHA256_HEX_SIZE];
 		CHECK_EQ_INT(sg_store_find_idempotent(t, "ci", "k", id, body),
 		    0);
 		CHECK_STR(id, a.q.id);
@@ -1802,6 +1804,462 @@ test_upgrade_old_store(void)
 	sg_store_close(st);
 }
 
+/* ---- schema versions ---- */
+
+/* PRAGMA user_version of dir/signgate.db, or -1. */
+static int64_t
+db_version(const char *dir)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	char path[192];
+	int64_t v = -1;
+
+	snprintf(path, sizeof(path), "%s/signgate.db", dir);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+	    SQLITE_OK && sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s,
+	    NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Runs sql on dir/signgate.db (created, with dir, when missing); says
+ * why it failed unless quiet. */
+static int
+db_run(const char *dir, const char *sql, int quiet)
+{
+	sqlite3 *db = NULL;
+	char path[192];
+	int rc;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return -1;
+	snprintf(path, sizeof(path), "%s/signgate.db", dir);
+	if ((rc = sqlite3_open(path, &db)) == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK && !quiet)
+		fprintf(stderr, "  %s: %s\n", dir, sqlite3_errmsg(db));
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int
+db_exec(const char *dir, const char *sql)
+{
+	return db_run(dir, sql, 0);
+}
+
+/* The first layout's tables, as the first release created them. */
+#define LAYOUT_FIRST							\
+    "CREATE TABLE requests ("						\
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"				\
+    " id TEXT NOT NULL UNIQUE, key TEXT NOT NULL,"			\
+    " digest_alg TEXT NOT NULL, digest_hex TEXT NOT NULL,"		\
+    " format TEXT NOT NULL, artifact TEXT NOT NULL,"			\
+    " requester TEXT NOT NULL, created_at INTEGER NOT NULL,"		\
+    " expires_at INTEGER NOT NULL, policy_name TEXT NOT NULL,"		\
+    " policy_version INTEGER NOT NULL, policy_sha256 TEXT NOT NULL,"	\
+    " spki_sha256 TEXT NOT NULL, statement TEXT NOT NULL,"		\
+    " state TEXT NOT NULL CHECK (state IN"				\
+    "  ('pending','signed','rejected','expired','failed')),"		\
+    " error TEXT, signature BLOB, cms BLOB, signed_at INTEGER,"		\
+    " idem_key TEXT, idem_body_sha256 TEXT,"				\
+    " UNIQUE (requester, idem_key));"					\
+    "CREATE INDEX requests_state ON requests(state, seq);"		\
+    "CREATE INDEX requests_key ON requests(key, seq);"			\
+    "CREATE TABLE approvals ("						\
+    " request_id TEXT NOT NULL REFERENCES requests(id),"		\
+    " officer TEXT NOT NULL,"						\
+    " decision TEXT NOT NULL CHECK (decision IN ('approve','reject')),"	\
+    " at INTEGER NOT NULL, envelope TEXT NOT NULL,"			\
+    " ord INTEGER NOT NULL, PRIMARY KEY (request_id, officer));"	\
+    "CREATE TABLE policies (sha256 TEXT PRIMARY KEY, text TEXT NOT NULL,"\
+    " first_seen INTEGER NOT NULL);"
+
+/* The layout of the build before versions: 'cancelled' and its columns. */
+#define LAYOUT_CANCELLED						\
+    "CREATE TABLE requests ("						\
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"				\
+    " id TEXT NOT NULL UNIQUE, key TEXT NOT NULL,"			\
+    " digest_alg TEXT NOT NULL, digest_hex TEXT NOT NULL,"		\
+    " format TEXT NOT NULL, artifact TEXT NOT NULL,"			\
+    " requester TEXT NOT NULL, created_at INTEGER NOT NULL,"		\
+    " expires_at INTEGER NOT NULL, policy_name TEXT NOT NULL,"		\
+    " policy_version INTEGER NOT NULL, policy_sha256 TEXT NOT NULL,"	\
+    " spki_sha256 TEXT NOT NULL, statement TEXT NOT NULL,"		\
+    " state TEXT NOT NULL CHECK (state IN"				\
+    "  ('pending','signed','rejected','expired','failed','cancelled')),"\
+    " error TEXT, signature BLOB, cms BLOB, signed_at INTEGER,"		\
+    " log_index INTEGER, timestamp_note TEXT,"				\
+    " idem_key TEXT, idem_body_sha256 TEXT,"				\
+    " cancelled_by TEXT, cancel_reason TEXT, cancelled_at INTEGER,"	\
+    " UNIQUE (requester, idem_key));"					\
+    "CREATE INDEX requests_state ON requests(state, seq);"		\
+    "CREATE INDEX requests_key ON requests(key, seq);"			\
+    "CREATE TABLE approvals ("						\
+    " request_id TEXT NOT NULL REFERENCES requests(id),"		\
+    " officer TEXT NOT NULL,"						\
+    " decision TEXT NOT NULL CHECK (decision IN ('approve','reject')),"	\
+    " at INTEGER NOT NULL, envelope TEXT NOT NULL,"			\
+    " ord INTEGER NOT NULL, PRIMARY KEY (request_id, officer));"	\
+    "CREATE TABLE policies (sha256 TEXT PRIMARY KEY, text TEXT NOT NULL,"\
+    " first_seen INTEGER NOT NULL);"
+
+#define OLD_ID "0000000000000007000000000000abcd"
+#define OLD_SHA "cccc000000000000000000000000000000" \
+    "000000000000000000000000000007"
+
+/* Rows every layout can hold: a pending request with a decision, a
+ * rejected one, and the policy they were made under. */
+#define OLD_ROWS							\
+    "INSERT INTO requests (seq, id, key, digest_alg, digest_hex, format,"\
+    " artifact, requester, created_at, expires_at, policy_name,"	\
+    " policy_version, policy_sha256, spki_sha256, statement, state,"	\
+    " idem_key, idem_body_sha256)"					\
+    " VALUES (41, '" OLD_ID "', 'release', 'sha256', 'ab', 'cms',"	\
+    " '{\"name\":\"a\"}', 'ci', 1, 9999999999, 'p', 1, '" OLD_SHA "',"	\
+    " 'aa', 'st', 'pending', 'k1', 'bb');"				\
+    "INSERT INTO requests (seq, id, key, digest_alg, digest_hex, format,"\
+    " artifact, requester, created_at, expires_at, policy_name,"	\
+    " policy_version, policy_sha256, spki_sha256, statement, state,"	\
+    " error)"								\
+    " VALUES (42, '0000000000000008000000000000abcd', 'nightly',"	\
+    " 'sha256', 'cd', 'raw', '{}', 'ci', 2, 9999999999, 'p', 1,"	\
+    " '" OLD_SHA "', 'aa', 'st', 'rejected', 'vetoed');"		\
+    "INSERT INTO approvals VALUES ('" OLD_ID "', 'alice', 'approve', 2,"\
+    " '{}', 0);"							\
+    "INSERT INTO policies VALUES ('" OLD_SHA "', 'policy p', 1);"
+
+static int
+job_get_policy(struct sg_txn *t, void *arg)
+{
+	struct op *o = arg;
+	char *text = NULL;
+	int r;
+
+	if ((r = sg_store_get_policy(t, o->sha, &text)) == 0 &&
+	    strcmp(text, o->text) != 0)
+		r = SG_ERR_VERIFY;
+	free(text);
+	return r;
+}
+
+/* What an upgraded store must still hold, and what it must now allow. */
+static void
+check_upgraded(const char *dir, const char *layout)
+{
+	struct sg_store *st = NULL;
+	struct sg_request *got = NULL;
+	struct op o;
+	struct req a;
+	size_t before = (size_t)sg_test_failed_checks;
+
+	CHECK_EQ_INT(sg_store_open(dir, &st), 0);
+	if (st == NULL)
+		return;
+	CHECK_EQ_INT(db_version(dir), SG_STORE_SCHEMA_VERSION);
+	CHECK_EQ_INT(get(st, OLD_ID, &got), 0);
+	if (got != NULL) {
+		CHECK_EQ_INT(got->seq, 41);
+		CHECK_STR(got->state, "pending");
+		CHECK_STR(got->format, "cms");
+		CHECK_STR(got->artifact_json, "{\"name\":\"a\"}");
+		CHECK_STR(got->policy_sha256, OLD_SHA);
+		CHECK_EQ_INT(got->log_index, -1);
+		CHECK(got->timestamp_note == NULL);
+		CHECK_EQ_INT(got->napprovals, 1);
+		if (got->napprovals == 1)
+			CHECK_STR(got->approvals[0].officer, "alice");
+	}
+	sg_request_free(got);
+	got = NULL;
+	CHECK_EQ_INT(get(st, "0000000000000008000000000000abcd", &got), 0);
+	CHECK(got != NULL && strcmp(got->state, "rejected") == 0 &&
+	    got->error != NULL && strcmp(got->error, "vetoed") == 0);
+	sg_request_free(got);
+	got = NULL;
+	memset(&o, 0, sizeof(o));
+	o.sha = OLD_SHA;
+	o.text = "policy p";
+	CHECK_EQ_INT(sg_store_write(st, job_get_policy, &o), 0);
+	/* The idempotency key still finds its request. */
+	{
+		struct sg_txn *t = NULL;
+		char id[SG_REQUEST_ID_SIZE] = "", body[SG_SHA256_HEX_SIZE] = "";
+
+		CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+		if (t != NULL) {
+			CHECK_EQ_INT(sg_store_find_idempotent(t, "ci", "k1",
+			    id, body), 0);
+			CHECK_STR(id, OLD_ID);
+			sg_store_read_end(t);
+		}
+	}
+	/* What the later versions added works on the old rows. */
+	memset(&o, 0, sizeof(o));
+	o.id = OLD_ID;
+	o.index = 12;
+	CHECK_EQ_INT(sg_store_write(st, job_log_index, &o), 0);
+	CHECK_EQ_INT(cancel(st, OLD_ID, "alice", "revoked build", 3), 0);
+	fill(&a, 9, "release", 10, 20);
+	CHECK_EQ_INT(insert(st, &a.q, NULL, NULL), 0);
+	CHECK_EQ_INT(get(st, a.q.id, &got), 0);
+	CHECK(got != NULL && got->seq > 42);
+	sg_request_free(got);
+	got = NULL;
+	sg_store_close(st);
+	/* Opened again: current, nothing to do, everything kept. */
+	st = NULL;
+	CHECK_EQ_INT(sg_store_open(dir, &st), 0);
+	if (st == NULL)
+		return;
+	CHECK_EQ_INT(db_version(dir), SG_STORE_SCHEMA_VERSION);
+	CHECK_EQ_INT(get(st, OLD_ID, &got), 0);
+	if (got != NULL) {
+		CHECK_STR(got->state, "cancelled");
+		CHECK_STR(got->cancelled_by, "alice");
+		CHECK_EQ_INT(got->log_index, 12);
+		CHECK_EQ_INT(got->napprovals, 1);
+	}
+	sg_request_free(got);
+	sg_store_close(st);
+	if ((size_t)sg_test_failed_checks != before)
+		fprintf(stderr, "  (layout: %s)\n", layout);
+}
+
+/*
+ * Every older database reaches the current version and keeps its data:
+ * the layouts from before versions were recorded (all at version 0) and
+ * databases stopped at each version since.
+ */
+static void
+test_upgrade_every_version(void)
+{
+	static const struct {
+		const char *name, *sql;
+	} layouts[] = {
+		{ "v0, first layout", LAYOUT_FIRST OLD_ROWS },
+		{ "v0, with log_index", LAYOUT_FIRST
+		    "ALTER TABLE requests ADD COLUMN log_index INTEGER;"
+		    OLD_ROWS },
+		{ "v0, with timestamp_note", LAYOUT_FIRST
+		    "ALTER TABLE requests ADD COLUMN log_index INTEGER;"
+		    "ALTER TABLE requests ADD COLUMN timestamp_note TEXT;"
+		    OLD_ROWS },
+		{ "v0, with cancelled", LAYOUT_CANCELLED OLD_ROWS },
+		{ "v1", LAYOUT_FIRST OLD_ROWS "PRAGMA user_version = 1;" },
+		{ "v2", LAYOUT_FIRST
+		    "ALTER TABLE requests ADD COLUMN log_index INTEGER;"
+		    "ALTER TABLE requests ADD COLUMN timestamp_note TEXT;"
+		    OLD_ROWS "PRAGMA user_version = 2;" },
+	};
+	char dir[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
+		snprintf(dir, sizeof(dir), "%s/layout%zu", tmpdir, i);
+		CHECK_EQ_INT(db_exec(dir, layouts[i].sql), 0);
+		check_upgraded(dir, layouts[i].name);
+	}
+}
+
+/* A new store is created at the current version, and its state column
+ * takes every state there is. */
+static void
+test_schema_fresh(void)
+{
+	struct sg_store *st = open_store("fresh");
+	struct sg_request *got = NULL;
+	enum sg_req_state s;
+	struct req r;
+	char dir[128];
+	unsigned n = 0;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	snprintf(dir, sizeof(dir), "%s/fresh", tmpdir);
+	CHECK_EQ_INT(db_version(dir), SG_STORE_SCHEMA_VERSION);
+	for (s = SG_REQ_STATE_FIRST; s <= SG_REQ_STATE_LAST; s++, n++) {
+		fill(&r, 700 + n, "release", 1, 2);
+		snprintf(r.q.state, sizeof(r.q.state), "%s",
+		    sg_req_state_str(s));
+		CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
+		got = NULL;
+		CHECK_EQ_INT(get(st, r.q.id, &got), 0);
+		CHECK(got != NULL && strcmp(got->state, sg_req_state_str(s)) ==
+		    0);
+		sg_request_free(got);
+	}
+	sg_store_close(st);
+}
+
+/* A database from a newer build is refused, said so, and left as it was. */
+static void
+test_schema_newer_refused(void)
+{
+	struct sg_store *st = NULL, *sentinel = (struct sg_store *)&st;
+	char dir[128], logpath[160], log[1024];
+	struct req r;
+	FILE *f;
+	ssize_t n;
+	int fd, saved;
+
+	st = open_store("newer");
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	fill(&r, 800, "release", 1, 2);
+	CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
+	sg_store_close(st);
+	snprintf(dir, sizeof(dir), "%s/newer", tmpdir);
+	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 4"), 0);
+
+	/* The refusal goes to the log (stderr): catch it. */
+	snprintf(logpath, sizeof(logpath), "%s/newer.log", tmpdir);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(saved >= 0 && fd >= 0);
+	if (saved < 0 || fd < 0)
+		return;
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	st = sentinel;
+	CHECK_EQ_INT(sg_store_open(dir, &st), SG_ERR_CONFLICT);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	CHECK(st == sentinel);
+	memset(log, 0, sizeof(log));
+	if ((f = fopen(logpath, "r")) != NULL) {
+		n = (ssize_t)fread(log, 1, sizeof(log) - 1, f);
+		fclose(f);
+		CHECK(n > 0);
+	}
+	CHECK(strstr(log, "schema is version 4, newer than this build's "
+	    "(3): refusing to open it") != NULL);
+	/* Untouched: still version 4, the row still there. */
+	CHECK_EQ_INT(db_version(dir), 4);
+	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 3"), 0);
+	st = NULL;
+	CHECK_EQ_INT(sg_store_open(dir, &st), 0);
+	CHECK(st != NULL && exists(st, r.q.id));
+	sg_store_close(st);
+}
+
+/*
+ * A step that fails leaves the database at the version before it, with
+ * nothing of the step applied, and a later open goes on from there.
+ */
+static void
+test_schema_step_atomic(void)
+{
+	struct sg_store *st = NULL;
+	char dir[128];
+
+	snprintf(dir, sizeof(dir), "%s/atomic", tmpdir);
+	/* Version 2, with a table in the way of step 3's rebuild. */
+	CHECK_EQ_INT(db_exec(dir, LAYOUT_FIRST
+	    "ALTER TABLE requests ADD COLUMN log_index INTEGER;"
+	    "ALTER TABLE requests ADD COLUMN timestamp_note TEXT;"
+	    OLD_ROWS "PRAGMA user_version = 2;"
+	    "CREATE TABLE requests_rebuilt (x);"), 0);
+	CHECK(sg_store_open(dir, &st) < 0);
+	CHECK(st == NULL);
+	CHECK_EQ_INT(db_version(dir), 2);
+	/* Step 3's added columns were rolled back with it. */
+	CHECK_EQ_INT(db_run(dir, "SELECT cancelled_by FROM requests", 1), -1);
+	CHECK_EQ_INT(db_exec(dir, "DROP TABLE requests_rebuilt"), 0);
+	check_upgraded(dir, "v2 after a failed step");
+}
+
+/*
+ * A request holds at most SG_ENVELOPES_MAX decisions, the most its
+ * signature's evidence and log entry carry: one more is refused when it
+ * is posted, not dropped from the count later.
+ */
+static void
+test_decision_limit(void)
+{
+	struct sg_store *st = open_store("decisions");
+	struct sg_request *got = NULL;
+	struct req r, other;
+	char officer[32];
+	int i;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	fill(&r, 900, "release", 1, 9999999999);
+	fill(&other, 901, "release", 1, 9999999999);
+	CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
+	CHECK_EQ_INT(insert(st, &other.q, NULL, NULL), 0);
+	for (i = 0; i < SG_ENVELOPES_MAX; i++) {
+		snprintf(officer, sizeof(officer), "officer%d", i);
+		CHECK_EQ_INT(approve(st, r.q.id, officer, 1, i, "{}"), 0);
+	}
+	CHECK_EQ_INT(approve(st, r.q.id, "one-more", 1, 99, "{}"),
+	    SG_ERR_TOO_LARGE);
+	/* Deciding twice is still the conflict it always was. */
+	CHECK_EQ_INT(approve(st, r.q.id, "officer3", 0, 99, "{}"),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(get(st, r.q.id, &got), 0);
+	CHECK(got != NULL && got->napprovals == SG_ENVELOPES_MAX);
+	if (got != NULL && got->napprovals == SG_ENVELOPES_MAX)
+		CHECK_STR(got->approvals[SG_ENVELOPES_MAX - 1].officer,
+		    "officer63");
+	sg_request_free(got);
+	/* The limit is per request. */
+	CHECK_EQ_INT(approve(st, other.q.id, "one-more", 1, 99, "{}"), 0);
+	sg_store_close(st);
+}
+
+/* States and formats are checked at the boundary, both ways. */
+static void
+test_states_and_formats_checked(void)
+{
+	struct sg_store *st = open_store("enums");
+	struct sg_request **v = NULL;
+	struct req r;
+	size_t n = 0;
+	char dir[128];
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	fill(&r, 950, "release", 1, 2);
+	snprintf(r.q.state, sizeof(r.q.state), "approved");
+	CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), SG_ERR_INVALID);
+	fill(&r, 950, "release", 1, 2);
+	snprintf(r.q.format, sizeof(r.q.format), "pem");
+	CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), SG_ERR_INVALID);
+	CHECK(!exists(st, r.q.id));
+	fill(&r, 950, "release", 1, 2);
+	CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
+	/* finish() is for rejected, expired and failed only. */
+	CHECK_EQ_INT(finish(st, r.q.id, "signed", NULL), SG_ERR_INVALID);
+	CHECK_EQ_INT(finish(st, r.q.id, "cancelled", NULL), SG_ERR_INVALID);
+	CHECK_EQ_INT(finish(st, r.q.id, "pending", NULL), SG_ERR_INVALID);
+	CHECK_EQ_INT(list(st, "Pending", NULL, 0, 10, &v, &n),
+	    SG_ERR_INVALID);
+	CHECK_EQ_INT(list(st, "pending", NULL, 0, 10, &v, &n), 0);
+	CHECK_EQ_INT(n, 1);
+	sg_request_list_free(v, n);
+	sg_store_close(st);
+	/* A row with a format that is not one is refused on the way out. */
+	snprintf(dir, sizeof(dir), "%s/enums", tmpdir);
+	CHECK_EQ_INT(db_exec(dir, "UPDATE requests SET format = 'pem'"), 0);
+	st = open_store("enums");
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	CHECK_EQ_INT(list(st, NULL, NULL, 0, 10, &v, &n), SG_ERR_IO);
+	sg_store_close(st);
+}
+
 SG_TEST_MAIN("store",
     T(test_setup),
     T(test_open_creates),
@@ -1811,6 +2269,12 @@ SG_TEST_MAIN("store",
     T(test_transitions),
     T(test_cancel),
     T(test_upgrade_old_store),
+    T(test_upgrade_every_version),
+    T(test_schema_fresh),
+    T(test_schema_newer_refused),
+    T(test_schema_step_atomic),
+    T(test_decision_limit),
+    T(test_states_and_formats_checked),
     T(test_list),
     T(test_expiry_and_pending),
     T(test_policy),

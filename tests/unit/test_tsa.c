@@ -180,15 +180,6 @@ setup(void)
 	}
 }
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Starts tsa_server with extra arguments (NULL-terminated); waits at most
  * 10 s for its "listening on" line. */
 static int
@@ -199,7 +190,7 @@ server_start(struct server *s, const char *a1, const char *a2,
 	char line[128];
 	size_t used = 0;
 	int pfd[2], i = 0, st;
-	double deadline;
+	int64_t deadline;
 	struct pollfd p;
 	ssize_t n;
 	char *colon;
@@ -227,12 +218,12 @@ server_start(struct server *s, const char *a1, const char *a2,
 		_exit(127);
 	}
 	close(pfd[1]);
-	deadline = now_ms() + 10000;
+	deadline = sg_mono_ms() + 10000;
 	while (used < sizeof(line) - 1 && memchr(line, '\n', used) == NULL) {
 		p.fd = pfd[0];
 		p.events = POLLIN;
-		if (now_ms() >= deadline ||
-		    poll(&p, 1, (int)(deadline - now_ms()) + 1) <= 0)
+		if (sg_mono_ms() >= deadline ||
+		    poll(&p, 1, (int)(deadline - sg_mono_ms()) + 1) <= 0)
 			break;
 		if ((n = read(pfd[0], line + used, sizeof(line) - 1 - used))
 		    <= 0)
@@ -256,14 +247,14 @@ server_start(struct server *s, const char *a1, const char *a2,
 static void
 server_stop(struct server *s)
 {
-	double deadline;
+	int64_t deadline;
 	int st;
 
 	if (s->pid <= 0)
 		return;
 	kill(s->pid, SIGTERM);
-	deadline = now_ms() + 5000;
-	while (now_ms() < deadline) {
+	deadline = sg_mono_ms() + 5000;
+	while (sg_mono_ms() < deadline) {
 		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
 			s->pid = 0;
 			return;
@@ -473,17 +464,17 @@ test_slow(void)
 	char url[64], err[512] = "";
 	uint8_t *tok = NULL;
 	size_t len = 0;
-	double t0, took;
+	int64_t t0, took;
 
 	if (server_start(&s, "--delay-ms", "3000", NULL, NULL) != 0) {
 		CHECK(0);
 		return;
 	}
 	url_of(url, sizeof(url), s.port);
-	t0 = now_ms();
+	t0 = sg_mono_ms();
 	CHECK_EQ_INT(sg_tsa_timestamp(url, (const uint8_t *)"x", 1, 300,
 	    &tok, &len, err, sizeof(err)), SG_ERR_UNAVAILABLE);
-	took = now_ms() - t0;
+	took = sg_mono_ms() - t0;
 	CHECK(tok == NULL);
 	CHECK(strstr(err, "no answer within 300 ms") != NULL);
 	CHECK(took >= 250 && took < 2000);
@@ -557,14 +548,14 @@ read_request(int fd, uint8_t *body, size_t cap, size_t *ret_len)
 {
 	char buf[8192], *end, *cl;
 	size_t used = 0, want = 0;
-	double deadline = now_ms() + 5000;
+	int64_t deadline = sg_mono_ms() + 5000;
 	struct pollfd p;
 	ssize_t n;
 
 	for (;;) {
 		p.fd = fd;
 		p.events = POLLIN;
-		if (now_ms() >= deadline || poll(&p, 1, 100) < 0)
+		if (sg_mono_ms() >= deadline || poll(&p, 1, 100) < 0)
 			return;
 		if (p.revents == 0)
 			continue;

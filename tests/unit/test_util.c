@@ -2,18 +2,21 @@
  * Tests for the shared helpers: encodings (hex, strict base64), checked
  * number parsing, RFC 3339 time, careful file reading (size caps,
  * O_NOFOLLOW, directories, secret-file permissions), atomic writes, log
- * escaping, constant-time comparison and path helpers.  Every refusal is
- * checked to leave the output parameters untouched.
+ * escaping, constant-time comparison, path helpers, the monotonic clock
+ * and the error-message helper.  Every refusal is checked to leave the
+ * output parameters untouched.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sg_err.h"
@@ -816,6 +819,107 @@ test_freezero_null(void)
 	sg_freezero(p, 7);
 }
 
+/* The one monotonic clock: CLOCK_MONOTONIC, in three units that agree. */
+static void
+test_mono_clock(void)
+{
+	struct timespec ts, pause = { 0, 20 * 1000000L };
+	int64_t raw, ns, us, ms, ns2;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	raw = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	ns = sg_mono_ns();
+	us = sg_mono_us();
+	ms = sg_mono_ms();
+	CHECK(ns >= raw);
+	CHECK(ns - raw < 1000000000);        /* the same clock, not another */
+	CHECK(us >= ns / 1000);
+	CHECK(ms >= us / 1000);
+	CHECK(ms - ns / 1000000 < 1000);
+	while (nanosleep(&pause, &pause) != 0 && errno == EINTR)
+		;
+	ns2 = sg_mono_ns();
+	CHECK(ns2 - ns >= 20 * 1000000);
+	CHECK(sg_mono_ms() - ms >= 20);
+}
+
+static int64_t
+ts_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+/* A deadline is now + ms on the monotonic clock, normalised; a condition
+ * variable on that clock times out at it, not before. */
+static void
+test_mono_deadline(void)
+{
+	pthread_condattr_t ca;
+	pthread_cond_t cond;
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct timespec ts;
+	int64_t before, after;
+	int r;
+
+	before = sg_mono_ns();
+	sg_mono_deadline(&ts, 1500);
+	after = sg_mono_ns();
+	CHECK(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000);
+	CHECK(ts_ns(&ts) >= before + 1500 * INT64_C(1000000));
+	CHECK(ts_ns(&ts) <= after + 1500 * INT64_C(1000000));
+	/* The past is now; a huge wait does not wrap around. */
+	before = sg_mono_ns();
+	sg_mono_deadline(&ts, -5000);
+	CHECK(ts_ns(&ts) >= before && ts_ns(&ts) <= sg_mono_ns());
+	sg_mono_deadline(&ts, INT64_MAX);
+	CHECK(ts.tv_sec > 0 && ts_ns(&ts) > sg_mono_ns());
+	CHECK(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000);
+
+	CHECK_EQ_INT(pthread_condattr_init(&ca), 0);
+	CHECK_EQ_INT(pthread_condattr_setclock(&ca, CLOCK_MONOTONIC), 0);
+	CHECK_EQ_INT(pthread_cond_init(&cond, &ca), 0);
+	pthread_mutex_lock(&lock);
+	before = sg_mono_ms();
+	sg_mono_deadline(&ts, 50);
+	do
+		r = pthread_cond_timedwait(&cond, &lock, &ts);
+	while (r == 0);
+	after = sg_mono_ms();
+	pthread_mutex_unlock(&lock);
+	CHECK_EQ_INT(r, ETIMEDOUT);
+	CHECK(after - before >= 50);
+	CHECK(after - before < 5000);
+	pthread_cond_destroy(&cond);
+	pthread_condattr_destroy(&ca);
+}
+
+/* The error helper formats, always terminates, tolerates no buffer, and
+ * returns the code it was given. */
+static void
+test_err_set(void)
+{
+	char buf[16], small[6];
+
+	memset(buf, 'x', sizeof(buf));
+	CHECK_EQ_INT(sg_err_set(buf, sizeof(buf), SG_ERR_INVALID,
+	    "field %s: %d", "a", 7), SG_ERR_INVALID);
+	CHECK_STR(buf, "field a: 7");
+	CHECK_EQ_INT(sg_err_set(buf, sizeof(buf), 0, "%s", ""), 0);
+	CHECK_STR(buf, "");
+	/* Truncated, NUL-terminated, never past the buffer. */
+	memset(small, 'x', sizeof(small));
+	CHECK_EQ_INT(sg_err_set(small, 4, SG_ERR_IO, "abcdefgh"), SG_ERR_IO);
+	CHECK_STR(small, "abc");
+	CHECK_EQ_INT(small[4], 'x');
+	/* No buffer, or none of it: only the code. */
+	CHECK_EQ_INT(sg_err_set(NULL, 10, SG_ERR_VERIFY, "%s", "x"),
+	    SG_ERR_VERIFY);
+	memset(small, 'x', sizeof(small));
+	CHECK_EQ_INT(sg_err_set(small, 0, SG_ERR_NOMEM, "%s", "y"),
+	    SG_ERR_NOMEM);
+	CHECK_EQ_INT(small[0], 'x');
+}
+
 /* A hostile string in a log message cannot start a new log line. */
 static void
 test_log_escapes(void)
@@ -887,4 +991,7 @@ SG_TEST_MAIN("util",
     T(test_path_join),
     T(test_dirname),
     T(test_freezero_null),
+    T(test_mono_clock),
+    T(test_mono_deadline),
+    T(test_err_set),
     T(test_teardown))

@@ -1,0 +1,55 @@
+/*
+ * The values a request's state and a signature's format can take, as
+ * enumerations, each with its one spelling.  The strings exist only where
+ * the values cross a boundary as text (SQL columns, JSON members, the
+ * statement, command-line options): there they are turned into the enum
+ * with the _parse function and back with the _str one, so that no module
+ * compares or spells them by hand.
+ */
+#ifndef SG_TYPES_H
+#define SG_TYPES_H
+
+/*
+ * A signing request's life: pending until the quorum is met (signed), a
+ * veto (rejected), its expiry (expired), a signing failure (failed) or a
+ * cancellation (cancelled).  Every state but pending is final.
+ */
+enum sg_req_state {
+	SG_REQ_NONE = 0,               /* not a state: zeroed or unparsed */
+	SG_REQ_PENDING,
+	SG_REQ_SIGNED,
+	SG_REQ_REJECTED,
+	SG_REQ_EXPIRED,
+	SG_REQ_FAILED,
+	SG_REQ_CANCELLED,
+};
+#define SG_REQ_STATE_FIRST SG_REQ_PENDING
+#define SG_REQ_STATE_LAST SG_REQ_CANCELLED
+/* The longest spelling of a state ("cancelled"), as a C string. */
+#define SG_REQ_STATE_SIZE 10
+
+/*
+ * A signature's format: the raw signature value, or a detached CMS
+ * SignedData.  The values are distinct bits, so that the formats a key
+ * allows are a mask of them (struct sg_policy_key.formats).
+ */
+enum sg_format {
+	SG_FORMAT_RAW = 1 << 0,
+	SG_FORMAT_CMS = 1 << 1,
+};
+/* The longest spelling of a format, as a C string. */
+#define SG_FORMAT_SIZE 4
+
+/* "pending", "signed", ...; "?" for a value that is not a state. */
+const char *sg_req_state_str(enum sg_req_state s);
+/* The state spelled s; SG_ERR_INVALID (and *ret untouched) otherwise. */
+int sg_req_state_parse(const char *s, enum sg_req_state *ret);
+/* 1 for every state but pending (and SG_REQ_NONE). */
+int sg_req_state_final(enum sg_req_state s);
+
+/* "raw" or "cms"; "?" for a value that is not one format. */
+const char *sg_format_str(enum sg_format f);
+/* The format spelled s; SG_ERR_INVALID (and *ret untouched) otherwise. */
+int sg_format_parse(const char *s, enum sg_format *ret);
+
+#endif
