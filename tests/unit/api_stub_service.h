@@ -30,7 +30,7 @@ struct sg_service {
 	int result;                    /* what operations return */
 	struct sg_fault fault;         /* with result != 0 */
 	int existing;                  /* create: an idempotent retry */
-	char state[12];                /* state of the requests returned */
+	char state[SG_REQ_STATE_SIZE];  /* state of the requests returned */
 	int not_ready;                 /* sg_service_ready() fails */
 	size_t nlist;                  /* requests sg_service_list returns */
 
