@@ -371,8 +371,7 @@ teardown(struct forge *f)
 	size_t i;
 
 	sg_signer_client_free(f->sc);
-	if (f->tmp[0] != '\0')
-		(void)sg_fx_rm_tree(f->tmp);
+	(void)sg_fx_rm_tree(f->tmp);
 	for (i = 0; i < NOFFICERS; i++)
 		EVP_PKEY_free(f->officer[i]);
 	sg_policy_free(f->policy);

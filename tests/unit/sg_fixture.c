@@ -11,6 +11,7 @@
  * sg_test.h: it checks nothing, its callers do.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -37,6 +38,7 @@
 #include "sg_fixture.h"
 
 #define FX_PKI_DAYS 365
+#define FX_P11_SLOTS 16
 #define FX_PUB_PEM_MAGIC "-----"
 
 /* ---- scratch directories ---- */
@@ -89,6 +91,8 @@ sg_fx_rm_tree(const char *dir)
 {
 	struct stat sb;
 
+	if (dir[0] == '\0')
+		return 0;
 	if (strncmp(dir, SG_FX_TMP_PREFIX, strlen(SG_FX_TMP_PREFIX)) != 0 ||
 	    strstr(dir, "/..") != NULL) {
 		fprintf(stderr, "not a scratch directory, kept: \"%s\"\n", dir);
@@ -241,6 +245,36 @@ sg_fx_p11_exported(const char *dir, const char *label)
 	}
 	BIO_free(b);
 	return pk;
+}
+
+int
+sg_fx_p11_slot(void *dl, const char *label, CK_FUNCTION_LIST **ret_f,
+    CK_SLOT_ID *ret_slot)
+{
+	CK_C_GetFunctionList get;
+	CK_FUNCTION_LIST *f = NULL;
+	CK_SLOT_ID slots[FX_P11_SLOTS];
+	CK_ULONG n = FX_P11_SLOTS, i;
+	CK_TOKEN_INFO ti;
+	size_t len = strlen(label);
+
+	*ret_f = NULL;
+	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+	if (get == NULL || get(&f) != CKR_OK || f == NULL)
+		return -1;
+	*ret_f = f;
+	if (f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
+		return -1;
+	/* CK_TOKEN_INFO.label is padded with spaces. */
+	for (i = 0; i < n; i++) {
+		if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+		    len < sizeof(ti.label) &&
+		    memcmp(ti.label, label, len) == 0 && ti.label[len] == ' ') {
+			*ret_slot = slots[i];
+			return 0;
+		}
+	}
+	return -1;
 }
 
 /* ---- keys and certificates ---- */
@@ -526,8 +560,7 @@ sg_fx_pki_make(struct sg_fx_pki *pki, const char *name)
 void
 sg_fx_pki_free(struct sg_fx_pki *pki)
 {
-	if (pki->dir[0] != '\0')
-		(void)sg_fx_rm_tree(pki->dir);
+	(void)sg_fx_rm_tree(pki->dir);
 	EVP_PKEY_free(pki->root_key);
 	EVP_PKEY_free(pki->inter_key);
 	EVP_PKEY_free(pki->tsa_key);

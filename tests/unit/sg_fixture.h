@@ -16,6 +16,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <p11-kit/pkcs11.h>
+
 #include "sg_crypto.h"
 
 /* ---- scratch directories ---- */
@@ -27,7 +29,7 @@
 int sg_fx_tmpdir(const char *name, char *out, size_t cap);
 /* Removes dir and everything below it (links themselves, never what they
  * point to); refuses a path outside SG_FX_TMP_PREFIX.  0 when dir is gone
- * afterwards. */
+ * afterwards, or is "" (a scratch directory never made). */
 int sg_fx_rm_tree(const char *dir);
 
 /* ---- files and programs ---- */
@@ -57,6 +59,11 @@ int sg_fx_p11_token(const char *dir, const char *label);
 /* The public key pkcs11-tool exported for the key labelled label (DER, or
  * PEM for Ed25519), or NULL. */
 EVP_PKEY *sg_fx_p11_exported(const char *dir, const char *label);
+/* The slot of the token labelled label, found through the module dl
+ * (dlopen()ed) itself, not through the code under test; *ret_f is its
+ * function list once known.  0, or -1 when there is no such token. */
+int sg_fx_p11_slot(void *dl, const char *label, CK_FUNCTION_LIST **ret_f,
+    CK_SLOT_ID *ret_slot);
 
 /*
  * For a test that loads SoftHSM, once at file scope.  Under ASan only:

@@ -591,11 +591,8 @@ session_state(CK_FUNCTION_LIST *f, CK_SLOT_ID slot, CK_STATE *ret)
 static void
 test_recovery_after_reset(void)
 {
-	CK_C_GetFunctionList get;
 	CK_FUNCTION_LIST *f = NULL;
-	CK_SLOT_ID slots[16];
-	CK_ULONG n = 16, i;
-	CK_TOKEN_INFO ti;
+	CK_SLOT_ID slot = 0;
 	CK_STATE st = 0;
 	uint8_t dg[32], sig[SG_MAX_SIG];
 	struct sg_p11_key *k = key("p256"), *r = key("rsa2048");
@@ -615,25 +612,15 @@ test_recovery_after_reset(void)
 		CHECK(0);
 		return;
 	}
-	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
-	CHECK(get != NULL && get(&f) == CKR_OK);
-	if (f == NULL)
-		goto out;
-	CHECK(f->C_GetSlotList(CK_TRUE, slots, &n) == CKR_OK);
-	for (i = 0; i < n && !found; i++)
-		if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    memcmp(ti.label, LABEL, strlen(LABEL)) == 0 &&
-		    ti.label[strlen(LABEL)] == ' ')
-			found = 1;
+	found = sg_fx_p11_slot(dl, LABEL, &f, &slot) == 0;
 	CHECK(found);
 	if (!found)
 		goto out;
-	i--;
-	CHECK(session_state(f, slots[i], &st) == 0 &&
+	CHECK(session_state(f, slot, &st) == 0 &&
 	    st == CKS_RO_USER_FUNCTIONS);
 	/* Every session of ours dies, and the login with them. */
-	CHECK(f->C_CloseAllSessions(slots[i]) == CKR_OK);
-	CHECK(session_state(f, slots[i], &st) == 0 &&
+	CHECK(f->C_CloseAllSessions(slot) == CKR_OK);
+	CHECK(session_state(f, slot, &st) == 0 &&
 	    st == CKS_RO_PUBLIC_SESSION);
 
 	CHECK_EQ_INT(RAND_bytes(dg, sizeof(dg)), 1);
@@ -646,7 +633,7 @@ test_recovery_after_reset(void)
 	    sg_p11_rv_name(sg_p11_last_rv()));
 	CHECK(sg_p11_last_rv() != CKR_OK);
 	/* The layer logged in again. */
-	CHECK(session_state(f, slots[i], &st) == 0 &&
+	CHECK(session_state(f, slot, &st) == 0 &&
 	    st == CKS_RO_USER_FUNCTIONS);
 	CHECK_EQ_INT(sg_p11_sign(r, SG_SIG_RSA_PKCS1, SG_DIGEST_SHA256, dg, 32,
 	    sig, sizeof(sig), &siglen), 0);
@@ -772,32 +759,16 @@ pool_worker_main(void *arg)
 static long
 token_sessions(void)
 {
-	CK_C_GetFunctionList get;
 	CK_FUNCTION_LIST *f = NULL;
-	CK_SLOT_ID slots[16], slot = 0;
-	CK_ULONG n = 16, i;
+	CK_SLOT_ID slot = 0;
 	CK_SESSION_HANDLE h;
 	CK_SESSION_INFO si;
-	CK_TOKEN_INFO ti;
 	long count = -1;
-	int found = 0;
 	void *dl;
 
 	if ((dl = dlopen(MODULE, RTLD_NOW | RTLD_LOCAL)) == NULL)
 		return -1;
-	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
-	if (get == NULL || get(&f) != CKR_OK ||
-	    f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
-		goto out;
-	for (i = 0; i < n && !found; i++) {
-		if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    memcmp(ti.label, LABEL, strlen(LABEL)) == 0 &&
-		    ti.label[strlen(LABEL)] == ' ') {
-			slot = slots[i];
-			found = 1;
-		}
-	}
-	if (!found)
+	if (sg_fx_p11_slot(dl, LABEL, &f, &slot) != 0)
 		goto out;
 	count = 0;
 	for (h = 1; h <= 65536; h++)
@@ -904,8 +875,6 @@ test_teardown(void)
 	g_p11 = NULL;
 	g_tok = NULL;
 	have_token = 0;
-	if (tmpdir[0] == '\0')
-		return;
 	CHECK_EQ_INT(sg_fx_rm_tree(tmpdir), 0);
 }
 

@@ -548,13 +548,10 @@ test_stuck_bound(void)
 static void
 test_sessions_reset(void)
 {
-	CK_C_GetFunctionList get;
 	CK_FUNCTION_LIST *f = NULL;
-	CK_SLOT_ID slots[16];
-	CK_ULONG n = 16, i;
-	CK_TOKEN_INFO ti;
+	CK_SLOT_ID slot = 0;
 	void *dl;
-	int found = 0;
+	int found;
 
 	if (g_tok == NULL) {
 		CHECK(!"no token");
@@ -565,16 +562,8 @@ test_sessions_reset(void)
 		CHECK(!"SoftHSM is not loaded");
 		return;
 	}
-	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
-	CHECK(get != NULL && get(&f) == CKR_OK);
-	if (f != NULL && f->C_GetSlotList(CK_TRUE, slots, &n) == CKR_OK) {
-		for (i = 0; i < n && !found; i++)
-			if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-			    memcmp(ti.label, LABEL, strlen(LABEL)) == 0 &&
-			    ti.label[strlen(LABEL)] == ' ')
-				found = f->C_CloseAllSessions(slots[i]) ==
-				    CKR_OK;
-	}
+	found = sg_fx_p11_slot(dl, LABEL, &f, &slot) == 0 &&
+	    f->C_CloseAllSessions(slot) == CKR_OK;
 	CHECK(found);
 	dlclose(dl);
 	/* Every key recovers, each on its first use. */
@@ -790,8 +779,6 @@ test_teardown(void)
 	g_p11 = NULL;
 	g_tok = NULL;
 	g_p256 = g_ed = g_rsa = NULL;
-	if (tmpdir[0] == '\0')
-		return;
 	CHECK_EQ_INT(sg_fx_rm_tree(tmpdir), 0);
 }
 

@@ -332,8 +332,6 @@ test_threads(void)
 static void
 test_teardown(void)
 {
-	if (tmpdir[0] == '\0')
-		return;
 	CHECK_EQ_INT(sg_fx_rm_tree(tmpdir), 0);
 }
 
