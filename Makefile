@@ -63,6 +63,7 @@ CLI_LIB = $(BUILD)/libsgcli.a
 ALL_LIBS = $(DAEMON_LIB) $(CLI_LIB) $(CORE_LIB)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FIXTURE_OBJ = $(BUILD)/fixture/sg_fixture.o
 TOOL_SRCS = $(wildcard tests/tools/*.c)
 TOOL_BINS = $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 # Preload libraries for fault injection; never sanitized (they must load
@@ -98,13 +99,23 @@ $(BUILD)/signgated: $(BUILD)/obj/signgated.o $(DAEMON_LIB) $(CORE_LIB)
 $(BUILD)/signgate: $(BUILD)/obj/signgate.o $(CLI_LIB) $(CORE_LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(ALL_LIBS) tests/unit/sg_test.h
+# The shared test set-up (tests/unit/sg_fixture.[ch]) is linked into every
+# unit test and tool: a new tests/unit/test_*.c needs no rule of its own.
+$(FIXTURE_OBJ): tests/unit/sg_fixture.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS_ALL) -o $@ $< $(ALL_LIBS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -MMD -MP -c -o $@ $<
 
-$(BUILD)/tools/%: tests/tools/%.c $(ALL_LIBS)
+$(BUILD)/tests/%: tests/unit/%.c $(FIXTURE_OBJ) $(ALL_LIBS) \
+    tests/unit/sg_test.h tests/unit/sg_fixture.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $< $(ALL_LIBS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS_ALL) -o $@ $< \
+	    $(FIXTURE_OBJ) $(ALL_LIBS) $(LIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c $(FIXTURE_OBJ) $(ALL_LIBS) \
+    tests/unit/sg_fixture.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS_ALL) -o $@ $< \
+	    $(FIXTURE_OBJ) $(ALL_LIBS) $(LIBS)
 
 $(BUILD)/preload/%.so: tests/preload/%.c
 	@mkdir -p $(dir $@)
@@ -113,7 +124,8 @@ $(BUILD)/preload/%.so: tests/preload/%.c
 # Further targets (fuzzing, fault-injection modules) live in mk/*.mk.
 -include $(wildcard mk/*.mk)
 
--include $(LIB_OBJS:.o=.d) $(BUILD)/obj/signgated.d $(BUILD)/obj/signgate.d
+-include $(LIB_OBJS:.o=.d) $(BUILD)/obj/signgated.d $(BUILD)/obj/signgate.d \
+	$(FIXTURE_OBJ:.o=.d)
 
 unit: $(UNIT_BINS) $(TOOL_BINS) $(PRELOAD_LIBS)
 

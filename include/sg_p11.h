@@ -22,16 +22,17 @@
 #include <openssl/evp.h>
 
 #include "sg_crypto.h"
+#include "sg_limits.h"
 
 struct sg_p11;        /* a loaded, initialised module */
 struct sg_p11_token;  /* a logged-in token, owned by its sg_p11 */
 struct sg_p11_key;    /* a private key with its public half, owned by its token */
 
 struct sg_token_info {
-	char label[33];
-	char serial[17];
-	char manufacturer[33];
-	char model[17];
+	char label[SG_TOKEN_LABEL_MAX + 1];
+	char serial[SG_TOKEN_SERIAL_MAX + 1];
+	char manufacturer[SG_TOKEN_MANUFACTURER_MAX + 1];
+	char model[SG_TOKEN_MODEL_MAX + 1];
 };
 
 /* dlopen()s the module and calls C_Initialize with CKF_OS_LOCKING_OK.

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sg_limits.h"
+
 /*
  * Parses the subset of an RFC 7512 PKCS#11 URI that names a key:
  * "pkcs11:token=<label>;object=<label>;id=<pct-encoded bytes>" (any order,
@@ -21,7 +23,7 @@
  * larger than its buffer), SG_ERR_TOO_LARGE (URI over 4096 bytes); on error
  * all outputs are left zeroed.
  */
-int sg_p11_uri_parse(const char *uri, char ret_token[33],
+int sg_p11_uri_parse(const char *uri, char ret_token[SG_TOKEN_LABEL_MAX + 1],
     char *ret_object, size_t object_cap, uint8_t *ret_id, size_t id_cap,
     size_t *ret_id_len);
 

@@ -12,11 +12,18 @@ VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
 # covered by the sanitizer run (make test-san), so they are not run here.
 VALGRIND_EXCLUDE = $(BUILD)/tests/test_p11 $(BUILD)/tests/test_p11_faults
 
+# VALGRIND_TESTS narrows the run: make valgrind VALGRIND_TESTS="test_cms
+# test_tsa".  The shared set-up (tests/unit/sg_fixture.c) is linked into
+# each binary, so it is checked with every one of them.
+VALGRIND_TESTS ?= $(UNIT_BINS:$(BUILD)/tests/%=%)
+VALGRIND_BINS = $(filter-out $(VALGRIND_EXCLUDE), \
+	$(VALGRIND_TESTS:%=$(BUILD)/tests/%))
+
 .PHONY: valgrind
 valgrind: unit
 	@scripts/devenv.sh
 	@echo "valgrind: not run here (timing-bound): $(VALGRIND_EXCLUDE)"
-	@fail=0; for t in $(filter-out $(VALGRIND_EXCLUDE),$(UNIT_BINS)); do \
+	@fail=0; for t in $(VALGRIND_BINS); do \
 		echo "== valgrind $$t"; \
 		if ! SG_TEST_SRCDIR=$(CURDIR) SG_TEST_BIT_STRIDE=61 $(VALGRIND) $$t >$$t.vg.log 2>&1; then \
 			tail -n 40 $$t.vg.log; fail=1; \

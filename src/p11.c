@@ -120,7 +120,6 @@
 #define P11_TOKEN_LABEL    SG_TOKEN_LABEL_MAX
 #define P11_RSA_MIN_BITS   2048
 #define P11_RSA_MAX_BITS   (SG_MAX_SIG * 8)
-#define P11_ECDSA_RAW_MAX  (2 * 66)
 #define P11_DEADLINE_MS    5000         /* default bound on a signing call */
 #define P11_DEADLINE_MAX_MS (10 * 60 * 1000)
 #define P11_MAX_WORKERS    (2 * P11_POOL_MAX)
@@ -128,7 +127,10 @@
 #define P11_REINIT_MIN_SEC 1            /* between module re-initialisations */
 #define P11_REINIT_WAIT_MS 2000         /* for calls to leave the module */
 #define P11_FREE_WAIT_SEC  10           /* for stuck calls, at sg_p11_free */
-#define P11_JOB_IN_MAX     (P11_MAX_MESSAGE + 32)
+#define P11_JOB_IN_MAX     P11_MAX_MESSAGE  /* the largest input: EdDSA's */
+#define P11_RSA_MAX_EXP_BITS 64         /* public exponents we accept */
+#define P11_WARN_MSG_MAX   512          /* one failure warning's text */
+#define P11_PAGE_FALLBACK  4096         /* when sysconf cannot tell */
 #define P11_WARN_EVERY_MS  1000         /* failure warnings per token */
 
 struct p11_worker;
@@ -262,6 +264,10 @@ static const uint8_t DIGESTINFO_SHA512[] = {
 	0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40,
 };
 #define DIGESTINFO_PREFIX_LEN sizeof(DIGESTINFO_SHA256)
+/* A whole DigestInfo: the prefix and the longest digest. */
+#define P11_DIGESTINFO_MAX (DIGESTINFO_PREFIX_LEN + SG_MAX_DIGEST)
+_Static_assert(P11_DIGESTINFO_MAX <= P11_JOB_IN_MAX,
+    "a worker's input buffer holds a DigestInfo");
 
 /* CKA_EC_PARAMS values we accept: DER namedCurve OIDs, or (for Edwards
  * curves, PKCS#11 3.0) a PrintableString with the curve name. */
@@ -721,7 +727,7 @@ static int
 pin_store(struct sg_p11_token *t, const char *pin, size_t len)
 {
 	long pg = sysconf(_SC_PAGESIZE);
-	size_t sz = pg > 0 ? (size_t)pg : 4096;
+	size_t sz = pg > 0 ? (size_t)pg : P11_PAGE_FALLBACK;
 	void *m;
 
 	if (len > SG_MAX_SECRET_SIZE || len >= sz)
@@ -886,7 +892,7 @@ static void token_warn(struct sg_p11_token *t, const char *fmt, ...)
 static void
 token_warn(struct sg_p11_token *t, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[P11_WARN_MSG_MAX];
 	long long now = now_ms(), last = atomic_load(&t->warned_ms);
 	unsigned long held;
 	va_list ap;
@@ -1373,10 +1379,10 @@ pub_from_ec(const uint8_t *params, size_t plen, const uint8_t *pt,
 
 	if (bytes_eq(params, plen, PARAMS_P256, sizeof(PARAMS_P256))) {
 		group = "P-256";
-		field = 32;
+		field = SG_EC_P256_FIELD_LEN;
 	} else if (bytes_eq(params, plen, PARAMS_P384, sizeof(PARAMS_P384))) {
 		group = "P-384";
-		field = 48;
+		field = SG_EC_P384_FIELD_LEN;
 	} else
 		return SG_ERR_MECHANISM;
 	ok[0] = 1 + 2 * field;	/* uncompressed */
@@ -1437,7 +1443,8 @@ pub_from_rsa(const uint8_t *mod, size_t modlen, const uint8_t *exp,
 		r = SG_ERR_MECHANISM;
 		goto out;
 	}
-	if (!BN_is_odd(e) || BN_is_one(e) || BN_num_bits(e) > 64) {
+	if (!BN_is_odd(e) || BN_is_one(e) ||
+	    BN_num_bits(e) > P11_RSA_MAX_EXP_BITS) {
 		r = SG_ERR_INVALID;
 		goto out;
 	}
@@ -1705,10 +1712,10 @@ sg_p11_find_key(struct sg_p11_token *t, const char *label,
 	}
 	switch (k->alg) {
 	case SG_ALG_ECDSA_P256:
-		k->sig_len = 64;
+		k->sig_len = 2 * SG_EC_P256_FIELD_LEN;	/* r||s */
 		break;
 	case SG_ALG_ECDSA_P384:
-		k->sig_len = 96;
+		k->sig_len = 2 * SG_EC_P384_FIELD_LEN;
 		break;
 	case SG_ALG_ED25519:
 		k->sig_len = ED25519_SIG_LEN;
@@ -2276,26 +2283,20 @@ job_submit(struct sg_p11 *p, struct p11_job *j, unsigned int ms)
 	return 0;
 }
 
-int
-sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
+/* sg_p11_sign's arguments, as far as they can be judged without the
+ * token. */
+static int
+sign_args_check(const struct sg_p11_key *k, enum sg_sig_scheme scheme,
     enum sg_digest_alg digest_alg, const uint8_t *data, size_t data_len,
-    uint8_t *sig, size_t cap, size_t *ret_sig_len)
+    const uint8_t *sig, size_t cap, const size_t *ret_sig_len)
 {
-	struct p11_job job, *j = &job;
-	struct sg_p11_token *t;
-	uint8_t in[DIGESTINFO_PREFIX_LEN + SG_MAX_DIGEST];
-	const uint8_t *prefix = NULL;
-	unsigned int ms;
 	size_t dlen;
-	int r = SG_ERR_INTERNAL;
 
-	tl_last_rv = CKR_OK;
 	if (k == NULL || sig == NULL || ret_sig_len == NULL ||
 	    (data == NULL && data_len != 0))
 		return SG_ERR_INVALID;
 	if (!sg_scheme_fits(k->alg, scheme))
 		return SG_ERR_MECHANISM;
-	t = k->token;
 	if (scheme == SG_SIG_EDDSA) {
 		if (digest_alg != SG_DIGEST_NONE)
 			return SG_ERR_INVALID;
@@ -2308,7 +2309,75 @@ sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
 	}
 	if (scheme != SG_SIG_ECDSA && cap < k->sig_len)
 		return SG_ERR_BUFFER;
-	memset(&job, 0, sizeof(job));
+	return 0;
+}
+
+/* CKM_RSA_PKCS signs a DER DigestInfo: j's digest behind its prefix, in
+ * `in` (P11_DIGESTINFO_MAX bytes). */
+static int
+job_rsa_pkcs1(struct p11_job *j, enum sg_digest_alg digest_alg, uint8_t *in)
+{
+	const uint8_t *prefix;
+
+	switch (digest_alg) {
+	case SG_DIGEST_SHA256:
+		prefix = DIGESTINFO_SHA256;
+		break;
+	case SG_DIGEST_SHA384:
+		prefix = DIGESTINFO_SHA384;
+		break;
+	case SG_DIGEST_SHA512:
+		prefix = DIGESTINFO_SHA512;
+		break;
+	default:
+		return SG_ERR_INVALID;
+	}
+	memcpy(in, prefix, DIGESTINFO_PREFIX_LEN);
+	memcpy(in + DIGESTINFO_PREFIX_LEN, j->in, j->in_len);
+	j->in = in;
+	j->in_len += DIGESTINFO_PREFIX_LEN;
+	j->mech.mechanism = CKM_RSA_PKCS;
+	return 0;
+}
+
+/* CKM_RSA_PKCS_PSS over j's digest: MGF1 with the same hash, and a salt
+ * as long as the digest. */
+static int
+job_rsa_pss(struct p11_job *j, enum sg_digest_alg digest_alg)
+{
+	switch (digest_alg) {
+	case SG_DIGEST_SHA256:
+		j->pss.hashAlg = CKM_SHA256;
+		j->pss.mgf = CKG_MGF1_SHA256;
+		break;
+	case SG_DIGEST_SHA384:
+		j->pss.hashAlg = CKM_SHA384;
+		j->pss.mgf = CKG_MGF1_SHA384;
+		break;
+	case SG_DIGEST_SHA512:
+		j->pss.hashAlg = CKM_SHA512;
+		j->pss.mgf = CKG_MGF1_SHA512;
+		break;
+	default:
+		return SG_ERR_INVALID;
+	}
+	j->pss.sLen = j->in_len;
+	j->mech.mechanism = CKM_RSA_PKCS_PSS;
+	j->mech.pParameter = &j->pss;
+	j->mech.ulParameterLen = sizeof(j->pss);
+	return 0;
+}
+
+/* The signing job for data with k: mechanism, its parameters, the input
+ * (built in `in`, P11_DIGESTINFO_MAX bytes, where it is not data). */
+static int
+job_prepare(struct p11_job *j, struct sg_p11_key *k,
+    enum sg_sig_scheme scheme, enum sg_digest_alg digest_alg,
+    const uint8_t *data, size_t data_len, uint8_t *in)
+{
+	int r = 0;
+
+	memset(j, 0, sizeof(*j));
 	j->k = k;
 	j->in = data;
 	j->in_len = data_len;
@@ -2317,91 +2386,87 @@ sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
 		j->mech.mechanism = CKM_ECDSA;
 		break;
 	case SG_SIG_RSA_PKCS1:
-		switch (digest_alg) {
-		case SG_DIGEST_SHA256:
-			prefix = DIGESTINFO_SHA256;
-			break;
-		case SG_DIGEST_SHA384:
-			prefix = DIGESTINFO_SHA384;
-			break;
-		case SG_DIGEST_SHA512:
-			prefix = DIGESTINFO_SHA512;
-			break;
-		default:
-			r = SG_ERR_INVALID;
-			goto out;
-		}
-		memcpy(in, prefix, DIGESTINFO_PREFIX_LEN);
-		memcpy(in + DIGESTINFO_PREFIX_LEN, data, data_len);
-		j->in = in;
-		j->in_len = DIGESTINFO_PREFIX_LEN + data_len;
-		j->mech.mechanism = CKM_RSA_PKCS;
+		r = job_rsa_pkcs1(j, digest_alg, in);
 		break;
 	case SG_SIG_RSA_PSS:
-		switch (digest_alg) {
-		case SG_DIGEST_SHA256:
-			j->pss.hashAlg = CKM_SHA256;
-			j->pss.mgf = CKG_MGF1_SHA256;
-			break;
-		case SG_DIGEST_SHA384:
-			j->pss.hashAlg = CKM_SHA384;
-			j->pss.mgf = CKG_MGF1_SHA384;
-			break;
-		case SG_DIGEST_SHA512:
-			j->pss.hashAlg = CKM_SHA512;
-			j->pss.mgf = CKG_MGF1_SHA512;
-			break;
-		default:
-			r = SG_ERR_INVALID;
-			goto out;
-		}
-		j->pss.sLen = data_len;
-		j->mech.mechanism = CKM_RSA_PKCS_PSS;
-		j->mech.pParameter = &j->pss;
-		j->mech.ulParameterLen = sizeof(j->pss);
+		r = job_rsa_pss(j, digest_alg);
 		break;
 	case SG_SIG_EDDSA:
 		j->mech.mechanism = CKM_EDDSA;
 		break;
 	default:
 		r = SG_ERR_MECHANISM;
-		goto out;
+		break;
 	}
+	if (r != 0)
+		return r;
 	if (j->in == NULL)
 		j->in = in;	/* an empty EdDSA message; modules want a pointer */
-	/* ECDSA comes back as r||s, and becomes DER below. */
-	j->out_cap = scheme == SG_SIG_ECDSA ? P11_ECDSA_RAW_MAX :
+	/* ECDSA comes back as r||s, and becomes DER in sig_output. */
+	j->out_cap = scheme == SG_SIG_ECDSA ? SG_ECDSA_RAW_MAX :
 	    sizeof(j->out);
+	return 0;
+}
 
-	/* A key that wants a login on a PIN pad before each signature
-	 * waits for a person: no deadline fits that. */
-	ms = atomic_load(&t->p11->deadline_ms);
-	if (ms == 0 || (k->always_auth && !t->has_pin))
+/*
+ * Runs j on a worker, bounded by the deadline; on this thread when there
+ * is none, or when the key wants a login on a PIN pad before each
+ * signature: that waits for a person, and no deadline fits.
+ */
+static int
+job_dispatch(struct sg_p11_token *t, struct p11_job *j)
+{
+	unsigned int ms = atomic_load(&t->p11->deadline_ms);
+	int r;
+
+	if (ms == 0 || (j->k->always_auth && !t->has_pin)) {
 		job_run(j);
-	else if ((r = job_submit(t->p11, j, ms)) != 0) {
-		if (r == SG_ERR_TIMEOUT) {
-			/* The next call starts on a fresh session. */
-			atomic_store(&t->broken, 1);
-			token_warn(t, "no answer within %u ms", ms);
-		}
-		goto out;
+		return 0;
 	}
-	tl_last_rv = j->last_rv;
-	if ((r = j->r) != 0)
-		goto out;
-	if (scheme == SG_SIG_ECDSA) {
-		if ((r = sg_ecdsa_raw_to_der(j->out, j->out_len, sig, cap,
-		    ret_sig_len)) != 0)
-			goto out;
-	} else {
-		if (j->out_len > cap) {
-			r = SG_ERR_BUFFER;
-			goto out;
-		}
-		memcpy(sig, j->out, j->out_len);
-		*ret_sig_len = j->out_len;
+	if ((r = job_submit(t->p11, j, ms)) == SG_ERR_TIMEOUT) {
+		/* The next call starts on a fresh session. */
+		atomic_store(&t->broken, 1);
+		token_warn(t, "no answer within %u ms", ms);
 	}
-	r = 0;
+	return r;
+}
+
+/* The signature j brought back, into sig (cap bytes): DER for ECDSA, as
+ * the module gave it for the others. */
+static int
+sig_output(enum sg_sig_scheme scheme, const struct p11_job *j, uint8_t *sig,
+    size_t cap, size_t *ret_sig_len)
+{
+	if (scheme == SG_SIG_ECDSA)
+		return sg_ecdsa_raw_to_der(j->out, j->out_len, sig, cap,
+		    ret_sig_len);
+	if (j->out_len > cap)
+		return SG_ERR_BUFFER;
+	memcpy(sig, j->out, j->out_len);
+	*ret_sig_len = j->out_len;
+	return 0;
+}
+
+int
+sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
+    enum sg_digest_alg digest_alg, const uint8_t *data, size_t data_len,
+    uint8_t *sig, size_t cap, size_t *ret_sig_len)
+{
+	struct p11_job job;
+	uint8_t in[P11_DIGESTINFO_MAX];
+	int r;
+
+	tl_last_rv = CKR_OK;
+	if ((r = sign_args_check(k, scheme, digest_alg, data, data_len, sig,
+	    cap, ret_sig_len)) != 0)
+		return r;
+	if ((r = job_prepare(&job, k, scheme, digest_alg, data, data_len,
+	    in)) != 0 ||
+	    (r = job_dispatch(k->token, &job)) != 0)
+		goto out;
+	tl_last_rv = job.last_rv;
+	if ((r = job.r) == 0)
+		r = sig_output(scheme, &job, sig, cap, ret_sig_len);
 out:
 	explicit_bzero(in, sizeof(in));
 	explicit_bzero(&job, sizeof(job));

@@ -12,6 +12,10 @@
 #include "sg_limits.h"
 #include "sg_p11_uri.h"
 
+#define URI_SCHEME "pkcs11:"
+#define URI_SCHEME_LEN (sizeof(URI_SCHEME) - 1)
+#define URI_PCT_LEN 3           /* '%' and two hex digits */
+
 enum uri_attr_use { URI_TOKEN, URI_OBJECT, URI_ID, URI_IGNORE, URI_REFUSE };
 
 struct uri_attr {
@@ -41,6 +45,19 @@ static const struct uri_attr uri_attrs[] = {
 	{ "module-path", 1, URI_IGNORE },
 	/* A PIN in a URI ends up in shell history and process lists. */
 	{ "pin-value", 1, URI_REFUSE },
+};
+#define URI_NATTRS (sizeof(uri_attrs) / sizeof(uri_attrs[0]))
+/* A parse marks the attributes it met in a 32-bit mask. */
+_Static_assert(URI_NATTRS <= 32, "too many URI attributes for the mask");
+
+/* Where a parse puts what it finds; see sg_p11_uri_parse. */
+struct uri_out {
+	char *token;            /* SG_TOKEN_LABEL_MAX + 1 bytes */
+	char *object;           /* object_cap bytes, or NULL when 0 */
+	size_t object_cap;
+	uint8_t *id;            /* id_cap bytes, or NULL when 0 */
+	size_t id_cap;
+	size_t *id_len;
 };
 
 static int
@@ -80,7 +97,7 @@ uri_decode(const char *v, size_t vlen, int query, uint8_t *out, size_t cap,
 
 	for (i = 0; i < vlen; i++) {
 		if (v[i] == '%') {
-			if (vlen - i < 3)
+			if (vlen - i < URI_PCT_LEN)
 				return SG_ERR_INVALID;
 			if ((hi = uri_hexval((unsigned char)v[i + 1])) < 0 ||
 			    (lo = uri_hexval((unsigned char)v[i + 2])) < 0)
@@ -102,25 +119,120 @@ uri_decode(const char *v, size_t vlen, int query, uint8_t *out, size_t cap,
 	return 0;
 }
 
+/* Zeroes every output there is. */
+static void
+uri_out_clear(const struct uri_out *o)
+{
+	if (o->token != NULL)
+		memset(o->token, 0, SG_TOKEN_LABEL_MAX + 1);
+	if (o->object != NULL && o->object_cap > 0)
+		memset(o->object, 0, o->object_cap);
+	if (o->id != NULL && o->id_cap > 0)
+		memset(o->id, 0, o->id_cap);
+	if (o->id_len != NULL)
+		*o->id_len = 0;
+}
+
+/* The index in uri_attrs of the attribute called name (namelen bytes) in
+ * the path (query 0) or the query (1), or -1. */
+static int
+uri_attr_find(const char *name, size_t namelen, int query)
+{
+	size_t i;
+
+	for (i = 0; i < URI_NATTRS; i++)
+		if (uri_attrs[i].query == query &&
+		    strlen(uri_attrs[i].name) == namelen &&
+		    memcmp(uri_attrs[i].name, name, namelen) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Decodes the value v (vlen bytes) of an attribute into its output.  Only
+ * an object or id too large for its buffer gives SG_ERR_BUFFER; a token
+ * label that long names no token. */
+static int
+uri_attr_take(enum uri_attr_use use, const char *v, size_t vlen, int query,
+    const struct uri_out *o)
+{
+	size_t n;
+	int r;
+
+	switch (use) {
+	case URI_TOKEN:
+		r = uri_decode(v, vlen, query, (uint8_t *)o->token,
+		    SG_TOKEN_LABEL_MAX, 0, &n);
+		if (r != 0 || memchr(o->token, '\0', n) != NULL)
+			return SG_ERR_INVALID;
+		return 0;
+	case URI_OBJECT:
+		r = uri_decode(v, vlen, query, (uint8_t *)o->object,
+		    o->object_cap > 0 ? o->object_cap - 1 : 0, 0, &n);
+		if (r != 0)
+			return r;
+		if (n > 0 && memchr(o->object, '\0', n) != NULL)
+			return SG_ERR_INVALID;
+		return 0;
+	case URI_ID:
+		return uri_decode(v, vlen, query, o->id, o->id_cap, 0,
+		    o->id_len);
+	case URI_IGNORE:
+		/* Still checked, so junk is not accepted. */
+		return uri_decode(v, vlen, query, NULL, 0, 1, &n);
+	case URI_REFUSE:
+		break;
+	}
+	return SG_ERR_INVALID;
+}
+
+/*
+ * One component, [comp, comp_end): the path, attributes split by ';', or
+ * the query (query 1), split by '&'.  Each attribute is known, met once
+ * (seen marks those met so far) and of the form name=value.
+ */
+static int
+uri_component(const char *comp, const char *comp_end, int query,
+    uint32_t *seen, const struct uri_out *o)
+{
+	const char sep = query ? '&' : ';';
+	const char *seg, *seg_end, *eq;
+	int i, r;
+
+	if (comp == comp_end)
+		return 0;	/* "pkcs11:" and "pkcs11:...?" are valid */
+	for (seg = comp; seg <= comp_end; seg = seg_end + 1) {
+		if ((seg_end = memchr(seg, sep,
+		    (size_t)(comp_end - seg))) == NULL)
+			seg_end = comp_end;
+		if ((eq = memchr(seg, '=', (size_t)(seg_end - seg))) == NULL)
+			return SG_ERR_INVALID;	/* also empty segments */
+		i = uri_attr_find(seg, (size_t)(eq - seg), query);
+		if (i < 0 || (*seen & (1u << i)) != 0)
+			return SG_ERR_INVALID;	/* unknown, or repeated */
+		*seen |= 1u << i;
+		if ((r = uri_attr_take(uri_attrs[i].use, eq + 1,
+		    (size_t)(seg_end - eq - 1), query, o)) != 0)
+			return r;
+		if (seg_end == comp_end)
+			break;
+	}
+	return 0;
+}
+
 int
-sg_p11_uri_parse(const char *uri, char ret_token[33],
+sg_p11_uri_parse(const char *uri, char ret_token[SG_TOKEN_LABEL_MAX + 1],
     char *ret_object, size_t object_cap, uint8_t *ret_id, size_t id_cap,
     size_t *ret_id_len)
 {
-	const size_t nattrs = sizeof(uri_attrs) / sizeof(uri_attrs[0]);
-	const char *p, *end, *path_end, *seg, *seg_end, *eq;
+	const struct uri_out o = {
+		ret_token, ret_object, object_cap, ret_id, id_cap, ret_id_len
+	};
+	const char *p, *end, *path_end;
 	uint32_t seen = 0;
-	size_t len, i, n, namelen;
-	int query, r = SG_ERR_INVALID;
+	size_t len;
+	int r;
 
-	if (ret_token != NULL)
-		memset(ret_token, 0, SG_TOKEN_LABEL_MAX + 1);
-	if (ret_object != NULL && object_cap > 0)
-		memset(ret_object, 0, object_cap);
-	if (ret_id != NULL && id_cap > 0)
-		memset(ret_id, 0, id_cap);
-	if (ret_id_len != NULL)
-		*ret_id_len = 0;
+	uri_out_clear(&o);
 	if (uri == NULL || ret_token == NULL || ret_id_len == NULL ||
 	    (ret_object == NULL && object_cap > 0) ||
 	    (ret_id == NULL && id_cap > 0))
@@ -128,103 +240,17 @@ sg_p11_uri_parse(const char *uri, char ret_token[33],
 	if ((len = strnlen(uri, SG_P11_URI_MAX + 1)) > SG_P11_URI_MAX)
 		return SG_ERR_TOO_LARGE;
 	/* URI schemes are case-insensitive (RFC 3986, section 3.1). */
-	if (len < 7 || strncasecmp(uri, "pkcs11:", 7) != 0)
+	if (len < URI_SCHEME_LEN ||
+	    strncasecmp(uri, URI_SCHEME, URI_SCHEME_LEN) != 0)
 		return SG_ERR_INVALID;
 	end = uri + len;
-	p = uri + 7;
+	p = uri + URI_SCHEME_LEN;
 	if ((path_end = memchr(p, '?', (size_t)(end - p))) == NULL)
 		path_end = end;
-
-	for (query = 0; query < 2; query++) {
-		const char *comp = query ? path_end + 1 : p;
-		const char *comp_end = query ? end : path_end;
-		char sep = query ? '&' : ';';
-
-		if (query && path_end == end)
-			break;
-		if (comp == comp_end)
-			continue;	/* "pkcs11:" and "pkcs11:...?" are valid */
-		for (seg = comp; seg <= comp_end; seg = seg_end + 1) {
-			const struct uri_attr *a = NULL;
-			const char *v;
-			size_t vlen;
-
-			if ((seg_end = memchr(seg, sep,
-			    (size_t)(comp_end - seg))) == NULL)
-				seg_end = comp_end;
-			if ((eq = memchr(seg, '=', (size_t)(seg_end - seg))) ==
-			    NULL)
-				goto fail;	/* also empty segments */
-			namelen = (size_t)(eq - seg);
-			for (i = 0; i < nattrs; i++) {
-				if (uri_attrs[i].query == query &&
-				    strlen(uri_attrs[i].name) == namelen &&
-				    memcmp(uri_attrs[i].name, seg,
-				    namelen) == 0) {
-					a = &uri_attrs[i];
-					break;
-				}
-			}
-			if (a == NULL || (seen & (1u << i)) != 0)
-				goto fail;	/* unknown, or repeated */
-			seen |= 1u << i;
-			v = eq + 1;
-			vlen = (size_t)(seg_end - v);
-			switch (a->use) {
-			case URI_TOKEN:
-				r = uri_decode(v, vlen, query,
-				    (uint8_t *)ret_token, SG_TOKEN_LABEL_MAX, 0,
-				    &n);
-				if (r == SG_ERR_BUFFER)
-					r = SG_ERR_INVALID; /* no such label */
-				if (r != 0)
-					goto fail;
-				if (memchr(ret_token, '\0', n) != NULL) {
-					r = SG_ERR_INVALID;
-					goto fail;
-				}
-				break;
-			case URI_OBJECT:
-				r = uri_decode(v, vlen, query,
-				    (uint8_t *)ret_object,
-				    object_cap > 0 ? object_cap - 1 : 0, 0, &n);
-				if (r != 0)
-					goto fail;
-				if (n > 0 && memchr(ret_object, '\0', n) !=
-				    NULL) {
-					r = SG_ERR_INVALID;
-					goto fail;
-				}
-				break;
-			case URI_ID:
-				r = uri_decode(v, vlen, query, ret_id, id_cap,
-				    0, ret_id_len);
-				if (r != 0)
-					goto fail;
-				break;
-			case URI_IGNORE:
-				/* Still checked, so junk is not accepted. */
-				if ((r = uri_decode(v, vlen, query, NULL, 0,
-				    1, &n)) != 0)
-					goto fail;
-				break;
-			case URI_REFUSE:
-				r = SG_ERR_INVALID;
-				goto fail;
-			}
-			if (seg_end == comp_end)
-				break;
-		}
-	}
-	return 0;
-fail:
-	if (r == 0)
-		r = SG_ERR_INVALID;
-	memset(ret_token, 0, SG_TOKEN_LABEL_MAX + 1);
-	if (object_cap > 0)
-		memset(ret_object, 0, object_cap);
-	if (id_cap > 0)
-		memset(ret_id, 0, id_cap);
-	*ret_id_len = 0;
+	r = uri_component(p, path_end, 0, &seen, &o);
+	if (r == 0 && path_end != end)
+		r = uri_component(path_end + 1, end, 1, &seen, &o);
+	if (r != 0)
+		uri_out_clear(&o);
 	return r;
 }

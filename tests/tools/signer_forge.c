@@ -110,6 +110,7 @@
 #include "sg_signer_wire.h"
 #include "sg_sigrec.h"
 #include "sg_util.h"
+#include "sg_fixture.h"
 
 #define WAIT_MS 20000
 #define EMPTY_WAIT_MS 3000
@@ -132,7 +133,7 @@ struct forge {
 	size_t ca_len;
 	EVP_PKEY *officer[NOFFICERS];
 	uint8_t *rbuf;                 /* raw replies */
-	char tmp[64];                  /* scratch directory */
+	char tmp[64];                  /* scratch directory, or "" */
 	char hsmdir[4096];             /* the main signer's record */
 	int daemon_record;             /* replay: hsmdir is the daemon's */
 };
@@ -308,6 +309,22 @@ parse_policy_file(const char *path, struct sg_policy **ret)
 	return r;
 }
 
+/* A scratch directory (sg_fixture.h) the signers can traverse: the forge
+ * runs as root, its signers as the signer user. */
+static int
+scratch(char *dir, size_t cap)
+{
+	if (sg_fx_tmpdir("forge", dir, cap) != 0)
+		return -1;
+	if (chmod(dir, 0711) != 0) {
+		fprintf(stderr, "chmod %s: %s\n", dir, strerror(errno));
+		(void)sg_fx_rm_tree(dir);
+		dir[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 static int
 setup(struct forge *f, const char *config, const char *devdir)
 {
@@ -344,10 +361,8 @@ setup(struct forge *f, const char *config, const char *devdir)
 	if ((f->rbuf = malloc(REPLY_MAX + 1)) == NULL)
 		return SG_ERR_NOMEM;
 	/* Never the daemon's record: the forge's signers keep their own. */
-	if (mkdtemp(f->tmp) == NULL || chmod(f->tmp, 0711) != 0) {
-		fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+	if (scratch(f->tmp, sizeof(f->tmp)) != 0)
 		return SG_ERR_IO;
-	}
 	if (f->daemon_record)
 		snprintf(f->hsmdir, sizeof(f->hsmdir), "%s",
 		    f->cfg->signer_state_dir);
@@ -357,31 +372,13 @@ setup(struct forge *f, const char *config, const char *devdir)
 	    &f->sc);
 }
 
-/* Removes what the forge's signers left in its scratch directory. */
-static void
-remove_tree(const char *dir)
-{
-	pid_t pid;
-	int status;
-
-	if (dir[0] == '\0' || strncmp(dir, "/tmp/", 5) != 0)
-		return;
-	if ((pid = fork()) == 0) {
-		execlp("rm", "rm", "-rf", "--", dir, (char *)NULL);
-		_exit(127);
-	}
-	if (pid > 0)
-		waitpid(pid, &status, 0);
-}
-
 static void
 teardown(struct forge *f)
 {
 	size_t i;
 
 	sg_signer_client_free(f->sc);
-	if (strchr(f->tmp, 'X') == NULL)
-		remove_tree(f->tmp);
+	(void)sg_fx_rm_tree(f->tmp);
 	for (i = 0; i < NOFFICERS; i++)
 		EVP_PKEY_free(f->officer[i]);
 	sg_policy_free(f->policy);
@@ -2166,7 +2163,7 @@ expect_refused_any(const char *name, struct outcome *o)
 static void
 policy_rules(struct forge *f)
 {
-	char dir[] = "/tmp/signer_forge.XXXXXX", why[512];
+	char dir[64], why[512];
 	struct forge g;
 	struct sg_statement st;
 	struct envs e;
@@ -2178,8 +2175,8 @@ policy_rules(struct forge *f)
 	static const int release_quorum[] = { ALICE, BOB, DAVE, -1 };
 
 	/* Traversable: run as root, the signers run as users.signer. */
-	if (mkdtemp(dir) == NULL || chmod(dir, 0711) != 0) {
-		result(0, "policy rules: mkdtemp: %s", strerror(errno));
+	if (scratch(dir, sizeof(dir)) != 0) {
+		result(0, "policy rules: no scratch directory");
 		return;
 	}
 
@@ -2234,7 +2231,7 @@ policy_rules(struct forge *f)
 		free(stmt);
 	}
 	variant_close(&g);
-	rmdir(dir);
+	(void)sg_fx_rm_tree(dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2377,7 +2374,7 @@ revocation(struct forge *f)
 	static const int alice_carol[] = { ALICE, CAROL, -1 };
 	static const int alice_bob[] = { ALICE, BOB, -1 };
 	static const int alice_bob_carol[] = { ALICE, BOB, CAROL, -1 };
-	char dir[] = "/tmp/signer_forge.XXXXXX", err[SG_SIGNER_ERR_MAX];
+	char dir[64], err[SG_SIGNER_ERR_MAX];
 	char *path = NULL, *text = NULL;
 	struct forge g;
 	struct sg_statement st;
@@ -2386,8 +2383,8 @@ revocation(struct forge *f)
 	size_t len;
 	int r;
 
-	if (mkdtemp(dir) == NULL || chmod(dir, 0711) != 0) {
-		result(0, "revocation: mkdtemp: %s", strerror(errno));
+	if (scratch(dir, sizeof(dir)) != 0) {
+		result(0, "revocation: no scratch directory");
 		return;
 	}
 	g = *f;
@@ -2443,7 +2440,7 @@ out:
 		unlink(path);
 	free(path);
 	free(text);
-	rmdir(dir);
+	(void)sg_fx_rm_tree(dir);
 }
 
 /* After every forgery the channel still serves honest requests. */
@@ -2984,23 +2981,23 @@ out:
 static void
 key_rules(struct forge *f)
 {
-	char dir[] = "/tmp/signer_forge.XXXXXX", *text = NULL;
+	char dir[64], *text = NULL;
 	size_t len;
 
-	if (mkdtemp(dir) == NULL || chmod(dir, 0711) != 0) {
-		result(0, "key rules: mkdtemp: %s", strerror(errno));
+	if (scratch(dir, sizeof(dir)) != 0) {
+		result(0, "key rules: no scratch directory");
 		return;
 	}
 	if (sg_read_file(f->cfg->policy_path, SG_POLICY_MAX_SIZE, &text,
 	    &len) != 0) {
 		result(0, "key rules: cannot read the policy");
-		rmdir(dir);
+		(void)sg_fx_rm_tree(dir);
 		return;
 	}
 	start_rules(f, dir, text, len);
 	reload_rules(f, dir, text, len);
 	free(text);
-	rmdir(dir);
+	(void)sg_fx_rm_tree(dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -3098,7 +3095,6 @@ main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	memset(&f, 0, sizeof(f));
-	snprintf(f.tmp, sizeof(f.tmp), "/tmp/signer_forge.XXXXXX");
 	if (argc >= 2 && strcmp(argv[1], "replay") == 0) {
 		uint64_t count;
 

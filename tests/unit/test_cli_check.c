@@ -30,6 +30,7 @@
 #include "sg_util.h"
 #include "sg_cms.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
 static EVP_PKEY *p256, *p256b, *rsa, *ed;
 
@@ -44,40 +45,13 @@ keys_init(void)
 	ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 }
 
-static char *
-pub_pem(EVP_PKEY *k)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data, *out;
-	long n;
-
-	PEM_write_bio_PUBKEY(b, k);
-	n = BIO_get_mem_data(b, &data);
-	out = strndup(data, (size_t)n);
-	BIO_free(b);
-	return out;
-}
-
-static void
-spki_hex(EVP_PKEY *k, char out[SG_SHA256_HEX_SIZE])
-{
-	unsigned char *der = NULL, md[32];
-	int n = i2d_PUBKEY(k, &der);
-	size_t i;
-
-	SHA256(der, (size_t)n, md);
-	OPENSSL_free(der);
-	for (i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 static json_t *
 key_obj(const char *name, const char *alg, EVP_PKEY *k)
 {
-	char *pem = pub_pem(k), spki[SG_SHA256_HEX_SIZE];
+	char *pem = sg_fx_pubkey_pem(k), spki[SG_SHA256_HEX_SIZE];
 	json_t *o;
 
-	spki_hex(k, spki);
+	sg_fx_spki_hex(k, spki);
 	o = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "algorithm", alg,
 	    "public_key_pem", pem, "spki_sha256", spki);
 	free(pem);
@@ -125,7 +99,7 @@ sig_obj(const char *key, const char *alg, const char *dalg, EVP_PKEY *k,
 	char spki[SG_SHA256_HEX_SIZE], *b64 = sg_b64_encode(sig, sig_len);
 	json_t *o;
 
-	spki_hex(k, spki);
+	sg_fx_spki_hex(k, spki);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "format", format,
 	    "algorithm", alg, "digest_algorithm", dalg, "key", key,
 	    "spki_sha256", spki, "signature", b64);
@@ -169,7 +143,7 @@ test_key_public(void)
 	CHECK(sg_cli_find_key(NULL, "release") == NULL);
 	k = sg_cli_find_key(doc, "release");
 	CHECK_EQ_INT(sg_cli_key_public(k, &pub, spki, err, sizeof(err)), 0);
-	spki_hex(p256, want);
+	sg_fx_spki_hex(p256, want);
 	CHECK_STR(spki, want);
 	CHECK(pub != NULL && EVP_PKEY_eq(pub, p256) == 1);
 	EVP_PKEY_free(pub);
@@ -262,11 +236,11 @@ test_signature_mismatches(void)
 	    SG_ERR_VERIFY);
 	json_object_set_new(so, "algorithm", json_string("ecdsa-p256"));
 	/* SPKI of another key. */
-	spki_hex(p256b, spki);
+	sg_fx_spki_hex(p256b, spki);
 	json_object_set_new(so, "spki_sha256", json_string(spki));
 	CHECK_EQ_INT(check(so, ko, "k1", "raw", SG_DIGEST_SHA256, dg, 32),
 	    SG_ERR_VERIFY);
-	spki_hex(p256, spki);
+	sg_fx_spki_hex(p256, spki);
 	json_object_set_new(so, "spki_sha256", json_string(spki));
 	/* Bad base64, and a raw signature that carries cms. */
 	json_object_set_new(so, "signature", json_string("MEUC!"));
@@ -469,32 +443,20 @@ test_signature_with_cms(void)
 	json_decref(ko);
 }
 
-#define ID "0123456789abcdef0123456789abcdef"
-#define SPKI "aa00000000000000000000000000000000000000000000000000000000000001"
-#define DIG "bb00000000000000000000000000000000000000000000000000000000000002"
-#define POL "cc00000000000000000000000000000000000000000000000000000000000003"
-
-static const char statement[] =
-    "signgate approval v1\n"
-    "request " ID "\n"
-    "key release sha256:" SPKI "\n"
-    "artifact sha256:" DIG "\n"
-    "format raw\n"
-    "requester ci\n"
-    "policy signgate-dev@1 sha256:" POL "\n"
-    "expires 1764417600\n";
+static const char statement[] = SG_FX_STATEMENT;
 
 static json_t *
 request(void)
 {
 	return json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:s,"
 	    " s:{s:s, s:i, s:s}, s:s}",
-	    "id", ID, "state", "pending", "key", "release",
-	    "digest", "algorithm", "sha256", "value", DIG,
+	    "id", SG_FX_STMT_ID, "state", "pending", "key", "release",
+	    "digest", "algorithm", "sha256", "value", SG_FX_STMT_DIGEST,
 	    "format", "raw", "requester", "ci",
 	    "created_at", "2025-11-28T12:00:00Z",
 	    "expires_at", "2025-11-29T12:00:00Z",
-	    "policy", "name", "signgate-dev", "version", 1, "sha256", POL,
+	    "policy", "name", "signgate-dev", "version", 1, "sha256",
+	    SG_FX_STMT_POLICY,
 	    "statement", statement);
 }
 
@@ -537,7 +499,7 @@ test_request_statement(void)
 
 	CHECK_EQ_INT(sg_cli_request_statement(req, &st, err, sizeof(err)), 0);
 	CHECK_STR(st.key, "release");
-	CHECK_STR(st.spki_sha256, SPKI);
+	CHECK_STR(st.spki_sha256, SG_FX_STMT_SPKI);
 	json_decref(req);
 
 	disagree("id", json_string("ffffffffffffffffffffffffffffffff"),
@@ -553,7 +515,8 @@ test_request_statement(void)
 	disagree("policy.version", json_integer(2), "policy version", __LINE__);
 	disagree("policy.version", json_string("1"), "policy version",
 	    __LINE__);
-	disagree("policy.sha256", json_string(DIG), "policy sha256", __LINE__);
+	disagree("policy.sha256", json_string(SG_FX_STMT_DIGEST),
+	    "policy sha256", __LINE__);
 	disagree("expires_at", json_string("2099-01-01T00:00:00Z"), "expiry",
 	    __LINE__);
 	disagree("key", NULL, "says key", __LINE__);
@@ -577,86 +540,31 @@ static char tmpdir[64];
 static char *
 write_tmp(const char *name, const char *content, mode_t mode)
 {
-	char *path = NULL;
-	FILE *f;
+	char *path;
 
-	if (tmpdir[0] == '\0') {
-		snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-cli-test.XXXXXX");
-		if (mkdtemp(tmpdir) == NULL)
-			return NULL;
-	}
-	if (asprintf(&path, "%s/%s", tmpdir, name) < 0)
+	if (tmpdir[0] == '\0' &&
+	    sg_fx_tmpdir("cli-check", tmpdir, sizeof(tmpdir)) != 0)
 		return NULL;
-	if ((f = fopen(path, "w")) == NULL) {
-		free(path);
-		return NULL;
-	}
-	fputs(content, f);
-	fclose(f);
-	chmod(path, mode);
+	if ((path = sg_fx_file(tmpdir, name, content)) != NULL)
+		chmod(path, mode);
 	return path;
 }
 
-static char *
-priv_pem(EVP_PKEY *k)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data, *out;
-	long n;
-
-	PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
-	n = BIO_get_mem_data(b, &data);
-	out = strndup(data, (size_t)n);
-	BIO_free(b);
-	return out;
-}
-
-/* Verifies an envelope exactly as DESIGN.md describes the server's check,
- * without the code under test: body = statement + decision line, PAE by
- * hand, SHA-256, the officer's public key. */
+/* Verifies an envelope as the server would (sg_fx_envelope_ok). */
 static int
 server_accepts(const char *json, EVP_PKEY *officer, const char *decision)
 {
-	static const char type[] = "application/vnd.signgate.approval.v1+text";
-	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
-	json_t *sig0 = json_array_get(json_object_get(root, "signatures"), 0);
-	const char *payload = json_string_value(json_object_get(root,
-	    "payload"));
-	const char *sigb64 = json_string_value(json_object_get(sig0, "sig"));
-	uint8_t *body = NULL, *sig = NULL;
-	size_t blen = 0, slen = 0;
-	char want[4096], *pae = NULL;
-	int plen, ok = 0;
-	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	char want[4096];
 
 	snprintf(want, sizeof(want), "%sdecision %s\n", statement, decision);
-	if (root == NULL || payload == NULL || sigb64 == NULL ||
-	    strcmp(json_string_value(json_object_get(root, "payloadType")),
-	    type) != 0 ||
-	    sg_b64_decode(payload, strlen(payload), &body, &blen) != 0 ||
-	    sg_b64_decode(sigb64, strlen(sigb64), &sig, &slen) != 0 ||
-	    blen != strlen(want) || memcmp(body, want, blen) != 0)
-		goto out;
-	plen = asprintf(&pae, "DSSEv1 %zu %s %zu %s", strlen(type), type, blen,
-	    want);
-	if (plen < 0)
-		goto out;
-	ok = EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, officer) == 1 &&
-	    EVP_DigestVerify(m, sig, slen, (uint8_t *)pae, (size_t)plen) == 1;
-out:
-	EVP_MD_CTX_free(m);
-	free(pae);
-	free(body);
-	free(sig);
-	json_decref(root);
-	return ok;
+	return sg_fx_envelope_ok(json, want, officer, NULL);
 }
 
 static void
 one_officer_key(EVP_PKEY *k, int approve)
 {
 	struct sg_cli_signer *s = NULL;
-	char *pem = priv_pem(k), *path, *json = NULL, err[256];
+	char *pem = sg_fx_privkey_pem(k), *path, *json = NULL, err[256];
 	json_t *root;
 
 	path = write_tmp("officer.key", pem, 0600);
@@ -700,7 +608,7 @@ test_officer_file_key(void)
 	one_officer_key(rsa, 1);
 
 	/* Readable by others: refused before it is even parsed. */
-	pem = priv_pem(p256);
+	pem = sg_fx_privkey_pem(p256);
 	path = write_tmp("open.key", pem, 0644);
 	CHECK_EQ_INT(sg_cli_signer_file(path, &s, err, sizeof(err)),
 	    SG_ERR_PERMISSIONS);
@@ -710,7 +618,7 @@ test_officer_file_key(void)
 	free(path);
 	free(pem);
 	/* Ed25519 is not an approval key type. */
-	pem = priv_pem(ed);
+	pem = sg_fx_privkey_pem(ed);
 	path = write_tmp("ed.key", pem, 0600);
 	CHECK_EQ_INT(sg_cli_signer_file(path, &s, err, sizeof(err)),
 	    SG_ERR_MECHANISM);

@@ -29,6 +29,7 @@
 #include "sg_err.h"
 #include "sg_util.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
 #define REQ_ID "00112233445566778899aabbccddeeff"
 #define MAX_SEEN 16
@@ -80,21 +81,6 @@ struct fake {
 static struct fake fk;
 
 static int
-send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
 respond(int fd, int status, const char *ctype, const char *body)
 {
 	char head[512];
@@ -103,36 +89,9 @@ respond(int fd, int status, const char *ctype, const char *body)
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Type: %s"
 	    "\r\nContent-Length: %zu\r\n%s\r\n", status, ctype, strlen(body),
 	    fk.extra_header != NULL ? fk.extra_header : "");
-	if (send_all(fd, head, (size_t)n) != 0)
+	if (sg_fx_send_all(fd, head, (size_t)n) != 0)
 		return -1;
-	return send_all(fd, body, strlen(body));
-}
-
-static char *
-pub_pem(EVP_PKEY *k)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data, *out;
-	long n;
-
-	PEM_write_bio_PUBKEY(b, k);
-	n = BIO_get_mem_data(b, &data);
-	out = strndup(data, (size_t)n);
-	BIO_free(b);
-	return out;
-}
-
-static void
-spki_hex(EVP_PKEY *k, char out[SG_SHA256_HEX_SIZE])
-{
-	unsigned char *der = NULL, md[32];
-	int n = i2d_PUBKEY(k, &der);
-	size_t i;
-
-	SHA256(der, (size_t)n, md);
-	OPENSSL_free(der);
-	for (i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	return sg_fx_send_all(fd, body, strlen(body));
 }
 
 static char *
@@ -189,8 +148,8 @@ handle_sign(int fd, const char *method, const char *path, const char *body)
 		return r;
 	}
 	if (strcmp(path, "/v1/keys") == 0) {
-		spki_hex(fk.key, spki);
-		pem = pub_pem(fk.key);
+		sg_fx_spki_hex(fk.key, spki);
+		pem = sg_fx_pubkey_pem(fk.key);
 		o = json_pack("{s:[{s:s, s:s, s:s, s:s}]}", "keys", "name",
 		    "nightly", "algorithm", "ecdsa-p256", "public_key_pem", pem,
 		    "spki_sha256", spki);
@@ -212,7 +171,7 @@ handle_sign(int fd, const char *method, const char *path, const char *body)
 		    fk.digest_alg));
 		EVP_PKEY_sign(ctx, sig, &sl, dg, dlen);
 		EVP_PKEY_CTX_free(ctx);
-		spki_hex(fk.key, spki);
+		sg_fx_spki_hex(fk.key, spki);
 		b64 = sg_b64_encode(sig, sl);
 		o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:i, s:s}}",
 		    "format", "raw", "algorithm", "ecdsa-p256",
@@ -230,21 +189,18 @@ handle_sign(int fd, const char *method, const char *path, const char *body)
 	    "{\"title\":\"Not Found\",\"status\":404}");
 }
 
-#define DIG "bb00000000000000000000000000000000000000000000000000000000000002"
-#define POL "cc00000000000000000000000000000000000000000000000000000000000003"
-
 static void
 fake_statement(char *out, size_t cap)
 {
 	char spki[SG_SHA256_HEX_SIZE];
 
-	spki_hex(fk.key, spki);
+	sg_fx_spki_hex(fk.key, spki);
 	if (fk.wrong_spki)
 		spki[0] = spki[0] == 'a' ? 'b' : 'a';
 	snprintf(out, cap, "signgate approval v1\nrequest %s\n"
 	    "key nightly sha256:%s\nartifact sha256:%s\nformat raw\n"
 	    "requester ci\npolicy signgate-dev@1 sha256:%s\nexpires %lld\n",
-	    REQ_ID, spki, DIG, POL, fk.expires);
+	    REQ_ID, spki, SG_FX_STMT_DIGEST, SG_FX_STMT_POLICY, fk.expires);
 }
 
 /* The officer's view of a signgated: one request, the keys, approvals. */
@@ -269,11 +225,13 @@ handle_approve(int fd, const char *method, const char *path)
 	o = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s}, s:s,"
 	    " s:s, s:s, s:{s:s, s:i, s:s}, s:[{s:s, s:i, s:i}], s:[], s:s}",
 	    "id", REQ_ID, "state", fk.req_state ? fk.req_state : "pending",
-	    "key", "nightly", "digest", "algorithm", "sha256", "value", DIG,
+	    "key", "nightly", "digest", "algorithm", "sha256", "value",
+	    SG_FX_STMT_DIGEST,
 	    "format", "raw", "artifact", "name", "a.bin",
 	    "requester", fk.tamper_requester ? "mallory" : "ci",
 	    "created_at", "2026-01-01T00:00:00Z", "expires_at", when,
-	    "policy", "name", "signgate-dev", "version", 1, "sha256", POL,
+	    "policy", "name", "signgate-dev", "version", 1, "sha256",
+	    SG_FX_STMT_POLICY,
 	    "required", "group", "officers", "count", 2, "missing", 1,
 	    "approvals", "statement", stmt);
 	out = json_dumps(o, JSON_COMPACT);
@@ -293,11 +251,11 @@ serve_big(int fd)
 
 	n = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: "
 	    "application/json\r\nContent-Length: %zu\r\n\r\n", total);
-	if (send_all(fd, head, (size_t)n) != 0)
+	if (sg_fx_send_all(fd, head, (size_t)n) != 0)
 		return -1;
 	memset(chunk, ' ', sizeof(chunk));
 	while (sent < total && !fk.stop) {
-		if (send_all(fd, chunk, sizeof(chunk)) != 0)
+		if (sg_fx_send_all(fd, chunk, sizeof(chunk)) != 0)
 			return -1;          /* the client gave up: expected */
 		sent += sizeof(chunk);
 	}
@@ -637,23 +595,10 @@ static char tmpdir[64];
 static char *
 make_file(const char *name, const char *content)
 {
-	char *path = NULL;
-	FILE *f;
-
-	if (tmpdir[0] == '\0') {
-		snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-cli-http.XXXXXX");
-		if (mkdtemp(tmpdir) == NULL)
-			return NULL;
-	}
-	if (asprintf(&path, "%s/%s", tmpdir, name) < 0)
+	if (tmpdir[0] == '\0' &&
+	    sg_fx_tmpdir("cli-http", tmpdir, sizeof(tmpdir)) != 0)
 		return NULL;
-	if ((f = fopen(path, "w")) == NULL) {
-		free(path);
-		return NULL;
-	}
-	fputs(content, f);
-	fclose(f);
-	return path;
+	return sg_fx_file(tmpdir, name, content);
 }
 
 static int
@@ -836,43 +781,15 @@ run_approve(const char *cmd, const char *keyfile)
 	return ex;
 }
 
-/* Checks the posted envelope as DESIGN.md says the server does, by hand:
- * payload = statement + decision line, SHA-256 over the PAE, officer key. */
+/* Checks the posted envelope as the server would (sg_fx_envelope_ok). */
 static int
 envelope_verifies(const char *json, EVP_PKEY *officer, const char *decision)
 {
-	static const char type[] = "application/vnd.signgate.approval.v1+text";
-	json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
-	json_t *s0 = json_array_get(json_object_get(root, "signatures"), 0);
-	const char *p64 = json_string_value(json_object_get(root, "payload"));
-	const char *s64 = json_string_value(json_object_get(s0, "sig"));
-	const char *keyid = json_string_value(json_object_get(s0, "keyid"));
-	char want[1100], *pae = NULL;
-	uint8_t *body = NULL, *sig = NULL;
-	size_t blen = 0, slen = 0;
-	EVP_MD_CTX *m = EVP_MD_CTX_new();
-	int n, ok = 0;
+	char want[1100];
 
 	fake_statement(want, sizeof(want));
 	strcat(want, decision);
-	if (p64 == NULL || s64 == NULL || keyid == NULL ||
-	    strcmp(keyid, "alice") != 0 ||
-	    sg_b64_decode(p64, strlen(p64), &body, &blen) != 0 ||
-	    sg_b64_decode(s64, strlen(s64), &sig, &slen) != 0 ||
-	    blen != strlen(want) || memcmp(body, want, blen) != 0)
-		goto out;
-	n = asprintf(&pae, "DSSEv1 %zu %s %zu %s", strlen(type), type, blen,
-	    want);
-	ok = n > 0 &&
-	    EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, officer) == 1 &&
-	    EVP_DigestVerify(m, sig, slen, (uint8_t *)pae, (size_t)n) == 1;
-out:
-	EVP_MD_CTX_free(m);
-	free(pae);
-	free(body);
-	free(sig);
-	json_decref(root);
-	return ok;
+	return sg_fx_envelope_ok(json, want, officer, "alice");
 }
 
 static void
@@ -880,14 +797,8 @@ test_approve_flow(void)
 {
 	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 	EVP_PKEY *officer = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	BIO *b = BIO_new(BIO_s_mem());
-	char *pem, *data, *path;
-	long n;
+	char *pem = sg_fx_privkey_pem(officer), *path;
 
-	PEM_write_bio_PrivateKey(b, officer, NULL, NULL, 0, NULL, NULL);
-	n = BIO_get_mem_data(b, &data);
-	pem = strndup(data, (size_t)n);
-	BIO_free(b);
 	path = make_file("officer.key", pem);
 	chmod(path, 0600);
 

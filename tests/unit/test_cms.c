@@ -35,20 +35,12 @@
 #include "sg_err.h"
 #include "sg_util.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
 #define SIGNING_TIME ((time_t)1764417600)   /* 2025-11-29T12:00:00Z */
+#define CERT_DAYS 365
 
-enum cert_kind { CERT_CA, CERT_CODESIGN, CERT_TSA };
-
-struct pki {
-	EVP_PKEY *root_key, *inter_key, *tsa_key;
-	X509 *root, *inter, *tsa;
-	char *root_pem;            /* the trust anchor */
-};
-
-static struct pki pki;
-static char tmpdir[] = "/tmp/sg-test-cms.XXXXXX";
-static int have_tmpdir;
+static struct sg_fx_pki pki;       /* files go to its directory */
 
 /* A signing identity: key pair, leaf, chain PEM (leaf, intermediate). */
 struct ident {
@@ -79,143 +71,26 @@ gen_rsa(void)
 	return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
 }
 
-static EVP_PKEY *
-public_only(EVP_PKEY *k)
-{
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	EVP_PKEY *pub;
-	int n;
-
-	if ((n = i2d_PUBKEY(k, &der)) <= 0)
-		return NULL;
-	p = der;
-	pub = d2i_PUBKEY(NULL, &p, n);
-	OPENSSL_free(der);
-	return pub;
-}
-
-static void
-add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX v3;
-	X509_EXTENSION *ext;
-
-	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
-	if (ext == NULL) {
-		fprintf(stderr, "cannot make extension %d\n", nid);
-		exit(2);
-	}
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-}
-
+/* A certificate of the test PKI; the test cannot go on without it. */
 static X509 *
-make_cert(const char *cn, EVP_PKEY *pub, X509 *issuer, EVP_PKEY *issuer_key,
-    enum cert_kind kind)
+cert(const char *cn, EVP_PKEY *pub, X509 *issuer, EVP_PKEY *issuer_key,
+    enum sg_fx_cert_kind kind)
 {
-	X509 *x = X509_new();
-	X509_NAME *name = X509_NAME_new();
-	static long serial = 1;
+	X509 *x = sg_fx_cert(cn, pub, issuer, issuer_key, kind, CERT_DAYS);
 
-	X509_set_version(x, X509_VERSION_3);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	    (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(x, name);
-	X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) :
-	    name);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600L * 24 * 365);
-	X509_set_pubkey(x, pub);
-	add_ext(x, issuer != NULL ? issuer : x, NID_subject_key_identifier,
-	    "hash");
-	switch (kind) {
-	case CERT_CA:
-		add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
-		add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
-		break;
-	case CERT_CODESIGN:
-		add_ext(x, x, NID_basic_constraints, "critical,CA:FALSE");
-		add_ext(x, x, NID_key_usage, "critical,digitalSignature");
-		add_ext(x, x, NID_ext_key_usage, "codeSigning");
-		break;
-	case CERT_TSA:
-		add_ext(x, x, NID_basic_constraints, "critical,CA:FALSE");
-		add_ext(x, x, NID_key_usage, "critical,digitalSignature");
-		add_ext(x, x, NID_ext_key_usage, "critical,timeStamping");
-		break;
-	}
-	if (!X509_sign(x, issuer_key, EVP_sha256())) {
-		fprintf(stderr, "cannot sign certificate %s\n", cn);
+	if (x == NULL)
 		exit(2);
-	}
-	X509_NAME_free(name);
 	return x;
-}
-
-static char *
-certs_pem(X509 *a, X509 *b)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data, *out;
-	long n;
-
-	PEM_write_bio_X509(bio, a);
-	if (b != NULL)
-		PEM_write_bio_X509(bio, b);
-	n = BIO_get_mem_data(bio, &data);
-	out = strndup(data, (size_t)n);
-	BIO_free(bio);
-	return out;
-}
-
-static int
-write_bytes(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	int ok;
-
-	if (f == NULL)
-		return -1;
-	ok = fwrite(p, 1, n, f) == n;
-	return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
-static void
-setup_pki(void)
-{
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		exit(2);
-	}
-	have_tmpdir = 1;
-	pki.root_key = gen_ec("P-256");
-	pki.inter_key = gen_ec("P-256");
-	pki.tsa_key = gen_ec("P-256");
-	pki.root = make_cert("test root CA", pki.root_key, NULL, pki.root_key,
-	    CERT_CA);
-	pki.inter = make_cert("test intermediate CA", pki.inter_key, pki.root,
-	    pki.root_key, CERT_CA);
-	pki.tsa = make_cert("test TSA", pki.tsa_key, pki.root, pki.root_key,
-	    CERT_TSA);
-	pki.root_pem = certs_pem(pki.root, NULL);
-	if (pki.root == NULL || pki.inter == NULL || pki.tsa == NULL ||
-	    pki.root_pem == NULL) {
-		fprintf(stderr, "cannot make the test PKI\n");
-		exit(2);
-	}
 }
 
 static void
 ident_make(struct ident *id, EVP_PKEY *key)
 {
 	id->key = key;
-	id->pub = public_only(key);
-	id->leaf = make_cert("test code signer", key, pki.inter,
-	    pki.inter_key, CERT_CODESIGN);
-	id->chain = certs_pem(id->leaf, pki.inter);
+	id->pub = sg_fx_public_only(key);
+	id->leaf = cert("test code signer", key, pki.inter, pki.inter_key,
+	    SG_FX_CERT_CODESIGN);
+	id->chain = sg_fx_certs_pem(id->leaf, pki.inter);
 }
 
 static void
@@ -277,8 +152,8 @@ static void
 artifact_make(struct artifact *a, const char *name, const char *content,
     enum sg_digest_alg alg)
 {
-	snprintf(a->path, sizeof(a->path), "%s/%s", tmpdir, name);
-	if (write_bytes(a->path, content, strlen(content)) != 0 ||
+	snprintf(a->path, sizeof(a->path), "%s/%s", pki.dir, name);
+	if (sg_fx_write_bytes(a->path, content, strlen(content)) != 0 ||
 	    sg_digest_file(a->path, alg, a->digest, &a->digest_len) != 0) {
 		fprintf(stderr, "cannot make artifact %s\n", a->path);
 		exit(2);
@@ -306,10 +181,10 @@ openssl_cms_verify(const uint8_t *der, size_t len, const char *content,
 	char cms_path[600], ca_path[600], cmd[2400];
 	int st;
 
-	snprintf(cms_path, sizeof(cms_path), "%s/sig.p7s", tmpdir);
-	snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", tmpdir);
-	if (write_bytes(cms_path, der, len) != 0 ||
-	    write_bytes(ca_path, ca_pem, strlen(ca_pem)) != 0)
+	snprintf(cms_path, sizeof(cms_path), "%s/sig.p7s", pki.dir);
+	snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", pki.dir);
+	if (sg_fx_write_bytes(cms_path, der, len) != 0 ||
+	    sg_fx_write_bytes(ca_path, ca_pem, strlen(ca_pem)) != 0)
 		return -1;
 	snprintf(cmd, sizeof(cmd), "openssl cms -verify -binary -inform DER "
 	    "-in '%s' -content '%s' -CAfile '%s'%s%s -out /dev/null "
@@ -611,9 +486,9 @@ test_verify_refusals(void)
 	struct signer_ctx sc;
 	struct artifact a;
 	EVP_PKEY *other_root_key = gen_ec("P-256");
-	X509 *other_root = make_cert("test root CA", other_root_key, NULL,
-	    other_root_key, CERT_CA);
-	char *other_pem = certs_pem(other_root, NULL);
+	X509 *other_root = cert("test root CA", other_root_key, NULL,
+	    other_root_key, SG_FX_CERT_CA);
+	char *other_pem = sg_fx_certs_pem(other_root, NULL);
 	uint8_t *der = NULL, *longer = NULL;
 	size_t len = 0;
 
@@ -761,46 +636,7 @@ test_build_refusals(void)
 static int
 make_token(const uint8_t *data, size_t len, uint8_t **ret, size_t *ret_len)
 {
-	TS_REQ *req = TS_REQ_new();
-	TS_MSG_IMPRINT *imp = TS_MSG_IMPRINT_new();
-	X509_ALGOR *alg = X509_ALGOR_new();
-	TS_RESP_CTX *ctx = TS_RESP_CTX_new();
-	TS_RESP *resp = NULL;
-	ASN1_OBJECT *policy = OBJ_txt2obj("1.2.3.4.1", 1);
-	BIO *bio = BIO_new(BIO_s_mem());
-	uint8_t h[32];
-	unsigned char *der = NULL;
-	int n = -1;
-
-	sg_sha256(data, len, h);
-	X509_ALGOR_set_md(alg, EVP_sha256());
-	TS_MSG_IMPRINT_set_algo(imp, alg);
-	TS_MSG_IMPRINT_set_msg(imp, h, sizeof(h));
-	TS_REQ_set_version(req, 1);
-	TS_REQ_set_msg_imprint(req, imp);
-	TS_REQ_set_cert_req(req, 1);
-	i2d_TS_REQ_bio(bio, req);
-	TS_RESP_CTX_set_signer_cert(ctx, pki.tsa);
-	TS_RESP_CTX_set_signer_key(ctx, pki.tsa_key);
-	TS_RESP_CTX_set_def_policy(ctx, policy);
-	TS_RESP_CTX_add_md(ctx, EVP_sha256());
-	if ((resp = TS_RESP_create_response(ctx, bio)) != NULL &&
-	    TS_RESP_get_token(resp) != NULL)
-		n = i2d_PKCS7(TS_RESP_get_token(resp), &der);
-	if (n > 0) {
-		*ret = malloc((size_t)n);
-		memcpy(*ret, der, (size_t)n);
-		*ret_len = (size_t)n;
-	}
-	OPENSSL_free(der);
-	TS_RESP_free(resp);
-	BIO_free(bio);
-	ASN1_OBJECT_free(policy);
-	TS_RESP_CTX_free(ctx);
-	X509_ALGOR_free(alg);
-	TS_MSG_IMPRINT_free(imp);
-	TS_REQ_free(req);
-	return n > 0 ? 0 : -1;
+	return sg_fx_ts_token(pki.tsa, pki.tsa_key, data, len, ret, ret_len);
 }
 
 static void
@@ -886,25 +722,6 @@ out:
 	ident_free(&id);
 }
 
-static void
-cleanup(void)
-{
-	char cmd[300];
-
-	if (have_tmpdir) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", tmpdir);
-	}
-	EVP_PKEY_free(pki.root_key);
-	EVP_PKEY_free(pki.inter_key);
-	EVP_PKEY_free(pki.tsa_key);
-	X509_free(pki.root);
-	X509_free(pki.inter);
-	X509_free(pki.tsa);
-	free(pki.root_pem);
-}
-
 static const struct sg_test tests[] = {
 	T(test_ecdsa_p256),
 	T(test_ecdsa_p384),
@@ -925,8 +742,9 @@ main(void)
 {
 	int rc;
 
-	setup_pki();
+	if (sg_fx_pki_make(&pki, "cms") != 0)
+		exit(2);
 	rc = sg_test_run("cms", tests, sizeof(tests) / sizeof(tests[0]));
-	cleanup();
+	sg_fx_pki_free(&pki);
 	return rc;
 }

@@ -5,8 +5,6 @@
  * are resolved against the file's directory and that every kind of mistake
  * is refused with an error naming the file and the field.
  */
-#include <errno.h>
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +15,7 @@
 #include "sg_config.h"
 #include "sg_err.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 #include "sg_util.h"
 
 static char tmpdir[64];
@@ -1050,37 +1049,10 @@ test_signer_socket(void)
 }
 
 static void
-rm_tree(const char *dir)
-{
-	struct dirent *de;
-	char path[PATH_MAX];
-	struct stat sb;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-			rm_tree(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-static void
 test_setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-test-config.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
+	if (sg_fx_tmpdir("config", tmpdir, sizeof(tmpdir)) != 0)
 		exit(2);
-	}
 	snprintf(cfgpath, sizeof(cfgpath), "%s/signgated.json", tmpdir);
 	unsetenv("CREDENTIALS_DIRECTORY");
 	/* The files the configuration names, as in var/dev. */
@@ -1098,10 +1070,7 @@ test_setup(void)
 static void
 test_teardown(void)
 {
-	struct stat sb;
-
-	rm_tree(tmpdir);
-	CHECK(stat(tmpdir, &sb) != 0 && errno == ENOENT);
+	CHECK_EQ_INT(sg_fx_rm_tree(tmpdir), 0);
 }
 
 SG_TEST_MAIN("config",

@@ -25,6 +25,7 @@
 #include "sg_crypto.h"
 #include "sg_err.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
 static EVP_PKEY *p256, *p256b, *p384, *p521, *rsa2048, *rsa2048b, *rsa1024;
 static EVP_PKEY *ed25519, *ed25519b;
@@ -188,70 +189,6 @@ test_pubkey_alg(void)
 	CHECK_EQ_INT(sg_pubkey_alg(NULL), SG_ALG_NONE);
 }
 
-/* The public half only, as a verifier would have it. */
-static EVP_PKEY *
-public_only(EVP_PKEY *k)
-{
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	EVP_PKEY *pub = NULL;
-	int n;
-
-	if ((n = i2d_PUBKEY(k, &der)) > 0) {
-		p = der;
-		pub = d2i_PUBKEY(NULL, &p, n);
-	}
-	OPENSSL_free(der);
-	return pub;
-}
-
-static char *
-pem_of_pubkey(EVP_PKEY *k)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	BUF_MEM *m = NULL;
-	char *s = NULL;
-
-	if (b != NULL && PEM_write_bio_PUBKEY(b, k) == 1) {
-		BIO_get_mem_ptr(b, &m);
-		s = strndup(m->data, m->length);
-	}
-	BIO_free(b);
-	return s;
-}
-
-static char *
-self_signed_cert_pem(EVP_PKEY *k)
-{
-	X509 *x = X509_new();
-	X509_NAME *name;
-	BIO *b = BIO_new(BIO_s_mem());
-	BUF_MEM *m = NULL;
-	char *s = NULL;
-
-	if (x == NULL || b == NULL)
-		goto out;
-	if (!X509_set_version(x, 2) ||
-	    !ASN1_INTEGER_set(X509_get_serialNumber(x), 1) ||
-	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
-	    X509_gmtime_adj(X509_getm_notAfter(x), 3600) == NULL ||
-	    !X509_set_pubkey(x, k))
-		goto out;
-	name = X509_get_subject_name(x);
-	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	    (const unsigned char *)"signgate test", -1, -1, 0) ||
-	    !X509_set_issuer_name(x, name) ||
-	    X509_sign(x, k, EVP_sha256()) <= 0 ||
-	    !PEM_write_bio_X509(b, x))
-		goto out;
-	BIO_get_mem_ptr(b, &m);
-	s = strndup(m->data, m->length);
-out:
-	BIO_free(b);
-	X509_free(x);
-	return s;
-}
-
 static void
 test_pubkey_from_pem(void)
 {
@@ -261,7 +198,7 @@ test_pubkey_from_pem(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		pem = pem_of_pubkey(keys[i]);
+		pem = sg_fx_pubkey_pem(keys[i]);
 		CHECK(pem != NULL);
 		if (pem == NULL)
 			continue;
@@ -282,7 +219,7 @@ test_pubkey_from_pem(void)
 	}
 
 	/* A self-signed certificate gives its public key. */
-	pem = self_signed_cert_pem(p256);
+	pem = sg_fx_self_signed_pem(p256, "signgate test");
 	CHECK(pem != NULL);
 	if (pem != NULL) {
 		got = NULL;
@@ -292,7 +229,7 @@ test_pubkey_from_pem(void)
 		EVP_PKEY_free(got);
 		free(pem);
 	}
-	pem = self_signed_cert_pem(rsa2048);
+	pem = sg_fx_self_signed_pem(rsa2048, "signgate test");
 	CHECK(pem != NULL);
 	if (pem != NULL) {
 		got = NULL;
@@ -363,7 +300,7 @@ test_spki_sha256(void)
 	}
 	/* Private and public halves have the same SPKI digest. */
 	{
-		EVP_PKEY *pub = public_only(p256);
+		EVP_PKEY *pub = sg_fx_public_only(p256);
 		uint8_t a[32], b[32];
 		CHECK(pub != NULL);
 		CHECK_EQ_INT(sg_pubkey_spki_sha256(p256, a), 0);
@@ -393,13 +330,13 @@ test_sha256(void)
 static void
 test_digest_file(void)
 {
-	char dir[] = "/tmp/sg-test-crypto.XXXXXX", path[64];
+	char dir[64], path[96];
 	uint8_t out[SG_MAX_DIGEST], want[SG_MAX_DIGEST];
 	unsigned char *data;
 	size_t i, n, wlen, len;
 	FILE *f;
 
-	if (mkdtemp(dir) == NULL) {
+	if (sg_fx_tmpdir("crypto", dir, sizeof(dir)) != 0) {
 		CHECK(!"mkdtemp");
 		return;
 	}
@@ -408,7 +345,7 @@ test_digest_file(void)
 	n = 200001;
 	if ((data = malloc(n)) == NULL) {
 		CHECK(!"malloc");
-		rmdir(dir);
+		(void)sg_fx_rm_tree(dir);
 		return;
 	}
 	for (i = 0; i < n; i++)
@@ -452,7 +389,7 @@ test_digest_file(void)
 	CHECK(sg_digest_file(path, SG_DIGEST_SHA256, out, &len) != 0);
 	CHECK_EQ_INT(len, 77);
 	free(data);
-	rmdir(dir);
+	(void)sg_fx_rm_tree(dir);
 }
 
 /* ---- verification ---- */
@@ -463,7 +400,7 @@ check_digest_scheme(EVP_PKEY *key, EVP_PKEY *other, enum sg_sig_scheme scheme,
 {
 	uint8_t dig[SG_MAX_DIGEST + 1], sig[SG_MAX_SIG];
 	size_t i, dlen, slen;
-	EVP_PKEY *pub = public_only(key);
+	EVP_PKEY *pub = sg_fx_public_only(key);
 
 	CHECK(pub != NULL);
 	for (i = 0; i < NDIGESTS; i++) {
@@ -668,7 +605,7 @@ static void
 test_verify_eddsa(void)
 {
 	uint8_t sig[128], msg[sizeof(message)];
-	EVP_PKEY *pub = public_only(ed25519);
+	EVP_PKEY *pub = sg_fx_public_only(ed25519);
 	uint8_t dig[32];
 	size_t slen, dlen;
 

@@ -11,36 +11,24 @@
 #include "sg_dsse.h"
 #include "sg_err.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
-#define ID "0123456789abcdef0123456789abcdef"
-#define SPKI "aa00000000000000000000000000000000000000000000000000000000000001"
-#define DIG "bb00000000000000000000000000000000000000000000000000000000000002"
-#define POL "cc00000000000000000000000000000000000000000000000000000000000003"
-
-static const char good[] =
-    "signgate approval v1\n"
-    "request " ID "\n"
-    "key release sha256:" SPKI "\n"
-    "artifact sha256:" DIG "\n"
-    "format raw\n"
-    "requester ci\n"
-    "policy signgate-dev@1 sha256:" POL "\n"
-    "expires 1764417600\n";
+static const char good[] = SG_FX_STATEMENT;
 
 static void
 fill(struct sg_statement *s)
 {
 	memset(s, 0, sizeof(*s));
-	strcpy(s->request, ID);
+	strcpy(s->request, SG_FX_STMT_ID);
 	strcpy(s->key, "release");
-	strcpy(s->spki_sha256, SPKI);
+	strcpy(s->spki_sha256, SG_FX_STMT_SPKI);
 	strcpy(s->digest_alg, "sha256");
-	strcpy(s->digest_hex, DIG);
+	strcpy(s->digest_hex, SG_FX_STMT_DIGEST);
 	strcpy(s->format, "raw");
 	strcpy(s->requester, "ci");
 	strcpy(s->policy_name, "signgate-dev");
 	s->policy_version = 1;
-	strcpy(s->policy_sha256, POL);
+	strcpy(s->policy_sha256, SG_FX_STMT_POLICY);
 	s->expires = 1764417600;
 }
 
@@ -93,16 +81,16 @@ test_statement_round_trip(void)
 
 	memset(&s, 0x5a, sizeof(s));
 	CHECK_EQ_INT(sg_statement_parse(good, strlen(good), &s), 0);
-	CHECK_STR(s.request, ID);
+	CHECK_STR(s.request, SG_FX_STMT_ID);
 	CHECK_STR(s.key, "release");
-	CHECK_STR(s.spki_sha256, SPKI);
+	CHECK_STR(s.spki_sha256, SG_FX_STMT_SPKI);
 	CHECK_STR(s.digest_alg, "sha256");
-	CHECK_STR(s.digest_hex, DIG);
+	CHECK_STR(s.digest_hex, SG_FX_STMT_DIGEST);
 	CHECK_STR(s.format, "raw");
 	CHECK_STR(s.requester, "ci");
 	CHECK_STR(s.policy_name, "signgate-dev");
 	CHECK_EQ_INT(s.policy_version, 1);
-	CHECK_STR(s.policy_sha256, POL);
+	CHECK_STR(s.policy_sha256, SG_FX_STMT_POLICY);
 	CHECK_EQ_INT(s.expires, 1764417600);
 	CHECK_EQ_INT(sg_statement_build(&s, &again, &alen), 0);
 	CHECK(alen == strlen(good) && memcmp(again, good, alen) == 0);

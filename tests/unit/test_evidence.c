@@ -21,6 +21,7 @@
 #include "sg_policy.h"
 #include "sg_util.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
 #define EXPIRES 2000000000LL
 #define SIGNED_AT (EXPIRES - 3600)
@@ -74,24 +75,15 @@ make_keys(void)
 		return;
 	for (i = 0; i < NOKEYS; i++) {
 		struct officer_key *k = &okeys[i];
-		BIO *b;
-		char *data;
-		long n;
 
 		if (strcmp(k->type, "RSA") == 0)
 			k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA",
 			    (size_t)2048);
 		else
 			k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", k->type);
-		if (k->pkey == NULL || (b = BIO_new(BIO_s_mem())) == NULL ||
-		    !PEM_write_bio_PUBKEY(b, k->pkey))
+		if (k->pkey == NULL ||
+		    (k->pem = sg_fx_pubkey_pem(k->pkey)) == NULL)
 			abort();
-		n = BIO_get_mem_data(b, &data);
-		if (n <= 0 || (k->pem = malloc((size_t)n + 1)) == NULL)
-			abort();
-		memcpy(k->pem, data, (size_t)n);
-		k->pem[n] = '\0';
-		BIO_free(b);
 	}
 }
 
@@ -663,24 +655,6 @@ test_error_buffer(void)
 	sg_policy_free(p);
 }
 
-/* s with the first `from` replaced by `to` (which must be there). */
-static char *
-replace1(char *s, const char *from, const char *to)
-{
-	char *at = strstr(s, from), *out;
-	size_t n;
-
-	if (at == NULL)
-		abort();
-	n = strlen(s) - strlen(from) + strlen(to);
-	if ((out = malloc(n + 1)) == NULL)
-		abort();
-	snprintf(out, n + 1, "%.*s%s%s", (int)(at - s), s, to,
-	    at + strlen(from));
-	free(s);
-	return out;
-}
-
 static struct sg_policy *
 parse_text(char *text)
 {
@@ -708,14 +682,15 @@ policy_v2(int revoke, int rekey)
 		    "    client-cn carol\n    approval-key\n%send\n",
 		    opem("carol")) < 0)
 			abort();
-		t = replace1(t, block, "principal carol\n    roles auditor\n"
+		t = sg_fx_replace1(t, block,
+		    "principal carol\n    roles auditor\n"
 		    "    client-cn carol\nend\n");
 		free(block);
-		t = replace1(t, "members alice bob carol erin",
+		t = sg_fx_replace1(t, "members alice bob carol erin",
 		    "members alice bob erin");
 	}
 	if (rekey)
-		t = replace1(t, opem("alice"), opem("mallory"));
+		t = sg_fx_replace1(t, opem("alice"), opem("mallory"));
 	return parse_text(t);
 }
 

@@ -14,6 +14,7 @@
 #include "sg_err.h"
 #include "sg_merkle.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
 #define MAXN 64
 #define H SG_HASH_LEN
@@ -187,60 +188,28 @@ ref_subproof(uint64_t m, uint64_t lo, uint64_t hi, int b, uint8_t (*out)[H],
 	}
 }
 
-static void
-hexdec(const char *hex, uint8_t *out, size_t n)
-{
-	size_t i;
-	unsigned v;
-
-	for (i = 0; i < n; i++) {
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-			abort();
-		out[i] = (uint8_t)v;
-	}
-}
-
-/* ---- RFC 6962 vectors (transparency-dev/merkle testonly) ---- */
-
-static const char *const vec_leaves[8] = {
-	"", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-	"606162636465666768696a6b6c6d6e6f",
-};
-
-static const char *const vec_roots[9] = {
-	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-	"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-	"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-	"aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-	"d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-	"4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-	"76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-	"ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-	"5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
-};
+/* ---- RFC 6962 vectors (sg_fixture.h) ---- */
 
 static void
 test_rfc6962_vectors(void)
 {
 	struct store s;
 	struct sg_merkle_frontier f;
-	uint8_t data[16], leaf[H], want[H], got[H];
-	size_t i, len;
+	uint8_t leaf[H], want[H], got[H];
+	size_t i;
 
 	store_init(&s);
 	sg_merkle_frontier_init(&f);
-	hexdec(vec_roots[0], want, H);
+	sg_fx_hexdec(sg_fx_rfc6962_roots[0], want, H);
 	CHECK_EQ_INT(sg_merkle_root(store_get, &s, 0, got), 0);
 	CHECK(memcmp(got, want, H) == 0);
 	sg_merkle_frontier_root(&f, got);
 	CHECK(memcmp(got, want, H) == 0);
 	for (i = 0; i < 8; i++) {
-		len = strlen(vec_leaves[i]) / 2;
-		hexdec(vec_leaves[i], data, len);
-		sg_merkle_leaf_hash(data, len, leaf);
+		sg_fx_rfc6962_leaf_hash(i, leaf);
 		CHECK_EQ_INT(sg_merkle_frontier_append(&f, leaf, store_emit,
 		    &s), 0);
-		hexdec(vec_roots[i + 1], want, H);
+		sg_fx_hexdec(sg_fx_rfc6962_roots[i + 1], want, H);
 		memset(got, 0, H);
 		CHECK_EQ_INT(sg_merkle_root(store_get, &s, i + 1, got), 0);
 		CHECK(memcmp(got, want, H) == 0);
@@ -249,7 +218,7 @@ test_rfc6962_vectors(void)
 	}
 	/* Earlier roots are still answered from the same store. */
 	for (i = 0; i <= 8; i++) {
-		hexdec(vec_roots[i], want, H);
+		sg_fx_hexdec(sg_fx_rfc6962_roots[i], want, H);
 		CHECK_EQ_INT(sg_merkle_root(store_get, &s, i, got), 0);
 		CHECK(memcmp(got, want, H) == 0);
 	}
@@ -263,54 +232,6 @@ test_rfc6962_vectors(void)
 	store_free(&s);
 }
 
-/* transparency-dev/merkle proof/verify_test.go: the published inclusion
- * and consistency proofs over the same eight leaves (leaf indexes and
- * sizes as there: the leaf is 1-based). */
-static const struct {
-	uint64_t leaf, size;
-	size_t n;
-	const char *proof[3];
-} vec_incl[] = {
-	{ 1, 1, 0, { NULL } },
-	{ 1, 8, 3, {
-	    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-	    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-	    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4" } },
-	{ 6, 8, 3, {
-	    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-	    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-	    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
-	{ 3, 3, 1, {
-	    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125" } },
-	{ 2, 5, 3, {
-	    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-	    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-	    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b" } },
-};
-
-static const struct {
-	uint64_t m, n;
-	size_t np;
-	const char *proof[3];
-} vec_cons[] = {
-	{ 1, 1, 0, { NULL } },
-	{ 1, 8, 3, {
-	    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-	    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-	    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4" } },
-	{ 6, 8, 3, {
-	    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-	    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-	    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
-	{ 2, 5, 2, {
-	    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-	    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b" } },
-	{ 6, 7, 3, {
-	    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-	    "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
-	    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
-};
-
 /*
  * The verifiers accept exactly the published proofs (and the generators
  * produce them), and refuse them corrupted the ways the reference tests
@@ -322,7 +243,9 @@ test_rfc6962_proof_vectors(void)
 {
 	struct store s;
 	struct sg_merkle_frontier f;
-	uint8_t data[16], leaves8[8][H], roots[9][H], p[SG_MERKLE_MAX_PROOF][H];
+	const struct sg_fx_incl_vec *vi;
+	const struct sg_fx_cons_vec *vc;
+	uint8_t leaves8[8][H], roots[9][H], p[SG_MERKLE_MAX_PROOF][H];
 	uint8_t got[SG_MERKLE_MAX_PROOF][H], other[H];
 	size_t i, k, len, n;
 	uint64_t m, sz, idx;
@@ -330,22 +253,21 @@ test_rfc6962_proof_vectors(void)
 	store_init(&s);
 	sg_merkle_frontier_init(&f);
 	for (i = 0; i < 8; i++) {
-		len = strlen(vec_leaves[i]) / 2;
-		hexdec(vec_leaves[i], data, len);
-		sg_merkle_leaf_hash(data, len, leaves8[i]);
+		sg_fx_rfc6962_leaf_hash(i, leaves8[i]);
 		CHECK_EQ_INT(sg_merkle_frontier_append(&f, leaves8[i],
 		    store_emit, &s), 0);
 	}
 	for (i = 0; i <= 8; i++)
-		hexdec(vec_roots[i], roots[i], H);
+		sg_fx_hexdec(sg_fx_rfc6962_roots[i], roots[i], H);
 	memset(other, 0xab, H);
 
-	for (i = 0; i < sizeof(vec_incl) / sizeof(vec_incl[0]); i++) {
-		idx = vec_incl[i].leaf - 1;
-		sz = vec_incl[i].size;
-		n = vec_incl[i].n;
+	for (i = 0; i < SG_FX_RFC6962_NINCL; i++) {
+		vi = &sg_fx_rfc6962_incl[i];
+		idx = vi->leaf - 1;
+		sz = vi->size;
+		n = vi->n;
 		for (k = 0; k < n; k++)
-			hexdec(vec_incl[i].proof[k], p[k], H);
+			sg_fx_hexdec(vi->proof[k], p[k], H);
 		CHECK_EQ_INT(sg_merkle_inclusion_proof(store_get, &s, idx, sz,
 		    got, SG_MERKLE_MAX_PROOF, &len), 0);
 		CHECK_EQ_INT(len, n);
@@ -374,12 +296,13 @@ test_rfc6962_proof_vectors(void)
 			    (const uint8_t (*)[H])p, n - 1, roots[sz]) != 0);
 	}
 
-	for (i = 0; i < sizeof(vec_cons) / sizeof(vec_cons[0]); i++) {
-		m = vec_cons[i].m;
-		sz = vec_cons[i].n;
-		n = vec_cons[i].np;
+	for (i = 0; i < SG_FX_RFC6962_NCONS; i++) {
+		vc = &sg_fx_rfc6962_cons[i];
+		m = vc->m;
+		sz = vc->n;
+		n = vc->np;
 		for (k = 0; k < n; k++)
-			hexdec(vec_cons[i].proof[k], p[k], H);
+			sg_fx_hexdec(vc->proof[k], p[k], H);
 		CHECK_EQ_INT(sg_merkle_consistency_proof(store_get, &s, m, sz,
 		    got, SG_MERKLE_MAX_PROOF, &len), 0);
 		CHECK_EQ_INT(len, n);
@@ -416,7 +339,7 @@ test_rfc6962_proof_vectors(void)
 		CHECK(sg_merkle_verify_consistency(m, sz, roots[m], roots[sz],
 		    (const uint8_t (*)[H])p, n + 1) != 0);
 		for (k = 0; k < n; k++)
-			hexdec(vec_cons[i].proof[k], p[k], H);
+			sg_fx_hexdec(vc->proof[k], p[k], H);
 		for (k = 0; k < n; k++) {
 			p[k][0] ^= 16;
 			CHECK(sg_merkle_verify_consistency(m, sz, roots[m],

@@ -1,14 +1,16 @@
 /*
  * Tests for the PKCS#11 layer against a throwaway SoftHSM token built by
- * p11_fixture.sh in a temporary directory.  Signatures are checked with
- * OpenSSL directly (not through sg_verify), both against the public key the
- * layer built and against the one pkcs11-tool exported, so that a wrongly
- * built EVP_PKEY is caught.  The RFC 7512 parser is tested without a token.
+ * p11_fixture.sh in a scratch directory (sg_fixture.h).  Signatures are
+ * checked with OpenSSL directly (not through sg_verify), both against the
+ * public key the layer built and against the one pkcs11-tool exported, so
+ * that a wrongly built EVP_PKEY is caught.  The RFC 7512 parser is tested
+ * without a token.
  */
 #include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,38 +32,14 @@
 #include "sg_p11_uri.h"
 #include "sg_util.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
-#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define MODULE SG_FX_SOFTHSM_MODULE
 #define LABEL "sg-test-p11"
 #define NTHREADS 8
 #define PER_THREAD 200
 
-/*
- * Under ASan only: SoftHSM leaks in every Ed25519 C_SignInit (see
- * tests/lsan.supp); only its frames are suppressed, and the slow unwinder is
- * needed to see them through libcrypto.
- */
-const char *__asan_default_options(void);
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_options(void);
-
-const char *
-__asan_default_options(void)
-{
-	return "fast_unwind_on_malloc=0:malloc_context_size=12";
-}
-
-const char *
-__lsan_default_suppressions(void)
-{
-	return "leak:libsofthsm2.so\n";
-}
-
-const char *
-__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
+SG_FX_SOFTHSM_SANITIZER_DEFAULTS
 
 static char tmpdir[PATH_MAX];
 static int have_token;
@@ -69,65 +47,6 @@ static struct sg_p11 *g_p11;
 static struct sg_p11_token *g_tok;
 
 /* ---- helpers ---- */
-
-static int
-fixture_script(char *out, size_t cap)
-{
-	char exe[PATH_MAX], *slash;
-	const char *src = getenv("SG_TEST_SRCDIR");
-	ssize_t n;
-	int i;
-
-	if (src != NULL) {
-		snprintf(out, cap, "%s/tests/unit/p11_fixture.sh", src);
-		if (access(out, R_OK) == 0)
-			return 0;
-	}
-	/* <build dir>/tests/test_p11: the tree is three levels up. */
-	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
-		exe[n] = '\0';
-		for (i = 0; i < 3; i++)
-			if ((slash = strrchr(exe, '/')) != NULL)
-				*slash = '\0';
-		if ((size_t)snprintf(out, cap, "%s/tests/unit/p11_fixture.sh",
-		    exe) < cap && access(out, R_OK) == 0)
-			return 0;
-	}
-	snprintf(out, cap, "tests/unit/p11_fixture.sh");
-	return access(out, R_OK) == 0 ? 0 : -1;
-}
-
-static int
-make_token(char *dir, size_t cap, const char *label)
-{
-	char script[PATH_MAX], cmd[3 * PATH_MAX], conf[PATH_MAX + 32];
-
-	snprintf(dir, cap, "/tmp/sg-p11-test.XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		return -1;
-	if (fixture_script(script, sizeof(script)) != 0 ||
-	    strchr(script, '\'') != NULL) {
-		fprintf(stderr, "cannot find p11_fixture.sh\n");
-		return -1;
-	}
-	snprintf(cmd, sizeof(cmd), "sh '%s' '%s' '%s'", script, dir, label);
-	if (system(cmd) != 0)
-		return -1;
-	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
-	return setenv("SOFTHSM2_CONF", conf, 1);
-}
-
-static void
-remove_dir(const char *dir)
-{
-	char cmd[PATH_MAX + 32];
-
-	if (dir[0] == '\0' || strncmp(dir, "/tmp/sg-", 8) != 0)
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", dir);
-}
 
 static int
 read_pin(const char *name, char **pin, size_t *len)
@@ -138,82 +57,11 @@ read_pin(const char *name, char **pin, size_t *len)
 	return sg_read_secret_file(path, pin, len);
 }
 
-static EVP_PKEY *
-exported_pub(const char *label)
-{
-	char path[PATH_MAX + 64], head[5] = "";
-	EVP_PKEY *pk = NULL;
-	BIO *b;
-
-	snprintf(path, sizeof(path), "%s/%s.pub", tmpdir, label);
-	if ((b = BIO_new_file(path, "rb")) == NULL)
-		return NULL;
-	/* pkcs11-tool writes Ed25519 keys as PEM, the others as DER. */
-	if (BIO_read(b, head, 5) == 5 && memcmp(head, "-----", 5) == 0) {
-		(void)BIO_reset(b);
-		pk = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
-	} else {
-		(void)BIO_reset(b);
-		pk = d2i_PUBKEY_bio(b, NULL);
-	}
-	BIO_free(b);
-	return pk;
-}
-
-static const EVP_MD *
-md_of(enum sg_digest_alg a)
-{
-	switch (a) {
-	case SG_DIGEST_SHA256: return EVP_sha256();
-	case SG_DIGEST_SHA384: return EVP_sha384();
-	case SG_DIGEST_SHA512: return EVP_sha512();
-	default: return NULL;
-	}
-}
-
 static size_t
 dlen_of(enum sg_digest_alg a)
 {
 	return a == SG_DIGEST_SHA256 ? 32 : a == SG_DIGEST_SHA384 ? 48 :
 	    a == SG_DIGEST_SHA512 ? 64 : 0;
-}
-
-/* OpenSSL's own verdict; saltlen only matters for PSS. */
-static int
-ossl_verify(EVP_PKEY *pub, enum sg_sig_scheme scheme, enum sg_digest_alg da,
-    const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen,
-    int saltlen)
-{
-	EVP_PKEY_CTX *ctx = NULL;
-	EVP_MD_CTX *mctx = NULL;
-	int ok = 0;
-
-	if (pub == NULL)
-		return 0;
-	if (scheme == SG_SIG_EDDSA) {
-		if ((mctx = EVP_MD_CTX_new()) != NULL &&
-		    EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, pub) == 1 &&
-		    EVP_DigestVerify(mctx, sig, siglen, data, len) == 1)
-			ok = 1;
-		EVP_MD_CTX_free(mctx);
-		return ok;
-	}
-	if ((ctx = EVP_PKEY_CTX_new(pub, NULL)) == NULL ||
-	    EVP_PKEY_verify_init(ctx) != 1 ||
-	    EVP_PKEY_CTX_set_signature_md(ctx, md_of(da)) != 1)
-		goto out;
-	if (scheme == SG_SIG_RSA_PKCS1 &&
-	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1)
-		goto out;
-	if (scheme == SG_SIG_RSA_PSS &&
-	    (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md_of(da)) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, saltlen) != 1))
-		goto out;
-	ok = EVP_PKEY_verify(ctx, sig, siglen, data, len) == 1;
-out:
-	EVP_PKEY_CTX_free(ctx);
-	return ok;
 }
 
 static struct sg_p11_key *
@@ -424,7 +272,8 @@ test_setup(void)
 	struct timespec a, b;
 
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	if (make_token(tmpdir, sizeof(tmpdir), LABEL) != 0) {
+	if (sg_fx_tmpdir("p11", tmpdir, sizeof(tmpdir)) != 0 ||
+	    sg_fx_p11_token(tmpdir, LABEL) != 0) {
 		CHECK(!"the SoftHSM fixture could not be built");
 		return;
 	}
@@ -515,7 +364,7 @@ test_find_keys(void)
 		if (k == NULL)
 			continue;
 		CHECK_EQ_INT(sg_p11_key_alg(k), want[i].alg);
-		ex = exported_pub(want[i].label);
+		ex = sg_fx_p11_exported(tmpdir, want[i].label);
 		CHECK(ex != NULL);
 		/* The layer's key is the one pkcs11-tool sees. */
 		CHECK_EQ_INT(EVP_PKEY_eq(sg_p11_key_public(k), ex), 1);
@@ -583,7 +432,7 @@ test_sign_matrix(void)
 			continue;
 		}
 		pub = sg_p11_key_public(k);
-		ex = exported_pub(cases[c].label);
+		ex = sg_fx_p11_exported(tmpdir, cases[c].label);
 		for (d = 0; d < 3; d++) {
 			if (cases[c].scheme == SG_SIG_EDDSA) {
 				/* EdDSA signs the message itself. */
@@ -598,9 +447,9 @@ test_sign_matrix(void)
 			CHECK_EQ_INT(sg_p11_sign(k, cases[c].scheme, da, data,
 			    len, sig, sizeof(sig), &siglen), 0);
 			saltlen = (int)dlen_of(da);
-			if (!ossl_verify(pub, cases[c].scheme, da, data, len,
+			if (!sg_fx_verify(pub, cases[c].scheme, da, data, len,
 			    sig, siglen, saltlen) ||
-			    !ossl_verify(ex, cases[c].scheme, da, data, len,
+			    !sg_fx_verify(ex, cases[c].scheme, da, data, len,
 			    sig, siglen, saltlen)) {
 				fprintf(stderr, "  %s scheme %d digest %d: does "
 				    "not verify\n", cases[c].label,
@@ -609,7 +458,7 @@ test_sign_matrix(void)
 			}
 			/* The check above can fail. */
 			data[0] ^= 1;
-			CHECK(!ossl_verify(pub, cases[c].scheme, da, data, len,
+			CHECK(!sg_fx_verify(pub, cases[c].scheme, da, data, len,
 			    sig, siglen, saltlen));
 			/* And sg_verify agrees with OpenSSL. */
 			data[0] ^= 1;
@@ -637,14 +486,14 @@ test_pss_salt(void)
 	CHECK_EQ_INT(sg_p11_sign(k, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg,
 	    sizeof(dg), sig, sizeof(sig), &siglen), 0);
 	CHECK_EQ_INT(siglen, 256);
-	CHECK(ossl_verify(pub, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg, 48, sig,
+	CHECK(sg_fx_verify(pub, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg, 48, sig,
 	    siglen, 48));
-	CHECK(ossl_verify(pub, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg, 48, sig,
+	CHECK(sg_fx_verify(pub, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg, 48, sig,
 	    siglen, RSA_PSS_SALTLEN_AUTO));
 	/* An explicit, different salt length must not verify. */
-	CHECK(!ossl_verify(pub, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg, 48, sig,
+	CHECK(!sg_fx_verify(pub, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg, 48, sig,
 	    siglen, 32));
-	CHECK(!ossl_verify(pub, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg, 48, sig,
+	CHECK(!sg_fx_verify(pub, SG_SIG_RSA_PSS, SG_DIGEST_SHA384, dg, 48, sig,
 	    siglen, 0));
 }
 
@@ -695,7 +544,7 @@ test_sign_errors(void)
 	/* An empty EdDSA message is a message. */
 	CHECK_EQ_INT(sg_p11_sign(ed, SG_SIG_EDDSA, SG_DIGEST_NONE, NULL, 0,
 	    sig, sizeof(sig), &siglen), 0);
-	CHECK(ossl_verify(sg_p11_key_public(ed), SG_SIG_EDDSA, SG_DIGEST_NONE,
+	CHECK(sg_fx_verify(sg_p11_key_public(ed), SG_SIG_EDDSA, SG_DIGEST_NONE,
 	    (const uint8_t *)"", 0, sig, siglen, 0));
 }
 
@@ -716,7 +565,7 @@ test_always_authenticate(void)
 		CHECK_EQ_INT(RAND_bytes(dg, sizeof(dg)), 1);
 		CHECK_EQ_INT(sg_p11_sign(k, SG_SIG_ECDSA, SG_DIGEST_SHA256, dg,
 		    32, sig, sizeof(sig), &siglen), 0);
-		CHECK(ossl_verify(sg_p11_key_public(k), SG_SIG_ECDSA,
+		CHECK(sg_fx_verify(sg_p11_key_public(k), SG_SIG_ECDSA,
 		    SG_DIGEST_SHA256, dg, 32, sig, siglen, 0));
 	}
 }
@@ -742,11 +591,8 @@ session_state(CK_FUNCTION_LIST *f, CK_SLOT_ID slot, CK_STATE *ret)
 static void
 test_recovery_after_reset(void)
 {
-	CK_C_GetFunctionList get;
 	CK_FUNCTION_LIST *f = NULL;
-	CK_SLOT_ID slots[16];
-	CK_ULONG n = 16, i;
-	CK_TOKEN_INFO ti;
+	CK_SLOT_ID slot = 0;
 	CK_STATE st = 0;
 	uint8_t dg[32], sig[SG_MAX_SIG];
 	struct sg_p11_key *k = key("p256"), *r = key("rsa2048");
@@ -766,42 +612,32 @@ test_recovery_after_reset(void)
 		CHECK(0);
 		return;
 	}
-	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
-	CHECK(get != NULL && get(&f) == CKR_OK);
-	if (f == NULL)
-		goto out;
-	CHECK(f->C_GetSlotList(CK_TRUE, slots, &n) == CKR_OK);
-	for (i = 0; i < n && !found; i++)
-		if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    memcmp(ti.label, LABEL, strlen(LABEL)) == 0 &&
-		    ti.label[strlen(LABEL)] == ' ')
-			found = 1;
+	found = sg_fx_p11_slot(dl, LABEL, &f, &slot) == 0;
 	CHECK(found);
 	if (!found)
 		goto out;
-	i--;
-	CHECK(session_state(f, slots[i], &st) == 0 &&
+	CHECK(session_state(f, slot, &st) == 0 &&
 	    st == CKS_RO_USER_FUNCTIONS);
 	/* Every session of ours dies, and the login with them. */
-	CHECK(f->C_CloseAllSessions(slots[i]) == CKR_OK);
-	CHECK(session_state(f, slots[i], &st) == 0 &&
+	CHECK(f->C_CloseAllSessions(slot) == CKR_OK);
+	CHECK(session_state(f, slot, &st) == 0 &&
 	    st == CKS_RO_PUBLIC_SESSION);
 
 	CHECK_EQ_INT(RAND_bytes(dg, sizeof(dg)), 1);
 	CHECK_EQ_INT(sg_p11_sign(k, SG_SIG_ECDSA, SG_DIGEST_SHA256, dg, 32,
 	    sig, sizeof(sig), &siglen), 0);
-	CHECK(ossl_verify(sg_p11_key_public(k), SG_SIG_ECDSA,
+	CHECK(sg_fx_verify(sg_p11_key_public(k), SG_SIG_ECDSA,
 	    SG_DIGEST_SHA256, dg, 32, sig, siglen, 0));
 	/* It got there by recovering: the last failure it saw is kept. */
 	fprintf(stderr, "  recovered from %s\n",
 	    sg_p11_rv_name(sg_p11_last_rv()));
 	CHECK(sg_p11_last_rv() != CKR_OK);
 	/* The layer logged in again. */
-	CHECK(session_state(f, slots[i], &st) == 0 &&
+	CHECK(session_state(f, slot, &st) == 0 &&
 	    st == CKS_RO_USER_FUNCTIONS);
 	CHECK_EQ_INT(sg_p11_sign(r, SG_SIG_RSA_PKCS1, SG_DIGEST_SHA256, dg, 32,
 	    sig, sizeof(sig), &siglen), 0);
-	CHECK(ossl_verify(sg_p11_key_public(r), SG_SIG_RSA_PKCS1,
+	CHECK(sg_fx_verify(sg_p11_key_public(r), SG_SIG_RSA_PKCS1,
 	    SG_DIGEST_SHA256, dg, 32, sig, siglen, 0));
 out:
 	dlclose(dl);
@@ -843,7 +679,7 @@ worker_main(void *arg)
 		if (RAND_bytes(data, (int)len) != 1 ||
 		    sg_p11_sign(w->keys[plan[p].key], plan[p].scheme, da, data,
 		    len, sig, sizeof(sig), &siglen) != 0 ||
-		    !ossl_verify(sg_p11_key_public(w->keys[plan[p].key]),
+		    !sg_fx_verify(sg_p11_key_public(w->keys[plan[p].key]),
 		    plan[p].scheme, da, data, len, sig, siglen,
 		    (int)dlen_of(da)))
 			w->failures++;
@@ -854,14 +690,13 @@ worker_main(void *arg)
 static void
 test_threads(void)
 {
-	pthread_t th[NTHREADS];
 	struct worker w[NTHREADS];
 	struct sg_p11_key *keys[4] = {
 		key("p256"), key("p384"), key("rsa2048"), key("ed25519"),
 	};
 	struct timespec a, b;
 	double sec;
-	int i, failures = 0, started = 0;
+	int i, failures = 0;
 
 	if (keys[0] == NULL || keys[1] == NULL || keys[2] == NULL ||
 	    keys[3] == NULL) {
@@ -872,17 +707,9 @@ test_threads(void)
 	for (i = 0; i < NTHREADS; i++) {
 		memcpy(w[i].keys, keys, sizeof(keys));
 		w[i].seed = (unsigned)i;
-		w[i].failures = 0;
-		if (pthread_create(&th[i], NULL, worker_main, &w[i]) == 0)
-			started++;
-		else
-			break;
 	}
-	CHECK_EQ_INT(started, NTHREADS);
-	for (i = 0; i < started; i++) {
-		pthread_join(th[i], NULL);
-		failures += w[i].failures;
-	}
+	CHECK_EQ_INT(sg_fx_threads(NTHREADS, worker_main, w, sizeof(w[0]),
+	    offsetof(struct worker, failures), &failures), NTHREADS);
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	sec = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
 	fprintf(stderr, "  %d threads x %d mixed signatures, each verified: "
@@ -918,7 +745,7 @@ pool_worker_main(void *arg)
 		if (RAND_bytes(dg, sizeof(dg)) != 1 ||
 		    sg_p11_sign(w->k, SG_SIG_RSA_PKCS1, SG_DIGEST_SHA256, dg,
 		    32, sig, sizeof(sig), &siglen) != 0 ||
-		    !ossl_verify(sg_p11_key_public(w->k), SG_SIG_RSA_PKCS1,
+		    !sg_fx_verify(sg_p11_key_public(w->k), SG_SIG_RSA_PKCS1,
 		    SG_DIGEST_SHA256, dg, 32, sig, siglen, 0))
 			w->failures++;
 	}
@@ -932,32 +759,16 @@ pool_worker_main(void *arg)
 static long
 token_sessions(void)
 {
-	CK_C_GetFunctionList get;
 	CK_FUNCTION_LIST *f = NULL;
-	CK_SLOT_ID slots[16], slot = 0;
-	CK_ULONG n = 16, i;
+	CK_SLOT_ID slot = 0;
 	CK_SESSION_HANDLE h;
 	CK_SESSION_INFO si;
-	CK_TOKEN_INFO ti;
 	long count = -1;
-	int found = 0;
 	void *dl;
 
 	if ((dl = dlopen(MODULE, RTLD_NOW | RTLD_LOCAL)) == NULL)
 		return -1;
-	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
-	if (get == NULL || get(&f) != CKR_OK ||
-	    f->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
-		goto out;
-	for (i = 0; i < n && !found; i++) {
-		if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-		    memcmp(ti.label, LABEL, strlen(LABEL)) == 0 &&
-		    ti.label[strlen(LABEL)] == ' ') {
-			slot = slots[i];
-			found = 1;
-		}
-	}
-	if (!found)
+	if (sg_fx_p11_slot(dl, LABEL, &f, &slot) != 0)
 		goto out;
 	count = 0;
 	for (h = 1; h <= 65536; h++)
@@ -1060,16 +871,11 @@ test_measure(void)
 static void
 test_teardown(void)
 {
-	struct stat st;
-
 	sg_p11_free(g_p11);
 	g_p11 = NULL;
 	g_tok = NULL;
 	have_token = 0;
-	if (tmpdir[0] == '\0')
-		return;
-	remove_dir(tmpdir);
-	CHECK(stat(tmpdir, &st) != 0);
+	CHECK_EQ_INT(sg_fx_rm_tree(tmpdir), 0);
 }
 
 SG_TEST_MAIN("p11",

@@ -34,34 +34,14 @@
 #include "sg_p11.h"
 #include "sg_util.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
-#define REAL_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define REAL_MODULE SG_FX_SOFTHSM_MODULE
 #define LABEL "sg-test-faults"
 #define NTHREADS 4
 #define PER_THREAD 60
 
-/* Under ASan only; see tests/lsan.supp and tests/unit/test_p11.c. */
-const char *__asan_default_options(void);
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_options(void);
-
-const char *
-__asan_default_options(void)
-{
-	return "fast_unwind_on_malloc=0:malloc_context_size=12";
-}
-
-const char *
-__lsan_default_suppressions(void)
-{
-	return "leak:libsofthsm2.so\n";
-}
-
-const char *
-__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
+SG_FX_SOFTHSM_SANITIZER_DEFAULTS
 
 static char tmpdir[PATH_MAX];
 static char control[PATH_MAX + 16];
@@ -110,42 +90,6 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* <build dir>/tests/test_p11_faults: the tree is three levels up, the
- * wrapper one. */
-static int
-exe_up(int levels, const char *rel, char *out, size_t cap)
-{
-	char exe[PATH_MAX], *slash;
-	ssize_t n;
-	int i;
-
-	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
-		return -1;
-	exe[n] = '\0';
-	for (i = 0; i < levels; i++)
-		if ((slash = strrchr(exe, '/')) != NULL)
-			*slash = '\0';
-	if ((size_t)snprintf(out, cap, "%s/%s", exe, rel) >= cap)
-		return -1;
-	return access(out, R_OK) == 0 ? 0 : -1;
-}
-
-static int
-fixture_script(char *out, size_t cap)
-{
-	const char *src = getenv("SG_TEST_SRCDIR");
-
-	if (src != NULL) {
-		snprintf(out, cap, "%s/tests/unit/p11_fixture.sh", src);
-		if (access(out, R_OK) == 0)
-			return 0;
-	}
-	if (exe_up(3, "tests/unit/p11_fixture.sh", out, cap) == 0)
-		return 0;
-	snprintf(out, cap, "tests/unit/p11_fixture.sh");
-	return access(out, R_OK) == 0 ? 0 : -1;
-}
-
 static int
 wrapper_path(char *out, size_t cap)
 {
@@ -155,7 +99,7 @@ wrapper_path(char *out, size_t cap)
 		snprintf(out, cap, "%s", env);
 		return access(out, R_OK) == 0 ? 0 : -1;
 	}
-	return exe_up(2, "p11wrap/p11fault.so", out, cap);
+	return sg_fx_build_file("p11wrap/p11fault.so", R_OK, out, cap);
 }
 
 /* Runs a shell command built from paths that hold no quote. */
@@ -197,38 +141,17 @@ token_files_back(void)
 static int
 make_token(void)
 {
-	char script[PATH_MAX], conf[PATH_MAX + 32], cmd[3 * PATH_MAX];
+	char fx[PATH_MAX + 8], cmd[3 * PATH_MAX];
 
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-p11-faults.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL)
+	if (sg_fx_tmpdir("p11-faults", tmpdir, sizeof(tmpdir)) != 0)
 		return -1;
-	if (fixture_script(script, sizeof(script)) != 0 ||
-	    strchr(script, '\'') != NULL) {
-		fprintf(stderr, "cannot find p11_fixture.sh\n");
-		return -1;
-	}
-	snprintf(cmd, sizeof(cmd), "sh '%s' '%s/fx' " LABEL, script, tmpdir);
-	if (shell(cmd) != 0)
+	snprintf(fx, sizeof(fx), "%s/fx", tmpdir);
+	if (sg_fx_p11_token(fx, LABEL) != 0)
 		return -1;
 	/* A pristine copy of the token files, to put back after a reset. */
 	snprintf(cmd, sizeof(cmd), "cp -a '%s/fx/tokens' '%s/tokens.orig'",
 	    tmpdir, tmpdir);
-	if (shell(cmd) != 0)
-		return -1;
-	snprintf(conf, sizeof(conf), "%s/fx/softhsm2.conf", tmpdir);
-	return setenv("SOFTHSM2_CONF", conf, 1);
-}
-
-static void
-remove_dir(const char *dir)
-{
-	char cmd[PATH_MAX + 16];
-
-	if (dir[0] == '\0' || strncmp(dir, "/tmp/sg-", 8) != 0)
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (shell(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", dir);
+	return shell(cmd);
 }
 
 /* Replaces the control file at once (a new inode: the module always sees
@@ -271,51 +194,6 @@ hangs_over(void)
 	return 0;
 }
 
-static const EVP_MD *
-md_of(enum sg_digest_alg a)
-{
-	switch (a) {
-	case SG_DIGEST_SHA256: return EVP_sha256();
-	case SG_DIGEST_SHA384: return EVP_sha384();
-	case SG_DIGEST_SHA512: return EVP_sha512();
-	default: return NULL;
-	}
-}
-
-/* OpenSSL's own verdict on a signature. */
-static int
-ossl_verify(EVP_PKEY *pub, enum sg_sig_scheme scheme, enum sg_digest_alg da,
-    const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen)
-{
-	EVP_PKEY_CTX *ctx = NULL;
-	EVP_MD_CTX *mctx = NULL;
-	int ok = 0;
-
-	if (pub == NULL)
-		return 0;
-	if (scheme == SG_SIG_EDDSA) {
-		if ((mctx = EVP_MD_CTX_new()) != NULL &&
-		    EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, pub) == 1 &&
-		    EVP_DigestVerify(mctx, sig, siglen, data, len) == 1)
-			ok = 1;
-		EVP_MD_CTX_free(mctx);
-		return ok;
-	}
-	if ((ctx = EVP_PKEY_CTX_new(pub, NULL)) == NULL ||
-	    EVP_PKEY_verify_init(ctx) != 1 ||
-	    EVP_PKEY_CTX_set_signature_md(ctx, md_of(da)) != 1)
-		goto out;
-	if (scheme == SG_SIG_RSA_PSS &&
-	    (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) !=
-	    1))
-		goto out;
-	ok = EVP_PKEY_verify(ctx, sig, siglen, data, len) == 1;
-out:
-	EVP_PKEY_CTX_free(ctx);
-	return ok;
-}
-
 /* Which key signs in round i: all three mechanisms take turns. */
 static struct sg_p11_key *
 key_for(size_t i, enum sg_sig_scheme *scheme, enum sg_digest_alg *da)
@@ -353,8 +231,8 @@ sign_check(size_t round)
 	r = sg_p11_sign(k, scheme, da, data, len, sig, sizeof(sig), &siglen);
 	if (r != 0)
 		return r;
-	return ossl_verify(sg_p11_key_public(k), scheme, da, data, len, sig,
-	    siglen) ? 0 : -1;
+	return sg_fx_verify(sg_p11_key_public(k), scheme, da, data, len, sig,
+	    siglen, RSA_PSS_SALTLEN_DIGEST) ? 0 : -1;
 }
 
 /* The calls only recovery makes need a first fault that starts one. */
@@ -670,13 +548,10 @@ test_stuck_bound(void)
 static void
 test_sessions_reset(void)
 {
-	CK_C_GetFunctionList get;
 	CK_FUNCTION_LIST *f = NULL;
-	CK_SLOT_ID slots[16];
-	CK_ULONG n = 16, i;
-	CK_TOKEN_INFO ti;
+	CK_SLOT_ID slot = 0;
 	void *dl;
-	int found = 0;
+	int found;
 
 	if (g_tok == NULL) {
 		CHECK(!"no token");
@@ -687,16 +562,8 @@ test_sessions_reset(void)
 		CHECK(!"SoftHSM is not loaded");
 		return;
 	}
-	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
-	CHECK(get != NULL && get(&f) == CKR_OK);
-	if (f != NULL && f->C_GetSlotList(CK_TRUE, slots, &n) == CKR_OK) {
-		for (i = 0; i < n && !found; i++)
-			if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
-			    memcmp(ti.label, LABEL, strlen(LABEL)) == 0 &&
-			    ti.label[strlen(LABEL)] == ' ')
-				found = f->C_CloseAllSessions(slots[i]) ==
-				    CKR_OK;
-	}
+	found = sg_fx_p11_slot(dl, LABEL, &f, &slot) == 0 &&
+	    f->C_CloseAllSessions(slot) == CKR_OK;
 	CHECK(found);
 	dlclose(dl);
 	/* Every key recovers, each on its first use. */
@@ -859,9 +726,8 @@ worker_main(void *arg)
 static void
 test_concurrent_faults(void)
 {
-	pthread_t th[NTHREADS];
 	struct worker w[NTHREADS];
-	int i, started = 0, ok = 0, unavailable = 0, bad = 0;
+	int i, started, ok = 0, unavailable = 0, bad = 0;
 	unsigned long before;
 
 	if (g_tok == NULL) {
@@ -876,14 +742,10 @@ test_concurrent_faults(void)
 	    "C_Login CKR_DEVICE_REMOVED count 3\n"
 	    "C_FindObjectsInit CKR_DEVICE_ERROR count 3\n"), 0);
 	memset(w, 0, sizeof(w));
-	for (i = 0; i < NTHREADS; i++) {
-		if (pthread_create(&th[i], NULL, worker_main, &w[i]) != 0)
-			break;
-		started++;
-	}
+	started = sg_fx_threads(NTHREADS, worker_main, w, sizeof(w[0]), 0,
+	    NULL);
 	CHECK_EQ_INT(started, NTHREADS);
 	for (i = 0; i < started; i++) {
-		pthread_join(th[i], NULL);
 		ok += w[i].ok;
 		unavailable += w[i].unavailable;
 		bad += w[i].bad;
@@ -909,7 +771,6 @@ test_concurrent_faults(void)
 static void
 test_teardown(void)
 {
-	struct stat st;
 	double t0 = now_sec();
 
 	sg_p11_free(g_p11);
@@ -918,10 +779,7 @@ test_teardown(void)
 	g_p11 = NULL;
 	g_tok = NULL;
 	g_p256 = g_ed = g_rsa = NULL;
-	if (tmpdir[0] == '\0')
-		return;
-	remove_dir(tmpdir);
-	CHECK(stat(tmpdir, &st) != 0);
+	CHECK_EQ_INT(sg_fx_rm_tree(tmpdir), 0);
 }
 
 SG_TEST_MAIN("p11_faults",

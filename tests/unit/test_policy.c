@@ -22,6 +22,7 @@
 #include "sg_policy.h"
 #include "sg_util.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
 #define FILENAME "t.policy"
 
@@ -51,45 +52,6 @@ static struct test_key keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static char *
-bio_text(BIO *b)
-{
-	char *data, *s;
-	long n = BIO_get_mem_data(b, &data);
-
-	if (n < 0 || (s = malloc((size_t)n + 1)) == NULL)
-		abort();
-	memcpy(s, data, (size_t)n);
-	s[n] = '\0';
-	return s;
-}
-
-static char *
-self_signed_pem(EVP_PKEY *pk)
-{
-	X509 *x = X509_new();
-	X509_NAME *n;
-	BIO *b = BIO_new(BIO_s_mem());
-	char *s;
-
-	if (x == NULL || b == NULL)
-		abort();
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	n = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-	    (const unsigned char *)"carol", -1, -1, 0);
-	X509_set_issuer_name(x, n);
-	X509_set_pubkey(x, pk);
-	if (X509_sign(x, pk, EVP_sha256()) <= 0 || !PEM_write_bio_X509(b, x))
-		abort();
-	s = bio_text(b);
-	BIO_free(b);
-	X509_free(x);
-	return s;
-}
-
 static void
 make_keys(void)
 {
@@ -99,7 +61,6 @@ make_keys(void)
 		return;
 	for (i = 0; i < NKEYS; i++) {
 		struct test_key *k = &keys[i];
-		BIO *b;
 
 		if (strcmp(k->name, "p384") == 0)
 			k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
@@ -115,15 +76,12 @@ make_keys(void)
 			k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
 		if (k->pkey == NULL)
 			abort();
-		if (strcmp(k->name, "carol") == 0) {
-			k->pem = self_signed_pem(k->pkey);
-			continue;
-		}
-		if ((b = BIO_new(BIO_s_mem())) == NULL ||
-		    !PEM_write_bio_PUBKEY(b, k->pkey))
+		if (strcmp(k->name, "carol") == 0)
+			k->pem = sg_fx_self_signed_pem(k->pkey, "carol");
+		else
+			k->pem = sg_fx_pubkey_pem(k->pkey);
+		if (k->pem == NULL)
 			abort();
-		k->pem = bio_text(b);
-		BIO_free(b);
 	}
 }
 
@@ -1793,24 +1751,6 @@ test_error_buffer(void)
 	    NULL, 0), SG_ERR_INVALID);
 }
 
-/* s with the first `from` replaced by `to` (which must be there). */
-static char *
-replace1(char *s, const char *from, const char *to)
-{
-	char *at = strstr(s, from), *out;
-	size_t n;
-
-	if (at == NULL)
-		abort();
-	n = strlen(s) - strlen(from) + strlen(to);
-	if ((out = malloc(n + 1)) == NULL)
-		abort();
-	snprintf(out, n + 1, "%.*s%s%s", (int)(at - s), s, to,
-	    at + strlen(from));
-	free(s);
-	return out;
-}
-
 /*
  * A reload revokes carol (auditor, in no group) or gives alice another
  * approval key: under the request's policy alone their decisions count,
@@ -1829,18 +1769,18 @@ test_eval_revoked(void)
 	if (p == NULL)
 		return;
 	t = strdup(dev_tmpl);
-	t = replace1(t, "version 7", "version 8");
-	t = replace1(t, "    roles officer\n    client-sha256 ",
+	t = sg_fx_replace1(t, "version 7", "version 8");
+	t = sg_fx_replace1(t, "    roles officer\n    client-sha256 ",
 	    "    roles auditor\n    client-sha256 ");
-	t = replace1(t, "    client-cn carol\n    @KEY:carol@\n",
+	t = sg_fx_replace1(t, "    client-cn carol\n    @KEY:carol@\n",
 	    "    client-cn carol\n");
-	t = replace1(t, "members alice bob carol", "members alice bob");
+	t = sg_fx_replace1(t, "members alice bob carol", "members alice bob");
 	x = expand(t);
 	revoked = parse_ok(x);
 	free(x);
 	free(t);
-	t = replace1(strdup(dev_tmpl), "version 7", "version 8");
-	t = replace1(t, "    client-cn alice\n    @KEY:alice@\n",
+	t = sg_fx_replace1(strdup(dev_tmpl), "version 7", "version 8");
+	t = sg_fx_replace1(t, "    client-cn alice\n    @KEY:alice@\n",
 	    "    client-cn alice\n    @KEY:o0@\n");
 	x = expand(t);
 	rekeyed = parse_ok(x);

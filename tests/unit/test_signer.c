@@ -6,6 +6,7 @@
  */
 #include <limits.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,106 +22,18 @@
 #include "sg_signer.h"
 #include "sg_util.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
-#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define MODULE SG_FX_SOFTHSM_MODULE
 #define LABEL "sg-test-signer"
 #define NTHREADS 8
 #define PER_THREAD 100
 
-/* Under ASan only; see tests/lsan.supp. */
-const char *__asan_default_options(void);
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_options(void);
-
-const char *
-__asan_default_options(void)
-{
-	return "fast_unwind_on_malloc=0:malloc_context_size=12";
-}
-
-const char *
-__lsan_default_suppressions(void)
-{
-	return "leak:libsofthsm2.so\n";
-}
-
-const char *
-__lsan_default_options(void)
-{
-	return "print_suppressions=0";
-}
+SG_FX_SOFTHSM_SANITIZER_DEFAULTS
 
 static char tmpdir[256];
 static int have_token;
 static struct sg_signer *g_signer;
-
-static int
-fixture_script(char *out, size_t cap)
-{
-	char exe[PATH_MAX], *slash;
-	const char *src = getenv("SG_TEST_SRCDIR");
-	ssize_t n;
-	int i;
-
-	if (src != NULL) {
-		snprintf(out, cap, "%s/tests/unit/p11_fixture.sh", src);
-		if (access(out, R_OK) == 0)
-			return 0;
-	}
-	/* <build dir>/tests/test_signer: the tree is three levels up. */
-	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
-		exe[n] = '\0';
-		for (i = 0; i < 3; i++)
-			if ((slash = strrchr(exe, '/')) != NULL)
-				*slash = '\0';
-		if ((size_t)snprintf(out, cap, "%s/tests/unit/p11_fixture.sh",
-		    exe) < cap && access(out, R_OK) == 0)
-			return 0;
-	}
-	snprintf(out, cap, "tests/unit/p11_fixture.sh");
-	return access(out, R_OK) == 0 ? 0 : -1;
-}
-
-/* The p11copy tool, built next to this binary: <build>/tools/p11copy. */
-static int
-copy_tool(char *out, size_t cap)
-{
-	char exe[PATH_MAX], *slash;
-	ssize_t n;
-	int i;
-
-	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
-		return -1;
-	exe[n] = '\0';
-	for (i = 0; i < 2; i++)
-		if ((slash = strrchr(exe, '/')) != NULL)
-			*slash = '\0';
-	if ((size_t)snprintf(out, cap, "%s/tools/p11copy", exe) >= cap)
-		return -1;
-	return access(out, X_OK);
-}
-
-static EVP_PKEY *
-exported_pub(const char *label)
-{
-	char path[PATH_MAX + 64], head[5] = "";
-	EVP_PKEY *pk = NULL;
-	BIO *b;
-
-	snprintf(path, sizeof(path), "%s/%s.pub", tmpdir, label);
-	if ((b = BIO_new_file(path, "rb")) == NULL)
-		return NULL;
-	/* pkcs11-tool writes Ed25519 keys as PEM, the others as DER. */
-	if (BIO_read(b, head, 5) == 5 && memcmp(head, "-----", 5) == 0) {
-		(void)BIO_reset(b);
-		pk = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
-	} else {
-		(void)BIO_reset(b);
-		pk = d2i_PUBKEY_bio(b, NULL);
-	}
-	BIO_free(b);
-	return pk;
-}
 
 static void
 token_spec(struct sg_signer_token_spec *ts, const char *label,
@@ -186,38 +99,27 @@ open_with(const char *pin_file, const struct sg_signer_key_spec *keys,
 static void
 test_setup(void)
 {
-	char script[PATH_MAX], cmd[3 * PATH_MAX], conf[PATH_MAX + 32];
+	char tool[PATH_MAX], pin[PATH_MAX];
+	const char *argv[] = { tool, MODULE, LABEL, pin, "ed25519", "twin",
+	    "44", NULL };
 
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-signer-test.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		tmpdir[0] = '\0';
+	if (sg_fx_tmpdir("signer", tmpdir, sizeof(tmpdir)) != 0) {
 		CHECK(0);
 		return;
 	}
-	if (fixture_script(script, sizeof(script)) != 0 ||
-	    strchr(script, '\'') != NULL) {
-		CHECK(!"cannot find p11_fixture.sh");
-		return;
-	}
-	snprintf(cmd, sizeof(cmd), "sh '%s' '%s' '%s'", script, tmpdir,
-	    LABEL);
-	if (system(cmd) != 0) {
+	if (sg_fx_p11_token(tmpdir, LABEL) != 0) {
 		CHECK(!"the SoftHSM fixture could not be built");
 		return;
 	}
-	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", tmpdir);
-	CHECK_EQ_INT(setenv("SOFTHSM2_CONF", conf, 1), 0);
 	have_token = 1;
 
 	/* A second name for the ed25519 key pair: "twin", id 44. */
-	if (copy_tool(script, sizeof(script)) != 0 ||
-	    strchr(script, '\'') != NULL) {
+	if (sg_fx_build_file("tools/p11copy", X_OK, tool, sizeof(tool)) != 0) {
 		CHECK(!"cannot find the p11copy tool (make unit builds it)");
 		return;
 	}
-	snprintf(cmd, sizeof(cmd), "'%s' '%s' '%s' '%s/user.pin' ed25519 "
-	    "twin 44", script, MODULE, LABEL, tmpdir);
-	CHECK_EQ_INT(system(cmd), 0);
+	snprintf(pin, sizeof(pin), "%s/user.pin", tmpdir);
+	CHECK_EQ_INT(sg_fx_run(argv), 0);
 }
 
 static void
@@ -454,7 +356,7 @@ test_open(void)
 		CHECK_EQ_INT(alg, good[i].alg);
 		CHECK_STR(ti.label, LABEL);
 		CHECK(ti.serial[0] != '\0');
-		ex = exported_pub(good[i].exported);
+		ex = sg_fx_p11_exported(tmpdir, good[i].exported);
 		CHECK(pub != NULL && ex != NULL && EVP_PKEY_eq(pub, ex) == 1);
 		EVP_PKEY_free(ex);
 	}
@@ -480,7 +382,7 @@ test_sign(void)
 		return;
 	}
 	for (i = 0; i < NGOOD; i++) {
-		ex = exported_pub(good[i].exported);
+		ex = sg_fx_p11_exported(tmpdir, good[i].exported);
 		CHECK(ex != NULL);
 		for (d = 0; d < 3; d++) {
 			memset(&msg, 0, sizeof(msg));
@@ -616,42 +518,26 @@ worker_main(void *arg)
 static void
 test_threads(void)
 {
-	pthread_t th[NTHREADS];
 	struct worker w[NTHREADS];
-	int i, started = 0, failures = 0;
+	int i, failures = 0;
 
 	if (g_signer == NULL) {
 		CHECK(!"no signer");
 		return;
 	}
-	for (i = 0; i < NTHREADS; i++) {
+	for (i = 0; i < NTHREADS; i++)
 		w[i].seed = (unsigned)i;
-		w[i].failures = 0;
-		if (pthread_create(&th[i], NULL, worker_main, &w[i]) != 0)
-			break;
-		started++;
-	}
-	CHECK_EQ_INT(started, NTHREADS);
-	for (i = 0; i < started; i++) {
-		pthread_join(th[i], NULL);
-		failures += w[i].failures;
-	}
+	CHECK_EQ_INT(sg_fx_threads(NTHREADS, worker_main, w, sizeof(w[0]),
+	    offsetof(struct worker, failures), &failures), NTHREADS);
 	CHECK_EQ_INT(failures, 0);
 }
 
 static void
 test_teardown(void)
 {
-	char cmd[PATH_MAX + 32];
-	struct stat st;
-
 	sg_signer_free(g_signer);
 	g_signer = NULL;
-	if (tmpdir[0] == '\0' || strncmp(tmpdir, "/tmp/sg-", 8) != 0)
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	CHECK_EQ_INT(system(cmd), 0);
-	CHECK(stat(tmpdir, &st) != 0);
+	CHECK_EQ_INT(sg_fx_rm_tree(tmpdir), 0);
 }
 
 SG_TEST_MAIN("signer",

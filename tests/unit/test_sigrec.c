@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "sg_sigrec.h"
 #include "sg_util.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
 #define NTHREADS 8
 #define PER_THREAD 25
@@ -54,8 +56,7 @@ mode_of(const char *path)
 static void
 test_setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-sigrec-test.XXXXXX");
-	CHECK(mkdtemp(tmpdir) != NULL);
+	CHECK(sg_fx_tmpdir("sigrec", tmpdir, sizeof(tmpdir)) == 0);
 	snprintf(dir, sizeof(dir), "%s/hsm", tmpdir);
 }
 
@@ -312,9 +313,8 @@ test_threads(void)
 {
 	struct sg_sigrec *rec = NULL;
 	struct worker w[NTHREADS];
-	pthread_t th[NTHREADS];
 	char err[512];
-	int i, started = 0, failures = 0;
+	int i, failures = 0;
 
 	CHECK_EQ_INT(sg_sigrec_open(dir, &rec, err, sizeof(err)), 0);
 	if (rec == NULL)
@@ -322,16 +322,9 @@ test_threads(void)
 	for (i = 0; i < NTHREADS; i++) {
 		w[i].rec = rec;
 		w[i].idx = i;
-		w[i].failures = 0;
-		if (pthread_create(&th[i], NULL, worker_main, &w[i]) != 0)
-			break;
-		started++;
 	}
-	CHECK_EQ_INT(started, NTHREADS);
-	for (i = 0; i < started; i++) {
-		pthread_join(th[i], NULL);
-		failures += w[i].failures;
-	}
+	CHECK_EQ_INT(sg_fx_threads(NTHREADS, worker_main, w, sizeof(w[0]),
+	    offsetof(struct worker, failures), &failures), NTHREADS);
 	CHECK_EQ_INT(failures, 0);
 	sg_sigrec_close(rec);
 }
@@ -339,12 +332,7 @@ test_threads(void)
 static void
 test_teardown(void)
 {
-	char cmd[128];
-
-	if (strncmp(tmpdir, "/tmp/sg-sigrec-test.", 20) != 0)
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	CHECK_EQ_INT(system(cmd), 0);
+	CHECK_EQ_INT(sg_fx_rm_tree(tmpdir), 0);
 }
 
 SG_TEST_MAIN("sigrec",

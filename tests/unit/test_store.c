@@ -31,6 +31,7 @@
 #include "sg_err.h"
 #include "sg_store.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
 static char tmpdir[64];
 
@@ -1587,46 +1588,16 @@ test_reopen(void)
 /* ---- setup ---- */
 
 static void
-rm_tree(const char *dir)
-{
-	struct dirent *de;
-	char path[PATH_MAX];
-	struct stat sb;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-			rm_tree(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-static void
 test_setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-test-store.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
+	if (sg_fx_tmpdir("store", tmpdir, sizeof(tmpdir)) != 0)
 		exit(2);
-	}
 }
 
 static void
 test_teardown(void)
 {
-	struct stat sb;
-
-	rm_tree(tmpdir);
-	CHECK(stat(tmpdir, &sb) != 0 && errno == ENOENT);
+	CHECK_EQ_INT(sg_fx_rm_tree(tmpdir), 0);
 }
 
 struct cancel_op {

@@ -9,7 +9,6 @@
  * refusal (a fork of the record) stops the log, appends included, and
  * keeps the daemon from opening it; so does a rollback.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -27,6 +26,7 @@
 #include "sg_note.h"
 #include "sg_store.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 #include "sg_tlog.h"
 #include "sg_util.h"
 #include "sg_witness.h"
@@ -543,24 +543,14 @@ out:
 static void
 test_setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-test-tlog.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
+	if (sg_fx_tmpdir("tlog", tmpdir, sizeof(tmpdir)) != 0)
 		exit(2);
-	}
 }
 
 static void
 test_teardown(void)
 {
-	struct stat sb;
-	char cmd[128];
-
-	if (strncmp(tmpdir, "/tmp/sg-test-tlog.", 18) != 0)
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	CHECK(system(cmd) == 0);
-	CHECK(stat(tmpdir, &sb) != 0 && errno == ENOENT);
+	CHECK_EQ_INT(sg_fx_rm_tree(tmpdir), 0);
 }
 
 SG_TEST_MAIN("tlog",

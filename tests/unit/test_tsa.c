@@ -40,15 +40,13 @@
 #include "sg_tsa.h"
 #include "sg_util.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
 #define TIMEOUT_MS 5000u
 
-static char tmpdir[] = "/tmp/sg-test-tsa.XXXXXX";
-static int have_tmpdir;
 static char server_bin[PATH_MAX + 32];
 static char ca_path[600], cert_path[600], key_path[600];
-static EVP_PKEY *ca_key, *tsa_key;
-static X509 *ca_cert, *tsa_cert;
+static struct sg_fx_pki pki;   /* its root CA issued the TSA certificate */
 
 struct server {
 	pid_t pid;
@@ -56,125 +54,22 @@ struct server {
 };
 
 static void
-add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX v3;
-	X509_EXTENSION *ext;
-
-	X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
-	if ((ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value)) == NULL) {
-		fprintf(stderr, "cannot make extension %d\n", nid);
-		exit(2);
-	}
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-}
-
-static X509 *
-make_cert(const char *cn, EVP_PKEY *pub, X509 *issuer, EVP_PKEY *issuer_key,
-    int is_ca)
-{
-	X509 *x = X509_new();
-	X509_NAME *name = X509_NAME_new();
-	static long serial = 1;
-
-	X509_set_version(x, X509_VERSION_3);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	    (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(x, name);
-	X509_set_issuer_name(x, issuer != NULL ?
-	    X509_get_subject_name(issuer) : name);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600L * 24 * 30);
-	X509_set_pubkey(x, pub);
-	add_ext(x, issuer != NULL ? issuer : x, NID_subject_key_identifier,
-	    "hash");
-	if (is_ca) {
-		add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
-		add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
-	} else {
-		add_ext(x, x, NID_basic_constraints, "critical,CA:FALSE");
-		add_ext(x, x, NID_key_usage, "critical,digitalSignature");
-		add_ext(x, x, NID_ext_key_usage, "critical,timeStamping");
-	}
-	if (!X509_sign(x, issuer_key, EVP_sha256())) {
-		fprintf(stderr, "cannot sign %s\n", cn);
-		exit(2);
-	}
-	X509_NAME_free(name);
-	return x;
-}
-
-static int
-write_bytes(const char *path, const void *p, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-	int ok;
-
-	if (f == NULL)
-		return -1;
-	ok = fwrite(p, 1, n, f) == n;
-	return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
-static void
-write_pem_cert(const char *path, X509 *x)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL || !PEM_write_X509(f, x) || fclose(f) != 0) {
-		fprintf(stderr, "cannot write %s\n", path);
-		exit(2);
-	}
-}
-
-static void
-write_pem_key(const char *path, EVP_PKEY *k)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-
-	if (f == NULL || !PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL,
-	    NULL) || fclose(f) != 0) {
-		fprintf(stderr, "cannot write %s\n", path);
-		exit(2);
-	}
-}
-
-static void
 setup(void)
 {
-	char exe[PATH_MAX], *slash;
-	ssize_t n;
-
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
+	if (sg_fx_pki_make(&pki, "tsa") != 0)
+		exit(2);
+	snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", pki.dir);
+	snprintf(cert_path, sizeof(cert_path), "%s/tsa.pem", pki.dir);
+	snprintf(key_path, sizeof(key_path), "%s/tsa.key", pki.dir);
+	if (sg_fx_write_cert(ca_path, pki.root) != 0 ||
+	    sg_fx_write_cert(cert_path, pki.tsa) != 0 ||
+	    sg_fx_write_key(key_path, pki.tsa_key) != 0) {
+		fprintf(stderr, "cannot write the TSA's files in %s\n",
+		    pki.dir);
 		exit(2);
 	}
-	have_tmpdir = 1;
-	ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	tsa_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	ca_cert = make_cert("test TSA CA", ca_key, NULL, ca_key, 1);
-	tsa_cert = make_cert("test TSA", tsa_key, ca_cert, ca_key, 0);
-	snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", tmpdir);
-	snprintf(cert_path, sizeof(cert_path), "%s/tsa.pem", tmpdir);
-	snprintf(key_path, sizeof(key_path), "%s/tsa.key", tmpdir);
-	write_pem_cert(ca_path, ca_cert);
-	write_pem_cert(cert_path, tsa_cert);
-	write_pem_key(key_path, tsa_key);
-
-	/* <build>/tests/test_tsa -> <build>/tools/tsa_server */
-	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0) {
-		perror("readlink");
-		exit(2);
-	}
-	exe[n] = '\0';
-	if ((slash = strrchr(exe, '/')) != NULL)
-		*slash = '\0';
-	snprintf(server_bin, sizeof(server_bin), "%s/../tools/tsa_server",
-	    exe);
-	if (access(server_bin, X_OK) != 0) {
+	if (sg_fx_build_file("tools/tsa_server", X_OK, server_bin,
+	    sizeof(server_bin)) != 0) {
 		fprintf(stderr, "%s not found: run make unit\n", server_bin);
 		exit(2);
 	}
@@ -294,10 +189,10 @@ openssl_ts_verify(const uint8_t *tok, size_t tok_len, const void *data,
 	char tok_path[600], data_path[600], cmd[2200];
 	int st;
 
-	snprintf(tok_path, sizeof(tok_path), "%s/token.der", tmpdir);
-	snprintf(data_path, sizeof(data_path), "%s/data.bin", tmpdir);
-	if (write_bytes(tok_path, tok, tok_len) != 0 ||
-	    write_bytes(data_path, data, len) != 0)
+	snprintf(tok_path, sizeof(tok_path), "%s/token.der", pki.dir);
+	snprintf(data_path, sizeof(data_path), "%s/data.bin", pki.dir);
+	if (sg_fx_write_bytes(tok_path, tok, tok_len) != 0 ||
+	    sg_fx_write_bytes(data_path, data, len) != 0)
 		return -1;
 	snprintf(cmd, sizeof(cmd), "openssl ts -verify -token_in -in '%s' "
 	    "-data '%s' -CAfile '%s' >/dev/null 2>&1", tok_path, data_path,
@@ -520,27 +415,6 @@ struct fake {
 	int sign_and_corrupt;
 };
 
-static uint8_t *sign_request(const uint8_t *req, size_t len,
-    size_t *ret_len);
-
-static int
-send_all(int fd, const void *buf, size_t n)
-{
-	const char *p = buf;
-	ssize_t w;
-
-	while (n > 0) {
-		w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Reads one request (headers and Content-Length bytes), 5 s at most;
  * copies the body out. */
 static void
@@ -603,15 +477,15 @@ fake_main(void *arg)
 		read_request(fd, req, sizeof(req), &req_len);
 		made = NULL;
 		made_len = 0;
-		if (f->sign_and_corrupt &&
-		    (made = sign_request(req, req_len, &made_len)) != NULL)
+		if (f->sign_and_corrupt && (made = sg_fx_ts_respond(pki.tsa,
+		    pki.tsa_key, req, req_len, &made_len)) != NULL)
 			made[made_len - 5] ^= 0x01;
 		n = snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\n"
 		    "Content-Type: %s\r\nContent-Length: %zu\r\n"
 		    "Connection: close\r\n\r\n", f->status, f->ctype,
 		    made != NULL ? made_len : f->body_len);
-		if (send_all(fd, head, (size_t)n) == 0)
-			(void)send_all(fd, made != NULL ? made : f->body,
+		if (sg_fx_send_all(fd, head, (size_t)n) == 0)
+			(void)sg_fx_send_all(fd, made != NULL ? made : f->body,
 			    made != NULL ? made_len : f->body_len);
 		free(made);
 		close(fd);
@@ -683,67 +557,17 @@ against_fake(int status, const char *ctype, const uint8_t *body, size_t len,
 	return r;
 }
 
-/* What our TSA answers to a DER request. */
-static uint8_t *
-sign_request(const uint8_t *req, size_t len, size_t *ret_len)
-{
-	TS_RESP_CTX *ctx = TS_RESP_CTX_new();
-	ASN1_OBJECT *policy = OBJ_txt2obj("1.2.3.4.1", 1);
-	BIO *bio = BIO_new_mem_buf(req, (int)len);
-	TS_RESP *resp = NULL;
-	unsigned char *der = NULL;
-	uint8_t *out = NULL;
-	int n = 0;
-
-	TS_RESP_CTX_set_signer_cert(ctx, tsa_cert);
-	TS_RESP_CTX_set_signer_key(ctx, tsa_key);
-	TS_RESP_CTX_set_def_policy(ctx, policy);
-	TS_RESP_CTX_add_md(ctx, EVP_sha256());
-	if ((resp = TS_RESP_create_response(ctx, bio)) != NULL &&
-	    (n = i2d_TS_RESP(resp, &der)) > 0 &&
-	    (out = malloc((size_t)n)) != NULL) {
-		memcpy(out, der, (size_t)n);
-		*ret_len = (size_t)n;
-	}
-	OPENSSL_free(der);
-	TS_RESP_free(resp);
-	BIO_free(bio);
-	ASN1_OBJECT_free(policy);
-	TS_RESP_CTX_free(ctx);
-	return out;
-}
-
 /* A genuine TimeStampResp, signed by our TSA, for a request over `data`
  * with `nonce` (0: none). */
 static uint8_t *
 genuine_response(const char *data, long nonce, size_t *ret_len)
 {
-	TS_REQ *req = TS_REQ_new();
-	TS_MSG_IMPRINT *imp = TS_MSG_IMPRINT_new();
-	X509_ALGOR *alg = X509_ALGOR_new();
-	ASN1_INTEGER *n = ASN1_INTEGER_new();
-	unsigned char *der = NULL;
-	uint8_t h[32], *out = NULL;
-	int len;
+	uint8_t *req, *out = NULL;
+	size_t len = 0;
 
-	sg_sha256(data, strlen(data), h);
-	X509_ALGOR_set_md(alg, EVP_sha256());
-	TS_MSG_IMPRINT_set_algo(imp, alg);
-	TS_MSG_IMPRINT_set_msg(imp, h, sizeof(h));
-	TS_REQ_set_version(req, 1);
-	TS_REQ_set_msg_imprint(req, imp);
-	TS_REQ_set_cert_req(req, 1);
-	if (nonce != 0) {
-		ASN1_INTEGER_set(n, nonce);
-		TS_REQ_set_nonce(req, n);
-	}
-	if ((len = i2d_TS_REQ(req, &der)) > 0)
-		out = sign_request(der, (size_t)len, ret_len);
-	OPENSSL_free(der);
-	ASN1_INTEGER_free(n);
-	X509_ALGOR_free(alg);
-	TS_MSG_IMPRINT_free(imp);
-	TS_REQ_free(req);
+	if ((req = sg_fx_ts_request(data, strlen(data), nonce, &len)) != NULL)
+		out = sg_fx_ts_respond(pki.tsa, pki.tsa_key, req, len, ret_len);
+	free(req);
 	return out;
 }
 
@@ -823,22 +647,6 @@ test_arguments(void)
 	CHECK_EQ_INT(sg_tsa_token_time(NULL, 0, &t), SG_ERR_INVALID);
 }
 
-static void
-cleanup(void)
-{
-	char cmd[300];
-
-	if (have_tmpdir) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cannot remove %s\n", tmpdir);
-	}
-	X509_free(ca_cert);
-	X509_free(tsa_cert);
-	EVP_PKEY_free(ca_key);
-	EVP_PKEY_free(tsa_key);
-}
-
 static const struct sg_test tests[] = {
 	T(test_granted),
 	T(test_two_tokens),
@@ -858,6 +666,6 @@ main(void)
 	signal(SIGPIPE, SIG_IGN);
 	setup();
 	rc = sg_test_run("tsa", tests, sizeof(tests) / sizeof(tests[0]));
-	cleanup();
+	sg_fx_pki_free(&pki);
 	return rc;
 }

@@ -21,6 +21,7 @@
 
 #include "sg_err.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 #include "sg_util.h"
 
 static char tmpdir[64];
@@ -46,30 +47,6 @@ put_file(const char *name, const void *data, size_t len, mode_t mode,
 	if (ret_path != NULL)
 		snprintf(ret_path, cap, "%s", path);
 	return 0;
-}
-
-static void
-rm_tree(const char *dir)
-{
-	struct dirent *de;
-	char path[PATH_MAX];
-	struct stat sb;
-	DIR *d;
-
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-			rm_tree(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 /* ---- hex ---- */
@@ -950,23 +927,12 @@ test_log_escapes(void)
 static void
 setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-test-util.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
+	if (sg_fx_tmpdir("util", tmpdir, sizeof(tmpdir)) != 0)
 		exit(2);
-	}
 }
-
-static void teardown(void) { rm_tree(tmpdir); }
 
 static void test_setup(void) { setup(); CHECK(tmpdir[0] == '/'); }
-static void test_teardown(void)
-{
-	struct stat sb;
-
-	teardown();
-	CHECK(stat(tmpdir, &sb) != 0 && errno == ENOENT);
-}
+static void test_teardown(void) { CHECK_EQ_INT(sg_fx_rm_tree(tmpdir), 0); }
 
 SG_TEST_MAIN("util",
     T(test_setup),

@@ -22,6 +22,7 @@
 #include "sg_merkle.h"
 #include "sg_note.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 #include "sg_util.h"
 #include "sg_witness.h"
 
@@ -30,15 +31,6 @@
 #define MAXN 24
 
 static char tmpdir[64];
-
-static void
-hexdec(const char *hex, uint8_t *out, size_t n)
-{
-	size_t len;
-
-	if (sg_hex_decode(hex, strlen(hex), out, n, &len) != 0 || len != n)
-		abort();
-}
 
 /* ---- trees: every complete subtree hash in memory ---- */
 
@@ -147,67 +139,36 @@ t_rec(struct tree *t, uint64_t n, struct sg_witness_record *rec)
 
 /* ---- the rule, over the RFC 6962 test tree ---- */
 
-/* transparency-dev/merkle testonly: leaves and roots (RFC 6962 vectors). */
-static const char *const vec_leaves[8] = {
-	"", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-	"606162636465666768696a6b6c6d6e6f",
-};
-static const char *const vec_roots[8] = {
-	"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-	"fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-	"aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-	"d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-	"4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-	"76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-	"ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-	"5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
-};
-/* transparency-dev/merkle proof/verify_test.go: consistency proofs. */
-static const struct {
-	uint64_t m, n;
-	size_t np;
-	const char *proof[3];
-} vec_cons[] = {
-	{ 1, 8, 3, {
-	    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-	    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-	    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4" } },
-	{ 6, 8, 3, {
-	    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-	    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-	    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
-	{ 2, 5, 2, {
-	    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-	    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b" } },
-	{ 6, 7, 3, {
-	    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-	    "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
-	    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
-};
+/* The RFC 6962 vectors (sg_fixture.h) have one proof of a tree to itself,
+ * which is no new checkpoint: the rule is not asked about it. */
 
 static void
 test_rule_rfc6962_vectors(void)
 {
 	struct sg_witness_record rec;
 	struct sg_witness_request req;
+	const struct sg_fx_cons_vec *vc;
 	uint8_t roots[9][H];
 	char err[256];
 	size_t i, k, bit;
 
-	for (i = 0; i < 8; i++)
-		hexdec(vec_roots[i], roots[i + 1], H);
-	for (i = 0; i < sizeof(vec_cons) / sizeof(vec_cons[0]); i++) {
+	for (i = 1; i <= 8; i++)
+		sg_fx_hexdec(sg_fx_rfc6962_roots[i], roots[i], H);
+	for (i = 0; i < SG_FX_RFC6962_NCONS; i++) {
+		vc = &sg_fx_rfc6962_cons[i];
+		if (vc->m == vc->n)
+			continue;
 		memset(&rec, 0, sizeof(rec));
 		rec.present = 1;
-		rec.size = vec_cons[i].m;
-		memcpy(rec.root, roots[vec_cons[i].m], H);
+		rec.size = vc->m;
+		memcpy(rec.root, roots[vc->m], H);
 		memset(&req, 0, sizeof(req));
-		req.size = vec_cons[i].n;
-		req.old_size = vec_cons[i].m;
-		memcpy(req.root, roots[vec_cons[i].n], H);
-		req.nproof = vec_cons[i].np;
+		req.size = vc->n;
+		req.old_size = vc->m;
+		memcpy(req.root, roots[vc->n], H);
+		req.nproof = vc->np;
 		for (k = 0; k < req.nproof; k++)
-			hexdec(vec_cons[i].proof[k], req.proof[k], H);
+			sg_fx_hexdec(vc->proof[k], req.proof[k], H);
 		/* The published proof extends the published tree. */
 		CHECK_EQ_INT(sg_witness_check(&rec, &req, err, sizeof(err)), 0);
 		/* Any bit of it flipped: a fork. */
@@ -225,7 +186,7 @@ test_rule_rfc6962_vectors(void)
 		CHECK(strstr(err, "fork") != NULL);
 		rec.root[5] ^= 4;
 		/* Claimed from another size: ask again from the record's. */
-		req.old_size = vec_cons[i].m + 1;
+		req.old_size = vc->m + 1;
 		CHECK_EQ_INT(sg_witness_check(&rec, &req, err, sizeof(err)),
 		    SG_ERR_CONFLICT);
 	}
@@ -238,24 +199,25 @@ test_rule_front_proofs_are_published_ones(void)
 {
 	struct tree t;
 	struct sg_merkle_frontier f;
-	uint8_t data[16], leaf[H], p[SG_MERKLE_MAX_PROOF][H], want[H];
-	size_t i, k, n, len;
+	const struct sg_fx_cons_vec *vc;
+	uint8_t leaf[H], p[SG_MERKLE_MAX_PROOF][H], want[H];
+	size_t i, k, n;
 
 	memset(&t, 0, sizeof(t));
 	sg_merkle_frontier_init(&f);
 	for (i = 0; i < 8; i++) {
-		len = strlen(vec_leaves[i]) / 2;
-		hexdec(vec_leaves[i], data, len);
-		sg_merkle_leaf_hash(data, len, leaf);
+		sg_fx_rfc6962_leaf_hash(i, leaf);
 		CHECK_EQ_INT(sg_merkle_frontier_append(&f, leaf, t_emit, &t), 0);
 	}
-	for (i = 0; i < sizeof(vec_cons) / sizeof(vec_cons[0]); i++) {
-		CHECK_EQ_INT(sg_merkle_consistency_proof(t_get, &t,
-		    vec_cons[i].m, vec_cons[i].n, p, SG_MERKLE_MAX_PROOF, &n),
-		    0);
-		CHECK_EQ_INT(n, vec_cons[i].np);
+	for (i = 0; i < SG_FX_RFC6962_NCONS; i++) {
+		vc = &sg_fx_rfc6962_cons[i];
+		if (vc->m == vc->n)
+			continue;
+		CHECK_EQ_INT(sg_merkle_consistency_proof(t_get, &t, vc->m,
+		    vc->n, p, SG_MERKLE_MAX_PROOF, &n), 0);
+		CHECK_EQ_INT(n, vc->np);
 		for (k = 0; k < n && k < 3; k++) {
-			hexdec(vec_cons[i].proof[k], want, H);
+			sg_fx_hexdec(vc->proof[k], want, H);
 			CHECK(memcmp(p[k], want, H) == 0);
 		}
 	}
@@ -625,34 +587,16 @@ out:
 }
 
 static void
-rm_tree(const char *dir)
-{
-	char cmd[160];
-
-	if (strncmp(dir, "/tmp/sg-test-witness.", 21) != 0)
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "  cannot remove %s\n", dir);
-}
-
-static void
 test_setup(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sg-test-witness.XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
+	if (sg_fx_tmpdir("witness", tmpdir, sizeof(tmpdir)) != 0)
 		exit(2);
-	}
 }
 
 static void
 test_teardown(void)
 {
-	struct stat sb;
-
-	rm_tree(tmpdir);
-	CHECK(stat(tmpdir, &sb) != 0 && errno == ENOENT);
+	CHECK_EQ_INT(sg_fx_rm_tree(tmpdir), 0);
 }
 
 SG_TEST_MAIN("witness",

@@ -1,0 +1,226 @@
+/*
+ * Set-up the unit tests share (tests/unit/sg_fixture.c, linked into every
+ * unit test binary and test tool): scratch directories and their removal,
+ * files of the source and build trees found from a test binary, a
+ * throwaway SoftHSM token, a PKI and an RFC 3161 authority made in-process
+ * with OpenSSL, and the few helpers and test vectors more than one test
+ * needs.  Nothing here checks anything: each function says how it failed
+ * (0 / -1, or NULL, with a line on stderr) and the test CHECKs it.
+ */
+#ifndef SG_FIXTURE_H
+#define SG_FIXTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "sg_crypto.h"
+
+/* ---- scratch directories ---- */
+
+/* Every scratch directory starts so; sg_fx_rm_tree removes nothing else. */
+#define SG_FX_TMP_PREFIX "/tmp/sg-test-"
+
+/* Makes /tmp/sg-test-NAME.XXXXXX (mode 0700) into out. */
+int sg_fx_tmpdir(const char *name, char *out, size_t cap);
+/* Removes dir and everything below it (links themselves, never what they
+ * point to); refuses a path outside SG_FX_TMP_PREFIX.  0 when dir is gone
+ * afterwards, or is "" (a scratch directory never made). */
+int sg_fx_rm_tree(const char *dir);
+
+/* ---- files and programs ---- */
+
+/* A file of the source tree: under $SG_TEST_SRCDIR, else three levels
+ * above this binary (<tree>/<build>/tests/test_x), else below the current
+ * directory.  0 when it is readable. */
+int sg_fx_source_file(const char *rel, char *out, size_t cap);
+/* A file of the build tree this binary belongs to (<build>/REL, two
+ * levels above it).  0 when access(2) allows amode (R_OK, X_OK). */
+int sg_fx_build_file(const char *rel, int amode, char *out, size_t cap);
+int sg_fx_write_bytes(const char *path, const void *p, size_t n);
+/* Writes dir/name with text; returns its path (caller frees), or NULL. */
+char *sg_fx_file(const char *dir, const char *name, const char *text);
+/* Runs argv (a NULL-terminated list; no shell) and waits: 0 when it
+ * exits with status 0. */
+int sg_fx_run(const char *const argv[]);
+
+/* ---- a throwaway SoftHSM token (tests/unit/p11_fixture.sh) ---- */
+
+#define SG_FX_SOFTHSM_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+
+/* Builds the token named label in dir (made if missing) and points
+ * SOFTHSM2_CONF at it; dir then holds the PIN files and each key's
+ * exported public key (see the script). */
+int sg_fx_p11_token(const char *dir, const char *label);
+/* The public key pkcs11-tool exported for the key labelled label (DER, or
+ * PEM for Ed25519), or NULL. */
+EVP_PKEY *sg_fx_p11_exported(const char *dir, const char *label);
+/* The slot of the token labelled label, found through the module dl
+ * (dlopen()ed) itself, not through the code under test; *ret_f is its
+ * function list once known.  0, or -1 when there is no such token. */
+int sg_fx_p11_slot(void *dl, const char *label, CK_FUNCTION_LIST **ret_f,
+    CK_SLOT_ID *ret_slot);
+
+/*
+ * For a test that loads SoftHSM, once at file scope.  Under ASan only:
+ * SoftHSM leaks in every Ed25519 C_SignInit (see tests/lsan.supp); only
+ * its frames are suppressed, and the slow unwinder is needed to see them
+ * through libcrypto.  A macro, not code in sg_fixture.c, so that the other
+ * tests keep the sanitizers' defaults.
+ */
+#define SG_FX_SOFTHSM_SANITIZER_DEFAULTS				\
+	const char *__asan_default_options(void);			\
+	const char *__lsan_default_suppressions(void);			\
+	const char *__lsan_default_options(void);			\
+	const char *__asan_default_options(void)			\
+	{ return "fast_unwind_on_malloc=0:malloc_context_size=12"; }	\
+	const char *__lsan_default_suppressions(void)			\
+	{ return "leak:libsofthsm2.so\n"; }				\
+	const char *__lsan_default_options(void)			\
+	{ return "print_suppressions=0"; }
+
+/* ---- keys and certificates ---- */
+
+/* The public half only, as a verifier has it. */
+EVP_PKEY *sg_fx_public_only(EVP_PKEY *k);
+/* The public key, or the private key unencrypted, as PEM (caller
+ * frees), or NULL. */
+char *sg_fx_pubkey_pem(EVP_PKEY *k);
+char *sg_fx_privkey_pem(EVP_PKEY *k);
+/* Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo. */
+void sg_fx_spki_hex(EVP_PKEY *k, char out[65]);
+/* OpenSSL's own verdict (1: good) on a signature over a digest of
+ * algorithm da, or over the message itself for EdDSA; saltlen only
+ * matters for PSS (RSA_PSS_SALTLEN_DIGEST: the digest's length). */
+int sg_fx_verify(EVP_PKEY *pub, enum sg_sig_scheme scheme,
+    enum sg_digest_alg da, const uint8_t *data, size_t len,
+    const uint8_t *sig, size_t siglen, int saltlen);
+
+enum sg_fx_cert_kind {
+	SG_FX_CERT_PLAIN,       /* no extensions at all */
+	SG_FX_CERT_CA,
+	SG_FX_CERT_CODESIGN,    /* extendedKeyUsage codeSigning */
+	SG_FX_CERT_TSA,         /* critical extendedKeyUsage timeStamping */
+};
+
+/* A v3 certificate for pub, valid from an hour ago for `days` days,
+ * issued by issuer (NULL: self-signed) with issuer_key; or NULL. */
+X509 *sg_fx_cert(const char *cn, EVP_PKEY *pub, X509 *issuer,
+    EVP_PKEY *issuer_key, enum sg_fx_cert_kind kind, long days);
+/* PEM of a, then b unless NULL (caller frees), or NULL. */
+char *sg_fx_certs_pem(X509 *a, X509 *b);
+/* PEM of a plain self-signed certificate for k, valid for a day. */
+char *sg_fx_self_signed_pem(EVP_PKEY *k, const char *cn);
+int sg_fx_write_cert(const char *path, X509 *x);
+/* The private key as PEM, in a file of mode 0600. */
+int sg_fx_write_key(const char *path, EVP_PKEY *k);
+
+/* A root CA, an intermediate CA under it for code-signing leaves, and a
+ * time-stamping authority under the root (P-256 keys throughout), with a
+ * scratch directory for the files a test makes of them. */
+struct sg_fx_pki {
+	EVP_PKEY *root_key, *inter_key, *tsa_key;
+	X509 *root, *inter, *tsa;
+	char *root_pem;         /* the trust anchor */
+	char dir[64];           /* sg_fx_tmpdir(name) */
+};
+
+int sg_fx_pki_make(struct sg_fx_pki *pki, const char *name);
+/* Removes the directory and frees what pki holds (any part may be
+ * missing). */
+void sg_fx_pki_free(struct sg_fx_pki *pki);
+
+/* ---- RFC 3161, answered in-process ---- */
+
+#define SG_FX_TSA_POLICY "1.2.3.4.1"
+
+/* A DER TimeStampReq for SHA-256 of data, asking for the certificate,
+ * with nonce unless 0 (caller frees), or NULL. */
+uint8_t *sg_fx_ts_request(const void *data, size_t len, long nonce,
+    size_t *ret_len);
+/* The DER TimeStampResp the authority (cert, key) gives to a DER request
+ * (caller frees), or NULL. */
+uint8_t *sg_fx_ts_respond(X509 *cert, EVP_PKEY *key, const uint8_t *req,
+    size_t len, size_t *ret_len);
+/* The token alone (DER ContentInfo) the authority makes over data. */
+int sg_fx_ts_token(X509 *cert, EVP_PKEY *key, const void *data, size_t len,
+    uint8_t **ret, size_t *ret_len);
+
+/* ---- small helpers ---- */
+
+/* Sends all n bytes (MSG_NOSIGNAL); -1 on error. */
+int sg_fx_send_all(int fd, const void *buf, size_t n);
+/* s (freed) with the first `from` replaced by `to`; aborts when `from` is
+ * not there. */
+char *sg_fx_replace1(char *s, const char *from, const char *to);
+/* Starts n threads, thread i on (char *)args + i * stride, and joins them;
+ * returns how many started (it stops at the first that cannot).  With
+ * ret_failures, each argument's int at byte offset failures_at is set to
+ * 0 first, and *ret_failures is their sum over the threads that ran. */
+int sg_fx_threads(int n, void *(*fn)(void *), void *args, size_t stride,
+    size_t failures_at, int *ret_failures);
+/* Decodes exactly n bytes of hex; aborts otherwise. */
+void sg_fx_hexdec(const char *hex, uint8_t *out, size_t n);
+
+/* ---- an approval statement (include/sg_dsse.h) and its parts ---- */
+
+#define SG_FX_STMT_ID "0123456789abcdef0123456789abcdef"
+#define SG_FX_STMT_SPKI \
+	"aa00000000000000000000000000000000000000000000000000000000000001"
+#define SG_FX_STMT_DIGEST \
+	"bb00000000000000000000000000000000000000000000000000000000000002"
+#define SG_FX_STMT_POLICY \
+	"cc00000000000000000000000000000000000000000000000000000000000003"
+#define SG_FX_STATEMENT							\
+	"signgate approval v1\n"					\
+	"request " SG_FX_STMT_ID "\n"					\
+	"key release sha256:" SG_FX_STMT_SPKI "\n"			\
+	"artifact sha256:" SG_FX_STMT_DIGEST "\n"			\
+	"format raw\n"							\
+	"requester ci\n"						\
+	"policy signgate-dev@1 sha256:" SG_FX_STMT_POLICY "\n"		\
+	"expires 1764417600\n"
+
+/*
+ * 1 when json is a DSSE approval envelope whose payload is exactly `body`
+ * and whose first signature is officer's, over the PAE with SHA-256 -- the
+ * server's check as DESIGN.md describes it, redone by hand without the
+ * code under test.  keyid, unless NULL, must be that signature's keyid.
+ */
+int sg_fx_envelope_ok(const char *json, const char *body, EVP_PKEY *officer,
+    const char *keyid);
+
+/* ---- RFC 6962 test vectors (transparency-dev/merkle testonly) ---- */
+
+#define SG_FX_RFC6962_LEAVES 8
+#define SG_FX_RFC6962_NINCL 5
+#define SG_FX_RFC6962_NCONS 5
+
+/* Eight leaves (hex), and the roots of the trees of their first 0 to 8. */
+extern const char *const sg_fx_rfc6962_leaves[SG_FX_RFC6962_LEAVES];
+extern const char *const sg_fx_rfc6962_roots[SG_FX_RFC6962_LEAVES + 1];
+/* The leaf hash of leaf i. */
+void sg_fx_rfc6962_leaf_hash(size_t i, uint8_t out[32]);
+
+/* Published inclusion proofs: the leaf is 1-based, as there. */
+struct sg_fx_incl_vec {
+	uint64_t leaf, size;
+	size_t n;
+	const char *proof[3];
+};
+extern const struct sg_fx_incl_vec sg_fx_rfc6962_incl[SG_FX_RFC6962_NINCL];
+
+/* Published consistency proofs from size m to size n (np hashes); the
+ * first is the empty proof of a tree to itself. */
+struct sg_fx_cons_vec {
+	uint64_t m, n;
+	size_t np;
+	const char *proof[3];
+};
+extern const struct sg_fx_cons_vec sg_fx_rfc6962_cons[SG_FX_RFC6962_NCONS];
+
+#endif
