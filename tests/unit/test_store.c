@@ -12,8 +12,6 @@
  * writer until the other jobs are queued behind it; every wait is bounded.
  */
 #include <errno.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
