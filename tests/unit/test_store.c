@@ -12,6 +12,7 @@
  * writer until the other jobs are queued behind it; every wait is bounded.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
