@@ -188,7 +188,7 @@ void sg_fx_hexdec(const char *hex, uint8_t *out, size_t n);
 /*
  * 1 when json is a DSSE approval envelope whose payload is exactly `body`
  * and whose first signature is officer's, over the PAE with SHA-256 -- the
- * server's check as DESIGN.md describes it, redone by hand without the
+ * server's check as docs/API.md describes it, redone by hand without the
  * code under test.  keyid, unless NULL, must be that signature's keyid.
  */
 int sg_fx_envelope_ok(const char *json, const char *body, EVP_PKEY *officer,
