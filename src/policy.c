@@ -1048,85 +1048,134 @@ grow(void **arr, size_t *n, size_t *cap, size_t elsize, size_t max)
 	return 0;
 }
 
-static int
-open_block(struct parser *st, enum block b)
+static const struct keyword *
+block_kws(enum block b)
 {
-	struct sg_policy *p = st->p;
-	const char *name;
-	size_t i;
-	int r, prev = 0;
+	switch (b) {
+	case BLK_PRINCIPAL:
+		return principal_kws;
+	case BLK_GROUP:
+		return group_kws;
+	case BLK_HSM:
+		return hsm_kws;
+	default:
+		return key_kws;
+	}
+}
 
-	if ((r = want_args(st, 1)) != 0)
-		return r;
-	name = st->tok[1];
+/* The name of a block: an HSM's serial, or a name of the language. */
+static int
+check_block_name(struct parser *st, enum block b, const char *name)
+{
 	if (b == BLK_HSM) {
-		if (strlen(name) >= sizeof(p->hsms[0].pub.serial))
+		if (strlen(name) >= sizeof(st->p->hsms[0].pub.serial))
 			return serr(st, "serial '%.64s' is longer than %zu "
 			    "characters", name,
-			    sizeof(p->hsms[0].pub.serial) - 1);
+			    sizeof(st->p->hsms[0].pub.serial) - 1);
 	} else if (!sg_name_ok(name, SG_NAME_LEN_MAX))
 		return serr(st, "'%.64s' is not a valid name "
 		    "([A-Za-z0-9._-], 1 to %d characters)", name,
 		    SG_NAME_LEN_MAX);
-	if (st->policy_line == 0)
-		return serr(st, "'policy <name>' must come before any block");
+	return 0;
+}
+
+/* The line of the block of kind b that already has this name, or 0. */
+static int
+defined_at(const struct sg_policy *p, enum block b, const char *name)
+{
+	size_t i;
 
 	switch (b) {
 	case BLK_PRINCIPAL:
 		for (i = 0; i < p->nprincipals; i++)
 			if (strcmp(p->principals[i].pub.name, name) == 0)
-				prev = p->principals[i].line;
-		if (prev == 0 && (r = grow((void **)&p->principals,
-		    &p->nprincipals, &p->principals_cap, sizeof(*p->principals),
-		    POLICY_MAX_PRINCIPALS)) == 0) {
-			copy_str(cur_principal(st)->pub.name, name,
-			    SG_NAME_SIZE);
-			cur_principal(st)->line = st->lineno;
-		}
-		st->kws = principal_kws;
+				return p->principals[i].line;
 		break;
 	case BLK_GROUP:
 		for (i = 0; i < p->ngroups; i++)
 			if (strcmp(p->groups[i].name, name) == 0)
-				prev = p->groups[i].line;
-		if (prev == 0 && (r = grow((void **)&p->groups, &p->ngroups,
-		    &p->groups_cap, sizeof(*p->groups), POLICY_MAX_GROUPS)) == 0) {
-			copy_str(cur_group(st)->name, name, SG_NAME_SIZE);
-			cur_group(st)->line = st->lineno;
-		}
-		st->kws = group_kws;
+				return p->groups[i].line;
 		break;
 	case BLK_HSM:
 		for (i = 0; i < p->nhsms; i++)
 			if (strcmp(p->hsms[i].pub.serial, name) == 0)
-				prev = p->hsms[i].line;
-		if (prev == 0 && (r = grow((void **)&p->hsms, &p->nhsms,
-		    &p->hsms_cap, sizeof(*p->hsms), POLICY_MAX_HSMS)) == 0) {
-			copy_str(cur_hsm(st)->pub.serial, name,
-			    sizeof(cur_hsm(st)->pub.serial));
-			cur_hsm(st)->line = st->lineno;
-		}
-		st->kws = hsm_kws;
+				return p->hsms[i].line;
 		break;
-	case BLK_KEY:
+	default:
 		for (i = 0; i < p->nkeys; i++)
 			if (strcmp(p->keys[i].pub.name, name) == 0)
-				prev = p->keys[i].line;
-		if (prev == 0 && (r = grow((void **)&p->keys, &p->nkeys,
-		    &p->keys_cap, sizeof(*p->keys), POLICY_MAX_KEYS)) == 0) {
-			copy_str(cur_key(st)->pub.name, name,
-			    SG_NAME_SIZE);
-			cur_key(st)->line = st->lineno;
-			cur_key(st)->pub.lifetime = POLICY_LIFETIME_DEFAULT;
-		}
-		st->kws = key_kws;
+				return p->keys[i].line;
 		break;
+	}
+	return 0;
+}
+
+/* Appends the entity a block of kind b opens on this line. */
+static int
+new_entity(struct parser *st, enum block b, const char *name)
+{
+	struct sg_policy *p = st->p;
+	int r;
+
+	switch (b) {
+	case BLK_PRINCIPAL:
+		if ((r = grow((void **)&p->principals, &p->nprincipals,
+		    &p->principals_cap, sizeof(*p->principals),
+		    POLICY_MAX_PRINCIPALS)) != 0)
+			return r;
+		copy_str(cur_principal(st)->pub.name, name, SG_NAME_SIZE);
+		cur_principal(st)->line = st->lineno;
+		return 0;
+	case BLK_GROUP:
+		if ((r = grow((void **)&p->groups, &p->ngroups,
+		    &p->groups_cap, sizeof(*p->groups),
+		    POLICY_MAX_GROUPS)) != 0)
+			return r;
+		copy_str(cur_group(st)->name, name, SG_NAME_SIZE);
+		cur_group(st)->line = st->lineno;
+		return 0;
+	case BLK_HSM:
+		if ((r = grow((void **)&p->hsms, &p->nhsms, &p->hsms_cap,
+		    sizeof(*p->hsms), POLICY_MAX_HSMS)) != 0)
+			return r;
+		copy_str(cur_hsm(st)->pub.serial, name,
+		    sizeof(cur_hsm(st)->pub.serial));
+		cur_hsm(st)->line = st->lineno;
+		return 0;
+	case BLK_KEY:
+		if ((r = grow((void **)&p->keys, &p->nkeys, &p->keys_cap,
+		    sizeof(*p->keys), POLICY_MAX_KEYS)) != 0)
+			return r;
+		copy_str(cur_key(st)->pub.name, name, SG_NAME_SIZE);
+		cur_key(st)->line = st->lineno;
+		cur_key(st)->pub.lifetime = POLICY_LIFETIME_DEFAULT;
+		return 0;
 	default:
 		return SG_ERR_INTERNAL;
 	}
-	if (prev != 0)
+}
+
+static int
+open_block(struct parser *st, enum block b)
+{
+	const char *name;
+	int r, prev;
+
+	if (b != BLK_PRINCIPAL && b != BLK_GROUP && b != BLK_HSM &&
+	    b != BLK_KEY)
+		return SG_ERR_INTERNAL;
+	if ((r = want_args(st, 1)) != 0)
+		return r;
+	name = st->tok[1];
+	if ((r = check_block_name(st, b, name)) != 0)
+		return r;
+	if (st->policy_line == 0)
+		return serr(st, "'policy <name>' must come before any block");
+	st->kws = block_kws(b);
+	if ((prev = defined_at(st->p, b, name)) != 0)
 		return serr(st, "'%s' is already defined at line %d", name,
 		    prev);
+	r = new_entity(st, b, name);
 	if (r == SG_ERR_TOO_LARGE)
 		return serr(st, "more than %d %s blocks", block_max(b),
 		    block_name(b));
