@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <openssl/ts.h>
 
 #include "sg_crypto.h"
 
@@ -43,6 +44,10 @@ int sg_cms_signature_value(const uint8_t *der, size_t len, uint8_t **ret,
  * attribute id-aa-timeStampToken of the SignerInfo; returns new DER. */
 int sg_cms_add_timestamp(const uint8_t *der, size_t len,
     const uint8_t *token, size_t token_len, uint8_t **ret, size_t *ret_len);
+
+/* The TSTInfo of a TimeStampToken: one DER ContentInfo with nothing after
+ * it (the caller frees it); NULL when the bytes are not one. */
+TS_TST_INFO *sg_cms_token_info(const uint8_t *token, size_t len);
 
 /* The id-aa-timeStampToken of the SignerInfo (DER), malloc'd;
  * SG_ERR_NOT_FOUND when there is none. */

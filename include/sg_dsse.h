@@ -1,5 +1,6 @@
 /*
- * The approval statement of DESIGN.md and its DSSE v1 envelope.
+ * The approval statement and its DSSE v1 envelope, as docs/API.md defines
+ * them ("The approval statement and its envelope").
  *
  * A statement is ASCII text, every line ending in LF, in this order:
  *

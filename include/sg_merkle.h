@@ -18,6 +18,11 @@
 
 #define SG_HASH_LEN 32
 #define SG_MERKLE_MAX_PROOF 64       /* hashes in any proof of a 2^63 tree */
+/* Largest tree (and index bound) handled anywhere: 2^63 - 1 leaves. */
+#define SG_MERKLE_MAX_SIZE ((uint64_t)INT64_MAX)
+
+/* The root of the empty tree: SHA-256 of no bytes. */
+extern const uint8_t sg_merkle_empty_root[SG_HASH_LEN];
 
 void sg_merkle_leaf_hash(const uint8_t *entry, size_t len,
     uint8_t out[SG_HASH_LEN]);

@@ -212,90 +212,80 @@ out:
 	return r;
 }
 
-/* DER of a CMS, capped, into a malloc'd buffer. */
+/* A malloc'd copy of the n > 0 bytes at p. */
 static int
-encode_cms(CMS_ContentInfo *cms, uint8_t **ret, size_t *ret_len)
+copy_out(const unsigned char *p, int n, uint8_t **ret, size_t *ret_len)
 {
-	unsigned char *der = NULL;
 	uint8_t *out;
-	int n;
 
-	if ((n = i2d_CMS_ContentInfo(cms, &der)) <= 0)
-		return SG_ERR_CRYPTO;
-	if ((size_t)n > SG_CMS_MAX) {
-		OPENSSL_free(der);
-		return SG_ERR_TOO_LARGE;
-	}
-	if ((out = malloc((size_t)n)) == NULL) {
-		OPENSSL_free(der);
+	if ((out = malloc((size_t)n)) == NULL)
 		return SG_ERR_NOMEM;
-	}
-	memcpy(out, der, (size_t)n);
-	OPENSSL_free(der);
+	memcpy(out, p, (size_t)n);
 	*ret = out;
 	*ret_len = (size_t)n;
 	return 0;
 }
 
-int
-sg_cms_build(const char *chain_pem, size_t chain_len, EVP_PKEY *pub,
-    enum sg_sig_scheme scheme, enum sg_digest_alg digest_alg,
-    const uint8_t *digest, size_t digest_len, time_t signing_time,
-    sg_cms_sign_fn sign, void *sign_ctx, uint8_t **ret_der, size_t *ret_len)
+/* DER of a CMS, capped, into a malloc'd buffer. */
+static int
+encode_cms(CMS_ContentInfo *cms, uint8_t **ret, size_t *ret_len)
 {
-	STACK_OF(X509) *chain = NULL, *rest = NULL;
-	CMS_ContentInfo *cms = NULL;
-	CMS_SignerInfo *si;
-	ASN1_OCTET_STRING *sigval;
-	X509 *leaf;
-	const EVP_MD *md = sg_digest_md(digest_alg);
-	uint8_t h[EVP_MAX_MD_SIZE], sig[SG_MAX_SIG];
-	unsigned int hlen = 0;
-	size_t sig_len = 0;
-	int i, r = SG_ERR_INVALID;
+	unsigned char *der = NULL;
+	int n, r;
 
-	if (pub == NULL || md == NULL || digest == NULL ||
-	    digest_len != sg_digest_len(digest_alg) || sign == NULL ||
-	    signing_time < 0 || ret_der == NULL || ret_len == NULL)
-		return SG_ERR_INVALID;
-	/* A CMS here signs a digest: never EdDSA. */
-	if (scheme == SG_SIG_EDDSA ||
-	    !sg_scheme_fits(sg_pubkey_alg(pub), scheme))
-		return SG_ERR_MECHANISM;
+	if ((n = i2d_CMS_ContentInfo(cms, &der)) <= 0)
+		return SG_ERR_CRYPTO;
+	if ((size_t)n > SG_CMS_MAX)
+		r = SG_ERR_TOO_LARGE;
+	else
+		r = copy_out(der, n, ret, ret_len);
+	OPENSSL_free(der);
+	return r;
+}
+
+/*
+ * The chain for `pub`: its first certificate must be pub's.  `rest` gets
+ * the others (not owned: views into `chain`), since the leaf is added by
+ * CMS_add1_signer and OpenSSL 3.0 refuses to add the same certificate
+ * twice.
+ */
+static int
+signer_chain(const char *chain_pem, size_t chain_len, EVP_PKEY *pub,
+    STACK_OF(X509) **ret_chain, STACK_OF(X509) **ret_rest)
+{
+	STACK_OF(X509) *chain;
+	X509 *leaf;
+	int i, r;
+
 	if ((r = load_certs(chain_pem, chain_len, CMS_MAX_CERTS, &chain)) != 0)
 		return r;
+	*ret_chain = chain;
 	leaf = sk_X509_value(chain, 0);
 	if (X509_get0_pubkey(leaf) == NULL ||
 	    EVP_PKEY_eq(X509_get0_pubkey(leaf), pub) != 1) {
 		sg_log_debug("cms: the chain's first certificate is not for "
 		    "the signing key");
-		r = SG_ERR_INVALID;
-		goto out;
+		return SG_ERR_INVALID;
 	}
-	/* The leaf is added by CMS_add1_signer; OpenSSL 3.0 refuses to add
-	 * the same certificate twice. */
-	if ((rest = sk_X509_new_null()) == NULL) {
-		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	for (i = 1; i < sk_X509_num(chain); i++) {
-		if (!sk_X509_push(rest, sk_X509_value(chain, i))) {
-			r = SG_ERR_NOMEM;
-			goto out;
-		}
-	}
-	r = SG_ERR_CRYPTO;
-	if ((cms = CMS_sign(NULL, NULL, rest, NULL,
-	    CMS_PARTIAL | CMS_DETACHED | CMS_BINARY)) == NULL)
-		goto out;
-	if ((si = CMS_add1_signer(cms, leaf, pub, md,
-	    CMS_PARTIAL | CMS_NOSMIMECAP | CMS_BINARY)) == NULL)
-		goto out;
-	if (scheme == SG_SIG_RSA_PSS && (r = set_pss_algorithm(si, md)) != 0)
-		goto out;
-	if ((r = add_signed_attributes(si, digest, digest_len,
-	    signing_time)) != 0)
-		goto out;
+	if ((*ret_rest = sk_X509_new_null()) == NULL)
+		return SG_ERR_NOMEM;
+	for (i = 1; i < sk_X509_num(chain); i++)
+		if (!sk_X509_push(*ret_rest, sk_X509_value(chain, i)))
+			return SG_ERR_NOMEM;
+	return 0;
+}
+
+/* Steps 3 and 4: the signature over the signed attributes, checked. */
+static int
+sign_attributes(CMS_SignerInfo *si, const EVP_MD *md,
+    enum sg_digest_alg digest_alg, sg_cms_sign_fn sign, void *sign_ctx)
+{
+	ASN1_OCTET_STRING *sigval;
+	uint8_t h[EVP_MAX_MD_SIZE], sig[SG_MAX_SIG];
+	unsigned int hlen = 0;
+	size_t sig_len = 0;
+	int r;
+
 	if ((r = hash_signed_attributes(si, md, h, &hlen)) != 0)
 		goto out;
 	if ((r = sign(sign_ctx, digest_alg, h, hlen, sig, sizeof(sig),
@@ -315,12 +305,51 @@ sg_cms_build(const char *chain_pem, size_t chain_len, EVP_PKEY *pub,
 		r = SG_ERR_VERIFY;
 		goto out;
 	}
-	if ((r = encode_cms(cms, ret_der, ret_len)) != 0)
-		goto out;
 	r = 0;
 out:
-	ERR_clear_error();
 	explicit_bzero(h, sizeof(h));
+	return r;
+}
+
+int
+sg_cms_build(const char *chain_pem, size_t chain_len, EVP_PKEY *pub,
+    enum sg_sig_scheme scheme, enum sg_digest_alg digest_alg,
+    const uint8_t *digest, size_t digest_len, time_t signing_time,
+    sg_cms_sign_fn sign, void *sign_ctx, uint8_t **ret_der, size_t *ret_len)
+{
+	STACK_OF(X509) *chain = NULL, *rest = NULL;
+	CMS_ContentInfo *cms = NULL;
+	CMS_SignerInfo *si;
+	const EVP_MD *md = sg_digest_md(digest_alg);
+	int r;
+
+	if (pub == NULL || md == NULL || digest == NULL ||
+	    digest_len != sg_digest_len(digest_alg) || sign == NULL ||
+	    signing_time < 0 || ret_der == NULL || ret_len == NULL)
+		return SG_ERR_INVALID;
+	/* A CMS here signs a digest: never EdDSA. */
+	if (scheme == SG_SIG_EDDSA ||
+	    !sg_scheme_fits(sg_pubkey_alg(pub), scheme))
+		return SG_ERR_MECHANISM;
+	if ((r = signer_chain(chain_pem, chain_len, pub, &chain, &rest)) != 0)
+		goto out;
+	r = SG_ERR_CRYPTO;
+	if ((cms = CMS_sign(NULL, NULL, rest, NULL,
+	    CMS_PARTIAL | CMS_DETACHED | CMS_BINARY)) == NULL)
+		goto out;
+	if ((si = CMS_add1_signer(cms, sk_X509_value(chain, 0), pub, md,
+	    CMS_PARTIAL | CMS_NOSMIMECAP | CMS_BINARY)) == NULL)
+		goto out;
+	if (scheme == SG_SIG_RSA_PSS && (r = set_pss_algorithm(si, md)) != 0)
+		goto out;
+	if ((r = add_signed_attributes(si, digest, digest_len,
+	    signing_time)) != 0)
+		goto out;
+	if ((r = sign_attributes(si, md, digest_alg, sign, sign_ctx)) != 0)
+		goto out;
+	r = encode_cms(cms, ret_der, ret_len);
+out:
+	ERR_clear_error();
 	CMS_ContentInfo_free(cms);
 	sk_X509_free(rest);
 	sk_X509_pop_free(chain, X509_free);
@@ -363,28 +392,35 @@ sg_cms_signature_value(const uint8_t *der, size_t len, uint8_t **ret,
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
 	ASN1_OCTET_STRING *sig;
-	uint8_t *out;
 	int n, r;
 
 	if (ret == NULL || ret_len == NULL)
 		return SG_ERR_INVALID;
 	if ((r = parse_cms(der, len, &cms, &si)) != 0)
 		return r;
-	r = SG_ERR_INVALID;
 	if ((sig = CMS_SignerInfo_get0_signature(si)) == NULL ||
 	    (n = ASN1_STRING_length(sig)) <= 0)
-		goto out;
-	if ((out = malloc((size_t)n)) == NULL) {
-		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	memcpy(out, ASN1_STRING_get0_data(sig), (size_t)n);
-	*ret = out;
-	*ret_len = (size_t)n;
-	r = 0;
-out:
+		r = SG_ERR_INVALID;
+	else
+		r = copy_out(ASN1_STRING_get0_data(sig), n, ret, ret_len);
 	CMS_ContentInfo_free(cms);
 	return r;
+}
+
+TS_TST_INFO *
+sg_cms_token_info(const uint8_t *token, size_t len)
+{
+	PKCS7 *p7;
+	TS_TST_INFO *tst = NULL;
+	const unsigned char *p = token;
+
+	if (token == NULL || len == 0 || len > SG_CMS_MAX)
+		return NULL;
+	p7 = d2i_PKCS7(NULL, &p, (long)len);
+	if (p7 != NULL && p == token + len)
+		tst = PKCS7_to_TS_TST_INFO(p7);
+	PKCS7_free(p7);
+	return tst;
 }
 
 /*
@@ -396,21 +432,17 @@ static int
 token_covers(const uint8_t *token, size_t token_len, const uint8_t *sig,
     size_t sig_len)
 {
-	PKCS7 *p7 = NULL;
 	TS_TST_INFO *tst = NULL;
 	TS_MSG_IMPRINT *imp;
 	X509_ALGOR *alg;
 	ASN1_OCTET_STRING *msg;
 	const ASN1_OBJECT *obj = NULL;
 	const EVP_MD *md;
-	const unsigned char *p = token;
 	uint8_t h[EVP_MAX_MD_SIZE];
 	unsigned int hlen = 0;
 	int r = SG_ERR_INVALID;
 
-	p7 = d2i_PKCS7(NULL, &p, (long)token_len);
-	if (p7 == NULL || p != token + token_len ||
-	    (tst = PKCS7_to_TS_TST_INFO(p7)) == NULL ||
+	if ((tst = sg_cms_token_info(token, token_len)) == NULL ||
 	    (imp = TS_TST_INFO_get_msg_imprint(tst)) == NULL ||
 	    (alg = TS_MSG_IMPRINT_get_algo(imp)) == NULL ||
 	    (msg = TS_MSG_IMPRINT_get_msg(imp)) == NULL)
@@ -437,7 +469,6 @@ token_covers(const uint8_t *token, size_t token_len, const uint8_t *sig,
 out:
 	ERR_clear_error();
 	TS_TST_INFO_free(tst);
-	PKCS7_free(p7);
 	return r;
 }
 
@@ -507,14 +538,7 @@ sg_cms_get_timestamp(const uint8_t *der, size_t len, uint8_t **ret,
 		r = SG_ERR_CRYPTO;
 		goto out;
 	}
-	*ret = malloc((size_t)n);
-	if (*ret == NULL) {
-		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	memcpy(*ret, out, (size_t)n);
-	*ret_len = (size_t)n;
-	r = 0;
+	r = copy_out(out, n, ret, ret_len);
 out:
 	OPENSSL_free(out);
 	ERR_clear_error();

@@ -1,6 +1,7 @@
 /*
  * The approval statement, the approval body, DSSE v1 pre-authentication
- * encoding and the DSSE envelope (see include/sg_dsse.h and DESIGN.md).
+ * encoding and the DSSE envelope (see include/sg_dsse.h and
+ * docs/API.md, "The approval statement and its envelope").
  *
  * Design: the statement has exactly one rendering.  sg_statement_build() is
  * the only place that knows the text layout and it validates every field;
@@ -440,16 +441,100 @@ get_b64(json_t *obj, const char *name, const char *field, size_t max,
 	return 0;
 }
 
+/* Loads the envelope's JSON: one object without duplicate members. */
+static int
+envelope_load(const char *json, size_t len, json_t **ret, char *errbuf,
+    size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root;
+	char esc[160];
+
+	if ((root = json_loadb(json, len, JSON_REJECT_DUPLICATES,
+	    &jerr)) == NULL) {
+		sg_escape(jerr.text, strlen(jerr.text), esc, sizeof(esc));
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "not valid "
+		    "JSON: %s (line %d)", esc, jerr.line);
+	}
+	*ret = root;
+	if (!json_is_object(root)) {
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "envelope "
+		    "must be a JSON object");
+	}
+	return 0;
+}
+
+static int
+take_payload_type(json_t *root, struct sg_envelope *e, char *errbuf,
+    size_t errlen)
+{
+	json_t *v;
+
+	if ((v = json_object_get(root, "payloadType")) == NULL) {
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID,
+		    "payloadType: missing");
+	}
+	if (!json_is_string(v) || !is_printable(json_string_value(v),
+	    json_string_length(v), sizeof(e->payload_type) - 1)) {
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "payloadType: "
+		    "must be a string of 1 to %zu printable ASCII characters",
+		    sizeof(e->payload_type) - 1);
+	}
+	memcpy(e->payload_type, json_string_value(v), json_string_length(v));
+	return 0;
+}
+
+/* The one signature: {"keyid": principal name, "sig": base64}. */
+static int
+take_signature(json_t *root, struct sg_envelope *e, char *errbuf,
+    size_t errlen)
+{
+	static const char *const sig_members[] = { "keyid", "sig" };
+	json_t *v, *sigs, *sig;
+
+	if ((sigs = json_object_get(root, "signatures")) == NULL) {
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID,
+		    "signatures: missing");
+	}
+	if (!json_is_array(sigs) || json_array_size(sigs) != 1) {
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "signatures: "
+		    "must be an array of exactly one signature");
+	}
+	sig = json_array_get(sigs, 0);
+	if (!json_is_object(sig)) {
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID,
+		    "signatures[0]: must be an object");
+	}
+	if (only_members(sig, sig_members, 2, "signatures[0].", errbuf,
+	    errlen) != 0)
+		return SG_ERR_INVALID;
+	if ((v = json_object_get(sig, "keyid")) == NULL) {
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID,
+		    "signatures[0].keyid: missing");
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    json_string_length(v) >= sizeof(e->keyid) ||
+	    !sg_name_ok(json_string_value(v), SG_NAME_LEN_MAX)) {
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID,
+		    "signatures[0].keyid: must be a principal name "
+		    "([A-Za-z0-9._-], 1 to %zu characters)",
+		    sizeof(e->keyid) - 1);
+	}
+	memcpy(e->keyid, json_string_value(v), json_string_length(v));
+	if (get_b64(sig, "sig", "signatures[0].sig", SG_MAX_SIG, &e->sig,
+	    &e->sig_len, errbuf, errlen) != 0)
+		return SG_ERR_INVALID;
+	return 0;
+}
+
 int
 sg_envelope_parse(const char *json, size_t len, struct sg_envelope *ret,
     char *errbuf, size_t errlen)
 {
 	static const char *const top_members[] =
 	    { "payloadType", "payload", "signatures" };
-	static const char *const sig_members[] = { "keyid", "sig" };
 	struct sg_envelope e;
-	json_error_t jerr;
-	json_t *root = NULL, *v, *sigs, *sig;
+	json_t *root = NULL;
 	int r = SG_ERR_INVALID;
 
 	memset(&e, 0, sizeof(e));
@@ -460,77 +545,12 @@ sg_envelope_parse(const char *json, size_t len, struct sg_envelope *ret,
 		return sg_err_set(errbuf, errlen, SG_ERR_TOO_LARGE, "envelope "
 		    "larger than %d bytes", SG_ENVELOPE_MAX);
 	}
-	if ((root = json_loadb(json, len, JSON_REJECT_DUPLICATES,
-	    &jerr)) == NULL) {
-		char esc[160];
-		sg_escape(jerr.text, strlen(jerr.text), esc, sizeof(esc));
-		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "not valid "
-		    "JSON: %s (line %d)", esc, jerr.line);
-		goto out;
-	}
-	if (!json_is_object(root)) {
-		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "envelope must "
-		    "be a JSON object");
-		goto out;
-	}
-	if (only_members(root, top_members, 3, "", errbuf, errlen) != 0)
-		goto out;
-
-	v = json_object_get(root, "payloadType");
-	if (v == NULL) {
-		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "payloadType: "
-		    "missing");
-		goto out;
-	}
-	if (!json_is_string(v) || !is_printable(json_string_value(v),
-	    json_string_length(v), sizeof(e.payload_type) - 1)) {
-		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "payloadType: "
-		    "must be a string of 1 to %zu printable ASCII characters",
-		    sizeof(e.payload_type) - 1);
-		goto out;
-	}
-	memcpy(e.payload_type, json_string_value(v), json_string_length(v));
-
-	if (get_b64(root, "payload", "payload", SG_ENVELOPE_MAX,
-	    &e.payload, &e.payload_len, errbuf, errlen) != 0)
-		goto out;
-
-	if ((sigs = json_object_get(root, "signatures")) == NULL) {
-		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "signatures: "
-		    "missing");
-		goto out;
-	}
-	if (!json_is_array(sigs) || json_array_size(sigs) != 1) {
-		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "signatures: "
-		    "must be an array of exactly one signature");
-		goto out;
-	}
-	sig = json_array_get(sigs, 0);
-	if (!json_is_object(sig)) {
-		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "signatures[0]: "
-		    "must be an object");
-		goto out;
-	}
-	if (only_members(sig, sig_members, 2, "signatures[0].", errbuf,
-	    errlen) != 0)
-		goto out;
-	if ((v = json_object_get(sig, "keyid")) == NULL) {
-		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID,
-		    "signatures[0].keyid: missing");
-		goto out;
-	}
-	if (!json_is_string(v) || json_string_length(v) == 0 ||
-	    json_string_length(v) >= sizeof(e.keyid) ||
-	    !sg_name_ok(json_string_value(v), SG_NAME_LEN_MAX)) {
-		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID,
-		    "signatures[0].keyid: must be a principal name "
-		    "([A-Za-z0-9._-], 1 to %zu characters)",
-		    sizeof(e.keyid) - 1);
-		goto out;
-	}
-	memcpy(e.keyid, json_string_value(v), json_string_length(v));
-	if (get_b64(sig, "sig", "signatures[0].sig", SG_MAX_SIG, &e.sig,
-	    &e.sig_len, errbuf, errlen) != 0)
+	if (envelope_load(json, len, &root, errbuf, errlen) != 0 ||
+	    only_members(root, top_members, 3, "", errbuf, errlen) != 0 ||
+	    take_payload_type(root, &e, errbuf, errlen) != 0 ||
+	    get_b64(root, "payload", "payload", SG_ENVELOPE_MAX,
+	    &e.payload, &e.payload_len, errbuf, errlen) != 0 ||
+	    take_signature(root, &e, errbuf, errlen) != 0)
 		goto out;
 
 	*ret = e;

@@ -239,57 +239,64 @@ sg_evidence_check(const struct sg_policy *p, const char *statement,
 	    lens, n, signed_at, ret_stmt, errbuf, errlen);
 }
 
-int
-sg_evidence_check_now(const struct sg_policy *p, const struct sg_policy *now,
-    const char *statement, size_t stmt_len, const char *const *envelopes,
-    const size_t *lens, size_t n, int64_t signed_at,
-    struct sg_statement *ret_stmt, char *errbuf, size_t errlen)
+/*
+ * The statement itself: it parses, names this policy, a key of it that
+ * the requester may request, and had not expired when the signature was
+ * made.
+ */
+static int
+check_statement(const struct sg_policy *p, const char *statement,
+    size_t stmt_len, int64_t signed_at, struct sg_statement *st,
+    const struct sg_policy_key **ret_key, char *errbuf, size_t errlen)
 {
-	struct sg_statement st;
-	struct sg_decision d[SG_ENVELOPES_MAX];
-	struct sg_quorum_result res;
 	const struct sg_policy_key *k;
-	const struct sg_principal *officer;
-	char when[32], until[32], name[ESC_NAME], missing[512];
-	const char *vetoer = NULL;
-	size_t i, j;
-	int approve, r;
+	char when[32], until[32];
+	int r;
 
-	sg_err_set(errbuf, errlen, SG_ERR_INVALID, "evidence: invalid "
-	    "arguments");
-	if (p == NULL || statement == NULL || (n > 0 && (envelopes == NULL ||
-	    lens == NULL)))
-		return SG_ERR_INVALID;
-	if (n > SG_ENVELOPES_MAX) {
-		return sg_err_set(errbuf, errlen, SG_ERR_TOO_LARGE,
-		    "approvals: more than %d envelopes",
-		    SG_ENVELOPES_MAX);
-	}
-	if (sg_statement_parse(statement, stmt_len, &st) != 0) {
+	if (sg_statement_parse(statement, stmt_len, st) != 0) {
 		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "statement: "
 		    "not a valid signgate approval statement");
 	}
-	if ((r = check_policy(p, &st, errbuf, errlen)) != 0)
+	if ((r = check_policy(p, st, errbuf, errlen)) != 0)
 		return r;
-	if ((k = sg_policy_key(p, st.key)) == NULL) {
+	if ((k = sg_policy_key(p, st->key)) == NULL) {
 		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "key: %s is "
-		    "not a key of policy %s", st.key, sg_policy_name(p));
+		    "not a key of policy %s", st->key, sg_policy_name(p));
 	}
-	if (!sg_policy_may_request(p, k, st.requester)) {
+	if (!sg_policy_may_request(p, k, st->requester)) {
 		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "requester: "
-		    "%s may not request key %s", st.requester, st.key);
+		    "%s may not request key %s", st->requester, st->key);
 	}
-	if (signed_at >= st.expires) {
+	if (signed_at >= st->expires) {
 		sg_time_rfc3339((time_t)signed_at, when, sizeof(when));
-		sg_time_rfc3339((time_t)st.expires, until, sizeof(until));
+		sg_time_rfc3339((time_t)st->expires, until, sizeof(until));
 		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "expiry: "
 		    "signed at %s, but the request expired at %s", when, until);
 	}
+	*ret_key = k;
+	return 0;
+}
+
+/*
+ * One decision per envelope, each by a distinct officer; *ret_vetoer is
+ * the first officer who rejected, if any.
+ */
+static int
+collect_decisions(const struct sg_policy *p, const struct sg_policy_key *k,
+    const struct sg_policy *now, const struct sg_statement *st,
+    const char *statement, size_t stmt_len, const char *const *envelopes,
+    const size_t *lens, size_t n, struct sg_decision *d,
+    const char **ret_vetoer, char *errbuf, size_t errlen)
+{
+	const struct sg_principal *officer;
+	char name[ESC_NAME];
+	size_t i, j;
+	int approve, r;
 
 	for (i = 0; i < n; i++) {
 		officer = NULL;
 		approve = 0;
-		if ((r = check_envelope(p, k, now, &st, statement, stmt_len,
+		if ((r = check_envelope(p, k, now, st, statement, stmt_len,
 		    envelopes[i], lens[i], i + 1, &officer, &approve, errbuf,
 		    errlen)) != 0)
 			return r;
@@ -303,9 +310,42 @@ sg_evidence_check_now(const struct sg_policy *p, const struct sg_policy *now,
 		}
 		d[i].officer = officer->name;
 		d[i].approve = approve;
-		if (!approve && vetoer == NULL)
-			vetoer = officer->name;
+		if (!approve && *ret_vetoer == NULL)
+			*ret_vetoer = officer->name;
 	}
+	return 0;
+}
+
+int
+sg_evidence_check_now(const struct sg_policy *p, const struct sg_policy *now,
+    const char *statement, size_t stmt_len, const char *const *envelopes,
+    const size_t *lens, size_t n, int64_t signed_at,
+    struct sg_statement *ret_stmt, char *errbuf, size_t errlen)
+{
+	struct sg_statement st;
+	struct sg_decision d[SG_ENVELOPES_MAX];
+	struct sg_quorum_result res;
+	const struct sg_policy_key *k = NULL;
+	char name[ESC_NAME], missing[512];
+	const char *vetoer = NULL;
+	int r;
+
+	sg_err_set(errbuf, errlen, SG_ERR_INVALID, "evidence: invalid "
+	    "arguments");
+	if (p == NULL || statement == NULL || (n > 0 && (envelopes == NULL ||
+	    lens == NULL)))
+		return SG_ERR_INVALID;
+	if (n > SG_ENVELOPES_MAX) {
+		return sg_err_set(errbuf, errlen, SG_ERR_TOO_LARGE,
+		    "approvals: more than %d envelopes",
+		    SG_ENVELOPES_MAX);
+	}
+	if ((r = check_statement(p, statement, stmt_len, signed_at, &st, &k,
+	    errbuf, errlen)) != 0)
+		return r;
+	if ((r = collect_decisions(p, k, now, &st, statement, stmt_len,
+	    envelopes, lens, n, d, &vetoer, errbuf, errlen)) != 0)
+		return r;
 
 	sg_policy_evaluate(p, k, st.requester, d, n, &res);
 	if (res.state == SG_QUORUM_VETOED) {

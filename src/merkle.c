@@ -30,10 +30,7 @@
 #include "sg_err.h"
 #include "sg_merkle.h"
 
-/* Largest tree (and index bound) handled anywhere: 2^63 - 1 leaves. */
-#define MAX_SIZE ((uint64_t)INT64_MAX)
-
-static const uint8_t empty_root[SG_HASH_LEN] = {
+const uint8_t sg_merkle_empty_root[SG_HASH_LEN] = {
 	0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14,
 	0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
 	0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c,
@@ -153,7 +150,7 @@ range_hash(struct hasher *hs, sg_merkle_get_fn get, void *ctx, uint64_t lo,
 	unsigned level;
 	int r, have = 0;
 
-	if (lo >= hi || hi > MAX_SIZE)
+	if (lo >= hi || hi > SG_MERKLE_MAX_SIZE)
 		return SG_ERR_INTERNAL;
 	n = hi - lo;
 	end = hi;
@@ -187,10 +184,10 @@ sg_merkle_root(sg_merkle_get_fn get, void *ctx, uint64_t size,
 
 	if (get == NULL || out == NULL)
 		return SG_ERR_INVALID;
-	if (size > MAX_SIZE)
+	if (size > SG_MERKLE_MAX_SIZE)
 		return SG_ERR_TOO_LARGE;
 	if (size == 0) {
-		memcpy(out, empty_root, SG_HASH_LEN);
+		memcpy(out, sg_merkle_empty_root, SG_HASH_LEN);
 		return 0;
 	}
 	if ((r = hasher_init(&hs)) != 0)
@@ -232,7 +229,7 @@ sg_merkle_inclusion_proof(sg_merkle_get_fn get, void *ctx, uint64_t index,
 
 	if (get == NULL || (out == NULL && cap > 0) || ret_n == NULL)
 		return SG_ERR_INVALID;
-	if (size > MAX_SIZE)
+	if (size > SG_MERKLE_MAX_SIZE)
 		return SG_ERR_TOO_LARGE;
 	if (index >= size)
 		return SG_ERR_INVALID;
@@ -275,7 +272,7 @@ sg_merkle_consistency_proof(sg_merkle_get_fn get, void *ctx,
 
 	if (get == NULL || (out == NULL && cap > 0) || ret_n == NULL)
 		return SG_ERR_INVALID;
-	if (new_size > MAX_SIZE)
+	if (new_size > SG_MERKLE_MAX_SIZE)
 		return SG_ERR_TOO_LARGE;
 	if (old_size == 0 || old_size > new_size)
 		return SG_ERR_INVALID;
@@ -312,6 +309,32 @@ out:
 	return r;
 }
 
+/*
+ * One proof node p of RFC 9162 2.1.3.2 and 2.1.4.2, for node fn of a tree
+ * whose last node is sn.  A left sibling is hashed in front of `acc` (and
+ * of `first` when given: the old root of a consistency proof), a right
+ * sibling after `acc`; then fn and sn climb a level, past the levels where
+ * fn has no right sibling.  0 or SG_ERR_CRYPTO.
+ */
+static int
+fold(struct hasher *hs, const uint8_t p[SG_HASH_LEN], uint64_t *fn,
+    uint64_t *sn, uint8_t first[SG_HASH_LEN], uint8_t acc[SG_HASH_LEN])
+{
+	if ((*fn & 1) != 0 || *fn == *sn) {
+		if ((first != NULL && node(hs, p, first, first) != 0) ||
+		    node(hs, p, acc, acc) != 0)
+			return SG_ERR_CRYPTO;
+		while ((*fn & 1) == 0 && *fn != 0) {
+			*fn >>= 1;
+			*sn >>= 1;
+		}
+	} else if (node(hs, acc, p, acc) != 0)
+		return SG_ERR_CRYPTO;
+	*fn >>= 1;
+	*sn >>= 1;
+	return 0;
+}
+
 int
 sg_merkle_verify_inclusion(const uint8_t leaf[SG_HASH_LEN], uint64_t index,
     uint64_t size, const uint8_t (*proof)[SG_HASH_LEN], size_t n,
@@ -325,36 +348,22 @@ sg_merkle_verify_inclusion(const uint8_t leaf[SG_HASH_LEN], uint64_t index,
 
 	if (leaf == NULL || root == NULL || (proof == NULL && n > 0))
 		return SG_ERR_VERIFY;
-	if (size > MAX_SIZE || index >= size || n > SG_MERKLE_MAX_PROOF)
+	if (size > SG_MERKLE_MAX_SIZE || index >= size ||
+	    n > SG_MERKLE_MAX_PROOF)
 		return SG_ERR_VERIFY;
 	if ((r = hasher_init(&hs)) != 0)
 		return r;
 	fn = index;
 	sn = size - 1;
 	memcpy(h, leaf, SG_HASH_LEN);
-	r = SG_ERR_VERIFY;
-	for (i = 0; i < n; i++) {
-		if (sn == 0)
+	/* A proof longer than the path to the root is refused (i < n). */
+	for (i = 0; i < n && sn != 0; i++)
+		if ((r = fold(&hs, proof[i], &fn, &sn, NULL, h)) != 0)
 			goto out;
-		if ((fn & 1) != 0 || fn == sn) {
-			if (node(&hs, proof[i], h, h) != 0)
-				goto fail;
-			/* Skip the levels where this node has no right sibling. */
-			while ((fn & 1) == 0 && fn != 0) {
-				fn >>= 1;
-				sn >>= 1;
-			}
-		} else if (node(&hs, h, proof[i], h) != 0)
-			goto fail;
-		fn >>= 1;
-		sn >>= 1;
-	}
-	if (sn != 0 || memcmp(h, root, SG_HASH_LEN) != 0)
+	r = SG_ERR_VERIFY;
+	if (i < n || sn != 0 || memcmp(h, root, SG_HASH_LEN) != 0)
 		goto out;
 	r = 0;
-	goto out;
-fail:
-	r = SG_ERR_CRYPTO;
 out:
 	hasher_free(&hs);
 	return r;
@@ -373,8 +382,8 @@ sg_merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
 
 	if (old_root == NULL || new_root == NULL || (proof == NULL && n > 0))
 		return SG_ERR_VERIFY;
-	if (old_size == 0 || old_size > new_size || new_size > MAX_SIZE ||
-	    n > SG_MERKLE_MAX_PROOF)
+	if (old_size == 0 || old_size > new_size ||
+	    new_size > SG_MERKLE_MAX_SIZE || n > SG_MERKLE_MAX_PROOF)
 		return SG_ERR_VERIFY;
 	if (old_size == new_size) {
 		if (n != 0 || memcmp(old_root, new_root, SG_HASH_LEN) != 0)
@@ -401,30 +410,14 @@ sg_merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
 		fn >>= 1;
 		sn >>= 1;
 	}
-	r = SG_ERR_VERIFY;
-	for (; i < n; i++) {
-		if (sn == 0)
+	for (; i < n && sn != 0; i++)
+		if ((r = fold(&hs, proof[i], &fn, &sn, fr, sr)) != 0)
 			goto out;
-		if ((fn & 1) != 0 || fn == sn) {
-			if (node(&hs, proof[i], fr, fr) != 0 ||
-			    node(&hs, proof[i], sr, sr) != 0)
-				goto fail;
-			while ((fn & 1) == 0 && fn != 0) {
-				fn >>= 1;
-				sn >>= 1;
-			}
-		} else if (node(&hs, sr, proof[i], sr) != 0)
-			goto fail;
-		fn >>= 1;
-		sn >>= 1;
-	}
-	if (sn != 0 || memcmp(fr, old_root, SG_HASH_LEN) != 0 ||
+	r = SG_ERR_VERIFY;
+	if (i < n || sn != 0 || memcmp(fr, old_root, SG_HASH_LEN) != 0 ||
 	    memcmp(sr, new_root, SG_HASH_LEN) != 0)
 		goto out;
 	r = 0;
-	goto out;
-fail:
-	r = SG_ERR_CRYPTO;
 out:
 	hasher_free(&hs);
 	return r;
@@ -440,7 +433,7 @@ sg_merkle_frontier_init(struct sg_merkle_frontier *f)
 static int
 frontier_ok(const struct sg_merkle_frontier *f)
 {
-	return f->size <= MAX_SIZE &&
+	return f->size <= SG_MERKLE_MAX_SIZE &&
 	    f->n == (size_t)__builtin_popcountll(f->size);
 }
 
@@ -461,7 +454,7 @@ sg_merkle_frontier_append(struct sg_merkle_frontier *f,
 		return SG_ERR_INVALID;
 	if (!frontier_ok(f))
 		return SG_ERR_INTERNAL;
-	if (f->size == MAX_SIZE)
+	if (f->size == SG_MERKLE_MAX_SIZE)
 		return SG_ERR_TOO_LARGE;
 	if ((r = hasher_init(&hs)) != 0)
 		return r;
@@ -502,7 +495,7 @@ sg_merkle_frontier_root(const struct sg_merkle_frontier *f,
 	size_t i;
 
 	if (f->n == 0) {
-		memcpy(out, empty_root, SG_HASH_LEN);
+		memcpy(out, sg_merkle_empty_root, SG_HASH_LEN);
 		return;
 	}
 	if (hasher_init(&hs) != 0)
@@ -525,7 +518,7 @@ sg_merkle_frontier_load(struct sg_merkle_frontier *f, uint64_t size,
 
 	if (f == NULL || get == NULL)
 		return SG_ERR_INVALID;
-	if (size > MAX_SIZE)
+	if (size > SG_MERKLE_MAX_SIZE)
 		return SG_ERR_TOO_LARGE;
 	memset(&t, 0, sizeof(t));
 	for (level = 62; level >= 0; level--) {

@@ -19,6 +19,7 @@
  * forged line next to a good one is an attack, not noise.  Only Ed25519
  * (signature type 0x01) exists here.
  */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,38 +163,47 @@ sg_note_key_id(const char *name, const uint8_t pub[SG_ED25519_PUB])
 	    (uint32_t)h[2] << 8 | h[3];
 }
 
+/*
+ * A malloc'd rendering of fmt that must fit in cap bytes with its NUL:
+ * SG_ERR_INTERNAL when it does not (the caller's bound is wrong).
+ */
+static int __attribute__((format(printf, 3, 4)))
+render(char **ret, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	char *buf;
+	int n;
+
+	if ((buf = malloc(cap)) == NULL)
+		return SG_ERR_NOMEM;
+	va_start(ap, fmt);
+	n = vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap) {
+		free(buf);
+		return SG_ERR_INTERNAL;
+	}
+	*ret = buf;
+	return 0;
+}
+
 int
 sg_note_vkey_format(const char *name, const uint8_t pub[SG_ED25519_PUB],
     char **ret)
 {
 	uint8_t raw[1 + SG_ED25519_PUB];
-	char *b64 = NULL, *buf = NULL;
-	size_t cap;
-	int n, r = SG_ERR_INTERNAL;
+	char *b64;
+	int r;
 
 	if (pub == NULL || ret == NULL || !cstr_name_ok(name))
 		return SG_ERR_INVALID;
 	raw[0] = SIG_TYPE_ED25519;
 	memcpy(raw + 1, pub, SG_ED25519_PUB);
-	if ((b64 = sg_b64_encode(raw, sizeof(raw))) == NULL) {
-		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	cap = VKEY_MAX + 1;
-	if ((buf = malloc(cap)) == NULL) {
-		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	n = snprintf(buf, cap, "%s+%08x+%s", name,
+	if ((b64 = sg_b64_encode(raw, sizeof(raw))) == NULL)
+		return SG_ERR_NOMEM;
+	r = render(ret, VKEY_MAX + 1, "%s+%08x+%s", name,
 	    (unsigned)sg_note_key_id(name, pub), b64);
-	if (n < 0 || (size_t)n >= cap)
-		goto out;
-	*ret = buf;
-	buf = NULL;
-	r = 0;
-out:
 	free(b64);
-	free(buf);
 	return r;
 }
 
@@ -256,9 +266,8 @@ sg_note_signature_line(const char *name, uint32_t id,
     const uint8_t sig[SG_ED25519_SIG], char **ret)
 {
 	uint8_t raw[4 + SG_ED25519_SIG];
-	char *b64 = NULL, *buf = NULL;
-	size_t cap;
-	int n, r = SG_ERR_INTERNAL;
+	char *b64;
+	int r;
 
 	if (sig == NULL || ret == NULL || !cstr_name_ok(name))
 		return SG_ERR_INVALID;
@@ -267,24 +276,11 @@ sg_note_signature_line(const char *name, uint32_t id,
 	raw[2] = (uint8_t)(id >> 8);
 	raw[3] = (uint8_t)id;
 	memcpy(raw + 4, sig, SG_ED25519_SIG);
-	if ((b64 = sg_b64_encode(raw, sizeof(raw))) == NULL) {
-		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	cap = sizeof(em_dash_sp) + strlen(name) + 1 + strlen(b64) + 2;
-	if ((buf = malloc(cap)) == NULL) {
-		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	n = snprintf(buf, cap, "%s%s %s\n", em_dash_sp, name, b64);
-	if (n < 0 || (size_t)n >= cap)
-		goto out;
-	*ret = buf;
-	buf = NULL;
-	r = 0;
-out:
+	if ((b64 = sg_b64_encode(raw, sizeof(raw))) == NULL)
+		return SG_ERR_NOMEM;
+	r = render(ret, sizeof(em_dash_sp) + strlen(name) + 1 + strlen(b64) + 2,
+	    "%s%s %s\n", em_dash_sp, name, b64);
 	free(b64);
-	free(buf);
 	return r;
 }
 
@@ -423,9 +419,9 @@ origin_ok(const char *s, size_t n)
 int
 sg_checkpoint_format(const struct sg_checkpoint *c, char **ret)
 {
-	char *b64 = NULL, *buf = NULL;
-	size_t olen, cap;
-	int n, r = SG_ERR_INTERNAL;
+	char *b64 = NULL;
+	size_t olen;
+	int r;
 
 	if (c == NULL || ret == NULL)
 		return SG_ERR_INVALID;
@@ -435,21 +431,9 @@ sg_checkpoint_format(const struct sg_checkpoint *c, char **ret)
 		return SG_ERR_INVALID;
 	if ((b64 = sg_b64_encode(c->root, SG_HASH_LEN)) == NULL)
 		return SG_ERR_NOMEM;
-	cap = olen + 1 + 20 + 1 + B64_HASH_LEN + 2;
-	if ((buf = malloc(cap)) == NULL) {
-		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	n = snprintf(buf, cap, "%s\n%llu\n%s\n", c->origin,
-	    (unsigned long long)c->size, b64);
-	if (n < 0 || (size_t)n >= cap)
-		goto out;
-	*ret = buf;
-	buf = NULL;
-	r = 0;
-out:
+	r = render(ret, olen + 1 + 20 + 1 + B64_HASH_LEN + 2, "%s\n%llu\n%s\n",
+	    c->origin, (unsigned long long)c->size, b64);
 	free(b64);
-	free(buf);
 	return r;
 }
 

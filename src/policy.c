@@ -1,5 +1,5 @@
 /*
- * The policy language: parser, resolver and quorum evaluator.
+ * The policy language: parser and resolver.
  *
  * Parsing is two passes over a buffer the caller has already read.  The
  * first pass takes one line at a time, checks it (length, NUL, printable
@@ -15,15 +15,13 @@
  * error and goes on with the next statement (see recover()).
  *
  * Every count has a fixed limit (the arrays in sg_policy.h and the
- * MAX_* constants below), so a broken or hostile file costs bounded memory.
+ * POLICY_MAX_* constants here and in policy_int.h), so a broken or hostile
+ * file costs bounded memory.
  *
- * Evaluation matches approving officers to the slots of the key's terms
- * (term i has count_i slots) with augmenting paths (Kuhn's algorithm, with
- * a term's slots visited together).  This is what makes "one officer fills
- * one term" exact when officers sit in several groups: greedy assignment
- * can strand a slot that a different assignment would fill.  The state
- * lives on the stack and the recursion depth is bounded by the number of
- * terms, so evaluation cannot fail.
+ * This file holds the driver: errors, lines and tokens, blocks, the
+ * resolver and the public entry points.  The keyword handlers and the
+ * table of each block are in policy_kw.c; the queries over the result and
+ * the quorum evaluator in policy_eval.c; what they share in policy_int.h.
  *
  * The module is pure: no I/O and no global state.
  */
@@ -33,136 +31,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/evp.h>
 
 #include "sg_crypto.h"
 #include "sg_err.h"
-#include "sg_p11_uri.h"
 #include "sg_policy.h"
 #include "sg_text.h"
 #include "sg_util.h"
 
-#define POLICY_LINE_MAX 4096
-#define POLICY_MAX_TOKENS (POLICY_LINE_MAX / 2 + 1)
-#define POLICY_PEM_MAX (16 * 1024)
-#define POLICY_MAX_PRINCIPALS 1024
+#include "policy_int.h"
+
 #define POLICY_MAX_GROUPS 1024
 #define POLICY_MAX_KEYS 1024
 #define POLICY_MAX_HSMS 1024
-#define POLICY_MAX_MEMBERS 64
-#define POLICY_CN_MAX (SG_NAME_SIZE * 4 - 1)
 #define POLICY_VERSION_MAX (1ULL << 53)
-#define POLICY_LIFETIME_MIN 5ULL	/* seconds */
-#define POLICY_LIFETIME_MAX (30ULL * 86400)
 #define POLICY_LIFETIME_DEFAULT 86400ULL
-/* Officers sign approvals; larger RSA signatures would not fit SG_MAX_SIG. */
-#define POLICY_RSA_MIN_BITS 2048
-#define POLICY_RSA_MAX_BITS 8192
 
-struct principal_ent {
-	struct sg_principal pub;
-	int line;
-	int cn_line;
-	int sha_line;
-	int key_line;
-};
-
-struct group_ent {
-	char name[SG_NAME_SIZE];
-	char member_names[POLICY_MAX_MEMBERS][SG_NAME_SIZE];
-	size_t members[POLICY_MAX_MEMBERS];	/* principal indices */
-	size_t nmembers;
-	int line;
-	int members_line;
-};
-
-struct key_ent {
-	struct sg_policy_key pub;
-	int line;
-	int requesters_line;
-	int term_line[SG_POLICY_MAX_TERMS];
-};
-
-struct hsm_ent {
-	struct sg_hsm pub;
-	int line;
-};
-
-struct sg_policy {
-	char name[SG_NAME_SIZE];
-	uint64_t version;
-	char sha256_hex[SG_SHA256_HEX_SIZE];
-	struct principal_ent *principals;
-	size_t nprincipals, principals_cap;
-	struct group_ent *groups;
-	size_t ngroups, groups_cap;
-	struct key_ent *keys;
-	size_t nkeys, keys_cap;
-	struct hsm_ent *hsms;
-	size_t nhsms, hsms_cap;
-};
-
-enum block {
-	BLK_TOP = 0,
-	BLK_PRINCIPAL,
-	BLK_GROUP,
-	BLK_HSM,
-	BLK_KEY,
-};
-
-struct parser;
-typedef int (*kw_fn)(struct parser *);
-
-struct keyword {
-	const char *name;
-	kw_fn fn;
-	int repeatable;
-};
-
-#define KW_MAX 16
-
-struct parser {
-	const char *file;
-	const char *buf;
-	size_t len;
-	size_t off;
-	int lineno;
-	int is_comment;
-	char *errbuf;
-	size_t errlen;
-	/* Check mode (sg_policy_check): every error is reported here and
-	 * parsing goes on; errbuf keeps the first. */
-	sg_policy_report_fn report;
-	void *report_arg;
-	unsigned nerrors;
-	int skip_block;				/* skipping to 'end' */
-	struct sg_policy *p;
-
-	enum block blk;
-	int blk_line;
-	char ctx[SG_NAME_SIZE + 32];	/* "key 'release'" */
-	const struct keyword *kws;		/* the current block's table */
-	int kwline[KW_MAX];			/* where each keyword was seen */
-	int policy_line;
-	int version_line;
-
-	char line[POLICY_LINE_MAX + 1];
-	size_t linelen;
-	char tokbuf[POLICY_LINE_MAX + 1];
-	char *tok[POLICY_MAX_TOKENS];
-	size_t ntok;
-	char pem[POLICY_PEM_MAX + 1];
-};
-
-static int perr(struct parser *, int, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-static int serr(struct parser *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
-perr(struct parser *st, int line, const char *fmt, ...)
+int
+pol_perr(struct parser *st, int line, const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;
@@ -188,8 +75,8 @@ perr(struct parser *st, int line, const char *fmt, ...)
 
 /* An error in the statement on the current line, prefixed with its block
  * and keyword: "key 'release': require: ...". */
-static int
-serr(struct parser *st, const char *fmt, ...)
+int
+pol_serr(struct parser *st, const char *fmt, ...)
 {
 	char msg[640];
 	va_list ap;
@@ -198,14 +85,14 @@ serr(struct parser *st, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (st->blk == BLK_TOP)
-		return perr(st, st->lineno, "%s: %s", st->tok[0], msg);
-	return perr(st, st->lineno, "%s: %s: %s", st->ctx, st->tok[0], msg);
+		return pol_perr(st, st->lineno, "%s: %s", st->tok[0], msg);
+	return pol_perr(st, st->lineno, "%s: %s: %s", st->ctx, st->tok[0], msg);
 }
 
 /* Copies a string whose length the caller has already checked against
  * cap; truncates rather than overflows should that ever be wrong. */
-static void
-copy_str(char *dst, const char *src, size_t cap)
+void
+pol_copy_str(char *dst, const char *src, size_t cap)
 {
 	size_t n = strnlen(src, cap - 1);
 
@@ -213,19 +100,13 @@ copy_str(char *dst, const char *src, size_t cap)
 	dst[n] = '\0';
 }
 
-static int
-is_blank(int c)
-{
-	return c == ' ' || c == '\t';
-}
-
 /*
  * Takes the next line into st->line.  Returns 1, 0 at the end of the
  * buffer, or SG_ERR_INVALID.  Bytes are checked here so that every later
  * step handles printable ASCII only (and messages can quote values).
  */
-static int
-next_line(struct parser *st)
+int
+pol_next_line(struct parser *st)
 {
 	const char *s, *nl;
 	size_t n, i, rem;
@@ -239,7 +120,7 @@ next_line(struct parser *st)
 	st->off += nl != NULL ? n + 1 : n;
 	st->lineno++;
 	if (n > POLICY_LINE_MAX)
-		return perr(st, st->lineno, "line is longer than %d bytes",
+		return pol_perr(st, st->lineno, "line is longer than %d bytes",
 		    POLICY_LINE_MAX);
 	for (i = 0; i < n && is_blank(s[i]); i++)
 		;
@@ -248,14 +129,15 @@ next_line(struct parser *st)
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == '\0')
-			return perr(st, st->lineno, "NUL byte at column %zu",
+			return pol_perr(st, st->lineno,
+			    "NUL byte at column %zu",
 			    i + 1);
 		if (st->is_comment || c == '\t' || (c >= 0x20 && c < 0x7f))
 			continue;
 		if (c == '\r')
-			return perr(st, st->lineno, "carriage return at "
+			return pol_perr(st, st->lineno, "carriage return at "
 			    "column %zu (line ends must be LF)", i + 1);
-		return perr(st, st->lineno, "byte 0x%02x at column %zu "
+		return pol_perr(st, st->lineno, "byte 0x%02x at column %zu "
 		    "(only printable ASCII outside comments)", c, i + 1);
 	}
 	memcpy(st->line, s, n);
@@ -288,187 +170,8 @@ tokenize(struct parser *st)
 
 /* The rest of the line after the keyword, blanks trimmed at both ends
  * (inner blanks kept); NUL-terminated in place in st->line. */
-static const char *
-rest_of_line(struct parser *st)
-{
-	char *s = st->line, *e;
-
-	while (is_blank(*s))
-		s++;
-	while (*s != '\0' && !is_blank(*s))
-		s++;
-	while (is_blank(*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && is_blank(e[-1]))
-		*--e = '\0';
-	return s;
-}
-
-/* The statement takes exactly n values. */
-static int
-want_args(struct parser *st, size_t n)
-{
-	if (st->ntok < n + 1)
-		return serr(st, "missing value");
-	if (st->ntok > n + 1)
-		return serr(st, "unexpected '%.64s' after the value",
-		    st->tok[n + 1]);
-	return 0;
-}
-
-static int
-want_some(struct parser *st, size_t max, const char *what)
-{
-	if (st->ntok < 2)
-		return serr(st, "missing value");
-	if (st->ntok - 1 > max)
-		return serr(st, "more than %zu %s", max, what);
-	return 0;
-}
-
-/* Copies a single-token value of 1..max chars. */
-static int
-take_token(struct parser *st, char *dst, size_t max, const char *what)
-{
-	int r;
-
-	if ((r = want_args(st, 1)) != 0)
-		return r;
-	if (strlen(st->tok[1]) > max)
-		return serr(st, "%s '%.64s' is longer than %zu characters",
-		    what, st->tok[1], max);
-	copy_str(dst, st->tok[1], max + 1);
-	return 0;
-}
-
-static int
-take_rest(struct parser *st, char *dst, size_t max)
-{
-	const char *v = rest_of_line(st);
-
-	if (*v == '\0')
-		return serr(st, "missing value");
-	if (strlen(v) > max)
-		return serr(st, "'%.64s' is longer than %zu characters", v,
-		    max);
-	copy_str(dst, v, max + 1);
-	return 0;
-}
-
-static int
-find_dup(char *const *tok, size_t i)
-{
-	size_t j;
-
-	for (j = 1; j < i; j++)
-		if (strcmp(tok[j], tok[i]) == 0)
-			return 1;
-	return 0;
-}
-
-static struct principal_ent *
-cur_principal(struct parser *st)
-{
-	return &st->p->principals[st->p->nprincipals - 1];
-}
-
-static struct group_ent *
-cur_group(struct parser *st)
-{
-	return &st->p->groups[st->p->ngroups - 1];
-}
-
-static struct hsm_ent *
-cur_hsm(struct parser *st)
-{
-	return &st->p->hsms[st->p->nhsms - 1];
-}
-
-static struct key_ent *
-cur_key(struct parser *st)
-{
-	return &st->p->keys[st->p->nkeys - 1];
-}
-
-/* --- principal --- */
-
-static int
-kw_roles(struct parser *st)
-{
-	struct principal_ent *e = cur_principal(st);
-	size_t i;
-	int r;
-
-	if ((r = want_some(st, 3, "roles")) != 0)
-		return r;
-	for (i = 1; i < st->ntok; i++) {
-		const char *t = st->tok[i];
-
-		if (find_dup(st->tok, i))
-			return serr(st, "role '%s' listed twice", t);
-		if (strcmp(t, "requester") == 0)
-			e->pub.roles |= SG_ROLE_REQUESTER;
-		else if (strcmp(t, "officer") == 0)
-			e->pub.roles |= SG_ROLE_OFFICER;
-		else if (strcmp(t, "auditor") == 0)
-			e->pub.roles |= SG_ROLE_AUDITOR;
-		else
-			return serr(st, "unknown role '%.64s' (requester, "
-			    "officer or auditor)", t);
-	}
-	return 0;
-}
-
-static int
-kw_client_cn(struct parser *st)
-{
-	struct principal_ent *e = cur_principal(st);
-
-	e->cn_line = st->lineno;
-	return take_rest(st, e->pub.client_cn, POLICY_CN_MAX);
-}
-
-static int
-kw_client_sha256(struct parser *st)
-{
-	struct principal_ent *e = cur_principal(st);
-	size_t n;
-	int r;
-
-	if ((r = want_args(st, 1)) != 0)
-		return r;
-	if (strlen(st->tok[1]) != SG_SHA256_HEX_LEN ||
-	    sg_hex_decode(st->tok[1], SG_SHA256_HEX_LEN, e->pub.client_sha256,
-	    sizeof(e->pub.client_sha256), &n) != 0)
-		return serr(st, "'%.80s' is not %d hex digits", st->tok[1],
-		    SG_SHA256_HEX_LEN);
-	e->pub.has_client_sha256 = 1;
-	e->sha_line = st->lineno;
-	return 0;
-}
-
-static int
-check_approval_key(struct parser *st, EVP_PKEY *pk)
-{
-	enum sg_key_alg alg = sg_pubkey_alg(pk);
-	int bits;
-
-	if (alg == SG_ALG_ECDSA_P256 || alg == SG_ALG_ECDSA_P384)
-		return 0;
-	if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA) {
-		bits = EVP_PKEY_get_bits(pk);
-		if (bits >= POLICY_RSA_MIN_BITS && bits <= POLICY_RSA_MAX_BITS)
-			return 0;
-		return serr(st, "RSA key of %d bits (officers need %d to %d)",
-		    bits, POLICY_RSA_MIN_BITS, POLICY_RSA_MAX_BITS);
-	}
-	return serr(st, "key type not accepted (officers sign with ECDSA "
-	    "P-256/P-384 or RSA >= %d bits)", POLICY_RSA_MIN_BITS);
-}
-
-static const char *
-strip_blanks(char *s)
+const char *
+pol_strip_blanks(char *s)
 {
 	char *e;
 
@@ -480,515 +183,80 @@ strip_blanks(char *s)
 	return s;
 }
 
-/*
- * `approval-key` is followed by one PEM block, PUBLIC KEY or CERTIFICATE.
- * It is rebuilt with leading blanks stripped, so that it can be indented
- * like the rest of the block, and parsed here: a key that does not load
- * must stop the policy, not fail later at the first approval.
- */
-static int
-kw_approval_key(struct parser *st)
+static const char *
+rest_of_line(struct parser *st)
 {
-	static const char *labels[] = { "PUBLIC KEY", "CERTIFICATE" };
-	struct principal_ent *e = cur_principal(st);
-	const char *label = NULL, *l;
-	char begin[64], end[64];
-	size_t i, plen = 0, n;
-	int r, endl, kwl = st->lineno;
-	EVP_PKEY *pk = NULL;
+	char *s = st->line;
 
-	if ((r = want_args(st, 0)) != 0)
-		return r;
-	e->key_line = kwl;
-	if ((r = next_line(st)) < 0)
-		return r;
-	l = r == 1 ? strip_blanks(st->line) : "";
-	for (i = 0; r == 1 && !st->is_comment && label == NULL &&
-	    i < sizeof(labels) / sizeof(labels[0]); i++) {
-		snprintf(begin, sizeof(begin), "-----BEGIN %s-----", labels[i]);
-		if (strcmp(l, begin) == 0)
-			label = labels[i];
-	}
-	if (label == NULL)
-		return perr(st, r == 1 ? st->lineno : kwl, "%s: approval-key: "
-		    "expected '-----BEGIN PUBLIC KEY-----' or '-----BEGIN "
-		    "CERTIFICATE-----' on the next line", st->ctx);
-	snprintf(end, sizeof(end), "-----END %s-----", label);
-	for (;;) {
-		n = strlen(l);
-		if (plen + n + 1 > POLICY_PEM_MAX)
-			return perr(st, st->lineno, "%s: approval-key: PEM "
-			    "block is larger than %d bytes", st->ctx,
-			    POLICY_PEM_MAX);
-		memcpy(st->pem + plen, l, n);
-		st->pem[plen + n] = '\n';
-		plen += n + 1;
-		if (strcmp(l, end) == 0)
-			break;
-		if ((r = next_line(st)) < 0)
-			return r;
-		if (r == 0)
-			return perr(st, kwl, "%s: approval-key: PEM block "
-			    "has no '%s' line", st->ctx, end);
-		l = strip_blanks(st->line);
-		if (st->is_comment || *l == '\0')
-			return perr(st, st->lineno, "%s: approval-key: blank "
-			    "or comment line inside the PEM block", st->ctx);
-		if (strncmp(l, "-----", 5) == 0 && strcmp(l, end) != 0)
-			return perr(st, st->lineno, "%s: approval-key: "
-			    "expected '%s', found '%.64s'", st->ctx, end, l);
-	}
-	st->pem[plen] = '\0';
-	/* Messages below blame the approval-key line (st->tok still holds
-	 * its tokens: only st->line was reused). */
-	endl = st->lineno;
-	st->lineno = kwl;
-	if (sg_pubkey_from_pem(st->pem, plen, &pk) != 0)
-		return serr(st, "the %s PEM block does not parse", label);
-	if ((r = check_approval_key(st, pk)) != 0) {
-		EVP_PKEY_free(pk);
-		return r;
-	}
-	st->lineno = endl;
-	e->pub.approval_key = pk;
+	while (is_blank(*s))
+		s++;
+	while (*s != '\0' && !is_blank(*s))
+		s++;
+	return pol_strip_blanks(s);
+}
+
+/* The statement takes exactly n values. */
+int
+pol_want_args(struct parser *st, size_t n)
+{
+	if (st->ntok < n + 1)
+		return pol_serr(st, "missing value");
+	if (st->ntok > n + 1)
+		return pol_serr(st, "unexpected '%.64s' after the value",
+		    st->tok[n + 1]);
 	return 0;
 }
 
-/* --- group --- */
-
-static int
-kw_members(struct parser *st)
+int
+pol_want_some(struct parser *st, size_t max, const char *what)
 {
-	struct group_ent *g = cur_group(st);
-	size_t i;
-	int r;
-
-	if ((r = want_some(st, POLICY_MAX_MEMBERS, "members")) != 0)
-		return r;
-	for (i = 1; i < st->ntok; i++) {
-		if (!sg_name_ok(st->tok[i], SG_NAME_LEN_MAX))
-			return serr(st, "'%.64s' is not a valid name",
-			    st->tok[i]);
-		if (find_dup(st->tok, i))
-			return serr(st, "principal '%s' listed twice",
-			    st->tok[i]);
-		copy_str(g->member_names[i - 1], st->tok[i],
-		    SG_NAME_SIZE);
-	}
-	g->nmembers = st->ntok - 1;
-	g->members_line = st->lineno;
+	if (st->ntok < 2)
+		return pol_serr(st, "missing value");
+	if (st->ntok - 1 > max)
+		return pol_serr(st, "more than %zu %s", max, what);
 	return 0;
 }
 
-/* --- hsm --- */
-
-static int
-kw_manufacturer(struct parser *st)
-{
-	return take_rest(st, cur_hsm(st)->pub.manufacturer,
-	    sizeof(cur_hsm(st)->pub.manufacturer) - 1);
-}
-
-static int
-kw_model(struct parser *st)
-{
-	return take_rest(st, cur_hsm(st)->pub.model,
-	    sizeof(cur_hsm(st)->pub.model) - 1);
-}
-
-static int
-kw_site(struct parser *st)
-{
-	return take_rest(st, cur_hsm(st)->pub.site,
-	    sizeof(cur_hsm(st)->pub.site) - 1);
-}
-
-static int
-kw_country(struct parser *st)
+/* Copies a single-token value of 1..max chars. */
+int
+pol_take_token(struct parser *st, char *dst, size_t max, const char *what)
 {
 	int r;
 
-	if ((r = want_args(st, 1)) != 0)
+	if ((r = pol_want_args(st, 1)) != 0)
 		return r;
-	if (!sg_country_ok(st->tok[1]))
-		return serr(st, "'%.64s' is not a two-letter upper-case "
-		    "country code", st->tok[1]);
-	copy_str(cur_hsm(st)->pub.country, st->tok[1], 3);
+	if (strlen(st->tok[1]) > max)
+		return pol_serr(st, "%s '%.64s' is longer than %zu characters",
+		    what, st->tok[1], max);
+	pol_copy_str(dst, st->tok[1], max + 1);
 	return 0;
 }
 
-/* --- key --- */
-
-enum {
-	KKW_TOKEN = 0, KKW_OBJECT, KKW_ID, KKW_URI, KKW_ALGORITHM,
-	KKW_FORMATS, KKW_CERTIFICATE, KKW_REQUESTERS, KKW_REQUIRE, KKW_VETO,
-	KKW_LIFETIME, KKW_COUNTRIES, KKW_RETIRED,
-};
-
-/* `uri` replaces token/object/id as a whole: mixing them would leave two
- * answers to "which object is this key". */
-static int
-location_conflict(struct parser *st, int self)
+int
+pol_take_rest(struct parser *st, char *dst, size_t max)
 {
-	static const int others[] = { KKW_TOKEN, KKW_OBJECT, KKW_ID };
-	size_t i;
+	const char *v = rest_of_line(st);
 
-	if (self != KKW_URI) {
-		if (st->kwline[KKW_URI] != 0)
-			return serr(st, "cannot be combined with 'uri' "
-			    "(line %d)", st->kwline[KKW_URI]);
-		return 0;
-	}
-	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
-		if (st->kwline[others[i]] != 0)
-			return serr(st, "cannot be combined with '%s' "
-			    "(line %d)", st->kws[others[i]].name,
-			    st->kwline[others[i]]);
+	if (*v == '\0')
+		return pol_serr(st, "missing value");
+	if (strlen(v) > max)
+		return pol_serr(st, "'%.64s' is longer than %zu characters", v,
+		    max);
+	pol_copy_str(dst, v, max + 1);
 	return 0;
 }
 
-static int
-kw_token(struct parser *st)
+int
+pol_find_dup(char *const *tok, size_t i)
 {
-	int r;
+	size_t j;
 
-	if ((r = location_conflict(st, KKW_TOKEN)) != 0)
-		return r;
-	return take_token(st, cur_key(st)->pub.token,
-	    sizeof(cur_key(st)->pub.token) - 1, "token label");
-}
-
-static int
-kw_object(struct parser *st)
-{
-	int r;
-
-	if ((r = location_conflict(st, KKW_OBJECT)) != 0)
-		return r;
-	return take_token(st, cur_key(st)->pub.object,
-	    sizeof(cur_key(st)->pub.object) - 1, "object label");
-}
-
-static int
-kw_id(struct parser *st)
-{
-	struct sg_policy_key *k = &cur_key(st)->pub;
-	size_t n;
-	int r;
-
-	if ((r = location_conflict(st, KKW_ID)) != 0 ||
-	    (r = want_args(st, 1)) != 0)
-		return r;
-	r = sg_hex_decode(st->tok[1], strlen(st->tok[1]), k->id,
-	    sizeof(k->id), &n);
-	if (r == SG_ERR_BUFFER)
-		return serr(st, "'%.64s' is longer than %zu bytes", st->tok[1],
-		    sizeof(k->id));
-	if (r != 0 || n == 0)
-		return serr(st, "'%.64s' is not an even number of hex digits",
-		    st->tok[1]);
-	k->id_len = n;
+	for (j = 1; j < i; j++)
+		if (strcmp(tok[j], tok[i]) == 0)
+			return 1;
 	return 0;
 }
 
-static int
-kw_uri(struct parser *st)
-{
-	struct sg_policy_key *k = &cur_key(st)->pub;
-	size_t idlen = 0;
-	int r;
-
-	if ((r = location_conflict(st, KKW_URI)) != 0 ||
-	    (r = want_args(st, 1)) != 0)
-		return r;
-	if (sg_p11_uri_parse(st->tok[1], k->token, k->object,
-	    sizeof(k->object), k->id, sizeof(k->id), &idlen) != 0) {
-		/* Partial outputs must not survive a refused URI. */
-		memset(k->token, 0, sizeof(k->token));
-		memset(k->object, 0, sizeof(k->object));
-		memset(k->id, 0, sizeof(k->id));
-		return serr(st, "'%.80s' is not a PKCS#11 URI naming a key",
-		    st->tok[1]);
-	}
-	k->id_len = idlen;
-	if (k->token[0] == '\0')
-		return serr(st, "'%.80s' has no token= attribute", st->tok[1]);
-	if (k->object[0] == '\0' && k->id_len == 0)
-		return serr(st, "'%.80s' has neither object= nor id=",
-		    st->tok[1]);
-	return 0;
-}
-
-static int
-kw_algorithm(struct parser *st)
-{
-	struct sg_policy_key *k = &cur_key(st)->pub;
-	int r;
-
-	if ((r = want_args(st, 1)) != 0)
-		return r;
-	if (sg_scheme_from_name(st->tok[1], &k->alg, &k->scheme) != 0)
-		return serr(st, "unknown algorithm '%.64s' (ecdsa-p256, "
-		    "ecdsa-p384, rsa-pkcs1, rsa-pss or ed25519)", st->tok[1]);
-	return 0;
-}
-
-static int
-kw_formats(struct parser *st)
-{
-	struct sg_policy_key *k = &cur_key(st)->pub;
-	enum sg_format f;
-	size_t i;
-	int r;
-
-	if ((r = want_some(st, 2, "formats")) != 0)
-		return r;
-	for (i = 1; i < st->ntok; i++) {
-		if (find_dup(st->tok, i))
-			return serr(st, "format '%s' listed twice", st->tok[i]);
-		if (sg_format_parse(st->tok[i], &f) != 0)
-			return serr(st, "unknown format '%.64s' (%s or %s)",
-			    st->tok[i], sg_format_str(SG_FORMAT_RAW),
-			    sg_format_str(SG_FORMAT_CMS));
-		k->formats |= (unsigned)f;
-	}
-	return 0;
-}
-
-static int
-kw_certificate(struct parser *st)
-{
-	return take_token(st, cur_key(st)->pub.certificate,
-	    sizeof(cur_key(st)->pub.certificate) - 1, "path");
-}
-
-static int
-kw_requesters(struct parser *st)
-{
-	struct key_ent *e = cur_key(st);
-	size_t i;
-	int r;
-
-	if ((r = want_some(st, SG_POLICY_MAX_REQUESTERS, "requesters")) != 0)
-		return r;
-	for (i = 1; i < st->ntok; i++) {
-		if (!sg_name_ok(st->tok[i], SG_NAME_LEN_MAX))
-			return serr(st, "'%.64s' is not a valid name",
-			    st->tok[i]);
-		if (find_dup(st->tok, i))
-			return serr(st, "principal '%s' listed twice",
-			    st->tok[i]);
-		copy_str(e->pub.requesters[i - 1], st->tok[i],
-		    SG_NAME_SIZE);
-	}
-	e->pub.nrequesters = st->ntok - 1;
-	e->requesters_line = st->lineno;
-	return 0;
-}
-
-static int
-kw_require(struct parser *st)
-{
-	struct key_ent *e = cur_key(st);
-	struct sg_term *t;
-	uint64_t count;
-	size_t i;
-	int r;
-
-	if (st->ntok == 2)
-		return serr(st, "missing count after group '%.64s'",
-		    st->tok[1]);
-	if ((r = want_args(st, 2)) != 0)
-		return r;
-	if (!sg_name_ok(st->tok[1], SG_NAME_LEN_MAX))
-		return serr(st, "'%.64s' is not a valid group name",
-		    st->tok[1]);
-	if (sg_parse_u64(st->tok[2], 0, UINT64_MAX, &count) != 0)
-		return serr(st, "group '%s': count '%.64s' is not a number",
-		    st->tok[1], st->tok[2]);
-	if (count == 0)
-		return serr(st, "group '%s': count must be at least 1",
-		    st->tok[1]);
-	/* Counts above the member limit can never be met; the exact bound
-	 * (the group's size) is checked once groups are known. */
-	if (count > POLICY_MAX_MEMBERS)
-		return serr(st, "group '%s': count %llu is larger than any "
-		    "group can be (%d)", st->tok[1], (unsigned long long)count,
-		    POLICY_MAX_MEMBERS);
-	for (i = 0; i < e->pub.nterms; i++)
-		if (strcmp(e->pub.terms[i].group, st->tok[1]) == 0)
-			return serr(st, "group '%s' is already required at "
-			    "line %d", st->tok[1], e->term_line[i]);
-	if (e->pub.nterms >= SG_POLICY_MAX_TERMS)
-		return serr(st, "more than %d require terms",
-		    SG_POLICY_MAX_TERMS);
-	t = &e->pub.terms[e->pub.nterms];
-	copy_str(t->group, st->tok[1], sizeof(t->group));
-	t->count = (unsigned)count;
-	e->term_line[e->pub.nterms++] = st->lineno;
-	return 0;
-}
-
-static int
-kw_veto(struct parser *st)
-{
-	int r;
-
-	if ((r = want_args(st, 1)) != 0)
-		return r;
-	if (strcmp(st->tok[1], "yes") == 0)
-		cur_key(st)->pub.veto = 1;
-	else if (strcmp(st->tok[1], "no") == 0)
-		cur_key(st)->pub.veto = 0;
-	else
-		return serr(st, "'%.64s' is not yes or no", st->tok[1]);
-	return 0;
-}
-
-static int
-kw_lifetime(struct parser *st)
-{
-	char num[32];
-	const char *v;
-	size_t n;
-	uint64_t mult = 1, val;
-	int r;
-
-	if ((r = want_args(st, 1)) != 0)
-		return r;
-	v = st->tok[1];
-	n = strlen(v);
-	if (n > 0) {
-		switch (v[n - 1]) {
-		case 's':
-			n--;
-			break;
-		case 'm':
-			mult = 60;
-			n--;
-			break;
-		case 'h':
-			mult = 3600;
-			n--;
-			break;
-		case 'd':
-			mult = 86400;
-			n--;
-			break;
-		}
-	}
-	if (n == 0 || n >= sizeof(num))
-		return serr(st, "'%.64s' is not a duration (N, Ns, Nm, Nh or "
-		    "Nd)", v);
-	memcpy(num, v, n);
-	num[n] = '\0';
-	if (sg_parse_u64(num, 0, UINT64_MAX, &val) != 0)
-		return serr(st, "'%.64s' is not a duration (N, Ns, Nm, Nh or "
-		    "Nd)", v);
-	if (val > POLICY_LIFETIME_MAX / mult || val * mult < POLICY_LIFETIME_MIN)
-		return serr(st, "'%.64s' is not between 5s and 30d", v);
-	cur_key(st)->pub.lifetime = val * mult;
-	return 0;
-}
-
-static int
-kw_countries(struct parser *st)
-{
-	struct sg_policy_key *k = &cur_key(st)->pub;
-	size_t i;
-	int r;
-
-	if ((r = want_some(st, SG_POLICY_MAX_COUNTRIES, "countries")) != 0)
-		return r;
-	for (i = 1; i < st->ntok; i++) {
-		if (!sg_country_ok(st->tok[i]))
-			return serr(st, "'%.64s' is not a two-letter "
-			    "upper-case country code", st->tok[i]);
-		if (find_dup(st->tok, i))
-			return serr(st, "'%s' listed twice", st->tok[i]);
-		copy_str(k->countries[i - 1], st->tok[i], 3);
-	}
-	k->ncountries = st->ntok - 1;
-	return 0;
-}
-
-/* retired <certificate path> <YYYY-MM-DDTHH:MM:SSZ> */
-static int
-kw_retired(struct parser *st)
-{
-	struct sg_policy_key *k = &cur_key(st)->pub;
-	struct sg_retired_key *rk;
-	struct tm tm;
-	char back[32];
-	const char *end;
-	time_t t;
-	size_t i;
-	int r;
-
-	if ((r = want_args(st, 2)) != 0)
-		return r;
-	if (k->nretired >= SG_POLICY_MAX_RETIRED)
-		return serr(st, "more than %d retired keys",
-		    SG_POLICY_MAX_RETIRED);
-	if (strlen(st->tok[1]) >= sizeof(rk->certificate))
-		return serr(st, "path longer than %zu characters",
-		    sizeof(rk->certificate) - 1);
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(st->tok[2], "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (end == NULL || *end != '\0' || (t = timegm(&tm)) == (time_t)-1)
-		return serr(st, "'%.64s' is not a UTC time like "
-		    "2026-11-29T12:00:00Z", st->tok[2]);
-	sg_time_rfc3339(t, back, sizeof(back));
-	if (strcmp(back, st->tok[2]) != 0)
-		return serr(st, "'%.64s' is not a valid time", st->tok[2]);
-	for (i = 0; i < k->nretired; i++)
-		if (strcmp(k->retired[i].certificate, st->tok[1]) == 0)
-			return serr(st, "'%.64s' is already retired",
-			    st->tok[1]);
-	rk = &k->retired[k->nretired++];
-	copy_str(rk->certificate, st->tok[1], sizeof(rk->certificate));
-	rk->retired_at = (int64_t)t;
-	return 0;
-}
-
-static const struct keyword principal_kws[] = {
-	{ "roles", kw_roles, 0 },
-	{ "client-cn", kw_client_cn, 0 },
-	{ "client-sha256", kw_client_sha256, 0 },
-	{ "approval-key", kw_approval_key, 0 },
-	{ NULL, NULL, 0 },
-};
-
-static const struct keyword group_kws[] = {
-	{ "members", kw_members, 0 },
-	{ NULL, NULL, 0 },
-};
-
-static const struct keyword hsm_kws[] = {
-	{ "manufacturer", kw_manufacturer, 0 },
-	{ "model", kw_model, 0 },
-	{ "site", kw_site, 0 },
-	{ "country", kw_country, 0 },
-	{ NULL, NULL, 0 },
-};
-
-/* Indexed by KKW_*. */
-static const struct keyword key_kws[] = {
-	{ "token", kw_token, 0 },
-	{ "object", kw_object, 0 },
-	{ "id", kw_id, 0 },
-	{ "uri", kw_uri, 0 },
-	{ "algorithm", kw_algorithm, 0 },
-	{ "formats", kw_formats, 0 },
-	{ "certificate", kw_certificate, 0 },
-	{ "requesters", kw_requesters, 0 },
-	{ "require", kw_require, 1 },
-	{ "veto", kw_veto, 0 },
-	{ "lifetime", kw_lifetime, 0 },
-	{ "countries", kw_countries, 0 },
-	{ "retired", kw_retired, 1 },
-	{ NULL, NULL, 0 },
-};
 
 /* --- blocks --- */
 
@@ -1048,87 +316,129 @@ grow(void **arr, size_t *n, size_t *cap, size_t elsize, size_t max)
 	return 0;
 }
 
-static int
-open_block(struct parser *st, enum block b)
+static const struct keyword *
+block_kws(enum block b)
 {
-	struct sg_policy *p = st->p;
-	const char *name;
-	size_t i;
-	int r, prev = 0;
+	switch (b) {
+	case BLK_PRINCIPAL:
+		return pol_principal_kws;
+	case BLK_GROUP:
+		return pol_group_kws;
+	case BLK_HSM:
+		return pol_hsm_kws;
+	default:
+		return pol_key_kws;
+	}
+}
 
-	if ((r = want_args(st, 1)) != 0)
-		return r;
-	name = st->tok[1];
+/* The name of a block: an HSM's serial, or a name of the language. */
+static int
+check_block_name(struct parser *st, enum block b, const char *name)
+{
 	if (b == BLK_HSM) {
-		if (strlen(name) >= sizeof(p->hsms[0].pub.serial))
-			return serr(st, "serial '%.64s' is longer than %zu "
+		if (strlen(name) >= sizeof(st->p->hsms[0].pub.serial))
+			return pol_serr(st, "serial '%.64s' is longer than %zu "
 			    "characters", name,
-			    sizeof(p->hsms[0].pub.serial) - 1);
+			    sizeof(st->p->hsms[0].pub.serial) - 1);
 	} else if (!sg_name_ok(name, SG_NAME_LEN_MAX))
-		return serr(st, "'%.64s' is not a valid name "
+		return pol_serr(st, "'%.64s' is not a valid name "
 		    "([A-Za-z0-9._-], 1 to %d characters)", name,
 		    SG_NAME_LEN_MAX);
-	if (st->policy_line == 0)
-		return serr(st, "'policy <name>' must come before any block");
+	return 0;
+}
+
+/* The line of the block of kind b that already has this name, or 0. */
+static int
+defined_at(const struct sg_policy *p, enum block b, const char *name)
+{
+	const struct group_ent *g;
+	ssize_t i;
 
 	switch (b) {
 	case BLK_PRINCIPAL:
-		for (i = 0; i < p->nprincipals; i++)
-			if (strcmp(p->principals[i].pub.name, name) == 0)
-				prev = p->principals[i].line;
-		if (prev == 0 && (r = grow((void **)&p->principals,
-		    &p->nprincipals, &p->principals_cap, sizeof(*p->principals),
-		    POLICY_MAX_PRINCIPALS)) == 0) {
-			copy_str(cur_principal(st)->pub.name, name,
-			    SG_NAME_SIZE);
-			cur_principal(st)->line = st->lineno;
-		}
-		st->kws = principal_kws;
-		break;
+		i = policy_principal_index(p, name);
+		return i < 0 ? 0 : p->principals[i].line;
 	case BLK_GROUP:
-		for (i = 0; i < p->ngroups; i++)
-			if (strcmp(p->groups[i].name, name) == 0)
-				prev = p->groups[i].line;
-		if (prev == 0 && (r = grow((void **)&p->groups, &p->ngroups,
-		    &p->groups_cap, sizeof(*p->groups), POLICY_MAX_GROUPS)) == 0) {
-			copy_str(cur_group(st)->name, name, SG_NAME_SIZE);
-			cur_group(st)->line = st->lineno;
-		}
-		st->kws = group_kws;
-		break;
+		g = policy_group_find(p, name);
+		return g == NULL ? 0 : g->line;
 	case BLK_HSM:
-		for (i = 0; i < p->nhsms; i++)
-			if (strcmp(p->hsms[i].pub.serial, name) == 0)
-				prev = p->hsms[i].line;
-		if (prev == 0 && (r = grow((void **)&p->hsms, &p->nhsms,
-		    &p->hsms_cap, sizeof(*p->hsms), POLICY_MAX_HSMS)) == 0) {
-			copy_str(cur_hsm(st)->pub.serial, name,
-			    sizeof(cur_hsm(st)->pub.serial));
-			cur_hsm(st)->line = st->lineno;
-		}
-		st->kws = hsm_kws;
-		break;
+		i = policy_hsm_index(p, name);
+		return i < 0 ? 0 : p->hsms[i].line;
+	default:
+		i = policy_key_index(p, name);
+		return i < 0 ? 0 : p->keys[i].line;
+	}
+}
+
+/* Appends the entity a block of kind b opens on this line. */
+static int
+new_entity(struct parser *st, enum block b, const char *name)
+{
+	struct sg_policy *p = st->p;
+	int r;
+
+	switch (b) {
+	case BLK_PRINCIPAL:
+		if ((r = grow((void **)&p->principals, &p->nprincipals,
+		    &p->principals_cap, sizeof(*p->principals),
+		    POLICY_MAX_PRINCIPALS)) != 0)
+			return r;
+		pol_copy_str(cur_principal(st)->pub.name, name, SG_NAME_SIZE);
+		cur_principal(st)->line = st->lineno;
+		return 0;
+	case BLK_GROUP:
+		if ((r = grow((void **)&p->groups, &p->ngroups,
+		    &p->groups_cap, sizeof(*p->groups),
+		    POLICY_MAX_GROUPS)) != 0)
+			return r;
+		pol_copy_str(cur_group(st)->name, name, SG_NAME_SIZE);
+		cur_group(st)->line = st->lineno;
+		return 0;
+	case BLK_HSM:
+		if ((r = grow((void **)&p->hsms, &p->nhsms, &p->hsms_cap,
+		    sizeof(*p->hsms), POLICY_MAX_HSMS)) != 0)
+			return r;
+		pol_copy_str(cur_hsm(st)->pub.serial, name,
+		    sizeof(cur_hsm(st)->pub.serial));
+		cur_hsm(st)->line = st->lineno;
+		return 0;
 	case BLK_KEY:
-		for (i = 0; i < p->nkeys; i++)
-			if (strcmp(p->keys[i].pub.name, name) == 0)
-				prev = p->keys[i].line;
-		if (prev == 0 && (r = grow((void **)&p->keys, &p->nkeys,
-		    &p->keys_cap, sizeof(*p->keys), POLICY_MAX_KEYS)) == 0) {
-			copy_str(cur_key(st)->pub.name, name,
-			    SG_NAME_SIZE);
-			cur_key(st)->line = st->lineno;
-			cur_key(st)->pub.lifetime = POLICY_LIFETIME_DEFAULT;
-		}
-		st->kws = key_kws;
-		break;
+		if ((r = grow((void **)&p->keys, &p->nkeys, &p->keys_cap,
+		    sizeof(*p->keys), POLICY_MAX_KEYS)) != 0)
+			return r;
+		pol_copy_str(cur_key(st)->pub.name, name, SG_NAME_SIZE);
+		cur_key(st)->line = st->lineno;
+		cur_key(st)->pub.lifetime = POLICY_LIFETIME_DEFAULT;
+		return 0;
 	default:
 		return SG_ERR_INTERNAL;
 	}
-	if (prev != 0)
-		return serr(st, "'%s' is already defined at line %d", name,
+}
+
+static int
+open_block(struct parser *st, enum block b)
+{
+	const char *name;
+	int r, prev;
+
+	if (b != BLK_PRINCIPAL && b != BLK_GROUP && b != BLK_HSM &&
+	    b != BLK_KEY)
+		return SG_ERR_INTERNAL;
+	if ((r = pol_want_args(st, 1)) != 0)
+		return r;
+	name = st->tok[1];
+	if ((r = check_block_name(st, b, name)) != 0)
+		return r;
+	if (st->policy_line == 0)
+		return pol_serr(st,
+		    "'policy <name>' must come before any block");
+	st->kws = block_kws(b);
+	if ((prev = defined_at(st->p, b, name)) != 0)
+		return pol_serr(st, "'%s' is already defined at line %d", name,
 		    prev);
+	r = new_entity(st, b, name);
 	if (r == SG_ERR_TOO_LARGE)
-		return serr(st, "more than %d %s blocks", block_max(b),
+		return pol_serr(st, "more than %d %s blocks", block_max(b),
 		    block_name(b));
 	if (r != 0)
 		return r;
@@ -1150,48 +460,55 @@ close_block(struct parser *st)
 		struct principal_ent *e = cur_principal(st);
 
 		if (e->pub.roles == 0)
-			return perr(st, l, "%s: missing 'roles'", st->ctx);
+			return pol_perr(st, l, "%s: missing 'roles'", st->ctx);
 		if (e->pub.client_cn[0] == '\0' && !e->pub.has_client_sha256)
-			return perr(st, l, "%s: missing 'client-cn' or "
+			return pol_perr(st, l, "%s: missing 'client-cn' or "
 			    "'client-sha256'", st->ctx);
 		if ((e->pub.roles & SG_ROLE_OFFICER) &&
 		    e->pub.approval_key == NULL)
-			return perr(st, l, "%s: an officer needs an "
+			return pol_perr(st, l, "%s: an officer needs an "
 			    "'approval-key'", st->ctx);
 		if (!(e->pub.roles & SG_ROLE_OFFICER) &&
 		    e->pub.approval_key != NULL)
-			return perr(st, e->key_line, "%s: approval-key: only "
+			return pol_perr(st, e->key_line,
+			    "%s: approval-key: only "
 			    "officers have an approval key", st->ctx);
 		break;
 	}
 	case BLK_GROUP:
 		if (cur_group(st)->nmembers == 0)
-			return perr(st, l, "%s: missing 'members'", st->ctx);
+			return pol_perr(st, l, "%s: missing 'members'",
+			    st->ctx);
 		break;
 	case BLK_HSM:
 		if (cur_hsm(st)->pub.site[0] == '\0')
-			return perr(st, l, "%s: missing 'site'", st->ctx);
+			return pol_perr(st, l, "%s: missing 'site'", st->ctx);
 		if (cur_hsm(st)->pub.country[0] == '\0')
-			return perr(st, l, "%s: missing 'country'", st->ctx);
+			return pol_perr(st, l, "%s: missing 'country'",
+			    st->ctx);
 		break;
 	case BLK_KEY: {
 		struct sg_policy_key *k = &cur_key(st)->pub;
 
 		if (k->token[0] == '\0')
-			return perr(st, l, "%s: missing 'token' (or 'uri')",
+			return pol_perr(st, l, "%s: missing 'token' (or 'uri')",
 			    st->ctx);
 		if (k->object[0] == '\0' && k->id_len == 0)
-			return perr(st, l, "%s: missing 'object' or 'id' (or "
+			return pol_perr(st, l,
+			    "%s: missing 'object' or 'id' (or "
 			    "'uri')", st->ctx);
 		if (k->alg == SG_ALG_NONE)
-			return perr(st, l, "%s: missing 'algorithm'", st->ctx);
+			return pol_perr(st, l, "%s: missing 'algorithm'",
+			    st->ctx);
 		if (k->formats == 0)
-			return perr(st, l, "%s: missing 'formats'", st->ctx);
+			return pol_perr(st, l, "%s: missing 'formats'",
+			    st->ctx);
 		if ((k->formats & SG_FORMAT_CMS) && k->certificate[0] == '\0')
-			return perr(st, l, "%s: format cms needs "
+			return pol_perr(st, l, "%s: format cms needs "
 			    "'certificate'", st->ctx);
 		if (k->ncountries == 0)
-			return perr(st, l, "%s: missing 'countries'", st->ctx);
+			return pol_perr(st, l, "%s: missing 'countries'",
+			    st->ctx);
 		break;
 	}
 	default:
@@ -1218,36 +535,37 @@ top_statement(struct parser *st)
 		return open_block(st, BLK_KEY);
 	if (strcmp(k, "policy") == 0) {
 		if (st->policy_line != 0)
-			return serr(st, "repeated (first at line %d)",
+			return pol_serr(st, "repeated (first at line %d)",
 			    st->policy_line);
-		if ((r = want_args(st, 1)) != 0)
+		if ((r = pol_want_args(st, 1)) != 0)
 			return r;
 		if (!sg_name_ok(st->tok[1], SG_NAME_LEN_MAX))
-			return serr(st, "'%.64s' is not a valid name",
+			return pol_serr(st, "'%.64s' is not a valid name",
 			    st->tok[1]);
 		if (st->p->nprincipals + st->p->ngroups + st->p->nhsms +
 		    st->p->nkeys > 0)
-			return serr(st, "must come before any block");
-		copy_str(st->p->name, st->tok[1], sizeof(st->p->name));
+			return pol_serr(st, "must come before any block");
+		pol_copy_str(st->p->name, st->tok[1], sizeof(st->p->name));
 		st->policy_line = st->lineno;
 		return 0;
 	}
 	if (strcmp(k, "version") == 0) {
 		if (st->version_line != 0)
-			return serr(st, "repeated (first at line %d)",
+			return pol_serr(st, "repeated (first at line %d)",
 			    st->version_line);
-		if ((r = want_args(st, 1)) != 0)
+		if ((r = pol_want_args(st, 1)) != 0)
 			return r;
 		if (sg_parse_u64(st->tok[1], 1, POLICY_VERSION_MAX,
 		    &st->p->version) != 0)
-			return serr(st, "'%.64s' is not an integer from 1 to "
+			return pol_serr(st,
+			    "'%.64s' is not an integer from 1 to "
 			    "2^53", st->tok[1]);
 		st->version_line = st->lineno;
 		return 0;
 	}
 	if (strcmp(k, "end") == 0)
-		return perr(st, st->lineno, "'end' without an open block");
-	return perr(st, st->lineno, "unknown keyword '%.64s'", k);
+		return pol_perr(st, st->lineno, "'end' without an open block");
+	return pol_perr(st, st->lineno, "unknown keyword '%.64s'", k);
 }
 
 static int
@@ -1258,14 +576,14 @@ block_statement(struct parser *st)
 
 	if (strcmp(k, "end") == 0) {
 		if (st->ntok > 1)
-			return serr(st, "unexpected '%.64s'", st->tok[1]);
+			return pol_serr(st, "unexpected '%.64s'", st->tok[1]);
 		return close_block(st);
 	}
 	for (i = 0; st->kws[i].name != NULL; i++) {
 		if (strcmp(st->kws[i].name, k) != 0)
 			continue;
 		if (!st->kws[i].repeatable && st->kwline[i] != 0)
-			return serr(st, "repeated (first at line %d)",
+			return pol_serr(st, "repeated (first at line %d)",
 			    st->kwline[i]);
 		st->kwline[i] = st->lineno;
 		return st->kws[i].fn(st);
@@ -1273,45 +591,14 @@ block_statement(struct parser *st)
 	if (strcmp(k, "principal") == 0 || strcmp(k, "group") == 0 ||
 	    strcmp(k, "hsm") == 0 || strcmp(k, "key") == 0 ||
 	    strcmp(k, "policy") == 0 || strcmp(k, "version") == 0)
-		return perr(st, st->lineno, "%s: '%s' inside a block (missing "
+		return pol_perr(st, st->lineno,
+		    "%s: '%s' inside a block (missing "
 		    "'end' for line %d?)", st->ctx, k, st->blk_line);
-	return perr(st, st->lineno, "%s: unknown keyword '%.64s'", st->ctx, k);
+	return pol_perr(st, st->lineno, "%s: unknown keyword '%.64s'", st->ctx,
+	    k);
 }
 
 /* --- resolution of names across blocks --- */
-
-static ssize_t
-principal_index(const struct sg_policy *p, const char *name)
-{
-	size_t i;
-
-	for (i = 0; name != NULL && i < p->nprincipals; i++)
-		if (strcmp(p->principals[i].pub.name, name) == 0)
-			return (ssize_t)i;
-	return -1;
-}
-
-static const struct group_ent *
-group_find(const struct sg_policy *p, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < p->ngroups; i++)
-		if (strcmp(p->groups[i].name, name) == 0)
-			return &p->groups[i];
-	return NULL;
-}
-
-static int
-group_has(const struct group_ent *g, size_t principal)
-{
-	size_t i;
-
-	for (i = 0; i < g->nmembers; i++)
-		if (g->members[i] == principal)
-			return 1;
-	return 0;
-}
 
 /*
  * Two principals must never share a client binding (a certificate would map
@@ -1332,7 +619,8 @@ resolve_principals(struct parser *st)
 			b = &p->principals[j];
 			if (a->pub.client_cn[0] != '\0' &&
 			    strcmp(a->pub.client_cn, b->pub.client_cn) == 0) {
-				bad = perr(st, a->cn_line, "principal '%s': "
+				bad = pol_perr(st, a->cn_line,
+				    "principal '%s': "
 				    "client-cn: '%.64s' is already used by "
 				    "principal '%s'", a->pub.name,
 				    a->pub.client_cn, b->pub.name);
@@ -1343,7 +631,8 @@ resolve_principals(struct parser *st)
 			    b->pub.has_client_sha256 &&
 			    memcmp(a->pub.client_sha256, b->pub.client_sha256,
 			    32) == 0) {
-				bad = perr(st, a->sha_line, "principal '%s': "
+				bad = pol_perr(st, a->sha_line,
+				    "principal '%s': "
 				    "client-sha256: already used by principal "
 				    "'%s'", a->pub.name, b->pub.name);
 				GO_ON_OR_RETURN(st, bad);
@@ -1353,7 +642,8 @@ resolve_principals(struct parser *st)
 			    b->pub.approval_key != NULL &&
 			    EVP_PKEY_eq(a->pub.approval_key,
 			    b->pub.approval_key) == 1) {
-				bad = perr(st, a->key_line, "principal '%s': "
+				bad = pol_perr(st, a->key_line,
+				    "principal '%s': "
 				    "approval-key: the same key as principal "
 				    "'%s'", a->pub.name, b->pub.name);
 				GO_ON_OR_RETURN(st, bad);
@@ -1376,16 +666,18 @@ resolve_groups(struct parser *st)
 	for (i = 0; i < p->ngroups; i++) {
 		g = &p->groups[i];
 		for (j = 0; j < g->nmembers; j++) {
-			pi = principal_index(p, g->member_names[j]);
+			pi = policy_principal_index(p, g->member_names[j]);
 			if (pi < 0) {
-				bad = perr(st, g->members_line, "group '%s': "
+				bad = pol_perr(st, g->members_line,
+				    "group '%s': "
 				    "members: principal '%s' is not defined",
 				    g->name, g->member_names[j]);
 				GO_ON_OR_RETURN(st, bad);
 				continue;
 			}
 			if (!(p->principals[pi].pub.roles & SG_ROLE_OFFICER)) {
-				bad = perr(st, g->members_line, "group '%s': "
+				bad = pol_perr(st, g->members_line,
+				    "group '%s': "
 				    "members: principal '%s' is not an "
 				    "officer", g->name, g->member_names[j]);
 				GO_ON_OR_RETURN(st, bad);
@@ -1410,9 +702,10 @@ resolve_keys(struct parser *st)
 	for (i = 0; i < p->nkeys; i++) {
 		e = &p->keys[i];
 		for (j = 0; j < e->pub.nrequesters; j++) {
-			pi = principal_index(p, e->pub.requesters[j]);
+			pi = policy_principal_index(p, e->pub.requesters[j]);
 			if (pi < 0) {
-				bad = perr(st, e->requesters_line, "key '%s': "
+				bad = pol_perr(st, e->requesters_line,
+				    "key '%s': "
 				    "requesters: principal '%s' is not "
 				    "defined", e->pub.name,
 				    e->pub.requesters[j]);
@@ -1421,7 +714,8 @@ resolve_keys(struct parser *st)
 			}
 			if (!(p->principals[pi].pub.roles &
 			    SG_ROLE_REQUESTER)) {
-				bad = perr(st, e->requesters_line, "key '%s': "
+				bad = pol_perr(st, e->requesters_line,
+				    "key '%s': "
 				    "requesters: principal '%s' does not have "
 				    "the requester role", e->pub.name,
 				    e->pub.requesters[j]);
@@ -1432,15 +726,15 @@ resolve_keys(struct parser *st)
 		for (j = 0; j < e->pub.nterms; j++) {
 			const struct sg_term *t = &e->pub.terms[j];
 
-			if ((g = group_find(p, t->group)) == NULL) {
-				bad = perr(st, e->term_line[j], "key '%s': "
+			if ((g = policy_group_find(p, t->group)) == NULL) {
+				bad = pol_perr(st, e->term_line[j], "key '%s': "
 				    "require: group '%s' is not defined",
 				    e->pub.name, t->group);
 				GO_ON_OR_RETURN(st, bad);
 				continue;
 			}
 			if (t->count > g->nmembers) {
-				bad = perr(st, e->term_line[j], "key '%s': "
+				bad = pol_perr(st, e->term_line[j], "key '%s': "
 				    "require: group '%s' has %zu members, "
 				    "fewer than %u", e->pub.name, t->group,
 				    g->nmembers, t->count);
@@ -1507,13 +801,13 @@ parse(struct parser *st)
 		for (i = 0; i < SG_POLICY_FILE_MAX; i++)
 			if (st->buf[i] == '\n')
 				line++;
-		return perr(st, line, "file is larger than %d bytes",
+		return pol_perr(st, line, "file is larger than %d bytes",
 		    SG_POLICY_FILE_MAX);
 	}
 	sg_sha256(st->buf, st->len, digest);
 	sg_hex_encode(digest, sizeof(digest), p->sha256_hex);
 
-	while ((r = next_line(st)) != 0) {
+	while ((r = pol_next_line(st)) != 0) {
 		if (r < 0) {
 			/* A line that cannot be read (too long, NUL,
 			 * not printable) was reported; go on after it. */
@@ -1541,17 +835,17 @@ parse(struct parser *st)
 		}
 	}
 	if (st->blk != BLK_TOP || st->skip_block) {
-		r = perr(st, st->blk_line, "%s: block is not closed with "
+		r = pol_perr(st, st->blk_line, "%s: block is not closed with "
 		    "'end'", st->ctx);
 		GO_ON_OR_RETURN(st, r);
 	}
 	if (st->policy_line == 0) {
-		r = perr(st, st->lineno > 0 ? st->lineno : 1,
+		r = pol_perr(st, st->lineno > 0 ? st->lineno : 1,
 		    "missing 'policy <name>'");
 		GO_ON_OR_RETURN(st, r);
 	}
 	if (st->version_line == 0 && st->policy_line != 0) {
-		r = perr(st, st->policy_line, "policy '%s': missing "
+		r = pol_perr(st, st->policy_line, "policy '%s': missing "
 		    "'version'", p->name);
 		GO_ON_OR_RETURN(st, r);
 	}
@@ -1624,410 +918,4 @@ sg_policy_check(const char *filename, const char *buf, size_t len,
 	if (report == NULL)
 		return SG_ERR_INVALID;
 	return parse_with(filename, buf, len, report, arg, ret, NULL, 0);
-}
-
-const char *
-sg_policy_name(const struct sg_policy *p)
-{
-	return p->name;
-}
-
-uint64_t
-sg_policy_version(const struct sg_policy *p)
-{
-	return p->version;
-}
-
-const char *
-sg_policy_sha256_hex(const struct sg_policy *p)
-{
-	return p->sha256_hex;
-}
-
-const struct sg_principal *
-sg_policy_principal(const struct sg_policy *p, const char *name)
-{
-	ssize_t i = principal_index(p, name);
-
-	return i < 0 ? NULL : &p->principals[i].pub;
-}
-
-/*
- * Both bindings identify a principal on their own: the fingerprint names one
- * certificate, the CN any certificate the client CA issues with it (so it
- * survives renewal).  The fingerprint is tried first so that a pinned
- * certificate always maps to its principal whatever CN it carries; a
- * principal that must be bound to one certificate only is given no
- * client-cn.  Client CNs and fingerprints are unique in a policy, so each
- * pass finds at most one principal.
- */
-const struct sg_principal *
-sg_policy_principal_by_cert(const struct sg_policy *p, const char *subject_cn,
-    const uint8_t cert_sha256[32])
-{
-	const struct sg_principal *pr;
-	size_t i;
-
-	for (i = 0; cert_sha256 != NULL && i < p->nprincipals; i++) {
-		pr = &p->principals[i].pub;
-		if (pr->has_client_sha256 &&
-		    sg_memeq_ct(pr->client_sha256, cert_sha256, 32) == 0)
-			return pr;
-	}
-	if (subject_cn == NULL || *subject_cn == '\0')
-		return NULL;
-	for (i = 0; i < p->nprincipals; i++) {
-		pr = &p->principals[i].pub;
-		if (pr->client_cn[0] != '\0' &&
-		    strcmp(pr->client_cn, subject_cn) == 0)
-			return pr;
-	}
-	return NULL;
-}
-
-size_t
-sg_policy_nkeys(const struct sg_policy *p)
-{
-	return p->nkeys;
-}
-
-const struct sg_policy_key *
-sg_policy_key_at(const struct sg_policy *p, size_t i)
-{
-	return i < p->nkeys ? &p->keys[i].pub : NULL;
-}
-
-const struct sg_policy_key *
-sg_policy_key(const struct sg_policy *p, const char *name)
-{
-	size_t i;
-
-	for (i = 0; name != NULL && i < p->nkeys; i++)
-		if (strcmp(p->keys[i].pub.name, name) == 0)
-			return &p->keys[i].pub;
-	return NULL;
-}
-
-size_t
-sg_policy_nhsms(const struct sg_policy *p)
-{
-	return p->nhsms;
-}
-
-const struct sg_hsm *
-sg_policy_hsm_at(const struct sg_policy *p, size_t i)
-{
-	return i < p->nhsms ? &p->hsms[i].pub : NULL;
-}
-
-const struct sg_hsm *
-sg_policy_hsm(const struct sg_policy *p, const char *serial)
-{
-	size_t i;
-
-	for (i = 0; serial != NULL && i < p->nhsms; i++)
-		if (strcmp(p->hsms[i].pub.serial, serial) == 0)
-			return &p->hsms[i].pub;
-	return NULL;
-}
-
-int
-sg_policy_may_request(const struct sg_policy *p,
-    const struct sg_policy_key *k, const char *principal)
-{
-	const struct sg_principal *pr = sg_policy_principal(p, principal);
-	size_t i;
-
-	if (pr == NULL || k == NULL || !(pr->roles & SG_ROLE_REQUESTER))
-		return 0;
-	for (i = 0; i < k->nrequesters && i < SG_POLICY_MAX_REQUESTERS; i++)
-		if (strcmp(k->requesters[i], principal) == 0)
-			return 1;
-	return 0;
-}
-
-int
-sg_policy_country_allowed(const struct sg_policy_key *k, const char *country)
-{
-	size_t i;
-
-	for (i = 0; k != NULL && country != NULL && i < k->ncountries &&
-	    i < SG_POLICY_MAX_COUNTRIES; i++)
-		if (strcmp(k->countries[i], country) == 0)
-			return 1;
-	return 0;
-}
-
-/* The country rule of an inventory entry, in the words of every caller. */
-static int
-country_rule(const struct sg_policy_key *k, const struct sg_hsm *hsm,
-    char *why, size_t len)
-{
-	if (sg_policy_country_allowed(k, hsm->country))
-		return 0;
-	snprintf(why, len, "token serial %s stands in %s (%s); key '%s' is "
-	    "not allowed there", hsm->serial, hsm->country, hsm->site,
-	    k->name);
-	return SG_ERR_FORBIDDEN;
-}
-
-int
-sg_policy_hsm_allowed(const struct sg_policy *p,
-    const struct sg_policy_key *k, const char *serial,
-    const struct sg_hsm **ret_hsm, char *why, size_t len)
-{
-	const struct sg_hsm *hsm;
-	int r;
-
-	if (p == NULL || k == NULL || serial == NULL)
-		return SG_ERR_INVALID;
-	if ((hsm = sg_policy_hsm(p, serial)) == NULL) {
-		snprintf(why, len, "token serial %s is not in the HSM "
-		    "inventory", serial);
-		return SG_ERR_FORBIDDEN;
-	}
-	if ((r = country_rule(k, hsm, why, len)) != 0)
-		return r;
-	if (ret_hsm != NULL)
-		*ret_hsm = hsm;
-	return 0;
-}
-
-int
-sg_policy_token_allowed(const struct sg_policy *p,
-    const struct sg_policy_key *k, const char *label, const char *serial,
-    const char *manufacturer, const char *model,
-    const struct sg_hsm **ret_hsm, char *why, size_t len)
-{
-	const struct sg_hsm *hsm;
-	int r;
-
-	if (p == NULL || k == NULL || label == NULL || serial == NULL ||
-	    manufacturer == NULL || model == NULL)
-		return SG_ERR_INVALID;
-	if ((hsm = sg_policy_hsm(p, serial)) == NULL) {
-		snprintf(why, len, "token '%s' (serial %s) is not in the HSM "
-		    "inventory", label, serial);
-		return SG_ERR_FORBIDDEN;
-	}
-	if ((hsm->manufacturer[0] != '\0' &&
-	    strcmp(hsm->manufacturer, manufacturer) != 0) ||
-	    (hsm->model[0] != '\0' && strcmp(hsm->model, model) != 0)) {
-		snprintf(why, len, "token serial %s reports manufacturer '%s' "
-		    "model '%s', the inventory says '%s' '%s'", serial,
-		    manufacturer, model, hsm->manufacturer, hsm->model);
-		return SG_ERR_FORBIDDEN;
-	}
-	if ((r = country_rule(k, hsm, why, len)) != 0)
-		return r;
-	if (ret_hsm != NULL)
-		*ret_hsm = hsm;
-	return 0;
-}
-
-/* The groups of k's terms, looked up by name so that a copy of a key works
- * as well as the policy's own record.  NULL for an unknown group. */
-static size_t
-term_groups(const struct sg_policy *p, const struct sg_policy_key *k,
-    const struct group_ent *g[SG_POLICY_MAX_TERMS])
-{
-	size_t i, n = k->nterms < SG_POLICY_MAX_TERMS ? k->nterms :
-	    SG_POLICY_MAX_TERMS;
-
-	for (i = 0; i < n; i++)
-		g[i] = group_find(p, k->terms[i].group);
-	return n;
-}
-
-static int
-in_term_group(const struct group_ent *const *g, size_t nterms, size_t pi)
-{
-	size_t t;
-
-	for (t = 0; t < nterms; t++)
-		if (g[t] != NULL && group_has(g[t], pi))
-			return 1;
-	return 0;
-}
-
-/* A counted officer: exists, has the officer role, is not the requester,
- * and sits in one of the key's groups.  Returns the principal index. */
-static ssize_t
-eligible_officer(const struct sg_policy *p, const struct group_ent *const *g,
-    size_t nterms, const char *requester, const char *officer)
-{
-	ssize_t pi;
-
-	if (officer == NULL || (pi = principal_index(p, officer)) < 0)
-		return -1;
-	if (!(p->principals[pi].pub.roles & SG_ROLE_OFFICER))
-		return -1;
-	if (requester != NULL && strcmp(requester, officer) == 0)
-		return -1;
-	if (!in_term_group(g, nterms, (size_t)pi))
-		return -1;
-	return pi;
-}
-
-int
-sg_policy_may_approve(const struct sg_policy *p,
-    const struct sg_policy_key *k, const char *requester, const char *officer)
-{
-	const struct group_ent *g[SG_POLICY_MAX_TERMS];
-	size_t n;
-
-	if (p == NULL || k == NULL)
-		return 0;
-	n = term_groups(p, k, g);
-	return eligible_officer(p, g, n, requester, officer) >= 0;
-}
-
-/*
- * Eligible under the request's policy p (for its key k) and also under the
- * policy in force `now`: there the key of the same name must exist, the
- * principal must be one of its approvers, and its approval key must be the
- * same one (an envelope is verified under p's key; a key replaced since
- * must not go on counting).  An officer revoked by a reload stops counting
- * at once, for requests made before the reload too.
- */
-int
-sg_policy_may_approve_now(const struct sg_policy *p,
-    const struct sg_policy_key *k, const struct sg_policy *now,
-    const char *requester, const char *officer)
-{
-	const struct sg_policy_key *nk;
-	const struct sg_principal *a, *b;
-
-	if (!sg_policy_may_approve(p, k, requester, officer))
-		return 0;
-	if (now == NULL || now == p)
-		return 1;
-	if ((nk = sg_policy_key(now, k->name)) == NULL ||
-	    !sg_policy_may_approve(now, nk, requester, officer))
-		return 0;
-	a = sg_policy_principal(p, officer);
-	b = sg_policy_principal(now, officer);
-	if (a == NULL || b == NULL || a->approval_key == NULL ||
-	    b->approval_key == NULL)
-		return 0;
-	return EVP_PKEY_eq(a->approval_key, b->approval_key) == 1;
-}
-
-void
-sg_policy_evaluate_now(const struct sg_policy *p,
-    const struct sg_policy_key *k, const struct sg_policy *now,
-    const char *requester, const struct sg_decision *d, size_t nd,
-    struct sg_quorum_result *ret, uint8_t *ret_counted)
-{
-	struct sg_decision kept[POLICY_MAX_PRINCIPALS];
-	size_t i, n = 0;
-
-	for (i = 0; d != NULL && i < nd; i++) {
-		int ok = sg_policy_may_approve_now(p, k, now, requester,
-		    d[i].officer);
-		if (ret_counted != NULL)
-			ret_counted[i] = (uint8_t)ok;
-		if (ok && n < POLICY_MAX_PRINCIPALS)
-			kept[n++] = d[i];
-	}
-	sg_policy_evaluate(p, k, requester, kept, n, ret);
-}
-
-struct matching {
-	const struct group_ent *g[SG_POLICY_MAX_TERMS];
-	unsigned cap[SG_POLICY_MAX_TERMS];
-	unsigned fill[SG_POLICY_MAX_TERMS];
-	int visited[SG_POLICY_MAX_TERMS];
-	size_t nterms;
-	size_t officer[POLICY_MAX_PRINCIPALS];	/* principal indices */
-	int term[POLICY_MAX_PRINCIPALS];	/* -1: not assigned */
-	size_t n;
-};
-
-/*
- * Finds room for officer a: a free slot in one of its terms, or a slot
- * whose holder can move to another term.  Each term is visited once per
- * search, so the depth is at most nterms.
- */
-static int
-augment(struct matching *m, size_t a)
-{
-	size_t t, b;
-
-	for (t = 0; t < m->nterms; t++) {
-		if (m->visited[t] || m->g[t] == NULL ||
-		    !group_has(m->g[t], m->officer[a]))
-			continue;
-		m->visited[t] = 1;
-		if (m->fill[t] < m->cap[t]) {
-			m->term[a] = (int)t;
-			m->fill[t]++;
-			return 1;
-		}
-		for (b = 0; b < m->n; b++) {
-			/* b leaves t for another term and a takes its slot:
-			 * fill[t] is unchanged. */
-			if (m->term[b] == (int)t && augment(m, b)) {
-				m->term[a] = (int)t;
-				return 1;
-			}
-		}
-	}
-	return 0;
-}
-
-void
-sg_policy_evaluate(const struct sg_policy *p, const struct sg_policy_key *k,
-    const char *requester, const struct sg_decision *d, size_t nd,
-    struct sg_quorum_result *ret)
-{
-	struct matching m;
-	uint8_t seen[POLICY_MAX_PRINCIPALS];
-	size_t i, t;
-	ssize_t pi;
-	int vetoed = 0, met = 1;
-
-	memset(ret, 0, sizeof(*ret));
-	ret->state = SG_QUORUM_PENDING;
-	if (p == NULL || k == NULL)
-		return;
-	memset(&m, 0, sizeof(m));
-	memset(seen, 0, sizeof(seen));
-	m.nterms = term_groups(p, k, m.g);
-	for (t = 0; t < m.nterms; t++)
-		m.cap[t] = k->terms[t].count;
-
-	for (i = 0; d != NULL && i < nd; i++) {
-		pi = eligible_officer(p, m.g, m.nterms, requester,
-		    d[i].officer);
-		/* Only an officer's first decision counts. */
-		if (pi < 0 || seen[pi])
-			continue;
-		seen[pi] = 1;
-		if (!d[i].approve) {
-			if (k->veto)
-				vetoed = 1;
-			continue;
-		}
-		m.officer[m.n] = (size_t)pi;
-		m.term[m.n] = -1;
-		m.n++;
-	}
-	for (i = 0; i < m.n; i++) {
-		memset(m.visited, 0, sizeof(m.visited));
-		(void)augment(&m, i);
-	}
-
-	ret->nterms = m.nterms;
-	for (t = 0; t < m.nterms; t++) {
-		ret->missing[t] = m.cap[t] - m.fill[t];
-		if (ret->missing[t] != 0)
-			met = 0;
-	}
-	if (m.nterms == 0)
-		ret->state = SG_QUORUM_MET;
-	else if (vetoed)
-		ret->state = SG_QUORUM_VETOED;
-	else
-		ret->state = met ? SG_QUORUM_MET : SG_QUORUM_PENDING;
 }

@@ -664,8 +664,13 @@ checkpoint_size(struct sg_txn *t, uint64_t *ret)
 	return r;
 }
 
-int
-sg_tlog_inclusion(struct sg_txn *t, uint64_t index, uint64_t size,
+/*
+ * An inclusion proof for leaf `a` (consistency: a consistency proof from
+ * size `a`) in the tree of `size` leaves, no larger than the latest
+ * checkpoint.
+ */
+static int
+tree_proof(struct sg_txn *t, int consistency, uint64_t a, uint64_t size,
     uint8_t (*out)[SG_HASH_LEN], size_t cap, size_t *ret_n)
 {
 	struct get_ctx g = { sg_store_txn_db(t), NULL };
@@ -674,30 +679,32 @@ sg_tlog_inclusion(struct sg_txn *t, uint64_t index, uint64_t size,
 
 	if ((r = checkpoint_size(t, &max)) != 0)
 		return r;
-	if (size == 0 || size > max || index >= size)
+	if (size == 0 || size > max)
 		return SG_ERR_INVALID;
-	r = sg_merkle_inclusion_proof(get_node, &g, index, size, out, cap,
-	    ret_n);
+	if (consistency ? a == 0 || a > size : a >= size)
+		return SG_ERR_INVALID;
+	if (consistency)
+		r = sg_merkle_consistency_proof(get_node, &g, a, size, out,
+		    cap, ret_n);
+	else
+		r = sg_merkle_inclusion_proof(get_node, &g, a, size, out, cap,
+		    ret_n);
 	get_done(&g);
 	return r;
+}
+
+int
+sg_tlog_inclusion(struct sg_txn *t, uint64_t index, uint64_t size,
+    uint8_t (*out)[SG_HASH_LEN], size_t cap, size_t *ret_n)
+{
+	return tree_proof(t, 0, index, size, out, cap, ret_n);
 }
 
 int
 sg_tlog_consistency(struct sg_txn *t, uint64_t old_size, uint64_t new_size,
     uint8_t (*out)[SG_HASH_LEN], size_t cap, size_t *ret_n)
 {
-	struct get_ctx g = { sg_store_txn_db(t), NULL };
-	uint64_t max;
-	int r;
-
-	if ((r = checkpoint_size(t, &max)) != 0)
-		return r;
-	if (old_size == 0 || old_size > new_size || new_size > max)
-		return SG_ERR_INVALID;
-	r = sg_merkle_consistency_proof(get_node, &g, old_size, new_size, out,
-	    cap, ret_n);
-	get_done(&g);
-	return r;
+	return tree_proof(t, 1, old_size, new_size, out, cap, ret_n);
 }
 
 int

@@ -42,6 +42,7 @@
 #include <openssl/ts.h>
 #include <openssl/x509.h>
 
+#include "sg_cms.h"
 #include "sg_crypto.h"
 #include "sg_err.h"
 #include "sg_tsa.h"
@@ -519,10 +520,8 @@ out:
 int
 sg_tsa_token_time(const uint8_t *token, size_t len, int64_t *ret)
 {
-	PKCS7 *p7 = NULL;
 	TS_TST_INFO *tst = NULL;
 	const ASN1_GENERALIZEDTIME *gt;
-	const unsigned char *p = token;
 	struct tm tm;
 	time_t t;
 	int r = SG_ERR_INVALID;
@@ -531,9 +530,7 @@ sg_tsa_token_time(const uint8_t *token, size_t len, int64_t *ret)
 		return SG_ERR_INVALID;
 	if (len > TSA_RESPONSE_MAX)
 		return SG_ERR_TOO_LARGE;
-	p7 = d2i_PKCS7(NULL, &p, (long)len);
-	if (p7 == NULL || p != token + len ||
-	    (tst = PKCS7_to_TS_TST_INFO(p7)) == NULL ||
+	if ((tst = sg_cms_token_info(token, len)) == NULL ||
 	    (gt = TS_TST_INFO_get_time(tst)) == NULL)
 		goto out;
 	memset(&tm, 0, sizeof(tm));
@@ -546,6 +543,5 @@ sg_tsa_token_time(const uint8_t *token, size_t len, int64_t *ret)
 out:
 	ERR_clear_error();
 	TS_TST_INFO_free(tst);
-	PKCS7_free(p7);
 	return r;
 }

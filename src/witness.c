@@ -59,14 +59,6 @@
 #define RECORD "checkpoint"
 #define RECORD_TMP "checkpoint.tmp"
 #define RECORD_MAX 1024
-#define MAX_SIZE ((uint64_t)INT64_MAX)
-
-static const uint8_t empty_root[SG_HASH_LEN] = {
-	0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14,
-	0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
-	0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c,
-	0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
-};
 
 struct sg_witness {
 	char *dir;
@@ -82,13 +74,13 @@ sg_witness_check(const struct sg_witness_record *rec,
 	unsigned long long size, have;
 	int r;
 
-	if (rec == NULL || req == NULL || req->size > MAX_SIZE ||
-	    req->old_size > MAX_SIZE || req->nproof > SG_MERKLE_MAX_PROOF) {
+	if (rec == NULL || req == NULL || req->size > SG_MERKLE_MAX_SIZE ||
+	    req->old_size > SG_MERKLE_MAX_SIZE || req->nproof > SG_MERKLE_MAX_PROOF) {
 		return sg_err_set(err, errlen, SG_ERR_INVALID, "malformed "
 		    "checkpoint request");
 	}
 	size = (unsigned long long)req->size;
-	if (req->size == 0 && memcmp(req->root, empty_root,
+	if (req->size == 0 && memcmp(req->root, sg_merkle_empty_root,
 	    SG_HASH_LEN) != 0) {
 		return sg_err_set(err, errlen, SG_ERR_VERIFY, "fork: that is "
 		    "not the root of the empty tree");
