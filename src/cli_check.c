@@ -223,6 +223,125 @@ b64_member(const json_t *obj, const char *name, uint8_t **ret,
 	return sg_b64_decode(s, strlen(s), ret, ret_len);
 }
 
+/* The signature object is for what was asked: the key, the format, the
+ * digest algorithm, and a signature algorithm that is the key's. */
+static int
+sig_claims(const json_t *sigobj, const json_t *key, const char *key_name,
+    enum sg_format format, enum sg_digest_alg dalg, enum sg_key_alg *alg,
+    enum sg_sig_scheme *scheme, char *err, size_t errlen)
+{
+	const char *alg_name = sg_cli_jstr(sigobj, "algorithm");
+	enum sg_format got;
+
+	if (!streq(sg_cli_jstr(sigobj, "key"), key_name) ||
+	    !streq(sg_cli_jstr(key, "name"), key_name))
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature "
+		    "is by key %s, not %s",
+		    sg_cli_esc(sg_cli_jstr(sigobj, "key")),
+		    sg_cli_esc(key_name));
+	if (sg_format_parse(sg_cli_jstr(sigobj, "format"), &got) != 0 ||
+	    got != format)
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature's "
+		    "format is %s, not %s",
+		    sg_cli_esc(sg_cli_jstr(sigobj, "format")),
+		    sg_format_str(format));
+	if (!streq(sg_cli_jstr(sigobj, "digest_algorithm"),
+	    sg_digest_name(dalg)))
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature "
+		    "is over %s, not %s",
+		    sg_cli_esc(sg_cli_jstr(sigobj, "digest_algorithm")),
+		    sg_digest_name(dalg));
+	if (!streq(alg_name, sg_cli_jstr(key, "algorithm")) ||
+	    sg_scheme_from_name(alg_name, alg, scheme) != 0)
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "signature "
+		    "algorithm %s does not match key %s (%s)",
+		    sg_cli_esc(alg_name), sg_cli_esc(key_name),
+		    sg_cli_esc(sg_cli_jstr(key, "algorithm")));
+	return 0;
+}
+
+/* The key's public key: it hashes to the key's and the signature's SPKI
+ * digest and is of the signature's algorithm. */
+static int
+sig_key(const json_t *sigobj, const json_t *key, const char *key_name,
+    enum sg_key_alg alg, EVP_PKEY **ret, char *err, size_t errlen)
+{
+	char spki[SG_SHA256_HEX_SIZE];
+	EVP_PKEY *pub = NULL;
+	int r;
+
+	if (sg_cli_key_public(key, &pub, spki, err, errlen) != 0)
+		return SG_ERR_VERIFY;
+	if (sg_pubkey_alg(pub) != alg)
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "key %s is not an "
+		    "%s key", sg_cli_esc(key_name),
+		    sg_cli_esc(sg_cli_jstr(sigobj, "algorithm")));
+	else if (!streq(sg_cli_jstr(sigobj, "spki_sha256"), spki))
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature "
+		    "names spki sha256:%s, the key is sha256:%s",
+		    sg_cli_esc(sg_cli_jstr(sigobj, "spki_sha256")), spki);
+	else {
+		*ret = pub;
+		return 0;
+	}
+	EVP_PKEY_free(pub);
+	return r;
+}
+
+/* A raw signature verifies over the local digest and comes alone. */
+static int
+sig_raw(const json_t *sigobj, EVP_PKEY *pub, enum sg_sig_scheme scheme,
+    enum sg_digest_alg dalg, const uint8_t *digest, size_t dlen,
+    const uint8_t *sig, size_t sig_len, const char *key_name, char *err,
+    size_t errlen)
+{
+	if (sg_verify(pub, scheme, dalg, digest, dlen, sig, sig_len) != 0)
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature "
+		    "does not verify over the local %s digest with key %s",
+		    sg_digest_name(dalg), sg_cli_esc(key_name));
+	if (json_object_get(sigobj, "cms") != NULL)
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "a raw signature "
+		    "must not carry cms");
+	return 0;
+}
+
+/*
+ * The CMS signs its signed attributes, which must hold the local digest;
+ * "signature" is the CMS's signature value.  The DER CMS goes to *ret.
+ */
+static int
+sig_cms(const json_t *sigobj, EVP_PKEY *pub, enum sg_digest_alg dalg,
+    const uint8_t *digest, size_t dlen, const uint8_t *sig, size_t sig_len,
+    uint8_t **ret, size_t *ret_len, char *err, size_t errlen)
+{
+	uint8_t *cms = NULL, *sv = NULL;
+	size_t cms_len = 0, svlen = 0;
+	int r = SG_ERR_VERIFY;
+
+	if (b64_member(sigobj, "cms", &cms, &cms_len) != 0 || cms_len == 0) {
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: missing or "
+		    "not base64");
+		goto out;
+	}
+	if (sg_cli_check_cms(cms, cms_len, pub, dalg, digest, dlen, err,
+	    errlen) != 0)
+		goto out;
+	if (sg_cms_signature_value(cms, cms_len, &sv, &svlen) != 0 ||
+	    svlen != sig_len || memcmp(sv, sig, sig_len) != 0) {
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: its signature "
+		    "value is not the signature reported");
+		goto out;
+	}
+	*ret = cms;
+	*ret_len = cms_len;
+	cms = NULL;
+	r = 0;
+out:
+	free(sv);
+	free(cms);
+	return r;
+}
+
 int
 sg_cli_check_signature(const json_t *sigobj, const json_t *key,
     const char *key_name, enum sg_format format, enum sg_digest_alg dalg,
@@ -230,109 +349,36 @@ sg_cli_check_signature(const json_t *sigobj, const json_t *key,
     size_t *ret_sig_len, uint8_t **ret_cms, size_t *ret_cms_len,
     char *err, size_t errlen)
 {
-	const char *alg_name = sg_cli_jstr(sigobj, "algorithm");
 	EVP_PKEY *pub = NULL;
 	enum sg_key_alg alg;
 	enum sg_sig_scheme scheme;
 	uint8_t *sig = NULL, *cms = NULL;
 	size_t sig_len = 0, cms_len = 0;
-	enum sg_format got;
-	char spki[SG_SHA256_HEX_SIZE];
-	int r = SG_ERR_VERIFY, want_cms;
+	int r;
 
 	if ((format != SG_FORMAT_RAW && format != SG_FORMAT_CMS) ||
 	    dlen != sg_digest_len(dalg) || dlen == 0) {
 		return sg_err_set(err, errlen, SG_ERR_INVALID, "nothing to "
 		    "check");
 	}
-	want_cms = format == SG_FORMAT_CMS;
-	if (!streq(sg_cli_jstr(sigobj, "key"), key_name) ||
-	    !streq(sg_cli_jstr(key, "name"), key_name)) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature is "
-		    "by key %s, not %s", sg_cli_esc(sg_cli_jstr(sigobj, "key")),
-		    sg_cli_esc(key_name));
+	if ((r = sig_claims(sigobj, key, key_name, format, dalg, &alg,
+	    &scheme, err, errlen)) != 0 ||
+	    (r = sig_key(sigobj, key, key_name, alg, &pub, err, errlen)) != 0)
 		goto out;
-	}
-	if (sg_format_parse(sg_cli_jstr(sigobj, "format"), &got) != 0 ||
-	    got != format) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature's "
-		    "format is %s, not %s",
-		    sg_cli_esc(sg_cli_jstr(sigobj, "format")),
-		    sg_format_str(format));
-		goto out;
-	}
-	if (!streq(sg_cli_jstr(sigobj, "digest_algorithm"),
-	    sg_digest_name(dalg))) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature is "
-		    "over %s, not %s",
-		    sg_cli_esc(sg_cli_jstr(sigobj, "digest_algorithm")),
-		    sg_digest_name(dalg));
-		goto out;
-	}
-	if (!streq(alg_name, sg_cli_jstr(key, "algorithm")) ||
-	    sg_scheme_from_name(alg_name, &alg, &scheme) != 0) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "signature "
-		    "algorithm %s does not match key %s (%s)",
-		    sg_cli_esc(alg_name), sg_cli_esc(key_name),
-		    sg_cli_esc(sg_cli_jstr(key, "algorithm")));
-		goto out;
-	}
-	if ((r = sg_cli_key_public(key, &pub, spki, err, errlen)) != 0) {
-		r = SG_ERR_VERIFY;
-		goto out;
-	}
-	r = SG_ERR_VERIFY;
-	if (sg_pubkey_alg(pub) != alg) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "key %s is not an "
-		    "%s key", sg_cli_esc(key_name), sg_cli_esc(alg_name));
-		goto out;
-	}
-	if (!streq(sg_cli_jstr(sigobj, "spki_sha256"), spki)) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature "
-		    "names spki sha256:%s, the key is sha256:%s",
-		    sg_cli_esc(sg_cli_jstr(sigobj, "spki_sha256")), spki);
-		goto out;
-	}
 	if (b64_member(sigobj, "signature", &sig, &sig_len) != 0 ||
 	    sig_len == 0 || sig_len > SG_MAX_SIG) {
 		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "signature: missing "
 		    "or not base64");
 		goto out;
 	}
-	if (!want_cms && sg_verify(pub, scheme, dalg, digest, dlen, sig,
-	    sig_len) != 0) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature does "
-		    "not verify over the local %s digest with key %s",
-		    sg_digest_name(dalg), sg_cli_esc(key_name));
+	if (format == SG_FORMAT_CMS)
+		r = sig_cms(sigobj, pub, dalg, digest, dlen, sig, sig_len, &cms,
+		    &cms_len, err, errlen);
+	else
+		r = sig_raw(sigobj, pub, scheme, dalg, digest, dlen, sig,
+		    sig_len, key_name, err, errlen);
+	if (r != 0)
 		goto out;
-	}
-	if (want_cms) {
-		/* The CMS signs its signed attributes, which must hold the
-		 * local digest; "signature" is the CMS's signature value. */
-		uint8_t *sv = NULL;
-		size_t svlen = 0;
-		if (b64_member(sigobj, "cms", &cms, &cms_len) != 0 ||
-		    cms_len == 0) {
-			r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: "
-			    "missing or not base64");
-			goto out;
-		}
-		if (sg_cli_check_cms(cms, cms_len, pub, dalg, digest, dlen,
-		    err, errlen) != 0)
-			goto out;
-		if (sg_cms_signature_value(cms, cms_len, &sv, &svlen) != 0 ||
-		    svlen != sig_len || memcmp(sv, sig, sig_len) != 0) {
-			free(sv);
-			r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: its "
-			    "signature value is not the signature reported");
-			goto out;
-		}
-		free(sv);
-	} else if (json_object_get(sigobj, "cms") != NULL) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "a raw signature "
-		    "must not carry cms");
-		goto out;
-	}
 	*ret_sig = sig;
 	*ret_sig_len = sig_len;
 	sig = NULL;
@@ -341,7 +387,6 @@ sg_cli_check_signature(const json_t *sigobj, const json_t *key,
 		*ret_cms_len = cms_len;
 		cms = NULL;
 	}
-	r = 0;
 out:
 	EVP_PKEY_free(pub);
 	free(sig);
