@@ -16,6 +16,7 @@
  * Every failure is SG_ERR_VERIFY with a reason for the user.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,21 +395,81 @@ out:
 	return r;
 }
 
+/* Adds "statement says WHAT SV, request says RV" to err unless obj's
+ * member is sv; 1 when it is not. */
+static int
+disagree(const json_t *obj, const char *member, const char *what,
+    const char *sv, char *err, size_t errlen)
+{
+	const char *rv = sg_cli_jstr(obj, member);
+
+	if (streq(rv, sv))
+		return 0;
+	add_err(err, errlen, "statement says %s %s, request says %s", what,
+	    sg_cli_esc(sv), sg_cli_esc(rv));
+	return 1;
+}
+
+/* The statement's strings and where the request holds each, in the order
+ * disagreements are listed. */
+static const struct {
+	const char *what;
+	const char *obj;             /* a member object, NULL: the request */
+	const char *member;
+	size_t off;                  /* in struct sg_statement */
+} agree_fields[] = {
+	{ "request", NULL, "id", offsetof(struct sg_statement, request) },
+	{ "key", NULL, "key", offsetof(struct sg_statement, key) },
+	{ "digest algorithm", "digest", "algorithm",
+	    offsetof(struct sg_statement, digest_alg) },
+	{ "digest", "digest", "value",
+	    offsetof(struct sg_statement, digest_hex) },
+	{ "format", NULL, "format", offsetof(struct sg_statement, format) },
+	{ "requester", NULL, "requester",
+	    offsetof(struct sg_statement, requester) },
+	{ "policy", "policy", "name",
+	    offsetof(struct sg_statement, policy_name) },
+};
+
+/* Every field of the statement against the request; 1 if any differs. */
+static int
+statement_disagrees(const json_t *req, const struct sg_statement *st,
+    char *err, size_t errlen)
+{
+	const json_t *obj, *pol = json_object_get(req, "policy"), *ver;
+	char when[32];
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i < sizeof(agree_fields) / sizeof(agree_fields[0]); i++) {
+		obj = agree_fields[i].obj == NULL ? req :
+		    json_object_get(req, agree_fields[i].obj);
+		bad |= disagree(obj, agree_fields[i].member,
+		    agree_fields[i].what,
+		    (const char *)st + agree_fields[i].off, err, errlen);
+	}
+	ver = json_is_object(pol) ? json_object_get(pol, "version") : NULL;
+	if (!json_is_integer(ver) || json_integer_value(ver) < 0 ||
+	    (unsigned long long)json_integer_value(ver) != st->policy_version) {
+		add_err(err, errlen, "statement says policy version %llu, "
+		    "request says %s", st->policy_version,
+		    json_is_integer(ver) ? "another" : "none");
+		bad = 1;
+	}
+	bad |= disagree(pol, "sha256", "policy sha256", st->policy_sha256,
+	    err, errlen);
+	sg_time_rfc3339((time_t)st->expires, when, sizeof(when));
+	bad |= disagree(req, "expires_at", "expiry", when, err, errlen);
+	return bad;
+}
+
 int
 sg_cli_request_statement(const json_t *req, struct sg_statement *ret,
     char *err, size_t errlen)
 {
 	struct sg_statement st;
-	const json_t *dig, *pol, *ver;
-	const char *text = sg_cli_jstr(req, "statement"), *v;
-	char when[32];
-	int bad = 0;
+	const char *text = sg_cli_jstr(req, "statement");
 
-#define DISAGREE(what, sv, rv) do {					\
-	add_err(err, errlen, "statement says %s %s, request says %s",	\
-	    (what), sg_cli_esc(sv), sg_cli_esc(rv));			\
-	bad = 1;							\
-} while (0)
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (text == NULL) {
@@ -419,37 +480,7 @@ sg_cli_request_statement(const json_t *req, struct sg_statement *ret,
 		add_err(err, errlen, "the statement does not parse");
 		return SG_ERR_VERIFY;
 	}
-	if (!streq(v = sg_cli_jstr(req, "id"), st.request))
-		DISAGREE("request", st.request, v);
-	if (!streq(v = sg_cli_jstr(req, "key"), st.key))
-		DISAGREE("key", st.key, v);
-	dig = json_object_get(req, "digest");
-	if (!streq(v = sg_cli_jstr(dig, "algorithm"), st.digest_alg))
-		DISAGREE("digest algorithm", st.digest_alg, v);
-	if (!streq(v = sg_cli_jstr(dig, "value"), st.digest_hex))
-		DISAGREE("digest", st.digest_hex, v);
-	if (!streq(v = sg_cli_jstr(req, "format"), st.format))
-		DISAGREE("format", st.format, v);
-	if (!streq(v = sg_cli_jstr(req, "requester"), st.requester))
-		DISAGREE("requester", st.requester, v);
-	pol = json_object_get(req, "policy");
-	if (!streq(v = sg_cli_jstr(pol, "name"), st.policy_name))
-		DISAGREE("policy", st.policy_name, v);
-	ver = json_is_object(pol) ? json_object_get(pol, "version") : NULL;
-	if (!json_is_integer(ver) || json_integer_value(ver) < 0 ||
-	    (unsigned long long)json_integer_value(ver) != st.policy_version) {
-		add_err(err, errlen, "statement says policy version %llu, "
-		    "request says %s", st.policy_version,
-		    json_is_integer(ver) ? "another" : "none");
-		bad = 1;
-	}
-	if (!streq(v = sg_cli_jstr(pol, "sha256"), st.policy_sha256))
-		DISAGREE("policy sha256", st.policy_sha256, v);
-	sg_time_rfc3339((time_t)st.expires, when, sizeof(when));
-	if (!streq(v = sg_cli_jstr(req, "expires_at"), when))
-		DISAGREE("expiry", when, v);
-#undef DISAGREE
-	if (bad)
+	if (statement_disagrees(req, &st, err, errlen))
 		return SG_ERR_VERIFY;
 	*ret = st;
 	return 0;
