@@ -3,7 +3,8 @@
  *
  *   cli_usage.c     every help text, in one place (the documented contract
  *                   for scripts: output lines, files written, exit codes)
- *   cli_common.c    options and environment, escaping of server strings,
+ *   cli_common.c    the option loop every command runs (sg_cli_getopt),
+ *                   options and environment, escaping of server strings,
  *                   problem details, API calls turned into exit statuses,
  *                   request-object helpers
  *   cli_http.c      the libcurl client (mutual TLS, keep-alive, size cap)

@@ -1,8 +1,10 @@
 /*
- * What every CLI command shares: global options and their environment
- * fall-backs, escaping of server strings before they reach a terminal,
- * problem details, and one function that performs an API call and turns
- * its outcome into the exit status the user sees.
+ * What every CLI command shares: the option loop (sg_cli_getopt: a
+ * command only says what its own options mean), global options and their
+ * environment fall-backs, escaping of server strings before they reach a
+ * terminal, problem details, small request-object helpers, and one
+ * function that performs an API call and turns its outcome into the exit
+ * status the user sees.
  *
  * The server is trusted to sign, not to print: any string it returns may
  * carry terminal escape sequences, so everything from a response passes
