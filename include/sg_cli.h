@@ -3,7 +3,8 @@
  *
  *   cli_usage.c     every help text, in one place (the documented contract
  *                   for scripts: output lines, files written, exit codes)
- *   cli_common.c    options and environment, escaping of server strings,
+ *   cli_common.c    the option loop every command runs (sg_cli_getopt),
+ *                   options and environment, escaping of server strings,
  *                   problem details, API calls turned into exit statuses,
  *                   request-object helpers
  *   cli_http.c      the libcurl client (mutual TLS, keep-alive, size cap)
@@ -38,6 +39,7 @@
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_limits.h"
+#include "sg_types.h"
 
 enum {
 	SG_EXIT_OK = 0,
@@ -88,6 +90,35 @@ int sg_cli_options(const struct option *own, struct option *out, size_t cap);
 /* Handles a global option; SG_EXIT_USAGE on a bad value, 1 if `opt` is not
  * a global option. */
 int sg_cli_global_option(struct sg_cli_conf *c, int opt, const char *arg);
+
+/*
+ * A command's own options: fn(arg, opt, optarg) returns 0 when it took the
+ * option, an exit status when the value is wrong (its message printed), or
+ * 1 when the option is not its own.
+ */
+typedef int (*sg_cli_opt_fn)(void *arg, int opt, const char *optarg);
+struct sg_cli_cmdline {
+	const char *cmd;             /* "see: signgate CMD --help" */
+	const struct option *own;    /* NULL: global options only */
+	const char *shortopts;       /* NULL: "hv" */
+	sg_cli_opt_fn fn;            /* NULL: no own options */
+	void *arg;
+};
+/*
+ * The option loop of every command: own options to cl->fn, -h/--help to
+ * *ret_help, the rest to sg_cli_global_option().  An unknown option or a
+ * bad global value says "see: signgate CMD --help".  Returns an exit
+ * status; on SG_EXIT_OK optind indexes the first operand.
+ */
+int sg_cli_getopt(int argc, char **argv, const struct sg_cli_cmdline *cl,
+    struct sg_cli_conf *conf, int *ret_help);
+/* An sg_cli_opt_fn for commands whose only own option is --json
+ * (SG_OPT_CMD): sets *(int *)arg. */
+int sg_cli_opt_json(void *arg, int opt, const char *optarg);
+/* The one operand of `show ID` and `cancel ID`: the request ID, or NULL
+ * after "signgate: usage: signgate CMD ID (…)REST" on stderr. */
+const char *sg_cli_id_operand(int argc, char **argv, const char *cmd,
+    const char *rest);
 /* Fills what options left open from SIGNGATE_URL, SIGNGATE_CERT,
  * SIGNGATE_KEY, SIGNGATE_CACERT and the default timeout; checks the URL
  * (https://, or http:// to a loopback address only).  SG_EXIT_USAGE with a
@@ -100,6 +131,20 @@ int sg_cli_conf_resolve(struct sg_cli_conf *c);
 const char *sg_cli_esc(const char *s);
 /* A member's string value, or NULL when absent or not a string. */
 const char *sg_cli_jstr(const json_t *obj, const char *name);
+struct sg_cli_http_resp;
+/* The request's state as the server wrote it; SG_REQ_NONE if missing or
+ * not one. */
+enum sg_req_state sg_cli_req_state(const json_t *req);
+/* SG_EXIT_OK when req is the request `id`, else SG_EXIT_SERVER after
+ * "the server answered with another request". */
+int sg_cli_expect_request(const json_t *req, const char *id);
+/* Writes a raw response body to stdout, ending in a newline (--json). */
+void sg_cli_print_raw(const struct sg_cli_http_resp *r);
+/* Each line of a list of disagreements as "signgate: error: LINE". */
+void sg_cli_print_errors(const char *lines);
+/* The exit status once stdout is flushed: a failed write turns success
+ * into SG_EXIT_LOCAL. */
+int sg_cli_flush(int ex);
 
 /* Free text from the server (artifact values) for the terminal: allowed
  * text (sg_text.h) as it is, anything else escaped (sg_text_escape).

@@ -92,6 +92,23 @@ public_copy(EVP_PKEY *k)
 	return pub;
 }
 
+#define P11_URI_HELP "--pkcs11: a URI such as " \
+    "'pkcs11:token=LABEL;object=LABEL' (token and object or id required, " \
+    "no pin-value)"
+
+/* A PKCS#11 URI that names a token and a key (label or id); 0 if so. */
+static int
+p11_uri_split(const char *uri, char token[SG_TOKEN_LABEL_SIZE],
+    char object[P11_OBJECT_MAX], uint8_t id[SG_P11_ID_MAX], size_t *id_len)
+{
+	*id_len = 0;
+	if (sg_p11_uri_parse(uri, token, object, P11_OBJECT_MAX, id,
+	    SG_P11_ID_MAX, id_len) != 0 || token[0] == '\0' ||
+	    (object[0] == '\0' && *id_len == 0))
+		return SG_ERR_INVALID;
+	return 0;
+}
+
 static int
 passphrase_cb(char *buf, int size, int rwflag, void *arg)
 {
@@ -159,6 +176,67 @@ out:
 	return r;
 }
 
+/*
+ * The token's PIN, from a 0600 file (*ret_file, to be wiped and freed) or
+ * from the terminal without echo (into buf).  *ret points at it.
+ */
+static int
+read_pin(const char *pin_file, const char *token, char *buf, size_t cap,
+    char **ret_file, const char **ret, size_t *ret_len, char *err,
+    size_t errlen)
+{
+	char prompt[128];
+	int r;
+
+	if (pin_file != NULL) {
+		if ((r = sg_read_secret_file(pin_file, ret_file,
+		    ret_len)) != 0) {
+			snprintf(err, errlen, "--pin-file %s: %s", pin_file,
+			    r == SG_ERR_PERMISSIONS ? "must be yours and "
+			    "mode 0600" : sg_strerror(r));
+			return r;
+		}
+		*ret = *ret_file;
+		return 0;
+	}
+	snprintf(prompt, sizeof(prompt), "PIN for token %s: ",
+	    sg_cli_esc(token));
+	if ((r = sg_cli_tty_read(prompt, 0, buf, cap, ret_len)) != 0) {
+		snprintf(err, errlen, "cannot read the PIN from the terminal "
+		    "(use --pin-file): %s", sg_strerror(r));
+		return SG_ERR_PIN;
+	}
+	*ret = buf;
+	return 0;
+}
+
+/* The key (object label or id) on an open token, fit for approvals. */
+static int
+p11_signer_key(struct sg_cli_signer *s, struct sg_p11_token *t,
+    const char *token, const char *object, const uint8_t *id,
+    size_t id_len, char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = sg_p11_find_key(t, object[0] != '\0' ? object : NULL, id,
+	    id_len, &s->p11_key)) != 0) {
+		snprintf(err, errlen, "token %s: no single private key %s%s: %s",
+		    sg_cli_esc(token), object[0] ? "labelled " : "with that id",
+		    object[0] ? sg_cli_esc(object) : "", sg_strerror(r));
+		return r;
+	}
+	if ((s->scheme = sg_approval_scheme(sg_p11_key_alg(s->p11_key))) ==
+	    SG_SIG_NONE) {
+		snprintf(err, errlen, "the card's key is neither ECDSA nor RSA");
+		return SG_ERR_MECHANISM;
+	}
+	if ((s->pub = public_copy(sg_p11_key_public(s->p11_key))) == NULL) {
+		snprintf(err, errlen, "the card's key has no usable public key");
+		return SG_ERR_CRYPTO;
+	}
+	return 0;
+}
+
 int
 sg_cli_signer_pkcs11(const char *module, const char *uri,
     const char *pin_file, struct sg_cli_signer **ret, char *err,
@@ -166,41 +244,20 @@ sg_cli_signer_pkcs11(const char *module, const char *uri,
 {
 	struct sg_cli_signer *s = NULL;
 	struct sg_p11_token *t = NULL;
-	char token[SG_TOKEN_LABEL_SIZE], object[P11_OBJECT_MAX], prompt[128];
+	char token[SG_TOKEN_LABEL_SIZE], object[P11_OBJECT_MAX];
 	char pin_buf[SG_MAX_SECRET_SIZE + 1], *pin_file_buf = NULL;
 	uint8_t id[SG_P11_ID_MAX];
 	size_t id_len = 0, pin_len = 0;
 	const char *pin;
 	int r;
 
-	if ((r = sg_p11_uri_parse(uri, token, object, sizeof(object), id,
-	    sizeof(id), &id_len)) != 0 || token[0] == '\0' ||
-	    (object[0] == '\0' && id_len == 0)) {
-		snprintf(err, errlen, "--pkcs11: a URI such as "
-		    "'pkcs11:token=LABEL;object=LABEL' (token and object or "
-		    "id required, no pin-value)");
+	if (p11_uri_split(uri, token, object, id, &id_len) != 0) {
+		snprintf(err, errlen, "%s", P11_URI_HELP);
 		return SG_ERR_INVALID;
 	}
-	if (pin_file != NULL) {
-		if ((r = sg_read_secret_file(pin_file, &pin_file_buf,
-		    &pin_len)) != 0) {
-			snprintf(err, errlen, "--pin-file %s: %s", pin_file,
-			    r == SG_ERR_PERMISSIONS ? "must be yours and "
-			    "mode 0600" : sg_strerror(r));
-			return r;
-		}
-		pin = pin_file_buf;
-	} else {
-		snprintf(prompt, sizeof(prompt), "PIN for token %s: ",
-		    sg_cli_esc(token));
-		if ((r = sg_cli_tty_read(prompt, 0, pin_buf, sizeof(pin_buf),
-		    &pin_len)) != 0) {
-			snprintf(err, errlen, "cannot read the PIN from the "
-			    "terminal (use --pin-file): %s", sg_strerror(r));
-			return SG_ERR_PIN;
-		}
-		pin = pin_buf;
-	}
+	if ((r = read_pin(pin_file, token, pin_buf, sizeof(pin_buf),
+	    &pin_file_buf, &pin, &pin_len, err, errlen)) != 0)
+		goto out;       /* wipes what a failed prompt left */
 	r = SG_ERR_NOMEM;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		goto out;
@@ -219,27 +276,11 @@ sg_cli_signer_pkcs11(const char *module, const char *uri,
 		    sg_strerror(r), sg_p11_rv_name(sg_p11_last_rv()));
 		goto out;
 	}
-	if ((r = sg_p11_find_key(t, object[0] != '\0' ? object : NULL, id,
-	    id_len, &s->p11_key)) != 0) {
-		snprintf(err, errlen, "token %s: no single private key %s%s: %s",
-		    sg_cli_esc(token), object[0] ? "labelled " : "with that id",
-		    object[0] ? sg_cli_esc(object) : "", sg_strerror(r));
+	if ((r = p11_signer_key(s, t, token, object, id, id_len, err,
+	    errlen)) != 0)
 		goto out;
-	}
-	if ((s->scheme = sg_approval_scheme(sg_p11_key_alg(s->p11_key))) ==
-	    SG_SIG_NONE) {
-		snprintf(err, errlen, "the card's key is neither ECDSA nor RSA");
-		r = SG_ERR_MECHANISM;
-		goto out;
-	}
-	if ((s->pub = public_copy(sg_p11_key_public(s->p11_key))) == NULL) {
-		snprintf(err, errlen, "the card's key has no usable public key");
-		r = SG_ERR_CRYPTO;
-		goto out;
-	}
 	*ret = s;
 	s = NULL;
-	r = 0;
 out:
 	explicit_bzero(pin_buf, sizeof(pin_buf));
 	sg_freezero(pin_file_buf, pin_len);
@@ -336,6 +377,95 @@ struct approve_args {
 };
 
 static int
+approve_option(void *arg, int opt, const char *v)
+{
+	struct approve_args *a = arg;
+
+	switch (opt) {
+	case OPT_KEY:
+		a->key_file = v;
+		return 0;
+	case OPT_PKCS11:
+		a->uri = v;
+		return 0;
+	case OPT_MODULE:
+		a->module = v;
+		return 0;
+	case OPT_PIN_FILE:
+		a->pin_file = v;
+		return 0;
+	case OPT_AS:
+		a->as = v;
+		return 0;
+	case 'y':
+	case OPT_YES:
+		a->yes = 1;
+		return 0;
+	}
+	return 1;
+}
+
+/* The choice of key: exactly one of a file and a token, and a usable URI
+ * for the token. */
+static int
+approve_check_key(const char *cmd, const struct approve_args *a)
+{
+	char token[SG_TOKEN_LABEL_SIZE], object[P11_OBJECT_MAX];
+	uint8_t id[SG_P11_ID_MAX];
+	size_t id_len;
+
+	if ((a->key_file == NULL) == (a->uri == NULL)) {
+		fprintf(stderr, "signgate: %s needs exactly one of --key FILE "
+		    "and --pkcs11 URI\n", cmd);
+		return SG_EXIT_USAGE;
+	}
+	if (a->uri == NULL && (a->module != NULL || a->pin_file != NULL)) {
+		fprintf(stderr, "signgate: --module and --pin-file go with "
+		    "--pkcs11\n");
+		return SG_EXIT_USAGE;
+	}
+	if (a->uri != NULL && p11_uri_split(a->uri, token, object, id,
+	    &id_len) != 0) {
+		fprintf(stderr, "signgate: %s\n", P11_URI_HELP);
+		return SG_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* What the options say together, once parsed. */
+static int
+approve_check(int argc, char **argv, struct approve_args *a)
+{
+	const char *env;
+	int ex;
+
+	if (argc - optind != 1 || !sg_request_id_ok(argv[optind])) {
+		fprintf(stderr, "signgate: %s needs one request ID (%d "
+		    "lower-case hex characters)\n", argv[0], SG_REQUEST_ID_LEN);
+		return SG_EXIT_USAGE;
+	}
+	a->id = argv[optind];
+	if ((ex = approve_check_key(argv[0], a)) != 0)
+		return ex;
+	if (a->as != NULL && !sg_name_ok(a->as, SG_NAME_LEN_MAX)) {
+		fprintf(stderr, "signgate: --as: a principal name "
+		    "([A-Za-z0-9._-])\n");
+		return SG_EXIT_USAGE;
+	}
+	if (!a->yes && !isatty(STDIN_FILENO)) {
+		fprintf(stderr, "signgate: stdin is not a terminal: confirm "
+		    "with --yes\n");
+		return SG_EXIT_USAGE;
+	}
+	if (a->uri != NULL && a->module == NULL) {
+		env = getenv("SIGNGATE_PKCS11_MODULE");
+		a->module = env != NULL && *env != '\0' ? env :
+		    SG_CLI_DEFAULT_MODULE;
+	}
+	return 0;
+}
+
+static int
 approve_parse(int argc, char **argv, struct sg_cli_conf *conf,
     struct approve_args *ret)
 {
@@ -348,94 +478,16 @@ approve_parse(int argc, char **argv, struct sg_cli_conf *conf,
 		{ "yes", no_argument, NULL, OPT_YES },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct option opts[SG_CLI_MAX_OPTIONS];
 	struct approve_args a;
-	int c;
+	const struct sg_cli_cmdline cl = { argv[0], own, "hvy",
+	    approve_option, &a };
+	int ex;
 
 	memset(&a, 0, sizeof(a));
-	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
-		return SG_EXIT_LOCAL;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "hvy", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_KEY:
-			a.key_file = optarg;
-			break;
-		case OPT_PKCS11:
-			a.uri = optarg;
-			break;
-		case OPT_MODULE:
-			a.module = optarg;
-			break;
-		case OPT_PIN_FILE:
-			a.pin_file = optarg;
-			break;
-		case OPT_AS:
-			a.as = optarg;
-			break;
-		case 'y':
-		case OPT_YES:
-			a.yes = 1;
-			break;
-		case 'h':
-		case SG_OPT_HELP:
-			a.help = 1;
-			break;
-		default:
-			if (sg_cli_global_option(conf, c, optarg) == 0)
-				break;
-			fprintf(stderr, "see: signgate %s --help\n", argv[0]);
-			return SG_EXIT_USAGE;
-		}
-	}
-	if (a.help) {
-		*ret = a;
-		return 0;
-	}
-	if (argc - optind != 1 || !sg_request_id_ok(argv[optind])) {
-		fprintf(stderr, "signgate: %s needs one request ID (%d "
-		    "lower-case hex characters)\n", argv[0], SG_REQUEST_ID_LEN);
-		return SG_EXIT_USAGE;
-	}
-	a.id = argv[optind];
-	if ((a.key_file == NULL) == (a.uri == NULL)) {
-		fprintf(stderr, "signgate: %s needs exactly one of --key FILE "
-		    "and --pkcs11 URI\n", argv[0]);
-		return SG_EXIT_USAGE;
-	}
-	if (a.uri == NULL && (a.module != NULL || a.pin_file != NULL)) {
-		fprintf(stderr, "signgate: --module and --pin-file go with "
-		    "--pkcs11\n");
-		return SG_EXIT_USAGE;
-	}
-	if (a.uri != NULL) {
-		char token[SG_TOKEN_LABEL_SIZE], object[P11_OBJECT_MAX];
-		uint8_t id[SG_P11_ID_MAX];
-		size_t id_len = 0;
-		if (sg_p11_uri_parse(a.uri, token, object, sizeof(object), id,
-		    sizeof(id), &id_len) != 0 || token[0] == '\0' ||
-		    (object[0] == '\0' && id_len == 0)) {
-			fprintf(stderr, "signgate: --pkcs11: a URI such as "
-			    "'pkcs11:token=LABEL;object=LABEL' (token and "
-			    "object or id required, no pin-value)\n");
-			return SG_EXIT_USAGE;
-		}
-	}
-	if (a.as != NULL && !sg_name_ok(a.as, SG_NAME_LEN_MAX)) {
-		fprintf(stderr, "signgate: --as: a principal name "
-		    "([A-Za-z0-9._-])\n");
-		return SG_EXIT_USAGE;
-	}
-	if (!a.yes && !isatty(STDIN_FILENO)) {
-		fprintf(stderr, "signgate: stdin is not a terminal: confirm "
-		    "with --yes\n");
-		return SG_EXIT_USAGE;
-	}
-	if (a.uri != NULL && a.module == NULL) {
-		const char *env = getenv("SIGNGATE_PKCS11_MODULE");
-		a.module = env != NULL && *env != '\0' ? env :
-		    SG_CLI_DEFAULT_MODULE;
-	}
+	if ((ex = sg_cli_getopt(argc, argv, &cl, conf, &a.help)) != 0)
+		return ex;
+	if (!a.help && (ex = approve_check(argc, argv, &a)) != 0)
+		return ex;
 	*ret = a;
 	return 0;
 }
@@ -453,14 +505,12 @@ precheck(struct sg_cli_http *h, const char *id, json_t **ret_req,
 	struct sg_statement st;
 	EVP_PKEY *pub = NULL;
 	char path[128], err[2048], spki[SG_SHA256_HEX_SIZE];
-	enum sg_req_state state;
 	int ex;
 
 	snprintf(path, sizeof(path), "/v1/requests/%s", id);
 	if ((ex = sg_cli_api(h, "GET", path, NULL, NULL, 0, &req, NULL)) != 0)
 		goto out;
-	if (sg_req_state_parse(sg_cli_jstr(req, "state"), &state) != 0 ||
-	    state != SG_REQ_PENDING) {
+	if (sg_cli_req_state(req) != SG_REQ_PENDING) {
 		fprintf(stderr, "signgate: request %s is %s, not pending: "
 		    "nothing to decide\n", id,
 		    sg_cli_esc(sg_cli_jstr(req, "state")));
@@ -470,15 +520,9 @@ precheck(struct sg_cli_http *h, const char *id, json_t **ret_req,
 	ex = SG_EXIT_LOCAL;
 	if (sg_cli_request_statement(req, &st, err, sizeof(err)) != 0 ||
 	    strcmp(st.request, id) != 0) {
-		char *line = err, *nl;
 		if (strcmp(err, "") == 0)
 			snprintf(err, sizeof(err), "asked for request %s", id);
-		while (line != NULL && *line != '\0') {
-			if ((nl = strchr(line, '\n')) != NULL)
-				*nl++ = '\0';
-			fprintf(stderr, "signgate: error: %s\n", line);
-			line = nl;
-		}
+		sg_cli_print_errors(err);
 		fprintf(stderr, "signgate: refusing to sign a statement that "
 		    "disagrees with the request\n");
 		goto out;
@@ -517,6 +561,94 @@ out:
 	return ex;
 }
 
+/* The officer's name (the envelope's keyid): --as, else the client
+ * certificate's CN. */
+static int
+officer_name(const struct sg_cli_conf *conf, const struct approve_args *a,
+    char keyid[SG_NAME_SIZE])
+{
+	if (a->as != NULL) {
+		snprintf(keyid, SG_NAME_SIZE, "%s", a->as);
+		return 0;
+	}
+	if (conf->cert == NULL ||
+	    sg_cli_cert_cn(conf->cert, keyid, SG_NAME_SIZE) != 0) {
+		fprintf(stderr, "signgate: cannot take the officer name from "
+		    "the client certificate's CN: give --as NAME\n");
+		return SG_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* The officer's yes, unless --yes gave it already; an exit status. */
+static int
+confirm(const struct approve_args *a, int approve, const char *keyid)
+{
+	char prompt[256];
+	int r;
+
+	if (a->yes)
+		return 0;
+	snprintf(prompt, sizeof(prompt), "%s request %s as %s? [y/N] ",
+	    approve ? "Approve" : "Reject", a->id, keyid);
+	if ((r = sg_cli_tty_confirm(prompt)) != 0) {
+		fprintf(stderr, "signgate: %s\n", r == SG_ERR_FORBIDDEN ?
+		    "declined; nothing posted" :
+		    "no answer from the terminal; nothing posted");
+		return SG_EXIT_LOCAL;
+	}
+	return 0;
+}
+
+/*
+ * Signs the decision on the statement with the officer's key (the token
+ * is opened here, after confirmation), then frees the key: the envelope
+ * is all that is needed afterwards.
+ */
+static int
+sign_decision(const struct approve_args *a, struct sg_cli_signer **signer,
+    const json_t *req, int approve, const char *keyid, char **ret)
+{
+	const char *stmt = sg_cli_jstr(req, "statement");
+	char err[1024];
+	int r = 0;
+
+	if (a->uri != NULL)
+		r = sg_cli_signer_pkcs11(a->module, a->uri, a->pin_file, signer,
+		    err, sizeof(err));
+	if (r == 0)
+		r = sg_cli_approval_envelope(*signer, stmt, strlen(stmt),
+		    approve, keyid, ret, err, sizeof(err));
+	sg_cli_signer_free(*signer);
+	*signer = NULL;
+	if (r != 0) {
+		fprintf(stderr, "signgate: %s\n", err);
+		return SG_EXIT_LOCAL;
+	}
+	return 0;
+}
+
+/* Posts the envelope and prints where the request stands after it. */
+static int
+post_decision(struct sg_cli_http *h, const char *id, const char *envelope,
+    const char *keyid, const char *decision)
+{
+	json_t *after = NULL;
+	char path[160], missing[1024];
+	int ex;
+
+	snprintf(path, sizeof(path), "/v1/requests/%s/approvals", id);
+	if ((ex = sg_cli_api(h, "POST", path, envelope, NULL, 0, &after,
+	    NULL)) != 0)
+		return ex;
+	printf("posted: %s %s\n", keyid, decision);
+	printf("state: %s\n", sg_cli_esc(sg_cli_jstr(after, "state")));
+	sg_cli_missing(after, missing, sizeof(missing));
+	printf("missing: %s\n", missing);
+	json_decref(after);
+	return SG_EXIT_OK;
+}
+
 int
 sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf)
 {
@@ -524,12 +656,10 @@ sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf)
 	struct sg_cli_signer *signer = NULL;
 	struct sg_cli_http *h = NULL;
 	struct sg_statement st;
-	json_t *req = NULL, *after = NULL;
-	const char *decision, *stmt;
-	char keyid[SG_NAME_SIZE], err[1024], path[160], prompt[256];
-	char missing[1024];
-	char *envelope = NULL;
-	int ex, r, approve;
+	json_t *req = NULL;
+	const char *decision;
+	char keyid[SG_NAME_SIZE], err[1024], *envelope = NULL;
+	int ex, approve;
 
 	approve = strcmp(argv[0], "approve") == 0;
 	decision = approve ? "approve" : "reject";
@@ -542,15 +672,8 @@ sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf)
 	/* Sets up the client only; nothing goes over the network yet. */
 	if ((ex = sg_cli_connect(conf, &h)) != 0)
 		return ex;
-	if (a.as != NULL)
-		snprintf(keyid, sizeof(keyid), "%s", a.as);
-	else if (conf->cert == NULL ||
-	    sg_cli_cert_cn(conf->cert, keyid, sizeof(keyid)) != 0) {
-		fprintf(stderr, "signgate: cannot take the officer name from "
-		    "the client certificate's CN: give --as NAME\n");
-		ex = SG_EXIT_USAGE;
+	if ((ex = officer_name(conf, &a, keyid)) != 0)
 		goto out;
-	}
 	/* A file key fails early (permissions, format) before any network. */
 	if (a.key_file != NULL && sg_cli_signer_file(a.key_file, &signer, err,
 	    sizeof(err)) != 0) {
@@ -563,49 +686,16 @@ sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf)
 	sg_cli_print_request(req, &st);
 	printf("decision: %s\n", decision);
 	fflush(stdout);
-	if (!a.yes) {
-		snprintf(prompt, sizeof(prompt), "%s request %s as %s? [y/N] ",
-		    approve ? "Approve" : "Reject", a.id, keyid);
-		if ((r = sg_cli_tty_confirm(prompt)) != 0) {
-			fprintf(stderr, "signgate: %s\n", r == SG_ERR_FORBIDDEN ?
-			    "declined; nothing posted" :
-			    "no answer from the terminal; nothing posted");
-			ex = SG_EXIT_LOCAL;
-			goto out;
-		}
-	}
-	if (a.uri != NULL && sg_cli_signer_pkcs11(a.module, a.uri, a.pin_file,
-	    &signer, err, sizeof(err)) != 0) {
-		fprintf(stderr, "signgate: %s\n", err);
-		ex = SG_EXIT_LOCAL;
+	if ((ex = confirm(&a, approve, keyid)) != 0 ||
+	    (ex = sign_decision(&a, &signer, req, approve, keyid,
+	    &envelope)) != 0)
 		goto out;
-	}
-	stmt = sg_cli_jstr(req, "statement");
-	if (sg_cli_approval_envelope(signer, stmt, strlen(stmt), approve,
-	    keyid, &envelope, err, sizeof(err)) != 0) {
-		fprintf(stderr, "signgate: %s\n", err);
-		ex = SG_EXIT_LOCAL;
-		goto out;
-	}
-	/* The key is not needed any more. */
-	sg_cli_signer_free(signer);
-	signer = NULL;
-	snprintf(path, sizeof(path), "/v1/requests/%s/approvals", a.id);
-	if ((ex = sg_cli_api(h, "POST", path, envelope, NULL, 0, &after,
-	    NULL)) != 0)
-		goto out;
-	printf("posted: %s %s\n", keyid, decision);
-	printf("state: %s\n", sg_cli_esc(sg_cli_jstr(after, "state")));
-	sg_cli_missing(after, missing, sizeof(missing));
-	printf("missing: %s\n", missing);
-	ex = SG_EXIT_OK;
+	ex = post_decision(h, a.id, envelope, keyid, decision);
 out:
-	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
-		ex = SG_EXIT_LOCAL;
+	ex = sg_cli_flush(ex);
 	free(envelope);
 	sg_cli_signer_free(signer);
 	json_decref(req);
-	json_decref(after);
 	sg_cli_http_free(h);
 	return ex;
 }

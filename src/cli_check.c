@@ -16,6 +16,7 @@
  * Every failure is SG_ERR_VERIFY with a reason for the user.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,125 @@ b64_member(const json_t *obj, const char *name, uint8_t **ret,
 	return sg_b64_decode(s, strlen(s), ret, ret_len);
 }
 
+/* The signature object is for what was asked: the key, the format, the
+ * digest algorithm, and a signature algorithm that is the key's. */
+static int
+sig_claims(const json_t *sigobj, const json_t *key, const char *key_name,
+    enum sg_format format, enum sg_digest_alg dalg, enum sg_key_alg *alg,
+    enum sg_sig_scheme *scheme, char *err, size_t errlen)
+{
+	const char *alg_name = sg_cli_jstr(sigobj, "algorithm");
+	enum sg_format got;
+
+	if (!streq(sg_cli_jstr(sigobj, "key"), key_name) ||
+	    !streq(sg_cli_jstr(key, "name"), key_name))
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature "
+		    "is by key %s, not %s",
+		    sg_cli_esc(sg_cli_jstr(sigobj, "key")),
+		    sg_cli_esc(key_name));
+	if (sg_format_parse(sg_cli_jstr(sigobj, "format"), &got) != 0 ||
+	    got != format)
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature's "
+		    "format is %s, not %s",
+		    sg_cli_esc(sg_cli_jstr(sigobj, "format")),
+		    sg_format_str(format));
+	if (!streq(sg_cli_jstr(sigobj, "digest_algorithm"),
+	    sg_digest_name(dalg)))
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature "
+		    "is over %s, not %s",
+		    sg_cli_esc(sg_cli_jstr(sigobj, "digest_algorithm")),
+		    sg_digest_name(dalg));
+	if (!streq(alg_name, sg_cli_jstr(key, "algorithm")) ||
+	    sg_scheme_from_name(alg_name, alg, scheme) != 0)
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "signature "
+		    "algorithm %s does not match key %s (%s)",
+		    sg_cli_esc(alg_name), sg_cli_esc(key_name),
+		    sg_cli_esc(sg_cli_jstr(key, "algorithm")));
+	return 0;
+}
+
+/* The key's public key: it hashes to the key's and the signature's SPKI
+ * digest and is of the signature's algorithm. */
+static int
+sig_key(const json_t *sigobj, const json_t *key, const char *key_name,
+    enum sg_key_alg alg, EVP_PKEY **ret, char *err, size_t errlen)
+{
+	char spki[SG_SHA256_HEX_SIZE];
+	EVP_PKEY *pub = NULL;
+	int r;
+
+	if (sg_cli_key_public(key, &pub, spki, err, errlen) != 0)
+		return SG_ERR_VERIFY;
+	if (sg_pubkey_alg(pub) != alg)
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "key %s is not an "
+		    "%s key", sg_cli_esc(key_name),
+		    sg_cli_esc(sg_cli_jstr(sigobj, "algorithm")));
+	else if (!streq(sg_cli_jstr(sigobj, "spki_sha256"), spki))
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature "
+		    "names spki sha256:%s, the key is sha256:%s",
+		    sg_cli_esc(sg_cli_jstr(sigobj, "spki_sha256")), spki);
+	else {
+		*ret = pub;
+		return 0;
+	}
+	EVP_PKEY_free(pub);
+	return r;
+}
+
+/* A raw signature verifies over the local digest and comes alone. */
+static int
+sig_raw(const json_t *sigobj, EVP_PKEY *pub, enum sg_sig_scheme scheme,
+    enum sg_digest_alg dalg, const uint8_t *digest, size_t dlen,
+    const uint8_t *sig, size_t sig_len, const char *key_name, char *err,
+    size_t errlen)
+{
+	if (sg_verify(pub, scheme, dalg, digest, dlen, sig, sig_len) != 0)
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature "
+		    "does not verify over the local %s digest with key %s",
+		    sg_digest_name(dalg), sg_cli_esc(key_name));
+	if (json_object_get(sigobj, "cms") != NULL)
+		return sg_err_set(err, errlen, SG_ERR_VERIFY, "a raw signature "
+		    "must not carry cms");
+	return 0;
+}
+
+/*
+ * The CMS signs its signed attributes, which must hold the local digest;
+ * "signature" is the CMS's signature value.  The DER CMS goes to *ret.
+ */
+static int
+sig_cms(const json_t *sigobj, EVP_PKEY *pub, enum sg_digest_alg dalg,
+    const uint8_t *digest, size_t dlen, const uint8_t *sig, size_t sig_len,
+    uint8_t **ret, size_t *ret_len, char *err, size_t errlen)
+{
+	uint8_t *cms = NULL, *sv = NULL;
+	size_t cms_len = 0, svlen = 0;
+	int r = SG_ERR_VERIFY;
+
+	if (b64_member(sigobj, "cms", &cms, &cms_len) != 0 || cms_len == 0) {
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: missing or "
+		    "not base64");
+		goto out;
+	}
+	if (sg_cli_check_cms(cms, cms_len, pub, dalg, digest, dlen, err,
+	    errlen) != 0)
+		goto out;
+	if (sg_cms_signature_value(cms, cms_len, &sv, &svlen) != 0 ||
+	    svlen != sig_len || memcmp(sv, sig, sig_len) != 0) {
+		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: its signature "
+		    "value is not the signature reported");
+		goto out;
+	}
+	*ret = cms;
+	*ret_len = cms_len;
+	cms = NULL;
+	r = 0;
+out:
+	free(sv);
+	free(cms);
+	return r;
+}
+
 int
 sg_cli_check_signature(const json_t *sigobj, const json_t *key,
     const char *key_name, enum sg_format format, enum sg_digest_alg dalg,
@@ -230,109 +350,36 @@ sg_cli_check_signature(const json_t *sigobj, const json_t *key,
     size_t *ret_sig_len, uint8_t **ret_cms, size_t *ret_cms_len,
     char *err, size_t errlen)
 {
-	const char *alg_name = sg_cli_jstr(sigobj, "algorithm");
 	EVP_PKEY *pub = NULL;
 	enum sg_key_alg alg;
 	enum sg_sig_scheme scheme;
 	uint8_t *sig = NULL, *cms = NULL;
 	size_t sig_len = 0, cms_len = 0;
-	enum sg_format got;
-	char spki[SG_SHA256_HEX_SIZE];
-	int r = SG_ERR_VERIFY, want_cms;
+	int r;
 
 	if ((format != SG_FORMAT_RAW && format != SG_FORMAT_CMS) ||
 	    dlen != sg_digest_len(dalg) || dlen == 0) {
 		return sg_err_set(err, errlen, SG_ERR_INVALID, "nothing to "
 		    "check");
 	}
-	want_cms = format == SG_FORMAT_CMS;
-	if (!streq(sg_cli_jstr(sigobj, "key"), key_name) ||
-	    !streq(sg_cli_jstr(key, "name"), key_name)) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature is "
-		    "by key %s, not %s", sg_cli_esc(sg_cli_jstr(sigobj, "key")),
-		    sg_cli_esc(key_name));
+	if ((r = sig_claims(sigobj, key, key_name, format, dalg, &alg,
+	    &scheme, err, errlen)) != 0 ||
+	    (r = sig_key(sigobj, key, key_name, alg, &pub, err, errlen)) != 0)
 		goto out;
-	}
-	if (sg_format_parse(sg_cli_jstr(sigobj, "format"), &got) != 0 ||
-	    got != format) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature's "
-		    "format is %s, not %s",
-		    sg_cli_esc(sg_cli_jstr(sigobj, "format")),
-		    sg_format_str(format));
-		goto out;
-	}
-	if (!streq(sg_cli_jstr(sigobj, "digest_algorithm"),
-	    sg_digest_name(dalg))) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature is "
-		    "over %s, not %s",
-		    sg_cli_esc(sg_cli_jstr(sigobj, "digest_algorithm")),
-		    sg_digest_name(dalg));
-		goto out;
-	}
-	if (!streq(alg_name, sg_cli_jstr(key, "algorithm")) ||
-	    sg_scheme_from_name(alg_name, &alg, &scheme) != 0) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "signature "
-		    "algorithm %s does not match key %s (%s)",
-		    sg_cli_esc(alg_name), sg_cli_esc(key_name),
-		    sg_cli_esc(sg_cli_jstr(key, "algorithm")));
-		goto out;
-	}
-	if ((r = sg_cli_key_public(key, &pub, spki, err, errlen)) != 0) {
-		r = SG_ERR_VERIFY;
-		goto out;
-	}
-	r = SG_ERR_VERIFY;
-	if (sg_pubkey_alg(pub) != alg) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "key %s is not an "
-		    "%s key", sg_cli_esc(key_name), sg_cli_esc(alg_name));
-		goto out;
-	}
-	if (!streq(sg_cli_jstr(sigobj, "spki_sha256"), spki)) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature "
-		    "names spki sha256:%s, the key is sha256:%s",
-		    sg_cli_esc(sg_cli_jstr(sigobj, "spki_sha256")), spki);
-		goto out;
-	}
 	if (b64_member(sigobj, "signature", &sig, &sig_len) != 0 ||
 	    sig_len == 0 || sig_len > SG_MAX_SIG) {
 		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "signature: missing "
 		    "or not base64");
 		goto out;
 	}
-	if (!want_cms && sg_verify(pub, scheme, dalg, digest, dlen, sig,
-	    sig_len) != 0) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "the signature does "
-		    "not verify over the local %s digest with key %s",
-		    sg_digest_name(dalg), sg_cli_esc(key_name));
+	if (format == SG_FORMAT_CMS)
+		r = sig_cms(sigobj, pub, dalg, digest, dlen, sig, sig_len, &cms,
+		    &cms_len, err, errlen);
+	else
+		r = sig_raw(sigobj, pub, scheme, dalg, digest, dlen, sig,
+		    sig_len, key_name, err, errlen);
+	if (r != 0)
 		goto out;
-	}
-	if (want_cms) {
-		/* The CMS signs its signed attributes, which must hold the
-		 * local digest; "signature" is the CMS's signature value. */
-		uint8_t *sv = NULL;
-		size_t svlen = 0;
-		if (b64_member(sigobj, "cms", &cms, &cms_len) != 0 ||
-		    cms_len == 0) {
-			r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: "
-			    "missing or not base64");
-			goto out;
-		}
-		if (sg_cli_check_cms(cms, cms_len, pub, dalg, digest, dlen,
-		    err, errlen) != 0)
-			goto out;
-		if (sg_cms_signature_value(cms, cms_len, &sv, &svlen) != 0 ||
-		    svlen != sig_len || memcmp(sv, sig, sig_len) != 0) {
-			free(sv);
-			r = sg_err_set(err, errlen, SG_ERR_VERIFY, "cms: its "
-			    "signature value is not the signature reported");
-			goto out;
-		}
-		free(sv);
-	} else if (json_object_get(sigobj, "cms") != NULL) {
-		r = sg_err_set(err, errlen, SG_ERR_VERIFY, "a raw signature "
-		    "must not carry cms");
-		goto out;
-	}
 	*ret_sig = sig;
 	*ret_sig_len = sig_len;
 	sig = NULL;
@@ -341,7 +388,6 @@ sg_cli_check_signature(const json_t *sigobj, const json_t *key,
 		*ret_cms_len = cms_len;
 		cms = NULL;
 	}
-	r = 0;
 out:
 	EVP_PKEY_free(pub);
 	free(sig);
@@ -349,21 +395,81 @@ out:
 	return r;
 }
 
+/* Adds "statement says WHAT SV, request says RV" to err unless obj's
+ * member is sv; 1 when it is not. */
+static int
+disagree(const json_t *obj, const char *member, const char *what,
+    const char *sv, char *err, size_t errlen)
+{
+	const char *rv = sg_cli_jstr(obj, member);
+
+	if (streq(rv, sv))
+		return 0;
+	add_err(err, errlen, "statement says %s %s, request says %s", what,
+	    sg_cli_esc(sv), sg_cli_esc(rv));
+	return 1;
+}
+
+/* The statement's strings and where the request holds each, in the order
+ * disagreements are listed. */
+static const struct {
+	const char *what;
+	const char *obj;             /* a member object, NULL: the request */
+	const char *member;
+	size_t off;                  /* in struct sg_statement */
+} agree_fields[] = {
+	{ "request", NULL, "id", offsetof(struct sg_statement, request) },
+	{ "key", NULL, "key", offsetof(struct sg_statement, key) },
+	{ "digest algorithm", "digest", "algorithm",
+	    offsetof(struct sg_statement, digest_alg) },
+	{ "digest", "digest", "value",
+	    offsetof(struct sg_statement, digest_hex) },
+	{ "format", NULL, "format", offsetof(struct sg_statement, format) },
+	{ "requester", NULL, "requester",
+	    offsetof(struct sg_statement, requester) },
+	{ "policy", "policy", "name",
+	    offsetof(struct sg_statement, policy_name) },
+};
+
+/* Every field of the statement against the request; 1 if any differs. */
+static int
+statement_disagrees(const json_t *req, const struct sg_statement *st,
+    char *err, size_t errlen)
+{
+	const json_t *obj, *pol = json_object_get(req, "policy"), *ver;
+	char when[32];
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i < sizeof(agree_fields) / sizeof(agree_fields[0]); i++) {
+		obj = agree_fields[i].obj == NULL ? req :
+		    json_object_get(req, agree_fields[i].obj);
+		bad |= disagree(obj, agree_fields[i].member,
+		    agree_fields[i].what,
+		    (const char *)st + agree_fields[i].off, err, errlen);
+	}
+	ver = json_is_object(pol) ? json_object_get(pol, "version") : NULL;
+	if (!json_is_integer(ver) || json_integer_value(ver) < 0 ||
+	    (unsigned long long)json_integer_value(ver) != st->policy_version) {
+		add_err(err, errlen, "statement says policy version %llu, "
+		    "request says %s", st->policy_version,
+		    json_is_integer(ver) ? "another" : "none");
+		bad = 1;
+	}
+	bad |= disagree(pol, "sha256", "policy sha256", st->policy_sha256,
+	    err, errlen);
+	sg_time_rfc3339((time_t)st->expires, when, sizeof(when));
+	bad |= disagree(req, "expires_at", "expiry", when, err, errlen);
+	return bad;
+}
+
 int
 sg_cli_request_statement(const json_t *req, struct sg_statement *ret,
     char *err, size_t errlen)
 {
 	struct sg_statement st;
-	const json_t *dig, *pol, *ver;
-	const char *text = sg_cli_jstr(req, "statement"), *v;
-	char when[32];
-	int bad = 0;
+	const char *text = sg_cli_jstr(req, "statement");
 
-#define DISAGREE(what, sv, rv) do {					\
-	add_err(err, errlen, "statement says %s %s, request says %s",	\
-	    (what), sg_cli_esc(sv), sg_cli_esc(rv));			\
-	bad = 1;							\
-} while (0)
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (text == NULL) {
@@ -374,37 +480,7 @@ sg_cli_request_statement(const json_t *req, struct sg_statement *ret,
 		add_err(err, errlen, "the statement does not parse");
 		return SG_ERR_VERIFY;
 	}
-	if (!streq(v = sg_cli_jstr(req, "id"), st.request))
-		DISAGREE("request", st.request, v);
-	if (!streq(v = sg_cli_jstr(req, "key"), st.key))
-		DISAGREE("key", st.key, v);
-	dig = json_object_get(req, "digest");
-	if (!streq(v = sg_cli_jstr(dig, "algorithm"), st.digest_alg))
-		DISAGREE("digest algorithm", st.digest_alg, v);
-	if (!streq(v = sg_cli_jstr(dig, "value"), st.digest_hex))
-		DISAGREE("digest", st.digest_hex, v);
-	if (!streq(v = sg_cli_jstr(req, "format"), st.format))
-		DISAGREE("format", st.format, v);
-	if (!streq(v = sg_cli_jstr(req, "requester"), st.requester))
-		DISAGREE("requester", st.requester, v);
-	pol = json_object_get(req, "policy");
-	if (!streq(v = sg_cli_jstr(pol, "name"), st.policy_name))
-		DISAGREE("policy", st.policy_name, v);
-	ver = json_is_object(pol) ? json_object_get(pol, "version") : NULL;
-	if (!json_is_integer(ver) || json_integer_value(ver) < 0 ||
-	    (unsigned long long)json_integer_value(ver) != st.policy_version) {
-		add_err(err, errlen, "statement says policy version %llu, "
-		    "request says %s", st.policy_version,
-		    json_is_integer(ver) ? "another" : "none");
-		bad = 1;
-	}
-	if (!streq(v = sg_cli_jstr(pol, "sha256"), st.policy_sha256))
-		DISAGREE("policy sha256", st.policy_sha256, v);
-	sg_time_rfc3339((time_t)st.expires, when, sizeof(when));
-	if (!streq(v = sg_cli_jstr(req, "expires_at"), when))
-		DISAGREE("expiry", when, v);
-#undef DISAGREE
-	if (bad)
+	if (statement_disagrees(req, &st, err, errlen))
 		return SG_ERR_VERIFY;
 	*ret = st;
 	return 0;

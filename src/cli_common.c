@@ -1,8 +1,10 @@
 /*
- * What every CLI command shares: global options and their environment
- * fall-backs, escaping of server strings before they reach a terminal,
- * problem details, and one function that performs an API call and turns
- * its outcome into the exit status the user sees.
+ * What every CLI command shares: the option loop (sg_cli_getopt: a
+ * command only says what its own options mean), global options and their
+ * environment fall-backs, escaping of server strings before they reach a
+ * terminal, problem details, small request-object helpers, and one
+ * function that performs an API call and turns its outcome into the exit
+ * status the user sees.
  *
  * The server is trusted to sign, not to print: any string it returns may
  * carry terminal escape sequences, so everything from a response passes
@@ -91,6 +93,57 @@ sg_cli_global_option(struct sg_cli_conf *c, int opt, const char *arg)
 	return 1;
 }
 
+int
+sg_cli_getopt(int argc, char **argv, const struct sg_cli_cmdline *cl,
+    struct sg_cli_conf *conf, int *ret_help)
+{
+	struct option opts[SG_CLI_MAX_OPTIONS];
+	const char *shortopts = cl->shortopts != NULL ? cl->shortopts : "hv";
+	int c, r;
+
+	*ret_help = 0;
+	if (sg_cli_options(cl->own, opts, SG_CLI_MAX_OPTIONS) != 0)
+		return SG_EXIT_LOCAL;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		if (c == 'h' || c == SG_OPT_HELP) {
+			*ret_help = 1;
+			continue;
+		}
+		if (cl->fn != NULL && (r = cl->fn(cl->arg, c, optarg)) != 1) {
+			if (r != 0)
+				return r;
+			continue;
+		}
+		if (sg_cli_global_option(conf, c, optarg) == 0)
+			continue;
+		fprintf(stderr, "see: signgate %s --help\n", cl->cmd);
+		return SG_EXIT_USAGE;
+	}
+	return SG_EXIT_OK;
+}
+
+int
+sg_cli_opt_json(void *arg, int opt, const char *optarg)
+{
+	(void)optarg;
+	if (opt != SG_OPT_CMD)
+		return 1;
+	*(int *)arg = 1;
+	return 0;
+}
+
+const char *
+sg_cli_id_operand(int argc, char **argv, const char *cmd, const char *rest)
+{
+	if (argc - optind != 1 || !sg_request_id_ok(argv[optind])) {
+		fprintf(stderr, "signgate: usage: signgate %s ID (%d lower-case "
+		    "hex characters)%s\n", cmd, SG_REQUEST_ID_LEN, rest);
+		return NULL;
+	}
+	return argv[optind];
+}
+
 static const char *
 env_or(const char *opt, const char *name)
 {
@@ -157,37 +210,31 @@ sg_cli_conf_resolve(struct sg_cli_conf *c)
 #define ESC_BUFS 8
 #define ESC_CAP (4 * SG_ARTIFACT_VALUE_MAX + 64)
 
-static char *
-esc_buf(void)
+/* s escaped by fn into the next of the rotating buffers. */
+static const char *
+esc_with(void (*fn)(const char *, size_t, char *, size_t), const char *s)
 {
 	static char bufs[ESC_BUFS][ESC_CAP];
 	static unsigned next;
+	char *b;
 
-	return bufs[next++ % ESC_BUFS];
+	if (s == NULL)
+		return "-";
+	b = bufs[next++ % ESC_BUFS];
+	fn(s, strlen(s), b, ESC_CAP);
+	return b;
 }
 
 const char *
 sg_cli_esc(const char *s)
 {
-	char *b;
-
-	if (s == NULL)
-		return "-";
-	b = esc_buf();
-	sg_escape(s, strlen(s), b, ESC_CAP);
-	return b;
+	return esc_with(sg_escape, s);
 }
 
 const char *
 sg_cli_text(const char *s)
 {
-	char *b;
-
-	if (s == NULL)
-		return "-";
-	b = esc_buf();
-	sg_text_escape(s, strlen(s), b, ESC_CAP);
-	return b;
+	return esc_with(sg_text_escape, s);
 }
 
 const char *
@@ -199,6 +246,58 @@ sg_cli_jstr(const json_t *obj, const char *name)
 		return NULL;
 	v = json_object_get(obj, name);
 	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+enum sg_req_state
+sg_cli_req_state(const json_t *req)
+{
+	enum sg_req_state s;
+
+	if (sg_req_state_parse(sg_cli_jstr(req, "state"), &s) != 0)
+		return SG_REQ_NONE;
+	return s;
+}
+
+int
+sg_cli_expect_request(const json_t *req, const char *id)
+{
+	const char *got = sg_cli_jstr(req, "id");
+
+	if (sg_request_id_ok(got) && strcmp(got, id) == 0)
+		return SG_EXIT_OK;
+	fprintf(stderr, "signgate: the server answered with another "
+	    "request\n");
+	return SG_EXIT_SERVER;
+}
+
+void
+sg_cli_print_raw(const struct sg_cli_http_resp *r)
+{
+	fwrite(r->body, 1, r->len, stdout);
+	if (r->len == 0 || r->body[r->len - 1] != '\n')
+		putchar('\n');
+}
+
+void
+sg_cli_print_errors(const char *lines)
+{
+	const char *nl;
+	size_t n;
+
+	while (lines != NULL && *lines != '\0') {
+		nl = strchr(lines, '\n');
+		n = nl != NULL ? (size_t)(nl - lines) : strlen(lines);
+		fprintf(stderr, "signgate: error: %.*s\n", (int)n, lines);
+		lines = nl != NULL ? nl + 1 : NULL;
+	}
+}
+
+int
+sg_cli_flush(int ex)
+{
+	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
+		return SG_EXIT_LOCAL;
+	return ex;
 }
 
 static void

@@ -170,6 +170,43 @@ print_key(const json_t *k, int namew)
 	return bad;
 }
 
+/* The NAME column's width: the longest escaped name, at least 4. */
+static int
+name_width(const json_t *arr)
+{
+	const json_t *k;
+	const char *name;
+	size_t i;
+	int w = 4;
+
+	json_array_foreach(arr, i, k) {
+		name = sg_cli_jstr(k, "name");
+		if (name != NULL && (int)strlen(sg_cli_esc(name)) > w)
+			w = (int)strlen(sg_cli_esc(name));
+	}
+	return w;
+}
+
+/* The table of keys; an exit status (SG_EXIT_VERIFY when a check failed). */
+static int
+print_keys(const json_t *doc)
+{
+	const json_t *arr = json_object_get(doc, "keys"), *k;
+	size_t i;
+	int bad = 0, namew;
+
+	if (!json_is_array(arr)) {
+		fprintf(stderr, "signgate: malformed response: no keys\n");
+		return SG_EXIT_SERVER;
+	}
+	namew = name_width(arr);
+	printf("%-*s %-11s %-8s %-12s %s\n", namew, "NAME", "ALGORITHM",
+	    "FORMATS", "STATE", "HSM");
+	json_array_foreach(arr, i, k)
+		bad |= print_key(k, namew);
+	return bad ? SG_EXIT_VERIFY : SG_EXIT_OK;
+}
+
 int
 sg_cli_cmd_keys(int argc, char **argv, struct sg_cli_conf *conf)
 {
@@ -177,33 +214,16 @@ sg_cli_cmd_keys(int argc, char **argv, struct sg_cli_conf *conf)
 		{ "json", no_argument, NULL, SG_OPT_CMD },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct option opts[SG_CLI_MAX_OPTIONS];
 	struct sg_cli_http *h = NULL;
 	struct sg_cli_http_resp raw;
-	json_t *doc = NULL, *arr, *k;
-	size_t i;
-	int c, r, json = 0, help = 0, ex = SG_EXIT_USAGE, bad = 0, namew = 4;
+	json_t *doc = NULL;
+	int json = 0, help, ex;
+	const struct sg_cli_cmdline cl = { "keys", own, NULL, sg_cli_opt_json,
+	    &json };
 
 	memset(&raw, 0, sizeof(raw));
-	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
-		return SG_EXIT_LOCAL;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
-		switch (c) {
-		case SG_OPT_CMD:
-			json = 1;
-			break;
-		case 'h':
-		case SG_OPT_HELP:
-			help = 1;
-			break;
-		default:
-			if ((r = sg_cli_global_option(conf, c, optarg)) == 0)
-				break;
-			fprintf(stderr, "see: signgate keys --help\n");
-			return SG_EXIT_USAGE;
-		}
-	}
+	if ((ex = sg_cli_getopt(argc, argv, &cl, conf, &help)) != 0)
+		return ex;
 	if (help) {
 		sg_cli_usage(stdout, "keys");
 		return SG_EXIT_OK;
@@ -217,32 +237,12 @@ sg_cli_cmd_keys(int argc, char **argv, struct sg_cli_conf *conf)
 	if ((ex = sg_cli_api(h, "GET", "/v1/keys", NULL, NULL, 0, &doc,
 	    &raw)) != 0)
 		goto out;
-	if (json) {
-		fwrite(raw.body, 1, raw.len, stdout);
-		if (raw.len == 0 || raw.body[raw.len - 1] != '\n')
-			putchar('\n');
-		goto out;
-	}
-	arr = json_object_get(doc, "keys");
-	if (!json_is_array(arr)) {
-		fprintf(stderr, "signgate: malformed response: no keys\n");
-		ex = SG_EXIT_SERVER;
-		goto out;
-	}
-	json_array_foreach(arr, i, k) {
-		const char *name = sg_cli_jstr(k, "name");
-		if (name != NULL && (int)strlen(sg_cli_esc(name)) > namew)
-			namew = (int)strlen(sg_cli_esc(name));
-	}
-	printf("%-*s %-11s %-8s %-12s %s\n", namew, "NAME", "ALGORITHM",
-	    "FORMATS", "STATE", "HSM");
-	json_array_foreach(arr, i, k)
-		bad |= print_key(k, namew);
-	if (bad)
-		ex = SG_EXIT_VERIFY;
+	if (json)
+		sg_cli_print_raw(&raw);
+	else
+		ex = print_keys(doc);
 out:
-	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
-		ex = SG_EXIT_LOCAL;
+	ex = sg_cli_flush(ex);
 	sg_cli_http_resp_clear(&raw);
 	json_decref(doc);
 	sg_cli_http_free(h);

@@ -399,42 +399,42 @@ out:
 
 /* --- commands --- */
 
+struct log_args {
+	const char *state;
+	const char *vkey;
+};
+
+static int
+log_option(void *arg, int opt, const char *v)
+{
+	struct log_args *a = arg;
+
+	switch (opt) {
+	case OPT_STATE:
+		a->state = v;
+		return 0;
+	case OPT_VKEY:
+		a->vkey = v;
+		return 0;
+	}
+	return 1;
+}
+
 static int
 parse_args(int argc, char **argv, struct sg_cli_conf *conf, int monitor,
-    const char **ret_state, const char **ret_vkey, int *ret_help)
+    struct log_args *ret, int *ret_help)
 {
 	static const struct option own_monitor[] = {
 		{ "state", required_argument, NULL, OPT_STATE },
 		{ "vkey", required_argument, NULL, OPT_VKEY },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct option opts[SG_CLI_MAX_OPTIONS];
-	int c;
+	const struct sg_cli_cmdline cl = { "log",
+	    monitor ? own_monitor : NULL, NULL, log_option, ret };
+	int ex;
 
-	*ret_help = 0;
-	if (sg_cli_options(monitor ? own_monitor : NULL, opts,
-	    SG_CLI_MAX_OPTIONS) != 0)
-		return SG_EXIT_LOCAL;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_STATE:
-			*ret_state = optarg;
-			break;
-		case OPT_VKEY:
-			*ret_vkey = optarg;
-			break;
-		case 'h':
-		case SG_OPT_HELP:
-			*ret_help = 1;
-			break;
-		default:
-			if (sg_cli_global_option(conf, c, optarg) == 0)
-				break;
-			fprintf(stderr, "see: signgate log --help\n");
-			return SG_EXIT_USAGE;
-		}
-	}
+	if ((ex = sg_cli_getopt(argc, argv, &cl, conf, ret_help)) != 0)
+		return ex;
 	if (optind != argc) {
 		fprintf(stderr, "signgate: log %s takes no arguments\n",
 		    argv[0]);
@@ -470,15 +470,116 @@ cmd_checkpoint(struct sg_cli_http *h)
 	return 0;
 }
 
+/* The state file, if there is one yet (*have_old); an exit status. */
+static int
+monitor_load(const char *path, struct monitor_state *old, int *have_old)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	*have_old = 0;
+	if ((r = sg_read_file(path, STATE_MAX, &text, &len)) != 0) {
+		if (r == SG_ERR_NOT_FOUND)
+			return SG_EXIT_OK;
+		fprintf(stderr, "signgate: cannot read %s: %s\n", path,
+		    sg_strerror(r));
+		return SG_EXIT_LOCAL;
+	}
+	r = state_parse(text, len, old);
+	free(text);
+	if (r != 0) {
+		fprintf(stderr, "signgate: %s: not a log monitor state file; "
+		    "refusing to overwrite it\n", path);
+		return SG_EXIT_LOCAL;
+	}
+	*have_old = 1;
+	return SG_EXIT_OK;
+}
+
+/*
+ * The key to trust: pinned in the state, else given, else the served one
+ * on first use.  A given or served key other than the pinned one is an
+ * alarm.
+ */
+static int
+monitor_key(struct sg_cli_http *h, const char *state_path,
+    const struct monitor_state *old, int have_old, const struct vkey *given,
+    struct vkey *ret)
+{
+	struct vkey served;
+	int ex;
+
+	if ((ex = fetch_vkey(h, &served)) != 0)
+		return ex;
+	if (have_old)
+		*ret = old->key;
+	else if (given != NULL)
+		*ret = *given;
+	else
+		*ret = served;
+	if (have_old && given != NULL &&
+	    strcmp(given->text, old->key.text) != 0)
+		return alarm_msg("KEY CHANGED", "--vkey %s is not the key "
+		    "pinned in %s (%s)", given->text, state_path,
+		    old->key.text);
+	if (strcmp(served.text, ret->text) != 0)
+		return alarm_msg("KEY CHANGED", "the server's log key is %s, "
+		    "the pinned key is %s", served.text, ret->text);
+	return 0;
+}
+
+/* The new checkpoint extends the tree this monitor saw last. */
+static int
+monitor_extends(struct sg_cli_http *h, const struct monitor_state *old,
+    const struct sg_checkpoint *cp)
+{
+	uint8_t empty[SG_HASH_LEN];
+
+	if (cp->size < old->size)
+		return alarm_msg("ROLLBACK", "the log now has %llu entries, "
+		    "but this monitor saw %llu", (unsigned long long)cp->size,
+		    (unsigned long long)old->size);
+	if (cp->size == old->size) {
+		if (memcmp(cp->root, old->root, SG_HASH_LEN) != 0)
+			return alarm_msg("FORK", "two different roots for the "
+			    "log at size %llu", (unsigned long long)cp->size);
+		return 0;
+	}
+	if (old->size > 0)
+		return check_consistency(h, old, cp);
+	/* Every log extends the empty one, whose root is fixed; a state
+	 * claiming another root for it was not written by this monitor. */
+	sg_sha256("", 0, empty);
+	if (memcmp(old->root, empty, SG_HASH_LEN) != 0)
+		return alarm_msg("FORK", "the state file's empty log has a "
+		    "non-empty root");
+	return 0;
+}
+
+static void
+monitor_print(const struct monitor_state *old, const struct monitor_state *cur,
+    int have_old, int given)
+{
+	char *b64 = sg_b64_encode(cur->root, SG_HASH_LEN);
+
+	printf("key: %s%s\n", cur->key.text, have_old ? "" : given ?
+	    " (given)" : " (trusted on first use)");
+	if (have_old)
+		printf("previous: %llu\n", (unsigned long long)old->size);
+	printf("size: %llu\n", (unsigned long long)cur->size);
+	printf("root: %s\n", b64 != NULL ? b64 : "?");
+	printf("consistent: %s\n", have_old ? "yes" : "first checkpoint");
+	free(b64);
+}
+
 static int
 cmd_monitor(struct sg_cli_http *h, const char *state_path, const char *vkey_arg)
 {
 	struct monitor_state old, cur;
 	struct sg_checkpoint cp;
-	struct vkey served, given;
-	char *text = NULL, *b64 = NULL;
-	size_t len = 0;
-	int have_old = 0, r, ex = SG_EXIT_LOCAL;
+	struct vkey given;
+	int have_old = 0, r, ex;
 
 	memset(&old, 0, sizeof(old));
 	memset(&cur, 0, sizeof(cur));
@@ -486,106 +587,32 @@ cmd_monitor(struct sg_cli_http *h, const char *state_path, const char *vkey_arg)
 	    strlen(vkey_arg)) != 0) {
 		fprintf(stderr, "signgate: --vkey: not a verifier key "
 		    "(<name>+<key id>+<base64>)\n");
-		ex = SG_EXIT_USAGE;
-		goto out;
+		return SG_EXIT_USAGE;
 	}
-	r = sg_read_file(state_path, STATE_MAX, &text, &len);
-	if (r == 0) {
-		if (state_parse(text, len, &old) != 0) {
-			fprintf(stderr, "signgate: %s: not a log monitor state "
-			    "file; refusing to overwrite it\n", state_path);
-			goto out;
-		}
-		have_old = 1;
-	} else if (r != SG_ERR_NOT_FOUND) {
-		fprintf(stderr, "signgate: cannot read %s: %s\n", state_path,
-		    sg_strerror(r));
-		goto out;
-	}
-
-	/* The key to trust: pinned in the state, else given, else first use. */
-	if ((ex = fetch_vkey(h, &served)) != 0)
-		goto out;
-	if (have_old)
-		cur.key = old.key;
-	else if (vkey_arg != NULL)
-		cur.key = given;
-	else
-		cur.key = served;
-	if (have_old && vkey_arg != NULL &&
-	    strcmp(given.text, old.key.text) != 0) {
-		ex = alarm_msg("KEY CHANGED", "--vkey %s is not the key pinned "
-		    "in %s (%s)", given.text, state_path, old.key.text);
-		goto out;
-	}
-	if (strcmp(served.text, cur.key.text) != 0) {
-		ex = alarm_msg("KEY CHANGED", "the server's log key is %s, the "
-		    "pinned key is %s", served.text, cur.key.text);
-		goto out;
-	}
-
-	if ((ex = fetch_checkpoint(h, &cur.key, NULL, &cp)) != 0)
-		goto out;
+	if ((ex = monitor_load(state_path, &old, &have_old)) != 0 ||
+	    (ex = monitor_key(h, state_path, &old, have_old,
+	    vkey_arg != NULL ? &given : NULL, &cur.key)) != 0 ||
+	    (ex = fetch_checkpoint(h, &cur.key, NULL, &cp)) != 0)
+		return ex;
 	cur.size = cp.size;
 	memcpy(cur.root, cp.root, SG_HASH_LEN);
-	if (have_old) {
-		if (cp.size < old.size) {
-			ex = alarm_msg("ROLLBACK", "the log now has %llu "
-			    "entries, but this monitor saw %llu",
-			    (unsigned long long)cp.size,
-			    (unsigned long long)old.size);
-			goto out;
-		}
-		if (cp.size == old.size) {
-			if (memcmp(cp.root, old.root, SG_HASH_LEN) != 0) {
-				ex = alarm_msg("FORK", "two different roots "
-				    "for the log at size %llu",
-				    (unsigned long long)cp.size);
-				goto out;
-			}
-		} else if (old.size > 0) {
-			if ((ex = check_consistency(h, &old, &cp)) != 0)
-				goto out;
-		} else {
-			/* Every log extends the empty one, whose root is
-			 * fixed; a state claiming another root for it was
-			 * not written by this monitor. */
-			uint8_t empty[SG_HASH_LEN];
-
-			sg_sha256("", 0, empty);
-			if (memcmp(old.root, empty, SG_HASH_LEN) != 0) {
-				ex = alarm_msg("FORK", "the state file's empty "
-				    "log has a non-empty root");
-				goto out;
-			}
-		}
-	}
+	if (have_old && (ex = monitor_extends(h, &old, &cp)) != 0)
+		return ex;
 	if ((r = state_write(state_path, &cur)) != 0) {
 		fprintf(stderr, "signgate: cannot write %s: %s\n", state_path,
 		    sg_strerror(r));
-		ex = SG_EXIT_LOCAL;
-		goto out;
+		return SG_EXIT_LOCAL;
 	}
-	b64 = sg_b64_encode(cur.root, SG_HASH_LEN);
-	printf("key: %s%s\n", cur.key.text, have_old ? "" : vkey_arg != NULL ?
-	    " (given)" : " (trusted on first use)");
-	if (have_old)
-		printf("previous: %llu\n", (unsigned long long)old.size);
-	printf("size: %llu\n", (unsigned long long)cur.size);
-	printf("root: %s\n", b64 != NULL ? b64 : "?");
-	printf("consistent: %s\n", have_old ? "yes" : "first checkpoint");
-	ex = SG_EXIT_OK;
-out:
-	free(b64);
-	free(text);
-	return ex;
+	monitor_print(&old, &cur, have_old, vkey_arg != NULL);
+	return SG_EXIT_OK;
 }
 
 int
 sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf)
 {
-	const char *sub, *state = NULL, *vkey = NULL;
+	struct log_args la = { NULL, NULL };
 	struct sg_cli_http *h = NULL;
+	const char *sub;
 	int ex, help = 0, monitor;
 
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
@@ -601,14 +628,14 @@ sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf)
 		return SG_EXIT_USAGE;
 	}
 	monitor = strcmp(sub, "monitor") == 0;
-	if ((ex = parse_args(argc - 1, argv + 1, conf, monitor, &state, &vkey,
+	if ((ex = parse_args(argc - 1, argv + 1, conf, monitor, &la,
 	    &help)) != 0)
 		return ex;
 	if (help) {
 		sg_cli_usage(stdout, "log");
 		return SG_EXIT_OK;
 	}
-	if (monitor && state == NULL) {
+	if (monitor && la.state == NULL) {
 		fprintf(stderr, "signgate: log monitor needs --state FILE\n");
 		return SG_EXIT_USAGE;
 	}
@@ -619,9 +646,8 @@ sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf)
 	else if (strcmp(sub, "checkpoint") == 0)
 		ex = cmd_checkpoint(h);
 	else
-		ex = cmd_monitor(h, state, vkey);
-	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
-		ex = SG_EXIT_LOCAL;
+		ex = cmd_monitor(h, la.state, la.vkey);
+	ex = sg_cli_flush(ex);
 	sg_cli_http_free(h);
 	return ex;
 }

@@ -144,6 +144,27 @@ artifact_label(const json_t *req, char *out, size_t cap)
 	    version ? sg_cli_text(version) : "");
 }
 
+struct pending_args {
+	const char *key;
+	int json;
+};
+
+static int
+pending_option(void *arg, int opt, const char *optarg)
+{
+	struct pending_args *pa = arg;
+
+	switch (opt) {
+	case SG_OPT_CMD:
+		pa->key = optarg;
+		return 0;
+	case SG_OPT_CMD + 1:
+		pa->json = 1;
+		return 0;
+	}
+	return 1;
+}
+
 /* The command line of `pending`: SG_EXIT_OK to go on, or an exit status
  * (-1 after --help, which has been answered). */
 static int
@@ -155,43 +176,24 @@ pending_options(int argc, char **argv, struct sg_cli_conf *conf,
 		{ "json", no_argument, NULL, SG_OPT_CMD + 1 },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct option opts[SG_CLI_MAX_OPTIONS];
-	const char *key = NULL;
-	int c, json = 0, help = 0;
+	struct pending_args pa = { NULL, 0 };
+	const struct sg_cli_cmdline cl = { "pending", own, NULL,
+	    pending_option, &pa };
+	int ex, help;
 
-	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
-		return SG_EXIT_LOCAL;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
-		switch (c) {
-		case SG_OPT_CMD:
-			key = optarg;
-			break;
-		case SG_OPT_CMD + 1:
-			json = 1;
-			break;
-		case 'h':
-		case SG_OPT_HELP:
-			help = 1;
-			break;
-		default:
-			if (sg_cli_global_option(conf, c, optarg) == 0)
-				break;
-			fprintf(stderr, "see: signgate pending --help\n");
-			return SG_EXIT_USAGE;
-		}
-	}
+	if ((ex = sg_cli_getopt(argc, argv, &cl, conf, &help)) != 0)
+		return ex;
 	if (help) {
 		sg_cli_usage(stdout, "pending");
 		return -1;
 	}
-	if (optind != argc || (key != NULL && !sg_name_ok(key, 63))) {
+	if (optind != argc || (pa.key != NULL && !sg_name_ok(pa.key, 63))) {
 		fprintf(stderr, "signgate: usage: signgate pending [--key NAME] "
 		    "[--json]\n");
 		return SG_EXIT_USAGE;
 	}
-	*ret_key = key;
-	*ret_json = json;
+	*ret_key = pa.key;
+	*ret_json = pa.json;
 	return SG_EXIT_OK;
 }
 
@@ -315,11 +317,26 @@ sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf)
 		ex = SG_EXIT_OK;
 	}
 out:
-	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
-		ex = SG_EXIT_LOCAL;
+	ex = sg_cli_flush(ex);
 	json_decref(all);
 	sg_cli_http_free(h);
 	return ex;
+}
+
+/* The request's statement agrees with the request, which is the one
+ * asked for; else err lists why. */
+static int
+show_statement(const json_t *req, const char *id, struct sg_statement *st,
+    char *err, size_t errlen)
+{
+	if (sg_cli_request_statement(req, st, err, errlen) != 0)
+		return 0;
+	if (strcmp(st->request, id) != 0) {
+		snprintf(err, errlen, "asked for request %s, got %s", id,
+		    st->request);
+		return 0;
+	}
+	return 1;
 }
 
 int
@@ -329,78 +346,42 @@ sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf)
 		{ "json", no_argument, NULL, SG_OPT_CMD },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct option opts[SG_CLI_MAX_OPTIONS];
 	struct sg_cli_http *h = NULL;
 	struct sg_cli_http_resp raw;
 	struct sg_statement st;
 	json_t *req = NULL;
 	char path[128], err[2048];
 	const char *id;
-	int c, json = 0, help = 0, ex, ok;
+	int json = 0, help, ex, ok;
+	const struct sg_cli_cmdline cl = { "show", own, NULL, sg_cli_opt_json,
+	    &json };
 
 	memset(&raw, 0, sizeof(raw));
-	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
-		return SG_EXIT_LOCAL;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
-		switch (c) {
-		case SG_OPT_CMD:
-			json = 1;
-			break;
-		case 'h':
-		case SG_OPT_HELP:
-			help = 1;
-			break;
-		default:
-			if (sg_cli_global_option(conf, c, optarg) == 0)
-				break;
-			fprintf(stderr, "see: signgate show --help\n");
-			return SG_EXIT_USAGE;
-		}
-	}
+	if ((ex = sg_cli_getopt(argc, argv, &cl, conf, &help)) != 0)
+		return ex;
 	if (help) {
 		sg_cli_usage(stdout, "show");
 		return SG_EXIT_OK;
 	}
-	if (argc - optind != 1 || !sg_request_id_ok(argv[optind])) {
-		fprintf(stderr, "signgate: usage: signgate show ID (%d "
-		    "lower-case hex characters) [--json]\n", SG_REQUEST_ID_LEN);
+	if ((id = sg_cli_id_operand(argc, argv, "show", " [--json]")) == NULL)
 		return SG_EXIT_USAGE;
-	}
-	id = argv[optind];
 	if ((ex = sg_cli_connect(conf, &h)) != 0)
 		return ex;
 	snprintf(path, sizeof(path), "/v1/requests/%s", id);
 	if ((ex = sg_cli_api(h, "GET", path, NULL, NULL, 0, &req, &raw)) != 0)
 		goto out;
-	ok = sg_cli_request_statement(req, &st, err, sizeof(err)) == 0;
-	if (ok && strcmp(st.request, id) != 0) {
-		snprintf(err, sizeof(err), "asked for request %s, got %s", id,
-		    st.request);
-		ok = 0;
-	}
-	if (json) {
-		fwrite(raw.body, 1, raw.len, stdout);
-		if (raw.len == 0 || raw.body[raw.len - 1] != '\n')
-			putchar('\n');
-	} else
+	ok = show_statement(req, id, &st, err, sizeof(err));
+	if (json)
+		sg_cli_print_raw(&raw);
+	else
 		sg_cli_print_request(req, ok ? &st : NULL);
 	fflush(stdout);
 	if (!ok) {
-		char *line = err, *nl;
-		while (line != NULL && *line != '\0') {
-			if ((nl = strchr(line, '\n')) != NULL)
-				*nl++ = '\0';
-			fprintf(stderr, "signgate: error: %s\n", line);
-			line = nl;
-		}
+		sg_cli_print_errors(err);
 		ex = SG_EXIT_LOCAL;
-		goto out;
 	}
-	ex = SG_EXIT_OK;
 out:
-	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
-		ex = SG_EXIT_LOCAL;
+	ex = sg_cli_flush(ex);
 	sg_cli_http_resp_clear(&raw);
 	json_decref(req);
 	sg_cli_http_free(h);
@@ -426,49 +407,22 @@ valid_reason(const char *s, char *why, size_t cap)
 	return 1;
 }
 
-int
-sg_cli_cmd_cancel(int argc, char **argv, struct sg_cli_conf *conf)
+static int
+cancel_option(void *arg, int opt, const char *optarg)
 {
-	static const struct option own[] = {
-		{ "reason", required_argument, NULL, SG_OPT_CMD },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct option opts[SG_CLI_MAX_OPTIONS];
-	struct sg_cli_http *h = NULL;
-	const char *reason = NULL, *id;
-	json_t *body = NULL, *req = NULL;
-	char path[128], *body_str = NULL, why[128];
-	int c, help = 0, ex;
+	if (opt != SG_OPT_CMD)
+		return 1;
+	*(const char **)arg = optarg;
+	return 0;
+}
 
-	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
-		return SG_EXIT_LOCAL;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
-		switch (c) {
-		case SG_OPT_CMD:
-			reason = optarg;
-			break;
-		case 'h':
-		case SG_OPT_HELP:
-			help = 1;
-			break;
-		default:
-			if (sg_cli_global_option(conf, c, optarg) == 0)
-				break;
-			fprintf(stderr, "see: signgate cancel --help\n");
-			return SG_EXIT_USAGE;
-		}
-	}
-	if (help) {
-		sg_cli_usage(stdout, "cancel");
-		return SG_EXIT_OK;
-	}
-	if (argc - optind != 1 || !sg_request_id_ok(argv[optind])) {
-		fprintf(stderr, "signgate: usage: signgate cancel ID (%d "
-		    "lower-case hex characters) --reason TEXT\n",
-		    SG_REQUEST_ID_LEN);
-		return SG_EXIT_USAGE;
-	}
+/* The body of POST …/cancel, from a checked --reason; an exit status. */
+static int
+cancel_body(const char *reason, char **ret)
+{
+	char why[128];
+	json_t *body;
+
 	if (reason == NULL) {
 		fprintf(stderr, "signgate: cancel: --reason TEXT is "
 		    "required\n");
@@ -478,37 +432,58 @@ sg_cli_cmd_cancel(int argc, char **argv, struct sg_cli_conf *conf)
 		fprintf(stderr, "signgate: cancel: --reason: %s\n", why);
 		return SG_EXIT_USAGE;
 	}
-	id = argv[optind];
-	ex = SG_EXIT_LOCAL;
-	if ((body = json_pack("{s:s}", "reason", reason)) == NULL ||
-	    (body_str = json_dumps(body, JSON_COMPACT)) == NULL) {
+	*ret = NULL;
+	if ((body = json_pack("{s:s}", "reason", reason)) != NULL)
+		*ret = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (*ret == NULL) {
 		fprintf(stderr, "signgate: cancel: --reason is not valid "
 		    "UTF-8\n");
-		ex = SG_EXIT_USAGE;
-		goto out;
+		return SG_EXIT_USAGE;
 	}
+	return SG_EXIT_OK;
+}
+
+int
+sg_cli_cmd_cancel(int argc, char **argv, struct sg_cli_conf *conf)
+{
+	static const struct option own[] = {
+		{ "reason", required_argument, NULL, SG_OPT_CMD },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sg_cli_http *h = NULL;
+	const char *reason = NULL, *id;
+	const struct sg_cli_cmdline cl = { "cancel", own, NULL, cancel_option,
+	    &reason };
+	json_t *req = NULL;
+	char path[128], *body = NULL;
+	int help, ex;
+
+	if ((ex = sg_cli_getopt(argc, argv, &cl, conf, &help)) != 0)
+		return ex;
+	if (help) {
+		sg_cli_usage(stdout, "cancel");
+		return SG_EXIT_OK;
+	}
+	if ((id = sg_cli_id_operand(argc, argv, "cancel",
+	    " --reason TEXT")) == NULL)
+		return SG_EXIT_USAGE;
+	if ((ex = cancel_body(reason, &body)) != 0)
+		goto out;
 	if ((ex = sg_cli_connect(conf, &h)) != 0)
 		goto out;
 	snprintf(path, sizeof(path), "/v1/requests/%s/cancel", id);
-	if ((ex = sg_cli_api(h, "POST", path, body_str, NULL, 0, &req,
+	if ((ex = sg_cli_api(h, "POST", path, body, NULL, 0, &req,
 	    NULL)) != 0)
 		goto out;
-	if (!sg_request_id_ok(sg_cli_jstr(req, "id")) ||
-	    strcmp(sg_cli_jstr(req, "id"), id) != 0) {
-		fprintf(stderr, "signgate: the server answered with another "
-		    "request\n");
-		ex = SG_EXIT_SERVER;
+	if ((ex = sg_cli_expect_request(req, id)) != 0)
 		goto out;
-	}
 	printf("request: %s\n", id);
 	printf("state: %s\n", sg_cli_esc(sg_cli_jstr(req, "state")));
 	sg_cli_print_cancelled(req);
-	ex = SG_EXIT_OK;
 out:
-	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
-		ex = SG_EXIT_LOCAL;
-	free(body_str);
-	json_decref(body);
+	ex = sg_cli_flush(ex);
+	free(body);
 	json_decref(req);
 	sg_cli_http_free(h);
 	return ex;

@@ -34,6 +34,7 @@
 #define POLL_FAILURES_MAX 10
 #define WAIT_MAX (7 * 24 * 3600)
 #define DEFAULT_WAIT 3600
+#define IDEM_RANDOM 16               /* bytes of a generated key */
 
 enum {
 	OPT_KEY = SG_OPT_CMD,
@@ -61,6 +62,85 @@ idem_valid(const char *s)
 	return 1;
 }
 
+/* --meta K=V, up to SG_ARTIFACT_FIELDS_MAX of them. */
+static int
+add_meta(struct sg_cli_sign_args *a, const char *kv)
+{
+	if (a->nmeta == SG_ARTIFACT_FIELDS_MAX) {
+		fprintf(stderr, "signgate: at most %d artifact fields\n",
+		    SG_ARTIFACT_FIELDS_MAX);
+		return SG_EXIT_USAGE;
+	}
+	if (strchr(kv, '=') == NULL) {
+		fprintf(stderr, "signgate: --meta: K=V\n");
+		return SG_EXIT_USAGE;
+	}
+	a->meta[a->nmeta++] = kv;
+	return 0;
+}
+
+/* The options whose value must be checked. */
+static int
+sign_checked_option(struct sg_cli_sign_args *a, int opt, const char *v)
+{
+	switch (opt) {
+	case OPT_DIGEST:
+		if ((a->digest = sg_digest_from_name(v)) != SG_DIGEST_NONE)
+			return 0;
+		fprintf(stderr, "signgate: --digest: sha256, sha384 or "
+		    "sha512\n");
+		return SG_EXIT_USAGE;
+	case OPT_FORMAT:
+		if (sg_format_parse(v, &a->format) == 0)
+			return 0;
+		fprintf(stderr, "signgate: --format: raw or cms\n");
+		return SG_EXIT_USAGE;
+	case OPT_IDEM:
+		if (!idem_valid(v)) {
+			fprintf(stderr, "signgate: --idempotency-key: 1 to %d "
+			    "printable ASCII characters, no spaces\n",
+			    SG_IDEM_KEY_MAX);
+			return SG_EXIT_USAGE;
+		}
+		a->idempotency_key = v;
+		return 0;
+	case OPT_WAIT:
+		if (sg_parse_u64(v, 0, WAIT_MAX, &a->wait) == 0)
+			return 0;
+		fprintf(stderr, "signgate: --wait: 0 to %d seconds\n",
+		    WAIT_MAX);
+		return SG_EXIT_USAGE;
+	case OPT_META:
+		return add_meta(a, v);
+	}
+	return 1;
+}
+
+static int
+sign_option(void *arg, int opt, const char *v)
+{
+	struct sg_cli_sign_args *a = arg;
+
+	switch (opt) {
+	case OPT_KEY:
+		a->key = v;
+		return 0;
+	case OPT_OUT:
+		a->out = v;
+		return 0;
+	case OPT_NAME:
+		a->artifact_name = v;
+		return 0;
+	case OPT_VERSION:
+		a->artifact_version = v;
+		return 0;
+	case OPT_NO_WAIT:
+		a->no_wait = 1;
+		return 0;
+	}
+	return sign_checked_option(a, opt, v);
+}
+
 int
 sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
     struct sg_cli_sign_args *ret)
@@ -78,89 +158,17 @@ sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
 		{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct option opts[SG_CLI_MAX_OPTIONS];
 	struct sg_cli_sign_args a;
-	int c;
+	const struct sg_cli_cmdline cl = { "sign", own, NULL, sign_option,
+	    &a };
+	int ex;
 
 	memset(&a, 0, sizeof(a));
 	a.digest = SG_DIGEST_SHA256;
 	a.format = SG_FORMAT_RAW;
 	a.wait = DEFAULT_WAIT;
-	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
-		return SG_EXIT_LOCAL;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_KEY:
-			a.key = optarg;
-			break;
-		case OPT_DIGEST:
-			if ((a.digest = sg_digest_from_name(optarg)) ==
-			    SG_DIGEST_NONE) {
-				fprintf(stderr, "signgate: --digest: sha256, "
-				    "sha384 or sha512\n");
-				return SG_EXIT_USAGE;
-			}
-			break;
-		case OPT_FORMAT:
-			if (sg_format_parse(optarg, &a.format) != 0) {
-				fprintf(stderr, "signgate: --format: raw or "
-				    "cms\n");
-				return SG_EXIT_USAGE;
-			}
-			break;
-		case OPT_OUT:
-			a.out = optarg;
-			break;
-		case OPT_NAME:
-			a.artifact_name = optarg;
-			break;
-		case OPT_VERSION:
-			a.artifact_version = optarg;
-			break;
-		case OPT_META:
-			if (a.nmeta == SG_ARTIFACT_FIELDS_MAX) {
-				fprintf(stderr, "signgate: at most %d "
-				    "artifact fields\n",
-				    SG_ARTIFACT_FIELDS_MAX);
-				return SG_EXIT_USAGE;
-			}
-			if (strchr(optarg, '=') == NULL) {
-				fprintf(stderr, "signgate: --meta: K=V\n");
-				return SG_EXIT_USAGE;
-			}
-			a.meta[a.nmeta++] = optarg;
-			break;
-		case OPT_IDEM:
-			if (!idem_valid(optarg)) {
-				fprintf(stderr, "signgate: --idempotency-key: "
-				    "1 to %d printable ASCII characters, no "
-				    "spaces\n", SG_IDEM_KEY_MAX);
-				return SG_EXIT_USAGE;
-			}
-			a.idempotency_key = optarg;
-			break;
-		case OPT_WAIT:
-			if (sg_parse_u64(optarg, 0, WAIT_MAX, &a.wait) != 0) {
-				fprintf(stderr, "signgate: --wait: 0 to %d "
-				    "seconds\n", WAIT_MAX);
-				return SG_EXIT_USAGE;
-			}
-			break;
-		case OPT_NO_WAIT:
-			a.no_wait = 1;
-			break;
-		case 'h':
-		case SG_OPT_HELP:
-			a.help = 1;
-			break;
-		default:
-			if (sg_cli_global_option(conf, c, optarg) == 0)
-				break;
-			fprintf(stderr, "see: signgate sign --help\n");
-			return SG_EXIT_USAGE;
-		}
-	}
+	if ((ex = sg_cli_getopt(argc, argv, &cl, conf, &a.help)) != 0)
+		return ex;
 	if (!a.help) {
 		if (a.key == NULL || !sg_name_ok(a.key, SG_NAME_LEN_MAX)) {
 			fprintf(stderr, "signgate: sign needs --key NAME\n");
@@ -294,37 +302,31 @@ same_request(const json_t *req, const struct sg_cli_sign_args *a,
 	    strcmp(v, digest_hex) == 0;
 }
 
-/* The request's state as the server wrote it; SG_REQ_NONE if missing or
- * not one. */
-static enum sg_req_state
-req_state(const json_t *req)
-{
-	enum sg_req_state s;
-
-	if (sg_req_state_parse(sg_cli_jstr(req, "state"), &s) != 0)
-		return SG_REQ_NONE;
-	return s;
-}
+/* What the user was told last: a line is printed only when it changes. */
+struct progress {
+	char state[32];
+	char missing[1024];
+};
 
 static void
-report(const json_t *req, char *last_state, size_t scap, char *last_missing,
-    size_t mcap)
+report(const json_t *req, struct progress *seen)
 {
 	const char *state = sg_cli_jstr(req, "state");
-	char missing[1024];
+	char missing[sizeof(seen->missing)];
 
 	if (state == NULL)
 		state = "?";
-	if (strcmp(state, last_state) != 0) {
+	if (strcmp(state, seen->state) != 0) {
 		printf("state: %s\n", sg_cli_esc(state));
-		snprintf(last_state, scap, "%s", state);
-		last_missing[0] = '\0';
+		snprintf(seen->state, sizeof(seen->state), "%s", state);
+		seen->missing[0] = '\0';
 	}
-	if (req_state(req) == SG_REQ_PENDING) {
+	if (sg_cli_req_state(req) == SG_REQ_PENDING) {
 		sg_cli_missing(req, missing, sizeof(missing));
-		if (strcmp(missing, last_missing) != 0) {
+		if (strcmp(missing, seen->missing) != 0) {
 			printf("missing: %s\n", missing);
-			snprintf(last_missing, mcap, "%s", missing);
+			snprintf(seen->missing, sizeof(seen->missing), "%s",
+			    missing);
 		}
 	}
 	fflush(stdout);
@@ -354,8 +356,7 @@ post_request(struct sg_cli_http *h, const char *body, const char *idem,
 /* Long-polls until the request leaves pending or the deadline passes. */
 static int
 wait_request(struct sg_cli_http *h, const char *id, time_t deadline,
-    json_t **req, char *last_state, size_t scap, char *last_missing,
-    size_t mcap)
+    json_t **req, struct progress *seen)
 {
 	char path[128];
 	json_t *next;
@@ -363,7 +364,7 @@ wait_request(struct sg_cli_http *h, const char *id, time_t deadline,
 	int ex, failures = 0;
 
 	for (;;) {
-		if (req_state(*req) != SG_REQ_PENDING)
+		if (sg_cli_req_state(*req) != SG_REQ_PENDING)
 			return SG_EXIT_OK;
 		if ((left = deadline - mono_s()) <= 0) {
 			fprintf(stderr, "signgate: request %s is still pending; "
@@ -385,19 +386,17 @@ wait_request(struct sg_cli_http *h, const char *id, time_t deadline,
 		if (ex != SG_EXIT_OK)
 			return ex;
 		failures = 0;
-		if (!sg_request_id_ok(sg_cli_jstr(next, "id")) ||
-		    strcmp(sg_cli_jstr(next, "id"), id) != 0) {
-			fprintf(stderr, "signgate: the server answered with "
-			    "another request\n");
+		if ((ex = sg_cli_expect_request(next, id)) != 0) {
 			json_decref(next);
-			return SG_EXIT_SERVER;
+			return ex;
 		}
 		json_decref(*req);
 		*req = next;
-		report(*req, last_state, scap, last_missing, mcap);
+		report(*req, seen);
 		/* A server that does not hold the poll must not be hammered;
 		 * a finished request needs no more polling. */
-		if (req_state(*req) == SG_REQ_PENDING && mono_s() - t0 < 1)
+		if (sg_cli_req_state(*req) == SG_REQ_PENDING &&
+		    mono_s() - t0 < 1)
 			sleep(1);
 	}
 }
@@ -415,23 +414,52 @@ write_out(const char *path, const void *buf, size_t len)
 	return 0;
 }
 
+/* What a run works with besides its arguments. */
+struct sign_job {
+	uint8_t digest[SG_MAX_DIGEST];      /* of the LOCAL file */
+	size_t dlen;
+	char hex[2 * SG_MAX_DIGEST + 1];
+	char idem_buf[2 * IDEM_RANDOM + 1];
+	const char *idem;                   /* the Idempotency-Key */
+	char *out;                          /* the signature file */
+	char *body;                         /* the request, JSON */
+	char id[SG_REQUEST_ID_SIZE];
+};
+
+/* Writes the log proof of a signature object next to the signature. */
+static int
+write_proof(const json_t *sigobj, const char *out)
+{
+	const char *proof = sg_cli_jstr(json_object_get(sigobj, "log"),
+	    "proof");
+	char *path;
+	int ex;
+
+	if (proof == NULL)
+		return SG_EXIT_OK;
+	if (asprintf(&path, "%s.proof", out) < 0)
+		return SG_EXIT_LOCAL;
+	if ((ex = write_out(path, proof, strlen(proof))) == 0)
+		printf("proof: %s\n", path);
+	free(path);
+	return ex;
+}
+
 /* Fetches, checks and writes the signature of a signed request. */
 static int
 fetch_signature(struct sg_cli_http *h, const struct sg_cli_sign_args *a,
-    const char *id, const uint8_t *digest, size_t dlen, const char *hex,
-    const char *out)
+    const struct sign_job *j)
 {
-	json_t *keys = NULL, *sigobj = NULL, *key, *log;
+	json_t *keys = NULL, *sigobj = NULL, *key;
 	uint8_t *sig = NULL, *cms = NULL;
 	size_t sig_len = 0, cms_len = 0;
-	char path[128], err[1024], *proof_path = NULL;
-	const char *proof;
+	char path[128], err[1024];
 	int ex;
 
 	if ((ex = sg_cli_api(h, "GET", "/v1/keys", NULL, NULL, 0, &keys,
 	    NULL)) != 0)
 		goto out;
-	snprintf(path, sizeof(path), "/v1/requests/%s/signature", id);
+	snprintf(path, sizeof(path), "/v1/requests/%s/signature", j->id);
 	if ((ex = sg_cli_api(h, "GET", path, NULL, NULL, 0, &sigobj,
 	    NULL)) != 0)
 		goto out;
@@ -442,36 +470,24 @@ fetch_signature(struct sg_cli_http *h, const struct sg_cli_sign_args *a,
 		goto out;
 	}
 	if (sg_cli_check_signature(sigobj, key, a->key, a->format, a->digest,
-	    digest, dlen, &sig, &sig_len, &cms, &cms_len, err,
+	    j->digest, j->dlen, &sig, &sig_len, &cms, &cms_len, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "signgate: %s; nothing written\n", err);
 		goto out;
 	}
 	printf("verified: %s %s:%s key %s spki sha256:%s\n",
 	    sg_cli_esc(sg_cli_jstr(sigobj, "algorithm")),
-	    sg_digest_name(a->digest), hex, a->key,
+	    sg_digest_name(a->digest), j->hex, a->key,
 	    sg_cli_esc(sg_cli_jstr(sigobj, "spki_sha256")));
 	if (a->format == SG_FORMAT_CMS)
-		ex = write_out(out, cms, cms_len);
+		ex = write_out(j->out, cms, cms_len);
 	else
-		ex = write_out(out, sig, sig_len);
+		ex = write_out(j->out, sig, sig_len);
 	if (ex != 0)
 		goto out;
-	printf("signature: %s\n", out);
-	log = json_object_get(sigobj, "log");
-	if ((proof = sg_cli_jstr(log, "proof")) != NULL) {
-		if (asprintf(&proof_path, "%s.proof", out) < 0) {
-			proof_path = NULL;
-			ex = SG_EXIT_LOCAL;
-			goto out;
-		}
-		if ((ex = write_out(proof_path, proof, strlen(proof))) != 0)
-			goto out;
-		printf("proof: %s\n", proof_path);
-	}
-	ex = SG_EXIT_OK;
+	printf("signature: %s\n", j->out);
+	ex = write_proof(sigobj, j->out);
 out:
-	free(proof_path);
 	free(sig);
 	free(cms);
 	json_decref(keys);
@@ -479,22 +495,109 @@ out:
 	return ex;
 }
 
+/*
+ * Everything local before the request goes out: the file's digest, the
+ * output path, the Idempotency-Key and the request body.  An exit status.
+ */
+static int
+sign_prepare(const struct sg_cli_sign_args *a, json_t *artifact,
+    struct sign_job *j)
+{
+	uint8_t rnd[IDEM_RANDOM];
+	json_t *body;
+	int r;
+
+	if ((r = sg_digest_file(a->file, a->digest, j->digest,
+	    &j->dlen)) != 0) {
+		fprintf(stderr, "signgate: cannot hash %s: %s\n", a->file,
+		    sg_strerror(r));
+		return SG_EXIT_LOCAL;
+	}
+	sg_hex_encode(j->digest, j->dlen, j->hex);
+	if (a->out != NULL)
+		j->out = strdup(a->out);
+	else if (asprintf(&j->out, "%s.%s", a->file,
+	    a->format == SG_FORMAT_CMS ? "p7s" : "sig") < 0)
+		j->out = NULL;
+	if (j->out == NULL)
+		return SG_EXIT_LOCAL;
+	if ((j->idem = a->idempotency_key) == NULL) {
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+			return SG_EXIT_LOCAL;
+		sg_hex_encode(rnd, sizeof(rnd), j->idem_buf);
+		j->idem = j->idem_buf;
+	}
+	body = json_pack("{s:s, s:{s:s, s:s}, s:s, s:O}", "key", a->key,
+	    "digest", "algorithm", sg_digest_name(a->digest), "value", j->hex,
+	    "format", sg_format_str(a->format), "artifact", artifact);
+	if (body != NULL)
+		j->body = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	return j->body != NULL ? SG_EXIT_OK : SG_EXIT_LOCAL;
+}
+
+/* Posts the request and, unless --no-wait, follows it until it leaves
+ * pending; *req is the latest view of it. */
+static int
+sign_submit(struct sg_cli_http *h, const struct sg_cli_sign_args *a,
+    struct sign_job *j, json_t **req)
+{
+	struct progress seen;
+	int ex;
+
+	memset(&seen, 0, sizeof(seen));
+	if ((ex = post_request(h, j->body, j->idem, req)) != 0)
+		return ex;
+	if (!same_request(*req, a, j->hex)) {
+		fprintf(stderr, "signgate: the server answered with a request "
+		    "for something else\n");
+		return SG_EXIT_SERVER;
+	}
+	snprintf(j->id, sizeof(j->id), "%s", sg_cli_jstr(*req, "id"));
+	printf("request: %s\n", j->id);
+	printf("idempotency-key: %s\n", j->idem);
+	report(*req, &seen);
+	if (a->no_wait)
+		return SG_EXIT_OK;
+	return wait_request(h, j->id, mono_s() + (time_t)a->wait, req, &seen);
+}
+
+/* What became of the request: the signature, or why there is none. */
+static int
+sign_outcome(struct sg_cli_http *h, const struct sg_cli_sign_args *a,
+    const struct sign_job *j, const json_t *req)
+{
+	enum sg_req_state state = sg_cli_req_state(req);
+
+	if (state == SG_REQ_PENDING)
+		return SG_EXIT_OK;             /* --no-wait */
+	if (state == SG_REQ_SIGNED)
+		return fetch_signature(h, a, j);
+	if (sg_req_state_final(state)) {
+		if (sg_cli_jstr(req, "error") != NULL)
+			printf("error: %s\n",
+			    sg_cli_esc(sg_cli_jstr(req, "error")));
+		sg_cli_print_cancelled(req);
+		fprintf(stderr, "signgate: request %s was %s; no signature\n",
+		    j->id, sg_req_state_str(state));
+		return SG_EXIT_NOT_SIGNED;
+	}
+	fprintf(stderr, "signgate: request %s is in unknown state %s\n", j->id,
+	    sg_cli_esc(sg_cli_jstr(req, "state")));
+	return SG_EXIT_SERVER;
+}
+
 int
 sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf)
 {
 	struct sg_cli_sign_args a;
+	struct sign_job j;
 	struct sg_cli_http *h = NULL;
-	json_t *artifact = NULL, *body = NULL, *req = NULL;
-	uint8_t digest[SG_MAX_DIGEST], rnd[16];
-	char hex[2 * SG_MAX_DIGEST + 1], idem_buf[2 * sizeof(rnd) + 1];
-	char err[512], id[SG_REQUEST_ID_SIZE], last_state[32] = "";
-	char last_missing[1024] = "", *body_str = NULL, *out = NULL;
-	const char *idem;
-	enum sg_req_state state;
-	size_t dlen = 0;
-	time_t deadline;
-	int r, ex;
+	json_t *artifact = NULL, *req = NULL;
+	char err[512];
+	int ex;
 
+	memset(&j, 0, sizeof(j));
 	if ((ex = sg_cli_sign_parse(argc, argv, conf, &a)) != 0)
 		return ex;
 	if (a.help) {
@@ -505,85 +608,16 @@ sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf)
 		fprintf(stderr, "signgate: %s\n", err);
 		return SG_EXIT_USAGE;
 	}
-	if ((ex = sg_cli_conf_resolve(conf)) != 0)
+	if ((ex = sg_cli_conf_resolve(conf)) != 0 ||
+	    (ex = sign_prepare(&a, artifact, &j)) != 0 ||
+	    (ex = sg_cli_connect(conf, &h)) != 0 ||
+	    (ex = sign_submit(h, &a, &j, &req)) != 0)
 		goto out;
-	ex = SG_EXIT_LOCAL;
-	if ((r = sg_digest_file(a.file, a.digest, digest, &dlen)) != 0) {
-		fprintf(stderr, "signgate: cannot hash %s: %s\n", a.file,
-		    sg_strerror(r));
-		goto out;
-	}
-	sg_hex_encode(digest, dlen, hex);
-	if (a.out != NULL)
-		out = strdup(a.out);
-	else if (asprintf(&out, "%s.%s", a.file,
-	    a.format == SG_FORMAT_CMS ? "p7s" : "sig") < 0)
-		out = NULL;
-	if (out == NULL)
-		goto out;
-	if ((idem = a.idempotency_key) == NULL) {
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-			goto out;
-		sg_hex_encode(rnd, sizeof(rnd), idem_buf);
-		idem = idem_buf;
-	}
-	body = json_pack("{s:s, s:{s:s, s:s}, s:s, s:O}", "key", a.key,
-	    "digest", "algorithm", sg_digest_name(a.digest), "value", hex,
-	    "format", sg_format_str(a.format), "artifact", artifact);
-	if (body == NULL || (body_str = json_dumps(body, JSON_COMPACT)) == NULL)
-		goto out;
-
-	if ((ex = sg_cli_connect(conf, &h)) != 0)
-		goto out;
-	if ((ex = post_request(h, body_str, idem, &req)) != 0)
-		goto out;
-	if (!same_request(req, &a, hex)) {
-		fprintf(stderr, "signgate: the server answered with a request "
-		    "for something else\n");
-		ex = SG_EXIT_SERVER;
-		goto out;
-	}
-	snprintf(id, sizeof(id), "%s", sg_cli_jstr(req, "id"));
-	printf("request: %s\n", id);
-	printf("idempotency-key: %s\n", idem);
-	report(req, last_state, sizeof(last_state), last_missing,
-	    sizeof(last_missing));
-
-	if (!a.no_wait) {
-		deadline = mono_s() + (time_t)a.wait;
-		if ((ex = wait_request(h, id, deadline, &req, last_state,
-		    sizeof(last_state), last_missing,
-		    sizeof(last_missing))) != 0)
-			goto out;
-	}
-	state = req_state(req);
-	if (state == SG_REQ_PENDING) {
-		ex = SG_EXIT_OK;             /* --no-wait */
-		goto out;
-	}
-	if (state == SG_REQ_SIGNED) {
-		ex = fetch_signature(h, &a, id, digest, dlen, hex, out);
-		goto out;
-	}
-	if (sg_req_state_final(state)) {
-		if (sg_cli_jstr(req, "error") != NULL)
-			printf("error: %s\n",
-			    sg_cli_esc(sg_cli_jstr(req, "error")));
-		sg_cli_print_cancelled(req);
-		fprintf(stderr, "signgate: request %s was %s; no signature\n",
-		    id, sg_req_state_str(state));
-		ex = SG_EXIT_NOT_SIGNED;
-		goto out;
-	}
-	fprintf(stderr, "signgate: request %s is in unknown state %s\n", id,
-	    sg_cli_esc(sg_cli_jstr(req, "state")));
-	ex = SG_EXIT_SERVER;
+	ex = sign_outcome(h, &a, &j, req);
 out:
-	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
-		ex = SG_EXIT_LOCAL;
-	free(body_str);
-	free(out);
-	json_decref(body);
+	ex = sg_cli_flush(ex);
+	free(j.body);
+	free(j.out);
 	json_decref(artifact);
 	json_decref(req);
 	sg_cli_http_free(h);

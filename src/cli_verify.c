@@ -117,6 +117,58 @@ read_input(const char *what, const char *path, size_t max, char **ret,
 }
 
 static int
+verify_option(void *arg, int opt, const char *v)
+{
+	struct verify_args *a = arg;
+
+	switch (opt) {
+	case OPT_KEY_FILE:
+		a->vkey_file = v;
+		return 0;
+	case OPT_LOG_KEY:
+		a->vkey = v;
+		return 0;
+	case OPT_POLICY:
+		a->policy = v;
+		return 0;
+	case OPT_PROOF:
+		a->proof = v;
+		return 0;
+	case OPT_SIGNATURE:
+		a->signature = v;
+		return 0;
+	case OPT_DIGEST:
+		a->digest = v;
+		return 0;
+	}
+	return 1;
+}
+
+/* What the options say together: every input named once. */
+static int
+verify_check(int argc, char **argv, struct verify_args *a)
+{
+	if ((a->vkey_file == NULL) == (a->vkey == NULL)) {
+		fprintf(stderr, "signgate: verify needs one of --key-file FILE "
+		    "and --log-key VKEY\n");
+		return SG_EXIT_USAGE;
+	}
+	if (a->policy == NULL || a->proof == NULL) {
+		fprintf(stderr, "signgate: verify needs --policy FILE and "
+		    "--proof FILE\n");
+		return SG_EXIT_USAGE;
+	}
+	if (argc - optind > 1 || (argc - optind == 1) == (a->digest != NULL)) {
+		fprintf(stderr, "signgate: verify needs exactly one of FILE "
+		    "and --digest ALG:HEX\n");
+		return SG_EXIT_USAGE;
+	}
+	if (argc - optind == 1)
+		a->file = argv[optind];
+	return 0;
+}
+
+static int
 parse_args(int argc, char **argv, struct sg_cli_conf *conf,
     struct verify_args *ret)
 {
@@ -129,68 +181,18 @@ parse_args(int argc, char **argv, struct sg_cli_conf *conf,
 		{ "digest", required_argument, NULL, OPT_DIGEST },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct option opts[SG_CLI_MAX_OPTIONS];
 	struct verify_args a;
-	int c;
+	const struct sg_cli_cmdline cl = { "verify", own, NULL,
+	    verify_option, &a };
+	int ex;
 
 	memset(&a, 0, sizeof(a));
-	if (sg_cli_options(own, opts, SG_CLI_MAX_OPTIONS) != 0)
-		return SG_EXIT_LOCAL;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_KEY_FILE:
-			a.vkey_file = optarg;
-			break;
-		case OPT_LOG_KEY:
-			a.vkey = optarg;
-			break;
-		case OPT_POLICY:
-			a.policy = optarg;
-			break;
-		case OPT_PROOF:
-			a.proof = optarg;
-			break;
-		case OPT_SIGNATURE:
-			a.signature = optarg;
-			break;
-		case OPT_DIGEST:
-			a.digest = optarg;
-			break;
-		case 'h':
-		case SG_OPT_HELP:
-			a.help = 1;
-			break;
-		default:
-			/* Connection options mean nothing offline; they are
-			 * accepted so that a shared environment does not
-			 * break scripts. */
-			if (sg_cli_global_option(conf, c, optarg) == 0)
-				break;
-			fprintf(stderr, "see: signgate verify --help\n");
-			return SG_EXIT_USAGE;
-		}
-	}
-	if (!a.help) {
-		if ((a.vkey_file == NULL) == (a.vkey == NULL)) {
-			fprintf(stderr, "signgate: verify needs one of "
-			    "--key-file FILE and --log-key VKEY\n");
-			return SG_EXIT_USAGE;
-		}
-		if (a.policy == NULL || a.proof == NULL) {
-			fprintf(stderr, "signgate: verify needs --policy FILE "
-			    "and --proof FILE\n");
-			return SG_EXIT_USAGE;
-		}
-		if (argc - optind > 1 || (argc - optind == 1) ==
-		    (a.digest != NULL)) {
-			fprintf(stderr, "signgate: verify needs exactly one of "
-			    "FILE and --digest ALG:HEX\n");
-			return SG_EXIT_USAGE;
-		}
-		if (argc - optind == 1)
-			a.file = argv[optind];
-	}
+	/* Connection options mean nothing offline; they are accepted so that
+	 * a shared environment does not break scripts. */
+	if ((ex = sg_cli_getopt(argc, argv, &cl, conf, &a.help)) != 0)
+		return ex;
+	if (!a.help && (ex = verify_check(argc, argv, &a)) != 0)
+		return ex;
 	*ret = a;
 	return 0;
 }
@@ -571,8 +573,7 @@ sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 	print_summary(&a, &v);
 	ex = SG_EXIT_OK;
 out:
-	if (fflush(stdout) != 0 && ex == SG_EXIT_OK)
-		ex = SG_EXIT_LOCAL;
+	ex = sg_cli_flush(ex);
 	sg_policy_free(v.policy);
 	EVP_PKEY_free(v.pub);
 	sg_entry_clear(&v.entry);

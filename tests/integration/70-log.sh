@@ -54,12 +54,14 @@ inclusion_ok() {
 }
 
 # flip FILE POS: changes the byte at POS (letters and digits to the next
-# one of their kind, so base64 stays base64; anything else + 1).
+# one of their kind and '+' to '/', so base64 stays base64 and a changed
+# hash is caught by the link that checks it, not by the parser; anything
+# else + 1).
 flip() {
 	local f=$1 pos=$2 b n
 	b=$(od -An -tu1 -j "$pos" -N1 "$f" | tr -d ' \n')
 	case $b in
-	57) n=48 ;; 90) n=65 ;; 122) n=97 ;;
+	57) n=48 ;; 90) n=65 ;; 122) n=97 ;; 43) n=47 ;;
 	*) if { [ "$b" -ge 48 ] && [ "$b" -le 56 ]; } ||
 	      { [ "$b" -ge 65 ] && [ "$b" -le 89 ]; } ||
 	      { [ "$b" -ge 97 ] && [ "$b" -le 121 ]; }; then

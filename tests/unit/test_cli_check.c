@@ -3,7 +3,7 @@
  * signatures are accepted only for the right key, SPKI, algorithm, format
  * and LOCAL digest; CMS only with the right signer and messageDigest; a
  * statement only when it agrees with the request; and an approval made
- * from a key file verifies the way DESIGN.md says a server checks it
+ * from a key file verifies the way docs/API.md says a server checks it
  * (SHA-256 over the PAE of statement + decision, recomputed here by hand).
  * Keys, certificates and CMS objects are made here with OpenSSL directly so
  * that the code under test is not checked against itself.

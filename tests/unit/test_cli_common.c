@@ -2,19 +2,22 @@
  * Tests for the CLI's pure helpers: option tables and the precedence of
  * options over the environment, URL rules, `sign` argument parsing and
  * the artifact object, problem details, exit statuses, the "missing"
- * summary, and escaping of server strings.
+ * summary, escaping of server strings, and the option loop and request
+ * helpers every command shares.
  */
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "sg_cli.h"
 #include "sg_err.h"
 #include "sg_test.h"
+#include "sg_util.h"
 
 static void
 clear_env(void)
@@ -265,6 +268,191 @@ test_sign_parse(void)
 	}
 }
 
+struct opt_seen {
+	const char *alpha;
+	int yes;
+	int calls;
+};
+
+/* --alpha V is taken, --bad is a bad value, -y a short option. */
+static int
+record_option(void *arg, int opt, const char *optarg)
+{
+	struct opt_seen *seen = arg;
+
+	seen->calls++;
+	switch (opt) {
+	case SG_OPT_CMD:
+		seen->alpha = optarg;
+		return 0;
+	case SG_OPT_CMD + 1:
+		return SG_EXIT_USAGE;
+	case 'y':
+		seen->yes = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static int
+run_getopt(const struct sg_cli_cmdline *cl, struct sg_cli_conf *c,
+    int *help, char **argv)
+{
+	int argc = 0;
+
+	while (argv[argc] != NULL)
+		argc++;
+	memset(c, 0, sizeof(*c));
+	opterr = 0;
+	return sg_cli_getopt(argc, argv, cl, c, help);
+}
+
+static void
+test_getopt(void)
+{
+	static const struct option own[] = {
+		{ "alpha", required_argument, NULL, SG_OPT_CMD },
+		{ "bad", no_argument, NULL, SG_OPT_CMD + 1 },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const struct option json_only[] = {
+		{ "json", no_argument, NULL, SG_OPT_CMD },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opt_seen seen;
+	struct sg_cli_cmdline cl = { "test", own, "hvy", record_option,
+	    &seen };
+	struct sg_cli_conf c;
+	int help, json = 0;
+	char *a1[] = { "test", "--alpha", "A", "-y", "--url", "https://x",
+	    "op1", NULL };
+	char *a2[] = { "test", "--help", NULL };
+	char *a3[] = { "test", "-h", "op", NULL };
+	char *a4[] = { "test", "--bad", NULL };
+	char *a5[] = { "test", "--nope", NULL };
+	char *a6[] = { "test", "--timeout", "0", NULL };
+	char *a7[] = { "test", "-y", NULL };
+	char *a8[] = { "test", "--json", "-v", NULL };
+	char *a9[] = { "test", "--alpha", "B", NULL };
+
+	memset(&seen, 0, sizeof(seen));
+	CHECK_EQ_INT(run_getopt(&cl, &c, &help, a1), SG_EXIT_OK);
+	CHECK_STR(seen.alpha, "A");
+	CHECK_EQ_INT(seen.yes, 1);
+	CHECK_EQ_INT(help, 0);
+	CHECK_STR(c.url, "https://x");
+	CHECK(optind == 6 && strcmp(a1[optind], "op1") == 0);
+
+	CHECK_EQ_INT(run_getopt(&cl, &c, &help, a2), SG_EXIT_OK);
+	CHECK_EQ_INT(help, 1);
+	CHECK_EQ_INT(run_getopt(&cl, &c, &help, a3), SG_EXIT_OK);
+	CHECK_EQ_INT(help, 1);
+	/* An own option's error status comes back as it is. */
+	CHECK_EQ_INT(run_getopt(&cl, &c, &help, a4), SG_EXIT_USAGE);
+	/* Unknown options and bad global values are usage errors. */
+	memset(&seen, 0, sizeof(seen));
+	CHECK_EQ_INT(run_getopt(&cl, &c, &help, a5), SG_EXIT_USAGE);
+	CHECK_EQ_INT(seen.calls, 1);
+	CHECK_EQ_INT(run_getopt(&cl, &c, &help, a6), SG_EXIT_USAGE);
+
+	/* Defaults: "hv" only, no own options. */
+	cl.shortopts = NULL;
+	CHECK_EQ_INT(run_getopt(&cl, &c, &help, a7), SG_EXIT_USAGE);
+	cl.own = NULL;
+	cl.fn = NULL;
+	CHECK_EQ_INT(run_getopt(&cl, &c, &help, a9), SG_EXIT_USAGE);
+
+	cl.own = json_only;
+	cl.fn = sg_cli_opt_json;
+	cl.arg = &json;
+	CHECK_EQ_INT(run_getopt(&cl, &c, &help, a8), SG_EXIT_OK);
+	CHECK_EQ_INT(json, 1);
+	CHECK_EQ_INT(c.verbose, 1);
+	sg_log_set_verbose(0);
+}
+
+static void
+test_request_helpers(void)
+{
+	static const char id[] = "0123456789abcdef0123456789abcdef";
+	char *one[] = { "show", (char *)id, NULL };
+	char *bad[] = { "show", "0123456789ABCDEF0123456789ABCDEF", NULL };
+	char *two[] = { "show", (char *)id, (char *)id, NULL };
+	json_t *req;
+
+	optind = 1;
+	CHECK(sg_cli_id_operand(2, one, "show", "") == one[1]);
+	optind = 1;
+	CHECK(sg_cli_id_operand(2, bad, "show", "") == NULL);
+	optind = 1;
+	CHECK(sg_cli_id_operand(3, two, "show", "") == NULL);
+	optind = 1;
+	CHECK(sg_cli_id_operand(1, one, "show", "") == NULL);
+
+	req = json_pack("{s:s, s:s}", "id", id, "state", "pending");
+	CHECK_EQ_INT(sg_cli_req_state(req), SG_REQ_PENDING);
+	CHECK_EQ_INT(sg_cli_expect_request(req, id), SG_EXIT_OK);
+	CHECK_EQ_INT(sg_cli_expect_request(req,
+	    "ffffffffffffffffffffffffffffffff"), SG_EXIT_SERVER);
+	json_object_set_new(req, "state", json_string("signed"));
+	CHECK_EQ_INT(sg_cli_req_state(req), SG_REQ_SIGNED);
+	json_object_set_new(req, "state", json_string("bogus"));
+	CHECK_EQ_INT(sg_cli_req_state(req), SG_REQ_NONE);
+	json_object_set_new(req, "state", json_integer(1));
+	CHECK_EQ_INT(sg_cli_req_state(req), SG_REQ_NONE);
+	/* An ID that is not one never matches, not even itself. */
+	json_object_set_new(req, "id", json_string("../x"));
+	CHECK_EQ_INT(sg_cli_expect_request(req, "../x"), SG_EXIT_SERVER);
+	json_object_del(req, "id");
+	CHECK_EQ_INT(sg_cli_expect_request(req, id), SG_EXIT_SERVER);
+	json_decref(req);
+	CHECK_EQ_INT(sg_cli_req_state(NULL), SG_REQ_NONE);
+}
+
+/* What sg_cli_print_errors(lines) writes to stderr. */
+static void
+errors_of(const char *lines, char *out, size_t cap)
+{
+	FILE *f = tmpfile();
+	size_t n = 0;
+	int saved;
+
+	out[0] = '\0';
+	if (f == NULL)
+		return;
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(fileno(f), STDERR_FILENO);
+	sg_cli_print_errors(lines);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	n = fread(out, 1, cap - 1, f);
+	out[n] = '\0';
+	fclose(f);
+}
+
+static void
+test_print_errors(void)
+{
+	char buf[512];
+
+	errors_of("statement says key a, request says b\nno statement", buf,
+	    sizeof(buf));
+	CHECK_STR(buf, "signgate: error: statement says key a, request says "
+	    "b\nsigngate: error: no statement\n");
+	errors_of("one\n", buf, sizeof(buf));
+	CHECK_STR(buf, "signgate: error: one\n");
+	errors_of("a\n\nb", buf, sizeof(buf));
+	CHECK_STR(buf, "signgate: error: a\nsigngate: error: \n"
+	    "signgate: error: b\n");
+	errors_of("", buf, sizeof(buf));
+	CHECK_STR(buf, "");
+	errors_of(NULL, buf, sizeof(buf));
+	CHECK_STR(buf, "");
+}
+
 static int
 artifact(struct sg_cli_sign_args *a, json_t **out, char *err, size_t len)
 {
@@ -481,6 +669,9 @@ SG_TEST_MAIN("cli_common",
     T(test_env_precedence),
     T(test_url_rules),
     T(test_sign_parse),
+    T(test_getopt),
+    T(test_request_helpers),
+    T(test_print_errors),
     T(test_sign_artifact),
     T(test_problem_parse),
     T(test_status_exit),
