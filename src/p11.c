@@ -442,31 +442,7 @@ field_trim(const unsigned char *src, size_t n, char *dst)
 	dst[n] = '\0';
 }
 
-/* ---- time ---- */
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		return 0;
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int
-deadline_in_ms(struct timespec *ts, unsigned long ms)
-{
-	if (clock_gettime(CLOCK_MONOTONIC, ts) != 0)
-		return SG_ERR_INTERNAL;
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-	return 0;
-}
+/* ---- time: sg_mono_ms() and sg_mono_deadline() (sg_util.h) ---- */
 
 static int
 ts_before(const struct timespec *a, const struct timespec *b)
@@ -780,8 +756,7 @@ session_get(struct sg_p11_token *t, struct p11_sess *ret, CK_RV *ret_rv)
 	int e;
 
 	*ret_rv = CKR_OK;
-	if (deadline_in_ms(&deadline, P11_POOL_WAIT_SEC * 1000UL) != 0)
-		return SG_ERR_INTERNAL;
+	sg_mono_deadline(&deadline, P11_POOL_WAIT_SEC * 1000LL);
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
 		if (t->nidle > 0) {
@@ -893,7 +868,7 @@ static void
 token_warn(struct sg_p11_token *t, const char *fmt, ...)
 {
 	char msg[P11_WARN_MSG_MAX];
-	long long now = now_ms(), last = atomic_load(&t->warned_ms);
+	long long now = sg_mono_ms(), last = atomic_load(&t->warned_ms);
 	unsigned long held;
 	va_list ap;
 
@@ -1875,7 +1850,7 @@ reinit_allowed(struct sg_p11 *p)
 {
 	long long last = atomic_load(&p->reinit_ms);
 
-	return last == 0 || now_ms() - last >= P11_REINIT_MIN_SEC * 1000LL;
+	return last == 0 || sg_mono_ms() - last >= P11_REINIT_MIN_SEC * 1000LL;
 }
 
 /*
@@ -1959,8 +1934,7 @@ module_reinit(struct sg_p11 *p, const struct p11_job *j)
 		    "still inside it", stuck);
 		return SG_ERR_UNAVAILABLE;
 	}
-	if (deadline_in_ms(&until, P11_REINIT_WAIT_MS) != 0)
-		return SG_ERR_INTERNAL;
+	sg_mono_deadline(&until, P11_REINIT_WAIT_MS);
 	if (j->deadline.tv_sec != 0 && ts_before(&j->deadline, &until))
 		until = j->deadline;
 	if ((r = gate_shut(p, &until)) == SG_ERR_CONFLICT)
@@ -1981,7 +1955,7 @@ module_reinit(struct sg_p11 *p, const struct p11_job *j)
 	args.flags = CKF_OS_LOCKING_OK;
 	rv = note_rv(p->f->C_Initialize(&args));
 	p->initialized = rv == CKR_OK;
-	atomic_store(&p->reinit_ms, now_ms());
+	atomic_store(&p->reinit_ms, sg_mono_ms());
 	for (t = p->tokens; t != NULL; t = t->next) {
 		pthread_mutex_lock(&t->lock);
 		t->nopen -= t->nidle;
@@ -2225,8 +2199,7 @@ job_submit(struct sg_p11 *p, struct p11_job *j, unsigned int ms)
 	struct timespec deadline;
 	int e, r;
 
-	if (deadline_in_ms(&deadline, ms) != 0)
-		return SG_ERR_INTERNAL;
+	sg_mono_deadline(&deadline, ms);
 	if (j->in_len > P11_JOB_IN_MAX)
 		return SG_ERR_TOO_LARGE;
 	pthread_mutex_lock(&p->wlock);
@@ -2503,8 +2476,7 @@ sg_p11_free(struct sg_p11 *p)
 	p->closing = 1;
 	for (w = p->workers; w != NULL; w = w->next)
 		pthread_cond_broadcast(&w->cond);
-	if (deadline_in_ms(&deadline, P11_FREE_WAIT_SEC * 1000UL) != 0)
-		e = ETIMEDOUT;
+	sg_mono_deadline(&deadline, P11_FREE_WAIT_SEC * 1000LL);
 	while (p->nworkers > 0 && e != ETIMEDOUT)
 		e = pthread_cond_timedwait(&p->wcond, &p->wlock, &deadline);
 	if (p->nworkers > 0) {

@@ -4,7 +4,8 @@
  * It is deliberately narrow (like OpenSSH's monitor answering a signature
  * request): a caller names a key and hands over a digest of a stated
  * algorithm and length; nothing else can be asked of it.  Its interface is
- * fixed-size messages so that it can move into its own process later.
+ * fixed-size messages: it runs in the signer process, as the signer's own
+ * user, behind the socket pairs of src/signer_proc.c.
  *
  * Invariants:
  * - A PIN lives in this module only between reading its file and the login;
