@@ -120,7 +120,7 @@ is_loopback(struct MHD_Connection *conn)
 	return 0;
 }
 
-/* ---- libmicrohttpd notifications --------------------------------------- */
+/* ---- libmicrohttpd notifications ---------------------------------------- */
 
 static struct slot *
 conn_slot(struct MHD_Connection *conn)
@@ -232,7 +232,7 @@ admit(struct MHD_Connection *conn, struct slot *s)
 	    h->idle_s);
 }
 
-/* ---- requests ------------------------------------------------------------- */
+/* ---- requests ----------------------------------------------------------- */
 
 static enum MHD_Result
 send_response(struct MHD_Connection *conn, struct sg_http_response *resp,
@@ -605,7 +605,7 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	sg_log_debug("http: %s", esc);
 }
 
-/* ---- start and stop ------------------------------------------------------ */
+/* ---- start and stop ----------------------------------------------------- */
 
 static int
 open_listener(struct sg_http *h, const struct sg_http_config *cfg,

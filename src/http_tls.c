@@ -34,7 +34,7 @@
 #include "sg_util.h"
 #include "http_int.h"
 
-/* ---- identity ------------------------------------------------------------- */
+/* ---- identity ----------------------------------------------------------- */
 
 /* Verifies the peer's certificate into the slot's cache. */
 static void
@@ -112,7 +112,7 @@ http_identify(struct MHD_Connection *conn, struct slot *s)
 	return s->id_state == 1;
 }
 
-/* ---- TLS material ------------------------------------------------------ */
+/* ---- TLS material ------------------------------------------------------- */
 
 int
 http_read_tls_files(struct sg_http *h, const struct sg_http_config *cfg,
