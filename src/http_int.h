@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "sg_http.h"
