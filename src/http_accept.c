@@ -185,7 +185,7 @@ place(struct sg_http *h, struct parked *pk, int parked)
 		return ADMIT;
 	}
 	s->key = pk->key;
-	http_count_locked(h, s);             /* before it is in use: see rebuild */
+	http_count_locked(h, s);        /* before it is in use: see rebuild */
 	s->state = SLOT_PENDING;
 	s->mhd_fd = fd;
 	s->own_fd = own;
@@ -315,7 +315,7 @@ waitroom_init(struct sg_http *h, struct waitroom *w)
 	w->wc = calloc(w->wcap, sizeof(*w->wc));
 	w->full = calloc(w->cap, sizeof(*w->full));
 	if (w->pk == NULL || w->wc == NULL || w->full == NULL)
-		w->cap = 0;     /* then every connection that must wait is refused */
+		w->cap = 0;     /* then whoever must wait is refused */
 }
 
 static void

@@ -119,7 +119,8 @@ amap_rebuild(struct sg_http *h)
 static struct addrcount *
 amap_add(struct sg_http *h, const struct addrkey *k)
 {
-	if (http_amap_find(h, k, 0) == NULL && h->amap_used + 1 > h->amap_cap / 2)
+	if (http_amap_find(h, k, 0) == NULL &&
+	    h->amap_used + 1 > h->amap_cap / 2)
 		amap_rebuild(h);
 	return http_amap_find(h, k, 1);
 }

@@ -535,8 +535,8 @@ p11_session_get(struct sg_p11_token *t, struct p11_sess *ret, CK_RV *ret_rv)
 			gen = t->gen;
 			pthread_mutex_unlock(&t->lock);
 			s = CK_INVALID_HANDLE;
-			rv = f->C_OpenSession(p11_token_slot(t), CKF_SERIAL_SESSION,
-			    NULL, NULL, &s);
+			rv = f->C_OpenSession(p11_token_slot(t),
+			    CKF_SERIAL_SESSION, NULL, NULL, &s);
 			if (rv == CKR_OK) {
 				ret->h = s;
 				ret->gen = gen;

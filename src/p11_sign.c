@@ -371,7 +371,8 @@ job_run(struct p11_job *j)
 	if (atomic_load(&t->broken)) {
 		p11_token_warn(t, "recovering before signing");
 		r = recover(t, k, j, &s, 0, 1);
-	} else if ((r = p11_session_get(t, &s, &rv)) != 0 && p11_rv_recoverable(rv)) {
+	} else if ((r = p11_session_get(t, &s, &rv)) != 0 &&
+	    p11_rv_recoverable(rv)) {
 		p11_token_warn(t, "%s, opening a new session",
 		    sg_p11_rv_name(rv));
 		r = recover(t, k, j, &s, 0, 0);
