@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sg_limits.h"
+
 #define SG_HTTP_MAX_BODY (64 * 1024)
 
 struct sg_http;
@@ -61,7 +63,7 @@ struct sg_http_response {
 	unsigned retry_after;          /* seconds, 0 = no header */
 	char location[128];            /* "" = no header */
 	/* To long-poll: set wait_id and wait_deadline_ms instead of a body. */
-	char wait_id[33];
+	char wait_id[SG_REQUEST_ID_SIZE];
 	int64_t wait_deadline_ms;      /* CLOCK_MONOTONIC milliseconds */
 };
 
@@ -117,7 +119,8 @@ typedef void (*sg_http_report_fn)(void *arg, const char *msg);
 unsigned sg_http_check_tls(const struct sg_http_config *cfg,
     sg_http_report_fn report, void *arg);
 
-int64_t sg_now_ms(void);           /* CLOCK_MONOTONIC */
+/* Transitional: sg_mono_ms() (sg_util.h); to be removed. */
+int64_t sg_now_ms(void);
 /* The process's front counters (there is one front). */
 void sg_http_stats(struct sg_http_stats *st);
 

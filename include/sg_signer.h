@@ -1,8 +1,9 @@
 /*
  * The signer: the only module that holds PKCS#11 sessions and PINs.  Its
- * interface is message-shaped (fixed-size structs in, fixed-size structs out)
- * so that it can move into its own process behind a socket pair without its
- * callers changing.  It signs a digest with a named key and nothing else.
+ * interface is message-shaped (fixed-size structs in, fixed-size structs
+ * out): it runs in its own process, as its own user, and the front reaches
+ * it over a socket pair (src/signer_proc.c, sg_signer_proc.h).  It signs a
+ * digest with a named key and nothing else.
  */
 #ifndef SG_SIGNER_H
 #define SG_SIGNER_H

@@ -16,6 +16,8 @@
 
 /* Lower-case hex of len bytes into out (2*len+1 bytes incl. NUL). */
 void sg_hex_encode(const uint8_t *in, size_t len, char *out);
+/* The value of one hex digit (either case), or -1 if c is not one. */
+int sg_hex_digit(int c);
 /* Decodes exactly 2*n hex chars (either case) into out (cap bytes).
  * Returns SG_ERR_INVALID on odd length or a non-hex char, SG_ERR_BUFFER if
  * it does not fit. */

@@ -11,6 +11,7 @@
 #include "sg_err.h"
 #include "sg_limits.h"
 #include "sg_p11_uri.h"
+#include "sg_util.h"
 
 #define URI_SCHEME "pkcs11:"
 #define URI_SCHEME_LEN (sizeof(URI_SCHEME) - 1)
@@ -73,18 +74,6 @@ uri_char_ok(unsigned char c, int query)
 	return c == '&';
 }
 
-static int
-uri_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes v (vlen bytes) into out (cap bytes; out may be NULL
  * when cap is 0).  With check_only, validates and counts only. */
 static int
@@ -99,8 +88,8 @@ uri_decode(const char *v, size_t vlen, int query, uint8_t *out, size_t cap,
 		if (v[i] == '%') {
 			if (vlen - i < URI_PCT_LEN)
 				return SG_ERR_INVALID;
-			if ((hi = uri_hexval((unsigned char)v[i + 1])) < 0 ||
-			    (lo = uri_hexval((unsigned char)v[i + 2])) < 0)
+			if ((hi = sg_hex_digit((unsigned char)v[i + 1])) < 0 ||
+			    (lo = sg_hex_digit((unsigned char)v[i + 2])) < 0)
 				return SG_ERR_INVALID;
 			c = (uint8_t)(hi << 4 | lo);
 			i += 2;

@@ -4,7 +4,8 @@
  * It is deliberately narrow (like OpenSSH's monitor answering a signature
  * request): a caller names a key and hands over a digest of a stated
  * algorithm and length; nothing else can be asked of it.  Its interface is
- * fixed-size messages so that it can move into its own process later.
+ * fixed-size messages: it runs in the signer process, as the signer's own
+ * user, behind the socket pairs of src/signer_proc.c.
  *
  * Invariants:
  * - A PIN lives in this module only between reading its file and the login;
@@ -193,6 +194,90 @@ open_tokens(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
 	return 0;
 }
 
+/* Key spec i must name a key, a token and a label or id, and a name not
+ * listed before it. */
+static int
+key_spec_check(const struct sg_signer_key_spec *keys, size_t i, char *errbuf,
+    size_t errlen)
+{
+	const struct sg_signer_key_spec *ks = &keys[i];
+	size_t j;
+
+	if (!field_ok(ks->name, sizeof(ks->name), 1) ||
+	    !field_ok(ks->token, sizeof(ks->token), 1) ||
+	    !field_ok(ks->label, sizeof(ks->label), 0) ||
+	    ks->id_len > sizeof(ks->id) ||
+	    (ks->label[0] == '\0' && ks->id_len == 0)) {
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "key "
+		    "%zu: name, token and a label or id must be set", i + 1);
+	}
+	for (j = 0; j < i; j++) {
+		if (strcmp(keys[j].name, ks->name) == 0) {
+			return sg_err_set(errbuf, errlen, SG_ERR_INVALID,
+			    "key '%s' is listed twice", ks->name);
+		}
+	}
+	return 0;
+}
+
+/* What sg_p11_find_key's failure r means for key spec ks. */
+static int
+find_key_error(const struct sg_signer_key_spec *ks, const char *where, int r,
+    unsigned long rv, char *errbuf, size_t errlen)
+{
+	switch (r) {
+	case SG_ERR_NO_KEY:
+		return sg_err_set(errbuf, errlen, r, "key '%s': token '%s' has "
+		    "no private key %s", ks->name, ks->token, where);
+	case SG_ERR_INVALID:
+		return sg_err_set(errbuf, errlen, r, "key '%s': token '%s' has "
+		    "more than one private key %s", ks->name, ks->token,
+		    where);
+	case SG_ERR_NOT_FOUND:
+		return sg_err_set(errbuf, errlen, r, "key '%s': token '%s' has "
+		    "no public key or certificate for the private key %s",
+		    ks->name, ks->token, where);
+	case SG_ERR_MECHANISM:
+		return sg_err_set(errbuf, errlen, r, "key '%s': the private "
+		    "key %s is of a type signgate does not support, or may "
+		    "not sign", ks->name, where);
+	default:
+		return sg_err_set(errbuf, errlen, r, "key '%s': %s (%s)",
+		    ks->name, sg_strerror(r), sg_p11_rv_name(rv));
+	}
+}
+
+/* The key found for ks must fit its scheme and pass the self-test. */
+static int
+key_accept(struct signer_key *sk, const struct sg_signer_key_spec *ks,
+    struct sg_p11_token *tok, const char *where, char *errbuf,
+    size_t errlen)
+{
+	int r;
+
+	snprintf(sk->name, sizeof(sk->name), "%s", ks->name);
+	sk->scheme = ks->scheme;
+	sk->alg = sg_p11_key_alg(sk->key);
+	sg_p11_token_info(tok, &sk->token);
+	if (!sg_scheme_fits(sk->alg, sk->scheme)) {
+		return sg_err_set(errbuf, errlen, SG_ERR_MECHANISM,
+		    "key '%s': the private key %s on token '%s' is %s, "
+		    "which cannot make %s", ks->name, where, ks->token,
+		    alg_words(sk->alg), scheme_words(sk->scheme));
+	}
+	if ((r = self_test(sk)) == 0)
+		return 0;
+	if (r == SG_ERR_HSM)
+		sg_err_set(errbuf, errlen, r, "key '%s': a test signature "
+		    "does not verify with the public key found on token '%s' "
+		    "(does it belong to another key?)", ks->name, ks->token);
+	else
+		sg_err_set(errbuf, errlen, r, "key '%s': test signature "
+		    "failed: %s (%s)", ks->name, sg_strerror(r),
+		    sg_p11_rv_name(sg_p11_last_rv()));
+	return r;
+}
+
 static int
 find_keys(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
     size_t ntokens, struct sg_p11_token **opened,
@@ -201,7 +286,6 @@ find_keys(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
 {
 	char where[3 * SG_NAME_SIZE + 2 * SG_P11_ID_MAX];
 	size_t i, j;
-	unsigned long rv;
 	int r;
 
 	for (i = 0; i < nkeys; i++) {
@@ -209,22 +293,8 @@ find_keys(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
 		struct signer_key *sk = &s->keys[i];
 		struct sg_p11_token *tok = NULL;
 
-		if (!field_ok(ks->name, sizeof(ks->name), 1) ||
-		    !field_ok(ks->token, sizeof(ks->token), 1) ||
-		    !field_ok(ks->label, sizeof(ks->label), 0) ||
-		    ks->id_len > sizeof(ks->id) ||
-		    (ks->label[0] == '\0' && ks->id_len == 0)) {
-			return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "key "
-			    "%zu: name, token and a label or id must be set",
-			    i + 1);
-		}
-		for (j = 0; j < i; j++) {
-			if (strcmp(keys[j].name, ks->name) == 0) {
-				return sg_err_set(errbuf, errlen,
-				    SG_ERR_INVALID, "key '%s' is listed twice",
-				    ks->name);
-			}
-		}
+		if ((r = key_spec_check(keys, i, errbuf, errlen)) != 0)
+			return r;
 		for (j = 0; j < ntokens; j++)
 			if (strcmp(tokens[j].label, ks->token) == 0)
 				tok = opened[j];
@@ -236,55 +306,11 @@ find_keys(struct sg_signer *s, const struct sg_signer_token_spec *tokens,
 		key_where(ks, where, sizeof(where));
 		r = sg_p11_find_key(tok, ks->label[0] != '\0' ? ks->label :
 		    NULL, ks->id, ks->id_len, &sk->key);
-		rv = sg_p11_last_rv();
-		switch (r) {
-		case 0:
-			break;
-		case SG_ERR_NO_KEY:
-			return sg_err_set(errbuf, errlen, r, "key '%s': token "
-			    "'%s' has no private key %s", ks->name, ks->token,
-			    where);
-		case SG_ERR_INVALID:
-			return sg_err_set(errbuf, errlen, r, "key '%s': token "
-			    "'%s' has more than one private key %s", ks->name,
-			    ks->token, where);
-		case SG_ERR_NOT_FOUND:
-			return sg_err_set(errbuf, errlen, r, "key '%s': token "
-			    "'%s' has no public key or certificate for the "
-			    "private key %s", ks->name, ks->token, where);
-		case SG_ERR_MECHANISM:
-			return sg_err_set(errbuf, errlen, r, "key '%s': the "
-			    "private key %s is of a type signgate does not "
-			    "support, or may not sign", ks->name, where);
-		default:
-			return sg_err_set(errbuf, errlen, r, "key '%s': %s "
-			    "(%s)", ks->name, sg_strerror(r),
-			    sg_p11_rv_name(rv));
-		}
-		snprintf(sk->name, sizeof(sk->name), "%s", ks->name);
-		sk->scheme = ks->scheme;
-		sk->alg = sg_p11_key_alg(sk->key);
-		sg_p11_token_info(tok, &sk->token);
-		if (!sg_scheme_fits(sk->alg, sk->scheme)) {
-			return sg_err_set(errbuf, errlen, SG_ERR_MECHANISM,
-			    "key '%s': the private key %s on token '%s' is %s, "
-			    "which cannot make %s", ks->name, where, ks->token,
-			    alg_words(sk->alg), scheme_words(sk->scheme));
-		}
-		if ((r = self_test(sk)) != 0) {
-			rv = sg_p11_last_rv();
-			if (r == SG_ERR_HSM)
-				sg_err_set(errbuf, errlen, r, "key '%s': a "
-				    "test signature does not verify with the "
-				    "public key found on token '%s' (does it "
-				    "belong to another key?)", ks->name,
-				    ks->token);
-			else
-				sg_err_set(errbuf, errlen, r, "key '%s': test "
-				    "signature failed: %s (%s)", ks->name,
-				    sg_strerror(r), sg_p11_rv_name(rv));
+		if (r != 0)
+			return find_key_error(ks, where, r, sg_p11_last_rv(),
+			    errbuf, errlen);
+		if ((r = key_accept(sk, ks, tok, where, errbuf, errlen)) != 0)
 			return r;
-		}
 	}
 	return 0;
 }

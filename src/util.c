@@ -33,8 +33,8 @@ sg_hex_encode(const uint8_t *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int
-hexval(int c)
+int
+sg_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -54,13 +54,13 @@ sg_hex_decode(const char *in, size_t inlen, uint8_t *out, size_t cap,
 	if (inlen % 2 != 0)
 		return SG_ERR_INVALID;
 	for (i = 0; i < inlen; i++)
-		if (hexval((unsigned char)in[i]) < 0)
+		if (sg_hex_digit((unsigned char)in[i]) < 0)
 			return SG_ERR_INVALID;
 	if (inlen / 2 > cap)
 		return SG_ERR_BUFFER;
 	for (i = 0; i < inlen / 2; i++)
-		out[i] = (uint8_t)(hexval((unsigned char)in[2 * i]) << 4 |
-		    hexval((unsigned char)in[2 * i + 1]));
+		out[i] = (uint8_t)(sg_hex_digit((unsigned char)in[2 * i]) << 4 |
+		    sg_hex_digit((unsigned char)in[2 * i + 1]));
 	*ret_len = inlen / 2;
 	return 0;
 }

@@ -118,6 +118,27 @@ test_hex_decode(void)
 	CHECK_EQ_INT(out[5], 0x55);
 }
 
+/* sg_hex_digit: every hex digit in either case, nothing else (the
+ * PKCS#11 URI parser decodes %XX with it). */
+static void
+test_hex_digit(void)
+{
+	int c, want;
+
+	for (c = 0; c < 256; c++) {
+		if (c >= '0' && c <= '9')
+			want = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			want = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			want = c - 'A' + 10;
+		else
+			want = -1;
+		CHECK_EQ_INT(sg_hex_digit(c), want);
+	}
+	CHECK_EQ_INT(sg_hex_digit(-1), -1);
+}
+
 static void
 test_hex_round_trip(void)
 {
@@ -938,6 +959,7 @@ SG_TEST_MAIN("util",
     T(test_setup),
     T(test_hex_encode),
     T(test_hex_decode),
+    T(test_hex_digit),
     T(test_hex_round_trip),
     T(test_b64_vectors),
     T(test_b64_binary_round_trip),
