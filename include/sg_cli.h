@@ -92,11 +92,11 @@ int sg_cli_options(const struct option *own, struct option *out, size_t cap);
 int sg_cli_global_option(struct sg_cli_conf *c, int opt, const char *arg);
 
 /*
- * A command's own options: fn(arg, opt, optarg) returns 0 when it took the
+ * A command's own options: fn(arg, opt, val) returns 0 when it took the
  * option, an exit status when the value is wrong (its message printed), or
  * 1 when the option is not its own.
  */
-typedef int (*sg_cli_opt_fn)(void *arg, int opt, const char *optarg);
+typedef int (*sg_cli_opt_fn)(void *arg, int opt, const char *val);
 struct sg_cli_cmdline {
 	const char *cmd;             /* "see: signgate CMD --help" */
 	const struct option *own;    /* NULL: global options only */
@@ -114,7 +114,7 @@ int sg_cli_getopt(int argc, char **argv, const struct sg_cli_cmdline *cl,
     struct sg_cli_conf *conf, int *ret_help);
 /* An sg_cli_opt_fn for commands whose only own option is --json
  * (SG_OPT_CMD): sets *(int *)arg. */
-int sg_cli_opt_json(void *arg, int opt, const char *optarg);
+int sg_cli_opt_json(void *arg, int opt, const char *val);
 /* The one operand of `show ID` and `cancel ID`: the request ID, or NULL
  * after "signgate: usage: signgate CMD ID (…)REST" on stderr. */
 const char *sg_cli_id_operand(int argc, char **argv, const char *cmd,

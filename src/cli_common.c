@@ -124,9 +124,9 @@ sg_cli_getopt(int argc, char **argv, const struct sg_cli_cmdline *cl,
 }
 
 int
-sg_cli_opt_json(void *arg, int opt, const char *optarg)
+sg_cli_opt_json(void *arg, int opt, const char *val)
 {
-	(void)optarg;
+	(void)val;
 	if (opt != SG_OPT_CMD)
 		return 1;
 	*(int *)arg = 1;

@@ -150,13 +150,13 @@ struct pending_args {
 };
 
 static int
-pending_option(void *arg, int opt, const char *optarg)
+pending_option(void *arg, int opt, const char *val)
 {
 	struct pending_args *pa = arg;
 
 	switch (opt) {
 	case SG_OPT_CMD:
-		pa->key = optarg;
+		pa->key = val;
 		return 0;
 	case SG_OPT_CMD + 1:
 		pa->json = 1;
@@ -408,11 +408,11 @@ valid_reason(const char *s, char *why, size_t cap)
 }
 
 static int
-cancel_option(void *arg, int opt, const char *optarg)
+cancel_option(void *arg, int opt, const char *val)
 {
 	if (opt != SG_OPT_CMD)
 		return 1;
-	*(const char **)arg = optarg;
+	*(const char **)arg = val;
 	return 0;
 }
 
