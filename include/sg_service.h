@@ -81,7 +81,7 @@ struct sg_new_request {
 	enum sg_digest_alg digest_alg;
 	uint8_t digest[SG_MAX_DIGEST];
 	size_t digest_len;
-	const char *format;            /* "raw" | "cms" */
+	enum sg_format format;
 	const char *artifact_json;     /* canonical JSON object */
 	const char *requester;         /* principal name */
 	const char *idem_key;          /* NULL if none */
@@ -101,9 +101,10 @@ int sg_service_decide(struct sg_service *s, const char *id,
 
 int sg_service_get(struct sg_service *s, const char *id,
     struct sg_request **ret);
-int sg_service_list(struct sg_service *s, const char *state, const char *key,
-    int64_t before_seq, size_t limit, struct sg_request ***ret,
-    size_t *ret_n);
+/* As sg_store_list: state SG_REQ_NONE and key NULL match any. */
+int sg_service_list(struct sg_service *s, enum sg_req_state state,
+    const char *key, int64_t before_seq, size_t limit,
+    struct sg_request ***ret, size_t *ret_n);
 
 /* The quorum state of a request under the policy its statement names,
  * counting only officers the policy in force allows too. */

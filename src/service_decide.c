@@ -60,14 +60,14 @@ pending_request(struct sg_service *s, struct sg_txn *t, const char *id,
 			svc_fault(f, NULL, "no request with id '%s'", id);
 		return r;
 	}
-	if (strcmp(q->state, "pending") != 0) {
+	if (q->state != SG_REQ_PENDING) {
 		svc_fault(f, NULL, "request %s is %s, not pending", id,
-		    q->state);
+		    sg_req_state_str(q->state));
 		r = SG_ERR_CONFLICT;
 	} else if (svc_now(s) >= q->expires_at) {
 		svc_fault(f, NULL, "request %s has expired", id);
 		*expired = 1;
-		r = svc_finish_in(s, t, id, "expired", NULL);
+		r = svc_finish_in(s, t, id, SG_REQ_EXPIRED, NULL);
 	} else {
 		*ret = q;
 		q = NULL;
@@ -145,7 +145,7 @@ job_decide(struct sg_txn *t, void *arg)
 		goto out;
 	svc_evaluate(s, p, pk, q, &res, NULL);
 	if (res.state == SG_QUORUM_VETOED)
-		r = svc_finish_in(s, t, dj->id, "rejected", NULL);
+		r = svc_finish_in(s, t, dj->id, SG_REQ_REJECTED, NULL);
 	else if (res.state == SG_QUORUM_MET)
 		dj->sign_now = 1;
 out:
@@ -355,14 +355,14 @@ not_pending(const struct sg_request *q, struct sg_fault *f)
 {
 	char at[32];
 
-	if (strcmp(q->state, "cancelled") == 0) {
+	if (q->state == SG_REQ_CANCELLED) {
 		sg_time_rfc3339((time_t)q->cancelled_at, at, sizeof(at));
 		svc_fault(f, NULL, "request %s is cancelled, not pending "
 		    "(cancelled by %s at %s: %.256s)", q->id, q->cancelled_by,
 		    at, q->cancel_reason != NULL ? q->cancel_reason : "");
 	} else
 		svc_fault(f, NULL, "request %s is %s, not pending", q->id,
-		    q->state);
+		    sg_req_state_str(q->state));
 	return SG_ERR_CONFLICT;
 }
 
@@ -382,7 +382,7 @@ job_cancel(struct sg_txn *t, void *arg)
 			    cj->id);
 		return r;
 	}
-	if (strcmp(q->state, "pending") != 0) {
+	if (q->state != SG_REQ_PENDING) {
 		r = not_pending(q, cj->f);
 		goto out;
 	}
@@ -393,7 +393,7 @@ job_cancel(struct sg_txn *t, void *arg)
 		svc_fault(cj->f, NULL, "request %s is expired, not pending",
 		    cj->id);
 		cj->expired = 1;
-		r = svc_finish_in(s, t, cj->id, "expired", NULL);
+		r = svc_finish_in(s, t, cj->id, SG_REQ_EXPIRED, NULL);
 		goto out;
 	}
 	if ((r = sg_store_cancel(t, cj->id, cj->principal, cj->reason,

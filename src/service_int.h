@@ -138,7 +138,7 @@ int svc_log_signature(struct sg_service *s, struct sg_txn *t,
     const struct sg_key_view *kv, const uint8_t *sig, size_t sig_len,
     const uint8_t *cms, size_t cms_len, int64_t now, uint64_t *ret_index);
 int svc_finish_in(struct sg_service *s, struct sg_txn *t, const char *id,
-    const char *state, const char *reason);
+    enum sg_req_state state, const char *reason);
 int svc_log_covered(struct sg_service *s, const char *id,
     struct sg_fault *f);
 

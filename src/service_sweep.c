@@ -38,7 +38,7 @@ job_expire(struct sg_txn *t, void *arg)
 	    ej->ids, &ej->n)) != 0)
 		return r;
 	for (i = 0; i < ej->n; i++)
-		if ((r = svc_finish_in(ej->s, t, ej->ids[i], "expired",
+		if ((r = svc_finish_in(ej->s, t, ej->ids[i], SG_REQ_EXPIRED,
 		    NULL)) != 0)
 			return r;
 	return 0;
@@ -69,7 +69,7 @@ retryable(struct sg_service *s, const char *id)
 
 	if (sg_service_get(s, id, &q) != 0)
 		return 0;
-	yes = strcmp(q->state, "pending") == 0 &&
+	yes = q->state == SG_REQ_PENDING &&
 	    svc_now(s) < q->expires_at;
 	sg_request_free(q);
 	return yes;

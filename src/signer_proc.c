@@ -532,7 +532,8 @@ static int
 check_binding(const struct sign_job *j, char *err, size_t errlen)
 {
 	const struct sg_sign_msg *m = &j->req->msg;
-	char hex[2 * SG_MAX_DIGEST + 1];
+	char hex[SG_DIGEST_HEX_SIZE];
+	enum sg_format format;
 
 	if (j->nk == NULL) {
 		snprintf(err, errlen, "key '%s' is not in the policy in force",
@@ -557,7 +558,8 @@ check_binding(const struct sign_job *j, char *err, size_t errlen)
 		    "names");
 		return SG_ERR_VERIFY;
 	}
-	if (strcmp(j->st.format, j->req->format) != 0) {
+	if (sg_format_parse(j->st.format, &format) != 0 ||
+	    format != j->req->format) {
 		snprintf(err, errlen, "the format is not the one the statement "
 		    "names");
 		return SG_ERR_VERIFY;
@@ -569,16 +571,16 @@ check_binding(const struct sign_job *j, char *err, size_t errlen)
  * countries for the key's token. */
 static int
 where_allowed(struct sg_signer_child *c, const struct sg_policy *p,
-    const struct sg_policy_key *pk, const char *key, const char *format,
+    const struct sg_policy_key *pk, const char *key, enum sg_format format,
     char *err, size_t errlen)
 {
 	struct sg_token_info ti;
 	char why[SG_SIGNER_ERR_MAX - 64];
 
-	if (strcmp(format, "cms") == 0 ? !(pk->formats & SG_FORMAT_CMS) :
-	    !(pk->formats & SG_FORMAT_RAW)) {
+	if (!(pk->formats & format)) {
 		snprintf(err, errlen, "key '%s' does not allow format %s "
-		    "under policy %s@%llu", key, format, sg_policy_name(p),
+		    "under policy %s@%llu", key, sg_format_str(format),
+		    sg_policy_name(p),
 		    (unsigned long long)sg_policy_version(p));
 		return SG_ERR_FORBIDDEN;
 	}
@@ -604,7 +606,8 @@ static int
 check_rules(struct sg_signer_child *c, const struct sign_job *j, char *err,
     size_t errlen)
 {
-	const char *key = j->req->msg.key, *format = j->req->format;
+	const char *key = j->req->msg.key;
+	enum sg_format format = j->req->format;
 	int r;
 
 	if ((r = where_allowed(c, j->p, j->pk, key, format, err,
@@ -668,7 +671,7 @@ sign_fresh(struct sg_signer_child *c, const struct sign_job *j,
 	struct sg_sign_reply *sr;
 	int r;
 
-	if (strcmp(j->req->format, "cms") == 0)
+	if (j->req->format == SG_FORMAT_CMS)
 		return sign_cms(c, j, rep, ret_cms, ret_cms_len);
 	if ((sr = calloc(1, sizeof(*sr))) == NULL)
 		return SG_ERR_NOMEM;
@@ -711,7 +714,7 @@ replay(struct sg_signer_child *c, const struct sign_job *j,
 	    strcmp(re->digest_hex, j->st.digest_hex) == 0 &&
 	    re->sig_len <= sizeof(rep->sig) &&
 	    key_public(c, m->key, &pub, NULL, NULL) == 0;
-	if (ok && strcmp(j->req->format, "cms") == 0)
+	if (ok && j->req->format == SG_FORMAT_CMS)
 		ok = re->cms != NULL && re->cms_len <= SG_SIGNER_MAX_CMS &&
 		    sg_cms_signature_value(re->cms, re->cms_len, &sv,
 		    &svlen) == 0 && svlen == re->sig_len &&
@@ -758,7 +761,8 @@ sign_and_record(struct sg_signer_child *c, const struct sign_job *j,
 		return r;
 	memset(&re, 0, sizeof(re));
 	snprintf(re.request, sizeof(re.request), "%s", j->st.request);
-	snprintf(re.format, sizeof(re.format), "%s", req->format);
+	snprintf(re.format, sizeof(re.format), "%s",
+	    sg_format_str(req->format));
 	snprintf(re.statement_sha256, sizeof(re.statement_sha256), "%s",
 	    j->ssha_hex);
 	snprintf(re.key, sizeof(re.key), "%s", req->msg.key);
@@ -786,7 +790,7 @@ sign_and_record(struct sg_signer_child *c, const struct sign_job *j,
 	/* Recorded meanwhile by another process on the same record: the
 	 * recorded one is the answer. */
 	if (r == SG_ERR_CONFLICT && sg_sigrec_get(c->rec, j->st.request,
-	    req->format, j->ssha_hex, &re) == 0)
+	    sg_format_str(req->format), j->ssha_hex, &re) == 0)
 		r = replay(c, j, &re, rep, ret_cms, ret_cms_len);
 	else if (r != 0)
 		r = SG_ERR_UNAVAILABLE;
@@ -816,8 +820,8 @@ sign_once(struct sg_signer_child *c, struct sign_job *j,
 	}
 	sg_sha256(req->statement, req->statement_len, ssha);
 	sg_hex_encode(ssha, sizeof(ssha), j->ssha_hex);
-	r = sg_sigrec_get(c->rec, j->st.request, req->format, j->ssha_hex,
-	    &re);
+	r = sg_sigrec_get(c->rec, j->st.request, sg_format_str(req->format),
+	    j->ssha_hex, &re);
 	if (r == 0)
 		r = replay(c, j, &re, rep, ret_cms, ret_cms_len);
 	else if (r == SG_ERR_CONFLICT) {

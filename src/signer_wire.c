@@ -125,11 +125,12 @@ decode_sign(const uint8_t *buf, size_t len, const char *malformed,
 		    "say %zu", len, want);
 		return SG_ERR_INVALID;
 	}
+	if (sg_format_parse(w.format, &ret->format) != 0)
+		return refuse(err, errlen, malformed);
 	memcpy(ret->msg.key, w.key, sizeof(ret->msg.key));
 	ret->msg.digest_alg = (enum sg_digest_alg)w.digest_alg;
 	memcpy(ret->msg.data, w.data, w.data_len);
 	ret->msg.data_len = w.data_len;
-	memcpy(ret->format, w.format, sizeof(ret->format));
 	ret->statement = (const char *)buf + sizeof(w);
 	ret->statement_len = w.statement_len;
 	off = sizeof(w) + w.statement_len;
@@ -272,7 +273,7 @@ sg_wire_encode_sign(const struct sg_sign_msg *msg,
 	    msg->data_len > sizeof(w->data) ||
 	    ev->statement_len > SG_STATEMENT_MAX ||
 	    !fits(msg->key, sizeof(w->key)) ||
-	    !fits(ev->format, sizeof(w->format)))
+	    !sg_format_valid(ev->format))
 		return SG_ERR_INVALID;
 	total = sizeof(*w) + ev->statement_len;
 	for (i = 0; i < ev->n; i++) {
@@ -290,7 +291,8 @@ sg_wire_encode_sign(const struct sg_sign_msg *msg,
 	w->digest_alg = (uint32_t)msg->digest_alg;
 	w->data_len = (uint32_t)msg->data_len;
 	memcpy(w->data, msg->data, msg->data_len);
-	memcpy(w->format, ev->format, strlen(ev->format));
+	memcpy(w->format, sg_format_str(ev->format),
+	    strlen(sg_format_str(ev->format)));
 	w->statement_len = (uint32_t)ev->statement_len;
 	w->nenvelopes = (uint32_t)ev->n;
 	if (ev->statement_len > 0)

@@ -156,6 +156,8 @@ new_api(int plain_http, unsigned rate, unsigned burst)
 	struct sg_api *a = NULL;
 
 	CHECK_EQ_INT(sg_api_new(&svc, plain_http, rate, burst, &a), 0);
+	if (a != NULL)
+		sg_api_set_clock(a, stub_now_ms);
 	return a;
 }
 
@@ -245,7 +247,7 @@ test_signatures_and_decisions(void)
 	json_t *log;
 
 	stub_reset(&svc);
-	snprintf(svc.state, sizeof(svc.state), "signed");
+	svc.state = SG_REQ_SIGNED;
 	mkreq(&t, "GET", "/v1/requests/" ID "/signature", CI);
 	CHECK_EQ_INT(send_to(a, &t, &out), 200);
 	CHECK_STR(svc.last, "get");
@@ -954,7 +956,7 @@ test_long_poll(void)
 	CHECK_STR(out.r.wait_id, "");
 	/* Nothing to wait for once it is final. */
 	t.r.resumed = 0;
-	snprintf(svc.state, sizeof(svc.state), "rejected");
+	svc.state = SG_REQ_REJECTED;
 	CHECK_EQ_INT(send_to(a, &t, &out), 200);
 	CHECK_STR(out.r.wait_id, "");
 	tresp_free(&out);
