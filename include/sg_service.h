@@ -111,8 +111,6 @@ int sg_service_list(struct sg_service *s, enum sg_req_state state,
 int sg_service_quorum(struct sg_service *s, const struct sg_request *r,
     struct sg_quorum_result *ret);
 
-#define SG_SERVICE_MAX_DECISIONS 64
-
 /* What a request view shows about its quorum: the terms of the request's
  * own policy (group labels and counts), what is missing, and which
  * recorded decisions count (under the request's policy and the one in
@@ -121,7 +119,7 @@ struct sg_request_quorum {
 	struct sg_quorum_result res;
 	struct sg_term terms[SG_POLICY_MAX_TERMS];
 	size_t nterms;
-	uint8_t counted[SG_SERVICE_MAX_DECISIONS];
+	uint8_t counted[SG_ENVELOPES_MAX];
 	char in_force[SG_POLICY_NAME_MAX + 24];
 };
 int sg_service_request_quorum(struct sg_service *s, const struct sg_request *r,

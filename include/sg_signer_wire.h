@@ -26,7 +26,8 @@
 #include "sg_witness.h"
 
 #define SG_WIRE_MAGIC 0x53475331u      /* "SGS1" */
-#define SG_WIRE_MAX_ENVELOPES 64
+/* The decisions one SIGN message carries: all a request can hold. */
+#define SG_WIRE_MAX_ENVELOPES SG_ENVELOPES_MAX
 
 enum sg_wire_type {
 	SG_WIRE_READY = 1,             /* reserved: see the table */

@@ -500,7 +500,7 @@ request_json(struct sg_api *a, const struct sg_request *q)
 		json_array_append_new(approvals, json_pack("{s:s, s:s, s:s, "
 		    "s:b}", "officer", q->approvals[i].officer, "decision",
 		    q->approvals[i].approve ? "approve" : "reject", "at", at,
-		    "counts", have_quorum && i < SG_SERVICE_MAX_DECISIONS &&
+		    "counts", have_quorum && i < SG_ENVELOPES_MAX &&
 		    v.counted[i]));
 	}
 	json_object_set_new(j, "approvals", approvals);

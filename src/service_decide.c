@@ -88,6 +88,11 @@ record_decision(struct sg_txn *t, struct decide_job *dj, int64_t now)
 	if (r == SG_ERR_CONFLICT)
 		svc_fault(dj->f, NULL, "'%s' has already decided on request %s",
 		    dj->principal, dj->id);
+	else if (r == SG_ERR_TOO_LARGE)
+		svc_fault(dj->f, NULL, "request %s holds %d decisions, the most "
+		    "one request can (its signature's evidence and log entry "
+		    "carry no more); this one is refused", dj->id,
+		    SG_ENVELOPES_MAX);
 	if (r != 0)
 		return r;
 	svc_entry_head(&e, SG_ENTRY_DECISION, now, dj->id);
@@ -155,21 +160,52 @@ out:
 	return r;
 }
 
+/*
+ * The fault for the envelope parser's message err.  Most read "field:
+ * reason", with one of the envelope's fields; "<member>: unknown field"
+ * names a member the envelope may not have (its name escaped, so it may
+ * hold ": " itself: the reason is taken from the end).  Any other message
+ * ("not valid JSON: ...", "envelope must be a JSON object") is about the
+ * envelope as a whole and names no field, whatever colons it holds.
+ */
+static void
+envelope_fault(struct sg_fault *f, const char *err)
+{
+	static const char *const fields[] = { "payloadType", "payload",
+	    "signatures", "signatures[0]", "signatures[0].keyid",
+	    "signatures[0].sig" };
+	static const char unknown[] = ": unknown field";
+	size_t n = strlen(err), k = sizeof(unknown) - 1, i;
+	const char *sep;
+
+	svc_fault(f, NULL, "%s", err);
+	if (f == NULL)
+		return;
+	if (n > k && strcmp(err + n - k, unknown) == 0) {
+		snprintf(f->field, sizeof(f->field), "%.*s", (int)(n - k), err);
+		return;
+	}
+	if ((sep = strstr(err, ": ")) == NULL)
+		return;
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		if (strlen(fields[i]) == (size_t)(sep - err) &&
+		    strncmp(err, fields[i], sep - err) == 0) {
+			snprintf(f->field, sizeof(f->field), "%s", fields[i]);
+			return;
+		}
+	}
+}
+
 /* Parses the posted envelope, which must be by the connection's own
  * principal. */
 static int
 parse_envelope(const char *json, size_t len, const char *principal,
     struct sg_envelope *env, struct sg_fault *f)
 {
-	const char *colon;
 	char err[256];
 
 	if (sg_envelope_parse(json, len, env, err, sizeof(err)) != 0) {
-		/* The parser's messages read "field: reason". */
-		svc_fault(f, "", "%s", err);
-		if ((colon = strchr(err, ':')) != NULL)
-			snprintf(f->field, sizeof(f->field), "%.*s",
-			    (int)(colon - err), err);
+		envelope_fault(f, err);
 		return SG_ERR_INVALID;
 	}
 	if (strcmp(env->keyid, principal) != 0) {

@@ -100,7 +100,7 @@ timestamp(struct sg_service *s, const struct sg_key_view *kv,
 /* What the signer is asked: the digest, and the statement with only the
  * decisions that count (it refuses evidence that holds one by an officer
  * the policy in force no longer allows).  envs and lens hold
- * SG_EVIDENCE_MAX_ENVELOPES. */
+ * SG_ENVELOPES_MAX. */
 static int
 sign_message(const struct sg_key_view *kv, const struct sg_request *q,
     const uint8_t *counted, struct sg_sign_msg *msg,
@@ -108,7 +108,7 @@ sign_message(const struct sg_key_view *kv, const struct sg_request *q,
 {
 	size_t i, n, dlen;
 
-	if (q->napprovals > SG_EVIDENCE_MAX_ENVELOPES)
+	if (q->napprovals > SG_ENVELOPES_MAX)
 		return SG_ERR_TOO_LARGE;
 	memset(msg, 0, sizeof(*msg));
 	snprintf(msg->key, sizeof(msg->key), "%s", kv->pk->name);
@@ -146,8 +146,8 @@ svc_sign_request(struct sg_service *s, const struct sg_key_view *kv,
 {
 	struct sg_sign_msg msg;
 	struct sg_sign_evidence ev;
-	const char *envs[SG_EVIDENCE_MAX_ENVELOPES];
-	size_t lens[SG_EVIDENCE_MAX_ENVELOPES];
+	const char *envs[SG_ENVELOPES_MAX];
+	size_t lens[SG_ENVELOPES_MAX];
 	int64_t t0;
 	int r, tsa_failed = 0;
 

@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sqlite3.h>
 
 #include "sg_crypto.h"
 #include "sg_dsse.h"
@@ -987,6 +988,28 @@ test_create_pending_cap(void)
 	sg_service_free(s);
 }
 
+/* carol posts json as her decision on q: refused as invalid, the fault
+ * naming field and saying detail. */
+static int
+bad_envelope(struct sg_service *s, const struct sg_request *q,
+    const char *json, const char *field, const char *detail)
+{
+	struct sg_request *after = NULL;
+	struct sg_fault f;
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	r = sg_service_decide(s, q->id, "carol", json, strlen(json), &after,
+	    &f);
+	sg_request_free(after);
+	if (r == SG_ERR_INVALID && strcmp(f.field, field) == 0 &&
+	    strcmp(f.detail, detail) == 0)
+		return 1;
+	fprintf(stderr, "  %s: %s, field '%s', detail '%s'\n", json,
+	    sg_strerror(r), f.field, f.detail);
+	return 0;
+}
+
 /* An envelope that does not verify, or by someone else than the poster,
  * or by an officer who may not decide, never counts. */
 static void
@@ -1018,6 +1041,22 @@ test_decide_refusals(void)
 	free(env);
 	CHECK_EQ_INT(sg_service_decide(s, q->id, "carol", "{", 1, &after, &f),
 	    SG_ERR_INVALID);
+	/* Not JSON: about the envelope as a whole, so no field, and the
+	 * parser's words, colons and all, in the detail. */
+	CHECK_STR(f.field, "");
+	CHECK(strncmp(f.detail, "not valid JSON: ", 16) == 0);
+	CHECK(bad_envelope(s, q, "{\"payloadType\":\"x\"}", "payload",
+	    "payload: missing"));
+	CHECK(bad_envelope(s, q, "{\"payloadType\":\"x\",\"payload\":\"AA==\","
+	    "\"signatures\":[{\"sig\":\"AA==\"}]}", "signatures[0].keyid",
+	    "signatures[0].keyid: missing"));
+	CHECK(bad_envelope(s, q, "[]", "", "envelope must be a JSON object"));
+	/* An unknown member whose name holds ": " is named whole. */
+	CHECK(bad_envelope(s, q, "{\"payload: x\":1}", "payload: x",
+	    "payload: x: unknown field"));
+	CHECK(bad_envelope(s, q, "{\"payloadType\":\"x\",\"payload\":\"AA==\","
+	    "\"signatures\":[{\"keyid:\":1}]}", "signatures[0].keyid:",
+	    "signatures[0].keyid:: unknown field"));
 	if ((after = get(s, q->id)) != NULL) {
 		CHECK_EQ_INT(after->state, SG_REQ_PENDING);
 		CHECK_EQ_INT(after->napprovals, 0);
@@ -1651,12 +1690,83 @@ test_teardown(void)
 	}
 }
 
+/* Adds n decisions on request id by officers that are not in the policy
+ * ("x0", "x1", ...) straight into the service's database. */
+static int
+add_foreign_decisions(const char *id, int n)
+{
+	sqlite3 *db = NULL;
+	char path[256], *sql;
+	int i, r = -1;
+
+	snprintf(path, sizeof(path), "%s/signgate.db", state_dir);
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		goto out;
+	sqlite3_busy_timeout(db, 5000);
+	for (i = 0; i < n; i++) {
+		sql = sqlite3_mprintf("INSERT INTO approvals (request_id, "
+		    "officer, decision, at, envelope, ord) VALUES (%Q, 'x%d', "
+		    "'approve', 1, '{}', %d)", id, i, i);
+		if (sql == NULL || sqlite3_exec(db, sql, NULL, NULL,
+		    NULL) != SQLITE_OK) {
+			sqlite3_free(sql);
+			goto out;
+		}
+		sqlite3_free(sql);
+	}
+	r = 0;
+out:
+	sqlite3_close(db);
+	return r;
+}
+
+/* A request holds at most SG_ENVELOPES_MAX decisions (all its signature's
+ * evidence and log entry can carry): one more, even a good one, is
+ * refused with the limit named, and nothing is cut off or left out of a
+ * count. */
+static void
+test_decision_limit(void)
+{
+	struct sg_service *s = open_service("decision-limit", &v1);
+	struct sg_request *q = NULL, *after = NULL;
+	struct sg_fault f;
+	char want[32];
+
+	if (s == NULL || (q = pending(s, "release", 1)) == NULL)
+		goto out;
+	CHECK_EQ_INT(add_foreign_decisions(q->id, SG_ENVELOPES_MAX), 0);
+	CHECK_EQ_INT(decide_as(s, q, "alice", "alice", 1, &after, &f),
+	    SG_ERR_TOO_LARGE);
+	CHECK(after == NULL);
+	snprintf(want, sizeof(want), "holds %d decisions", SG_ENVELOPES_MAX);
+	CHECK(strstr(f.detail, want) != NULL);
+	CHECK(strstr(f.detail, q->id) != NULL);
+	if ((after = get(s, q->id)) != NULL) {
+		CHECK_EQ_INT(after->state, SG_REQ_PENDING);
+		CHECK_EQ_INT(after->napprovals, SG_ENVELOPES_MAX);
+	}
+	sg_request_free(after);
+	after = NULL;
+	/* One fewer, and the same decision is taken. */
+	sg_request_free(q);
+	if ((q = pending(s, "release", 2)) == NULL)
+		goto out;
+	CHECK_EQ_INT(add_foreign_decisions(q->id, SG_ENVELOPES_MAX - 1), 0);
+	CHECK_EQ_INT(decide_as(s, q, "alice", "alice", 1, &after, &f), 0);
+	CHECK(after != NULL && after->napprovals == SG_ENVELOPES_MAX);
+	sg_request_free(after);
+out:
+	sg_request_free(q);
+	sg_service_free(s);
+}
+
 SG_TEST_MAIN("service",
     T(test_setup),
     T(test_create_validation),
     T(test_create_idempotent),
     T(test_create_pending_cap),
     T(test_decide_refusals),
+    T(test_decision_limit),
     T(test_decide_quorum_signs_once),
     T(test_decide_rejection),
     T(test_expiry),
