@@ -34,14 +34,14 @@ struct sg_retired_view {
 	const struct sg_retired_key *rk;
 	char *certificate_pem;
 	char *public_key_pem;
-	char spki_sha256[65];
+	char spki_sha256[SG_SHA256_HEX_SIZE];
 	char reason[256];              /* why it could not be read, or "" */
 };
 
 struct sg_key_view {
 	const struct sg_policy_key *pk;
 	EVP_PKEY *pub;                 /* NULL if the key was not found */
-	char spki_sha256[65];
+	char spki_sha256[SG_SHA256_HEX_SIZE];
 	char *public_key_pem;
 	char *certificate_pem;         /* chain as configured, or NULL */
 	struct sg_token_info token;

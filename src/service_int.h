@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "sg_entry.h"
+#include "sg_limits.h"
 #include "sg_service.h"
 #include "sg_service_signer.h"
 #include "sg_signer_proc.h"
@@ -82,9 +83,9 @@ struct sg_service {
 
 	pthread_mutex_t lock;          /* claims, stats, ready cache */
 	pthread_cond_t unclaimed;      /* a claim was released */
-	char claims[SVC_MAX_CLAIMS][33];
+	char claims[SVC_MAX_CLAIMS][SG_REQUEST_ID_SIZE];
 	size_t nclaims;
-	char retry[SVC_MAX_CLAIMS][33]; /* quorum met, signing to retry */
+	char retry[SVC_MAX_CLAIMS][SG_REQUEST_ID_SIZE]; /* quorum met, signing to retry */
 	size_t nretry;
 	int64_t sweep_after;           /* where the pending scan goes on */
 	struct sg_service_stats stats;

@@ -88,7 +88,7 @@ static int
 find_original(struct sg_txn *t, const struct sg_new_request *nr,
     struct sg_request **ret, struct sg_fault *f)
 {
-	char id[33], body_sha[65];
+	char id[SG_REQUEST_ID_SIZE], body_sha[SG_SHA256_HEX_SIZE];
 	int r;
 
 	r = sg_store_find_idempotent(t, nr->requester, nr->idem_key, id,
@@ -129,7 +129,7 @@ original(struct sg_service *s, const struct sg_new_request *nr,
 }
 
 static int
-random_id(char out[33])
+random_id(char out[SG_REQUEST_ID_SIZE])
 {
 	uint8_t b[16];
 

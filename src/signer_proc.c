@@ -121,7 +121,7 @@
 struct child_key {
 	char name[SG_NAME_MAX];
 	struct sg_signer_key_spec spec;  /* where it was opened */
-	char spki_hex[65];
+	char spki_hex[SG_SHA256_HEX_SIZE];
 	char *chain_pem;               /* the newest policy's; under lock */
 	size_t chain_len;
 };
@@ -216,7 +216,7 @@ child_read_chain(struct sg_signer_child *c, const struct sg_policy *p,
 		r = SG_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = sg_read_file(path, 1 << 20, &pem, &len)) != 0) {
+	if ((r = sg_read_file(path, SG_PEM_FILE_MAX, &pem, &len)) != 0) {
 		snprintf(err, errlen, "key '%s': certificate %s: %s",
 		    ck->name, path, sg_strerror(r));
 		goto out;
@@ -477,7 +477,7 @@ struct sign_job {
 	const struct sg_policy_key *nk;  /* the key under now */
 	char *chain;                   /* the key's chain (a copy), or NULL */
 	size_t chain_len;
-	char ssha_hex[65];             /* SHA-256 of the statement */
+	char ssha_hex[SG_SHA256_HEX_SIZE];           /* SHA-256 of the statement */
 };
 
 /*

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "sg_err.h"
+#include "sg_limits.h"
 #include "sg_signer_wire.h"
 
 static const struct sg_wire_type_info wire_types[] = {
@@ -166,17 +167,17 @@ decode_checkpoint(const uint8_t *buf, const char *malformed,
 }
 
 static int
-decode_reload(const uint8_t *buf, const char *malformed, char ret[65],
-    char *err, size_t errlen)
+decode_reload(const uint8_t *buf, const char *malformed,
+    char ret[SG_SHA256_HEX_SIZE], char *err, size_t errlen)
 {
 	const size_t off = offsetof(struct sg_wire_text, text);
 	uint32_t n;
 
 	memcpy(&n, buf + offsetof(struct sg_wire_text, len), sizeof(n));
-	if (n != 64)
+	if (n != SG_SHA256_HEX_LEN)
 		return refuse(err, errlen, malformed);
-	memcpy(ret, buf + off, 64);
-	ret[64] = '\0';
+	memcpy(ret, buf + off, SG_SHA256_HEX_LEN);
+	ret[SG_SHA256_HEX_LEN] = '\0';
 	return 0;
 }
 
@@ -340,11 +341,11 @@ int
 sg_wire_encode_reload(struct sg_wire_text *w, const char *sha256_hex)
 {
 	memset(w, 0, sizeof(*w));
-	if (sha256_hex == NULL || strlen(sha256_hex) != 64)
+	if (sha256_hex == NULL || strlen(sha256_hex) != SG_SHA256_HEX_LEN)
 		return SG_ERR_INVALID;
 	sg_wire_hdr_init(&w->h, SG_WIRE_RELOAD, sizeof(*w));
-	w->len = 64;
-	memcpy(w->text, sha256_hex, 64);
+	w->len = SG_SHA256_HEX_LEN;
+	memcpy(w->text, sha256_hex, SG_SHA256_HEX_LEN);
 	return 0;
 }
 

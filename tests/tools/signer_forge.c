@@ -349,7 +349,7 @@ setup(struct forge *f, const char *config, const char *devdir)
 	if (f->devdir == NULL ||
 	    (path = sg_path_join(f->devdir, "codesign/ca.pem")) == NULL)
 		return SG_ERR_NOMEM;
-	r = sg_read_file(path, 1 << 20, &f->ca_pem, &f->ca_len);
+	r = sg_read_file(path, SG_PEM_FILE_MAX, &f->ca_pem, &f->ca_len);
 	free(path);
 	if (r != 0) {
 		fprintf(stderr, "codesign/ca.pem: %s\n", sg_strerror(r));
@@ -2912,7 +2912,7 @@ reload_expect(struct sg_signer_client *sc, const char *path,
     const char *vtext, size_t vlen, const char *name, const char *word1,
     const char *word2)
 {
-	char err[SG_SIGNER_ERR_MAX] = "", hex[65];
+	char err[SG_SIGNER_ERR_MAX] = "", hex[SG_SHA256_HEX_SIZE];
 	uint8_t sha[32];
 	int r;
 

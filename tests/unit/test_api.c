@@ -970,7 +970,7 @@ test_idempotency_key(void)
 	struct treq t;
 	struct tresp out = { 0 };
 	uint8_t h[32];
-	char hex[65], long_key[200];
+	char hex[SG_SHA256_HEX_SIZE], long_key[200];
 
 	stub_reset(&svc);
 	mkreq(&t, "POST", "/v1/requests", CI);

@@ -281,7 +281,7 @@ write_policy(const struct policy_opts *o)
 /* --- the signer --- */
 
 struct fake_req {
-	char id[33];
+	char id[SG_REQUEST_ID_SIZE];
 	int calls;                     /* asked to sign */
 	int signs;                     /* signed */
 	size_t nenv;                   /* envelopes sent, last time */
@@ -300,7 +300,7 @@ static struct fake {
 	int fail_checkpoint;           /* before the record, as if away */
 	int refuse_checkpoint;         /* as a fork: the log stops */
 	int checkpoint_calls, probes, reloads;
-	char reload_sha[65];
+	char reload_sha[SG_SHA256_HEX_SIZE];
 	struct fake_req req[32];
 	size_t nreq;
 } fk = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
