@@ -178,7 +178,8 @@ struct sg_service_stats {
 	uint64_t checkpoint_refusals;  /* trees the signer refused to sign */
 	uint64_t batches, batched_jobs;
 };
-/* Signatures made with a key since start (by index, see key_at). */
+/* Signatures made with a key since start (by index, as
+ * sg_service_key_at). */
 uint64_t sg_service_key_signatures(struct sg_service *s, size_t i);
 void sg_service_stats(struct sg_service *s, struct sg_service_stats *ret);
 
