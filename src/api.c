@@ -1542,54 +1542,57 @@ get_log_entry(struct call *c)
 		    len);
 }
 
-/* GET /v1/log/proof/inclusion?index=&size= */
+/* A log proof between two query numbers, a and b: hashes as JSON. */
+struct proof_route {
+	const char *a, *b;             /* the query arguments */
+	uint64_t a_min;                /* b's minimum is 1 */
+	int (*fn)(struct sg_service *, uint64_t, uint64_t,
+	    uint8_t (*)[SG_HASH_LEN], size_t, size_t *);
+	const char *why;               /* the 400's detail, about b */
+};
+
 static void
-get_log_inclusion(struct call *c)
+get_log_proof(struct call *c, const struct proof_route *pr)
 {
 	uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
 	uint64_t x, y;
 	size_t n;
 	int r;
 
-	if (query_u64(c, "index", 0, &x) != 0 ||
-	    query_u64(c, "size", 1, &y) != 0)
+	if (query_u64(c, pr->a, pr->a_min, &x) != 0 ||
+	    query_u64(c, pr->b, 1, &y) != 0)
 		return;
-	r = sg_service_log_inclusion(c->a->svc, x, y, hashes,
-	    SG_MERKLE_MAX_PROOF, &n);
+	r = pr->fn(c->a->svc, x, y, hashes, SG_MERKLE_MAX_PROOF, &n);
 	if (r == SG_ERR_INVALID)
-		problem(c->resp, 400, "size", "index must be below size, and "
-		    "size at most the latest checkpoint's");
+		problem(c->resp, 400, pr->b, "%s", pr->why);
 	else if (r != 0)
 		problem(c->resp, 503, NULL, "the log cannot be read");
 	else
-		set_json(c->resp, 200, json_pack("{s:I, s:I, s:o}", "index",
-		    (json_int_t)x, "size", (json_int_t)y, "hashes",
+		set_json(c->resp, 200, json_pack("{s:I, s:I, s:o}", pr->a,
+		    (json_int_t)x, pr->b, (json_int_t)y, "hashes",
 		    hashes_json(hashes, n)));
+}
+
+/* GET /v1/log/proof/inclusion?index=&size= */
+static void
+get_log_inclusion(struct call *c)
+{
+	static const struct proof_route pr = { "index", "size", 0,
+	    sg_service_log_inclusion, "index must be below size, and size "
+	    "at most the latest checkpoint's" };
+
+	get_log_proof(c, &pr);
 }
 
 /* GET /v1/log/proof/consistency?old=&new= */
 static void
 get_log_consistency(struct call *c)
 {
-	uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
-	uint64_t x, y;
-	size_t n;
-	int r;
+	static const struct proof_route pr = { "old", "new", 1,
+	    sg_service_log_consistency, "need 0 < old <= new <= the latest "
+	    "checkpoint's size" };
 
-	if (query_u64(c, "old", 1, &x) != 0 ||
-	    query_u64(c, "new", 1, &y) != 0)
-		return;
-	r = sg_service_log_consistency(c->a->svc, x, y, hashes,
-	    SG_MERKLE_MAX_PROOF, &n);
-	if (r == SG_ERR_INVALID)
-		problem(c->resp, 400, "new", "need 0 < old <= new <= the "
-		    "latest checkpoint's size");
-	else if (r != 0)
-		problem(c->resp, 503, NULL, "the log cannot be read");
-	else
-		set_json(c->resp, 200, json_pack("{s:I, s:I, s:o}", "old",
-		    (json_int_t)x, "new", (json_int_t)y, "hashes",
-		    hashes_json(hashes, n)));
+	get_log_proof(c, &pr);
 }
 
 /* ---- the router ---------------------------------------------------------- */
