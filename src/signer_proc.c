@@ -728,7 +728,7 @@ replay(struct sg_signer_child *c, const struct sign_job *j,
 	if (!ok) {
 		sg_log_error("signer: request %s: the recorded %s signature "
 		    "does not match the request or the key; refused",
-		    re->request, re->format);
+		    re->request, sg_format_str(re->format));
 		snprintf(rep->err, sizeof(rep->err), "the signature recorded "
 		    "for request %s does not check", re->request);
 		return SG_ERR_INTERNAL;
@@ -742,7 +742,8 @@ replay(struct sg_signer_child *c, const struct sign_job *j,
 	re->cms_len = 0;
 	sg_time_rfc3339((time_t)re->signed_at, when, sizeof(when));
 	sg_log_info("signer: request %s: the %s signature made at %s "
-	    "returned again (no new signature)", re->request, re->format,
+	    "returned again (no new signature)", re->request,
+	    sg_format_str(re->format),
 	    when);
 	return 0;
 }
@@ -761,8 +762,7 @@ sign_and_record(struct sg_signer_child *c, const struct sign_job *j,
 		return r;
 	memset(&re, 0, sizeof(re));
 	snprintf(re.request, sizeof(re.request), "%s", j->st.request);
-	snprintf(re.format, sizeof(re.format), "%s",
-	    sg_format_str(req->format));
+	re.format = req->format;
 	snprintf(re.statement_sha256, sizeof(re.statement_sha256), "%s",
 	    j->ssha_hex);
 	snprintf(re.key, sizeof(re.key), "%s", req->msg.key);
@@ -790,7 +790,7 @@ sign_and_record(struct sg_signer_child *c, const struct sign_job *j,
 	/* Recorded meanwhile by another process on the same record: the
 	 * recorded one is the answer. */
 	if (r == SG_ERR_CONFLICT && sg_sigrec_get(c->rec, j->st.request,
-	    sg_format_str(req->format), j->ssha_hex, &re) == 0)
+	    req->format, j->ssha_hex, &re) == 0)
 		r = replay(c, j, &re, rep, ret_cms, ret_cms_len);
 	else if (r != 0)
 		r = SG_ERR_UNAVAILABLE;
@@ -820,8 +820,8 @@ sign_once(struct sg_signer_child *c, struct sign_job *j,
 	}
 	sg_sha256(req->statement, req->statement_len, ssha);
 	sg_hex_encode(ssha, sizeof(ssha), j->ssha_hex);
-	r = sg_sigrec_get(c->rec, j->st.request, sg_format_str(req->format),
-	    j->ssha_hex, &re);
+	r = sg_sigrec_get(c->rec, j->st.request, req->format, j->ssha_hex,
+	    &re);
 	if (r == 0)
 		r = replay(c, j, &re, rep, ret_cms, ret_cms_len);
 	else if (r == SG_ERR_CONFLICT) {
