@@ -539,7 +539,8 @@ signature_json(struct sg_api *a, const struct sg_request *q)
 	if ((sig = sg_b64_encode(q->signature, q->signature_len)) == NULL)
 		return NULL;
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "format",
-	    sg_format_str(q->format), "algorithm", alg != NULL ? alg : "unknown", "digest_algorithm",
+	    sg_format_str(q->format), "algorithm",
+	    alg != NULL ? alg : "unknown", "digest_algorithm",
 	    q->digest_alg, "key", q->key, "spki_sha256", q->spki_sha256,
 	    "signature", sig);
 	free(sig);
@@ -974,7 +975,8 @@ parse_new_request(struct sg_http_response *resp, json_t *body,
 	if (only_fields(resp, body, "", top) != 0)
 		return -1;
 	v = json_object_get(body, "key");
-	if (!json_is_string(v) || !sg_name_ok(json_string_value(v), SG_NAME_LEN_MAX)) {
+	if (!json_is_string(v) ||
+	    !sg_name_ok(json_string_value(v), SG_NAME_LEN_MAX)) {
 		problem(resp, 400, "key", "key: must be a key name");
 		return -1;
 	}

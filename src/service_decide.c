@@ -89,9 +89,9 @@ record_decision(struct sg_txn *t, struct decide_job *dj, int64_t now)
 		svc_fault(dj->f, NULL, "'%s' has already decided on request %s",
 		    dj->principal, dj->id);
 	else if (r == SG_ERR_TOO_LARGE)
-		svc_fault(dj->f, NULL, "request %s holds %d decisions, the most "
-		    "one request can (its signature's evidence and log entry "
-		    "carry no more); this one is refused", dj->id,
+		svc_fault(dj->f, NULL, "request %s holds %d decisions, the "
+		    "most one request can (its signature's evidence and log "
+		    "entry carry no more); this one is refused", dj->id,
 		    SG_ENVELOPES_MAX);
 	if (r != 0)
 		return r;

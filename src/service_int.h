@@ -85,7 +85,8 @@ struct sg_service {
 	pthread_cond_t unclaimed;      /* a claim was released */
 	char claims[SVC_MAX_CLAIMS][SG_REQUEST_ID_SIZE];
 	size_t nclaims;
-	char retry[SVC_MAX_CLAIMS][SG_REQUEST_ID_SIZE]; /* quorum met, signing to retry */
+	/* quorum met, signing to retry */
+	char retry[SVC_MAX_CLAIMS][SG_REQUEST_ID_SIZE];
 	size_t nretry;
 	int64_t sweep_after;           /* where the pending scan goes on */
 	struct sg_service_stats stats;

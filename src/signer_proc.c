@@ -477,7 +477,7 @@ struct sign_job {
 	const struct sg_policy_key *nk;  /* the key under now */
 	char *chain;                   /* the key's chain (a copy), or NULL */
 	size_t chain_len;
-	char ssha_hex[SG_SHA256_HEX_SIZE];           /* SHA-256 of the statement */
+	char ssha_hex[SG_SHA256_HEX_SIZE]; /* SHA-256 of the statement */
 };
 
 /*

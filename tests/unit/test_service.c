@@ -1499,8 +1499,8 @@ test_checkpoint_fails_create(void)
 	    SG_ERR_UNAVAILABLE);
 	CHECK(q == NULL);
 	CHECK_EQ_INT(f.recorded, 1);
-	CHECK_EQ_INT(sg_service_list(s, SG_REQ_SIGNED, "nightly", 0, 10, &v, &n),
-	    0);
+	CHECK_EQ_INT(sg_service_list(s, SG_REQ_SIGNED, "nightly", 0, 10, &v,
+	    &n), 0);
 	CHECK_EQ_INT(n, 1);
 	if (n == 1)
 		CHECK(!released(s, v[0]));

@@ -294,14 +294,15 @@ worker_main(void *arg)
 			w->failures++;
 			continue;
 		}
-		if (sg_sigrec_get(w->rec, req, SG_FORMAT_RAW, e.statement_sha256,
-		    &got) != SG_ERR_NOT_FOUND ||
+		if (sg_sigrec_get(w->rec, req, SG_FORMAT_RAW,
+		    e.statement_sha256, &got) != SG_ERR_NOT_FOUND ||
 		    sg_sigrec_put(w->rec, &e, req, 32) != 0)
 			w->failures++;
 		sg_sigrec_entry_clear(&got);
 		sg_sigrec_release(w->rec, req);
-		if (sg_sigrec_get(w->rec, req, SG_FORMAT_RAW, e.statement_sha256,
-		    &got) != 0 || got.sig_len != e.sig_len ||
+		if (sg_sigrec_get(w->rec, req, SG_FORMAT_RAW,
+		    e.statement_sha256, &got) != 0 ||
+		    got.sig_len != e.sig_len ||
 		    memcmp(got.sig, e.sig, e.sig_len) != 0)
 			w->failures++;
 		sg_sigrec_entry_clear(&got);

@@ -605,8 +605,10 @@ test_transitions(void)
 
 	/* pending → rejected, once. */
 	CHECK_EQ_INT(finish(st, r1.q.id, SG_REQ_REJECTED, NULL), 0);
-	CHECK_EQ_INT(finish(st, r1.q.id, SG_REQ_REJECTED, NULL), SG_ERR_CONFLICT);
-	CHECK_EQ_INT(finish(st, r1.q.id, SG_REQ_EXPIRED, NULL), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(finish(st, r1.q.id, SG_REQ_REJECTED, NULL),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(finish(st, r1.q.id, SG_REQ_EXPIRED, NULL),
+	    SG_ERR_CONFLICT);
 	CHECK_EQ_INT(set_signed(st, r1.q.id, sig, sizeof(sig), NULL, 0, 5),
 	    SG_ERR_CONFLICT);
 	CHECK_EQ_INT(get(st, r1.q.id, &got), 0);
@@ -621,7 +623,8 @@ test_transitions(void)
 	    0);
 	CHECK_EQ_INT(set_signed(st, r2.q.id, cms, sizeof(cms), NULL, 0, 7),
 	    SG_ERR_CONFLICT);
-	CHECK_EQ_INT(finish(st, r2.q.id, SG_REQ_FAILED, "late"), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(finish(st, r2.q.id, SG_REQ_FAILED, "late"),
+	    SG_ERR_CONFLICT);
 	got = NULL;
 	CHECK_EQ_INT(get(st, r2.q.id, &got), 0);
 	CHECK(got != NULL);
@@ -768,7 +771,8 @@ test_list(void)
 	for (i = 0; i < 5; i++) {
 		size_t k;
 		page = NULL;
-		CHECK_EQ_INT(list(st, SG_REQ_NONE, NULL, before, 5, &page, &pn), 0);
+		CHECK_EQ_INT(list(st, SG_REQ_NONE, NULL, before, 5, &page,
+		    &pn), 0);
 		for (k = 0; k < pn && total + k < 12; k++)
 			CHECK_STR(page[k]->id, ids[11 - (total + k)]);
 		total += pn;
@@ -790,8 +794,8 @@ test_list(void)
 	before = pn == 2 ? page[1]->seq : 0;
 	sg_request_list_free(page, pn);
 	page = NULL;
-	CHECK_EQ_INT(list(st, SG_REQ_PENDING, "nightly", before, 10, &page, &pn),
-	    0);
+	CHECK_EQ_INT(list(st, SG_REQ_PENDING, "nightly", before, 10, &page,
+	    &pn), 0);
 	CHECK(pn == 2 && strcmp(page[0]->id, ids[5]) == 0 &&
 	    strcmp(page[1]->id, ids[1]) == 0);
 	sg_request_list_free(page, pn);
@@ -2211,7 +2215,8 @@ test_states_and_formats_checked(void)
 	CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
 	/* finish() is for rejected, expired and failed only. */
 	CHECK_EQ_INT(finish(st, r.q.id, SG_REQ_SIGNED, NULL), SG_ERR_INVALID);
-	CHECK_EQ_INT(finish(st, r.q.id, SG_REQ_CANCELLED, NULL), SG_ERR_INVALID);
+	CHECK_EQ_INT(finish(st, r.q.id, SG_REQ_CANCELLED, NULL),
+	    SG_ERR_INVALID);
 	CHECK_EQ_INT(finish(st, r.q.id, SG_REQ_PENDING, NULL), SG_ERR_INVALID);
 	CHECK_EQ_INT(list(st, (enum sg_req_state)(SG_REQ_STATE_LAST + 1),
 	    NULL, 0, 10, &v, &n), SG_ERR_INVALID);
