@@ -891,6 +891,26 @@ test_query_strings(void)
 	refused_field(a, &t, 400, "state", "state: must be pending, signed");
 	mkreq(&t, "GET", "/v1/requests?state=", CI);
 	refused_field(a, &t, 400, "state", "state:");
+	/* The whole spelling of a state, nothing near it. */
+	mkreq(&t, "GET", "/v1/requests?state=Pending", CI);
+	refused_field(a, &t, 400, "state", "state:");
+	mkreq(&t, "GET", "/v1/requests?state=pendin", CI);
+	refused_field(a, &t, 400, "state", "state:");
+	mkreq(&t, "GET", "/v1/requests?state=cancelledx", CI);
+	refused_field(a, &t, 400, "state", "state:");
+	{
+		enum sg_req_state st;
+		for (st = SG_REQ_STATE_FIRST; st <= SG_REQ_STATE_LAST; st++) {
+			char path[64];
+			snprintf(path, sizeof(path), "/v1/requests?state=%s",
+			    sg_req_state_str(st));
+			stub_reset(&svc);
+			mkreq(&t, "GET", path, CI);
+			CHECK_EQ_INT(send_to(a, &t, &out), 200);
+			CHECK_STR(svc.state_arg, sg_req_state_str(st));
+			tresp_free(&out);
+		}
+	}
 	mkreq(&t, "GET", "/v1/requests?key=a/b", CI);
 	refused_field(a, &t, 400, "key", "key: must be a key name");
 	mkreq(&t, "GET", "/v1/requests?limit=0", CI);
