@@ -1,5 +1,5 @@
 /*
- * The HTTP API of DESIGN.md: routing, JSON in and out, identity to
+ * The HTTP API of docs/API.md: routing, JSON in and out, identity to
  * principal, and the one place where errors become HTTP statuses and
  * problem documents.  Domain rules live in the service, not here.
  */
@@ -21,6 +21,10 @@ int sg_api_new(struct sg_service *svc, int plain_http,
 void sg_api_set_anonymous_rate(struct sg_api *a, unsigned per_second,
     unsigned burst);
 void sg_api_free(struct sg_api *a);
+/* The monotonic clock, in milliseconds, the rate limits and long-poll
+ * deadlines are read from: sg_mono_ms unless set (NULL: back to it).  For
+ * tests; call before sg_api_set_anonymous_rate. */
+void sg_api_set_clock(struct sg_api *a, int64_t (*now_ms)(void));
 /*
  * Routes one request and answers it: fills resp (status, content type,
  * body, Retry-After, Location, or a wait to long-poll) and counts it for

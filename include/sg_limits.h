@@ -13,7 +13,8 @@
 #define SG_TOKEN_LABEL_MAX 32
 /* A token label as a C string. */
 #define SG_TOKEN_LABEL_SIZE (SG_TOKEN_LABEL_MAX + 1)
-/* CK_TOKEN_INFO.manufacturerID: 32 bytes; serialNumber and model: 16. */
+/* CK_TOKEN_INFO.manufacturerID: 32 bytes; serialNumber and model: 16;
+ * all space-padded. */
 #define SG_TOKEN_MANUFACTURER_MAX 32
 #define SG_TOKEN_SERIAL_MAX 16
 #define SG_TOKEN_MODEL_MAX 16
@@ -61,12 +62,7 @@
 #define SG_POLICY_FILE_MAX (1024 * 1024)
 
 /* ---- the PKCS#11 layer (src/p11.c, include/sg_p11.h) ---- */
-/* PKCS#11: CK_TOKEN_INFO.serialNumber is 16 bytes, space-padded. */
-#define SG_TOKEN_SERIAL_MAX 16
-/* PKCS#11: CK_TOKEN_INFO.manufacturerID is 32 bytes, space-padded. */
-#define SG_TOKEN_MANUFACTURER_MAX 32
-/* PKCS#11: CK_TOKEN_INFO.model is 16 bytes, space-padded. */
-#define SG_TOKEN_MODEL_MAX 16
+/* (The token's label, manufacturer, serial and model: at the top.) */
 /* Bytes of a P-256 field element: a coordinate, or r or s of a signature. */
 #define SG_EC_P256_FIELD_LEN 32
 /* Bytes of a P-384 field element. */

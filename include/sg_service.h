@@ -34,14 +34,14 @@ struct sg_retired_view {
 	const struct sg_retired_key *rk;
 	char *certificate_pem;
 	char *public_key_pem;
-	char spki_sha256[65];
+	char spki_sha256[SG_SHA256_HEX_SIZE];
 	char reason[256];              /* why it could not be read, or "" */
 };
 
 struct sg_key_view {
 	const struct sg_policy_key *pk;
 	EVP_PKEY *pub;                 /* NULL if the key was not found */
-	char spki_sha256[65];
+	char spki_sha256[SG_SHA256_HEX_SIZE];
 	char *public_key_pem;
 	char *certificate_pem;         /* chain as configured, or NULL */
 	struct sg_token_info token;
@@ -81,7 +81,7 @@ struct sg_new_request {
 	enum sg_digest_alg digest_alg;
 	uint8_t digest[SG_MAX_DIGEST];
 	size_t digest_len;
-	const char *format;            /* "raw" | "cms" */
+	enum sg_format format;
 	const char *artifact_json;     /* canonical JSON object */
 	const char *requester;         /* principal name */
 	const char *idem_key;          /* NULL if none */
@@ -101,16 +101,15 @@ int sg_service_decide(struct sg_service *s, const char *id,
 
 int sg_service_get(struct sg_service *s, const char *id,
     struct sg_request **ret);
-int sg_service_list(struct sg_service *s, const char *state, const char *key,
-    int64_t before_seq, size_t limit, struct sg_request ***ret,
-    size_t *ret_n);
+/* As sg_store_list: state SG_REQ_NONE and key NULL match any. */
+int sg_service_list(struct sg_service *s, enum sg_req_state state,
+    const char *key, int64_t before_seq, size_t limit,
+    struct sg_request ***ret, size_t *ret_n);
 
 /* The quorum state of a request under the policy its statement names,
  * counting only officers the policy in force allows too. */
 int sg_service_quorum(struct sg_service *s, const struct sg_request *r,
     struct sg_quorum_result *ret);
-
-#define SG_SERVICE_MAX_DECISIONS 64
 
 /* What a request view shows about its quorum: the terms of the request's
  * own policy (group labels and counts), what is missing, and which
@@ -120,7 +119,7 @@ struct sg_request_quorum {
 	struct sg_quorum_result res;
 	struct sg_term terms[SG_POLICY_MAX_TERMS];
 	size_t nterms;
-	uint8_t counted[SG_SERVICE_MAX_DECISIONS];
+	uint8_t counted[SG_ENVELOPES_MAX];
 	char in_force[SG_POLICY_NAME_MAX + 24];
 };
 int sg_service_request_quorum(struct sg_service *s, const struct sg_request *r,
@@ -179,7 +178,8 @@ struct sg_service_stats {
 	uint64_t checkpoint_refusals;  /* trees the signer refused to sign */
 	uint64_t batches, batched_jobs;
 };
-/* Signatures made with a key since start (by index, see key_at). */
+/* Signatures made with a key since start (by index, as
+ * sg_service_key_at). */
 uint64_t sg_service_key_signatures(struct sg_service *s, size_t i);
 void sg_service_stats(struct sg_service *s, struct sg_service_stats *ret);
 

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "sg_signer.h"
+#include "sg_types.h"
 #include "sg_witness.h"
 
 /* Messages must fit a SOCK_SEQPACKET buffer under the kernel's default
@@ -42,7 +43,7 @@ struct sg_sign_evidence {
 	const char *const *envelopes;  /* every decision recorded */
 	const size_t *envelope_lens;
 	size_t n;
-	const char *format;            /* "raw" | "cms" */
+	enum sg_format format;
 };
 
 /*

@@ -22,10 +22,12 @@
 #include "sg_dsse.h"
 #include "sg_signer.h"
 #include "sg_signer_proc.h"
+#include "sg_types.h"
 #include "sg_witness.h"
 
 #define SG_WIRE_MAGIC 0x53475331u      /* "SGS1" */
-#define SG_WIRE_MAX_ENVELOPES 64
+/* The decisions one SIGN message carries: all a request can hold. */
+#define SG_WIRE_MAX_ENVELOPES SG_ENVELOPES_MAX
 
 enum sg_wire_type {
 	SG_WIRE_READY = 1,             /* reserved: see the table */
@@ -49,7 +51,7 @@ struct sg_wire_sign {
 	uint32_t digest_alg;
 	uint32_t data_len;
 	uint8_t data[SG_MAX_DIGEST];
-	char format[4];
+	char format[SG_FORMAT_SIZE];   /* sg_format_str(), NUL-padded */
 	uint32_t statement_len;
 	uint32_t nenvelopes;
 	uint32_t envelope_lens[SG_WIRE_MAX_ENVELOPES];
@@ -127,7 +129,7 @@ const struct sg_wire_type_info *sg_wire_type_info(uint32_t type);
  */
 struct sg_wire_sign_req {
 	struct sg_sign_msg msg;        /* key, digest_alg, data, data_len */
-	char format[4];
+	enum sg_format format;         /* parsed: one format */
 	const char *statement;
 	size_t statement_len;
 	const char *envelopes[SG_WIRE_MAX_ENVELOPES];
@@ -140,7 +142,7 @@ struct sg_wire_request {
 	union {
 		struct sg_wire_sign_req sign;          /* SIGN */
 		struct sg_witness_request checkpoint;  /* CHECKPOINT */
-		char reload_sha256[65];                /* RELOAD, hex */
+		char reload_sha256[SG_SHA256_HEX_SIZE]; /* RELOAD, hex */
 		char name[SG_NAME_MAX];                /* PROBE, KEYINFO */
 	} u;
 };

@@ -29,7 +29,7 @@ struct sg_sigrec;
 
 struct sg_sigrec_entry {
 	char request[SG_REQUEST_ID_SIZE];
-	char format[SG_FORMAT_SIZE];   /* sg_format_str() */
+	enum sg_format format;
 	char statement_sha256[SG_SHA256_HEX_SIZE]; /* lower-case hex */
 	char key[SG_NAME_SIZE];
 	char digest_alg[8];
@@ -63,10 +63,11 @@ void sg_sigrec_release(struct sg_sigrec *rec, const char *request);
  * with sg_sigrec_entry_clear).  SG_ERR_CONFLICT: the request id was signed
  * for another statement (ret->statement_sha256 names it).
  * SG_ERR_NOT_FOUND: nothing for this request id in this format.
- * SG_ERR_IO: the record cannot be read.
+ * SG_ERR_IO: the record cannot be read, or holds a row whose format is
+ * not one (refused, never read as some default).
  */
 int sg_sigrec_get(struct sg_sigrec *rec, const char *request,
-    const char *format, const char *statement_sha256,
+    enum sg_format format, const char *statement_sha256,
     struct sg_sigrec_entry *ret);
 
 /* Records e (with the statement's text) and returns once the commit is on

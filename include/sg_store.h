@@ -35,7 +35,7 @@ struct sg_request {
 	char key[SG_NAME_SIZE];
 	char digest_alg[8];
 	char digest_hex[SG_DIGEST_HEX_SIZE];
-	char format[SG_FORMAT_SIZE];   /* sg_format_str() */
+	enum sg_format format;
 	char *artifact_json;           /* canonical JSON object */
 	char requester[SG_NAME_SIZE];
 	int64_t created_at, expires_at;
@@ -44,7 +44,7 @@ struct sg_request {
 	char policy_sha256[SG_SHA256_HEX_SIZE];
 	char spki_sha256[SG_SHA256_HEX_SIZE];
 	char *statement;
-	char state[SG_REQ_STATE_SIZE]; /* sg_req_state_str() */
+	enum sg_req_state state;
 	char *error;                   /* NULL unless failed */
 	uint8_t *signature;
 	size_t signature_len;
@@ -126,7 +126,9 @@ int sg_store_find_idempotent(struct sg_txn *t, const char *requester,
  * if its state or format is not one. */
 int sg_store_insert_request(struct sg_txn *t, const struct sg_request *r,
     const char *idem_key, const char *body_sha256);
-/* Loads a request with its approvals; SG_ERR_NOT_FOUND if unknown. */
+/* Loads a request with its approvals; SG_ERR_NOT_FOUND if unknown,
+ * SG_ERR_IO (and a log line naming the value) if the row's state or format
+ * is not one: such a row is refused, never read as a default. */
 int sg_store_get_request(struct sg_txn *t, const char *id,
     struct sg_request **ret);
 void sg_request_free(struct sg_request *r);
@@ -138,9 +140,9 @@ void sg_request_free(struct sg_request *r);
 int sg_store_add_approval(struct sg_txn *t, const char *id,
     const char *officer, int approve, int64_t at, const char *envelope);
 
-/* pending → to_state ("rejected", "expired", "failed"; SG_ERR_INVALID for
+/* pending → to (SG_REQ_REJECTED, _EXPIRED or _FAILED; SG_ERR_INVALID for
  * another); SG_ERR_CONFLICT if the request is no longer pending. */
-int sg_store_finish(struct sg_txn *t, const char *id, const char *to_state,
+int sg_store_finish(struct sg_txn *t, const char *id, enum sg_req_state to,
     const char *error);
 /* pending → cancelled, with who, why and when; SG_ERR_CONFLICT if the
  * request is no longer pending. */
@@ -158,9 +160,9 @@ int sg_store_count_pending(struct sg_txn *t, const char *requester,
 /* Records the index of the signature's log entry. */
 int sg_store_set_log_index(struct sg_txn *t, const char *id, uint64_t index);
 
-/* Newest first.  state/key may be NULL; before_seq 0 = from the newest.
- * SG_ERR_INVALID for a state that is not one. */
-int sg_store_list(struct sg_txn *t, const char *state, const char *key,
+/* Newest first.  state SG_REQ_NONE and key NULL match any; before_seq 0 =
+ * from the newest.  SG_ERR_INVALID for a state that is not one. */
+int sg_store_list(struct sg_txn *t, enum sg_req_state state, const char *key,
     int64_t before_seq, size_t limit, struct sg_request ***ret,
     size_t *ret_n);
 void sg_request_list_free(struct sg_request **v, size_t n);

@@ -46,10 +46,14 @@ const char *sg_req_state_str(enum sg_req_state s);
 int sg_req_state_parse(const char *s, enum sg_req_state *ret);
 /* 1 for every state but pending (and SG_REQ_NONE). */
 int sg_req_state_final(enum sg_req_state s);
+/* 1 for a state (SG_REQ_PENDING..SG_REQ_STATE_LAST), 0 otherwise. */
+int sg_req_state_valid(enum sg_req_state s);
 
 /* "raw" or "cms"; "?" for a value that is not one format. */
 const char *sg_format_str(enum sg_format f);
 /* The format spelled s; SG_ERR_INVALID (and *ret untouched) otherwise. */
 int sg_format_parse(const char *s, enum sg_format *ret);
+/* 1 for exactly one format (not a mask of several), 0 otherwise. */
+int sg_format_valid(enum sg_format f);
 
 #endif

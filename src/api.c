@@ -53,13 +53,10 @@
 #include "sg_cms.h"
 #include "sg_crypto.h"
 #include "sg_err.h"
+#include "sg_limits.h"
 #include "sg_text.h"
 #include "sg_util.h"
 
-#define ARTIFACT_MAX_FIELDS 32
-#define ARTIFACT_NAME_MAX 64
-#define ARTIFACT_VALUE_MAX 1024
-#define IDEM_KEY_MAX 128
 #define LIST_DEFAULT 50
 #define LIST_MAX 200
 #define WAIT_MAX 60
@@ -104,6 +101,7 @@ struct sg_api {
 	struct bucket anon;             /* requests without a certificate */
 	pthread_mutex_t count_lock;
 	uint64_t counts[EP_COUNT][NSTATUS + 1];  /* the last: other statuses */
+	int64_t (*now_ms)(void);        /* monotonic; sg_mono_ms */
 };
 
 /* One request on its way through the router to its handler. */
@@ -113,7 +111,7 @@ struct call {
 	struct sg_http_response *resp;
 	unsigned method;                /* M_* */
 	const char *principal;          /* policy principal, NULL if none */
-	char id[33];                    /* {id} */
+	char id[SG_REQUEST_ID_SIZE];    /* {id} */
 	uint64_t index;                 /* {index} */
 	const char *missing;            /* * rows: what the 404 says */
 	json_t *body;                   /* BODY_OBJECT rows: the parsed body */
@@ -213,10 +211,17 @@ sg_api_new(struct sg_service *svc, int plain_http, unsigned rate_per_second,
 	a->plain_http = plain_http;
 	a->rate_per_second = rate_per_second;
 	a->rate_burst = rate_burst;
+	a->now_ms = sg_mono_ms;
 	pthread_mutex_init(&a->rate_lock, NULL);
 	pthread_mutex_init(&a->count_lock, NULL);
 	*ret = a;
 	return 0;
+}
+
+void
+sg_api_set_clock(struct sg_api *a, int64_t (*now_ms)(void))
+{
+	a->now_ms = now_ms != NULL ? now_ms : sg_mono_ms;
 }
 
 void
@@ -227,7 +232,7 @@ sg_api_set_anonymous_rate(struct sg_api *a, unsigned per_second,
 	a->anon_per_second = per_second;
 	a->anon_burst = burst;
 	a->anon.tokens = burst;
-	a->anon.last_ms = sg_now_ms();
+	a->anon.last_ms = a->now_ms();
 	pthread_mutex_unlock(&a->rate_lock);
 }
 
@@ -265,7 +270,7 @@ static unsigned
 rate_take(struct sg_api *a, const char *principal)
 {
 	struct bucket *b = NULL;
-	int64_t now = sg_now_ms();
+	int64_t now = a->now_ms();
 	unsigned wait = 0;
 	size_t i;
 
@@ -297,7 +302,7 @@ anon_take(struct sg_api *a)
 		return 0;
 	pthread_mutex_lock(&a->rate_lock);
 	wait = bucket_take(&a->anon, a->anon_per_second, a->anon_burst,
-	    sg_now_ms());
+	    a->now_ms());
 	pthread_mutex_unlock(&a->rate_lock);
 	return wait;
 }
@@ -476,9 +481,10 @@ request_json(struct sg_api *a, const struct sg_request *q)
 	artifact = json_loads(q->artifact_json, 0, NULL);
 	j = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:o, s:s, s:s, s:s,"
 	    " s:{s:s, s:I, s:s}, s:s}",
-	    "id", q->id, "state", q->state, "key", q->key,
+	    "id", q->id, "state", sg_req_state_str(q->state),
+	    "key", q->key,
 	    "digest", "algorithm", q->digest_alg, "value", q->digest_hex,
-	    "format", q->format,
+	    "format", sg_format_str(q->format),
 	    "artifact", artifact != NULL ? artifact : json_object(),
 	    "requester", q->requester, "created_at", created,
 	    "expires_at", expires,
@@ -494,7 +500,7 @@ request_json(struct sg_api *a, const struct sg_request *q)
 		json_array_append_new(approvals, json_pack("{s:s, s:s, s:s, "
 		    "s:b}", "officer", q->approvals[i].officer, "decision",
 		    q->approvals[i].approve ? "approve" : "reject", "at", at,
-		    "counts", have_quorum && i < SG_SERVICE_MAX_DECISIONS &&
+		    "counts", have_quorum && i < SG_ENVELOPES_MAX &&
 		    v.counted[i]));
 	}
 	json_object_set_new(j, "approvals", approvals);
@@ -504,7 +510,7 @@ request_json(struct sg_api *a, const struct sg_request *q)
 			json_array_append_new(required, json_pack(
 			    "{s:s, s:i, s:i}", "group", v.terms[i].group,
 			    "count", (int)v.terms[i].count, "missing",
-			    strcmp(q->state, "pending") == 0 ?
+			    q->state == SG_REQ_PENDING ?
 			    (int)v.res.missing[i] : 0));
 		json_object_set_new(j, "policy_in_force",
 		    json_string(v.in_force));
@@ -512,7 +518,7 @@ request_json(struct sg_api *a, const struct sg_request *q)
 	json_object_set_new(j, "required", required);
 	if (q->error != NULL)
 		json_object_set_new(j, "error", json_string(q->error));
-	if (strcmp(q->state, "cancelled") == 0) {
+	if (q->state == SG_REQ_CANCELLED) {
 		sg_time_rfc3339((time_t)q->cancelled_at, at, sizeof(at));
 		json_object_set_new(j, "cancelled", json_pack("{s:s, s:s, s:s}",
 		    "by", q->cancelled_by, "at", at, "reason",
@@ -532,8 +538,9 @@ signature_json(struct sg_api *a, const struct sg_request *q)
 
 	if ((sig = sg_b64_encode(q->signature, q->signature_len)) == NULL)
 		return NULL;
-	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "format", q->format,
-	    "algorithm", alg != NULL ? alg : "unknown", "digest_algorithm",
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "format",
+	    sg_format_str(q->format), "algorithm",
+	    alg != NULL ? alg : "unknown", "digest_algorithm",
 	    q->digest_alg, "key", q->key, "spki_sha256", q->spki_sha256,
 	    "signature", sig);
 	free(sig);
@@ -582,7 +589,7 @@ respond_request(struct sg_api *a, struct sg_http_response *resp, int status,
 {
 	json_t *j = request_json(a, q);
 
-	if (j != NULL && strcmp(q->state, "signed") == 0 &&
+	if (j != NULL && q->state == SG_REQ_SIGNED &&
 	    q->signature != NULL) {
 		json_t *sig = signature_json(a, q);
 		if (sig == NULL) {
@@ -610,9 +617,11 @@ key_json(const struct sg_policy *p, const struct sg_key_view *kv)
 
 	formats = json_array();
 	if (pk->formats & SG_FORMAT_RAW)
-		json_array_append_new(formats, json_string("raw"));
+		json_array_append_new(formats,
+		    json_string(sg_format_str(SG_FORMAT_RAW)));
 	if (pk->formats & SG_FORMAT_CMS)
-		json_array_append_new(formats, json_string("cms"));
+		json_array_append_new(formats,
+		    json_string(sg_format_str(SG_FORMAT_CMS)));
 	requesters = json_array();
 	for (i = 0; i < pk->nrequesters; i++)
 		json_array_append_new(requesters,
@@ -877,17 +886,17 @@ parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
 		    "of strings");
 		return -1;
 	}
-	if (json_object_size(art) > ARTIFACT_MAX_FIELDS) {
+	if (json_object_size(art) > SG_ARTIFACT_FIELDS_MAX) {
 		problem(resp, 400, "artifact", "artifact: at most %d fields",
-		    ARTIFACT_MAX_FIELDS);
+		    SG_ARTIFACT_FIELDS_MAX);
 		return -1;
 	}
 	json_object_foreach(art, k, v) {
 		snprintf(field, sizeof(field), "artifact.%.64s", k);
-		if (!sg_name_ok(k, ARTIFACT_NAME_MAX)) {
+		if (!sg_name_ok(k, SG_ARTIFACT_NAME_MAX)) {
 			problem(resp, 400, "artifact", "artifact: field names "
 			    "are 1-%d characters of A-Z a-z 0-9 . _ -",
-			    ARTIFACT_NAME_MAX);
+			    SG_ARTIFACT_NAME_MAX);
 			return -1;
 		}
 		if (!json_is_string(v)) {
@@ -896,9 +905,9 @@ parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
 			return -1;
 		}
 		if (json_string_length(v) == 0 ||
-		    json_string_length(v) > ARTIFACT_VALUE_MAX) {
+		    json_string_length(v) > SG_ARTIFACT_VALUE_MAX) {
 			problem(resp, 400, field, "%s: must be 1-%d bytes of "
-			    "printable text", field, ARTIFACT_VALUE_MAX);
+			    "printable text", field, SG_ARTIFACT_VALUE_MAX);
 			return -1;
 		}
 		/* Officers read these values before they approve. */
@@ -966,23 +975,20 @@ parse_new_request(struct sg_http_response *resp, json_t *body,
 	if (only_fields(resp, body, "", top) != 0)
 		return -1;
 	v = json_object_get(body, "key");
-	if (!json_is_string(v) || !sg_name_ok(json_string_value(v), 63)) {
+	if (!json_is_string(v) ||
+	    !sg_name_ok(json_string_value(v), SG_NAME_LEN_MAX)) {
 		problem(resp, 400, "key", "key: must be a key name");
 		return -1;
 	}
 	nr->key = json_string_value(v);
 	if (parse_digest(resp, json_object_get(body, "digest"), nr) != 0)
 		return -1;
-	nr->format = "raw";
-	if ((v = json_object_get(body, "format")) != NULL) {
-		if (!json_is_string(v) ||
-		    (strcmp(json_string_value(v), "raw") != 0 &&
-		    strcmp(json_string_value(v), "cms") != 0)) {
-			problem(resp, 400, "format", "format: must be raw or "
-			    "cms");
-			return -1;
-		}
-		nr->format = json_string_value(v);
+	nr->format = SG_FORMAT_RAW;
+	if ((v = json_object_get(body, "format")) != NULL &&
+	    (!json_is_string(v) ||
+	    sg_format_parse(json_string_value(v), &nr->format) != 0)) {
+		problem(resp, 400, "format", "format: must be raw or cms");
+		return -1;
 	}
 	if ((v = json_object_get(body, "artifact")) == NULL) {
 		problem(resp, 400, "artifact", "artifact: is required");
@@ -999,17 +1005,17 @@ parse_new_request(struct sg_http_response *resp, json_t *body,
 static int
 parse_idempotency(const struct sg_http_request *req,
     struct sg_http_response *resp, struct sg_new_request *nr,
-    char body_sha[65])
+    char body_sha[SG_SHA256_HEX_SIZE])
 {
 	const char *s = header(req, "Idempotency-Key");
 	uint8_t h[32];
 
 	if (s == NULL)
 		return 0;
-	if (strlen(s) == 0 || strlen(s) > IDEM_KEY_MAX ||
+	if (strlen(s) == 0 || strlen(s) > SG_IDEM_KEY_MAX ||
 	    !printable(s, strlen(s))) {
 		problem(resp, 400, "Idempotency-Key", "Idempotency-Key: "
-		    "must be 1-%d printable characters", IDEM_KEY_MAX);
+		    "must be 1-%d printable characters", SG_IDEM_KEY_MAX);
 		return -1;
 	}
 	nr->idem_key = s;
@@ -1026,7 +1032,7 @@ post_request(struct call *c)
 	struct sg_new_request nr;
 	struct sg_request *q = NULL;
 	struct sg_fault f;
-	char *artifact = NULL, body_sha[65];
+	char *artifact = NULL, body_sha[SG_SHA256_HEX_SIZE];
 	int r, existing = 0;
 
 	memset(&nr, 0, sizeof(nr));
@@ -1059,18 +1065,16 @@ list_requests(struct call *c)
 	struct sg_http_response *resp = c->resp;
 	struct sg_request **v = NULL;
 	uint64_t limit = LIST_DEFAULT, before = 0;
+	enum sg_req_state want = SG_REQ_NONE;
 	size_t i, n = 0;
 	json_t *arr, *j;
 
-	if (state != NULL && strcmp(state, "pending") != 0 &&
-	    strcmp(state, "signed") != 0 && strcmp(state, "rejected") != 0 &&
-	    strcmp(state, "expired") != 0 && strcmp(state, "failed") != 0 &&
-	    strcmp(state, "cancelled") != 0) {
+	if (state != NULL && sg_req_state_parse(state, &want) != 0) {
 		problem(resp, 400, "state", "state: must be pending, signed, "
 		    "rejected, expired, failed or cancelled");
 		return;
 	}
-	if (key != NULL && !sg_name_ok(key, 63)) {
+	if (key != NULL && !sg_name_ok(key, SG_NAME_LEN_MAX)) {
 		problem(resp, 400, "key", "key: must be a key name");
 		return;
 	}
@@ -1085,7 +1089,7 @@ list_requests(struct call *c)
 		    "server");
 		return;
 	}
-	if (sg_service_list(c->a->svc, state, key, (int64_t)before, limit, &v,
+	if (sg_service_list(c->a->svc, want, key, (int64_t)before, limit, &v,
 	    &n) != 0) {
 		problem(resp, 503, NULL, "the request store cannot be read");
 		return;
@@ -1139,10 +1143,11 @@ get_request(struct call *c)
 	}
 	if ((q = fetch_request(c)) == NULL)
 		return;
-	if (wait > 0 && !c->req->resumed && strcmp(q->state, "pending") == 0) {
+	if (wait > 0 && !c->req->resumed && q->state == SG_REQ_PENDING) {
 		snprintf(c->resp->wait_id, sizeof(c->resp->wait_id), "%s",
 		    c->id);
-		c->resp->wait_deadline_ms = sg_now_ms() + (int64_t)wait * 1000;
+		c->resp->wait_deadline_ms = c->a->now_ms() +
+		    (int64_t)wait * 1000;
 		sg_request_free(q);
 		return;
 	}
@@ -1159,9 +1164,9 @@ get_signature(struct call *c)
 
 	if ((q = fetch_request(c)) == NULL)
 		return;
-	if (strcmp(q->state, "signed") != 0 || q->signature == NULL) {
+	if (q->state != SG_REQ_SIGNED || q->signature == NULL) {
 		problem(c->resp, 409, NULL, "request %s is %s, not signed",
-		    c->id, q->state);
+		    c->id, sg_req_state_str(q->state));
 		sg_request_free(q);
 		return;
 	}
@@ -1539,54 +1544,57 @@ get_log_entry(struct call *c)
 		    len);
 }
 
-/* GET /v1/log/proof/inclusion?index=&size= */
+/* A log proof between two query numbers, a and b: hashes as JSON. */
+struct proof_route {
+	const char *a, *b;             /* the query arguments */
+	uint64_t a_min;                /* b's minimum is 1 */
+	int (*fn)(struct sg_service *, uint64_t, uint64_t,
+	    uint8_t (*)[SG_HASH_LEN], size_t, size_t *);
+	const char *why;               /* the 400's detail, about b */
+};
+
 static void
-get_log_inclusion(struct call *c)
+get_log_proof(struct call *c, const struct proof_route *pr)
 {
 	uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
 	uint64_t x, y;
 	size_t n;
 	int r;
 
-	if (query_u64(c, "index", 0, &x) != 0 ||
-	    query_u64(c, "size", 1, &y) != 0)
+	if (query_u64(c, pr->a, pr->a_min, &x) != 0 ||
+	    query_u64(c, pr->b, 1, &y) != 0)
 		return;
-	r = sg_service_log_inclusion(c->a->svc, x, y, hashes,
-	    SG_MERKLE_MAX_PROOF, &n);
+	r = pr->fn(c->a->svc, x, y, hashes, SG_MERKLE_MAX_PROOF, &n);
 	if (r == SG_ERR_INVALID)
-		problem(c->resp, 400, "size", "index must be below size, and "
-		    "size at most the latest checkpoint's");
+		problem(c->resp, 400, pr->b, "%s", pr->why);
 	else if (r != 0)
 		problem(c->resp, 503, NULL, "the log cannot be read");
 	else
-		set_json(c->resp, 200, json_pack("{s:I, s:I, s:o}", "index",
-		    (json_int_t)x, "size", (json_int_t)y, "hashes",
+		set_json(c->resp, 200, json_pack("{s:I, s:I, s:o}", pr->a,
+		    (json_int_t)x, pr->b, (json_int_t)y, "hashes",
 		    hashes_json(hashes, n)));
+}
+
+/* GET /v1/log/proof/inclusion?index=&size= */
+static void
+get_log_inclusion(struct call *c)
+{
+	static const struct proof_route pr = { "index", "size", 0,
+	    sg_service_log_inclusion, "index must be below size, and size "
+	    "at most the latest checkpoint's" };
+
+	get_log_proof(c, &pr);
 }
 
 /* GET /v1/log/proof/consistency?old=&new= */
 static void
 get_log_consistency(struct call *c)
 {
-	uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
-	uint64_t x, y;
-	size_t n;
-	int r;
+	static const struct proof_route pr = { "old", "new", 1,
+	    sg_service_log_consistency, "need 0 < old <= new <= the latest "
+	    "checkpoint's size" };
 
-	if (query_u64(c, "old", 1, &x) != 0 ||
-	    query_u64(c, "new", 1, &y) != 0)
-		return;
-	r = sg_service_log_consistency(c->a->svc, x, y, hashes,
-	    SG_MERKLE_MAX_PROOF, &n);
-	if (r == SG_ERR_INVALID)
-		problem(c->resp, 400, "new", "need 0 < old <= new <= the "
-		    "latest checkpoint's size");
-	else if (r != 0)
-		problem(c->resp, 503, NULL, "the log cannot be read");
-	else
-		set_json(c->resp, 200, json_pack("{s:I, s:I, s:o}", "old",
-		    (json_int_t)x, "new", (json_int_t)y, "hashes",
-		    hashes_json(hashes, n)));
+	get_log_proof(c, &pr);
 }
 
 /* ---- the router ---------------------------------------------------------- */
@@ -1611,7 +1619,7 @@ method_bit(const char *method)
 
 /* What a pattern's parameters took from a path. */
 struct args {
-	char id[33];
+	char id[SG_REQUEST_ID_SIZE];
 	uint64_t index;
 	const char *bad;                /* why a parameter is not valid */
 };

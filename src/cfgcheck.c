@@ -51,6 +51,7 @@
 #include "sg_config.h"
 #include "sg_crypto.h"
 #include "sg_err.h"
+#include "sg_limits.h"
 #include "sg_http.h"
 #include "sg_policy.h"
 #include "sg_privdrop.h"
@@ -340,7 +341,7 @@ key_facts(struct check *c, struct sg_signer *s,
 	if ((dir = sg_dirname(c->cfg->policy_path)) == NULL ||
 	    (path = sg_path_join(dir, pk->certificate)) == NULL)
 		problem(c, where, "out of memory");
-	else if ((r = sg_read_file(path, 1 << 20, &pem, &len)) != 0)
+	else if ((r = sg_read_file(path, SG_PEM_FILE_MAX, &pem, &len)) != 0)
 		warning(c, where, "key '%s' will not be used: certificate %s: "
 		    "%s", pk->name, path, read_error(r, errno));
 	else if (sg_pubkey_from_pem(pem, len, &certkey) != 0 ||

@@ -1,9 +1,11 @@
 /*
  * signgate's domain operations: create a request, record an officer's
- * decision, sign when the quorum holds, expire what is overdue.  This file
- * opens and closes the service and holds the helpers every part shares;
- * the operations live in service_*.c, one job each (see service_int.h
- * for the map, the locks and who may call whom).
+ * decision, sign when the quorum holds, cancel, expire what is overdue,
+ * reload the policy, serve the log.  This file only opens and closes the
+ * service and holds the helpers every part shares (faults, notification,
+ * the clock, reading a policy); the operations live in service_*.c, one
+ * job each (see service_int.h for the map, the locks and who may call
+ * whom).
  *
  * Ordering rules (fail closed):
  * - A request that needs no approval is signed first and then inserted,
@@ -14,8 +16,10 @@
  *   request is signed and recorded in a second transaction guarded by
  *   `state = 'pending'`, and only one thread at a time may sign a given
  *   request (the claim set, service_sign.c), so a request is signed at
- *   most once.  If signing fails the request stays pending and the
- *   housekeeping thread retries it until it expires.
+ *   most once.  If the HSM or the signer cannot be reached the request
+ *   stays pending and the housekeeping thread retries it until it
+ *   expires; a refusal by the signer, a required time-stamp that failed,
+ *   or a key no longer in service ends it as failed (service_sign.c).
  * - A pending request is judged by the policy its statement names (kept
  *   in the store by SHA-256), never by a later one, with one restriction
  *   from the policy in force: a decision counts only if its officer may

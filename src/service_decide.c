@@ -60,14 +60,14 @@ pending_request(struct sg_service *s, struct sg_txn *t, const char *id,
 			svc_fault(f, NULL, "no request with id '%s'", id);
 		return r;
 	}
-	if (strcmp(q->state, "pending") != 0) {
+	if (q->state != SG_REQ_PENDING) {
 		svc_fault(f, NULL, "request %s is %s, not pending", id,
-		    q->state);
+		    sg_req_state_str(q->state));
 		r = SG_ERR_CONFLICT;
 	} else if (svc_now(s) >= q->expires_at) {
 		svc_fault(f, NULL, "request %s has expired", id);
 		*expired = 1;
-		r = svc_finish_in(s, t, id, "expired", NULL);
+		r = svc_finish_in(s, t, id, SG_REQ_EXPIRED, NULL);
 	} else {
 		*ret = q;
 		q = NULL;
@@ -88,6 +88,11 @@ record_decision(struct sg_txn *t, struct decide_job *dj, int64_t now)
 	if (r == SG_ERR_CONFLICT)
 		svc_fault(dj->f, NULL, "'%s' has already decided on request %s",
 		    dj->principal, dj->id);
+	else if (r == SG_ERR_TOO_LARGE)
+		svc_fault(dj->f, NULL, "request %s holds %d decisions, the "
+		    "most one request can (its signature's evidence and log "
+		    "entry carry no more); this one is refused", dj->id,
+		    SG_ENVELOPES_MAX);
 	if (r != 0)
 		return r;
 	svc_entry_head(&e, SG_ENTRY_DECISION, now, dj->id);
@@ -145,7 +150,7 @@ job_decide(struct sg_txn *t, void *arg)
 		goto out;
 	svc_evaluate(s, p, pk, q, &res, NULL);
 	if (res.state == SG_QUORUM_VETOED)
-		r = svc_finish_in(s, t, dj->id, "rejected", NULL);
+		r = svc_finish_in(s, t, dj->id, SG_REQ_REJECTED, NULL);
 	else if (res.state == SG_QUORUM_MET)
 		dj->sign_now = 1;
 out:
@@ -155,21 +160,52 @@ out:
 	return r;
 }
 
+/*
+ * The fault for the envelope parser's message err.  Most read "field:
+ * reason", with one of the envelope's fields; "<member>: unknown field"
+ * names a member the envelope may not have (its name escaped, so it may
+ * hold ": " itself: the reason is taken from the end).  Any other message
+ * ("not valid JSON: ...", "envelope must be a JSON object") is about the
+ * envelope as a whole and names no field, whatever colons it holds.
+ */
+static void
+envelope_fault(struct sg_fault *f, const char *err)
+{
+	static const char *const fields[] = { "payloadType", "payload",
+	    "signatures", "signatures[0]", "signatures[0].keyid",
+	    "signatures[0].sig" };
+	static const char unknown[] = ": unknown field";
+	size_t n = strlen(err), k = sizeof(unknown) - 1, i;
+	const char *sep;
+
+	svc_fault(f, NULL, "%s", err);
+	if (f == NULL)
+		return;
+	if (n > k && strcmp(err + n - k, unknown) == 0) {
+		snprintf(f->field, sizeof(f->field), "%.*s", (int)(n - k), err);
+		return;
+	}
+	if ((sep = strstr(err, ": ")) == NULL)
+		return;
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		if (strlen(fields[i]) == (size_t)(sep - err) &&
+		    strncmp(err, fields[i], sep - err) == 0) {
+			snprintf(f->field, sizeof(f->field), "%s", fields[i]);
+			return;
+		}
+	}
+}
+
 /* Parses the posted envelope, which must be by the connection's own
  * principal. */
 static int
 parse_envelope(const char *json, size_t len, const char *principal,
     struct sg_envelope *env, struct sg_fault *f)
 {
-	const char *colon;
 	char err[256];
 
 	if (sg_envelope_parse(json, len, env, err, sizeof(err)) != 0) {
-		/* The parser's messages read "field: reason". */
-		svc_fault(f, "", "%s", err);
-		if ((colon = strchr(err, ':')) != NULL)
-			snprintf(f->field, sizeof(f->field), "%.*s",
-			    (int)(colon - err), err);
+		envelope_fault(f, err);
 		return SG_ERR_INVALID;
 	}
 	if (strcmp(env->keyid, principal) != 0) {
@@ -355,14 +391,14 @@ not_pending(const struct sg_request *q, struct sg_fault *f)
 {
 	char at[32];
 
-	if (strcmp(q->state, "cancelled") == 0) {
+	if (q->state == SG_REQ_CANCELLED) {
 		sg_time_rfc3339((time_t)q->cancelled_at, at, sizeof(at));
 		svc_fault(f, NULL, "request %s is cancelled, not pending "
 		    "(cancelled by %s at %s: %.256s)", q->id, q->cancelled_by,
 		    at, q->cancel_reason != NULL ? q->cancel_reason : "");
 	} else
 		svc_fault(f, NULL, "request %s is %s, not pending", q->id,
-		    q->state);
+		    sg_req_state_str(q->state));
 	return SG_ERR_CONFLICT;
 }
 
@@ -382,7 +418,7 @@ job_cancel(struct sg_txn *t, void *arg)
 			    cj->id);
 		return r;
 	}
-	if (strcmp(q->state, "pending") != 0) {
+	if (q->state != SG_REQ_PENDING) {
 		r = not_pending(q, cj->f);
 		goto out;
 	}
@@ -393,7 +429,7 @@ job_cancel(struct sg_txn *t, void *arg)
 		svc_fault(cj->f, NULL, "request %s is expired, not pending",
 		    cj->id);
 		cj->expired = 1;
-		r = svc_finish_in(s, t, cj->id, "expired", NULL);
+		r = svc_finish_in(s, t, cj->id, SG_REQ_EXPIRED, NULL);
 		goto out;
 	}
 	if ((r = sg_store_cancel(t, cj->id, cj->principal, cj->reason,

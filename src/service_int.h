@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "sg_entry.h"
+#include "sg_limits.h"
 #include "sg_service.h"
 #include "sg_service_signer.h"
 #include "sg_signer_proc.h"
@@ -82,9 +83,10 @@ struct sg_service {
 
 	pthread_mutex_t lock;          /* claims, stats, ready cache */
 	pthread_cond_t unclaimed;      /* a claim was released */
-	char claims[SVC_MAX_CLAIMS][33];
+	char claims[SVC_MAX_CLAIMS][SG_REQUEST_ID_SIZE];
 	size_t nclaims;
-	char retry[SVC_MAX_CLAIMS][33]; /* quorum met, signing to retry */
+	/* quorum met, signing to retry */
+	char retry[SVC_MAX_CLAIMS][SG_REQUEST_ID_SIZE];
 	size_t nretry;
 	int64_t sweep_after;           /* where the pending scan goes on */
 	struct sg_service_stats stats;
@@ -138,7 +140,7 @@ int svc_log_signature(struct sg_service *s, struct sg_txn *t,
     const struct sg_key_view *kv, const uint8_t *sig, size_t sig_len,
     const uint8_t *cms, size_t cms_len, int64_t now, uint64_t *ret_index);
 int svc_finish_in(struct sg_service *s, struct sg_txn *t, const char *id,
-    const char *state, const char *reason);
+    enum sg_req_state state, const char *reason);
 int svc_log_covered(struct sg_service *s, const char *id,
     struct sg_fault *f);
 

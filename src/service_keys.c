@@ -19,6 +19,7 @@
 
 #include "sg_crypto.h"
 #include "sg_err.h"
+#include "sg_limits.h"
 #include "sg_util.h"
 #include "service_int.h"
 
@@ -50,7 +51,8 @@ check_key(const struct sg_policy *p, struct sg_key_view *kv,
 	if (pk->certificate[0] != '\0') {
 		if ((path = sg_path_join(policy_dir, pk->certificate)) == NULL)
 			return SG_ERR_NOMEM;
-		r = sg_read_file(path, 1 << 20, &kv->certificate_pem, &len);
+		r = sg_read_file(path, SG_PEM_FILE_MAX, &kv->certificate_pem,
+		    &len);
 		if (r != 0) {
 			snprintf(kv->reason, sizeof(kv->reason),
 			    "certificate %s: %s", path, sg_strerror(r));
@@ -98,7 +100,8 @@ load_retired(struct sg_key_view *kv, const char *policy_dir)
 		if ((path = sg_path_join(policy_dir,
 		    rv->rk->certificate)) == NULL)
 			continue;
-		r = sg_read_file(path, 1 << 20, &rv->certificate_pem, &len);
+		r = sg_read_file(path, SG_PEM_FILE_MAX, &rv->certificate_pem,
+		    &len);
 		pub = NULL;
 		if (r == 0 && (r = sg_pubkey_from_pem(rv->certificate_pem, len,
 		    &pub)) == 0 &&

@@ -107,18 +107,18 @@ svc_log_signature(struct sg_service *s, struct sg_txn *t,
  * rejected), with its log entry. */
 int
 svc_finish_in(struct sg_service *s, struct sg_txn *t, const char *id,
-    const char *state, const char *reason)
+    enum sg_req_state state, const char *reason)
 {
 	struct sg_entry e;
 	int r;
 
 	if ((r = sg_store_finish(t, id, state, reason)) != 0)
 		return r;
-	if (strcmp(state, "expired") == 0) {
+	if (state == SG_REQ_EXPIRED) {
 		svc_entry_head(&e, SG_ENTRY_EXPIRED, svc_now(s), id);
 		return svc_log_entry(s, t, &e, NULL);
 	}
-	if (strcmp(state, "failed") == 0) {
+	if (state == SG_REQ_FAILED) {
 		svc_entry_head(&e, SG_ENTRY_FAILED, svc_now(s), id);
 		e.reason = (char *)(reason ? reason : "unknown");
 		e.reason_len = strlen(e.reason);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "sg_err.h"
+#include "sg_util.h"
 #include "service_int.h"
 
 /* The policy a request was made under (the current one or a stored one).
@@ -45,24 +46,33 @@ svc_request_policy(struct sg_service *s, struct sg_txn *t,
 /*
  * The quorum of request q under its own policy p, counting only decisions
  * whose officer may approve under p and under the policy in force.
- * counted[i] (optional, one per recorded decision, at most
- * SG_SERVICE_MAX_DECISIONS) says which did.
+ * counted[i] (optional, one per recorded decision, SG_ENVELOPES_MAX of
+ * them) says which did.  The store refuses a decision past
+ * SG_ENVELOPES_MAX; a request that holds more all the same (written by
+ * hand) is never judged by some of them: none counts, so it is neither
+ * signed nor vetoed, and the log says why.
  */
 void
 svc_evaluate(const struct sg_service *s, const struct sg_policy *p,
     const struct sg_policy_key *pk, const struct sg_request *q,
     struct sg_quorum_result *res, uint8_t *counted)
 {
-	struct sg_decision d[SG_SERVICE_MAX_DECISIONS];
+	struct sg_decision d[SG_ENVELOPES_MAX];
 	size_t i, n = 0;
 
-	for (i = 0; i < q->napprovals && n < SG_SERVICE_MAX_DECISIONS; i++) {
-		d[n].officer = q->approvals[i].officer;
-		d[n].approve = q->approvals[i].approve;
-		n++;
+	if (q->napprovals > SG_ENVELOPES_MAX)
+		sg_log_error("request %s holds %zu decisions, more than the "
+		    "%d one request can: none of them counts", q->id,
+		    q->napprovals, SG_ENVELOPES_MAX);
+	else {
+		for (i = 0; i < q->napprovals; i++) {
+			d[n].officer = q->approvals[i].officer;
+			d[n].approve = q->approvals[i].approve;
+			n++;
+		}
 	}
 	if (counted != NULL)
-		memset(counted, 0, SG_SERVICE_MAX_DECISIONS);
+		memset(counted, 0, SG_ENVELOPES_MAX);
 	sg_policy_evaluate_now(p, pk, s->policy, q->requester, d, n, res,
 	    counted);
 }

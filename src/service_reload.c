@@ -22,6 +22,7 @@
 
 #include "sg_crypto.h"
 #include "sg_err.h"
+#include "sg_limits.h"
 #include "sg_util.h"
 #include "service_int.h"
 
@@ -30,7 +31,7 @@ static int
 key_moved(const struct sg_policy_key *a, const struct sg_policy_key *b,
     char *errbuf, size_t errlen)
 {
-	char ha[129], hb[129];
+	char ha[2 * SG_P11_ID_MAX + 1], hb[2 * SG_P11_ID_MAX + 1];
 
 	if (strcmp(a->token, b->token) != 0) {
 		snprintf(errbuf, errlen, "key '%s': token changed ('%s' to "

@@ -43,7 +43,7 @@ check_new(struct sg_service *s, const struct sg_new_request *nr,
 {
 	const struct sg_key_view *kv;
 	const struct sg_policy_key *pk;
-	int cms = strcmp(nr->format, "cms") == 0;
+	int cms = nr->format == SG_FORMAT_CMS;
 
 	if ((kv = svc_key_locked(s, nr->key)) == NULL) {
 		svc_fault(f, "key", "no key named '%s'", nr->key);
@@ -60,9 +60,13 @@ check_new(struct sg_service *s, const struct sg_new_request *nr,
 		    kv->reason);
 		return SG_ERR_FORBIDDEN;
 	}
-	if (!(pk->formats & (cms ? SG_FORMAT_CMS : SG_FORMAT_RAW))) {
+	if (!sg_format_valid(nr->format)) {
+		svc_fault(f, "format", "not a signature format");
+		return SG_ERR_INVALID;
+	}
+	if (!(pk->formats & nr->format)) {
 		svc_fault(f, "format", "key '%s' does not allow format '%s'",
-		    pk->name, nr->format);
+		    pk->name, sg_format_str(nr->format));
 		return SG_ERR_INVALID;
 	}
 	if (cms && kv->certificate_pem == NULL) {
@@ -84,7 +88,7 @@ static int
 find_original(struct sg_txn *t, const struct sg_new_request *nr,
     struct sg_request **ret, struct sg_fault *f)
 {
-	char id[33], body_sha[65];
+	char id[SG_REQUEST_ID_SIZE], body_sha[SG_SHA256_HEX_SIZE];
 	int r;
 
 	r = sg_store_find_idempotent(t, nr->requester, nr->idem_key, id,
@@ -125,7 +129,7 @@ original(struct sg_service *s, const struct sg_new_request *nr,
 }
 
 static int
-random_id(char out[33])
+random_id(char out[SG_REQUEST_ID_SIZE])
 {
 	uint8_t b[16];
 
@@ -148,7 +152,8 @@ build_statement(const struct sg_key_view *kv, struct sg_request *q)
 	    kv->spki_sha256);
 	snprintf(st.digest_alg, sizeof(st.digest_alg), "%s", q->digest_alg);
 	snprintf(st.digest_hex, sizeof(st.digest_hex), "%s", q->digest_hex);
-	snprintf(st.format, sizeof(st.format), "%s", q->format);
+	snprintf(st.format, sizeof(st.format), "%s",
+	    sg_format_str(q->format));
 	snprintf(st.requester, sizeof(st.requester), "%s", q->requester);
 	snprintf(st.policy_name, sizeof(st.policy_name), "%s", q->policy_name);
 	st.policy_version = q->policy_version;
@@ -173,7 +178,7 @@ new_request(struct sg_service *s, const struct sg_key_view *kv,
 	snprintf(q->digest_alg, sizeof(q->digest_alg), "%s",
 	    sg_digest_name(nr->digest_alg));
 	sg_hex_encode(nr->digest, nr->digest_len, q->digest_hex);
-	snprintf(q->format, sizeof(q->format), "%s", nr->format);
+	q->format = nr->format;
 	q->artifact_json = (char *)nr->artifact_json;
 	snprintf(q->requester, sizeof(q->requester), "%s", nr->requester);
 	q->created_at = now;
@@ -185,7 +190,7 @@ new_request(struct sg_service *s, const struct sg_key_view *kv,
 	    sg_policy_sha256_hex(s->policy));
 	snprintf(q->spki_sha256, sizeof(q->spki_sha256), "%s",
 	    kv->spki_sha256);
-	snprintf(q->state, sizeof(q->state), "pending");
+	q->state = SG_REQ_PENDING;
 	if ((r = build_statement(kv, q)) != 0)
 		svc_fault(f, NULL, "cannot build the statement");
 	return r;
@@ -207,7 +212,7 @@ sign_at_once(struct sg_service *s, const struct sg_key_view *kv,
 		    why[0] ? why : sg_strerror(r));
 		return SG_ERR_UNAVAILABLE;
 	}
-	snprintf(q->state, sizeof(q->state), "signed");
+	q->state = SG_REQ_SIGNED;
 	q->signature = so->reply.sig;
 	q->signature_len = so->reply.sig_len;
 	q->cms = so->cms;
@@ -341,7 +346,7 @@ create_locked(struct sg_service *s, const struct sg_new_request *nr,
 		if (kv->pk->nterms == 0)
 			svc_count_signature(s, kv);
 		sg_log_info("request %s created by %s for key %s (%s)", q.id,
-		    q.requester, q.key, q.state);
+		    q.requester, q.key, sg_req_state_str(q.state));
 	}
 	*ret = cj.out;
 	cj.out = NULL;
@@ -381,9 +386,9 @@ sg_service_get(struct sg_service *s, const char *id, struct sg_request **ret)
 }
 
 int
-sg_service_list(struct sg_service *s, const char *state, const char *key,
-    int64_t before_seq, size_t limit, struct sg_request ***ret,
-    size_t *ret_n)
+sg_service_list(struct sg_service *s, enum sg_req_state state,
+    const char *key, int64_t before_seq, size_t limit,
+    struct sg_request ***ret, size_t *ret_n)
 {
 	struct sg_txn *t;
 	int r;

@@ -100,7 +100,7 @@ timestamp(struct sg_service *s, const struct sg_key_view *kv,
 /* What the signer is asked: the digest, and the statement with only the
  * decisions that count (it refuses evidence that holds one by an officer
  * the policy in force no longer allows).  envs and lens hold
- * SG_EVIDENCE_MAX_ENVELOPES. */
+ * SG_ENVELOPES_MAX. */
 static int
 sign_message(const struct sg_key_view *kv, const struct sg_request *q,
     const uint8_t *counted, struct sg_sign_msg *msg,
@@ -108,7 +108,7 @@ sign_message(const struct sg_key_view *kv, const struct sg_request *q,
 {
 	size_t i, n, dlen;
 
-	if (q->napprovals > SG_EVIDENCE_MAX_ENVELOPES)
+	if (q->napprovals > SG_ENVELOPES_MAX)
 		return SG_ERR_TOO_LARGE;
 	memset(msg, 0, sizeof(*msg));
 	snprintf(msg->key, sizeof(msg->key), "%s", kv->pk->name);
@@ -146,8 +146,8 @@ svc_sign_request(struct sg_service *s, const struct sg_key_view *kv,
 {
 	struct sg_sign_msg msg;
 	struct sg_sign_evidence ev;
-	const char *envs[SG_EVIDENCE_MAX_ENVELOPES];
-	size_t lens[SG_EVIDENCE_MAX_ENVELOPES];
+	const char *envs[SG_ENVELOPES_MAX];
+	size_t lens[SG_ENVELOPES_MAX];
 	int64_t t0;
 	int r, tsa_failed = 0;
 
@@ -164,7 +164,7 @@ svc_sign_request(struct sg_service *s, const struct sg_key_view *kv,
 	r = s->signer.sign(s->signer.ctx, &msg, &ev, &o->reply, &o->cms,
 	    &o->cms_len, err, errlen);
 	svc_hsm_time(s, t0);
-	if (r == 0 && strcmp(q->format, "cms") == 0 && o->cms == NULL)
+	if (r == 0 && q->format == SG_FORMAT_CMS && o->cms == NULL)
 		r = SG_ERR_INTERNAL;
 	if (r == 0 && (r = timestamp(s, kv, o, err, errlen)) != 0)
 		tsa_failed = 1;
@@ -258,7 +258,7 @@ svc_wait_unclaimed(struct sg_service *s, const char *id, int seconds)
 struct finish_job {
 	struct sg_service *s;
 	const char *id;
-	const char *state;
+	enum sg_req_state state;
 	const char *reason;
 };
 
@@ -274,7 +274,7 @@ job_finish(struct sg_txn *t, void *arg)
 static void
 fail_request(struct sg_service *s, const char *id, const char *why)
 {
-	struct finish_job fj = { s, id, "failed", why };
+	struct finish_job fj = { s, id, SG_REQ_FAILED, why };
 
 	if (sg_store_write(s->store, job_finish, &fj) == 0)
 		svc_notify(s, id);
@@ -302,7 +302,7 @@ job_signed(struct sg_txn *t, void *arg)
 
 	if ((r = sg_store_get_request(t, sj->id, &q)) != 0)
 		return r;
-	if (strcmp(q->state, "pending") != 0 || now >= q->expires_at) {
+	if (q->state != SG_REQ_PENDING || now >= q->expires_at) {
 		r = SG_ERR_CONFLICT;
 		goto out;
 	}
@@ -359,8 +359,8 @@ static int
 to_sign(struct sg_service *s, const struct sg_request *q,
     struct sg_request_quorum *v, int *ret)
 {
-	*ret = strcmp(q->state, "signed") == 0 ? 0 : SG_ERR_CONFLICT;
-	if (strcmp(q->state, "pending") != 0 || svc_now(s) >= q->expires_at)
+	*ret = q->state == SG_REQ_SIGNED ? 0 : SG_ERR_CONFLICT;
+	if (q->state != SG_REQ_PENDING || svc_now(s) >= q->expires_at)
 		return 0;
 	if ((*ret = svc_quorum_view_locked(s, q, v)) != 0)
 		return 0;

@@ -23,7 +23,7 @@
 
 struct expire_job {
 	struct sg_service *s;
-	char (*ids)[33];
+	char (*ids)[SG_REQUEST_ID_SIZE];
 	size_t n;
 };
 
@@ -38,7 +38,7 @@ job_expire(struct sg_txn *t, void *arg)
 	    ej->ids, &ej->n)) != 0)
 		return r;
 	for (i = 0; i < ej->n; i++)
-		if ((r = svc_finish_in(ej->s, t, ej->ids[i], "expired",
+		if ((r = svc_finish_in(ej->s, t, ej->ids[i], SG_REQ_EXPIRED,
 		    NULL)) != 0)
 			return r;
 	return 0;
@@ -47,7 +47,7 @@ job_expire(struct sg_txn *t, void *arg)
 static void
 expire_due(struct sg_service *s)
 {
-	char ids[SVC_SWEEP_BATCH][33];
+	char ids[SVC_SWEEP_BATCH][SG_REQUEST_ID_SIZE];
 	struct expire_job ej = { s, ids, 0 };
 	size_t i;
 
@@ -69,7 +69,7 @@ retryable(struct sg_service *s, const char *id)
 
 	if (sg_service_get(s, id, &q) != 0)
 		return 0;
-	yes = strcmp(q->state, "pending") == 0 &&
+	yes = q->state == SG_REQ_PENDING &&
 	    svc_now(s) < q->expires_at;
 	sg_request_free(q);
 	return yes;
@@ -79,7 +79,7 @@ retryable(struct sg_service *s, const char *id)
 static void
 retry_signing(struct sg_service *s)
 {
-	char ids[SVC_SWEEP_BATCH][33];
+	char ids[SVC_SWEEP_BATCH][SG_REQUEST_ID_SIZE];
 	size_t i, n;
 
 	pthread_mutex_lock(&s->lock);
@@ -97,7 +97,7 @@ retry_signing(struct sg_service *s)
 static void
 sign_met(struct sg_service *s)
 {
-	char ids[SVC_SWEEP_BATCH][33];
+	char ids[SVC_SWEEP_BATCH][SG_REQUEST_ID_SIZE];
 	struct sg_request_quorum v;
 	struct sg_request *q;
 	struct sg_txn *t;

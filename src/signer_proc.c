@@ -121,7 +121,7 @@
 struct child_key {
 	char name[SG_NAME_MAX];
 	struct sg_signer_key_spec spec;  /* where it was opened */
-	char spki_hex[65];
+	char spki_hex[SG_SHA256_HEX_SIZE];
 	char *chain_pem;               /* the newest policy's; under lock */
 	size_t chain_len;
 };
@@ -216,7 +216,7 @@ child_read_chain(struct sg_signer_child *c, const struct sg_policy *p,
 		r = SG_ERR_NOMEM;
 		goto out;
 	}
-	if ((r = sg_read_file(path, 1 << 20, &pem, &len)) != 0) {
+	if ((r = sg_read_file(path, SG_PEM_FILE_MAX, &pem, &len)) != 0) {
 		snprintf(err, errlen, "key '%s': certificate %s: %s",
 		    ck->name, path, sg_strerror(r));
 		goto out;
@@ -477,7 +477,7 @@ struct sign_job {
 	const struct sg_policy_key *nk;  /* the key under now */
 	char *chain;                   /* the key's chain (a copy), or NULL */
 	size_t chain_len;
-	char ssha_hex[65];             /* SHA-256 of the statement */
+	char ssha_hex[SG_SHA256_HEX_SIZE]; /* SHA-256 of the statement */
 };
 
 /*
@@ -532,7 +532,8 @@ static int
 check_binding(const struct sign_job *j, char *err, size_t errlen)
 {
 	const struct sg_sign_msg *m = &j->req->msg;
-	char hex[2 * SG_MAX_DIGEST + 1];
+	char hex[SG_DIGEST_HEX_SIZE];
+	enum sg_format format;
 
 	if (j->nk == NULL) {
 		snprintf(err, errlen, "key '%s' is not in the policy in force",
@@ -557,7 +558,8 @@ check_binding(const struct sign_job *j, char *err, size_t errlen)
 		    "names");
 		return SG_ERR_VERIFY;
 	}
-	if (strcmp(j->st.format, j->req->format) != 0) {
+	if (sg_format_parse(j->st.format, &format) != 0 ||
+	    format != j->req->format) {
 		snprintf(err, errlen, "the format is not the one the statement "
 		    "names");
 		return SG_ERR_VERIFY;
@@ -569,16 +571,16 @@ check_binding(const struct sign_job *j, char *err, size_t errlen)
  * countries for the key's token. */
 static int
 where_allowed(struct sg_signer_child *c, const struct sg_policy *p,
-    const struct sg_policy_key *pk, const char *key, const char *format,
+    const struct sg_policy_key *pk, const char *key, enum sg_format format,
     char *err, size_t errlen)
 {
 	struct sg_token_info ti;
 	char why[SG_SIGNER_ERR_MAX - 64];
 
-	if (strcmp(format, "cms") == 0 ? !(pk->formats & SG_FORMAT_CMS) :
-	    !(pk->formats & SG_FORMAT_RAW)) {
+	if (!(pk->formats & format)) {
 		snprintf(err, errlen, "key '%s' does not allow format %s "
-		    "under policy %s@%llu", key, format, sg_policy_name(p),
+		    "under policy %s@%llu", key, sg_format_str(format),
+		    sg_policy_name(p),
 		    (unsigned long long)sg_policy_version(p));
 		return SG_ERR_FORBIDDEN;
 	}
@@ -604,7 +606,8 @@ static int
 check_rules(struct sg_signer_child *c, const struct sign_job *j, char *err,
     size_t errlen)
 {
-	const char *key = j->req->msg.key, *format = j->req->format;
+	const char *key = j->req->msg.key;
+	enum sg_format format = j->req->format;
 	int r;
 
 	if ((r = where_allowed(c, j->p, j->pk, key, format, err,
@@ -668,7 +671,7 @@ sign_fresh(struct sg_signer_child *c, const struct sign_job *j,
 	struct sg_sign_reply *sr;
 	int r;
 
-	if (strcmp(j->req->format, "cms") == 0)
+	if (j->req->format == SG_FORMAT_CMS)
 		return sign_cms(c, j, rep, ret_cms, ret_cms_len);
 	if ((sr = calloc(1, sizeof(*sr))) == NULL)
 		return SG_ERR_NOMEM;
@@ -711,7 +714,7 @@ replay(struct sg_signer_child *c, const struct sign_job *j,
 	    strcmp(re->digest_hex, j->st.digest_hex) == 0 &&
 	    re->sig_len <= sizeof(rep->sig) &&
 	    key_public(c, m->key, &pub, NULL, NULL) == 0;
-	if (ok && strcmp(j->req->format, "cms") == 0)
+	if (ok && j->req->format == SG_FORMAT_CMS)
 		ok = re->cms != NULL && re->cms_len <= SG_SIGNER_MAX_CMS &&
 		    sg_cms_signature_value(re->cms, re->cms_len, &sv,
 		    &svlen) == 0 && svlen == re->sig_len &&
@@ -725,7 +728,7 @@ replay(struct sg_signer_child *c, const struct sign_job *j,
 	if (!ok) {
 		sg_log_error("signer: request %s: the recorded %s signature "
 		    "does not match the request or the key; refused",
-		    re->request, re->format);
+		    re->request, sg_format_str(re->format));
 		snprintf(rep->err, sizeof(rep->err), "the signature recorded "
 		    "for request %s does not check", re->request);
 		return SG_ERR_INTERNAL;
@@ -739,7 +742,8 @@ replay(struct sg_signer_child *c, const struct sign_job *j,
 	re->cms_len = 0;
 	sg_time_rfc3339((time_t)re->signed_at, when, sizeof(when));
 	sg_log_info("signer: request %s: the %s signature made at %s "
-	    "returned again (no new signature)", re->request, re->format,
+	    "returned again (no new signature)", re->request,
+	    sg_format_str(re->format),
 	    when);
 	return 0;
 }
@@ -758,7 +762,7 @@ sign_and_record(struct sg_signer_child *c, const struct sign_job *j,
 		return r;
 	memset(&re, 0, sizeof(re));
 	snprintf(re.request, sizeof(re.request), "%s", j->st.request);
-	snprintf(re.format, sizeof(re.format), "%s", req->format);
+	re.format = req->format;
 	snprintf(re.statement_sha256, sizeof(re.statement_sha256), "%s",
 	    j->ssha_hex);
 	snprintf(re.key, sizeof(re.key), "%s", req->msg.key);

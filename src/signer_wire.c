@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "sg_err.h"
+#include "sg_limits.h"
 #include "sg_signer_wire.h"
 
 static const struct sg_wire_type_info wire_types[] = {
@@ -125,11 +126,12 @@ decode_sign(const uint8_t *buf, size_t len, const char *malformed,
 		    "say %zu", len, want);
 		return SG_ERR_INVALID;
 	}
+	if (sg_format_parse(w.format, &ret->format) != 0)
+		return refuse(err, errlen, malformed);
 	memcpy(ret->msg.key, w.key, sizeof(ret->msg.key));
 	ret->msg.digest_alg = (enum sg_digest_alg)w.digest_alg;
 	memcpy(ret->msg.data, w.data, w.data_len);
 	ret->msg.data_len = w.data_len;
-	memcpy(ret->format, w.format, sizeof(ret->format));
 	ret->statement = (const char *)buf + sizeof(w);
 	ret->statement_len = w.statement_len;
 	off = sizeof(w) + w.statement_len;
@@ -165,17 +167,17 @@ decode_checkpoint(const uint8_t *buf, const char *malformed,
 }
 
 static int
-decode_reload(const uint8_t *buf, const char *malformed, char ret[65],
-    char *err, size_t errlen)
+decode_reload(const uint8_t *buf, const char *malformed,
+    char ret[SG_SHA256_HEX_SIZE], char *err, size_t errlen)
 {
 	const size_t off = offsetof(struct sg_wire_text, text);
 	uint32_t n;
 
 	memcpy(&n, buf + offsetof(struct sg_wire_text, len), sizeof(n));
-	if (n != 64)
+	if (n != SG_SHA256_HEX_LEN)
 		return refuse(err, errlen, malformed);
-	memcpy(ret, buf + off, 64);
-	ret[64] = '\0';
+	memcpy(ret, buf + off, SG_SHA256_HEX_LEN);
+	ret[SG_SHA256_HEX_LEN] = '\0';
 	return 0;
 }
 
@@ -272,7 +274,7 @@ sg_wire_encode_sign(const struct sg_sign_msg *msg,
 	    msg->data_len > sizeof(w->data) ||
 	    ev->statement_len > SG_STATEMENT_MAX ||
 	    !fits(msg->key, sizeof(w->key)) ||
-	    !fits(ev->format, sizeof(w->format)))
+	    !sg_format_valid(ev->format))
 		return SG_ERR_INVALID;
 	total = sizeof(*w) + ev->statement_len;
 	for (i = 0; i < ev->n; i++) {
@@ -290,7 +292,8 @@ sg_wire_encode_sign(const struct sg_sign_msg *msg,
 	w->digest_alg = (uint32_t)msg->digest_alg;
 	w->data_len = (uint32_t)msg->data_len;
 	memcpy(w->data, msg->data, msg->data_len);
-	memcpy(w->format, ev->format, strlen(ev->format));
+	memcpy(w->format, sg_format_str(ev->format),
+	    strlen(sg_format_str(ev->format)));
 	w->statement_len = (uint32_t)ev->statement_len;
 	w->nenvelopes = (uint32_t)ev->n;
 	if (ev->statement_len > 0)
@@ -338,11 +341,11 @@ int
 sg_wire_encode_reload(struct sg_wire_text *w, const char *sha256_hex)
 {
 	memset(w, 0, sizeof(*w));
-	if (sha256_hex == NULL || strlen(sha256_hex) != 64)
+	if (sha256_hex == NULL || strlen(sha256_hex) != SG_SHA256_HEX_LEN)
 		return SG_ERR_INVALID;
 	sg_wire_hdr_init(&w->h, SG_WIRE_RELOAD, sizeof(*w));
-	w->len = 64;
-	memcpy(w->text, sha256_hex, 64);
+	w->len = SG_SHA256_HEX_LEN;
+	memcpy(w->text, sha256_hex, SG_SHA256_HEX_LEN);
 	return 0;
 }
 

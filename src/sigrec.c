@@ -330,7 +330,12 @@ row_entry(sqlite3_stmt *s, const char *request, struct sg_sigrec_entry *e)
 
 	memset(e, 0, sizeof(*e));
 	snprintf(e->request, sizeof(e->request), "%s", request);
-	copy_text(s, 0, e->format, sizeof(e->format));
+	if (sg_format_parse((const char *)sqlite3_column_text(s, 0),
+	    &e->format) != 0) {
+		sg_log_error("signer: the signature record for request %s has "
+		    "a format that is not one; refused", request);
+		return SG_ERR_IO;
+	}
 	copy_text(s, 1, e->statement_sha256, sizeof(e->statement_sha256));
 	copy_text(s, 2, e->key, sizeof(e->key));
 	copy_text(s, 3, e->digest_alg, sizeof(e->digest_alg));
@@ -358,7 +363,7 @@ row_entry(sqlite3_stmt *s, const char *request, struct sg_sigrec_entry *e)
 /* The look-up, on connection db (which the caller holds). */
 static int
 lookup(struct sg_sigrec *rec, sqlite3 *db, const char *request,
-    const char *format, const char *statement_sha256,
+    enum sg_format format, const char *statement_sha256,
     struct sg_sigrec_entry *ret)
 {
 	static const char sql[] = "SELECT format, statement_sha256, key, "
@@ -384,7 +389,7 @@ lookup(struct sg_sigrec *rec, sqlite3 *db, const char *request,
 			r = SG_ERR_CONFLICT;
 			break;
 		}
-		if (strcmp(e.format, format) == 0 && !found) {
+		if (e.format == format && !found) {
 			*ret = e;
 			found = 1;
 		} else
@@ -401,7 +406,7 @@ lookup(struct sg_sigrec *rec, sqlite3 *db, const char *request,
 
 int
 sg_sigrec_get(struct sg_sigrec *rec, const char *request,
-    const char *format, const char *statement_sha256,
+    enum sg_format format, const char *statement_sha256,
     struct sg_sigrec_entry *ret)
 {
 	int r;
@@ -425,7 +430,8 @@ insert(struct sg_sigrec *rec, const struct sg_sigrec_entry *e,
 	if (sqlite3_prepare_v2(rec->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return db_err(rec, rec->db, "insert");
 	sqlite3_bind_text(s, 1, e->request, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, e->format, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, sg_format_str(e->format), -1,
+	    SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, e->statement_sha256, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 4, statement, (int)statement_len, SQLITE_STATIC);
 	sqlite3_bind_text(s, 5, e->key, -1, SQLITE_STATIC);
@@ -529,12 +535,11 @@ sg_sigrec_put(struct sg_sigrec *rec, const struct sg_sigrec_entry *e,
     const char *statement, size_t statement_len)
 {
 	struct put_job j;
-	enum sg_format format;
 
 	if (e->sig_len == 0 || e->sig_len > sizeof(e->sig) ||
 	    statement_len > INT32_MAX || e->cms_len > INT32_MAX ||
 	    (e->cms == NULL) != (e->cms_len == 0) ||
-	    sg_format_parse(e->format, &format) != 0)
+	    !sg_format_valid(e->format))
 		return SG_ERR_INVALID;
 	memset(&j, 0, sizeof(j));
 	j.e = e;

@@ -834,12 +834,9 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
     const char *idem_key, const char *body_sha256)
 {
 	sqlite3_stmt *s = NULL;
-	enum sg_req_state state;
-	enum sg_format format;
 	int rc, r;
 
-	if (sg_req_state_parse(q->state, &state) != 0 ||
-	    sg_format_parse(q->format, &format) != 0)
+	if (!sg_req_state_valid(q->state) || !sg_format_valid(q->format))
 		return SG_ERR_INVALID;
 	if ((r = prepare(t, "INSERT INTO requests (id, key, digest_alg, "
 	    "digest_hex, format, artifact, requester, created_at, expires_at, "
@@ -854,7 +851,7 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
 	sqlite3_bind_text(s, 2, q->key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, q->digest_alg, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 4, q->digest_hex, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, sg_format_str(format), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, sg_format_str(q->format), -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 6, q->artifact_json, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 7, q->requester, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 8, q->created_at);
@@ -864,7 +861,8 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
 	sqlite3_bind_text(s, 12, q->policy_sha256, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 13, q->spki_sha256, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 14, q->statement, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 15, sg_req_state_str(state), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 15, sg_req_state_str(q->state), -1,
+	    SQLITE_STATIC);
 	if (q->error != NULL)
 		sqlite3_bind_text(s, 16, q->error, -1, SQLITE_STATIC);
 	if (q->signature != NULL)
@@ -942,18 +940,19 @@ row_enums(sqlite3_stmt *s, struct sg_request *q)
 {
 	const char *state = (const char *)sqlite3_column_text(s, 15);
 	const char *format = (const char *)sqlite3_column_text(s, 5);
-	enum sg_req_state st;
-	enum sg_format f;
 
-	if (sg_req_state_parse(state, &st) != 0 ||
-	    sg_format_parse(format, &f) != 0) {
-		sg_log_error("store: request %s has state '%s' and format "
-		    "'%s', not one of ours", q->id, state ? state : "",
+	if (sg_req_state_parse(state, &q->state) != 0) {
+		sg_log_error("store: request %s has state '%s', which is not "
+		    "a request state; refusing the row", q->id,
+		    state ? state : "");
+		return SG_ERR_IO;
+	}
+	if (sg_format_parse(format, &q->format) != 0) {
+		sg_log_error("store: request %s has format '%s', which is not "
+		    "a signature format; refusing the row", q->id,
 		    format ? format : "");
 		return SG_ERR_IO;
 	}
-	snprintf(q->state, sizeof(q->state), "%s", sg_req_state_str(st));
-	snprintf(q->format, sizeof(q->format), "%s", sg_format_str(f));
 	return 0;
 }
 
@@ -1114,16 +1113,15 @@ changed_one(struct sg_txn *t, sqlite3_stmt *s)
 }
 
 int
-sg_store_finish(struct sg_txn *t, const char *id, const char *to_state,
+sg_store_finish(struct sg_txn *t, const char *id, enum sg_req_state to,
     const char *error)
 {
 	sqlite3_stmt *s = NULL;
-	enum sg_req_state to;
 	int r;
 
 	/* Signed and cancelled carry more than an error: their own calls. */
-	if (sg_req_state_parse(to_state, &to) != 0 || (to != SG_REQ_REJECTED &&
-	    to != SG_REQ_EXPIRED && to != SG_REQ_FAILED))
+	if (to != SG_REQ_REJECTED && to != SG_REQ_EXPIRED &&
+	    to != SG_REQ_FAILED)
 		return SG_ERR_INVALID;
 	if ((r = prepare(t, "UPDATE requests SET state = ?2, error = ?3 "
 	    "WHERE id = ?1 AND state = 'pending'", &s)) != 0)
@@ -1182,17 +1180,16 @@ sg_store_set_signed(struct sg_txn *t, const char *id, const uint8_t *sig,
 }
 
 int
-sg_store_list(struct sg_txn *t, const char *state, const char *key,
+sg_store_list(struct sg_txn *t, enum sg_req_state state, const char *key,
     int64_t before_seq, size_t limit, struct sg_request ***ret,
     size_t *ret_n)
 {
 	struct sg_request **v = NULL;
 	sqlite3_stmt *s = NULL;
-	enum sg_req_state want;
 	size_t n = 0;
 	int rc = SQLITE_DONE, r;
 
-	if (state != NULL && sg_req_state_parse(state, &want) != 0)
+	if (state != SG_REQ_NONE && !sg_req_state_valid(state))
 		return SG_ERR_INVALID;
 	if ((v = calloc(limit ? limit : 1, sizeof(*v))) == NULL)
 		return SG_ERR_NOMEM;
@@ -1200,8 +1197,8 @@ sg_store_list(struct sg_txn *t, const char *state, const char *key,
 	    "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR key = ?2) "
 	    "AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4", &s)) != 0)
 		goto out;
-	if (state != NULL)
-		sqlite3_bind_text(s, 1, sg_req_state_str(want), -1,
+	if (state != SG_REQ_NONE)
+		sqlite3_bind_text(s, 1, sg_req_state_str(state), -1,
 		    SQLITE_STATIC);
 	if (key != NULL)
 		sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);

@@ -57,6 +57,12 @@ sg_req_state_final(enum sg_req_state s)
 	return s > SG_REQ_PENDING && s <= SG_REQ_STATE_LAST;
 }
 
+int
+sg_req_state_valid(enum sg_req_state s)
+{
+	return s >= SG_REQ_STATE_FIRST && s <= SG_REQ_STATE_LAST;
+}
+
 const char *
 sg_format_str(enum sg_format f)
 {
@@ -82,4 +88,15 @@ sg_format_parse(const char *s, enum sg_format *ret)
 		}
 	}
 	return SG_ERR_INVALID;
+}
+
+int
+sg_format_valid(enum sg_format f)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(format_names) / sizeof(format_names[0]); i++)
+		if (format_names[i].format == f)
+			return 1;
+	return 0;
 }

@@ -74,12 +74,12 @@ split_query(struct input *in, char *q)
 static void
 set_answer(unsigned how)
 {
-	static const char *const states[] = { "pending", "signed",
-	    "cancelled" };
+	static const enum sg_req_state states[] = { SG_REQ_PENDING,
+	    SG_REQ_SIGNED, SG_REQ_CANCELLED };
 
 	stub_reset(&svc);
 	if (how < 3) {
-		strcpy(svc.state, states[how]);
+		svc.state = states[how];
 		return;
 	}
 	switch (how) {
@@ -242,6 +242,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (sg_api_new(&svc, in.plain_http, in.rate ? 1 : 0, 1, &a) != 0)
 		abort();
+	sg_api_set_clock(a, stub_now_ms);
 	if (in.anon_rate)
 		sg_api_set_anonymous_rate(a, 1, 1);
 	memset(&resp, 0, sizeof(resp));

@@ -481,9 +481,9 @@ check_sign(const struct sg_wire_sign_req *req,
 		abort();
 	sg_hex_encode(req->msg.data, req->msg.data_len, hex);
 	if (strcmp(st.key, k->name) != 0 || strcmp(st.digest_hex, hex) != 0 ||
-	    strcmp(st.format, req->format) != 0)
+	    strcmp(st.format, sg_format_str(req->format)) != 0)
 		abort();
-	if (strcmp(req->format, "cms") == 0) {
+	if (req->format == SG_FORMAT_CMS) {
 		if (cms == NULL || rep->cms_len == 0)
 			abort();
 		return;
@@ -641,8 +641,8 @@ seed_sign(const char *dir, const char *name, const char *key,
 	ev.envelopes = envs;
 	ev.envelope_lens = lens;
 	ev.n = n;
-	ev.format = format;
-	if (sg_wire_encode_sign(&m, &ev, &msg, &mlen) != 0)
+	if (sg_format_parse(format, &ev.format) != 0 ||
+	    sg_wire_encode_sign(&m, &ev, &msg, &mlen) != 0)
 		abort();
 	write_seed(dir, name, msg, mlen);
 	free(msg);

@@ -90,6 +90,12 @@ expect_eq "a signature with one changed byte (422)" "$st" 422
 # Malformed envelopes.
 st=$(api bob POST "/v1/requests/$R1/approvals" -H 'Content-Type: application/json' --data '{"payloadType":"x"}')
 expect_eq "an incomplete envelope (400)" "$st" 400
+expect_eq "... names the missing field" "$(jbody .field)" payload
+expect_eq "... and why" "$(jbody .detail)" "payload: missing"
+st=$(api bob POST "/v1/requests/$R1/approvals" -H 'Content-Type: application/json' \
+    --data "$(jq '."payload: x" = 1' "$d/env.json")")
+expect_eq "an envelope with an unknown member named 'payload: x' (400)" "$st" 400
+expect_eq "... names that member, not 'payload'" "$(jbody .field)" "payload: x"
 st=$(api bob POST "/v1/requests/$R1/approvals" -H 'Content-Type: application/json' \
     --data "$(jq '.extra = 1' "$d/env.json")")
 expect_eq "an envelope with an unknown field (400)" "$st" 400

@@ -349,7 +349,7 @@ setup(struct forge *f, const char *config, const char *devdir)
 	if (f->devdir == NULL ||
 	    (path = sg_path_join(f->devdir, "codesign/ca.pem")) == NULL)
 		return SG_ERR_NOMEM;
-	r = sg_read_file(path, 1 << 20, &f->ca_pem, &f->ca_len);
+	r = sg_read_file(path, SG_PEM_FILE_MAX, &f->ca_pem, &f->ca_len);
 	free(path);
 	if (r != 0) {
 		fprintf(stderr, "codesign/ca.pem: %s\n", sg_strerror(r));
@@ -511,6 +511,17 @@ envs_clear(struct envs *e)
 /* ------------------------------------------------------------------ */
 /* Through the client API. */
 
+/* The format spelled s, as the statement spells it; 0 (not a format,
+ * which the encoder refuses) for another spelling. */
+static enum sg_format
+format_of(const char *s)
+{
+	enum sg_format f = (enum sg_format)0;
+
+	(void)sg_format_parse(s, &f);
+	return f;
+}
+
 static void
 sign_via(struct forge *f, const char *key, enum sg_digest_alg alg,
     const uint8_t *digest, size_t dlen, const char *stmt, size_t stmt_len,
@@ -531,7 +542,7 @@ sign_via(struct forge *f, const char *key, enum sg_digest_alg alg,
 	ev.envelopes = (const char *const *)e->json;
 	ev.envelope_lens = e->len;
 	ev.n = e->n;
-	ev.format = format;
+	ev.format = format_of(format);
 	o->r = sg_signer_client_sign(f->sc, &m, &ev, &o->rep, &o->cms,
 	    &o->cms_len, o->err, sizeof(o->err));
 }
@@ -1071,7 +1082,7 @@ wire_sign(const char *key, enum sg_digest_alg alg, const uint8_t *digest,
 		ev.envelope_lens = e->len;
 		ev.n = e->n;
 	}
-	ev.format = format;
+	ev.format = format_of(format);
 	if (sg_wire_encode_sign(&m, &ev, &msg, &len) != 0 ||
 	    (buf = calloc(1, len + 1)) == NULL)
 		abort();
@@ -2901,7 +2912,7 @@ reload_expect(struct sg_signer_client *sc, const char *path,
     const char *vtext, size_t vlen, const char *name, const char *word1,
     const char *word2)
 {
-	char err[SG_SIGNER_ERR_MAX] = "", hex[65];
+	char err[SG_SIGNER_ERR_MAX] = "", hex[SG_SHA256_HEX_SIZE];
 	uint8_t sha[32];
 	int r;
 

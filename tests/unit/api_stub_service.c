@@ -110,7 +110,7 @@ stub_reset(struct sg_service *s)
 	s->policy = p;
 	memcpy(s->keys, keys, sizeof(keys));
 	s->nkeys = STUB_NKEYS;
-	copy(s->state, sizeof(s->state), "pending");
+	s->state = SG_REQ_PENDING;
 }
 
 void
@@ -133,26 +133,26 @@ make_request(struct sg_service *s, const char *id)
 	copy(q->key, sizeof(q->key), "nightly");
 	copy(q->digest_alg, sizeof(q->digest_alg), "sha256");
 	memset(q->digest_hex, '0', 64);
-	copy(q->format, sizeof(q->format), "raw");
+	q->format = SG_FORMAT_RAW;
 	copy(q->requester, sizeof(q->requester), "ci");
 	copy(q->policy_name, sizeof(q->policy_name), "signgate-test");
 	q->policy_version = 3;
 	memset(q->policy_sha256, 'f', 64);
-	copy(q->state, sizeof(q->state), s->state);
+	q->state = s->state;
 	q->created_at = 1700000000;
 	q->expires_at = 1700003600;
 	q->log_index = -1;
 	if ((q->artifact_json = strdup("{\"name\":\"a\"}")) == NULL ||
 	    (q->statement = strdup("statement")) == NULL)
 		abort();
-	if (strcmp(s->state, "signed") == 0) {
+	if (s->state == SG_REQ_SIGNED) {
 		if ((q->signature = malloc(3)) == NULL)
 			abort();
 		memcpy(q->signature, "sig", 3);
 		q->signature_len = 3;
 		q->log_index = 7;
 	}
-	if (strcmp(s->state, "cancelled") == 0) {
+	if (s->state == SG_REQ_CANCELLED) {
 		copy(q->cancelled_by, sizeof(q->cancelled_by), "ci");
 		if ((q->cancel_reason = strdup("wrong build")) == NULL)
 			abort();
@@ -217,14 +217,15 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 	s->mutations++;
 	s->nr = *nr;
 	copy(s->nr_key, sizeof(s->nr_key), nr->key);
-	copy(s->nr_format, sizeof(s->nr_format), nr->format);
+	copy(s->nr_format, sizeof(s->nr_format),
+	    sg_format_str(nr->format));
 	copy(s->nr_requester, sizeof(s->nr_requester), nr->requester);
 	copy(s->nr_artifact, sizeof(s->nr_artifact), nr->artifact_json);
 	copy(s->nr_idem, sizeof(s->nr_idem), nr->idem_key);
 	copy(s->nr_body_sha, sizeof(s->nr_body_sha), nr->body_sha256);
 	s->nr_has_idem = nr->idem_key != NULL;
 	/* Its pointers die with the request. */
-	s->nr.key = s->nr.format = s->nr.requester = NULL;
+	s->nr.key = s->nr.requester = NULL;
 	s->nr.artifact_json = s->nr.idem_key = s->nr.body_sha256 = NULL;
 	*ret_existing = s->existing;
 	return answer(s, STUB_ID, ret, f);
@@ -269,14 +270,15 @@ sg_service_get(struct sg_service *s, const char *id, struct sg_request **ret)
 }
 
 int
-sg_service_list(struct sg_service *s, const char *state, const char *key,
-    int64_t before_seq, size_t limit, struct sg_request ***ret,
-    size_t *ret_n)
+sg_service_list(struct sg_service *s, enum sg_req_state state,
+    const char *key, int64_t before_seq, size_t limit,
+    struct sg_request ***ret, size_t *ret_n)
 {
 	size_t i;
 
 	record(s, "list");
-	copy(s->state_arg, sizeof(s->state_arg), state);
+	copy(s->state_arg, sizeof(s->state_arg), state != SG_REQ_NONE ?
+	    sg_req_state_str(state) : NULL);
 	copy(s->key_arg, sizeof(s->key_arg), key);
 	s->before = before_seq;
 	s->limit = limit;
@@ -453,10 +455,10 @@ sg_request_list_free(struct sg_request **v, size_t n)
 	free(v);
 }
 
-/* ---- the front's clock and counters (sg_http.h) -------------------------- */
+/* ---- a clock for sg_api_set_clock, and the front's counters (sg_http.h) -- */
 
 int64_t
-sg_now_ms(void)
+stub_now_ms(void)
 {
 	return stub_clock_ms;
 }

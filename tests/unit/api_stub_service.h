@@ -8,8 +8,8 @@
  * function and its arguments, copied) and answers what the test set up
  * in the struct sg_service below, which is opaque to the API.  It also
  * stands in for the few daemon functions the API needs from elsewhere:
- * the front's clock (stub_clock_ms) and counters, the store's request
- * destructors.
+ * the front's counters and the store's request destructors, and gives
+ * a clock for sg_api_set_clock (stub_now_ms, reading stub_clock_ms).
  */
 #ifndef API_STUB_SERVICE_H
 #define API_STUB_SERVICE_H
@@ -30,7 +30,7 @@ struct sg_service {
 	int result;                    /* what operations return */
 	struct sg_fault fault;         /* with result != 0 */
 	int existing;                  /* create: an idempotent retry */
-	char state[SG_REQ_STATE_SIZE];  /* state of the requests returned */
+	enum sg_req_state state;       /* state of the requests returned */
 	int not_ready;                 /* sg_service_ready() fails */
 	size_t nlist;                  /* requests sg_service_list returns */
 
@@ -53,8 +53,9 @@ struct sg_service {
 	int nr_has_idem;
 };
 
-/* The clock sg_now_ms() returns. */
+/* The clock stub_now_ms() returns. */
 extern int64_t stub_clock_ms;
+int64_t stub_now_ms(void);
 
 /* Parses the stub's policy (principals "ci" by CN, "audit" by
  * certificate hash STUB_AUDIT_SHA256; keys "nightly" and "release") and

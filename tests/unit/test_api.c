@@ -156,6 +156,8 @@ new_api(int plain_http, unsigned rate, unsigned burst)
 	struct sg_api *a = NULL;
 
 	CHECK_EQ_INT(sg_api_new(&svc, plain_http, rate, burst, &a), 0);
+	if (a != NULL)
+		sg_api_set_clock(a, stub_now_ms);
 	return a;
 }
 
@@ -245,7 +247,7 @@ test_signatures_and_decisions(void)
 	json_t *log;
 
 	stub_reset(&svc);
-	snprintf(svc.state, sizeof(svc.state), "signed");
+	svc.state = SG_REQ_SIGNED;
 	mkreq(&t, "GET", "/v1/requests/" ID "/signature", CI);
 	CHECK_EQ_INT(send_to(a, &t, &out), 200);
 	CHECK_STR(svc.last, "get");
@@ -889,6 +891,26 @@ test_query_strings(void)
 	refused_field(a, &t, 400, "state", "state: must be pending, signed");
 	mkreq(&t, "GET", "/v1/requests?state=", CI);
 	refused_field(a, &t, 400, "state", "state:");
+	/* The whole spelling of a state, nothing near it. */
+	mkreq(&t, "GET", "/v1/requests?state=Pending", CI);
+	refused_field(a, &t, 400, "state", "state:");
+	mkreq(&t, "GET", "/v1/requests?state=pendin", CI);
+	refused_field(a, &t, 400, "state", "state:");
+	mkreq(&t, "GET", "/v1/requests?state=cancelledx", CI);
+	refused_field(a, &t, 400, "state", "state:");
+	{
+		enum sg_req_state st;
+		for (st = SG_REQ_STATE_FIRST; st <= SG_REQ_STATE_LAST; st++) {
+			char path[64];
+			snprintf(path, sizeof(path), "/v1/requests?state=%s",
+			    sg_req_state_str(st));
+			stub_reset(&svc);
+			mkreq(&t, "GET", path, CI);
+			CHECK_EQ_INT(send_to(a, &t, &out), 200);
+			CHECK_STR(svc.state_arg, sg_req_state_str(st));
+			tresp_free(&out);
+		}
+	}
 	mkreq(&t, "GET", "/v1/requests?key=a/b", CI);
 	refused_field(a, &t, 400, "key", "key: must be a key name");
 	mkreq(&t, "GET", "/v1/requests?limit=0", CI);
@@ -954,7 +976,7 @@ test_long_poll(void)
 	CHECK_STR(out.r.wait_id, "");
 	/* Nothing to wait for once it is final. */
 	t.r.resumed = 0;
-	snprintf(svc.state, sizeof(svc.state), "rejected");
+	svc.state = SG_REQ_REJECTED;
 	CHECK_EQ_INT(send_to(a, &t, &out), 200);
 	CHECK_STR(out.r.wait_id, "");
 	tresp_free(&out);
@@ -968,7 +990,7 @@ test_idempotency_key(void)
 	struct treq t;
 	struct tresp out = { 0 };
 	uint8_t h[32];
-	char hex[65], long_key[200];
+	char hex[SG_SHA256_HEX_SIZE], long_key[200];
 
 	stub_reset(&svc);
 	mkreq(&t, "POST", "/v1/requests", CI);

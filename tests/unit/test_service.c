@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sqlite3.h>
 
 #include "sg_crypto.h"
 #include "sg_dsse.h"
@@ -280,7 +281,7 @@ write_policy(const struct policy_opts *o)
 /* --- the signer --- */
 
 struct fake_req {
-	char id[33];
+	char id[SG_REQUEST_ID_SIZE];
 	int calls;                     /* asked to sign */
 	int signs;                     /* signed */
 	size_t nenv;                   /* envelopes sent, last time */
@@ -299,7 +300,7 @@ static struct fake {
 	int fail_checkpoint;           /* before the record, as if away */
 	int refuse_checkpoint;         /* as a fork: the log stops */
 	int checkpoint_calls, probes, reloads;
-	char reload_sha[65];
+	char reload_sha[SG_SHA256_HEX_SIZE];
 	struct fake_req req[32];
 	size_t nreq;
 } fk = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
@@ -698,7 +699,7 @@ create(struct sg_service *s, const char *key, const char *requester,
 	nr.digest_alg = SG_DIGEST_SHA256;
 	memset(nr.digest, fill, 32);
 	nr.digest_len = 32;
-	nr.format = "raw";
+	nr.format = SG_FORMAT_RAW;
 	nr.artifact_json = "{}";
 	nr.requester = requester;
 	nr.idem_key = idem;
@@ -716,7 +717,7 @@ pending(struct sg_service *s, const char *key, uint8_t fill)
 
 	CHECK_EQ_INT(create(s, key, "ci", fill, NULL, NULL, &q, NULL, &f), 0);
 	if (q != NULL)
-		CHECK_STR(q->state, "pending");
+		CHECK_EQ_INT(q->state, SG_REQ_PENDING);
 	return q;
 }
 
@@ -790,10 +791,10 @@ get(struct sg_service *s, const char *id)
 }
 
 static int
-state_is(struct sg_service *s, const char *id, const char *state)
+state_is(struct sg_service *s, const char *id, enum sg_req_state state)
 {
 	struct sg_request *q = get(s, id);
-	int yes = q != NULL && strcmp(q->state, state) == 0;
+	int yes = q != NULL && q->state == state;
 
 	sg_request_free(q);
 	return yes;
@@ -862,7 +863,8 @@ released(struct sg_service *s, const struct sg_request *q)
 }
 
 static size_t
-count_in_state(struct sg_service *s, const char *state, const char *key)
+count_in_state(struct sg_service *s, enum sg_req_state state,
+    const char *key)
 {
 	struct sg_request **v = NULL;
 	size_t n = 0;
@@ -909,21 +911,21 @@ test_create_validation(void)
 	nr.key = "nightly";
 	nr.digest_alg = SG_DIGEST_SHA256;
 	nr.digest_len = 20;
-	nr.format = "raw";
+	nr.format = SG_FORMAT_RAW;
 	nr.artifact_json = "{}";
 	nr.requester = "ci";
 	CHECK_EQ_INT(sg_service_create(s, &nr, &q, &existing, &f),
 	    SG_ERR_INVALID);
 	CHECK_STR(f.field, "digest.value");
 	nr.digest_len = 32;
-	nr.format = "cms";
+	nr.format = SG_FORMAT_CMS;
 	memset(&f, 0, sizeof(f));
 	CHECK_EQ_INT(sg_service_create(s, &nr, &q, &existing, &f),
 	    SG_ERR_INVALID);
 	CHECK_STR(f.field, "format");
 	CHECK(q == NULL);
 	CHECK_EQ_INT(fk.nreq, 0);
-	CHECK_EQ_INT(count_in_state(s, NULL, NULL), 0);
+	CHECK_EQ_INT(count_in_state(s, SG_REQ_NONE, NULL), 0);
 	sg_service_free(s);
 }
 
@@ -944,7 +946,7 @@ test_create_idempotent(void)
 	CHECK_EQ_INT(existing, 0);
 	if (a == NULL)
 		goto out;
-	CHECK_STR(a->state, "signed");
+	CHECK_EQ_INT(a->state, SG_REQ_SIGNED);
 	CHECK(signature_verifies(a));
 	CHECK(released(s, a));
 	CHECK_EQ_INT(create(s, "nightly", "ci", 7, "k1", "b1", &b, &existing,
@@ -957,7 +959,7 @@ test_create_idempotent(void)
 	CHECK_STR(f.field, "Idempotency-Key");
 	CHECK(c == NULL);
 	CHECK_EQ_INT(log_signatures(s, a->id, NULL), 1);
-	CHECK_EQ_INT(count_in_state(s, NULL, NULL), 1);
+	CHECK_EQ_INT(count_in_state(s, SG_REQ_NONE, NULL), 1);
 out:
 	sg_request_free(a);
 	sg_request_free(b);
@@ -982,8 +984,30 @@ test_create_pending_cap(void)
 	    SG_ERR_RATE_LIMITED);
 	CHECK(strstr(f.detail, "pending") != NULL);
 	CHECK(q == NULL);
-	CHECK_EQ_INT(count_in_state(s, "pending", NULL), cfg.max_pending);
+	CHECK_EQ_INT(count_in_state(s, SG_REQ_PENDING, NULL), cfg.max_pending);
 	sg_service_free(s);
+}
+
+/* carol posts json as her decision on q: refused as invalid, the fault
+ * naming field and saying detail. */
+static int
+bad_envelope(struct sg_service *s, const struct sg_request *q,
+    const char *json, const char *field, const char *detail)
+{
+	struct sg_request *after = NULL;
+	struct sg_fault f;
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	r = sg_service_decide(s, q->id, "carol", json, strlen(json), &after,
+	    &f);
+	sg_request_free(after);
+	if (r == SG_ERR_INVALID && strcmp(f.field, field) == 0 &&
+	    strcmp(f.detail, detail) == 0)
+		return 1;
+	fprintf(stderr, "  %s: %s, field '%s', detail '%s'\n", json,
+	    sg_strerror(r), f.field, f.detail);
+	return 0;
 }
 
 /* An envelope that does not verify, or by someone else than the poster,
@@ -1017,14 +1041,30 @@ test_decide_refusals(void)
 	free(env);
 	CHECK_EQ_INT(sg_service_decide(s, q->id, "carol", "{", 1, &after, &f),
 	    SG_ERR_INVALID);
+	/* Not JSON: about the envelope as a whole, so no field, and the
+	 * parser's words, colons and all, in the detail. */
+	CHECK_STR(f.field, "");
+	CHECK(strncmp(f.detail, "not valid JSON: ", 16) == 0);
+	CHECK(bad_envelope(s, q, "{\"payloadType\":\"x\"}", "payload",
+	    "payload: missing"));
+	CHECK(bad_envelope(s, q, "{\"payloadType\":\"x\",\"payload\":\"AA==\","
+	    "\"signatures\":[{\"sig\":\"AA==\"}]}", "signatures[0].keyid",
+	    "signatures[0].keyid: missing"));
+	CHECK(bad_envelope(s, q, "[]", "", "envelope must be a JSON object"));
+	/* An unknown member whose name holds ": " is named whole. */
+	CHECK(bad_envelope(s, q, "{\"payload: x\":1}", "payload: x",
+	    "payload: x: unknown field"));
+	CHECK(bad_envelope(s, q, "{\"payloadType\":\"x\",\"payload\":\"AA==\","
+	    "\"signatures\":[{\"keyid:\":1}]}", "signatures[0].keyid:",
+	    "signatures[0].keyid:: unknown field"));
 	if ((after = get(s, q->id)) != NULL) {
-		CHECK_STR(after->state, "pending");
+		CHECK_EQ_INT(after->state, SG_REQ_PENDING);
 		CHECK_EQ_INT(after->napprovals, 0);
 	}
 	sg_request_free(after);
 	/* One good approval is one, not a quorum with the bad ones. */
 	CHECK_EQ_INT(decide(s, q, "alice", 1, &after), 0);
-	CHECK(after != NULL && strcmp(after->state, "pending") == 0 &&
+	CHECK(after != NULL && after->state == SG_REQ_PENDING &&
 	    after->napprovals == 1);
 	CHECK_EQ_INT(fake_count(q->id, 0), 0);
 	sg_request_free(after);
@@ -1052,7 +1092,7 @@ test_decide_quorum_signs_once(void)
 	CHECK_EQ_INT(fake_count(q->id, 0), 0);
 	CHECK_EQ_INT(decide(s, q, "bob", 1, &after), 0);
 	if (after != NULL) {
-		CHECK_STR(after->state, "signed");
+		CHECK_EQ_INT(after->state, SG_REQ_SIGNED);
 		CHECK(signature_verifies(after));
 		CHECK(released(s, after));
 	}
@@ -1083,7 +1123,7 @@ test_decide_rejection(void)
 	if (s == NULL || (q = pending(s, "firmware", 3)) == NULL)
 		goto out;
 	CHECK_EQ_INT(decide(s, q, "alice", 0, &after), 0);
-	CHECK(after != NULL && strcmp(after->state, "rejected") == 0 &&
+	CHECK(after != NULL && after->state == SG_REQ_REJECTED &&
 	    after->signature == NULL);
 	CHECK_EQ_INT(decide(s, q, "bob", 1, NULL), SG_ERR_CONFLICT);
 	sg_request_free(after);
@@ -1098,7 +1138,7 @@ out:
 struct waitfor {
 	struct sg_service *s;
 	const char *id;
-	const char *state;
+	enum sg_req_state state;
 	int n;
 };
 
@@ -1155,18 +1195,18 @@ test_retry_after_signer_failure(void)
 	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
 	fake_set(&fk.fail_sign, -1);
 	CHECK_EQ_INT(decide(s, q, "bob", 1, &after), 0);
-	CHECK(after != NULL && strcmp(after->state, "pending") == 0 &&
+	CHECK(after != NULL && after->state == SG_REQ_PENDING &&
 	    after->signature == NULL);
 	sg_request_free(after);
 	/* Retried while the HSM is away, and still pending. */
-	w = (struct waitfor){ s, q->id, NULL, fake_count(q->id, 0) + 1 };
+	w = (struct waitfor){ s, q->id, SG_REQ_NONE, fake_count(q->id, 0) + 1 };
 	CHECK(wait_until(cond_calls, &w));
-	CHECK(state_is(s, q->id, "pending"));
+	CHECK(state_is(s, q->id, SG_REQ_PENDING));
 	fake_set(&fk.fail_sign, 0);
-	w = (struct waitfor){ s, q->id, NULL, 0 };
+	w = (struct waitfor){ s, q->id, SG_REQ_NONE, 0 };
 	CHECK(wait_until(cond_released, &w));
 	if ((after = get(s, q->id)) != NULL) {
-		CHECK_STR(after->state, "signed");
+		CHECK_EQ_INT(after->state, SG_REQ_SIGNED);
 		CHECK(signature_verifies(after));
 	}
 	sg_request_free(after);
@@ -1192,7 +1232,7 @@ test_signer_refusal_fails(void)
 	fake_set(&fk.refuse_sign, 1);
 	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
 	CHECK_EQ_INT(decide(s, q, "bob", 1, &after), 0);
-	CHECK(after != NULL && strcmp(after->state, "failed") == 0 &&
+	CHECK(after != NULL && after->state == SG_REQ_FAILED &&
 	    after->error != NULL &&
 	    strstr(after->error, "evidence does not hold") != NULL);
 	sg_request_free(after);
@@ -1227,11 +1267,11 @@ test_cancel(void)
 	CHECK(strstr(f.detail, "only its requester") != NULL);
 	CHECK_EQ_INT(sg_service_cancel(s, q1->id, "mallory", "no", &out, &f),
 	    SG_ERR_FORBIDDEN);
-	CHECK(state_is(s, q1->id, "pending"));
+	CHECK(state_is(s, q1->id, SG_REQ_PENDING));
 	CHECK_EQ_INT(sg_service_cancel(s, q1->id, "ci", "wrong build", &out,
 	    &f), 0);
 	if (out != NULL) {
-		CHECK_STR(out->state, "cancelled");
+		CHECK_EQ_INT(out->state, SG_REQ_CANCELLED);
 		CHECK_STR(out->cancelled_by, "ci");
 		CHECK_STR(out->cancel_reason, "wrong build");
 	}
@@ -1298,7 +1338,7 @@ cancel_now(struct sg_service *s, const struct sg_request *q)
 	struct sg_fault f;
 
 	CHECK_EQ_INT(sg_service_cancel(s, q->id, "ci", "stop", &out, &f), 0);
-	CHECK(out != NULL && strcmp(out->state, "cancelled") == 0);
+	CHECK(out != NULL && out->state == SG_REQ_CANCELLED);
 	sg_request_free(out);
 }
 
@@ -1331,18 +1371,18 @@ test_expiry(void)
 	CHECK_EQ_INT(decide(s, b, "alice", 1, NULL), 0);
 	CHECK_EQ_INT(while_signing(s, b, &d, clock_past_expiry), 0);
 	CHECK_EQ_INT(d.r, 0);
-	CHECK(d.after != NULL && strcmp(d.after->state, "signed") != 0 &&
+	CHECK(d.after != NULL && d.after->state != SG_REQ_SIGNED &&
 	    d.after->signature == NULL);
 	sg_request_free(d.after);
 	CHECK_EQ_INT(fake_count(b->id, 1), 1);
 	CHECK_EQ_INT(decide_as(s, a, "bob", "bob", 1, NULL, &f),
 	    SG_ERR_CONFLICT);
 	CHECK(strstr(f.detail, "expired") != NULL);
-	CHECK(state_is(s, a->id, "expired"));
-	w = (struct waitfor){ s, b->id, "expired", 0 };
+	CHECK(state_is(s, a->id, SG_REQ_EXPIRED));
+	w = (struct waitfor){ s, b->id, SG_REQ_EXPIRED, 0 };
 	CHECK(wait_until(cond_state, &w));
 	CHECK_EQ_INT(decide(s, b, "carol", 1, NULL), SG_ERR_CONFLICT);
-	CHECK_EQ_INT(count_in_state(s, "signed", NULL), 0);
+	CHECK_EQ_INT(count_in_state(s, SG_REQ_SIGNED, NULL), 0);
 	CHECK_EQ_INT(log_signatures(s, b->id, NULL), 0);
 	CHECK_EQ_INT(fake_count(a->id, 0), 0);
 	CHECK_EQ_INT(fake_count(b->id, 0), 1);
@@ -1366,11 +1406,11 @@ test_cancel_while_signing(void)
 	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
 	CHECK_EQ_INT(while_signing(s, q, &d, cancel_now), 0);
 	CHECK_EQ_INT(d.r, 0);
-	CHECK(d.after != NULL && strcmp(d.after->state, "cancelled") == 0 &&
+	CHECK(d.after != NULL && d.after->state == SG_REQ_CANCELLED &&
 	    d.after->signature == NULL);
 	sg_request_free(d.after);
 	CHECK_EQ_INT(fake_count(q->id, 1), 1);
-	CHECK_EQ_INT(count_in_state(s, "signed", NULL), 0);
+	CHECK_EQ_INT(count_in_state(s, SG_REQ_SIGNED, NULL), 0);
 	CHECK_EQ_INT(log_signatures(s, q->id, NULL), 0);
 	sg_request_free(q);
 out:
@@ -1414,7 +1454,7 @@ test_reload(void)
 
 	/* alice's approval, made under version 1, no longer counts. */
 	CHECK_EQ_INT(decide(s, q, "bob", 1, &after), 0);
-	CHECK(after != NULL && strcmp(after->state, "pending") == 0);
+	CHECK(after != NULL && after->state == SG_REQ_PENDING);
 	if (after != NULL &&
 	    sg_service_request_quorum(s, after, &v) == 0) {
 		CHECK_EQ_INT(v.counted[0], 0);
@@ -1423,7 +1463,7 @@ test_reload(void)
 	}
 	sg_request_free(after);
 	CHECK_EQ_INT(decide(s, q, "carol", 1, &after), 0);
-	CHECK(after != NULL && strcmp(after->state, "signed") == 0);
+	CHECK(after != NULL && after->state == SG_REQ_SIGNED);
 	sg_request_free(after);
 	CHECK_EQ_INT(log_signatures(s, q->id, &napprovals), 1);
 	CHECK_EQ_INT(napprovals, 2);
@@ -1459,8 +1499,8 @@ test_checkpoint_fails_create(void)
 	    SG_ERR_UNAVAILABLE);
 	CHECK(q == NULL);
 	CHECK_EQ_INT(f.recorded, 1);
-	CHECK_EQ_INT(sg_service_list(s, "signed", "nightly", 0, 10, &v, &n),
-	    0);
+	CHECK_EQ_INT(sg_service_list(s, SG_REQ_SIGNED, "nightly", 0, 10, &v,
+	    &n), 0);
 	CHECK_EQ_INT(n, 1);
 	if (n == 1)
 		CHECK(!released(s, v[0]));
@@ -1500,7 +1540,7 @@ test_checkpoint_fails_decide(void)
 	    SG_ERR_UNAVAILABLE);
 	CHECK_EQ_INT(f.recorded, 1);
 	CHECK(after == NULL);
-	w = (struct waitfor){ s, q->id, "signed", 0 };
+	w = (struct waitfor){ s, q->id, SG_REQ_SIGNED, 0 };
 	CHECK(wait_until(cond_state, &w));
 	if ((after = get(s, q->id)) != NULL) {
 		CHECK(signature_verifies(after));
@@ -1555,7 +1595,7 @@ test_log_refused(void)
 	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
 	CHECK_EQ_INT(while_signing(s, q, &d, refuse_log), 0);
 	CHECK_EQ_INT(d.r, 0);
-	CHECK(d.after != NULL && strcmp(d.after->state, "pending") == 0 &&
+	CHECK(d.after != NULL && d.after->state == SG_REQ_PENDING &&
 	    d.after->signature == NULL);
 	sg_request_free(d.after);
 	CHECK(fake_count(q->id, 1) >= 1);
@@ -1564,15 +1604,15 @@ test_log_refused(void)
 	CHECK(other == NULL);
 	CHECK_EQ_INT(f.recorded, 0);
 	CHECK(strstr(f.detail, "could not be stored and logged") != NULL);
-	CHECK_EQ_INT(count_in_state(s, NULL, "nightly"), 0);
+	CHECK_EQ_INT(count_in_state(s, SG_REQ_NONE, "nightly"), 0);
 	CHECK_EQ_INT(decide_as(s, q, "carol", "carol", 1, NULL, &f),
 	    SG_ERR_UNAVAILABLE);
 	if ((after = get(s, q->id)) != NULL) {
-		CHECK_STR(after->state, "pending");
+		CHECK_EQ_INT(after->state, SG_REQ_PENDING);
 		CHECK(after->signature == NULL && after->napprovals == 2);
 	}
 	sg_request_free(after);
-	CHECK_EQ_INT(count_in_state(s, "signed", NULL), 0);
+	CHECK_EQ_INT(count_in_state(s, SG_REQ_SIGNED, NULL), 0);
 	sg_request_free(q);
 out:
 	sg_service_free(s);
@@ -1607,7 +1647,7 @@ test_disk_fails(void)
 	CHECK_EQ_INT(decide_as(s, q, "alice", "alice", 1, NULL, &f),
 	    SG_ERR_UNAVAILABLE);
 	atomic_store(&disk_fails, 0);
-	CHECK_EQ_INT(count_in_state(s, NULL, "nightly"), 0);
+	CHECK_EQ_INT(count_in_state(s, SG_REQ_NONE, "nightly"), 0);
 	if ((after = get(s, q->id)) != NULL)
 		CHECK_EQ_INT(after->napprovals, 0);
 	sg_request_free(after);
@@ -1615,11 +1655,11 @@ test_disk_fails(void)
 	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
 	CHECK_EQ_INT(while_signing(s, q, &d, disk_away), 0);
 	CHECK_EQ_INT(d.r, 0);
-	CHECK(d.after != NULL && strcmp(d.after->state, "pending") == 0 &&
+	CHECK(d.after != NULL && d.after->state == SG_REQ_PENDING &&
 	    d.after->signature == NULL);
 	sg_request_free(d.after);
 	atomic_store(&disk_fails, 0);
-	w = (struct waitfor){ s, q->id, NULL, 0 };
+	w = (struct waitfor){ s, q->id, SG_REQ_NONE, 0 };
 	CHECK(wait_until(cond_released, &w));
 	CHECK_EQ_INT(log_signatures(s, q->id, NULL), 1);
 	sg_request_free(q);
@@ -1650,12 +1690,83 @@ test_teardown(void)
 	}
 }
 
+/* Adds n decisions on request id by officers that are not in the policy
+ * ("x0", "x1", ...) straight into the service's database. */
+static int
+add_foreign_decisions(const char *id, int n)
+{
+	sqlite3 *db = NULL;
+	char path[256], *sql;
+	int i, r = -1;
+
+	snprintf(path, sizeof(path), "%s/signgate.db", state_dir);
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		goto out;
+	sqlite3_busy_timeout(db, 5000);
+	for (i = 0; i < n; i++) {
+		sql = sqlite3_mprintf("INSERT INTO approvals (request_id, "
+		    "officer, decision, at, envelope, ord) VALUES (%Q, 'x%d', "
+		    "'approve', 1, '{}', %d)", id, i, i);
+		if (sql == NULL || sqlite3_exec(db, sql, NULL, NULL,
+		    NULL) != SQLITE_OK) {
+			sqlite3_free(sql);
+			goto out;
+		}
+		sqlite3_free(sql);
+	}
+	r = 0;
+out:
+	sqlite3_close(db);
+	return r;
+}
+
+/* A request holds at most SG_ENVELOPES_MAX decisions (all its signature's
+ * evidence and log entry can carry): one more, even a good one, is
+ * refused with the limit named, and nothing is cut off or left out of a
+ * count. */
+static void
+test_decision_limit(void)
+{
+	struct sg_service *s = open_service("decision-limit", &v1);
+	struct sg_request *q = NULL, *after = NULL;
+	struct sg_fault f;
+	char want[32];
+
+	if (s == NULL || (q = pending(s, "release", 1)) == NULL)
+		goto out;
+	CHECK_EQ_INT(add_foreign_decisions(q->id, SG_ENVELOPES_MAX), 0);
+	CHECK_EQ_INT(decide_as(s, q, "alice", "alice", 1, &after, &f),
+	    SG_ERR_TOO_LARGE);
+	CHECK(after == NULL);
+	snprintf(want, sizeof(want), "holds %d decisions", SG_ENVELOPES_MAX);
+	CHECK(strstr(f.detail, want) != NULL);
+	CHECK(strstr(f.detail, q->id) != NULL);
+	if ((after = get(s, q->id)) != NULL) {
+		CHECK_EQ_INT(after->state, SG_REQ_PENDING);
+		CHECK_EQ_INT(after->napprovals, SG_ENVELOPES_MAX);
+	}
+	sg_request_free(after);
+	after = NULL;
+	/* One fewer, and the same decision is taken. */
+	sg_request_free(q);
+	if ((q = pending(s, "release", 2)) == NULL)
+		goto out;
+	CHECK_EQ_INT(add_foreign_decisions(q->id, SG_ENVELOPES_MAX - 1), 0);
+	CHECK_EQ_INT(decide_as(s, q, "alice", "alice", 1, &after, &f), 0);
+	CHECK(after != NULL && after->napprovals == SG_ENVELOPES_MAX);
+	sg_request_free(after);
+out:
+	sg_request_free(q);
+	sg_service_free(s);
+}
+
 SG_TEST_MAIN("service",
     T(test_setup),
     T(test_create_validation),
     T(test_create_idempotent),
     T(test_create_pending_cap),
     T(test_decide_refusals),
+    T(test_decision_limit),
     T(test_decide_quorum_signs_once),
     T(test_decide_rejection),
     T(test_expiry),

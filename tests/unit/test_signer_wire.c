@@ -50,7 +50,7 @@ sign_msg(size_t n, size_t *ret_len)
 	ev.envelopes = envelopes;
 	ev.envelope_lens = envelope_lens;
 	ev.n = n;
-	ev.format = "cms";
+	ev.format = SG_FORMAT_CMS;
 	if (sg_wire_encode_sign(&m, &ev, &buf, ret_len) != 0)
 		abort();
 	return buf;
@@ -327,6 +327,10 @@ test_unterminated(void)
 	w = (struct sg_wire_sign *)msg;
 	MUTATED(memset(w->key, 'k', sizeof(w->key)), "malformed sign message");
 	MUTATED(memcpy(w->format, "rawx", 4), "malformed sign message");
+	/* Terminated, but not a format. */
+	MUTATED(memcpy(w->format, "pem", 4), "malformed sign message");
+	MUTATED(memset(w->format, 0, sizeof(w->format)),
+	    "malformed sign message");
 	/* The last byte of the field is a NUL: accepted. */
 	{
 		struct sg_wire_request *req = calloc(1, sizeof(*req));
@@ -438,7 +442,7 @@ test_round_trip(void)
 	    9 + 14 + 7);
 	CHECK(accepted(msg, len, got));
 	CHECK_STR(got->u.sign.msg.key, "release");
-	CHECK_STR(got->u.sign.format, "cms");
+	CHECK_EQ_INT(got->u.sign.format, SG_FORMAT_CMS);
 	CHECK_EQ_INT(got->u.sign.msg.digest_alg, SG_DIGEST_SHA256);
 	CHECK_EQ_INT(got->u.sign.msg.data_len, 32);
 	CHECK(got->u.sign.msg.data[31] == 31);
@@ -508,7 +512,7 @@ test_encode_refusals(void)
 	ev.statement_len = strlen(statement);
 	ev.envelopes = many;
 	ev.envelope_lens = lens;
-	ev.format = "raw";
+	ev.format = SG_FORMAT_RAW;
 	ev.n = SG_WIRE_MAX_ENVELOPES;
 	CHECK_EQ_INT(sg_wire_encode_sign(&m, &ev, &buf, &len), 0);
 	free(buf);
@@ -517,13 +521,13 @@ test_encode_refusals(void)
 	    SG_ERR_INVALID);
 	CHECK(buf == NULL);
 	ev.n = 1;
-	ev.format = "rawx";
+	ev.format = (enum sg_format)0;
 	CHECK_EQ_INT(sg_wire_encode_sign(&m, &ev, &buf, &len),
 	    SG_ERR_INVALID);
-	ev.format = NULL;
+	ev.format = (enum sg_format)(SG_FORMAT_RAW | SG_FORMAT_CMS);
 	CHECK_EQ_INT(sg_wire_encode_sign(&m, &ev, &buf, &len),
 	    SG_ERR_INVALID);
-	ev.format = "raw";
+	ev.format = SG_FORMAT_RAW;
 	m.data_len = SG_MAX_DIGEST + 1;
 	CHECK_EQ_INT(sg_wire_encode_sign(&m, &ev, &buf, &len),
 	    SG_ERR_INVALID);

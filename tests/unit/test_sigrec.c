@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <openssl/rand.h>
+#include <sqlite3.h>
 
 #include "sg_err.h"
 #include "sg_sigrec.h"
@@ -29,12 +30,12 @@ static char tmpdir[64];
 static char dir[128];
 
 static void
-mkentry(struct sg_sigrec_entry *e, const char *request, const char *format,
-    char shachar)
+mkentry(struct sg_sigrec_entry *e, const char *request,
+    enum sg_format format, char shachar)
 {
 	memset(e, 0, sizeof(*e));
 	snprintf(e->request, sizeof(e->request), "%s", request);
-	snprintf(e->format, sizeof(e->format), "%s", format);
+	e->format = format;
 	memset(e->statement_sha256, shachar, 64);
 	snprintf(e->key, sizeof(e->key), "release");
 	snprintf(e->digest_alg, sizeof(e->digest_alg), "sha256");
@@ -72,7 +73,7 @@ test_open_creates(void)
 	CHECK_EQ_INT(mode_of(dir), 0700);
 	snprintf(path, sizeof(path), "%s/%s", dir, SG_SIGREC_FILE);
 	CHECK_EQ_INT(mode_of(path), 0600);
-	mkentry(&e, "0123456789abcdef0123456789abcdef", "raw", '1');
+	mkentry(&e, "0123456789abcdef0123456789abcdef", SG_FORMAT_RAW, '1');
 	CHECK_EQ_INT(sg_sigrec_put(rec, &e, "statement", 9), 0);
 	/* SQLite's journal files take the database's mode. */
 	snprintf(path, sizeof(path), "%s/%s-wal", dir, SG_SIGREC_FILE);
@@ -148,16 +149,16 @@ test_once(void)
 	CHECK_EQ_INT(sg_sigrec_open(dir, &rec, err, sizeof(err)), 0);
 	if (rec == NULL)
 		return;
-	mkentry(&e, req, "raw", '1');
+	mkentry(&e, req, SG_FORMAT_RAW, '1');
 	memcpy(sha1, e.statement_sha256, 65);
 	memset(sha2, '2', 64);
 	sha2[64] = '\0';
 
-	CHECK_EQ_INT(sg_sigrec_get(rec, req, "raw", sha1, &got),
+	CHECK_EQ_INT(sg_sigrec_get(rec, req, SG_FORMAT_RAW, sha1, &got),
 	    SG_ERR_NOT_FOUND);
 	CHECK_EQ_INT(sg_sigrec_put(rec, &e, "the statement", 13), 0);
 	/* The same bytes back. */
-	CHECK_EQ_INT(sg_sigrec_get(rec, req, "raw", sha1, &got), 0);
+	CHECK_EQ_INT(sg_sigrec_get(rec, req, SG_FORMAT_RAW, sha1, &got), 0);
 	CHECK_EQ_INT(got.sig_len, e.sig_len);
 	CHECK(memcmp(got.sig, e.sig, e.sig_len) == 0);
 	CHECK(got.cms == NULL && got.cms_len == 0);
@@ -166,30 +167,30 @@ test_once(void)
 	CHECK_EQ_INT(got.signed_at, e.signed_at);
 	sg_sigrec_entry_clear(&got);
 	/* Never a second record for the same request and format. */
-	mkentry(&other, req, "raw", '1');
+	mkentry(&other, req, SG_FORMAT_RAW, '1');
 	CHECK_EQ_INT(sg_sigrec_put(rec, &other, "the statement", 13),
 	    SG_ERR_CONFLICT);
 	/* A request id is bound to its statement, in any format. */
-	CHECK_EQ_INT(sg_sigrec_get(rec, req, "raw", sha2, &got),
+	CHECK_EQ_INT(sg_sigrec_get(rec, req, SG_FORMAT_RAW, sha2, &got),
 	    SG_ERR_CONFLICT);
 	CHECK_STR(got.statement_sha256, sha1);
 	sg_sigrec_entry_clear(&got);
-	CHECK_EQ_INT(sg_sigrec_get(rec, req, "cms", sha2, &got),
+	CHECK_EQ_INT(sg_sigrec_get(rec, req, SG_FORMAT_CMS, sha2, &got),
 	    SG_ERR_CONFLICT);
 	sg_sigrec_entry_clear(&got);
-	mkentry(&other, req, "cms", '2');
+	mkentry(&other, req, SG_FORMAT_CMS, '2');
 	other.cms = der;
 	other.cms_len = sizeof(der);
 	CHECK_EQ_INT(sg_sigrec_put(rec, &other, "another", 7),
 	    SG_ERR_CONFLICT);
 	/* Another format of the same statement is simply not recorded. */
-	CHECK_EQ_INT(sg_sigrec_get(rec, req, "cms", sha1, &got),
+	CHECK_EQ_INT(sg_sigrec_get(rec, req, SG_FORMAT_CMS, sha1, &got),
 	    SG_ERR_NOT_FOUND);
 
 	/* CMS: the DER comes back byte for byte. */
 	for (i = 0; i < sizeof(der); i++)
 		der[i] = (uint8_t)(i * 7);
-	mkentry(&cms, "ffeeddccbbaa99887766554433221100", "cms", '3');
+	mkentry(&cms, "ffeeddccbbaa99887766554433221100", SG_FORMAT_CMS, '3');
 	cms.cms = der;
 	cms.cms_len = sizeof(der);
 	CHECK_EQ_INT(sg_sigrec_put(rec, &cms, "cms statement", 13), 0);
@@ -206,11 +207,11 @@ test_once(void)
 	CHECK_EQ_INT(sg_sigrec_open(dir, &rec, err, sizeof(err)), 0);
 	if (rec == NULL)
 		return;
-	CHECK_EQ_INT(sg_sigrec_get(rec, req, "raw", sha1, &got), 0);
+	CHECK_EQ_INT(sg_sigrec_get(rec, req, SG_FORMAT_RAW, sha1, &got), 0);
 	CHECK(got.sig_len == e.sig_len && memcmp(got.sig, e.sig,
 	    e.sig_len) == 0);
 	sg_sigrec_entry_clear(&got);
-	CHECK_EQ_INT(sg_sigrec_get(rec, cms.request, "cms",
+	CHECK_EQ_INT(sg_sigrec_get(rec, cms.request, SG_FORMAT_CMS,
 	    cms.statement_sha256, &got), 0);
 	CHECK(got.cms != NULL && got.cms_len == sizeof(der) &&
 	    memcmp(got.cms, der, sizeof(der)) == 0);
@@ -288,19 +289,20 @@ worker_main(void *arg)
 
 	for (i = 0; i < PER_THREAD; i++) {
 		snprintf(req, sizeof(req), "%016x%016x", w->idx + 1, i + 1);
-		mkentry(&e, req, "raw", 'c');
+		mkentry(&e, req, SG_FORMAT_RAW, 'c');
 		if (sg_sigrec_claim(w->rec, req) != 0) {
 			w->failures++;
 			continue;
 		}
-		if (sg_sigrec_get(w->rec, req, "raw", e.statement_sha256,
-		    &got) != SG_ERR_NOT_FOUND ||
+		if (sg_sigrec_get(w->rec, req, SG_FORMAT_RAW,
+		    e.statement_sha256, &got) != SG_ERR_NOT_FOUND ||
 		    sg_sigrec_put(w->rec, &e, req, 32) != 0)
 			w->failures++;
 		sg_sigrec_entry_clear(&got);
 		sg_sigrec_release(w->rec, req);
-		if (sg_sigrec_get(w->rec, req, "raw", e.statement_sha256,
-		    &got) != 0 || got.sig_len != e.sig_len ||
+		if (sg_sigrec_get(w->rec, req, SG_FORMAT_RAW,
+		    e.statement_sha256, &got) != 0 ||
+		    got.sig_len != e.sig_len ||
 		    memcmp(got.sig, e.sig, e.sig_len) != 0)
 			w->failures++;
 		sg_sigrec_entry_clear(&got);
@@ -329,6 +331,42 @@ test_threads(void)
 	sg_sigrec_close(rec);
 }
 
+/* A row whose format is not one (written by hand) is refused when read,
+ * never taken for some format. */
+static void
+test_bad_format_refused(void)
+{
+	static const char req[] = "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f";
+	struct sg_sigrec *rec = NULL;
+	struct sg_sigrec_entry e, got;
+	char path[256], err[512];
+	sqlite3 *db = NULL;
+
+	CHECK_EQ_INT(sg_sigrec_open(dir, &rec, err, sizeof(err)), 0);
+	if (rec == NULL)
+		return;
+	mkentry(&e, req, SG_FORMAT_RAW, '7');
+	CHECK_EQ_INT(sg_sigrec_put(rec, &e, "a statement", 11), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, SG_SIGREC_FILE);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	/* Past the schema's CHECK, as a hand-made or damaged file may be. */
+	CHECK(sqlite3_exec(db, "PRAGMA ignore_check_constraints = ON; "
+	    "UPDATE signatures SET format = 'pem' WHERE "
+	    "request = '0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f'", NULL, NULL,
+	    NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	memset(&got, 0, sizeof(got));
+	CHECK_EQ_INT(sg_sigrec_get(rec, req, SG_FORMAT_RAW,
+	    e.statement_sha256, &got), SG_ERR_IO);
+	sg_sigrec_entry_clear(&got);
+	/* An entry whose format is not one is not recorded either. */
+	mkentry(&e, "1f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f", (enum sg_format)0, '8');
+	CHECK_EQ_INT(sg_sigrec_put(rec, &e, "a statement", 11),
+	    SG_ERR_INVALID);
+	sg_sigrec_close(rec);
+}
+
 static void
 test_teardown(void)
 {
@@ -342,4 +380,5 @@ SG_TEST_MAIN("sigrec",
     T(test_once),
     T(test_claims),
     T(test_threads),
+    T(test_bad_format_refused),
     T(test_teardown))

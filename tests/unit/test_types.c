@@ -63,6 +63,10 @@ test_state_final(void)
 	CHECK(sg_req_state_final(SG_REQ_FAILED));
 	CHECK(sg_req_state_final(SG_REQ_CANCELLED));
 	CHECK(!sg_req_state_final((enum sg_req_state)(SG_REQ_STATE_LAST + 1)));
+	CHECK(!sg_req_state_valid(SG_REQ_NONE));
+	CHECK(sg_req_state_valid(SG_REQ_PENDING));
+	CHECK(sg_req_state_valid(SG_REQ_CANCELLED));
+	CHECK(!sg_req_state_valid((enum sg_req_state)(SG_REQ_STATE_LAST + 1)));
 }
 
 static void
@@ -85,6 +89,10 @@ test_format(void)
 	CHECK_EQ_INT(sg_format_parse("pem", &f), SG_ERR_INVALID);
 	CHECK_EQ_INT(sg_format_parse("", &f), SG_ERR_INVALID);
 	CHECK_EQ_INT(sg_format_parse(NULL, &f), SG_ERR_INVALID);
+	CHECK(sg_format_valid(SG_FORMAT_RAW) && sg_format_valid(SG_FORMAT_CMS));
+	CHECK(!sg_format_valid((enum sg_format)0));
+	CHECK(!sg_format_valid((enum sg_format)(SG_FORMAT_RAW |
+	    SG_FORMAT_CMS)));
 	CHECK_EQ_INT(f, SG_FORMAT_CMS);
 	/* Distinct bits: a set of formats is their OR. */
 	CHECK_EQ_INT(SG_FORMAT_RAW & SG_FORMAT_CMS, 0);
