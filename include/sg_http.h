@@ -119,8 +119,6 @@ typedef void (*sg_http_report_fn)(void *arg, const char *msg);
 unsigned sg_http_check_tls(const struct sg_http_config *cfg,
     sg_http_report_fn report, void *arg);
 
-/* Transitional: sg_mono_ms() (sg_util.h); to be removed. */
-int64_t sg_now_ms(void);
 /* The process's front counters (there is one front). */
 void sg_http_stats(struct sg_http_stats *st);
 

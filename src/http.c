@@ -875,11 +875,3 @@ sg_http_stop(struct sg_http *h)
 	free(h);
 }
 
-/* Transitional, for callers not yet on sg_mono_ms(): to be removed with
- * its declaration in sg_http.h. */
-int64_t
-sg_now_ms(void)
-{
-	return sg_mono_ms();
-}
-
