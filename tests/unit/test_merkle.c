@@ -365,9 +365,11 @@ test_roots_match_reference(void)
 }
 
 /*
- * Which bits the flip loops try: every one, or under valgrind (where the
- * exhaustive loops would take most of an hour) every SG_TEST_BIT_STRIDE-th,
- * which still reaches every byte position across the proofs.
+ * Which bits the flip loops try: every one, or under valgrind and the
+ * sanitizers (`make valgrind` sets 61, `make test-san` 7: there the
+ * exhaustive loops take from minutes to most of an hour) every
+ * SG_TEST_BIT_STRIDE-th, which still reaches every byte position across
+ * the proofs.
  */
 static size_t
 bit_stride(void)
