@@ -1,0 +1,102 @@
+/*
+ * The API's shared state and the functions its files share; not for
+ * anyone else (callers see include/sg_api.h only).
+ *
+ * Files, by job, and what each may call (arrows point to callees):
+ *
+ *   api.c           the routing table and dispatch, identity to
+ *                   principal, rate limits, JSON bodies, problem
+ *                   documents and statuses        -> the handlers, ops
+ *                                                    (counters)
+ *   api_requests.c  the request handlers (create, list, get, signature,
+ *                   approvals, cancel), their input and rendering
+ *                                                 -> api.c (problems)
+ *   api_log.c       the public log: checkpoint, key, entries, proofs
+ *                                                 -> api.c (problems)
+ *   api_ops.c       keys, health, readiness, metrics, and the counters
+ *                   of requests by endpoint and status
+ *                                                 -> api.c (problems)
+ *
+ * Every handler calls the service (sg_service.h) and answers through
+ * api_problem, api_service_problem and api_set_json; none touches
+ * another's state.
+ */
+#ifndef SG_API_INT_H
+#define SG_API_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "sg_api.h"
+#include "sg_limits.h"
+
+/* What a request is counted under in signgate_http_requests_total. */
+enum endpoint {
+	EP_KEYS, EP_REQUESTS_POST, EP_REQUESTS_LIST, EP_REQUEST, EP_SIGNATURE,
+	EP_APPROVALS, EP_CANCEL, EP_LOG, EP_OPS, EP_OTHER, EP_COUNT
+};
+/* The statuses counted one by one (api_ops.c's statuses[]). */
+#define NSTATUS ((size_t)14)
+
+/* A token bucket per principal. */
+struct bucket {
+	char name[SG_POLICY_NAME_MAX];
+	double tokens;
+	int64_t last_ms;
+};
+
+struct sg_api {
+	struct sg_service *svc;
+	int plain_http;
+	unsigned rate_per_second;
+	unsigned rate_burst;
+	pthread_mutex_t rate_lock;
+	struct bucket *buckets;
+	size_t nbuckets;
+	unsigned anon_per_second;
+	unsigned anon_burst;
+	struct bucket anon;             /* requests without a certificate */
+	pthread_mutex_t count_lock;
+	uint64_t counts[EP_COUNT][NSTATUS + 1];  /* the last: other statuses */
+	int64_t (*now_ms)(void);        /* monotonic; sg_mono_ms */
+};
+
+/* One request on its way through the router to its handler. */
+struct call {
+	struct sg_api *a;
+	const struct sg_http_request *req;
+	struct sg_http_response *resp;
+	unsigned method;                /* M_* */
+	const char *principal;          /* policy principal, NULL if none */
+	char id[SG_REQUEST_ID_SIZE];    /* {id} */
+	uint64_t index;                 /* {index} */
+	const char *missing;            /* * rows: what the 404 says */
+	json_t *body;                   /* BODY_OBJECT rows: the parsed body */
+};
+
+typedef void handler_fn(struct call *);
+
+/* api_ops.c */
+handler_fn api_get_healthz, api_get_readyz, api_get_metrics, api_get_keys;
+void api_count(struct sg_api *a, enum endpoint ep, int status);
+/* api_log.c */
+handler_fn api_get_log_checkpoint, api_get_log_key, api_get_log_entry;
+handler_fn api_get_log_inclusion, api_get_log_consistency;
+/* api_requests.c */
+handler_fn api_list_requests, api_post_request, api_get_request;
+handler_fn api_get_signature, api_post_approval, api_post_cancel;
+
+/* api.c */
+void api_set_json(struct sg_http_response *resp, int status, json_t *j);
+void api_utf8_cut(char *s);
+void api_problem(struct sg_http_response *resp, int status,
+    const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void api_service_problem(struct sg_http_response *resp, int r,
+    const struct sg_fault *f);
+const char *api_query(const struct call *c, const char *name);
+const char *api_header(const struct sg_http_request *req, const char *name);
+
+#endif

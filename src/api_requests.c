@@ -1,0 +1,580 @@
+/*
+ * The request handlers of the API: POST /v1/requests (create), GET
+ * /v1/requests (list), GET /v1/requests/{id} (with its long-poll),
+ * GET /v1/requests/{id}/signature, POST /v1/requests/{id}/approvals and
+ * POST /v1/requests/{id}/cancel.  Here each request body is checked
+ * member by member (type, size, syntax, unknown members refused, the
+ * field named in the problem), and a request is rendered as the API
+ * shows it, with its signature and log proof once signed.
+ *
+ * The router (api.c) has already admitted the caller, parsed the body
+ * of the rows that take an object and checked the path's {id}.  These
+ * handlers call the service (sg_service.h) and answer through api.c's
+ * problem and rendering helpers (api_int.h); nothing else.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api_int.h"
+#include "sg_cms.h"
+#include "sg_crypto.h"
+#include "sg_err.h"
+#include "sg_limits.h"
+#include "sg_text.h"
+#include "sg_util.h"
+
+#define LIST_DEFAULT 50
+#define LIST_MAX 200
+#define WAIT_MAX 60
+
+/* A header value (Idempotency-Key): no C0 control byte, no DEL.  Text
+ * that officers read follows sg_text_ok() instead. */
+static int
+printable(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A request as the API shows it.  Everything about its quorum comes from
+ * the request's own policy (the terms' groups and counts), with what is
+ * missing and which decisions count under that policy and the one in
+ * force (an officer revoked since no longer counts).
+ */
+static json_t *
+request_json(struct sg_api *a, const struct sg_request *q)
+{
+	struct sg_request_quorum v;
+	int have_quorum;
+	char created[32], expires[32], at[32];
+	json_t *j, *approvals, *required, *artifact;
+	size_t i;
+
+	sg_time_rfc3339((time_t)q->created_at, created, sizeof(created));
+	sg_time_rfc3339((time_t)q->expires_at, expires, sizeof(expires));
+	artifact = json_loads(q->artifact_json, 0, NULL);
+	j = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:o, s:s, s:s, s:s,"
+	    " s:{s:s, s:I, s:s}, s:s}",
+	    "id", q->id, "state", sg_req_state_str(q->state),
+	    "key", q->key,
+	    "digest", "algorithm", q->digest_alg, "value", q->digest_hex,
+	    "format", sg_format_str(q->format),
+	    "artifact", artifact != NULL ? artifact : json_object(),
+	    "requester", q->requester, "created_at", created,
+	    "expires_at", expires,
+	    "policy", "name", q->policy_name, "version",
+	    (json_int_t)q->policy_version, "sha256", q->policy_sha256,
+	    "statement", q->statement);
+	if (j == NULL)
+		return NULL;
+	have_quorum = sg_service_request_quorum(a->svc, q, &v) == 0;
+	approvals = json_array();
+	for (i = 0; i < q->napprovals; i++) {
+		sg_time_rfc3339((time_t)q->approvals[i].at, at, sizeof(at));
+		json_array_append_new(approvals, json_pack("{s:s, s:s, s:s, "
+		    "s:b}", "officer", q->approvals[i].officer, "decision",
+		    q->approvals[i].approve ? "approve" : "reject", "at", at,
+		    "counts", have_quorum && i < SG_ENVELOPES_MAX &&
+		    v.counted[i]));
+	}
+	json_object_set_new(j, "approvals", approvals);
+	required = json_array();
+	if (have_quorum) {
+		for (i = 0; i < v.res.nterms && i < v.nterms; i++)
+			json_array_append_new(required, json_pack(
+			    "{s:s, s:i, s:i}", "group", v.terms[i].group,
+			    "count", (int)v.terms[i].count, "missing",
+			    q->state == SG_REQ_PENDING ?
+			    (int)v.res.missing[i] : 0));
+		json_object_set_new(j, "policy_in_force",
+		    json_string(v.in_force));
+	}
+	json_object_set_new(j, "required", required);
+	if (q->error != NULL)
+		json_object_set_new(j, "error", json_string(q->error));
+	if (q->state == SG_REQ_CANCELLED) {
+		sg_time_rfc3339((time_t)q->cancelled_at, at, sizeof(at));
+		json_object_set_new(j, "cancelled", json_pack("{s:s, s:s, s:s}",
+		    "by", q->cancelled_by, "at", at, "reason",
+		    q->cancel_reason != NULL ? q->cancel_reason : ""));
+	}
+	return j;
+}
+
+static json_t *
+signature_json(struct sg_api *a, const struct sg_request *q)
+{
+	const struct sg_key_view *kv = sg_service_key(a->svc, q->key);
+	const char *alg = kv != NULL ? sg_scheme_name(kv->pk->alg,
+	    kv->pk->scheme) : NULL;
+	char *sig;
+	json_t *j;
+
+	if ((sig = sg_b64_encode(q->signature, q->signature_len)) == NULL)
+		return NULL;
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "format",
+	    sg_format_str(q->format), "algorithm",
+	    alg != NULL ? alg : "unknown", "digest_algorithm",
+	    q->digest_alg, "key", q->key, "spki_sha256", q->spki_sha256,
+	    "signature", sig);
+	free(sig);
+	if (j != NULL && q->cms != NULL) {
+		char *cms = sg_b64_encode(q->cms, q->cms_len);
+		if (cms != NULL)
+			json_object_set_new(j, "cms", json_string(cms));
+		free(cms);
+	}
+	if (j != NULL && q->timestamp_note != NULL) {
+		int added = strncmp(q->timestamp_note, "added", 5) == 0;
+		json_t *ts = json_pack("{s:s, s:s}", "status", added ?
+		    "added" : "skipped", "detail", q->timestamp_note);
+		uint8_t *tok = NULL;
+		size_t toklen = 0;
+		if (ts != NULL && added && q->cms != NULL &&
+		    sg_cms_get_timestamp(q->cms, q->cms_len, &tok,
+		    &toklen) == 0) {
+			char *b = sg_b64_encode(tok, toklen);
+			if (b != NULL)
+				json_object_set_new(ts, "token",
+				    json_string(b));
+			free(b);
+		}
+		free(tok);
+		json_object_set_new(j, "timestamp", ts);
+	}
+	if (j != NULL && q->log_index >= 0) {
+		char *proof = NULL;
+		if (sg_service_log_bundle(a->svc, (uint64_t)q->log_index,
+		    &proof) != 0) {
+			/* Never hand out a signature without its proof. */
+			json_decref(j);
+			return NULL;
+		}
+		json_object_set_new(j, "log", json_pack("{s:I, s:s}",
+		    "index", (json_int_t)q->log_index, "proof", proof));
+		free(proof);
+	}
+	return j;
+}
+
+static void
+respond_request(struct sg_api *a, struct sg_http_response *resp, int status,
+    const struct sg_request *q)
+{
+	json_t *j = request_json(a, q);
+
+	if (j != NULL && q->state == SG_REQ_SIGNED &&
+	    q->signature != NULL) {
+		json_t *sig = signature_json(a, q);
+		if (sig == NULL) {
+			json_decref(j);
+			api_problem(resp, 503, NULL, "the signature's log proof "
+			    "cannot be read, or no signed checkpoint covers it "
+			    "yet");
+			return;
+		}
+		json_object_set_new(j, "signature", sig);
+	}
+	if (j == NULL) {
+		api_problem(resp, 500, NULL, "cannot render the request");
+		return;
+	}
+	api_set_json(resp, status, j);
+}
+
+/* Refuses members of obj that are not in allowed; names the first. */
+static int
+only_fields(struct sg_http_response *resp, json_t *obj, const char *prefix,
+    const char *const *allowed)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(obj, k, v) {
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(k, allowed[i]) == 0)
+				break;
+		if (allowed[i] == NULL) {
+			char field[128];
+			snprintf(field, sizeof(field), "%s%s", prefix, k);
+			api_utf8_cut(field);
+			api_problem(resp, 400, field, "%s: unknown field", field);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
+{
+	struct sg_text_fault tf;
+	const char *k;
+	json_t *v;
+	char field[128], why[128];
+
+	if (!json_is_object(art)) {
+		api_problem(resp, 400, "artifact", "artifact: must be an object "
+		    "of strings");
+		return -1;
+	}
+	if (json_object_size(art) > SG_ARTIFACT_FIELDS_MAX) {
+		api_problem(resp, 400, "artifact", "artifact: at most %d fields",
+		    SG_ARTIFACT_FIELDS_MAX);
+		return -1;
+	}
+	json_object_foreach(art, k, v) {
+		snprintf(field, sizeof(field), "artifact.%.64s", k);
+		if (!sg_name_ok(k, SG_ARTIFACT_NAME_MAX)) {
+			api_problem(resp, 400, "artifact", "artifact: field names "
+			    "are 1-%d characters of A-Z a-z 0-9 . _ -",
+			    SG_ARTIFACT_NAME_MAX);
+			return -1;
+		}
+		if (!json_is_string(v)) {
+			api_problem(resp, 400, field, "%s: must be a string",
+			    field);
+			return -1;
+		}
+		if (json_string_length(v) == 0 ||
+		    json_string_length(v) > SG_ARTIFACT_VALUE_MAX) {
+			api_problem(resp, 400, field, "%s: must be 1-%d bytes of "
+			    "printable text", field, SG_ARTIFACT_VALUE_MAX);
+			return -1;
+		}
+		/* Officers read these values before they approve. */
+		if (sg_text_ok(json_string_value(v), json_string_length(v),
+		    &tf) != 0) {
+			sg_text_fault_describe(&tf, why, sizeof(why));
+			api_problem(resp, 400, field, "%s: %s", field, why);
+			return -1;
+		}
+	}
+	if (json_object_get(art, "name") == NULL) {
+		api_problem(resp, 400, "artifact.name", "artifact.name: is "
+		    "required");
+		return -1;
+	}
+	*ret = json_dumps(art, JSON_COMPACT | JSON_SORT_KEYS);
+	return *ret != NULL ? 0 : -1;
+}
+
+/* "digest": {"algorithm": ..., "value": hex} into nr. */
+static int
+parse_digest(struct sg_http_response *resp, json_t *digest,
+    struct sg_new_request *nr)
+{
+	static const char *const dig[] = { "algorithm", "value", NULL };
+	json_t *v;
+
+	if (!json_is_object(digest)) {
+		api_problem(resp, 400, "digest", "digest: must be an object with "
+		    "algorithm and value");
+		return -1;
+	}
+	if (only_fields(resp, digest, "digest.", dig) != 0)
+		return -1;
+	v = json_object_get(digest, "algorithm");
+	if (!json_is_string(v) || (nr->digest_alg =
+	    sg_digest_from_name(json_string_value(v))) == SG_DIGEST_NONE) {
+		api_problem(resp, 400, "digest.algorithm", "digest.algorithm: "
+		    "must be sha256, sha384 or sha512");
+		return -1;
+	}
+	v = json_object_get(digest, "value");
+	if (!json_is_string(v) ||
+	    json_string_length(v) != 2 * sg_digest_len(nr->digest_alg) ||
+	    sg_hex_decode(json_string_value(v), json_string_length(v),
+	    nr->digest, sizeof(nr->digest), &nr->digest_len) != 0) {
+		api_problem(resp, 400, "digest.value", "digest.value: must be %zu "
+		    "hex characters for %s", 2 * sg_digest_len(nr->digest_alg),
+		    sg_digest_name(nr->digest_alg));
+		return -1;
+	}
+	return 0;
+}
+
+/* A POST /v1/requests body into nr, whose strings point into body;
+ * *ret_artifact is the canonical artifact JSON, for the caller to free. */
+static int
+parse_new_request(struct sg_http_response *resp, json_t *body,
+    struct sg_new_request *nr, char **ret_artifact)
+{
+	static const char *const top[] = { "key", "digest", "format",
+	    "artifact", NULL };
+	json_t *v;
+
+	if (only_fields(resp, body, "", top) != 0)
+		return -1;
+	v = json_object_get(body, "key");
+	if (!json_is_string(v) ||
+	    !sg_name_ok(json_string_value(v), SG_NAME_LEN_MAX)) {
+		api_problem(resp, 400, "key", "key: must be a key name");
+		return -1;
+	}
+	nr->key = json_string_value(v);
+	if (parse_digest(resp, json_object_get(body, "digest"), nr) != 0)
+		return -1;
+	nr->format = SG_FORMAT_RAW;
+	if ((v = json_object_get(body, "format")) != NULL &&
+	    (!json_is_string(v) ||
+	    sg_format_parse(json_string_value(v), &nr->format) != 0)) {
+		api_problem(resp, 400, "format", "format: must be raw or cms");
+		return -1;
+	}
+	if ((v = json_object_get(body, "artifact")) == NULL) {
+		api_problem(resp, 400, "artifact", "artifact: is required");
+		return -1;
+	}
+	if (parse_artifact(resp, v, ret_artifact) != 0)
+		return -1;
+	nr->artifact_json = *ret_artifact;
+	return 0;
+}
+
+/* The Idempotency-Key header, if any, with the SHA-256 of the body it
+ * stands for (a retry must send the same body). */
+static int
+parse_idempotency(const struct sg_http_request *req,
+    struct sg_http_response *resp, struct sg_new_request *nr,
+    char body_sha[SG_SHA256_HEX_SIZE])
+{
+	const char *s = api_header(req, "Idempotency-Key");
+	uint8_t h[32];
+
+	if (s == NULL)
+		return 0;
+	if (strlen(s) == 0 || strlen(s) > SG_IDEM_KEY_MAX ||
+	    !printable(s, strlen(s))) {
+		api_problem(resp, 400, "Idempotency-Key", "Idempotency-Key: "
+		    "must be 1-%d printable characters", SG_IDEM_KEY_MAX);
+		return -1;
+	}
+	nr->idem_key = s;
+	sg_sha256(req->body, req->body_len, h);
+	sg_hex_encode(h, sizeof(h), body_sha);
+	nr->body_sha256 = body_sha;
+	return 0;
+}
+
+/* POST /v1/requests */
+void
+api_post_request(struct call *c)
+{
+	struct sg_new_request nr;
+	struct sg_request *q = NULL;
+	struct sg_fault f;
+	char *artifact = NULL, body_sha[SG_SHA256_HEX_SIZE];
+	int r, existing = 0;
+
+	memset(&nr, 0, sizeof(nr));
+	memset(&f, 0, sizeof(f));
+	if (parse_new_request(c->resp, c->body, &nr, &artifact) != 0 ||
+	    parse_idempotency(c->req, c->resp, &nr, body_sha) != 0)
+		goto out;
+	nr.requester = c->principal;
+	r = sg_service_create(c->a->svc, &nr, &q, &existing, &f);
+	if (r != 0) {
+		api_service_problem(c->resp, r, &f);
+		goto out;
+	}
+	snprintf(c->resp->location, sizeof(c->resp->location),
+	    "/v1/requests/%s", q->id);
+	respond_request(c->a, c->resp, existing ? 200 : 201, q);
+out:
+	sg_request_free(q);
+	free(artifact);
+}
+
+/* GET /v1/requests?state=&key=&limit=&cursor= */
+void
+api_list_requests(struct call *c)
+{
+	const char *state = api_query(c, "state");
+	const char *key = api_query(c, "key");
+	const char *limit_s = api_query(c, "limit");
+	const char *cursor = api_query(c, "cursor");
+	struct sg_http_response *resp = c->resp;
+	struct sg_request **v = NULL;
+	uint64_t limit = LIST_DEFAULT, before = 0;
+	enum sg_req_state want = SG_REQ_NONE;
+	size_t i, n = 0;
+	json_t *arr, *j;
+
+	if (state != NULL && sg_req_state_parse(state, &want) != 0) {
+		api_problem(resp, 400, "state", "state: must be pending, signed, "
+		    "rejected, expired, failed or cancelled");
+		return;
+	}
+	if (key != NULL && !sg_name_ok(key, SG_NAME_LEN_MAX)) {
+		api_problem(resp, 400, "key", "key: must be a key name");
+		return;
+	}
+	if (limit_s != NULL &&
+	    sg_parse_u64(limit_s, 1, LIST_MAX, &limit) != 0) {
+		api_problem(resp, 400, "limit", "limit: must be 1 to %d", LIST_MAX);
+		return;
+	}
+	if (cursor != NULL &&
+	    sg_parse_u64(cursor, 1, INT64_MAX, &before) != 0) {
+		api_problem(resp, 400, "cursor", "cursor: not a cursor from this "
+		    "server");
+		return;
+	}
+	if (sg_service_list(c->a->svc, want, key, (int64_t)before, limit, &v,
+	    &n) != 0) {
+		api_problem(resp, 503, NULL, "the request store cannot be read");
+		return;
+	}
+	arr = json_array();
+	for (i = 0; i < n; i++) {
+		if ((j = request_json(c->a, v[i])) != NULL)
+			json_array_append_new(arr, j);
+	}
+	j = json_pack("{s:o}", "requests", arr);
+	if (n == limit && n > 0) {
+		char cur[32];
+		snprintf(cur, sizeof(cur), "%lld", (long long)v[n - 1]->seq);
+		json_object_set_new(j, "next_cursor", json_string(cur));
+	} else
+		json_object_set_new(j, "next_cursor", json_null());
+	sg_request_list_free(v, n);
+	api_set_json(resp, 200, j);
+}
+
+/* The request of the path's {id}, or NULL with the problem answered. */
+static struct sg_request *
+fetch_request(struct call *c)
+{
+	struct sg_request *q = NULL;
+	int r;
+
+	if ((r = sg_service_get(c->a->svc, c->id, &q)) == 0)
+		return q;
+	if (r == SG_ERR_NOT_FOUND)
+		api_problem(c->resp, 404, NULL, "no request with id '%s'", c->id);
+	else
+		api_problem(c->resp, 503, NULL, "the request store cannot be "
+		    "read");
+	return NULL;
+}
+
+/* GET /v1/requests/{id}?wait=N: a pending request is answered when it
+ * changes or after N seconds (the front suspends the connection). */
+void
+api_get_request(struct call *c)
+{
+	const char *wait_s = api_query(c, "wait");
+	struct sg_request *q;
+	uint64_t wait = 0;
+
+	if (wait_s != NULL && sg_parse_u64(wait_s, 0, WAIT_MAX, &wait) != 0) {
+		api_problem(c->resp, 400, "wait", "wait: must be 0 to %d seconds",
+		    WAIT_MAX);
+		return;
+	}
+	if ((q = fetch_request(c)) == NULL)
+		return;
+	if (wait > 0 && !c->req->resumed && q->state == SG_REQ_PENDING) {
+		snprintf(c->resp->wait_id, sizeof(c->resp->wait_id), "%s",
+		    c->id);
+		c->resp->wait_deadline_ms = c->a->now_ms() +
+		    (int64_t)wait * 1000;
+		sg_request_free(q);
+		return;
+	}
+	respond_request(c->a, c->resp, 200, q);
+	sg_request_free(q);
+}
+
+/* GET /v1/requests/{id}/signature */
+void
+api_get_signature(struct call *c)
+{
+	struct sg_request *q;
+	json_t *j;
+
+	if ((q = fetch_request(c)) == NULL)
+		return;
+	if (q->state != SG_REQ_SIGNED || q->signature == NULL) {
+		api_problem(c->resp, 409, NULL, "request %s is %s, not signed",
+		    c->id, sg_req_state_str(q->state));
+		sg_request_free(q);
+		return;
+	}
+	if ((j = signature_json(c->a, q)) == NULL)
+		api_problem(c->resp, 503, NULL, "the signature's log proof cannot "
+		    "be read");
+	else
+		api_set_json(c->resp, 200, j);
+	sg_request_free(q);
+}
+
+/* POST /v1/requests/{id}/approvals: the service reads the envelope. */
+void
+api_post_approval(struct call *c)
+{
+	struct sg_request *q = NULL;
+	struct sg_fault f;
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	r = sg_service_decide(c->a->svc, c->id, c->principal, c->req->body,
+	    c->req->body_len, &q, &f);
+	if (r != 0) {
+		api_service_problem(c->resp, r, &f);
+		return;
+	}
+	respond_request(c->a, c->resp, 200, q);
+	sg_request_free(q);
+}
+
+/* POST /v1/requests/{id}/cancel {"reason": "..."}: by the requester or
+ * an officer who may approve the request, while it is pending. */
+void
+api_post_cancel(struct call *c)
+{
+	static const char *const top[] = { "reason", NULL };
+	struct sg_text_fault tf;
+	struct sg_request *q = NULL;
+	struct sg_fault f;
+	json_t *v;
+	char why[128];
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	if (only_fields(c->resp, c->body, "", top) != 0)
+		return;
+	v = json_object_get(c->body, "reason");
+	if (!json_is_string(v)) {
+		api_problem(c->resp, 400, "reason", "reason: is required, a string "
+		    "of 1 to %d bytes", SG_CANCEL_REASON_MAX);
+		return;
+	}
+	/* Officers read it: the text rule, over every byte (a NUL too). */
+	if (sg_text_ok(json_string_value(v), json_string_length(v),
+	    &tf) != 0) {
+		sg_text_fault_describe(&tf, why, sizeof(why));
+		api_problem(c->resp, 400, "reason", "reason: %s", why);
+		return;
+	}
+	r = sg_service_cancel(c->a->svc, c->id, c->principal,
+	    json_string_value(v), &q, &f);
+	if (r != 0) {
+		api_service_problem(c->resp, r, &f);
+		return;
+	}
+	respond_request(c->a, c->resp, 200, q);
+	sg_request_free(q);
+}
