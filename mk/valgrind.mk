@@ -1,8 +1,8 @@
 # `make valgrind`: every unit test under valgrind memcheck (CI runs it).
 # Known leaks inside SoftHSM (not ours) are suppressed in
 # tests/valgrind.supp; any other error or definite leak fails.  The Merkle
-# test's bit-flip loops sample every 61st bit here (they are exhaustive in
-# the normal and sanitizer runs).
+# test's bit-flip loops sample every 61st bit here (every 7th in the
+# sanitizer run, every bit in the normal one).
 VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite --show-leak-kinds=definite \
 	--suppressions=tests/valgrind.supp --trace-children=no
