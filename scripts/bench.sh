@@ -133,18 +133,27 @@ cpu_ticks() {
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
+# Run by root, the tokens and their PIN belong to the signer's user
+# (scripts/devenv.sh): the raw benchmark runs as that user, as the
+# daemon's signer does.
+as_signer=()
+if [ "$(id -u)" -eq 0 ]; then
+	as_signer=(setpriv --reuid=signgate-hsm --regid=signgate-hsm
+	    --clear-groups)
+fi
+
 loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "== 1. raw signing rate: nightly (ECDSA P-256), $threads threads, $secs s"
-run_phase p11-raw "$build/tools/p11bench" -p "$dev/pins/signgate-dev.pin" \
+run_phase p11-raw "${as_signer[@]}" "$build/tools/p11bench" -p "$dev/pins/signgate-dev.pin" \
     -t signgate-dev -k nightly -T "$threads" -s "$secs" -d 0
 raw_rate=$(field rate "$result")
-run_phase p11-deadline "$build/tools/p11bench" \
+run_phase p11-deadline "${as_signer[@]}" "$build/tools/p11bench" \
     -p "$dev/pins/signgate-dev.pin" -t signgate-dev -k nightly \
     -T "$threads" -s "$((secs / 2 > 2 ? secs / 2 : 2))" -d 5000
 handover_rate=$(field rate "$result")
 # One checkpoint signature: the log key (Ed25519) on one thread.
-run_phase p11-logkey "$build/tools/p11bench" \
+run_phase p11-logkey "${as_signer[@]}" "$build/tools/p11bench" \
     -p "$dev/pins/signgate-dev.pin" -t signgate-dev -k log -T 1 -s 3 -d 0
 logkey_rate=$(field rate "$result")
 
@@ -209,7 +218,7 @@ run_phase lifecycle "${lg[@]}" lifecycle "${common[@]}" -s "$secs"
 life_res=$result
 
 echo "== 5. raw signing rate again (the machine may have changed meanwhile)"
-run_phase p11-raw-after "$build/tools/p11bench" \
+run_phase p11-raw-after "${as_signer[@]}" "$build/tools/p11bench" \
     -p "$dev/pins/signgate-dev.pin" -t signgate-dev -k nightly \
     -T "$threads" -s "$((secs / 2 > 2 ? secs / 2 : 2))" -d 0
 raw_after=$(field rate "$result")
