@@ -72,10 +72,11 @@ void sg_text_fault_describe(const struct sg_text_fault *f, char *out,
 
 /*
  * For display: allowed text is copied as it is; a refused ASCII control,
- * a backslash and a byte that is not UTF-8 become \xNN, any other refused
- * code point \uXXXX (or \UXXXXXXXX), so the output is always allowed text
- * and never ambiguous.  At most 4 output bytes per input byte; truncates
- * at a character boundary; out is NUL-terminated.
+ * a backslash and a byte that is not UTF-8 become \x and two hex digits,
+ * any other refused code point \u and four hex digits (or \U and eight),
+ * so the output is always allowed text and never ambiguous.  At most 4
+ * output bytes per input byte; truncates at a character boundary; out is
+ * NUL-terminated.
  */
 void sg_text_escape(const char *s, size_t len, char *out, size_t cap);
 
