@@ -233,32 +233,15 @@ spawn_signer_ex(const struct sg_config *cfg, const struct sg_policy *p,
     struct sg_signer_client **ret, char *err, size_t errlen)
 {
 	struct sg_signer_key_spec *specs;
-	size_t nkeys, i;
+	size_t nspecs;
 	int r;
 
-	nkeys = sg_policy_nkeys(p);
-	if ((specs = calloc(nkeys + 1, sizeof(*specs))) == NULL)
-		return SG_ERR_NOMEM;
-	for (i = 0; i < nkeys; i++) {
-		const struct sg_policy_key *pk = sg_policy_key_at(p, i);
-		snprintf(specs[i].name, sizeof(specs[i].name), "%s", pk->name);
-		snprintf(specs[i].token, sizeof(specs[i].token), "%s",
-		    pk->token);
-		snprintf(specs[i].label, sizeof(specs[i].label), "%s",
-		    pk->object);
-		memcpy(specs[i].id, pk->id, pk->id_len);
-		specs[i].id_len = pk->id_len;
-		specs[i].scheme = pk->scheme;
-	}
-	snprintf(specs[i].name, sizeof(specs[i].name), "%s",
-	    SG_SIGNER_LOG_KEY);
-	snprintf(specs[i].token, sizeof(specs[i].token), "%s",
-	    cfg->log_token);
-	snprintf(specs[i].label, sizeof(specs[i].label), "%s",
-	    cfg->log_key);
-	specs[i].scheme = SG_SIG_EDDSA;
+	/* The keys signgated hands its signer: the policy's and the log's. */
+	if ((r = sg_signer_key_specs(p, cfg->log_token, cfg->log_key, &specs,
+	    &nspecs)) != 0)
+		return r;
 	if (tweak != NULL)
-		tweak(specs, nkeys + 1);
+		tweak(specs, nspecs);
 	err[0] = '\0';
 	/* As signgated does before it forks its signer, for a directory
 	 * not made yet; one the forge made on purpose is left as it is, for
@@ -271,7 +254,7 @@ spawn_signer_ex(const struct sg_config *cfg, const struct sg_policy *p,
 		return r;
 	}
 	r = sg_signer_spawn(cfg->pkcs11_module, cfg->tokens, cfg->ntokens,
-	    specs, nkeys + 1, policy_path, cfg->log_origin, state_dir,
+	    specs, nspecs, policy_path, cfg->log_origin, state_dir,
 	    cfg->threads + 4, ret, err, errlen);
 	free(specs);
 	return r;
