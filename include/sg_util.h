@@ -81,6 +81,14 @@ void sg_mono_deadline(struct timespec *ret, int64_t ms);
 int sg_err_set(char *buf, size_t len, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* The first member of the JSON object obj (a jansson json_t) whose name
+ * is not in allowed (NULL-terminated), or NULL when every one is: the one
+ * rule by which the configuration, the API and the envelope parser refuse
+ * unknown fields, each reporting it in its own way. */
+struct json_t;
+const char *sg_json_stranger(struct json_t *obj,
+    const char *const *allowed);
+
 /* Logging to stderr (journald picks it up).  Never pass secrets. */
 void sg_log_set_verbose(int on);
 void sg_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -198,22 +198,14 @@ only_fields(struct sg_http_response *resp, json_t *obj, const char *prefix,
     const char *const *allowed)
 {
 	const char *k;
-	json_t *v;
-	size_t i;
+	char field[128];
 
-	json_object_foreach(obj, k, v) {
-		for (i = 0; allowed[i] != NULL; i++)
-			if (strcmp(k, allowed[i]) == 0)
-				break;
-		if (allowed[i] == NULL) {
-			char field[128];
-			snprintf(field, sizeof(field), "%s%s", prefix, k);
-			api_utf8_cut(field);
-			api_problem(resp, 400, field, "%s: unknown field", field);
-			return -1;
-		}
-	}
-	return 0;
+	if ((k = sg_json_stranger(obj, allowed)) == NULL)
+		return 0;
+	snprintf(field, sizeof(field), "%s%s", prefix, k);
+	api_utf8_cut(field);
+	api_problem(resp, 400, field, "%s: unknown field", field);
+	return -1;
 }
 
 static int

@@ -58,16 +58,9 @@ check_fields(struct ctx *c, const char *where, json_t *obj,
     const char *const *allowed)
 {
 	const char *k;
-	json_t *v;
-	size_t i;
 
-	json_object_foreach(obj, k, v) {
-		for (i = 0; allowed[i] != NULL; i++)
-			if (strcmp(allowed[i], k) == 0)
-				break;
-		if (allowed[i] == NULL)
-			return fail(c, where, "unknown field '%s'", k);
-	}
+	if ((k = sg_json_stranger(obj, allowed)) != NULL)
+		return fail(c, where, "unknown field '%s'", k);
 	return 0;
 }
 

@@ -387,27 +387,20 @@ is_printable(const char *s, size_t len, size_t max)
 	return 1;
 }
 
-/* Refuses members other than the allowed ones, naming the first stranger. */
+/* Refuses members other than the allowed ones (NULL-terminated), naming
+ * the first stranger. */
 static int
-only_members(json_t *obj, const char *const *allowed, size_t nallowed,
-    const char *where, char *errbuf, size_t errlen)
+only_members(json_t *obj, const char *const *allowed, const char *where,
+    char *errbuf, size_t errlen)
 {
 	const char *k;
-	json_t *v;
-	size_t i;
 	char esc[64];
 
-	json_object_foreach(obj, k, v) {
-		for (i = 0; i < nallowed; i++)
-			if (strcmp(k, allowed[i]) == 0)
-				break;
-		if (i == nallowed) {
-			sg_escape(k, strlen(k), esc, sizeof(esc));
-			return sg_err_set(errbuf, errlen, SG_ERR_INVALID,
-			    "%s%s: unknown field", where, esc);
-		}
-	}
-	return 0;
+	if ((k = sg_json_stranger(obj, allowed)) == NULL)
+		return 0;
+	sg_escape(k, strlen(k), esc, sizeof(esc));
+	return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "%s%s: unknown field",
+	    where, esc);
 }
 
 static int
@@ -489,7 +482,7 @@ static int
 take_signature(json_t *root, struct sg_envelope *e, char *errbuf,
     size_t errlen)
 {
-	static const char *const sig_members[] = { "keyid", "sig" };
+	static const char *const sig_members[] = { "keyid", "sig", NULL };
 	json_t *v, *sigs, *sig;
 
 	if ((sigs = json_object_get(root, "signatures")) == NULL) {
@@ -505,7 +498,7 @@ take_signature(json_t *root, struct sg_envelope *e, char *errbuf,
 		return sg_err_set(errbuf, errlen, SG_ERR_INVALID,
 		    "signatures[0]: must be an object");
 	}
-	if (only_members(sig, sig_members, 2, "signatures[0].", errbuf,
+	if (only_members(sig, sig_members, "signatures[0].", errbuf,
 	    errlen) != 0)
 		return SG_ERR_INVALID;
 	if ((v = json_object_get(sig, "keyid")) == NULL) {
@@ -532,7 +525,7 @@ sg_envelope_parse(const char *json, size_t len, struct sg_envelope *ret,
     char *errbuf, size_t errlen)
 {
 	static const char *const top_members[] =
-	    { "payloadType", "payload", "signatures" };
+	    { "payloadType", "payload", "signatures", NULL };
 	struct sg_envelope e;
 	json_t *root = NULL;
 	int r = SG_ERR_INVALID;
@@ -546,7 +539,7 @@ sg_envelope_parse(const char *json, size_t len, struct sg_envelope *ret,
 		    "larger than %d bytes", SG_ENVELOPE_MAX);
 	}
 	if (envelope_load(json, len, &root, errbuf, errlen) != 0 ||
-	    only_members(root, top_members, 3, "", errbuf, errlen) != 0 ||
+	    only_members(root, top_members, "", errbuf, errlen) != 0 ||
 	    take_payload_type(root, &e, errbuf, errlen) != 0 ||
 	    get_b64(root, "payload", "payload", SG_ENVELOPE_MAX,
 	    &e.payload, &e.payload_len, errbuf, errlen) != 0 ||

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "sg_err.h"
@@ -515,4 +516,21 @@ sg_read_secret_file_max(const char *path, size_t max, char **ret,
 	*ret = buf;
 	*ret_len = len;
 	return 0;
+}
+
+const char *
+sg_json_stranger(json_t *obj, const char *const *allowed)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(obj, k, v) {
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(k, allowed[i]) == 0)
+				break;
+		if (allowed[i] == NULL)
+			return k;
+	}
+	return NULL;
 }
