@@ -1086,8 +1086,7 @@ sg_store_add_approval(struct sg_txn *t, const char *id,
 		return SG_ERR_TOO_LARGE;
 	}
 	if ((r = prepare(t, "INSERT INTO approvals (request_id, officer, "
-	    "decision, at, envelope, ord) VALUES (?1, ?2, ?3, ?4, ?5, "
-	    "(SELECT COUNT(*) FROM approvals WHERE request_id = ?1))",
+	    "decision, at, envelope, ord) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	    &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -1096,6 +1095,7 @@ sg_store_add_approval(struct sg_txn *t, const char *id,
 	    SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, at);
 	sqlite3_bind_text(s, 5, envelope, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, n);    /* counted above, in this transaction */
 	rc = sqlite3_step(s);
 	r = rc == SQLITE_DONE ? 0 : db_err(t->db, rc);
 	sqlite3_finalize(s);
