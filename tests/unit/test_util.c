@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "sg_err.h"
 #include "sg_test.h"
 #include "sg_fixture.h"
@@ -137,6 +139,35 @@ test_hex_digit(void)
 		CHECK_EQ_INT(sg_hex_digit(c), want);
 	}
 	CHECK_EQ_INT(sg_hex_digit(-1), -1);
+}
+
+/* sg_json_stranger: a member not allowed; NULL for an empty object or
+ * one of allowed members only; names are compared whole (no prefix or
+ * case match). */
+static void
+test_json_stranger(void)
+{
+	static const char *const allowed[] = { "a", "bc", NULL };
+	static const char *const none[] = { NULL };
+	const char *k;
+	json_t *o;
+
+	o = json_loads("{}", 0, NULL);
+	CHECK(o != NULL && sg_json_stranger(o, allowed) == NULL);
+	CHECK(sg_json_stranger(o, none) == NULL);
+	json_decref(o);
+	o = json_loads("{\"a\": 1, \"bc\": 2}", 0, NULL);
+	CHECK(o != NULL && sg_json_stranger(o, allowed) == NULL);
+	CHECK(sg_json_stranger(o, none) != NULL);
+	json_decref(o);
+	o = json_loads("{\"a\": 1, \"BC\": 2}", 0, NULL);
+	CHECK(o != NULL && (k = sg_json_stranger(o, allowed)) != NULL &&
+	    strcmp(k, "BC") == 0);
+	json_decref(o);
+	o = json_loads("{\"bcd\": 1, \"bc\": 2}", 0, NULL);
+	CHECK(o != NULL && (k = sg_json_stranger(o, allowed)) != NULL &&
+	    strcmp(k, "bcd") == 0);
+	json_decref(o);
 }
 
 static void
@@ -960,6 +991,7 @@ SG_TEST_MAIN("util",
     T(test_hex_encode),
     T(test_hex_decode),
     T(test_hex_digit),
+    T(test_json_stranger),
     T(test_hex_round_trip),
     T(test_b64_vectors),
     T(test_b64_binary_round_trip),
