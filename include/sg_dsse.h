@@ -13,6 +13,19 @@
  *     policy <name>@<version> sha256:<hex of the policy file>
  *     expires <unix seconds>
  *
+ * A release's statement (eight lines) and a grant's (nine) have their
+ * own first lines and fields (docs/API.md, "Releases and grants"):
+ *
+ *     signgate release approval v1     signgate grant approval v1
+ *     release <id>                     grant <id>
+ *     key <name> sha256:<hex>          key <name> sha256:<hex>
+ *     manifest sha256:<root> <count>   count <N>
+ *     format <raw|cms>                 artifact <pattern>
+ *     requester <principal>            format <raw|cms>
+ *     policy ... (as above)            requester <principal>
+ *     expires <unix seconds>           policy ... (as above)
+ *                                      expires <unix seconds>
+ *
  * The body an officer signs is the statement followed by one line
  * "decision approve\n" or "decision reject\n"; the signature is over
  * PAE(type, body) = "DSSEv1" SP len(type) SP type SP len(body) SP body.
@@ -31,7 +44,8 @@
 #define SG_ENVELOPE_MAX (16 * 1024)
 
 struct sg_statement {
-	char request[SG_REQUEST_ID_SIZE];
+	enum sg_kind kind;         /* SG_KIND_REQUEST when zeroed */
+	char request[SG_REQUEST_ID_SIZE]; /* the id, whatever the kind */
 	char key[SG_NAME_SIZE];
 	char spki_sha256[SG_SHA256_HEX_SIZE]; /* lower-case hex */
 	char digest_alg[8];        /* "sha256" | "sha384" | "sha512" */
@@ -42,14 +56,22 @@ struct sg_statement {
 	unsigned long long policy_version;
 	char policy_sha256[SG_SHA256_HEX_SIZE];
 	long long expires;         /* unix seconds */
+	/* release: the manifest; grant: the signatures allowed */
+	uint64_t count;
+	char manifest_root[SG_SHA256_HEX_SIZE]; /* release: lower-case hex */
+	char pattern[SG_PATTERN_SIZE];          /* grant: artifact names */
 };
 
-/* Renders the statement text (malloc'd, NUL-terminated).  Every field is
- * validated (names [A-Za-z0-9._-], lower-case hex of the right length). */
+/* Renders the statement text (malloc'd, NUL-terminated) of s->kind.  Every
+ * field is validated (names [A-Za-z0-9._-], lower-case hex of the right
+ * length; a request's digest, a release's manifest root and count
+ * (1..SG_RELEASE_MAX), a grant's count (1..SG_GRANT_MAX) and pattern
+ * (sg_pattern_valid)); the fields another kind has must be empty. */
 int sg_statement_build(const struct sg_statement *s, char **ret,
     size_t *ret_len);
-/* Parses a statement strictly: exact line order, no extra bytes, the
- * rendering of the parsed fields must equal the input byte for byte. */
+/* Parses a statement of any kind strictly (the first line says which):
+ * exact line order, no extra bytes, the rendering of the parsed fields
+ * must equal the input byte for byte. */
 int sg_statement_parse(const char *text, size_t len, struct sg_statement *ret);
 
 /* Splits an approval body into statement length and decision.

@@ -6,7 +6,8 @@
  * grammar.  The exact bytes are what the Merkle leaf hashes.
  *
  *   signgate-log-entry v1
- *   type created | decision | signature | expired | failed | cancelled
+ *   type created | decision | signature | expired | failed | cancelled |
+ *        approved | artifact-signature | revoked
  *   time <unix seconds>
  *   request <32 hex>
  *   ... type-specific lines, in this order:
@@ -21,6 +22,22 @@
  *   expired:   (nothing more)
  *   failed:    reason <b64 text>
  *   cancelled: by <principal name>   reason <b64 text>
+ *   approved:  statement <b64>       approval <b64 envelope> (1 or more)
+ *   artifact-signature:
+ *              approved <index of the approved entry>
+ *              position <n>          line <b64 artifact line>
+ *              path <b64 hash> (zero or more)
+ *              public-key <b64 DER>  algorithm <alg>
+ *              signature <b64>       [cms-sha256 <hex>]
+ *              hsm <token serial> <country>
+ *   revoked:   by <principal name>   reason <b64 text>
+ *
+ * approved is written for a release or a grant in the transaction of the
+ * decision that completed its quorum; artifact-signature for each
+ * signature made under one (request is the release's or grant's id;
+ * position the artifact's in the manifest, from 0, or the signature's
+ * sequence number in the grant, from 1; path the artifact line's
+ * inclusion path in the manifest, for a release only).
  *
  * A signature entry is self-contained: with it, its inclusion proof, a
  * signed checkpoint and the policy file, anyone can check offline that the
@@ -34,6 +51,7 @@
 #include <stdint.h>
 
 #include "sg_limits.h"
+#include "sg_merkle.h"
 
 #define SG_ENTRY_MAX (256 * 1024)
 /* An older name of SG_ENVELOPES_MAX (sg_limits.h), until no file uses
@@ -47,13 +65,16 @@ enum sg_entry_type {
 	SG_ENTRY_EXPIRED,
 	SG_ENTRY_FAILED,
 	SG_ENTRY_CANCELLED,
+	SG_ENTRY_APPROVED,
+	SG_ENTRY_ARTIFACT_SIGNATURE,
+	SG_ENTRY_REVOKED,
 };
 
 struct sg_entry {
 	enum sg_entry_type type;
 	int64_t time;
 	char request[SG_REQUEST_ID_SIZE];
-	/* created, signature */
+	/* created, signature, approved */
 	char *statement;
 	size_t statement_len;
 	/* created */
@@ -64,7 +85,7 @@ struct sg_entry {
 	int approve;
 	char *envelope;                /* decision: the posted envelope */
 	size_t envelope_len;
-	/* signature */
+	/* signature, approved */
 	char *approvals[SG_ENVELOPES_MAX];
 	size_t approval_lens[SG_ENVELOPES_MAX];
 	size_t napprovals;
@@ -77,10 +98,17 @@ struct sg_entry {
 	uint8_t cms_sha256[32];
 	char hsm_serial[SG_TOKEN_SERIAL_MAX + 1];
 	char hsm_country[3];
-	/* failed, cancelled */
+	/* artifact-signature (and its public-key .. hsm as in signature) */
+	uint64_t approved_index;
+	uint64_t position;
+	char *line;                    /* the artifact line, no LF */
+	size_t line_len;
+	uint8_t path[SG_MANIFEST_PATH_MAX][SG_HASH_LEN];
+	size_t npath;
+	/* failed, cancelled, revoked */
 	char *reason;
 	size_t reason_len;
-	/* cancelled: who cancelled (the requester or an officer) */
+	/* cancelled, revoked: who (the requester or an officer) */
 	char by[SG_NAME_SIZE];
 };
 

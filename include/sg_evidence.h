@@ -14,6 +14,7 @@
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_limits.h"
+#include "sg_manifest.h"
 #include "sg_policy.h"
 
 /* An older name of SG_ENVELOPES_MAX (sg_limits.h), until no file uses
@@ -88,6 +89,27 @@ int sg_evidence_check(const struct sg_policy *p, const char *statement,
     size_t stmt_len, const char *const *envelopes, const size_t *lens,
     size_t n, int64_t signed_at, struct sg_statement *ret_stmt,
     char *errbuf, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * Releases and grants: sg_evidence_check() and _now() accept a statement
+ * of any kind.  For a release or a grant they also check that the key
+ * allows the kind under p (allow-releases / allow-grants) and that its
+ * count is within the key's maximum, and they count the decisions against
+ * the kind's terms (sg_policy_key_terms()).
+ *
+ * sg_artifact_allowed() is the rule one artifact signed under a release or
+ * grant statement obeys, the same for the signer (before it signs) and
+ * the offline verifier: the line parses (sg_artifact_line_parse) and has
+ * the statement's format; for a release, npath <= SG_MANIFEST_PATH_MAX
+ * and the line is at `position` of the manifest (root, count) by `path`;
+ * for a grant, 1 <= position <= count, the name matches the pattern, `at`
+ * is before the statement's expiry and npath is 0.  0 with the parsed line
+ * in *ret, or SG_ERR_VERIFY with errbuf saying why.
+ */
+int sg_artifact_allowed(const struct sg_statement *st, const char *line,
+    size_t len, uint64_t position, const uint8_t (*path)[SG_HASH_LEN],
+    size_t npath, int64_t at, struct sg_artifact_line *ret, char *errbuf,
+    size_t errlen) __attribute__((warn_unused_result));
 
 /*
  * The same check, and every envelope's officer must also be an approver of

@@ -52,6 +52,18 @@
 #define SG_ARTIFACT_FIELDS_MAX 32
 #define SG_ARTIFACT_NAME_MAX 64
 #define SG_ARTIFACT_VALUE_MAX 1024
+/* Releases and grants (include/sg_manifest.h): an artifact line (no
+ * LF), its name and version, a grant's name pattern, the most artifacts
+ * in a release and signatures in a grant. */
+#define SG_ARTIFACT_LINE_MAX 512
+#define SG_ARTIFACT_LINE_NAME_MAX 255
+#define SG_ARTIFACT_LINE_VERSION_MAX 64
+#define SG_PATTERN_MAX 255
+#define SG_PATTERN_SIZE (SG_PATTERN_MAX + 1)
+#define SG_RELEASE_MAX 10000
+#define SG_GRANT_MAX 100000
+/* The longest inclusion path in a manifest of SG_RELEASE_MAX lines. */
+#define SG_MANIFEST_PATH_MAX 14
 /* An Idempotency-Key header value. */
 #define SG_IDEM_KEY_MAX 128
 

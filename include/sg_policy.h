@@ -79,6 +79,13 @@ struct sg_policy_key {
 	size_t ncountries;
 	struct sg_retired_key retired[SG_POLICY_MAX_RETIRED];
 	size_t nretired;
+	/* Releases and grants: 0 = not allowed (no allow-releases /
+	 * allow-grants line). */
+	uint32_t release_max;           /* artifacts in one release */
+	uint32_t grant_max_count;       /* signatures in one grant */
+	uint64_t grant_max_lifetime;    /* seconds */
+	struct sg_term grant_terms[SG_POLICY_MAX_TERMS]; /* require-grant */
+	size_t ngrant_terms;
 };
 
 struct sg_hsm {
@@ -88,6 +95,22 @@ struct sg_hsm {
 	char site[SG_NAME_SIZE];
 	char country[3];
 };
+
+/*
+ * The terms that decide an approvable object of this kind on key k: a
+ * grant's are the require-grant terms when the key has any, every other
+ * object's (and a grant's otherwise) the require terms.  *ret_n is their
+ * number (0: no approval needed).
+ */
+const struct sg_term *sg_policy_key_terms(const struct sg_policy_key *k,
+    enum sg_kind kind, size_t *ret_n);
+/*
+ * k as it decides objects of this kind: a copy whose terms are
+ * sg_policy_key_terms(k, kind); the quorum evaluator and the approval
+ * rules take the copy.
+ */
+void sg_policy_key_for_kind(const struct sg_policy_key *k, enum sg_kind kind,
+    struct sg_policy_key *ret);
 
 /* Parses a policy.  On failure *errbuf holds "file:line: reason" and
  * SG_ERR_INVALID is returned.  `filename` is only used in messages. */

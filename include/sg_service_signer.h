@@ -23,6 +23,11 @@ struct sg_service_signer {
 	    const struct sg_sign_evidence *ev, struct sg_sign_reply *reply,
 	    uint8_t **ret_cms, size_t *ret_cms_len, char *errbuf,
 	    size_t errlen);
+	/* NULL: releases and grants cannot be signed (refused with 503). */
+	int (*sign_batch)(void *ctx, const char *key,
+	    const struct sg_sign_evidence *ev,
+	    const struct sg_batch_item *items, size_t n,
+	    struct sg_batch_result *res, char *errbuf, size_t errlen);
 	int (*checkpoint)(void *ctx, const struct sg_witness_request *req,
 	    struct sg_witness_reply *ret);
 	int (*probe)(void *ctx, const char *key);

@@ -47,6 +47,31 @@ struct sg_sign_evidence {
 };
 
 /*
+ * Releases and grants: one item of a batch signed under a release or grant
+ * statement (sg_evidence_check() and sg_artifact_allowed() decide it in
+ * the signer).  The digest and the format are the artifact line's.
+ */
+#define SG_SIGNER_BATCH_MAX 64
+struct sg_batch_item {
+	uint64_t position;             /* release: from 0; grant: from 1 */
+	const char *line;              /* the artifact line, no LF */
+	size_t line_len;
+	const uint8_t (*path)[SG_HASH_LEN]; /* release: inclusion path */
+	size_t npath;
+};
+
+struct sg_batch_result {
+	int status;                    /* 0, SG_ERR_BUFFER (not attempted: the
+	                                  reply was full; send it again) or the
+	                                  item's refusal */
+	uint8_t sig[SG_MAX_SIG];
+	size_t sig_len;
+	uint8_t *cms;                  /* malloc'd DER, or NULL */
+	size_t cms_len;
+};
+void sg_batch_results_clear(struct sg_batch_result *r, size_t n);
+
+/*
  * Forks the signer process.  It opens the module, tokens and keys as
  * sg_signer_open() does, reads and parses the policy file itself, opens
  * its record of signatures in state_dir (created 0700 when missing; see
@@ -106,6 +131,18 @@ int sg_signer_client_sign(struct sg_signer_client *c,
     const struct sg_sign_msg *msg, const struct sg_sign_evidence *ev,
     struct sg_sign_reply *reply, uint8_t **ret_cms, size_t *ret_cms_len,
     char *errbuf, size_t errlen);
+/*
+ * Signs items[0..n) (1 <= n <= SG_SIGNER_BATCH_MAX) with key under the
+ * release or grant evidence ev (the statement, the envelopes that count;
+ * ev->format the statement's).  0 when the signer answered item by item
+ * (res[i] each); an error for the whole batch otherwise: the evidence
+ * refused (SG_ERR_VERIFY or SG_ERR_FORBIDDEN, errbuf says why), the
+ * message too large (SG_ERR_TOO_LARGE: send fewer items), or the signer
+ * gone.  Free res with sg_batch_results_clear().
+ */
+int sg_signer_client_sign_batch(struct sg_signer_client *c, const char *key,
+    const struct sg_sign_evidence *ev, const struct sg_batch_item *items,
+    size_t n, struct sg_batch_result *res, char *errbuf, size_t errlen);
 /*
  * Asks for the checkpoint of the tree req->size, req->root with a
  * consistency proof from req->old_size.  0: ret->sig signs the signer's

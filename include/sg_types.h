@@ -12,7 +12,9 @@
 /*
  * A signing request's life: pending until the quorum is met (signed), a
  * veto (rejected), its expiry (expired), a signing failure (failed) or a
- * cancellation (cancelled).  Every state but pending is final.
+ * cancellation (cancelled).  A release or a grant whose quorum holds is
+ * active (a release while its artifacts are signed, a grant until its
+ * end, or until revoked).  Every state but pending and active is final.
  */
 enum sg_req_state {
 	SG_REQ_NONE = 0,               /* not a state: zeroed or unparsed */
@@ -22,9 +24,11 @@ enum sg_req_state {
 	SG_REQ_EXPIRED,
 	SG_REQ_FAILED,
 	SG_REQ_CANCELLED,
+	SG_REQ_ACTIVE,                 /* release or grant: approved */
+	SG_REQ_REVOKED,                /* grant: revoked by an officer */
 };
 #define SG_REQ_STATE_FIRST SG_REQ_PENDING
-#define SG_REQ_STATE_LAST SG_REQ_CANCELLED
+#define SG_REQ_STATE_LAST SG_REQ_REVOKED
 /* The longest spelling of a state ("cancelled"), as a C string. */
 #define SG_REQ_STATE_SIZE 10
 
@@ -40,11 +44,31 @@ enum sg_format {
 /* The longest spelling of a format, as a C string. */
 #define SG_FORMAT_SIZE 4
 
+/*
+ * What officers approve: one signing request (one digest), a release (a
+ * manifest of artifacts, all signed once the quorum holds) or a grant (up
+ * to N signatures for one requester and key until a time).  The zero
+ * value is the single request, so that zeroed structures stay what they
+ * were before releases and grants existed.
+ */
+enum sg_kind {
+	SG_KIND_REQUEST = 0,
+	SG_KIND_RELEASE,
+	SG_KIND_GRANT,
+};
+/* The longest spelling of a kind ("request", "release"), as a C string. */
+#define SG_KIND_SIZE 8
+
+/* "request", "release", "grant"; "?" for a value that is not a kind. */
+const char *sg_kind_str(enum sg_kind k);
+/* The kind spelled s; SG_ERR_INVALID (and *ret untouched) otherwise. */
+int sg_kind_parse(const char *s, enum sg_kind *ret);
+
 /* "pending", "signed", ...; "?" for a value that is not a state. */
 const char *sg_req_state_str(enum sg_req_state s);
 /* The state spelled s; SG_ERR_INVALID (and *ret untouched) otherwise. */
 int sg_req_state_parse(const char *s, enum sg_req_state *ret);
-/* 1 for every state but pending (and SG_REQ_NONE). */
+/* 1 for every state but pending and active (and SG_REQ_NONE). */
 int sg_req_state_final(enum sg_req_state s);
 /* 1 for a state (SG_REQ_PENDING..SG_REQ_STATE_LAST), 0 otherwise. */
 int sg_req_state_valid(enum sg_req_state s);

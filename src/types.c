@@ -17,6 +17,14 @@ static const char *const state_names[] = {
 	[SG_REQ_EXPIRED] = "expired",
 	[SG_REQ_FAILED] = "failed",
 	[SG_REQ_CANCELLED] = "cancelled",
+	[SG_REQ_ACTIVE] = "active",
+	[SG_REQ_REVOKED] = "revoked",
+};
+
+static const char *const kind_names[] = {
+	[SG_KIND_REQUEST] = "request",
+	[SG_KIND_RELEASE] = "release",
+	[SG_KIND_GRANT] = "grant",
 };
 
 static const struct {
@@ -54,7 +62,8 @@ sg_req_state_parse(const char *s, enum sg_req_state *ret)
 int
 sg_req_state_final(enum sg_req_state s)
 {
-	return s > SG_REQ_PENDING && s <= SG_REQ_STATE_LAST;
+	return s > SG_REQ_PENDING && s <= SG_REQ_STATE_LAST &&
+	    s != SG_REQ_ACTIVE;
 }
 
 int
@@ -99,4 +108,28 @@ sg_format_valid(enum sg_format f)
 		if (format_names[i].format == f)
 			return 1;
 	return 0;
+}
+
+const char *
+sg_kind_str(enum sg_kind k)
+{
+	if (k < SG_KIND_REQUEST || k > SG_KIND_GRANT)
+		return "?";
+	return kind_names[k];
+}
+
+int
+sg_kind_parse(const char *s, enum sg_kind *ret)
+{
+	int i;
+
+	if (s == NULL)
+		return SG_ERR_INVALID;
+	for (i = SG_KIND_REQUEST; i <= SG_KIND_GRANT; i++) {
+		if (strcmp(s, kind_names[i]) == 0) {
+			*ret = (enum sg_kind)i;
+			return 0;
+		}
+	}
+	return SG_ERR_INVALID;
 }
