@@ -47,13 +47,13 @@ endif
 # named cli_*.c.
 MAINS = src/signgated.c src/signgate.c
 DAEMON_NAMES = api http service store tlog signer signer_proc signer_wire sigrec witness privdrop config tsa cfgcheck
-DAEMON_NAMES += http_conn http_accept http_tls
+DAEMON_NAMES += http_conn http_accept http_tls store_release
 DAEMON_NAMES += api_requests api_log api_ops
 DAEMON_NAMES += signer_policy signer_serve signer_client
 # The service group, one job a file (src/service_int.h).
 DAEMON_NAMES += service_signer service_keys service_log service_quorum \
 	service_sign service_requests service_decide service_sweep \
-	service_reload service_metrics
+	service_reload service_metrics service_release service_grant
 DAEMON_SRCS = $(DAEMON_NAMES:%=src/%.c)
 CLI_SRCS = $(wildcard src/cli_*.c)
 CORE_SRCS = $(filter-out $(MAINS) $(DAEMON_SRCS) $(CLI_SRCS),$(wildcard src/*.c))

@@ -86,6 +86,23 @@ struct sg_new_request {
 	const char *requester;         /* principal name */
 	const char *idem_key;          /* NULL if none */
 	const char *body_sha256;       /* hex, with idem_key */
+	/*
+	 * What is created: a single request (SG_KIND_REQUEST, the zero
+	 * value: digest and format above), a release (its artifact lines,
+	 * each sg_artifact_line_parse()d and of `format`; no digest) or a
+	 * grant (count, lifetime, pattern; no digest).  artifact_json
+	 * describes a release ("{}" when nothing is given) and is "{}" for
+	 * a grant.
+	 */
+	enum sg_kind kind;
+	const char *const *lines;      /* release */
+	size_t nlines;
+	uint64_t count;                /* grant: signatures allowed */
+	uint64_t lifetime;             /* grant: seconds */
+	const char *pattern;           /* grant: artifact names */
+	/* A single request made under this grant (signed at once while the
+	 * grant holds), or NULL. */
+	const char *grant;
 };
 
 /* Creates (and when no approval is needed, signs) a request.
@@ -98,6 +115,25 @@ int sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 int sg_service_decide(struct sg_service *s, const char *id,
     const char *principal, const char *envelope_json, size_t len,
     struct sg_request **ret, struct sg_fault *f);
+
+/*
+ * Revokes an active grant: allowed to an officer who may approve it (under
+ * its policy and the one in force); logged, and no signature is made or
+ * released under it from the commit on.  reason as for cancel.
+ */
+int sg_service_revoke(struct sg_service *s, const char *id,
+    const char *principal, const char *reason, struct sg_request **ret,
+    struct sg_fault *f);
+
+/* A release's artifacts from position `after`, at most max (see
+ * sg_store_release_items). */
+int sg_service_release_items(struct sg_service *s, const char *id,
+    uint64_t after, size_t max, struct sg_release_item **ret,
+    size_t *ret_n);
+/* The proof bundle of an artifact signature: its entry's bundle, then the
+ * approved entry's, under the same checkpoint. */
+int sg_service_artifact_bundle(struct sg_service *s, uint64_t index,
+    uint64_t approved_index, char **ret);
 
 int sg_service_get(struct sg_service *s, const char *id,
     struct sg_request **ret);

@@ -17,7 +17,7 @@
 
 /* The schema version (PRAGMA user_version) this build writes; see the top
  * of store.c for how a database is brought to it. */
-#define SG_STORE_SCHEMA_VERSION 3
+#define SG_STORE_SCHEMA_VERSION 4
 
 struct sg_store;
 struct sg_txn;                     /* an open transaction */
@@ -58,7 +58,29 @@ struct sg_request {
 	int64_t cancelled_at;
 	struct sg_approval *approvals; /* in the order recorded */
 	size_t napprovals;
+	/* Releases and grants. */
+	enum sg_kind kind;
+	uint64_t count;                /* release: artifacts; grant: N */
+	uint64_t used;                 /* grant: signatures taken */
+	uint64_t signed_count;         /* release: artifacts signed */
+	int64_t approved_index;        /* the approved entry, or -1 */
+	/* A request made under a grant: its id and sequence number. */
+	char grant_id[SG_REQUEST_ID_SIZE]; /* "" if none */
+	uint64_t grant_seq;
 };
+
+/* One artifact of a release, at its position in the manifest. */
+struct sg_release_item {
+	uint64_t position;
+	char *line;                    /* the artifact line, no LF */
+	uint8_t *signature;            /* NULL until signed */
+	size_t signature_len;
+	uint8_t *cms;
+	size_t cms_len;
+	int64_t log_index;             /* its artifact-signature entry, or -1 */
+	int64_t signed_at;
+};
+void sg_release_items_free(struct sg_release_item *v, size_t n);
 
 /* Opens (creating when missing) dir/signgate.db and brings its schema to
  * SG_STORE_SCHEMA_VERSION.  SG_ERR_CONFLICT (and a log line saying so) if
@@ -140,8 +162,9 @@ void sg_request_free(struct sg_request *r);
 int sg_store_add_approval(struct sg_txn *t, const char *id,
     const char *officer, int approve, int64_t at, const char *envelope);
 
-/* pending → to (SG_REQ_REJECTED, _EXPIRED or _FAILED; SG_ERR_INVALID for
- * another); SG_ERR_CONFLICT if the request is no longer pending. */
+/* pending or active → to (SG_REQ_REJECTED, _EXPIRED or _FAILED;
+ * SG_ERR_INVALID for another); SG_ERR_CONFLICT if the request is neither
+ * pending nor active. */
 int sg_store_finish(struct sg_txn *t, const char *id, enum sg_req_state to,
     const char *error);
 /* pending → cancelled, with who, why and when; SG_ERR_CONFLICT if the
@@ -167,7 +190,8 @@ int sg_store_list(struct sg_txn *t, enum sg_req_state state, const char *key,
     size_t *ret_n);
 void sg_request_list_free(struct sg_request **v, size_t n);
 
-/* Ids of pending requests whose expiry has passed at `now` (at most max). */
+/* Ids of pending requests and active grants whose expiry has passed at
+ * `now` (at most max). */
 int sg_store_due_expiry(struct sg_txn *t, int64_t now, size_t max,
     char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n);
 /* Pending requests created after after_seq, oldest first (at most max);
@@ -177,6 +201,39 @@ int sg_store_pending_after(struct sg_txn *t, int64_t after_seq, size_t max,
 /* Ids of pending requests, oldest first (at most max). */
 int sg_store_pending_ids(struct sg_txn *t, size_t max,
     char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n);
+
+/* ---- releases and grants (src/store_release.c) ---- */
+
+/* Stores a release's artifact lines at positions 0..n-1. */
+int sg_store_release_put_lines(struct sg_txn *t, const char *id,
+    const char *const *lines, size_t n);
+/* Artifacts of a release from position `after` (inclusive), at most max,
+ * in position order; unsigned_only: only those without a signature. */
+int sg_store_release_items(struct sg_txn *t, const char *id,
+    uint64_t after, size_t max, int unsigned_only,
+    struct sg_release_item **ret, size_t *ret_n);
+/* Records an artifact's signature and its log entry; SG_ERR_CONFLICT if
+ * it is signed already. */
+int sg_store_release_item_signed(struct sg_txn *t, const char *id,
+    uint64_t position, const uint8_t *sig, size_t sig_len,
+    const uint8_t *cms, size_t cms_len, uint64_t log_index, int64_t at);
+/* pending → active, with the approved entry's index. */
+int sg_store_activate(struct sg_txn *t, const char *id,
+    uint64_t approved_index);
+/* A release: active → signed, once every artifact is signed
+ * (SG_ERR_CONFLICT otherwise). */
+int sg_store_release_done(struct sg_txn *t, const char *id, int64_t at);
+/* Ids of active releases, oldest first (at most max). */
+int sg_store_active_releases(struct sg_txn *t, size_t max,
+    char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n);
+/* Takes the next sequence number of an active grant that is unexpired at
+ * `now` and not used up: *ret_seq = used + 1, and used grows by one.
+ * SG_ERR_CONFLICT (with *ret_state the grant's state) otherwise. */
+int sg_store_grant_take(struct sg_txn *t, const char *grant_id, int64_t now,
+    uint64_t *ret_seq);
+/* active → revoked, with who, why and when. */
+int sg_store_revoke(struct sg_txn *t, const char *id, const char *by,
+    const char *reason, int64_t at);
 
 /* Keeps every policy text a request was made under, by its SHA-256, so
  * that a pending request is judged by the policy its statement names. */

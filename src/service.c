@@ -156,6 +156,8 @@ service_new(const struct sg_config *cfg, struct sg_service **ret,
 	pthread_rwlock_init(&s->plock, NULL);
 	pthread_mutex_init(&s->stop_lock, NULL);
 	pthread_cond_init(&s->stop_cond, NULL);
+	pthread_mutex_init(&s->rel_lock, NULL);
+	pthread_cond_init(&s->rel_cond, NULL);
 	*ret = s;
 	if ((r = svc_policy_read(cfg->policy_path, &s->policy_text,
 	    &s->policy, errbuf, errlen)) != 0)
@@ -250,6 +252,8 @@ service_start(struct sg_service *s, char *errbuf, size_t errlen)
 	if ((r = svc_sweeper_start(s)) != 0)
 		snprintf(errbuf, errlen, "cannot start the housekeeping "
 		    "thread");
+	else if ((r = svc_releases_start(s)) != 0)
+		snprintf(errbuf, errlen, "cannot start the release thread");
 out:
 	free(policy_dir);
 	return r;
@@ -308,6 +312,7 @@ sg_service_free(struct sg_service *s)
 {
 	if (s == NULL)
 		return;
+	svc_releases_stop(s);
 	svc_sweeper_stop(s);
 	svc_keys_free(s->keys, s->nkeys);
 	while (s->retained != NULL) {
@@ -331,6 +336,8 @@ sg_service_free(struct sg_service *s)
 	pthread_rwlock_destroy(&s->plock);
 	pthread_mutex_destroy(&s->stop_lock);
 	pthread_cond_destroy(&s->stop_cond);
+	pthread_mutex_destroy(&s->rel_lock);
+	pthread_cond_destroy(&s->rel_cond);
 	free(s);
 }
 

@@ -42,6 +42,8 @@ struct decide_job {
 	struct sg_fault *f;
 	int expired;                   /* the request was found expired */
 	int sign_now;
+	int activated;                 /* a release's or grant's quorum */
+	enum sg_kind kind;
 };
 
 /* The pending request id for a decision or cancellation (*ret).  An
@@ -112,9 +114,11 @@ job_decide(struct sg_txn *t, void *arg)
 	struct sg_request *q = NULL;
 	struct sg_policy *p = NULL;
 	const struct sg_policy_key *pk;
+	struct sg_policy_key kview;
 	const struct sg_principal *officer;
 	struct sg_approval_fault af;
 	struct sg_quorum_result res;
+	uint8_t counted[SG_ENVELOPES_MAX];
 	int64_t now = svc_now(s);
 	int owned = 0, r;
 
@@ -133,6 +137,10 @@ job_decide(struct sg_txn *t, void *arg)
 		r = SG_ERR_CONFLICT;
 		goto out;
 	}
+	/* A release or grant is decided by the terms of its kind. */
+	sg_policy_key_for_kind(pk, q->kind, &kview);
+	pk = &kview;
+	dj->kind = q->kind;
 	/* The acceptance rule the signer process and verifiers apply too,
 	 * under the request's policy and the policy in force (a reload may
 	 * have revoked an officer). */
@@ -148,10 +156,14 @@ job_decide(struct sg_txn *t, void *arg)
 	q = NULL;
 	if ((r = sg_store_get_request(t, dj->id, &q)) != 0)
 		goto out;
-	svc_evaluate(s, p, pk, q, &res, NULL);
+	svc_evaluate(s, p, pk, q, &res, counted);
 	if (res.state == SG_QUORUM_VETOED)
 		r = svc_finish_in(s, t, dj->id, SG_REQ_REJECTED, NULL);
-	else if (res.state == SG_QUORUM_MET)
+	else if (res.state == SG_QUORUM_MET && q->kind != SG_KIND_REQUEST) {
+		/* Approved: logged with its evidence, in this transaction. */
+		r = svc_log_approved(s, t, q, counted, now);
+		dj->activated = r == 0;
+	} else if (res.state == SG_QUORUM_MET)
 		dj->sign_now = 1;
 out:
 	if (owned)
@@ -300,6 +312,8 @@ decide_locked(struct sg_service *s, const char *id, const char *principal,
 	sg_log_info("request %s: %s by %s", id, dj.approve ? "approved" :
 	    "rejected", principal);
 	svc_notify(s, id);
+	if (dj.activated && dj.kind == SG_KIND_RELEASE)
+		svc_releases_wake(s);
 	if (dj.sign_now && (r = sign_decided(s, id, f)) != 0)
 		goto out;
 	r = sg_service_get(s, id, ret);
@@ -352,6 +366,8 @@ struct cancel_job {
 	const char *reason;
 	struct sg_fault *f;
 	int expired;                   /* the request was found expired */
+	int revoke;                    /* an active grant, not a pending
+	                                  object */
 };
 
 /* Who may cancel: the requester, or an officer who may approve the
@@ -362,6 +378,7 @@ may_cancel(struct sg_service *s, struct sg_txn *t, const struct sg_request *q,
 {
 	struct sg_policy *p = NULL;
 	const struct sg_policy_key *pk;
+	struct sg_policy_key kview;
 	int owned = 0, ok;
 
 	if (strcmp(principal, q->requester) == 0)
@@ -371,16 +388,19 @@ may_cancel(struct sg_service *s, struct sg_txn *t, const struct sg_request *q,
 		    q->id);
 		return SG_ERR_UNAVAILABLE;
 	}
-	ok = (pk = sg_policy_key(p, q->key)) != NULL &&
-	    sg_policy_may_approve_now(p, pk, s->policy, q->requester,
-	    principal);
+	if ((pk = sg_policy_key(p, q->key)) != NULL) {
+		sg_policy_key_for_kind(pk, q->kind, &kview);
+		pk = &kview;
+	}
+	ok = pk != NULL && sg_policy_may_approve_now(p, pk, s->policy,
+	    q->requester, principal);
 	if (owned)
 		sg_policy_free(p);
 	if (ok)
 		return 0;
-	svc_fault(f, NULL, "'%s' may not cancel request %s: only its "
+	svc_fault(f, NULL, "'%s' may not cancel or revoke %s %s: only its "
 	    "requester ('%s') or an officer who may approve it can",
-	    principal, q->id, q->requester);
+	    principal, sg_kind_str(q->kind), q->id, q->requester);
 	return SG_ERR_FORBIDDEN;
 }
 
@@ -418,7 +438,15 @@ job_cancel(struct sg_txn *t, void *arg)
 			    cj->id);
 		return r;
 	}
-	if (q->state != SG_REQ_PENDING) {
+	if (cj->revoke && (q->kind != SG_KIND_GRANT ||
+	    q->state != SG_REQ_ACTIVE)) {
+		svc_fault(cj->f, NULL, "%s %s is %s: only an active grant can "
+		    "be revoked", sg_kind_str(q->kind), q->id,
+		    sg_req_state_str(q->state));
+		r = SG_ERR_CONFLICT;
+		goto out;
+	}
+	if (!cj->revoke && q->state != SG_REQ_PENDING) {
 		r = not_pending(q, cj->f);
 		goto out;
 	}
@@ -432,10 +460,11 @@ job_cancel(struct sg_txn *t, void *arg)
 		r = svc_finish_in(s, t, cj->id, SG_REQ_EXPIRED, NULL);
 		goto out;
 	}
-	if ((r = sg_store_cancel(t, cj->id, cj->principal, cj->reason,
-	    now)) != 0)
+	if ((r = (cj->revoke ? sg_store_revoke : sg_store_cancel)(t, cj->id,
+	    cj->principal, cj->reason, now)) != 0)
 		goto out;
-	svc_entry_head(&e, SG_ENTRY_CANCELLED, now, cj->id);
+	svc_entry_head(&e, cj->revoke ? SG_ENTRY_REVOKED : SG_ENTRY_CANCELLED,
+	    now, cj->id);
 	snprintf(e.by, sizeof(e.by), "%s", cj->principal);
 	e.reason = (char *)cj->reason;
 	e.reason_len = strlen(cj->reason);
@@ -447,7 +476,8 @@ out:
 
 static int
 cancel_locked(struct sg_service *s, const char *id, const char *principal,
-    const char *reason, struct sg_request **ret, struct sg_fault *f)
+    const char *reason, int revoke, struct sg_request **ret,
+    struct sg_fault *f)
 {
 	struct cancel_job cj;
 	int r;
@@ -460,6 +490,7 @@ cancel_locked(struct sg_service *s, const char *id, const char *principal,
 	cj.principal = principal;
 	cj.reason = reason;
 	cj.f = f;
+	cj.revoke = revoke;
 	r = sg_store_write(s->store, job_cancel, &cj);
 	if (r == 0 && cj.expired) {
 		svc_stat_add(s, &s->stats.expired);
@@ -474,7 +505,8 @@ cancel_locked(struct sg_service *s, const char *id, const char *principal,
 		}
 		return r;
 	}
-	sg_log_info("request %s cancelled by %s", id, principal);
+	sg_log_info("%s %s by %s", id, revoke ? "revoked" : "cancelled",
+	    principal);
 	/* Long-polls on the request wake up and see the new state. */
 	svc_notify(s, id);
 	return sg_service_get(s, id, ret);
@@ -487,7 +519,19 @@ sg_service_cancel(struct sg_service *s, const char *id, const char *principal,
 	int r;
 
 	pthread_rwlock_rdlock(&s->plock);
-	r = cancel_locked(s, id, principal, reason, ret, f);
+	r = cancel_locked(s, id, principal, reason, 0, ret, f);
+	pthread_rwlock_unlock(&s->plock);
+	return r;
+}
+
+int
+sg_service_revoke(struct sg_service *s, const char *id, const char *principal,
+    const char *reason, struct sg_request **ret, struct sg_fault *f)
+{
+	int r;
+
+	pthread_rwlock_rdlock(&s->plock);
+	r = cancel_locked(s, id, principal, reason, 1, ret, f);
 	pthread_rwlock_unlock(&s->plock);
 	return r;
 }

@@ -98,6 +98,12 @@ struct sg_service {
 
 	pthread_t sweeper;
 	int sweeper_started;
+	/* The release thread (service_release.c). */
+	pthread_t rel_thread;
+	int rel_started;
+	pthread_mutex_t rel_lock;
+	pthread_cond_t rel_cond;
+	int rel_stopping, rel_wake;
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	int stopping;
@@ -139,6 +145,22 @@ int svc_log_signature(struct sg_service *s, struct sg_txn *t,
     const struct sg_request *q, const uint8_t *counted,
     const struct sg_key_view *kv, const uint8_t *sig, size_t sig_len,
     const uint8_t *cms, size_t cms_len, int64_t now, uint64_t *ret_index);
+/* One artifact signed under a release or a grant. */
+struct svc_artifact {
+	uint64_t position;             /* release: from 0; grant: from 1 */
+	const char *line;              /* the artifact line, no LF */
+	const uint8_t (*path)[SG_HASH_LEN]; /* release: in the manifest */
+	size_t npath;
+	const uint8_t *sig;
+	size_t sig_len;
+	const uint8_t *cms;
+	size_t cms_len;
+};
+int svc_log_approved(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *q, const uint8_t *counted, int64_t now);
+int svc_log_artifact(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *o, const struct sg_key_view *kv,
+    const struct svc_artifact *a, int64_t now, uint64_t *ret_index);
 int svc_finish_in(struct sg_service *s, struct sg_txn *t, const char *id,
     enum sg_req_state state, const char *reason);
 int svc_log_covered(struct sg_service *s, const char *id,
@@ -168,8 +190,40 @@ int svc_sign_request(struct sg_service *s, const struct sg_key_view *kv,
     const struct sg_request *q, const uint8_t *counted, struct svc_signed *o,
     char *err, size_t errlen);
 int svc_sign_pending(struct sg_service *s, const char *id, int *ret_kept);
+/* One thread signs an object at a time: 1 if this one may now. */
+int svc_claim(struct sg_service *s, const char *id);
+void svc_unclaim(struct sg_service *s, const char *id);
+/* The key view of the key q's statement names (by SPKI digest), or NULL
+ * with why (rotated, gone). */
+const struct sg_key_view *svc_statement_key(struct sg_service *s,
+    const struct sg_request *q, char *why, size_t whylen);
+/* pending or active → failed, with its log entry. */
+void svc_fail_request(struct sg_service *s, const char *id, const char *why);
 void svc_retry_later(struct sg_service *s, const char *id);
 void svc_wait_unclaimed(struct sg_service *s, const char *id, int seconds);
+
+/* service_requests.c */
+int svc_find_original(struct sg_txn *t, const struct sg_new_request *nr,
+    struct sg_request **ret, struct sg_fault *f);
+int svc_original(struct sg_service *s, const struct sg_new_request *nr,
+    struct sg_request **ret, struct sg_fault *f);
+int svc_random_id(char out[SG_REQUEST_ID_SIZE]);
+
+/* service_grant.c; with plock held. */
+int svc_grant_create(struct sg_service *s, const struct sg_new_request *nr,
+    struct sg_request **ret, int *ret_existing, struct sg_fault *f);
+int svc_grant_sign_pending(struct sg_service *s, const char *id);
+
+/* service_release.c */
+int svc_releases_start(struct sg_service *s);
+void svc_releases_stop(struct sg_service *s);
+void svc_releases_wake(struct sg_service *s);
+/* The evidence a release or grant was approved with: its statement and
+ * the envelopes that count (under its policy and the one in force), in
+ * *ev (pointing into o) ; plock held. */
+int svc_object_evidence(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *o, struct sg_sign_evidence *ev,
+    const char **envs, size_t *lens);
 
 /* service_sweep.c */
 int svc_sweeper_start(struct sg_service *s);

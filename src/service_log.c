@@ -52,6 +52,45 @@ svc_entry_head(struct sg_entry *e, enum sg_entry_type type, int64_t now,
 	snprintf(e->request, sizeof(e->request), "%s", id);
 }
 
+/* The public key's DER and the entry's key lines (public-key, algorithm,
+ * hsm) of the key view kv; *ret_der to be freed with OPENSSL_free. */
+static int
+entry_key(struct sg_entry *e, const struct sg_key_view *kv,
+    unsigned char **ret_der)
+{
+	const char *alg;
+	int len;
+
+	*ret_der = NULL;
+	if ((len = i2d_PUBKEY(kv->pub, ret_der)) <= 0)
+		return SG_ERR_CRYPTO;
+	e->public_key = *ret_der;
+	e->public_key_len = (size_t)len;
+	alg = sg_scheme_name(kv->pk->alg, kv->pk->scheme);
+	snprintf(e->algorithm, sizeof(e->algorithm), "%s", alg ? alg : "");
+	snprintf(e->hsm_serial, sizeof(e->hsm_serial), "%s", kv->token.serial);
+	snprintf(e->hsm_country, sizeof(e->hsm_country), "%s",
+	    kv->hsm != NULL ? kv->hsm->country : "");
+	return 0;
+}
+
+/* The counting envelopes of q (counted[i]) as an entry's approvals. */
+static void
+entry_approvals(struct sg_entry *e, const struct sg_request *q,
+    const uint8_t *counted)
+{
+	size_t i, n;
+
+	for (i = 0, n = 0; i < q->napprovals && n < SG_ENVELOPES_MAX; i++) {
+		if (counted == NULL || !counted[i])
+			continue;
+		e->approvals[n] = q->approvals[i].envelope;
+		e->approval_lens[n] = strlen(q->approvals[i].envelope);
+		n++;
+	}
+	e->napprovals = n;
+}
+
 /*
  * The signature entry: self-contained evidence (the statement, every
  * decision envelope that counted, the public key) next to the signature,
@@ -65,39 +104,74 @@ svc_log_signature(struct sg_service *s, struct sg_txn *t,
 {
 	struct sg_entry e;
 	unsigned char *der = NULL;
-	const char *alg;
-	size_t i, n;
-	int len, r;
+	int r;
 
 	if (q->napprovals > SG_ENTRY_MAX_APPROVALS)
 		return SG_ERR_TOO_LARGE;
-	if ((len = i2d_PUBKEY(kv->pub, &der)) <= 0)
-		return SG_ERR_CRYPTO;
 	svc_entry_head(&e, SG_ENTRY_SIGNATURE, now, q->id);
+	if ((r = entry_key(&e, kv, &der)) != 0)
+		return r;
 	e.statement = q->statement;
 	e.statement_len = strlen(q->statement);
 	/* The evidence that counted, as the signer checked it. */
-	for (i = 0, n = 0; i < q->napprovals; i++) {
-		if (counted == NULL || !counted[i])
-			continue;
-		e.approvals[n] = q->approvals[i].envelope;
-		e.approval_lens[n] = strlen(q->approvals[i].envelope);
-		n++;
-	}
-	e.napprovals = n;
-	e.public_key = der;
-	e.public_key_len = (size_t)len;
-	alg = sg_scheme_name(kv->pk->alg, kv->pk->scheme);
-	snprintf(e.algorithm, sizeof(e.algorithm), "%s", alg ? alg : "");
+	entry_approvals(&e, q, counted);
 	e.signature = (uint8_t *)sig;
 	e.signature_len = sig_len;
 	if (cms != NULL) {
 		e.has_cms = 1;
 		sg_sha256(cms, cms_len, e.cms_sha256);
 	}
-	snprintf(e.hsm_serial, sizeof(e.hsm_serial), "%s", kv->token.serial);
-	snprintf(e.hsm_country, sizeof(e.hsm_country), "%s",
-	    kv->hsm != NULL ? kv->hsm->country : "");
+	r = svc_log_entry(s, t, &e, ret_index);
+	OPENSSL_free(der);
+	return r;
+}
+
+/* A release's or grant's quorum holds: its approved entry (the statement
+ * and the decisions that counted), and the object becomes active. */
+int
+svc_log_approved(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *q, const uint8_t *counted, int64_t now)
+{
+	struct sg_entry e;
+	uint64_t index;
+	int r;
+
+	svc_entry_head(&e, SG_ENTRY_APPROVED, now, q->id);
+	e.statement = q->statement;
+	e.statement_len = strlen(q->statement);
+	entry_approvals(&e, q, counted);
+	if ((r = svc_log_entry(s, t, &e, &index)) != 0)
+		return r;
+	return sg_store_activate(t, q->id, index);
+}
+
+/* One signature made under a release or a grant (object o). */
+int
+svc_log_artifact(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *o, const struct sg_key_view *kv,
+    const struct svc_artifact *a, int64_t now, uint64_t *ret_index)
+{
+	struct sg_entry e;
+	unsigned char *der = NULL;
+	int r;
+
+	if (o->approved_index < 0 || a->npath > SG_MANIFEST_PATH_MAX)
+		return SG_ERR_INVALID;
+	svc_entry_head(&e, SG_ENTRY_ARTIFACT_SIGNATURE, now, o->id);
+	if ((r = entry_key(&e, kv, &der)) != 0)
+		return r;
+	e.approved_index = (uint64_t)o->approved_index;
+	e.position = a->position;
+	e.line = (char *)a->line;
+	e.line_len = strlen(a->line);
+	memcpy(e.path, a->path, a->npath * SG_HASH_LEN);
+	e.npath = a->npath;
+	e.signature = (uint8_t *)a->sig;
+	e.signature_len = a->sig_len;
+	if (a->cms != NULL) {
+		e.has_cms = 1;
+		sg_sha256(a->cms, a->cms_len, e.cms_sha256);
+	}
 	r = svc_log_entry(s, t, &e, ret_index);
 	OPENSSL_free(der);
 	return r;
@@ -149,6 +223,7 @@ enum log_query_kind {
 	LOG_INCLUSION,
 	LOG_CONSISTENCY,
 	LOG_BUNDLE,
+	LOG_ARTIFACT_BUNDLE,
 };
 
 struct log_query {
@@ -161,6 +236,24 @@ struct log_query {
 	size_t cap;
 	size_t *n;
 };
+
+/* Two bundles in one snapshot, so under the same newest checkpoint: the
+ * artifact signature's, then its approved entry's. */
+static int
+artifact_bundle(struct sg_txn *t, uint64_t index, uint64_t approved,
+    char **ret)
+{
+	char *a = NULL, *b = NULL;
+	int r;
+
+	if ((r = sg_tlog_proof_bundle(t, index, &a)) == 0 &&
+	    (r = sg_tlog_proof_bundle(t, approved, &b)) == 0 &&
+	    asprintf(ret, "%s%s", a, b) < 0)
+		r = SG_ERR_NOMEM;
+	free(a);
+	free(b);
+	return r;
+}
 
 static int
 log_query_in(struct sg_txn *t, const struct log_query *lq)
@@ -187,6 +280,8 @@ log_query_in(struct sg_txn *t, const struct log_query *lq)
 		    lq->cap, lq->n);
 	case LOG_BUNDLE:
 		return sg_tlog_proof_bundle(t, lq->a, lq->text);
+	case LOG_ARTIFACT_BUNDLE:
+		return artifact_bundle(t, lq->a, lq->b, lq->text);
 	}
 	return SG_ERR_INTERNAL;
 }
@@ -247,6 +342,16 @@ sg_service_log_consistency(struct sg_service *s, uint64_t old_size,
 {
 	struct log_query lq = { .kind = LOG_CONSISTENCY, .a = old_size,
 	    .b = new_size, .hashes = out, .cap = cap, .n = ret_n };
+
+	return log_query(s, &lq);
+}
+
+int
+sg_service_artifact_bundle(struct sg_service *s, uint64_t index,
+    uint64_t approved_index, char **ret)
+{
+	struct log_query lq = { .kind = LOG_ARTIFACT_BUNDLE, .a = index,
+	    .b = approved_index, .text = ret };
 
 	return log_query(s, &lq);
 }

@@ -83,6 +83,7 @@ svc_quorum_view_in(struct sg_service *s, struct sg_txn *t,
 {
 	struct sg_policy *p;
 	const struct sg_policy_key *pk;
+	struct sg_policy_key kview;
 	size_t i;
 	int owned, r;
 
@@ -92,6 +93,8 @@ svc_quorum_view_in(struct sg_service *s, struct sg_txn *t,
 	if ((pk = sg_policy_key(p, q->key)) == NULL)
 		r = SG_ERR_NOT_FOUND;
 	else {
+		sg_policy_key_for_kind(pk, q->kind, &kview);
+		pk = &kview;
 		svc_evaluate(s, p, pk, q, &ret->res, ret->counted);
 		for (i = 0; i < pk->nterms && i < SG_POLICY_MAX_TERMS; i++)
 			ret->terms[i] = pk->terms[i];

@@ -23,6 +23,7 @@
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_err.h"
+#include "sg_manifest.h"
 #include "sg_util.h"
 #include "service_int.h"
 
@@ -35,6 +36,55 @@ struct create_job {
 	int existing;
 	struct sg_fault *f;
 };
+
+/* What the key allows a release or a grant. */
+static int
+check_kind(const struct sg_policy_key *pk, const struct sg_new_request *nr,
+    struct sg_fault *f)
+{
+	size_t nterms;
+
+	sg_policy_key_terms(pk, nr->kind, &nterms);
+	if (nterms == 0) {
+		svc_fault(f, "key", "key '%s' needs no approval: request each "
+		    "signature on its own", pk->name);
+		return SG_ERR_FORBIDDEN;
+	}
+	if (nr->kind == SG_KIND_RELEASE) {
+		if (pk->release_max == 0) {
+			svc_fault(f, "key", "key '%s' does not allow releases "
+			    "(its policy has no allow-releases)", pk->name);
+			return SG_ERR_FORBIDDEN;
+		}
+		if (nr->nlines == 0 || nr->nlines > pk->release_max) {
+			svc_fault(f, "artifacts", "a release of key '%s' holds "
+			    "1 to %u artifacts, not %zu", pk->name,
+			    (unsigned)pk->release_max, nr->nlines);
+			return SG_ERR_INVALID;
+		}
+		return 0;
+	}
+	if (pk->grant_max_count == 0) {
+		svc_fault(f, "key", "key '%s' does not allow grants (its "
+		    "policy has no allow-grants)", pk->name);
+		return SG_ERR_FORBIDDEN;
+	}
+	if (nr->count == 0 || nr->count > pk->grant_max_count) {
+		svc_fault(f, "count", "a grant of key '%s' allows 1 to %u "
+		    "signatures, not %llu", pk->name,
+		    (unsigned)pk->grant_max_count,
+		    (unsigned long long)nr->count);
+		return SG_ERR_INVALID;
+	}
+	if (nr->lifetime == 0 || nr->lifetime > pk->grant_max_lifetime) {
+		svc_fault(f, "lifetime", "a grant of key '%s' lasts 1 to %llu "
+		    "seconds, not %llu", pk->name,
+		    (unsigned long long)pk->grant_max_lifetime,
+		    (unsigned long long)nr->lifetime);
+		return SG_ERR_INVALID;
+	}
+	return 0;
+}
 
 /* The key's rules for a new request; *ret_kv is its key. */
 static int
@@ -74,18 +124,19 @@ check_new(struct sg_service *s, const struct sg_new_request *nr,
 		    pk->name);
 		return SG_ERR_INVALID;
 	}
-	if (nr->digest_len != sg_digest_len(nr->digest_alg)) {
+	if (nr->kind == SG_KIND_REQUEST &&
+	    nr->digest_len != sg_digest_len(nr->digest_alg)) {
 		svc_fault(f, "digest.value", "wrong length for %s",
 		    sg_digest_name(nr->digest_alg));
 		return SG_ERR_INVALID;
 	}
 	*ret_kv = kv;
-	return 0;
+	return nr->kind == SG_KIND_REQUEST ? 0 : check_kind(pk, nr, f);
 }
 
 /* Looks up an idempotent original inside a transaction. */
-static int
-find_original(struct sg_txn *t, const struct sg_new_request *nr,
+int
+svc_find_original(struct sg_txn *t, const struct sg_new_request *nr,
     struct sg_request **ret, struct sg_fault *f)
 {
 	char id[SG_REQUEST_ID_SIZE], body_sha[SG_SHA256_HEX_SIZE];
@@ -105,8 +156,8 @@ find_original(struct sg_txn *t, const struct sg_new_request *nr,
 
 /* A retry must not cost a signature: the original, answered once a
  * signed checkpoint covers it, or SG_ERR_NOT_FOUND. */
-static int
-original(struct sg_service *s, const struct sg_new_request *nr,
+int
+svc_original(struct sg_service *s, const struct sg_new_request *nr,
     struct sg_request **ret, struct sg_fault *f)
 {
 	struct sg_request *q = NULL;
@@ -117,7 +168,7 @@ original(struct sg_service *s, const struct sg_new_request *nr,
 		svc_fault(f, NULL, "the request store cannot be read");
 		return SG_ERR_UNAVAILABLE;
 	}
-	r = find_original(t, nr, &q, f);
+	r = svc_find_original(t, nr, &q, f);
 	sg_store_read_end(t);
 	if (r == 0 && (r = svc_log_covered(s, q->id, f)) != 0) {
 		sg_request_free(q);
@@ -128,8 +179,8 @@ original(struct sg_service *s, const struct sg_new_request *nr,
 	return r;
 }
 
-static int
-random_id(char out[SG_REQUEST_ID_SIZE])
+int
+svc_random_id(char out[SG_REQUEST_ID_SIZE])
 {
 	uint8_t b[16];
 
@@ -140,12 +191,20 @@ random_id(char out[SG_REQUEST_ID_SIZE])
 }
 
 static int
-build_statement(const struct sg_key_view *kv, struct sg_request *q)
+build_statement(const struct sg_key_view *kv, struct sg_request *q,
+    const struct sg_new_request *nr, const char *root_hex)
 {
 	struct sg_statement st;
 	size_t len;
 
 	memset(&st, 0, sizeof(st));
+	st.kind = q->kind;
+	st.count = q->count;
+	if (q->kind == SG_KIND_RELEASE)
+		snprintf(st.manifest_root, sizeof(st.manifest_root), "%s",
+		    root_hex);
+	if (q->kind == SG_KIND_GRANT)
+		snprintf(st.pattern, sizeof(st.pattern), "%s", nr->pattern);
 	snprintf(st.request, sizeof(st.request), "%s", q->id);
 	snprintf(st.key, sizeof(st.key), "%s", q->key);
 	snprintf(st.spki_sha256, sizeof(st.spki_sha256), "%s",
@@ -163,6 +222,30 @@ build_statement(const struct sg_key_view *kv, struct sg_request *q)
 	return sg_statement_build(&st, &q->statement, &len);
 }
 
+/* The hex root of a release's manifest. */
+static int
+manifest_root(const struct sg_new_request *nr, char out[SG_SHA256_HEX_SIZE])
+{
+	struct sg_manifest_tree mt;
+	uint8_t root[SG_HASH_LEN];
+	size_t *lens;
+	size_t i;
+	int r;
+
+	if ((lens = calloc(nr->nlines, sizeof(*lens))) == NULL)
+		return SG_ERR_NOMEM;
+	for (i = 0; i < nr->nlines; i++)
+		lens[i] = strlen(nr->lines[i]);
+	r = sg_manifest_tree_init(&mt, nr->lines, lens, nr->nlines);
+	free(lens);
+	if (r != 0)
+		return r;
+	if ((r = sg_manifest_tree_root(&mt, root)) == 0)
+		sg_hex_encode(root, sizeof(root), out);
+	sg_manifest_tree_free(&mt);
+	return r;
+}
+
 /* The new request q (pending) with its statement, under the policy in
  * force. */
 static int
@@ -170,19 +253,31 @@ new_request(struct sg_service *s, const struct sg_key_view *kv,
     const struct sg_new_request *nr, int64_t now, struct sg_request *q,
     struct sg_fault *f)
 {
+	char root[SG_SHA256_HEX_SIZE] = "";
 	int r;
 
-	if ((r = random_id(q->id)) != 0)
+	if ((r = svc_random_id(q->id)) != 0)
 		return r;
+	q->kind = nr->kind;
 	snprintf(q->key, sizeof(q->key), "%s", kv->pk->name);
-	snprintf(q->digest_alg, sizeof(q->digest_alg), "%s",
-	    sg_digest_name(nr->digest_alg));
-	sg_hex_encode(nr->digest, nr->digest_len, q->digest_hex);
+	if (nr->kind == SG_KIND_REQUEST) {
+		snprintf(q->digest_alg, sizeof(q->digest_alg), "%s",
+		    sg_digest_name(nr->digest_alg));
+		sg_hex_encode(nr->digest, nr->digest_len, q->digest_hex);
+	} else if (nr->kind == SG_KIND_RELEASE) {
+		q->count = nr->nlines;
+		if ((r = manifest_root(nr, root)) != 0) {
+			svc_fault(f, "artifacts", "cannot hash the manifest");
+			return r;
+		}
+	} else
+		q->count = nr->count;
 	q->format = nr->format;
 	q->artifact_json = (char *)nr->artifact_json;
 	snprintf(q->requester, sizeof(q->requester), "%s", nr->requester);
 	q->created_at = now;
-	q->expires_at = now + (int64_t)kv->pk->lifetime;
+	q->expires_at = now + (int64_t)(nr->kind == SG_KIND_GRANT ?
+	    nr->lifetime : kv->pk->lifetime);
 	snprintf(q->policy_name, sizeof(q->policy_name), "%s",
 	    sg_policy_name(s->policy));
 	q->policy_version = sg_policy_version(s->policy);
@@ -191,7 +286,7 @@ new_request(struct sg_service *s, const struct sg_key_view *kv,
 	snprintf(q->spki_sha256, sizeof(q->spki_sha256), "%s",
 	    kv->spki_sha256);
 	q->state = SG_REQ_PENDING;
-	if ((r = build_statement(kv, q)) != 0)
+	if ((r = build_statement(kv, q, nr, root)) != 0)
 		svc_fault(f, NULL, "cannot build the statement");
 	return r;
 }
@@ -249,7 +344,7 @@ job_create(struct sg_txn *t, void *arg)
 	int r;
 
 	if (cj->nr->idem_key != NULL) {
-		r = find_original(t, cj->nr, &cj->out, cj->f);
+		r = svc_find_original(t, cj->nr, &cj->out, cj->f);
 		if (r == 0) {
 			cj->existing = 1;
 			return 0;
@@ -262,6 +357,10 @@ job_create(struct sg_txn *t, void *arg)
 		return r;
 	if ((r = sg_store_insert_request(t, q, cj->nr->idem_key,
 	    cj->nr->body_sha256)) != 0)
+		return r;
+	if (q->kind == SG_KIND_RELEASE &&
+	    (r = sg_store_release_put_lines(t, q->id, cj->nr->lines,
+	    cj->nr->nlines)) != 0)
 		return r;
 	svc_entry_head(&e, SG_ENTRY_CREATED, q->created_at, q->id);
 	e.statement = q->statement;
@@ -320,17 +419,19 @@ create_locked(struct sg_service *s, const struct sg_new_request *nr,
 
 	memset(&q, 0, sizeof(q));
 	*ret_existing = 0;
+	if (nr->grant != NULL)
+		return svc_grant_create(s, nr, ret, ret_existing, f);
 	if ((r = check_new(s, nr, &kv, f)) != 0)
 		return r;
 	if (nr->idem_key != NULL &&
-	    (r = original(s, nr, ret, f)) != SG_ERR_NOT_FOUND) {
+	    (r = svc_original(s, nr, ret, f)) != SG_ERR_NOT_FOUND) {
 		*ret_existing = r == 0;
 		return r;
 	}
 	cj.kv = kv;
 	if ((r = new_request(s, kv, nr, now, &q, f)) != 0)
 		goto out;
-	if (kv->pk->nterms == 0) {
+	if (nr->kind == SG_KIND_REQUEST && kv->pk->nterms == 0) {
 		if ((so = calloc(1, sizeof(*so))) == NULL) {
 			r = SG_ERR_NOMEM;
 			goto out;
@@ -343,10 +444,11 @@ create_locked(struct sg_service *s, const struct sg_new_request *nr,
 	*ret_existing = cj.existing;
 	if (!cj.existing) {
 		svc_stat_add(s, &s->stats.requests_created);
-		if (kv->pk->nterms == 0)
+		if (q.signature != NULL)
 			svc_count_signature(s, kv);
-		sg_log_info("request %s created by %s for key %s (%s)", q.id,
-		    q.requester, q.key, sg_req_state_str(q.state));
+		sg_log_info("%s %s created by %s for key %s (%s)",
+		    sg_kind_str(q.kind), q.id, q.requester, q.key,
+		    sg_req_state_str(q.state));
 	}
 	*ret = cj.out;
 	cj.out = NULL;

@@ -180,8 +180,8 @@ svc_sign_request(struct sg_service *s, const struct sg_key_view *kv,
 
 /* --- claims: one signer per request at a time --- */
 
-static int
-claim(struct sg_service *s, const char *id)
+int
+svc_claim(struct sg_service *s, const char *id)
 {
 	size_t i;
 	int r = 0;
@@ -199,8 +199,8 @@ out:
 	return r;
 }
 
-static void
-unclaim(struct sg_service *s, const char *id)
+void
+svc_unclaim(struct sg_service *s, const char *id)
 {
 	size_t i;
 
@@ -271,8 +271,8 @@ job_finish(struct sg_txn *t, void *arg)
 }
 
 /* pending → failed for good, with the reason logged. */
-static void
-fail_request(struct sg_service *s, const char *id, const char *why)
+void
+svc_fail_request(struct sg_service *s, const char *id, const char *why)
 {
 	struct finish_job fj = { s, id, SG_REQ_FAILED, why };
 
@@ -328,8 +328,8 @@ out:
 
 /* The key the statement names, or NULL when it is no longer in service
  * (rotated or removed: never sign with another one); why says which. */
-static const struct sg_key_view *
-statement_key(struct sg_service *s, const struct sg_request *q, char *why,
+const struct sg_key_view *
+svc_statement_key(struct sg_service *s, const struct sg_request *q, char *why,
     size_t whylen)
 {
 	const struct sg_key_view *kv = svc_key_locked(s, q->key);
@@ -362,6 +362,12 @@ to_sign(struct sg_service *s, const struct sg_request *q,
 	*ret = q->state == SG_REQ_SIGNED ? 0 : SG_ERR_CONFLICT;
 	if (q->state != SG_REQ_PENDING || svc_now(s) >= q->expires_at)
 		return 0;
+	/* Releases, grants and what is signed under a grant have paths of
+	 * their own (service_release.c, service_grant.c). */
+	if (q->kind != SG_KIND_REQUEST || q->grant_id[0] != '\0') {
+		*ret = SG_ERR_INVALID;
+		return 0;
+	}
 	if ((*ret = svc_quorum_view_locked(s, q, v)) != 0)
 		return 0;
 	if (v->res.state != SG_QUORUM_MET) {
@@ -391,7 +397,7 @@ sign_and_record(struct sg_service *s, const struct sg_request *q,
 		 * HSM trouble is retried until the request expires. */
 		if (r == SG_ERR_VERIFY || r == SG_ERR_FORBIDDEN ||
 		    so->tsa_failed)
-			fail_request(s, q->id, why);
+			svc_fail_request(s, q->id, why);
 		goto out;
 	}
 	sj.s = s;
@@ -430,19 +436,19 @@ svc_sign_pending(struct sg_service *s, const char *id, int *ret_kept)
 
 	if (ret_kept != NULL)
 		*ret_kept = 0;
-	if (!claim(s, id))
+	if (!svc_claim(s, id))
 		return SG_ERR_CONFLICT;
 	if ((r = sg_service_get(s, id, &q)) != 0 || !to_sign(s, q, &v, &r))
 		goto out;
-	if ((kv = statement_key(s, q, why, sizeof(why))) == NULL) {
-		fail_request(s, id, why);
+	if ((kv = svc_statement_key(s, q, why, sizeof(why))) == NULL) {
+		svc_fail_request(s, id, why);
 		sg_log_warn("request %s failed: %s", id, why);
 		r = SG_ERR_NO_KEY;
 		goto out;
 	}
 	r = sign_and_record(s, q, kv, v.counted, ret_kept);
 out:
-	unclaim(s, id);
+	svc_unclaim(s, id);
 	sg_request_free(q);
 	return r;
 }

@@ -115,7 +115,10 @@ sign_met(struct sg_service *s)
 		q = NULL;
 		if (sg_service_get(s, ids[i], &q) != 0)
 			continue;
-		if (svc_quorum_view_locked(s, q, &v) == 0 &&
+		if (q->grant_id[0] != '\0')
+			svc_grant_sign_pending(s, ids[i]);
+		else if (q->kind == SG_KIND_REQUEST &&
+		    svc_quorum_view_locked(s, q, &v) == 0 &&
 		    v.res.state == SG_QUORUM_MET)
 			svc_sign_pending(s, ids[i], NULL);
 		sg_request_free(q);

@@ -33,15 +33,11 @@
 #include "sg_store.h"
 #include "sg_types.h"
 #include "sg_util.h"
+#include "store_int.h"
 
 #define MAX_READERS 32
 #define MAX_BATCH 512
 
-struct sg_txn {
-	struct sg_store *st;
-	sqlite3 *db;
-	int write;
-};
 
 struct job {
 	sg_store_job_fn fn;
@@ -91,7 +87,7 @@ struct sg_store {
  * version above STORE_SCHEMA_VERSION was written by a newer build, which
  * may have changed anything: it is refused, never guessed at.
  */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 _Static_assert(STORE_SCHEMA_VERSION == SG_STORE_SCHEMA_VERSION,
     "one schema version");
@@ -184,8 +180,68 @@ static const char rebuild_v3[] =
     "CREATE INDEX requests_state ON requests(state, seq);"
     "CREATE INDEX requests_key ON requests(key, seq);";
 
-static int
-db_err(sqlite3 *db, int rc)
+/* Version 4: releases and grants.  The requests table gains the kind and
+ * the columns of releases and grants, and states 'active' and 'revoked'
+ * (rebuilt, as for version 3); a release's artifacts get a table. */
+static const char rebuild_v4[] =
+    "CREATE TABLE requests_rebuilt ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL UNIQUE,"
+    " key TEXT NOT NULL,"
+    " digest_alg TEXT NOT NULL,"
+    " digest_hex TEXT NOT NULL,"
+    " format TEXT NOT NULL,"
+    " artifact TEXT NOT NULL,"
+    " requester TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " policy_name TEXT NOT NULL,"
+    " policy_version INTEGER NOT NULL,"
+    " policy_sha256 TEXT NOT NULL,"
+    " spki_sha256 TEXT NOT NULL,"
+    " statement TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK (state IN"
+    "  ('pending','signed','rejected','expired','failed','cancelled',"
+    "   'active','revoked')),"
+    " error TEXT,"
+    " signature BLOB,"
+    " cms BLOB,"
+    " signed_at INTEGER,"
+    " log_index INTEGER,"
+    " timestamp_note TEXT,"
+    " idem_key TEXT,"
+    " idem_body_sha256 TEXT,"
+    " cancelled_by TEXT,"
+    " cancel_reason TEXT,"
+    " cancelled_at INTEGER,"
+    " kind TEXT NOT NULL DEFAULT 'request' CHECK (kind IN"
+    "  ('request','release','grant')),"
+    " count INTEGER NOT NULL DEFAULT 0,"
+    " used INTEGER NOT NULL DEFAULT 0,"
+    " approved_index INTEGER,"
+    " grant_id TEXT,"
+    " grant_seq INTEGER,"
+    " CHECK (kind <> 'grant' OR used <= count),"
+    " UNIQUE (requester, idem_key),"
+    " UNIQUE (grant_id, grant_seq));"
+    "INSERT INTO requests_rebuilt (" V3_COLUMNS ") "
+    "SELECT " V3_COLUMNS " FROM requests;"
+    "DROP TABLE requests;"
+    "ALTER TABLE requests_rebuilt RENAME TO requests;"
+    "CREATE INDEX requests_state ON requests(state, seq);"
+    "CREATE INDEX requests_key ON requests(key, seq);"
+    "CREATE TABLE release_artifacts ("
+    " release_id TEXT NOT NULL REFERENCES requests(id),"
+    " position INTEGER NOT NULL,"
+    " line TEXT NOT NULL,"
+    " signature BLOB,"
+    " cms BLOB,"
+    " log_index INTEGER,"
+    " signed_at INTEGER,"
+    " PRIMARY KEY (release_id, position));";
+
+int
+store_db_err(sqlite3 *db, int rc)
 {
 	if (rc == SQLITE_CONSTRAINT)
 		return SG_ERR_CONFLICT;
@@ -203,12 +259,12 @@ query_int(sqlite3 *db, const char *sql, int64_t *ret)
 	int rc;
 
 	if ((rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL)) != SQLITE_OK)
-		return db_err(db, rc);
+		return store_db_err(db, rc);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*ret = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 0 : db_err(db, rc);
+	return rc == SQLITE_ROW ? 0 : store_db_err(db, rc);
 }
 
 /* 1 if table has the column, 0 if not. */
@@ -221,13 +277,13 @@ has_column(sqlite3 *db, const char *table, const char *column,
 
 	if ((rc = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) "
 	    "WHERE name = ?2", -1, &s, NULL)) != SQLITE_OK)
-		return db_err(db, rc);
+		return store_db_err(db, rc);
 	sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, column, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_err(db, rc);
+		return store_db_err(db, rc);
 	*ret = rc == SQLITE_ROW;
 	return 0;
 }
@@ -246,7 +302,7 @@ add_column(sqlite3 *db, const char *table, const char *column,
 	snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", table,
 	    column, type);
 	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	return rc == SQLITE_OK ? 0 : db_err(db, rc);
+	return rc == SQLITE_OK ? 0 : store_db_err(db, rc);
 }
 
 static int
@@ -254,7 +310,7 @@ step_v1(sqlite3 *db)
 {
 	int rc = sqlite3_exec(db, schema_v1, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : db_err(db, rc);
+	return rc == SQLITE_OK ? 0 : store_db_err(db, rc);
 }
 
 /* Version 2: the signature's log entry and its time-stamp outcome. */
@@ -287,7 +343,16 @@ step_v3(sqlite3 *db)
 	if (current)
 		return 0;
 	rc = sqlite3_exec(db, rebuild_v3, NULL, NULL, NULL);
-	return rc == SQLITE_OK ? 0 : db_err(db, rc);
+	return rc == SQLITE_OK ? 0 : store_db_err(db, rc);
+}
+
+/* Version 4: releases and grants. */
+static int
+step_v4(sqlite3 *db)
+{
+	int rc = sqlite3_exec(db, rebuild_v4, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : store_db_err(db, rc);
 }
 
 static const struct {
@@ -297,6 +362,7 @@ static const struct {
 	{ step_v1, "requests, approvals and policies" },
 	{ step_v2, "log index and time-stamp note" },
 	{ step_v3, "cancelled requests" },
+	{ step_v4, "releases and grants" },
 };
 
 /*
@@ -314,7 +380,7 @@ migrate_one(sqlite3 *db, const char *path, int64_t *ret_version)
 
 	if ((rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL,
 	    NULL)) != SQLITE_OK)
-		return db_err(db, rc);
+		return store_db_err(db, rc);
 	if ((r = query_int(db, "PRAGMA user_version", &v)) != 0)
 		goto fail;
 	*ret_version = v;
@@ -348,7 +414,7 @@ migrate_one(sqlite3 *db, const char *path, int64_t *ret_version)
 	    (long long)v + 1);
 	if ((rc = sqlite3_exec(db, sql, NULL, NULL, NULL)) != SQLITE_OK ||
 	    (rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
-		r = db_err(db, rc);
+		r = store_db_err(db, rc);
 		goto fail;
 	}
 	return 0;
@@ -369,7 +435,7 @@ migrate(sqlite3 *db, const char *path)
 		return r;
 	if ((rc = sqlite3_exec(db, "PRAGMA foreign_keys=OFF", NULL, NULL,
 	    NULL)) != SQLITE_OK)
-		return db_err(db, rc);
+		return store_db_err(db, rc);
 	for (;;) {
 		if ((r = migrate_one(db, path, &v)) != 0)
 			break;
@@ -387,7 +453,7 @@ migrate(sqlite3 *db, const char *path)
 	}
 	if ((rc = sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL,
 	    NULL)) != SQLITE_OK && r == 0)
-		r = db_err(db, rc);
+		r = store_db_err(db, rc);
 	return r;
 }
 
@@ -520,7 +586,7 @@ sg_store_read_begin(struct sg_store *st, struct sg_txn **ret)
 		return r;
 	}
 	if ((rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL)) != SQLITE_OK) {
-		r = db_err(db, rc);
+		r = store_db_err(db, rc);
 		sqlite3_close_v2(db);
 		pthread_mutex_lock(&st->rlock);
 		st->nopen--;
@@ -563,7 +629,7 @@ exec(struct sg_txn *t, const char *sql)
 {
 	int rc = sqlite3_exec(t->db, sql, NULL, NULL, NULL);
 
-	return rc == SQLITE_OK ? 0 : db_err(t->db, rc);
+	return rc == SQLITE_OK ? 0 : store_db_err(t->db, rc);
 }
 
 /*
@@ -759,24 +825,24 @@ sg_store_batch_stats(struct sg_store *st, uint64_t *ret_batches,
 	pthread_mutex_unlock(&st->qlock);
 }
 
-static int
-prepare(struct sg_txn *t, const char *sql, sqlite3_stmt **ret)
+int
+store_prepare(struct sg_txn *t, const char *sql, sqlite3_stmt **ret)
 {
 	int rc = sqlite3_prepare_v2(t->db, sql, -1, ret, NULL);
 
-	return rc == SQLITE_OK ? 0 : db_err(t->db, rc);
+	return rc == SQLITE_OK ? 0 : store_db_err(t->db, rc);
 }
 
-static void
-copy_col(sqlite3_stmt *s, int col, char *out, size_t cap)
+void
+store_copy_col(sqlite3_stmt *s, int col, char *out, size_t cap)
 {
 	const unsigned char *v = sqlite3_column_text(s, col);
 
 	snprintf(out, cap, "%s", v ? (const char *)v : "");
 }
 
-static int
-dup_col(sqlite3_stmt *s, int col, char **ret)
+int
+store_dup_col(sqlite3_stmt *s, int col, char **ret)
 {
 	const unsigned char *v = sqlite3_column_text(s, col);
 
@@ -786,8 +852,8 @@ dup_col(sqlite3_stmt *s, int col, char **ret)
 	return (*ret = strdup((const char *)v)) == NULL ? SG_ERR_NOMEM : 0;
 }
 
-static int
-blob_col(sqlite3_stmt *s, int col, uint8_t **ret, size_t *ret_len)
+int
+store_blob_col(sqlite3_stmt *s, int col, uint8_t **ret, size_t *ret_len)
 {
 	const void *v = sqlite3_column_blob(s, col);
 	int n = sqlite3_column_bytes(s, col);
@@ -811,20 +877,20 @@ sg_store_find_idempotent(struct sg_txn *t, const char *requester,
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
-	if ((r = prepare(t, "SELECT id, idem_body_sha256 FROM requests "
+	if ((r = store_prepare(t, "SELECT id, idem_body_sha256 FROM requests "
 	    "WHERE requester = ?1 AND idem_key = ?2", &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, requester, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, idem_key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		copy_col(s, 0, ret_id, SG_REQUEST_ID_SIZE);
-		copy_col(s, 1, ret_body_sha256, SG_SHA256_HEX_SIZE);
+		store_copy_col(s, 0, ret_id, SG_REQUEST_ID_SIZE);
+		store_copy_col(s, 1, ret_body_sha256, SG_SHA256_HEX_SIZE);
 		r = 0;
 	} else if (rc == SQLITE_DONE)
 		r = SG_ERR_NOT_FOUND;
 	else
-		r = db_err(t->db, rc);
+		r = store_db_err(t->db, rc);
 	sqlite3_finalize(s);
 	return r;
 }
@@ -838,13 +904,14 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
 
 	if (!sg_req_state_valid(q->state) || !sg_format_valid(q->format))
 		return SG_ERR_INVALID;
-	if ((r = prepare(t, "INSERT INTO requests (id, key, digest_alg, "
+	if ((r = store_prepare(t, "INSERT INTO requests (id, key, digest_alg, "
 	    "digest_hex, format, artifact, requester, created_at, expires_at, "
 	    "policy_name, policy_version, policy_sha256, spki_sha256, "
 	    "statement, state, error, signature, cms, signed_at, idem_key, "
-	    "idem_body_sha256, timestamp_note) VALUES (?1, ?2, ?3, ?4, ?5, "
+	    "idem_body_sha256, timestamp_note, kind, count, grant_id, "
+	    "grant_seq) VALUES (?1, ?2, ?3, ?4, ?5, "
 	    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-	    "?19, ?20, ?21, ?22)",
+	    "?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
 	    &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, q->id, -1, SQLITE_STATIC);
@@ -879,8 +946,14 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
 	}
 	if (q->timestamp_note != NULL)
 		sqlite3_bind_text(s, 22, q->timestamp_note, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 23, sg_kind_str(q->kind), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 24, (sqlite3_int64)q->count);
+	if (q->grant_id[0] != '\0') {
+		sqlite3_bind_text(s, 25, q->grant_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 26, (sqlite3_int64)q->grant_seq);
+	}
 	rc = sqlite3_step(s);
-	r = rc == SQLITE_DONE ? 0 : db_err(t->db, rc);
+	r = rc == SQLITE_DONE ? 0 : store_db_err(t->db, rc);
 	sqlite3_finalize(s);
 	return r;
 }
@@ -889,7 +962,9 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
     "artifact, requester, created_at, expires_at, policy_name, " \
     "policy_version, policy_sha256, spki_sha256, statement, state, error, " \
     "signature, cms, signed_at, log_index, timestamp_note, cancelled_by, " \
-    "cancel_reason, cancelled_at"
+    "cancel_reason, cancelled_at, kind, count, used, approved_index, " \
+    "grant_id, grant_seq, (SELECT COUNT(*) FROM release_artifacts a " \
+    "WHERE a.release_id = requests.id AND a.signature IS NOT NULL)"
 
 static int
 load_approvals(struct sg_txn *t, struct sg_request *q)
@@ -898,7 +973,7 @@ load_approvals(struct sg_txn *t, struct sg_request *q)
 	size_t cap = 0;
 	int rc, r;
 
-	if ((r = prepare(t, "SELECT officer, decision, at, envelope FROM "
+	if ((r = store_prepare(t, "SELECT officer, decision, at, envelope FROM "
 	    "approvals WHERE request_id = ?1 ORDER BY ord", &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, q->id, -1, SQLITE_STATIC);
@@ -916,15 +991,15 @@ load_approvals(struct sg_txn *t, struct sg_request *q)
 		}
 		a = &q->approvals[q->napprovals];
 		memset(a, 0, sizeof(*a));
-		copy_col(s, 0, a->officer, sizeof(a->officer));
+		store_copy_col(s, 0, a->officer, sizeof(a->officer));
 		a->approve = strcmp((const char *)sqlite3_column_text(s, 1),
 		    "approve") == 0;
 		a->at = sqlite3_column_int64(s, 2);
 		q->napprovals++;
-		if ((r = dup_col(s, 3, &a->envelope)) != 0)
+		if ((r = store_dup_col(s, 3, &a->envelope)) != 0)
 			goto out;
 	}
-	r = rc == SQLITE_DONE ? 0 : db_err(t->db, rc);
+	r = rc == SQLITE_DONE ? 0 : store_db_err(t->db, rc);
 out:
 	sqlite3_finalize(s);
 	return r;
@@ -940,6 +1015,7 @@ row_enums(sqlite3_stmt *s, struct sg_request *q)
 {
 	const char *state = (const char *)sqlite3_column_text(s, 15);
 	const char *format = (const char *)sqlite3_column_text(s, 5);
+	const char *kind = (const char *)sqlite3_column_text(s, 25);
 
 	if (sg_req_state_parse(state, &q->state) != 0) {
 		sg_log_error("store: request %s has state '%s', which is not "
@@ -951,6 +1027,11 @@ row_enums(sqlite3_stmt *s, struct sg_request *q)
 		sg_log_error("store: request %s has format '%s', which is not "
 		    "a signature format; refusing the row", q->id,
 		    format ? format : "");
+		return SG_ERR_IO;
+	}
+	if (sg_kind_parse(kind, &q->kind) != 0) {
+		sg_log_error("store: request %s has kind '%s', which is not "
+		    "one; refusing the row", q->id, kind ? kind : "");
 		return SG_ERR_IO;
 	}
 	return 0;
@@ -965,30 +1046,37 @@ row_to_request(struct sg_txn *t, sqlite3_stmt *s, struct sg_request **ret)
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return SG_ERR_NOMEM;
 	q->seq = sqlite3_column_int64(s, 0);
-	copy_col(s, 1, q->id, sizeof(q->id));
-	copy_col(s, 2, q->key, sizeof(q->key));
-	copy_col(s, 3, q->digest_alg, sizeof(q->digest_alg));
-	copy_col(s, 4, q->digest_hex, sizeof(q->digest_hex));
-	copy_col(s, 7, q->requester, sizeof(q->requester));
+	store_copy_col(s, 1, q->id, sizeof(q->id));
+	store_copy_col(s, 2, q->key, sizeof(q->key));
+	store_copy_col(s, 3, q->digest_alg, sizeof(q->digest_alg));
+	store_copy_col(s, 4, q->digest_hex, sizeof(q->digest_hex));
+	store_copy_col(s, 7, q->requester, sizeof(q->requester));
 	q->created_at = sqlite3_column_int64(s, 8);
 	q->expires_at = sqlite3_column_int64(s, 9);
-	copy_col(s, 10, q->policy_name, sizeof(q->policy_name));
+	store_copy_col(s, 10, q->policy_name, sizeof(q->policy_name));
 	q->policy_version = (uint64_t)sqlite3_column_int64(s, 11);
-	copy_col(s, 12, q->policy_sha256, sizeof(q->policy_sha256));
-	copy_col(s, 13, q->spki_sha256, sizeof(q->spki_sha256));
+	store_copy_col(s, 12, q->policy_sha256, sizeof(q->policy_sha256));
+	store_copy_col(s, 13, q->spki_sha256, sizeof(q->spki_sha256));
 	q->signed_at = sqlite3_column_int64(s, 19);
 	q->log_index = sqlite3_column_type(s, 20) == SQLITE_NULL ? -1 :
 	    sqlite3_column_int64(s, 20);
-	copy_col(s, 22, q->cancelled_by, sizeof(q->cancelled_by));
+	store_copy_col(s, 22, q->cancelled_by, sizeof(q->cancelled_by));
 	q->cancelled_at = sqlite3_column_int64(s, 24);
+	q->count = (uint64_t)sqlite3_column_int64(s, 26);
+	q->used = (uint64_t)sqlite3_column_int64(s, 27);
+	q->approved_index = sqlite3_column_type(s, 28) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int64(s, 28);
+	store_copy_col(s, 29, q->grant_id, sizeof(q->grant_id));
+	q->grant_seq = (uint64_t)sqlite3_column_int64(s, 30);
+	q->signed_count = (uint64_t)sqlite3_column_int64(s, 31);
 	if ((r = row_enums(s, q)) != 0 ||
-	    (r = dup_col(s, 6, &q->artifact_json)) != 0 ||
-	    (r = dup_col(s, 14, &q->statement)) != 0 ||
-	    (r = dup_col(s, 16, &q->error)) != 0 ||
-	    (r = dup_col(s, 21, &q->timestamp_note)) != 0 ||
-	    (r = dup_col(s, 23, &q->cancel_reason)) != 0 ||
-	    (r = blob_col(s, 17, &q->signature, &q->signature_len)) != 0 ||
-	    (r = blob_col(s, 18, &q->cms, &q->cms_len)) != 0 ||
+	    (r = store_dup_col(s, 6, &q->artifact_json)) != 0 ||
+	    (r = store_dup_col(s, 14, &q->statement)) != 0 ||
+	    (r = store_dup_col(s, 16, &q->error)) != 0 ||
+	    (r = store_dup_col(s, 21, &q->timestamp_note)) != 0 ||
+	    (r = store_dup_col(s, 23, &q->cancel_reason)) != 0 ||
+	    (r = store_blob_col(s, 17, &q->signature, &q->signature_len)) != 0 ||
+	    (r = store_blob_col(s, 18, &q->cms, &q->cms_len)) != 0 ||
 	    (r = load_approvals(t, q)) != 0) {
 		sg_request_free(q);
 		return r;
@@ -1004,7 +1092,7 @@ sg_store_get_request(struct sg_txn *t, const char *id,
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
-	if ((r = prepare(t, "SELECT " REQUEST_COLUMNS " FROM requests "
+	if ((r = store_prepare(t, "SELECT " REQUEST_COLUMNS " FROM requests "
 	    "WHERE id = ?1", &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -1014,7 +1102,7 @@ sg_store_get_request(struct sg_txn *t, const char *id,
 	else if (rc == SQLITE_DONE)
 		r = SG_ERR_NOT_FOUND;
 	else
-		r = db_err(t->db, rc);
+		r = store_db_err(t->db, rc);
 	sqlite3_finalize(s);
 	return r;
 }
@@ -1047,7 +1135,7 @@ count_approvals(struct sg_txn *t, const char *id, const char *officer,
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
-	if ((r = prepare(t, "SELECT COUNT(*), COALESCE(SUM(officer = ?2), 0) "
+	if ((r = store_prepare(t, "SELECT COUNT(*), COALESCE(SUM(officer = ?2), 0) "
 	    "FROM approvals WHERE request_id = ?1", &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -1057,7 +1145,7 @@ count_approvals(struct sg_txn *t, const char *id, const char *officer,
 		*ret_decided = sqlite3_column_int64(s, 1) != 0;
 		r = 0;
 	} else
-		r = db_err(t->db, rc);
+		r = store_db_err(t->db, rc);
 	sqlite3_finalize(s);
 	return r;
 }
@@ -1085,7 +1173,7 @@ sg_store_add_approval(struct sg_txn *t, const char *id,
 		    id, (long long)n, officer);
 		return SG_ERR_TOO_LARGE;
 	}
-	if ((r = prepare(t, "INSERT INTO approvals (request_id, officer, "
+	if ((r = store_prepare(t, "INSERT INTO approvals (request_id, officer, "
 	    "decision, at, envelope, ord) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	    &s)) != 0)
 		return r;
@@ -1097,18 +1185,18 @@ sg_store_add_approval(struct sg_txn *t, const char *id,
 	sqlite3_bind_text(s, 5, envelope, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 6, n);    /* counted above, in this transaction */
 	rc = sqlite3_step(s);
-	r = rc == SQLITE_DONE ? 0 : db_err(t->db, rc);
+	r = rc == SQLITE_DONE ? 0 : store_db_err(t->db, rc);
 	sqlite3_finalize(s);
 	return r;
 }
 
-static int
-changed_one(struct sg_txn *t, sqlite3_stmt *s)
+int
+store_changed_one(struct sg_txn *t, sqlite3_stmt *s)
 {
 	int rc = sqlite3_step(s);
 
 	if (rc != SQLITE_DONE)
-		return db_err(t->db, rc);
+		return store_db_err(t->db, rc);
 	return sqlite3_changes(t->db) == 1 ? 0 : SG_ERR_CONFLICT;
 }
 
@@ -1123,14 +1211,14 @@ sg_store_finish(struct sg_txn *t, const char *id, enum sg_req_state to,
 	if (to != SG_REQ_REJECTED && to != SG_REQ_EXPIRED &&
 	    to != SG_REQ_FAILED)
 		return SG_ERR_INVALID;
-	if ((r = prepare(t, "UPDATE requests SET state = ?2, error = ?3 "
-	    "WHERE id = ?1 AND state = 'pending'", &s)) != 0)
+	if ((r = store_prepare(t, "UPDATE requests SET state = ?2, error = ?3 "
+	    "WHERE id = ?1 AND state IN ('pending', 'active')", &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, sg_req_state_str(to), -1, SQLITE_STATIC);
 	if (error != NULL)
 		sqlite3_bind_text(s, 3, error, -1, SQLITE_STATIC);
-	r = changed_one(t, s);
+	r = store_changed_one(t, s);
 	sqlite3_finalize(s);
 	return r;
 }
@@ -1142,7 +1230,7 @@ sg_store_cancel(struct sg_txn *t, const char *id, const char *by,
 	sqlite3_stmt *s = NULL;
 	int r;
 
-	if ((r = prepare(t, "UPDATE requests SET state = 'cancelled', "
+	if ((r = store_prepare(t, "UPDATE requests SET state = 'cancelled', "
 	    "cancelled_by = ?2, cancel_reason = ?3, cancelled_at = ?4 "
 	    "WHERE id = ?1 AND state = 'pending'", &s)) != 0)
 		return r;
@@ -1150,7 +1238,7 @@ sg_store_cancel(struct sg_txn *t, const char *id, const char *by,
 	sqlite3_bind_text(s, 2, by, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, at);
-	r = changed_one(t, s);
+	r = store_changed_one(t, s);
 	sqlite3_finalize(s);
 	return r;
 }
@@ -1163,7 +1251,7 @@ sg_store_set_signed(struct sg_txn *t, const char *id, const uint8_t *sig,
 	sqlite3_stmt *s = NULL;
 	int r;
 
-	if ((r = prepare(t, "UPDATE requests SET state = 'signed', "
+	if ((r = store_prepare(t, "UPDATE requests SET state = 'signed', "
 	    "signature = ?2, cms = ?3, signed_at = ?4, timestamp_note = ?5 "
 	    "WHERE id = ?1 AND state = 'pending'", &s)) != 0)
 		return r;
@@ -1174,7 +1262,7 @@ sg_store_set_signed(struct sg_txn *t, const char *id, const uint8_t *sig,
 	if (cms != NULL)
 		sqlite3_bind_blob(s, 3, cms, (int)cms_len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, signed_at);
-	r = changed_one(t, s);
+	r = store_changed_one(t, s);
 	sqlite3_finalize(s);
 	return r;
 }
@@ -1193,7 +1281,7 @@ sg_store_list(struct sg_txn *t, enum sg_req_state state, const char *key,
 		return SG_ERR_INVALID;
 	if ((v = calloc(limit ? limit : 1, sizeof(*v))) == NULL)
 		return SG_ERR_NOMEM;
-	if ((r = prepare(t, "SELECT " REQUEST_COLUMNS " FROM requests "
+	if ((r = store_prepare(t, "SELECT " REQUEST_COLUMNS " FROM requests "
 	    "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR key = ?2) "
 	    "AND (?3 = 0 OR seq < ?3) ORDER BY seq DESC LIMIT ?4", &s)) != 0)
 		goto out;
@@ -1210,7 +1298,7 @@ sg_store_list(struct sg_txn *t, enum sg_req_state state, const char *key,
 		n++;
 	}
 	if (n < limit && rc != SQLITE_DONE) {
-		r = db_err(t->db, rc);
+		r = store_db_err(t->db, rc);
 		goto out;
 	}
 	*ret = v;
@@ -1244,13 +1332,13 @@ select_ids(struct sg_txn *t, const char *sql, int64_t now, size_t max,
 	size_t n = 0;
 	int rc = SQLITE_DONE, r;
 
-	if ((r = prepare(t, sql, &s)) != 0)
+	if ((r = store_prepare(t, sql, &s)) != 0)
 		return r;
 	sqlite3_bind_int64(s, 1, now);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
 	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
-		copy_col(s, 0, ret_ids[n++], SG_REQUEST_ID_SIZE);
-	r = (n == max || rc == SQLITE_DONE) ? 0 : db_err(t->db, rc);
+		store_copy_col(s, 0, ret_ids[n++], SG_REQUEST_ID_SIZE);
+	r = (n == max || rc == SQLITE_DONE) ? 0 : store_db_err(t->db, rc);
 	sqlite3_finalize(s);
 	if (r == 0)
 		*ret_n = n;
@@ -1261,8 +1349,9 @@ int
 sg_store_due_expiry(struct sg_txn *t, int64_t now, size_t max,
     char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n)
 {
-	return select_ids(t, "SELECT id FROM requests WHERE state = "
-	    "'pending' AND expires_at <= ?1 ORDER BY seq LIMIT ?2", now, max,
+	return select_ids(t, "SELECT id FROM requests WHERE (state = "
+	    "'pending' OR (state = 'active' AND kind = 'grant')) AND "
+	    "expires_at <= ?1 ORDER BY seq LIMIT ?2", now, max,
 	    ret_ids, ret_n);
 }
 
@@ -1282,14 +1371,14 @@ sg_store_put_policy(struct sg_txn *t, const char *sha256_hex,
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
-	if ((r = prepare(t, "INSERT OR IGNORE INTO policies (sha256, text, "
+	if ((r = store_prepare(t, "INSERT OR IGNORE INTO policies (sha256, text, "
 	    "first_seen) VALUES (?1, ?2, ?3)", &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, sha256_hex, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, text, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, now);
 	rc = sqlite3_step(s);
-	r = rc == SQLITE_DONE ? 0 : db_err(t->db, rc);
+	r = rc == SQLITE_DONE ? 0 : store_db_err(t->db, rc);
 	sqlite3_finalize(s);
 	return r;
 }
@@ -1300,17 +1389,17 @@ sg_store_get_policy(struct sg_txn *t, const char *sha256_hex, char **ret)
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
-	if ((r = prepare(t, "SELECT text FROM policies WHERE sha256 = ?1",
+	if ((r = store_prepare(t, "SELECT text FROM policies WHERE sha256 = ?1",
 	    &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, sha256_hex, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
-		r = dup_col(s, 0, ret);
+		r = store_dup_col(s, 0, ret);
 	else if (rc == SQLITE_DONE)
 		r = SG_ERR_NOT_FOUND;
 	else
-		r = db_err(t->db, rc);
+		r = store_db_err(t->db, rc);
 	sqlite3_finalize(s);
 	return r;
 }
@@ -1321,12 +1410,12 @@ sg_store_set_log_index(struct sg_txn *t, const char *id, uint64_t index)
 	sqlite3_stmt *s = NULL;
 	int r;
 
-	if ((r = prepare(t, "UPDATE requests SET log_index = ?2 WHERE "
+	if ((r = store_prepare(t, "UPDATE requests SET log_index = ?2 WHERE "
 	    "id = ?1", &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)index);
-	r = changed_one(t, s);
+	r = store_changed_one(t, s);
 	sqlite3_finalize(s);
 	return r;
 }
@@ -1338,7 +1427,7 @@ sg_store_count_pending(struct sg_txn *t, const char *requester,
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
-	if ((r = prepare(t, "SELECT COUNT(*) FROM requests WHERE state = "
+	if ((r = store_prepare(t, "SELECT COUNT(*) FROM requests WHERE state = "
 	    "'pending' AND (?1 IS NULL OR requester = ?1)", &s)) != 0)
 		return r;
 	if (requester != NULL)
@@ -1348,7 +1437,7 @@ sg_store_count_pending(struct sg_txn *t, const char *requester,
 		*ret = (uint64_t)sqlite3_column_int64(s, 0);
 		r = 0;
 	} else
-		r = db_err(t->db, rc);
+		r = store_db_err(t->db, rc);
 	sqlite3_finalize(s);
 	return r;
 }
@@ -1362,16 +1451,16 @@ sg_store_pending_after(struct sg_txn *t, int64_t after_seq, size_t max,
 	int64_t last = after_seq;
 	int rc = SQLITE_DONE, r;
 
-	if ((r = prepare(t, "SELECT id, seq FROM requests WHERE state = "
+	if ((r = store_prepare(t, "SELECT id, seq FROM requests WHERE state = "
 	    "'pending' AND seq > ?1 ORDER BY seq LIMIT ?2", &s)) != 0)
 		return r;
 	sqlite3_bind_int64(s, 1, after_seq);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
 	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		copy_col(s, 0, ret_ids[n++], SG_REQUEST_ID_SIZE);
+		store_copy_col(s, 0, ret_ids[n++], SG_REQUEST_ID_SIZE);
 		last = sqlite3_column_int64(s, 1);
 	}
-	r = (n == max || rc == SQLITE_DONE) ? 0 : db_err(t->db, rc);
+	r = (n == max || rc == SQLITE_DONE) ? 0 : store_db_err(t->db, rc);
 	sqlite3_finalize(s);
 	if (r == 0) {
 		*ret_n = n;

@@ -1,0 +1,238 @@
+/*
+ * The store's side of releases and grants: a release's artifact lines and
+ * their signatures, the transitions into and out of `active`, and a
+ * grant's count.
+ *
+ * Integrity: the transitions are guarded in SQL like the others (a
+ * release or grant becomes active from pending once; an artifact is
+ * signed once), and a grant's count is taken with one guarded UPDATE
+ * inside the writer's transaction, so that however many requests race
+ * for it, and across restarts, sequence numbers are 1..N, each once,
+ * never N + 1 (the UNIQUE (grant_id, grant_seq) of the requests table
+ * and the CHECK used <= count hold it as well).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sg_err.h"
+#include "sg_store.h"
+#include "store_int.h"
+
+int
+sg_store_release_put_lines(struct sg_txn *t, const char *id,
+    const char *const *lines, size_t n)
+{
+	sqlite3_stmt *s = NULL;
+	size_t i;
+	int rc, r;
+
+	if ((r = store_prepare(t, "INSERT INTO release_artifacts (release_id, "
+	    "position, line) VALUES (?1, ?2, ?3)", &s)) != 0)
+		return r;
+	for (i = 0; i < n && r == 0; i++) {
+		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+		sqlite3_bind_text(s, 3, lines[i], -1, SQLITE_STATIC);
+		if ((rc = sqlite3_step(s)) != SQLITE_DONE)
+			r = store_db_err(t->db, rc);
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+	return r;
+}
+
+void
+sg_release_items_free(struct sg_release_item *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(v[i].line);
+		free(v[i].signature);
+		free(v[i].cms);
+	}
+	free(v);
+}
+
+static int
+item_row(sqlite3_stmt *s, struct sg_release_item *it)
+{
+	int r;
+
+	memset(it, 0, sizeof(*it));
+	it->position = (uint64_t)sqlite3_column_int64(s, 0);
+	it->log_index = sqlite3_column_type(s, 4) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int64(s, 4);
+	it->signed_at = sqlite3_column_int64(s, 5);
+	if ((r = store_dup_col(s, 1, &it->line)) != 0 ||
+	    (r = store_blob_col(s, 2, &it->signature,
+	    &it->signature_len)) != 0 ||
+	    (r = store_blob_col(s, 3, &it->cms, &it->cms_len)) != 0)
+		return r;
+	return it->line == NULL ? SG_ERR_IO : 0;
+}
+
+int
+sg_store_release_items(struct sg_txn *t, const char *id, uint64_t after,
+    size_t max, int unsigned_only, struct sg_release_item **ret,
+    size_t *ret_n)
+{
+	struct sg_release_item *v;
+	sqlite3_stmt *s = NULL;
+	size_t n = 0;
+	int rc = SQLITE_DONE, r;
+
+	if ((v = calloc(max ? max : 1, sizeof(*v))) == NULL)
+		return SG_ERR_NOMEM;
+	if ((r = store_prepare(t, "SELECT position, line, signature, cms, "
+	    "log_index, signed_at FROM release_artifacts WHERE release_id = "
+	    "?1 AND position >= ?2 AND (?3 = 0 OR signature IS NULL) "
+	    "ORDER BY position LIMIT ?4", &s)) != 0)
+		goto out;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)after);
+	sqlite3_bind_int(s, 3, unsigned_only);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((r = item_row(s, &v[n++])) != 0)
+			goto out;
+	}
+	if (n < max && rc != SQLITE_DONE) {
+		r = store_db_err(t->db, rc);
+		goto out;
+	}
+	*ret = v;
+	*ret_n = n;
+	v = NULL;
+out:
+	sqlite3_finalize(s);
+	sg_release_items_free(v, n);
+	return r;
+}
+
+int
+sg_store_release_item_signed(struct sg_txn *t, const char *id,
+    uint64_t position, const uint8_t *sig, size_t sig_len,
+    const uint8_t *cms, size_t cms_len, uint64_t log_index, int64_t at)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((r = store_prepare(t, "UPDATE release_artifacts SET signature = "
+	    "?3, cms = ?4, log_index = ?5, signed_at = ?6 WHERE release_id = "
+	    "?1 AND position = ?2 AND signature IS NULL", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)position);
+	sqlite3_bind_blob(s, 3, sig, (int)sig_len, SQLITE_STATIC);
+	if (cms != NULL)
+		sqlite3_bind_blob(s, 4, cms, (int)cms_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)log_index);
+	sqlite3_bind_int64(s, 6, at);
+	r = store_changed_one(t, s);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+sg_store_activate(struct sg_txn *t, const char *id, uint64_t approved_index)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((r = store_prepare(t, "UPDATE requests SET state = 'active', "
+	    "approved_index = ?2 WHERE id = ?1 AND state = 'pending' AND "
+	    "kind IN ('release', 'grant')", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)approved_index);
+	r = store_changed_one(t, s);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+sg_store_release_done(struct sg_txn *t, const char *id, int64_t at)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((r = store_prepare(t, "UPDATE requests SET state = 'signed', "
+	    "signed_at = ?2 WHERE id = ?1 AND state = 'active' AND kind = "
+	    "'release' AND NOT EXISTS (SELECT 1 FROM release_artifacts WHERE "
+	    "release_id = ?1 AND signature IS NULL)", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, at);
+	r = store_changed_one(t, s);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+sg_store_active_releases(struct sg_txn *t, size_t max,
+    char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n)
+{
+	sqlite3_stmt *s = NULL;
+	size_t n = 0;
+	int rc = SQLITE_DONE, r;
+
+	if ((r = store_prepare(t, "SELECT id FROM requests WHERE state = "
+	    "'active' AND kind = 'release' ORDER BY seq LIMIT ?1", &s)) != 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)max);
+	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		store_copy_col(s, 0, ret_ids[n++], SG_REQUEST_ID_SIZE);
+	r = (n == max || rc == SQLITE_DONE) ? 0 : store_db_err(t->db, rc);
+	sqlite3_finalize(s);
+	if (r == 0)
+		*ret_n = n;
+	return r;
+}
+
+int
+sg_store_grant_take(struct sg_txn *t, const char *grant_id, int64_t now,
+    uint64_t *ret_seq)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r;
+
+	if ((r = store_prepare(t, "UPDATE requests SET used = used + 1 WHERE "
+	    "id = ?1 AND kind = 'grant' AND state = 'active' AND used < count "
+	    "AND expires_at > ?2 RETURNING used", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, grant_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, now);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*ret_seq = (uint64_t)sqlite3_column_int64(s, 0);
+		r = 0;
+	} else
+		r = rc == SQLITE_DONE ? SG_ERR_CONFLICT :
+		    store_db_err(t->db, rc);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+sg_store_revoke(struct sg_txn *t, const char *id, const char *by,
+    const char *reason, int64_t at)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((r = store_prepare(t, "UPDATE requests SET state = 'revoked', "
+	    "cancelled_by = ?2, cancel_reason = ?3, cancelled_at = ?4 "
+	    "WHERE id = ?1 AND state = 'active' AND kind = 'grant'",
+	    &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, by, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, at);
+	r = store_changed_one(t, s);
+	sqlite3_finalize(s);
+	return r;
+}
