@@ -11,7 +11,8 @@
  * public log), then the connection closes.  See the design comment in
  * http.c.
  *
- * Bodies are collected up to SG_HTTP_MAX_BODY; larger ones get 413 without
+ * Bodies are collected up to SG_HTTP_MAX_BODY (SG_HTTP_MAX_RELEASE_BODY for
+ * an authenticated POST to SG_HTTP_LARGE_BODY_PATH); larger ones get 413 without
  * reaching the handler (and the client reads it: closes linger).  A handler
  * may ask to wait (long-poll): the connection is suspended, not a thread,
  * and is resumed by sg_http_notify() or when its deadline passes; the
@@ -26,6 +27,10 @@
 #include "sg_limits.h"
 
 #define SG_HTTP_MAX_BODY (64 * 1024)
+/* The one path whose POST body may be larger (a release's manifest of up
+ * to SG_RELEASE_MAX artifacts), from an authenticated peer only. */
+#define SG_HTTP_LARGE_BODY_PATH "/v1/releases"
+#define SG_HTTP_MAX_RELEASE_BODY (4 * 1024 * 1024)
 
 struct sg_http;
 

@@ -134,6 +134,17 @@ static const struct route routes[] = {
 	    BODY_MAX, EP_APPROVALS, api_post_approval, "method not allowed" },
 	{ M_POST, "/v1/requests/{id}/cancel", WHO_PRINCIPAL, BODY_OBJECT,
 	    BODY_MAX, EP_CANCEL, api_post_cancel, "method not allowed" },
+	/* Releases and grants. */
+	{ M_POST, "/v1/releases", WHO_PRINCIPAL, BODY_OBJECT,
+	    SG_HTTP_MAX_RELEASE_BODY, EP_RELEASES, api_post_release, NULL },
+	{ M_GET, "/v1/releases/{id}/manifest", WHO_PRINCIPAL, BODY_NONE, 0,
+	    EP_RELEASES, api_get_manifest, "method not allowed" },
+	{ M_GET, "/v1/releases/{id}/artifacts", WHO_PRINCIPAL, BODY_NONE, 0,
+	    EP_RELEASES, api_get_artifacts, "method not allowed" },
+	{ M_POST, "/v1/grants", WHO_PRINCIPAL, BODY_OBJECT, BODY_MAX,
+	    EP_GRANTS, api_post_grant, NULL },
+	{ M_POST, "/v1/grants/{id}/revoke", WHO_PRINCIPAL, BODY_OBJECT,
+	    BODY_MAX, EP_GRANTS, api_post_revoke, "method not allowed" },
 	{ M_ANY, "/v1/*", WHO_PRINCIPAL, BODY_NONE, 0, EP_OTHER,
 	    not_found, NULL },
 };

@@ -35,7 +35,8 @@
 /* What a request is counted under in signgate_http_requests_total. */
 enum endpoint {
 	EP_KEYS, EP_REQUESTS_POST, EP_REQUESTS_LIST, EP_REQUEST, EP_SIGNATURE,
-	EP_APPROVALS, EP_CANCEL, EP_LOG, EP_OPS, EP_OTHER, EP_COUNT
+	EP_APPROVALS, EP_CANCEL, EP_RELEASES, EP_GRANTS, EP_LOG, EP_OPS,
+	EP_OTHER, EP_COUNT
 };
 /* The statuses counted one by one (api_ops.c's statuses[]). */
 #define NSTATUS ((size_t)14)
@@ -87,6 +88,32 @@ handler_fn api_get_log_inclusion, api_get_log_consistency;
 /* api_requests.c */
 handler_fn api_list_requests, api_post_request, api_get_request;
 handler_fn api_get_signature, api_post_approval, api_post_cancel;
+struct sg_new_request;
+struct sg_request;
+void api_respond_request(struct sg_api *a, struct sg_http_response *resp,
+    int status, const struct sg_request *q);
+int api_only_fields(struct sg_http_response *resp, json_t *obj,
+    const char *prefix, const char *const *allowed);
+int api_parse_idempotency(const struct sg_http_request *req,
+    struct sg_http_response *resp, struct sg_new_request *nr,
+    char body_sha[SG_SHA256_HEX_SIZE]);
+int api_parse_artifact(struct sg_http_response *resp, json_t *art,
+    char **ret);
+int api_parse_digest(struct sg_http_response *resp, json_t *digest,
+    struct sg_new_request *nr);
+struct sg_request *api_fetch_request(struct call *c);
+/* A reason member ({"reason": text}) as officers read it, or NULL with
+ * the problem answered. */
+const char *api_parse_reason(struct call *c);
+/* The signature object of a signature under a release or grant: the
+ * object o it was made under, its entry's index, the signature. */
+json_t *api_artifact_signature_json(struct sg_api *a,
+    const struct sg_request *o, const char *digest_alg, enum sg_format fmt,
+    int64_t log_index, const uint8_t *sig, size_t sig_len,
+    const uint8_t *cms, size_t cms_len);
+/* api_release.c */
+handler_fn api_post_release, api_get_manifest, api_get_artifacts;
+handler_fn api_post_grant, api_post_revoke;
 
 /* api.c */
 void api_set_json(struct sg_http_response *resp, int status, json_t *j);

@@ -28,7 +28,7 @@ static const char *const endpoint_names[EP_COUNT] = {
 	"GET /v1/keys", "POST /v1/requests", "GET /v1/requests",
 	"GET /v1/requests/{id}", "GET /v1/requests/{id}/signature",
 	"POST /v1/requests/{id}/approvals", "POST /v1/requests/{id}/cancel",
-	"GET /v1/log", "ops", "other",
+	"/v1/releases", "/v1/grants", "GET /v1/log", "ops", "other",
 };
 static const int statuses[] = { 200, 201, 400, 401, 403, 404, 405, 409,
     413, 415, 422, 429, 500, 503 };

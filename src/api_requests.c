@@ -45,6 +45,35 @@ printable(const char *s, size_t len)
 	return 1;
 }
 
+/* What a release or a grant adds to the object (kind, and its own
+ * member), and what a request made under a grant does. */
+static void
+kind_json(json_t *j, const struct sg_request *q)
+{
+	struct sg_statement st;
+	char until[32];
+
+	json_object_set_new(j, "kind", json_string(sg_kind_str(q->kind)));
+	if (q->grant_id[0] != '\0')
+		json_object_set_new(j, "grant", json_pack("{s:s, s:I}", "id",
+		    q->grant_id, "sequence", (json_int_t)q->grant_seq));
+	if (q->kind == SG_KIND_REQUEST)
+		return;
+	json_object_del(j, "digest");
+	if (sg_statement_parse(q->statement, strlen(q->statement), &st) != 0)
+		return;
+	if (q->kind == SG_KIND_RELEASE) {
+		json_object_set_new(j, "release", json_pack("{s:I, s:s, s:I}",
+		    "count", (json_int_t)q->count, "manifest_sha256",
+		    st.manifest_root, "signed", (json_int_t)q->signed_count));
+		return;
+	}
+	sg_time_rfc3339((time_t)q->expires_at, until, sizeof(until));
+	json_object_set_new(j, "grant", json_pack("{s:I, s:I, s:s, s:s}",
+	    "count", (json_int_t)q->count, "used", (json_int_t)q->used,
+	    "artifact", st.pattern, "until", until));
+}
+
 /*
  * A request as the API shows it.  Everything about its quorum comes from
  * the request's own policy (the terms' groups and counts), with what is
@@ -100,6 +129,7 @@ request_json(struct sg_api *a, const struct sg_request *q)
 		    json_string(v.in_force));
 	}
 	json_object_set_new(j, "required", required);
+	kind_json(j, q);
 	if (q->error != NULL)
 		json_object_set_new(j, "error", json_string(q->error));
 	if (q->state == SG_REQ_CANCELLED) {
@@ -108,6 +138,22 @@ request_json(struct sg_api *a, const struct sg_request *q)
 		    "by", q->cancelled_by, "at", at, "reason",
 		    q->cancel_reason != NULL ? q->cancel_reason : ""));
 	}
+	return j;
+}
+
+/* A signature made under a grant: its proof is two bundles (the
+ * signature's entry, the grant's approved entry). */
+static json_t *
+grant_signature_json(struct sg_api *a, const struct sg_request *q)
+{
+	struct sg_request *g = NULL;
+	json_t *j = NULL;
+
+	if (sg_service_get(a->svc, q->grant_id, &g) == 0)
+		j = api_artifact_signature_json(a, g, q->digest_alg, q->format,
+		    q->log_index, q->signature, q->signature_len, q->cms,
+		    q->cms_len);
+	sg_request_free(g);
 	return j;
 }
 
@@ -152,6 +198,10 @@ signature_json(struct sg_api *a, const struct sg_request *q)
 		free(tok);
 		json_object_set_new(j, "timestamp", ts);
 	}
+	if (j != NULL && q->log_index >= 0 && q->grant_id[0] != '\0') {
+		json_decref(j);
+		return grant_signature_json(a, q);
+	}
 	if (j != NULL && q->log_index >= 0) {
 		char *proof = NULL;
 		if (sg_service_log_bundle(a->svc, (uint64_t)q->log_index,
@@ -167,8 +217,8 @@ signature_json(struct sg_api *a, const struct sg_request *q)
 	return j;
 }
 
-static void
-respond_request(struct sg_api *a, struct sg_http_response *resp, int status,
+void
+api_respond_request(struct sg_api *a, struct sg_http_response *resp, int status,
     const struct sg_request *q)
 {
 	json_t *j = request_json(a, q);
@@ -193,8 +243,8 @@ respond_request(struct sg_api *a, struct sg_http_response *resp, int status,
 }
 
 /* Refuses members of obj that are not in allowed; names the first. */
-static int
-only_fields(struct sg_http_response *resp, json_t *obj, const char *prefix,
+int
+api_only_fields(struct sg_http_response *resp, json_t *obj, const char *prefix,
     const char *const *allowed)
 {
 	const char *k;
@@ -208,8 +258,8 @@ only_fields(struct sg_http_response *resp, json_t *obj, const char *prefix,
 	return -1;
 }
 
-static int
-parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
+int
+api_parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
 {
 	struct sg_text_fault tf;
 	const char *k;
@@ -263,8 +313,8 @@ parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
 }
 
 /* "digest": {"algorithm": ..., "value": hex} into nr. */
-static int
-parse_digest(struct sg_http_response *resp, json_t *digest,
+int
+api_parse_digest(struct sg_http_response *resp, json_t *digest,
     struct sg_new_request *nr)
 {
 	static const char *const dig[] = { "algorithm", "value", NULL };
@@ -275,7 +325,7 @@ parse_digest(struct sg_http_response *resp, json_t *digest,
 		    "algorithm and value");
 		return -1;
 	}
-	if (only_fields(resp, digest, "digest.", dig) != 0)
+	if (api_only_fields(resp, digest, "digest.", dig) != 0)
 		return -1;
 	v = json_object_get(digest, "algorithm");
 	if (!json_is_string(v) || (nr->digest_alg =
@@ -304,21 +354,30 @@ parse_new_request(struct sg_http_response *resp, json_t *body,
     struct sg_new_request *nr, char **ret_artifact)
 {
 	static const char *const top[] = { "key", "digest", "format",
-	    "artifact", NULL };
+	    "artifact", "grant", NULL };
 	json_t *v;
 
-	if (only_fields(resp, body, "", top) != 0)
+	if (api_only_fields(resp, body, "", top) != 0)
 		return -1;
+	if ((v = json_object_get(body, "grant")) != NULL) {
+		if (!json_is_string(v) || !sg_request_id_ok(json_string_value(v))) {
+			api_problem(resp, 400, "grant", "grant: must be a grant "
+			    "id (32 lower-case hex digits)");
+			return -1;
+		}
+		nr->grant = json_string_value(v);
+	}
 	v = json_object_get(body, "key");
-	if (!json_is_string(v) ||
-	    !sg_name_ok(json_string_value(v), SG_NAME_LEN_MAX)) {
+	if ((v != NULL || nr->grant == NULL) && (!json_is_string(v) ||
+	    !sg_name_ok(json_string_value(v), SG_NAME_LEN_MAX))) {
 		api_problem(resp, 400, "key", "key: must be a key name");
 		return -1;
 	}
-	nr->key = json_string_value(v);
-	if (parse_digest(resp, json_object_get(body, "digest"), nr) != 0)
+	nr->key = v != NULL ? json_string_value(v) : NULL;
+	if (api_parse_digest(resp, json_object_get(body, "digest"), nr) != 0)
 		return -1;
-	nr->format = SG_FORMAT_RAW;
+	/* Under a grant, no format means the grant's. */
+	nr->format = nr->grant != NULL ? 0 : SG_FORMAT_RAW;
 	if ((v = json_object_get(body, "format")) != NULL &&
 	    (!json_is_string(v) ||
 	    sg_format_parse(json_string_value(v), &nr->format) != 0)) {
@@ -329,7 +388,7 @@ parse_new_request(struct sg_http_response *resp, json_t *body,
 		api_problem(resp, 400, "artifact", "artifact: is required");
 		return -1;
 	}
-	if (parse_artifact(resp, v, ret_artifact) != 0)
+	if (api_parse_artifact(resp, v, ret_artifact) != 0)
 		return -1;
 	nr->artifact_json = *ret_artifact;
 	return 0;
@@ -337,8 +396,8 @@ parse_new_request(struct sg_http_response *resp, json_t *body,
 
 /* The Idempotency-Key header, if any, with the SHA-256 of the body it
  * stands for (a retry must send the same body). */
-static int
-parse_idempotency(const struct sg_http_request *req,
+int
+api_parse_idempotency(const struct sg_http_request *req,
     struct sg_http_response *resp, struct sg_new_request *nr,
     char body_sha[SG_SHA256_HEX_SIZE])
 {
@@ -373,7 +432,7 @@ api_post_request(struct call *c)
 	memset(&nr, 0, sizeof(nr));
 	memset(&f, 0, sizeof(f));
 	if (parse_new_request(c->resp, c->body, &nr, &artifact) != 0 ||
-	    parse_idempotency(c->req, c->resp, &nr, body_sha) != 0)
+	    api_parse_idempotency(c->req, c->resp, &nr, body_sha) != 0)
 		goto out;
 	nr.requester = c->principal;
 	r = sg_service_create(c->a->svc, &nr, &q, &existing, &f);
@@ -383,7 +442,7 @@ api_post_request(struct call *c)
 	}
 	snprintf(c->resp->location, sizeof(c->resp->location),
 	    "/v1/requests/%s", q->id);
-	respond_request(c->a, c->resp, existing ? 200 : 201, q);
+	api_respond_request(c->a, c->resp, existing ? 200 : 201, q);
 out:
 	sg_request_free(q);
 	free(artifact);
@@ -406,7 +465,7 @@ api_list_requests(struct call *c)
 
 	if (state != NULL && sg_req_state_parse(state, &want) != 0) {
 		api_problem(resp, 400, "state", "state: must be pending, signed, "
-		    "rejected, expired, failed or cancelled");
+		    "rejected, expired, failed, cancelled, active or revoked");
 		return;
 	}
 	if (key != NULL && !sg_name_ok(key, SG_NAME_LEN_MAX)) {
@@ -446,8 +505,8 @@ api_list_requests(struct call *c)
 }
 
 /* The request of the path's {id}, or NULL with the problem answered. */
-static struct sg_request *
-fetch_request(struct call *c)
+struct sg_request *
+api_fetch_request(struct call *c)
 {
 	struct sg_request *q = NULL;
 	int r;
@@ -476,9 +535,10 @@ api_get_request(struct call *c)
 		    WAIT_MAX);
 		return;
 	}
-	if ((q = fetch_request(c)) == NULL)
+	if ((q = api_fetch_request(c)) == NULL)
 		return;
-	if (wait > 0 && !c->req->resumed && q->state == SG_REQ_PENDING) {
+	if (wait > 0 && !c->req->resumed && (q->state == SG_REQ_PENDING ||
+	    (q->state == SG_REQ_ACTIVE && q->kind == SG_KIND_RELEASE))) {
 		snprintf(c->resp->wait_id, sizeof(c->resp->wait_id), "%s",
 		    c->id);
 		c->resp->wait_deadline_ms = c->a->now_ms() +
@@ -486,7 +546,7 @@ api_get_request(struct call *c)
 		sg_request_free(q);
 		return;
 	}
-	respond_request(c->a, c->resp, 200, q);
+	api_respond_request(c->a, c->resp, 200, q);
 	sg_request_free(q);
 }
 
@@ -497,7 +557,7 @@ api_get_signature(struct call *c)
 	struct sg_request *q;
 	json_t *j;
 
-	if ((q = fetch_request(c)) == NULL)
+	if ((q = api_fetch_request(c)) == NULL)
 		return;
 	if (q->state != SG_REQ_SIGNED || q->signature == NULL) {
 		api_problem(c->resp, 409, NULL, "request %s is %s, not signed",
@@ -528,8 +588,34 @@ api_post_approval(struct call *c)
 		api_service_problem(c->resp, r, &f);
 		return;
 	}
-	respond_request(c->a, c->resp, 200, q);
+	api_respond_request(c->a, c->resp, 200, q);
 	sg_request_free(q);
+}
+
+const char *
+api_parse_reason(struct call *c)
+{
+	static const char *const top[] = { "reason", NULL };
+	struct sg_text_fault tf;
+	json_t *v;
+	char why[128];
+
+	if (api_only_fields(c->resp, c->body, "", top) != 0)
+		return NULL;
+	v = json_object_get(c->body, "reason");
+	if (!json_is_string(v)) {
+		api_problem(c->resp, 400, "reason", "reason: is required, a string "
+		    "of 1 to %d bytes", SG_CANCEL_REASON_MAX);
+		return NULL;
+	}
+	/* Officers read it: the text rule, over every byte (a NUL too). */
+	if (sg_text_ok(json_string_value(v), json_string_length(v),
+	    &tf) != 0) {
+		sg_text_fault_describe(&tf, why, sizeof(why));
+		api_problem(c->resp, 400, "reason", "reason: %s", why);
+		return NULL;
+	}
+	return json_string_value(v);
 }
 
 /* POST /v1/requests/{id}/cancel {"reason": "..."}: by the requester or
@@ -537,36 +623,19 @@ api_post_approval(struct call *c)
 void
 api_post_cancel(struct call *c)
 {
-	static const char *const top[] = { "reason", NULL };
-	struct sg_text_fault tf;
 	struct sg_request *q = NULL;
 	struct sg_fault f;
-	json_t *v;
-	char why[128];
+	const char *reason;
 	int r;
 
 	memset(&f, 0, sizeof(f));
-	if (only_fields(c->resp, c->body, "", top) != 0)
+	if ((reason = api_parse_reason(c)) == NULL)
 		return;
-	v = json_object_get(c->body, "reason");
-	if (!json_is_string(v)) {
-		api_problem(c->resp, 400, "reason", "reason: is required, a string "
-		    "of 1 to %d bytes", SG_CANCEL_REASON_MAX);
-		return;
-	}
-	/* Officers read it: the text rule, over every byte (a NUL too). */
-	if (sg_text_ok(json_string_value(v), json_string_length(v),
-	    &tf) != 0) {
-		sg_text_fault_describe(&tf, why, sizeof(why));
-		api_problem(c->resp, 400, "reason", "reason: %s", why);
-		return;
-	}
-	r = sg_service_cancel(c->a->svc, c->id, c->principal,
-	    json_string_value(v), &q, &f);
+	r = sg_service_cancel(c->a->svc, c->id, c->principal, reason, &q, &f);
 	if (r != 0) {
 		api_service_problem(c->resp, r, &f);
 		return;
 	}
-	respond_request(c->a, c->resp, 200, q);
+	api_respond_request(c->a, c->resp, 200, q);
 	sg_request_free(q);
 }

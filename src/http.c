@@ -74,6 +74,7 @@ struct reqctx {
 	size_t len;
 	size_t discarded;
 	int too_large;
+	size_t body_max;               /* SG_HTTP_MAX_BODY, or larger */
 	int resumed;
 	int authenticated;
 	int64_t wait_deadline_ms;
@@ -286,7 +287,14 @@ simple_error(struct MHD_Connection *conn, int status, const char *title,
 	return send_response(conn, &resp, close_after);
 }
 
-#define TOO_LARGE_DETAIL "the body exceeds the limit of 65536 bytes"
+/* The 413's detail, naming the limit that applied. */
+static const char *
+too_large_detail(const struct reqctx *rc, char *buf, size_t len)
+{
+	snprintf(buf, len, "the body exceeds the limit of %zu bytes",
+	    rc->body_max);
+	return buf;
+}
 
 static int
 add_waiter(struct sg_http *h, struct MHD_Connection *conn, const char *id,
@@ -365,10 +373,11 @@ timer_main(void *arg)
 /* The first call of a request: headers only. */
 static enum MHD_Result
 request_start(struct sg_http *h, struct MHD_Connection *conn,
-    struct slot *s, void **con_cls)
+    struct slot *s, const char *url, const char *method, void **con_cls)
 {
 	struct reqctx *rc;
 	const char *cl, *te;
+	char detail[80];
 	uint64_t n = 0;
 
 	if ((rc = calloc(1, sizeof(*rc))) == NULL)
@@ -378,6 +387,11 @@ request_start(struct sg_http *h, struct MHD_Connection *conn,
 	rc->authenticated = h->plain_http ? 0 : http_identify(conn, s);
 	if ((rc->authenticated || h->plain_http) && !s->admitted)
 		admit(conn, s);
+	rc->body_max = SG_HTTP_MAX_BODY;
+	if ((rc->authenticated || h->plain_http) &&
+	    strcmp(method, "POST") == 0 &&
+	    strcmp(url, SG_HTTP_LARGE_BODY_PATH) == 0)
+		rc->body_max = SG_HTTP_MAX_RELEASE_BODY;
 	if (s->admitted)
 		http_set_deadline(s, sg_mono_ms() + h->request_ms);
 
@@ -386,12 +400,13 @@ request_start(struct sg_http *h, struct MHD_Connection *conn,
 	te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_TRANSFER_ENCODING);
 	if (cl != NULL && (sg_parse_u64(cl, 0, UINT64_MAX, &n) != 0 ||
-	    n > SG_HTTP_MAX_BODY)) {
+	    n > rc->body_max)) {
 		/* Answered now; the body is drained by the lingering
 		 * close, so the client reads this instead of a reset. */
 		rc->too_large = 1;
 		return simple_error(conn, 413, "Payload Too Large",
-		    TOO_LARGE_DETAIL, !s->admitted);
+		    too_large_detail(rc, detail, sizeof(detail)),
+		    !s->admitted);
 	}
 	if (!rc->authenticated && (n > 0 || te != NULL))
 		return simple_error(conn, 401, "Unauthorized",
@@ -447,7 +462,7 @@ body_add(struct reqctx *rc, const char *data, size_t n)
 {
 	char *nb;
 
-	if (rc->too_large || rc->len + n > SG_HTTP_MAX_BODY) {
+	if (rc->too_large || rc->len + n > rc->body_max) {
 		rc->too_large = 1;
 		rc->discarded += n;
 		return rc->discarded > DISCARD_MAX_BYTES ? MHD_NO : MHD_YES;
@@ -541,12 +556,13 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	struct sg_http_param *query = NULL, *headers = NULL;
 	struct slot *s;
 	enum MHD_Result ret = MHD_NO;
+	char detail[80];
 	size_t n;
 
 	if (rc == NULL) {
 		if ((s = conn_slot(conn)) == NULL)
 			return MHD_NO;
-		return request_start(h, conn, s, con_cls);
+		return request_start(h, conn, s, url, method, con_cls);
 	}
 	s = rc->slot;
 	if ((n = *upload_data_size) > 0) {
@@ -559,7 +575,8 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 		http_set_deadline(s, 0);
 	if (rc->too_large)
 		return simple_error(conn, 413, "Payload Too Large",
-		    TOO_LARGE_DETAIL, !s->admitted);
+		    too_large_detail(rc, detail, sizeof(detail)),
+		    !s->admitted);
 
 	memset(&req, 0, sizeof(req));
 	req.method = method;

@@ -261,6 +261,22 @@ grant_evidence(struct sg_service *s, const struct sg_request *q,
 	return r;
 }
 
+/* The artifact name of a request (its artifact object's `name`). */
+static int
+artifact_name(const struct sg_request *q, char *out, size_t cap)
+{
+	json_t *o, *v;
+	int r = SG_ERR_INVALID;
+
+	if ((o = json_loads(q->artifact_json, 0, NULL)) == NULL)
+		return SG_ERR_IO;
+	if ((v = json_object_get(o, "name")) != NULL && json_is_string(v) &&
+	    (size_t)snprintf(out, cap, "%s", json_string_value(v)) < cap)
+		r = 0;
+	json_decref(o);
+	return r;
+}
+
 /*
  * Signs reserved request id (pending, with its grant's number) and records
  * the outcome.  0 once signed and logged; SG_ERR_FORBIDDEN when refused
@@ -333,22 +349,6 @@ out:
 	return r;
 }
 
-/* The artifact name of a request (its artifact object's `name`). */
-static int
-artifact_name(const struct sg_request *q, char *out, size_t cap)
-{
-	json_t *o, *v;
-	int r = SG_ERR_INVALID;
-
-	if ((o = json_loads(q->artifact_json, 0, NULL)) == NULL)
-		return SG_ERR_IO;
-	if ((v = json_object_get(o, "name")) != NULL && json_is_string(v) &&
-	    (size_t)snprintf(out, cap, "%s", json_string_value(v)) < cap)
-		r = 0;
-	json_decref(o);
-	return r;
-}
-
 int
 svc_grant_sign_pending(struct sg_service *s, const char *id)
 {
@@ -369,27 +369,55 @@ svc_grant_sign_pending(struct sg_service *s, const char *id)
 	return r;
 }
 
-/* Reads grant id and checks that nr fits it now. */
+/* The artifact line of nr under grant g: nr's digest, its format (the
+ * grant's when none is given) and its artifact's name. */
+static int
+grant_line(const struct sg_new_request *nr, const struct sg_request *g,
+    struct sg_artifact_line *al, char *line, size_t cap, struct sg_fault *f)
+{
+	struct sg_request tmp;
+	size_t n;
+
+	memset(al, 0, sizeof(*al));
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.artifact_json = (char *)nr->artifact_json;
+	if (artifact_name(&tmp, al->name, sizeof(al->name)) != 0 ||
+	    !sg_artifact_word_valid(al->name, strlen(al->name),
+	    SG_ARTIFACT_LINE_NAME_MAX)) {
+		svc_fault(f, "artifact.name", "under a grant, the artifact's "
+		    "name is 1 to %d bytes of printable ASCII without spaces",
+		    SG_ARTIFACT_LINE_NAME_MAX);
+		return SG_ERR_INVALID;
+	}
+	al->digest_alg = nr->digest_alg;
+	memcpy(al->digest, nr->digest, nr->digest_len);
+	al->digest_len = nr->digest_len;
+	al->format = sg_format_valid(nr->format) ? nr->format : g->format;
+	if (sg_artifact_line_build(al, line, cap, &n) != 0) {
+		svc_fault(f, "digest", "the digest does not make an artifact "
+		    "line");
+		return SG_ERR_INVALID;
+	}
+	return 0;
+}
+
+/* Reads grant id and checks that nr fits it now; *al and line: the
+ * artifact line to sign. */
 static int
 grant_check(struct sg_service *s, const struct sg_new_request *nr,
-    struct sg_artifact_line *al, struct sg_request **ret_g,
-    struct sg_fault *f)
+    struct sg_artifact_line *al, char *line, size_t cap,
+    struct sg_request **ret_g, struct sg_fault *f)
 {
 	int r;
 
-	if (nr->nlines != 1 || sg_artifact_line_parse(nr->lines[0],
-	    strlen(nr->lines[0]), al) != 0) {
-		svc_fault(f, "artifact.name", "the artifact's name, digest "
-		    "and format do not make an artifact line");
-		return SG_ERR_INVALID;
-	}
 	if ((r = sg_service_get(s, nr->grant, ret_g)) == SG_ERR_NOT_FOUND) {
 		svc_fault(f, "grant", "no grant with id '%s'", nr->grant);
 		return r;
 	}
 	if (r != 0)
 		return SG_ERR_UNAVAILABLE;
-	if ((r = grant_fits(*ret_g, nr, al, f)) != 0 ||
+	if ((r = grant_line(nr, *ret_g, al, line, cap, f)) != 0 ||
+	    (r = grant_fits(*ret_g, nr, al, f)) != 0 ||
 	    (r = grant_closed(s, *ret_g, f)) != 0)
 		return r;
 	return 0;
@@ -402,10 +430,11 @@ svc_grant_create(struct sg_service *s, const struct sg_new_request *nr,
 	struct sg_artifact_line al;
 	struct sg_request *g = NULL, q;
 	struct take_job tj = { .s = s, .nr = nr, .q = &q, .f = f };
+	char line[SG_ARTIFACT_LINE_MAX + 1];
 	int r;
 
 	*ret_existing = 0;
-	if ((r = grant_check(s, nr, &al, &g, f)) != 0)
+	if ((r = grant_check(s, nr, &al, line, sizeof(line), &g, f)) != 0)
 		goto out;
 	if (nr->idem_key != NULL &&
 	    (r = svc_original(s, nr, ret, f)) != SG_ERR_NOT_FOUND) {
