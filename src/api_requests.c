@@ -132,9 +132,10 @@ request_json(struct sg_api *a, const struct sg_request *q)
 	kind_json(j, q);
 	if (q->error != NULL)
 		json_object_set_new(j, "error", json_string(q->error));
-	if (q->state == SG_REQ_CANCELLED) {
+	if (q->state == SG_REQ_CANCELLED || q->state == SG_REQ_REVOKED) {
 		sg_time_rfc3339((time_t)q->cancelled_at, at, sizeof(at));
-		json_object_set_new(j, "cancelled", json_pack("{s:s, s:s, s:s}",
+		json_object_set_new(j, q->state == SG_REQ_REVOKED ? "revoked" :
+		    "cancelled", json_pack("{s:s, s:s, s:s}",
 		    "by", q->cancelled_by, "at", at, "reason",
 		    q->cancel_reason != NULL ? q->cancel_reason : ""));
 	}

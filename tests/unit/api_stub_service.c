@@ -227,6 +227,8 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 	/* Its pointers die with the request. */
 	s->nr.key = s->nr.requester = NULL;
 	s->nr.artifact_json = s->nr.idem_key = s->nr.body_sha256 = NULL;
+	s->nr.lines = NULL;
+	s->nr.pattern = s->nr.grant = NULL;
 	*ret_existing = s->existing;
 	return answer(s, STUB_ID, ret, f);
 }
@@ -259,6 +261,45 @@ sg_service_cancel(struct sg_service *s, const char *id,
 	copy(s->text, sizeof(s->text), reason);
 	s->text_len = strlen(s->text);
 	return answer(s, id, ret, f);
+}
+
+int
+sg_service_revoke(struct sg_service *s, const char *id,
+    const char *principal, const char *reason, struct sg_request **ret,
+    struct sg_fault *f)
+{
+	record(s, "revoke");
+	s->mutations++;
+	copy(s->id, sizeof(s->id), id);
+	copy(s->principal, sizeof(s->principal), principal);
+	copy(s->text, sizeof(s->text), reason);
+	s->text_len = strlen(s->text);
+	return answer(s, id, ret, f);
+}
+
+int
+sg_service_release_items(struct sg_service *s, const char *id,
+    uint64_t after, size_t max, struct sg_release_item **ret, size_t *ret_n)
+{
+	record(s, "release_items");
+	copy(s->id, sizeof(s->id), id);
+	(void)after;
+	(void)max;
+	*ret = NULL;
+	*ret_n = 0;
+	return s->result;
+}
+
+int
+sg_service_artifact_bundle(struct sg_service *s, uint64_t index,
+    uint64_t approved_index, char **ret)
+{
+	(void)s;
+	(void)index;
+	(void)approved_index;
+	if ((*ret = strdup("c2sp.org/tlog-proof@v1\n")) == NULL)
+		abort();
+	return 0;
 }
 
 int
