@@ -7,8 +7,8 @@
  *
  * One message per SOCK_SEQPACKET record, host byte order (both ends are
  * the same binary), every message a fixed struct that starts with a
- * header; SIGN and REPLY are followed by variable parts whose lengths the
- * fixed part declares.  A request is accepted only when the record's size
+ * header; SIGN, SIGN_BATCH, REPLY and BATCH_REPLY are followed by
+ * variable parts whose lengths the fixed part declares.  A request is accepted only when the record's size
  * is exactly what the table in signer_wire.c says for its type, every
  * fixed string is NUL-terminated inside its field, and every count and
  * declared length is within its limit.  Nothing else reaches a handler.
@@ -37,6 +37,8 @@ enum sg_wire_type {
 	SG_WIRE_KEYINFO,
 	SG_WIRE_RELOAD,
 	SG_WIRE_REPLY,
+	SG_WIRE_SIGN_BATCH,            /* releases and grants */
+	SG_WIRE_BATCH_REPLY,
 };
 
 struct sg_wire_hdr {
@@ -94,9 +96,57 @@ struct sg_wire_reply {
 	uint32_t cms_len;              /* then cms_len bytes (SIGN, cms) */
 };
 
+/* One item of a SIGN_BATCH: its line and path follow the evidence. */
+struct sg_wire_batch_item {
+	uint64_t position;
+	uint32_t line_len;             /* 1..SG_ARTIFACT_LINE_MAX */
+	uint32_t npath;                /* 0..SG_MANIFEST_PATH_MAX hashes */
+};
+
+struct sg_wire_sign_batch {            /* SIGN_BATCH */
+	struct sg_wire_hdr h;
+	char key[SG_NAME_MAX];
+	char format[SG_FORMAT_SIZE];   /* sg_format_str(), NUL-padded */
+	uint32_t statement_len;
+	uint32_t nenvelopes;
+	uint32_t envelope_lens[SG_WIRE_MAX_ENVELOPES]; /* unused: 0 */
+	uint32_t nitems;               /* 1..SG_SIGNER_BATCH_MAX */
+	uint32_t reserved;             /* 0 */
+	struct sg_wire_batch_item items[SG_SIGNER_BATCH_MAX]; /* unused: 0 */
+	/* then the statement, each envelope, then for each item its line
+	 * bytes and its npath hashes of SG_HASH_LEN bytes */
+};
+
+struct sg_wire_batch_result {
+	int32_t status;                /* 0, SG_ERR_BUFFER or a refusal */
+	uint32_t sig_len;              /* 1..SG_MAX_SIG when status is 0 */
+	uint32_t cms_len;              /* cms: the DER SignedData */
+};
+
+struct sg_wire_batch_reply {           /* BATCH_REPLY */
+	struct sg_wire_hdr h;
+	int32_t status;                /* the whole batch */
+	char err[SG_SIGNER_ERR_MAX];   /* why (the first refused item's why
+	                                  when status is 0) */
+	uint32_t nitems;               /* status 0: as many as asked; else 0 */
+	struct sg_wire_batch_result items[SG_SIGNER_BATCH_MAX]; /* unused: 0 */
+	/* then for each item its sig_len bytes, then its cms_len bytes */
+};
+
 /* The largest request the signer reads, and the largest reply. */
 #define SG_WIRE_MAX_MSG (sizeof(struct sg_wire_sign) + SG_SIGNER_MAX_EVIDENCE)
 #define SG_WIRE_MAX_REPLY (sizeof(struct sg_wire_reply) + SG_SIGNER_MAX_CMS)
+/* A BATCH_REPLY's signatures and CMS together: the signer stops filling
+ * it there (the items left get SG_ERR_BUFFER).  The whole reply stays
+ * under the kernel's default socket buffer, as SIGN does. */
+#define SG_WIRE_BATCH_DATA_MAX \
+	(SG_SIGNER_MAX_CMS + SG_SIGNER_BATCH_MAX * SG_MAX_SIG)
+#define SG_WIRE_MAX_BATCH_REPLY \
+	(sizeof(struct sg_wire_batch_reply) + SG_WIRE_BATCH_DATA_MAX)
+/* What the front's receive buffer must hold: either reply. */
+#define SG_WIRE_MAX_FROM_SIGNER \
+	(SG_WIRE_MAX_BATCH_REPLY > SG_WIRE_MAX_REPLY ? \
+	SG_WIRE_MAX_BATCH_REPLY : SG_WIRE_MAX_REPLY)
 
 /* The table: one row per type. */
 enum sg_wire_shape {
@@ -137,10 +187,22 @@ struct sg_wire_sign_req {
 	size_t nenvelopes;
 };
 
+/*
+ * SIGN_BATCH decoded: the evidence as a SIGN carries it (sign.msg holds
+ * only the key: no digest), the items' lines and paths pointing into the
+ * record.
+ */
+struct sg_wire_batch_req {
+	struct sg_wire_sign_req sign;
+	struct sg_batch_item items[SG_SIGNER_BATCH_MAX];
+	size_t nitems;
+};
+
 struct sg_wire_request {
 	uint32_t type;
 	union {
 		struct sg_wire_sign_req sign;          /* SIGN */
+		struct sg_wire_batch_req batch;        /* SIGN_BATCH */
 		struct sg_witness_request checkpoint;  /* CHECKPOINT */
 		char reload_sha256[SG_SHA256_HEX_SIZE]; /* RELOAD, hex */
 		char name[SG_NAME_MAX];                /* PROBE, KEYINFO */
@@ -174,6 +236,12 @@ int sg_wire_encode_checkpoint(struct sg_wire_checkpoint *w,
 /* PROBE or KEYINFO. */
 int sg_wire_encode_name(struct sg_wire_name *w, uint32_t type,
     const char *name);
+/* SIGN_BATCH: items[0..n) under key and the release or grant evidence
+ * ev; *ret is malloc'd.  SG_ERR_INVALID for a count, line or path out of
+ * its limit, SG_ERR_TOO_LARGE past SG_WIRE_MAX_MSG (send fewer items). */
+int sg_wire_encode_sign_batch(const char *key,
+    const struct sg_sign_evidence *ev, const struct sg_batch_item *items,
+    size_t n, uint8_t **ret, size_t *ret_len);
 /* RELOAD: the SHA-256 the front expects, 64 hex characters. */
 int sg_wire_encode_reload(struct sg_wire_text *w, const char *sha256_hex);
 
@@ -194,6 +262,28 @@ int sg_wire_encode_reply(struct sg_wire_reply *rep, const uint8_t *extra,
  */
 int sg_wire_decode_reply(const uint8_t *buf, size_t len,
     struct sg_wire_reply *ret, const uint8_t **ret_extra)
+    __attribute__((warn_unused_result));
+
+/*
+ * The signer's answer to a SIGN_BATCH: status and err for the whole
+ * batch; when status is 0, res[0..n) item by item (a signature and, for
+ * CMS, its DER only for an item whose status is 0).  SG_ERR_INVALID for
+ * a refusal that carries signatures or an item out of its limits,
+ * SG_ERR_TOO_LARGE past SG_WIRE_BATCH_DATA_MAX.  *ret is malloc'd.
+ */
+int sg_wire_encode_batch_reply(int status, const char *err,
+    const struct sg_batch_result *res, size_t n, uint8_t **ret,
+    size_t *ret_len);
+/*
+ * The front's check of a BATCH_REPLY: header, size equal to the fixed
+ * part plus every item's declared lengths, err terminated, statuses 0 or
+ * SG_ERR_* codes, a whole-batch refusal with no item, each item's
+ * signature 1..SG_MAX_SIG bytes and CMS at most SG_SIGNER_MAX_CMS only
+ * when its status is 0, unused slots zero.  0 with the fixed part in *ret
+ * and *ret_extra at the items' bytes inside buf; SG_ERR_INVALID otherwise.
+ */
+int sg_wire_decode_batch_reply(const uint8_t *buf, size_t len,
+    struct sg_wire_batch_reply *ret, const uint8_t **ret_extra)
     __attribute__((warn_unused_result));
 
 #endif

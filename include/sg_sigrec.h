@@ -9,6 +9,13 @@
  * signature durably before it answers with it, and answers a repeated
  * request with the recorded bytes instead of signing again.
  *
+ * Releases and grants: each artifact signature is a record of its own,
+ * under a record id derived from the statement's kind, id and position
+ * (sg_sigrec_item_id), so that the same rules hold per artifact: one
+ * signature per (id, position, format), bound to the first statement.  A
+ * batch's records are committed together (sg_sigrec_put_many: one
+ * transaction, one fsync).
+ *
  * Thread-safe: one connection behind a mutex; claims keep two threads
  * from signing the same request at once.
  */
@@ -56,6 +63,20 @@ void sg_sigrec_close(struct sg_sigrec *rec);
  * or SG_ERR_UNAVAILABLE (too many held) otherwise. */
 int sg_sigrec_claim(struct sg_sigrec *rec, const char *request);
 void sg_sigrec_release(struct sg_sigrec *rec, const char *request);
+/* All of ids[0..n) at once, or none (waiting as sg_sigrec_claim does
+ * while any is held); the ids must be distinct. */
+int sg_sigrec_claim_many(struct sg_sigrec *rec, const char *const *ids,
+    size_t n);
+void sg_sigrec_release_many(struct sg_sigrec *rec, const char *const *ids,
+    size_t n);
+
+/*
+ * The record id of an artifact signed under a release or grant: the
+ * first 32 hex digits of SHA-256("signgate-item " kind " " id " "
+ * position), position in decimal (kind "release" or "grant").
+ */
+void sg_sigrec_item_id(const char *kind, const char *id, uint64_t position,
+    char out[SG_REQUEST_ID_SIZE]);
 
 /*
  * Looks up what was signed for request id `request`.  0: a signature in
@@ -76,6 +97,17 @@ int sg_sigrec_get(struct sg_sigrec *rec, const char *request,
  * written (nothing is recorded then). */
 int sg_sigrec_put(struct sg_sigrec *rec, const struct sg_sigrec_entry *e,
     const char *statement, size_t statement_len);
+
+/*
+ * Records es[0..n), all with the same statement, in one transaction, and
+ * returns once it is on disk: results[i] is what sg_sigrec_put would have
+ * returned for es[i] (each under its own savepoint; a failed commit fails
+ * every one).  0, or SG_ERR_INVALID / SG_ERR_NOMEM / SG_ERR_UNAVAILABLE
+ * for the whole call (nothing recorded, every results[i] set so).
+ */
+int sg_sigrec_put_many(struct sg_sigrec *rec,
+    const struct sg_sigrec_entry *es, size_t n, const char *statement,
+    size_t statement_len, int *results);
 
 void sg_sigrec_entry_clear(struct sg_sigrec_entry *e);
 

@@ -23,6 +23,15 @@ client_sign(void *ctx, const struct sg_sign_msg *msg,
 }
 
 static int
+client_sign_batch(void *ctx, const char *key,
+    const struct sg_sign_evidence *ev, const struct sg_batch_item *items,
+    size_t n, struct sg_batch_result *res, char *errbuf, size_t errlen)
+{
+	return sg_signer_client_sign_batch(ctx, key, ev, items, n, res,
+	    errbuf, errlen);
+}
+
+static int
 client_checkpoint(void *ctx, const struct sg_witness_request *req,
     struct sg_witness_reply *ret)
 {
@@ -88,6 +97,7 @@ svc_signer_start(const struct sg_config *cfg, const struct sg_policy *p,
 		return r;
 	ret->ctx = c;
 	ret->sign = client_sign;
+	ret->sign_batch = client_sign_batch;
 	ret->checkpoint = client_checkpoint;
 	ret->probe = client_probe;
 	ret->key_public = client_key_public;

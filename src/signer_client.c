@@ -17,8 +17,10 @@
  * fetches every key's public facts once.
  *
  * The front builds requests with the wire module's encoders and checks
- * every reply with sg_wire_decode_reply(); a reply out of protocol marks
- * the signer gone.  A reply overdue retires its channel (a late answer
+ * every reply with sg_wire_decode_reply() (sg_wire_decode_batch_reply()
+ * for SIGN_BATCH, whose answer must also have as many items as were asked,
+ * and a CMS exactly for each item signed as CMS); a reply out of protocol
+ * marks the signer gone.  A reply overdue retires its channel (a late answer
  * would be read as the next request's).
  */
 #include <errno.h>
@@ -123,16 +125,22 @@ retire_channel(struct sg_signer_client *c, int ch)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Sends one request and waits for its reply on a free channel.  The
- * reply's fixed part goes to rep, its CMS (if any) to *ret_extra. */
+/*
+ * Sends one request and waits for its reply on a free channel; check()
+ * takes the reply record while the channel is still held (it is in the
+ * channel's buffer) and says whether it is in protocol: a reply that is
+ * not marks the signer gone.  SG_ERR_UNAVAILABLE then; otherwise what
+ * check returned in *ret_r.
+ */
 static int
-exchange(struct sg_signer_client *c, const void *req, size_t len,
-    struct sg_wire_reply *rep, uint8_t **ret_extra, size_t *ret_extra_len)
+exchange_raw(struct sg_signer_client *c, const void *req, size_t len,
+    int (*check)(const uint8_t *, size_t, void *, int *), void *arg,
+    int *ret_r)
 {
-	const uint8_t *extra;
 	ssize_t n;
-	int ch, r = 0;
+	int ch;
 
+	*ret_r = 0;
 	if ((ch = take_channel(c)) < 0)
 		return SG_ERR_UNAVAILABLE;
 	if (send(c->fds[ch], req, len, MSG_NOSIGNAL) != (ssize_t)len) {
@@ -154,25 +162,57 @@ exchange(struct sg_signer_client *c, const void *req, size_t len,
 		}
 	}
 	do
-		n = recv(c->fds[ch], c->rbuf[ch], SG_WIRE_MAX_REPLY, 0);
+		n = recv(c->fds[ch], c->rbuf[ch], SG_WIRE_MAX_FROM_SIGNER, 0);
 	while (n < 0 && errno == EINTR);
 	/* A signer that answers out of protocol is not used again. */
-	if (n < 0 || sg_wire_decode_reply(c->rbuf[ch], (size_t)n, rep,
-	    &extra) != 0) {
+	if (n < 0 || check(c->rbuf[ch], (size_t)n, arg, ret_r) != 0) {
 		give_channel(c, ch, 1);
 		return SG_ERR_UNAVAILABLE;
 	}
-	if (ret_extra != NULL) {
-		*ret_extra = NULL;
-		*ret_extra_len = rep->cms_len;
-		if (rep->cms_len > 0 && (*ret_extra = malloc(rep->cms_len)) ==
-		    NULL)
-			r = SG_ERR_NOMEM;
-		else if (rep->cms_len > 0)
-			memcpy(*ret_extra, extra, rep->cms_len);
-	}
 	give_channel(c, ch, 0);
-	return r;
+	return 0;
+}
+
+struct reply_arg {
+	struct sg_wire_reply *rep;
+	uint8_t **ret_extra;
+	size_t *ret_extra_len;
+};
+
+/* A REPLY: its fixed part, and a copy of its CMS when asked. */
+static int
+check_reply(const uint8_t *buf, size_t n, void *arg, int *ret_r)
+{
+	struct reply_arg *ra = arg;
+	const uint8_t *extra;
+	struct sg_wire_reply *rep = ra->rep;
+
+	if (sg_wire_decode_reply(buf, n, rep, &extra) != 0)
+		return SG_ERR_INVALID;
+	if (ra->ret_extra != NULL) {
+		*ra->ret_extra = NULL;
+		*ra->ret_extra_len = rep->cms_len;
+		if (rep->cms_len > 0 && (*ra->ret_extra =
+		    malloc(rep->cms_len)) == NULL)
+			*ret_r = SG_ERR_NOMEM;
+		else if (rep->cms_len > 0)
+			memcpy(*ra->ret_extra, extra, rep->cms_len);
+	}
+	return 0;
+}
+
+/* Sends one request and waits for its REPLY.  The reply's fixed part
+ * goes to rep, its CMS (if any) to *ret_extra. */
+static int
+exchange(struct sg_signer_client *c, const void *req, size_t len,
+    struct sg_wire_reply *rep, uint8_t **ret_extra, size_t *ret_extra_len)
+{
+	struct reply_arg ra = { rep, ret_extra, ret_extra_len };
+	int r, cr;
+
+	if ((r = exchange_raw(c, req, len, check_reply, &ra, &cr)) != 0)
+		return r;
+	return cr;
 }
 
 static struct sg_signer_client *
@@ -206,7 +246,7 @@ wait_ready(int fd, uint8_t *buf, char *errbuf, size_t errlen)
 	do
 		pr = poll(&pfd, 1, READY_TIMEOUT_MS);
 	while (pr < 0 && errno == EINTR);
-	if (pr != 1 || (n = recv(fd, buf, SG_WIRE_MAX_REPLY, 0)) <
+	if (pr != 1 || (n = recv(fd, buf, SG_WIRE_MAX_FROM_SIGNER, 0)) <
 	    (ssize_t)sizeof(rep)) {
 		snprintf(errbuf, errlen, "the signer process did not start");
 		return SG_ERR_UNAVAILABLE;
@@ -291,7 +331,7 @@ sg_signer_spawn(const char *module_path,
 		sp_set_bufs(sv[1]);
 		c->fds[i] = sv[0];
 		child_fds[i] = sv[1];
-		if ((c->rbuf[i] = malloc(SG_WIRE_MAX_REPLY)) == NULL) {
+		if ((c->rbuf[i] = malloc(SG_WIRE_MAX_FROM_SIGNER)) == NULL) {
 			r = SG_ERR_NOMEM;
 			goto fail;
 		}
@@ -358,7 +398,7 @@ connect_channel(struct sg_signer_client *c, const char *path,
 		return SG_ERR_FORBIDDEN;
 	}
 	c->fds[c->n] = fd;
-	if ((c->rbuf[c->n] = malloc(SG_WIRE_MAX_REPLY)) == NULL)
+	if ((c->rbuf[c->n] = malloc(SG_WIRE_MAX_FROM_SIGNER)) == NULL)
 		return SG_ERR_NOMEM;    /* fd closed with the client */
 	if ((r = wait_ready(fd, c->rbuf[c->n], errbuf, errlen)) != 0) {
 		if (r == SG_ERR_UNAVAILABLE)
@@ -583,4 +623,84 @@ sg_signer_client_reload(struct sg_signer_client *c,
 	if (rep.status != 0)
 		snprintf(errbuf, errlen, "%s", rep.err);
 	return rep.status;
+}
+
+struct batch_arg {
+	size_t n;                      /* items asked */
+	enum sg_format format;
+	struct sg_batch_result *res;
+	char *errbuf;
+	size_t errlen;
+};
+
+/* A BATCH_REPLY for this batch: items copied out into ba->res. */
+static int
+check_batch_reply(const uint8_t *buf, size_t len, void *arg, int *ret_r)
+{
+	struct batch_arg *ba = arg;
+	struct sg_wire_batch_reply w;
+	const uint8_t *extra;
+	size_t i, off = 0;
+
+	if (sg_wire_decode_batch_reply(buf, len, &w, &extra) != 0 ||
+	    (w.status == 0 && w.nitems != ba->n))
+		return SG_ERR_INVALID;
+	for (i = 0; i < w.nitems; i++)
+		if (w.items[i].status == 0 &&
+		    (w.items[i].cms_len != 0) != (ba->format == SG_FORMAT_CMS))
+			return SG_ERR_INVALID;
+	snprintf(ba->errbuf, ba->errlen, "%s", w.err);
+	if ((*ret_r = w.status) != 0)
+		return 0;
+	for (i = 0; i < w.nitems && *ret_r == 0; i++) {
+		struct sg_batch_result *r = &ba->res[i];
+		r->status = w.items[i].status;
+		r->sig_len = w.items[i].sig_len;
+		memcpy(r->sig, extra + off, r->sig_len);
+		off += r->sig_len;
+		r->cms_len = w.items[i].cms_len;
+		if (r->cms_len > 0 && (r->cms = malloc(r->cms_len)) == NULL)
+			*ret_r = SG_ERR_NOMEM;
+		else if (r->cms_len > 0)
+			memcpy(r->cms, extra + off, r->cms_len);
+		off += w.items[i].cms_len;
+	}
+	explicit_bzero(&w, sizeof(w));
+	return 0;
+}
+
+int
+sg_signer_client_sign_batch(struct sg_signer_client *c, const char *key,
+    const struct sg_sign_evidence *ev, const struct sg_batch_item *items,
+    size_t n, struct sg_batch_result *res, char *errbuf, size_t errlen)
+{
+	struct batch_arg ba = { n, ev != NULL ? ev->format : SG_FORMAT_RAW,
+	    res, errbuf, errlen };
+	uint8_t *buf;
+	size_t len;
+	int r, br = 0;
+
+	if (errlen > 0)
+		errbuf[0] = '\0';
+	if (res != NULL && n <= SG_SIGNER_BATCH_MAX)
+		memset(res, 0, n * sizeof(*res));
+	if (res == NULL || (r = sg_wire_encode_sign_batch(key, ev, items, n,
+	    &buf, &len)) != 0) {
+		r = res == NULL ? SG_ERR_INVALID : r;
+		snprintf(errbuf, errlen, "the batch does not fit a signer "
+		    "message: %s", sg_strerror(r));
+		return r;
+	}
+	r = exchange_raw(c, buf, len, check_batch_reply, &ba, &br);
+	free(buf);
+	if (r == 0)
+		r = br;
+	if (r != 0) {
+		sg_batch_results_clear(res, n);
+		if (errlen > 0 && errbuf[0] == '\0')
+			snprintf(errbuf, errlen, "%s", r == SG_ERR_UNAVAILABLE ?
+			    "the signer process is unavailable" :
+			    sg_strerror(r));
+	}
+	return r;
 }

@@ -16,7 +16,11 @@
  * Messages: one request, one reply, on one channel at a time.  Their
  * formats and their table live in src/signer_wire.c (sg_signer_wire.h):
  * SIGN, CHECKPOINT, PROBE, KEYINFO and RELOAD go to the signer, REPLY
- * comes back (the first REPLY on a channel is the signer's READY).  The
+ * comes back (the first REPLY on a channel is the signer's READY).
+ * SIGN_BATCH (a release's or grant's artifacts) is answered with a
+ * BATCH_REPLY by src/signer_batch.c, which reuses the checks here; SIGN
+ * refuses a release's or grant's statement (those approve artifacts item
+ * by item, never a bare digest).  The
  * table fixes each type's exact length (for SIGN, the fixed part plus the
  * declared statement and envelope lengths); sg_wire_decode_request() is
  * the one gate every record passes before a handler runs, and anything it
@@ -117,29 +121,12 @@ cms_sign_cb(void *arg, enum sg_digest_alg alg, const uint8_t *digest,
 }
 
 /*
- * A SIGN request on its way through the checks: what each step found,
- * for the steps after it.
- */
-struct sign_job {
-	const struct sg_wire_sign_req *req;
-	const struct child_key *ck;    /* the key asked for */
-	struct sg_statement st;        /* the statement, parsed */
-	const struct sg_policy *p;     /* the policy the statement names */
-	const struct sg_policy *now;   /* the newest policy loaded */
-	const struct sg_policy_key *pk;  /* the key under p */
-	const struct sg_policy_key *nk;  /* the key under now */
-	char *chain;                   /* the key's chain (a copy), or NULL */
-	size_t chain_len;
-	char ssha_hex[SG_SHA256_HEX_SIZE]; /* SHA-256 of the statement */
-};
-
-/*
  * The evidence, under the policy the statement names (one this process
  * read itself), and every approval also under the newest policy: an
  * officer revoked by a reload no longer counts, whatever the front sends.
  */
-static int
-check_evidence(struct sg_signer_child *c, struct sign_job *j, char *err,
+int
+sp_check_evidence(struct sg_signer_child *c, struct sign_job *j, char *err,
     size_t errlen)
 {
 	const struct sg_wire_sign_req *req = j->req;
@@ -188,6 +175,12 @@ check_binding(const struct sign_job *j, char *err, size_t errlen)
 	char hex[SG_DIGEST_HEX_SIZE];
 	enum sg_format format;
 
+	if (j->st.kind != SG_KIND_REQUEST) {
+		/* A release or grant is signed item by item (SIGN_BATCH). */
+		snprintf(err, errlen, "statement: a %s statement does not "
+		    "approve a single signature", sg_kind_str(j->st.kind));
+		return SG_ERR_VERIFY;
+	}
 	if (j->nk == NULL) {
 		snprintf(err, errlen, "key '%s' is not in the policy in force",
 		    m->key);
@@ -255,8 +248,8 @@ where_allowed(struct sg_signer_child *c, const struct sg_policy *p,
 
 /* The rules on formats and where the HSM stands hold here too, whatever
  * the front decided: under the request's policy and the one in force. */
-static int
-check_rules(struct sg_signer_child *c, const struct sign_job *j, char *err,
+int
+sp_check_rules(struct sg_signer_child *c, const struct sign_job *j, char *err,
     size_t errlen)
 {
 	const char *key = j->req->msg.key;
@@ -269,12 +262,12 @@ check_rules(struct sg_signer_child *c, const struct sign_job *j, char *err,
 	return where_allowed(c, j->now, j->nk, key, format, err, errlen);
 }
 
-/* The approved digest as CMS: the reply's signature is the one inside. */
+/* The approved digest m as CMS: out->sig is the signature inside. */
 static int
 sign_cms(struct sg_signer_child *c, const struct sign_job *j,
-    struct sg_wire_reply *rep, uint8_t **ret_cms, size_t *ret_cms_len)
+    const struct sg_sign_msg *m, struct sg_batch_result *out, char *err,
+    size_t errlen)
 {
-	const struct sg_sign_msg *m = &j->req->msg;
 	struct cms_ctx cc = { c, m->key };
 	uint8_t *cms = NULL, *sv = NULL;
 	size_t cms_len = 0, svlen = 0;
@@ -283,35 +276,64 @@ sign_cms(struct sg_signer_child *c, const struct sign_job *j,
 	int r;
 
 	if (j->chain == NULL) {
-		snprintf(rep->err, sizeof(rep->err), "key '%s' has no "
-		    "certificate for CMS", m->key);
+		snprintf(err, errlen, "key '%s' has no certificate for CMS",
+		    m->key);
 		return SG_ERR_INVALID;
 	}
 	if ((r = sp_key_public(c, m->key, &pub, &alg, NULL)) != 0 ||
 	    (r = sg_cms_build(j->chain, j->chain_len, pub, j->pk->scheme,
 	    m->digest_alg, m->data, m->data_len, time(NULL), cms_sign_cb,
 	    &cc, &cms, &cms_len)) != 0) {
-		snprintf(rep->err, sizeof(rep->err), "CMS: %s",
-		    sg_strerror(r));
+		snprintf(err, errlen, "CMS: %s", sg_strerror(r));
 		free(cms);
 		return r;
 	}
 	if (cms_len > SG_SIGNER_MAX_CMS)
 		r = SG_ERR_TOO_LARGE;
 	else if ((r = sg_cms_signature_value(cms, cms_len, &sv,
-	    &svlen)) == 0 && svlen > sizeof(rep->sig))
+	    &svlen)) == 0 && svlen > sizeof(out->sig))
 		r = SG_ERR_BUFFER;
 	if (r != 0) {
 		free(sv);
 		free(cms);
 		return r;
 	}
-	memcpy(rep->sig, sv, svlen);
-	rep->sig_len = (uint32_t)svlen;
+	memcpy(out->sig, sv, svlen);
+	out->sig_len = svlen;
 	free(sv);
-	*ret_cms = cms;
-	*ret_cms_len = cms_len;
+	out->cms = cms;
+	out->cms_len = cms_len;
 	return 0;
+}
+
+int
+sp_sign_digest(struct sg_signer_child *c, const struct sign_job *j,
+    const struct sg_sign_msg *msg, enum sg_format format,
+    struct sg_batch_result *out, char *err, size_t errlen)
+{
+	struct sg_sign_msg m;
+	struct sg_sign_reply *sr;
+	int r;
+
+	if (format == SG_FORMAT_CMS)
+		return sign_cms(c, j, msg, out, err, errlen);
+	if ((sr = calloc(1, sizeof(*sr))) == NULL)
+		return SG_ERR_NOMEM;
+	m = *msg;
+	if (j->pk->scheme == SG_SIG_EDDSA)
+		m.digest_alg = SG_DIGEST_NONE;
+	c->ops->sign(c->core, &m, sr);
+	if ((r = sr->status) != 0)
+		snprintf(err, errlen, "HSM: %s", sg_strerror(r));
+	else if (sr->sig_len == 0 || sr->sig_len > sizeof(out->sig))
+		r = SG_ERR_HSM;
+	else {
+		memcpy(out->sig, sr->sig, sr->sig_len);
+		out->sig_len = sr->sig_len;
+	}
+	explicit_bzero(sr, sizeof(*sr));
+	free(sr);
+	return r;
 }
 
 /* Signs the approved digest (as CMS when asked): the reply's signature,
@@ -320,27 +342,22 @@ static int
 sign_fresh(struct sg_signer_child *c, const struct sign_job *j,
     struct sg_wire_reply *rep, uint8_t **ret_cms, size_t *ret_cms_len)
 {
-	struct sg_sign_msg m;
-	struct sg_sign_reply *sr;
+	struct sg_batch_result *out;
 	int r;
 
-	if (j->req->format == SG_FORMAT_CMS)
-		return sign_cms(c, j, rep, ret_cms, ret_cms_len);
-	if ((sr = calloc(1, sizeof(*sr))) == NULL)
+	if ((out = calloc(1, sizeof(*out))) == NULL)
 		return SG_ERR_NOMEM;
-	m = j->req->msg;
-	if (j->pk->scheme == SG_SIG_EDDSA)
-		m.digest_alg = SG_DIGEST_NONE;
-	c->ops->sign(c->core, &m, sr);
-	if ((r = sr->status) != 0)
-		snprintf(rep->err, sizeof(rep->err), "HSM: %s",
-		    sg_strerror(r));
-	else {
-		memcpy(rep->sig, sr->sig, sr->sig_len);
-		rep->sig_len = (uint32_t)sr->sig_len;
+	r = sp_sign_digest(c, j, &j->req->msg, j->req->format, out, rep->err,
+	    sizeof(rep->err));
+	if (r == 0) {
+		memcpy(rep->sig, out->sig, out->sig_len);
+		rep->sig_len = (uint32_t)out->sig_len;
+		*ret_cms = out->cms;
+		*ret_cms_len = out->cms_len;
+		out->cms = NULL;
 	}
-	explicit_bzero(sr, sizeof(*sr));
-	free(sr);
+	sg_batch_results_clear(out, 1);
+	free(out);
 	return r;
 }
 
@@ -350,24 +367,24 @@ sign_fresh(struct sg_signer_child *c, const struct sign_job *j,
  * digest and the format) and against the key, so that a damaged record
  * never goes out.
  */
-static int
-replay(struct sg_signer_child *c, const struct sign_job *j,
-    struct sg_sigrec_entry *re, struct sg_wire_reply *rep,
-    uint8_t **ret_cms, size_t *ret_cms_len)
+int
+sp_record_ok(struct sg_signer_child *c, const struct sign_job *j,
+    const struct sg_sigrec_entry *re, const struct sg_sign_msg *m,
+    enum sg_format format)
 {
-	const struct sg_sign_msg *m = &j->req->msg;
+	char hex[SG_DIGEST_HEX_SIZE];
 	EVP_PKEY *pub = NULL;
 	uint8_t *sv = NULL;
 	size_t svlen = 0;
-	char when[32];
 	int ok;
 
+	sg_hex_encode(m->data, m->data_len, hex);
 	ok = strcmp(re->key, m->key) == 0 &&
-	    strcmp(re->digest_alg, j->st.digest_alg) == 0 &&
-	    strcmp(re->digest_hex, j->st.digest_hex) == 0 &&
-	    re->sig_len <= sizeof(rep->sig) &&
+	    strcmp(re->digest_alg, sg_digest_name(m->digest_alg)) == 0 &&
+	    strcmp(re->digest_hex, hex) == 0 && re->format == format &&
+	    re->sig_len > 0 && re->sig_len <= SG_MAX_SIG &&
 	    sp_key_public(c, m->key, &pub, NULL, NULL) == 0;
-	if (ok && j->req->format == SG_FORMAT_CMS)
+	if (ok && format == SG_FORMAT_CMS)
 		ok = re->cms != NULL && re->cms_len <= SG_SIGNER_MAX_CMS &&
 		    sg_cms_signature_value(re->cms, re->cms_len, &sv,
 		    &svlen) == 0 && svlen == re->sig_len &&
@@ -378,6 +395,21 @@ replay(struct sg_signer_child *c, const struct sign_job *j,
 		    m->digest_alg, m->data, m->data_len, re->sig,
 		    re->sig_len) == 0;
 	free(sv);
+	return ok;
+}
+
+static int
+replay(struct sg_signer_child *c, const struct sign_job *j,
+    struct sg_sigrec_entry *re, struct sg_wire_reply *rep,
+    uint8_t **ret_cms, size_t *ret_cms_len)
+{
+	char when[32];
+	int ok;
+
+	/* The statement already matched, and it binds the digest. */
+	ok = strcmp(re->digest_alg, j->st.digest_alg) == 0 &&
+	    strcmp(re->digest_hex, j->st.digest_hex) == 0 &&
+	    sp_record_ok(c, j, re, &j->req->msg, j->req->format);
 	if (!ok) {
 		sg_log_error("signer: request %s: the recorded %s signature "
 		    "does not match the request or the key; refused",
@@ -514,10 +546,10 @@ handle_sign(struct sg_signer_child *c, const struct sg_wire_sign_req *req,
 		snprintf(rep->err, sizeof(rep->err), "no key '%s'",
 		    req->msg.key);
 		r = SG_ERR_NOT_FOUND;
-	} else if ((r = check_evidence(c, &j, rep->err,
+	} else if ((r = sp_check_evidence(c, &j, rep->err,
 	    sizeof(rep->err))) == 0 &&
 	    (r = check_binding(&j, rep->err, sizeof(rep->err))) == 0 &&
-	    (r = check_rules(c, &j, rep->err, sizeof(rep->err))) == 0)
+	    (r = sp_check_rules(c, &j, rep->err, sizeof(rep->err))) == 0)
 		r = sign_once(c, &j, rep, ret_cms, ret_cms_len);
 	if (r != 0) {
 		explicit_bzero(rep->sig, sizeof(rep->sig));
@@ -651,6 +683,8 @@ sg_signer_child_serve_msg(struct sg_signer_child *c, const uint8_t *msg,
 
 	*ret = NULL;
 	*ret_len = 0;
+	if (sp_is_batch(msg, len))
+		return sp_serve_batch(c, msg, len, ret, ret_len);
 	rep = calloc(1, sizeof(*rep));
 	req = calloc(1, sizeof(*req));
 	if (rep == NULL || req == NULL)

@@ -8,6 +8,9 @@
  *   signer_proc.c    the signer's checks on every request: evidence,
  *                    binding, rules, CMS, replay from its record,
  *                    checkpoint, probe, key facts, dispatch  -> policy
+ *   signer_batch.c   SIGN_BATCH: a release's or grant's artifacts, the
+ *                    evidence checked once, each item by its own rule,
+ *                    one record commit per batch              -> proc
  *   signer_policy.c  the signer's policy file, chains and keys; the
  *                    child context (sg_signer_child_new/free)
  *   signer_serve.c   the signer process's life: privilege drop, set-up,
@@ -27,13 +30,18 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 
+#include "sg_dsse.h"
 #include "sg_limits.h"
+#include "sg_policy.h"
 #include "sg_signer.h"
 #include "sg_signer_child.h"
 #include "sg_sigrec.h"
+#include "sg_signer_proc.h"
+#include "sg_signer_wire.h"
 #include "sg_witness.h"
 
 #define MAX_CHANNELS 64
@@ -63,6 +71,48 @@ struct sg_signer_child {
 	char *log_origin;              /* configured, never from a message */
 	struct sg_witness *witness;    /* the record of the last checkpoint */
 };
+
+/*
+ * A SIGN (or SIGN_BATCH) request on its way through the checks: what each step found,
+ * for the steps after it.
+ */
+struct sign_job {
+	const struct sg_wire_sign_req *req;
+	const struct child_key *ck;    /* the key asked for */
+	struct sg_statement st;        /* the statement, parsed */
+	const struct sg_policy *p;     /* the policy the statement names */
+	const struct sg_policy *now;   /* the newest policy loaded */
+	const struct sg_policy_key *pk;  /* the key under p */
+	const struct sg_policy_key *nk;  /* the key under now */
+	char *chain;                   /* the key's chain (a copy), or NULL */
+	size_t chain_len;
+	char ssha_hex[SG_SHA256_HEX_SIZE]; /* SHA-256 of the statement */
+};
+
+
+/* src/signer_proc.c */
+/* The evidence under the statement's policy and the newest (j->req, j->ck
+ * set): fills j->st, p, now, pk, nk and the chain. */
+int sp_check_evidence(struct sg_signer_child *c, struct sign_job *j,
+    char *err, size_t errlen);
+/* The format (j->req->format) and the HSM inventory under both. */
+int sp_check_rules(struct sg_signer_child *c, const struct sign_job *j,
+    char *err, size_t errlen);
+/* Signs m's digest with j's key, in format: out->sig (and out->cms). */
+int sp_sign_digest(struct sg_signer_child *c, const struct sign_job *j,
+    const struct sg_sign_msg *m, enum sg_format format,
+    struct sg_batch_result *out, char *err, size_t errlen);
+/* 1 if the record re is a good signature over m's digest in format with
+ * m's key (checked against the key before it is returned again). */
+int sp_record_ok(struct sg_signer_child *c, const struct sign_job *j,
+    const struct sg_sigrec_entry *re, const struct sg_sign_msg *m,
+    enum sg_format format);
+
+/* src/signer_batch.c: a record whose header says SIGN_BATCH, answered
+ * with a BATCH_REPLY (as sg_signer_child_serve_msg answers). */
+int sp_is_batch(const uint8_t *msg, size_t len);
+int sp_serve_batch(struct sg_signer_child *c, const uint8_t *msg,
+    size_t len, uint8_t **ret, size_t *ret_len);
 
 /* src/signer_policy.c */
 int sp_key_public(struct sg_signer_child *c, const char *name,

@@ -26,7 +26,10 @@
  * fsync for all the channels signing at that moment, each record under
  * its own savepoint so that one refusal does not undo the others).
  * `claims` holds the request ids being signed, so that two channels asked
- * for the same request one after the other sign once.
+ * for the same request one after the other sign once; a batch claims all
+ * its record ids at once or waits (never some of them: two batches that
+ * overlap cannot hold each other's).  A batch's records are queued
+ * together, so that the writer commits them in one transaction.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,7 +47,8 @@
 #include "sg_sigrec.h"
 #include "sg_util.h"
 
-#define MAX_CLAIMS 256
+/* Every channel's batch at once (64 channels of 64 items). */
+#define MAX_CLAIMS 4096
 
 /* A record waiting for the writer. */
 struct put_job {
@@ -305,6 +309,74 @@ sg_sigrec_release(struct sg_sigrec *rec, const char *request)
 }
 
 static int
+none_held(const struct sg_sigrec *rec, const char *const *ids, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (held(rec, ids[i]))
+			return 0;
+	return rec->nclaims + n <= MAX_CLAIMS;
+}
+
+int
+sg_sigrec_claim_many(struct sg_sigrec *rec, const char *const *ids,
+    size_t n)
+{
+	struct timespec until;
+	size_t i;
+	int r = 0;
+
+	if (n > MAX_CLAIMS)
+		return SG_ERR_INVALID;
+	for (i = 0; i < n; i++)
+		if (strnlen(ids[i], sizeof(rec->claims[0])) >=
+		    sizeof(rec->claims[0]))
+			return SG_ERR_INVALID;
+	sg_mono_deadline(&until, SG_SIGREC_CLAIM_WAIT_MS);
+	pthread_mutex_lock(&rec->claim_lock);
+	while (!none_held(rec, ids, n)) {
+		if (pthread_cond_timedwait(&rec->claim_cond, &rec->claim_lock,
+		    &until) == ETIMEDOUT && !none_held(rec, ids, n)) {
+			r = SG_ERR_TIMEOUT;
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++)
+		snprintf(rec->claims[rec->nclaims++], sizeof(rec->claims[0]),
+		    "%s", ids[i]);
+out:
+	pthread_mutex_unlock(&rec->claim_lock);
+	return r;
+}
+
+void
+sg_sigrec_release_many(struct sg_sigrec *rec, const char *const *ids,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sg_sigrec_release(rec, ids[i]);
+}
+
+void
+sg_sigrec_item_id(const char *kind, const char *id, uint64_t position,
+    char out[SG_REQUEST_ID_SIZE])
+{
+	char text[128], hex[SG_SHA256_HEX_SIZE];
+	uint8_t h[32];
+	int n;
+
+	n = snprintf(text, sizeof(text), "signgate-item %s %s %llu", kind, id,
+	    (unsigned long long)position);
+	sg_sha256(text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0, h);
+	sg_hex_encode(h, sizeof(h), hex);
+	memcpy(out, hex, SG_REQUEST_ID_LEN);
+	out[SG_REQUEST_ID_LEN] = '\0';
+}
+
+static int
 db_err(struct sg_sigrec *rec, sqlite3 *db, const char *what)
 {
 	sg_log_error("signer: %s: %s: %s", rec->path, what,
@@ -530,16 +602,22 @@ writer_main(void *arg)
 	return NULL;
 }
 
+static int
+entry_valid(const struct sg_sigrec_entry *e, size_t statement_len)
+{
+	return e->sig_len > 0 && e->sig_len <= sizeof(e->sig) &&
+	    statement_len <= INT32_MAX && e->cms_len <= INT32_MAX &&
+	    (e->cms == NULL) == (e->cms_len == 0) &&
+	    sg_format_valid(e->format);
+}
+
 int
 sg_sigrec_put(struct sg_sigrec *rec, const struct sg_sigrec_entry *e,
     const char *statement, size_t statement_len)
 {
 	struct put_job j;
 
-	if (e->sig_len == 0 || e->sig_len > sizeof(e->sig) ||
-	    statement_len > INT32_MAX || e->cms_len > INT32_MAX ||
-	    (e->cms == NULL) != (e->cms_len == 0) ||
-	    !sg_format_valid(e->format))
+	if (!entry_valid(e, statement_len))
 		return SG_ERR_INVALID;
 	memset(&j, 0, sizeof(j));
 	j.e = e;
@@ -560,6 +638,56 @@ sg_sigrec_put(struct sg_sigrec *rec, const struct sg_sigrec_entry *e,
 		pthread_cond_wait(&rec->dcond, &rec->qlock);
 	pthread_mutex_unlock(&rec->qlock);
 	return j.result;
+}
+
+int
+sg_sigrec_put_many(struct sg_sigrec *rec,
+    const struct sg_sigrec_entry *es, size_t n, const char *statement,
+    size_t statement_len, int *results)
+{
+	struct put_job *jobs;
+	size_t i, done;
+	int r = 0;
+
+	for (i = 0; i < n; i++)
+		if (!entry_valid(&es[i], statement_len))
+			r = SG_ERR_INVALID;
+	if (r == 0 && n > 0 && (jobs = calloc(n, sizeof(*jobs))) == NULL)
+		r = SG_ERR_NOMEM;
+	if (r != 0 || n == 0) {
+		for (i = 0; i < n; i++)
+			results[i] = r;
+		return r;
+	}
+	for (i = 0; i < n; i++) {
+		jobs[i].e = &es[i];
+		jobs[i].statement = statement;
+		jobs[i].statement_len = statement_len;
+		jobs[i].next = i + 1 < n ? &jobs[i + 1] : NULL;
+	}
+	pthread_mutex_lock(&rec->qlock);
+	if (rec->stopping)
+		r = SG_ERR_UNAVAILABLE;
+	else {
+		/* All queued at once: the writer takes them together. */
+		if (rec->tail != NULL)
+			rec->tail->next = &jobs[0];
+		else
+			rec->head = &jobs[0];
+		rec->tail = &jobs[n - 1];
+		pthread_cond_signal(&rec->qcond);
+		do {
+			for (done = 0; done < n && jobs[done].done; done++)
+				;
+			if (done < n)
+				pthread_cond_wait(&rec->dcond, &rec->qlock);
+		} while (done < n);
+	}
+	pthread_mutex_unlock(&rec->qlock);
+	for (i = 0; i < n; i++)
+		results[i] = r != 0 ? r : jobs[i].result;
+	free(jobs);
+	return r;
 }
 
 void
