@@ -17,6 +17,15 @@
  * signer process cannot drift apart on what an approval is (they once
  * did: one compared the statement in constant time, the other not).
  *
+ * Releases and grants go through the same check: the statement's kind
+ * picks the key's terms (sg_policy_key_for_kind(): a grant's are its
+ * require-grant terms), for the quorum and for every envelope alike, and
+ * the key must allow the kind and its count under the statement's policy.
+ * sg_approval_accept() finds the kind in the statement itself, so a caller
+ * that hands it the policy's own key record still gets the kind's terms.
+ * What one artifact under such a statement must satisfy is
+ * sg_artifact_allowed(), one rule for the signer and the verifier.
+ *
  * Each failure names its link ("statement:", "policy:", "approval 2:", ...)
  * so that a failed verification says what was broken, not only that
  * something was.  Strings taken from the evidence are escaped before they
