@@ -337,7 +337,8 @@ test_kind_refuses(void)
 #define LINE(text) (free(e.line), e.line = dup_mem(text, strlen(text)), \
 	e.line_len = strlen(text))
 	/* approved: a statement and at least one approval. */
-	REFUSE(SG_ENTRY_APPROVED, e.napprovals = 0);
+	REFUSE(SG_ENTRY_APPROVED, (free(e.approvals[0]), free(e.approvals[1]),
+	    e.napprovals = 0));
 	REFUSE(SG_ENTRY_APPROVED, e.napprovals = SG_ENVELOPES_MAX + 1);
 	REFUSE(SG_ENTRY_APPROVED, e.approval_lens[0] = 0);
 	REFUSE(SG_ENTRY_APPROVED, e.statement_len = 0);
