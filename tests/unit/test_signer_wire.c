@@ -1247,11 +1247,13 @@ static int
 child_setup(void)
 {
 	struct sg_signer_key_spec *specs = NULL;
-	char path[512], err[512], *text;
+	char path[512], state[512], err[512], *text;
 	size_t i, nspecs;
+	static int tried;
 
-	if (child != NULL)
-		return 0;
+	if (child != NULL || tried)
+		return child != NULL ? 0 : -1;
+	tried = 1;
 	for (i = 0; i < NMEM_KEYS; i++)
 		mem_keys[i].pkey = mem_keys[i].alg == SG_ALG_ED25519 ?
 		    EVP_PKEY_Q_keygen(NULL, NULL, "ED25519") :
@@ -1278,10 +1280,9 @@ child_setup(void)
 		return -1;
 	}
 	free(text);
-	snprintf(err, sizeof(err), "%s/state", child_dir);
-	snprintf(path, sizeof(path), "%s/policy.conf", child_dir);
+	snprintf(state, sizeof(state), "%s/state", child_dir);
 	i = (size_t)sg_signer_child_new(&mem_ops, NULL, specs, nspecs, path,
-	    "wire.example/log", err, &child, err, sizeof(err));
+	    "wire.example/log", state, &child, err, sizeof(err));
 	free(specs);
 	if (i != 0)
 		fprintf(stderr, "  child: %s\n", err);
@@ -1566,25 +1567,28 @@ test_batch_release(void)
 		    a->res[i].sig_len && memcmp(b->res[i].sig, a->res[i].sig,
 		    a->res[i].sig_len) == 0);
 	CHECK_EQ_INT(mem_signs, before + 3);
-	/* Items not in the manifest beside good ones: the line of 3 with the
-	 * path of 4; the line of 3 at position 4 (its own path); a flipped
-	 * byte; then 4 itself, which signs. */
+	/* Items not in the manifest beside a good one: the line of 3 with
+	 * the path of 4, then 4 itself, which signs; then a flipped byte
+	 * and the line of 3 at position 4 (with its own path). */
 	release_item(&m, 3, 3, 4, paths[3], &items[0]);
-	release_item(&m, 3, 4, 3, paths[4], &items[1]);
+	release_item(&m, 4, 4, 4, paths[4], &items[1]);
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 2, a);
+	CHECK_EQ_INT(a->status, 0);
+	CHECK_EQ_INT(a->n, 2);
+	CHECK_EQ_INT(a->res[0].status, SG_ERR_VERIFY);
+	CHECK(a->res[0].sig_len == 0);
+	CHECK(signed_ok(a, 1, m.digests[4]));
+	CHECK(strstr(a->err, "item 1 (position 3)") != NULL);
 	memcpy(flipped, m.lines[3], m.lens[3] + 1);
 	flipped[7] ^= 1;
-	release_item(&m, 3, 3, 3, paths[5], &items[2]);
-	items[2].line = flipped;
-	release_item(&m, 4, 4, 4, paths[6], &items[3]);
-	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 4, a);
+	release_item(&m, 3, 3, 3, paths[5], &items[0]);
+	items[0].line = flipped;
+	release_item(&m, 3, 4, 3, paths[6], &items[1]);
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 2, a);
 	CHECK_EQ_INT(a->status, 0);
-	CHECK_EQ_INT(a->n, 4);
 	CHECK_EQ_INT(a->res[0].status, SG_ERR_VERIFY);
 	CHECK_EQ_INT(a->res[1].status, SG_ERR_VERIFY);
-	CHECK_EQ_INT(a->res[2].status, SG_ERR_VERIFY);
-	CHECK(a->res[0].sig_len == 0 && a->res[2].sig_len == 0);
-	CHECK(signed_ok(a, 3, m.digests[4]));
-	CHECK(strstr(a->err, "item 1 (position 3)") != NULL);
+	CHECK(a->res[0].sig_len == 0 && a->res[1].sig_len == 0);
 	/* Position 3 is still free: it signs now. */
 	release_item(&m, 3, 3, 3, paths[3], &items[0]);
 	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 1, a);
