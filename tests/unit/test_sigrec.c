@@ -388,6 +388,7 @@ test_put_many(void)
 	uint8_t h[32];
 	int results[4], i;
 
+	memset(es, 0, sizeof(es));
 	sg_sigrec_item_id("grant", id, 1, a);
 	sg_sigrec_item_id("grant", id, 2, b);
 	sg_sigrec_item_id("release", id, 1, c);
