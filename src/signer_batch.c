@@ -298,6 +298,12 @@ item_sign(struct sg_signer_child *c, struct batch *b, size_t i)
 		item_refuse(b, i, r, why[0] ? why : sg_strerror(r));
 		return;
 	}
+	if (!item_fits(b, out->sig_len + out->cms_len)) {
+		/* Larger than foreseen: not recorded, not released. */
+		sg_batch_results_clear(out, 1);
+		item_refuse(b, i, SG_ERR_BUFFER, "");
+		return;
+	}
 	b->used += out->sig_len + out->cms_len;
 	b->fresh[i] = 1;
 	b->pending[i] = 0;
@@ -453,6 +459,11 @@ sp_serve_batch(struct sg_signer_child *c, const uint8_t *msg, size_t len,
 		}
 	}
 	r = sg_wire_encode_batch_reply(status, err, b->res, n, ret, ret_len);
+	if (r != 0 && r != SG_ERR_NOMEM)
+		/* A refusal always goes back (what was recorded is kept:
+		 * sent again, it comes from the record). */
+		r = sg_wire_encode_batch_reply(SG_ERR_INTERNAL, "the reply "
+		    "could not be built", NULL, 0, ret, ret_len);
 out:
 	if (b != NULL && b->res != NULL)
 		sg_batch_results_clear(b->res, SG_SIGNER_BATCH_MAX);

@@ -11,7 +11,11 @@
  * nothing); a signature returned for SIGN verifies with the key over the
  * digest asked for, under a statement that names that key, digest and
  * format; a checkpoint signature verifies with the log key over the
- * checkpoint text of the tree asked for, which is now the record.
+ * checkpoint text of the tree asked for, which is now the record.  A
+ * SIGN_BATCH is answered with a BATCH_REPLY the front accepts, each item
+ * signed only when its line is allowed under a release or grant statement
+ * for that key (sg_artifact_allowed), with a signature over the line's
+ * digest, and never two digests signed for one (id, position, format).
  *
  * The policy, the keys and the officers' keys are fixed, so that the
  * seeds (tests/fuzz/corpus/signer/) carry statements and approvals that
@@ -32,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -42,12 +47,15 @@
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_err.h"
+#include "sg_evidence.h"
+#include "sg_manifest.h"
 #include "sg_merkle.h"
 #include "sg_note.h"
 #include "sg_policy.h"
 #include "sg_signer_child.h"
 #include "sg_signer_proc.h"
 #include "sg_signer_wire.h"
+#include "sg_sigrec.h"
 #include "sg_util.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -156,6 +164,8 @@ static const char policy_text[] =
     "    veto yes\n"
     "    lifetime 24h\n"
     "    countries CH\n"
+    "    allow-releases 16\n"
+    "    allow-grants 4 24h\n"
     "end\n"
     "\n"
     "key nightly\n"
@@ -516,6 +526,105 @@ check_checkpoint(const struct sg_witness_request *req,
 	free(text);
 }
 
+/* Every slot signed so far (record id and format) and its digest: one
+ * digest per slot, ever. */
+#define MAX_SLOTS 4096
+static struct slot {
+	char id[SG_REQUEST_ID_SIZE];
+	enum sg_format format;
+	uint8_t digest[SG_MAX_DIGEST];
+	size_t len;
+} slots[MAX_SLOTS];
+static size_t nslots;
+
+static void
+slot_check(const char *id, enum sg_format format,
+    const struct sg_artifact_line *l)
+{
+	size_t i;
+
+	for (i = 0; i < nslots; i++) {
+		if (strcmp(slots[i].id, id) != 0 || slots[i].format != format)
+			continue;
+		if (slots[i].len != l->digest_len ||
+		    memcmp(slots[i].digest, l->digest, l->digest_len) != 0)
+			abort();       /* a second digest for one slot */
+		return;
+	}
+	if (nslots == MAX_SLOTS)
+		return;
+	snprintf(slots[nslots].id, sizeof(slots[nslots].id), "%s", id);
+	slots[nslots].format = format;
+	memcpy(slots[nslots].digest, l->digest, l->digest_len);
+	slots[nslots].len = l->digest_len;
+	nslots++;
+}
+
+/* One item the signer signed: allowed under the statement, signed over
+ * its line's digest with the statement's key. */
+static void
+check_item(const struct sg_wire_batch_req *req, const struct sg_statement *st,
+    size_t i, const struct sg_wire_batch_result *r, const uint8_t *sig)
+{
+	const struct sg_batch_item *it = &req->items[i];
+	struct sg_artifact_line l;
+	struct fake_key *k;
+	char why[256], id[SG_REQUEST_ID_SIZE];
+
+	if ((k = fake_key(req->sign.msg.key)) == NULL ||
+	    strcmp(st->key, k->name) != 0 ||
+	    sg_artifact_allowed(st, it->line, it->line_len, it->position,
+	    it->path, it->npath, (int64_t)time(NULL), &l, why,
+	    sizeof(why)) != 0 || l.format != req->sign.format)
+		abort();
+	if ((req->sign.format == SG_FORMAT_CMS) != (r->cms_len > 0))
+		abort();
+	if (req->sign.format == SG_FORMAT_RAW && sg_verify(k->pkey, k->scheme,
+	    k->scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE : l.digest_alg,
+	    l.digest, l.digest_len, sig, r->sig_len) != 0)
+		abort();
+	sg_sigrec_item_id(sg_kind_str(st->kind), st->request, it->position,
+	    id);
+	slot_check(id, req->sign.format, &l);
+}
+
+static void
+check_batch(const uint8_t *msg, size_t len, const uint8_t *out,
+    size_t out_len)
+{
+	struct sg_wire_request *req;
+	struct sg_wire_batch_reply rep;
+	struct sg_statement st;
+	const uint8_t *extra;
+	char err[SG_SIGNER_ERR_MAX];
+	size_t i, off = 0;
+
+	if (sg_wire_decode_batch_reply(out, out_len, &rep, &extra) != 0)
+		abort();
+	if (verbose)
+		fprintf(stderr, "fuzz_signer: %zu bytes: batch status %d%s%s, "
+		    "%u items\n", len, rep.status, rep.err[0] ? ": " : "",
+		    rep.err, rep.nitems);
+	if (rep.status != 0)
+		return;
+	if ((req = calloc(1, sizeof(*req))) == NULL)
+		abort();
+	if (sg_wire_decode_request(msg, len, req, err, sizeof(err)) != 0 ||
+	    req->type != SG_WIRE_SIGN_BATCH ||
+	    rep.nitems != req->u.batch.nitems ||
+	    sg_statement_parse(req->u.batch.sign.statement,
+	    req->u.batch.sign.statement_len, &st) != 0 ||
+	    (st.kind != SG_KIND_RELEASE && st.kind != SG_KIND_GRANT))
+		abort();
+	for (i = 0; i < rep.nitems; i++) {
+		if (rep.items[i].status == 0)
+			check_item(&req->u.batch, &st, i, &rep.items[i],
+			    extra + off);
+		off += rep.items[i].sig_len + rep.items[i].cms_len;
+	}
+	free(req);
+}
+
 static void
 check_answer(const uint8_t *msg, size_t len, const uint8_t *out,
     size_t out_len)
@@ -525,6 +634,12 @@ check_answer(const uint8_t *msg, size_t len, const uint8_t *out,
 	const uint8_t *cms;
 	char err[SG_SIGNER_ERR_MAX];
 
+	if (len >= sizeof(struct sg_wire_hdr) && out_len >=
+	    sizeof(struct sg_wire_hdr) && ((const struct sg_wire_hdr *)
+	    (const void *)out)->type == SG_WIRE_BATCH_REPLY) {
+		check_batch(msg, len, out, out_len);
+		return;
+	}
 	if ((req = calloc(1, sizeof(*req))) == NULL ||
 	    (rep = calloc(1, sizeof(*rep))) == NULL)
 		abort();
@@ -651,6 +766,141 @@ seed_sign(const char *dir, const char *name, const char *key,
 	free(json[1]);
 }
 
+/* A statement of kind (release over lines, or a grant of count for
+ * pattern) on key release, expiring in 2100. */
+static char *
+kind_statement(enum sg_kind kind, const char *id, const char *format,
+    uint64_t count, const char *root_hex, size_t *ret_len)
+{
+	struct sg_statement st;
+	EVP_PKEY *pub;
+	uint8_t spki[32];
+	char *stmt = NULL;
+
+	memset(&st, 0, sizeof(st));
+	st.kind = kind;
+	snprintf(st.request, sizeof(st.request), "%s", id);
+	snprintf(st.key, sizeof(st.key), "release");
+	if (fake_key_public(NULL, "release", &pub, NULL, NULL) != 0 ||
+	    sg_pubkey_spki_sha256(pub, spki) != 0)
+		abort();
+	sg_hex_encode(spki, sizeof(spki), st.spki_sha256);
+	st.count = count;
+	if (kind == SG_KIND_RELEASE)
+		snprintf(st.manifest_root, sizeof(st.manifest_root), "%s",
+		    root_hex);
+	else
+		snprintf(st.pattern, sizeof(st.pattern), "fw-*");
+	snprintf(st.format, sizeof(st.format), "%s", format);
+	snprintf(st.requester, sizeof(st.requester), "ci");
+	snprintf(st.policy_name, sizeof(st.policy_name), "%s",
+	    sg_policy_name(policy));
+	st.policy_version = sg_policy_version(policy);
+	snprintf(st.policy_sha256, sizeof(st.policy_sha256), "%s",
+	    sg_policy_sha256_hex(policy));
+	st.expires = EXPIRES;
+	if (sg_statement_build(&st, &stmt, ret_len) != 0)
+		abort();
+	return stmt;
+}
+
+/* Lines fw-0 ... fw-(n-1) in format, and their manifest tree. */
+struct seed_manifest {
+	char lines[4][SG_ARTIFACT_LINE_MAX + 1];
+	size_t lens[4];
+	uint8_t paths[4][SG_MANIFEST_PATH_MAX][SG_HASH_LEN];
+	size_t npaths[4];
+	char root_hex[SG_SHA256_HEX_SIZE];
+};
+
+static void
+seed_lines(struct seed_manifest *m, const char *format, const char *tag)
+{
+	struct sg_artifact_line a;
+	struct sg_manifest_tree t;
+	const char *lp[4];
+	uint8_t root[SG_HASH_LEN];
+	char text[64];
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		memset(&a, 0, sizeof(a));
+		snprintf(text, sizeof(text), "%s %zu", tag, i);
+		sg_sha256(text, strlen(text), a.digest);
+		a.digest_alg = SG_DIGEST_SHA256;
+		a.digest_len = 32;
+		if (sg_format_parse(format, &a.format) != 0)
+			abort();
+		snprintf(a.name, sizeof(a.name), "fw-%zu", i);
+		if (sg_artifact_line_build(&a, m->lines[i], sizeof(m->lines[i]),
+		    &m->lens[i]) != 0)
+			abort();
+		lp[i] = m->lines[i];
+	}
+	if (sg_manifest_tree_init(&t, lp, m->lens, 4) != 0 ||
+	    sg_manifest_tree_root(&t, root) != 0)
+		abort();
+	for (i = 0; i < 4; i++)
+		if (sg_manifest_tree_path(&t, i, m->paths[i],
+		    SG_MANIFEST_PATH_MAX, &m->npaths[i]) != 0)
+			abort();
+	sg_hex_encode(root, SG_HASH_LEN, m->root_hex);
+	sg_manifest_tree_free(&t);
+}
+
+/* A SIGN_BATCH on key release: a release of the four lines (positions
+ * 0..3) or a grant of 2 (positions 1..4: two past the count). */
+static void
+seed_batch(const char *dir, const char *name, enum sg_kind kind,
+    const char *format, const char *id, const int who[2])
+{
+	struct seed_manifest m;
+	struct sg_batch_item items[4];
+	struct sg_sign_evidence ev;
+	const char *envs[2];
+	char *json[2] = { NULL, NULL }, *stmt;
+	size_t lens[2], len, n = 0, mlen, i;
+	uint8_t *msg = NULL;
+
+	seed_lines(&m, format, name);
+	stmt = kind_statement(kind, id, format, kind == SG_KIND_RELEASE ? 4 : 2,
+	    m.root_hex, &len);
+	for (i = 0; i < 2; i++) {
+		if (who[i] == 0)
+			continue;
+		json[n] = envelope(stmt, len, who[i] > 0, (int)i);
+		envs[n] = json[n];
+		lens[n] = strlen(json[n]);
+		n++;
+	}
+	for (i = 0; i < 4; i++) {
+		memset(&items[i], 0, sizeof(items[i]));
+		items[i].line = m.lines[i];
+		items[i].line_len = m.lens[i];
+		items[i].position = kind == SG_KIND_RELEASE ? i : i + 1;
+		if (kind == SG_KIND_RELEASE) {
+			items[i].path = (const uint8_t (*)[SG_HASH_LEN])
+			    m.paths[i];
+			items[i].npath = m.npaths[i];
+		}
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.statement = stmt;
+	ev.statement_len = len;
+	ev.envelopes = envs;
+	ev.envelope_lens = lens;
+	ev.n = n;
+	if (sg_format_parse(format, &ev.format) != 0 ||
+	    sg_wire_encode_sign_batch("release", &ev, items, 4, &msg,
+	    &mlen) != 0)
+		abort();
+	write_seed(dir, name, msg, mlen);
+	free(msg);
+	free(stmt);
+	free(json[0]);
+	free(json[1]);
+}
+
 /* A log of 16 leaves with every complete subtree, for proofs. */
 struct seed_tree {
 	uint8_t h[5][16][SG_HASH_LEN];
@@ -754,6 +1004,17 @@ write_seeds(const char *dir)
 	/* Another statement under a request id signed above. */
 	seed_sign(dir, "sign-nightly-again", "nightly", "raw",
 	    "00000000000000000000000000000001", none);
+	seed_batch(dir, "batch-release-raw", SG_KIND_RELEASE, "raw",
+	    "00000000000000000000000000000011", both);
+	seed_batch(dir, "batch-release-cms", SG_KIND_RELEASE, "cms",
+	    "00000000000000000000000000000012", both);
+	seed_batch(dir, "batch-grant-raw", SG_KIND_GRANT, "raw",
+	    "00000000000000000000000000000013", both);
+	seed_batch(dir, "batch-grant-quorum-short", SG_KIND_GRANT, "raw",
+	    "00000000000000000000000000000014", alice);
+	/* The grant's slots again, for other digests. */
+	seed_batch(dir, "batch-grant-again", SG_KIND_GRANT, "raw",
+	    "00000000000000000000000000000013", both);
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		abort();

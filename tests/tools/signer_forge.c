@@ -40,6 +40,10 @@
  * Two more signers are spawned on copies of the policy with one rule
  * changed (a key that allows raw only; an HSM standing where no key may be
  * used): those rules must hold in the signer too, not only in the front.
+ * Another copy lets key release have releases and grants: under a grant
+ * of 2 a third signature, or a second digest for a slot, is refused, and
+ * so is a release artifact out of its manifest (SIGN_BATCH, through the
+ * client), while the honest items sign.
  * One more signer runs on a copy that is then reloaded with an officer
  * revoked: her envelope must no longer count, though the statement's own
  * policy lists her.
@@ -102,6 +106,7 @@
 #include "sg_dsse.h"
 #include "sg_entry.h"
 #include "sg_err.h"
+#include "sg_manifest.h"
 #include "sg_note.h"
 #include "sg_policy.h"
 #include "sg_privdrop.h"
@@ -2042,11 +2047,14 @@ out:
 /* ------------------------------------------------------------------ */
 /* Rules of the policy beyond the quorum. */
 
-enum variant { VARIANT_RELEASE_RAW_ONLY, VARIANT_HSM_ELSEWHERE };
+enum variant { VARIANT_RELEASE_RAW_ONLY, VARIANT_HSM_ELSEWHERE,
+	VARIANT_RELEASE_BATCHES };
 
 /*
  * The policy file with one rule changed: key release allows only raw, or
- * every HSM of the inventory stands in DE.  Line-based: the dev policy's
+ * every HSM of the inventory stands in DE, or key release allows releases
+ * of up to 4 artifacts and grants of up to 2 signatures (whatever the
+ * file said of them before).  Line-based: the dev policy's
  * layout (blocks "key NAME" / "hsm SERIAL" ... "end", indented fields).
  * Certificate paths must be absolute, as the copy lives elsewhere.
  */
@@ -2068,11 +2076,21 @@ variant_text(const char *in, size_t len, enum variant v, char **ret,
 			in_release = 1;
 		else if (strncmp(p, "hsm ", 4) == 0)
 			in_hsm = 1;
-		else if (strncmp(p, "end\n", 4) == 0)
+		else if (strncmp(p, "end\n", 4) == 0) {
+			if (v == VARIANT_RELEASE_BATCHES && in_release) {
+				o += sprintf(o, "    allow-releases 4\n"
+				    "    allow-grants 2 1h\n");
+				changed++;
+			}
 			in_release = in_hsm = 0;
+		}
 		for (field = p; field < nl && (*field == ' ' ||
 		    *field == '\t'); field++)
 			;
+		if (v == VARIANT_RELEASE_BATCHES && in_release &&
+		    field > p && (strncmp(field, "allow-", 6) == 0 ||
+		    strncmp(field, "require-grant ", 14) == 0))
+			continue;
 		if (v == VARIANT_RELEASE_RAW_ONLY && in_release &&
 		    field > p && strncmp(field, "formats ", 8) == 0) {
 			o += sprintf(o, "    formats raw\n");
@@ -2223,6 +2241,237 @@ policy_rules(struct forge *f)
 		    "country the key does not allow", &o);
 		envs_clear(&e);
 		free(stmt);
+	}
+	variant_close(&g);
+	(void)sg_fx_rm_tree(dir);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* Releases and grants: SIGN_BATCH through the client. */
+
+/* A release's or grant's statement on key release (count artifacts or
+ * signatures), valid in every other respect. */
+static char *
+kind_stmt(struct forge *f, enum sg_kind kind, uint64_t count,
+    const char *root_hex, size_t *ret_len)
+{
+	struct sg_statement st;
+	uint8_t d[32];
+
+	random_digest(d);
+	stmt_init(f, &st, "release", d, "raw");
+	st.kind = kind;
+	st.digest_alg[0] = '\0';
+	st.digest_hex[0] = '\0';
+	st.count = count;
+	if (kind == SG_KIND_RELEASE)
+		snprintf(st.manifest_root, sizeof(st.manifest_root), "%s",
+		    root_hex);
+	else
+		snprintf(st.pattern, sizeof(st.pattern), "fw-*.bin");
+	return stmt_text(&st, ret_len);
+}
+
+/* A line for name with digest d (raw). */
+static void
+forge_line(const char *name, const uint8_t d[32], char *out, size_t *len)
+{
+	struct sg_artifact_line a;
+
+	memset(&a, 0, sizeof(a));
+	a.digest_alg = SG_DIGEST_SHA256;
+	memcpy(a.digest, d, 32);
+	a.digest_len = 32;
+	a.format = SG_FORMAT_RAW;
+	snprintf(a.name, sizeof(a.name), "%s", name);
+	if (sg_artifact_line_build(&a, out, SG_ARTIFACT_LINE_MAX + 1,
+	    len) != 0)
+		abort();
+}
+
+/* Item i of a batch answer: signed over d with key release. */
+static int
+item_signed(struct forge *f, const struct sg_batch_result *r,
+    const uint8_t d[32])
+{
+	const struct sg_policy_key *pk = sg_policy_key(f->policy, "release");
+
+	return pk != NULL && r->status == 0 && r->sig_len > 0 &&
+	    r->cms == NULL && verify_with(f, "release",
+	    pk->scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE : SG_DIGEST_SHA256, d,
+	    32, r->sig, r->sig_len) == 0;
+}
+
+/* Sends items under stmt with the release quorum (or alice alone). */
+static int
+batch_via(struct forge *f, const char *stmt, size_t len, int quorum,
+    const struct sg_batch_item *items, size_t n, struct sg_batch_result *res,
+    char *why, size_t whylen)
+{
+	struct sg_sign_evidence ev;
+	struct envs e;
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	env_add(f, &e, stmt, len, 1, ALICE);
+	if (quorum) {
+		env_add(f, &e, stmt, len, 1, BOB);
+		env_add(f, &e, stmt, len, 1, DAVE);
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.statement = stmt;
+	ev.statement_len = len;
+	ev.envelopes = (const char *const *)e.json;
+	ev.envelope_lens = e.len;
+	ev.n = e.n;
+	ev.format = SG_FORMAT_RAW;
+	r = sg_signer_client_sign_batch(f->sc, "release", &ev, items, n, res,
+	    why, whylen);
+	envs_clear(&e);
+	return r;
+}
+
+static void
+grant_item_at(uint64_t pos, const char *name, const uint8_t d[32],
+    char *line, struct sg_batch_item *it)
+{
+	memset(it, 0, sizeof(*it));
+	forge_line(name, d, line, &it->line_len);
+	it->line = line;
+	it->position = pos;
+}
+
+/* A grant of 2: a front asking for a third signature, or a second digest
+ * for a slot, is refused; the slots themselves sign, once. */
+static void
+grant_attacks(struct forge *g)
+{
+	static char lines[4][SG_ARTIFACT_LINE_MAX + 1];
+	struct sg_batch_item it[4];
+	struct sg_batch_result *res, *again;
+	uint8_t d[4][32];
+	char why[SG_SIGNER_ERR_MAX], *stmt;
+	size_t len, i;
+	int r;
+
+	if ((res = calloc(2 * SG_SIGNER_BATCH_MAX, sizeof(*res))) == NULL)
+		abort();
+	again = res + SG_SIGNER_BATCH_MAX;
+	for (i = 0; i < 4; i++)
+		random_digest(d[i]);
+	stmt = kind_stmt(g, SG_KIND_GRANT, 2, NULL, &len);
+	grant_item_at(1, "fw-1.bin", d[0], lines[0], &it[0]);
+	grant_item_at(2, "fw-2.bin", d[1], lines[1], &it[1]);
+	grant_item_at(3, "fw-3.bin", d[2], lines[2], &it[2]);
+	grant_item_at(2, "other.bin", d[3], lines[3], &it[3]);
+	r = batch_via(g, stmt, len, 0, it, 2, res, why, sizeof(why));
+	result(r != 0 && res[0].sig_len == 0, "a grant batch with alice "
+	    "alone: refused (%s: %s)", errname(r), why);
+	r = batch_via(g, stmt, len, 1, it, 3, res, why, sizeof(why));
+	result(r == 0 && item_signed(g, &res[0], d[0]) &&
+	    item_signed(g, &res[1], d[1]), "control: grant slots 1 and 2 "
+	    "sign (%s: %s)", errname(r), why);
+	result(r == 0 && res[2].status == SG_ERR_VERIFY &&
+	    res[2].sig_len == 0, "a third signature under a grant of 2: "
+	    "refused (%s: %s)", errname(res[2].status), why);
+	r = batch_via(g, stmt, len, 1, it, 1, again, why, sizeof(why));
+	result(r == 0 && again[0].sig_len == res[0].sig_len &&
+	    memcmp(again[0].sig, res[0].sig, res[0].sig_len) == 0,
+	    "grant slot 1 asked again: the same bytes");
+	sg_batch_results_clear(again, SG_SIGNER_BATCH_MAX);
+	grant_item_at(1, "fw-1.bin", d[3], lines[2], &it[2]);
+	r = batch_via(g, stmt, len, 1, &it[2], 1, again, why, sizeof(why));
+	result(r == 0 && again[0].status == SG_ERR_CONFLICT &&
+	    again[0].sig_len == 0, "grant slot 1 for another digest: refused "
+	    "(%s: %s)", errname(again[0].status), why);
+	sg_batch_results_clear(again, SG_SIGNER_BATCH_MAX);
+	r = batch_via(g, stmt, len, 1, &it[3], 1, again, why, sizeof(why));
+	result(r == 0 && again[0].status != 0 && again[0].sig_len == 0,
+	    "a name outside the grant's pattern: refused (%s: %s)",
+	    errname(again[0].status), why);
+	sg_batch_results_clear(res, 2 * SG_SIGNER_BATCH_MAX);
+	free(res);
+	free(stmt);
+}
+
+/* A release of 3: an item out of its manifest (another path, a flipped
+ * byte) is refused while the others sign. */
+static void
+release_attacks(struct forge *g)
+{
+	static char lines[3][SG_ARTIFACT_LINE_MAX + 1], bad[SG_ARTIFACT_LINE_MAX + 1];
+	static uint8_t paths[3][SG_MANIFEST_PATH_MAX][SG_HASH_LEN];
+	const char *lp[3];
+	struct sg_manifest_tree t;
+	struct sg_batch_item it[3];
+	struct sg_batch_result *res;
+	uint8_t d[3][32], root[SG_HASH_LEN];
+	char why[SG_SIGNER_ERR_MAX], name[32], root_hex[SG_SHA256_HEX_SIZE];
+	char *stmt;
+	size_t len, lens[3], i, np;
+	int r;
+
+	if ((res = calloc(SG_SIGNER_BATCH_MAX, sizeof(*res))) == NULL)
+		abort();
+	for (i = 0; i < 3; i++) {
+		random_digest(d[i]);
+		snprintf(name, sizeof(name), "fw-%zu.bin", i);
+		forge_line(name, d[i], lines[i], &lens[i]);
+		lp[i] = lines[i];
+	}
+	if (sg_manifest_tree_init(&t, lp, lens, 3) != 0 ||
+	    sg_manifest_tree_root(&t, root) != 0)
+		abort();
+	sg_hex_encode(root, SG_HASH_LEN, root_hex);
+	stmt = kind_stmt(g, SG_KIND_RELEASE, 3, root_hex, &len);
+	for (i = 0; i < 3; i++) {
+		memset(&it[i], 0, sizeof(it[i]));
+		/* Item 1 carries item 2's path. */
+		if (sg_manifest_tree_path(&t, i == 1 ? 2 : i, paths[i],
+		    SG_MANIFEST_PATH_MAX, &np) != 0)
+			abort();
+		it[i].position = i;
+		it[i].line = lines[i];
+		it[i].line_len = lens[i];
+		it[i].path = (const uint8_t (*)[SG_HASH_LEN])paths[i];
+		it[i].npath = np;
+	}
+	memcpy(bad, lines[2], lens[2] + 1);
+	bad[10] ^= 0x01;
+	it[2].line = bad;
+	r = batch_via(g, stmt, len, 1, it, 3, res, why, sizeof(why));
+	result(r == 0 && item_signed(g, &res[0], d[0]), "control: release "
+	    "artifact 0 signs (%s: %s)", errname(r), why);
+	result(r == 0 && res[1].status == SG_ERR_VERIFY &&
+	    res[1].sig_len == 0, "a release artifact with another's path: "
+	    "refused (%s)", errname(res[1].status));
+	result(r == 0 && res[2].status == SG_ERR_VERIFY &&
+	    res[2].sig_len == 0, "a release artifact with a flipped byte: "
+	    "refused (%s)", errname(res[2].status));
+	sg_batch_results_clear(res, SG_SIGNER_BATCH_MAX);
+	free(res);
+	free(stmt);
+	sg_manifest_tree_free(&t);
+}
+
+static void
+batch_rules(struct forge *f)
+{
+	char dir[64];
+	struct forge g;
+	int r;
+
+	if (scratch(dir, sizeof(dir)) != 0) {
+		result(0, "batches: no scratch directory");
+		return;
+	}
+	if ((r = variant_open(f, VARIANT_RELEASE_BATCHES, dir, &g)) != 0)
+		result(0, "batches: a signer on a policy with releases and "
+		    "grants: %s", sg_strerror(r));
+	else {
+		grant_attacks(&g);
+		release_attacks(&g);
 	}
 	variant_close(&g);
 	(void)sg_fx_rm_tree(dir);
@@ -3135,6 +3384,7 @@ main(int argc, char **argv)
 	raw_forgeries(&f);
 	checkpoint_forgeries(&f);
 	policy_rules(&f);
+	batch_rules(&f);
 	revocation(&f);
 	still_works(&f);
 	empty_message(&f);

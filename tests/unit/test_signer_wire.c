@@ -4,16 +4,33 @@
  * type (the exact length accepted, one byte short or long refused, lengths
  * that disagree with the record, unterminated strings, counts over their
  * bounds, unknown types, a bad magic), the encoders round-tripping through
- * the decoder, and the front's check of replies.
+ * the decoder, and the front's check of replies; the same for SIGN_BATCH
+ * and BATCH_REPLY.  Then the signer's side of a batch, served in memory
+ * (sg_signer_child.h, keys held here): a release's items in and out of
+ * its manifest, a grant's count, pattern and end (a front asking for N+1
+ * signatures under a grant of N, or a second digest for one slot), the
+ * quorum, the kinds not crossing between SIGN and SIGN_BATCH, and CMS.
  */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <openssl/evp.h>
+
+#include "sg_cms.h"
+#include "sg_crypto.h"
+#include "sg_dsse.h"
 #include "sg_err.h"
+#include "sg_manifest.h"
+#include "sg_policy.h"
+#include "sg_signer_child.h"
+#include "sg_signer_proc.h"
 #include "sg_signer_wire.h"
+#include "sg_util.h"
 #include "sg_test.h"
+#include "sg_fixture.h"
 
 static const uint32_t request_types[] = {
 	SG_WIRE_SIGN, SG_WIRE_CHECKPOINT, SG_WIRE_PROBE, SG_WIRE_KEYINFO,
@@ -1052,6 +1069,783 @@ test_batch_replies(void)
 	free(res);
 }
 
+/* ------------------------------------------------------------------ */
+/* The signer's side of a batch, served in memory (sg_signer_child.h):
+ * the real decoder, evidence, item rule and record over keys held here. */
+
+#define TOKEN "wire-token"
+#define SERIAL "0123456789abcdef"
+
+struct mem_key {
+	const char *name;
+	EVP_PKEY *pkey;
+	enum sg_key_alg alg;
+	enum sg_sig_scheme scheme;
+};
+
+static struct mem_key mem_keys[] = {
+	{ "release", NULL, SG_ALG_ECDSA_P256, SG_SIG_ECDSA },
+	{ "nightly", NULL, SG_ALG_ECDSA_P256, SG_SIG_ECDSA },
+	{ SG_SIGNER_LOG_KEY, NULL, SG_ALG_ED25519, SG_SIG_EDDSA },
+};
+#define NMEM_KEYS (sizeof(mem_keys) / sizeof(mem_keys[0]))
+
+static EVP_PKEY *officer_keys[2];
+static char *release_cert;             /* PEM: the CMS trust anchor */
+static struct sg_signer_child *child;
+static struct sg_policy *policy;
+static char child_dir[256];
+static int mem_signs;                  /* the core's signatures */
+
+static struct mem_key *
+mem_key(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NMEM_KEYS; i++)
+		if (strcmp(mem_keys[i].name, name) == 0)
+			return &mem_keys[i];
+	return NULL;
+}
+
+static void
+mem_sign(void *core, const struct sg_sign_msg *msg,
+    struct sg_sign_reply *reply)
+{
+	struct mem_key *k;
+	EVP_PKEY_CTX *pc = NULL;
+	size_t len = sizeof(reply->sig);
+
+	(void)core;
+	memset(reply, 0, sizeof(*reply));
+	if ((k = mem_key(msg->key)) == NULL || k->scheme != SG_SIG_ECDSA ||
+	    msg->data_len != sg_digest_len(msg->digest_alg) ||
+	    msg->data_len == 0) {
+		reply->status = SG_ERR_INVALID;
+		return;
+	}
+	if ((pc = EVP_PKEY_CTX_new(k->pkey, NULL)) == NULL ||
+	    EVP_PKEY_sign_init(pc) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(pc,
+	    sg_digest_md(msg->digest_alg)) != 1 ||
+	    EVP_PKEY_sign(pc, reply->sig, &len, msg->data,
+	    msg->data_len) != 1)
+		reply->status = SG_ERR_CRYPTO;
+	else {
+		reply->sig_len = len;
+		__atomic_add_fetch(&mem_signs, 1, __ATOMIC_SEQ_CST);
+	}
+	EVP_PKEY_CTX_free(pc);
+}
+
+static int
+mem_key_public(void *core, const char *name, EVP_PKEY **ret_pub,
+    enum sg_key_alg *ret_alg, struct sg_token_info *ret_token)
+{
+	struct mem_key *k;
+
+	(void)core;
+	if ((k = mem_key(name)) == NULL)
+		return SG_ERR_NOT_FOUND;
+	if (ret_pub != NULL)
+		*ret_pub = k->pkey;
+	if (ret_alg != NULL)
+		*ret_alg = k->alg;
+	if (ret_token != NULL) {
+		memset(ret_token, 0, sizeof(*ret_token));
+		snprintf(ret_token->label, sizeof(ret_token->label), TOKEN);
+		snprintf(ret_token->serial, sizeof(ret_token->serial), SERIAL);
+		snprintf(ret_token->manufacturer,
+		    sizeof(ret_token->manufacturer), "Wire project");
+		snprintf(ret_token->model, sizeof(ret_token->model), "Wire v1");
+	}
+	return 0;
+}
+
+static int
+mem_sign_checkpoint(void *core, const char *origin, uint64_t size,
+    const uint8_t root[SG_HASH_LEN], uint8_t sig[SG_ED25519_SIG])
+{
+	(void)core;
+	(void)origin;
+	(void)size;
+	(void)root;
+	(void)sig;
+	return SG_ERR_HSM;
+}
+
+static int
+mem_spec_reserved(void *core, const struct sg_signer_key_spec *ks,
+    char *errbuf, size_t errlen)
+{
+	(void)core;
+	(void)ks;
+	(void)errbuf;
+	(void)errlen;
+	return 0;
+}
+
+static const struct sg_signer_ops mem_ops = {
+	mem_sign, mem_key_public, mem_sign_checkpoint, mem_spec_reserved
+};
+
+/* A PEM block indented for the policy file. */
+static void
+indent_pem(char *out, size_t cap, const char *pem)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	while (*pem != '\0' && o + 8 < cap) {
+		if (o == 0 || out[o - 1] == '\n') {
+			memcpy(out + o, "    ", 4);
+			o += 4;
+		}
+		out[o++] = *pem++;
+	}
+	out[o] = '\0';
+}
+
+/* release: both officers, releases of up to 8, grants of up to 3;
+ * nightly: no approval needed, neither releases nor grants. */
+static char *
+child_policy(void)
+{
+	char *a = sg_fx_pubkey_pem(officer_keys[0]);
+	char *b = sg_fx_pubkey_pem(officer_keys[1]);
+	char ia[1024], ib[1024], *text;
+
+	if (a == NULL || b == NULL || (text = malloc(8192)) == NULL)
+		abort();
+	indent_pem(ia, sizeof(ia), a);
+	indent_pem(ib, sizeof(ib), b);
+	snprintf(text, 8192,
+	    "policy signgate-wire\nversion 1\n\n"
+	    "principal ci\n    roles requester\n    client-cn ci\nend\n\n"
+	    "principal alice\n    roles officer\n    client-cn alice\n"
+	    "    approval-key\n%send\n\n"
+	    "principal bob\n    roles officer\n    client-cn bob\n"
+	    "    approval-key\n%send\n\n"
+	    "group officers\n    members alice bob\nend\n\n"
+	    "hsm " SERIAL "\n    manufacturer Wire project\n"
+	    "    model Wire v1\n    site Zurich\n    country CH\nend\n\n"
+	    "key release\n    token " TOKEN "\n    object release\n"
+	    "    algorithm ecdsa-p256\n    formats raw cms\n"
+	    "    certificate release.pem\n    requesters ci\n"
+	    "    require officers 2\n    veto yes\n    lifetime 24h\n"
+	    "    countries CH\n    allow-releases 8\n"
+	    "    allow-grants 3 24h\nend\n\n"
+	    "key nightly\n    token " TOKEN "\n    object nightly\n"
+	    "    algorithm ecdsa-p256\n    formats raw\n    requesters ci\n"
+	    "    veto no\n    lifetime 1h\n    countries CH\nend\n", ia, ib);
+	free(a);
+	free(b);
+	return text;
+}
+
+static int
+child_setup(void)
+{
+	struct sg_signer_key_spec *specs = NULL;
+	char path[512], state[512], err[512], *text;
+	size_t i, nspecs;
+	static int tried;
+
+	if (child != NULL || tried)
+		return child != NULL ? 0 : -1;
+	tried = 1;
+	for (i = 0; i < NMEM_KEYS; i++)
+		mem_keys[i].pkey = mem_keys[i].alg == SG_ALG_ED25519 ?
+		    EVP_PKEY_Q_keygen(NULL, NULL, "ED25519") :
+		    EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	officer_keys[0] = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	officer_keys[1] = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	if (sg_fx_tmpdir("signer-wire", child_dir, sizeof(child_dir)) != 0 ||
+	    (release_cert = sg_fx_self_signed_pem(mem_keys[0].pkey,
+	    "release")) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/release.pem", child_dir);
+	if (sg_fx_write_bytes(path, release_cert, strlen(release_cert)) != 0)
+		return -1;
+	text = child_policy();
+	snprintf(path, sizeof(path), "%s/policy.conf", child_dir);
+	err[0] = '\0';
+	if (sg_fx_write_bytes(path, text, strlen(text)) != 0 ||
+	    sg_policy_parse(path, text, strlen(text), &policy, err,
+	    sizeof(err)) != 0 ||
+	    sg_signer_key_specs(policy, TOKEN, "log", &specs,
+	    &nspecs) != 0) {
+		fprintf(stderr, "  policy: %s\n", err);
+		free(text);
+		return -1;
+	}
+	free(text);
+	snprintf(state, sizeof(state), "%s/state", child_dir);
+	i = (size_t)sg_signer_child_new(&mem_ops, NULL, specs, nspecs, path,
+	    "wire.example/log", state, &child, err, sizeof(err));
+	free(specs);
+	if (i != 0)
+		fprintf(stderr, "  child: %s\n", err);
+	return i != 0 ? -1 : 0;
+}
+
+static void
+child_teardown(void)
+{
+	size_t i;
+
+	sg_signer_child_free(child);
+	child = NULL;
+	sg_policy_free(policy);
+	policy = NULL;
+	for (i = 0; i < NMEM_KEYS; i++)
+		EVP_PKEY_free(mem_keys[i].pkey);
+	EVP_PKEY_free(officer_keys[0]);
+	EVP_PKEY_free(officer_keys[1]);
+	free(release_cert);
+	sg_fx_rm_tree(child_dir);
+}
+
+/* An approval of stmt by officer i (0 alice, 1 bob). */
+static char *
+approval(const char *stmt, size_t len, int i)
+{
+	static const char *const names[] = { "alice", "bob" };
+	uint8_t *body = NULL, *pae = NULL, sig[256];
+	size_t blen = 0, pae_len = 0, slen = sizeof(sig);
+	EVP_MD_CTX *md;
+	char *json = NULL;
+
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    sg_body_build(stmt, len, 1, &body, &blen) != 0 ||
+	    sg_dsse_pae(SG_DSSE_TYPE, body, blen, &pae, &pae_len) != 0 ||
+	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL,
+	    officer_keys[i]) != 1 ||
+	    EVP_DigestSign(md, sig, &slen, pae, pae_len) != 1 ||
+	    sg_envelope_build(SG_DSSE_TYPE, body, blen, names[i], sig, slen,
+	    &json) != 0)
+		abort();
+	EVP_MD_CTX_free(md);
+	free(body);
+	free(pae);
+	return json;
+}
+
+/* A release's manifest: n artifacts a0.bin ... of digests SHA-256("a<i>"),
+ * in format fmt. */
+struct manifest {
+	char lines[8][SG_ARTIFACT_LINE_MAX + 1];
+	size_t lens[8];
+	uint8_t digests[8][32];
+	size_t n;
+	struct sg_manifest_tree tree;
+	char root_hex[SG_SHA256_HEX_SIZE];
+};
+
+static void
+artifact_line(const char *name, const uint8_t digest[32],
+    enum sg_format fmt, char *out, size_t *ret_len)
+{
+	struct sg_artifact_line a;
+
+	memset(&a, 0, sizeof(a));
+	a.digest_alg = SG_DIGEST_SHA256;
+	memcpy(a.digest, digest, 32);
+	a.digest_len = 32;
+	a.format = fmt;
+	snprintf(a.name, sizeof(a.name), "%s", name);
+	if (sg_artifact_line_build(&a, out, SG_ARTIFACT_LINE_MAX + 1,
+	    ret_len) != 0)
+		abort();
+}
+
+static void
+manifest_make(struct manifest *m, size_t n, enum sg_format fmt)
+{
+	const char *lines[8];
+	uint8_t root[SG_HASH_LEN];
+	char name[32];
+	size_t i;
+
+	memset(m, 0, sizeof(*m));
+	m->n = n;
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "a%zu", i);
+		sg_sha256(name, strlen(name), m->digests[i]);
+		snprintf(name, sizeof(name), "a%zu.bin", i);
+		artifact_line(name, m->digests[i], fmt, m->lines[i],
+		    &m->lens[i]);
+		lines[i] = m->lines[i];
+	}
+	if (sg_manifest_tree_init(&m->tree, lines, m->lens, n) != 0 ||
+	    sg_manifest_tree_root(&m->tree, root) != 0)
+		abort();
+	sg_hex_encode(root, SG_HASH_LEN, m->root_hex);
+}
+
+/* A statement of kind for key "release", expiring at expires. */
+static char *
+kind_statement(enum sg_kind kind, const char *id, const char *key,
+    uint64_t count, const char *root_hex, const char *pattern,
+    enum sg_format fmt, long long expires, size_t *ret_len)
+{
+	struct sg_statement st;
+	uint8_t spki[32];
+	char *text = NULL;
+
+	memset(&st, 0, sizeof(st));
+	st.kind = kind;
+	snprintf(st.request, sizeof(st.request), "%s", id);
+	snprintf(st.key, sizeof(st.key), "%s", key);
+	if (sg_pubkey_spki_sha256(mem_key(key)->pkey, spki) != 0)
+		abort();
+	sg_hex_encode(spki, sizeof(spki), st.spki_sha256);
+	if (kind == SG_KIND_REQUEST) {
+		snprintf(st.digest_alg, sizeof(st.digest_alg), "sha256");
+		snprintf(st.digest_hex, sizeof(st.digest_hex), "%s", SHA_HEX);
+	}
+	st.count = count;
+	if (root_hex != NULL)
+		snprintf(st.manifest_root, sizeof(st.manifest_root), "%s",
+		    root_hex);
+	if (pattern != NULL)
+		snprintf(st.pattern, sizeof(st.pattern), "%s", pattern);
+	snprintf(st.format, sizeof(st.format), "%s", sg_format_str(fmt));
+	snprintf(st.requester, sizeof(st.requester), "ci");
+	snprintf(st.policy_name, sizeof(st.policy_name), "%s",
+	    sg_policy_name(policy));
+	st.policy_version = sg_policy_version(policy);
+	snprintf(st.policy_sha256, sizeof(st.policy_sha256), "%s",
+	    sg_policy_sha256_hex(policy));
+	st.expires = expires;
+	if (sg_statement_build(&st, &text, ret_len) != 0)
+		abort();
+	return text;
+}
+
+/* What the signer answered a batch: the whole status, each item's. */
+struct answer {
+	int status;
+	char err[SG_SIGNER_ERR_MAX];
+	size_t n;
+	struct sg_batch_result res[SG_SIGNER_BATCH_MAX];
+};
+
+/* Sends a batch of items under stmt with approvals by the officers in
+ * who (bit 0 alice, bit 1 bob), key and format as given, and decodes the
+ * answer (which the front's check must accept). */
+static void
+send_batch(const char *key, const char *stmt, size_t slen, int who,
+    enum sg_format fmt, const struct sg_batch_item *items, size_t n,
+    struct answer *ans)
+{
+	struct sg_sign_evidence ev;
+	struct sg_wire_batch_reply rep;
+	const uint8_t *extra;
+	const char *envs[2];
+	char *json[2] = { NULL, NULL };
+	size_t lens[2], k = 0, i, off = 0, mlen, olen;
+	uint8_t *msg = NULL, *out = NULL;
+
+	for (i = 0; i < 2; i++)
+		if (who & (1 << i)) {
+			json[k] = approval(stmt, slen, (int)i);
+			envs[k] = json[k];
+			lens[k] = strlen(json[k]);
+			k++;
+		}
+	memset(&ev, 0, sizeof(ev));
+	ev.statement = stmt;
+	ev.statement_len = slen;
+	ev.envelopes = envs;
+	ev.envelope_lens = lens;
+	ev.n = k;
+	ev.format = fmt;
+	memset(ans, 0, sizeof(*ans));
+	ans->status = SG_ERR_INTERNAL;
+	if (sg_wire_encode_sign_batch(key, &ev, items, n, &msg, &mlen) != 0 ||
+	    sg_signer_child_serve_msg(child, msg, mlen, &out, &olen) != 0 ||
+	    sg_wire_decode_batch_reply(out, olen, &rep, &extra) != 0) {
+		fprintf(stderr, "  the batch was not answered in protocol\n");
+		goto out;
+	}
+	ans->status = rep.status;
+	snprintf(ans->err, sizeof(ans->err), "%s", rep.err);
+	ans->n = rep.nitems;
+	for (i = 0; i < rep.nitems; i++) {
+		ans->res[i].status = rep.items[i].status;
+		ans->res[i].sig_len = rep.items[i].sig_len;
+		memcpy(ans->res[i].sig, extra + off, rep.items[i].sig_len);
+		off += rep.items[i].sig_len;
+		ans->res[i].cms_len = rep.items[i].cms_len;
+		if (rep.items[i].cms_len > 0) {
+			if ((ans->res[i].cms = malloc(rep.items[i].cms_len)) ==
+			    NULL)
+				abort();
+			memcpy(ans->res[i].cms, extra + off,
+			    rep.items[i].cms_len);
+		}
+		off += rep.items[i].cms_len;
+	}
+out:
+	free(msg);
+	free(out);
+	free(json[0]);
+	free(json[1]);
+}
+
+/* The answer's item i is a signature by "release" over digest. */
+static int
+signed_ok(const struct answer *a, size_t i, const uint8_t digest[32])
+{
+	return i < a->n && a->res[i].status == 0 &&
+	    sg_verify(mem_key("release")->pkey, SG_SIG_ECDSA,
+	    SG_DIGEST_SHA256, digest, 32, a->res[i].sig,
+	    a->res[i].sig_len) == 0;
+}
+
+/* Release item k of manifest m at position pos (its own path unless
+ * path_of says whose). */
+static void
+release_item(struct manifest *m, size_t k, uint64_t pos, size_t path_of,
+    uint8_t (*path)[SG_HASH_LEN], struct sg_batch_item *it)
+{
+	size_t np = 0;
+
+	if (sg_manifest_tree_path(&m->tree, path_of, path,
+	    SG_MANIFEST_PATH_MAX, &np) != 0)
+		abort();
+	memset(it, 0, sizeof(*it));
+	it->position = pos;
+	it->line = m->lines[k];
+	it->line_len = m->lens[k];
+	it->path = (const uint8_t (*)[SG_HASH_LEN])path;
+	it->npath = np;
+}
+
+#define RELEASE_ID "10000000000000000000000000000001"
+#define GRANT_ID "20000000000000000000000000000002"
+
+static void
+test_batch_release(void)
+{
+	static uint8_t paths[8][SG_MANIFEST_PATH_MAX][SG_HASH_LEN];
+	struct sg_batch_item items[8];
+	struct manifest m;
+	struct answer *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	char *stmt, flipped[SG_ARTIFACT_LINE_MAX + 1];
+	size_t slen, i;
+	int before;
+
+	CHECK(a != NULL && b != NULL && child_setup() == 0);
+	if (a == NULL || b == NULL || child == NULL)
+		goto out;
+	manifest_make(&m, 5, SG_FORMAT_RAW);
+	stmt = kind_statement(SG_KIND_RELEASE, RELEASE_ID, "release", 5,
+	    m.root_hex, NULL, SG_FORMAT_RAW, (long long)time(NULL) + 3600,
+	    &slen);
+	/* Quorum short (alice alone): the whole batch refused, no item. */
+	for (i = 0; i < 3; i++)
+		release_item(&m, i, i, i, paths[i], &items[i]);
+	before = mem_signs;
+	send_batch("release", stmt, slen, 1, SG_FORMAT_RAW, items, 3, a);
+	CHECK_EQ_INT(a->status, SG_ERR_VERIFY);
+	CHECK_EQ_INT(a->n, 0);
+	CHECK_EQ_INT(mem_signs, before);
+	/* Signed by both: each item verifies over its own digest. */
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 3, a);
+	CHECK_EQ_INT(a->status, 0);
+	CHECK_EQ_INT(a->n, 3);
+	for (i = 0; i < 3; i++)
+		CHECK(signed_ok(a, i, m.digests[i]));
+	CHECK_EQ_INT(mem_signs, before + 3);
+	/* Sent again: the same bytes, without the HSM. */
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 3, b);
+	CHECK_EQ_INT(b->status, 0);
+	for (i = 0; i < 3; i++)
+		CHECK(b->res[i].status == 0 && b->res[i].sig_len ==
+		    a->res[i].sig_len && memcmp(b->res[i].sig, a->res[i].sig,
+		    a->res[i].sig_len) == 0);
+	CHECK_EQ_INT(mem_signs, before + 3);
+	/* Items not in the manifest beside a good one: the line of 3 with
+	 * the path of 4, then 4 itself, which signs; then a flipped byte
+	 * and the line of 3 at position 4 (with its own path). */
+	release_item(&m, 3, 3, 4, paths[3], &items[0]);
+	release_item(&m, 4, 4, 4, paths[4], &items[1]);
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 2, a);
+	CHECK_EQ_INT(a->status, 0);
+	CHECK_EQ_INT(a->n, 2);
+	CHECK_EQ_INT(a->res[0].status, SG_ERR_VERIFY);
+	CHECK(a->res[0].sig_len == 0);
+	CHECK(signed_ok(a, 1, m.digests[4]));
+	CHECK(strstr(a->err, "item 1 (position 3)") != NULL);
+	memcpy(flipped, m.lines[3], m.lens[3] + 1);
+	flipped[7] ^= 1;
+	release_item(&m, 3, 3, 3, paths[5], &items[0]);
+	items[0].line = flipped;
+	release_item(&m, 3, 4, 3, paths[6], &items[1]);
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 2, a);
+	CHECK_EQ_INT(a->status, 0);
+	CHECK_EQ_INT(a->res[0].status, SG_ERR_VERIFY);
+	CHECK_EQ_INT(a->res[1].status, SG_ERR_VERIFY);
+	CHECK(a->res[0].sig_len == 0 && a->res[1].sig_len == 0);
+	/* Position 3 is still free: it signs now. */
+	release_item(&m, 3, 3, 3, paths[3], &items[0]);
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 1, a);
+	CHECK(a->status == 0 && signed_ok(a, 0, m.digests[3]));
+	/* The same position twice in one batch: the second refused. */
+	items[1] = items[0];
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 2, a);
+	CHECK(a->status == 0 && signed_ok(a, 0, m.digests[3]));
+	CHECK_EQ_INT(a->res[1].status, SG_ERR_INVALID);
+	/* Another key than the statement's, another format: refused. */
+	send_batch("nightly", stmt, slen, 3, SG_FORMAT_RAW, items, 1, a);
+	CHECK_EQ_INT(a->status, SG_ERR_VERIFY);
+	send_batch("release", stmt, slen, 3, SG_FORMAT_CMS, items, 1, a);
+	CHECK_EQ_INT(a->status, SG_ERR_VERIFY);
+	free(stmt);
+	sg_manifest_tree_free(&m.tree);
+out:
+	if (a != NULL)
+		sg_batch_results_clear(a->res, SG_SIGNER_BATCH_MAX);
+	if (b != NULL)
+		sg_batch_results_clear(b->res, SG_SIGNER_BATCH_MAX);
+	free(a);
+	free(b);
+}
+
+/* A grant item: position pos, artifact name with digest SHA-256(tag). */
+static void
+grant_item(uint64_t pos, const char *name, const char *tag,
+    char line[SG_ARTIFACT_LINE_MAX + 1], uint8_t digest[32],
+    struct sg_batch_item *it)
+{
+	size_t len;
+
+	sg_sha256(tag, strlen(tag), digest);
+	artifact_line(name, digest, SG_FORMAT_RAW, line, &len);
+	memset(it, 0, sizeof(*it));
+	it->position = pos;
+	it->line = line;
+	it->line_len = len;
+}
+
+/*
+ * The attack on a grant of N = 3: a compromised front asks for more
+ * signatures than the officers allowed, by a position past N, by reusing
+ * a position for another digest, by a name outside the pattern.
+ */
+static void
+test_batch_grant(void)
+{
+	static char lines[8][SG_ARTIFACT_LINE_MAX + 1];
+	static uint8_t digests[8][32];
+	struct sg_batch_item items[8];
+	struct answer *a = calloc(1, sizeof(*a));
+	char *stmt;
+	size_t slen, i;
+	int before;
+
+	CHECK(a != NULL && child_setup() == 0);
+	if (a == NULL || child == NULL)
+		goto out;
+	stmt = kind_statement(SG_KIND_GRANT, GRANT_ID, "release", 3, NULL,
+	    "fw-*.bin", SG_FORMAT_RAW, (long long)time(NULL) + 3600, &slen);
+	grant_item(1, "fw-1.bin", "g1", lines[0], digests[0], &items[0]);
+	grant_item(2, "fw-2.bin", "g2", lines[1], digests[1], &items[1]);
+	grant_item(0, "fw-0.bin", "g0", lines[2], digests[2], &items[2]);
+	grant_item(4, "fw-4.bin", "g4", lines[3], digests[3], &items[3]);
+	grant_item(3, "other.bin", "g3", lines[4], digests[4], &items[4]);
+	before = mem_signs;
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 5, a);
+	CHECK_EQ_INT(a->status, 0);
+	CHECK_EQ_INT(a->n, 5);
+	CHECK(signed_ok(a, 0, digests[0]) && signed_ok(a, 1, digests[1]));
+	CHECK_EQ_INT(a->res[2].status, SG_ERR_VERIFY);  /* position 0 */
+	CHECK_EQ_INT(a->res[3].status, SG_ERR_VERIFY);  /* past N */
+	CHECK_EQ_INT(a->res[4].status, SG_ERR_VERIFY);  /* the pattern */
+	CHECK_EQ_INT(mem_signs, before + 2);
+	/* Slots 1 and 2 again with other digests: refused; 3 signs. */
+	grant_item(1, "fw-1.bin", "other 1", lines[5], digests[5], &items[0]);
+	grant_item(2, "fw-9.bin", "other 2", lines[6], digests[6], &items[1]);
+	grant_item(3, "fw-3.bin", "g3", lines[7], digests[7], &items[2]);
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 3, a);
+	CHECK_EQ_INT(a->status, 0);
+	CHECK_EQ_INT(a->res[0].status, SG_ERR_CONFLICT);
+	CHECK_EQ_INT(a->res[1].status, SG_ERR_CONFLICT);
+	CHECK(a->res[0].sig_len == 0 && a->res[1].sig_len == 0);
+	CHECK(signed_ok(a, 2, digests[7]));
+	/* Every slot used: no fourth signature, however asked. */
+	for (i = 0; i < 3; i++)
+		grant_item(i + 1, "fw-x.bin", "fourth", lines[i], digests[i],
+		    &items[i]);
+	grant_item(4, "fw-x.bin", "fourth", lines[3], digests[3], &items[3]);
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 4, a);
+	CHECK_EQ_INT(a->status, 0);
+	for (i = 0; i < 4; i++)
+		CHECK(a->res[i].status != 0 && a->res[i].sig_len == 0);
+	CHECK_EQ_INT(mem_signs, before + 3);
+	free(stmt);
+	/* A grant past its end: refused as a whole. */
+	stmt = kind_statement(SG_KIND_GRANT, "20000000000000000000000000000003",
+	    "release", 3, NULL, "*", SG_FORMAT_RAW,
+	    (long long)time(NULL) - 1, &slen);
+	grant_item(1, "fw-1.bin", "late", lines[0], digests[0], &items[0]);
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 1, a);
+	CHECK(a->status != 0 && a->n == 0);
+	free(stmt);
+	/* A grant of more than the key allows (3): refused as a whole. */
+	stmt = kind_statement(SG_KIND_GRANT, "20000000000000000000000000000004",
+	    "release", 4, NULL, "*", SG_FORMAT_RAW,
+	    (long long)time(NULL) + 3600, &slen);
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 1, a);
+	CHECK(a->status != 0 && a->n == 0);
+	free(stmt);
+	CHECK_EQ_INT(mem_signs, before + 3);
+out:
+	if (a != NULL)
+		sg_batch_results_clear(a->res, SG_SIGNER_BATCH_MAX);
+	free(a);
+}
+
+/* The kinds do not cross: a single request's statement in a batch, and a
+ * release's statement in a SIGN, are refused. */
+static void
+test_batch_kinds(void)
+{
+	static uint8_t path[SG_MANIFEST_PATH_MAX][SG_HASH_LEN];
+	struct sg_batch_item it;
+	struct manifest m;
+	struct answer *a = calloc(1, sizeof(*a));
+	struct sg_sign_msg sm;
+	struct sg_sign_evidence ev;
+	struct sg_wire_reply rep;
+	const uint8_t *extra;
+	const char *envs[2];
+	char *stmt, *json[2];
+	size_t slen, lens[2], mlen, olen, i;
+	uint8_t *msg = NULL, *out = NULL;
+
+	CHECK(a != NULL && child_setup() == 0);
+	if (a == NULL || child == NULL)
+		goto out;
+	manifest_make(&m, 2, SG_FORMAT_RAW);
+	release_item(&m, 0, 0, 0, path, &it);
+	stmt = kind_statement(SG_KIND_REQUEST, "30000000000000000000000000000003",
+	    "release", 0, NULL, NULL, SG_FORMAT_RAW,
+	    (long long)time(NULL) + 3600, &slen);
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, &it, 1, a);
+	CHECK_EQ_INT(a->status, SG_ERR_VERIFY);
+	free(stmt);
+	/* A release statement with a quorum, sent as SIGN for the empty
+	 * digest or any other: refused. */
+	stmt = kind_statement(SG_KIND_RELEASE, "30000000000000000000000000000004",
+	    "release", 2, m.root_hex, NULL, SG_FORMAT_RAW,
+	    (long long)time(NULL) + 3600, &slen);
+	for (i = 0; i < 2; i++) {
+		json[i] = approval(stmt, slen, (int)i);
+		envs[i] = json[i];
+		lens[i] = strlen(json[i]);
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.statement = stmt;
+	ev.statement_len = slen;
+	ev.envelopes = envs;
+	ev.envelope_lens = lens;
+	ev.n = 2;
+	ev.format = SG_FORMAT_RAW;
+	for (i = 0; i < 2; i++) {
+		memset(&sm, 0, sizeof(sm));
+		snprintf(sm.key, sizeof(sm.key), "release");
+		sm.digest_alg = i == 0 ? SG_DIGEST_NONE : SG_DIGEST_SHA256;
+		memcpy(sm.data, m.digests[0], 32);
+		sm.data_len = i == 0 ? 0 : 32;
+		CHECK(sg_wire_encode_sign(&sm, &ev, &msg, &mlen) == 0 &&
+		    sg_signer_child_serve_msg(child, msg, mlen, &out,
+		    &olen) == 0 &&
+		    sg_wire_decode_reply(out, olen, &rep, &extra) == 0 &&
+		    rep.status == SG_ERR_VERIFY && rep.sig_len == 0);
+		free(msg);
+		free(out);
+		msg = out = NULL;
+	}
+	free(json[0]);
+	free(json[1]);
+	free(stmt);
+	sg_manifest_tree_free(&m.tree);
+	/* A malformed batch is answered with a BATCH_REPLY refusal. */
+	{
+		struct sg_wire_batch_reply br;
+		uint8_t *bm = batch_msg(3, &mlen);
+		CHECK(sg_signer_child_serve_msg(child, bm, mlen - 1, &out,
+		    &olen) == 0 &&
+		    sg_wire_decode_batch_reply(out, olen, &br, &extra) == 0 &&
+		    br.status == SG_ERR_INVALID && br.nitems == 0);
+		free(out);
+		free(bm);
+	}
+out:
+	free(a);
+}
+
+/* CMS: each item's SignedData is over its own digest, built by the
+ * signer, and the reply's signature is the one inside. */
+static void
+test_batch_cms(void)
+{
+	static uint8_t paths[3][SG_MANIFEST_PATH_MAX][SG_HASH_LEN];
+	struct sg_batch_item items[3];
+	struct manifest m;
+	struct answer *a = calloc(1, sizeof(*a));
+	uint8_t *sv = NULL;
+	size_t slen, svlen = 0, i;
+	char *stmt;
+
+	CHECK(a != NULL && child_setup() == 0);
+	if (a == NULL || child == NULL)
+		goto out;
+	manifest_make(&m, 3, SG_FORMAT_CMS);
+	stmt = kind_statement(SG_KIND_RELEASE, "40000000000000000000000000000004",
+	    "release", 3, m.root_hex, NULL, SG_FORMAT_CMS,
+	    (long long)time(NULL) + 3600, &slen);
+	for (i = 0; i < 3; i++)
+		release_item(&m, i, i, i, paths[i], &items[i]);
+	send_batch("release", stmt, slen, 3, SG_FORMAT_CMS, items, 3, a);
+	CHECK_EQ_INT(a->status, 0);
+	CHECK_EQ_INT(a->n, 3);
+	for (i = 0; i < a->n; i++) {
+		CHECK(a->res[i].status == 0 && a->res[i].cms != NULL);
+		if (a->res[i].cms == NULL)
+			continue;
+		CHECK(sg_cms_verify_digest(a->res[i].cms, a->res[i].cms_len,
+		    SG_DIGEST_SHA256, m.digests[i], 32, release_cert,
+		    strlen(release_cert)) == 0);
+		CHECK(sg_cms_signature_value(a->res[i].cms, a->res[i].cms_len,
+		    &sv, &svlen) == 0 && svlen == a->res[i].sig_len &&
+		    memcmp(sv, a->res[i].sig, svlen) == 0);
+		free(sv);
+		sv = NULL;
+	}
+	/* The wrong digest's CMS does not verify: the check can fail. */
+	if (a->res[0].cms != NULL)
+		CHECK(sg_cms_verify_digest(a->res[0].cms, a->res[0].cms_len,
+		    SG_DIGEST_SHA256, m.digests[1], 32, release_cert,
+		    strlen(release_cert)) != 0);
+	free(stmt);
+	sg_manifest_tree_free(&m.tree);
+out:
+	if (a != NULL)
+		sg_batch_results_clear(a->res, SG_SIGNER_BATCH_MAX);
+	free(a);
+}
+
+static void
+test_batch_teardown(void)
+{
+	child_teardown();
+	CHECK(child == NULL);
+}
+
 SG_TEST_MAIN("signer_wire",
     T(test_table),
     T(test_exact_lengths),
@@ -1065,4 +1859,9 @@ SG_TEST_MAIN("signer_wire",
     T(test_batch_round_trip),
     T(test_batch_lengths),
     T(test_batch_encode_refusals),
-    T(test_batch_replies))
+    T(test_batch_replies),
+    T(test_batch_release),
+    T(test_batch_grant),
+    T(test_batch_kinds),
+    T(test_batch_cms),
+    T(test_batch_teardown))

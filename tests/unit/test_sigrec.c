@@ -2,7 +2,9 @@
  * Tests for the signer's record of signatures (src/sigrec.c): the
  * directory and file it creates and the ones it refuses, one signature
  * per request and format bound to one statement, exact bytes back after
- * a reopen, claims that make a second thread wait, and many threads.
+ * a reopen, claims that make a second thread wait, and many threads;
+ * for releases and grants, derived record ids, a batch's records in one
+ * call with a result each, and claims taken all at once or not at all.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -373,6 +375,121 @@ test_teardown(void)
 	CHECK_EQ_INT(sg_fx_rm_tree(tmpdir), 0);
 }
 
+/* Artifacts of releases and grants: derived record ids, a batch's records
+ * in one call, each with its own result. */
+static void
+test_put_many(void)
+{
+	static const char id[] = "00112233445566778899aabbccddeeff";
+	struct sg_sigrec *rec = NULL;
+	struct sg_sigrec_entry es[4], got;
+	char a[SG_REQUEST_ID_SIZE], b[SG_REQUEST_ID_SIZE], c[SG_REQUEST_ID_SIZE];
+	char hex[65], text[128], err[512];
+	uint8_t h[32];
+	int results[4], i;
+
+	memset(es, 0, sizeof(es));
+	sg_sigrec_item_id("grant", id, 1, a);
+	sg_sigrec_item_id("grant", id, 2, b);
+	sg_sigrec_item_id("release", id, 1, c);
+	snprintf(text, sizeof(text), "signgate-item grant %s 1", id);
+	sg_sha256(text, strlen(text), h);
+	sg_hex_encode(h, sizeof(h), hex);
+	CHECK_EQ_INT(strlen(a), SG_REQUEST_ID_LEN);
+	CHECK(strncmp(a, hex, SG_REQUEST_ID_LEN) == 0);
+	CHECK(strcmp(a, b) != 0 && strcmp(a, c) != 0 && strcmp(b, c) != 0);
+
+	CHECK_EQ_INT(sg_sigrec_open(dir, &rec, err, sizeof(err)), 0);
+	if (rec == NULL)
+		return;
+	mkentry(&es[0], a, SG_FORMAT_RAW, '7');
+	mkentry(&es[1], b, SG_FORMAT_RAW, '7');
+	CHECK_EQ_INT(sg_sigrec_put_many(rec, es, 2, "grant stmt", 10,
+	    results), 0);
+	CHECK(results[0] == 0 && results[1] == 0);
+	CHECK_EQ_INT(sg_sigrec_get(rec, b, SG_FORMAT_RAW, es[1].statement_sha256,
+	    &got), 0);
+	CHECK(got.sig_len == es[1].sig_len &&
+	    memcmp(got.sig, es[1].sig, got.sig_len) == 0);
+	sg_sigrec_entry_clear(&got);
+	/* One taken slot in a batch: refused alone, the others recorded. */
+	mkentry(&es[0], c, SG_FORMAT_RAW, '7');
+	mkentry(&es[1], a, SG_FORMAT_RAW, '7');
+	mkentry(&es[2], b, SG_FORMAT_CMS, '8');
+	CHECK_EQ_INT(sg_sigrec_put_many(rec, es, 3, "grant stmt", 10,
+	    results), 0);
+	CHECK_EQ_INT(results[0], 0);
+	CHECK_EQ_INT(results[1], SG_ERR_CONFLICT);
+	CHECK_EQ_INT(results[2], SG_ERR_CONFLICT);
+	CHECK_EQ_INT(sg_sigrec_get(rec, c, SG_FORMAT_RAW, es[0].statement_sha256,
+	    &got), 0);
+	sg_sigrec_entry_clear(&got);
+	/* A malformed entry: nothing of the batch is recorded. */
+	sg_sigrec_item_id("grant", id, 3, a);
+	sg_sigrec_item_id("grant", id, 4, b);
+	mkentry(&es[0], a, SG_FORMAT_RAW, '7');
+	mkentry(&es[1], b, SG_FORMAT_RAW, '7');
+	es[1].sig_len = 0;
+	CHECK_EQ_INT(sg_sigrec_put_many(rec, es, 2, "grant stmt", 10,
+	    results), SG_ERR_INVALID);
+	CHECK(results[0] == SG_ERR_INVALID && results[1] == SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_sigrec_get(rec, a, SG_FORMAT_RAW, es[0].statement_sha256,
+	    &got), SG_ERR_NOT_FOUND);
+	for (i = 0; i < 4; i++)
+		sg_sigrec_entry_clear(&es[i]);
+	sg_sigrec_close(rec);
+}
+
+struct many_arg {
+	struct sg_sigrec *rec;
+	const char *const *ids;
+	int done;
+};
+
+static void *
+claim_many_main(void *arg)
+{
+	struct many_arg *ma = arg;
+
+	if (sg_sigrec_claim_many(ma->rec, ma->ids, 2) == 0) {
+		__atomic_store_n(&ma->done, 1, __ATOMIC_SEQ_CST);
+		sg_sigrec_release_many(ma->rec, ma->ids, 2);
+	}
+	return NULL;
+}
+
+/* A batch claims all its ids or none: while it waits for one, it holds
+ * no other. */
+static void
+test_claim_many(void)
+{
+	static const char *const ab[] = { "aaaa", "bbbb" };
+	static const char *const bc[] = { "bbbb", "cccc" };
+	static const char *const c1[] = { "cccc" };
+	struct sg_sigrec *rec = NULL;
+	struct many_arg ma;
+	pthread_t t;
+	char err[512];
+
+	CHECK_EQ_INT(sg_sigrec_open(dir, &rec, err, sizeof(err)), 0);
+	if (rec == NULL)
+		return;
+	CHECK_EQ_INT(sg_sigrec_claim_many(rec, ab, 2), 0);
+	ma.rec = rec;
+	ma.ids = bc;
+	ma.done = 0;
+	CHECK_EQ_INT(pthread_create(&t, NULL, claim_many_main, &ma), 0);
+	usleep(200 * 1000);
+	CHECK_EQ_INT(__atomic_load_n(&ma.done, __ATOMIC_SEQ_CST), 0);
+	/* cccc is free: the waiting batch holds nothing. */
+	CHECK_EQ_INT(sg_sigrec_claim_many(rec, c1, 1), 0);
+	sg_sigrec_release_many(rec, c1, 1);
+	sg_sigrec_release_many(rec, ab, 2);
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(ma.done, 1);
+	sg_sigrec_close(rec);
+}
+
 SG_TEST_MAIN("sigrec",
     T(test_setup),
     T(test_open_creates),
@@ -381,4 +498,6 @@ SG_TEST_MAIN("sigrec",
     T(test_claims),
     T(test_threads),
     T(test_bad_format_refused),
+    T(test_put_many),
+    T(test_claim_many),
     T(test_teardown))
