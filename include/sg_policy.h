@@ -86,6 +86,11 @@ struct sg_policy_key {
 	uint64_t grant_max_lifetime;    /* seconds */
 	struct sg_term grant_terms[SG_POLICY_MAX_TERMS]; /* require-grant */
 	size_t ngrant_terms;
+	/* The kind whose terms `terms` holds: SG_KIND_REQUEST (0) for the
+	 * policy's own record, the kind of a sg_policy_key_for_kind() copy
+	 * otherwise (so that the policy in force is asked in the same view,
+	 * sg_policy_may_approve_now()). */
+	enum sg_kind view;
 };
 
 struct sg_hsm {
@@ -106,8 +111,10 @@ const struct sg_term *sg_policy_key_terms(const struct sg_policy_key *k,
     enum sg_kind kind, size_t *ret_n);
 /*
  * k as it decides objects of this kind: a copy whose terms are
- * sg_policy_key_terms(k, kind); the quorum evaluator and the approval
- * rules take the copy.
+ * sg_policy_key_terms(k, kind) and whose view is kind; the quorum
+ * evaluator and the approval rules take the copy.  k is a policy's own
+ * key, or a copy already in this view (a grant's copy no longer holds
+ * the key's require terms).  ret may be k.
  */
 void sg_policy_key_for_kind(const struct sg_policy_key *k, enum sg_kind kind,
     struct sg_policy_key *ret);
@@ -226,8 +233,9 @@ int sg_policy_may_approve(const struct sg_policy *p,
 /*
  * The rule for a request made under an earlier policy: a decision counts
  * only if its principal may approve under the request's policy p (key k)
- * *and* under the policy in force `now` (the key of the same name, the same
- * approval key).  now NULL or equal to p: p alone decides.
+ * *and* under the policy in force `now` (the key of the same name, taken
+ * in k's view (sg_policy_key_for_kind()), the same approval key).  now NULL
+ * or equal to p: p alone decides.
  */
 int sg_policy_may_approve_now(const struct sg_policy *p,
     const struct sg_policy_key *k, const struct sg_policy *now,

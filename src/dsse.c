@@ -5,7 +5,8 @@
  *
  * Design: the statement has exactly one rendering.  sg_statement_build() is
  * the only place that knows the text layout and it validates every field;
- * sg_statement_parse() merely tokenises the eight lines into a struct and
+ * sg_statement_parse() merely tokenises the lines (eight, or nine for a
+ * grant; the first line says the kind) into a struct and
  * then renders that struct again and demands the result equal the input
  * byte for byte.  Whatever the tokeniser lets through (leading zeros,
  * upper-case hex, odd names, missing or extra bytes) is therefore caught by
@@ -28,13 +29,28 @@
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_err.h"
+#include "sg_manifest.h"
 #include "sg_text.h"
 #include "sg_util.h"
 
-#define STATEMENT_LINES 8
+/* A grant's statement, the longest, has nine lines. */
+#define STATEMENT_LINES_MAX 9
 
 static const char decision_approve[] = "decision approve\n";
 static const char decision_reject[] = "decision reject\n";
+
+/* The first line and the id's keyword of each kind's statement, and its
+ * number of lines; indexed by enum sg_kind. */
+static const struct {
+	const char *head;
+	const char *id;
+	size_t nlines;
+} kinds[] = {
+	{ "signgate approval v1", "request", 8 },
+	{ "signgate release approval v1", "release", 8 },
+	{ "signgate grant approval v1", "grant", 9 },
+};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 /* Lower-case hex of exactly want characters. */
 static int
@@ -57,11 +73,11 @@ digest_hex_len(const char *alg)
 	return 2 * sg_digest_len(sg_digest_from_name(alg));
 }
 
+/* The fields every kind has. */
 static int
-statement_valid(const struct sg_statement *s)
+common_valid(const struct sg_statement *s)
 {
 	enum sg_format format;
-	size_t dlen;
 
 	/* The arrays must be NUL-terminated before strlen() may look. */
 	if (memchr(s->request, '\0', sizeof(s->request)) == NULL ||
@@ -72,7 +88,9 @@ statement_valid(const struct sg_statement *s)
 	    memchr(s->format, '\0', sizeof(s->format)) == NULL ||
 	    memchr(s->requester, '\0', sizeof(s->requester)) == NULL ||
 	    memchr(s->policy_name, '\0', sizeof(s->policy_name)) == NULL ||
-	    memchr(s->policy_sha256, '\0', sizeof(s->policy_sha256)) == NULL)
+	    memchr(s->policy_sha256, '\0', sizeof(s->policy_sha256)) == NULL ||
+	    memchr(s->manifest_root, '\0', sizeof(s->manifest_root)) == NULL ||
+	    memchr(s->pattern, '\0', sizeof(s->pattern)) == NULL)
 		return 0;
 	if (!sg_request_id_ok(s->request) ||
 	    !sg_name_ok(s->key, SG_NAME_LEN_MAX) ||
@@ -81,9 +99,6 @@ statement_valid(const struct sg_statement *s)
 	    !is_lower_hex(s->spki_sha256, SG_SHA256_HEX_LEN) ||
 	    !is_lower_hex(s->policy_sha256, SG_SHA256_HEX_LEN))
 		return 0;
-	if ((dlen = digest_hex_len(s->digest_alg)) == 0 ||
-	    !is_lower_hex(s->digest_hex, dlen))
-		return 0;
 	if (sg_format_parse(s->format, &format) != 0)
 		return 0;
 	if (s->expires < 0)
@@ -91,30 +106,86 @@ statement_valid(const struct sg_statement *s)
 	return 1;
 }
 
+/* The fields of s's kind, and the other kinds' fields empty. */
+static int
+kind_valid(const struct sg_statement *s)
+{
+	size_t dlen;
+
+	switch (s->kind) {
+	case SG_KIND_REQUEST:
+		if (s->count != 0 || s->manifest_root[0] != '\0' ||
+		    s->pattern[0] != '\0')
+			return 0;
+		return (dlen = digest_hex_len(s->digest_alg)) != 0 &&
+		    is_lower_hex(s->digest_hex, dlen);
+	case SG_KIND_RELEASE:
+		if (s->digest_alg[0] != '\0' || s->digest_hex[0] != '\0' ||
+		    s->pattern[0] != '\0')
+			return 0;
+		return s->count >= 1 && s->count <= SG_RELEASE_MAX &&
+		    is_lower_hex(s->manifest_root, SG_SHA256_HEX_LEN);
+	case SG_KIND_GRANT:
+		if (s->digest_alg[0] != '\0' || s->digest_hex[0] != '\0' ||
+		    s->manifest_root[0] != '\0')
+			return 0;
+		return s->count >= 1 && s->count <= SG_GRANT_MAX &&
+		    sg_pattern_valid(s->pattern);
+	}
+	return 0;
+}
+
+static int
+statement_valid(const struct sg_statement *s)
+{
+	return common_valid(s) && kind_valid(s);
+}
+
+/* The kind's own lines, between "key" and "format". */
+static int
+render_kind(const struct sg_statement *s, char *buf, size_t cap)
+{
+	switch (s->kind) {
+	case SG_KIND_REQUEST:
+		return snprintf(buf, cap, "artifact %s:%s\n", s->digest_alg,
+		    s->digest_hex);
+	case SG_KIND_RELEASE:
+		return snprintf(buf, cap, "manifest sha256:%s %llu\n",
+		    s->manifest_root, (unsigned long long)s->count);
+	case SG_KIND_GRANT:
+		return snprintf(buf, cap, "count %llu\nartifact %s\n",
+		    (unsigned long long)s->count, s->pattern);
+	}
+	return -1;
+}
+
 int
 sg_statement_build(const struct sg_statement *s, char **ret, size_t *ret_len)
 {
-	char *buf = NULL;
+	char *buf = NULL, mid[SG_PATTERN_SIZE + 64];
 	int n, r = SG_ERR_INTERNAL;
 
 	if (s == NULL || ret == NULL || ret_len == NULL)
 		return SG_ERR_INVALID;
 	if (!statement_valid(s))
 		return SG_ERR_INVALID;
+	n = render_kind(s, mid, sizeof(mid));
+	if (n < 0 || (size_t)n >= sizeof(mid))
+		return SG_ERR_INTERNAL;
 	if ((buf = malloc(SG_STATEMENT_MAX + 1)) == NULL)
 		return SG_ERR_NOMEM;
 	n = snprintf(buf, SG_STATEMENT_MAX + 1,
-	    "signgate approval v1\n"
-	    "request %s\n"
+	    "%s\n"
+	    "%s %s\n"
 	    "key %s sha256:%s\n"
-	    "artifact %s:%s\n"
+	    "%s"
 	    "format %s\n"
 	    "requester %s\n"
 	    "policy %s@%llu sha256:%s\n"
 	    "expires %lld\n",
-	    s->request, s->key, s->spki_sha256, s->digest_alg, s->digest_hex,
-	    s->format, s->requester, s->policy_name, s->policy_version,
-	    s->policy_sha256, s->expires);
+	    kinds[s->kind].head, kinds[s->kind].id, s->request, s->key,
+	    s->spki_sha256, mid, s->format, s->requester, s->policy_name,
+	    s->policy_version, s->policy_sha256, s->expires);
 	if (n < 0 || n > SG_STATEMENT_MAX) {
 		r = SG_ERR_TOO_LARGE;
 		goto out;
@@ -168,24 +239,122 @@ take_until(struct cursor *c, char stop, char *out, size_t cap)
 	return 0;
 }
 
+/* A decimal number up to the stop (see take_until), in [min, max]. */
 static int
-take_end(const struct cursor *c)
+take_number(struct cursor *c, char stop, uint64_t min, uint64_t max,
+    uint64_t *ret)
 {
-	return c->p == c->end ? 0 : SG_ERR_INVALID;
+	char num[24];
+
+	if (take_until(c, stop, num, sizeof(num)) != 0 ||
+	    sg_parse_u64(num, min, max, ret) != 0)
+		return SG_ERR_INVALID;
+	return 0;
+}
+
+/* "<word> <value>" as the whole line. */
+static int
+take_field(struct cursor *c, const char *word, char *out, size_t cap)
+{
+	if (take_literal(c, word) != 0 || take_literal(c, " ") != 0 ||
+	    take_until(c, '\0', out, cap) != 0)
+		return SG_ERR_INVALID;
+	return 0;
+}
+
+/* The kind's own lines (one, or two for a grant). */
+static int
+parse_kind_lines(struct cursor *l, struct sg_statement *s)
+{
+	uint64_t v;
+
+	switch (s->kind) {
+	case SG_KIND_REQUEST:
+		if (take_literal(&l[0], "artifact ") != 0 ||
+		    take_until(&l[0], ':', s->digest_alg,
+		    sizeof(s->digest_alg)) != 0 ||
+		    take_literal(&l[0], ":") != 0 ||
+		    take_until(&l[0], '\0', s->digest_hex,
+		    sizeof(s->digest_hex)) != 0)
+			return SG_ERR_INVALID;
+		return 0;
+	case SG_KIND_RELEASE:
+		if (take_literal(&l[0], "manifest sha256:") != 0 ||
+		    take_until(&l[0], ' ', s->manifest_root,
+		    sizeof(s->manifest_root)) != 0 ||
+		    take_literal(&l[0], " ") != 0 ||
+		    take_number(&l[0], '\0', 0, UINT64_MAX, &v) != 0)
+			return SG_ERR_INVALID;
+		s->count = v;
+		return 0;
+	case SG_KIND_GRANT:
+		if (take_literal(&l[0], "count ") != 0 ||
+		    take_number(&l[0], '\0', 0, UINT64_MAX, &v) != 0 ||
+		    take_field(&l[1], "artifact", s->pattern,
+		    sizeof(s->pattern)) != 0)
+			return SG_ERR_INVALID;
+		s->count = v;
+		return 0;
+	}
+	return SG_ERR_INVALID;
+}
+
+/* Every kind's lines after its own: format, requester, policy, expires. */
+static int
+parse_tail_lines(struct cursor *l, struct sg_statement *s)
+{
+	uint64_t v;
+
+	if (take_field(&l[0], "format", s->format, sizeof(s->format)) != 0 ||
+	    take_field(&l[1], "requester", s->requester,
+	    sizeof(s->requester)) != 0)
+		return SG_ERR_INVALID;
+
+	if (take_literal(&l[2], "policy ") != 0 ||
+	    take_until(&l[2], '@', s->policy_name,
+	    sizeof(s->policy_name)) != 0 ||
+	    take_literal(&l[2], "@") != 0 ||
+	    take_number(&l[2], ' ', 0, UINT64_MAX, &v) != 0 ||
+	    take_literal(&l[2], " sha256:") != 0 ||
+	    take_until(&l[2], '\0', s->policy_sha256,
+	    sizeof(s->policy_sha256)) != 0)
+		return SG_ERR_INVALID;
+	s->policy_version = (unsigned long long)v;
+
+	if (take_literal(&l[3], "expires ") != 0 ||
+	    take_number(&l[3], '\0', 0, (uint64_t)LLONG_MAX, &v) != 0)
+		return SG_ERR_INVALID;
+	s->expires = (long long)v;
+	return 0;
+}
+
+/* The first line says the kind; s->kind is set. */
+static int
+parse_head(struct cursor *l, size_t n, struct sg_statement *s)
+{
+	size_t i, hl;
+
+	for (i = 0; i < NKINDS; i++) {
+		hl = strlen(kinds[i].head);
+		if ((size_t)(l->end - l->p) == hl &&
+		    memcmp(l->p, kinds[i].head, hl) == 0 &&
+		    n == kinds[i].nlines) {
+			s->kind = (enum sg_kind)i;
+			return 0;
+		}
+	}
+	return SG_ERR_INVALID;
 }
 
 static int
-parse_lines(struct cursor lines[STATEMENT_LINES], struct sg_statement *s)
+parse_lines(struct cursor *lines, size_t n, struct sg_statement *s)
 {
-	char num[24];
-	uint64_t v;
+	size_t tail;
 
-	if (take_literal(&lines[0], "signgate approval v1") != 0 ||
-	    take_end(&lines[0]) != 0)
+	if (parse_head(&lines[0], n, s) != 0)
 		return SG_ERR_INVALID;
-
-	if (take_literal(&lines[1], "request ") != 0 ||
-	    take_until(&lines[1], '\0', s->request, sizeof(s->request)) != 0)
+	if (take_field(&lines[1], kinds[s->kind].id, s->request,
+	    sizeof(s->request)) != 0)
 		return SG_ERR_INVALID;
 
 	if (take_literal(&lines[2], "key ") != 0 ||
@@ -195,47 +364,17 @@ parse_lines(struct cursor lines[STATEMENT_LINES], struct sg_statement *s)
 	    sizeof(s->spki_sha256)) != 0)
 		return SG_ERR_INVALID;
 
-	if (take_literal(&lines[3], "artifact ") != 0 ||
-	    take_until(&lines[3], ':', s->digest_alg,
-	    sizeof(s->digest_alg)) != 0 ||
-	    take_literal(&lines[3], ":") != 0 ||
-	    take_until(&lines[3], '\0', s->digest_hex,
-	    sizeof(s->digest_hex)) != 0)
+	if (parse_kind_lines(&lines[3], s) != 0)
 		return SG_ERR_INVALID;
-
-	if (take_literal(&lines[4], "format ") != 0 ||
-	    take_until(&lines[4], '\0', s->format, sizeof(s->format)) != 0)
-		return SG_ERR_INVALID;
-
-	if (take_literal(&lines[5], "requester ") != 0 ||
-	    take_until(&lines[5], '\0', s->requester,
-	    sizeof(s->requester)) != 0)
-		return SG_ERR_INVALID;
-
-	if (take_literal(&lines[6], "policy ") != 0 ||
-	    take_until(&lines[6], '@', s->policy_name,
-	    sizeof(s->policy_name)) != 0 ||
-	    take_literal(&lines[6], "@") != 0 ||
-	    take_until(&lines[6], ' ', num, sizeof(num)) != 0 ||
-	    sg_parse_u64(num, 0, UINT64_MAX, &v) != 0 ||
-	    take_literal(&lines[6], " sha256:") != 0 ||
-	    take_until(&lines[6], '\0', s->policy_sha256,
-	    sizeof(s->policy_sha256)) != 0)
-		return SG_ERR_INVALID;
-	s->policy_version = (unsigned long long)v;
-
-	if (take_literal(&lines[7], "expires ") != 0 ||
-	    take_until(&lines[7], '\0', num, sizeof(num)) != 0 ||
-	    sg_parse_u64(num, 0, (uint64_t)LLONG_MAX, &v) != 0)
-		return SG_ERR_INVALID;
-	s->expires = (long long)v;
-	return 0;
+	/* format, requester, policy, expires: the last four lines. */
+	tail = n - 4;
+	return parse_tail_lines(&lines[tail], s);
 }
 
 int
 sg_statement_parse(const char *text, size_t len, struct sg_statement *ret)
 {
-	struct cursor lines[STATEMENT_LINES];
+	struct cursor lines[STATEMENT_LINES_MAX];
 	struct sg_statement s;
 	const char *p, *end, *nl;
 	char *again = NULL;
@@ -252,16 +391,16 @@ sg_statement_parse(const char *text, size_t len, struct sg_statement *ret)
 	while (p < end) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			goto out;          /* last line without LF */
-		if (n == STATEMENT_LINES)
+		if (n == STATEMENT_LINES_MAX)
 			goto out;          /* an extra line */
 		lines[n].p = p;
 		lines[n].end = nl;
 		n++;
 		p = nl + 1;
 	}
-	if (n != STATEMENT_LINES)
+	if (n == 0)
 		goto out;
-	if ((r = parse_lines(lines, &s)) != 0)
+	if ((r = parse_lines(lines, n, &s)) != 0)
 		goto out;
 	/* The one validator, and the one rendering, decide. */
 	if ((r = sg_statement_build(&s, &again, &again_len)) != 0) {

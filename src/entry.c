@@ -23,6 +23,7 @@
 
 #include "sg_entry.h"
 #include "sg_err.h"
+#include "sg_manifest.h"
 #include "sg_text.h"
 #include "sg_util.h"
 
@@ -33,8 +34,12 @@
 
 static const char *const type_names[] = {
 	NULL, "created", "decision", "signature", "expired", "failed",
-	"cancelled",
+	"cancelled", "approved", "artifact-signature", "revoked",
 };
+#define TYPE_LAST SG_ENTRY_REVOKED
+/* An artifact-signature's position: a release's from 0, a grant's from 1. */
+#define POSITION_MAX (SG_RELEASE_MAX > SG_GRANT_MAX ? SG_RELEASE_MAX : \
+	SG_GRANT_MAX)
 
 static const char *const algorithms[] = {
 	"ecdsa-p256", "ecdsa-p384", "rsa-pkcs1", "rsa-pss", "ed25519",
@@ -155,12 +160,55 @@ text_ok(const char *p, size_t len)
 	return blob_ok(p, len) && memchr(p, '\0', len) == NULL;
 }
 
+/* The approvals of a signature (0..max) or an approved entry (1..max). */
 static int
-entry_valid(const struct sg_entry *e)
+approvals_valid(const struct sg_entry *e, size_t min)
 {
 	size_t i;
 
-	if (e->type < SG_ENTRY_CREATED || e->type > SG_ENTRY_CANCELLED)
+	if (e->napprovals < min || e->napprovals > SG_ENVELOPES_MAX)
+		return 0;
+	for (i = 0; i < e->napprovals; i++)
+		if (!text_ok(e->approvals[i], e->approval_lens[i]))
+			return 0;
+	return 1;
+}
+
+/* public-key .. hsm, shared by signature and artifact-signature. */
+static int
+signed_valid(const struct sg_entry *e)
+{
+	return blob_ok(e->public_key, e->public_key_len) &&
+	    terminated(e->algorithm, sizeof(e->algorithm)) &&
+	    is_algorithm(e->algorithm) &&
+	    blob_ok(e->signature, e->signature_len) &&
+	    (e->has_cms == 0 || e->has_cms == 1) &&
+	    terminated(e->hsm_serial, sizeof(e->hsm_serial)) &&
+	    is_serial(e->hsm_serial) &&
+	    terminated(e->hsm_country, sizeof(e->hsm_country)) &&
+	    sg_country_ok(e->hsm_country);
+}
+
+/* An artifact-signature's own fields: the line is a canonical artifact
+ * line, the path at most a release's longest. */
+static int
+artifact_valid(const struct sg_entry *e)
+{
+	struct sg_artifact_line a;
+
+	if (e->approved_index > SG_MERKLE_MAX_SIZE ||
+	    e->position > POSITION_MAX || e->npath > SG_MANIFEST_PATH_MAX)
+		return 0;
+	if (!text_ok(e->line, e->line_len) ||
+	    sg_artifact_line_parse(e->line, e->line_len, &a) != 0)
+		return 0;
+	return signed_valid(e);
+}
+
+static int
+entry_valid(const struct sg_entry *e)
+{
+	if (e->type < SG_ENTRY_CREATED || e->type > TYPE_LAST)
 		return 0;
 	if (e->time < 0 || e->time > TIME_MAX)
 		return 0;
@@ -177,39 +225,83 @@ entry_valid(const struct sg_entry *e)
 		    (e->approve == 0 || e->approve == 1) &&
 		    text_ok(e->envelope, e->envelope_len);
 	case SG_ENTRY_SIGNATURE:
-		if (!text_ok(e->statement, e->statement_len) ||
-		    e->napprovals > SG_ENVELOPES_MAX)
-			return 0;
-		for (i = 0; i < e->napprovals; i++)
-			if (!text_ok(e->approvals[i], e->approval_lens[i]))
-				return 0;
-		return blob_ok(e->public_key, e->public_key_len) &&
-		    terminated(e->algorithm, sizeof(e->algorithm)) &&
-		    is_algorithm(e->algorithm) &&
-		    blob_ok(e->signature, e->signature_len) &&
-		    (e->has_cms == 0 || e->has_cms == 1) &&
-		    terminated(e->hsm_serial, sizeof(e->hsm_serial)) &&
-		    is_serial(e->hsm_serial) &&
-		    terminated(e->hsm_country, sizeof(e->hsm_country)) &&
-		    sg_country_ok(e->hsm_country);
+		return text_ok(e->statement, e->statement_len) &&
+		    approvals_valid(e, 0) && signed_valid(e);
 	case SG_ENTRY_EXPIRED:
 		return 1;
 	case SG_ENTRY_FAILED:
 		return text_ok(e->reason, e->reason_len);
 	case SG_ENTRY_CANCELLED:
+	case SG_ENTRY_REVOKED:
 		return terminated(e->by, sizeof(e->by)) &&
 		    sg_name_ok(e->by, SG_NAME_LEN_MAX) &&
 		    text_ok(e->reason, e->reason_len);
+	case SG_ENTRY_APPROVED:
+		return text_ok(e->statement, e->statement_len) &&
+		    approvals_valid(e, 1);
+	case SG_ENTRY_ARTIFACT_SIGNATURE:
+		return artifact_valid(e);
 	}
 	return 0;
+}
+
+static void
+put_u64_line(struct out *o, const char *key, uint64_t v)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+	put_line(o, key, num);
+}
+
+static void
+put_approvals(struct out *o, const struct sg_entry *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->napprovals; i++)
+		put_b64_line(o, "approval", e->approvals[i],
+		    e->approval_lens[i]);
+}
+
+/* public-key .. hsm, shared by signature and artifact-signature. */
+static void
+put_signed(struct out *o, const struct sg_entry *e)
+{
+	char hex[SG_SHA256_HEX_LEN + 1];
+
+	put_b64_line(o, "public-key", e->public_key, e->public_key_len);
+	put_line(o, "algorithm", e->algorithm);
+	put_b64_line(o, "signature", e->signature, e->signature_len);
+	if (e->has_cms) {
+		sg_hex_encode(e->cms_sha256, sizeof(e->cms_sha256), hex);
+		put_line(o, "cms-sha256", hex);
+	}
+	put_str(o, "hsm ");
+	put_str(o, e->hsm_serial);
+	put(o, " ", 1);
+	put_str(o, e->hsm_country);
+	put(o, "\n", 1);
+}
+
+static void
+put_artifact(struct out *o, const struct sg_entry *e)
+{
+	size_t i;
+
+	put_u64_line(o, "approved", e->approved_index);
+	put_u64_line(o, "position", e->position);
+	put_b64_line(o, "line", e->line, e->line_len);
+	for (i = 0; i < e->npath; i++)
+		put_b64_line(o, "path", e->path[i], SG_HASH_LEN);
+	put_signed(o, e);
 }
 
 int
 sg_entry_build(const struct sg_entry *e, char **ret, size_t *ret_len)
 {
 	struct out o;
-	char num[24], hex[SG_SHA256_HEX_LEN + 1];
-	size_t i;
+	char num[24];
 	int r;
 
 	if (e == NULL || ret == NULL || ret_len == NULL)
@@ -234,22 +326,15 @@ sg_entry_build(const struct sg_entry *e, char **ret, size_t *ret_len)
 		break;
 	case SG_ENTRY_SIGNATURE:
 		put_b64_line(&o, "statement", e->statement, e->statement_len);
-		for (i = 0; i < e->napprovals; i++)
-			put_b64_line(&o, "approval", e->approvals[i],
-			    e->approval_lens[i]);
-		put_b64_line(&o, "public-key", e->public_key,
-		    e->public_key_len);
-		put_line(&o, "algorithm", e->algorithm);
-		put_b64_line(&o, "signature", e->signature, e->signature_len);
-		if (e->has_cms) {
-			sg_hex_encode(e->cms_sha256, sizeof(e->cms_sha256), hex);
-			put_line(&o, "cms-sha256", hex);
-		}
-		put_str(&o, "hsm ");
-		put_str(&o, e->hsm_serial);
-		put(&o, " ", 1);
-		put_str(&o, e->hsm_country);
-		put(&o, "\n", 1);
+		put_approvals(&o, e);
+		put_signed(&o, e);
+		break;
+	case SG_ENTRY_APPROVED:
+		put_b64_line(&o, "statement", e->statement, e->statement_len);
+		put_approvals(&o, e);
+		break;
+	case SG_ENTRY_ARTIFACT_SIGNATURE:
+		put_artifact(&o, e);
 		break;
 	case SG_ENTRY_EXPIRED:
 		break;
@@ -257,6 +342,7 @@ sg_entry_build(const struct sg_entry *e, char **ret, size_t *ret_len)
 		put_b64_line(&o, "reason", e->reason, e->reason_len);
 		break;
 	case SG_ENTRY_CANCELLED:
+	case SG_ENTRY_REVOKED:
 		put_line(&o, "by", e->by);
 		put_b64_line(&o, "reason", e->reason, e->reason_len);
 		break;
@@ -347,7 +433,7 @@ parse_type(const char *v, size_t n, enum sg_entry_type *ret)
 {
 	int t;
 
-	for (t = SG_ENTRY_CREATED; t <= SG_ENTRY_CANCELLED; t++) {
+	for (t = SG_ENTRY_CREATED; t <= TYPE_LAST; t++) {
 		if (strlen(type_names[t]) == n &&
 		    memcmp(type_names[t], v, n) == 0) {
 			*ret = (enum sg_entry_type)t;
@@ -371,12 +457,22 @@ parse_time(const char *v, size_t n, int64_t *ret)
 }
 
 static int
-parse_signature_lines(struct cursor *c, struct sg_entry *e)
+parse_u64(const char *v, size_t n, uint64_t max, uint64_t *ret)
 {
-	const char *v, *sp;
+	char num[24];
+
+	if (copy_str(v, n, num, sizeof(num)) != 0 ||
+	    sg_parse_u64(num, 0, max, ret) != 0)
+		return SG_ERR_INVALID;
+	return 0;
+}
+
+/* statement, then the approval lines (as many as there are). */
+static int
+parse_approval_lines(struct cursor *c, struct sg_entry *e)
+{
 	char *tmp = NULL;
-	uint8_t cms[32];
-	size_t n, tlen = 0, dlen = 0;
+	size_t tlen = 0;
 	int r;
 
 	if ((r = take_b64(c, "statement", &e->statement,
@@ -391,6 +487,19 @@ parse_signature_lines(struct cursor *c, struct sg_entry *e)
 		e->approval_lens[e->napprovals] = tlen;
 		e->napprovals++;
 	}
+	return 0;
+}
+
+/* public-key .. hsm, shared by signature and artifact-signature. */
+static int
+parse_signed_lines(struct cursor *c, struct sg_entry *e)
+{
+	const char *v, *sp;
+	char *tmp = NULL;
+	uint8_t cms[32];
+	size_t n, tlen = 0, dlen = 0;
+	int r;
+
 	if ((r = take_b64(c, "public-key", &tmp, &tlen)) != 0)
 		return r;
 	e->public_key = (uint8_t *)tmp;
@@ -418,6 +527,36 @@ parse_signature_lines(struct cursor *c, struct sg_entry *e)
 	    sizeof(e->hsm_country)) != 0)
 		return SG_ERR_INVALID;
 	return 0;
+}
+
+static int
+parse_artifact_lines(struct cursor *c, struct sg_entry *e)
+{
+	const char *v;
+	char *tmp = NULL;
+	size_t n, tlen = 0;
+	int r;
+
+	if (take(c, "approved", &v, &n) != 0 ||
+	    parse_u64(v, n, SG_MERKLE_MAX_SIZE, &e->approved_index) != 0 ||
+	    take(c, "position", &v, &n) != 0 ||
+	    parse_u64(v, n, POSITION_MAX, &e->position) != 0)
+		return SG_ERR_INVALID;
+	if ((r = take_b64(c, "line", &e->line, &e->line_len)) != 0)
+		return r;
+	while (next_is(c, "path")) {
+		if (e->npath == SG_MANIFEST_PATH_MAX)
+			return SG_ERR_INVALID;
+		if ((r = take_b64(c, "path", &tmp, &tlen)) != 0)
+			return r;
+		if (tlen != SG_HASH_LEN) {
+			free(tmp);
+			return SG_ERR_INVALID;
+		}
+		memcpy(e->path[e->npath++], tmp, SG_HASH_LEN);
+		free(tmp);
+	}
+	return parse_signed_lines(c, e);
 }
 
 static int
@@ -462,7 +601,16 @@ parse_lines(struct cursor *c, struct sg_entry *e)
 			return r;
 		break;
 	case SG_ENTRY_SIGNATURE:
-		if ((r = parse_signature_lines(c, e)) != 0)
+		if ((r = parse_approval_lines(c, e)) != 0 ||
+		    (r = parse_signed_lines(c, e)) != 0)
+			return r;
+		break;
+	case SG_ENTRY_APPROVED:
+		if ((r = parse_approval_lines(c, e)) != 0)
+			return r;
+		break;
+	case SG_ENTRY_ARTIFACT_SIGNATURE:
+		if ((r = parse_artifact_lines(c, e)) != 0)
 			return r;
 		break;
 	case SG_ENTRY_EXPIRED:
@@ -474,6 +622,7 @@ parse_lines(struct cursor *c, struct sg_entry *e)
 		e->reason_len = n;
 		break;
 	case SG_ENTRY_CANCELLED:
+	case SG_ENTRY_REVOKED:
 		if (take(c, "by", &v, &n) != 0 ||
 		    copy_str(v, n, e->by, sizeof(e->by)) != 0)
 			return SG_ERR_INVALID;
@@ -544,5 +693,6 @@ sg_entry_clear(struct sg_entry *e)
 	free(e->public_key);
 	free(e->signature);
 	free(e->reason);
+	free(e->line);
 	memset(e, 0, sizeof(*e));
 }

@@ -77,6 +77,23 @@ approval_fault(struct sg_approval_fault *f, const char *field, int r,
 	return r;
 }
 
+/* The kind of a statement, from its first line (the statement is the
+ * caller's, checked elsewhere; anything else is a single request's). */
+static enum sg_kind
+statement_kind(const char *statement, size_t len)
+{
+	static const char release[] = "signgate release approval v1\n";
+	static const char grant[] = "signgate grant approval v1\n";
+
+	if (len >= sizeof(release) - 1 &&
+	    memcmp(statement, release, sizeof(release) - 1) == 0)
+		return SG_KIND_RELEASE;
+	if (len >= sizeof(grant) - 1 &&
+	    memcmp(statement, grant, sizeof(grant) - 1) == 0)
+		return SG_KIND_GRANT;
+	return SG_KIND_REQUEST;
+}
+
 enum sg_sig_scheme
 sg_approval_scheme(enum sg_key_alg alg)
 {
@@ -100,6 +117,8 @@ sg_approval_accept(const struct sg_policy *p, const struct sg_policy_key *k,
 {
 	static const char keyid[] = "signatures[0].keyid";
 	const struct sg_principal *officer;
+	struct sg_policy_key view;
+	enum sg_kind kind;
 	uint8_t *pae = NULL, hash[32];
 	size_t pae_len = 0, body_stmt_len = 0;
 	char name[ESC_NAME];
@@ -110,6 +129,16 @@ sg_approval_accept(const struct sg_policy *p, const struct sg_policy_key *k,
 	    f == NULL)
 		return SG_ERR_INVALID;
 	memset(f, 0, sizeof(*f));
+	/* A release's or a grant's officers are judged by the kind's terms,
+	 * whichever view of the key the caller holds. */
+	if ((kind = statement_kind(statement, stmt_len)) != k->view) {
+		if (k->view != SG_KIND_REQUEST)
+			return approval_fault(f, "payload", SG_ERR_INVALID,
+			    "the key's terms are for a %s, the statement is "
+			    "a %s's", sg_kind_str(k->view), sg_kind_str(kind));
+		sg_policy_key_for_kind(k, kind, &view);
+		k = &view;
+	}
 	esc(env->keyid, name);
 	if (strcmp(env->payload_type, SG_DSSE_TYPE) != 0)
 		return approval_fault(f, "payloadType", SG_ERR_VERIFY,
@@ -240,6 +269,44 @@ sg_evidence_check(const struct sg_policy *p, const char *statement,
 }
 
 /*
+ * A release or a grant: the key allows the kind (allow-releases,
+ * allow-grants) and this many artifacts or signatures.
+ */
+static int
+check_kind(const struct sg_policy_key *k, const struct sg_statement *st,
+    char *errbuf, size_t errlen)
+{
+	switch (st->kind) {
+	case SG_KIND_REQUEST:
+		return 0;
+	case SG_KIND_RELEASE:
+		if (k->release_max == 0)
+			return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "key: "
+			    "key %s allows no releases (no allow-releases)",
+			    k->name);
+		if (st->count > k->release_max)
+			return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "key: "
+			    "a release of %llu artifacts, key %s allows at "
+			    "most %u", (unsigned long long)st->count, k->name,
+			    (unsigned)k->release_max);
+		return 0;
+	case SG_KIND_GRANT:
+		if (k->grant_max_count == 0)
+			return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "key: "
+			    "key %s allows no grants (no allow-grants)",
+			    k->name);
+		if (st->count > k->grant_max_count)
+			return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "key: "
+			    "a grant of %llu signatures, key %s allows at "
+			    "most %u", (unsigned long long)st->count, k->name,
+			    (unsigned)k->grant_max_count);
+		return 0;
+	}
+	return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "statement: unknown "
+	    "kind");
+}
+
+/*
  * The statement itself: it parses, names this policy, a key of it that
  * the requester may request, and had not expired when the signature was
  * made.
@@ -267,6 +334,8 @@ check_statement(const struct sg_policy *p, const char *statement,
 		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "requester: "
 		    "%s may not request key %s", st->requester, st->key);
 	}
+	if ((r = check_kind(k, st, errbuf, errlen)) != 0)
+		return r;
 	if (signed_at >= st->expires) {
 		sg_time_rfc3339((time_t)signed_at, when, sizeof(when));
 		sg_time_rfc3339((time_t)st->expires, until, sizeof(until));
@@ -325,6 +394,7 @@ sg_evidence_check_now(const struct sg_policy *p, const struct sg_policy *now,
 	struct sg_statement st;
 	struct sg_decision d[SG_ENVELOPES_MAX];
 	struct sg_quorum_result res;
+	struct sg_policy_key view;
 	const struct sg_policy_key *k = NULL;
 	char name[ESC_NAME], missing[512];
 	const char *vetoer = NULL;
@@ -343,6 +413,9 @@ sg_evidence_check_now(const struct sg_policy *p, const struct sg_policy *now,
 	if ((r = check_statement(p, statement, stmt_len, signed_at, &st, &k,
 	    errbuf, errlen)) != 0)
 		return r;
+	/* The kind's terms decide (a grant's require-grant). */
+	sg_policy_key_for_kind(k, st.kind, &view);
+	k = &view;
 	if ((r = collect_decisions(p, k, now, &st, statement, stmt_len,
 	    envelopes, lens, n, d, &vetoer, errbuf, errlen)) != 0)
 		return r;
@@ -361,6 +434,106 @@ sg_evidence_check_now(const struct sg_policy *p, const struct sg_policy *now,
 	}
 	if (ret_stmt != NULL)
 		*ret_stmt = st;
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+	return 0;
+}
+
+/* The release rule of sg_artifact_allowed(): the line at position of the
+ * manifest the statement names. */
+static int
+release_member(const struct sg_statement *st, const char *line, size_t len,
+    uint64_t position, const uint8_t (*path)[SG_HASH_LEN], size_t npath,
+    char *errbuf, size_t errlen)
+{
+	uint8_t root[SG_HASH_LEN];
+	size_t rlen = 0;
+
+	if (npath > SG_MANIFEST_PATH_MAX)
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "path: %zu "
+		    "hashes, a manifest path has at most %d", npath,
+		    SG_MANIFEST_PATH_MAX);
+	if (sg_hex_decode(st->manifest_root, strlen(st->manifest_root), root,
+	    sizeof(root), &rlen) != 0 || rlen != sizeof(root))
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "statement: "
+		    "the manifest root is not a SHA-256 hash");
+	if (position >= st->count)
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "position: "
+		    "%llu is not in a manifest of %llu artifacts",
+		    (unsigned long long)position,
+		    (unsigned long long)st->count);
+	if (sg_manifest_verify(line, len, position, st->count, root, path,
+	    npath) != 0)
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "path: the "
+		    "line is not at position %llu of the manifest sha256:%s "
+		    "(%llu artifacts)", (unsigned long long)position,
+		    st->manifest_root, (unsigned long long)st->count);
+	return 0;
+}
+
+/* The grant rule of sg_artifact_allowed(): within the count, the
+ * pattern and the time. */
+static int
+grant_member(const struct sg_statement *st, const struct sg_artifact_line *a,
+    uint64_t position, size_t npath, int64_t at, char *errbuf,
+    size_t errlen)
+{
+	char when[32], until[32];
+
+	if (npath != 0)
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "path: a "
+		    "grant's signature has no manifest path");
+	if (position < 1 || position > st->count)
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "position: "
+		    "signature %llu of a grant of %llu",
+		    (unsigned long long)position,
+		    (unsigned long long)st->count);
+	if (!sg_pattern_match(st->pattern, a->name))
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "name: %s "
+		    "does not match the grant's pattern %s", a->name,
+		    st->pattern);
+	if (at >= st->expires) {
+		sg_time_rfc3339((time_t)at, when, sizeof(when));
+		sg_time_rfc3339((time_t)st->expires, until, sizeof(until));
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "expiry: "
+		    "signed at %s, but the grant ended at %s", when, until);
+	}
+	return 0;
+}
+
+int
+sg_artifact_allowed(const struct sg_statement *st, const char *line,
+    size_t len, uint64_t position, const uint8_t (*path)[SG_HASH_LEN],
+    size_t npath, int64_t at, struct sg_artifact_line *ret, char *errbuf,
+    size_t errlen)
+{
+	struct sg_artifact_line a;
+	enum sg_format f;
+	int r;
+
+	sg_err_set(errbuf, errlen, SG_ERR_INVALID, "artifact: invalid "
+	    "arguments");
+	if (st == NULL || line == NULL || (path == NULL && npath > 0))
+		return SG_ERR_INVALID;
+	if (st->kind != SG_KIND_RELEASE && st->kind != SG_KIND_GRANT)
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "statement: "
+		    "not a release or a grant");
+	if (sg_artifact_line_parse(line, len, &a) != 0)
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "line: not a "
+		    "canonical artifact line");
+	if (sg_format_parse(st->format, &f) != 0 || a.format != f)
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "format: the "
+		    "line's format is %s, the statement's %s",
+		    sg_format_str(a.format), st->format);
+	if (st->kind == SG_KIND_RELEASE)
+		r = release_member(st, line, len, position, path, npath,
+		    errbuf, errlen);
+	else
+		r = grant_member(st, &a, position, npath, at, errbuf, errlen);
+	if (r != 0)
+		return r;
+	if (ret != NULL)
+		*ret = a;
 	if (errbuf != NULL && errlen > 0)
 		errbuf[0] = '\0';
 	return 0;

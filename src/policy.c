@@ -509,6 +509,10 @@ close_block(struct parser *st)
 		if (k->ncountries == 0)
 			return pol_perr(st, l, "%s: missing 'countries'",
 			    st->ctx);
+		if (k->ngrant_terms > 0 && k->grant_max_count == 0)
+			return pol_perr(st, cur_key(st)->grant_term_line[0],
+			    "%s: require-grant: only with 'allow-grants' (the "
+			    "key allows no grants)", st->ctx);
 		break;
 	}
 	default:
@@ -689,13 +693,42 @@ resolve_groups(struct parser *st)
 	return bad;
 }
 
+/* The groups of a key's terms exist and are large enough. */
+static int
+resolve_terms(struct parser *st, const struct key_ent *e,
+    const struct sg_term *terms, size_t n, const int *lines,
+    const char *kw)
+{
+	const struct group_ent *g;
+	size_t j;
+	int bad = 0;
+
+	for (j = 0; j < n; j++) {
+		const struct sg_term *t = &terms[j];
+
+		if ((g = policy_group_find(st->p, t->group)) == NULL) {
+			bad = pol_perr(st, lines[j], "key '%s': %s: group '%s' "
+			    "is not defined", e->pub.name, kw, t->group);
+			GO_ON_OR_RETURN(st, bad);
+			continue;
+		}
+		if (t->count > g->nmembers) {
+			bad = pol_perr(st, lines[j], "key '%s': %s: group '%s' "
+			    "has %zu members, fewer than %u", e->pub.name, kw,
+			    t->group, g->nmembers, t->count);
+			GO_ON_OR_RETURN(st, bad);
+			continue;
+		}
+	}
+	return bad;
+}
+
 static int
 resolve_keys(struct parser *st)
 {
-	int bad = 0;
+	int bad = 0, r;
 	const struct sg_policy *p = st->p;
 	const struct key_ent *e;
-	const struct group_ent *g;
 	ssize_t pi;
 	size_t i, j;
 
@@ -723,24 +756,16 @@ resolve_keys(struct parser *st)
 				continue;
 			}
 		}
-		for (j = 0; j < e->pub.nterms; j++) {
-			const struct sg_term *t = &e->pub.terms[j];
-
-			if ((g = policy_group_find(p, t->group)) == NULL) {
-				bad = pol_perr(st, e->term_line[j], "key '%s': "
-				    "require: group '%s' is not defined",
-				    e->pub.name, t->group);
-				GO_ON_OR_RETURN(st, bad);
-				continue;
-			}
-			if (t->count > g->nmembers) {
-				bad = pol_perr(st, e->term_line[j], "key '%s': "
-				    "require: group '%s' has %zu members, "
-				    "fewer than %u", e->pub.name, t->group,
-				    g->nmembers, t->count);
-				GO_ON_OR_RETURN(st, bad);
-				continue;
-			}
+		if ((r = resolve_terms(st, e, e->pub.terms, e->pub.nterms,
+		    e->term_line, "require")) != 0) {
+			bad = r;
+			GO_ON_OR_RETURN(st, bad);
+		}
+		if ((r = resolve_terms(st, e, e->pub.grant_terms,
+		    e->pub.ngrant_terms, e->grant_term_line,
+		    "require-grant")) != 0) {
+			bad = r;
+			GO_ON_OR_RETURN(st, bad);
 		}
 	}
 	return bad;

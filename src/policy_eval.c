@@ -277,6 +277,41 @@ sg_policy_token_allowed(const struct sg_policy *p,
 	return 0;
 }
 
+/* --- a key's view for a kind (releases and grants) --- */
+
+const struct sg_term *
+sg_policy_key_terms(const struct sg_policy_key *k, enum sg_kind kind,
+    size_t *ret_n)
+{
+	if (kind == SG_KIND_GRANT && k->ngrant_terms > 0) {
+		*ret_n = k->ngrant_terms < SG_POLICY_MAX_TERMS ?
+		    k->ngrant_terms : SG_POLICY_MAX_TERMS;
+		return k->grant_terms;
+	}
+	*ret_n = k->nterms < SG_POLICY_MAX_TERMS ? k->nterms :
+	    SG_POLICY_MAX_TERMS;
+	return k->terms;
+}
+
+void
+sg_policy_key_for_kind(const struct sg_policy_key *k, enum sg_kind kind,
+    struct sg_policy_key *ret)
+{
+	struct sg_term terms[SG_POLICY_MAX_TERMS];
+	const struct sg_term *t;
+	size_t n;
+
+	/* Through a copy of the terms: ret may be k. */
+	t = sg_policy_key_terms(k, kind, &n);
+	memcpy(terms, t, n * sizeof(*t));
+	if (ret != k)
+		*ret = *k;
+	memset(ret->terms, 0, sizeof(ret->terms));
+	memcpy(ret->terms, terms, n * sizeof(terms[0]));
+	ret->nterms = n;
+	ret->view = kind;
+}
+
 /* The groups of k's terms, looked up by name so that a copy of a key works
  * as well as the policy's own record.  NULL for an unknown group. */
 static size_t
@@ -349,13 +384,20 @@ sg_policy_may_approve_now(const struct sg_policy *p,
 {
 	const struct sg_policy_key *nk;
 	const struct sg_principal *a, *b;
+	struct sg_policy_key view;
 
 	if (!sg_policy_may_approve(p, k, requester, officer))
 		return 0;
 	if (now == NULL || now == p)
 		return 1;
-	if ((nk = sg_policy_key(now, k->name)) == NULL ||
-	    !sg_policy_may_approve(now, nk, requester, officer))
+	if ((nk = sg_policy_key(now, k->name)) == NULL)
+		return 0;
+	/* A copy for a kind is judged by the same kind's terms in now. */
+	if (k->view != SG_KIND_REQUEST) {
+		sg_policy_key_for_kind(nk, k->view, &view);
+		nk = &view;
+	}
+	if (!sg_policy_may_approve(now, nk, requester, officer))
 		return 0;
 	a = sg_policy_principal(p, officer);
 	b = sg_policy_principal(now, officer);

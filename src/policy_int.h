@@ -41,6 +41,7 @@ struct key_ent {
 	int line;
 	int requesters_line;
 	int term_line[SG_POLICY_MAX_TERMS];
+	int grant_term_line[SG_POLICY_MAX_TERMS];
 };
 
 struct hsm_ent {
@@ -93,7 +94,7 @@ struct keyword {
 	int repeatable;
 };
 
-#define KW_MAX 16
+#define KW_MAX 24
 
 struct parser {
 	const char *file;

@@ -252,7 +252,8 @@ kw_country(struct parser *st)
 enum {
 	KKW_TOKEN = 0, KKW_OBJECT, KKW_ID, KKW_URI, KKW_ALGORITHM,
 	KKW_FORMATS, KKW_CERTIFICATE, KKW_REQUESTERS, KKW_REQUIRE, KKW_VETO,
-	KKW_LIFETIME, KKW_COUNTRIES, KKW_RETIRED,
+	KKW_LIFETIME, KKW_COUNTRIES, KKW_RETIRED, KKW_ALLOW_RELEASES,
+	KKW_ALLOW_GRANTS, KKW_REQUIRE_GRANT,
 };
 
 /* `uri` replaces token/object/id as a whole: mixing them would leave two
@@ -421,10 +422,12 @@ kw_requesters(struct parser *st)
 	return 0;
 }
 
+/* `require` and `require-grant`: <group> <count> into terms (n of them,
+ * each with its line). */
 static int
-kw_require(struct parser *st)
+take_term(struct parser *st, struct sg_term *terms, size_t *nterms,
+    int *lines)
 {
-	struct key_ent *e = cur_key(st);
 	struct sg_term *t;
 	uint64_t count;
 	size_t i;
@@ -450,18 +453,37 @@ kw_require(struct parser *st)
 		return pol_serr(st, "group '%s': count %llu is larger than any "
 		    "group can be (%d)", st->tok[1], (unsigned long long)count,
 		    POLICY_MAX_MEMBERS);
-	for (i = 0; i < e->pub.nterms; i++)
-		if (strcmp(e->pub.terms[i].group, st->tok[1]) == 0)
+	for (i = 0; i < *nterms; i++)
+		if (strcmp(terms[i].group, st->tok[1]) == 0)
 			return pol_serr(st, "group '%s' is already required at "
-			    "line %d", st->tok[1], e->term_line[i]);
-	if (e->pub.nterms >= SG_POLICY_MAX_TERMS)
-		return pol_serr(st, "more than %d require terms",
-		    SG_POLICY_MAX_TERMS);
-	t = &e->pub.terms[e->pub.nterms];
+			    "line %d", st->tok[1], lines[i]);
+	if (*nterms >= SG_POLICY_MAX_TERMS)
+		return pol_serr(st, "more than %d %s terms",
+		    SG_POLICY_MAX_TERMS, st->tok[0]);
+	t = &terms[*nterms];
 	pol_copy_str(t->group, st->tok[1], sizeof(t->group));
 	t->count = (unsigned)count;
-	e->term_line[e->pub.nterms++] = st->lineno;
+	lines[(*nterms)++] = st->lineno;
 	return 0;
+}
+
+static int
+kw_require(struct parser *st)
+{
+	struct key_ent *e = cur_key(st);
+
+	return take_term(st, e->pub.terms, &e->pub.nterms, e->term_line);
+}
+
+/* Allowed only with allow-grants: checked when the block closes, since
+ * the order of a block's statements is free. */
+static int
+kw_require_grant(struct parser *st)
+{
+	struct key_ent *e = cur_key(st);
+
+	return take_term(st, e->pub.grant_terms, &e->pub.ngrant_terms,
+	    e->grant_term_line);
 }
 
 static int
@@ -480,18 +502,14 @@ kw_veto(struct parser *st)
 	return 0;
 }
 
+/* A duration as `lifetime` takes it: N, Ns, Nm, Nh or Nd, 5s..30d. */
 static int
-kw_lifetime(struct parser *st)
+take_duration(struct parser *st, const char *v, uint64_t *ret)
 {
 	char num[32];
-	const char *v;
 	size_t n;
 	uint64_t mult = 1, val;
-	int r;
 
-	if ((r = pol_want_args(st, 1)) != 0)
-		return r;
-	v = st->tok[1];
 	n = strlen(v);
 	if (n > 0) {
 		switch (v[n - 1]) {
@@ -524,7 +542,56 @@ kw_lifetime(struct parser *st)
 		    "Nd)", v);
 	if (val > POLICY_LIFETIME_MAX / mult || val * mult < POLICY_LIFETIME_MIN)
 		return pol_serr(st, "'%.64s' is not between 5s and 30d", v);
-	cur_key(st)->pub.lifetime = val * mult;
+	*ret = val * mult;
+	return 0;
+}
+
+static int
+kw_lifetime(struct parser *st)
+{
+	int r;
+
+	if ((r = pol_want_args(st, 1)) != 0)
+		return r;
+	return take_duration(st, st->tok[1], &cur_key(st)->pub.lifetime);
+}
+
+/* allow-releases <max artifacts> */
+static int
+kw_allow_releases(struct parser *st)
+{
+	uint64_t v;
+	int r;
+
+	if ((r = pol_want_args(st, 1)) != 0)
+		return r;
+	if (sg_parse_u64(st->tok[1], 1, SG_RELEASE_MAX, &v) != 0)
+		return pol_serr(st, "'%.64s' is not a number of artifacts from "
+		    "1 to %d", st->tok[1], SG_RELEASE_MAX);
+	cur_key(st)->pub.release_max = (uint32_t)v;
+	return 0;
+}
+
+/* allow-grants <max count> <max lifetime> */
+static int
+kw_allow_grants(struct parser *st)
+{
+	struct sg_policy_key *k = &cur_key(st)->pub;
+	uint64_t count, life;
+	int r;
+
+	if (st->ntok == 2)
+		return pol_serr(st, "missing lifetime after count '%.64s'",
+		    st->tok[1]);
+	if ((r = pol_want_args(st, 2)) != 0)
+		return r;
+	if (sg_parse_u64(st->tok[1], 1, SG_GRANT_MAX, &count) != 0)
+		return pol_serr(st, "count '%.64s' is not a number of "
+		    "signatures from 1 to %d", st->tok[1], SG_GRANT_MAX);
+	if ((r = take_duration(st, st->tok[2], &life)) != 0)
+		return r;
+	k->grant_max_count = (uint32_t)count;
+	k->grant_max_lifetime = life;
 	return 0;
 }
 
@@ -624,5 +691,8 @@ const struct keyword pol_key_kws[] = {
 	{ "lifetime", kw_lifetime, 0 },
 	{ "countries", kw_countries, 0 },
 	{ "retired", kw_retired, 1 },
+	{ "allow-releases", kw_allow_releases, 0 },
+	{ "allow-grants", kw_allow_grants, 0 },
+	{ "require-grant", kw_require_grant, 1 },
 	{ NULL, NULL, 0 },
 };

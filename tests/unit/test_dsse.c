@@ -278,6 +278,231 @@ test_statement_parse_failure_leaves_output(void)
 	CHECK((unsigned char)s.key[5] == 0x5a);
 }
 
+/* ---- releases and grants ---- */
+
+#define ROOT_HEX \
+	"dd00000000000000000000000000000000000000000000000000000000000004"
+
+static const char release_good[] =
+    "signgate release approval v1\n"
+    "release " SG_FX_STMT_ID "\n"
+    "key release sha256:" SG_FX_STMT_SPKI "\n"
+    "manifest sha256:" ROOT_HEX " 3\n"
+    "format raw\n"
+    "requester ci\n"
+    "policy signgate-dev@1 sha256:" SG_FX_STMT_POLICY "\n"
+    "expires 1764417600\n";
+
+static const char grant_good[] =
+    "signgate grant approval v1\n"
+    "grant " SG_FX_STMT_ID "\n"
+    "key release sha256:" SG_FX_STMT_SPKI "\n"
+    "count 100\n"
+    "artifact dist/*.tar.gz\n"
+    "format cms\n"
+    "requester ci\n"
+    "policy signgate-dev@1 sha256:" SG_FX_STMT_POLICY "\n"
+    "expires 1764417600\n";
+
+static void
+fill_release(struct sg_statement *s)
+{
+	fill(s);
+	s->kind = SG_KIND_RELEASE;
+	memset(s->digest_alg, 0, sizeof(s->digest_alg));
+	memset(s->digest_hex, 0, sizeof(s->digest_hex));
+	strcpy(s->manifest_root, ROOT_HEX);
+	s->count = 3;
+}
+
+static void
+fill_grant(struct sg_statement *s)
+{
+	fill(s);
+	s->kind = SG_KIND_GRANT;
+	memset(s->digest_alg, 0, sizeof(s->digest_alg));
+	memset(s->digest_hex, 0, sizeof(s->digest_hex));
+	strcpy(s->format, "cms");
+	strcpy(s->pattern, "dist/*.tar.gz");
+	s->count = 100;
+}
+
+/* text with the first `from` replaced by `to`, parsed. */
+static int
+kind_parses_edited(const char *text, const char *from, const char *to)
+{
+	char buf[4096];
+	const char *at = strstr(text, from);
+	struct sg_statement s;
+
+	if (at == NULL) {
+		fprintf(stderr, "  test bug: '%s' not in statement\n", from);
+		return 0;
+	}
+	snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - text), text, to,
+	    at + strlen(from));
+	return sg_statement_parse(buf, strlen(buf), &s);
+}
+
+static void
+test_kind_statements(void)
+{
+	struct sg_statement s, t;
+	char *text = NULL;
+	size_t len = 0;
+
+	fill_release(&s);
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), 0);
+	CHECK_STR(text, release_good);
+	free(text);
+	memset(&t, 0x5a, sizeof(t));
+	CHECK_EQ_INT(sg_statement_parse(release_good, strlen(release_good),
+	    &t), 0);
+	CHECK(memcmp(&s, &t, sizeof(s)) == 0);
+	CHECK_EQ_INT(t.kind, SG_KIND_RELEASE);
+	CHECK_EQ_INT(t.count, 3);
+	CHECK_STR(t.manifest_root, ROOT_HEX);
+	CHECK_STR(t.request, SG_FX_STMT_ID);
+	CHECK_STR(t.digest_alg, "");
+
+	fill_grant(&s);
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), 0);
+	CHECK_STR(text, grant_good);
+	free(text);
+	memset(&t, 0x5a, sizeof(t));
+	CHECK_EQ_INT(sg_statement_parse(grant_good, strlen(grant_good), &t),
+	    0);
+	CHECK(memcmp(&s, &t, sizeof(s)) == 0);
+	CHECK_EQ_INT(t.kind, SG_KIND_GRANT);
+	CHECK_EQ_INT(t.count, 100);
+	CHECK_STR(t.pattern, "dist/*.tar.gz");
+	CHECK_STR(t.manifest_root, "");
+
+	/* The bounds of count, and the longest pattern. */
+	fill_release(&s);
+	s.count = SG_RELEASE_MAX;
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), 0);
+	CHECK_EQ_INT(sg_statement_parse(text, len, &t), 0);
+	CHECK_EQ_INT(t.count, SG_RELEASE_MAX);
+	free(text);
+	fill_grant(&s);
+	s.count = SG_GRANT_MAX;
+	memset(s.pattern, '*', SG_PATTERN_MAX);
+	s.pattern[SG_PATTERN_MAX] = '\0';
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), 0);
+	CHECK_EQ_INT(sg_statement_parse(text, len, &t), 0);
+	CHECK(memcmp(&s, &t, sizeof(s)) == 0);
+	free(text);
+}
+
+static void
+test_kind_build_refuses(void)
+{
+	struct sg_statement s;
+	char *text = NULL;
+	size_t len = 0;
+
+#define KIND_REFUSED(fillfn, mut) do {					\
+	fillfn(&s);							\
+	mut;								\
+	text = NULL;							\
+	CHECK_EQ_INT(sg_statement_build(&s, &text, &len), SG_ERR_INVALID); \
+	CHECK(text == NULL);						\
+} while (0)
+
+	/* Counts out of range. */
+	KIND_REFUSED(fill_release, s.count = 0);
+	KIND_REFUSED(fill_release, s.count = SG_RELEASE_MAX + 1);
+	KIND_REFUSED(fill_grant, s.count = 0);
+	KIND_REFUSED(fill_grant, s.count = SG_GRANT_MAX + 1);
+	/* The root: upper case, short, missing. */
+	KIND_REFUSED(fill_release, s.manifest_root[0] = 'D');
+	KIND_REFUSED(fill_release, s.manifest_root[63] = '\0');
+	KIND_REFUSED(fill_release, s.manifest_root[0] = '\0');
+	/* Bad patterns. */
+	KIND_REFUSED(fill_grant, s.pattern[0] = '\0');
+	KIND_REFUSED(fill_grant, strcpy(s.pattern, "a b"));
+	KIND_REFUSED(fill_grant, strcpy(s.pattern, "a\n"));
+	KIND_REFUSED(fill_grant, memset(s.pattern, 'a', sizeof(s.pattern)));
+	/* Another kind's fields must be empty. */
+	KIND_REFUSED(fill_release, strcpy(s.digest_alg, "sha256"));
+	KIND_REFUSED(fill_release, strcpy(s.digest_hex, SG_FX_STMT_DIGEST));
+	KIND_REFUSED(fill_release, strcpy(s.pattern, "*"));
+	KIND_REFUSED(fill_grant, strcpy(s.digest_alg, "sha256"));
+	KIND_REFUSED(fill_grant, strcpy(s.digest_hex, SG_FX_STMT_DIGEST));
+	KIND_REFUSED(fill_grant, strcpy(s.manifest_root, ROOT_HEX));
+	KIND_REFUSED(fill, s.count = 1);
+	KIND_REFUSED(fill, strcpy(s.manifest_root, ROOT_HEX));
+	KIND_REFUSED(fill, strcpy(s.pattern, "*"));
+	/* A release or a grant without the kind's fields. */
+	KIND_REFUSED(fill, s.kind = SG_KIND_RELEASE);
+	KIND_REFUSED(fill, s.kind = SG_KIND_GRANT);
+	KIND_REFUSED(fill_grant, s.kind = SG_KIND_RELEASE);
+	KIND_REFUSED(fill_release, s.kind = SG_KIND_GRANT);
+	KIND_REFUSED(fill, s.kind = (enum sg_kind)3);
+	KIND_REFUSED(fill, s.kind = (enum sg_kind)-1);
+	/* Common fields still checked. */
+	KIND_REFUSED(fill_grant, strcpy(s.requester, "c i"));
+	KIND_REFUSED(fill_release, strcpy(s.format, "pem"));
+#undef KIND_REFUSED
+}
+
+static void
+test_kind_parse_refuses(void)
+{
+	const char *r = release_good, *g = grant_good;
+
+	/* Counts: zero, leading zero, sign, above the maximum. */
+	CHECK(kind_parses_edited(r, " 3\n", " 0\n") != 0);
+	CHECK(kind_parses_edited(r, " 3\n", " 03\n") != 0);
+	CHECK(kind_parses_edited(r, " 3\n", " +3\n") != 0);
+	CHECK(kind_parses_edited(r, " 3\n", " 10001\n") != 0);
+	CHECK(kind_parses_edited(r, " 3\n", " 10000\n") == 0);
+	CHECK(kind_parses_edited(r, " 3\n", "  3\n") != 0);
+	CHECK(kind_parses_edited(r, " 3\n", " 3 \n") != 0);
+	CHECK(kind_parses_edited(r, " 3\n", "\n") != 0);
+	CHECK(kind_parses_edited(g, "count 100\n", "count 0\n") != 0);
+	CHECK(kind_parses_edited(g, "count 100\n", "count 0100\n") != 0);
+	CHECK(kind_parses_edited(g, "count 100\n", "count 100001\n") != 0);
+	CHECK(kind_parses_edited(g, "count 100\n", "count 100000\n") == 0);
+	CHECK(kind_parses_edited(g, "count 100\n", "count 18446744073709551616\n")
+	    != 0);
+	/* Root: upper case, short, other algorithm. */
+	CHECK(kind_parses_edited(r, "sha256:dd", "sha256:DD") != 0);
+	CHECK(kind_parses_edited(r, "sha256:dd", "sha256:d") != 0);
+	CHECK(kind_parses_edited(r, "manifest sha256:", "manifest sha512:")
+	    != 0);
+	/* Pattern: a space inside, empty. */
+	CHECK(kind_parses_edited(g, "dist/*.tar.gz", "dist/* .tar.gz") != 0);
+	CHECK(kind_parses_edited(g, "artifact dist/*.tar.gz", "artifact ")
+	    != 0);
+	CHECK(kind_parses_edited(g, "dist/*.tar.gz", "*") == 0);
+	/* Lines of one kind under another's head, or the id keyword of
+	 * another kind. */
+	CHECK(kind_parses_edited(r, "signgate release approval v1",
+	    "signgate grant approval v1") != 0);
+	CHECK(kind_parses_edited(r, "signgate release approval v1",
+	    "signgate approval v1") != 0);
+	CHECK(kind_parses_edited(g, "signgate grant approval v1",
+	    "signgate release approval v1") != 0);
+	CHECK(kind_parses_edited(r, "release 0123", "request 0123") != 0);
+	CHECK(kind_parses_edited(r, "release 0123", "grant 0123") != 0);
+	CHECK(kind_parses_edited(g, "grant 0123", "release 0123") != 0);
+	CHECK(kind_parses_edited(good, "request 0123", "release 0123") != 0);
+	/* Lines swapped, missing, extra. */
+	CHECK(kind_parses_edited(g, "count 100\nartifact dist/*.tar.gz\n",
+	    "artifact dist/*.tar.gz\ncount 100\n") != 0);
+	CHECK(kind_parses_edited(g, "count 100\n", "") != 0);
+	CHECK(kind_parses_edited(r, "format raw\n", "format raw\nformat raw\n")
+	    != 0);
+	CHECK(kind_parses_edited(r, "expires 1764417600\n",
+	    "expires 1764417600") != 0);
+	CHECK(kind_parses_edited(g, "format cms\n", "format cms\r\n") != 0);
+	/* A request's artifact line inside a release. */
+	CHECK(kind_parses_edited(r, "manifest sha256:" ROOT_HEX " 3",
+	    "artifact sha256:" SG_FX_STMT_DIGEST) != 0);
+}
+
 static void
 test_body(void)
 {
@@ -562,6 +787,9 @@ test_envelope_payload_of_built_envelope_is_exact(void)
 }
 
 SG_TEST_MAIN("dsse",
+    T(test_kind_statements),
+    T(test_kind_build_refuses),
+    T(test_kind_parse_refuses),
     T(test_statement_build_exact),
     T(test_statement_round_trip),
     T(test_statement_build_refuses),

@@ -15,7 +15,7 @@ static void
 test_state_round_trip(void)
 {
 	static const char *const names[] = { "pending", "signed", "rejected",
-	    "expired", "failed", "cancelled" };
+	    "expired", "failed", "cancelled", "active", "revoked" };
 	enum sg_req_state s, got;
 	size_t i = 0;
 
@@ -62,6 +62,8 @@ test_state_final(void)
 	CHECK(sg_req_state_final(SG_REQ_EXPIRED));
 	CHECK(sg_req_state_final(SG_REQ_FAILED));
 	CHECK(sg_req_state_final(SG_REQ_CANCELLED));
+	CHECK(!sg_req_state_final(SG_REQ_ACTIVE));
+	CHECK(sg_req_state_final(SG_REQ_REVOKED));
 	CHECK(!sg_req_state_final((enum sg_req_state)(SG_REQ_STATE_LAST + 1)));
 	CHECK(!sg_req_state_valid(SG_REQ_NONE));
 	CHECK(sg_req_state_valid(SG_REQ_PENDING));
@@ -100,7 +102,32 @@ test_format(void)
 	CHECK(SG_FORMAT_CMS != 0 && (SG_FORMAT_CMS & (SG_FORMAT_CMS - 1)) == 0);
 }
 
+static void
+test_kind(void)
+{
+	static const char *const names[] = { "request", "release", "grant" };
+	enum sg_kind k = SG_KIND_GRANT;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		CHECK_STR(sg_kind_str((enum sg_kind)i), names[i]);
+		CHECK(strlen(names[i]) < SG_KIND_SIZE);
+		CHECK_EQ_INT(sg_kind_parse(names[i], &k), 0);
+		CHECK_EQ_INT(k, (enum sg_kind)i);
+	}
+	CHECK_EQ_INT(SG_KIND_REQUEST, 0);
+	CHECK_STR(sg_kind_str((enum sg_kind)3), "?");
+	CHECK_STR(sg_kind_str((enum sg_kind)-1), "?");
+	k = SG_KIND_RELEASE;
+	CHECK_EQ_INT(sg_kind_parse("Grant", &k), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_kind_parse("", &k), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_kind_parse("grants", &k), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_kind_parse(NULL, &k), SG_ERR_INVALID);
+	CHECK_EQ_INT(k, SG_KIND_RELEASE);
+}
+
 SG_TEST_MAIN("types",
+    T(test_kind),
     T(test_state_round_trip),
     T(test_state_refusals),
     T(test_state_final),
