@@ -431,50 +431,19 @@ static const struct {
 	    offsetof(struct sg_statement, policy_name) },
 };
 
-/* Every field of the statement against the request; 1 if any differs. */
-static int
-statement_disagrees(const json_t *req, const struct sg_statement *st,
-    char *err, size_t errlen)
-{
-	const json_t *obj, *pol = json_object_get(req, "policy"), *ver;
-	char when[32];
-	size_t i;
-	int bad = 0;
-
-	for (i = 0; i < sizeof(agree_fields) / sizeof(agree_fields[0]); i++) {
-		obj = agree_fields[i].obj == NULL ? req :
-		    json_object_get(req, agree_fields[i].obj);
-		bad |= disagree(obj, agree_fields[i].member,
-		    agree_fields[i].what,
-		    (const char *)st + agree_fields[i].off, err, errlen);
-	}
-	ver = json_is_object(pol) ? json_object_get(pol, "version") : NULL;
-	if (!json_is_integer(ver) || json_integer_value(ver) < 0 ||
-	    (unsigned long long)json_integer_value(ver) != st->policy_version) {
-		add_err(err, errlen, "statement says policy version %llu, "
-		    "request says %s", st->policy_version,
-		    json_is_integer(ver) ? "another" : "none");
-		bad = 1;
-	}
-	bad |= disagree(pol, "sha256", "policy sha256", st->policy_sha256,
-	    err, errlen);
-	sg_time_rfc3339((time_t)st->expires, when, sizeof(when));
-	bad |= disagree(req, "expires_at", "expiry", when, err, errlen);
-	return bad;
-}
-
-/* Fields every kind shares: id, key, format, requester, policy. */
+/* Fields every kind shares: id, key, format, requester, policy; and the
+ * digest when with_digest (a single request). */
 static int
 common_disagrees(const json_t *req, const struct sg_statement *st,
-    char *err, size_t errlen)
+    int with_digest, char *err, size_t errlen)
 {
 	const json_t *pol = json_object_get(req, "policy"), *ver;
 	size_t i;
 	int bad = 0;
 
 	for (i = 0; i < sizeof(agree_fields) / sizeof(agree_fields[0]); i++) {
-		if (strcmp(agree_fields[i].obj != NULL ?
-		    agree_fields[i].obj : "", "digest") == 0)
+		if (!with_digest && agree_fields[i].obj != NULL &&
+		    strcmp(agree_fields[i].obj, "digest") == 0)
 			continue;
 		bad |= disagree(agree_fields[i].obj == NULL ? req :
 		    json_object_get(req, agree_fields[i].obj),
@@ -491,6 +460,21 @@ common_disagrees(const json_t *req, const struct sg_statement *st,
 	}
 	bad |= disagree(pol, "sha256", "policy sha256", st->policy_sha256,
 	    err, errlen);
+	return bad;
+}
+
+/* Every field of a request's statement against the request; 1 if any
+ * differs. */
+static int
+statement_disagrees(const json_t *req, const struct sg_statement *st,
+    char *err, size_t errlen)
+{
+	char when[32];
+	int bad;
+
+	bad = common_disagrees(req, st, 1, err, errlen);
+	sg_time_rfc3339((time_t)st->expires, when, sizeof(when));
+	bad |= disagree(req, "expires_at", "expiry", when, err, errlen);
 	return bad;
 }
 
@@ -567,7 +551,7 @@ sg_cli_kind_statement(const json_t *req, struct sg_statement *ret,
 	}
 	if (kind == SG_KIND_REQUEST)
 		return sg_cli_request_statement(req, ret, err, errlen);
-	if (common_disagrees(req, &st, err, errlen) |
+	if (common_disagrees(req, &st, 0, err, errlen) |
 	    kind_disagrees(req, &st, err, errlen))
 		return SG_ERR_VERIFY;
 	*ret = st;
