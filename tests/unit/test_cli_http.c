@@ -34,6 +34,7 @@
 #include "sg_fixture.h"
 
 #define REQ_ID "00112233445566778899aabbccddeeff"
+#define GRANT_ID "ffeeddccbbaa99887766554433221100"
 #define MAX_SEEN 16
 
 enum mode {
@@ -77,6 +78,9 @@ struct fake {
 	int wrong_line_pos;       /* serve another line at pos - 1 */
 	int cancelled;            /* POST …/cancel seen */
 	int pages;                /* GET …/artifacts seen */
+	const char *grant_state;  /* NULL: active */
+	int grant_forget;         /* the signed request names no grant */
+	char post_body[4096];     /* the POST /v1/requests body */
 	size_t nart;
 	char lines[REL_MAX][600];
 	char rel_root[SG_SHA256_HEX_SIZE];
@@ -371,7 +375,82 @@ release_manifest(int fd)
 	return respond(fd, 200, "text/plain; charset=us-ascii", text);
 }
 
-/* A tiny stand-in for signgated's part of the release flow. */
+/* The grant as GET /v1/requests/GRANT_ID shows it: 50 signatures of
+ * app-*.bin, raw, on nightly. */
+static int
+grant_show(int fd)
+{
+	struct sg_statement st;
+	char *text = NULL, when[32], *out;
+	time_t t = (time_t)fk.expires;
+	struct tm tm;
+	size_t len;
+	json_t *o;
+	int r;
+
+	memset(&st, 0, sizeof(st));
+	st.kind = SG_KIND_GRANT;
+	snprintf(st.request, sizeof(st.request), GRANT_ID);
+	snprintf(st.key, sizeof(st.key), "nightly");
+	sg_fx_spki_hex(fk.key, st.spki_sha256);
+	snprintf(st.format, sizeof(st.format), "raw");
+	snprintf(st.requester, sizeof(st.requester), "ci");
+	snprintf(st.policy_name, sizeof(st.policy_name), "signgate-dev");
+	st.policy_version = 1;
+	snprintf(st.policy_sha256, sizeof(st.policy_sha256), "%s",
+	    SG_FX_STMT_POLICY);
+	st.expires = fk.expires;
+	st.count = 50;
+	snprintf(st.pattern, sizeof(st.pattern), "app-*.bin");
+	if (sg_statement_build(&st, &text, &len) != 0)
+		abort();
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:i, s:s},"
+	    " s:{s:i, s:i, s:s, s:s}, s:s}", "id", GRANT_ID, "kind", "grant",
+	    "state", fk.grant_state != NULL ? fk.grant_state : "active",
+	    "key", "nightly", "format", "raw", "requester", "ci",
+	    "expires_at", when, "policy", "name", "signgate-dev", "version", 1,
+	    "sha256", SG_FX_STMT_POLICY, "grant", "count", 50, "used", 2,
+	    "artifact", "app-*.bin", "until", when, "statement", text);
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	free(text);
+	r = respond(fd, 200, "application/json", out);
+	free(out);
+	return r;
+}
+
+/* POST /v1/requests under the grant: signed at once. */
+static int
+grant_sign(int fd, const char *body)
+{
+	json_t *in = json_loads(body, 0, NULL), *o;
+	json_t *d = json_object_get(in, "digest");
+	char *out;
+	int r;
+
+	snprintf(fk.post_body, sizeof(fk.post_body), "%s", body);
+	snprintf(fk.digest_hex, sizeof(fk.digest_hex), "%s",
+	    json_string_value(json_object_get(d, "value")));
+	snprintf(fk.digest_alg, sizeof(fk.digest_alg), "%s",
+	    json_string_value(json_object_get(d, "algorithm")));
+	json_decref(in);
+	o = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s}}", "id",
+	    REQ_ID, "state", "signed", "key", "nightly", "digest", "algorithm",
+	    fk.digest_alg, "value", fk.digest_hex, "format", "raw", "artifact",
+	    "name", "app-1.bin");
+	if (!fk.grant_forget)
+		json_object_set_new(o, "grant", json_pack("{s:s, s:i}", "id",
+		    GRANT_ID, "sequence", 3));
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	r = respond(fd, 201, "application/json", out);
+	free(out);
+	return r;
+}
+
+/* A tiny stand-in for signgated's part of the release and grant flows. */
 static int
 handle_release(int fd, const char *method, const char *path,
     const char *body)
@@ -381,6 +460,18 @@ handle_release(int fd, const char *method, const char *path,
 
 	if (strcmp(method, "POST") == 0 && strcmp(path, "/v1/releases") == 0)
 		return release_create(fd, body);
+	if (strcmp(path, "/v1/requests/" GRANT_ID) == 0 ||
+	    strcmp(path, "/v1/grants") == 0) {
+		snprintf(fk.post_body, sizeof(fk.post_body), "%s", body);
+		return grant_show(fd);
+	}
+	if (strcmp(path, "/v1/grants/" GRANT_ID "/revoke") == 0) {
+		snprintf(fk.post_body, sizeof(fk.post_body), "%s", body);
+		return respond(fd, 200, "application/json",
+		    "{\"id\":\"" GRANT_ID "\",\"state\":\"revoked\"}");
+	}
+	if (strcmp(method, "POST") == 0 && strcmp(path, "/v1/requests") == 0)
+		return grant_sign(fd, body);
 	if (strcmp(method, "POST") == 0 &&
 	    strcmp(path, "/v1/requests/" REQ_ID "/cancel") == 0) {
 		fk.cancelled = 1;
@@ -1162,6 +1253,164 @@ test_release_flow(void)
 }
 
 static int
+run_sign_grant(const char *file, const char *extra1, const char *extra2)
+{
+	struct sg_cli_conf c;
+	char url[64];
+	char *argv[12];
+	int argc = 0, ex;
+
+	conf_for(&c, url, sizeof(url));
+	argv[argc++] = (char *)"sign";
+	argv[argc++] = (char *)"--grant";
+	argv[argc++] = (char *)GRANT_ID;
+	if (extra1 != NULL)
+		argv[argc++] = (char *)extra1;
+	if (extra2 != NULL)
+		argv[argc++] = (char *)extra2;
+	argv[argc++] = (char *)file;
+	argv[argc] = NULL;
+	ex = sg_cli_cmd_sign(argc, argv, &c);
+	fflush(stdout);
+	return ex;
+}
+
+static void
+test_grant_sign_flow(void)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	char *file = make_file("app-1.bin", "one\n");
+	json_t *body;
+
+#define GRANT_CASE(setup, e1, e2, want_ex, want_posts) do {		\
+	fake_start(M_RELEASE);						\
+	fk.key = key;							\
+	fk.expires = (long long)time(NULL) + 3600;			\
+	setup;								\
+	CHECK_EQ_INT(run_sign_grant(file, (e1), (e2)), (want_ex));	\
+	CHECK_EQ_INT(fk.posts, (want_posts));				\
+	fake_stop();							\
+} while (0)
+
+	/* The grant is read first; the key and format are its own. */
+	GRANT_CASE((void)0, NULL, NULL, SG_EXIT_OK, 1);
+	CHECK_STR(fk.paths[0], "GET /v1/requests/" GRANT_ID);
+	CHECK_STR(fk.paths[1], "POST /v1/requests");
+	body = json_loads(fk.post_body, 0, NULL);
+	CHECK_STR(sg_cli_jstr(body, "grant"), GRANT_ID);
+	CHECK_STR(sg_cli_jstr(body, "key"), "nightly");
+	CHECK_STR(sg_cli_jstr(body, "format"), "raw");
+	json_decref(body);
+	CHECK(sig_ok(file, "one\n", key));
+	remove_outputs(file);
+
+	/* Refused here, before anything is posted. */
+	GRANT_CASE((void)0, "--artifact-name", "other.bin", SG_EXIT_USAGE, 0);
+	GRANT_CASE((void)0, "--artifact-name", "app 1.bin", SG_EXIT_USAGE, 0);
+	GRANT_CASE((void)0, "--key", "release", SG_EXIT_USAGE, 0);
+	GRANT_CASE((void)0, "--format", "cms", SG_EXIT_USAGE, 0);
+	GRANT_CASE(fk.grant_state = "revoked", NULL, NULL, SG_EXIT_REFUSED,
+	    0);
+	GRANT_CASE(fk.grant_state = "pending", NULL, NULL, SG_EXIT_REFUSED,
+	    0);
+	GRANT_CASE(fk.expires = (long long)time(NULL) - 1, NULL, NULL,
+	    SG_EXIT_REFUSED, 0);
+	CHECK(!sig_written(file));
+	/* The answer is not a signature under this grant. */
+	GRANT_CASE(fk.grant_forget = 1, NULL, NULL, SG_EXIT_SERVER, 1);
+	CHECK(!sig_written(file));
+	/* A signature over something else. */
+	GRANT_CASE(fk.sign_other = 1, NULL, NULL, SG_EXIT_VERIFY, 1);
+	CHECK(!sig_written(file));
+#undef GRANT_CASE
+
+	unlink(file);
+	free(file);
+	EVP_PKEY_free(key);
+	CHECK_EQ_INT(rmdir(tmpdir), 0);
+	tmpdir[0] = '\0';
+}
+
+static int
+run_grant(const char *a1, const char *a2, const char *a3, const char *a4)
+{
+	const char *in[] = { a1, a2, a3, a4 };
+	struct sg_cli_conf c;
+	char url[64];
+	char *argv[16];
+	int argc = 0, ex;
+	size_t i;
+
+	conf_for(&c, url, sizeof(url));
+	argv[argc++] = (char *)"grant";
+	for (i = 0; i < 4 && in[i] != NULL; i++)
+		argv[argc++] = (char *)in[i];
+	argv[argc] = NULL;
+	ex = sg_cli_cmd_grant(argc, argv, &c);
+	fflush(stdout);
+	return ex;
+}
+
+static void
+test_grant_request_flow(void)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	json_t *body;
+
+	/* The statement says what was asked: the grant is printed. */
+	fake_start(M_RELEASE);
+	fk.key = key;
+	fk.expires = (long long)time(NULL) + 3600;
+	{
+		struct sg_cli_conf c;
+		char url[64];
+		char *argv[] = { (char *)"grant", (char *)"request",
+		    (char *)"--key", (char *)"nightly", (char *)"--count",
+		    (char *)"50", (char *)"--for", (char *)"2h",
+		    (char *)"--artifact", (char *)"app-*.bin", NULL };
+
+		conf_for(&c, url, sizeof(url));
+		CHECK_EQ_INT(sg_cli_cmd_grant(10, argv, &c), SG_EXIT_OK);
+		fflush(stdout);
+		/* Asked for less time than the statement says: refused. */
+		argv[7] = (char *)"30m";
+		CHECK_EQ_INT(sg_cli_cmd_grant(10, argv, &c), SG_EXIT_SERVER);
+		argv[7] = (char *)"2h";
+		argv[5] = (char *)"49";
+		CHECK_EQ_INT(sg_cli_cmd_grant(10, argv, &c), SG_EXIT_SERVER);
+		argv[5] = (char *)"50";
+		argv[9] = (char *)"*";
+		CHECK_EQ_INT(sg_cli_cmd_grant(10, argv, &c), SG_EXIT_SERVER);
+		/* Refused here: a bad pattern, a bad duration. */
+		argv[9] = (char *)"app *";
+		CHECK_EQ_INT(sg_cli_cmd_grant(10, argv, &c), SG_EXIT_USAGE);
+		argv[9] = (char *)"app-*.bin";
+		argv[7] = (char *)"2x";
+		CHECK_EQ_INT(sg_cli_cmd_grant(10, argv, &c), SG_EXIT_USAGE);
+	}
+	CHECK_EQ_INT(fk.posts, 4);
+	body = json_loads(fk.post_body, 0, NULL);
+	CHECK_EQ_INT(json_integer_value(json_object_get(body, "count")), 50);
+	CHECK_EQ_INT(json_integer_value(json_object_get(body, "lifetime")),
+	    7200);
+	CHECK_STR(sg_cli_jstr(body, "artifact"), "*");
+	CHECK_STR(sg_cli_jstr(body, "format"), "raw");
+	CHECK_STR(sg_cli_jstr(body, "key"), "nightly");
+	json_decref(body);
+	fk.posts = 0;
+	CHECK_EQ_INT(run_grant("revoke", GRANT_ID, "--reason", "done early"),
+	    SG_EXIT_OK);
+	CHECK_STR(fk.post_body, "{\"reason\":\"done early\"}");
+	CHECK_EQ_INT(run_grant("revoke", GRANT_ID, NULL, NULL),
+	    SG_EXIT_USAGE);
+	CHECK_EQ_INT(run_grant("revoke", "nothex", "--reason", "x"),
+	    SG_EXIT_USAGE);
+	CHECK_EQ_INT(fk.posts, 1);
+	fake_stop();
+	EVP_PKEY_free(key);
+}
+
+static int
 run_approve(const char *cmd, const char *keyfile)
 {
 	struct sg_cli_conf c;
@@ -1269,6 +1518,8 @@ main(void)
 		T(test_unreachable_and_timeout),
 		T(test_sign_flow),
 		T(test_release_flow),
+		T(test_grant_sign_flow),
+		T(test_grant_request_flow),
 		T(test_approve_flow),
 	};
 	int r;
