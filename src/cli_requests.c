@@ -392,14 +392,52 @@ out:
 	return ex;
 }
 
+/*
+ * A request signed under a grant was approved through the grant: it
+ * shows either no statement of its own or the grant's, which must then
+ * be the grant it names, on its key and format.  For display only
+ * (`approve` never accepts this).  1 if so, with *has_st.
+ */
+static int
+grant_signature_statement(const json_t *req, struct sg_statement *st,
+    int *has_st)
+{
+	const json_t *g = json_object_get(req, "grant");
+	const char *text = sg_cli_jstr(req, "statement");
+	enum sg_kind kind;
+
+	*has_st = 0;
+	if (!json_is_object(g) || sg_cli_jstr(g, "id") == NULL ||
+	    sg_cli_req_kind(req, &kind) != 0 || kind != SG_KIND_REQUEST)
+		return 0;
+	if (json_object_get(req, "statement") == NULL)
+		return 1;
+	if (text == NULL || sg_statement_parse(text, strlen(text), st) != 0 ||
+	    st->kind != SG_KIND_GRANT ||
+	    strcmp(st->request, sg_cli_jstr(g, "id")) != 0 ||
+	    sg_cli_jstr(req, "key") == NULL ||
+	    strcmp(st->key, sg_cli_jstr(req, "key")) != 0 ||
+	    sg_cli_jstr(req, "format") == NULL ||
+	    strcmp(st->format, sg_cli_jstr(req, "format")) != 0)
+		return 0;
+	*has_st = 1;
+	return 1;
+}
+
 /* The request's statement agrees with the request, which is the one
  * asked for; else err lists why. */
 static int
 show_statement(const json_t *req, const char *id, struct sg_statement *st,
-    char *err, size_t errlen)
+    int *has_st, char *err, size_t errlen)
 {
-	if (sg_cli_request_statement(req, st, err, errlen) != 0)
-		return 0;
+	*has_st = 1;
+	if (sg_cli_request_statement(req, st, err, errlen) != 0) {
+		if (!grant_signature_statement(req, st, has_st))
+			return 0;
+		err[0] = '\0';
+		return sg_cli_jstr(req, "id") != NULL &&
+		    strcmp(sg_cli_jstr(req, "id"), id) == 0;
+	}
 	if (strcmp(st->request, id) != 0) {
 		snprintf(err, errlen, "asked for request %s, got %s", id,
 		    st->request);
@@ -438,8 +476,8 @@ show_manifest(struct sg_cli_http *h, const struct sg_statement *st)
 	int ex;
 
 	if (st->kind != SG_KIND_RELEASE) {
-		fprintf(stderr, "signgate: %s is a %s: only a release has a "
-		    "manifest\n", st->request, sg_kind_str(st->kind));
+		fprintf(stderr, "signgate: %s is not a release: only a release "
+		    "has a manifest\n", st->request);
 		return SG_EXIT_USAGE;
 	}
 	if ((ex = sg_cli_fetch_manifest(h, st, &lines, &n)) != 0)
@@ -467,7 +505,7 @@ sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf)
 	json_t *req = NULL;
 	char path[128], err[2048];
 	const char *id;
-	int help, ex, ok;
+	int help, ex, ok, has_st;
 	const struct sg_cli_cmdline cl = { "show", own, NULL, show_option,
 	    &sa };
 
@@ -486,17 +524,19 @@ sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf)
 	snprintf(path, sizeof(path), "/v1/requests/%s", id);
 	if ((ex = sg_cli_api(h, "GET", path, NULL, NULL, 0, &req, &raw)) != 0)
 		goto out;
-	ok = show_statement(req, id, &st, err, sizeof(err));
+	ok = show_statement(req, id, &st, &has_st, err, sizeof(err));
 	if (sa.json)
 		sg_cli_print_raw(&raw);
 	else
-		sg_cli_print_request(req, ok ? &st : NULL);
+		sg_cli_print_request(req, ok && has_st ? &st : NULL);
 	fflush(stdout);
 	if (!ok) {
+		if (err[0] == '\0')
+			snprintf(err, sizeof(err), "asked for %s", id);
 		sg_cli_print_errors(err);
 		ex = SG_EXIT_LOCAL;
 	} else if (sa.manifest)
-		ex = show_manifest(h, &st);
+		ex = has_st ? show_manifest(h, &st) : SG_EXIT_USAGE;
 out:
 	ex = sg_cli_flush(ex);
 	sg_cli_http_resp_clear(&raw);

@@ -1410,6 +1410,60 @@ test_grant_request_flow(void)
 	EVP_PKEY_free(key);
 }
 
+/* Two artifact lines for the officer's view of a release. */
+static void
+release_lines(void)
+{
+	snprintf(fk.lines[0], sizeof(fk.lines[0]), "sha256:%s raw a.bin",
+	    SG_FX_STMT_DIGEST);
+	snprintf(fk.lines[1], sizeof(fk.lines[1]), "sha256:%s raw b.bin",
+	    SG_FX_STMT_SPKI);
+}
+
+static int
+run_show(const char *extra)
+{
+	struct sg_cli_conf c;
+	char url[64];
+	char *argv[] = { (char *)"show", (char *)REQ_ID, (char *)extra, NULL };
+	int ex;
+
+	conf_for(&c, url, sizeof(url));
+	ex = sg_cli_cmd_show(extra != NULL ? 3 : 2, argv, &c);
+	fflush(stdout);
+	return ex;
+}
+
+/* `show --manifest` prints a release's manifest only when its root and
+ * count are the statement's. */
+static void
+test_show_release(void)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+
+#define SHOW_CASE(setup, extra, want_ex) do {				\
+	fake_start(M_APPROVE);						\
+	fk.key = key;							\
+	fk.expires = (long long)time(NULL) + 3600;			\
+	fk.release = 1;							\
+	fk.nart = 2;							\
+	release_lines();						\
+	setup;								\
+	CHECK_EQ_INT(run_show(extra), (want_ex));			\
+	fake_stop();							\
+} while (0)
+
+	SHOW_CASE((void)0, NULL, SG_EXIT_OK);
+	CHECK_EQ_INT(fk.requests, 1);
+	SHOW_CASE((void)0, "--manifest", SG_EXIT_OK);
+	CHECK_STR(fk.paths[1], "GET /v1/releases/" REQ_ID "/manifest");
+	SHOW_CASE(fk.tamper_manifest = 1, "--manifest", SG_EXIT_LOCAL);
+	/* The statement names another root than the manifest's. */
+	SHOW_CASE(fk.tamper_root = 1, "--manifest", SG_EXIT_LOCAL);
+#undef SHOW_CASE
+	EVP_PKEY_free(key);
+}
+
 static int
 run_approve(const char *cmd, const char *keyfile)
 {
@@ -1424,16 +1478,6 @@ run_approve(const char *cmd, const char *keyfile)
 	ex = sg_cli_cmd_approve(7, argv, &c);
 	fflush(stdout);
 	return ex;
-}
-
-/* Two artifact lines for the officer's view of a release. */
-static void
-release_lines(void)
-{
-	snprintf(fk.lines[0], sizeof(fk.lines[0]), "sha256:%s raw a.bin",
-	    SG_FX_STMT_DIGEST);
-	snprintf(fk.lines[1], sizeof(fk.lines[1]), "sha256:%s raw b.bin",
-	    SG_FX_STMT_SPKI);
 }
 
 /* Checks the posted envelope as the server would (sg_fx_envelope_ok). */
@@ -1521,6 +1565,7 @@ main(void)
 		T(test_grant_sign_flow),
 		T(test_grant_request_flow),
 		T(test_approve_flow),
+		T(test_show_release),
 	};
 	int r;
 
