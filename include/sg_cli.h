@@ -12,10 +12,14 @@
  *                   the statement against the request
  *   cli_tty.c       terminal prompts (PIN without echo, confirmation)
  *   cli_keys.c      `keys`
- *   cli_sign.c      `sign`
+ *   cli_sign.c      `sign` (also `sign --grant`)
+ *   cli_release.c   `release create`, and the pure pieces of releases the
+ *                   other commands share (manifest, statement cross-checks)
+ *   cli_grant.c     `grant request`, `grant revoke`
  *   cli_requests.c  `pending`, `show`, `cancel`
  *   cli_approve.c   `approve`, `reject`
- *   cli_verify.c    `verify` (offline: signature, log proof, approvals)
+ *   cli_verify.c    `verify` (offline: signature, log proof, approvals;
+ *                   one bundle for a request, two for a release or grant)
  *   cli_log.c       `log key`, `log checkpoint`, `log monitor`
  *   cli_policy.c    `policy check`, `policy hash` (offline)
  *
@@ -239,6 +243,9 @@ int sg_cli_request_statement(const json_t *req, struct sg_statement *ret,
 /* Prints a request as `show` does; st is the parsed statement when it
  * agreed with the request (its SPKI digest is shown), else NULL. */
 void sg_cli_print_request(const json_t *req, const struct sg_statement *st);
+/* "statement:" and the statement's lines indented by two spaces,
+ * escaped. */
+void sg_cli_print_statement(const char *text);
 /* `cancelled: by <who> at <time>: <reason>` when the request has a
  * "cancelled" member. */
 void sg_cli_print_cancelled(const json_t *req);
@@ -287,17 +294,113 @@ struct sg_cli_sign_args {
 	const char *meta[SG_ARTIFACT_FIELDS_MAX]; /* "k=v" */
 	size_t nmeta;
 	const char *idempotency_key;  /* NULL: generated */
+	const char *grant;            /* --grant ID: sign under that grant */
 	enum sg_digest_alg digest;
 	enum sg_format format;
+	int format_given;             /* --format was on the command line */
 	uint64_t wait;
 	int no_wait;
 	int help;
 };
 int sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
     struct sg_cli_sign_args *ret);
+/* POSTs body to path with Idempotency-Key idem, again with the same key
+ * after a connection error or a 5xx (up to 3 times); an exit status. */
+int sg_cli_post_retry(struct sg_cli_http *h, const char *path,
+    const char *body, const char *idem, json_t **ret);
+/* Writes a file atomically (mode 0644); SG_EXIT_LOCAL with a message. */
+int sg_cli_write_out(const char *path, const void *buf, size_t len);
+/* Writes a signature object's log.proof to OUT.proof ("proof: PATH" on
+ * stdout); nothing when it has none. */
+int sg_cli_write_proof(const json_t *sigobj, const char *out);
+/* A random Idempotency-Key (hex), and the rule for a given one. */
+#define SG_CLI_IDEM_SIZE 33
+int sg_cli_idem_random(char out[SG_CLI_IDEM_SIZE]);
+int sg_cli_idem_valid(const char *s);
 /* The artifact object the request will carry (validated). */
 int sg_cli_sign_artifact(const struct sg_cli_sign_args *a, json_t **ret,
     char *err, size_t errlen);
+
+/*
+ * Releases and grants (cli_release.c): the pure pieces, tested directly.
+ */
+
+/* One file of `release create`: its path, base name and SHA-256, and the
+ * artifact line the manifest will hold for it. */
+struct sg_cli_release_file {
+	const char *path;
+	const char *name;             /* points into path */
+	uint8_t digest[32];
+	char line[SG_ARTIFACT_LINE_MAX + 1];
+	size_t line_len;
+};
+/*
+ * Names every file by its base name and checks the names: the artifact
+ * line's name rule (1..255 bytes of 0x21..0x7e) and no two alike (err
+ * names both paths).  Nothing is read.  SG_ERR_INVALID with err.
+ */
+int sg_cli_release_names(struct sg_cli_release_file *f, size_t n,
+    char *err, size_t errlen);
+/* Fills each file's line from its digest (already set), the format and
+ * its name. */
+int sg_cli_release_lines(struct sg_cli_release_file *f, size_t n,
+    enum sg_format format, char *err, size_t errlen);
+/* The POST /v1/releases body (compact JSON, malloc'd): key, format,
+ * release {name, version} when name is given, artifacts in file order. */
+int sg_cli_release_body(const char *key, enum sg_format format,
+    const char *name, const char *version,
+    const struct sg_cli_release_file *f, size_t n, char **ret);
+/* The manifest root (lower-case hex) of the lines, in order. */
+int sg_cli_manifest_root(const char *const *lines, const size_t *lens,
+    size_t n, char hex[SG_SHA256_HEX_SIZE]);
+/*
+ * The statement the server answered for a release we asked for: it
+ * parses, is a release statement for request `id` on `key` in `format`,
+ * and names the manifest root and count computed here.  SG_ERR_VERIFY
+ * with err saying which field differs; *ret the parsed statement.
+ */
+int sg_cli_release_statement_check(const char *stmt, const char *id,
+    const char *key, enum sg_format format,
+    const char root[SG_SHA256_HEX_SIZE], uint64_t count,
+    struct sg_statement *ret, char *err, size_t errlen);
+/*
+ * A manifest as GET /v1/releases/{id}/manifest serves it (lines, each
+ * with its LF): every line parses as an artifact line, names are unique,
+ * and the tree root and count equal the statement's.  On success
+ * *ret_lines (one malloc'd array of pointers into a copy, free with
+ * free()) and *ret_n hold the lines, NUL-terminated.
+ */
+int sg_cli_manifest_check(const char *text, size_t len,
+    const struct sg_statement *st, char ***ret_lines, size_t *ret_n,
+    char *err, size_t errlen);
+/*
+ * Splits the proof of an artifact signature: two c2sp.org/tlog-proof@v1
+ * bundles, concatenated.  *ret_first is the length of the first; the
+ * second is text[*ret_first..len).  0 for a single bundle too, with
+ * *ret_first == len.  SG_ERR_INVALID when the text is not one or two
+ * bundles (a truncated second one included).
+ */
+int sg_cli_proof_split(const char *text, size_t len, size_t *ret_first);
+/* GET /v1/releases/ID/manifest for the release statement st, checked
+ * with sg_cli_manifest_check (an exit status; the reason on stderr). */
+int sg_cli_fetch_manifest(struct sg_cli_http *h,
+    const struct sg_statement *st, char ***ret_lines, size_t *ret_n);
+/* "2h", "30m", "7d", "45s" or plain seconds; 0 or SG_ERR_INVALID. */
+int sg_cli_duration(const char *s, uint64_t *ret);
+/* The kind of a request object ("kind" absent: a request). */
+int sg_cli_req_kind(const json_t *req, enum sg_kind *ret);
+/*
+ * A release's or grant's statement against its request object (id, key,
+ * format, requester, policy, expiry, and the release's count and root or
+ * the grant's count, pattern and end).  Disagreements appended to err as
+ * lines; SG_ERR_VERIFY if any.  Requests go to sg_cli_request_statement.
+ */
+int sg_cli_kind_statement(const json_t *req, struct sg_statement *ret,
+    char *err, size_t errlen);
+/* Fetches GET path as text (the manifest); an exit status, *ret the body
+ * (malloc'd, NUL-terminated). */
+int sg_cli_api_text(struct sg_cli_http *h, const char *path, char **ret,
+    size_t *ret_len);
 
 /* Help texts (cli_usage.c).  cmd NULL: the overview.  -1 if unknown. */
 int sg_cli_usage(FILE *f, const char *cmd);
@@ -310,6 +413,8 @@ int sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_cancel(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf);
+int sg_cli_cmd_release(int argc, char **argv, struct sg_cli_conf *conf);
+int sg_cli_cmd_grant(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_policy(int argc, char **argv, struct sg_cli_conf *conf);
 

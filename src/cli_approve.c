@@ -46,6 +46,8 @@
 
 #define KEY_FILE_MAX (64 * 1024)
 #define P11_OBJECT_MAX 256
+/* Manifest lines shown before a release is approved. */
+#define SUMMARY_LINES 10
 
 struct sg_cli_signer {
 	EVP_PKEY *key;               /* file key, private */
@@ -440,7 +442,7 @@ approve_check(int argc, char **argv, struct approve_args *a)
 	int ex;
 
 	if (argc - optind != 1 || !sg_request_id_ok(argv[optind])) {
-		fprintf(stderr, "signgate: %s needs one request ID (%d "
+		fprintf(stderr, "signgate: %s needs one ID (%d "
 		    "lower-case hex characters)\n", argv[0], SG_REQUEST_ID_LEN);
 		return SG_EXIT_USAGE;
 	}
@@ -559,6 +561,38 @@ out:
 	json_decref(keys);
 	json_decref(req);
 	return ex;
+}
+
+/*
+ * A release: the officer approves what she can read.  The manifest is
+ * fetched and its root and count recomputed here; a statement naming any
+ * other manifest is not signed.  A rejection goes on without it (a
+ * manifest that cannot be read is a reason to reject, not to be stuck).
+ */
+static int
+release_summary(struct sg_cli_http *h, const struct sg_statement *st,
+    int approve)
+{
+	char **lines = NULL;
+	size_t n = 0, i;
+	int ex;
+
+	if ((ex = sg_cli_fetch_manifest(h, st, &lines, &n)) != 0) {
+		if (!approve)
+			return SG_EXIT_OK;
+		fprintf(stderr, "signgate: refusing to approve release %s: "
+		    "its manifest does not check out\n", st->request);
+		return ex;
+	}
+	printf("manifest: sha256:%s %zu (matches the statement)\n",
+	    st->manifest_root, n);
+	for (i = 0; i < n && i < SUMMARY_LINES; i++)
+		printf("  %s\n", sg_cli_esc(lines[i]));
+	if (n > SUMMARY_LINES)
+		printf("  ... %zu more (signgate show %s --manifest)\n",
+		    n - SUMMARY_LINES, st->request);
+	free(lines);
+	return SG_EXIT_OK;
 }
 
 /* The officer's name (the envelope's keyid): --as, else the client
@@ -684,6 +718,9 @@ sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf)
 	if ((ex = precheck(h, a.id, &req, &st)) != 0)
 		goto out;
 	sg_cli_print_request(req, &st);
+	if (st.kind == SG_KIND_RELEASE &&
+	    (ex = release_summary(h, &st, approve)) != 0)
+		goto out;
 	printf("decision: %s\n", decision);
 	fflush(stdout);
 	if ((ex = confirm(&a, approve, keyid)) != 0 ||

@@ -431,21 +431,23 @@ static const struct {
 	    offsetof(struct sg_statement, policy_name) },
 };
 
-/* Every field of the statement against the request; 1 if any differs. */
+/* Fields every kind shares: id, key, format, requester, policy; and the
+ * digest when with_digest (a single request). */
 static int
-statement_disagrees(const json_t *req, const struct sg_statement *st,
-    char *err, size_t errlen)
+common_disagrees(const json_t *req, const struct sg_statement *st,
+    int with_digest, char *err, size_t errlen)
 {
-	const json_t *obj, *pol = json_object_get(req, "policy"), *ver;
-	char when[32];
+	const json_t *pol = json_object_get(req, "policy"), *ver;
 	size_t i;
 	int bad = 0;
 
 	for (i = 0; i < sizeof(agree_fields) / sizeof(agree_fields[0]); i++) {
-		obj = agree_fields[i].obj == NULL ? req :
-		    json_object_get(req, agree_fields[i].obj);
-		bad |= disagree(obj, agree_fields[i].member,
-		    agree_fields[i].what,
+		if (!with_digest && agree_fields[i].obj != NULL &&
+		    strcmp(agree_fields[i].obj, "digest") == 0)
+			continue;
+		bad |= disagree(agree_fields[i].obj == NULL ? req :
+		    json_object_get(req, agree_fields[i].obj),
+		    agree_fields[i].member, agree_fields[i].what,
 		    (const char *)st + agree_fields[i].off, err, errlen);
 	}
 	ver = json_is_object(pol) ? json_object_get(pol, "version") : NULL;
@@ -458,9 +460,102 @@ statement_disagrees(const json_t *req, const struct sg_statement *st,
 	}
 	bad |= disagree(pol, "sha256", "policy sha256", st->policy_sha256,
 	    err, errlen);
+	return bad;
+}
+
+/* Every field of a request's statement against the request; 1 if any
+ * differs. */
+static int
+statement_disagrees(const json_t *req, const struct sg_statement *st,
+    char *err, size_t errlen)
+{
+	char when[32];
+	int bad;
+
+	bad = common_disagrees(req, st, 1, err, errlen);
 	sg_time_rfc3339((time_t)st->expires, when, sizeof(when));
 	bad |= disagree(req, "expires_at", "expiry", when, err, errlen);
 	return bad;
+}
+
+/* An integer member against the statement's count. */
+static int
+count_disagrees(const json_t *obj, const char *what, uint64_t count,
+    char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(obj, "count");
+
+	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    (uint64_t)json_integer_value(v) == count)
+		return 0;
+	add_err(err, errlen, "statement says %s count %llu, request says %s",
+	    what, (unsigned long long)count, json_is_integer(v) ? "another" :
+	    "none");
+	return 1;
+}
+
+/* A release's or grant's own fields against its "release" / "grant"
+ * member. */
+static int
+kind_disagrees(const json_t *req, const struct sg_statement *st,
+    char *err, size_t errlen)
+{
+	const json_t *obj;
+	char when[32];
+	int bad = 0;
+
+	sg_time_rfc3339((time_t)st->expires, when, sizeof(when));
+	if (st->kind == SG_KIND_RELEASE) {
+		obj = json_object_get(req, "release");
+		bad |= count_disagrees(obj, "release", st->count, err, errlen);
+		bad |= disagree(obj, "manifest_sha256", "manifest",
+		    st->manifest_root, err, errlen);
+		bad |= disagree(req, "expires_at", "expiry", when, err,
+		    errlen);
+	} else {
+		obj = json_object_get(req, "grant");
+		bad |= count_disagrees(obj, "grant", st->count, err, errlen);
+		bad |= disagree(obj, "artifact", "artifact pattern",
+		    st->pattern, err, errlen);
+		/* A grant's expiry is its end. */
+		bad |= disagree(obj, "until", "grant end", when, err, errlen);
+	}
+	return bad;
+}
+
+int
+sg_cli_kind_statement(const json_t *req, struct sg_statement *ret,
+    char *err, size_t errlen)
+{
+	struct sg_statement st;
+	const char *text = sg_cli_jstr(req, "statement");
+	enum sg_kind kind;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (sg_cli_req_kind(req, &kind) != 0) {
+		add_err(err, errlen, "the request's kind is not one of "
+		    "request, release, grant");
+		return SG_ERR_VERIFY;
+	}
+	if (text == NULL || sg_statement_parse(text, strlen(text),
+	    &st) != 0) {
+		add_err(err, errlen, "the statement is missing or does not "
+		    "parse");
+		return SG_ERR_VERIFY;
+	}
+	if (st.kind != kind) {
+		add_err(err, errlen, "statement is for a %s, the request is a "
+		    "%s", sg_kind_str(st.kind), sg_kind_str(kind));
+		return SG_ERR_VERIFY;
+	}
+	if (kind == SG_KIND_REQUEST)
+		return sg_cli_request_statement(req, ret, err, errlen);
+	if (common_disagrees(req, &st, 0, err, errlen) |
+	    kind_disagrees(req, &st, err, errlen))
+		return SG_ERR_VERIFY;
+	*ret = st;
+	return 0;
 }
 
 int
@@ -469,15 +564,24 @@ sg_cli_request_statement(const json_t *req, struct sg_statement *ret,
 {
 	struct sg_statement st;
 	const char *text = sg_cli_jstr(req, "statement");
+	enum sg_kind kind;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
+	/* Releases and grants have their own fields. */
+	if (sg_cli_req_kind(req, &kind) == 0 && kind != SG_KIND_REQUEST)
+		return sg_cli_kind_statement(req, ret, err, errlen);
 	if (text == NULL) {
 		add_err(err, errlen, "the request has no statement");
 		return SG_ERR_VERIFY;
 	}
 	if (sg_statement_parse(text, strlen(text), &st) != 0) {
 		add_err(err, errlen, "the statement does not parse");
+		return SG_ERR_VERIFY;
+	}
+	if (st.kind != SG_KIND_REQUEST) {
+		add_err(err, errlen, "statement is for a %s, the request is a "
+		    "request", sg_kind_str(st.kind));
 		return SG_ERR_VERIFY;
 	}
 	if (statement_disagrees(req, &st, err, errlen))

@@ -473,3 +473,47 @@ sg_cli_connect(struct sg_cli_conf *c, struct sg_cli_http **ret)
 	}
 	return 0;
 }
+
+int
+sg_cli_req_kind(const json_t *req, enum sg_kind *ret)
+{
+	const json_t *k = json_object_get(req, "kind");
+
+	if (!json_is_object(req))
+		return SG_ERR_INVALID;
+	if (k == NULL) {
+		*ret = SG_KIND_REQUEST;
+		return 0;
+	}
+	return sg_kind_parse(json_string_value(k), ret);
+}
+
+int
+sg_cli_api_text(struct sg_cli_http *h, const char *path, char **ret,
+    size_t *ret_len)
+{
+	struct sg_cli_http_resp resp;
+	int ex;
+
+	memset(&resp, 0, sizeof(resp));
+	if (sg_cli_http_request(h, "GET", path, NULL, 0, NULL, 0,
+	    &resp) != 0) {
+		fprintf(stderr, "signgate: GET %s: %s\n", sg_cli_esc(path),
+		    sg_cli_http_error(h));
+		return SG_EXIT_SERVER;
+	}
+	if ((ex = sg_cli_status_exit(resp.status)) != SG_EXIT_OK) {
+		print_problem("GET", path, &resp);
+		sg_cli_http_resp_clear(&resp);
+		return ex;
+	}
+	if (strncmp(resp.content_type, "text/plain", 10) != 0) {
+		fprintf(stderr, "signgate: GET %s: expected text/plain, got "
+		    "%s\n", sg_cli_esc(path), sg_cli_esc(resp.content_type));
+		sg_cli_http_resp_clear(&resp);
+		return SG_EXIT_SERVER;
+	}
+	*ret = resp.body;
+	*ret_len = resp.len;
+	return SG_EXIT_OK;
+}

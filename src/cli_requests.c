@@ -59,6 +59,75 @@ sg_cli_print_cancelled(const json_t *req)
 }
 
 void
+sg_cli_print_statement(const char *text)
+{
+	const char *p = text, *nl;
+	char line[SG_STATEMENT_MAX + 1];
+	size_t n;
+
+	printf("statement:\n");
+	while (p != NULL && *p != '\0') {
+		nl = strchr(p, '\n');
+		n = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		if (n > SG_STATEMENT_MAX)
+			n = SG_STATEMENT_MAX;
+		memcpy(line, p, n);
+		line[n] = '\0';
+		printf("  %s\n", sg_cli_esc(line));
+		p = nl != NULL ? nl + 1 : NULL;
+	}
+}
+
+/* A JSON integer member for display (-1 when absent). */
+static long long
+jint(const json_t *obj, const char *name)
+{
+	const json_t *v = json_object_get(obj, name);
+
+	return json_is_integer(v) ? (long long)json_integer_value(v) : -1LL;
+}
+
+/*
+ * The kind and what a release or grant is about; 1 for a single request
+ * (which then shows its digest), 0 otherwise.
+ */
+static int
+print_kind(const json_t *req)
+{
+	const json_t *g = json_object_get(req, "grant");
+	const json_t *r = json_object_get(req, "release");
+	enum sg_kind kind = SG_KIND_REQUEST;
+
+	(void)sg_cli_req_kind(req, &kind);
+	if (kind == SG_KIND_REQUEST) {
+		/* A request signed under a grant names it. */
+		if (json_is_object(g))
+			printf("grant: %s signature %lld\n",
+			    sg_cli_esc(sg_cli_jstr(g, "id")),
+			    jint(g, "sequence"));
+		return 1;
+	}
+	printf("kind: %s\n", sg_kind_str(kind));
+	if (kind == SG_KIND_RELEASE) {
+		printf("release: %lld artifacts, manifest sha256:%s, %lld "
+		    "signed\n", jint(r, "count"),
+		    sg_cli_esc(sg_cli_jstr(r, "manifest_sha256")),
+		    jint(r, "signed"));
+		if (sg_cli_jstr(r, "name") != NULL)
+			printf("release.name: %s\n",
+			    sg_cli_text(sg_cli_jstr(r, "name")));
+		if (sg_cli_jstr(r, "version") != NULL)
+			printf("release.version: %s\n",
+			    sg_cli_text(sg_cli_jstr(r, "version")));
+	} else
+		printf("grant: %lld signatures, %lld used, names matching "
+		    "%s, until %s\n", jint(g, "count"), jint(g, "used"),
+		    sg_cli_esc(sg_cli_jstr(g, "artifact")),
+		    sg_cli_esc(sg_cli_jstr(g, "until")));
+	return 0;
+}
+
+void
 sg_cli_print_request(const json_t *req, const struct sg_statement *st)
 {
 	const json_t *dig = json_object_get(req, "digest");
@@ -66,7 +135,7 @@ sg_cli_print_request(const json_t *req, const struct sg_statement *st)
 	const json_t *pol = json_object_get(req, "policy");
 	const json_t *apps = json_object_get(req, "approvals");
 	const json_t *v, *ver;
-	const char *k, *text;
+	const char *k;
 	char missing[1024];
 	size_t i;
 
@@ -77,8 +146,10 @@ sg_cli_print_request(const json_t *req, const struct sg_statement *st)
 		    sg_cli_esc(sg_cli_jstr(req, "key")), st->spki_sha256);
 	else
 		printf("key: %s\n", sg_cli_esc(sg_cli_jstr(req, "key")));
-	printf("digest: %s:%s\n", sg_cli_esc(sg_cli_jstr(dig, "algorithm")),
-	    sg_cli_esc(sg_cli_jstr(dig, "value")));
+	if (print_kind(req))
+		printf("digest: %s:%s\n",
+		    sg_cli_esc(sg_cli_jstr(dig, "algorithm")),
+		    sg_cli_esc(sg_cli_jstr(dig, "value")));
 	printf("format: %s\n", sg_cli_esc(sg_cli_jstr(req, "format")));
 	if (json_is_object(art)) {
 		json_object_foreach((json_t *)art, k, v)
@@ -109,26 +180,7 @@ sg_cli_print_request(const json_t *req, const struct sg_statement *st)
 	}
 	sg_cli_missing(req, missing, sizeof(missing));
 	printf("missing: %s\n", missing);
-	printf("statement:\n");
-	if ((text = sg_cli_jstr(req, "statement")) != NULL) {
-		const char *p = text, *nl;
-		while (*p != '\0') {
-			char line[SG_STATEMENT_MAX + 1];
-			size_t n;
-			nl = strchr(p, '\n');
-			n = nl != NULL ? (size_t)(nl - p) : strlen(p);
-			if (n > SG_STATEMENT_MAX)
-				n = SG_STATEMENT_MAX;
-			memcpy(line, p, n);
-			line[n] = '\0';
-			printf("  %s\n", sg_cli_esc(line));
-			p += n;
-			if (*p == '\n')
-				p++;
-			else if (*p != '\0')
-				break;
-		}
-	}
+	sg_cli_print_statement(sg_cli_jstr(req, "statement"));
 }
 
 /* "name@version" of a request's artifact, escaped as text, for the
@@ -137,9 +189,26 @@ static void
 artifact_label(const json_t *req, char *out, size_t cap)
 {
 	const json_t *art = json_object_get(req, "artifact");
+	const json_t *rel = json_object_get(req, "release");
+	const json_t *g = json_object_get(req, "grant");
 	const char *name = sg_cli_jstr(art, "name");
 	const char *version = sg_cli_jstr(art, "version");
+	enum sg_kind kind = SG_KIND_REQUEST;
 
+	(void)sg_cli_req_kind(req, &kind);
+	if (kind == SG_KIND_RELEASE) {
+		name = sg_cli_jstr(rel, "name");
+		version = sg_cli_jstr(rel, "version");
+		snprintf(out, cap, "release(%lld)%s%s%s%s", jint(rel, "count"),
+		    name ? ":" : "", name ? sg_cli_text(name) : "",
+		    version ? "@" : "", version ? sg_cli_text(version) : "");
+		return;
+	}
+	if (kind == SG_KIND_GRANT) {
+		snprintf(out, cap, "grant(%lld):%s", jint(g, "count"),
+		    sg_cli_esc(sg_cli_jstr(g, "artifact")));
+		return;
+	}
 	snprintf(out, cap, "%s%s%s", sg_cli_text(name), version ? "@" : "",
 	    version ? sg_cli_text(version) : "");
 }
@@ -323,14 +392,52 @@ out:
 	return ex;
 }
 
+/*
+ * A request signed under a grant was approved through the grant: it
+ * shows either no statement of its own or the grant's, which must then
+ * be the grant it names, on its key and format.  For display only
+ * (`approve` never accepts this).  1 if so, with *has_st.
+ */
+static int
+grant_signature_statement(const json_t *req, struct sg_statement *st,
+    int *has_st)
+{
+	const json_t *g = json_object_get(req, "grant");
+	const char *text = sg_cli_jstr(req, "statement");
+	enum sg_kind kind;
+
+	*has_st = 0;
+	if (!json_is_object(g) || sg_cli_jstr(g, "id") == NULL ||
+	    sg_cli_req_kind(req, &kind) != 0 || kind != SG_KIND_REQUEST)
+		return 0;
+	if (json_object_get(req, "statement") == NULL)
+		return 1;
+	if (text == NULL || sg_statement_parse(text, strlen(text), st) != 0 ||
+	    st->kind != SG_KIND_GRANT ||
+	    strcmp(st->request, sg_cli_jstr(g, "id")) != 0 ||
+	    sg_cli_jstr(req, "key") == NULL ||
+	    strcmp(st->key, sg_cli_jstr(req, "key")) != 0 ||
+	    sg_cli_jstr(req, "format") == NULL ||
+	    strcmp(st->format, sg_cli_jstr(req, "format")) != 0)
+		return 0;
+	*has_st = 1;
+	return 1;
+}
+
 /* The request's statement agrees with the request, which is the one
  * asked for; else err lists why. */
 static int
 show_statement(const json_t *req, const char *id, struct sg_statement *st,
-    char *err, size_t errlen)
+    int *has_st, char *err, size_t errlen)
 {
-	if (sg_cli_request_statement(req, st, err, errlen) != 0)
-		return 0;
+	*has_st = 1;
+	if (sg_cli_request_statement(req, st, err, errlen) != 0) {
+		if (!grant_signature_statement(req, st, has_st))
+			return 0;
+		err[0] = '\0';
+		return sg_cli_jstr(req, "id") != NULL &&
+		    strcmp(sg_cli_jstr(req, "id"), id) == 0;
+	}
 	if (strcmp(st->request, id) != 0) {
 		snprintf(err, errlen, "asked for request %s, got %s", id,
 		    st->request);
@@ -339,22 +446,68 @@ show_statement(const json_t *req, const char *id, struct sg_statement *st,
 	return 1;
 }
 
+struct show_args {
+	int json;
+	int manifest;
+};
+
+static int
+show_option(void *arg, int opt, const char *val)
+{
+	struct show_args *sa = arg;
+
+	(void)val;
+	if (opt == SG_OPT_CMD)
+		sa->json = 1;
+	else if (opt == SG_OPT_CMD + 1)
+		sa->manifest = 1;
+	else
+		return 1;
+	return 0;
+}
+
+/* `show --manifest`: the release's manifest, whose root and count were
+ * checked against the statement before anything is printed. */
+static int
+show_manifest(struct sg_cli_http *h, const struct sg_statement *st)
+{
+	char **lines = NULL;
+	size_t n = 0, i;
+	int ex;
+
+	if (st->kind != SG_KIND_RELEASE) {
+		fprintf(stderr, "signgate: %s is not a release: only a release "
+		    "has a manifest\n", st->request);
+		return SG_EXIT_USAGE;
+	}
+	if ((ex = sg_cli_fetch_manifest(h, st, &lines, &n)) != 0)
+		return ex;
+	printf("manifest: sha256:%s %zu (matches the statement)\n",
+	    st->manifest_root, n);
+	for (i = 0; i < n; i++)
+		printf("  %s\n", sg_cli_esc(lines[i]));
+	free(lines);
+	return SG_EXIT_OK;
+}
+
 int
 sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf)
 {
 	static const struct option own[] = {
 		{ "json", no_argument, NULL, SG_OPT_CMD },
+		{ "manifest", no_argument, NULL, SG_OPT_CMD + 1 },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct show_args sa = { 0, 0 };
 	struct sg_cli_http *h = NULL;
 	struct sg_cli_http_resp raw;
 	struct sg_statement st;
 	json_t *req = NULL;
 	char path[128], err[2048];
 	const char *id;
-	int json = 0, help, ex, ok;
-	const struct sg_cli_cmdline cl = { "show", own, NULL, sg_cli_opt_json,
-	    &json };
+	int help, ex, ok, has_st;
+	const struct sg_cli_cmdline cl = { "show", own, NULL, show_option,
+	    &sa };
 
 	memset(&raw, 0, sizeof(raw));
 	if ((ex = sg_cli_getopt(argc, argv, &cl, conf, &help)) != 0)
@@ -363,23 +516,27 @@ sg_cli_cmd_show(int argc, char **argv, struct sg_cli_conf *conf)
 		sg_cli_usage(stdout, "show");
 		return SG_EXIT_OK;
 	}
-	if ((id = sg_cli_id_operand(argc, argv, "show", " [--json]")) == NULL)
+	if ((id = sg_cli_id_operand(argc, argv, "show",
+	    " [--json] [--manifest]")) == NULL)
 		return SG_EXIT_USAGE;
 	if ((ex = sg_cli_connect(conf, &h)) != 0)
 		return ex;
 	snprintf(path, sizeof(path), "/v1/requests/%s", id);
 	if ((ex = sg_cli_api(h, "GET", path, NULL, NULL, 0, &req, &raw)) != 0)
 		goto out;
-	ok = show_statement(req, id, &st, err, sizeof(err));
-	if (json)
+	ok = show_statement(req, id, &st, &has_st, err, sizeof(err));
+	if (sa.json)
 		sg_cli_print_raw(&raw);
 	else
-		sg_cli_print_request(req, ok ? &st : NULL);
+		sg_cli_print_request(req, ok && has_st ? &st : NULL);
 	fflush(stdout);
 	if (!ok) {
+		if (err[0] == '\0')
+			snprintf(err, sizeof(err), "asked for %s", id);
 		sg_cli_print_errors(err);
 		ex = SG_EXIT_LOCAL;
-	}
+	} else if (sa.manifest)
+		ex = has_st ? show_manifest(h, &st) : SG_EXIT_USAGE;
 out:
 	ex = sg_cli_flush(ex);
 	sg_cli_http_resp_clear(&raw);

@@ -27,6 +27,7 @@
 #include "sg_cli.h"
 #include "sg_crypto.h"
 #include "sg_err.h"
+#include "sg_manifest.h"
 #include "sg_text.h"
 #include "sg_util.h"
 
@@ -34,7 +35,6 @@
 #define POLL_FAILURES_MAX 10
 #define WAIT_MAX (7 * 24 * 3600)
 #define DEFAULT_WAIT 3600
-#define IDEM_RANDOM 16               /* bytes of a generated key */
 
 enum {
 	OPT_KEY = SG_OPT_CMD,
@@ -47,10 +47,11 @@ enum {
 	OPT_IDEM,
 	OPT_WAIT,
 	OPT_NO_WAIT,
+	OPT_GRANT,
 };
 
-static int
-idem_valid(const char *s)
+int
+sg_cli_idem_valid(const char *s)
 {
 	size_t i, n = strlen(s);
 
@@ -91,12 +92,13 @@ sign_checked_option(struct sg_cli_sign_args *a, int opt, const char *v)
 		    "sha512\n");
 		return SG_EXIT_USAGE;
 	case OPT_FORMAT:
+		a->format_given = 1;
 		if (sg_format_parse(v, &a->format) == 0)
 			return 0;
 		fprintf(stderr, "signgate: --format: raw or cms\n");
 		return SG_EXIT_USAGE;
 	case OPT_IDEM:
-		if (!idem_valid(v)) {
+		if (!sg_cli_idem_valid(v)) {
 			fprintf(stderr, "signgate: --idempotency-key: 1 to %d "
 			    "printable ASCII characters, no spaces\n",
 			    SG_IDEM_KEY_MAX);
@@ -137,6 +139,14 @@ sign_option(void *arg, int opt, const char *v)
 	case OPT_NO_WAIT:
 		a->no_wait = 1;
 		return 0;
+	case OPT_GRANT:
+		if (!sg_request_id_ok(v)) {
+			fprintf(stderr, "signgate: --grant: a grant ID (%d "
+			    "lower-case hex characters)\n", SG_REQUEST_ID_LEN);
+			return SG_EXIT_USAGE;
+		}
+		a->grant = v;
+		return 0;
 	}
 	return sign_checked_option(a, opt, v);
 }
@@ -156,6 +166,7 @@ sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
 		{ "idempotency-key", required_argument, NULL, OPT_IDEM },
 		{ "wait", required_argument, NULL, OPT_WAIT },
 		{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+		{ "grant", required_argument, NULL, OPT_GRANT },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sg_cli_sign_args a;
@@ -170,8 +181,11 @@ sg_cli_sign_parse(int argc, char **argv, struct sg_cli_conf *conf,
 	if ((ex = sg_cli_getopt(argc, argv, &cl, conf, &a.help)) != 0)
 		return ex;
 	if (!a.help) {
-		if (a.key == NULL || !sg_name_ok(a.key, SG_NAME_LEN_MAX)) {
-			fprintf(stderr, "signgate: sign needs --key NAME\n");
+		/* Under a grant the key is the grant's. */
+		if ((a.key == NULL && a.grant == NULL) || (a.key != NULL &&
+		    !sg_name_ok(a.key, SG_NAME_LEN_MAX))) {
+			fprintf(stderr, "signgate: sign needs --key NAME (or "
+			    "--grant ID)\n");
 			return SG_EXIT_USAGE;
 		}
 		if (argc - optind != 1) {
@@ -292,6 +306,10 @@ same_request(const json_t *req, const struct sg_cli_sign_args *a,
 
 	enum sg_format f;
 
+	if (a->grant != NULL && !(json_is_object(json_object_get(req,
+	    "grant")) && (v = sg_cli_jstr(json_object_get(req, "grant"),
+	    "id")) != NULL && strcmp(v, a->grant) == 0))
+		return 0;
 	return sg_request_id_ok(sg_cli_jstr(req, "id")) &&
 	    (v = sg_cli_jstr(req, "key")) != NULL && strcmp(v, a->key) == 0 &&
 	    sg_format_parse(sg_cli_jstr(req, "format"), &f) == 0 &&
@@ -332,10 +350,9 @@ report(const json_t *req, struct progress *seen)
 	fflush(stdout);
 }
 
-/* Posts the request, again with the same key after transient failures. */
-static int
-post_request(struct sg_cli_http *h, const char *body, const char *idem,
-    json_t **ret)
+int
+sg_cli_post_retry(struct sg_cli_http *h, const char *path, const char *body,
+    const char *idem, json_t **ret)
 {
 	int attempt, ex = SG_EXIT_SERVER;
 
@@ -345,8 +362,7 @@ post_request(struct sg_cli_http *h, const char *body, const char *idem,
 			    "same Idempotency-Key\n", 1 << (attempt - 1));
 			sleep(1u << (attempt - 1));
 		}
-		ex = sg_cli_api(h, "POST", "/v1/requests", body, idem, 0, ret,
-		    NULL);
+		ex = sg_cli_api(h, "POST", path, body, idem, 0, ret, NULL);
 		if (ex != SG_EXIT_SERVER)
 			break;
 	}
@@ -401,8 +417,8 @@ wait_request(struct sg_cli_http *h, const char *id, time_t deadline,
 	}
 }
 
-static int
-write_out(const char *path, const void *buf, size_t len)
+int
+sg_cli_write_out(const char *path, const void *buf, size_t len)
 {
 	int r;
 
@@ -414,21 +430,32 @@ write_out(const char *path, const void *buf, size_t len)
 	return 0;
 }
 
+int
+sg_cli_idem_random(char out[SG_CLI_IDEM_SIZE])
+{
+	uint8_t rnd[(SG_CLI_IDEM_SIZE - 1) / 2];
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return SG_ERR_CRYPTO;
+	sg_hex_encode(rnd, sizeof(rnd), out);
+	return 0;
+}
+
 /* What a run works with besides its arguments. */
 struct sign_job {
 	uint8_t digest[SG_MAX_DIGEST];      /* of the LOCAL file */
 	size_t dlen;
 	char hex[2 * SG_MAX_DIGEST + 1];
-	char idem_buf[2 * IDEM_RANDOM + 1];
+	char idem_buf[SG_CLI_IDEM_SIZE];
 	const char *idem;                   /* the Idempotency-Key */
 	char *out;                          /* the signature file */
 	char *body;                         /* the request, JSON */
 	char id[SG_REQUEST_ID_SIZE];
+	char grant_key[SG_NAME_SIZE];       /* --grant: the grant's key */
 };
 
-/* Writes the log proof of a signature object next to the signature. */
-static int
-write_proof(const json_t *sigobj, const char *out)
+int
+sg_cli_write_proof(const json_t *sigobj, const char *out)
 {
 	const char *proof = sg_cli_jstr(json_object_get(sigobj, "log"),
 	    "proof");
@@ -439,7 +466,7 @@ write_proof(const json_t *sigobj, const char *out)
 		return SG_EXIT_OK;
 	if (asprintf(&path, "%s.proof", out) < 0)
 		return SG_EXIT_LOCAL;
-	if ((ex = write_out(path, proof, strlen(proof))) == 0)
+	if ((ex = sg_cli_write_out(path, proof, strlen(proof))) == 0)
 		printf("proof: %s\n", path);
 	free(path);
 	return ex;
@@ -480,13 +507,13 @@ fetch_signature(struct sg_cli_http *h, const struct sg_cli_sign_args *a,
 	    sg_digest_name(a->digest), j->hex, a->key,
 	    sg_cli_esc(sg_cli_jstr(sigobj, "spki_sha256")));
 	if (a->format == SG_FORMAT_CMS)
-		ex = write_out(j->out, cms, cms_len);
+		ex = sg_cli_write_out(j->out, cms, cms_len);
 	else
-		ex = write_out(j->out, sig, sig_len);
+		ex = sg_cli_write_out(j->out, sig, sig_len);
 	if (ex != 0)
 		goto out;
 	printf("signature: %s\n", j->out);
-	ex = write_proof(sigobj, j->out);
+	ex = sg_cli_write_proof(sigobj, j->out);
 out:
 	free(sig);
 	free(cms);
@@ -503,7 +530,6 @@ static int
 sign_prepare(const struct sg_cli_sign_args *a, json_t *artifact,
     struct sign_job *j)
 {
-	uint8_t rnd[IDEM_RANDOM];
 	json_t *body;
 	int r;
 
@@ -522,14 +548,18 @@ sign_prepare(const struct sg_cli_sign_args *a, json_t *artifact,
 	if (j->out == NULL)
 		return SG_EXIT_LOCAL;
 	if ((j->idem = a->idempotency_key) == NULL) {
-		if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		if (sg_cli_idem_random(j->idem_buf) != 0)
 			return SG_EXIT_LOCAL;
-		sg_hex_encode(rnd, sizeof(rnd), j->idem_buf);
 		j->idem = j->idem_buf;
 	}
 	body = json_pack("{s:s, s:{s:s, s:s}, s:s, s:O}", "key", a->key,
 	    "digest", "algorithm", sg_digest_name(a->digest), "value", j->hex,
 	    "format", sg_format_str(a->format), "artifact", artifact);
+	if (body != NULL && a->grant != NULL &&
+	    json_object_set_new(body, "grant", json_string(a->grant)) != 0) {
+		json_decref(body);
+		body = NULL;
+	}
 	if (body != NULL)
 		j->body = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
@@ -546,7 +576,8 @@ sign_submit(struct sg_cli_http *h, const struct sg_cli_sign_args *a,
 	int ex;
 
 	memset(&seen, 0, sizeof(seen));
-	if ((ex = post_request(h, j->body, j->idem, req)) != 0)
+	if ((ex = sg_cli_post_retry(h, "/v1/requests", j->body, j->idem,
+	    req)) != 0)
 		return ex;
 	if (!same_request(*req, a, j->hex)) {
 		fprintf(stderr, "signgate: the server answered with a request "
@@ -555,6 +586,13 @@ sign_submit(struct sg_cli_http *h, const struct sg_cli_sign_args *a,
 	}
 	snprintf(j->id, sizeof(j->id), "%s", sg_cli_jstr(*req, "id"));
 	printf("request: %s\n", j->id);
+	if (a->grant != NULL) {
+		json_t *seq = json_object_get(json_object_get(*req, "grant"),
+		    "sequence");
+		printf("grant: %s signature %lld\n", a->grant,
+		    json_is_integer(seq) ? (long long)json_integer_value(seq) :
+		    -1LL);
+	}
 	printf("idempotency-key: %s\n", j->idem);
 	report(*req, &seen);
 	if (a->no_wait)
@@ -587,6 +625,85 @@ sign_outcome(struct sg_cli_http *h, const struct sg_cli_sign_args *a,
 	return SG_EXIT_SERVER;
 }
 
+/* The grant's statement decides what --grant may ask: its key, its
+ * format, names matching its pattern, before its end.  An exit status. */
+static int
+grant_fit(const struct sg_statement *st, struct sg_cli_sign_args *a,
+    const json_t *artifact)
+{
+	const char *name = sg_cli_jstr(artifact, "name");
+	enum sg_format f;
+
+	if (a->key != NULL && strcmp(a->key, st->key) != 0) {
+		fprintf(stderr, "signgate: grant %s is for key %s, not %s\n",
+		    a->grant, st->key, a->key);
+		return SG_EXIT_USAGE;
+	}
+	if (sg_format_parse(st->format, &f) != 0 ||
+	    (a->format_given && f != a->format)) {
+		fprintf(stderr, "signgate: grant %s is for format %s\n",
+		    a->grant, st->format);
+		return SG_EXIT_USAGE;
+	}
+	a->format = f;
+	if (name == NULL || !sg_artifact_word_valid(name, strlen(name),
+	    SG_ARTIFACT_LINE_NAME_MAX) || !sg_pattern_match(st->pattern,
+	    name)) {
+		fprintf(stderr, "signgate: artifact name %s does not match "
+		    "grant %s's pattern %s (printable ASCII, no spaces)\n",
+		    sg_cli_esc(name), a->grant, sg_cli_esc(st->pattern));
+		return SG_EXIT_USAGE;
+	}
+	if ((long long)time(NULL) >= st->expires) {
+		fprintf(stderr, "signgate: grant %s has ended\n", a->grant);
+		return SG_EXIT_REFUSED;
+	}
+	return SG_EXIT_OK;
+}
+
+/* Reads the grant and fits the request to it (a->key, a->format). */
+static int
+sign_grant(struct sg_cli_http *h, struct sg_cli_sign_args *a,
+    const json_t *artifact, struct sign_job *j)
+{
+	struct sg_statement st;
+	json_t *g = NULL;
+	char path[128], err[2048];
+	int ex;
+
+	snprintf(path, sizeof(path), "/v1/requests/%s", a->grant);
+	if ((ex = sg_cli_api(h, "GET", path, NULL, NULL, 0, &g, NULL)) != 0)
+		return ex;
+	if ((ex = sg_cli_expect_request(g, a->grant)) != 0)
+		goto out;
+	ex = SG_EXIT_SERVER;
+	if (sg_cli_kind_statement(g, &st, err, sizeof(err)) != 0) {
+		sg_cli_print_errors(err);
+		fprintf(stderr, "signgate: grant %s: its statement disagrees "
+		    "with it\n", a->grant);
+		goto out;
+	}
+	if (st.kind != SG_KIND_GRANT) {
+		fprintf(stderr, "signgate: %s is a %s, not a grant\n",
+		    a->grant, sg_kind_str(st.kind));
+		ex = SG_EXIT_USAGE;
+		goto out;
+	}
+	if (sg_cli_req_state(g) != SG_REQ_ACTIVE) {
+		fprintf(stderr, "signgate: grant %s is %s, not active\n",
+		    a->grant, sg_cli_esc(sg_cli_jstr(g, "state")));
+		ex = SG_EXIT_REFUSED;
+		goto out;
+	}
+	if ((ex = grant_fit(&st, a, artifact)) != 0)
+		goto out;
+	snprintf(j->grant_key, sizeof(j->grant_key), "%s", st.key);
+	a->key = j->grant_key;
+out:
+	json_decref(g);
+	return ex;
+}
+
 int
 sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf)
 {
@@ -609,8 +726,9 @@ sg_cli_cmd_sign(int argc, char **argv, struct sg_cli_conf *conf)
 		return SG_EXIT_USAGE;
 	}
 	if ((ex = sg_cli_conf_resolve(conf)) != 0 ||
-	    (ex = sign_prepare(&a, artifact, &j)) != 0 ||
 	    (ex = sg_cli_connect(conf, &h)) != 0 ||
+	    (a.grant != NULL && (ex = sign_grant(h, &a, artifact, &j)) != 0) ||
+	    (ex = sign_prepare(&a, artifact, &j)) != 0 ||
 	    (ex = sign_submit(h, &a, &j, &req)) != 0)
 		goto out;
 	ex = sign_outcome(h, &a, &j, req);

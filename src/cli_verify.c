@@ -36,6 +36,7 @@
 #include "sg_entry.h"
 #include "sg_err.h"
 #include "sg_evidence.h"
+#include "sg_manifest.h"
 #include "sg_merkle.h"
 #include "sg_note.h"
 #include "sg_policy.h"
@@ -73,7 +74,15 @@ struct verify {
 	uint8_t vkey_pub[SG_ED25519_PUB];
 	struct sg_tlog_proof proof;
 	struct sg_checkpoint cp;
-	struct sg_entry entry;
+	struct sg_entry entry;       /* signature or artifact-signature */
+	/* A release's or grant's artifact: the approved entry's bundle. */
+	int two;
+	struct sg_tlog_proof proof2;
+	struct sg_entry approved;
+	struct sg_artifact_line line;
+	char line_hex[2 * SG_MAX_DIGEST + 1];
+	const struct sg_entry *ev;   /* the entry with the statement and
+	                              * the approvals */
 	struct sg_statement st;
 	enum sg_format format;       /* the statement's */
 	EVP_PKEY *pub;
@@ -226,25 +235,107 @@ load_vkey(const struct verify_args *a, struct verify *v)
 	return ex;
 }
 
+int
+sg_cli_proof_split(const char *text, size_t len, size_t *ret_first)
+{
+	static const char magic[] = "c2sp.org/tlog-proof@v1\n";
+	static const char dash[] = "\xe2\x80\x94 ";
+	const char *p, *end = text + len, *nl;
+
+	if (len < sizeof(magic) - 1 ||
+	    memcmp(text, magic, sizeof(magic) - 1) != 0)
+		return SG_ERR_INVALID;
+	/* The first bundle: header lines up to the blank line, then the
+	 * checkpoint text up to its blank line, then signature lines. */
+	if ((p = memmem(text, len, "\n\n", 2)) == NULL)
+		return SG_ERR_INVALID;
+	p += 2;
+	if ((p = memmem(p, (size_t)(end - p), "\n\n", 2)) == NULL)
+		return SG_ERR_INVALID;
+	p += 2;
+	while (p < end && (size_t)(end - p) >= sizeof(dash) - 1 &&
+	    memcmp(p, dash, sizeof(dash) - 1) == 0) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			return SG_ERR_INVALID;
+		p = nl + 1;
+	}
+	if (p != end && ((size_t)(end - p) < sizeof(magic) - 1 ||
+	    memcmp(p, magic, sizeof(magic) - 1) != 0))
+		return SG_ERR_INVALID;
+	*ret_first = (size_t)(p - text);
+	return 0;
+}
+
+/* The entry a bundle carries, at its index under the checkpoint.  `what`
+ * is the link's name: "entry" or "approved entry". */
+static int
+bundle_entry(const struct sg_tlog_proof *p, const struct sg_checkpoint *cp,
+    const char *what, struct sg_entry *e)
+{
+	uint8_t leaf[SG_HASH_LEN];
+	char *root;
+
+	if (p->extra == NULL)
+		return fail(what, "the proof carries no log entry (extra "
+		    "line)");
+	if (sg_entry_parse((const char *)p->extra, p->extra_len, e) != 0)
+		return fail(what, "the proof's extra data is not a valid log "
+		    "entry");
+	sg_merkle_leaf_hash(p->extra, p->extra_len, leaf);
+	if (sg_merkle_verify_inclusion(leaf, p->index, cp->size,
+	    (const uint8_t (*)[SG_HASH_LEN])p->hashes, p->nhashes,
+	    cp->root) != 0) {
+		root = sg_b64_encode(cp->root, sizeof(cp->root));
+		fail("inclusion", "the %s is not at index %llu of the log of "
+		    "size %llu with root %s", what,
+		    (unsigned long long)p->index, (unsigned long long)cp->size,
+		    root ? root : "?");
+		free(root);
+		return SG_EXIT_VERIFY;
+	}
+	return 0;
+}
+
+/* The bundles of the proof file: one, or two under one checkpoint. */
+static int
+parse_bundles(const struct verify_args *a, const char *text, size_t len,
+    struct verify *v)
+{
+	size_t first = 0;
+
+	if (sg_cli_proof_split(text, len, &first) != 0 ||
+	    sg_tlog_proof_parse(text, first, &v->proof) != 0)
+		return fail("proof", "%s is not a c2sp.org/tlog-proof@v1 "
+		    "bundle, nor two of them", a->proof);
+	if (first == len)
+		return 0;
+	v->two = 1;
+	if (sg_tlog_proof_parse(text + first, len - first, &v->proof2) != 0)
+		return fail("proof", "%s: the second bundle is not a "
+		    "c2sp.org/tlog-proof@v1 bundle", a->proof);
+	if (v->proof2.note_len != v->proof.note_len ||
+	    memcmp(v->proof2.note, v->proof.note, v->proof.note_len) != 0)
+		return fail("proof", "the two bundles are not under the same "
+		    "checkpoint");
+	return 0;
+}
+
 /* Links 1 and 2: the checkpoint is signed by the log key, and the entry
- * is in the tree that checkpoint commits to. */
+ * (and, for an artifact, the approved entry) is in the tree that
+ * checkpoint commits to. */
 static int
 check_log(const struct verify_args *a, struct verify *v)
 {
-	uint8_t leaf[SG_HASH_LEN];
-	char *text = NULL, *root = NULL;
+	char *text = NULL;
 	size_t len = 0, text_len = 0;
 	int ex;
 
 	if ((ex = read_input("proof", a->proof, PROOF_FILE_MAX, &text,
 	    &len)) != 0)
 		return ex;
-	ex = SG_EXIT_VERIFY;
-	if (sg_tlog_proof_parse(text, len, &v->proof) != 0) {
-		fail("proof", "%s is not a c2sp.org/tlog-proof@v1 bundle",
-		    a->proof);
+	if ((ex = parse_bundles(a, text, len, v)) != 0)
 		goto out;
-	}
+	ex = SG_EXIT_VERIFY;
 	if (sg_note_verify(v->proof.note, v->proof.note_len, v->vkey_name,
 	    v->vkey_id, v->vkey_pub, &text_len) != 0) {
 		fail("checkpoint", "the checkpoint's signature does not verify "
@@ -260,34 +351,38 @@ check_log(const struct verify_args *a, struct verify *v)
 		    sg_cli_esc(v->cp.origin), v->vkey_name);
 		goto out;
 	}
-	if (v->proof.extra == NULL) {
-		fail("entry", "the proof carries no log entry (extra line)");
+	if ((ex = bundle_entry(&v->proof, &v->cp, "entry", &v->entry)) != 0)
+		goto out;
+	ex = SG_EXIT_VERIFY;
+	v->ev = &v->entry;
+	if (!v->two) {
+		if (v->entry.type == SG_ENTRY_ARTIFACT_SIGNATURE)
+			fail("entry", "an artifact signature's proof needs the "
+			    "approved entry's bundle after its own");
+		else if (v->entry.type != SG_ENTRY_SIGNATURE)
+			fail("entry", "the logged entry is not a signature "
+			    "entry");
+		else
+			ex = 0;
 		goto out;
 	}
-	if (sg_entry_parse((const char *)v->proof.extra, v->proof.extra_len,
-	    &v->entry) != 0) {
-		fail("entry", "the proof's extra data is not a valid log "
-		    "entry");
+	if (v->entry.type != SG_ENTRY_ARTIFACT_SIGNATURE) {
+		fail("entry", "the first bundle's entry is not an "
+		    "artifact-signature entry");
 		goto out;
 	}
-	if (v->entry.type != SG_ENTRY_SIGNATURE) {
-		fail("entry", "the logged entry is not a signature entry");
+	if ((ex = bundle_entry(&v->proof2, &v->cp, "approved entry",
+	    &v->approved)) != 0)
+		goto out;
+	ex = SG_EXIT_VERIFY;
+	if (v->approved.type != SG_ENTRY_APPROVED) {
+		fail("approved entry", "the second bundle's entry is not an "
+		    "approved entry");
 		goto out;
 	}
-	sg_merkle_leaf_hash(v->proof.extra, v->proof.extra_len, leaf);
-	if (sg_merkle_verify_inclusion(leaf, v->proof.index, v->cp.size,
-	    (const uint8_t (*)[SG_HASH_LEN])v->proof.hashes,
-	    v->proof.nhashes, v->cp.root) != 0) {
-		root = sg_b64_encode(v->cp.root, sizeof(v->cp.root));
-		fail("inclusion", "the entry is not at index %llu of the log "
-		    "of size %llu with root %s",
-		    (unsigned long long)v->proof.index,
-		    (unsigned long long)v->cp.size, root ? root : "?");
-		goto out;
-	}
+	v->ev = &v->approved;
 	ex = 0;
 out:
-	free(root);
 	free(text);
 	return ex;
 }
@@ -301,13 +396,21 @@ check_key(struct verify *v)
 	char hex[SG_SHA256_HEX_SIZE];
 	enum sg_key_alg alg;
 
-	if (sg_statement_parse(v->entry.statement, v->entry.statement_len,
+	if (sg_statement_parse(v->ev->statement, v->ev->statement_len,
 	    &v->st) != 0 || sg_format_parse(v->st.format, &v->format) != 0)
 		return fail("statement", "the logged statement does not parse");
-	if (strcmp(v->st.request, v->entry.request) != 0)
+	if (v->two != (v->st.kind != SG_KIND_REQUEST))
+		return fail("statement", "a %s statement cannot stand behind "
+		    "a%s signature entry", sg_kind_str(v->st.kind),
+		    v->two ? "n artifact" : "");
+	if (strcmp(v->st.request, v->ev->request) != 0)
 		return fail("entry", "the entry is for request %s, its "
-		    "statement for request %s", v->entry.request,
+		    "statement for request %s", v->ev->request,
 		    v->st.request);
+	if (v->two && strcmp(v->entry.request, v->approved.request) != 0)
+		return fail("entry", "the signature is for %s %s, the approved "
+		    "entry for %s", sg_kind_str(v->st.kind), v->entry.request,
+		    v->approved.request);
 	sg_sha256(v->entry.public_key, v->entry.public_key_len, h);
 	sg_hex_encode(h, sizeof(h), hex);
 	if (strcmp(hex, v->st.spki_sha256) != 0)
@@ -326,20 +429,57 @@ check_key(struct verify *v)
 	return 0;
 }
 
-/* Link 4 (second half): the statement's artifact digest is the local one. */
+/*
+ * An artifact of a release or grant: the signature entry points at this
+ * approved entry, comes after it, and its line is one the statement
+ * allows (sg_artifact_allowed: the format; a release's line at its
+ * position in the manifest by its path; a grant's sequence number within
+ * the count, name matching the pattern, signed before the end).
+ */
+static int
+check_artifact(struct verify *v)
+{
+	char err[512];
+
+	if (!v->two)
+		return 0;
+	if (v->entry.approved_index != v->proof2.index)
+		return fail("entry", "the signature names approved entry %llu, "
+		    "the proof carries entry %llu",
+		    (unsigned long long)v->entry.approved_index,
+		    (unsigned long long)v->proof2.index);
+	if (v->proof2.index >= v->proof.index)
+		return fail("entry", "the approved entry %llu does not come "
+		    "before the signature %llu",
+		    (unsigned long long)v->proof2.index,
+		    (unsigned long long)v->proof.index);
+	if (sg_artifact_allowed(&v->st, v->entry.line, v->entry.line_len,
+	    v->entry.position, (const uint8_t (*)[SG_HASH_LEN])v->entry.path,
+	    v->entry.npath, v->entry.time, &v->line, err, sizeof(err)) != 0)
+		return fail("artifact", "%s", err);
+	sg_hex_encode(v->line.digest, v->line.digest_len, v->line_hex);
+	return 0;
+}
+
+/* Link 4 (second half): the signed digest (the statement's, or the
+ * artifact line's) is the local one. */
 static int
 check_digest(const struct verify_args *a, struct verify *v)
 {
 	uint8_t want[SG_MAX_DIGEST];
-	const char *colon;
+	const char *colon, *alg = v->st.digest_alg, *whex = v->st.digest_hex;
+	const char *whose = v->two ? "artifact line" : "signed statement";
 	char hex[2 * SG_MAX_DIGEST + 1];
 	size_t wlen = 0;
 	int r;
 
-	if ((v->dalg = sg_digest_from_name(v->st.digest_alg)) ==
-	    SG_DIGEST_NONE)
+	if (v->two) {
+		alg = sg_digest_name(v->line.digest_alg);
+		whex = v->line_hex;
+	}
+	if ((v->dalg = sg_digest_from_name(alg)) == SG_DIGEST_NONE)
 		return fail("statement", "unknown digest algorithm");
-	if (sg_hex_decode(v->st.digest_hex, strlen(v->st.digest_hex), want,
+	if (sg_hex_decode(whex, strlen(whex), want,
 	    sizeof(want), &wlen) != 0 || wlen != sg_digest_len(v->dalg))
 		return fail("statement", "malformed artifact digest");
 	if (a->file != NULL) {
@@ -352,25 +492,24 @@ check_digest(const struct verify_args *a, struct verify *v)
 	} else {
 		colon = strchr(a->digest, ':');
 		if (colon == NULL || (size_t)(colon - a->digest) !=
-		    strlen(v->st.digest_alg) || strncmp(a->digest,
-		    v->st.digest_alg, (size_t)(colon - a->digest)) != 0)
+		    strlen(alg) || strncmp(a->digest,
+		    alg, (size_t)(colon - a->digest)) != 0)
 			return fail("digest", "the signature is over a %s "
-			    "digest; give --digest %s:HEX", v->st.digest_alg,
-			    v->st.digest_alg);
+			    "digest; give --digest %s:HEX", alg,
+			    alg);
 		if (sg_hex_decode(colon + 1, strlen(colon + 1), v->digest,
 		    sizeof(v->digest), &v->dlen) != 0 ||
 		    v->dlen != sg_digest_len(v->dalg)) {
 			fprintf(stderr, "signgate: --digest: %s:HEX with %zu "
-			    "hex digits\n", v->st.digest_alg,
+			    "hex digits\n", alg,
 			    2 * sg_digest_len(v->dalg));
 			return SG_EXIT_USAGE;
 		}
 	}
 	if (v->dlen != wlen || memcmp(v->digest, want, wlen) != 0) {
 		sg_hex_encode(v->digest, v->dlen, hex);
-		return fail("digest", "the artifact's %s is %s, the signed "
-		    "statement names %s", v->st.digest_alg, hex,
-		    v->st.digest_hex);
+		return fail("digest", "the artifact's %s is %s, the %s names "
+		    "%s", alg, hex, whose, whex);
 	}
 	return 0;
 }
@@ -466,9 +605,9 @@ check_policy(const struct verify_args *a, struct verify *v)
 		fail("policy", "%s", err);
 		goto out;
 	}
-	if (sg_evidence_check(v->policy, v->entry.statement,
-	    v->entry.statement_len, (const char *const *)v->entry.approvals,
-	    v->entry.approval_lens, v->entry.napprovals, v->entry.time, NULL,
+	if (sg_evidence_check(v->policy, v->ev->statement,
+	    v->ev->statement_len, (const char *const *)v->ev->approvals,
+	    v->ev->approval_lens, v->ev->napprovals, v->entry.time, NULL,
 	    err, sizeof(err)) != 0) {
 		fprintf(stderr, "verify: %s\n", err);
 		goto out;
@@ -503,10 +642,10 @@ print_decisions(const struct verify *v)
 	size_t i, stmt_len, ao = 0, ro = 0;
 	int approve, n;
 
-	for (i = 0; i < v->entry.napprovals; i++) {
+	for (i = 0; i < v->ev->napprovals; i++) {
 		memset(&env, 0, sizeof(env));
-		if (sg_envelope_parse(v->entry.approvals[i],
-		    v->entry.approval_lens[i], &env, err, sizeof(err)) != 0)
+		if (sg_envelope_parse(v->ev->approvals[i],
+		    v->ev->approval_lens[i], &env, err, sizeof(err)) != 0)
 			continue;
 		if (sg_body_split(env.payload, env.payload_len, &stmt_len,
 		    &approve) == 0) {
@@ -525,6 +664,35 @@ print_decisions(const struct verify *v)
 		printf("rejected-by: %s\n", rejecters);
 }
 
+/* What a release or grant approved, and where this signature stands in
+ * it. */
+static void
+print_relation(const struct verify *v)
+{
+	char until[32];
+
+	if (v->st.kind == SG_KIND_RELEASE) {
+		printf("release: %s requester %s manifest sha256:%s %llu "
+		    "artifacts\n", v->st.request, v->st.requester,
+		    v->st.manifest_root, (unsigned long long)v->st.count);
+		printf("relation: artifact %llu of %llu (position %llu) of "
+		    "release %s, manifest sha256:%s\n",
+		    (unsigned long long)v->entry.position + 1,
+		    (unsigned long long)v->st.count,
+		    (unsigned long long)v->entry.position, v->st.request,
+		    v->st.manifest_root);
+		return;
+	}
+	sg_time_rfc3339((time_t)v->st.expires, until, sizeof(until));
+	printf("grant: %s requester %s count %llu artifact %s until %s\n",
+	    v->st.request, v->st.requester, (unsigned long long)v->st.count,
+	    v->st.pattern, until);
+	printf("relation: signature %llu of %llu under grant %s, for names "
+	    "matching %s, until %s\n", (unsigned long long)v->entry.position,
+	    (unsigned long long)v->st.count, v->st.request, v->st.pattern,
+	    until);
+}
+
 static void
 print_summary(const struct verify_args *a, const struct verify *v)
 {
@@ -533,8 +701,17 @@ print_summary(const struct verify_args *a, const struct verify *v)
 	printf("verified: %s\n", a->file != NULL ? a->file : "digest");
 	printf("key: %s sha256:%s %s\n", v->st.key, v->st.spki_sha256,
 	    v->entry.algorithm);
-	printf("digest: %s:%s\n", v->st.digest_alg, v->st.digest_hex);
-	printf("request: %s requester %s\n", v->st.request, v->st.requester);
+	if (v->two) {
+		printf("artifact: %s\n", sg_cli_esc(v->entry.line));
+		printf("digest: %s:%s\n", sg_digest_name(v->line.digest_alg),
+		    v->line_hex);
+		print_relation(v);
+	} else {
+		printf("digest: %s:%s\n", v->st.digest_alg,
+		    v->st.digest_hex);
+		printf("request: %s requester %s\n", v->st.request,
+		    v->st.requester);
+	}
 	print_decisions(v);
 	printf("policy: %s@%llu sha256:%s\n", v->st.policy_name,
 	    v->st.policy_version, v->st.policy_sha256);
@@ -543,9 +720,15 @@ print_summary(const struct verify_args *a, const struct verify *v)
 	printf("hsm: %s %s (%s)\n", v->entry.hsm_serial, v->entry.hsm_country,
 	    v->hsm->site);
 	root = sg_b64_encode(v->cp.root, sizeof(v->cp.root));
-	printf("log: index %llu, checkpoint %s size %llu root %s\n",
-	    (unsigned long long)v->proof.index, v->cp.origin,
-	    (unsigned long long)v->cp.size, root != NULL ? root : "?");
+	if (v->two)
+		printf("log: index %llu, approved index %llu, checkpoint %s "
+		    "size %llu root %s\n", (unsigned long long)v->proof.index,
+		    (unsigned long long)v->proof2.index, v->cp.origin,
+		    (unsigned long long)v->cp.size, root != NULL ? root : "?");
+	else
+		printf("log: index %llu, checkpoint %s size %llu root %s\n",
+		    (unsigned long long)v->proof.index, v->cp.origin,
+		    (unsigned long long)v->cp.size, root != NULL ? root : "?");
 	free(root);
 }
 
@@ -566,6 +749,7 @@ sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 	if ((ex = load_vkey(&a, &v)) != 0 ||
 	    (ex = check_log(&a, &v)) != 0 ||
 	    (ex = check_key(&v)) != 0 ||
+	    (ex = check_artifact(&v)) != 0 ||
 	    (ex = check_digest(&a, &v)) != 0 ||
 	    (ex = check_signature(&a, &v)) != 0 ||
 	    (ex = check_policy(&a, &v)) != 0)
@@ -577,6 +761,8 @@ out:
 	sg_policy_free(v.policy);
 	EVP_PKEY_free(v.pub);
 	sg_entry_clear(&v.entry);
+	sg_entry_clear(&v.approved);
 	sg_tlog_proof_clear(&v.proof);
+	sg_tlog_proof_clear(&v.proof2);
 	return ex;
 }

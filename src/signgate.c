@@ -35,6 +35,8 @@ struct command {
 static const struct command commands[] = {
 	{ "keys", sg_cli_cmd_keys },
 	{ "sign", sg_cli_cmd_sign },
+	{ "release", sg_cli_cmd_release },
+	{ "grant", sg_cli_cmd_grant },
 	{ "pending", sg_cli_cmd_pending },
 	{ "show", sg_cli_cmd_show },
 	{ "approve", sg_cli_cmd_approve },

@@ -26,12 +26,15 @@
 #include <openssl/sha.h>
 
 #include "sg_cli.h"
+#include "sg_dsse.h"
+#include "sg_manifest.h"
 #include "sg_err.h"
 #include "sg_util.h"
 #include "sg_test.h"
 #include "sg_fixture.h"
 
 #define REQ_ID "00112233445566778899aabbccddeeff"
+#define GRANT_ID "ffeeddccbbaa99887766554433221100"
 #define MAX_SEEN 16
 
 enum mode {
@@ -41,7 +44,10 @@ enum mode {
 	M_SILENT,        /* read the request, never answer */
 	M_SIGN,          /* a small signgated: see handle_sign() */
 	M_APPROVE,       /* the officer's side: see handle_approve() */
+	M_RELEASE,       /* releases: see handle_release() */
 };
+
+#define REL_MAX 8
 
 struct fake {
 	int lfd;
@@ -64,6 +70,20 @@ struct fake {
 	int tamper_requester;     /* request object disagrees with statement */
 	int wrong_spki;           /* statement names another SPKI */
 	long long expires;        /* statement expiry (unix seconds) */
+	/* For M_RELEASE (and M_APPROVE of a release). */
+	int release;              /* M_APPROVE: the request is a release */
+	int tamper_root;          /* the statement names another root */
+	int tamper_manifest;      /* the manifest served is another */
+	int sign_other_pos;       /* sign another digest at pos - 1 */
+	int wrong_line_pos;       /* serve another line at pos - 1 */
+	int cancelled;            /* POST …/cancel seen */
+	int pages;                /* GET …/artifacts seen */
+	const char *grant_state;  /* NULL: active */
+	int grant_forget;         /* the signed request names no grant */
+	char post_body[4096];     /* the POST /v1/requests body */
+	size_t nart;
+	char lines[REL_MAX][600];
+	char rel_root[SG_SHA256_HEX_SIZE];
 	EVP_PKEY *key;
 	char digest_hex[129];
 	char digest_alg[8];
@@ -189,6 +209,288 @@ handle_sign(int fd, const char *method, const char *path, const char *body)
 	    "{\"title\":\"Not Found\",\"status\":404}");
 }
 
+/* The release's statement over fk.lines (its root tampered on demand). */
+static char *
+release_statement(void)
+{
+	struct sg_manifest_tree t;
+	struct sg_statement st;
+	const char *lp[REL_MAX];
+	size_t lens[REL_MAX], i, len;
+	uint8_t root[32];
+	char *text = NULL;
+
+	for (i = 0; i < fk.nart; i++) {
+		lp[i] = fk.lines[i];
+		lens[i] = strlen(fk.lines[i]);
+	}
+	memset(&t, 0, sizeof(t));
+	if (sg_manifest_tree_init(&t, lp, lens, fk.nart) != 0 ||
+	    sg_manifest_tree_root(&t, root) != 0)
+		abort();
+	sg_manifest_tree_free(&t);
+	memset(&st, 0, sizeof(st));
+	st.kind = SG_KIND_RELEASE;
+	snprintf(st.request, sizeof(st.request), REQ_ID);
+	snprintf(st.key, sizeof(st.key), "nightly");
+	sg_fx_spki_hex(fk.key, st.spki_sha256);
+	snprintf(st.format, sizeof(st.format), "raw");
+	snprintf(st.requester, sizeof(st.requester), "ci");
+	snprintf(st.policy_name, sizeof(st.policy_name), "signgate-dev");
+	st.policy_version = 1;
+	snprintf(st.policy_sha256, sizeof(st.policy_sha256), "%s",
+	    SG_FX_STMT_POLICY);
+	st.expires = fk.expires;
+	st.count = fk.nart;
+	if (fk.tamper_root)
+		root[0] ^= 1;
+	sg_hex_encode(root, 32, st.manifest_root);
+	memcpy(fk.rel_root, st.manifest_root, sizeof(fk.rel_root));
+	if (sg_statement_build(&st, &text, &len) != 0)
+		abort();
+	return text;
+}
+
+/* The request object of the release. */
+static char *
+release_json(const char *state)
+{
+	char *stmt = release_statement(), when[32], *out;
+	time_t t = (time_t)fk.expires;
+	struct tm tm;
+	json_t *o;
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
+	    "s:{s:s, s:i, s:s}, s:{s:i, s:s, s:i}, s:[{s:s, s:i, s:i}], "
+	    "s:[], s:s}", "id", REQ_ID, "kind", "release", "state", state,
+	    "key", "nightly", "format", "raw", "requester", "ci",
+	    "created_at", "2026-01-01T00:00:00Z", "expires_at", when,
+	    "policy", "name", "signgate-dev", "version", 1, "sha256",
+	    SG_FX_STMT_POLICY, "release", "count", (int)fk.nart,
+	    "manifest_sha256", fk.rel_root, "signed",
+	    strcmp(state, "signed") == 0 ? (int)fk.nart : 0,
+	    "required", "group", "officers", "count", 2, "missing", 1,
+	    "approvals", "statement", stmt);
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	free(stmt);
+	return out;
+}
+
+/* POST /v1/releases: the lines of what was posted, the request object. */
+static int
+release_create(int fd, const char *body)
+{
+	json_t *in = json_loads(body, 0, NULL), *a;
+	char *out;
+	size_t i;
+	int r;
+
+	fk.nart = 0;
+	json_array_foreach(json_object_get(in, "artifacts"), i, a) {
+		if (i >= REL_MAX)
+			break;
+		snprintf(fk.lines[i], sizeof(fk.lines[i]), "sha256:%s %s %s",
+		    json_string_value(json_object_get(json_object_get(a,
+		    "digest"), "value")),
+		    json_string_value(json_object_get(in, "format")),
+		    json_string_value(json_object_get(a, "name")));
+		fk.nart = i + 1;
+	}
+	json_decref(in);
+	out = release_json("pending");
+	r = respond(fd, 201, "application/json", out);
+	free(out);
+	return r;
+}
+
+/* One artifact as GET …/artifacts lists it, signed with fk.key. */
+static json_t *
+release_artifact_json(size_t pos)
+{
+	uint8_t dg[32], sig[256];
+	size_t dlen = 0, sl = sizeof(sig);
+	char spki[SG_SHA256_HEX_SIZE], *b64, line[600];
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(fk.key, NULL);
+	json_t *o;
+
+	sg_hex_decode(fk.lines[pos] + 7, 64, dg, sizeof(dg), &dlen);
+	if (fk.sign_other_pos == (int)pos + 1)
+		dg[0] ^= 1;
+	EVP_PKEY_sign_init(ctx);
+	EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256());
+	EVP_PKEY_sign(ctx, sig, &sl, dg, 32);
+	EVP_PKEY_CTX_free(ctx);
+	sg_fx_spki_hex(fk.key, spki);
+	b64 = sg_b64_encode(sig, sl);
+	snprintf(line, sizeof(line), "%s%s", fk.lines[pos],
+	    fk.wrong_line_pos == (int)pos + 1 ? "x" : "");
+	o = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, "
+	    "s:{s:i, s:i, s:s}}}", "position", (int)pos, "line", line,
+	    "state", "signed", "signature", "format", "raw", "algorithm",
+	    "ecdsa-p256", "digest_algorithm", "sha256", "key", "nightly",
+	    "spki_sha256", spki, "signature", b64, "log", "index", 10 + (int)pos,
+	    "approved_index", 9, "proof", "c2sp.org/tlog-proof@v1\nindex 9\n");
+	free(b64);
+	return o;
+}
+
+/* GET …/artifacts, two a page. */
+static int
+release_page(int fd, const char *path)
+{
+	const char *after = strstr(path, "after=");
+	size_t start = after != NULL ? (size_t)atoi(after + 6) + 1 : 0, i;
+	json_t *o, *arr = json_array();
+	char *out;
+	int r;
+
+	fk.pages++;
+	for (i = start; i < fk.nart && i < start + 2; i++)
+		json_array_append_new(arr, release_artifact_json(i));
+	o = json_pack("{s:o, s:o}", "artifacts", arr, "next", i < fk.nart ?
+	    json_integer((json_int_t)i - 1) : json_null());
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	r = respond(fd, 200, "application/json", out);
+	free(out);
+	return r;
+}
+
+/* The manifest as served (another one on demand). */
+static int
+release_manifest(int fd)
+{
+	char text[REL_MAX * 601 + 1] = "";
+	size_t i;
+
+	for (i = 0; i < fk.nart; i++) {
+		strcat(text, fk.lines[i]);
+		if (fk.tamper_manifest && i == 0)
+			text[strlen(text) - 1] ^= 1;
+		strcat(text, "\n");
+	}
+	return respond(fd, 200, "text/plain; charset=us-ascii", text);
+}
+
+/* The grant as GET /v1/requests/GRANT_ID shows it: 50 signatures of
+ * app-*.bin, raw, on nightly. */
+static int
+grant_show(int fd)
+{
+	struct sg_statement st;
+	char *text = NULL, when[32], *out;
+	time_t t = (time_t)fk.expires;
+	struct tm tm;
+	size_t len;
+	json_t *o;
+	int r;
+
+	memset(&st, 0, sizeof(st));
+	st.kind = SG_KIND_GRANT;
+	snprintf(st.request, sizeof(st.request), GRANT_ID);
+	snprintf(st.key, sizeof(st.key), "nightly");
+	sg_fx_spki_hex(fk.key, st.spki_sha256);
+	snprintf(st.format, sizeof(st.format), "raw");
+	snprintf(st.requester, sizeof(st.requester), "ci");
+	snprintf(st.policy_name, sizeof(st.policy_name), "signgate-dev");
+	st.policy_version = 1;
+	snprintf(st.policy_sha256, sizeof(st.policy_sha256), "%s",
+	    SG_FX_STMT_POLICY);
+	st.expires = fk.expires;
+	st.count = 50;
+	snprintf(st.pattern, sizeof(st.pattern), "app-*.bin");
+	if (sg_statement_build(&st, &text, &len) != 0)
+		abort();
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:i, s:s},"
+	    " s:{s:i, s:i, s:s, s:s}, s:s}", "id", GRANT_ID, "kind", "grant",
+	    "state", fk.grant_state != NULL ? fk.grant_state : "active",
+	    "key", "nightly", "format", "raw", "requester", "ci",
+	    "expires_at", when, "policy", "name", "signgate-dev", "version", 1,
+	    "sha256", SG_FX_STMT_POLICY, "grant", "count", 50, "used", 2,
+	    "artifact", "app-*.bin", "until", when, "statement", text);
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	free(text);
+	r = respond(fd, 200, "application/json", out);
+	free(out);
+	return r;
+}
+
+/* POST /v1/requests under the grant: signed at once. */
+static int
+grant_sign(int fd, const char *body)
+{
+	json_t *in = json_loads(body, 0, NULL), *o;
+	json_t *d = json_object_get(in, "digest");
+	char *out;
+	int r;
+
+	snprintf(fk.post_body, sizeof(fk.post_body), "%s", body);
+	snprintf(fk.digest_hex, sizeof(fk.digest_hex), "%s",
+	    json_string_value(json_object_get(d, "value")));
+	snprintf(fk.digest_alg, sizeof(fk.digest_alg), "%s",
+	    json_string_value(json_object_get(d, "algorithm")));
+	json_decref(in);
+	o = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:{s:s}}", "id",
+	    REQ_ID, "state", "signed", "key", "nightly", "digest", "algorithm",
+	    fk.digest_alg, "value", fk.digest_hex, "format", "raw", "artifact",
+	    "name", "app-1.bin");
+	if (!fk.grant_forget)
+		json_object_set_new(o, "grant", json_pack("{s:s, s:i}", "id",
+		    GRANT_ID, "sequence", 3));
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	r = respond(fd, 201, "application/json", out);
+	free(out);
+	return r;
+}
+
+/* A tiny stand-in for signgated's part of the release and grant flows. */
+static int
+handle_release(int fd, const char *method, const char *path,
+    const char *body)
+{
+	char *out;
+	int r;
+
+	if (strcmp(method, "POST") == 0 && strcmp(path, "/v1/releases") == 0)
+		return release_create(fd, body);
+	if (strcmp(path, "/v1/requests/" GRANT_ID) == 0 ||
+	    strcmp(path, "/v1/grants") == 0) {
+		snprintf(fk.post_body, sizeof(fk.post_body), "%s", body);
+		return grant_show(fd);
+	}
+	if (strcmp(path, "/v1/grants/" GRANT_ID "/revoke") == 0) {
+		snprintf(fk.post_body, sizeof(fk.post_body), "%s", body);
+		return respond(fd, 200, "application/json",
+		    "{\"id\":\"" GRANT_ID "\",\"state\":\"revoked\"}");
+	}
+	if (strcmp(method, "POST") == 0 && strcmp(path, "/v1/requests") == 0)
+		return grant_sign(fd, body);
+	if (strcmp(method, "POST") == 0 &&
+	    strcmp(path, "/v1/requests/" REQ_ID "/cancel") == 0) {
+		fk.cancelled = 1;
+		return respond(fd, 200, "application/json",
+		    "{\"id\":\"" REQ_ID "\",\"state\":\"cancelled\"}");
+	}
+	if (strncmp(path, "/v1/requests/" REQ_ID "?wait=", 51) == 0) {
+		out = release_json(fk.final_state);
+		r = respond(fd, 200, "application/json", out);
+		free(out);
+		return r;
+	}
+	if (strncmp(path, "/v1/releases/" REQ_ID "/artifacts?", 56) == 0)
+		return release_page(fd, path);
+	if (strcmp(path, "/v1/releases/" REQ_ID "/manifest") == 0)
+		return release_manifest(fd);
+	return handle_sign(fd, method, path, body);
+}
+
 static void
 fake_statement(char *out, size_t cap)
 {
@@ -215,6 +517,16 @@ handle_approve(int fd, const char *method, const char *path)
 
 	if (strcmp(path, "/v1/keys") == 0)
 		return handle_sign(fd, method, path, "");
+	if (fk.release) {
+		if (strcmp(path, "/v1/requests/" REQ_ID) == 0) {
+			out = release_json("pending");
+			r = respond(fd, 200, "application/json", out);
+			free(out);
+			return r;
+		}
+		if (strcmp(path, "/v1/releases/" REQ_ID "/manifest") == 0)
+			return release_manifest(fd);
+	}
 	if (strcmp(path, "/v1/requests/" REQ_ID) != 0 &&
 	    strcmp(path, "/v1/requests/" REQ_ID "/approvals") != 0)
 		return respond(fd, 404, "application/problem+json",
@@ -358,6 +670,10 @@ serve_connection(int fd)
 			break;
 		case M_APPROVE:
 			r = handle_approve(fd, method, path);
+			break;
+		case M_RELEASE:
+			buf[len] = '\0';
+			r = handle_release(fd, method, path, buf + head);
 			break;
 		case M_SIGN:
 		default:
@@ -766,6 +1082,389 @@ test_sign_flow(void)
 }
 
 static int
+run_release(char **files, size_t n, const char *extra1, const char *extra2)
+{
+	struct sg_cli_conf c;
+	char url[64];
+	char *argv[16];
+	int argc = 0, ex;
+	size_t i;
+
+	conf_for(&c, url, sizeof(url));
+	argv[argc++] = (char *)"release";
+	argv[argc++] = (char *)"create";
+	argv[argc++] = (char *)"--key";
+	argv[argc++] = (char *)"nightly";
+	if (extra1 != NULL)
+		argv[argc++] = (char *)extra1;
+	if (extra2 != NULL)
+		argv[argc++] = (char *)extra2;
+	for (i = 0; i < n; i++)
+		argv[argc++] = files[i];
+	argv[argc] = NULL;
+	ex = sg_cli_cmd_release(argc, argv, &c);
+	fflush(stdout);
+	return ex;
+}
+
+/* FILE.sig verifies over SHA-256 of content with key. */
+static int
+sig_ok(const char *file, const char *content, EVP_PKEY *key)
+{
+	char path[512], *data = NULL;
+	size_t len = 0;
+	uint8_t dg[32];
+	EVP_PKEY_CTX *v;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s.sig", file);
+	if (sg_read_file(path, 4096, &data, &len) != 0)
+		return 0;
+	SHA256((const unsigned char *)content, strlen(content), dg);
+	v = EVP_PKEY_CTX_new(key, NULL);
+	ok = EVP_PKEY_verify_init(v) == 1 &&
+	    EVP_PKEY_CTX_set_signature_md(v, EVP_sha256()) == 1 &&
+	    EVP_PKEY_verify(v, (uint8_t *)data, len, dg, 32) == 1;
+	EVP_PKEY_CTX_free(v);
+	free(data);
+	return ok;
+}
+
+static int
+sig_written(const char *file)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s.sig", file);
+	return exists(p);
+}
+
+static void
+remove_all(char **files, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		remove_outputs(files[i]);
+}
+
+static void
+test_release_flow(void)
+{
+	static const char *const contents[3] = { "one\n", "two\n",
+	    "three\n" };
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	char *files[3], *dup[2], *proof, sub[300];
+	size_t i, len = 0;
+
+	files[0] = make_file("app-1.bin", contents[0]);
+	files[1] = make_file("app-2.bin", contents[1]);
+	files[2] = make_file("app-3.bin", contents[2]);
+
+	/* Signed: every file's signature checked and written, with its
+	 * proof; the artifacts paged two at a time. */
+	fake_start(M_RELEASE);
+	fk.key = key;
+	fk.expires = (long long)time(NULL) + 3600;
+	CHECK_EQ_INT(run_release(files, 3, "--idempotency-key", "rel-1"),
+	    SG_EXIT_OK);
+	CHECK_STR(fk.paths[0], "POST /v1/releases");
+	CHECK_STR(fk.idem[0], "rel-1");
+	CHECK_EQ_INT(fk.nart, 3);
+	CHECK(strstr(fk.lines[0], " raw app-1.bin") != NULL);
+	CHECK(strstr(fk.lines[2], " raw app-3.bin") != NULL);
+	CHECK_EQ_INT(fk.pages, 2);
+	CHECK_EQ_INT(fk.cancelled, 0);
+	for (i = 0; i < 3; i++)
+		CHECK(sig_ok(files[i], contents[i], key));
+	snprintf(sub, sizeof(sub), "%s.sig.proof", files[1]);
+	if (sg_read_file(sub, 4096, &proof, &len) == 0) {
+		CHECK_STR(proof, "c2sp.org/tlog-proof@v1\nindex 9\n");
+		free(proof);
+	} else
+		CHECK(!"proof written");
+	fake_stop();
+	remove_all(files, 3);
+
+	/* The statement names another manifest: refused, the release
+	 * cancelled, nothing written. */
+	fake_start(M_RELEASE);
+	fk.key = key;
+	fk.expires = (long long)time(NULL) + 3600;
+	fk.tamper_root = 1;
+	CHECK_EQ_INT(run_release(files, 3, NULL, NULL), SG_EXIT_SERVER);
+	CHECK_EQ_INT(fk.cancelled, 1);
+	CHECK_EQ_INT(fk.pages, 0);
+	for (i = 0; i < 3; i++)
+		CHECK(!sig_written(files[i]));
+	fake_stop();
+
+	/* The second artifact's signature is over something else: exit 5,
+	 * nothing written for it. */
+	fake_start(M_RELEASE);
+	fk.key = key;
+	fk.expires = (long long)time(NULL) + 3600;
+	fk.sign_other_pos = 2;
+	CHECK_EQ_INT(run_release(files, 3, NULL, NULL), SG_EXIT_VERIFY);
+	CHECK(!sig_written(files[1]));
+	fake_stop();
+	remove_all(files, 3);
+
+	/* The server lists another line for the first file. */
+	fake_start(M_RELEASE);
+	fk.key = key;
+	fk.expires = (long long)time(NULL) + 3600;
+	fk.wrong_line_pos = 1;
+	CHECK_EQ_INT(run_release(files, 3, NULL, NULL), SG_EXIT_VERIFY);
+	CHECK(!sig_written(files[0]));
+	fake_stop();
+	remove_all(files, 3);
+
+	/* Rejected: exit 6, nothing written. */
+	fake_start(M_RELEASE);
+	fk.key = key;
+	fk.expires = (long long)time(NULL) + 3600;
+	fk.final_state = "rejected";
+	CHECK_EQ_INT(run_release(files, 3, NULL, NULL), SG_EXIT_NOT_SIGNED);
+	CHECK(!sig_written(files[0]));
+	fake_stop();
+
+	/* Two files of one name: refused before anything is sent. */
+	snprintf(sub, sizeof(sub), "%s/d", tmpdir);
+	CHECK_EQ_INT(mkdir(sub, 0700), 0);
+	dup[0] = files[0];
+	dup[1] = sg_fx_file(sub, "app-1.bin", "other\n");
+	fake_start(M_RELEASE);
+	fk.key = key;
+	CHECK_EQ_INT(run_release(dup, 2, NULL, NULL), SG_EXIT_USAGE);
+	CHECK_EQ_INT(fk.requests, 0);
+	fake_stop();
+	unlink(dup[1]);
+	free(dup[1]);
+	CHECK_EQ_INT(rmdir(sub), 0);
+
+	for (i = 0; i < 3; i++) {
+		unlink(files[i]);
+		free(files[i]);
+	}
+	EVP_PKEY_free(key);
+	CHECK_EQ_INT(rmdir(tmpdir), 0);
+	tmpdir[0] = '\0';
+}
+
+static int
+run_sign_grant(const char *file, const char *extra1, const char *extra2)
+{
+	struct sg_cli_conf c;
+	char url[64];
+	char *argv[12];
+	int argc = 0, ex;
+
+	conf_for(&c, url, sizeof(url));
+	argv[argc++] = (char *)"sign";
+	argv[argc++] = (char *)"--grant";
+	argv[argc++] = (char *)GRANT_ID;
+	if (extra1 != NULL)
+		argv[argc++] = (char *)extra1;
+	if (extra2 != NULL)
+		argv[argc++] = (char *)extra2;
+	argv[argc++] = (char *)file;
+	argv[argc] = NULL;
+	ex = sg_cli_cmd_sign(argc, argv, &c);
+	fflush(stdout);
+	return ex;
+}
+
+static void
+test_grant_sign_flow(void)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	char *file = make_file("app-1.bin", "one\n");
+	json_t *body;
+
+#define GRANT_CASE(setup, e1, e2, want_ex, want_posts) do {		\
+	fake_start(M_RELEASE);						\
+	fk.key = key;							\
+	fk.expires = (long long)time(NULL) + 3600;			\
+	setup;								\
+	CHECK_EQ_INT(run_sign_grant(file, (e1), (e2)), (want_ex));	\
+	CHECK_EQ_INT(fk.posts, (want_posts));				\
+	fake_stop();							\
+} while (0)
+
+	/* The grant is read first; the key and format are its own. */
+	GRANT_CASE((void)0, NULL, NULL, SG_EXIT_OK, 1);
+	CHECK_STR(fk.paths[0], "GET /v1/requests/" GRANT_ID);
+	CHECK_STR(fk.paths[1], "POST /v1/requests");
+	body = json_loads(fk.post_body, 0, NULL);
+	CHECK_STR(sg_cli_jstr(body, "grant"), GRANT_ID);
+	CHECK_STR(sg_cli_jstr(body, "key"), "nightly");
+	CHECK_STR(sg_cli_jstr(body, "format"), "raw");
+	json_decref(body);
+	CHECK(sig_ok(file, "one\n", key));
+	remove_outputs(file);
+
+	/* Refused here, before anything is posted. */
+	GRANT_CASE((void)0, "--artifact-name", "other.bin", SG_EXIT_USAGE, 0);
+	GRANT_CASE((void)0, "--artifact-name", "app 1.bin", SG_EXIT_USAGE, 0);
+	GRANT_CASE((void)0, "--key", "release", SG_EXIT_USAGE, 0);
+	GRANT_CASE((void)0, "--format", "cms", SG_EXIT_USAGE, 0);
+	GRANT_CASE(fk.grant_state = "revoked", NULL, NULL, SG_EXIT_REFUSED,
+	    0);
+	GRANT_CASE(fk.grant_state = "pending", NULL, NULL, SG_EXIT_REFUSED,
+	    0);
+	GRANT_CASE(fk.expires = (long long)time(NULL) - 1, NULL, NULL,
+	    SG_EXIT_REFUSED, 0);
+	CHECK(!sig_written(file));
+	/* The answer is not a signature under this grant. */
+	GRANT_CASE(fk.grant_forget = 1, NULL, NULL, SG_EXIT_SERVER, 1);
+	CHECK(!sig_written(file));
+	/* A signature over something else. */
+	GRANT_CASE(fk.sign_other = 1, NULL, NULL, SG_EXIT_VERIFY, 1);
+	CHECK(!sig_written(file));
+#undef GRANT_CASE
+
+	unlink(file);
+	free(file);
+	EVP_PKEY_free(key);
+	CHECK_EQ_INT(rmdir(tmpdir), 0);
+	tmpdir[0] = '\0';
+}
+
+static int
+run_grant(const char *a1, const char *a2, const char *a3, const char *a4)
+{
+	const char *in[] = { a1, a2, a3, a4 };
+	struct sg_cli_conf c;
+	char url[64];
+	char *argv[16];
+	int argc = 0, ex;
+	size_t i;
+
+	conf_for(&c, url, sizeof(url));
+	argv[argc++] = (char *)"grant";
+	for (i = 0; i < 4 && in[i] != NULL; i++)
+		argv[argc++] = (char *)in[i];
+	argv[argc] = NULL;
+	ex = sg_cli_cmd_grant(argc, argv, &c);
+	fflush(stdout);
+	return ex;
+}
+
+static void
+test_grant_request_flow(void)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	json_t *body;
+
+	/* The statement says what was asked: the grant is printed. */
+	fake_start(M_RELEASE);
+	fk.key = key;
+	fk.expires = (long long)time(NULL) + 3600;
+	{
+		struct sg_cli_conf c;
+		char url[64];
+		char *argv[] = { (char *)"grant", (char *)"request",
+		    (char *)"--key", (char *)"nightly", (char *)"--count",
+		    (char *)"50", (char *)"--for", (char *)"2h",
+		    (char *)"--artifact", (char *)"app-*.bin", NULL };
+
+		conf_for(&c, url, sizeof(url));
+		CHECK_EQ_INT(sg_cli_cmd_grant(10, argv, &c), SG_EXIT_OK);
+		fflush(stdout);
+		/* Asked for less time than the statement says: refused. */
+		argv[7] = (char *)"30m";
+		CHECK_EQ_INT(sg_cli_cmd_grant(10, argv, &c), SG_EXIT_SERVER);
+		argv[7] = (char *)"2h";
+		argv[5] = (char *)"49";
+		CHECK_EQ_INT(sg_cli_cmd_grant(10, argv, &c), SG_EXIT_SERVER);
+		argv[5] = (char *)"50";
+		argv[9] = (char *)"*";
+		CHECK_EQ_INT(sg_cli_cmd_grant(10, argv, &c), SG_EXIT_SERVER);
+		/* Refused here: a bad pattern, a bad duration. */
+		argv[9] = (char *)"app *";
+		CHECK_EQ_INT(sg_cli_cmd_grant(10, argv, &c), SG_EXIT_USAGE);
+		argv[9] = (char *)"app-*.bin";
+		argv[7] = (char *)"2x";
+		CHECK_EQ_INT(sg_cli_cmd_grant(10, argv, &c), SG_EXIT_USAGE);
+	}
+	CHECK_EQ_INT(fk.posts, 4);
+	body = json_loads(fk.post_body, 0, NULL);
+	CHECK_EQ_INT(json_integer_value(json_object_get(body, "count")), 50);
+	CHECK_EQ_INT(json_integer_value(json_object_get(body, "lifetime")),
+	    7200);
+	CHECK_STR(sg_cli_jstr(body, "artifact"), "*");
+	CHECK_STR(sg_cli_jstr(body, "format"), "raw");
+	CHECK_STR(sg_cli_jstr(body, "key"), "nightly");
+	json_decref(body);
+	fk.posts = 0;
+	CHECK_EQ_INT(run_grant("revoke", GRANT_ID, "--reason", "done early"),
+	    SG_EXIT_OK);
+	CHECK_STR(fk.post_body, "{\"reason\":\"done early\"}");
+	CHECK_EQ_INT(run_grant("revoke", GRANT_ID, NULL, NULL),
+	    SG_EXIT_USAGE);
+	CHECK_EQ_INT(run_grant("revoke", "nothex", "--reason", "x"),
+	    SG_EXIT_USAGE);
+	CHECK_EQ_INT(fk.posts, 1);
+	fake_stop();
+	EVP_PKEY_free(key);
+}
+
+/* Two artifact lines for the officer's view of a release. */
+static void
+release_lines(void)
+{
+	snprintf(fk.lines[0], sizeof(fk.lines[0]), "sha256:%s raw a.bin",
+	    SG_FX_STMT_DIGEST);
+	snprintf(fk.lines[1], sizeof(fk.lines[1]), "sha256:%s raw b.bin",
+	    SG_FX_STMT_SPKI);
+}
+
+static int
+run_show(const char *extra)
+{
+	struct sg_cli_conf c;
+	char url[64];
+	char *argv[] = { (char *)"show", (char *)REQ_ID, (char *)extra, NULL };
+	int ex;
+
+	conf_for(&c, url, sizeof(url));
+	ex = sg_cli_cmd_show(extra != NULL ? 3 : 2, argv, &c);
+	fflush(stdout);
+	return ex;
+}
+
+/* `show --manifest` prints a release's manifest only when its root and
+ * count are the statement's. */
+static void
+test_show_release(void)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+
+#define SHOW_CASE(setup, extra, want_ex) do {				\
+	fake_start(M_APPROVE);						\
+	fk.key = key;							\
+	fk.expires = (long long)time(NULL) + 3600;			\
+	fk.release = 1;							\
+	fk.nart = 2;							\
+	release_lines();						\
+	setup;								\
+	CHECK_EQ_INT(run_show(extra), (want_ex));			\
+	fake_stop();							\
+} while (0)
+
+	SHOW_CASE((void)0, NULL, SG_EXIT_OK);
+	CHECK_EQ_INT(fk.requests, 1);
+	SHOW_CASE((void)0, "--manifest", SG_EXIT_OK);
+	CHECK_STR(fk.paths[1], "GET /v1/releases/" REQ_ID "/manifest");
+	SHOW_CASE(fk.tamper_manifest = 1, "--manifest", SG_EXIT_LOCAL);
+	/* The statement names another root than the manifest's. */
+	SHOW_CASE(fk.tamper_root = 1, "--manifest", SG_EXIT_LOCAL);
+#undef SHOW_CASE
+	EVP_PKEY_free(key);
+}
+
+static int
 run_approve(const char *cmd, const char *keyfile)
 {
 	struct sg_cli_conf c;
@@ -827,6 +1526,19 @@ test_approve_flow(void)
 	    SG_EXIT_REFUSED, 0);
 	APPROVE_CASE(fk.tamper_requester = 1, "approve", SG_EXIT_LOCAL, 0);
 	APPROVE_CASE(fk.wrong_spki = 1, "approve", SG_EXIT_LOCAL, 0);
+	/* A release is approved only when the manifest served hashes to
+	 * the statement's root and count. */
+	APPROVE_CASE((fk.release = 1, fk.nart = 2, release_lines()),
+	    "approve", SG_EXIT_OK, 1);
+	CHECK(strncmp(fk.paths[2], "GET /v1/releases/" REQ_ID "/manifest",
+	    50) == 0);
+	APPROVE_CASE((fk.release = 1, fk.nart = 2, release_lines(),
+	    fk.tamper_manifest = 1), "approve", SG_EXIT_LOCAL, 0);
+	APPROVE_CASE((fk.release = 1, fk.nart = 2, release_lines(),
+	    fk.tamper_root = 1), "approve", SG_EXIT_LOCAL, 0);
+	/* Rejecting does not depend on reading the manifest. */
+	APPROVE_CASE((fk.release = 1, fk.nart = 2, release_lines(),
+	    fk.tamper_manifest = 1), "reject", SG_EXIT_OK, 1);
 	chmod(path, 0640);
 	APPROVE_CASE((void)0, "approve", SG_EXIT_LOCAL, 0);
 	CHECK_EQ_INT(fk.requests, 0);
@@ -849,7 +1561,11 @@ main(void)
 		T(test_response_cap),
 		T(test_unreachable_and_timeout),
 		T(test_sign_flow),
+		T(test_release_flow),
+		T(test_grant_sign_flow),
+		T(test_grant_request_flow),
 		T(test_approve_flow),
+		T(test_show_release),
 	};
 	int r;
 
