@@ -14,7 +14,12 @@
 #      certificates (build/tools/loadgen sign), and its ratio to (1);
 #   3. latency at a fixed offered rate of half of (2);
 #   4. whole lifecycles per second on `release`: create as ci, approve as
-#      alice, bob and dave with DSSE envelopes, signed and logged.
+#      alice, bob and dave with DSSE envelopes, signed and logged;
+#   5. a release of 10,000 artifacts on `release`: the time from the
+#      approval that completes its quorum to the last artifact's
+#      signature logged, as artifacts per second and as a ratio to (1).
+#
+# The figures also go to $BUILD/bench.json (gateway.*, raw.*, releases.*).
 #
 # Every answer is checked (201/200 and state signed) and every 100th
 # signature verified against var/dev/codesign/<key>.pub.pem.  The summary
@@ -217,7 +222,68 @@ echo "== 4. lifecycles on release (ci creates; alice, bob, dave approve), $secs 
 run_phase lifecycle "${lg[@]}" lifecycle "${common[@]}" -s "$secs"
 life_res=$result
 
-echo "== 5. raw signing rate again (the machine may have changed meanwhile)"
+echo "== 5. a release of 10000 artifacts on release: quorum to the last signature logged"
+rel_n=10000
+# approve OFFICER FILE: a DSSE approval of the statement in FILE (a
+# request object), posted as OFFICER; prints the status.
+approve() {
+	local type="application/vnd.signgate.approval.v1+text" d="$work/dsse.$1"
+	mkdir -p "$d"
+	jq -j .statement "$2" >"$d/body"
+	printf 'decision approve\n' >>"$d/body"
+	{ printf 'DSSEv1 %d %s %d ' "${#type}" "$type" "$(stat -c %s "$d/body")"
+	  cat "$d/body"; } >"$d/pae"
+	openssl dgst -sha256 -sign "$dev/officers/$1.key" -out "$d/sig" "$d/pae"
+	jq -n --arg t "$type" --arg p "$(base64 -w0 "$d/body")" --arg k "$1" \
+	    --arg s "$(base64 -w0 "$d/sig")" \
+	    '{payloadType: $t, payload: $p, signatures: [{keyid: $k, sig: $s}]}' \
+	    >"$d/env.json"
+	curl -sS --max-time 60 --cacert "$dev/tls/ca.pem" \
+	    --cert "$dev/tls/$1.pem" --key "$dev/tls/$1.key" \
+	    -H 'Content-Type: application/json' --data-binary "@$d/env.json" \
+	    -o "$d/answer" -w '%{http_code}' \
+	    "$url/v1/requests/$(jq -r .id "$2")/approvals"
+}
+ci_curl() {
+	curl -sS --max-time 60 --cacert "$dev/tls/ca.pem" \
+	    --cert "$dev/tls/ci.pem" --key "$dev/tls/ci.key" "$@"
+}
+seq 1 "$rel_n" | awk '{ printf "%s%s", (NR > 1 ? "," : "{\"key\":\"release\",\"release\":{\"name\":\"bench\"},\"artifacts\":["), "{\"name\":\"bench-" $1 ".bin\",\"digest\":{\"algorithm\":\"sha256\",\"value\":\"" sprintf("%064x", $1 * 7919) "\"}}" } END { print "]}" }' \
+    >"$work/release.json"
+st=$(ci_curl -H 'Content-Type: application/json' \
+    --data-binary "@$work/release.json" -o "$work/rel.json" -w '%{http_code}' \
+    "$url/v1/releases")
+[ "$st" = 201 ] || { cat "$work/rel.json"; die "the release was refused ($st)"; }
+rel_id=$(jq -r .id "$work/rel.json")
+for o in alice bob; do
+	[ "$(approve "$o" "$work/rel.json")" = 200 ] || die "approval by $o refused"
+done
+t0=$(date +%s%N)
+[ "$(approve dave "$work/rel.json")" = 200 ] || die "approval by dave refused"
+rel_state=
+for _ in $(seq 1 600); do
+	ci_curl -o "$work/rel.now" "$url/v1/requests/$rel_id?wait=5"
+	rel_state=$(jq -r .state "$work/rel.now")
+	[ "$rel_state" = active ] || break
+done
+t1=$(date +%s%N)
+[ "$rel_state" = signed ] || die "the release ended $rel_state"
+[ "$(jq -r .release.signed "$work/rel.now")" = "$rel_n" ] ||
+    die "the release holds $(jq -r .release.signed "$work/rel.now") signatures"
+rel_rate=$(awk -v n="$rel_n" -v ns="$((t1 - t0))" 'BEGIN { printf "%.0f", n / (ns / 1e9) }')
+# Every 100th artifact's signature checked against the key file.
+rel_ver=0
+for pos in $(seq 0 100 $((rel_n - 1))); do
+	ci_curl -o "$work/item.json" "$url/v1/releases/$rel_id/artifacts?after=$pos&limit=1"
+	jq -r '.artifacts[0].signature.signature' "$work/item.json" | base64 -d >"$work/item.sig"
+	printf '%064x' $(( (pos + 1) * 7919 )) | xxd -r -p >"$work/item.dgst"
+	openssl pkeyutl -verify -pubin -inkey "$dev/codesign/release.pub.pem" \
+	    -in "$work/item.dgst" -sigfile "$work/item.sig" >/dev/null 2>&1 &&
+	    rel_ver=$((rel_ver + 1))
+done
+echo "    $rel_n artifacts in $(( (t1 - t0) / 1000000 )) ms: $rel_rate/s; $rel_ver of $(( (rel_n + 99) / 100 )) sampled signatures verified"
+
+echo "== 6. raw signing rate again (the machine may have changed meanwhile)"
 run_phase p11-raw-after "${as_signer[@]}" "$build/tools/p11bench" \
     -p "$dev/pins/signgate-dev.pin" -t signgate-dev -k nightly \
     -T "$threads" -s "$((secs / 2 > 2 ? secs / 2 : 2))" -d 0
@@ -270,7 +336,8 @@ summary=$(awk \
     -v batches="$((b1 - b0))" -v jobs="$((j1 - j0))" \
     -v hsum="$(awk -v a="$h0" -v b="$h1" 'BEGIN { print b - a }')" \
     -v hcnt="$((n1 - n0))" \
-    -v fcpu="$(( (f1 - f0) ))" -v scpu="$(( (s1 - s0) ))" -v tck="$tck" '
+    -v fcpu="$(( (f1 - f0) ))" -v scpu="$(( (s1 - s0) ))" -v tck="$tck" \
+    -v reln="$rel_n" -v relrate="$rel_rate" -v relver="$rel_ver" '
 function verdict(ok) { return ok ? "met" : "**not met**" }
 BEGIN {
 	ratio = raw > 0 ? gw / raw : 0
@@ -284,6 +351,8 @@ BEGIN {
 	printf "| ratio gateway / raw `C_Sign` | %.3f | >= 0.75: %s |\n", ratio, verdict(ratio >= 0.75)
 	printf "| latency at %d/s offered (half load; achieved %.0f/s) | p50 %.2f ms, p99 %.2f ms, max %.1f ms | p99 <= 2 ms + one `C_Sign` (%.2f ms): %s |\n", half, lrate, lp50 / 1000, lp99 / 1000, lmax / 1000, p99goal / 1000, verdict(lp99 <= p99goal)
 	printf "| whole lifecycles on release (create, 3 DSSE approvals, sign, log) | %.1f/s (p50 %.1f ms, p99 %.1f ms; %d late) | >= 1000/s: %s |\n", life, lifep50 / 1000, lifep99 / 1000, late, verdict(life >= 1000)
+	relratio = raw > 0 ? relrate / raw : 0
+	printf "| a release of %d artifacts on release, quorum to the last signature logged | %.0f artifacts/s (ratio to raw `C_Sign` %.3f; %d sampled signatures verified) | >= 0.5 of raw: %s |\n", reln, relrate, relratio, relver, verdict(relratio >= 0.5)
 	printf "| errors (any status but 201/200-signed, failed checks) | %d | 0: %s |\n", gwerr + lerr + liferr, verdict(gwerr + lerr + liferr == 0)
 	printf "| signatures verified against the key files | %d | |\n", ver
 	printf "| connections opened after warm-up | %d | |\n", nc
@@ -306,6 +375,19 @@ machine=$(printf '%s\n' \
     "- source: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with local changes')" \
     "- date: $(date -u +%Y-%m-%dT%H:%MZ)" \
     "- command: \`$cmdline\` ($threads daemon threads and \`C_Sign\` threads, $conns connections, $secs s per phase; daemon warnings logged: $daemon_warnings)")
+
+jq -n --argjson raw "$raw_rate" --argjson gw "$gw_rate" \
+    --argjson life "$(field rate "$life_res")" --argjson reln "$rel_n" \
+    --argjson relrate "$rel_rate" --argjson relver "$rel_ver" \
+    --arg source "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    --arg date "$(date -u +%Y-%m-%dT%H:%MZ)" --argjson threads "$threads" '{
+      source: $source, date: $date, threads: $threads,
+      raw: {c_sign_per_s: $raw},
+      gateway: {signatures_per_s: $gw, ratio_to_raw: ($gw / $raw),
+        lifecycles_per_s: $life},
+      releases: {artifacts: $reln, artifacts_per_s: $relrate,
+        ratio_to_raw: ($relrate / $raw), verified_sample: $relver}}' \
+    >"$build/bench.json"
 
 echo
 echo "== summary"

@@ -108,7 +108,7 @@ jq -r .signature.signature "$T_DIR/s1.json" | base64 -d >"$T_DIR/app-1.bin.sig"
 check "openssl verifies the signature over the file" \
     openssl dgst -sha256 -verify "$T_DIR/release.pub" \
     -signature "$T_DIR/app-1.bin.sig" "$T_DIR/app-1.bin"
-jq -r .signature.log.proof "$T_DIR/s1.json" >"$T_DIR/app-1.bin.sig.proof"
+jq -j .signature.log.proof "$T_DIR/s1.json" >"$T_DIR/app-1.bin.sig.proof"
 check "the proof holds two bundles (signature, then approval)" \
     [ "$(grep -c '^c2sp.org/tlog-proof@v1$' "$T_DIR/app-1.bin.sig.proof")" = 2 ]
 api - GET /v1/log/key >/dev/null
