@@ -277,6 +277,20 @@ sg_service_revoke(struct sg_service *s, const char *id,
 	return answer(s, id, ret, f);
 }
 
+/* The store's, which the API frees (the stub stands in for the store). */
+void
+sg_release_items_free(struct sg_release_item *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && i < n; i++) {
+		free(v[i].line);
+		free(v[i].signature);
+		free(v[i].cms);
+	}
+	free(v);
+}
+
 int
 sg_service_release_items(struct sg_service *s, const char *id,
     uint64_t after, size_t max, struct sg_release_item **ret, size_t *ret_n)
