@@ -480,8 +480,9 @@ release_member(const struct sg_statement *st, const char *line, size_t len,
 		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "path: %zu "
 		    "hashes, a manifest path has at most %d", npath,
 		    SG_MANIFEST_PATH_MAX);
-	if (sg_hex_decode(st->manifest_root, strlen(st->manifest_root), root,
-	    sizeof(root), &rlen) != 0 || rlen != sizeof(root))
+	if (sg_hex_decode(st->manifest_root, strnlen(st->manifest_root,
+	    sizeof(st->manifest_root)), root, sizeof(root), &rlen) != 0 ||
+	    rlen != sizeof(root))
 		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "statement: "
 		    "the manifest root is not a SHA-256 hash");
 	if (position >= st->count)

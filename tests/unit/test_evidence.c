@@ -1024,6 +1024,61 @@ test_grant_now(void)
 	sg_policy_free(now);
 }
 
+/* Every one-bit change of a release's or a grant's statement breaks its
+ * evidence, and so does every one-bit change of its envelopes. */
+static void
+test_kind_mutations(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *st[2], *e[2][2], err[512];
+	const char *v[2];
+	size_t lens[2], i, k, m, n[2] = { 2, 1 }, tried = 0, accepted = 0;
+
+	st[0] = kind_statement(p, "batch", "ci", 7, ROOT1, NULL);
+	st[1] = kind_statement(p, "batch", "ci", 7, NULL, "dist/*");
+	e[0][0] = envelope(st[0], "alice", 1);
+	e[0][1] = envelope(st[0], "bob", 1);
+	e[1][0] = envelope(st[1], "dave", 1);
+	e[1][1] = NULL;
+	for (m = 0; m < 2; m++) {
+		size_t slen = strlen(st[m]);
+
+		for (k = 0; k < n[m]; k++) {
+			v[k] = e[m][k];
+			lens[k] = strlen(e[m][k]);
+		}
+		CHECK_EQ_INT(sg_evidence_check(p, st[m], slen, v, lens, n[m],
+		    SIGNED_AT, NULL, err, sizeof(err)), 0);
+		for (i = 0; i < slen; i++) {
+			st[m][i] ^= 0x01;
+			tried++;
+			if (sg_evidence_check(p, st[m], slen, v, lens, n[m],
+			    SIGNED_AT, NULL, err, sizeof(err)) == 0)
+				accepted++;
+			st[m][i] ^= 0x01;
+		}
+		for (k = 0; k < n[m]; k++) {
+			for (i = 0; i < lens[k]; i++) {
+				e[m][k][i] ^= 0x01;
+				tried++;
+				if (sg_evidence_check(p, st[m], slen, v, lens,
+				    n[m], SIGNED_AT, NULL, err,
+				    sizeof(err)) == 0)
+					accepted++;
+				e[m][k][i] ^= 0x01;
+			}
+		}
+	}
+	CHECK(tried > 1000);
+	CHECK_EQ_INT(accepted, 0);
+	free(e[0][0]);
+	free(e[0][1]);
+	free(e[1][0]);
+	free(st[0]);
+	free(st[1]);
+	sg_policy_free(p);
+}
+
 /* sg_artifact_allowed() for a release: every line at its position, and
  * nothing else. */
 static void
@@ -1375,6 +1430,7 @@ SG_TEST_MAIN("evidence",
 	T(test_grant_evidence),
 	T(test_grant_accept),
 	T(test_grant_now),
+	T(test_kind_mutations),
 	T(test_artifact_release),
 	T(test_artifact_grant),
 	T(test_cleanup))

@@ -215,6 +215,16 @@ test_kind_keywords(void)
 	    "    allow-grants 100000 30d\n"
 	    "    require-grant nowhere 1\n"			/* 10 */
 	    "end\n";
+	/* A failed allow-grants is reported once, not again by the
+	 * require-grant it would have allowed. */
+	static const char text3[] =
+	    "policy x\nversion 1\n"
+	    "key d\n"
+	    "    token t\n    object o\n    algorithm ecdsa-p256\n"
+	    "    formats raw\n    countries CH\n"
+	    "    require-grant g 1\n"
+	    "    allow-grants 0 1h\n"				/* 10 */
+	    "end\n";
 	struct seen s;
 
 	CHECK_EQ_INT(check_text(text, &s, NULL), SG_ERR_INVALID);
@@ -237,6 +247,11 @@ test_kind_keywords(void)
 	CHECK_EQ_INT(s.line[0], 10);
 	CHECK(strstr(s.msg[0], "key 'c': require-grant: group 'nowhere' is "
 	    "not defined") != NULL);
+
+	CHECK_EQ_INT(check_text(text3, &s, NULL), SG_ERR_INVALID);
+	CHECK_EQ_INT(s.n, 1);
+	CHECK_EQ_INT(s.line[0], 10);
+	CHECK(strstr(s.msg[0], "allow-grants: count '0'") != NULL);
 }
 
 SG_TEST_MAIN("policy_check",
