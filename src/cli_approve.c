@@ -616,15 +616,16 @@ officer_name(const struct sg_cli_conf *conf, const struct approve_args *a,
 
 /* The officer's yes, unless --yes gave it already; an exit status. */
 static int
-confirm(const struct approve_args *a, int approve, const char *keyid)
+confirm(const struct approve_args *a, int approve, const char *keyid,
+    enum sg_kind kind)
 {
 	char prompt[256];
 	int r;
 
 	if (a->yes)
 		return 0;
-	snprintf(prompt, sizeof(prompt), "%s request %s as %s? [y/N] ",
-	    approve ? "Approve" : "Reject", a->id, keyid);
+	snprintf(prompt, sizeof(prompt), "%s %s %s as %s? [y/N] ",
+	    approve ? "Approve" : "Reject", sg_kind_str(kind), a->id, keyid);
 	if ((r = sg_cli_tty_confirm(prompt)) != 0) {
 		fprintf(stderr, "signgate: %s\n", r == SG_ERR_FORBIDDEN ?
 		    "declined; nothing posted" :
@@ -723,7 +724,7 @@ sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf)
 		goto out;
 	printf("decision: %s\n", decision);
 	fflush(stdout);
-	if ((ex = confirm(&a, approve, keyid)) != 0 ||
+	if ((ex = confirm(&a, approve, keyid, st.kind)) != 0 ||
 	    (ex = sign_decision(&a, &signer, req, approve, keyid,
 	    &envelope)) != 0)
 		goto out;

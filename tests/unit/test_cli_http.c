@@ -331,7 +331,8 @@ release_artifact_json(size_t pos)
 	    "s:{s:i, s:i, s:s}}}", "position", (int)pos, "line", line,
 	    "state", "signed", "signature", "format", "raw", "algorithm",
 	    "ecdsa-p256", "digest_algorithm", "sha256", "key", "nightly",
-	    "spki_sha256", spki, "signature", b64, "log", "index", 10 + (int)pos,
+	    "spki_sha256", spki, "signature", b64, "log", "index",
+	    10 + (int)pos,
 	    "approved_index", 9, "proof", "c2sp.org/tlog-proof@v1\nindex 9\n");
 	free(b64);
 	return o;

@@ -25,8 +25,6 @@
 
 #define RID "00112233445566778899aabbccddeeff"
 #define GID "ffeeddccbbaa99887766554433221100"
-#define SPKI "aa00000000000000000000000000000000000000000000000000000000000001"
-#define POLICY_SHA "cc00000000000000000000000000000000000000000000000000000000000003"
 #define EXPIRES 1900000000LL
 
 /* RFC 6962 by hand: leaf = H(0 || line), node = H(1 || l || r). */
@@ -211,12 +209,13 @@ release_stmt(const char *id, const char *key, const char *format,
 	s.kind = SG_KIND_RELEASE;
 	snprintf(s.request, sizeof(s.request), "%s", id);
 	snprintf(s.key, sizeof(s.key), "%s", key);
-	snprintf(s.spki_sha256, sizeof(s.spki_sha256), "%s", SPKI);
+	snprintf(s.spki_sha256, sizeof(s.spki_sha256), "%s", SG_FX_STMT_SPKI);
 	snprintf(s.format, sizeof(s.format), "%s", format);
 	snprintf(s.requester, sizeof(s.requester), "ci");
 	snprintf(s.policy_name, sizeof(s.policy_name), "p");
 	s.policy_version = 3;
-	snprintf(s.policy_sha256, sizeof(s.policy_sha256), "%s", POLICY_SHA);
+	snprintf(s.policy_sha256, sizeof(s.policy_sha256), "%s",
+	    SG_FX_STMT_POLICY);
 	s.expires = EXPIRES;
 	s.count = count;
 	snprintf(s.manifest_root, sizeof(s.manifest_root), "%s", root);
@@ -236,12 +235,13 @@ grant_stmt(const char *id, uint64_t count, const char *pattern)
 	s.kind = SG_KIND_GRANT;
 	snprintf(s.request, sizeof(s.request), "%s", id);
 	snprintf(s.key, sizeof(s.key), "release");
-	snprintf(s.spki_sha256, sizeof(s.spki_sha256), "%s", SPKI);
+	snprintf(s.spki_sha256, sizeof(s.spki_sha256), "%s", SG_FX_STMT_SPKI);
 	snprintf(s.format, sizeof(s.format), "raw");
 	snprintf(s.requester, sizeof(s.requester), "ci");
 	snprintf(s.policy_name, sizeof(s.policy_name), "p");
 	s.policy_version = 3;
-	snprintf(s.policy_sha256, sizeof(s.policy_sha256), "%s", POLICY_SHA);
+	snprintf(s.policy_sha256, sizeof(s.policy_sha256), "%s",
+	    SG_FX_STMT_POLICY);
 	s.expires = EXPIRES;
 	s.count = count;
 	snprintf(s.pattern, sizeof(s.pattern), "%s", pattern);
@@ -411,7 +411,7 @@ kind_req(const char *kind, const char *id, const char *stmt)
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:i, s:s}, "
 	    "s:s, s:s}", "id", id, "kind", kind, "state", "pending", "key",
 	    "release", "format", "raw", "requester", "ci", "policy", "name",
-	    "p", "version", 3, "sha256", POLICY_SHA, "statement", stmt,
+	    "p", "version", 3, "sha256", SG_FX_STMT_POLICY, "statement", stmt,
 	    "expires_at", until);
 }
 
@@ -439,7 +439,7 @@ test_kind_statement(void)
 	json_object_set_new(json_object_get(req, "release"), "count",
 	    json_integer(3));
 	json_object_set_new(json_object_get(req, "release"),
-	    "manifest_sha256", json_string(SPKI));
+	    "manifest_sha256", json_string(SG_FX_STMT_SPKI));
 	CHECK(sg_cli_request_statement(req, &st, err, sizeof(err)) != 0);
 	CHECK(strstr(err, "manifest") != NULL);
 	/* A release statement behind an object that says request. */

@@ -207,6 +207,7 @@ struct params {
 	int reorder;                 /* the approved bundle first */
 	int single;                  /* the signature's bundle alone */
 	int other_checkpoint;        /* bundle 2 under a larger tree */
+	int stmt_kind;               /* the statement's kind, -1: kind's */
 };
 
 static void
@@ -221,6 +222,7 @@ params_default(struct params *p, enum sg_kind kind)
 	p->sig_request = RID;
 	p->napprovals = 2;
 	p->sig_time = T0 + 100;
+	p->stmt_kind = -1;
 }
 
 /* The files of one case. */
@@ -267,7 +269,7 @@ statement(const struct params *p, const struct sg_policy *pol,
 	size_t len;
 
 	memset(&s, 0, sizeof(s));
-	s.kind = p->kind;
+	s.kind = p->stmt_kind >= 0 ? (enum sg_kind)p->stmt_kind : p->kind;
 	snprintf(s.request, sizeof(s.request), "%s", RID);
 	snprintf(s.key, sizeof(s.key), "release");
 	sg_fx_spki_hex(signkey, s.spki_sha256);
@@ -279,10 +281,10 @@ statement(const struct params *p, const struct sg_policy *pol,
 	snprintf(s.policy_sha256, sizeof(s.policy_sha256), "%s",
 	    sg_policy_sha256_hex(pol));
 	s.expires = EXPIRES;
-	if (p->kind == SG_KIND_RELEASE) {
+	if (s.kind == SG_KIND_RELEASE) {
 		s.count = NART;
 		snprintf(s.manifest_root, sizeof(s.manifest_root), "%s", root);
-	} else if (p->kind == SG_KIND_GRANT) {
+	} else if (s.kind == SG_KIND_GRANT) {
 		s.count = GRANT_COUNT;
 		snprintf(s.pattern, sizeof(s.pattern), PATTERN);
 	} else {
@@ -494,7 +496,7 @@ approved_entry(const char *stmt, char **envs, size_t n, size_t *ret_len)
 	}
 	e.napprovals = n;
 	if (sg_entry_build(&e, &out, ret_len) != 0)
-		abort();
+		return NULL;
 	return out;
 }
 
@@ -527,15 +529,16 @@ build(const struct params *p, struct world *w)
 	c = content(p->target);
 	w->artifact = sg_fx_file(dir, "app-2.bin", c);
 	free(c);
-	if (p->kind == SG_KIND_RELEASE)
+	if (p->kind == SG_KIND_RELEASE || p->stmt_kind == SG_KIND_RELEASE)
 		manifest(p, mpath, &npath, w->manifest_root);
 	line_of(p, p->target, w->line, sizeof(w->line));
 	stmt = statement(p, pol, w->manifest_root);
 	nenv = p->napprovals;
 	for (i = 0; i < nenv; i++)
 		envs[i] = envelope(stmt, officers[i], officer_names[i]);
-	if (p->kind != SG_KIND_REQUEST)
-		appr = approved_entry(stmt, envs, nenv, &alen);
+	if (p->kind != SG_KIND_REQUEST &&
+	    (appr = approved_entry(stmt, envs, nenv, &alen)) == NULL)
+		goto out;
 	if (sig_entry(p, stmt, envs, 1, mpath, npath, &sige, &slen, w) != 0)
 		goto out;
 	for (i = 0; i < 3; i++)
@@ -1053,6 +1056,48 @@ test_grant_attacks(void)
 	world_free(&w);
 }
 
+/* A statement of another kind behind the signature entry: a release's or
+ * a grant's approval never stands behind a single request's signature,
+ * nor a request's behind an artifact's, nor a grant's behind a release
+ * artifact's entry (it carries a manifest path).  (An artifact-signature
+ * entry has one grammar for both kinds: what it is depends on the
+ * approved statement, whose rules sg_artifact_allowed applies.) */
+static void
+test_kind_mixups(void)
+{
+	static const struct {
+		enum sg_kind entry, stmt;
+	} mix[] = {
+		{ SG_KIND_RELEASE, SG_KIND_REQUEST },
+		{ SG_KIND_RELEASE, SG_KIND_GRANT },
+		{ SG_KIND_GRANT, SG_KIND_REQUEST },
+		{ SG_KIND_REQUEST, SG_KIND_RELEASE },
+		{ SG_KIND_REQUEST, SG_KIND_GRANT },
+	};
+	struct params p;
+	struct world w;
+	size_t i, ran = 0;
+
+	setup();
+	for (i = 0; i < sizeof(mix) / sizeof(mix[0]); i++) {
+		params_default(&p, mix[i].entry);
+		p.stmt_kind = (int)mix[i].stmt;
+		if (build(&p, &w) != 0) {
+			/* The entry grammar already refuses the mix. */
+			world_free(&w);
+			continue;
+		}
+		ran++;
+		if (!refused(run_verify(&w, NULL), NULL, "kind mix-up")) {
+			fprintf(stderr, "  entry %d, statement %d\n",
+			    (int)mix[i].entry, (int)mix[i].stmt);
+			CHECK(!"kind mix-up refused");
+		}
+		world_free(&w);
+	}
+	CHECK(ran >= 3);
+}
+
 static void
 test_cleanup(void)
 {
@@ -1075,4 +1120,5 @@ SG_TEST_MAIN("cli_verify",
     T(test_position_and_links),
     T(test_bundles),
     T(test_grant_attacks),
+    T(test_kind_mixups),
     T(test_cleanup))
