@@ -2089,7 +2089,7 @@ test_schema_newer_refused(void)
 	CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
 	sg_store_close(st);
 	snprintf(dir, sizeof(dir), "%s/newer", tmpdir);
-	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 4"), 0);
+	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 5"), 0);
 
 	/* The refusal goes to the log (stderr): catch it. */
 	snprintf(logpath, sizeof(logpath), "%s/newer.log", tmpdir);
@@ -2113,11 +2113,11 @@ test_schema_newer_refused(void)
 		fclose(f);
 		CHECK(n > 0);
 	}
-	CHECK(strstr(log, "schema is version 4, newer than this build's "
-	    "(3): refusing to open it") != NULL);
-	/* Untouched: still version 4, the row still there. */
-	CHECK_EQ_INT(db_version(dir), 4);
-	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 3"), 0);
+	CHECK(strstr(log, "schema is version 5, newer than this build's "
+	    "(4): refusing to open it") != NULL);
+	/* Untouched: still version 5, the row still there. */
+	CHECK_EQ_INT(db_version(dir), 5);
+	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 4"), 0);
 	st = NULL;
 	CHECK_EQ_INT(sg_store_open(dir, &st), 0);
 	CHECK(st != NULL && exists(st, r.q.id));
