@@ -49,12 +49,18 @@ int sg_artifact_line_parse(const char *line, size_t len,
 void sg_manifest_leaf(const char *line, size_t len, uint8_t out[SG_HASH_LEN]);
 
 /*
- * A manifest's tree in memory: the leaves' hashes, from which its root
- * and any artifact's inclusion path are computed.  n <= SG_RELEASE_MAX.
+ * A manifest's tree in memory: the leaves' hashes and every complete
+ * subtree's above them (about 2n hashes, computed once by init), from
+ * which its root and any artifact's inclusion path are read with
+ * O(log^2 n) look-ups (src/merkle.c).  n <= SG_RELEASE_MAX.
  */
 struct sg_manifest_tree {
 	uint8_t (*leaves)[SG_HASH_LEN];
 	size_t n;
+	/* Level l >= 1 (subtrees of 2^l leaves) starts at nodes[off[l]]. */
+	uint8_t (*nodes)[SG_HASH_LEN];
+	size_t off[SG_MANIFEST_PATH_MAX + 2];
+	unsigned nlevels;               /* levels above the leaves */
 };
 /* leaves is malloc'd here from the n lines (1 <= n <= SG_RELEASE_MAX,
  * else SG_ERR_INVALID); free with sg_manifest_tree_free(). */
@@ -66,7 +72,7 @@ int sg_manifest_tree_root(const struct sg_manifest_tree *t,
     uint8_t out[SG_HASH_LEN]) __attribute__((warn_unused_result));
 /* The inclusion path of the line at position (< n, else SG_ERR_INVALID),
  * sibling first, into out[0..cap) (SG_ERR_BUFFER if it does not fit; at
- * most SG_MANIFEST_PATH_MAX hashes).  Root and path cost O(n) hashes. */
+ * most SG_MANIFEST_PATH_MAX hashes). */
 int sg_manifest_tree_path(const struct sg_manifest_tree *t, size_t position,
     uint8_t (*out)[SG_HASH_LEN], size_t cap, size_t *ret_n)
     __attribute__((warn_unused_result));

@@ -13,10 +13,11 @@
  * The manifest tree is the log's: RFC 6962 over the lines' bytes, with
  * the leaf and node hashes of src/merkle.c, so that an artifact's
  * membership is checked by sg_merkle_verify_inclusion() like any log
- * entry's.  The in-memory tree keeps only the leaf hashes and computes the
- * root and a path by RFC 6962's recursion (MTH and PATH of RFC 6962 2.1):
- * O(n) hashes each, at most SG_RELEASE_MAX leaves, recursion depth at most
- * log2(SG_RELEASE_MAX) + 1.
+ * entry's.  The in-memory tree keeps the leaf hashes and, computed once,
+ * every complete subtree's hash above them (about 2n hashes); the root
+ * and each path are then read from them by src/merkle.c as for the log
+ * (O(log^2 n) look-ups), so that signing a release of n artifacts costs
+ * O(n log^2 n), not O(n^2).
  *
  * Patterns are matched iteratively, with one remembered '*' (the classic
  * wildcard algorithm): a later '*' supersedes an earlier one, since what
@@ -183,11 +184,40 @@ sg_manifest_leaf(const char *line, size_t len, uint8_t out[SG_HASH_LEN])
 	sg_merkle_leaf_hash((const uint8_t *)line, len, out);
 }
 
+/* Every complete subtree's hash above the leaves, level by level. */
+static int
+tree_levels(struct sg_manifest_tree *t)
+{
+	size_t total = 0, w, i, l;
+	const uint8_t (*below)[SG_HASH_LEN];
+
+	for (l = 1, w = t->n / 2; w > 0 && l <= SG_MANIFEST_PATH_MAX + 1;
+	    l++, w /= 2) {
+		t->off[l] = total;
+		total += w;
+	}
+	t->nlevels = (unsigned)(l - 1);
+	if (total == 0)
+		return 0;
+	if ((t->nodes = calloc(total, sizeof(*t->nodes))) == NULL)
+		return SG_ERR_NOMEM;
+	for (l = 1; l <= t->nlevels; l++) {
+		below = l == 1 ? (const uint8_t (*)[SG_HASH_LEN])t->leaves :
+		    (const uint8_t (*)[SG_HASH_LEN])t->nodes + t->off[l - 1];
+		w = t->n >> l;
+		for (i = 0; i < w; i++)
+			sg_merkle_node_hash(below[2 * i], below[2 * i + 1],
+			    t->nodes[t->off[l] + i]);
+	}
+	return 0;
+}
+
 int
 sg_manifest_tree_init(struct sg_manifest_tree *t, const char *const *lines,
     const size_t *lens, size_t n)
 {
 	size_t i;
+	int r;
 
 	if (t == NULL || lines == NULL || lens == NULL)
 		return SG_ERR_INVALID;
@@ -204,7 +234,9 @@ sg_manifest_tree_init(struct sg_manifest_tree *t, const char *const *lines,
 		sg_manifest_leaf(lines[i], lens[i], t->leaves[i]);
 	}
 	t->n = n;
-	return 0;
+	if ((r = tree_levels(t)) != 0)
+		sg_manifest_tree_free(t);
+	return r;
 }
 
 void
@@ -213,78 +245,37 @@ sg_manifest_tree_free(struct sg_manifest_tree *t)
 	if (t == NULL)
 		return;
 	free(t->leaves);
+	free(t->nodes);
 	memset(t, 0, sizeof(*t));
 }
 
-/* The largest power of two below n (n >= 2). */
-static size_t
-split_point(size_t n)
+/* The complete subtree (level, index) for src/merkle.c's proofs. */
+static int
+tree_get(void *ctx, unsigned level, uint64_t index, uint8_t out[SG_HASH_LEN])
 {
-	size_t k = 1;
+	const struct sg_manifest_tree *t = ctx;
 
-	while (k << 1 < n)
-		k <<= 1;
-	return k;
+	if (level > t->nlevels || ((index + 1) << level) > t->n)
+		return SG_ERR_INTERNAL;
+	memcpy(out, level == 0 ? t->leaves[index] :
+	    t->nodes[t->off[level] + index], SG_HASH_LEN);
+	return 0;
 }
 
-/* MTH(D[lo, lo + n)), n >= 1. */
-static void
-subtree_hash(const struct sg_manifest_tree *t, size_t lo, size_t n,
-    uint8_t out[SG_HASH_LEN])
+static int
+tree_ok(const struct sg_manifest_tree *t)
 {
-	uint8_t l[SG_HASH_LEN], r[SG_HASH_LEN];
-	size_t k;
-
-	if (n == 1) {
-		memcpy(out, t->leaves[lo], SG_HASH_LEN);
-		return;
-	}
-	k = split_point(n);
-	subtree_hash(t, lo, k, l);
-	subtree_hash(t, lo + k, n - k, r);
-	sg_merkle_node_hash(l, r, out);
+	return t != NULL && t->leaves != NULL && t->n > 0 &&
+	    t->n <= SG_RELEASE_MAX && (t->n < 2 || t->nodes != NULL);
 }
 
 int
 sg_manifest_tree_root(const struct sg_manifest_tree *t,
     uint8_t out[SG_HASH_LEN])
 {
-	if (t == NULL || out == NULL || t->leaves == NULL || t->n == 0 ||
-	    t->n > SG_RELEASE_MAX)
+	if (!tree_ok(t) || out == NULL)
 		return SG_ERR_INVALID;
-	subtree_hash(t, 0, t->n, out);
-	return 0;
-}
-
-/*
- * PATH(m, D[lo, lo + n)) of RFC 6962 2.1.1: the path within the left or
- * right part, then the other part's hash.  Written out leaf's sibling
- * first, so the recursion appends after its inner call.
- */
-static int
-subtree_path(const struct sg_manifest_tree *t, size_t m, size_t lo,
-    size_t n, uint8_t (*out)[SG_HASH_LEN], size_t cap, size_t *len)
-{
-	size_t k;
-	int r;
-
-	if (n <= 1)
-		return 0;
-	k = split_point(n);
-	if (m < k)
-		r = subtree_path(t, m, lo, k, out, cap, len);
-	else
-		r = subtree_path(t, m - k, lo + k, n - k, out, cap, len);
-	if (r != 0)
-		return r;
-	if (*len >= cap)
-		return SG_ERR_BUFFER;
-	if (m < k)
-		subtree_hash(t, lo + k, n - k, out[*len]);
-	else
-		subtree_hash(t, lo, k, out[*len]);
-	(*len)++;
-	return 0;
+	return sg_merkle_root(tree_get, (void *)t, t->n, out);
 }
 
 int
@@ -294,13 +285,13 @@ sg_manifest_tree_path(const struct sg_manifest_tree *t, size_t position,
 	size_t len = 0;
 	int r;
 
-	if (t == NULL || ret_n == NULL || (out == NULL && cap > 0) ||
-	    t->leaves == NULL || t->n == 0 || t->n > SG_RELEASE_MAX)
+	if (!tree_ok(t) || ret_n == NULL || (out == NULL && cap > 0))
 		return SG_ERR_INVALID;
 	if (position >= t->n)
 		return SG_ERR_INVALID;
-	if ((r = subtree_path(t, position, 0, t->n, out, cap, &len)) != 0)
-		return r;
+	if ((r = sg_merkle_inclusion_proof(tree_get, (void *)t, position,
+	    t->n, out, cap, &len)) != 0)
+		return r == SG_ERR_TOO_LARGE ? SG_ERR_BUFFER : r;
 	*ret_n = len;
 	return 0;
 }
