@@ -47,6 +47,7 @@
  * failure (the HSM is not asked again within the batch) and past
  * BATCH_TIME_MS (so the answer comes well within the front's deadline).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,8 @@ struct batch {
 	size_t used;                   /* the reply's bytes so far */
 	int stopped;                   /* full, HSM trouble or out of time */
 	int64_t until_ms;              /* the time budget (monotonic) */
-	char err[SG_SIGNER_ERR_MAX];   /* the first item's refusal */
+	char err[SG_SIGNER_ERR_MAX];   /* the first refused item's why */
+	size_t err_item;               /* its index (SIZE_MAX: none yet) */
 };
 
 int
@@ -93,16 +95,19 @@ sp_is_batch(const uint8_t *msg, size_t len)
 	return h.magic == SG_WIRE_MAGIC && h.type == SG_WIRE_SIGN_BATCH;
 }
 
-/* Item i is refused (or not attempted); the first reason is the reply's. */
+/* Item i is refused (or not attempted); the reason of the first item
+ * refused is the reply's. */
 static void
 item_refuse(struct batch *b, size_t i, int r, const char *why)
 {
 	b->res[i].status = r;
 	b->pending[i] = 0;
-	if (b->err[0] == '\0' && r != SG_ERR_BUFFER)
+	if (i < b->err_item && r != SG_ERR_BUFFER) {
+		b->err_item = i;
 		snprintf(b->err, sizeof(b->err), "item %zu (position %llu): "
 		    "%s", i + 1, (unsigned long long)b->req->items[i].position,
 		    why);
+	}
 }
 
 /* The statement is a release's or a grant's for this key, by name and
@@ -451,6 +456,7 @@ sp_serve_batch(struct sg_signer_child *c, const uint8_t *msg, size_t len,
 		status = SG_ERR_INTERNAL;
 	if (status == 0) {
 		b->req = &req->u.batch;
+		b->err_item = SIZE_MAX;
 		b->until_ms = sg_mono_ms() + BATCH_TIME_MS;
 		if ((status = batch_check(c, b, err, sizeof(err))) == 0) {
 			batch_items(c, b);

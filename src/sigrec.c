@@ -612,35 +612,6 @@ entry_valid(const struct sg_sigrec_entry *e, size_t statement_len)
 }
 
 int
-sg_sigrec_put(struct sg_sigrec *rec, const struct sg_sigrec_entry *e,
-    const char *statement, size_t statement_len)
-{
-	struct put_job j;
-
-	if (!entry_valid(e, statement_len))
-		return SG_ERR_INVALID;
-	memset(&j, 0, sizeof(j));
-	j.e = e;
-	j.statement = statement;
-	j.statement_len = statement_len;
-	pthread_mutex_lock(&rec->qlock);
-	if (rec->stopping) {
-		pthread_mutex_unlock(&rec->qlock);
-		return SG_ERR_UNAVAILABLE;
-	}
-	if (rec->tail != NULL)
-		rec->tail->next = &j;
-	else
-		rec->head = &j;
-	rec->tail = &j;
-	pthread_cond_signal(&rec->qcond);
-	while (!j.done)
-		pthread_cond_wait(&rec->dcond, &rec->qlock);
-	pthread_mutex_unlock(&rec->qlock);
-	return j.result;
-}
-
-int
 sg_sigrec_put_many(struct sg_sigrec *rec,
     const struct sg_sigrec_entry *es, size_t n, const char *statement,
     size_t statement_len, int *results)
@@ -688,6 +659,16 @@ sg_sigrec_put_many(struct sg_sigrec *rec,
 		results[i] = r != 0 ? r : jobs[i].result;
 	free(jobs);
 	return r;
+}
+
+int
+sg_sigrec_put(struct sg_sigrec *rec, const struct sg_sigrec_entry *e,
+    const char *statement, size_t statement_len)
+{
+	int r, result;
+
+	r = sg_sigrec_put_many(rec, e, 1, statement, statement_len, &result);
+	return r != 0 ? r : result;
 }
 
 void
