@@ -116,8 +116,6 @@ static int
 batch_binding(const struct batch *b, char *err, size_t errlen)
 {
 	const struct sign_job *j = &b->j;
-	const char *key = b->req->sign.msg.key;
-	enum sg_format format;
 
 	if (j->st.kind != SG_KIND_RELEASE && j->st.kind != SG_KIND_GRANT) {
 		snprintf(err, errlen, "statement: a batch is signed under a "
@@ -125,29 +123,7 @@ batch_binding(const struct batch *b, char *err, size_t errlen)
 		    sg_kind_str(j->st.kind));
 		return SG_ERR_VERIFY;
 	}
-	if (j->nk == NULL) {
-		snprintf(err, errlen, "key '%s' is not in the policy in force",
-		    key);
-		return SG_ERR_VERIFY;
-	}
-	if (j->pk == NULL || strcmp(j->st.key, key) != 0) {
-		snprintf(err, errlen, "the statement is for key '%s', not "
-		    "'%s'", j->st.key, key);
-		return SG_ERR_VERIFY;
-	}
-	if (strcmp(j->st.spki_sha256, j->ck->spki_hex) != 0) {
-		snprintf(err, errlen, "the statement names key sha256:%s; "
-		    "'%s' is sha256:%s", j->st.spki_sha256, key,
-		    j->ck->spki_hex);
-		return SG_ERR_VERIFY;
-	}
-	if (sg_format_parse(j->st.format, &format) != 0 ||
-	    format != b->req->sign.format) {
-		snprintf(err, errlen, "the format is not the one the statement "
-		    "names");
-		return SG_ERR_VERIFY;
-	}
-	return 0;
+	return sp_check_key(j, err, errlen);
 }
 
 /* Once per batch: the key, the evidence, the binding, the rules. */
