@@ -40,7 +40,10 @@ struct sg_approval_fault {
  *    constant time: the caller's statement is the request's, the
  *    envelope's is attacker-chosen);
  *  - keyid names an officer of p with an approval key, who is not the
- *    requester and may approve requests on key k, and, when now is
+ *    requester and may approve on key k in the terms of the statement's
+ *    kind (the first line says which; k may be the policy's own record
+ *    or a sg_policy_key_for_kind() copy of that kind, a copy of another
+ *    kind is refused with SG_ERR_INVALID), and, when now is
  *    neither NULL nor p, still may under now, the policy in force
  *    (sg_policy_may_approve_now);
  *  - the signature over SHA-256(PAE(payloadType, payload)) verifies under

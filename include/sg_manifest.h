@@ -56,14 +56,17 @@ struct sg_manifest_tree {
 	uint8_t (*leaves)[SG_HASH_LEN];
 	size_t n;
 };
-/* leaves is malloc'd here from the n lines. */
+/* leaves is malloc'd here from the n lines (1 <= n <= SG_RELEASE_MAX,
+ * else SG_ERR_INVALID); free with sg_manifest_tree_free(). */
 int sg_manifest_tree_init(struct sg_manifest_tree *t,
     const char *const *lines, const size_t *lens, size_t n)
     __attribute__((warn_unused_result));
 void sg_manifest_tree_free(struct sg_manifest_tree *t);
 int sg_manifest_tree_root(const struct sg_manifest_tree *t,
     uint8_t out[SG_HASH_LEN]) __attribute__((warn_unused_result));
-/* The inclusion path of the line at position, sibling first. */
+/* The inclusion path of the line at position (< n, else SG_ERR_INVALID),
+ * sibling first, into out[0..cap) (SG_ERR_BUFFER if it does not fit; at
+ * most SG_MANIFEST_PATH_MAX hashes).  Root and path cost O(n) hashes. */
 int sg_manifest_tree_path(const struct sg_manifest_tree *t, size_t position,
     uint8_t (*out)[SG_HASH_LEN], size_t cap, size_t *ret_n)
     __attribute__((warn_unused_result));

@@ -17,6 +17,15 @@
  * signer process cannot drift apart on what an approval is (they once
  * did: one compared the statement in constant time, the other not).
  *
+ * Releases and grants go through the same check: the statement's kind
+ * picks the key's terms (sg_policy_key_for_kind(): a grant's are its
+ * require-grant terms), for the quorum and for every envelope alike, and
+ * the key must allow the kind and its count under the statement's policy.
+ * sg_approval_accept() finds the kind in the statement itself, so a caller
+ * that hands it the policy's own key record still gets the kind's terms.
+ * What one artifact under such a statement must satisfy is
+ * sg_artifact_allowed(), one rule for the signer and the verifier.
+ *
  * Each failure names its link ("statement:", "policy:", "approval 2:", ...)
  * so that a failed verification says what was broken, not only that
  * something was.  Strings taken from the evidence are escaped before they
@@ -94,6 +103,30 @@ statement_kind(const char *statement, size_t len)
 	return SG_KIND_REQUEST;
 }
 
+/*
+ * A release's or a grant's officers are judged by the kind's terms,
+ * whichever view of the key the caller holds: k itself when it is in the
+ * statement's view, else the kind's copy in *buf.  NULL (f filled in) for
+ * a copy made for another kind.
+ */
+static const struct sg_policy_key *
+kind_view(const struct sg_policy_key *k, const char *statement, size_t len,
+    struct sg_policy_key *buf, struct sg_approval_fault *f)
+{
+	enum sg_kind kind = statement_kind(statement, len);
+
+	if (kind == k->view)
+		return k;
+	if (k->view != SG_KIND_REQUEST) {
+		approval_fault(f, "payload", SG_ERR_INVALID, "the key's terms "
+		    "are for a %s, the statement is a %s's",
+		    sg_kind_str(k->view), sg_kind_str(kind));
+		return NULL;
+	}
+	sg_policy_key_for_kind(k, kind, buf);
+	return buf;
+}
+
 enum sg_sig_scheme
 sg_approval_scheme(enum sg_key_alg alg)
 {
@@ -118,7 +151,6 @@ sg_approval_accept(const struct sg_policy *p, const struct sg_policy_key *k,
 	static const char keyid[] = "signatures[0].keyid";
 	const struct sg_principal *officer;
 	struct sg_policy_key view;
-	enum sg_kind kind;
 	uint8_t *pae = NULL, hash[32];
 	size_t pae_len = 0, body_stmt_len = 0;
 	char name[ESC_NAME];
@@ -129,16 +161,8 @@ sg_approval_accept(const struct sg_policy *p, const struct sg_policy_key *k,
 	    f == NULL)
 		return SG_ERR_INVALID;
 	memset(f, 0, sizeof(*f));
-	/* A release's or a grant's officers are judged by the kind's terms,
-	 * whichever view of the key the caller holds. */
-	if ((kind = statement_kind(statement, stmt_len)) != k->view) {
-		if (k->view != SG_KIND_REQUEST)
-			return approval_fault(f, "payload", SG_ERR_INVALID,
-			    "the key's terms are for a %s, the statement is "
-			    "a %s's", sg_kind_str(k->view), sg_kind_str(kind));
-		sg_policy_key_for_kind(k, kind, &view);
-		k = &view;
-	}
+	if ((k = kind_view(k, statement, stmt_len, &view, f)) == NULL)
+		return SG_ERR_INVALID;
 	esc(env->keyid, name);
 	if (strcmp(env->payload_type, SG_DSSE_TYPE) != 0)
 		return approval_fault(f, "payloadType", SG_ERR_VERIFY,
@@ -276,34 +300,37 @@ static int
 check_kind(const struct sg_policy_key *k, const struct sg_statement *st,
     char *errbuf, size_t errlen)
 {
+	const char *what, *unit, *kw;
+	uint32_t max;
+
 	switch (st->kind) {
 	case SG_KIND_REQUEST:
 		return 0;
 	case SG_KIND_RELEASE:
-		if (k->release_max == 0)
-			return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "key: "
-			    "key %s allows no releases (no allow-releases)",
-			    k->name);
-		if (st->count > k->release_max)
-			return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "key: "
-			    "a release of %llu artifacts, key %s allows at "
-			    "most %u", (unsigned long long)st->count, k->name,
-			    (unsigned)k->release_max);
-		return 0;
+		max = k->release_max;
+		what = "release";
+		unit = "artifacts";
+		kw = "allow-releases";
+		break;
 	case SG_KIND_GRANT:
-		if (k->grant_max_count == 0)
-			return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "key: "
-			    "key %s allows no grants (no allow-grants)",
-			    k->name);
-		if (st->count > k->grant_max_count)
-			return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "key: "
-			    "a grant of %llu signatures, key %s allows at "
-			    "most %u", (unsigned long long)st->count, k->name,
-			    (unsigned)k->grant_max_count);
-		return 0;
+		max = k->grant_max_count;
+		what = "grant";
+		unit = "signatures";
+		kw = "allow-grants";
+		break;
+	default:
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "statement: "
+		    "unknown kind");
 	}
-	return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "statement: unknown "
-	    "kind");
+	if (max == 0)
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "key: key %s "
+		    "allows no %ss (no %s)", k->name, what, kw);
+	if (st->count > max)
+		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "key: a %s of "
+		    "%llu %s, key %s allows at most %u", what,
+		    (unsigned long long)st->count, unit, k->name,
+		    (unsigned)max);
+	return 0;
 }
 
 /*
@@ -453,8 +480,9 @@ release_member(const struct sg_statement *st, const char *line, size_t len,
 		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "path: %zu "
 		    "hashes, a manifest path has at most %d", npath,
 		    SG_MANIFEST_PATH_MAX);
-	if (sg_hex_decode(st->manifest_root, strlen(st->manifest_root), root,
-	    sizeof(root), &rlen) != 0 || rlen != sizeof(root))
+	if (sg_hex_decode(st->manifest_root, strnlen(st->manifest_root,
+	    sizeof(st->manifest_root)), root, sizeof(root), &rlen) != 0 ||
+	    rlen != sizeof(root))
 		return sg_err_set(errbuf, errlen, SG_ERR_VERIFY, "statement: "
 		    "the manifest root is not a SHA-256 hash");
 	if (position >= st->count)

@@ -449,6 +449,20 @@ open_block(struct parser *st, enum block b)
 	return 0;
 }
 
+/* 1 if the open block has had a statement with this keyword (whether it
+ * succeeded or not). */
+static int
+kw_seen(const struct parser *st, const char *name)
+{
+	size_t i;
+
+	for (i = 0; st->kws != NULL && st->kws[i].name != NULL && i < KW_MAX;
+	    i++)
+		if (strcmp(st->kws[i].name, name) == 0)
+			return st->kwline[i] != 0;
+	return 0;
+}
+
 /* Checks what a block must contain; blames the block's opening line. */
 static int
 close_block(struct parser *st)
@@ -509,7 +523,9 @@ close_block(struct parser *st)
 		if (k->ncountries == 0)
 			return pol_perr(st, l, "%s: missing 'countries'",
 			    st->ctx);
-		if (k->ngrant_terms > 0 && k->grant_max_count == 0)
+		/* (An allow-grants line that failed was reported itself.) */
+		if (k->ngrant_terms > 0 && k->grant_max_count == 0 &&
+		    !kw_seen(st, "allow-grants"))
 			return pol_perr(st, cur_key(st)->grant_term_line[0],
 			    "%s: require-grant: only with 'allow-grants' (the "
 			    "key allows no grants)", st->ctx);

@@ -10,6 +10,11 @@
  * lives on the stack and the recursion depth is bounded by the number of
  * terms, so evaluation cannot fail.
  *
+ * A key is evaluated through a copy in the view of what is decided
+ * (sg_policy_key_for_kind()): the copy's terms are the kind's, and its
+ * `view` says which, so that sg_policy_may_approve_now() asks the policy in
+ * force in the same view.
+ *
  * Pure: no I/O and no global state.
  */
 #include <sys/types.h>

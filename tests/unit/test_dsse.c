@@ -503,6 +503,45 @@ test_kind_parse_refuses(void)
 	    "artifact sha256:" SG_FX_STMT_DIGEST) != 0);
 }
 
+/* Every one-byte change of a release's or a grant's statement either is
+ * refused or is another canonical statement (parse then build gives it
+ * back), and no cut of one parses. */
+static void
+test_kind_mutations(void)
+{
+	static const uint8_t vals[] = { 0x00, '\n', ' ', '0', '9', 'a', 'A',
+	    ':', '*', 0x7f, 0xff };
+	const char *texts[2] = { release_good, grant_good };
+	struct sg_statement st;
+	char buf[1024], *again = NULL;
+	size_t t, i, k, n, alen = 0, accepted = 0, bad = 0;
+
+	for (t = 0; t < 2; t++) {
+		n = strlen(texts[t]);
+		for (i = 0; i < n; i++) {
+			for (k = 0; k < sizeof(vals); k++) {
+				memcpy(buf, texts[t], n);
+				if ((uint8_t)buf[i] == vals[k])
+					continue;
+				buf[i] = (char)vals[k];
+				if (sg_statement_parse(buf, n, &st) != 0)
+					continue;
+				accepted++;
+				if (sg_statement_build(&st, &again,
+				    &alen) != 0 || alen != n ||
+				    memcmp(again, buf, n) != 0)
+					bad++;
+				free(again);
+				again = NULL;
+			}
+			if (sg_statement_parse(texts[t], i, &st) == 0)
+				bad++;
+		}
+	}
+	CHECK(accepted > 0);
+	CHECK_EQ_INT(bad, 0);
+}
+
 static void
 test_body(void)
 {
@@ -790,6 +829,7 @@ SG_TEST_MAIN("dsse",
     T(test_kind_statements),
     T(test_kind_build_refuses),
     T(test_kind_parse_refuses),
+    T(test_kind_mutations),
     T(test_statement_build_exact),
     T(test_statement_round_trip),
     T(test_statement_build_refuses),

@@ -218,6 +218,42 @@ static const char signature_text[] =
     "cms-sha256 a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\n"
     "hsm 5c1f2e4a9d0b DE\n";
 
+static const char approved_text[] =
+    "signgate-log-entry v1\n"
+    "type approved\n"
+    "time 1764417600\n"
+    "request " REQ "\n"
+    "statement c2lnbmdhdGUgYXBwcm92YWwgdjEKcmVxdWVzdCAwMTIzNDU2Nzg5YWJjZGVmMDEy"
+    "MzQ1Njc4OWFiY2RlZgo=\n"
+    "approval eyJwYXlsb2FkIjoiMSIsInNpZ25hdHVyZXMiOltdfQ==\n"
+    "approval eyJwYXlsb2FkIjoiMiIsInNpZ25hdHVyZXMiOltdfQ==\n";
+
+static const char artifact_text[] =
+    "signgate-log-entry v1\n"
+    "type artifact-signature\n"
+    "time 1764417600\n"
+    "request " REQ "\n"
+    "approved 41\n"
+    "position 3\n"
+    "line c2hhMjU2OjAwMTEyMjMzNDQ1NTY2Nzc4ODk5YWFiYmNjZGRlZWZmMDAxMTIyMzM0NDU1"
+    "NjY3Nzg4OTlhYWJiY2NkZGVlZmYgcmF3IGFwcC50YXIuZ3ogMS4yLjM=\n"
+    "path AAcOFRwjKjE4P0ZNVFtiaXB3foWMk5qhqK+2vcTL0tk=\n"
+    "path 4Ofu9fwDChEYHyYtNDtCSVBXXmVsc3qBiI+WnaSrsrk=\n"
+    "path wMfO1dzj6vH4/wYNFBsiKTA3PkVMU1phaG92fYSLkpk=\n"
+    "public-key MCowBQYDK2VwAyEA/w==\n"
+    "algorithm ed25519\n"
+    "signature AQD+fw==\n"
+    "cms-sha256 a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\n"
+    "hsm 5c1f2e4a9d0b DE\n";
+
+static const char revoked_text[] =
+    "signgate-log-entry v1\n"
+    "type revoked\n"
+    "time 1764417600\n"
+    "request " REQ "\n"
+    "by bob\n"
+    "reason a2V5IGNvbXByb21pc2Vk\n";
+
 static void
 test_build_exact(void)
 {
@@ -251,6 +287,173 @@ test_build_exact(void)
 	free(s);
 	sg_entry_clear(&e);
 	CHECK(e.statement == NULL && e.napprovals == 0 && e.type == 0);
+
+	fill(&e, SG_ENTRY_APPROVED);
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), 0);
+	CHECK(s != NULL && n == strlen(approved_text) &&
+	    memcmp(s, approved_text, n) == 0);
+	free(s);
+	sg_entry_clear(&e);
+	fill(&e, SG_ENTRY_ARTIFACT_SIGNATURE);
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), 0);
+	CHECK(s != NULL && n == strlen(artifact_text) &&
+	    memcmp(s, artifact_text, n) == 0);
+	free(s);
+	/* A grant's signature: no path, no CMS. */
+	e.npath = 0;
+	e.has_cms = 0;
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), 0);
+	CHECK(s != NULL && memmem(s, n, "\npath ", 6) == NULL &&
+	    memmem(s, n, "cms-sha256", 10) == NULL &&
+	    memmem(s, n, "=\npublic-key ", 13) != NULL);
+	free(s);
+	sg_entry_clear(&e);
+	CHECK(e.line == NULL);
+	fill(&e, SG_ENTRY_REVOKED);
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), 0);
+	CHECK(s != NULL && n == strlen(revoked_text) &&
+	    memcmp(s, revoked_text, n) == 0);
+	free(s);
+	sg_entry_clear(&e);
+}
+
+static void round_trip(const struct sg_entry *);
+static int parses_edited(const char *, const char *, const char *);
+
+/* The new types' fields, each refused out of its rule. */
+static void
+test_kind_refuses(void)
+{
+	struct sg_entry e;
+	char *s = NULL;
+	size_t n = 12345;
+
+#define REFUSE(t, stmt_) do {						\
+	fill(&e, t);							\
+	stmt_;								\
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);	\
+	sg_entry_clear(&e);						\
+} while (0)
+#define LINE(text) (free(e.line), e.line = dup_mem(text, strlen(text)), \
+	e.line_len = strlen(text))
+	/* approved: a statement and at least one approval. */
+	REFUSE(SG_ENTRY_APPROVED, (free(e.approvals[0]), free(e.approvals[1]),
+	    e.napprovals = 0));
+	REFUSE(SG_ENTRY_APPROVED, e.napprovals = SG_ENVELOPES_MAX + 1);
+	REFUSE(SG_ENTRY_APPROVED, e.approval_lens[0] = 0);
+	REFUSE(SG_ENTRY_APPROVED, e.statement_len = 0);
+	REFUSE(SG_ENTRY_APPROVED, e.approvals[1][2] = '\0');
+	/* artifact-signature: the line canonical, the path bounded. */
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, e.line_len = 0);
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, e.line[0] = 'S');
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, e.line[10] = 'A');
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, e.line_len = 20);
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, LINE("sha256:00 raw a"));
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, LINE(
+	    "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	    " raw  app"));
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, LINE(
+	    "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	    " raw app\n"));
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, e.npath = SG_MANIFEST_PATH_MAX + 1);
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, e.position = SG_GRANT_MAX + 1);
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE,
+	    e.approved_index = (uint64_t)INT64_MAX + 1);
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, e.public_key_len = 0);
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, e.signature_len = 0);
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, strcpy(e.algorithm, "rsa"));
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, strcpy(e.hsm_country, "de"));
+	REFUSE(SG_ENTRY_ARTIFACT_SIGNATURE, e.has_cms = 2);
+	/* revoked: by a principal, with a reason. */
+	REFUSE(SG_ENTRY_REVOKED, e.by[0] = '\0');
+	REFUSE(SG_ENTRY_REVOKED, e.by[1] = ' ');
+	REFUSE(SG_ENTRY_REVOKED, e.reason_len = 0);
+#undef LINE
+#undef REFUSE
+	CHECK(s == NULL);
+	CHECK_EQ_INT(n, 12345);
+
+	/* The bounds themselves are fine. */
+	fill(&e, SG_ENTRY_ARTIFACT_SIGNATURE);
+	e.npath = SG_MANIFEST_PATH_MAX;
+	e.position = SG_GRANT_MAX;
+	e.approved_index = (uint64_t)INT64_MAX;
+	round_trip(&e);
+	e.npath = 0;
+	e.position = 0;
+	e.approved_index = 0;
+	round_trip(&e);
+	sg_entry_clear(&e);
+	fill(&e, SG_ENTRY_APPROVED);
+	while (e.napprovals > 1)
+		free(e.approvals[--e.napprovals]);
+	round_trip(&e);
+	sg_entry_clear(&e);
+}
+
+static void
+test_kind_parse_refuses(void)
+{
+	const char *A = artifact_text, *P = approved_text, *R = revoked_text;
+	struct sg_entry e;
+
+	CHECK_EQ_INT(sg_entry_parse(A, strlen(A), &e), 0);
+	CHECK_EQ_INT(e.type, SG_ENTRY_ARTIFACT_SIGNATURE);
+	CHECK_EQ_INT(e.approved_index, 41);
+	CHECK_EQ_INT(e.position, 3);
+	CHECK_EQ_INT(e.npath, 3);
+	CHECK(e.line != NULL && e.line_len == strlen(line1) &&
+	    memcmp(e.line, line1, e.line_len) == 0 &&
+	    e.line[e.line_len] == '\0');
+	CHECK_EQ_INT(e.path[2][31], (uint8_t)((2 * 32 + 31) * 7));
+	sg_entry_clear(&e);
+	CHECK_EQ_INT(sg_entry_parse(P, strlen(P), &e), 0);
+	CHECK_EQ_INT(e.napprovals, 2);
+	sg_entry_clear(&e);
+	CHECK_EQ_INT(sg_entry_parse(R, strlen(R), &e), 0);
+	CHECK_STR(e.by, "bob");
+	sg_entry_clear(&e);
+
+	/* approved without approvals, or with one after the statement
+	 * missing. */
+	CHECK(parses_edited(P, "approval eyJwYXlsb2FkIjoiMSIsInNpZ25hdHVyZXMi"
+	    "OltdfQ==\napproval eyJwYXlsb2FkIjoiMiIsInNpZ25hdHVyZXMiOltdfQ=="
+	    "\n", "") != 0);
+	CHECK(parses_edited(P, "statement ", "statment ") != 0);
+	CHECK(parses_edited(P, "type approved", "type signature") != 0);
+	/* Numbers: leading zeros, signs, spaces, over the bounds. */
+	CHECK(parses_edited(A, "approved 41\n", "approved 041\n") != 0);
+	CHECK(parses_edited(A, "approved 41\n", "approved +41\n") != 0);
+	CHECK(parses_edited(A, "approved 41\n", "approved  41\n") != 0);
+	CHECK(parses_edited(A, "approved 41\n", "approved\n") != 0);
+	CHECK(parses_edited(A, "approved 41\n",
+	    "approved 9223372036854775808\n") != 0);
+	CHECK(parses_edited(A, "position 3\n", "position 03\n") != 0);
+	CHECK(parses_edited(A, "position 3\n", "position 100001\n") != 0);
+	CHECK(parses_edited(A, "position 3\n", "position -1\n") != 0);
+	/* Order: position before approved, path before line. */
+	CHECK(parses_edited(A, "approved 41\nposition 3\n",
+	    "position 3\napproved 41\n") != 0);
+	CHECK(parses_edited(A, "path AAcO", "pathx AAcO") != 0);
+	/* A path hash of 31 or 33 bytes, not canonical base64. */
+	CHECK(parses_edited(A, "path AAcOFRwjKjE4P0ZNVFtiaXB3foWMk5qhqK+2vcTL0tk=",
+	    "path AAcOFRwjKjE4P0ZNVFtiaXB3foWMk5qhqK+2vcTL0g==") != 0);
+	CHECK(parses_edited(A, "path AAcOFRwjKjE4P0ZNVFtiaXB3foWMk5qhqK+2vcTL0tk=",
+	    "path AAcOFRwjKjE4P0ZNVFtiaXB3foWMk5qhqK+2vcTL0tkA") != 0);
+	CHECK(parses_edited(A, "path AAcOFRwjKjE4P0ZNVFtiaXB3foWMk5qhqK+2vcTL0tk=",
+	    "path AAcOFRwjKjE4P0ZNVFtiaXB3foWMk5qhqK+2vcTL0tl=") != 0);
+	/* The line: not base64, not a canonical artifact line. */
+	CHECK(parses_edited(A, "line c2hh", "line c2hh!") != 0);
+	CHECK(parses_edited(A, "line c2hh", "line U2hh") != 0);
+	/* artifact-signature lines in a signature entry, and the reverse. */
+	CHECK(parses_edited(A, "type artifact-signature", "type signature")
+	    != 0);
+	CHECK(parses_edited(signature_text, "type signature",
+	    "type artifact-signature") != 0);
+	/* revoked: by missing, reason missing. */
+	CHECK(parses_edited(R, "by bob\n", "") != 0);
+	CHECK(parses_edited(R, "reason a2V5IGNvbXByb21pc2Vk\n", "") != 0);
+	CHECK(parses_edited(R, "type revoked", "type revokd") != 0);
 }
 
 /* build -> parse -> same struct -> build gives the same bytes. */
@@ -348,7 +551,8 @@ test_build_refuses(void)
 	sg_entry_clear(&e);						\
 } while (0)
 	REFUSE(SG_ENTRY_EXPIRED, e.type = 0, SG_ERR_INVALID);
-	REFUSE(SG_ENTRY_EXPIRED, e.type = 7, SG_ERR_INVALID);
+	REFUSE(SG_ENTRY_EXPIRED, e.type = SG_ENTRY_REVOKED + 1,
+	    SG_ERR_INVALID);
 	REFUSE(SG_ENTRY_EXPIRED, e.time = -1, SG_ERR_INVALID);
 	REFUSE(SG_ENTRY_EXPIRED, e.time = ((int64_t)1 << 62) + 1,
 	    SG_ERR_INVALID);
@@ -684,6 +888,8 @@ test_mutations(void)
 
 SG_TEST_MAIN("entry",
     T(test_build_exact),
+    T(test_kind_refuses),
+    T(test_kind_parse_refuses),
     T(test_round_trips),
     T(test_build_refuses),
     T(test_parse_refuses),

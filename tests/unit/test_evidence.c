@@ -162,7 +162,15 @@ policy_text(const char *comment, unsigned version)
 	    "key orphan\n    token t\n    object orphan\n"
 	    "    algorithm ecdsa-p256\n    formats raw\n"
 	    "    require security-officers 1\n"
-	    "    veto no\n    lifetime 1h\n    countries CH\nend\n");
+	    "    veto no\n    lifetime 1h\n    countries CH\nend\n"
+	    "key batch\n    token t\n    object batch\n"
+	    "    algorithm ecdsa-p256\n    formats raw\n"
+	    "    requesters ci dave\n"
+	    "    require security-officers 2\n"
+	    "    allow-releases 100\n"
+	    "    allow-grants 50 7d\n"
+	    "    require-grant release-managers 1\n"
+	    "    veto yes\n    countries CH\nend\n");
 	return t.s;
 }
 
@@ -766,6 +774,471 @@ test_revoked_officer(void)
 	sg_policy_free(rekeyed);
 }
 
+/* --- releases and grants --- */
+
+#define ROOT1 "1111111111111111111111111111111111111111111111111111111111111111"
+
+/* A release's (pattern NULL) or a grant's statement. */
+static char *
+kind_statement(const struct sg_policy *p, const char *key,
+    const char *requester, uint64_t count, const char *root,
+    const char *pattern)
+{
+	struct sg_statement s;
+	char *text = NULL;
+	size_t len;
+
+	memset(&s, 0, sizeof(s));
+	s.kind = pattern == NULL ? SG_KIND_RELEASE : SG_KIND_GRANT;
+	snprintf(s.request, sizeof(s.request), "%s", REQ1);
+	snprintf(s.key, sizeof(s.key), "%s", key);
+	memset(s.spki_sha256, 'c', 64);
+	snprintf(s.format, sizeof(s.format), "raw");
+	snprintf(s.requester, sizeof(s.requester), "%s", requester);
+	snprintf(s.policy_name, sizeof(s.policy_name), "%s",
+	    sg_policy_name(p));
+	s.policy_version = sg_policy_version(p);
+	snprintf(s.policy_sha256, sizeof(s.policy_sha256), "%s",
+	    sg_policy_sha256_hex(p));
+	s.expires = EXPIRES;
+	s.count = count;
+	if (pattern == NULL)
+		snprintf(s.manifest_root, sizeof(s.manifest_root), "%s", root);
+	else
+		snprintf(s.pattern, sizeof(s.pattern), "%s", pattern);
+	if (sg_statement_build(&s, &text, &len) != 0)
+		abort();
+	return text;
+}
+
+/*
+ * A release is decided by the key's require terms; the key must allow
+ * releases of this many artifacts.
+ */
+static void
+test_release_evidence(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *s = kind_statement(p, "batch", "ci", 3, ROOT1, NULL);
+	char *s101 = kind_statement(p, "batch", "ci", 101, ROOT1, NULL);
+	char *srel = kind_statement(p, "release", "ci", 3, ROOT1, NULL);
+	char *e[3], *e101[2], *erel[3];
+	const char *ee[2];
+	size_t lens[2];
+	struct sg_statement st;
+	char err[512];
+
+	e[0] = envelope(s, "alice", 1);
+	e[1] = envelope(s, "bob", 1);
+	e[2] = envelope(s, "dave", 1);
+	EXPECT(p, s, e, 2, SIGNED_AT, NULL);
+	/* dave is in no require group of batch. */
+	EXPECT(p, s, e + 1, 2, SIGNED_AT, "approval 2: dave is not an "
+	    "approver for key batch");
+	EXPECT(p, s, e, 1, SIGNED_AT, "quorum: not met for key batch: "
+	    "missing 1 more of 2 security-officers");
+	EXPECT(p, s, e, 2, EXPIRES, "expiry:");
+	/* The parsed statement comes back with its kind. */
+	ee[0] = e[0];
+	ee[1] = e[1];
+	lens[0] = strlen(e[0]);
+	lens[1] = strlen(e[1]);
+	CHECK_EQ_INT(sg_evidence_check(p, s, strlen(s), ee, lens, 2,
+	    SIGNED_AT, &st, err, sizeof(err)), 0);
+	CHECK_EQ_INT(st.kind, SG_KIND_RELEASE);
+	CHECK_EQ_INT(st.count, 3);
+	CHECK_STR(st.manifest_root, ROOT1);
+	/* More artifacts than the key allows. */
+	e101[0] = envelope(s101, "alice", 1);
+	e101[1] = envelope(s101, "bob", 1);
+	EXPECT(p, s101, e101, 2, SIGNED_AT, "key: a release of 101 "
+	    "artifacts, key batch allows at most 100");
+	/* A key without allow-releases, whatever the quorum. */
+	erel[0] = envelope(srel, "alice", 1);
+	erel[1] = envelope(srel, "bob", 1);
+	erel[2] = envelope(srel, "dave", 1);
+	EXPECT(p, srel, erel, 3, SIGNED_AT, "key: key release allows no "
+	    "releases");
+	free_all(e, 3);
+	free_all(e101, 2);
+	free_all(erel, 3);
+	free(s);
+	free(s101);
+	free(srel);
+	sg_policy_free(p);
+}
+
+/*
+ * A grant is decided by require-grant (one release manager), not by the
+ * require terms; its requester never approves it; the key must allow
+ * grants of this count.
+ */
+static void
+test_grant_evidence(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *s = kind_statement(p, "batch", "ci", 50, NULL, "dist/*");
+	char *s51 = kind_statement(p, "batch", "ci", 51, NULL, "dist/*");
+	char *sd = kind_statement(p, "batch", "dave", 5, NULL, "*");
+	char *srel = kind_statement(p, "release", "ci", 5, NULL, "*");
+	char *e[3], *x[3];
+
+	e[0] = envelope(s, "dave", 1);
+	e[1] = envelope(s, "alice", 1);
+	e[2] = envelope(s, "bob", 1);
+	EXPECT(p, s, e, 1, SIGNED_AT, NULL);
+	/* The request terms' officers may not decide a grant. */
+	EXPECT(p, s, e + 1, 2, SIGNED_AT, "approval 1: alice is not an "
+	    "approver for key batch");
+	EXPECT(p, s, e, 2, SIGNED_AT, "approval 2: alice is not an approver");
+	EXPECT(p, s, NULL, 0, SIGNED_AT, "quorum: not met for key batch: "
+	    "missing 1 more of 1 release-managers");
+	/* At its end a grant signs no more. */
+	EXPECT(p, s, e, 1, EXPIRES, "expiry:");
+	EXPECT(p, s, e, 1, EXPIRES - 1, NULL);
+	free_all(e, 3);
+	/* Over the key's maximum. */
+	x[0] = envelope(s51, "dave", 1);
+	EXPECT(p, s51, x, 1, SIGNED_AT, "key: a grant of 51 signatures, key "
+	    "batch allows at most 50");
+	free(x[0]);
+	/* Self-approval: dave asked for the grant. */
+	x[0] = envelope(sd, "dave", 1);
+	EXPECT(p, sd, x, 1, SIGNED_AT, "approval 1: dave requested this "
+	    "signature and may not approve it");
+	free(x[0]);
+	/* A key without allow-grants. */
+	x[0] = envelope(srel, "alice", 1);
+	x[1] = envelope(srel, "bob", 1);
+	x[2] = envelope(srel, "dave", 1);
+	EXPECT(p, srel, x, 3, SIGNED_AT, "key: key release allows no grants");
+	free_all(x, 3);
+	/* Veto: a reject by a counted officer stops the grant. */
+	e[0] = envelope(s, "dave", 0);
+	EXPECT(p, s, e, 1, SIGNED_AT, "quorum: vetoed: dave rejected");
+	free(e[0]);
+	free(s);
+	free(s51);
+	free(sd);
+	free(srel);
+	sg_policy_free(p);
+}
+
+/*
+ * sg_approval_accept() judges an officer by the kind's terms whichever
+ * view of the key the caller gives (the policy's own record or the
+ * grant's copy), and refuses a copy of another kind's view.
+ */
+static void
+test_grant_accept(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *s = kind_statement(p, "batch", "ci", 5, NULL, "*");
+	char *r = kind_statement(p, "batch", "ci", 5, ROOT1, NULL);
+	char *ed = envelope(s, "dave", 1), *ea = envelope(s, "alice", 1);
+	char *rd = envelope(r, "dave", 1), *ra = envelope(r, "alice", 1);
+	const struct sg_policy_key *k = sg_policy_key(p, "batch");
+	struct sg_policy_key gv, rv;
+	struct {
+		const struct sg_policy_key *k;
+		const char *stmt, *json;
+		int want;
+	} c[] = {
+		{ NULL, NULL, NULL, 0 },
+		{ NULL, NULL, NULL, SG_ERR_FORBIDDEN },
+		{ NULL, NULL, NULL, 0 },
+		{ NULL, NULL, NULL, SG_ERR_FORBIDDEN },
+		{ NULL, NULL, NULL, SG_ERR_INVALID },
+		{ NULL, NULL, NULL, SG_ERR_FORBIDDEN },
+		{ NULL, NULL, NULL, 0 },
+	};
+	size_t i;
+
+	sg_policy_key_for_kind(k, SG_KIND_GRANT, &gv);
+	sg_policy_key_for_kind(k, SG_KIND_RELEASE, &rv);
+	c[0].k = k; c[0].stmt = s; c[0].json = ed;     /* dave: grant */
+	c[1].k = k; c[1].stmt = s; c[1].json = ea;     /* alice: not */
+	c[2].k = &gv; c[2].stmt = s; c[2].json = ed;
+	c[3].k = &gv; c[3].stmt = s; c[3].json = ea;
+	c[4].k = &rv; c[4].stmt = s; c[4].json = ed;   /* wrong view */
+	c[5].k = k; c[5].stmt = r; c[5].json = rd;     /* release: require */
+	c[6].k = &rv; c[6].stmt = r; c[6].json = ra;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct sg_envelope env;
+		struct sg_approval_fault f;
+		const struct sg_principal *o = NULL;
+		char err[256];
+		int a = -1, got;
+
+		memset(&env, 0, sizeof(env));
+		if (sg_envelope_parse(c[i].json, strlen(c[i].json), &env, err,
+		    sizeof(err)) != 0)
+			abort();
+		got = sg_approval_accept(p, c[i].k, NULL, "ci", c[i].stmt,
+		    strlen(c[i].stmt), &env, &o, &a, &f);
+		if (got != c[i].want)
+			fprintf(stderr, "  case %zu: %d (%s)\n", i, got,
+			    got != 0 ? f.why : "");
+		CHECK_EQ_INT(got, c[i].want);
+		if (got == 0)
+			CHECK_EQ_INT(a, 1);
+		sg_envelope_clear(&env);
+	}
+	free(s);
+	free(r);
+	free(ed);
+	free(ea);
+	free(rd);
+	free(ra);
+	sg_policy_free(p);
+}
+
+/*
+ * The grant's approver revoked by a reload in the grant's own terms: in
+ * the policy in force dave has left release-managers (carol took his
+ * place) and joined security-officers, so he is still an approver of the
+ * key for requests, but no longer for grants.
+ */
+static void
+test_grant_now(void)
+{
+	struct sg_policy *p = make_policy("a", 1), *now;
+	char *t = policy_text("a", 2);
+	char *s, *e[1], err[1024];
+
+	t = sg_fx_replace1(t, "members alice bob carol erin",
+	    "members alice bob carol erin dave");
+	t = sg_fx_replace1(t, "group release-managers\n    members dave\n",
+	    "group release-managers\n    members carol\n");
+	now = parse_text(t);
+	s = kind_statement(p, "batch", "ci", 5, NULL, "*");
+	e[0] = envelope(s, "dave", 1);
+	CHECK_EQ_INT(check_now(p, NULL, s, e, 1, err, sizeof(err)), 0);
+	CHECK_EQ_INT(check_now(p, now, s, e, 1, err, sizeof(err)),
+	    SG_ERR_VERIFY);
+	CHECK(strncmp(err, "approval 1: dave may no longer approve key batch",
+	    48) == 0);
+	free(e[0]);
+	free(s);
+	sg_policy_free(p);
+	sg_policy_free(now);
+}
+
+/* Every one-bit change of a release's or a grant's statement breaks its
+ * evidence, and so does every one-bit change of its envelopes. */
+static void
+test_kind_mutations(void)
+{
+	struct sg_policy *p = make_policy("a", 1);
+	char *st[2], *e[2][2], err[512];
+	const char *v[2];
+	size_t lens[2], i, k, m, n[2] = { 2, 1 }, tried = 0, accepted = 0;
+
+	st[0] = kind_statement(p, "batch", "ci", 7, ROOT1, NULL);
+	st[1] = kind_statement(p, "batch", "ci", 7, NULL, "dist/*");
+	e[0][0] = envelope(st[0], "alice", 1);
+	e[0][1] = envelope(st[0], "bob", 1);
+	e[1][0] = envelope(st[1], "dave", 1);
+	e[1][1] = NULL;
+	for (m = 0; m < 2; m++) {
+		size_t slen = strlen(st[m]);
+
+		for (k = 0; k < n[m]; k++) {
+			v[k] = e[m][k];
+			lens[k] = strlen(e[m][k]);
+		}
+		CHECK_EQ_INT(sg_evidence_check(p, st[m], slen, v, lens, n[m],
+		    SIGNED_AT, NULL, err, sizeof(err)), 0);
+		for (i = 0; i < slen; i++) {
+			st[m][i] ^= 0x01;
+			tried++;
+			if (sg_evidence_check(p, st[m], slen, v, lens, n[m],
+			    SIGNED_AT, NULL, err, sizeof(err)) == 0)
+				accepted++;
+			st[m][i] ^= 0x01;
+		}
+		for (k = 0; k < n[m]; k++) {
+			for (i = 0; i < lens[k]; i++) {
+				e[m][k][i] ^= 0x01;
+				tried++;
+				if (sg_evidence_check(p, st[m], slen, v, lens,
+				    n[m], SIGNED_AT, NULL, err,
+				    sizeof(err)) == 0)
+					accepted++;
+				e[m][k][i] ^= 0x01;
+			}
+		}
+	}
+	CHECK(tried > 1000);
+	CHECK_EQ_INT(accepted, 0);
+	free(e[0][0]);
+	free(e[0][1]);
+	free(e[1][0]);
+	free(st[0]);
+	free(st[1]);
+	sg_policy_free(p);
+}
+
+/* sg_artifact_allowed() for a release: every line at its position, and
+ * nothing else. */
+static void
+test_artifact_release(void)
+{
+	enum { N = 5 };
+	struct sg_manifest_tree tree;
+	struct sg_statement st;
+	struct sg_artifact_line a;
+	char lines[N][128], *lp[N], rhex[SG_SHA256_HEX_SIZE], err[256];
+	char cms[128];
+	size_t lens[N], i, np = 0, np0 = 0;
+	uint8_t root[SG_HASH_LEN], path[SG_MANIFEST_PATH_MAX + 1][SG_HASH_LEN];
+	uint8_t path0[SG_MANIFEST_PATH_MAX][SG_HASH_LEN];
+
+	for (i = 0; i < N; i++) {
+		lens[i] = (size_t)snprintf(lines[i], sizeof(lines[i]),
+		    "sha256:%064zx raw app-%zu.bin 1.0", i + 1, i);
+		lp[i] = lines[i];
+	}
+	if (sg_manifest_tree_init(&tree, (const char *const *)lp, lens,
+	    N) != 0 || sg_manifest_tree_root(&tree, root) != 0)
+		abort();
+	sg_hex_encode(root, SG_HASH_LEN, rhex);
+	memset(&st, 0, sizeof(st));
+	st.kind = SG_KIND_RELEASE;
+	st.count = N;
+	strcpy(st.manifest_root, rhex);
+	strcpy(st.format, "raw");
+	st.expires = EXPIRES;
+	if (sg_manifest_tree_path(&tree, 0, path0, SG_MANIFEST_PATH_MAX,
+	    &np0) != 0)
+		abort();
+	for (i = 0; i < N; i++) {
+		memset(&a, 0, sizeof(a));
+		CHECK_EQ_INT(sg_manifest_tree_path(&tree, i, path,
+		    SG_MANIFEST_PATH_MAX, &np), 0);
+		CHECK_EQ_INT(sg_artifact_allowed(&st, lines[i], lens[i], i,
+		    (const uint8_t (*)[SG_HASH_LEN])path, np, SIGNED_AT, &a,
+		    err, sizeof(err)), 0);
+		CHECK_EQ_INT(a.format, SG_FORMAT_RAW);
+		CHECK(strncmp(a.name, "app-", 4) == 0);
+		/* A release's time is the evidence's business. */
+		CHECK_EQ_INT(sg_artifact_allowed(&st, lines[i], lens[i], i,
+		    (const uint8_t (*)[SG_HASH_LEN])path, np, EXPIRES + 9, NULL,
+		    err, sizeof(err)), 0);
+		/* Another line at this position, or this one elsewhere. */
+		CHECK_EQ_INT(sg_artifact_allowed(&st, lines[(i + 1) % N],
+		    lens[(i + 1) % N], i, (const uint8_t (*)[SG_HASH_LEN])path,
+		    np, SIGNED_AT, NULL, err, sizeof(err)), SG_ERR_VERIFY);
+		CHECK(strncmp(err, "path: ", 6) == 0);
+		CHECK_EQ_INT(sg_artifact_allowed(&st, lines[i], lens[i],
+		    (i + 1) % N, (const uint8_t (*)[SG_HASH_LEN])path, np,
+		    SIGNED_AT, NULL, err, sizeof(err)), SG_ERR_VERIFY);
+		/* A flipped byte in the path. */
+		path[np - 1][3] ^= 0x10;
+		CHECK_EQ_INT(sg_artifact_allowed(&st, lines[i], lens[i], i,
+		    (const uint8_t (*)[SG_HASH_LEN])path, np, SIGNED_AT, NULL,
+		    err, sizeof(err)), SG_ERR_VERIFY);
+	}
+	/* Position N (past the end), a path too long, another root. */
+	CHECK_EQ_INT(sg_artifact_allowed(&st, lines[0], lens[0], N,
+	    (const uint8_t (*)[SG_HASH_LEN])path0, np0, SIGNED_AT, NULL, err,
+	    sizeof(err)), SG_ERR_VERIFY);
+	CHECK(strstr(err, "position: 5 is not in a manifest of 5 ") == err);
+	CHECK_EQ_INT(sg_artifact_allowed(&st, lines[0], lens[0], 0,
+	    (const uint8_t (*)[SG_HASH_LEN])path, SG_MANIFEST_PATH_MAX + 1,
+	    SIGNED_AT, NULL, err, sizeof(err)), SG_ERR_VERIFY);
+	st.manifest_root[0] = st.manifest_root[0] == '0' ? '1' : '0';
+	CHECK_EQ_INT(sg_artifact_allowed(&st, lines[0], lens[0], 0,
+	    (const uint8_t (*)[SG_HASH_LEN])path0, np0, SIGNED_AT, NULL, err,
+	    sizeof(err)), SG_ERR_VERIFY);
+	strcpy(st.manifest_root, rhex);
+	CHECK_EQ_INT(sg_artifact_allowed(&st, lines[0], lens[0], 0,
+	    (const uint8_t (*)[SG_HASH_LEN])path0, np0, SIGNED_AT, NULL, err,
+	    sizeof(err)), 0);
+	/* The line's format must be the statement's. */
+	strcpy(st.format, "cms");
+	CHECK_EQ_INT(sg_artifact_allowed(&st, lines[0], lens[0], 0,
+	    (const uint8_t (*)[SG_HASH_LEN])path0, np0, SIGNED_AT, NULL, err,
+	    sizeof(err)), SG_ERR_VERIFY);
+	CHECK(strncmp(err, "format: ", 8) == 0);
+	strcpy(st.format, "raw");
+	/* A line that is not canonical (upper-case hex). */
+	snprintf(cms, sizeof(cms), "sha256:%064X raw app-0.bin 1.0", 10u);
+	CHECK_EQ_INT(sg_artifact_allowed(&st, cms, strlen(cms), 0,
+	    (const uint8_t (*)[SG_HASH_LEN])path0, np0, SIGNED_AT, NULL, err,
+	    sizeof(err)), SG_ERR_VERIFY);
+	CHECK(strncmp(err, "line: ", 6) == 0);
+	/* A request's statement is no release. */
+	st.kind = SG_KIND_REQUEST;
+	CHECK_EQ_INT(sg_artifact_allowed(&st, lines[0], lens[0], 0,
+	    (const uint8_t (*)[SG_HASH_LEN])path0, np0, SIGNED_AT, NULL, err,
+	    sizeof(err)), SG_ERR_VERIFY);
+	CHECK_EQ_INT(sg_artifact_allowed(NULL, lines[0], lens[0], 0, NULL, 0,
+	    SIGNED_AT, NULL, err, sizeof(err)), SG_ERR_INVALID);
+	sg_manifest_tree_free(&tree);
+}
+
+/* sg_artifact_allowed() for a grant: the bounds of the count, the
+ * pattern, the end of the grant, no path. */
+static void
+test_artifact_grant(void)
+{
+	static const char good[] = "sha256:"
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	    " raw dist/app.tgz";
+	static const char other[] = "sha256:"
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	    " raw src/app.tgz";
+	static const char cms[] = "sha256:"
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+	    " cms dist/app.tgz";
+	struct sg_statement st;
+	struct sg_artifact_line a;
+	uint8_t path[1][SG_HASH_LEN];
+	char err[256];
+	uint64_t pos;
+
+	memset(&st, 0, sizeof(st));
+	memset(path, 0, sizeof(path));
+	st.kind = SG_KIND_GRANT;
+	st.count = 3;
+	strcpy(st.pattern, "dist/*");
+	strcpy(st.format, "raw");
+	st.expires = EXPIRES;
+	for (pos = 1; pos <= 3; pos++)
+		CHECK_EQ_INT(sg_artifact_allowed(&st, good, strlen(good), pos,
+		    NULL, 0, EXPIRES - 1, &a, err, sizeof(err)), 0);
+	CHECK_STR(a.name, "dist/app.tgz");
+	/* Position 0 and N + 1. */
+	CHECK_EQ_INT(sg_artifact_allowed(&st, good, strlen(good), 0, NULL, 0,
+	    SIGNED_AT, NULL, err, sizeof(err)), SG_ERR_VERIFY);
+	CHECK(strncmp(err, "position: signature 0 of a grant of 3", 37) == 0);
+	CHECK_EQ_INT(sg_artifact_allowed(&st, good, strlen(good), 4, NULL, 0,
+	    SIGNED_AT, NULL, err, sizeof(err)), SG_ERR_VERIFY);
+	CHECK_EQ_INT(sg_artifact_allowed(&st, good, strlen(good), UINT64_MAX,
+	    NULL, 0, SIGNED_AT, NULL, err, sizeof(err)), SG_ERR_VERIFY);
+	/* A name outside the pattern. */
+	CHECK_EQ_INT(sg_artifact_allowed(&st, other, strlen(other), 1, NULL, 0,
+	    SIGNED_AT, NULL, err, sizeof(err)), SG_ERR_VERIFY);
+	CHECK(strncmp(err, "name: src/app.tgz does not match", 32) == 0);
+	/* At and after the end. */
+	CHECK_EQ_INT(sg_artifact_allowed(&st, good, strlen(good), 1, NULL, 0,
+	    EXPIRES, NULL, err, sizeof(err)), SG_ERR_VERIFY);
+	CHECK(strncmp(err, "expiry: ", 8) == 0);
+	CHECK_EQ_INT(sg_artifact_allowed(&st, good, strlen(good), 1, NULL, 0,
+	    EXPIRES + 1000, NULL, err, sizeof(err)), SG_ERR_VERIFY);
+	/* A path, the wrong format. */
+	CHECK_EQ_INT(sg_artifact_allowed(&st, good, strlen(good), 1,
+	    (const uint8_t (*)[SG_HASH_LEN])path, 1, SIGNED_AT, NULL, err,
+	    sizeof(err)), SG_ERR_VERIFY);
+	CHECK_EQ_INT(sg_artifact_allowed(&st, cms, strlen(cms), 1, NULL, 0,
+	    SIGNED_AT, NULL, err, sizeof(err)), SG_ERR_VERIFY);
+	/* '*' alone allows every name. */
+	strcpy(st.pattern, "*");
+	CHECK_EQ_INT(sg_artifact_allowed(&st, other, strlen(other), 3, NULL, 0,
+	    SIGNED_AT, NULL, err, sizeof(err)), 0);
+}
+
 static void
 test_cleanup(void)
 {
@@ -953,4 +1426,11 @@ SG_TEST_MAIN("evidence",
 	T(test_tampered_statement),
 	T(test_mutations),
 	T(test_error_buffer),
+	T(test_release_evidence),
+	T(test_grant_evidence),
+	T(test_grant_accept),
+	T(test_grant_now),
+	T(test_kind_mutations),
+	T(test_artifact_release),
+	T(test_artifact_grant),
 	T(test_cleanup))

@@ -1841,6 +1841,285 @@ out:
 	sg_policy_free(p);
 }
 
+/* --- releases and grants --- */
+
+/* The dev policy with releases and grants on key release: a grant needs
+ * one release manager only. */
+static char *
+kinds_tmpl(void)
+{
+	char *t = strdup(dev_tmpl);
+
+	if (t == NULL)
+		abort();
+	return sg_fx_replace1(t, "    veto no\n", "    veto no\n"
+	    "    allow-releases 500\n"
+	    "    allow-grants 1000 7d\n"
+	    "    require-grant release-managers 1\n");
+}
+
+static struct sg_policy *
+kinds_policy(const char *from1, const char *to1, const char *from2,
+    const char *to2)
+{
+	struct sg_policy *p;
+	char *t = kinds_tmpl(), *x;
+
+	if (from1 != NULL)
+		t = sg_fx_replace1(t, from1, to1);
+	if (from2 != NULL)
+		t = sg_fx_replace1(t, from2, to2);
+	x = expand(t);
+	p = parse_ok(x);
+	free(x);
+	free(t);
+	return p;
+}
+
+static void
+test_kind_keywords(void)
+{
+	struct sg_policy *p = kinds_policy(NULL, NULL, NULL, NULL);
+	const struct sg_policy_key *rel, *fw;
+	const struct sg_term *t;
+	struct sg_policy_key v, w;
+	size_t n = 99;
+
+	if (p == NULL)
+		return;
+	rel = sg_policy_key(p, "release");
+	fw = sg_policy_key(p, "firmware");
+	CHECK_EQ_INT(rel->release_max, 500);
+	CHECK_EQ_INT(rel->grant_max_count, 1000);
+	CHECK_EQ_INT(rel->grant_max_lifetime, 7 * 86400);
+	CHECK_EQ_INT(rel->ngrant_terms, 1);
+	CHECK_STR(rel->grant_terms[0].group, "release-managers");
+	CHECK_EQ_INT(rel->grant_terms[0].count, 1);
+	CHECK_EQ_INT(rel->view, SG_KIND_REQUEST);
+	/* Absent keywords: neither releases nor grants. */
+	CHECK_EQ_INT(fw->release_max, 0);
+	CHECK_EQ_INT(fw->grant_max_count, 0);
+	CHECK_EQ_INT(fw->grant_max_lifetime, 0);
+	CHECK_EQ_INT(fw->ngrant_terms, 0);
+
+	/* The terms of each kind. */
+	t = sg_policy_key_terms(rel, SG_KIND_REQUEST, &n);
+	CHECK(t == rel->terms && n == 2);
+	t = sg_policy_key_terms(rel, SG_KIND_RELEASE, &n);
+	CHECK(t == rel->terms && n == 2);
+	t = sg_policy_key_terms(rel, SG_KIND_GRANT, &n);
+	CHECK(t == rel->grant_terms && n == 1);
+	/* No require-grant: a grant is decided by the require terms. */
+	t = sg_policy_key_terms(fw, SG_KIND_GRANT, &n);
+	CHECK(t == fw->terms && n == 1);
+
+	/* The copy for a kind. */
+	sg_policy_key_for_kind(rel, SG_KIND_GRANT, &v);
+	CHECK_EQ_INT(v.view, SG_KIND_GRANT);
+	CHECK_EQ_INT(v.nterms, 1);
+	CHECK_STR(v.terms[0].group, "release-managers");
+	CHECK_STR(v.name, "release");
+	CHECK_EQ_INT(v.veto, rel->veto);
+	CHECK_EQ_INT(v.nrequesters, rel->nrequesters);
+	CHECK_EQ_INT(v.grant_max_count, 1000);
+	/* In the same view again (even in place): unchanged. */
+	sg_policy_key_for_kind(&v, SG_KIND_GRANT, &w);
+	CHECK(memcmp(&v, &w, sizeof(v)) == 0);
+	sg_policy_key_for_kind(&w, SG_KIND_GRANT, &w);
+	CHECK(memcmp(&v, &w, sizeof(v)) == 0);
+	sg_policy_key_for_kind(rel, SG_KIND_RELEASE, &v);
+	CHECK_EQ_INT(v.view, SG_KIND_RELEASE);
+	CHECK_EQ_INT(v.nterms, 2);
+	CHECK(memcmp(v.terms, rel->terms, sizeof(v.terms)) == 0);
+	sg_policy_key_for_kind(rel, SG_KIND_REQUEST, &v);
+	CHECK(memcmp(&v, rel, sizeof(v)) == 0);
+	sg_policy_free(p);
+}
+
+/* A grant's quorum: one release manager suffices, the requester never
+ * counts, a non-member never counts; a request still needs 2 + 1. */
+static void
+test_kind_quorum(void)
+{
+	struct sg_policy *p = kinds_policy(NULL, NULL, NULL, NULL);
+	const struct sg_policy_key *rel;
+	struct sg_policy_key g;
+	struct sg_decision d[2];
+	struct sg_quorum_result r;
+
+	if (p == NULL)
+		return;
+	rel = sg_policy_key(p, "release");
+	sg_policy_key_for_kind(rel, SG_KIND_GRANT, &g);
+	d[0].officer = "dave";
+	d[0].approve = 1;
+	sg_policy_evaluate(p, &g, "ci", d, 1, &r);
+	CHECK_EQ_INT(r.state, SG_QUORUM_MET);
+	CHECK_EQ_INT(r.nterms, 1);
+	sg_policy_evaluate(p, rel, "ci", d, 1, &r);
+	CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
+	/* Self-approval of a grant: dave requests, dave approves. */
+	sg_policy_evaluate(p, &g, "dave", d, 1, &r);
+	CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
+	CHECK(!sg_policy_may_approve(p, &g, "dave", "dave"));
+	/* alice sits in no group of the grant's terms. */
+	d[0].officer = "alice";
+	sg_policy_evaluate(p, &g, "ci", d, 1, &r);
+	CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
+	CHECK(!sg_policy_may_approve(p, &g, "ci", "alice"));
+	CHECK(sg_policy_may_approve(p, rel, "ci", "alice"));
+	sg_policy_free(p);
+}
+
+/*
+ * The rule for a request made under an earlier policy, in the grant's
+ * view: in `now` dave has left release-managers (carol took his place)
+ * and joined security-officers.  For a request he may still approve (he
+ * is an approver of the key under both); for a grant he may not (he is
+ * no longer in the grant's terms), whatever the request terms say.
+ */
+static void
+test_kind_may_approve_now(void)
+{
+	struct sg_policy *p = kinds_policy(NULL, NULL, NULL, NULL);
+	struct sg_policy *now = kinds_policy("members alice bob carol",
+	    "members alice bob carol dave", "members dave", "members carol");
+	const struct sg_policy_key *rel;
+	struct sg_policy_key g;
+	struct sg_decision d[1];
+	struct sg_quorum_result r;
+	uint8_t counted[1];
+
+	if (p == NULL || now == NULL)
+		goto out;
+	rel = sg_policy_key(p, "release");
+	sg_policy_key_for_kind(rel, SG_KIND_GRANT, &g);
+	CHECK(sg_policy_may_approve_now(p, rel, now, "ci", "dave"));
+	CHECK(sg_policy_may_approve_now(p, &g, NULL, "ci", "dave"));
+	CHECK(sg_policy_may_approve_now(p, &g, p, "ci", "dave"));
+	CHECK(!sg_policy_may_approve_now(p, &g, now, "ci", "dave"));
+	/* carol is in the grant's terms now, not under the grant's policy. */
+	CHECK(!sg_policy_may_approve_now(p, &g, now, "ci", "carol"));
+	d[0].officer = "dave";
+	d[0].approve = 1;
+	sg_policy_evaluate_now(p, &g, NULL, "ci", d, 1, &r, counted);
+	CHECK_EQ_INT(r.state, SG_QUORUM_MET);
+	CHECK(counted[0]);
+	sg_policy_evaluate_now(p, &g, now, "ci", d, 1, &r, counted);
+	CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
+	CHECK(!counted[0]);
+out:
+	sg_policy_free(p);
+	sg_policy_free(now);
+}
+
+static void
+test_reject_kind_keywords(void)
+{
+	struct sb b = { NULL, 0, 0 };
+	char *k, needle[160], *text;
+	int i;
+
+	reject_key("    allow-releases 0\n", "allow-releases",
+	    "key 'k': allow-releases: '0' is not a number of artifacts from "
+	    "1 to 10000");
+	reject_key("    allow-releases 10001\n", "allow-releases",
+	    "allow-releases: '10001' is not a number of artifacts");
+	reject_key("    allow-releases 1x\n", "allow-releases",
+	    "allow-releases: '1x' is not a number");
+	reject_key("    allow-releases -1\n", "allow-releases",
+	    "allow-releases: '-1' is not a number");
+	reject_key("    allow-releases\n", "allow-releases",
+	    "allow-releases: missing value");
+	reject_key("    allow-releases 5 6\n", "allow-releases",
+	    "allow-releases: unexpected '6'");
+	reject_key("    allow-releases 5\n    allow-releases 6\n",
+	    "allow-releases 6", "allow-releases: repeated (first at line");
+	reject_key("    allow-grants 0 1h\n", "allow-grants",
+	    "key 'k': allow-grants: count '0' is not a number of signatures "
+	    "from 1 to 100000");
+	reject_key("    allow-grants 100001 1h\n", "allow-grants",
+	    "count '100001' is not a number of signatures");
+	reject_key("    allow-grants 10\n", "allow-grants",
+	    "allow-grants: missing lifetime after count '10'");
+	reject_key("    allow-grants\n", "allow-grants",
+	    "allow-grants: missing value");
+	reject_key("    allow-grants 10 4s\n", "allow-grants",
+	    "allow-grants: '4s' is not between 5s and 30d");
+	reject_key("    allow-grants 10 31d\n", "allow-grants",
+	    "allow-grants: '31d' is not between 5s and 30d");
+	reject_key("    allow-grants 10 1w\n", "allow-grants",
+	    "allow-grants: '1w' is not a duration");
+	reject_key("    allow-grants 10 1h 2\n", "allow-grants",
+	    "allow-grants: unexpected '2'");
+	reject_key("    allow-grants 10 1h\n    allow-grants 10 2h\n",
+	    "allow-grants 10 2h", "allow-grants: repeated (first at line");
+	/* require-grant: the rules of require, and only with allow-grants
+	 * (in any order within the block). */
+	reject_require("    require-grant so 1\n", "require-grant",
+	    "key 'k': require-grant: only with 'allow-grants'");
+	reject_require("    allow-grants 5 1h\n    require-grant secops 1\n",
+	    "require-grant secops",
+	    "key 'k': require-grant: group 'secops' is not defined");
+	reject_require("    require-grant so 3\n    allow-grants 5 1h\n",
+	    "require-grant so",
+	    "key 'k': require-grant: group 'so' has 2 members, fewer than 3");
+	reject_require("    allow-grants 5 1h\n    require-grant so 0\n",
+	    "require-grant so", "require-grant: group 'so': count must be at "
+	    "least 1");
+	reject_require("    allow-grants 5 1h\n    require-grant so\n",
+	    "require-grant so", "require-grant: missing count after group "
+	    "'so'");
+	reject_require("    allow-grants 5 1h\n    require-grant so 1 2\n",
+	    "require-grant so", "require-grant: unexpected '2'");
+	k = key_with("k", "    allow-grants 5 1h\n    require-grant so 1\n"
+	    "    require-grant so 2\n");
+	sb_add(&b, base);
+	sb_add(&b, officers);
+	sb_add(&b, k);
+	text = expand(b.s);
+	snprintf(needle, sizeof(needle), "require-grant: group 'so' is "
+	    "already required at line %d", line_of(text, "require-grant so 1"));
+	reject_require("    allow-grants 5 1h\n    require-grant so 1\n"
+	    "    require-grant so 2\n", "require-grant so 2", needle);
+	free(text);
+	free(k);
+	free(b.s);
+	b.s = NULL;
+	b.len = b.cap = 0;
+	sb_add(&b, "    allow-grants 5 1h\n");
+	for (i = 0; i < 17; i++)
+		sb_printf(&b, "    require-grant g%d 1\n", i);
+	reject_require(b.s, "require-grant g16", "require-grant: more than 16 "
+	    "require-grant terms");
+	free(b.s);
+	/* The same group in require and require-grant is fine. */
+	b.s = NULL;
+	b.len = b.cap = 0;
+	sb_add(&b, base);
+	sb_add(&b, officers);
+	k = key_with("k", "    require so 2\n    allow-grants 5 5s\n"
+	    "    require-grant so 1\n    allow-releases 10000\n");
+	sb_add(&b, k);
+	text = expand(b.s);
+	{
+		struct sg_policy *p = parse_ok(text);
+		const struct sg_policy_key *kk;
+
+		if (p != NULL && (kk = sg_policy_key(p, "k")) != NULL) {
+			CHECK_EQ_INT(kk->release_max, 10000);
+			CHECK_EQ_INT(kk->grant_max_count, 5);
+			CHECK_EQ_INT(kk->grant_max_lifetime, 5);
+			CHECK_EQ_INT(kk->nterms, 1);
+			CHECK_EQ_INT(kk->ngrant_terms, 1);
+		}
+		sg_policy_free(p);
+	}
+	free(text);
+	free(k);
+	free(b.s);
+}
+
 static void
 free_keys(void)
 {
@@ -1955,6 +2234,10 @@ test_inventory_rule(void)
 }
 
 SG_TEST_MAIN("policy",
+    T(test_kind_keywords),
+    T(test_kind_quorum),
+    T(test_kind_may_approve_now),
+    T(test_reject_kind_keywords),
     T(test_valid_policy),
     T(test_inventory_rule),
     T(test_minimal_and_edges),

@@ -186,7 +186,76 @@ test_valid(void)
 	CHECK_EQ_INT(check_text(text, &s, NULL), 0);
 }
 
+/* The release and grant keywords: every mistake reported at its line,
+ * require-grant without allow-grants blamed on the require-grant line,
+ * and a require-grant group resolved like a require group. */
+static void
+test_kind_keywords(void)
+{
+	static const char text[] =
+	    "policy x\nversion 1\n"
+	    "key a\n"						/* 3 */
+	    "    token t\n    object o\n    algorithm ecdsa-p256\n"
+	    "    formats raw\n    countries CH\n"
+	    "    allow-releases 0\n"				/* 9 */
+	    "    allow-grants 10 1y\n"				/* 10 */
+	    "end\n"
+	    "key b\n"						/* 12 */
+	    "    token t\n    object o\n    algorithm ecdsa-p256\n"
+	    "    formats raw\n    countries CH\n"
+	    "    require-grant g 1\n"				/* 18 */
+	    "    allow-releases 5\n"
+	    "    allow-releases 6\n"				/* 20 */
+	    "end\n";
+	static const char text2[] =
+	    "policy x\nversion 1\n"
+	    "key c\n"
+	    "    token t\n    object o\n    algorithm ecdsa-p256\n"
+	    "    formats raw\n    countries CH\n"
+	    "    allow-grants 100000 30d\n"
+	    "    require-grant nowhere 1\n"			/* 10 */
+	    "end\n";
+	/* A failed allow-grants is reported once, not again by the
+	 * require-grant it would have allowed. */
+	static const char text3[] =
+	    "policy x\nversion 1\n"
+	    "key d\n"
+	    "    token t\n    object o\n    algorithm ecdsa-p256\n"
+	    "    formats raw\n    countries CH\n"
+	    "    require-grant g 1\n"
+	    "    allow-grants 0 1h\n"				/* 10 */
+	    "end\n";
+	struct seen s;
+
+	CHECK_EQ_INT(check_text(text, &s, NULL), SG_ERR_INVALID);
+	CHECK_EQ_INT(s.n, 4);
+	CHECK_EQ_INT(s.line[0], 9);
+	CHECK(strstr(s.msg[0], "key 'a': allow-releases: '0' is not a "
+	    "number of artifacts from 1 to 10000") != NULL);
+	CHECK_EQ_INT(s.line[1], 10);
+	CHECK(strstr(s.msg[1], "key 'a': allow-grants: '1y' is not a "
+	    "duration") != NULL);
+	CHECK_EQ_INT(s.line[2], 20);
+	CHECK(strstr(s.msg[2], "allow-releases: repeated (first at line "
+	    "19)") != NULL);
+	CHECK_EQ_INT(s.line[3], 18);
+	CHECK(strstr(s.msg[3], "key 'b': require-grant: only with "
+	    "'allow-grants'") != NULL);
+
+	CHECK_EQ_INT(check_text(text2, &s, NULL), SG_ERR_INVALID);
+	CHECK_EQ_INT(s.n, 1);
+	CHECK_EQ_INT(s.line[0], 10);
+	CHECK(strstr(s.msg[0], "key 'c': require-grant: group 'nowhere' is "
+	    "not defined") != NULL);
+
+	CHECK_EQ_INT(check_text(text3, &s, NULL), SG_ERR_INVALID);
+	CHECK_EQ_INT(s.n, 1);
+	CHECK_EQ_INT(s.line[0], 10);
+	CHECK(strstr(s.msg[0], "allow-grants: count '0'") != NULL);
+}
+
 SG_TEST_MAIN("policy_check",
+    T(test_kind_keywords),
     T(test_every_problem),
     T(test_parse_stops_at_first),
     T(test_resolution_problems),
