@@ -51,8 +51,9 @@ void sg_signer_child_free(struct sg_signer_child *c);
 /*
  * One record from a channel, answered as a channel thread answers it:
  * decoded (sg_wire_decode_request), checked and handled.  0 with the
- * reply record in *ret (malloc'd, *ret_len bytes); SG_ERR_NOMEM when no
- * reply could be built (the thread then sends none).  Thread-safe.
+ * reply record in *ret (malloc'd, *ret_len bytes): a BATCH_REPLY when the
+ * record's header says SIGN_BATCH, a REPLY otherwise; SG_ERR_NOMEM when
+ * no reply could be built (the thread then sends none).  Thread-safe.
  */
 int sg_signer_child_serve_msg(struct sg_signer_child *c,
     const uint8_t *msg, size_t len, uint8_t **ret, size_t *ret_len);

@@ -47,6 +47,7 @@
  * failure (the HSM is not asked again within the batch) and past
  * BATCH_TIME_MS (so the answer comes well within the front's deadline).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,8 @@ struct batch {
 	size_t used;                   /* the reply's bytes so far */
 	int stopped;                   /* full, HSM trouble or out of time */
 	int64_t until_ms;              /* the time budget (monotonic) */
-	char err[SG_SIGNER_ERR_MAX];   /* the first item's refusal */
+	char err[SG_SIGNER_ERR_MAX];   /* the first refused item's why */
+	size_t err_item;               /* its index (SIZE_MAX: none yet) */
 };
 
 int
@@ -93,16 +95,19 @@ sp_is_batch(const uint8_t *msg, size_t len)
 	return h.magic == SG_WIRE_MAGIC && h.type == SG_WIRE_SIGN_BATCH;
 }
 
-/* Item i is refused (or not attempted); the first reason is the reply's. */
+/* Item i is refused (or not attempted); the reason of the first item
+ * refused is the reply's. */
 static void
 item_refuse(struct batch *b, size_t i, int r, const char *why)
 {
 	b->res[i].status = r;
 	b->pending[i] = 0;
-	if (b->err[0] == '\0' && r != SG_ERR_BUFFER)
+	if (i < b->err_item && r != SG_ERR_BUFFER) {
+		b->err_item = i;
 		snprintf(b->err, sizeof(b->err), "item %zu (position %llu): "
 		    "%s", i + 1, (unsigned long long)b->req->items[i].position,
 		    why);
+	}
 }
 
 /* The statement is a release's or a grant's for this key, by name and
@@ -111,8 +116,6 @@ static int
 batch_binding(const struct batch *b, char *err, size_t errlen)
 {
 	const struct sign_job *j = &b->j;
-	const char *key = b->req->sign.msg.key;
-	enum sg_format format;
 
 	if (j->st.kind != SG_KIND_RELEASE && j->st.kind != SG_KIND_GRANT) {
 		snprintf(err, errlen, "statement: a batch is signed under a "
@@ -120,29 +123,7 @@ batch_binding(const struct batch *b, char *err, size_t errlen)
 		    sg_kind_str(j->st.kind));
 		return SG_ERR_VERIFY;
 	}
-	if (j->nk == NULL) {
-		snprintf(err, errlen, "key '%s' is not in the policy in force",
-		    key);
-		return SG_ERR_VERIFY;
-	}
-	if (j->pk == NULL || strcmp(j->st.key, key) != 0) {
-		snprintf(err, errlen, "the statement is for key '%s', not "
-		    "'%s'", j->st.key, key);
-		return SG_ERR_VERIFY;
-	}
-	if (strcmp(j->st.spki_sha256, j->ck->spki_hex) != 0) {
-		snprintf(err, errlen, "the statement names key sha256:%s; "
-		    "'%s' is sha256:%s", j->st.spki_sha256, key,
-		    j->ck->spki_hex);
-		return SG_ERR_VERIFY;
-	}
-	if (sg_format_parse(j->st.format, &format) != 0 ||
-	    format != b->req->sign.format) {
-		snprintf(err, errlen, "the format is not the one the statement "
-		    "names");
-		return SG_ERR_VERIFY;
-	}
-	return 0;
+	return sp_check_key(j, err, errlen);
 }
 
 /* Once per batch: the key, the evidence, the binding, the rules. */
@@ -451,6 +432,7 @@ sp_serve_batch(struct sg_signer_child *c, const uint8_t *msg, size_t len,
 		status = SG_ERR_INTERNAL;
 	if (status == 0) {
 		b->req = &req->u.batch;
+		b->err_item = SIZE_MAX;
 		b->until_ms = sg_mono_ms() + BATCH_TIME_MS;
 		if ((status = batch_check(c, b, err, sizeof(err))) == 0) {
 			batch_items(c, b);

@@ -166,14 +166,46 @@ sp_check_evidence(struct sg_signer_child *c, struct sign_job *j, char *err,
 	return r;
 }
 
-/* The request is the one the statement describes: key (by name and SPKI
- * digest), digest and format; and the key is still in force. */
+int
+sp_check_key(const struct sign_job *j, char *err, size_t errlen)
+{
+	const char *key = j->req->msg.key;
+	enum sg_format format;
+
+	if (j->nk == NULL) {
+		snprintf(err, errlen, "key '%s' is not in the policy in force",
+		    key);
+		return SG_ERR_VERIFY;
+	}
+	if (j->pk == NULL || strcmp(j->st.key, key) != 0) {
+		snprintf(err, errlen, "the statement is for key '%s', not "
+		    "'%s'", j->st.key, key);
+		return SG_ERR_VERIFY;
+	}
+	if (strcmp(j->st.spki_sha256, j->ck->spki_hex) != 0) {
+		snprintf(err, errlen, "the statement names key sha256:%s; "
+		    "'%s' is sha256:%s", j->st.spki_sha256, key,
+		    j->ck->spki_hex);
+		return SG_ERR_VERIFY;
+	}
+	if (sg_format_parse(j->st.format, &format) != 0 ||
+	    format != j->req->format) {
+		snprintf(err, errlen, "the format is not the one the statement "
+		    "names");
+		return SG_ERR_VERIFY;
+	}
+	return 0;
+}
+
+/* The request is the one the statement describes: a single request's,
+ * key (by name and SPKI digest), digest and format; and the key is still
+ * in force. */
 static int
 check_binding(const struct sign_job *j, char *err, size_t errlen)
 {
 	const struct sg_sign_msg *m = &j->req->msg;
 	char hex[SG_DIGEST_HEX_SIZE];
-	enum sg_format format;
+	int r;
 
 	if (j->st.kind != SG_KIND_REQUEST) {
 		/* A release or grant is signed item by item (SIGN_BATCH). */
@@ -181,32 +213,12 @@ check_binding(const struct sign_job *j, char *err, size_t errlen)
 		    "approve a single signature", sg_kind_str(j->st.kind));
 		return SG_ERR_VERIFY;
 	}
-	if (j->nk == NULL) {
-		snprintf(err, errlen, "key '%s' is not in the policy in force",
-		    m->key);
-		return SG_ERR_VERIFY;
-	}
+	if ((r = sp_check_key(j, err, errlen)) != 0)
+		return r;
 	sg_hex_encode(m->data, m->data_len, hex);
-	if (j->pk == NULL || strcmp(j->st.key, m->key) != 0) {
-		snprintf(err, errlen, "the statement is for key '%s', not "
-		    "'%s'", j->st.key, m->key);
-		return SG_ERR_VERIFY;
-	}
-	if (strcmp(j->st.spki_sha256, j->ck->spki_hex) != 0) {
-		snprintf(err, errlen, "the statement names key sha256:%s; "
-		    "'%s' is sha256:%s", j->st.spki_sha256, m->key,
-		    j->ck->spki_hex);
-		return SG_ERR_VERIFY;
-	}
 	if (sg_digest_from_name(j->st.digest_alg) != m->digest_alg ||
 	    strcmp(j->st.digest_hex, hex) != 0) {
 		snprintf(err, errlen, "the digest is not the one the statement "
-		    "names");
-		return SG_ERR_VERIFY;
-	}
-	if (sg_format_parse(j->st.format, &format) != 0 ||
-	    format != j->req->format) {
-		snprintf(err, errlen, "the format is not the one the statement "
 		    "names");
 		return SG_ERR_VERIFY;
 	}

@@ -95,6 +95,10 @@ struct sign_job {
  * set): fills j->st, p, now, pk, nk and the chain. */
 int sp_check_evidence(struct sg_signer_child *c, struct sign_job *j,
     char *err, size_t errlen);
+/* The statement names the key asked for (j->req->msg.key), by name and
+ * by the SPKI digest of the key opened, still in the policy in force, and
+ * the format asked for (j->req->format). */
+int sp_check_key(const struct sign_job *j, char *err, size_t errlen);
 /* The format (j->req->format) and the HSM inventory under both. */
 int sp_check_rules(struct sg_signer_child *c, const struct sign_job *j,
     char *err, size_t errlen);

@@ -76,6 +76,11 @@ struct sg_sigrec {
 	pthread_cond_t claim_cond;     /* a claim was released */
 	char claims[MAX_CLAIMS][SG_REQUEST_ID_SIZE];
 	size_t nclaims;
+	/* Prepared once per connection: a batch looks up and inserts
+	 * many rows. */
+	sqlite3_stmt *rd_lookup;       /* on rdb, under rd_lock */
+	sqlite3_stmt *wr_lookup;       /* on db, the writer's */
+	sqlite3_stmt *wr_insert;
 };
 
 static const char schema[] =
@@ -239,6 +244,9 @@ sg_sigrec_close(struct sg_sigrec *rec)
 		pthread_mutex_unlock(&rec->qlock);
 		pthread_join(rec->writer, NULL);
 	}
+	sqlite3_finalize(rec->rd_lookup);
+	sqlite3_finalize(rec->wr_lookup);
+	sqlite3_finalize(rec->wr_insert);
 	sqlite3_close_v2(rec->rdb);
 	sqlite3_close_v2(rec->db);
 	pthread_mutex_destroy(&rec->rd_lock);
@@ -432,6 +440,19 @@ row_entry(sqlite3_stmt *s, const char *request, struct sg_sigrec_entry *e)
 	return 0;
 }
 
+/* The statement sql on db, prepared at its first use and kept in *slot
+ * (reset after each use); NULL on failure. */
+static sqlite3_stmt *
+prepared(sqlite3 *db, sqlite3_stmt **slot, const char *sql)
+{
+	if (*slot == NULL && sqlite3_prepare_v2(db, sql, -1, slot,
+	    NULL) != SQLITE_OK) {
+		sqlite3_finalize(*slot);
+		*slot = NULL;
+	}
+	return *slot;
+}
+
 /* The look-up, on connection db (which the caller holds). */
 static int
 lookup(struct sg_sigrec *rec, sqlite3 *db, const char *request,
@@ -446,7 +467,8 @@ lookup(struct sg_sigrec *rec, sqlite3 *db, const char *request,
 	int rc, r = SG_ERR_NOT_FOUND, found = 0;
 
 	memset(ret, 0, sizeof(*ret));
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+	if ((s = prepared(db, db == rec->rdb ? &rec->rd_lookup :
+	    &rec->wr_lookup, sql)) == NULL)
 		return db_err(rec, db, "look-up");
 	sqlite3_bind_text(s, 1, request, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -470,7 +492,8 @@ lookup(struct sg_sigrec *rec, sqlite3 *db, const char *request,
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		r = db_err(rec, db, "look-up");
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
 	if (r != 0 && r != SG_ERR_CONFLICT)
 		sg_sigrec_entry_clear(ret);
 	return r;
@@ -499,7 +522,7 @@ insert(struct sg_sigrec *rec, const struct sg_sigrec_entry *e,
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(rec->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if ((s = prepared(rec->db, &rec->wr_insert, sql)) == NULL)
 		return db_err(rec, rec->db, "insert");
 	sqlite3_bind_text(s, 1, e->request, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, sg_format_str(e->format), -1,
@@ -517,7 +540,8 @@ insert(struct sg_sigrec *rec, const struct sg_sigrec_entry *e,
 		sqlite3_bind_null(s, 9);
 	sqlite3_bind_int64(s, 10, e->signed_at);
 	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
 	if (rc == SQLITE_CONSTRAINT)
 		return SG_ERR_CONFLICT;
 	return rc == SQLITE_DONE ? 0 : db_err(rec, rec->db, "insert");
@@ -612,35 +636,6 @@ entry_valid(const struct sg_sigrec_entry *e, size_t statement_len)
 }
 
 int
-sg_sigrec_put(struct sg_sigrec *rec, const struct sg_sigrec_entry *e,
-    const char *statement, size_t statement_len)
-{
-	struct put_job j;
-
-	if (!entry_valid(e, statement_len))
-		return SG_ERR_INVALID;
-	memset(&j, 0, sizeof(j));
-	j.e = e;
-	j.statement = statement;
-	j.statement_len = statement_len;
-	pthread_mutex_lock(&rec->qlock);
-	if (rec->stopping) {
-		pthread_mutex_unlock(&rec->qlock);
-		return SG_ERR_UNAVAILABLE;
-	}
-	if (rec->tail != NULL)
-		rec->tail->next = &j;
-	else
-		rec->head = &j;
-	rec->tail = &j;
-	pthread_cond_signal(&rec->qcond);
-	while (!j.done)
-		pthread_cond_wait(&rec->dcond, &rec->qlock);
-	pthread_mutex_unlock(&rec->qlock);
-	return j.result;
-}
-
-int
 sg_sigrec_put_many(struct sg_sigrec *rec,
     const struct sg_sigrec_entry *es, size_t n, const char *statement,
     size_t statement_len, int *results)
@@ -688,6 +683,16 @@ sg_sigrec_put_many(struct sg_sigrec *rec,
 		results[i] = r != 0 ? r : jobs[i].result;
 	free(jobs);
 	return r;
+}
+
+int
+sg_sigrec_put(struct sg_sigrec *rec, const struct sg_sigrec_entry *e,
+    const char *statement, size_t statement_len)
+{
+	int r, result;
+
+	r = sg_sigrec_put_many(rec, e, 1, statement, statement_len, &result);
+	return r != 0 ? r : result;
 }
 
 void

@@ -9,7 +9,8 @@
  * (sg_signer_child.h, keys held here): a release's items in and out of
  * its manifest, a grant's count, pattern and end (a front asking for N+1
  * signatures under a grant of N, or a second digest for one slot), the
- * quorum, the kinds not crossing between SIGN and SIGN_BATCH, and CMS.
+ * quorum, the kinds not crossing between SIGN and SIGN_BATCH, CMS, and
+ * channels racing for the same positions (each signed once).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -1206,7 +1207,7 @@ indent_pem(char *out, size_t cap, const char *pem)
 	out[o] = '\0';
 }
 
-/* release: both officers, releases of up to 8, grants of up to 3;
+/* release: both officers, releases of up to 256, grants of up to 3;
  * nightly: no approval needed, neither releases nor grants. */
 static char *
 child_policy(void)
@@ -1233,7 +1234,7 @@ child_policy(void)
 	    "    algorithm ecdsa-p256\n    formats raw cms\n"
 	    "    certificate release.pem\n    requesters ci\n"
 	    "    require officers 2\n    veto yes\n    lifetime 24h\n"
-	    "    countries CH\n    allow-releases 8\n"
+	    "    countries CH\n    allow-releases 256\n"
 	    "    allow-grants 3 24h\nend\n\n"
 	    "key nightly\n    token " TOKEN "\n    object nightly\n"
 	    "    algorithm ecdsa-p256\n    formats raw\n    requesters ci\n"
@@ -1839,6 +1840,123 @@ out:
 	free(a);
 }
 
+/* Several channels at once on one release of 256, every position asked
+ * by every channel (each starting elsewhere): each position is signed
+ * once, and every channel gets the same bytes for it. */
+#define RACE_N 256
+#define RACE_THREADS 4
+
+struct race {
+	const char *stmt;
+	size_t slen;
+	size_t t;
+	int failures;
+	uint8_t sigs[RACE_N][SG_MAX_SIG];
+	size_t lens[RACE_N];
+};
+
+static char race_lines[RACE_N][SG_ARTIFACT_LINE_MAX + 1];
+static size_t race_lens[RACE_N];
+static uint8_t race_digests[RACE_N][32];
+static uint8_t race_paths[RACE_N][SG_MANIFEST_PATH_MAX][SG_HASH_LEN];
+static size_t race_npaths[RACE_N];
+
+static void *
+race_main(void *arg)
+{
+	struct race *ra = arg;
+	struct sg_batch_item items[SG_SIGNER_BATCH_MAX];
+	struct answer *a = calloc(1, sizeof(*a));
+	size_t c, k, pos, chunk;
+
+	if (a == NULL)
+		abort();
+	for (c = 0; c < RACE_N / SG_SIGNER_BATCH_MAX; c++) {
+		chunk = (c + ra->t) % (RACE_N / SG_SIGNER_BATCH_MAX);
+		for (k = 0; k < SG_SIGNER_BATCH_MAX; k++) {
+			pos = chunk * SG_SIGNER_BATCH_MAX + k;
+			memset(&items[k], 0, sizeof(items[k]));
+			items[k].position = pos;
+			items[k].line = race_lines[pos];
+			items[k].line_len = race_lens[pos];
+			items[k].path = (const uint8_t (*)[SG_HASH_LEN])
+			    race_paths[pos];
+			items[k].npath = race_npaths[pos];
+		}
+		send_batch("release", ra->stmt, ra->slen, 3, SG_FORMAT_RAW,
+		    items, SG_SIGNER_BATCH_MAX, a);
+		for (k = 0; k < SG_SIGNER_BATCH_MAX; k++) {
+			pos = chunk * SG_SIGNER_BATCH_MAX + k;
+			if (a->status != 0 || !signed_ok(a, k,
+			    race_digests[pos])) {
+				ra->failures++;
+				continue;
+			}
+			memcpy(ra->sigs[pos], a->res[k].sig, a->res[k].sig_len);
+			ra->lens[pos] = a->res[k].sig_len;
+		}
+		sg_batch_results_clear(a->res, SG_SIGNER_BATCH_MAX);
+	}
+	free(a);
+	return NULL;
+}
+
+static void
+test_batch_race(void)
+{
+	struct race *ra = calloc(RACE_THREADS, sizeof(*ra));
+	struct sg_manifest_tree t;
+	const char *lp[RACE_N];
+	uint8_t root[SG_HASH_LEN];
+	char name[32], root_hex[SG_SHA256_HEX_SIZE], *stmt;
+	size_t i, k, slen;
+	int before, failures = 0, same = 1;
+
+	CHECK(ra != NULL && child_setup() == 0);
+	if (ra == NULL || child == NULL) {
+		free(ra);
+		return;
+	}
+	for (i = 0; i < RACE_N; i++) {
+		snprintf(name, sizeof(name), "r%zu", i);
+		sg_sha256(name, strlen(name), race_digests[i]);
+		snprintf(name, sizeof(name), "r%zu.bin", i);
+		artifact_line(name, race_digests[i], SG_FORMAT_RAW,
+		    race_lines[i], &race_lens[i]);
+		lp[i] = race_lines[i];
+	}
+	if (sg_manifest_tree_init(&t, lp, race_lens, RACE_N) != 0 ||
+	    sg_manifest_tree_root(&t, root) != 0)
+		abort();
+	for (i = 0; i < RACE_N; i++)
+		if (sg_manifest_tree_path(&t, i, race_paths[i],
+		    SG_MANIFEST_PATH_MAX, &race_npaths[i]) != 0)
+			abort();
+	sg_manifest_tree_free(&t);
+	sg_hex_encode(root, SG_HASH_LEN, root_hex);
+	stmt = kind_statement(SG_KIND_RELEASE, "60000000000000000000000000000006",
+	    "release", RACE_N, root_hex, NULL, SG_FORMAT_RAW,
+	    (long long)time(NULL) + 3600, &slen);
+	for (i = 0; i < RACE_THREADS; i++) {
+		ra[i].stmt = stmt;
+		ra[i].slen = slen;
+		ra[i].t = i;
+	}
+	before = mem_signs;
+	CHECK_EQ_INT(sg_fx_threads(RACE_THREADS, race_main, ra, sizeof(*ra),
+	    offsetof(struct race, failures), &failures), RACE_THREADS);
+	CHECK_EQ_INT(failures, 0);
+	CHECK_EQ_INT(mem_signs - before, RACE_N);
+	for (i = 0; i < RACE_N; i++)
+		for (k = 1; k < RACE_THREADS; k++)
+			if (ra[k].lens[i] != ra[0].lens[i] || memcmp(ra[k].sigs[i],
+			    ra[0].sigs[i], ra[0].lens[i]) != 0)
+				same = 0;
+	CHECK(same);
+	free(stmt);
+	free(ra);
+}
+
 static void
 test_batch_teardown(void)
 {
@@ -1864,4 +1982,5 @@ SG_TEST_MAIN("signer_wire",
     T(test_batch_grant),
     T(test_batch_kinds),
     T(test_batch_cms),
+    T(test_batch_race),
     T(test_batch_teardown))
