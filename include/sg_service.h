@@ -42,6 +42,8 @@ struct sg_key_view {
 	const struct sg_policy_key *pk;
 	EVP_PKEY *pub;                 /* NULL if the key was not found */
 	char spki_sha256[SG_SHA256_HEX_SIZE];
+	uint8_t *spki_der;             /* DER SubjectPublicKeyInfo (logged) */
+	size_t spki_der_len;
 	char *public_key_pem;
 	char *certificate_pem;         /* chain as configured, or NULL */
 	struct sg_token_info token;

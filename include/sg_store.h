@@ -61,8 +61,9 @@ struct sg_request {
 	/* Releases and grants. */
 	enum sg_kind kind;
 	uint64_t count;                /* release: artifacts; grant: N */
-	uint64_t used;                 /* grant: signatures taken */
-	uint64_t signed_count;         /* release: artifacts signed */
+	uint64_t used;                 /* grant: signatures taken;
+	                                  release: artifacts signed */
+	uint64_t signed_count;         /* release: artifacts signed (used) */
 	int64_t approved_index;        /* the approved entry, or -1 */
 	/* A request made under a grant: its id and sequence number. */
 	char grant_id[SG_REQUEST_ID_SIZE]; /* "" if none */
@@ -212,8 +213,8 @@ int sg_store_release_put_lines(struct sg_txn *t, const char *id,
 int sg_store_release_items(struct sg_txn *t, const char *id,
     uint64_t after, size_t max, int unsigned_only,
     struct sg_release_item **ret, size_t *ret_n);
-/* Records an artifact's signature and its log entry; SG_ERR_CONFLICT if
- * it is signed already. */
+/* Records an artifact's signature and its log entry, and counts it in
+ * the release's `used`; SG_ERR_CONFLICT if it is signed already. */
 int sg_store_release_item_signed(struct sg_txn *t, const char *id,
     uint64_t position, const uint8_t *sig, size_t sig_len,
     const uint8_t *cms, size_t cms_len, uint64_t log_index, int64_t at);
@@ -228,7 +229,7 @@ int sg_store_active_releases(struct sg_txn *t, size_t max,
     char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n);
 /* Takes the next sequence number of an active grant that is unexpired at
  * `now` and not used up: *ret_seq = used + 1, and used grows by one.
- * SG_ERR_CONFLICT (with *ret_state the grant's state) otherwise. */
+ * SG_ERR_CONFLICT otherwise. */
 int sg_store_grant_take(struct sg_txn *t, const char *grant_id, int64_t now,
     uint64_t *ret_seq);
 /* active → revoked, with who, why and when. */

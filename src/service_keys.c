@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/x509.h>
+
 #include "sg_crypto.h"
 #include "sg_err.h"
 #include "sg_limits.h"
@@ -38,15 +40,17 @@ check_key(const struct sg_policy *p, struct sg_key_view *kv,
 	char *path = NULL;
 	size_t len;
 	uint8_t spki[32];
-	int r;
+	int der_len, r;
 
 	kv->usable = 0;
 	if (sg_pubkey_spki_sha256(kv->pub, spki) != 0 ||
-	    sg_pubkey_to_pem(kv->pub, &kv->public_key_pem) != 0) {
+	    sg_pubkey_to_pem(kv->pub, &kv->public_key_pem) != 0 ||
+	    (der_len = i2d_PUBKEY(kv->pub, &kv->spki_der)) <= 0) {
 		snprintf(kv->reason, sizeof(kv->reason),
 		    "cannot encode the public key");
 		return 0;
 	}
+	kv->spki_der_len = (size_t)der_len;
 	sg_hex_encode(spki, sizeof(spki), kv->spki_sha256);
 	if (pk->certificate[0] != '\0') {
 		if ((path = sg_path_join(policy_dir, pk->certificate)) == NULL)
@@ -194,6 +198,7 @@ svc_keys_free(struct sg_key_view *keys, size_t n)
 	for (i = 0; keys != NULL && i < n; i++) {
 		free(keys[i].public_key_pem);
 		free(keys[i].certificate_pem);
+		OPENSSL_free(keys[i].spki_der);
 		for (j = 0; j < keys[i].nretired; j++) {
 			free(keys[i].retired[j].certificate_pem);
 			free(keys[i].retired[j].public_key_pem);

@@ -52,20 +52,16 @@ svc_entry_head(struct sg_entry *e, enum sg_entry_type type, int64_t now,
 	snprintf(e->request, sizeof(e->request), "%s", id);
 }
 
-/* The public key's DER and the entry's key lines (public-key, algorithm,
- * hsm) of the key view kv; *ret_der to be freed with OPENSSL_free. */
+/* The entry's key lines (public-key, algorithm, hsm) of key view kv. */
 static int
-entry_key(struct sg_entry *e, const struct sg_key_view *kv,
-    unsigned char **ret_der)
+entry_key(struct sg_entry *e, const struct sg_key_view *kv)
 {
 	const char *alg;
-	int len;
 
-	*ret_der = NULL;
-	if ((len = i2d_PUBKEY(kv->pub, ret_der)) <= 0)
+	if (kv->spki_der == NULL)
 		return SG_ERR_CRYPTO;
-	e->public_key = *ret_der;
-	e->public_key_len = (size_t)len;
+	e->public_key = kv->spki_der;
+	e->public_key_len = kv->spki_der_len;
 	alg = sg_scheme_name(kv->pk->alg, kv->pk->scheme);
 	snprintf(e->algorithm, sizeof(e->algorithm), "%s", alg ? alg : "");
 	snprintf(e->hsm_serial, sizeof(e->hsm_serial), "%s", kv->token.serial);
@@ -103,13 +99,12 @@ svc_log_signature(struct sg_service *s, struct sg_txn *t,
     const uint8_t *cms, size_t cms_len, int64_t now, uint64_t *ret_index)
 {
 	struct sg_entry e;
-	unsigned char *der = NULL;
 	int r;
 
 	if (q->napprovals > SG_ENTRY_MAX_APPROVALS)
 		return SG_ERR_TOO_LARGE;
 	svc_entry_head(&e, SG_ENTRY_SIGNATURE, now, q->id);
-	if ((r = entry_key(&e, kv, &der)) != 0)
+	if ((r = entry_key(&e, kv)) != 0)
 		return r;
 	e.statement = q->statement;
 	e.statement_len = strlen(q->statement);
@@ -121,9 +116,7 @@ svc_log_signature(struct sg_service *s, struct sg_txn *t,
 		e.has_cms = 1;
 		sg_sha256(cms, cms_len, e.cms_sha256);
 	}
-	r = svc_log_entry(s, t, &e, ret_index);
-	OPENSSL_free(der);
-	return r;
+	return svc_log_entry(s, t, &e, ret_index);
 }
 
 /* A release's or grant's quorum holds: its approved entry (the statement
@@ -152,13 +145,12 @@ svc_log_artifact(struct sg_service *s, struct sg_txn *t,
     const struct svc_artifact *a, int64_t now, uint64_t *ret_index)
 {
 	struct sg_entry e;
-	unsigned char *der = NULL;
 	int r;
 
 	if (o->approved_index < 0 || a->npath > SG_MANIFEST_PATH_MAX)
 		return SG_ERR_INVALID;
 	svc_entry_head(&e, SG_ENTRY_ARTIFACT_SIGNATURE, now, o->id);
-	if ((r = entry_key(&e, kv, &der)) != 0)
+	if ((r = entry_key(&e, kv)) != 0)
 		return r;
 	e.approved_index = (uint64_t)o->approved_index;
 	e.position = a->position;
@@ -172,9 +164,7 @@ svc_log_artifact(struct sg_service *s, struct sg_txn *t,
 		e.has_cms = 1;
 		sg_sha256(a->cms, a->cms_len, e.cms_sha256);
 	}
-	r = svc_log_entry(s, t, &e, ret_index);
-	OPENSSL_free(der);
-	return r;
+	return svc_log_entry(s, t, &e, ret_index);
 }
 
 /* pending → a final state without a signature (expired, failed,

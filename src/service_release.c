@@ -11,9 +11,9 @@
  * signatures are then recorded with their artifact-signature entries in
  * one write job (one commit, one checkpoint), guarded by the release
  * still being active: a signature is released only once it is logged.
- * While the signer signs one batch, the previous one is being recorded
- * (two threads take turns), so that the HSM is not left waiting on the
- * disk.
+ * Several batches are in flight (REL_WORKERS threads, each on its own
+ * signer channel): while some are signed, others are recorded, so that
+ * neither the HSM nor the disk waits for the other.
  *
  * Failures: a refusal by the signer (the evidence, the key, an artifact
  * it will not sign) fails the release, with a failed entry; the HSM or
@@ -37,6 +37,7 @@
 #include "service_int.h"
 
 #define REL_PASS_MAX 16                /* releases looked at per pass */
+#define REL_WORKERS 4                  /* batches in flight */
 /* An artifact in a pass: to sign, in a batch, or signed (or given up). */
 enum { REL_TODO, REL_TAKEN, REL_DONE };
 
@@ -355,17 +356,21 @@ job_rel_done(struct sg_txn *t, void *arg)
 	return sg_store_release_done(t, dj->id, svc_now(dj->s));
 }
 
-/* Two workers take turns: one signs while the other records. */
+/* REL_WORKERS batches in flight: while some are signed (each on a
+ * channel of its own, so the signer uses every CPU), others are
+ * recorded. */
 static void
 run_sign(struct rel_run *rr)
 {
-	pthread_t th;
-	int second;
+	pthread_t th[REL_WORKERS - 1];
+	size_t i, n = 0;
 
-	second = pthread_create(&th, NULL, rel_worker, rr) == 0;
+	for (i = 0; i < REL_WORKERS - 1; i++)
+		if (pthread_create(&th[n], NULL, rel_worker, rr) == 0)
+			n++;
 	rel_worker(rr);
-	if (second)
-		pthread_join(th, NULL);
+	for (i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
 }
 
 /* Ends the pass over one release: failed, signed, or left for later. */

@@ -963,8 +963,7 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
     "policy_version, policy_sha256, spki_sha256, statement, state, error, " \
     "signature, cms, signed_at, log_index, timestamp_note, cancelled_by, " \
     "cancel_reason, cancelled_at, kind, count, used, approved_index, " \
-    "grant_id, grant_seq, (SELECT COUNT(*) FROM release_artifacts a " \
-    "WHERE a.release_id = requests.id AND a.signature IS NOT NULL)"
+    "grant_id, grant_seq"
 
 static int
 load_approvals(struct sg_txn *t, struct sg_request *q)
@@ -1068,7 +1067,8 @@ row_to_request(struct sg_txn *t, sqlite3_stmt *s, struct sg_request **ret)
 	    sqlite3_column_int64(s, 28);
 	store_copy_col(s, 29, q->grant_id, sizeof(q->grant_id));
 	q->grant_seq = (uint64_t)sqlite3_column_int64(s, 30);
-	q->signed_count = (uint64_t)sqlite3_column_int64(s, 31);
+	/* A release's `used` counts its artifacts signed. */
+	q->signed_count = q->kind == SG_KIND_RELEASE ? q->used : 0;
 	if ((r = row_enums(s, q)) != 0 ||
 	    (r = store_dup_col(s, 6, &q->artifact_json)) != 0 ||
 	    (r = store_dup_col(s, 14, &q->statement)) != 0 ||

@@ -9,7 +9,8 @@
  * inside the writer's transaction, so that however many requests race
  * for it, and across restarts, sequence numbers are 1..N, each once,
  * never N + 1 (the UNIQUE (grant_id, grant_seq) of the requests table
- * and the CHECK used <= count hold it as well).
+ * and the CHECK used <= count hold it as well).  A release's `used`
+ * counts its artifacts signed, kept in the transaction that signs each.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,16 @@ sg_store_release_item_signed(struct sg_txn *t, const char *id,
 		sqlite3_bind_blob(s, 4, cms, (int)cms_len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)log_index);
 	sqlite3_bind_int64(s, 6, at);
+	r = store_changed_one(t, s);
+	sqlite3_finalize(s);
+	if (r != 0)
+		return r;
+	/* The release's count of signed artifacts, kept with it (reading
+	 * a request must not scan its artifacts). */
+	if ((r = store_prepare(t, "UPDATE requests SET used = used + 1 "
+	    "WHERE id = ?1 AND kind = 'release'", &s)) != 0)
+		return r;
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	r = store_changed_one(t, s);
 	sqlite3_finalize(s);
 	return r;
