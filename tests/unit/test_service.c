@@ -2208,6 +2208,9 @@ test_grant_revoke(void)
 	sg_request_free(q);
 	q = NULL;
 	memset(&f, 0, sizeof(f));
+	CHECK_EQ_INT(sg_service_revoke(s, g->id, "bob", "", &q, &f),
+	    SG_ERR_INVALID);
+	CHECK_STR(f.field, "reason");
 	CHECK_EQ_INT(sg_service_revoke(s, g->id, "audit", "no", &q, &f),
 	    SG_ERR_FORBIDDEN);
 	CHECK(q == NULL);
