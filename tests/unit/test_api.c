@@ -1456,6 +1456,11 @@ test_artifacts(void)
 	refused_field(a, &t, 400, "limit", NULL);
 	mkreq(&t, "GET", "/v1/releases/" ID "/artifacts?limit=0", CI);
 	refused_field(a, &t, 400, "limit", NULL);
+	/* The one at fault is named, whichever is given too. */
+	mkreq(&t, "GET", "/v1/releases/" ID "/artifacts?after=2&limit=0", CI);
+	refused_field(a, &t, 400, "limit", "limit: must be 1 to 1000");
+	mkreq(&t, "GET", "/v1/releases/" ID "/artifacts?after=x&limit=5", CI);
+	refused_field(a, &t, 400, "after", "after: must be a position");
 	tresp_free(&out);
 	sg_api_free(a);
 }
