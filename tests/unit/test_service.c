@@ -2092,6 +2092,7 @@ test_grant_count(void)
 		CHECK_EQ_INT(grant_sign(s, p->id, "app-1", 1, &q, &f),
 		    SG_ERR_FORBIDDEN);
 		CHECK_STR(f.field, "grant");
+		CHECK(strstr(f.detail, "not approved") != NULL);
 		CHECK(q == NULL);
 		CHECK_EQ_INT(fake_count(p->id, 1), 0);
 	}
