@@ -1969,6 +1969,63 @@ out:
 	sg_service_free(s);
 }
 
+/* Creates a release of n artifacts on key (first n test lines). */
+static int
+release_n(struct sg_service *s, const char *key, size_t n,
+    struct sg_fault *f)
+{
+	static char buf[RELEASE_MAX + 1][SG_ARTIFACT_LINE_MAX + 1];
+	const char *lines[RELEASE_MAX + 1];
+	struct sg_new_request nr;
+	struct sg_request *q = NULL;
+	size_t i;
+	int existing = 0, r;
+
+	for (i = 0; i < n && i <= RELEASE_MAX; i++) {
+		release_line(i, buf[i], sizeof(buf[i]));
+		lines[i] = buf[i];
+	}
+	memset(&nr, 0, sizeof(nr));
+	memset(f, 0, sizeof(*f));
+	nr.kind = SG_KIND_RELEASE;
+	nr.key = key;
+	nr.format = SG_FORMAT_RAW;
+	nr.artifact_json = "{}";
+	nr.requester = "ci";
+	nr.lines = lines;
+	nr.nlines = n;
+	r = sg_service_create(s, &nr, &q, &existing, f);
+	CHECK(r == 0 || q == NULL);
+	sg_request_free(q);
+	return r;
+}
+
+/* A release holds 1 to the key's allow-releases artifacts, on a key that
+ * allows releases and needs approvals. */
+static void
+test_release_limits(void)
+{
+	struct sg_service *s = open_service("release-limits", &v1);
+	struct sg_fault f;
+
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(release_n(s, "release", RELEASE_MAX + 1, &f),
+	    SG_ERR_INVALID);
+	CHECK_STR(f.field, "artifacts");
+	CHECK_EQ_INT(release_n(s, "release", 0, &f), SG_ERR_INVALID);
+	CHECK_STR(f.field, "artifacts");
+	CHECK_EQ_INT(release_n(s, "firmware", 2, &f), SG_ERR_FORBIDDEN);
+	CHECK_STR(f.field, "key");
+	CHECK(strstr(f.detail, "allow-releases") != NULL);
+	CHECK_EQ_INT(release_n(s, "nightly", 2, &f), SG_ERR_FORBIDDEN);
+	CHECK_STR(f.field, "key");
+	CHECK_EQ_INT(count_in_state(s, SG_REQ_NONE, NULL), 0);
+	CHECK_EQ_INT(release_n(s, "release", RELEASE_MAX, &f), 0);
+	CHECK_EQ_INT(count_in_state(s, SG_REQ_PENDING, NULL), 1);
+	sg_service_free(s);
+}
+
 /* ---- grants ---- */
 
 /* Asks for a grant on key (count, lifetime, pattern) as requester. */
@@ -2388,6 +2445,7 @@ SG_TEST_MAIN("service",
     T(test_release_signed),
     T(test_release_refused),
     T(test_release_signer_away),
+    T(test_release_limits),
     T(test_grant_limits),
     T(test_grant_count),
     T(test_grant_race),
