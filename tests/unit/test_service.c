@@ -4,9 +4,10 @@
  * sg_service_open_with_signer(): in-memory OpenSSL keys for the policy's
  * keys and the log key, the log record the signer process keeps
  * (sg_witness), and switches that make it fail as an absent HSM would,
- * hang, or refuse.  Officers' envelopes are signed here the way `signgate
- * approve` signs them, with keys whose public halves the policy written
- * here holds.  A test clock moves requests past their expiry; the disk
+ * hang, or refuse (for releases and grants too: its sign_batch signs each
+ * artifact line's digest).  Officers' envelopes are signed here the way
+ * `signgate approve` signs them, with keys whose public halves the policy
+ * written here holds.  A test clock moves requests past their expiry; the disk
  * under the store is taken away by failing its writes, as
  * tests/preload/iofault.c does for the daemon, here linked into the test
  * itself.

@@ -6,7 +6,10 @@
  * its batch, a failing batch_end hook drops the whole batch and tells every
  * job so, a failing batch_durable hook (after the commit) keeps the batch
  * but acknowledges none of it, its relaxed writes leave the writer on
- * synchronous=FULL, and what was committed survives a reopen.
+ * synchronous=FULL, and what was committed survives a reopen.  Releases
+ * and grants: artifacts signed once, activation from pending only, a
+ * release done only when complete, and a grant's numbers 1..N each once,
+ * under racing writers and across a reopen.
  *
  * To put several jobs into one batch on purpose, a "blocker" job holds the
  * writer until the other jobs are queued behind it; every wait is bounded.
