@@ -433,11 +433,16 @@ api_get_artifacts(struct call *c)
 	size_t i, n = 0;
 	json_t *arr, *j;
 
-	if ((after_s != NULL && sg_parse_u64(after_s, 0, SG_RELEASE_MAX,
-	    &after) != 0) || (limit_s != NULL && sg_parse_u64(limit_s, 1,
-	    ITEMS_MAX, &limit) != 0)) {
-		api_problem(c->resp, 400, after_s != NULL ? "after" : "limit",
-		    "after: a position; limit: 1 to %d", ITEMS_MAX);
+	if (after_s != NULL && sg_parse_u64(after_s, 0, SG_RELEASE_MAX,
+	    &after) != 0) {
+		api_problem(c->resp, 400, "after", "after: must be a position, "
+		    "0 to %d", SG_RELEASE_MAX);
+		return;
+	}
+	if (limit_s != NULL && sg_parse_u64(limit_s, 1, ITEMS_MAX,
+	    &limit) != 0) {
+		api_problem(c->resp, 400, "limit", "limit: must be 1 to %d",
+		    ITEMS_MAX);
 		return;
 	}
 	if ((o = fetch_release(c)) == NULL)

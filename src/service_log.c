@@ -156,7 +156,8 @@ svc_log_artifact(struct sg_service *s, struct sg_txn *t,
 	e.position = a->position;
 	e.line = (char *)a->line;
 	e.line_len = strlen(a->line);
-	memcpy(e.path, a->path, a->npath * SG_HASH_LEN);
+	if (a->npath > 0)              /* a grant's signature has no path */
+		memcpy(e.path, a->path, a->npath * SG_HASH_LEN);
 	e.npath = a->npath;
 	e.signature = (uint8_t *)a->sig;
 	e.signature_len = a->sig_len;

@@ -139,6 +139,9 @@ make_request(struct sg_service *s, const char *id)
 	q->policy_version = 3;
 	memset(q->policy_sha256, 'f', 64);
 	q->state = s->state;
+	q->kind = s->kind;
+	q->approved_index = s->kind != SG_KIND_REQUEST ? 3 : -1;
+	q->count = s->kind == SG_KIND_RELEASE ? s->nitems : 0;
 	q->created_at = 1700000000;
 	q->expires_at = 1700003600;
 	q->log_index = -1;
@@ -209,6 +212,19 @@ answer(struct sg_service *s, const char *id, struct sg_request **ret,
 	return 0;
 }
 
+/* What a release, a grant or a request under a grant adds. */
+static void
+record_kind(struct sg_service *s, const struct sg_new_request *nr)
+{
+	size_t i;
+
+	for (i = 0; i < nr->nlines && i < 4; i++)
+		copy(s->nr_lines[i], sizeof(s->nr_lines[i]), nr->lines[i]);
+	copy(s->nr_pattern, sizeof(s->nr_pattern), nr->pattern);
+	copy(s->nr_grant, sizeof(s->nr_grant), nr->grant);
+	s->nr_has_grant = nr->grant != NULL;
+}
+
 int
 sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
     struct sg_request **ret, int *ret_existing, struct sg_fault *f)
@@ -224,6 +240,7 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 	copy(s->nr_idem, sizeof(s->nr_idem), nr->idem_key);
 	copy(s->nr_body_sha, sizeof(s->nr_body_sha), nr->body_sha256);
 	s->nr_has_idem = nr->idem_key != NULL;
+	record_kind(s, nr);
 	/* Its pointers die with the request. */
 	s->nr.key = s->nr.requester = NULL;
 	s->nr.artifact_json = s->nr.idem_key = s->nr.body_sha256 = NULL;
@@ -295,13 +312,35 @@ int
 sg_service_release_items(struct sg_service *s, const char *id,
     uint64_t after, size_t max, struct sg_release_item **ret, size_t *ret_n)
 {
+	struct sg_release_item *v;
+	size_t i, n = 0;
+
 	record(s, "release_items");
 	copy(s->id, sizeof(s->id), id);
-	(void)after;
-	(void)max;
+	s->x = after;
+	s->y = max;
 	*ret = NULL;
 	*ret_n = 0;
-	return s->result;
+	if (s->result != 0)
+		return s->result;
+	if ((v = calloc(s->nitems + 1, sizeof(*v))) == NULL)
+		abort();
+	for (i = after; i < s->nitems && n < max; i++, n++) {
+		v[n].position = i;
+		v[n].log_index = -1;
+		if ((v[n].line = strdup(s->items[i])) == NULL)
+			abort();
+		if (i < s->nsigned) {
+			if ((v[n].signature = malloc(3)) == NULL)
+				abort();
+			memcpy(v[n].signature, "sig", 3);
+			v[n].signature_len = 3;
+			v[n].log_index = 100 + (int64_t)i;
+		}
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
 }
 
 int

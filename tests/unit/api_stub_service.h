@@ -33,6 +33,10 @@ struct sg_service {
 	enum sg_req_state state;       /* state of the requests returned */
 	int not_ready;                 /* sg_service_ready() fails */
 	size_t nlist;                  /* requests sg_service_list returns */
+	enum sg_kind kind;             /* kind of the requests returned */
+	const char *const *items;      /* a release's lines (count: nitems) */
+	size_t nitems;
+	size_t nsigned;                /* items before this one are signed */
 
 	/* Recorded by the operations. */
 	unsigned calls;                /* operations since stub_reset() */
@@ -51,6 +55,9 @@ struct sg_service {
 	char nr_key[80], nr_format[8], nr_requester[64];
 	char nr_artifact[STUB_TEXT_MAX + 1], nr_idem[160], nr_body_sha[80];
 	int nr_has_idem;
+	char nr_lines[4][600];         /* the first lines of a release */
+	char nr_pattern[300], nr_grant[40];
+	int nr_has_grant;
 };
 
 /* The clock stub_now_ms() returns. */

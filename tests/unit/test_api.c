@@ -1152,6 +1152,319 @@ test_metrics(void)
 	sg_api_free(b);
 }
 
+/* ---- releases and grants ------------------------------------------------- */
+
+#define LINE(name) "sha256:" HEX64 " raw " name
+#define ITEM(name) "{\"name\":\"" name "\"," DIG "}"
+#define RELEASE(items) "{\"key\":\"release\",\"artifacts\":[" items "]}"
+
+static void
+test_release_bad_bodies(void)
+{
+	struct sg_api *a = new_api(0, 0, 0);
+	const char *rl = "/v1/releases";
+
+	bad_body(a, rl, "{\"artifacts\":[" ITEM("a") "]}", "key",
+	    "key: must be a key name");
+	bad_body(a, rl, "{\"key\":\"release\",\"artifacts\":{}}", "artifacts",
+	    "must be an array");
+	bad_body(a, rl, "{\"key\":\"release\"}", "artifacts",
+	    "must be an array");
+	bad_body(a, rl, RELEASE(""), "artifacts", "1 to 10000");
+	bad_body(a, rl, RELEASE("5"), "artifacts", "artifacts[0]: must be an "
+	    "object");
+	bad_body(a, rl, RELEASE(ITEM("a") "," ITEM("a b")), "artifacts",
+	    "artifacts[1].name: must be 1 to 255 bytes");
+	bad_body(a, rl, RELEASE("{" DIG "}"), "artifacts",
+	    "artifacts[0].name");
+	bad_body(a, rl, RELEASE("{\"name\":\"a\",\"version\":\"1 0\"," DIG "}"),
+	    "artifacts", "artifacts[0].version");
+	bad_body(a, rl, RELEASE(ITEM("a.bin") "," ITEM("b.bin") ","
+	    ITEM("a.bin")), "artifacts",
+	    "artifacts[2].name: 'a.bin' is also artifacts[0]'s");
+	bad_body(a, rl, RELEASE("{\"name\":\"a\",\"digest\":{\"algorithm\":"
+	    "\"sha256\",\"value\":\"abc\"}}"), "digest.value",
+	    "digest.value: must be 64 hex characters");
+	bad_body(a, rl, RELEASE("{\"name\":\"a\",\"size\":1," DIG "}"),
+	    "artifacts[0].size", "unknown field");
+	bad_body(a, rl, "{\"key\":\"release\",\"owner\":\"x\",\"artifacts\":["
+	    ITEM("a") "]}", "owner", "owner: unknown field");
+	bad_body(a, rl, "{\"key\":\"release\",\"format\":\"pgp\","
+	    "\"artifacts\":[" ITEM("a") "]}", "format", NULL);
+	bad_body(a, rl, "{\"key\":\"release\",\"release\":{\"a b\":\"x\"},"
+	    "\"artifacts\":[" ITEM("a") "]}", "artifact", NULL);
+	sg_api_free(a);
+}
+
+/* What a good release body hands to the service: its lines, exactly. */
+static void
+test_release_created(void)
+{
+	static const char body[] = "{\"key\":\"release\",\"release\":"
+	    "{\"version\":\"1.0\",\"name\":\"app\"},\"artifacts\":["
+	    "{\"name\":\"a.bin\",\"version\":\"1.0\"," DIG "},"
+	    ITEM("b.bin") "]}";
+	struct sg_api *a = new_api(0, 0, 0);
+	struct treq t;
+	struct tresp out = { 0 };
+
+	stub_reset(&svc);
+	svc.kind = SG_KIND_RELEASE;
+	mkreq(&t, "POST", "/v1/releases", CI);
+	json_body(&t, body, strlen(body));
+	CHECK_EQ_INT(send_to(a, &t, &out), 201);
+	CHECK_STR(svc.last, "create");
+	CHECK_EQ_INT(svc.nr.kind, SG_KIND_RELEASE);
+	CHECK_EQ_INT(svc.nr.nlines, 2);
+	CHECK_STR(svc.nr_lines[0], LINE("a.bin 1.0"));
+	CHECK_STR(svc.nr_lines[1], LINE("b.bin"));
+	CHECK_STR(svc.nr_key, "release");
+	CHECK_STR(svc.nr_format, "raw");
+	CHECK_STR(svc.nr_requester, "ci");
+	CHECK_STR(svc.nr_artifact, "{\"name\":\"app\",\"version\":\"1.0\"}");
+	CHECK_STR(jstr(&out, "kind"), "release");
+	CHECK_STR(out.r.location, "/v1/requests/" ID);
+	/* Without "release": "{}". */
+	stub_reset(&svc);
+	mkreq(&t, "POST", "/v1/releases", CI);
+	json_body(&t, RELEASE(ITEM("c")), strlen(RELEASE(ITEM("c"))));
+	CHECK_EQ_INT(send_to(a, &t, &out), 201);
+	CHECK_EQ_INT(svc.nr.nlines, 1);
+	CHECK_STR(svc.nr_lines[0], LINE("c"));
+	CHECK_STR(svc.nr_artifact, "{}");
+	tresp_free(&out);
+	sg_api_free(a);
+}
+
+static void
+test_grant_bodies(void)
+{
+	struct sg_api *a = new_api(0, 0, 0);
+	const char *gr = "/v1/grants";
+	struct treq t;
+	struct tresp out = { 0 };
+	static const char good[] = "{\"key\":\"release\",\"count\":5,"
+	    "\"lifetime\":3600,\"artifact\":\"app-*.bin\"}";
+
+	bad_body(a, gr, "{\"key\":\"release\",\"count\":0,\"lifetime\":60}",
+	    "count", "count: must be a whole number from 1 to 100000");
+	bad_body(a, gr, "{\"key\":\"release\",\"count\":100001,"
+	    "\"lifetime\":60}", "count", NULL);
+	bad_body(a, gr, "{\"key\":\"release\",\"count\":\"5\","
+	    "\"lifetime\":60}", "count", NULL);
+	bad_body(a, gr, "{\"key\":\"release\",\"count\":5}", "lifetime",
+	    "lifetime: must be");
+	bad_body(a, gr, "{\"key\":\"release\",\"count\":5,\"lifetime\":60,"
+	    "\"artifact\":\"a b\"}", "artifact", "name pattern");
+	bad_body(a, gr, "{\"key\":\"release\",\"count\":5,\"lifetime\":60,"
+	    "\"artifact\":\"\"}", "artifact", NULL);
+	bad_body(a, gr, "{\"key\":\"release\",\"count\":5,\"lifetime\":60,"
+	    "\"color\":\"red\"}", "color", "color: unknown field");
+	bad_body(a, gr, "{\"count\":5,\"lifetime\":60}", "key", NULL);
+
+	stub_reset(&svc);
+	svc.kind = SG_KIND_GRANT;
+	mkreq(&t, "POST", gr, CI);
+	json_body(&t, good, strlen(good));
+	CHECK_EQ_INT(send_to(a, &t, &out), 201);
+	CHECK_STR(svc.last, "create");
+	CHECK_EQ_INT(svc.nr.kind, SG_KIND_GRANT);
+	CHECK_EQ_INT(svc.nr.count, 5);
+	CHECK_EQ_INT(svc.nr.lifetime, 3600);
+	CHECK_STR(svc.nr_pattern, "app-*.bin");
+	CHECK_STR(svc.nr_key, "release");
+	CHECK_STR(svc.nr_format, "raw");
+	CHECK_STR(svc.nr_artifact, "{}");
+	CHECK_STR(jstr(&out, "kind"), "grant");
+	/* No pattern: any name. */
+	stub_reset(&svc);
+	mkreq(&t, "POST", gr, CI);
+	json_body(&t, "{\"key\":\"release\",\"count\":1,\"lifetime\":5}", 40);
+	CHECK_EQ_INT(send_to(a, &t, &out), 201);
+	CHECK_STR(svc.nr_pattern, "*");
+	tresp_free(&out);
+	sg_api_free(a);
+}
+
+/* A request under a grant: the grant's id checked; key optional. */
+static void
+test_request_under_grant(void)
+{
+	static const char no_key[] = "{\"grant\":\"" ID "\"," DIG
+	    ",\"artifact\":{\"name\":\"app-1.bin\"}}";
+	static const char with_key[] = "{\"grant\":\"" ID "\",\"key\":"
+	    "\"release\"," DIG ",\"artifact\":{\"name\":\"a\"}}";
+	struct sg_api *a = new_api(0, 0, 0);
+	struct treq t;
+	struct tresp out = { 0 };
+
+	bad_body(a, "/v1/requests", "{\"grant\":\"xyz\"," DIG ",\"artifact\":"
+	    "{\"name\":\"a\"}}", "grant", "grant: must be a grant id");
+	bad_body(a, "/v1/requests", "{\"grant\":5," DIG ",\"artifact\":"
+	    "{\"name\":\"a\"}}", "grant", NULL);
+	bad_body(a, "/v1/requests", "{\"grant\":\"" ID "\",\"key\":5," DIG
+	    ",\"artifact\":{\"name\":\"a\"}}", "key", NULL);
+	stub_reset(&svc);
+	mkreq(&t, "POST", "/v1/requests", CI);
+	json_body(&t, no_key, strlen(no_key));
+	CHECK_EQ_INT(send_to(a, &t, &out), 201);
+	CHECK_EQ_INT(svc.nr_has_grant, 1);
+	CHECK_STR(svc.nr_grant, ID);
+	CHECK_STR(svc.nr_key, "");
+	CHECK_EQ_INT(svc.nr.format, 0);
+	CHECK_EQ_INT(svc.nr.digest_len, 32);
+	CHECK_STR(svc.nr_artifact, "{\"name\":\"app-1.bin\"}");
+	stub_reset(&svc);
+	mkreq(&t, "POST", "/v1/requests", CI);
+	json_body(&t, with_key, strlen(with_key));
+	CHECK_EQ_INT(send_to(a, &t, &out), 201);
+	CHECK_STR(svc.nr_key, "release");
+	CHECK_STR(svc.nr_grant, ID);
+	/* Without a grant nothing says one. */
+	stub_reset(&svc);
+	mkreq(&t, "POST", "/v1/requests", CI);
+	json_body(&t, GOOD_BODY, strlen(GOOD_BODY));
+	CHECK_EQ_INT(send_to(a, &t, &out), 201);
+	CHECK_EQ_INT(svc.nr_has_grant, 0);
+	CHECK_EQ_INT(svc.nr.format, SG_FORMAT_RAW);
+	tresp_free(&out);
+	sg_api_free(a);
+}
+
+static void
+test_revoke_reason(void)
+{
+	struct sg_api *a = new_api(0, 0, 0);
+	const char *rv = "/v1/grants/" ID "/revoke";
+	struct treq t;
+	struct tresp out = { 0 };
+
+	bad_body(a, rv, "{}", "reason", "reason: is required");
+	bad_body(a, rv, "{\"reason\":5}", "reason", NULL);
+	bad_body(a, rv, "{\"reason\":\"a\\u0007b\"}", "reason",
+	    "reason: U+0007");
+	bad_body(a, rv, "{\"reason\":\"x\",\"by\":\"bob\"}", "by",
+	    "by: unknown field");
+	mkreq(&t, "POST", "/v1/grants/xyz/revoke", CI);
+	json_body(&t, "{\"reason\":\"x\"}", 14);
+	refused(a, &t, 404, NULL);
+	stub_reset(&svc);
+	svc.kind = SG_KIND_GRANT;
+	svc.state = SG_REQ_REVOKED;
+	mkreq(&t, "POST", rv, CI);
+	json_body(&t, "{\"reason\":\"key leaked\"}", 23);
+	CHECK_EQ_INT(send_to(a, &t, &out), 200);
+	CHECK_STR(svc.last, "revoke");
+	CHECK_STR(svc.id, ID);
+	CHECK_STR(svc.principal, "ci");
+	CHECK_STR(svc.text, "key leaked");
+	CHECK_STR(jstr(&out, "state"), "revoked");
+	/* The service's refusal reaches the client. */
+	stub_reset(&svc);
+	svc.result = SG_ERR_CONFLICT;
+	snprintf(svc.fault.detail, sizeof(svc.fault.detail), "grant %s is "
+	    "revoked: only an active grant can be revoked", ID);
+	mkreq(&t, "POST", rv, CI);
+	json_body(&t, "{\"reason\":\"again\"}", 18);
+	CHECK_EQ_INT(send_to(a, &t, &out), 409);
+	CHECK(is_problem(&out, 409, NULL, "only an active grant"));
+	tresp_free(&out);
+	sg_api_free(a);
+}
+
+static const char *const stub_lines[] = {
+	LINE("a.bin 1.0"),
+	LINE("b.bin"),
+	LINE("c.bin"),
+};
+
+static void
+test_manifest(void)
+{
+	struct sg_api *a = new_api(0, 0, 0);
+	struct treq t;
+	struct tresp out = { 0 };
+	static const char want[] = LINE("a.bin 1.0") "\n" LINE("b.bin") "\n"
+	    LINE("c.bin") "\n";
+
+	stub_reset(&svc);
+	svc.kind = SG_KIND_RELEASE;
+	svc.items = stub_lines;
+	svc.nitems = 3;
+	mkreq(&t, "GET", "/v1/releases/" ID "/manifest", CI);
+	CHECK_EQ_INT(send_to(a, &t, &out), 200);
+	CHECK_STR(out.r.content_type, "text/plain; charset=us-ascii");
+	CHECK_EQ_INT(out.r.body_len, strlen(want));
+	CHECK(out.r.body != NULL && out.r.body_len == strlen(want) &&
+	    memcmp(out.r.body, want, out.r.body_len) == 0);
+	CHECK_STR(svc.id, ID);
+	/* Not a release: 404. */
+	stub_reset(&svc);
+	mkreq(&t, "GET", "/v1/releases/" ID "/manifest", CI);
+	CHECK_EQ_INT(send_to(a, &t, &out), 404);
+	CHECK(is_problem(&out, 404, NULL, "not a release"));
+	tresp_free(&out);
+	sg_api_free(a);
+}
+
+static json_t *
+artifact_at(const struct tresp *out, size_t i)
+{
+	return json_array_get(json_object_get(out->doc, "artifacts"), i);
+}
+
+static void
+test_artifacts(void)
+{
+	struct sg_api *a = new_api(0, 0, 0);
+	struct treq t;
+	struct tresp out = { 0 };
+	json_t *it, *log;
+
+	stub_reset(&svc);
+	svc.kind = SG_KIND_RELEASE;
+	svc.items = stub_lines;
+	svc.nitems = 3;
+	svc.nsigned = 1;
+	mkreq(&t, "GET", "/v1/releases/" ID "/artifacts?limit=2", CI);
+	CHECK_EQ_INT(send_to(a, &t, &out), 200);
+	CHECK_EQ_INT(svc.x, 0);
+	CHECK_EQ_INT(svc.y, 2);
+	CHECK_EQ_INT(json_array_size(json_object_get(out.doc, "artifacts")), 2);
+	CHECK_EQ_INT(json_integer_value(json_object_get(out.doc, "next")), 2);
+	it = artifact_at(&out, 0);
+	CHECK_STR(json_string_value(json_object_get(it, "state")), "signed");
+	CHECK_STR(json_string_value(json_object_get(it, "version")), "1.0");
+	CHECK_STR(json_string_value(json_object_get(it, "line")),
+	    LINE("a.bin 1.0"));
+	log = json_object_get(json_object_get(it, "signature"), "log");
+	CHECK_EQ_INT(json_integer_value(json_object_get(log, "index")), 100);
+	CHECK_EQ_INT(json_integer_value(json_object_get(log,
+	    "approved_index")), 3);
+	it = artifact_at(&out, 1);
+	CHECK_STR(json_string_value(json_object_get(it, "state")), "pending");
+	CHECK_STR(json_string_value(json_object_get(it, "name")), "b.bin");
+	CHECK(json_object_get(it, "signature") == NULL);
+	CHECK(json_object_get(it, "version") == NULL);
+	/* The last page: next is null. */
+	mkreq(&t, "GET", "/v1/releases/" ID "/artifacts?after=2&limit=2", CI);
+	CHECK_EQ_INT(send_to(a, &t, &out), 200);
+	CHECK_EQ_INT(svc.x, 2);
+	CHECK_EQ_INT(json_array_size(json_object_get(out.doc, "artifacts")), 1);
+	CHECK(json_is_null(json_object_get(out.doc, "next")));
+	mkreq(&t, "GET", "/v1/releases/" ID "/artifacts?limit=1001", CI);
+	refused_field(a, &t, 400, "limit", NULL);
+	mkreq(&t, "GET", "/v1/releases/" ID "/artifacts?limit=0", CI);
+	refused_field(a, &t, 400, "limit", NULL);
+	/* The one at fault is named, whichever is given too. */
+	mkreq(&t, "GET", "/v1/releases/" ID "/artifacts?after=2&limit=0", CI);
+	refused_field(a, &t, 400, "limit", "limit: must be 1 to 1000");
+	mkreq(&t, "GET", "/v1/releases/" ID "/artifacts?after=x&limit=5", CI);
+	refused_field(a, &t, 400, "after", "after: must be a position");
+	tresp_free(&out);
+	sg_api_free(a);
+}
+
 int
 main(void)
 {
@@ -1174,6 +1487,13 @@ main(void)
 		T(test_idempotency_key),
 		T(test_rate_limits),
 		T(test_metrics),
+		T(test_release_bad_bodies),
+		T(test_release_created),
+		T(test_grant_bodies),
+		T(test_request_under_grant),
+		T(test_revoke_reason),
+		T(test_manifest),
+		T(test_artifacts),
 	};
 	int r;
 

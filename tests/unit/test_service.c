@@ -4,9 +4,10 @@
  * sg_service_open_with_signer(): in-memory OpenSSL keys for the policy's
  * keys and the log key, the log record the signer process keeps
  * (sg_witness), and switches that make it fail as an absent HSM would,
- * hang, or refuse.  Officers' envelopes are signed here the way `signgate
- * approve` signs them, with keys whose public halves the policy written
- * here holds.  A test clock moves requests past their expiry; the disk
+ * hang, or refuse (for releases and grants too: its sign_batch signs each
+ * artifact line's digest).  Officers' envelopes are signed here the way
+ * `signgate approve` signs them, with keys whose public halves the policy
+ * written here holds.  A test clock moves requests past their expiry; the disk
  * under the store is taken away by failing its writes, as
  * tests/preload/iofault.c does for the daemon, here linked into the test
  * itself.
@@ -38,6 +39,7 @@
 #include "sg_dsse.h"
 #include "sg_entry.h"
 #include "sg_err.h"
+#include "sg_manifest.h"
 #include "sg_note.h"
 #include "sg_service.h"
 #include "sg_service_signer.h"
@@ -48,6 +50,12 @@
 #define ORIGIN "service.test/log"
 #define SERIAL "0011223344556677"
 #define WAIT_SECONDS 20
+/* What key "release" allows: releases and grants (2h at most). */
+#define RELEASE_MAX 100
+#define GRANT_MAX 50
+#define GRANT_LIFETIME_MAX 7200
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static char tmpdir[128];
 
@@ -256,9 +264,13 @@ policy_text(const struct policy_opts *o)
 	text_add(&t, "group bystanders\n    members erin%s\nend\n",
 	    o->revoke_alice ? " alice" : "");
 	text_add(&t, "hsm %s\n    site Zurich\n    country CH\nend\n", SERIAL);
+	text_add(&t, "principal audit\n    roles auditor\n"
+	    "    client-cn audit\nend\n");
 	key_block(&t, "release", o->release_object != NULL ?
-	    o->release_object : "release", "    require security-officers 2\n",
-	    "no");
+	    o->release_object : "release", "    require security-officers 2\n"
+	    "    allow-releases " STR(RELEASE_MAX) "\n"
+	    "    allow-grants " STR(GRANT_MAX) " 2h\n"
+	    "    require-grant security-officers 1\n", "no");
 	key_block(&t, "firmware", "firmware",
 	    "    require security-officers 1\n", "yes");
 	key_block(&t, "nightly", "nightly", "", "no");
@@ -428,6 +440,65 @@ fake_sign(void *ctx, const struct sg_sign_msg *msg,
 	reply->sig_len = len;
 	pthread_mutex_lock(&fk.mu);
 	fake_req(st.request)->signs++;
+	bump();
+	pthread_mutex_unlock(&fk.mu);
+	return 0;
+}
+
+/* Signs one item's digest (from its line) with key k. */
+static int
+sign_item(struct tkey *k, const struct sg_batch_item *it,
+    struct sg_batch_result *res)
+{
+	struct sg_artifact_line al;
+	EVP_PKEY_CTX *pc = NULL;
+	size_t len = sizeof(res->sig);
+	int r = 0;
+
+	if (sg_artifact_line_parse(it->line, it->line_len, &al) != 0)
+		return SG_ERR_INVALID;
+	if ((pc = EVP_PKEY_CTX_new(k->pkey, NULL)) == NULL ||
+	    EVP_PKEY_sign_init(pc) != 1 || EVP_PKEY_CTX_set_signature_md(pc,
+	    sg_digest_md(al.digest_alg)) != 1 || EVP_PKEY_sign(pc, res->sig,
+	    &len, al.digest, al.digest_len) != 1)
+		r = SG_ERR_CRYPTO;
+	EVP_PKEY_CTX_free(pc);
+	if (r == 0)
+		res->sig_len = len;
+	return r;
+}
+
+/* The signer's batch call: the switches as for fake_sign, then each
+ * item's digest signed with the in-memory key. */
+static int
+fake_sign_batch(void *ctx, const char *key, const struct sg_sign_evidence *ev,
+    const struct sg_batch_item *items, size_t n, struct sg_batch_result *res,
+    char *errbuf, size_t errlen)
+{
+	struct tkey *k = find_key(hsm, NHSM, key);
+	struct sg_statement st;
+	size_t i;
+	int r;
+
+	(void)ctx;
+	if (k == NULL || k->name[0] == '@' || sg_statement_parse(ev->statement,
+	    ev->statement_len, &st) != 0 || st.kind == SG_KIND_REQUEST) {
+		snprintf(errbuf, errlen, "no such release, grant or key");
+		return SG_ERR_INVALID;
+	}
+	pthread_mutex_lock(&fk.mu);
+	fake_req(st.request)->calls++;
+	note_evidence(fake_req(st.request), ev);
+	bump();
+	r = sign_trouble(errbuf, errlen);
+	pthread_mutex_unlock(&fk.mu);
+	if (r != 0)
+		return r == SG_ERR_HSM ? SG_ERR_UNAVAILABLE : r;
+	for (i = 0; i < n; i++)
+		res[i].status = sign_item(k, &items[i], &res[i]);
+	pthread_mutex_lock(&fk.mu);
+	for (i = 0; i < n; i++)
+		fake_req(st.request)->signs += res[i].status == 0;
 	bump();
 	pthread_mutex_unlock(&fk.mu);
 	return 0;
@@ -666,6 +737,7 @@ open_service(const char *name, const struct policy_opts *o)
 	fake_reset(name);
 	memset(&parts, 0, sizeof(parts));
 	parts.signer.sign = fake_sign;
+	parts.signer.sign_batch = fake_sign_batch;
 	parts.signer.checkpoint = fake_checkpoint;
 	parts.signer.probe = fake_probe;
 	parts.signer.key_public = fake_key_public;
@@ -1668,6 +1740,598 @@ out:
 	sg_service_free(s);
 }
 
+/* ---- releases ---- */
+
+#define NREL 5
+
+/* The line of artifact i of a test release: a SHA-256 of i + 1 bytes. */
+static void
+release_line(size_t i, char *line, size_t cap)
+{
+	struct sg_artifact_line al;
+	size_t n;
+
+	memset(&al, 0, sizeof(al));
+	al.digest_alg = SG_DIGEST_SHA256;
+	memset(al.digest, (int)i + 1, 32);
+	al.digest_len = 32;
+	al.format = SG_FORMAT_RAW;
+	snprintf(al.name, sizeof(al.name), "art-%zu.bin", i);
+	snprintf(al.version, sizeof(al.version), "1.%zu", i);
+	if (sg_artifact_line_build(&al, line, cap, &n) != 0)
+		abort();
+}
+
+/* A pending release of NREL artifacts on key "release" (NULL on failure,
+ * checked). */
+static struct sg_request *
+new_release(struct sg_service *s)
+{
+	static char buf[NREL][SG_ARTIFACT_LINE_MAX + 1];
+	const char *lines[NREL];
+	struct sg_new_request nr;
+	struct sg_request *q = NULL;
+	struct sg_fault f;
+	size_t i;
+	int existing = 0;
+
+	for (i = 0; i < NREL; i++) {
+		release_line(i, buf[i], sizeof(buf[i]));
+		lines[i] = buf[i];
+	}
+	memset(&nr, 0, sizeof(nr));
+	memset(&f, 0, sizeof(f));
+	nr.kind = SG_KIND_RELEASE;
+	nr.key = "release";
+	nr.format = SG_FORMAT_RAW;
+	nr.artifact_json = "{\"name\":\"app\"}";
+	nr.requester = "ci";
+	nr.lines = lines;
+	nr.nlines = NREL;
+	CHECK_EQ_INT(sg_service_create(s, &nr, &q, &existing, &f), 0);
+	if (q == NULL)
+		fprintf(stderr, "  release: %s: %s\n", f.field, f.detail);
+	return q;
+}
+
+/* The type of log entry index, and its request and position. */
+static int
+entry_at(struct sg_service *s, int64_t index, struct sg_entry *e)
+{
+	char *text = NULL;
+	size_t len;
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	if (index < 0 || sg_service_log_entry(s, (uint64_t)index, &text,
+	    &len) != 0)
+		return -1;
+	r = sg_entry_parse(text, len, e);
+	free(text);
+	return r;
+}
+
+static int
+is_entry(struct sg_service *s, int64_t index, int type, const char *id,
+    uint64_t position)
+{
+	struct sg_entry e;
+	int yes;
+
+	if (entry_at(s, index, &e) != 0)
+		return 0;
+	yes = (int)e.type == type && strcmp(e.request, id) == 0 &&
+	    (type != SG_ENTRY_ARTIFACT_SIGNATURE || e.position == position);
+	sg_entry_clear(&e);
+	return yes;
+}
+
+/* Whether artifact it's signature verifies over its line's digest. */
+static int
+item_verifies(const struct sg_release_item *it)
+{
+	struct sg_artifact_line al;
+
+	if (it->signature == NULL || sg_artifact_line_parse(it->line,
+	    strlen(it->line), &al) != 0)
+		return 0;
+	return sg_verify(find_key(hsm, NHSM, "release")->pub, SG_SIG_ECDSA,
+	    al.digest_alg, al.digest, al.digest_len, it->signature,
+	    it->signature_len) == 0;
+}
+
+/* Every artifact of release q signed, verifying, with its entry. */
+static void
+check_release_signed(struct sg_service *s, const struct sg_request *q)
+{
+	struct sg_release_item *v = NULL;
+	char line[SG_ARTIFACT_LINE_MAX + 1];
+	size_t i, n = 0;
+
+	CHECK_EQ_INT(sg_service_release_items(s, q->id, 0, 100, &v, &n), 0);
+	CHECK_EQ_INT(n, NREL);
+	for (i = 0; i < n; i++) {
+		release_line(i, line, sizeof(line));
+		CHECK_EQ_INT(v[i].position, i);
+		CHECK_STR(v[i].line, line);
+		CHECK(item_verifies(&v[i]));
+		CHECK(v[i].log_index >= 0);
+		CHECK(is_entry(s, v[i].log_index, SG_ENTRY_ARTIFACT_SIGNATURE,
+		    q->id, i));
+	}
+	sg_release_items_free(v, n);
+	CHECK_EQ_INT(fake_count(q->id, 1), NREL);
+}
+
+/* A release is created pending with its statement; two approvals make
+ * it active with an approved entry; every artifact is then signed, each
+ * with its artifact-signature entry, and it ends signed. */
+static void
+test_release_signed(void)
+{
+	struct sg_service *s = open_service("release", &v1);
+	struct sg_request *q = NULL, *after = NULL;
+	struct waitfor w;
+	char want[64];
+
+	if (s == NULL || (q = new_release(s)) == NULL)
+		goto out;
+	CHECK_EQ_INT(q->kind, SG_KIND_RELEASE);
+	CHECK_EQ_INT(q->count, NREL);
+	CHECK_EQ_INT(q->state, SG_REQ_PENDING);
+	CHECK(strncmp(q->statement, "signgate release approval v1\nrelease ",
+	    37) == 0);
+	snprintf(want, sizeof(want), " %d\nformat raw\n", NREL);
+	CHECK(strstr(q->statement, want) != NULL);
+	CHECK_EQ_INT(decide(s, q, "alice", 1, &after), 0);
+	CHECK(after != NULL && after->state == SG_REQ_PENDING);
+	sg_request_free(after);
+	after = NULL;
+	CHECK_EQ_INT(fake_count(q->id, 0), 0);
+	CHECK_EQ_INT(decide(s, q, "bob", 1, &after), 0);
+	CHECK(after != NULL && (after->state == SG_REQ_ACTIVE ||
+	    after->state == SG_REQ_SIGNED));
+	if (after != NULL)
+		CHECK(is_entry(s, after->approved_index, SG_ENTRY_APPROVED,
+		    q->id, 0));
+	sg_request_free(after);
+	after = NULL;
+	w = (struct waitfor){ s, q->id, SG_REQ_SIGNED, 0 };
+	CHECK(wait_until(cond_state, &w));
+	after = get(s, q->id);
+	CHECK(after != NULL && after->signed_count == NREL);
+	check_release_signed(s, q);
+out:
+	sg_request_free(after);
+	sg_request_free(q);
+	sg_service_free(s);
+}
+
+/* Approves release q (alice, bob). */
+static void
+approve_release(struct sg_service *s, const struct sg_request *q)
+{
+	CHECK_EQ_INT(decide(s, q, "alice", 1, NULL), 0);
+	CHECK_EQ_INT(decide(s, q, "bob", 1, NULL), 0);
+}
+
+/* A signer that refuses the release fails it, with nothing signed. */
+static void
+test_release_refused(void)
+{
+	struct sg_service *s = open_service("release-refused", &v1);
+	struct sg_request *q = NULL, *after = NULL;
+	struct waitfor w;
+
+	if (s == NULL || (q = new_release(s)) == NULL)
+		goto out;
+	fake_set(&fk.refuse_sign, 1);
+	approve_release(s, q);
+	w = (struct waitfor){ s, q->id, SG_REQ_FAILED, 0 };
+	CHECK(wait_until(cond_state, &w));
+	after = get(s, q->id);
+	CHECK(after != NULL && after->signed_count == 0 &&
+	    after->error != NULL && strstr(after->error, "refused") != NULL);
+	CHECK_EQ_INT(fake_count(q->id, 1), 0);
+out:
+	sg_request_free(after);
+	sg_request_free(q);
+	sg_service_free(s);
+}
+
+/* A signer that is away leaves the release active; once it is back the
+ * release is signed, each artifact once. */
+static void
+test_release_signer_away(void)
+{
+	struct sg_service *s = open_service("release-away", &v1);
+	struct sg_request *q = NULL, *after = NULL;
+	struct waitfor w;
+
+	if (s == NULL || (q = new_release(s)) == NULL)
+		goto out;
+	fake_set(&fk.fail_sign, -1);
+	approve_release(s, q);
+	w = (struct waitfor){ s, q->id, SG_REQ_NONE, 2 };
+	CHECK(wait_until(cond_calls, &w));
+	after = get(s, q->id);
+	CHECK(after != NULL && after->state == SG_REQ_ACTIVE &&
+	    after->signed_count == 0);
+	sg_request_free(after);
+	fake_set(&fk.fail_sign, 0);
+	w = (struct waitfor){ s, q->id, SG_REQ_SIGNED, 0 };
+	CHECK(wait_until(cond_state, &w));
+	after = get(s, q->id);
+	CHECK(after != NULL && after->signed_count == NREL);
+	check_release_signed(s, q);
+out:
+	sg_request_free(after);
+	sg_request_free(q);
+	sg_service_free(s);
+}
+
+/* Creates a release of n artifacts on key (first n test lines). */
+static int
+release_n(struct sg_service *s, const char *key, size_t n,
+    struct sg_fault *f)
+{
+	static char buf[RELEASE_MAX + 1][SG_ARTIFACT_LINE_MAX + 1];
+	const char *lines[RELEASE_MAX + 1];
+	struct sg_new_request nr;
+	struct sg_request *q = NULL;
+	size_t i;
+	int existing = 0, r;
+
+	for (i = 0; i < n && i <= RELEASE_MAX; i++) {
+		release_line(i, buf[i], sizeof(buf[i]));
+		lines[i] = buf[i];
+	}
+	memset(&nr, 0, sizeof(nr));
+	memset(f, 0, sizeof(*f));
+	nr.kind = SG_KIND_RELEASE;
+	nr.key = key;
+	nr.format = SG_FORMAT_RAW;
+	nr.artifact_json = "{}";
+	nr.requester = "ci";
+	nr.lines = lines;
+	nr.nlines = n;
+	r = sg_service_create(s, &nr, &q, &existing, f);
+	CHECK(r == 0 || q == NULL);
+	sg_request_free(q);
+	return r;
+}
+
+/* A release holds 1 to the key's allow-releases artifacts, on a key that
+ * allows releases and needs approvals. */
+static void
+test_release_limits(void)
+{
+	struct sg_service *s = open_service("release-limits", &v1);
+	struct sg_fault f;
+
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(release_n(s, "release", RELEASE_MAX + 1, &f),
+	    SG_ERR_INVALID);
+	CHECK_STR(f.field, "artifacts");
+	CHECK_EQ_INT(release_n(s, "release", 0, &f), SG_ERR_INVALID);
+	CHECK_STR(f.field, "artifacts");
+	CHECK_EQ_INT(release_n(s, "firmware", 2, &f), SG_ERR_FORBIDDEN);
+	CHECK_STR(f.field, "key");
+	CHECK(strstr(f.detail, "allow-releases") != NULL);
+	CHECK_EQ_INT(release_n(s, "nightly", 2, &f), SG_ERR_FORBIDDEN);
+	CHECK_STR(f.field, "key");
+	CHECK_EQ_INT(count_in_state(s, SG_REQ_NONE, NULL), 0);
+	CHECK_EQ_INT(release_n(s, "release", RELEASE_MAX, &f), 0);
+	CHECK_EQ_INT(count_in_state(s, SG_REQ_PENDING, NULL), 1);
+	sg_service_free(s);
+}
+
+/* ---- grants ---- */
+
+/* Asks for a grant on key (count, lifetime, pattern) as requester. */
+static int
+grant_create(struct sg_service *s, const char *key, uint64_t count,
+    uint64_t lifetime, const char *pattern, struct sg_request **ret,
+    struct sg_fault *f)
+{
+	struct sg_new_request nr;
+	int existing = 0;
+
+	memset(&nr, 0, sizeof(nr));
+	memset(f, 0, sizeof(*f));
+	nr.kind = SG_KIND_GRANT;
+	nr.key = key;
+	nr.format = SG_FORMAT_RAW;
+	nr.artifact_json = "{}";
+	nr.requester = "ci";
+	nr.count = count;
+	nr.lifetime = lifetime;
+	nr.pattern = pattern;
+	*ret = NULL;
+	return sg_service_create(s, &nr, ret, &existing, f);
+}
+
+/* An approved (active) grant on key "release" (NULL on failure). */
+static struct sg_request *
+active_grant(struct sg_service *s, uint64_t count, uint64_t lifetime,
+    const char *pattern)
+{
+	struct sg_request *g = NULL, *after = NULL;
+	struct sg_fault f;
+
+	CHECK_EQ_INT(grant_create(s, "release", count, lifetime, pattern, &g,
+	    &f), 0);
+	if (g == NULL)
+		return NULL;
+	CHECK_EQ_INT(g->kind, SG_KIND_GRANT);
+	CHECK_EQ_INT(decide(s, g, "alice", 1, &after), 0);
+	CHECK(after != NULL && after->state == SG_REQ_ACTIVE &&
+	    is_entry(s, after->approved_index, SG_ENTRY_APPROVED, g->id, 0));
+	sg_request_free(after);
+	return g;
+}
+
+/* A request under grant gid for artifact name, digest of `fill` bytes. */
+static int
+grant_sign(struct sg_service *s, const char *gid, const char *name,
+    uint8_t fill, struct sg_request **ret, struct sg_fault *f)
+{
+	struct sg_new_request nr;
+	char art[128];
+	int existing = 0;
+
+	snprintf(art, sizeof(art), "{\"name\":\"%s\"}", name);
+	memset(&nr, 0, sizeof(nr));
+	memset(f, 0, sizeof(*f));
+	nr.digest_alg = SG_DIGEST_SHA256;
+	memset(nr.digest, fill, 32);
+	nr.digest_len = 32;
+	nr.artifact_json = art;
+	nr.requester = "ci";
+	nr.grant = gid;
+	*ret = NULL;
+	return sg_service_create(s, &nr, ret, &existing, f);
+}
+
+/* Creation limits: count and lifetime within the key's, grants allowed
+ * on the key at all. */
+static void
+test_grant_limits(void)
+{
+	struct sg_service *s = open_service("grant-limits", &v1);
+	struct sg_request *g = NULL;
+	struct sg_fault f;
+
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(grant_create(s, "release", GRANT_MAX + 1, 600, "*", &g,
+	    &f), SG_ERR_INVALID);
+	CHECK_STR(f.field, "count");
+	CHECK(g == NULL);
+	CHECK_EQ_INT(grant_create(s, "release", 0, 600, "*", &g, &f),
+	    SG_ERR_INVALID);
+	CHECK_STR(f.field, "count");
+	CHECK_EQ_INT(grant_create(s, "release", 5, GRANT_LIFETIME_MAX + 1,
+	    "*", &g, &f), SG_ERR_INVALID);
+	CHECK_STR(f.field, "lifetime");
+	CHECK_EQ_INT(grant_create(s, "firmware", 5, 600, "*", &g, &f),
+	    SG_ERR_FORBIDDEN);
+	CHECK_STR(f.field, "key");
+	CHECK(strstr(f.detail, "allow-grants") != NULL);
+	CHECK_EQ_INT(grant_create(s, "nightly", 5, 600, "*", &g, &f),
+	    SG_ERR_FORBIDDEN);
+	CHECK_STR(f.field, "key");
+	CHECK_EQ_INT(count_in_state(s, SG_REQ_NONE, NULL), 0);
+	/* At the limits: created. */
+	CHECK_EQ_INT(grant_create(s, "release", GRANT_MAX, GRANT_LIFETIME_MAX,
+	    "*", &g, &f), 0);
+	CHECK(g != NULL && g->count == GRANT_MAX && g->state ==
+	    SG_REQ_PENDING && g->expires_at - g->created_at ==
+	    GRANT_LIFETIME_MAX);
+	sg_request_free(g);
+	sg_service_free(s);
+}
+
+/* Under a pending grant nothing is signed; under an active one each
+ * request is signed at once with numbers 1..N, and N + 1 is refused. */
+static void
+test_grant_count(void)
+{
+	struct sg_service *s = open_service("grant-count", &v1);
+	struct sg_request *g = NULL, *p = NULL, *q = NULL;
+	struct sg_fault f;
+	uint8_t i;
+
+	if (s == NULL)
+		return;
+	CHECK_EQ_INT(grant_create(s, "release", 3, 3600, "app-*", &p, &f), 0);
+	if (p != NULL) {
+		CHECK_EQ_INT(grant_sign(s, p->id, "app-1", 1, &q, &f),
+		    SG_ERR_FORBIDDEN);
+		CHECK_STR(f.field, "grant");
+		CHECK(strstr(f.detail, "not approved") != NULL);
+		CHECK(q == NULL);
+		CHECK_EQ_INT(fake_count(p->id, 1), 0);
+	}
+	if ((g = active_grant(s, 3, 3600, "app-*")) == NULL)
+		goto out;
+	for (i = 1; i <= 3; i++) {
+		CHECK_EQ_INT(grant_sign(s, g->id, "app-x", i, &q, &f), 0);
+		CHECK(q != NULL && q->state == SG_REQ_SIGNED &&
+		    q->grant_seq == i && strcmp(q->grant_id, g->id) == 0 &&
+		    signature_verifies(q) && is_entry(s, q->log_index,
+		    SG_ENTRY_ARTIFACT_SIGNATURE, g->id, i));
+		sg_request_free(q);
+	}
+	CHECK_EQ_INT(grant_sign(s, g->id, "app-x", 4, &q, &f),
+	    SG_ERR_CONFLICT);
+	CHECK(q == NULL && strstr(f.detail, "used up") != NULL);
+	CHECK_EQ_INT(fake_count(g->id, 1), 3);
+	sg_request_free(g);
+	g = get(s, p != NULL ? p->id : "");
+	CHECK(g != NULL && g->used == 0);
+out:
+	sg_request_free(g);
+	sg_request_free(p);
+	sg_service_free(s);
+}
+
+#define RACERS 8
+#define RACE_COUNT 20
+
+struct racer {
+	pthread_t th;
+	struct sg_service *s;
+	const char *gid;
+	unsigned n;
+	uint64_t seqs[RACE_COUNT + 1];
+	int other;                     /* answers other than 0, CONFLICT */
+};
+
+static void *
+racer_main(void *p)
+{
+	struct racer *rc = p;
+	struct sg_request *q;
+	struct sg_fault f;
+	int r;
+
+	for (;;) {
+		r = grant_sign(rc->s, rc->gid, "app-race", (uint8_t)rc->n, &q,
+		    &f);
+		if (r == SG_ERR_CONFLICT)
+			break;
+		if (r != 0 || q == NULL || q->state != SG_REQ_SIGNED) {
+			rc->other++;
+			sg_request_free(q);
+			break;
+		}
+		if (rc->n <= RACE_COUNT)
+			rc->seqs[rc->n++] = q->grant_seq;
+		sg_request_free(q);
+	}
+	return NULL;
+}
+
+/* Eight threads racing for a grant of 20 get exactly 20 signatures, each
+ * number once. */
+static void
+test_grant_race(void)
+{
+	struct sg_service *s = open_service("grant-race", &v1);
+	static struct racer rc[RACERS];
+	struct sg_request *g = NULL;
+	unsigned seen[RACE_COUNT + 2], total = 0;
+	size_t i, k;
+
+	if (s == NULL || (g = active_grant(s, RACE_COUNT, 3600, "*")) == NULL)
+		goto out;
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < RACERS; i++) {
+		memset(&rc[i], 0, sizeof(rc[i]));
+		rc[i].s = s;
+		rc[i].gid = g->id;
+		CHECK_EQ_INT(pthread_create(&rc[i].th, NULL, racer_main,
+		    &rc[i]), 0);
+	}
+	for (i = 0; i < RACERS; i++) {
+		pthread_join(rc[i].th, NULL);
+		CHECK_EQ_INT(rc[i].other, 0);
+		for (k = 0; k < rc[i].n; k++, total++)
+			if (rc[i].seqs[k] >= 1 && rc[i].seqs[k] <= RACE_COUNT)
+				seen[rc[i].seqs[k]]++;
+	}
+	CHECK_EQ_INT(total, RACE_COUNT);
+	for (i = 1; i <= RACE_COUNT; i++)
+		CHECK_EQ_INT(seen[i], 1);
+	CHECK_EQ_INT(fake_count(g->id, 1), RACE_COUNT);
+out:
+	sg_request_free(g);
+	sg_service_free(s);
+}
+
+/* Revocation: by an officer or the requester, at once; not by an
+ * auditor; not twice. */
+static void
+test_grant_revoke(void)
+{
+	struct sg_service *s = open_service("grant-revoke", &v1);
+	struct sg_request *g = NULL, *h = NULL, *q = NULL;
+	struct sg_fault f;
+
+	if (s == NULL || (g = active_grant(s, 5, 3600, "*")) == NULL ||
+	    (h = active_grant(s, 5, 3600, "*")) == NULL)
+		goto out;
+	CHECK_EQ_INT(grant_sign(s, g->id, "a", 1, &q, &f), 0);
+	sg_request_free(q);
+	q = NULL;
+	memset(&f, 0, sizeof(f));
+	CHECK_EQ_INT(sg_service_revoke(s, g->id, "bob", "", &q, &f),
+	    SG_ERR_INVALID);
+	CHECK_STR(f.field, "reason");
+	CHECK_EQ_INT(sg_service_revoke(s, g->id, "audit", "no", &q, &f),
+	    SG_ERR_FORBIDDEN);
+	CHECK(q == NULL);
+	CHECK_EQ_INT(sg_service_revoke(s, g->id, "bob", "key leaked", &q, &f),
+	    0);
+	CHECK(q != NULL && q->state == SG_REQ_REVOKED &&
+	    strcmp(q->cancelled_by, "bob") == 0);
+	sg_request_free(q);
+	q = NULL;
+	CHECK_EQ_INT(grant_sign(s, g->id, "a", 2, &q, &f), SG_ERR_FORBIDDEN);
+	CHECK(q == NULL && strcmp(f.field, "grant") == 0 &&
+	    strstr(f.detail, "revoked") != NULL);
+	CHECK_EQ_INT(sg_service_revoke(s, g->id, "alice", "again", &q, &f),
+	    SG_ERR_CONFLICT);
+	CHECK(q == NULL);
+	CHECK_EQ_INT(fake_count(g->id, 1), 1);
+	/* The requester may revoke its own grant. */
+	CHECK_EQ_INT(sg_service_revoke(s, h->id, "ci", "done early", &q, &f),
+	    0);
+	CHECK(q != NULL && q->state == SG_REQ_REVOKED);
+	sg_request_free(q);
+	q = NULL;
+	CHECK_EQ_INT(grant_sign(s, h->id, "a", 3, &q, &f), SG_ERR_FORBIDDEN);
+out:
+	sg_request_free(q);
+	sg_request_free(g);
+	sg_request_free(h);
+	sg_service_free(s);
+}
+
+/* A grant past its end signs nothing; a name outside its pattern is
+ * refused. */
+static void
+test_grant_end_and_pattern(void)
+{
+	struct sg_service *s = open_service("grant-end", &v1);
+	struct sg_request *g = NULL, *q = NULL;
+	struct sg_fault f;
+
+	if (s == NULL || (g = active_grant(s, 5, 600, "app-?.bin")) == NULL)
+		goto out;
+	CHECK_EQ_INT(grant_sign(s, g->id, "app-10.bin", 1, &q, &f),
+	    SG_ERR_FORBIDDEN);
+	CHECK(q == NULL);
+	CHECK_STR(f.field, "artifact.name");
+	CHECK_EQ_INT(grant_sign(s, g->id, "other.bin", 1, &q, &f),
+	    SG_ERR_FORBIDDEN);
+	CHECK_EQ_INT(grant_sign(s, g->id, "app-1.bin", 1, &q, &f), 0);
+	CHECK(q != NULL && q->grant_seq == 1);
+	sg_request_free(q);
+	q = NULL;
+	atomic_store(&clock_offset, 600);
+	CHECK_EQ_INT(grant_sign(s, g->id, "app-2.bin", 2, &q, &f),
+	    SG_ERR_FORBIDDEN);
+	CHECK(q == NULL);
+	CHECK_STR(f.field, "grant");
+	CHECK_EQ_INT(fake_count(g->id, 1), 1);
+out:
+	sg_request_free(g);
+	sg_service_free(s);
+}
+
 static void
 test_teardown(void)
 {
@@ -1779,4 +2443,13 @@ SG_TEST_MAIN("service",
     T(test_checkpoint_fails_decide),
     T(test_log_refused),
     T(test_disk_fails),
+    T(test_release_signed),
+    T(test_release_refused),
+    T(test_release_signer_away),
+    T(test_release_limits),
+    T(test_grant_limits),
+    T(test_grant_count),
+    T(test_grant_race),
+    T(test_grant_revoke),
+    T(test_grant_end_and_pattern),
     T(test_teardown))

@@ -6,7 +6,10 @@
  * its batch, a failing batch_end hook drops the whole batch and tells every
  * job so, a failing batch_durable hook (after the commit) keeps the batch
  * but acknowledges none of it, its relaxed writes leave the writer on
- * synchronous=FULL, and what was committed survives a reopen.
+ * synchronous=FULL, and what was committed survives a reopen.  Releases
+ * and grants: artifacts signed once, activation from pending only, a
+ * release done only when complete, and a grant's numbers 1..N each once,
+ * under racing writers and across a reopen.
  *
  * To put several jobs into one batch on purpose, a "blocker" job holds the
  * writer until the other jobs are queued behind it; every wait is bounded.
@@ -1940,6 +1943,10 @@ check_upgraded(const char *dir, const char *layout)
 	if (got != NULL) {
 		CHECK_EQ_INT(got->seq, 41);
 		CHECK_EQ_INT(got->state, SG_REQ_PENDING);
+		CHECK_EQ_INT(got->kind, SG_KIND_REQUEST);
+		CHECK_EQ_INT(got->count, 0);
+		CHECK_EQ_INT(got->approved_index, -1);
+		CHECK_STR(got->grant_id, "");
 		CHECK_EQ_INT(got->format, SG_FORMAT_CMS);
 		CHECK_STR(got->artifact_json, "{\"name\":\"a\"}");
 		CHECK_STR(got->policy_sha256, OLD_SHA);
@@ -2030,6 +2037,7 @@ test_upgrade_every_version(void)
 		    "ALTER TABLE requests ADD COLUMN log_index INTEGER;"
 		    "ALTER TABLE requests ADD COLUMN timestamp_note TEXT;"
 		    OLD_ROWS "PRAGMA user_version = 2;" },
+		{ "v3", LAYOUT_CANCELLED OLD_ROWS "PRAGMA user_version = 3;" },
 	};
 	char dir[128];
 	size_t i;
@@ -2248,6 +2256,562 @@ test_states_and_formats_checked(void)
 	sg_store_close(st);
 }
 
+/* ---- releases and grants ---- */
+
+/* A pending release (count lines) or grant (count signatures). */
+static void
+fill_kind(struct req *b, unsigned n, enum sg_kind kind, uint64_t count,
+    int64_t expires)
+{
+	fill(b, n, "release", 1000, expires);
+	b->q.kind = kind;
+	b->q.count = count;
+	b->q.digest_alg[0] = b->q.digest_hex[0] = '\0';
+}
+
+struct rel_op {
+	const char *id;
+	const char *const *lines;
+	size_t n;
+	uint64_t position, index, seq;
+	int64_t at;
+	const char *by, *reason;
+};
+
+static int
+job_put_lines(struct sg_txn *t, void *arg)
+{
+	struct rel_op *o = arg;
+
+	return sg_store_release_put_lines(t, o->id, o->lines, o->n);
+}
+
+static int
+job_item_signed(struct sg_txn *t, void *arg)
+{
+	static const uint8_t sig[] = { 0x30, 0x02, 0x01, 0x07 };
+	struct rel_op *o = arg;
+
+	return sg_store_release_item_signed(t, o->id, o->position, sig,
+	    sizeof(sig), NULL, 0, o->index, o->at);
+}
+
+static int
+job_activate(struct sg_txn *t, void *arg)
+{
+	struct rel_op *o = arg;
+
+	return sg_store_activate(t, o->id, o->index);
+}
+
+static int
+job_release_done(struct sg_txn *t, void *arg)
+{
+	struct rel_op *o = arg;
+
+	return sg_store_release_done(t, o->id, o->at);
+}
+
+static int
+job_take(struct sg_txn *t, void *arg)
+{
+	struct rel_op *o = arg;
+
+	return sg_store_grant_take(t, o->id, o->at, &o->seq);
+}
+
+static int
+job_revoke(struct sg_txn *t, void *arg)
+{
+	struct rel_op *o = arg;
+
+	return sg_store_revoke(t, o->id, o->by, o->reason, o->at);
+}
+
+static int
+rel_write(struct sg_store *st, sg_store_job_fn fn, const char *id,
+    uint64_t position, uint64_t index, int64_t at)
+{
+	struct rel_op o = { .id = id, .position = position, .index = index,
+	    .at = at };
+
+	return sg_store_write(st, fn, &o);
+}
+
+/* Takes the grant's next number at `now`; *seq gets it. */
+static int
+take(struct sg_store *st, const char *id, int64_t now, uint64_t *seq)
+{
+	struct rel_op o = { .id = id, .at = now };
+	int r;
+
+	*seq = 0;
+	if ((r = sg_store_write(st, job_take, &o)) == 0)
+		*seq = o.seq;
+	return r;
+}
+
+static int
+items(struct sg_store *st, const char *id, uint64_t after, size_t max,
+    int unsigned_only, struct sg_release_item **ret, size_t *ret_n)
+{
+	struct sg_txn *t = NULL;
+	int r;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if ((r = sg_store_read_begin(st, &t)) != 0)
+		return r;
+	r = sg_store_release_items(t, id, after, max, unsigned_only, ret,
+	    ret_n);
+	sg_store_read_end(t);
+	return r;
+}
+
+/* The positions of items as "0,2,4". */
+static const char *
+positions(const struct sg_release_item *v, size_t n)
+{
+	static char buf[128];
+	size_t i, len = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && len < sizeof(buf) - 24; i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%llu",
+		    i > 0 ? "," : "", (unsigned long long)v[i].position);
+	return buf;
+}
+
+static const char *const rel_lines[] = {
+	"sha256:" "00000000000000000000000000000000"
+	    "00000000000000000000000000000001 raw a.bin",
+	"sha256:" "00000000000000000000000000000000"
+	    "00000000000000000000000000000002 raw b.bin 1.0",
+	"sha256:" "00000000000000000000000000000000"
+	    "00000000000000000000000000000003 raw c.bin",
+	"sha256:" "00000000000000000000000000000000"
+	    "00000000000000000000000000000004 raw d.bin",
+	"sha256:" "00000000000000000000000000000000"
+	    "00000000000000000000000000000005 raw e.bin",
+};
+#define NREL_LINES (sizeof(rel_lines) / sizeof(rel_lines[0]))
+
+/* A pending release with rel_lines, stored in st. */
+static int
+put_release(struct sg_store *st, struct req *b, unsigned n)
+{
+	struct rel_op o;
+	int r;
+
+	fill_kind(b, n, SG_KIND_RELEASE, NREL_LINES, 5000);
+	if ((r = insert(st, &b->q, NULL, NULL)) != 0)
+		return r;
+	memset(&o, 0, sizeof(o));
+	o.id = b->q.id;
+	o.lines = rel_lines;
+	o.n = NREL_LINES;
+	return sg_store_write(st, job_put_lines, &o);
+}
+
+/* Lines come back in position order, paged by after/limit; a signature
+ * is recorded once and unsigned_only skips the signed ones. */
+static void
+test_release_lines(void)
+{
+	struct sg_store *st = open_store("rel-lines");
+	struct sg_release_item *v = NULL;
+	struct sg_request *got = NULL;
+	struct req b;
+	size_t n = 0;
+
+	if (st == NULL || put_release(st, &b, 700) != 0) {
+		CHECK(0);
+		sg_store_close(st);
+		return;
+	}
+	CHECK_EQ_INT(items(st, b.q.id, 0, 10, 0, &v, &n), 0);
+	CHECK_EQ_INT(n, NREL_LINES);
+	CHECK_STR(positions(v, n), "0,1,2,3,4");
+	if (n == NREL_LINES) {
+		CHECK_STR(v[1].line, rel_lines[1]);
+		CHECK_STR(v[4].line, rel_lines[4]);
+		CHECK(v[2].signature == NULL && v[2].log_index == -1);
+	}
+	sg_release_items_free(v, n);
+	CHECK_EQ_INT(items(st, b.q.id, 2, 2, 0, &v, &n), 0);
+	CHECK_STR(positions(v, n), "2,3");
+	sg_release_items_free(v, n);
+	CHECK_EQ_INT(items(st, b.q.id, 4, 100, 0, &v, &n), 0);
+	CHECK_STR(positions(v, n), "4");
+	sg_release_items_free(v, n);
+	CHECK_EQ_INT(items(st, b.q.id, 5, 100, 0, &v, &n), 0);
+	CHECK_EQ_INT(n, 0);
+	sg_release_items_free(v, n);
+	/* Signed once: the second signature of a position conflicts. */
+	CHECK_EQ_INT(rel_write(st, job_item_signed, b.q.id, 1, 31, 1200), 0);
+	CHECK_EQ_INT(rel_write(st, job_item_signed, b.q.id, 3, 33, 1201), 0);
+	CHECK_EQ_INT(rel_write(st, job_item_signed, b.q.id, 1, 99, 1300),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(rel_write(st, job_item_signed, b.q.id, 9, 99, 1300),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(items(st, b.q.id, 0, 10, 1, &v, &n), 0);
+	CHECK_STR(positions(v, n), "0,2,4");
+	sg_release_items_free(v, n);
+	CHECK_EQ_INT(items(st, b.q.id, 1, 1, 0, &v, &n), 0);
+	if (n == 1) {
+		CHECK_EQ_INT(v[0].log_index, 31);
+		CHECK_EQ_INT(v[0].signed_at, 1200);
+		CHECK(v[0].signature_len == 4 && v[0].signature[3] == 7);
+	}
+	CHECK_EQ_INT(n, 1);
+	sg_release_items_free(v, n);
+	CHECK_EQ_INT(get(st, b.q.id, &got), 0);
+	if (got != NULL) {
+		CHECK_EQ_INT(got->kind, SG_KIND_RELEASE);
+		CHECK_EQ_INT(got->count, NREL_LINES);
+		CHECK_EQ_INT(got->signed_count, 2);
+	}
+	sg_request_free(got);
+	sg_store_close(st);
+}
+
+/* Activation: once, from pending, for releases and grants only. */
+static void
+test_activate(void)
+{
+	struct sg_store *st = open_store("activate");
+	struct sg_request *got = NULL;
+	struct req q, g, done;
+
+	if (st == NULL) {
+		CHECK(0);
+		return;
+	}
+	fill(&q, 710, "release", 1000, 5000);
+	fill_kind(&g, 711, SG_KIND_GRANT, 3, 5000);
+	fill_kind(&done, 712, SG_KIND_GRANT, 3, 5000);
+	CHECK_EQ_INT(insert(st, &q.q, NULL, NULL), 0);
+	CHECK_EQ_INT(insert(st, &g.q, NULL, NULL), 0);
+	CHECK_EQ_INT(insert(st, &done.q, NULL, NULL), 0);
+	CHECK_EQ_INT(rel_write(st, job_activate, q.q.id, 0, 4, 0),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(finish(st, done.q.id, SG_REQ_REJECTED, NULL), 0);
+	CHECK_EQ_INT(rel_write(st, job_activate, done.q.id, 0, 4, 0),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(rel_write(st, job_activate, g.q.id, 0, 17, 0), 0);
+	CHECK_EQ_INT(rel_write(st, job_activate, g.q.id, 0, 18, 0),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(get(st, g.q.id, &got), 0);
+	CHECK(got != NULL && got->state == SG_REQ_ACTIVE &&
+	    got->approved_index == 17 && got->used == 0);
+	sg_request_free(got);
+	got = NULL;
+	CHECK_EQ_INT(get(st, q.q.id, &got), 0);
+	CHECK(got != NULL && got->state == SG_REQ_PENDING &&
+	    got->approved_index == -1 && got->kind == SG_KIND_REQUEST);
+	sg_request_free(got);
+	sg_store_close(st);
+}
+
+/* Ids of active releases (at most 8). */
+static size_t
+active_releases(struct sg_store *st, char (*ids)[SG_REQUEST_ID_SIZE])
+{
+	struct sg_txn *t = NULL;
+	size_t n = 0;
+
+	if (sg_store_read_begin(st, &t) != 0)
+		return (size_t)-1;
+	if (sg_store_active_releases(t, 8, ids, &n) != 0)
+		n = (size_t)-1;
+	sg_store_read_end(t);
+	return n;
+}
+
+/* A release ends signed only from active and only once every artifact
+ * is signed; only active releases are listed, oldest first. */
+static void
+test_release_done(void)
+{
+	struct sg_store *st = open_store("rel-done");
+	char ids[8][SG_REQUEST_ID_SIZE];
+	struct sg_request *got = NULL;
+	struct req a, b, g;
+	size_t i;
+
+	if (st == NULL || put_release(st, &a, 720) != 0 ||
+	    put_release(st, &b, 721) != 0) {
+		CHECK(0);
+		sg_store_close(st);
+		return;
+	}
+	fill_kind(&g, 722, SG_KIND_GRANT, 2, 5000);
+	CHECK_EQ_INT(insert(st, &g.q, NULL, NULL), 0);
+	CHECK_EQ_INT(rel_write(st, job_activate, g.q.id, 0, 1, 0), 0);
+	CHECK_EQ_INT(active_releases(st, ids), 0);
+	/* b: every artifact signed, but still pending. */
+	for (i = 0; i < NREL_LINES; i++)
+		CHECK_EQ_INT(rel_write(st, job_item_signed, b.q.id, i, 40 + i,
+		    1100), 0);
+	CHECK_EQ_INT(rel_write(st, job_release_done, b.q.id, 0, 0, 1200),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(rel_write(st, job_activate, b.q.id, 0, 2, 0), 0);
+	CHECK_EQ_INT(rel_write(st, job_activate, a.q.id, 0, 3, 0), 0);
+	CHECK_EQ_INT(active_releases(st, ids), 2);
+	CHECK_STR(ids[0], a.q.id);
+	CHECK_STR(ids[1], b.q.id);
+	/* a: active, one artifact short. */
+	for (i = 0; i + 1 < NREL_LINES; i++)
+		CHECK_EQ_INT(rel_write(st, job_item_signed, a.q.id, i, 50 + i,
+		    1100), 0);
+	CHECK_EQ_INT(rel_write(st, job_release_done, a.q.id, 0, 0, 1200),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(rel_write(st, job_release_done, b.q.id, 0, 0, 1201), 0);
+	CHECK_EQ_INT(rel_write(st, job_release_done, b.q.id, 0, 0, 1202),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(active_releases(st, ids), 1);
+	CHECK_STR(ids[0], a.q.id);
+	CHECK_EQ_INT(get(st, b.q.id, &got), 0);
+	CHECK(got != NULL && got->state == SG_REQ_SIGNED &&
+	    got->signed_at == 1201 && got->signed_count == NREL_LINES);
+	sg_request_free(got);
+	got = NULL;
+	CHECK_EQ_INT(rel_write(st, job_item_signed, a.q.id, 4, 54, 1300), 0);
+	CHECK_EQ_INT(rel_write(st, job_release_done, a.q.id, 0, 0, 1301), 0);
+	CHECK_EQ_INT(active_releases(st, ids), 0);
+	/* A grant is never "done". */
+	CHECK_EQ_INT(rel_write(st, job_release_done, g.q.id, 0, 0, 1302),
+	    SG_ERR_CONFLICT);
+	sg_store_close(st);
+}
+
+/* An active grant of count at expires, in st; its id in b. */
+static int
+put_grant(struct sg_store *st, struct req *b, unsigned n, uint64_t count,
+    int64_t expires, int activate)
+{
+	int r;
+
+	fill_kind(b, n, SG_KIND_GRANT, count, expires);
+	if ((r = insert(st, &b->q, NULL, NULL)) != 0 || !activate)
+		return r;
+	return rel_write(st, job_activate, b->q.id, 0, 9, 0);
+}
+
+/* Numbers 1..N, then none; not while pending, nor at or after the end;
+ * the count survives a reopen. */
+static void
+test_grant_take(void)
+{
+	struct sg_store *st = open_store("take");
+	struct sg_request *got = NULL;
+	struct req g, p, e;
+	uint64_t seq, i;
+
+	if (st == NULL || put_grant(st, &g, 730, 3, 5000, 1) != 0 ||
+	    put_grant(st, &p, 731, 3, 5000, 0) != 0 ||
+	    put_grant(st, &e, 732, 3, 2000, 1) != 0) {
+		CHECK(0);
+		sg_store_close(st);
+		return;
+	}
+	for (i = 1; i <= 2; i++) {
+		CHECK_EQ_INT(take(st, g.q.id, 1500, &seq), 0);
+		CHECK_EQ_INT(seq, i);
+	}
+	CHECK_EQ_INT(take(st, p.q.id, 1500, &seq), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(take(st, e.q.id, 2000, &seq), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(take(st, e.q.id, 2500, &seq), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(take(st, e.q.id, 1999, &seq), 0);
+	CHECK_EQ_INT(seq, 1);
+	CHECK_EQ_INT(take(st, "ffffffffffffffffffffffffffffffff", 1500, &seq),
+	    SG_ERR_CONFLICT);
+	sg_store_close(st);
+	/* Reopened: the third number, then none. */
+	if ((st = open_store("take")) == NULL) {
+		CHECK(0);
+		return;
+	}
+	CHECK_EQ_INT(take(st, g.q.id, 1500, &seq), 0);
+	CHECK_EQ_INT(seq, 3);
+	CHECK_EQ_INT(take(st, g.q.id, 1500, &seq), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(seq, 0);
+	CHECK_EQ_INT(get(st, g.q.id, &got), 0);
+	CHECK(got != NULL && got->used == 3 && got->count == 3 &&
+	    got->state == SG_REQ_ACTIVE);
+	sg_request_free(got);
+	sg_store_close(st);
+}
+
+#define TAKERS 8
+#define TAKE_COUNT 40
+
+struct taker {
+	pthread_t th;
+	struct sg_store *st;
+	const char *id;
+	uint64_t got[TAKE_COUNT + 1];
+	size_t n;
+	int other;                     /* results other than 0, CONFLICT */
+};
+
+/* Takes numbers until the grant refuses, a few tries past it. */
+static void *
+taker_main(void *p)
+{
+	struct taker *tk = p;
+	uint64_t seq;
+	int r, refusals = 0;
+
+	while (refusals < 3) {
+		r = take(tk->st, tk->id, 1500, &seq);
+		if (r == SG_ERR_CONFLICT)
+			refusals++;
+		else if (r != 0)
+			tk->other++;
+		else if (tk->n <= TAKE_COUNT)
+			tk->got[tk->n++] = seq;
+	}
+	return NULL;
+}
+
+/* However many writers race for a grant, each number 1..N is taken
+ * exactly once and N + 1 never. */
+static void
+test_grant_take_concurrent(void)
+{
+	struct sg_store *st = open_store("take-race");
+	static struct taker tk[TAKERS];
+	unsigned seen[TAKE_COUNT + 2];
+	struct sg_request *got = NULL;
+	struct req g;
+	size_t i, k, total = 0;
+
+	if (st == NULL || put_grant(st, &g, 740, TAKE_COUNT, 5000, 1) != 0) {
+		CHECK(0);
+		sg_store_close(st);
+		return;
+	}
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < TAKERS; i++) {
+		memset(&tk[i], 0, sizeof(tk[i]));
+		tk[i].st = st;
+		tk[i].id = g.q.id;
+		CHECK_EQ_INT(pthread_create(&tk[i].th, NULL, taker_main,
+		    &tk[i]), 0);
+	}
+	for (i = 0; i < TAKERS; i++) {
+		pthread_join(tk[i].th, NULL);
+		CHECK_EQ_INT(tk[i].other, 0);
+		for (k = 0; k < tk[i].n; k++, total++) {
+			CHECK(tk[i].got[k] >= 1 && tk[i].got[k] <= TAKE_COUNT);
+			if (tk[i].got[k] <= TAKE_COUNT + 1)
+				seen[tk[i].got[k]]++;
+		}
+	}
+	CHECK_EQ_INT(total, TAKE_COUNT);
+	for (i = 1; i <= TAKE_COUNT; i++)
+		CHECK_EQ_INT(seen[i], 1);
+	CHECK_EQ_INT(get(st, g.q.id, &got), 0);
+	CHECK(got != NULL && got->used == TAKE_COUNT);
+	sg_request_free(got);
+	sg_store_close(st);
+}
+
+/* Revocation: an active grant only, once; nothing is taken after it. */
+static void
+test_revoke(void)
+{
+	struct sg_store *st = open_store("revoke");
+	struct sg_request *got = NULL;
+	struct rel_op o;
+	struct req g, p, rel;
+	uint64_t seq;
+
+	if (st == NULL || put_grant(st, &g, 750, 5, 5000, 1) != 0 ||
+	    put_grant(st, &p, 751, 5, 5000, 0) != 0 ||
+	    put_release(st, &rel, 752) != 0) {
+		CHECK(0);
+		sg_store_close(st);
+		return;
+	}
+	CHECK_EQ_INT(rel_write(st, job_activate, rel.q.id, 0, 3, 0), 0);
+	memset(&o, 0, sizeof(o));
+	o.by = "alice";
+	o.reason = "key compromised";
+	o.at = 1600;
+	o.id = p.q.id;
+	CHECK_EQ_INT(sg_store_write(st, job_revoke, &o), SG_ERR_CONFLICT);
+	o.id = rel.q.id;
+	CHECK_EQ_INT(sg_store_write(st, job_revoke, &o), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(take(st, g.q.id, 1500, &seq), 0);
+	o.id = g.q.id;
+	CHECK_EQ_INT(sg_store_write(st, job_revoke, &o), 0);
+	o.by = "bob";
+	CHECK_EQ_INT(sg_store_write(st, job_revoke, &o), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(take(st, g.q.id, 1500, &seq), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(get(st, g.q.id, &got), 0);
+	if (got != NULL) {
+		CHECK_EQ_INT(got->state, SG_REQ_REVOKED);
+		CHECK_STR(got->cancelled_by, "alice");
+		CHECK_STR(got->cancel_reason ? got->cancel_reason : "",
+		    "key compromised");
+		CHECK_EQ_INT(got->cancelled_at, 1600);
+		CHECK_EQ_INT(got->used, 1);
+	}
+	sg_request_free(got);
+	got = NULL;
+	CHECK_EQ_INT(get(st, p.q.id, &got), 0);
+	CHECK(got != NULL && got->state == SG_REQ_PENDING);
+	sg_request_free(got);
+	sg_store_close(st);
+}
+
+/* Due for expiry: pending objects and active grants past their end, not
+ * active releases (those are failed by their own thread). */
+static void
+test_due_expiry_kinds(void)
+{
+	struct sg_store *st = open_store("due-kinds");
+	char got[8][SG_REQUEST_ID_SIZE];
+	struct sg_txn *t = NULL;
+	struct req g, rel, pg;
+	size_t n = 0;
+
+	if (st == NULL || put_grant(st, &g, 760, 5, 3000, 1) != 0 ||
+	    put_release(st, &rel, 761) != 0 ||
+	    put_grant(st, &pg, 762, 5, 3500, 0) != 0) {
+		CHECK(0);
+		sg_store_close(st);
+		return;
+	}
+	CHECK_EQ_INT(rel_write(st, job_activate, rel.q.id, 0, 3, 0), 0);
+	CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+	if (t == NULL) {
+		sg_store_close(st);
+		return;
+	}
+	CHECK_EQ_INT(sg_store_due_expiry(t, 2999, 8, got, &n), 0);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(sg_store_due_expiry(t, 3000, 8, got, &n), 0);
+	CHECK(n == 1 && strcmp(got[0], g.q.id) == 0);
+	/* The release expires at 5000 too: never listed while active. */
+	CHECK_EQ_INT(sg_store_due_expiry(t, 9000, 8, got, &n), 0);
+	CHECK_EQ_INT(n, 2);
+	CHECK(n == 2 && strcmp(got[0], g.q.id) == 0 &&
+	    strcmp(got[1], pg.q.id) == 0);
+	sg_store_read_end(t);
+	/* An expired grant (active -> expired) is listed no more. */
+	CHECK_EQ_INT(finish(st, g.q.id, SG_REQ_EXPIRED, NULL), 0);
+	CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+	if (t != NULL) {
+		CHECK_EQ_INT(sg_store_due_expiry(t, 9000, 8, got, &n), 0);
+		CHECK(n == 1 && strcmp(got[0], pg.q.id) == 0);
+		sg_store_read_end(t);
+	}
+	sg_store_close(st);
+}
+
 SG_TEST_MAIN("store",
     T(test_setup),
     T(test_open_creates),
@@ -2274,4 +2838,11 @@ SG_TEST_MAIN("store",
     T(test_batch_durable),
     T(test_batch_of_failures_only),
     T(test_reopen),
+    T(test_release_lines),
+    T(test_activate),
+    T(test_release_done),
+    T(test_grant_take),
+    T(test_grant_take_concurrent),
+    T(test_revoke),
+    T(test_due_expiry_kinds),
     T(test_teardown))
