@@ -1067,8 +1067,6 @@ row_to_request(struct sg_txn *t, sqlite3_stmt *s, struct sg_request **ret)
 	    sqlite3_column_int64(s, 28);
 	store_copy_col(s, 29, q->grant_id, sizeof(q->grant_id));
 	q->grant_seq = (uint64_t)sqlite3_column_int64(s, 30);
-	/* A release's `used` counts its artifacts signed. */
-	q->signed_count = q->kind == SG_KIND_RELEASE ? q->used : 0;
 	if ((r = row_enums(s, q)) != 0 ||
 	    (r = store_dup_col(s, 6, &q->artifact_json)) != 0 ||
 	    (r = store_dup_col(s, 14, &q->statement)) != 0 ||
@@ -1081,6 +1079,8 @@ row_to_request(struct sg_txn *t, sqlite3_stmt *s, struct sg_request **ret)
 		sg_request_free(q);
 		return r;
 	}
+	/* A release's `used` counts its artifacts signed. */
+	q->signed_count = q->kind == SG_KIND_RELEASE ? q->used : 0;
 	*ret = q;
 	return 0;
 }
