@@ -13,6 +13,8 @@
  *   service_requests.c  create, get, list      -> sign, log, keys
  *   service_decide.c    decide, cancel         -> sign, quorum, log
  *   service_sweep.c     housekeeping thread    -> sign, quorum, log
+ *   service_release.c   the release thread     -> quorum, log, keys, store
+ *   service_grant.c     signing under a grant  -> release, log, keys, store
  *   service_reload.c    policy reload          -> keys
  *   service_metrics.c   statistics, readiness
  *
@@ -21,7 +23,8 @@
  *                    operation, write-held only by reload's switch;
  *   lock (mutex)     claims, the retry list, statistics, ready cache;
  *                    never held across a store write or a signer call;
- *   stop_lock        the housekeeping thread's stop flag.
+ *   stop_lock        the housekeeping thread's stop flag;
+ *   rel_lock         the release thread's wake and stop flags.
  * A store write job runs on the store's writer thread: it must not take
  * plock or call the signer (the caller holds plock for it).
  */
