@@ -209,6 +209,33 @@ expect_eq "every artifact has its signature entry" \
     "$(cut -d' ' -f2 "$T_DIR/idx" | grep -c '^[0-9]')" "$N"
 expect_eq "... each its own" "$(cut -d' ' -f2 "$T_DIR/idx" | sort -u | wc -l)" "$N"
 
+# --- a CMS release ---------------------------------------------------------------
+
+mkdir -p "$T_DIR/rel3"
+for i in 1 2 3; do printf 'installer %d\n' "$i" >"$T_DIR/rel3/setup-$i.exe"; done
+( as ci; exec "$SIGNGATE" release create --key release --format cms \
+    --wait 120 "$T_DIR"/rel3/setup-*.exe ) >"$T_DIR/rel.out" \
+    2>"$T_DIR/rel.err" &
+REL_PID=$!
+RID3=
+for i in $(seq 1 300); do
+	RID3=$(pending_release)
+	[ -n "$RID3" ] && break
+	sleep 0.1
+done
+approve_release "$RID3"
+st=0
+wait "$REL_PID" || st=$?
+expect_eq "a CMS release is signed and written" "$st" 0
+ncms=0
+for f in "$T_DIR"/rel3/setup-*.exe; do
+	openssl cms -verify -binary -inform DER -in "$f.p7s" -content "$f" \
+	    -CAfile "$DEV/codesign/ca.pem" -purpose any -out /dev/null \
+	    >/dev/null 2>&1 && verify "$f" "$f.p7s.proof" "$f.p7s" >/dev/null 2>&1 &&
+	    ncms=$((ncms + 1))
+done
+expect_eq "openssl cms and signgate verify accept every CMS signature" "$ncms" 3
+
 # --- bad manifests --------------------------------------------------------------
 
 d=$(printf '%064x' 1)
