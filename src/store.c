@@ -229,8 +229,9 @@ static const char rebuild_v4[] =
     "DROP TABLE requests;"
     "ALTER TABLE requests_rebuilt RENAME TO requests;"
     "CREATE INDEX requests_state ON requests(state, seq);"
-    "CREATE INDEX requests_key ON requests(key, seq);"
-    "CREATE TABLE release_artifacts ("
+    "CREATE INDEX requests_key ON requests(key, seq);";
+static const char release_artifacts_v4[] =
+    "CREATE TABLE IF NOT EXISTS release_artifacts ("
     " release_id TEXT NOT NULL REFERENCES requests(id),"
     " position INTEGER NOT NULL,"
     " line TEXT NOT NULL,"
@@ -346,12 +347,20 @@ step_v3(sqlite3 *db)
 	return rc == SQLITE_OK ? 0 : store_db_err(db, rc);
 }
 
-/* Version 4: releases and grants. */
+/* Version 4: releases and grants.  Like the steps before it, it looks
+ * at what is there first: a database whose version was reset (restored
+ * by hand, say) may hold the layout already. */
 static int
 step_v4(sqlite3 *db)
 {
-	int rc = sqlite3_exec(db, rebuild_v4, NULL, NULL, NULL);
+	int have, r, rc;
 
+	if ((r = has_column(db, "requests", "kind", &have)) != 0)
+		return r;
+	if (!have && (rc = sqlite3_exec(db, rebuild_v4, NULL, NULL,
+	    NULL)) != SQLITE_OK)
+		return store_db_err(db, rc);
+	rc = sqlite3_exec(db, release_artifacts_v4, NULL, NULL, NULL);
 	return rc == SQLITE_OK ? 0 : store_db_err(db, rc);
 }
 
