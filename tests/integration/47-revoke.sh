@@ -66,6 +66,7 @@ awk '
 	/^    members alice bob carol$/ { print "    members alice bob"; next }
 	{ print }
 ' "$T_DIR/v1.policy" | sed -e 's/^version 1$/version 2/' \
+    -e 's/require-grant security-officers 3$/require-grant security-officers 2/' \
     -e 's/security-officers/secops/g' >"$T_DIR/v2.policy"
 cp "$T_DIR/v2.policy" "$P"
 check "SIGHUP answered" reload
