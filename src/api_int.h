@@ -102,9 +102,12 @@ int api_parse_artifact(struct sg_http_response *resp, json_t *art,
 int api_parse_digest(struct sg_http_response *resp, json_t *digest,
     struct sg_new_request *nr);
 struct sg_request *api_fetch_request(struct call *c);
-/* A reason member ({"reason": text}) as officers read it, or NULL with
- * the problem answered. */
-const char *api_parse_reason(struct call *c);
+/* A change that takes a reason ({"reason": text}, as officers read it):
+ * cancel, revoke; answered with the request object. */
+typedef int api_reason_fn(struct sg_service *, const char *id,
+    const char *principal, const char *reason, struct sg_request **ret,
+    struct sg_fault *f);
+void api_with_reason(struct call *c, api_reason_fn *fn);
 /* The signature object of a signature under a release or grant: the
  * object o it was made under, its entry's index, the signature. */
 json_t *api_artifact_signature_json(struct sg_api *a,

@@ -320,21 +320,7 @@ api_post_grant(struct call *c)
 void
 api_post_revoke(struct call *c)
 {
-	struct sg_request *q = NULL;
-	struct sg_fault f;
-	const char *reason;
-	int r;
-
-	memset(&f, 0, sizeof(f));
-	if ((reason = api_parse_reason(c)) == NULL)
-		return;
-	r = sg_service_revoke(c->a->svc, c->id, c->principal, reason, &q, &f);
-	if (r != 0) {
-		api_service_problem(c->resp, r, &f);
-		return;
-	}
-	api_respond_request(c->a, c->resp, 200, q);
-	sg_request_free(q);
+	api_with_reason(c, sg_service_revoke);
 }
 
 /* The release of the path's {id}, or NULL with the problem answered. */

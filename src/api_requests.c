@@ -593,7 +593,7 @@ api_post_approval(struct call *c)
 	sg_request_free(q);
 }
 
-const char *
+static const char *
 api_parse_reason(struct call *c)
 {
 	static const char *const top[] = { "reason", NULL };
@@ -619,10 +619,8 @@ api_parse_reason(struct call *c)
 	return json_string_value(v);
 }
 
-/* POST /v1/requests/{id}/cancel {"reason": "..."}: by the requester or
- * an officer who may approve the request, while it is pending. */
 void
-api_post_cancel(struct call *c)
+api_with_reason(struct call *c, api_reason_fn *fn)
 {
 	struct sg_request *q = NULL;
 	struct sg_fault f;
@@ -632,11 +630,18 @@ api_post_cancel(struct call *c)
 	memset(&f, 0, sizeof(f));
 	if ((reason = api_parse_reason(c)) == NULL)
 		return;
-	r = sg_service_cancel(c->a->svc, c->id, c->principal, reason, &q, &f);
-	if (r != 0) {
+	if ((r = fn(c->a->svc, c->id, c->principal, reason, &q, &f)) != 0) {
 		api_service_problem(c->resp, r, &f);
 		return;
 	}
 	api_respond_request(c->a, c->resp, 200, q);
 	sg_request_free(q);
+}
+
+/* POST /v1/requests/{id}/cancel {"reason": "..."}: by the requester or
+ * an officer who may approve the request, while it is pending. */
+void
+api_post_cancel(struct call *c)
+{
+	api_with_reason(c, sg_service_cancel);
 }

@@ -1333,8 +1333,8 @@ sg_request_list_free(struct sg_request **v, size_t n)
 	free(v);
 }
 
-static int
-select_ids(struct sg_txn *t, const char *sql, int64_t now, size_t max,
+int
+store_select_ids(struct sg_txn *t, const char *sql, int64_t now, size_t max,
     char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n)
 {
 	sqlite3_stmt *s = NULL;
@@ -1358,7 +1358,7 @@ int
 sg_store_due_expiry(struct sg_txn *t, int64_t now, size_t max,
     char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n)
 {
-	return select_ids(t, "SELECT id FROM requests WHERE (state = "
+	return store_select_ids(t, "SELECT id FROM requests WHERE (state = "
 	    "'pending' OR (state = 'active' AND kind = 'grant')) AND "
 	    "expires_at <= ?1 ORDER BY seq LIMIT ?2", now, max,
 	    ret_ids, ret_n);
@@ -1368,7 +1368,7 @@ int
 sg_store_pending_ids(struct sg_txn *t, size_t max,
     char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n)
 {
-	return select_ids(t, "SELECT id FROM requests WHERE state = "
+	return store_select_ids(t, "SELECT id FROM requests WHERE state = "
 	    "'pending' AND ?1 = ?1 ORDER BY seq LIMIT ?2", 0, max, ret_ids,
 	    ret_n);
 }

@@ -30,5 +30,8 @@ int store_blob_col(sqlite3_stmt *s, int col, uint8_t **ret,
 /* Steps an UPDATE: 0 if it changed exactly one row, SG_ERR_CONFLICT if
  * none. */
 int store_changed_one(struct sg_txn *t, sqlite3_stmt *s);
+/* Up to max ids from sql, which binds ?1 to now and ?2 to max. */
+int store_select_ids(struct sg_txn *t, const char *sql, int64_t now,
+    size_t max, char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n);
 
 #endif

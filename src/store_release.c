@@ -186,21 +186,9 @@ int
 sg_store_active_releases(struct sg_txn *t, size_t max,
     char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n)
 {
-	sqlite3_stmt *s = NULL;
-	size_t n = 0;
-	int rc = SQLITE_DONE, r;
-
-	if ((r = store_prepare(t, "SELECT id FROM requests WHERE state = "
-	    "'active' AND kind = 'release' ORDER BY seq LIMIT ?1", &s)) != 0)
-		return r;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)max);
-	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW)
-		store_copy_col(s, 0, ret_ids[n++], SG_REQUEST_ID_SIZE);
-	r = (n == max || rc == SQLITE_DONE) ? 0 : store_db_err(t->db, rc);
-	sqlite3_finalize(s);
-	if (r == 0)
-		*ret_n = n;
-	return r;
+	return store_select_ids(t, "SELECT id FROM requests WHERE state = "
+	    "'active' AND kind = 'release' AND ?1 = ?1 ORDER BY seq LIMIT ?2",
+	    0, max, ret_ids, ret_n);
 }
 
 int
