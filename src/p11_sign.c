@@ -44,6 +44,24 @@
  * The hand-over costs two thread wake-ups per signature; deadline 0 signs
  * on the caller's thread without any bound, and so does a key that needs
  * a login on a PIN pad before each signature (a person is typing).
+ *
+ * Batches (sg_p11_sign_many).  A release's artifacts come to the signer
+ * in batches of up to 64 digests for one key; paying the hand-over per
+ * signature was a fifth of the signer's time.  So a batch is ONE job: its
+ * worker runs the C_Sign calls one after another on one session, each
+ * with the recovery and single retry of a single call, and stops at the
+ * first failure.  Its deadline is the per-call one for the first
+ * signature plus at most P11_MANY_ITEM_MS (or the per-call deadline, if
+ * smaller) for each further one, never above P11_DEADLINE_MAX_MS: a hung
+ * batch of 64 is given up after 5 s + 63 * 250 ms by default.  Its inputs
+ * and results live in a heap block of its own (struct p11_many): the
+ * caller copies its digests in and the signatures out, and when the batch
+ * is abandoned the block becomes the worker's, which frees it when the
+ * module returns; so an abandoned batch never touches the caller's
+ * memory, counts as one stuck call, and marks the token broken like any
+ * timeout.  A batch stays inside the gate for all its signatures, so a
+ * module re-initialisation waits for it (or gives up after
+ * P11_REINIT_WAIT_MS, as for any slow call).
  * Start-up work (loading, opening tokens, finding keys) runs on the
  * caller's thread.  sg_p11_free
  * waits up to P11_FREE_WAIT_SEC for stuck calls; if one never returns, the
