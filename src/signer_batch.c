@@ -273,14 +273,7 @@ item_presigned(struct batch *b, size_t i, struct sg_batch_result *out,
 	struct sg_sign_reply *sr = &b->pre[i];
 	int r;
 
-	if ((r = sr->status) != 0)
-		snprintf(err, errlen, "HSM: %s", sg_strerror(r));
-	else if (sr->sig_len == 0 || sr->sig_len > sizeof(out->sig))
-		r = SG_ERR_HSM;
-	else {
-		memcpy(out->sig, sr->sig, sr->sig_len);
-		out->sig_len = sr->sig_len;
-	}
+	r = sp_sign_taken(sr, out, err, errlen);
 	explicit_bzero(sr, sizeof(*sr));
 	b->presigned[i] = 0;
 	return r;
