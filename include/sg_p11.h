@@ -84,6 +84,32 @@ int sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
     uint8_t *sig, size_t cap, size_t *ret_sig_len);
 
 /*
+ * Signs n (1 <= n <= SG_P11_MANY_MAX) digests with one key, as n calls of
+ * sg_p11_sign would (each with the same recovery and retry), but handed to
+ * one worker at once: one deadline for the batch, the per-call deadline
+ * for its first signature and at most P11_MANY_ITEM_MS (250 ms, bounded by
+ * the per-call deadline) for each further one, 600 s at most.  For EdDSA,
+ * each message is at most SG_MAX_DIGEST bytes.  The items are signed in
+ * order and the first failure ends the batch: that item's status says
+ * why, every item after it gets SG_ERR_BUFFER (not attempted) and no
+ * signature.  A timeout gives the first item SG_ERR_TIMEOUT and none of
+ * the batch's signatures (the abandoned batch works on copies of its own
+ * and never touches the items again).  Returns 0 when every item was
+ * signed, else the failing item's status; SG_ERR_INVALID without items.
+ */
+#define SG_P11_MANY_MAX 64
+struct sg_p11_item {
+	const uint8_t *data;           /* in: the digest (EdDSA: message) */
+	size_t data_len;
+	uint8_t *sig;                  /* out: cap bytes */
+	size_t cap;
+	size_t sig_len;                /* out */
+	int status;                    /* out: 0 or SG_ERR_* */
+};
+int sg_p11_sign_many(struct sg_p11_key *k, enum sg_sig_scheme scheme,
+    enum sg_digest_alg digest_alg, struct sg_p11_item *items, size_t n);
+
+/*
  * Every sg_p11_sign (its recovery from a failing or reset token included)
  * returns within a deadline: SG_ERR_TIMEOUT when the module does not
  * answer in time (see src/p11.c for what happens to the call left behind).

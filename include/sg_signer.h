@@ -61,6 +61,18 @@ void sg_signer_free(struct sg_signer *s);
 void sg_signer_sign(struct sg_signer *s, const struct sg_sign_msg *msg,
     struct sg_sign_reply *reply);
 
+/*
+ * Signs msgs[0..n) as n calls of sg_signer_sign would (each signature
+ * verified with the key's public key, reserved keys refused), handing
+ * runs of messages for the same key and digest algorithm to the HSM
+ * together (sg_p11_sign_many: one worker hand-over for up to
+ * SG_P11_MANY_MAX).  In order; the first failure ends it: its reply says
+ * why, every reply after it is SG_ERR_BUFFER (not attempted) without a
+ * signature.  Thread-safe.
+ */
+void sg_signer_sign_many(struct sg_signer *s, const struct sg_sign_msg *msgs,
+    size_t n, struct sg_sign_reply *replies);
+
 /* Read-only facts about a key, for /v1/keys and statements. */
 int sg_signer_key_public(struct sg_signer *s, const char *name,
     EVP_PKEY **ret_pub /* borrowed */, enum sg_key_alg *ret_alg,

@@ -30,6 +30,10 @@ struct sg_signer_ops {
 	    const uint8_t root[SG_HASH_LEN], uint8_t sig[SG_ED25519_SIG]);
 	int (*spec_reserved)(void *core, const struct sg_signer_key_spec *ks,
 	    char *errbuf, size_t errlen);
+	/* Optional (NULL: one sign per item): sg_signer_sign_many's
+	 * meaning, for the items of a SIGN_BATCH. */
+	void (*sign_many)(void *core, const struct sg_sign_msg *msgs,
+	    size_t n, struct sg_sign_reply *replies);
 };
 
 struct sg_signer_child;

@@ -43,12 +43,14 @@
 #define P11_REINIT_WAIT_MS 2000         /* for calls to leave the module */
 #define P11_FREE_WAIT_SEC  10           /* for stuck calls, at sg_p11_free */
 #define P11_JOB_IN_MAX     P11_MAX_MESSAGE  /* the largest input: EdDSA's */
+#define P11_MANY_ITEM_MS   250          /* a batch's deadline, per extra item */
 #define P11_RSA_MAX_EXP_BITS 64         /* public exponents we accept */
 #define P11_WARN_MSG_MAX   512          /* one failure warning's text */
 #define P11_PAGE_FALLBACK  4096         /* when sysconf cannot tell */
 #define P11_WARN_EVERY_MS  1000         /* failure warnings per token */
 
 struct p11_worker;
+struct p11_many;	/* a batch's inputs and results (p11_sign.c) */
 
 struct sg_p11 {
 	void *dl;
@@ -146,6 +148,8 @@ struct p11_job {
 	CK_ULONG out_len;
 	struct timespec deadline;       /* monotonic; tv_sec 0: none */
 	atomic_int *abandoned;          /* NULL on the caller's thread */
+	struct p11_many *many;          /* a batch (in, out unused), or NULL;
+	                                 * an abandoned worker frees it */
 	int r;
 	unsigned long last_rv;
 };

@@ -44,6 +44,24 @@
  * The hand-over costs two thread wake-ups per signature; deadline 0 signs
  * on the caller's thread without any bound, and so does a key that needs
  * a login on a PIN pad before each signature (a person is typing).
+ *
+ * Batches (sg_p11_sign_many).  A release's artifacts come to the signer
+ * in batches of up to 64 digests for one key; paying the hand-over per
+ * signature was a fifth of the signer's time.  So a batch is ONE job: its
+ * worker runs the C_Sign calls one after another on one session, each
+ * with the recovery and single retry of a single call, and stops at the
+ * first failure.  Its deadline is the per-call one for the first
+ * signature plus at most P11_MANY_ITEM_MS (or the per-call deadline, if
+ * smaller) for each further one, never above P11_DEADLINE_MAX_MS: a hung
+ * batch of 64 is given up after 5 s + 63 * 250 ms by default.  Its inputs
+ * and results live in a heap block of its own (struct p11_many): the
+ * caller copies its digests in and the signatures out, and when the batch
+ * is abandoned the block becomes the worker's, which frees it when the
+ * module returns; so an abandoned batch never touches the caller's
+ * memory, counts as one stuck call, and marks the token broken like any
+ * timeout.  A batch stays inside the gate for all its signatures, so a
+ * module re-initialisation waits for it (or gives up after
+ * P11_REINIT_WAIT_MS, as for any slow call).
  * Start-up work (loading, opening tokens, finding keys) runs on the
  * caller's thread.  sg_p11_free
  * waits up to P11_FREE_WAIT_SEC for stuck calls; if one never returns, the
@@ -85,6 +103,30 @@ static const uint8_t DIGESTINFO_SHA512[] = {
 #define P11_DIGESTINFO_MAX (DIGESTINFO_PREFIX_LEN + SG_MAX_DIGEST)
 _Static_assert(P11_DIGESTINFO_MAX <= P11_JOB_IN_MAX,
     "a worker's input buffer holds a DigestInfo");
+
+/*
+ * A batch (sg_p11_sign_many): its inputs as the module takes them and its
+ * results, in heap memory of its own.  The caller owns it until a worker
+ * is abandoned with it; from then on that worker does, and frees it when
+ * the module returns.
+ */
+struct p11_many {
+	size_t n;
+	size_t in_len[SG_P11_MANY_MAX];
+	uint8_t in[SG_P11_MANY_MAX][P11_DIGESTINFO_MAX];
+	CK_ULONG out_len[SG_P11_MANY_MAX];
+	uint8_t out[SG_P11_MANY_MAX][SG_MAX_SIG];
+	int r[SG_P11_MANY_MAX];
+};
+
+static void
+many_free(struct p11_many *m)
+{
+	if (m == NULL)
+		return;
+	explicit_bzero(m, sizeof(*m));
+	free(m);
+}
 
 /* ---- recovery ---- */
 
@@ -350,64 +392,111 @@ sign_once(struct sg_p11_key *k, CK_SESSION_HANDLE s, CK_MECHANISM *mech,
 }
 
 /*
- * The whole signing call, recovery included; runs on a worker (or on the
- * caller's thread without a deadline).  The operation is retried at most
- * once, after a recovery; a call that starts on a broken token (or cannot
- * get a session) recovers first.
+ * A session for a signing call (the gate entered): a call that starts on
+ * a broken token (or cannot get a session) recovers first, which does not
+ * use up its retry.
  */
-static void
-job_run(struct p11_job *j)
+static int
+job_begin(struct p11_job *j, struct p11_sess *s)
 {
 	struct sg_p11_key *k = j->k;
 	struct sg_p11_token *t = k->token;
-	struct sg_p11 *p = t->p11;
-	struct p11_sess s = { CK_INVALID_HANDLE, 0 };
 	CK_RV rv = CKR_GENERAL_ERROR;
-	int r, recovered = 0;
+	int r;
 
-	p11_tl_last_rv = CKR_OK;
-	p11_gate_enter(p);
-	/* Recovering before the first attempt does not use up its retry. */
 	if (atomic_load(&t->broken)) {
 		p11_token_warn(t, "recovering before signing");
-		r = recover(t, k, j, &s, 0, 1);
-	} else if ((r = p11_session_get(t, &s, &rv)) != 0 &&
-	    p11_rv_recoverable(rv)) {
+		return recover(t, k, j, s, 0, 1);
+	}
+	if ((r = p11_session_get(t, s, &rv)) != 0 && p11_rv_recoverable(rv)) {
 		p11_token_warn(t, "%s, opening a new session",
 		    sg_p11_rv_name(rv));
-		r = recover(t, k, j, &s, 0, 0);
+		r = recover(t, k, j, s, 0, 0);
 	}
-	if (r != 0)
-		goto out;
+	return r;
+}
+
+/*
+ * One signature of in into out (j->out_cap bytes) on *s, which a recovery
+ * replaces: the operation is retried at most once, after a recovery.
+ */
+static int
+job_sign(struct p11_job *j, struct p11_sess *s, const uint8_t *in,
+    size_t in_len, uint8_t *out, CK_ULONG *out_len)
+{
+	struct sg_p11_key *k = j->k;
+	struct sg_p11_token *t = k->token;
+	CK_RV rv;
+	int r, recovered = 0;
+
 	for (;;) {
-		if (job_abandoned(j)) {
-			r = SG_ERR_TIMEOUT;
-			goto out;
-		}
-		j->out_len = j->out_cap;
-		rv = sign_once(k, s.h, &j->mech, j->in, j->in_len, j->out,
-		    &j->out_len);
+		if (job_abandoned(j))
+			return SG_ERR_TIMEOUT;
+		*out_len = j->out_cap;
+		rv = sign_once(k, s->h, &j->mech, in, in_len, out, out_len);
 		if (rv == CKR_OK)
 			break;
-		if (!p11_rv_recoverable(rv)) {
-			r = p11_rv_to_err(rv);
-			goto out;
-		}
+		if (!p11_rv_recoverable(rv))
+			return p11_rv_to_err(rv);
 		if (recovered) {
 			p11_token_warn(t, "%s again after recovering",
 			    sg_p11_rv_name(rv));
 			atomic_store(&t->broken, 1);
-			r = SG_ERR_UNAVAILABLE;
-			goto out;
+			return SG_ERR_UNAVAILABLE;
 		}
 		recovered = 1;
 		p11_token_warn(t, "%s, opening a new session and logging in "
 		    "again", sg_p11_rv_name(rv));
-		if ((r = recover(t, k, j, &s, s.gen, 0)) != 0)
-			goto out;
+		if ((r = recover(t, k, j, s, s->gen, 0)) != 0)
+			return r;
 	}
-	r = j->out_len == k->sig_len ? 0 : SG_ERR_HSM;
-out:
+	return *out_len == k->sig_len ? 0 : SG_ERR_HSM;
+}
+
+/* A batch's items one after another on one session, each with the
+ * recovery of a single call; the first failure ends it. */
+static int
+job_sign_many(struct p11_job *j, struct p11_sess *s)
+{
+	struct p11_many *m = j->many;
+	size_t i;
+	int r;
+
+	for (i = 0; i < m->n; i++) {
+		r = job_sign(j, s, m->in[i], m->in_len[i], m->out[i],
+		    &m->out_len[i]);
+		m->r[i] = r;
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * The whole signing call (one signature, or a batch), recovery included;
+ * runs on a worker (or on the caller's thread without a deadline).
+ */
+static void
+job_run(struct p11_job *j)
+{
+	struct sg_p11_token *t = j->k->token;
+	struct sg_p11 *p = t->p11;
+	struct p11_sess s = { CK_INVALID_HANDLE, 0 };
+	size_t i;
+	int r;
+
+	p11_tl_last_rv = CKR_OK;
+	if (j->many != NULL)
+		for (i = 0; i < j->many->n; i++)
+			j->many->r[i] = SG_ERR_BUFFER;	/* not attempted */
+	p11_gate_enter(p);
+	if ((r = job_begin(j, &s)) != 0) {
+		if (j->many != NULL)
+			j->many->r[0] = r;
+	} else if (j->many != NULL)
+		r = job_sign_many(j, &s);
+	else
+		r = job_sign(j, &s, j->in, j->in_len, j->out, &j->out_len);
 	if (s.h != CK_INVALID_HANDLE) {
 		/* An abandoned call's session is in an unknown state. */
 		if (r == 0 && !job_abandoned(j))
@@ -451,6 +540,8 @@ worker_main(void *arg)
 			/* Its caller gave up long ago; the worker is free. */
 			atomic_store(&w->abandoned, 0);
 			p->nstuck--;
+			many_free(w->job.many);
+			w->job.many = NULL;
 			sg_log_warn("a PKCS#11 call returned after its deadline "
 			    "(%zu still stuck)", p->nstuck);
 			worker_to_idle(p, w);
@@ -518,7 +609,8 @@ worker_new(struct sg_p11 *p, struct p11_worker **ret)
 /*
  * Runs j on a worker and waits for it until the deadline.  On
  * SG_ERR_TIMEOUT the worker is left to finish alone; its outputs are never
- * read, and j's are untouched.
+ * read, and j's are untouched, except that a batch handed over belongs to
+ * the worker from then on (j->many is set to NULL).
  */
 static int
 job_submit(struct sg_p11 *p, struct p11_job *j, unsigned int ms)
@@ -570,6 +662,7 @@ job_submit(struct sg_p11 *p, struct p11_job *j, unsigned int ms)
 		if (e == ETIMEDOUT && w->state != W_DONE) {
 			atomic_store(&w->abandoned, 1);
 			p->nstuck++;
+			j->many = NULL;	/* the worker's now */
 			pthread_mutex_unlock(&p->wlock);
 			return SG_ERR_TIMEOUT;
 		}
@@ -718,11 +811,20 @@ static int
 job_dispatch(struct sg_p11_token *t, struct p11_job *j)
 {
 	unsigned int ms = atomic_load(&t->p11->deadline_ms);
+	unsigned long long total;
 	int r;
 
 	if (ms == 0 || (j->k->always_auth && !t->has_pin)) {
 		job_run(j);
 		return 0;
+	}
+	if (j->many != NULL && j->many->n > 1) {
+		/* A batch: the deadline for its first signature, and at most
+		 * P11_MANY_ITEM_MS more for each further one. */
+		total = ms + (unsigned long long)(j->many->n - 1) *
+		    (ms < P11_MANY_ITEM_MS ? ms : P11_MANY_ITEM_MS);
+		ms = total > P11_DEADLINE_MAX_MS ? P11_DEADLINE_MAX_MS :
+		    (unsigned int)total;
 	}
 	if ((r = job_submit(t->p11, j, ms)) == SG_ERR_TIMEOUT) {
 		/* The next call starts on a fresh session. */
@@ -732,19 +834,19 @@ job_dispatch(struct sg_p11_token *t, struct p11_job *j)
 	return r;
 }
 
-/* The signature j brought back, into sig (cap bytes): DER for ECDSA, as
- * the module gave it for the others. */
+/* A signature the module gave (out, out_len bytes), into sig (cap
+ * bytes): DER for ECDSA, as the module gave it for the others. */
 static int
-sig_output(enum sg_sig_scheme scheme, const struct p11_job *j, uint8_t *sig,
-    size_t cap, size_t *ret_sig_len)
+sig_output(enum sg_sig_scheme scheme, const uint8_t *out, size_t out_len,
+    uint8_t *sig, size_t cap, size_t *ret_sig_len)
 {
 	if (scheme == SG_SIG_ECDSA)
-		return sg_ecdsa_raw_to_der(j->out, j->out_len, sig, cap,
+		return sg_ecdsa_raw_to_der(out, out_len, sig, cap,
 		    ret_sig_len);
-	if (j->out_len > cap)
+	if (out_len > cap)
 		return SG_ERR_BUFFER;
-	memcpy(sig, j->out, j->out_len);
-	*ret_sig_len = j->out_len;
+	memcpy(sig, out, out_len);
+	*ret_sig_len = out_len;
 	return 0;
 }
 
@@ -767,9 +869,117 @@ sg_p11_sign(struct sg_p11_key *k, enum sg_sig_scheme scheme,
 		goto out;
 	p11_tl_last_rv = job.last_rv;
 	if ((r = job.r) == 0)
-		r = sig_output(scheme, &job, sig, cap, ret_sig_len);
+		r = sig_output(scheme, job.out, job.out_len, sig, cap,
+		    ret_sig_len);
 out:
 	explicit_bzero(in, sizeof(in));
 	explicit_bzero(&job, sizeof(job));
+	return r;
+}
+
+/* Item i's input, as the module takes it, into m (the mechanism is the
+ * same for every item: *j is item 0's job). */
+static int
+many_input(struct p11_many *m, size_t i, struct sg_p11_key *k,
+    enum sg_sig_scheme scheme, enum sg_digest_alg digest_alg,
+    const struct sg_p11_item *it)
+{
+	struct p11_job tmp;
+	uint8_t in[P11_DIGESTINFO_MAX];
+	int r;
+
+	if (it->data_len > SG_MAX_DIGEST)
+		return SG_ERR_TOO_LARGE;
+	if ((r = sign_args_check(k, scheme, digest_alg, it->data,
+	    it->data_len, it->sig, it->cap, &it->sig_len)) == 0 &&
+	    (r = job_prepare(&tmp, k, scheme, digest_alg, it->data,
+	    it->data_len, in)) == 0) {
+		if (tmp.in_len > sizeof(m->in[i]))
+			r = SG_ERR_TOO_LARGE;
+		else {
+			memcpy(m->in[i], tmp.in, tmp.in_len);
+			m->in_len[i] = tmp.in_len;
+		}
+	}
+	explicit_bzero(&tmp, sizeof(tmp));
+	explicit_bzero(in, sizeof(in));
+	return r;
+}
+
+/* The items' results from a batch that ran: in order, up to the first
+ * failure; the items after it were not attempted. */
+static int
+many_output(const struct p11_many *m, enum sg_sig_scheme scheme,
+    struct sg_p11_item *items)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < m->n && r == 0; i++) {
+		if ((r = m->r[i]) == 0)
+			r = sig_output(scheme, m->out[i], m->out_len[i],
+			    items[i].sig, items[i].cap, &items[i].sig_len);
+		items[i].status = r;
+	}
+	return r;
+}
+
+static void
+items_status(struct sg_p11_item *items, size_t from, size_t n, int r)
+{
+	for (; from < n; from++) {
+		items[from].status = r;
+		items[from].sig_len = 0;
+	}
+}
+
+int
+sg_p11_sign_many(struct sg_p11_key *k, enum sg_sig_scheme scheme,
+    enum sg_digest_alg digest_alg, struct sg_p11_item *items, size_t n)
+{
+	struct p11_job job;
+	struct p11_many *m;
+	uint8_t in[P11_DIGESTINFO_MAX];
+	size_t i;
+	int r = 0, bad = 0;
+
+	p11_tl_last_rv = CKR_OK;
+	if (items == NULL || n == 0 || n > SG_P11_MANY_MAX)
+		return SG_ERR_INVALID;
+	items_status(items, 0, n, SG_ERR_BUFFER);
+	if (k == NULL || (m = calloc(1, sizeof(*m))) == NULL) {
+		r = k == NULL ? SG_ERR_INVALID : SG_ERR_NOMEM;
+		items_status(items, 0, n, r);
+		return r;
+	}
+	/* An item the layer refuses ends the batch before it. */
+	for (i = 0; i < n && r == 0; i++)
+		r = many_input(m, i, k, scheme, digest_alg, &items[i]);
+	if (r != 0) {
+		items[i - 1].status = r;
+		bad = 1;
+		if ((m->n = i - 1) == 0)
+			goto out;
+	} else
+		m->n = n;
+	if ((r = job_prepare(&job, k, scheme, digest_alg, items[0].data,
+	    items[0].data_len, in)) != 0) {
+		items[0].status = r;
+		goto out;
+	}
+	job.many = m;
+	if ((r = job_dispatch(k->token, &job)) != 0) {
+		if (job.many == NULL)
+			m = NULL;	/* an abandoned worker frees it */
+		items[0].status = r;
+		goto out;
+	}
+	p11_tl_last_rv = job.last_rv;
+	if ((r = many_output(m, scheme, items)) == 0 && bad)
+		r = items[m->n].status;
+out:
+	explicit_bzero(in, sizeof(in));
+	explicit_bzero(&job, sizeof(job));
+	many_free(m);
 	return r;
 }

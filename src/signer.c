@@ -17,6 +17,12 @@
  *   runs once per key at start-up, so such a key is refused there.
  * - Keys are looked up by name in a small immutable array, so signing needs
  *   no lock here; the PKCS#11 layer serialises what must be serialised.
+ * - sg_signer_sign_many (a release's or grant's items) hands runs of
+ *   messages for one key to the PKCS#11 layer together
+ *   (sg_p11_sign_many: one worker hand-over per run), and then checks
+ *   every signature exactly as sg_signer_sign does; each message passes
+ *   the same checks (reserved keys refused) before any is signed, and the
+ *   first failure ends the batch.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +99,37 @@ key_where(const struct sg_signer_key_spec *ks, char *out, size_t outlen)
 		snprintf(out, outlen, "with id %s", hex);
 }
 
+/* The request's shape for the key: a digest of its stated algorithm, or
+ * a message for EdDSA. */
+static int
+sign_shape(const struct signer_key *sk, enum sg_digest_alg digest_alg,
+    size_t data_len)
+{
+	if (sk->scheme == SG_SIG_EDDSA) {
+		if (digest_alg != SG_DIGEST_NONE || data_len == 0)
+			return SG_ERR_INVALID;
+	} else if (sg_digest_len(digest_alg) == 0 ||
+	    data_len != sg_digest_len(digest_alg))
+		return SG_ERR_INVALID;
+	return 0;
+}
+
+/* The HSM's signature checked with the key's public key; wiped if bad. */
+static int
+sign_check(const struct signer_key *sk, enum sg_digest_alg digest_alg,
+    const uint8_t *data, size_t data_len, uint8_t *sig, size_t cap,
+    size_t len)
+{
+	if (sg_verify(sg_p11_key_public(sk->key), sk->scheme, digest_alg,
+	    data, data_len, sig, len) != 0) {
+		explicit_bzero(sig, cap);
+		sg_log_error("key '%s': the HSM returned a signature that does "
+		    "not verify with the key's public key", sk->name);
+		return SG_ERR_HSM;
+	}
+	return 0;
+}
+
 /* Checks the request shape, signs, and verifies before answering. */
 static int
 sign_verified(const struct signer_key *sk, enum sg_digest_alg digest_alg,
@@ -102,22 +139,12 @@ sign_verified(const struct signer_key *sk, enum sg_digest_alg digest_alg,
 	size_t len = 0;
 	int r;
 
-	if (sk->scheme == SG_SIG_EDDSA) {
-		if (digest_alg != SG_DIGEST_NONE || data_len == 0)
-			return SG_ERR_INVALID;
-	} else if (sg_digest_len(digest_alg) == 0 ||
-	    data_len != sg_digest_len(digest_alg))
-		return SG_ERR_INVALID;
-	if ((r = sg_p11_sign(sk->key, sk->scheme, digest_alg, data, data_len,
-	    sig, cap, &len)) != 0)
+	if ((r = sign_shape(sk, digest_alg, data_len)) != 0 ||
+	    (r = sg_p11_sign(sk->key, sk->scheme, digest_alg, data, data_len,
+	    sig, cap, &len)) != 0 ||
+	    (r = sign_check(sk, digest_alg, data, data_len, sig, cap,
+	    len)) != 0)
 		return r;
-	if (sg_verify(sg_p11_key_public(sk->key), sk->scheme, digest_alg,
-	    data, data_len, sig, len) != 0) {
-		explicit_bzero(sig, cap);
-		sg_log_error("key '%s': the HSM returned a signature that does "
-		    "not verify with the key's public key", sk->name);
-		return SG_ERR_HSM;
-	}
 	*ret_len = len;
 	return 0;
 }
@@ -477,24 +504,32 @@ key_by_name(const struct sg_signer *s, const char *name)
 	return NULL;
 }
 
+/* The key a message may be signed with (reserved keys sign only their
+ * own message type), or the status that refuses it. */
+static int
+msg_key(const struct sg_signer *s, const struct sg_sign_msg *msg,
+    const struct signer_key **ret)
+{
+	if (s == NULL || msg == NULL ||
+	    !field_ok(msg->key, sizeof(msg->key), 1) ||
+	    msg->data_len > sizeof(msg->data))
+		return SG_ERR_INVALID;
+	if (msg->key[0] == '@' || (*ret = key_by_name(s, msg->key)) == NULL)
+		return SG_ERR_NOT_FOUND;
+	return 0;
+}
+
 void
 sg_signer_sign(struct sg_signer *s, const struct sg_sign_msg *msg,
     struct sg_sign_reply *reply)
 {
-	const struct signer_key *sk;
+	const struct signer_key *sk = NULL;
 	size_t len = 0;
 	int r;
 
 	memset(reply, 0, sizeof(*reply));
-	if (s == NULL || msg == NULL ||
-	    !field_ok(msg->key, sizeof(msg->key), 1) ||
-	    msg->data_len > sizeof(msg->data)) {
-		reply->status = SG_ERR_INVALID;
-		return;
-	}
-	/* Reserved keys (the log key) sign only their own message type. */
-	if (msg->key[0] == '@' || (sk = key_by_name(s, msg->key)) == NULL) {
-		reply->status = SG_ERR_NOT_FOUND;
+	if ((r = msg_key(s, msg, &sk)) != 0) {
+		reply->status = r;
 		return;
 	}
 	r = sign_verified(sk, msg->digest_alg, msg->data, msg->data_len,
@@ -504,6 +539,99 @@ sg_signer_sign(struct sg_signer *s, const struct sg_sign_msg *msg,
 		return;
 	}
 	reply->sig_len = len;
+}
+
+/*
+ * msgs[from..] that go to the HSM together with msgs[from]: the same key
+ * and digest algorithm, each of the right shape, at most
+ * SG_P11_MANY_MAX.  0 when msgs[from] itself is refused (*ret_r says why).
+ */
+static size_t
+many_run(const struct sg_signer *s, const struct sg_sign_msg *msgs,
+    size_t from, size_t n, const struct signer_key **ret_sk, int *ret_r)
+{
+	const struct signer_key *sk = NULL, *k2;
+	size_t i;
+
+	if ((*ret_r = msg_key(s, &msgs[from], &sk)) != 0 ||
+	    (*ret_r = sign_shape(sk, msgs[from].digest_alg,
+	    msgs[from].data_len)) != 0)
+		return 0;
+	*ret_sk = sk;
+	for (i = from + 1; i < n && i - from < SG_P11_MANY_MAX; i++)
+		if (msg_key(s, &msgs[i], &k2) != 0 || k2 != sk ||
+		    msgs[i].digest_alg != msgs[from].digest_alg ||
+		    sign_shape(sk, msgs[i].digest_alg, msgs[i].data_len) != 0)
+			break;
+	return i - from;
+}
+
+/* msgs[from..from+m) signed with sk in one hand-over to the HSM, each
+ * signature verified; the first failure's status, or 0. */
+static int
+many_sign(const struct signer_key *sk, const struct sg_sign_msg *msgs,
+    struct sg_sign_reply *replies, size_t from, size_t m)
+{
+	struct sg_p11_item items[SG_P11_MANY_MAX];
+	struct sg_sign_reply *rep;
+	size_t i;
+	int r;
+
+	memset(items, 0, sizeof(items));
+	for (i = 0; i < m; i++) {
+		items[i].data = msgs[from + i].data;
+		items[i].data_len = msgs[from + i].data_len;
+		items[i].sig = replies[from + i].sig;
+		items[i].cap = sizeof(replies[from + i].sig);
+	}
+	(void)sg_p11_sign_many(sk->key, sk->scheme, msgs[from].digest_alg,
+	    items, m);
+	for (i = 0, r = 0; i < m; i++) {
+		rep = &replies[from + i];
+		if (r != 0) {
+			/* After the first failure: not attempted. */
+			explicit_bzero(rep->sig, sizeof(rep->sig));
+			rep->status = SG_ERR_BUFFER;
+			continue;
+		}
+		if ((r = items[i].status) == 0)
+			r = sign_check(sk, msgs[from].digest_alg, items[i].data,
+			    items[i].data_len, rep->sig, sizeof(rep->sig),
+			    items[i].sig_len);
+		if (r != 0) {
+			explicit_bzero(rep->sig, sizeof(rep->sig));
+			rep->status = r;
+			continue;
+		}
+		rep->status = 0;
+		rep->sig_len = items[i].sig_len;
+	}
+	explicit_bzero(items, sizeof(items));
+	return r;
+}
+
+void
+sg_signer_sign_many(struct sg_signer *s, const struct sg_sign_msg *msgs,
+    size_t n, struct sg_sign_reply *replies)
+{
+	const struct signer_key *sk = NULL;
+	size_t i, m;
+	int r = 0;
+
+	if (replies == NULL)
+		return;
+	memset(replies, 0, n * sizeof(*replies));
+	for (i = 0; i < n; i++)
+		replies[i].status = SG_ERR_BUFFER;	/* not attempted */
+	if (msgs == NULL)
+		return;
+	for (i = 0; i < n && r == 0; i += m) {
+		if ((m = many_run(s, msgs, i, n, &sk, &r)) == 0) {
+			replies[i].status = r;
+			break;
+		}
+		r = many_sign(sk, msgs, replies, i, m);
+	}
 }
 
 int

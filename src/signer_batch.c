@@ -41,6 +41,15 @@
  * commit (sg_sigrec_put_many), and a signature goes out only once its
  * record is on disk.
  *
+ * Raw items not recorded yet are signed together when the core has a
+ * sign_many (the daemon's does: one HSM hand-over per batch, every
+ * signature verified in the core), before the items are taken in order;
+ * each item then takes its answer where it would have asked the HSM, so
+ * the per-item results are those of one signature at a time.  A signature
+ * made that way but not used (the reply full, out of time) is wiped,
+ * never recorded nor released.  CMS items, and cores without sign_many,
+ * sign one item at a time.
+ *
  * The reply holds at most SG_WIRE_BATCH_DATA_MAX bytes of signatures and
  * CMS: once the next item may not fit, it and every item after it are
  * not attempted (SG_ERR_BUFFER: send them again).  So it is after an HSM
@@ -64,6 +73,8 @@
 #include "signer_proc_int.h"
 
 #define BATCH_TIME_MS 60000
+_Static_assert(SG_SIGNER_BATCH_MAX <= SG_P11_MANY_MAX,
+    "a batch's items reach the HSM in one hand-over");
 /* What a CMS adds to its chain (PEM, larger than the DER it becomes) and
  * its signature: attributes, identifiers, framing. */
 #define CMS_OVERHEAD 4096
@@ -77,6 +88,9 @@ struct batch {
 	char ids[SG_SIGNER_BATCH_MAX][SG_REQUEST_ID_SIZE];
 	int pending[SG_SIGNER_BATCH_MAX]; /* passed the item's rule */
 	int fresh[SG_SIGNER_BATCH_MAX];   /* signed now, to be recorded */
+	int rec[SG_SIGNER_BATCH_MAX];     /* sg_sigrec_get's answer */
+	int presigned[SG_SIGNER_BATCH_MAX]; /* pre[i] holds the core's answer */
+	struct sg_sign_reply *pre;     /* raw items signed together, or NULL */
 	size_t used;                   /* the reply's bytes so far */
 	int stopped;                   /* full, HSM trouble or out of time */
 	int64_t until_ms;              /* the time budget (monotonic) */
@@ -250,6 +264,21 @@ item_replay(struct sg_signer_child *c, struct batch *b, size_t i,
 	b->pending[i] = 0;
 }
 
+/* Item i's signature from the batch signed together (as sp_sign_digest
+ * answers for one). */
+static int
+item_presigned(struct batch *b, size_t i, struct sg_batch_result *out,
+    char *err, size_t errlen)
+{
+	struct sg_sign_reply *sr = &b->pre[i];
+	int r;
+
+	r = sp_sign_taken(sr, out, err, errlen);
+	explicit_bzero(sr, sizeof(*sr));
+	b->presigned[i] = 0;
+	return r;
+}
+
 /* Signs item i afresh (not released before its record is committed). */
 static void
 item_sign(struct sg_signer_child *c, struct batch *b, size_t i)
@@ -270,8 +299,12 @@ item_sign(struct sg_signer_child *c, struct batch *b, size_t i)
 	}
 	item_msg(b, i, &m);
 	why[0] = '\0';
-	if ((r = sp_sign_digest(c, &b->j, &m, b->req->sign.format, out, why,
-	    sizeof(why))) != 0) {
+	if (b->presigned[i])
+		r = item_presigned(b, i, out, why, sizeof(why));
+	else
+		r = sp_sign_digest(c, &b->j, &m, b->req->sign.format, out, why,
+		    sizeof(why));
+	if (r != 0) {
 		sg_batch_results_clear(out, 1);
 		if (r == SG_ERR_HSM || r == SG_ERR_UNAVAILABLE ||
 		    r == SG_ERR_TIMEOUT)
@@ -290,6 +323,57 @@ item_sign(struct sg_signer_child *c, struct batch *b, size_t i)
 	b->pending[i] = 0;
 }
 
+/*
+ * The raw items not recorded yet, signed together by the core (one
+ * hand-over to the HSM, every signature verified there) before the items
+ * are taken in order: item_sign then uses the answer instead of asking
+ * the HSM itself, so the items' results are those of one signature at a
+ * time.  The core stops at its first failure; the items after it are
+ * asked one at a time as before.  A signature that item_sign does not
+ * use (the reply full, out of time) is wiped: it is never recorded nor
+ * released.
+ */
+static void
+items_presign(struct sg_signer_child *c, struct batch *b)
+{
+	struct sg_sign_msg *msgs;
+	struct sg_sign_reply *reps;
+	size_t i, n = 0, map[SG_SIGNER_BATCH_MAX];
+
+	if (c->ops->sign_many == NULL || b->req->sign.format == SG_FORMAT_CMS)
+		return;
+	for (i = 0; i < b->req->nitems; i++)
+		if (b->pending[i] && b->rec[i] == SG_ERR_NOT_FOUND)
+			map[n++] = i;
+	if (n < 2)
+		return;
+	msgs = calloc(n, sizeof(*msgs));
+	reps = calloc(n, sizeof(*reps));
+	b->pre = calloc(SG_SIGNER_BATCH_MAX, sizeof(*b->pre));
+	if (msgs == NULL || reps == NULL || b->pre == NULL) {
+		free(b->pre);
+		b->pre = NULL;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		item_msg(b, map[i], &msgs[i]);
+		if (b->j.pk->scheme == SG_SIG_EDDSA)
+			msgs[i].digest_alg = SG_DIGEST_NONE;
+	}
+	c->ops->sign_many(c->core, msgs, n, reps);
+	for (i = 0; i < n; i++) {
+		b->pre[map[i]] = reps[i];
+		b->presigned[map[i]] = 1;
+		if (reps[i].status != 0)
+			break;	/* the rest: one at a time */
+	}
+out:
+	if (reps != NULL)
+		explicit_bzero(reps, n * sizeof(*reps));
+	free(reps);
+	free(msgs);
+}
+
 /* Each claimed item: returned from the record, refused, or signed. */
 static void
 items_sign(struct sg_signer_child *c, struct batch *b)
@@ -301,6 +385,19 @@ items_sign(struct sg_signer_child *c, struct batch *b)
 	for (i = 0; i < b->req->nitems; i++) {
 		if (!b->pending[i])
 			continue;
+		b->rec[i] = sg_sigrec_get(c->rec, b->ids[i],
+		    b->req->sign.format, b->j.ssha_hex, &re);
+		sg_sigrec_entry_clear(&re);
+	}
+	items_presign(c, b);
+	for (i = 0; i < b->req->nitems; i++) {
+		if (!b->pending[i])
+			continue;
+		if (b->rec[i] == SG_ERR_NOT_FOUND) {
+			item_sign(c, b, i);
+			continue;
+		}
+		/* Claimed: the record is still what it was just now. */
 		r = sg_sigrec_get(c->rec, b->ids[i], b->req->sign.format,
 		    b->j.ssha_hex, &re);
 		if (r == 0)
@@ -450,6 +547,10 @@ out:
 	if (b != NULL && b->res != NULL)
 		sg_batch_results_clear(b->res, SG_SIGNER_BATCH_MAX);
 	if (b != NULL) {
+		if (b->pre != NULL)
+			explicit_bzero(b->pre, SG_SIGNER_BATCH_MAX *
+			    sizeof(*b->pre));
+		free(b->pre);
 		free(b->res);
 		free(b->j.chain);
 		explicit_bzero(b, sizeof(*b));

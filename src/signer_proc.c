@@ -319,6 +319,23 @@ sign_cms(struct sg_signer_child *c, const struct sign_job *j,
 }
 
 int
+sp_sign_taken(const struct sg_sign_reply *sr, struct sg_batch_result *out,
+    char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = sr->status) != 0)
+		snprintf(err, errlen, "HSM: %s", sg_strerror(r));
+	else if (sr->sig_len == 0 || sr->sig_len > sizeof(out->sig))
+		r = SG_ERR_HSM;
+	else {
+		memcpy(out->sig, sr->sig, sr->sig_len);
+		out->sig_len = sr->sig_len;
+	}
+	return r;
+}
+
+int
 sp_sign_digest(struct sg_signer_child *c, const struct sign_job *j,
     const struct sg_sign_msg *msg, enum sg_format format,
     struct sg_batch_result *out, char *err, size_t errlen)
@@ -335,14 +352,7 @@ sp_sign_digest(struct sg_signer_child *c, const struct sign_job *j,
 	if (j->pk->scheme == SG_SIG_EDDSA)
 		m.digest_alg = SG_DIGEST_NONE;
 	c->ops->sign(c->core, &m, sr);
-	if ((r = sr->status) != 0)
-		snprintf(err, errlen, "HSM: %s", sg_strerror(r));
-	else if (sr->sig_len == 0 || sr->sig_len > sizeof(out->sig))
-		r = SG_ERR_HSM;
-	else {
-		memcpy(out->sig, sr->sig, sr->sig_len);
-		out->sig_len = sr->sig_len;
-	}
+	r = sp_sign_taken(sr, out, err, errlen);
 	explicit_bzero(sr, sizeof(*sr));
 	free(sr);
 	return r;

@@ -106,6 +106,10 @@ int sp_check_rules(struct sg_signer_child *c, const struct sign_job *j,
 int sp_sign_digest(struct sg_signer_child *c, const struct sign_job *j,
     const struct sg_sign_msg *m, enum sg_format format,
     struct sg_batch_result *out, char *err, size_t errlen);
+/* The core's answer sr as sp_sign_digest takes it: out->sig, or the
+ * status (with "HSM: why" in err). */
+int sp_sign_taken(const struct sg_sign_reply *sr, struct sg_batch_result *out,
+    char *err, size_t errlen);
 /* 1 if the record re is a good signature over m's digest in format with
  * m's key (checked against the key before it is returned again). */
 int sp_record_ok(struct sg_signer_child *c, const struct sign_job *j,

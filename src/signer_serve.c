@@ -84,8 +84,16 @@ hsm_spec_reserved(void *core, const struct sg_signer_key_spec *ks,
 	return sg_signer_spec_reserved(core, ks, errbuf, errlen);
 }
 
+static void
+hsm_sign_many(void *core, const struct sg_sign_msg *msgs, size_t n,
+    struct sg_sign_reply *replies)
+{
+	sg_signer_sign_many(core, msgs, n, replies);
+}
+
 static const struct sg_signer_ops hsm_ops = {
-	hsm_sign, hsm_key_public, hsm_sign_checkpoint, hsm_spec_reserved
+	hsm_sign, hsm_key_public, hsm_sign_checkpoint, hsm_spec_reserved,
+	hsm_sign_many
 };
 
 /* Sends a reply that carries no CMS: READY. */

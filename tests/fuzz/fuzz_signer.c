@@ -356,7 +356,8 @@ fake_spec_reserved(void *core, const struct sg_signer_key_spec *ks,
 }
 
 static const struct sg_signer_ops fake_ops = {
-	fake_sign, fake_key_public, fake_sign_checkpoint, fake_spec_reserved
+	fake_sign, fake_key_public, fake_sign_checkpoint, fake_spec_reserved,
+	NULL
 };
 
 /* ------------------------------------------------------------------ */

@@ -6,8 +6,8 @@
  *   SG_P11FAULT_MODULE   the real module (default: SoftHSM's).
  *   SG_P11FAULT_CONTROL  a control file, one rule per line:
  *       <function> <CKR name | 0xHEX | decimal> [mechanism M]
- *           [count N | always]
- *       <function> hang <ms> [count N | always]
+ *           [after K] [count N | always]
+ *       <function> hang <ms> [after K] [count N | always]
  *     e.g. "C_Sign CKR_DEVICE_ERROR count 1", "C_OpenSession
  *     CKR_TOKEN_NOT_PRESENT always", "C_Sign hang 10000".  A rule without
  *     count is "always".  '#' starts a comment.  The first live rule of each
@@ -16,6 +16,9 @@
  *     CKM_ name below, or a number) limits an error rule of C_SignInit to
  *     that mechanism, e.g. "C_SignInit CKR_FUNCTION_FAILED mechanism
  *     CKM_EDDSA" fails only Ed25519 keys (the transparency log's).
+ *     "after K" lets the rule's first K calls through untouched, e.g.
+ *     "C_Sign CKR_DEVICE_ERROR after 5 always": the sixth signature on
+ *     fails, in the middle of a batch.
  *   SG_P11FAULT_LOG      a file that gets one line per injected fault.
  *
  * Every call compares the control file's inode, size and mtime with what it
@@ -249,6 +252,7 @@ struct rule {
 	CK_RV rv;
 	unsigned long hang_ms;
 	long left;              /* calls still to fail; -1: always */
+	long skip;              /* calls still to let through first */
 	int has_mech;           /* only calls with this mechanism */
 	CK_MECHANISM_TYPE mech;
 };
@@ -414,6 +418,12 @@ parse_line(char *line, struct rule *r)
 			i += 2;
 		}
 	}
+	if (n >= i + 2 && strcmp(w[i], "after") == 0) {
+		if (parse_ulong(w[i + 1], LONG_MAX, &v) != 0)
+			return -1;
+		r->skip = (long)v;
+		i += 2;
+	}
 	if (i == n)
 		return 0;
 	if (n == i + 1 && strcmp(w[i], "always") == 0)
@@ -528,6 +538,10 @@ take(enum fn_id fn, int hang, const CK_MECHANISM_TYPE *mech)
 		if (r->has_mech != (mech != NULL) ||
 		    (mech != NULL && *mech != r->mech))
 			continue;
+		if (r->skip > 0) {
+			r->skip--;
+			continue;
+		}
 		if (r->left > 0)
 			r->left--;
 		return r;

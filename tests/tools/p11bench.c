@@ -3,7 +3,7 @@
  * denominator of the gateway's throughput target (docs/BENCHMARKS.md).
  *
  *   p11bench [-m MODULE] [-t TOKEN] [-p PIN_FILE] [-k KEY] [-T THREADS]
- *            [-s SECONDS] [-d DEADLINE_MS]
+ *            [-s SECONDS] [-d DEADLINE_MS] [-b BATCH]
  *
  * Loads the module, logs in to the token with the PIN file's PIN, finds
  * the key by label and has THREADS threads call sg_p11_sign (ECDSA over a
@@ -17,7 +17,9 @@
  * The deadline is the layer's own (sg_p11_set_deadline): 0 signs on the
  * calling thread, which is the plain C_SignInit + C_Sign rate; the
  * daemon's default (5000 ms) hands every call to a worker thread, and the
- * difference between the two is that hand-over's cost.  SOFTHSM2_CONF
+ * difference between the two is that hand-over's cost.  -b BATCH (2 to
+ * SG_P11_MANY_MAX) calls sg_p11_sign_many with BATCH digests instead: one
+ * hand-over per batch, as the signer signs a release's artifacts.  SOFTHSM2_CONF
  * must be set for SoftHSM (var/dev/env.sh).
  *
  * Prints one human line and one "RESULT" line of key=value pairs for
@@ -50,9 +52,75 @@ struct worker {
 	uint64_t verified;
 	uint64_t errors;
 	int first_error;
+	size_t batch;                  /* 1: sg_p11_sign */
 };
 
 static atomic_int go;
+
+/* Item i of round `count` of thread idx: its own digest. */
+static void
+bench_digest(unsigned idx, uint64_t count, uint8_t digest[32])
+{
+	char seed[64];
+
+	snprintf(seed, sizeof(seed), "p11bench %u %llu", idx,
+	    (unsigned long long)count);
+	sg_sha256(seed, strlen(seed), digest);
+}
+
+/* Notes an error of w's. */
+static void
+bench_error(struct worker *w, int r)
+{
+	if (w->errors++ == 0)
+		w->first_error = r;
+}
+
+/* Batches of w->batch digests through sg_p11_sign_many; the first
+ * signature of every batch whose count crosses VERIFY_EVERY is verified. */
+static void
+run_batches(struct worker *w, enum sg_digest_alg dalg)
+{
+	static const size_t cap = SG_MAX_SIG;
+	struct sg_p11_item items[SG_P11_MANY_MAX];
+	uint8_t digest[SG_P11_MANY_MAX][32];
+	uint8_t *sigs;
+	size_t i;
+
+	if ((sigs = malloc(SG_P11_MANY_MAX * cap)) == NULL) {
+		bench_error(w, SG_ERR_NOMEM);
+		return;
+	}
+	while (sg_mono_us() < w->end_us) {
+		memset(items, 0, sizeof(items));
+		for (i = 0; i < w->batch; i++) {
+			bench_digest(w->idx, w->count + i, digest[i]);
+			items[i].data = digest[i];
+			items[i].data_len = sizeof(digest[i]);
+			items[i].sig = sigs + i * cap;
+			items[i].cap = cap;
+		}
+		(void)sg_p11_sign_many(w->key, w->scheme, dalg, items,
+		    w->batch);
+		for (i = 0; i < w->batch; i++) {
+			if (items[i].status != 0) {
+				bench_error(w, items[i].status);
+				continue;
+			}
+			if (w->count % VERIFY_EVERY == 0) {
+				if (sg_verify(w->pub, w->scheme, dalg,
+				    digest[i], sizeof(digest[i]), items[i].sig,
+				    items[i].sig_len) != 0) {
+					bench_error(w, SG_ERR_VERIFY);
+					continue;
+				}
+				w->verified++;
+			}
+			w->count++;
+		}
+	}
+	free(sigs);
+}
 
 static void *
 run_worker(void *arg)
@@ -62,28 +130,27 @@ run_worker(void *arg)
 	enum sg_digest_alg dalg = w->scheme == SG_SIG_EDDSA ?
 	    SG_DIGEST_NONE : SG_DIGEST_SHA256;
 	uint8_t digest[32], sig[SG_MAX_SIG];
-	char seed[64];
 	size_t siglen;
 	int r;
 
 	while (!atomic_load(&go))
 		usleep(100);
+	if (w->batch > 1) {
+		run_batches(w, dalg);
+		return NULL;
+	}
 	while (sg_mono_us() < w->end_us) {
-		snprintf(seed, sizeof(seed), "p11bench %u %llu", w->idx,
-		    (unsigned long long)w->count);
-		sg_sha256(seed, strlen(seed), digest);
+		bench_digest(w->idx, w->count, digest);
 		r = sg_p11_sign(w->key, w->scheme, dalg, digest,
 		    sizeof(digest), sig, sizeof(sig), &siglen);
 		if (r != 0) {
-			if (w->errors++ == 0)
-				w->first_error = r;
+			bench_error(w, r);
 			continue;
 		}
 		if (w->count % VERIFY_EVERY == 0) {
 			if (sg_verify(w->pub, w->scheme, dalg,
 			    digest, sizeof(digest), sig, siglen) != 0) {
-				if (w->errors++ == 0)
-					w->first_error = SG_ERR_VERIFY;
+				bench_error(w, SG_ERR_VERIFY);
 				continue;
 			}
 			w->verified++;
@@ -97,7 +164,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: p11bench [-m module] [-t token] [-p pin_file] "
-	    "[-k key] [-T threads] [-s seconds] [-d deadline_ms]\n");
+	    "[-k key] [-T threads] [-s seconds] [-d deadline_ms] [-b batch]\n");
 	exit(2);
 }
 
@@ -111,14 +178,14 @@ main(int argc, char **argv)
 	struct sg_p11_token *tok = NULL;
 	struct sg_p11_key *key = NULL;
 	enum sg_sig_scheme scheme;
-	uint64_t threads = 1, seconds = 5, deadline = 0;
+	uint64_t threads = 1, seconds = 5, deadline = 0, batch = 1;
 	uint64_t total = 0, verified = 0, errors = 0;
 	int64_t t0, t1;
 	char *pin = NULL;
 	size_t pin_len = 0, i, started = 0;
 	int ch, r, rc = 1, first_error = 0;
 
-	while ((ch = getopt(argc, argv, "m:t:p:k:T:s:d:")) != -1) {
+	while ((ch = getopt(argc, argv, "m:t:p:k:T:s:d:b:")) != -1) {
 		switch (ch) {
 		case 'm': module = optarg; break;
 		case 't': token = optarg; break;
@@ -134,6 +201,11 @@ main(int argc, char **argv)
 			break;
 		case 'd':
 			if (sg_parse_u64(optarg, 0, 600000, &deadline) != 0)
+				usage();
+			break;
+		case 'b':
+			if (sg_parse_u64(optarg, 1, SG_P11_MANY_MAX,
+			    &batch) != 0)
 				usage();
 			break;
 		default:
@@ -182,6 +254,7 @@ main(int argc, char **argv)
 		w[i].scheme = scheme;
 		w[i].pub = sg_p11_key_public(key);
 		w[i].end_us = INT64_MAX;
+		w[i].batch = (size_t)batch;
 		if (pthread_create(&w[i].tid, NULL, run_worker, &w[i]) != 0) {
 			fprintf(stderr, "p11bench: pthread_create failed\n");
 			break;
@@ -205,18 +278,19 @@ main(int argc, char **argv)
 	if (started != threads)
 		goto out;
 
-	printf("p11bench: %s/%s %s, %llu threads, deadline %llu ms: "
+	printf("p11bench: %s/%s %s, %llu threads, batch %llu, deadline %llu ms: "
 	    "%llu signatures in %.2f s = %.0f/s (%llu verified, %llu errors%s%s)\n",
 	    token, label, scheme == SG_SIG_ECDSA ? "ECDSA SHA-256" :
 	    scheme == SG_SIG_EDDSA ? "Ed25519" : "RSA PKCS#1 SHA-256",
-	    (unsigned long long)threads,
+	    (unsigned long long)threads, (unsigned long long)batch,
 	    (unsigned long long)deadline, (unsigned long long)total,
 	    (t1 - t0) / 1e6, total / ((t1 - t0) / 1e6),
 	    (unsigned long long)verified, (unsigned long long)errors,
 	    errors > 0 ? ", first: " : "",
 	    errors > 0 ? sg_strerror(first_error) : "");
-	printf("RESULT mode=p11 threads=%llu deadline_ms=%llu signatures=%llu "
-	    "errors=%llu seconds=%.3f rate=%.1f\n", (unsigned long long)threads,
+	printf("RESULT mode=p11 threads=%llu batch=%llu deadline_ms=%llu "
+	    "signatures=%llu errors=%llu seconds=%.3f rate=%.1f\n",
+	    (unsigned long long)threads, (unsigned long long)batch,
 	    (unsigned long long)deadline, (unsigned long long)total,
 	    (unsigned long long)errors, (t1 - t0) / 1e6,
 	    total / ((t1 - t0) / 1e6));

@@ -469,6 +469,158 @@ test_sign_matrix(void)
 	}
 }
 
+/* One batch of n (deadline: the layer's, then none) for case c: every
+ * signature verifies with the layer's and the exported public key; RSA
+ * PKCS#1 v1.5 (deterministic) gives the bytes a single sg_p11_sign
+ * gives. */
+static void
+many_case(size_t c, size_t n)
+{
+	static struct sg_p11_item it[SG_P11_MANY_MAX];
+	static uint8_t data[SG_P11_MANY_MAX][32];
+	static uint8_t sig[SG_P11_MANY_MAX][SG_MAX_SIG];
+	uint8_t one[SG_MAX_SIG];
+	enum sg_sig_scheme scheme = cases[c].scheme;
+	enum sg_digest_alg da = scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE :
+	    SG_DIGEST_SHA256;
+	struct sg_p11_key *k = key(cases[c].label);
+	EVP_PKEY *ex = sg_fx_p11_exported(tmpdir, cases[c].label);
+	size_t i, onelen;
+	int bad = 0;
+
+	CHECK(k != NULL && ex != NULL);
+	if (k == NULL || ex == NULL) {
+		EVP_PKEY_free(ex);
+		return;
+	}
+	CHECK_EQ_INT(RAND_bytes(&data[0][0], (int)sizeof(data)), 1);
+	memset(it, 0, sizeof(it));
+	for (i = 0; i < n; i++) {
+		it[i].data = data[i];
+		it[i].data_len = sizeof(data[i]);
+		it[i].sig = sig[i];
+		it[i].cap = sizeof(sig[i]);
+		it[i].status = 1;
+	}
+	CHECK_EQ_INT(sg_p11_sign_many(k, scheme, da, it, n), 0);
+	for (i = 0; i < n; i++) {
+		if (it[i].status != 0 ||
+		    !sg_fx_verify(sg_p11_key_public(k), scheme, da, data[i],
+		    32, sig[i], it[i].sig_len, 32) ||
+		    !sg_fx_verify(ex, scheme, da, data[i], 32, sig[i],
+		    it[i].sig_len, 32))
+			bad++;
+		if (scheme != SG_SIG_RSA_PKCS1 || (i != 0 && i != n - 1))
+			continue;
+		CHECK_EQ_INT(sg_p11_sign(k, scheme, da, data[i], 32, one,
+		    sizeof(one), &onelen), 0);
+		CHECK(onelen == it[i].sig_len &&
+		    memcmp(one, sig[i], onelen) == 0);
+	}
+	if (bad)
+		fprintf(stderr, "  %s scheme %d, %zu items: %d bad\n",
+		    cases[c].label, scheme, n, bad);
+	CHECK_EQ_INT(bad, 0);
+	/* The check can fail. */
+	data[n - 1][0] ^= 1;
+	CHECK(!sg_fx_verify(ex, scheme, da, data[n - 1], 32, sig[n - 1],
+	    it[n - 1].sig_len, 32));
+	EVP_PKEY_free(ex);
+}
+
+/* sg_p11_sign_many: every key and scheme, 1, 3 and 64 items, on a worker
+ * and on the caller's thread. */
+static void
+test_sign_many(void)
+{
+	static const size_t ns[] = { 1, 3, SG_P11_MANY_MAX };
+	unsigned int deadline;
+	size_t c, n, pass;
+
+	if (!have_token) {
+		CHECK(!"no token");
+		return;
+	}
+	deadline = sg_p11_deadline(g_p11);
+	CHECK(deadline > 0);
+	for (pass = 0; pass < 2; pass++) {
+		CHECK_EQ_INT(sg_p11_set_deadline(g_p11, pass ? 0 : deadline),
+		    0);
+		for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+			for (n = 0; n < 3; n++)
+				many_case(c, ns[n]);
+	}
+	CHECK_EQ_INT(sg_p11_set_deadline(g_p11, deadline), 0);
+}
+
+/* A batch refused as a whole, or at a bad item: the items before it are
+ * signed, the bad one says why, the rest are not attempted. */
+static void
+test_sign_many_errors(void)
+{
+	struct sg_p11_item it[SG_P11_MANY_MAX + 1];
+	uint8_t data[5][64], sig[5][SG_MAX_SIG];
+	struct sg_p11_key *k = key("p256"), *ed = key("ed25519");
+	size_t i;
+
+	if (k == NULL || ed == NULL) {
+		CHECK(!"no keys");
+		return;
+	}
+	memset(it, 0, sizeof(it));
+	CHECK_EQ_INT(sg_p11_sign_many(k, SG_SIG_ECDSA, SG_DIGEST_SHA256, it,
+	    0), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_p11_sign_many(k, SG_SIG_ECDSA, SG_DIGEST_SHA256, it,
+	    SG_P11_MANY_MAX + 1), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_p11_sign_many(k, SG_SIG_ECDSA, SG_DIGEST_SHA256, NULL,
+	    1), SG_ERR_INVALID);
+	CHECK_EQ_INT(RAND_bytes(&data[0][0], (int)sizeof(data)), 1);
+	for (i = 0; i < 5; i++) {
+		it[i].data = data[i];
+		it[i].data_len = 32;
+		it[i].sig = sig[i];
+		it[i].cap = sizeof(sig[i]);
+	}
+	CHECK_EQ_INT(sg_p11_sign_many(NULL, SG_SIG_ECDSA, SG_DIGEST_SHA256,
+	    it, 5), SG_ERR_INVALID);
+	CHECK_EQ_INT(it[0].status, SG_ERR_INVALID);
+	/* The wrong scheme for the key: nothing signed. */
+	CHECK_EQ_INT(sg_p11_sign_many(k, SG_SIG_RSA_PSS, SG_DIGEST_SHA256, it,
+	    5), SG_ERR_MECHANISM);
+	CHECK_EQ_INT(it[0].status, SG_ERR_MECHANISM);
+	CHECK_EQ_INT(it[4].status, SG_ERR_BUFFER);
+	/* Item 2 is not a SHA-256 digest. */
+	it[2].data_len = 48;
+	CHECK_EQ_INT(sg_p11_sign_many(k, SG_SIG_ECDSA, SG_DIGEST_SHA256, it,
+	    5), SG_ERR_INVALID);
+	for (i = 0; i < 2; i++) {
+		CHECK_EQ_INT(it[i].status, 0);
+		CHECK(sg_fx_verify(sg_p11_key_public(k), SG_SIG_ECDSA,
+		    SG_DIGEST_SHA256, data[i], 32, sig[i], it[i].sig_len, 0));
+	}
+	CHECK_EQ_INT(it[2].status, SG_ERR_INVALID);
+	CHECK_EQ_INT(it[3].status, SG_ERR_BUFFER);
+	CHECK_EQ_INT(it[4].status, SG_ERR_BUFFER);
+	CHECK_EQ_INT(it[4].sig_len, 0);
+	/* Item 1's buffer is too small for its DER signature. */
+	it[2].data_len = 32;
+	it[1].cap = 8;
+	CHECK_EQ_INT(sg_p11_sign_many(k, SG_SIG_ECDSA, SG_DIGEST_SHA256, it,
+	    5), SG_ERR_BUFFER);
+	CHECK_EQ_INT(it[0].status, 0);
+	CHECK_EQ_INT(it[1].status, SG_ERR_BUFFER);
+	CHECK_EQ_INT(it[1].sig_len, 0);
+	it[1].cap = sizeof(sig[1]);
+	/* EdDSA: messages of at most SG_MAX_DIGEST bytes in a batch. */
+	it[1].data_len = SG_MAX_DIGEST + 1;
+	CHECK_EQ_INT(sg_p11_sign_many(ed, SG_SIG_EDDSA, SG_DIGEST_NONE, it,
+	    2), SG_ERR_TOO_LARGE);
+	CHECK_EQ_INT(it[0].status, 0);
+	CHECK(sg_fx_verify(sg_p11_key_public(ed), SG_SIG_EDDSA, SG_DIGEST_NONE,
+	    data[0], 32, sig[0], it[0].sig_len, 0));
+	CHECK_EQ_INT(it[1].status, SG_ERR_TOO_LARGE);
+}
+
 static void
 test_pss_salt(void)
 {
@@ -888,6 +1040,8 @@ SG_TEST_MAIN("p11",
     T(test_token_info),
     T(test_find_keys),
     T(test_sign_matrix),
+    T(test_sign_many),
+    T(test_sign_many_errors),
     T(test_pss_salt),
     T(test_sign_errors),
     T(test_always_authenticate),

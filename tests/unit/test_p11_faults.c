@@ -235,6 +235,72 @@ sign_check(size_t round)
 	    siglen, RSA_PSS_SALTLEN_DIGEST) ? 0 : -1;
 }
 
+/* A batch for sg_p11_sign_many: the items and the memory they point
+ * into (the caller's, which an abandoned batch must never touch). */
+struct many {
+	struct sg_p11_item it[SG_P11_MANY_MAX];
+	uint8_t data[SG_P11_MANY_MAX][32];
+	uint8_t sig[SG_P11_MANY_MAX][SG_MAX_SIG];
+};
+static struct many g_many;
+
+#define CANARY 0xa5
+
+/* n fresh ECDSA P-256 digests signed in one batch; every signature
+ * buffer starts as CANARY bytes. */
+static int
+many_sign(struct many *m, size_t n)
+{
+	size_t i;
+
+	memset(m, 0, sizeof(*m));
+	memset(m->sig, CANARY, sizeof(m->sig));
+	if (g_p256 == NULL || RAND_bytes(&m->data[0][0],
+	    (int)sizeof(m->data)) != 1)
+		return SG_ERR_INTERNAL;
+	for (i = 0; i < n; i++) {
+		m->it[i].data = m->data[i];
+		m->it[i].data_len = sizeof(m->data[i]);
+		m->it[i].sig = m->sig[i];
+		m->it[i].cap = sizeof(m->sig[i]);
+		m->it[i].status = 12345;
+	}
+	return sg_p11_sign_many(g_p256, SG_SIG_ECDSA, SG_DIGEST_SHA256, m->it,
+	    n);
+}
+
+/* How many of the first n items were signed and verify with OpenSSL;
+ * -1 if a signed one does not verify. */
+static int
+many_good(const struct many *m, size_t n)
+{
+	size_t i;
+	int good = 0;
+
+	for (i = 0; i < n; i++) {
+		if (m->it[i].status != 0)
+			continue;
+		if (!sg_fx_verify(sg_p11_key_public(g_p256), SG_SIG_ECDSA,
+		    SG_DIGEST_SHA256, m->data[i], sizeof(m->data[i]),
+		    m->sig[i], m->it[i].sig_len, 0))
+			return -1;
+		good++;
+	}
+	return good;
+}
+
+/* Whether item i's signature buffer still holds nothing but CANARY. */
+static int
+many_untouched(const struct many *m, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < sizeof(m->sig[i]); j++)
+		if (m->sig[i][j] != CANARY)
+			return 0;
+	return 1;
+}
+
 /* The calls only recovery makes need a first fault that starts one. */
 static int
 needs_trigger(const char *fn)
@@ -544,6 +610,111 @@ test_stuck_bound(void)
 	CHECK_EQ_INT(other, 0);
 }
 
+/* A batch whose sixth signature meets a dead session: that item
+ * recovers (new session, login, retry) like a single call, and the batch
+ * goes on. */
+static void
+test_many_one_failure(void)
+{
+	unsigned long before = fired("C_Sign");
+
+	CHECK_EQ_INT(rules("C_Sign CKR_DEVICE_ERROR after 5 count 1\n"), 0);
+	CHECK_EQ_INT(many_sign(&g_many, 10), 0);
+	CHECK_EQ_INT(fired("C_Sign"), before + 1);
+	CHECK_EQ_INT(many_good(&g_many, 10), 10);
+	CHECK_EQ_INT(sg_p11_token_healthy(g_tok), 1);
+	CHECK_EQ_INT(rules(""), 0);
+}
+
+/* A failure that lasts from the sixth signature on: the five before it
+ * are good, the sixth fails after its one recovery, the rest are not
+ * attempted; then the token comes back. */
+static void
+test_many_failure_mid(void)
+{
+	size_t i;
+
+	CHECK_EQ_INT(rules("C_Sign CKR_DEVICE_ERROR after 5 always\n"), 0);
+	CHECK_EQ_INT(many_sign(&g_many, 10), SG_ERR_UNAVAILABLE);
+	CHECK_EQ_INT(many_good(&g_many, 10), 5);
+	for (i = 0; i < 5; i++)
+		CHECK_EQ_INT(g_many.it[i].status, 0);
+	CHECK_EQ_INT(g_many.it[5].status, SG_ERR_UNAVAILABLE);
+	for (i = 6; i < 10; i++) {
+		CHECK_EQ_INT(g_many.it[i].status, SG_ERR_BUFFER);
+		CHECK_EQ_INT(g_many.it[i].sig_len, 0);
+		CHECK(many_untouched(&g_many, i));
+	}
+	CHECK_EQ_INT(sg_p11_token_healthy(g_tok), 0);
+	/* An error the layer does not recover from, in the middle. */
+	CHECK_EQ_INT(rules("C_Sign CKR_FUNCTION_FAILED after 2 count 1\n"), 0);
+	CHECK(many_sign(&g_many, 6) != 0);
+	CHECK_EQ_INT(many_good(&g_many, 6), 2);
+	CHECK(g_many.it[2].status != 0 && g_many.it[2].status != SG_ERR_BUFFER);
+	for (i = 3; i < 6; i++)
+		CHECK_EQ_INT(g_many.it[i].status, SG_ERR_BUFFER);
+	CHECK_EQ_INT(rules(""), 0);
+	CHECK_EQ_INT(many_sign(&g_many, 10), 0);
+	CHECK_EQ_INT(many_good(&g_many, 10), 10);
+	CHECK_EQ_INT(sg_p11_token_healthy(g_tok), 1);
+}
+
+/*
+ * The device hangs in the middle of a batch: the caller gets
+ * SG_ERR_TIMEOUT at the batch's deadline (the per-call one plus at most
+ * 250 ms per further item) and no signature; the abandoned worker, which
+ * finishes the batch once the device answers, never writes into the
+ * caller's buffers; the token is marked broken and later calls work.
+ */
+static void
+test_many_hang(void)
+{
+	double t0, dt;
+	size_t i;
+	int r;
+
+	CHECK_EQ_INT(sg_p11_set_deadline(g_p11, 300), 0);
+	CHECK_EQ_INT(rules("C_Sign hang 10000 after 3 count 1\n"), 0);
+	t0 = now_sec();
+	r = many_sign(&g_many, 8);
+	dt = now_sec() - t0;
+	fprintf(stderr, "  batch of 8 hung at its fourth: %s after %.2f s\n",
+	    sg_strerror(r), dt);
+	CHECK_EQ_INT(r, SG_ERR_TIMEOUT);
+	/* 300 ms + 7 * 250 ms. */
+	CHECK(dt >= 2.0 && dt < 3.5);
+	CHECK_EQ_INT(g_many.it[0].status, SG_ERR_TIMEOUT);
+	for (i = 1; i < 8; i++)
+		CHECK_EQ_INT(g_many.it[i].status, SG_ERR_BUFFER);
+	CHECK_EQ_INT(sg_p11_token_healthy(g_tok), 0);
+	/* The device answers again; the worker finishes the batch (its
+	 * own copy) and the caller's memory stays as it was. */
+	CHECK_EQ_INT(rules(""), 0);
+	CHECK(hangs_over());
+	sleep_ms(200);
+	for (i = 0; i < 8; i++) {
+		CHECK_EQ_INT(g_many.it[i].sig_len, 0);
+		CHECK(many_untouched(&g_many, i));
+	}
+	CHECK_EQ_INT(sg_p11_set_deadline(g_p11, 5000), 0);
+	CHECK_EQ_INT(many_sign(&g_many, 8), 0);
+	CHECK_EQ_INT(many_good(&g_many, 8), 8);
+	CHECK_EQ_INT(sg_p11_token_healthy(g_tok), 1);
+	CHECK_EQ_INT(sign_check(0), 0);
+	/* One item: the per-call deadline, nothing added. */
+	CHECK_EQ_INT(sg_p11_set_deadline(g_p11, 300), 0);
+	CHECK_EQ_INT(rules("C_Sign hang 10000 count 1\n"), 0);
+	t0 = now_sec();
+	CHECK_EQ_INT(many_sign(&g_many, 1), SG_ERR_TIMEOUT);
+	dt = now_sec() - t0;
+	CHECK(dt >= 0.28 && dt < 1.5);
+	CHECK_EQ_INT(rules(""), 0);
+	CHECK(hangs_over());
+	CHECK_EQ_INT(sg_p11_set_deadline(g_p11, 5000), 0);
+	CHECK_EQ_INT(many_sign(&g_many, SG_P11_MANY_MAX), 0);
+	CHECK_EQ_INT(many_good(&g_many, SG_P11_MANY_MAX), SG_P11_MANY_MAX);
+}
+
 /* Sessions closed behind the layer's back (a token reset): recovered. */
 static void
 test_sessions_reset(void)
@@ -790,6 +961,9 @@ SG_TEST_MAIN("p11_faults",
     T(test_hang_sign),
     T(test_hang_reopen),
     T(test_stuck_bound),
+    T(test_many_one_failure),
+    T(test_many_failure_mid),
+    T(test_many_hang),
     T(test_sessions_reset),
     T(test_token_files_replaced),
     T(test_reset_under_load),

@@ -476,6 +476,157 @@ test_sign_refused(void)
 	CHECK_EQ_INT(reply.status, SG_ERR_INVALID);
 }
 
+/* msgs[i] for key `name`, a fresh digest (or 32-byte message). */
+static void
+many_msg(struct sg_sign_msg *m, const char *name, enum sg_sig_scheme scheme)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->key, sizeof(m->key), "%s", name);
+	m->digest_alg = scheme == SG_SIG_EDDSA ? SG_DIGEST_NONE :
+	    SG_DIGEST_SHA256;
+	m->data_len = 32;
+	CHECK_EQ_INT(RAND_bytes(m->data, 32), 1);
+}
+
+/* How many of replies[0..n) are signed and verify with the exported
+ * key of their message's key; -1 if a signed one does not. */
+static int
+many_good(const struct sg_sign_msg *msgs, const struct sg_sign_reply *reps,
+    size_t n)
+{
+	EVP_PKEY *ex;
+	size_t i, g;
+	int ok = 0;
+
+	for (i = 0; i < n; i++) {
+		if (reps[i].status != 0)
+			continue;
+		for (g = 0; g < NGOOD; g++)
+			if (strcmp(good[g].name, msgs[i].key) == 0)
+				break;
+		if (g == NGOOD ||
+		    (ex = sg_fx_p11_exported(tmpdir, good[g].exported)) == NULL)
+			return -1;
+		if (reps[i].sig_len == 0 || sg_verify(ex, good[g].scheme,
+		    msgs[i].digest_alg, msgs[i].data, msgs[i].data_len,
+		    reps[i].sig, reps[i].sig_len) != 0) {
+			EVP_PKEY_free(ex);
+			return -1;
+		}
+		EVP_PKEY_free(ex);
+		ok++;
+	}
+	return ok;
+}
+
+/*
+ * sg_signer_sign_many: every key, one batch of 64 for one key, batches
+ * that mix keys; every signature verifies with the exported key; the
+ * first refused message ends the batch (the rest not attempted).
+ */
+static void
+test_sign_many(void)
+{
+	static struct sg_sign_msg msgs[SG_P11_MANY_MAX + 2];
+	static struct sg_sign_reply reps[SG_P11_MANY_MAX + 2];
+	size_t i, g;
+
+	if (g_signer == NULL) {
+		CHECK(!"no signer");
+		return;
+	}
+	for (g = 0; g < NGOOD; g++) {
+		for (i = 0; i < 5; i++)
+			many_msg(&msgs[i], good[g].name, good[g].scheme);
+		sg_signer_sign_many(g_signer, msgs, 5, reps);
+		CHECK_EQ_INT(many_good(msgs, reps, 5), 5);
+	}
+	/* A full batch, and two more than one hand-over takes. */
+	for (i = 0; i < SG_P11_MANY_MAX + 2; i++)
+		many_msg(&msgs[i], "release", SG_SIG_ECDSA);
+	sg_signer_sign_many(g_signer, msgs, SG_P11_MANY_MAX, reps);
+	CHECK_EQ_INT(many_good(msgs, reps, SG_P11_MANY_MAX), SG_P11_MANY_MAX);
+	sg_signer_sign_many(g_signer, msgs, SG_P11_MANY_MAX + 2, reps);
+	CHECK_EQ_INT(many_good(msgs, reps, SG_P11_MANY_MAX + 2),
+	    SG_P11_MANY_MAX + 2);
+	/* Keys and schemes taking turns. */
+	for (i = 0; i < 12; i++)
+		many_msg(&msgs[i], good[i % NGOOD].name,
+		    good[i % NGOOD].scheme);
+	sg_signer_sign_many(g_signer, msgs, 12, reps);
+	CHECK_EQ_INT(many_good(msgs, reps, 12), 12);
+	/* n = 1. */
+	sg_signer_sign_many(g_signer, msgs, 1, reps);
+	CHECK_EQ_INT(many_good(msgs, reps, 1), 1);
+	/* A bad message in the middle: the ones before it are signed. */
+	for (i = 0; i < 6; i++)
+		many_msg(&msgs[i], "release", SG_SIG_ECDSA);
+	msgs[3].data_len = 31;
+	sg_signer_sign_many(g_signer, msgs, 6, reps);
+	CHECK_EQ_INT(many_good(msgs, reps, 6), 3);
+	CHECK_EQ_INT(reps[3].status, SG_ERR_INVALID);
+	CHECK_EQ_INT(reps[4].status, SG_ERR_BUFFER);
+	CHECK_EQ_INT(reps[5].status, SG_ERR_BUFFER);
+	CHECK_EQ_INT(reps[5].sig_len, 0);
+	/* An unknown key ends it the same way. */
+	msgs[3].data_len = 32;
+	snprintf(msgs[1].key, sizeof(msgs[1].key), "unknown");
+	sg_signer_sign_many(g_signer, msgs, 6, reps);
+	CHECK_EQ_INT(reps[0].status, 0);
+	CHECK_EQ_INT(reps[1].status, SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(reps[2].status, SG_ERR_BUFFER);
+	CHECK_EQ_INT(many_good(msgs, reps, 6), 1);
+}
+
+/* The log key is refused by sg_signer_sign_many as by sg_signer_sign:
+ * first in a batch, or in the middle of one.  (Before test_open: one
+ * signer per module per process.) */
+static void
+test_sign_many_log_key(void)
+{
+	struct sg_signer_key_spec ks[2];
+	struct sg_signer_token_spec ts;
+	struct sg_signer *s = NULL;
+	struct sg_sign_msg msgs[4];
+	struct sg_sign_reply reps[4];
+	char err[512];
+
+	if (!have_token) {
+		CHECK(!"no token");
+		return;
+	}
+	key_spec(&ks[0], "release", "p256", 0, SG_SIG_ECDSA);
+	key_spec(&ks[1], SG_SIGNER_LOG_KEY, "ed25519", 0, SG_SIG_EDDSA);
+	token_spec(&ts, LABEL, "user.pin");
+	CHECK_EQ_INT(sg_signer_open(MODULE, &ts, 1, ks, 2, &s, err,
+	    sizeof(err)), 0);
+	if (s == NULL)
+		return;
+	many_msg(&msgs[0], SG_SIGNER_LOG_KEY, SG_SIG_EDDSA);
+	many_msg(&msgs[1], SG_SIGNER_LOG_KEY, SG_SIG_EDDSA);
+	sg_signer_sign_many(s, msgs, 2, reps);
+	CHECK_EQ_INT(reps[0].status, SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(reps[0].sig_len, 0);
+	CHECK_EQ_INT(reps[1].status, SG_ERR_BUFFER);
+	CHECK_EQ_INT(reps[1].sig_len, 0);
+	many_msg(&msgs[0], "release", SG_SIG_ECDSA);
+	many_msg(&msgs[1], "release", SG_SIG_ECDSA);
+	many_msg(&msgs[2], SG_SIGNER_LOG_KEY, SG_SIG_EDDSA);
+	many_msg(&msgs[3], "release", SG_SIG_ECDSA);
+	sg_signer_sign_many(s, msgs, 4, reps);
+	CHECK_EQ_INT(reps[0].status, 0);
+	CHECK_EQ_INT(reps[1].status, 0);
+	CHECK_EQ_INT(reps[2].status, SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(reps[2].sig_len, 0);
+	CHECK_EQ_INT(reps[3].status, SG_ERR_BUFFER);
+	/* Control: the same batch without the log key is signed. */
+	many_msg(&msgs[2], "release", SG_SIG_ECDSA);
+	sg_signer_sign_many(s, msgs, 4, reps);
+	CHECK_EQ_INT(reps[2].status, 0);
+	CHECK_EQ_INT(reps[3].status, 0);
+	sg_signer_free(s);
+}
+
 struct worker {
 	unsigned seed;
 	int failures;
@@ -544,8 +695,10 @@ SG_TEST_MAIN("signer",
     T(test_setup),
     T(test_open_refused),
     T(test_reserved),
+    T(test_sign_many_log_key),
     T(test_open),
     T(test_sign),
     T(test_sign_refused),
+    T(test_sign_many),
     T(test_threads),
     T(test_teardown))

@@ -1097,6 +1097,8 @@ static struct sg_signer_child *child;
 static struct sg_policy *policy;
 static char child_dir[256];
 static int mem_signs;                  /* the core's signatures */
+static int mem_many_calls;             /* the core's sign_many calls */
+static int mem_fail_at = -1;           /* the core fails from this sign on */
 
 static struct mem_key *
 mem_key(const char *name)
@@ -1119,6 +1121,12 @@ mem_sign(void *core, const struct sg_sign_msg *msg,
 
 	(void)core;
 	memset(reply, 0, sizeof(*reply));
+	/* From the mem_fail_at-th signature on, the "HSM" fails. */
+	if (mem_fail_at >= 0 &&
+	    __atomic_load_n(&mem_signs, __ATOMIC_SEQ_CST) >= mem_fail_at) {
+		reply->status = SG_ERR_HSM;
+		return;
+	}
 	if ((k = mem_key(msg->key)) == NULL || k->scheme != SG_SIG_ECDSA ||
 	    msg->data_len != sg_digest_len(msg->digest_alg) ||
 	    msg->data_len == 0) {
@@ -1186,8 +1194,31 @@ mem_spec_reserved(void *core, const struct sg_signer_key_spec *ks,
 	return 0;
 }
 
-static const struct sg_signer_ops mem_ops = {
-	mem_sign, mem_key_public, mem_sign_checkpoint, mem_spec_reserved
+/* sg_signer_sign_many's meaning over mem_sign: in order, the first
+ * failure ends it. */
+static void
+mem_sign_many(void *core, const struct sg_sign_msg *msgs, size_t n,
+    struct sg_sign_reply *replies)
+{
+	size_t i;
+
+	__atomic_add_fetch(&mem_many_calls, 1, __ATOMIC_SEQ_CST);
+	for (i = 0; i < n; i++) {
+		memset(&replies[i], 0, sizeof(replies[i]));
+		replies[i].status = SG_ERR_BUFFER;
+	}
+	for (i = 0; i < n; i++) {
+		mem_sign(core, &msgs[i], &replies[i]);
+		if (replies[i].status != 0)
+			return;
+	}
+}
+
+/* Not const: the batch tests run with and without sign_many (the child
+ * keeps a pointer to this table). */
+static struct sg_signer_ops mem_ops = {
+	mem_sign, mem_key_public, mem_sign_checkpoint, mem_spec_reserved,
+	mem_sign_many
 };
 
 /* A PEM block indented for the policy file. */
@@ -1957,6 +1988,73 @@ test_batch_race(void)
 	free(ra);
 }
 
+/*
+ * An HSM failure in the middle of a batch, with the core's sign_many and
+ * with one sign per item (sign_many NULL): the same answer either way,
+ * the items before it signed, it refused, the rest not attempted; sent
+ * again once the HSM works, the signed ones come from the record and the
+ * rest are signed.
+ */
+static void
+batch_hsm_failure(const char *id, int many)
+{
+	static uint8_t paths[8][SG_MANIFEST_PATH_MAX][SG_HASH_LEN];
+	struct sg_batch_item items[8];
+	struct manifest m;
+	struct answer *a = calloc(1, sizeof(*a));
+	char *stmt;
+	size_t slen, i;
+	int before, calls;
+
+	CHECK(a != NULL && child_setup() == 0);
+	if (a == NULL || child == NULL) {
+		free(a);
+		return;
+	}
+	mem_ops.sign_many = many ? mem_sign_many : NULL;
+	manifest_make(&m, 6, SG_FORMAT_RAW);
+	stmt = kind_statement(SG_KIND_RELEASE, id, "release", 6, m.root_hex,
+	    NULL, SG_FORMAT_RAW, (long long)time(NULL) + 3600, &slen);
+	for (i = 0; i < 6; i++)
+		release_item(&m, i, i, i, paths[i], &items[i]);
+	before = mem_signs;
+	calls = mem_many_calls;
+	mem_fail_at = before + 3;
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 6, a);
+	mem_fail_at = -1;
+	CHECK_EQ_INT(a->status, 0);
+	CHECK_EQ_INT(a->n, 6);
+	for (i = 0; i < 3; i++)
+		CHECK(signed_ok(a, i, m.digests[i]));
+	CHECK_EQ_INT(a->res[3].status, SG_ERR_HSM);
+	CHECK(strstr(a->err, "item 4 (position 3)") != NULL);
+	for (i = 3; i < 6; i++)
+		CHECK_EQ_INT(a->res[i].sig_len, 0);
+	CHECK_EQ_INT(a->res[4].status, SG_ERR_BUFFER);
+	CHECK_EQ_INT(a->res[5].status, SG_ERR_BUFFER);
+	CHECK_EQ_INT(mem_signs, before + 3);
+	CHECK_EQ_INT(mem_many_calls, calls + (many ? 1 : 0));
+	/* The HSM is back. */
+	sg_batch_results_clear(a->res, SG_SIGNER_BATCH_MAX);
+	send_batch("release", stmt, slen, 3, SG_FORMAT_RAW, items, 6, a);
+	CHECK_EQ_INT(a->status, 0);
+	for (i = 0; i < 6; i++)
+		CHECK(signed_ok(a, i, m.digests[i]));
+	CHECK_EQ_INT(mem_signs, before + 6);
+	mem_ops.sign_many = mem_sign_many;
+	free(stmt);
+	sg_manifest_tree_free(&m.tree);
+	sg_batch_results_clear(a->res, SG_SIGNER_BATCH_MAX);
+	free(a);
+}
+
+static void
+test_batch_hsm_failure(void)
+{
+	batch_hsm_failure("70000000000000000000000000000007", 1);
+	batch_hsm_failure("80000000000000000000000000000008", 0);
+}
+
 static void
 test_batch_teardown(void)
 {
@@ -1983,4 +2081,5 @@ SG_TEST_MAIN("signer_wire",
     T(test_batch_kinds),
     T(test_batch_cms),
     T(test_batch_race),
+    T(test_batch_hsm_failure),
     T(test_batch_teardown))
