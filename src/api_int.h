@@ -97,8 +97,10 @@ int api_only_fields(struct sg_http_response *resp, json_t *obj,
 int api_parse_idempotency(const struct sg_http_request *req,
     struct sg_http_response *resp, struct sg_new_request *nr,
     char body_sha[SG_SHA256_HEX_SIZE]);
+/* An artifact object (or a release's, named by what), canonical JSON in
+ * *ret; `name` required when name_required. */
 int api_parse_artifact(struct sg_http_response *resp, json_t *art,
-    char **ret);
+    const char *what, int name_required, char **ret);
 int api_parse_digest(struct sg_http_response *resp, json_t *digest,
     struct sg_new_request *nr);
 struct sg_request *api_fetch_request(struct call *c);

@@ -242,17 +242,8 @@ api_post_release(struct call *c)
 	    parse_format(c->resp, c->body, &nr.format) != 0)
 		goto out;
 	if ((v = json_object_get(c->body, "release")) != NULL) {
-		/* The artifact rules, without a required name. */
-		json_t *copy = json_deep_copy(v);
-		if (json_is_object(copy) && json_object_get(copy, "name") == NULL)
-			json_object_set_new(copy, "name", json_string("-"));
-		if (api_parse_artifact(c->resp, copy, &meta) != 0) {
-			json_decref(copy);
+		if (api_parse_artifact(c->resp, v, "release", 0, &meta) != 0)
 			goto out;
-		}
-		json_decref(copy);
-		free(meta);
-		meta = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
 	} else
 		meta = strdup("{}");
 	if (meta == NULL)

@@ -260,7 +260,8 @@ api_only_fields(struct sg_http_response *resp, json_t *obj, const char *prefix,
 }
 
 int
-api_parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
+api_parse_artifact(struct sg_http_response *resp, json_t *art,
+    const char *what, int name_required, char **ret)
 {
 	struct sg_text_fault tf;
 	const char *k;
@@ -268,20 +269,20 @@ api_parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
 	char field[128], why[128];
 
 	if (!json_is_object(art)) {
-		api_problem(resp, 400, "artifact", "artifact: must be an object "
-		    "of strings");
+		api_problem(resp, 400, what, "%s: must be an object of strings",
+		    what);
 		return -1;
 	}
 	if (json_object_size(art) > SG_ARTIFACT_FIELDS_MAX) {
-		api_problem(resp, 400, "artifact", "artifact: at most %d fields",
+		api_problem(resp, 400, what, "%s: at most %d fields", what,
 		    SG_ARTIFACT_FIELDS_MAX);
 		return -1;
 	}
 	json_object_foreach(art, k, v) {
-		snprintf(field, sizeof(field), "artifact.%.64s", k);
+		snprintf(field, sizeof(field), "%s.%.64s", what, k);
 		if (!sg_name_ok(k, SG_ARTIFACT_NAME_MAX)) {
-			api_problem(resp, 400, "artifact", "artifact: field names "
-			    "are 1-%d characters of A-Z a-z 0-9 . _ -",
+			api_problem(resp, 400, what, "%s: field names are 1-%d "
+			    "characters of A-Z a-z 0-9 . _ -", what,
 			    SG_ARTIFACT_NAME_MAX);
 			return -1;
 		}
@@ -304,7 +305,7 @@ api_parse_artifact(struct sg_http_response *resp, json_t *art, char **ret)
 			return -1;
 		}
 	}
-	if (json_object_get(art, "name") == NULL) {
+	if (name_required && json_object_get(art, "name") == NULL) {
 		api_problem(resp, 400, "artifact.name", "artifact.name: is "
 		    "required");
 		return -1;
@@ -389,7 +390,7 @@ parse_new_request(struct sg_http_response *resp, json_t *body,
 		api_problem(resp, 400, "artifact", "artifact: is required");
 		return -1;
 	}
-	if (api_parse_artifact(resp, v, ret_artifact) != 0)
+	if (api_parse_artifact(resp, v, "artifact", 1, ret_artifact) != 0)
 		return -1;
 	nr->artifact_json = *ret_artifact;
 	return 0;

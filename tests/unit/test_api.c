@@ -1192,7 +1192,10 @@ test_release_bad_bodies(void)
 	bad_body(a, rl, "{\"key\":\"release\",\"format\":\"pgp\","
 	    "\"artifacts\":[" ITEM("a") "]}", "format", NULL);
 	bad_body(a, rl, "{\"key\":\"release\",\"release\":{\"a b\":\"x\"},"
-	    "\"artifacts\":[" ITEM("a") "]}", "artifact", NULL);
+	    "\"artifacts\":[" ITEM("a") "]}", "release", "release: field names");
+	bad_body(a, rl, "{\"key\":\"release\",\"release\":[1],"
+	    "\"artifacts\":[" ITEM("a") "]}", "release", "release: must be an "
+	    "object");
 	sg_api_free(a);
 }
 
