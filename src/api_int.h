@@ -102,7 +102,7 @@ int api_parse_idempotency(const struct sg_http_request *req,
 int api_parse_artifact(struct sg_http_response *resp, json_t *art,
     const char *what, int name_required, char **ret);
 int api_parse_digest(struct sg_http_response *resp, json_t *digest,
-    struct sg_new_request *nr);
+    const char *prefix, struct sg_new_request *nr);
 struct sg_request *api_fetch_request(struct call *c);
 /* A change that takes a reason ({"reason": text}, as officers read it):
  * cancel, revoke; answered with the request object. */

@@ -68,7 +68,7 @@ parse_item(struct sg_http_response *resp, json_t *it, size_t i,
 	    NULL };
 	struct sg_new_request nr;
 	struct sg_artifact_line al;
-	char prefix[48], line[SG_ARTIFACT_LINE_MAX + 1];
+	char prefix[48], field[64], line[SG_ARTIFACT_LINE_MAX + 1];
 	json_t *v;
 	size_t n;
 
@@ -85,8 +85,9 @@ parse_item(struct sg_http_response *resp, json_t *it, size_t i,
 	v = json_object_get(it, "name");
 	if (!json_is_string(v) || !sg_artifact_word_valid(json_string_value(v),
 	    json_string_length(v), SG_ARTIFACT_LINE_NAME_MAX)) {
-		api_problem(resp, 400, "artifacts", "%sname: must be 1 to %d "
-		    "bytes of printable ASCII without spaces", prefix,
+		snprintf(field, sizeof(field), "%sname", prefix);
+		api_problem(resp, 400, field, "%s: must be 1 to %d bytes of "
+		    "printable ASCII without spaces", field,
 		    SG_ARTIFACT_LINE_NAME_MAX);
 		return -1;
 	}
@@ -95,8 +96,9 @@ parse_item(struct sg_http_response *resp, json_t *it, size_t i,
 	    (!json_is_string(v) || !sg_artifact_word_valid(
 	    json_string_value(v), json_string_length(v),
 	    SG_ARTIFACT_LINE_VERSION_MAX))) {
-		api_problem(resp, 400, "artifacts", "%sversion: must be 1 to %d "
-		    "bytes of printable ASCII without spaces", prefix,
+		snprintf(field, sizeof(field), "%sversion", prefix);
+		api_problem(resp, 400, field, "%s: must be 1 to %d bytes of "
+		    "printable ASCII without spaces", field,
 		    SG_ARTIFACT_LINE_VERSION_MAX);
 		return -1;
 	}
@@ -104,7 +106,8 @@ parse_item(struct sg_http_response *resp, json_t *it, size_t i,
 		snprintf(al.version, sizeof(al.version), "%s",
 		    json_string_value(v));
 	memset(&nr, 0, sizeof(nr));
-	if (api_parse_digest(resp, json_object_get(it, "digest"), &nr) != 0)
+	if (api_parse_digest(resp, json_object_get(it, "digest"), prefix,
+	    &nr) != 0)
 		return -1;
 	al.digest_alg = nr.digest_alg;
 	memcpy(al.digest, nr.digest, nr.digest_len);
@@ -123,7 +126,7 @@ parse_items(struct sg_http_response *resp, json_t *arr, enum sg_format fmt,
     char ***ret, size_t *ret_n)
 {
 	struct sg_artifact_line al, bl;
-	char **lines;
+	char **lines, field[64];
 	size_t i, k, n;
 
 	if (!json_is_array(arr) || (n = json_array_size(arr)) == 0 ||
@@ -151,9 +154,10 @@ parse_items(struct sg_http_response *resp, json_t *arr, enum sg_format fmt,
 		for (k = 0; k < i; k++) {
 			if (sg_artifact_line_parse(lines[k], strlen(lines[k]),
 			    &bl) == 0 && strcmp(al.name, bl.name) == 0) {
-				api_problem(resp, 400, "artifacts", "artifacts[%zu]"
-				    ".name: '%s' is also artifacts[%zu]'s", i,
-				    al.name, k);
+				snprintf(field, sizeof(field),
+				    "artifacts[%zu].name", i);
+				api_problem(resp, 400, field, "%s: '%s' is also "
+				    "artifacts[%zu]'s", field, al.name, k);
 				return -1;
 			}
 		}

@@ -314,35 +314,41 @@ api_parse_artifact(struct sg_http_response *resp, json_t *art,
 	return *ret != NULL ? 0 : -1;
 }
 
-/* "digest": {"algorithm": ..., "value": hex} into nr. */
+/* "digest": {"algorithm": ..., "value": hex} into nr; prefix ("" or
+ * "artifacts[7].") goes before the field names in problems. */
 int
 api_parse_digest(struct sg_http_response *resp, json_t *digest,
-    struct sg_new_request *nr)
+    const char *prefix, struct sg_new_request *nr)
 {
 	static const char *const dig[] = { "algorithm", "value", NULL };
+	char field[64];
 	json_t *v;
 
+	snprintf(field, sizeof(field), "%sdigest", prefix);
 	if (!json_is_object(digest)) {
-		api_problem(resp, 400, "digest", "digest: must be an object with "
-		    "algorithm and value");
+		api_problem(resp, 400, field, "%s: must be an object with "
+		    "algorithm and value", field);
 		return -1;
 	}
-	if (api_only_fields(resp, digest, "digest.", dig) != 0)
+	snprintf(field, sizeof(field), "%sdigest.", prefix);
+	if (api_only_fields(resp, digest, field, dig) != 0)
 		return -1;
+	snprintf(field, sizeof(field), "%sdigest.algorithm", prefix);
 	v = json_object_get(digest, "algorithm");
 	if (!json_is_string(v) || (nr->digest_alg =
 	    sg_digest_from_name(json_string_value(v))) == SG_DIGEST_NONE) {
-		api_problem(resp, 400, "digest.algorithm", "digest.algorithm: "
-		    "must be sha256, sha384 or sha512");
+		api_problem(resp, 400, field, "%s: must be sha256, sha384 or "
+		    "sha512", field);
 		return -1;
 	}
+	snprintf(field, sizeof(field), "%sdigest.value", prefix);
 	v = json_object_get(digest, "value");
 	if (!json_is_string(v) ||
 	    json_string_length(v) != 2 * sg_digest_len(nr->digest_alg) ||
 	    sg_hex_decode(json_string_value(v), json_string_length(v),
 	    nr->digest, sizeof(nr->digest), &nr->digest_len) != 0) {
-		api_problem(resp, 400, "digest.value", "digest.value: must be %zu "
-		    "hex characters for %s", 2 * sg_digest_len(nr->digest_alg),
+		api_problem(resp, 400, field, "%s: must be %zu hex characters "
+		    "for %s", field, 2 * sg_digest_len(nr->digest_alg),
 		    sg_digest_name(nr->digest_alg));
 		return -1;
 	}
@@ -376,7 +382,8 @@ parse_new_request(struct sg_http_response *resp, json_t *body,
 		return -1;
 	}
 	nr->key = v != NULL ? json_string_value(v) : NULL;
-	if (api_parse_digest(resp, json_object_get(body, "digest"), nr) != 0)
+	if (api_parse_digest(resp, json_object_get(body, "digest"), "",
+	    nr) != 0)
 		return -1;
 	/* Under a grant, no format means the grant's. */
 	nr->format = nr->grant != NULL ? 0 : SG_FORMAT_RAW;

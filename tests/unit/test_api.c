@@ -1173,18 +1173,18 @@ test_release_bad_bodies(void)
 	bad_body(a, rl, RELEASE(""), "artifacts", "1 to 10000");
 	bad_body(a, rl, RELEASE("5"), "artifacts", "artifacts[0]: must be an "
 	    "object");
-	bad_body(a, rl, RELEASE(ITEM("a") "," ITEM("a b")), "artifacts",
+	bad_body(a, rl, RELEASE(ITEM("a") "," ITEM("a b")), "artifacts[1].name",
 	    "artifacts[1].name: must be 1 to 255 bytes");
-	bad_body(a, rl, RELEASE("{" DIG "}"), "artifacts",
+	bad_body(a, rl, RELEASE("{" DIG "}"), "artifacts[0].name",
 	    "artifacts[0].name");
 	bad_body(a, rl, RELEASE("{\"name\":\"a\",\"version\":\"1 0\"," DIG "}"),
-	    "artifacts", "artifacts[0].version");
+	    "artifacts[0].version", "artifacts[0].version");
 	bad_body(a, rl, RELEASE(ITEM("a.bin") "," ITEM("b.bin") ","
-	    ITEM("a.bin")), "artifacts",
+	    ITEM("a.bin")), "artifacts[2].name",
 	    "artifacts[2].name: 'a.bin' is also artifacts[0]'s");
 	bad_body(a, rl, RELEASE("{\"name\":\"a\",\"digest\":{\"algorithm\":"
-	    "\"sha256\",\"value\":\"abc\"}}"), "digest.value",
-	    "digest.value: must be 64 hex characters");
+	    "\"sha256\",\"value\":\"abc\"}}"), "artifacts[0].digest.value",
+	    "artifacts[0].digest.value: must be 64 hex characters");
 	bad_body(a, rl, RELEASE("{\"name\":\"a\",\"size\":1," DIG "}"),
 	    "artifacts[0].size", "unknown field");
 	bad_body(a, rl, "{\"key\":\"release\",\"owner\":\"x\",\"artifacts\":["
