@@ -15,13 +15,10 @@ total_pass=0
 total_fail=0
 failed_suites=()
 
-run_one() {
-	local name=$1; shift
-	local out rc last p f
-	out=$(mktemp)
+# report NAME OUT RC: prints a suite's output and adds up its last line.
+report() {
+	local name=$1 out=$2 rc=$3 last p f
 	echo "== $name"
-	timeout 600 "$@" >"$out" 2>&1
-	rc=$?
 	cat "$out"
 	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
 	if [ -n "$last" ]; then
@@ -37,13 +34,39 @@ run_one() {
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
 	[ "$f" -gt 0 ] && failed_suites+=("$name")
+}
+
+run_one() {
+	local name=$1 out rc; shift
+	out=$(mktemp)
+	timeout 600 "$@" >"$out" 2>&1
+	rc=$?
+	report "$name" "$out" "$rc"
 	rm -f "$out"
 }
 
+# The unit binaries are independent (each works in scratch directories of
+# its own), so they run UNIT_JOBS at a time (default: one per CPU); their
+# reports come out in order.
+unit_dir=$(mktemp -d)
+unit_jobs=${UNIT_JOBS:-$(nproc)}
+units=()
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
-	run_one "unit $(basename "$t")" "$t"
+	i=${#units[@]}
+	units+=("$t")
+	while [ "$(jobs -rp | wc -l)" -ge "$unit_jobs" ]; do
+		wait -n
+	done
+	( timeout 600 "$t" >"$unit_dir/$i.out" 2>&1
+	  echo $? >"$unit_dir/$i.rc" ) &
 done
+wait
+for i in "${!units[@]}"; do
+	report "unit $(basename "${units[i]}")" "$unit_dir/$i.out" \
+	    "$(cat "$unit_dir/$i.rc" 2>/dev/null || echo 1)"
+done
+rm -rf "$unit_dir"
 for t in tests/integration/[0-9]*.sh; do
 	[ -f "$t" ] || continue
 	run_one "integration $(basename "$t")" bash "$t"
