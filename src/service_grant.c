@@ -401,6 +401,28 @@ grant_line(const struct sg_new_request *nr, const struct sg_request *g,
 	return 0;
 }
 
+/* The policy in force still lets requester use key, and the key can be
+ * used (a reload may have changed either since the grant was approved). */
+static int
+key_in_force(struct sg_service *s, const char *key, const char *requester,
+    struct sg_fault *f)
+{
+	const struct sg_key_view *kv = svc_key_locked(s, key);
+
+	if (kv == NULL || !sg_policy_may_request(s->policy, kv->pk,
+	    requester)) {
+		svc_fault(f, "key", "'%s' may no longer request signatures "
+		    "with key '%s'", requester, key);
+		return SG_ERR_FORBIDDEN;
+	}
+	if (!kv->usable) {
+		svc_fault(f, "key", "key '%s' cannot be used: %s", key,
+		    kv->reason);
+		return SG_ERR_FORBIDDEN;
+	}
+	return 0;
+}
+
 /* Reads grant id and checks that nr fits it now; *al and line: the
  * artifact line to sign. */
 static int
@@ -420,7 +442,7 @@ grant_check(struct sg_service *s, const struct sg_new_request *nr,
 	    (r = grant_fits(*ret_g, nr, al, f)) != 0 ||
 	    (r = grant_closed(s, *ret_g, f)) != 0)
 		return r;
-	return 0;
+	return key_in_force(s, (*ret_g)->key, nr->requester, f);
 }
 
 int
