@@ -39,7 +39,7 @@
 #define REL_PASS_MAX 16                /* releases looked at per pass */
 #define REL_WORKERS 4                  /* batches in flight */
 /* An artifact in a pass: to sign, in a batch, or signed (or given up). */
-enum { REL_TODO, REL_TAKEN, REL_DONE };
+enum { REL_UNSIGNED, REL_IN_BATCH, REL_SIGNED };
 
 /* The evidence of release or grant o: its statement and the envelopes
  * that count under its policy (kind's terms) and the one in force. */
@@ -85,7 +85,7 @@ struct rel_run {
 	size_t lens[SG_ENVELOPES_MAX];
 	struct sg_release_item *items; /* every artifact, by position */
 	size_t nitems;
-	uint8_t *mark;                 /* per position: REL_TODO, ... */
+	uint8_t *mark;                 /* per position: REL_UNSIGNED, ... */
 	struct sg_manifest_tree tree;
 	uint64_t signed_now;
 	pthread_mutex_t lock;          /* next, failed, why */
@@ -140,8 +140,8 @@ run_load(struct sg_service *s, const char *id, struct rel_run *rr)
 	for (i = 0; i < rr->nitems; i++) {
 		lines[i] = rr->items[i].line;
 		lens[i] = strlen(lines[i]);
-		rr->mark[i] = rr->items[i].signature != NULL ? REL_DONE :
-		    REL_TODO;
+		rr->mark[i] = rr->items[i].signature != NULL ? REL_SIGNED :
+		    REL_UNSIGNED;
 	}
 	r = sg_manifest_tree_init(&rr->tree, lines, lens, rr->nitems);
 out:
@@ -184,11 +184,11 @@ batch_take(struct rel_run *rr, struct rel_batch *b, size_t limit)
 	pthread_mutex_lock(&rr->lock);
 	while (!rr->failed && !rr->stop && rr->next < rr->nitems &&
 	    b->n < limit) {
-		if (rr->mark[rr->next] != REL_TODO) {
+		if (rr->mark[rr->next] != REL_UNSIGNED) {
 			rr->next++;
 			continue;
 		}
-		rr->mark[rr->next] = REL_TAKEN;
+		rr->mark[rr->next] = REL_IN_BATCH;
 		it = &rr->items[rr->next++];
 		if ((r = sg_manifest_tree_path(&rr->tree, it->position,
 		    b->paths[b->n], SG_MANIFEST_PATH_MAX, &npath)) != 0)
@@ -214,7 +214,7 @@ batch_return(struct rel_run *rr, const struct rel_batch *b, size_t from)
 
 	pthread_mutex_lock(&rr->lock);
 	for (i = from; i < b->n; i++) {
-		rr->mark[b->in[i].position] = REL_TODO;
+		rr->mark[b->in[i].position] = REL_UNSIGNED;
 		if (b->in[i].position < rr->next)
 			rr->next = b->in[i].position;
 	}
