@@ -189,6 +189,11 @@ struct svc_signed {
 	int tsa_failed;                /* a required authority failed */
 };
 void svc_signed_clear(struct svc_signed *o);
+/* What the signer is given as q's evidence: its statement and the
+ * envelopes counted[i] says count (envs and lens hold SG_ENVELOPES_MAX),
+ * in the format of q. */
+void svc_evidence_of(const struct sg_request *q, const uint8_t *counted,
+    struct sg_sign_evidence *ev, const char **envs, size_t *lens);
 int svc_sign_request(struct sg_service *s, const struct sg_key_view *kv,
     const struct sg_request *q, const uint8_t *counted, struct svc_signed *o,
     char *err, size_t errlen);

@@ -49,7 +49,6 @@ svc_object_evidence(struct sg_service *s, struct sg_txn *t,
     const char **envs, size_t *lens)
 {
 	struct sg_request_quorum v;
-	size_t i, n;
 	int r;
 
 	if (o->napprovals > SG_ENVELOPES_MAX)
@@ -58,20 +57,7 @@ svc_object_evidence(struct sg_service *s, struct sg_txn *t,
 		return r;
 	if (v.res.state != SG_QUORUM_MET)
 		return SG_ERR_FORBIDDEN;
-	for (i = 0, n = 0; i < o->napprovals; i++) {
-		if (!v.counted[i])
-			continue;
-		envs[n] = o->approvals[i].envelope;
-		lens[n] = strlen(o->approvals[i].envelope);
-		n++;
-	}
-	memset(ev, 0, sizeof(*ev));
-	ev->statement = o->statement;
-	ev->statement_len = strlen(o->statement);
-	ev->envelopes = envs;
-	ev->envelope_lens = lens;
-	ev->n = n;
-	ev->format = o->format;
+	svc_evidence_of(o, v.counted, ev, envs, lens);
 	return 0;
 }
 

@@ -97,27 +97,13 @@ timestamp(struct sg_service *s, const struct sg_key_view *kv,
 	return 0;
 }
 
-/* What the signer is asked: the digest, and the statement with only the
- * decisions that count (it refuses evidence that holds one by an officer
- * the policy in force no longer allows).  envs and lens hold
- * SG_ENVELOPES_MAX. */
-static int
-sign_message(const struct sg_key_view *kv, const struct sg_request *q,
-    const uint8_t *counted, struct sg_sign_msg *msg,
+void
+svc_evidence_of(const struct sg_request *q, const uint8_t *counted,
     struct sg_sign_evidence *ev, const char **envs, size_t *lens)
 {
-	size_t i, n, dlen;
+	size_t i, n;
 
-	if (q->napprovals > SG_ENVELOPES_MAX)
-		return SG_ERR_TOO_LARGE;
-	memset(msg, 0, sizeof(*msg));
-	snprintf(msg->key, sizeof(msg->key), "%s", kv->pk->name);
-	msg->digest_alg = sg_digest_from_name(q->digest_alg);
-	if (sg_hex_decode(q->digest_hex, strlen(q->digest_hex), msg->data,
-	    sizeof(msg->data), &dlen) != 0)
-		return SG_ERR_INTERNAL;
-	msg->data_len = dlen;
-	for (i = 0, n = 0; i < q->napprovals; i++) {
+	for (i = 0, n = 0; i < q->napprovals && i < SG_ENVELOPES_MAX; i++) {
 		if (counted == NULL || !counted[i])
 			continue;
 		envs[n] = q->approvals[i].envelope;
@@ -131,6 +117,29 @@ sign_message(const struct sg_key_view *kv, const struct sg_request *q,
 	ev->envelope_lens = lens;
 	ev->n = n;
 	ev->format = q->format;
+}
+
+/* What the signer is asked: the digest, and the statement with only the
+ * decisions that count (it refuses evidence that holds one by an officer
+ * the policy in force no longer allows).  envs and lens hold
+ * SG_ENVELOPES_MAX. */
+static int
+sign_message(const struct sg_key_view *kv, const struct sg_request *q,
+    const uint8_t *counted, struct sg_sign_msg *msg,
+    struct sg_sign_evidence *ev, const char **envs, size_t *lens)
+{
+	size_t dlen;
+
+	if (q->napprovals > SG_ENVELOPES_MAX)
+		return SG_ERR_TOO_LARGE;
+	memset(msg, 0, sizeof(*msg));
+	snprintf(msg->key, sizeof(msg->key), "%s", kv->pk->name);
+	msg->digest_alg = sg_digest_from_name(q->digest_alg);
+	if (sg_hex_decode(q->digest_hex, strlen(q->digest_hex), msg->data,
+	    sizeof(msg->data), &dlen) != 0)
+		return SG_ERR_INTERNAL;
+	msg->data_len = dlen;
+	svc_evidence_of(q, counted, ev, envs, lens);
 	return 0;
 }
 

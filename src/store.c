@@ -1232,16 +1232,16 @@ sg_store_finish(struct sg_txn *t, const char *id, enum sg_req_state to,
 	return r;
 }
 
-int
-sg_store_cancel(struct sg_txn *t, const char *id, const char *by,
+/* An object ended by someone, with a reason: sql sets the state and
+ * guards the one it may leave. */
+static int
+end_by(struct sg_txn *t, const char *sql, const char *id, const char *by,
     const char *reason, int64_t at)
 {
 	sqlite3_stmt *s = NULL;
 	int r;
 
-	if ((r = store_prepare(t, "UPDATE requests SET state = 'cancelled', "
-	    "cancelled_by = ?2, cancel_reason = ?3, cancelled_at = ?4 "
-	    "WHERE id = ?1 AND state = 'pending'", &s)) != 0)
+	if ((r = store_prepare(t, sql, &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, by, -1, SQLITE_STATIC);
@@ -1250,6 +1250,25 @@ sg_store_cancel(struct sg_txn *t, const char *id, const char *by,
 	r = store_changed_one(t, s);
 	sqlite3_finalize(s);
 	return r;
+}
+
+int
+sg_store_cancel(struct sg_txn *t, const char *id, const char *by,
+    const char *reason, int64_t at)
+{
+	return end_by(t, "UPDATE requests SET state = 'cancelled', "
+	    "cancelled_by = ?2, cancel_reason = ?3, cancelled_at = ?4 "
+	    "WHERE id = ?1 AND state = 'pending'", id, by, reason, at);
+}
+
+int
+sg_store_revoke(struct sg_txn *t, const char *id, const char *by,
+    const char *reason, int64_t at)
+{
+	return end_by(t, "UPDATE requests SET state = 'revoked', "
+	    "cancelled_by = ?2, cancel_reason = ?3, cancelled_at = ?4 "
+	    "WHERE id = ?1 AND state = 'active' AND kind = 'grant'", id, by,
+	    reason, at);
 }
 
 int

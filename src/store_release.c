@@ -214,24 +214,3 @@ sg_store_grant_take(struct sg_txn *t, const char *grant_id, int64_t now,
 	sqlite3_finalize(s);
 	return r;
 }
-
-int
-sg_store_revoke(struct sg_txn *t, const char *id, const char *by,
-    const char *reason, int64_t at)
-{
-	sqlite3_stmt *s = NULL;
-	int r;
-
-	if ((r = store_prepare(t, "UPDATE requests SET state = 'revoked', "
-	    "cancelled_by = ?2, cancel_reason = ?3, cancelled_at = ?4 "
-	    "WHERE id = ?1 AND state = 'active' AND kind = 'grant'",
-	    &s)) != 0)
-		return r;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, by, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, at);
-	r = store_changed_one(t, s);
-	sqlite3_finalize(s);
-	return r;
-}
