@@ -232,7 +232,7 @@ int sg_store_active_releases(struct sg_txn *t, size_t max,
  * SG_ERR_CONFLICT otherwise. */
 int sg_store_grant_take(struct sg_txn *t, const char *grant_id, int64_t now,
     uint64_t *ret_seq);
-/* active → revoked, with who, why and when. */
+/* active → revoked, with who, why and when (src/store.c, beside cancel). */
 int sg_store_revoke(struct sg_txn *t, const char *id, const char *by,
     const char *reason, int64_t at);
 
