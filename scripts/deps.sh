@@ -28,6 +28,9 @@ packages=(
 	libp11-kit-dev
 	p11-kit
 	jq
+	libengine-pkcs11-openssl
+	osslsigncode
+	openjdk-17-jdk-headless
 )
 
 # Names go to apt-get as arguments; refusing anything that is not a plain
