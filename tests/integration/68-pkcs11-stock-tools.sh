@@ -1,0 +1,277 @@
+# libsigngate-pkcs11.so under the stock tools people sign with: OpenSSL
+# through libp11's engine (a digest and a CMS file, by pkcs11: URI),
+# osslsigncode (Authenticode, checked by `osslsigncode verify` against
+# the dev code-signing CA) and jarsigner through SunPKCS11 (checked by
+# `jarsigner -verify`).  Each runs for three keys:
+#
+# - nightly: ECDSA P-256, no approval;
+# - build-rsa: RSA-3072 PKCS#1 v1.5, no approval (added to a copy of the
+#   dev policy on the HSM object firmware);
+# - release: ECDSA P-256 under a grant that three security officers and
+#   the release manager approved (the module is told the grant's id).
+#
+# Every signature a tool embeds is the one the gateway logged: the
+# module's evidence directory holds the request, its proof and the raw
+# signature; the bytes are compared with the tool's output, and
+# `signgate verify` accepts each offline against the log key and the
+# policy.  Then the failures: a request the officers reject makes the
+# waiting tool fail at once with the module's explanation and no output
+# file; a gateway that refuses connections, one that hangs, and one that
+# stops while the tool waits make the tool fail within its time bounds.
+. "$(dirname "$0")/lib.sh"
+
+MOD="$BUILD/libsigngate-pkcs11.so"
+CS="$DEV/codesign"
+BG_PIDS=()
+
+kill_bg() {
+	local p
+	for p in "${BG_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+}
+lib_exit_trap=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT\$/\1/")
+# shellcheck disable=SC2064
+trap "kill_bg; ${lib_exit_trap:-:}" EXIT
+
+missing=
+for t in openssl osslsigncode jarsigner jar unzip; do
+	command -v "$t" >/dev/null || missing="$missing $t"
+done
+[ -f "$MOD" ] || missing="$missing $MOD"
+ENGINE_SO=$(openssl version -e | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
+[ -f "$ENGINE_SO" ] || missing="$missing $ENGINE_SO"
+if [ -n "$missing" ]; then
+	not_ok "the tools and the module are installed (missing:$missing; scripts/deps.sh)"
+	finish
+	exit 1
+fi
+
+# --- the gateway: the dev policy and an RSA key without approval -----------
+P="$T_DIR/policy.conf"
+cp "$DEV/policy.conf" "$P"
+cat >>"$P" <<EOF
+key build-rsa
+    token signgate-dev
+    object firmware
+    algorithm rsa-pkcs1
+    formats raw cms
+    certificate $CS/firmware.chain.pem
+    requesters ci
+    veto no
+    lifetime 1h
+    countries CH
+end
+EOF
+write_config ".policy = \"$P\""
+start_daemon || { not_ok "daemon starts"; finish; exit 1; }
+api - GET /v1/log/key >/dev/null
+cp "$T_DIR/body" "$T_DIR/log.vkey"
+
+# The module's configuration: the conveyor's client certificate.
+conf() {	# conf URL TIMEOUT CONNECT_TIMEOUT
+	cat <<EOF
+# signgate PKCS#11 module, as the build conveyor ci
+url = $1
+cert = $DEV/tls/ci.pem
+key = $DEV/tls/ci.key
+cacert = $DEV/tls/ca.pem
+timeout = $2
+connect_timeout = $3
+EOF
+}
+conf "$URL" 60 5 >"$T_DIR/pkcs11.conf"
+CONF="$T_DIR/pkcs11.conf"
+# libp11's engine loads the module named here (osslsigncode names it
+# with -pkcs11module); SunPKCS11 reads its own configuration file.
+export PKCS11_MODULE_PATH="$MOD"
+printf 'name = signgate\nlibrary = %s\nslotListIndex = 0\n' "$MOD" \
+    >"$T_DIR/sunpkcs11.cfg"
+
+# The grant for release: three security officers and the release manager
+# approve once, for names starting with "release-".
+st=$(post_json ci /v1/grants '{"key":"release","count":10,"lifetime":3600,"artifact":"release-*"}')
+expect_eq "ci asks for a grant of key release" "$st" 201
+cp "$T_DIR/body" "$T_DIR/grant.json"
+GRANT=$(jq -r .id "$T_DIR/grant.json")
+for o in alice bob carol dave; do
+	expect_eq "$o approves the grant" \
+	    "$(approve_with_openssl "$o" "$T_DIR/grant.json")" 200
+done
+api ci GET "/v1/requests/$GRANT" >/dev/null
+expect_eq "the grant is active" "$(jbody .state)" active
+
+# --- helpers ----------------------------------------------------------------
+
+uri() { printf 'pkcs11:token=signgate;object=%s;type=private' "$1"; }
+
+# leaf KEY / chain KEY: the key's certificate and chain (build-rsa is the
+# firmware object, with firmware's certificate).
+leaf() { [ "$1" = build-rsa ] && set -- firmware; echo "$CS/$1.pem"; }
+chain() { [ "$1" = build-rsa ] && set -- firmware; echo "$CS/$1.chain.pem"; }
+
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+
+# tool LABEL KEY CMD...: runs CMD, a tool signing with KEY through the
+# module configured by $CONF, bounded by timeout(1), with no input;
+# artifact name LABEL, an
+# evidence directory of its own ($T_DIR/ev/LABEL) and, for release, the
+# grant.  Output in $T_DIR/LABEL.out and .err; prints the exit status
+# and leaves the elapsed milliseconds in $T_DIR/LABEL.ms.
+tool() {
+	local label=$1 key=$2 grant= t0 rc; shift 2
+	[ "$key" = release ] && grant=$GRANT
+	mkdir -p "$T_DIR/ev/$label"
+	t0=$(now_ms)
+	SIGNGATE_PKCS11_CONF="$CONF" \
+	    SIGNGATE_PKCS11_ARTIFACT="$label" SIGNGATE_PKCS11_GRANT="$grant" \
+	    SIGNGATE_PKCS11_EVIDENCE_DIR="$T_DIR/ev/$label" \
+	    timeout 120 "$@" </dev/null >"$T_DIR/$label.out" 2>"$T_DIR/$label.err"
+	rc=$?
+	echo $(($(now_ms) - t0)) >"$T_DIR/$label.ms"
+	echo "$rc"
+}
+
+# expect_tool NAME LABEL KEY CMD...: the tool succeeds.
+expect_tool() {
+	local name=$1 label=$2 key=$3 rc; shift 3
+	rc=$(tool "$label" "$key" "$@")
+	expect_eq "$name (exit 0)" "$rc" 0
+	if [ "$rc" != 0 ]; then
+		sed 's/^/    stderr: /' "$T_DIR/$label.err" | head -n 15
+	fi
+}
+
+hexof() { od -An -v -tx1 "$1" | tr -d ' \n'; }
+
+# sig_of DER: the signature value of a PKCS#7 / CMS SignedData with one
+# signer and no unsigned attributes: its last OCTET STRING, in hex.
+sig_of() {
+	openssl asn1parse -inform DER -in "$1" |
+	    sed -n 's/.*prim: OCTET STRING *\[HEX DUMP\]://p' | tail -n 1 |
+	    tr 'A-F' 'a-f'
+}
+
+# evidence LABEL KEY SIGHEX: the module wrote exactly one signature for
+# this run; it is KEY's, for artifact LABEL, it is the signature the
+# tool embedded (SIGHEX), and `signgate verify` accepts it offline with
+# its log proof (for release: as a signature under the grant).
+evidence() {
+	local label=$1 key=$2 want=$3 ev="$T_DIR/ev/$1" n id j
+	n=$(find "$ev" -name '*.json' | wc -l)
+	[ "$n" = 1 ] || { echo "$n signatures in $ev:"; ls -l "$ev"; return 1; }
+	j=$(find "$ev" -name '*.json')
+	id=$(basename "$j" .json)
+	jq -e --arg k "$key" --arg a "$label" \
+	    '.state == "signed" and .key == $k and .artifact.name == $a' \
+	    "$j" >/dev/null || { echo "request:"; jq . "$j"; return 1; }
+	[ "$(hexof "$ev/$id.sig")" = "$want" ] || {
+		echo "logged signature $(hexof "$ev/$id.sig")"
+		echo "tool's signature  $want"
+		return 1
+	}
+	"$SIGNGATE" verify --key-file "$T_DIR/log.vkey" --policy "$P" \
+	    --proof "$ev/$id.proof" --signature "$ev/$id.sig" \
+	    --digest "$(jq -r '"\(.digest.algorithm):\(.digest.value)"' "$j")" \
+	    >"$ev/verify.out" 2>&1 || { cat "$ev/verify.out"; return 1; }
+	grep -qx "key: $key sha256:[0-9a-f]* [a-z0-9-]*" "$ev/verify.out" ||
+	    { cat "$ev/verify.out"; return 1; }
+	if [ "$key" = release ]; then
+		grep -q "^grant: $GRANT requester ci " "$ev/verify.out" ||
+		    { cat "$ev/verify.out"; return 1; }
+	fi
+}
+
+# --- per key: OpenSSL, osslsigncode, jarsigner -------------------------------
+
+printf 'payload for the digest signatures\n' >"$T_DIR/payload.bin"
+printf 'Write-Output "signed through signgate"\r\n' >"$T_DIR/hello.ps1"
+mkdir -p "$T_DIR/jar/app"
+printf 'class data for the jar test\n' >"$T_DIR/jar/app/data.txt"
+t0=$(now_ms)
+jar --create --file "$T_DIR/app.jar" -C "$T_DIR/jar" app
+echo "jar created in $(($(now_ms) - t0)) ms"
+
+for key in nightly build-rsa release; do
+	key_pem "$key" >"$T_DIR/$key.pub"
+	# Artifact names: under the grant they must match "release-*".
+	pre="$key-"; [ "$key" = release ] && pre="release-"
+
+	# openssl dgst: the digest of a file signed with the engine key.
+	l="${pre}dgst"
+	expect_tool "$key: openssl dgst -sign with $(uri "$key")" "$l" "$key" \
+	    openssl dgst -sha256 -engine pkcs11 -keyform engine \
+	    -sign "$(uri "$key")" -out "$T_DIR/$l.sig" "$T_DIR/payload.bin"
+	check "$key: openssl dgst -verify accepts it" \
+	    openssl dgst -sha256 -verify "$T_DIR/$key.pub" \
+	    -signature "$T_DIR/$l.sig" "$T_DIR/payload.bin"
+	check "$key: ... it is the logged signature, signgate verify accepts it" \
+	    evidence "$l" "$key" "$(hexof "$T_DIR/$l.sig")"
+	check "$key: ... over the file's SHA-256" jq -e \
+	    --arg d "$(hexdigest sha256 "$T_DIR/payload.bin")" \
+	    '.digest == {"algorithm": "sha256", "value": $d}' \
+	    "$T_DIR/ev/$l/"*.json
+
+	# openssl cms: a detached CMS signature with the code-signing chain.
+	l="${pre}cms"
+	expect_tool "$key: openssl cms -sign with the engine key" "$l" "$key" \
+	    openssl cms -sign -engine pkcs11 -keyform engine \
+	    -inkey "$(uri "$key")" -signer "$(leaf "$key")" \
+	    -certfile "$CS/ca.pem" -md sha256 -binary \
+	    -in "$T_DIR/payload.bin" -outform DER -out "$T_DIR/$l.p7s"
+	check "$key: openssl cms -verify accepts it against the dev CA" \
+	    openssl cms -verify -binary -inform DER -in "$T_DIR/$l.p7s" \
+	    -content "$T_DIR/payload.bin" -CAfile "$CS/ca.pem" -purpose any \
+	    -out /dev/null
+	check "$key: ... it is the logged signature, signgate verify accepts it" \
+	    evidence "$l" "$key" "$(sig_of "$T_DIR/$l.p7s")"
+
+	# osslsigncode: Authenticode over a PowerShell script.
+	l="${pre}ps1"
+	expect_tool "$key: osslsigncode signs a .ps1 with -pkcs11module" \
+	    "$l" "$key" osslsigncode sign -pkcs11module "$MOD" \
+	    -certs "$(chain "$key")" -key "$(uri "$key")" -h sha256 \
+	    -in "$T_DIR/hello.ps1" -out "$T_DIR/$l.ps1"
+	check "$key: osslsigncode verify accepts it against the dev CA" \
+	    osslsigncode verify -CAfile "$CS/ca.pem" -in "$T_DIR/$l.ps1"
+	osslsigncode extract-signature -in "$T_DIR/$l.ps1" \
+	    -out "$T_DIR/$l.p7" >/dev/null 2>&1
+	check "$key: ... it is the logged signature, signgate verify accepts it" \
+	    evidence "$l" "$key" "$(sig_of "$T_DIR/$l.p7")"
+
+	# jarsigner: one more signer on the same JAR for each key, its
+	# signature files named after the key (-sigfile).
+	l="${pre}jar"
+	sf=$(printf %s "$key" | tr 'a-z-' 'A-Z_' | cut -c1-8)
+	expect_tool "$key: jarsigner signs the JAR through SunPKCS11" \
+	    "$l" "$key" jarsigner -keystore NONE -storetype PKCS11 \
+	    -addprovider SunPKCS11 -providerArg "$T_DIR/sunpkcs11.cfg" \
+	    -storepass ignored -sigfile "$sf" "$T_DIR/app.jar" "$key"
+	check "$key: ... jarsigner says the jar is signed" \
+	    grep -qx 'jar signed.' "$T_DIR/$l.out"
+	blk=META-INF/$sf.EC; [ "$key" = build-rsa ] && blk=META-INF/$sf.RSA
+	unzip -p "$T_DIR/app.jar" "$blk" >"$T_DIR/$l.blk"
+	unzip -p "$T_DIR/app.jar" "META-INF/$sf.SF" >"$T_DIR/$l.sf"
+	check "$key: ... its signature block verifies against the dev CA" \
+	    openssl cms -verify -binary -inform DER -in "$T_DIR/$l.blk" \
+	    -content "$T_DIR/$l.sf" -CAfile "$CS/ca.pem" -purpose any \
+	    -out /dev/null
+	check "$key: ... it is the logged signature, signgate verify accepts it" \
+	    evidence "$l" "$key" "$(sig_of "$T_DIR/$l.blk")"
+done
+
+# One jarsigner -verify for the JAR that all three keys signed.
+jarsigner -verify -verbose "$T_DIR/app.jar" </dev/null \
+    >"$T_DIR/jarverify.out" 2>&1
+expect_eq "jarsigner -verify accepts the JAR (exit 0)" "$?" 0
+check "... and says 'jar verified.'" grep -qx 'jar verified.' "$T_DIR/jarverify.out"
+for cn in nightly firmware release; do
+	check "... signed by signgate dev $cn" \
+	    grep -q "^- Signed by \"CN=signgate dev $cn\"" "$T_DIR/jarverify.out"
+done
+
+# --- a rejected request -------------------------------------------------------
+# osslsigncode waits for the officers of key firmware; alice rejects (the
+# key has a veto).
+
+finish
