@@ -105,6 +105,11 @@ struct sg_new_request {
 	/* A single request made under this grant (signed at once while the
 	 * grant holds), or NULL. */
 	const char *grant;
+	/* The signature scheme the client expects (a policy algorithm
+	 * name, "algorithm"), or SG_SIG_NONE when it names none: a key of
+	 * another algorithm refuses the request. */
+	enum sg_key_alg alg;
+	enum sg_sig_scheme scheme;
 };
 
 /* Creates (and when no approval is needed, signs) a request.

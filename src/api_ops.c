@@ -132,7 +132,11 @@ api_get_keys(struct call *c)
 		}
 		json_array_append_new(keys, k);
 	}
-	api_set_json(c->resp, 200, json_pack("{s:o}", "keys", keys));
+	/* The caller's own name (null for a plain-HTTP reader without
+	 * one): a client such as the PKCS#11 module shows the keys whose
+	 * requesters include it. */
+	api_set_json(c->resp, 200, json_pack("{s:s?, s:o}", "principal",
+	    c->principal, "keys", keys));
 }
 
 void

@@ -362,7 +362,7 @@ parse_new_request(struct sg_http_response *resp, json_t *body,
     struct sg_new_request *nr, char **ret_artifact)
 {
 	static const char *const top[] = { "key", "digest", "format",
-	    "artifact", "grant", NULL };
+	    "artifact", "grant", "algorithm", NULL };
 	json_t *v;
 
 	if (api_only_fields(resp, body, "", top) != 0)
@@ -391,6 +391,13 @@ parse_new_request(struct sg_http_response *resp, json_t *body,
 	    (!json_is_string(v) ||
 	    sg_format_parse(json_string_value(v), &nr->format) != 0)) {
 		api_problem(resp, 400, "format", "format: must be raw or cms");
+		return -1;
+	}
+	if ((v = json_object_get(body, "algorithm")) != NULL &&
+	    (!json_is_string(v) || sg_scheme_from_name(json_string_value(v),
+	    &nr->alg, &nr->scheme) != 0)) {
+		api_problem(resp, 400, "algorithm", "algorithm: must be "
+		    "ecdsa-p256, ecdsa-p384, rsa-pkcs1, rsa-pss or ed25519");
 		return -1;
 	}
 	if ((v = json_object_get(body, "artifact")) == NULL) {

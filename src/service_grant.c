@@ -442,7 +442,9 @@ grant_check(struct sg_service *s, const struct sg_new_request *nr,
 	    (r = grant_fits(*ret_g, nr, al, f)) != 0 ||
 	    (r = grant_closed(s, *ret_g, f)) != 0)
 		return r;
-	return key_in_force(s, (*ret_g)->key, nr->requester, f);
+	if ((r = key_in_force(s, (*ret_g)->key, nr->requester, f)) != 0)
+		return r;
+	return svc_check_scheme(svc_key_locked(s, (*ret_g)->key)->pk, nr, f);
 }
 
 int

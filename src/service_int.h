@@ -216,6 +216,10 @@ int svc_find_original(struct sg_txn *t, const struct sg_new_request *nr,
 int svc_original(struct sg_service *s, const struct sg_new_request *nr,
     struct sg_request **ret, struct sg_fault *f);
 int svc_random_id(char out[SG_REQUEST_ID_SIZE]);
+/* 0, or SG_ERR_INVALID with the fault when nr names another scheme than
+ * the key's. */
+int svc_check_scheme(const struct sg_policy_key *pk,
+    const struct sg_new_request *nr, struct sg_fault *f);
 
 /* service_grant.c; with plock held. */
 int svc_grant_create(struct sg_service *s, const struct sg_new_request *nr,

@@ -86,6 +86,21 @@ check_kind(const struct sg_policy_key *pk, const struct sg_new_request *nr,
 	return 0;
 }
 
+/* The scheme a request names, if any, is the key's: a client that expects
+ * RSA-PSS never gets PKCS#1 v1.5 (or another key's) signature. */
+int
+svc_check_scheme(const struct sg_policy_key *pk,
+    const struct sg_new_request *nr, struct sg_fault *f)
+{
+	if (nr->scheme == SG_SIG_NONE ||
+	    (nr->alg == pk->alg && nr->scheme == pk->scheme))
+		return 0;
+	svc_fault(f, "algorithm", "key '%s' signs with %s, not %s", pk->name,
+	    sg_scheme_name(pk->alg, pk->scheme),
+	    sg_scheme_name(nr->alg, nr->scheme));
+	return SG_ERR_INVALID;
+}
+
 /* The key's rules for a new request; *ret_kv is its key. */
 static int
 check_new(struct sg_service *s, const struct sg_new_request *nr,
@@ -124,6 +139,8 @@ check_new(struct sg_service *s, const struct sg_new_request *nr,
 		    pk->name);
 		return SG_ERR_INVALID;
 	}
+	if (svc_check_scheme(pk, nr, f) != 0)
+		return SG_ERR_INVALID;
 	if (nr->kind == SG_KIND_REQUEST &&
 	    nr->digest_len != sg_digest_len(nr->digest_alg)) {
 		svc_fault(f, "digest.value", "wrong length for %s",

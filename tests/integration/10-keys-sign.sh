@@ -11,6 +11,7 @@ check "the dev token holds the unrelated Ed25519 key" bash -c \
     "pkcs11-tool --module /usr/lib/softhsm/libsofthsm2.so --token-label signgate-dev -O 2>/dev/null | grep -q 'unrelated-ed25519'"
 
 expect_eq "GET /v1/keys answers 200" "$(api ci GET /v1/keys)" 200
+expect_eq "the answer names the caller" "$(jbody .principal)" ci
 expect_eq "keys listed" "$(jbody '[.keys[].name] | sort | join(",")')" \
     "firmware,firmware-pss,nightly,release"
 expect_eq "release is active in Zurich, CH" \

@@ -45,6 +45,14 @@ expect_problem "missing artifact" 400 "artifact" '{"key":"nightly","digest":{"al
 expect_problem "artifact without name" 400 "artifact.name" '{"key":"nightly","digest":{"algorithm":"sha256","value":"'$H'"},"artifact":{"version":"1"}}'
 expect_problem "artifact value not a string" 400 "artifact.version" '{"key":"nightly","digest":{"algorithm":"sha256","value":"'$H'"},"artifact":{"name":"a","version":1}}'
 expect_problem "artifact value with a control character" 400 "artifact.name" '{"key":"nightly","digest":{"algorithm":"sha256","value":"'$H'"},"artifact":{"name":"a\nb"}}'
+expect_problem "unknown algorithm" 400 "algorithm" '{"key":"nightly","algorithm":"dsa","digest":{"algorithm":"sha256","value":"'$H'"},"artifact":{"name":"a"}}'
+expect_problem "algorithm not a string" 400 "algorithm" '{"key":"nightly","algorithm":1,"digest":{"algorithm":"sha256","value":"'$H'"},"artifact":{"name":"a"}}'
+# A client that expects one scheme never gets another: the key's
+# algorithm must be the one named.
+expect_problem "another key's algorithm" 400 "algorithm" '{"key":"nightly","algorithm":"rsa-pss","digest":{"algorithm":"sha256","value":"'$H'"},"artifact":{"name":"a"}}'
+check "... the detail names both schemes" grep -q "key 'nightly' signs with ecdsa-p256, not rsa-pss" "$T_DIR/body"
+expect_problem "PKCS#1 v1.5 for an RSA-PSS key" 400 "algorithm" '{"key":"firmware-pss","algorithm":"rsa-pkcs1","digest":{"algorithm":"sha256","value":"'$H'"},"artifact":{"name":"a"}}'
+expect_eq "the key's own algorithm is accepted" "$(post_json ci /v1/requests '{"key":"nightly","algorithm":"ecdsa-p256","digest":{"algorithm":"sha256","value":"'$H'"},"artifact":{"name":"b"}}')" 201
 expect_problem "unknown key" 404 "key" '{"key":"nosuchkey","digest":{"algorithm":"sha256","value":"'$H'"},"artifact":{"name":"a"}}'
 
 st=$(api alice POST /v1/requests -H 'Content-Type: application/json' --data-binary "$good")
@@ -79,9 +87,9 @@ other='{"key":"nightly","digest":{"algorithm":"sha256","value":"'$(printf '%064d
 st=$(post_json ci /v1/requests "$other" -H 'Idempotency-Key: retry-1')
 expect_eq "the same key with another body (409)" "$st" 409
 
-# Nothing from the refused requests was created: two good ones only.
+# Nothing from the refused requests was created: three good ones only.
 api ci GET '/v1/requests?limit=200' >/dev/null
-expect_eq "only the accepted requests exist" "$(jbody '.requests | length')" 2
+expect_eq "only the accepted requests exist" "$(jbody '.requests | length')" 3
 
 # --- artifact text that would mislead an officer -----------------------------
 # The bytes go into the body raw (printf), never through jq, so that what
@@ -141,6 +149,6 @@ utf_ok "a German name" "$(printf '{"name":"\xc3\x9cberpr\xc3\xbcfung.exe","versi
 utf_ok "a CJK name" "$(printf '{"name":"\xe7\xad\xbe\xe5\x90\x8d\xe7\xbd\x91\xe5\x85\xb3.bin"}')" 12
 utf_ok "a Hebrew name (right-to-left letters, no controls)" "$(printf '{"name":"\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d.msi"}')" 13
 api ci GET '/v1/requests?limit=200' >/dev/null
-expect_eq "only the accepted requests exist" "$(jbody '.requests | length')" 5
+expect_eq "only the accepted requests exist" "$(jbody '.requests | length')" 6
 
 finish

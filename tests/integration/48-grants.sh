@@ -95,6 +95,9 @@ st=$(post_json ci /v1/requests "{\"grant\":\"$G1\",\"key\":\"nightly\",\"digest\
 expect_eq "another key under the grant is refused" "$st" 403
 st=$(post_json ci /v1/requests "{\"grant\":\"$G1\",\"format\":\"cms\",\"digest\":{\"algorithm\":\"sha256\",\"value\":\"$(hex)\"},\"artifact\":{\"name\":\"app-3.bin\"}}")
 expect_eq "another format under the grant is refused" "$st" 403
+st=$(post_json ci /v1/requests "{\"grant\":\"$G1\",\"algorithm\":\"rsa-pss\",\"digest\":{\"algorithm\":\"sha256\",\"value\":\"$(hex)\"},\"artifact\":{\"name\":\"app-3.bin\"}}")
+check "another scheme under the grant is refused (400, algorithm)" \
+    jq -e --arg st "$st" '$st == "400" and .field == "algorithm"' "$T_DIR/body"
 
 # One signature, checked end to end.
 printf 'artifact one\n' >"$T_DIR/app-1.bin"

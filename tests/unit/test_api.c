@@ -174,6 +174,7 @@ test_keys_and_requests(void)
 	stub_reset(&svc);
 	mkreq(&t, "GET", "/v1/keys", CI);
 	CHECK_EQ_INT(send_to(a, &t, &out), 200);
+	CHECK_STR(jstr(&out, "principal"), "ci");
 	k = json_object_get(out.doc, "keys");
 	CHECK_EQ_INT(json_array_size(k), 2);
 	CHECK_STR(json_string_value(json_object_get(json_array_get(k, 0),
@@ -775,6 +776,9 @@ test_plain_http(void)
 	stub_reset(&svc);
 	mkreq(&t, "GET", "/v1/keys", NOBODY);
 	CHECK_EQ_INT(send_to(a, &t, &out), 200);
+	/* No principal: the answer says so instead of naming one. */
+	CHECK(json_is_null(json_object_get(out.doc, "principal")));
+	CHECK(json_is_array(json_object_get(out.doc, "keys")));
 	mkreq(&t, "GET", "/v1/nothing", NOBODY);
 	CHECK_EQ_INT(send_to(a, &t, &out), 404);
 	mkreq(&t, "POST", "/v1/requests", NOBODY);
