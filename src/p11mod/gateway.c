@@ -440,8 +440,13 @@ wait_signed(struct run *r)
 			explain_end(r, st);
 			return CKR_FUNCTION_REJECTED;
 		}
-		if ((left = remaining_ms(r)) < 1000)
+		/* ?wait= counts whole seconds: the last fraction of the
+		 * timeout is slept, then a signature that arrived meanwhile
+		 * is still taken by cancel(). */
+		if ((left = remaining_ms(r)) < 1000) {
+			backoff(r, left);
 			return cancel(r);
+		}
 		left /= 1000;
 		if ((rv = poll_once(r, left > POLL_WAIT_MAX ? POLL_WAIT_MAX :
 		    (long)left)) != CKR_OK)
