@@ -82,6 +82,7 @@ EOF
 }
 conf "$URL" 60 5 >"$T_DIR/pkcs11.conf"
 CONF="$T_DIR/pkcs11.conf"
+TOOL_TIMEOUT=120
 # libp11's engine loads the module named here (osslsigncode names it
 # with -pkcs11module); SunPKCS11 reads its own configuration file.
 export PKCS11_MODULE_PATH="$MOD"
@@ -113,7 +114,8 @@ chain() { [ "$1" = build-rsa ] && set -- firmware; echo "$CS/$1.chain.pem"; }
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 
 # tool LABEL KEY CMD...: runs CMD, a tool signing with KEY through the
-# module configured by $CONF, bounded by timeout(1), with no input;
+# module configured by $CONF, bounded by timeout(1) ($TOOL_TIMEOUT s),
+# with no input;
 # artifact name LABEL, an
 # evidence directory of its own ($T_DIR/ev/LABEL) and, for release, the
 # grant.  Output in $T_DIR/LABEL.out and .err; prints the exit status
@@ -126,7 +128,8 @@ tool() {
 	SIGNGATE_PKCS11_CONF="$CONF" \
 	    SIGNGATE_PKCS11_ARTIFACT="$label" SIGNGATE_PKCS11_GRANT="$grant" \
 	    SIGNGATE_PKCS11_EVIDENCE_DIR="$T_DIR/ev/$label" \
-	    timeout 120 "$@" </dev/null >"$T_DIR/$label.out" 2>"$T_DIR/$label.err"
+	    timeout "$TOOL_TIMEOUT" "$@" </dev/null >"$T_DIR/$label.out" \
+	    2>"$T_DIR/$label.err"
 	rc=$?
 	echo $(($(now_ms) - t0)) >"$T_DIR/$label.ms"
 	echo "$rc"
@@ -141,6 +144,10 @@ expect_tool() {
 		sed 's/^/    stderr: /' "$T_DIR/$label.err" | head -n 15
 	fi
 }
+
+# failed STATUS: a tool's exit status says it failed by itself (not 0,
+# and not 124: stopped by timeout(1)).
+failed() { [ -n "$1" ] && [ "$1" != 0 ] && [ "$1" != 124 ]; }
 
 hexof() { od -An -v -tx1 "$1" | tr -d ' \n'; }
 
@@ -270,8 +277,115 @@ for cn in nightly firmware release; do
 	    grep -q "^- Signed by \"CN=signgate dev $cn\"" "$T_DIR/jarverify.out"
 done
 
-# --- a rejected request -------------------------------------------------------
-# osslsigncode waits for the officers of key firmware; alice rejects (the
-# key has a veto).
+# --- failures -------------------------------------------------------------------
+
+# bg_tool LABEL KEY CMD...: tool in the background; its status goes to
+# $T_DIR/LABEL.rc; sets BG_PID.
+bg_tool() {
+	local label=$1
+	( tool "$@" >"$T_DIR/$label.rc" ) &
+	BG_PID=$!
+	BG_PIDS+=("$BG_PID")
+}
+
+# wait_pending LABEL: waits (bounded) until the request made for artifact
+# LABEL is pending; its id in PENDING_ID, the request in $T_DIR/LABEL.req.
+wait_pending() {
+	local i
+	PENDING_ID=
+	for i in $(seq 1 400); do
+		api audit GET '/v1/requests?state=pending&key=firmware' >/dev/null
+		PENDING_ID=$(jq -r --arg a "$1" \
+		    '[.requests[] | select(.artifact.name == $a)][0].id // empty' \
+		    "$T_DIR/body")
+		if [ -n "$PENDING_ID" ]; then
+			api audit GET "/v1/requests/$PENDING_ID" >/dev/null
+			cp "$T_DIR/body" "$T_DIR/$1.req"
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# wait_bg PID SECONDS: waits, bounded, for that background tool; 0 when
+# it ended in time.
+wait_bg() {
+	local i
+	for i in $(seq 1 $(($2 * 20))); do
+		kill -0 "$1" 2>/dev/null || { wait "$1"; return 0; }
+		sleep 0.05
+	done
+	return 1
+}
+
+# A request the officers reject: osslsigncode waits for key firmware's two
+# officers; alice rejects it (the key has a veto).
+l=rejected-ps1
+bg_tool "$l" firmware osslsigncode sign -pkcs11module "$MOD" \
+    -certs "$(chain firmware)" -key "$(uri firmware)" -h sha256 \
+    -in "$T_DIR/hello.ps1" -out "$T_DIR/$l.ps1"
+check "firmware: osslsigncode's request waits for approval" wait_pending "$l"
+check "... while osslsigncode waits" kill -0 "$BG_PID"
+t0=$(now_ms)
+expect_eq "alice rejects it" \
+    "$(approve_with_openssl alice "$T_DIR/$l.req" reject)" 200
+check "osslsigncode ends soon after the reject" wait_bg "$BG_PID" 15
+echo "    (ended $(($(now_ms) - t0)) ms after the reject)"
+rc=$(cat "$T_DIR/$l.rc" 2>/dev/null)
+check "... and fails (exit $rc)" failed "$rc"
+check "... the module says the request was rejected" \
+    grep -qE "^signgate-pkcs11: .*$PENDING_ID.*reject" "$T_DIR/$l.err"
+check "... no signed file is left" [ ! -e "$T_DIR/$l.ps1" ]
+check "... no evidence is written" [ -z "$(ls -A "$T_DIR/ev/$l")" ]
+
+# The gateway down: a tool must fail, and within its time bounds.  Each
+# runs under a shorter timeout(1) so that a hang costs little.
+TOOL_TIMEOUT=20
+
+# A gateway that refuses connections: nothing listens on port 1.
+conf https://127.0.0.1:1 30 5 >"$T_DIR/refused.conf"
+CONF="$T_DIR/refused.conf"
+l=refused-dgst
+rc=$(tool "$l" nightly openssl dgst -sha256 -engine pkcs11 -keyform engine \
+    -sign "$(uri nightly)" -out "$T_DIR/$l.sig" "$T_DIR/payload.bin")
+check "gateway refusing connections: openssl fails (exit $rc)" failed "$rc"
+check "... within 5 s ($(cat "$T_DIR/$l.ms") ms)" [ "$(cat "$T_DIR/$l.ms")" -lt 5000 ]
+check "... the module says it cannot reach the gateway" \
+    grep -q '^signgate-pkcs11: .*127\.0\.0\.1:1' "$T_DIR/$l.err"
+
+# A gateway that hangs (stopped: the kernel still accepts connections,
+# TLS never answers): connect_timeout 2 s, timeout 6 s.
+conf "$URL" 6 2 >"$T_DIR/hung.conf"
+CONF="$T_DIR/hung.conf"
+l=hung-ps1
+kill -STOP "$DAEMON_PID"
+rc=$(tool "$l" nightly osslsigncode sign -pkcs11module "$MOD" \
+    -certs "$(chain nightly)" -key "$(uri nightly)" -h sha256 \
+    -in "$T_DIR/hello.ps1" -out "$T_DIR/$l.ps1")
+kill -CONT "$DAEMON_PID"
+check "gateway hanging: osslsigncode fails (exit $rc)" failed "$rc"
+check "... within the 6 s timeout and 2 s of slack ($(cat "$T_DIR/$l.ms") ms)" \
+    [ "$(cat "$T_DIR/$l.ms")" -lt 8000 ]
+check "... the module says why" grep -q '^signgate-pkcs11: ' "$T_DIR/$l.err"
+check "... no signed file is left" [ ! -e "$T_DIR/$l.ps1" ]
+
+# A gateway that stops while the tool waits for approvals: openssl cms
+# waits for key firmware's officers, then the daemon is stopped.
+CONF="$T_DIR/pkcs11.conf"
+l=stopped-cms
+bg_tool "$l" firmware openssl cms -sign -engine pkcs11 -keyform engine \
+    -inkey "$(uri firmware)" -signer "$(leaf firmware)" \
+    -certfile "$CS/ca.pem" -md sha256 -binary -in "$T_DIR/payload.bin" \
+    -outform DER -out "$T_DIR/$l.p7s"
+check "firmware: openssl's request waits for approval" wait_pending "$l"
+t0=$(now_ms)
+stop_daemon
+check "the gateway stopped: openssl ends within 10 s" wait_bg "$BG_PID" 10
+echo "    (ended $(($(now_ms) - t0)) ms after the stop began)"
+rc=$(cat "$T_DIR/$l.rc" 2>/dev/null)
+check "... and fails (exit $rc)" failed "$rc"
+check "... the module says why" grep -q '^signgate-pkcs11: ' "$T_DIR/$l.err"
+check "... no CMS file is left" [ ! -s "$T_DIR/$l.p7s" ]
 
 finish
