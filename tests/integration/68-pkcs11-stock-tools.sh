@@ -159,18 +159,33 @@ sig_of() {
 	    tr 'A-F' 'a-f'
 }
 
-# evidence LABEL KEY SIGHEX: the module wrote exactly one signature for
-# this run; it is KEY's, for artifact LABEL, it is the signature the
-# tool embedded (SIGHEX), and `signgate verify` accepts it offline with
-# its log proof (for release: as a signature under the grant).
+# mech TOOL KEY: the mechanism the tool uses: OpenSSL (and osslsigncode,
+# through it) hashes itself and asks for CKM_ECDSA or CKM_RSA_PKCS over a
+# DigestInfo; SunPKCS11 hands the data to the module's hashing mechanisms.
+mech() {
+	case "$1:$2" in
+	jarsigner:build-rsa) echo CKM_SHA256_RSA_PKCS ;;
+	jarsigner:*) echo CKM_ECDSA_SHA256 ;;
+	*:build-rsa) echo CKM_RSA_PKCS ;;
+	*) echo CKM_ECDSA ;;
+	esac
+}
+
+# evidence LABEL KEY TOOL SIGHEX: the module wrote exactly one signature
+# for this run; it is KEY's, for artifact LABEL, made by TOOL with the
+# mechanism it uses, it is the signature the tool embedded (SIGHEX), and
+# `signgate verify` accepts it offline with its log proof (for release:
+# as a signature under the grant).
 evidence() {
-	local label=$1 key=$2 want=$3 ev="$T_DIR/ev/$1" n id j
+	local label=$1 key=$2 tool=$3 want=$4 ev="$T_DIR/ev/$1" n id j
 	n=$(find "$ev" -name '*.json' | wc -l)
 	[ "$n" = 1 ] || { echo "$n signatures in $ev:"; ls -l "$ev"; return 1; }
 	j=$(find "$ev" -name '*.json')
 	id=$(basename "$j" .json)
-	jq -e --arg k "$key" --arg a "$label" \
-	    '.state == "signed" and .key == $k and .artifact.name == $a' \
+	jq -e --arg k "$key" --arg a "$label" --arg t "$tool" \
+	    --arg m "$(mech "$tool" "$key")" \
+	    '.state == "signed" and .key == $k and
+	     .artifact == {"name": $a, "tool": $t, "mechanism": $m}' \
 	    "$j" >/dev/null || { echo "request:"; jq . "$j"; return 1; }
 	[ "$(hexof "$ev/$id.sig")" = "$want" ] || {
 		echo "logged signature $(hexof "$ev/$id.sig")"
@@ -212,8 +227,8 @@ for key in nightly build-rsa release; do
 	check "$key: openssl dgst -verify accepts it" \
 	    openssl dgst -sha256 -verify "$T_DIR/$key.pub" \
 	    -signature "$T_DIR/$l.sig" "$T_DIR/payload.bin"
-	check "$key: ... it is the logged signature, signgate verify accepts it" \
-	    evidence "$l" "$key" "$(hexof "$T_DIR/$l.sig")"
+	check "$key: ... it is the logged signature ($(mech openssl "$key")), signgate verify accepts it" \
+	    evidence "$l" "$key" openssl "$(hexof "$T_DIR/$l.sig")"
 	check "$key: ... over the file's SHA-256" jq -e \
 	    --arg d "$(hexdigest sha256 "$T_DIR/payload.bin")" \
 	    '.digest == {"algorithm": "sha256", "value": $d}' \
@@ -230,8 +245,8 @@ for key in nightly build-rsa release; do
 	    openssl cms -verify -binary -inform DER -in "$T_DIR/$l.p7s" \
 	    -content "$T_DIR/payload.bin" -CAfile "$CS/ca.pem" -purpose any \
 	    -out /dev/null
-	check "$key: ... it is the logged signature, signgate verify accepts it" \
-	    evidence "$l" "$key" "$(sig_of "$T_DIR/$l.p7s")"
+	check "$key: ... it is the logged signature ($(mech openssl "$key")), signgate verify accepts it" \
+	    evidence "$l" "$key" openssl "$(sig_of "$T_DIR/$l.p7s")"
 
 	# osslsigncode: Authenticode over a PowerShell script.
 	l="${pre}ps1"
@@ -243,8 +258,8 @@ for key in nightly build-rsa release; do
 	    osslsigncode verify -CAfile "$CS/ca.pem" -in "$T_DIR/$l.ps1"
 	osslsigncode extract-signature -in "$T_DIR/$l.ps1" \
 	    -out "$T_DIR/$l.p7" >/dev/null 2>&1
-	check "$key: ... it is the logged signature, signgate verify accepts it" \
-	    evidence "$l" "$key" "$(sig_of "$T_DIR/$l.p7")"
+	check "$key: ... it is the logged signature ($(mech osslsigncode "$key")), signgate verify accepts it" \
+	    evidence "$l" "$key" osslsigncode "$(sig_of "$T_DIR/$l.p7")"
 
 	# jarsigner: one more signer on the same JAR for each key, its
 	# signature files named after the key (-sigfile).
@@ -263,8 +278,8 @@ for key in nightly build-rsa release; do
 	    openssl cms -verify -binary -inform DER -in "$T_DIR/$l.blk" \
 	    -content "$T_DIR/$l.sf" -CAfile "$CS/ca.pem" -purpose any \
 	    -out /dev/null
-	check "$key: ... it is the logged signature, signgate verify accepts it" \
-	    evidence "$l" "$key" "$(sig_of "$T_DIR/$l.blk")"
+	check "$key: ... it is the logged signature ($(mech jarsigner "$key")), signgate verify accepts it" \
+	    evidence "$l" "$key" jarsigner "$(sig_of "$T_DIR/$l.blk")"
 done
 
 # One jarsigner -verify for the JAR that all three keys signed, strict,
