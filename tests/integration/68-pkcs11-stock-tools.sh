@@ -39,6 +39,12 @@ for t in openssl osslsigncode jarsigner jar unzip; do
 	command -v "$t" >/dev/null || missing="$missing $t"
 done
 [ -f "$MOD" ] || missing="$missing $MOD"
+# PowerShell scripts need osslsigncode 2.8 or later (Debian 12: 2.9 from
+# bookworm-backports; bookworm's own 2.5 says "Unrecognized file type").
+case "$(osslsigncode --version 2>/dev/null | head -n 1)" in
+"osslsigncode 2."[0-7]|"osslsigncode 2."[0-7][!0-9]*|"osslsigncode 1."*)
+	missing="$missing osslsigncode>=2.8(bookworm-backports)" ;;
+esac
 ENGINE_SO=$(openssl version -e | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
 [ -f "$ENGINE_SO" ] || missing="$missing $ENGINE_SO"
 if [ -n "$missing" ]; then
