@@ -11,7 +11,8 @@
 #   `signgate verify`);
 # - a scheme the key does not allow is refused before any request;
 # - an officer's veto makes pkcs11-tool fail with CKR_FUNCTION_REJECTED
-#   and a message naming the officer, with no output file;
+#   and a message naming the officer, with no output file and no second
+#   request when pkcs11-tool tries again;
 # - a request nobody approves is cancelled at the module's timeout;
 # - a gateway that is down fails with CKR_DEVICE_ERROR within the timeout;
 # - `make install` lays the module and its p11-kit file out, and p11-kit
@@ -237,8 +238,16 @@ pending_for() {
 }
 
 # --- a veto: CKR_FUNCTION_REJECTED, naming the officer ----------------------
+# A short input goes to C_Sign; when that fails pkcs11-tool tries the same
+# data again through C_SignUpdate and C_SignFinal, which the module
+# refuses in the same session without a second request.
+count_requests() {
+	api audit GET "/v1/requests?key=$1&limit=200" >/dev/null
+	jq '.requests | length' "$T_DIR/body"
+}
+before=$(count_requests firmware)
 timeout 60 env "${SAN_ENV[@]}" pkcs11-tool --module "$MODULE" --sign \
-    --id "$(hexid firmware)" -m SHA256-RSA-PKCS -i "$T_DIR/data" \
+    --id "$(hexid firmware)" -m RSA-PKCS -i "$T_DIR/di.sha256" \
     -o "$T_DIR/vetoed.sig" </dev/null >"$T_DIR/veto.out" 2>"$T_DIR/veto.err" &
 bg=$!
 check "firmware: the module's request waits for approvals" pending_for firmware
@@ -247,14 +256,18 @@ expect_eq "firmware: alice rejects it" \
 wait "$bg"
 expect_eq "firmware: pkcs11-tool fails" "$?" 1
 cat "$T_DIR/veto.err" >>"$T_DIR/tools.err"
-# OpenSC 0.23 prints CKR_FUNCTION_REJECTED as "unknown PKCS11 error
-# (0x200)"; the 100 kB input goes through C_SignUpdate and C_SignFinal.
-check "... with CKR_FUNCTION_REJECTED (0x200) from C_SignFinal" \
-    grep -q 'C_SignFinal failed: rv = .*(0x200)' "$T_DIR/veto.err"
 check "... and the module says who rejected it" \
     grep -q "^signgate-pkcs11: request $(jq -r .id "$T_DIR/pending.json") for key 'firmware' was rejected by alice\$" \
     "$T_DIR/veto.err"
-check "... and writes no signature" test ! -s "$T_DIR/vetoed.sig"
+# OpenSC 0.23 prints CKR_FUNCTION_REJECTED as "unknown PKCS11 error
+# (0x200)".
+check "... and refuses pkcs11-tool's second try without asking again" \
+    grep -q "^signgate-pkcs11: key 'firmware': the gateway refused this digest earlier in this session" \
+    "$T_DIR/veto.err"
+check "... with CKR_FUNCTION_REJECTED (0x200) from C_SignFinal" \
+    grep -q 'C_SignFinal failed: rv = .*(0x200)' "$T_DIR/veto.err"
+expect_eq "... one request only" "$(count_requests firmware)" $((before + 1))
+check "... and no signature written" test ! -s "$T_DIR/vetoed.sig"
 
 # --- nobody approves: cancelled at the module's timeout ---------------------
 write_module_conf "$T_DIR/conf/short.conf" "$URL" 2

@@ -631,16 +631,17 @@ test_refused_at_init(void)
 	fake_stop();
 }
 
-/* One ECDSA signature on nightly; its CK_RV. */
+/* One ECDSA signature on nightly over a digest of `fill` bytes; its
+ * CK_RV. */
 static CK_RV
-sign_ecdsa(CK_SESSION_HANDLE h)
+sign_ecdsa(CK_SESSION_HANDLE h, int fill)
 {
 	CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
 	uint8_t digest[32], sig[64];
 	CK_ULONG sl = sizeof(sig);
 	CK_RV rv;
 
-	memset(digest, 0x42, sizeof(digest));
+	memset(digest, fill, sizeof(digest));
 	if ((rv = C_SignInit(h, &m, find_key(h, CKO_PRIVATE_KEY,
 	    "nightly"))) != CKR_OK)
 		return rv;
@@ -657,7 +658,7 @@ test_long_poll(void)
 	h = open_module(30);
 	fk.mode = P_PENDING;
 	fk.polls = 3;
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_OK);
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_OK);
 	CHECK_EQ_INT(fk.gets, 4);
 	CHECK(strncmp(fk.last_get, "/v1/requests/" REQ_ID "?wait=", 51) == 0);
 	CHECK_EQ_INT(atoi(fk.last_get + 51), 29);
@@ -665,17 +666,33 @@ test_long_poll(void)
 	/* Vetoed, expired, cancelled, failed: CKR_FUNCTION_REJECTED. */
 	fk.polls = 1;
 	fk.final_state = "rejected";
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_FUNCTION_REJECTED);
+	CHECK_EQ_INT(sign_ecdsa(h, 1), CKR_FUNCTION_REJECTED);
 	fk.final_state = "expired";
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_FUNCTION_REJECTED);
+	CHECK_EQ_INT(sign_ecdsa(h, 2), CKR_FUNCTION_REJECTED);
 	fk.final_state = "cancelled";
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_FUNCTION_REJECTED);
+	CHECK_EQ_INT(sign_ecdsa(h, 3), CKR_FUNCTION_REJECTED);
 	fk.final_state = "failed";
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_FUNCTION_REJECTED);
+	CHECK_EQ_INT(sign_ecdsa(h, 4), CKR_FUNCTION_REJECTED);
 	/* A refusal (403). */
 	fk.mode = P_REFUSE;
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_FUNCTION_REJECTED);
+	CHECK_EQ_INT(sign_ecdsa(h, 5), CKR_FUNCTION_REJECTED);
 	CHECK_EQ_INT(fk.cancels, 0);
+	CHECK_EQ_INT(fk.posts, 6);
+	/* The digest just refused is not asked for again in this session
+	 * (pkcs11-tool retries a failed C_Sign in parts); another digest
+	 * is, and so is the same one in a new session. */
+	fk.mode = P_SIGN;
+	CHECK_EQ_INT(sign_ecdsa(h, 5), CKR_FUNCTION_REJECTED);
+	CHECK_EQ_INT(fk.posts, 6);
+	CHECK_EQ_INT(sign_ecdsa(h, 6), CKR_OK);
+	CHECK_EQ_INT(fk.posts, 7);
+	{
+		CK_SESSION_HANDLE h2;
+		CHECK_EQ_INT(C_OpenSession(1, CKF_SERIAL_SESSION, NULL, NULL,
+		    &h2), CKR_OK);
+		CHECK_EQ_INT(sign_ecdsa(h2, 5), CKR_OK);
+		CHECK_EQ_INT(fk.posts, 8);
+	}
 	CHECK_EQ_INT(C_Finalize(NULL), CKR_OK);
 	fake_stop();
 }
@@ -693,7 +710,7 @@ test_timeout_cancels(void)
 	fk.mode = P_PENDING;
 	fk.polls = 1000000;
 	t0 = sg_mono_ms();
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_FUNCTION_REJECTED);
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_FUNCTION_REJECTED);
 	ms = sg_mono_ms() - t0;
 	CHECK(ms >= 900);
 	CHECK(ms < 5000);
@@ -717,29 +734,29 @@ test_device_errors(void)
 	h = open_module(10);
 	/* Two 503s, then signed: one request, its key kept. */
 	fk.fail_posts = 2;
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_OK);
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_OK);
 	CHECK_EQ_INT(fk.posts, 3);
 	CHECK(strlen(fk.idem[0]) == 32 && strcmp(fk.idem[0], fk.idem[1]) ==
 	    0 && strcmp(fk.idem[1], fk.idem[2]) == 0);
 	/* Always 503: CKR_DEVICE_ERROR after three tries. */
 	fk.posts = 0;
 	fk.fail_posts = 100;
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_DEVICE_ERROR);
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_DEVICE_ERROR);
 	CHECK_EQ_INT(fk.posts, 3);
 	/* A signature that does not verify, or for another digest. */
 	fk.fail_posts = 0;
 	fk.posts = 0;
 	fk.sign_other = 1;
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_DEVICE_ERROR);
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_DEVICE_ERROR);
 	fk.sign_other = 0;
 	fk.echo_other = 1;
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_DEVICE_ERROR);
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_DEVICE_ERROR);
 	fk.echo_other = 0;
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_OK);
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_OK);
 	/* The gateway goes away: CKR_DEVICE_ERROR, at once. */
 	fake_stop();
 	t0 = sg_mono_ms();
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_DEVICE_ERROR);
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_DEVICE_ERROR);
 	CHECK(sg_mono_ms() - t0 < 5000);
 	CHECK_EQ_INT(C_Finalize(NULL), CKR_OK);
 }
@@ -759,7 +776,7 @@ test_evidence(void)
 	snprintf(dir, sizeof(dir), "%s/evidence", tmp);
 	mkdir(dir, 0700);
 	setenv("SIGNGATE_PKCS11_EVIDENCE_DIR", dir, 1);
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_OK);
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_OK);
 	snprintf(path, sizeof(path), "%s/%s.json", dir, REQ_ID);
 	CHECK_EQ_INT(sg_read_file(path, 1 << 20, &text, &len), 0);
 	req = text != NULL ? json_loads(text, 0, NULL) : NULL;
@@ -782,7 +799,7 @@ test_evidence(void)
 	/* A directory that went away: the operation fails at C_SignInit. */
 	snprintf(path, sizeof(path), "%s/gone", tmp);
 	setenv("SIGNGATE_PKCS11_EVIDENCE_DIR", path, 1);
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_FUNCTION_FAILED);
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_FUNCTION_FAILED);
 	unsetenv("SIGNGATE_PKCS11_EVIDENCE_DIR");
 	CHECK_EQ_INT(C_Finalize(NULL), CKR_OK);
 	fake_stop();
@@ -861,7 +878,7 @@ sign_worker(void *arg)
 	w->ok = C_OpenSession(1, CKF_SERIAL_SESSION, NULL, NULL, &h) ==
 	    CKR_OK;
 	for (i = 0; w->ok && i < 4; i++)
-		w->ok = sign_ecdsa(h) == CKR_OK;
+		w->ok = sign_ecdsa(h, 0x42) == CKR_OK;
 	if (C_CloseSession(h) != CKR_OK)
 		w->ok = 0;
 	return NULL;
@@ -915,7 +932,7 @@ test_fork_session(void)
 		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
 	CHECK_EQ_INT(C_GetSessionInfo(h, &si), CKR_OK);
-	CHECK_EQ_INT(sign_ecdsa(h), CKR_OK);
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_OK);
 	CHECK_EQ_INT(C_Finalize(NULL), CKR_OK);
 	fake_stop();
 }
