@@ -5,6 +5,8 @@
 #   digest, each with a private key, a public key and its certificate
 #   (no Ed25519: neither the log key nor unrelated-ed25519, which sit on
 #   the HSM, and no key ci may not request);
+# - key release under a grant (three security officers and the release
+#   manager approved it), and a name outside the grant's pattern refused;
 # - every mechanism the module offers, each signature checked by openssl
 #   with the key's public key from /v1/keys, each one in the log (the
 #   evidence files the module writes are accepted offline by
@@ -126,7 +128,7 @@ check "the dev code-signing CA is there once" \
 # --- every mechanism, checked by openssl and by signgate verify -------------
 "$SIGNGATE" log key >"$T_DIR/log.vkey" 2>"$T_DIR/err" ||
     not_ok "signgate log key: $(cat "$T_DIR/err")"
-for k in nightly build-rsa build-pss; do
+for k in nightly build-rsa build-pss release; do
 	jq -r --arg k "$k" '.keys[] | select(.name == $k) | .public_key_pem' \
 	    "$T_DIR/keys.json" >"$T_DIR/$k.pub"
 done
@@ -200,6 +202,29 @@ for a in sha256 sha384 sha512; do
 	sign_case "CKM_${A}_RSA_PKCS_PSS" build-pss "$a" "$T_DIR/data" "$pss" \
 	    -m "$A-RSA-PKCS-PSS"
 done
+
+# --- key release under a grant three security officers and a release
+# manager approved: signed at once, the proof holds both bundles ---------------
+post_json ci /v1/grants '{"key":"release","count":2,"lifetime":600,"artifact":"67-*"}' \
+    >/dev/null
+cp "$T_DIR/body" "$T_DIR/grant.json"
+for o in alice bob carol dave; do
+	approve_with_openssl "$o" "$T_DIR/grant.json" >/dev/null
+done
+expect_eq "a grant for release is active" "$(jbody .state)" active
+export SIGNGATE_PKCS11_GRANT
+SIGNGATE_PKCS11_GRANT=$(jq -r .id "$T_DIR/grant.json")
+sign_case "CKM_ECDSA_SHA256 on release under the grant" release sha256 \
+    "$T_DIR/data" "" -m ECDSA-SHA256 $ECDSA
+check "... the evidence names the grant" \
+    jq -e --arg g "$SIGNGATE_PKCS11_GRANT" '.grant.id == $g' "$T_DIR"/ev/$n/*.json
+expect_eq "a name outside the grant's pattern is refused" \
+    "$(SIGNGATE_PKCS11_ARTIFACT=other.bin p11 --sign --id "$(hexid release)" \
+    -m ECDSA-SHA256 -i "$T_DIR/data" -o "$T_DIR/outside.sig")" 1
+check "... with the gateway's reason" \
+    grep -q "^signgate-pkcs11: key 'release': the gateway refused the request: HTTP 403 Forbidden: 'other.bin' does not match the grant's pattern '67-\*' (field artifact.name)" \
+    "$T_DIR/p11.err"
+unset SIGNGATE_PKCS11_GRANT
 
 # --- refusals before any request --------------------------------------------
 requests_before=$(api audit GET '/v1/requests?limit=200' >/dev/null; jq '.requests | length' "$T_DIR/body")
