@@ -53,6 +53,14 @@ struct sign_op {
 	int busy;                         /* a thread is at the gateway */
 };
 
+/* The digest whose request the gateway last refused in a session. */
+struct refusal {
+	int set;
+	size_t key;
+	enum sg_digest_alg dalg;
+	uint8_t digest[SG_MAX_DIGEST];
+};
+
 struct session {
 	CK_SESSION_HANDLE handle;
 	CK_FLAGS flags;
@@ -61,6 +69,7 @@ struct session {
 	size_t nfound;
 	size_t pos;
 	struct sign_op *op;
+	struct refusal refused;
 };
 
 struct state {
@@ -859,6 +868,13 @@ job_make(const struct sign_op *op, enum sg_digest_alg dalg,
  * The common end of C_Sign and C_SignFinal, entered with the lock held
  * and the size already checked: takes the digest, runs the job without
  * the lock, ends the operation.  Returns with the lock released.
+ *
+ * A digest whose request was just refused (vetoed, expired, cancelled,
+ * timed out, or refused outright) is not asked for again in the same
+ * session: callers such as pkcs11-tool answer a failed C_Sign by trying
+ * the same data again through C_SignUpdate and C_SignFinal, which would
+ * put a second request before the officers who have just said no, and
+ * keep the caller waiting for it.  A new session asks again.
  */
 static CK_RV
 sign_digest(CK_SESSION_HANDLE h, struct session *s, enum sg_digest_alg dalg,
@@ -872,6 +888,15 @@ sign_digest(CK_SESSION_HANDLE h, struct session *s, enum sg_digest_alg dalg,
 	uint64_t gen = generation;
 	CK_RV rv;
 
+	if (s->refused.set && s->refused.key == op->key &&
+	    s->refused.dalg == dalg &&
+	    memcmp(s->refused.digest, digest, dlen) == 0) {
+		p11m_msg("key '%s': the gateway refused this digest earlier in "
+		    "this session; not asking again (a new session asks "
+		    "again)", st->token->keys[op->key].name);
+		op_end(s);
+		return leave(CKR_FUNCTION_REJECTED);
+	}
 	if ((rv = job_make(op, dalg, digest, dlen, &job)) != CKR_OK) {
 		op_end(s);
 		return leave(rv);
@@ -889,6 +914,13 @@ sign_digest(CK_SESSION_HANDLE h, struct session *s, enum sg_digest_alg dalg,
 		return leave(CKR_CRYPTOKI_NOT_INITIALIZED);
 	if ((s = session_get(h)) == NULL || s->op != op)
 		return leave(CKR_SESSION_CLOSED);
+	memset(&s->refused, 0, sizeof(s->refused));
+	if (rv == CKR_FUNCTION_REJECTED) {
+		s->refused.set = 1;
+		s->refused.key = op->key;
+		s->refused.dalg = dalg;
+		memcpy(s->refused.digest, digest, dlen);
+	}
 	op_end(s);
 	if (rv == CKR_OK) {
 		memcpy(pSignature, sig, siglen);

@@ -571,8 +571,10 @@ add_key(struct builder *b, const json_t *jk)
 		r = SG_ERR_INVALID;
 		goto out;
 	}
-	if (sg_pubkey_spki_sha256(k.pub, d) != 0)
+	if (sg_pubkey_spki_sha256(k.pub, d) != 0) {
+		r = SG_ERR_CRYPTO;
 		goto out;
+	}
 	sg_hex_encode(d, sizeof(d), hex);
 	if (spki == NULL || strcmp(spki, hex) != 0) {
 		p11m_msg("key '%s': spki_sha256 does not match its public "

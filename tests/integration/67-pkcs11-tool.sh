@@ -5,28 +5,45 @@
 #   digest, each with a private key, a public key and its certificate
 #   (no Ed25519: neither the log key nor unrelated-ed25519, which sit on
 #   the HSM, and no key ci may not request);
+# - key release under a grant (three security officers and the release
+#   manager approved it), and a name outside the grant's pattern refused;
 # - every mechanism the module offers, each signature checked by openssl
 #   with the key's public key from /v1/keys, each one in the log (the
 #   evidence files the module writes are accepted offline by
 #   `signgate verify`);
 # - a scheme the key does not allow is refused before any request;
 # - an officer's veto makes pkcs11-tool fail with CKR_FUNCTION_REJECTED
-#   and a message naming the officer, with no output file;
+#   and a message naming the officer, with no output file and no second
+#   request when pkcs11-tool tries again;
 # - a request nobody approves is cancelled at the module's timeout;
 # - a gateway that is down fails with CKR_DEVICE_ERROR within the timeout;
 # - `make install` lays the module and its p11-kit file out, and p11-kit
 #   finds the module (user configuration under a temporary HOME).
 #
-# Under the sanitizers (BUILD=build-san) the module under test is still
-# the plain build's: a sanitized shared object needs libasan preloaded
-# into pkcs11-tool and p11-kit, whose own leaks at exit would then be
-# reported as ours.  The module's code runs sanitized in its unit tests
-# (tests/unit/test_p11mod*.c), while this script checks the daemon
-# sanitized against the plain module.
+# Under the sanitizers (BUILD=build-san) the module under test is the
+# sanitized one, loaded into the stock pkcs11-tool and p11-kit with
+# libasan preloaded (ASan must come first in the process); any sanitizer
+# report on their standard error fails the script.  Leak checking is off
+# in those processes: pkcs11-tool and p11-kit leak of their own at exit
+# (OpenSC's certificate parsing), and a suppression by their frames would
+# hide the module's leaks too, since every call into it passes through
+# them.  The module's leaks are checked by its unit tests under LSan.
+# p11-kit 0.24 hangs at start-up with libasan preloaded, whatever modules
+# it loads (measured here), so the install and p11-kit part always uses
+# the plain build's module, built by `make install-pkcs11` if needed.
 . "$(dirname "$0")/lib.sh"
 
-MODULE="$SG_ROOT/build/libsigngate-pkcs11.so"
+MODULE="$BUILD/libsigngate-pkcs11.so"
 [ -f "$MODULE" ] || { not_ok "the module is built ($MODULE)"; finish; exit 1; }
+# SAN_ENV goes to env(1) in front of each program that loads the module,
+# so that the preload reaches it and nothing else.
+SAN_ENV=()
+case "$(basename "$BUILD")" in
+build-san)
+	SAN_ENV=("LD_PRELOAD=$(cc -print-file-name=libasan.so)"
+	    "ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0")
+	;;
+esac
 
 # Two keys on the firmware HSM object that need no approval: one for
 # PKCS#1 v1.5, one for PSS.
@@ -73,9 +90,12 @@ export SIGNGATE_PKCS11_CONF="$T_DIR/conf/pkcs11.conf"
 # p11 ARGS...: pkcs11-tool with the module, bounded; stdout and stderr in
 # $T_DIR/p11.out and p11.err; prints the exit status.
 p11() {
-	timeout 60 pkcs11-tool --module "$MODULE" "$@" </dev/null \
-	    >"$T_DIR/p11.out" 2>"$T_DIR/p11.err"
-	echo $?
+	local rc
+	timeout 60 env "${SAN_ENV[@]}" pkcs11-tool --module "$MODULE" "$@" \
+	    </dev/null >"$T_DIR/p11.out" 2>"$T_DIR/p11.err"
+	rc=$?
+	cat "$T_DIR/p11.err" >>"$T_DIR/tools.err"
+	echo $rc
 }
 hexid() { printf %s "$1" | od -An -tx1 | tr -d ' \n'; }
 show_err() { sed 's/^/    stderr: /' "$T_DIR/p11.err" | head -n 8; }
@@ -108,7 +128,7 @@ check "the dev code-signing CA is there once" \
 # --- every mechanism, checked by openssl and by signgate verify -------------
 "$SIGNGATE" log key >"$T_DIR/log.vkey" 2>"$T_DIR/err" ||
     not_ok "signgate log key: $(cat "$T_DIR/err")"
-for k in nightly build-rsa build-pss; do
+for k in nightly build-rsa build-pss release; do
 	jq -r --arg k "$k" '.keys[] | select(.name == $k) | .public_key_pem' \
 	    "$T_DIR/keys.json" >"$T_DIR/$k.pub"
 done
@@ -183,6 +203,29 @@ for a in sha256 sha384 sha512; do
 	    -m "$A-RSA-PKCS-PSS"
 done
 
+# --- key release under a grant three security officers and a release
+# manager approved: signed at once, the proof holds both bundles ---------------
+post_json ci /v1/grants '{"key":"release","count":2,"lifetime":600,"artifact":"67-*"}' \
+    >/dev/null
+cp "$T_DIR/body" "$T_DIR/grant.json"
+for o in alice bob carol dave; do
+	approve_with_openssl "$o" "$T_DIR/grant.json" >/dev/null
+done
+expect_eq "a grant for release is active" "$(jbody .state)" active
+export SIGNGATE_PKCS11_GRANT
+SIGNGATE_PKCS11_GRANT=$(jq -r .id "$T_DIR/grant.json")
+sign_case "CKM_ECDSA_SHA256 on release under the grant" release sha256 \
+    "$T_DIR/data" "" -m ECDSA-SHA256 $ECDSA
+check "... the evidence names the grant" \
+    jq -e --arg g "$SIGNGATE_PKCS11_GRANT" '.grant.id == $g' "$T_DIR"/ev/$n/*.json
+expect_eq "a name outside the grant's pattern is refused" \
+    "$(SIGNGATE_PKCS11_ARTIFACT=other.bin p11 --sign --id "$(hexid release)" \
+    -m ECDSA-SHA256 -i "$T_DIR/data" -o "$T_DIR/outside.sig")" 1
+check "... with the gateway's reason" \
+    grep -q "^signgate-pkcs11: key 'release': the gateway refused the request: HTTP 403 Forbidden: 'other.bin' does not match the grant's pattern '67-\*' (field artifact.name)" \
+    "$T_DIR/p11.err"
+unset SIGNGATE_PKCS11_GRANT
+
 # --- refusals before any request --------------------------------------------
 requests_before=$(api audit GET '/v1/requests?limit=200' >/dev/null; jq '.requests | length' "$T_DIR/body")
 expect_eq "PSS on the PKCS#1 v1.5 key build-rsa is refused" \
@@ -220,23 +263,36 @@ pending_for() {
 }
 
 # --- a veto: CKR_FUNCTION_REJECTED, naming the officer ----------------------
-timeout 60 pkcs11-tool --module "$MODULE" --sign --id "$(hexid firmware)" \
-    -m SHA256-RSA-PKCS -i "$T_DIR/data" -o "$T_DIR/vetoed.sig" </dev/null \
-    >"$T_DIR/veto.out" 2>"$T_DIR/veto.err" &
+# A short input goes to C_Sign; when that fails pkcs11-tool tries the same
+# data again through C_SignUpdate and C_SignFinal, which the module
+# refuses in the same session without a second request.
+count_requests() {
+	api audit GET "/v1/requests?key=$1&limit=200" >/dev/null
+	jq '.requests | length' "$T_DIR/body"
+}
+before=$(count_requests firmware)
+timeout 60 env "${SAN_ENV[@]}" pkcs11-tool --module "$MODULE" --sign \
+    --id "$(hexid firmware)" -m RSA-PKCS -i "$T_DIR/di.sha256" \
+    -o "$T_DIR/vetoed.sig" </dev/null >"$T_DIR/veto.out" 2>"$T_DIR/veto.err" &
 bg=$!
 check "firmware: the module's request waits for approvals" pending_for firmware
 expect_eq "firmware: alice rejects it" \
     "$(approve_with_openssl alice "$T_DIR/pending.json" reject)" 200
 wait "$bg"
 expect_eq "firmware: pkcs11-tool fails" "$?" 1
-# OpenSC 0.23 prints CKR_FUNCTION_REJECTED as "unknown PKCS11 error
-# (0x200)"; the 100 kB input goes through C_SignUpdate and C_SignFinal.
-check "... with CKR_FUNCTION_REJECTED (0x200) from C_SignFinal" \
-    grep -q 'C_SignFinal failed: rv = .*(0x200)' "$T_DIR/veto.err"
+cat "$T_DIR/veto.err" >>"$T_DIR/tools.err"
 check "... and the module says who rejected it" \
     grep -q "^signgate-pkcs11: request $(jq -r .id "$T_DIR/pending.json") for key 'firmware' was rejected by alice\$" \
     "$T_DIR/veto.err"
-check "... and writes no signature" test ! -s "$T_DIR/vetoed.sig"
+# OpenSC 0.23 prints CKR_FUNCTION_REJECTED as "unknown PKCS11 error
+# (0x200)".
+check "... and refuses pkcs11-tool's second try without asking again" \
+    grep -q "^signgate-pkcs11: key 'firmware': the gateway refused this digest earlier in this session" \
+    "$T_DIR/veto.err"
+check "... with CKR_FUNCTION_REJECTED (0x200) from C_SignFinal" \
+    grep -q 'C_SignFinal failed: rv = .*(0x200)' "$T_DIR/veto.err"
+expect_eq "... one request only" "$(count_requests firmware)" $((before + 1))
+check "... and no signature written" test ! -s "$T_DIR/vetoed.sig"
 
 # --- nobody approves: cancelled at the module's timeout ---------------------
 write_module_conf "$T_DIR/conf/short.conf" "$URL" 2
@@ -273,8 +329,8 @@ without_conf() {
 	  "$@" )
 }
 expect_eq "no configuration at all: the slot has no token" \
-    "$(without_conf env -u SIGNGATE_URL timeout 60 pkcs11-tool \
-    --module "$MODULE" -L 2>&1 >"$T_DIR/p11.out")" ""
+    "$(without_conf env -u SIGNGATE_URL timeout 60 env "${SAN_ENV[@]}" \
+    pkcs11-tool --module "$MODULE" -L 2>&1 >"$T_DIR/p11.out")" ""
 check "... listed as such" grep -q '(empty)' "$T_DIR/p11.out"
 expect_eq "the CLI's variables alone configure it" \
     "$(without_conf p11 --sign --id "$(hexid nightly)" -m ECDSA \
@@ -283,11 +339,12 @@ check "... and that signature verifies" openssl dgst -sha256 \
     -verify "$T_DIR/nightly.pub" -signature "$T_DIR/env.sig" "$T_DIR/data"
 
 # --- p11-kit finds the installed module --------------------------------------
-make_args=()
-case "$(basename "$BUILD")" in build-san) make_args=(SAN=1) ;; esac
 inst="$T_DIR/inst"
-if make -C "$SG_ROOT" --no-print-directory -s "${make_args[@]}" install-pkcs11 \
-    BUILD=build DESTDIR="$inst" >"$T_DIR/make.log" 2>&1; then
+# Called from `make test`: the parent's jobserver and variables (SAN=1)
+# are not this make's.
+if (unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
+    make -C "$SG_ROOT" --no-print-directory -s install-pkcs11 BUILD=build \
+    DESTDIR="$inst") >"$T_DIR/make.log" 2>&1; then
 	ok "make install-pkcs11 DESTDIR=…"
 else
 	not_ok "make install-pkcs11 DESTDIR=…"; sed 's/^/    /' "$T_DIR/make.log" | head
@@ -314,10 +371,11 @@ if [ "$(id -u)" -eq 0 ]; then
 	as_user=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 fi
 if HOME="$home" SIGNGATE_PKCS11_CONF="$home/conf/pkcs11.conf" \
-    timeout 60 "${as_user[@]}" p11-kit list-modules >"$T_DIR/p11kit.out" 2>&1; then
+    timeout 60 "${as_user[@]}" p11-kit list-modules >"$T_DIR/p11kit.out" 2>&1
+then
 	ok "p11-kit list-modules"
 else
-	not_ok "p11-kit list-modules"; head "$T_DIR/p11kit.out"
+	not_ok "p11-kit list-modules"; head -n 30 "$T_DIR/p11kit.out" | sed "s/^/    /"
 fi
 check "... finds the module and its token" \
     awk '/^signgate:/ { m = 1 } m && /token: signgate test/ { f = 1 } END { exit !f }' \
@@ -335,5 +393,13 @@ check "... with CKR_DEVICE_ERROR" grep -q 'CKR_DEVICE_ERROR' "$T_DIR/p11.err"
 check "... saying the gateway cannot be reached" \
     grep -q "^signgate-pkcs11: cannot reach the gateway at $URL" "$T_DIR/p11.err"
 check "... within the timeout ($((t1 - t0)) s)" test $((t1 - t0)) -le 5
+
+cat "$T_DIR/p11kit.out" >>"$T_DIR/tools.err"
+if grep -qE 'Sanitizer|runtime error:' "$T_DIR/tools.err"; then
+	not_ok "no sanitizer report from the module"
+	grep -E -A 20 'Sanitizer|runtime error:' "$T_DIR/tools.err" | head -n 40
+else
+	ok "no sanitizer report from the module"
+fi
 
 finish
