@@ -89,6 +89,7 @@ EOF
 conf "$URL" 60 5 >"$T_DIR/pkcs11.conf"
 CONF="$T_DIR/pkcs11.conf"
 TOOL_TIMEOUT=120
+TOOL_GRANT=
 # libp11's engine loads the module named here (osslsigncode names it
 # with -pkcs11module); SunPKCS11 reads its own configuration file.
 export PKCS11_MODULE_PATH="$MOD"
@@ -120,19 +121,17 @@ chain() { [ "$1" = build-rsa ] && set -- firmware; echo "$CS/$1.chain.pem"; }
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 
 # tool LABEL KEY CMD...: runs CMD, a tool signing with KEY through the
-# module configured by $CONF, bounded by timeout(1) ($TOOL_TIMEOUT s),
-# with no input;
-# artifact name LABEL, an
-# evidence directory of its own ($T_DIR/ev/LABEL) and, for release, the
-# grant.  Output in $T_DIR/LABEL.out and .err; prints the exit status
-# and leaves the elapsed milliseconds in $T_DIR/LABEL.ms.
+# module configured by $CONF, under the grant $TOOL_GRANT (none when
+# empty), bounded by timeout(1) ($TOOL_TIMEOUT s), with no input; the
+# artifact name is LABEL and the evidence goes to a directory of its own
+# ($T_DIR/ev/LABEL).  Output in $T_DIR/LABEL.out and .err; prints the
+# exit status and leaves the elapsed milliseconds in $T_DIR/LABEL.ms.
 tool() {
-	local label=$1 key=$2 grant= t0 rc; shift 2
-	[ "$key" = release ] && grant=$GRANT
+	local label=$1 key=$2 t0 rc; shift 2
 	mkdir -p "$T_DIR/ev/$label"
 	t0=$(now_ms)
 	SIGNGATE_PKCS11_CONF="$CONF" \
-	    SIGNGATE_PKCS11_ARTIFACT="$label" SIGNGATE_PKCS11_GRANT="$grant" \
+	    SIGNGATE_PKCS11_ARTIFACT="$label" SIGNGATE_PKCS11_GRANT="$TOOL_GRANT" \
 	    SIGNGATE_PKCS11_EVIDENCE_DIR="$T_DIR/ev/$label" \
 	    timeout "$TOOL_TIMEOUT" "$@" </dev/null >"$T_DIR/$label.out" \
 	    2>"$T_DIR/$label.err"
@@ -222,8 +221,9 @@ echo "jar created in $(($(now_ms) - t0)) ms"
 
 for key in nightly build-rsa release; do
 	key_pem "$key" >"$T_DIR/$key.pub"
-	# Artifact names: under the grant they must match "release-*".
-	pre="$key-"; [ "$key" = release ] && pre="release-"
+	# release signs under the grant, with names matching "release-*".
+	pre="$key-"; TOOL_GRANT=
+	[ "$key" = release ] && { pre="release-"; TOOL_GRANT=$GRANT; }
 
 	# openssl dgst: the digest of a file signed with the engine key.
 	l="${pre}dgst"
@@ -287,6 +287,8 @@ for key in nightly build-rsa release; do
 	check "$key: ... it is the logged signature ($(mech jarsigner "$key")), signgate verify accepts it" \
 	    evidence "$l" "$key" jarsigner "$(sig_of "$T_DIR/$l.blk")"
 done
+
+TOOL_GRANT=
 
 # One jarsigner -verify for the JAR that all three keys signed, strict,
 # with the dev code-signing CA as its only trust anchor.
@@ -363,6 +365,26 @@ check "... the module says the request was rejected" \
     grep -qE "^signgate-pkcs11: .*$PENDING_ID.*reject" "$T_DIR/$l.err"
 check "... no signed file is left" [ ! -e "$T_DIR/$l.ps1" ]
 check "... no evidence is written" [ -z "$(ls -A "$T_DIR/ev/$l")" ]
+
+# An ECDSA key that needs approvals, not approved within the timeout
+# (2 s): libp11 retries a failed ECDSA signature once through OpenSSL's
+# own EC method; the module must not make a second request (and a second
+# wait) for the digest the gateway just refused.
+conf "$URL" 2 5 >"$T_DIR/short.conf"
+CONF="$T_DIR/short.conf"
+l=timeout-dgst
+rc=$(tool "$l" release openssl dgst -sha256 -engine pkcs11 -keyform engine \
+    -sign "$(uri release)" -out "$T_DIR/$l.sig" "$T_DIR/payload.bin")
+CONF="$T_DIR/pkcs11.conf"
+check "release, not approved within 2 s: openssl fails (exit $rc)" failed "$rc"
+check "... the module says it cancelled the request" \
+    grep -q "^signgate-pkcs11: request [0-9a-f]* for key 'release': not approved within 2 s: cancelled" \
+    "$T_DIR/$l.err"
+api audit GET '/v1/requests?key=release&state=cancelled' >/dev/null
+expect_eq "... exactly one request was made (and cancelled)" \
+    "$(jq --arg a "$l" '[.requests[] | select(.artifact.name == $a)] | length' "$T_DIR/body")" 1
+check "... within 2 s and 2 s of slack, one wait ($(cat "$T_DIR/$l.ms") ms)" \
+    [ "$(cat "$T_DIR/$l.ms")" -lt 4000 ]
 
 # The gateway down: a tool must fail, and within its time bounds.  Each
 # runs under a shorter timeout(1) so that a hang costs little.
