@@ -838,7 +838,11 @@ test_sessions(void)
 	CHECK_EQ_INT(C_GetSessionInfo(h, &si), CKR_OK);
 	CHECK_EQ_INT(si.state, CKS_RO_USER_FUNCTIONS);
 	CHECK_EQ_INT(C_Logout(h), CKR_OK);
-	CHECK_EQ_INT(C_Logout(h), CKR_USER_NOT_LOGGED_IN);
+	CHECK_EQ_INT(C_GetSessionInfo(h, &si), CKR_OK);
+	CHECK_EQ_INT(si.state, CKS_RO_PUBLIC_SESSION);
+	CHECK_EQ_INT(C_Logout(h), CKR_OK);
+	CHECK_EQ_INT(C_Login(h2, CKU_USER, NULL, 0), CKR_OK);
+	CHECK_EQ_INT(C_Logout(h2), CKR_OK);
 	/* All objects, in two batches; the search ends once. */
 	CHECK_EQ_INT(C_FindObjectsInit(h, NULL, 0), CKR_OK);
 	CHECK_EQ_INT(C_FindObjectsInit(h, NULL, 0), CKR_OPERATION_ACTIVE);
