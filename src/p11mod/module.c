@@ -3,7 +3,10 @@
  *
  * One slot (ID 1) with one token once the module is configured; the
  * token's objects come from the gateway's key list, fetched at the first
- * C_OpenSession and kept for the process.  No login is needed (the client
+ * C_FindObjectsInit and kept for the process.  Opening a session never
+ * asks the gateway: libp11 0.4.12 (the OpenSSL engine that osslsigncode
+ * and openssl use) waits forever for a pooled session when C_OpenSession
+ * fails, while a failed search makes it give up at once.  No login is needed (the client
  * certificate is the credential): C_Login accepts and ignores any PIN.
  *
  * Locking: one mutex guards every table (the state, sessions, the token),
@@ -533,8 +536,6 @@ C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
 		return leave(CKR_SESSION_PARALLEL_NOT_SUPPORTED);
 	if ((rv = token_present()) != CKR_OK)
 		return leave(rv);
-	if ((rv = load_token()) != CKR_OK)
-		return leave(rv);
 	if (st->nsessions >= MAX_SESSIONS)
 		return leave(CKR_SESSION_COUNT);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -646,10 +647,10 @@ C_Logout(CK_SESSION_HANDLE hSession)
 	struct session *s;
 	CK_RV rv;
 
+	/* Always fine: there is nothing to log out of, and callers that
+	 * log out on every close must not see an error for it. */
 	if ((rv = enter_session(hSession, &s)) != CKR_OK)
 		return rv;
-	if (!st->logged_in)
-		return leave(CKR_USER_NOT_LOGGED_IN);
 	st->logged_in = 0;
 	return leave(CKR_OK);
 }
@@ -706,6 +707,13 @@ C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate,
 		return CKR_ARGUMENTS_BAD;
 	if ((rv = enter_session(hSession, &s)) != CKR_OK)
 		return rv;
+	if (s->finding)
+		return leave(CKR_OPERATION_ACTIVE);
+	/* The lock is let go during the fetch: find the session again. */
+	if ((rv = load_token()) != CKR_OK)
+		return leave(rv);
+	if ((s = session_get(hSession)) == NULL)
+		return leave(CKR_SESSION_HANDLE_INVALID);
 	if (s->finding)
 		return leave(CKR_OPERATION_ACTIVE);
 	t = st->token;

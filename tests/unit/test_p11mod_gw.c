@@ -761,6 +761,34 @@ test_device_errors(void)
 	CHECK_EQ_INT(C_Finalize(NULL), CKR_OK);
 }
 
+/*
+ * A gateway that cannot be reached when the session opens: the session
+ * opens (libp11 0.4.12 waits forever when C_OpenSession fails), the
+ * search says CKR_DEVICE_ERROR at once, and the next search asks again.
+ */
+static void
+test_down_at_open(void)
+{
+	CK_ATTRIBUTE any[1];
+	CK_TOKEN_INFO ti;
+	CK_SESSION_HANDLE h;
+	int64_t t0;
+
+	if (fake_start() != 0)
+		return;
+	fake_stop();
+	h = open_module(10);
+	CHECK_EQ_INT(C_GetTokenInfo(1, &ti), CKR_OK);
+	t0 = sg_mono_ms();
+	CHECK_EQ_INT(C_FindObjectsInit(h, any, 0), CKR_DEVICE_ERROR);
+	CHECK(sg_mono_ms() - t0 < 5000);
+	CHECK_EQ_INT(C_FindObjects(h, NULL, 0, &(CK_ULONG){ 0 }),
+	    CKR_OPERATION_NOT_INITIALIZED);
+	CHECK_EQ_INT(C_FindObjectsInit(h, any, 0), CKR_DEVICE_ERROR);
+	CHECK_EQ_INT(C_CloseSession(h), CKR_OK);
+	CHECK_EQ_INT(C_Finalize(NULL), CKR_OK);
+}
+
 static void
 test_evidence(void)
 {
@@ -838,7 +866,11 @@ test_sessions(void)
 	CHECK_EQ_INT(C_GetSessionInfo(h, &si), CKR_OK);
 	CHECK_EQ_INT(si.state, CKS_RO_USER_FUNCTIONS);
 	CHECK_EQ_INT(C_Logout(h), CKR_OK);
-	CHECK_EQ_INT(C_Logout(h), CKR_USER_NOT_LOGGED_IN);
+	CHECK_EQ_INT(C_GetSessionInfo(h, &si), CKR_OK);
+	CHECK_EQ_INT(si.state, CKS_RO_PUBLIC_SESSION);
+	CHECK_EQ_INT(C_Logout(h), CKR_OK);
+	CHECK_EQ_INT(C_Login(h2, CKU_USER, NULL, 0), CKR_OK);
+	CHECK_EQ_INT(C_Logout(h2), CKR_OK);
 	/* All objects, in two batches; the search ends once. */
 	CHECK_EQ_INT(C_FindObjectsInit(h, NULL, 0), CKR_OK);
 	CHECK_EQ_INT(C_FindObjectsInit(h, NULL, 0), CKR_OPERATION_ACTIVE);
@@ -951,6 +983,7 @@ SG_TEST_MAIN("p11mod_gw",
     T(test_long_poll),
     T(test_timeout_cancels),
     T(test_device_errors),
+    T(test_down_at_open),
     T(test_evidence),
     T(test_sessions),
     T(test_threads),
