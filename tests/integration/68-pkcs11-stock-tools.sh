@@ -376,8 +376,9 @@ check "osslsigncode ends soon after the reject" wait_bg "$BG_PID" 15
 echo "    (ended $(($(now_ms) - t0)) ms after the reject)"
 rc=$(cat "$T_DIR/$l.rc" 2>/dev/null)
 check "... and fails (exit $rc)" failed "$rc"
-check "... the module says the request was rejected" \
-    grep -qE "^signgate-pkcs11: .*$PENDING_ID.*reject" "$T_DIR/$l.err"
+check "... the module says the request was rejected, and by whom" \
+    grep -qx "signgate-pkcs11: request $PENDING_ID for key 'firmware' was rejected by alice" \
+    "$T_DIR/$l.err"
 check "... no signed file is left" [ ! -e "$T_DIR/$l.ps1" ]
 check "... no evidence is written" [ -z "$(ls -A "$T_DIR/ev/$l")" ]
 
