@@ -1,8 +1,10 @@
 # libsigngate-pkcs11.so under the stock tools people sign with: OpenSSL
 # through libp11's engine (a digest and a CMS file, by pkcs11: URI),
-# osslsigncode (Authenticode, checked by `osslsigncode verify` against
-# the dev code-signing CA) and jarsigner through SunPKCS11 (checked by
-# `jarsigner -verify`).  Each runs for three keys:
+# osslsigncode (Authenticode over a PE file from tests/tools/mkpe, checked
+# by `osslsigncode verify` against the dev code-signing CA; Debian 12's
+# own 2.5 and backports' 2.9 alike) and jarsigner through SunPKCS11
+# (checked by `jarsigner -verify -strict` against the same CA).  Each runs
+# for three keys:
 #
 # - nightly: ECDSA P-256, no approval;
 # - build-rsa: RSA-3072 PKCS#1 v1.5, no approval (added to a copy of the
@@ -54,12 +56,8 @@ for t in openssl osslsigncode jarsigner jar unzip; do
 	command -v "$t" >/dev/null || missing="$missing $t"
 done
 [ -f "$MOD" ] || missing="$missing $MOD"
-# PowerShell scripts need osslsigncode 2.8 or later (Debian 12: 2.9 from
-# bookworm-backports; bookworm's own 2.5 says "Unrecognized file type").
-case "$(osslsigncode --version 2>/dev/null | head -n 1)" in
-"osslsigncode 2."[0-7]|"osslsigncode 2."[0-7][!0-9]*|"osslsigncode 1."*)
-	missing="$missing osslsigncode>=2.8(bookworm-backports)" ;;
-esac
+MKPE="$BUILD/tools/mkpe"
+[ -x "$MKPE" ] || missing="$missing $MKPE"
 ENGINE_SO=$(openssl version -e | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
 [ -f "$ENGINE_SO" ] || missing="$missing $ENGINE_SO"
 if [ -n "$missing" ]; then
@@ -227,7 +225,9 @@ evidence() {
 # --- per key: OpenSSL, osslsigncode, jarsigner -------------------------------
 
 printf 'payload for the digest signatures\n' >"$T_DIR/payload.bin"
-printf 'Write-Output "signed through signgate"\r\n' >"$T_DIR/hello.ps1"
+# The Authenticode target: a minimal PE file (Debian 12's own osslsigncode
+# 2.5 signs PE files, not scripts).
+"$MKPE" "$T_DIR/hello.exe" "signed through signgate"
 mkdir -p "$T_DIR/jar/app"
 printf 'class data for the jar test\n' >"$T_DIR/jar/app/data.txt"
 t0=$(now_ms)
@@ -269,16 +269,18 @@ for key in nightly build-rsa release; do
 	check "$key: ... it is the logged signature ($(mech openssl "$key")), signgate verify accepts it" \
 	    evidence "$l" "$key" openssl "$(sig_of "$T_DIR/$l.p7s")"
 
-	# osslsigncode: Authenticode over a PowerShell script.
-	l="${pre}ps1"
-	expect_tool "$key: osslsigncode signs a .ps1 with -pkcs11module" \
+	# osslsigncode: Authenticode over a PE file.
+	l="${pre}exe"
+	expect_tool "$key: osslsigncode signs a PE file with -pkcs11module" \
 	    "$l" "$key" osslsigncode sign -pkcs11module "$MOD" \
 	    -certs "$(chain "$key")" -key "$(uri "$key")" -h sha256 \
-	    -in "$T_DIR/hello.ps1" -out "$T_DIR/$l.ps1"
+	    -in "$T_DIR/hello.exe" -out "$T_DIR/$l.exe"
 	check "$key: osslsigncode verify accepts it against the dev CA" \
-	    osslsigncode verify -CAfile "$CS/ca.pem" -in "$T_DIR/$l.ps1"
-	osslsigncode extract-signature -in "$T_DIR/$l.ps1" \
-	    -out "$T_DIR/$l.p7" >/dev/null 2>&1
+	    osslsigncode verify -CAfile "$CS/ca.pem" -in "$T_DIR/$l.exe"
+	# (-pem: osslsigncode 2.5 writes the raw certificate table entry.)
+	osslsigncode extract-signature -pem -in "$T_DIR/$l.exe" \
+	    -out "$T_DIR/$l.pem" >/dev/null 2>&1
+	openssl pkcs7 -in "$T_DIR/$l.pem" -outform DER -out "$T_DIR/$l.p7"
 	check "$key: ... it is the logged signature ($(mech osslsigncode "$key")), signgate verify accepts it" \
 	    evidence "$l" "$key" osslsigncode "$(sig_of "$T_DIR/$l.p7")"
 
@@ -363,10 +365,10 @@ wait_bg() {
 
 # A request the officers reject: osslsigncode waits for key firmware's two
 # officers; alice rejects it (the key has a veto).
-l=rejected-ps1
+l=rejected-exe
 bg_tool "$l" firmware osslsigncode sign -pkcs11module "$MOD" \
     -certs "$(chain firmware)" -key "$(uri firmware)" -h sha256 \
-    -in "$T_DIR/hello.ps1" -out "$T_DIR/$l.ps1"
+    -in "$T_DIR/hello.exe" -out "$T_DIR/$l.exe"
 check "firmware: osslsigncode's request waits for approval" wait_pending "$l"
 check "... while osslsigncode waits" kill -0 "$BG_PID"
 t0=$(now_ms)
@@ -379,7 +381,7 @@ check "... and fails (exit $rc)" failed "$rc"
 check "... the module says the request was rejected, and by whom" \
     grep -qx "signgate-pkcs11: request $PENDING_ID for key 'firmware' was rejected by alice" \
     "$T_DIR/$l.err"
-check "... no signed file is left" [ ! -e "$T_DIR/$l.ps1" ]
+check "... no signed file is left" [ ! -e "$T_DIR/$l.exe" ]
 check "... no evidence is written" [ -z "$(ls -A "$T_DIR/ev/$l")" ]
 
 # An ECDSA key that needs approvals, not approved within the timeout
@@ -422,17 +424,17 @@ check "... the module says it cannot reach the gateway" \
 # for the key list twice, each bounded by connect_timeout.)
 conf "$URL" 4 1 >"$T_DIR/hung.conf"
 CONF="$T_DIR/hung.conf"
-l=hung-ps1
+l=hung-exe
 kill -STOP "$DAEMON_PID"
 rc=$(tool "$l" nightly osslsigncode sign -pkcs11module "$MOD" \
     -certs "$(chain nightly)" -key "$(uri nightly)" -h sha256 \
-    -in "$T_DIR/hello.ps1" -out "$T_DIR/$l.ps1")
+    -in "$T_DIR/hello.exe" -out "$T_DIR/$l.exe")
 kill -CONT "$DAEMON_PID"
 check "gateway hanging: osslsigncode fails (exit $rc)" failed "$rc"
 check "... within the 4 s timeout and 2 s of slack ($(cat "$T_DIR/$l.ms") ms)" \
     [ "$(cat "$T_DIR/$l.ms")" -lt 6000 ]
 check "... the module says why" grep -q '^signgate-pkcs11: ' "$T_DIR/$l.err"
-check "... no signed file is left" [ ! -e "$T_DIR/$l.ps1" ]
+check "... no signed file is left" [ ! -e "$T_DIR/$l.exe" ]
 
 # A gateway that stops while the tool waits for approvals: openssl cms
 # waits for key firmware's officers, then the daemon is stopped.
