@@ -31,6 +31,7 @@ packages=(
 	libengine-pkcs11-openssl
 	osslsigncode
 	openjdk-17-jdk-headless
+	unzip
 )
 
 # Names go to apt-get as arguments; refusing anything that is not a plain
