@@ -131,16 +131,16 @@ uri() { printf 'pkcs11:token=signgate;object=%s;type=private' "$1"; }
 leaf() { [ "$1" = build-rsa ] && set -- firmware; echo "$CS/$1.pem"; }
 chain() { [ "$1" = build-rsa ] && set -- firmware; echo "$CS/$1.chain.pem"; }
 
-now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
 
-# tool LABEL KEY CMD...: runs CMD, a tool signing with KEY through the
-# module configured by $CONF, under the grant $TOOL_GRANT (none when
+# tool LABEL CMD...: runs CMD, a tool signing through the module
+# configured by $CONF, under the grant $TOOL_GRANT (none when
 # empty), bounded by timeout(1) ($TOOL_TIMEOUT s), with no input; the
 # artifact name is LABEL and the evidence goes to a directory of its own
 # ($T_DIR/ev/LABEL).  Output in $T_DIR/LABEL.out and .err; prints the
 # exit status and leaves the elapsed milliseconds in $T_DIR/LABEL.ms.
 tool() {
-	local label=$1 key=$2 t0 rc; shift 2
+	local label=$1 t0 rc; shift
 	mkdir -p "$T_DIR/ev/$label"
 	t0=$(now_ms)
 	env "${SAN_ENV[@]}" SIGNGATE_PKCS11_CONF="$CONF" \
@@ -153,10 +153,10 @@ tool() {
 	echo "$rc"
 }
 
-# expect_tool NAME LABEL KEY CMD...: the tool succeeds.
+# expect_tool NAME LABEL CMD...: the tool succeeds.
 expect_tool() {
-	local name=$1 label=$2 key=$3 rc; shift 3
-	rc=$(tool "$label" "$key" "$@")
+	local name=$1 label=$2 rc; shift 2
+	rc=$(tool "$label" "$@")
 	expect_eq "$name (exit 0)" "$rc" 0
 	if [ "$rc" != 0 ]; then
 		sed 's/^/    stderr: /' "$T_DIR/$label.err" | head -n 15
@@ -242,7 +242,7 @@ for key in nightly build-rsa release; do
 
 	# openssl dgst: the digest of a file signed with the engine key.
 	l="${pre}dgst"
-	expect_tool "$key: openssl dgst -sign with $(uri "$key")" "$l" "$key" \
+	expect_tool "$key: openssl dgst -sign with $(uri "$key")" "$l" \
 	    openssl dgst -sha256 -engine pkcs11 -keyform engine \
 	    -sign "$(uri "$key")" -out "$T_DIR/$l.sig" "$T_DIR/payload.bin"
 	check "$key: openssl dgst -verify accepts it" \
@@ -257,7 +257,7 @@ for key in nightly build-rsa release; do
 
 	# openssl cms: a detached CMS signature with the code-signing chain.
 	l="${pre}cms"
-	expect_tool "$key: openssl cms -sign with the engine key" "$l" "$key" \
+	expect_tool "$key: openssl cms -sign with the engine key" "$l" \
 	    openssl cms -sign -engine pkcs11 -keyform engine \
 	    -inkey "$(uri "$key")" -signer "$(leaf "$key")" \
 	    -certfile "$CS/ca.pem" -md sha256 -binary \
@@ -272,7 +272,7 @@ for key in nightly build-rsa release; do
 	# osslsigncode: Authenticode over a PE file.
 	l="${pre}exe"
 	expect_tool "$key: osslsigncode signs a PE file with -pkcs11module" \
-	    "$l" "$key" osslsigncode sign -pkcs11module "$MOD" \
+	    "$l" osslsigncode sign -pkcs11module "$MOD" \
 	    -certs "$(chain "$key")" -key "$(uri "$key")" -h sha256 \
 	    -in "$T_DIR/hello.exe" -out "$T_DIR/$l.exe"
 	check "$key: osslsigncode verify accepts it against the dev CA" \
@@ -289,7 +289,7 @@ for key in nightly build-rsa release; do
 	l="${pre}jar"
 	sf=$(printf %s "$key" | tr 'a-z-' 'A-Z_' | cut -c1-8)
 	expect_tool "$key: jarsigner signs the JAR through SunPKCS11" \
-	    "$l" "$key" jarsigner -keystore NONE -storetype PKCS11 \
+	    "$l" jarsigner -keystore NONE -storetype PKCS11 \
 	    -addprovider SunPKCS11 -providerArg "$T_DIR/sunpkcs11.cfg" \
 	    -protected -sigfile "$sf" "$T_DIR/app.jar" "$key"
 	check "$key: ... jarsigner says the jar is signed" \
@@ -323,7 +323,7 @@ done
 
 # --- failures -------------------------------------------------------------------
 
-# bg_tool LABEL KEY CMD...: tool in the background; its status goes to
+# bg_tool LABEL CMD...: tool in the background; its status goes to
 # $T_DIR/LABEL.rc; sets BG_PID.
 bg_tool() {
 	local label=$1
@@ -366,7 +366,7 @@ wait_bg() {
 # A request the officers reject: osslsigncode waits for key firmware's two
 # officers; alice rejects it (the key has a veto).
 l=rejected-exe
-bg_tool "$l" firmware osslsigncode sign -pkcs11module "$MOD" \
+bg_tool "$l" osslsigncode sign -pkcs11module "$MOD" \
     -certs "$(chain firmware)" -key "$(uri firmware)" -h sha256 \
     -in "$T_DIR/hello.exe" -out "$T_DIR/$l.exe"
 check "firmware: osslsigncode's request waits for approval" wait_pending "$l"
@@ -391,7 +391,7 @@ check "... no evidence is written" [ -z "$(ls -A "$T_DIR/ev/$l")" ]
 conf "$URL" 2 5 >"$T_DIR/short.conf"
 CONF="$T_DIR/short.conf"
 l=timeout-dgst
-rc=$(tool "$l" release openssl dgst -sha256 -engine pkcs11 -keyform engine \
+rc=$(tool "$l" openssl dgst -sha256 -engine pkcs11 -keyform engine \
     -sign "$(uri release)" -out "$T_DIR/$l.sig" "$T_DIR/payload.bin")
 CONF="$T_DIR/pkcs11.conf"
 check "release, not approved within 2 s: openssl fails (exit $rc)" failed "$rc"
@@ -412,7 +412,7 @@ TOOL_TIMEOUT=20
 conf https://127.0.0.1:1 30 5 >"$T_DIR/refused.conf"
 CONF="$T_DIR/refused.conf"
 l=refused-dgst
-rc=$(tool "$l" nightly openssl dgst -sha256 -engine pkcs11 -keyform engine \
+rc=$(tool "$l" openssl dgst -sha256 -engine pkcs11 -keyform engine \
     -sign "$(uri nightly)" -out "$T_DIR/$l.sig" "$T_DIR/payload.bin")
 check "gateway refusing connections: openssl fails (exit $rc)" failed "$rc"
 check "... within 5 s ($(cat "$T_DIR/$l.ms") ms)" [ "$(cat "$T_DIR/$l.ms")" -lt 5000 ]
@@ -426,7 +426,7 @@ conf "$URL" 4 1 >"$T_DIR/hung.conf"
 CONF="$T_DIR/hung.conf"
 l=hung-exe
 kill -STOP "$DAEMON_PID"
-rc=$(tool "$l" nightly osslsigncode sign -pkcs11module "$MOD" \
+rc=$(tool "$l" osslsigncode sign -pkcs11module "$MOD" \
     -certs "$(chain nightly)" -key "$(uri nightly)" -h sha256 \
     -in "$T_DIR/hello.exe" -out "$T_DIR/$l.exe")
 kill -CONT "$DAEMON_PID"
@@ -440,7 +440,7 @@ check "... no signed file is left" [ ! -e "$T_DIR/$l.exe" ]
 # waits for key firmware's officers, then the daemon is stopped.
 CONF="$T_DIR/pkcs11.conf"
 l=stopped-cms
-bg_tool "$l" firmware openssl cms -sign -engine pkcs11 -keyform engine \
+bg_tool "$l" openssl cms -sign -engine pkcs11 -keyform engine \
     -inkey "$(uri firmware)" -signer "$(leaf firmware)" \
     -certfile "$CS/ca.pem" -md sha256 -binary -in "$T_DIR/payload.bin" \
     -outform DER -out "$T_DIR/$l.p7s"
