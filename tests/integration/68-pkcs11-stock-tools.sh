@@ -335,9 +335,8 @@ bg_tool() {
 # wait_pending LABEL: waits (bounded) until the request made for artifact
 # LABEL is pending; its id in PENDING_ID, the request in $T_DIR/LABEL.req.
 wait_pending() {
-	local i
 	PENDING_ID=
-	for i in $(seq 1 400); do
+	for _ in $(seq 1 400); do
 		api audit GET '/v1/requests?state=pending&key=firmware' >/dev/null
 		PENDING_ID=$(jq -r --arg a "$1" \
 		    '[.requests[] | select(.artifact.name == $a)][0].id // empty' \
@@ -355,8 +354,7 @@ wait_pending() {
 # wait_bg PID SECONDS: waits, bounded, for that background tool; 0 when
 # it ended in time.
 wait_bg() {
-	local i
-	for i in $(seq 1 $(($2 * 20))); do
+	for _ in $(seq 1 $(($2 * 20))); do
 		kill -0 "$1" 2>/dev/null || { wait "$1"; return 0; }
 		sleep 0.05
 	done
