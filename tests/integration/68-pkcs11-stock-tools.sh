@@ -121,6 +121,9 @@ for o in alice bob carol dave; do
 done
 api ci GET "/v1/requests/$GRANT" >/dev/null
 expect_eq "the grant is active" "$(jbody .state)" active
+# The grant named in the configuration file (jarsigner), or in the
+# environment (the others).
+{ cat "$T_DIR/pkcs11.conf"; echo "grant = $GRANT"; } >"$T_DIR/grant.conf"
 
 # --- helpers ----------------------------------------------------------------
 
@@ -288,10 +291,12 @@ for key in nightly build-rsa release; do
 	# signature files named after the key (-sigfile).
 	l="${pre}jar"
 	sf=$(printf %s "$key" | tr 'a-z-' 'A-Z_' | cut -c1-8)
+	[ "$key" = release ] && { CONF="$T_DIR/grant.conf"; TOOL_GRANT=; }
 	expect_tool "$key: jarsigner signs the JAR through SunPKCS11" \
 	    "$l" jarsigner -keystore NONE -storetype PKCS11 \
 	    -addprovider SunPKCS11 -providerArg "$T_DIR/sunpkcs11.cfg" \
 	    -protected -sigfile "$sf" "$T_DIR/app.jar" "$key"
+	CONF="$T_DIR/pkcs11.conf"
 	check "$key: ... jarsigner says the jar is signed" \
 	    grep -qx 'jar signed.' "$T_DIR/$l.out"
 	blk=META-INF/$sf.EC; [ "$key" = build-rsa ] && blk=META-INF/$sf.RSA
