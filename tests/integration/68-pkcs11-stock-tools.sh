@@ -61,7 +61,7 @@ MKPE="$BUILD/tools/mkpe"
 ENGINE_SO=$(openssl version -e | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so
 [ -f "$ENGINE_SO" ] || missing="$missing $ENGINE_SO"
 if [ -n "$missing" ]; then
-	not_ok "the tools and the module are installed (missing:$missing; scripts/deps.sh)"
+	not_ok "the tools, the module and mkpe are there (missing:$missing; scripts/deps.sh installs the tools, make all unit builds the rest)"
 	finish
 	exit 1
 fi
