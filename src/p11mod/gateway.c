@@ -425,6 +425,34 @@ explain_end(const struct run *r, enum sg_req_state st)
 	}
 }
 
+/* Tells the person running the tool what the officers are asked for:
+ * the request id and who is still missing. */
+static void
+say_waiting(const struct run *r)
+{
+	const json_t *req = json_object_get(r->req, "required"), *t;
+	char who[512];
+	size_t i, n = 0;
+	int w;
+
+	who[0] = '\0';
+	json_array_foreach(req, i, t) {
+		const char *g = sg_cli_jstr(t, "group");
+		json_int_t m = json_integer_value(json_object_get(t, "missing"));
+
+		if (g == NULL || m <= 0)
+			continue;
+		w = snprintf(who + n, sizeof(who) - n, "%s%lld of %s",
+		    n > 0 ? ", " : "", (long long)m, g);
+		if (w < 0 || (size_t)w >= sizeof(who) - n)
+			break;
+		n += (size_t)w;
+	}
+	p11m_msg("request %s for key '%s' waits for approval%s%s%s; waiting "
+	    "up to %llu s", r->id, r->job->key, n > 0 ? " (" : "", who,
+	    n > 0 ? ")" : "", (unsigned long long)r->job->conf.timeout);
+}
+
 static CK_RV
 wait_signed(struct run *r)
 {
@@ -432,6 +460,8 @@ wait_signed(struct run *r)
 	int64_t left;
 	CK_RV rv;
 
+	if (sg_cli_req_state(r->req) == SG_REQ_PENDING)
+		say_waiting(r);
 	for (;;) {
 		st = sg_cli_req_state(r->req);
 		if (st == SG_REQ_SIGNED)

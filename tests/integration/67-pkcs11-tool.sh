@@ -281,6 +281,9 @@ expect_eq "firmware: alice rejects it" \
 wait "$bg"
 expect_eq "firmware: pkcs11-tool fails" "$?" 1
 cat "$T_DIR/veto.err" >>"$T_DIR/tools.err"
+check "... the module said what the request waited for" \
+    grep -q "^signgate-pkcs11: request $(jq -r .id "$T_DIR/pending.json") for key 'firmware' waits for approval (2 of security-officers); waiting up to " \
+    "$T_DIR/veto.err"
 check "... and the module says who rejected it" \
     grep -q "^signgate-pkcs11: request $(jq -r .id "$T_DIR/pending.json") for key 'firmware' was rejected by alice\$" \
     "$T_DIR/veto.err"
