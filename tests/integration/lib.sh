@@ -22,6 +22,12 @@ T_DIR=$(mktemp -d /tmp/signgate-test.XXXXXX)
 # what the tests write for the daemon readable whatever the caller's umask.
 chmod 0711 "$T_DIR"
 umask 022
+# pause SECONDS: the waits below poll every 10 ms without starting a
+# process: reading a FIFO that nobody writes times out (opened for reading
+# and writing, it never reports an end of file; opened for each call, no
+# daemon inherits it).
+mkfifo "$T_DIR/.pause"
+pause() { read -r -t "$1" _ <>"$T_DIR/.pause"; :; }
 FRONT_USER=signgate
 SIGNER_USER=signgate-hsm
 DAEMON_PID=
@@ -87,18 +93,21 @@ start_daemon() {
 	"$SIGNGATED" -c "$T_DIR/signgated.json" -p 0 \
 	    >>"$T_DIR/daemon.log" 2>&1 &
 	DAEMON_PID=$!
-	local i
+	local i line
+	PORT=
 	# Up to 30 s: a sanitizer build on a busy machine starts slowly.
-	for i in $(seq 1 600); do
-		PORT=$(sed -n 's/.*listening on https\?:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' \
-		    "$T_DIR/daemon.log" | tail -n 1)
+	for i in $(seq 1 3000); do
+		while IFS= read -r line; do
+			[[ $line =~ listening\ on\ https?://127\.0\.0\.1:([0-9]+) ]] &&
+			    PORT=${BASH_REMATCH[1]}
+		done <"$T_DIR/daemon.log"
 		[ -n "$PORT" ] && break
 		if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
 			echo "signgated exited:"; cat "$T_DIR/daemon.log"
 			DAEMON_PID=
 			return 1
 		fi
-		sleep 0.05
+		pause 0.01
 	done
 	if [ -z "$PORT" ]; then
 		echo "signgated did not start:"; cat "$T_DIR/daemon.log"
@@ -112,9 +121,9 @@ stop_daemon() {
 	if [ -n "${DAEMON_PID:-}" ]; then
 		kill -TERM "$DAEMON_PID" 2>/dev/null
 		local i
-		for i in $(seq 1 100); do
+		for i in $(seq 1 500); do
 			kill -0 "$DAEMON_PID" 2>/dev/null || break
-			sleep 0.05
+			pause 0.01
 		done
 		kill -KILL "$DAEMON_PID" 2>/dev/null
 		wait "$DAEMON_PID" 2>/dev/null
@@ -164,14 +173,14 @@ start_signer() {
 	    >>"$T_DIR/signer.log" 2>&1 &
 	SIGNER_PID=$!
 	local i
-	for i in $(seq 1 600); do
+	for i in $(seq 1 3000); do
 		grep -q 'signer: listening on' "$T_DIR/signer.log" && return 0
 		if ! kill -0 "$SIGNER_PID" 2>/dev/null; then
 			echo "signgated --signer exited:"; cat "$T_DIR/signer.log"
 			SIGNER_PID=
 			return 1
 		fi
-		sleep 0.05
+		pause 0.01
 	done
 	echo "signgated --signer did not start:"; cat "$T_DIR/signer.log"
 	return 1
@@ -181,9 +190,9 @@ stop_signer() {
 	if [ -n "${SIGNER_PID:-}" ]; then
 		kill -TERM "$SIGNER_PID" 2>/dev/null
 		local i
-		for i in $(seq 1 100); do
+		for i in $(seq 1 500); do
 			kill -0 "$SIGNER_PID" 2>/dev/null || break
-			sleep 0.05
+			pause 0.01
 		done
 		kill -KILL "$SIGNER_PID" 2>/dev/null
 		wait "$SIGNER_PID" 2>/dev/null
