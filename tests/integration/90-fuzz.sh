@@ -9,10 +9,10 @@
 # It shares nothing with the other integration scripts (its own build
 # directory, no daemon, no port, nothing in var/dev), so tests/run.sh
 # starts it beside them (SG_TEST_BESIDE=1).  Then the harnesses run one at
-# a time, each for the same seconds with about one CPU (as two at a time
-# have on an otherwise idle machine of two), and the build runs under
-# `nice` as the harnesses do, so that the scripts beside it keep the CPUs
-# they ask for.
+# a time, each for the same seconds, and not under `nice`: each has about
+# one CPU (as each of two at a time has on an otherwise idle machine of
+# two), and at least a fair share of the two while a script beside it
+# keeps both busy.  The build runs under `nice`.
 # run.sh: beside the others
 set -u
 SG_ROOT=${SG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -50,7 +50,7 @@ log=$(mktemp /tmp/signgate-fuzz.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
 jobs=() nice=()
-[ -n "${SG_TEST_BESIDE:-}" ] && jobs=(FUZZ_JOBS=1) nice=(nice -n 10)
+[ -n "${SG_TEST_BESIDE:-}" ] && jobs=(FUZZ_JOBS=1 FUZZ_NICE=0) nice=(nice -n 10)
 if ! "${nice[@]}" make --no-print-directory FUZZ_CC="$CC" fuzz-build >"$log" 2>&1; then
 	echo "not ok - fuzz harnesses build"
 	tail -n 30 "$log" | sed 's/^/    /'
