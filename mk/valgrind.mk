@@ -19,13 +19,29 @@ VALGRIND_TESTS ?= $(UNIT_BINS:$(BUILD)/tests/%=%)
 VALGRIND_BINS = $(filter-out $(VALGRIND_EXCLUDE), \
 	$(VALGRIND_TESTS:%=$(BUILD)/tests/%))
 
+# The binaries are independent (each works in scratch directories of its
+# own, as tests/run.sh relies on), and valgrind runs a program's threads
+# one at a time, so VALGRIND_JOBS of them run at once (default: one per
+# CPU); their reports come out in order.
+VALGRIND_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 .PHONY: valgrind
+valgrind: SHELL = /bin/bash
 valgrind: unit
 	@scripts/devenv.sh
 	@echo "valgrind: not run here (timing-bound): $(VALGRIND_EXCLUDE)"
-	@fail=0; for t in $(VALGRIND_BINS); do \
+	@for t in $(VALGRIND_BINS); do \
+		while [ "$$(jobs -rp | wc -l)" -ge $(VALGRIND_JOBS) ]; do \
+			wait -n; \
+		done; \
+		( rm -f $$t.vg.rc; \
+		  SG_TEST_SRCDIR=$(CURDIR) SG_TEST_BIT_STRIDE=61 $(VALGRIND) $$t \
+		      >$$t.vg.log 2>&1; echo $$? >$$t.vg.rc ) & \
+	done; wait; \
+	fail=0; for t in $(VALGRIND_BINS); do \
 		echo "== valgrind $$t"; \
-		if ! SG_TEST_SRCDIR=$(CURDIR) SG_TEST_BIT_STRIDE=61 $(VALGRIND) $$t >$$t.vg.log 2>&1; then \
+		rc=$$(cat $$t.vg.rc 2>/dev/null); rm -f $$t.vg.rc; \
+		if [ "$$rc" != 0 ]; then \
 			tail -n 40 $$t.vg.log; fail=1; \
 		else tail -n 1 $$t.vg.log; fi; \
 	done; exit $$fail

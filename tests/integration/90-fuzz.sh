@@ -5,6 +5,15 @@
 # one failure, with the report and the crashing input's path.  Without
 # clang and its libFuzzer runtime nothing is run and nothing is counted:
 # a skipped check is not a pass.
+#
+# It shares nothing with the other integration scripts (its own build
+# directory, no daemon, no port, nothing in var/dev), so tests/run.sh
+# starts it beside them (SG_TEST_BESIDE=1).  Then the harnesses run one at
+# a time, each for the same seconds, and not under `nice`: each has about
+# one CPU (as each of two at a time has on an otherwise idle machine of
+# two), and at least a fair share of the two while a script beside it
+# keeps both busy.  The build runs under `nice`.
+# run.sh: beside the others
 set -u
 SG_ROOT=${SG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$SG_ROOT" || exit 1
@@ -40,14 +49,16 @@ fi
 log=$(mktemp /tmp/signgate-fuzz.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
-if ! make --no-print-directory FUZZ_CC="$CC" fuzz-build >"$log" 2>&1; then
+jobs=() nice=()
+[ -n "${SG_TEST_BESIDE:-}" ] && jobs=(FUZZ_JOBS=1 FUZZ_NICE=0) nice=(nice -n 10)
+if ! "${nice[@]}" make --no-print-directory FUZZ_CC="$CC" fuzz-build >"$log" 2>&1; then
 	echo "not ok - fuzz harnesses build"
 	tail -n 30 "$log" | sed 's/^/    /'
 	echo "0 passed, 1 failed"
 	exit 1
 fi
 
-make --no-print-directory -s FUZZ_CC="$CC" fuzz-smoke >"$log" 2>&1
+make --no-print-directory -s FUZZ_CC="$CC" "${jobs[@]}" fuzz-smoke >"$log" 2>&1
 rc=$?
 grep -v '^make\(\[[0-9]*\]\)\?: \*\*\*' "$log"
 for src in tests/fuzz/fuzz_*.c; do

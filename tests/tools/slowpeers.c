@@ -34,8 +34,10 @@
  * (until the server closed it, or until the end for those still open),
  * max_lag_ms the longest pass of this loop (how late a close may have
  * been seen, on a busy machine), and sNNN the answers' statuses (logread;
- * sother: closed before any status).  Loopback only; bounded in
- * addresses (64), connections (4096) and time (120 s).
+ * sother: closed before any status).  The run ends early when every
+ * connection is closed and none is due to open again before the end.
+ * Loopback only; bounded in addresses (64), connections (4096) and time
+ * (120 s).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -145,6 +147,19 @@ start(struct peer *p, int64_t now)
 		return;
 	}
 	p->phase = P_CONNECTING;
+}
+
+/* Every connection closed, none to open again before the end (with -r
+ * longer than the run): nothing is left to measure. */
+static int
+all_done(const struct peer *peers, size_t n, int64_t end)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (peers[i].phase != P_WAIT || peers[i].next_ms < end)
+			return 0;
+	return 1;
 }
 
 /* What the active phase sends: one byte at a time, or all (logread). */
@@ -460,6 +475,8 @@ main(int argc, char **argv)
 		}
 		if (budget <= 0)
 			first_peer = (last + 1) % n;
+		if (all_done(peers, n, end))
+			break;
 	}
 	now = now_ms();
 	{
