@@ -188,6 +188,9 @@ void sg_cli_http_free(struct sg_cli_http *h);
 int sg_cli_http_request(struct sg_cli_http *h, const char *method, const char *path,
     const char *body, size_t body_len, const char *idempotency_key,
     long extra_timeout, struct sg_cli_http_resp *ret);
+int sg_cli_http_request_ms(struct sg_cli_http *h, const char *method,
+    const char *path, const char *body, size_t body_len,
+    const char *idempotency_key, long total_ms, struct sg_cli_http_resp *ret);
 const char *sg_cli_http_error(const struct sg_cli_http *h);
 void sg_cli_http_resp_clear(struct sg_cli_http_resp *r);
 
