@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sg_cli.h"
 #include "sg_err.h"
 #include "sg_text.h"
 #include "sg_util.h"
@@ -140,32 +141,6 @@ p11m_conf_dup(const struct p11m_conf *c, struct p11m_conf *ret)
 		return SG_ERR_NOMEM;
 	}
 	*ret = d;
-	return 0;
-}
-
-int
-p11m_url_ok(const char *url)
-{
-	static const char *const loopback[] = {
-		"http://127.0.0.1", "http://localhost", "http://[::1]",
-	};
-	size_t i, n;
-	const char *p;
-
-	if (url == NULL)
-		return 0;
-	for (p = url; *p != '\0'; p++)
-		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-			return 0;
-	if (strncmp(url, "https://", 8) == 0)
-		return url[8] != '\0' && url[8] != '/';
-	/* Without TLS there is no client identity: loopback only. */
-	for (i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
-		n = strlen(loopback[i]);
-		if (strncmp(url, loopback[i], n) == 0 &&
-		    (url[n] == '\0' || url[n] == ':' || url[n] == '/'))
-			return 1;
-	}
 	return 0;
 }
 
@@ -302,7 +277,7 @@ set_field(struct p11m_conf *c, enum field f, const char *v,
 		return conf_err(err, errlen, o, SG_ERR_INVALID, "empty value");
 	switch (f) {
 	case F_URL:
-		if (!p11m_url_ok(v))
+		if (!sg_cli_url_ok(v))
 			return conf_err(err, errlen, o, SG_ERR_INVALID,
 			    "must be https://HOST[:PORT] (http:// only to "
 			    "127.0.0.1, localhost or [::1])");
