@@ -520,7 +520,9 @@ out:
  * Reads a configuration file: SG_ERR_NOT_FOUND when it does not exist
  * (the next place is tried), another error with err when it exists but
  * cannot be read.  Symbolic links are followed (the file holds no
- * secret).
+ * secret).  O_NONBLOCK: a FIFO or a device is refused after fstat()
+ * instead of hanging C_Initialize in open() (it changes nothing for a
+ * regular file).
  */
 static int
 read_conf_file(const char *path, char **ret, size_t *ret_len, char *err,
@@ -532,7 +534,8 @@ read_conf_file(const char *path, char **ret, size_t *ret_len, char *err,
 	ssize_t n;
 	int fd, r = SG_ERR_IO;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) < 0) {
 		if (errno == ENOENT)
 			return SG_ERR_NOT_FOUND;
 		return sg_err_set(err, errlen, SG_ERR_IO, "%s: %s", path,
@@ -540,7 +543,7 @@ read_conf_file(const char *path, char **ret, size_t *ret_len, char *err,
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		r = sg_err_set(err, errlen, SG_ERR_IO, "%s: not a regular "
-		    "file", path);
+		    "file (a configuration file must be one)", path);
 		goto out;
 	}
 	if (st.st_size > P11M_CONF_FILE_MAX) {

@@ -577,6 +577,36 @@ test_conf_errors(void)
 	}
 }
 
+/* A configuration path that is a FIFO is refused, not waited on (in a
+ * child, so that a hang is caught by the alarm, not by the suite). */
+static void
+test_conf_fifo(void)
+{
+	struct p11m_conf c;
+	char err[1024];
+	int status = 0;
+	pid_t pid;
+
+	conf_setup();
+	unset_all();
+	CHECK_EQ_INT(mkfifo(conf_path("fifo.conf"), 0600), 0);
+	if ((pid = fork()) == 0) {
+		alarm(20);
+		memset(&c, 0, sizeof(c));
+		setenv("SIGNGATE_PKCS11_CONF", conf_path("fifo.conf"), 1);
+		if (p11m_conf_load(&c, err, sizeof(err)) >= 0)
+			_exit(2);
+		_exit(strstr(err, "fifo.conf: not a regular file") != NULL ?
+		    0 : 3);
+	}
+	CHECK(pid > 0);
+	if (pid > 0) {
+		CHECK(waitpid(pid, &status, 0) == pid);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	unlink(conf_path("fifo.conf"));
+}
+
 static void
 test_conf_sources(void)
 {
@@ -1310,6 +1340,7 @@ SG_TEST_MAIN("p11mod",
     T(test_conf_good),
     T(test_conf_errors),
     T(test_conf_sources),
+    T(test_conf_fifo),
     T(test_sign_env),
     T(test_token_objects),
     T(test_get_attribute_rules),
