@@ -381,14 +381,15 @@ out:
 }
 
 /*
- * The caller gives up on a pending request (`why`): cancel it, best
- * effort within connect_timeout, so that nothing is signed later.  A
- * request that stopped being pending meanwhile is read once more, and a
- * signature that arrived in that moment is still taken (CKR_OK);
- * otherwise rv is returned.
+ * The caller gives up on a pending request (`said` in messages, `why` in
+ * the cancellation's reason): cancel it, best effort within
+ * connect_timeout, so that nothing is signed later.  A request that
+ * stopped being pending meanwhile is read once more, and a signature
+ * that arrived in that moment is still taken (CKR_OK); otherwise rv is
+ * returned.
  */
 static CK_RV
-cancel(struct run *r, const char *why, CK_RV rv)
+cancel(struct run *r, const char *said, const char *why, CK_RV rv)
 {
 	struct sg_cli_http_resp resp;
 	char path[64 + SG_REQUEST_ID_SIZE], what[DETAIL_SIZE];
@@ -411,12 +412,12 @@ cancel(struct run *r, const char *why, CK_RV rv)
 	if (sg_cli_http_request_ms(r->h, "POST", path, body, strlen(body),
 	    NULL, (long)bound, &resp) != 0) {
 		p11m_msg("request %s: %s, and it could not be cancelled: %s",
-		    r->id, why, sg_cli_http_error(r->h));
+		    r->id, said, sg_cli_http_error(r->h));
 		goto out;
 	}
 	if (resp.status == 200) {
 		p11m_msg("request %s for key '%s': %s: cancelled", r->id,
-		    r->job->key, why);
+		    r->job->key, said);
 		goto out;
 	}
 	if (resp.status == 409) {
@@ -436,7 +437,7 @@ cancel(struct run *r, const char *why, CK_RV rv)
 			describe(&resp, what, sizeof(what));
 	} else
 		describe(&resp, what, sizeof(what));
-	p11m_msg("request %s: %s; cancelling it failed: %s", r->id, why,
+	p11m_msg("request %s: %s; cancelling it failed: %s", r->id, said,
 	    what);
 out:
 	sg_cli_http_resp_clear(&resp);
@@ -521,7 +522,7 @@ static CK_RV
 wait_signed(struct run *r)
 {
 	enum sg_req_state st;
-	char what[DETAIL_SIZE], why[DETAIL_SIZE + 128];
+	char what[DETAIL_SIZE], why[DETAIL_SIZE + 128], said[128];
 	int64_t left, t0, took;
 	CK_RV rv;
 
@@ -540,17 +541,19 @@ wait_signed(struct run *r)
 		 * is still taken by cancel(). */
 		if ((left = remaining_ms(r)) < 1000) {
 			backoff(r, left);
-			snprintf(why, sizeof(why), "not approved within %llu s; "
-			    "the PKCS#11 caller gave up",
+			snprintf(said, sizeof(said), "not approved within %llu s",
 			    (unsigned long long)r->job->conf.timeout);
-			return cancel(r, why, CKR_FUNCTION_REJECTED);
+			snprintf(why, sizeof(why), "%s; the PKCS#11 caller gave "
+			    "up", said);
+			return cancel(r, said, why, CKR_FUNCTION_REJECTED);
 		}
 		t0 = sg_mono_ms();
 		what[0] = '\0';
 		if ((rv = poll_once(r, what, sizeof(what))) != CKR_OK) {
 			snprintf(why, sizeof(why), "the PKCS#11 module lost the "
 			    "gateway while waiting: %s", what);
-			return cancel(r, why, rv);
+			return cancel(r, "the gateway was lost while waiting",
+			    why, rv);
 		}
 		/* A gateway that answers "pending" long before the wait
 		 * asked for is not asked again at once. */
