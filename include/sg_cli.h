@@ -179,6 +179,9 @@ struct sg_cli_http_resp {
 	size_t len;
 	char content_type[128];
 };
+/* The gateway URL rule (https, or http to loopback only), shared by the
+ * CLI and the PKCS#11 module. */
+int sg_cli_url_ok(const char *url);
 int sg_cli_http_new(const struct sg_cli_conf *c, struct sg_cli_http **ret);
 void sg_cli_http_free(struct sg_cli_http *h);
 /* One exchange.  0 when a response arrived (whatever its status);
@@ -188,6 +191,9 @@ void sg_cli_http_free(struct sg_cli_http *h);
 int sg_cli_http_request(struct sg_cli_http *h, const char *method, const char *path,
     const char *body, size_t body_len, const char *idempotency_key,
     long extra_timeout, struct sg_cli_http_resp *ret);
+int sg_cli_http_request_ms(struct sg_cli_http *h, const char *method,
+    const char *path, const char *body, size_t body_len,
+    const char *idempotency_key, long total_ms, struct sg_cli_http_resp *ret);
 const char *sg_cli_http_error(const struct sg_cli_http *h);
 void sg_cli_http_resp_clear(struct sg_cli_http_resp *r);
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "sg_cli.h"
@@ -156,28 +157,70 @@ env_or(const char *opt, const char *name)
 	return v;
 }
 
-/* http:// only to loopback: there is no client identity without TLS. */
+/* A part of u that must be absent. */
 static int
-url_acceptable(const char *url)
+has_part(CURLU *u, CURLUPart what)
+{
+	char *v = NULL;
+	CURLUcode rc;
+
+	rc = curl_url_get(u, what, &v, 0);
+	curl_free(v);
+	return rc == CURLUE_OK;
+}
+
+/*
+ * The gateway's base URL, parsed as libcurl will parse it: https://HOST
+ * [:PORT][/PATH], or http:// to exactly 127.0.0.1, ::1 or localhost
+ * (without TLS there is no client identity: loopback only).  No user or
+ * password part, no query, fragment or zone, nothing but printable ASCII.
+ */
+int
+sg_cli_url_ok(const char *url)
 {
 	static const char *const loopback[] = {
-		"http://127.0.0.1", "http://localhost", "http://[::1]",
+		"127.0.0.1", "[::1]", "::1", "localhost",
 	};
-	size_t i, n;
+	char *scheme = NULL, *host = NULL;
 	const char *p;
+	CURLU *u = NULL;
+	size_t i, n;
+	int ok = 0;
 
+	if (url == NULL)
+		return 0;
 	for (p = url; *p != '\0'; p++)
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
 			return 0;
-	if (strncmp(url, "https://", 8) == 0)
-		return url[8] != '\0' && url[8] != '/';
-	for (i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
-		n = strlen(loopback[i]);
-		if (strncmp(url, loopback[i], n) == 0 &&
-		    (url[n] == '\0' || url[n] == ':' || url[n] == '/'))
-			return 1;
+	if ((u = curl_url()) == NULL ||
+	    curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    host[0] == '\0')
+		goto out;
+	/* SCHEME://HOST, as written: libcurl forgives missing or extra
+	 * slashes. */
+	n = strlen(scheme);
+	if (strncmp(url + n, "://", 3) != 0 || url[n + 3] == '/')
+		goto out;
+	if (has_part(u, CURLUPART_USER) || has_part(u, CURLUPART_PASSWORD) ||
+	    has_part(u, CURLUPART_OPTIONS) || has_part(u, CURLUPART_QUERY) ||
+	    has_part(u, CURLUPART_FRAGMENT) || has_part(u, CURLUPART_ZONEID))
+		goto out;
+	if (strcmp(scheme, "https") == 0) {
+		ok = 1;
+		goto out;
 	}
-	return 0;
+	if (strcmp(scheme, "http") != 0)
+		goto out;
+	for (i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++)
+		if (strcmp(host, loopback[i]) == 0)
+			ok = 1;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ok;
 }
 
 int
@@ -194,7 +237,7 @@ sg_cli_conf_resolve(struct sg_cli_conf *c)
 		    "SIGNGATE_URL\n");
 		return SG_EXIT_USAGE;
 	}
-	if (!url_acceptable(c->url)) {
+	if (!sg_cli_url_ok(c->url)) {
 		fprintf(stderr, "signgate: --url must be https://HOST[:PORT] "
 		    "(http:// only to 127.0.0.1, localhost or [::1])\n");
 		return SG_EXIT_USAGE;

@@ -148,6 +148,19 @@ sg_cli_http_request(struct sg_cli_http *h, const char *method, const char *path,
     const char *body, size_t body_len, const char *idempotency_key,
     long extra_timeout, struct sg_cli_http_resp *ret)
 {
+	if (extra_timeout < 0 || extra_timeout > SG_CLI_MAX_TIMEOUT)
+		return SG_ERR_INVALID;
+	return sg_cli_http_request_ms(h, method, path, body, body_len,
+	    idempotency_key, (h->timeout + extra_timeout) * 1000L, ret);
+}
+
+/* As sg_cli_http_request(), the whole transfer (connection included)
+ * bounded by total_ms milliseconds. */
+int
+sg_cli_http_request_ms(struct sg_cli_http *h, const char *method,
+    const char *path, const char *body, size_t body_len,
+    const char *idempotency_key, long total_ms, struct sg_cli_http_resp *ret)
+{
 	struct curl_slist *hdrs = NULL, *nh;
 	char *url = NULL, *idem = NULL, *ct = NULL;
 	struct sg_cli_http_resp resp;
@@ -160,7 +173,7 @@ sg_cli_http_request(struct sg_cli_http *h, const char *method, const char *path,
 	h->len = 0;
 	h->too_large = 0;
 	if (method == NULL || path == NULL || path[0] != '/' || ret == NULL ||
-	    extra_timeout < 0 || extra_timeout > SG_CLI_MAX_TIMEOUT)
+	    total_ms <= 0)
 		return SG_ERR_INVALID;
 	post = strcmp(method, "POST") == 0;
 	if (!post && strcmp(method, "GET") != 0)
@@ -193,8 +206,8 @@ sg_cli_http_request(struct sg_cli_http *h, const char *method, const char *path,
 #undef ADD
 	if (curl_easy_setopt(h->curl, CURLOPT_URL, url) != CURLE_OK ||
 	    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
-	    curl_easy_setopt(h->curl, CURLOPT_TIMEOUT,
-	    h->timeout + extra_timeout) != CURLE_OK)
+	    curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, total_ms) !=
+	    CURLE_OK)
 		goto out;
 	if (post) {
 		if (curl_easy_setopt(h->curl, CURLOPT_POST, 1L) != CURLE_OK ||

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sg_cli.h"
 #include "sg_err.h"
 #include "sg_text.h"
 #include "sg_util.h"
@@ -140,32 +141,6 @@ p11m_conf_dup(const struct p11m_conf *c, struct p11m_conf *ret)
 		return SG_ERR_NOMEM;
 	}
 	*ret = d;
-	return 0;
-}
-
-int
-p11m_url_ok(const char *url)
-{
-	static const char *const loopback[] = {
-		"http://127.0.0.1", "http://localhost", "http://[::1]",
-	};
-	size_t i, n;
-	const char *p;
-
-	if (url == NULL)
-		return 0;
-	for (p = url; *p != '\0'; p++)
-		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-			return 0;
-	if (strncmp(url, "https://", 8) == 0)
-		return url[8] != '\0' && url[8] != '/';
-	/* Without TLS there is no client identity: loopback only. */
-	for (i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
-		n = strlen(loopback[i]);
-		if (strncmp(url, loopback[i], n) == 0 &&
-		    (url[n] == '\0' || url[n] == ':' || url[n] == '/'))
-			return 1;
-	}
 	return 0;
 }
 
@@ -302,7 +277,7 @@ set_field(struct p11m_conf *c, enum field f, const char *v,
 		return conf_err(err, errlen, o, SG_ERR_INVALID, "empty value");
 	switch (f) {
 	case F_URL:
-		if (!p11m_url_ok(v))
+		if (!sg_cli_url_ok(v))
 			return conf_err(err, errlen, o, SG_ERR_INVALID,
 			    "must be https://HOST[:PORT] (http:// only to "
 			    "127.0.0.1, localhost or [::1])");
@@ -545,7 +520,9 @@ out:
  * Reads a configuration file: SG_ERR_NOT_FOUND when it does not exist
  * (the next place is tried), another error with err when it exists but
  * cannot be read.  Symbolic links are followed (the file holds no
- * secret).
+ * secret).  O_NONBLOCK: a FIFO or a device is refused after fstat()
+ * instead of hanging C_Initialize in open() (it changes nothing for a
+ * regular file).
  */
 static int
 read_conf_file(const char *path, char **ret, size_t *ret_len, char *err,
@@ -557,7 +534,8 @@ read_conf_file(const char *path, char **ret, size_t *ret_len, char *err,
 	ssize_t n;
 	int fd, r = SG_ERR_IO;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) < 0) {
 		if (errno == ENOENT)
 			return SG_ERR_NOT_FOUND;
 		return sg_err_set(err, errlen, SG_ERR_IO, "%s: %s", path,
@@ -565,7 +543,7 @@ read_conf_file(const char *path, char **ret, size_t *ret_len, char *err,
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		r = sg_err_set(err, errlen, SG_ERR_IO, "%s: not a regular "
-		    "file", path);
+		    "file (a configuration file must be one)", path);
 		goto out;
 	}
 	if (st.st_size > P11M_CONF_FILE_MAX) {

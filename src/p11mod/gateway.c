@@ -6,16 +6,21 @@
  * between threads, nothing survives into a forked child), a POST with a
  * random Idempotency-Key that a retry after a transport error or a 5xx
  * reuses (so a retry never costs a second signature), then long-polls
- * (GET ?wait=, at most 60 s each) until the request is no longer pending
- * or the configured timeout has passed.  At the timeout the request is
- * cancelled, so that no signature is made later for a caller that gave
- * up.  The signature is checked before it is returned: it belongs to the
- * key and digest asked for and verifies under the key's public key.
+ * (GET ?wait=, what is left of the timeout and at most 60 s each, at
+ * least a second apart) until the request is no longer pending or the
+ * configured timeout has passed.  Every transfer is bounded by the time
+ * left; the only overshoot is the final cancel, bounded by
+ * connect_timeout: a request still pending when the module gives up (the
+ * timeout, or the gateway lost while waiting) is cancelled, so that no
+ * signature is made later for a caller that gave up.  The signature is
+ * checked before it is returned: it belongs to the key and digest asked
+ * for and verifies under the key's public key.
  *
  * CK_RV as the caller will see it: CKR_FUNCTION_REJECTED for what the
- * gateway or its officers decided (a refusal, a veto, an expiry, a
- * cancellation, the timeout), CKR_DEVICE_ERROR when the gateway cannot be
- * reached or fails (transport, 5xx, an answer that does not check out).
+ * gateway or its officers decided (a refusal of the request, a veto, an
+ * expiry, a cancellation, the timeout), CKR_DEVICE_ERROR when the gateway
+ * cannot be reached or fails (transport, 408, 429 and 5xx that persist,
+ * any other error while polling, an answer that does not check out).
  * Each failure is explained with p11m_msg(), with the gateway's problem
  * detail when there is one.
  */
@@ -38,6 +43,7 @@
 #define POST_ATTEMPTS 3
 #define POLL_FAILURES_MAX 3
 #define POLL_WAIT_MAX 60
+#define POLL_INTERVAL_MIN_MS 1000
 #define IDEM_BYTES 16
 #define DETAIL_SIZE 1024
 
@@ -93,6 +99,13 @@ server_error(long status)
 	return status < 200 || status > 499 || (status > 299 && status < 400);
 }
 
+/* Worth asking again: the gateway is busy, overloaded or failing. */
+static int
+transient(long status)
+{
+	return server_error(status) || status == 408 || status == 429;
+}
+
 CK_RV
 p11m_gw_keys(const struct p11m_conf *c, char **ret_body, size_t *ret_len)
 {
@@ -142,6 +155,39 @@ static int64_t
 remaining_ms(const struct run *r)
 {
 	return r->deadline_ms - sg_mono_ms();
+}
+
+/*
+ * One exchange, bounded by the time left to the deadline (at most
+ * cap_ms): 0, or SG_ERR_TIMEOUT at once when no time is left, with
+ * `what` saying why.
+ */
+static int
+exchange(struct run *r, const char *method, const char *path,
+    const char *body, const char *idem, int64_t cap_ms,
+    struct sg_cli_http_resp *resp, char *what, size_t wcap)
+{
+	int64_t left = remaining_ms(r);
+	int rc;
+
+	if (left > cap_ms)
+		left = cap_ms;
+	if (left <= 0) {
+		snprintf(what, wcap, "no answer within the timeout of %llu s",
+		    (unsigned long long)r->job->conf.timeout);
+		return SG_ERR_TIMEOUT;
+	}
+	rc = sg_cli_http_request_ms(r->h, method, path, body,
+	    body != NULL ? strlen(body) : 0, idem, (long)left, resp);
+	if (rc != 0)
+		snprintf(what, wcap, "%s", sg_cli_http_error(r->h));
+	return rc;
+}
+
+static int64_t
+connect_ms(const struct run *r)
+{
+	return (int64_t)r->job->conf.connect_timeout * 1000;
 }
 
 /* Waits ms, or less when the deadline is nearer. */
@@ -235,7 +281,6 @@ create(struct run *r)
 	unsigned char rnd[IDEM_BYTES];
 	char idem[2 * IDEM_BYTES + 1], what[DETAIL_SIZE];
 	char *body = NULL;
-	int64_t left;
 	int attempt, rc;
 	CK_RV rv = CKR_DEVICE_ERROR;
 
@@ -247,25 +292,25 @@ create(struct run *r)
 	if ((body = request_body(j)) == NULL)
 		return CKR_HOST_MEMORY;
 	for (attempt = 1; attempt <= POST_ATTEMPTS; attempt++) {
-		if (attempt > 1)
+		if (attempt > 1) {
+			if (remaining_ms(r) <= 0)
+				break;
 			backoff(r, 250L << (2 * (attempt - 2)));
-		left = remaining_ms(r) / 1000;
-		sg_cli_http_resp_clear(&resp);
-		rc = sg_cli_http_request(r->h, "POST", "/v1/requests", body,
-		    strlen(body), idem, left < 0 ? 0 : left > POLL_WAIT_MAX ?
-		    POLL_WAIT_MAX : left, &resp);
-		if (rc != 0) {
-			snprintf(what, sizeof(what), "%s",
-			    sg_cli_http_error(r->h));
-			continue;
 		}
-		if (server_error(resp.status)) {
+		sg_cli_http_resp_clear(&resp);
+		rc = exchange(r, "POST", "/v1/requests", body, idem,
+		    connect_ms(r) + POLL_WAIT_MAX * 1000, &resp, what,
+		    sizeof(what));
+		if (rc != 0)
+			continue;
+		if (transient(resp.status)) {
 			describe(&resp, what, sizeof(what));
 			continue;
 		}
 		break;
 	}
-	if (attempt > POST_ATTEMPTS) {
+	if (attempt > POST_ATTEMPTS || resp.status == 0 ||
+	    transient(resp.status)) {
 		p11m_msg("key '%s': cannot get a signature from the gateway at "
 		    "%s: %s", j->key, j->conf.url, what);
 		goto out;
@@ -284,28 +329,36 @@ out:
 	return rv;
 }
 
-/* GET the request, waiting up to `wait` seconds while it is pending. */
+/*
+ * GET the request, waiting while it is pending up to what is left of the
+ * timeout (at most POLL_WAIT_MAX s).  Transport errors, 408, 429 and 5xx
+ * are retried within the deadline; CKR_DEVICE_ERROR when they persist or
+ * the gateway answers anything else than the request.
+ */
 static CK_RV
-poll_once(struct run *r, long wait)
+poll_once(struct run *r, char *what, size_t wcap)
 {
 	struct sg_cli_http_resp resp;
-	char path[64 + SG_REQUEST_ID_SIZE], what[DETAIL_SIZE];
+	char path[64 + SG_REQUEST_ID_SIZE];
+	int64_t left;
+	long wait;
 	int failures = 0, rc;
 	CK_RV rv = CKR_DEVICE_ERROR;
 
 	memset(&resp, 0, sizeof(resp));
-	snprintf(path, sizeof(path), "/v1/requests/%s?wait=%ld", r->id, wait);
 	for (;;) {
+		left = remaining_ms(r) / 1000;
+		wait = left < 0 ? 0 : left > POLL_WAIT_MAX ? POLL_WAIT_MAX :
+		    (long)left;
+		snprintf(path, sizeof(path), "/v1/requests/%s?wait=%ld", r->id,
+		    wait);
 		sg_cli_http_resp_clear(&resp);
-		rc = sg_cli_http_request(r->h, "GET", path, NULL, 0, NULL, wait,
-		    &resp);
-		if (rc == 0 && !server_error(resp.status))
+		rc = exchange(r, "GET", path, NULL, NULL, connect_ms(r) +
+		    wait * 1000, &resp, what, wcap);
+		if (rc == 0 && !transient(resp.status))
 			break;
-		if (rc != 0)
-			snprintf(what, sizeof(what), "%s",
-			    sg_cli_http_error(r->h));
-		else
-			describe(&resp, what, sizeof(what));
+		if (rc == 0)
+			describe(&resp, what, wcap);
 		if (++failures >= POLL_FAILURES_MAX || remaining_ms(r) <= 0) {
 			p11m_msg("request %s: lost the gateway at %s while "
 			    "waiting: %s", r->id, r->job->conf.url, what);
@@ -314,69 +367,77 @@ poll_once(struct run *r, long wait)
 		backoff(r, 500L * failures);
 	}
 	if (resp.status != 200) {
-		describe(&resp, what, sizeof(what));
-		p11m_msg("request %s: the gateway answered %s", r->id, what);
-		rv = CKR_FUNCTION_REJECTED;
+		describe(&resp, what, wcap);
+		p11m_msg("request %s: the gateway at %s answered %s", r->id,
+		    r->job->conf.url, what);
 		goto out;
 	}
 	rv = take_request(r, &resp);
+	if (rv != CKR_OK)
+		snprintf(what, wcap, "an answer that is not the request");
 out:
 	sg_cli_http_resp_clear(&resp);
 	return rv;
 }
 
 /*
- * The caller gave up: cancel, so that nothing is signed later.  A request
- * that stopped being pending meanwhile is read once more, and a signature
- * that arrived in that moment is still taken (CKR_OK).
+ * The caller gives up on a pending request (`said` in messages, `why` in
+ * the cancellation's reason): cancel it, best effort within
+ * connect_timeout, so that nothing is signed later.  A request that
+ * stopped being pending meanwhile is read once more, and a signature
+ * that arrived in that moment is still taken (CKR_OK); otherwise rv is
+ * returned.
  */
 static CK_RV
-cancel(struct run *r)
+cancel(struct run *r, const char *said, const char *why, CK_RV rv)
 {
 	struct sg_cli_http_resp resp;
 	char path[64 + SG_REQUEST_ID_SIZE], what[DETAIL_SIZE];
 	char *body = NULL;
+	int64_t bound = connect_ms(r) > 0 ? connect_ms(r) : 1000;
 	json_t *o;
-	CK_RV rv = CKR_FUNCTION_REJECTED;
 
 	memset(&resp, 0, sizeof(resp));
 	snprintf(path, sizeof(path), "/v1/requests/%s/cancel", r->id);
 	if ((o = json_object()) == NULL)
-		return CKR_HOST_MEMORY;
-	if (asprintf(&body, "not approved within %llu s; the PKCS#11 caller "
-	    "gave up", (unsigned long long)r->job->conf.timeout) < 0 ||
-	    json_object_set_new(o, "reason", json_string(body)) != 0) {
+		return rv;
+	if (json_object_set_new(o, "reason", json_string(why)) != 0) {
 		json_decref(o);
-		free(body);
-		return CKR_HOST_MEMORY;
+		return rv;
 	}
-	free(body);
 	body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (body == NULL)
-		return CKR_HOST_MEMORY;
-	if (sg_cli_http_request(r->h, "POST", path, body, strlen(body), NULL,
-	    0, &resp) != 0) {
-		p11m_msg("request %s: not approved within %llu s, and it could "
-		    "not be cancelled: %s", r->id,
-		    (unsigned long long)r->job->conf.timeout,
-		    sg_cli_http_error(r->h));
+		return rv;
+	if (sg_cli_http_request_ms(r->h, "POST", path, body, strlen(body),
+	    NULL, (long)bound, &resp) != 0) {
+		p11m_msg("request %s: %s, and it could not be cancelled: %s",
+		    r->id, said, sg_cli_http_error(r->h));
 		goto out;
 	}
 	if (resp.status == 200) {
-		p11m_msg("request %s for key '%s': not approved within %llu "
-		    "s: cancelled", r->id, r->job->key,
-		    (unsigned long long)r->job->conf.timeout);
+		p11m_msg("request %s for key '%s': %s: cancelled", r->id,
+		    r->job->key, said);
 		goto out;
 	}
-	if (resp.status == 409 && poll_once(r, 0) == CKR_OK &&
-	    sg_cli_req_state(r->req) == SG_REQ_SIGNED) {
-		rv = CKR_OK;
-		goto out;
-	}
-	describe(&resp, what, sizeof(what));
-	p11m_msg("request %s: not approved within %llu s; cancelling it "
-	    "failed: %s", r->id, (unsigned long long)r->job->conf.timeout,
+	if (resp.status == 409) {
+		snprintf(path, sizeof(path), "/v1/requests/%s?wait=0", r->id);
+		sg_cli_http_resp_clear(&resp);
+		if (sg_cli_http_request_ms(r->h, "GET", path, NULL, 0, NULL,
+		    (long)bound, &resp) == 0 && resp.status == 200 &&
+		    take_request(r, &resp) == CKR_OK &&
+		    sg_cli_req_state(r->req) == SG_REQ_SIGNED) {
+			rv = CKR_OK;
+			goto out;
+		}
+		if (resp.status == 0)
+			snprintf(what, sizeof(what), "%s",
+			    sg_cli_http_error(r->h));
+		else
+			describe(&resp, what, sizeof(what));
+	} else
+		describe(&resp, what, sizeof(what));
+	p11m_msg("request %s: %s; cancelling it failed: %s", r->id, said,
 	    what);
 out:
 	sg_cli_http_resp_clear(&resp);
@@ -453,11 +514,16 @@ say_waiting(const struct run *r)
 	    n > 0 ? ")" : "", (unsigned long long)r->job->conf.timeout);
 }
 
+/*
+ * Until the request is signed (CKR_OK) or ended otherwise.  A request
+ * still pending when this gives up, for whatever reason, is cancelled.
+ */
 static CK_RV
 wait_signed(struct run *r)
 {
 	enum sg_req_state st;
-	int64_t left;
+	char what[DETAIL_SIZE], why[DETAIL_SIZE + 128], said[128];
+	int64_t left, t0, took;
 	CK_RV rv;
 
 	if (sg_cli_req_state(r->req) == SG_REQ_PENDING)
@@ -475,12 +541,26 @@ wait_signed(struct run *r)
 		 * is still taken by cancel(). */
 		if ((left = remaining_ms(r)) < 1000) {
 			backoff(r, left);
-			return cancel(r);
+			snprintf(said, sizeof(said), "not approved within %llu s",
+			    (unsigned long long)r->job->conf.timeout);
+			snprintf(why, sizeof(why), "%s; the PKCS#11 caller gave "
+			    "up", said);
+			return cancel(r, said, why, CKR_FUNCTION_REJECTED);
 		}
-		left /= 1000;
-		if ((rv = poll_once(r, left > POLL_WAIT_MAX ? POLL_WAIT_MAX :
-		    (long)left)) != CKR_OK)
-			return rv;
+		t0 = sg_mono_ms();
+		what[0] = '\0';
+		if ((rv = poll_once(r, what, sizeof(what))) != CKR_OK) {
+			snprintf(why, sizeof(why), "the PKCS#11 module lost the "
+			    "gateway while waiting: %s", what);
+			return cancel(r, "the gateway was lost while waiting",
+			    why, rv);
+		}
+		/* A gateway that answers "pending" long before the wait
+		 * asked for is not asked again at once. */
+		took = sg_mono_ms() - t0;
+		if (sg_cli_req_state(r->req) == SG_REQ_PENDING &&
+		    took < POLL_INTERVAL_MIN_MS)
+			backoff(r, POLL_INTERVAL_MIN_MS - took);
 	}
 }
 

@@ -522,8 +522,27 @@ requester_ok(const json_t *key, const char *principal)
 	return 0;
 }
 
+/* Takes out what a key that failed half-way added. */
+static void
+rollback(struct p11m_token *t, size_t nkeys, size_t nobjs)
+{
+	size_t i, j;
+
+	for (i = nobjs; i < t->nobjs; i++) {
+		for (j = 0; j < t->objs[i].nattrs; j++)
+			free(t->objs[i].attrs[j].value);
+		free(t->objs[i].attrs);
+		memset(&t->objs[i], 0, sizeof(t->objs[i]));
+	}
+	t->nobjs = nobjs;
+	for (i = nkeys; i < t->nkeys; i++)
+		EVP_PKEY_free(t->keys[i].pub);
+	t->nkeys = nkeys;
+}
+
 /*
- * One key of the list into the token: SG_ERR_NOT_FOUND for a key that
+ * One key of the list into the token, with all its objects or none:
+ * SG_ERR_NOT_FOUND for a key that
  * is simply not shown, another error (with a message) for one that
  * cannot be read.
  */
@@ -538,6 +557,7 @@ add_key(struct builder *b, const json_t *jk)
 	uint8_t d[32];
 	char hex[SG_SHA256_HEX_SIZE];
 	size_t nchain = 0, i, ki, ncap;
+	size_t nkeys0 = t->nkeys, nobjs0 = t->nobjs;
 	int r = SG_ERR_NOT_FOUND;
 
 	memset(&k, 0, sizeof(k));
@@ -584,6 +604,13 @@ add_key(struct builder *b, const json_t *jk)
 	}
 	if (k.alg == SG_ALG_RSA) {
 		k.sig_len = (size_t)EVP_PKEY_get_size(k.pub);
+		if (k.sig_len > SG_MAX_SIG) {
+			p11m_msg("key '%s': a %d-bit RSA key, more than this "
+			    "module signs with (%d bytes): left out", name,
+			    EVP_PKEY_get_bits(k.pub), SG_MAX_SIG);
+			r = SG_ERR_INVALID;
+			goto out;
+		}
 	} else {
 		k.field_len = k.alg == SG_ALG_ECDSA_P256 ?
 		    SG_EC_P256_FIELD_LEN : SG_EC_P384_FIELD_LEN;
@@ -620,6 +647,11 @@ add_key(struct builder *b, const json_t *jk)
 			goto out;
 	r = 0;
 out:
+	if (r != 0 && t->nkeys > nkeys0) {
+		p11m_msg("key '%s': cannot build its objects (%s): left out",
+		    name, sg_strerror(r));
+		rollback(t, nkeys0, nobjs0);
+	}
 	for (i = 0; i < nchain; i++)
 		X509_free(chain[i]);
 	EVP_PKEY_free(k.pub);

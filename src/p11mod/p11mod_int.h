@@ -89,8 +89,6 @@ int p11m_conf_parse(const char *path, const char *text, size_t len,
 int p11m_conf_from_env(struct p11m_conf *ret, char *err, size_t errlen);
 int p11m_conf_dup(const struct p11m_conf *c, struct p11m_conf *ret);
 void p11m_conf_clear(struct p11m_conf *c);
-/* 1 if url is https://HOST..., or http:// to a loopback address. */
-int p11m_url_ok(const char *url);
 
 /* What one signature is made with: the configuration overridden by
  * SIGNGATE_PKCS11_ARTIFACT, SIGNGATE_PKCS11_GRANT and

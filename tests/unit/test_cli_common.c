@@ -168,6 +168,19 @@ test_url_rules(void)
 	CHECK(!url_ok("https://a b"));
 	CHECK(!url_ok("https://a\nb"));
 	CHECK(!url_ok("127.0.0.1:8443"));
+	/* What precedes '@' is a user name, not the host. */
+	CHECK(!url_ok("http://localhost:@192.0.2.1:80"));
+	CHECK(!url_ok("http://127.0.0.1@192.0.2.1"));
+	CHECK(!url_ok("http://localhost:80@192.0.2.1/"));
+	CHECK(!url_ok("http://[::1]:x@192.0.2.1/"));
+	CHECK(!url_ok("https://user:pw@signgate.example.org"));
+	CHECK(!url_ok("http://localhost/?@192.0.2.1"));
+	CHECK(!url_ok("http://localhost#@192.0.2.1"));
+	CHECK(!url_ok("http://127.0.0.2"));
+	CHECK(!url_ok("http:/localhost"));
+	CHECK(url_ok("HTTP://127.0.0.1:8080/"));
+	CHECK(url_ok("https://signgate.example.org:8443/base"));
+	CHECK(url_ok("http://[::1]"));
 }
 
 /* getopt needs writable argv. */

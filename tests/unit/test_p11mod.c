@@ -17,8 +17,10 @@
 #include <jansson.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/x509.h>
 
 #include "sg_crypto.h"
@@ -477,6 +479,16 @@ test_conf_errors(void)
 		{ "url = ftp://a\n", ":1: url: must be https://HOST[:PORT] "
 		    "(http:// only to 127.0.0.1, localhost or [::1])" },
 		{ "url = http://gate.example\n", ":1: url: must be https://" },
+		{ "url = http://localhost:@192.0.2.1:80\n",
+		    ":1: url: must be https://" },
+		{ "url = http://127.0.0.1@192.0.2.1\n",
+		    ":1: url: must be https://" },
+		{ "url = http://[::1]:x@192.0.2.1/\n",
+		    ":1: url: must be https://" },
+		{ "url = https://user:pw@gate.example\n",
+		    ":1: url: must be https://" },
+		{ "url = HTTP://192.0.2.1/#http://localhost\n",
+		    ":1: url: must be https://" },
 		{ "url = https://\n", ":1: url: must be https://" },
 		{ "url = https://a b\n", ":1: url: must be https://" },
 		{ "url = https://a\ntimeout = 0\n",
@@ -563,6 +575,36 @@ test_conf_errors(void)
 		free(longline);
 		free(huge);
 	}
+}
+
+/* A configuration path that is a FIFO is refused, not waited on (in a
+ * child, so that a hang is caught by the alarm, not by the suite). */
+static void
+test_conf_fifo(void)
+{
+	struct p11m_conf c;
+	char err[1024];
+	int status = 0;
+	pid_t pid;
+
+	conf_setup();
+	unset_all();
+	CHECK_EQ_INT(mkfifo(conf_path("fifo.conf"), 0600), 0);
+	if ((pid = fork()) == 0) {
+		alarm(20);
+		memset(&c, 0, sizeof(c));
+		setenv("SIGNGATE_PKCS11_CONF", conf_path("fifo.conf"), 1);
+		if (p11m_conf_load(&c, err, sizeof(err)) >= 0)
+			_exit(2);
+		_exit(strstr(err, "fifo.conf: not a regular file") != NULL ?
+		    0 : 3);
+	}
+	CHECK(pid > 0);
+	if (pid > 0) {
+		CHECK(waitpid(pid, &status, 0) == pid);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	unlink(conf_path("fifo.conf"));
 }
 
 static void
@@ -994,6 +1036,74 @@ out:
 	p11m_token_free(t);
 }
 
+/* An RSA public key of `bits` bits (its modulus need not factor). */
+static EVP_PKEY *
+big_rsa_pub(int bits)
+{
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	EVP_PKEY *k = NULL;
+	BIGNUM *n = BN_new(), *e = BN_new();
+
+	if (bld == NULL || ctx == NULL || n == NULL || e == NULL ||
+	    !BN_set_bit(n, bits - 1) || !BN_set_bit(n, 0) ||
+	    !BN_set_word(e, 65537) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) ||
+	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
+	    EVP_PKEY_fromdata_init(ctx) <= 0 ||
+	    EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+		k = NULL;
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	EVP_PKEY_CTX_free(ctx);
+	BN_free(n);
+	BN_free(e);
+	return k;
+}
+
+/* An RSA key whose signatures do not fit SG_MAX_SIG is left out; 8192
+ * bits is kept. */
+static void
+test_token_rsa_too_large(void)
+{
+	EVP_PKEY *big = big_rsa_pub(8200), *ok = big_rsa_pub(8192);
+	struct p11m_token *t = NULL;
+	json_t *keys = json_array(), *doc;
+	char err[256], *s;
+
+	keys_setup();
+	CHECK(big != NULL && ok != NULL);
+	if (big == NULL || ok == NULL)
+		goto out;
+	json_array_append_new(keys, key_json("huge", "rsa-pkcs1", big,
+	    "active", "ci", NULL));
+	json_array_append_new(keys, key_json("large", "rsa-pkcs1", ok,
+	    "active", "ci", NULL));
+	json_array_append_new(keys, key_json("nightly", "ecdsa-p256", ec_key,
+	    "active", "ci", NULL));
+	doc = json_pack("{s:s, s:O}", "principal", "ci", "keys", keys);
+	s = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	CHECK_EQ_INT(p11m_token_from_keys(s, strlen(s), &t, err,
+	    sizeof(err)), 0);
+	free(s);
+	CHECK(t != NULL && t->nkeys == 2);
+	if (t != NULL) {
+		CHECK(find1(t, CKO_PRIVATE_KEY, "huge") == NULL);
+		CHECK(find1(t, CKO_PUBLIC_KEY, "huge") == NULL);
+		CHECK(find1(t, CKO_PRIVATE_KEY, "large") != NULL);
+		CHECK(find1(t, CKO_PRIVATE_KEY, "nightly") != NULL);
+		CHECK_EQ_INT(t->nobjs, 4);
+	}
+out:
+	p11m_token_free(t);
+	json_decref(keys);
+	EVP_PKEY_free(big);
+	EVP_PKEY_free(ok);
+}
+
 static void
 test_token_refused_docs(void)
 {
@@ -1230,9 +1340,11 @@ SG_TEST_MAIN("p11mod",
     T(test_conf_good),
     T(test_conf_errors),
     T(test_conf_sources),
+    T(test_conf_fifo),
     T(test_sign_env),
     T(test_token_objects),
     T(test_get_attribute_rules),
+    T(test_token_rsa_too_large),
     T(test_token_refused_docs),
     T(test_mech_matrix),
     T(test_initialize_rules),

@@ -54,6 +54,10 @@ static struct fake {
 	int fail_posts;           /* the first N POSTs get 503 */
 	int sign_other;           /* sign another digest */
 	int echo_other;           /* the request names another digest */
+	int get_status;           /* GETs answer this status ... */
+	int get_fails;            /* ... this many times */
+	int hang_gets;            /* GETs are never answered */
+	int cancel_conflict;      /* a cancel meets the signature: 409 */
 	EVP_PKEY *ec, *rsa;
 	pthread_mutex_t mu;
 	/* What was seen. */
@@ -166,6 +170,22 @@ request_body(const char *state)
 	return s;
 }
 
+/* Answers nothing until the client goes away (or the stand-in stops). */
+static int
+hang(int fd)
+{
+	struct pollfd p;
+	char c;
+
+	while (!fk.stop) {
+		p.fd = fd;
+		p.events = POLLIN;
+		if (poll(&p, 1, 100) > 0 && recv(fd, &c, 1, 0) <= 0)
+			break;
+	}
+	return -1;
+}
+
 static int
 handle(int fd, const char *method, const char *path, const char *head,
     const char *body)
@@ -217,6 +237,13 @@ handle(int fd, const char *method, const char *path, const char *head,
 	    strcmp(path, "/v1/requests/" REQ_ID "/cancel") == 0) {
 		fk.cancels++;
 		snprintf(fk.last_cancel, sizeof(fk.last_cancel), "%s", body);
+		if (fk.cancel_conflict) {
+			fk.polls = 0;
+			fk.final_state = "signed";
+			return respond(fd, 409, "{\"title\":\"Conflict\","
+			    "\"status\":409,\"detail\":\"the request is "
+			    "signed\"}");
+		}
 		out = request_body("cancelled");
 		r = respond(fd, 200, out);
 		free(out);
@@ -225,6 +252,17 @@ handle(int fd, const char *method, const char *path, const char *head,
 	if (strncmp(path, "/v1/requests/" REQ_ID "?wait=", 51) == 0) {
 		fk.gets++;
 		snprintf(fk.last_get, sizeof(fk.last_get), "%s", path);
+		if (fk.hang_gets)
+			return hang(fd);
+		if (fk.get_fails > 0) {
+			char problem[128];
+
+			fk.get_fails--;
+			snprintf(problem, sizeof(problem), "{\"title\":\"Oops\","
+			    "\"status\":%d,\"detail\":\"stand-in says %d\"}",
+			    fk.get_status, fk.get_status);
+			return respond(fd, fk.get_status, problem);
+		}
 		out = request_body(fk.polls-- > 0 ? "pending" :
 		    fk.final_state);
 		r = respond(fd, 200, out);
@@ -661,7 +699,10 @@ test_long_poll(void)
 	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_OK);
 	CHECK_EQ_INT(fk.gets, 4);
 	CHECK(strncmp(fk.last_get, "/v1/requests/" REQ_ID "?wait=", 51) == 0);
-	CHECK_EQ_INT(atoi(fk.last_get + 51), 29);
+	/* Each wait asks for what is left of the timeout; the three
+	 * "pending" answered at once were a second apart at least. */
+	CHECK(atoi(fk.last_get + 51) <= 26);
+	CHECK(atoi(fk.last_get + 51) >= 10);
 	CHECK_EQ_INT(fk.cancels, 0);
 	/* Vetoed, expired, cancelled, failed: CKR_FUNCTION_REJECTED. */
 	fk.polls = 1;
@@ -719,6 +760,145 @@ test_timeout_cancels(void)
 	CHECK_STR(json_string_value(json_object_get(c, "reason")),
 	    "not approved within 1 s; the PKCS#11 caller gave up");
 	json_decref(c);
+	CHECK_EQ_INT(C_Finalize(NULL), CKR_OK);
+	fake_stop();
+}
+
+/* A cancel that meets the signature: the signature is taken. */
+static void
+test_cancel_meets_signature(void)
+{
+	CK_SESSION_HANDLE h;
+
+	if (fake_start() != 0)
+		return;
+	h = open_module(1);
+	fk.mode = P_PENDING;
+	fk.polls = 1000000;
+	fk.cancel_conflict = 1;
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_OK);
+	CHECK_EQ_INT(fk.cancels, 1);
+	CHECK_EQ_INT(C_Finalize(NULL), CKR_OK);
+	fake_stop();
+}
+
+static const char *
+cancel_reason(void)
+{
+	static char r[512];
+	json_t *c = json_loads(fk.last_cancel, 0, NULL);
+
+	snprintf(r, sizeof(r), "%s",
+	    json_string_value(json_object_get(c, "reason")) ?
+	    json_string_value(json_object_get(c, "reason")) : "");
+	json_decref(c);
+	return r;
+}
+
+/*
+ * Giving up on a pending request for another reason than the timeout
+ * cancels it too, saying why; 401/403/404 while waiting are the gateway's
+ * failure (CKR_DEVICE_ERROR), not a refusal the session remembers.
+ */
+static void
+test_lost_gateway_cancels(void)
+{
+	CK_SESSION_HANDLE h;
+	int64_t t0;
+
+	if (fake_start() != 0)
+		return;
+	h = open_module(30);
+	fk.mode = P_PENDING;
+	fk.polls = 1000000;
+	fk.get_status = 404;
+	fk.get_fails = 1;
+	t0 = sg_mono_ms();
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_DEVICE_ERROR);
+	CHECK(sg_mono_ms() - t0 < 10000);
+	CHECK_EQ_INT(fk.cancels, 1);
+	CHECK(strncmp(cancel_reason(), "the PKCS#11 module lost the gateway "
+	    "while waiting: ", 50) == 0);
+	CHECK(strstr(cancel_reason(), "stand-in says 404") != NULL);
+	/* Not remembered: the same digest is asked for again. */
+	fk.get_fails = 0;
+	fk.polls = 0;
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_OK);
+	CHECK_EQ_INT(fk.posts, 2);
+	/* 503 on every poll: retried, then CKR_DEVICE_ERROR and a cancel. */
+	fk.cancels = 0;
+	fk.polls = 1000000;
+	fk.get_status = 503;
+	fk.get_fails = 1000000;
+	fk.gets = 0;
+	t0 = sg_mono_ms();
+	CHECK_EQ_INT(sign_ecdsa(h, 0x43), CKR_DEVICE_ERROR);
+	CHECK(sg_mono_ms() - t0 < 20000);
+	CHECK(fk.gets >= 2);
+	CHECK_EQ_INT(fk.cancels, 1);
+	CHECK(strstr(cancel_reason(), "lost the gateway") != NULL);
+	/* 429 then 408, then signed: transient, no cancel. */
+	fk.cancels = 0;
+	fk.polls = 0;
+	fk.get_status = 429;
+	fk.get_fails = 1;
+	CHECK_EQ_INT(sign_ecdsa(h, 0x44), CKR_OK);
+	fk.get_status = 408;
+	fk.get_fails = 1;
+	CHECK_EQ_INT(sign_ecdsa(h, 0x45), CKR_OK);
+	CHECK_EQ_INT(fk.cancels, 0);
+	CHECK_EQ_INT(C_Finalize(NULL), CKR_OK);
+	fake_stop();
+}
+
+/*
+ * C_Sign keeps to its timeout: a gateway that never answers a poll is
+ * given up on at the timeout (the cancel, bounded by connect_timeout,
+ * is the only overshoot), and one that answers "pending" at once is not
+ * asked again in a tight loop.
+ */
+static void
+test_timeout_is_kept(void)
+{
+	CK_SESSION_HANDLE h;
+	int64_t t0, ms;
+
+	if (fake_start() != 0)
+		return;
+	h = open_module(2);
+	fk.mode = P_PENDING;
+	fk.polls = 1000000;
+	fk.hang_gets = 1;
+	t0 = sg_mono_ms();
+	CHECK_EQ_INT(sign_ecdsa(h, 0x42), CKR_DEVICE_ERROR);
+	ms = sg_mono_ms() - t0;
+	/* timeout 2 s + connect_timeout 2 s for the cancel + slack */
+	CHECK(ms < 7000);
+	CHECK(ms >= 1500);
+	CHECK_EQ_INT(fk.cancels, 1);
+	CHECK(strstr(cancel_reason(), "lost the gateway") != NULL);
+	/* Always "pending" at once: about one poll a second. */
+	fk.hang_gets = 0;
+	fk.gets = 0;
+	fk.cancels = 0;
+	CHECK_EQ_INT(C_Finalize(NULL), CKR_OK);
+	h = open_module(3);
+	fk.mode = P_PENDING;
+	fk.polls = 1000000;
+	CHECK_EQ_INT(sign_ecdsa(h, 0x43), CKR_FUNCTION_REJECTED);
+	CHECK(fk.gets >= 1);
+	CHECK(fk.gets <= 4);
+	CHECK_EQ_INT(fk.cancels, 1);
+	/* POSTs that keep failing are not retried past the timeout. */
+	fk.posts = 0;
+	fk.fail_posts = 100;
+	CHECK_EQ_INT(C_Finalize(NULL), CKR_OK);
+	h = open_module(1);
+	fk.fail_posts = 100;
+	t0 = sg_mono_ms();
+	CHECK_EQ_INT(sign_ecdsa(h, 0x44), CKR_DEVICE_ERROR);
+	CHECK(sg_mono_ms() - t0 < 4000);
+	CHECK(fk.posts <= 2);
 	CHECK_EQ_INT(C_Finalize(NULL), CKR_OK);
 	fake_stop();
 }
@@ -982,6 +1162,9 @@ SG_TEST_MAIN("p11mod_gw",
     T(test_refused_at_init),
     T(test_long_poll),
     T(test_timeout_cancels),
+    T(test_cancel_meets_signature),
+    T(test_lost_gateway_cancels),
+    T(test_timeout_is_kept),
     T(test_device_errors),
     T(test_down_at_open),
     T(test_evidence),
