@@ -45,42 +45,52 @@ run_one() {
 	rm -f "$out"
 }
 
+# The integration scripts run one after the other, each with the machine
+# to itself but for those marked "# run.sh: beside the others" (they
+# share nothing with the rest: no daemon, no port, no state, no var/dev):
+# those start first, in the background, with SG_TEST_BESIDE=1, and their
+# reports come out in their place.  They run for a fixed time rather than
+# for an amount of work (the fuzzing smoke run), so their deadline is
+# longer than the others'.
+beside_dir=$(mktemp -d)
+declare -A beside=()
+for t in tests/integration/[0-9]*.sh; do
+	[ -f "$t" ] && grep -qx '# run.sh: beside the others' "$t" || continue
+	( SG_TEST_BESIDE=1 timeout 900 bash "$t" >"$beside_dir/$(basename "$t").out" 2>&1
+	  echo $? >"$beside_dir/$(basename "$t").rc" ) &
+	beside[$t]=$!
+done
+
 # The unit binaries are independent (each works in scratch directories of
 # its own), so they run UNIT_JOBS at a time (default: one per CPU); their
 # reports come out in order.
+# running PID...: how many of them are still running.
+running() {
+	local p n=0
+	for p in "$@"; do kill -0 "$p" 2>/dev/null && n=$((n + 1)); done
+	echo "$n"
+}
 unit_dir=$(mktemp -d)
 unit_jobs=${UNIT_JOBS:-$(nproc)}
-units=()
+units=() unit_pids=()
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
 	i=${#units[@]}
 	units+=("$t")
-	while [ "$(jobs -rp | wc -l)" -ge "$unit_jobs" ]; do
+	while [ "$(running "${unit_pids[@]}")" -ge "$unit_jobs" ]; do
 		wait -n
 	done
 	( timeout 600 "$t" >"$unit_dir/$i.out" 2>&1
 	  echo $? >"$unit_dir/$i.rc" ) &
+	unit_pids+=($!)
 done
-wait
+[ ${#unit_pids[@]} -eq 0 ] || wait "${unit_pids[@]}"
 for i in "${!units[@]}"; do
 	report "unit $(basename "${units[i]}")" "$unit_dir/$i.out" \
 	    "$(cat "$unit_dir/$i.rc" 2>/dev/null || echo 1)"
 done
 rm -rf "$unit_dir"
 
-# The integration scripts run one after the other, each with the machine
-# to itself but for those marked "# run.sh: beside the others" (they
-# share nothing with the rest: no daemon, no port, no state, no var/dev,
-# and they run under `nice`): those start first, in the background, with
-# SG_TEST_BESIDE=1, and their reports come out in their place.
-beside_dir=$(mktemp -d)
-declare -A beside=()
-for t in tests/integration/[0-9]*.sh; do
-	[ -f "$t" ] && grep -qx '# run.sh: beside the others' "$t" || continue
-	( SG_TEST_BESIDE=1 timeout 600 bash "$t" >"$beside_dir/$(basename "$t").out" 2>&1
-	  echo $? >"$beside_dir/$(basename "$t").rc" ) &
-	beside[$t]=$!
-done
 for t in tests/integration/[0-9]*.sh; do
 	[ -f "$t" ] || continue
 	if [ -n "${beside[$t]:-}" ]; then

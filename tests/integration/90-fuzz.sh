@@ -12,7 +12,7 @@
 # a time, each for the same seconds, and not under `nice`: each has about
 # one CPU (as each of two at a time has on an otherwise idle machine of
 # two), and at least a fair share of the two while a script beside it
-# keeps both busy.  The build runs under `nice`.
+# keeps both busy.
 # run.sh: beside the others
 set -u
 SG_ROOT=${SG_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -49,9 +49,9 @@ fi
 log=$(mktemp /tmp/signgate-fuzz.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
-jobs=() nice=()
-[ -n "${SG_TEST_BESIDE:-}" ] && jobs=(FUZZ_JOBS=1 FUZZ_NICE=0) nice=(nice -n 10)
-if ! "${nice[@]}" make --no-print-directory FUZZ_CC="$CC" fuzz-build >"$log" 2>&1; then
+jobs=()
+[ -n "${SG_TEST_BESIDE:-}" ] && jobs=(FUZZ_JOBS=1 FUZZ_NICE=0)
+if ! make --no-print-directory FUZZ_CC="$CC" fuzz-build >"$log" 2>&1; then
 	echo "not ok - fuzz harnesses build"
 	tail -n 30 "$log" | sed 's/^/    /'
 	echo "0 passed, 1 failed"
