@@ -520,6 +520,7 @@ parse_body(const struct sg_http_request *req, struct sg_http_response *resp)
 {
 	json_error_t err;
 	json_t *j;
+	char text[4 * JSON_ERROR_TEXT_LENGTH];
 	size_t first;
 
 	if ((first = utf8_prefix(req->body, req->body_len)) != req->body_len) {
@@ -528,8 +529,13 @@ parse_body(const struct sg_http_request *req, struct sg_http_response *resp)
 	}
 	j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
 	if (j == NULL) {
+		/* jansson quotes the body near the error, and may cut a
+		 * multi-byte character in two: only escaped text goes into
+		 * the problem document, which must itself be UTF-8. */
+		sg_escape(err.text, strnlen(err.text, sizeof(err.text)), text,
+		    sizeof(text));
 		api_problem(resp, 400, NULL, "malformed JSON at line %d column "
-		    "%d: %s", err.line, err.column, err.text);
+		    "%d: %s", err.line, err.column, text);
 		return NULL;
 	}
 	if (!json_is_object(j)) {

@@ -532,6 +532,13 @@ test_bad_json(void)
 
 	bad_body(a, rq, "{\"key\": ", "", "malformed JSON at line 1");
 	bad_body(a, rq, "", "", "malformed JSON");
+	/* A bad escape before a multi-byte character: jansson's message
+	 * quotes the body and cuts the character; the answer is still a
+	 * 400 problem document, its detail escaped. */
+	bad_body(a, rq, "{\"a\":\"\\u202\xef\xbf\xbf\"}", "",
+	    "malformed JSON at line 1");
+	bad_body(a, rq, "{\"a\":\"\\u20\xe2\x82\xac\"}", "",
+	    "malformed JSON at line 1");
 	bad_body(a, rq, "[1,2]", "", "must be a JSON object");
 	bad_body(a, rq, "{\"key\":\"nightly\",\"key\":\"release\"," DIG
 	    ",\"artifact\":{\"name\":\"a\"}}", "", "duplicate");
