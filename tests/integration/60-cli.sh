@@ -12,20 +12,6 @@
 MODULE=/usr/lib/softhsm/libsofthsm2.so
 PIN_FILE="$DEV/pins/officer-cards.pin"
 CARD="pkcs11:token=officer-cards;object"
-BG_PIDS=()
-
-# Background signs are bounded by their own timeout; this only makes sure
-# none outlives the script when it stops early.  lib.sh's own EXIT trap
-# still runs afterwards.
-kill_bg() {
-	local p
-	for p in "${BG_PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-}
-lib_exit_trap=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT\$/\1/")
-# shellcheck disable=SC2064
-trap "kill_bg; ${lib_exit_trap:-:}" EXIT
 
 # sg ARGS...: runs the CLI; stdout in $T_DIR/out, stderr in $T_DIR/err;
 # prints the exit status.

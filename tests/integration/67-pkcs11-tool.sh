@@ -35,15 +35,6 @@
 
 MODULE="$BUILD/libsigngate-pkcs11.so"
 [ -f "$MODULE" ] || { not_ok "the module is built ($MODULE)"; finish; exit 1; }
-# SAN_ENV goes to env(1) in front of each program that loads the module,
-# so that the preload reaches it and nothing else.
-SAN_ENV=()
-case "$(basename "$BUILD")" in
-build-san)
-	SAN_ENV=("LD_PRELOAD=$(cc -print-file-name=libasan.so)"
-	    "ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0")
-	;;
-esac
 
 # Two keys on the firmware HSM object that need no approval: one for
 # PKCS#1 v1.5, one for PSS.

@@ -31,25 +31,6 @@
 
 MOD="$BUILD/libsigngate-pkcs11.so"
 CS="$DEV/codesign"
-BG_PIDS=()
-# SAN_ENV goes to env(1) in front of each tool that loads the module.
-SAN_ENV=()
-case "$(basename "$BUILD")" in
-build-san)
-	SAN_ENV=("LD_PRELOAD=$(cc -print-file-name=libasan.so)"
-	    "ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0")
-	;;
-esac
-
-kill_bg() {
-	local p
-	for p in "${BG_PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-}
-lib_exit_trap=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT\$/\1/")
-# shellcheck disable=SC2064
-trap "kill_bg; ${lib_exit_trap:-:}" EXIT
 
 missing=
 for t in openssl osslsigncode jarsigner jar unzip; do
