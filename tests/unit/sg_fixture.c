@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -689,6 +690,50 @@ sg_fx_send_all(int fd, const void *buf, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+int
+sg_fx_http_read(int fd, char *buf, size_t cap, size_t *ret_head,
+    size_t *ret_len, const volatile int *stop, int idle_ms)
+{
+	size_t len = 0, head, need;
+	struct pollfd p;
+	char *end, *cl;
+	int idle = 0;
+	ssize_t n;
+
+	for (;;) {
+		buf[len] = '\0';
+		if ((end = strstr(buf, "\r\n\r\n")) != NULL) {
+			head = (size_t)(end - buf) + 4;
+			cl = strcasestr(buf, "\r\nContent-Length: ");
+			need = head + (cl != NULL && cl < end ?
+			    (size_t)strtoul(cl + 18, NULL, 10) : 0);
+			if (len >= need) {
+				*ret_head = head;
+				*ret_len = need;
+				return 1;
+			}
+		}
+		if (len + 1 >= cap)
+			return -1;
+		p.fd = fd;
+		p.events = POLLIN;
+		if (poll(&p, 1, 100) == 0) {
+			idle += 100;
+			if ((stop != NULL && *stop) ||
+			    (idle_ms > 0 && idle >= idle_ms))
+				return -1;
+			continue;
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return len == 0 ? 0 : -1;
+		len += (size_t)n;
+		idle = 0;
+	}
 }
 
 char *

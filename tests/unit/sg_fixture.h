@@ -154,6 +154,15 @@ int sg_fx_ts_token(X509 *cert, EVP_PKEY *key, const void *data, size_t len,
 
 /* Sends all n bytes (MSG_NOSIGNAL); -1 on error. */
 int sg_fx_send_all(int fd, const void *buf, size_t n);
+/*
+ * Reads one HTTP request (headers and a Content-Length body) into buf
+ * (NUL-terminated): 1 with *ret_head the header's length and *ret_len the
+ * whole; 0 at end of file before any byte; -1 on an error, a request
+ * over cap, when *stop is set, or after idle_ms without a byte (0: no
+ * limit).  Polls every 100 ms, so a stand-in server stops promptly.
+ */
+int sg_fx_http_read(int fd, char *buf, size_t cap, size_t *ret_head,
+    size_t *ret_len, const volatile int *stop, int idle_ms);
 /* s (freed) with the first `from` replaced by `to`; aborts when `from` is
  * not there. */
 char *sg_fx_replace1(char *s, const char *from, const char *to);

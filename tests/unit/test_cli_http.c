@@ -575,43 +575,6 @@ serve_big(int fd)
 	return -1;
 }
 
-/* Reads one request (headers and Content-Length body); 0 on EOF. */
-static int
-read_request(int fd, char *buf, size_t cap, size_t *ret_head,
-    size_t *ret_len)
-{
-	size_t len = 0, need = 0;
-	char *end, *cl;
-	struct pollfd p;
-
-	for (;;) {
-		buf[len] = '\0';
-		if ((end = strstr(buf, "\r\n\r\n")) != NULL) {
-			size_t head = (size_t)(end - buf) + 4;
-			cl = strcasestr(buf, "\r\nContent-Length: ");
-			need = head + (cl != NULL && cl < end ?
-			    (size_t)strtoul(cl + 18, NULL, 10) : 0);
-			if (len >= need) {
-				*ret_head = head;
-				*ret_len = need;
-				return 1;
-			}
-		}
-		if (len + 1 >= cap)
-			return -1;
-		p.fd = fd;
-		p.events = POLLIN;
-		if (poll(&p, 1, 5000) <= 0)
-			return -1;
-		ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return len == 0 ? 0 : -1;
-		len += (size_t)n;
-	}
-}
-
 static void
 header_value(const char *head, const char *name, char *out, size_t cap)
 {
@@ -633,8 +596,8 @@ serve_connection(int fd)
 	size_t head, len;
 	int r;
 
-	while (!fk.stop && read_request(fd, buf, sizeof(buf), &head, &len) ==
-	    1) {
+	while (!fk.stop && sg_fx_http_read(fd, buf, sizeof(buf), &head, &len,
+	    NULL, 5000) == 1) {
 		if (sscanf(buf, "%15s %255s", method, path) != 2)
 			return;
 		pthread_mutex_lock(&fk.mu);

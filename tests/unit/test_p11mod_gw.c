@@ -272,45 +272,6 @@ handle(int fd, const char *method, const char *path, const char *head,
 	return respond(fd, 404, "{\"status\":404}");
 }
 
-static int
-read_request(int fd, char *buf, size_t cap, size_t *ret_head,
-    size_t *ret_len)
-{
-	size_t len = 0, need;
-	char *end, *cl;
-	struct pollfd p;
-	ssize_t n;
-
-	for (;;) {
-		buf[len] = '\0';
-		if ((end = strstr(buf, "\r\n\r\n")) != NULL) {
-			*ret_head = (size_t)(end - buf) + 4;
-			cl = strcasestr(buf, "\r\nContent-Length: ");
-			need = *ret_head + (cl != NULL && cl < end ?
-			    (size_t)strtoul(cl + 18, NULL, 10) : 0);
-			if (len >= need) {
-				*ret_len = need;
-				return 1;
-			}
-		}
-		if (len + 1 >= cap)
-			return -1;
-		p.fd = fd;
-		p.events = POLLIN;
-		if (poll(&p, 1, 100) == 0) {
-			if (fk.stop)
-				return -1;
-			continue;
-		}
-		n = recv(fd, buf + len, cap - len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return 0;
-		len += (size_t)n;
-	}
-}
-
 static void *
 server(void *arg)
 {
@@ -327,8 +288,8 @@ server(void *arg)
 			continue;
 		if ((fd = accept(fk.lfd, NULL, NULL)) < 0)
 			continue;
-		while (!fk.stop && read_request(fd, buf, sizeof(buf), &head,
-		    &len) == 1) {
+		while (!fk.stop && sg_fx_http_read(fd, buf, sizeof(buf), &head,
+		    &len, &fk.stop, 0) == 1) {
 			char save = buf[head - 1];
 			if (sscanf(buf, "%15s %255s", method, path) != 2)
 				break;
