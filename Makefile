@@ -13,7 +13,7 @@ SBINDIR = $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 
 CC ?= cc
-PKGS = openssl libmicrohttpd gnutls jansson sqlite3 libcurl p11-kit-1
+PKGS = openssl libmicrohttpd gnutls jansson sqlite3 libpq libcurl p11-kit-1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(filter-out p11-kit-1,$(PKGS)) 2>/dev/null)
 
@@ -47,7 +47,8 @@ endif
 # named cli_*.c.
 MAINS = src/signgated.c src/signgate.c
 DAEMON_NAMES = api http service store tlog signer signer_proc signer_wire sigrec witness privdrop config tsa cfgcheck
-DAEMON_NAMES += http_conn http_accept http_tls store_release
+DAEMON_NAMES += http_conn http_accept http_tls store_release store_schema \
+	store_claim db db_sqlite db_pg
 DAEMON_NAMES += api_requests api_log api_ops api_release
 DAEMON_NAMES += signer_policy signer_serve signer_client signer_batch
 # The service group, one job a file (src/service_int.h).

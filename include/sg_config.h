@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sg_db.h"
 #include "sg_limits.h"
 #include "sg_signer.h"
 
@@ -24,6 +25,15 @@ struct sg_tsa_config {
 	unsigned timeout_ms;
 };
 
+/* "store": where requests and the log are kept. */
+struct sg_store_config {
+	enum sg_db_backend backend;     /* default SG_DB_SQLITE (state_dir) */
+	char *conninfo;                 /* postgresql: libpq conninfo */
+	char *password_file;            /* postgresql: NULL for none */
+	char node[SG_NAME_SIZE];        /* this gateway (default: host name) */
+	unsigned claim_seconds;         /* default SG_STORE_CLAIM_SECONDS */
+};
+
 struct sg_config {
 	char *path;
 	char *listen_address;           /* numeric IPv4 or IPv6 */
@@ -37,6 +47,7 @@ struct sg_config {
 	size_t ntokens;
 	char *policy_path;
 	char *state_dir;
+	struct sg_store_config store;
 	/* Where only the signer process writes: its record of what it has
 	 * signed.  Never inside state_dir (the front owns that directory and
 	 * could swap a subdirectory).  Default: state_dir + "-hsm". */

@@ -1,9 +1,11 @@
 /*
- * The durable request store (SQLite, WAL, synchronous=FULL): a 2xx answer is
- * given only after the transaction holding the change has committed.
+ * The durable request store, on SQLite (WAL, synchronous=FULL) or on a
+ * PostgreSQL database that several gateways share: a 2xx answer is given
+ * only after the transaction holding the change has committed.
  *
- * Reads use a pool of connections (WAL readers do not block the writer);
- * writes go through one writer thread that commits queued jobs together.
+ * Reads use a pool of connections (snapshots that do not block the
+ * writer); writes go through one writer thread that commits queued jobs
+ * together, one batch at a time across every gateway on the database.
  */
 #ifndef SG_STORE_H
 #define SG_STORE_H
@@ -12,12 +14,16 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "sg_db.h"
 #include "sg_limits.h"
 #include "sg_types.h"
 
-/* The schema version (PRAGMA user_version) this build writes; see the top
- * of store.c for how a database is brought to it. */
-#define SG_STORE_SCHEMA_VERSION 4
+/* The schema version this build writes (SQLite: PRAGMA user_version;
+ * PostgreSQL: the signgate_schema table); see src/store_schema.c for how
+ * a database is brought to it. */
+#define SG_STORE_SCHEMA_VERSION 5
+/* How long a gateway's claim on a request lasts unless renewed. */
+#define SG_STORE_CLAIM_SECONDS 60
 
 struct sg_store;
 struct sg_txn;                     /* an open transaction */
@@ -83,11 +89,27 @@ struct sg_release_item {
 };
 void sg_release_items_free(struct sg_release_item *v, size_t n);
 
-/* Opens (creating when missing) dir/signgate.db and brings its schema to
+struct sg_store_conf {
+	enum sg_db_backend backend;
+	const char *dir;               /* SQLite: dir/signgate.db */
+	const char *conninfo;          /* PostgreSQL: libpq conninfo */
+	const char *password;          /* PostgreSQL: NULL if none */
+	const char *node;              /* this gateway's name in claims */
+	int claim_seconds;             /* 0: SG_STORE_CLAIM_SECONDS */
+	int shared;                    /* SQLite: claim as if shared (tests) */
+};
+
+/* Opens (creating when missing) the database and brings its schema to
  * SG_STORE_SCHEMA_VERSION.  SG_ERR_CONFLICT (and a log line saying so) if
  * the database is at a newer version than this build knows. */
+int sg_store_open_conf(const struct sg_store_conf *c, struct sg_store **ret);
+/* SQLite in dir. */
 int sg_store_open(const char *dir, struct sg_store **ret);
 void sg_store_close(struct sg_store *st);
+enum sg_db_backend sg_store_backend(const struct sg_store *st);
+/* Whether other gateways may write the same database (PostgreSQL). */
+int sg_store_shared(const struct sg_store *st);
+const char *sg_store_node(const struct sg_store *st);
 
 /* A read-only snapshot, from a pool of reader connections. */
 int sg_store_read_begin(struct sg_store *st, struct sg_txn **ret);
@@ -110,7 +132,8 @@ int sg_store_write(struct sg_store *st, sg_store_job_fn fn, void *arg)
 int sg_store_write_kept(struct sg_store *st, sg_store_job_fn fn, void *arg,
     int *ret_kept) __attribute__((warn_unused_result));
 
-/* Observers of the writer, called on the writer thread: around each job
+/* Observers of the writer, called on the writer thread: when a batch's
+ * transaction has begun (its lock held), around each job
  * (so in-memory state can follow savepoint rollbacks), and before the
  * batch commits (may fail it), after it commits, or when it is dropped.
  * batch_durable runs after batch_committed, outside any transaction; if
@@ -118,6 +141,7 @@ int sg_store_write_kept(struct sg_store *st, sg_store_job_fn fn, void *arg,
  * (sg_store_write_kept). */
 struct sg_store_hooks {
 	void *ctx;
+	int (*batch_begin)(void *ctx, struct sg_txn *t);  /* may fail it */
 	void (*job_begin)(void *ctx);
 	void (*job_abort)(void *ctx);
 	int (*batch_end)(void *ctx, struct sg_txn *t);
@@ -135,8 +159,7 @@ void sg_store_batch_stats(struct sg_store *st, uint64_t *ret_batches,
     uint64_t *ret_jobs);
 
 /* For modules that keep their own tables in the store (the log). */
-struct sqlite3;
-struct sqlite3 *sg_store_txn_db(struct sg_txn *t);
+struct sg_db *sg_store_txn_db(struct sg_txn *t);
 int sg_store_txn_is_write(const struct sg_txn *t);
 
 /* The functions below are called inside a read or write transaction. */
@@ -202,6 +225,30 @@ int sg_store_pending_after(struct sg_txn *t, int64_t after_seq, size_t max,
 /* Ids of pending requests, oldest first (at most max). */
 int sg_store_pending_ids(struct sg_txn *t, size_t max,
     char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n);
+
+/* ---- gateways sharing one database (src/store_claim.c) ---- */
+
+/*
+ * A claim says which gateway works on a request, release or grant
+ * request: taken before the signer is asked, held for claim_seconds and
+ * extended by each guarded write that records a signature for it
+ * (sg_store_set_signed, sg_store_release_item_signed), which refuse to
+ * record for a gateway that no longer holds it.  A gateway that dies
+ * leaves its claims to expire; another then takes them over.  On a store
+ * that is not shared there is one gateway: *ret_got is 1 and nothing is
+ * written.
+ */
+int sg_store_claim(struct sg_store *st, const char *id, int *ret_got);
+void sg_store_unclaim(struct sg_store *st, const char *id);
+
+/* Tells the other gateways that id changed (PostgreSQL NOTIFY, after the
+ * change has committed); nothing on a store that is not shared. */
+void sg_store_announce(struct sg_store *st, const char *id);
+/* Calls fn(arg, id) on a thread of the store's for each change another
+ * gateway announces, until sg_store_close().  0 on a store that is not
+ * shared (nothing will come). */
+int sg_store_listen(struct sg_store *st, void (*fn)(void *, const char *),
+    void *arg);
 
 /* ---- releases and grants (src/store_release.c) ---- */
 

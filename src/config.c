@@ -14,17 +14,21 @@
 #include <sys/un.h>
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "sg_config.h"
 #include "sg_err.h"
 #include "sg_limits.h"
+#include "sg_store.h"
 #include "sg_util.h"
 
 #define CONFIG_MAX_SIZE (256 * 1024)
@@ -332,6 +336,9 @@ static const struct object_rule {
 	{ "log", (const char *const[]){ "origin", "token", "key", NULL },
 	  "must be an object with origin, token and key (the transparency "
 	  "log is not optional)" },
+	{ "store", (const char *const[]){ "backend", "conninfo",
+	  "password_file", "node", "claim_seconds", NULL },
+	  "must be an object with backend (\"sqlite\" or \"postgresql\")" },
 };
 
 const struct sg_config_number *
@@ -591,6 +598,101 @@ parse_log(struct ctx *c, json_t *root, struct sg_config *cfg)
 	return 0;
 }
 
+/* A gateway's name in the claims of a shared store. */
+static int
+node_ok(const char *s)
+{
+	size_t i;
+
+	if (s[0] == '\0' || strlen(s) > SG_NAME_LEN_MAX)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("._:-", s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+/* A libpq conninfo that parses and holds no password (that one comes
+ * from password_file, so that it is never in the configuration). */
+static int
+conninfo_ok(struct ctx *c, const char *conninfo)
+{
+	PQconninfoOption *opts, *o;
+	char *err = NULL;
+	int r = 0;
+
+	if ((opts = PQconninfoParse(conninfo, &err)) == NULL) {
+		r = fail(c, "store.conninfo", "does not parse: %s",
+		    err != NULL ? err : "out of memory");
+		PQfreemem(err);
+		return r;
+	}
+	for (o = opts; o->keyword != NULL; o++)
+		if (o->val != NULL && (strcmp(o->keyword, "password") == 0 ||
+		    strcmp(o->keyword, "passfile") == 0)) {
+			r = fail(c, "store.conninfo", "must not hold a %s: "
+			    "name a file in store.password_file", o->keyword);
+			break;
+		}
+	PQconninfoFree(opts);
+	return r;
+}
+
+/* "store": {"backend": "sqlite"} (the default, in state_dir) or
+ * {"backend": "postgresql", "conninfo", "password_file", "node",
+ * "claim_seconds"}. */
+static int
+parse_store(struct ctx *c, json_t *root, struct sg_config *cfg)
+{
+	struct sg_store_config *sc = &cfg->store;
+	const char *backend = NULL, *conninfo = NULL, *node = NULL;
+	json_t *so;
+	int r;
+
+	sc->backend = SG_DB_SQLITE;
+	sc->claim_seconds = SG_STORE_CLAIM_SECONDS;
+	if (gethostname(sc->node, sizeof(sc->node)) != 0 ||
+	    !node_ok(sc->node))
+		snprintf(sc->node, sizeof(sc->node), "gateway");
+	if ((r = get_object(c, root, "store", 0, &so)) != 0 || so == NULL)
+		return r;
+	if ((r = get_string(c, so, "backend", "store.backend", 1,
+	    &backend)) != 0 ||
+	    (r = get_string(c, so, "conninfo", "store.conninfo", 0,
+	    &conninfo)) != 0 ||
+	    (r = get_path(c, so, "password_file", "store.password_file", 0,
+	    &sc->password_file)) != 0 ||
+	    (r = get_string(c, so, "node", "store.node", 0, &node)) != 0 ||
+	    (r = get_uint(c, so, "claim_seconds", "store.claim_seconds", 2,
+	    3600, SG_STORE_CLAIM_SECONDS, &sc->claim_seconds)) != 0)
+		return r;
+	if (strcmp(backend, "sqlite") == 0) {
+		if (conninfo != NULL || sc->password_file != NULL ||
+		    node != NULL || json_object_get(so, "claim_seconds"))
+			return fail(c, "store", "conninfo, password_file, node "
+			    "and claim_seconds are for backend \"postgresql\"");
+		return 0;
+	}
+	if (strcmp(backend, "postgresql") != 0)
+		return fail(c, "store.backend", "must be \"sqlite\" or "
+		    "\"postgresql\"");
+	sc->backend = SG_DB_POSTGRESQL;
+	if (conninfo == NULL)
+		return fail(c, "store.conninfo", "is required for backend "
+		    "\"postgresql\"");
+	if ((r = conninfo_ok(c, conninfo)) != 0)
+		return r;
+	if (node != NULL) {
+		if (!node_ok(node))
+			return fail(c, "store.node", "must be 1 to %d letters, "
+			    "digits, '.', '_', ':' or '-'", SG_NAME_LEN_MAX);
+		snprintf(sc->node, sizeof(sc->node), "%s", node);
+	}
+	if ((sc->conninfo = strdup(conninfo)) == NULL)
+		return SG_ERR_NOMEM;
+	return 0;
+}
+
 static int
 parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 {
@@ -601,7 +703,7 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    "timestamping", "users", "signer_state_dir", "signer_socket",
 	    "unauthenticated_connection_limit", "per_ip_unauthenticated_limit",
 	    "handshake_timeout", "first_request_timeout", "request_timeout",
-	    "anonymous_rate_limit", NULL };
+	    "anonymous_rate_limit", "store", NULL };
 	json_t *p11;
 	int r;
 
@@ -625,6 +727,7 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    &cfg->policy_path)) != 0 ||
 	    (r = get_path(c, root, "state_dir", "state_dir", 1,
 	    &cfg->state_dir)) != 0 ||
+	    (r = parse_store(c, root, cfg)) != 0 ||
 	    (r = parse_numbers(c, root, cfg)) != 0 ||
 	    (r = parse_users(c, root, cfg)) != 0 ||
 	    (r = parse_timestamping(c, root, cfg)) != 0 ||
@@ -688,6 +791,8 @@ sg_config_free(struct sg_config *c)
 	free(c->pkcs11_module);
 	free(c->policy_path);
 	free(c->state_dir);
+	free(c->store.conninfo);
+	free(c->store.password_file);
 	free(c->signer_state_dir);
 	free(c->signer_socket);
 	free(c->log_origin);

@@ -86,6 +86,16 @@ svc_notify(struct sg_service *s, const char *id)
 {
 	if (s->notify != NULL)
 		s->notify(s->notify_arg, id);
+	sg_store_announce(s->store, id);
+}
+
+/* Another gateway changed id: wake this one's long-polls on it. */
+static void
+remote_change(void *arg, const char *id)
+{
+	struct sg_service *s = arg;
+
+	s->notify(s->notify_arg, id);
 }
 
 int64_t
@@ -196,6 +206,41 @@ log_key(struct sg_service *s, EVP_PKEY **ret_pub,
 	return 0;
 }
 
+/* The store the configuration names; a PostgreSQL password is read from
+ * its file here, handed to the store and wiped. */
+static int
+store_open(const struct sg_config *cfg, struct sg_store **ret,
+    char *errbuf, size_t errlen)
+{
+	struct sg_store_conf sc;
+	char *password = NULL;
+	size_t plen = 0;
+	int r;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.backend = cfg->store.backend != 0 ? cfg->store.backend :
+	    SG_DB_SQLITE;
+	sc.dir = cfg->state_dir;
+	sc.conninfo = cfg->store.conninfo;
+	sc.node = cfg->store.node;
+	sc.claim_seconds = (int)cfg->store.claim_seconds;
+	if (cfg->store.password_file != NULL &&
+	    (r = sg_read_secret_file(cfg->store.password_file, &password,
+	    &plen)) != 0) {
+		snprintf(errbuf, errlen, "%s: store.password_file cannot be "
+		    "read: %s", cfg->store.password_file, sg_strerror(r));
+		return r;
+	}
+	sc.password = password;
+	r = sg_store_open_conf(&sc, ret);
+	sg_freezero(password, plen);
+	if (r != 0)
+		snprintf(errbuf, errlen, "%s: cannot open the request store "
+		    "(%s)", sc.backend == SG_DB_POSTGRESQL ? "postgresql" :
+		    cfg->state_dir, sg_strerror(r));
+	return r;
+}
+
 /* The store and the log over it, the policy kept there. */
 static int
 open_store(struct sg_service *s, const uint8_t rawpub[SG_ED25519_PUB],
@@ -205,11 +250,8 @@ open_store(struct sg_service *s, const uint8_t rawpub[SG_ED25519_PUB],
 	char why[768];
 	int r;
 
-	if ((r = sg_store_open(cfg->state_dir, &s->store)) != 0) {
-		snprintf(errbuf, errlen, "%s: cannot open the request store",
-		    cfg->state_dir);
+	if ((r = store_open(cfg, &s->store, errbuf, errlen)) != 0)
 		return r;
-	}
 	if ((r = sg_tlog_open(s->store, cfg->log_origin, rawpub,
 	    s->signer.checkpoint, s->signer.ctx, &s->log, why,
 	    sizeof(why))) != 0) {
@@ -347,4 +389,8 @@ sg_service_set_notify(struct sg_service *s,
 {
 	s->notify = fn;
 	s->notify_arg = arg;
+	/* Gateways sharing the database wake each other's long-polls. */
+	if (fn != NULL && sg_store_listen(s->store, remote_change, s) != 0)
+		sg_log_warn("the other gateways' changes will not wake this "
+		    "one's long-polls (no listener thread)");
 }

@@ -359,6 +359,10 @@ svc_grant_sign_pending(struct sg_service *s, const char *id)
 
 	if (!svc_claim(s, id))
 		return SG_ERR_CONFLICT;
+	if (!svc_claim_db(s, id)) {
+		svc_unclaim(s, id);
+		return SG_ERR_CONFLICT;
+	}
 	memset(&f, 0, sizeof(f));
 	if ((r = sg_service_get(s, id, &q)) == 0 &&
 	    q->state == SG_REQ_PENDING && q->grant_id[0] != '\0' &&
@@ -480,7 +484,9 @@ svc_grant_create(struct sg_service *s, const struct sg_new_request *nr,
 	}
 	svc_stat_add(s, &s->stats.requests_created);
 	if (svc_claim(s, q.id)) {
-		r = grant_sign_reserved(s, q.id, al.name, f);
+		/* A new request: no other gateway has heard of it yet. */
+		r = svc_claim_db(s, q.id) ?
+		    grant_sign_reserved(s, q.id, al.name, f) : 0;
 		svc_unclaim(s, q.id);
 		if (r != 0 && r != SG_ERR_FORBIDDEN)
 			goto out;

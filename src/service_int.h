@@ -87,6 +87,7 @@ struct sg_service {
 	pthread_mutex_t lock;          /* claims, stats, ready cache */
 	pthread_cond_t unclaimed;      /* a claim was released */
 	char claims[SVC_MAX_CLAIMS][SG_REQUEST_ID_SIZE];
+	int claims_db[SVC_MAX_CLAIMS]; /* also claimed in a shared store */
 	size_t nclaims;
 	/* quorum met, signing to retry */
 	char retry[SVC_MAX_CLAIMS][SG_REQUEST_ID_SIZE];
@@ -201,6 +202,10 @@ int svc_sign_pending(struct sg_service *s, const char *id, int *ret_kept);
 /* One thread signs an object at a time: 1 if this one may now. */
 int svc_claim(struct sg_service *s, const char *id);
 void svc_unclaim(struct sg_service *s, const char *id);
+/* After svc_claim: on a store other gateways share, the database's claim
+ * too (sg_store_claim); 0 if another gateway holds it.  1 at once on a
+ * store of its own. */
+int svc_claim_db(struct sg_service *s, const char *id);
 /* The key view of the key q's statement names (by SPKI digest), or NULL
  * with why (rotated, gone). */
 const struct sg_key_view *svc_statement_key(struct sg_service *s,

@@ -396,6 +396,8 @@ release_pass(struct sg_service *s, const char *id)
 
 	if (!svc_claim(s, id))
 		return;
+	if (!svc_claim_db(s, id))
+		goto out;
 	if ((rr = calloc(1, sizeof(*rr))) == NULL)
 		goto out;
 	rr->s = s;

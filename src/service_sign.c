@@ -201,6 +201,7 @@ svc_claim(struct sg_service *s, const char *id)
 			goto out;
 	if (s->nclaims == SVC_MAX_CLAIMS)
 		goto out;
+	s->claims_db[s->nclaims] = 0;
 	snprintf(s->claims[s->nclaims++], 33, "%s", id);
 	r = 1;
 out:
@@ -208,20 +209,44 @@ out:
 	return r;
 }
 
+int
+svc_claim_db(struct sg_service *s, const char *id)
+{
+	size_t i;
+	int got = 0;
+
+	if (!sg_store_shared(s->store))
+		return 1;
+	if (sg_store_claim(s->store, id, &got) != 0 || !got)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nclaims; i++)
+		if (strcmp(s->claims[i], id) == 0)
+			s->claims_db[i] = 1;
+	pthread_mutex_unlock(&s->lock);
+	return 1;
+}
+
 void
 svc_unclaim(struct sg_service *s, const char *id)
 {
 	size_t i;
+	int db = 0;
 
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < s->nclaims; i++) {
 		if (strcmp(s->claims[i], id) == 0) {
-			memcpy(s->claims[i], s->claims[--s->nclaims], 33);
+			db = s->claims_db[i];
+			s->nclaims--;
+			memcpy(s->claims[i], s->claims[s->nclaims], 33);
+			s->claims_db[i] = s->claims_db[s->nclaims];
 			break;
 		}
 	}
 	pthread_cond_broadcast(&s->unclaimed);
 	pthread_mutex_unlock(&s->lock);
+	if (db)
+		sg_store_unclaim(s->store, id);
 }
 
 /* Remembers a request whose quorum holds but whose signing failed, so the
@@ -449,6 +474,19 @@ svc_sign_pending(struct sg_service *s, const char *id, int *ret_kept)
 		return SG_ERR_CONFLICT;
 	if ((r = sg_service_get(s, id, &q)) != 0 || !to_sign(s, q, &v, &r))
 		goto out;
+	/* Shared with other gateways: their claim first, then the request
+	 * as it is once this gateway holds it. */
+	if (sg_store_shared(s->store)) {
+		if (!svc_claim_db(s, id)) {
+			r = SG_ERR_CONFLICT;
+			goto out;
+		}
+		sg_request_free(q);
+		q = NULL;
+		if ((r = sg_service_get(s, id, &q)) != 0 ||
+		    !to_sign(s, q, &v, &r))
+			goto out;
+	}
 	if ((kv = svc_statement_key(s, q, why, sizeof(why))) == NULL) {
 		svc_fail_request(s, id, why);
 		sg_log_warn("request %s failed: %s", id, why);

@@ -1,37 +1,96 @@
 /*
- * What the store's files share (src/store.c, src/store_release.c); not
- * for anyone else: the rest of the daemon sees include/sg_store.h.
+ * What the store's files share (src/store.c, src/store_schema.c,
+ * src/store_release.c, src/store_claim.c); not for anyone else: the rest
+ * of the daemon sees include/sg_store.h.
  */
 #ifndef SG_STORE_INT_H
 #define SG_STORE_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
+#include "sg_db.h"
 #include "sg_store.h"
+
+#define STORE_MAX_READERS 32
+#define STORE_MAX_BATCH 512
 
 struct sg_txn {
 	struct sg_store *st;
-	sqlite3 *db;
+	struct sg_db *db;
 	int write;
 };
 
-/* SQLite's result code as an SG_ERR_* (a constraint is a conflict). */
-int store_db_err(sqlite3 *db, int rc);
-int store_prepare(struct sg_txn *t, const char *sql, sqlite3_stmt **ret);
+struct store_job {
+	sg_store_job_fn fn;
+	void *arg;
+	int result;
+	int kept;                      /* committed, though result says no */
+	int done;
+	struct store_job *next;
+};
+
+struct sg_store {
+	struct sg_db_conf dbconf;      /* how each connection is opened */
+	char *where;                   /* the file, or "postgresql" */
+	char *path, *conninfo, *password;
+	char node[SG_NAME_SIZE];       /* this gateway, in claims */
+	int claim_seconds;
+	int shared;                    /* other gateways may write too */
+	/* The writer: one connection, one thread, batches of jobs. */
+	struct sg_txn wtxn;
+	pthread_t writer;
+	int writer_started;
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;          /* work queued, or stopping */
+	pthread_cond_t dcond;          /* a batch finished */
+	struct store_job *head, *tail;
+	int stopping;
+	struct sg_store_hooks hooks;
+	uint64_t batches, jobs;
+	int sync_relaxed;              /* the writer is not on synchronous=FULL */
+	/* Readers: a pool of read-only connections. */
+	pthread_mutex_t rlock;
+	struct sg_db *readers[STORE_MAX_READERS];
+	size_t nreaders;
+	size_t nopen;
+	pthread_cond_t rcond;
+	/* PostgreSQL: other gateways' changes (store_claim.c). */
+	pthread_mutex_t nlock;         /* the announcing connection */
+	struct sg_db *announcer;
+	pthread_t listener;
+	int listener_started;
+	int listener_stop;
+	void (*on_change)(void *, const char *);
+	void *on_change_arg;
+	uint64_t remote_changes;
+};
+
+/* Brings a new connection's database to SG_STORE_SCHEMA_VERSION
+ * (src/store_schema.c); logs why it cannot. */
+int store_schema_migrate(struct sg_db *db, const char *where);
+
+/* An SG_ERR_* from the database as it is, logged when it is a failure
+ * of the database (SG_ERR_IO, SG_ERR_UNAVAILABLE), not of the data. */
+int store_db_err(struct sg_db *db, int r);
+int store_prepare(struct sg_txn *t, const char *sql, struct sg_db_stmt **ret);
 /* Column values: text into a buffer, text malloc'd (NULL for NULL), a
  * blob malloc'd (NULL, 0 for NULL or empty). */
-void store_copy_col(sqlite3_stmt *s, int col, char *out, size_t cap);
-int store_dup_col(sqlite3_stmt *s, int col, char **ret);
-int store_blob_col(sqlite3_stmt *s, int col, uint8_t **ret,
+void store_copy_col(struct sg_db_stmt *s, int col, char *out, size_t cap);
+int store_dup_col(struct sg_db_stmt *s, int col, char **ret);
+int store_blob_col(struct sg_db_stmt *s, int col, uint8_t **ret,
     size_t *ret_len);
 /* Steps an UPDATE: 0 if it changed exactly one row, SG_ERR_CONFLICT if
  * none. */
-int store_changed_one(struct sg_txn *t, sqlite3_stmt *s);
+int store_changed_one(struct sg_txn *t, struct sg_db_stmt *s);
 /* Up to max ids from sql, which binds ?1 to now and ?2 to max. */
 int store_select_ids(struct sg_txn *t, const char *sql, int64_t now,
     size_t max, char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n);
+/* In a write job of a shared store: 0 if this gateway still holds the
+ * claim on id (and it is extended), SG_ERR_CONFLICT if not. */
+int store_claim_fence(struct sg_txn *t, const char *id);
+/* Stops the listener thread, if any (sg_store_close). */
+void store_listen_stop(struct sg_store *st);
 
 #endif

@@ -23,7 +23,7 @@ int
 sg_store_release_put_lines(struct sg_txn *t, const char *id,
     const char *const *lines, size_t n)
 {
-	sqlite3_stmt *s = NULL;
+	struct sg_db_stmt *s = NULL;
 	size_t i;
 	int rc, r;
 
@@ -31,14 +31,14 @@ sg_store_release_put_lines(struct sg_txn *t, const char *id,
 	    "position, line) VALUES (?1, ?2, ?3)", &s)) != 0)
 		return r;
 	for (i = 0; i < n && r == 0; i++) {
-		sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
-		sqlite3_bind_text(s, 3, lines[i], -1, SQLITE_STATIC);
-		if ((rc = sqlite3_step(s)) != SQLITE_DONE)
+		sg_db_bind_text(s, 1, id);
+		sg_db_bind_int64(s, 2, (int64_t)i);
+		sg_db_bind_text(s, 3, lines[i]);
+		if ((rc = sg_db_step(s)) != SG_DB_DONE)
 			r = store_db_err(t->db, rc);
-		sqlite3_reset(s);
+		sg_db_reset(s);
 	}
-	sqlite3_finalize(s);
+	sg_db_finalize(s);
 	return r;
 }
 
@@ -58,15 +58,15 @@ sg_release_items_free(struct sg_release_item *v, size_t n)
 }
 
 static int
-item_row(sqlite3_stmt *s, struct sg_release_item *it)
+item_row(struct sg_db_stmt *s, struct sg_release_item *it)
 {
 	int r;
 
 	memset(it, 0, sizeof(*it));
-	it->position = (uint64_t)sqlite3_column_int64(s, 0);
-	it->log_index = sqlite3_column_type(s, 4) == SQLITE_NULL ? -1 :
-	    sqlite3_column_int64(s, 4);
-	it->signed_at = sqlite3_column_int64(s, 5);
+	it->position = (uint64_t)sg_db_column_int64(s, 0);
+	it->log_index = sg_db_column_null(s, 4) ? -1 :
+	    sg_db_column_int64(s, 4);
+	it->signed_at = sg_db_column_int64(s, 5);
 	if ((r = store_dup_col(s, 1, &it->line)) != 0 ||
 	    (r = store_blob_col(s, 2, &it->signature,
 	    &it->signature_len)) != 0 ||
@@ -81,9 +81,9 @@ sg_store_release_items(struct sg_txn *t, const char *id, uint64_t after,
     size_t *ret_n)
 {
 	struct sg_release_item *v;
-	sqlite3_stmt *s = NULL;
+	struct sg_db_stmt *s = NULL;
 	size_t n = 0;
-	int rc = SQLITE_DONE, r;
+	int rc = SG_DB_DONE, r;
 
 	if ((v = calloc(max ? max : 1, sizeof(*v))) == NULL)
 		return SG_ERR_NOMEM;
@@ -92,15 +92,15 @@ sg_store_release_items(struct sg_txn *t, const char *id, uint64_t after,
 	    "?1 AND position >= ?2 AND (?3 = 0 OR signature IS NULL) "
 	    "ORDER BY position LIMIT ?4", &s)) != 0)
 		goto out;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)after);
-	sqlite3_bind_int(s, 3, unsigned_only);
-	sqlite3_bind_int64(s, 4, (sqlite3_int64)max);
-	while (n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+	sg_db_bind_text(s, 1, id);
+	sg_db_bind_int64(s, 2, (int64_t)after);
+	sg_db_bind_int64(s, 3, unsigned_only);
+	sg_db_bind_int64(s, 4, (int64_t)max);
+	while (n < max && (rc = sg_db_step(s)) == SG_DB_ROW) {
 		if ((r = item_row(s, &v[n++])) != 0)
 			goto out;
 	}
-	if (n < max && rc != SQLITE_DONE) {
+	if (n < max && rc != SG_DB_DONE) {
 		r = store_db_err(t->db, rc);
 		goto out;
 	}
@@ -108,7 +108,7 @@ sg_store_release_items(struct sg_txn *t, const char *id, uint64_t after,
 	*ret_n = n;
 	v = NULL;
 out:
-	sqlite3_finalize(s);
+	sg_db_finalize(s);
 	sg_release_items_free(v, n);
 	return r;
 }
@@ -118,22 +118,24 @@ sg_store_release_item_signed(struct sg_txn *t, const char *id,
     uint64_t position, const uint8_t *sig, size_t sig_len,
     const uint8_t *cms, size_t cms_len, uint64_t log_index, int64_t at)
 {
-	sqlite3_stmt *s = NULL;
+	struct sg_db_stmt *s = NULL;
 	int r;
 
+	if ((r = store_claim_fence(t, id)) != 0)
+		return r;
 	if ((r = store_prepare(t, "UPDATE release_artifacts SET signature = "
 	    "?3, cms = ?4, log_index = ?5, signed_at = ?6 WHERE release_id = "
 	    "?1 AND position = ?2 AND signature IS NULL", &s)) != 0)
 		return r;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)position);
-	sqlite3_bind_blob(s, 3, sig, (int)sig_len, SQLITE_STATIC);
+	sg_db_bind_text(s, 1, id);
+	sg_db_bind_int64(s, 2, (int64_t)position);
+	sg_db_bind_blob(s, 3, sig, sig_len);
 	if (cms != NULL)
-		sqlite3_bind_blob(s, 4, cms, (int)cms_len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 5, (sqlite3_int64)log_index);
-	sqlite3_bind_int64(s, 6, at);
+		sg_db_bind_blob(s, 4, cms, cms_len);
+	sg_db_bind_int64(s, 5, (int64_t)log_index);
+	sg_db_bind_int64(s, 6, at);
 	r = store_changed_one(t, s);
-	sqlite3_finalize(s);
+	sg_db_finalize(s);
 	if (r != 0)
 		return r;
 	/* The release's count of signed artifacts, kept with it (reading
@@ -141,33 +143,33 @@ sg_store_release_item_signed(struct sg_txn *t, const char *id,
 	if ((r = store_prepare(t, "UPDATE requests SET used = used + 1 "
 	    "WHERE id = ?1 AND kind = 'release'", &s)) != 0)
 		return r;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	sg_db_bind_text(s, 1, id);
 	r = store_changed_one(t, s);
-	sqlite3_finalize(s);
+	sg_db_finalize(s);
 	return r;
 }
 
 int
 sg_store_activate(struct sg_txn *t, const char *id, uint64_t approved_index)
 {
-	sqlite3_stmt *s = NULL;
+	struct sg_db_stmt *s = NULL;
 	int r;
 
 	if ((r = store_prepare(t, "UPDATE requests SET state = 'active', "
 	    "approved_index = ?2 WHERE id = ?1 AND state = 'pending' AND "
 	    "kind IN ('release', 'grant')", &s)) != 0)
 		return r;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)approved_index);
+	sg_db_bind_text(s, 1, id);
+	sg_db_bind_int64(s, 2, (int64_t)approved_index);
 	r = store_changed_one(t, s);
-	sqlite3_finalize(s);
+	sg_db_finalize(s);
 	return r;
 }
 
 int
 sg_store_release_done(struct sg_txn *t, const char *id, int64_t at)
 {
-	sqlite3_stmt *s = NULL;
+	struct sg_db_stmt *s = NULL;
 	int r;
 
 	if ((r = store_prepare(t, "UPDATE requests SET state = 'signed', "
@@ -175,10 +177,10 @@ sg_store_release_done(struct sg_txn *t, const char *id, int64_t at)
 	    "'release' AND NOT EXISTS (SELECT 1 FROM release_artifacts WHERE "
 	    "release_id = ?1 AND signature IS NULL)", &s)) != 0)
 		return r;
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, at);
+	sg_db_bind_text(s, 1, id);
+	sg_db_bind_int64(s, 2, at);
 	r = store_changed_one(t, s);
-	sqlite3_finalize(s);
+	sg_db_finalize(s);
 	return r;
 }
 
@@ -195,22 +197,22 @@ int
 sg_store_grant_take(struct sg_txn *t, const char *grant_id, int64_t now,
     uint64_t *ret_seq)
 {
-	sqlite3_stmt *s = NULL;
+	struct sg_db_stmt *s = NULL;
 	int rc, r;
 
 	if ((r = store_prepare(t, "UPDATE requests SET used = used + 1 WHERE "
 	    "id = ?1 AND kind = 'grant' AND state = 'active' AND used < count "
 	    "AND expires_at > ?2 RETURNING used", &s)) != 0)
 		return r;
-	sqlite3_bind_text(s, 1, grant_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, now);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*ret_seq = (uint64_t)sqlite3_column_int64(s, 0);
+	sg_db_bind_text(s, 1, grant_id);
+	sg_db_bind_int64(s, 2, now);
+	rc = sg_db_step(s);
+	if (rc == SG_DB_ROW) {
+		*ret_seq = (uint64_t)sg_db_column_int64(s, 0);
 		r = 0;
 	} else
-		r = rc == SQLITE_DONE ? SG_ERR_CONFLICT :
+		r = rc == SG_DB_DONE ? SG_ERR_CONFLICT :
 		    store_db_err(t->db, rc);
-	sqlite3_finalize(s);
+	sg_db_finalize(s);
 	return r;
 }

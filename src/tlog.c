@@ -55,7 +55,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
+#include "sg_db.h"
 
 #include "sg_err.h"
 #include "sg_tlog.h"
@@ -98,8 +98,8 @@ struct sg_tlog {
 };
 
 struct get_ctx {
-	sqlite3 *db;
-	sqlite3_stmt *s;
+	struct sg_db *db;
+	struct sg_db_stmt *s;
 };
 
 static int
@@ -108,26 +108,25 @@ get_node(void *arg, unsigned level, uint64_t index, uint8_t out[SG_HASH_LEN])
 	struct get_ctx *g = arg;
 	int rc;
 
-	if (g->s == NULL && sqlite3_prepare_v2(g->db, "SELECT hash FROM "
-	    "log_nodes WHERE level = ?1 AND idx = ?2", -1, &g->s,
-	    NULL) != SQLITE_OK)
+	if (g->s == NULL && sg_db_prepare(g->db, "SELECT hash FROM "
+	    "log_nodes WHERE level = ?1 AND idx = ?2", &g->s) != 0)
 		return SG_ERR_IO;
-	sqlite3_reset(g->s);
-	sqlite3_bind_int(g->s, 1, (int)level);
-	sqlite3_bind_int64(g->s, 2, (sqlite3_int64)index);
-	rc = sqlite3_step(g->s);
-	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
-	if (sqlite3_column_bytes(g->s, 0) != SG_HASH_LEN)
+	sg_db_reset(g->s);
+	sg_db_bind_int64(g->s, 1, (int)level);
+	sg_db_bind_int64(g->s, 2, (int64_t)index);
+	rc = sg_db_step(g->s);
+	if (rc != SG_DB_ROW)
+		return rc == SG_DB_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
+	if ((int)sg_db_column_bytes(g->s, 0) != SG_HASH_LEN)
 		return SG_ERR_INTERNAL;
-	memcpy(out, sqlite3_column_blob(g->s, 0), SG_HASH_LEN);
+	memcpy(out, sg_db_column_blob(g->s, 0), SG_HASH_LEN);
 	return 0;
 }
 
 static void
 get_done(struct get_ctx *g)
 {
-	sqlite3_finalize(g->s);
+	sg_db_finalize(g->s);
 	g->s = NULL;
 }
 
@@ -135,19 +134,19 @@ static int
 emit_node(void *arg, unsigned level, uint64_t index,
     const uint8_t hash[SG_HASH_LEN])
 {
-	sqlite3 *db = arg;
-	sqlite3_stmt *s = NULL;
+	struct sg_db *db = arg;
+	struct sg_db_stmt *s = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO log_nodes (level, idx, hash) "
-	    "VALUES (?1, ?2, ?3)", -1, &s, NULL) != SQLITE_OK)
+	if (sg_db_prepare(db, "INSERT INTO log_nodes (level, idx, hash) "
+	    "VALUES (?1, ?2, ?3)", &s) != 0)
 		return SG_ERR_IO;
-	sqlite3_bind_int(s, 1, (int)level);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)index);
-	sqlite3_bind_blob(s, 3, hash, SG_HASH_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : SG_ERR_IO;
+	sg_db_bind_int64(s, 1, (int)level);
+	sg_db_bind_int64(s, 2, (int64_t)index);
+	sg_db_bind_blob(s, 3, hash, SG_HASH_LEN);
+	rc = sg_db_step(s);
+	sg_db_finalize(s);
+	return rc == SG_DB_DONE ? 0 : SG_ERR_IO;
 }
 
 /* Whether the signer has refused this log: then nothing is appended. */
@@ -166,8 +165,8 @@ int
 sg_tlog_append(struct sg_tlog *l, struct sg_txn *t, const char *entry,
     size_t len, uint64_t *ret_index)
 {
-	sqlite3 *db = sg_store_txn_db(t);
-	sqlite3_stmt *s = NULL;
+	struct sg_db *db = sg_store_txn_db(t);
+	struct sg_db_stmt *s = NULL;
 	uint8_t leaf[SG_HASH_LEN];
 	uint64_t index = l->cur.size;
 	int rc, r;
@@ -176,14 +175,14 @@ sg_tlog_append(struct sg_tlog *l, struct sg_txn *t, const char *entry,
 		return SG_ERR_INVALID;
 	if (refused(l))
 		return SG_ERR_UNAVAILABLE;
-	if (sqlite3_prepare_v2(db, "INSERT INTO log_entries (idx, data) "
-	    "VALUES (?1, ?2)", -1, &s, NULL) != SQLITE_OK)
+	if (sg_db_prepare(db, "INSERT INTO log_entries (idx, data) "
+	    "VALUES (?1, ?2)", &s) != 0)
 		return SG_ERR_IO;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)index);
-	sqlite3_bind_blob(s, 2, entry, (int)len, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
+	sg_db_bind_int64(s, 1, (int64_t)index);
+	sg_db_bind_blob(s, 2, entry, len);
+	rc = sg_db_step(s);
+	sg_db_finalize(s);
+	if (rc != SG_DB_DONE)
 		return SG_ERR_IO;
 	sg_merkle_leaf_hash((const uint8_t *)entry, len, leaf);
 	if ((r = sg_merkle_frontier_append(&l->cur, leaf, emit_node, db)) != 0)
@@ -195,7 +194,7 @@ sg_tlog_append(struct sg_tlog *l, struct sg_txn *t, const char *entry,
 /* The request for the committed tree, with a consistency proof from the
  * signer's record when the tree is larger. */
 static int
-build_request(struct sg_tlog *l, sqlite3 *db, struct sg_witness_request *req)
+build_request(struct sg_tlog *l, struct sg_db *db, struct sg_witness_request *req)
 {
 	struct get_ctx g = { db, NULL };
 	int r;
@@ -263,19 +262,20 @@ static int
 job_store_checkpoint(struct sg_txn *t, void *arg)
 {
 	struct store_cp *sc = arg;
-	sqlite3_stmt *s = NULL;
+	struct sg_db_stmt *s = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(sg_store_txn_db(t), "INSERT OR REPLACE INTO "
-	    "log_checkpoints (size, note, signed_at) VALUES (?1, ?2, ?3)", -1,
-	    &s, NULL) != SQLITE_OK)
+	if (sg_db_prepare(sg_store_txn_db(t), "INSERT INTO log_checkpoints "
+	    "(size, note, signed_at) VALUES (?1, ?2, ?3) ON CONFLICT (size) "
+	    "DO UPDATE SET note = excluded.note, signed_at = "
+	    "excluded.signed_at", &s) != 0)
 		return SG_ERR_IO;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)sc->size);
-	sqlite3_bind_text(s, 2, sc->note, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL));
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : SG_ERR_IO;
+	sg_db_bind_int64(s, 1, (int64_t)sc->size);
+	sg_db_bind_text(s, 2, sc->note);
+	sg_db_bind_int64(s, 3, (int64_t)time(NULL));
+	rc = sg_db_step(s);
+	sg_db_finalize(s);
+	return rc == SG_DB_DONE ? 0 : SG_ERR_IO;
 }
 
 /* The signer refused the tree: the log stops until an operator acts. */
@@ -426,36 +426,51 @@ hook_batch_durable(void *ctx, struct sg_txn *t)
 	return need ? checkpoint(l, t) : 0;
 }
 
-/* Creates the tables and loads the frontier and the newest checkpoint's
- * size; the hooks do not exist yet, so it sets the frontier itself. */
+/* The number of entries in the store, as this transaction sees it. */
 static int
-job_open(struct sg_txn *t, void *arg)
+stored_size(struct sg_db *db, uint64_t *ret)
 {
-	struct sg_tlog *l = arg;
-	sqlite3 *db = sg_store_txn_db(t);
-	struct get_ctx g = { db, NULL };
-	sqlite3_stmt *s = NULL;
+	struct sg_db_stmt *s = NULL;
+	int r;
+
+	if (sg_db_prepare(db, "SELECT COALESCE(MAX(idx) + 1, 0) FROM "
+	    "log_entries", &s) != 0)
+		return SG_ERR_IO;
+	r = sg_db_step(s);
+	if (r == SG_DB_ROW) {
+		*ret = (uint64_t)sg_db_column_int64(s, 0);
+		r = 0;
+	} else
+		r = r < 0 ? r : SG_ERR_IO;
+	sg_db_finalize(s);
+	return r;
+}
+
+/*
+ * Brings the in-memory frontier to the stored tree, when it is not there:
+ * at open, and at the start of each batch after another gateway on the
+ * same database appended entries (the batch holds the database's write
+ * lock, so nobody appends meanwhile).  The frontier is read from the
+ * stored complete subtrees, O(log n) look-ups.
+ */
+static int
+catch_up(struct sg_tlog *l, struct sg_txn *t)
+{
+	struct get_ctx g = { sg_store_txn_db(t), NULL };
 	uint64_t size = 0;
 	int r;
 
-	if (sqlite3_exec(db, log_schema, NULL, NULL, NULL) != SQLITE_OK)
+	if ((r = stored_size(g.db, &size)) != 0)
+		return r;
+	if (size == l->committed.size && size == l->cur.size)
+		return 0;
+	if (size < l->committed.size) {
+		sg_log_error("log: the store holds %llu entries, fewer than the "
+		    "%llu committed: refusing to go on",
+		    (unsigned long long)size,
+		    (unsigned long long)l->committed.size);
 		return SG_ERR_IO;
-	/* Stores from before checkpoints carried their signing time. */
-	if (sqlite3_prepare_v2(db, "SELECT signed_at FROM log_checkpoints "
-	    "LIMIT 0", -1, &s, NULL) != SQLITE_OK) {
-		if (sqlite3_exec(db, "ALTER TABLE log_checkpoints ADD COLUMN "
-		    "signed_at INTEGER NOT NULL DEFAULT 0", NULL, NULL,
-		    NULL) != SQLITE_OK)
-			return SG_ERR_IO;
-	} else
-		sqlite3_finalize(s);
-	s = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(idx) + 1, 0) FROM "
-	    "log_entries", -1, &s, NULL) != SQLITE_OK)
-		return SG_ERR_IO;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		size = (uint64_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	}
 	r = sg_merkle_frontier_load(&l->cur, size, get_node, &g);
 	get_done(&g);
 	if (r != 0) {
@@ -464,16 +479,54 @@ job_open(struct sg_txn *t, void *arg)
 		return r;
 	}
 	l->committed = l->cur;
-	if (sqlite3_prepare_v2(db, "SELECT MAX(size) FROM log_checkpoints", -1,
-	    &s, NULL) != SQLITE_OK)
+	pthread_mutex_lock(&l->lock);
+	l->size = size;
+	pthread_mutex_unlock(&l->lock);
+	return 0;
+}
+
+static int
+hook_batch_begin(void *ctx, struct sg_txn *t)
+{
+	return catch_up(ctx, t);
+}
+
+/* Creates the tables and loads the frontier and the newest checkpoint's
+ * size; the hooks do not exist yet, so it sets the frontier itself. */
+static int
+job_open(struct sg_txn *t, void *arg)
+{
+	struct sg_tlog *l = arg;
+	struct sg_db *db = sg_store_txn_db(t);
+	struct sg_db_stmt *s = NULL;
+	int r;
+
+	/* PostgreSQL's schema holds the log's tables from the start
+	 * (src/store_schema.c); SQLite's gets them here, as it always has. */
+	if (sg_db_backend(db) == SG_DB_SQLITE) {
+		if (sg_db_exec(db, log_schema) != 0)
+			return SG_ERR_IO;
+		/* Stores from before checkpoints carried their signing
+		 * time. */
+		if (sg_db_prepare(db, "SELECT signed_at FROM log_checkpoints "
+		    "LIMIT 0", &s) != 0) {
+			if (sg_db_exec(db, "ALTER TABLE log_checkpoints ADD "
+			    "COLUMN signed_at INTEGER NOT NULL DEFAULT 0") != 0)
+				return SG_ERR_IO;
+		} else
+			sg_db_finalize(s);
+		s = NULL;
+	}
+	if ((r = catch_up(l, t)) != 0)
+		return r;
+	if (sg_db_prepare(db, "SELECT MAX(size) FROM log_checkpoints", &s) != 0)
 		return SG_ERR_IO;
-	if (sqlite3_step(s) == SQLITE_ROW &&
-	    sqlite3_column_type(s, 0) != SQLITE_NULL) {
-		l->cp_size = (uint64_t)sqlite3_column_int64(s, 0);
+	if (sg_db_step(s) == SG_DB_ROW &&
+	    !sg_db_column_null(s, 0)) {
+		l->cp_size = (uint64_t)sg_db_column_int64(s, 0);
 		l->have_cp = 1;
 	}
-	sqlite3_finalize(s);
-	l->size = size;
+	sg_db_finalize(s);
 	return 0;
 }
 
@@ -515,6 +568,7 @@ sg_tlog_open(struct sg_store *st, const char *origin,
 	}
 	memset(&h, 0, sizeof(h));
 	h.ctx = l;
+	h.batch_begin = hook_batch_begin;
 	h.job_begin = hook_job_begin;
 	h.job_abort = hook_job_abort;
 	h.batch_committed = hook_batch_committed;
@@ -605,50 +659,49 @@ sg_tlog_origin(const struct sg_tlog *l)
 int
 sg_tlog_checkpoint(struct sg_txn *t, char **ret_note, uint64_t *ret_size)
 {
-	sqlite3_stmt *s = NULL;
+	struct sg_db_stmt *s = NULL;
 	int rc, r;
 
-	if (sqlite3_prepare_v2(sg_store_txn_db(t), "SELECT size, note FROM "
-	    "log_checkpoints ORDER BY size DESC LIMIT 1", -1, &s,
-	    NULL) != SQLITE_OK)
+	if (sg_db_prepare(sg_store_txn_db(t), "SELECT size, note FROM "
+	    "log_checkpoints ORDER BY size DESC LIMIT 1", &s) != 0)
 		return SG_ERR_IO;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*ret_size = (uint64_t)sqlite3_column_int64(s, 0);
-		*ret_note = strdup((const char *)sqlite3_column_text(s, 1));
+	rc = sg_db_step(s);
+	if (rc == SG_DB_ROW) {
+		*ret_size = (uint64_t)sg_db_column_int64(s, 0);
+		*ret_note = strdup((const char *)sg_db_column_text(s, 1));
 		r = *ret_note != NULL ? 0 : SG_ERR_NOMEM;
 	} else
-		r = rc == SQLITE_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
-	sqlite3_finalize(s);
+		r = rc == SG_DB_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
+	sg_db_finalize(s);
 	return r;
 }
 
 int
 sg_tlog_entry(struct sg_txn *t, uint64_t index, char **ret, size_t *ret_len)
 {
-	sqlite3_stmt *s = NULL;
+	struct sg_db_stmt *s = NULL;
 	int rc, n, r;
 
 	if (index > INT64_MAX)
 		return SG_ERR_NOT_FOUND;
-	if (sqlite3_prepare_v2(sg_store_txn_db(t), "SELECT data FROM "
-	    "log_entries WHERE idx = ?1", -1, &s, NULL) != SQLITE_OK)
+	if (sg_db_prepare(sg_store_txn_db(t), "SELECT data FROM "
+	    "log_entries WHERE idx = ?1", &s) != 0)
 		return SG_ERR_IO;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)index);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		n = sqlite3_column_bytes(s, 0);
+	sg_db_bind_int64(s, 1, (int64_t)index);
+	rc = sg_db_step(s);
+	if (rc == SG_DB_ROW) {
+		n = (int)sg_db_column_bytes(s, 0);
 		if ((*ret = malloc((size_t)n + 1)) == NULL)
 			r = SG_ERR_NOMEM;
 		else {
-			memcpy(*ret, sqlite3_column_blob(s, 0), (size_t)n);
+			memcpy(*ret, sg_db_column_blob(s, 0), (size_t)n);
 			(*ret)[n] = '\0';
 			*ret_len = (size_t)n;
 			r = 0;
 		}
 	} else
-		r = rc == SQLITE_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
-	sqlite3_finalize(s);
+		r = rc == SG_DB_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
+	sg_db_finalize(s);
 	return r;
 }
 
@@ -743,20 +796,19 @@ int
 sg_tlog_checkpoint_time(struct sg_txn *t, uint64_t *ret_size,
     int64_t *ret_signed_at)
 {
-	sqlite3_stmt *s = NULL;
+	struct sg_db_stmt *s = NULL;
 	int rc, r;
 
-	if (sqlite3_prepare_v2(sg_store_txn_db(t), "SELECT size, signed_at "
-	    "FROM log_checkpoints ORDER BY size DESC LIMIT 1", -1, &s,
-	    NULL) != SQLITE_OK)
+	if (sg_db_prepare(sg_store_txn_db(t), "SELECT size, signed_at "
+	    "FROM log_checkpoints ORDER BY size DESC LIMIT 1", &s) != 0)
 		return SG_ERR_IO;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*ret_size = (uint64_t)sqlite3_column_int64(s, 0);
-		*ret_signed_at = sqlite3_column_int64(s, 1);
+	rc = sg_db_step(s);
+	if (rc == SG_DB_ROW) {
+		*ret_size = (uint64_t)sg_db_column_int64(s, 0);
+		*ret_signed_at = sg_db_column_int64(s, 1);
 		r = 0;
 	} else
-		r = rc == SQLITE_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
-	sqlite3_finalize(s);
+		r = rc == SG_DB_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
+	sg_db_finalize(s);
 	return r;
 }

@@ -28,10 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "sg_err.h"
 #include "sg_store.h"
+#include "sg_util.h"
 #include "sg_test.h"
 #include "sg_fixture.h"
 
@@ -62,15 +64,97 @@ wait_for(atomic_int *flag, int want, long timeout_ms)
 	return atomic_load(flag) >= want;
 }
 
+/*
+ * The backend the tests below run on: SQLite in tmpdir, or, in the second
+ * round, PostgreSQL (a database of its own per store name, on the server
+ * the suite started: SG_TEST_PG).
+ */
+static int on_pg;
+
+/* The conninfo of database "sgt_<pid>_<name>" on the suite's server,
+ * created the first time (a reopen finds it again). */
+static int
+sg_fx_pg_db(const char *name, char *conninfo, size_t cap, char **ret_pw)
+{
+	const char *base = getenv("SG_TEST_PG");
+	const char *pwfile = getenv("SG_TEST_PG_PASSFILE");
+	const char *keys[3] = { "dbname", NULL, NULL }, *vals[3];
+	char dbname[64], sql[128], *pw = NULL;
+	size_t pwlen = 0;
+	PGconn *c;
+	PGresult *res;
+	size_t i;
+	int ok;
+
+	*ret_pw = NULL;
+	if (base == NULL)
+		return -1;
+	if (pwfile != NULL && sg_read_secret_file(pwfile, &pw, &pwlen) != 0)
+		return -1;
+	snprintf(dbname, sizeof(dbname), "sgt_%ld_%s", (long)getpid(), name);
+	for (i = 0; dbname[i] != '\0'; i++)
+		if (dbname[i] == '-')
+			dbname[i] = '_';
+	vals[0] = base;
+	if (pw != NULL) {
+		keys[1] = "password";
+		vals[1] = pw;
+	}
+	c = PQconnectdbParams(keys, vals, 1);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
+	res = PQexec(c, sql);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK ||
+	    (PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL &&
+	    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42P04") == 0);
+	if (!ok)
+		fprintf(stderr, "  %s: %s", sql, PQerrorMessage(c));
+	PQclear(res);
+	PQfinish(c);
+	snprintf(conninfo, cap, "%s dbname=%s", base, dbname);
+	if (!ok) {
+		sg_freezero(pw, pwlen);
+		return -1;
+	}
+	*ret_pw = pw;
+	return 0;
+}
+
+static int
+open_named(const char *name, const char *node, int claim_seconds,
+    struct sg_store **ret)
+{
+	struct sg_store_conf c;
+	char dir[128], conninfo[512], *password = NULL;
+	int r;
+
+	memset(&c, 0, sizeof(c));
+	c.node = node;
+	c.claim_seconds = claim_seconds;
+	if (!on_pg) {
+		snprintf(dir, sizeof(dir), "%s/%s", tmpdir, name);
+		c.backend = SG_DB_SQLITE;
+		c.dir = dir;
+		c.shared = node != NULL;
+		return sg_store_open_conf(&c, ret);
+	}
+	if (sg_fx_pg_db(name, conninfo, sizeof(conninfo), &password) != 0)
+		return SG_ERR_IO;
+	c.backend = SG_DB_POSTGRESQL;
+	c.conninfo = conninfo;
+	c.password = password;
+	r = sg_store_open_conf(&c, ret);
+	if (password != NULL)
+		sg_freezero(password, strlen(password));
+	return r;
+}
+
 static struct sg_store *
 open_store(const char *name)
 {
 	struct sg_store *st = NULL;
-	char dir[128];
 
-	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, name);
-	if (sg_store_open(dir, &st) != 0) {
-		fprintf(stderr, "  cannot open store %s\n", dir);
+	if (open_named(name, NULL, 0, &st) != 0) {
+		fprintf(stderr, "  cannot open store %s\n", name);
 		return NULL;
 	}
 	return st;
@@ -271,6 +355,18 @@ finish(struct sg_store *st, const char *id, enum sg_req_state state,
 	return sg_store_write(st, job_finish, &o);
 }
 
+/* As the service does: a shared store's claim before a signature. */
+static void
+claim(struct sg_store *st, const char *id)
+{
+	int got = 0;
+
+	if (sg_store_shared(st)) {
+		CHECK_EQ_INT(sg_store_claim(st, id, &got), 0);
+		CHECK_EQ_INT(got, 1);
+	}
+}
+
 static int
 set_signed_note(struct sg_store *st, const char *id, const uint8_t *sig,
     size_t sig_len, const uint8_t *cms, size_t cms_len, int64_t at,
@@ -279,6 +375,18 @@ set_signed_note(struct sg_store *st, const char *id, const uint8_t *sig,
 	struct op o = { .id = id, .sig = sig, .sig_len = sig_len, .cms = cms,
 	    .cms_len = cms_len, .at = at, .note = note };
 
+	claim(st, id);
+	return sg_store_write(st, job_signed, &o);
+}
+
+/* Without a claim first: the fence's tests. */
+static int
+set_signed_raw(struct sg_store *st, const char *id, const uint8_t *sig,
+    size_t sig_len, const uint8_t *cms, size_t cms_len, int64_t at)
+{
+	struct op o = { .id = id, .sig = sig, .sig_len = sig_len, .cms = cms,
+	    .cms_len = cms_len, .at = at };
+
 	return sg_store_write(st, job_signed, &o);
 }
 
@@ -286,10 +394,8 @@ static int
 set_signed(struct sg_store *st, const char *id, const uint8_t *sig,
     size_t sig_len, const uint8_t *cms, size_t cms_len, int64_t at)
 {
-	struct op o = { .id = id, .sig = sig, .sig_len = sig_len, .cms = cms,
-	    .cms_len = cms_len, .at = at };
-
-	return sg_store_write(st, job_signed, &o);
+	claim(st, id);
+	return set_signed_raw(st, id, sig, sig_len, cms, cms_len, at);
 }
 
 /* Loads a request through a read transaction. */
@@ -1400,7 +1506,7 @@ job_synchronous(struct sg_txn *t, void *arg)
 	sqlite3_stmt *s = NULL;
 	int *ret = arg;
 
-	if (sqlite3_prepare_v2(sg_store_txn_db(t), "PRAGMA synchronous", -1,
+	if (sqlite3_prepare_v2(sg_db_sqlite(sg_store_txn_db(t)), "PRAGMA synchronous", -1,
 	    &s, NULL) != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
 		sqlite3_finalize(s);
 		return SG_ERR_IO;
@@ -2097,7 +2203,7 @@ test_schema_newer_refused(void)
 	CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
 	sg_store_close(st);
 	snprintf(dir, sizeof(dir), "%s/newer", tmpdir);
-	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 5"), 0);
+	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 6"), 0);
 
 	/* The refusal goes to the log (stderr): catch it. */
 	snprintf(logpath, sizeof(logpath), "%s/newer.log", tmpdir);
@@ -2121,11 +2227,11 @@ test_schema_newer_refused(void)
 		fclose(f);
 		CHECK(n > 0);
 	}
-	CHECK(strstr(log, "schema is version 5, newer than this build's "
-	    "(4): refusing to open it") != NULL);
-	/* Untouched: still version 5, the row still there. */
-	CHECK_EQ_INT(db_version(dir), 5);
-	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 4"), 0);
+	CHECK(strstr(log, "schema is version 6, newer than this build's "
+	    "(5): refusing to open it") != NULL);
+	/* Untouched: still version 6, the row still there. */
+	CHECK_EQ_INT(db_version(dir), 6);
+	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 5"), 0);
 	st = NULL;
 	CHECK_EQ_INT(sg_store_open(dir, &st), 0);
 	CHECK(st != NULL && exists(st, r.q.id));
@@ -2335,6 +2441,8 @@ rel_write(struct sg_store *st, sg_store_job_fn fn, const char *id,
 	struct rel_op o = { .id = id, .position = position, .index = index,
 	    .at = at };
 
+	if (fn == job_item_signed)
+		claim(st, id);
 	return sg_store_write(st, fn, &o);
 }
 
@@ -2812,37 +2920,306 @@ test_due_expiry_kinds(void)
 	sg_store_close(st);
 }
 
-SG_TEST_MAIN("store",
-    T(test_setup),
-    T(test_open_creates),
-    T(test_round_trip),
-    T(test_idempotency),
-    T(test_approvals),
-    T(test_transitions),
-    T(test_cancel),
-    T(test_upgrade_old_store),
-    T(test_upgrade_every_version),
-    T(test_schema_fresh),
-    T(test_schema_newer_refused),
-    T(test_schema_step_atomic),
-    T(test_decision_limit),
-    T(test_states_and_formats_checked),
-    T(test_list),
-    T(test_expiry_and_pending),
-    T(test_policy),
-    T(test_read_snapshot),
-    T(test_group_commit),
-    T(test_job_error_rolled_back_alone),
-    T(test_job_error_undoes_all_its_writes),
-    T(test_batch_end_failure),
-    T(test_batch_durable),
-    T(test_batch_of_failures_only),
-    T(test_reopen),
-    T(test_release_lines),
-    T(test_activate),
-    T(test_release_done),
-    T(test_grant_take),
-    T(test_grant_take_concurrent),
-    T(test_revoke),
-    T(test_due_expiry_kinds),
-    T(test_teardown))
+/* ---- gateways sharing one database ---- */
+
+/*
+ * Claims: one gateway at a time; its own claim extended; a signature
+ * recorded only by the gateway that holds the claim (the fence); a claim
+ * run out taken over, after which the first gateway records nothing.  On
+ * SQLite the two stores share one file (claims as if shared), on
+ * PostgreSQL one database.
+ */
+static void
+test_claims(void)
+{
+	static const uint8_t sig[] = { 9, 8, 7 };
+	struct sg_store *a = NULL, *b = NULL;
+	struct req r1, r2;
+	time_t t0;
+	int got = -1;
+
+	CHECK_EQ_INT(open_named("claims", "gw-a", 1, &a), 0);
+	CHECK_EQ_INT(open_named("claims", "gw-b", 1, &b), 0);
+	if (a == NULL || b == NULL)
+		goto out;
+	CHECK(sg_store_shared(a) && sg_store_shared(b));
+	CHECK_STR(sg_store_node(a), "gw-a");
+	fill(&r1, 900, "release", 1, 2);
+	fill(&r2, 901, "release", 1, 2);
+	r1.q.state = r2.q.state = SG_REQ_PENDING;
+	CHECK_EQ_INT(insert(a, &r1.q, NULL, NULL), 0);
+	CHECK_EQ_INT(insert(b, &r2.q, NULL, NULL), 0);
+
+	/* One holder; its own claim again is an extension. */
+	t0 = time(NULL);
+	CHECK_EQ_INT(sg_store_claim(a, r1.q.id, &got), 0);
+	CHECK_EQ_INT(got, 1);
+	CHECK_EQ_INT(sg_store_claim(b, r1.q.id, &got), 0);
+	CHECK_EQ_INT(got, 0);
+	CHECK_EQ_INT(sg_store_claim(a, r1.q.id, &got), 0);
+	CHECK_EQ_INT(got, 1);
+	/* The fence: b may not record a signature a is making. */
+	if (time(NULL) - t0 < 1) {
+		CHECK_EQ_INT(set_signed_raw(b, r1.q.id, sig, sizeof(sig), NULL,
+		    0, 5), SG_ERR_CONFLICT);
+		CHECK_EQ_INT(set_signed_raw(a, r1.q.id, sig, sizeof(sig), NULL,
+		    0, 5), 0);
+	}
+	/* Nor anyone without a claim. */
+	CHECK_EQ_INT(set_signed_raw(a, r2.q.id, sig, sizeof(sig), NULL, 0, 5),
+	    SG_ERR_CONFLICT);
+
+	/* a claims r2 and goes quiet: once its claim has run out, b takes
+	 * it over, and a's late signature is refused. */
+	CHECK_EQ_INT(sg_store_claim(a, r2.q.id, &got), 0);
+	CHECK_EQ_INT(got, 1);
+	t0 = time(NULL);
+	while (time(NULL) <= t0 + 1)
+		sleep_ms(50);
+	CHECK_EQ_INT(sg_store_claim(b, r2.q.id, &got), 0);
+	CHECK_EQ_INT(got, 1);
+	CHECK_EQ_INT(set_signed_raw(a, r2.q.id, sig, sizeof(sig), NULL, 0, 6),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(set_signed_raw(b, r2.q.id, sig, sizeof(sig), NULL, 0, 6), 0);
+	/* Released, a claim is free at once. */
+	sg_store_unclaim(b, r2.q.id);
+	CHECK_EQ_INT(sg_store_claim(a, r2.q.id, &got), 0);
+	CHECK_EQ_INT(got, 1);
+out:
+	sg_store_close(a);
+	sg_store_close(b);
+}
+
+struct order {
+	struct sg_store *other;        /* its writer is to wait for ours */
+	struct req x, y;
+	atomic_int started, released;
+	int64_t seen;                  /* rows the second job saw */
+	int r;
+};
+
+static int
+count_rows(struct sg_db *db, const char *sql, int64_t *ret)
+{
+	struct sg_db_stmt *s = NULL;
+	int r;
+
+	if ((r = sg_db_prepare(db, sql, &s)) != 0)
+		return r;
+	r = sg_db_step(s) == SG_DB_ROW ? 0 : SG_ERR_IO;
+	*ret = sg_db_column_int64(s, 0);
+	sg_db_finalize(s);
+	return r;
+}
+
+/* Holds gateway a's batch (and so the database's write lock) until b's
+ * writer is seen waiting for it, then inserts x. */
+static int
+job_hold_then_insert(struct sg_txn *t, void *arg)
+{
+	struct order *o = arg;
+	struct sg_txn *rt = NULL;
+	int64_t waiting = 0;
+	int i;
+
+	atomic_store(&o->started, 1);
+	for (i = 0; i < 10000 && waiting == 0; i++) {
+		if (sg_store_read_begin(o->other, &rt) != 0)
+			break;
+		(void)count_rows(sg_store_txn_db(rt), "SELECT COUNT(*) FROM "
+		    "pg_locks WHERE NOT granted", &waiting);
+		sg_store_read_end(rt);
+		if (waiting == 0)
+			sleep_ms(1);
+	}
+	CHECK(waiting > 0);
+	return sg_store_insert_request(t, &o->x.q, NULL, NULL);
+}
+
+static int
+job_count_then_insert(struct sg_txn *t, void *arg)
+{
+	struct order *o = arg;
+	int r;
+
+	if ((r = count_rows(sg_store_txn_db(t), "SELECT COUNT(*) FROM "
+	    "requests", &o->seen)) != 0)
+		return r;
+	return sg_store_insert_request(t, &o->y.q, NULL, NULL);
+}
+
+static void *
+second_writer(void *arg)
+{
+	struct order *o = arg;
+
+	o->r = sg_store_write(o->other, job_count_then_insert, o);
+	return NULL;
+}
+
+struct heard {
+	pthread_mutex_t lock;
+	char ids[8][SG_REQUEST_ID_SIZE];
+	int n;
+};
+
+static void
+on_heard(void *arg, const char *id)
+{
+	struct heard *h = arg;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->n < 8)
+		snprintf(h->ids[h->n++], SG_REQUEST_ID_SIZE, "%s", id);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static int
+heard_count(struct heard *h, const char *id)
+{
+	int i, n = 0;
+
+	pthread_mutex_lock(&h->lock);
+	for (i = 0; i < h->n; i++)
+		n += strcmp(h->ids[i], id) == 0;
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+/*
+ * PostgreSQL only: two gateways' writers take turns (a batch of one
+ * begins after the other's has committed, and sees all of it), and a
+ * change announced by one reaches the other's listener, not its own.
+ */
+static void
+test_pg_shared(void)
+{
+	struct sg_store *a = NULL, *b = NULL;
+	struct order o;
+	struct heard ha, hb;
+	pthread_t th;
+	int i, started = 0;
+
+	memset(&o, 0, sizeof(o));
+	memset(&ha, 0, sizeof(ha));
+	memset(&hb, 0, sizeof(hb));
+	pthread_mutex_init(&ha.lock, NULL);
+	pthread_mutex_init(&hb.lock, NULL);
+	CHECK_EQ_INT(open_named("shared", "gw-a", 0, &a), 0);
+	CHECK_EQ_INT(open_named("shared", "gw-b", 0, &b), 0);
+	if (a == NULL || b == NULL)
+		goto out;
+	CHECK(sg_store_backend(a) == SG_DB_POSTGRESQL);
+	fill(&o.x, 910, "release", 1, 2);
+	fill(&o.y, 911, "release", 1, 2);
+	o.other = b;
+	o.seen = -1;
+	/* b's batch starts while a's holds the lock: it waits, and then
+	 * counts x, committed before it. */
+	if (pthread_create(&th, NULL, second_writer, &o) == 0)
+		started = 1;
+	CHECK(started);
+	if (!started)
+		goto out;
+	CHECK_EQ_INT(sg_store_write(a, job_hold_then_insert, &o), 0);
+	pthread_join(th, NULL);
+	/* Which of the two ran first is the scheduler's; either way the
+	 * second saw the first. */
+	CHECK_EQ_INT(o.r, 0);
+	CHECK(o.seen == 0 || o.seen == 1);
+	CHECK(exists(a, o.x.q.id) && exists(a, o.y.q.id));
+
+	CHECK_EQ_INT(sg_store_listen(a, on_heard, &ha), 0);
+	CHECK_EQ_INT(sg_store_listen(b, on_heard, &hb), 0);
+	/* The listeners start on their own threads: announce until heard
+	 * (bounded), then check who heard what. */
+	for (i = 0; i < 200 && heard_count(&hb, o.x.q.id) == 0; i++) {
+		sg_store_announce(a, o.x.q.id);
+		sleep_ms(50);
+	}
+	CHECK(heard_count(&hb, o.x.q.id) > 0);
+	for (i = 0; i < 200 && heard_count(&ha, o.y.q.id) == 0; i++) {
+		sg_store_announce(b, o.y.q.id);
+		sleep_ms(50);
+	}
+	CHECK(heard_count(&ha, o.y.q.id) > 0);
+	/* Nobody hears itself. */
+	CHECK_EQ_INT(heard_count(&ha, o.x.q.id), 0);
+	CHECK_EQ_INT(heard_count(&hb, o.y.q.id), 0);
+out:
+	sg_store_close(a);
+	sg_store_close(b);
+	pthread_mutex_destroy(&ha.lock);
+	pthread_mutex_destroy(&hb.lock);
+}
+
+/* Both backends: the store's meaning does not depend on its database. */
+#define BOTH_BACKENDS \
+    T(test_round_trip), \
+    T(test_idempotency), \
+    T(test_approvals), \
+    T(test_transitions), \
+    T(test_cancel), \
+    T(test_decision_limit), \
+    T(test_list), \
+    T(test_expiry_and_pending), \
+    T(test_policy), \
+    T(test_read_snapshot), \
+    T(test_group_commit), \
+    T(test_job_error_rolled_back_alone), \
+    T(test_job_error_undoes_all_its_writes), \
+    T(test_batch_of_failures_only), \
+    T(test_reopen), \
+    T(test_release_lines), \
+    T(test_activate), \
+    T(test_release_done), \
+    T(test_grant_take), \
+    T(test_grant_take_concurrent), \
+    T(test_revoke), \
+    T(test_due_expiry_kinds), \
+    T(test_claims)
+
+static void
+test_on_postgresql(void)
+{
+	on_pg = 1;
+}
+
+int
+main(void)
+{
+	static const struct sg_test tests[] = {
+		T(test_setup),
+		T(test_open_creates),
+		T(test_upgrade_old_store),
+		T(test_upgrade_every_version),
+		T(test_schema_fresh),
+		T(test_schema_newer_refused),
+		T(test_schema_step_atomic),
+		T(test_states_and_formats_checked),
+		T(test_batch_end_failure),
+		T(test_batch_durable),
+		BOTH_BACKENDS,
+		T(test_on_postgresql),
+		BOTH_BACKENDS,
+		T(test_pg_shared),
+		T(test_teardown),
+	};
+	size_t n = sizeof(tests) / sizeof(tests[0]), first_pg;
+
+	for (first_pg = 0; tests[first_pg].fn != test_on_postgresql;
+	    first_pg++)
+		;
+	if (getenv("SG_TEST_PG") == NULL) {
+		/* Said, never counted as passed. */
+		struct sg_test run[sizeof(tests) / sizeof(tests[0])];
+
+		/* Said, never counted as passed. */
+		printf("# SG_TEST_PG is not set: the store's tests on "
+		    "PostgreSQL do not run\n");
+		memcpy(run, tests, first_pg * sizeof(run[0]));
+		run[first_pg] = tests[n - 1];
+		return sg_test_run("store", run, first_pg + 1);
+	}
+	return sg_test_run("store", tests, n);
+}

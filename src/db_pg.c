@@ -1,0 +1,480 @@
+/*
+ * The PostgreSQL driver of src/db.c, over libpq.
+ *
+ * Statements are written with SQLite's numbered parameters (?1, ?2 ...)
+ * and run here with PQexecParams after ?n becomes $n (outside quoted
+ * text).  Integers travel as int8, text as text, blobs as bytea in binary;
+ * results come back as text, a bytea column decoded from its hex form.
+ * A statement's whole result is fetched by its first step: the store's
+ * queries are bounded (LIMIT) or return one row.
+ *
+ * The session waits at most 10 s for a lock and 60 s for a statement, and
+ * a transaction left idle for a minute is ended by the server, so that a
+ * gateway stuck in the middle of one cannot hold the log's lock for ever.
+ * The password is handed to libpq apart from the conninfo and wiped from
+ * memory when the connection closes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "sg_db.h"
+#include "sg_err.h"
+#include "sg_util.h"
+#include "db_int.h"
+
+#define CONN(db) ((PGconn *)(db)->drv)
+#define RES(s) ((PGresult *)(s)->drv)
+
+/* The type oids of the parameters we send (pg_type.h). */
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_TEXT 25
+
+static const char session_sql[] =
+    "SET lock_timeout = '10s';"
+    "SET statement_timeout = '60s';"
+    "SET idle_in_transaction_session_timeout = '60s';"
+    "SET client_min_messages = warning;";
+
+static void
+quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* An SQLSTATE (and the connection's state) as an SG_ERR_*. */
+static int
+pg_err(struct sg_db *db, const PGresult *res)
+{
+	const char *state = res != NULL ?
+	    PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+
+	if (msg == NULL || msg[0] == '\0')
+		msg = PQerrorMessage(CONN(db));
+	sg_db_set_err(db, "%s", msg != NULL && msg[0] ? msg : "no answer");
+	if (CONN(db) == NULL || PQstatus(CONN(db)) == CONNECTION_BAD)
+		return SG_ERR_UNAVAILABLE;
+	if (state == NULL)
+		return SG_ERR_UNAVAILABLE;     /* no answer from the server */
+	if (strncmp(state, "23", 2) == 0)
+		return SG_ERR_CONFLICT;
+	if (strncmp(state, "08", 2) == 0 ||   /* connection exception */
+	    strncmp(state, "57", 2) == 0 ||   /* shutdown, cancel, timeout */
+	    strncmp(state, "40", 2) == 0 ||   /* serialization, deadlock */
+	    strncmp(state, "53", 2) == 0 ||   /* out of connections */
+	    strcmp(state, "55P03") == 0)      /* lock not available */
+		return SG_ERR_UNAVAILABLE;
+	return SG_ERR_IO;
+}
+
+static int
+setup_session(struct sg_db *db)
+{
+	PGresult *res;
+	int r = 0;
+
+	PQsetNoticeProcessor(CONN(db), quiet, NULL);
+	res = PQexec(CONN(db), session_sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		r = pg_err(db, res);
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_connect(struct sg_db *db)
+{
+	const char *keys[5], *vals[5];
+	int n = 0;
+
+	/* Before dbname: the conninfo may set its own connect_timeout. */
+	keys[n] = "connect_timeout";
+	vals[n++] = "5";
+	keys[n] = "dbname";
+	vals[n++] = db->conninfo;
+	if (db->application != NULL) {
+		keys[n] = "application_name";
+		vals[n++] = db->application;
+	}
+	if (db->password != NULL) {
+		keys[n] = "password";
+		vals[n++] = db->password;
+	}
+	keys[n] = NULL;
+	vals[n] = NULL;
+	db->drv = PQconnectdbParams(keys, vals, 1);
+	if (db->drv == NULL) {
+		sg_db_set_err(db, "out of memory");
+		return SG_ERR_NOMEM;
+	}
+	if (PQstatus(CONN(db)) != CONNECTION_OK) {
+		sg_db_set_err(db, "%s", PQerrorMessage(CONN(db)));
+		return SG_ERR_UNAVAILABLE;
+	}
+	return setup_session(db);
+}
+
+static int
+pg_open(const struct sg_db_conf *c, int write, struct sg_db *db)
+{
+	(void)write;
+	if (c->conninfo == NULL)
+		return SG_ERR_INVALID;
+	if ((db->conninfo = strdup(c->conninfo)) == NULL ||
+	    (c->password != NULL &&
+	    (db->password = strdup(c->password)) == NULL) ||
+	    (c->application != NULL &&
+	    (db->application = strdup(c->application)) == NULL))
+		return SG_ERR_NOMEM;
+	return pg_connect(db);
+}
+
+static void
+pg_close(struct sg_db *db)
+{
+	PQfinish(CONN(db));
+	db->drv = NULL;
+	if (db->password != NULL) {
+		sg_freezero(db->password, strlen(db->password));
+		db->password = NULL;
+	}
+	free(db->conninfo);
+	free(db->application);
+	db->conninfo = db->application = NULL;
+}
+
+static int
+pg_exec(struct sg_db *db, const char *sql)
+{
+	PGresult *res;
+	ExecStatusType st;
+	int r = 0;
+
+	if (CONN(db) == NULL)
+		return SG_ERR_UNAVAILABLE;
+	res = PQexec(CONN(db), sql);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		r = pg_err(db, res);
+	PQclear(res);
+	return r;
+}
+
+/* ?n becomes $n, outside quoted strings and identifiers. */
+static int
+pg_prepare(struct sg_db *db, const char *sql, struct sg_db_stmt *s)
+{
+	size_t n = strlen(sql), i, o = 0;
+	char quote = 0;
+
+	(void)db;
+	if ((s->sql = malloc(n + 1)) == NULL)
+		return SG_ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		char c = sql[i];
+		if (quote != 0) {
+			if (c == quote)
+				quote = 0;
+		} else if (c == '\'' || c == '"')
+			quote = c;
+		else if (c == '?' && i + 1 < n && sql[i + 1] >= '1' &&
+		    sql[i + 1] <= '9') {
+			int k = (int)strtol(sql + i + 1, NULL, 10);
+			if (k > SG_DB_MAX_PARAMS) {
+				sg_db_set_err(db, "parameter ?%d: at most %d",
+				    k, SG_DB_MAX_PARAMS);
+				return SG_ERR_INTERNAL;
+			}
+			if (k > s->nsql)
+				s->nsql = k;
+			c = '$';
+		}
+		else if (c == '?') {
+			sg_db_set_err(db, "a parameter without a number");
+			return SG_ERR_INTERNAL;
+		}
+		s->sql[o++] = c;
+	}
+	s->sql[o] = '\0';
+	return 0;
+}
+
+static void
+drop_result(struct sg_db_stmt *s)
+{
+	int i;
+
+	PQclear(RES(s));
+	s->drv = NULL;
+	for (i = 0; i < s->nblob; i++)
+		free(s->blob[i]);
+	s->nblob = 0;
+	s->row = -1;
+	s->ran = 0;
+}
+
+static void
+pg_bind(struct sg_db_stmt *s, int i)
+{
+	(void)i;
+	if (s->ran)
+		drop_result(s);
+}
+
+static int
+pg_run(struct sg_db_stmt *s)
+{
+	const char *vals[SG_DB_MAX_PARAMS];
+	Oid types[SG_DB_MAX_PARAMS];
+	int lens[SG_DB_MAX_PARAMS], fmts[SG_DB_MAX_PARAMS];
+	char ints[SG_DB_MAX_PARAMS][24];
+	ExecStatusType st;
+	int i;
+
+	if (CONN(s->db) == NULL)
+		return SG_ERR_UNAVAILABLE;
+	/* As on SQLite, a parameter never bound is NULL. */
+	if (s->nparams < s->nsql)
+		s->nparams = s->nsql;
+	for (i = 0; i < s->nparams; i++) {
+		const struct sg_db_value *v = &s->v[i + 1];
+		lens[i] = 0;
+		fmts[i] = 0;
+		switch (v->type) {
+		case SG_DB_V_NULL:
+			types[i] = 0;
+			vals[i] = NULL;
+			break;
+		case SG_DB_V_INT:
+			types[i] = OID_INT8;
+			snprintf(ints[i], sizeof(ints[i]), "%" PRId64, v->i);
+			vals[i] = ints[i];
+			break;
+		case SG_DB_V_TEXT:
+			types[i] = OID_TEXT;
+			vals[i] = v->p;
+			break;
+		case SG_DB_V_BLOB:
+			types[i] = OID_BYTEA;
+			vals[i] = v->p;
+			lens[i] = (int)v->n;
+			fmts[i] = 1;
+			break;
+		}
+	}
+	s->drv = PQexecParams(CONN(s->db), s->sql, s->nparams, types, vals,
+	    lens, fmts, 0);
+	s->ran = 1;
+	s->row = -1;
+	st = PQresultStatus(RES(s));
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		return 0;
+	return pg_err(s->db, RES(s));
+}
+
+static int
+pg_step(struct sg_db_stmt *s)
+{
+	int i, r;
+
+	if (!s->ran && (r = pg_run(s)) != 0)
+		return r;
+	if (PQresultStatus(RES(s)) != PGRES_TUPLES_OK)
+		return PQresultStatus(RES(s)) == PGRES_COMMAND_OK ?
+		    SG_DB_DONE : SG_ERR_IO;
+	for (i = 0; i < s->nblob; i++)
+		free(s->blob[i]);
+	s->nblob = 0;
+	if (s->row + 1 >= PQntuples(RES(s))) {
+		s->row = PQntuples(RES(s));
+		return SG_DB_DONE;
+	}
+	s->row++;
+	return SG_DB_ROW;
+}
+
+static void
+pg_reset(struct sg_db_stmt *s)
+{
+	drop_result(s);
+}
+
+static int
+have_cell(struct sg_db_stmt *s, int col)
+{
+	return s->drv != NULL && s->row >= 0 && s->row < PQntuples(RES(s)) &&
+	    col >= 0 && col < PQnfields(RES(s));
+}
+
+static int
+pg_column_null(struct sg_db_stmt *s, int col)
+{
+	return !have_cell(s, col) || PQgetisnull(RES(s), s->row, col);
+}
+
+static int64_t
+pg_column_int64(struct sg_db_stmt *s, int col)
+{
+	const char *v;
+
+	if (pg_column_null(s, col))
+		return 0;
+	v = PQgetvalue(RES(s), s->row, col);
+	/* Booleans come as t/f; numbers as decimal text. */
+	if (v[0] == 't' && v[1] == '\0')
+		return 1;
+	return strtoll(v, NULL, 10);
+}
+
+static const char *
+pg_column_text(struct sg_db_stmt *s, int col)
+{
+	if (pg_column_null(s, col))
+		return NULL;
+	return PQgetvalue(RES(s), s->row, col);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static const void *
+pg_column_blob(struct sg_db_stmt *s, int col, size_t *ret_len)
+{
+	const char *v;
+	uint8_t *out;
+	size_t n, i;
+	int k;
+
+	*ret_len = 0;
+	if (pg_column_null(s, col))
+		return NULL;
+	v = PQgetvalue(RES(s), s->row, col);
+	n = (size_t)PQgetlength(RES(s), s->row, col);
+	if (PQftype(RES(s), col) != OID_BYTEA) {
+		*ret_len = n;
+		return v;
+	}
+	for (k = 0; k < s->nblob; k++)
+		if (s->blob_col[k] == col) {
+			*ret_len = s->blob_len[k];
+			return s->blob[k];
+		}
+	/* bytea_output = hex: "\x" and two digits a byte. */
+	if (n < 2 || v[0] != '\\' || v[1] != 'x' || n % 2 != 0 ||
+	    s->nblob == (int)(sizeof(s->blob) / sizeof(s->blob[0])))
+		return NULL;
+	if ((out = malloc(n / 2 > 0 ? n / 2 : 1)) == NULL)
+		return NULL;
+	for (i = 2; i < n; i += 2) {
+		int hi = hexval(v[i]), lo = hexval(v[i + 1]);
+		if (hi < 0 || lo < 0) {
+			free(out);
+			return NULL;
+		}
+		out[(i - 2) / 2] = (uint8_t)(hi << 4 | lo);
+	}
+	s->blob[s->nblob] = out;
+	s->blob_len[s->nblob] = n / 2 - 1;
+	s->blob_col[s->nblob++] = col;
+	*ret_len = n / 2 - 1;
+	return out;
+}
+
+static int64_t
+pg_changes(struct sg_db_stmt *s)
+{
+	const char *n;
+
+	if (s->drv == NULL)
+		return 0;
+	n = PQcmdTuples(RES(s));
+	return n != NULL && n[0] != '\0' ? strtoll(n, NULL, 10) : 0;
+}
+
+static void
+pg_finalize(struct sg_db_stmt *s)
+{
+	drop_result(s);
+}
+
+static int
+pg_broken(struct sg_db *db)
+{
+	return CONN(db) == NULL || PQstatus(CONN(db)) != CONNECTION_OK;
+}
+
+static int
+pg_reconnect(struct sg_db *db)
+{
+	if (CONN(db) == NULL)
+		return pg_connect(db);
+	PQreset(CONN(db));
+	if (PQstatus(CONN(db)) != CONNECTION_OK) {
+		sg_db_set_err(db, "%s", PQerrorMessage(CONN(db)));
+		return SG_ERR_UNAVAILABLE;
+	}
+	return setup_session(db);
+}
+
+int
+sg_db_socket(struct sg_db *db)
+{
+	if (db->backend != SG_DB_POSTGRESQL || CONN(db) == NULL)
+		return SG_ERR_INVALID;
+	return PQsocket(CONN(db));
+}
+
+int
+sg_db_notification(struct sg_db *db, const char *channel, char **ret)
+{
+	PGnotify *n;
+	int r = SG_ERR_NOT_FOUND;
+
+	if (db->backend != SG_DB_POSTGRESQL || CONN(db) == NULL)
+		return SG_ERR_INVALID;
+	if (PQconsumeInput(CONN(db)) == 0) {
+		sg_db_set_err(db, "%s", PQerrorMessage(CONN(db)));
+		return SG_ERR_UNAVAILABLE;
+	}
+	while (r == SG_ERR_NOT_FOUND && (n = PQnotifies(CONN(db))) != NULL) {
+		if (strcmp(n->relname, channel) == 0)
+			r = (*ret = strdup(n->extra)) != NULL ? 0 :
+			    SG_ERR_NOMEM;
+		PQfreemem(n);
+	}
+	return r;
+}
+
+const struct sg_db_ops sg_db_pg_ops = {
+	.open = pg_open,
+	.close = pg_close,
+	.exec = pg_exec,
+	.prepare = pg_prepare,
+	.bind = pg_bind,
+	.step = pg_step,
+	.reset = pg_reset,
+	.column_null = pg_column_null,
+	.column_int64 = pg_column_int64,
+	.column_text = pg_column_text,
+	.column_blob = pg_column_blob,
+	.changes = pg_changes,
+	.finalize = pg_finalize,
+	.broken = pg_broken,
+	.reconnect = pg_reconnect,
+};
