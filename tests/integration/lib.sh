@@ -110,12 +110,15 @@ write_config() {
 	    >"$T_DIR/signgated.json"
 }
 
-# start_daemon [jq filter for the config]
+# start_daemon [jq filter for the config]: the daemon of
+# $T_DIR/signgated.json, logging to $T_DIR/daemon.log; DAEMON_CONF and
+# DAEMON_LOG name others (a second gateway), for stop_daemon too.
 start_daemon() {
-	[ -f "$T_DIR/signgated.json" ] || write_config "${1:-.}"
-	: >"$T_DIR/daemon.log"
-	"$SIGNGATED" -c "$T_DIR/signgated.json" -p 0 \
-	    >>"$T_DIR/daemon.log" 2>&1 &
+	local conf=${DAEMON_CONF:-$T_DIR/signgated.json}
+	local log=${DAEMON_LOG:-$T_DIR/daemon.log}
+	[ -f "$conf" ] || write_config "${1:-.}"
+	: >"$log"
+	"$SIGNGATED" -c "$conf" -p 0 >>"$log" 2>&1 &
 	DAEMON_PID=$!
 	local i line
 	PORT=
@@ -124,17 +127,17 @@ start_daemon() {
 		while IFS= read -r line; do
 			[[ $line =~ listening\ on\ https?://127\.0\.0\.1:([0-9]+) ]] &&
 			    PORT=${BASH_REMATCH[1]}
-		done <"$T_DIR/daemon.log"
+		done <"$log"
 		[ -n "$PORT" ] && break
 		if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
-			echo "signgated exited:"; cat "$T_DIR/daemon.log"
+			echo "signgated exited:"; cat "$log"
 			DAEMON_PID=
 			return 1
 		fi
 		pause 0.01
 	done
 	if [ -z "$PORT" ]; then
-		echo "signgated did not start:"; cat "$T_DIR/daemon.log"
+		echo "signgated did not start:"; cat "$log"
 		return 1
 	fi
 	URL="https://127.0.0.1:$PORT"
@@ -142,6 +145,7 @@ start_daemon() {
 }
 
 stop_daemon() {
+	local log=${DAEMON_LOG:-$T_DIR/daemon.log}
 	if [ -n "${DAEMON_PID:-}" ]; then
 		kill -TERM "$DAEMON_PID" 2>/dev/null
 		local i
@@ -155,9 +159,9 @@ stop_daemon() {
 		DAEMON_PID=
 		# A clean stop exits 0; sanitizer reports (leaks at exit,
 		# memory errors) make it fail here.
-		if [ "$rc" -ne 0 ] || grep -q 'Sanitizer\|runtime error:' "$T_DIR/daemon.log"; then
+		if [ "$rc" -ne 0 ] || grep -q 'Sanitizer\|runtime error:' "$log"; then
 			not_ok "signgated stopped cleanly (exit $rc)"
-			grep -A 30 'Sanitizer\|runtime error:' "$T_DIR/daemon.log" | head -n 60
+			grep -A 30 'Sanitizer\|runtime error:' "$log" | head -n 60
 		fi
 	fi
 }
@@ -282,9 +286,20 @@ key_pem() {
 # DSSE envelope with nothing but openssl, as docs/API.md (POST /v1/requests/{id}/approvals) shows, and posts
 # it over the officer's own connection; prints the status.
 approve_with_openssl() {
+	local officer=$1 id
+	id=$(dsse_envelope "$@") || return 1
+	api "$officer" POST "/v1/requests/$id/approvals" \
+	    -H 'Content-Type: application/json' \
+	    --data-binary "@$T_DIR/dsse.$officer/env.json"
+}
+
+# dsse_envelope OFFICER REQUEST_JSON_FILE [decision [signer [DIR]]]:
+# writes the envelope to DIR/env.json (default $T_DIR/dsse.OFFICER) and
+# prints the request's id.
+dsse_envelope() {
 	local officer=$1 reqfile=$2 decision=${3:-approve} signer=${4:-$1}
 	local type="application/vnd.signgate.approval.v1+text"
-	local id req d="$T_DIR/dsse.$officer"
+	local id req d=${5:-$T_DIR/dsse.$officer}
 	[ -d "$d" ] || mkdir -p "$d"
 	# One jq for the id (first line) and the statement (the rest), split
 	# by the shell: each process costs milliseconds (jq tens), and the
@@ -301,6 +316,5 @@ approve_with_openssl() {
 	printf '{"payloadType":"%s","payload":"%s","signatures":[{"keyid":"%s","sig":"%s"}]}\n' \
 	    "$type" "$(base64 -w0 "$d/body")" "$officer" \
 	    "$(base64 -w0 "$d/sig")" >"$d/env.json"
-	api "$officer" POST "/v1/requests/$id/approvals" \
-	    -H 'Content-Type: application/json' --data-binary "@$d/env.json"
+	echo "$id"
 }
