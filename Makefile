@@ -13,7 +13,7 @@ SBINDIR = $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 
 CC ?= cc
-PKGS = openssl libmicrohttpd gnutls jansson sqlite3 libcurl p11-kit-1
+PKGS = openssl libmicrohttpd gnutls jansson sqlite3 libpq libcurl p11-kit-1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(filter-out p11-kit-1,$(PKGS)) 2>/dev/null)
 
