@@ -182,11 +182,22 @@ _pg_clear_locks() {
 }
 
 # _pg_ctl_start DIR: starts the server of DIR (settings in its
-# postgresql.conf) and waits until it accepts connections.
+# postgresql.conf) and waits until it accepts connections.  The server
+# gets none of the caller's descriptors but the standard ones (pg_ctl
+# points those at the log): one that outlived a forgotten pg_stop must not
+# hold a pipe open that someone waits on.
 _pg_ctl_start() {
-	if ! _pg_as timeout -k 5 "$_PG_BOUND" "$_pg_bindir/pg_ctl" -D "$1/data" \
-	    -l "$1/log/postgresql.log" -w -t "$_PG_WAIT" -s start >&2; then
-		_pg_say "the server in $1 did not start within ${_PG_WAIT}s"
+	if ! (
+		for fd in /proc/self/fd/*; do
+			fd=${fd##*/}
+			[[ "$fd" =~ ^[0-9]+$ ]] && [ "$fd" -gt 2 ] &&
+			    eval "exec $fd>&-"
+		done
+		_pg_as timeout -k 5 "$_PG_BOUND" "$_pg_bindir/pg_ctl" \
+		    -D "$1/data" -l "$1/log/postgresql.log" -w -t "$_PG_WAIT" \
+		    -s start >&2
+	); then
+		_pg_say "the server in $1 did not start (pg_ctl start -w -t $_PG_WAIT)"
 		_pg_log_tail "$1"
 		return 1
 	fi
