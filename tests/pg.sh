@@ -11,18 +11,21 @@
 #
 # tests/run.sh starts one cluster for the whole run and hands it to the
 # unit tests as SG_TEST_PG and SG_TEST_PG_PASSFILE; a script that stops or
-# kills its server starts one of its own.
+# kills its server starts one of its own.  An integration script puts it
+# in "$T_DIR/pg": lib.sh's clean-up stops it before removing T_DIR.
 #
 # A cluster's directory DIR holds:
 #	.sg-pg          what pg_stop needs (binaries, socket directory, port);
-#	                nothing is removed from a directory without it
+#	                pg_stop removes nothing from a directory without it,
+#	                and nothing there but what pg_start made
 #	data/           the cluster (owned by the server's user, 0700)
 #	log/            the server's log (postgresql.log) and initdb's
 #	s/              the socket directory, unless DIR is too long for a
 #	                socket path (107 bytes): then /tmp/sgpg.XXXXXX
 #	pass/           the passwords, one per role (ROLE.pass, mode 0600, the
 #	                password alone without a newline); the superuser's is
-#	                postgres.pass
+#	                postgres.pass, and the unit tests' sg_fx_pg_new_db
+#	                writes its copies (DBNAME.pass) here too
 # DIR, s/ and pass/ are traversable by anyone (0711), so that a daemon
 # running as another user reaches a password file given to it.
 #
@@ -37,6 +40,10 @@
 # the end of the server's log when the server was involved).  Every step
 # is bounded in time.
 
+# The cluster this shell started (never exported, unlike PG_DIR): what
+# pg_stop, pg_halt, pg_kill9 and pg_resume act on without a DIR, so that a
+# script that inherits another's PG_* variables cannot stop its server.
+_pg_mine=${_pg_mine:-}
 _PG_OS_USER=signgate-pg
 _PG_SUPER=postgres
 _PG_MARK=.sg-pg
@@ -175,11 +182,22 @@ _pg_clear_locks() {
 }
 
 # _pg_ctl_start DIR: starts the server of DIR (settings in its
-# postgresql.conf) and waits until it accepts connections.
+# postgresql.conf) and waits until it accepts connections.  The server
+# gets none of the caller's descriptors but the standard ones (pg_ctl
+# points those at the log): one that outlived a forgotten pg_stop must not
+# hold a pipe open that someone waits on.
 _pg_ctl_start() {
-	if ! _pg_as timeout -k 5 "$_PG_BOUND" "$_pg_bindir/pg_ctl" -D "$1/data" \
-	    -l "$1/log/postgresql.log" -w -t "$_PG_WAIT" -s start >&2; then
-		_pg_say "the server in $1 did not start within ${_PG_WAIT}s"
+	if ! (
+		for fd in /proc/self/fd/*; do
+			fd=${fd##*/}
+			[[ "$fd" =~ ^[0-9]+$ ]] && [ "$fd" -gt 2 ] &&
+			    eval "exec $fd>&-"
+		done
+		_pg_as timeout -k 5 "$_PG_BOUND" "$_pg_bindir/pg_ctl" \
+		    -D "$1/data" -l "$1/log/postgresql.log" -w -t "$_PG_WAIT" \
+		    -s start >&2
+	); then
+		_pg_say "the server in $1 did not start (pg_ctl start -w -t $_PG_WAIT)"
 		_pg_log_tail "$1"
 		return 1
 	fi
@@ -353,6 +371,7 @@ pg_start() {
 		return 1
 	fi
 
+	_pg_mine=$dir
 	export PG_DIR=$dir PG_BINDIR=$bindir PG_DATA=$dir/data PG_SOCKDIR=$sock
 	export PG_PORT=$port PG_LOG=$dir/log/postgresql.log
 	export PG_SUPER_CONNINFO="host=$sock port=$port user=$_PG_SUPER dbname=postgres"
@@ -371,19 +390,15 @@ pg_start() {
 	return 0
 }
 
-# pg_stop [DIR]: stops the server of DIR (default $PG_DIR), fast
-# shutdown, else SIGKILL to all its processes, and removes what pg_start
-# made there (and the socket directory), then DIR when that leaves it
-# empty.  Nothing to do (0) when DIR is gone or holds no cluster any more;
-# safe in a trap and twice.
+# pg_stop [DIR]: stops the server of DIR (default: the one this shell
+# started, if any), fast shutdown, else SIGKILL to all its processes, and
+# removes what pg_start made there (and the socket directory), then DIR
+# when that leaves it empty.  Nothing to do (0) when DIR is gone or holds
+# no cluster any more; safe in a trap and twice.
 pg_stop() {
-	local dir=${1:-${PG_DIR:-}} rc=0
+	local dir=${1:-${_pg_mine:-}} rc=0
 	[ -n "$dir" ] || return 0
 	dir=$(_pg_abs "$dir") || return 2
-	if [ ! -e "$dir" ]; then
-		_pg_forget "$dir"
-		return 0
-	fi
 	if [ ! -f "$dir/$_PG_MARK" ]; then
 		_pg_forget "$dir"
 		return 0
@@ -411,8 +426,9 @@ pg_stop() {
 	return "$rc"
 }
 
-# _pg_forget DIR: the exported variables go when they describe DIR.
+# _pg_forget DIR: the variables go when they describe DIR.
 _pg_forget() {
+	[ "${_pg_mine:-}" != "$1" ] || _pg_mine=
 	[ "${PG_DIR:-}" = "$1" ] || return 0
 	unset PG_DIR PG_BINDIR PG_DATA PG_SOCKDIR PG_PORT PG_LOG \
 	    PG_SUPER_CONNINFO PG_SUPER_PASSFILE PG_DB_CONNINFO PG_DB_PASSFILE
@@ -431,11 +447,22 @@ _pg_running() {
 	fi
 }
 
-# pg_halt [DIR]: the server stops at once, as in a crash (immediate
-# shutdown: no checkpoint, recovery at the next start).
+# _pg_target FN [DIR]: DIR made absolute, else the cluster this shell
+# started.
+_pg_target() {
+	if [ -z "${2:-${_pg_mine:-}}" ]; then
+		_pg_say "$1: no DIR given, and this shell started no server"
+		return 2
+	fi
+	_pg_abs "${2:-${_pg_mine:-}}"
+}
+
+# pg_halt [DIR]: the server (default: the one this shell started) stops
+# at once, as in a crash (immediate shutdown: no checkpoint, recovery at
+# the next start).
 pg_halt() {
 	local dir
-	dir=$(_pg_abs "${1:-${PG_DIR:-}}") || return 2
+	dir=$(_pg_target pg_halt "$@") || return 2
 	_pg_running pg_halt "$dir" || return 1
 	if ! _pg_as timeout -k 5 "$_PG_BOUND" "$_pg_bindir/pg_ctl" \
 	    -D "$dir/data" -m immediate -t "$_PG_WAIT" -s stop >&2; then
@@ -446,20 +473,21 @@ pg_halt() {
 }
 
 # pg_kill9 [DIR]: SIGKILL to the postmaster and every server process at
-# once; returns when none is left.
+# once (default: the server this shell started); returns when none is
+# left.
 pg_kill9() {
 	local dir
-	dir=$(_pg_abs "${1:-${PG_DIR:-}}") || return 2
+	dir=$(_pg_target pg_kill9 "$@") || return 2
 	_pg_running pg_kill9 "$dir" || return 1
 	_pg_kill_all "$dir"
 }
 
-# pg_resume [DIR]: starts the server of DIR again after pg_halt or
-# pg_kill9, on the same data directory and socket; returns once it
-# accepts connections (crash recovery done).
+# pg_resume [DIR]: starts the server of DIR (default: the one this shell
+# started) again after pg_halt or pg_kill9, on the same data directory and
+# socket; returns once it accepts connections (crash recovery done).
 pg_resume() {
 	local dir
-	dir=$(_pg_abs "${1:-${PG_DIR:-}}") || return 2
+	dir=$(_pg_target pg_resume "$@") || return 2
 	if ! _pg_state "$dir"; then
 		_pg_say "pg_resume: $dir holds no cluster made by pg_start"
 		return 1

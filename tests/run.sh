@@ -45,6 +45,48 @@ run_one() {
 	rm -f "$out"
 }
 
+# fail_suite NAME WHY: a failure that is not a test's (counted as one).
+fail_suite() {
+	echo "== $1"
+	echo "not ok - $2"
+	total_fail=$((total_fail + 1))
+	failed_suites+=("$1")
+}
+
+# One PostgreSQL server for the whole run (tests/pg.sh): the unit tests
+# of the PostgreSQL store each make a database of their own in it, from
+# SG_TEST_PG (the superuser's conninfo) and SG_TEST_PG_PASSFILE (its
+# password).  A script that stops or crashes a server starts its own, so
+# this one is never disturbed; its PG_* variables stay out of the tests'
+# environment for that reason.  Without the server's binaries those tests
+# are skipped, but in CI that is a failure.
+. tests/pg.sh
+pg_run_dir=
+stop_pg() {
+	[ -n "$pg_run_dir" ] || return 0
+	pg_stop "$pg_run_dir" || return 1
+	pg_run_dir=
+}
+trap stop_pg EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+if pg_bindir >/dev/null 2>&1; then
+	if pg_run_dir=$(mktemp -d /tmp/sg-pg.XXXXXX) && pg_start "$pg_run_dir"; then
+		echo "PostgreSQL server for the tests: $PG_BINDIR, in $pg_run_dir"
+		export SG_TEST_PG=$PG_SUPER_CONNINFO
+		export SG_TEST_PG_PASSFILE=$PG_SUPER_PASSFILE
+		export -n PG_DIR PG_BINDIR PG_DATA PG_SOCKDIR PG_PORT PG_LOG \
+		    PG_SUPER_CONNINFO PG_SUPER_PASSFILE
+	else
+		fail_suite postgresql "the PostgreSQL server for the tests did not start"
+		stop_pg
+	fi
+elif [ -n "${CI:-}" ]; then
+	fail_suite postgresql "PostgreSQL server binaries not found (in CI they must be: scripts/deps.sh installs postgresql)"
+else
+	echo "PostgreSQL server binaries not found: PostgreSQL tests are skipped"
+fi
+
 # The integration scripts run one after the other, each with the machine
 # to itself but for those marked "# run.sh: beside the others" (they
 # share nothing with the rest: no daemon, no port, no state, no var/dev):
@@ -103,6 +145,8 @@ for t in tests/integration/[0-9]*.sh; do
 	run_one "integration $(basename "$t")" bash "$t"
 done
 rm -rf "$beside_dir"
+
+stop_pg || fail_suite postgresql "the PostgreSQL server for the tests did not stop"
 
 echo
 if [ ${#failed_suites[@]} -gt 0 ]; then

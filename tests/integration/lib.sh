@@ -50,6 +50,11 @@ cleanup() {
 	kill_bg
 	stop_daemon
 	stop_signer
+	# A PostgreSQL server the script started (source tests/pg.sh;
+	# pg_start "$T_DIR/pg") goes before its directory.
+	if declare -F pg_stop >/dev/null; then
+		pg_stop
+	fi
 	rm -rf "$T_DIR"
 }
 trap cleanup EXIT
