@@ -28,7 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "sg_err.h"
@@ -71,52 +70,38 @@ wait_for(atomic_int *flag, int want, long timeout_ms)
  */
 static int on_pg;
 
-/* The conninfo of database "sgt_<pid>_<name>" on the suite's server,
- * created the first time (a reopen finds it again). */
+/* A store name's database on the run's server, made the first time
+ * (a reopen finds it again), and its password. */
 static int
-sg_fx_pg_db(const char *name, char *conninfo, size_t cap, char **ret_pw)
+pg_db(const char *name, char *conninfo, size_t cap, char **ret_pw)
 {
-	const char *base = getenv("SG_TEST_PG");
-	const char *pwfile = getenv("SG_TEST_PG_PASSFILE");
-	const char *keys[3] = { "dbname", NULL, NULL }, *vals[3];
-	char dbname[64], sql[128], *pw = NULL;
-	size_t pwlen = 0;
-	PGconn *c;
-	PGresult *res;
-	size_t i;
-	int ok;
+	static struct {
+		char name[32], conninfo[512], passfile[256];
+	} made[64];
+	static size_t nmade;
+	char prefix[40];
+	size_t i, len;
 
 	*ret_pw = NULL;
-	if (base == NULL)
-		return -1;
-	if (pwfile != NULL && sg_read_secret_file(pwfile, &pw, &pwlen) != 0)
-		return -1;
-	snprintf(dbname, sizeof(dbname), "sgt_%ld_%s", (long)getpid(), name);
-	for (i = 0; dbname[i] != '\0'; i++)
-		if (dbname[i] == '-')
-			dbname[i] = '_';
-	vals[0] = base;
-	if (pw != NULL) {
-		keys[1] = "password";
-		vals[1] = pw;
+	for (i = 0; i < nmade && strcmp(made[i].name, name) != 0; i++)
+		;
+	if (i == nmade) {
+		if (nmade == sizeof(made) / sizeof(made[0]))
+			return -1;
+		snprintf(prefix, sizeof(prefix), "st_%s", name);
+		for (len = 0; prefix[len] != '\0'; len++)
+			if (prefix[len] == '-')
+				prefix[len] = '_';
+		if (sg_fx_pg_new_db(prefix, made[i].conninfo,
+		    sizeof(made[i].conninfo), made[i].passfile,
+		    sizeof(made[i].passfile)) != 1)
+			return -1;
+		snprintf(made[i].name, sizeof(made[i].name), "%s", name);
+		nmade++;
 	}
-	c = PQconnectdbParams(keys, vals, 1);
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
-	res = PQexec(c, sql);
-	ok = PQresultStatus(res) == PGRES_COMMAND_OK ||
-	    (PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL &&
-	    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "42P04") == 0);
-	if (!ok)
-		fprintf(stderr, "  %s: %s", sql, PQerrorMessage(c));
-	PQclear(res);
-	PQfinish(c);
-	snprintf(conninfo, cap, "%s dbname=%s", base, dbname);
-	if (!ok) {
-		sg_freezero(pw, pwlen);
-		return -1;
-	}
-	*ret_pw = pw;
-	return 0;
+	snprintf(conninfo, cap, "%s", made[i].conninfo);
+	return sg_read_secret_file(made[i].passfile, ret_pw, &len) == 0 ?
+	    0 : -1;
 }
 
 static int
@@ -137,7 +122,7 @@ open_named(const char *name, const char *node, int claim_seconds,
 		c.shared = node != NULL;
 		return sg_store_open_conf(&c, ret);
 	}
-	if (sg_fx_pg_db(name, conninfo, sizeof(conninfo), &password) != 0)
+	if (pg_db(name, conninfo, sizeof(conninfo), &password) != 0)
 		return SG_ERR_IO;
 	c.backend = SG_DB_POSTGRESQL;
 	c.conninfo = conninfo;
