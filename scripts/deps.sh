@@ -21,6 +21,8 @@ packages=(
 	libjansson-dev
 	libsqlite3-dev
 	sqlite3
+	libpq-dev
+	postgresql
 	libcurl4-openssl-dev
 	curl
 	softhsm2

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -34,6 +36,7 @@
 #include <openssl/x509v3.h>
 
 #include "sg_crypto.h"
+#include "sg_err.h"
 #include "sg_merkle.h"
 #include "sg_util.h"
 #include "sg_fixture.h"
@@ -41,6 +44,8 @@
 #define FX_PKI_DAYS 365
 #define FX_P11_SLOTS 16
 #define FX_PUB_PEM_MAGIC "-----"
+#define FX_PG_NAME_MAX 63               /* PostgreSQL's NAMEDATALEN - 1 */
+#define FX_PG_CONNECT_TIMEOUT "10"      /* seconds */
 
 /* ---- scratch directories ---- */
 
@@ -276,6 +281,150 @@ sg_fx_p11_slot(void *dl, const char *label, CK_FUNCTION_LIST **ret_f,
 		}
 	}
 	return -1;
+}
+
+/* ---- PostgreSQL ---- */
+
+static atomic_uint fx_pg_dbs;
+
+/* 1 when s is lower-case letters, digits and '_', starting with a letter. */
+static int
+pg_name_ok(const char *s)
+{
+	size_t i;
+
+	if (s[0] < 'a' || s[0] > 'z')
+		return 0;
+	for (i = 1; s[i] != '\0'; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+/* Appends "key=value" to the conninfo in out, the value quoted when it
+ * has to be; -1 when it does not fit. */
+static int
+pg_conninfo_add(char *out, size_t cap, const char *key, const char *val)
+{
+	size_t len = strlen(out);
+	int quote = val[0] == '\0' || strpbrk(val, " \t\n\r\f\v'\\") != NULL;
+	const char *p;
+	int n;
+
+	n = snprintf(out + len, cap - len, "%s%s=%s", len > 0 ? " " : "", key,
+	    quote ? "'" : "");
+	if (n < 0 || (size_t)n >= cap - len)
+		return -1;
+	len += (size_t)n;
+	for (p = val; *p != '\0'; p++) {
+		if (quote && (*p == '\'' || *p == '\\')) {
+			if (len + 1 >= cap)
+				return -1;
+			out[len++] = '\\';
+		}
+		if (len + 1 >= cap)
+			return -1;
+		out[len++] = *p;
+	}
+	if (quote) {
+		if (len + 1 >= cap)
+			return -1;
+		out[len++] = '\'';
+	}
+	out[len] = '\0';
+	return 0;
+}
+
+int
+sg_fx_pg_new_db(const char *prefix, char *conninfo, size_t cap,
+    char *passfile, size_t pcap)
+{
+	const char *server = getenv("SG_TEST_PG");
+	const char *superpass = getenv("SG_TEST_PG_PASSFILE");
+	const char *keys[] = { "dbname", "password", "connect_timeout", NULL };
+	const char *vals[] = { server, NULL, FX_PG_CONNECT_TIMEOUT, NULL };
+	char name[FX_PG_NAME_MAX + 1], *dir = NULL, *ident = NULL;
+	char *sql = NULL, *pw = NULL;
+	PGresult *res = NULL;
+	PGconn *conn = NULL;
+	size_t pwlen = 0;
+	int n, r = -1;
+
+	if (cap == 0 || pcap == 0)
+		return -1;
+	conninfo[0] = passfile[0] = '\0';
+	if (server == NULL || server[0] == '\0')
+		return 0;
+	if (superpass == NULL || superpass[0] == '\0') {
+		fprintf(stderr, "SG_TEST_PG is set, SG_TEST_PG_PASSFILE is not\n");
+		return -1;
+	}
+	n = snprintf(name, sizeof(name), "%s_%ld_%u", prefix, (long)getpid(),
+	    atomic_fetch_add(&fx_pg_dbs, 1));
+	if (!pg_name_ok(prefix) || n < 0 || (size_t)n >= sizeof(name)) {
+		fprintf(stderr, "unsuitable database name prefix \"%s\"\n",
+		    prefix);
+		return -1;
+	}
+	if (sg_read_secret_file(superpass, &pw, &pwlen) != 0) {
+		fprintf(stderr, "SG_TEST_PG_PASSFILE %s: cannot read the "
+		    "password (a file of ours, mode 0600)\n", superpass);
+		goto out;
+	}
+	/* The conninfo is expanded from dbname; the password comes after
+	 * it, as a parameter of its own. */
+	vals[1] = pw;
+	conn = PQconnectdbParams(keys, vals, 1);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "cannot connect to SG_TEST_PG \"%s\": %s", server,
+		    conn != NULL ? PQerrorMessage(conn) : "out of memory\n");
+		goto out;
+	}
+	if (pg_conninfo_add(conninfo, cap, "host", PQhost(conn)) != 0 ||
+	    pg_conninfo_add(conninfo, cap, "port", PQport(conn)) != 0 ||
+	    pg_conninfo_add(conninfo, cap, "user", PQuser(conn)) != 0 ||
+	    pg_conninfo_add(conninfo, cap, "dbname", name) != 0) {
+		fprintf(stderr, "the conninfo of %s does not fit in %zu bytes\n",
+		    name, cap);
+		goto out;
+	}
+	/* Beside the superuser's: removed with the server's directory. */
+	if ((dir = sg_dirname(superpass)) == NULL ||
+	    (n = snprintf(passfile, pcap, "%s/%s.pass", dir, name)) < 0 ||
+	    (size_t)n >= pcap) {
+		fprintf(stderr, "the password file of %s does not fit in %zu "
+		    "bytes\n", name, pcap);
+		goto out;
+	}
+	if ((ident = PQescapeIdentifier(conn, name, strlen(name))) == NULL ||
+	    asprintf(&sql, "CREATE DATABASE %s", ident) < 0) {
+		sql = NULL;
+		fprintf(stderr, "CREATE DATABASE %s: out of memory\n", name);
+		goto out;
+	}
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "CREATE DATABASE %s: %s", name,
+		    PQerrorMessage(conn));
+		goto out;
+	}
+	if ((n = sg_write_file(passfile, pw, pwlen, 0600)) != 0) {
+		fprintf(stderr, "cannot write %s: %s\n", passfile,
+		    sg_strerror(n));
+		goto out;
+	}
+	r = 1;
+out:
+	if (r != 1)
+		conninfo[0] = passfile[0] = '\0';
+	PQclear(res);
+	PQfreemem(ident);
+	free(sql);
+	free(dir);
+	PQfinish(conn);
+	sg_freezero(pw, pwlen);
+	return r;
 }
 
 /* ---- keys and certificates ---- */

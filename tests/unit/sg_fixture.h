@@ -83,6 +83,22 @@ int sg_fx_p11_slot(void *dl, const char *label, CK_FUNCTION_LIST **ret_f,
 	const char *__lsan_default_options(void)			\
 	{ return "print_suppressions=0"; }
 
+/* ---- a PostgreSQL database (tests/pg.sh) ---- */
+
+/*
+ * A fresh database for a test of the PostgreSQL store, in the server
+ * tests/run.sh starts for the run: SG_TEST_PG is its superuser's conninfo,
+ * SG_TEST_PG_PASSFILE that superuser's password.  The database is named
+ * PREFIX_PID_N and owned by the superuser; prefix is lower-case letters,
+ * digits and '_', starting with a letter.  Returns 1 with conninfo
+ * ("host=... port=... user=... dbname=...") and passfile (a new file of
+ * mode 0600 holding the password alone, removed with the server); 0 when
+ * there is no server (the test is skipped: SKIP in sg_test.h); -1 on a
+ * failure, with a line on stderr.
+ */
+int sg_fx_pg_new_db(const char *prefix, char *conninfo, size_t cap,
+    char *passfile, size_t pcap);
+
 /* ---- keys and certificates ---- */
 
 /* The public half only, as a verifier has it. */
