@@ -5,7 +5,7 @@
  *
  * The source is read in one snapshot (a read transaction), every table
  * but claims (a gateway's passing hold on a request) in primary-key
- * order, COPY_PAGE rows at a time: each page starts after the last key
+ * order, a page of rows at a time: each page starts after the last key
  * of the one before (keyset paging), so that nothing held in memory
  * grows with the store.  Rows are written in multi-row INSERTs.  The
  * target is written in ONE transaction, begun under the gateways' own
@@ -51,7 +51,11 @@
 #include "sg_util.h"
 #include "store_int.h"
 
-#define COPY_PAGE 500              /* rows read per query */
+/* Rows read per query: a page of requests or approvals is a few MB at
+ * most; log entries (up to SG_ENTRY_MAX, twice that as PostgreSQL's hex)
+ * and policies come fewer at a time, for the same bound. */
+#define COPY_PAGE 500
+#define COPY_PAGE_LARGE 32
 #define COPY_PARAMS 40             /* sg_db binds at most 40 parameters */
 #define COPY_MAX_COLS 36
 #define COPY_MAX_KEY 2
@@ -69,6 +73,7 @@ struct table {
 	const struct col *cols;
 	size_t ncols;
 	size_t nkey;
+	int page;
 };
 
 #define COLS(v) v, sizeof(v) / sizeof(v[0])
@@ -122,13 +127,13 @@ static const struct col checkpoints_cols[] = {
 enum { T_REQUESTS, T_APPROVALS, T_POLICIES, T_ARTIFACTS, T_ENTRIES,
     T_NODES, T_CHECKPOINTS, NTABLES };
 static const struct table tables[NTABLES] = {
-	{ "requests", COLS(requests_cols), 1 },
-	{ "approvals", COLS(approvals_cols), 2 },
-	{ "policies", COLS(policies_cols), 1 },
-	{ "release_artifacts", COLS(artifacts_cols), 2 },
-	{ "log_entries", COLS(entries_cols), 1 },
-	{ "log_nodes", COLS(nodes_cols), 2 },
-	{ "log_checkpoints", COLS(checkpoints_cols), 1 },
+	{ "requests", COLS(requests_cols), 1, COPY_PAGE },
+	{ "approvals", COLS(approvals_cols), 2, COPY_PAGE },
+	{ "policies", COLS(policies_cols), 1, COPY_PAGE_LARGE },
+	{ "release_artifacts", COLS(artifacts_cols), 2, COPY_PAGE },
+	{ "log_entries", COLS(entries_cols), 1, COPY_PAGE_LARGE },
+	{ "log_nodes", COLS(nodes_cols), 2, COPY_PAGE },
+	{ "log_checkpoints", COLS(checkpoints_cols), 1, COPY_PAGE },
 };
 
 /* One value read; text and blobs malloc'd (never NULL unless null). */
@@ -251,7 +256,7 @@ page_sql(const struct table *tb, int after)
 		    "LIMIT %d", cols, tb->name, after ? " WHERE (" : "",
 		    after ? keys : "", after ? ") > (" : "",
 		    after ? (tb->nkey == 1 ? "?1)" : "?1, ?2)") : "", keys,
-		    COPY_PAGE);
+		    tb->page);
 	free(cols);
 	free(keys);
 	return n < 0 ? NULL : sql;
@@ -557,7 +562,7 @@ scan(struct copy *c, struct sg_db *db, const struct table *tb, row_fn fn,
 			r = db_fail(c, db, rc, tb->name);
 			goto out;
 		}
-		if (got < COPY_PAGE)
+		if (got < (size_t)tb->page)
 			break;
 	}
 	r = 0;

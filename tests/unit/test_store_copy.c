@@ -169,16 +169,36 @@ raw_pg(const struct pgdb *p, const char *sql)
 
 /* ---- the source: every kind of row ---- */
 
+/*
+ * Sizes past the copy's pages (500 rows; 32 of log entries and policies),
+ * so that every table is read in more than one page and each kind of key
+ * (an integer, text, text and integer, two integers, two texts) is paged
+ * on: 307 log entries (and 2 * 307 - 5 subtree hashes), 600 release
+ * artifacts, 40 policies, 3 + 9 * 60 approvals.  307 is odd: its last
+ * leaf is on the tree's right edge.
+ */
 #define NREQ 9
-#define NLINES 4
-#define LOG_EXTRA 29                   /* entries beyond the requests' */
+#define NLINES 600
+#define NPOLICIES 40
+#define NAPPROVALS (3 + NREQ * 60)
+#define LOG_EXTRA 301                  /* entries beyond the requests' */
+#define LOG_SIZE (6 + LOG_EXTRA)
 
-static const char *const lines[NLINES] = {
-	"sha256:1111111111111111111111111111111111111111111111111111111111111111 raw a.bin",
-	"sha256:2222222222222222222222222222222222222222222222222222222222222222 raw b.bin 1.0",
-	"sha256:3333333333333333333333333333333333333333333333333333333333333333 cms c.exe",
-	"sha256:4444444444444444444444444444444444444444444444444444444444444444 raw d.bin",
-};
+static char lines_buf[NLINES][96];
+static const char *lines[NLINES];
+
+static void
+make_lines(void)
+{
+	unsigned i;
+
+	for (i = 0; i < NLINES; i++) {
+		snprintf(lines_buf[i], sizeof(lines_buf[i]), "sha256:%064x %s "
+		    "f%u.bin%s", i + 1, i % 3 ? "raw" : "cms", i,
+		    i % 5 ? "" : " 1.0");
+		lines[i] = lines_buf[i];
+	}
+}
 
 /* Bytes a text column could not carry: NUL, 0xff, a lone 0x80. */
 static const uint8_t sig_bytes[] = { 0x30, 0x45, 0x00, 0xff, 0x80, 0x00,
@@ -275,10 +295,14 @@ job_populate(struct sg_txn *t, void *arg)
 			    NULL, i == 1 ? "b0d1" : NULL);
 		}
 		if (r == 0)
-			r = sg_store_put_policy(t, "ab12", "policy one\n", 10);
-		if (r == 0)
 			r = sg_store_put_policy(t, "cd34", "policy \xc3\xa9two\n",
 			    20);
+		for (i = 1; i < NPOLICIES && r == 0; i++) {
+			char sha[16], text[32];
+			snprintf(sha, sizeof(sha), "p%03u", i);
+			snprintf(text, sizeof(text), "policy %u\n", i);
+			r = sg_store_put_policy(t, sha, text, 10 + i);
+		}
 		return r;
 	case 1:
 		if ((r = sg_store_add_approval(t, src.id[0], "alice", 1, 1100,
@@ -287,6 +311,14 @@ job_populate(struct sg_txn *t, void *arg)
 		    "{\"payloadType\":\"b\"}")) != 0 ||
 		    (r = sg_store_add_approval(t, src.id[1], "carol", 1, 1102,
 		    "{\"payloadType\":\"c\"}")) != 0)
+			return r;
+		for (i = 0; i < NREQ * 60 && r == 0; i++) {
+			char officer[16];
+			snprintf(officer, sizeof(officer), "o%02u", i % 60);
+			r = sg_store_add_approval(t, src.id[i / 60], officer,
+			    (int)(i % 2), 1500 + i, "{}");
+		}
+		if (r != 0)
 			return r;
 		if ((r = sg_store_set_signed(t, src.id[1], sig_bytes,
 		    sizeof(sig_bytes), cms_bytes, sizeof(cms_bytes), 1200,
@@ -350,6 +382,7 @@ make_source(void)
 	size_t len = SG_ED25519_PUB;
 	int step, r;
 
+	make_lines();
 	snprintf(dir, sizeof(dir), "%s/src", tmpdir);
 	snprintf(hsm, sizeof(hsm), "%s/src-hsm", tmpdir);
 	if ((logkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) == NULL ||
@@ -374,8 +407,7 @@ make_source(void)
 	src.log_size = ls.checkpoint_size;
 	sg_store_close(st);
 	sg_tlog_free(l);
-	if (r != 0 || ls.size != ls.checkpoint_size || ls.size != 6 +
-	    LOG_EXTRA) {
+	if (r != 0 || ls.size != ls.checkpoint_size || ls.size != LOG_SIZE) {
 		fprintf(stderr, "  populating the source: %s (log %llu, "
 		    "checkpoint %llu)\n", sg_strerror(r),
 		    (unsigned long long)ls.size,
@@ -462,8 +494,8 @@ same_items(struct sg_txn *ta, struct sg_txn *tb, const char *id)
 	size_t na = 0, nb = 0, i;
 	int ok;
 
-	ok = sg_store_release_items(ta, id, 0, 100, 0, &a, &na) == 0 &&
-	    sg_store_release_items(tb, id, 0, 100, 0, &b, &nb) == 0 &&
+	ok = sg_store_release_items(ta, id, 0, NLINES + 1, 0, &a, &na) == 0 &&
+	    sg_store_release_items(tb, id, 0, NLINES + 1, 0, &b, &nb) == 0 &&
 	    na == NLINES && nb == na;
 	for (i = 0; ok && i < na; i++)
 		ok = a[i].position == b[i].position &&
@@ -653,7 +685,7 @@ test_setup(void)
 	if (sg_fx_tmpdir("copy", tmpdir, sizeof(tmpdir)) != 0)
 		exit(2);
 	CHECK_EQ_INT(make_source(), 0);
-	CHECK_EQ_INT(src.log_size, 6 + LOG_EXTRA);
+	CHECK_EQ_INT(src.log_size, LOG_SIZE);
 }
 
 /* SQLite to SQLite: every row, the log, the counter; a second copy into
@@ -674,8 +706,9 @@ test_sqlite_to_sqlite(void)
 	CHECK_EQ_INT(copy(0, &from, &to), 0);
 	CHECK(report_matches());
 	CHECK(report_rows("requests", NREQ));
-	CHECK(report_rows("approvals", 3));
-	CHECK(report_rows("policies", 2));
+	CHECK(report_rows("approvals", NAPPROVALS));
+	CHECK(report_rows("policies", NPOLICIES));
+	CHECK(report_rows("log_nodes", 2 * LOG_SIZE - 5));
 	CHECK(report_rows("release_artifacts", NLINES));
 	CHECK(report_rows("log_entries", src.log_size));
 	CHECK(strstr(report, "requests.seq goes on after 49\n") != NULL);
@@ -779,11 +812,12 @@ test_mismatch_sqlite(void)
 	CHECK_EQ_INT(copy(1, &from, &to), SG_ERR_VERIFY);
 	CHECK(strstr(err, "THE LOG DOES NOT MATCH THE SIGNED CHECKPOINT") !=
 	    NULL);
-	/* A stored subtree hash of the checkpoint's tree (35 = 32+2+1:
-	 * leaf 34 is on its right edge). */
+	/* A stored subtree hash on the right edge of the checkpoint's
+	 * tree: its last leaf. */
 	CHECK_EQ_INT(copy(0, &from, &to2), 0);
 	CHECK_EQ_INT(raw_sqlite(t2dir, "UPDATE log_nodes SET hash = "
-	    "zeroblob(32) WHERE level = 0 AND idx = 34"), 0);
+	    "zeroblob(32) WHERE level = 0 AND idx = (SELECT MAX(idx) FROM "
+	    "log_entries)"), 0);
 	CHECK_EQ_INT(copy(1, &from, &to2), SG_ERR_VERIFY);
 	CHECK(strstr(err, "stored subtree hashes give root") != NULL);
 	/* An approval's envelope: the log is fine, the rows are not. */
@@ -794,7 +828,7 @@ test_mismatch_sqlite(void)
 	CHECK_EQ_INT(copy(1, &from, &to2), SG_ERR_VERIFY);
 	CHECK(strstr(err, "table approvals: the rows differ") != NULL);
 	/* An entry moved away: as many rows, one index missing. */
-	CHECK_EQ_INT(raw_sqlite(tdir, "UPDATE log_entries SET idx = 100 "
+	CHECK_EQ_INT(raw_sqlite(tdir, "UPDATE log_entries SET idx = 100000 "
 	    "WHERE idx = 7"), 0);
 	CHECK_EQ_INT(copy(1, &from, &to), SG_ERR_VERIFY);
 	CHECK(strstr(err, "entry 7 is missing") != NULL);
