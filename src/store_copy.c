@@ -945,7 +945,7 @@ check_log(struct copy *c)
 {
 	uint8_t root_m[SG_HASH_LEN], stored[SG_HASH_LEN];
 	char a[2 * SG_HASH_LEN + 1], b[2 * SG_HASH_LEN + 1];
-	uint64_t m = c->fr.size, want_nodes = 0, k;
+	uint64_t m = c->fr.size;
 	int r;
 
 	if (c->have_gap)
@@ -971,13 +971,11 @@ check_log(struct copy *c)
 		    "%s, the checkpoint's is %s", c->dst_name,
 		    (unsigned long long)c->cp_size, a, b);
 	}
-	for (k = m; k > 0; k >>= 1)
-		want_nodes += k;
-	if (c->t[T_NODES].dst_rows != want_nodes)
+	if (c->t[T_NODES].dst_rows != c->nodes_made)
 		return fail(c, SG_ERR_VERIFY, "%s: log_nodes holds %llu subtree "
 		    "hashes; a tree of %llu entries has %llu", c->dst_name,
 		    (unsigned long long)c->t[T_NODES].dst_rows,
-		    (unsigned long long)m, (unsigned long long)want_nodes);
+		    (unsigned long long)m, (unsigned long long)c->nodes_made);
 	if (c->have_cp) {
 		if ((r = stored_root(c, c->cp_size, stored)) != 0)
 			return r;

@@ -832,6 +832,15 @@ test_mismatch_sqlite(void)
 	    "WHERE idx = 7"), 0);
 	CHECK_EQ_INT(copy(1, &from, &to), SG_ERR_VERIFY);
 	CHECK(strstr(err, "entry 7 is missing") != NULL);
+	/* A source with one subtree hash too many. */
+	dir_of(bdir, sizeof(bdir), "bad-src2");
+	dir_of(t2dir, sizeof(t2dir), "lite7");
+	CHECK_EQ_INT(copy(0, &from, &bad), 0);
+	CHECK_EQ_INT(raw_sqlite(bdir, "INSERT INTO log_nodes (level, idx, "
+	    "hash) VALUES (20, 0, zeroblob(32))"), 0);
+	CHECK_EQ_INT(copy(0, &bad, &to2), SG_ERR_VERIFY);
+	CHECK(strstr(err, "log_nodes holds 610 subtree hashes; a tree of 307 "
+	    "entries has 609") != NULL);
 	/* A request fewer. */
 	CHECK_EQ_INT(raw_sqlite(tdir, "DELETE FROM requests WHERE seq = 4"),
 	    0);
