@@ -60,6 +60,11 @@
 #define COPY_MAX_COLS 36
 #define COPY_MAX_KEY 2
 
+/* The tables and columns below are those of schema version 5
+ * (src/store_schema.c): a new version adds its own here. */
+_Static_assert(SG_STORE_SCHEMA_VERSION == 5,
+    "src/store_copy.c copies the tables of schema version 5");
+
 enum col_type { COL_INT, COL_TEXT, COL_BLOB };
 
 struct col {
