@@ -544,20 +544,24 @@ scan(struct copy *c, struct sg_db *db, const struct table *tb, row_fn fn,
 				goto out;
 			(*ret_rows)++;
 			got++;
+			/* The next page starts after this key (text or
+			 * integers, never NULL: NULL would end the paging). */
 			cells_clear(last, tb->nkey);
-			memcpy(last, row, tb->nkey * sizeof(*row));
-			for (i = 0; i < tb->nkey; i++)
+			for (i = 0; i < tb->nkey; i++) {
+				if (row[i].null) {
+					r = fail(c, SG_ERR_INVALID, "%s: %s: a "
+					    "row whose %s is NULL", db == c->src ?
+					    c->src_name : c->dst_name, tb->name,
+					    tb->cols[i].name);
+					goto out;
+				}
+				last[i] = row[i];
+				last[i].p = NULL;
 				if (row[i].p != NULL &&
 				    (last[i].p = strdup(row[i].p)) == NULL) {
-					memset(&last[i], 0, sizeof(last[i]));
 					r = SG_ERR_NOMEM;
 					goto out;
 				}
-			if (last[0].null) {
-				r = fail(c, SG_ERR_INVALID, "%s: %s: a row "
-				    "without its key", db == c->src ?
-				    c->src_name : c->dst_name, tb->name);
-				goto out;
 			}
 			if ((r = fn(c, tb, row)) != 0)
 				goto out;

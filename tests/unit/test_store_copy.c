@@ -898,6 +898,19 @@ test_refusals(void)
 	conf_sqlite(&to, tdir);
 	CHECK_EQ_INT(copy(0, &from, &to), SG_ERR_NOT_FOUND);
 	CHECK(strstr(err, "no store there") != NULL);
+	/* A key SQLite let through as NULL (policies.sha256 is not
+	 * NOT NULL there) cannot be paged on, nor stored in PostgreSQL. */
+	conf_sqlite(&from, sdir);
+	dir_of(none, sizeof(none), "bad-src3");
+	conf_sqlite(&to, none);
+	CHECK_EQ_INT(copy(0, &from, &to), 0);
+	CHECK_EQ_INT(raw_sqlite(none, "INSERT INTO policies (sha256, text, "
+	    "first_seen) VALUES (NULL, 'x', 1)"), 0);
+	dir_of(tdir, sizeof(tdir), "lite8");
+	conf_sqlite(&from, none);
+	conf_sqlite(&to, tdir);
+	CHECK_EQ_INT(copy(0, &from, &to), SG_ERR_INVALID);
+	CHECK(strstr(err, "policies: a row whose sha256 is NULL") != NULL);
 	conf_sqlite(&from, sdir);
 	memset(&to, 0, sizeof(to));
 	to.backend = SG_DB_POSTGRESQL;
