@@ -708,10 +708,13 @@ side_name(const struct sg_store_conf *sc, char **ret)
 {
 	int n;
 
+	/* Named in messages only once open_side() has checked that a
+	 * conninfo holds no password. */
 	if (sc->backend == SG_DB_SQLITE)
-		n = asprintf(ret, "sqlite:%s", sc->dir);
+		n = asprintf(ret, "sqlite:%s", sc->dir != NULL ? sc->dir : "");
 	else
-		n = asprintf(ret, "postgresql:%s", sc->conninfo);
+		n = asprintf(ret, "postgresql:%s", sc->conninfo != NULL ?
+		    sc->conninfo : "");
 	if (n < 0) {
 		*ret = NULL;
 		return SG_ERR_NOMEM;
