@@ -113,12 +113,13 @@ int sg_store_open(const char *dir, struct sg_store **ret);
  * running on either: every table but the claims, in one transaction on
  * the target that is committed only once the target, read back, holds
  * the source's rows and a log whose first N entries have the root of the
- * source's newest signed checkpoint (of N entries).  SG_ERR_CONFLICT if
- * the target holds any request, policy, release artifact, log entry or
- * checkpoint; SG_ERR_VERIFY if the check fails; then the target is left
- * as it was.  A short report goes to `report` (may be NULL); errbuf says
- * why it failed.  A PostgreSQL conninfo must not hold the password
- * (password in the conf).
+ * source's newest signed checkpoint (of N entries).  SG_ERR_NOT_FOUND if
+ * the source holds no store; SG_ERR_CONFLICT if the target holds any row
+ * of the tables copied (requests, approvals, policies, release artifacts,
+ * log entries, nodes or checkpoints); SG_ERR_VERIFY if a check fails;
+ * then the target is left as it was.  A short report goes to `report`
+ * (may be NULL) once committed; errbuf says why it failed.  A PostgreSQL
+ * conninfo must not hold the password (password in the conf).
  */
 int sg_store_copy(const struct sg_store_conf *from,
     const struct sg_store_conf *to, FILE *report, char *errbuf,
