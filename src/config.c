@@ -625,16 +625,16 @@ sg_conninfo_check(const char *conninfo, char *errbuf, size_t errlen)
 		n = err != NULL ? strlen(err) : 0;
 		while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
 			err[--n] = '\0';
-		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "does not parse: "
-		    "%s", err != NULL ? err : "out of memory");
+		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "does not "
+		    "parse: %s", err != NULL ? err : "out of memory");
 		PQfreemem(err);
 		return r;
 	}
 	for (o = opts; o->keyword != NULL; o++)
 		if (o->val != NULL && (strcmp(o->keyword, "password") == 0 ||
 		    strcmp(o->keyword, "passfile") == 0)) {
-			r = sg_err_set(errbuf, errlen, SG_ERR_FORBIDDEN, "must not "
-			    "hold a %s", o->keyword);
+			r = sg_err_set(errbuf, errlen, SG_ERR_FORBIDDEN,
+			    "must not hold a %s", o->keyword);
 			break;
 		}
 	PQconninfoFree(opts);

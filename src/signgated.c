@@ -73,18 +73,19 @@ usage(FILE *f)
 	    "               without starting: every problem is printed; exit 0\n"
 	    "               with \"configuration OK\", or 1\n"
 	    "  --copy-store FROM TO\n"
-	    "               copy the store FROM into the empty store TO, each\n"
-	    "               sqlite:DIR (the state directory holding signgate.db)\n"
-	    "               or postgresql:CONNINFO (a libpq conninfo without a\n"
-	    "               password), then check that TO holds every row and a\n"
-	    "               log that matches FROM's signed checkpoint; claims are\n"
-	    "               not copied.  A TO that holds any row is refused; a\n"
-	    "               failed copy leaves TO empty.  Run it as any user\n"
-	    "               that can open both, with every gateway on FROM\n"
-	    "               stopped; then point store in the configuration at\n"
-	    "               TO.  Prints a report; exit 0, or 1 with the reason\n"
+	    "               copy the store FROM into the empty store TO,\n"
+	    "               each sqlite:DIR (the state directory) or\n"
+	    "               postgresql:CONNINFO (a libpq conninfo without\n"
+	    "               a password), then check that TO holds every\n"
+	    "               row and a log that matches FROM's signed\n"
+	    "               checkpoint; claims are not copied.  A TO that\n"
+	    "               holds any row is refused; a failed copy leaves\n"
+	    "               TO empty.  Run it as any user that can open\n"
+	    "               both, with every gateway on FROM stopped; then\n"
+	    "               point \"store\" in the configuration at TO.\n"
+	    "               Prints a report; exit 0, or 1 with the reason\n"
 	    "  --password-file FILE\n"
-	    "               the PostgreSQL password (FILE mode 0600, owned by\n"
+	    "               the PostgreSQL password (mode 0600, owned by\n"
 	    "               the caller or root), for the postgresql side(s)\n"
 	    "  -h, --help   this text\n"
 	    "  --version    print the version\n");
@@ -318,8 +319,8 @@ store_arg(const char *what, const char *arg, struct sg_store_conf *ret)
 	ret->backend = SG_DB_POSTGRESQL;
 	ret->conninfo = arg + 11;
 	if ((r = sg_conninfo_check(ret->conninfo, why, sizeof(why))) != 0) {
-		fprintf(stderr, "signgated: --copy-store: %s: the conninfo %s%s\n",
-		    what, why, r == SG_ERR_FORBIDDEN ? ": give it in a file "
+		fprintf(stderr, "signgated: --copy-store: %s: the conninfo "
+		    "%s%s\n", what, why, r == SG_ERR_FORBIDDEN ? ": give it in a file "
 		    "with --password-file" : "");
 		return -1;
 	}

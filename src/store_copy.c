@@ -321,9 +321,10 @@ read_row(struct copy *c, struct sg_db *db, struct sg_db_stmt *s,
 			p = sg_db_column_text(s, (int)i);
 			n = p != NULL ? sg_db_column_bytes(s, (int)i) : 0;
 			if (p != NULL && memchr(p, '\0', n) != NULL)
-				return fail(c, SG_ERR_INVALID, "%s: %s.%s holds "
-				    "a NUL byte, which PostgreSQL's text cannot",
-				    side, tb->name, tb->cols[i].name);
+				return fail(c, SG_ERR_INVALID, "%s: %s.%s "
+				    "holds a NUL byte, which PostgreSQL's "
+				    "text cannot", side, tb->name,
+				    tb->cols[i].name);
 		} else {
 			p = sg_db_column_blob(s, (int)i);
 			n = sg_db_column_bytes(s, (int)i);
@@ -549,9 +550,10 @@ scan(struct copy *c, struct sg_db *db, const struct table *tb, row_fn fn,
 			cells_clear(last, tb->nkey);
 			for (i = 0; i < tb->nkey; i++) {
 				if (row[i].null) {
-					r = fail(c, SG_ERR_INVALID, "%s: %s: a "
-					    "row whose %s is NULL", db == c->src ?
-					    c->src_name : c->dst_name, tb->name,
+					r = fail(c, SG_ERR_INVALID, "%s: %s: "
+					    "a row whose %s is NULL",
+					    db == c->src ? c->src_name :
+					    c->dst_name, tb->name,
 					    tb->cols[i].name);
 					goto out;
 				}
@@ -984,8 +986,9 @@ check_log(struct copy *c)
 		    (unsigned long long)c->cp_size, a, b);
 	}
 	if (c->t[T_NODES].dst_rows != c->nodes_made)
-		return fail(c, SG_ERR_VERIFY, "%s: log_nodes holds %llu subtree "
-		    "hashes; a tree of %llu entries has %llu", c->dst_name,
+		return fail(c, SG_ERR_VERIFY, "%s: log_nodes holds %llu "
+		    "subtree hashes; a tree of %llu entries has %llu",
+		    c->dst_name,
 		    (unsigned long long)c->t[T_NODES].dst_rows,
 		    (unsigned long long)m, (unsigned long long)c->nodes_made);
 	if (c->have_cp) {

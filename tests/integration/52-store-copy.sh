@@ -139,7 +139,7 @@ check "nothing of the SQLite store is left in state_dir" bash -c \
 # --- on PostgreSQL ------------------------------------------------------------
 write_config ".store = {\"backend\": \"postgresql\", \"conninfo\": \"$CI\",
     \"password_file\": \"$T_DIR/store.pass\"}"
-start_daemon || { not_ok "the daemon starts on the PostgreSQL copy"; finish; exit 1; }
+start_daemon || { not_ok "the daemon starts on the copy"; finish; exit 1; }
 ok "the daemon starts on the PostgreSQL copy (its signer takes the tree)"
 
 expect_eq "the same checkpoint size" "$(cp_line 2)" "$SIZE"

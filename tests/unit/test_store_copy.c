@@ -295,8 +295,8 @@ job_populate(struct sg_txn *t, void *arg)
 			    NULL, i == 1 ? "b0d1" : NULL);
 		}
 		if (r == 0)
-			r = sg_store_put_policy(t, "cd34", "policy \xc3\xa9two\n",
-			    20);
+			r = sg_store_put_policy(t, "cd34",
+			    "policy \xc3\xa9two\n", 20);
 		for (i = 1; i < NPOLICIES && r == 0; i++) {
 			char sha[16], text[32];
 			snprintf(sha, sizeof(sha), "p%03u", i);
