@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "sg_db.h"
@@ -105,6 +106,29 @@ struct sg_store_conf {
 int sg_store_open_conf(const struct sg_store_conf *c, struct sg_store **ret);
 /* SQLite in dir. */
 int sg_store_open(const char *dir, struct sg_store **ret);
+
+/*
+ * Copies the store `from` names into the empty store `to` names, on the
+ * same backend or the other one (src/store_copy.c), with no gateway
+ * running on either: every table but the claims, in one transaction on
+ * the target that is committed only once the target, read back, holds
+ * the source's rows and a log whose first N entries have the root of the
+ * source's newest signed checkpoint (of N entries).  SG_ERR_NOT_FOUND if
+ * the source holds no store; SG_ERR_CONFLICT if the target holds any row
+ * of the tables copied (requests, approvals, policies, release artifacts,
+ * log entries, nodes or checkpoints); SG_ERR_VERIFY if a check fails;
+ * then the target is left as it was.  A short report goes to `report`
+ * (may be NULL) once committed; errbuf says why it failed.  A PostgreSQL
+ * conninfo must not hold the password (password in the conf).
+ */
+int sg_store_copy(const struct sg_store_conf *from,
+    const struct sg_store_conf *to, FILE *report, char *errbuf,
+    size_t errlen);
+/* The same checks, of a copy made before, without writing either
+ * side. */
+int sg_store_copy_check(const struct sg_store_conf *from,
+    const struct sg_store_conf *to, FILE *report, char *errbuf,
+    size_t errlen);
 void sg_store_close(struct sg_store *st);
 enum sg_db_backend sg_store_backend(const struct sg_store *st);
 /* Whether other gateways may write the same database (PostgreSQL). */

@@ -34,6 +34,11 @@ typedef int (*sg_tlog_sign_fn)(void *ctx,
 int sg_tlog_open(struct sg_store *st, const char *origin,
     const uint8_t pub[SG_ED25519_PUB], sg_tlog_sign_fn sign, void *sign_ctx,
     struct sg_tlog **ret, char *errbuf, size_t errlen);
+/* SQLite: creates the log's tables in db, or brings those of an older
+ * store to this build's layout (sg_tlog_open does it; so does copying a
+ * store); nothing on PostgreSQL, whose schema holds them. */
+int sg_tlog_tables(struct sg_db *db);
+
 /* The store's writer calls the log's hooks: close the store first. */
 void sg_tlog_free(struct sg_tlog *l);
 

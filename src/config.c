@@ -612,30 +612,47 @@ node_ok(const char *s)
 	return 1;
 }
 
-/* A libpq conninfo that parses and holds no password (that one comes
- * from password_file, so that it is never in the configuration). */
-static int
-conninfo_ok(struct ctx *c, const char *conninfo)
+int
+sg_conninfo_check(const char *conninfo, char *errbuf, size_t errlen)
 {
 	PQconninfoOption *opts, *o;
 	char *err = NULL;
+	size_t n;
 	int r = 0;
 
 	if ((opts = PQconninfoParse(conninfo, &err)) == NULL) {
-		r = fail(c, "store.conninfo", "does not parse: %s",
-		    err != NULL ? err : "out of memory");
+		/* libpq's messages end with a newline. */
+		n = err != NULL ? strlen(err) : 0;
+		while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+			err[--n] = '\0';
+		r = sg_err_set(errbuf, errlen, SG_ERR_INVALID, "does not "
+		    "parse: %s", err != NULL ? err : "out of memory");
 		PQfreemem(err);
 		return r;
 	}
 	for (o = opts; o->keyword != NULL; o++)
 		if (o->val != NULL && (strcmp(o->keyword, "password") == 0 ||
 		    strcmp(o->keyword, "passfile") == 0)) {
-			r = fail(c, "store.conninfo", "must not hold a %s: "
-			    "name a file in store.password_file", o->keyword);
+			r = sg_err_set(errbuf, errlen, SG_ERR_FORBIDDEN,
+			    "must not hold a %s", o->keyword);
 			break;
 		}
 	PQconninfoFree(opts);
 	return r;
+}
+
+/* A libpq conninfo that parses and holds no password (that one comes
+ * from password_file, so that it is never in the configuration). */
+static int
+conninfo_ok(struct ctx *c, const char *conninfo)
+{
+	char why[512];
+	int r;
+
+	if ((r = sg_conninfo_check(conninfo, why, sizeof(why))) == 0)
+		return 0;
+	return fail(c, "store.conninfo", "%s%s", why, r == SG_ERR_FORBIDDEN ?
+	    ": name a file in store.password_file" : "");
 }
 
 /* "store": {"backend": "sqlite"} (the default, in state_dir) or

@@ -39,7 +39,11 @@ static const char session_sql[] =
     "SET lock_timeout = '10s';"
     "SET statement_timeout = '60s';"
     "SET idle_in_transaction_session_timeout = '60s';"
-    "SET client_min_messages = warning;";
+    "SET client_min_messages = warning;"
+    /* What the columns are read as, whatever the server's, database's
+     * or role's defaults: bytea in hex (pg_column_blob), text in UTF-8. */
+    "SET bytea_output = 'hex';"
+    "SET client_encoding = 'UTF8';";
 
 static void
 quiet(void *arg, const char *message)

@@ -4,6 +4,9 @@
  *   signgated -c CONFIG [-p PORT] [-v]
  *   signgated --signer -c CONFIG [-v]
  *   signgated -t -c CONFIG [-v]         check only (src/cfgcheck.c)
+ *   signgated --copy-store FROM TO [--password-file FILE]
+ *                                       copy a store to another backend
+ *                                       (src/store_copy.c)
  *
  * Runs in the foreground (systemd's Type=notify: READY=1 is sent once the
  * listener is up).  SIGTERM/SIGINT stop it cleanly: waiting connections
@@ -45,6 +48,7 @@
 #include "sg_privdrop.h"
 #include "sg_service.h"
 #include "sg_signer_proc.h"
+#include "sg_store.h"
 #include "sg_util.h"
 
 #ifndef SG_VERSION
@@ -57,6 +61,7 @@ usage(FILE *f)
 	fprintf(f, "usage: signgated -c CONFIG [-p PORT] [-v]\n"
 	    "       signgated --signer -c CONFIG [-v]\n"
 	    "       signgated -t -c CONFIG [-v]\n"
+	    "       signgated --copy-store FROM TO [--password-file FILE]\n"
 	    "       signgated --help | --version\n"
 	    "  -c CONFIG    the JSON configuration file\n"
 	    "  -p PORT      listen on this port instead of the configured one\n"
@@ -67,6 +72,21 @@ usage(FILE *f)
 	    "               files, policy, PKCS#11 module, tokens, PINs, keys)\n"
 	    "               without starting: every problem is printed; exit 0\n"
 	    "               with \"configuration OK\", or 1\n"
+	    "  --copy-store FROM TO\n"
+	    "               copy the store FROM into the empty store TO,\n"
+	    "               each sqlite:DIR (the state directory) or\n"
+	    "               postgresql:CONNINFO (a libpq conninfo without\n"
+	    "               a password), then check that TO holds every\n"
+	    "               row and a log that matches FROM's signed\n"
+	    "               checkpoint; claims are not copied.  A TO that\n"
+	    "               holds any row is refused; a failed copy leaves\n"
+	    "               TO empty.  Run it as any user that can open\n"
+	    "               both, with every gateway on FROM stopped; then\n"
+	    "               point \"store\" in the configuration at TO.\n"
+	    "               Prints a report; exit 0, or 1 with the reason\n"
+	    "  --password-file FILE\n"
+	    "               the PostgreSQL password (mode 0600, owned by\n"
+	    "               the caller or root), for the postgresql side(s)\n"
 	    "  -h, --help   this text\n"
 	    "  --version    print the version\n");
 }
@@ -194,6 +214,9 @@ struct opts {
 	int port_set;
 	int signer_mode;
 	int check_mode;
+	int copy_mode;
+	const char *copy_from, *copy_to;
+	const char *password_file;
 };
 
 #define OPTS_GO_ON (-1)
@@ -205,6 +228,8 @@ parse_options(int argc, char **argv, struct opts *o)
 	static const struct option longopts[] = {
 		{ "signer", no_argument, NULL, 'S' },
 		{ "check", no_argument, NULL, 't' },
+		{ "copy-store", no_argument, NULL, 'C' },
+		{ "password-file", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -220,6 +245,12 @@ parse_options(int argc, char **argv, struct opts *o)
 			break;
 		case 't':
 			o->check_mode = 1;
+			break;
+		case 'C':
+			o->copy_mode = 1;
+			break;
+		case 'P':
+			o->password_file = optarg;
 			break;
 		case 'c':
 			o->config_path = optarg;
@@ -246,13 +277,95 @@ parse_options(int argc, char **argv, struct opts *o)
 			return 2;
 		}
 	}
+	if (o->copy_mode) {
+		if (optind + 2 != argc || o->config_path != NULL ||
+		    o->signer_mode || o->check_mode || o->port_set) {
+			usage(stderr);
+			return 2;
+		}
+		o->copy_from = argv[optind];
+		o->copy_to = argv[optind + 1];
+		return OPTS_GO_ON;
+	}
 	if (o->config_path == NULL || optind != argc ||
+	    o->password_file != NULL ||
 	    (o->signer_mode && o->port_set) ||
 	    (o->check_mode && (o->signer_mode || o->port_set))) {
 		usage(stderr);
 		return 2;
 	}
 	return OPTS_GO_ON;
+}
+
+/* sqlite:DIR or postgresql:CONNINFO (which must hold no password).
+ * The argument is not repeated in a message: it may hold a password. */
+static int
+store_arg(const char *what, const char *arg, struct sg_store_conf *ret)
+{
+	char why[512];
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (strncmp(arg, "sqlite:", 7) == 0 && arg[7] != '\0') {
+		ret->backend = SG_DB_SQLITE;
+		ret->dir = arg + 7;
+		return 0;
+	}
+	if (strncmp(arg, "postgresql:", 11) != 0) {
+		fprintf(stderr, "signgated: --copy-store: %s: must be "
+		    "sqlite:DIR or postgresql:CONNINFO\n", what);
+		return -1;
+	}
+	ret->backend = SG_DB_POSTGRESQL;
+	ret->conninfo = arg + 11;
+	if ((r = sg_conninfo_check(ret->conninfo, why, sizeof(why))) != 0) {
+		fprintf(stderr, "signgated: --copy-store: %s: the conninfo "
+		    "%s%s\n", what, why, r == SG_ERR_FORBIDDEN ? ": give it in a file "
+		    "with --password-file" : "");
+		return -1;
+	}
+	return 0;
+}
+
+/* signgated --copy-store: 0 once the copy is made and checked, else 1. */
+static int
+run_copy(const struct opts *o)
+{
+	struct sg_store_conf from, to;
+	char err[1024], *password = NULL;
+	size_t plen = 0;
+	int r;
+
+	if (store_arg("FROM", o->copy_from, &from) != 0 ||
+	    store_arg("TO", o->copy_to, &to) != 0)
+		return 1;
+	if (o->password_file != NULL) {
+		if (from.backend != SG_DB_POSTGRESQL &&
+		    to.backend != SG_DB_POSTGRESQL) {
+			fprintf(stderr, "signgated: --password-file: neither "
+			    "side is postgresql\n");
+			return 1;
+		}
+		if ((r = sg_read_secret_file(o->password_file, &password,
+		    &plen)) != 0) {
+			fprintf(stderr, "signgated: --password-file %s: %s%s\n",
+			    o->password_file, sg_strerror(r),
+			    r == SG_ERR_PERMISSIONS ? " (it must be mode 0600 "
+			    "and owned by this user or root)" : "");
+			return 1;
+		}
+		if (from.backend == SG_DB_POSTGRESQL)
+			from.password = password;
+		if (to.backend == SG_DB_POSTGRESQL)
+			to.password = password;
+	}
+	r = sg_store_copy(&from, &to, stdout, err, sizeof(err));
+	sg_freezero(password, plen);
+	if (r != 0) {
+		fprintf(stderr, "signgated: --copy-store: %s\n", err);
+		return 1;
+	}
+	return fflush(stdout) == 0 ? 0 : 1;
 }
 
 /* The front, the API and the service, as the front runs them. */
@@ -421,6 +534,8 @@ main(int argc, char **argv)
 		json_object_seed(0);
 		return sg_cfgcheck_run(o.config_path);
 	}
+	if (o.copy_mode)
+		return run_copy(&o);
 	/* Block the signals we wait for before any thread starts. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -491,6 +491,26 @@ hook_batch_begin(void *ctx, struct sg_txn *t)
 	return catch_up(ctx, t);
 }
 
+/* PostgreSQL's schema holds the log's tables from the start
+ * (src/store_schema.c); SQLite's gets them here, as it always has. */
+int
+sg_tlog_tables(struct sg_db *db)
+{
+	struct sg_db_stmt *s = NULL;
+
+	if (sg_db_backend(db) != SG_DB_SQLITE)
+		return 0;
+	if (sg_db_exec(db, log_schema) != 0)
+		return SG_ERR_IO;
+	/* Stores from before checkpoints carried their signing time. */
+	if (sg_db_prepare(db, "SELECT signed_at FROM log_checkpoints LIMIT 0",
+	    &s) != 0)
+		return sg_db_exec(db, "ALTER TABLE log_checkpoints ADD COLUMN "
+		    "signed_at INTEGER NOT NULL DEFAULT 0") != 0 ? SG_ERR_IO : 0;
+	sg_db_finalize(s);
+	return 0;
+}
+
 /* Creates the tables and loads the frontier and the newest checkpoint's
  * size; the hooks do not exist yet, so it sets the frontier itself. */
 static int
@@ -501,22 +521,8 @@ job_open(struct sg_txn *t, void *arg)
 	struct sg_db_stmt *s = NULL;
 	int r;
 
-	/* PostgreSQL's schema holds the log's tables from the start
-	 * (src/store_schema.c); SQLite's gets them here, as it always has. */
-	if (sg_db_backend(db) == SG_DB_SQLITE) {
-		if (sg_db_exec(db, log_schema) != 0)
-			return SG_ERR_IO;
-		/* Stores from before checkpoints carried their signing
-		 * time. */
-		if (sg_db_prepare(db, "SELECT signed_at FROM log_checkpoints "
-		    "LIMIT 0", &s) != 0) {
-			if (sg_db_exec(db, "ALTER TABLE log_checkpoints ADD "
-			    "COLUMN signed_at INTEGER NOT NULL DEFAULT 0") != 0)
-				return SG_ERR_IO;
-		} else
-			sg_db_finalize(s);
-		s = NULL;
-	}
+	if ((r = sg_tlog_tables(db)) != 0)
+		return r;
 	if ((r = catch_up(l, t)) != 0)
 		return r;
 	if (sg_db_prepare(db, "SELECT MAX(size) FROM log_checkpoints", &s) != 0)
