@@ -113,6 +113,7 @@ store_new(void)
 	pthread_mutex_init(&st->rlock, NULL);
 	pthread_cond_init(&st->rcond, NULL);
 	pthread_mutex_init(&st->nlock, NULL);
+	st->wake_fd = -1;
 	return st;
 }
 
@@ -196,7 +197,6 @@ sg_store_close(struct sg_store *st)
 	for (i = 0; i < st->nreaders; i++)
 		sg_db_close(st->readers[i]);
 	sg_db_close(st->wtxn.db);
-	sg_db_close(st->announcer);
 	pthread_mutex_destroy(&st->qlock);
 	pthread_cond_destroy(&st->qcond);
 	pthread_cond_destroy(&st->dcond);

@@ -12,10 +12,12 @@
  * its claim, say), only one records it, and only a recorded signature is
  * ever handed out or logged.
  *
- * Locks: nlock guards the announcing connection and the listener's stop
- * flag; the listener has its own connection, on its own thread.
+ * Locks: nlock guards the queue of changes to tell and the listener's
+ * stop flag; the listener has its own connection, on its own thread,
+ * which both sends and receives the notices.
  */
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,36 +145,67 @@ store_claim_fence(struct sg_txn *t, const char *id)
 
 /* ---- news of changes ---- */
 
+/*
+ * A change is announced by the listener thread, never by the caller: a
+ * handler that wakes its own long-polls only queues the id (bounded;
+ * dropped when full, the other gateways' long-polls then end at their
+ * deadline), so that no HTTP worker waits for the database, least of all
+ * while it is away.  The thread sends the queue with pg_notify (each
+ * delivered once committed) and hands every other gateway's notice to
+ * the callback.
+ */
 void
 sg_store_announce(struct sg_store *st, const char *id)
 {
-	struct sg_db_stmt *s = NULL;
-	char payload[SG_REQUEST_ID_SIZE + SG_NAME_SIZE + 2];
-	int r;
+	uint64_t one = 1;
 
-	if (st->dbconf.backend != SG_DB_POSTGRESQL)
+	if (!st->listener_started || strlen(id) >= SG_REQUEST_ID_SIZE)
 		return;
-	snprintf(payload, sizeof(payload), "%s %s", id, st->node);
 	pthread_mutex_lock(&st->nlock);
-	if (st->announcer != NULL && sg_db_broken(st->announcer) &&
-	    sg_db_reconnect(st->announcer) != 0)
-		r = SG_ERR_UNAVAILABLE;
-	else if (st->announcer == NULL)
-		r = sg_db_open(&st->dbconf, 1, &st->announcer);
+	if (st->nnotices < STORE_MAX_NOTICES)
+		memcpy(st->notices[st->nnotices++], id, strlen(id) + 1);
 	else
-		r = 0;
-	if (r == 0 && (r = sg_db_prepare(st->announcer, "SELECT pg_notify('"
-	    CHANGES_CHANNEL "', ?1)", &s)) == 0) {
+		st->notices_dropped++;
+	pthread_mutex_unlock(&st->nlock);
+	if (write(st->wake_fd, &one, sizeof(one)) < 0)
+		sg_log_debug("store: cannot wake the listener");
+}
+
+/* Sends what is queued; on a failure the rest is dropped (the database
+ * is away: nobody could read the change anyway). */
+static void
+send_notices(struct sg_store *st, struct sg_db *db)
+{
+	static char batch[STORE_MAX_NOTICES][SG_REQUEST_ID_SIZE];
+	char payload[SG_REQUEST_ID_SIZE + SG_NAME_SIZE + 2];
+	struct sg_db_stmt *s = NULL;
+	size_t i, n;
+	int r = 0;
+
+	pthread_mutex_lock(&st->nlock);
+	n = st->nnotices;
+	memcpy(batch, st->notices, n * sizeof(batch[0]));
+	st->nnotices = 0;
+	pthread_mutex_unlock(&st->nlock);
+	if (n == 0)
+		return;
+	if (db == NULL || (r = sg_db_prepare(db, "SELECT pg_notify('"
+	    CHANGES_CHANNEL "', ?1)", &s)) != 0) {
+		sg_log_debug("store: %zu changes not told to the other "
+		    "gateways", n);
+		return;
+	}
+	for (i = 0; i < n && r == 0; i++) {
+		snprintf(payload, sizeof(payload), "%.*s %s",
+		    SG_REQUEST_ID_SIZE - 1, batch[i], st->node);
+		sg_db_reset(s);
 		sg_db_bind_text(s, 1, payload);
 		r = sg_db_step(s) == SG_DB_ROW ? 0 : SG_ERR_UNAVAILABLE;
-		sg_db_finalize(s);
 	}
-	pthread_mutex_unlock(&st->nlock);
-	/* Not fatal: the other gateways' long-polls also wake at their
-	 * deadline, and their readers see the change at once. */
+	sg_db_finalize(s);
 	if (r != 0)
-		sg_log_debug("store: the other gateways were not told of %s",
-		    id);
+		sg_log_debug("store: %zu changes not told to the other "
+		    "gateways", n - i + 1);
 }
 
 static int
@@ -213,7 +246,8 @@ listen_main(void *arg)
 {
 	struct sg_store *st = arg;
 	struct sg_db *db = NULL;
-	struct pollfd pfd;
+	struct pollfd pfd[2];
+	uint64_t n;
 	int down = 0;
 
 	while (!listen_stopping(st)) {
@@ -229,18 +263,25 @@ listen_main(void *arg)
 					    "the other gateways' changes; "
 					    "trying again every second");
 				down = 1;
-				sleep(1);
-				continue;
+			} else {
+				if (down)
+					sg_log_info("store: listening for the "
+					    "other gateways' changes again");
+				down = 0;
 			}
-			if (down)
-				sg_log_info("store: listening for the other "
-				    "gateways' changes again");
-			down = 0;
 		}
-		memset(&pfd, 0, sizeof(pfd));
-		pfd.fd = sg_db_socket(db);
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, 250) > 0)
+		memset(pfd, 0, sizeof(pfd));
+		pfd[0].fd = st->wake_fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = db != NULL ? sg_db_socket(db) : -1;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, 1000) < 0)
+			continue;
+		if ((pfd[0].revents & POLLIN) &&
+		    read(st->wake_fd, &n, sizeof(n)) < 0)
+			n = 0;         /* nothing to read after all */
+		send_notices(st, db);
+		if (db != NULL)
 			deliver(st, db);
 	}
 	sg_db_close(db);
@@ -255,8 +296,13 @@ sg_store_listen(struct sg_store *st, void (*fn)(void *, const char *),
 		return 0;
 	st->on_change = fn;
 	st->on_change_arg = arg;
-	if (pthread_create(&st->listener, NULL, listen_main, st) != 0)
+	if ((st->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		return SG_ERR_INTERNAL;
+	if (pthread_create(&st->listener, NULL, listen_main, st) != 0) {
+		close(st->wake_fd);
+		st->wake_fd = -1;
+		return SG_ERR_INTERNAL;
+	}
 	st->listener_started = 1;
 	return 0;
 }
@@ -264,11 +310,17 @@ sg_store_listen(struct sg_store *st, void (*fn)(void *, const char *),
 void
 store_listen_stop(struct sg_store *st)
 {
+	uint64_t one = 1;
+
 	if (!st->listener_started)
 		return;
 	pthread_mutex_lock(&st->nlock);
 	st->listener_stop = 1;
 	pthread_mutex_unlock(&st->nlock);
+	if (write(st->wake_fd, &one, sizeof(one)) < 0)
+		sg_log_debug("store: cannot wake the listener");
 	pthread_join(st->listener, NULL);
 	st->listener_started = 0;
+	close(st->wake_fd);
+	st->wake_fd = -1;
 }

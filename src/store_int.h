@@ -15,6 +15,7 @@
 
 #define STORE_MAX_READERS 32
 #define STORE_MAX_BATCH 512
+#define STORE_MAX_NOTICES 1024
 
 struct sg_txn {
 	struct sg_store *st;
@@ -56,9 +57,13 @@ struct sg_store {
 	size_t nreaders;
 	size_t nopen;
 	pthread_cond_t rcond;
-	/* PostgreSQL: other gateways' changes (store_claim.c). */
-	pthread_mutex_t nlock;         /* the announcing connection */
-	struct sg_db *announcer;
+	/* PostgreSQL: changes told to and by other gateways, on the
+	 * listener thread (store_claim.c). */
+	pthread_mutex_t nlock;         /* the queue, the stop flag */
+	char notices[STORE_MAX_NOTICES][SG_REQUEST_ID_SIZE];
+	size_t nnotices;
+	uint64_t notices_dropped;
+	int wake_fd;                   /* eventfd: queued, or stop; -1 */
 	pthread_t listener;
 	int listener_started;
 	int listener_stop;
