@@ -17,9 +17,24 @@
 #      alice, bob and dave with DSSE envelopes, signed and logged;
 #   5. a release of 10,000 artifacts on `release`: the time from the
 #      approval that completes its quorum to the last artifact's
-#      signature logged, as artifacts per second and as a ratio to (1).
+#      signature logged, as artifacts per second and as a ratio to (1);
+#   6. the store on PostgreSQL (a server of this run, tests/pg.sh, one
+#      database; the SQLite gateway stopped): one gateway's rate of (2)
+#      and lifecycles of (4), each with its ratio to (1);
+#   7. a second gateway on the same database (a node name, state
+#      directory and signer of its own), both loaded at once with half
+#      the connections each (the two load generators' clocks start at
+#      the same moment): the combined rate, its ratio to (1) and each
+#      gateway's share; then, from the database: no request signed twice
+#      (every signature entry names a request of its own), as many
+#      requests signed as signature entries, and during (7) as many as
+#      the 201 answers both load generators counted, the log without
+#      gaps and covered by its newest checkpoint, and `signgate log
+#      monitor` consistent through A, B and A again;
+#   8. the raw rate of (1) again.
 #
-# The figures also go to $BUILD/bench.json (gateway.*, raw.*, releases.*).
+# The figures also go to $BUILD/bench.json (gateway.*, raw.*, releases.*,
+# postgresql.*; postgresql is null when skipped).
 #
 # Every answer is checked (201/200 and state signed) and every 100th
 # signature verified against var/dev/codesign/<key>.pub.pem.  The summary
@@ -32,11 +47,17 @@
 # BENCH_CONNS (client connections, default 8 per daemon thread),
 # BENCH_PROFILE=DIR (also record `perf record -g` of the daemon during an
 # extra sign phase into DIR; needs perf), BENCH_NO_DOC=1 (do not touch
-# docs/BENCHMARKS.md).
+# docs/BENCHMARKS.md), BENCH_NO_PG=1 (skip (6) and (7); without it, a
+# machine without PostgreSQL's server binaries stops the run), and
+# SG_PG_BINDIR (those binaries, as for tests/pg.sh).
 #
-# Loopback only; every phase is bounded in time (`timeout`), the whole run
-# takes about 5 x BENCH_SECONDS plus 15 s (6 x with BENCH_PROFILE).
-# Never part of `make test`.
+# Loopback only; every phase is bounded in time (`timeout`), and the
+# daemons, the load generators and the PostgreSQL server are stopped on
+# every exit, an interrupted one too.  The SQLite part takes about 5 x
+# BENCH_SECONDS plus 15 s (6 x with BENCH_PROFILE) on a quiet machine, the
+# PostgreSQL part 3 x BENCH_SECONDS plus about 20 s.  A database that
+# fails its checks in (7) makes the run fail, after the figures are
+# written.  Never part of `make test`.
 #
 set -euo pipefail
 
@@ -52,7 +73,7 @@ if [ -n "${MAKELEVEL:-}" ]; then
 else
 	cmdline="scripts/bench.sh"
 fi
-cmdline="$cmdline${BENCH_THREADS:+ BENCH_THREADS=$BENCH_THREADS}${BENCH_SECONDS:+ BENCH_SECONDS=$BENCH_SECONDS}${BENCH_CONNS:+ BENCH_CONNS=$BENCH_CONNS}${BENCH_PROFILE:+ BENCH_PROFILE=$BENCH_PROFILE}"
+cmdline="$cmdline${BENCH_THREADS:+ BENCH_THREADS=$BENCH_THREADS}${BENCH_SECONDS:+ BENCH_SECONDS=$BENCH_SECONDS}${BENCH_CONNS:+ BENCH_CONNS=$BENCH_CONNS}${BENCH_PROFILE:+ BENCH_PROFILE=$BENCH_PROFILE}${BENCH_NO_PG:+ BENCH_NO_PG=$BENCH_NO_PG}"
 
 die() {
 	echo "bench.sh: $*" >&2
@@ -70,11 +91,20 @@ conns=${BENCH_CONNS:-$((threads * 8))}
     die "BENCH_SECONDS must be 2-60"
 [[ "$conns" =~ ^[0-9]+$ && "$conns" -ge 1 && "$conns" -le 256 ]] ||
     die "BENCH_CONNS must be 1-256"
+[[ "${BENCH_NO_PG:-0}" =~ ^[01]$ ]] || die "BENCH_NO_PG must be 0 or 1"
 limit=$((secs * 3 + 60))        # seconds any one phase may take
 
 for tool in jq curl timeout; do
 	command -v "$tool" >/dev/null || die "$tool not found"
 done
+# The PostgreSQL server (tests/pg.sh finds it), before anything is measured.
+if [ "${BENCH_NO_PG:-0}" != 1 ]; then
+	# shellcheck source=tests/pg.sh
+	. "$root/tests/pg.sh"
+	pg_bin=$(pg_bindir) || die "PostgreSQL server binaries not found" \
+	    "(/usr/lib/postgresql/*/bin, or SG_PG_BINDIR); BENCH_NO_PG=1" \
+	    "skips the PostgreSQL phases"
+fi
 
 echo "== gateway benchmark: building and checking the dev environment"
 # Under make (mk/bench.mk) the programs are prerequisites, built for the
@@ -93,43 +123,97 @@ scripts/devenv.sh >/dev/null
 work=$(mktemp -d /tmp/signgate-bench.XXXXXX)
 # Run by root, the daemon's front runs as its own user and needs the way in.
 chmod 0711 "$work"
-daemon_pid=
+daemons=()              # every signgated started, until stopped
+phase_pids=()           # measuring tools running in the background
+pg_dir=                 # the PostgreSQL cluster, once started
+
+# stop_gateway PID: SIGTERM, up to 5 s for a clean exit, then SIGKILL.
+stop_gateway() {
+	local d rest=()
+	kill -TERM "$1" 2>/dev/null || true
+	for _ in $(seq 1 100); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	for d in "${daemons[@]}"; do
+		[ "$d" = "$1" ] || rest+=("$d")
+	done
+	daemons=("${rest[@]}")
+}
+
 cleanup() {
-	if [ -n "$daemon_pid" ]; then
-		kill -TERM "$daemon_pid" 2>/dev/null || true
-		for _ in $(seq 1 100); do
-			kill -0 "$daemon_pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -KILL "$daemon_pid" 2>/dev/null || true
-		wait "$daemon_pid" 2>/dev/null || true
+	local d
+	trap - INT TERM
+	for d in "${phase_pids[@]}"; do
+		kill -TERM "$d" 2>/dev/null || true     # timeout passes it on
+		wait "$d" 2>/dev/null || true
+	done
+	for d in "${daemons[@]}"; do
+		stop_gateway "$d"
+	done
+	# The gateways first: they hold connections to the server.
+	if [ -n "$pg_dir" ]; then
+		pg_stop "$pg_dir" || echo "bench.sh: PostgreSQL in $pg_dir not stopped" >&2
 	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# An interrupted run still stops its daemons and its server (EXIT).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # field NAME LINE: the value of NAME=... in a RESULT line.
 field() {
 	sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"
 }
 
-# run_phase LOGNAME CMD...: runs a measuring tool under a time bound,
-# shows its human lines and returns its RESULT line in $result.
-result=
-run_phase() {
+# start_phase LOGNAME CMD...: starts a measuring tool in the background
+# under a time bound, its output in $work/LOGNAME.out; sets phase_pid.
+# The clean-up stops the tools still running (an interrupted run).
+phase_pid=
+start_phase() {
 	local name=$1; shift
-	local rc=0
-	timeout "$limit" "$@" >"$work/$name.out" 2>&1 || rc=$?
-	grep -v '^RESULT' "$work/$name.out" | sed 's/^/    /'
-	result=$(grep '^RESULT' "$work/$name.out" | tail -n 1)
-	# Errors under load are results (counted in the table); a tool that
-	# could not measure at all stops the benchmark.
-	[ -n "$result" ] || die "$name failed (exit $rc)"
+	timeout "$limit" "$@" >"$work/$name.out" 2>&1 &
+	phase_pid=$!
+	phase_pids+=("$phase_pid")
 }
 
-# metric NAME: a value from the daemon's /metrics (loopback, no identity).
+# unlist_phase PID: a program of the list above that has been waited for.
+unlist_phase() {
+	local p rest=()
+	for p in "${phase_pids[@]}"; do
+		[ "$p" = "$1" ] || rest+=("$p")
+	done
+	phase_pids=("${rest[@]}")
+}
+
+# end_phase LOGNAME PID: waits for the tool, shows its human lines and
+# returns its RESULT line in $result.
+result=
+end_phase() {
+	local rc=0
+	wait "$2" || rc=$?
+	unlist_phase "$2"
+	{ grep -v '^RESULT' "$work/$1.out" || true; } | sed 's/^/    /'
+	result=$(grep '^RESULT' "$work/$1.out" | tail -n 1 || true)
+	# Errors under load are results (counted in the table); a tool that
+	# could not measure at all stops the benchmark.
+	[ -n "$result" ] || die "$1 failed (exit $rc)"
+}
+
+# run_phase LOGNAME CMD...: both of the above.
+run_phase() {
+	local name=$1; shift
+	start_phase "$name" "$@"
+	end_phase "$name" "$phase_pid"
+}
+
+# metric NAME [URL]: a value from the daemon's /metrics (loopback, no
+# identity); the first daemon's unless URL is given.
 metric() {
-	curl -sS --max-time 10 --cacert "$dev/tls/ca.pem" "$url/metrics" |
+	curl -sS --max-time 10 --cacert "$dev/tls/ca.pem" "${2:-$url}/metrics" |
 	    awk -v m="$1" '$1 == m { print $2 }'
 }
 
@@ -162,9 +246,14 @@ run_phase p11-logkey "${as_signer[@]}" "$build/tools/p11bench" \
     -p "$dev/pins/signgate-dev.pin" -t signgate-dev -k log -T 1 -s 3 -d 0
 logkey_rate=$(field rate "$result")
 
-echo "== starting signgated ($threads threads) on a free loopback port"
-mkdir -p "$work/state"
-jq --arg dev "$dev" --arg state "$work/state" --argjson threads "$threads" '
+# gw_config STATE OUT [STORE]: the daemon's configuration in OUT: the dev
+# one with absolute paths, state directory STATE (its signer's is
+# STATE-hsm), no rate limits, and the store object STORE (JSON; default
+# SQLite in STATE).
+gw_config() {
+	mkdir -p "$1"
+	jq --arg dev "$dev" --arg state "$1" --argjson threads "$threads" \
+	    --argjson store "${3:-null}" '
     .listen.address = "127.0.0.1" |
     .tls.certificate = ($dev + "/tls/server.pem") |
     .tls.private_key = ($dev + "/tls/server.key") |
@@ -176,29 +265,52 @@ jq --arg dev "$dev" --arg state "$work/state" --argjson threads "$threads" '
     .rate_limit = {per_second: 0, burst: 1} |
     .max_pending_per_requester = 100000 |
     .per_ip_connection_limit = 1024 |
-    .per_ip_unauthenticated_limit = 0' "$dev/signgated.json" \
-    >"$work/signgated.json"
-"$build/signgated" -c "$work/signgated.json" -p 0 >"$work/daemon.log" 2>&1 &
-daemon_pid=$!
-port=
-for _ in $(seq 1 200); do
-	port=$(sed -n 's/.*listening on https:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' \
-	    "$work/daemon.log" | tail -n 1)
-	[ -n "$port" ] && break
-	kill -0 "$daemon_pid" 2>/dev/null ||
-	    { cat "$work/daemon.log"; daemon_pid=; die "signgated exited"; }
-	sleep 0.05
-done
-[ -n "$port" ] || { cat "$work/daemon.log"; die "signgated did not start"; }
-url="https://127.0.0.1:$port"
-signer_pid=$(pgrep -P "$daemon_pid" | head -n 1 || true)
+    .per_ip_unauthenticated_limit = 0 |
+    if $store != null then .store = $store else . end' \
+	    "$dev/signgated.json" >"$2"
+}
+
+# start_gateway CONFIG LOG: starts signgated on CONFIG, on a free loopback
+# port, logging to LOG; sets gw_pid, gw_url and gw_signer (the signer
+# process, empty if not found).  Waits (up to 30 s) until it listens.
+start_gateway() {
+	local port='' t_end=$((SECONDS + 30))
+	"$build/signgated" -c "$1" -p 0 >"$2" 2>&1 &
+	gw_pid=$!
+	daemons+=("$gw_pid")
+	while [ "$SECONDS" -lt "$t_end" ]; do
+		port=$(sed -n 's/.*listening on https:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+		    "$2" | tail -n 1)
+		[ -n "$port" ] && break
+		kill -0 "$gw_pid" 2>/dev/null ||
+		    { cat "$2"; die "signgated ($1) exited"; }
+		sleep 0.05
+	done
+	[ -n "$port" ] || { cat "$2"; die "signgated ($1) did not start within 30 s"; }
+	gw_url="https://127.0.0.1:$port"
+	gw_signer=$(pgrep -P "$gw_pid" | head -n 1 || true)
+}
+
+echo "== starting signgated ($threads threads) on a free loopback port"
+gw_config "$work/state" "$work/signgated.json"
+start_gateway "$work/signgated.json" "$work/daemon.log"
+daemon_pid=$gw_pid url=$gw_url signer_pid=$gw_signer
 echo "    $url (front pid $daemon_pid, signer pid ${signer_pid:-?})"
 
 lg=("$build/tools/loadgen")
 common=(-u "$url" -D "$dev" -c "$conns" -v 100)
 
+# warmup LOGNAME URL CONNS [SECONDS]: signing, not counted (default 2 s);
+# says so only when something went wrong.
+warmup() {
+	run_phase "$1" "${lg[@]}" sign -u "$2" -D "$dev" -c "$3" -v 100 \
+	    -s "${4:-2}" >/dev/null
+	[ "$(field errors "$result")" = 0 ] ||
+	    echo "    warm-up ($1): $(field errors "$result") errors ($(field error_detail "$result"))"
+}
+
 echo "== warm-up: 2 s of signing (not counted)"
-run_phase warmup "${lg[@]}" sign "${common[@]}" -s 2 >/dev/null
+warmup warmup "$url" "$conns"
 
 echo "== 2. gateway: POST /v1/requests on nightly, $conns connections, $secs s"
 b0=$(metric signgate_store_batches_total); j0=$(metric signgate_store_jobs_total)
@@ -283,14 +395,6 @@ for pos in $(seq 0 100 $((rel_n - 1))); do
 done
 echo "    $rel_n artifacts in $(( (t1 - t0) / 1000000 )) ms: $rel_rate/s; $rel_ver of $(( (rel_n + 99) / 100 )) sampled signatures verified"
 
-echo "== 6. raw signing rate again (the machine may have changed meanwhile)"
-run_phase p11-raw-after "${as_signer[@]}" "$build/tools/p11bench" \
-    -p "$dev/pins/signgate-dev.pin" -t signgate-dev -k nightly \
-    -T "$threads" -s "$((secs / 2 > 2 ? secs / 2 : 2))" -d 0
-raw_after=$(field rate "$result")
-raw_before=$raw_rate
-raw_rate=$(awk -v a="$raw_before" -v b="$raw_after" 'BEGIN { print (a + b) / 2 }')
-
 if [ -n "${BENCH_PROFILE:-}" ]; then
 	command -v perf >/dev/null || die "BENCH_PROFILE needs perf"
 	mkdir -p "$BENCH_PROFILE"
@@ -314,6 +418,217 @@ fi
 
 # Anything the daemon logged at warning level or worse during the run.
 daemon_warnings=$(grep -c -E '^signgate (warning|error):' "$work/daemon.log" || true)
+
+# ---------------------------------------------------------------------------
+# 6-7. The same gateway on PostgreSQL: one gateway, then two on one
+# database.  The SQLite gateway is stopped first: the machine is theirs.
+pg_ran=0
+pg_fail=()              # the consistency checks that failed, described
+if [ "${BENCH_NO_PG:-0}" = 1 ]; then
+	echo "== 6-7. PostgreSQL phases skipped (BENCH_NO_PG=1)"
+else
+	stop_gateway "$daemon_pid"
+	pg_t0=$SECONDS
+	pg_version=$("$pg_bin/postgres" --version | awk '{ print $3 }')
+	echo "== 6. PostgreSQL $pg_version: a server of this run, one database, one gateway ($threads threads)"
+	pg_dir=$work/pg
+	pg_start "$pg_dir" || die "PostgreSQL did not start"
+	pg_new_db signgate >/dev/null || die "cannot make the database"
+	# Run by root, the daemon's front (user signgate) reads the password.
+	if [ "$(id -u)" -eq 0 ]; then
+		chown signgate: "$PG_DB_PASSFILE"
+	fi
+	chmod 0600 "$PG_DB_PASSFILE"
+	sql() { pg_psql "$PG_DB_CONNINFO" "$PG_DB_PASSFILE" -c "$1"; }
+	# pg_store NODE: the store object of a gateway on that database.
+	pg_store() {
+		jq -n --arg c "$PG_DB_CONNINFO" --arg p "$PG_DB_PASSFILE" \
+		    --arg n "$1" '{backend: "postgresql", conninfo: $c,
+		    password_file: $p, node: $n}'
+	}
+	gw_config "$work/state-pg-a" "$work/pg-a.json" "$(pg_store bench-a)"
+	start_gateway "$work/pg-a.json" "$work/pg-a.log"
+	pga_pid=$gw_pid pga_url=$gw_url
+	echo "    gateway A: $pga_url (node bench-a, front pid $pga_pid, signer pid ${gw_signer:-?})"
+	warmup pg-warmup-a "$pga_url" "$conns"
+
+	echo "== 6a. PostgreSQL, one gateway: POST /v1/requests on nightly, $conns connections, $secs s"
+	pb0=$(metric signgate_store_batches_total "$pga_url")
+	pj0=$(metric signgate_store_jobs_total "$pga_url")
+	run_phase pg1-sign "${lg[@]}" sign -u "$pga_url" -D "$dev" -c "$conns" \
+	    -v 100 -s "$secs"
+	pg1_sign_res=$result
+	pb1=$(metric signgate_store_batches_total "$pga_url")
+	pj1=$(metric signgate_store_jobs_total "$pga_url")
+
+	echo "== 6b. PostgreSQL, one gateway: lifecycles on release, $secs s"
+	run_phase pg1-lifecycle "${lg[@]}" lifecycle -u "$pga_url" -D "$dev" \
+	    -c "$conns" -v 100 -s "$secs"
+	pg1_life_res=$result
+
+	conns_a=$(( (conns + 1) / 2 ))
+	conns_b=$(( conns / 2 > 0 ? conns / 2 : 1 ))
+	echo "== 7. PostgreSQL, two gateways on the database: a second one (node bench-b, state of its own)"
+	gw_config "$work/state-pg-b" "$work/pg-b.json" "$(pg_store bench-b)"
+	start_gateway "$work/pg-b.json" "$work/pg-b.log"
+	pgb_pid=$gw_pid pgb_url=$gw_url
+	echo "    gateway B: $pgb_url (node bench-b, front pid $pgb_pid, signer pid ${gw_signer:-?})"
+	warmup pg-warmup-b "$pgb_url" "$conns_b" 1
+
+	# Before: the signed requests, and the log as A serves it (the
+	# monitor's first look, with the log key A serves).
+	signed0=$(sql "SELECT count(*) FROM requests WHERE key = 'nightly' AND state = 'signed'") ||
+	    die "cannot read the database"
+	curl -sS --max-time 10 --cacert "$dev/tls/ca.pem" -o "$work/log.vkey" \
+	    "$pga_url/v1/log/key" || die "GET /v1/log/key failed"
+	monitor() {	# URL: signgate log monitor against that gateway
+		SIGNGATE_URL=$1 SIGNGATE_CACERT="$dev/tls/ca.pem" timeout 60 \
+		    "$build/signgate" log monitor --state "$work/monitor.state" \
+		    --vkey "$(cat "$work/log.vkey")" </dev/null \
+		    >>"$work/monitor.out" 2>&1
+	}
+	monitor "$pga_url" || pg_fail+=("log monitor, first look at A: $(tail -n 1 "$work/monitor.out")")
+	qb0=$(metric signgate_store_batches_total "$pga_url")
+	qj0=$(metric signgate_store_jobs_total "$pga_url")
+	rb0=$(metric signgate_store_batches_total "$pgb_url")
+	rj0=$(metric signgate_store_jobs_total "$pgb_url")
+	echo "== 7a. PostgreSQL, two gateways: POST /v1/requests on nightly on both at once, $conns_a + $conns_b connections, $secs s"
+	# Both clocks start at the same moment, once the connections are up.
+	t_start=$(( $(date +%s%3N) + 1500 ))
+	start_phase pg2-a "${lg[@]}" sign -u "$pga_url" -D "$dev" -c "$conns_a" \
+	    -v 100 -s "$secs" -a "$t_start"
+	pa=$phase_pid
+	start_phase pg2-b "${lg[@]}" sign -u "$pgb_url" -D "$dev" -c "$conns_b" \
+	    -v 100 -s "$secs" -a "$t_start"
+	pb=$phase_pid
+	# Meanwhile one session samples, 20 times a second, whether a
+	# gateway's writer waits for a lock (the other's on the log's head):
+	# the share of the time the log's one order holds a writer back.
+	sql "DO \$\$
+	    DECLARE n int := 0; w int := 0; c int;
+	    BEGIN
+	      PERFORM pg_sleep_until(to_timestamp($t_start / 1000.0));
+	      WHILE clock_timestamp() <
+	        to_timestamp($t_start / 1000.0 + LEAST($secs, 50)) LOOP
+	        PERFORM pg_stat_clear_snapshot();
+	        SELECT count(*) INTO c FROM pg_stat_activity
+	          WHERE datname = current_database() AND wait_event_type = 'Lock';
+	        n := n + 1;
+	        IF c > 0 THEN w := w + 1; END IF;
+	        PERFORM pg_sleep(0.05);
+	      END LOOP;
+	      RAISE NOTICE 'lockwait % %', w, n;
+	    END \$\$" >"$work/lockwait.out" 2>&1 &
+	lw=$!
+	phase_pids+=("$lw")
+	echo "    gateway A:"
+	end_phase pg2-a "$pa"
+	pg2a_res=$result
+	echo "    gateway B:"
+	end_phase pg2-b "$pb"
+	pg2b_res=$result
+	lockwait=
+	if wait "$lw"; then
+		lockwait=$(sed -n 's/.*NOTICE: *lockwait \([0-9]*\) \([0-9]*\).*/\1 \2/p' \
+		    "$work/lockwait.out")
+	fi
+	unlist_phase "$lw"
+	[ -n "$lockwait" ] ||
+	    echo "    the lock sampler failed: $(tail -n 1 "$work/lockwait.out")"
+	lockwait=${lockwait:-0 0}
+	echo "    a gateway's writer waiting for a lock in ${lockwait% *} of ${lockwait#* } samples"
+	qb1=$(metric signgate_store_batches_total "$pga_url")
+	qj1=$(metric signgate_store_jobs_total "$pga_url")
+	rb1=$(metric signgate_store_batches_total "$pgb_url")
+	rj1=$(metric signgate_store_jobs_total "$pgb_url")
+
+	echo "== 7b. PostgreSQL: the log and the requests after the two gateways"
+	# pg_check DESCRIPTION GOT WANT: a check of the database, shown.
+	pg_check() {
+		if [ "$2" = "$3" ]; then
+			echo "    ok: $1 ($2)"
+		else
+			echo "    FAILED: $1: $2, expected $3"
+			pg_fail+=("$1: $2, expected $3")
+		fi
+	}
+	# One query, one snapshot.  The entries' text is ASCII by the entry
+	# grammar (include/sg_entry.h); a signature entry names its request
+	# on its "request" line.  The database holds single requests only (no
+	# release, whose artifacts' entries are of another type), so every
+	# signed request has exactly one signature entry.
+	got=$(sql "WITH s AS (
+	      SELECT idx, convert_from(data, 'UTF8') AS t FROM log_entries
+	      WHERE convert_from(data, 'UTF8') LIKE
+	        E'signgate-log-entry v1\ntype signature\n%')
+	    SELECT (SELECT count(*) FROM s),
+	      (SELECT count(DISTINCT substring(t FROM E'\nrequest ([0-9a-f]+)\n')) FROM s),
+	      (SELECT count(*) FROM requests WHERE state = 'signed'),
+	      (SELECT count(*) FROM requests r JOIN s ON s.idx = r.log_index
+	        WHERE r.state = 'signed' AND
+	        position(E'\nrequest ' || r.id || E'\n' IN s.t) > 0),
+	      (SELECT coalesce(string_agg(state || ':' || n, ',' ORDER BY state), 'none')
+	        FROM (SELECT state, count(*) AS n FROM requests
+	        WHERE state <> 'signed' GROUP BY state) o),
+	      (SELECT count(*) || ' ' || coalesce(min(idx), 0) || ' ' ||
+	        coalesce(max(idx) + 1, 0) FROM log_entries),
+	      (SELECT coalesce(max(size), 0) FROM log_checkpoints),
+	      (SELECT count(*) FROM requests WHERE key = 'nightly' AND
+	        state = 'signed')") || die "cannot read the database"
+	IFS='|' read -r nsig nsigreq nsigned nown others entries ckpt signed1 \
+	    <<<"$got"
+	pg_check "signature entries, and distinct requests among them" \
+	    "$nsig $nsigreq" "$nsig $nsig"
+	pg_check "requests signed (every gateway phase) = signature entries" \
+	    "$nsigned" "$nsig"
+	pg_check "signed requests whose log index is their own signature entry" \
+	    "$nown" "$nsig"
+	pg_check "requests in another state than signed" "$others" none
+	nent=${entries%% *}
+	pg_check "log entries: count, first index, end (no gap)" "$entries" \
+	    "$nent 0 $nent"
+	pg_check "the newest checkpoint covers every entry" "$ckpt" "$nent"
+	pg_check "requests signed during (7a) = 201 answers counted by both load generators" \
+	    "$((signed1 - signed0))" \
+	    "$(( $(field created "$pg2a_res") + $(field created "$pg2b_res") ))"
+	for g in B A; do
+		u=$pga_url; [ "$g" = B ] && u=$pgb_url
+		if monitor "$u"; then
+			echo "    ok: log monitor on $g: $(tail -n 1 "$work/monitor.out")"
+		else
+			echo "    FAILED: log monitor on $g: $(tail -n 1 "$work/monitor.out")"
+			pg_fail+=("log monitor on $g: $(tail -n 1 "$work/monitor.out")")
+		fi
+	done
+
+	# Anything the two gateways logged at warning level or worse, shown.
+	pga_warnings=$(grep -c -E '^signgate (warning|error):' "$work/pg-a.log" || true)
+	pgb_warnings=$(grep -c -E '^signgate (warning|error):' "$work/pg-b.log" || true)
+	for g in a b; do
+		if grep -q -E '^signgate (warning|error):' "$work/pg-$g.log"; then
+			echo "    gateway ${g^^} logged (warnings and errors, the first 20):"
+			grep -E '^signgate (warning|error):' "$work/pg-$g.log" |
+			    head -n 20 | sed 's/^/      /'
+		fi
+	done
+	stop_gateway "$pgb_pid"
+	stop_gateway "$pga_pid"
+	# Its data thrown away, the server need not write a checkpoint.
+	pg_halt "$pg_dir" || die "PostgreSQL did not stop"
+	pg_stop "$pg_dir" || die "PostgreSQL's directory was not removed"
+	pg_dir=
+	pg_ran=1
+	echo "    (the PostgreSQL phases took $((SECONDS - pg_t0)) s)"
+fi
+
+echo "== 8. raw signing rate again (the machine may have changed meanwhile)"
+run_phase p11-raw-after "${as_signer[@]}" "$build/tools/p11bench" \
+    -p "$dev/pins/signgate-dev.pin" -t signgate-dev -k nightly \
+    -T "$threads" -s "$((secs / 2 > 2 ? secs / 2 : 2))" -d 0
+raw_after=$(field rate "$result")
+raw_before=$raw_rate
+raw_rate=$(awk -v a="$raw_before" -v b="$raw_after" 'BEGIN { print (a + b) / 2 }')
+
 
 # One C_Sign on one thread, from the raw run: threads / rate.
 csign_us=$(awk -v t="$threads" -v r="$raw_rate" 'BEGIN { printf "%.0f", t / r * 1e6 }')
@@ -366,6 +681,77 @@ BEGIN {
 	printf "| during (2): load generator CPU | %.2f s of %d s | |\n", ccpu, secs
 }')
 
+# The PostgreSQL rows of the same table.
+if [ "$pg_ran" = 1 ]; then
+	pg_errors=$(( $(field errors "$pg1_sign_res") + $(field errors "$pg1_life_res") + $(field errors "$pg2a_res") + $(field errors "$pg2b_res") ))
+	if [ ${#pg_fail[@]} -eq 0 ]; then
+		pg_checks="met: no request signed twice (every signature entry names a request of its own), requests signed = signature entries, and during (7) = the 201 answers counted; log without gaps, the newest checkpoint covering it; \`signgate log monitor\` consistent on A, B, A"
+	else
+		pg_checks="**failed**: $(printf '%s; ' "${pg_fail[@]}")"
+	fi
+	summary+=$'\n'$(awk \
+	    -v threads="$threads" -v conns="$conns" -v raw="$raw_rate" \
+	    -v ca="$conns_a" -v cb="$conns_b" \
+	    -v one="$(field rate "$pg1_sign_res")" \
+	    -v onep50="$(field p50_us "$pg1_sign_res")" -v onep99="$(field p99_us "$pg1_sign_res")" \
+	    -v life="$(field rate "$pg1_life_res")" -v lifelate="$(field late "$pg1_life_res")" \
+	    -v lifep50="$(field p50_us "$pg1_life_res")" -v lifep99="$(field p99_us "$pg1_life_res")" \
+	    -v ra="$(field rate "$pg2a_res")" -v rb="$(field rate "$pg2b_res")" \
+	    -v na="$(field completed "$pg2a_res")" -v nb="$(field completed "$pg2b_res")" \
+	    -v ap99="$(field p99_us "$pg2a_res")" -v bp99="$(field p99_us "$pg2b_res")" \
+	    -v late_a="$(field start_late_ms "$pg2a_res")" -v late_b="$(field start_late_ms "$pg2b_res")" \
+	    -v b1="$((pb1 - pb0))" -v j1="$((pj1 - pj0))" \
+	    -v b2a="$((qb1 - qb0))" -v j2a="$((qj1 - qj0))" \
+	    -v b2b="$((rb1 - rb0))" -v j2b="$((rj1 - rj0))" \
+	    -v errs="$pg_errors" -v checks="$pg_checks" \
+	    -v ver="$(( $(field verified "$pg1_sign_res") + $(field verified "$pg1_life_res") + $(field verified "$pg2a_res") + $(field verified "$pg2b_res") ))" \
+	    -v nc="$(( $(field new_conns "$pg1_sign_res") + $(field new_conns "$pg1_life_res") + $(field new_conns "$pg2a_res") + $(field new_conns "$pg2b_res") ))" \
+	    -v wa="$pga_warnings" -v wb="$pgb_warnings" \
+	    -v lww="${lockwait% *}" -v lwn="${lockwait#* }" '
+function r(x) { return raw > 0 ? x / raw : 0 }
+function pj(j, b) { return b > 0 ? j / b : 0 }
+BEGIN {
+	two = ra + rb
+	share = na + nb > 0 ? na / (na + nb) : 0
+	printf "| PostgreSQL, one gateway: `POST /v1/requests` on nightly, %d daemon threads, %d keep-alive connections | %.0f signatures/s (p50 %.1f ms, p99 %.1f ms) | |\n", threads, conns, one, onep50 / 1000, onep99 / 1000
+	printf "| ratio PostgreSQL one gateway / raw `C_Sign` | %.3f | |\n", r(one)
+	printf "| PostgreSQL, one gateway: whole lifecycles on release | %.1f/s (p50 %.1f ms, p99 %.1f ms; %d late); ratio to raw `C_Sign` %.4f | |\n", life, lifep50 / 1000, lifep99 / 1000, lifelate, r(life)
+	printf "| PostgreSQL, two gateways on one database, both at once (%d + %d connections, %d threads each) | %.0f signatures/s (A %.0f/s, B %.0f/s; share of A %.2f; p99 %.1f and %.1f ms; %.2f x one gateway) | |\n", ca, cb, threads, two, ra, rb, share, ap99 / 1000, bp99 / 1000, (one > 0 ? two / one : 0)
+	printf "| ratio PostgreSQL two gateways / raw `C_Sign` | %.3f | |\n", r(two)
+	printf "| PostgreSQL: store jobs per commit, one gateway; two gateways A, B | %.2f (%d commits); %.2f (%d), %.2f (%d) | |\n", pj(j1, b1), b1, pj(j2a, b2a), b2a, pj(j2b, b2b), b2b
+	printf "| PostgreSQL, two gateways: a gateway'"'"'s writer waiting for a lock (the log'"'"'s head, held by the other'"'"'s batch), sampled 20 times a second during (7) | %.0f%% of %d samples | |\n", (lwn > 0 ? 100 * lww / lwn : 0), lwn
+	printf "| PostgreSQL: the database checked after (7) | %s | |\n", checks
+	printf "| PostgreSQL errors (any status but 201/200-signed, failed checks) | %d | 0: %s |\n", errs, errs == 0 ? "met" : "**not met**"
+	printf "| PostgreSQL: signatures verified against the key files; connections opened after warm-up; gateway warnings logged (A, B) | %d; %d; %d, %d | |\n", ver, nc, wa, wb
+}')
+	pg_json=$(jq -n \
+	    --arg version "$pg_version" \
+	    --argjson raw "$raw_rate" \
+	    --argjson one "$(field rate "$pg1_sign_res")" \
+	    --argjson life "$(field rate "$pg1_life_res")" \
+	    --argjson ra "$(field rate "$pg2a_res")" --argjson rb "$(field rate "$pg2b_res")" \
+	    --argjson na "$(field completed "$pg2a_res")" --argjson nb "$(field completed "$pg2b_res")" \
+	    --argjson created "$(( $(field created "$pg2a_res") + $(field created "$pg2b_res") ))" \
+	    --argjson signed "$((signed1 - signed0))" \
+	    --argjson lww "${lockwait% *}" --argjson lwn "${lockwait#* }" \
+	    --argjson errors "$pg_errors" \
+	    --argjson failed "$(if [ ${#pg_fail[@]} -eq 0 ]; then echo '[]'; else printf '%s\n' "${pg_fail[@]}" | jq -R . | jq -s .; fi)" '{
+	      server_version: $version,
+	      one: {sign_per_s: $one, sign_ratio: ($one / $raw),
+	        lifecycles_per_s: $life, lifecycle_ratio: ($life / $raw)},
+	      two: {sign_per_s: ($ra + $rb), sign_ratio: (($ra + $rb) / $raw),
+	        a_per_s: $ra, b_per_s: $rb,
+	        share_a: (if $na + $nb > 0 then $na / ($na + $nb) else 0 end),
+	        vs_one: (if $one > 0 then ($ra + $rb) / $one else 0 end),
+	        lock_wait_share: (if $lwn > 0 then $lww / $lwn else null end),
+	        signed: $signed, answered_201: $created,
+	        consistent: ($failed | length == 0), failed_checks: $failed},
+	      errors: $errors}')
+else
+	summary+=$'\n'"| PostgreSQL phases | skipped (BENCH_NO_PG=1) | |"
+	pg_json=null
+fi
+
 machine=$(printf '%s\n' \
     "- CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $ncpu CPUs (nproc)" \
     "- memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)" \
@@ -375,18 +761,23 @@ machine=$(printf '%s\n' \
     "- source: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with local changes')" \
     "- date: $(date -u +%Y-%m-%dT%H:%MZ)" \
     "- command: \`$cmdline\` ($threads daemon threads and \`C_Sign\` threads, $conns connections, $secs s per phase; daemon warnings logged: $daemon_warnings)")
+if [ "$pg_ran" = 1 ]; then
+	machine+=$'\n'"- PostgreSQL: $pg_version, a server of this run (tests/pg.sh: Unix socket, fsync and synchronous_commit on, shared_buffers 16MB), its data on the same file system; the gateways on it: the dev configuration, $threads threads each"
+fi
 
 jq -n --argjson raw "$raw_rate" --argjson gw "$gw_rate" \
     --argjson life "$(field rate "$life_res")" --argjson reln "$rel_n" \
     --argjson relrate "$rel_rate" --argjson relver "$rel_ver" \
     --arg source "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-    --arg date "$(date -u +%Y-%m-%dT%H:%MZ)" --argjson threads "$threads" '{
+    --arg date "$(date -u +%Y-%m-%dT%H:%MZ)" --argjson threads "$threads" \
+    --argjson pg "$pg_json" '{
       source: $source, date: $date, threads: $threads,
       raw: {c_sign_per_s: $raw},
       gateway: {signatures_per_s: $gw, ratio_to_raw: ($gw / $raw),
         lifecycles_per_s: $life},
       releases: {artifacts: $reln, artifacts_per_s: $relrate,
-        ratio_to_raw: ($relrate / $raw), verified_sample: $relver}}' \
+        ratio_to_raw: ($relrate / $raw), verified_sample: $relver},
+      postgresql: $pg}' \
     >"$build/bench.json"
 
 echo
@@ -410,4 +801,8 @@ if [ "${BENCH_NO_DOC:-0}" != 1 ]; then
 	fi
 	echo
 	echo "results written to docs/BENCHMARKS.md"
+fi
+# A database that failed its checks fails the run, after the figures.
+if [ ${#pg_fail[@]} -gt 0 ]; then
+	die "the PostgreSQL checks failed: $(printf '%s; ' "${pg_fail[@]}")"
 fi

@@ -2,9 +2,10 @@
  * loadgen: HTTPS load against a signgated on loopback, for make bench.
  *
  *   loadgen sign      -u URL -D DEVDIR [-c CONNS] [-s SECONDS] [-n COUNT]
- *                     [-r RATE] [-k KEY] [-v VERIFY_EVERY]
+ *                     [-r RATE] [-k KEY] [-v VERIFY_EVERY] [-a START_MS]
  *   loadgen lifecycle -u URL -D DEVDIR [-c CONNS] [-s SECONDS] [-n COUNT]
  *                     [-k KEY] [-o OFFICER,...] [-v VERIFY_EVERY]
+ *                     [-a START_MS]
  *
  * sign: CONNS threads, each with one libcurl easy handle (so one TLS
  * connection, kept alive, with ci's client certificate), POST
@@ -35,10 +36,17 @@
  *
  * Before the clock starts, every connection is opened (TLS handshake) by
  * one GET /v1/keys; connections opened during the run are counted and
- * reported, and should be 0.
+ * reported, and should be 0.  With -a the clock starts at START_MS
+ * (milliseconds since the epoch, within a minute of now), not as soon as
+ * the connections are up, so that load generators started together
+ * against several gateways measure the same interval; if the connections
+ * are not up by then, it starts when they are, and how late it started
+ * is reported (start_late_ms).
  *
  * Output: a human summary and one line "RESULT key=value ..." for scripts,
- * latencies in microseconds.  Exit 0 when there was no error.
+ * latencies in microseconds; "created" counts the 201 answers (in sign
+ * mode, the requests the gateway says it stored, whatever their checks
+ * found).  Exit 0 when there was no error.
  * Bounded: loopback URLs only, at most 256 connections, 600 seconds,
  * 10 million requests; -s and -n both given stop at whichever comes first.
  */
@@ -75,6 +83,7 @@
 #define HTTP_TIMEOUT_S  30L
 #define NSTATUS         600             /* 0: transport error */
 #define LATE_WAIT_S     10              /* long-poll for a late signature */
+#define MAX_START_OFF_MS (60 * 1000LL)  /* -a at most this far from now */
 
 enum mode { MODE_SIGN, MODE_LIFECYCLE };
 
@@ -94,6 +103,7 @@ struct opts {
 	char officers[MAX_OFFICERS][64];
 	size_t nofficers;
 	uint64_t conns, seconds, count, rate, verify_every;
+	int64_t start_ms;               /* -a: the clock starts then (0: now) */
 };
 
 struct buf {
@@ -644,6 +654,36 @@ load_public_key(const char *path)
 	return k;
 }
 
+/* The wall clock in milliseconds since the epoch. */
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Waits until the wall clock reaches start_ms (-a); returns how many
+ * milliseconds late that was, 0 when the caller was early.
+ */
+static int64_t
+wait_start(int64_t start_ms)
+{
+	struct timespec ts;
+	int64_t now = wall_ms();
+
+	if (now >= start_ms)
+		return now - start_ms;
+	ts.tv_sec = start_ms / 1000;
+	ts.tv_nsec = (start_ms % 1000) * 1000000;
+	while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) ==
+	    EINTR)
+		;
+	return 0;
+}
+
 static void
 usage(void)
 {
@@ -651,7 +691,7 @@ usage(void)
 	    "usage: loadgen sign|lifecycle -u URL -D DEVDIR [-c conns] "
 	    "[-s seconds] [-n count]\n"
 	    "               [-r rate] [-k key] [-o officer,...] "
-	    "[-v verify_every]\n");
+	    "[-v verify_every] [-a start_ms]\n");
 	exit(2);
 }
 
@@ -684,7 +724,9 @@ main(int argc, char **argv)
 	struct opts o;
 	uint64_t status[NSTATUS], faults[F_MAX];
 	uint64_t ok = 0, verified = 0, new_conns = 0, errors = 0, attempts = 0;
-	uint64_t late = 0;
+	uint64_t created;
+	uint64_t late = 0, start_ms;
+	int64_t start_late_ms = 0;
 	uint32_t *lat = NULL;
 	size_t nlat = 0, i, s, started = 0;
 	char path[1024], errs[1024];
@@ -711,7 +753,7 @@ main(int argc, char **argv)
 	o.key = o.mode == MODE_SIGN ? "nightly" : "release";
 	parse_officers(&o, "alice,bob,dave");
 	optind = 2;
-	while ((ch = getopt(argc, argv, "u:D:c:s:n:r:k:o:v:")) != -1) {
+	while ((ch = getopt(argc, argv, "u:D:c:s:n:r:k:o:v:a:")) != -1) {
 		switch (ch) {
 		case 'u': o.url = optarg; break;
 		case 'D': o.dev = optarg; break;
@@ -740,6 +782,12 @@ main(int argc, char **argv)
 			    &o.verify_every) != 0)
 				usage();
 			break;
+		case 'a':
+			if (sg_parse_u64(optarg, 1, INT64_MAX,
+			    &start_ms) != 0)
+				usage();
+			o.start_ms = (int64_t)start_ms;
+			break;
 		default:
 			usage();
 		}
@@ -752,6 +800,12 @@ main(int argc, char **argv)
 	}
 	if (o.rate > 0 && o.mode != MODE_SIGN) {
 		fprintf(stderr, "loadgen: -r is for the sign mode\n");
+		return 2;
+	}
+	if (o.start_ms > 0 && (o.start_ms > wall_ms() + MAX_START_OFF_MS ||
+	    o.start_ms < wall_ms() - MAX_START_OFF_MS)) {
+		fprintf(stderr, "loadgen: -a: more than %lld s from now\n",
+		    MAX_START_OFF_MS / 1000);
 		return 2;
 	}
 
@@ -791,6 +845,8 @@ main(int argc, char **argv)
 		usleep(1000);
 	if (atomic_load(&ready) < started)
 		atomic_store(&stop, 1);
+	else if (o.start_ms > 0)
+		start_late_ms = wait_start(o.start_ms);
 	t_start_us = sg_mono_us();
 	t_end_us = t_start_us + (int64_t)o.seconds * 1000000;
 	atomic_store(&go, 1);
@@ -853,6 +909,7 @@ main(int argc, char **argv)
 		if (off >= sizeof(errs))
 			off = sizeof(errs) - 1;
 	}
+	created = status[201];
 	secs = t_last > t_start_us ? (t_last - t_start_us) / 1e6 : 0;
 	rate = secs > 0 ? ok / secs : 0;
 	printf("loadgen %s: %s key %s, %" PRIu64 " connections%s, "
@@ -861,6 +918,10 @@ main(int argc, char **argv)
 	if (o.rate > 0)
 		printf("  offered %" PRIu64 "/s (latency from each request's "
 		    "scheduled time)\n", o.rate);
+	if (o.start_ms > 0)
+		printf("  clock started at the agreed time%s (%" PRId64
+		    " ms late)\n", start_late_ms > 0 ? " or after" : "",
+		    start_late_ms);
 	printf("  %s: %" PRIu64 " completed, %.1f/s; HTTP exchanges %" PRIu64
 	    "; errors %" PRIu64 " (%s)\n", o.mode == MODE_SIGN ?
 	    "signatures" : "lifecycles", ok, rate, attempts, errors,
@@ -882,11 +943,12 @@ main(int argc, char **argv)
 	    " seconds=%.3f completed=%" PRIu64 " exchanges=%" PRIu64
 	    " errors=%" PRIu64 " rate=%.1f p50_us=%u p90_us=%u p99_us=%u"
 	    " max_us=%u verified=%" PRIu64 " new_conns=%" PRIu64
-	    " client_cpu_s=%.2f late=%" PRIu64 " error_detail=%s\n",
+	    " client_cpu_s=%.2f late=%" PRIu64 " created=%" PRIu64
+	    " start_late_ms=%" PRId64 " error_detail=%s\n",
 	    o.mode == MODE_SIGN ? "sign" : "lifecycle", o.conns, o.rate, secs,
 	    ok, attempts, errors, rate, pct(lat, nlat, 50), pct(lat, nlat, 90),
 	    pct(lat, nlat, 99), nlat ? lat[nlat - 1] : 0, verified, new_conns,
-	    cpu, late, errors ? errs : "none");
+	    cpu, late, created, start_late_ms, errors ? errs : "none");
 	rc = errors == 0 && ok > 0 && verified > 0 ? 0 : 1;
  out:
 	for (i = 0; i < started; i++) {
