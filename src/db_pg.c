@@ -345,24 +345,12 @@ pg_column_text(struct sg_db_stmt *s, int col)
 	return PQgetvalue(RES(s), s->row, col);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static const void *
 pg_column_blob(struct sg_db_stmt *s, int col, size_t *ret_len)
 {
 	const char *v;
 	uint8_t *out;
-	size_t n, i;
+	size_t n, len;
 	int k;
 
 	*ret_len = 0;
@@ -380,23 +368,19 @@ pg_column_blob(struct sg_db_stmt *s, int col, size_t *ret_len)
 			return s->blob[k];
 		}
 	/* bytea_output = hex: "\x" and two digits a byte. */
-	if (n < 2 || v[0] != '\\' || v[1] != 'x' || n % 2 != 0 ||
+	if (n < 2 || v[0] != '\\' || v[1] != 'x' ||
 	    s->nblob == (int)(sizeof(s->blob) / sizeof(s->blob[0])))
 		return NULL;
 	if ((out = malloc(n / 2 > 0 ? n / 2 : 1)) == NULL)
 		return NULL;
-	for (i = 2; i < n; i += 2) {
-		int hi = hexval(v[i]), lo = hexval(v[i + 1]);
-		if (hi < 0 || lo < 0) {
-			free(out);
-			return NULL;
-		}
-		out[(i - 2) / 2] = (uint8_t)(hi << 4 | lo);
+	if (sg_hex_decode(v + 2, n - 2, out, n / 2, &len) != 0) {
+		free(out);
+		return NULL;
 	}
 	s->blob[s->nblob] = out;
-	s->blob_len[s->nblob] = n / 2 - 1;
+	s->blob_len[s->nblob] = len;
 	s->blob_col[s->nblob++] = col;
-	*ret_len = n / 2 - 1;
+	*ret_len = len;
 	return out;
 }
 
