@@ -1333,6 +1333,51 @@ test_job_error_rolled_back_alone(void)
 	sg_store_close(st);
 }
 
+/* Inserts, then meets an SQL error it does not report (a job must never
+ * do so, but one that does must not be acknowledged for what was lost). */
+static int
+job_insert_swallow_error(struct sg_txn *t, void *arg)
+{
+	const struct sg_request *q = arg;
+	int r;
+
+	if ((r = sg_store_insert_request(t, q, NULL, NULL)) != 0)
+		return r;
+	(void)sg_db_exec(sg_store_txn_db(t), "SELECT no_such_column FROM "
+	    "requests");
+	return 0;
+}
+
+/*
+ * A write is acknowledged only if it is kept.  SQLite undoes the failed
+ * statement alone and commits the rest; PostgreSQL aborts the whole
+ * transaction and answers its COMMIT with ROLLBACK, without an error:
+ * the batch must then fail, not report the lost insert as stored.
+ */
+static void
+test_swallowed_error_not_acknowledged(void)
+{
+	struct sg_store *st = open_store("swallowed");
+	struct req a, b;
+	int r;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	fill(&a, 480, "release", 1, 2);
+	fill(&b, 481, "release", 1, 2);
+	r = sg_store_write(st, job_insert_swallow_error, &a.q);
+	CHECK(r != 0 || exists(st, a.q.id));
+	if (on_pg) {
+		CHECK_EQ_INT(r, SG_ERR_UNAVAILABLE);
+		CHECK(!exists(st, a.q.id));
+	}
+	/* The writer goes on. */
+	CHECK_EQ_INT(insert(st, &b.q, NULL, NULL), 0);
+	CHECK(exists(st, b.q.id));
+	sg_store_close(st);
+}
+
 struct two_step {
 	const struct sg_request *q;
 };
@@ -3153,6 +3198,7 @@ out:
     T(test_group_commit), \
     T(test_job_error_rolled_back_alone), \
     T(test_job_error_undoes_all_its_writes), \
+    T(test_swallowed_error_not_acknowledged), \
     T(test_batch_of_failures_only), \
     T(test_reopen), \
     T(test_release_lines), \
