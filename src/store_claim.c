@@ -143,10 +143,32 @@ store_claim_fence(struct sg_txn *t, const char *id)
 
 /* ---- news of changes ---- */
 
+/* One notice on the announcing connection (nlock held), opened first if
+ * it is not. */
+static int
+notify_once(struct sg_store *st, const char *payload)
+{
+	struct sg_db_stmt *s = NULL;
+	int r;
+
+	if (st->announcer == NULL &&
+	    (r = sg_db_open(&st->dbconf, 1, &st->announcer)) != 0)
+		return r;
+	if (sg_db_broken(st->announcer) &&
+	    (r = sg_db_reconnect(st->announcer)) != 0)
+		return r;
+	if ((r = sg_db_prepare(st->announcer, "SELECT pg_notify('"
+	    CHANGES_CHANNEL "', ?1)", &s)) != 0)
+		return r;
+	sg_db_bind_text(s, 1, payload);
+	r = sg_db_step(s) == SG_DB_ROW ? 0 : SG_ERR_UNAVAILABLE;
+	sg_db_finalize(s);
+	return r;
+}
+
 void
 sg_store_announce(struct sg_store *st, const char *id)
 {
-	struct sg_db_stmt *s = NULL;
 	char payload[SG_REQUEST_ID_SIZE + SG_NAME_SIZE + 2];
 	int r;
 
@@ -154,19 +176,11 @@ sg_store_announce(struct sg_store *st, const char *id)
 		return;
 	snprintf(payload, sizeof(payload), "%s %s", id, st->node);
 	pthread_mutex_lock(&st->nlock);
-	if (st->announcer != NULL && sg_db_broken(st->announcer) &&
-	    sg_db_reconnect(st->announcer) != 0)
-		r = SG_ERR_UNAVAILABLE;
-	else if (st->announcer == NULL)
-		r = sg_db_open(&st->dbconf, 1, &st->announcer);
-	else
-		r = 0;
-	if (r == 0 && (r = sg_db_prepare(st->announcer, "SELECT pg_notify('"
-	    CHANGES_CHANNEL "', ?1)", &s)) == 0) {
-		sg_db_bind_text(s, 1, payload);
-		r = sg_db_step(s) == SG_DB_ROW ? 0 : SG_ERR_UNAVAILABLE;
-		sg_db_finalize(s);
-	}
+	/* A connection the server closed since the last notice is found
+	 * closed only now: once more, on a new one. */
+	if ((r = notify_once(st, payload)) != 0 && st->announcer != NULL &&
+	    sg_db_broken(st->announcer))
+		r = notify_once(st, payload);
 	pthread_mutex_unlock(&st->nlock);
 	/* Not fatal: the other gateways' long-polls also wake at their
 	 * deadline, and their readers see the change at once. */
