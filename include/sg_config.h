@@ -110,8 +110,8 @@ int sg_config_load(const char *path, struct sg_config **ret, char *errbuf,
 void sg_config_free(struct sg_config *c);
 
 /* A libpq conninfo as store.conninfo and `signgated --copy-store` take
- * it: it must parse (else SG_ERR_INVALID) and hold no password or
- * passfile (else SG_ERR_FORBIDDEN: the password comes from a file of its
+ * it: it must parse (else SG_ERR_INVALID) and hold no password, passfile or
+ * sslpassword (else SG_ERR_FORBIDDEN: the password comes from a file of its
  * own); errbuf says which, without the field's name. */
 int sg_conninfo_check(const char *conninfo, char *errbuf, size_t errlen);
 

@@ -632,7 +632,8 @@ sg_conninfo_check(const char *conninfo, char *errbuf, size_t errlen)
 	}
 	for (o = opts; o->keyword != NULL; o++)
 		if (o->val != NULL && (strcmp(o->keyword, "password") == 0 ||
-		    strcmp(o->keyword, "passfile") == 0)) {
+		    strcmp(o->keyword, "passfile") == 0 ||
+		    strcmp(o->keyword, "sslpassword") == 0)) {
 			r = sg_err_set(errbuf, errlen, SG_ERR_FORBIDDEN,
 			    "must not hold a %s", o->keyword);
 			break;

@@ -167,6 +167,14 @@ pg_exec(struct sg_db *db, const char *sql)
 	st = PQresultStatus(res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 		r = pg_err(db, res);
+	else if (strcmp(sql, "COMMIT") == 0 &&
+	    strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+		/* A transaction that an error had aborted: the server
+		 * answers COMMIT with ROLLBACK, and no error. */
+		sg_db_set_err(db, "the transaction had failed: COMMIT "
+		    "answered %s, nothing was kept", PQcmdStatus(res));
+		r = SG_ERR_IO;
+	}
 	PQclear(res);
 	return r;
 }

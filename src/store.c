@@ -338,8 +338,14 @@ batch_begin(struct sg_store *st, const struct sg_store_hooks *h)
 	if (st->dbconf.backend == SG_DB_POSTGRESQL) {
 		if (sg_db_broken(t->db) && (r = sg_db_reconnect(t->db)) != 0)
 			return store_db_err(t->db, r);
-		if ((r = exec(t, "BEGIN")) != 0)
-			return r;
+		/* A connection the server closed while the writer was idle
+		 * (a restart, a failover) is found closed only now: it is
+		 * opened again, once, rather than fail the batch. */
+		if ((r = sg_db_exec(t->db, "BEGIN")) != 0 &&
+		    sg_db_broken(t->db) && sg_db_reconnect(t->db) == 0)
+			r = sg_db_exec(t->db, "BEGIN");
+		if (r != 0)
+			return store_db_err(t->db, r);
 		if ((r = exec(t, "SELECT id FROM log_head WHERE id = 1 FOR "
 		    "UPDATE")) != 0) {
 			sg_db_exec(t->db, "ROLLBACK");

@@ -171,8 +171,30 @@ sg_store_announce(struct sg_store *st, const char *id)
 		sg_log_debug("store: cannot wake the listener");
 }
 
-/* Sends what is queued; on a failure the rest is dropped (the database
- * is away: nobody could read the change anyway). */
+/* Puts back what could not be sent, ahead of what came meanwhile, as far
+ * as the queue holds it. */
+static void
+requeue(struct sg_store *st, char (*v)[SG_REQUEST_ID_SIZE], size_t n)
+{
+	size_t room;
+
+	pthread_mutex_lock(&st->nlock);
+	room = STORE_MAX_NOTICES - st->nnotices;
+	if (n > room) {
+		st->notices_dropped += n - room;
+		n = room;
+	}
+	memmove(st->notices[n], st->notices[0],
+	    st->nnotices * sizeof(st->notices[0]));
+	memcpy(st->notices[0], v, n * sizeof(st->notices[0]));
+	st->nnotices += n;
+	pthread_mutex_unlock(&st->nlock);
+}
+
+/* Sends what is queued.  When the connection turns out to be closed
+ * (the server restarted, a reaper ended it while idle), the rest waits
+ * for the next one; when the database is away, it waits as long as the
+ * queue has room. */
 static void
 send_notices(struct sg_store *st, struct sg_db *db)
 {
@@ -180,7 +202,7 @@ send_notices(struct sg_store *st, struct sg_db *db)
 	char payload[SG_REQUEST_ID_SIZE + SG_NAME_SIZE + 2];
 	struct sg_db_stmt *s = NULL;
 	size_t i, n;
-	int r = 0;
+	int r;
 
 	pthread_mutex_lock(&st->nlock);
 	n = st->nnotices;
@@ -189,23 +211,25 @@ send_notices(struct sg_store *st, struct sg_db *db)
 	pthread_mutex_unlock(&st->nlock);
 	if (n == 0)
 		return;
-	if (db == NULL || (r = sg_db_prepare(db, "SELECT pg_notify('"
-	    CHANGES_CHANNEL "', ?1)", &s)) != 0) {
-		sg_log_debug("store: %zu changes not told to the other "
-		    "gateways", n);
+	if (db == NULL || sg_db_prepare(db, "SELECT pg_notify('"
+	    CHANGES_CHANNEL "', ?1)", &s) != 0) {
+		requeue(st, batch, n);
 		return;
 	}
-	for (i = 0; i < n && r == 0; i++) {
+	for (i = 0; i < n; i++) {
 		snprintf(payload, sizeof(payload), "%.*s %s",
 		    SG_REQUEST_ID_SIZE - 1, batch[i], st->node);
 		sg_db_reset(s);
 		sg_db_bind_text(s, 1, payload);
-		r = sg_db_step(s) == SG_DB_ROW ? 0 : SG_ERR_UNAVAILABLE;
+		if ((r = sg_db_step(s)) != SG_DB_ROW)
+			break;
 	}
 	sg_db_finalize(s);
-	if (r != 0)
-		sg_log_debug("store: %zu changes not told to the other "
-		    "gateways", n - i + 1);
+	if (i < n) {
+		sg_log_debug("store: %zu changes wait to be told to the "
+		    "other gateways", n - i);
+		requeue(st, &batch[i], n - i);
+	}
 }
 
 static int

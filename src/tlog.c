@@ -626,6 +626,25 @@ sg_tlog_sync(struct sg_tlog *l)
 	return need ? sg_store_write(l->st, job_nothing, NULL) : 0;
 }
 
+int
+sg_tlog_cover(struct sg_tlog *l, uint64_t index)
+{
+	uint64_t size;
+	int stop;
+
+	pthread_mutex_lock(&l->lock);
+	size = l->size;
+	stop = l->refusal[0] != '\0';
+	pthread_mutex_unlock(&l->lock);
+	if (stop)
+		return SG_ERR_VERIFY;
+	if (index < size)
+		return SG_ERR_NOT_FOUND;
+	/* The batch's begin hook loads the stored tree; its end signs a
+	 * checkpoint for it, as after any batch that moved the tree. */
+	return sg_store_write(l->st, job_nothing, NULL);
+}
+
 void
 sg_tlog_status(struct sg_tlog *l, struct sg_tlog_status *ret)
 {

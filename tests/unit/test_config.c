@@ -1067,6 +1067,37 @@ test_setup(void)
 	CHECK(sg_write_file(in_tmp("policy.conf"), "\n", 1, 0644) == 0);
 }
 
+/* store.conninfo holds no secret: the password comes from a file of its
+ * own, and whatever else libpq would read as one is refused too; a
+ * refusal never repeats the value. */
+static void
+test_conninfo_secrets(void)
+{
+	static const char *const refused[] = {
+		"host=/run/pg dbname=signgate password=hunter2",
+		"host=/run/pg passfile=/etc/pgpass dbname=signgate",
+		"host=db.example sslmode=verify-full sslkey=/k.pem "
+		    "sslpassword=hunter2",
+		"postgresql://signgate:hunter2@db.example/signgate",
+	};
+	char err[512];
+	size_t i;
+
+	CHECK_EQ_INT(sg_conninfo_check("host=/run/pg dbname=signgate "
+	    "user=signgate", err, sizeof(err)), 0);
+	CHECK_EQ_INT(sg_conninfo_check("postgresql://signgate@db.example/"
+	    "signgate?sslmode=verify-full", err, sizeof(err)), 0);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		err[0] = '\0';
+		CHECK_EQ_INT(sg_conninfo_check(refused[i], err, sizeof(err)),
+		    SG_ERR_FORBIDDEN);
+		CHECK(strstr(err, "must not hold") != NULL);
+		CHECK(strstr(err, "hunter2") == NULL);
+	}
+	CHECK_EQ_INT(sg_conninfo_check("host='unterminated", err,
+	    sizeof(err)), SG_ERR_INVALID);
+}
+
 static void
 test_teardown(void)
 {
@@ -1096,4 +1127,5 @@ SG_TEST_MAIN("config",
     T(test_dev_config_if_present),
     T(test_numbers_match_operations_md),
     T(test_numbers_table_drives_loader),
+    T(test_conninfo_secrets),
     T(test_teardown))

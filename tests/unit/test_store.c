@@ -1333,6 +1333,51 @@ test_job_error_rolled_back_alone(void)
 	sg_store_close(st);
 }
 
+/* Inserts, then meets an SQL error it does not report (a job must never
+ * do so, but one that does must not be acknowledged for what was lost). */
+static int
+job_insert_swallow_error(struct sg_txn *t, void *arg)
+{
+	const struct sg_request *q = arg;
+	int r;
+
+	if ((r = sg_store_insert_request(t, q, NULL, NULL)) != 0)
+		return r;
+	(void)sg_db_exec(sg_store_txn_db(t), "SELECT no_such_column FROM "
+	    "requests");
+	return 0;
+}
+
+/*
+ * A write is acknowledged only if it is kept.  SQLite undoes the failed
+ * statement alone and commits the rest; PostgreSQL aborts the whole
+ * transaction and answers its COMMIT with ROLLBACK, without an error:
+ * the batch must then fail, not report the lost insert as stored.
+ */
+static void
+test_swallowed_error_not_acknowledged(void)
+{
+	struct sg_store *st = open_store("swallowed");
+	struct req a, b;
+	int r;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	fill(&a, 480, "release", 1, 2);
+	fill(&b, 481, "release", 1, 2);
+	r = sg_store_write(st, job_insert_swallow_error, &a.q);
+	CHECK(r != 0 || exists(st, a.q.id));
+	if (on_pg) {
+		CHECK_EQ_INT(r, SG_ERR_UNAVAILABLE);
+		CHECK(!exists(st, a.q.id));
+	}
+	/* The writer goes on. */
+	CHECK_EQ_INT(insert(st, &b.q, NULL, NULL), 0);
+	CHECK(exists(st, b.q.id));
+	sg_store_close(st);
+}
+
 struct two_step {
 	const struct sg_request *q;
 };
@@ -3144,6 +3189,125 @@ out:
 	pthread_mutex_destroy(&hb.lock);
 }
 
+/* Ends every other session of the store's database (as a server restart,
+ * a failover or an idle-connection reaper would), through one of its
+ * readers; waits until they are gone. */
+static int
+drop_other_sessions(struct sg_store *st)
+{
+	struct sg_txn *t = NULL;
+	int64_t left = -1, gone = 0;
+	int i;
+
+	if (sg_store_read_begin(st, &t) != 0)
+		return -1;
+	(void)count_rows(sg_store_txn_db(t), "SELECT COUNT(pg_terminate_backend("
+	    "pid)) FROM pg_stat_activity WHERE datname = current_database() "
+	    "AND pid <> pg_backend_pid()", &gone);
+	sg_store_read_end(t);
+	for (i = 0; i < 5000 && left != 0; i++) {
+		if (sg_store_read_begin(st, &t) != 0)
+			return -1;
+		if (count_rows(sg_store_txn_db(t), "SELECT COUNT(*) FROM "
+		    "pg_stat_activity WHERE datname = current_database() AND "
+		    "pid <> pg_backend_pid()", &left) != 0)
+			left = -1;
+		sg_store_read_end(t);
+		if (left != 0)
+			sleep_ms(2);
+	}
+	return gone > 0 && left == 0 ? 0 : -1;
+}
+
+/*
+ * PostgreSQL only: the writer's connection was closed by the server while
+ * the gateway was idle.  The next write opens it again and succeeds:
+ * nobody is answered 503 for a connection that could be reopened.
+ */
+static void
+test_pg_writer_reconnects(void)
+{
+	struct sg_store *st = open_store("reconnect");
+	struct req a, b;
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	fill(&a, 920, "release", 1, 2);
+	fill(&b, 921, "release", 1, 2);
+	CHECK_EQ_INT(insert(st, &a.q, NULL, NULL), 0);
+	CHECK_EQ_INT(drop_other_sessions(st), 0);
+	CHECK_EQ_INT(insert(st, &b.q, NULL, NULL), 0);
+	CHECK(exists(st, b.q.id));
+	sg_store_close(st);
+}
+
+/*
+ * PostgreSQL only: the announcing connection was closed by the server
+ * since the last notice.  The next notice still reaches the other
+ * gateway: a lost one would leave its long-polls asleep to their deadline.
+ */
+static void
+test_pg_announcer_reconnects(void)
+{
+	struct sg_store *a = NULL, *b = NULL;
+	struct sg_txn *t = NULL;
+	struct heard ha, hb;
+	struct req x, y;
+	int64_t n = -1;
+	int i;
+
+	memset(&ha, 0, sizeof(ha));
+	memset(&hb, 0, sizeof(hb));
+	pthread_mutex_init(&ha.lock, NULL);
+	pthread_mutex_init(&hb.lock, NULL);
+	fill(&x, 930, "release", 1, 2);
+	fill(&y, 931, "release", 1, 2);
+	CHECK_EQ_INT(open_named("announce", "gw-a", 0, &a), 0);
+	CHECK_EQ_INT(open_named("announce", "gw-b", 0, &b), 0);
+	if (a == NULL || b == NULL)
+		goto out;
+	/* a tells its changes on its listener's connection. */
+	CHECK_EQ_INT(sg_store_listen(a, on_heard, &ha), 0);
+	CHECK_EQ_INT(sg_store_listen(b, on_heard, &hb), 0);
+	/* b listens once it hears a (bounded). */
+	for (i = 0; i < 200 && heard_count(&hb, x.q.id) == 0; i++) {
+		sg_store_announce(a, x.q.id);
+		sleep_ms(50);
+	}
+	CHECK(heard_count(&hb, x.q.id) > 0);
+	/* The server ends a's announcing session, and it is gone. */
+	for (i = 0; i < 5000 && n != 0; i++) {
+		if (sg_store_read_begin(a, &t) != 0)
+			break;
+		if (i == 0)
+			(void)count_rows(sg_store_txn_db(t), "SELECT COUNT("
+			    "pg_terminate_backend(pid)) FROM pg_stat_activity "
+			    "WHERE datname = current_database() AND query LIKE "
+			    "'SELECT pg_notify%' AND pid <> pg_backend_pid()",
+			    &n);
+		if (count_rows(sg_store_txn_db(t), "SELECT COUNT(*) FROM "
+		    "pg_stat_activity WHERE datname = current_database() AND "
+		    "query LIKE 'SELECT pg_notify%' AND pid <> "
+		    "pg_backend_pid()", &n) != 0)
+			n = -1;
+		sg_store_read_end(t);
+		if (n != 0)
+			sleep_ms(2);
+	}
+	CHECK_EQ_INT(n, 0);
+	/* One notice, heard. */
+	sg_store_announce(a, y.q.id);
+	for (i = 0; i < 2000 && heard_count(&hb, y.q.id) == 0; i++)
+		sleep_ms(5);
+	CHECK_EQ_INT(heard_count(&hb, y.q.id), 1);
+out:
+	sg_store_close(a);
+	sg_store_close(b);
+	pthread_mutex_destroy(&ha.lock);
+	pthread_mutex_destroy(&hb.lock);
+}
+
 /* Both backends: the store's meaning does not depend on its database. */
 #define BOTH_BACKENDS \
     T(test_round_trip), \
@@ -3159,6 +3323,7 @@ out:
     T(test_group_commit), \
     T(test_job_error_rolled_back_alone), \
     T(test_job_error_undoes_all_its_writes), \
+    T(test_swallowed_error_not_acknowledged), \
     T(test_batch_of_failures_only), \
     T(test_reopen), \
     T(test_release_lines), \
@@ -3194,6 +3359,8 @@ main(void)
 		T(test_on_postgresql),
 		BOTH_BACKENDS,
 		T(test_pg_shared),
+		T(test_pg_writer_reconnects),
+		T(test_pg_announcer_reconnects),
 		T(test_teardown),
 	};
 	size_t n = sizeof(tests) / sizeof(tests[0]), first_pg;

@@ -540,6 +540,119 @@ out:
 	fake_free();
 }
 
+/* ---- two gateways on one PostgreSQL database ---- */
+
+static int
+pg_log_open(const char *conninfo, const char *password, const char *node,
+    struct fake *f, struct log *lg, char *err, size_t errlen)
+{
+	struct sg_store_conf c;
+	int r;
+
+	memset(lg, 0, sizeof(*lg));
+	memset(&c, 0, sizeof(c));
+	c.backend = SG_DB_POSTGRESQL;
+	c.conninfo = conninfo;
+	c.password = password;
+	c.node = node;
+	if ((r = sg_store_open_conf(&c, &lg->st)) != 0)
+		return r;
+	err[0] = '\0';
+	if ((r = sg_tlog_open(lg->st, ORIGIN, f->pub, fake_sign, f, &lg->l,
+	    err, errlen)) != 0) {
+		sg_store_close(lg->st);
+		lg->st = NULL;
+	}
+	return r;
+}
+
+/* The proof bundle of entry index, as gateway lg serves it. */
+static int
+bundle(struct log *lg, uint64_t index)
+{
+	struct sg_txn *t = NULL;
+	char *b = NULL;
+	int r;
+
+	if ((r = sg_store_read_begin(lg->st, &t)) != 0)
+		return r;
+	r = sg_tlog_proof_bundle(t, index, &b);
+	sg_store_read_end(t);
+	free(b);
+	return r;
+}
+
+/*
+ * Gateway b commits an entry and cannot store its checkpoint (its signer
+ * is away, or b dies right after the commit).  Gateway a reads the entry
+ * committed (a request signed by b, say) under no checkpoint: it must not
+ * wait for b, nor only for its own housekeeping; sg_tlog_cover has a's
+ * writer catch up and its signer sign a checkpoint over b's entry.  Then
+ * b goes on on top of that tree: one sequence, proofs served by both.
+ */
+static void
+test_other_gateway_entry_covered(void)
+{
+	struct fake fb;
+	struct log a, b;
+	char conninfo[512], passfile[256], err[256], dir[128];
+	char *password = NULL;
+	size_t plen = 0;
+	int kept = 0, r;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	memset(&fb, 0, sizeof(fb));
+	if ((r = sg_fx_pg_new_db("tlog_two", conninfo, sizeof(conninfo),
+	    passfile, sizeof(passfile))) != 1) {
+		CHECK(r == 0);
+		SKIP("no PostgreSQL server (SG_TEST_PG)");
+		return;
+	}
+	CHECK_EQ_INT(sg_read_secret_file(passfile, &password, &plen), 0);
+	/* Two signers (records of their own) of one log key. */
+	fake_init("gw-a");
+	snprintf(dir, sizeof(dir), "%s/gw-b-hsm", tmpdir);
+	memcpy(fb.pub, fk.pub, sizeof(fb.pub));
+	fb.key = fk.key;
+	EVP_PKEY_up_ref(fb.key);
+	CHECK_EQ_INT(sg_witness_open(dir, ORIGIN, &fb.w, err, sizeof(err)),
+	    0);
+	CHECK_EQ_INT(pg_log_open(conninfo, password, "gw-a", &fk, &a, err,
+	    sizeof(err)), 0);
+	CHECK_EQ_INT(pg_log_open(conninfo, password, "gw-b", &fb, &b, err,
+	    sizeof(err)), 0);
+	if (a.l == NULL || b.l == NULL || fb.w == NULL)
+		goto out;
+
+	atomic_store(&fb.down, 1);
+	CHECK_EQ_INT(append(&b, 1, 1, &kept), SG_ERR_UNAVAILABLE);
+	CHECK_EQ_INT(kept, 1);
+	CHECK_EQ_INT(bundle(&a, 0), SG_ERR_NOT_FOUND);
+	/* a's own idea of its log is covered: syncing changes nothing. */
+	CHECK_EQ_INT(sg_tlog_sync(a.l), 0);
+	CHECK_EQ_INT(bundle(&a, 0), SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(sg_tlog_cover(a.l, 0), 0);
+	CHECK_EQ_INT(bundle(&a, 0), 0);
+	CHECK_EQ_INT(bundle(&b, 0), 0);
+	/* Known to a now: nothing more to do for it. */
+	CHECK_EQ_INT(sg_tlog_cover(a.l, 0), SG_ERR_NOT_FOUND);
+
+	/* b's signer is back: b appends after that tree, a serves it. */
+	atomic_store(&fb.down, 0);
+	CHECK_EQ_INT(append(&b, 2, 2, NULL), 0);
+	CHECK_EQ_INT(bundle(&a, 2), 0);
+	CHECK_EQ_INT(append(&a, 1, 3, NULL), 0);
+	CHECK_EQ_INT(bundle(&b, 3), 0);
+out:
+	log_close(&a);
+	log_close(&b);
+	sg_witness_free(fb.w);
+	EVP_PKEY_free(fb.key);
+	fake_free();
+	sg_freezero(password, plen);
+}
+
 static void
 test_setup(void)
 {
@@ -560,4 +673,5 @@ SG_TEST_MAIN("tlog",
     T(test_unsigned_batch_is_kept),
     T(test_refusal_stops_the_log),
     T(test_rollback_refused),
+    T(test_other_gateway_entry_covered),
     T(test_teardown))
