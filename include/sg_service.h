@@ -56,6 +56,11 @@ struct sg_key_view {
 
 int sg_service_open(const struct sg_config *cfg, struct sg_service **ret,
     char *errbuf, size_t errlen);
+/* Stops what runs on the service's own threads (housekeeping, releases,
+ * the other gateways' notices), which may call the notify function:
+ * before whatever that function reaches goes away.  Handlers still work
+ * until sg_service_free(). */
+void sg_service_quiesce(struct sg_service *s);
 void sg_service_free(struct sg_service *s);
 
 /*

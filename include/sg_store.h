@@ -273,6 +273,8 @@ void sg_store_announce(struct sg_store *st, const char *id);
  * shared (nothing will come). */
 int sg_store_listen(struct sg_store *st, void (*fn)(void *, const char *),
     void *arg);
+/* Stops the listener (no more calls of fn); also done by close. */
+void sg_store_unlisten(struct sg_store *st);
 
 /* ---- releases and grants (src/store_release.c) ---- */
 

@@ -350,12 +350,21 @@ sg_service_open_with_signer(const struct sg_config *cfg,
 }
 
 void
-sg_service_free(struct sg_service *s)
+sg_service_quiesce(struct sg_service *s)
 {
 	if (s == NULL)
 		return;
 	svc_releases_stop(s);
 	svc_sweeper_stop(s);
+	sg_store_unlisten(s->store);
+}
+
+void
+sg_service_free(struct sg_service *s)
+{
+	if (s == NULL)
+		return;
+	sg_service_quiesce(s);
 	svc_keys_free(s->keys, s->nkeys);
 	while (s->retained != NULL) {
 		struct svc_retained *rt = s->retained;

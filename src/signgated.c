@@ -513,7 +513,10 @@ run_daemon(const struct opts *o, const sigset_t *set)
 	wait_signals(f.svc, set);
 	rc = 0;
 out:
-	/* Stop the front first so no handler runs while the service goes. */
+	/* The service's own threads first (they wake long-polls in the
+	 * front), then the front, so no handler runs while the service
+	 * goes. */
+	sg_service_quiesce(f.svc);
 	sg_http_stop(f.http);
 	sg_api_free(f.api);
 	sg_service_free(f.svc);

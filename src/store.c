@@ -193,7 +193,7 @@ sg_store_close(struct sg_store *st)
 		pthread_mutex_unlock(&st->qlock);
 		pthread_join(st->writer, NULL);
 	}
-	store_listen_stop(st);
+	sg_store_unlisten(st);
 	for (i = 0; i < st->nreaders; i++)
 		sg_db_close(st->readers[i]);
 	sg_db_close(st->wtxn.db);

@@ -332,11 +332,11 @@ sg_store_listen(struct sg_store *st, void (*fn)(void *, const char *),
 }
 
 void
-store_listen_stop(struct sg_store *st)
+sg_store_unlisten(struct sg_store *st)
 {
 	uint64_t one = 1;
 
-	if (!st->listener_started)
+	if (st == NULL || !st->listener_started)
 		return;
 	pthread_mutex_lock(&st->nlock);
 	st->listener_stop = 1;

@@ -95,7 +95,5 @@ int store_select_ids(struct sg_txn *t, const char *sql, int64_t now,
 /* In a write job of a shared store: 0 if this gateway still holds the
  * claim on id (and it is extended), SG_ERR_CONFLICT if not. */
 int store_claim_fence(struct sg_txn *t, const char *id);
-/* Stops the listener thread, if any (sg_store_close). */
-void store_listen_stop(struct sg_store *st);
 
 #endif
