@@ -43,8 +43,9 @@ show_logs() {
 	[ "$T_FAIL" -eq 0 ] && return 0
 	local g
 	for g in a b; do
-		echo "    --- gateway $g, the end of its log:"
-		tail -n 40 "$T_DIR/$g.log" 2>/dev/null | sed 's/^/    /'
+		echo "    --- gateway $g, its warnings and errors:"
+		grep -v ' info: ' "$T_DIR/$g.log" 2>/dev/null | head -n 60 |
+		    sed 's/^/    /'
 	done
 	[ -n "${SG_TEST_KEEP_LOGS:-}" ] && cp "$T_DIR"/[ab].log "$SG_TEST_KEEP_LOGS"/ 2>/dev/null
 	return 0
@@ -256,10 +257,12 @@ for i in $(seq 1 $N); do
 		# The same envelope twice: one is recorded, the other is a
 		# conflict (already decided), never two decisions.
 		case "$a $b" in "200 409"|"409 200") same=$((same + 1)) ;;
-		*) echo "    request $i: the same approval on A and B: $a $b" ;; esac
+		*) echo "    request $i: the same approval on A and B: $a $b"
+		   head -c 400 "$T_DIR/race/$i.ra.json" "$T_DIR/race/$i.rb.json" 2>/dev/null | sed 's/^/      /' ;; esac
 	else
 		case "$a $b" in "200 200") both=$((both + 1)) ;;
-		*) echo "    request $i: two approvals on A and B: $a $b" ;; esac
+		*) echo "    request $i: two approvals on A and B: $a $b"
+		   head -c 400 "$T_DIR/race/$i.ra.json" "$T_DIR/race/$i.rb.json" 2>/dev/null | sed 's/^/      /' ;; esac
 	fi
 done
 expect_eq "the same last approval on A and B: one recorded, one 409, every time" "$same" 16
