@@ -56,12 +56,12 @@ int sg_tlog_append(struct sg_tlog *l, struct sg_txn *t, const char *entry,
  * could not be signed, or one is being signed right now). */
 int sg_tlog_sync(struct sg_tlog *l);
 /* Outside the writer, for an entry a read found committed but under no
- * stored checkpoint: if this gateway has not seen it yet (another gateway
- * on the database appended it and has not stored its checkpoint, or
- * died first), one batch catches up with the stored tree and has a
- * checkpoint signed that covers it; 0 then.  SG_ERR_NOT_FOUND for an
- * entry this gateway knows already (its own batch or sg_tlog_sync covers
- * it), SG_ERR_VERIFY once the signer has refused the log. */
+ * stored checkpoint (another gateway on the database appended it and has
+ * not stored its checkpoint yet, or died first; or this gateway's own
+ * batch is between its commit and its checkpoint): one batch, after any
+ * running one, catches up with the stored tree and has a checkpoint
+ * signed that covers it when none does; 0 then.  SG_ERR_VERIFY once the
+ * signer has refused the log. */
 int sg_tlog_cover(struct sg_tlog *l, uint64_t index);
 
 struct sg_tlog_status {
