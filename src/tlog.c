@@ -488,7 +488,13 @@ catch_up(struct sg_tlog *l, struct sg_txn *t)
 static int
 hook_batch_begin(void *ctx, struct sg_txn *t)
 {
-	return catch_up(ctx, t);
+	struct sg_tlog *l = ctx;
+
+	/* Alone on its database, this writer appended every entry: there
+	 * is nothing to catch up with, and no query to spend on it. */
+	if (!sg_store_shared(l->st))
+		return 0;
+	return catch_up(l, t);
 }
 
 /* PostgreSQL's schema holds the log's tables from the start
