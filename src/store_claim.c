@@ -198,7 +198,7 @@ requeue(struct sg_store *st, char (*v)[SG_REQUEST_ID_SIZE], size_t n)
 static void
 send_notices(struct sg_store *st, struct sg_db *db)
 {
-	static char batch[STORE_MAX_NOTICES][SG_REQUEST_ID_SIZE];
+	char (*batch)[SG_REQUEST_ID_SIZE] = st->sending;
 	char payload[SG_REQUEST_ID_SIZE + SG_NAME_SIZE + 2];
 	struct sg_db_stmt *s = NULL;
 	size_t i, n;

@@ -61,6 +61,7 @@ struct sg_store {
 	 * listener thread (store_claim.c). */
 	pthread_mutex_t nlock;         /* the queue, the stop flag */
 	char notices[STORE_MAX_NOTICES][SG_REQUEST_ID_SIZE];
+	char sending[STORE_MAX_NOTICES][SG_REQUEST_ID_SIZE]; /* listener's */
 	size_t nnotices;
 	uint64_t notices_dropped;
 	int wake_fd;                   /* eventfd: queued, or stop; -1 */

@@ -3092,20 +3092,33 @@ second_writer(void *arg)
 	return NULL;
 }
 
+/* What a listener heard: each distinct id with how often (an id announced
+ * again while the first notice is on its way is heard again; a slow
+ * machine must not fill the record with repeats). */
 struct heard {
 	pthread_mutex_t lock;
 	char ids[8][SG_REQUEST_ID_SIZE];
+	int times[8];
 	int n;
+	int other;                     /* ids beyond the first 8 */
 };
 
 static void
 on_heard(void *arg, const char *id)
 {
 	struct heard *h = arg;
+	int i;
 
 	pthread_mutex_lock(&h->lock);
-	if (h->n < 8)
-		snprintf(h->ids[h->n++], SG_REQUEST_ID_SIZE, "%s", id);
+	for (i = 0; i < h->n && strcmp(h->ids[i], id) != 0; i++)
+		;
+	if (i < h->n)
+		h->times[i]++;
+	else if (h->n < 8) {
+		snprintf(h->ids[h->n], SG_REQUEST_ID_SIZE, "%s", id);
+		h->times[h->n++] = 1;
+	} else
+		h->other++;
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -3116,7 +3129,8 @@ heard_count(struct heard *h, const char *id)
 
 	pthread_mutex_lock(&h->lock);
 	for (i = 0; i < h->n; i++)
-		n += strcmp(h->ids[i], id) == 0;
+		if (strcmp(h->ids[i], id) == 0)
+			n = h->times[i];
 	pthread_mutex_unlock(&h->lock);
 	return n;
 }
