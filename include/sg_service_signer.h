@@ -23,6 +23,10 @@ struct sg_service_signer {
 	    const struct sg_sign_evidence *ev, struct sg_sign_reply *reply,
 	    uint8_t **ret_cms, size_t *ret_cms_len, char *errbuf,
 	    size_t errlen);
+	/* NULL: the service signs with sign, on a thread of its own. */
+	int (*sign_async)(void *ctx, const struct sg_sign_msg *msg,
+	    const struct sg_sign_evidence *ev, sg_signer_sign_done done,
+	    void *arg);
 	/* NULL: releases and grants cannot be signed (refused with 503). */
 	int (*sign_batch)(void *ctx, const char *key,
 	    const struct sg_sign_evidence *ev,

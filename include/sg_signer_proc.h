@@ -132,6 +132,22 @@ int sg_signer_client_sign(struct sg_signer_client *c,
     struct sg_sign_reply *reply, uint8_t **ret_cms, size_t *ret_cms_len,
     char *errbuf, size_t errlen);
 /*
+ * The same, without waiting: sends the request and returns.  When it
+ * returns 0, done is called exactly once, later, on the client's reply
+ * thread (never on the caller's): r 0 with reply holding the signature
+ * and cms (malloc'd, now the callee's; NULL for a raw signature), or an
+ * error with err saying why ("" when there is nothing to add).  done must
+ * not block: it hands its work on.  An error return means done will not
+ * be called (the message did not fit, or the signer is gone).  Many may
+ * be outstanding at once; the signer runs them in parallel.
+ */
+typedef void (*sg_signer_sign_done)(void *arg, int r,
+    const struct sg_sign_reply *reply, uint8_t *cms, size_t cms_len,
+    const char *err);
+int sg_signer_client_sign_async(struct sg_signer_client *c,
+    const struct sg_sign_msg *msg, const struct sg_sign_evidence *ev,
+    sg_signer_sign_done done, void *arg);
+/*
  * Signs items[0..n) (1 <= n <= SG_SIGNER_BATCH_MAX) with key under the
  * release or grant evidence ev (the statement, the envelopes that count;
  * ev->format the statement's).  0 when the signer answered item by item
