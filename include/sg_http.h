@@ -58,6 +58,7 @@ struct sg_http_request {
 	int loopback;                  /* the peer is 127.0.0.0/8 or ::1 */
 	int resumed;                   /* called again after a wait */
 	int64_t wait_deadline_ms;      /* set on resume: the deadline asked */
+	void *front;                   /* the front's; NULL without one */
 };
 
 struct sg_http_response {
@@ -70,6 +71,8 @@ struct sg_http_response {
 	/* To long-poll: set wait_id and wait_deadline_ms instead of a body. */
 	char wait_id[SG_REQUEST_ID_SIZE];
 	int64_t wait_deadline_ms;      /* CLOCK_MONOTONIC milliseconds */
+	/* To answer later: set after sg_http_later() instead of a body. */
+	int later;
 };
 
 typedef void (*sg_http_handler)(void *ctx, const struct sg_http_request *req,
@@ -114,6 +117,22 @@ void sg_http_stop(struct sg_http *h);
 uint16_t sg_http_port(const struct sg_http *h);
 /* Wakes the connections waiting on this request id. */
 void sg_http_notify(struct sg_http *h, const char *id);
+/*
+ * Answering later.  A handler that starts work another thread finishes
+ * (the signer's answer, a commit) takes a handle with sg_http_later() and
+ * returns with resp->later set and no body; the connection then holds no
+ * thread until the work calls sg_http_answer() with the response, exactly
+ * once, from any thread (the body is taken over).  The answer may come
+ * before the handler has returned.  sg_http_later() returns NULL when the
+ * request did not come through the front (a test driving the API
+ * directly): the handler then answers at once.  An answer that comes
+ * after the front stopped (it answered 503 meanwhile) is dropped.  How
+ * many requests wait so is bounded by the connections.
+ */
+struct sg_http_later;
+struct sg_http_later *sg_http_later(const struct sg_http_request *req);
+void sg_http_answer(struct sg_http_later *l, struct sg_http_response *resp);
+
 /*
  * Loads the TLS material of cfg as sg_http_start() does, without
  * listening: the certificate and the private key must load together (the

@@ -121,6 +121,19 @@ struct sg_new_request {
  * *ret_existing is set when an idempotent retry returned the original. */
 int sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
     struct sg_request **ret, int *ret_existing, struct sg_fault *f);
+/*
+ * The same, without a thread waiting for the signer or the disk when the
+ * request is signed at once: done(done_arg, r, q, existing, f) is called
+ * exactly once, with the result, the request (0: q is done's to free;
+ * otherwise NULL) and the fault, either before this returns (every other
+ * kind of request, and errors found at once) or later on another thread.
+ * nr is not used after the call returns.
+ */
+typedef void (*sg_service_created_fn)(void *done_arg, int r,
+    struct sg_request *q, int existing, const struct sg_fault *f);
+void sg_service_create_async(struct sg_service *s,
+    const struct sg_new_request *nr, sg_service_created_fn done,
+    void *done_arg);
 
 /* Records an officer's decision from a DSSE envelope posted by `principal`.
  * envelope_json is kept verbatim in the store. */

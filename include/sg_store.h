@@ -155,6 +155,19 @@ int sg_store_write(struct sg_store *st, sg_store_job_fn fn, void *arg)
  * the batch_durable hook failed): not to be acknowledged, but there. */
 int sg_store_write_kept(struct sg_store *st, sg_store_job_fn fn, void *arg,
     int *ret_kept) __attribute__((warn_unused_result));
+/*
+ * The same without waiting: queues the job and returns.  When it returns
+ * 0, done(done_arg, result, kept) is called exactly once, on the writer
+ * thread, once the job's batch has committed and the batch_durable hook
+ * has run (or the batch failed): it must not block and must not write;
+ * it hands its work on.  fn and arg must stay valid until then.  An error
+ * return (the store is closing, out of memory) means done will not be
+ * called.
+ */
+typedef void (*sg_store_done_fn)(void *done_arg, int result, int kept);
+int sg_store_write_async(struct sg_store *st, sg_store_job_fn fn, void *arg,
+    sg_store_done_fn done, void *done_arg)
+    __attribute__((warn_unused_result));
 
 /* Observers of the writer, called on the writer thread: when a batch's
  * transaction has begun (its lock held), around each job

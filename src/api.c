@@ -787,8 +787,9 @@ sg_api_dispatch(struct sg_api *a, const struct sg_http_request *req,
 	else if (rt->body == BODY_NONE || take_body(&c, rt) == 0)
 		rt->fn(&c);
 	json_decref(c.body);
-	/* A long-poll is counted once, when it is answered. */
-	if (resp->wait_id[0] == '\0')
+	/* A long-poll is counted once, when it is answered; an answer
+	 * given later, by whoever gives it. */
+	if (resp->wait_id[0] == '\0' && !resp->later)
 		api_count(a, ep, resp->status);
 }
 

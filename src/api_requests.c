@@ -435,13 +435,52 @@ api_parse_idempotency(const struct sg_http_request *req,
 	return 0;
 }
 
-/* POST /v1/requests */
+/* The answer to POST /v1/requests. */
+static void
+created_response(struct sg_api *a, struct sg_http_response *resp, int r,
+    const struct sg_request *q, int existing, const struct sg_fault *f)
+{
+	if (r != 0) {
+		api_service_problem(resp, r, f);
+		return;
+	}
+	snprintf(resp->location, sizeof(resp->location), "/v1/requests/%s",
+	    q->id);
+	api_respond_request(a, resp, existing ? 200 : 201, q);
+}
+
+struct created_later {
+	struct sg_api *a;
+	struct sg_http_later *later;
+};
+
+/* The service's answer, on whatever thread it comes: answered and
+ * counted. */
+static void
+created_later(void *arg, int r, struct sg_request *q, int existing,
+    const struct sg_fault *f)
+{
+	struct created_later *cl = arg;
+	struct sg_http_response resp;
+
+	memset(&resp, 0, sizeof(resp));
+	created_response(cl->a, &resp, r, q, existing, f);
+	sg_request_free(q);
+	api_count(cl->a, EP_REQUESTS_POST, resp.status);
+	sg_http_answer(cl->later, &resp);
+	free(cl);
+}
+
+/* POST /v1/requests: answered once the request is stored (and, when it
+ * needs no approval, signed and logged), without holding this thread
+ * meanwhile when it came through the front. */
 void
 api_post_request(struct call *c)
 {
 	struct sg_new_request nr;
 	struct sg_request *q = NULL;
 	struct sg_fault f;
+	struct created_later *cl;
 	char *artifact = NULL, body_sha[SG_SHA256_HEX_SIZE];
 	int r, existing = 0;
 
@@ -451,14 +490,16 @@ api_post_request(struct call *c)
 	    api_parse_idempotency(c->req, c->resp, &nr, body_sha) != 0)
 		goto out;
 	nr.requester = c->principal;
-	r = sg_service_create(c->a->svc, &nr, &q, &existing, &f);
-	if (r != 0) {
-		api_service_problem(c->resp, r, &f);
+	if ((cl = calloc(1, sizeof(*cl))) != NULL &&
+	    (cl->later = sg_http_later(c->req)) != NULL) {
+		cl->a = c->a;
+		c->resp->later = 1;
+		sg_service_create_async(c->a->svc, &nr, created_later, cl);
 		goto out;
 	}
-	snprintf(c->resp->location, sizeof(c->resp->location),
-	    "/v1/requests/%s", q->id);
-	api_respond_request(c->a, c->resp, existing ? 200 : 201, q);
+	free(cl);
+	r = sg_service_create(c->a->svc, &nr, &q, &existing, &f);
+	created_response(c->a, c->resp, r, q, existing, &f);
 out:
 	sg_request_free(q);
 	free(artifact);

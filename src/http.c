@@ -9,8 +9,10 @@
  * closed sockets (lingering close).  A timer thread resumes long-polls.
  * Handlers must not block for long; waiting for a state change suspends the
  * connection (MHD_ALLOW_SUSPEND_RESUME) and the timer resumes it when
- * notified or when its deadline passes.  Every suspended connection is
- * resumed before the daemon stops.
+ * notified or when its deadline passes; work finished on another thread
+ * (a signature, a commit) resumes its connection with the answer
+ * (sg_http_later).  Every suspended connection is resumed before the
+ * daemon stops.
  *
  * Slots.  Each accepted connection has a slot in a fixed table guarded by
  * conn_lock.  A slot holds our own duplicate of the socket (own_fd), made
@@ -70,6 +72,7 @@
 
 struct reqctx {
 	struct slot *slot;
+	struct sg_http_later *later;   /* answered later, or NULL */
 	char *body;
 	size_t len;
 	size_t discarded;
@@ -81,6 +84,90 @@ struct reqctx {
 };
 
 struct http_counters http_st;
+
+/*
+ * A request answered later.  Two references: the connection's (dropped
+ * when the request completes) and the answerer's (dropped by its
+ * answer).  Everything here, and every front's list of suspended ones,
+ * is guarded by later_lock: one lock for all, so that an answer that
+ * comes after its front stopped touches nothing of the front.
+ */
+struct sg_http_later {
+	struct sg_http *h;
+	struct MHD_Connection *conn;
+	struct sg_http_later *prev, *next;   /* h->laters, while suspended */
+	int suspended;
+	int answered;
+	int refs;
+	struct sg_http_response resp;
+};
+
+/* What sg_http_later() finds behind req->front. */
+struct front_ref {
+	struct sg_http *h;
+	struct MHD_Connection *conn;
+	struct reqctx *rc;
+};
+
+static pthread_mutex_t later_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+later_unref_locked(struct sg_http_later *l)
+{
+	if (--l->refs > 0)
+		return;
+	free(l->resp.body);
+	free(l);
+}
+
+struct sg_http_later *
+sg_http_later(const struct sg_http_request *req)
+{
+	struct front_ref *fr = req->front;
+	struct sg_http_later *l;
+
+	if (fr == NULL || fr->rc->later != NULL ||
+	    (l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	l->h = fr->h;
+	l->conn = fr->conn;
+	l->refs = 2;
+	fr->rc->later = l;
+	return l;
+}
+
+static void
+later_unlink_locked(struct sg_http_later *l)
+{
+	if (l->prev != NULL)
+		l->prev->next = l->next;
+	else
+		l->h->laters = l->next;
+	if (l->next != NULL)
+		l->next->prev = l->prev;
+	l->prev = l->next = NULL;
+	l->suspended = 0;
+}
+
+void
+sg_http_answer(struct sg_http_later *l, struct sg_http_response *resp)
+{
+	pthread_mutex_lock(&later_lock);
+	if (l->answered) {
+		/* The front answered for it when it stopped. */
+		free(resp->body);
+	} else {
+		l->resp = *resp;
+		l->answered = 1;
+		if (l->suspended) {
+			later_unlink_locked(l);
+			MHD_resume_connection(l->conn);
+		}
+	}
+	resp->body = NULL;
+	later_unref_locked(l);
+	pthread_mutex_unlock(&later_lock);
+}
 
 void
 sg_http_stats(struct sg_http_stats *st)
@@ -506,10 +593,74 @@ request_fill(struct MHD_Connection *conn, struct reqctx *rc,
 	return 0;
 }
 
+/* Sends the answer given to rc's later handle. */
+static enum MHD_Result
+later_send(struct MHD_Connection *conn, struct reqctx *rc)
+{
+	struct sg_http_response resp;
+
+	pthread_mutex_lock(&later_lock);
+	resp = rc->later->resp;
+	rc->later->resp.body = NULL;
+	pthread_mutex_unlock(&later_lock);
+	return send_response(conn, &resp, !rc->slot->admitted);
+}
+
+/* The handler will answer later: suspend the connection until it does
+ * (under later_lock, so that the answer cannot resume it first), or
+ * answer now if it already has. */
+static enum MHD_Result
+later_wait(struct sg_http *h, struct MHD_Connection *conn, struct reqctx *rc,
+    struct sg_http_response *resp)
+{
+	struct sg_http_later *l = rc->later;
+
+	free(resp->body);
+	pthread_mutex_lock(&later_lock);
+	if (!l->answered) {
+		l->suspended = 1;
+		l->next = h->laters;
+		if (h->laters != NULL)
+			h->laters->prev = l;
+		h->laters = l;
+		MHD_suspend_connection(conn);
+		pthread_mutex_unlock(&later_lock);
+		return MHD_YES;
+	}
+	pthread_mutex_unlock(&later_lock);
+	return later_send(conn, rc);
+}
+
+/* Stopping: every request still waiting for its answer gets a 503 (the
+ * work's own answer, when it comes, is dropped). */
+static void
+later_stop(struct sg_http *h)
+{
+	struct sg_http_later *l;
+	char *body;
+
+	pthread_mutex_lock(&later_lock);
+	while ((l = h->laters) != NULL) {
+		later_unlink_locked(l);
+		memset(&l->resp, 0, sizeof(l->resp));
+		l->resp.status = 503;
+		l->resp.content_type = "application/problem+json";
+		if ((body = strdup("{\"type\":\"about:blank\",\"title\":"
+		    "\"Service Unavailable\",\"status\":503,\"detail\":"
+		    "\"the gateway is stopping\"}")) != NULL) {
+			l->resp.body = body;
+			l->resp.body_len = strlen(body);
+		}
+		l->answered = 1;
+		MHD_resume_connection(l->conn);
+	}
+	pthread_mutex_unlock(&later_lock);
+}
+
 /*
  * Calls the handler and answers, or suspends the connection when the
- * handler asks to long-poll: once only, as the resumed request must be
- * answered.
+ * handler asks to long-poll (once only, as the resumed request must be
+ * answered) or will answer later.
  */
 static enum MHD_Result
 request_answer(struct sg_http *h, struct MHD_Connection *conn,
@@ -521,6 +672,13 @@ request_answer(struct sg_http *h, struct MHD_Connection *conn,
 
 	memset(&resp, 0, sizeof(resp));
 	h->handler(h->ctx, req, &resp);
+	if (resp.later && rc->later != NULL)
+		return later_wait(h, conn, rc, &resp);
+	if (resp.later) {
+		free(resp.body);
+		return simple_error(conn, 500, "Internal Server Error",
+		    "no answer", !s->admitted);
+	}
 	if (resp.wait_id[0] != '\0' && !rc->resumed) {
 		free(resp.body);
 		rc->resumed = 1;
@@ -554,6 +712,7 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	struct reqctx *rc = *con_cls;
 	struct sg_http_request req;
 	struct sg_http_param *query = NULL, *headers = NULL;
+	struct front_ref fr;
 	struct slot *s;
 	enum MHD_Result ret = MHD_NO;
 	char detail[80];
@@ -565,6 +724,8 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 		return request_start(h, conn, s, url, method, con_cls);
 	}
 	s = rc->slot;
+	if (rc->later != NULL)
+		return later_send(conn, rc);
 	if ((n = *upload_data_size) > 0) {
 		*upload_data_size = 0;
 		return body_add(rc, upload_data, n);
@@ -581,6 +742,10 @@ access_cb(void *cls, struct MHD_Connection *conn, const char *url,
 	memset(&req, 0, sizeof(req));
 	req.method = method;
 	req.path = url;
+	fr.h = h;
+	fr.conn = conn;
+	fr.rc = rc;
+	req.front = &fr;
 	if (request_fill(conn, rc, &req, &query, &headers) == 0)
 		ret = request_answer(h, conn, rc, &req);
 	free(query);
@@ -603,6 +768,11 @@ completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (rc->slot != NULL && rc->slot->admitted)
 		http_set_deadline(rc->slot, sg_mono_ms() + h->idle_ms +
 		    h->request_ms);
+	if (rc->later != NULL) {
+		pthread_mutex_lock(&later_lock);
+		later_unref_locked(rc->later);
+		pthread_mutex_unlock(&later_lock);
+	}
 	free(rc->body);
 	free(rc);
 	*con_cls = NULL;
@@ -850,6 +1020,7 @@ sg_http_stop(struct sg_http *h)
 	resume_locked(h, NULL, 1);
 	pthread_cond_signal(&h->cond);
 	pthread_mutex_unlock(&h->lock);
+	later_stop(h);
 	if (h->timer_started)
 		pthread_join(h->timer, NULL);
 	/* Every connection closed, without lingering. */

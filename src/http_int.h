@@ -91,6 +91,10 @@ struct sg_http {
 	int64_t handshake_ms, first_request_ms, request_ms, idle_ms;
 	unsigned idle_s;
 
+	/* Requests answered later (sg_http_later), while suspended; the
+	 * list and every handle are guarded by the one later_lock. */
+	struct sg_http_later *laters;
+
 	/* Long-poll waiters. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;

@@ -164,6 +164,9 @@ service_new(const struct sg_config *cfg, struct sg_service **ret,
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->unclaimed, NULL);
 	pthread_rwlock_init(&s->plock, NULL);
+	pthread_mutex_init(&s->alock, NULL);
+	pthread_cond_init(&s->acond, NULL);
+	pthread_cond_init(&s->aidle, NULL);
 	pthread_mutex_init(&s->stop_lock, NULL);
 	pthread_cond_init(&s->stop_cond, NULL);
 	pthread_mutex_init(&s->rel_lock, NULL);
@@ -291,7 +294,9 @@ service_start(struct sg_service *s, char *errbuf, size_t errlen)
 			sg_log_warn("key '%s' will not be used: %s",
 			    kv->pk->name, kv->reason);
 	}
-	if ((r = svc_sweeper_start(s)) != 0)
+	if ((r = svc_async_start(s)) != 0)
+		snprintf(errbuf, errlen, "cannot start the executor threads");
+	else if ((r = svc_sweeper_start(s)) != 0)
 		snprintf(errbuf, errlen, "cannot start the housekeeping "
 		    "thread");
 	else if ((r = svc_releases_start(s)) != 0)
@@ -354,6 +359,7 @@ sg_service_quiesce(struct sg_service *s)
 {
 	if (s == NULL)
 		return;
+	svc_async_stop(s);
 	svc_releases_stop(s);
 	svc_sweeper_stop(s);
 	sg_store_unlisten(s->store);
@@ -389,6 +395,9 @@ sg_service_free(struct sg_service *s)
 	pthread_cond_destroy(&s->stop_cond);
 	pthread_mutex_destroy(&s->rel_lock);
 	pthread_cond_destroy(&s->rel_cond);
+	pthread_mutex_destroy(&s->alock);
+	pthread_cond_destroy(&s->acond);
+	pthread_cond_destroy(&s->aidle);
 	free(s);
 }
 

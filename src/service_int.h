@@ -111,6 +111,23 @@ struct sg_service {
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	int stopping;
+	/* Operations in flight without a thread (service_async.c). */
+	pthread_mutex_t alock;
+	pthread_cond_t acond;          /* a step queued, or stop */
+	pthread_cond_t aidle;          /* none in flight */
+	struct svc_step *ahead, *atail;
+	pthread_t *athreads;
+	unsigned nathreads;
+	unsigned ainflight;
+	int aclosing, astop;
+};
+
+/* A step of an operation in flight, queued for the executor; embedded in
+ * the operation. */
+struct svc_step {
+	void (*fn)(void *);
+	void *arg;
+	struct svc_step *next;
 };
 
 /* service.c */
@@ -124,6 +141,35 @@ int svc_policy_read(const char *path, char **ret_text,
     struct sg_policy **ret, char *errbuf, size_t errlen);
 int svc_policy_store(struct sg_service *s, const struct sg_policy *p,
     const char *text);
+
+/* An asynchronous signature (service_sign.c). */
+struct svc_sign_call {
+	struct sg_service *s;
+	const struct sg_key_view *kv;
+	const struct sg_request *q;
+	struct svc_signed *o;          /* the answer */
+	void (*then)(void *);
+	void *then_arg;
+	int r;                         /* the answer's result */
+	char err[SG_SIGNER_ERR_MAX];   /* and why, when it failed */
+	/* Inside. */
+	int64_t t0;
+	struct sg_sign_msg msg;
+	struct sg_sign_evidence ev;
+	const char *envs[SG_ENVELOPES_MAX];
+	size_t lens[SG_ENVELOPES_MAX];
+	struct svc_step step;
+};
+int svc_sign_request_async(struct svc_sign_call *sc, const uint8_t *counted);
+
+/* service_async.c */
+int svc_async_start(struct sg_service *s);
+void svc_async_stop(struct sg_service *s);
+void svc_exec(struct sg_service *s, struct svc_step *st, void (*fn)(void *),
+    void *arg);
+int svc_async_enter(struct sg_service *s);
+void svc_async_leave(struct sg_service *s);
+void svc_async_drain(struct sg_service *s);
 
 /* service_signer.c */
 int svc_signer_start(const struct sg_config *cfg, const struct sg_policy *p,

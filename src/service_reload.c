@@ -195,6 +195,7 @@ switch_to(struct sg_service *s, struct sg_policy *np, char *text,
 
 	why[0] = '\0';
 	pthread_rwlock_wrlock(&s->plock);
+	svc_async_drain(s);
 	if ((r = s->signer.reload(s->signer.ctx, sg_policy_sha256_hex(np),
 	    why, sizeof(why))) != 0) {
 		pthread_rwlock_unlock(&s->plock);

@@ -308,18 +308,13 @@ new_request(struct sg_service *s, const struct sg_key_view *kv,
 	return r;
 }
 
-/* Nothing to wait for: q is signed now, the signature (in so) released
- * only once it is committed together with its log entry. */
+/* q signed (so holds the signature, now q's too), or the reason it
+ * was not, why, in f. */
 static int
-sign_at_once(struct sg_service *s, const struct sg_key_view *kv,
-    struct sg_request *q, int64_t now, struct svc_signed *so,
-    struct sg_fault *f)
+signed_at_once(struct sg_request *q, int64_t now, struct svc_signed *so,
+    int r, const char *why, struct sg_fault *f)
 {
-	char why[SG_SIGNER_ERR_MAX];
-	int r;
-
-	if ((r = svc_sign_request(s, kv, q, NULL, so, why,
-	    sizeof(why))) != 0) {
+	if (r != 0) {
 		svc_fault(f, NULL, "the request could not be signed: %s",
 		    why[0] ? why : sg_strerror(r));
 		return SG_ERR_UNAVAILABLE;
@@ -332,6 +327,20 @@ sign_at_once(struct sg_service *s, const struct sg_key_view *kv,
 	q->timestamp_note = so->timestamp_note;
 	q->signed_at = now;
 	return 0;
+}
+
+/* Nothing to wait for: q is signed now, the signature (in so) released
+ * only once it is committed together with its log entry. */
+static int
+sign_at_once(struct sg_service *s, const struct sg_key_view *kv,
+    struct sg_request *q, int64_t now, struct svc_signed *so,
+    struct sg_fault *f)
+{
+	char why[SG_SIGNER_ERR_MAX];
+	int r;
+
+	r = svc_sign_request(s, kv, q, NULL, so, why, sizeof(why));
+	return signed_at_once(q, now, so, r, why, f);
 }
 
 /* Every pending request is work for the officers: capped per requester. */
@@ -397,15 +406,13 @@ job_create(struct sg_txn *t, void *arg)
 	return sg_store_get_request(t, q->id, &cj->out);
 }
 
-/* Stores q with its log entries; the original instead when a concurrent
- * retry stored it first (cj->existing). */
+/* What the store's answer r (kept: committed all the same) means for the
+ * request being created. */
 static int
-store_created(struct sg_service *s, struct create_job *cj)
+created_result(struct create_job *cj, int r, int kept)
 {
 	struct sg_fault *f = cj->f;
-	int kept = 0, r;
 
-	r = sg_store_write_kept(s->store, job_create, cj, &kept);
 	if ((r == SG_ERR_CONFLICT || r == SG_ERR_RATE_LIMITED) &&
 	    f->detail[0] != '\0')
 		return r;
@@ -421,6 +428,33 @@ store_created(struct sg_service *s, struct create_job *cj)
 		return SG_ERR_UNAVAILABLE;
 	}
 	return 0;
+}
+
+/* Stores q with its log entries; the original instead when a concurrent
+ * retry stored it first (cj->existing). */
+static int
+store_created(struct sg_service *s, struct create_job *cj)
+{
+	int kept = 0, r;
+
+	r = sg_store_write_kept(s->store, job_create, cj, &kept);
+	return created_result(cj, r, kept);
+}
+
+/* Counted and said once stored. */
+static void
+created(struct sg_service *s, const struct create_job *cj)
+{
+	const struct sg_request *q = cj->q;
+
+	if (cj->existing)
+		return;
+	svc_stat_add(s, &s->stats.requests_created);
+	if (q->signature != NULL)
+		svc_count_signature(s, cj->kv);
+	sg_log_info("%s %s created by %s for key %s (%s)",
+	    sg_kind_str(q->kind), q->id, q->requester, q->key,
+	    sg_req_state_str(q->state));
 }
 
 static int
@@ -459,14 +493,7 @@ create_locked(struct sg_service *s, const struct sg_new_request *nr,
 	if ((r = store_created(s, &cj)) != 0)
 		goto out;
 	*ret_existing = cj.existing;
-	if (!cj.existing) {
-		svc_stat_add(s, &s->stats.requests_created);
-		if (q.signature != NULL)
-			svc_count_signature(s, kv);
-		sg_log_info("%s %s created by %s for key %s (%s)",
-		    sg_kind_str(q.kind), q.id, q.requester, q.key,
-		    sg_req_state_str(q.state));
-	}
+	created(s, &cj);
 	*ret = cj.out;
 	cj.out = NULL;
 out:
@@ -489,6 +516,208 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 	r = create_locked(s, nr, ret, ret_existing, f);
 	pthread_rwlock_unlock(&s->plock);
 	return r;
+}
+
+/*
+ * A request signed at once, without a thread waiting: asked of the
+ * signer, then stored, each step started by the end of the one before
+ * (service_async.c).  The new request's strings are copied: the caller's
+ * are gone once sg_service_create_async() returns.
+ */
+struct create_op {
+	struct sg_service *s;
+	struct sg_new_request nr;      /* a copy, with the strings below */
+	char *key, *requester, *idem_key, *body_sha256, *artifact_json;
+	struct sg_request q;
+	struct svc_signed so;
+	struct svc_sign_call sc;
+	struct create_job cj;
+	struct sg_fault f;
+	struct svc_step step;
+	int64_t now;
+	int r, kept;
+	sg_service_created_fn done;
+	void *done_arg;
+};
+
+static void
+create_op_free(struct create_op *op)
+{
+	svc_signed_clear(&op->so);
+	free(op->q.statement);
+	free(op->key);
+	free(op->requester);
+	free(op->idem_key);
+	free(op->body_sha256);
+	free(op->artifact_json);
+	free(op);
+}
+
+static int
+dup_or_null(const char *in, char **out)
+{
+	*out = NULL;
+	return in == NULL || (*out = strdup(in)) != NULL ? 0 : SG_ERR_NOMEM;
+}
+
+static struct create_op *
+create_op_new(struct sg_service *s, const struct sg_new_request *nr)
+{
+	struct create_op *op;
+
+	if ((op = calloc(1, sizeof(*op))) == NULL)
+		return NULL;
+	op->s = s;
+	op->nr = *nr;
+	if (dup_or_null(nr->key, &op->key) != 0 ||
+	    dup_or_null(nr->requester, &op->requester) != 0 ||
+	    dup_or_null(nr->idem_key, &op->idem_key) != 0 ||
+	    dup_or_null(nr->body_sha256, &op->body_sha256) != 0 ||
+	    dup_or_null(nr->artifact_json, &op->artifact_json) != 0) {
+		create_op_free(op);
+		return NULL;
+	}
+	op->nr.key = op->key;
+	op->nr.requester = op->requester;
+	op->nr.idem_key = op->idem_key;
+	op->nr.body_sha256 = op->body_sha256;
+	op->nr.artifact_json = op->artifact_json;
+	return op;
+}
+
+/* The end, on the executor: told, counted out, freed. */
+static void
+create_op_end(void *arg)
+{
+	struct create_op *op = arg;
+	struct sg_service *s = op->s;
+	struct sg_request *out = NULL;
+
+	if (op->cj.s != NULL)
+		op->r = created_result(&op->cj, op->r, op->kept);
+	if (op->r == 0) {
+		created(s, &op->cj);
+		out = op->cj.out;
+		op->cj.out = NULL;
+	}
+	sg_request_free(op->cj.out);
+	op->cj.out = NULL;
+	svc_async_leave(s);
+	op->done(op->done_arg, op->r, out, op->cj.existing, &op->f);
+	create_op_free(op);
+}
+
+/* The store's answer, on the writer thread: handed on. */
+static void
+create_op_stored(void *arg, int result, int kept)
+{
+	struct create_op *op = arg;
+
+	op->r = result;
+	op->kept = kept;
+	svc_exec(op->s, &op->step, create_op_end, op);
+}
+
+/* The signer's answer, on the executor: stored with its log entries. */
+static void
+create_op_signed(void *arg)
+{
+	struct create_op *op = arg;
+	int r;
+
+	if ((r = signed_at_once(&op->q, op->now, &op->so, op->sc.r,
+	    op->sc.err, &op->f)) == 0) {
+		op->cj.s = op->s;
+		op->cj.nr = &op->nr;
+		op->cj.q = &op->q;
+		op->cj.kv = op->sc.kv;
+		op->cj.f = &op->f;
+		if ((r = sg_store_write_async(op->s->store, job_create,
+		    &op->cj, create_op_stored, op)) == 0)
+			return;
+		op->cj.s = NULL;
+		svc_fault(&op->f, NULL, "the request could not be stored and "
+		    "logged");
+		r = SG_ERR_UNAVAILABLE;
+	}
+	op->r = r;
+	create_op_end(op);
+}
+
+/* With plock held: 1 when the request is under way (done will be told),
+ * 0 when it is to be created the waiting way, or an error for done. */
+static int
+create_start(struct sg_service *s, const struct sg_new_request *nr,
+    sg_service_created_fn done, void *done_arg, struct sg_request **ret,
+    int *ret_existing, struct sg_fault *f)
+{
+	const struct sg_key_view *kv;
+	struct create_op *op;
+	int r;
+
+	if (nr->grant != NULL || nr->kind != SG_KIND_REQUEST)
+		return 0;
+	if ((r = check_new(s, nr, &kv, f)) != 0)
+		return r;
+	if (kv->pk->nterms != 0)
+		return 0;
+	if (nr->idem_key != NULL &&
+	    (r = svc_original(s, nr, ret, f)) != SG_ERR_NOT_FOUND) {
+		*ret_existing = r == 0;
+		return r;
+	}
+	if ((op = create_op_new(s, nr)) == NULL)
+		return SG_ERR_NOMEM;
+	op->done = done;
+	op->done_arg = done_arg;
+	op->now = svc_now(s);
+	if ((r = new_request(s, kv, &op->nr, op->now, &op->q, f)) != 0)
+		goto fail;
+	if ((r = svc_async_enter(s)) != 0) {
+		svc_fault(f, NULL, "the gateway is stopping");
+		goto fail;
+	}
+	op->sc.s = s;
+	op->sc.kv = kv;
+	op->sc.q = &op->q;
+	op->sc.o = &op->so;
+	op->sc.then = create_op_signed;
+	op->sc.then_arg = op;
+	if ((r = svc_sign_request_async(&op->sc, NULL)) != 0) {
+		svc_async_leave(s);
+		svc_fault(f, NULL, "the request could not be signed: %s",
+		    op->sc.err[0] ? op->sc.err : sg_strerror(r));
+		r = SG_ERR_UNAVAILABLE;
+		goto fail;
+	}
+	/* op may be gone already: its answer can come at once. */
+	return 1;
+fail:
+	create_op_free(op);
+	return r;
+}
+
+void
+sg_service_create_async(struct sg_service *s, const struct sg_new_request *nr,
+    sg_service_created_fn done, void *done_arg)
+{
+	struct sg_request *q = NULL;
+	struct sg_fault f;
+	int r, existing = 0;
+
+	memset(&f, 0, sizeof(f));
+	pthread_rwlock_rdlock(&s->plock);
+	r = create_start(s, nr, done, done_arg, &q, &existing, &f);
+	if (r == 1) {
+		pthread_rwlock_unlock(&s->plock);
+		return;
+	}
+	if (r == 0)
+		r = create_locked(s, nr, &q, &existing, &f);
+	pthread_rwlock_unlock(&s->plock);
+	done(done_arg, r, r == 0 ? q : NULL, existing, &f);
+	if (r != 0)
+		sg_request_free(q);
 }
 
 int

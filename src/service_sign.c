@@ -143,6 +143,46 @@ sign_message(const struct sg_key_view *kv, const struct sg_request *q,
 	return 0;
 }
 
+/* What follows the signer's answer r: the CMS it must hold, the
+ * time-stamp, and on failure the count, the log line and o cleared. */
+static int
+sign_finish(struct sg_service *s, const struct sg_key_view *kv,
+    const struct sg_request *q, int r, int64_t t0, struct svc_signed *o,
+    char *err, size_t errlen)
+{
+	int tsa_failed = 0;
+
+	svc_hsm_time(s, t0);
+	if (r == 0 && q->format == SG_FORMAT_CMS && o->cms == NULL)
+		r = SG_ERR_INTERNAL;
+	if (r == 0 && (r = timestamp(s, kv, o, err, errlen)) != 0)
+		tsa_failed = 1;
+	if (r != 0) {
+		svc_stat_add(s, &s->stats.hsm_errors);
+		sg_log_error("request %s: signing with key '%s' failed: %s "
+		    "(%s)", q->id, kv->pk->name, sg_strerror(r), err);
+		svc_signed_clear(o);
+		o->tsa_failed = tsa_failed;
+	}
+	return r;
+}
+
+static int
+sign_start(const struct sg_key_view *kv, const struct sg_request *q,
+    const uint8_t *counted, struct svc_signed *o, struct sg_sign_msg *msg,
+    struct sg_sign_evidence *ev, const char **envs, size_t *lens,
+    char *err, size_t errlen)
+{
+	memset(o, 0, sizeof(*o));
+	err[0] = '\0';
+	if (!kv->usable) {
+		snprintf(err, errlen, "key '%.63s' cannot be used: %.150s",
+		    kv->pk->name, kv->reason);
+		return SG_ERR_FORBIDDEN;
+	}
+	return sign_message(kv, q, counted, msg, ev, envs, lens);
+}
+
 /*
  * Has the signer sign request q with its key.  The signer checks the
  * evidence sent along against the policy it loaded itself, and for CMS
@@ -158,31 +198,86 @@ svc_sign_request(struct sg_service *s, const struct sg_key_view *kv,
 	const char *envs[SG_ENVELOPES_MAX];
 	size_t lens[SG_ENVELOPES_MAX];
 	int64_t t0;
-	int r, tsa_failed = 0;
+	int r;
 
-	memset(o, 0, sizeof(*o));
-	err[0] = '\0';
-	if (!kv->usable) {
-		snprintf(err, errlen, "key '%.63s' cannot be used: %.150s",
-		    kv->pk->name, kv->reason);
-		return SG_ERR_FORBIDDEN;
-	}
-	if ((r = sign_message(kv, q, counted, &msg, &ev, envs, lens)) != 0)
+	if ((r = sign_start(kv, q, counted, o, &msg, &ev, envs, lens, err,
+	    errlen)) != 0)
 		return r;
 	t0 = sg_mono_us();
 	r = s->signer.sign(s->signer.ctx, &msg, &ev, &o->reply, &o->cms,
 	    &o->cms_len, err, errlen);
-	svc_hsm_time(s, t0);
-	if (r == 0 && q->format == SG_FORMAT_CMS && o->cms == NULL)
-		r = SG_ERR_INTERNAL;
-	if (r == 0 && (r = timestamp(s, kv, o, err, errlen)) != 0)
-		tsa_failed = 1;
-	if (r != 0) {
-		svc_stat_add(s, &s->stats.hsm_errors);
-		sg_log_error("request %s: signing with key '%s' failed: %s "
-		    "(%s)", q->id, kv->pk->name, sg_strerror(r), err);
-		svc_signed_clear(o);
-		o->tsa_failed = tsa_failed;
+	return sign_finish(s, kv, q, r, t0, o, err, errlen);
+}
+
+/* The end of an asynchronous signature, on the executor. */
+static void
+sign_call_finish(void *arg)
+{
+	struct svc_sign_call *sc = arg;
+
+	sc->r = sign_finish(sc->s, sc->kv, sc->q, sc->r, sc->t0, sc->o,
+	    sc->err, sizeof(sc->err));
+	explicit_bzero(&sc->msg, sizeof(sc->msg));
+	sc->then(sc->then_arg);
+}
+
+/* The signer's answer, on its reply thread: kept, and handed on. */
+static void
+sign_call_reply(void *arg, int r, const struct sg_sign_reply *reply,
+    uint8_t *cms, size_t cms_len, const char *err)
+{
+	struct svc_sign_call *sc = arg;
+
+	sc->r = r;
+	if (r == 0) {
+		sc->o->reply = *reply;
+		sc->o->cms = cms;
+		sc->o->cms_len = cms_len;
+	} else {
+		free(cms);
+		snprintf(sc->err, sizeof(sc->err), "%s", err != NULL &&
+		    err[0] != '\0' ? err : sg_strerror(r));
+	}
+	svc_exec(sc->s, &sc->step, sign_call_finish, sc);
+}
+
+/* A signer without the asynchronous call: signed on the executor. */
+static void
+sign_call_sync(void *arg)
+{
+	struct svc_sign_call *sc = arg;
+
+	sc->r = sc->s->signer.sign(sc->s->signer.ctx, &sc->msg, &sc->ev,
+	    &sc->o->reply, &sc->o->cms, &sc->o->cms_len, sc->err,
+	    sizeof(sc->err));
+	sign_call_finish(sc);
+}
+
+/*
+ * svc_sign_request() without waiting: asks the signer and returns.  Once
+ * the answer is in (sc->r, sc->o, sc->err), sc->then(sc->then_arg) runs
+ * on the executor.  sc's s, kv, q, o, then and then_arg are the caller's
+ * and must stay valid until then; q's statement and approvals too.  An
+ * error return (sc->err says why) means then will not run.
+ */
+int
+svc_sign_request_async(struct svc_sign_call *sc, const uint8_t *counted)
+{
+	int r;
+
+	if ((r = sign_start(sc->kv, sc->q, counted, sc->o, &sc->msg, &sc->ev,
+	    sc->envs, sc->lens, sc->err, sizeof(sc->err))) != 0)
+		return r;
+	sc->t0 = sg_mono_us();
+	if (sc->s->signer.sign_async == NULL) {
+		svc_exec(sc->s, &sc->step, sign_call_sync, sc);
+		return 0;
+	}
+	if ((r = sc->s->signer.sign_async(sc->s->signer.ctx, &sc->msg,
+	    &sc->ev, sign_call_reply, sc)) != 0) {
+		snprintf(sc->err, sizeof(sc->err), "the signer process is "
+		    "unavailable");
+		explicit_bzero(&sc->msg, sizeof(sc->msg));
 	}
 	return r;
 }

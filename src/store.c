@@ -439,7 +439,7 @@ static void *
 writer_main(void *arg)
 {
 	struct sg_store *st = arg;
-	struct store_job *batch, *j;
+	struct store_job *batch, *waiting, *j, *next;
 	size_t n;
 
 	pthread_mutex_lock(&st->qlock);
@@ -461,11 +461,26 @@ writer_main(void *arg)
 
 		run_batch(st, batch);
 
+		/* The asynchronous jobs are told first, off the lock; the
+		 * waiting ones are woken after (their job may be gone once
+		 * done is set). */
+		for (waiting = NULL, j = batch; j != NULL; j = next) {
+			next = j->next;
+			if (j->done_fn != NULL) {
+				j->done_fn(j->done_arg, j->result, j->kept);
+				free(j);
+			} else {
+				j->next = waiting;
+				waiting = j;
+			}
+		}
 		pthread_mutex_lock(&st->qlock);
 		st->batches++;
 		st->jobs += n;
-		for (j = batch; j != NULL; j = j->next)
+		for (j = waiting; j != NULL; j = next) {
+			next = j->next;
 			j->done = 1;
+		}
 		pthread_cond_broadcast(&st->dcond);
 	}
 	pthread_mutex_unlock(&st->qlock);
@@ -504,6 +519,34 @@ sg_store_write_kept(struct sg_store *st, sg_store_job_fn fn, void *arg,
 	if (ret_kept != NULL)
 		*ret_kept = j.kept;
 	return j.result;
+}
+
+int
+sg_store_write_async(struct sg_store *st, sg_store_job_fn fn, void *arg,
+    sg_store_done_fn done, void *done_arg)
+{
+	struct store_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return SG_ERR_NOMEM;
+	j->fn = fn;
+	j->arg = arg;
+	j->done_fn = done;
+	j->done_arg = done_arg;
+	pthread_mutex_lock(&st->qlock);
+	if (st->stopping) {
+		pthread_mutex_unlock(&st->qlock);
+		free(j);
+		return SG_ERR_UNAVAILABLE;
+	}
+	if (st->tail != NULL)
+		st->tail->next = j;
+	else
+		st->head = j;
+	st->tail = j;
+	pthread_cond_signal(&st->qcond);
+	pthread_mutex_unlock(&st->qlock);
+	return 0;
 }
 
 /*

@@ -29,6 +29,8 @@ struct store_job {
 	int result;
 	int kept;                      /* committed, though result says no */
 	int done;
+	sg_store_done_fn done_fn;      /* asynchronous: told, then freed */
+	void *done_arg;
 	struct store_job *next;
 };
 

@@ -250,6 +250,19 @@ sg_service_create(struct sg_service *s, const struct sg_new_request *nr,
 	return answer(s, STUB_ID, ret, f);
 }
 
+void
+sg_service_create_async(struct sg_service *s, const struct sg_new_request *nr,
+    sg_service_created_fn done, void *done_arg)
+{
+	struct sg_request *q = NULL;
+	struct sg_fault f;
+	int r, existing = 0;
+
+	memset(&f, 0, sizeof(f));
+	r = sg_service_create(s, nr, &q, &existing, &f);
+	done(done_arg, r, r == 0 ? q : NULL, existing, &f);
+}
+
 int
 sg_service_decide(struct sg_service *s, const char *id,
     const char *principal, const char *envelope_json, size_t len,
@@ -555,6 +568,22 @@ int64_t
 stub_now_ms(void)
 {
 	return stub_clock_ms;
+}
+
+/* Requests driven without the front are answered at once. */
+struct sg_http_later *
+sg_http_later(const struct sg_http_request *req)
+{
+	(void)req;
+	return NULL;
+}
+
+void
+sg_http_answer(struct sg_http_later *l, struct sg_http_response *resp)
+{
+	(void)l;
+	free(resp->body);
+	resp->body = NULL;
 }
 
 void
