@@ -158,14 +158,8 @@ test: deps
 test-san:
 	@SG_TEST_BIT_STRIDE=7 $(MAKE) --no-print-directory test SAN=1
 
-# Measurements, never part of `make test`.  BENCH_LOG_ENTRIES sets the log
-# size for the proof benchmark.
-BENCH_LOG_ENTRIES ?= 1000000
-bench: all $(BUILD)/tools/bench_log
-	@rm -rf var/bench && mkdir -p var/bench
-	@echo "== transparency log: proofs and memory at $(BENCH_LOG_ENTRIES) entries"
-	@$(BUILD)/tools/bench_log var/bench/log $(BENCH_LOG_ENTRIES)
-	@rm -rf var/bench
+# Measurements, never part of `make test`: `make bench` and
+# `make bench-gateway` are in mk/bench.mk.
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR)

@@ -31,10 +31,26 @@
 #      the 201 answers both load generators counted, the log without
 #      gaps and covered by its newest checkpoint, and `signgate log
 #      monitor` consistent through A, B and A again;
-#   8. the raw rate of (1) again.
+#   8. the raw rate of (1) again;
+#   9. a network-HSM model: the same token behind tests/p11wrap/p11net.so,
+#      which adds a fixed latency to every signature and signs at most N
+#      at once (BENCH_NET_LATENCY_MS, default 5; BENCH_NET_IN_FLIGHT,
+#      default 16): the raw rate through it with N threads, then a fresh
+#      gateway whose pkcs11.module is p11net.so: its rate of (2) with
+#      BENCH_NET_CONNS connections (default 64), its ratio to that raw
+#      rate, latency at half its rate, and its store jobs per commit;
+#  10. the transparency log (build/tools/bench_log): inclusion and
+#      consistency proof times and memory at BENCH_LOG_ENTRIES entries
+#      (`make bench`: one million; 0, as `make bench-gateway` passes,
+#      skips it).
 #
-# The figures also go to $BUILD/bench.json (gateway.*, raw.*, releases.*,
-# postgresql.*; postgresql is null when skipped).
+# CPU per signature during (2): the front's and the signer's user + system
+# time from /proc/PID/stat, divided by the signatures of the phase, beside
+# the raw benchmark's own CPU time per signature in (1) and (8).
+#
+# The figures also go to $BUILD/bench.json (softhsm.*, netmodel.*,
+# lifecycles_per_s, jobs_per_commit, connections, log.*, releases.*,
+# postgresql.*; postgresql and log are null when skipped).
 #
 # Every answer is checked (201/200 and state signed) and every 100th
 # signature verified against var/dev/codesign/<key>.pub.pem.  The summary
@@ -45,6 +61,9 @@
 # (daemon and C_Sign threads; default 2 on a machine with at most 2 CPUs,
 # else 4), BENCH_SECONDS (each measured phase, default 10, at most 60),
 # BENCH_CONNS (client connections, default 8 per daemon thread),
+# BENCH_NET_LATENCY_MS, BENCH_NET_IN_FLIGHT and BENCH_NET_CONNS (see (9)),
+# BENCH_NET_THREADS (the network-HSM gateway's threads, default
+# BENCH_THREADS), BENCH_LOG_ENTRIES (see (10)),
 # BENCH_PROFILE=DIR (also record `perf record -g` of the daemon during an
 # extra sign phase into DIR; needs perf), BENCH_NO_DOC=1 (do not touch
 # docs/BENCHMARKS.md), BENCH_NO_PG=1 (skip (6) and (7); without it, a
@@ -55,7 +74,9 @@
 # daemons, the load generators and the PostgreSQL server are stopped on
 # every exit, an interrupted one too.  The SQLite part takes about 5 x
 # BENCH_SECONDS plus 15 s (6 x with BENCH_PROFILE) on a quiet machine, the
-# PostgreSQL part 3 x BENCH_SECONDS plus about 20 s.  A database that
+# PostgreSQL part 3 x BENCH_SECONDS plus about 20 s, the network-HSM part
+# 3 x BENCH_SECONDS plus about 10 s, the log about 20 s per million
+# entries.  A database that
 # fails its checks in (7) makes the run fail, after the figures are
 # written.  Never part of `make test`.
 #
@@ -73,7 +94,9 @@ if [ -n "${MAKELEVEL:-}" ]; then
 else
 	cmdline="scripts/bench.sh"
 fi
-cmdline="$cmdline${BENCH_THREADS:+ BENCH_THREADS=$BENCH_THREADS}${BENCH_SECONDS:+ BENCH_SECONDS=$BENCH_SECONDS}${BENCH_CONNS:+ BENCH_CONNS=$BENCH_CONNS}${BENCH_PROFILE:+ BENCH_PROFILE=$BENCH_PROFILE}${BENCH_NO_PG:+ BENCH_NO_PG=$BENCH_NO_PG}"
+cmdline="$cmdline${BENCH_THREADS:+ BENCH_THREADS=$BENCH_THREADS}${BENCH_SECONDS:+ BENCH_SECONDS=$BENCH_SECONDS}${BENCH_CONNS:+ BENCH_CONNS=$BENCH_CONNS}${BENCH_PROFILE:+ BENCH_PROFILE=$BENCH_PROFILE}${BENCH_NO_PG:+ BENCH_NO_PG=$BENCH_NO_PG}${BENCH_NET_LATENCY_MS:+ BENCH_NET_LATENCY_MS=$BENCH_NET_LATENCY_MS}${BENCH_NET_IN_FLIGHT:+ BENCH_NET_IN_FLIGHT=$BENCH_NET_IN_FLIGHT}${BENCH_NET_CONNS:+ BENCH_NET_CONNS=$BENCH_NET_CONNS}${BENCH_NET_THREADS:+ BENCH_NET_THREADS=$BENCH_NET_THREADS}"
+[ "${BENCH_LOG_ENTRIES:-0}" = 1000000 ] ||
+    cmdline="$cmdline BENCH_LOG_ENTRIES=${BENCH_LOG_ENTRIES:-0}"
 
 die() {
 	echo "bench.sh: $*" >&2
@@ -92,6 +115,24 @@ conns=${BENCH_CONNS:-$((threads * 8))}
 [[ "$conns" =~ ^[0-9]+$ && "$conns" -ge 1 && "$conns" -le 256 ]] ||
     die "BENCH_CONNS must be 1-256"
 [[ "${BENCH_NO_PG:-0}" =~ ^[01]$ ]] || die "BENCH_NO_PG must be 0 or 1"
+net_latency=${BENCH_NET_LATENCY_MS:-5}
+net_inflight=${BENCH_NET_IN_FLIGHT:-16}
+net_conns=${BENCH_NET_CONNS:-64}
+net_threads=${BENCH_NET_THREADS:-$threads}
+log_entries=${BENCH_LOG_ENTRIES:-0}
+[[ "$net_latency" =~ ^[0-9]+$ && "$net_latency" -le 1000 ]] ||
+    die "BENCH_NET_LATENCY_MS must be 0-1000"
+# p11bench signs with one thread per slot, at most 64.
+[[ "$net_inflight" =~ ^[0-9]+$ && "$net_inflight" -ge 1 && "$net_inflight" -le 64 ]] ||
+    die "BENCH_NET_IN_FLIGHT must be 1-64"
+[[ "$net_conns" =~ ^[0-9]+$ && "$net_conns" -ge 1 && "$net_conns" -le 256 ]] ||
+    die "BENCH_NET_CONNS must be 1-256"
+# The daemon's signer has threads + 4 channels, at most 64.
+[[ "$net_threads" =~ ^[0-9]+$ && "$net_threads" -ge 1 && "$net_threads" -le 60 ]] ||
+    die "BENCH_NET_THREADS must be 1-60"
+[[ "$log_entries" =~ ^[0-9]+$ && ( "$log_entries" = 0 ||
+    ( "$log_entries" -ge 1000 && "$log_entries" -le 100000000 ) ) ]] ||
+    die "BENCH_LOG_ENTRIES must be 0 or 1000-100000000"
 limit=$((secs * 3 + 60))        # seconds any one phase may take
 
 for tool in jq curl timeout; do
@@ -111,11 +152,14 @@ echo "== gateway benchmark: building and checking the dev environment"
 # right variant (SAN=1 included); run alone, build the plain variant.
 if [ -z "${MAKELEVEL:-}" ] && [ "$build" = "$root/build" ]; then
 	${MAKE:-make} --no-print-directory all build/tools/loadgen \
-	    build/tools/p11bench >/dev/null
+	    build/tools/p11bench build/tools/bench_log \
+	    build/p11wrap/p11net.so >/dev/null
 fi
-for prog in signgated tools/loadgen tools/p11bench; do
+for prog in signgated tools/loadgen tools/p11bench tools/bench_log; do
 	[ -x "$build/$prog" ] || die "$build/$prog not built (make unit)"
 done
+p11net="$build/p11wrap/p11net.so"
+[ -f "$p11net" ] || die "$p11net not built (make unit)"
 scripts/devenv.sh >/dev/null
 # shellcheck source=/dev/null
 . "$dev/env.sh"
@@ -175,7 +219,7 @@ field() {
 phase_pid=
 start_phase() {
 	local name=$1; shift
-	timeout "$limit" "$@" >"$work/$name.out" 2>&1 &
+	timeout "${phase_limit:-$limit}" "$@" >"$work/$name.out" 2>&1 &
 	phase_pid=$!
 	phase_pids+=("$phase_pid")
 }
@@ -237,6 +281,7 @@ echo "== 1. raw signing rate: nightly (ECDSA P-256), $threads threads, $secs s"
 run_phase p11-raw "${as_signer[@]}" "$build/tools/p11bench" -p "$dev/pins/signgate-dev.pin" \
     -t signgate-dev -k nightly -T "$threads" -s "$secs" -d 0
 raw_rate=$(field rate "$result")
+raw_cpu_before=$(field cpu_us_per_sig "$result")
 run_phase p11-deadline "${as_signer[@]}" "$build/tools/p11bench" \
     -p "$dev/pins/signgate-dev.pin" -t signgate-dev -k nightly \
     -T "$threads" -s "$((secs / 2 > 2 ? secs / 2 : 2))" -d 5000
@@ -246,14 +291,15 @@ run_phase p11-logkey "${as_signer[@]}" "$build/tools/p11bench" \
     -p "$dev/pins/signgate-dev.pin" -t signgate-dev -k log -T 1 -s 3 -d 0
 logkey_rate=$(field rate "$result")
 
-# gw_config STATE OUT [STORE]: the daemon's configuration in OUT: the dev
-# one with absolute paths, state directory STATE (its signer's is
-# STATE-hsm), no rate limits, and the store object STORE (JSON; default
-# SQLite in STATE).
+# gw_config STATE OUT [STORE [MODULE THREADS]]: the daemon's configuration
+# in OUT: the dev one with absolute paths, state directory STATE (its
+# signer's is STATE-hsm), no rate limits, the store object STORE (JSON;
+# default SQLite in STATE), the PKCS#11 module MODULE (default the dev
+# one's) and THREADS daemon threads (default BENCH_THREADS).
 gw_config() {
 	mkdir -p "$1"
-	jq --arg dev "$dev" --arg state "$1" --argjson threads "$threads" \
-	    --argjson store "${3:-null}" '
+	jq --arg dev "$dev" --arg state "$1" --argjson threads "${5:-$threads}" \
+	    --argjson store "${3:-null}" --arg p11module "${4:-}" '
     .listen.address = "127.0.0.1" |
     .tls.certificate = ($dev + "/tls/server.pem") |
     .tls.private_key = ($dev + "/tls/server.key") |
@@ -266,6 +312,7 @@ gw_config() {
     .max_pending_per_requester = 100000 |
     .per_ip_connection_limit = 1024 |
     .per_ip_unauthenticated_limit = 0 |
+    if $p11module != "" then .pkcs11.module = $p11module else . end |
     if $store != null then .store = $store else . end' \
 	    "$dev/signgated.json" >"$2"
 }
@@ -626,19 +673,90 @@ run_phase p11-raw-after "${as_signer[@]}" "$build/tools/p11bench" \
     -p "$dev/pins/signgate-dev.pin" -t signgate-dev -k nightly \
     -T "$threads" -s "$((secs / 2 > 2 ? secs / 2 : 2))" -d 0
 raw_after=$(field rate "$result")
+raw_cpu_after=$(field cpu_us_per_sig "$result")
 raw_before=$raw_rate
 raw_rate=$(awk -v a="$raw_before" -v b="$raw_after" 'BEGIN { print (a + b) / 2 }')
 
 
-# One C_Sign on one thread, from the raw run: threads / rate.
+# The raw benchmark's CPU per signature: the mean of (1) and (8).
+csign_cpu=$(awk -v a="$raw_cpu_before" -v b="$raw_cpu_after" 'BEGIN { print (a + b) / 2 }')
+
+# ---------------------------------------------------------------------------
+# 9. The network-HSM model: the same token behind p11net.so.  The SQLite
+# gateway of (2)-(5) is stopped first (the PostgreSQL phases did already).
+for d in "${daemons[@]}"; do
+	[ "$d" = "$daemon_pid" ] && stop_gateway "$daemon_pid"
+done
+echo "== 9. network-HSM model: SoftHSM behind p11net.so, $net_latency ms per signature, at most $net_inflight in flight"
+# Read by p11net.so in p11bench and in the gateway's signer (which keeps
+# the daemon's environment).  No stats file: it costs a rename per
+# signature.
+export SG_P11NET_MODULE=/usr/lib/softhsm/libsofthsm2.so
+export SG_P11NET_LATENCY_MS=$net_latency SG_P11NET_IN_FLIGHT=$net_inflight
+unset SG_P11NET_STATS
+echo "== 9a. raw signing rate through it: nightly, $net_inflight threads (a session each), $secs s"
+run_phase net-raw "${as_signer[@]}" "$build/tools/p11bench" -m "$p11net" \
+    -p "$dev/pins/signgate-dev.pin" -t signgate-dev -k nightly \
+    -T "$net_inflight" -s "$secs" -d 0
+net_raw=$(field rate "$result")
+echo "== 9b. a gateway on it ($net_threads threads, pkcs11.module = p11net.so)"
+gw_config "$work/state-net" "$work/net.json" "" "$p11net" "$net_threads"
+start_gateway "$work/net.json" "$work/net.log"
+net_pid=$gw_pid net_url=$gw_url
+echo "    $net_url (front pid $net_pid, signer pid ${gw_signer:-?})"
+warmup net-warmup "$net_url" "$net_conns"
+echo "== 9c. network-HSM gateway: POST /v1/requests on nightly, $net_conns connections, $secs s"
+nb0=$(metric signgate_store_batches_total "$net_url")
+nj0=$(metric signgate_store_jobs_total "$net_url")
+nh0=$(metric signgate_hsm_sign_seconds_sum "$net_url")
+nn0=$(metric signgate_hsm_sign_seconds_count "$net_url")
+run_phase net-sign "${lg[@]}" sign -u "$net_url" -D "$dev" -c "$net_conns" \
+    -v 100 -s "$secs"
+net_sign_res=$result
+nb1=$(metric signgate_store_batches_total "$net_url")
+nj1=$(metric signgate_store_jobs_total "$net_url")
+nh1=$(metric signgate_hsm_sign_seconds_sum "$net_url")
+nn1=$(metric signgate_hsm_sign_seconds_count "$net_url")
+net_gw=$(field rate "$net_sign_res")
+net_half=$(awk -v r="$net_gw" 'BEGIN { h = int(r / 2); print h < 1 ? 1 : h }')
+echo "== 9d. latency at half that rate: $net_half/s offered, $net_conns connections, $secs s"
+run_phase net-latency "${lg[@]}" sign -u "$net_url" -D "$dev" \
+    -c "$net_conns" -v 100 -s "$secs" -r "$net_half"
+net_lat_res=$result
+net_warnings=$(grep -c -E '^signgate (warning|error):' "$work/net.log" || true)
+if [ "$net_warnings" -gt 0 ]; then
+	echo "    the gateway logged (warnings and errors, the first 20):"
+	grep -E '^signgate (warning|error):' "$work/net.log" | head -n 20 |
+	    sed 's/^/      /'
+fi
+stop_gateway "$net_pid"
+
+# ---------------------------------------------------------------------------
+# 10. The transparency log, on its own (no daemon running).
+log_res=
+if [ "$log_entries" -gt 0 ]; then
+	echo "== 10. transparency log: proofs and memory at $log_entries entries"
+	# About 20 s per million entries on a quiet machine; 4 minutes of
+	# slack on top of twice that.
+	phase_limit=$((log_entries / 25000 + 240))
+	run_phase log "$build/tools/bench_log" "$work/log" "$log_entries"
+	phase_limit=
+	log_res=$result
+	rm -rf "$work/log"
+else
+	echo "== 10. transparency log skipped (BENCH_LOG_ENTRIES=0)"
+fi
+
+# The goals, then every figure.  One C_Sign on one thread, from the raw
+# run: threads / rate.
 csign_us=$(awk -v t="$threads" -v r="$raw_rate" 'BEGIN { printf "%.0f", t / r * 1e6 }')
 summary=$(awk \
     -v threads="$threads" -v conns="$conns" -v secs="$secs" \
     -v raw="$raw_rate" -v rawb="$raw_before" -v rawa="$raw_after" \
     -v ho="$handover_rate" -v gw="$gw_rate" -v logkey="$logkey_rate" \
     -v late="$(field late "$life_res")" \
-    -v gwdone="$gw_done" -v csign="$csign_us" -v half="$half" \
-    -v gwerr="$(field errors "$sign_res")" \
+    -v gwdone="$gw_done" -v csign="$csign_us" -v csigncpu="$csign_cpu" \
+    -v half="$half" -v gwerr="$(field errors "$sign_res")" \
     -v lp50="$(field p50_us "$lat_res")" -v lp99="$(field p99_us "$lat_res")" \
     -v lmax="$(field max_us "$lat_res")" -v lrate="$(field rate "$lat_res")" \
     -v lerr="$(field errors "$lat_res")" \
@@ -652,36 +770,86 @@ summary=$(awk \
     -v hsum="$(awk -v a="$h0" -v b="$h1" 'BEGIN { print b - a }')" \
     -v hcnt="$((n1 - n0))" \
     -v fcpu="$(( (f1 - f0) ))" -v scpu="$(( (s1 - s0) ))" -v tck="$tck" \
-    -v reln="$rel_n" -v relrate="$rel_rate" -v relver="$rel_ver" '
+    -v reln="$rel_n" -v relrate="$rel_rate" -v relver="$rel_ver" \
+    -v nlat="$net_latency" -v nfl="$net_inflight" -v nconns="$net_conns" \
+    -v nthreads="$net_threads" -v nraw="$net_raw" -v ngw="$net_gw" \
+    -v nsp50="$(field p50_us "$net_sign_res")" -v nsp99="$(field p99_us "$net_sign_res")" \
+    -v nhalf="$net_half" -v nlrate="$(field rate "$net_lat_res")" \
+    -v nlp50="$(field p50_us "$net_lat_res")" -v nlp99="$(field p99_us "$net_lat_res")" \
+    -v nlmax="$(field max_us "$net_lat_res")" \
+    -v nerr="$(( $(field errors "$net_sign_res") + $(field errors "$net_lat_res") ))" \
+    -v nver="$(( $(field verified "$net_sign_res") + $(field verified "$net_lat_res") ))" \
+    -v nnc="$(( $(field new_conns "$net_sign_res") + $(field new_conns "$net_lat_res") ))" \
+    -v nbatches="$((nb1 - nb0))" -v njobs="$((nj1 - nj0))" \
+    -v nhsum="$(awk -v a="$nh0" -v b="$nh1" 'BEGIN { print b - a }')" \
+    -v nhcnt="$((nn1 - nn0))" -v nwarn="$net_warnings" \
+    -v logn="$(field entries "$log_res")" \
+    -v logapp="$(field append_s "$log_res")" \
+    -v logrh="$(field rss_kib_half "$log_res")" -v logre="$(field rss_kib_end "$log_res")" \
+    -v logi50="$(field inclusion_p50_us "$log_res")" \
+    -v logi99="$(field inclusion_p99_us "$log_res")" \
+    -v logimax="$(field inclusion_max_us "$log_res")" \
+    -v logc50="$(field consistency_p50_us "$log_res")" \
+    -v logc99="$(field consistency_p99_us "$log_res")" '
 function verdict(ok) { return ok ? "met" : "**not met**" }
 BEGIN {
 	ratio = raw > 0 ? gw / raw : 0
-	p99goal = 2000 + csign
-	printf "| measure | result | target |\n|---|---|---|\n"
-	printf "| raw `C_Sign`, nightly ECDSA P-256, %d threads, in-process (deadline 0) | %.0f signatures/s (mean of %.0f before and %.0f after the gateway phases) | |\n", threads, raw, rawb, rawa
-	printf "| the same through `sg_p11_sign`'"'"'s deadline hand-over (the daemon'"'"'s setting) | %.0f signatures/s | |\n", ho
-	logus = logkey > 0 ? 1e6 / logkey : 0
-	printf "| raw `C_Sign` of the log key (Ed25519, one checkpoint signature), 1 thread | %.0f signatures/s (%.0f us each) | |\n", logkey, logus
-	printf "| gateway `POST /v1/requests` on nightly, %d daemon threads, %d keep-alive connections | %.0f signatures/s (p50 %.1f ms, p99 %.1f ms) | |\n", threads, conns, gw, sp50 / 1000, sp99 / 1000
-	printf "| ratio gateway / raw `C_Sign` | %.3f | >= 0.75: %s |\n", ratio, verdict(ratio >= 0.75)
-	printf "| latency at %d/s offered (half load; achieved %.0f/s) | p50 %.2f ms, p99 %.2f ms, max %.1f ms | p99 <= 2 ms + one `C_Sign` (%.2f ms): %s |\n", half, lrate, lp50 / 1000, lp99 / 1000, lmax / 1000, p99goal / 1000, verdict(lp99 <= p99goal)
-	printf "| whole lifecycles on release (create, 3 DSSE approvals, sign, log) | %.1f/s (p50 %.1f ms, p99 %.1f ms; %d late) | >= 1000/s: %s |\n", life, lifep50 / 1000, lifep99 / 1000, late, verdict(life >= 1000)
-	relratio = raw > 0 ? relrate / raw : 0
-	printf "| a release of %d artifacts on release, quorum to the last signature logged | %.0f artifacts/s (ratio to raw `C_Sign` %.3f; %d sampled signatures verified) | >= 0.5 of raw: %s |\n", reln, relrate, relratio, relver, verdict(relratio >= 0.5)
-	printf "| errors (any status but 201/200-signed, failed checks) | %d | 0: %s |\n", gwerr + lerr + liferr, verdict(gwerr + lerr + liferr == 0)
-	printf "| signatures verified against the key files | %d | |\n", ver
-	printf "| connections opened after warm-up | %d | |\n", nc
-	perjob = batches > 0 ? jobs / batches : 0
-	hmean = hcnt > 0 ? hsum / hcnt * 1e6 : 0
+	nratio = nraw > 0 ? ngw / nraw : 0
 	fper = gwdone > 0 ? fcpu / tck / gwdone * 1e6 : 0
 	sper = gwdone > 0 ? scpu / tck / gwdone * 1e6 : 0
-	printf "| during (2): store jobs per commit (group commit) | %.2f (%d commits, %d jobs) | |\n", perjob, batches, jobs
-	printf "| during (2): mean HSM call seen by the front (signer IPC + `C_Sign`) | %.0f us | |\n", hmean
-	printf "| during (2): daemon CPU per signature, front + signer process | %.0f + %.0f us | |\n", fper, sper
-	printf "| during (2): load generator CPU | %.2f s of %d s | |\n", ccpu, secs
+	cpux = csigncpu > 0 ? (fper + sper) / csigncpu : 0
+	perjob = batches > 0 ? jobs / batches : 0
+	nperjob = nbatches > 0 ? njobs / nbatches : 0
+	hmean = hcnt > 0 ? hsum / hcnt * 1e6 : 0
+	nhmean = nhcnt > 0 ? nhsum / nhcnt * 1e6 : 0
+	# The log grows flat when its memory at the end is within a tenth of
+	# its memory at half its size.
+	flat = logrh > 0 && logre <= logrh * 1.1
+
+	printf "### Goals\n\n"
+	printf "| goal | target | result | |\n|---|---|---|---|\n"
+	printf "| gateway ÷ raw on the network-HSM model (%d ms, %d in flight) | ≥ 0.90 | %.3f (%.0f ÷ %.0f signatures/s) | %s |\n", nlat, nfl, nratio, ngw, nraw, verdict(nratio >= 0.90)
+	printf "| gateway ÷ raw on SoftHSM, client on the same CPUs | ≥ 0.25 | %.3f (%.0f ÷ %.0f signatures/s) | %s |\n", ratio, gw, raw, verdict(ratio >= 0.25)
+	printf "| daemon CPU per signature, front + signer, beside one C_Sign | ≤ 3 × C_Sign | %.0f + %.0f us = %.1f × C_Sign (%.0f us) | %s |\n", fper, sper, cpux, csigncpu, verdict(csigncpu > 0 && cpux <= 3)
+	printf "| p99 at half load on the network-HSM model | ≤ the HSM latency + 3 ms (%d ms) | %.2f ms (p50 %.2f ms; %d/s offered) | %s |\n", nlat + 3, nlp99 / 1000, nlp50 / 1000, nhalf, verdict(nlp99 > 0 && nlp99 <= (nlat + 3) * 1000)
+	printf "| store jobs per commit at %d connections | ≥ 8 | %.2f (network-HSM model gateway, %d commits) | %s |\n", nconns, nperjob, nbatches, verdict(nperjob >= 8)
+	printf "| whole release lifecycles | ≥ 1,000/s | %.1f/s | %s |\n", life, verdict(life >= 1000)
+	if (logn > 0)
+		printf "| inclusion proof p99 at 10 million entries; memory as the log grows | ≤ 1 ms at 10 M; flat | p99 %.2f ms at %d entries; VmRSS %d KiB at half, %d KiB at the end | p99: %s; memory: %s |\n", logi99 / 1000, logn, logrh, logre, (logn >= 10000000 ? verdict(logi99 <= 1000) : "not measured at 10 M"), verdict(flat)
+	else
+		printf "| inclusion proof p99 at 10 million entries; memory as the log grows | ≤ 1 ms at 10 M; flat | not measured (BENCH_LOG_ENTRIES=0) | |\n"
+
+	printf "\n### Every figure\n\n"
+	printf "| measure | result |\n|---|---|\n"
+	printf "| raw `C_Sign`, nightly ECDSA P-256, %d threads, in-process (deadline 0) | %.0f signatures/s (mean of %.0f before and %.0f after the gateway phases); CPU %.0f us per signature |\n", threads, raw, rawb, rawa, csigncpu
+	printf "| the same through `sg_p11_sign`'"'"'s deadline hand-over (the daemon'"'"'s setting) | %.0f signatures/s |\n", ho
+	logus = logkey > 0 ? 1e6 / logkey : 0
+	printf "| raw `C_Sign` of the log key (Ed25519, one checkpoint signature), 1 thread | %.0f signatures/s (%.0f us each) |\n", logkey, logus
+	printf "| gateway `POST /v1/requests` on nightly, %d daemon threads, %d keep-alive connections | %.0f signatures/s (p50 %.1f ms, p99 %.1f ms) |\n", threads, conns, gw, sp50 / 1000, sp99 / 1000
+	printf "| latency at %d/s offered (half load; achieved %.0f/s) | p50 %.2f ms, p99 %.2f ms, max %.1f ms (one `C_Sign`: %.2f ms) |\n", half, lrate, lp50 / 1000, lp99 / 1000, lmax / 1000, csign / 1000
+	printf "| whole lifecycles on release (create, 3 DSSE approvals, sign, log) | %.1f/s (p50 %.1f ms, p99 %.1f ms; %d late) |\n", life, lifep50 / 1000, lifep99 / 1000, late
+	relratio = raw > 0 ? relrate / raw : 0
+	printf "| a release of %d artifacts on release, quorum to the last signature logged | %.0f artifacts/s (ratio to raw `C_Sign` %.3f; %d sampled signatures verified) |\n", reln, relrate, relratio, relver
+	printf "| errors (any status but 201/200-signed, failed checks) | %d |\n", gwerr + lerr + liferr
+	printf "| signatures verified against the key files | %d |\n", ver
+	printf "| connections opened after warm-up | %d |\n", nc
+	printf "| during (2): store jobs per commit (group commit) | %.2f (%d commits, %d jobs) |\n", perjob, batches, jobs
+	printf "| during (2): mean HSM call seen by the front (signer IPC + `C_Sign`) | %.0f us |\n", hmean
+	printf "| during (2): daemon CPU per signature, front + signer process | %.0f + %.0f us |\n", fper, sper
+	printf "| during (2): load generator CPU | %.2f s of %d s |\n", ccpu, secs
+	printf "| network-HSM model: raw `C_Sign` through p11net.so (%d ms, at most %d in flight), %d threads | %.0f signatures/s (at most %.0f) |\n", nlat, nfl, nfl, nraw, (nlat > 0 ? nfl * 1000 / nlat : 0)
+	printf "| network-HSM model: gateway `POST /v1/requests` on nightly, %d daemon threads, %d keep-alive connections | %.0f signatures/s (p50 %.1f ms, p99 %.1f ms) |\n", nthreads, nconns, ngw, nsp50 / 1000, nsp99 / 1000
+	printf "| network-HSM model: latency at %d/s offered (half load; achieved %.0f/s) | p50 %.2f ms, p99 %.2f ms, max %.1f ms |\n", nhalf, nlrate, nlp50 / 1000, nlp99 / 1000, nlmax / 1000
+	printf "| network-HSM model: store jobs per commit; mean HSM call seen by the front | %.2f (%d commits, %d jobs); %.0f us |\n", nperjob, nbatches, njobs, nhmean
+	printf "| network-HSM model: errors; signatures verified; connections opened after warm-up; gateway warnings logged | %d; %d; %d; %d |\n", nerr, nver, nnc, nwarn
+	if (logn > 0) {
+		printf "| transparency log: %d entries appended | %.1f s; VmRSS %d KiB at half, %d KiB at the end |\n", logn, logapp, logrh, logre
+		printf "| transparency log: inclusion proof at %d entries | p50 %.0f us, p99 %.0f us, max %.0f us |\n", logn, logi50, logi99, logimax
+		printf "| transparency log: consistency proof to %d entries | p50 %.0f us, p99 %.0f us |\n", logn, logc50, logc99
+	}
 }')
 
-# The PostgreSQL rows of the same table.
+# The PostgreSQL rows of the second table.
 if [ "$pg_ran" = 1 ]; then
 	pg_errors=$(( $(field errors "$pg1_sign_res") + $(field errors "$pg1_life_res") + $(field errors "$pg2a_res") + $(field errors "$pg2b_res") ))
 	if [ ${#pg_fail[@]} -eq 0 ]; then
@@ -713,16 +881,16 @@ function pj(j, b) { return b > 0 ? j / b : 0 }
 BEGIN {
 	two = ra + rb
 	share = na + nb > 0 ? na / (na + nb) : 0
-	printf "| PostgreSQL, one gateway: `POST /v1/requests` on nightly, %d daemon threads, %d keep-alive connections | %.0f signatures/s (p50 %.1f ms, p99 %.1f ms) | |\n", threads, conns, one, onep50 / 1000, onep99 / 1000
-	printf "| ratio PostgreSQL one gateway / raw `C_Sign` | %.3f | |\n", r(one)
-	printf "| PostgreSQL, one gateway: whole lifecycles on release | %.1f/s (p50 %.1f ms, p99 %.1f ms; %d late); ratio to raw `C_Sign` %.4f | |\n", life, lifep50 / 1000, lifep99 / 1000, lifelate, r(life)
-	printf "| PostgreSQL, two gateways on one database, both at once (%d + %d connections, %d threads each) | %.0f signatures/s (A %.0f/s, B %.0f/s; share of A %.2f; p99 %.1f and %.1f ms; %.2f x one gateway) | |\n", ca, cb, threads, two, ra, rb, share, ap99 / 1000, bp99 / 1000, (one > 0 ? two / one : 0)
-	printf "| ratio PostgreSQL two gateways / raw `C_Sign` | %.3f | |\n", r(two)
-	printf "| PostgreSQL: store jobs per commit, one gateway; two gateways A, B | %.2f (%d commits); %.2f (%d), %.2f (%d) | |\n", pj(j1, b1), b1, pj(j2a, b2a), b2a, pj(j2b, b2b), b2b
-	printf "| PostgreSQL, two gateways: a gateway'"'"'s writer waiting for a lock (the log'"'"'s head, held by the other'"'"'s batch), sampled 20 times a second during (7) | %.0f%% of %d samples | |\n", (lwn > 0 ? 100 * lww / lwn : 0), lwn
-	printf "| PostgreSQL: the database checked after (7) | %s | |\n", checks
-	printf "| PostgreSQL errors (any status but 201/200-signed, failed checks) | %d | 0: %s |\n", errs, errs == 0 ? "met" : "**not met**"
-	printf "| PostgreSQL: signatures verified against the key files; connections opened after warm-up; gateway warnings logged (A, B) | %d; %d; %d, %d | |\n", ver, nc, wa, wb
+	printf "| PostgreSQL, one gateway: `POST /v1/requests` on nightly, %d daemon threads, %d keep-alive connections | %.0f signatures/s (p50 %.1f ms, p99 %.1f ms) |\n", threads, conns, one, onep50 / 1000, onep99 / 1000
+	printf "| ratio PostgreSQL one gateway / raw `C_Sign` | %.3f |\n", r(one)
+	printf "| PostgreSQL, one gateway: whole lifecycles on release | %.1f/s (p50 %.1f ms, p99 %.1f ms; %d late); ratio to raw `C_Sign` %.4f |\n", life, lifep50 / 1000, lifep99 / 1000, lifelate, r(life)
+	printf "| PostgreSQL, two gateways on one database, both at once (%d + %d connections, %d threads each) | %.0f signatures/s (A %.0f/s, B %.0f/s; share of A %.2f; p99 %.1f and %.1f ms; %.2f x one gateway) |\n", ca, cb, threads, two, ra, rb, share, ap99 / 1000, bp99 / 1000, (one > 0 ? two / one : 0)
+	printf "| ratio PostgreSQL two gateways / raw `C_Sign` | %.3f |\n", r(two)
+	printf "| PostgreSQL: store jobs per commit, one gateway; two gateways A, B | %.2f (%d commits); %.2f (%d), %.2f (%d) |\n", pj(j1, b1), b1, pj(j2a, b2a), b2a, pj(j2b, b2b), b2b
+	printf "| PostgreSQL, two gateways: a gateway'"'"'s writer waiting for a lock (the log'"'"'s head, held by the other'"'"'s batch), sampled 20 times a second during (7) | %.0f%% of %d samples |\n", (lwn > 0 ? 100 * lww / lwn : 0), lwn
+	printf "| PostgreSQL: the database checked after (7) | %s |\n", checks
+	printf "| PostgreSQL errors (any status but 201/200-signed, failed checks) | %d |\n", errs
+	printf "| PostgreSQL: signatures verified against the key files; connections opened after warm-up; gateway warnings logged (A, B) | %d; %d; %d, %d |\n", ver, nc, wa, wb
 }')
 	pg_json=$(jq -n \
 	    --arg version "$pg_version" \
@@ -748,7 +916,7 @@ BEGIN {
 	        consistent: ($failed | length == 0), failed_checks: $failed},
 	      errors: $errors}')
 else
-	summary+=$'\n'"| PostgreSQL phases | skipped (BENCH_NO_PG=1) | |"
+	summary+=$'\n'"| PostgreSQL phases | skipped (BENCH_NO_PG=1) |"
 	pg_json=null
 fi
 
@@ -760,23 +928,66 @@ machine=$(printf '%s\n' \
     "- load average before the run: $loadavg" \
     "- source: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with local changes')" \
     "- date: $(date -u +%Y-%m-%dT%H:%MZ)" \
-    "- command: \`$cmdline\` ($threads daemon threads and \`C_Sign\` threads, $conns connections, $secs s per phase; daemon warnings logged: $daemon_warnings)")
+    "- command: \`$cmdline\` ($threads daemon threads and \`C_Sign\` threads, $conns connections, $secs s per phase; daemon warnings logged: $daemon_warnings)" \
+    "- network-HSM model: SoftHSM behind tests/p11wrap/p11net.so, $net_latency ms per signature, at most $net_inflight in flight; its gateway: $net_threads threads, $net_conns connections")
 if [ "$pg_ran" = 1 ]; then
 	machine+=$'\n'"- PostgreSQL: $pg_version, a server of this run (tests/pg.sh: Unix socket, fsync and synchronous_commit on, shared_buffers 16MB), its data on the same file system; the gateways on it: the dev configuration, $threads threads each"
 fi
 
+# per_sig TICKS: clock ticks of CPU over the signatures of (2), in us.
+per_sig() {
+	awk -v t="$1" -v k="$tck" -v n="$gw_done" \
+	    'BEGIN { printf "%.1f", (n > 0 ? t / k / n * 1e6 : 0) }'
+}
+# ratio A B: A / B, 0 when B is 0.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }'
+}
+if [ -n "$log_res" ]; then
+	log_json=$(jq -n \
+	    --argjson n "$(field entries "$log_res")" \
+	    --argjson i99 "$(field inclusion_p99_us "$log_res")" \
+	    --argjson c99 "$(field consistency_p99_us "$log_res")" \
+	    --argjson rh "$(field rss_kib_half "$log_res")" \
+	    --argjson re "$(field rss_kib_end "$log_res")" \
+	    '{entries: $n, inclusion_p99_us: $i99, consistency_p99_us: $c99,
+	      rss_kib_half: $rh, rss_kib_end: $re}')
+else
+	log_json=null
+fi
 jq -n --argjson raw "$raw_rate" --argjson gw "$gw_rate" \
-    --argjson life "$(field rate "$life_res")" --argjson reln "$rel_n" \
-    --argjson relrate "$rel_rate" --argjson relver "$rel_ver" \
+    --argjson ratio "$(ratio "$gw_rate" "$raw_rate")" \
+    --argjson front "$(per_sig $((f1 - f0)))" \
+    --argjson signer "$(per_sig $((s1 - s0)))" \
+    --argjson csign "$csign_cpu" \
+    --argjson nlat "$net_latency" --argjson nfl "$net_inflight" \
+    --argjson nraw "$net_raw" --argjson ngw "$net_gw" \
+    --argjson nratio "$(ratio "$net_gw" "$net_raw")" \
+    --argjson np50 "$(awk -v u="$(field p50_us "$net_lat_res")" 'BEGIN { print u / 1000 }')" \
+    --argjson np99 "$(awk -v u="$(field p99_us "$net_lat_res")" 'BEGIN { print u / 1000 }')" \
+    --argjson life "$(field rate "$life_res")" \
+    --argjson jpc "$(ratio $((nj1 - nj0)) $((nb1 - nb0)))" \
+    --argjson conns "$(( $(field new_conns "$sign_res") + $(field new_conns "$lat_res") + $(field new_conns "$life_res") + $(field new_conns "$net_sign_res") + $(field new_conns "$net_lat_res") ))" \
+    --argjson log "$log_json" \
+    --argjson reln "$rel_n" --argjson relrate "$rel_rate" \
+    --argjson relver "$rel_ver" \
+    --argjson relratio "$(ratio "$rel_rate" "$raw_rate")" \
     --arg source "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     --arg date "$(date -u +%Y-%m-%dT%H:%MZ)" --argjson threads "$threads" \
     --argjson pg "$pg_json" '{
       source: $source, date: $date, threads: $threads,
-      raw: {c_sign_per_s: $raw},
-      gateway: {signatures_per_s: $gw, ratio_to_raw: ($gw / $raw),
-        lifecycles_per_s: $life},
+      softhsm: {raw_per_s: $raw, gateway_per_s: $gw, ratio: $ratio,
+        cpu_us_per_signature: {front: $front, signer: $signer,
+          c_sign: $csign}},
+      netmodel: {latency_ms: $nlat, in_flight: $nfl, raw_per_s: $nraw,
+        gateway_per_s: $ngw, ratio: $nratio,
+        half_load: {p50_ms: $np50, p99_ms: $np99}},
+      lifecycles_per_s: $life,
+      jobs_per_commit: $jpc,
+      connections: $conns,
+      log: $log,
       releases: {artifacts: $reln, artifacts_per_s: $relrate,
-        ratio_to_raw: ($relrate / $raw), verified_sample: $relver},
+        ratio_to_raw: $relratio, verified_sample: $relver},
       postgresql: $pg}' \
     >"$build/bench.json"
 

@@ -6,6 +6,11 @@
  * HSM is not what is measured here), then times proofs for random indexes.
  *
  *   bench_log DIR N [SAMPLES]
+ *
+ * Prints human lines and, last, one "RESULT" line of key=value pairs for
+ * scripts (scripts/bench.sh): entries, append_s, rss_kib_half,
+ * rss_kib_end, inclusion_p50_us, inclusion_p99_us, inclusion_max_us,
+ * consistency_p50_us, consistency_p99_us.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,17 +128,23 @@ main(int argc, char **argv)
 	struct sg_store *st = NULL;
 	struct sg_tlog *log = NULL;
 	struct sg_txn *t = NULL;
-	uint64_t total, done, size;
-	double t0, t1, *times;
-	long rss_mid = 0;
+	uint64_t total, done, size, v;
+	double t0, t1, *times, append_s, incl[3];
+	long rss_mid = 0, rss_end;
 	char *note = NULL, err[256];
 
 	if (argc < 3 || sg_parse_u64(argv[2], 1, 100000000, &total) != 0) {
 		fprintf(stderr, "usage: bench_log DIR N [SAMPLES]\n");
 		return 2;
 	}
-	if (argc > 3)
-		samples = strtoul(argv[3], NULL, 10);
+	if (argc > 3) {
+		if (sg_parse_u64(argv[3], 100, 1000000, &v) != 0) {
+			fprintf(stderr, "bench_log: SAMPLES must be 100 to "
+			    "1000000\n");
+			return 2;
+		}
+		samples = (size_t)v;
+	}
 	if ((logkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) == NULL ||
 	    EVP_PKEY_get_raw_public_key(logkey, pub, &publen) != 1)
 		return 1;
@@ -156,10 +167,12 @@ main(int argc, char **argv)
 			rss_mid = rss_kib();
 	}
 	t1 = now_s();
+	append_s = t1 - t0;
+	rss_end = rss_kib();
 	printf("log entries: %llu appended in %.1f s (%.0f/s, batches of %d)\n",
-	    (unsigned long long)total, t1 - t0, total / (t1 - t0), BATCH);
+	    (unsigned long long)total, append_s, total / append_s, BATCH);
 	printf("memory: VmRSS %ld KiB at half, %ld KiB at the end\n", rss_mid,
-	    rss_kib());
+	    rss_end);
 
 	if ((times = calloc(samples, sizeof(*times))) == NULL ||
 	    sg_store_read_begin(st, &t) != 0 ||
@@ -176,11 +189,12 @@ main(int argc, char **argv)
 		times[i] = now_s() - t0;
 	}
 	qsort(times, samples, sizeof(*times), cmp_double);
+	incl[0] = times[samples / 2] * 1e6;
+	incl[1] = times[samples * 99 / 100] * 1e6;
+	incl[2] = times[samples - 1] * 1e6;
 	printf("inclusion proof at size %llu: p50 %.1f us, p99 %.1f us, "
 	    "max %.1f us (%zu samples, %zu hashes)\n",
-	    (unsigned long long)size, times[samples / 2] * 1e6,
-	    times[samples * 99 / 100] * 1e6, times[samples - 1] * 1e6, samples,
-	    n);
+	    (unsigned long long)size, incl[0], incl[1], incl[2], samples, n);
 	for (i = 0; i < samples; i++) {
 		uint64_t old = 1 + ((uint64_t)rand() << 31 ^ (uint64_t)rand()) %
 		    size;
@@ -194,6 +208,12 @@ main(int argc, char **argv)
 	printf("consistency proof to size %llu: p50 %.1f us, p99 %.1f us\n",
 	    (unsigned long long)size, times[samples / 2] * 1e6,
 	    times[samples * 99 / 100] * 1e6);
+	printf("RESULT mode=log entries=%llu append_s=%.1f rss_kib_half=%ld "
+	    "rss_kib_end=%ld inclusion_p50_us=%.1f inclusion_p99_us=%.1f "
+	    "inclusion_max_us=%.1f consistency_p50_us=%.1f "
+	    "consistency_p99_us=%.1f\n", (unsigned long long)size, append_s,
+	    rss_mid, rss_end, incl[0], incl[1], incl[2],
+	    times[samples / 2] * 1e6, times[samples * 99 / 100] * 1e6);
 	free(note);
 	free(times);
 	sg_store_read_end(t);

@@ -22,14 +22,21 @@
  * hand-over per batch, as the signer signs a release's artifacts.  SOFTHSM2_CONF
  * must be set for SoftHSM (var/dev/env.sh).
  *
+ * The module can be any PKCS#11 module (-m), e.g. tests/p11wrap/p11net.so
+ * for a network HSM's latency: each thread borrows a session of its own
+ * from the layer's pool, so THREADS signatures can be in flight at once.
+ *
  * Prints one human line and one "RESULT" line of key=value pairs for
- * scripts.  Bounded: at most 64 threads and 600 seconds.
+ * scripts, with the process's CPU time (user + system, getrusage) over the
+ * measured interval and per signature: run alone, that is what one
+ * C_SignInit + C_Sign costs in CPU.  Bounded: at most 64 threads and 600 seconds.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "sg_crypto.h"
@@ -160,6 +167,18 @@ run_worker(void *arg)
 	return NULL;
 }
 
+/* The process's CPU time so far (user + system), in seconds. */
+static double
+cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static void
 usage(void)
 {
@@ -181,6 +200,7 @@ main(int argc, char **argv)
 	uint64_t threads = 1, seconds = 5, deadline = 0, batch = 1;
 	uint64_t total = 0, verified = 0, errors = 0;
 	int64_t t0, t1;
+	double cpu0, cpu1;
 	char *pin = NULL;
 	size_t pin_len = 0, i, started = 0;
 	int ch, r, rc = 1, first_error = 0;
@@ -262,6 +282,7 @@ main(int argc, char **argv)
 		started++;
 	}
 	/* Every thread gets the same end time, set before they start. */
+	cpu0 = cpu_seconds();
 	t0 = sg_mono_us();
 	for (i = 0; i < started; i++)
 		w[i].end_us = t0 + (int64_t)seconds * 1000000;
@@ -275,25 +296,30 @@ main(int argc, char **argv)
 		errors += w[i].errors;
 	}
 	t1 = sg_mono_us();
+	cpu1 = cpu_seconds();
 	if (started != threads)
 		goto out;
 
 	printf("p11bench: %s/%s %s, %llu threads, batch %llu, deadline %llu ms: "
-	    "%llu signatures in %.2f s = %.0f/s (%llu verified, %llu errors%s%s)\n",
+	    "%llu signatures in %.2f s = %.0f/s, CPU %.2f s (%.0f us each; "
+	    "%llu verified, %llu errors%s%s)\n",
 	    token, label, scheme == SG_SIG_ECDSA ? "ECDSA SHA-256" :
 	    scheme == SG_SIG_EDDSA ? "Ed25519" : "RSA PKCS#1 SHA-256",
 	    (unsigned long long)threads, (unsigned long long)batch,
 	    (unsigned long long)deadline, (unsigned long long)total,
-	    (t1 - t0) / 1e6, total / ((t1 - t0) / 1e6),
+	    (t1 - t0) / 1e6, total / ((t1 - t0) / 1e6), cpu1 - cpu0,
+	    total > 0 ? (cpu1 - cpu0) / total * 1e6 : 0,
 	    (unsigned long long)verified, (unsigned long long)errors,
 	    errors > 0 ? ", first: " : "",
 	    errors > 0 ? sg_strerror(first_error) : "");
 	printf("RESULT mode=p11 threads=%llu batch=%llu deadline_ms=%llu "
-	    "signatures=%llu errors=%llu seconds=%.3f rate=%.1f\n",
+	    "signatures=%llu errors=%llu seconds=%.3f rate=%.1f cpu_s=%.3f "
+	    "cpu_us_per_sig=%.1f\n",
 	    (unsigned long long)threads, (unsigned long long)batch,
 	    (unsigned long long)deadline, (unsigned long long)total,
 	    (unsigned long long)errors, (t1 - t0) / 1e6,
-	    total / ((t1 - t0) / 1e6));
+	    total / ((t1 - t0) / 1e6), cpu1 - cpu0,
+	    total > 0 ? (cpu1 - cpu0) / total * 1e6 : 0);
 	rc = errors == 0 && total > 0 ? 0 : 1;
  out:
 	if (pin != NULL)
