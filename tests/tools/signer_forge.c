@@ -260,7 +260,7 @@ spawn_signer_ex(const struct sg_config *cfg, const struct sg_policy *p,
 	}
 	r = sg_signer_spawn(cfg->pkcs11_module, cfg->tokens, cfg->ntokens,
 	    specs, nspecs, policy_path, cfg->log_origin, state_dir,
-	    cfg->threads + 4, ret, err, errlen);
+	    cfg->threads + 4, 0, ret, err, errlen);
 	free(specs);
 	return r;
 }
