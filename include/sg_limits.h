@@ -73,6 +73,13 @@
 /* A policy file. */
 #define SG_POLICY_FILE_MAX (1024 * 1024)
 
+/* ---- the signer process (include/sg_signer_proc.h) ---- */
+/* Requests one signer process answers at once (its workers), by default
+ * and at most; the PKCS#11 layer keeps enough sessions per token for
+ * them (src/p11_int.h). */
+#define SG_SIGNER_CONCURRENCY_DEFAULT 16
+#define SG_SIGNER_CONCURRENCY_MAX 256
+
 /* ---- the PKCS#11 layer (src/p11.c, include/sg_p11.h) ---- */
 /* (The token's label, manufacturer, serial and model: at the top.) */
 /* Bytes of a P-256 field element: a coordinate, or r or s of a signature. */

@@ -62,4 +62,16 @@ void sg_signer_child_free(struct sg_signer_child *c);
 int sg_signer_child_serve_msg(struct sg_signer_child *c,
     const uint8_t *msg, size_t len, uint8_t **ret, size_t *ret_len);
 
+/*
+ * Serves channels fds[0..n) as the signer process does: READY (status 0)
+ * on fds[0], then every request handed to `concurrency` workers
+ * (sg_signer_child_serve_msg) and answered on its channel, CHECKPOINT one
+ * at a time; returns when the front has closed every channel and every
+ * answer is sent.  The descriptors stay the caller's.  For tests that fork
+ * a signer over keys held in memory (sg_signer_client_adopt() is the
+ * front's side).
+ */
+int sg_signer_child_serve(struct sg_signer_child *c, const int *fds,
+    unsigned n, unsigned concurrency);
+
 #endif

@@ -21,9 +21,12 @@
 #ifndef SG_SIGNER_PROC_H
 #define SG_SIGNER_PROC_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sg_limits.h"
 #include "sg_signer.h"
 #include "sg_types.h"
 #include "sg_witness.h"
@@ -76,17 +79,39 @@ void sg_batch_results_clear(struct sg_batch_result *r, size_t n);
  * sg_signer_open() does, reads and parses the policy file itself, opens
  * its record of signatures in state_dir (created 0700 when missing; see
  * sg_sigrec.h) and its checkpoint record for the log `log_origin` there
- * (sg_witness_open), and then serves `channels` concurrent callers.  Call
+ * (sg_witness_open), and then serves `channels` connections (socket
+ * pairs), answering up to `concurrency` requests at once (0:
+ * SG_SIGNER_CONCURRENCY_DEFAULT; at most SG_SIGNER_CONCURRENCY_MAX).  Call
  * before starting any thread.
+ *
+ * Each connection carries many requests at once: the client tags each
+ * (sg_signer_wire.h), sends it on the next connection in turn, and its
+ * reply thread (one per client) hands each answer to its caller.  The
+ * client's calls are thread-safe.
  */
 int sg_signer_spawn(const char *module_path,
     const struct sg_signer_token_spec *tokens, size_t ntokens,
     const struct sg_signer_key_spec *keys, size_t nkeys,
     const char *policy_path, const char *log_origin, const char *state_dir,
-    unsigned channels, struct sg_signer_client **ret, char *errbuf,
-    size_t errlen);
-/* Closes the channels (the signer exits) and reaps the process. */
+    unsigned channels, unsigned concurrency, struct sg_signer_client **ret,
+    char *errbuf, size_t errlen);
+/*
+ * Closes the channels (the signer exits) and reaps the process.  Every
+ * sg_signer_client_sign_async() still outstanding has its done called
+ * with SG_ERR_UNAVAILABLE before this returns.  Not from a done.
+ */
 void sg_signer_client_free(struct sg_signer_client *c);
+/*
+ * A client over channels fds[0..n) already open to a signer that serves
+ * them (a forked one, pid, reaped at free; or -1): it waits (bounded) for
+ * the signer's READY on fds[0], starts its reply thread, and fetches the
+ * key facts.  The client owns the descriptors from the call on, also when
+ * it fails.  sg_signer_spawn() is socket pairs, a fork and this; tests
+ * use it over a signer of their own (sg_signer_child_serve()).
+ */
+int sg_signer_client_adopt(pid_t pid, const int *fds, unsigned n,
+    const struct sg_signer_key_spec *keys, size_t nkeys,
+    struct sg_signer_client **ret, char *errbuf, size_t errlen);
 
 /*
  * The signer on its own (`signgated --signer`, its own systemd unit):
@@ -95,13 +120,16 @@ void sg_signer_client_free(struct sg_signer_client *c);
  * the policy it reads itself plus the log key, and listens on a
  * SOCK_SEQPACKET socket at socket_path.  Each connection from the front's
  * user (SO_PEERCRED) is served as one channel; any other peer is closed
- * unanswered.  Returns once listening (serving goes on in its own
- * threads); signals must be blocked by then.
+ * unanswered.  Up to `concurrency` requests are answered at once, from all
+ * connections together (0: SG_SIGNER_CONCURRENCY_DEFAULT).  Returns once
+ * listening (serving goes on in its own threads); signals must be blocked
+ * by then.
  */
 int sg_signer_listen(const char *socket_path, const char *module_path,
     const struct sg_signer_token_spec *tokens, size_t ntokens,
     const char *policy_path, const char *log_origin, const char *state_dir,
-    const char *log_token, const char *log_key, char *errbuf, size_t errlen);
+    const char *log_token, const char *log_key, unsigned concurrency,
+    char *errbuf, size_t errlen);
 /*
  * The front's side: `channels` connections to a listening signer, which
  * must be served by the signer's user.  The signer then re-reads its
@@ -181,8 +209,13 @@ int sg_signer_client_key_public(struct sg_signer_client *c,
 int sg_signer_client_reload(struct sg_signer_client *c,
     const char *expect_sha256_hex, char *errbuf, size_t errlen);
 
-/* The raw channel, for tests that forge messages: the first channel's
- * file descriptor (owned by the client). */
+/*
+ * A raw channel, for tests that forge messages: the client's last channel,
+ * which the client stops using (it waits for the answers still due on it)
+ * and its reply thread no longer reads, so that the caller alone sends and
+ * receives there.  Owned by the client; -1 when the client has a single
+ * channel or the signer is gone.
+ */
 int sg_signer_client_fd(struct sg_signer_client *c);
 
 /* The messages on the channels: sg_signer_wire.h. */

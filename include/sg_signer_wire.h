@@ -8,7 +8,11 @@
  * One message per SOCK_SEQPACKET record, host byte order (both ends are
  * the same binary), every message a fixed struct that starts with a
  * header; SIGN, SIGN_BATCH, REPLY and BATCH_REPLY are followed by
- * variable parts whose lengths the fixed part declares.  A request is accepted only when the record's size
+ * variable parts whose lengths the fixed part declares.  Every header
+ * carries a tag: the front picks one per request, and the signer's answer
+ * carries the request's, so that many requests may be outstanding on one
+ * channel and their answers come back in any order.  A request is
+ * accepted only when the record's size
  * is exactly what the table in signer_wire.c says for its type, every
  * fixed string is NUL-terminated inside its field, and every count and
  * declared length is within its limit.  Nothing else reaches a handler.
@@ -25,7 +29,8 @@
 #include "sg_types.h"
 #include "sg_witness.h"
 
-#define SG_WIRE_MAGIC 0x53475331u      /* "SGS1" */
+/* The protocol's version too: "SGS1" had no tag. */
+#define SG_WIRE_MAGIC 0x53475332u      /* "SGS2" */
 /* The decisions one SIGN message carries: all a request can hold. */
 #define SG_WIRE_MAX_ENVELOPES SG_ENVELOPES_MAX
 
@@ -45,6 +50,11 @@ struct sg_wire_hdr {
 	uint32_t magic;
 	uint32_t type;
 	uint32_t len;                  /* whole message, header included */
+	uint32_t reserved;             /* 0 */
+	uint64_t tag;                  /* a request's: the front's choice;
+	                                  an answer's: its request's (0 for
+	                                  the start-up REPLY, and for an
+	                                  answer to a record without one) */
 };
 
 struct sg_wire_sign {
@@ -211,7 +221,8 @@ struct sg_wire_request {
 
 /*
  * The signer's one gate for incoming records: magic, header length equal
- * to the record's, a type the signer serves, the exact total length for
+ * to the record's, the reserved word 0 (any tag is accepted: the answer
+ * carries it back), a type the signer serves, the exact total length for
  * that type (for SIGN, the fixed part plus statement_len plus each
  * envelope's length, each non-zero and within its limit), NUL-terminated
  * fixed strings and counts within bounds.  0 with *ret filled, or
@@ -228,6 +239,15 @@ int sg_wire_decode_request(const uint8_t *buf, size_t len,
  * SG_ERR_TOO_LARGE for a SIGN over SG_WIRE_MAX_MSG.
  */
 void sg_wire_hdr_init(struct sg_wire_hdr *h, uint32_t type, size_t len);
+/*
+ * The tag of an encoded message (msg at least a header long): the
+ * encoders leave it 0, and the sender sets it before sending.
+ */
+void sg_wire_set_tag(void *msg, uint64_t tag);
+/* A record's tag and type, as its header says; 0 for both when the record
+ * is shorter than a header or its magic is not this protocol's. */
+uint64_t sg_wire_tag(const uint8_t *buf, size_t len);
+uint32_t sg_wire_type(const uint8_t *buf, size_t len);
 /* SIGN: *ret is malloc'd, *ret_len bytes. */
 int sg_wire_encode_sign(const struct sg_sign_msg *msg,
     const struct sg_sign_evidence *ev, uint8_t **ret, size_t *ret_len);
@@ -254,7 +274,7 @@ int sg_wire_encode_reply(struct sg_wire_reply *rep, const uint8_t *extra,
 
 /*
  * The front's check of a record from the signer: a REPLY whose header,
- * size and cms_len agree, whose lengths fit their fields, whose strings
+ * size and cms_len agree, whose reserved word is 0, whose lengths fit their fields, whose strings
  * are terminated, whose status is 0 or an SG_ERR_* code, and which carries
  * no signature, CMS or public key when the status is an error.  0 with
  * the fixed part in *ret and *ret_extra pointing at the CMS inside buf;
@@ -275,7 +295,8 @@ int sg_wire_encode_batch_reply(int status, const char *err,
     const struct sg_batch_result *res, size_t n, uint8_t **ret,
     size_t *ret_len);
 /*
- * The front's check of a BATCH_REPLY: header, size equal to the fixed
+ * The front's check of a BATCH_REPLY: header (reserved 0), size equal to
+ * the fixed
  * part plus every item's declared lengths, err terminated, statuses 0 or
  * SG_ERR_* codes, a whole-batch refusal with no item, each item's
  * signature 1..SG_MAX_SIG bytes and CMS at most SG_SIGNER_MAX_CMS only

@@ -24,7 +24,11 @@
 #include "sg_limits.h"
 #include "sg_p11.h"
 
-#define P11_POOL_MAX       64           /* sessions per token */
+/* Sessions per token: one for each of the signer's workers at its most
+ * (SG_SIGNER_CONCURRENCY_MAX), for calls stuck in the module
+ * (P11_MAX_STUCK) and for the checkpoint, which is signed beside them.
+ * They are opened when needed, not at start. */
+#define P11_POOL_MAX       (SG_SIGNER_CONCURRENCY_MAX + 32)
 #define P11_POOL_WAIT_SEC  10           /* longest wait for a free session */
 #define P11_MAX_SLOTS      1024
 #define P11_MAX_LABEL      255          /* CKA_LABEL bytes */
@@ -39,6 +43,8 @@
 #define P11_DEADLINE_MAX_MS (10 * 60 * 1000)
 #define P11_MAX_WORKERS    (2 * P11_POOL_MAX)
 #define P11_MAX_STUCK      16           /* abandoned calls still running */
+_Static_assert(P11_POOL_MAX >= SG_SIGNER_CONCURRENCY_MAX + P11_MAX_STUCK + 1,
+    "a session for every worker, stuck call and the checkpoint");
 #define P11_REINIT_MIN_SEC 1            /* between module re-initialisations */
 #define P11_REINIT_WAIT_MS 2000         /* for calls to leave the module */
 #define P11_FREE_WAIT_SEC  10           /* for stuck calls, at sg_p11_free */

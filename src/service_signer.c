@@ -23,6 +23,13 @@ client_sign(void *ctx, const struct sg_sign_msg *msg,
 }
 
 static int
+client_sign_async(void *ctx, const struct sg_sign_msg *msg,
+    const struct sg_sign_evidence *ev, sg_signer_sign_done done, void *arg)
+{
+	return sg_signer_client_sign_async(ctx, msg, ev, done, arg);
+}
+
+static int
 client_sign_batch(void *ctx, const char *key,
     const struct sg_sign_evidence *ev, const struct sg_batch_item *items,
     size_t n, struct sg_batch_result *res, char *errbuf, size_t errlen)
@@ -69,7 +76,10 @@ client_free(void *ctx)
 /*
  * Starts (or connects to) the signer process for every key of policy p
  * plus the log key, with a channel per HTTP thread and a few for the
- * housekeeping thread and readiness probes.  Call before any thread.
+ * housekeeping thread and readiness probes (each channel carries many
+ * requests at once), and a signer answering
+ * SG_SIGNER_CONCURRENCY_DEFAULT requests at once.  Call before any
+ * thread.
  */
 int
 svc_signer_start(const struct sg_config *cfg, const struct sg_policy *p,
@@ -90,13 +100,14 @@ svc_signer_start(const struct sg_config *cfg, const struct sg_policy *p,
 	else
 		r = sg_signer_spawn(cfg->pkcs11_module, cfg->tokens,
 		    cfg->ntokens, specs, n, cfg->policy_path, cfg->log_origin,
-		    cfg->signer_state_dir, cfg->threads + 4, &c, errbuf,
-		    errlen);
+		    cfg->signer_state_dir, cfg->threads + 4,
+		    SG_SIGNER_CONCURRENCY_DEFAULT, &c, errbuf, errlen);
 	free(specs);
 	if (r != 0)
 		return r;
 	ret->ctx = c;
 	ret->sign = client_sign;
+	ret->sign_async = client_sign_async;
 	ret->sign_batch = client_sign_batch;
 	ret->checkpoint = client_checkpoint;
 	ret->probe = client_probe;

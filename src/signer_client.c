@@ -1,13 +1,12 @@
 /*
- * The front's client of the signer process: its channels and the calls
- * the front makes (sign, checkpoint, probe, reload, key facts).
+ * The front's client of the signer process: its channels, its reply
+ * thread and the calls the front makes (sign, checkpoint, probe, reload,
+ * key facts).
  *
  * Run by: the front (src/service_signer.c, src/signgated.c), from any
- * thread: a call takes a free channel, sends one request, waits a bounded
- * time for the reply and gives the channel back.  It may call: the wire
- * codec's encoders and sg_wire_decode_reply(), sg_privdrop.h (the uid the
- * signer must run as), and, in the child after fork, sp_child_main()
- * (src/signer_serve.c).
+ * thread, and its own reply thread.  It may call: the wire codec's
+ * encoders and decoders, sg_privdrop.h (the uid the signer must run as),
+ * and, in the child after fork, sp_child_main() (src/signer_serve.c).
  *
  * sg_signer_spawn() creates `channels` SOCK_SEQPACKET socket pairs, forks
  * the signer and waits (bounded) for its READY; sg_signer_connect()
@@ -16,14 +15,24 @@
  * its policy file, which must be the one the front read.  Either then
  * fetches every key's public facts once.
  *
- * The front builds requests with the wire module's encoders and checks
- * every reply with sg_wire_decode_reply() (sg_wire_decode_batch_reply()
- * for SIGN_BATCH, whose answer must also have as many items as were asked,
- * and a CMS exactly for each item signed as CMS); a reply out of protocol
- * marks the signer gone.  A reply overdue retires its channel (a late answer
- * would be read as the next request's).
+ * Calls.  Every request is a call: the client gives it a tag (a counter,
+ * from 1; the signer's READY carries 0), registers it, sends it on the
+ * next channel in turn and returns (sg_signer_client_sign_async) or waits
+ * on its own condition (every other call: many threads share a channel).
+ * The reply thread polls every channel, matches each answer to its call
+ * by tag, checks it (sg_wire_decode_reply, or sg_wire_decode_batch_reply
+ * for SIGN_BATCH, whose answer must also have as many items as were asked
+ * and a CMS exactly for each item signed as CMS) and completes the call,
+ * outside the lock.  Each call is completed exactly once: with its answer,
+ * with SG_ERR_TIMEOUT when no answer came within REPLY_TIMEOUT_MS (its tag
+ * is remembered, and a late answer is dropped), or with
+ * SG_ERR_UNAVAILABLE when the signer is gone or the client is freed.  The
+ * signer is gone, for good, when a channel closes or fails, when an
+ * answer is out of protocol, or when one carries a tag that was never
+ * asked for or was answered already.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -31,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,6 +58,9 @@
 
 #define READY_TIMEOUT_MS 60000
 #define REPLY_TIMEOUT_MS 120000
+#define NBUCKETS 256                   /* outstanding calls, by tag */
+#define NEXPIRED 1024                  /* overdue tags remembered */
+#define READS_PER_ROUND 16             /* answers read per channel per poll */
 
 struct key_fact {
 	char name[SG_NAME_MAX];
@@ -56,120 +69,436 @@ struct key_fact {
 	struct sg_token_info token;
 };
 
+/*
+ * One request on its way.  take() runs on the reply thread with the
+ * answer's record (valid only during the call) and says whether it is in
+ * protocol (0) or not (SG_ERR_INVALID); then finish() completes the call,
+ * once: r 0 after take() accepted the answer, or why there is none.
+ * Neither runs under the client's lock, and the call's memory is not
+ * touched after finish() returns.
+ */
+struct call {
+	uint64_t tag;
+	unsigned ch;
+	int64_t deadline;              /* sg_mono_ms() */
+	int (*take)(struct call *, const uint8_t *, size_t);
+	void (*finish)(struct call *, int);
+	struct call *hnext;            /* its bucket */
+	struct call *prev, *next;      /* by deadline: the order sent */
+};
+
 struct sg_signer_client {
 	pid_t pid;
 	int fds[MAX_CHANNELS];
-	int busy[MAX_CHANNELS];
-	unsigned n;
-	int dead;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	unsigned n;                    /* channels */
 	struct key_fact *facts;
 	size_t nfacts;
-	uint8_t *rbuf[MAX_CHANNELS];
+	uint8_t *rbuf;                 /* the reply thread's */
+	int wake[2];                   /* a pipe that wakes the reply thread */
+	pthread_t reply_thread;
+	int have_thread;
+
+	pthread_mutex_t lock;          /* everything below */
+	pthread_cond_t cond;           /* synchronous calls, the raw channel */
+	int dead;
+	int closing;
+	uint64_t next_tag;
+	unsigned next_ch;
+	unsigned nroute;               /* channels calls go to: n, or n - 1
+	                                  once the last is raw */
+	int raw_wanted, raw_ready;
+	unsigned inflight[MAX_CHANNELS];
+	struct call *buckets[NBUCKETS];
+	struct call *head, *tail;
+	uint64_t expired[NEXPIRED];    /* a ring of overdue tags */
+	size_t nexpired;
+};
+
+static void
+wake_reply_thread(struct sg_signer_client *c)
+{
+	char b = 1;
+
+	if (c->wake[1] >= 0)
+		(void)!write(c->wake[1], &b, 1);
+}
+
+/* ---- the table of calls (c->lock held) ---- */
+
+static void
+call_link(struct sg_signer_client *c, struct call *k)
+{
+	struct call **b = &c->buckets[k->tag % NBUCKETS];
+
+	k->hnext = *b;
+	*b = k;
+	k->next = NULL;
+	k->prev = c->tail;
+	if (c->tail != NULL)
+		c->tail->next = k;
+	else
+		c->head = k;
+	c->tail = k;
+	c->inflight[k->ch]++;
+}
+
+static void
+call_unlink(struct sg_signer_client *c, struct call *k)
+{
+	struct call **b = &c->buckets[k->tag % NBUCKETS];
+
+	while (*b != k)
+		b = &(*b)->hnext;
+	*b = k->hnext;
+	if (k->prev != NULL)
+		k->prev->next = k->next;
+	else
+		c->head = k->next;
+	if (k->next != NULL)
+		k->next->prev = k->prev;
+	else
+		c->tail = k->prev;
+	k->hnext = k->prev = k->next = NULL;
+	c->inflight[k->ch]--;
+	pthread_cond_broadcast(&c->cond);
+}
+
+static struct call *
+call_find(struct sg_signer_client *c, uint64_t tag)
+{
+	struct call *k;
+
+	for (k = c->buckets[tag % NBUCKETS]; k != NULL; k = k->hnext)
+		if (k->tag == tag)
+			return k;
+	return NULL;
+}
+
+static int
+tag_expired(const struct sg_signer_client *c, uint64_t tag)
+{
+	size_t i, n = c->nexpired < NEXPIRED ? c->nexpired : NEXPIRED;
+
+	for (i = 0; i < n; i++)
+		if (c->expired[i] == tag)
+			return 1;
+	return 0;
+}
+
+/* Takes every call out of the table, for finish(UNAVAILABLE). */
+static struct call *
+calls_take_all(struct sg_signer_client *c)
+{
+	struct call *list = NULL, *k;
+
+	while ((k = c->head) != NULL) {
+		call_unlink(c, k);
+		k->next = list;
+		list = k;
+	}
+	return list;
+}
+
+static void
+calls_finish(struct call *list, int r)
+{
+	struct call *k;
+
+	while ((k = list) != NULL) {
+		list = k->next;
+		k->finish(k, r);
+	}
+}
+
+/* The signer is gone (c->lock held): every call fails, and new ones are
+ * refused.  Returns the calls to finish. */
+static struct call *
+mark_gone(struct sg_signer_client *c, const char *why)
+{
+	if (!c->dead && !c->closing)
+		sg_log_error("signer: %s; the signer process is gone; signing "
+		    "is unavailable until restart", why);
+	c->dead = 1;
+	pthread_cond_broadcast(&c->cond);
+	return calls_take_all(c);
+}
+
+/*
+ * Registers k and sends req (len bytes, its tag set here) on the next
+ * channel.  0: k will be finished, once, on the reply thread.  Otherwise
+ * k will not be: SG_ERR_UNAVAILABLE (the signer is gone), SG_ERR_TIMEOUT
+ * (the channel did not take the message within REPLY_TIMEOUT_MS).
+ */
+static int
+call_send(struct sg_signer_client *c, struct call *k, void *req, size_t len)
+{
+	struct call *gone = NULL;
+	uint64_t tag;
+	unsigned ch;
+	ssize_t w;
+	int e;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->dead || c->closing || c->nroute == 0) {
+		pthread_mutex_unlock(&c->lock);
+		return SG_ERR_UNAVAILABLE;
+	}
+	tag = k->tag = ++c->next_tag;
+	ch = k->ch = c->next_ch++ % c->nroute;
+	k->deadline = sg_mono_ms() + REPLY_TIMEOUT_MS;
+	call_link(c, k);
+	if (c->head == k)
+		/* The reply thread may be waiting without a deadline. */
+		wake_reply_thread(c);
+	pthread_mutex_unlock(&c->lock);
+	/* From here on k may be finished (and gone) at any moment. */
+	sg_wire_set_tag(req, tag);
+	do
+		w = send(c->fds[ch], req, len, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	if (w == (ssize_t)len)
+		return 0;
+	e = errno;
+	pthread_mutex_lock(&c->lock);
+	if (call_find(c, tag) == NULL) {
+		/* Finished meanwhile (overdue, or the signer gone). */
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	call_unlink(c, k);
+	if (w < 0 && (e == EAGAIN || e == EWOULDBLOCK)) {
+		pthread_mutex_unlock(&c->lock);
+		sg_log_error("signer: channel %u took no request within %d ms",
+		    ch, REPLY_TIMEOUT_MS);
+		return SG_ERR_TIMEOUT;
+	}
+	gone = mark_gone(c, "a request could not be sent");
+	wake_reply_thread(c);
+	pthread_mutex_unlock(&c->lock);
+	calls_finish(gone, SG_ERR_UNAVAILABLE);
+	return SG_ERR_UNAVAILABLE;
+}
+
+/* ---- the reply thread ---- */
+
+/* One record from channel ch: its call, or the signer gone.  Returns 0
+ * while the signer is still trusted. */
+static int
+reply_one(struct sg_signer_client *c, unsigned ch, const uint8_t *buf,
+    size_t len)
+{
+	struct call *k, *gone;
+	uint64_t tag = sg_wire_tag(buf, len);
+	char why[96];
+
+	pthread_mutex_lock(&c->lock);
+	if ((k = call_find(c, tag)) != NULL && k->ch == ch) {
+		call_unlink(c, k);
+		pthread_mutex_unlock(&c->lock);
+		if (k->take(k, buf, len) == 0) {
+			k->finish(k, 0);
+			return 0;
+		}
+		k->finish(k, SG_ERR_UNAVAILABLE);
+		snprintf(why, sizeof(why), "an answer out of protocol on "
+		    "channel %u", ch);
+		pthread_mutex_lock(&c->lock);
+	} else if (k == NULL && tag != 0 && tag_expired(c, tag)) {
+		pthread_mutex_unlock(&c->lock);
+		sg_log_warn("signer: a late answer on channel %u dropped", ch);
+		return 0;
+	} else
+		snprintf(why, sizeof(why), "an answer for no request of "
+		    "channel %u (tag %llu)", ch, (unsigned long long)tag);
+	gone = mark_gone(c, why);
+	pthread_mutex_unlock(&c->lock);
+	calls_finish(gone, SG_ERR_UNAVAILABLE);
+	return -1;
+}
+
+/* Reads what channel ch holds (revents from poll); -1 once the signer is
+ * gone. */
+static int
+reply_read(struct sg_signer_client *c, unsigned ch, short revents)
+{
+	struct call *gone;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < READS_PER_ROUND; i++) {
+		do
+			n = recv(c->fds[ch], c->rbuf, SG_WIRE_MAX_FROM_SIGNER + 1,
+			    MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
+		    !(revents & (POLLHUP | POLLERR)))
+			return 0;
+		if (n <= 0)
+			break;
+		if (reply_one(c, ch, c->rbuf, (size_t)n) != 0)
+			return -1;
+	}
+	if (i == READS_PER_ROUND)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	gone = mark_gone(c, n == 0 ? "a channel closed" : "a channel failed");
+	pthread_mutex_unlock(&c->lock);
+	calls_finish(gone, SG_ERR_UNAVAILABLE);
+	return -1;
+}
+
+/* Overdue calls out of the table (c->lock held), their tags remembered;
+ * *ret_wait: ms until the next deadline, or -1 for none. */
+static struct call *
+calls_overdue(struct sg_signer_client *c, int *ret_wait)
+{
+	struct call *list = NULL, *k;
+	int64_t now = sg_mono_ms();
+
+	while ((k = c->head) != NULL && k->deadline <= now) {
+		call_unlink(c, k);
+		c->expired[c->nexpired++ % NEXPIRED] = k->tag;
+		sg_log_error("signer: no answer within %d ms on channel %u",
+		    REPLY_TIMEOUT_MS, k->ch);
+		k->next = list;
+		list = k;
+	}
+	*ret_wait = k == NULL ? -1 : (int)(k->deadline - now);
+	return list;
+}
+
+static void
+drain_wake(int fd)
+{
+	char b[64];
+
+	while (read(fd, b, sizeof(b)) > 0)
+		;
+}
+
+static void *
+reply_main(void *arg)
+{
+	struct sg_signer_client *c = arg;
+	struct pollfd pfd[MAX_CHANNELS + 1];
+	struct call *list;
+	unsigned i, npoll;
+	int wait, pr, dead;
+
+	for (;;) {
+		pthread_mutex_lock(&c->lock);
+		if (c->closing) {
+			list = calls_take_all(c);
+			pthread_mutex_unlock(&c->lock);
+			calls_finish(list, SG_ERR_UNAVAILABLE);
+			break;
+		}
+		/* The raw channel is handed over once nothing is due on it. */
+		if (c->raw_wanted && !c->raw_ready &&
+		    c->inflight[c->n - 1] == 0) {
+			c->raw_ready = 1;
+			pthread_cond_broadcast(&c->cond);
+		}
+		dead = c->dead;
+		npoll = c->raw_ready ? c->n - 1 : c->n;
+		list = calls_overdue(c, &wait);
+		pthread_mutex_unlock(&c->lock);
+		calls_finish(list, SG_ERR_TIMEOUT);
+		for (i = 0; i < npoll && !dead; i++) {
+			pfd[i].fd = c->fds[i];
+			pfd[i].events = POLLIN;
+			pfd[i].revents = 0;
+		}
+		if (dead)
+			npoll = 0;
+		pfd[npoll].fd = c->wake[0];
+		pfd[npoll].events = POLLIN;
+		pfd[npoll].revents = 0;
+		pr = poll(pfd, npoll + 1, wait);
+		if (pr < 0 && errno != EINTR) {
+			sg_log_error("signer: poll: %s", strerror(errno));
+			pthread_mutex_lock(&c->lock);
+			list = mark_gone(c, "the reply thread failed");
+			pthread_mutex_unlock(&c->lock);
+			calls_finish(list, SG_ERR_UNAVAILABLE);
+			poll(NULL, 0, 100);
+			continue;
+		}
+		if (pr <= 0)
+			continue;
+		if (pfd[npoll].revents != 0)
+			drain_wake(c->wake[0]);
+		for (i = 0; i < npoll; i++)
+			if (pfd[i].revents != 0 &&
+			    reply_read(c, i, pfd[i].revents) != 0)
+				break;
+	}
+	return NULL;
+}
+
+/* ---- synchronous calls ---- */
+
+struct sync_call {
+	struct call k;
+	struct sg_signer_client *c;
+	int (*check)(const uint8_t *, size_t, void *, int *);
+	void *arg;
+	int cr;                        /* what check() said of the answer */
+	int r;
+	int done;
 };
 
 static int
-take_channel(struct sg_signer_client *c)
+sync_take(struct call *k, const uint8_t *buf, size_t len)
 {
-	unsigned i;
-	int ch = -1;
+	struct sync_call *s = (struct sync_call *)k;
 
-	pthread_mutex_lock(&c->lock);
-	while (!c->dead) {
-		for (i = 0; i < c->n; i++)
-			if (!c->busy[i]) {
-				c->busy[i] = 1;
-				ch = (int)i;
-				break;
-			}
-		if (ch >= 0)
-			break;
-		pthread_cond_wait(&c->cond, &c->lock);
-	}
-	pthread_mutex_unlock(&c->lock);
-	return ch;
+	return s->check(buf, len, s->arg, &s->cr) != 0 ? SG_ERR_INVALID : 0;
 }
 
 static void
-give_channel(struct sg_signer_client *c, int ch, int broken)
+sync_finish(struct call *k, int r)
 {
-	pthread_mutex_lock(&c->lock);
-	c->busy[ch] = 0;
-	if (broken) {
-		c->dead = 1;
-		sg_log_error("signer: the signer process is gone; signing is "
-		    "unavailable until restart");
-	}
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* A channel whose answer is overdue is never used again. */
-static void
-retire_channel(struct sg_signer_client *c, int ch)
-{
-	unsigned i, live = 0;
+	struct sync_call *s = (struct sync_call *)k;
+	struct sg_signer_client *c = s->c;
 
 	pthread_mutex_lock(&c->lock);
-	shutdown(c->fds[ch], SHUT_RDWR);
-	/* Stays busy for ever, so nobody takes it. */
-	for (i = 0; i < c->n; i++)
-		if (!c->busy[i])
-			live++;
-	if (live == 0 && c->n > 0)
-		sg_log_warn("signer: every channel is busy or retired");
-	sg_log_error("signer: no answer within %d ms; channel %d retired",
-	    REPLY_TIMEOUT_MS, ch);
+	s->r = r;
+	s->done = 1;
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 }
 
 /*
- * Sends one request and waits for its reply on a free channel; check()
- * takes the reply record while the channel is still held (it is in the
- * channel's buffer) and says whether it is in protocol: a reply that is
- * not marks the signer gone.  SG_ERR_UNAVAILABLE then; otherwise what
- * check returned in *ret_r.
+ * Sends one request and waits for its answer; check() takes the answer's
+ * record (on the reply thread) and says whether it is in protocol: one
+ * that is not marks the signer gone.  SG_ERR_UNAVAILABLE then, or
+ * SG_ERR_TIMEOUT; otherwise what check returned in *ret_r.
  */
 static int
-exchange_raw(struct sg_signer_client *c, const void *req, size_t len,
+exchange_raw(struct sg_signer_client *c, void *req, size_t len,
     int (*check)(const uint8_t *, size_t, void *, int *), void *arg,
     int *ret_r)
 {
-	ssize_t n;
-	int ch;
+	struct sync_call s;
+	int r;
 
 	*ret_r = 0;
-	if ((ch = take_channel(c)) < 0)
-		return SG_ERR_UNAVAILABLE;
-	if (send(c->fds[ch], req, len, MSG_NOSIGNAL) != (ssize_t)len) {
-		give_channel(c, ch, 1);
-		return SG_ERR_UNAVAILABLE;
-	}
-	/* The signer answers within the HSM's own deadlines; past this, the
-	 * channel is retired (a late answer would be read as the next one's)
-	 * and the caller gets an error. */
-	{
-		struct pollfd pfd = { c->fds[ch], POLLIN, 0 };
-		int pr;
-		do
-			pr = poll(&pfd, 1, REPLY_TIMEOUT_MS);
-		while (pr < 0 && errno == EINTR);
-		if (pr == 0) {
-			retire_channel(c, ch);
-			return SG_ERR_TIMEOUT;
-		}
-	}
-	do
-		n = recv(c->fds[ch], c->rbuf[ch], SG_WIRE_MAX_FROM_SIGNER, 0);
-	while (n < 0 && errno == EINTR);
-	/* A signer that answers out of protocol is not used again. */
-	if (n < 0 || check(c->rbuf[ch], (size_t)n, arg, ret_r) != 0) {
-		give_channel(c, ch, 1);
-		return SG_ERR_UNAVAILABLE;
-	}
-	give_channel(c, ch, 0);
+	memset(&s, 0, sizeof(s));
+	s.k.take = sync_take;
+	s.k.finish = sync_finish;
+	s.c = c;
+	s.check = check;
+	s.arg = arg;
+	if ((r = call_send(c, &s.k, req, len)) != 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	while (!s.done)
+		pthread_cond_wait(&c->cond, &c->lock);
+	pthread_mutex_unlock(&c->lock);
+	if (s.r != 0)
+		return s.r;
+	*ret_r = s.cr;
 	return 0;
 }
 
@@ -204,7 +533,7 @@ check_reply(const uint8_t *buf, size_t n, void *arg, int *ret_r)
 /* Sends one request and waits for its REPLY.  The reply's fixed part
  * goes to rep, its CMS (if any) to *ret_extra. */
 static int
-exchange(struct sg_signer_client *c, const void *req, size_t len,
+exchange(struct sg_signer_client *c, void *req, size_t len,
     struct sg_wire_reply *rep, uint8_t **ret_extra, size_t *ret_extra_len)
 {
 	struct reply_arg ra = { rep, ret_extra, ret_extra_len };
@@ -214,6 +543,8 @@ exchange(struct sg_signer_client *c, const void *req, size_t len,
 		return r;
 	return cr;
 }
+
+/* ---- the client ---- */
 
 static struct sg_signer_client *
 client_alloc(void)
@@ -226,9 +557,40 @@ client_alloc(void)
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->pid = -1;
+	c->wake[0] = c->wake[1] = -1;
 	for (i = 0; i < MAX_CHANNELS; i++)
 		c->fds[i] = -1;
+	if ((c->rbuf = malloc(SG_WIRE_MAX_FROM_SIGNER + 1)) == NULL) {
+		free(c);
+		return NULL;
+	}
 	return c;
+}
+
+/* The reply thread, once the channels are open and the signer READY. */
+static int
+client_start(struct sg_signer_client *c, char *errbuf, size_t errlen)
+{
+	struct timeval tv = { REPLY_TIMEOUT_MS / 1000, 0 };
+	unsigned i;
+
+	/* A send waits for room at most as long as for an answer. */
+	for (i = 0; i < c->n; i++)
+		setsockopt(c->fds[i], SOL_SOCKET, SO_SNDTIMEO, &tv,
+		    sizeof(tv));
+	c->nroute = c->n;
+	if (pipe2(c->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		c->wake[0] = c->wake[1] = -1;
+		snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+		return SG_ERR_IO;
+	}
+	if (pthread_create(&c->reply_thread, NULL, reply_main, c) != 0) {
+		snprintf(errbuf, errlen, "cannot start the signer client's "
+		    "reply thread");
+		return SG_ERR_INTERNAL;
+	}
+	c->have_thread = 1;
+	return 0;
 }
 
 /* The signer's first message on a channel: a REPLY with its status. */
@@ -301,25 +663,53 @@ client_fetch_facts(struct sg_signer_client *c,
 }
 
 int
+sg_signer_client_adopt(pid_t pid, const int *fds, unsigned n,
+    const struct sg_signer_key_spec *keys, size_t nkeys,
+    struct sg_signer_client **ret, char *errbuf, size_t errlen)
+{
+	struct sg_signer_client *c;
+	unsigned i;
+	int r;
+
+	if ((c = client_alloc()) == NULL) {
+		for (i = 0; i < n; i++)
+			close(fds[i]);
+		return SG_ERR_NOMEM;
+	}
+	c->pid = pid;
+	for (i = 0; i < n && i < MAX_CHANNELS; i++)
+		c->fds[c->n++] = fds[i];
+	for (; i < n; i++)
+		close(fds[i]);
+	if (n == 0 || n > MAX_CHANNELS) {
+		sg_signer_client_free(c);
+		return SG_ERR_INVALID;
+	}
+	if ((r = wait_ready(c->fds[0], c->rbuf, errbuf, errlen)) != 0 ||
+	    (r = client_start(c, errbuf, errlen)) != 0 ||
+	    (r = client_fetch_facts(c, keys, nkeys, errbuf, errlen)) != 0) {
+		sg_signer_client_free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+int
 sg_signer_spawn(const char *module_path,
     const struct sg_signer_token_spec *tokens, size_t ntokens,
     const struct sg_signer_key_spec *keys, size_t nkeys,
     const char *policy_path, const char *log_origin, const char *state_dir,
-    unsigned channels, struct sg_signer_client **ret, char *errbuf,
-    size_t errlen)
+    unsigned channels, unsigned concurrency, struct sg_signer_client **ret,
+    char *errbuf, size_t errlen)
 {
-	struct sg_signer_client *c;
-	int child_fds[MAX_CHANNELS], sv[2];
-	unsigned i;
-	int r = SG_ERR_INTERNAL;
+	int fds[MAX_CHANNELS], child_fds[MAX_CHANNELS], sv[2];
+	unsigned i, n = 0;
+	pid_t pid;
 
 	if (channels == 0 || channels > MAX_CHANNELS || log_origin == NULL ||
-	    state_dir == NULL)
+	    state_dir == NULL || concurrency > SG_SIGNER_CONCURRENCY_MAX)
 		return SG_ERR_INVALID;
-	if ((c = client_alloc()) == NULL)
-		return SG_ERR_NOMEM;
-	for (i = 0; i < MAX_CHANNELS; i++)
-		child_fds[i] = -1;
 	for (i = 0; i < channels; i++) {
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		    sv) != 0) {
@@ -329,43 +719,34 @@ sg_signer_spawn(const char *module_path,
 		}
 		sp_set_bufs(sv[0]);
 		sp_set_bufs(sv[1]);
-		c->fds[i] = sv[0];
+		fds[i] = sv[0];
 		child_fds[i] = sv[1];
-		if ((c->rbuf[i] = malloc(SG_WIRE_MAX_FROM_SIGNER)) == NULL) {
-			r = SG_ERR_NOMEM;
-			goto fail;
-		}
-		c->n++;
+		n++;
 	}
 	fflush(NULL);
-	if ((c->pid = fork()) < 0) {
+	if ((pid = fork()) < 0) {
 		snprintf(errbuf, errlen, "fork: %s", strerror(errno));
 		goto fail;
 	}
-	if (c->pid == 0) {
+	if (pid == 0) {
 		for (i = 0; i < channels; i++)
-			close(c->fds[i]);
-		sp_child_main(child_fds, channels, module_path, tokens, ntokens,
-		    keys, nkeys, policy_path, log_origin, state_dir);
+			close(fds[i]);
+		sp_child_main(child_fds, channels, concurrency, module_path,
+		    tokens, ntokens, keys, nkeys, policy_path, log_origin,
+		    state_dir);
 		_exit(1);
 	}
-	for (i = 0; i < channels; i++) {
+	for (i = 0; i < channels; i++)
 		close(child_fds[i]);
-		child_fds[i] = -1;
-	}
-
-	/* Wait for READY, bounded. */
-	if ((r = wait_ready(c->fds[0], c->rbuf[0], errbuf, errlen)) != 0 ||
-	    (r = client_fetch_facts(c, keys, nkeys, errbuf, errlen)) != 0)
-		goto fail;
-	*ret = c;
-	return 0;
+	/* READY, bounded; the facts. */
+	return sg_signer_client_adopt(pid, fds, channels, keys, nkeys, ret,
+	    errbuf, errlen);
 fail:
-	for (i = 0; i < MAX_CHANNELS; i++)
-		if (child_fds[i] >= 0)
-			close(child_fds[i]);
-	sg_signer_client_free(c);
-	return r;
+	for (i = 0; i < n; i++) {
+		close(fds[i]);
+		close(child_fds[i]);
+	}
+	return SG_ERR_INTERNAL;
 }
 
 /* One channel to a listening signer, which must run as its own user. */
@@ -397,17 +778,14 @@ connect_channel(struct sg_signer_client *c, const char *path,
 		close(fd);
 		return SG_ERR_FORBIDDEN;
 	}
-	c->fds[c->n] = fd;
-	if ((c->rbuf[c->n] = malloc(SG_WIRE_MAX_FROM_SIGNER)) == NULL)
-		return SG_ERR_NOMEM;    /* fd closed with the client */
-	if ((r = wait_ready(fd, c->rbuf[c->n], errbuf, errlen)) != 0) {
+	c->fds[c->n++] = fd;            /* closed with the client */
+	if ((r = wait_ready(fd, c->rbuf, errbuf, errlen)) != 0) {
 		if (r == SG_ERR_UNAVAILABLE)
 			snprintf(errbuf, errlen, "signer_socket %s: the signer "
 			    "closed the connection (does it take uid %u for "
 			    "the front's?)", path, (unsigned)getuid());
 		return r;
 	}
-	c->n++;
 	return 0;
 }
 
@@ -440,6 +818,8 @@ sg_signer_connect(const char *socket_path, const char *policy_sha256_hex,
 		if ((r = connect_channel(c, socket_path, &sun, want, errbuf,
 		    errlen)) != 0)
 			goto fail;
+	if ((r = client_start(c, errbuf, errlen)) != 0)
+		goto fail;
 	/* The signer may have read an older policy file than this front:
 	 * it reads the file again and must find what the front read. */
 	if (policy_sha256_hex != NULL &&
@@ -466,11 +846,17 @@ sg_signer_client_free(struct sg_signer_client *c)
 
 	if (c == NULL)
 		return;
-	for (i = 0; i < MAX_CHANNELS; i++) {
+	if (c->have_thread) {
+		/* Every call still due fails, on the reply thread. */
+		pthread_mutex_lock(&c->lock);
+		c->closing = 1;
+		wake_reply_thread(c);
+		pthread_mutex_unlock(&c->lock);
+		pthread_join(c->reply_thread, NULL);
+	}
+	for (i = 0; i < MAX_CHANNELS; i++)
 		if (c->fds[i] >= 0)
 			close(c->fds[i]);
-		free(c->rbuf[i]);
-	}
 	if (c->pid > 0) {
 		int status, tries;
 		/* Closing the channels ends the child; give it a moment. */
@@ -484,9 +870,14 @@ sg_signer_client_free(struct sg_signer_client *c)
 			waitpid(c->pid, &status, 0);
 		}
 	}
+	if (c->wake[0] >= 0)
+		close(c->wake[0]);
+	if (c->wake[1] >= 0)
+		close(c->wake[1]);
 	for (i = 0; i < c->nfacts; i++)
 		EVP_PKEY_free(c->facts[i].pub);
 	free(c->facts);
+	free(c->rbuf);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cond);
 	free(c);
@@ -495,7 +886,26 @@ sg_signer_client_free(struct sg_signer_client *c)
 int
 sg_signer_client_fd(struct sg_signer_client *c)
 {
-	return c->fds[0];
+	int fd = -1;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->n < 2 || !c->have_thread) {
+		pthread_mutex_unlock(&c->lock);
+		return -1;
+	}
+	if (!c->raw_wanted) {
+		/* No new call goes there; the reply thread lets go of it
+		 * once the answers due on it are in. */
+		c->raw_wanted = 1;
+		c->nroute = c->n - 1;
+		wake_reply_thread(c);
+	}
+	while (!c->raw_ready && !c->dead)
+		pthread_cond_wait(&c->cond, &c->lock);
+	if (c->raw_ready)
+		fd = c->fds[c->n - 1];
+	pthread_mutex_unlock(&c->lock);
+	return fd;
 }
 
 int
@@ -558,6 +968,108 @@ sg_signer_client_sign(struct sg_signer_client *c,
 	} else
 		free(extra);
 	return 0;
+}
+
+/* ---- signing without waiting ---- */
+
+struct async_call {
+	struct call k;
+	sg_signer_sign_done done;
+	void *arg;
+	int status;                    /* the signer's */
+	struct sg_sign_reply reply;
+	uint8_t *cms;
+	size_t cms_len;
+	char err[SG_SIGNER_ERR_MAX];
+};
+
+/* The answer to an asynchronous SIGN: a REPLY, copied out. */
+static int
+async_take(struct call *k, const uint8_t *buf, size_t len)
+{
+	struct async_call *a = (struct async_call *)k;
+	struct sg_wire_reply *rep;
+	const uint8_t *extra;
+	int r = 0;
+
+	if ((rep = malloc(sizeof(*rep))) == NULL) {
+		/* In protocol or not, this answer cannot be read. */
+		a->status = SG_ERR_NOMEM;
+		return 0;
+	}
+	if (sg_wire_decode_reply(buf, len, rep, &extra) != 0)
+		r = SG_ERR_INVALID;
+	else {
+		a->status = rep->status;
+		snprintf(a->err, sizeof(a->err), "%s", rep->err);
+		memcpy(a->reply.sig, rep->sig, rep->sig_len);
+		a->reply.sig_len = rep->sig_len;
+		if (rep->cms_len > 0 && rep->status == 0 &&
+		    (a->cms = malloc(rep->cms_len)) == NULL)
+			a->status = SG_ERR_NOMEM;
+		else if (rep->cms_len > 0 && rep->status == 0) {
+			memcpy(a->cms, extra, rep->cms_len);
+			a->cms_len = rep->cms_len;
+		}
+	}
+	explicit_bzero(rep, sizeof(*rep));
+	free(rep);
+	return r;
+}
+
+static void
+async_finish(struct call *k, int r)
+{
+	struct async_call *a = (struct async_call *)k;
+
+	if (r == 0)
+		r = a->status;
+	if (r != 0) {
+		explicit_bzero(&a->reply, sizeof(a->reply));
+		free(a->cms);
+		a->cms = NULL;
+		a->cms_len = 0;
+		if (a->err[0] == '\0' && r == SG_ERR_UNAVAILABLE)
+			snprintf(a->err, sizeof(a->err), "the signer process "
+			    "is unavailable");
+		else if (a->err[0] == '\0' && r == SG_ERR_TIMEOUT)
+			snprintf(a->err, sizeof(a->err), "no answer from the "
+			    "signer process within %d s",
+			    REPLY_TIMEOUT_MS / 1000);
+	}
+	a->reply.status = r;
+	a->done(a->arg, r, &a->reply, a->cms, a->cms_len, a->err);
+	explicit_bzero(a, sizeof(*a));
+	free(a);
+}
+
+int
+sg_signer_client_sign_async(struct sg_signer_client *c,
+    const struct sg_sign_msg *msg, const struct sg_sign_evidence *ev,
+    sg_signer_sign_done done, void *arg)
+{
+	struct async_call *a;
+	uint8_t *buf;
+	size_t len;
+	int r;
+
+	if (done == NULL)
+		return SG_ERR_INVALID;
+	if ((r = sg_wire_encode_sign(msg, ev, &buf, &len)) != 0)
+		return r;
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		free(buf);
+		return SG_ERR_NOMEM;
+	}
+	a->k.take = async_take;
+	a->k.finish = async_finish;
+	a->done = done;
+	a->arg = arg;
+	/* Once sent, a is the reply thread's. */
+	if ((r = call_send(c, &a->k, buf, len)) != 0)
+		free(a);
+	free(buf);
+	return r;
 }
 
 int

@@ -4,16 +4,19 @@
  * the front is not trusted, and nothing is signed unless every check here
  * holds.
  *
- * Run by: the signer process's channel threads (src/signer_serve.c), one
- * record at a time per channel, through sg_signer_child_serve_msg(); the
- * fuzz harness and the tests call the same function over keys held in
- * memory (sg_signer_child.h).  It may call: the wire codec
+ * Run by: the signer process's workers (src/signer_serve.c), many records
+ * at once, through sg_signer_child_serve_msg(); the fuzz harness and the
+ * tests call the same function over keys held in memory
+ * (sg_signer_child.h).  It may call: the wire codec
  * (sg_signer_wire.h), the signer's policy and keys (src/signer_policy.c,
  * through src/signer_proc_int.h), the core's operations, the evidence
  * and CMS modules, and the records (sg_sigrec.h, sg_witness.h).  It
  * opens no socket, forks nothing and changes no user.
  *
- * Messages: one request, one reply, on one channel at a time.  Their
+ * Messages: one reply per request, carrying the request's tag; the
+ * signer's channel threads hand requests to a pool of workers
+ * (src/signer_serve.c), so requests from any channel are answered in
+ * parallel and in any order, except CHECKPOINT, one at a time.  Their
  * formats and their table live in src/signer_wire.c (sg_signer_wire.h):
  * SIGN, CHECKPOINT, PROBE, KEYINFO and RELOAD go to the signer, REPLY
  * comes back (the first REPLY on a channel is the signer's READY).
@@ -693,9 +696,10 @@ dispatch(struct sg_signer_child *c, const struct sg_wire_request *req,
 	}
 }
 
-int
-sg_signer_child_serve_msg(struct sg_signer_child *c, const uint8_t *msg,
-    size_t len, uint8_t **ret, size_t *ret_len)
+/* One record answered: a REPLY, or a BATCH_REPLY for a SIGN_BATCH. */
+static int
+serve_one(struct sg_signer_child *c, const uint8_t *msg, size_t len,
+    uint8_t **ret, size_t *ret_len)
 {
 	struct sg_wire_request *req;
 	struct sg_wire_reply *rep;
@@ -703,8 +707,6 @@ sg_signer_child_serve_msg(struct sg_signer_child *c, const uint8_t *msg,
 	size_t cms_len = 0;
 	int r = SG_ERR_NOMEM;
 
-	*ret = NULL;
-	*ret_len = 0;
 	if (sp_is_batch(msg, len))
 		return sp_serve_batch(c, msg, len, ret, ret_len);
 	rep = calloc(1, sizeof(*rep));
@@ -722,5 +724,19 @@ out:
 	free(rep);
 	free(req);
 	free(cms);
+	return r;
+}
+
+int
+sg_signer_child_serve_msg(struct sg_signer_child *c, const uint8_t *msg,
+    size_t len, uint8_t **ret, size_t *ret_len)
+{
+	int r;
+
+	*ret = NULL;
+	*ret_len = 0;
+	/* The answer carries the request's tag, whatever it said. */
+	if ((r = serve_one(c, msg, len, ret, ret_len)) == 0)
+		sg_wire_set_tag(*ret, sg_wire_tag(msg, len));
 	return r;
 }

@@ -14,9 +14,11 @@
  *   signer_policy.c  the signer's policy file, chains and keys; the
  *                    child context (sg_signer_child_new/free)
  *   signer_serve.c   the signer process's life: privilege drop, set-up,
- *                    channel threads, the standalone listener
+ *                    channel threads and workers, the standalone
+ *                    listener
  *                                                            -> proc, policy
- *   signer_client.c  the front's client: spawn, connect, channels, calls
+ *   signer_client.c  the front's client: spawn, connect, channels, the
+ *                    reply thread, calls
  *                                                            -> serve (the
  *                                                               forked child)
  *
@@ -138,9 +140,9 @@ int sp_child_init(struct sg_signer_child *c, const char *policy_path,
     size_t errlen);
 
 /* src/signer_serve.c */
-void sp_child_main(int *fds, unsigned n, const char *module_path,
-    const struct sg_signer_token_spec *tokens, size_t ntokens,
-    const struct sg_signer_key_spec *keys, size_t nkeys,
+void sp_child_main(int *fds, unsigned n, unsigned concurrency,
+    const char *module_path, const struct sg_signer_token_spec *tokens,
+    size_t ntokens, const struct sg_signer_key_spec *keys, size_t nkeys,
     const char *policy_path, const char *log_origin, const char *state_dir);
 void sp_set_bufs(int fd);
 

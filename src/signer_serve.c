@@ -8,16 +8,20 @@
  * (sg_signer.h) as the child's core, the signer's policy and keys
  * (src/signer_policy.c) and sg_signer_child_serve_msg()
  * (src/signer_proc.c).  It decides nothing about a request: the channel
- * threads only move records.
+ * threads and the workers only move records.
  *
  * Process: sg_signer_spawn() creates `channels` SOCK_SEQPACKET socket pairs
  * and forks.  The child first becomes the signer's user (sg_privdrop.h:
  * when started as root, before it touches the module or a PIN), makes
  * itself non-dumpable (its memory holds PINs and sessions), opens the
  * signer core (module, tokens, keys) and its own copy of the policy,
- * reports READY on the first channel, and then serves each channel on its
- * own thread.  It exits when the front closes the channels (or dies: the
- * kernel closes them).
+ * reports READY on the first channel, and then reads each channel on its
+ * own thread.  A channel carries many requests at once, each tagged by the
+ * front (sg_signer_wire.h): its thread queues each request for a pool of
+ * `concurrency` workers, which answer in any order, each answer carrying
+ * its request's tag (see "The workers" below).  It exits when the front
+ * closes the channels (or dies: the kernel closes them), once every answer
+ * due is sent.
  *
  * Or the signer runs on its own (`signgated --signer`, its own systemd
  * unit): sg_signer_listen() does the same set-up, with the keys taken from
@@ -112,49 +116,277 @@ reply_send(int fd, struct sg_wire_reply *rep)
 	return w == (ssize_t)n ? 0 : SG_ERR_IO;
 }
 
-struct serve_arg {
-	struct sg_signer_child *c;
-	int fd;
+/*
+ * The workers: channel threads read requests and queue them; workers
+ * answer them (sg_signer_child_serve_msg) and send each answer on its
+ * channel, under the channel's send lock.  The queue holds at most
+ * QUEUE_FACTOR * concurrency requests (queued or being answered); past
+ * that a channel thread waits before it queues, and so stops reading
+ * (the front's sends then wait in the socket): nothing is dropped.
+ * CHECKPOINT is answered on its channel thread, one at a time across
+ * channels (checkpoint_lock), in the order the channel brought them.
+ */
+#define QUEUE_FACTOR 2
+
+struct serve_job {
+	struct serve_chan *ch;
+	struct serve_job *next;
+	size_t len;
+	uint8_t msg[];                 /* the request record */
 };
 
-/* One channel: one request, one reply, until the front goes.  A request
- * that cannot be answered for want of memory gets no reply (the front's
+struct serve_pool {
+	struct sg_signer_child *c;
+	pthread_mutex_t lock;          /* the queue, every channel's pending */
+	pthread_cond_t work;           /* a job queued, or stop */
+	pthread_cond_t room;           /* a place freed, or a channel idle */
+	struct serve_job *head, *tail;
+	unsigned queued;               /* queued or being answered */
+	unsigned max_queued;
+	int stop;
+	pthread_t *th;
+	unsigned nth;
+	pthread_mutex_t checkpoint_lock;
+};
+
+struct serve_chan {
+	struct serve_pool *pool;
+	int fd;
+	pthread_mutex_t send_lock;
+	unsigned pending;              /* its jobs queued or being answered */
+};
+
+/* One request answered and the answer sent on its channel.  A request
+ * that cannot be answered for want of memory gets no answer (the front's
  * wait is bounded). */
-static void *
-serve_channel(void *arg)
+static void
+answer(struct serve_chan *ch, const uint8_t *msg, size_t len)
 {
-	struct serve_arg *sa = arg;
-	uint8_t *buf, *out;
+	uint8_t *out;
 	size_t out_len;
+
+	if (sg_signer_child_serve_msg(ch->pool->c, msg, len, &out,
+	    &out_len) != 0)
+		return;
+	pthread_mutex_lock(&ch->send_lock);
+	send(ch->fd, out, out_len, MSG_NOSIGNAL);
+	pthread_mutex_unlock(&ch->send_lock);
+	free(out);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct serve_pool *pool = arg;
+	struct serve_job *j;
+	struct serve_chan *ch;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		while (pool->head == NULL && !pool->stop)
+			pthread_cond_wait(&pool->work, &pool->lock);
+		if ((j = pool->head) == NULL)
+			break;
+		if ((pool->head = j->next) == NULL)
+			pool->tail = NULL;
+		pthread_mutex_unlock(&pool->lock);
+		ch = j->ch;
+		answer(ch, j->msg, j->len);
+		explicit_bzero(j->msg, j->len);
+		free(j);
+		pthread_mutex_lock(&pool->lock);
+		pool->queued--;
+		ch->pending--;
+		/* Channel threads wait for room, or for their channel to have
+		 * nothing pending (ch is not touched after this). */
+		pthread_cond_broadcast(&pool->room);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+static int
+pool_start(struct serve_pool *pool, struct sg_signer_child *c,
+    unsigned concurrency)
+{
+	unsigned i;
+
+	memset(pool, 0, sizeof(*pool));
+	if (concurrency == 0)
+		concurrency = SG_SIGNER_CONCURRENCY_DEFAULT;
+	if (concurrency > SG_SIGNER_CONCURRENCY_MAX)
+		return SG_ERR_INVALID;
+	pool->c = c;
+	pool->max_queued = QUEUE_FACTOR * concurrency;
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_mutex_init(&pool->checkpoint_lock, NULL);
+	pthread_cond_init(&pool->work, NULL);
+	pthread_cond_init(&pool->room, NULL);
+	if ((pool->th = calloc(concurrency, sizeof(*pool->th))) == NULL)
+		return SG_ERR_NOMEM;
+	for (i = 0; i < concurrency; i++) {
+		if (pthread_create(&pool->th[i], NULL, worker_main,
+		    pool) != 0)
+			return SG_ERR_INTERNAL;
+		pool->nth++;
+	}
+	return 0;
+}
+
+/* Ends the workers once the queue is empty. */
+static void
+pool_stop(struct serve_pool *pool)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&pool->lock);
+	pool->stop = 1;
+	pthread_cond_broadcast(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+	for (i = 0; i < pool->nth; i++)
+		pthread_join(pool->th[i], NULL);
+	free(pool->th);
+	pool->th = NULL;
+	pool->nth = 0;
+}
+
+/* Queues a request (a copy of msg), after waiting for room. */
+static void
+enqueue(struct serve_chan *ch, const uint8_t *msg, size_t len)
+{
+	struct serve_pool *pool = ch->pool;
+	struct serve_job *j;
+
+	if ((j = malloc(sizeof(*j) + len)) == NULL) {
+		/* Answered here, slowly, rather than dropped. */
+		answer(ch, msg, len);
+		return;
+	}
+	j->ch = ch;
+	j->next = NULL;
+	j->len = len;
+	memcpy(j->msg, msg, len);
+	pthread_mutex_lock(&pool->lock);
+	while (pool->queued >= pool->max_queued)
+		pthread_cond_wait(&pool->room, &pool->lock);
+	pool->queued++;
+	ch->pending++;
+	if (pool->tail != NULL)
+		pool->tail->next = j;
+	else
+		pool->head = j;
+	pool->tail = j;
+	pthread_cond_signal(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/* One channel: reads requests until the front goes, then waits for the
+ * answers still due on it. */
+static void
+serve_channel(struct serve_chan *ch)
+{
+	struct serve_pool *pool = ch->pool;
+	uint8_t *buf;
 	ssize_t n;
 
 	if ((buf = malloc(SG_WIRE_MAX_MSG + 1)) == NULL) {
 		/* The front sees the channel end. */
-		shutdown(sa->fd, SHUT_RDWR);
-		return NULL;
+		shutdown(ch->fd, SHUT_RDWR);
+		return;
 	}
 	for (;;) {
-		n = recv(sa->fd, buf, SG_WIRE_MAX_MSG + 1, 0);
+		n = recv(ch->fd, buf, SG_WIRE_MAX_MSG + 1, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			break;
 		if (n == 0) {
 			/* An empty message, or the front has gone. */
-			struct pollfd hp = { sa->fd, POLLRDHUP, 0 };
+			struct pollfd hp = { ch->fd, POLLRDHUP, 0 };
 			if (poll(&hp, 1, 0) != 0 &&
 			    (hp.revents & (POLLHUP | POLLRDHUP)))
 				break;
 		}
-		if (sg_signer_child_serve_msg(sa->c, buf, (size_t)n, &out,
-		    &out_len) != 0)
-			continue;
-		send(sa->fd, out, out_len, MSG_NOSIGNAL);
-		free(out);
+		if (sg_wire_type(buf, (size_t)n) == SG_WIRE_CHECKPOINT) {
+			/* In order, one at a time: never reordered. */
+			pthread_mutex_lock(&pool->checkpoint_lock);
+			answer(ch, buf, (size_t)n);
+			pthread_mutex_unlock(&pool->checkpoint_lock);
+		} else
+			enqueue(ch, buf, (size_t)n);
 	}
+	pthread_mutex_lock(&pool->lock);
+	while (ch->pending > 0)
+		pthread_cond_wait(&pool->room, &pool->lock);
+	pthread_mutex_unlock(&pool->lock);
 	explicit_bzero(buf, SG_WIRE_MAX_MSG + 1);
 	free(buf);
+}
+
+static void
+chan_init(struct serve_chan *ch, struct serve_pool *pool, int fd)
+{
+	memset(ch, 0, sizeof(*ch));
+	ch->pool = pool;
+	ch->fd = fd;
+	pthread_mutex_init(&ch->send_lock, NULL);
+}
+
+static void *
+chan_main(void *arg)
+{
+	serve_channel(arg);
 	return NULL;
+}
+
+/* The channels of a forked signer, until the front closes them all. */
+static int
+serve_fds(struct sg_signer_child *c, const int *fds, unsigned n,
+    unsigned concurrency)
+{
+	struct serve_pool pool;
+	struct serve_chan *chans;
+	pthread_t *th;
+	unsigned i, started = 0;
+	int r;
+
+	th = calloc(n, sizeof(*th));
+	chans = calloc(n, sizeof(*chans));
+	if (th == NULL || chans == NULL) {
+		free(th);
+		free(chans);
+		return SG_ERR_NOMEM;
+	}
+	if ((r = pool_start(&pool, c, concurrency)) == 0)
+		for (i = 0; i < n; i++) {
+			chan_init(&chans[i], &pool, fds[i]);
+			if (pthread_create(&th[i], NULL, chan_main,
+			    &chans[i]) != 0) {
+				r = SG_ERR_INTERNAL;
+				break;
+			}
+			started++;
+		}
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pool_stop(&pool);
+	free(th);
+	free(chans);
+	return r;
+}
+
+int
+sg_signer_child_serve(struct sg_signer_child *c, const int *fds,
+    unsigned n, unsigned concurrency)
+{
+	struct sg_wire_reply rep;
+
+	if (n == 0 || concurrency > SG_SIGNER_CONCURRENCY_MAX)
+		return SG_ERR_INVALID;
+	memset(&rep, 0, sizeof(rep));
+	if (reply_send(fds[0], &rep) != 0)
+		return SG_ERR_IO;
+	return serve_fds(c, fds, n, concurrency);
 }
 
 /*
@@ -197,16 +429,13 @@ child_setup(struct sg_signer_child *c, const char *module_path,
 }
 
 void
-sp_child_main(int *fds, unsigned n, const char *module_path,
-    const struct sg_signer_token_spec *tokens, size_t ntokens,
-    const struct sg_signer_key_spec *keys, size_t nkeys,
+sp_child_main(int *fds, unsigned n, unsigned concurrency,
+    const char *module_path, const struct sg_signer_token_spec *tokens,
+    size_t ntokens, const struct sg_signer_key_spec *keys, size_t nkeys,
     const char *policy_path, const char *log_origin, const char *state_dir)
 {
 	struct sg_signer_child c;
 	struct sg_wire_reply rep;
-	struct serve_arg *args;
-	pthread_t *th;
-	unsigned i;
 	int r;
 
 	memset(&rep, 0, sizeof(rep));
@@ -227,17 +456,8 @@ sp_child_main(int *fds, unsigned n, const char *module_path,
 	reply_send(fds[0], &rep);
 	if (r != 0)
 		_exit(1);
-	if ((th = calloc(n, sizeof(*th))) == NULL ||
-	    (args = calloc(n, sizeof(*args))) == NULL)
+	if (serve_fds(&c, fds, n, concurrency) != 0)
 		_exit(1);
-	for (i = 0; i < n; i++) {
-		args[i].c = &c;
-		args[i].fd = fds[i];
-		if (pthread_create(&th[i], NULL, serve_channel, &args[i]) != 0)
-			_exit(1);
-	}
-	for (i = 0; i < n; i++)
-		pthread_join(th[i], NULL);
 	sg_signer_free(c.core);
 	sg_sigrec_close(c.rec);
 	sg_witness_free(c.witness);
@@ -249,6 +469,7 @@ sp_child_main(int *fds, unsigned n, const char *module_path,
 
 struct listener {
 	struct sg_signer_child c;
+	struct serve_pool pool;        /* every connection's */
 	int fd;
 	uid_t front_uid;
 	pthread_mutex_t lock;
@@ -256,7 +477,7 @@ struct listener {
 };
 
 struct conn_arg {
-	struct serve_arg sa;
+	struct serve_chan ch;
 	struct listener *l;
 };
 
@@ -274,8 +495,9 @@ serve_connection(void *arg)
 {
 	struct conn_arg *ca = arg;
 
-	serve_channel(&ca->sa);
-	close(ca->sa.fd);
+	serve_channel(&ca->ch);
+	close(ca->ch.fd);
+	pthread_mutex_destroy(&ca->ch.send_lock);
 	pthread_mutex_lock(&ca->l->lock);
 	ca->l->active--;
 	pthread_mutex_unlock(&ca->l->lock);
@@ -323,8 +545,7 @@ accept_one(struct listener *l, int fd)
 	if ((ca = calloc(1, sizeof(*ca))) == NULL ||
 	    reply_send(fd, &rep) != 0)
 		goto fail;
-	ca->sa.c = &l->c;
-	ca->sa.fd = fd;
+	chan_init(&ca->ch, &l->pool, fd);
 	ca->l = l;
 	if (pthread_attr_init(&attr) != 0)
 		goto fail;
@@ -418,7 +639,8 @@ int
 sg_signer_listen(const char *socket_path, const char *module_path,
     const struct sg_signer_token_spec *tokens, size_t ntokens,
     const char *policy_path, const char *log_origin, const char *state_dir,
-    const char *log_token, const char *log_key, char *errbuf, size_t errlen)
+    const char *log_token, const char *log_key, unsigned concurrency,
+    char *errbuf, size_t errlen)
 {
 	struct sockaddr_un sun;
 	struct listener *l;
@@ -441,8 +663,14 @@ sg_signer_listen(const char *socket_path, const char *module_path,
 	pthread_mutex_init(&l->lock, NULL);
 	if ((r = child_setup(&l->c, module_path, tokens, ntokens, NULL, 0,
 	    policy_path, log_origin, state_dir, log_token, log_key, errbuf,
-	    errlen)) != 0 ||
-	    (r = listen_socket(socket_path, &l->fd, errbuf, errlen)) != 0)
+	    errlen)) != 0)
+		return r;
+	if ((r = pool_start(&l->pool, &l->c, concurrency)) != 0) {
+		snprintf(errbuf, errlen, "cannot start the signer's workers: "
+		    "%s", sg_strerror(r));
+		return r;
+	}
+	if ((r = listen_socket(socket_path, &l->fd, errbuf, errlen)) != 0)
 		return r;
 	if (pthread_create(&th, NULL, accept_main, l) != 0) {
 		snprintf(errbuf, errlen, "cannot start the signer's accept "

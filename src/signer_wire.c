@@ -25,13 +25,18 @@
  *   READY       never sent: the signer's first message on a channel, which
  *               says whether it started, is a REPLY
  *
+ * Every header carries a tag (sg_signer_wire.h): the front's choice in a
+ * request, the request's in its answer.  The signer does not judge it; the
+ * front matches answers to requests by it.
+ *
  * sg_wire_decode_request() is the only way a record reaches the signer's
  * handlers.  Its checks come in a fixed order, and each refusal has its
  * own text (the forge tool and the tests look for them): the header (size
  * of at least a header and at most SG_WIRE_MAX_MSG, magic, h.len equal to
- * the record's size) "malformed message"; a type the signer does not
- * serve "unknown message type N"; then the type's length and fields, with
- * the table's text ("malformed sign message", ...).  For SIGN, after the
+ * the record's size, the reserved word 0) "malformed message"; a type the
+ * signer does not serve "unknown message type N"; then the type's length
+ * and fields, with the table's text ("malformed sign message", ...).  For
+ * SIGN, after the
  * fixed part, each envelope length must be non-zero and at most
  * SG_ENVELOPE_MAX ("envelope N: bad length"), the statement non-empty
  * ("no statement"), and the record exactly as long as the declared parts
@@ -371,7 +376,7 @@ sg_wire_decode_request(const uint8_t *buf, size_t len,
 	if (len < sizeof(h) || len > SG_WIRE_MAX_MSG)
 		return refuse(err, errlen, "malformed message");
 	memcpy(&h, buf, sizeof(h));
-	if (h.magic != SG_WIRE_MAGIC || h.len != len)
+	if (h.magic != SG_WIRE_MAGIC || h.len != len || h.reserved != 0)
 		return refuse(err, errlen, "malformed message");
 	if ((ti = sg_wire_type_info(h.type)) == NULL ||
 	    ti->dir != SG_WIRE_TO_SIGNER) {
@@ -397,6 +402,37 @@ sg_wire_hdr_init(struct sg_wire_hdr *h, uint32_t type, size_t len)
 	h->magic = SG_WIRE_MAGIC;
 	h->type = type;
 	h->len = (uint32_t)len;
+	h->reserved = 0;
+	h->tag = 0;
+}
+
+void
+sg_wire_set_tag(void *msg, uint64_t tag)
+{
+	memcpy((uint8_t *)msg + offsetof(struct sg_wire_hdr, tag), &tag,
+	    sizeof(tag));
+}
+
+uint64_t
+sg_wire_tag(const uint8_t *buf, size_t len)
+{
+	struct sg_wire_hdr h;
+
+	if (len < sizeof(h))
+		return 0;
+	memcpy(&h, buf, sizeof(h));
+	return h.magic == SG_WIRE_MAGIC ? h.tag : 0;
+}
+
+uint32_t
+sg_wire_type(const uint8_t *buf, size_t len)
+{
+	struct sg_wire_hdr h;
+
+	if (len < sizeof(h))
+		return 0;
+	memcpy(&h, buf, sizeof(h));
+	return h.magic == SG_WIRE_MAGIC ? h.type : 0;
 }
 
 int
@@ -615,7 +651,8 @@ sg_wire_decode_reply(const uint8_t *buf, size_t len,
 		return SG_ERR_INVALID;
 	memcpy(rep, buf, sizeof(*rep));
 	if (rep->h.magic != SG_WIRE_MAGIC || rep->h.type != SG_WIRE_REPLY ||
-	    rep->h.len != len || rep->cms_len != len - sizeof(*rep) ||
+	    rep->h.len != len || rep->h.reserved != 0 ||
+	    rep->cms_len != len - sizeof(*rep) ||
 	    rep->sig_len > sizeof(rep->sig) ||
 	    rep->der_len > sizeof(rep->der) ||
 	    !terminated(rep->err, sizeof(rep->err)) ||
@@ -748,6 +785,7 @@ sg_wire_decode_batch_reply(const uint8_t *buf, size_t len,
 	memcpy(ret, buf, sizeof(*ret));
 	if (ret->h.magic != SG_WIRE_MAGIC ||
 	    ret->h.type != SG_WIRE_BATCH_REPLY || ret->h.len != len ||
+	    ret->h.reserved != 0 ||
 	    !terminated(ret->err, sizeof(ret->err)) ||
 	    ret->status > 0 || ret->status < SG_ERR_MIN ||
 	    (data = batch_reply_items(ret)) == SIZE_MAX ||

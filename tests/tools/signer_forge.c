@@ -260,7 +260,7 @@ spawn_signer_ex(const struct sg_config *cfg, const struct sg_policy *p,
 	}
 	r = sg_signer_spawn(cfg->pkcs11_module, cfg->tokens, cfg->ntokens,
 	    specs, nspecs, policy_path, cfg->log_origin, state_dir,
-	    cfg->threads + 4, ret, err, errlen);
+	    cfg->threads + 4, 0, ret, err, errlen);
 	free(specs);
 	return r;
 }
@@ -1165,9 +1165,15 @@ raw_forgeries(struct forge *f)
 	*w = saved;							\
 } while (0)
 
-	MUTATE(w->h.magic = 0x53475332u;
+	MUTATE(w->h.magic = 0x53475331u;
+	    raw_expect(f, "the untagged protocol's magic (SGS1)", msg, mlen,
+	    SG_ERR_INVALID, "malformed message"));
+	MUTATE(w->h.magic = SG_WIRE_MAGIC ^ 0x100;
 	    raw_expect(f, "wrong magic", msg, mlen, SG_ERR_INVALID,
 	    "malformed message"));
+	MUTATE(w->h.reserved = 1;
+	    raw_expect(f, "the header's reserved word not 0", msg, mlen,
+	    SG_ERR_INVALID, "malformed message"));
 	MUTATE(w->h.len = (uint32_t)mlen + 1;
 	    raw_expect(f, "h.len one more than the bytes sent", msg, mlen,
 	    SG_ERR_INVALID, "malformed message"));
