@@ -30,22 +30,28 @@ start_daemon || { not_ok "daemon starts on p11net.so"; finish; exit 1; }
 ok "daemon starts with p11net.so as its PKCS#11 module, 2 threads"
 key_pem nightly >"$T_DIR/nightly.pub"
 
-# One curl, N transfers at once, each on its own connection.
+# One curl, N transfers at once, each on its own connection (in curl's
+# configuration, `next` starts a transfer with options of its own).
 digest=$(printf 'hsm latency' | openssl dgst -sha256 -r | cut -d' ' -f1)
 : >"$T_DIR/parallel.conf"
 for i in $(seq 1 $N); do
 	hex=$(printf '%s %d' "$digest" "$i" | openssl dgst -sha256 -r | cut -d' ' -f1)
 	echo "$hex" >"$T_DIR/digest.$i"
+	[ "$i" -gt 1 ] && echo next >>"$T_DIR/parallel.conf"
 	cat >>"$T_DIR/parallel.conf" <<-EOF
 	url = "$URL/v1/requests"
-	data-binary = "{\"key\":\"nightly\",\"digest\":{\"algorithm\":\"sha256\",\"value\":\"$hex\"},\"format\":\"raw\",\"artifact\":{\"name\":\"n$i.bin\",\"version\":\"1\"}}"
+	cacert = "$DEV/tls/ca.pem"
+	cert = "$DEV/tls/ci.pem"
+	key = "$DEV/tls/ci.key"
+	header = "Content-Type: application/json"
+	data-binary = "{\\"key\\":\\"nightly\\",\\"digest\\":{\\"algorithm\\":\\"sha256\\",\\"value\\":\\"$hex\\"},\\"format\\":\\"raw\\",\\"artifact\\":{\\"name\\":\\"n$i.bin\\",\\"version\\":\\"1\\"}}"
 	output = "$T_DIR/answer.$i"
+	write-out = "%{http_code}\\n"
+	max-time = 60
 	EOF
 done
 t0=$(date +%s%N)
-curl -sS --parallel --parallel-immediate --parallel-max $N --max-time 60 \
-    --cacert "$DEV/tls/ca.pem" --cert "$DEV/tls/ci.pem" --key "$DEV/tls/ci.key" \
-    -H 'Content-Type: application/json' -w '%{http_code}\n' \
+curl -sS --parallel --parallel-immediate --parallel-max $N \
     -K "$T_DIR/parallel.conf" >"$T_DIR/codes" 2>"$T_DIR/curl.err"
 t1=$(date +%s%N)
 elapsed_ms=$(((t1 - t0) / 1000000))
