@@ -172,7 +172,7 @@ int sg_signer_client_sign(struct sg_signer_client *c,
  * means done will not be called (the message did not fit, the signer is
  * gone, or the channel took no message within 120 s: SG_ERR_TIMEOUT).
  * Many may be outstanding at once; the signer runs them in parallel.
- * The synchronous calls below and above are this with a wait.
+ * The synchronous calls send the same way and wait for their answer.
  */
 typedef void (*sg_signer_sign_done)(void *arg, int r,
     const struct sg_sign_reply *reply, uint8_t *cms, size_t cms_len,
