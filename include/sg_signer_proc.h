@@ -164,10 +164,15 @@ int sg_signer_client_sign(struct sg_signer_client *c,
  * returns 0, done is called exactly once, later, on the client's reply
  * thread (never on the caller's): r 0 with reply holding the signature
  * and cms (malloc'd, now the callee's; NULL for a raw signature), or an
- * error with err saying why ("" when there is nothing to add).  done must
- * not block: it hands its work on.  An error return means done will not
- * be called (the message did not fit, or the signer is gone).  Many may
- * be outstanding at once; the signer runs them in parallel.
+ * error with err saying why ("" when there is nothing to add): the
+ * signer's refusal, SG_ERR_TIMEOUT when no answer came within 120 s (a
+ * late one is dropped), SG_ERR_UNAVAILABLE when the signer is gone or the
+ * client is freed.  done must not block, nor call the client (the reply
+ * thread would wait on itself): it hands its work on.  An error return
+ * means done will not be called (the message did not fit, the signer is
+ * gone, or the channel took no message within 120 s: SG_ERR_TIMEOUT).
+ * Many may be outstanding at once; the signer runs them in parallel.
+ * The synchronous calls send the same way and wait for their answer.
  */
 typedef void (*sg_signer_sign_done)(void *arg, int r,
     const struct sg_sign_reply *reply, uint8_t *cms, size_t cms_len,

@@ -99,7 +99,7 @@ struct sg_signer_client {
 	int have_thread;
 
 	pthread_mutex_t lock;          /* everything below */
-	pthread_cond_t cond;           /* synchronous calls, the raw channel */
+	pthread_cond_t cond;           /* the raw channel handed over */
 	int dead;
 	int closing;
 	uint64_t next_tag;
@@ -160,7 +160,6 @@ call_unlink(struct sg_signer_client *c, struct call *k)
 		c->tail = k->prev;
 	k->hnext = k->prev = k->next = NULL;
 	c->inflight[k->ch]--;
-	pthread_cond_broadcast(&c->cond);
 }
 
 static struct call *
@@ -441,6 +440,7 @@ reply_main(void *arg)
 struct sync_call {
 	struct call k;
 	struct sg_signer_client *c;
+	pthread_cond_t cond;           /* done, under c->lock */
 	int (*check)(const uint8_t *, size_t, void *, int *);
 	void *arg;
 	int cr;                        /* what check() said of the answer */
@@ -465,7 +465,7 @@ sync_finish(struct call *k, int r)
 	pthread_mutex_lock(&c->lock);
 	s->r = r;
 	s->done = 1;
-	pthread_cond_broadcast(&c->cond);
+	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -490,12 +490,16 @@ exchange_raw(struct sg_signer_client *c, void *req, size_t len,
 	s.c = c;
 	s.check = check;
 	s.arg = arg;
-	if ((r = call_send(c, &s.k, req, len)) != 0)
+	pthread_cond_init(&s.cond, NULL);
+	if ((r = call_send(c, &s.k, req, len)) == 0) {
+		pthread_mutex_lock(&c->lock);
+		while (!s.done)
+			pthread_cond_wait(&s.cond, &c->lock);
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_cond_destroy(&s.cond);
+	if (r != 0)
 		return r;
-	pthread_mutex_lock(&c->lock);
-	while (!s.done)
-		pthread_cond_wait(&c->cond, &c->lock);
-	pthread_mutex_unlock(&c->lock);
 	if (s.r != 0)
 		return s.r;
 	*ret_r = s.cr;

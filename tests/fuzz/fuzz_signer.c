@@ -8,9 +8,9 @@
  *
  * Properties checked on every answer: it is a reply the front accepts
  * (sg_wire_decode_reply: framing, lengths, a refusal that carries
- * nothing); a signature returned for SIGN verifies with the key over the
- * digest asked for, under a statement that names that key, digest and
- * format; a checkpoint signature verifies with the log key over the
+ * nothing) and carries the request's tag; a signature returned for SIGN
+ * verifies with the key over the digest asked for, under a statement that
+ * names that key, digest and format; a checkpoint signature verifies with the log key over the
  * checkpoint text of the tree asked for, which is now the record.  A
  * SIGN_BATCH is answered with a BATCH_REPLY the front accepts, each item
  * signed only when its line is allowed under a release or grant statement
@@ -635,6 +635,9 @@ check_answer(const uint8_t *msg, size_t len, const uint8_t *out,
 	const uint8_t *cms;
 	char err[SG_SIGNER_ERR_MAX];
 
+	/* The answer is its request's: same tag (0 when there was none). */
+	if (sg_wire_tag(out, out_len) != sg_wire_tag(msg, len))
+		abort();
 	if (len >= sizeof(struct sg_wire_hdr) && out_len >=
 	    sizeof(struct sg_wire_hdr) && ((const struct sg_wire_hdr *)
 	    (const void *)out)->type == SG_WIRE_BATCH_REPLY) {
@@ -667,16 +670,24 @@ check_answer(const uint8_t *msg, size_t len, const uint8_t *out,
 /* ------------------------------------------------------------------ */
 /* Seeds. */
 
+/* Each seed with a tag of its own, as the front numbers its requests. */
 static void
 write_seed(const char *dir, const char *name, const void *msg, size_t len)
 {
+	static uint64_t tag;
 	char path[512];
+	uint8_t *copy;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (sg_write_file(path, msg, len, 0644) != 0) {
+	if (len < sizeof(struct sg_wire_hdr) || (copy = malloc(len)) == NULL)
+		abort();
+	memcpy(copy, msg, len);
+	sg_wire_set_tag(copy, ++tag);
+	if (sg_write_file(path, copy, len, 0644) != 0) {
 		fprintf(stderr, "fuzz_signer: cannot write %s\n", path);
 		exit(1);
 	}
+	free(copy);
 }
 
 /* An approval (or a reject) of stmt by officer i, as the CLI makes it. */

@@ -67,6 +67,8 @@ static struct sg_policy *policy;
 static char dir[256], policy_path[512];
 static struct sg_signer_key_spec *specs;
 static size_t nspecs;
+static long long expires;              /* every statement's: asked again,
+                                          a request's is the same */
 
 /* ------------------------------------------------------------------ */
 /* The signer's core, in the forked signer. */
@@ -220,6 +222,7 @@ test_setup(void)
 	CHECK(officer_key != NULL && mem_keys[0].pkey != NULL &&
 	    mem_keys[1].pkey != NULL);
 	CHECK(sg_fx_tmpdir("signer-mux", dir, sizeof(dir)) == 0);
+	expires = (long long)time(NULL) + 3000;
 	if ((pem = sg_fx_pubkey_pem(officer_key)) == NULL)
 		abort();
 	indent_pem(ipem, sizeof(ipem), pem);
@@ -425,7 +428,7 @@ sign_async(struct sg_signer_client *c, int i, int mark, struct answer *a)
 	st.policy_version = sg_policy_version(policy);
 	snprintf(st.policy_sha256, sizeof(st.policy_sha256), "%s",
 	    sg_policy_sha256_hex(policy));
-	st.expires = (long long)time(NULL) + 3000;
+	st.expires = expires;
 	if (sg_statement_build(&st, &text, &len) != 0)
 		abort();
 	memset(&ev, 0, sizeof(ev));

@@ -431,6 +431,7 @@ test_unterminated(void)
 static void
 test_header(void)
 {
+	struct sg_wire_request *req;
 	struct sg_wire_name wn;
 	uint8_t *big;
 	uint32_t types[] = { 0, SG_WIRE_READY, SG_WIRE_REPLY,
@@ -448,7 +449,25 @@ test_header(void)
 	wn.h.type = SG_WIRE_KEYINFO;
 	wn.h.magic = SG_WIRE_MAGIC + 1;
 	CHECK(refused((uint8_t *)&wn, sizeof(wn), "malformed message"));
+	/* The untagged protocol's ("SGS1"): its header was 12 bytes. */
+	wn.h.magic = 0x53475331u;
+	CHECK(refused((uint8_t *)&wn, sizeof(wn), "malformed message"));
 	wn.h.magic = SG_WIRE_MAGIC;
+	/* The tag is the front's to choose; the reserved word must be 0. */
+	if ((req = calloc(1, sizeof(*req))) == NULL)
+		abort();
+	wn.h.tag = UINT64_MAX;
+	CHECK(accepted((uint8_t *)&wn, sizeof(wn), req));
+	CHECK_EQ_INT(sg_wire_tag((uint8_t *)&wn, sizeof(wn)) == UINT64_MAX,
+	    1);
+	wn.h.tag = 0;
+	CHECK(accepted((uint8_t *)&wn, sizeof(wn), req));
+	free(req);
+	wn.h.reserved = 1;
+	CHECK(refused((uint8_t *)&wn, sizeof(wn), "malformed message"));
+	wn.h.reserved = 0x80000000u;
+	CHECK(refused((uint8_t *)&wn, sizeof(wn), "malformed message"));
+	wn.h.reserved = 0;
 	wn.h.len = 0;
 	CHECK(refused((uint8_t *)&wn, sizeof(wn), "malformed message"));
 	wn.h.len = sizeof(wn);
@@ -695,6 +714,7 @@ test_replies(void)
 	*w = saved_;							\
 } while (0)
 	BROKEN(w->h.magic ^= 1);
+	BROKEN(w->h.reserved = 1);
 	BROKEN(w->h.type = SG_WIRE_READY);
 	BROKEN(w->h.type = SG_WIRE_SIGN);
 	BROKEN(w->cms_len += 1);
@@ -998,6 +1018,7 @@ test_batch_replies(void)
 	*w = saved_;							\
 } while (0)
 	BROKEN(w->h.magic ^= 1);
+	BROKEN(w->h.reserved = 1);
 	BROKEN(w->h.type = SG_WIRE_REPLY);
 	BROKEN(w->nitems = 0);
 	BROKEN(w->nitems = 2);
@@ -2062,6 +2083,60 @@ test_batch_teardown(void)
 	CHECK(child == NULL);
 }
 
+/* Every answer carries its request's tag, a refusal's included; a record
+ * too short for a header is answered with tag 0. */
+static void
+test_serve_tags(void)
+{
+	struct sg_wire_name wn;
+	struct sg_wire_reply rep;
+	struct sg_wire_batch_reply *brep;
+	const uint8_t *extra;
+	uint8_t *out = NULL, *msg;
+	size_t olen = 0, mlen;
+
+	CHECK(child_setup() == 0);
+	if (child == NULL)
+		return;
+	CHECK_EQ_INT(sg_wire_encode_name(&wn, SG_WIRE_KEYINFO, "nightly"), 0);
+	sg_wire_set_tag(&wn, 0x0123456789abcdefULL);
+	CHECK(sg_signer_child_serve_msg(child, (uint8_t *)&wn, sizeof(wn),
+	    &out, &olen) == 0);
+	CHECK(out != NULL && sg_wire_decode_reply(out, olen, &rep,
+	    &extra) == 0 && rep.status == 0 && rep.der_len > 0);
+	CHECK(sg_wire_tag(out, olen) == 0x0123456789abcdefULL);
+	free(out);
+	/* Refused (the reserved word), still with its tag. */
+	wn.h.reserved = 7;
+	sg_wire_set_tag(&wn, 42);
+	CHECK(sg_signer_child_serve_msg(child, (uint8_t *)&wn, sizeof(wn),
+	    &out, &olen) == 0);
+	CHECK(out != NULL && sg_wire_decode_reply(out, olen, &rep,
+	    &extra) == 0 && rep.status == SG_ERR_INVALID &&
+	    strcmp(rep.err, "malformed message") == 0);
+	CHECK(sg_wire_tag(out, olen) == 42);
+	free(out);
+	/* Shorter than a header: no tag to echo. */
+	CHECK(sg_signer_child_serve_msg(child, (uint8_t *)&wn, 11, &out,
+	    &olen) == 0);
+	CHECK(out != NULL && sg_wire_decode_reply(out, olen, &rep,
+	    &extra) == 0 && rep.status == SG_ERR_INVALID);
+	CHECK(sg_wire_tag(out, olen) == 0);
+	free(out);
+	/* A SIGN_BATCH's answer, a BATCH_REPLY (here a refusal: the
+	 * statement is no statement), carries its tag too. */
+	msg = batch_msg(2, &mlen);
+	sg_wire_set_tag(msg, 9);
+	CHECK(sg_signer_child_serve_msg(child, msg, mlen, &out, &olen) == 0);
+	brep = calloc(1, sizeof(*brep));
+	CHECK(brep != NULL && out != NULL && sg_wire_decode_batch_reply(out,
+	    olen, brep, &extra) == 0 && brep->status != 0);
+	CHECK(sg_wire_tag(out, olen) == 9);
+	free(brep);
+	free(out);
+	free(msg);
+}
+
 SG_TEST_MAIN("signer_wire",
     T(test_table),
     T(test_exact_lengths),
@@ -2082,4 +2157,5 @@ SG_TEST_MAIN("signer_wire",
     T(test_batch_cms),
     T(test_batch_race),
     T(test_batch_hsm_failure),
+    T(test_serve_tags),
     T(test_batch_teardown))
