@@ -2,7 +2,8 @@
 # p11fault.so injects faults (tests/unit/test_p11_faults.c, tests/
 # integration/85-hsm-faults.sh and 87-checkpoint-faults.sh); p11net.so
 # makes it a network HSM, each signature a fixed latency with a bounded
-# number in flight (tests/unit/test_p11net.c, scripts/bench.sh).  Like the
+# number in flight (tests/unit/test_p11net.c,
+# tests/integration/86-netmodel.sh, scripts/bench.sh).  Like the
 # preload libraries they are never sanitized: they are dlopen()ed into
 # sanitized and plain binaries alike.
 P11WRAP_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) \

@@ -685,7 +685,9 @@ csign_cpu=$(awk -v a="$raw_cpu_before" -v b="$raw_cpu_after" 'BEGIN { print (a +
 # 9. The network-HSM model: the same token behind p11net.so.  The SQLite
 # gateway of (2)-(5) is stopped first (the PostgreSQL phases did already).
 for d in "${daemons[@]}"; do
-	[ "$d" = "$daemon_pid" ] && stop_gateway "$daemon_pid"
+	if [ "$d" = "$daemon_pid" ]; then
+		stop_gateway "$daemon_pid"
+	fi
 done
 echo "== 9. network-HSM model: SoftHSM behind p11net.so, $net_latency ms per signature, at most $net_inflight in flight"
 # Read by p11net.so in p11bench and in the gateway's signer (which keeps
