@@ -47,6 +47,9 @@ enum sg_db_backend {
 
 #define SG_DB_DONE 0               /* sg_db_step: no (more) rows */
 #define SG_DB_ROW 1                /* sg_db_step: a row is there */
+/* Statements kept prepared per connection; beyond, the least recently
+ * used one that is not in use is finalized. */
+#define SG_DB_CACHE_MAX 128
 
 struct sg_db_conf {
 	enum sg_db_backend backend;

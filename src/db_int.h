@@ -35,9 +35,6 @@ extern const struct sg_db_ops sg_db_pg_ops;
 
 #define SG_DB_MAX_PARAMS 40
 
-/* Statements kept prepared per connection (src/db.c); beyond, the least
- * recently used one that is not in use is finalized. */
-#define SG_DB_CACHE_MAX 128
 /* PostgreSQL: a server-side statement is prepared with the types of its
  * parameters (NULL is untyped), so a cached statement keeps one per list
  * of types it ran with, up to this many; another list runs unnamed. */
