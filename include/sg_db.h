@@ -10,13 +10,24 @@
  * one at a time; columns from 0) and finalized; sg_db_reset() runs it
  * again with new bindings.  Text and blobs are copied when bound.
  *
+ * Statements stay prepared: each connection keeps up to SG_DB_CACHE_MAX
+ * of them, found again by their SQL text, so that a statement the store
+ * runs at every request is compiled once per connection (SQLite: one
+ * sqlite3_stmt; PostgreSQL: a named server-side statement, then one round
+ * trip per execution).  sg_db_finalize() gives a cached statement back,
+ * reset and without bindings; sg_db_prepare() of SQL whose cached
+ * statement is still in use (a nested use) hands out one of its own.
+ * What a statement does and how it fails do not depend on the cache.
+ *
  * Errors are SG_ERR_*: a constraint (unique, check, foreign key) is
  * SG_ERR_CONFLICT; a lost connection, a server shutting down, a
  * serialization failure, a deadlock or a lock timeout is
  * SG_ERR_UNAVAILABLE (try again later: the caller answers 503); anything
  * else is SG_ERR_IO, with the server's message in the log.  After a
  * failure, sg_db_broken() says whether the connection itself is gone;
- * sg_db_reconnect() then tries once to open it again.
+ * sg_db_reconnect() then tries once to open it again (on PostgreSQL, a
+ * new session: the statements prepared in the old one are forgotten, and
+ * prepared again when next run).
  *
  * PostgreSQL: a connection is opened with the conninfo and the password
  * given apart (never in the conninfo, never logged); connect_timeout
@@ -36,6 +47,9 @@ enum sg_db_backend {
 
 #define SG_DB_DONE 0               /* sg_db_step: no (more) rows */
 #define SG_DB_ROW 1                /* sg_db_step: a row is there */
+/* Statements kept prepared per connection; beyond, the least recently
+ * used one that is not in use is finalized. */
+#define SG_DB_CACHE_MAX 128
 
 struct sg_db_conf {
 	enum sg_db_backend backend;
@@ -76,6 +90,17 @@ size_t sg_db_column_bytes(struct sg_db_stmt *s, int col);
 /* Rows the statement's last step inserted, updated or deleted. */
 int64_t sg_db_changes(struct sg_db_stmt *s);
 void sg_db_finalize(struct sg_db_stmt *s);
+
+/* What the statement cache did on this connection (tests, diagnosis). */
+struct sg_db_stats {
+	uint64_t prepared;     /* compiled: SQLite prepares, PostgreSQL
+				* server-side (named) prepares */
+	uint64_t reused;       /* sg_db_prepare() answered from the cache */
+	uint64_t uncached;     /* handed out apart: its SQL in use already,
+				* or the cache full of statements in use */
+	uint64_t evicted;      /* finalized to make room */
+};
+void sg_db_stats(const struct sg_db *db, struct sg_db_stats *ret);
 
 /* The newest error text (for logs; never holds the password). */
 const char *sg_db_errmsg(struct sg_db *db);

@@ -2,9 +2,28 @@
  * The PostgreSQL driver of src/db.c, over libpq.
  *
  * Statements are written with SQLite's numbered parameters (?1, ?2 ...)
- * and run here with PQexecParams after ?n becomes $n (outside quoted
- * text).  Integers travel as int8, text as text, blobs as bytea in binary;
- * results come back as text, a bytea column decoded from its hex form.
+ * and run here after ?n becomes $n (outside quoted text).  Integers travel
+ * as int8, text as text, blobs as bytea in binary, NULL untyped (the
+ * server infers its type); results come back as text, a bytea column
+ * decoded from its hex form.
+ *
+ * A statement of the connection's cache (src/db.c) is prepared on the
+ * server under a name of this session ("sg_<n>", PQprepare) at its first
+ * run, then run by name (PQexecPrepared): one round trip, no parsing or
+ * planning again.  The server fixes a prepared statement's parameter
+ * types, so the statement keeps one name per list of types it ran with
+ * (a parameter bound NULL once and text the next time has two), up to
+ * SG_DB_PG_SHAPES; another list runs unnamed (PQexecParams) as an
+ * uncached statement always does, with the same result and errors.  A
+ * name belongs to one session: a new one (sg_db_reconnect: PQreset, or a
+ * new connection) makes every name given before unknown here, and each
+ * statement is prepared again when next run; no old name is ever sent to
+ * a new session.  A named statement the server no longer knows (26000)
+ * or whose result type changed under it with the schema (0A000, "cached
+ * plan must not change result type") is forgotten, and run once more,
+ * prepared again, when the failure left no transaction to abort.
+ * Statements that leave the cache are deallocated on the server when the
+ * connection is next outside a transaction.
  * A statement's whole result is fetched by its first step: the store's
  * queries are bounded (LIMIT) or return one row.
  *
@@ -92,12 +111,21 @@ setup_session(struct sg_db *db)
 	return r;
 }
 
+/* A new session: no name prepared before is known in it. */
+static void
+new_session(struct sg_db *db)
+{
+	db->session++;
+	db->nstale = 0;
+}
+
 static int
 pg_connect(struct sg_db *db)
 {
 	const char *keys[5], *vals[5];
 	int n = 0;
 
+	new_session(db);
 	/* Before dbname: the conninfo may set its own connect_timeout. */
 	keys[n] = "connect_timeout";
 	vals[n++] = "5";
@@ -181,12 +209,13 @@ pg_exec(struct sg_db *db, const char *sql)
 
 /* ?n becomes $n, outside quoted strings and identifiers. */
 static int
-pg_prepare(struct sg_db *db, const char *sql, struct sg_db_stmt *s)
+pg_prepare(struct sg_db *db, const char *sql, struct sg_db_stmt *s,
+    int keep)
 {
 	size_t n = strlen(sql), i, o = 0;
 	char quote = 0;
 
-	(void)db;
+	(void)keep;                /* named on the server at its first run */
 	if ((s->sql = malloc(n + 1)) == NULL)
 		return SG_ERR_NOMEM;
 	for (i = 0; i < n; i++) {
@@ -240,51 +269,205 @@ pg_bind(struct sg_db_stmt *s, int i)
 		drop_result(s);
 }
 
-static int
-pg_run(struct sg_db_stmt *s)
-{
+/* The bound values as libpq takes them. */
+struct pg_params {
 	const char *vals[SG_DB_MAX_PARAMS];
 	Oid types[SG_DB_MAX_PARAMS];
 	int lens[SG_DB_MAX_PARAMS], fmts[SG_DB_MAX_PARAMS];
 	char ints[SG_DB_MAX_PARAMS][24];
-	ExecStatusType st;
+	int n;
+};
+
+static void
+pg_params(struct sg_db_stmt *s, struct pg_params *p)
+{
 	int i;
 
-	if (CONN(s->db) == NULL)
-		return SG_ERR_UNAVAILABLE;
 	/* As on SQLite, a parameter never bound is NULL. */
 	if (s->nparams < s->nsql)
 		s->nparams = s->nsql;
-	for (i = 0; i < s->nparams; i++) {
+	p->n = s->nparams;
+	for (i = 0; i < p->n; i++) {
 		const struct sg_db_value *v = &s->v[i + 1];
-		lens[i] = 0;
-		fmts[i] = 0;
+		p->lens[i] = 0;
+		p->fmts[i] = 0;
 		switch (v->type) {
 		case SG_DB_V_NULL:
-			types[i] = 0;
-			vals[i] = NULL;
+			p->types[i] = 0;
+			p->vals[i] = NULL;
 			break;
 		case SG_DB_V_INT:
-			types[i] = OID_INT8;
-			snprintf(ints[i], sizeof(ints[i]), "%" PRId64, v->i);
-			vals[i] = ints[i];
+			p->types[i] = OID_INT8;
+			snprintf(p->ints[i], sizeof(p->ints[i]), "%" PRId64,
+			    v->i);
+			p->vals[i] = p->ints[i];
 			break;
 		case SG_DB_V_TEXT:
-			types[i] = OID_TEXT;
-			vals[i] = v->p;
+			p->types[i] = OID_TEXT;
+			p->vals[i] = v->p;
 			break;
 		case SG_DB_V_BLOB:
-			types[i] = OID_BYTEA;
-			vals[i] = v->p;
-			lens[i] = (int)v->n;
-			fmts[i] = 1;
+			p->types[i] = OID_BYTEA;
+			p->vals[i] = v->p;
+			p->lens[i] = (int)v->n;
+			p->fmts[i] = 1;
 			break;
 		}
 	}
-	s->drv = PQexecParams(CONN(s->db), s->sql, s->nparams, types, vals,
-	    lens, fmts, 0);
+}
+
+static void
+shape_name(const struct sg_db_pg_shape *sh, char *out, size_t cap)
+{
+	snprintf(out, cap, "sg_%" PRIu64, sh->name);
+}
+
+/* A name of this session to deallocate when the connection is next
+ * outside a transaction (a DEALLOCATE inside one that failed would abort
+ * it).  Beyond the bound it stays on the server until the session ends. */
+static void
+stale_add(struct sg_db *db, const struct sg_db_pg_shape *sh)
+{
+	if (sh->name != 0 && sh->session == db->session &&
+	    db->nstale < SG_DB_PG_STALE_MAX)
+		db->stale[db->nstale++] = sh->name;
+}
+
+static void
+stale_flush(struct sg_db *db)
+{
+	struct sg_db_pg_shape sh;
+	char name[32], sql[48];
+	int i;
+
+	if (db->nstale == 0 ||
+	    PQtransactionStatus(CONN(db)) != PQTRANS_IDLE)
+		return;
+	for (i = 0; i < db->nstale; i++) {
+		sh.name = db->stale[i];
+		shape_name(&sh, name, sizeof(name));
+		snprintf(sql, sizeof(sql), "DEALLOCATE %s", name);
+		PQclear(PQexec(CONN(db), sql));
+	}
+	db->nstale = 0;
+}
+
+/* The cached statement's server-side statement for these parameter
+ * types, or a place for it (name 0, or of an older session: to prepare);
+ * NULL when it has SG_DB_PG_SHAPES others already. */
+static struct sg_db_pg_shape *
+shape_find(struct sg_db_stmt *s, const struct pg_params *p)
+{
+	struct sg_db_pg_shape *sh, *place = NULL;
+	int i, k;
+
+	for (i = 0; i < s->nshape; i++) {
+		sh = &s->shape[i];
+		if (sh->name == 0 || sh->session != s->db->session) {
+			if (place == NULL)
+				place = sh;
+			continue;
+		}
+		if (sh->n != p->n)
+			continue;
+		for (k = 0; k < p->n && sh->types[k] == p->types[k]; k++)
+			;
+		if (k == p->n)
+			return sh;
+	}
+	if (place == NULL && s->nshape < SG_DB_PG_SHAPES)
+		place = &s->shape[s->nshape++];
+	return place;
+}
+
+/* Prepares sh on the server; on failure, the server's answer is the
+ * statement's result (its error, as a run would have had). */
+static int
+shape_prepare(struct sg_db_stmt *s, struct sg_db_pg_shape *sh,
+    const struct pg_params *p)
+{
+	struct sg_db *db = s->db;
+	char name[32];
+	int k;
+
+	stale_flush(db);
+	memset(sh, 0, sizeof(*sh));
+	sh->name = ++db->names;
+	shape_name(sh, name, sizeof(name));
+	s->drv = PQprepare(CONN(db), name, s->sql, p->n, p->types);
+	if (PQresultStatus(RES(s)) != PGRES_COMMAND_OK) {
+		sh->name = 0;
+		return pg_err(db, RES(s));
+	}
+	PQclear(RES(s));
+	s->drv = NULL;
+	db->stats.prepared++;
+	sh->session = db->session;
+	sh->n = p->n;
+	for (k = 0; k < p->n; k++)
+		sh->types[k] = p->types[k];
+	return 0;
+}
+
+/* After a failed run by name: 1 if the name is of no more use (the
+ * server forgot it, or its result type changed with the schema). */
+static int
+shape_lost(struct sg_db_stmt *s, struct sg_db_pg_shape *sh)
+{
+	const char *state = PQresultErrorField(RES(s), PG_DIAG_SQLSTATE);
+
+	if (state == NULL)
+		return 0;
+	if (strcmp(state, "0A000") == 0)
+		stale_add(s->db, sh);
+	else if (strcmp(state, "26000") != 0)
+		return 0;
+	sh->name = 0;
+	return 1;
+}
+
+static int
+run_named(struct sg_db_stmt *s, struct sg_db_pg_shape *sh,
+    const struct pg_params *p)
+{
+	char name[32];
+	ExecStatusType st;
+	int r, again;
+
+	for (again = 1;; again = 0) {
+		if ((sh->name == 0 || sh->session != s->db->session) &&
+		    (r = shape_prepare(s, sh, p)) != 0)
+			return r;
+		shape_name(sh, name, sizeof(name));
+		s->drv = PQexecPrepared(CONN(s->db), name, p->n, p->vals,
+		    p->lens, p->fmts, 0);
+		st = PQresultStatus(RES(s));
+		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+			return 0;
+		if (!shape_lost(s, sh) || !again ||
+		    PQtransactionStatus(CONN(s->db)) != PQTRANS_IDLE)
+			return pg_err(s->db, RES(s));
+		PQclear(RES(s));
+		s->drv = NULL;
+	}
+}
+
+static int
+pg_run(struct sg_db_stmt *s)
+{
+	struct pg_params p;
+	struct sg_db_pg_shape *sh = NULL;
+	ExecStatusType st;
+
+	if (CONN(s->db) == NULL)
+		return SG_ERR_UNAVAILABLE;
+	pg_params(s, &p);
 	s->ran = 1;
 	s->row = -1;
+	if (s->cached && (sh = shape_find(s, &p)) != NULL)
+		return run_named(s, sh, &p);
+	s->drv = PQexecParams(CONN(s->db), s->sql, p.n, p.types, p.vals,
+	    p.lens, p.fmts, 0);
 	st = PQresultStatus(RES(s));
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
 		return 0;
@@ -404,9 +587,21 @@ pg_changes(struct sg_db_stmt *s)
 }
 
 static void
-pg_finalize(struct sg_db_stmt *s)
+pg_release(struct sg_db_stmt *s)
 {
 	drop_result(s);
+}
+
+/* A statement leaving the cache takes its server-side ones along. */
+static void
+pg_finalize(struct sg_db_stmt *s)
+{
+	int i;
+
+	drop_result(s);
+	for (i = 0; i < s->nshape; i++)
+		stale_add(s->db, &s->shape[i]);
+	s->nshape = 0;
 }
 
 static int
@@ -420,6 +615,7 @@ pg_reconnect(struct sg_db *db)
 {
 	if (CONN(db) == NULL)
 		return pg_connect(db);
+	new_session(db);
 	PQreset(CONN(db));
 	if (PQstatus(CONN(db)) != CONNECTION_OK) {
 		sg_db_set_err(db, "%s", PQerrorMessage(CONN(db)));
@@ -470,6 +666,7 @@ const struct sg_db_ops sg_db_pg_ops = {
 	.column_text = pg_column_text,
 	.column_blob = pg_column_blob,
 	.changes = pg_changes,
+	.release = pg_release,
 	.finalize = pg_finalize,
 	.broken = pg_broken,
 	.reconnect = pg_reconnect,

@@ -3,6 +3,13 @@
  * connection is in WAL mode with synchronous=FULL (a COMMIT returns once
  * the WAL is on disk); every connection waits up to 10 s for a lock and
  * does not trust the schema's SQL functions.
+ *
+ * A statement kept in the connection's cache (src/db.c) is prepared with
+ * SQLITE_PREPARE_PERSISTENT and given back reset, its bindings cleared
+ * before db.c frees the values they point to.  A schema changed since it
+ * was prepared (by a migration, or another connection) is no concern:
+ * statements of sqlite3_prepare_v3 are compiled again by the step that
+ * finds the schema changed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,13 +79,18 @@ lite_exec(struct sg_db *db, const char *sql)
 }
 
 static int
-lite_prepare(struct sg_db *db, const char *sql, struct sg_db_stmt *s)
+lite_prepare(struct sg_db *db, const char *sql, struct sg_db_stmt *s,
+    int keep)
 {
 	sqlite3_stmt *h = NULL;
-	int rc = sqlite3_prepare_v2(DB(db), sql, -1, &h, NULL);
+	int rc = sqlite3_prepare_v3(DB(db), sql, -1,
+	    keep ? SQLITE_PREPARE_PERSISTENT : 0, &h, NULL);
 
 	s->drv = h;
-	return rc == SQLITE_OK ? 0 : lite_err(db, rc);
+	if (rc != SQLITE_OK)
+		return lite_err(db, rc);
+	db->stats.prepared++;
+	return 0;
 }
 
 static void
@@ -154,6 +166,14 @@ lite_changes(struct sg_db_stmt *s)
 	return sqlite3_changes(DB(s->db));
 }
 
+/* The outcome of a failed step was returned by that step already. */
+static void
+lite_release(struct sg_db_stmt *s)
+{
+	(void)sqlite3_reset(ST(s));
+	(void)sqlite3_clear_bindings(ST(s));
+}
+
 static void
 lite_finalize(struct sg_db_stmt *s)
 {
@@ -189,6 +209,7 @@ const struct sg_db_ops sg_db_sqlite_ops = {
 	.column_text = lite_column_text,
 	.column_blob = lite_column_blob,
 	.changes = lite_changes,
+	.release = lite_release,
 	.finalize = lite_finalize,
 	.broken = lite_broken,
 	.reconnect = lite_reconnect,

@@ -77,6 +77,35 @@ expect_eq "an expired client certificate: 401" "$st" 401
 
 expect_eq "the real ci certificate: 200" "$(api ci GET /v1/keys)" 200
 
+# The certificate is verified once per connection, not once per request:
+# three requests on one kept-alive connection cost one verification, and
+# each still sees the caller (and a refused certificate stays refused).
+verifications() {
+	curl -sS --max-time 10 --cacert "$DEV/tls/ca.pem" "$URL/metrics" |
+	    awk '$1 == "signgate_tls_client_verifications_total" { print $2 }'
+}
+v0=$(verifications)
+keepalive=$(curl -sS --max-time 20 --cacert "$DEV/tls/ca.pem" \
+    --cert "$DEV/tls/alice.pem" --key "$DEV/tls/alice.key" \
+    -o "$T_DIR/k1" -o "$T_DIR/k2" -o "$T_DIR/k3" \
+    -w '%{http_code} %{num_connects} ' "$URL/v1/keys" "$URL/v1/keys" \
+    "$URL/v1/keys")
+v1=$(verifications)
+expect_eq "three requests on one kept-alive connection" "$keepalive" \
+    "200 1 200 0 200 0 "
+expect_eq "... verify the certificate once" "$((v1 - v0))" 1
+expect_eq "... and each knows its caller" \
+    "$(jq -r .principal "$T_DIR/k1" "$T_DIR/k2" "$T_DIR/k3" | tr '\n' ' ')" \
+    "alice alice alice "
+out=$(curl -sS --max-time 20 --cacert "$DEV/tls/ca.pem" \
+    --cert "$d/ci.pem" --key "$d/ci.key" -o /dev/null -o /dev/null \
+    -w '%{http_code} %{num_connects}\n' "$URL/v1/keys" "$URL/v1/keys")
+v2=$(verifications)
+expect_eq "a refused certificate, twice: 401 both times" \
+    "$(echo "$out" | awk '{ printf "%s ", $1 }')" "401 401 "
+expect_eq "... verified on each connection it came on" "$((v2 - v1))" \
+    "$(echo "$out" | awk '{ n += $2 } END { print n }')"
+
 # TLS 1.1 and below are refused at the handshake.
 check "TLS 1.1 is refused" bash -c "! curl -sS --max-time 10 --cacert '$DEV/tls/ca.pem' --tls-max 1.1 '$URL/v1/keys' -o /dev/null"
 
