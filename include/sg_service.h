@@ -140,6 +140,19 @@ void sg_service_create_async(struct sg_service *s,
 int sg_service_decide(struct sg_service *s, const char *id,
     const char *principal, const char *envelope_json, size_t len,
     struct sg_request **ret, struct sg_fault *f);
+/*
+ * The same, without a thread waiting for the commit or the signer:
+ * done(done_arg, r, q, f) is called exactly once, with the result, the
+ * request as it stands after the decision (0: q is done's to free;
+ * otherwise NULL) and the fault, before this returns (errors found at
+ * once) or later on another thread.  The arguments are not used after
+ * the call returns.
+ */
+typedef void (*sg_service_decided_fn)(void *done_arg, int r,
+    struct sg_request *q, const struct sg_fault *f);
+void sg_service_decide_async(struct sg_service *s, const char *id,
+    const char *principal, const char *envelope_json, size_t len,
+    sg_service_decided_fn done, void *done_arg);
 
 /*
  * Revokes an active grant: allowed to an officer who may approve it (under

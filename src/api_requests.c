@@ -449,26 +449,79 @@ created_response(struct sg_api *a, struct sg_http_response *resp, int r,
 	api_respond_request(a, resp, existing ? 200 : 201, q);
 }
 
-struct created_later {
+/*
+ * A call answered later: what the service's answer needs, from whatever
+ * thread it comes.  NULL when the request did not come through the front
+ * (the call is then answered at once); otherwise the call's response is
+ * marked to come later.
+ */
+struct api_later {
 	struct sg_api *a;
 	struct sg_http_later *later;
+	enum endpoint ep;
 };
 
-/* The service's answer, on whatever thread it comes: answered and
- * counted. */
+static struct api_later *
+api_later_new(struct call *c, enum endpoint ep)
+{
+	struct api_later *al;
+
+	if ((al = calloc(1, sizeof(*al))) == NULL)
+		return NULL;
+	if ((al->later = sg_http_later(c->req)) == NULL) {
+		free(al);
+		return NULL;
+	}
+	al->a = c->a;
+	al->ep = ep;
+	c->resp->later = 1;
+	return al;
+}
+
+/* Answered, counted, freed. */
+static void
+api_later_answer(struct api_later *al, struct sg_http_response *resp)
+{
+	api_count(al->a, al->ep, resp->status);
+	sg_http_answer(al->later, resp);
+	free(al);
+}
+
 static void
 created_later(void *arg, int r, struct sg_request *q, int existing,
     const struct sg_fault *f)
 {
-	struct created_later *cl = arg;
+	struct api_later *al = arg;
 	struct sg_http_response resp;
 
 	memset(&resp, 0, sizeof(resp));
-	created_response(cl->a, &resp, r, q, existing, f);
+	created_response(al->a, &resp, r, q, existing, f);
 	sg_request_free(q);
-	api_count(cl->a, EP_REQUESTS_POST, resp.status);
-	sg_http_answer(cl->later, &resp);
-	free(cl);
+	api_later_answer(al, &resp);
+}
+
+/* The answer to an approval. */
+static void
+decided_response(struct sg_api *a, struct sg_http_response *resp, int r,
+    const struct sg_request *q, const struct sg_fault *f)
+{
+	if (r != 0)
+		api_service_problem(resp, r, f);
+	else
+		api_respond_request(a, resp, 200, q);
+}
+
+static void
+decided_later(void *arg, int r, struct sg_request *q,
+    const struct sg_fault *f)
+{
+	struct api_later *al = arg;
+	struct sg_http_response resp;
+
+	memset(&resp, 0, sizeof(resp));
+	decided_response(al->a, &resp, r, q, f);
+	sg_request_free(q);
+	api_later_answer(al, &resp);
 }
 
 /* POST /v1/requests: answered once the request is stored (and, when it
@@ -480,7 +533,7 @@ api_post_request(struct call *c)
 	struct sg_new_request nr;
 	struct sg_request *q = NULL;
 	struct sg_fault f;
-	struct created_later *cl;
+	struct api_later *al;
 	char *artifact = NULL, body_sha[SG_SHA256_HEX_SIZE];
 	int r, existing = 0;
 
@@ -490,14 +543,10 @@ api_post_request(struct call *c)
 	    api_parse_idempotency(c->req, c->resp, &nr, body_sha) != 0)
 		goto out;
 	nr.requester = c->principal;
-	if ((cl = calloc(1, sizeof(*cl))) != NULL &&
-	    (cl->later = sg_http_later(c->req)) != NULL) {
-		cl->a = c->a;
-		c->resp->later = 1;
-		sg_service_create_async(c->a->svc, &nr, created_later, cl);
+	if ((al = api_later_new(c, EP_REQUESTS_POST)) != NULL) {
+		sg_service_create_async(c->a->svc, &nr, created_later, al);
 		goto out;
 	}
-	free(cl);
 	r = sg_service_create(c->a->svc, &nr, &q, &existing, &f);
 	created_response(c->a, c->resp, r, q, existing, &f);
 out:
@@ -636,16 +685,18 @@ api_post_approval(struct call *c)
 {
 	struct sg_request *q = NULL;
 	struct sg_fault f;
+	struct api_later *al;
 	int r;
 
+	if ((al = api_later_new(c, EP_APPROVALS)) != NULL) {
+		sg_service_decide_async(c->a->svc, c->id, c->principal,
+		    c->req->body, c->req->body_len, decided_later, al);
+		return;
+	}
 	memset(&f, 0, sizeof(f));
 	r = sg_service_decide(c->a->svc, c->id, c->principal, c->req->body,
 	    c->req->body_len, &q, &f);
-	if (r != 0) {
-		api_service_problem(c->resp, r, &f);
-		return;
-	}
-	api_respond_request(c->a, c->resp, 200, q);
+	decided_response(c->a, c->resp, r, q, &f);
 	sg_request_free(q);
 }
 

@@ -10,11 +10,13 @@
  * next wait; it never blocks for long, with one exception said where it
  * is: a key with a time-stamping authority asks it on the executor.
  *
- * Operations in flight are counted.  A reload waits, holding the policy
- * lock for writing, until none is left (each began under the policy it
- * replaces, and the signer must not change its policy under one); a new
- * one cannot begin meanwhile, as beginning needs the lock for reading.
- * Stopping refuses new ones, waits for the rest, then stops the threads.
+ * Operations in flight are counted.  A reload first waits until none is
+ * left (each began under the policy it replaces, and the signer must not
+ * change its policy under one); meanwhile new ones are done the waiting
+ * way, on their caller's thread under the policy lock as before.  Only
+ * then does it take the policy lock for writing, so a step may take it
+ * for reading (briefly: never across a wait).  Stopping refuses new
+ * ones, waits for the rest, then stops the threads.
  *
  * Locks: alock guards the queue, the count and the flags; it is never
  * held while a step runs.
@@ -108,8 +110,9 @@ svc_exec(struct sg_service *s, struct svc_step *st, void (*fn)(void *),
 	pthread_mutex_unlock(&s->alock);
 }
 
-/* With plock held for reading.  0, or SG_ERR_UNAVAILABLE when stopping
- * (or before the executor runs). */
+/* 0: an operation begins (svc_async_leave when it ends); 1: a reload is
+ * under way, do it the waiting way; SG_ERR_UNAVAILABLE when stopping (or
+ * before the executor runs). */
 int
 svc_async_enter(struct sg_service *s)
 {
@@ -118,6 +121,8 @@ svc_async_enter(struct sg_service *s)
 	pthread_mutex_lock(&s->alock);
 	if (s->aclosing || s->nathreads == 0)
 		r = SG_ERR_UNAVAILABLE;
+	else if (s->apaused)
+		r = 1;
 	else
 		s->ainflight++;
 	pthread_mutex_unlock(&s->alock);
@@ -133,12 +138,22 @@ svc_async_leave(struct sg_service *s)
 	pthread_mutex_unlock(&s->alock);
 }
 
-/* With plock held for writing: until no operation is in flight. */
+/* A reload: no new operation, then until none is in flight.  Without
+ * plock (a step may need it to finish).  One reload at a time. */
 void
-svc_async_drain(struct sg_service *s)
+svc_async_pause(struct sg_service *s)
 {
 	pthread_mutex_lock(&s->alock);
+	s->apaused = 1;
 	while (s->ainflight > 0)
 		pthread_cond_wait(&s->aidle, &s->alock);
+	pthread_mutex_unlock(&s->alock);
+}
+
+void
+svc_async_unpause(struct sg_service *s)
+{
+	pthread_mutex_lock(&s->alock);
+	s->apaused = 0;
 	pthread_mutex_unlock(&s->alock);
 }

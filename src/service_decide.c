@@ -255,14 +255,12 @@ decision_written(struct sg_service *s, const struct decide_job *dj, int r,
 	return r;
 }
 
-/* The decision completed the quorum: sign now, or leave it to the
- * housekeeping thread. */
+/* What the signing that followed the decision (r, kept) means for its
+ * caller. */
 static int
-sign_decided(struct sg_service *s, const char *id, struct sg_fault *f)
+signed_after(struct sg_service *s, const char *id, int r, int kept,
+    struct sg_fault *f)
 {
-	int kept = 0, r;
-
-	r = svc_sign_pending(s, id, &kept);
 	if (r != 0 && kept) {
 		svc_fault(f, NULL, "the decision was recorded and request %s "
 		    "signed, but the transparency log has not signed a "
@@ -283,6 +281,30 @@ sign_decided(struct sg_service *s, const char *id, struct sg_fault *f)
 		svc_retry_later(s, id);
 	}
 	return 0;
+}
+
+/* The decision completed the quorum: sign now, or leave it to the
+ * housekeeping thread. */
+static int
+sign_decided(struct sg_service *s, const char *id, struct sg_fault *f)
+{
+	int kept = 0, r;
+
+	r = svc_sign_pending(s, id, &kept);
+	return signed_after(s, id, r, kept, f);
+}
+
+/* Said and counted once the decision is stored. */
+static void
+decided(struct sg_service *s, const struct decide_job *dj)
+{
+	svc_stat_add(s, dj->approve ? &s->stats.approvals :
+	    &s->stats.rejections);
+	sg_log_info("request %s: %s by %s", dj->id, dj->approve ?
+	    "approved" : "rejected", dj->principal);
+	svc_notify(s, dj->id);
+	if (dj->activated && dj->kind == SG_KIND_RELEASE)
+		svc_releases_wake(s);
 }
 
 static int
@@ -307,13 +329,7 @@ decide_locked(struct sg_service *s, const char *id, const char *principal,
 	r = sg_store_write_kept(s->store, job_decide, &dj, &kept);
 	if ((r = decision_written(s, &dj, r, kept)) != 0)
 		goto out;
-	svc_stat_add(s, dj.approve ? &s->stats.approvals :
-	    &s->stats.rejections);
-	sg_log_info("request %s: %s by %s", id, dj.approve ? "approved" :
-	    "rejected", principal);
-	svc_notify(s, id);
-	if (dj.activated && dj.kind == SG_KIND_RELEASE)
-		svc_releases_wake(s);
+	decided(s, &dj);
 	if (dj.sign_now && (r = sign_decided(s, id, f)) != 0)
 		goto out;
 	r = sg_service_get(s, id, ret);
@@ -333,6 +349,150 @@ sg_service_decide(struct sg_service *s, const char *id, const char *principal,
 	r = decide_locked(s, id, principal, envelope_json, len, ret, f);
 	pthread_rwlock_unlock(&s->plock);
 	return r;
+}
+
+/*
+ * A decision without a thread waiting: stored, then (when it completed
+ * the quorum) signed and recorded, each step started by the end of the
+ * one before (service_async.c).  The envelope is parsed and the body
+ * copied on the caller's thread.
+ */
+struct decide_op {
+	struct sg_service *s;
+	char id[SG_REQUEST_ID_SIZE];
+	char *principal, *envelope_json;
+	struct sg_envelope env;
+	struct decide_job dj;
+	struct sg_fault f;
+	struct svc_step step;
+	int r, kept;
+	sg_service_decided_fn done;
+	void *done_arg;
+};
+
+static void
+decide_op_end(struct decide_op *op)
+{
+	struct sg_service *s = op->s;
+	struct sg_request *q = NULL;
+
+	if (op->r == 0)
+		op->r = sg_service_get(s, op->id, &q);
+	svc_async_leave(s);
+	op->done(op->done_arg, op->r, q, &op->f);
+	sg_envelope_clear(&op->env);
+	free(op->principal);
+	free(op->envelope_json);
+	free(op);
+}
+
+/* The signing's end, on the executor.  A request another thread was
+ * signing meanwhile is waited for (bounded) here, as the waiting way
+ * does: rare, and the officer should see the result. */
+static void
+decide_op_signed(void *arg, int r, int kept)
+{
+	struct decide_op *op = arg;
+
+	op->r = signed_after(op->s, op->id, r, kept, &op->f);
+	decide_op_end(op);
+}
+
+/* The decision's commit, on the executor. */
+static void
+decide_op_written(void *arg)
+{
+	struct decide_op *op = arg;
+	struct sg_service *s = op->s;
+	int r, kept = 0;
+
+	if ((op->r = decision_written(s, &op->dj, op->r, op->kept)) != 0) {
+		decide_op_end(op);
+		return;
+	}
+	decided(s, &op->dj);
+	if (!op->dj.sign_now) {
+		decide_op_end(op);
+		return;
+	}
+	if ((r = svc_sign_pending_async(s, op->id, decide_op_signed, op,
+	    &kept)) == 1)
+		return;
+	decide_op_signed(op, r, kept);
+}
+
+/* On the writer thread: handed on. */
+static void
+decide_op_stored(void *arg, int result, int kept)
+{
+	struct decide_op *op = arg;
+
+	op->r = result;
+	op->kept = kept;
+	svc_exec(op->s, &op->step, decide_op_written, op);
+}
+
+void
+sg_service_decide_async(struct sg_service *s, const char *id,
+    const char *principal, const char *envelope_json, size_t len,
+    sg_service_decided_fn done, void *done_arg)
+{
+	struct sg_request *q = NULL;
+	struct decide_op *op;
+	struct sg_fault f;
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		done(done_arg, SG_ERR_NOMEM, NULL, &f);
+		return;
+	}
+	if ((r = parse_envelope(envelope_json, len, principal, &op->env,
+	    &op->f)) != 0)
+		goto now;
+	if (strlen(id) >= sizeof(op->id) ||
+	    (op->principal = strdup(principal)) == NULL ||
+	    (op->envelope_json = strndup(envelope_json, len)) == NULL) {
+		r = SG_ERR_NOMEM;
+		goto now;
+	}
+	snprintf(op->id, sizeof(op->id), "%s", id);
+	op->s = s;
+	op->done = done;
+	op->done_arg = done_arg;
+	op->dj.s = s;
+	op->dj.id = op->id;
+	op->dj.principal = op->principal;
+	op->dj.env = &op->env;
+	op->dj.envelope_json = op->envelope_json;
+	op->dj.f = &op->f;
+	pthread_rwlock_rdlock(&s->plock);
+	if ((r = svc_async_enter(s)) == 0) {
+		if ((r = sg_store_write_async(s->store, job_decide, &op->dj,
+		    decide_op_stored, op)) == 0) {
+			/* op may be gone already. */
+			pthread_rwlock_unlock(&s->plock);
+			return;
+		}
+		svc_async_leave(s);
+		svc_fault(&op->f, NULL, "the decision could not be stored and "
+		    "logged");
+		r = SG_ERR_UNAVAILABLE;
+	} else if (r == 1) {
+		/* A reload is under way: the waiting way. */
+		r = decide_locked(s, id, principal, envelope_json, len, &q,
+		    &op->f);
+	} else
+		svc_fault(&op->f, NULL, "the gateway is stopping");
+	pthread_rwlock_unlock(&s->plock);
+now:
+	done(done_arg, r, r == 0 ? q : NULL, &op->f);
+	if (r != 0)
+		sg_request_free(q);
+	sg_envelope_clear(&op->env);
+	free(op->principal);
+	free(op->envelope_json);
+	free(op);
 }
 
 /* --- cancellation --- */

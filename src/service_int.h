@@ -119,7 +119,7 @@ struct sg_service {
 	pthread_t *athreads;
 	unsigned nathreads;
 	unsigned ainflight;
-	int aclosing, astop;
+	int aclosing, astop, apaused;
 };
 
 /* A step of an operation in flight, queued for the executor; embedded in
@@ -161,6 +161,8 @@ struct svc_sign_call {
 	struct svc_step step;
 };
 int svc_sign_request_async(struct svc_sign_call *sc, const uint8_t *counted);
+int svc_sign_pending_async(struct sg_service *s, const char *id,
+    void (*then)(void *, int, int), void *arg, int *ret_kept);
 
 /* service_async.c */
 int svc_async_start(struct sg_service *s);
@@ -169,7 +171,8 @@ void svc_exec(struct sg_service *s, struct svc_step *st, void (*fn)(void *),
     void *arg);
 int svc_async_enter(struct sg_service *s);
 void svc_async_leave(struct sg_service *s);
-void svc_async_drain(struct sg_service *s);
+void svc_async_pause(struct sg_service *s);
+void svc_async_unpause(struct sg_service *s);
 
 /* service_signer.c */
 int svc_signer_start(const struct sg_config *cfg, const struct sg_policy *p,

@@ -194,11 +194,12 @@ switch_to(struct sg_service *s, struct sg_policy *np, char *text,
 	int r;
 
 	why[0] = '\0';
+	svc_async_pause(s);
 	pthread_rwlock_wrlock(&s->plock);
-	svc_async_drain(s);
 	if ((r = s->signer.reload(s->signer.ctx, sg_policy_sha256_hex(np),
 	    why, sizeof(why))) != 0) {
 		pthread_rwlock_unlock(&s->plock);
+		svc_async_unpause(s);
 		snprintf(errbuf, errlen, "the signer process refused it: %s",
 		    why[0] != '\0' ? why : sg_strerror(r));
 		return r;
@@ -217,6 +218,7 @@ switch_to(struct sg_service *s, struct sg_policy *np, char *text,
 	s->ready_at = 0;
 	pthread_mutex_unlock(&s->lock);
 	pthread_rwlock_unlock(&s->plock);
+	svc_async_unpause(s);
 	return 0;
 }
 

@@ -673,7 +673,11 @@ create_start(struct sg_service *s, const struct sg_new_request *nr,
 	op->now = svc_now(s);
 	if ((r = new_request(s, kv, &op->nr, op->now, &op->q, f)) != 0)
 		goto fail;
-	if ((r = svc_async_enter(s)) != 0) {
+	if ((r = svc_async_enter(s)) == 1) {
+		r = 0;                 /* a reload: the waiting way */
+		goto fail;
+	}
+	if (r != 0) {
 		svc_fault(f, NULL, "the gateway is stopping");
 		goto fail;
 	}

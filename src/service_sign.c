@@ -550,6 +550,144 @@ out:
 }
 
 /*
+ * svc_sign_pending() without a thread waiting for the signer or the
+ * commit, for a step on the executor (the caller has entered, so no
+ * reload runs meanwhile).  Returns 1 when under way: then(arg, r, kept)
+ * follows on the executor, r and kept as svc_sign_pending() gives them.
+ * Otherwise the result, with *ret_kept; a store shared with other
+ * gateways, whose claim is a write of its own, is signed the waiting way
+ * (then too: 1 is never returned).  The rare paths wait where they are:
+ * a request failed for good is recorded with a write of its own.
+ */
+struct sign_op {
+	struct sg_service *s;
+	char id[SG_REQUEST_ID_SIZE];
+	struct sg_request *q;
+	struct sg_request_quorum v;
+	struct svc_signed so;
+	struct svc_sign_call sc;
+	struct signed_job sj;
+	struct svc_step step;
+	int r, kept;
+	void (*then)(void *, int, int);
+	void *arg;
+};
+
+static void
+sign_op_end(struct sign_op *op)
+{
+	void (*then)(void *, int, int) = op->then;
+	void *arg = op->arg;
+	int r = op->r, kept = op->kept;
+
+	svc_unclaim(op->s, op->id);
+	svc_signed_clear(&op->so);
+	sg_request_free(op->q);
+	free(op);
+	then(arg, r, kept);
+}
+
+static void
+sign_op_recorded(void *arg)
+{
+	struct sign_op *op = arg;
+
+	if (op->r == 0) {
+		svc_count_signature(op->s, op->sc.kv);
+		sg_log_info("request %s signed with key %s", op->id,
+		    op->q->key);
+		svc_notify(op->s, op->id);
+	}
+	sign_op_end(op);
+}
+
+static void
+sign_op_stored(void *arg, int result, int kept)
+{
+	struct sign_op *op = arg;
+
+	op->r = result;
+	op->kept = kept;
+	svc_exec(op->s, &op->step, sign_op_recorded, op);
+}
+
+static void
+sign_op_signed(void *arg)
+{
+	struct sign_op *op = arg;
+
+	if ((op->r = op->sc.r) != 0) {
+		if (op->r == SG_ERR_VERIFY || op->r == SG_ERR_FORBIDDEN ||
+		    op->so.tsa_failed)
+			svc_fail_request(op->s, op->id, op->sc.err);
+		sign_op_end(op);
+		return;
+	}
+	op->sj.s = op->s;
+	op->sj.id = op->id;
+	op->sj.kv = op->sc.kv;
+	op->sj.o = &op->so;
+	if ((op->r = sg_store_write_async(op->s->store, job_signed, &op->sj,
+	    sign_op_stored, op)) != 0)
+		sign_op_end(op);
+}
+
+int
+svc_sign_pending_async(struct sg_service *s, const char *id,
+    void (*then)(void *, int, int), void *arg, int *ret_kept)
+{
+	struct sign_op *op;
+	const struct sg_key_view *kv;
+	char why[SG_SIGNER_ERR_MAX];
+	int r;
+
+	*ret_kept = 0;
+	if (sg_store_shared(s->store))
+		return svc_sign_pending(s, id, ret_kept);
+	if (!svc_claim(s, id))
+		return SG_ERR_CONFLICT;
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
+		svc_unclaim(s, id);
+		return SG_ERR_NOMEM;
+	}
+	op->s = s;
+	snprintf(op->id, sizeof(op->id), "%s", id);
+	op->then = then;
+	op->arg = arg;
+	pthread_rwlock_rdlock(&s->plock);
+	if ((r = sg_service_get(s, id, &op->q)) != 0 ||
+	    !to_sign(s, op->q, &op->v, &r))
+		goto fail;
+	if ((kv = svc_statement_key(s, op->q, why, sizeof(why))) == NULL) {
+		pthread_rwlock_unlock(&s->plock);
+		svc_fail_request(s, id, why);
+		sg_log_warn("request %s failed: %s", id, why);
+		r = SG_ERR_NO_KEY;
+		goto out;
+	}
+	op->sc.s = s;
+	op->sc.kv = kv;
+	op->sc.q = op->q;
+	op->sc.o = &op->so;
+	op->sc.then = sign_op_signed;
+	op->sc.then_arg = op;
+	if ((r = svc_sign_request_async(&op->sc, op->v.counted)) != 0) {
+		sg_log_error("request %s: signing with key '%s' failed: %s "
+		    "(%s)", id, kv->pk->name, sg_strerror(r), op->sc.err);
+		goto fail;
+	}
+	pthread_rwlock_unlock(&s->plock);
+	return 1;
+fail:
+	pthread_rwlock_unlock(&s->plock);
+out:
+	svc_unclaim(s, id);
+	sg_request_free(op->q);
+	free(op);
+	return r;
+}
+
+/*
  * Signs a pending request whose quorum holds.  Returns 0 when the request
  * is signed (by us or by someone else meanwhile), or an error; the request
  * then stays pending.

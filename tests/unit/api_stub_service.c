@@ -263,6 +263,20 @@ sg_service_create_async(struct sg_service *s, const struct sg_new_request *nr,
 	done(done_arg, r, r == 0 ? q : NULL, existing, &f);
 }
 
+void
+sg_service_decide_async(struct sg_service *s, const char *id,
+    const char *principal, const char *envelope_json, size_t len,
+    sg_service_decided_fn done, void *done_arg)
+{
+	struct sg_request *q = NULL;
+	struct sg_fault f;
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	r = sg_service_decide(s, id, principal, envelope_json, len, &q, &f);
+	done(done_arg, r, r == 0 ? q : NULL, &f);
+}
+
 int
 sg_service_decide(struct sg_service *s, const char *id,
     const char *principal, const char *envelope_json, size_t len,
