@@ -3322,6 +3322,138 @@ out:
 	pthread_mutex_destroy(&hb.lock);
 }
 
+/* Writes queued without waiting: each told once, on the writer's thread,
+ * after its batch. */
+#define NASYNC 40
+
+struct async_rec {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int calls[NASYNC + 4];
+	int result[NASYNC + 4];
+	int ndone;
+};
+
+struct async_arg {
+	struct async_rec *rec;
+	int i;
+};
+
+static void
+on_async_done(void *arg, int result, int kept)
+{
+	struct async_arg *a = arg;
+	struct async_rec *rec = a->rec;
+
+	(void)kept;
+	pthread_mutex_lock(&rec->lock);
+	rec->calls[a->i]++;
+	rec->result[a->i] = result;
+	rec->ndone++;
+	pthread_cond_broadcast(&rec->cond);
+	pthread_mutex_unlock(&rec->lock);
+}
+
+/* Until want are done, at most 30 s. */
+static int
+async_wait(struct async_rec *rec, int want)
+{
+	struct timespec until;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 30;
+	pthread_mutex_lock(&rec->lock);
+	while (rec->ndone < want && pthread_cond_timedwait(&rec->cond,
+	    &rec->lock, &until) == 0)
+		;
+	n = rec->ndone;
+	pthread_mutex_unlock(&rec->lock);
+	return n;
+}
+
+/*
+ * NASYNC inserts queued behind a job that holds the writer: every one is
+ * told exactly once with its own result (one fails and is undone alone),
+ * all in one batch after the holder's; the rows are there but the failed
+ * one's.  Then three more queued and the store closed at once: closing
+ * runs them and tells them before it returns.
+ */
+static void
+test_write_async(void)
+{
+	struct sg_store *st = open_store("async");
+	struct async_rec rec;
+	struct async_arg args[NASYNC + 4];
+	struct req *rq = calloc(NASYNC + 4, sizeof(*rq));
+	struct ins ins[NASYNC + 3];
+	struct blocker b;
+	int i, once = 1, own = 1, same = 1;
+
+	memset(&rec, 0, sizeof(rec));
+	memset(&b, 0, sizeof(b));
+	memset(ins, 0, sizeof(ins));
+	pthread_mutex_init(&rec.lock, NULL);
+	pthread_cond_init(&rec.cond, NULL);
+	CHECK(st != NULL && rq != NULL);
+	if (st == NULL || rq == NULL)
+		goto out;
+	install_hooks(st);
+	for (i = 0; i < NASYNC + 4; i++) {
+		args[i].rec = &rec;
+		args[i].i = i;
+		fill(&rq[i], 9100 + (unsigned)i, "nightly", i, 1000);
+	}
+	b.q = &rq[NASYNC + 3].q;
+	CHECK_EQ_INT(sg_store_write_async(st, job_blocker, &b, on_async_done,
+	    &args[NASYNC + 3]), 0);
+	CHECK(wait_for(&b.running, 1, 10000));
+	for (i = 0; i < NASYNC; i++) {
+		ins[i].q = &rq[i].q;
+		ins[i].fail_with = i == 7 ? SG_ERR_CONFLICT : 0;
+		CHECK_EQ_INT(sg_store_write_async(st, job_insert, &ins[i],
+		    on_async_done, &args[i]), 0);
+	}
+	atomic_store(&b.release, 1);
+	CHECK_EQ_INT(async_wait(&rec, NASYNC + 1), NASYNC + 1);
+	pthread_mutex_lock(&rec.lock);
+	for (i = 0; i < NASYNC; i++) {
+		once &= rec.calls[i] == 1;
+		own &= rec.result[i] == (i == 7 ? SG_ERR_CONFLICT : 0);
+		same &= ins[i].batch == ins[0].batch;
+	}
+	CHECK_EQ_INT(rec.calls[NASYNC + 3], 1);
+	CHECK_EQ_INT(rec.result[NASYNC + 3], 0);
+	pthread_mutex_unlock(&rec.lock);
+	CHECK(once);
+	CHECK(own);
+	CHECK(same);
+	CHECK(ins[0].batch > b.batch);
+	for (i = 0; i < NASYNC; i++)
+		if (exists(st, rq[i].q.id) != (i != 7))
+			break;
+	CHECK_EQ_INT(i, NASYNC);
+	CHECK(exists(st, rq[NASYNC + 3].q.id));
+
+	for (i = NASYNC; i < NASYNC + 3; i++) {
+		ins[i].q = &rq[i].q;
+		CHECK_EQ_INT(sg_store_write_async(st, job_insert, &ins[i],
+		    on_async_done, &args[i]), 0);
+	}
+	sg_store_close(st);
+	st = NULL;
+	pthread_mutex_lock(&rec.lock);
+	CHECK_EQ_INT(rec.ndone, NASYNC + 4);
+	for (i = NASYNC; i < NASYNC + 3; i++)
+		CHECK_EQ_INT(rec.calls[i] * 100 + rec.result[i], 100);
+	pthread_mutex_unlock(&rec.lock);
+out:
+	sg_store_close(st);
+	free(rq);
+	pthread_mutex_destroy(&rec.lock);
+	pthread_cond_destroy(&rec.cond);
+}
+
 /* Both backends: the store's meaning does not depend on its database. */
 #define BOTH_BACKENDS \
     T(test_round_trip), \
@@ -3335,6 +3467,7 @@ out:
     T(test_policy), \
     T(test_read_snapshot), \
     T(test_group_commit), \
+    T(test_write_async), \
     T(test_job_error_rolled_back_alone), \
     T(test_job_error_undoes_all_its_writes), \
     T(test_swallowed_error_not_acknowledged), \
