@@ -9,7 +9,7 @@
 P11WRAP_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) \
 	$(shell pkg-config --cflags p11-kit-1 2>/dev/null)
 
-$(BUILD)/p11wrap/%.so: tests/p11wrap/%.c
+$(BUILD)/p11wrap/%.so: tests/p11wrap/%.c tests/p11wrap/p11funcs.h
 	@mkdir -p $(dir $@)
 	$(CC) $(P11WRAP_CFLAGS) -shared -fPIC -o $@ $< -ldl -lpthread
 
