@@ -43,6 +43,8 @@ struct sg_config {
 	char *tls_client_ca;
 	int plain_http;                 /* demo only: 127.0.0.1, read-only */
 	char *pkcs11_module;
+	/* Signatures the signer asks of the HSM at once (its sessions). */
+	unsigned pkcs11_concurrency;
 	struct sg_signer_token_spec tokens[SG_CONFIG_MAX_TOKENS];
 	size_t ntokens;
 	char *policy_path;

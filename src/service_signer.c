@@ -77,9 +77,8 @@ client_free(void *ctx)
  * Starts (or connects to) the signer process for every key of policy p
  * plus the log key, with a channel per HTTP thread and a few for the
  * housekeeping thread and readiness probes (each channel carries many
- * requests at once), and a signer answering
- * SG_SIGNER_CONCURRENCY_DEFAULT requests at once.  Call before any
- * thread.
+ * requests at once), and a signer answering pkcs11.concurrency
+ * requests at once.  Call before any thread.
  */
 int
 svc_signer_start(const struct sg_config *cfg, const struct sg_policy *p,
@@ -101,7 +100,7 @@ svc_signer_start(const struct sg_config *cfg, const struct sg_policy *p,
 		r = sg_signer_spawn(cfg->pkcs11_module, cfg->tokens,
 		    cfg->ntokens, specs, n, cfg->policy_path, cfg->log_origin,
 		    cfg->signer_state_dir, cfg->threads + 4,
-		    SG_SIGNER_CONCURRENCY_DEFAULT, &c, errbuf, errlen);
+		    cfg->pkcs11_concurrency, &c, errbuf, errlen);
 	free(specs);
 	if (r != 0)
 		return r;

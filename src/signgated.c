@@ -144,7 +144,7 @@ run_signer(const char *config_path, struct sg_config *cfg,
 	    sg_signer_listen(cfg->signer_socket, cfg->pkcs11_module,
 	    cfg->tokens, cfg->ntokens, cfg->policy_path, cfg->log_origin,
 	    cfg->signer_state_dir, cfg->log_token, cfg->log_key,
-	    SG_SIGNER_CONCURRENCY_DEFAULT, err, sizeof(err)) != 0) {
+	    cfg->pkcs11_concurrency, err, sizeof(err)) != 0) {
 		fprintf(stderr, "signgated: %s\n", err);
 		_exit(1);
 	}

@@ -162,6 +162,7 @@ test_valid(void)
 	CHECK_STR(cfg->tls_client_ca, in_tmp("tls/ca.pem"));
 	/* Absolute paths are kept as they are. */
 	CHECK_STR(cfg->pkcs11_module, "/usr/lib/softhsm/libsofthsm2.so");
+	CHECK_EQ_INT(cfg->pkcs11_concurrency, 16);
 	CHECK_EQ_INT(cfg->ntokens, 1);
 	CHECK_STR(cfg->tokens[0].label, "signgate-dev");
 	CHECK_STR(cfg->tokens[0].pin_file, in_tmp("pins/signgate-dev.pin"));
@@ -227,6 +228,10 @@ test_all_fields_and_bounds(void)
 	CHECK(cfg != NULL && cfg->threads == 4);
 	sg_config_free(cfg);
 
+	REFUSED(edited("\"module\":", "\"concurrency\": 0, \"module\":"),
+	    "pkcs11.concurrency");
+	REFUSED(edited("\"module\":", "\"concurrency\": 257, \"module\":"),
+	    "pkcs11.concurrency");
 	REFUSED(edited("\"threads\": 4", "\"threads\": 0"), "threads");
 	REFUSED(edited("\"threads\": 4", "\"threads\": 65"), "threads");
 	REFUSED(edited("\"threads\": 4", "\"threads\": -1"), "threads");
