@@ -120,6 +120,9 @@ int sg_p11_sign_many(struct sg_p11_key *k, enum sg_sig_scheme scheme,
  * a person is typing.
  */
 int sg_p11_set_deadline(struct sg_p11 *p, unsigned int ms);
+/* Sessions enough for n signatures at once on each token (64 unless
+ * said: the signer says how many workers it has). */
+void sg_p11_set_concurrency(struct sg_p11 *p, unsigned int n);
 unsigned int sg_p11_deadline(const struct sg_p11 *p);
 
 /*

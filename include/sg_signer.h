@@ -74,6 +74,8 @@ void sg_signer_sign_many(struct sg_signer *s, const struct sg_sign_msg *msgs,
     size_t n, struct sg_sign_reply *replies);
 
 /* Read-only facts about a key, for /v1/keys and statements. */
+/* The HSM sessions for n signatures at once (sg_p11_set_concurrency). */
+void sg_signer_set_concurrency(struct sg_signer *s, unsigned int n);
 int sg_signer_key_public(struct sg_signer *s, const char *name,
     EVP_PKEY **ret_pub /* borrowed */, enum sg_key_alg *ret_alg,
     struct sg_token_info *ret_token);

@@ -345,6 +345,7 @@ p11_new(void)
 	pthread_mutex_init(&p->gate_lock, NULL);
 	atomic_init(&p->reinit_ms, 0);
 	atomic_init(&p->deadline_ms, deadline_from_env());
+	atomic_init(&p->sessions, P11_POOL_DEFAULT);
 	return p;
 }
 
@@ -434,6 +435,29 @@ out:
 		p11_release(p);
 	}
 	return r;
+}
+
+/* Enough sessions per token for n signatures at once, beside the calls
+ * stuck in the module and a checkpoint: never fewer than the default,
+ * never more than P11_POOL_MAX.  For tokens open already too. */
+void
+sg_p11_set_concurrency(struct sg_p11 *p, unsigned int n)
+{
+	struct sg_p11_token *t;
+	unsigned int want = n + P11_MAX_STUCK + 1;
+
+	if (want < P11_POOL_DEFAULT)
+		want = P11_POOL_DEFAULT;
+	if (want > P11_POOL_MAX)
+		want = P11_POOL_MAX;
+	atomic_store(&p->sessions, want);
+	for (t = p->tokens; t != NULL; t = t->next) {
+		pthread_mutex_lock(&t->lock);
+		if (t->max_open < want)
+			t->max_open = want;
+		pthread_cond_broadcast(&t->cond);
+		pthread_mutex_unlock(&t->lock);
+	}
 }
 
 int

@@ -29,6 +29,7 @@
  * (P11_MAX_STUCK) and for the checkpoint, which is signed beside them.
  * They are opened when needed, not at start. */
 #define P11_POOL_MAX       (SG_SIGNER_CONCURRENCY_MAX + 32)
+#define P11_POOL_DEFAULT   64           /* unless sg_p11_set_concurrency */
 #define P11_POOL_WAIT_SEC  10           /* longest wait for a free session */
 #define P11_MAX_SLOTS      1024
 #define P11_MAX_LABEL      255          /* CKA_LABEL bytes */
@@ -62,6 +63,7 @@ struct sg_p11 {
 	void *dl;
 	CK_FUNCTION_LIST *f;
 	struct sg_p11_token *tokens;
+	atomic_uint sessions;           /* each token's pool at its most */
 
 	/*
 	 * The gate: every call into the module counts itself in `inside`;

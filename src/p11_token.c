@@ -86,7 +86,7 @@ token_new(struct sg_p11 *p, CK_SLOT_ID slot, const CK_TOKEN_INFO *ti)
 	atomic_init(&t->broken, 0);
 	atomic_init(&t->warned_ms, 0);
 	atomic_init(&t->unwarned, 0);
-	t->max_open = P11_POOL_MAX;
+	t->max_open = atomic_load(&p->sessions);
 	t->gen = 1;
 	p11_field_trim(ti->label, sizeof(ti->label), t->info.label);
 	p11_field_trim(ti->serialNumber, sizeof(ti->serialNumber),

@@ -483,6 +483,12 @@ out:
 }
 
 void
+sg_signer_set_concurrency(struct sg_signer *s, unsigned int n)
+{
+	sg_p11_set_concurrency(s->p11, n);
+}
+
+void
 sg_signer_free(struct sg_signer *s)
 {
 	if (s == NULL)

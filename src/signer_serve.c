@@ -216,6 +216,9 @@ pool_start(struct serve_pool *pool, struct sg_signer_child *c,
 		concurrency = SG_SIGNER_CONCURRENCY_DEFAULT;
 	if (concurrency > SG_SIGNER_CONCURRENCY_MAX)
 		return SG_ERR_INVALID;
+	/* The HSM's sessions, enough for every worker at once. */
+	if (c->ops == &hsm_ops)
+		sg_signer_set_concurrency(c->core, concurrency);
 	pool->c = c;
 	pool->max_queued = QUEUE_FACTOR * concurrency;
 	pthread_mutex_init(&pool->lock, NULL);
