@@ -644,8 +644,12 @@ create_op_signed(void *arg)
 	create_op_end(op);
 }
 
-/* With plock held: 1 when the request is under way (done will be told),
- * 0 when it is to be created the waiting way, or an error for done. */
+/* What create_start() says besides a result. */
+#define CREATE_UNDER_WAY  1            /* done will be told */
+#define CREATE_WAITING    2            /* to be created the waiting way */
+
+/* With plock held: CREATE_UNDER_WAY, CREATE_WAITING, or the result for
+ * done (0: *ret is the original of an idempotent retry). */
 static int
 create_start(struct sg_service *s, const struct sg_new_request *nr,
     sg_service_created_fn done, void *done_arg, struct sg_request **ret,
@@ -656,11 +660,11 @@ create_start(struct sg_service *s, const struct sg_new_request *nr,
 	int r;
 
 	if (nr->grant != NULL || nr->kind != SG_KIND_REQUEST)
-		return 0;
+		return CREATE_WAITING;
 	if ((r = check_new(s, nr, &kv, f)) != 0)
 		return r;
 	if (kv->pk->nterms != 0)
-		return 0;
+		return CREATE_WAITING;
 	if (nr->idem_key != NULL &&
 	    (r = svc_original(s, nr, ret, f)) != SG_ERR_NOT_FOUND) {
 		*ret_existing = r == 0;
@@ -674,7 +678,7 @@ create_start(struct sg_service *s, const struct sg_new_request *nr,
 	if ((r = new_request(s, kv, &op->nr, op->now, &op->q, f)) != 0)
 		goto fail;
 	if ((r = svc_async_enter(s)) == 1) {
-		r = 0;                 /* a reload: the waiting way */
+		r = CREATE_WAITING;    /* a reload is under way */
 		goto fail;
 	}
 	if (r != 0) {
@@ -695,7 +699,7 @@ create_start(struct sg_service *s, const struct sg_new_request *nr,
 		goto fail;
 	}
 	/* op may be gone already: its answer can come at once. */
-	return 1;
+	return CREATE_UNDER_WAY;
 fail:
 	create_op_free(op);
 	return r;
@@ -712,11 +716,11 @@ sg_service_create_async(struct sg_service *s, const struct sg_new_request *nr,
 	memset(&f, 0, sizeof(f));
 	pthread_rwlock_rdlock(&s->plock);
 	r = create_start(s, nr, done, done_arg, &q, &existing, &f);
-	if (r == 1) {
+	if (r == CREATE_UNDER_WAY) {
 		pthread_rwlock_unlock(&s->plock);
 		return;
 	}
-	if (r == 0)
+	if (r == CREATE_WAITING)
 		r = create_locked(s, nr, &q, &existing, &f);
 	pthread_rwlock_unlock(&s->plock);
 	done(done_arg, r, r == 0 ? q : NULL, existing, &f);
