@@ -2332,6 +2332,155 @@ out:
 	sg_service_free(s);
 }
 
+/* The answers of the calls that do not wait, as they come. */
+struct later {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int calls, r, existing;
+	pthread_t thread;              /* where the answer came from */
+	struct sg_request *q;
+	char detail[512];             /* struct sg_fault's */
+};
+
+static void
+later_init(struct later *l)
+{
+	memset(l, 0, sizeof(*l));
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
+}
+
+static void
+later_told(struct later *l, int r, struct sg_request *q, int existing,
+    const struct sg_fault *f)
+{
+	pthread_mutex_lock(&l->lock);
+	l->calls++;
+	l->r = r;
+	l->q = q;
+	l->existing = existing;
+	l->thread = pthread_self();
+	snprintf(l->detail, sizeof(l->detail), "%s", f->detail);
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void
+on_created(void *arg, int r, struct sg_request *q, int existing,
+    const struct sg_fault *f)
+{
+	later_told(arg, r, q, existing, f);
+}
+
+static void
+on_decided(void *arg, int r, struct sg_request *q, const struct sg_fault *f)
+{
+	later_told(arg, r, q, 0, f);
+}
+
+/* Once told (at most 30 s): its result; the request is *ret's. */
+static int
+later_wait(struct later *l, struct sg_request **ret)
+{
+	struct timespec until;
+	int r;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 30;
+	pthread_mutex_lock(&l->lock);
+	while (l->calls == 0 && pthread_cond_timedwait(&l->cond, &l->lock,
+	    &until) == 0)
+		;
+	r = l->calls == 1 ? l->r : SG_ERR_TIMEOUT;
+	*ret = l->q;
+	l->q = NULL;
+	pthread_mutex_unlock(&l->lock);
+	pthread_mutex_destroy(&l->lock);
+	pthread_cond_destroy(&l->cond);
+	return r;
+}
+
+/*
+ * The calls that do not wait: a request signed at once is told signed,
+ * from another thread, its signature released; an idempotent retry gets
+ * its original; decisions are told, the one that completes the quorum
+ * with the request signed; a decision refused at once is told before the
+ * call returns.  Each told exactly once.
+ */
+static void
+test_async(void)
+{
+	struct sg_service *s = open_service("async", &v1);
+	struct sg_new_request nr;
+	struct sg_request *q = NULL, *again = NULL, *p = NULL, *after = NULL;
+	struct later l;
+	char *env;
+
+	if (s == NULL)
+		goto out;
+	memset(&nr, 0, sizeof(nr));
+	nr.key = "nightly";
+	nr.digest_alg = SG_DIGEST_SHA256;
+	memset(nr.digest, 0x5a, 32);
+	nr.digest_len = 32;
+	nr.format = SG_FORMAT_RAW;
+	nr.artifact_json = "{}";
+	nr.requester = "ci";
+	nr.idem_key = "async-1";
+	nr.body_sha256 = "b1";
+	later_init(&l);
+	sg_service_create_async(s, &nr, on_created, &l);
+	CHECK_EQ_INT(later_wait(&l, &q), 0);
+	CHECK(!pthread_equal(l.thread, pthread_self()));
+	CHECK(q != NULL && q->state == SG_REQ_SIGNED);
+	if (q != NULL) {
+		CHECK(signature_verifies(q));
+		CHECK(released(s, q));
+	}
+	later_init(&l);
+	sg_service_create_async(s, &nr, on_created, &l);
+	CHECK_EQ_INT(later_wait(&l, &again), 0);
+	CHECK_EQ_INT(l.existing, 1);
+	CHECK(again != NULL && q != NULL && strcmp(again->id, q->id) == 0);
+
+	if ((p = pending(s, "release", 0x5b)) == NULL)
+		goto out;
+	env = envelope_as(p->statement, "alice", "alice", 1);
+	later_init(&l);
+	sg_service_decide_async(s, p->id, "bob", env, strlen(env),
+	    on_decided, &l);
+	/* Refused at once: told before the call returned. */
+	CHECK_EQ_INT(l.calls, 1);
+	CHECK(strstr(l.detail, "is not the principal") != NULL);
+	CHECK_EQ_INT(later_wait(&l, &after), SG_ERR_FORBIDDEN);
+	CHECK(after == NULL);
+	later_init(&l);
+	sg_service_decide_async(s, p->id, "alice", env, strlen(env),
+	    on_decided, &l);
+	free(env);
+	CHECK_EQ_INT(later_wait(&l, &after), 0);
+	CHECK(after != NULL && after->state == SG_REQ_PENDING);
+	sg_request_free(after);
+	after = NULL;
+	env = envelope_as(p->statement, "bob", "bob", 1);
+	later_init(&l);
+	sg_service_decide_async(s, p->id, "bob", env, strlen(env),
+	    on_decided, &l);
+	free(env);
+	CHECK_EQ_INT(later_wait(&l, &after), 0);
+	CHECK(after != NULL && after->state == SG_REQ_SIGNED);
+	if (after != NULL) {
+		CHECK(signature_verifies(after));
+		CHECK(released(s, after));
+	}
+out:
+	sg_request_free(q);
+	sg_request_free(again);
+	sg_request_free(p);
+	sg_request_free(after);
+	sg_service_free(s);
+}
+
 static void
 test_teardown(void)
 {
@@ -2452,4 +2601,5 @@ SG_TEST_MAIN("service",
     T(test_grant_race),
     T(test_grant_revoke),
     T(test_grant_end_and_pattern),
+    T(test_async),
     T(test_teardown))
