@@ -8,7 +8,7 @@
 # BENCH_LOG_ENTRIES entries.  It writes build/bench.json and the results
 # section of docs/BENCHMARKS.md.  Never part of `make test`.
 #
-#   make bench [BENCH_LOG_ENTRIES=1000000]       everything
+#   make bench [BENCH_LOG_ENTRIES=10000000]      everything
 #   make bench-gateway [BENCH_THREADS=2] [BENCH_SECONDS=10] [BENCH_CONNS=16]
 #   make bench-gateway BENCH_NET_LATENCY_MS=5 BENCH_NET_IN_FLIGHT=16
 #   make bench-gateway BENCH_PROFILE=/tmp/prof   also perf-record the daemon
@@ -23,7 +23,7 @@ BENCH_NET_LATENCY_MS ?=
 BENCH_NET_IN_FLIGHT ?=
 BENCH_NET_CONNS ?=
 BENCH_NET_THREADS ?=
-BENCH_LOG_ENTRIES ?= 1000000
+BENCH_LOG_ENTRIES ?= 10000000
 
 BENCH_PROGS = all $(BUILD)/tools/loadgen $(BUILD)/tools/p11bench \
 	$(BUILD)/tools/bench_log $(BUILD)/p11wrap/p11net.so
