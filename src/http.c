@@ -644,6 +644,7 @@ later_stop(struct sg_http *h)
 		later_unlink_locked(l);
 		memset(&l->resp, 0, sizeof(l->resp));
 		l->resp.status = 503;
+		l->resp.retry_after = 5;
 		l->resp.content_type = "application/problem+json";
 		if ((body = strdup("{\"type\":\"about:blank\",\"title\":"
 		    "\"Service Unavailable\",\"status\":503,\"detail\":"
