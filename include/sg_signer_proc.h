@@ -162,7 +162,8 @@ int sg_signer_client_sign(struct sg_signer_client *c,
 /*
  * The same, without waiting: sends the request and returns.  When it
  * returns 0, done is called exactly once, later, on the client's reply
- * thread (never on the caller's): r 0 with reply holding the signature
+ * thread (or, when another call's send finds the signer gone, on that
+ * call's thread; never within this call): r 0 with reply holding the signature
  * and cms (malloc'd, now the callee's; NULL for a raw signature), or an
  * error with err saying why ("" when there is nothing to add): the
  * signer's refusal, SG_ERR_TIMEOUT when no answer came within 120 s (a

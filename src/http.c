@@ -593,6 +593,26 @@ request_fill(struct MHD_Connection *conn, struct reqctx *rc,
 	return 0;
 }
 
+/* The front answers for l: 503, the gateway is stopping (the work's own
+ * answer, when it comes, is dropped).  With later_lock held. */
+static void
+later_stopping_locked(struct sg_http_later *l)
+{
+	char *body;
+
+	memset(&l->resp, 0, sizeof(l->resp));
+	l->resp.status = 503;
+	l->resp.retry_after = 5;
+	l->resp.content_type = "application/problem+json";
+	if ((body = strdup("{\"type\":\"about:blank\",\"title\":"
+	    "\"Service Unavailable\",\"status\":503,\"detail\":"
+	    "\"the gateway is stopping\"}")) != NULL) {
+		l->resp.body = body;
+		l->resp.body_len = strlen(body);
+	}
+	l->answered = 1;
+}
+
 /* Sends the answer given to rc's later handle. */
 static enum MHD_Result
 later_send(struct MHD_Connection *conn, struct reqctx *rc)
@@ -617,6 +637,8 @@ later_wait(struct sg_http *h, struct MHD_Connection *conn, struct reqctx *rc,
 
 	free(resp->body);
 	pthread_mutex_lock(&later_lock);
+	if (!l->answered && h->laters_stopped)
+		later_stopping_locked(l);
 	if (!l->answered) {
 		l->suspended = 1;
 		l->next = h->laters;
@@ -631,28 +653,18 @@ later_wait(struct sg_http *h, struct MHD_Connection *conn, struct reqctx *rc,
 	return later_send(conn, rc);
 }
 
-/* Stopping: every request still waiting for its answer gets a 503 (the
- * work's own answer, when it comes, is dropped). */
+/* Stopping: every request still waiting for its answer gets a 503, and
+ * none may wait from now on. */
 static void
 later_stop(struct sg_http *h)
 {
 	struct sg_http_later *l;
-	char *body;
 
 	pthread_mutex_lock(&later_lock);
+	h->laters_stopped = 1;
 	while ((l = h->laters) != NULL) {
 		later_unlink_locked(l);
-		memset(&l->resp, 0, sizeof(l->resp));
-		l->resp.status = 503;
-		l->resp.retry_after = 5;
-		l->resp.content_type = "application/problem+json";
-		if ((body = strdup("{\"type\":\"about:blank\",\"title\":"
-		    "\"Service Unavailable\",\"status\":503,\"detail\":"
-		    "\"the gateway is stopping\"}")) != NULL) {
-			l->resp.body = body;
-			l->resp.body_len = strlen(body);
-		}
-		l->answered = 1;
+		later_stopping_locked(l);
 		MHD_resume_connection(l->conn);
 	}
 	pthread_mutex_unlock(&later_lock);

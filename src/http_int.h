@@ -94,6 +94,7 @@ struct sg_http {
 	/* Requests answered later (sg_http_later), while suspended; the
 	 * list and every handle are guarded by the one later_lock. */
 	struct sg_http_later *laters;
+	int laters_stopped;            /* none may wait any more */
 
 	/* Long-poll waiters. */
 	pthread_mutex_t lock;

@@ -88,7 +88,9 @@ svc_async_stop(struct sg_service *s)
 	pthread_mutex_unlock(&s->alock);
 	for (i = 0; i < s->nathreads; i++)
 		pthread_join(s->athreads[i], NULL);
+	pthread_mutex_lock(&s->alock);
 	s->nathreads = 0;
+	pthread_mutex_unlock(&s->alock);
 	free(s->athreads);
 	s->athreads = NULL;
 }

@@ -256,10 +256,11 @@ decision_written(struct sg_service *s, const struct decide_job *dj, int r,
 }
 
 /* What the signing that followed the decision (r, kept) means for its
- * caller. */
+ * caller.  may_wait: a thread of the caller's own, which may wait for
+ * another signer of the request. */
 static int
 signed_after(struct sg_service *s, const char *id, int r, int kept,
-    struct sg_fault *f)
+    int may_wait, struct sg_fault *f)
 {
 	if (r != 0 && kept) {
 		svc_fault(f, NULL, "the decision was recorded and request %s "
@@ -270,10 +271,13 @@ signed_after(struct sg_service *s, const char *id, int r, int kept,
 		svc_notify(s, id);
 		return SG_ERR_UNAVAILABLE;
 	}
-	/* The housekeeping thread may be signing it right now: the officer
-	 * whose approval completed the quorum should see the result, so
-	 * wait for that signer (bounded). */
-	if (r == SG_ERR_CONFLICT)
+	/* The housekeeping thread (or another decision) may be signing it
+	 * right now: the officer whose approval completed the quorum should
+	 * see the result, so a thread of its own waits for that signer
+	 * (bounded).  The executor's threads never wait: they are the ones
+	 * that finish that signer's work; the answer then shows the request
+	 * as it stands, and a long poll sees it signed. */
+	if (r == SG_ERR_CONFLICT && may_wait)
 		svc_wait_unclaimed(s, id, 30);
 	if (r != 0 && r != SG_ERR_CONFLICT) {
 		sg_log_warn("request %s: quorum met but not signed yet (%s); "
@@ -291,7 +295,7 @@ sign_decided(struct sg_service *s, const char *id, struct sg_fault *f)
 	int kept = 0, r;
 
 	r = svc_sign_pending(s, id, &kept);
-	return signed_after(s, id, r, kept, f);
+	return signed_after(s, id, r, kept, 1, f);
 }
 
 /* Said and counted once the decision is stored. */
@@ -386,15 +390,13 @@ decide_op_end(struct decide_op *op)
 	free(op);
 }
 
-/* The signing's end, on the executor.  A request another thread was
- * signing meanwhile is waited for (bounded) here, as the waiting way
- * does: rare, and the officer should see the result. */
+/* The signing's end, on the executor. */
 static void
 decide_op_signed(void *arg, int r, int kept)
 {
 	struct decide_op *op = arg;
 
-	op->r = signed_after(op->s, op->id, r, kept, &op->f);
+	op->r = signed_after(op->s, op->id, r, kept, 0, &op->f);
 	decide_op_end(op);
 }
 

@@ -674,7 +674,11 @@ svc_sign_pending_async(struct sg_service *s, const char *id,
 	if ((r = svc_sign_request_async(&op->sc, op->v.counted)) != 0) {
 		sg_log_error("request %s: signing with key '%s' failed: %s "
 		    "(%s)", id, kv->pk->name, sg_strerror(r), op->sc.err);
-		goto fail;
+		pthread_rwlock_unlock(&s->plock);
+		/* As the waiting way: a key that cannot sign fails it. */
+		if (r == SG_ERR_VERIFY || r == SG_ERR_FORBIDDEN)
+			svc_fail_request(s, id, op->sc.err);
+		goto out;
 	}
 	pthread_rwlock_unlock(&s->plock);
 	return 1;

@@ -111,6 +111,7 @@ struct sg_signer_client {
 	struct call *buckets[NBUCKETS];
 	struct call *head, *tail;
 	uint64_t expired[NEXPIRED];    /* a ring of overdue tags */
+	uint64_t expired_floor;        /* the newest tag the ring let go */
 	size_t nexpired;
 };
 
@@ -224,7 +225,8 @@ mark_gone(struct sg_signer_client *c, const char *why)
 
 /*
  * Registers k and sends req (len bytes, its tag set here) on the next
- * channel.  0: k will be finished, once, on the reply thread.  Otherwise
+ * channel.  0: k will be finished, once, on the reply thread (or on the
+ * thread of a later send that finds the signer gone).  Otherwise
  * k will not be: SG_ERR_UNAVAILABLE (the signer is gone), SG_ERR_TIMEOUT
  * (the channel did not take the message within REPLY_TIMEOUT_MS).
  */
@@ -302,7 +304,8 @@ reply_one(struct sg_signer_client *c, unsigned ch, const uint8_t *buf,
 		snprintf(why, sizeof(why), "an answer out of protocol on "
 		    "channel %u", ch);
 		pthread_mutex_lock(&c->lock);
-	} else if (k == NULL && tag != 0 && tag_expired(c, tag)) {
+	} else if (k == NULL && tag != 0 && (tag_expired(c, tag) ||
+	    tag <= c->expired_floor)) {
 		pthread_mutex_unlock(&c->lock);
 		sg_log_warn("signer: a late answer on channel %u dropped", ch);
 		return 0;
@@ -356,6 +359,11 @@ calls_overdue(struct sg_signer_client *c, int *ret_wait)
 
 	while ((k = c->head) != NULL && k->deadline <= now) {
 		call_unlink(c, k);
+		/* A tag the ring lets go is still known overdue: every tag
+		 * up to it was sent and is not waited for any more. */
+		if (c->nexpired >= NEXPIRED &&
+		    c->expired[c->nexpired % NEXPIRED] > c->expired_floor)
+			c->expired_floor = c->expired[c->nexpired % NEXPIRED];
 		c->expired[c->nexpired++ % NEXPIRED] = k->tag;
 		sg_log_error("signer: no answer within %d ms on channel %u",
 		    REPLY_TIMEOUT_MS, k->ch);

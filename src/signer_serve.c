@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -127,6 +128,9 @@ reply_send(int fd, struct sg_wire_reply *rep)
  * channels (checkpoint_lock), in the order the channel brought them.
  */
 #define QUEUE_FACTOR 2
+/* Seconds a front may leave an answer unread before its channel is
+ * closed (the front gives up on a request after 120). */
+#define ANSWER_SEND_SEC 60
 
 struct serve_job {
 	struct serve_chan *ch;
@@ -169,7 +173,14 @@ answer(struct serve_chan *ch, const uint8_t *msg, size_t len)
 	    &out_len) != 0)
 		return;
 	pthread_mutex_lock(&ch->send_lock);
-	send(ch->fd, out, out_len, MSG_NOSIGNAL);
+	/* A front that reads no answer for ANSWER_SEND_SEC is stuck: its
+	 * channel is closed, so that the workers, which every channel
+	 * shares, are not held by it. */
+	if (send(ch->fd, out, out_len, MSG_NOSIGNAL) != (ssize_t)out_len) {
+		sg_log_error("signer: an answer could not be sent; the "
+		    "channel is closed");
+		shutdown(ch->fd, SHUT_RDWR);
+	}
 	pthread_mutex_unlock(&ch->send_lock);
 	free(out);
 }
@@ -329,10 +340,15 @@ serve_channel(struct serve_chan *ch)
 static void
 chan_init(struct serve_chan *ch, struct serve_pool *pool, int fd)
 {
+	struct timeval tv = { ANSWER_SEND_SEC, 0 };
+
 	memset(ch, 0, sizeof(*ch));
 	ch->pool = pool;
 	ch->fd = fd;
 	pthread_mutex_init(&ch->send_lock, NULL);
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0)
+		sg_log_warn("signer: no send deadline on a channel: %s",
+		    strerror(errno));
 }
 
 static void *
