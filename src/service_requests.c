@@ -659,12 +659,14 @@ create_start(struct sg_service *s, const struct sg_new_request *nr,
 	struct create_op *op;
 	int r;
 
-	if (nr->grant != NULL || nr->kind != SG_KIND_REQUEST)
+	/* Only a request its key signs at once goes without waiting; any
+	 * other (an unknown key too) is checked once, the waiting way. */
+	if (nr->grant != NULL || nr->kind != SG_KIND_REQUEST ||
+	    (kv = svc_key_locked(s, nr->key)) == NULL ||
+	    kv->pk->nterms != 0)
 		return CREATE_WAITING;
 	if ((r = check_new(s, nr, &kv, f)) != 0)
 		return r;
-	if (kv->pk->nterms != 0)
-		return CREATE_WAITING;
 	if (nr->idem_key != NULL &&
 	    (r = svc_original(s, nr, ret, f)) != SG_ERR_NOT_FOUND) {
 		*ret_existing = r == 0;
