@@ -36,12 +36,17 @@ report() {
 	[ "$f" -gt 0 ] && failed_suites+=("$name")
 }
 
+# Seconds each suite took, printed after the totals (slowest first) so
+# that the suite's time budget can be watched.
+timings=()
+
 run_one() {
-	local name=$1 out rc; shift
+	local name=$1 out rc t0=$SECONDS; shift
 	out=$(mktemp)
 	timeout 600 "$@" >"$out" 2>&1
 	rc=$?
 	report "$name" "$out" "$rc"
+	timings+=("$((SECONDS - t0)) $name")
 	rm -f "$out"
 }
 
@@ -113,6 +118,7 @@ running() {
 	echo "$n"
 }
 unit_dir=$(mktemp -d)
+unit_t0=$SECONDS
 unit_jobs=${UNIT_JOBS:-$(nproc)}
 units=() unit_pids=()
 for t in "$BUILD"/tests/test_*; do
@@ -132,6 +138,7 @@ for i in "${!units[@]}"; do
 	    "$(cat "$unit_dir/$i.rc" 2>/dev/null || echo 1)"
 done
 rm -rf "$unit_dir"
+timings+=("$((SECONDS - unit_t0)) unit tests (all)")
 
 for t in tests/integration/[0-9]*.sh; do
 	[ -f "$t" ] || continue
@@ -149,6 +156,8 @@ rm -rf "$beside_dir"
 stop_pg || fail_suite postgresql "the PostgreSQL server for the tests did not stop"
 
 echo
+echo "seconds per suite, slowest first (scripts beside the others overlap the rest):"
+printf '%s\n' "${timings[@]}" | sort -rn | head -n 12 | sed 's/^/  /'
 if [ ${#failed_suites[@]} -gt 0 ]; then
 	echo "failing suites: ${failed_suites[*]}"
 fi
