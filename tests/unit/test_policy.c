@@ -24,6 +24,9 @@
 #include "sg_test.h"
 #include "sg_fixture.h"
 
+/* A decision signed with the approval key. */
+#define D(officer, approve) { (officer), (approve), NULL, 0 }
+
 #define FILENAME "t.policy"
 
 /* --- test keys --- */
@@ -1298,7 +1301,7 @@ test_eval_dev_exhaustive(void)
 {
 	static const char *officers4[] = { "alice", "bob", "carol", "dave" };
 	struct sg_policy *p = dev_policy();
-	struct sg_decision d[4];
+	struct sg_decision d[4] = { 0 };
 	struct sg_quorum_result r;
 	unsigned mask, so, rm, i, order;
 	size_t nd;
@@ -1362,7 +1365,7 @@ test_eval_rules(void)
 	{
 		/* dave requests release: his own approval is ignored. */
 		struct sg_decision d[] = {
-			{ "alice", 1 }, { "bob", 1 }, { "dave", 1 },
+			D("alice", 1), D("bob", 1), D("dave", 1),
 		};
 		eval(p, "release", "dave", d, 3, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
@@ -1379,9 +1382,9 @@ test_eval_rules(void)
 		/* Auditor, requester role only, unknown names, NULL names,
 		 * and an officer outside the key's groups: none count. */
 		struct sg_decision d[] = {
-			{ "audit", 1 }, { "ci", 1 }, { "mallory", 1 },
-			{ NULL, 1 }, { "erin", 1 }, { "alice", 1 },
-			{ "dave", 1 },
+			D("audit", 1), D("ci", 1), D("mallory", 1),
+			D(NULL, 1), D("erin", 1), D("alice", 1),
+			D("dave", 1),
 		};
 		eval(p, "release", "ci", d, 7, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
@@ -1391,8 +1394,8 @@ test_eval_rules(void)
 	{
 		/* Duplicates count once, and only the first decision. */
 		struct sg_decision d[] = {
-			{ "alice", 1 }, { "alice", 1 }, { "dave", 1 },
-			{ "alice", 1 },
+			D("alice", 1), D("alice", 1), D("dave", 1),
+			D("alice", 1),
 		};
 		eval(p, "release", "ci", d, 4, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
@@ -1401,7 +1404,7 @@ test_eval_rules(void)
 	{
 		/* Veto: one counted reject ends firmware requests... */
 		struct sg_decision d[] = {
-			{ "alice", 1 }, { "bob", 0 }, { "carol", 1 },
+			D("alice", 1), D("bob", 0), D("carol", 1),
 		};
 		eval(p, "firmware", "ci", d, 3, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_VETOED);
@@ -1409,8 +1412,8 @@ test_eval_rules(void)
 		 * count: alice+carol+dave meet it. */
 		{
 			struct sg_decision e[] = {
-				{ "alice", 1 }, { "bob", 0 }, { "carol", 1 },
-				{ "dave", 1 }, { "bob", 1 },
+				D("alice", 1), D("bob", 0), D("carol", 1),
+				D("dave", 1), D("bob", 1),
 			};
 			eval(p, "release", "ci", e, 5, &r);
 			CHECK_EQ_INT(r.state, SG_QUORUM_MET);
@@ -1425,16 +1428,16 @@ test_eval_rules(void)
 		 * a non-officer, an officer outside the key's groups, an
 		 * unknown name, or an officer's later change of mind. */
 		struct sg_decision d[] = {
-			{ "ci", 0 }, { "audit", 0 }, { "dave", 0 },
-			{ "erin", 0 }, { "nobody", 0 }, { "alice", 1 },
-			{ "alice", 0 }, { "bob", 1 },
+			D("ci", 0), D("audit", 0), D("dave", 0),
+			D("erin", 0), D("nobody", 0), D("alice", 1),
+			D("alice", 0), D("bob", 1),
 		};
 		eval(p, "firmware", "ci", d, 8, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_MET);
 		/* carol requesting: her own reject does not count. */
 		{
 			struct sg_decision e[] = {
-				{ "carol", 0 }, { "alice", 1 },
+				D("carol", 0), D("alice", 1),
 			};
 			eval(p, "firmware", "carol", e, 2, &r);
 			CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
@@ -1472,7 +1475,7 @@ test_eval_overlap(void)
 	if (p == NULL)
 		return;
 	{
-		struct sg_decision d[] = { { "carol", 1 } };
+		struct sg_decision d[] = { D("carol", 1) };
 		eval(p, "k", "ci", d, 1, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
 		/* One person, three slots: two remain, whichever term she
@@ -1480,7 +1483,7 @@ test_eval_overlap(void)
 		CHECK_EQ_INT(r.missing[0] + r.missing[1], 2);
 	}
 	{
-		struct sg_decision d[] = { { "alice", 1 }, { "carol", 1 } };
+		struct sg_decision d[] = { D("alice", 1), D("carol", 1) };
 		eval(p, "k", "ci", d, 2, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
 		CHECK_EQ_INT(r.missing[0] + r.missing[1], 1);
@@ -1489,7 +1492,7 @@ test_eval_overlap(void)
 		/* carol first: a greedy pass would put her into so and leave
 		 * rm empty; the matching moves her to rm. */
 		struct sg_decision d[] = {
-			{ "carol", 1 }, { "alice", 1 }, { "bob", 1 },
+			D("carol", 1), D("alice", 1), D("bob", 1),
 		};
 		eval(p, "k", "ci", d, 3, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_MET);
@@ -1498,7 +1501,7 @@ test_eval_overlap(void)
 	}
 	{
 		struct sg_decision d[] = {
-			{ "carol", 1 }, { "alice", 1 }, { "dave", 1 },
+			D("carol", 1), D("alice", 1), D("dave", 1),
 		};
 		eval(p, "k", "ci", d, 3, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_MET);
@@ -1507,7 +1510,7 @@ test_eval_overlap(void)
 		CHECK_EQ_INT(r.state, SG_QUORUM_MET);
 	}
 	{
-		struct sg_decision d[] = { { "carol", 1 }, { "dave", 1 } };
+		struct sg_decision d[] = { D("carol", 1), D("dave", 1) };
 		eval(p, "both", "ci", d, 2, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
 		CHECK_EQ_INT(r.missing[0], 0);
@@ -1614,7 +1617,7 @@ test_eval_brute_force(void)
 		if (p == NULL)
 			return;
 		for (mask = 0; mask < 32; mask++) {
-			struct sg_decision d[BF_OFFICERS];
+			struct sg_decision d[BF_OFFICERS] = { 0 };
 			struct sg_quorum_result r;
 			unsigned best, want = 0, got = 0, nd = 0;
 
@@ -1760,7 +1763,7 @@ static void
 test_eval_revoked(void)
 {
 	struct sg_policy *p = dev_policy(), *revoked, *rekeyed;
-	struct sg_decision d[4];
+	struct sg_decision d[4] = { 0 };
 	struct sg_quorum_result r;
 	const struct sg_policy_key *rel, *fw;
 	uint8_t counted[4];
@@ -1944,7 +1947,7 @@ test_kind_quorum(void)
 	struct sg_policy *p = kinds_policy(NULL, NULL, NULL, NULL);
 	const struct sg_policy_key *rel;
 	struct sg_policy_key g;
-	struct sg_decision d[2];
+	struct sg_decision d[2] = { 0 };
 	struct sg_quorum_result r;
 
 	if (p == NULL)
@@ -1986,7 +1989,7 @@ test_kind_may_approve_now(void)
 	    "members alice bob carol dave", "members dave", "members carol");
 	const struct sg_policy_key *rel;
 	struct sg_policy_key g;
-	struct sg_decision d[1];
+	struct sg_decision d[1] = { 0 };
 	struct sg_quorum_result r;
 	uint8_t counted[1];
 
