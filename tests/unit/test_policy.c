@@ -21,6 +21,7 @@
 #include "sg_err.h"
 #include "sg_policy.h"
 #include "sg_util.h"
+#include "sg_webauthn.h"
 #include "sg_test.h"
 #include "sg_fixture.h"
 
@@ -144,8 +145,19 @@ sb_printf(struct sb *b, const char *fmt, ...)
 	sb_addn(b, tmp, (size_t)n);
 }
 
+/* The first "@KEY:" or "@PEM:" marker in p, or NULL. */
+static const char *
+next_marker(const char *p)
+{
+	const char *k = strstr(p, "@KEY:"), *m = strstr(p, "@PEM:");
+
+	if (k == NULL || (m != NULL && m < k))
+		return m;
+	return k;
+}
+
 /* Expands "@KEY:name@" into an approval-key statement and an indented PEM
- * block. */
+ * block, "@PEM:name@" into the block alone (for a webauthn-key). */
 static char *
 expand(const char *tmpl)
 {
@@ -154,11 +166,12 @@ expand(const char *tmpl)
 
 	make_keys();
 	sb_add(&b, "");
-	while ((m = strstr(p, "@KEY:")) != NULL) {
+	while ((m = next_marker(p)) != NULL) {
 		sb_addn(&b, p, (size_t)(m - p));
 		if ((e = strchr(m + 5, '@')) == NULL)
 			abort();
-		sb_add(&b, "approval-key\n");
+		if (m[1] == 'K')
+			sb_add(&b, "approval-key\n");
 		for (l = find_key(m + 5, (size_t)(e - m - 5))->pem; *l != '\0';
 		    l = nl + 1) {
 			nl = strchr(l, '\n');
@@ -2123,6 +2136,178 @@ test_reject_kind_keywords(void)
 	free(b.s);
 }
 
+/* --- WebAuthn credentials (webauthn-key) --- */
+
+#define WA(id, rest, key) \
+	" webauthn-key " id " rp-id signgate.example origin " rest "\n" \
+	" @PEM:" key "@\n"
+
+static void
+test_webauthn_keys(void)
+{
+	static const char text[] =
+	    "policy t\nversion 1\n"
+	    "principal gina\n    roles officer\n    client-cn gina\n"
+	    "    webauthn-key Z2luYQ rp-id signgate.example origin "
+	    "https://signgate.example\n"
+	    "    @PEM:o1@\n"
+	    "    webauthn-key Z2luYTI rp-id signgate.example origin "
+	    "https://console.signgate.example:8443 user-verification\n"
+	    "    @PEM:rsa2048@\n"
+	    "end\n"
+	    "principal bob\n    roles officer\n    client-cn bob\n"
+	    "    @KEY:bob@\n"
+	    "    webauthn-key Ym9i rp-id localhost origin "
+	    "https://localhost:8443\n"
+	    "    @PEM:o2@\n"
+	    "end\n"
+	    "group g\n    members gina bob\nend\n";
+	char *t = expand(text);
+	struct sg_policy *p = parse_ok(t);
+	const struct sg_principal *g, *b;
+	const struct sg_webauthn_cred *c;
+
+	free(t);
+	if (p == NULL)
+		return;
+	g = sg_policy_principal(p, "gina");
+	b = sg_policy_principal(p, "bob");
+	CHECK(g != NULL && g->approval_key == NULL && g->nwebauthn == 2);
+	CHECK(b != NULL && b->approval_key != NULL && b->nwebauthn == 1);
+	if (g == NULL || b == NULL || g->nwebauthn != 2 || b->nwebauthn != 1)
+		goto out;
+	c = sg_principal_webauthn(g, (const uint8_t *)"gina", 4);
+	CHECK(c == &g->webauthn[0]);
+	CHECK(c != NULL && strcmp(c->rp_id, "signgate.example") == 0 &&
+	    strcmp(c->origin, "https://signgate.example") == 0 &&
+	    !c->require_uv && EVP_PKEY_eq(c->pub, find_key("o1", 2)->pkey));
+	c = sg_principal_webauthn(g, (const uint8_t *)"gina2", 5);
+	CHECK(c != NULL && c->require_uv && strcmp(c->origin,
+	    "https://console.signgate.example:8443") == 0 &&
+	    sg_pubkey_alg(c->pub) == SG_ALG_RSA);
+	CHECK(sg_principal_webauthn(g, (const uint8_t *)"gin", 3) == NULL);
+	CHECK(sg_principal_webauthn(g, (const uint8_t *)"bob", 3) == NULL);
+	CHECK(sg_principal_webauthn(b, (const uint8_t *)"bob", 3) != NULL);
+out:
+	sg_policy_free(p);
+}
+
+static void
+test_reject_webauthn_keys(void)
+{
+	const char *o = "principal o\n roles officer\n client-cn o\n";
+	char buf[2048];
+
+#define RW(stmt, key, needle) do {					\
+	snprintf(buf, sizeof(buf), "%s webauthn-key " stmt "\n @PEM:"	\
+	    key "@\nend\n", o);						\
+	REJECT(buf, "webauthn-key", needle);				\
+} while (0)
+	RW("Zw rp-id signgate.example origin https://signgate.example",
+	    "ed25519", "principal 'o': webauthn-key: key type not accepted");
+	RW("Zw rp-id signgate.example origin https://signgate.example",
+	    "p384", "webauthn-key: key type not accepted (ES256");
+	RW("Zw rp-id signgate.example origin https://signgate.example",
+	    "rsa1024", "webauthn-key: RSA key of 1024 bits");
+	RW("Zw rp-id signgate.example", "o1", "webauthn-key: expected "
+	    "'<credential id> rp-id <rp-id> origin <origin> "
+	    "[user-verification]'");
+	RW("Zw rp-id signgate.example origin https://signgate.example uv",
+	    "o1", "webauthn-key: expected");
+	RW("Zw rpid signgate.example origin https://signgate.example",
+	    "o1", "webauthn-key: expected");
+	RW("Zw== rp-id signgate.example origin https://signgate.example",
+	    "o1", "credential id 'Zw==' is not 1 to 1023 bytes of base64url");
+	RW("Z+8 rp-id signgate.example origin https://signgate.example",
+	    "o1", "is not 1 to 1023 bytes of base64url");
+	RW("Zw rp-id SignGate.example origin https://signgate.example",
+	    "o1", "rp-id 'SignGate.example' is not a lower-case DNS name");
+	RW("Zw rp-id 10.0.0.1 origin https://10.0.0.1", "o1",
+	    "rp-id '10.0.0.1' is not a lower-case DNS name");
+	RW("Zw rp-id -x.example origin https://x.example", "o1",
+	    "is not a lower-case DNS name");
+	RW("Zw rp-id x..example origin https://x.example", "o1",
+	    "is not a lower-case DNS name");
+	RW("Zw rp-id x.example. origin https://x.example", "o1",
+	    "is not a lower-case DNS name");
+	RW("Zw rp-id signgate.example origin http://signgate.example", "o1",
+	    "origin 'http://signgate.example' must be https://<host>");
+	RW("Zw rp-id signgate.example origin https://signgate.example/",
+	    "o1", "the host must be a lower-case DNS name, with no path");
+	RW("Zw rp-id signgate.example origin https://signgate.example:443",
+	    "o1", "not 443");
+	RW("Zw rp-id signgate.example origin https://signgate.example:0",
+	    "o1", "the port must be 1 to 65535");
+	RW("Zw rp-id signgate.example origin https://signgate.example:080",
+	    "o1", "the port must be 1 to 65535");
+	RW("Zw rp-id signgate.example origin https://signgate.example:65536",
+	    "o1", "the port must be 1 to 65535");
+	RW("Zw rp-id signgate.example origin https://evilsigngate.example",
+	    "o1", "its host must be the rp-id 'signgate.example' or a name "
+	    "under it");
+	RW("Zw rp-id signgate.example origin https://example", "o1",
+	    "its host must be the rp-id");
+#undef RW
+	/* Not an officer; a missing PEM block; a certificate. */
+	REJECT("principal o\n roles auditor\n client-cn o\n"
+	    WA("Zw", "https://signgate.example", "o1") "end\n",
+	    "webauthn-key", "principal 'o': webauthn-key: only officers");
+	/* Base is six lines: the block's end is line 11. */
+	reject_at("principal o\n roles officer\n client-cn o\n"
+	    " webauthn-key Zw rp-id signgate.example origin "
+	    "https://signgate.example\nend\n", NULL,
+	    "webauthn-key: expected '-----BEGIN PUBLIC KEY-----' on the next",
+	    1, 11);
+	REJECT("principal o\n roles officer\n client-cn o\n"
+	    WA("Zw", "https://signgate.example", "carol") "end\n",
+	    "-----BEGIN CERT", "webauthn-key: expected '-----BEGIN PUBLIC "
+	    "KEY-----' on the next line");
+	/* The same id twice, in one principal and across two. */
+	REJECT("principal o\n roles officer\n client-cn o\n"
+	    WA("Zw", "https://signgate.example", "o1")
+	    WA("Zw", "https://a.signgate.example", "o2") "end\n",
+	    "origin https://a.signgate.example",
+	    "webauthn-key: credential 'Zw' is listed twice (also line 10)");
+	REJECT("principal o\n roles officer\n client-cn o\n"
+	    WA("Zw", "https://signgate.example", "o1") "end\n"
+	    "principal p\n roles officer\n client-cn p\n"
+	    WA("Zw", "https://a.signgate.example", "o2") "end\n",
+	    "origin https://a.signgate.example",
+	    "principal 'p': webauthn-key: the credential id is already "
+	    "principal 'o''s");
+	/* One key, two principals: as credentials, or as a credential and
+	 * an approval key (either order). */
+	REJECT("principal o\n roles officer\n client-cn o\n"
+	    WA("Zw", "https://signgate.example", "o1") "end\n"
+	    "principal p\n roles officer\n client-cn p\n"
+	    WA("YQ", "https://signgate.example", "o1") "end\n",
+	    "webauthn-key YQ", "principal 'p': webauthn-key: the same key as "
+	    "principal 'o''s WebAuthn credential key");
+	REJECT("principal o\n roles officer\n client-cn o\n @KEY:o1@\nend\n"
+	    "principal p\n roles officer\n client-cn p\n"
+	    WA("YQ", "https://signgate.example", "o1") "end\n",
+	    "webauthn-key YQ", "principal 'p': webauthn-key: the same key as "
+	    "principal 'o''s approval key");
+	REJECT("principal o\n roles officer\n client-cn o\n"
+	    WA("YQ", "https://signgate.example", "o1") "end\n"
+	    "principal p\n roles officer\n client-cn p\n @KEY:o1@\nend\n",
+	    "approval-key\n", "principal 'p': approval-key: the same key as "
+	    "principal 'o''s WebAuthn credential key");
+	/* At most eight. */
+	snprintf(buf, sizeof(buf), "%s%s%s%s%s%s%s%s%s%send\n", o,
+	    WA("AQ", "https://signgate.example", "o0"),
+	    WA("Ag", "https://signgate.example", "o0"),
+	    WA("Aw", "https://signgate.example", "o0"),
+	    WA("BA", "https://signgate.example", "o0"),
+	    WA("BQ", "https://signgate.example", "o0"),
+	    WA("Bg", "https://signgate.example", "o0"),
+	    WA("Bw", "https://signgate.example", "o0"),
+	    WA("CA", "https://signgate.example", "o0"),
+	    WA("CQ", "https://signgate.example", "o0"));
+	REJECT(buf, "webauthn-key CQ", "webauthn-key: more than 8 "
+	    "credentials");
+}
+
 static void
 free_keys(void)
 {
@@ -2240,6 +2425,8 @@ SG_TEST_MAIN("policy",
     T(test_kind_keywords),
     T(test_kind_quorum),
     T(test_kind_may_approve_now),
+    T(test_webauthn_keys),
+    T(test_reject_webauthn_keys),
     T(test_reject_kind_keywords),
     T(test_valid_policy),
     T(test_inventory_rule),
