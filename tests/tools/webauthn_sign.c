@@ -5,7 +5,8 @@
  * security key").
  *
  *   webauthn_sign keygen [--rsa] KEYFILE RP_ID ORIGIN [user-verification]
- *   webauthn_sign approve [options] KEYFILE OFFICER (REQUEST_JSON | --body FILE)
+ *   webauthn_sign approve [options] KEYFILE OFFICER
+ *       (REQUEST_JSON | --body FILE)
  *
  * keygen writes the credential's private key to KEYFILE (PEM, mode 0600)
  * and its id, RP ID and origin to KEYFILE.cred, and prints the policy's
@@ -261,7 +262,8 @@ approve(int argc, char **argv)
 		return 1;
 	}
 	if (make_body(argv[2], &o, &body, &body_len) != 0) {
-		fprintf(stderr, "webauthn_sign: no statement or body to sign\n");
+		fprintf(stderr, "webauthn_sign: no statement or body to "
+		    "sign\n");
 		goto out;
 	}
 	if (sg_dsse_pae(SG_DSSE_TYPE, body, body_len, &pae, &pae_len) != 0)
