@@ -394,7 +394,8 @@ sg_policy_may_approve(const struct sg_policy *p,
  * policy in force `now`: there the key of the same name must exist, the
  * principal must be one of its approvers, and its approval key must be the
  * same one (an envelope is verified under p's key; a key replaced since
- * must not go on counting).  An officer revoked by a reload stops counting
+ * must not go on counting), or for a decision made with a security key,
+ * its credential (same_means()).  An officer revoked by a reload stops counting
  * at once, for requests made before the reload too.
  */
 /* The officer's approval means under p is still its means under now:
