@@ -343,6 +343,8 @@ static const struct object_rule {
 	{ "store", (const char *const[]){ "backend", "conninfo",
 	  "password_file", "node", "claim_seconds", NULL },
 	  "must be an object with backend (\"sqlite\" or \"postgresql\")" },
+	{ "notify", (const char *const[]){ "webhooks", "retry_max_seconds",
+	  NULL }, "must be an object with webhooks" },
 };
 
 const struct sg_config_number *
@@ -818,8 +820,6 @@ parse_webhook(struct ctx *c, json_t *e, const char *f,
 static int
 parse_notify(struct ctx *c, json_t *root, struct sg_config *cfg)
 {
-	static const char *const notify_f[] = { "webhooks",
-	    "retry_max_seconds", NULL };
 	struct sg_notify_config *n = &cfg->notify;
 	json_t *no, *hooks, *e;
 	char f[64];
@@ -829,8 +829,7 @@ parse_notify(struct ctx *c, json_t *root, struct sg_config *cfg)
 	n->retry_max_seconds = 300;
 	if ((r = get_object(c, root, "notify", 0, &no)) != 0 || no == NULL)
 		return r;
-	if ((r = check_fields(c, "notify", no, notify_f)) != 0 ||
-	    (r = get_uint(c, no, "retry_max_seconds",
+	if ((r = get_uint(c, no, "retry_max_seconds",
 	    "notify.retry_max_seconds", 1, 3600, 300,
 	    &n->retry_max_seconds)) != 0)
 		return r;
