@@ -86,7 +86,7 @@ void sg_notify_free(struct sg_notify *n);
  * through.  The store's change hook calls it. */
 int sg_notify_queue(struct sg_notify *n, struct sg_txn *t,
     const struct sg_notify_event *ev, const char *body);
-/* Deliveries waiting (at the last look), made, and failed tries. */
+/* Deliveries waiting (read now), made, and failed tries. */
 void sg_notify_stats(struct sg_notify *n, uint64_t *ret_pending,
     uint64_t *ret_delivered, uint64_t *ret_failures);
 

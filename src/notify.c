@@ -513,11 +513,17 @@ void
 sg_notify_stats(struct sg_notify *n, uint64_t *ret_pending,
     uint64_t *ret_delivered, uint64_t *ret_failures)
 {
+	uint64_t pending = 0, due;
+
 	*ret_pending = *ret_delivered = *ret_failures = 0;
 	if (n == NULL)
 		return;
+	/* Read now: the thread's last look may be half a second old. */
+	if (sg_store_outbox_pending(n->st, n->names, n->nhooks,
+	    (int64_t)time(NULL), &pending, &due) != 0)
+		pending = UINT64_MAX;
 	pthread_mutex_lock(&n->lock);
-	*ret_pending = n->pending;
+	*ret_pending = pending != UINT64_MAX ? pending : n->pending;
 	*ret_delivered = n->delivered;
 	*ret_failures = n->failures;
 	pthread_mutex_unlock(&n->lock);

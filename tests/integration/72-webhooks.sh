@@ -1,0 +1,226 @@
+# Notifications: every change reaches the webhooks, signed with their
+# HMAC, at least once: through a receiver that is down for a while, and
+# through a SIGKILL of the daemon while deliveries wait.  The receiver is
+# Python's standard library (tests/tools/webhook_receiver.py), which
+# checks each signature independently.  Then `signgate watch`: an
+# officer's queue, and a command run for each change of it.
+. "$(dirname "$0")/lib.sh"
+
+RECV_LOG=$T_DIR/received.jsonl
+RECV_PORTFILE=$T_DIR/recv.port
+RECV_PID=
+: >"$RECV_LOG"
+
+# Two webhooks, each with its own secret (the front's user's, 0600): ops
+# gets every event as JSON, chat only signatures and cancellations, in
+# Slack's form.
+head -c 32 /dev/urandom | base64 >"$T_DIR/ops.hmac"
+head -c 32 /dev/urandom | base64 >"$T_DIR/chat.hmac"
+chmod 0600 "$T_DIR/ops.hmac" "$T_DIR/chat.hmac"
+give_to_front "$T_DIR/ops.hmac" "$T_DIR/chat.hmac"
+
+start_receiver() {
+	rm -f "$RECV_PORTFILE.ready"
+	/usr/bin/python3 "$SG_ROOT/tests/tools/webhook_receiver.py" \
+	    "$RECV_PORTFILE" "$RECV_LOG" "/ops=$T_DIR/ops.hmac" \
+	    "/chat=$T_DIR/chat.hmac" 2>>"$T_DIR/receiver.err" &
+	RECV_PID=$!
+	BG_PIDS+=("$RECV_PID")
+	local i
+	for i in $(seq 1 1000); do
+		[ -f "$RECV_PORTFILE.ready" ] && return 0
+		kill -0 "$RECV_PID" 2>/dev/null || break
+		pause 0.01
+	done
+	echo "the receiver did not start:"; cat "$T_DIR/receiver.err"
+	return 1
+}
+
+stop_receiver() {
+	kill -TERM "$RECV_PID" 2>/dev/null
+	wait "$RECV_PID" 2>/dev/null
+	RECV_PID=
+}
+
+# received JQFILTER: the deliveries the receiver logged, as one array,
+# through the filter (over .path, .valid, .event_id, .body as text, .ev
+# the body parsed).
+received() {
+	jq -rs "map(. + {ev: (.body | fromjson)}) | $1" "$RECV_LOG"
+}
+
+# wait_for SECONDS JQFILTER: until the filter over received() is true.
+wait_for() {
+	local n=$(( $1 * 20 )) i
+	for i in $(seq 1 "$n"); do
+		[ "$(received "$2")" = true ] && return 0
+		pause 0.05
+	done
+	echo "waited $1 s for: $2"
+	return 1
+}
+
+# metric NAME: its value in /metrics (from loopback).
+metric() {
+	curl -sS --max-time 10 --cacert "$DEV/tls/ca.pem" "$URL/metrics" |
+	    awk -v m="$1" '$1 == m { print $2 }'
+}
+
+start_receiver || { not_ok "the receiver starts"; finish; exit 1; }
+RPORT=$(cat "$RECV_PORTFILE")
+
+write_config ".notify = {retry_max_seconds: 2, webhooks: [
+    {name: \"ops\", url: \"http://127.0.0.1:$RPORT/ops\",
+     secret_file: \"$T_DIR/ops.hmac\"},
+    {name: \"chat\", url: \"http://127.0.0.1:$RPORT/chat\",
+     secret_file: \"$T_DIR/chat.hmac\", format: \"slack\",
+     events: [\"request.signed\", \"*.cancelled\"]}]}"
+start_daemon || { not_ok "daemon starts"; finish; exit 1; }
+
+# --- a lifecycle: created, three approvals, signed ------------------------
+H1=$(printf '1%.0s' $(seq 64))
+new_request ci release "$H1" >/dev/null; cp "$T_DIR/body" "$T_DIR/r1.json"
+R1=$(jq -r .id "$T_DIR/r1.json")
+for o in alice bob dave; do
+	expect_eq "$o approves" "$(approve_with_openssl $o "$T_DIR/r1.json")" 200
+done
+expect_eq "the request is signed" "$(api ci GET "/v1/requests/$R1?wait=30" >/dev/null; jbody .state)" signed
+
+check "its five events reach ops" wait_for 20 \
+    "[.[] | select(.path == \"/ops\" and .ev.request.id == \"$R1\")] | length == 5"
+expect_eq "every delivery's HMAC is valid" "$(received 'all(.valid)')" true
+expect_eq "created, 3 approvals, signed" \
+    "$(received "[.[] | select(.path == \"/ops\" and .ev.request.id == \"$R1\") | .ev.type] | sort | join(\" \")")" \
+    "request.approval request.approval request.approval request.created request.signed"
+expect_eq "the header's id is the event's, and every id differs" \
+    "$(received '[.[] | select(.path == "/ops")] | (all(.event_id == .ev.id)) and (map(.event_id) | unique | length) == length')" true
+expect_eq "created says what is missing" \
+    "$(received "[.[] | select(.path == \"/ops\" and .ev.type == \"request.created\" and .ev.request.id == \"$R1\") | .ev.request.missing[] | \"\(.group):\(.missing)\"] | join(\" \")")" \
+    "security-officers:2 release-managers:1"
+expect_eq "each approval names its officer and decision" \
+    "$(received "[.[] | select(.path == \"/ops\" and .ev.type == \"request.approval\" and .ev.request.id == \"$R1\") | \"\(.ev.officer):\(.ev.decision):\(.ev.request.missing | map(.missing) | add // 0)\"] | join(\" \")")" \
+    "alice:approve:2 bob:approve:1 dave:approve:0"
+expect_eq "signed: the object is signed, nothing missing, the gateway named" \
+    "$(received "[.[] | select(.ev.type == \"request.signed\" and .path == \"/ops\") | \"\(.ev.request.state) \(.ev.request.missing | length) \(.ev.request.key) \(.ev.request.requester) \(.ev.request.artifact.name) \(.ev.gateway != \"\")\"] | .[0]")" \
+    "signed 0 release ci test.bin true"
+check "chat gets the signature in Slack's form" wait_for 10 \
+    "[.[] | select(.path == \"/chat\")] | length >= 1"
+expect_eq "... only {\"text\"}, one line naming the request" \
+    "$(received "[.[] | select(.path == \"/chat\") | .ev | (keys == [\"text\"]) and (.text | contains(\"$R1\") and contains(\": signed\") and (contains(\"\n\") | not))] | all")" true
+
+# --- a reject (firmware: one reject ends it) and a cancel -----------------
+H2=$(printf '2%.0s' $(seq 64)); H3=$(printf '3%.0s' $(seq 64))
+new_request ci firmware "$H2" >/dev/null; cp "$T_DIR/body" "$T_DIR/r2.json"
+R2=$(jq -r .id "$T_DIR/r2.json")
+expect_eq "carol rejects" "$(approve_with_openssl carol "$T_DIR/r2.json" reject)" 200
+new_request ci release "$H3" >/dev/null
+R3=$(jbody .id)
+expect_eq "ci cancels" "$(post_json ci "/v1/requests/$R3/cancel" '{"reason":"wrong build"}')" 200
+check "reject and cancel reach ops" wait_for 20 \
+    "([.[] | select(.path == \"/ops\" and .ev.request.id == \"$R2\") | .ev.type] | sort == [\"request.approval\", \"request.created\", \"request.rejected\"]) and ([.[] | select(.path == \"/ops\" and .ev.request.id == \"$R3\") | .ev.type] | sort == [\"request.cancelled\", \"request.created\"])"
+expect_eq "the reject names carol" \
+    "$(received "[.[] | select(.ev.type == \"request.approval\" and .ev.request.id == \"$R2\") | \"\(.ev.officer):\(.ev.decision)\"] | join(\" \")")" "carol:reject"
+expect_eq "the cancel names who and why" \
+    "$(received "[.[] | select(.path == \"/ops\" and .ev.type == \"request.cancelled\") | \"\(.ev.officer):\(.ev.reason):\(.ev.request.state)\"] | join(\" \")")" \
+    "ci:wrong build:cancelled"
+check "chat gets the cancel, not the reject" wait_for 10 \
+    "([.[] | select(.path == \"/chat\") | .ev.text | select(contains(\"$R3\") and contains(\"cancelled by ci: wrong build\"))] | length == 1) and ([.[] | select(.path == \"/chat\") | .ev.text | select(contains(\"$R2\"))] | length == 0)"
+
+# --- the receiver down for a while, then up -------------------------------
+stop_receiver
+F0=$(metric signgate_notify_failures_total)
+IDS=()
+for h in 4 5 6; do
+	new_request ci release "$(printf "$h%.0s" $(seq 64))" >/dev/null
+	IDS+=("$(jbody .id)")
+done
+expect_eq "ci cancels one of them" "$(post_json ci "/v1/requests/${IDS[0]}/cancel" '{"reason":"superseded"}')" 200
+check "deliveries fail while the receiver is down" bash -c "
+	for i in \$(seq 1 200); do
+		f=\$(curl -sS --cacert '$DEV/tls/ca.pem' '$URL/metrics' | awk '\$1 == \"signgate_notify_failures_total\" { print \$2 }')
+		[ \"\${f:-0}\" -gt '${F0:-0}' ] && exit 0
+		read -r -t 0.1 _ <>'$T_DIR/.pause'
+	done; exit 1"
+check "they are pending" test "$(metric signgate_notify_pending)" -ge 1
+start_receiver || not_ok "the receiver starts again"
+check "once it is back, every event arrives (4 to ops, 1 to chat)" wait_for 20 \
+    "([.[] | select(.path == \"/ops\" and (.ev.request.id | IN(\"${IDS[0]}\", \"${IDS[1]}\", \"${IDS[2]}\")))] | length == 4) and ([.[] | select(.path == \"/chat\" and (.ev.text | contains(\"${IDS[0]}\")))] | length == 1)"
+expect_eq "... each once, each valid" \
+    "$(received '(map(.event_id + .path) | unique | length) == length and all(.valid)')" true
+check "nothing is left pending" bash -c "
+	for i in \$(seq 1 100); do
+		[ \"\$(curl -sS --cacert '$DEV/tls/ca.pem' '$URL/metrics' | awk '\$1 == \"signgate_notify_pending\" { print \$2 }')\" = 0 ] && exit 0
+		read -r -t 0.1 _ <>'$T_DIR/.pause'
+	done; exit 1"
+
+# --- SIGKILL while deliveries wait ----------------------------------------
+stop_receiver
+H7=$(printf '7%.0s' $(seq 64))
+new_request ci release "$H7" >/dev/null; cp "$T_DIR/body" "$T_DIR/r7.json"
+R7=$(jq -r .id "$T_DIR/r7.json")
+expect_eq "alice approves R7" "$(approve_with_openssl alice "$T_DIR/r7.json")" 200
+check "R7's events wait in the outbox" test "$(metric signgate_notify_pending)" -ge 2
+kill9_daemon
+start_daemon || { not_ok "the daemon starts again"; finish; exit 1; }
+start_receiver || not_ok "the receiver starts again"
+check "after the restart, R7's events arrive" wait_for 20 \
+    "[.[] | select(.path == \"/ops\" and .ev.request.id == \"$R7\") | .ev.type] | sort == [\"request.approval\", \"request.created\"]"
+expect_eq "... valid, with distinct ids" \
+    "$(received "[.[] | select(.ev.request.id? == \"$R7\")] | all(.valid) and (map(.event_id) | unique | length) == 2")" true
+
+# --- signgate watch -------------------------------------------------------
+H8=$(printf '8%.0s' $(seq 64))
+new_request ci release "$H8" >/dev/null
+R8=$(jbody .id)
+as bob
+"$SIGNGATE" watch --once >"$T_DIR/watch.bob" 2>&1
+expect_eq "watch --once exits 0" "$?" 0
+check "bob's queue holds R8 and R7, with what they miss" grep -q \
+    -e "waiting $R8 request release .* ci  *pending  *missing: 2 of 2 security-officers, 1 of 1 release-managers" \
+    "$T_DIR/watch.bob"
+check "... and R7, which alice approved" grep -q "waiting $R7 .*missing: 1 of 2 security-officers, 1 of 1 release-managers" "$T_DIR/watch.bob"
+as alice
+"$SIGNGATE" watch --once >"$T_DIR/watch.alice" 2>&1
+check "alice's queue has R8 but not R7, which she decided" bash -c \
+    "grep -q 'queue of alice:' '$T_DIR/watch.alice' && grep -q ' $R8 ' '$T_DIR/watch.alice' && ! grep -q ' $R7 ' '$T_DIR/watch.alice'"
+as ci
+"$SIGNGATE" watch --once >"$T_DIR/watch.ci" 2>&1
+check "ci's queue does not hold what ci asked for" bash -c "! grep -q ' $R8 ' '$T_DIR/watch.ci'"
+
+# --exec: one command per event, the event on stdin, never in the command.
+as carol
+: >"$T_DIR/exec.log"
+timeout 60 "$SIGNGATE" watch --interval 1 --exec \
+    'printf "%s %s\n" "$SG_EVENT_TYPE" "$SG_REQUEST_ID" >>"'"$T_DIR"'/exec.log"; cat >>"'"$T_DIR"'/exec.json"; echo >>"'"$T_DIR"'/exec.json"' \
+    >"$T_DIR/watch.carol" 2>&1 &
+WATCH_PID=$!
+BG_PIDS+=("$WATCH_PID")
+# wait_file SECONDS PATTERN FILE
+wait_file() {
+	local i
+	for i in $(seq 1 $(( $1 * 20 ))); do
+		grep -q -e "$2" "$3" 2>/dev/null && return 0
+		pause 0.05
+	done
+	echo "no '$2' in $3 after $1 s:"; cat "$3"
+	return 1
+}
+check "watch lists carol's queue first" wait_file 20 "queue of carol:" "$T_DIR/watch.carol"
+expect_eq "... and runs no command for it" "$(wc -c <"$T_DIR/exec.log")" 0
+H9=$(printf '9%.0s' $(seq 64))
+new_request ci release "$H9" >/dev/null; cp "$T_DIR/body" "$T_DIR/r9.json"
+R9=$(jq -r .id "$T_DIR/r9.json")
+check "a new request runs the command" wait_file 20 "^new $R9\$" "$T_DIR/exec.log"
+expect_eq "... with the event on its stdin" \
+    "$(jq -rs "map(select(.request.id == \"$R9\")) | .[0] | \"\(.type) \(.request.state) \(.request.key)\"" "$T_DIR/exec.json")" \
+    "new pending release"
+expect_eq "alice approves R9" "$(approve_with_openssl alice "$T_DIR/r9.json")" 200
+check "her decision is a change" wait_file 20 "^changed $R9\$" "$T_DIR/exec.log"
+expect_eq "ci cancels R9" "$(post_json ci "/v1/requests/$R9/cancel" '{"reason":"done watching"}')" 200
+check "the cancel takes it out of the queue" wait_file 20 "^gone $R9\$" "$T_DIR/exec.log"
+expect_eq "... the event shows it cancelled" \
+    "$(jq -rs "map(select(.type == \"gone\" and .request.id == \"$R9\")) | .[0].request.state" "$T_DIR/exec.json")" cancelled
+kill -TERM "$WATCH_PID" 2>/dev/null
+wait "$WATCH_PID" 2>/dev/null
+
+finish
