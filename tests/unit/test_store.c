@@ -1738,6 +1738,65 @@ test_setup(void)
 		exit(2);
 }
 
+/* A PostgreSQL database at version 5 (as the builds before the outbox
+ * made it) is brought to version 6 at open, its rows kept. */
+static int
+job_back_to_v5(struct sg_txn *t, void *arg)
+{
+	(void)arg;
+	return sg_db_exec(sg_store_txn_db(t), "DROP TABLE notify_outbox; "
+	    "DELETE FROM signgate_schema WHERE version = 6");
+}
+
+static int
+job_schema_version(struct sg_txn *t, void *arg)
+{
+	struct sg_db_stmt *s = NULL;
+	int r;
+
+	if ((r = sg_db_prepare(sg_store_txn_db(t), "SELECT MAX(version) FROM "
+	    "signgate_schema", &s)) != 0)
+		return r;
+	if ((r = sg_db_step(s)) == SG_DB_ROW) {
+		*(int64_t *)arg = sg_db_column_int64(s, 0);
+		r = 0;
+	}
+	sg_db_finalize(s);
+	return r;
+}
+
+static void
+test_pg_upgrade_v5(void)
+{
+	static const char *const hooks[] = { "ops" };
+	struct sg_store *st = NULL;
+	struct req r;
+	uint64_t pending = 1, due = 1;
+	int64_t v = 0;
+
+	CHECK_EQ_INT(open_named("pgv5", NULL, 0, &st), 0);
+	if (st == NULL)
+		return;
+	fill(&r, 990, "release", 1, 2);
+	CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
+	CHECK_EQ_INT(sg_store_write(st, job_back_to_v5, NULL), 0);
+	CHECK_EQ_INT(sg_store_write(st, job_schema_version, &v), 0);
+	CHECK_EQ_INT(v, 5);
+	CHECK(sg_store_outbox_pending(st, hooks, 1, 0, &pending, &due) != 0);
+	sg_store_close(st);
+	st = NULL;
+	CHECK_EQ_INT(open_named("pgv5", NULL, 0, &st), 0);
+	if (st == NULL)
+		return;
+	CHECK_EQ_INT(sg_store_write(st, job_schema_version, &v), 0);
+	CHECK_EQ_INT(v, 6);
+	CHECK(exists(st, r.q.id));
+	CHECK_EQ_INT(sg_store_outbox_pending(st, hooks, 1, 0, &pending, &due),
+	    0);
+	CHECK_EQ_INT(pending, 0);
+	sg_store_close(st);
+}
+
 static void
 test_teardown(void)
 {
@@ -3665,6 +3724,7 @@ main(void)
 		T(test_on_postgresql),
 		BOTH_BACKENDS,
 		T(test_pg_shared),
+		T(test_pg_upgrade_v5),
 		T(test_pg_writer_reconnects),
 		T(test_pg_announcer_reconnects),
 		T(test_teardown),
