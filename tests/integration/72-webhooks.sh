@@ -75,6 +75,17 @@ write_config ".notify = {retry_max_seconds: 2, webhooks: [
     {name: \"chat\", url: \"http://127.0.0.1:$RPORT/chat\",
      secret_file: \"$T_DIR/chat.hmac\", format: \"slack\",
      events: [\"request.signed\", \"*.cancelled\"]}]}"
+# A secret others may read is refused, by `signgated -t` as at start.
+cp -p "$T_DIR/ops.hmac" "$T_DIR/loose.hmac"
+chmod 0644 "$T_DIR/loose.hmac"
+jq ".notify.webhooks[0].secret_file = \"$T_DIR/loose.hmac\"" \
+    "$T_DIR/signgated.json" >"$T_DIR/loose.json"
+"$SIGNGATED" -t -c "$T_DIR/loose.json" >"$T_DIR/loose.out" 2>&1
+expect_eq "signgated -t refuses a secret file of mode 0644" "$?" 1
+check "... naming the webhook and the file" grep -q \
+    "notify.webhooks\[0\] (ops): secret_file $T_DIR/loose.hmac cannot be read" \
+    "$T_DIR/loose.out"
+check "... never its content" bash -c "! grep -qF '$(cat "$T_DIR/ops.hmac")' '$T_DIR/loose.out'"
 start_daemon || { not_ok "daemon starts"; finish; exit 1; }
 
 # --- a lifecycle: created, three approvals, signed ------------------------
@@ -98,7 +109,7 @@ expect_eq "created says what is missing" \
     "$(received "[.[] | select(.path == \"/ops\" and .ev.type == \"request.created\" and .ev.request.id == \"$R1\") | .ev.request.missing[] | \"\(.group):\(.missing)\"] | join(\" \")")" \
     "security-officers:2 release-managers:1"
 expect_eq "each approval names its officer and decision" \
-    "$(received "[.[] | select(.path == \"/ops\" and .ev.type == \"request.approval\" and .ev.request.id == \"$R1\") | \"\(.ev.officer):\(.ev.decision):\(.ev.request.missing | map(.missing) | add // 0)\"] | join(\" \")")" \
+    "$(received "[.[] | select(.path == \"/ops\" and .ev.type == \"request.approval\" and .ev.request.id == \"$R1\") | \"\(.ev.officer):\(.ev.decision):\(.ev.request.missing | map(.missing) | add // 0)\"] | sort | join(\" \")")" \
     "alice:approve:2 bob:approve:1 dave:approve:0"
 expect_eq "signed: the object is signed, nothing missing, the gateway named" \
     "$(received "[.[] | select(.ev.type == \"request.signed\" and .path == \"/ops\") | \"\(.ev.request.state) \(.ev.request.missing | length) \(.ev.request.key) \(.ev.request.requester) \(.ev.request.artifact.name) \(.ev.gateway != \"\")\"] | .[0]")" \
@@ -125,6 +136,25 @@ expect_eq "the cancel names who and why" \
     "ci:wrong build:cancelled"
 check "chat gets the cancel, not the reject" wait_for 10 \
     "([.[] | select(.path == \"/chat\") | .ev.text | select(contains(\"$R3\") and contains(\"cancelled by ci: wrong build\"))] | length == 1) and ([.[] | select(.path == \"/chat\") | .ev.text | select(contains(\"$R2\"))] | length == 0)"
+
+# --- a grant: created, four approvals, active, used once, revoked ---------
+expect_eq "ci asks for a grant" "$(post_json ci /v1/grants '{"key":"release","count":2,"lifetime":600,"artifact":"app-*.bin"}')" 201
+cp "$T_DIR/body" "$T_DIR/g.json"
+G=$(jq -r .id "$T_DIR/g.json")
+for o in alice bob carol dave; do
+	st=$(approve_with_openssl $o "$T_DIR/g.json")
+	[ "$st" = 200 ] || not_ok "$o approves the grant: $st"
+done
+expect_eq "a signature under the grant" "$(post_json ci /v1/requests "{\"grant\":\"$G\",\"digest\":{\"algorithm\":\"sha256\",\"value\":\"$(printf 'c%.0s' $(seq 64))\"},\"artifact\":{\"name\":\"app-1.bin\"}}")" 201
+RG=$(jbody .id)
+expect_eq "ci revokes the grant" "$(post_json ci "/v1/grants/$G/revoke" '{"reason":"release done"}')" 200
+check "the grant's events and its signature's reach ops" wait_for 20 \
+    "([.[] | select(.path == \"/ops\" and .ev.grant.id? == \"$G\") | .ev.type] | sort == [\"grant.active\", \"grant.approval\", \"grant.approval\", \"grant.approval\", \"grant.approval\", \"grant.created\", \"grant.revoked\"]) and ([.[] | select(.path == \"/ops\" and .ev.request.id? == \"$RG\") | .ev.type] | sort == [\"request.created\", \"request.signed\"])"
+expect_eq "... the grant's pattern and count, who revoked it and why" \
+    "$(received "[.[] | select(.ev.type == \"grant.revoked\") | \"\(.ev.grant.artifact) \(.ev.grant.count) \(.ev.grant.used) \(.ev.officer):\(.ev.reason)\"] | .[0]")" \
+    "app-*.bin 2 1 ci:release done"
+expect_eq "... the signature names its grant" \
+    "$(received "[.[] | select(.ev.type == \"request.signed\" and .ev.request.id == \"$RG\") | .ev.request.grant.id] | .[0]")" "$G"
 
 # --- the receiver down for a while, then up -------------------------------
 stop_receiver
