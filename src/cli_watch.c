@@ -382,8 +382,9 @@ pause_for(struct sg_cli_http *h, const struct watch_args *w,
 		memset(&r, 0, sizeof(r));
 		snprintf(path, sizeof(path), "/v1/requests/%s?wait=%llu", id,
 		    (unsigned long long)w->interval);
+		/* A refusal or an error comes back at once: then wait. */
 		if (sg_cli_http_request(h, "GET", path, NULL, 0, NULL,
-		    (long)w->interval, &r) == 0) {
+		    (long)w->interval, &r) == 0 && r.status == 200) {
 			sg_cli_http_resp_clear(&r);
 			return;
 		}

@@ -253,4 +253,59 @@ expect_eq "... the event shows it cancelled" \
 kill -TERM "$WATCH_PID" 2>/dev/null
 wait "$WATCH_PID" 2>/dev/null
 
+# --- two gateways on one PostgreSQL database share the outbox -------------
+# Events made on either gateway are delivered once, by one of them.
+stop_daemon
+. "$SG_ROOT/tests/pg.sh"
+if ! pg_bindir >/dev/null 2>&1; then
+	if [ -n "${CI:-}" ]; then
+		not_ok "PostgreSQL server binaries are installed (CI)"
+	else
+		echo "# PostgreSQL server binaries not found: the shared outbox is not tested"
+	fi
+	finish
+	exit $?
+fi
+A_PID= B_PID=
+stop_gateways() {
+	[ -n "$A_PID" ] && { DAEMON_PID=$A_PID DAEMON_LOG=$T_DIR/a.log stop_daemon; A_PID=; }
+	[ -n "$B_PID" ] && { DAEMON_PID=$B_PID DAEMON_LOG=$T_DIR/b.log stop_daemon; B_PID=; }
+	DAEMON_PID=
+}
+trap 'stop_gateways; cleanup' EXIT
+pg_start "$T_DIR/pg" >/dev/null || { not_ok "PostgreSQL starts"; finish; exit 1; }
+pg_new_db signgate >/dev/null || { not_ok "a database for signgate"; finish; exit 1; }
+give_to_front "$PG_DB_PASSFILE"
+chmod 0600 "$PG_DB_PASSFILE"
+for g in a b; do
+	jq ".state_dir = \"$T_DIR/state-$g\" |
+	    .store = {backend: \"postgresql\", conninfo: \"$PG_DB_CONNINFO\",
+	              password_file: \"$PG_DB_PASSFILE\", node: \"gw-$g\"}" \
+	    "$T_DIR/signgated.json" >"$T_DIR/$g.json"
+	DAEMON_CONF=$T_DIR/$g.json DAEMON_LOG=$T_DIR/$g.log start_daemon ||
+	    { not_ok "gateway $g starts on PostgreSQL"; finish; exit 1; }
+	case $g in a) A_PID=$DAEMON_PID; A=$URL ;; b) B_PID=$DAEMON_PID; B=$URL ;; esac
+	DAEMON_PID=
+done
+: >"$RECV_LOG"
+PG_IDS=()
+for i in 1 2 3 4 5 6; do
+	if [ $((i % 2)) -eq 0 ]; then URL=$A; other=$B; else URL=$B; other=$A; fi
+	new_request ci release "$(printf "d%063x" "$i")" >/dev/null
+	id=$(jbody .id)
+	PG_IDS+=("$id")
+	URL=$other
+	st=$(post_json ci "/v1/requests/$id/cancel" '{"reason":"two sites"}')
+	[ "$st" = 200 ] || not_ok "cancel $id on the other gateway: $st"
+done
+check "every event arrives: 12 to ops, 6 to chat" wait_for 30 \
+    "([.[] | select(.path == \"/ops\")] | length == 12) and ([.[] | select(.path == \"/chat\")] | length == 6)"
+expect_eq "... each once, each valid, for these six requests" \
+    "$(received "(map(.event_id + .path) | unique | length) == length and all(.valid) and ([.[] | select(.path == \"/ops\") | .ev.request.id] | unique | sort) == ([\"${PG_IDS[0]}\",\"${PG_IDS[1]}\",\"${PG_IDS[2]}\",\"${PG_IDS[3]}\",\"${PG_IDS[4]}\",\"${PG_IDS[5]}\"] | sort)")" true
+URL=$A; da=$(metric signgate_notify_delivered_total)
+URL=$B; db=$(metric signgate_notify_delivered_total)
+expect_eq "the two gateways delivered 18 between them, none twice" "$(( ${da:-0} + ${db:-0} ))" 18
+stop_gateways
+pg_stop "$T_DIR/pg"
+
 finish
