@@ -253,9 +253,34 @@ expect_eq "... the event shows it cancelled" \
 kill -TERM "$WATCH_PID" 2>/dev/null
 wait "$WATCH_PID" 2>/dev/null
 
+# --- a receiver that never answers does not hold up a stop ----------------
+# It accepts connections (the kernel does) and never reads them: a
+# delivery waits there for its 10 s, and the stop must not.
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True); time.sleep(120)' >"$T_DIR/hole.port" &
+BG_PIDS+=("$!")
+check "the silent receiver listens" wait_file 10 "^[0-9]" "$T_DIR/hole.port"
+HOLE=$(cat "$T_DIR/hole.port")
+stop_daemon
+jq ".notify.webhooks = [{name: \"hole\", url: \"http://127.0.0.1:$HOLE/\",
+    secret_file: \"$T_DIR/ops.hmac\"}]" "$T_DIR/signgated.json" \
+    >"$T_DIR/hole.json"
+DAEMON_CONF=$T_DIR/hole.json start_daemon || not_ok "the daemon starts with the silent webhook"
+new_request ci release "$(printf 'e%.0s' $(seq 64))" >/dev/null
+check "a delivery is connected to it" bash -c "
+	for i in \$(seq 1 200); do
+		ss -Htn state established '( dport = :$HOLE )' | grep -q . && exit 0
+		read -r -t 0.05 _ <>'$T_DIR/.pause'
+	done; exit 1"
+t0=$(date +%s%N)
+DAEMON_CONF=$T_DIR/hole.json stop_daemon
+t1=$(date +%s%N)
+check "the daemon stops within 2 s all the same" test $(( (t1 - t0) / 1000000 )) -lt 2000
+
 # --- two gateways on one PostgreSQL database share the outbox -------------
 # Events made on either gateway are delivered once, by one of them.
-stop_daemon
 . "$SG_ROOT/tests/pg.sh"
 if ! pg_bindir >/dev/null 2>&1; then
 	if [ -n "${CI:-}" ]; then
