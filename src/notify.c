@@ -5,10 +5,12 @@
  * service's, src/service_notify.c) renders the event and calls
  * sg_notify_queue(), which inserts one outbox row per webhook inside the
  * change's own transaction.  One thread per gateway then works through
- * the outbox: it looks every half second whether rows of its webhooks are
- * due, claims up to NOTIFY_BATCH of them with a lease (a write job of
- * their own, src/store_outbox.c), POSTs them all at once through one
- * libcurl multi handle, and records the outcome in one more write job: a
+ * the outbox: every half second, while fewer than NOTIFY_BATCH deliveries
+ * are in flight, it looks whether rows of its webhooks are due and claims
+ * as many as there is room for with a lease (a write job of their own,
+ * src/store_outbox.c); the POSTs run side by side on one libcurl multi
+ * handle, and each is recorded as soon as it ends (a write job for those
+ * that ended together), so that a slow receiver holds up only its own: a
  * 2xx is delivered; anything else, a timeout (connect 5 s, total 10 s)
  * or a refused connection is tried again after sg_notify_backoff().
  *
@@ -573,9 +575,9 @@ hook_named(struct sg_notify *n, const char *name)
 	return NULL;
 }
 
-/* One POST in flight. */
+/* One POST in flight; it owns its row. */
 struct delivery {
-	const struct sg_outbox_row *row;
+	struct sg_outbox_row row;
 	CURL *curl;
 	struct curl_slist *headers;
 	char *body;
@@ -599,38 +601,34 @@ discard(char *p, size_t size, size_t nmemb, void *arg)
 static int
 delivery_setup(struct sg_notify *n, struct delivery *d, int64_t now)
 {
-	const struct webhook *h = hook_named(n, d->row->webhook);
-	char hdr[160], sig[SG_NOTIFY_SIG_SIZE];
+	const struct webhook *h = hook_named(n, d->row.webhook);
+	char sig[SG_NOTIFY_SIG_SIZE], lines[5][160];
 	struct curl_slist *nh;
 	size_t i;
-	char lines[4][160];
 
 	if (h == NULL)
 		return SG_ERR_NOT_FOUND;
 	if (h->c->format == SG_WEBHOOK_SLACK) {
-		if (sg_notify_slack_body(d->row->body, &d->body) != 0)
+		if (sg_notify_slack_body(d->row.body, &d->body) != 0)
 			return SG_ERR_INVALID;
-	} else if ((d->body = strdup(d->row->body)) == NULL)
+	} else if ((d->body = strdup(d->row.body)) == NULL)
 		return SG_ERR_NOMEM;
 	if (sg_notify_signature(h->secret, h->secret_len, now, d->body,
 	    strlen(d->body), sig) != 0)
 		return SG_ERR_CRYPTO;
 	snprintf(lines[0], sizeof(lines[0]), "Content-Type: application/json");
 	snprintf(lines[1], sizeof(lines[1]), "Signgate-Event-Id: %s",
-	    d->row->event_id);
+	    d->row.event_id);
 	snprintf(lines[2], sizeof(lines[2]), "Signgate-Timestamp: %lld",
 	    (long long)now);
 	snprintf(lines[3], sizeof(lines[3]), "Signgate-Signature: %s", sig);
-	for (i = 0; i < 4; i++) {
+	/* No "Expect: 100-continue" round trip. */
+	snprintf(lines[4], sizeof(lines[4]), "Expect:");
+	for (i = 0; i < 5; i++) {
 		if ((nh = curl_slist_append(d->headers, lines[i])) == NULL)
 			return SG_ERR_NOMEM;
 		d->headers = nh;
 	}
-	/* No "Expect: 100-continue" round trip. */
-	snprintf(hdr, sizeof(hdr), "Expect:");
-	if ((nh = curl_slist_append(d->headers, hdr)) == NULL)
-		return SG_ERR_NOMEM;
-	d->headers = nh;
 	if ((d->curl = curl_easy_init()) == NULL)
 		return SG_ERR_NOMEM;
 #define SET(opt, val)							\
@@ -655,12 +653,18 @@ delivery_setup(struct sg_notify *n, struct delivery *d, int64_t now)
 }
 
 static void
-delivery_clear(struct delivery *d)
+delivery_free(CURLM *m, struct delivery *d)
 {
-	if (d->curl != NULL)
+	if (d == NULL)
+		return;
+	if (d->curl != NULL) {
+		curl_multi_remove_handle(m, d->curl);
 		curl_easy_cleanup(d->curl);
+	}
 	curl_slist_free_all(d->headers);
 	free(d->body);
+	free(d->row.body);
+	free(d);
 }
 
 static void
@@ -682,123 +686,117 @@ delivery_finish(struct delivery *d, CURLcode cr)
 	snprintf(d->why, sizeof(d->why), "HTTP status %ld", status);
 }
 
-/* POSTs every claimed row at once; 1 if asked to stop meanwhile. */
-static int
-deliver_all(struct sg_notify *n, struct delivery *v, size_t nv, int64_t now)
-{
+/* The deliveries in flight, NOTIFY_BATCH at most, on one multi handle. */
+struct flight {
 	CURLM *m;
-	CURLMsg *msg;
-	struct delivery *d;
-	size_t i;
-	int running = 0, left, aborted = 0;
+	struct delivery *d[NOTIFY_BATCH];
+	size_t n;
+};
 
-	if ((m = curl_multi_init()) == NULL)
-		return 0;
-	for (i = 0; i < nv; i++) {
-		if (delivery_setup(n, &v[i], now) != 0) {
-			v[i].done = 1;
-			snprintf(v[i].why, sizeof(v[i].why), "cannot be sent "
-			    "(no such webhook here, or no memory)");
-			continue;
-		}
-		if (curl_multi_add_handle(m, v[i].curl) != CURLM_OK) {
-			v[i].done = 1;
-			snprintf(v[i].why, sizeof(v[i].why), "cannot be sent");
-		}
-	}
-	do {
-		if (curl_multi_perform(m, &running) != CURLM_OK)
-			break;
-		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			d = NULL;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-			    (char **)&d);
-			if (d != NULL)
-				delivery_finish(d, msg->data.result);
-		}
-		if (running == 0)
-			break;
-		if (stopping(n)) {
-			aborted = 1;
-			break;
-		}
-		curl_multi_poll(m, NULL, 0, 100, NULL);
-	} while (1);
-	for (i = 0; i < nv; i++)
-		if (v[i].curl != NULL)
-			curl_multi_remove_handle(m, v[i].curl);
-	curl_multi_cleanup(m);
-	return aborted;
-}
-
-/* Claims due rows, tries them, records what happened; how many. */
-static size_t
-deliver_round(struct sg_notify *n, int64_t now)
+/* Claims due rows, as many as there is room for, and starts them. */
+static void
+take_off(struct sg_notify *n, struct flight *f, int64_t now)
 {
 	struct sg_outbox_row *rows = NULL;
-	struct delivery *v = NULL;
-	int64_t *seqs = NULL, *next_at = NULL;
-	int *ok = NULL;
-	const char **why = NULL;
-	uint64_t good = 0, bad = 0;
+	struct delivery *d;
 	size_t nrows = 0, i;
-	uint32_t rnd;
 
 	if (sg_store_outbox_claim(n->st, n->names, n->nhooks, now,
-	    NOTIFY_LEASE_SECONDS, NOTIFY_BATCH, &rows, &nrows) != 0 ||
-	    nrows == 0)
-		goto out;
-	if ((v = calloc(nrows, sizeof(*v))) == NULL ||
-	    (seqs = calloc(nrows, sizeof(*seqs))) == NULL ||
-	    (next_at = calloc(nrows, sizeof(*next_at))) == NULL ||
-	    (ok = calloc(nrows, sizeof(*ok))) == NULL ||
-	    (why = calloc(nrows, sizeof(*why))) == NULL)
-		goto out;
-	for (i = 0; i < nrows; i++)
-		v[i].row = &rows[i];
-	if (deliver_all(n, v, nrows, now))
-		goto out;              /* stopping: the leases stay */
-	now = (int64_t)time(NULL);
+	    NOTIFY_LEASE_SECONDS, NOTIFY_BATCH - f->n, &rows, &nrows) != 0)
+		return;
 	for (i = 0; i < nrows; i++) {
-		seqs[i] = rows[i].seq;
-		ok[i] = v[i].ok;
-		why[i] = v[i].ok ? NULL : v[i].why;
+		if ((d = calloc(1, sizeof(*d))) == NULL)
+			break;         /* its lease runs out */
+		d->row = rows[i];
+		rows[i].body = NULL;   /* d's now */
+		f->d[f->n++] = d;
+		if (delivery_setup(n, d, now) != 0) {
+			d->done = 1;
+			snprintf(d->why, sizeof(d->why), "cannot be sent "
+			    "(no such webhook here, or no memory)");
+		} else if (curl_multi_add_handle(f->m, d->curl) != CURLM_OK) {
+			d->done = 1;
+			snprintf(d->why, sizeof(d->why), "cannot be sent");
+		}
+	}
+	sg_outbox_rows_free(rows, nrows);
+}
+
+/* Records the deliveries that are done (one write job) and lets them
+ * go. */
+static void
+land(struct sg_notify *n, struct flight *f)
+{
+	int64_t seqs[NOTIFY_BATCH], next_at[NOTIFY_BATCH], now;
+	const char *why[NOTIFY_BATCH];
+	int ok[NOTIFY_BATCH];
+	uint64_t good = 0, bad = 0;
+	size_t i, k = 0, kept = 0;
+	uint32_t rnd;
+
+	now = (int64_t)time(NULL);
+	for (i = 0; i < f->n; i++) {
+		struct delivery *d = f->d[i];
+
+		if (!d->done)
+			continue;
+		seqs[k] = d->row.seq;
+		ok[k] = d->ok;
+		why[k] = d->ok ? NULL : d->why;
 		if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
 			rnd = 0;
-		next_at[i] = now + (int64_t)sg_notify_backoff(
-		    (unsigned)rows[i].attempts + 1, n->c->retry_max_seconds,
+		next_at[k] = now + (int64_t)sg_notify_backoff(
+		    (unsigned)d->row.attempts + 1, n->c->retry_max_seconds,
 		    rnd);
-		if (v[i].ok)
+		if (d->ok)
 			good++;
 		else {
 			bad++;
 			sg_log_warn("notify: webhook %s: event %s (%s) not "
 			    "delivered (try %lld): %s; next try in %lld s",
-			    rows[i].webhook, rows[i].event_id, rows[i].type,
-			    (long long)rows[i].attempts + 1, v[i].why,
-			    (long long)(next_at[i] - now));
+			    d->row.webhook, d->row.event_id, d->row.type,
+			    (long long)d->row.attempts + 1, d->why,
+			    (long long)(next_at[k] - now));
 		}
+		k++;
 	}
-	if (sg_store_outbox_done(n->st, seqs, ok, next_at, why, nrows,
-	    now) != 0)
+	if (k == 0)
+		return;
+	if (sg_store_outbox_done(n->st, seqs, ok, next_at, why, k, now) != 0)
 		sg_log_warn("notify: the outcome of %zu deliveries cannot be "
-		    "recorded; they will be tried again", nrows);
+		    "recorded; they will be tried again", k);
 	pthread_mutex_lock(&n->lock);
 	n->delivered += good;
 	n->failures += bad;
 	pthread_mutex_unlock(&n->lock);
-out:
-	for (i = 0; v != NULL && i < nrows; i++)
-		delivery_clear(&v[i]);
-	free(v);
-	free(seqs);
-	free(next_at);
-	free(ok);
-	free(why);
-	sg_outbox_rows_free(rows, nrows);
-	return nrows;
+	for (i = 0; i < f->n; i++) {
+		if (f->d[i]->done)
+			delivery_free(f->m, f->d[i]);
+		else
+			f->d[kept++] = f->d[i];
+	}
+	f->n = kept;
+}
+
+/* Moves the transfers on and marks those that ended. */
+static void
+fly(struct flight *f)
+{
+	struct delivery *d;
+	CURLMsg *msg;
+	int running = 0, left;
+
+	if (curl_multi_perform(f->m, &running) != CURLM_OK)
+		return;
+	while ((msg = curl_multi_info_read(f->m, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		d = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+		    (char **)&d);
+		if (d != NULL)
+			delivery_finish(d, msg->data.result);
+	}
 }
 
 static void
@@ -815,33 +813,62 @@ prune(struct sg_notify *n, int64_t now)
 		    SG_NOTIFY_KEEP_UNDELIVERED / 86400);
 }
 
+/*
+ * The loop: every NOTIFY_POLL_MS, if there is room, due rows are claimed
+ * and started; transfers move on in steps of at most 100 ms, each one
+ * recorded as soon as it ends, so that a slow receiver holds up only its
+ * own deliveries.
+ */
 static void *
 notify_main(void *arg)
 {
 	struct sg_notify *n = arg;
+	struct flight f;
 	uint64_t pending, due;
-	int64_t now, pruned = 0;
+	int64_t now, pruned = 0, looked = 0, ms;
+	size_t i;
 
+	memset(&f, 0, sizeof(f));
+	if ((f.m = curl_multi_init()) == NULL) {
+		sg_log_error("notify: cannot start libcurl: no webhook will be "
+		    "told anything");
+		return NULL;
+	}
 	if (sg_store_outbox_release(n->st) != 0)
 		sg_log_warn("notify: the leases of a previous start cannot "
 		    "be given up; they run out by themselves");
 	while (!stopping(n)) {
 		now = (int64_t)time(NULL);
+		ms = sg_mono_ms();
 		if (now - pruned >= NOTIFY_PRUNE_SECONDS) {
 			prune(n, now);
 			pruned = now;
 		}
-		if (sg_store_outbox_pending(n->st, n->names, n->nhooks, now,
-		    &pending, &due) == 0) {
-			pthread_mutex_lock(&n->lock);
-			n->pending = pending;
-			pthread_mutex_unlock(&n->lock);
-			if (due > 0 && deliver_round(n, now) > 0)
-				continue;
+		if (f.n < NOTIFY_BATCH && ms - looked >= NOTIFY_POLL_MS) {
+			looked = ms;
+			if (sg_store_outbox_pending(n->st, n->names, n->nhooks,
+			    now, &pending, &due) == 0) {
+				pthread_mutex_lock(&n->lock);
+				n->pending = pending;
+				pthread_mutex_unlock(&n->lock);
+				if (due > 0)
+					take_off(n, &f, now);
+			}
 		}
-		if (nap(n, NOTIFY_POLL_MS))
-			break;
+		if (f.n == 0) {
+			if (nap(n, NOTIFY_POLL_MS))
+				break;
+			continue;
+		}
+		fly(&f);
+		land(n, &f);
+		if (f.n > 0)
+			curl_multi_poll(f.m, NULL, 0, 100, NULL);
 	}
+	/* Stopping: what is in flight is abandoned, its leases kept. */
+	for (i = 0; i < f.n; i++)
+		delivery_free(f.m, f.d[i]);
+	curl_multi_cleanup(f.m);
 	return NULL;
 }
 

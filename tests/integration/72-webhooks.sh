@@ -253,9 +253,10 @@ expect_eq "... the event shows it cancelled" \
 kill -TERM "$WATCH_PID" 2>/dev/null
 wait "$WATCH_PID" 2>/dev/null
 
-# --- a receiver that never answers does not hold up a stop ----------------
+# --- a receiver that never answers holds up neither the others nor a stop -
 # It accepts connections (the kernel does) and never reads them: a
-# delivery waits there for its 10 s, and the stop must not.
+# delivery waits there for its 10 s; the other webhook and the stop must
+# not.
 /usr/bin/python3 -c '
 import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
@@ -265,8 +266,8 @@ check "the silent receiver listens" wait_file 10 "^[0-9]" "$T_DIR/hole.port"
 HOLE=$(cat "$T_DIR/hole.port")
 stop_daemon
 jq ".notify.webhooks = [{name: \"hole\", url: \"http://127.0.0.1:$HOLE/\",
-    secret_file: \"$T_DIR/ops.hmac\"}]" "$T_DIR/signgated.json" \
-    >"$T_DIR/hole.json"
+    secret_file: \"$T_DIR/ops.hmac\"}, .notify.webhooks[0]]" \
+    "$T_DIR/signgated.json" >"$T_DIR/hole.json"
 DAEMON_CONF=$T_DIR/hole.json start_daemon || not_ok "the daemon starts with the silent webhook"
 new_request ci release "$(printf 'e%.0s' $(seq 64))" >/dev/null
 check "a delivery is connected to it" bash -c "
@@ -274,6 +275,11 @@ check "a delivery is connected to it" bash -c "
 		ss -Htn state established '( dport = :$HOLE )' | grep -q . && exit 0
 		read -r -t 0.05 _ <>'$T_DIR/.pause'
 	done; exit 1"
+# While that delivery hangs (10 s), ops is told of the next request.
+new_request ci release "$(printf 'f%.0s' $(seq 64))" >/dev/null
+RH=$(jbody .id)
+check "the other webhook's deliveries go on meanwhile" wait_for 6 \
+    "[.[] | select(.path == \"/ops\" and .ev.request.id == \"$RH\")] | length == 1"
 t0=$(date +%s%N)
 DAEMON_CONF=$T_DIR/hole.json stop_daemon
 t1=$(date +%s%N)
