@@ -591,9 +591,10 @@ pg_one_int(struct sg_db *db, const char *sql, int64_t *ret)
 	return r;
 }
 
-/* Under the advisory lock: the steps from version v (5 or more) on. */
+/* Under the advisory lock: the steps from version v (5 or more) on;
+ * each said in the log when the database held rows before (announce). */
 static int
-pg_upgrade(struct sg_db *db, const char *where, int64_t v)
+pg_upgrade(struct sg_db *db, const char *where, int64_t v, int announce)
 {
 	int r;
 
@@ -604,8 +605,10 @@ pg_upgrade(struct sg_db *db, const char *where, int64_t v)
 			    (long long)v + 1, steps_pg[v - 5].what);
 			return r;
 		}
-		sg_log_info("store %s: schema version %lld to %lld: %s", where,
-		    (long long)v, (long long)v + 1, steps_pg[v - 5].what);
+		if (announce)
+			sg_log_info("store %s: schema version %lld to %lld: %s",
+			    where, (long long)v, (long long)v + 1,
+			    steps_pg[v - 5].what);
 	}
 	return 0;
 }
@@ -642,7 +645,7 @@ pg_migrate(struct sg_db *db, const char *where)
 			goto rollback;
 		}
 		if ((r = sg_db_exec(db, pg_schema_v5)) != 0 ||
-		    (r = pg_upgrade(db, where, 5)) != 0)
+		    (r = pg_upgrade(db, where, 5, 0)) != 0)
 			goto fail;
 		sg_log_info("store %s: schema version %d created", where,
 		    STORE_SCHEMA_VERSION);
@@ -659,7 +662,7 @@ pg_migrate(struct sg_db *db, const char *where)
 			r = SG_ERR_CONFLICT;
 			goto rollback;
 		}
-		if ((r = pg_upgrade(db, where, v)) != 0)
+		if ((r = pg_upgrade(db, where, v, 1)) != 0)
 			goto fail;
 	}
 	if ((r = sg_db_exec(db, "COMMIT")) != 0)
