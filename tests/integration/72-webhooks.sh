@@ -156,6 +156,21 @@ expect_eq "... the grant's pattern and count, who revoked it and why" \
 expect_eq "... the signature names its grant" \
     "$(received "[.[] | select(.ev.type == \"request.signed\" and .ev.request.id == \"$RG\") | .ev.request.grant.id] | .[0]")" "$G"
 
+# --- a release: created, three approvals, active, signed -----------------
+st=$(post_json ci /v1/releases "{\"key\":\"release\",\"release\":{\"name\":\"suite\",\"version\":\"2.0\"},\"artifacts\":[{\"name\":\"a.bin\",\"digest\":{\"algorithm\":\"sha256\",\"value\":\"$(printf 'a%.0s' $(seq 64))\"}},{\"name\":\"b.bin\",\"digest\":{\"algorithm\":\"sha256\",\"value\":\"$(printf 'b%.0s' $(seq 64))\"}}]}")
+expect_eq "ci submits a release of two artifacts" "$st" 201
+cp "$T_DIR/body" "$T_DIR/rel.json"
+REL=$(jq -r .id "$T_DIR/rel.json")
+for o in alice bob dave; do
+	st=$(approve_with_openssl $o "$T_DIR/rel.json")
+	[ "$st" = 200 ] || not_ok "$o approves the release: $st"
+done
+check "the release's events reach ops, up to signed" wait_for 30 \
+    "[.[] | select(.path == \"/ops\" and .ev.release.id? == \"$REL\") | .ev.type] | sort == [\"release.active\", \"release.approval\", \"release.approval\", \"release.approval\", \"release.created\", \"release.signed\"]"
+expect_eq "... naming the release and counting its artifacts" \
+    "$(received "[.[] | select(.ev.type == \"release.signed\") | \"\(.ev.release.release.name) \(.ev.release.count) \(.ev.release.signed) \(.ev.release.state)\"] | .[0]")" \
+    "suite 2 2 signed"
+
 # --- the receiver down for a while, then up -------------------------------
 stop_receiver
 F0=$(metric signgate_notify_failures_total)
