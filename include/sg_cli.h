@@ -17,6 +17,7 @@
  *                   other commands share (manifest, statement cross-checks)
  *   cli_grant.c     `grant request`, `grant revoke`
  *   cli_requests.c  `pending`, `show`, `cancel`
+ *   cli_watch.c     `watch` (an officer's queue as it changes)
  *   cli_approve.c   `approve`, `reject`
  *   cli_verify.c    `verify` (offline: signature, log proof, approvals;
  *                   one bundle for a request, two for a release or grant)
@@ -427,5 +428,14 @@ int sg_cli_cmd_release(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_grant(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_policy(int argc, char **argv, struct sg_cli_conf *conf);
+int sg_cli_cmd_watch(int argc, char **argv, struct sg_cli_conf *conf);
+
+/* Shared by `pending` and `watch` (cli_requests.c): every page of pending
+ * requests, releases and grants (of key, if not NULL) appended to all
+ * (an exit status); and "name@version" of a request's artifact (a
+ * release: release(<n>)[:name[@version]], a grant: grant(<n>):<pattern>),
+ * escaped as text. */
+int sg_cli_fetch_pending(struct sg_cli_http *h, const char *key, json_t *all);
+void sg_cli_artifact_label(const json_t *req, char *out, size_t cap);
 
 #endif

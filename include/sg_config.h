@@ -34,6 +34,29 @@ struct sg_store_config {
 	unsigned claim_seconds;         /* default SG_STORE_CLAIM_SECONDS */
 };
 
+/* "notify": webhooks told of every change (src/notify.c). */
+#define SG_NOTIFY_MAX_WEBHOOKS 8
+#define SG_NOTIFY_MAX_FILTERS 16
+#define SG_NOTIFY_FILTER_SIZE 32       /* "release.cancelled", "request.*" */
+enum sg_webhook_format {
+	SG_WEBHOOK_JSON = 1,            /* the event as it is */
+	SG_WEBHOOK_SLACK,               /* {"text": one line} */
+};
+struct sg_webhook_config {
+	char name[SG_NAME_SIZE];
+	char *url;                      /* http:// or https:// */
+	char *secret_file;              /* the HMAC key, mode 0600 */
+	char *ca_file;                  /* NULL: the system's */
+	enum sg_webhook_format format;
+	char events[SG_NOTIFY_MAX_FILTERS][SG_NOTIFY_FILTER_SIZE];
+	size_t nevents;                 /* 0: every event */
+};
+struct sg_notify_config {
+	struct sg_webhook_config webhooks[SG_NOTIFY_MAX_WEBHOOKS];
+	size_t nwebhooks;
+	unsigned retry_max_seconds;     /* the longest wait between tries */
+};
+
 struct sg_config {
 	char *path;
 	char *listen_address;           /* numeric IPv4 or IPv6 */
@@ -86,6 +109,7 @@ struct sg_config {
 	char *log_origin;               /* checkpoint origin and key name */
 	char log_token[SG_TOKEN_LABEL_SIZE]; /* holds the Ed25519 log key */
 	char log_key[SG_NAME_SIZE];     /* its CKA_LABEL */
+	struct sg_notify_config notify;
 };
 
 /* A numeric setting of the file, as the loader's table describes it. */

@@ -251,6 +251,8 @@ struct sg_service_stats {
 	uint64_t log_uncovered;        /* entries no checkpoint covers yet */
 	uint64_t checkpoint_refusals;  /* trees the signer refused to sign */
 	uint64_t batches, batched_jobs;
+	/* Webhook deliveries: waiting, made, failed tries. */
+	uint64_t notify_pending, notify_delivered, notify_failures;
 };
 /* Signatures made with a key since start (by index, as
  * sg_service_key_at). */

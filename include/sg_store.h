@@ -22,7 +22,7 @@
 /* The schema version this build writes (SQLite: PRAGMA user_version;
  * PostgreSQL: the signgate_schema table); see src/store_schema.c for how
  * a database is brought to it. */
-#define SG_STORE_SCHEMA_VERSION 5
+#define SG_STORE_SCHEMA_VERSION 6
 /* How long a gateway's claim on a request lasts unless renewed. */
 #define SG_STORE_CLAIM_SECONDS 60
 
@@ -328,5 +328,82 @@ int sg_store_put_policy(struct sg_txn *t, const char *sha256_hex,
     const char *text, int64_t now);
 int sg_store_get_policy(struct sg_txn *t, const char *sha256_hex,
     char **ret);
+
+/* ---- changes and the notification outbox (src/store_outbox.c) ---- */
+
+/*
+ * Every change of a request, release or grant the store records calls
+ * the change hook, inside the same write transaction, after the change:
+ * created (the row inserted; a row inserted in a final state is told
+ * twice, created then its state), a decision recorded, or a new state.
+ * The hook writes what it must (the outbox) with the change; an error
+ * from it fails the change, so that no change commits without it.  Set
+ * once, before the first write.
+ */
+enum sg_store_change_what {
+	SG_CHANGE_CREATED = 1,
+	SG_CHANGE_DECISION,            /* officer, approve */
+	SG_CHANGE_STATE,               /* state; by for cancelled, revoked */
+};
+struct sg_store_change {
+	enum sg_store_change_what what;
+	const char *id;
+	enum sg_req_state state;       /* SG_CHANGE_STATE: the new one */
+	const char *officer;           /* the decision's, or who ended it */
+	int approve;                   /* SG_CHANGE_DECISION: 1 or 0 */
+	const char *reason;            /* cancelled, revoked, failed, rejected */
+};
+typedef int (*sg_store_change_fn)(void *ctx, struct sg_txn *t,
+    const struct sg_store_change *c);
+void sg_store_set_change_hook(struct sg_store *st, sg_store_change_fn fn,
+    void *ctx);
+
+/* The longest event type ("release.cancelled") and event id. */
+#define SG_OUTBOX_TYPE_SIZE 32
+#define SG_OUTBOX_ID_SIZE 33           /* 128 bits in hex, and the NUL */
+
+/* One delivery: an event for one webhook. */
+struct sg_outbox_row {
+	int64_t seq;
+	char event_id[SG_OUTBOX_ID_SIZE];
+	char webhook[SG_NAME_SIZE];
+	char type[SG_OUTBOX_TYPE_SIZE];
+	char *body;                    /* the event's JSON */
+	int64_t attempts;              /* deliveries tried before this one */
+};
+void sg_outbox_rows_free(struct sg_outbox_row *v, size_t n);
+
+/* Inside a write job: queues the event for one webhook, due at once. */
+int sg_store_outbox_put(struct sg_txn *t, const char *event_id,
+    const char *webhook, const char *type, const char *object_id,
+    const char *body, int64_t now);
+
+/*
+ * Claims up to max undelivered rows of these webhooks that are due at
+ * `now` and not claimed by a live lease (own write job): each is leased
+ * to this gateway until now + lease_seconds, so that another gateway on
+ * the database does not deliver it meanwhile.  A gateway that dies
+ * leaves its leases to run out.
+ */
+int sg_store_outbox_claim(struct sg_store *st, const char *const *webhooks,
+    size_t nwebhooks, int64_t now, int lease_seconds, size_t max,
+    struct sg_outbox_row **ret, size_t *ret_n);
+/* The outcome of claimed deliveries (one write job): delivered[i] set,
+ * the row is delivered at `now`; else it is retried at next_at[i], with
+ * why (may be NULL) kept in last_error, if this gateway still holds it. */
+int sg_store_outbox_done(struct sg_store *st, const int64_t *seqs,
+    const int *delivered, const int64_t *next_at, const char *const *why,
+    size_t n, int64_t now);
+/* Gives up this gateway's leases (at start: a previous life's). */
+int sg_store_outbox_release(struct sg_store *st);
+/* Deletes rows delivered before delivered_before and rows never
+ * delivered created before undelivered_before; *ret_dropped counts the
+ * latter. */
+int sg_store_outbox_prune(struct sg_store *st, int64_t delivered_before,
+    int64_t undelivered_before, uint64_t *ret_dropped);
+/* Rows of these webhooks not delivered yet (a read), and of them those
+ * due at `now` and not leased. */
+int sg_store_outbox_pending(struct sg_store *st, const char *const *webhooks,
+    size_t nwebhooks, int64_t now, uint64_t *ret_pending, uint64_t *ret_due);
 
 #endif

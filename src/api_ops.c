@@ -327,6 +327,24 @@ service_gauges(const struct sg_service_stats *st, struct mbuf *m)
 	    (unsigned long long)st->batched_jobs);
 }
 
+/* Webhook deliveries (docs/OPERATIONS.md, "Notifications"). */
+static void
+notify_gauges(const struct sg_service_stats *st, struct mbuf *m)
+{
+	mprintf(m, "# HELP signgate_notify_pending Webhook deliveries not "
+	    "made yet.\n# TYPE signgate_notify_pending gauge\n"
+	    "signgate_notify_pending %llu\n"
+	    "# TYPE signgate_notify_delivered_total counter\n"
+	    "signgate_notify_delivered_total %llu\n"
+	    "# HELP signgate_notify_failures_total Webhook deliveries tried "
+	    "and failed (each is tried again).\n"
+	    "# TYPE signgate_notify_failures_total counter\n"
+	    "signgate_notify_failures_total %llu\n",
+	    (unsigned long long)st->notify_pending,
+	    (unsigned long long)st->notify_delivered,
+	    (unsigned long long)st->notify_failures);
+}
+
 /* GET /metrics (Prometheus text format) */
 void
 api_get_metrics(struct call *c)
@@ -343,6 +361,7 @@ api_get_metrics(struct call *c)
 	http_metrics(&m);
 	service_counters(c->a, &st, &m);
 	service_gauges(&st, &m);
+	notify_gauges(&st, &m);
 	if (m.err) {
 		free(m.p);
 		api_problem(c->resp, 500, NULL, "out of memory");

@@ -10,7 +10,7 @@
  *   - the policy, every problem with its line (sg_policy_check);
  *   - as the front: the TLS certificate, key and client CA load, and the
  *     key is the certificate's (sg_http_check_tls); the policy can be read
- *     (a reload does);
+ *     (a reload does); each webhook's secret file (sg_notify_open);
  *   - as the signer: the policy can be read, the PKCS#11 module loads,
  *     each token opens with its PIN, each policy key and the log key are
  *     found on their tokens and sign (sg_signer_open with one token, then
@@ -53,6 +53,7 @@
 #include "sg_err.h"
 #include "sg_limits.h"
 #include "sg_http.h"
+#include "sg_notify.h"
 #include "sg_policy.h"
 #include "sg_privdrop.h"
 #include "sg_signer.h"
@@ -253,6 +254,22 @@ tls_report(void *arg, const char *msg)
 	problem(c, c->path, "tls: %s", msg);
 }
 
+/* As the front: each webhook's secret file (owner, mode, length), read
+ * as the daemon reads it, then wiped. */
+static void
+notify_secrets(struct check *c)
+{
+	struct sg_notify *n = NULL;
+	char err[1024];
+
+	if (c->cfg->notify.nwebhooks == 0)
+		return;
+	if (sg_notify_open(&c->cfg->notify, NULL, "check", &n, err,
+	    sizeof(err)) != 0)
+		problem(c, c->path, "%s", err);
+	sg_notify_free(n);
+}
+
 static void
 front_part(struct check *c)
 {
@@ -267,6 +284,7 @@ front_part(struct check *c)
 		(void)sg_http_check_tls(&hc, tls_report, c);
 	}
 	policy_readable(c, SG_PRIV_FRONT);
+	notify_secrets(c);
 }
 
 /* ---- the signer's part --------------------------------------------- */

@@ -188,10 +188,8 @@ sg_cli_print_request(const json_t *req, const struct sg_statement *st)
 	sg_cli_print_statement(sg_cli_jstr(req, "statement"));
 }
 
-/* "name@version" of a request's artifact, escaped as text, for the
- * table. */
-static void
-artifact_label(const json_t *req, char *out, size_t cap)
+void
+sg_cli_artifact_label(const json_t *req, char *out, size_t cap)
 {
 	const json_t *art = json_object_get(req, "artifact");
 	const json_t *rel = json_object_get(req, "release");
@@ -271,9 +269,8 @@ pending_options(int argc, char **argv, struct sg_cli_conf *conf,
 	return SG_EXIT_OK;
 }
 
-/* Every page of pending requests (of key, if not NULL) into all. */
-static int
-fetch_pending(struct sg_cli_http *h, const char *key, json_t *all)
+int
+sg_cli_fetch_pending(struct sg_cli_http *h, const char *key, json_t *all)
 {
 	const char *cursor = NULL;
 	json_t *page = NULL, *arr;
@@ -356,7 +353,7 @@ print_pending_table(json_t *all)
 	printf("%-32s %-12s %-24s %-10s %-20s %-20s %s\n", "ID", "KEY",
 	    "ARTIFACT", "REQUESTER", "CREATED", "EXPIRES", "MISSING");
 	json_array_foreach(all, i, req) {
-		artifact_label(req, art, sizeof(art));
+		sg_cli_artifact_label(req, art, sizeof(art));
 		sg_cli_missing(req, missing, sizeof(missing));
 		printf("%-32s %-12s %-24s %-10s %-20s %-20s %s\n",
 		    sg_cli_esc(sg_cli_jstr(req, "id")),
@@ -382,7 +379,7 @@ sg_cli_cmd_pending(int argc, char **argv, struct sg_cli_conf *conf)
 	ex = SG_EXIT_LOCAL;
 	if ((all = json_array()) == NULL)
 		goto out;
-	if ((ex = fetch_pending(h, key, all)) != SG_EXIT_OK)
+	if ((ex = sg_cli_fetch_pending(h, key, all)) != SG_EXIT_OK)
 		goto out;
 	if (json)
 		ex = print_pending_json(all);

@@ -28,6 +28,8 @@ static const char overview[] =
 "  reject ID         reject ID with your approval key (officer)\n"
 "  cancel ID         cancel pending ID (its requester, or an officer who\n"
 "                    may approve it)\n"
+"  watch             your queue as it changes; --exec runs a command on\n"
+"                    each change (officer)\n"
 "  verify FILE       check a signature offline: log proof, approvals,\n"
 "                    policy (auditor)\n"
 "  log key|checkpoint|monitor\n"
@@ -161,6 +163,33 @@ static const char pending_usage[] =
 "  ID KEY ARTIFACT REQUESTER CREATED EXPIRES MISSING\n"
 "where ARTIFACT is name[@version] (a release: release(<n>)[:name[@version]],\n"
 "a grant: grant(<n>):<pattern>) and MISSING is `N of M GROUP, ...`.\n";
+
+static const char watch_usage[] =
+"usage: signgate watch [--once] [--exec CMD] [--interval S] [--key NAME]\n"
+"\n"
+"Shows the queue of the officer your certificate names: the pending\n"
+"requests, releases and grants that still miss approvals and that you\n"
+"neither asked for nor decided, oldest first; then, until interrupted,\n"
+"each change of it.  The list (GET /v1/requests?state=pending) is read\n"
+"again every S seconds; in between, a long-poll on the oldest item\n"
+"(GET /v1/requests/ID?wait=S) shows a decision on it at once.\n"
+"  --once            print the queue and exit\n"
+"  --exec CMD        run `/bin/sh -c CMD` once per change, in order, each\n"
+"                    waited for: the event's JSON on its standard input,\n"
+"                    {\"type\": \"new\"|\"changed\"|\"gone\", \"request\": {...}},\n"
+"                    and SG_EVENT_TYPE and SG_REQUEST_ID in its\n"
+"                    environment; nothing from the server is put into CMD\n"
+"  --interval S      seconds between readings of the list, 1 to 60\n"
+"                    (default 5)\n"
+"  --key NAME        only items for this signing key\n"
+"\n"
+"Output: `queue of <officer>: <n> waiting`, then one line per item and,\n"
+"later, per change:\n"
+"  TIME EVENT ID KIND KEY ARTIFACT REQUESTER STATE missing: <...>\n"
+"where EVENT is `waiting` (the first listing), `new` (joined the queue),\n"
+"`changed` (its state, decisions or what it misses changed) or `gone`\n"
+"(left the queue: decided by you, signed, rejected, expired, cancelled;\n"
+"the line shows it as it is then).  The first listing runs no command.\n";
 
 static const char show_usage[] =
 "usage: signgate show ID [--json] [--manifest]\n"
@@ -447,6 +476,8 @@ sg_cli_usage(FILE *f, const char *cmd)
 		fputs(pending_usage, f);
 	else if (strcmp(cmd, "show") == 0)
 		fputs(show_usage, f);
+	else if (strcmp(cmd, "watch") == 0)
+		fputs(watch_usage, f);
 	else if (strcmp(cmd, "approve") == 0 || strcmp(cmd, "reject") == 0)
 		fputs(approve_usage, f);
 	else if (strcmp(cmd, "cancel") == 0)

@@ -343,6 +343,8 @@ static const struct object_rule {
 	{ "store", (const char *const[]){ "backend", "conninfo",
 	  "password_file", "node", "claim_seconds", NULL },
 	  "must be an object with backend (\"sqlite\" or \"postgresql\")" },
+	{ "notify", (const char *const[]){ "webhooks", "retry_max_seconds",
+	  NULL }, "must be an object with webhooks" },
 };
 
 const struct sg_config_number *
@@ -715,6 +717,136 @@ parse_store(struct ctx *c, json_t *root, struct sg_config *cfg)
 	return 0;
 }
 
+/* ---- "notify": webhooks (src/notify.c) ---- */
+
+static void
+notify_config_free(struct sg_notify_config *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->nwebhooks; i++) {
+		free(n->webhooks[i].url);
+		free(n->webhooks[i].secret_file);
+		free(n->webhooks[i].ca_file);
+	}
+	memset(n, 0, sizeof(*n));
+}
+
+/* An event filter: "request.created", "release.*", "*.signed" or "*". */
+static int
+event_filter_ok(const char *f)
+{
+	const char *dot;
+	size_t i;
+
+	if (strcmp(f, "*") == 0)
+		return 1;
+	if ((dot = strchr(f, '.')) == NULL || dot == f || dot[1] == '\0' ||
+	    strlen(f) >= SG_NOTIFY_FILTER_SIZE)
+		return 0;
+	for (i = 0; f[i] != '\0'; i++)
+		if (!((f[i] >= 'a' && f[i] <= 'z') || f[i] == '.' ||
+		    f[i] == '*'))
+			return 0;
+	return 1;
+}
+
+static int
+parse_webhook(struct ctx *c, json_t *e, const char *f,
+    struct sg_notify_config *n)
+{
+	static const char *const wh_f[] = { "name", "url", "secret_file",
+	    "format", "events", "ca_file", NULL };
+	struct sg_webhook_config *w = &n->webhooks[n->nwebhooks];
+	const char *name, *url, *format = NULL;
+	char ff[96];
+	json_t *ev, *v;
+	size_t i, j;
+	int r;
+
+	if (!json_is_object(e))
+		return fail(c, f, "must be an object");
+	n->nwebhooks++;                 /* owned from here: freed with n */
+	if ((r = check_fields(c, f, e, wh_f)) != 0 ||
+	    (r = get_string(c, e, "name", f, 1, &name)) != 0 ||
+	    (r = get_string(c, e, "url", f, 1, &url)) != 0 ||
+	    (r = get_path(c, e, "secret_file", f, 1, &w->secret_file)) != 0 ||
+	    (r = get_path(c, e, "ca_file", f, 0, &w->ca_file)) != 0 ||
+	    (r = get_string(c, e, "format", f, 0, &format)) != 0)
+		return r;
+	if (!node_ok(name))
+		return fail(c, f, "name must be 1 to %d letters, digits, '.', "
+		    "'_', ':' or '-'", SG_NAME_LEN_MAX);
+	for (i = 0; i + 1 < n->nwebhooks; i++)
+		if (strcmp(n->webhooks[i].name, name) == 0)
+			return fail(c, f, "name '%s' is used twice", name);
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	if (strncmp(url, "https://", 8) != 0 &&
+	    strncmp(url, "http://", 7) != 0)
+		return fail(c, f, "url must be http:// or https://");
+	if (strlen(url) > 2048)
+		return fail(c, f, "url longer than 2048 bytes");
+	for (i = 0; url[i] != '\0'; i++)
+		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
+			return fail(c, f, "url holds a space or a control "
+			    "character");
+	if ((w->url = strdup(url)) == NULL)
+		return SG_ERR_NOMEM;
+	if (format == NULL || strcmp(format, "json") == 0)
+		w->format = SG_WEBHOOK_JSON;
+	else if (strcmp(format, "slack") == 0)
+		w->format = SG_WEBHOOK_SLACK;
+	else
+		return fail(c, f, "format must be \"json\" or \"slack\"");
+	if ((ev = json_object_get(e, "events")) == NULL)
+		return 0;
+	if (!json_is_array(ev) || json_array_size(ev) == 0 ||
+	    json_array_size(ev) > SG_NOTIFY_MAX_FILTERS)
+		return fail(c, f, "events must be an array of 1 to %d event "
+		    "types", SG_NOTIFY_MAX_FILTERS);
+	json_array_foreach(ev, j, v) {
+		snprintf(ff, sizeof(ff), "%s.events[%zu]", f, j);
+		if (!json_is_string(v) || !event_filter_ok(json_string_value(v)))
+			return fail(c, ff, "must be an event type such as "
+			    "\"request.created\", \"release.*\" or \"*\"");
+		snprintf(w->events[j], sizeof(w->events[j]), "%s",
+		    json_string_value(v));
+		w->nevents++;
+	}
+	return 0;
+}
+
+/* "notify": {"webhooks": [...], "retry_max_seconds": N}. */
+static int
+parse_notify(struct ctx *c, json_t *root, struct sg_config *cfg)
+{
+	struct sg_notify_config *n = &cfg->notify;
+	json_t *no, *hooks, *e;
+	char f[64];
+	size_t i;
+	int r;
+
+	n->retry_max_seconds = 300;
+	if ((r = get_object(c, root, "notify", 0, &no)) != 0 || no == NULL)
+		return r;
+	if ((r = get_uint(c, no, "retry_max_seconds",
+	    "notify.retry_max_seconds", 1, 3600, 300,
+	    &n->retry_max_seconds)) != 0)
+		return r;
+	hooks = json_object_get(no, "webhooks");
+	if (hooks == NULL || !json_is_array(hooks) ||
+	    json_array_size(hooks) == 0 ||
+	    json_array_size(hooks) > SG_NOTIFY_MAX_WEBHOOKS)
+		return fail(c, "notify.webhooks", "must be an array of 1 to %d "
+		    "objects", SG_NOTIFY_MAX_WEBHOOKS);
+	json_array_foreach(hooks, i, e) {
+		snprintf(f, sizeof(f), "notify.webhooks[%zu]", i);
+		if ((r = parse_webhook(c, e, f, n)) != 0)
+			return r;
+	}
+	return 0;
+}
+
 static int
 parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 {
@@ -725,7 +857,7 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    "timestamping", "users", "signer_state_dir", "signer_socket",
 	    "unauthenticated_connection_limit", "per_ip_unauthenticated_limit",
 	    "handshake_timeout", "first_request_timeout", "request_timeout",
-	    "anonymous_rate_limit", "store", NULL };
+	    "anonymous_rate_limit", "store", "notify", NULL };
 	json_t *p11;
 	int r;
 
@@ -753,7 +885,8 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    (r = parse_numbers(c, root, cfg)) != 0 ||
 	    (r = parse_users(c, root, cfg)) != 0 ||
 	    (r = parse_timestamping(c, root, cfg)) != 0 ||
-	    (r = parse_log(c, root, cfg)) != 0)
+	    (r = parse_log(c, root, cfg)) != 0 ||
+	    (r = parse_notify(c, root, cfg)) != 0)
 		return r;
 	return 0;
 }
@@ -818,5 +951,6 @@ sg_config_free(struct sg_config *c)
 	free(c->signer_state_dir);
 	free(c->signer_socket);
 	free(c->log_origin);
+	notify_config_free(&c->notify);
 	free(c);
 }

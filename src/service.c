@@ -53,6 +53,7 @@
 
 #include "sg_crypto.h"
 #include "sg_err.h"
+#include "sg_notify.h"
 #include "sg_privdrop.h"
 #include "sg_tlog.h"
 #include "sg_util.h"
@@ -281,7 +282,8 @@ service_start(struct sg_service *s, char *errbuf, size_t errlen)
 	int r;
 
 	if ((r = log_key(s, &logpub, rawpub, errbuf, errlen)) != 0 ||
-	    (r = open_store(s, rawpub, errbuf, errlen)) != 0)
+	    (r = open_store(s, rawpub, errbuf, errlen)) != 0 ||
+	    (r = svc_notify_open(s, errbuf, errlen)) != 0)
 		return r;
 	if ((policy_dir = sg_dirname(s->cfg->policy_path)) == NULL)
 		return SG_ERR_NOMEM;
@@ -301,6 +303,9 @@ service_start(struct sg_service *s, char *errbuf, size_t errlen)
 		    "thread");
 	else if ((r = svc_releases_start(s)) != 0)
 		snprintf(errbuf, errlen, "cannot start the release thread");
+	else if ((r = svc_notify_start(s)) != 0)
+		snprintf(errbuf, errlen, "cannot start the notification "
+		    "thread");
 out:
 	free(policy_dir);
 	return r;
@@ -362,6 +367,7 @@ sg_service_quiesce(struct sg_service *s)
 	svc_async_stop(s);
 	svc_releases_stop(s);
 	svc_sweeper_stop(s);
+	svc_notify_stop(s);
 	sg_store_unlisten(s->store);
 }
 
@@ -383,6 +389,8 @@ sg_service_free(struct sg_service *s)
 	free(s->sigcounts);
 	/* The store's writer may still call the log's hooks until it stops. */
 	sg_store_close(s->store);
+	/* After the store: its writer calls the change hook until then. */
+	sg_notify_free(s->notifier);
 	sg_tlog_free(s->log);
 	if (s->signer.free != NULL)
 		s->signer.free(s->signer.ctx);

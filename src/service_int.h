@@ -67,6 +67,7 @@ struct sg_service {
 	struct sg_service_signer signer;
 	struct sg_store *store;
 	struct sg_tlog *log;
+	struct sg_notify *notifier;    /* NULL without webhooks */
 	struct sg_key_view *keys;
 	size_t nkeys;
 	int64_t (*now)(void *ctx);
@@ -299,5 +300,10 @@ void svc_sweeper_stop(struct sg_service *s);
 void svc_stat_add(struct sg_service *s, uint64_t *counter);
 void svc_count_signature(struct sg_service *s, const struct sg_key_view *kv);
 void svc_hsm_time(struct sg_service *s, int64_t t0);
+
+/* service_notify.c: webhooks told of every change (src/notify.c). */
+int svc_notify_open(struct sg_service *s, char *errbuf, size_t errlen);
+int svc_notify_start(struct sg_service *s);
+void svc_notify_stop(struct sg_service *s);
 
 #endif

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "sg_err.h"
+#include "sg_notify.h"
 #include "sg_tlog.h"
 #include "sg_util.h"
 #include "service_int.h"
@@ -86,6 +87,8 @@ sg_service_stats(struct sg_service *s, struct sg_service_stats *ret)
 	    ls.checkpoint_size : 0;
 	ret->checkpoint_refusals = ls.refusals;
 	sg_store_batch_stats(s->store, &ret->batches, &ret->batched_jobs);
+	sg_notify_stats(s->notifier, &ret->notify_pending,
+	    &ret->notify_delivered, &ret->notify_failures);
 	if (sg_store_read_begin(s->store, &t) != 0)
 		return;
 	if (sg_store_count_pending(t, NULL, &ret->pending) != 0)

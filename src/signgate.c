@@ -45,6 +45,7 @@ static const struct command commands[] = {
 	{ "verify", sg_cli_cmd_verify },
 	{ "log", sg_cli_cmd_log },
 	{ "policy", sg_cli_cmd_policy },
+	{ "watch", sg_cli_cmd_watch },
 };
 
 static const struct command *

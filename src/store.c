@@ -740,6 +740,12 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
 	rc = sg_db_step(s);
 	r = rc == SG_DB_DONE ? 0 : store_db_err(t->db, rc);
 	sg_db_finalize(s);
+	if (r == 0)
+		r = store_changed(t, SG_CHANGE_CREATED, q->id, q->state, NULL,
+		    0, NULL);
+	if (r == 0 && q->state != SG_REQ_PENDING)
+		r = store_changed(t, SG_CHANGE_STATE, q->id, q->state, NULL,
+		    0, q->error);
 	return r;
 }
 
@@ -972,6 +978,9 @@ sg_store_add_approval(struct sg_txn *t, const char *id,
 	rc = sg_db_step(s);
 	r = rc == SG_DB_DONE ? 0 : store_db_err(t->db, rc);
 	sg_db_finalize(s);
+	if (r == 0)
+		r = store_changed(t, SG_CHANGE_DECISION, id, SG_REQ_NONE,
+		    officer, approve, NULL);
 	return r;
 }
 
@@ -1005,6 +1014,8 @@ sg_store_finish(struct sg_txn *t, const char *id, enum sg_req_state to,
 		sg_db_bind_text(s, 3, error);
 	r = store_changed_one(t, s);
 	sg_db_finalize(s);
+	if (r == 0)
+		r = store_changed(t, SG_CHANGE_STATE, id, to, NULL, 0, error);
 	return r;
 }
 
@@ -1012,7 +1023,7 @@ sg_store_finish(struct sg_txn *t, const char *id, enum sg_req_state to,
  * guards the one it may leave. */
 static int
 end_by(struct sg_txn *t, const char *sql, const char *id, const char *by,
-    const char *reason, int64_t at)
+    const char *reason, int64_t at, enum sg_req_state to)
 {
 	struct sg_db_stmt *s = NULL;
 	int r;
@@ -1025,6 +1036,8 @@ end_by(struct sg_txn *t, const char *sql, const char *id, const char *by,
 	sg_db_bind_int64(s, 4, at);
 	r = store_changed_one(t, s);
 	sg_db_finalize(s);
+	if (r == 0)
+		r = store_changed(t, SG_CHANGE_STATE, id, to, by, 0, reason);
 	return r;
 }
 
@@ -1034,7 +1047,8 @@ sg_store_cancel(struct sg_txn *t, const char *id, const char *by,
 {
 	return end_by(t, "UPDATE requests SET state = 'cancelled', "
 	    "cancelled_by = ?2, cancel_reason = ?3, cancelled_at = ?4 "
-	    "WHERE id = ?1 AND state = 'pending'", id, by, reason, at);
+	    "WHERE id = ?1 AND state = 'pending'", id, by, reason, at,
+	    SG_REQ_CANCELLED);
 }
 
 int
@@ -1044,7 +1058,7 @@ sg_store_revoke(struct sg_txn *t, const char *id, const char *by,
 	return end_by(t, "UPDATE requests SET state = 'revoked', "
 	    "cancelled_by = ?2, cancel_reason = ?3, cancelled_at = ?4 "
 	    "WHERE id = ?1 AND state = 'active' AND kind = 'grant'", id, by,
-	    reason, at);
+	    reason, at, SG_REQ_REVOKED);
 }
 
 int
@@ -1070,6 +1084,9 @@ sg_store_set_signed(struct sg_txn *t, const char *id, const uint8_t *sig,
 	sg_db_bind_int64(s, 4, signed_at);
 	r = store_changed_one(t, s);
 	sg_db_finalize(s);
+	if (r == 0)
+		r = store_changed(t, SG_CHANGE_STATE, id, SG_REQ_SIGNED, NULL,
+		    0, NULL);
 	return r;
 }
 

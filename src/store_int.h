@@ -73,6 +73,9 @@ struct sg_store {
 	void (*on_change)(void *, const char *);
 	void *on_change_arg;
 	uint64_t remote_changes;
+	/* The change hook (sg_store_set_change_hook), set before writes. */
+	sg_store_change_fn change_fn;
+	void *change_ctx;
 };
 
 /* Brings a new connection's database to SG_STORE_SCHEMA_VERSION
@@ -98,5 +101,11 @@ int store_select_ids(struct sg_txn *t, const char *sql, int64_t now,
 /* In a write job of a shared store: 0 if this gateway still holds the
  * claim on id (and it is extended), SG_ERR_CONFLICT if not. */
 int store_claim_fence(struct sg_txn *t, const char *id);
+
+/* Tells the change hook, if any, of a change just made in t (a write);
+ * its error fails the change (src/store_outbox.c). */
+int store_changed(struct sg_txn *t, enum sg_store_change_what what,
+    const char *id, enum sg_req_state state, const char *officer,
+    int approve, const char *reason);
 
 #endif

@@ -163,6 +163,9 @@ sg_store_activate(struct sg_txn *t, const char *id, uint64_t approved_index)
 	sg_db_bind_int64(s, 2, (int64_t)approved_index);
 	r = store_changed_one(t, s);
 	sg_db_finalize(s);
+	if (r == 0)
+		r = store_changed(t, SG_CHANGE_STATE, id, SG_REQ_ACTIVE, NULL,
+		    0, NULL);
 	return r;
 }
 
@@ -181,6 +184,9 @@ sg_store_release_done(struct sg_txn *t, const char *id, int64_t at)
 	sg_db_bind_int64(s, 2, at);
 	r = store_changed_one(t, s);
 	sg_db_finalize(s);
+	if (r == 0)
+		r = store_changed(t, SG_CHANGE_STATE, id, SG_REQ_SIGNED, NULL,
+		    0, NULL);
 	return r;
 }
 

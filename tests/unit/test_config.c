@@ -1103,6 +1103,78 @@ test_conninfo_secrets(void)
 	    sizeof(err)), SG_ERR_INVALID);
 }
 
+/* "notify": webhooks, each refused by the field at fault. */
+#define NOTIFY_AT "\"threads\": 4,"
+static const char *
+with_notify(const char *notify)
+{
+	static char text[2048];
+
+	snprintf(text, sizeof(text), "\"threads\": 4, \"notify\": %s,",
+	    notify);
+	return edited(NOTIFY_AT, text);
+}
+
+static void
+test_notify(void)
+{
+	struct sg_config *cfg;
+
+	cfg = LOADS(base);
+	CHECK(cfg != NULL && cfg->notify.nwebhooks == 0);
+	sg_config_free(cfg);
+	cfg = LOADS(with_notify("{\"webhooks\": [{\"name\": \"ops\", "
+	    "\"url\": \"https://hooks.example/x\", \"secret_file\": "
+	    "\"ops.hmac\", \"events\": [\"request.*\", \"release.signed\"]}, "
+	    "{\"name\": \"chat\", \"url\": \"http://127.0.0.1:9/\", "
+	    "\"secret_file\": \"/etc/c.hmac\", \"format\": \"slack\", "
+	    "\"ca_file\": \"ca.pem\"}], \"retry_max_seconds\": 2}"));
+	CHECK(cfg != NULL);
+	if (cfg != NULL) {
+		CHECK_EQ_INT(cfg->notify.nwebhooks, 2);
+		CHECK_STR(cfg->notify.webhooks[0].name, "ops");
+		CHECK_EQ_INT(cfg->notify.webhooks[0].format, SG_WEBHOOK_JSON);
+		CHECK_STR(cfg->notify.webhooks[0].secret_file,
+		    in_tmp("ops.hmac"));
+		CHECK_EQ_INT(cfg->notify.webhooks[0].nevents, 2);
+		CHECK_STR(cfg->notify.webhooks[0].events[1], "release.signed");
+		CHECK(cfg->notify.webhooks[0].ca_file == NULL);
+		CHECK_EQ_INT(cfg->notify.webhooks[1].format, SG_WEBHOOK_SLACK);
+		CHECK_STR(cfg->notify.webhooks[1].secret_file, "/etc/c.hmac");
+		CHECK_STR(cfg->notify.webhooks[1].ca_file, in_tmp("ca.pem"));
+		CHECK_EQ_INT(cfg->notify.webhooks[1].nevents, 0);
+		CHECK_EQ_INT(cfg->notify.retry_max_seconds, 2);
+	}
+	sg_config_free(cfg);
+
+	REFUSED_WHY(with_notify("{\"webhooks\": [{\"name\": \"ops\", "
+	    "\"url\": \"ftp://h/x\", \"secret_file\": \"s\"}]}"),
+	    "notify.webhooks[0]", "http:// or https://");
+	REFUSED_WHY(with_notify("{\"webhooks\": [{\"name\": \"ops\", "
+	    "\"url\": \"https://h/x\", \"secret_file\": \"s\", \"format\": "
+	    "\"xml\"}]}"), "notify.webhooks[0]", "format");
+	REFUSED_WHY(with_notify("{\"webhooks\": [{\"name\": \"ops\", "
+	    "\"url\": \"https://h/x\", \"secret_file\": \"s\", \"secret\": "
+	    "\"x\"}]}"), "notify.webhooks[0]", "unknown field 'secret'");
+	REFUSED_WHY(with_notify("{\"webhooks\": [{\"name\": \"ops\", "
+	    "\"url\": \"https://h/x\"}]}"), "notify.webhooks[0]",
+	    "is required");
+	REFUSED_WHY(with_notify("{\"webhooks\": [{\"name\": \"ops\", "
+	    "\"url\": \"https://h/x\", \"secret_file\": \"s\"}, {\"name\": "
+	    "\"ops\", \"url\": \"https://h/y\", \"secret_file\": \"s\"}]}"),
+	    "notify.webhooks[1]", "twice");
+	REFUSED_WHY(with_notify("{\"webhooks\": [{\"name\": \"ops\", "
+	    "\"url\": \"https://h/x\", \"secret_file\": \"s\", \"events\": "
+	    "[\"request created\"]}]}"), "notify.webhooks[0].events[0]",
+	    "event type");
+	REFUSED(with_notify("{\"webhooks\": []}"), "notify.webhooks");
+	REFUSED_WHY(with_notify("{\"webhooks\": [], \"hooks\": 1}"),
+	    "notify", "unknown field 'hooks'");
+	REFUSED(with_notify("{\"webhooks\": [{\"name\": \"ops\", \"url\": "
+	    "\"https://h/x\", \"secret_file\": \"s\"}], "
+	    "\"retry_max_seconds\": 0}"), "notify.retry_max_seconds");
+}
+
 static void
 test_teardown(void)
 {
@@ -1133,4 +1205,5 @@ SG_TEST_MAIN("config",
     T(test_numbers_match_operations_md),
     T(test_numbers_table_drives_loader),
     T(test_conninfo_secrets),
+    T(test_notify),
     T(test_teardown))

@@ -1738,6 +1738,65 @@ test_setup(void)
 		exit(2);
 }
 
+/* A PostgreSQL database at version 5 (as the builds before the outbox
+ * made it) is brought to version 6 at open, its rows kept. */
+static int
+job_back_to_v5(struct sg_txn *t, void *arg)
+{
+	(void)arg;
+	return sg_db_exec(sg_store_txn_db(t), "DROP TABLE notify_outbox; "
+	    "DELETE FROM signgate_schema WHERE version = 6");
+}
+
+static int
+job_schema_version(struct sg_txn *t, void *arg)
+{
+	struct sg_db_stmt *s = NULL;
+	int r;
+
+	if ((r = sg_db_prepare(sg_store_txn_db(t), "SELECT MAX(version) FROM "
+	    "signgate_schema", &s)) != 0)
+		return r;
+	if ((r = sg_db_step(s)) == SG_DB_ROW) {
+		*(int64_t *)arg = sg_db_column_int64(s, 0);
+		r = 0;
+	}
+	sg_db_finalize(s);
+	return r;
+}
+
+static void
+test_pg_upgrade_v5(void)
+{
+	static const char *const hooks[] = { "ops" };
+	struct sg_store *st = NULL;
+	struct req r;
+	uint64_t pending = 1, due = 1;
+	int64_t v = 0;
+
+	CHECK_EQ_INT(open_named("pgv5", NULL, 0, &st), 0);
+	if (st == NULL)
+		return;
+	fill(&r, 990, "release", 1, 2);
+	CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
+	CHECK_EQ_INT(sg_store_write(st, job_back_to_v5, NULL), 0);
+	CHECK_EQ_INT(sg_store_write(st, job_schema_version, &v), 0);
+	CHECK_EQ_INT(v, 5);
+	CHECK(sg_store_outbox_pending(st, hooks, 1, 0, &pending, &due) != 0);
+	sg_store_close(st);
+	st = NULL;
+	CHECK_EQ_INT(open_named("pgv5", NULL, 0, &st), 0);
+	if (st == NULL)
+		return;
+	CHECK_EQ_INT(sg_store_write(st, job_schema_version, &v), 0);
+	CHECK_EQ_INT(v, 6);
+	CHECK(exists(st, r.q.id));
+	CHECK_EQ_INT(sg_store_outbox_pending(st, hooks, 1, 0, &pending, &due),
+	    0);
+	CHECK_EQ_INT(pending, 0);
+	sg_store_close(st);
+}
+
 static void
 test_teardown(void)
 {
@@ -2233,7 +2292,7 @@ test_schema_newer_refused(void)
 	CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
 	sg_store_close(st);
 	snprintf(dir, sizeof(dir), "%s/newer", tmpdir);
-	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 6"), 0);
+	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 7"), 0);
 
 	/* The refusal goes to the log (stderr): catch it. */
 	snprintf(logpath, sizeof(logpath), "%s/newer.log", tmpdir);
@@ -2257,11 +2316,11 @@ test_schema_newer_refused(void)
 		fclose(f);
 		CHECK(n > 0);
 	}
-	CHECK(strstr(log, "schema is version 6, newer than this build's "
-	    "(5): refusing to open it") != NULL);
-	/* Untouched: still version 6, the row still there. */
-	CHECK_EQ_INT(db_version(dir), 6);
-	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 5"), 0);
+	CHECK(strstr(log, "schema is version 7, newer than this build's "
+	    "(6): refusing to open it") != NULL);
+	/* Untouched: still version 7, the row still there. */
+	CHECK_EQ_INT(db_version(dir), 7);
+	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 6"), 0);
 	st = NULL;
 	CHECK_EQ_INT(sg_store_open(dir, &st), 0);
 	CHECK(st != NULL && exists(st, r.q.id));
@@ -3020,6 +3079,164 @@ out:
 	sg_store_close(b);
 }
 
+/* ---- the notification outbox (src/store_outbox.c) ---- */
+
+struct outbox_rec {
+	int calls;
+	int fail;                  /* the hook's answer */
+};
+
+static int
+outbox_hook(void *ctx, struct sg_txn *t, const struct sg_store_change *c)
+{
+	struct outbox_rec *rec = ctx;
+	char id[SG_OUTBOX_ID_SIZE], body[128];
+
+	rec->calls++;
+	if (rec->fail)
+		return rec->fail;
+	snprintf(id, sizeof(id), "%032x", rec->calls);
+	snprintf(body, sizeof(body), "{\"what\":%d,\"id\":\"%s\"}",
+	    (int)c->what, c->id);
+	return sg_store_outbox_put(t, id, "ops", c->what == SG_CHANGE_CREATED ?
+	    "request.created" : "request.approval", c->id, body,
+	    (int64_t)time(NULL));
+}
+
+static int
+outbox_count(struct sg_store *st, uint64_t *ret_due)
+{
+	static const char *const hooks[] = { "ops" };
+	uint64_t pending = 0, due = 0;
+
+	if (sg_store_outbox_pending(st, hooks, 1, (int64_t)time(NULL),
+	    &pending, &due) != 0)
+		return -1;
+	if (ret_due != NULL)
+		*ret_due = due;
+	return (int)pending;
+}
+
+/* Events commit and roll back with their change; two gateways never hold
+ * one delivery at once; outcomes and pruning. */
+static void
+test_outbox(void)
+{
+	static const char *const hooks[] = { "ops" };
+	struct sg_store *a = NULL, *b = NULL;
+	struct sg_outbox_row *ra = NULL, *rb = NULL, *rc = NULL;
+	struct outbox_rec rec = { 0, 0 };
+	struct req r1, r2, r3;
+	struct ins bad;
+	size_t na = 0, nb = 0, nc = 0;
+	uint64_t due = 0, dropped = 0;
+	int64_t now, seq, next_at;
+	int ok;
+
+	CHECK_EQ_INT(open_named("outbox", "gw-a", 60, &a), 0);
+	CHECK_EQ_INT(open_named("outbox", "gw-b", 60, &b), 0);
+	if (a == NULL || b == NULL)
+		goto out;
+	sg_store_set_change_hook(a, outbox_hook, &rec);
+	fill(&r1, 950, "release", 1, 2);
+	fill(&r2, 951, "release", 1, 2);
+	fill(&r3, 952, "release", 1, 2);
+	r1.q.state = r2.q.state = r3.q.state = SG_REQ_PENDING;
+
+	/* With its change. */
+	CHECK_EQ_INT(insert(a, &r1.q, NULL, NULL), 0);
+	CHECK_EQ_INT(outbox_count(a, &due), 1);
+	CHECK_EQ_INT(due, 1);
+	/* A job that fails after the change: neither stays. */
+	memset(&bad, 0, sizeof(bad));
+	bad.q = &r2.q;
+	bad.fail_with = SG_ERR_CONFLICT;
+	CHECK_EQ_INT(sg_store_write(a, job_insert, &bad), SG_ERR_CONFLICT);
+	CHECK(!exists(a, r2.q.id));
+	CHECK_EQ_INT(outbox_count(a, NULL), 1);
+	/* A hook that fails fails the change. */
+	rec.fail = SG_ERR_IO;
+	CHECK(insert(a, &r2.q, NULL, NULL) != 0);
+	CHECK(!exists(a, r2.q.id));
+	rec.fail = 0;
+	CHECK_EQ_INT(approve(a, r1.q.id, "alice", 1, 3, "{}"), 0);
+	CHECK_EQ_INT(outbox_count(b, NULL), 2);
+
+	/* Two gateways claim: each gets its own rows, none twice. */
+	now = (int64_t)time(NULL);
+	CHECK_EQ_INT(sg_store_outbox_claim(a, hooks, 1, now, 60, 1, &ra, &na),
+	    0);
+	CHECK_EQ_INT(sg_store_outbox_claim(b, hooks, 1, now, 60, 10, &rb,
+	    &nb), 0);
+	CHECK_EQ_INT(na, 1);
+	CHECK_EQ_INT(nb, 1);
+	if (na != 1 || nb != 1)
+		goto out;
+	CHECK(ra[0].seq != rb[0].seq);
+	CHECK(strcmp(ra[0].event_id, rb[0].event_id) != 0);
+	CHECK(strstr(ra[0].body, r1.q.id) != NULL);
+	CHECK_STR(ra[0].webhook, "ops");
+	CHECK_EQ_INT(ra[0].attempts, 0);
+	CHECK_EQ_INT(sg_store_outbox_claim(a, hooks, 1, now, 60, 10, &rc,
+	    &nc), 0);
+	CHECK_EQ_INT(nc, 0);
+	CHECK_EQ_INT(outbox_count(a, &due), 2);
+	CHECK_EQ_INT(due, 0);
+
+	/* a delivered its row; b failed and retries in 100 s. */
+	ok = 1;
+	CHECK_EQ_INT(sg_store_outbox_done(a, &ra[0].seq, &ok, &now, NULL, 1,
+	    now), 0);
+	ok = 0;
+	next_at = now + 100;
+	CHECK_EQ_INT(sg_store_outbox_done(b, &rb[0].seq, &ok, &next_at, NULL,
+	    1, now), 0);
+	CHECK_EQ_INT(outbox_count(a, &due), 1);
+	CHECK_EQ_INT(due, 0);
+	/* A failure reported by a gateway that no longer holds the row
+	 * changes nothing. */
+	seq = rb[0].seq;
+	next_at = now;
+	CHECK_EQ_INT(sg_store_outbox_done(a, &seq, &ok, &next_at, NULL, 1,
+	    now), 0);
+	CHECK_EQ_INT(outbox_count(a, &due), 1);
+	CHECK_EQ_INT(due, 0);
+
+	/* A lease given up (a restart) is free at once for the other. */
+	CHECK_EQ_INT(insert(a, &r3.q, NULL, NULL), 0);
+	sg_outbox_rows_free(ra, na);
+	ra = NULL;
+	CHECK_EQ_INT(sg_store_outbox_claim(a, hooks, 1, now, 60, 10, &ra,
+	    &na), 0);
+	CHECK_EQ_INT(na, 1);
+	sg_outbox_rows_free(rc, nc);
+	rc = NULL;
+	CHECK_EQ_INT(sg_store_outbox_claim(b, hooks, 1, now, 60, 10, &rc,
+	    &nc), 0);
+	CHECK_EQ_INT(nc, 0);
+	CHECK_EQ_INT(sg_store_outbox_release(a), 0);
+	CHECK_EQ_INT(sg_store_outbox_claim(b, hooks, 1, now, 60, 10, &rc,
+	    &nc), 0);
+	CHECK_EQ_INT(nc, 1);
+	if (na == 1 && nc == 1)
+		CHECK_EQ_INT(rc[0].seq, ra[0].seq);
+
+	/* Pruning: delivered rows first, undelivered ones at their age. */
+	CHECK_EQ_INT(sg_store_outbox_prune(a, now + 1, 0, &dropped), 0);
+	CHECK_EQ_INT(dropped, 0);
+	CHECK_EQ_INT(outbox_count(a, NULL), 2);
+	CHECK_EQ_INT(sg_store_outbox_prune(a, now + 1, now + 100, &dropped),
+	    0);
+	CHECK_EQ_INT(dropped, 2);
+	CHECK_EQ_INT(outbox_count(a, NULL), 0);
+out:
+	sg_outbox_rows_free(ra, na);
+	sg_outbox_rows_free(rb, nb);
+	sg_outbox_rows_free(rc, nc);
+	sg_store_close(a);
+	sg_store_close(b);
+}
+
 struct order {
 	struct sg_store *other;        /* its writer is to wait for ours */
 	struct req x, y;
@@ -3480,7 +3697,8 @@ out:
     T(test_grant_take_concurrent), \
     T(test_revoke), \
     T(test_due_expiry_kinds), \
-    T(test_claims)
+    T(test_claims), \
+    T(test_outbox)
 
 static void
 test_on_postgresql(void)
@@ -3506,6 +3724,7 @@ main(void)
 		T(test_on_postgresql),
 		BOTH_BACKENDS,
 		T(test_pg_shared),
+		T(test_pg_upgrade_v5),
 		T(test_pg_writer_reconnects),
 		T(test_pg_announcer_reconnects),
 		T(test_teardown),
