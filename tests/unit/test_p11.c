@@ -870,119 +870,6 @@ test_threads(void)
 	CHECK_EQ_INT(failures, 0);
 }
 
-/*
- * More callers than the pool holds sessions, each in a slow RSA-3072 C_Sign
- * at the same time.  Idle sessions are never closed, so the token's session
- * count afterwards is the most the pool ever opened.
- */
-#define POOL_THREADS 80
-#define POOL_LIMIT 64
-
-struct pool_worker {
-	struct sg_p11_key *k;
-	pthread_barrier_t *go;
-	int failures;
-};
-
-static void *
-pool_worker_main(void *arg)
-{
-	struct pool_worker *w = arg;
-	uint8_t dg[32], sig[SG_MAX_SIG];
-	size_t siglen;
-	int i;
-
-	pthread_barrier_wait(w->go);
-	for (i = 0; i < 2; i++) {
-		if (RAND_bytes(dg, sizeof(dg)) != 1 ||
-		    sg_p11_sign(w->k, SG_SIG_RSA_PKCS1, SG_DIGEST_SHA256, dg,
-		    32, sig, sizeof(sig), &siglen) != 0 ||
-		    !sg_fx_verify(sg_p11_key_public(w->k), SG_SIG_RSA_PKCS1,
-		    SG_DIGEST_SHA256, dg, 32, sig, siglen, 0))
-			w->failures++;
-	}
-	return NULL;
-}
-
-/*
- * SoftHSM does not fill CK_TOKEN_INFO.ulSessionCount, but its handles are
- * small integers: count the live sessions on our slot by probing them.
- */
-static long
-token_sessions(void)
-{
-	CK_FUNCTION_LIST *f = NULL;
-	CK_SLOT_ID slot = 0;
-	CK_SESSION_HANDLE h;
-	CK_SESSION_INFO si;
-	long count = -1;
-	void *dl;
-
-	if ((dl = dlopen(MODULE, RTLD_NOW | RTLD_LOCAL)) == NULL)
-		return -1;
-	if (sg_fx_p11_slot(dl, LABEL, &f, &slot) != 0)
-		goto out;
-	count = 0;
-	for (h = 1; h <= 65536; h++)
-		if (f->C_GetSessionInfo(h, &si) == CKR_OK &&
-		    si.slotID == slot)
-			count++;
-out:
-	dlclose(dl);
-	return count;
-}
-
-static void
-test_pool_bound(void)
-{
-	pthread_t th[POOL_THREADS];
-	struct pool_worker w[POOL_THREADS];
-	pthread_barrier_t go;
-	struct sg_p11_key *k = key("rsa3072");
-	int i, round, started = 0, failures = 0;
-	long sessions;
-
-	if (k == NULL) {
-		CHECK(0);
-		return;
-	}
-	/* On a busy machine one round may not overlap enough callers to
-	 * reach the bound; the pool only grows, so try up to three. */
-	for (round = 0; round < 3; round++) {
-		if (pthread_barrier_init(&go, NULL, POOL_THREADS) != 0) {
-			CHECK(0);
-			return;
-		}
-		for (i = 0; i < POOL_THREADS; i++) {
-			w[i].k = k;
-			w[i].go = &go;
-			w[i].failures = 0;
-			if (pthread_create(&th[i], NULL, pool_worker_main, &w[i]) != 0)
-				break;
-			started++;
-		}
-		/* A thread that failed to start would leave the others waiting. */
-		CHECK_EQ_INT(started, POOL_THREADS);
-		if (started != POOL_THREADS)
-			abort();
-		for (i = 0; i < started; i++) {
-			pthread_join(th[i], NULL);
-			failures += w[i].failures;
-		}
-		pthread_barrier_destroy(&go);
-		if (failures != 0 || token_sessions() > POOL_LIMIT / 2)
-			break;
-		started = 0;
-	}
-	CHECK_EQ_INT(failures, 0);
-	sessions = token_sessions();
-	fprintf(stderr, "  %d concurrent callers used %ld sessions\n",
-	    POOL_THREADS, sessions);
-	CHECK(sessions <= POOL_LIMIT);
-	/* Otherwise this test did not test the bound. */
-	CHECK(sessions > POOL_LIMIT / 2);
-}
-
 /* Single-thread C_Sign rates, for the record (never asserted). */
 static void
 test_measure(void)
@@ -1047,6 +934,5 @@ SG_TEST_MAIN("p11",
     T(test_always_authenticate),
     T(test_recovery_after_reset),
     T(test_threads),
-    T(test_pool_bound),
     T(test_measure),
     T(test_teardown))

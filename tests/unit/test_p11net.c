@@ -5,8 +5,11 @@
  * PKCS#11 layer with room for 8: every signature verifies, the module
  * counted each of them, and never more (nor fewer) than 8 were in flight
  * at once.  C_Sign's size query goes through without counting, and the
- * stats file another process would read says the same as the module.  No
- * timing is asserted: the latency only makes the calls overlap.
+ * stats file another process would read says the same as the module.
+ * Then more callers than the layer's session pool holds: the device's
+ * latency keeps each of them in C_Sign, so they overlap whatever else the
+ * machine is doing, and the pool opens no more sessions than its bound.
+ * No timing is asserted: the latency only makes the calls overlap.
  */
 #include <dlfcn.h>
 #include <limits.h>
@@ -31,6 +34,10 @@
 #define LABEL           "sg-test-net"
 #define NTHREADS        32
 #define IN_FLIGHT       8
+/* More callers than the pool's bound (sg_p11.h: 64 sessions a token
+ * unless sg_p11_set_concurrency() asks for more). */
+#define POOL_THREADS    80
+#define POOL_LIMIT      64
 /* Long enough that the calls overlap on a busy machine; never timed. */
 #define LATENCY_MS      "100"
 
@@ -223,6 +230,78 @@ test_in_flight(void)
 	}
 }
 
+/*
+ * SoftHSM does not fill CK_TOKEN_INFO.ulSessionCount, but its handles are
+ * small integers: count the live sessions on the slot by probing them
+ * through the wrapper's table (the same SoftHSM instance as the layer's).
+ */
+static long
+token_sessions(void)
+{
+	CK_FUNCTION_LIST *f = NULL;
+	CK_SLOT_ID slot = 0;
+	CK_SESSION_HANDLE h;
+	CK_SESSION_INFO si;
+	long count = -1;
+	void *dl;
+
+	if ((dl = dlopen(wrapper, RTLD_NOW | RTLD_NOLOAD)) == NULL)
+		return -1;
+	if (sg_fx_p11_slot(dl, LABEL, &f, &slot) != 0)
+		goto out;
+	count = 0;
+	for (h = 1; h <= 65536; h++)
+		if (f->C_GetSessionInfo(h, &si) == CKR_OK &&
+		    si.slotID == slot)
+			count++;
+out:
+	dlclose(dl);
+	return count;
+}
+
+/*
+ * 80 callers at once, each in C_Sign for at least the device's latency and
+ * 8 at a time: the rest wait for the device holding their session, so the
+ * pool fills up to its bound, and the callers beyond it wait for a
+ * session rather than open one.  Idle sessions are never closed, so the
+ * count afterwards is the most the pool ever held.
+ */
+static void
+test_pool_bound(void)
+{
+	struct worker w[POOL_THREADS];
+	long sessions;
+	int i, started, ok = 0, failed = 0;
+
+	if (g_p256 == NULL) {
+		CHECK(!"no key");
+		return;
+	}
+	memset(w, 0, sizeof(w));
+	if (pthread_barrier_init(&start, NULL, POOL_THREADS) != 0) {
+		CHECK(!"pthread_barrier_init");
+		return;
+	}
+	started = sg_fx_threads(POOL_THREADS, worker_main, w, sizeof(w[0]),
+	    0, NULL);
+	pthread_barrier_destroy(&start);
+	CHECK_EQ_INT(started, POOL_THREADS);
+	for (i = 0; i < started; i++) {
+		if (w[i].result != 0 && failed++ == 0)
+			fprintf(stderr, "  thread %d: %s\n", i,
+			    sg_strerror(w[i].result));
+		ok += w[i].signed_ok;
+	}
+	CHECK_EQ_INT(failed, 0);
+	CHECK_EQ_INT(ok, POOL_THREADS);
+	sessions = token_sessions();
+	fprintf(stderr, "  %d concurrent callers used %ld sessions\n",
+	    POOL_THREADS, sessions);
+	CHECK(sessions <= POOL_LIMIT);
+	/* Otherwise this test did not test the bound. */
+	CHECK(sessions > POOL_LIMIT / 2);
+}
+
 static void
 test_teardown(void)
 {
@@ -237,4 +316,5 @@ SG_TEST_MAIN("p11net",
     T(test_setup),
     T(test_size_query),
     T(test_in_flight),
+    T(test_pool_bound),
     T(test_teardown))
