@@ -34,6 +34,21 @@ struct sg_store_config {
 	unsigned claim_seconds;         /* default SG_STORE_CLAIM_SECONDS */
 };
 
+/*
+ * "console": the officers' console (src/console.c), on a listener of its
+ * own with the API's TLS certificate and no client certificate.  Absent:
+ * no console.
+ */
+#define SG_CONSOLE_RP_ID_SIZE 256       /* a domain name, NUL included */
+#define SG_CONSOLE_ORIGIN_SIZE 320      /* "https://" host [":" port] */
+struct sg_console_config {
+	int enabled;
+	char *listen_address;           /* numeric IPv4 or IPv6 */
+	uint16_t port;
+	char rp_id[SG_CONSOLE_RP_ID_SIZE];   /* the WebAuthn RP ID */
+	char origin[SG_CONSOLE_ORIGIN_SIZE]; /* what browsers send as Origin */
+};
+
 struct sg_config {
 	char *path;
 	char *listen_address;           /* numeric IPv4 or IPv6 */
@@ -86,6 +101,7 @@ struct sg_config {
 	char *log_origin;               /* checkpoint origin and key name */
 	char log_token[SG_TOKEN_LABEL_SIZE]; /* holds the Ed25519 log key */
 	char log_key[SG_NAME_SIZE];     /* its CKA_LABEL */
+	struct sg_console_config console;
 };
 
 /* A numeric setting of the file, as the loader's table describes it. */
