@@ -31,6 +31,7 @@
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 #include <openssl/ts.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -1069,3 +1070,101 @@ const struct sg_fx_cons_vec sg_fx_rfc6962_cons[SG_FX_RFC6962_NCONS] = {
 	"b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
 	"d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7" } },
 };
+
+/* ---- a software security key ---- */
+
+char *
+sg_fx_b64url(const uint8_t *in, size_t len)
+{
+	char *out;
+	size_t i, n;
+
+	if ((out = malloc(4 * (len / 3 + 1) + 1)) == NULL)
+		return NULL;
+	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	n = strlen(out);
+	while (n > 0 && out[n - 1] == '=')
+		out[--n] = '\0';
+	for (i = 0; i < n; i++) {
+		if (out[i] == '+')
+			out[i] = '-';
+		else if (out[i] == '/')
+			out[i] = '_';
+	}
+	return out;
+}
+
+int
+sg_fx_wa_resign(EVP_PKEY *key, struct sg_fx_wa_assertion *a)
+{
+	EVP_MD_CTX *mctx = NULL;
+	uint8_t *msg = NULL, *sig = NULL;
+	size_t mlen = a->authdata_len + 32, slen = 0;
+	int r = -1;
+
+	if ((msg = malloc(mlen)) == NULL)
+		goto out;
+	memcpy(msg, a->authdata, a->authdata_len);
+	SHA256((const unsigned char *)a->client_data, a->client_data_len,
+	    msg + a->authdata_len);
+	if ((mctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(mctx, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(mctx, NULL, &slen, msg, mlen) != 1 ||
+	    (sig = malloc(slen)) == NULL ||
+	    EVP_DigestSign(mctx, sig, &slen, msg, mlen) != 1)
+		goto out;
+	free(a->sig);
+	a->sig = sig;
+	a->sig_len = slen;
+	sig = NULL;
+	r = 0;
+out:
+	EVP_MD_CTX_free(mctx);
+	free(msg);
+	free(sig);
+	return r;
+}
+
+int
+sg_fx_wa_sign(EVP_PKEY *key, const struct sg_fx_wa_opts *o,
+    const uint8_t *challenge, size_t clen, struct sg_fx_wa_assertion *ret)
+{
+	static const char *const cross[] =
+	    { "", ",\"crossOrigin\":false", ",\"crossOrigin\":true" };
+	char *ch = NULL;
+	int n;
+
+	memset(ret, 0, sizeof(*ret));
+	if ((ch = sg_fx_b64url(challenge, clen)) == NULL)
+		return -1;
+	SHA256((const unsigned char *)o->rp_id, strlen(o->rp_id),
+	    ret->authdata);
+	ret->authdata[32] = o->flags;
+	ret->authdata[36] = 7;          /* signCount 7, big-endian */
+	ret->authdata_len = 37;
+	n = asprintf(&ret->client_data, "{\"type\":\"%s\",\"challenge\":"
+	    "\"%s\",\"origin\":\"%s\"%s%s}",
+	    o->type != NULL ? o->type : "webauthn.get", ch, o->origin,
+	    cross[o->cross_origin], o->extra != NULL ? o->extra : "");
+	free(ch);
+	if (n < 0) {
+		ret->client_data = NULL;
+		return -1;
+	}
+	ret->client_data_len = (size_t)n;
+	if (sg_fx_wa_resign(key, ret) != 0) {
+		sg_fx_wa_free(ret);
+		return -1;
+	}
+	return 0;
+}
+
+void
+sg_fx_wa_free(struct sg_fx_wa_assertion *a)
+{
+	if (a == NULL)
+		return;
+	free(a->client_data);
+	free(a->sig);
+	memset(a, 0, sizeof(*a));
+}

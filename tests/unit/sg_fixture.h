@@ -248,4 +248,35 @@ struct sg_fx_cons_vec {
 };
 extern const struct sg_fx_cons_vec sg_fx_rfc6962_cons[SG_FX_RFC6962_NCONS];
 
+/* ---- a software security key: WebAuthn assertions as a browser and
+ * an authenticator make them (docs/API.md, "Approvals made with a
+ * security key"), written without the code under test ---- */
+
+struct sg_fx_wa_opts {
+	const char *rp_id;      /* its SHA-256 is the authenticator data's */
+	const char *origin;
+	const char *type;       /* NULL: "webauthn.get" */
+	uint8_t flags;          /* 0x01 UP, 0x04 UV */
+	int cross_origin;       /* 0: absent, 1: false, 2: true */
+	const char *extra;      /* raw members appended (",\"x\":1") or NULL */
+};
+
+struct sg_fx_wa_assertion {
+	uint8_t authdata[64];
+	size_t authdata_len;    /* 37 */
+	char *client_data;      /* the client data JSON, malloc'd */
+	size_t client_data_len;
+	uint8_t *sig;           /* DER ECDSA or PKCS#1 v1.5, malloc'd */
+	size_t sig_len;
+};
+
+/* base64url without padding (caller frees), or NULL. */
+char *sg_fx_b64url(const uint8_t *in, size_t len);
+/* An assertion by key over challenge: 0, or -1. */
+int sg_fx_wa_sign(EVP_PKEY *key, const struct sg_fx_wa_opts *o,
+    const uint8_t *challenge, size_t clen, struct sg_fx_wa_assertion *ret);
+/* Signs a's (possibly altered) authenticator and client data again. */
+int sg_fx_wa_resign(EVP_PKEY *key, struct sg_fx_wa_assertion *a);
+void sg_fx_wa_free(struct sg_fx_wa_assertion *a);
+
 #endif
