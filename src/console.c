@@ -114,10 +114,12 @@ policy_cred(void *arg, const char *officer, const uint8_t *id, size_t len)
 	const struct sg_principal *pr = officer_of(arg, officer);
 	size_t i;
 
+#ifdef SG_POLICY_MAX_WEBAUTHN
 	for (i = 0; pr != NULL && i < pr->nwebauthn; i++)
 		if (pr->webauthn[i].id_len == len &&
 		    memcmp(pr->webauthn[i].id, id, len) == 0)
 			return &pr->webauthn[i];
+#endif
 	return NULL;
 }
 
@@ -129,8 +131,10 @@ policy_creds(void *arg, const char *officer,
 	size_t i;
 
 	*ret_n = 0;
+#ifdef SG_POLICY_MAX_WEBAUTHN
 	for (i = 0; pr != NULL && i < pr->nwebauthn && *ret_n < max; i++)
 		ret[(*ret_n)++] = &pr->webauthn[i];
+#endif
 }
 
 /* ---- life ---------------------------------------------------------------- */
