@@ -34,6 +34,11 @@ packages=(
 	osslsigncode
 	openjdk-17-jdk-headless
 	unzip
+	# The officers' console's browser test (tests/integration/73-console.sh):
+	# headless Chromium driven over WebDriver, the dev CA in an NSS db.
+	chromium
+	chromium-driver
+	libnss3-tools
 )
 
 # Names go to apt-get as arguments; refusing anything that is not a plain

@@ -343,6 +343,8 @@ static const struct object_rule {
 	{ "store", (const char *const[]){ "backend", "conninfo",
 	  "password_file", "node", "claim_seconds", NULL },
 	  "must be an object with backend (\"sqlite\" or \"postgresql\")" },
+	{ "console", (const char *const[]){ "listen", "rp_id", "origin",
+	  NULL }, "must be an object with listen, rp_id and origin" },
 };
 
 const struct sg_config_number *
@@ -762,8 +764,6 @@ origin_ok(const char *origin, const char *rp_id)
 static int
 parse_console(struct ctx *c, json_t *root, struct sg_config *cfg)
 {
-	static const char *const fields[] = { "listen", "rp_id", "origin",
-	    NULL };
 	struct sg_console_config *cc = &cfg->console;
 	const char *listen, *rp_id, *origin, *colon;
 	unsigned char tmp[16];
@@ -774,8 +774,7 @@ parse_console(struct ctx *c, json_t *root, struct sg_config *cfg)
 
 	if ((r = get_object(c, root, "console", 0, &co)) != 0 || co == NULL)
 		return r;
-	if ((r = check_fields(c, "console", co, fields)) != 0 ||
-	    (r = get_string(c, co, "listen", "console.listen", 1,
+	if ((r = get_string(c, co, "listen", "console.listen", 1,
 	    &listen)) != 0 ||
 	    (r = get_string(c, co, "rp_id", "console.rp_id", 1, &rp_id)) != 0 ||
 	    (r = get_string(c, co, "origin", "console.origin", 1,
