@@ -107,7 +107,7 @@ def start(state, driver, user_data):
                      "--no-default-browser-check",
                      "--disable-background-networking",
                      "--disable-component-update", "--disable-sync",
-                     "--window-size=1280,1000",
+                     "--window-size=1280,1400",
                      "--user-data-dir=" + user_data],
         },
     }}}
