@@ -13,8 +13,8 @@
 #   - refused: envelopes the page signed, then altered (client data,
 #     origin, credential id, another officer's keyid), and posts without
 #     the configured Origin;
-#   - he cancels another request in the page (an assertion over the
-#     cancel text).
+#   - he rejects another with a reason (signed with the decision), and
+#     cancels a third in the page (an assertion over the cancel text).
 # Without chromium, chromedriver or certutil the test is skipped, except
 # in CI (CI set), where that is a failure.
 . "$(dirname "$0")/lib.sh"
@@ -203,6 +203,18 @@ check "signgate verify accepts the signature offline (dave's key assertion among
     "$SIGNGATE" verify --key-file "$T_DIR/log.vkey" \
     --policy "$T_DIR/policy.conf" --proof "$T_DIR/proof" \
     --signature "$T_DIR/sig" --digest "sha256:$H"
+
+# --- a rejection with its reason, signed ------------------------------------
+H3=$(printf 'e%.0s' $(seq 64))
+new_request ci release "$H3" >/dev/null
+ID3=$(jbody .id)
+$DRIVER open "$ORIGIN" "$ID3" >/dev/null 2>>"$T_DIR/open.err"
+check "dave rejects a request in the page, with a reason" \
+    $DRIVER reject "not this build"
+api ci GET "/v1/requests/$ID3" >/dev/null
+expect_eq "dave's rejection is recorded" \
+    "$(jbody '[.approvals[] | select(.officer == "dave") | .decision] | join(" ")')" \
+    reject
 
 # --- a cancel in the page ------------------------------------------------------
 H2=$(printf 'd%.0s' $(seq 64))

@@ -10,6 +10,7 @@ WebDriver session kept by chromedriver between calls (its id in STATE).
     console_driver.py STATE open CONSOLE_URL ID            -> request page
     console_driver.py STATE envelope DECISION [REASON]     -> envelope JSON
     console_driver.py STATE approve                        -> status text
+    console_driver.py STATE reject REASON                  -> status text
     console_driver.py STATE cancel REASON                  -> status text
     console_driver.py STATE wait-state STATE_NAME          -> on the page
     console_driver.py STATE cookie                         -> NAME=VALUE
@@ -179,6 +180,14 @@ def approve(s):
                   "return t.startsWith('Your decision is recorded') && t;"))
 
 
+def reject(s, reason):
+    s.type("rq-reason", reason)
+    s.click("rq-reject")
+    print(s.until("the rejection recorded",
+                  "const t = document.getElementById('status').textContent;"
+                  "return t.startsWith('Your decision is recorded') && t;"))
+
+
 def cancel(s, reason):
     s.type("rq-reason", reason)
     s.click("rq-cancel")
@@ -218,6 +227,7 @@ def main(argv):
     steps = {"register": register, "signin": signin, "queue-has": queue_has,
              "open": open_request, "approve": approve,
              "wait-state": wait_state, "cookie": cookie, "cancel": cancel,
+             "reject": reject,
              "screenshot": screenshot}
     if cmd == "envelope":
         return envelope(s, args[0], args[1] if len(args) > 1 else "")
