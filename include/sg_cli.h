@@ -280,6 +280,10 @@ void sg_cli_signer_free(struct sg_cli_signer *s);
 int sg_cli_approval_envelope(struct sg_cli_signer *s, const char *statement,
     size_t len, int approve, const char *keyid, char **ret_json,
     char *err, size_t errlen);
+/* The same; a reject may sign a reason line (reason NULL: none). */
+int sg_cli_approval_envelope_reason(struct sg_cli_signer *s,
+    const char *statement, size_t len, int approve, const char *reason,
+    const char *keyid, char **ret_json, char *err, size_t errlen);
 
 /* Terminal prompts (cli_tty.c): read one line from /dev/tty into buf (cap
  * bytes incl. NUL; the caller wipes secrets), with or without echo.

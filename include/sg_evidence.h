@@ -24,9 +24,10 @@
 /* Why one approval envelope was not accepted. */
 struct sg_approval_fault {
 	const char *field;      /* the envelope member at fault: payloadType,
-	                         * payload, signatures[0].keyid or
-	                         * signatures[0].sig */
-	char why[256];          /* a sentence; names in it are policy names */
+	                         * payload, signatures[0].keyid,
+	                         * signatures[0].sig or a member of
+	                         * signatures[0].webauthn */
+	char why[512];          /* a sentence; names in it are policy names */
 };
 
 /*
@@ -39,15 +40,23 @@ struct sg_approval_fault {
  *    and that statement is byte for byte `statement` (compared in
  *    constant time: the caller's statement is the request's, the
  *    envelope's is attacker-chosen);
- *  - keyid names an officer of p with an approval key, who is not the
+ *  - keyid names an officer of p (with an approval key or WebAuthn
+ *    credentials), who is not the
  *    requester and may approve on key k in the terms of the statement's
  *    kind (the first line says which; k may be the policy's own record
  *    or a sg_policy_key_for_kind() copy of that kind, a copy of another
  *    kind is refused with SG_ERR_INVALID), and, when now is
- *    neither NULL nor p, still may under now, the policy in force
- *    (sg_policy_may_approve_now);
- *  - the signature over SHA-256(PAE(payloadType, payload)) verifies under
- *    that officer's approval key, with sg_approval_scheme().
+ *    neither NULL nor p, still may under now, the policy in force, with
+ *    the same approval key or credential
+ *    (sg_policy_may_approve_now_cred);
+ *  - without a "webauthn" member: the signature over
+ *    SHA-256(PAE(payloadType, payload)) verifies under that officer's
+ *    approval key, with sg_approval_scheme();
+ *  - with one: its credential id is one of the officer's credentials
+ *    (else SG_ERR_FORBIDDEN, field signatures[0].webauthn.credential_id)
+ *    and sg_webauthn_verify() accepts the assertion with the challenge
+ *    SHA-256(PAE(payloadType, payload)) (else SG_ERR_VERIFY, the field
+ *    of the failing part).
  *
  * Returns 0 with the officer and the decision (1 approve, 0 reject), or
  * SG_ERR_VERIFY (the envelope is not for this statement, or its signature

@@ -19,6 +19,7 @@
 #include "sg_crypto.h"
 #include "sg_limits.h"
 #include "sg_types.h"
+#include "sg_webauthn.h"
 
 /* Older names of SG_NAME_SIZE and SG_POLICY_FILE_MAX (sg_limits.h), until
  * no file uses them. */
@@ -40,7 +41,13 @@ struct sg_principal {
 	uint8_t client_sha256[32];      /* SHA-256 of the certificate DER */
 	int has_client_sha256;
 	EVP_PKEY *approval_key;         /* officers only; NULL otherwise */
+	/* WebAuthn credentials (webauthn-key), officers only: an officer
+	 * has an approval key, credentials, or both. */
+	struct sg_webauthn_cred *webauthn;
+	size_t nwebauthn;               /* 0..SG_POLICY_MAX_WEBAUTHN */
 };
+
+#define SG_POLICY_MAX_WEBAUTHN 8        /* credentials per principal */
 
 struct sg_term {
 	char group[SG_NAME_SIZE];
@@ -146,6 +153,10 @@ const char *sg_policy_sha256_hex(const struct sg_policy *p);
 
 const struct sg_principal *sg_policy_principal(const struct sg_policy *p,
     const char *name);
+/* The principal's WebAuthn credential with this id (the decoded bytes),
+ * or NULL. */
+const struct sg_webauthn_cred *sg_principal_webauthn(
+    const struct sg_principal *principal, const uint8_t *id, size_t len);
 /* Maps a verified client certificate to a principal: by SHA-256 of the
  * certificate DER first, then by subject CN. NULL if none. */
 const struct sg_principal *sg_policy_principal_by_cert(
@@ -195,6 +206,10 @@ int sg_policy_hsm_allowed(const struct sg_policy *p,
 struct sg_decision {
 	const char *officer;            /* principal name */
 	int approve;                    /* 1 approve, 0 reject */
+	/* The WebAuthn credential the decision was signed with (its id),
+	 * or NULL for the approval key. */
+	const uint8_t *cred_id;
+	size_t cred_id_len;
 };
 
 enum sg_quorum {
@@ -240,9 +255,28 @@ int sg_policy_may_approve(const struct sg_policy *p,
 int sg_policy_may_approve_now(const struct sg_policy *p,
     const struct sg_policy_key *k, const struct sg_policy *now,
     const char *requester, const char *officer);
+/*
+ * The same for a decision signed with the officer's WebAuthn credential
+ * cred_id (the decoded id): under `now` the officer must still have that
+ * credential, with the same public key, RP ID and origin (and, if it
+ * now requires user verification, it required it under p too: the
+ * assertion was checked under p's terms), instead of the same approval
+ * key.  cred_id NULL: sg_policy_may_approve_now().
+ */
+int sg_policy_may_approve_now_cred(const struct sg_policy *p,
+    const struct sg_policy_key *k, const struct sg_policy *now,
+    const char *requester, const char *officer, const uint8_t *cred_id,
+    size_t cred_id_len);
+/* 1 if the officer may approve under p and now with any of its means
+ * (its approval key or one of its credentials, each as above): who may
+ * act on a request in other ways (cancel it) without signing. */
+int sg_policy_may_approve_now_any(const struct sg_policy *p,
+    const struct sg_policy_key *k, const struct sg_policy *now,
+    const char *requester, const char *officer);
 
 /* sg_policy_evaluate() over the decisions that pass
- * sg_policy_may_approve_now(); ret_counted (nd entries, or NULL) says
+ * sg_policy_may_approve_now_cred() (with each decision's cred_id);
+ * ret_counted (nd entries, or NULL) says
  * which ones did.  A decision that fails it does not count at all, not
  * even as a veto. */
 void sg_policy_evaluate_now(const struct sg_policy *p,

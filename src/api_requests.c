@@ -21,6 +21,7 @@
 #include "api_int.h"
 #include "sg_cms.h"
 #include "sg_crypto.h"
+#include "sg_dsse.h"
 #include "sg_err.h"
 #include "sg_limits.h"
 #include "sg_text.h"
@@ -80,13 +81,35 @@ kind_json(json_t *j, const struct sg_request *q)
  * missing and which decisions count under that policy and the one in
  * force (an officer revoked since no longer counts).
  */
+/* The reason a reject's envelope signs, if any, onto o (the envelope
+ * was verified when it was posted: one that no longer reads adds
+ * nothing). */
+static void
+add_reject_reason(json_t *o, const struct sg_approval *ap)
+{
+	struct sg_envelope env;
+	char reason[SG_REJECT_REASON_MAX + 1], err[128];
+	size_t stmt_len;
+	int approve;
+
+	if (o == NULL || ap->approve || ap->envelope == NULL)
+		return;
+	memset(&env, 0, sizeof(env));
+	if (sg_envelope_parse(ap->envelope, strlen(ap->envelope), &env, err,
+	    sizeof(err)) == 0 && sg_body_split_reason(env.payload,
+	    env.payload_len, &stmt_len, &approve, reason,
+	    sizeof(reason)) == 0 && reason[0] != '\0')
+		json_object_set_new(o, "reason", json_string(reason));
+	sg_envelope_clear(&env);
+}
+
 static json_t *
 request_json(struct sg_api *a, const struct sg_request *q)
 {
 	struct sg_request_quorum v;
 	int have_quorum;
 	char created[32], expires[32], at[32];
-	json_t *j, *approvals, *required, *artifact;
+	json_t *j, *approvals, *required, *artifact, *d;
 	size_t i;
 
 	sg_time_rfc3339((time_t)q->created_at, created, sizeof(created));
@@ -110,11 +133,13 @@ request_json(struct sg_api *a, const struct sg_request *q)
 	approvals = json_array();
 	for (i = 0; i < q->napprovals; i++) {
 		sg_time_rfc3339((time_t)q->approvals[i].at, at, sizeof(at));
-		json_array_append_new(approvals, json_pack("{s:s, s:s, s:s, "
-		    "s:b}", "officer", q->approvals[i].officer, "decision",
+		d = json_pack("{s:s, s:s, s:s, s:b}", "officer",
+		    q->approvals[i].officer, "decision",
 		    q->approvals[i].approve ? "approve" : "reject", "at", at,
 		    "counts", have_quorum && i < SG_ENVELOPES_MAX &&
-		    v.counted[i]));
+		    v.counted[i]);
+		add_reject_reason(d, &q->approvals[i]);
+		json_array_append_new(approvals, d);
 	}
 	json_object_set_new(j, "approvals", approvals);
 	required = json_array();

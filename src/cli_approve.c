@@ -64,6 +64,7 @@ enum {
 	OPT_PIN_FILE,
 	OPT_AS,
 	OPT_YES,
+	OPT_REASON,
 };
 
 void
@@ -328,11 +329,20 @@ sg_cli_approval_envelope(struct sg_cli_signer *s, const char *statement,
     size_t len, int approve, const char *keyid, char **ret_json,
     char *err, size_t errlen)
 {
+	return sg_cli_approval_envelope_reason(s, statement, len, approve,
+	    NULL, keyid, ret_json, err, errlen);
+}
+
+int
+sg_cli_approval_envelope_reason(struct sg_cli_signer *s,
+    const char *statement, size_t len, int approve, const char *reason,
+    const char *keyid, char **ret_json, char *err, size_t errlen)
+{
 	uint8_t *body = NULL, *pae = NULL, sig[SG_MAX_SIG], digest[32];
 	size_t body_len = 0, pae_len = 0, sig_len = 0;
 	int r;
 
-	if ((r = sg_body_build(statement, len, approve, &body,
+	if ((r = sg_body_build_reason(statement, len, approve, reason, &body,
 	    &body_len)) != 0) {
 		snprintf(err, errlen, "cannot build the approval body");
 		goto out;
@@ -374,6 +384,7 @@ struct approve_args {
 	const char *module;
 	const char *pin_file;
 	const char *as;
+	const char *reason;          /* reject only: signed with it */
 	int yes;
 	int help;
 };
@@ -398,6 +409,9 @@ approve_option(void *arg, int opt, const char *v)
 		return 0;
 	case OPT_AS:
 		a->as = v;
+		return 0;
+	case OPT_REASON:
+		a->reason = v;
 		return 0;
 	case 'y':
 	case OPT_YES:
@@ -434,6 +448,35 @@ approve_check_key(const char *cmd, const struct approve_args *a)
 	return 0;
 }
 
+/* A reason goes with a reject, and is text as every process reads it
+ * (sg_text_ok(), 1 to SG_REJECT_REASON_MAX bytes, one line). */
+static int
+approve_check_reason(const char *cmd, const struct approve_args *a)
+{
+	struct sg_text_fault tf;
+	char why[128];
+	size_t n;
+
+	if (a->reason == NULL)
+		return 0;
+	if (strcmp(cmd, "reject") != 0) {
+		fprintf(stderr, "signgate: --reason goes with reject\n");
+		return SG_EXIT_USAGE;
+	}
+	n = strlen(a->reason);
+	if (n == 0 || n > SG_REJECT_REASON_MAX) {
+		fprintf(stderr, "signgate: --reason: 1 to %d bytes\n",
+		    SG_REJECT_REASON_MAX);
+		return SG_EXIT_USAGE;
+	}
+	if (sg_text_ok(a->reason, n, &tf) != 0) {
+		sg_text_fault_describe(&tf, why, sizeof(why));
+		fprintf(stderr, "signgate: --reason: %s\n", why);
+		return SG_EXIT_USAGE;
+	}
+	return 0;
+}
+
 /* What the options say together, once parsed. */
 static int
 approve_check(int argc, char **argv, struct approve_args *a)
@@ -448,6 +491,8 @@ approve_check(int argc, char **argv, struct approve_args *a)
 	}
 	a->id = argv[optind];
 	if ((ex = approve_check_key(argv[0], a)) != 0)
+		return ex;
+	if ((ex = approve_check_reason(argv[0], a)) != 0)
 		return ex;
 	if (a->as != NULL && !sg_name_ok(a->as, SG_NAME_LEN_MAX)) {
 		fprintf(stderr, "signgate: --as: a principal name "
@@ -478,6 +523,7 @@ approve_parse(int argc, char **argv, struct sg_cli_conf *conf,
 		{ "pin-file", required_argument, NULL, OPT_PIN_FILE },
 		{ "as", required_argument, NULL, OPT_AS },
 		{ "yes", no_argument, NULL, OPT_YES },
+		{ "reason", required_argument, NULL, OPT_REASON },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct approve_args a;
@@ -652,8 +698,9 @@ sign_decision(const struct approve_args *a, struct sg_cli_signer **signer,
 		r = sg_cli_signer_pkcs11(a->module, a->uri, a->pin_file, signer,
 		    err, sizeof(err));
 	if (r == 0)
-		r = sg_cli_approval_envelope(*signer, stmt, strlen(stmt),
-		    approve, keyid, ret, err, sizeof(err));
+		r = sg_cli_approval_envelope_reason(*signer, stmt,
+		    strlen(stmt), approve, a->reason, keyid, ret, err,
+		    sizeof(err));
 	sg_cli_signer_free(*signer);
 	*signer = NULL;
 	if (r != 0) {
@@ -723,6 +770,8 @@ sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf)
 	    (ex = release_summary(h, &st, approve)) != 0)
 		goto out;
 	printf("decision: %s\n", decision);
+	if (a.reason != NULL)
+		printf("reason: %s\n", sg_cli_esc(a.reason));
 	fflush(stdout);
 	if ((ex = confirm(&a, approve, keyid, st.kind)) != 0 ||
 	    (ex = sign_decision(&a, &signer, req, approve, keyid,

@@ -32,6 +32,7 @@
 #include "sg_manifest.h"
 #include "sg_text.h"
 #include "sg_util.h"
+#include "sg_webauthn.h"
 
 /* A grant's statement, the longest, has nine lines. */
 #define STATEMENT_LINES_MAX 9
@@ -418,21 +419,76 @@ out:
 	return r;
 }
 
+static const char reason_word[] = "reason ";
+
+/* The reason line ("reason <text>\n") that ends body[0..len), if any:
+ * its offset, or len when the body ends otherwise. */
+static size_t
+reason_line_at(const uint8_t *body, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || body[len - 1] != '\n')
+		return len;
+	for (i = len - 1; i > 0 && body[i - 1] != '\n'; i--)
+		;
+	if (len - i < sizeof(reason_word) - 1 ||
+	    memcmp(body + i, reason_word, sizeof(reason_word) - 1) != 0)
+		return len;
+	return i;
+}
+
+/* A reason: 1..SG_REJECT_REASON_MAX bytes of text (sg_text_ok: one line,
+ * no controls), as a cancel reason. */
+static int
+reason_ok(const char *s, size_t n)
+{
+	return n >= 1 && n <= SG_REJECT_REASON_MAX && sg_text_ok(s, n,
+	    NULL) == 0;
+}
+
 int
-sg_body_split(const uint8_t *body, size_t len, size_t *ret_stmt_len,
-    int *ret_approve)
+sg_body_split_reason(const uint8_t *body, size_t len, size_t *ret_stmt_len,
+    int *ret_approve, char *reason, size_t cap)
 {
 	size_t la = sizeof(decision_approve) - 1;
 	size_t lr = sizeof(decision_reject) - 1;
+	const char *text;
+	size_t at, rlen = 0;
 
-	if (body == NULL || ret_stmt_len == NULL || ret_approve == NULL)
+	if (body == NULL || ret_stmt_len == NULL || ret_approve == NULL ||
+	    (reason != NULL && cap < SG_REJECT_REASON_MAX + 1))
 		return SG_ERR_INVALID;
+	if (len > SG_STATEMENT_MAX + lr + sizeof(reason_word) - 1 +
+	    SG_REJECT_REASON_MAX + 1)
+		return SG_ERR_TOO_LARGE;
+	if ((at = reason_line_at(body, len)) < len) {
+		/* Only a reject has a reason. */
+		text = (const char *)body + at + sizeof(reason_word) - 1;
+		rlen = len - at - (sizeof(reason_word) - 1) - 1;
+		if (!reason_ok(text, rlen))
+			return SG_ERR_INVALID;
+		if (at <= lr || memcmp(body + at - lr, decision_reject,
+		    lr) != 0 || body[at - lr - 1] != '\n')
+			return SG_ERR_INVALID;
+		if (at - lr > SG_STATEMENT_MAX)
+			return SG_ERR_TOO_LARGE;
+		if (reason != NULL) {
+			memcpy(reason, text, rlen);
+			reason[rlen] = '\0';
+		}
+		*ret_stmt_len = at - lr;
+		*ret_approve = 0;
+		return 0;
+	}
 	if (len > SG_STATEMENT_MAX + la)
 		return SG_ERR_TOO_LARGE;
 	/* The statement before the decision line must be non-empty and end
 	 * its own last line. */
 	if (len > la && memcmp(body + len - la, decision_approve, la) == 0 &&
 	    body[len - la - 1] == '\n') {
+		if (reason != NULL)
+			reason[0] = '\0';
 		*ret_stmt_len = len - la;
 		*ret_approve = 1;
 		return 0;
@@ -443,6 +499,8 @@ sg_body_split(const uint8_t *body, size_t len, size_t *ret_stmt_len,
 		 * the cap above allows for: check the statement itself. */
 		if (len - lr > SG_STATEMENT_MAX)
 			return SG_ERR_TOO_LARGE;
+		if (reason != NULL)
+			reason[0] = '\0';
 		*ret_stmt_len = len - lr;
 		*ret_approve = 0;
 		return 0;
@@ -451,11 +509,19 @@ sg_body_split(const uint8_t *body, size_t len, size_t *ret_stmt_len,
 }
 
 int
-sg_body_build(const char *statement, size_t len, int approve,
-    uint8_t **ret, size_t *ret_len)
+sg_body_split(const uint8_t *body, size_t len, size_t *ret_stmt_len,
+    int *ret_approve)
+{
+	return sg_body_split_reason(body, len, ret_stmt_len, ret_approve,
+	    NULL, 0);
+}
+
+int
+sg_body_build_reason(const char *statement, size_t len, int approve,
+    const char *reason, uint8_t **ret, size_t *ret_len)
 {
 	const char *line = approve ? decision_approve : decision_reject;
-	size_t ll = strlen(line);
+	size_t ll = strlen(line), rl = 0, total;
 	uint8_t *buf;
 
 	if (statement == NULL || ret == NULL || ret_len == NULL)
@@ -466,13 +532,33 @@ sg_body_build(const char *statement, size_t len, int approve,
 		return SG_ERR_TOO_LARGE;
 	if (len == 0 || statement[len - 1] != '\n')
 		return SG_ERR_INVALID;
-	if ((buf = malloc(len + ll)) == NULL)
+	if (reason != NULL) {
+		rl = strlen(reason);
+		if (approve || !reason_ok(reason, rl))
+			return SG_ERR_INVALID;
+	}
+	total = len + ll + (reason != NULL ?
+	    sizeof(reason_word) - 1 + rl + 1 : 0);
+	if ((buf = malloc(total)) == NULL)
 		return SG_ERR_NOMEM;
 	memcpy(buf, statement, len);
 	memcpy(buf + len, line, ll);
+	if (reason != NULL) {
+		memcpy(buf + len + ll, reason_word, sizeof(reason_word) - 1);
+		memcpy(buf + len + ll + sizeof(reason_word) - 1, reason, rl);
+		buf[total - 1] = '\n';
+	}
 	*ret = buf;
-	*ret_len = len + ll;
+	*ret_len = total;
 	return 0;
+}
+
+int
+sg_body_build(const char *statement, size_t len, int approve,
+    uint8_t **ret, size_t *ret_len)
+{
+	return sg_body_build_reason(statement, len, approve, NULL, ret,
+	    ret_len);
 }
 
 int
@@ -573,6 +659,84 @@ get_b64(json_t *obj, const char *name, const char *field, size_t max,
 	return 0;
 }
 
+/* base64url without padding (sg_b64url_decode), 1..max bytes. */
+static int
+get_b64url(json_t *obj, const char *name, const char *field, size_t max,
+    uint8_t **ret, size_t *ret_len, char *errbuf, size_t errlen)
+{
+	json_t *v = json_object_get(obj, name);
+	uint8_t *buf = NULL;
+	size_t blen = 0, slen;
+
+	if (v == NULL) {
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "%s: missing",
+		    field);
+	}
+	if (!json_is_string(v)) {
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "%s: must be "
+		    "a string", field);
+	}
+	slen = json_string_length(v);
+	if (slen == 0 || slen > (max + 2) / 3 * 4)
+		goto size;
+	if ((buf = malloc(max)) == NULL)
+		return sg_err_set(errbuf, errlen, SG_ERR_NOMEM, "%s: out of "
+		    "memory", field);
+	if (sg_b64url_decode(json_string_value(v), slen, buf, max,
+	    &blen) == SG_ERR_BUFFER) {
+		free(buf);
+		goto size;
+	}
+	if (blen == 0 || sg_b64url_decode(json_string_value(v), slen, buf, max,
+	    &blen) != 0) {
+		free(buf);
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "%s: must be "
+		    "base64url without padding", field);
+	}
+	*ret = buf;
+	*ret_len = blen;
+	return 0;
+size:
+	return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "%s: must be 1 to "
+	    "%zu bytes", field, max);
+}
+
+/* The assertion: {"credential_id", "authenticator_data",
+ * "client_data_json"}, exactly. */
+static int
+take_webauthn(json_t *sig, struct sg_envelope *e, char *errbuf,
+    size_t errlen)
+{
+	static const char *const wa_members[] = { "credential_id",
+	    "authenticator_data", "client_data_json", NULL };
+	struct sg_envelope_webauthn *w = &e->webauthn;
+	json_t *wa;
+
+	if ((wa = json_object_get(sig, "webauthn")) == NULL)
+		return 0;
+	if (!json_is_object(wa)) {
+		return sg_err_set(errbuf, errlen, SG_ERR_INVALID,
+		    "signatures[0].webauthn: must be an object");
+	}
+	if (only_members(wa, wa_members, "signatures[0].webauthn.", errbuf,
+	    errlen) != 0)
+		return SG_ERR_INVALID;
+	e->has_webauthn = 1;
+	if (get_b64url(wa, "credential_id",
+	    "signatures[0].webauthn.credential_id", SG_WEBAUTHN_CRED_ID_MAX,
+	    &w->cred_id, &w->cred_id_len, errbuf, errlen) != 0 ||
+	    get_b64(wa, "authenticator_data",
+	    "signatures[0].webauthn.authenticator_data",
+	    SG_WEBAUTHN_AUTHDATA_MAX, &w->authdata, &w->authdata_len, errbuf,
+	    errlen) != 0 ||
+	    get_b64(wa, "client_data_json",
+	    "signatures[0].webauthn.client_data_json",
+	    SG_WEBAUTHN_CLIENT_DATA_MAX, &w->client_data, &w->client_data_len,
+	    errbuf, errlen) != 0)
+		return SG_ERR_INVALID;
+	return 0;
+}
+
 /* Loads the envelope's JSON: one object without duplicate members. */
 static int
 envelope_load(const char *json, size_t len, json_t **ret, char *errbuf,
@@ -621,7 +785,8 @@ static int
 take_signature(json_t *root, struct sg_envelope *e, char *errbuf,
     size_t errlen)
 {
-	static const char *const sig_members[] = { "keyid", "sig", NULL };
+	static const char *const sig_members[] =
+	    { "keyid", "sig", "webauthn", NULL };
 	json_t *v, *sigs, *sig;
 
 	if ((sigs = json_object_get(root, "signatures")) == NULL) {
@@ -656,7 +821,7 @@ take_signature(json_t *root, struct sg_envelope *e, char *errbuf,
 	if (get_b64(sig, "sig", "signatures[0].sig", SG_MAX_SIG, &e->sig,
 	    &e->sig_len, errbuf, errlen) != 0)
 		return SG_ERR_INVALID;
-	return 0;
+	return take_webauthn(sig, e, errbuf, errlen);
 }
 
 int
@@ -701,6 +866,9 @@ sg_envelope_clear(struct sg_envelope *e)
 		return;
 	free(e->payload);
 	free(e->sig);
+	free(e->webauthn.cred_id);
+	free(e->webauthn.authdata);
+	free(e->webauthn.client_data);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -708,8 +876,45 @@ int
 sg_envelope_build(const char *type, const uint8_t *payload, size_t len,
     const char *keyid, const uint8_t *sig, size_t sig_len, char **ret)
 {
+	return sg_envelope_build_webauthn(type, payload, len, keyid, sig,
+	    sig_len, NULL, ret);
+}
+
+/* {"credential_id", "authenticator_data", "client_data_json"}, or NULL. */
+static json_t *
+webauthn_json(const struct sg_envelope_webauthn *wa)
+{
+	char *id = NULL, *ad = NULL, *cd = NULL;
+	json_t *o = NULL;
+
+	if (wa->cred_id == NULL || wa->authdata == NULL ||
+	    wa->client_data == NULL || wa->cred_id_len == 0 ||
+	    wa->cred_id_len > SG_WEBAUTHN_CRED_ID_MAX ||
+	    wa->authdata_len == 0 ||
+	    wa->authdata_len > SG_WEBAUTHN_AUTHDATA_MAX ||
+	    wa->client_data_len == 0 ||
+	    wa->client_data_len > SG_WEBAUTHN_CLIENT_DATA_MAX)
+		return NULL;
+	if (sg_b64url_encode(wa->cred_id, wa->cred_id_len, &id) != 0 ||
+	    (ad = sg_b64_encode(wa->authdata, wa->authdata_len)) == NULL ||
+	    (cd = sg_b64_encode(wa->client_data, wa->client_data_len)) == NULL)
+		goto out;
+	o = json_pack("{s:s, s:s, s:s}", "credential_id", id,
+	    "authenticator_data", ad, "client_data_json", cd);
+out:
+	free(id);
+	free(ad);
+	free(cd);
+	return o;
+}
+
+int
+sg_envelope_build_webauthn(const char *type, const uint8_t *payload,
+    size_t len, const char *keyid, const uint8_t *sig, size_t sig_len,
+    const struct sg_envelope_webauthn *wa, char **ret)
+{
 	char *p64 = NULL, *s64 = NULL, *out = NULL;
-	json_t *root = NULL;
+	json_t *root = NULL, *wj = NULL;
 	int r = SG_ERR_INVALID;
 
 	if (type == NULL || payload == NULL || keyid == NULL || sig == NULL ||
@@ -721,14 +926,17 @@ sg_envelope_build(const char *type, const uint8_t *payload, size_t len,
 		return SG_ERR_INVALID;
 	if (sig_len > SG_MAX_SIG || len > SG_ENVELOPE_MAX)
 		return SG_ERR_TOO_LARGE;
+	if (wa != NULL && (wj = webauthn_json(wa)) == NULL)
+		return SG_ERR_INVALID;
 	if ((p64 = sg_b64_encode(payload, len)) == NULL ||
 	    (s64 = sg_b64_encode(sig, sig_len)) == NULL) {
 		r = SG_ERR_NOMEM;
 		goto out;
 	}
-	root = json_pack("{s:s, s:s, s:[{s:s, s:s}]}",
+	root = json_pack("{s:s, s:s, s:[{s:s, s:s, s:o*}]}",
 	    "payloadType", type, "payload", p64,
-	    "signatures", "keyid", keyid, "sig", s64);
+	    "signatures", "keyid", keyid, "sig", s64, "webauthn", wj);
+	wj = NULL;                   /* transferred (o* steals it) */
 	if (root == NULL) {
 		r = SG_ERR_NOMEM;
 		goto out;
@@ -745,8 +953,45 @@ sg_envelope_build(const char *type, const uint8_t *payload, size_t len,
 	*ret = out;
 	r = 0;
 out:
+	json_decref(wj);
 	json_decref(root);
 	free(p64);
 	free(s64);
+	return r;
+}
+
+int
+sg_envelope_webauthn_id(const char *json, size_t len, uint8_t *out,
+    size_t cap, size_t *ret_len)
+{
+	json_t *root = NULL, *sigs, *wa, *id;
+	int r = SG_ERR_INVALID;
+
+	if (json == NULL || ret_len == NULL)
+		return SG_ERR_INVALID;
+	if (len > SG_ENVELOPE_MAX)
+		return SG_ERR_TOO_LARGE;
+	if ((root = json_loadb(json, len, JSON_REJECT_DUPLICATES,
+	    NULL)) == NULL)
+		return SG_ERR_INVALID;
+	if ((sigs = json_object_get(root, "signatures")) == NULL ||
+	    !json_is_array(sigs) || json_array_size(sigs) != 1 ||
+	    !json_is_object(json_array_get(sigs, 0)))
+		goto out;
+	if ((wa = json_object_get(json_array_get(sigs, 0),
+	    "webauthn")) == NULL) {
+		*ret_len = 0;
+		r = 0;
+		goto out;
+	}
+	if ((id = json_object_get(wa, "credential_id")) == NULL ||
+	    !json_is_string(id))
+		goto out;
+	r = sg_b64url_decode(json_string_value(id), json_string_length(id),
+	    out, cap, ret_len);
+	if (r == 0 && *ret_len == 0)
+		r = SG_ERR_INVALID;
+out:
+	json_decref(root);
 	return r;
 }

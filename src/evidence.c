@@ -45,6 +45,7 @@
 #include "sg_evidence.h"
 #include "sg_policy.h"
 #include "sg_util.h"
+#include "sg_webauthn.h"
 
 #define ESC_NAME (4 * SG_NAME_SIZE + 1)
 
@@ -141,6 +142,85 @@ sg_approval_scheme(enum sg_key_alg alg)
 	}
 }
 
+/* The envelope member a failed assertion check names (the prefix of
+ * sg_webauthn_verify()'s why). */
+static const char *
+webauthn_field(const char *why)
+{
+	if (strncmp(why, "clientDataJSON", 14) == 0)
+		return "signatures[0].webauthn.client_data_json";
+	if (strncmp(why, "authenticatorData", 17) == 0)
+		return "signatures[0].webauthn.authenticator_data";
+	if (strncmp(why, "credentialId", 12) == 0)
+		return "signatures[0].webauthn.credential_id";
+	if (strncmp(why, "sig:", 4) == 0)
+		return "signatures[0].sig";
+	return "signatures[0].webauthn";
+}
+
+/* The officer's credential the envelope's assertion names, or NULL (f
+ * filled in). */
+static const struct sg_webauthn_cred *
+envelope_cred(const struct sg_principal *officer,
+    const struct sg_envelope *env, const char *name,
+    struct sg_approval_fault *f)
+{
+	const struct sg_webauthn_cred *cred;
+	char *id = NULL;
+
+	if ((cred = sg_principal_webauthn(officer, env->webauthn.cred_id,
+	    env->webauthn.cred_id_len)) != NULL)
+		return cred;
+	if (sg_b64url_encode(env->webauthn.cred_id,
+	    env->webauthn.cred_id_len > 48 ? 48 : env->webauthn.cred_id_len,
+	    &id) != 0)
+		id = NULL;
+	approval_fault(f, "signatures[0].webauthn.credential_id",
+	    SG_ERR_FORBIDDEN, "credential %s%s is not registered for %s in "
+	    "the policy", id != NULL ? id : "?",
+	    env->webauthn.cred_id_len > 48 ? "..." : "", name);
+	free(id);
+	return NULL;
+}
+
+/* The signature over hash (SHA-256 of the PAE): by the approval key, or
+ * an assertion of cred over the challenge hash. */
+static int
+check_signature(const struct sg_principal *officer,
+    const struct sg_webauthn_cred *cred, const struct sg_envelope *env,
+    const uint8_t hash[32], const char *name, struct sg_approval_fault *f)
+{
+	struct sg_webauthn_assertion a;
+	char why[400];
+	int r;
+
+	if (cred == NULL) {
+		if (sg_verify(officer->approval_key,
+		    sg_approval_scheme(sg_pubkey_alg(officer->approval_key)),
+		    SG_DIGEST_SHA256, hash, 32, env->sig, env->sig_len) != 0)
+			return approval_fault(f, "signatures[0].sig",
+			    SG_ERR_VERIFY, "the signature does not verify "
+			    "under %s's approval key in the policy", name);
+		return 0;
+	}
+	memset(&a, 0, sizeof(a));
+	a.cred_id = env->webauthn.cred_id;
+	a.cred_id_len = env->webauthn.cred_id_len;
+	a.authdata = env->webauthn.authdata;
+	a.authdata_len = env->webauthn.authdata_len;
+	a.client_data = env->webauthn.client_data;
+	a.client_data_len = env->webauthn.client_data_len;
+	a.sig = env->sig;
+	a.sig_len = env->sig_len;
+	if ((r = sg_webauthn_verify(cred, hash, 32, &a, why,
+	    sizeof(why))) != 0)
+		return approval_fault(f, webauthn_field(why),
+		    r == SG_ERR_NOMEM ? r : SG_ERR_VERIFY, "the security "
+		    "key's assertion does not verify under %s's credential: %s",
+		    name, why);
+	return 0;
+}
+
 int
 sg_approval_accept(const struct sg_policy *p, const struct sg_policy_key *k,
     const struct sg_policy *now, const char *requester,
@@ -150,6 +230,7 @@ sg_approval_accept(const struct sg_policy *p, const struct sg_policy_key *k,
 {
 	static const char keyid[] = "signatures[0].keyid";
 	const struct sg_principal *officer;
+	const struct sg_webauthn_cred *cred = NULL;
 	struct sg_policy_key view;
 	uint8_t *pae = NULL, hash[32];
 	size_t pae_len = 0, body_stmt_len = 0;
@@ -170,7 +251,9 @@ sg_approval_accept(const struct sg_policy *p, const struct sg_policy_key *k,
 	if (sg_body_split(env->payload, env->payload_len, &body_stmt_len,
 	    &approve) != 0)
 		return approval_fault(f, "payload", SG_ERR_VERIFY, "the "
-		    "payload is not a statement followed by one decision line");
+		    "payload is not a statement followed by one decision line "
+		    "(and, after a reject, at most one reason line of 1 to %d "
+		    "bytes of text)", SG_REJECT_REASON_MAX);
 	if (body_stmt_len != stmt_len ||
 	    CRYPTO_memcmp(env->payload, statement, stmt_len) != 0)
 		return approval_fault(f, "payload", SG_ERR_VERIFY, "it "
@@ -179,7 +262,7 @@ sg_approval_accept(const struct sg_policy *p, const struct sg_policy_key *k,
 		return approval_fault(f, keyid, SG_ERR_FORBIDDEN, "keyid %s is "
 		    "not a principal of the policy", name);
 	if (!(officer->roles & SG_ROLE_OFFICER) ||
-	    officer->approval_key == NULL)
+	    (officer->approval_key == NULL && officer->nwebauthn == 0))
 		return approval_fault(f, keyid, SG_ERR_FORBIDDEN, "%s is not an "
 		    "officer", name);
 	if (strcmp(officer->name, requester) == 0)
@@ -188,27 +271,33 @@ sg_approval_accept(const struct sg_policy *p, const struct sg_policy_key *k,
 	if (!sg_policy_may_approve(p, k, requester, officer->name))
 		return approval_fault(f, keyid, SG_ERR_FORBIDDEN, "%s is not an "
 		    "approver for key %s", name, k->name);
+	if (env->has_webauthn) {
+		if ((cred = envelope_cred(officer, env, name, f)) == NULL)
+			return SG_ERR_FORBIDDEN;
+	} else if (officer->approval_key == NULL)
+		return approval_fault(f, "signatures[0]", SG_ERR_FORBIDDEN,
+		    "%s has no approval key in the policy, only WebAuthn "
+		    "credentials: the signature must carry a \"webauthn\" "
+		    "assertion", name);
 	/* Eligible under the request's policy is not enough: the policy in
-	 * force must allow this officer too (a reload may have revoked it). */
-	if (now != NULL && now != p && !sg_policy_may_approve_now(p, k, now,
-	    requester, officer->name))
+	 * force must allow this officer too (a reload may have revoked it),
+	 * with the same approval key or credential. */
+	if (now != NULL && now != p && !sg_policy_may_approve_now_cred(p, k,
+	    now, requester, officer->name, cred != NULL ? cred->id : NULL,
+	    cred != NULL ? cred->id_len : 0))
 		return approval_fault(f, keyid, SG_ERR_FORBIDDEN, "%s may no "
 		    "longer approve key %s: the policy in force (%s@%llu) does "
-		    "not make it an approver with the same approval key", name,
+		    "not make it an approver with the same %s", name,
 		    k->name, sg_policy_name(now),
-		    (unsigned long long)sg_policy_version(now));
+		    (unsigned long long)sg_policy_version(now),
+		    cred != NULL ? "WebAuthn credential" : "approval key");
 	if ((r = sg_dsse_pae(env->payload_type, env->payload,
 	    env->payload_len, &pae, &pae_len)) != 0)
 		return approval_fault(f, "payload", r, "%s", sg_strerror(r));
 	sg_sha256(pae, pae_len, hash);
 	free(pae);
-	if (sg_verify(officer->approval_key,
-	    sg_approval_scheme(sg_pubkey_alg(officer->approval_key)),
-	    SG_DIGEST_SHA256, hash, sizeof(hash), env->sig,
-	    env->sig_len) != 0)
-		return approval_fault(f, "signatures[0].sig", SG_ERR_VERIFY,
-		    "the signature does not verify under %s's approval key in "
-		    "the policy", name);
+	if ((r = check_signature(officer, cred, env, hash, name, f)) != 0)
+		return r;
 	*ret_officer = officer;
 	*ret_approve = approve;
 	return 0;
@@ -419,7 +508,7 @@ sg_evidence_check_now(const struct sg_policy *p, const struct sg_policy *now,
     struct sg_statement *ret_stmt, char *errbuf, size_t errlen)
 {
 	struct sg_statement st;
-	struct sg_decision d[SG_ENVELOPES_MAX];
+	struct sg_decision d[SG_ENVELOPES_MAX] = { 0 };
 	struct sg_quorum_result res;
 	struct sg_policy_key view;
 	const struct sg_policy_key *k = NULL;

@@ -479,14 +479,19 @@ close_block(struct parser *st)
 			return pol_perr(st, l, "%s: missing 'client-cn' or "
 			    "'client-sha256'", st->ctx);
 		if ((e->pub.roles & SG_ROLE_OFFICER) &&
-		    e->pub.approval_key == NULL)
+		    e->pub.approval_key == NULL && e->pub.nwebauthn == 0)
 			return pol_perr(st, l, "%s: an officer needs an "
-			    "'approval-key'", st->ctx);
+			    "'approval-key' or a 'webauthn-key'", st->ctx);
 		if (!(e->pub.roles & SG_ROLE_OFFICER) &&
 		    e->pub.approval_key != NULL)
 			return pol_perr(st, e->key_line,
 			    "%s: approval-key: only "
 			    "officers have an approval key", st->ctx);
+		if (!(e->pub.roles & SG_ROLE_OFFICER) &&
+		    e->pub.nwebauthn > 0)
+			return pol_perr(st, e->wa_line[0],
+			    "%s: webauthn-key: only "
+			    "officers have WebAuthn credentials", st->ctx);
 		break;
 	}
 	case BLK_GROUP:
@@ -619,6 +624,84 @@ block_statement(struct parser *st)
 }
 
 /* --- resolution of names across blocks --- */
+
+/* The approval key or one of the credential keys of b that is pk, or
+ * NULL. */
+static const char *
+key_used_by(const struct principal_ent *b, EVP_PKEY *pk)
+{
+	size_t i;
+
+	if (b->pub.approval_key != NULL &&
+	    EVP_PKEY_eq(b->pub.approval_key, pk) == 1)
+		return "approval key";
+	for (i = 0; i < b->pub.nwebauthn; i++)
+		if (EVP_PKEY_eq(b->pub.webauthn[i].pub, pk) == 1)
+			return "WebAuthn credential key";
+	return NULL;
+}
+
+/*
+ * A credential of a (index k) whose id or key another principal b
+ * already has (b before a; within one principal the keyword checks ids).
+ */
+static int
+webauthn_clash(struct parser *st, const struct principal_ent *a, size_t k,
+    const struct principal_ent *b)
+{
+	const struct sg_webauthn_cred *c = &a->pub.webauthn[k];
+	const char *what;
+
+	if (sg_principal_webauthn(&b->pub, c->id, c->id_len) != NULL)
+		return pol_perr(st, a->wa_line[k], "principal '%s': "
+		    "webauthn-key: the credential id is already principal "
+		    "'%s''s", a->pub.name, b->pub.name);
+	if ((what = key_used_by(b, c->pub)) != NULL)
+		return pol_perr(st, a->wa_line[k], "principal '%s': "
+		    "webauthn-key: the same key as principal '%s''s %s",
+		    a->pub.name, b->pub.name, what);
+	return 0;
+}
+
+/*
+ * WebAuthn credentials are approval keys too: no id nor key may be two
+ * principals', and no credential key may be another's approval key.
+ */
+static int
+resolve_webauthn(struct parser *st)
+{
+	const struct sg_policy *p = st->p;
+	const struct principal_ent *a, *b;
+	size_t i, j, k;
+	int bad = 0, r;
+
+	for (i = 0; i < p->nprincipals; i++) {
+		a = &p->principals[i];
+		for (j = 0; j < i; j++) {
+			b = &p->principals[j];
+			for (k = 0; k < a->pub.nwebauthn; k++) {
+				if ((r = webauthn_clash(st, a, k, b)) != 0) {
+					bad = r;
+					GO_ON_OR_RETURN(st, bad);
+				}
+			}
+			/* a's approval key against b's credentials (against
+			 * b's approval key: resolve_principals()). */
+			for (k = 0; a->pub.approval_key != NULL &&
+			    k < b->pub.nwebauthn; k++) {
+				if (EVP_PKEY_eq(b->pub.webauthn[k].pub,
+				    a->pub.approval_key) != 1)
+					continue;
+				bad = pol_perr(st, a->key_line,
+				    "principal '%s': approval-key: the same "
+				    "key as principal '%s''s WebAuthn "
+				    "credential key", a->pub.name, b->pub.name);
+				GO_ON_OR_RETURN(st, bad);
+			}
+		}
+	}
+	return bad;
+}
 
 /*
  * Two principals must never share a client binding (a certificate would map
@@ -792,12 +875,16 @@ resolve_keys(struct parser *st)
 void
 sg_policy_free(struct sg_policy *p)
 {
-	size_t i;
+	size_t i, j;
 
 	if (p == NULL)
 		return;
-	for (i = 0; i < p->nprincipals; i++)
+	for (i = 0; i < p->nprincipals; i++) {
 		EVP_PKEY_free(p->principals[i].pub.approval_key);
+		for (j = 0; j < p->principals[i].pub.nwebauthn; j++)
+			EVP_PKEY_free(p->principals[i].pub.webauthn[j].pub);
+		free(p->principals[i].pub.webauthn);
+	}
 	free(p->principals);
 	free(p->groups);
 	free(p->keys);
@@ -895,6 +982,8 @@ parse(struct parser *st)
 	if (st->nerrors > 0)
 		return SG_ERR_INVALID;
 	if ((r = resolve_principals(st)) != 0 && st->report == NULL)
+		return r;
+	if ((r = resolve_webauthn(st)) != 0 && st->report == NULL)
 		return r;
 	if ((r = resolve_groups(st)) != 0 && st->report == NULL)
 		return r;

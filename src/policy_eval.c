@@ -115,6 +115,21 @@ sg_policy_principal(const struct sg_policy *p, const char *name)
 	return i < 0 ? NULL : &p->principals[i].pub;
 }
 
+const struct sg_webauthn_cred *
+sg_principal_webauthn(const struct sg_principal *principal, const uint8_t *id,
+    size_t len)
+{
+	size_t i;
+
+	if (principal == NULL || id == NULL || len == 0)
+		return NULL;
+	for (i = 0; i < principal->nwebauthn; i++)
+		if (principal->webauthn[i].id_len == len &&
+		    memcmp(principal->webauthn[i].id, id, len) == 0)
+			return &principal->webauthn[i];
+	return NULL;
+}
+
 /*
  * Both bindings identify a principal on their own: the fingerprint names one
  * certificate, the CN any certificate the client CA issues with it (so it
@@ -382,10 +397,32 @@ sg_policy_may_approve(const struct sg_policy *p,
  * must not go on counting).  An officer revoked by a reload stops counting
  * at once, for requests made before the reload too.
  */
+/* The officer's approval means under p is still its means under now:
+ * the same approval key, or the same credential (see the header). */
+static int
+same_means(const struct sg_principal *a, const struct sg_principal *b,
+    const uint8_t *cred_id, size_t cred_id_len)
+{
+	const struct sg_webauthn_cred *ca, *cb;
+
+	if (cred_id == NULL)
+		return a->approval_key != NULL && b->approval_key != NULL &&
+		    EVP_PKEY_eq(a->approval_key, b->approval_key) == 1;
+	if ((ca = sg_principal_webauthn(a, cred_id, cred_id_len)) == NULL ||
+	    (cb = sg_principal_webauthn(b, cred_id, cred_id_len)) == NULL)
+		return 0;
+	if (strcmp(ca->rp_id, cb->rp_id) != 0 ||
+	    strcmp(ca->origin, cb->origin) != 0 ||
+	    (cb->require_uv && !ca->require_uv))
+		return 0;
+	return EVP_PKEY_eq(ca->pub, cb->pub) == 1;
+}
+
 int
-sg_policy_may_approve_now(const struct sg_policy *p,
+sg_policy_may_approve_now_cred(const struct sg_policy *p,
     const struct sg_policy_key *k, const struct sg_policy *now,
-    const char *requester, const char *officer)
+    const char *requester, const char *officer, const uint8_t *cred_id,
+    size_t cred_id_len)
 {
 	const struct sg_policy_key *nk;
 	const struct sg_principal *a, *b;
@@ -406,10 +443,37 @@ sg_policy_may_approve_now(const struct sg_policy *p,
 		return 0;
 	a = sg_policy_principal(p, officer);
 	b = sg_policy_principal(now, officer);
-	if (a == NULL || b == NULL || a->approval_key == NULL ||
-	    b->approval_key == NULL)
+	if (a == NULL || b == NULL)
 		return 0;
-	return EVP_PKEY_eq(a->approval_key, b->approval_key) == 1;
+	return same_means(a, b, cred_id, cred_id_len);
+}
+
+int
+sg_policy_may_approve_now(const struct sg_policy *p,
+    const struct sg_policy_key *k, const struct sg_policy *now,
+    const char *requester, const char *officer)
+{
+	return sg_policy_may_approve_now_cred(p, k, now, requester, officer,
+	    NULL, 0);
+}
+
+int
+sg_policy_may_approve_now_any(const struct sg_policy *p,
+    const struct sg_policy_key *k, const struct sg_policy *now,
+    const char *requester, const char *officer)
+{
+	const struct sg_principal *a;
+	size_t i;
+
+	if (sg_policy_may_approve_now(p, k, now, requester, officer))
+		return 1;
+	if ((a = sg_policy_principal(p, officer)) == NULL)
+		return 0;
+	for (i = 0; i < a->nwebauthn; i++)
+		if (sg_policy_may_approve_now_cred(p, k, now, requester,
+		    officer, a->webauthn[i].id, a->webauthn[i].id_len))
+			return 1;
+	return 0;
 }
 
 void
@@ -422,8 +486,8 @@ sg_policy_evaluate_now(const struct sg_policy *p,
 	size_t i, n = 0;
 
 	for (i = 0; d != NULL && i < nd; i++) {
-		int ok = sg_policy_may_approve_now(p, k, now, requester,
-		    d[i].officer);
+		int ok = sg_policy_may_approve_now_cred(p, k, now, requester,
+		    d[i].officer, d[i].cred_id, d[i].cred_id_len);
 		if (ret_counted != NULL)
 			ret_counted[i] = (uint8_t)ok;
 		if (ok && n < POLICY_MAX_PRINCIPALS)

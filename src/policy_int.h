@@ -25,6 +25,7 @@ struct principal_ent {
 	int cn_line;
 	int sha_line;
 	int key_line;
+	int wa_line[SG_POLICY_MAX_WEBAUTHN];	/* each webauthn-key */
 };
 
 struct group_ent {

@@ -10,6 +10,7 @@
  * Every error names the block, the keyword and why (pol_serr()).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,6 +22,7 @@
 #include "sg_policy.h"
 #include "sg_text.h"
 #include "sg_util.h"
+#include "sg_webauthn.h"
 
 #include "policy_int.h"
 
@@ -109,45 +111,40 @@ check_approval_key(struct parser *st, EVP_PKEY *pk)
 }
 
 /*
- * `approval-key` is followed by one PEM block, PUBLIC KEY or CERTIFICATE.
- * It is rebuilt with leading blanks stripped, so that it can be indented
- * like the rest of the block, and parsed here: a key that does not load
- * must stop the policy, not fail later at the first approval.
+ * A key statement (`approval-key`, `webauthn-key`) is followed by one PEM
+ * block with one of `labels`.  It is rebuilt in st->pem with leading blanks
+ * stripped, so that it can be indented like the rest of the block.  kwl is
+ * the statement's line; *ret_label the block's label.
  */
 static int
-kw_approval_key(struct parser *st)
+read_pem_block(struct parser *st, const char *kw, const char *const *labels,
+    size_t nlabels, int kwl, const char **ret_label, size_t *ret_len)
 {
-	static const char *labels[] = { "PUBLIC KEY", "CERTIFICATE" };
-	struct principal_ent *e = cur_principal(st);
 	const char *label = NULL, *l;
 	char begin[64], end[64];
 	size_t i, plen = 0, n;
-	int r, endl, kwl = st->lineno;
-	EVP_PKEY *pk = NULL;
+	int r;
 
-	if ((r = pol_want_args(st, 0)) != 0)
-		return r;
-	e->key_line = kwl;
 	if ((r = pol_next_line(st)) < 0)
 		return r;
 	l = r == 1 ? pol_strip_blanks(st->line) : "";
-	for (i = 0; r == 1 && !st->is_comment && label == NULL &&
-	    i < sizeof(labels) / sizeof(labels[0]); i++) {
+	for (i = 0; r == 1 && !st->is_comment && label == NULL && i < nlabels;
+	    i++) {
 		snprintf(begin, sizeof(begin), "-----BEGIN %s-----", labels[i]);
 		if (strcmp(l, begin) == 0)
 			label = labels[i];
 	}
 	if (label == NULL)
 		return pol_perr(st, r == 1 ? st->lineno : kwl,
-		    "%s: approval-key: "
-		    "expected '-----BEGIN PUBLIC KEY-----' or '-----BEGIN "
-		    "CERTIFICATE-----' on the next line", st->ctx);
+		    "%s: %s: expected '-----BEGIN %s-----'%s on the next line",
+		    st->ctx, kw, labels[0], nlabels > 1 ? " or '-----BEGIN "
+		    "CERTIFICATE-----'" : "");
 	snprintf(end, sizeof(end), "-----END %s-----", label);
 	for (;;) {
 		n = strlen(l);
 		if (plen + n + 1 > POLICY_PEM_MAX)
-			return pol_perr(st, st->lineno, "%s: approval-key: PEM "
-			    "block is larger than %d bytes", st->ctx,
+			return pol_perr(st, st->lineno, "%s: %s: PEM "
+			    "block is larger than %d bytes", st->ctx, kw,
 			    POLICY_PEM_MAX);
 		memcpy(st->pem + plen, l, n);
 		st->pem[plen + n] = '\n';
@@ -157,18 +154,44 @@ kw_approval_key(struct parser *st)
 		if ((r = pol_next_line(st)) < 0)
 			return r;
 		if (r == 0)
-			return pol_perr(st, kwl, "%s: approval-key: PEM block "
-			    "has no '%s' line", st->ctx, end);
+			return pol_perr(st, kwl, "%s: %s: PEM block "
+			    "has no '%s' line", st->ctx, kw, end);
 		l = pol_strip_blanks(st->line);
 		if (st->is_comment || *l == '\0')
-			return pol_perr(st, st->lineno,
-			    "%s: approval-key: blank "
-			    "or comment line inside the PEM block", st->ctx);
+			return pol_perr(st, st->lineno, "%s: %s: blank "
+			    "or comment line inside the PEM block", st->ctx,
+			    kw);
 		if (strncmp(l, "-----", 5) == 0 && strcmp(l, end) != 0)
-			return pol_perr(st, st->lineno, "%s: approval-key: "
-			    "expected '%s', found '%.64s'", st->ctx, end, l);
+			return pol_perr(st, st->lineno, "%s: %s: expected "
+			    "'%s', found '%.64s'", st->ctx, kw, end, l);
 	}
 	st->pem[plen] = '\0';
+	*ret_label = label;
+	*ret_len = plen;
+	return 0;
+}
+
+/*
+ * `approval-key` is followed by one PEM block, PUBLIC KEY or CERTIFICATE,
+ * parsed here: a key that does not load must stop the policy, not fail
+ * later at the first approval.
+ */
+static int
+kw_approval_key(struct parser *st)
+{
+	static const char *const labels[] = { "PUBLIC KEY", "CERTIFICATE" };
+	struct principal_ent *e = cur_principal(st);
+	const char *label = NULL;
+	size_t plen = 0;
+	int r, endl, kwl = st->lineno;
+	EVP_PKEY *pk = NULL;
+
+	if ((r = pol_want_args(st, 0)) != 0)
+		return r;
+	e->key_line = kwl;
+	if ((r = read_pem_block(st, "approval-key", labels, 2, kwl, &label,
+	    &plen)) != 0)
+		return r;
 	/* Messages below blame the approval-key line (st->tok still holds
 	 * its tokens: only st->line was reused). */
 	endl = st->lineno;
@@ -181,6 +204,206 @@ kw_approval_key(struct parser *st)
 	}
 	st->lineno = endl;
 	e->pub.approval_key = pk;
+	return 0;
+}
+
+/* A DNS label: 1..63 of [a-z0-9-], not starting or ending with '-'. */
+static int
+dns_label_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+/*
+ * A lower-case DNS name of at most 253 characters, as an RP ID is: labels
+ * separated by dots, and not an IP address (a last label of digits only
+ * would make one).
+ */
+static int
+rp_id_ok(const char *s, size_t n)
+{
+	size_t i, start = 0, digits = 1;
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (i = 0; i <= n; i++) {
+		if (i < n && s[i] != '.') {
+			if (s[i] < '0' || s[i] > '9')
+				digits = 0;
+			continue;
+		}
+		if (!dns_label_ok(s + start, i - start))
+			return 0;
+		if (i == n && digits)
+			return 0;
+		start = i + 1;
+		digits = 1;
+	}
+	return 1;
+}
+
+/*
+ * "https://" host [":" port], nothing after: the origin a browser reports
+ * (which never writes the default port 443), whose host is the RP ID or
+ * a name under it.
+ */
+static int
+origin_ok(struct parser *st, const char *origin, const char *rp_id)
+{
+	static const char scheme[] = "https://";
+	const char *host = origin + sizeof(scheme) - 1, *colon;
+	size_t hl, rl = strlen(rp_id);
+	uint64_t port;
+
+	if (strncmp(origin, scheme, sizeof(scheme) - 1) != 0)
+		return pol_serr(st, "origin '%.80s' must be https://<host>"
+		    "[:<port>]", origin);
+	colon = strchr(host, ':');
+	hl = colon != NULL ? (size_t)(colon - host) : strlen(host);
+	if (!rp_id_ok(host, hl))
+		return pol_serr(st, "origin '%.80s': the host must be a "
+		    "lower-case DNS name, with no path", origin);
+	if (colon != NULL && (colon[1] == '0' ||
+	    sg_parse_u64(colon + 1, 1, 65535, &port) != 0 || port == 443))
+		return pol_serr(st, "origin '%.80s': the port must be 1 to "
+		    "65535 without leading zeros, and not 443 (browsers do not "
+		    "write it)", origin);
+	if (!(hl == rl && memcmp(host, rp_id, rl) == 0) &&
+	    !(hl > rl + 1 && host[hl - rl - 1] == '.' &&
+	    memcmp(host + hl - rl, rp_id, rl) == 0))
+		return pol_serr(st, "origin '%.80s': its host must be the "
+		    "rp-id '%s' or a name under it", origin, rp_id);
+	return 0;
+}
+
+/* ES256 takes a P-256 key, RS256 an RSA key of 2048 to 8192 bits. */
+static int
+check_webauthn_key(struct parser *st, EVP_PKEY *pk)
+{
+	int bits;
+
+	if (sg_pubkey_alg(pk) == SG_ALG_ECDSA_P256)
+		return 0;
+	if (EVP_PKEY_get_base_id(pk) == EVP_PKEY_RSA) {
+		bits = EVP_PKEY_get_bits(pk);
+		if (bits >= POLICY_RSA_MIN_BITS && bits <= POLICY_RSA_MAX_BITS)
+			return 0;
+		return pol_serr(st, "RSA key of %d bits (RS256 needs %d to %d)",
+		    bits, POLICY_RSA_MIN_BITS, POLICY_RSA_MAX_BITS);
+	}
+	return pol_serr(st, "key type not accepted (ES256: an EC P-256 key; "
+	    "RS256: an RSA key of %d bits or more)", POLICY_RSA_MIN_BITS);
+}
+
+/* The statement's words: <id> rp-id <rp-id> origin <origin>
+ * [user-verification], into c (the key aside). */
+static int
+webauthn_words(struct parser *st, struct sg_webauthn_cred *c)
+{
+	const char *id = st->tok[1];
+
+	if (st->ntok != 6 && st->ntok != 7)
+		return pol_serr(st, "expected '<credential id> rp-id <rp-id> "
+		    "origin <origin> [user-verification]'");
+	if (strcmp(st->tok[2], "rp-id") != 0 ||
+	    strcmp(st->tok[4], "origin") != 0 ||
+	    (st->ntok == 7 && strcmp(st->tok[6], "user-verification") != 0))
+		return pol_serr(st, "expected '<credential id> rp-id <rp-id> "
+		    "origin <origin> [user-verification]'");
+	if (sg_b64url_decode(id, strlen(id), c->id, sizeof(c->id),
+	    &c->id_len) != 0 || c->id_len == 0)
+		return pol_serr(st, "credential id '%.80s' is not 1 to %d "
+		    "bytes of base64url without padding", id,
+		    SG_WEBAUTHN_CRED_ID_MAX);
+	if (!rp_id_ok(st->tok[3], strlen(st->tok[3])))
+		return pol_serr(st, "rp-id '%.80s' is not a lower-case DNS "
+		    "name (letters, digits, hyphens and dots, at most 253 "
+		    "characters, not an IP address)", st->tok[3]);
+	pol_copy_str(c->rp_id, st->tok[3], sizeof(c->rp_id));
+	if (strlen(st->tok[5]) >= sizeof(c->origin))
+		return pol_serr(st, "origin is longer than %zu characters",
+		    sizeof(c->origin) - 1);
+	if (origin_ok(st, st->tok[5], c->rp_id) != 0)
+		return SG_ERR_INVALID;
+	pol_copy_str(c->origin, st->tok[5], sizeof(c->origin));
+	c->require_uv = st->ntok == 7;
+	return 0;
+}
+
+/* The credential of the statement on the current line and its PEM block
+ * (in st->pem): c filled in, its key loaded, or an error. */
+static int
+webauthn_cred(struct parser *st, const struct principal_ent *e,
+    struct sg_webauthn_cred *c, const char *label, size_t plen)
+{
+	EVP_PKEY *pk = NULL;
+	size_t i;
+	int r;
+
+	if ((r = webauthn_words(st, c)) != 0)
+		return r;
+	if (e->pub.nwebauthn >= SG_POLICY_MAX_WEBAUTHN)
+		return pol_serr(st, "more than %d credentials",
+		    SG_POLICY_MAX_WEBAUTHN);
+	for (i = 0; i < e->pub.nwebauthn; i++)
+		if (e->pub.webauthn[i].id_len == c->id_len &&
+		    memcmp(e->pub.webauthn[i].id, c->id, c->id_len) == 0)
+			return pol_serr(st, "credential '%.80s' is listed "
+			    "twice (also line %d)", st->tok[1], e->wa_line[i]);
+	if (sg_pubkey_from_pem(st->pem, plen, &pk) != 0)
+		return pol_serr(st, "the %s PEM block does not parse", label);
+	if ((r = check_webauthn_key(st, pk)) != 0) {
+		EVP_PKEY_free(pk);
+		return r;
+	}
+	c->pub = pk;
+	return 0;
+}
+
+/*
+ * `webauthn-key <credential id> rp-id <rp-id> origin <origin>
+ * [user-verification]`, followed by one PEM PUBLIC KEY block: a security
+ * key's credential an officer approves with (docs/API.md, "Approvals made
+ * with a security key").
+ */
+static int
+kw_webauthn_key(struct parser *st)
+{
+	static const char *const labels[] = { "PUBLIC KEY" };
+	struct principal_ent *e = cur_principal(st);
+	struct sg_webauthn_cred c;
+	const char *label = NULL;
+	size_t plen = 0;
+	int r, endl, kwl = st->lineno;
+
+	memset(&c, 0, sizeof(c));
+	/* The PEM block first, so that a bad statement does not leave its
+	 * block to be read as statements.  It reuses st->line, not st->tok:
+	 * messages below blame the webauthn-key line with its words. */
+	if ((r = read_pem_block(st, "webauthn-key", labels, 1, kwl, &label,
+	    &plen)) != 0)
+		return r;
+	endl = st->lineno;
+	st->lineno = kwl;
+	r = webauthn_cred(st, e, &c, label, plen);
+	st->lineno = endl;
+	if (r != 0)
+		return r;
+	if (e->pub.webauthn == NULL && (e->pub.webauthn = calloc(
+	    SG_POLICY_MAX_WEBAUTHN, sizeof(*e->pub.webauthn))) == NULL) {
+		EVP_PKEY_free(c.pub);
+		return pol_perr(st, kwl, "out of memory");
+	}
+	e->wa_line[e->pub.nwebauthn] = kwl;
+	e->pub.webauthn[e->pub.nwebauthn++] = c;
 	return 0;
 }
 
@@ -660,6 +883,7 @@ const struct keyword pol_principal_kws[] = {
 	{ "client-cn", kw_client_cn, 0 },
 	{ "client-sha256", kw_client_sha256, 0 },
 	{ "approval-key", kw_approval_key, 0 },
+	{ "webauthn-key", kw_webauthn_key, 1 },
 	{ NULL, NULL, 0 },
 };
 

@@ -185,7 +185,10 @@ envelope_fault(struct sg_fault *f, const char *err)
 {
 	static const char *const fields[] = { "payloadType", "payload",
 	    "signatures", "signatures[0]", "signatures[0].keyid",
-	    "signatures[0].sig" };
+	    "signatures[0].sig", "signatures[0].webauthn",
+	    "signatures[0].webauthn.credential_id",
+	    "signatures[0].webauthn.authenticator_data",
+	    "signatures[0].webauthn.client_data_json" };
 	static const char unknown[] = ": unknown field";
 	size_t n = strlen(err), k = sizeof(unknown) - 1, i;
 	const char *sep;
@@ -554,7 +557,7 @@ may_cancel(struct sg_service *s, struct sg_txn *t, const struct sg_request *q,
 		sg_policy_key_for_kind(pk, q->kind, &kview);
 		pk = &kview;
 	}
-	ok = pk != NULL && sg_policy_may_approve_now(p, pk, s->policy,
+	ok = pk != NULL && sg_policy_may_approve_now_any(p, pk, s->policy,
 	    q->requester, principal);
 	if (owned)
 		sg_policy_free(p);

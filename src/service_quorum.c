@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sg_dsse.h"
 #include "sg_err.h"
 #include "sg_util.h"
 #include "service_int.h"
@@ -44,8 +45,49 @@ svc_request_policy(struct sg_service *s, struct sg_txn *t,
 }
 
 /*
+ * The credential id of each decision signed with a security key: the
+ * policy in force must still hold that credential for it to count
+ * (sg_policy_may_approve_now_cred()).  Read from the stored envelope,
+ * which was verified when it was posted.  0, or -1 (none may count).
+ */
+static int
+decision_creds(const struct sg_request *q, struct sg_decision *d,
+    uint8_t (**ret_ids)[SG_WEBAUTHN_CRED_ID_MAX])
+{
+	uint8_t (*ids)[SG_WEBAUTHN_CRED_ID_MAX] = NULL;
+	const char *json;
+	size_t i, len;
+
+	*ret_ids = NULL;
+	for (i = 0; i < q->napprovals; i++) {
+		json = q->approvals[i].envelope;
+		if (json == NULL)
+			continue;
+		if (ids == NULL && (ids = malloc(q->napprovals *
+		    sizeof(*ids))) == NULL)
+			return -1;
+		if (sg_envelope_webauthn_id(json, strlen(json), ids[i],
+		    sizeof(ids[i]), &len) != 0) {
+			sg_log_error("request %s: the envelope of decision %zu "
+			    "no longer parses: no decision counts", q->id,
+			    i + 1);
+			free(ids);
+			return -1;
+		}
+		if (len > 0) {
+			d[i].cred_id = ids[i];
+			d[i].cred_id_len = len;
+		}
+	}
+	*ret_ids = ids;
+	return 0;
+}
+
+/*
  * The quorum of request q under its own policy p, counting only decisions
- * whose officer may approve under p and under the policy in force.
+ * whose officer may approve under p and under the policy in force (with
+ * the same approval key, or the same credential for a decision signed
+ * with a security key).
  * counted[i] (optional, one per recorded decision, SG_ENVELOPES_MAX of
  * them) says which did.  The store refuses a decision past
  * SG_ENVELOPES_MAX; a request that holds more all the same (written by
@@ -58,13 +100,15 @@ svc_evaluate(const struct sg_service *s, const struct sg_policy *p,
     struct sg_quorum_result *res, uint8_t *counted)
 {
 	struct sg_decision d[SG_ENVELOPES_MAX];
+	uint8_t (*ids)[SG_WEBAUTHN_CRED_ID_MAX] = NULL;
 	size_t i, n = 0;
 
+	memset(d, 0, sizeof(d));
 	if (q->napprovals > SG_ENVELOPES_MAX)
 		sg_log_error("request %s holds %zu decisions, more than the "
 		    "%d one request can: none of them counts", q->id,
 		    q->napprovals, SG_ENVELOPES_MAX);
-	else {
+	else if (decision_creds(q, d, &ids) == 0) {
 		for (i = 0; i < q->napprovals; i++) {
 			d[n].officer = q->approvals[i].officer;
 			d[n].approve = q->approvals[i].approve;
@@ -75,6 +119,7 @@ svc_evaluate(const struct sg_service *s, const struct sg_policy *p,
 		memset(counted, 0, SG_ENVELOPES_MAX);
 	sg_policy_evaluate_now(p, pk, s->policy, q->requester, d, n, res,
 	    counted);
+	free(ids);
 }
 
 int

@@ -58,7 +58,8 @@ sg_b64url_encode(const uint8_t *in, size_t len, char **ret)
 	if ((out = malloc(outlen + 1)) == NULL)
 		return SG_ERR_NOMEM;
 	for (i = 0; i + 3 <= len; i += 3) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
+		    in[i + 2];
 		out[o++] = b64url_alphabet[(v >> 18) & 63];
 		out[o++] = b64url_alphabet[(v >> 12) & 63];
 		out[o++] = b64url_alphabet[(v >> 6) & 63];

@@ -63,7 +63,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char names[MAX_NAMES][64];
-	struct sg_decision d[MAX_NAMES];
+	struct sg_decision d[MAX_NAMES] = { 0 };
 	struct sg_policy *p = NULL;
 	char err[512];
 	size_t i, nn;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "sg_dsse.h"
+#include "sg_webauthn.h"
 #include "sg_err.h"
 #include "sg_test.h"
 #include "sg_fixture.h"
@@ -825,6 +826,250 @@ test_envelope_payload_of_built_envelope_is_exact(void)
 	free(env);
 }
 
+/* A reject's reason line: after "decision reject" only, text of 1 to
+ * SG_REJECT_REASON_MAX bytes, the last line. */
+static void
+test_body_reason(void)
+{
+	static const char reason[] =
+	    "Signed build differs: r\xc3\xa9sum\xc3\xa9";
+	char got[SG_REJECT_REASON_MAX + 1];
+	char long_reason[SG_REJECT_REASON_MAX + 2];
+	uint8_t *body = NULL;
+	size_t len = 0, slen = 0;
+	int approve = -1;
+	char *t;
+
+	CHECK_EQ_INT(sg_body_build_reason(good, strlen(good), 0, reason, &body,
+	    &len), 0);
+	CHECK_EQ_INT(len, strlen(good) + 16 + 7 + strlen(reason) + 1);
+	if (asprintf(&t, "%sdecision reject\nreason %s\n", good, reason) < 0)
+		abort();
+	CHECK(len == strlen(t) && memcmp(body, t, len) == 0);
+	free(t);
+	memset(got, 'x', sizeof(got));
+	CHECK_EQ_INT(sg_body_split_reason(body, len, &slen, &approve, got,
+	    sizeof(got)), 0);
+	CHECK_EQ_INT(slen, strlen(good));
+	CHECK_EQ_INT(approve, 0);
+	CHECK_STR(got, reason);
+	/* sg_body_split() reads the same body without the reason. */
+	approve = -1;
+	CHECK_EQ_INT(sg_body_split(body, len, &slen, &approve), 0);
+	CHECK_EQ_INT(approve, 0);
+	CHECK_EQ_INT(slen, strlen(good));
+	/* Cut anywhere inside the reason line: no longer a body (except
+	 * where the cut leaves a valid shorter body, which cannot happen
+	 * without its final LF). */
+	CHECK_EQ_INT(sg_body_split(body, len - 1, &slen, &approve),
+	    SG_ERR_INVALID);
+	free(body);
+
+	/* No reason: "" */
+	CHECK_EQ_INT(sg_body_build_reason(good, strlen(good), 0, NULL, &body,
+	    &len), 0);
+	got[0] = 'x';
+	CHECK_EQ_INT(sg_body_split_reason(body, len, &slen, &approve, got,
+	    sizeof(got)), 0);
+	CHECK_STR(got, "");
+	/* A buffer too small for any reason is refused up front. */
+	CHECK_EQ_INT(sg_body_split_reason(body, len, &slen, &approve, got,
+	    SG_REJECT_REASON_MAX), SG_ERR_INVALID);
+	free(body);
+
+	/* An approve takes no reason; a reason must be text. */
+	CHECK_EQ_INT(sg_body_build_reason(good, strlen(good), 1, "why", &body,
+	    &len), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_body_build_reason(good, strlen(good), 0, "", &body,
+	    &len), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_body_build_reason(good, strlen(good), 0, "two\nlines",
+	    &body, &len), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_body_build_reason(good, strlen(good), 0,
+	    "bidi \xe2\x80\xae", &body, &len), SG_ERR_INVALID);
+	memset(long_reason, 'r', sizeof(long_reason) - 1);
+	long_reason[sizeof(long_reason) - 1] = '\0';
+	CHECK_EQ_INT(sg_body_build_reason(good, strlen(good), 0, long_reason,
+	    &body, &len), SG_ERR_INVALID);
+	long_reason[SG_REJECT_REASON_MAX] = '\0';
+	CHECK_EQ_INT(sg_body_build_reason(good, strlen(good), 0, long_reason,
+	    &body, &len), 0);
+	CHECK_EQ_INT(sg_body_split_reason(body, len, &slen, &approve, got,
+	    sizeof(got)), 0);
+	CHECK_EQ_INT(strlen(got), SG_REJECT_REASON_MAX);
+	free(body);
+
+	/* Hand-written bodies the parser must refuse. */
+	{
+		static const char *const bad[] = {
+			"x\ndecision approve\nreason no\n",
+			"x\nreason no\n",
+			"x\ndecision reject\nreason \n",
+			"x\ndecision reject\nreason a\tb\n",
+			"x\ndecision reject\nreason a\n\n",
+			"x\ndecision reject\nreason a\nreason b\n",
+			"x\ndecision reject\nreason a",
+			"x\ndecision reject\nReason a\n",
+			"x\ndecision reject\nreason  \xff\n",
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			slen = 99;
+			if (sg_body_split_reason((const uint8_t *)bad[i],
+			    strlen(bad[i]), &slen, &approve, got,
+			    sizeof(got)) == 0) {
+				fprintf(stderr, "  accepted: %s\n", bad[i]);
+				CHECK(0);
+			}
+			CHECK_EQ_INT(slen, 99);
+		}
+	}
+	/* A reason line that looks like one, inside the statement, is the
+	 * statement's business: the decision line still ends the body. */
+	CHECK_EQ_INT(sg_body_split_reason((const uint8_t *)
+	    "reason x\ndecision reject\n", 25, &slen, &approve, got,
+	    sizeof(got)), 0);
+	CHECK_EQ_INT(slen, 9);
+	CHECK_STR(got, "");
+}
+
+/* The "webauthn" member of the signature: built, parsed back, and each
+ * of its rules. */
+static void
+test_envelope_webauthn(void)
+{
+	static const uint8_t sig[] = { 0x30, 0x06, 0x02, 0x01, 0x01, 0x02,
+	    0x01, 0x02 };
+	static const uint8_t id[] = { 0xfb, 0xff, 0x00, 0x10 };
+	static const uint8_t ad[37] = { 0x49, 0x96, [32] = 0x05, [36] = 1 };
+	static const char cd[] = "{\"type\":\"webauthn.get\"}";
+	struct sg_envelope_webauthn w;
+	struct sg_envelope e;
+	uint8_t *body = NULL, got[16];
+	size_t blen = 0, glen = 0;
+	char *json = NULL, *j, err[256];
+
+	CHECK_EQ_INT(sg_body_build(good, strlen(good), 1, &body, &blen), 0);
+	w.cred_id = (uint8_t *)id;
+	w.cred_id_len = sizeof(id);
+	w.authdata = (uint8_t *)ad;
+	w.authdata_len = sizeof(ad);
+	w.client_data = (uint8_t *)cd;
+	w.client_data_len = strlen(cd);
+	CHECK_EQ_INT(sg_envelope_build_webauthn(SG_DSSE_TYPE, body, blen,
+	    "gina", sig, sizeof(sig), &w, &json), 0);
+	CHECK(json != NULL && strstr(json, "\"webauthn\":{\"credential_id\":"
+	    "\"-_8AEA\",\"authenticator_data\":\"SZYA") != NULL);
+	memset(&e, 0, sizeof(e));
+	CHECK_EQ_INT(sg_envelope_parse(json, strlen(json), &e, err,
+	    sizeof(err)), 0);
+	CHECK(e.has_webauthn);
+	CHECK(e.webauthn.cred_id_len == sizeof(id) &&
+	    memcmp(e.webauthn.cred_id, id, sizeof(id)) == 0);
+	CHECK(e.webauthn.authdata_len == sizeof(ad) &&
+	    memcmp(e.webauthn.authdata, ad, sizeof(ad)) == 0);
+	CHECK(e.webauthn.client_data_len == strlen(cd) &&
+	    memcmp(e.webauthn.client_data, cd, strlen(cd)) == 0);
+	CHECK(e.sig_len == sizeof(sig));
+	sg_envelope_clear(&e);
+	CHECK(e.webauthn.cred_id == NULL && !e.has_webauthn);
+	/* The id alone, cheaply. */
+	CHECK_EQ_INT(sg_envelope_webauthn_id(json, strlen(json), got,
+	    sizeof(got), &glen), 0);
+	CHECK(glen == sizeof(id) && memcmp(got, id, sizeof(id)) == 0);
+	free(json);
+
+	/* Without it: no member, and no id. */
+	CHECK_EQ_INT(sg_envelope_build_webauthn(SG_DSSE_TYPE, body, blen,
+	    "gina", sig, sizeof(sig), NULL, &json), 0);
+	CHECK(json != NULL && strstr(json, "webauthn") == NULL);
+	CHECK_EQ_INT(sg_envelope_parse(json, strlen(json), &e, err,
+	    sizeof(err)), 0);
+	CHECK(!e.has_webauthn && e.webauthn.cred_id == NULL);
+	sg_envelope_clear(&e);
+	glen = 99;
+	CHECK_EQ_INT(sg_envelope_webauthn_id(json, strlen(json), got,
+	    sizeof(got), &glen), 0);
+	CHECK_EQ_INT(glen, 0);
+	free(json);
+
+	/* The builder refuses empty or oversize parts. */
+	w.client_data_len = SG_WEBAUTHN_CLIENT_DATA_MAX + 1;
+	CHECK_EQ_INT(sg_envelope_build_webauthn(SG_DSSE_TYPE, body, blen,
+	    "gina", sig, sizeof(sig), &w, &json), SG_ERR_INVALID);
+	w.client_data_len = strlen(cd);
+	w.cred_id_len = 0;
+	CHECK_EQ_INT(sg_envelope_build_webauthn(SG_DSSE_TYPE, body, blen,
+	    "gina", sig, sizeof(sig), &w, &json), SG_ERR_INVALID);
+	free(body);
+
+#define WA_ENV(inner) \
+	"{\"payloadType\":\"t\",\"payload\":\"eA==\",\"signatures\":[" \
+	"{\"keyid\":\"gina\",\"sig\":\"AQ==\",\"webauthn\":" inner "}]}"
+#define WA_OK_ID "\"credential_id\":\"AQID\""
+#define WA_OK_AD "\"authenticator_data\":\"AQID\""
+#define WA_OK_CD "\"client_data_json\":\"e30=\""
+	j = WA_ENV("{" WA_OK_ID "," WA_OK_AD "," WA_OK_CD "}");
+	CHECK_EQ_INT(sg_envelope_parse(j, strlen(j), &e, err, sizeof(err)), 0);
+	sg_envelope_clear(&e);
+	REFUSE(WA_ENV("[]"), "signatures[0].webauthn: must be an object");
+	REFUSE(WA_ENV("null"), "signatures[0].webauthn: must be an object");
+	REFUSE(WA_ENV("{" WA_OK_ID "," WA_OK_AD "," WA_OK_CD ",\"x\":1}"),
+	    "signatures[0].webauthn.x: unknown field");
+	REFUSE(WA_ENV("{" WA_OK_ID "," WA_OK_AD "," WA_OK_CD
+	    ",\"signature\":\"AQ==\"}"),
+	    "signatures[0].webauthn.signature: unknown field");
+	REFUSE(WA_ENV("{" WA_OK_AD "," WA_OK_CD "}"),
+	    "signatures[0].webauthn.credential_id: missing");
+	REFUSE(WA_ENV("{" WA_OK_ID "," WA_OK_CD "}"),
+	    "signatures[0].webauthn.authenticator_data: missing");
+	REFUSE(WA_ENV("{" WA_OK_ID "," WA_OK_AD "}"),
+	    "signatures[0].webauthn.client_data_json: missing");
+	REFUSE(WA_ENV("{\"credential_id\":\"AQ==\"," WA_OK_AD "," WA_OK_CD
+	    "}"), "signatures[0].webauthn.credential_id: must be base64url");
+	REFUSE(WA_ENV("{\"credential_id\":\"+/8\"," WA_OK_AD "," WA_OK_CD
+	    "}"), "signatures[0].webauthn.credential_id: must be base64url");
+	REFUSE(WA_ENV("{\"credential_id\":\"\"," WA_OK_AD "," WA_OK_CD "}"),
+	    "signatures[0].webauthn.credential_id: must be 1 to 1023 bytes");
+	REFUSE(WA_ENV("{\"credential_id\":7," WA_OK_AD "," WA_OK_CD "}"),
+	    "signatures[0].webauthn.credential_id: must be a string");
+	REFUSE(WA_ENV("{" WA_OK_ID ",\"authenticator_data\":\"AQI-\","
+	    WA_OK_CD "}"), "signatures[0].webauthn.authenticator_data: must "
+	    "be standard base64");
+	REFUSE(WA_ENV("{" WA_OK_ID "," WA_OK_AD ",\"client_data_json\":"
+	    "\"e30\"}"), "signatures[0].webauthn.client_data_json: must be "
+	    "standard base64");
+	REFUSE(WA_ENV("{" WA_OK_ID "," WA_OK_AD "," WA_OK_CD ","
+	    WA_OK_CD "}"), "not valid JSON");
+	/* Oversize parts. */
+	{
+		size_t n = (SG_WEBAUTHN_CLIENT_DATA_MAX + 3) / 3 * 4 + 4, i;
+		char *big = malloc(n + 1), *doc = NULL;
+
+		if (big == NULL)
+			abort();
+		for (i = 0; i < n; i++)
+			big[i] = 'A';
+		big[n] = '\0';
+		if (asprintf(&doc, WA_ENV("{" WA_OK_ID "," WA_OK_AD ","
+		    "\"client_data_json\":\"%s\"}"), big) < 0)
+			abort();
+		REFUSE(doc, "signatures[0].webauthn.client_data_json: must be "
+		    "1 to 2048 bytes");
+		free(doc);
+		n = (SG_WEBAUTHN_CRED_ID_MAX + 2) / 3 * 4 + 4;
+		big[n] = '\0';
+		if (asprintf(&doc, WA_ENV("{\"credential_id\":\"%s\","
+		    WA_OK_AD "," WA_OK_CD "}"), big) < 0)
+			abort();
+		REFUSE(doc, "signatures[0].webauthn.credential_id: must be 1 "
+		    "to 1023 bytes");
+		free(doc);
+		free(big);
+	}
+#undef WA_ENV
+}
+
 SG_TEST_MAIN("dsse",
     T(test_kind_statements),
     T(test_kind_build_refuses),
@@ -839,4 +1084,6 @@ SG_TEST_MAIN("dsse",
     T(test_pae),
     T(test_envelope_round_trip),
     T(test_envelope_refuses),
-    T(test_envelope_payload_of_built_envelope_is_exact))
+    T(test_envelope_payload_of_built_envelope_is_exact),
+    T(test_body_reason),
+    T(test_envelope_webauthn))

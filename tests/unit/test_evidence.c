@@ -20,6 +20,7 @@
 #include "sg_evidence.h"
 #include "sg_policy.h"
 #include "sg_util.h"
+#include "sg_webauthn.h"
 #include "sg_test.h"
 #include "sg_fixture.h"
 
@@ -1239,6 +1240,350 @@ test_artifact_grant(void)
 	    SIGNED_AT, NULL, err, sizeof(err)), 0);
 }
 
+/* --- approvals made with a security key --- */
+
+#define WA_RP "signgate.example"
+#define WA_ORIGIN "https://console.signgate.example"
+#define GINA_ID "Z2luYS1jcmVkLTE"         /* "gina-cred-1" */
+#define BOB_ID "Ym9iLWNyZWQtMQ"           /* "bob-cred-1" */
+
+static EVP_PKEY *gina_key, *bob_wa_key;
+
+/*
+ * The evidence policy with WebAuthn credentials: gina, an officer of
+ * security-officers with only a credential (ES256), and bob with his
+ * approval key and a credential (RS256).  `uv` adds user-verification
+ * to gina's; `origin` replaces hers; `drop_bob` leaves bob's out.
+ */
+static struct sg_policy *
+wa_policy(unsigned version, int uv, const char *origin, int drop_bob)
+{
+	char *t, *gpem, *bpem, *gina, *bobwa;
+	char head[64];
+	int n;
+
+	make_keys();
+	if (gina_key == NULL) {
+		gina_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		bob_wa_key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+	}
+	gpem = sg_fx_pubkey_pem(gina_key);
+	bpem = sg_fx_pubkey_pem(bob_wa_key);
+	if (gpem == NULL || bpem == NULL)
+		abort();
+	n = asprintf(&gina, "principal gina\n    roles officer\n"
+	    "    client-cn gina\n    webauthn-key " GINA_ID " rp-id " WA_RP
+	    " origin %s%s\n%send\nprincipal erin\n",
+	    origin != NULL ? origin : WA_ORIGIN, uv ? " user-verification" :
+	    "", gpem);
+	if (n < 0)
+		abort();
+	n = asprintf(&bobwa, "    client-cn bob\n    webauthn-key " BOB_ID
+	    " rp-id " WA_RP " origin " WA_ORIGIN "\n%s", bpem);
+	if (n < 0)
+		abort();
+	t = policy_text("wa", 1);
+	snprintf(head, sizeof(head), "version %u\n", version);
+	t = sg_fx_replace1(t, "version 1\n", head);
+	t = sg_fx_replace1(t, "principal erin\n", gina);
+	if (!drop_bob)
+		t = sg_fx_replace1(t, "    client-cn bob\n", bobwa);
+	t = sg_fx_replace1(t, "members alice bob carol erin",
+	    "members alice bob carol erin gina");
+	free(gpem);
+	free(bpem);
+	free(gina);
+	free(bobwa);
+	return parse_text(t);
+}
+
+struct wa_opts {
+	const char *origin;        /* NULL: WA_ORIGIN */
+	uint8_t flags;             /* 0: UP */
+	const char *cred_id;       /* NULL: the signer's own */
+	int tamper;                /* flip a client data byte after signing */
+	const char *reason;        /* a reject's reason line */
+};
+
+/* An envelope by officer keyid (gina or bob) made with a security key. */
+static char *
+wa_envelope(const char *statement, const char *keyid, int approve,
+    const struct wa_opts *o)
+{
+	struct sg_fx_wa_opts fo;
+	struct sg_fx_wa_assertion a;
+	struct sg_envelope_webauthn w;
+	EVP_PKEY *key = strcmp(keyid, "gina") == 0 ? gina_key : bob_wa_key;
+	const char *id64 = o->cred_id != NULL ? o->cred_id :
+	    strcmp(keyid, "gina") == 0 ? GINA_ID : BOB_ID;
+	uint8_t *body = NULL, *pae = NULL, hash[32], id[64];
+	size_t body_len, pae_len, id_len;
+	char *json = NULL;
+
+	if (sg_body_build_reason(statement, strlen(statement), approve,
+	    o->reason, &body, &body_len) != 0 ||
+	    sg_dsse_pae(SG_DSSE_TYPE, body, body_len, &pae, &pae_len) != 0)
+		abort();
+	sg_sha256(pae, pae_len, hash);
+	memset(&fo, 0, sizeof(fo));
+	fo.rp_id = WA_RP;
+	fo.origin = o->origin != NULL ? o->origin : WA_ORIGIN;
+	fo.flags = o->flags != 0 ? o->flags : 0x01;
+	if (sg_fx_wa_sign(key, &fo, hash, sizeof(hash), &a) != 0)
+		abort();
+	if (o->tamper)
+		a.client_data[a.client_data_len - 3] ^= 0x01;
+	if (sg_b64url_decode(id64, strlen(id64), id, sizeof(id),
+	    &id_len) != 0)
+		abort();
+	w.cred_id = id;
+	w.cred_id_len = id_len;
+	w.authdata = a.authdata;
+	w.authdata_len = a.authdata_len;
+	w.client_data = (uint8_t *)a.client_data;
+	w.client_data_len = a.client_data_len;
+	if (sg_envelope_build_webauthn(SG_DSSE_TYPE, body, body_len, keyid,
+	    a.sig, a.sig_len, &w, &json) != 0)
+		abort();
+	sg_fx_wa_free(&a);
+	free(body);
+	free(pae);
+	return json;
+}
+
+/* sg_approval_accept() on one envelope: its result, field and why. */
+static int
+wa_accept(const struct sg_policy *p, const struct sg_policy *now,
+    const char *s, const char *json, struct sg_approval_fault *f)
+{
+	const struct sg_principal *who = NULL;
+	struct sg_envelope env;
+	char err[256];
+	int approve = -1, r;
+
+	memset(&env, 0, sizeof(env));
+	memset(f, 0, sizeof(*f));
+	if (sg_envelope_parse(json, strlen(json), &env, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "  envelope: %s\n", err);
+		return -100;
+	}
+	r = sg_approval_accept(p, sg_policy_key(p, "release"), now, "ci", s,
+	    strlen(s), &env, &who, &approve, f);
+	sg_envelope_clear(&env);
+	return r;
+}
+
+static void
+test_webauthn_quorum(void)
+{
+	struct sg_policy *p = wa_policy(1, 0, NULL, 0);
+	char *s = statement_for(p, REQ1, "release", "ci", DIG1);
+	struct wa_opts o;
+	char *e[4];
+
+	memset(&o, 0, sizeof(o));
+	/* gina (credential only), bob (with his credential), dave (key). */
+	e[0] = wa_envelope(s, "gina", 1, &o);
+	e[1] = wa_envelope(s, "bob", 1, &o);
+	e[2] = envelope(s, "dave", 1);
+	EXPECT(p, s, e, 3, SIGNED_AT, NULL);
+	/* bob may still sign with his approval key. */
+	free(e[1]);
+	e[1] = envelope(s, "bob", 1);
+	EXPECT(p, s, e, 3, SIGNED_AT, NULL);
+	/* A reject with a signed reason is evidence like any decision. */
+	o.reason = "the build log shows an unreviewed patch";
+	e[3] = wa_envelope(s, "bob", 0, &o);
+	free(e[1]);
+	e[1] = envelope(s, "alice", 1);
+	EXPECT(p, s, e, 4, SIGNED_AT, NULL);
+	free_all(e, 4);
+
+	/* Each broken link named. */
+	memset(&o, 0, sizeof(o));
+	e[0] = envelope(s, "alice", 1);
+	e[2] = envelope(s, "dave", 1);
+	o.tamper = 1;
+	e[1] = wa_envelope(s, "gina", 1, &o);
+	EXPECT(p, s, e, 3, SIGNED_AT, "approval 2 (gina): the security key's "
+	    "assertion does not verify under gina's credential: ");
+	free(e[1]);
+	memset(&o, 0, sizeof(o));
+	o.origin = "https://evil.example";
+	e[1] = wa_envelope(s, "gina", 1, &o);
+	EXPECT(p, s, e, 3, SIGNED_AT, "approval 2 (gina): the security key's "
+	    "assertion does not verify under gina's credential: "
+	    "clientDataJSON.origin: ");
+	free(e[1]);
+	memset(&o, 0, sizeof(o));
+	o.cred_id = BOB_ID;
+	e[1] = wa_envelope(s, "gina", 1, &o);
+	EXPECT(p, s, e, 3, SIGNED_AT, "approval 2 (gina): credential " BOB_ID
+	    " is not registered for gina in the policy");
+	free(e[1]);
+	/* gina has no approval key: a plain signature cannot be hers. */
+	e[1] = envelope_as(s, SG_DSSE_TYPE, "alice", "gina", 1);
+	EXPECT(p, s, e, 3, SIGNED_AT, "approval 2 (gina): gina has no "
+	    "approval key in the policy");
+	free_all(e, 3);
+	free(s);
+	sg_policy_free(p);
+}
+
+static void
+test_webauthn_accept(void)
+{
+	struct sg_policy *p = wa_policy(1, 0, NULL, 0);
+	struct sg_policy *uv = wa_policy(1, 1, NULL, 0);
+	char *s = statement_for(p, REQ1, "release", "ci", DIG1);
+	char *su = statement_for(uv, REQ1, "release", "ci", DIG1);
+	struct sg_approval_fault f;
+	struct wa_opts o;
+	char *e;
+
+	memset(&o, 0, sizeof(o));
+	e = wa_envelope(s, "gina", 1, &o);
+	CHECK_EQ_INT(wa_accept(p, NULL, s, e, &f), 0);
+	free(e);
+
+	o.tamper = 1;
+	e = wa_envelope(s, "gina", 1, &o);
+	CHECK_EQ_INT(wa_accept(p, NULL, s, e, &f), SG_ERR_VERIFY);
+	CHECK_STR(f.field, "signatures[0].webauthn.client_data_json");
+	free(e);
+
+	memset(&o, 0, sizeof(o));
+	o.flags = 0x04;                 /* UV without UP */
+	e = wa_envelope(s, "gina", 1, &o);
+	CHECK_EQ_INT(wa_accept(p, NULL, s, e, &f), SG_ERR_VERIFY);
+	CHECK_STR(f.field, "signatures[0].webauthn.authenticator_data");
+	CHECK(strstr(f.why, "UP not set") != NULL);
+	free(e);
+
+	memset(&o, 0, sizeof(o));
+	o.cred_id = "bm90LXJlZ2lzdGVyZWQ";
+	e = wa_envelope(s, "gina", 1, &o);
+	CHECK_EQ_INT(wa_accept(p, NULL, s, e, &f), SG_ERR_FORBIDDEN);
+	CHECK_STR(f.field, "signatures[0].webauthn.credential_id");
+	CHECK(strstr(f.why, "bm90LXJlZ2lzdGVyZWQ is not registered for "
+	    "gina") != NULL);
+	free(e);
+
+	/* An assertion over another statement's challenge. */
+	memset(&o, 0, sizeof(o));
+	e = wa_envelope(su, "gina", 1, &o);
+	CHECK_EQ_INT(wa_accept(p, NULL, s, e, &f), SG_ERR_VERIFY);
+	CHECK_STR(f.field, "payload");
+	free(e);
+
+	/* UV required: without it refused, with it accepted. */
+	e = wa_envelope(su, "gina", 1, &o);
+	CHECK_EQ_INT(wa_accept(uv, NULL, su, e, &f), SG_ERR_VERIFY);
+	CHECK_STR(f.field, "signatures[0].webauthn.authenticator_data");
+	CHECK(strstr(f.why, "UV not set") != NULL);
+	free(e);
+	o.flags = 0x05;
+	e = wa_envelope(su, "gina", 1, &o);
+	CHECK_EQ_INT(wa_accept(uv, NULL, su, e, &f), 0);
+	free(e);
+
+	free(s);
+	free(su);
+	sg_policy_free(p);
+	sg_policy_free(uv);
+}
+
+/*
+ * The policy in force must still hold the credential a decision was
+ * made with, with the same key, RP ID and origin; a decision made with
+ * the approval key keeps its own rule.
+ */
+static void
+test_webauthn_now(void)
+{
+	struct sg_policy *p = wa_policy(1, 0, NULL, 0);
+	struct sg_policy *same = wa_policy(2, 0, NULL, 0);
+	struct sg_policy *moved = wa_policy(2, 0,
+	    "https://new.signgate.example", 0);
+	struct sg_policy *uv = wa_policy(2, 1, NULL, 0);
+	struct sg_policy *nobob = wa_policy(2, 0, NULL, 1);
+	const struct sg_policy_key *rel;
+	const struct sg_principal *gina, *bob;
+	char *s = statement_for(p, REQ1, "release", "ci", DIG1);
+	char *e[3], err[1024];
+	struct sg_approval_fault f;
+	struct wa_opts o;
+	const uint8_t *gid, *bid;
+	size_t gl, bl;
+
+	if (p == NULL || same == NULL || moved == NULL || uv == NULL ||
+	    nobob == NULL) {
+		CHECK(0);
+		goto out;
+	}
+	rel = sg_policy_key(p, "release");
+	gina = sg_policy_principal(p, "gina");
+	bob = sg_policy_principal(p, "bob");
+	CHECK(gina != NULL && gina->nwebauthn == 1 &&
+	    gina->approval_key == NULL);
+	CHECK(bob != NULL && bob->nwebauthn == 1 && bob->approval_key != NULL);
+	gid = gina->webauthn[0].id;
+	gl = gina->webauthn[0].id_len;
+	bid = bob->webauthn[0].id;
+	bl = bob->webauthn[0].id_len;
+	CHECK(sg_principal_webauthn(gina, gid, gl) == &gina->webauthn[0]);
+	CHECK(sg_principal_webauthn(gina, bid, bl) == NULL);
+
+	CHECK(sg_policy_may_approve_now_cred(p, rel, same, "ci", "gina", gid,
+	    gl));
+	CHECK(!sg_policy_may_approve_now_cred(p, rel, moved, "ci", "gina",
+	    gid, gl));
+	/* Stricter now (UV required): the decision was checked without. */
+	CHECK(!sg_policy_may_approve_now_cred(p, rel, uv, "ci", "gina", gid,
+	    gl));
+	CHECK(sg_policy_may_approve_now_cred(uv, sg_policy_key(uv,
+	    "release"), same, "ci", "gina", gid, gl));
+	/* gina has no approval key: no key decision of hers counts. */
+	CHECK(!sg_policy_may_approve_now(p, rel, same, "ci", "gina"));
+	CHECK(sg_policy_may_approve_now_any(p, rel, same, "ci", "gina"));
+	CHECK(!sg_policy_may_approve_now_any(p, rel, moved, "ci", "gina"));
+	/* bob's credential dropped: his key decisions still count. */
+	CHECK(!sg_policy_may_approve_now_cred(p, rel, nobob, "ci", "bob", bid,
+	    bl));
+	CHECK(sg_policy_may_approve_now(p, rel, nobob, "ci", "bob"));
+
+	memset(&o, 0, sizeof(o));
+	e[0] = wa_envelope(s, "gina", 1, &o);
+	e[1] = wa_envelope(s, "bob", 1, &o);
+	e[2] = envelope(s, "dave", 1);
+	CHECK_EQ_INT(check_now(p, same, s, e, 3, err, sizeof(err)), 0);
+	CHECK_EQ_INT(check_now(p, moved, s, e, 3, err, sizeof(err)),
+	    SG_ERR_VERIFY);
+	CHECK(strncmp(err, "approval 1: gina may no longer approve key "
+	    "release: the policy in force (evidence-test@2) does not make it "
+	    "an approver with the same WebAuthn credential", 124) == 0);
+	CHECK_EQ_INT(check_now(p, nobob, s, e + 1, 2, err, sizeof(err)),
+	    SG_ERR_VERIFY);
+	CHECK(strncmp(err, "approval 1: bob may no longer approve", 37) == 0);
+	CHECK_EQ_INT(wa_accept(p, nobob, s, e[1], &f), SG_ERR_FORBIDDEN);
+	CHECK_STR(f.field, "signatures[0].keyid");
+	free(e[1]);
+	e[1] = envelope(s, "bob", 1);
+	CHECK_EQ_INT(wa_accept(p, nobob, s, e[1], &f), 0);
+	free_all(e, 3);
+out:
+	free(s);
+	sg_policy_free(p);
+	sg_policy_free(same);
+	sg_policy_free(moved);
+	sg_policy_free(uv);
+	sg_policy_free(nobob);
+	EVP_PKEY_free(gina_key);
+	EVP_PKEY_free(bob_wa_key);
+	gina_key = bob_wa_key = NULL;
+}
+
 static void
 test_cleanup(void)
 {
@@ -1433,4 +1778,7 @@ SG_TEST_MAIN("evidence",
 	T(test_kind_mutations),
 	T(test_artifact_release),
 	T(test_artifact_grant),
+	T(test_webauthn_quorum),
+	T(test_webauthn_accept),
+	T(test_webauthn_now),
 	T(test_cleanup))

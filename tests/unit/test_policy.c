@@ -21,8 +21,12 @@
 #include "sg_err.h"
 #include "sg_policy.h"
 #include "sg_util.h"
+#include "sg_webauthn.h"
 #include "sg_test.h"
 #include "sg_fixture.h"
+
+/* A decision signed with the approval key. */
+#define D(officer, approve) { (officer), (approve), NULL, 0 }
 
 #define FILENAME "t.policy"
 
@@ -141,8 +145,19 @@ sb_printf(struct sb *b, const char *fmt, ...)
 	sb_addn(b, tmp, (size_t)n);
 }
 
+/* The first "@KEY:" or "@PEM:" marker in p, or NULL. */
+static const char *
+next_marker(const char *p)
+{
+	const char *k = strstr(p, "@KEY:"), *m = strstr(p, "@PEM:");
+
+	if (k == NULL || (m != NULL && m < k))
+		return m;
+	return k;
+}
+
 /* Expands "@KEY:name@" into an approval-key statement and an indented PEM
- * block. */
+ * block, "@PEM:name@" into the block alone (for a webauthn-key). */
 static char *
 expand(const char *tmpl)
 {
@@ -151,11 +166,12 @@ expand(const char *tmpl)
 
 	make_keys();
 	sb_add(&b, "");
-	while ((m = strstr(p, "@KEY:")) != NULL) {
+	while ((m = next_marker(p)) != NULL) {
 		sb_addn(&b, p, (size_t)(m - p));
 		if ((e = strchr(m + 5, '@')) == NULL)
 			abort();
-		sb_add(&b, "approval-key\n");
+		if (m[1] == 'K')
+			sb_add(&b, "approval-key\n");
 		for (l = find_key(m + 5, (size_t)(e - m - 5))->pem; *l != '\0';
 		    l = nl + 1) {
 			nl = strchr(l, '\n');
@@ -1298,7 +1314,7 @@ test_eval_dev_exhaustive(void)
 {
 	static const char *officers4[] = { "alice", "bob", "carol", "dave" };
 	struct sg_policy *p = dev_policy();
-	struct sg_decision d[4];
+	struct sg_decision d[4] = { 0 };
 	struct sg_quorum_result r;
 	unsigned mask, so, rm, i, order;
 	size_t nd;
@@ -1362,7 +1378,7 @@ test_eval_rules(void)
 	{
 		/* dave requests release: his own approval is ignored. */
 		struct sg_decision d[] = {
-			{ "alice", 1 }, { "bob", 1 }, { "dave", 1 },
+			D("alice", 1), D("bob", 1), D("dave", 1),
 		};
 		eval(p, "release", "dave", d, 3, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
@@ -1379,9 +1395,9 @@ test_eval_rules(void)
 		/* Auditor, requester role only, unknown names, NULL names,
 		 * and an officer outside the key's groups: none count. */
 		struct sg_decision d[] = {
-			{ "audit", 1 }, { "ci", 1 }, { "mallory", 1 },
-			{ NULL, 1 }, { "erin", 1 }, { "alice", 1 },
-			{ "dave", 1 },
+			D("audit", 1), D("ci", 1), D("mallory", 1),
+			D(NULL, 1), D("erin", 1), D("alice", 1),
+			D("dave", 1),
 		};
 		eval(p, "release", "ci", d, 7, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
@@ -1391,8 +1407,8 @@ test_eval_rules(void)
 	{
 		/* Duplicates count once, and only the first decision. */
 		struct sg_decision d[] = {
-			{ "alice", 1 }, { "alice", 1 }, { "dave", 1 },
-			{ "alice", 1 },
+			D("alice", 1), D("alice", 1), D("dave", 1),
+			D("alice", 1),
 		};
 		eval(p, "release", "ci", d, 4, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
@@ -1401,7 +1417,7 @@ test_eval_rules(void)
 	{
 		/* Veto: one counted reject ends firmware requests... */
 		struct sg_decision d[] = {
-			{ "alice", 1 }, { "bob", 0 }, { "carol", 1 },
+			D("alice", 1), D("bob", 0), D("carol", 1),
 		};
 		eval(p, "firmware", "ci", d, 3, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_VETOED);
@@ -1409,8 +1425,8 @@ test_eval_rules(void)
 		 * count: alice+carol+dave meet it. */
 		{
 			struct sg_decision e[] = {
-				{ "alice", 1 }, { "bob", 0 }, { "carol", 1 },
-				{ "dave", 1 }, { "bob", 1 },
+				D("alice", 1), D("bob", 0), D("carol", 1),
+				D("dave", 1), D("bob", 1),
 			};
 			eval(p, "release", "ci", e, 5, &r);
 			CHECK_EQ_INT(r.state, SG_QUORUM_MET);
@@ -1425,16 +1441,16 @@ test_eval_rules(void)
 		 * a non-officer, an officer outside the key's groups, an
 		 * unknown name, or an officer's later change of mind. */
 		struct sg_decision d[] = {
-			{ "ci", 0 }, { "audit", 0 }, { "dave", 0 },
-			{ "erin", 0 }, { "nobody", 0 }, { "alice", 1 },
-			{ "alice", 0 }, { "bob", 1 },
+			D("ci", 0), D("audit", 0), D("dave", 0),
+			D("erin", 0), D("nobody", 0), D("alice", 1),
+			D("alice", 0), D("bob", 1),
 		};
 		eval(p, "firmware", "ci", d, 8, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_MET);
 		/* carol requesting: her own reject does not count. */
 		{
 			struct sg_decision e[] = {
-				{ "carol", 0 }, { "alice", 1 },
+				D("carol", 0), D("alice", 1),
 			};
 			eval(p, "firmware", "carol", e, 2, &r);
 			CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
@@ -1472,7 +1488,7 @@ test_eval_overlap(void)
 	if (p == NULL)
 		return;
 	{
-		struct sg_decision d[] = { { "carol", 1 } };
+		struct sg_decision d[] = { D("carol", 1) };
 		eval(p, "k", "ci", d, 1, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
 		/* One person, three slots: two remain, whichever term she
@@ -1480,7 +1496,7 @@ test_eval_overlap(void)
 		CHECK_EQ_INT(r.missing[0] + r.missing[1], 2);
 	}
 	{
-		struct sg_decision d[] = { { "alice", 1 }, { "carol", 1 } };
+		struct sg_decision d[] = { D("alice", 1), D("carol", 1) };
 		eval(p, "k", "ci", d, 2, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
 		CHECK_EQ_INT(r.missing[0] + r.missing[1], 1);
@@ -1489,7 +1505,7 @@ test_eval_overlap(void)
 		/* carol first: a greedy pass would put her into so and leave
 		 * rm empty; the matching moves her to rm. */
 		struct sg_decision d[] = {
-			{ "carol", 1 }, { "alice", 1 }, { "bob", 1 },
+			D("carol", 1), D("alice", 1), D("bob", 1),
 		};
 		eval(p, "k", "ci", d, 3, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_MET);
@@ -1498,7 +1514,7 @@ test_eval_overlap(void)
 	}
 	{
 		struct sg_decision d[] = {
-			{ "carol", 1 }, { "alice", 1 }, { "dave", 1 },
+			D("carol", 1), D("alice", 1), D("dave", 1),
 		};
 		eval(p, "k", "ci", d, 3, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_MET);
@@ -1507,7 +1523,7 @@ test_eval_overlap(void)
 		CHECK_EQ_INT(r.state, SG_QUORUM_MET);
 	}
 	{
-		struct sg_decision d[] = { { "carol", 1 }, { "dave", 1 } };
+		struct sg_decision d[] = { D("carol", 1), D("dave", 1) };
 		eval(p, "both", "ci", d, 2, &r);
 		CHECK_EQ_INT(r.state, SG_QUORUM_PENDING);
 		CHECK_EQ_INT(r.missing[0], 0);
@@ -1614,7 +1630,7 @@ test_eval_brute_force(void)
 		if (p == NULL)
 			return;
 		for (mask = 0; mask < 32; mask++) {
-			struct sg_decision d[BF_OFFICERS];
+			struct sg_decision d[BF_OFFICERS] = { 0 };
 			struct sg_quorum_result r;
 			unsigned best, want = 0, got = 0, nd = 0;
 
@@ -1760,7 +1776,7 @@ static void
 test_eval_revoked(void)
 {
 	struct sg_policy *p = dev_policy(), *revoked, *rekeyed;
-	struct sg_decision d[4];
+	struct sg_decision d[4] = { 0 };
 	struct sg_quorum_result r;
 	const struct sg_policy_key *rel, *fw;
 	uint8_t counted[4];
@@ -1944,7 +1960,7 @@ test_kind_quorum(void)
 	struct sg_policy *p = kinds_policy(NULL, NULL, NULL, NULL);
 	const struct sg_policy_key *rel;
 	struct sg_policy_key g;
-	struct sg_decision d[2];
+	struct sg_decision d[2] = { 0 };
 	struct sg_quorum_result r;
 
 	if (p == NULL)
@@ -1986,7 +2002,7 @@ test_kind_may_approve_now(void)
 	    "members alice bob carol dave", "members dave", "members carol");
 	const struct sg_policy_key *rel;
 	struct sg_policy_key g;
-	struct sg_decision d[1];
+	struct sg_decision d[1] = { 0 };
 	struct sg_quorum_result r;
 	uint8_t counted[1];
 
@@ -2120,6 +2136,178 @@ test_reject_kind_keywords(void)
 	free(b.s);
 }
 
+/* --- WebAuthn credentials (webauthn-key) --- */
+
+#define WA(id, rest, key) \
+	" webauthn-key " id " rp-id signgate.example origin " rest "\n" \
+	" @PEM:" key "@\n"
+
+static void
+test_webauthn_keys(void)
+{
+	static const char text[] =
+	    "policy t\nversion 1\n"
+	    "principal gina\n    roles officer\n    client-cn gina\n"
+	    "    webauthn-key Z2luYQ rp-id signgate.example origin "
+	    "https://signgate.example\n"
+	    "    @PEM:o1@\n"
+	    "    webauthn-key Z2luYTI rp-id signgate.example origin "
+	    "https://console.signgate.example:8443 user-verification\n"
+	    "    @PEM:rsa2048@\n"
+	    "end\n"
+	    "principal bob\n    roles officer\n    client-cn bob\n"
+	    "    @KEY:bob@\n"
+	    "    webauthn-key Ym9i rp-id localhost origin "
+	    "https://localhost:8443\n"
+	    "    @PEM:o2@\n"
+	    "end\n"
+	    "group g\n    members gina bob\nend\n";
+	char *t = expand(text);
+	struct sg_policy *p = parse_ok(t);
+	const struct sg_principal *g, *b;
+	const struct sg_webauthn_cred *c;
+
+	free(t);
+	if (p == NULL)
+		return;
+	g = sg_policy_principal(p, "gina");
+	b = sg_policy_principal(p, "bob");
+	CHECK(g != NULL && g->approval_key == NULL && g->nwebauthn == 2);
+	CHECK(b != NULL && b->approval_key != NULL && b->nwebauthn == 1);
+	if (g == NULL || b == NULL || g->nwebauthn != 2 || b->nwebauthn != 1)
+		goto out;
+	c = sg_principal_webauthn(g, (const uint8_t *)"gina", 4);
+	CHECK(c == &g->webauthn[0]);
+	CHECK(c != NULL && strcmp(c->rp_id, "signgate.example") == 0 &&
+	    strcmp(c->origin, "https://signgate.example") == 0 &&
+	    !c->require_uv && EVP_PKEY_eq(c->pub, find_key("o1", 2)->pkey));
+	c = sg_principal_webauthn(g, (const uint8_t *)"gina2", 5);
+	CHECK(c != NULL && c->require_uv && strcmp(c->origin,
+	    "https://console.signgate.example:8443") == 0 &&
+	    sg_pubkey_alg(c->pub) == SG_ALG_RSA);
+	CHECK(sg_principal_webauthn(g, (const uint8_t *)"gin", 3) == NULL);
+	CHECK(sg_principal_webauthn(g, (const uint8_t *)"bob", 3) == NULL);
+	CHECK(sg_principal_webauthn(b, (const uint8_t *)"bob", 3) != NULL);
+out:
+	sg_policy_free(p);
+}
+
+static void
+test_reject_webauthn_keys(void)
+{
+	const char *o = "principal o\n roles officer\n client-cn o\n";
+	char buf[2048];
+
+#define RW(stmt, key, needle) do {					\
+	snprintf(buf, sizeof(buf), "%s webauthn-key " stmt "\n @PEM:"	\
+	    key "@\nend\n", o);						\
+	REJECT(buf, "webauthn-key", needle);				\
+} while (0)
+	RW("Zw rp-id signgate.example origin https://signgate.example",
+	    "ed25519", "principal 'o': webauthn-key: key type not accepted");
+	RW("Zw rp-id signgate.example origin https://signgate.example",
+	    "p384", "webauthn-key: key type not accepted (ES256");
+	RW("Zw rp-id signgate.example origin https://signgate.example",
+	    "rsa1024", "webauthn-key: RSA key of 1024 bits");
+	RW("Zw rp-id signgate.example", "o1", "webauthn-key: expected "
+	    "'<credential id> rp-id <rp-id> origin <origin> "
+	    "[user-verification]'");
+	RW("Zw rp-id signgate.example origin https://signgate.example uv",
+	    "o1", "webauthn-key: expected");
+	RW("Zw rpid signgate.example origin https://signgate.example",
+	    "o1", "webauthn-key: expected");
+	RW("Zw== rp-id signgate.example origin https://signgate.example",
+	    "o1", "credential id 'Zw==' is not 1 to 1023 bytes of base64url");
+	RW("Z+8 rp-id signgate.example origin https://signgate.example",
+	    "o1", "is not 1 to 1023 bytes of base64url");
+	RW("Zw rp-id SignGate.example origin https://signgate.example",
+	    "o1", "rp-id 'SignGate.example' is not a lower-case DNS name");
+	RW("Zw rp-id 10.0.0.1 origin https://10.0.0.1", "o1",
+	    "rp-id '10.0.0.1' is not a lower-case DNS name");
+	RW("Zw rp-id -x.example origin https://x.example", "o1",
+	    "is not a lower-case DNS name");
+	RW("Zw rp-id x..example origin https://x.example", "o1",
+	    "is not a lower-case DNS name");
+	RW("Zw rp-id x.example. origin https://x.example", "o1",
+	    "is not a lower-case DNS name");
+	RW("Zw rp-id signgate.example origin http://signgate.example", "o1",
+	    "origin 'http://signgate.example' must be https://<host>");
+	RW("Zw rp-id signgate.example origin https://signgate.example/",
+	    "o1", "the host must be a lower-case DNS name, with no path");
+	RW("Zw rp-id signgate.example origin https://signgate.example:443",
+	    "o1", "not 443");
+	RW("Zw rp-id signgate.example origin https://signgate.example:0",
+	    "o1", "the port must be 1 to 65535");
+	RW("Zw rp-id signgate.example origin https://signgate.example:080",
+	    "o1", "the port must be 1 to 65535");
+	RW("Zw rp-id signgate.example origin https://signgate.example:65536",
+	    "o1", "the port must be 1 to 65535");
+	RW("Zw rp-id signgate.example origin https://evilsigngate.example",
+	    "o1", "its host must be the rp-id 'signgate.example' or a name "
+	    "under it");
+	RW("Zw rp-id signgate.example origin https://example", "o1",
+	    "its host must be the rp-id");
+#undef RW
+	/* Not an officer; a missing PEM block; a certificate. */
+	REJECT("principal o\n roles auditor\n client-cn o\n"
+	    WA("Zw", "https://signgate.example", "o1") "end\n",
+	    "webauthn-key", "principal 'o': webauthn-key: only officers");
+	/* Base is six lines: the block's end is line 11. */
+	reject_at("principal o\n roles officer\n client-cn o\n"
+	    " webauthn-key Zw rp-id signgate.example origin "
+	    "https://signgate.example\nend\n", NULL,
+	    "webauthn-key: expected '-----BEGIN PUBLIC KEY-----' on the next",
+	    1, 11);
+	REJECT("principal o\n roles officer\n client-cn o\n"
+	    WA("Zw", "https://signgate.example", "carol") "end\n",
+	    "-----BEGIN CERT", "webauthn-key: expected '-----BEGIN PUBLIC "
+	    "KEY-----' on the next line");
+	/* The same id twice, in one principal and across two. */
+	REJECT("principal o\n roles officer\n client-cn o\n"
+	    WA("Zw", "https://signgate.example", "o1")
+	    WA("Zw", "https://a.signgate.example", "o2") "end\n",
+	    "origin https://a.signgate.example",
+	    "webauthn-key: credential 'Zw' is listed twice (also line 10)");
+	REJECT("principal o\n roles officer\n client-cn o\n"
+	    WA("Zw", "https://signgate.example", "o1") "end\n"
+	    "principal p\n roles officer\n client-cn p\n"
+	    WA("Zw", "https://a.signgate.example", "o2") "end\n",
+	    "origin https://a.signgate.example",
+	    "principal 'p': webauthn-key: the credential id is already "
+	    "principal 'o''s");
+	/* One key, two principals: as credentials, or as a credential and
+	 * an approval key (either order). */
+	REJECT("principal o\n roles officer\n client-cn o\n"
+	    WA("Zw", "https://signgate.example", "o1") "end\n"
+	    "principal p\n roles officer\n client-cn p\n"
+	    WA("YQ", "https://signgate.example", "o1") "end\n",
+	    "webauthn-key YQ", "principal 'p': webauthn-key: the same key as "
+	    "principal 'o''s WebAuthn credential key");
+	REJECT("principal o\n roles officer\n client-cn o\n @KEY:o1@\nend\n"
+	    "principal p\n roles officer\n client-cn p\n"
+	    WA("YQ", "https://signgate.example", "o1") "end\n",
+	    "webauthn-key YQ", "principal 'p': webauthn-key: the same key as "
+	    "principal 'o''s approval key");
+	REJECT("principal o\n roles officer\n client-cn o\n"
+	    WA("YQ", "https://signgate.example", "o1") "end\n"
+	    "principal p\n roles officer\n client-cn p\n @KEY:o1@\nend\n",
+	    "approval-key\n", "principal 'p': approval-key: the same key as "
+	    "principal 'o''s WebAuthn credential key");
+	/* At most eight. */
+	snprintf(buf, sizeof(buf), "%s%s%s%s%s%s%s%s%s%send\n", o,
+	    WA("AQ", "https://signgate.example", "o0"),
+	    WA("Ag", "https://signgate.example", "o0"),
+	    WA("Aw", "https://signgate.example", "o0"),
+	    WA("BA", "https://signgate.example", "o0"),
+	    WA("BQ", "https://signgate.example", "o0"),
+	    WA("Bg", "https://signgate.example", "o0"),
+	    WA("Bw", "https://signgate.example", "o0"),
+	    WA("CA", "https://signgate.example", "o0"),
+	    WA("CQ", "https://signgate.example", "o0"));
+	REJECT(buf, "webauthn-key CQ", "webauthn-key: more than 8 "
+	    "credentials");
+}
+
 static void
 free_keys(void)
 {
@@ -2237,6 +2425,8 @@ SG_TEST_MAIN("policy",
     T(test_kind_keywords),
     T(test_kind_quorum),
     T(test_kind_may_approve_now),
+    T(test_webauthn_keys),
+    T(test_reject_webauthn_keys),
     T(test_reject_kind_keywords),
     T(test_valid_policy),
     T(test_inventory_rule),

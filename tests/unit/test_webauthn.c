@@ -113,7 +113,8 @@ refused(struct ctx *c, const char *prefix)
 {
 	int r = verify(c);
 
-	if (r != SG_ERR_VERIFY || strncmp(c->why, prefix, strlen(prefix)) != 0) {
+	if (r != SG_ERR_VERIFY ||
+	    strncmp(c->why, prefix, strlen(prefix)) != 0) {
 		fprintf(stderr, "  expected '%s...', got %d '%s'\n", prefix, r,
 		    c->why);
 		return 0;
