@@ -281,6 +281,10 @@ let current = null;             /* the request page's last answer */
 
 function renderRequest(j) {
 	const q = j.request, k = j.key;
+	/* What the status line said was about the state before. */
+	if (current && current.request.id === q.id &&
+	    current.request.state !== q.state)
+		status('The request is now ' + q.state + '.', 'ok');
 	current = j;
 	$('rq-id').textContent = q.id;
 	$('rq-state').textContent = q.state;

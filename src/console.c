@@ -112,15 +112,8 @@ static const struct sg_webauthn_cred *
 policy_cred(void *arg, const char *officer, const uint8_t *id, size_t len)
 {
 	const struct sg_principal *pr = officer_of(arg, officer);
-	size_t i;
 
-#ifdef SG_POLICY_MAX_WEBAUTHN
-	for (i = 0; pr != NULL && i < pr->nwebauthn; i++)
-		if (pr->webauthn[i].id_len == len &&
-		    memcmp(pr->webauthn[i].id, id, len) == 0)
-			return &pr->webauthn[i];
-#endif
-	return NULL;
+	return pr != NULL ? sg_principal_webauthn(pr, id, len) : NULL;
 }
 
 static void
@@ -131,10 +124,8 @@ policy_creds(void *arg, const char *officer,
 	size_t i;
 
 	*ret_n = 0;
-#ifdef SG_POLICY_MAX_WEBAUTHN
 	for (i = 0; pr != NULL && i < pr->nwebauthn && *ret_n < max; i++)
 		ret[(*ret_n)++] = &pr->webauthn[i];
-#endif
 }
 
 /* ---- life ---------------------------------------------------------------- */

@@ -193,7 +193,8 @@ def cancel(s, reason):
     s.click("rq-cancel")
     print(s.until("the cancel recorded",
                   "const t = document.getElementById('status').textContent;"
-                  "return t === 'The request is cancelled.' && t;"))
+                  "return (t === 'The request is cancelled.' ||"
+                  " t === 'The request is now cancelled.') && t;"))
 
 
 def wait_state(s, name):
