@@ -9,7 +9,8 @@
  * yet are capped globally and per address and live only a few seconds
  * (handshake and first-request deadlines); they may make one request (the
  * public log), then the connection closes.  See the design comment in
- * http.c.
+ * http.c.  A second front may run without client certificates
+ * (no_client_cert: the officers' console), under the same limits.
  *
  * Bodies are collected up to SG_HTTP_MAX_BODY (SG_HTTP_MAX_RELEASE_BODY for
  * an authenticated POST to SG_HTTP_LARGE_BODY_PATH); larger ones get 413 without

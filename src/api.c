@@ -33,7 +33,9 @@
  * refused; every member is checked for type, size and syntax, unknown
  * members are refused, and each error names the field (RFC 9457 problem
  * documents with an extra "field" member).  Identity comes only from the
- * verified client certificate, mapped to a policy principal.
+ * verified client certificate, mapped to a policy principal, or from the
+ * officers' console, which has authenticated its officer with a security
+ * key and calls sg_api_dispatch_as() (src/console.c).
  *
  * The router touches no socket: sg_api_dispatch() takes a request and
  * fills a response (sg_http.h), so that tests and fuzzers drive it

@@ -801,6 +801,10 @@ parse_console(struct ctx *c, json_t *root, struct sg_config *cfg)
 		return fail(c, "console.listen", "the address must be a "
 		    "numeric IPv4 or [IPv6] address");
 	cc->port = (uint16_t)port;
+	if (port != 0 && port == cfg->port &&
+	    strcmp(addr, cfg->listen_address) == 0)
+		return fail(c, "console.listen", "is the API's listen address "
+		    "and port: the console needs a listener of its own");
 	if (!rp_id_ok(rp_id))
 		return fail(c, "console.rp_id", "must be a lower-case domain "
 		    "name of at most %d bytes", SG_CONSOLE_RP_ID_SIZE - 1);

@@ -44,6 +44,12 @@
  *    notification (it can, when it runs out of memory) is found by the
  *    guard: fstat() of mhd_fd no longer names own_fd's socket.
  *
+ * Without client certificates.  A front started with no_client_cert (the
+ * officers' console, which authenticates with a session of its own)
+ * asks for no certificate; its connections are admitted by their first
+ * request, as in plain HTTP, and may send a body.  Until then they are
+ * held to the same caps and deadlines as any unauthenticated peer.
+ *
  * Modules.  This file drives libmicrohttpd: the connection notifications,
  * requests and long-polls, start and stop.  http_conn.c keeps the slots,
  * their counts and deadlines and runs the guard; http_accept.c runs the

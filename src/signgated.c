@@ -466,6 +466,7 @@ start_console(const struct sg_config *cfg, struct front *f)
 	hc.key_file = cfg->tls_private_key;
 	hc.no_client_cert = 1;
 	hc.headers = sg_console_headers;
+	/* A few officers at a time: two polling threads are plenty. */
 	hc.threads = cfg->threads > 2 ? 2 : cfg->threads;
 	hc.connection_limit = cfg->connection_limit;
 	hc.per_ip_connection_limit = cfg->per_ip_connection_limit;

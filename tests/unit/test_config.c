@@ -1168,6 +1168,9 @@ test_console(void)
 	    "\"localhost\", \"origin\": \"https://localhost:08444\"}"),
 	    "console.origin");
 	REFUSED(CONSOLE("[]"), "console");
+	REFUSED_WHY(CONSOLE("{\"listen\": \"127.0.0.1:8443\", \"rp_id\": "
+	    "\"localhost\", \"origin\": \"https://localhost:8443\"}"),
+	    "console.listen", "of its own");
 #undef CONSOLE
 }
 

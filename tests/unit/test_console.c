@@ -103,6 +103,7 @@ run(struct sg_console *c, struct call *k)
 	size_t nh = 0;
 
 	memset(&req, 0, sizeof(req));
+	free(k->resp.body);
 	memset(&k->resp, 0, sizeof(k->resp));
 	if (k->origin != NULL)
 		h[nh++] = (struct sg_http_param){ "Origin", k->origin };
