@@ -5,6 +5,7 @@
  *   signer_forge CONFIG [DEVDIR]
  *   signer_forge replay CONFIG DEVDIR ENTRY COUNT
  *   signer_forge --log CONFIG [DEVDIR]
+ *   signer_forge webauthn CONFIG DEVDIR KEYFILE
  *
  * CONFIG is a daemon configuration (absolute paths); DEVDIR holds the
  * officers' private keys (officers/<name>.key) and the code-signing CA
@@ -49,6 +50,12 @@
  * policy lists her.
  * The last case sends a zero-length record, which SOCK_SEQPACKET allows;
  * the channel must survive it.
+ *
+ * With webauthn, the policy lets carol approve with a security key (the
+ * credential of KEYFILE, as tests/tools/webauthn_sign makes it): her
+ * honest assertion completes a quorum, and one whose client data was
+ * changed, made at another origin, without user presence or naming a
+ * credential she does not have is refused by the signer itself.
  *
  * One signature per request and format: a request asked for by several
  * channels at once, then again and again (client and raw channel), gets
@@ -115,6 +122,7 @@
 #include "sg_signer_wire.h"
 #include "sg_sigrec.h"
 #include "sg_util.h"
+#include "sg_webauthn.h"
 #include "sg_fixture.h"
 
 #define WAIT_MS 20000
@@ -3340,6 +3348,150 @@ replay_main(struct forge *f, const char *entry_path, unsigned count)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* WebAuthn evidence: `signer_forge webauthn CONFIG DEVDIR KEYFILE`, with
+ * a policy where carol approves with the credential of KEYFILE (private
+ * key; KEYFILE.cred: id, RP ID, origin, as tests/tools/webauthn_sign
+ * writes them). */
+
+struct wa_cred {
+	EVP_PKEY *key;
+	char id[2048];
+	char rp_id[256];
+	char origin[320];
+};
+
+static int
+wa_load(const char *keyfile, struct wa_cred *c)
+{
+	char path[4096];
+	FILE *fp;
+	int ok;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(path, sizeof(path), "%s.cred", keyfile);
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	ok = fscanf(fp, "%2047s %255s %319s", c->id, c->rp_id,
+	    c->origin) == 3;
+	fclose(fp);
+	if (!ok || (fp = fopen(keyfile, "r")) == NULL)
+		return -1;
+	c->key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+	fclose(fp);
+	return c->key != NULL ? 0 : -1;
+}
+
+enum wa_forgery { WA_HONEST, WA_TAMPER, WA_ORIGIN, WA_NO_UP, WA_OTHER_ID };
+
+/* carol's envelope on stmt made with the security key, honest or broken
+ * as asked. */
+static void
+wa_env_add(struct envs *e, const struct wa_cred *c, const char *stmt,
+    size_t len, enum wa_forgery how)
+{
+	struct sg_fx_wa_opts fo;
+	struct sg_fx_wa_assertion a;
+	struct sg_envelope_webauthn w;
+	uint8_t *body = NULL, *pae = NULL, hash[32], id[1024];
+	size_t blen = 0, pae_len = 0, id_len = 0;
+	char *json = NULL;
+
+	if (e->n == MAX_ENV || sg_body_build(stmt, len, 1, &body, &blen) != 0 ||
+	    sg_dsse_pae(SG_DSSE_TYPE, body, blen, &pae, &pae_len) != 0)
+		abort();
+	sg_sha256(pae, pae_len, hash);
+	memset(&fo, 0, sizeof(fo));
+	fo.rp_id = c->rp_id;
+	fo.origin = how == WA_ORIGIN ? "https://evil.example" : c->origin;
+	fo.flags = how == WA_NO_UP ? 0 : 0x01;
+	/* A member no check reads: only the signature covers it. */
+	fo.extra = ",\"note\":\"a\"";
+	if (sg_fx_wa_sign(c->key, &fo, hash, sizeof(hash), &a) != 0 ||
+	    sg_b64url_decode(c->id, strlen(c->id), id, sizeof(id),
+	    &id_len) != 0)
+		abort();
+	if (how == WA_TAMPER)           /* the note's "a" */
+		a.client_data[a.client_data_len - 3] ^= 0x01;
+	if (how == WA_OTHER_ID)
+		id[0] ^= 0x01;
+	w.cred_id = id;
+	w.cred_id_len = id_len;
+	w.authdata = a.authdata;
+	w.authdata_len = a.authdata_len;
+	w.client_data = (uint8_t *)a.client_data;
+	w.client_data_len = a.client_data_len;
+	if (sg_envelope_build_webauthn(SG_DSSE_TYPE, body, blen, "carol",
+	    a.sig, a.sig_len, &w, &json) != 0)
+		abort();
+	e->json[e->n] = json;
+	e->len[e->n] = strlen(json);
+	e->n++;
+	sg_fx_wa_free(&a);
+	free(body);
+	free(pae);
+}
+
+/* release with alice + dave (key files) and carol's assertion. */
+static void
+wa_case(struct forge *f, const struct wa_cred *c, enum wa_forgery how,
+    const char *name, int want, const char *word)
+{
+	struct sg_statement st;
+	struct envs e;
+	struct outcome o;
+	uint8_t d[32];
+	char *stmt;
+	size_t len;
+	int ok;
+
+	memset(&e, 0, sizeof(e));
+	random_digest(d);
+	stmt_init(f, &st, "release", d, "raw");
+	stmt = stmt_text(&st, &len);
+	env_add(f, &e, stmt, len, 1, ALICE);
+	env_add(f, &e, stmt, len, 1, DAVE);
+	wa_env_add(&e, c, stmt, len, how);
+	sign_via(f, "release", SG_DIGEST_SHA256, d, 32, stmt, len, &e, "raw",
+	    &o);
+	if (want != 0)
+		expect_refused(name, &o, want, word);
+	else {
+		ok = o.r == 0 && o.rep.sig_len > 0 && verify_with(f,
+		    "release", SG_DIGEST_SHA256, d, 32, o.rep.sig,
+		    o.rep.sig_len) == 0;
+		result(ok, "%s: signed and verifies (%s (%s))", name,
+		    errname(o.r), o.err);
+		outcome_clear(&o);
+	}
+	envs_clear(&e);
+	free(stmt);
+}
+
+static int
+webauthn_main(struct forge *f, const char *keyfile)
+{
+	struct wa_cred c;
+
+	if (wa_load(keyfile, &c) != 0) {
+		result(0, "webauthn: cannot read the credential %s", keyfile);
+		return SG_ERR_IO;
+	}
+	wa_case(f, &c, WA_HONEST, "control: release with alice+dave and "
+	    "carol's security key", 0, NULL);
+	wa_case(f, &c, WA_TAMPER, "webauthn: carol's client data changed "
+	    "after signing", SG_ERR_VERIFY, "sig: the assertion's signature "
+	    "does not verify");
+	wa_case(f, &c, WA_ORIGIN, "webauthn: carol's assertion from another "
+	    "origin", SG_ERR_VERIFY, "clientDataJSON.origin");
+	wa_case(f, &c, WA_NO_UP, "webauthn: carol's assertion without user "
+	    "presence", SG_ERR_VERIFY, "UP not set");
+	wa_case(f, &c, WA_OTHER_ID, "webauthn: a credential id not registered "
+	    "for carol", SG_ERR_VERIFY, "is not registered for carol");
+	EVP_PKEY_free(c.key);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -3367,6 +3519,15 @@ main(int argc, char **argv)
 		printf("%d passed, %d failed\n", npass, nfail);
 		return nfail == 0 && r == 0 ? 0 : 1;
 	}
+	if (argc == 5 && strcmp(argv[1], "webauthn") == 0) {
+		if ((r = setup(&f, argv[2], argv[3])) == 0)
+			r = webauthn_main(&f, argv[4]);
+		else
+			result(0, "setup: %s", sg_strerror(r));
+		teardown(&f);
+		printf("%d passed, %d failed\n", npass, nfail);
+		return nfail == 0 && r == 0 ? 0 : 1;
+	}
 	if (argc >= 2 && strcmp(argv[1], "--log") == 0) {
 		log_mode = 1;
 		argc--;
@@ -3374,7 +3535,8 @@ main(int argc, char **argv)
 	}
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: signer_forge [--log] CONFIG [DEVDIR]\n"
-		    "       signer_forge replay CONFIG DEVDIR ENTRY COUNT\n");
+		    "       signer_forge replay CONFIG DEVDIR ENTRY COUNT\n"
+		    "       signer_forge webauthn CONFIG DEVDIR KEYFILE\n");
 		return 2;
 	}
 	if ((r = setup(&f, argv[1], argc == 3 ? argv[2] : NULL)) != 0) {
