@@ -212,9 +212,9 @@ $DRIVER open "$ORIGIN" "$ID3" >/dev/null 2>>"$T_DIR/open.err"
 check "dave rejects a request in the page, with a reason" \
     $DRIVER reject "not this build"
 api ci GET "/v1/requests/$ID3" >/dev/null
-expect_eq "dave's rejection is recorded" \
-    "$(jbody '[.approvals[] | select(.officer == "dave") | .decision] | join(" ")')" \
-    reject
+expect_eq "dave's rejection is recorded with his signed reason" \
+    "$(jbody '[.approvals[] | select(.officer == "dave") | .decision, .reason] | join(" / ")')" \
+    "reject / not this build"
 
 # --- a cancel in the page ------------------------------------------------------
 H2=$(printf 'd%.0s' $(seq 64))
