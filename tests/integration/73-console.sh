@@ -61,6 +61,15 @@ st=$(curl -sS --max-time 10 --cacert "$DEV/tls/ca.pem" -o /dev/null \
     -w '%{http_code}' "$ORIGIN/api/queue" 2>>"$T_DIR/curl.err")
 expect_eq "the queue needs a session" "$st" 401
 
+# signgated -t: the certificate must name the console's host.
+check "signgated -t accepts the console (the certificate names localhost)" \
+    "$SIGNGATED" -t -c "$T_DIR/signgated.json"
+jq '.console.rp_id = "example.com" | .console.origin = "https://console.example.com"' \
+    "$T_DIR/signgated.json" >"$T_DIR/other-host.json"
+"$SIGNGATED" -t -c "$T_DIR/other-host.json" >"$T_DIR/t.out" 2>&1
+expect_eq "signgated -t refuses a console host the certificate does not name" \
+    "$?:$(grep -c "console.origin: the TLS certificate .* does not name 'console.example.com'" "$T_DIR/t.out")" "1:1"
+
 # --- the browser ------------------------------------------------------------
 export HOME="$T_DIR/home"
 mkdir -p "$HOME/.pki/nssdb"
