@@ -15,12 +15,12 @@
 #     the configured Origin;
 #   - he rejects another with a reason (signed with the decision), and
 #     cancels a third in the page (an assertion over the cancel text).
-# Without chromium, chromedriver or certutil the test is skipped, except
+# Without chromium, chromedriver, certutil or python3 the test is skipped, except
 # in CI (CI set), where that is a failure.
 . "$(dirname "$0")/lib.sh"
 
 missing=
-for p in /usr/bin/chromium /usr/bin/chromedriver certutil; do
+for p in /usr/bin/chromium /usr/bin/chromedriver certutil /usr/bin/python3; do
 	command -v "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
