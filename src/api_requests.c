@@ -75,12 +75,6 @@ kind_json(json_t *j, const struct sg_request *q)
 	    "artifact", st.pattern, "until", until));
 }
 
-/*
- * A request as the API shows it.  Everything about its quorum comes from
- * the request's own policy (the terms' groups and counts), with what is
- * missing and which decisions count under that policy and the one in
- * force (an officer revoked since no longer counts).
- */
 /* The reason a reject's envelope signs, if any, onto o (the envelope
  * was verified when it was posted: one that no longer reads adds
  * nothing). */
@@ -103,6 +97,12 @@ add_reject_reason(json_t *o, const struct sg_approval *ap)
 	sg_envelope_clear(&env);
 }
 
+/*
+ * A request as the API shows it.  Everything about its quorum comes from
+ * the request's own policy (the terms' groups and counts), with what is
+ * missing and which decisions count under that policy and the one in
+ * force (an officer revoked since no longer counts).
+ */
 static json_t *
 request_json(struct sg_api *a, const struct sg_request *q)
 {

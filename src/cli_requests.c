@@ -170,13 +170,18 @@ sg_cli_print_request(const json_t *req, const struct sg_statement *st)
 		printf("error: %s\n", sg_cli_esc(sg_cli_jstr(req, "error")));
 	sg_cli_print_cancelled(req);
 	if (json_is_array(apps)) {
-		json_array_foreach(apps, i, v)
-			printf("approval: %s %s %s%s\n",
+		json_array_foreach(apps, i, v) {
+			printf("approval: %s %s %s%s",
 			    sg_cli_esc(sg_cli_jstr(v, "officer")),
 			    sg_cli_esc(sg_cli_jstr(v, "decision")),
 			    sg_cli_esc(sg_cli_jstr(v, "at")),
 			    json_is_false(json_object_get(v, "counts")) ?
 			    " (does not count)" : "");
+			if (sg_cli_jstr(v, "reason") != NULL)
+				printf(": %s", sg_cli_esc(sg_cli_jstr(v,
+				    "reason")));
+			printf("\n");
+		}
 	}
 	sg_cli_missing(req, missing, sizeof(missing));
 	printf("missing: %s\n", missing);

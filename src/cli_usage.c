@@ -176,7 +176,7 @@ static const char show_usage[] =
 "policy, error (state failed), cancelled (state cancelled: `by <principal>\n"
 "at <time>: <reason>`), approval (one per decision: officer, decision,\n"
 "time, and `(does not count)` when the officer may no longer approve it\n"
-"under the policy in force), missing (counted under the request's own\n"
+"under the policy in force; a reject's signed reason after `: `), missing (counted under the request's own\n"
 "policy), then `statement:` and the statement's lines indented by two\n"
 "spaces.\n"
 "A release shows `kind: release` and `release: <n> artifacts, manifest\n"

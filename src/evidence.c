@@ -192,7 +192,6 @@ check_signature(const struct sg_principal *officer,
 {
 	struct sg_webauthn_assertion a;
 	char why[400];
-	int r;
 
 	if (cred == NULL) {
 		if (sg_verify(officer->approval_key,
@@ -212,10 +211,9 @@ check_signature(const struct sg_principal *officer,
 	a.client_data_len = env->webauthn.client_data_len;
 	a.sig = env->sig;
 	a.sig_len = env->sig_len;
-	if ((r = sg_webauthn_verify(cred, hash, 32, &a, why,
-	    sizeof(why))) != 0)
-		return approval_fault(f, webauthn_field(why),
-		    r == SG_ERR_NOMEM ? r : SG_ERR_VERIFY, "the security "
+	if (sg_webauthn_verify(cred, hash, 32, &a, why, sizeof(why)) != 0)
+		return approval_fault(f, webauthn_field(why), SG_ERR_VERIFY,
+		    "the security "
 		    "key's assertion does not verify under %s's credential: %s",
 		    name, why);
 	return 0;

@@ -389,14 +389,6 @@ sg_policy_may_approve(const struct sg_policy *p,
 	return eligible_officer(p, g, n, requester, officer) >= 0;
 }
 
-/*
- * Eligible under the request's policy p (for its key k) and also under the
- * policy in force `now`: there the key of the same name must exist, the
- * principal must be one of its approvers, and its approval key must be the
- * same one (an envelope is verified under p's key; a key replaced since
- * must not go on counting).  An officer revoked by a reload stops counting
- * at once, for requests made before the reload too.
- */
 /* The officer's approval means under p is still its means under now:
  * the same approval key, or the same credential (see the header). */
 static int
@@ -418,6 +410,15 @@ same_means(const struct sg_principal *a, const struct sg_principal *b,
 	return EVP_PKEY_eq(ca->pub, cb->pub) == 1;
 }
 
+/*
+ * Eligible under the request's policy p (for its key k) and also under the
+ * policy in force `now`: there the key of the same name must exist, the
+ * principal must be one of its approvers, and its approval key must be the
+ * same one (an envelope is verified under p's key; a key replaced since
+ * must not go on counting), or for a decision made with a security key,
+ * its credential (same_means()).  An officer revoked by a reload stops
+ * counting at once, for requests made before the reload too.
+ */
 int
 sg_policy_may_approve_now_cred(const struct sg_policy *p,
     const struct sg_policy_key *k, const struct sg_policy *now,

@@ -211,8 +211,8 @@ check_client_data(const struct sg_webauthn_cred *cred,
 	if ((r = check_string(root, "type", "webauthn.get", why,
 	    whylen)) != 0)
 		goto out;
-	if ((r = sg_b64url_encode(challenge, challenge_len, &want)) != 0) {
-		fail(why, whylen, "challenge: %s", sg_strerror(r));
+	if (sg_b64url_encode(challenge, challenge_len, &want) != 0) {
+		r = fail(why, whylen, "challenge: out of memory");
 		goto out;
 	}
 	if ((r = check_string(root, "challenge", want, why, whylen)) != 0)
@@ -294,7 +294,7 @@ check_signature(const struct sg_webauthn_cred *cred,
 	 * signature scheme. */
 	n = a->authdata_len + 32;
 	if ((signed_data = malloc(n)) == NULL)
-		return SG_ERR_NOMEM;
+		return fail(why, whylen, "sig: out of memory");
 	memcpy(signed_data, a->authdata, a->authdata_len);
 	sg_sha256(a->client_data, a->client_data_len,
 	    signed_data + a->authdata_len);
@@ -334,12 +334,12 @@ sg_webauthn_verify(const struct sg_webauthn_cred *cred,
 	    CRYPTO_memcmp(a->cred_id, cred->id, cred->id_len) != 0)
 		return fail(why, whylen, "credentialId: not the credential's "
 		    "id");
+	/* Every failure, out of memory included, is SG_ERR_VERIFY: the
+	 * assertion was not shown to hold. */
 	if ((r = check_client_data(cred, challenge, challenge_len, a, why,
-	    whylen)) != 0)
-		return r == SG_ERR_NOMEM ? r : SG_ERR_VERIFY;
-	if ((r = check_authdata(cred, a, why, whylen)) != 0)
-		return r;
-	if ((r = check_signature(cred, a, why, whylen)) != 0)
-		return r == SG_ERR_NOMEM ? r : SG_ERR_VERIFY;
+	    whylen)) != 0 ||
+	    (r = check_authdata(cred, a, why, whylen)) != 0 ||
+	    (r = check_signature(cred, a, why, whylen)) != 0)
+		return SG_ERR_VERIFY;
 	return 0;
 }

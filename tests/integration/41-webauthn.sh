@@ -11,7 +11,9 @@
 #   credential the policy does not list for her (403), a plain signature
 #   by an officer with no approval key (403), bob's assertion without user
 #   verification (422); accepted: bob's with it.
-# - A reject signed with a reason shows the reason in the request object.
+# - A reject signed with a reason (a security key's, and `signgate reject
+#   --reason`'s) shows the reason in the request object and `signgate
+#   show`.
 # - The signer process refuses forged WebAuthn evidence on its own.
 . "$(dirname "$0")/lib.sh"
 
@@ -119,6 +121,22 @@ expect_eq "the request shows her signed reason" \
     "reject: $REASON"
 check "bob's approval has no reason" \
     jq -e '.approvals[] | select(.officer == "bob") | has("reason") | not' "$T_DIR/body"
+as audit
+"$SIGNGATE" show "$R2" >"$T_DIR/show.out" 2>&1
+check "signgate show prints it after her decision" \
+    grep -q "^approval: carol reject [0-9TZ:-]*: $REASON\$" "$T_DIR/show.out"
+# signgate reject --reason, with a key file.
+as alice
+"$SIGNGATE" reject "$R2" --key "$DEV/officers/alice.key" --yes \
+    --reason 'not before the audit' >"$T_DIR/cli.out" 2>&1
+expect_eq "signgate reject --reason posts (exit 0)" "$?" 0
+api audit GET "/v1/requests/$R2" >/dev/null
+expect_eq "... and the request shows alice's reason" \
+    "$(jbody '.approvals[] | select(.officer == "alice") | .reason')" \
+    "not before the audit"
+"$SIGNGATE" approve "$R2" --key "$DEV/officers/alice.key" --yes \
+    --reason 'x' >"$T_DIR/cli.out" 2>&1
+expect_eq "signgate approve --reason is a usage error (exit 2)" "$?" 2
 
 # --- the signer on its own ---------------------------------------------------
 "$BUILD/tools/signer_forge" webauthn "$T_DIR/signgated.json" "$DEV" \
