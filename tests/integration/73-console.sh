@@ -13,6 +13,9 @@
 #   - refused: envelopes the page signed, then altered (client data,
 #     origin, credential id, another officer's keyid), and posts without
 #     the configured Origin;
+#   - the console's front: no client certificate, the security headers,
+#     a silent peer closed at the handshake deadline, `signgated -t`
+#     checking that the certificate names the console's host;
 #   - he rejects another with a reason (signed with the decision), and
 #     cancels a third in the page (an assertion over the cancel text).
 # Without chromium, chromedriver, certutil or python3 the test is skipped, except
@@ -60,6 +63,21 @@ check "nosniff and no referrer" sh -c "grep -qi '^x-content-type-options: nosnif
 st=$(curl -sS --max-time 10 --cacert "$DEV/tls/ca.pem" -o /dev/null \
     -w '%{http_code}' "$ORIGIN/api/queue" 2>>"$T_DIR/curl.err")
 expect_eq "the queue needs a session" "$st" 401
+
+# Unknown peers are held to the API's deadlines: one that never starts
+# TLS is closed at the handshake deadline (handshake_timeout, 3 s).
+handshake_closes() {
+	api - GET /metrics >/dev/null
+	awk '/^signgate_http_deadline_closes_total\{deadline="handshake"\}/ { print $2 }' "$T_DIR/body"
+}
+before=$(handshake_closes)
+exec 3<>"/dev/tcp/127.0.0.1/$CPORT"
+read -r -t 20 -u 3 _
+rc=$?
+exec 3<&-
+expect_eq "a silent peer of the console is closed (end of file, not our timeout)" "$rc" 1
+check "... at the handshake deadline (counted in /metrics)" \
+    [ "$(handshake_closes)" -gt "${before:-0}" ]
 
 # signgated -t: the certificate must name the console's host.
 check "signgated -t accepts the console (the certificate names localhost)" \
