@@ -43,10 +43,21 @@ free_port() {
 
 # --- the gateway, its console on a port of its own ------------------------
 cp "$DEV/policy.conf" "$T_DIR/policy.conf"
-CPORT=$(free_port)
-ORIGIN="https://localhost:$CPORT"
-write_config ".policy = \"$T_DIR/policy.conf\" | .console = {\"listen\": \"127.0.0.1:$CPORT\", \"rp_id\": \"localhost\", \"origin\": \"$ORIGIN\"}"
-start_daemon || { not_ok "daemon starts"; finish; exit 1; }
+# The origin names the port, so it is chosen first; should another
+# program take it meanwhile, another one.
+for attempt in 1 2 3; do
+	CPORT=$(free_port)
+	ORIGIN="https://localhost:$CPORT"
+	write_config ".policy = \"$T_DIR/policy.conf\" | .console = {\"listen\": \"127.0.0.1:$CPORT\", \"rp_id\": \"localhost\", \"origin\": \"$ORIGIN\"}"
+	start_daemon >"$T_DIR/start-daemon.out" 2>&1 && break
+	grep -q "console: cannot listen" "$T_DIR/start-daemon.out" || break
+done
+if [ -z "$DAEMON_PID" ]; then
+	not_ok "daemon starts"
+	sed 's/^/    /' "$T_DIR/start-daemon.out" | head -20
+	finish
+	exit 1
+fi
 for i in $(seq 1 500); do
 	grep -q "console on https://127.0.0.1:$CPORT" "$T_DIR/daemon.log" && break
 	pause 0.01
