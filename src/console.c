@@ -48,7 +48,8 @@ const char *const sg_console_headers[] = {
 	"Content-Security-Policy", "default-src 'none'; script-src 'self'; "
 	    "style-src 'self'; img-src 'self'; connect-src 'self'; "
 	    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-	"X-Content-Type-Options", "nosniff",
+	/* X-Content-Type-Options: nosniff and Cache-Control: no-store are
+	 * on every answer of every front already (http.c). */
 	"Referrer-Policy", "no-referrer",
 	"X-Frame-Options", "DENY",
 	"Cross-Origin-Opener-Policy", "same-origin",

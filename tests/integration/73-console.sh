@@ -70,7 +70,7 @@ st=$(curl -sS --max-time 10 --cacert "$DEV/tls/ca.pem" -D "$T_DIR/h" \
     -o "$T_DIR/index.html" -w '%{http_code}' "$ORIGIN/" 2>"$T_DIR/curl.err")
 expect_eq "the page is served without a client certificate" "$st" 200
 check "with the Content-Security-Policy" grep -qi "^content-security-policy: default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'" "$T_DIR/h"
-check "nosniff and no referrer" sh -c "grep -qi '^x-content-type-options: nosniff' '$T_DIR/h' && grep -qi '^referrer-policy: no-referrer' '$T_DIR/h'"
+check "nosniff (once), no referrer, no-store" sh -c "[ \$(grep -ci '^x-content-type-options: nosniff' '$T_DIR/h') = 1 ] && grep -qi '^referrer-policy: no-referrer' '$T_DIR/h' && grep -qi '^cache-control: no-store' '$T_DIR/h'"
 st=$(curl -sS --max-time 10 --cacert "$DEV/tls/ca.pem" -o /dev/null \
     -w '%{http_code}' "$ORIGIN/api/queue" 2>>"$T_DIR/curl.err")
 expect_eq "the queue needs a session" "$st" 401
