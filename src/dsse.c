@@ -667,6 +667,7 @@ get_b64url(json_t *obj, const char *name, const char *field, size_t max,
 	json_t *v = json_object_get(obj, name);
 	uint8_t *buf = NULL;
 	size_t blen = 0, slen;
+	int r;
 
 	if (v == NULL) {
 		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "%s: missing",
@@ -682,14 +683,11 @@ get_b64url(json_t *obj, const char *name, const char *field, size_t max,
 	if ((buf = malloc(max)) == NULL)
 		return sg_err_set(errbuf, errlen, SG_ERR_NOMEM, "%s: out of "
 		    "memory", field);
-	if (sg_b64url_decode(json_string_value(v), slen, buf, max,
-	    &blen) == SG_ERR_BUFFER) {
+	if ((r = sg_b64url_decode(json_string_value(v), slen, buf, max,
+	    &blen)) != 0 || blen == 0) {
 		free(buf);
-		goto size;
-	}
-	if (blen == 0 || sg_b64url_decode(json_string_value(v), slen, buf, max,
-	    &blen) != 0) {
-		free(buf);
+		if (r == SG_ERR_BUFFER)
+			goto size;
 		return sg_err_set(errbuf, errlen, SG_ERR_INVALID, "%s: must be "
 		    "base64url without padding", field);
 	}

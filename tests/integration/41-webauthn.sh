@@ -15,6 +15,8 @@
 #   --reason`'s) shows the reason in the request object and `signgate
 #   show`.
 # - The signer process refuses forged WebAuthn evidence on its own.
+# - A reload that moves carol's credential to another origin: her
+#   decision on a pending request no longer counts, alice's (key) does.
 . "$(dirname "$0")/lib.sh"
 
 WS="$BUILD/tools/webauthn_sign"
@@ -148,6 +150,34 @@ else
 	not_ok "the signer refuses forged WebAuthn evidence on its own"
 	cat "$T_DIR/forge.out"
 fi
-grep '^ok - ' "$T_DIR/forge.out" | sed 's/^/  signer_forge: /' 
+grep '^ok - ' "$T_DIR/forge.out" | sed 's/^/  signer_forge: /'
+
+# --- a reload that moves carol's credential to another origin -------------
+new_request ci release "$(hex)" >/dev/null
+cp "$T_DIR/body" "$T_DIR/r3.json"
+R3=$(jq -r .id "$T_DIR/r3.json")
+expect_eq "R3: carol approves with her security key (200)" \
+    "$(wa_post carol "$T_DIR/r3.json")" 200
+expect_eq "R3: alice approves with her key file (200)" \
+    "$(approve_with_openssl alice "$T_DIR/r3.json")" 200
+check "R3: both count" jq -e '[.approvals[] | select(.counts)] | length == 2' "$T_DIR/body"
+sed -e 's/^version 1$/version 2/' \
+    -e "/^    webauthn-key $(head -n1 "$T_DIR/carol.wa.cred") /s|origin $ORIGIN|origin https://signgate.test|" \
+    "$P" >"$T_DIR/v2.policy"
+check "version 2 moves carol's credential only" \
+    [ "$(diff "$P" "$T_DIR/v2.policy" | grep -c '^>')" = 2 ]
+cp "$T_DIR/v2.policy" "$P"
+before=$(grep -c 'SIGHUP' "$T_DIR/daemon.log")
+kill -HUP "$DAEMON_PID"
+for i in $(seq 1 500); do
+	[ "$(grep -c 'SIGHUP' "$T_DIR/daemon.log")" -gt "$before" ] && break
+	pause 0.01
+done
+check "version 2 is in force" \
+    grep -q 'SIGHUP: policy signgate-dev version 2 in force' "$T_DIR/daemon.log"
+api audit GET "/v1/requests/$R3" >/dev/null
+expect_eq "R3: carol's decision no longer counts, alice's does" \
+    "$(jbody '[.approvals[] | "\(.officer):\(.counts)"] | join(" ")')" \
+    "carol:false alice:true"
 
 finish
