@@ -16,6 +16,7 @@
 #   - the console's front: no client certificate, the security headers,
 #     a silent peer closed at the handshake deadline, `signgated -t`
 #     checking that the certificate names the console's host;
+#   - a release is listed and approved in the page the same way;
 #   - he rejects another with a reason (signed with the decision), and
 #     cancels a third in the page (an assertion over the cancel text).
 # Without chromium, chromedriver, certutil or python3 the test is skipped, except
@@ -253,6 +254,20 @@ api ci GET "/v1/requests/$ID3" >/dev/null
 expect_eq "dave's rejection is recorded with his signed reason" \
     "$(jbody '[.approvals[] | select(.officer == "dave") | .decision, .reason] | join(" / ")')" \
     "reject / not this build"
+
+# --- a release: listed and approved the same way -------------------------------
+st=$(post_json ci /v1/releases "{\"key\":\"release\",\"artifacts\":[{\"name\":\"app.bin\",\"digest\":{\"algorithm\":\"sha256\",\"value\":\"$(printf 'f%.0s' $(seq 64))\"}}]}")
+expect_eq "ci submits a release" "$st" 201
+RID=$(jbody .id)
+check "the release is in dave's queue" $DRIVER queue-has "$ORIGIN" "$RID"
+$DRIVER open "$ORIGIN" "$RID" >"$T_DIR/release-statement.txt" 2>>"$T_DIR/open.err"
+check "its page shows the release's statement" \
+    grep -q '^release ' "$T_DIR/release-statement.txt"
+check "dave approves the release in the page" $DRIVER approve
+api ci GET "/v1/requests/$RID" >/dev/null
+expect_eq "dave's approval of the release is recorded and counts" \
+    "$(jbody '[.approvals[] | select(.officer == "dave") | .decision, .counts] | join(" ")')" \
+    "approve true"
 
 # --- a cancel in the page ------------------------------------------------------
 H2=$(printf 'd%.0s' $(seq 64))
