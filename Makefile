@@ -56,6 +56,8 @@ DAEMON_NAMES += service_signer service_keys service_log service_quorum \
 	service_sign service_requests service_decide service_sweep \
 	service_reload service_metrics service_release service_grant \
 	service_notify
+# The officers' console (its page is embedded by mk/console.mk).
+DAEMON_NAMES += console console_session console_api
 DAEMON_SRCS = $(DAEMON_NAMES:%=src/%.c)
 CLI_SRCS = $(wildcard src/cli_*.c)
 CORE_SRCS = $(filter-out $(MAINS) $(DAEMON_SRCS) $(CLI_SRCS),$(wildcard src/*.c))

@@ -35,6 +35,15 @@ void sg_api_set_clock(struct sg_api *a, int64_t (*now_ms)(void));
  */
 void sg_api_dispatch(struct sg_api *a, const struct sg_http_request *req,
     struct sg_http_response *resp);
+/*
+ * The same for a caller another front has identified (the console: an
+ * officer signed in with a security key): the request is handled as if
+ * `principal`'s client certificate had been verified, with its rate
+ * limit, and the rest as for sg_api_dispatch().  A principal the policy
+ * in force does not know gets a 401.
+ */
+void sg_api_dispatch_as(struct sg_api *a, const char *principal,
+    const struct sg_http_request *req, struct sg_http_response *resp);
 /* The same as an sg_http_handler; ctx is the struct sg_api. */
 void sg_api_handle(void *ctx, const struct sg_http_request *req,
     struct sg_http_response *resp);

@@ -57,6 +57,21 @@ struct sg_notify_config {
 	unsigned retry_max_seconds;     /* the longest wait between tries */
 };
 
+/*
+ * "console": the officers' console (src/console.c), on a listener of its
+ * own with the API's TLS certificate and no client certificate.  Absent:
+ * no console.
+ */
+#define SG_CONSOLE_RP_ID_SIZE 256       /* a domain name, NUL included */
+#define SG_CONSOLE_ORIGIN_SIZE 320      /* "https://" host [":" port] */
+struct sg_console_config {
+	int enabled;
+	char *listen_address;           /* numeric IPv4 or IPv6 */
+	uint16_t port;
+	char rp_id[SG_CONSOLE_RP_ID_SIZE];   /* the WebAuthn RP ID */
+	char origin[SG_CONSOLE_ORIGIN_SIZE]; /* what browsers send as Origin */
+};
+
 struct sg_config {
 	char *path;
 	char *listen_address;           /* numeric IPv4 or IPv6 */
@@ -110,6 +125,7 @@ struct sg_config {
 	char log_token[SG_TOKEN_LABEL_SIZE]; /* holds the Ed25519 log key */
 	char log_key[SG_NAME_SIZE];     /* its CKA_LABEL */
 	struct sg_notify_config notify;
+	struct sg_console_config console;
 };
 
 /* A numeric setting of the file, as the loader's table describes it. */

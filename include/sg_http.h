@@ -9,7 +9,8 @@
  * yet are capped globally and per address and live only a few seconds
  * (handshake and first-request deadlines); they may make one request (the
  * public log), then the connection closes.  See the design comment in
- * http.c.
+ * http.c.  A second front may run without client certificates
+ * (no_client_cert: the officers' console), under the same limits.
  *
  * Bodies are collected up to SG_HTTP_MAX_BODY (SG_HTTP_MAX_RELEASE_BODY for
  * an authenticated POST to SG_HTTP_LARGE_BODY_PATH); larger ones get 413 without
@@ -73,6 +74,9 @@ struct sg_http_response {
 	int64_t wait_deadline_ms;      /* CLOCK_MONOTONIC milliseconds */
 	/* To answer later: set after sg_http_later() instead of a body. */
 	int later;
+	/* A Set-Cookie header, or "" (a front without client certificates:
+	 * the console's session). */
+	char set_cookie[192];
 };
 
 typedef void (*sg_http_handler)(void *ctx, const struct sg_http_request *req,
@@ -93,6 +97,17 @@ struct sg_http_config {
 	unsigned handshake_timeout;           /* seconds from accept */
 	unsigned first_request_timeout;       /* seconds from accept */
 	unsigned request_timeout;             /* headers to end of body */
+	/*
+	 * A front that asks for no client certificate (client_ca_file NULL,
+	 * TLS required): every connection starts unauthenticated, under the
+	 * same caps and deadlines, and is admitted by its first request
+	 * (the handler authenticates by other means, the console's session
+	 * cookie); its requests may carry a body.
+	 */
+	int no_client_cert;
+	/* Headers added to every answer, the front's own errors included:
+	 * name, value, ..., NULL.  NULL: none. */
+	const char *const *headers;
 };
 
 /* Counters of the front, for /metrics. */
@@ -143,7 +158,8 @@ typedef void (*sg_http_report_fn)(void *arg, const char *msg);
 unsigned sg_http_check_tls(const struct sg_http_config *cfg,
     sg_http_report_fn report, void *arg);
 
-/* The process's front counters (there is one front). */
+/* The process's front counters (every front's, summed: the API's and the
+ * console's). */
 void sg_http_stats(struct sg_http_stats *st);
 
 #endif

@@ -34,6 +34,13 @@ packages=(
 	osslsigncode
 	openjdk-17-jdk-headless
 	unzip
+	# The officers' console's browser test (tests/integration/73-console.sh):
+	# headless Chromium driven over WebDriver (by a Python script, standard
+	# library only), the dev CA in an NSS db.
+	chromium
+	chromium-driver
+	libnss3-tools
+	python3
 )
 
 # Names go to apt-get as arguments; refusing anything that is not a plain

@@ -399,7 +399,9 @@ cat >"$tmp/signgated.json" <<'EOF'
   "policy": "policy.conf",
   "state_dir": "state",
   "threads": 4,
-  "log": {"origin": "signgate.dev/log", "token": "signgate-dev", "key": "log"}
+  "log": {"origin": "signgate.dev/log", "token": "signgate-dev", "key": "log"},
+  "console": {"listen": "127.0.0.1:8444", "rp_id": "localhost",
+              "origin": "https://localhost:8444"}
 }
 EOF
 

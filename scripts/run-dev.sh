@@ -76,6 +76,12 @@ or with the officer's key on the officer-cards token, as a smart card:
   $build/signgate approve ID --pkcs11 'pkcs11:token=officer-cards;object=alice' \\
       --module $card_module --pin-file $dev/pins/officer-cards.pin
 
+The officers' console (sign in and approve with a security key) is at
+  https://localhost:8444/
+Its browser must trust the dev CA $dev/tls/ca.pem; register a key on
+https://localhost:8444/#/register and add the lines it prints to the
+officer's principal in $dev/policy.conf (see docs/CONSOLE.md).
+
 Starting $build/signgated -c var/dev/signgated.json  (^C stops it)
 EOF
 

@@ -33,7 +33,9 @@
  * refused; every member is checked for type, size and syntax, unknown
  * members are refused, and each error names the field (RFC 9457 problem
  * documents with an extra "field" member).  Identity comes only from the
- * verified client certificate, mapped to a policy principal.
+ * verified client certificate, mapped to a policy principal, or from the
+ * officers' console, which has authenticated its officer with a security
+ * key and calls sg_api_dispatch_as() (src/console.c).
  *
  * The router touches no socket: sg_api_dispatch() takes a request and
  * fills a response (sg_http.h), so that tests and fuzzers drive it
@@ -680,7 +682,8 @@ anonymous_over(struct call *c)
 {
 	unsigned wait;
 
-	if (c->req->authenticated || (wait = anon_take(c->a)) == 0)
+	if (c->req->authenticated || c->as != NULL ||
+	    (wait = anon_take(c->a)) == 0)
 		return 0;
 	api_problem(c->resp, 429, NULL, "requests without a client certificate "
 	    "are over their rate limit of %u per second",
@@ -706,9 +709,16 @@ admit(struct call *c, const struct route *rt)
 		api_problem(c->resp, 403, NULL, "only from loopback");
 		return -1;
 	}
-	if (req->authenticated)
+	if (c->as != NULL)
+		pr = sg_policy_principal(sg_service_policy(c->a->svc), c->as);
+	else if (req->authenticated)
 		pr = sg_policy_principal_by_cert(sg_service_policy(c->a->svc),
 		    req->client_cn, req->client_sha256);
+	if (pr == NULL && c->as != NULL) {
+		api_problem(c->resp, 401, NULL, "'%s' is not a principal of "
+		    "the policy in force", c->as);
+		return -1;
+	}
 	if (pr == NULL) {
 		if (c->a->plain_http && c->method == M_GET)
 			return 0;
@@ -761,8 +771,8 @@ take_body(struct call *c, const struct route *rt)
 }
 
 
-void
-sg_api_dispatch(struct sg_api *a, const struct sg_http_request *req,
+static void
+dispatch(struct sg_api *a, const char *as, const struct sg_http_request *req,
     struct sg_http_response *resp)
 {
 	const struct route *rt;
@@ -772,6 +782,7 @@ sg_api_dispatch(struct sg_api *a, const struct sg_http_request *req,
 
 	memset(&c, 0, sizeof(c));
 	c.a = a;
+	c.as = as;
 	c.req = req;
 	c.resp = resp;
 	c.method = method_bit(req->method);
@@ -791,6 +802,20 @@ sg_api_dispatch(struct sg_api *a, const struct sg_http_request *req,
 	 * given later, by whoever gives it. */
 	if (resp->wait_id[0] == '\0' && !resp->later)
 		api_count(a, ep, resp->status);
+}
+
+void
+sg_api_dispatch(struct sg_api *a, const struct sg_http_request *req,
+    struct sg_http_response *resp)
+{
+	dispatch(a, NULL, req, resp);
+}
+
+void
+sg_api_dispatch_as(struct sg_api *a, const char *principal,
+    const struct sg_http_request *req, struct sg_http_response *resp)
+{
+	dispatch(a, principal, req, resp);
 }
 
 void

@@ -71,6 +71,7 @@ struct call {
 	struct sg_http_response *resp;
 	unsigned method;                /* M_* */
 	const char *principal;          /* policy principal, NULL if none */
+	const char *as;                 /* sg_api_dispatch_as(): who */
 	char id[SG_REQUEST_ID_SIZE];    /* {id} */
 	uint64_t index;                 /* {index} */
 	const char *missing;            /* * rows: what the 404 says */

@@ -47,6 +47,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
 #include "sg_cfgcheck.h"
 #include "sg_config.h"
 #include "sg_crypto.h"
@@ -270,6 +273,39 @@ notify_secrets(struct check *c)
 	sg_notify_free(n);
 }
 
+/*
+ * The officers' console is served with the API's certificate: it must
+ * name the console's host (the origin's), as browsers refuse security
+ * keys on a page with a certificate error.  A certificate that does not
+ * load was reported by the TLS check.
+ */
+static void
+console_part(struct check *c)
+{
+	const struct sg_console_config *cc = &c->cfg->console;
+	char host[SG_CONSOLE_ORIGIN_SIZE], *colon;
+	X509 *x;
+	FILE *f;
+
+	if (!cc->enabled)
+		return;
+	snprintf(host, sizeof(host), "%s", cc->origin + strlen("https://"));
+	if ((colon = strchr(host, ':')) != NULL)
+		*colon = '\0';
+	if ((f = fopen(c->cfg->tls_certificate, "re")) == NULL)
+		return;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (x == NULL)
+		return;
+	if (X509_check_host(x, host, strlen(host), 0, NULL) != 1)
+		problem(c, c->path, "console.origin: the TLS certificate %s "
+		    "does not name '%s': browsers refuse security keys on a "
+		    "page with a certificate error", c->cfg->tls_certificate,
+		    host);
+	X509_free(x);
+}
+
 static void
 front_part(struct check *c)
 {
@@ -283,6 +319,7 @@ front_part(struct check *c)
 		/* Each problem is counted as it is reported. */
 		(void)sg_http_check_tls(&hc, tls_report, c);
 	}
+	console_part(c);
 	policy_readable(c, SG_PRIV_FRONT);
 	notify_secrets(c);
 }

@@ -345,6 +345,8 @@ static const struct object_rule {
 	  "must be an object with backend (\"sqlite\" or \"postgresql\")" },
 	{ "notify", (const char *const[]){ "webhooks", "retry_max_seconds",
 	  NULL }, "must be an object with webhooks" },
+	{ "console", (const char *const[]){ "listen", "rp_id", "origin",
+	  NULL }, "must be an object with listen, rp_id and origin" },
 };
 
 const struct sg_config_number *
@@ -847,6 +849,106 @@ parse_notify(struct ctx *c, json_t *root, struct sg_config *cfg)
 	return 0;
 }
 
+/* An RP ID: a lower-case domain name (letters, digits, '-', '.'). */
+static int
+rp_id_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n >= SG_CONSOLE_RP_ID_SIZE || s[0] == '.' ||
+	    s[n - 1] == '.' || strstr(s, "..") != NULL)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '.'))
+			return 0;
+	return 1;
+}
+
+/*
+ * An origin as browsers serialise it: "https://" host [":" port], the
+ * host the RP ID or a name below it (WebAuthn's rule), the port
+ * decimal without leading zeros, nothing after.
+ */
+static int
+origin_ok(const char *origin, const char *rp_id)
+{
+	const char *host, *colon;
+	size_t hlen, rlen = strlen(rp_id);
+	uint64_t port;
+
+	if (strncmp(origin, "https://", 8) != 0 ||
+	    strlen(origin) >= SG_CONSOLE_ORIGIN_SIZE)
+		return 0;
+	host = origin + 8;
+	colon = strchr(host, ':');
+	hlen = colon != NULL ? (size_t)(colon - host) : strlen(host);
+	if (colon != NULL && (colon[1] == '0' ||
+	    sg_parse_u64(colon + 1, 1, 65535, &port) != 0))
+		return 0;
+	if (hlen < rlen || memcmp(host + hlen - rlen, rp_id, rlen) != 0 ||
+	    (hlen > rlen && host[hlen - rlen - 1] != '.'))
+		return 0;
+	return 1;
+}
+
+/* "console": {"listen": "ADDRESS:PORT", "rp_id": ..., "origin": ...}. */
+static int
+parse_console(struct ctx *c, json_t *root, struct sg_config *cfg)
+{
+	struct sg_console_config *cc = &cfg->console;
+	const char *listen, *rp_id, *origin, *colon;
+	unsigned char tmp[16];
+	uint64_t port;
+	json_t *co;
+	char *addr;
+	int r;
+
+	if ((r = get_object(c, root, "console", 0, &co)) != 0 || co == NULL)
+		return r;
+	if ((r = get_string(c, co, "listen", "console.listen", 1,
+	    &listen)) != 0 ||
+	    (r = get_string(c, co, "rp_id", "console.rp_id", 1, &rp_id)) != 0 ||
+	    (r = get_string(c, co, "origin", "console.origin", 1,
+	    &origin)) != 0)
+		return r;
+	if (cfg->plain_http)
+		return fail(c, "console", "needs TLS (not with plain_http)");
+	/* "127.0.0.1:8444" or "[::1]:8444". */
+	if ((colon = strrchr(listen, ':')) == NULL ||
+	    sg_parse_u64(colon + 1, 0, 65535, &port) != 0)
+		return fail(c, "console.listen", "must be ADDRESS:PORT");
+	if (listen[0] == '[') {
+		if (colon == listen || colon[-1] != ']')
+			return fail(c, "console.listen", "must be "
+			    "[IPV6]:PORT for an IPv6 address");
+		addr = strndup(listen + 1, (size_t)(colon - listen) - 2);
+	} else
+		addr = strndup(listen, (size_t)(colon - listen));
+	if (addr == NULL)
+		return SG_ERR_NOMEM;
+	cc->listen_address = addr;
+	if (inet_pton(AF_INET, addr, tmp) != 1 &&
+	    (listen[0] != '[' || inet_pton(AF_INET6, addr, tmp) != 1))
+		return fail(c, "console.listen", "the address must be a "
+		    "numeric IPv4 or [IPv6] address");
+	cc->port = (uint16_t)port;
+	if (port != 0 && port == cfg->port &&
+	    strcmp(addr, cfg->listen_address) == 0)
+		return fail(c, "console.listen", "is the API's listen address "
+		    "and port: the console needs a listener of its own");
+	if (!rp_id_ok(rp_id))
+		return fail(c, "console.rp_id", "must be a lower-case domain "
+		    "name of at most %d bytes", SG_CONSOLE_RP_ID_SIZE - 1);
+	if (!origin_ok(origin, rp_id))
+		return fail(c, "console.origin", "must be https://HOST[:PORT] "
+		    "with HOST the rp_id or a name below it");
+	snprintf(cc->rp_id, sizeof(cc->rp_id), "%s", rp_id);
+	snprintf(cc->origin, sizeof(cc->origin), "%s", origin);
+	cc->enabled = 1;
+	return 0;
+}
+
 static int
 parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 {
@@ -857,7 +959,7 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    "timestamping", "users", "signer_state_dir", "signer_socket",
 	    "unauthenticated_connection_limit", "per_ip_unauthenticated_limit",
 	    "handshake_timeout", "first_request_timeout", "request_timeout",
-	    "anonymous_rate_limit", "store", "notify", NULL };
+	    "anonymous_rate_limit", "store", "notify", "console", NULL };
 	json_t *p11;
 	int r;
 
@@ -886,7 +988,8 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    (r = parse_users(c, root, cfg)) != 0 ||
 	    (r = parse_timestamping(c, root, cfg)) != 0 ||
 	    (r = parse_log(c, root, cfg)) != 0 ||
-	    (r = parse_notify(c, root, cfg)) != 0)
+	    (r = parse_notify(c, root, cfg)) != 0 ||
+	    (r = parse_console(c, root, cfg)) != 0)
 		return r;
 	return 0;
 }
@@ -952,5 +1055,6 @@ sg_config_free(struct sg_config *c)
 	free(c->signer_socket);
 	free(c->log_origin);
 	notify_config_free(&c->notify);
+	free(c->console.listen_address);
 	free(c);
 }

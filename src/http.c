@@ -44,6 +44,12 @@
  *    notification (it can, when it runs out of memory) is found by the
  *    guard: fstat() of mhd_fd no longer names own_fd's socket.
  *
+ * Without client certificates.  A front started with no_client_cert (the
+ * officers' console, which authenticates with a session of its own)
+ * asks for no certificate; its connections are admitted by their first
+ * request, as in plain HTTP, and may send a body.  Until then they are
+ * held to the same caps and deadlines as any unauthenticated peer.
+ *
  * Modules.  This file drives libmicrohttpd: the connection notifications,
  * requests and long-polls, start and stop.  http_conn.c keeps the slots,
  * their counts and deadlines and runs the guard; http_accept.c runs the
@@ -326,9 +332,11 @@ static enum MHD_Result
 send_response(struct MHD_Connection *conn, struct sg_http_response *resp,
     int close_after)
 {
+	const struct slot *s;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	char ra[32];
+	size_t i;
 
 	r = MHD_create_response_from_buffer(resp->body_len,
 	    resp->body != NULL ? resp->body : (char *)"",
@@ -351,6 +359,14 @@ send_response(struct MHD_Connection *conn, struct sg_http_response *resp,
 	if (resp->location[0] != '\0')
 		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION,
 		    resp->location);
+	if (resp->set_cookie[0] != '\0')
+		MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE,
+		    resp->set_cookie);
+	s = conn_slot(conn);
+	for (i = 0; s != NULL && s->h->headers != NULL &&
+	    s->h->headers[i] != NULL && s->h->headers[i + 1] != NULL; i += 2)
+		MHD_add_response_header(r, s->h->headers[i],
+		    s->h->headers[i + 1]);
 	ret = MHD_queue_response(conn, (unsigned)resp->status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -471,8 +487,10 @@ request_start(struct sg_http *h, struct MHD_Connection *conn,
 		return MHD_NO;
 	*con_cls = rc;
 	rc->slot = s;
-	rc->authenticated = h->plain_http ? 0 : http_identify(conn, s);
-	if ((rc->authenticated || h->plain_http) && !s->admitted)
+	rc->authenticated = h->plain_http || h->no_client_cert ? 0 :
+	    http_identify(conn, s);
+	if ((rc->authenticated || h->plain_http || h->no_client_cert) &&
+	    !s->admitted)
 		admit(conn, s);
 	rc->body_max = SG_HTTP_MAX_BODY;
 	if ((rc->authenticated || h->plain_http) &&
@@ -495,7 +513,7 @@ request_start(struct sg_http *h, struct MHD_Connection *conn,
 		    too_large_detail(rc, detail, sizeof(detail)),
 		    !s->admitted);
 	}
-	if (!rc->authenticated && (n > 0 || te != NULL))
+	if (!rc->authenticated && !h->no_client_cert && (n > 0 || te != NULL))
 		return simple_error(conn, 401, "Unauthorized",
 		    "a client certificate issued by the client CA is "
 		    "required", !s->admitted);
@@ -857,6 +875,8 @@ static void
 set_limits(struct sg_http *h, const struct sg_http_config *cfg)
 {
 	h->plain_http = cfg->plain_http;
+	h->no_client_cert = cfg->no_client_cert;
+	h->headers = cfg->headers;
 	h->conn_limit = cfg->connection_limit;
 	h->per_ip_limit = cfg->per_ip_connection_limit;
 	h->unauth_limit = cfg->unauth_connection_limit > 0 ?
@@ -950,10 +970,13 @@ start_mhd(struct sg_http *h, const struct sg_http_config *cfg,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 	    tls, h->cert_pem,
 	    MHD_OPTION_HTTPS_MEM_KEY, h->key_pem,
-	    MHD_OPTION_HTTPS_MEM_TRUST, h->ca_pem,
 	    MHD_OPTION_HTTPS_PRIORITIES,
 	    "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"
 	    "%SERVER_PRECEDENCE",
+	    /* Without a client CA no certificate is asked for: the list
+	     * ends here. */
+	    h->ca_pem != NULL ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END,
+	    h->ca_pem,
 	    MHD_OPTION_END);
 	if (h->mhd == NULL) {
 		snprintf(errbuf, errlen, "cannot start the HTTP server on %s "

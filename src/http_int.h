@@ -85,6 +85,8 @@ struct sg_http {
 	size_t key_len;
 	uint16_t port;
 	int plain_http;
+	int no_client_cert;             /* admitted by the first request */
+	const char *const *headers;     /* added to every answer */
 
 	/* Limits, from the configuration. */
 	unsigned conn_limit, unauth_limit, per_ip_limit, per_ip_unauth_limit;

@@ -133,6 +133,8 @@ http_read_tls_files(struct sg_http *h, const struct sg_http_config *cfg,
 		    sg_strerror(r));
 		return r;
 	}
+	if (cfg->no_client_cert)
+		return 0;
 	if ((r = sg_read_file(cfg->client_ca_file, SG_PEM_FILE_MAX, &h->ca_pem,
 	    &len)) != 0) {
 		snprintf(errbuf, errlen, "%s: %s", cfg->client_ca_file,

@@ -455,6 +455,11 @@ created(struct sg_service *s, const struct create_job *cj)
 	sg_log_info("%s %s created by %s for key %s (%s)",
 	    sg_kind_str(q->kind), q->id, q->requester, q->key,
 	    sg_req_state_str(q->state));
+	/* A new request waiting for officers: whoever watches for work
+	 * (the console's queue) hears of it, here and on the other
+	 * gateways. */
+	if (q->state == SG_REQ_PENDING)
+		svc_notify(s, q->id);
 }
 
 static int

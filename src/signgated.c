@@ -44,6 +44,7 @@
 #include "sg_cfgcheck.h"
 #include "sg_config.h"
 #include "sg_err.h"
+#include "sg_console.h"
 #include "sg_http.h"
 #include "sg_privdrop.h"
 #include "sg_service.h"
@@ -201,10 +202,23 @@ check_start(const char *config_path, const struct sg_config *cfg,
 	}
 }
 
+/* The front, the API and the service, as the front runs them; the
+ * console and its listener when configured. */
+struct front {
+	struct sg_service *svc;
+	struct sg_api *api;
+	struct sg_http *http;
+	struct sg_console *console;
+	struct sg_http *console_http;
+};
+
 static void
 on_change(void *arg, const char *id)
 {
-	sg_http_notify(arg, id);
+	struct front *f = arg;
+
+	sg_http_notify(f->http, id);
+	sg_console_changed(f->console, id);
 }
 
 /* What the command line asked for. */
@@ -368,13 +382,6 @@ run_copy(const struct opts *o)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-/* The front, the API and the service, as the front runs them. */
-struct front {
-	struct sg_service *svc;
-	struct sg_api *api;
-	struct sg_http *http;
-};
-
 /*
  * Started as root: the directories first, then, with a signer of its own,
  * the front's user before it connects (the signer accepts no other); a
@@ -428,6 +435,60 @@ start_http(const struct sg_config *cfg, struct front *f)
 	return 0;
 }
 
+/*
+ * The officers' console: a second front on its own listener, with the
+ * API's TLS certificate and limits but no client certificate asked for
+ * (src/console.c).
+ */
+static int
+start_console(const struct sg_config *cfg, struct front *f)
+{
+	const struct sg_console_config *cc = &cfg->console;
+	struct sg_console_conf conf;
+	struct sg_http_config hc;
+	char err[1024];
+
+	memset(&conf, 0, sizeof(conf));
+	conf.rp_id = cc->rp_id;
+	conf.origin = cc->origin;
+	conf.svc = f->svc;
+	conf.api = f->api;
+	conf.anon_per_second = cfg->anon_rate_per_second;
+	conf.anon_burst = cfg->anon_rate_burst;
+	if (sg_console_new(&conf, &f->console) != 0) {
+		fprintf(stderr, "signgated: cannot set up the console\n");
+		return -1;
+	}
+	memset(&hc, 0, sizeof(hc));
+	hc.address = cc->listen_address;
+	hc.port = cc->port;
+	hc.cert_file = cfg->tls_certificate;
+	hc.key_file = cfg->tls_private_key;
+	hc.no_client_cert = 1;
+	hc.headers = sg_console_headers;
+	/* A few officers at a time: two polling threads are plenty. */
+	hc.threads = cfg->threads > 2 ? 2 : cfg->threads;
+	hc.connection_limit = cfg->connection_limit;
+	hc.per_ip_connection_limit = cfg->per_ip_connection_limit;
+	hc.connection_timeout = cfg->connection_timeout;
+	hc.unauth_connection_limit = cfg->unauth_connection_limit;
+	hc.per_ip_unauth_limit = cfg->per_ip_unauth_limit;
+	hc.handshake_timeout = cfg->handshake_timeout;
+	hc.first_request_timeout = cfg->first_request_timeout;
+	hc.request_timeout = cfg->request_timeout;
+	if (sg_http_start(&hc, sg_console_handle, f->console, &f->console_http,
+	    err, sizeof(err)) != 0) {
+		fprintf(stderr, "signgated: console: %s\n", err);
+		return -1;
+	}
+	sg_console_set_front(f->console, f->console_http);
+	sg_log_info("console on https://%s%s%s:%u (origin %s)",
+	    strchr(cc->listen_address, ':') ? "[" : "", cc->listen_address,
+	    strchr(cc->listen_address, ':') ? "]" : "",
+	    sg_http_port(f->console_http), cc->origin);
+	return 0;
+}
+
 /* Opens the service (and with it the signer), then listens. */
 static int
 start_front(const struct sg_config *cfg, struct front *f)
@@ -447,7 +508,9 @@ start_front(const struct sg_config *cfg, struct front *f)
 	    cfg->anon_rate_burst);
 	if (start_http(cfg, f) != 0)
 		return -1;
-	sg_service_set_notify(f->svc, on_change, f->http);
+	if (cfg->console.enabled && start_console(cfg, f) != 0)
+		return -1;
+	sg_service_set_notify(f->svc, on_change, f);
 	sg_log_info("listening on %s://%s%s%s:%u", cfg->plain_http ? "http" :
 	    "https", strchr(cfg->listen_address, ':') ? "[" : "",
 	    cfg->listen_address, strchr(cfg->listen_address, ':') ? "]" : "",
@@ -517,6 +580,8 @@ out:
 	 * front), then the front, so no handler runs while the service
 	 * goes. */
 	sg_service_quiesce(f.svc);
+	sg_http_stop(f.console_http);
+	sg_console_free(f.console);
 	sg_http_stop(f.http);
 	sg_api_free(f.api);
 	sg_service_free(f.svc);

@@ -111,7 +111,8 @@ write_config() {
 	    .tls.client_ca = ($dev + "/tls/ca.pem") |
 	    .pkcs11.tokens |= map(.pin_file = ($dev + "/" + .pin_file)) |
 	    .policy = ($dev + "/policy.conf") |
-	    .state_dir = $state' "$DEV/signgated.json" | jq "$filter" \
+	    .state_dir = $state |
+	    del(.console)' "$DEV/signgated.json" | jq "$filter" \
 	    >"$T_DIR/signgated.json"
 }
 

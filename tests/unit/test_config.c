@@ -1175,6 +1175,77 @@ test_notify(void)
 	    "\"retry_max_seconds\": 0}"), "notify.retry_max_seconds");
 }
 
+/* The officers' console: absent by default; listen, rp_id and origin
+ * checked. */
+static void
+test_console(void)
+{
+	static const char *const at = "  \"threads\": 4,\n";
+	struct sg_config *cfg;
+	char text[4096];
+
+	if ((cfg = LOADS(base)) != NULL) {
+		CHECK_EQ_INT(cfg->console.enabled, 0);
+		sg_config_free(cfg);
+	}
+	snprintf(text, sizeof(text), "%s", edited(at, "  \"threads\": 4,\n"
+	    "  \"console\": {\"listen\": \"127.0.0.1:8444\", \"rp_id\": "
+	    "\"localhost\", \"origin\": \"https://localhost:8444\"},\n"));
+	if ((cfg = LOADS(text)) != NULL) {
+		CHECK_EQ_INT(cfg->console.enabled, 1);
+		CHECK_STR(cfg->console.listen_address, "127.0.0.1");
+		CHECK_EQ_INT(cfg->console.port, 8444);
+		CHECK_STR(cfg->console.rp_id, "localhost");
+		CHECK_STR(cfg->console.origin, "https://localhost:8444");
+		sg_config_free(cfg);
+	}
+	snprintf(text, sizeof(text), "%s", edited(at, "  \"threads\": 4,\n"
+	    "  \"console\": {\"listen\": \"[::1]:443\", \"rp_id\": "
+	    "\"example.com\", \"origin\": \"https://sign.example.com\"},\n"));
+	if ((cfg = LOADS(text)) != NULL) {
+		CHECK_STR(cfg->console.listen_address, "::1");
+		CHECK_EQ_INT(cfg->console.port, 443);
+		sg_config_free(cfg);
+	}
+#define CONSOLE(body) edited(at, "  \"threads\": 4,\n  \"console\": " \
+	body ",\n")
+	REFUSED(CONSOLE("{\"listen\": \"127.0.0.1:8444\", \"rp_id\": "
+	    "\"localhost\"}"), "console.origin");
+	REFUSED(CONSOLE("{\"listen\": \"127.0.0.1:8444\", \"rp_id\": "
+	    "\"localhost\", \"origin\": \"https://localhost:8444\", "
+	    "\"x\": 1}"), "console");
+	REFUSED(CONSOLE("{\"listen\": \"localhost:8444\", \"rp_id\": "
+	    "\"localhost\", \"origin\": \"https://localhost:8444\"}"),
+	    "console.listen");
+	REFUSED(CONSOLE("{\"listen\": \"127.0.0.1\", \"rp_id\": "
+	    "\"localhost\", \"origin\": \"https://localhost:8444\"}"),
+	    "console.listen");
+	REFUSED(CONSOLE("{\"listen\": \"::1:8444\", \"rp_id\": "
+	    "\"localhost\", \"origin\": \"https://localhost:8444\"}"),
+	    "console.listen");
+	REFUSED(CONSOLE("{\"listen\": \"127.0.0.1:8444\", \"rp_id\": "
+	    "\"Local_Host\", \"origin\": \"https://localhost:8444\"}"),
+	    "console.rp_id");
+	/* The origin: https, the RP ID or below it, nothing after. */
+	REFUSED(CONSOLE("{\"listen\": \"127.0.0.1:8444\", \"rp_id\": "
+	    "\"localhost\", \"origin\": \"http://localhost:8444\"}"),
+	    "console.origin");
+	REFUSED(CONSOLE("{\"listen\": \"127.0.0.1:8444\", \"rp_id\": "
+	    "\"example.com\", \"origin\": \"https://badexample.com\"}"),
+	    "console.origin");
+	REFUSED(CONSOLE("{\"listen\": \"127.0.0.1:8444\", \"rp_id\": "
+	    "\"localhost\", \"origin\": \"https://localhost:8444/\"}"),
+	    "console.origin");
+	REFUSED(CONSOLE("{\"listen\": \"127.0.0.1:8444\", \"rp_id\": "
+	    "\"localhost\", \"origin\": \"https://localhost:08444\"}"),
+	    "console.origin");
+	REFUSED(CONSOLE("[]"), "console");
+	REFUSED_WHY(CONSOLE("{\"listen\": \"127.0.0.1:8443\", \"rp_id\": "
+	    "\"localhost\", \"origin\": \"https://localhost:8443\"}"),
+	    "console.listen", "of its own");
+#undef CONSOLE
+}
+
 static void
 test_teardown(void)
 {
@@ -1205,5 +1276,6 @@ SG_TEST_MAIN("config",
     T(test_numbers_match_operations_md),
     T(test_numbers_table_drives_loader),
     T(test_conninfo_secrets),
+    T(test_console),
     T(test_notify),
     T(test_teardown))
