@@ -44,6 +44,8 @@ void sg_api_dispatch(struct sg_api *a, const struct sg_http_request *req,
  */
 void sg_api_dispatch_as(struct sg_api *a, const char *principal,
     const struct sg_http_request *req, struct sg_http_response *resp);
+/* The title of a problem document with this status ("Not Found"). */
+const char *sg_api_status_title(int status);
 /* The same as an sg_http_handler; ctx is the struct sg_api. */
 void sg_api_handle(void *ctx, const struct sg_http_request *req,
     struct sg_http_response *resp);

@@ -265,8 +265,8 @@ anon_take(struct sg_api *a)
 	return wait;
 }
 
-static const char *
-status_title(int status)
+const char *
+sg_api_status_title(int status)
 {
 	switch (status) {
 	case 400: return "Bad Request";
@@ -325,7 +325,7 @@ problem_doc(int status, const char *field, const char *detail)
 	json_t *j;
 
 	j = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title",
-	    status_title(status), "status", status, "detail", detail);
+	    sg_api_status_title(status), "status", status, "detail", detail);
 	if (j != NULL && field != NULL && field[0] != '\0')
 		json_object_set_new(j, "field", json_string(field));
 	return j;

@@ -202,24 +202,6 @@ sg_console_changed(struct sg_console *c, const char *id)
 
 /* ---- answers -------------------------------------------------------------- */
 
-static const char *
-status_title(int status)
-{
-	switch (status) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 503: return "Service Unavailable";
-	default: return "Internal Server Error";
-	}
-}
-
 void
 console_json(struct sg_http_response *resp, int status, json_t *j)
 {
@@ -243,8 +225,8 @@ console_problem(struct sg_http_response *resp, int status,
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 	console_json(resp, status, json_pack("{s:s, s:s, s:i, s:s}", "type",
-	    "about:blank", "title", status_title(status), "status", status,
-	    "detail", detail));
+	    "about:blank", "title", sg_api_status_title(status), "status",
+	    status, "detail", detail));
 }
 
 static const char *

@@ -405,28 +405,36 @@ prepare_front(const struct sg_config *cfg)
 	return 0;
 }
 
+/* What both listeners share: the TLS certificate and the limits and
+ * deadlines of connections (hc is cleared first). */
+static void
+front_limits(const struct sg_config *cfg, struct sg_http_config *hc)
+{
+	memset(hc, 0, sizeof(*hc));
+	hc->cert_file = cfg->tls_certificate;
+	hc->key_file = cfg->tls_private_key;
+	hc->connection_limit = cfg->connection_limit;
+	hc->per_ip_connection_limit = cfg->per_ip_connection_limit;
+	hc->connection_timeout = cfg->connection_timeout;
+	hc->unauth_connection_limit = cfg->unauth_connection_limit;
+	hc->per_ip_unauth_limit = cfg->per_ip_unauth_limit;
+	hc->handshake_timeout = cfg->handshake_timeout;
+	hc->first_request_timeout = cfg->first_request_timeout;
+	hc->request_timeout = cfg->request_timeout;
+}
+
 static int
 start_http(const struct sg_config *cfg, struct front *f)
 {
 	struct sg_http_config hc;
 	char err[1024];
 
-	memset(&hc, 0, sizeof(hc));
+	front_limits(cfg, &hc);
 	hc.address = cfg->listen_address;
 	hc.port = cfg->port;
 	hc.plain_http = cfg->plain_http;
-	hc.cert_file = cfg->tls_certificate;
-	hc.key_file = cfg->tls_private_key;
 	hc.client_ca_file = cfg->tls_client_ca;
 	hc.threads = cfg->threads;
-	hc.connection_limit = cfg->connection_limit;
-	hc.per_ip_connection_limit = cfg->per_ip_connection_limit;
-	hc.connection_timeout = cfg->connection_timeout;
-	hc.unauth_connection_limit = cfg->unauth_connection_limit;
-	hc.per_ip_unauth_limit = cfg->per_ip_unauth_limit;
-	hc.handshake_timeout = cfg->handshake_timeout;
-	hc.first_request_timeout = cfg->first_request_timeout;
-	hc.request_timeout = cfg->request_timeout;
 	if (sg_http_start(&hc, sg_api_handle, f->api, &f->http, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "signgated: %s\n", err);
@@ -459,23 +467,13 @@ start_console(const struct sg_config *cfg, struct front *f)
 		fprintf(stderr, "signgated: cannot set up the console\n");
 		return -1;
 	}
-	memset(&hc, 0, sizeof(hc));
+	front_limits(cfg, &hc);
 	hc.address = cc->listen_address;
 	hc.port = cc->port;
-	hc.cert_file = cfg->tls_certificate;
-	hc.key_file = cfg->tls_private_key;
 	hc.no_client_cert = 1;
 	hc.headers = sg_console_headers;
 	/* A few officers at a time: two polling threads are plenty. */
 	hc.threads = cfg->threads > 2 ? 2 : cfg->threads;
-	hc.connection_limit = cfg->connection_limit;
-	hc.per_ip_connection_limit = cfg->per_ip_connection_limit;
-	hc.connection_timeout = cfg->connection_timeout;
-	hc.unauth_connection_limit = cfg->unauth_connection_limit;
-	hc.per_ip_unauth_limit = cfg->per_ip_unauth_limit;
-	hc.handshake_timeout = cfg->handshake_timeout;
-	hc.first_request_timeout = cfg->first_request_timeout;
-	hc.request_timeout = cfg->request_timeout;
 	if (sg_http_start(&hc, sg_console_handle, f->console, &f->console_http,
 	    err, sizeof(err)) != 0) {
 		fprintf(stderr, "signgated: console: %s\n", err);
