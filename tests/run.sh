@@ -121,21 +121,35 @@ unit_dir=$(mktemp -d)
 unit_t0=$SECONDS
 unit_jobs=${UNIT_JOBS:-$(nproc)}
 units=() unit_pids=()
+# The longest binaries start first, so that no long one is left running
+# alone at the end; the reports come out in the order they started.
+slow_first=(test_p11mod_gw test_p11_faults test_merkle test_store
+    test_cli_http)
+unit_list=()
+for t in "${slow_first[@]}"; do
+	[ -x "$BUILD/tests/$t" ] && unit_list+=("$BUILD/tests/$t")
+done
 for t in "$BUILD"/tests/test_*; do
+	[[ " ${slow_first[*]} " == *" $(basename "$t") "* ]] || unit_list+=("$t")
+done
+for t in "${unit_list[@]}"; do
 	[ -x "$t" ] || continue
 	i=${#units[@]}
 	units+=("$t")
 	while [ "$(running "${unit_pids[@]}")" -ge "$unit_jobs" ]; do
 		wait -n
 	done
-	( timeout 600 "$t" >"$unit_dir/$i.out" 2>&1
-	  echo $? >"$unit_dir/$i.rc" ) &
+	( t0=$SECONDS
+	  timeout 600 "$t" >"$unit_dir/$i.out" 2>&1
+	  echo $? >"$unit_dir/$i.rc"
+	  echo $((SECONDS - t0)) >"$unit_dir/$i.sec" ) &
 	unit_pids+=($!)
 done
 [ ${#unit_pids[@]} -eq 0 ] || wait "${unit_pids[@]}"
 for i in "${!units[@]}"; do
 	report "unit $(basename "${units[i]}")" "$unit_dir/$i.out" \
 	    "$(cat "$unit_dir/$i.rc" 2>/dev/null || echo 1)"
+	timings+=("$(cat "$unit_dir/$i.sec" 2>/dev/null || echo 0) unit $(basename "${units[i]}")")
 done
 rm -rf "$unit_dir"
 timings+=("$((SECONDS - unit_t0)) unit tests (all)")
@@ -157,7 +171,7 @@ stop_pg || fail_suite postgresql "the PostgreSQL server for the tests did not st
 
 echo
 echo "seconds per suite, slowest first (scripts beside the others overlap the rest):"
-printf '%s\n' "${timings[@]}" | sort -rn | head -n 12 | sed 's/^/  /'
+printf '%s\n' "${timings[@]}" | sort -rn | head -n 16 | sed 's/^/  /'
 if [ ${#failed_suites[@]} -gt 0 ]; then
 	echo "failing suites: ${failed_suites[*]}"
 fi
