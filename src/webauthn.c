@@ -40,97 +40,75 @@
 #define AUTHDATA_MIN 37          /* rpIdHash, flags, signCount */
 #define CHALLENGE_MAX 64         /* bytes; ours are 32 */
 
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
+/*
+ * base64url without padding is standard base64 with two letters swapped
+ * and the padding dropped: both directions go through sg_b64_encode()
+ * and sg_b64_decode() (strict, canonical trailing bits), so there is one
+ * codec.
+ */
 int
 sg_b64url_encode(const uint8_t *in, size_t len, char **ret)
 {
 	char *out;
-	size_t i, o = 0, outlen;
-	uint32_t v;
+	size_t i;
 
 	if ((in == NULL && len != 0) || ret == NULL)
 		return SG_ERR_INVALID;
-	if (len > (SIZE_MAX - 3) / 4 * 3)
-		return SG_ERR_TOO_LARGE;
-	outlen = len / 3 * 4 + (len % 3 == 0 ? 0 : len % 3 + 1);
-	if ((out = malloc(outlen + 1)) == NULL)
+	if ((out = sg_b64_encode(in, len)) == NULL)
 		return SG_ERR_NOMEM;
-	for (i = 0; i + 3 <= len; i += 3) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-		    in[i + 2];
-		out[o++] = b64url_alphabet[(v >> 18) & 63];
-		out[o++] = b64url_alphabet[(v >> 12) & 63];
-		out[o++] = b64url_alphabet[(v >> 6) & 63];
-		out[o++] = b64url_alphabet[v & 63];
-	}
-	if (len - i == 1) {
-		v = (uint32_t)in[i] << 16;
-		out[o++] = b64url_alphabet[(v >> 18) & 63];
-		out[o++] = b64url_alphabet[(v >> 12) & 63];
-	} else if (len - i == 2) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		out[o++] = b64url_alphabet[(v >> 18) & 63];
-		out[o++] = b64url_alphabet[(v >> 12) & 63];
-		out[o++] = b64url_alphabet[(v >> 6) & 63];
-	}
-	out[o] = '\0';
+	for (i = 0; out[i] != '\0' && out[i] != '='; i++)
+		if (out[i] == '+')
+			out[i] = '-';
+		else if (out[i] == '/')
+			out[i] = '_';
+	out[i] = '\0';
 	*ret = out;
 	return 0;
-}
-
-/* The value of one base64url character, or -1.  No table lookup by a
- * signed char: bytes are compared as numbers. */
-static int
-b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
 }
 
 int
 sg_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap,
     size_t *ret_len)
 {
-	size_t i, o = 0, need;
-	uint32_t acc = 0;
-	int v, bits = 0;
+	char *std;
+	uint8_t *buf = NULL;
+	size_t i, n = 0;
+	int r;
 
 	if ((in == NULL && len != 0) || (out == NULL && cap != 0) ||
 	    ret_len == NULL)
 		return SG_ERR_INVALID;
 	/* One character left over carries only 6 bits: never a whole
 	 * byte, so no encoder writes it. */
-	if (len % 4 == 1)
+	if (len % 4 == 1 || len > SIZE_MAX - 4)
 		return SG_ERR_INVALID;
-	need = len / 4 * 3 + (len % 4 == 0 ? 0 : len % 4 - 1);
-	if (need > cap)
+	if (len / 4 * 3 + (len % 4 == 0 ? 0 : len % 4 - 1) > cap)
 		return SG_ERR_BUFFER;
+	if ((std = malloc(len + 4)) == NULL)
+		return SG_ERR_NOMEM;
 	for (i = 0; i < len; i++) {
-		if ((v = b64url_value((unsigned char)in[i])) < 0)
+		/* The standard alphabet's two letters and padding are not
+		 * base64url's. */
+		if (in[i] == '+' || in[i] == '/' || in[i] == '=') {
+			free(std);
 			return SG_ERR_INVALID;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-			acc &= (1U << bits) - 1;
 		}
+		std[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
 	}
-	/* Canonical: the bits below the last whole byte are zero. */
-	if (acc != 0)
+	while (i % 4 != 0)
+		std[i++] = '=';
+	r = len == 0 ? 0 : sg_b64_decode(std, i, &buf, &n);
+	free(std);
+	if (r != 0)
 		return SG_ERR_INVALID;
-	*ret_len = o;
+	if (n > cap) {
+		free(buf);
+		return SG_ERR_BUFFER;
+	}
+	if (n > 0)
+		memcpy(out, buf, n);
+	free(buf);
+	*ret_len = n;
 	return 0;
 }
 
