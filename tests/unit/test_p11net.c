@@ -186,28 +186,21 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* 32 signatures from 32 threads at once, 8 in flight at most. */
+/* n threads sign at once (released together by a barrier): every one
+ * signs, and its signature verifies. */
 static void
-test_in_flight(void)
+sign_at_once(struct worker *w, int n)
 {
-	struct worker w[NTHREADS];
-	char *text = NULL;
-	size_t len = 0;
 	int i, started, ok = 0, failed = 0;
 
-	if (g_p256 == NULL || signatures_fn == NULL) {
-		CHECK(!"no key");
-		return;
-	}
-	memset(w, 0, sizeof(w));
-	if (pthread_barrier_init(&start, NULL, NTHREADS) != 0) {
+	memset(w, 0, sizeof(*w) * (size_t)n);
+	if (pthread_barrier_init(&start, NULL, (unsigned)n) != 0) {
 		CHECK(!"pthread_barrier_init");
 		return;
 	}
-	started = sg_fx_threads(NTHREADS, worker_main, w, sizeof(w[0]), 0,
-	    NULL);
+	started = sg_fx_threads(n, worker_main, w, sizeof(w[0]), 0, NULL);
 	pthread_barrier_destroy(&start);
-	CHECK_EQ_INT(started, NTHREADS);
+	CHECK_EQ_INT(started, n);
 	for (i = 0; i < started; i++) {
 		if (w[i].result != 0 && failed++ == 0)
 			fprintf(stderr, "  thread %d: %s\n", i,
@@ -215,7 +208,22 @@ test_in_flight(void)
 		ok += w[i].signed_ok;
 	}
 	CHECK_EQ_INT(failed, 0);
-	CHECK_EQ_INT(ok, NTHREADS);
+	CHECK_EQ_INT(ok, n);
+}
+
+/* 32 signatures from 32 threads at once, 8 in flight at most. */
+static void
+test_in_flight(void)
+{
+	struct worker w[NTHREADS];
+	char *text = NULL;
+	size_t len = 0;
+
+	if (g_p256 == NULL || signatures_fn == NULL) {
+		CHECK(!"no key");
+		return;
+	}
+	sign_at_once(w, NTHREADS);
 	CHECK_EQ_INT(signatures_fn(), NTHREADS + 1);
 	CHECK_EQ_INT(peak_fn(), IN_FLIGHT);
 	/* What another process would read. */
@@ -271,29 +279,12 @@ test_pool_bound(void)
 {
 	struct worker w[POOL_THREADS];
 	long sessions;
-	int i, started, ok = 0, failed = 0;
 
 	if (g_p256 == NULL) {
 		CHECK(!"no key");
 		return;
 	}
-	memset(w, 0, sizeof(w));
-	if (pthread_barrier_init(&start, NULL, POOL_THREADS) != 0) {
-		CHECK(!"pthread_barrier_init");
-		return;
-	}
-	started = sg_fx_threads(POOL_THREADS, worker_main, w, sizeof(w[0]),
-	    0, NULL);
-	pthread_barrier_destroy(&start);
-	CHECK_EQ_INT(started, POOL_THREADS);
-	for (i = 0; i < started; i++) {
-		if (w[i].result != 0 && failed++ == 0)
-			fprintf(stderr, "  thread %d: %s\n", i,
-			    sg_strerror(w[i].result));
-		ok += w[i].signed_ok;
-	}
-	CHECK_EQ_INT(failed, 0);
-	CHECK_EQ_INT(ok, POOL_THREADS);
+	sign_at_once(w, POOL_THREADS);
 	sessions = token_sessions();
 	fprintf(stderr, "  %d concurrent callers used %ld sessions\n",
 	    POOL_THREADS, sessions);
