@@ -19,25 +19,7 @@
 #      503s meanwhile (never a 2xx for something not stored), nothing
 #      acknowledged lost, and the gateway goes on by itself.
 . "$(dirname "$0")/lib.sh"
-# shellcheck disable=SC1091
-. "$SG_ROOT/tests/pg.sh"
-
-if ! pg_bindir >/dev/null 2>&1; then
-	if [ -n "${CI:-}" ]; then
-		not_ok "PostgreSQL server binaries are installed (CI)"
-	else
-		echo "# PostgreSQL server binaries not found: two-gateway tests skipped"
-	fi
-	finish
-	exit $?
-fi
-
-A_PID= B_PID=
-stop_gateways() {
-	[ -n "$A_PID" ] && { DAEMON_PID=$A_PID DAEMON_LOG=$T_DIR/a.log stop_daemon; A_PID=; }
-	[ -n "$B_PID" ] && { DAEMON_PID=$B_PID DAEMON_LOG=$T_DIR/b.log stop_daemon; B_PID=; }
-	DAEMON_PID=
-}
+need_pg "the two gateways" || { finish; exit; }
 # On a failure, the gateways' logs say why.
 show_logs() {
 	[ "$T_FAIL" -eq 0 ] && return 0

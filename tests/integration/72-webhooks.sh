@@ -302,22 +302,7 @@ check "the daemon stops within 2 s all the same" test $(( (t1 - t0) / 1000000 ))
 
 # --- two gateways on one PostgreSQL database share the outbox -------------
 # Events made on either gateway are delivered once, by one of them.
-. "$SG_ROOT/tests/pg.sh"
-if ! pg_bindir >/dev/null 2>&1; then
-	if [ -n "${CI:-}" ]; then
-		not_ok "PostgreSQL server binaries are installed (CI)"
-	else
-		echo "# PostgreSQL server binaries not found: the shared outbox is not tested"
-	fi
-	finish
-	exit $?
-fi
-A_PID= B_PID=
-stop_gateways() {
-	[ -n "$A_PID" ] && { DAEMON_PID=$A_PID DAEMON_LOG=$T_DIR/a.log stop_daemon; A_PID=; }
-	[ -n "$B_PID" ] && { DAEMON_PID=$B_PID DAEMON_LOG=$T_DIR/b.log stop_daemon; B_PID=; }
-	DAEMON_PID=
-}
+need_pg "the shared outbox" || { finish; exit; }
 trap 'stop_gateways; cleanup' EXIT
 pg_start "$T_DIR/pg" >/dev/null || { not_ok "PostgreSQL starts"; finish; exit 1; }
 pg_new_db signgate >/dev/null || { not_ok "a database for signgate"; finish; exit 1; }

@@ -245,6 +245,29 @@ kill9_daemon() {
 	DAEMON_PID=
 }
 
+# need_pg WHAT: loads tests/pg.sh; 0 when PostgreSQL's server binaries
+# are there, else 1 after saying that WHAT is not tested (in CI, where
+# they must be, a failure).
+need_pg() {
+	# shellcheck disable=SC1091
+	. "$SG_ROOT/tests/pg.sh"
+	pg_bindir >/dev/null 2>&1 && return 0
+	if [ -n "${CI:-}" ]; then
+		not_ok "PostgreSQL server binaries are installed (CI)"
+	else
+		echo "# PostgreSQL server binaries not found: $1 not tested"
+	fi
+	return 1
+}
+
+# Two gateways of one script: their daemons' pids, and stopping both.
+A_PID= B_PID=
+stop_gateways() {
+	[ -n "$A_PID" ] && { DAEMON_PID=$A_PID DAEMON_LOG=$T_DIR/a.log stop_daemon; A_PID=; }
+	[ -n "$B_PID" ] && { DAEMON_PID=$B_PID DAEMON_LOG=$T_DIR/b.log stop_daemon; B_PID=; }
+	DAEMON_PID=
+}
+
 # as PRINCIPAL: sets the CLI environment for that principal.
 as() {
 	export SIGNGATE_CERT="$DEV/tls/$1.pem" SIGNGATE_KEY="$DEV/tls/$1.key"
