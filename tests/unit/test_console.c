@@ -602,6 +602,40 @@ test_approval_envelope(void)
 	sg_console_free(c);
 }
 
+/*
+ * A cancel's body: a fresh nonce of this session (begin_path), the cancel
+ * text with `signed_reason`, an assertion over its SHA-256, and
+ * `sent_reason` in the body.  NULL if any step failed.
+ */
+static char *
+cancel_body(struct sg_console *c, struct call *k, const char *begin_path,
+    const char *cookie, const char *signed_reason, const char *sent_reason)
+{
+	char nonce[65], *text = NULL, *a = NULL, *body = NULL;
+	uint8_t digest[32];
+
+	CHECK_EQ_INT(post(c, k, begin_path, "{}", cookie), 200);
+	snprintf(nonce, sizeof(nonce), "%s", json_string_value(
+	    json_object_get(k->j, "nonce")) ? json_string_value(
+	    json_object_get(k->j, "nonce")) : "");
+	CHECK_EQ_INT((int)strlen(nonce), 64);
+	if (asprintf(&text, "signgate console cancel v1\nrequest %s\n"
+	    "officer %s\nreason %s\nnonce %s\n", REQ_ID, OFFICER,
+	    signed_reason, nonce) < 0) {
+		CHECK(!"asprintf");
+		return NULL;
+	}
+	sg_sha256(text, strlen(text), digest);
+	free(text);
+	if ((a = assertion_json(digest, sizeof(digest), NULL, NULL, 0)) ==
+	    NULL || asprintf(&body, "{\"reason\":\"%s\",\"nonce\":\"%s\","
+	    "%s}", sent_reason, nonce, a) < 0)
+		body = NULL;
+	free(a);
+	CHECK(body != NULL);
+	return body;
+}
+
 /* The cancel: a nonce of this session for this request, once, and an
  * assertion over the SHA-256 of the cancel text. */
 static void
@@ -609,72 +643,35 @@ test_cancel_nonce(void)
 {
 	struct sg_console *c = console();
 	struct call k = { 0 };
-	char cookie[256], cookie2[256], nonce[65], *text = NULL, *a = NULL;
-	char *body = NULL;
+	char cookie[256], cookie2[256], *body;
 	const char *path = "/api/requests/" REQ_ID "/cancel";
 	const char *begin_path = "/api/requests/" REQ_ID "/cancel/begin";
-	uint8_t digest[32];
 
 	CHECK_EQ_INT(sign_in(c, NULL, cookie, sizeof(cookie), NULL), 200);
 	CHECK_EQ_INT(sign_in(c, NULL, cookie2, sizeof(cookie2), NULL), 200);
-	CHECK_EQ_INT(post(c, &k, begin_path, "{}", cookie), 200);
-	snprintf(nonce, sizeof(nonce), "%s", json_string_value(
-	    json_object_get(k.j, "nonce")) ? json_string_value(
-	    json_object_get(k.j, "nonce")) : "");
-	CHECK_EQ_INT((int)strlen(nonce), 64);
-	CHECK(asprintf(&text, "signgate console cancel v1\nrequest %s\n"
-	    "officer %s\nreason %s\nnonce %s\n", REQ_ID, OFFICER, "wrong build",
-	    nonce) > 0);
-	sg_sha256(text, strlen(text), digest);
-	a = assertion_json(digest, sizeof(digest), NULL, NULL, 0);
-	CHECK(a != NULL && asprintf(&body, "{\"reason\":\"wrong build\","
-	    "\"nonce\":\"%s\",%s}", nonce, a) > 0);
+	body = cancel_body(c, &k, begin_path, cookie, "wrong build",
+	    "wrong build");
 	/* Another session cannot use it (and that spends it). */
 	CHECK_EQ_INT(post(c, &k, path, body, cookie2), 403);
 	CHECK_EQ_INT(post(c, &k, path, body, cookie), 403);
 	free(body);
-	body = NULL;
 
 	/* A fresh nonce; the assertion over another reason is refused. */
-	CHECK_EQ_INT(post(c, &k, begin_path, "{}", cookie), 200);
-	snprintf(nonce, sizeof(nonce), "%s", json_string_value(
-	    json_object_get(k.j, "nonce")) ? json_string_value(
-	    json_object_get(k.j, "nonce")) : "");
-	free(text);
-	free(a);
-	CHECK(asprintf(&text, "signgate console cancel v1\nrequest %s\n"
-	    "officer %s\nreason %s\nnonce %s\n", REQ_ID, OFFICER, "wrong build",
-	    nonce) > 0);
-	sg_sha256(text, strlen(text), digest);
-	a = assertion_json(digest, sizeof(digest), NULL, NULL, 0);
-	CHECK(asprintf(&body, "{\"reason\":\"other reason\",\"nonce\":\"%s\","
-	    "%s}", nonce, a) > 0);
+	body = cancel_body(c, &k, begin_path, cookie, "wrong build",
+	    "other reason");
 	CHECK_EQ_INT(post(c, &k, path, body, cookie), 403);
 	free(body);
 
 	/* A fresh nonce and the right text: verified, then handed to the
 	 * service (none behind this console: 503); the nonce is spent. */
-	CHECK_EQ_INT(post(c, &k, begin_path, "{}", cookie), 200);
-	snprintf(nonce, sizeof(nonce), "%s", json_string_value(
-	    json_object_get(k.j, "nonce")) ? json_string_value(
-	    json_object_get(k.j, "nonce")) : "");
-	free(text);
-	free(a);
-	CHECK(asprintf(&text, "signgate console cancel v1\nrequest %s\n"
-	    "officer %s\nreason %s\nnonce %s\n", REQ_ID, OFFICER, "wrong build",
-	    nonce) > 0);
-	sg_sha256(text, strlen(text), digest);
-	a = assertion_json(digest, sizeof(digest), NULL, NULL, 0);
-	CHECK(asprintf(&body, "{\"reason\":\"wrong build\",\"nonce\":\"%s\","
-	    "%s}", nonce, a) > 0);
+	body = cancel_body(c, &k, begin_path, cookie, "wrong build",
+	    "wrong build");
 	CHECK_EQ_INT(post(c, &k, path, body, cookie), 503);
 	CHECK_EQ_INT(post(c, &k, path, body, cookie), 403);
 	/* A reason of two lines could forge the text's next line. */
 	CHECK_EQ_INT(post(c, &k, path, "{\"reason\":\"a\\nnonce 00\"}",
 	    cookie), 400);
 	free(body);
-	free(text);
-	free(a);
 	done(&k);
 	sg_console_free(c);
 }
