@@ -52,7 +52,7 @@ struct wd_log {
 
 struct sg_wd {
 	char *name;
-	EVP_PKEY *key;
+	struct sg_wd_key *key;
 	struct wd_log *logs;
 	size_t nlogs;
 	struct sg_http *http;
@@ -115,7 +115,7 @@ wd_free(struct sg_wd *w)
 	}
 	free(w->logs);
 	free(w->name);
-	EVP_PKEY_free(w->key);
+	sg_wd_key_free(w->key);
 	free(w);
 }
 
@@ -206,7 +206,7 @@ handle_log(struct sg_wd *w, struct wd_log *l, const struct sg_wd_request *q,
 			    (unsigned long long)after.size : 0ULL);
 		goto out;
 	}
-	if ((r = sg_cosig_sign(w->key, w->name, q->note, q->text_len, now,
+	if ((r = sg_wd_key_cosign(w->key, w->name, q->note, q->text_len, now,
 	    &line)) != 0) {
 		sg_log_error("add-checkpoint: cannot cosign: %s",
 		    sg_strerror(r));
@@ -282,15 +282,15 @@ handler(void *ctx, const struct sg_http_request *req,
 }
 
 int
-sg_wd_open(const struct sg_wd_config *cfg, EVP_PKEY *key, struct sg_wd **ret,
-    char *err, size_t errlen)
+sg_wd_open(const struct sg_wd_config *cfg, struct sg_wd_key *key,
+    struct sg_wd **ret, char *err, size_t errlen)
 {
 	struct sg_wd *w;
 	size_t i;
 	int r;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		EVP_PKEY_free(key);
+		sg_wd_key_free(key);
 		return SG_ERR_NOMEM;
 	}
 	w->key = key;

@@ -110,6 +110,23 @@ expect_eq "TLS: 200" "$(curl -sS -o resp -w '%{http_code}' --cacert "$DEV/tls/ca
 check "TLS: the cosignature verifies" cosigned 12
 stop_witness "$W_PID" w2
 
+# The key on a PKCS#11 token (a copy of the development token; its spare
+# Ed25519 key), signing with CKM_EDDSA.
+cp -a "$DEV/tokens" "$T_DIR/tokens"
+sed "s#^directories.tokendir.*#directories.tokendir = $T_DIR/tokens#" \
+    "$DEV/softhsm2.conf" >"$T_DIR/softhsm2.conf"
+(umask 077 && cat "$DEV/pins/signgate-dev.pin" >"$T_DIR/token.pin")
+WITNESS_EXTRA="del(.key_file) | .pkcs11 = {module: \"/usr/lib/softhsm/libsofthsm2.so\",
+    token: \"signgate-dev\", key: \"unrelated-ed25519\", pin_file: \"$T_DIR/token.pin\"}" \
+SOFTHSM2_CONF="$T_DIR/softhsm2.conf" start_witness w3 "$LOG_VKEY" &&
+    ok "a witness with its key on a token starts" ||
+    not_ok "a witness with its key on a token starts"
+add log 0 12
+expect_eq "token: 200" "$STATUS" 200
+check "token: the cosignature verifies with the vkey it prints" cosigned 12
+check "token: its key is not the file key" test "$W_VKEY" != "$W1_VKEY"
+stop_witness "$W_PID" w3
+
 # Refusals at start.
 d="$T_DIR/witness-w1"
 chmod 0644 "$d/w.key"
