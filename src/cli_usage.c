@@ -353,8 +353,8 @@ static const char verify_usage[] =
 "            <pattern>, until <time>\n"
 "and the log line reads `log: index <N>, approved index <M>, ...`.\n"
 "A broken link prints `verify: <link>: <why>` on stderr and exits 5; the\n"
-"links are: log key, proof, checkpoint, witness, entry, inclusion, statement,\n"
-"public key, digest, signature, policy, key, requester, expiry,\n"
+"links are: log key, proof, checkpoint, witness, entry, inclusion,\n"
+"statement, public key, digest, signature, policy, key, requester, expiry,\n"
 "approval N, quorum, hsm, and approved entry, artifact.  A file that\n"
 "cannot be read exits 1.\n";
 

@@ -594,6 +594,12 @@ judge(struct sg_witnessing *w, const struct snap *sn, struct sub *s,
 			    (unsigned long long)have);
 			return;
 		}
+		if (size == s->old && size == sn->size) {
+			alarm_raise(w, wt, "it cosigned another tree of the "
+			    "same size, %llu entries", (unsigned long long)
+			    size);
+			return;
+		}
 		if (size == s->old || last_pass) {
 			failure(w, wt, "409 with its size %llu after a "
 			    "submission from %llu", (unsigned long long)size,
