@@ -45,7 +45,7 @@ endif
 # A CLI file that calls daemon code (or the reverse) fails to link.  A new
 # file in src/ belongs to core unless it is listed under DAEMON_NAMES or
 # named cli_*.c.
-MAINS = src/signgated.c src/signgate.c
+MAINS = src/signgated.c src/signgate.c src/witnessd.c
 DAEMON_NAMES = api http service store tlog signer signer_proc signer_wire sigrec witness privdrop config tsa cfgcheck
 DAEMON_NAMES += http_conn http_accept http_tls store_release store_schema \
 	store_claim store_copy store_outbox db db_sqlite db_pg notify
@@ -61,14 +61,17 @@ DAEMON_NAMES += service_signer service_keys service_log service_quorum \
 DAEMON_NAMES += console console_session console_api
 DAEMON_SRCS = $(DAEMON_NAMES:%=src/%.c)
 CLI_SRCS = $(wildcard src/cli_*.c)
-CORE_SRCS = $(filter-out $(MAINS) $(DAEMON_SRCS) $(CLI_SRCS),$(wildcard src/*.c))
-LIB_SRCS = $(CORE_SRCS) $(DAEMON_SRCS) $(CLI_SRCS)
+# The witness (signgate-witness) has a library of its own: src/witnessd_*.c.
+WITNESSD_SRCS = $(wildcard src/witnessd_*.c)
+CORE_SRCS = $(filter-out $(MAINS) $(DAEMON_SRCS) $(CLI_SRCS) $(WITNESSD_SRCS),$(wildcard src/*.c))
+LIB_SRCS = $(CORE_SRCS) $(DAEMON_SRCS) $(CLI_SRCS) $(WITNESSD_SRCS)
 LIB_OBJS = $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 CORE_LIB = $(BUILD)/libsgcore.a
 DAEMON_LIB = $(BUILD)/libsgdaemon.a
 CLI_LIB = $(BUILD)/libsgcli.a
+WITNESSD_LIB = $(BUILD)/libsgwitnessd.a
 # Tests, tools and fuzz harnesses may reach into every part.
-ALL_LIBS = $(DAEMON_LIB) $(CLI_LIB) $(CORE_LIB)
+ALL_LIBS = $(WITNESSD_LIB) $(DAEMON_LIB) $(CLI_LIB) $(CORE_LIB)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FIXTURE_OBJ = $(BUILD)/fixture/sg_fixture.o
@@ -80,7 +83,7 @@ PRELOAD_SRCS = $(wildcard tests/preload/*.c)
 PRELOAD_LIBS = $(PRELOAD_SRCS:tests/preload/%.c=$(BUILD)/preload/%.so)
 
 .PHONY: all deps devenv run test test-san unit bench install clean
-all: $(BUILD)/signgated $(BUILD)/signgate
+all: $(BUILD)/signgated $(BUILD)/signgate $(BUILD)/signgate-witness
 
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -98,13 +101,22 @@ $(CLI_LIB): $(CLI_SRCS:src/%.c=$(BUILD)/obj/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(WITNESSD_LIB): $(WITNESSD_SRCS:src/%.c=$(BUILD)/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
 # The programs print VERSION: rebuilt when it changes.
-$(BUILD)/obj/signgated.o $(BUILD)/obj/signgate.o: Makefile
+$(BUILD)/obj/signgated.o $(BUILD)/obj/signgate.o $(BUILD)/obj/witnessd.o: Makefile
 
 $(BUILD)/signgated: $(BUILD)/obj/signgated.o $(DAEMON_LIB) $(CORE_LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(BUILD)/signgate: $(BUILD)/obj/signgate.o $(CLI_LIB) $(CORE_LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+# The witness uses the gateway's HTTP front and checkpoint record.
+$(BUILD)/signgate-witness: $(BUILD)/obj/witnessd.o $(WITNESSD_LIB) \
+    $(DAEMON_LIB) $(CORE_LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 # The shared test set-up (tests/unit/sg_fixture.[ch]) is linked into every
@@ -133,6 +145,7 @@ $(BUILD)/preload/%.so: tests/preload/%.c
 -include $(wildcard mk/*.mk)
 
 -include $(LIB_OBJS:.o=.d) $(BUILD)/obj/signgated.d $(BUILD)/obj/signgate.d \
+	$(BUILD)/obj/witnessd.d \
 	$(FIXTURE_OBJ:.o=.d)
 
 unit: $(UNIT_BINS) $(TOOL_BINS) $(PRELOAD_LIBS)
@@ -169,6 +182,7 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR)
 	install -m 0755 $(BUILD)/signgate $(DESTDIR)$(BINDIR)/signgate
 	install -m 0755 $(BUILD)/signgated $(DESTDIR)$(SBINDIR)/signgated
+	install -m 0755 $(BUILD)/signgate-witness $(DESTDIR)$(SBINDIR)/signgate-witness
 	install -d $(DESTDIR)$(SYSCONFDIR)/signgate
 	install -m 0644 policy/example.policy $(DESTDIR)$(SYSCONFDIR)/signgate/policy.example
 	install -m 0644 docs/signgated.json.example $(DESTDIR)$(SYSCONFDIR)/signgate/signgated.json.example

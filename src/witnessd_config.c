@@ -1,0 +1,386 @@
+/*
+ * The witness's configuration and key (see include/sg_witnessd.h).
+ *
+ * A small JSON file, checked like signgated's: every field for type and
+ * range, unknown fields and duplicate keys refused, errors naming the file
+ * and the field.  Relative paths are relative to the file's directory.
+ *
+ *   {
+ *     "name": "witness.example.org/w1",
+ *     "listen": { "address": "127.0.0.1", "port": 7380 },
+ *     "tls": { "certificate": "tls/cert.pem", "private_key": "tls/key.pem" },
+ *     "plain_http": true,
+ *     "key_file": "witness.key",
+ *     "state_dir": "/var/lib/signgate-witness",
+ *     "threads": 2,
+ *     "logs": [ { "vkey": "signgate.example/log+1a2b3c4d+AQ...",
+ *                 "origin": "signgate.example/log" } ]
+ *   }
+ *
+ * Without "tls" the witness speaks plain HTTP, which needs "plain_http":
+ * true unless it listens on a loopback address (behind a reverse proxy).
+ * A log's origin defaults to its key's name.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/pem.h>
+
+#include "sg_cosig.h"
+#include "sg_err.h"
+#include "sg_note.h"
+#include "sg_util.h"
+#include "sg_witnessd.h"
+
+#define CONFIG_MAX_SIZE (64 * 1024)
+#define KEY_FILE_MAX (16 * 1024)
+#define DEFAULT_PORT 7380
+#define THREADS_MAX 64
+
+struct ctx {
+	const char *file;
+	char *dir;
+	char *err;
+	size_t errlen;
+};
+
+static int __attribute__((format(printf, 3, 4)))
+fail(struct ctx *c, const char *field, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return sg_err_set(c->err, c->errlen, SG_ERR_INVALID, "%s: %s: %s",
+	    c->file, field, msg);
+}
+
+static int
+check_fields(struct ctx *c, const char *where, json_t *obj,
+    const char *const *allowed)
+{
+	const char *k;
+
+	if ((k = sg_json_stranger(obj, allowed)) != NULL)
+		return fail(c, where, "unknown field '%s'", k);
+	return 0;
+}
+
+static int
+get_string(struct ctx *c, json_t *obj, const char *name, const char *field,
+    int required, const char **ret)
+{
+	json_t *v = json_object_get(obj, name);
+
+	*ret = NULL;
+	if (v == NULL)
+		return required ? fail(c, field, "is required") : 0;
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return fail(c, field, "must be a non-empty string");
+	*ret = json_string_value(v);
+	return 0;
+}
+
+static int
+get_path(struct ctx *c, json_t *obj, const char *name, const char *field,
+    int required, char **ret)
+{
+	const char *s;
+	int r;
+
+	*ret = NULL;
+	if ((r = get_string(c, obj, name, field, required, &s)) != 0 ||
+	    s == NULL)
+		return r;
+	return (*ret = sg_path_join(c->dir, s)) == NULL ? SG_ERR_NOMEM : 0;
+}
+
+static int
+get_uint(struct ctx *c, json_t *obj, const char *name, const char *field,
+    json_int_t min, json_int_t max, json_int_t def, unsigned *ret)
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (v == NULL) {
+		*ret = (unsigned)def;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < min ||
+	    json_integer_value(v) > max)
+		return fail(c, field, "must be an integer from %lld to %lld",
+		    (long long)min, (long long)max);
+	*ret = (unsigned)json_integer_value(v);
+	return 0;
+}
+
+static int
+is_loopback(const char *addr)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, addr, &a6) == 1 &&
+	    IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+static int
+parse_listen(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
+{
+	static const char *const fields[] = { "address", "port", NULL };
+	static const char *const tls_fields[] = { "certificate",
+	    "private_key", NULL };
+	json_t *listen, *tls, *v;
+	const char *addr = "127.0.0.1";
+	unsigned char tmp[16];
+	unsigned port = DEFAULT_PORT;
+	int r;
+
+	if ((listen = json_object_get(root, "listen")) != NULL) {
+		if (!json_is_object(listen))
+			return fail(c, "listen", "must be an object");
+		if ((r = check_fields(c, "listen", listen, fields)) != 0 ||
+		    (r = get_string(c, listen, "address", "listen.address", 0,
+		    &addr)) != 0 ||
+		    (r = get_uint(c, listen, "port", "listen.port", 0, 65535,
+		    DEFAULT_PORT, &port)) != 0)
+			return r;
+		if (addr == NULL)
+			addr = "127.0.0.1";
+	}
+	if (inet_pton(AF_INET, addr, tmp) != 1 &&
+	    inet_pton(AF_INET6, addr, tmp) != 1)
+		return fail(c, "listen.address",
+		    "must be a numeric IPv4 or IPv6 address");
+	if ((cfg->listen_address = strdup(addr)) == NULL)
+		return SG_ERR_NOMEM;
+	cfg->port = (uint16_t)port;
+	if ((v = json_object_get(root, "plain_http")) != NULL &&
+	    !json_is_boolean(v))
+		return fail(c, "plain_http", "must be true or false");
+	tls = json_object_get(root, "tls");
+	if (tls == NULL) {
+		/* A witness's answers are signed, but a public listener
+		 * should be meant. */
+		if (!is_loopback(addr) && (v == NULL || !json_is_true(v)))
+			return fail(c, "tls", "is required to listen on %s "
+			    "(or set \"plain_http\": true)", addr);
+		cfg->plain_http = 1;
+		return 0;
+	}
+	if (v != NULL && json_is_true(v))
+		return fail(c, "plain_http", "cannot be true with \"tls\"");
+	if (!json_is_object(tls))
+		return fail(c, "tls", "must be an object");
+	if ((r = check_fields(c, "tls", tls, tls_fields)) != 0 ||
+	    (r = get_path(c, tls, "certificate", "tls.certificate", 1,
+	    &cfg->tls_certificate)) != 0 ||
+	    (r = get_path(c, tls, "private_key", "tls.private_key", 1,
+	    &cfg->tls_private_key)) != 0)
+		return r;
+	return 0;
+}
+
+static int
+parse_logs(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
+{
+	static const char *const fields[] = { "vkey", "origin", NULL };
+	char field[64];
+	const char *vkey, *origin;
+	json_t *arr, *e;
+	size_t i, j;
+	int r;
+
+	if ((arr = json_object_get(root, "logs")) == NULL)
+		return fail(c, "logs", "is required");
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return fail(c, "logs", "must be a non-empty array");
+	if (json_array_size(arr) > SG_WD_MAX_LOGS)
+		return fail(c, "logs", "at most %d logs", SG_WD_MAX_LOGS);
+	json_array_foreach(arr, i, e) {
+		struct sg_wd_log *l = &cfg->logs[i];
+		struct sg_checkpoint probe;
+		char text[SG_NOTE_NAME_MAX + 64];
+
+		snprintf(field, sizeof(field), "logs[%zu]", i);
+		if (!json_is_object(e))
+			return fail(c, field, "must be an object");
+		if ((r = check_fields(c, field, e, fields)) != 0)
+			return r;
+		snprintf(field, sizeof(field), "logs[%zu].vkey", i);
+		if ((r = get_string(c, e, "vkey", field, 1, &vkey)) != 0)
+			return r;
+		r = sg_note_vkey_parse(vkey, l->key_name, &l->key_id, l->pub);
+		if (r == SG_ERR_MECHANISM)
+			return fail(c, field, "not an Ed25519 log key (type "
+			    "0x01)");
+		if (r != 0)
+			return fail(c, field, "not a verifier key "
+			    "\"<name>+<8 hex key ID>+<base64 key>\" (or the "
+			    "key ID does not match)");
+		snprintf(field, sizeof(field), "logs[%zu].origin", i);
+		if ((r = get_string(c, e, "origin", field, 0, &origin)) != 0)
+			return r;
+		if (origin == NULL)
+			origin = l->key_name;
+		/* The origin must be one a checkpoint can carry. */
+		snprintf(text, sizeof(text), "%s\n0\n"
+		    "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
+		    origin);
+		if (strlen(origin) > SG_NOTE_NAME_MAX ||
+		    sg_checkpoint_parse(text, strlen(text), &probe) != 0 ||
+		    strcmp(probe.origin, origin) != 0)
+			return fail(c, field, "not a checkpoint origin "
+			    "(printable ASCII, at most %d bytes)",
+			    SG_NOTE_NAME_MAX);
+		snprintf(l->origin, sizeof(l->origin), "%s", origin);
+		for (j = 0; j < i; j++)
+			if (strcmp(cfg->logs[j].origin, l->origin) == 0)
+				return fail(c, field, "the origin '%s' is "
+				    "already logs[%zu]'s", l->origin, j);
+		cfg->nlogs = i + 1;
+	}
+	return 0;
+}
+
+static int
+parse_root(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
+{
+	static const char *const fields[] = { "name", "listen", "tls",
+	    "plain_http", "key_file", "state_dir", "threads", "logs", NULL };
+	const char *name;
+	uint8_t zero[SG_ED25519_PUB];
+	char *vkey = NULL;
+	int r;
+
+	if (!json_is_object(root))
+		return fail(c, "(top level)", "must be an object");
+	if ((r = check_fields(c, "(top level)", root, fields)) != 0 ||
+	    (r = get_string(c, root, "name", "name", 1, &name)) != 0)
+		return r;
+	/* The name must make a vkey: printable ASCII, no space or '+'. */
+	memset(zero, 0, sizeof(zero));
+	if (sg_cosig_vkey_format(name, zero, &vkey) != 0)
+		return fail(c, "name", "must be printable ASCII without "
+		    "spaces or '+', at most %d bytes (a URL without its "
+		    "scheme, like witness.example.org/w1)", SG_NOTE_NAME_MAX);
+	free(vkey);
+	if ((cfg->name = strdup(name)) == NULL)
+		return SG_ERR_NOMEM;
+	if ((r = parse_listen(c, root, cfg)) != 0 ||
+	    (r = get_path(c, root, "key_file", "key_file", 1,
+	    &cfg->key_file)) != 0 ||
+	    (r = get_path(c, root, "state_dir", "state_dir", 1,
+	    &cfg->state_dir)) != 0 ||
+	    (r = get_uint(c, root, "threads", "threads", 1, THREADS_MAX, 2,
+	    &cfg->threads)) != 0 ||
+	    (r = parse_logs(c, root, cfg)) != 0)
+		return r;
+	return 0;
+}
+
+int
+sg_wd_config_load(const char *path, struct sg_wd_config **ret, char *err,
+    size_t errlen)
+{
+	struct sg_wd_config *cfg = NULL;
+	struct ctx c = { path, NULL, err, errlen };
+	json_error_t jerr;
+	json_t *root = NULL;
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	if ((r = sg_read_file(path, CONFIG_MAX_SIZE, &buf, &len)) != 0)
+		return sg_err_set(err, errlen, r, "%s: cannot read: %s", path,
+		    sg_strerror(r));
+	if ((c.dir = sg_dirname(path)) == NULL ||
+	    (cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	    (cfg->path = strdup(path)) == NULL) {
+		r = SG_ERR_NOMEM;
+		goto out;
+	}
+	if ((root = json_loadb(buf, len, JSON_REJECT_DUPLICATES,
+	    &jerr)) == NULL) {
+		r = sg_err_set(err, errlen, SG_ERR_INVALID, "%s:%d: %s", path,
+		    jerr.line, jerr.text);
+		goto out;
+	}
+	if ((r = parse_root(&c, root, cfg)) != 0)
+		goto out;
+	*ret = cfg;
+	cfg = NULL;
+out:
+	sg_wd_config_free(cfg);
+	json_decref(root);
+	free(buf);
+	free(c.dir);
+	return r;
+}
+
+void
+sg_wd_config_free(struct sg_wd_config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->name);
+	free(c->listen_address);
+	free(c->tls_certificate);
+	free(c->tls_private_key);
+	free(c->key_file);
+	free(c->state_dir);
+	free(c);
+}
+
+int
+sg_wd_load_key(const char *path, EVP_PKEY **ret, char *err, size_t errlen)
+{
+	EVP_PKEY *key = NULL;
+	BIO *bio = NULL;
+	char *pem = NULL;
+	size_t len = 0;
+	int r;
+
+	r = sg_read_secret_file_max(path, KEY_FILE_MAX, &pem, &len);
+	if (r == SG_ERR_PERMISSIONS)
+		return sg_err_set(err, errlen, r, "%s: group or others may "
+		    "read it, or it is not ours: it must be mode 0600, owned "
+		    "by the witness's user", path);
+	if (r != 0)
+		return sg_err_set(err, errlen, r, "%s: cannot read: %s", path,
+		    sg_strerror(r));
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
+		r = SG_ERR_NOMEM;
+		goto out;
+	}
+	/* No passphrase: the file's mode and owner protect it. */
+	key = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
+	if (key == NULL) {
+		r = sg_err_set(err, errlen, SG_ERR_INVALID, "%s: not a PEM "
+		    "private key without a passphrase", path);
+		goto out;
+	}
+	if (EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
+		r = sg_err_set(err, errlen, SG_ERR_MECHANISM, "%s: not an "
+		    "Ed25519 key (make one with `openssl genpkey -algorithm "
+		    "ed25519`)", path);
+		goto out;
+	}
+	*ret = key;
+	key = NULL;
+	r = 0;
+out:
+	BIO_free(bio);
+	EVP_PKEY_free(key);
+	sg_freezero(pem, len);
+	return r;
+}
