@@ -105,6 +105,9 @@ void sg_tlog_set_witnessing(struct sg_tlog *l, unsigned quorum,
  * the cosignature lines stored for it ("" for none). */
 int sg_tlog_latest(struct sg_txn *t, uint64_t *ret_size, char **ret_note,
     char **ret_cosigs);
+/* The size of the newest checkpoint with at least `quorum` cosignatures. */
+int sg_tlog_quorum_size(struct sg_txn *t, unsigned quorum,
+    uint64_t *ret_size);
 /* A consistency proof up to the newest stored checkpoint, served or not. */
 int sg_tlog_consistency_latest(struct sg_txn *t, uint64_t old_size,
     uint64_t new_size, uint8_t (*out)[SG_HASH_LEN], size_t cap,

@@ -786,6 +786,17 @@ sg_tlog_checkpoint(struct sg_txn *t, char **ret_note, uint64_t *ret_size)
 }
 
 int
+sg_tlog_quorum_size(struct sg_txn *t, unsigned quorum, uint64_t *ret_size)
+{
+	char *note = NULL;
+	int r;
+
+	r = checkpoint_row(t, quorum, ret_size, &note, NULL);
+	free(note);
+	return r;
+}
+
+int
 sg_tlog_latest(struct sg_txn *t, uint64_t *ret_size, char **ret_note,
     char **ret_cosigs)
 {

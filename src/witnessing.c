@@ -80,6 +80,7 @@ struct sg_witnessing {
 	pthread_cond_t wake;           /* the thread: something to do */
 	pthread_cond_t done;           /* waiters: a round ended */
 	int stop, kicked;
+	int fresh;                     /* no round yet since the start */
 	uint64_t rounds;               /* ended */
 	uint64_t round_size;           /* the checkpoint the last round had */
 	struct wit w[SG_WITNESSES_MAX];
@@ -697,11 +698,12 @@ out:
 	return r;
 }
 
-/* One pass over the witnesses that lack the snapshot's checkpoint, or
- * (again != NULL) those named there. */
+/* One pass over the witnesses that lack the snapshot's checkpoint (only
+ * those named in `only`, when not NULL); again[i] set for those to be
+ * asked once more from the size they named. */
 static void
 pass(struct sg_witnessing *w, const struct snap *sn, struct store_job *j,
-    uint8_t *again, int last_pass)
+    const uint8_t *only, uint8_t *again, int last_pass)
 {
 	struct sub *subs;
 	struct outcome o;
@@ -711,7 +713,7 @@ pass(struct sg_witnessing *w, const struct snap *sn, struct store_job *j,
 	if ((subs = calloc(w->cfg->n, sizeof(*subs))) == NULL)
 		return;
 	for (i = 0; i < w->cfg->n; i++) {
-		if (sn->have[i] || (again != NULL && !again[i]))
+		if (sn->have[i] || (only != NULL && !only[i]))
 			continue;
 		old = j->acked[i] ? j->acked_size[i] : sn->acked[i];
 		if (old > sn->size)
@@ -731,8 +733,6 @@ pass(struct sg_witnessing *w, const struct snap *sn, struct store_job *j,
 		}
 		n++;
 	}
-	if (again != NULL)
-		memset(again, 0, w->cfg->n);
 	if (n > 0)
 		fly(subs, n, w->cfg->timeout_ms);
 	for (i = 0; i < n; i++) {
@@ -760,22 +760,33 @@ round_once(struct sg_witnessing *w)
 {
 	struct store_job j;
 	struct snap sn;
-	uint8_t again[SG_WITNESSES_MAX];
+	uint8_t again[SG_WITNESSES_MAX], only[SG_WITNESSES_MAX];
 	size_t i, nagain;
 	int kept = 0, all = 0, r;
 
 	if (snapshot(w, &sn) != 0)
 		return 0;
+	/* At the start, the newest checkpoint goes to every witness even if
+	 * they cosigned it: one that has seen a larger tree since (this
+	 * store was restored from an older copy) says so now, not at the
+	 * next signature. */
+	if (w->fresh) {
+		memset(sn.have, 0, sizeof(sn.have));
+		w->fresh = 0;
+	}
 	memset(&j, 0, sizeof(j));
 	j.cfg = w->cfg;
 	j.size = sn.size;
 	j.note = sn.note;
 	memset(again, 0, sizeof(again));
-	pass(w, &sn, &j, again, 0);
+	pass(w, &sn, &j, NULL, again, 0);
 	for (i = 0, nagain = 0; i < w->cfg->n; i++)
 		nagain += again[i];
-	if (nagain > 0)
-		pass(w, &sn, &j, again, 1);
+	if (nagain > 0) {
+		memcpy(only, again, sizeof(only));
+		memset(again, 0, sizeof(again));
+		pass(w, &sn, &j, only, again, 1);
+	}
 	for (i = 0, nagain = 0; i < w->cfg->n; i++)
 		nagain += j.acked[i];
 	if (nagain > 0 && (r = sg_store_write_kept(w->st, job_store, &j,
@@ -878,6 +889,7 @@ sg_witnessing_open(const struct sg_witnesses_config *cfg,
 	pthread_cond_init(&w->done, &ca);
 	pthread_condattr_destroy(&ca);
 	w->kicked = 1;                  /* a first round at once */
+	w->fresh = 1;
 	if (pthread_create(&w->thread, NULL, witnessing_main, w) != 0) {
 		snprintf(errbuf, errlen, "cannot start the witnesses' thread");
 		sg_witnessing_free(w);
@@ -918,20 +930,18 @@ sg_witnessing_kick(void *arg)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* The size of the newest checkpoint served (with the quorum), 0 if none. */
+/* The size of the newest checkpoint with the quorum, 0 if none. */
 static uint64_t
 quorum_size(struct sg_witnessing *w)
 {
 	struct sg_txn *t;
-	char *note = NULL;
 	uint64_t size = 0;
 
 	if (sg_store_read_begin(w->st, &t) != 0)
 		return 0;
-	if (sg_tlog_checkpoint(t, &note, &size) != 0)
+	if (sg_tlog_quorum_size(t, w->cfg->quorum, &size) != 0)
 		size = 0;
 	sg_store_read_end(t);
-	free(note);
 	return size;
 }
 
