@@ -50,6 +50,7 @@ DAEMON_NAMES = api http service store tlog signer signer_proc signer_wire sigrec
 DAEMON_NAMES += http_conn http_accept http_tls store_release store_schema \
 	store_claim store_copy store_outbox db db_sqlite db_pg notify
 DAEMON_NAMES += api_requests api_log api_ops api_release
+DAEMON_NAMES += witnessing
 DAEMON_NAMES += signer_policy signer_serve signer_client signer_batch
 # The service group, one job a file (src/service_int.h).
 DAEMON_NAMES += service_signer service_keys service_log service_quorum \

@@ -72,6 +72,30 @@ struct sg_console_config {
 	char origin[SG_CONSOLE_ORIGIN_SIZE]; /* what browsers send as Origin */
 };
 
+/* "witnesses": C2SP tlog-witness witnesses that cosign each checkpoint
+ * (src/witnessing.c; docs/OPERATIONS.md, "Witnesses"). */
+#define SG_WITNESSES_MAX 16
+#define SG_WITNESS_NAME_SIZE 256       /* a note key name and its NUL */
+enum sg_witness_mode {
+	SG_WITNESS_FAIL_CLOSED = 1,     /* nothing proved without the quorum */
+	SG_WITNESS_BEST_EFFORT,         /* what cosignatures there are */
+};
+struct sg_witness_config {
+	char name[SG_WITNESS_NAME_SIZE]; /* the vkey's name */
+	char *url;                      /* http:// or https:// base */
+	char *vkey;                     /* "<name>+<id>+<base64>" */
+	char *ca_file;                  /* NULL: the system's */
+	uint32_t id;
+	uint8_t pub[32];
+};
+struct sg_witnesses_config {
+	struct sg_witness_config list[SG_WITNESSES_MAX];
+	size_t n;                       /* 0: no witnesses */
+	unsigned quorum;
+	enum sg_witness_mode mode;
+	unsigned timeout_ms;
+};
+
 struct sg_config {
 	char *path;
 	char *listen_address;           /* numeric IPv4 or IPv6 */
@@ -126,6 +150,7 @@ struct sg_config {
 	char log_key[SG_NAME_SIZE];     /* its CKA_LABEL */
 	struct sg_notify_config notify;
 	struct sg_console_config console;
+	struct sg_witnesses_config witnesses;
 };
 
 /* A numeric setting of the file, as the loader's table describes it. */

@@ -228,6 +228,10 @@ int sg_service_log_consistency(struct sg_service *s, uint64_t old_size,
     size_t *ret_n);
 /* The c2sp.org/tlog-proof@v1 bundle for one entry. */
 int sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret);
+/* Whether proofs wait for witnesses' cosignatures (fail-closed), and
+ * how many: the bundles above then fail with SG_ERR_UNAVAILABLE once
+ * they waited in vain. */
+int sg_service_witnesses(struct sg_service *s, unsigned *ret_quorum);
 
 /* Counters and gauges for /metrics. */
 #define SG_HSM_BUCKETS 11
@@ -258,5 +262,9 @@ struct sg_service_stats {
  * sg_service_key_at). */
 uint64_t sg_service_key_signatures(struct sg_service *s, size_t i);
 void sg_service_stats(struct sg_service *s, struct sg_service_stats *ret);
+/* Each configured witness's counters (sg_witnessing.h); 0 without. */
+struct sg_witness_stats;
+size_t sg_service_witness_stats(struct sg_service *s,
+    struct sg_witness_stats *out, size_t cap);
 
 #endif

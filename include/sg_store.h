@@ -22,7 +22,7 @@
 /* The schema version this build writes (SQLite: PRAGMA user_version;
  * PostgreSQL: the signgate_schema table); see src/store_schema.c for how
  * a database is brought to it. */
-#define SG_STORE_SCHEMA_VERSION 6
+#define SG_STORE_SCHEMA_VERSION 7
 /* How long a gateway's claim on a request lasts unless renewed. */
 #define SG_STORE_CLAIM_SECONDS 60
 

@@ -91,4 +91,32 @@ int sg_tlog_consistency(struct sg_txn *t, uint64_t old_size,
  * with the entry itself as the proof's extra data. */
 int sg_tlog_proof_bundle(struct sg_txn *t, uint64_t index, char **ret);
 
+/*
+ * Witnesses (src/witnessing.c).  "The latest checkpoint" above, and so
+ * everything served, is the newest one whose cosignatures come from at
+ * least `quorum` distinct configured witnesses (0: the newest), with
+ * those cosignature lines appended to the log's note.  on_checkpoint
+ * (may be NULL) is called on the store's writer thread after each
+ * checkpoint is stored: it must only wake somebody up.
+ */
+void sg_tlog_set_witnessing(struct sg_tlog *l, unsigned quorum,
+    void (*on_checkpoint)(void *ctx), void *ctx);
+/* The newest stored checkpoint, served or not: the log's note alone and
+ * the cosignature lines stored for it ("" for none). */
+int sg_tlog_latest(struct sg_txn *t, uint64_t *ret_size, char **ret_note,
+    char **ret_cosigs);
+/* The size of the newest checkpoint with at least `quorum` cosignatures. */
+int sg_tlog_quorum_size(struct sg_txn *t, unsigned quorum,
+    uint64_t *ret_size);
+/* A consistency proof up to the newest stored checkpoint, served or not. */
+int sg_tlog_consistency_latest(struct sg_txn *t, uint64_t old_size,
+    uint64_t new_size, uint8_t (*out)[SG_HASH_LEN], size_t cap,
+    size_t *ret_n);
+/* The cosignature lines stored for the checkpoint of `size` entries. */
+int sg_tlog_cosignatures(struct sg_txn *t, uint64_t size, char **ret_cosigs);
+/* Inside a write job: replaces them, with the number of distinct
+ * configured witnesses they come from. */
+int sg_tlog_set_cosignatures(struct sg_txn *t, uint64_t size,
+    const char *lines, unsigned cosigned);
+
 #endif

@@ -129,6 +129,11 @@ void api_problem(struct sg_http_response *resp, int status,
     __attribute__((format(printf, 4, 5)));
 void api_service_problem(struct sg_http_response *resp, int r,
     const struct sg_fault *f);
+/* 503: a signature of `what` is stored but its proof cannot be answered
+ * (with fail-closed witnesses: no checkpoint covering it carries their
+ * quorum yet; "recorded", retry with the Idempotency-Key). */
+void api_proof_problem(struct sg_api *a, struct sg_http_response *resp,
+    const char *what);
 const char *api_query(const struct call *c, const char *name);
 const char *api_header(const struct sg_http_request *req, const char *name);
 

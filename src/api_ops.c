@@ -22,6 +22,7 @@
 #include "sg_crypto.h"
 #include "sg_err.h"
 #include "sg_util.h"
+#include "sg_witnessing.h"
 
 /* What a request is counted under in signgate_http_requests_total. */
 static const char *const endpoint_names[EP_COUNT] = {
@@ -345,6 +346,41 @@ notify_gauges(const struct sg_service_stats *st, struct mbuf *m)
 	    (unsigned long long)st->notify_failures);
 }
 
+/* The witnesses' counters (docs/OPERATIONS.md, "Witnesses"). */
+static void
+witness_metrics(struct sg_api *a, struct mbuf *m)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+		{ "signgate_witness_cosignatures_total", "counter",
+		  "Checkpoints a witness cosigned." },
+		{ "signgate_witness_failures_total", "counter",
+		  "Submissions to a witness that brought no cosignature." },
+		{ "signgate_witness_rollbacks_total", "counter",
+		  "Answers of a witness saying that the log was rolled back "
+		  "or forked." },
+		{ "signgate_witness_size", "gauge",
+		  "The tree size a witness acknowledged last." },
+	};
+	struct sg_witness_stats ws[SG_WITNESSES_MAX];
+	uint64_t v;
+	size_t f, i, n;
+
+	if ((n = sg_service_witness_stats(a->svc, ws, SG_WITNESSES_MAX)) == 0)
+		return;
+	for (f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		mprintf(m, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name,
+		    fam[f].help, fam[f].name, fam[f].type);
+		for (i = 0; i < n; i++) {
+			v = f == 0 ? ws[i].cosignatures : f == 1 ?
+			    ws[i].failures : f == 2 ? ws[i].alarms : ws[i].size;
+			mprintf(m, "%s{witness=\"%s\"} %llu\n", fam[f].name,
+			    ws[i].name, (unsigned long long)v);
+		}
+	}
+}
+
 /* GET /metrics (Prometheus text format) */
 void
 api_get_metrics(struct call *c)
@@ -362,6 +398,7 @@ api_get_metrics(struct call *c)
 	service_counters(c->a, &st, &m);
 	service_gauges(&st, &m);
 	notify_gauges(&st, &m);
+	witness_metrics(c->a, &m);
 	if (m.err) {
 		free(m.p);
 		api_problem(c->resp, 500, NULL, "out of memory");

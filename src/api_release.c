@@ -436,10 +436,17 @@ api_get_artifacts(struct call *c)
 	arr = json_array();
 	for (i = 0; i < n; i++) {
 		if ((j = item_json(c->a, o, &items[i])) == NULL) {
+			unsigned quorum;
+			char what[128];
 			json_decref(arr);
-			api_problem(c->resp, 503, NULL, "artifact %llu or its "
-			    "log proof cannot be read", (unsigned long long)
-			    items[i].position);
+			snprintf(what, sizeof(what), "the signature of artifact "
+			    "%llu", (unsigned long long)items[i].position);
+			if (sg_service_witnesses(c->a->svc, &quorum))
+				api_proof_problem(c->a, c->resp, what);
+			else
+				api_problem(c->resp, 503, NULL, "artifact %llu "
+				    "or its log proof cannot be read",
+				    (unsigned long long)items[i].position);
 			goto out;
 		}
 		json_array_append_new(arr, j);

@@ -253,10 +253,11 @@ api_respond_request(struct sg_api *a, struct sg_http_response *resp, int status,
 	    q->signature != NULL) {
 		json_t *sig = signature_json(a, q);
 		if (sig == NULL) {
+			char what[64 + SG_REQUEST_ID_SIZE];
 			json_decref(j);
-			api_problem(resp, 503, NULL, "the signature's log proof "
-			    "cannot be read, or no signed checkpoint covers it "
-			    "yet");
+			snprintf(what, sizeof(what), "the signature of request "
+			    "%s", q->id);
+			api_proof_problem(a, resp, what);
 			return;
 		}
 		json_object_set_new(j, "signature", sig);
@@ -696,10 +697,12 @@ api_get_signature(struct call *c)
 		sg_request_free(q);
 		return;
 	}
-	if ((j = signature_json(c->a, q)) == NULL)
-		api_problem(c->resp, 503, NULL, "the signature's log proof cannot "
-		    "be read");
-	else
+	if ((j = signature_json(c->a, q)) == NULL) {
+		char what[64 + SG_REQUEST_ID_SIZE];
+		snprintf(what, sizeof(what), "the signature of request %s",
+		    q->id);
+		api_proof_problem(c->a, c->resp, what);
+	} else
 		api_set_json(c->resp, 200, j);
 	sg_request_free(q);
 }

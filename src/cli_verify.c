@@ -15,6 +15,11 @@
  *   and artifact digest -> the signature over that digest -> the approvals
  *   under the policy file the statement names -> the HSM's country.
  *
+ * With --witness (or --witness-file), the checkpoint must also carry
+ * valid cosignatures (c2sp.org/tlog-cosignature) from at least
+ * --witness-quorum of the witnesses given (all of them by default):
+ * the link "witness", right after the checkpoint's own signature.
+ *
  * Every link is checked, in that order, and the first broken one is
  * reported as "verify: <link>: <why>" with exit 5; nothing after it is
  * trusted.  Files that cannot be read are a local error (exit 1).
@@ -31,6 +36,7 @@
 
 #include "sg_cli.h"
 #include "sg_cms.h"
+#include "sg_cosig.h"
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_entry.h"
@@ -55,7 +61,13 @@ enum {
 	OPT_PROOF,
 	OPT_SIGNATURE,
 	OPT_DIGEST,
+	OPT_WITNESS,
+	OPT_WITNESS_FILE,
+	OPT_WITNESS_QUORUM,
 };
+
+#define WITNESS_MAX 32
+#define WITNESS_FILE_MAX (64 * 1024)
 
 struct verify_args {
 	const char *vkey_file;
@@ -65,7 +77,12 @@ struct verify_args {
 	const char *signature;
 	const char *digest;          /* ALG:HEX */
 	const char *file;
+	const char *witness[WITNESS_MAX];
+	size_t nwitness;
+	const char *witness_file;
+	const char *witness_quorum;
 	int help;
+	int too_many_witnesses;
 };
 
 struct verify {
@@ -92,6 +109,7 @@ struct verify {
 	size_t dlen;
 	struct sg_policy *policy;
 	const struct sg_hsm *hsm;
+	char witnessed[1100];        /* "" without --witness */
 };
 
 static int fail(const char *link, const char *fmt, ...)
@@ -149,6 +167,18 @@ verify_option(void *arg, int opt, const char *v)
 	case OPT_DIGEST:
 		a->digest = v;
 		return 0;
+	case OPT_WITNESS:
+		if (a->nwitness == WITNESS_MAX)
+			a->too_many_witnesses = 1;
+		else
+			a->witness[a->nwitness++] = v;
+		return 0;
+	case OPT_WITNESS_FILE:
+		a->witness_file = v;
+		return 0;
+	case OPT_WITNESS_QUORUM:
+		a->witness_quorum = v;
+		return 0;
 	}
 	return 1;
 }
@@ -174,6 +204,17 @@ verify_check(int argc, char **argv, struct verify_args *a)
 	}
 	if (argc - optind == 1)
 		a->file = argv[optind];
+	if (a->too_many_witnesses) {
+		fprintf(stderr, "signgate: verify takes at most %d --witness\n",
+		    WITNESS_MAX);
+		return SG_EXIT_USAGE;
+	}
+	if (a->witness_quorum != NULL && a->nwitness == 0 &&
+	    a->witness_file == NULL) {
+		fprintf(stderr, "signgate: --witness-quorum needs --witness "
+		    "VKEY or --witness-file FILE\n");
+		return SG_EXIT_USAGE;
+	}
 	return 0;
 }
 
@@ -188,6 +229,10 @@ parse_args(int argc, char **argv, struct sg_cli_conf *conf,
 		{ "proof", required_argument, NULL, OPT_PROOF },
 		{ "signature", required_argument, NULL, OPT_SIGNATURE },
 		{ "digest", required_argument, NULL, OPT_DIGEST },
+		{ "witness", required_argument, NULL, OPT_WITNESS },
+		{ "witness-file", required_argument, NULL, OPT_WITNESS_FILE },
+		{ "witness-quorum", required_argument, NULL,
+		  OPT_WITNESS_QUORUM },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct verify_args a;
@@ -385,6 +430,138 @@ check_log(const struct verify_args *a, struct verify *v)
 out:
 	free(text);
 	return ex;
+}
+
+/* One witness's key, as given. */
+struct witness_key {
+	char name[SG_NOTE_NAME_MAX + 1];
+	uint32_t id;
+	uint8_t pub[SG_ED25519_PUB];
+};
+
+/* Adds the witness vkey s (a line of a file, or an argument) unless the
+ * same key is there already: distinct witnesses count, not mentions. */
+static int
+witness_add(struct witness_key *k, size_t *n, const char *s)
+{
+	struct witness_key w;
+	size_t i;
+
+	memset(&w, 0, sizeof(w));
+	if (sg_cosig_vkey_parse(s, w.name, &w.id, w.pub) != 0) {
+		fprintf(stderr, "signgate: --witness: not a witness verifier "
+		    "key (<name>+<key id>+<base64 of 0x04 and an Ed25519 "
+		    "key>): %s\n", sg_cli_esc(s));
+		return SG_EXIT_USAGE;
+	}
+	for (i = 0; i < *n; i++)
+		if (memcmp(k[i].pub, w.pub, sizeof(w.pub)) == 0 &&
+		    strcmp(k[i].name, w.name) == 0)
+			return 0;
+	if (*n == WITNESS_MAX) {
+		fprintf(stderr, "signgate: verify takes at most %d witnesses\n",
+		    WITNESS_MAX);
+		return SG_EXIT_USAGE;
+	}
+	k[(*n)++] = w;
+	return 0;
+}
+
+/* The witnesses of --witness-file: one vkey a line; blank lines and
+ * lines starting with '#' are skipped. */
+static int
+witness_file(const char *path, struct witness_key *k, size_t *n)
+{
+	char *buf = NULL, *line, *next;
+	size_t len;
+	int ex;
+
+	if ((ex = read_input("witness file", path, WITNESS_FILE_MAX, &buf,
+	    &len)) != 0)
+		return ex;
+	if (strlen(buf) != len) {
+		fprintf(stderr, "signgate: %s: holds a NUL byte\n", path);
+		free(buf);
+		return SG_EXIT_USAGE;
+	}
+	for (line = buf; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if (*line == '\0' || *line == '#')
+			continue;
+		if ((ex = witness_add(k, n, line)) != 0)
+			break;
+	}
+	free(buf);
+	return ex;
+}
+
+/* The witnesses whose valid cosignature the note carries. */
+static size_t
+cosigned_by(const char *note, size_t len, const struct witness_key *k,
+    size_t n, char *names, size_t cap)
+{
+	size_t i, got = 0;
+	uint64_t t;
+
+	names[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (sg_cosig_verify(note, len, k[i].name, k[i].id, k[i].pub,
+		    &t) != 0)
+			continue;
+		got++;
+		snprintf(names + strlen(names), cap - strlen(names), "%s%s",
+		    names[0] != '\0' ? ", " : "", k[i].name);
+	}
+	return got;
+}
+
+/* Link 1b: the checkpoint carries cosignatures from at least the quorum
+ * of the witnesses given. */
+static int
+check_witnesses(const struct verify_args *a, struct verify *v)
+{
+	struct witness_key k[WITNESS_MAX];
+	char names[1024];
+	uint64_t quorum;
+	size_t i, n = 0, got;
+	int ex;
+
+	if (a->nwitness == 0 && a->witness_file == NULL)
+		return 0;
+	for (i = 0; i < a->nwitness; i++)
+		if ((ex = witness_add(k, &n, a->witness[i])) != 0)
+			return ex;
+	if (a->witness_file != NULL &&
+	    (ex = witness_file(a->witness_file, k, &n)) != 0)
+		return ex;
+	if (n == 0) {
+		fprintf(stderr, "signgate: %s: no witness key\n",
+		    a->witness_file);
+		return SG_EXIT_USAGE;
+	}
+	quorum = n;
+	if (a->witness_quorum != NULL &&
+	    sg_parse_u64(a->witness_quorum, 1, WITNESS_MAX, &quorum) != 0) {
+		fprintf(stderr, "signgate: --witness-quorum: must be a number "
+		    "from 1 to %d\n", WITNESS_MAX);
+		return SG_EXIT_USAGE;
+	}
+	got = cosigned_by(v->proof.note, v->proof.note_len, k, n, names,
+	    sizeof(names));
+	if (got < quorum)
+		return fail("witness", "the checkpoint carries valid "
+		    "cosignatures from %zu of the %zu witnesses given (%s), "
+		    "%llu required", got, n, names[0] ? names : "none",
+		    (unsigned long long)quorum);
+	/* An artifact's second bundle is under the same checkpoint. */
+	if (v->two && cosigned_by(v->proof2.note, v->proof2.note_len, k, n,
+	    names, sizeof(names)) < quorum)
+		return fail("witness", "the approved entry's checkpoint lacks "
+		    "the witnesses' cosignatures");
+	snprintf(v->witnessed, sizeof(v->witnessed), "%zu of %zu witnesses "
+	    "(%s), %llu required", got, n, names, (unsigned long long)quorum);
+	return 0;
 }
 
 /* Link 4 (first half): the logged key is the one the statement names. */
@@ -730,6 +907,8 @@ print_summary(const struct verify_args *a, const struct verify *v)
 		    (unsigned long long)v->proof.index, v->cp.origin,
 		    (unsigned long long)v->cp.size, root != NULL ? root : "?");
 	free(root);
+	if (v->witnessed[0] != '\0')
+		printf("witnessed: %s\n", v->witnessed);
 }
 
 int
@@ -748,6 +927,7 @@ sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 	memset(&v, 0, sizeof(v));
 	if ((ex = load_vkey(&a, &v)) != 0 ||
 	    (ex = check_log(&a, &v)) != 0 ||
+	    (ex = check_witnesses(&a, &v)) != 0 ||
 	    (ex = check_key(&v)) != 0 ||
 	    (ex = check_artifact(&v)) != 0 ||
 	    (ex = check_digest(&a, &v)) != 0 ||

@@ -26,6 +26,7 @@
 #include <libpq-fe.h>
 
 #include "sg_config.h"
+#include "sg_cosig.h"
 #include "sg_err.h"
 #include "sg_limits.h"
 #include "sg_store.h"
@@ -347,6 +348,8 @@ static const struct object_rule {
 	  NULL }, "must be an object with webhooks" },
 	{ "console", (const char *const[]){ "listen", "rp_id", "origin",
 	  NULL }, "must be an object with listen, rp_id and origin" },
+	{ "witnesses", (const char *const[]){ "quorum", "mode", "timeout_ms",
+	  "list", NULL }, "must be an object with quorum and list" },
 };
 
 const struct sg_config_number *
@@ -949,6 +952,133 @@ parse_console(struct ctx *c, json_t *root, struct sg_config *cfg)
 	return 0;
 }
 
+/* ---- "witnesses": C2SP tlog-witness (src/witnessing.c) ---- */
+
+static void
+witnesses_config_free(struct sg_witnesses_config *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++) {
+		free(w->list[i].url);
+		free(w->list[i].vkey);
+		free(w->list[i].ca_file);
+	}
+	memset(w, 0, sizeof(*w));
+}
+
+/* An http:// or https:// URL without spaces or control characters. */
+static int
+witness_url_ok(const char *url)
+{
+	size_t i;
+
+	if (strncmp(url, "https://", 8) != 0 &&
+	    strncmp(url, "http://", 7) != 0)
+		return 0;
+	if (strlen(url) > 2048)
+		return 0;
+	for (i = 0; url[i] != '\0'; i++)
+		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+parse_witness(struct ctx *c, json_t *e, const char *f,
+    struct sg_witnesses_config *w)
+{
+	static const char *const wf[] = { "name", "url", "vkey", "ca_file",
+	    NULL };
+	struct sg_witness_config *wc = &w->list[w->n];
+	const char *name, *url, *vkey;
+	char ff[96];
+	size_t i;
+	int r;
+
+	if (!json_is_object(e))
+		return fail(c, f, "must be an object with name, url and vkey");
+	w->n++;                         /* owned from here: freed with w */
+	if ((r = check_fields(c, f, e, wf)) != 0 ||
+	    (r = get_string(c, e, "name", f, 1, &name)) != 0 ||
+	    (r = get_string(c, e, "url", f, 1, &url)) != 0 ||
+	    (r = get_string(c, e, "vkey", f, 1, &vkey)) != 0 ||
+	    (r = get_path(c, e, "ca_file", f, 0, &wc->ca_file)) != 0)
+		return r;
+	snprintf(ff, sizeof(ff), "%s.vkey", f);
+	if (sg_cosig_vkey_parse(vkey, wc->name, &wc->id, wc->pub) != 0)
+		return fail(c, ff, "must be a witness verifier key "
+		    "\"<name>+<8 hex digits>+<base64 of 0x04 and an Ed25519 "
+		    "key>\"");
+	snprintf(ff, sizeof(ff), "%s.name", f);
+	/* It labels metrics: no quote, backslash or control character. */
+	for (i = 0; name[i] != '\0'; i++)
+		if ((unsigned char)name[i] < 0x21 || name[i] == 0x7f ||
+		    name[i] == '"' || name[i] == '\\')
+			return fail(c, ff, "may not hold a quote, a backslash, "
+			    "a space or a control character");
+	if (strcmp(wc->name, name) != 0)
+		return fail(c, ff, "'%s' is not the name in the vkey ('%s')",
+		    name, wc->name);
+	for (i = 0; i + 1 < w->n; i++) {
+		if (strcmp(w->list[i].name, name) == 0)
+			return fail(c, ff, "'%s' is used twice", name);
+		if (memcmp(w->list[i].pub, wc->pub, sizeof(wc->pub)) == 0)
+			return fail(c, f, "the key of '%s' is also the key of "
+			    "'%s'", name, w->list[i].name);
+	}
+	snprintf(ff, sizeof(ff), "%s.url", f);
+	if (!witness_url_ok(url))
+		return fail(c, ff, "must be an http:// or https:// URL of at "
+		    "most 2048 bytes without spaces");
+	if ((wc->url = strdup(url)) == NULL ||
+	    (wc->vkey = strdup(vkey)) == NULL)
+		return SG_ERR_NOMEM;
+	return 0;
+}
+
+/* "witnesses": {"quorum": K, "mode": ..., "timeout_ms": N, "list": [...]}. */
+static int
+parse_witnesses(struct ctx *c, json_t *root, struct sg_config *cfg)
+{
+	struct sg_witnesses_config *w = &cfg->witnesses;
+	const char *mode = NULL;
+	json_t *wo, *list, *e;
+	char f[64];
+	size_t i;
+	int r;
+
+	if ((r = get_object(c, root, "witnesses", 0, &wo)) != 0 || wo == NULL)
+		return r;
+	list = json_object_get(wo, "list");
+	if (list == NULL || !json_is_array(list) ||
+	    json_array_size(list) == 0 ||
+	    json_array_size(list) > SG_WITNESSES_MAX)
+		return fail(c, "witnesses.list", "must be an array of 1 to %d "
+		    "objects", SG_WITNESSES_MAX);
+	json_array_foreach(list, i, e) {
+		snprintf(f, sizeof(f), "witnesses.list[%zu]", i);
+		if ((r = parse_witness(c, e, f, w)) != 0)
+			return r;
+	}
+	if (json_object_get(wo, "quorum") == NULL)
+		return fail(c, "witnesses.quorum", "is required");
+	if ((r = get_uint(c, wo, "quorum", "witnesses.quorum", 1,
+	    (json_int_t)w->n, 1, &w->quorum)) != 0 ||
+	    (r = get_uint(c, wo, "timeout_ms", "witnesses.timeout_ms", 100,
+	    60000, 5000, &w->timeout_ms)) != 0 ||
+	    (r = get_string(c, wo, "mode", "witnesses.mode", 0, &mode)) != 0)
+		return r;
+	if (mode == NULL || strcmp(mode, "fail-closed") == 0)
+		w->mode = SG_WITNESS_FAIL_CLOSED;
+	else if (strcmp(mode, "best-effort") == 0)
+		w->mode = SG_WITNESS_BEST_EFFORT;
+	else
+		return fail(c, "witnesses.mode", "must be \"fail-closed\" or "
+		    "\"best-effort\"");
+	return 0;
+}
+
 static int
 parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 {
@@ -959,7 +1089,8 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    "timestamping", "users", "signer_state_dir", "signer_socket",
 	    "unauthenticated_connection_limit", "per_ip_unauthenticated_limit",
 	    "handshake_timeout", "first_request_timeout", "request_timeout",
-	    "anonymous_rate_limit", "store", "notify", "console", NULL };
+	    "anonymous_rate_limit", "store", "notify", "console", "witnesses",
+	    NULL };
 	json_t *p11;
 	int r;
 
@@ -989,7 +1120,8 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 	    (r = parse_timestamping(c, root, cfg)) != 0 ||
 	    (r = parse_log(c, root, cfg)) != 0 ||
 	    (r = parse_notify(c, root, cfg)) != 0 ||
-	    (r = parse_console(c, root, cfg)) != 0)
+	    (r = parse_console(c, root, cfg)) != 0 ||
+	    (r = parse_witnesses(c, root, cfg)) != 0)
 		return r;
 	return 0;
 }
@@ -1056,5 +1188,6 @@ sg_config_free(struct sg_config *c)
 	free(c->log_origin);
 	notify_config_free(&c->notify);
 	free(c->console.listen_address);
+	witnesses_config_free(&c->witnesses);
 	free(c);
 }

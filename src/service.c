@@ -57,6 +57,7 @@
 #include "sg_privdrop.h"
 #include "sg_tlog.h"
 #include "sg_util.h"
+#include "sg_witnessing.h"
 #include "service_int.h"
 
 void
@@ -263,6 +264,16 @@ open_store(struct sg_service *s, const uint8_t rawpub[SG_ED25519_PUB],
 		    "log: %s", cfg->state_dir, why);
 		return r;
 	}
+	/* The witnesses are told of every checkpoint from here on; with
+	 * fail-closed, only what carries their quorum is served. */
+	if (cfg->witnesses.n > 0) {
+		if ((r = sg_witnessing_open(&cfg->witnesses, s->store, s->log,
+		    &s->witnessing, errbuf, errlen)) != 0)
+			return r;
+		sg_tlog_set_witnessing(s->log, cfg->witnesses.mode ==
+		    SG_WITNESS_FAIL_CLOSED ? cfg->witnesses.quorum : 0,
+		    sg_witnessing_kick, s->witnessing);
+	}
 	if ((r = svc_policy_store(s, s->policy, s->policy_text)) != 0) {
 		snprintf(errbuf, errlen, "%s: the request store cannot be "
 		    "written", cfg->state_dir);
@@ -387,6 +398,11 @@ sg_service_free(struct sg_service *s)
 		free(rt);
 	}
 	free(s->sigcounts);
+	/* Before the store: the witnesses' thread writes to it. */
+	if (s->witnessing != NULL) {
+		sg_tlog_set_witnessing(s->log, 0, NULL, NULL);
+		sg_witnessing_free(s->witnessing);
+	}
 	/* The store's writer may still call the log's hooks until it stops. */
 	sg_store_close(s->store);
 	/* After the store: its writer calls the change hook until then. */

@@ -67,6 +67,7 @@ struct sg_service {
 	struct sg_service_signer signer;
 	struct sg_store *store;
 	struct sg_tlog *log;
+	struct sg_witnessing *witnessing; /* NULL without witnesses */
 	struct sg_notify *notifier;    /* NULL without webhooks */
 	struct sg_key_view *keys;
 	size_t nkeys;

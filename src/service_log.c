@@ -18,6 +18,7 @@
 #include "sg_err.h"
 #include "sg_tlog.h"
 #include "sg_util.h"
+#include "sg_witnessing.h"
 #include "service_int.h"
 
 /* Appends an entry to the log inside a write job. */
@@ -337,19 +338,59 @@ sg_service_log_consistency(struct sg_service *s, uint64_t old_size,
 	return log_query(s, &lq);
 }
 
+/*
+ * A bundle, under a checkpoint that covers `last`.  Signed by another
+ * gateway on the database whose checkpoint is not stored yet: this one
+ * covers it rather than answer 503.
+ *
+ * With witnesses, a proof is answered only once the release condition
+ * holds for it (sg_witness_released: fail-closed, a checkpoint covering
+ * it carries the quorum, and only such checkpoints are served;
+ * best-effort, its submission ended, and the bundle is read again for
+ * the cosignatures it got), waiting a bounded time.  Fail-closed,
+ * SG_ERR_UNAVAILABLE when it does not hold then: the entry stays in the
+ * log, the caller answers 503 and a retry finds it.
+ */
+static int
+bundle(struct sg_service *s, const struct log_query *lq, uint64_t last)
+{
+	int r, closed;
+
+	if ((r = log_query(s, lq)) == SG_ERR_NOT_FOUND &&
+	    sg_tlog_cover(s->log, last) == 0)
+		r = log_query(s, lq);
+	if (s->witnessing == NULL || (r != 0 && r != SG_ERR_NOT_FOUND))
+		return r;
+	closed = sg_witnessing_fail_closed(s->witnessing);
+	if (r == 0 && closed)
+		return 0;
+	if (r == 0) {
+		free(*lq->text);
+		*lq->text = NULL;
+	}
+	if (sg_witnessing_wait(s->witnessing, last + 1) != 0 && closed)
+		return SG_ERR_UNAVAILABLE;
+	r = log_query(s, lq);
+	return r == SG_ERR_NOT_FOUND && closed ? SG_ERR_UNAVAILABLE : r;
+}
+
+int
+sg_service_witnesses(struct sg_service *s, unsigned *ret_quorum)
+{
+	if (s->witnessing == NULL || !sg_witnessing_fail_closed(s->witnessing))
+		return 0;
+	*ret_quorum = sg_witnessing_quorum(s->witnessing);
+	return 1;
+}
+
 int
 sg_service_artifact_bundle(struct sg_service *s, uint64_t index,
     uint64_t approved_index, char **ret)
 {
 	struct log_query lq = { .kind = LOG_ARTIFACT_BUNDLE, .a = index,
 	    .b = approved_index, .text = ret };
-	int r;
 
-	if ((r = log_query(s, &lq)) == SG_ERR_NOT_FOUND &&
-	    sg_tlog_cover(s->log, index > approved_index ? index :
-	    approved_index) == 0)
-		r = log_query(s, &lq);
-	return r;
+	return bundle(s, &lq, index > approved_index ? index : approved_index);
 }
 
 /* The c2sp.org/tlog-proof@v1 bundle for one entry. */
@@ -357,12 +398,6 @@ int
 sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret)
 {
 	struct log_query lq = { .kind = LOG_BUNDLE, .a = index, .text = ret };
-	int r;
 
-	/* Signed by another gateway on the database, whose checkpoint is
-	 * not stored yet: this one covers it rather than answer 503. */
-	if ((r = log_query(s, &lq)) == SG_ERR_NOT_FOUND &&
-	    sg_tlog_cover(s->log, index) == 0)
-		r = log_query(s, &lq);
-	return r;
+	return bundle(s, &lq, index);
 }

@@ -19,6 +19,7 @@
 #include "sg_notify.h"
 #include "sg_tlog.h"
 #include "sg_util.h"
+#include "sg_witnessing.h"
 #include "service_int.h"
 
 const double sg_hsm_bucket_bounds[SG_HSM_BUCKETS] = {
@@ -100,6 +101,15 @@ sg_service_stats(struct sg_service *s, struct sg_service_stats *ret)
 	sg_store_read_end(t);
 }
 
+size_t
+sg_service_witness_stats(struct sg_service *s, struct sg_witness_stats *out,
+    size_t cap)
+{
+	if (s->witnessing == NULL)
+		return 0;
+	return sg_witnessing_stats(s->witnessing, out, cap);
+}
+
 uint64_t
 sg_service_key_signatures(struct sg_service *s, size_t i)
 {
@@ -135,6 +145,10 @@ log_ready(struct sg_service *s, char *reason, size_t len)
 		    ls.checkpoint_size));
 		return SG_ERR_UNAVAILABLE;
 	}
+	/* A witness saw another log than the one in the store. */
+	if (s->witnessing != NULL &&
+	    sg_witnessing_alarm(s->witnessing, reason, len) != 0)
+		return SG_ERR_UNAVAILABLE;
 	return 0;
 }
 
@@ -174,8 +188,13 @@ store_ready(struct sg_service *s, char *reason, size_t len)
 	int r = 0;
 
 	if (sg_store_read_begin(s->store, &t) != 0 ||
-	    sg_tlog_checkpoint(t, &note, &size) != 0) {
-		snprintf(reason, len, "the log cannot be read");
+	    (r = sg_tlog_checkpoint(t, &note, &size)) != 0) {
+		if (r == SG_ERR_NOT_FOUND && s->witnessing != NULL)
+			snprintf(reason, len, "no checkpoint carries the "
+			    "cosignatures of %u witnesses yet",
+			    sg_witnessing_quorum(s->witnessing));
+		else
+			snprintf(reason, len, "the log cannot be read");
 		r = SG_ERR_UNAVAILABLE;
 	}
 	free(note);

@@ -61,13 +61,13 @@
 #define COPY_MAX_COLS 36
 #define COPY_MAX_KEY 2
 
-/* The tables and columns below are those of schema version 6
+/* The tables and columns below are those of schema version 7
  * (src/store_schema.c): a new version adds its own here.  Version 6's
  * notification outbox is not copied, as claims are not: it holds
  * deliveries of this store's gateways, not the store's record (stop the
  * gateways once they have delivered: docs/OPERATIONS.md). */
-_Static_assert(SG_STORE_SCHEMA_VERSION == 6,
-    "src/store_copy.c copies the tables of schema version 6");
+_Static_assert(SG_STORE_SCHEMA_VERSION == 7,
+    "src/store_copy.c copies the tables of schema version 7");
 
 enum col_type { COL_INT, COL_TEXT, COL_BLOB };
 
@@ -130,11 +130,16 @@ static const struct col nodes_cols[] = {
 };
 static const struct col checkpoints_cols[] = {
 	{ "size", COL_INT }, { "note", COL_TEXT }, { "signed_at", COL_INT },
+	{ "cosignatures", COL_TEXT }, { "cosigned", COL_INT },
+};
+/* Version 7: where each witness's next consistency proof starts. */
+static const struct col witness_sizes_cols[] = {
+	{ "vkey", COL_TEXT }, { "size", COL_INT }, { "updated_at", COL_INT },
 };
 
 /* In the order they are written: a row's foreign keys before it. */
 enum { T_REQUESTS, T_APPROVALS, T_POLICIES, T_ARTIFACTS, T_ENTRIES,
-    T_NODES, T_CHECKPOINTS, NTABLES };
+    T_NODES, T_CHECKPOINTS, T_WITNESS_SIZES, NTABLES };
 static const struct table tables[NTABLES] = {
 	{ "requests", COLS(requests_cols), 1, COPY_PAGE },
 	{ "approvals", COLS(approvals_cols), 2, COPY_PAGE },
@@ -143,6 +148,7 @@ static const struct table tables[NTABLES] = {
 	{ "log_entries", COLS(entries_cols), 1, COPY_PAGE_LARGE },
 	{ "log_nodes", COLS(nodes_cols), 2, COPY_PAGE },
 	{ "log_checkpoints", COLS(checkpoints_cols), 1, COPY_PAGE },
+	{ "witness_sizes", COLS(witness_sizes_cols), 1, COPY_PAGE },
 };
 
 /* One value read; text and blobs malloc'd (never NULL unless null). */

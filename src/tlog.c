@@ -73,7 +73,9 @@ static const char log_schema[] =
     "CREATE TABLE IF NOT EXISTS log_checkpoints ("
     " size INTEGER PRIMARY KEY,"
     " note TEXT NOT NULL,"
-    " signed_at INTEGER NOT NULL DEFAULT 0);";
+    " signed_at INTEGER NOT NULL DEFAULT 0,"
+    " cosignatures TEXT NOT NULL DEFAULT '',"
+    " cosigned INTEGER NOT NULL DEFAULT 0);";
 
 struct sg_tlog {
 	struct sg_store *st;
@@ -95,7 +97,18 @@ struct sg_tlog {
 	int failing;                   /* the last checkpoint was not signed */
 	uint64_t refusals;
 	char refusal[SG_TLOG_REASON_MAX]; /* "" unless the signer refused */
+	/* Told of each checkpoint stored (the witnesses' submitter). */
+	void (*on_checkpoint)(void *ctx);
+	void *on_checkpoint_ctx;
 };
+
+/*
+ * The cosignatures a checkpoint needs before it is served (proofs,
+ * entries, /v1/log/checkpoint): 0 without witnesses.  Readers take only a
+ * transaction, not the log, so the setting is the process's: one gateway
+ * serves one log.
+ */
+static _Atomic unsigned served_quorum;
 
 struct get_ctx {
 	struct sg_db *db;
@@ -364,6 +377,9 @@ checkpoint(struct sg_tlog *l, struct sg_txn *t)
 	l->cp_size = req->size;
 	l->have_cp = 1;
 	l->force = 0;
+	/* Under the lock, so that it is never called once unset. */
+	if (l->on_checkpoint != NULL)
+		l->on_checkpoint(l->on_checkpoint_ctx);
 	pthread_mutex_unlock(&l->lock);
 out:
 	pthread_mutex_lock(&l->lock);
@@ -686,24 +702,150 @@ sg_tlog_origin(const struct sg_tlog *l)
 	return l->origin;
 }
 
-int
-sg_tlog_checkpoint(struct sg_txn *t, char **ret_note, uint64_t *ret_size)
+void
+sg_tlog_set_witnessing(struct sg_tlog *l, unsigned quorum,
+    void (*on_checkpoint)(void *ctx), void *ctx)
+{
+	served_quorum = quorum;
+	pthread_mutex_lock(&l->lock);
+	l->on_checkpoint = on_checkpoint;
+	l->on_checkpoint_ctx = ctx;
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* The newest checkpoint with at least `quorum` cosignatures: its size,
+ * the log's note and, apart, the cosignature lines. */
+static int
+checkpoint_row(struct sg_txn *t, unsigned quorum, uint64_t *ret_size,
+    char **ret_note, char **ret_cosigs)
 {
 	struct sg_db_stmt *s = NULL;
+	const char *cosigs;
 	int rc, r;
 
-	if (sg_db_prepare(sg_store_txn_db(t), "SELECT size, note FROM "
-	    "log_checkpoints ORDER BY size DESC LIMIT 1", &s) != 0)
+	*ret_note = NULL;
+	if (ret_cosigs != NULL)
+		*ret_cosigs = NULL;
+	if (sg_db_prepare(sg_store_txn_db(t), "SELECT size, note, "
+	    "cosignatures FROM log_checkpoints WHERE cosigned >= ?1 "
+	    "ORDER BY size DESC LIMIT 1", &s) != 0)
 		return SG_ERR_IO;
+	sg_db_bind_int64(s, 1, (int64_t)quorum);
 	rc = sg_db_step(s);
 	if (rc == SG_DB_ROW) {
 		*ret_size = (uint64_t)sg_db_column_int64(s, 0);
+		cosigs = (const char *)sg_db_column_text(s, 2);
 		*ret_note = strdup((const char *)sg_db_column_text(s, 1));
 		r = *ret_note != NULL ? 0 : SG_ERR_NOMEM;
+		if (r == 0 && ret_cosigs != NULL &&
+		    (*ret_cosigs = strdup(cosigs != NULL ? cosigs : "")) ==
+		    NULL)
+			r = SG_ERR_NOMEM;
+	} else
+		r = rc == SG_DB_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
+	sg_db_finalize(s);
+	if (r != 0) {
+		free(*ret_note);
+		*ret_note = NULL;
+		if (ret_cosigs != NULL) {
+			free(*ret_cosigs);
+			*ret_cosigs = NULL;
+		}
+	}
+	return r;
+}
+
+int
+sg_tlog_checkpoint(struct sg_txn *t, char **ret_note, uint64_t *ret_size)
+{
+	char *note = NULL, *cosigs = NULL;
+	uint64_t size;
+	int r;
+
+	if ((r = checkpoint_row(t, served_quorum, &size, &note,
+	    &cosigs)) != 0)
+		return r;
+	/* The cosigned note: the witnesses' lines after the log's. */
+	if (cosigs[0] != '\0') {
+		char *both = NULL;
+		if (asprintf(&both, "%s%s", note, cosigs) < 0)
+			r = SG_ERR_NOMEM;
+		else {
+			free(note);
+			note = both;
+		}
+	}
+	free(cosigs);
+	if (r != 0) {
+		free(note);
+		return r;
+	}
+	*ret_note = note;
+	*ret_size = size;
+	return 0;
+}
+
+int
+sg_tlog_quorum_size(struct sg_txn *t, unsigned quorum, uint64_t *ret_size)
+{
+	char *note = NULL;
+	int r;
+
+	r = checkpoint_row(t, quorum, ret_size, &note, NULL);
+	free(note);
+	return r;
+}
+
+int
+sg_tlog_latest(struct sg_txn *t, uint64_t *ret_size, char **ret_note,
+    char **ret_cosigs)
+{
+	return checkpoint_row(t, 0, ret_size, ret_note, ret_cosigs);
+}
+
+int
+sg_tlog_cosignatures(struct sg_txn *t, uint64_t size, char **ret_cosigs)
+{
+	struct sg_db_stmt *s = NULL;
+	const char *c;
+	int rc, r;
+
+	*ret_cosigs = NULL;
+	if (size > INT64_MAX)
+		return SG_ERR_NOT_FOUND;
+	if (sg_db_prepare(sg_store_txn_db(t), "SELECT cosignatures FROM "
+	    "log_checkpoints WHERE size = ?1", &s) != 0)
+		return SG_ERR_IO;
+	sg_db_bind_int64(s, 1, (int64_t)size);
+	rc = sg_db_step(s);
+	if (rc == SG_DB_ROW) {
+		c = (const char *)sg_db_column_text(s, 0);
+		*ret_cosigs = strdup(c != NULL ? c : "");
+		r = *ret_cosigs != NULL ? 0 : SG_ERR_NOMEM;
 	} else
 		r = rc == SG_DB_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
 	sg_db_finalize(s);
 	return r;
+}
+
+int
+sg_tlog_set_cosignatures(struct sg_txn *t, uint64_t size, const char *lines,
+    unsigned cosigned)
+{
+	struct sg_db_stmt *s = NULL;
+	int rc;
+
+	if (!sg_store_txn_is_write(t) || size > INT64_MAX)
+		return SG_ERR_INVALID;
+	if (sg_db_prepare(sg_store_txn_db(t), "UPDATE log_checkpoints SET "
+	    "cosignatures = ?1, cosigned = ?2 WHERE size = ?3", &s) != 0)
+		return SG_ERR_IO;
+	sg_db_bind_text(s, 1, lines);
+	sg_db_bind_int64(s, 2, (int64_t)cosigned);
+	sg_db_bind_int64(s, 3, (int64_t)size);
+	rc = sg_db_step(s);
+	sg_db_finalize(s);
+	return rc == SG_DB_DONE ? 0 : SG_ERR_IO;
 }
 
 int
@@ -758,9 +900,17 @@ tree_proof(struct sg_txn *t, int consistency, uint64_t a, uint64_t size,
 {
 	struct get_ctx g = { sg_store_txn_db(t), NULL };
 	uint64_t max;
+	char *note = NULL;
 	int r;
 
-	if ((r = checkpoint_size(t, &max)) != 0)
+	/* consistency > 1: up to the newest checkpoint, served or not (what
+	 * the witnesses are sent). */
+	if (consistency > 1)
+		r = checkpoint_row(t, 0, &max, &note, NULL);
+	else
+		r = checkpoint_size(t, &max);
+	free(note);
+	if (r != 0)
 		return r;
 	if (size == 0 || size > max)
 		return SG_ERR_INVALID;
@@ -788,6 +938,14 @@ sg_tlog_consistency(struct sg_txn *t, uint64_t old_size, uint64_t new_size,
     uint8_t (*out)[SG_HASH_LEN], size_t cap, size_t *ret_n)
 {
 	return tree_proof(t, 1, old_size, new_size, out, cap, ret_n);
+}
+
+int
+sg_tlog_consistency_latest(struct sg_txn *t, uint64_t old_size,
+    uint64_t new_size, uint8_t (*out)[SG_HASH_LEN], size_t cap,
+    size_t *ret_n)
+{
+	return tree_proof(t, 2, old_size, new_size, out, cap, ret_n);
 }
 
 int
@@ -830,8 +988,10 @@ sg_tlog_checkpoint_time(struct sg_txn *t, uint64_t *ret_size,
 	int rc, r;
 
 	if (sg_db_prepare(sg_store_txn_db(t), "SELECT size, signed_at "
-	    "FROM log_checkpoints ORDER BY size DESC LIMIT 1", &s) != 0)
+	    "FROM log_checkpoints WHERE cosigned >= ?1 ORDER BY size DESC "
+	    "LIMIT 1", &s) != 0)
 		return SG_ERR_IO;
+	sg_db_bind_int64(s, 1, (int64_t)served_quorum);
 	rc = sg_db_step(s);
 	if (rc == SG_DB_ROW) {
 		*ret_size = (uint64_t)sg_db_column_int64(s, 0);

@@ -522,6 +522,24 @@ sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret)
 	return 0;
 }
 
+int
+sg_service_witnesses(struct sg_service *s, unsigned *ret_quorum)
+{
+	(void)s;
+	(void)ret_quorum;
+	return 0;
+}
+
+size_t
+sg_service_witness_stats(struct sg_service *s, struct sg_witness_stats *out,
+    size_t cap)
+{
+	(void)s;
+	(void)out;
+	(void)cap;
+	return 0;
+}
+
 uint64_t
 sg_service_key_signatures(struct sg_service *s, size_t i)
 {

@@ -1739,7 +1739,7 @@ test_setup(void)
 }
 
 /* A PostgreSQL database at version 5 (as the builds before the outbox
- * made it) is brought to version 6 at open, its rows kept. */
+ * made it) is brought to the current version at open, its rows kept. */
 static int
 job_back_to_v5(struct sg_txn *t, void *arg)
 {
@@ -1789,7 +1789,7 @@ test_pg_upgrade_v5(void)
 	if (st == NULL)
 		return;
 	CHECK_EQ_INT(sg_store_write(st, job_schema_version, &v), 0);
-	CHECK_EQ_INT(v, 6);
+	CHECK_EQ_INT(v, SG_STORE_SCHEMA_VERSION);
 	CHECK(exists(st, r.q.id));
 	CHECK_EQ_INT(sg_store_outbox_pending(st, hooks, 1, 0, &pending, &due),
 	    0);
@@ -2278,7 +2278,7 @@ static void
 test_schema_newer_refused(void)
 {
 	struct sg_store *st = NULL, *sentinel = (struct sg_store *)&st;
-	char dir[128], logpath[160], log[1024];
+	char dir[128], logpath[160], log[1024], sql[128];
 	struct req r;
 	FILE *f;
 	ssize_t n;
@@ -2292,7 +2292,9 @@ test_schema_newer_refused(void)
 	CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
 	sg_store_close(st);
 	snprintf(dir, sizeof(dir), "%s/newer", tmpdir);
-	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 7"), 0);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+	    SG_STORE_SCHEMA_VERSION + 1);
+	CHECK_EQ_INT(db_exec(dir, sql), 0);
 
 	/* The refusal goes to the log (stderr): catch it. */
 	snprintf(logpath, sizeof(logpath), "%s/newer.log", tmpdir);
@@ -2316,11 +2318,15 @@ test_schema_newer_refused(void)
 		fclose(f);
 		CHECK(n > 0);
 	}
-	CHECK(strstr(log, "schema is version 7, newer than this build's "
-	    "(6): refusing to open it") != NULL);
-	/* Untouched: still version 7, the row still there. */
-	CHECK_EQ_INT(db_version(dir), 7);
-	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 6"), 0);
+	snprintf(sql, sizeof(sql), "schema is version %d, newer than this "
+	    "build's (%d): refusing to open it", SG_STORE_SCHEMA_VERSION + 1,
+	    SG_STORE_SCHEMA_VERSION);
+	CHECK(strstr(log, sql) != NULL);
+	/* Untouched: still the newer version, the row still there. */
+	CHECK_EQ_INT(db_version(dir), SG_STORE_SCHEMA_VERSION + 1);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+	    SG_STORE_SCHEMA_VERSION);
+	CHECK_EQ_INT(db_exec(dir, sql), 0);
 	st = NULL;
 	CHECK_EQ_INT(sg_store_open(dir, &st), 0);
 	CHECK(st != NULL && exists(st, r.q.id));

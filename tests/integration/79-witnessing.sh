@@ -1,0 +1,274 @@
+# The gateway's side of witnessing, with two signgate-witness daemons and
+# a witness quorum of 2: every signature's proof carries both witnesses'
+# cosignatures, `signgate verify --witness` accepts it with both keys and
+# refuses it when the quorum asked for is not met.  One witness down with
+# fail-closed: the signature request waits, then fails with 503
+# "recorded", its log entry stored and no signature handed out; when the
+# witness is back, the retry with the same Idempotency-Key gets it.  In
+# best-effort the answer comes with the one cosignature there is.  Last,
+# the gateway restored from an older copy of its state (and its signer's
+# record): the witnesses answer 409, and the gateway says so in its log,
+# its metrics and /readyz, while `signgate log monitor` reports the
+# rollback from its own state.
+. "$(dirname "$0")/lib.sh"
+
+SIGNGATE_WITNESS="$BUILD/signgate-witness"
+# The witness daemon's own helpers (start_witness, stop_witness) live in
+# lib.sh beside the gateway's; this is the same interface for a lib.sh
+# that does not have them yet.
+if ! declare -F start_witness >/dev/null; then
+start_witness() {
+	local name=$1; shift
+	local d="$T_DIR/witness-$name" log="$T_DIR/witness-$name.log" i line
+	mkdir -p "$d"
+	chmod 0700 "$d"
+	[ -f "$d/w.key" ] || (umask 077 && openssl genpkey -algorithm ed25519 \
+	    -out "$d/w.key" 2>/dev/null)
+	printf '%s\n' "$@" | jq -R . | jq -s --arg n "witness.test/$name" \
+	    --arg s "$d/state" '{name: $n, listen: {address: "127.0.0.1",
+	    port: 0}, key_file: "w.key", state_dir: $s,
+	    logs: map({vkey: .})}' | jq "${WITNESS_EXTRA:-.}" >"$d/w.json"
+	W_VKEY=$("$SIGNGATE_WITNESS" --print-vkey "$d/w.json") || return 1
+	: >"$log"
+	"$SIGNGATE_WITNESS" --config "$d/w.json" >>"$log" 2>&1 &
+	W_PID=$!
+	W_PORT=
+	for i in $(seq 1 3000); do
+		while IFS= read -r line; do
+			[[ $line =~ witnessing\ .*\ port\ ([0-9]+) ]] &&
+			    W_PORT=${BASH_REMATCH[1]}
+		done <"$log"
+		[ -n "$W_PORT" ] && break
+		if ! kill -0 "$W_PID" 2>/dev/null; then
+			echo "signgate-witness exited:"; cat "$log"
+			W_PID=
+			return 1
+		fi
+		pause 0.01
+	done
+	[ -n "$W_PORT" ] || { echo "signgate-witness did not start"; return 1; }
+	W_URL="http://127.0.0.1:$W_PORT"
+	BG_PIDS+=("$W_PID")
+}
+stop_witness() {
+	local pid=$1 log="$T_DIR/witness-$2.log" i rc
+	kill -TERM "$pid" 2>/dev/null
+	for i in $(seq 1 500); do
+		kill -0 "$pid" 2>/dev/null || break
+		pause 0.01
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rc=$?
+	if [ "$rc" -ne 0 ] || grep -q 'Sanitizer\|runtime error:' "$log"; then
+		not_ok "signgate-witness $2 stopped cleanly (exit $rc)"
+		return 1
+	fi
+}
+fi
+
+# sg ARGS...: the CLI, bounded; stdout in $T_DIR/out, stderr in
+# $T_DIR/err; prints the exit status.
+sg() {
+	timeout 30 setsid -w "$SIGNGATE" "$@" </dev/null \
+	    >"$T_DIR/out" 2>"$T_DIR/err"
+	echo $?
+}
+expect_rc() {
+	local name=$1 want=$2 got; shift 2
+	got=$(sg "$@")
+	expect_eq "$name (exit $want)" "$got" "$want"
+	if [ "$got" != "$want" ]; then
+		sed 's/^/    stderr: /' "$T_DIR/err" | head -n 5
+		sed 's/^/    stdout: /' "$T_DIR/out" | head -n 5
+	fi
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# sign_nightly N KEY: POST /v1/requests for nightly over digest N with
+# Idempotency-Key KEY; prints the status (the answer in $T_DIR/body) and
+# writes the time it took (ms) to $T_DIR/elapsed.
+sign_nightly() {
+	local t0 st
+	t0=$(date +%s%3N)
+	st=$(post_json ci /v1/requests "{\"key\":\"nightly\",\"digest\":{\"algorithm\":\"sha256\",\"value\":\"$(printf '%064x' "$1")\"},\"artifact\":{\"name\":\"n$1.bin\"}}" \
+	    -H "Idempotency-Key: $2")
+	echo $(($(date +%s%3N) - t0)) >"$T_DIR/elapsed"
+	echo "$st"
+}
+
+# save_proof NAME: the answer's proof bundle to $T_DIR/NAME.proof.
+save_proof() { jq -j .signature.log.proof "$T_DIR/body" >"$T_DIR/$1.proof"; }
+# cosig_lines FILE: the cosignature lines (after the log's own) in it.
+cosig_lines() { grep -c '^— witness\.test/' "$1"; }
+
+# expect_verify TEST WANT NAME N ARGS...: signgate verify, offline, of
+# the proof NAME of digest N exits WANT.
+expect_verify() {
+	local test=$1 want=$2 name=$3 n=$4; shift 4
+	expect_rc "$test" "$want" verify --key-file "$T_DIR/vkey" \
+	    --policy "$DEV/policy.conf" --proof "$T_DIR/$name.proof" \
+	    --digest "sha256:$(printf '%064x' "$n")" "$@"
+}
+
+# wait_for SECONDS CMD...: polls CMD until it succeeds, at most SECONDS.
+wait_for() {
+	local n=$(($1 * 20)) i; shift
+	for i in $(seq 1 "$n"); do
+		"$@" >/dev/null 2>&1 && return 0
+		pause 0.05
+	done
+	return 1
+}
+
+# --- set-up: two witnesses at known ports, a gateway with quorum 2 -----------
+P1=$(free_port)
+P2=$(free_port)
+# gateway_config MODE: the configuration with both witnesses.
+gateway_config() {
+	write_config ".witnesses = {quorum: 2, mode: \"$1\", timeout_ms: 1000,
+	    list: [{name: \"witness.test/w1\", url: \"http://127.0.0.1:$P1\",
+	            vkey: \"$W1_VKEY\"},
+	           {name: \"witness.test/w2\", url: \"http://127.0.0.1:$P2\",
+	            vkey: \"$W2_VKEY\"}]}"
+}
+# The log's key first: the witnesses need it, and the gateway their keys.
+mkdir -p "$T_DIR/witness-w1" "$T_DIR/witness-w2"
+for w in w1 w2; do
+	(umask 077 && openssl genpkey -algorithm ed25519 \
+	    -out "$T_DIR/witness-$w/w.key" 2>/dev/null)
+done
+start_daemon || { not_ok "daemon starts"; finish; exit 1; }
+api - GET /v1/log/key >/dev/null
+VKEY=$(body | tr -d '\n')
+printf '%s\n' "$VKEY" >"$T_DIR/vkey"
+stop_daemon
+WITNESS_EXTRA=".listen.port = $P1" start_witness w1 "$VKEY" ||
+    { not_ok "witness w1 starts"; finish; exit 1; }
+W1_VKEY=$W_VKEY W1_PID=$W_PID
+WITNESS_EXTRA=".listen.port = $P2" start_witness w2 "$VKEY" ||
+    { not_ok "witness w2 starts"; finish; exit 1; }
+W2_VKEY=$W_VKEY W2_PID=$W_PID
+rm -f "$T_DIR/signgated.json"
+gateway_config fail-closed
+check "signgated --check accepts the witnesses" \
+    "$SIGNGATED" --check -c "$T_DIR/signgated.json"
+jq '.witnesses.list[1].vkey = "w2+00000000+AAAA"' "$T_DIR/signgated.json" \
+    >"$T_DIR/bad.json"
+check "signgated --check names a malformed witness key" bash -c "
+    ! '$SIGNGATED' --check -c '$T_DIR/bad.json' >'$T_DIR/check.txt' 2>&1 &&
+    grep -q 'witnesses.list\\[1\\].vkey: must be a witness verifier key' '$T_DIR/check.txt'"
+start_daemon || { not_ok "daemon starts with witnesses"; finish; exit 1; }
+as ci
+
+# --- quorum 2: two cosignatures on every proof --------------------------------
+expect_eq "a nightly signature (201)" "$(sign_nightly 1 k1)" 201
+save_proof a
+expect_eq "its proof's checkpoint carries two cosignatures" \
+    "$(cosig_lines "$T_DIR/a.proof")" 2
+expect_verify "verify with both witnesses' keys" 0 a 1 \
+    --witness "$W1_VKEY" --witness "$W2_VKEY"
+check "... says which witnesses cosigned" \
+    grep -qx 'witnessed: 2 of 2 witnesses (witness.test/w1, witness.test/w2), 2 required' "$T_DIR/out"
+expect_verify "verify with \
+    --witness-quorum 3 refuses" 5 a 1 --witness "$W1_VKEY" --witness "$W2_VKEY" --witness-quorum 3
+check "... naming the witness link" grep -q '^verify: witness: ' "$T_DIR/err"
+# A third witness that never saw this log: its key, not its daemon.
+mkdir -p "$T_DIR/w3"
+(umask 077 && openssl genpkey -algorithm ed25519 -out "$T_DIR/w3/w.key" 2>/dev/null)
+jq -n --arg s "$T_DIR/w3/state" --arg v "$VKEY" '{name: "witness.test/w3",
+    key_file: "w.key", state_dir: $s, logs: [{vkey: $v}]}' >"$T_DIR/w3/w.json"
+W3_VKEY=$("$SIGNGATE_WITNESS" --print-vkey "$T_DIR/w3/w.json")
+expect_verify "verify refuses when one of the two keys given did not cosign" 5 a 1 \
+    --witness "$W1_VKEY" --witness "$W3_VKEY"
+printf '# the witnesses\n%s\n\n%s\n' "$W1_VKEY" "$W2_VKEY" >"$T_DIR/witnesses"
+expect_verify "verify with \
+    --witness-file" 0 a 1 --witness-file "$T_DIR/witnesses"
+api - GET /v1/log/checkpoint >/dev/null
+check "/v1/log/checkpoint is the cosigned checkpoint" \
+    test "$(cosig_lines "$T_DIR/body")" -eq 2
+api - GET /metrics >/dev/null
+check "/metrics counts each witness's cosignatures" bash -c "
+    grep -Eq '^signgate_witness_cosignatures_total\{witness=\"witness.test/w1\"\} [1-9]' '$T_DIR/body' &&
+    grep -Eq '^signgate_witness_cosignatures_total\{witness=\"witness.test/w2\"\} [1-9]' '$T_DIR/body'"
+STATE="$T_DIR/monitor.state"
+expect_rc "log monitor, first run" 0 log monitor --state "$STATE"
+
+# --- one witness down, fail-closed --------------------------------------------
+stop_witness "$W2_PID" w2
+entries() { sqlite3 "file:$T_DIR/state/signgate.db?mode=ro" \
+    'SELECT COUNT(*) FROM log_entries'; }
+before=$(entries)
+expect_eq "one witness down: the signature request fails with 503" \
+    "$(sign_nightly 2 k2)" 503
+check "... after waiting for the witnesses (at least 1.5 s)" \
+    test "$(cat "$T_DIR/elapsed")" -ge 1500
+expect_eq "... recorded" "$(jbody .recorded)" true
+check "... awaiting witness cosignatures" bash -c \
+    "jq -r .detail '$T_DIR/body' | grep -q 'awaits witness cosignatures'"
+check "... and without any signature" bash -c "! grep -q '\"signature\"' '$T_DIR/body'"
+check "the log holds its entry all the same" test "$(entries)" -gt "$before"
+ID2=$(jq -r .detail "$T_DIR/body" | grep -o 'request [0-9a-f]\{32\}' | cut -d' ' -f2)
+expect_eq "reading the request is refused the same way" \
+    "$(api ci GET "/v1/requests/$ID2")" 503
+WITNESS_EXTRA=".listen.port = $P2" start_witness w2 "$VKEY" ||
+    not_ok "witness w2 restarts"
+W2_PID=$W_PID
+expect_eq "the witness is back: the retry gets the signature" \
+    "$(sign_nightly 2 k2)" 200
+expect_eq "... the same request" "$(jbody .id)" "$ID2"
+save_proof b
+expect_verify "... under a checkpoint both witnesses cosigned" 0 b 2 \
+    --witness "$W1_VKEY" --witness "$W2_VKEY"
+
+# --- best-effort ---------------------------------------------------------------
+stop_daemon
+# The state the rollback below restores (the gateway is stopped).
+cp -a "$T_DIR/state" "$T_DIR/state.bak"
+cp -a "$T_DIR/state-hsm" "$T_DIR/state-hsm.bak"
+stop_witness "$W2_PID" w2
+gateway_config best-effort
+start_daemon || { not_ok "daemon starts in best-effort"; finish; exit 1; }
+expect_eq "best-effort, one witness down: answered" "$(sign_nightly 3 k3)" 201
+save_proof c
+expect_eq "... with the one cosignature there is" \
+    "$(cosig_lines "$T_DIR/c.proof")" 1
+expect_verify "... which verifies with that witness" 0 c 3 --witness "$W1_VKEY"
+expect_verify "... and not as a quorum of two" 5 c 3 \
+    --witness "$W1_VKEY" --witness "$W2_VKEY"
+WITNESS_EXTRA=".listen.port = $P2" start_witness w2 "$VKEY" ||
+    not_ok "witness w2 restarts"
+W2_PID=$W_PID
+expect_eq "both witnesses back: a signature" "$(sign_nightly 4 k4)" 201
+save_proof d
+expect_verify "... cosigned by both" 0 d 4 \
+    --witness "$W1_VKEY" --witness "$W2_VKEY"
+expect_rc "log monitor follows the log" 0 log monitor --state "$STATE"
+
+# --- rollback: the older copy restored -----------------------------------------
+stop_daemon
+rm -rf "$T_DIR/state" "$T_DIR/state-hsm"
+mv "$T_DIR/state.bak" "$T_DIR/state"
+mv "$T_DIR/state-hsm.bak" "$T_DIR/state-hsm"
+gateway_config fail-closed
+start_daemon || { not_ok "the restored gateway starts"; finish; exit 1; }
+rolled() { grep -q 'witness witness.test/w1: THE LOG WAS ROLLED BACK OR FORKED' "$T_DIR/daemon.log"; }
+check "the gateway logs the witnesses' refusal" wait_for 20 rolled
+check "... naming the witness and both sizes" grep -Eq \
+    'witness witness.test/w1: THE LOG WAS ROLLED BACK OR FORKED: it has cosigned a tree of [0-9]+ entries, larger than the [0-9]+ this gateway holds' \
+    "$T_DIR/daemon.log"
+check "the witnesses answered 409" grep -q ': 409: ' "$T_DIR/witness-w1.log"
+api - GET /metrics >/dev/null
+check "/metrics counts the rollback" grep -Eq \
+    '^signgate_witness_rollbacks_total\{witness="witness.test/w1"\} [1-9]' "$T_DIR/body"
+degraded() { [ "$(api - GET /readyz)" = 503 ] && grep -q 'rolled back or forked' "$T_DIR/body"; }
+check "/readyz is degraded, saying why" wait_for 10 degraded
+expect_rc "log monitor reports the rollback" 5 log monitor --state "$STATE"
+check "... as a rollback" grep -qi 'rollback' "$T_DIR/err" "$T_DIR/out"
+
+stop_witness "$W1_PID" w1
+stop_witness "$W2_PID" w2
+finish
