@@ -232,6 +232,9 @@ int sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret);
  * how many: the bundles above then fail with SG_ERR_UNAVAILABLE once
  * they waited in vain. */
 int sg_service_witnesses(struct sg_service *s, unsigned *ret_quorum);
+/* A c2sp.org/tlog-tiles tile or entry bundle (see sg_tlog_tile). */
+int sg_service_log_tile(struct sg_service *s, const struct sg_tile *tile,
+    uint8_t **ret, size_t *ret_len, uint64_t *ret_bad);
 
 /* Counters and gauges for /metrics. */
 #define SG_HSM_BUCKETS 11

@@ -621,10 +621,12 @@ sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf)
 		return argc < 2 ? SG_EXIT_USAGE : SG_EXIT_OK;
 	}
 	sub = argv[1];
+	if (strcmp(sub, "mirror") == 0)
+		return sg_cli_cmd_mirror(argc - 1, argv + 1, conf);
 	if (strcmp(sub, "key") != 0 && strcmp(sub, "checkpoint") != 0 &&
 	    strcmp(sub, "monitor") != 0) {
 		fprintf(stderr, "signgate: log: no such subcommand: %s (key, "
-		    "checkpoint or monitor)\n", sg_cli_esc(sub));
+		    "checkpoint, monitor or mirror)\n", sg_cli_esc(sub));
 		return SG_EXIT_USAGE;
 	}
 	monitor = strcmp(sub, "monitor") == 0;
