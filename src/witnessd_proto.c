@@ -233,8 +233,12 @@ sg_wd_decide(const struct sg_wd_log *log,
 			    "proof between equal sizes is empty");
 			return 422;
 		}
-		sg_err_set(err, errlen, 0, "the tree of %llu entries cosigned "
-		    "again", size);
+		if (rec->present)
+			sg_err_set(err, errlen, 0, "the tree of %llu entries "
+			    "cosigned again", size);
+		else
+			sg_err_set(err, errlen, 0, "first tree of %llu entries",
+			    size);
 		return 200;
 	}
 	if (req->old_size == 0) {

@@ -65,6 +65,9 @@ check "cosigned again" cosigned 9
 
 add log 9 9 4
 expect_eq "fork at the same size: 409" "$STATUS" 409
+check "the fork's two signed checkpoints are kept, and the journal says so" bash -c "
+    f=\$(sed -n 's|.*FORK of log .$ORIGIN. at 9 entries: both signed checkpoints are kept in ||p' '$T_DIR/witness-w1.log') &&
+    [ -n \"\$f\" ] && grep -c '^— $ORIGIN ' \"\$f\" | grep -qx 2"
 add log 9 12 4
 expect_eq "fork at a larger size (the proof fails): 422" "$STATUS" 422
 add stranger 9 12
