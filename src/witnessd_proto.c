@@ -200,7 +200,7 @@ sg_wd_decide(const struct sg_wd_log *log,
 	if (old != have) {
 		sg_err_set(err, errlen, SG_ERR_CONFLICT, "old size %llu is "
 		    "not %llu, the size last cosigned%s", old, have,
-		    size < have ? " (a rollback: the checkpoint is smaller)" :
+		    size < have ? " (and the checkpoint is smaller)" :
 		    "");
 		return 409;
 	}
@@ -252,9 +252,9 @@ sg_wd_decide(const struct sg_wd_log *log,
 	    req->cp.root, (const uint8_t (*)[SG_HASH_LEN])req->proof,
 	    req->nproof);
 	if (r != 0) {
-		sg_err_set(err, errlen, SG_ERR_VERIFY, "fork: the consistency "
-		    "proof from %llu to %llu entries does not verify", have,
-		    size);
+		sg_err_set(err, errlen, SG_ERR_VERIFY, "not consistent: the "
+		    "proof from %llu to %llu entries does not verify (a fork, "
+		    "or a wrong proof)", have, size);
 		return 422;
 	}
 	sg_err_set(err, errlen, 0, "extends %llu to %llu entries", have, size);

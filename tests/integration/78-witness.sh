@@ -87,7 +87,7 @@ expect_eq "GET: 405" "$(curl -s -o /dev/null -w '%{http_code}' "$W_URL/add-check
 expect_eq "another path: 404" "$(curl -s -o /dev/null -w '%{http_code}' --data x "$W_URL/checkpoint")" 404
 check "the journal has one line per decision" bash -c "
     grep -q \"add-checkpoint: log '$ORIGIN' old 5 size 9: 200: extends 5 to 9\" '$T_DIR/witness-w1.log' &&
-    grep -q 'old 9 size 12: 422: fork' '$T_DIR/witness-w1.log' &&
+    grep -q 'old 9 size 12: 422: not consistent' '$T_DIR/witness-w1.log' &&
     ! grep -qi 'PRIVATE' '$T_DIR/witness-w1.log'"
 
 # Restart: the record is on disk.
