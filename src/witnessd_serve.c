@@ -278,7 +278,8 @@ handle_log(struct sg_wd *w, struct wd_log *l, const struct sg_wd_request *q,
 		    "the witness cannot sign\n");
 		goto out;
 	}
-	keep_note(l, q);
+	if (!rec.present || rec.size != q->cp.size)
+		keep_note(l, q);
 	*ret_body = line;
 	*ret_type = TYPE_TEXT;
 	status = 200;
