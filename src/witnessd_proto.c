@@ -154,17 +154,6 @@ out:
 	return r;
 }
 
-const struct sg_wd_log *
-sg_wd_find_log(const struct sg_wd_log *logs, size_t n, const char *origin)
-{
-	size_t i;
-
-	for (i = 0; logs != NULL && origin != NULL && i < n; i++)
-		if (strcmp(logs[i].origin, origin) == 0)
-			return &logs[i];
-	return NULL;
-}
-
 int
 sg_wd_decide(const struct sg_wd_log *log,
     const struct sg_witness_record *rec, const struct sg_wd_request *req,

@@ -303,8 +303,6 @@ test_decide_messages(void)
 	CHECK_EQ_INT(sg_wd_decide(&cfg_log, &rec, &q, err, sizeof(err)), 400);
 	CHECK(strstr(err, "rollback") != NULL);
 	free(body);
-	CHECK(sg_wd_find_log(&cfg_log, 1, ORIGIN) == &cfg_log);
-	CHECK(sg_wd_find_log(&cfg_log, 1, ORIGIN "x") == NULL);
 }
 
 /* ---- the whole request, against a state directory ---- */
