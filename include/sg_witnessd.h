@@ -59,10 +59,6 @@ struct sg_wd_log {
 	uint8_t pub[SG_ED25519_PUB];
 };
 
-/* The log of that origin among n, or NULL. */
-const struct sg_wd_log *sg_wd_find_log(const struct sg_wd_log *logs,
-    size_t n, const char *origin);
-
 /*
  * The decision, pure.  log is the configured log of the request's origin
  * (NULL: unknown), rec the witness's record of it (present 0: never

@@ -65,6 +65,9 @@ check "cosigned again" cosigned 9
 
 add log 9 9 4
 expect_eq "fork at the same size: 409" "$STATUS" 409
+check "the fork's two signed checkpoints are kept, and the journal says so" bash -c "
+    f=\$(sed -n 's|.*FORK of log .$ORIGIN. at 9 entries: both signed checkpoints are kept in ||p' '$T_DIR/witness-w1.log') &&
+    [ -n \"\$f\" ] && grep -c '^— $ORIGIN ' \"\$f\" | grep -qx 2"
 add log 9 12 4
 expect_eq "fork at a larger size (the proof fails): 422" "$STATUS" 422
 add stranger 9 12
@@ -84,7 +87,7 @@ expect_eq "GET: 405" "$(curl -s -o /dev/null -w '%{http_code}' "$W_URL/add-check
 expect_eq "another path: 404" "$(curl -s -o /dev/null -w '%{http_code}' --data x "$W_URL/checkpoint")" 404
 check "the journal has one line per decision" bash -c "
     grep -q \"add-checkpoint: log '$ORIGIN' old 5 size 9: 200: extends 5 to 9\" '$T_DIR/witness-w1.log' &&
-    grep -q 'old 9 size 12: 422: fork' '$T_DIR/witness-w1.log' &&
+    grep -q 'old 9 size 12: 422: not consistent' '$T_DIR/witness-w1.log' &&
     ! grep -qi 'PRIVATE' '$T_DIR/witness-w1.log'"
 
 # Restart: the record is on disk.

@@ -303,8 +303,6 @@ test_decide_messages(void)
 	CHECK_EQ_INT(sg_wd_decide(&cfg_log, &rec, &q, err, sizeof(err)), 400);
 	CHECK(strstr(err, "rollback") != NULL);
 	free(body);
-	CHECK(sg_wd_find_log(&cfg_log, 1, ORIGIN) == &cfg_log);
-	CHECK(sg_wd_find_log(&cfg_log, 1, ORIGIN "x") == NULL);
 }
 
 /* ---- the whole request, against a state directory ---- */
@@ -461,6 +459,28 @@ test_handle_remembers(void)
 	free(resp);
 	CHECK_EQ_INT(post(w, &tlog, 8, 5, NULL), 400);
 	CHECK_EQ_INT(post(w, &forked, 8, 8, NULL), 409);
+	/* The fork's evidence: both signed checkpoints of size 8. */
+	{
+		uint8_t h[32];
+		char hex[65], *buf = NULL, *ours = wf_note(&tlog, 8),
+		    *theirs = wf_note(&forked, 8);
+		size_t len = 0;
+
+		sg_sha256(ORIGIN, strlen(ORIGIN), h);
+		sg_hex_encode(h, 16, hex);
+		snprintf(path, sizeof(path), "%s/log-%s/fork-8", e.state, hex);
+		CHECK_EQ_INT(sg_read_file(path, 1 << 20, &buf, &len), 0);
+		CHECK(buf != NULL && strstr(buf, ours) != NULL &&
+		    strstr(buf, theirs) != NULL);
+		free(buf);
+		buf = NULL;
+		snprintf(path, sizeof(path), "%s/log-%s/note", e.state, hex);
+		CHECK_EQ_INT(sg_read_file(path, 1 << 20, &buf, &len), 0);
+		CHECK_STR(buf, ours);
+		free(buf);
+		free(ours);
+		free(theirs);
+	}
 	CHECK_EQ_INT(post(w, &forked, 8, 11, NULL), 422);
 	CHECK_EQ_INT(post(w, &tlog, 8, 8, NULL), 200);
 	CHECK_EQ_INT(post(w, &tlog, 8, 11, NULL), 200);
