@@ -161,6 +161,11 @@ jq '.witnesses.list[1].vkey = "w2+00000000+AAAA"' "$T_DIR/signgated.json" \
 check "signgated --check names a malformed witness key" bash -c "
     ! '$SIGNGATED' --check -c '$T_DIR/bad.json' >'$T_DIR/check.txt' 2>&1 &&
     grep -q 'witnesses.list\\[1\\].vkey: must be a witness verifier key' '$T_DIR/check.txt'"
+jq '.witnesses.list[0].ca_file = "missing.pem"' "$T_DIR/signgated.json" \
+    >"$T_DIR/bad.json"
+check "signgated --check names a witness CA file it cannot read" bash -c "
+    ! '$SIGNGATED' --check -c '$T_DIR/bad.json' >'$T_DIR/check.txt' 2>&1 &&
+    grep -q 'witnesses.list\\[0\\].ca_file: cannot read' '$T_DIR/check.txt'"
 start_daemon || { not_ok "daemon starts with witnesses"; finish; exit 1; }
 as ci
 
