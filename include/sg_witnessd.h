@@ -59,10 +59,6 @@ struct sg_wd_log {
 	uint8_t pub[SG_ED25519_PUB];
 };
 
-/* The log of that origin among n, or NULL. */
-const struct sg_wd_log *sg_wd_find_log(const struct sg_wd_log *logs,
-    size_t n, const char *origin);
-
 /*
  * The decision, pure.  log is the configured log of the request's origin
  * (NULL: unknown), rec the witness's record of it (present 0: never
@@ -87,6 +83,8 @@ struct sg_wd_config {
 	int plain_http;
 	char *tls_certificate, *tls_private_key;
 	char *key_file;                /* Ed25519 private key, PEM, 0600 */
+	/* or a key on a PKCS#11 token (key_file NULL) */
+	char *p11_module, *p11_token, *p11_key, *p11_pin_file;
 	char *state_dir;
 	unsigned threads;
 	struct sg_wd_log logs[SG_WD_MAX_LOGS];
@@ -99,10 +97,27 @@ int sg_wd_config_load(const char *path, struct sg_wd_config **ret,
     char *err, size_t errlen);
 void sg_wd_config_free(struct sg_wd_config *c);
 
+/* ---- the key (src/witnessd_key.c) ------------------------------------- */
+
 /* The witness's private key: a PEM Ed25519 private key in a file of mode
  * 0600 owned by us (or root); the file's bytes are wiped after parsing. */
 int sg_wd_load_key(const char *path, EVP_PKEY **ret, char *err,
     size_t errlen);
+
+/* The cosigning key, from a file or a token. */
+struct sg_wd_key;
+/* Opens the configured key (key_file, or pkcs11: module, token, PIN file
+ * of mode 0600, key label), with errors naming the field. */
+int sg_wd_key_open(const struct sg_wd_config *cfg, struct sg_wd_key **ret,
+    char *err, size_t errlen);
+/* A key from an Ed25519 EVP_PKEY (a reference is taken). */
+int sg_wd_key_from_pkey(EVP_PKEY *pkey, struct sg_wd_key **ret);
+void sg_wd_key_public(const struct sg_wd_key *k,
+    uint8_t pub[SG_ED25519_PUB]);
+/* The cosignature line of the witness named name over text at time t. */
+int sg_wd_key_cosign(struct sg_wd_key *k, const char *name,
+    const char *text, size_t len, uint64_t t, char **ret);
+void sg_wd_key_free(struct sg_wd_key *k);
 
 /* ---- the server --------------------------------------------------------- */
 
@@ -111,7 +126,7 @@ struct sg_wd;
 /* Opens the state: state_dir (created 0700 if missing; refused unless it
  * is ours and group and others cannot write it) and one record per log
  * in it.  Takes key, also on failure. */
-int sg_wd_open(const struct sg_wd_config *cfg, EVP_PKEY *key,
+int sg_wd_open(const struct sg_wd_config *cfg, struct sg_wd_key *key,
     struct sg_wd **ret, char *err, size_t errlen);
 /* Starts serving POST /add-checkpoint on the configured listener. */
 int sg_wd_listen(struct sg_wd *w, const struct sg_wd_config *cfg,

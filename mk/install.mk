@@ -42,10 +42,19 @@ install-systemd:
 	    $(BUILD)/systemd/signgated-signer.service || { echo "install-systemd:" \
 	    "ExecStart= was not rewritten; check systemd/signgated-signer.service" >&2; exit 1; }
 	sed $(SG_TMPFILES_SED) systemd/signgate.tmpfiles >$(BUILD)/systemd/signgate.tmpfiles
+	sed -e 's|^ExecStart=/usr/sbin/signgate-witness |ExecStart=$(SBINDIR)/signgate-witness |' \
+	    -e 's|^Documentation=file:///usr/share/doc/signgate/|Documentation=file://$(DOCDIR)/|' \
+	    -e 's| /etc/signgate-witness/| $(SYSCONFDIR)/signgate-witness/|g' \
+	    systemd/signgate-witness.service >$(BUILD)/systemd/signgate-witness.service
+	@grep -q '^ExecStart=$(SBINDIR)/signgate-witness --config $(SYSCONFDIR)/signgate-witness/witness.json$$' \
+	    $(BUILD)/systemd/signgate-witness.service || { echo "install-systemd:" \
+	    "ExecStart= was not rewritten; check systemd/signgate-witness.service" >&2; exit 1; }
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
 	install -m 0644 $(BUILD)/systemd/signgated.service $(DESTDIR)$(UNITDIR)/signgated.service
 	install -m 0644 $(BUILD)/systemd/signgated-signer.service $(DESTDIR)$(UNITDIR)/signgated-signer.service
 	install -m 0644 systemd/signgate.sysusers $(DESTDIR)$(SYSUSERSDIR)/signgate.conf
+	install -m 0644 $(BUILD)/systemd/signgate-witness.service $(DESTDIR)$(UNITDIR)/signgate-witness.service
+	install -m 0644 systemd/signgate-witness.sysusers $(DESTDIR)$(SYSUSERSDIR)/signgate-witness.conf
 	install -m 0644 $(BUILD)/systemd/signgate.tmpfiles $(DESTDIR)$(TMPFILESDIR)/signgate.conf
 
 install-doc:

@@ -17,8 +17,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
-
 #include "sg_cosig.h"
 #include "sg_err.h"
 #include "sg_util.h"
@@ -45,20 +43,18 @@ static int
 print_vkey(const char *path)
 {
 	struct sg_wd_config *cfg = NULL;
-	EVP_PKEY *key = NULL;
-	uint8_t pub[32];
-	size_t plen = sizeof(pub);
+	struct sg_wd_key *key = NULL;
+	uint8_t pub[SG_ED25519_PUB];
 	char err[1024], *vkey = NULL;
 	int rc = 1;
 
 	if (sg_wd_config_load(path, &cfg, err, sizeof(err)) != 0 ||
-	    sg_wd_load_key(cfg->key_file, &key, err, sizeof(err)) != 0) {
+	    sg_wd_key_open(cfg, &key, err, sizeof(err)) != 0) {
 		fprintf(stderr, "signgate-witness: %s\n", err);
 		goto out;
 	}
-	if (EVP_PKEY_get_raw_public_key(key, pub, &plen) != 1 ||
-	    plen != sizeof(pub) ||
-	    sg_cosig_vkey_format(cfg->name, pub, &vkey) != 0) {
+	sg_wd_key_public(key, pub);
+	if (sg_cosig_vkey_format(cfg->name, pub, &vkey) != 0) {
 		fprintf(stderr, "signgate-witness: cannot format the "
 		    "verifier key\n");
 		goto out;
@@ -67,7 +63,7 @@ print_vkey(const char *path)
 	rc = 0;
 out:
 	free(vkey);
-	EVP_PKEY_free(key);
+	sg_wd_key_free(key);
 	sg_wd_config_free(cfg);
 	return rc;
 }
@@ -77,12 +73,12 @@ run(const char *path, const sigset_t *set)
 {
 	struct sg_wd_config *cfg = NULL;
 	struct sg_wd *w = NULL;
-	EVP_PKEY *key = NULL;
+	struct sg_wd_key *key = NULL;
 	char err[1024];
 	int sig, rc = 1;
 
 	if (sg_wd_config_load(path, &cfg, err, sizeof(err)) != 0 ||
-	    sg_wd_load_key(cfg->key_file, &key, err, sizeof(err)) != 0) {
+	    sg_wd_key_open(cfg, &key, err, sizeof(err)) != 0) {
 		fprintf(stderr, "signgate-witness: %s\n", err);
 		goto out;
 	}
@@ -114,7 +110,7 @@ run(const char *path, const sigset_t *set)
 	rc = 0;
 out:
 	sg_wd_stop(w);
-	EVP_PKEY_free(key);
+	sg_wd_key_free(key);
 	sg_wd_config_free(cfg);
 	return rc;
 }

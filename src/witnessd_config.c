@@ -11,6 +11,9 @@
  *     "tls": { "certificate": "tls/cert.pem", "private_key": "tls/key.pem" },
  *     "plain_http": true,
  *     "key_file": "witness.key",
+ *     "pkcs11": { "module": "/usr/lib/softhsm/libsofthsm2.so",
+ *                 "token": "witness", "key": "cosign",
+ *                 "pin_file": "witness.pin" },
  *     "state_dir": "/var/lib/signgate-witness",
  *     "threads": 2,
  *     "logs": [ { "vkey": "signgate.example/log+1a2b3c4d+AQ...",
@@ -19,7 +22,8 @@
  *
  * Without "tls" the witness speaks plain HTTP, which needs "plain_http":
  * true unless it listens on a loopback address (behind a reverse proxy).
- * A log's origin defaults to its key's name.
+ * A log's origin defaults to its key's name.  The key is either
+ * "key_file" or "pkcs11", not both.
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -28,7 +32,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/pem.h>
 
 #include "sg_cosig.h"
 #include "sg_err.h"
@@ -37,7 +40,6 @@
 #include "sg_witnessd.h"
 
 #define CONFIG_MAX_SIZE (64 * 1024)
-#define KEY_FILE_MAX (16 * 1024)
 #define DEFAULT_PORT 7380
 #define THREADS_MAX 64
 
@@ -251,11 +253,51 @@ parse_logs(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
 	return 0;
 }
 
+/* "pkcs11": the key on a token instead of "key_file". */
+static int
+parse_pkcs11(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
+{
+	static const char *const fields[] = { "module", "token", "key",
+	    "pin_file", NULL };
+	json_t *p = json_object_get(root, "pkcs11");
+	const char *s;
+	int r;
+
+	if (p == NULL) {
+		if (cfg->key_file == NULL)
+			return fail(c, "key_file", "is required (or \"pkcs11\")");
+		return 0;
+	}
+	if (cfg->key_file != NULL)
+		return fail(c, "pkcs11", "cannot be used with \"key_file\"");
+	if (!json_is_object(p))
+		return fail(c, "pkcs11", "must be an object");
+	if ((r = check_fields(c, "pkcs11", p, fields)) != 0 ||
+	    (r = get_path(c, p, "module", "pkcs11.module", 1,
+	    &cfg->p11_module)) != 0 ||
+	    (r = get_path(c, p, "pin_file", "pkcs11.pin_file", 1,
+	    &cfg->p11_pin_file)) != 0)
+		return r;
+	if ((r = get_string(c, p, "token", "pkcs11.token", 1, &s)) != 0)
+		return r;
+	if (strlen(s) > 32)
+		return fail(c, "pkcs11.token", "a token label has at most 32 "
+		    "bytes");
+	if ((cfg->p11_token = strdup(s)) == NULL)
+		return SG_ERR_NOMEM;
+	if ((r = get_string(c, p, "key", "pkcs11.key", 1, &s)) != 0)
+		return r;
+	if ((cfg->p11_key = strdup(s)) == NULL)
+		return SG_ERR_NOMEM;
+	return 0;
+}
+
 static int
 parse_root(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
 {
 	static const char *const fields[] = { "name", "listen", "tls",
-	    "plain_http", "key_file", "state_dir", "threads", "logs", NULL };
+	    "plain_http", "key_file", "pkcs11", "state_dir", "threads", "logs",
+	    NULL };
 	const char *name;
 	uint8_t zero[SG_ED25519_PUB];
 	char *vkey = NULL;
@@ -276,8 +318,9 @@ parse_root(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
 	if ((cfg->name = strdup(name)) == NULL)
 		return SG_ERR_NOMEM;
 	if ((r = parse_listen(c, root, cfg)) != 0 ||
-	    (r = get_path(c, root, "key_file", "key_file", 1,
+	    (r = get_path(c, root, "key_file", "key_file", 0,
 	    &cfg->key_file)) != 0 ||
+	    (r = parse_pkcs11(c, root, cfg)) != 0 ||
 	    (r = get_path(c, root, "state_dir", "state_dir", 1,
 	    &cfg->state_dir)) != 0 ||
 	    (r = get_uint(c, root, "threads", "threads", 1, THREADS_MAX, 2,
@@ -337,50 +380,10 @@ sg_wd_config_free(struct sg_wd_config *c)
 	free(c->tls_certificate);
 	free(c->tls_private_key);
 	free(c->key_file);
+	free(c->p11_module);
+	free(c->p11_token);
+	free(c->p11_key);
+	free(c->p11_pin_file);
 	free(c->state_dir);
 	free(c);
-}
-
-int
-sg_wd_load_key(const char *path, EVP_PKEY **ret, char *err, size_t errlen)
-{
-	EVP_PKEY *key = NULL;
-	BIO *bio = NULL;
-	char *pem = NULL;
-	size_t len = 0;
-	int r;
-
-	r = sg_read_secret_file_max(path, KEY_FILE_MAX, &pem, &len);
-	if (r == SG_ERR_PERMISSIONS)
-		return sg_err_set(err, errlen, r, "%s: group or others may "
-		    "read it, or it is not ours: it must be mode 0600, owned "
-		    "by the witness's user", path);
-	if (r != 0)
-		return sg_err_set(err, errlen, r, "%s: cannot read: %s", path,
-		    sg_strerror(r));
-	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
-		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	/* No passphrase: the file's mode and owner protect it. */
-	key = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
-	if (key == NULL) {
-		r = sg_err_set(err, errlen, SG_ERR_INVALID, "%s: not a PEM "
-		    "private key without a passphrase", path);
-		goto out;
-	}
-	if (EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
-		r = sg_err_set(err, errlen, SG_ERR_MECHANISM, "%s: not an "
-		    "Ed25519 key (make one with `openssl genpkey -algorithm "
-		    "ed25519`)", path);
-		goto out;
-	}
-	*ret = key;
-	key = NULL;
-	r = 0;
-out:
-	BIO_free(bio);
-	EVP_PKEY_free(key);
-	sg_freezero(pem, len);
-	return r;
 }

@@ -154,17 +154,6 @@ out:
 	return r;
 }
 
-const struct sg_wd_log *
-sg_wd_find_log(const struct sg_wd_log *logs, size_t n, const char *origin)
-{
-	size_t i;
-
-	for (i = 0; logs != NULL && origin != NULL && i < n; i++)
-		if (strcmp(logs[i].origin, origin) == 0)
-			return &logs[i];
-	return NULL;
-}
-
 int
 sg_wd_decide(const struct sg_wd_log *log,
     const struct sg_witness_record *rec, const struct sg_wd_request *req,
@@ -200,7 +189,7 @@ sg_wd_decide(const struct sg_wd_log *log,
 	if (old != have) {
 		sg_err_set(err, errlen, SG_ERR_CONFLICT, "old size %llu is "
 		    "not %llu, the size last cosigned%s", old, have,
-		    size < have ? " (a rollback: the checkpoint is smaller)" :
+		    size < have ? " (and the checkpoint is smaller)" :
 		    "");
 		return 409;
 	}
@@ -233,8 +222,12 @@ sg_wd_decide(const struct sg_wd_log *log,
 			    "proof between equal sizes is empty");
 			return 422;
 		}
-		sg_err_set(err, errlen, 0, "the tree of %llu entries cosigned "
-		    "again", size);
+		if (rec->present)
+			sg_err_set(err, errlen, 0, "the tree of %llu entries "
+			    "cosigned again", size);
+		else
+			sg_err_set(err, errlen, 0, "first tree of %llu entries",
+			    size);
 		return 200;
 	}
 	if (req->old_size == 0) {
@@ -248,9 +241,9 @@ sg_wd_decide(const struct sg_wd_log *log,
 	    req->cp.root, (const uint8_t (*)[SG_HASH_LEN])req->proof,
 	    req->nproof);
 	if (r != 0) {
-		sg_err_set(err, errlen, SG_ERR_VERIFY, "fork: the consistency "
-		    "proof from %llu to %llu entries does not verify", have,
-		    size);
+		sg_err_set(err, errlen, SG_ERR_VERIFY, "not consistent: the "
+		    "proof from %llu to %llu entries does not verify (a fork, "
+		    "or a wrong proof)", have, size);
 		return 422;
 	}
 	sg_err_set(err, errlen, 0, "extends %llu to %llu entries", have, size);

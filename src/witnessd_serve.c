@@ -19,10 +19,14 @@
  * the recorded one, so even a second process on the same directory cannot
  * roll it back.  Requests for different logs do not wait for each other.
  *
+ * Beside the record: the note last cosigned, and the evidence of a fork
+ * (keep_fork below).
+ *
  * Every decision is logged on one line: the log's origin (escaped), the
  * sizes, the status and why.  Key material never is.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,12 +51,13 @@
 struct wd_log {
 	struct sg_wd_log log;
 	struct sg_witness *rec;
+	char *dir;                     /* its directory under state_dir */
 	pthread_mutex_t lock;
 };
 
 struct sg_wd {
 	char *name;
-	EVP_PKEY *key;
+	struct sg_wd_key *key;
 	struct wd_log *logs;
 	size_t nlogs;
 	struct sg_http *http;
@@ -98,7 +103,7 @@ open_record(const char *state_dir, struct wd_log *l, char *err,
 	if (asprintf(&dir, "%s/log-%s", state_dir, hex) < 0)
 		return SG_ERR_NOMEM;
 	r = sg_witness_open(dir, l->log.origin, &l->rec, err, errlen);
-	free(dir);
+	l->dir = dir;
 	return r;
 }
 
@@ -111,11 +116,12 @@ wd_free(struct sg_wd *w)
 		return;
 	for (i = 0; w->logs != NULL && i < w->nlogs; i++) {
 		sg_witness_free(w->logs[i].rec);
+		free(w->logs[i].dir);
 		pthread_mutex_destroy(&w->logs[i].lock);
 	}
 	free(w->logs);
 	free(w->name);
-	EVP_PKEY_free(w->key);
+	sg_wd_key_free(w->key);
 	free(w);
 }
 
@@ -157,6 +163,61 @@ answer(int status, const char *type, char **ret_body, const char **ret_type,
 	return s != NULL ? status : 500;
 }
 
+/*
+ * Evidence.  The signed note last cosigned is kept beside the record
+ * ("note", informational: the record is what counts).  A checkpoint of
+ * the recorded size with another root, validly signed by the log, proves
+ * a fork: both notes are kept in "fork-<size>", once per size (only the
+ * log's key can make more), and the journal names the file.
+ */
+static void
+keep_note(struct wd_log *l, const struct sg_wd_request *q)
+{
+	char *path = NULL;
+
+	if (asprintf(&path, "%s/note", l->dir) < 0)
+		return;
+	if (sg_write_file(path, q->note, q->note_len, 0600) != 0)
+		sg_log_warn("add-checkpoint: cannot keep the note in %s", path);
+	free(path);
+}
+
+static void
+keep_fork(struct wd_log *l, const struct sg_wd_request *q)
+{
+	char *path = NULL, *ours = NULL, *both = NULL;
+	size_t olen = 0;
+	int fd = -1, n;
+
+	if (asprintf(&path, "%s/note", l->dir) < 0)
+		return;
+	if (sg_read_file(path, SG_NOTE_MAX, &ours, &olen) != 0) {
+		ours = NULL;
+		olen = 0;
+	}
+	free(path);
+	path = NULL;
+	n = asprintf(&both, "The checkpoint cosigned:\n\n%.*s\nThe fork "
+	    "submitted:\n\n%.*s", (int)olen, ours != NULL ? ours : "",
+	    (int)q->note_len, q->note);
+	if (n < 0 || asprintf(&path, "%s/fork-%llu", l->dir,
+	    (unsigned long long)q->cp.size) < 0)
+		goto out;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) < 0)
+		goto out;              /* kept already */
+	if (write(fd, both, (size_t)n) == n && fsync(fd) == 0)
+		sg_log_error("add-checkpoint: FORK of log '%s' at %llu "
+		    "entries: both signed checkpoints are kept in %s",
+		    l->log.origin, (unsigned long long)q->cp.size, path);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(both);
+	free(ours);
+	free(path);
+}
+
 /* The request for the log, decided and recorded under its lock. */
 static int
 handle_log(struct sg_wd *w, struct wd_log *l, const struct sg_wd_request *q,
@@ -176,6 +237,9 @@ handle_log(struct sg_wd *w, struct wd_log *l, const struct sg_wd_request *q,
 	}
 	status = sg_wd_decide(&l->log, &rec, q, why, sizeof(why));
 	log_decision(l->log.origin, q, status, why);
+	if (status == 409 && rec.present && q->old_size == rec.size &&
+	    q->cp.size == rec.size)
+		keep_fork(l, q);
 	if (status == 409) {
 		status = answer(409, TYPE_SIZE, ret_body, ret_type, "%llu\n",
 		    rec.present ? (unsigned long long)rec.size : 0ULL);
@@ -206,7 +270,7 @@ handle_log(struct sg_wd *w, struct wd_log *l, const struct sg_wd_request *q,
 			    (unsigned long long)after.size : 0ULL);
 		goto out;
 	}
-	if ((r = sg_cosig_sign(w->key, w->name, q->note, q->text_len, now,
+	if ((r = sg_wd_key_cosign(w->key, w->name, q->note, q->text_len, now,
 	    &line)) != 0) {
 		sg_log_error("add-checkpoint: cannot cosign: %s",
 		    sg_strerror(r));
@@ -214,6 +278,8 @@ handle_log(struct sg_wd *w, struct wd_log *l, const struct sg_wd_request *q,
 		    "the witness cannot sign\n");
 		goto out;
 	}
+	if (!rec.present || rec.size != q->cp.size)
+		keep_note(l, q);
 	*ret_body = line;
 	*ret_type = TYPE_TEXT;
 	status = 200;
@@ -282,15 +348,15 @@ handler(void *ctx, const struct sg_http_request *req,
 }
 
 int
-sg_wd_open(const struct sg_wd_config *cfg, EVP_PKEY *key, struct sg_wd **ret,
-    char *err, size_t errlen)
+sg_wd_open(const struct sg_wd_config *cfg, struct sg_wd_key *key,
+    struct sg_wd **ret, char *err, size_t errlen)
 {
 	struct sg_wd *w;
 	size_t i;
 	int r;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		EVP_PKEY_free(key);
+		sg_wd_key_free(key);
 		return SG_ERR_NOMEM;
 	}
 	w->key = key;

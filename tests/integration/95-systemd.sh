@@ -55,13 +55,15 @@ mode_is() {
 # check_layout ROOT PREFIX
 check_layout() {
 	local root=$1 prefix=$2 f unit want
-	for f in bin/signgate sbin/signgated; do
+	for f in bin/signgate sbin/signgated sbin/signgate-witness; do
 		check "install $prefix: $prefix/$f 0755" \
 		    mode_is "$root$prefix/$f" 755
 	done
 	for f in lib/systemd/system/signgated.service \
 	    lib/systemd/system/signgated-signer.service \
 	    lib/sysusers.d/signgate.conf lib/tmpfiles.d/signgate.conf \
+	    lib/systemd/system/signgate-witness.service \
+	    lib/sysusers.d/signgate-witness.conf \
 	    share/doc/signgate/README.md share/doc/signgate/OPERATIONS.md \
 	    share/doc/signgate/policy/README.md; do
 		check "install $prefix: $prefix/$f 0644" \
@@ -111,7 +113,7 @@ unit_signer="$units/signgated-signer.service"
 
 if [ "$have_analyze" = 1 ] && [ -f "$unit_front" ] && [ -f "$unit_signer" ]; then
 	mkdir -p "$T_DIR/verify"
-	for name in signgated signgated-signer; do
+	for name in signgated signgated-signer signgate-witness; do
 		systemd-analyze security --offline=yes "$units/$name.service" \
 		    >"$T_DIR/security.$name.out" 2>&1
 		exposure=$(sed -n "s/.*Overall exposure level for $name\.service: \([0-9.]*\).*/\1/p" \
@@ -126,11 +128,12 @@ if [ "$have_analyze" = 1 ] && [ -f "$unit_front" ] && [ -f "$unit_signer" ]; the
 		# verify insists that ExecStart= exists; it cannot look
 		# inside a DESTDIR, so the copy it checks points at the
 		# DESTDIR binary.
-		sed "s|^ExecStart=/usr/sbin/signgated|ExecStart=$root/usr/sbin/signgated|" \
+		sed "s|^ExecStart=/usr/sbin/|ExecStart=$root/usr/sbin/|" \
 		    "$units/$name.service" >"$T_DIR/verify/$name.service"
 	done
 	if systemd-analyze verify "$T_DIR/verify/signgated.service" \
 	    "$T_DIR/verify/signgated-signer.service" \
+	    "$T_DIR/verify/signgate-witness.service" \
 	    >"$T_DIR/verify.out" 2>&1 && [ ! -s "$T_DIR/verify.out" ]; then
 		ok "systemd-analyze verify: no error, no warning"
 	else

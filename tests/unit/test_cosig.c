@@ -382,9 +382,80 @@ test_verify(void)
 	key_free(&other);
 }
 
+struct walk {
+	char names[4][64];
+	size_t lens[4];
+	size_t n;
+	size_t text_len;
+};
+
+static int
+walk_line(void *ctx, const char *name, size_t nlen, const uint8_t *raw,
+    size_t rawlen, size_t text_len)
+{
+	struct walk *w = ctx;
+
+	if (w->n == 4 || nlen >= sizeof(w->names[0]))
+		return SG_ERR_INTERNAL;
+	memcpy(w->names[w->n], name, nlen);
+	w->names[w->n][nlen] = '\0';
+	w->lens[w->n++] = rawlen;
+	w->text_len = text_len;
+	return 0;
+}
+
+static int
+stop_at_second(void *ctx, const char *name, size_t nlen, const uint8_t *raw,
+    size_t rawlen, size_t text_len)
+{
+	int *calls = ctx;
+
+	return ++*calls == 2 ? SG_ERR_CONFLICT : 0;
+}
+
+/* The signed-note walk both verifiers stand on. */
+static void
+test_note_walk(void)
+{
+	struct key logk, w;
+	struct walk wk;
+	char *note, *line, *cos;
+	size_t tl = 0;
+	int calls = 0;
+
+	key_new(&logk);
+	key_new(&w);
+	note = log_note(&logk);
+	line = cosign_by_hand(&w, W_NAME, T0);
+	cos = append(note, line);
+	memset(&wk, 0, sizeof(wk));
+	CHECK_EQ_INT(sg_note_signatures(cos, strlen(cos), walk_line, &wk, &tl),
+	    0);
+	CHECK_EQ_INT(wk.n, 2);
+	CHECK_STR(wk.names[0], LOG_ORIGIN);
+	CHECK_STR(wk.names[1], W_NAME);
+	CHECK_EQ_INT(wk.lens[0], 4 + 64);
+	CHECK_EQ_INT(wk.lens[1], SG_COSIG_RAW_LEN);
+	CHECK_EQ_INT(tl, strlen(TEXT));
+	CHECK_EQ_INT(wk.text_len, strlen(TEXT));
+	/* The callback's refusal stops the walk and is returned. */
+	CHECK_EQ_INT(sg_note_signatures(cos, strlen(cos), stop_at_second,
+	    &calls, &tl), SG_ERR_CONFLICT);
+	CHECK_EQ_INT(calls, 2);
+	/* No signature lines, no blank line: malformed. */
+	CHECK_EQ_INT(sg_note_signatures(TEXT, strlen(TEXT), walk_line, &wk,
+	    &tl), SG_ERR_INVALID);
+	free(cos);
+	free(line);
+	free(note);
+	key_free(&logk);
+	key_free(&w);
+}
+
 SG_TEST_MAIN("cosig",
     T(test_key_id),
     T(test_vkey),
     T(test_message),
     T(test_line),
-    T(test_verify))
+    T(test_verify),
+    T(test_note_walk))

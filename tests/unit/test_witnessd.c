@@ -303,8 +303,6 @@ test_decide_messages(void)
 	CHECK_EQ_INT(sg_wd_decide(&cfg_log, &rec, &q, err, sizeof(err)), 400);
 	CHECK(strstr(err, "rollback") != NULL);
 	free(body);
-	CHECK(sg_wd_find_log(&cfg_log, 1, ORIGIN) == &cfg_log);
-	CHECK(sg_wd_find_log(&cfg_log, 1, ORIGIN "x") == NULL);
 }
 
 /* ---- the whole request, against a state directory ---- */
@@ -324,10 +322,12 @@ static struct sg_wd *
 env_open(struct wd_env *e)
 {
 	struct sg_wd *w = NULL;
+	struct sg_wd_key *k = NULL;
 	char err[512];
 
-	EVP_PKEY_up_ref(e->wkey);
-	if (sg_wd_open(&e->cfg, e->wkey, &w, err, sizeof(err)) != 0) {
+	if (sg_wd_key_from_pkey(e->wkey, &k) != 0)
+		return NULL;
+	if (sg_wd_open(&e->cfg, k, &w, err, sizeof(err)) != 0) {
 		fprintf(stderr, "  open: %s\n", err);
 		return NULL;
 	}
@@ -459,6 +459,28 @@ test_handle_remembers(void)
 	free(resp);
 	CHECK_EQ_INT(post(w, &tlog, 8, 5, NULL), 400);
 	CHECK_EQ_INT(post(w, &forked, 8, 8, NULL), 409);
+	/* The fork's evidence: both signed checkpoints of size 8. */
+	{
+		uint8_t h[32];
+		char hex[65], *buf = NULL, *ours = wf_note(&tlog, 8),
+		    *theirs = wf_note(&forked, 8);
+		size_t len = 0;
+
+		sg_sha256(ORIGIN, strlen(ORIGIN), h);
+		sg_hex_encode(h, 16, hex);
+		snprintf(path, sizeof(path), "%s/log-%s/fork-8", e.state, hex);
+		CHECK_EQ_INT(sg_read_file(path, 1 << 20, &buf, &len), 0);
+		CHECK(buf != NULL && strstr(buf, ours) != NULL &&
+		    strstr(buf, theirs) != NULL);
+		free(buf);
+		buf = NULL;
+		snprintf(path, sizeof(path), "%s/log-%s/note", e.state, hex);
+		CHECK_EQ_INT(sg_read_file(path, 1 << 20, &buf, &len), 0);
+		CHECK_STR(buf, ours);
+		free(buf);
+		free(ours);
+		free(theirs);
+	}
 	CHECK_EQ_INT(post(w, &forked, 8, 11, NULL), 422);
 	CHECK_EQ_INT(post(w, &tlog, 8, 8, NULL), 200);
 	CHECK_EQ_INT(post(w, &tlog, 8, 11, NULL), 200);
@@ -466,10 +488,13 @@ test_handle_remembers(void)
 	/* A state directory others may write is refused. */
 	CHECK(stat(e.state, &sb) == 0 && (sb.st_mode & 077) == 0);
 	chmod(e.state, 0777);
-	EVP_PKEY_up_ref(e.wkey);
 	w = NULL;
-	CHECK(sg_wd_open(&e.cfg, e.wkey, &w, path, sizeof(path)) ==
-	    SG_ERR_PERMISSIONS);
+	{
+		struct sg_wd_key *k = NULL;
+		CHECK_EQ_INT(sg_wd_key_from_pkey(e.wkey, &k), 0);
+		CHECK(sg_wd_open(&e.cfg, k, &w, path, sizeof(path)) ==
+		    SG_ERR_PERMISSIONS);
+	}
 	CHECK(strstr(path, "others may write") != NULL);
 	chmod(e.state, 0700);
 	env_done(&e);
@@ -581,6 +606,20 @@ test_config(void)
 		{ "{\"name\":\"w\",\"key_file\":\"k\",\"state_dir\":\"s\","
 		    "\"logs\":[{\"vkey\":\"COSIG\"}]}", "not an Ed25519 log key" },
 		{ "{\"name\":\"w\",\"name\":\"v\"}", "duplicate" },
+		{ "{\"name\":\"w\",\"state_dir\":\"s\","
+		    "\"logs\":[{\"vkey\":\"VKEY\"}]}", "key_file: is required" },
+		{ "{\"name\":\"w\",\"key_file\":\"k\",\"state_dir\":\"s\","
+		    "\"pkcs11\":{\"module\":\"/m.so\",\"token\":\"t\","
+		    "\"key\":\"k\",\"pin_file\":\"p\"},"
+		    "\"logs\":[{\"vkey\":\"VKEY\"}]}", "pkcs11: cannot be used" },
+		{ "{\"name\":\"w\",\"state_dir\":\"s\","
+		    "\"pkcs11\":{\"module\":\"/m.so\",\"token\":\"t\","
+		    "\"key\":\"k\"},"
+		    "\"logs\":[{\"vkey\":\"VKEY\"}]}", "pkcs11.pin_file: is required" },
+		{ "{\"name\":\"w\",\"state_dir\":\"s\","
+		    "\"pkcs11\":{\"module\":\"/m.so\",\"token\":\"t\","
+		    "\"key\":\"k\",\"pin_file\":\"p\",\"slot\":1},"
+		    "\"logs\":[{\"vkey\":\"VKEY\"}]}", "pkcs11: unknown field 'slot'" },
 	};
 	char dir[256], err[1024], *vkey = NULL, *cosig = NULL, *json, *path;
 	struct sg_wd_config *cfg = NULL;
