@@ -169,6 +169,33 @@ sg_witness_count(const struct sg_witnesses_config *cfg, const char *note,
 }
 
 int
+sg_witness_merge(const struct sg_witnesses_config *cfg, const char *note,
+    const char *stored, char *const *lines, char **ret, unsigned *ret_count)
+{
+	uint8_t had[SG_WITNESSES_MAX];
+	char *merged, *next;
+	size_t i;
+
+	*ret = NULL;
+	sg_witness_count(cfg, note, stored, had);
+	if ((merged = strdup(stored)) == NULL)
+		return SG_ERR_NOMEM;
+	for (i = 0; i < cfg->n; i++) {
+		if (lines[i] == NULL || had[i])
+			continue;
+		if (asprintf(&next, "%s%s", merged, lines[i]) < 0) {
+			free(merged);
+			return SG_ERR_NOMEM;
+		}
+		free(merged);
+		merged = next;
+	}
+	*ret_count = sg_witness_count(cfg, note, merged, NULL);
+	*ret = merged;
+	return 0;
+}
+
+int
 sg_witness_released(enum sg_witness_mode mode, uint64_t size,
     uint64_t quorum_size, uint64_t round_size)
 {
@@ -632,7 +659,6 @@ struct store_job {
 	int acked[SG_WITNESSES_MAX];
 	uint64_t acked_size[SG_WITNESSES_MAX];
 	unsigned count;                /* after the merge */
-	uint8_t which[SG_WITNESSES_MAX];
 };
 
 static int
@@ -640,34 +666,21 @@ job_store(struct sg_txn *t, void *arg)
 {
 	struct store_job *j = arg;
 	struct sg_db_stmt *s = NULL;
-	char *cur = NULL, *merged = NULL, *next;
-	uint8_t had[SG_WITNESSES_MAX];
+	char *cur = NULL, *merged = NULL;
 	size_t i;
-	int r = 0, rc, changed = 0;
+	int r = 0, rc;
 
 	if ((r = sg_tlog_cosignatures(t, j->size, &cur)) != 0 &&
 	    r != SG_ERR_NOT_FOUND)
 		return r;
+	/* Read again here, under the write lock: another gateway may have
+	 * stored lines meanwhile, and they are kept. */
 	if (r == 0) {
-		sg_witness_count(j->cfg, j->note, cur, had);
-		if ((merged = strdup(cur)) == NULL) {
-			r = SG_ERR_NOMEM;
+		if ((r = sg_witness_merge(j->cfg, j->note, cur, j->lines,
+		    &merged, &j->count)) != 0)
 			goto out;
-		}
-		for (i = 0; i < j->cfg->n; i++) {
-			if (j->lines[i] == NULL || had[i])
-				continue;
-			if (asprintf(&next, "%s%s", merged, j->lines[i]) < 0) {
-				r = SG_ERR_NOMEM;
-				goto out;
-			}
-			free(merged);
-			merged = next;
-			changed = 1;
-		}
-		j->count = sg_witness_count(j->cfg, j->note, merged, j->which);
-		if (changed && (r = sg_tlog_set_cosignatures(t, j->size, merged,
-		    j->count)) != 0)
+		if (strcmp(merged, cur) != 0 && (r = sg_tlog_set_cosignatures(t,
+		    j->size, merged, j->count)) != 0)
 			goto out;
 	}
 	r = 0;
