@@ -311,9 +311,21 @@ sub_clear(CURLM *m, struct sub *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* Runs the submissions at once until each ended or the deadline. */
+static int
+stopping(struct sg_witnessing *w)
+{
+	int stop;
+
+	pthread_mutex_lock(&w->lock);
+	stop = w->stop;
+	pthread_mutex_unlock(&w->lock);
+	return stop;
+}
+
+/* Runs the submissions at once until each ended, the deadline, or the
+ * daemon stops (what is in flight is abandoned). */
 static void
-fly(struct sub *subs, size_t n, unsigned timeout_ms)
+fly(struct sg_witnessing *w, struct sub *subs, size_t n, unsigned timeout_ms)
 {
 	CURLM *m;
 	CURLMsg *msg;
@@ -358,7 +370,7 @@ fly(struct sub *subs, size_t n, unsigned timeout_ms)
 		}
 		if (running > 0)
 			curl_multi_poll(m, NULL, 0, 100, NULL);
-	} while (running > 0 && sg_mono_ms() < deadline);
+	} while (running > 0 && sg_mono_ms() < deadline && !stopping(w));
 	for (i = 0; i < n; i++)
 		if (subs[i].active) {
 			curl_multi_remove_handle(m, subs[i].curl);
@@ -747,7 +759,7 @@ pass(struct sg_witnessing *w, const struct snap *sn, struct store_job *j,
 		n++;
 	}
 	if (n > 0)
-		fly(subs, n, w->cfg->timeout_ms);
+		fly(w, subs, n, w->cfg->timeout_ms);
 	for (i = 0; i < n; i++) {
 		memset(&o, 0, sizeof(o));
 		judge(w, sn, &subs[i], last_pass, &o);
