@@ -47,6 +47,16 @@ unsigned sg_witness_count(const struct sg_witnesses_config *cfg,
     const char *note, const char *lines, uint8_t *which);
 
 /*
+ * The lines to store: those stored (kept, another gateway's included),
+ * then lines[i] (may be NULL) for each configured witness i that has no
+ * valid cosignature among them yet: one per witness.  *ret_count is the
+ * number of distinct configured witnesses with a valid cosignature in
+ * the result.
+ */
+int sg_witness_merge(const struct sg_witnesses_config *cfg, const char *note,
+    const char *stored, char *const *lines, char **ret, unsigned *ret_count);
+
+/*
  * The release condition, for an answer that needs the first `size`
  * entries under a checkpoint: quorum_size is the size of the newest
  * checkpoint with the quorum's cosignatures, round_size that of the

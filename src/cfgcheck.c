@@ -11,6 +11,7 @@
  *   - as the front: the TLS certificate, key and client CA load, and the
  *     key is the certificate's (sg_http_check_tls); the policy can be read
  *     (a reload does); each webhook's secret file (sg_notify_open);
+ *     each witness's CA file (the witnesses themselves are not called);
  *   - as the signer: the policy can be read, the PKCS#11 module loads,
  *     each token opens with its PIN, each policy key and the log key are
  *     found on their tokens and sign (sg_signer_open with one token, then
@@ -273,6 +274,33 @@ notify_secrets(struct check *c)
 	sg_notify_free(n);
 }
 
+/* As the front: each witness's CA file loads as certificates. */
+static void
+witness_ca_files(struct check *c)
+{
+	const struct sg_witness_config *w;
+	STACK_OF(X509_INFO) *info;
+	size_t i;
+	FILE *f;
+
+	for (i = 0; i < c->cfg->witnesses.n; i++) {
+		w = &c->cfg->witnesses.list[i];
+		if (w->ca_file == NULL)
+			continue;
+		if ((f = fopen(w->ca_file, "re")) == NULL) {
+			problem(c, w->ca_file, "witnesses.list[%zu].ca_file: "
+			    "cannot read: %s", i, strerror(errno));
+			continue;
+		}
+		info = PEM_X509_INFO_read(f, NULL, NULL, NULL);
+		fclose(f);
+		if (info == NULL || sk_X509_INFO_num(info) == 0)
+			problem(c, w->ca_file, "witnesses.list[%zu].ca_file: "
+			    "holds no PEM certificate", i);
+		sk_X509_INFO_pop_free(info, X509_INFO_free);
+	}
+}
+
 /*
  * The officers' console is served with the API's certificate: it must
  * name the console's host (the origin's), as browsers refuse security
@@ -322,6 +350,7 @@ front_part(struct check *c)
 	console_part(c);
 	policy_readable(c, SG_PRIV_FRONT);
 	notify_secrets(c);
+	witness_ca_files(c);
 }
 
 /* ---- the signer's part --------------------------------------------- */

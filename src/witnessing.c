@@ -169,6 +169,33 @@ sg_witness_count(const struct sg_witnesses_config *cfg, const char *note,
 }
 
 int
+sg_witness_merge(const struct sg_witnesses_config *cfg, const char *note,
+    const char *stored, char *const *lines, char **ret, unsigned *ret_count)
+{
+	uint8_t had[SG_WITNESSES_MAX];
+	char *merged, *next;
+	size_t i;
+
+	*ret = NULL;
+	sg_witness_count(cfg, note, stored, had);
+	if ((merged = strdup(stored)) == NULL)
+		return SG_ERR_NOMEM;
+	for (i = 0; i < cfg->n; i++) {
+		if (lines[i] == NULL || had[i])
+			continue;
+		if (asprintf(&next, "%s%s", merged, lines[i]) < 0) {
+			free(merged);
+			return SG_ERR_NOMEM;
+		}
+		free(merged);
+		merged = next;
+	}
+	*ret_count = sg_witness_count(cfg, note, merged, NULL);
+	*ret = merged;
+	return 0;
+}
+
+int
 sg_witness_released(enum sg_witness_mode mode, uint64_t size,
     uint64_t quorum_size, uint64_t round_size)
 {
@@ -284,9 +311,21 @@ sub_clear(CURLM *m, struct sub *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* Runs the submissions at once until each ended or the deadline. */
+static int
+stopping(struct sg_witnessing *w)
+{
+	int stop;
+
+	pthread_mutex_lock(&w->lock);
+	stop = w->stop;
+	pthread_mutex_unlock(&w->lock);
+	return stop;
+}
+
+/* Runs the submissions at once until each ended, the deadline, or the
+ * daemon stops (what is in flight is abandoned). */
 static void
-fly(struct sub *subs, size_t n, unsigned timeout_ms)
+fly(struct sg_witnessing *w, struct sub *subs, size_t n, unsigned timeout_ms)
 {
 	CURLM *m;
 	CURLMsg *msg;
@@ -331,7 +370,7 @@ fly(struct sub *subs, size_t n, unsigned timeout_ms)
 		}
 		if (running > 0)
 			curl_multi_poll(m, NULL, 0, 100, NULL);
-	} while (running > 0 && sg_mono_ms() < deadline);
+	} while (running > 0 && sg_mono_ms() < deadline && !stopping(w));
 	for (i = 0; i < n; i++)
 		if (subs[i].active) {
 			curl_multi_remove_handle(m, subs[i].curl);
@@ -632,7 +671,6 @@ struct store_job {
 	int acked[SG_WITNESSES_MAX];
 	uint64_t acked_size[SG_WITNESSES_MAX];
 	unsigned count;                /* after the merge */
-	uint8_t which[SG_WITNESSES_MAX];
 };
 
 static int
@@ -640,34 +678,21 @@ job_store(struct sg_txn *t, void *arg)
 {
 	struct store_job *j = arg;
 	struct sg_db_stmt *s = NULL;
-	char *cur = NULL, *merged = NULL, *next;
-	uint8_t had[SG_WITNESSES_MAX];
+	char *cur = NULL, *merged = NULL;
 	size_t i;
-	int r = 0, rc, changed = 0;
+	int r = 0, rc;
 
 	if ((r = sg_tlog_cosignatures(t, j->size, &cur)) != 0 &&
 	    r != SG_ERR_NOT_FOUND)
 		return r;
+	/* Read again here, under the write lock: another gateway may have
+	 * stored lines meanwhile, and they are kept. */
 	if (r == 0) {
-		sg_witness_count(j->cfg, j->note, cur, had);
-		if ((merged = strdup(cur)) == NULL) {
-			r = SG_ERR_NOMEM;
+		if ((r = sg_witness_merge(j->cfg, j->note, cur, j->lines,
+		    &merged, &j->count)) != 0)
 			goto out;
-		}
-		for (i = 0; i < j->cfg->n; i++) {
-			if (j->lines[i] == NULL || had[i])
-				continue;
-			if (asprintf(&next, "%s%s", merged, j->lines[i]) < 0) {
-				r = SG_ERR_NOMEM;
-				goto out;
-			}
-			free(merged);
-			merged = next;
-			changed = 1;
-		}
-		j->count = sg_witness_count(j->cfg, j->note, merged, j->which);
-		if (changed && (r = sg_tlog_set_cosignatures(t, j->size, merged,
-		    j->count)) != 0)
+		if (strcmp(merged, cur) != 0 && (r = sg_tlog_set_cosignatures(t,
+		    j->size, merged, j->count)) != 0)
 			goto out;
 	}
 	r = 0;
@@ -734,7 +759,7 @@ pass(struct sg_witnessing *w, const struct snap *sn, struct store_job *j,
 		n++;
 	}
 	if (n > 0)
-		fly(subs, n, w->cfg->timeout_ms);
+		fly(w, subs, n, w->cfg->timeout_ms);
 	for (i = 0; i < n; i++) {
 		memset(&o, 0, sizeof(o));
 		judge(w, sn, &subs[i], last_pass, &o);

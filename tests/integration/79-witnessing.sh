@@ -12,61 +12,6 @@
 # rollback from its own state.
 . "$(dirname "$0")/lib.sh"
 
-SIGNGATE_WITNESS="$BUILD/signgate-witness"
-# The witness daemon's own helpers (start_witness, stop_witness) live in
-# lib.sh beside the gateway's; this is the same interface for a lib.sh
-# that does not have them yet.
-if ! declare -F start_witness >/dev/null; then
-start_witness() {
-	local name=$1; shift
-	local d="$T_DIR/witness-$name" log="$T_DIR/witness-$name.log" i line
-	mkdir -p "$d"
-	chmod 0700 "$d"
-	[ -f "$d/w.key" ] || (umask 077 && openssl genpkey -algorithm ed25519 \
-	    -out "$d/w.key" 2>/dev/null)
-	printf '%s\n' "$@" | jq -R . | jq -s --arg n "witness.test/$name" \
-	    --arg s "$d/state" '{name: $n, listen: {address: "127.0.0.1",
-	    port: 0}, key_file: "w.key", state_dir: $s,
-	    logs: map({vkey: .})}' | jq "${WITNESS_EXTRA:-.}" >"$d/w.json"
-	W_VKEY=$("$SIGNGATE_WITNESS" --print-vkey "$d/w.json") || return 1
-	: >"$log"
-	"$SIGNGATE_WITNESS" --config "$d/w.json" >>"$log" 2>&1 &
-	W_PID=$!
-	W_PORT=
-	for i in $(seq 1 3000); do
-		while IFS= read -r line; do
-			[[ $line =~ witnessing\ .*\ port\ ([0-9]+) ]] &&
-			    W_PORT=${BASH_REMATCH[1]}
-		done <"$log"
-		[ -n "$W_PORT" ] && break
-		if ! kill -0 "$W_PID" 2>/dev/null; then
-			echo "signgate-witness exited:"; cat "$log"
-			W_PID=
-			return 1
-		fi
-		pause 0.01
-	done
-	[ -n "$W_PORT" ] || { echo "signgate-witness did not start"; return 1; }
-	W_URL="http://127.0.0.1:$W_PORT"
-	BG_PIDS+=("$W_PID")
-}
-stop_witness() {
-	local pid=$1 log="$T_DIR/witness-$2.log" i rc
-	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 1 500); do
-		kill -0 "$pid" 2>/dev/null || break
-		pause 0.01
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	rc=$?
-	if [ "$rc" -ne 0 ] || grep -q 'Sanitizer\|runtime error:' "$log"; then
-		not_ok "signgate-witness $2 stopped cleanly (exit $rc)"
-		return 1
-	fi
-}
-fi
-
 # sg ARGS...: the CLI, bounded; stdout in $T_DIR/out, stderr in
 # $T_DIR/err; prints the exit status.
 sg() {
@@ -161,6 +106,11 @@ jq '.witnesses.list[1].vkey = "w2+00000000+AAAA"' "$T_DIR/signgated.json" \
 check "signgated --check names a malformed witness key" bash -c "
     ! '$SIGNGATED' --check -c '$T_DIR/bad.json' >'$T_DIR/check.txt' 2>&1 &&
     grep -q 'witnesses.list\\[1\\].vkey: must be a witness verifier key' '$T_DIR/check.txt'"
+jq '.witnesses.list[0].ca_file = "missing.pem"' "$T_DIR/signgated.json" \
+    >"$T_DIR/bad.json"
+check "signgated --check names a witness CA file it cannot read" bash -c "
+    ! '$SIGNGATED' --check -c '$T_DIR/bad.json' >'$T_DIR/check.txt' 2>&1 &&
+    grep -q 'witnesses.list\\[0\\].ca_file: cannot read' '$T_DIR/check.txt'"
 start_daemon || { not_ok "daemon starts with witnesses"; finish; exit 1; }
 as ci
 

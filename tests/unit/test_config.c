@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "sg_config.h"
+#include "sg_cosig.h"
 #include "sg_err.h"
 #include "sg_test.h"
 #include "sg_fixture.h"
@@ -1175,6 +1176,109 @@ test_notify(void)
 	    "\"retry_max_seconds\": 0}"), "notify.retry_max_seconds");
 }
 
+/* "witnesses": the list, the quorum within it, the mode, each field
+ * refused by name. */
+static const char *
+with_witnesses(const char *w)
+{
+	static char text[4096];
+
+	snprintf(text, sizeof(text), "\"threads\": 4, \"witnesses\": %s,", w);
+	return edited(NOTIFY_AT, text);
+}
+
+static void
+test_witnesses(void)
+{
+	struct sg_config *cfg;
+	uint8_t pub1[32], pub2[32];
+	char *v1 = NULL, *v2 = NULL, *v3 = NULL, *logkey = NULL;
+	char text[2048], two[1800];
+	size_t i;
+
+	for (i = 0; i < 32; i++) {
+		pub1[i] = (uint8_t)(i + 1);
+		pub2[i] = (uint8_t)(i + 101);
+	}
+	if (sg_cosig_vkey_format("w1.example", pub1, &v1) != 0 ||
+	    sg_cosig_vkey_format("w2.example", pub2, &v2) != 0 ||
+	    sg_cosig_vkey_format("w3.example", pub1, &v3) != 0 ||
+	    sg_note_vkey_format("w1.example", pub1, &logkey) != 0)
+		abort();
+	cfg = LOADS(base);
+	CHECK(cfg != NULL && cfg->witnesses.n == 0);
+	sg_config_free(cfg);
+
+	snprintf(two, sizeof(two), "[{\"name\": \"w1.example\", \"url\": "
+	    "\"http://127.0.0.1:9001\", \"vkey\": \"%s\"}, {\"name\": "
+	    "\"w2.example\", \"url\": \"https://w2.example/\", \"vkey\": "
+	    "\"%s\", \"ca_file\": \"w2.pem\"}]", v1, v2);
+	snprintf(text, sizeof(text), "{\"quorum\": 2, \"list\": %s}", two);
+	cfg = LOADS(with_witnesses(text));
+	CHECK(cfg != NULL);
+	if (cfg != NULL) {
+		CHECK_EQ_INT(cfg->witnesses.n, 2);
+		CHECK_EQ_INT(cfg->witnesses.quorum, 2);
+		CHECK_EQ_INT(cfg->witnesses.mode, SG_WITNESS_FAIL_CLOSED);
+		CHECK_EQ_INT(cfg->witnesses.timeout_ms, 5000);
+		CHECK_STR(cfg->witnesses.list[0].name, "w1.example");
+		CHECK(memcmp(cfg->witnesses.list[0].pub, pub1, 32) == 0);
+		CHECK_EQ_INT(cfg->witnesses.list[0].id,
+		    sg_cosig_key_id("w1.example", pub1));
+		CHECK(cfg->witnesses.list[0].ca_file == NULL);
+		CHECK_STR(cfg->witnesses.list[1].ca_file, in_tmp("w2.pem"));
+	}
+	sg_config_free(cfg);
+	snprintf(text, sizeof(text), "{\"quorum\": 1, \"mode\": "
+	    "\"best-effort\", \"timeout_ms\": 250, \"list\": %s}", two);
+	cfg = LOADS(with_witnesses(text));
+	CHECK(cfg != NULL && cfg->witnesses.mode == SG_WITNESS_BEST_EFFORT &&
+	    cfg->witnesses.timeout_ms == 250 && cfg->witnesses.quorum == 1);
+	sg_config_free(cfg);
+
+	snprintf(text, sizeof(text), "{\"list\": %s}", two);
+	REFUSED_WHY(with_witnesses(text), "witnesses.quorum", "is required");
+	snprintf(text, sizeof(text), "{\"quorum\": 3, \"list\": %s}", two);
+	REFUSED_WHY(with_witnesses(text), "witnesses.quorum", "from 1 to 2");
+	snprintf(text, sizeof(text), "{\"quorum\": 1, \"mode\": \"maybe\", "
+	    "\"list\": %s}", two);
+	REFUSED(with_witnesses(text), "witnesses.mode");
+	snprintf(text, sizeof(text), "{\"quorum\": 1, \"timeout_ms\": 10, "
+	    "\"list\": %s}", two);
+	REFUSED(with_witnesses(text), "witnesses.timeout_ms");
+	REFUSED(with_witnesses("{\"quorum\": 1, \"list\": []}"),
+	    "witnesses.list");
+	snprintf(text, sizeof(text), "{\"quorum\": 1, \"list\": "
+	    "[{\"name\": \"w1.example\", \"url\": \"http://h\", "
+	    "\"vkey\": \"%s\"}]}", logkey);
+	REFUSED_WHY(with_witnesses(text), "witnesses.list[0].vkey",
+	    "witness verifier key");
+	snprintf(text, sizeof(text), "{\"quorum\": 1, \"list\": "
+	    "[{\"name\": \"w9.example\", \"url\": \"http://h\", "
+	    "\"vkey\": \"%s\"}]}", v1);
+	REFUSED_WHY(with_witnesses(text), "witnesses.list[0].name",
+	    "not the name in the vkey");
+	snprintf(text, sizeof(text), "{\"quorum\": 1, \"list\": "
+	    "[{\"name\": \"w1.example\", \"url\": \"ftp://h\", "
+	    "\"vkey\": \"%s\"}]}", v1);
+	REFUSED(with_witnesses(text), "witnesses.list[0].url");
+	snprintf(text, sizeof(text), "{\"quorum\": 1, \"list\": "
+	    "[{\"name\": \"w1.example\", \"url\": \"http://h\", "
+	    "\"vkey\": \"%s\"}, {\"name\": \"w3.example\", \"url\": "
+	    "\"http://i\", \"vkey\": \"%s\"}]}", v1, v3);
+	REFUSED_WHY(with_witnesses(text), "witnesses.list[1]",
+	    "also the key of");
+	snprintf(text, sizeof(text), "{\"quorum\": 1, \"list\": "
+	    "[{\"name\": \"w1.example\", \"url\": \"http://h\", "
+	    "\"vkey\": \"%s\", \"key\": 1}]}", v1);
+	REFUSED_WHY(with_witnesses(text), "witnesses.list[0]",
+	    "unknown field 'key'");
+	free(v1);
+	free(v2);
+	free(v3);
+	free(logkey);
+}
+
 /* The officers' console: absent by default; listen, rp_id and origin
  * checked. */
 static void
@@ -1278,4 +1382,5 @@ SG_TEST_MAIN("config",
     T(test_conninfo_secrets),
     T(test_console),
     T(test_notify),
+    T(test_witnesses),
     T(test_teardown))

@@ -654,6 +654,102 @@ out:
 	sg_freezero(password, plen);
 }
 
+/* Witnesses (src/witnessing.c): with a quorum, only a checkpoint with
+ * that many cosignatures is served, with their lines; the newest one,
+ * its consistency proofs and the stored lines stay reachable for the
+ * submitter, which is told of each new checkpoint. */
+static void
+on_checkpoint(void *arg)
+{
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+struct cosigs {
+	uint64_t size;
+	const char *lines;
+	unsigned n;
+};
+
+static int
+job_cosign(struct sg_txn *t, void *arg)
+{
+	struct cosigs *c = arg;
+
+	return sg_tlog_set_cosignatures(t, c->size, c->lines, c->n);
+}
+
+#define COSIG_LINE "\xe2\x80\x94 w.example AAAAAQIDBAUGBwgJ\n"
+
+static void
+test_served_quorum(void)
+{
+	struct log lg;
+	struct sg_txn *t = NULL;
+	struct cosigs c = { 3, COSIG_LINE, 1 };
+	uint8_t proof[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
+	atomic_int told = 0;
+	char err[256], *note = NULL, *lines = NULL;
+	uint64_t size = 0;
+	size_t n = 0, len;
+
+	fake_init("quorum");
+	CHECK_EQ_INT(log_open("quorum", &lg, err, sizeof(err)), 0);
+	if (lg.l == NULL)
+		goto out;
+	CHECK_EQ_INT(append(&lg, 3, 1, NULL), 0);
+	CHECK_EQ_INT(checkpoint(&lg, NULL), 3);
+	sg_tlog_set_witnessing(lg.l, 1, on_checkpoint, &told);
+	CHECK_EQ_INT(append(&lg, 2, 2, NULL), 0);
+	CHECK_EQ_INT(atomic_load(&told), 1);
+
+	/* Nothing cosigned yet: nothing served, the newest reachable. */
+	CHECK_EQ_INT(sg_store_read_begin(lg.st, &t), 0);
+	CHECK_EQ_INT(sg_tlog_checkpoint(t, &note, &size), SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(sg_tlog_latest(t, &size, &note, &lines), 0);
+	CHECK_EQ_INT(size, 5);
+	CHECK_STR(lines, "");
+	free(note);
+	free(lines);
+	note = lines = NULL;
+	CHECK_EQ_INT(sg_tlog_consistency(t, 3, 5, proof, SG_MERKLE_MAX_PROOF,
+	    &n), SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(sg_tlog_consistency_latest(t, 3, 5, proof,
+	    SG_MERKLE_MAX_PROOF, &n), 0);
+	CHECK(n > 0);
+	sg_store_read_end(t);
+
+	/* The checkpoint of 3 gets its cosignature: served, lines last. */
+	CHECK_EQ_INT(sg_store_write(lg.st, job_cosign, &c), 0);
+	CHECK_EQ_INT(checkpoint(&lg, NULL), 3);
+	CHECK_EQ_INT(sg_store_read_begin(lg.st, &t), 0);
+	CHECK_EQ_INT(sg_tlog_checkpoint(t, &note, &size), 0);
+	len = note != NULL ? strlen(note) : 0;
+	CHECK(len > strlen(COSIG_LINE) &&
+	    strcmp(note + len - strlen(COSIG_LINE), COSIG_LINE) == 0);
+	free(note);
+	note = NULL;
+	CHECK_EQ_INT(sg_tlog_cosignatures(t, 3, &lines), 0);
+	CHECK_STR(lines, COSIG_LINE);
+	free(lines);
+	lines = NULL;
+	CHECK_EQ_INT(sg_tlog_quorum_size(t, 1, &size), 0);
+	CHECK_EQ_INT(size, 3);
+	CHECK_EQ_INT(sg_tlog_quorum_size(t, 2, &size), SG_ERR_NOT_FOUND);
+	/* Entries and proofs only up to the served checkpoint. */
+	CHECK_EQ_INT(sg_tlog_inclusion(t, 3, 5, proof, SG_MERKLE_MAX_PROOF,
+	    &n), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_tlog_inclusion(t, 1, 3, proof, SG_MERKLE_MAX_PROOF,
+	    &n), 0);
+	sg_store_read_end(t);
+
+	/* Without witnesses again: the newest. */
+	sg_tlog_set_witnessing(lg.l, 0, NULL, NULL);
+	CHECK_EQ_INT(checkpoint(&lg, NULL), 5);
+	log_close(&lg);
+out:
+	fake_free();
+}
+
 static void
 test_setup(void)
 {
@@ -675,4 +771,5 @@ SG_TEST_MAIN("tlog",
     T(test_refusal_stops_the_log),
     T(test_rollback_refused),
     T(test_other_gateway_entry_covered),
+    T(test_served_quorum),
     T(test_teardown))

@@ -2,7 +2,8 @@
  * Tests for the gateway's side of witnessing (src/witnessing.c), its pure
  * parts: the add-checkpoint body byte for byte, the 409 size parser, the
  * count of distinct configured witnesses with a valid cosignature (the
- * quorum), and the release decision in both modes.
+ * quorum), the merge of the lines two gateways store, and the release
+ * decision in both modes.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -214,6 +215,58 @@ test_count(void)
 	EVP_PKEY_free(stranger.pkey);
 }
 
+/* Two gateways submitting one checkpoint: what the first stored stays,
+ * the second adds only the witnesses that are missing. */
+static void
+test_merge(void)
+{
+	struct sg_witnesses_config c;
+	struct wkey k1, k2;
+	char *note = log_note(TEXT), *l1, *l1b, *l2, *lines[SG_WITNESSES_MAX];
+	char *out = NULL, *want;
+	unsigned n = 99;
+
+	memset(&c, 0, sizeof(c));
+	memset(lines, 0, sizeof(lines));
+	wkey_new(&k1);
+	wkey_new(&k2);
+	config_add(&c, "w1.example", &k1);
+	config_add(&c, "w2.example", &k2);
+	l1 = cosign(&k1, "w1.example", TEXT);
+	l2 = cosign(&k2, "w2.example", TEXT);
+	/* The same witness's cosignature at another time. */
+	if (sg_cosig_sign(k1.pkey, "w1.example", TEXT, strlen(TEXT),
+	    1700000999, &l1b) != 0)
+		abort();
+
+	lines[0] = l1;
+	CHECK_EQ_INT(sg_witness_merge(&c, note, "", lines, &out, &n), 0);
+	CHECK_STR(out, l1);
+	CHECK_EQ_INT(n, 1);
+	free(out);
+	/* Stored by the other gateway: kept, the new one for w1 dropped. */
+	lines[0] = l1b;
+	lines[1] = l2;
+	CHECK_EQ_INT(sg_witness_merge(&c, note, l1, lines, &out, &n), 0);
+	want = cat(l1, l2);
+	CHECK_STR(out, want);
+	CHECK_EQ_INT(n, 2);
+	free(out);
+	/* Nothing new: unchanged. */
+	lines[0] = lines[1] = NULL;
+	CHECK_EQ_INT(sg_witness_merge(&c, note, want, lines, &out, &n), 0);
+	CHECK_STR(out, want);
+	CHECK_EQ_INT(n, 2);
+	free(out);
+	free(want);
+	free(l1);
+	free(l1b);
+	free(l2);
+	free(note);
+	EVP_PKEY_free(k1.pkey);
+	EVP_PKEY_free(k2.pkey);
+}
+
 static void
 test_released(void)
 {
@@ -233,5 +286,6 @@ SG_TEST_MAIN("witnessing",
 	T(test_submission),
 	T(test_parse_size),
 	T(test_count),
+	T(test_merge),
 	T(test_released),
 )
