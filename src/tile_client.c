@@ -7,17 +7,21 @@
  * its kind can have.  A directory is read with the same caps.  A partial
  * tile the source no longer has (the log grew and the source kept only
  * the full tile) is read as the prefix of the full one, as the
- * specification allows.
+ * specification allows.  A 429 (the gateway's budget for anonymous
+ * readers) is waited out as its Retry-After says, a bounded number of
+ * times, so that a mirror of a large log gets there at the pace allowed.
  *
  * Checking: tiles are cached per checkpoint, each marked once checked
  * (sg_tile_client.h says how); a new checkpoint empties the cache, so
  * that nothing checked against one tree is taken for part of another.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -27,6 +31,11 @@
 
 #define NBUCKETS 1024
 #define DEFAULT_TIMEOUT 30L
+/* A source that answers 429 (the gateway's anonymous budget) is asked
+ * again after its Retry-After, this many times, waiting at most so long
+ * each time. */
+#define BUSY_TRIES 20
+#define BUSY_WAIT_MAX 10
 
 struct cached {
 	unsigned level;
@@ -212,8 +221,10 @@ fetch(struct sg_tile_client *c, const char *path, size_t max)
 {
 	char *url = NULL, *data = NULL;
 	long status = 0;
+	curl_off_t after;
+	struct timespec ts;
 	CURLcode cr;
-	int r;
+	int r, tries;
 
 	c->len = 0;
 	c->too_large = 0;
@@ -242,7 +253,26 @@ fetch(struct sg_tile_client *c, const char *path, size_t max)
 		r = fail(c, SG_ERR_INTERNAL, "%s: cannot be set", url);
 		goto out;
 	}
-	cr = curl_easy_perform(c->curl);
+	for (tries = 0;; tries++) {
+		c->len = 0;
+		c->too_large = 0;
+		cr = curl_easy_perform(c->curl);
+		status = 0;
+		if (cr == CURLE_OK)
+			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE,
+			    &status);
+		if (status != 429 || tries + 1 == BUSY_TRIES)
+			break;
+		/* Over the source's budget for readers: wait as told. */
+		if (curl_easy_getinfo(c->curl, CURLINFO_RETRY_AFTER,
+		    &after) != CURLE_OK || after < 1)
+			after = 1;
+		ts.tv_sec = after < BUSY_WAIT_MAX ? (time_t)after :
+		    BUSY_WAIT_MAX;
+		ts.tv_nsec = 0;
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
 	if (cr != CURLE_OK) {
 		if (c->too_large)
 			r = fail(c, SG_ERR_TOO_LARGE, "GET %s: larger than %zu "
@@ -254,7 +284,6 @@ fetch(struct sg_tile_client *c, const char *path, size_t max)
 			    c->curl_err[0] ? ": " : "", c->curl_err);
 		goto out;
 	}
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status == 404 || status == 410)
 		r = fail(c, SG_ERR_NOT_FOUND, "GET %s: HTTP %ld", url, status);
 	else if (status != 200)
