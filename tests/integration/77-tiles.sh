@@ -138,6 +138,26 @@ expect_rc "log mirror with another --vkey: KEY CHANGED" 5 log mirror "$M" \
     --vkey "other+00000000+AbZvBP2ZNmCuBEwIHSrH4hv7YGLGj4dJjMzXTpoFUNiR"
 check "... refused and said so" grep -q 'KEY CHANGED' "$T_DIR/err"
 
+# --- --follow keeps the mirror current until killed -------------------------
+timeout 60 "$SIGNGATE" log mirror "$M" --follow --interval 1 \
+    >"$T_DIR/follow.out" 2>"$T_DIR/follow.err" </dev/null &
+FOLLOW=$!
+BG_PIDS+=($FOLLOW)
+head -c 4096 /dev/urandom >"$T_DIR/work/c.bin"
+expect_rc "sign nightly a third time" 0 sign --key nightly "$T_DIR/work/c.bin"
+curl -sS --cacert "$DEV/tls/ca.pem" -o "$T_DIR/cp3" "$URL/log/checkpoint"
+for _ in $(seq 1 1500); do
+	[ "$(cp_of "$M/checkpoint")" = "$(cp_of "$T_DIR/cp3")" ] && break
+	pause 0.01
+done
+expect_eq "mirror --follow picked up the new checkpoint" \
+    "$(cp_of "$M/checkpoint")" "$(cp_of "$T_DIR/cp3")"
+check "... and is still running" kill -0 "$FOLLOW"
+kill -TERM "$FOLLOW" 2>/dev/null; wait "$FOLLOW" 2>/dev/null
+expect_eq "the reader gets that root from the mirror" \
+    "$(reader "$MURL")" "$(cp_of "$T_DIR/cp3")"
+cp "$T_DIR/cp3" "$T_DIR/cp2"
+
 # --- a changed byte anywhere is caught -------------------------------------
 cp -a "$M" "$T_DIR/bad"
 flip_byte "$T_DIR/bad/tile/0/000" 100
