@@ -415,7 +415,7 @@ same_entry(void *arg, uint64_t index, const uint8_t *entry, size_t len)
 int
 sg_cli_check_log_source(const char *source, const char *cacert,
     const char *vkey, const struct sg_checkpoint *cp,
-    const struct sg_cli_logged *entries, size_t n)
+    const struct sg_cli_logged *entries, size_t n, uint64_t *ret_size)
 {
 	struct sg_tile_client *c = NULL;
 	const struct sg_checkpoint *scp;
@@ -424,19 +424,19 @@ sg_cli_check_log_source(const char *source, const char *cacert,
 	int r, ex = SG_EXIT_VERIFY;
 
 	if ((r = sg_tile_client_open(source, cacert, 0, &c)) != 0) {
-		fprintf(stderr, "signgate: verify: log source: %s is neither "
+		fprintf(stderr, "verify: log source: %s is neither "
 		    "an http(s) URL nor a directory\n", sg_cli_esc(source));
 		return SG_EXIT_USAGE;
 	}
 	if ((r = sg_tile_client_checkpoint(c, vkey)) != 0) {
-		fprintf(stderr, "signgate: verify: log source: %s\n",
+		fprintf(stderr, "verify: log source: %s\n",
 		    sg_tile_client_error(c));
 		ex = r == SG_ERR_VERIFY ? SG_EXIT_VERIFY : SG_EXIT_SERVER;
 		goto out;
 	}
 	scp = sg_tile_client_cp(c);
 	if (scp->size < cp->size) {
-		fprintf(stderr, "signgate: verify: log source: its checkpoint "
+		fprintf(stderr, "verify: log source: its checkpoint "
 		    "(%llu entries) is older than the proof's (%llu): it "
 		    "cannot confirm the proof yet\n",
 		    (unsigned long long)scp->size,
@@ -444,7 +444,7 @@ sg_cli_check_log_source(const char *source, const char *cacert,
 		goto out;
 	}
 	if (sg_tile_client_consistent(c, cp->size, cp->root) != 0) {
-		fprintf(stderr, "signgate: verify: log source: %s: the proof's "
+		fprintf(stderr, "verify: log source: %s: the proof's "
 		    "checkpoint is not part of the log the source publishes\n",
 		    sg_tile_client_error(c));
 		goto out;
@@ -456,7 +456,7 @@ sg_cli_check_log_source(const char *source, const char *cacert,
 		r = sg_tile_client_entries(c, entries[i].index,
 		    entries[i].index + 1, same_entry, &se);
 		if (r != 0) {
-			fprintf(stderr, "signgate: verify: log source: entry "
+			fprintf(stderr, "verify: log source: entry "
 			    "%llu: %s\n", (unsigned long long)entries[i].index,
 			    r == SG_ERR_VERIFY && c != NULL &&
 			    strcmp(sg_tile_client_error(c), "unknown error") ==
@@ -467,9 +467,7 @@ sg_cli_check_log_source(const char *source, const char *cacert,
 			goto out;
 		}
 	}
-	printf("log source: %s size %llu, consistent with the proof's "
-	    "checkpoint, %zu entr%s the same\n", sg_cli_esc(source),
-	    (unsigned long long)scp->size, n, n == 1 ? "y" : "ies");
+	*ret_size = scp->size;
 	ex = SG_EXIT_OK;
 out:
 	sg_tile_client_free(c);

@@ -121,7 +121,8 @@ V=(verify --log-key "$VKEY" --policy "$DEV/policy.conf" \
     --proof "$T_DIR/work/a.bin.sig.proof" --signature "$T_DIR/work/a.bin.sig" \
     "$T_DIR/work/a.bin")
 expect_rc "verify --log the gateway" 0 "${V[@]}" --log "$URL/log"
-check "... says the source confirms it" grep -q '^log source: .* consistent' "$T_DIR/out"
+check "... says the source confirms it, last" bash -c \
+    "tail -n 1 '$T_DIR/out' | grep -q '^log source: .* consistent'"
 expect_rc "verify --log the mirror over http" 0 "${V[@]}" --log "$MURL"
 expect_rc "verify --log the mirror's directory" 0 "${V[@]}" --log "$M"
 
@@ -176,6 +177,8 @@ B=$(printf '%03d' $((SIZE2 / 256))).p/$((SIZE2 % 256))
 # checked against its tile, not only the entry asked for.
 flip_byte "$T_DIR/bad/tile/entries/$B" 42
 expect_rc "verify --log refuses the changed bundle" 5 "${V[@]}" --log "$T_DIR/bad"
+check "... naming the link and the entry" \
+    grep -q '^verify: log source: .*entry .* is not the entry the tree holds' "$T_DIR/err"
 rm -rf "$T_DIR/bad"; cp -a "$M" "$T_DIR/bad"
 flip_byte "$T_DIR/bad/tile/0/$B" $(((IDX % 256) * 32))
 expect_rc "verify --log refuses a changed partial tile" 5 "${V[@]}" \
