@@ -12,9 +12,9 @@
  * from the tiles), else FORK or ROLLBACK with exit 5 and DIR untouched.
  * Files are written atomically (a temporary file renamed over), the
  * checkpoint last, so a reader of DIR never sees a checkpoint whose tiles
- * are not there.  Full tiles the previous checkpoint covered already are
- * not fetched again; partial tiles of older checkpoints are left for
- * readers still using them.
+ * are not there.  Full tiles the previous checkpoint covered, and that
+ * are there, are not fetched again; partial tiles of older checkpoints
+ * are left for readers still using them.
  *
  * Files in DIR besides the log's: signgate-mirror.vkey (the pinned key).
  */
@@ -222,7 +222,28 @@ mirror_held(struct sg_tile_client *local, const char *vkey,
 	return SG_EXIT_OK;
 }
 
-/* One tile: fetched and checked unless the held tree had it in full. */
+/* A full tile of the tree DIR publishes, and its file is there: it was
+ * checked against that tree, which the new one extends, and never
+ * changes. */
+static int
+have_full(const char *dir, const char *path, const struct sg_tile *t,
+    uint64_t held)
+{
+	struct stat sb;
+	char *p;
+	int r;
+
+	if (t->width != SG_TILE_WIDTH ||
+	    sg_tile_width(t->level, t->index, held) != SG_TILE_WIDTH)
+		return 0;
+	if ((p = sg_path_join(dir, path)) == NULL)
+		return 0;
+	r = stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+	free(p);
+	return r;
+}
+
+/* One tile: fetched, checked and written unless DIR has it already. */
 static int
 mirror_tile(struct sg_tile_client *src, const char *dir,
     const struct sg_tile *t, uint64_t held, unsigned *nwritten)
@@ -232,11 +253,10 @@ mirror_tile(struct sg_tile_client *src, const char *dir,
 	size_t len;
 	int r;
 
-	if (t->width == SG_TILE_WIDTH &&
-	    sg_tile_width(t->level, t->index, held) == SG_TILE_WIDTH)
-		return 0;
 	if ((r = sg_tile_path(t, path)) != 0)
 		return SG_EXIT_LOCAL;
+	if (have_full(dir, path, t, held))
+		return 0;
 	if ((r = sg_tile_client_tile(src, t, &buf, &len)) != 0) {
 		fprintf(stderr, "signgate: log mirror: %s: %s\n", path,
 		    sg_tile_client_error(src));
