@@ -13,7 +13,8 @@
  *
  * Checking: tiles are cached per checkpoint, each marked once checked
  * (sg_tile_client.h says how); a new checkpoint empties the cache, so
- * that nothing checked against one tree is taken for part of another.
+ * that nothing checked against one tree is taken for part of another,
+ * and so does a full one (CACHE_MAX tiles) between two calls.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -30,6 +31,9 @@
 #include "sg_util.h"
 
 #define NBUCKETS 1024
+/* Tiles kept at most (8 KiB each): past it the cache starts over at the
+ * next call, so that reading a large log takes bounded memory. */
+#define CACHE_MAX 4096
 #define DEFAULT_TIMEOUT 30L
 /* A source that answers 429 (the gateway's anonymous budget) is asked
  * again after its Retry-After, this many times, waiting at most so long
@@ -67,6 +71,7 @@ struct sg_tile_client {
 	size_t note_len;
 	int edge_checked;
 	struct cached *buckets[NBUCKETS];
+	size_t ncached;
 };
 
 static int
@@ -125,7 +130,17 @@ cache_clear(struct sg_tile_client *c)
 		}
 		c->buckets[i] = NULL;
 	}
+	c->ncached = 0;
 	c->edge_checked = 0;
+}
+
+/* Between two tiles, when no cached tile is in use: a full cache starts
+ * over (what it held is fetched and checked again if needed). */
+static void
+cache_trim(struct sg_tile_client *c)
+{
+	if (c->ncached >= CACHE_MAX)
+		cache_clear(c);
 }
 
 void
@@ -418,6 +433,7 @@ load(struct sg_tile_client *c, unsigned level, uint64_t index,
 	e->width = t.width;
 	e->next = *b;
 	*b = e;
+	c->ncached++;
 	*ret = e;
 	return 0;
 }
@@ -506,6 +522,7 @@ static int
 need_cp(struct sg_tile_client *c)
 {
 	c->err[0] = '\0';
+	cache_trim(c);
 	return c->have_cp ? 0 : fail(c, SG_ERR_INVALID, "no checkpoint yet");
 }
 
@@ -636,6 +653,7 @@ sg_tile_client_entries(struct sg_tile_client *c, uint64_t a, uint64_t b,
 		    "all in the tree of %llu", (unsigned long long)a,
 		    (unsigned long long)b, (unsigned long long)c->cp.size);
 	for (n = a / SG_TILE_WIDTH; a < b; n++) {
+		cache_trim(c);
 		width = sg_tile_width(0, n, c->cp.size);
 		if ((r = load_bundle(c, n, width, &bundle, &blen)) != 0)
 			return r;
