@@ -41,6 +41,9 @@ packages=(
 	chromium-driver
 	libnss3-tools
 	python3
+	# The independent tlog-tiles reader (tests/tools/tiles_reader.py,
+	# tests/integration/77-tiles.sh) checks Ed25519 signatures with it.
+	python3-cryptography
 )
 
 # Names go to apt-get as arguments; refusing anything that is not a plain

@@ -12,9 +12,9 @@
  * from the tiles), else FORK or ROLLBACK with exit 5 and DIR untouched.
  * Files are written atomically (a temporary file renamed over), the
  * checkpoint last, so a reader of DIR never sees a checkpoint whose tiles
- * are not there.  Full tiles the previous checkpoint covered already are
- * not fetched again; partial tiles of older checkpoints are left for
- * readers still using them.
+ * are not there.  Full tiles the previous checkpoint covered, and that
+ * are there, are not fetched again; partial tiles of older checkpoints
+ * are left for readers still using them.
  *
  * Files in DIR besides the log's: signgate-mirror.vkey (the pinned key).
  */
@@ -222,7 +222,28 @@ mirror_held(struct sg_tile_client *local, const char *vkey,
 	return SG_EXIT_OK;
 }
 
-/* One tile: fetched and checked unless the held tree had it in full. */
+/* A full tile of the tree DIR publishes, and its file is there: it was
+ * checked against that tree, which the new one extends, and never
+ * changes. */
+static int
+have_full(const char *dir, const char *path, const struct sg_tile *t,
+    uint64_t held)
+{
+	struct stat sb;
+	char *p;
+	int r;
+
+	if (t->width != SG_TILE_WIDTH ||
+	    sg_tile_width(t->level, t->index, held) != SG_TILE_WIDTH)
+		return 0;
+	if ((p = sg_path_join(dir, path)) == NULL)
+		return 0;
+	r = stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+	free(p);
+	return r;
+}
+
+/* One tile: fetched, checked and written unless DIR has it already. */
 static int
 mirror_tile(struct sg_tile_client *src, const char *dir,
     const struct sg_tile *t, uint64_t held, unsigned *nwritten)
@@ -232,11 +253,10 @@ mirror_tile(struct sg_tile_client *src, const char *dir,
 	size_t len;
 	int r;
 
-	if (t->width == SG_TILE_WIDTH &&
-	    sg_tile_width(t->level, t->index, held) == SG_TILE_WIDTH)
-		return 0;
 	if ((r = sg_tile_path(t, path)) != 0)
 		return SG_EXIT_LOCAL;
+	if (have_full(dir, path, t, held))
+		return 0;
 	if ((r = sg_tile_client_tile(src, t, &buf, &len)) != 0) {
 		fprintf(stderr, "signgate: log mirror: %s: %s\n", path,
 		    sg_tile_client_error(src));
@@ -415,7 +435,7 @@ same_entry(void *arg, uint64_t index, const uint8_t *entry, size_t len)
 int
 sg_cli_check_log_source(const char *source, const char *cacert,
     const char *vkey, const struct sg_checkpoint *cp,
-    const struct sg_cli_logged *entries, size_t n)
+    const struct sg_cli_logged *entries, size_t n, uint64_t *ret_size)
 {
 	struct sg_tile_client *c = NULL;
 	const struct sg_checkpoint *scp;
@@ -424,19 +444,19 @@ sg_cli_check_log_source(const char *source, const char *cacert,
 	int r, ex = SG_EXIT_VERIFY;
 
 	if ((r = sg_tile_client_open(source, cacert, 0, &c)) != 0) {
-		fprintf(stderr, "signgate: verify: log source: %s is neither "
+		fprintf(stderr, "verify: log source: %s is neither "
 		    "an http(s) URL nor a directory\n", sg_cli_esc(source));
 		return SG_EXIT_USAGE;
 	}
 	if ((r = sg_tile_client_checkpoint(c, vkey)) != 0) {
-		fprintf(stderr, "signgate: verify: log source: %s\n",
+		fprintf(stderr, "verify: log source: %s\n",
 		    sg_tile_client_error(c));
 		ex = r == SG_ERR_VERIFY ? SG_EXIT_VERIFY : SG_EXIT_SERVER;
 		goto out;
 	}
 	scp = sg_tile_client_cp(c);
 	if (scp->size < cp->size) {
-		fprintf(stderr, "signgate: verify: log source: its checkpoint "
+		fprintf(stderr, "verify: log source: its checkpoint "
 		    "(%llu entries) is older than the proof's (%llu): it "
 		    "cannot confirm the proof yet\n",
 		    (unsigned long long)scp->size,
@@ -444,7 +464,7 @@ sg_cli_check_log_source(const char *source, const char *cacert,
 		goto out;
 	}
 	if (sg_tile_client_consistent(c, cp->size, cp->root) != 0) {
-		fprintf(stderr, "signgate: verify: log source: %s: the proof's "
+		fprintf(stderr, "verify: log source: %s: the proof's "
 		    "checkpoint is not part of the log the source publishes\n",
 		    sg_tile_client_error(c));
 		goto out;
@@ -456,7 +476,7 @@ sg_cli_check_log_source(const char *source, const char *cacert,
 		r = sg_tile_client_entries(c, entries[i].index,
 		    entries[i].index + 1, same_entry, &se);
 		if (r != 0) {
-			fprintf(stderr, "signgate: verify: log source: entry "
+			fprintf(stderr, "verify: log source: entry "
 			    "%llu: %s\n", (unsigned long long)entries[i].index,
 			    r == SG_ERR_VERIFY && c != NULL &&
 			    strcmp(sg_tile_client_error(c), "unknown error") ==
@@ -467,9 +487,7 @@ sg_cli_check_log_source(const char *source, const char *cacert,
 			goto out;
 		}
 	}
-	printf("log source: %s size %llu, consistent with the proof's "
-	    "checkpoint, %zu entr%s the same\n", sg_cli_esc(source),
-	    (unsigned long long)scp->size, n, n == 1 ? "y" : "ies");
+	*ret_size = scp->size;
 	ex = SG_EXIT_OK;
 out:
 	sg_tile_client_free(c);

@@ -921,7 +921,7 @@ print_summary(const struct verify_args *a, const struct verify *v)
  * checkpoint and the very entries the proof carries. */
 static int
 check_source(const struct verify_args *a, const struct verify *v,
-    const struct sg_cli_conf *conf)
+    const struct sg_cli_conf *conf, uint64_t *ret_size)
 {
 	struct sg_cli_logged e[2];
 	char *vkey = NULL;
@@ -940,7 +940,7 @@ check_source(const struct verify_args *a, const struct verify *v,
 	/* Offline otherwise, verify resolves no connection settings. */
 	ex = sg_cli_check_log_source(a->log_source, conf->cacert != NULL ?
 	    conf->cacert : getenv("SIGNGATE_CACERT"), vkey, &v->cp, e,
-	    v->two ? 2 : 1);
+	    v->two ? 2 : 1, ret_size);
 	free(vkey);
 	return ex;
 }
@@ -950,6 +950,7 @@ sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 {
 	struct verify_args a;
 	struct verify v;
+	uint64_t source_size = 0;
 	int ex;
 
 	if ((ex = parse_args(argc, argv, conf, &a)) != 0)
@@ -968,9 +969,13 @@ sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 	    (ex = check_signature(&a, &v)) != 0 ||
 	    (ex = check_policy(&a, &v)) != 0)
 		goto out;
-	if ((ex = check_source(&a, &v, conf)) != 0)
+	if ((ex = check_source(&a, &v, conf, &source_size)) != 0)
 		goto out;
 	print_summary(&a, &v);
+	if (a.log_source != NULL)
+		printf("log source: %s size %llu, consistent with the proof's "
+		    "checkpoint, the same entr%s\n", sg_cli_esc(a.log_source),
+		    (unsigned long long)source_size, v.two ? "ies" : "y");
 	ex = SG_EXIT_OK;
 out:
 	ex = sg_cli_flush(ex);

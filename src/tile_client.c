@@ -7,17 +7,22 @@
  * its kind can have.  A directory is read with the same caps.  A partial
  * tile the source no longer has (the log grew and the source kept only
  * the full tile) is read as the prefix of the full one, as the
- * specification allows.
+ * specification allows.  A 429 (the gateway's budget for anonymous
+ * readers) is waited out as its Retry-After says, a bounded number of
+ * times, so that a mirror of a large log gets there at the pace allowed.
  *
  * Checking: tiles are cached per checkpoint, each marked once checked
  * (sg_tile_client.h says how); a new checkpoint empties the cache, so
- * that nothing checked against one tree is taken for part of another.
+ * that nothing checked against one tree is taken for part of another,
+ * and so does a full one (CACHE_MAX tiles) between two calls.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -26,7 +31,15 @@
 #include "sg_util.h"
 
 #define NBUCKETS 1024
+/* Tiles kept at most (8 KiB each): past it the cache starts over at the
+ * next call, so that reading a large log takes bounded memory. */
+#define CACHE_MAX 4096
 #define DEFAULT_TIMEOUT 30L
+/* A source that answers 429 (the gateway's anonymous budget) is asked
+ * again after its Retry-After, this many times, waiting at most so long
+ * each time. */
+#define BUSY_TRIES 20
+#define BUSY_WAIT_MAX 10
 
 struct cached {
 	unsigned level;
@@ -58,6 +71,7 @@ struct sg_tile_client {
 	size_t note_len;
 	int edge_checked;
 	struct cached *buckets[NBUCKETS];
+	size_t ncached;
 };
 
 static int
@@ -116,7 +130,17 @@ cache_clear(struct sg_tile_client *c)
 		}
 		c->buckets[i] = NULL;
 	}
+	c->ncached = 0;
 	c->edge_checked = 0;
+}
+
+/* Between two tiles, when no cached tile is in use: a full cache starts
+ * over (what it held is fetched and checked again if needed). */
+static void
+cache_trim(struct sg_tile_client *c)
+{
+	if (c->ncached >= CACHE_MAX)
+		cache_clear(c);
 }
 
 void
@@ -212,8 +236,10 @@ fetch(struct sg_tile_client *c, const char *path, size_t max)
 {
 	char *url = NULL, *data = NULL;
 	long status = 0;
+	curl_off_t after;
+	struct timespec ts;
 	CURLcode cr;
-	int r;
+	int r, tries;
 
 	c->len = 0;
 	c->too_large = 0;
@@ -242,7 +268,26 @@ fetch(struct sg_tile_client *c, const char *path, size_t max)
 		r = fail(c, SG_ERR_INTERNAL, "%s: cannot be set", url);
 		goto out;
 	}
-	cr = curl_easy_perform(c->curl);
+	for (tries = 0;; tries++) {
+		c->len = 0;
+		c->too_large = 0;
+		cr = curl_easy_perform(c->curl);
+		status = 0;
+		if (cr == CURLE_OK)
+			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE,
+			    &status);
+		if (status != 429 || tries + 1 == BUSY_TRIES)
+			break;
+		/* Over the source's budget for readers: wait as told. */
+		if (curl_easy_getinfo(c->curl, CURLINFO_RETRY_AFTER,
+		    &after) != CURLE_OK || after < 1)
+			after = 1;
+		ts.tv_sec = after < BUSY_WAIT_MAX ? (time_t)after :
+		    BUSY_WAIT_MAX;
+		ts.tv_nsec = 0;
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
 	if (cr != CURLE_OK) {
 		if (c->too_large)
 			r = fail(c, SG_ERR_TOO_LARGE, "GET %s: larger than %zu "
@@ -254,7 +299,6 @@ fetch(struct sg_tile_client *c, const char *path, size_t max)
 			    c->curl_err[0] ? ": " : "", c->curl_err);
 		goto out;
 	}
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status == 404 || status == 410)
 		r = fail(c, SG_ERR_NOT_FOUND, "GET %s: HTTP %ld", url, status);
 	else if (status != 200)
@@ -389,6 +433,7 @@ load(struct sg_tile_client *c, unsigned level, uint64_t index,
 	e->width = t.width;
 	e->next = *b;
 	*b = e;
+	c->ncached++;
 	*ret = e;
 	return 0;
 }
@@ -477,6 +522,7 @@ static int
 need_cp(struct sg_tile_client *c)
 {
 	c->err[0] = '\0';
+	cache_trim(c);
 	return c->have_cp ? 0 : fail(c, SG_ERR_INVALID, "no checkpoint yet");
 }
 
@@ -607,6 +653,7 @@ sg_tile_client_entries(struct sg_tile_client *c, uint64_t a, uint64_t b,
 		    "all in the tree of %llu", (unsigned long long)a,
 		    (unsigned long long)b, (unsigned long long)c->cp.size);
 	for (n = a / SG_TILE_WIDTH; a < b; n++) {
+		cache_trim(c);
 		width = sg_tile_width(0, n, c->cp.size);
 		if ((r = load_bundle(c, n, width, &bundle, &blen)) != 0)
 			return r;

@@ -126,7 +126,7 @@ sg_tile_path_parse(const char *path, struct sg_tile *ret)
 	t.width = SG_TILE_WIDTH;
 	if (strncmp(s, ".p/", 3) == 0) {
 		s += 3;
-		if (parse_dec(&s, 3, SG_TILE_WIDTH - 1, &v) != 0)
+		if (parse_dec(&s, 3, SG_TILE_WIDTH - 1, &v) != 0 || v == 0)
 			return SG_ERR_INVALID;
 		t.width = (unsigned)v;
 	}

@@ -179,4 +179,18 @@ wait "$waker"
 check "a waiting client wakes on the approval (${el} ms)" test "$el" -lt 10000
 expect_eq "... and sees it" "$(jbody '.approvals | length')" 1
 
+# --- the log entry carries the approvals that make the quorum -------------
+# Four approvals count, three make the quorum: the signature's log entry
+# carries a smallest set that meets it.
+new_request ci release "$(printf '%064x' 4040)" >/dev/null; cp "$T_DIR/body" "$T_DIR/r4.json"
+for o in alice bob carol dave; do
+	approve_with_openssl "$o" "$T_DIR/r4.json" >/dev/null
+done
+expect_eq "four approve: signed, four approvals that count" \
+    "$(jbody '.state + " " + ([.approvals[] | select(.counts)] | length | tostring)')" \
+    "signed 4"
+jbody '.signature.log.proof' | sed -n 's/^extra //p' | base64 -d >"$T_DIR/r4.entry"
+expect_eq "the log entry carries the three that make the quorum" \
+    "$(grep -c '^approval ' "$T_DIR/r4.entry")" 3
+
 finish

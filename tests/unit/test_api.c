@@ -15,6 +15,7 @@
 #include "sg_crypto.h"
 #include "sg_err.h"
 #include "sg_test.h"
+#include "sg_tiles.h"
 #include "sg_util.h"
 
 #define ID "0123456789abcdef0123456789abcdef"
@@ -330,6 +331,30 @@ test_log_and_ops(void)
 	CHECK_EQ_INT(svc.x, 2);
 	CHECK_EQ_INT(svc.y, 8);
 	CHECK_EQ_INT(json_integer_value(json_object_get(out.doc, "new")), 8);
+
+	/* The same log as tlog-tiles: the checkpoint and a full tile
+	 * (the stand-in has only tile/0/000), with their caching. */
+	stub_reset(&svc);
+	mkreq(&t, "GET", "/log/checkpoint", NOBODY);
+	CHECK_EQ_INT(send_to(a, &t, &out), 200);
+	CHECK_STR(svc.last, "log_checkpoint");
+	CHECK_STR(out.r.cache_control, "no-cache");
+	CHECK(out.r.body_len == 21 &&
+	    memcmp(out.r.body, "signgate-test\n8\nAAAA\n", 21) == 0);
+	mkreq(&t, "GET", "/log/tile/0/000", NOBODY);
+	CHECK_EQ_INT(send_to(a, &t, &out), 200);
+	CHECK_STR(out.r.content_type, "application/octet-stream");
+	CHECK_STR(out.r.cache_control, "public, max-age=31536000, immutable");
+	CHECK(out.r.body_len == SG_TILE_HASHES_MAX &&
+	    (uint8_t)out.r.body[SG_TILE_HASHES_MAX - 1] == 0x5a);
+	mkreq(&t, "GET", "/log/tile/0/000.p/5", NOBODY);
+	CHECK_EQ_INT(send_to(a, &t, &out), 404);
+	CHECK(is_problem(&out, 404, "", "does not cover this tile"));
+	mkreq(&t, "GET", "/log/tile/0/0000", NOBODY);
+	CHECK_EQ_INT(send_to(a, &t, &out), 404);
+	CHECK(is_problem(&out, 404, "", "no such tile"));
+	mkreq(&t, "POST", "/log/checkpoint", NOBODY);
+	CHECK_EQ_INT(send_to(a, &t, &out), 405);
 
 	mkreq(&t, "GET", "/healthz", NOBODY);
 	CHECK_EQ_INT(send_to(a, &t, &out), 200);

@@ -745,6 +745,113 @@ test_served_quorum(void)
 	/* Without witnesses again: the newest. */
 	sg_tlog_set_witnessing(lg.l, 0, NULL, NULL);
 	CHECK_EQ_INT(checkpoint(&lg, NULL), 5);
+static int
+job_big(struct sg_txn *t, void *arg)
+{
+	struct log *lg = arg;
+	char *big = malloc(SG_TILE_ENTRY_MAX + 1);
+	uint64_t idx;
+	int r;
+
+	if (big == NULL)
+		abort();
+	memset(big, 'b', SG_TILE_ENTRY_MAX + 1);
+	r = sg_tlog_append(lg->l, t, big, SG_TILE_ENTRY_MAX + 1, &idx);
+	free(big);
+	return r;
+}
+
+/* The tile (entries, level, index, width) as sg_tlog_tile serves it. */
+static int
+tile(struct log *lg, int entries, unsigned level, uint64_t index,
+    unsigned width, uint8_t **ret, size_t *ret_len, uint64_t *bad)
+{
+	struct sg_tile t = { entries, level, index, width };
+	struct sg_txn *tx = NULL;
+	int r;
+
+	*ret = NULL;
+	if (sg_store_read_begin(lg->st, &tx) != 0)
+		return SG_ERR_IO;
+	r = sg_tlog_tile(tx, &t, ret, ret_len, bad);
+	sg_store_read_end(tx);
+	return r;
+}
+
+/* Tiles from the stored tree: what the checkpoint covers and nothing
+ * more; bundles of the exact entries; an entry too long for a bundle
+ * (as an older build could store) named, never cut. */
+static void
+test_tiles(void)
+{
+	struct log lg;
+	char err[256], want[32];
+	uint8_t *buf = NULL, leaf[SG_HASH_LEN], node[SG_HASH_LEN];
+	const uint8_t *e;
+	size_t len = 0, pos, elen;
+	uint64_t bad = 0;
+	unsigned i;
+	sqlite3 *c = NULL;
+
+	fake_init("tiles");
+	CHECK_EQ_INT(log_open("tiles", &lg, err, sizeof(err)), 0);
+	if (lg.l == NULL)
+		goto out;
+	CHECK_EQ_INT(append(&lg, 300, 7, NULL), 0);
+	/* Longer than a bundle carries: the job fails, nothing appended. */
+	CHECK_EQ_INT(sg_store_write(lg.st, job_big, &lg), SG_ERR_TOO_LARGE);
+	CHECK_EQ_INT(checkpoint(&lg, NULL), 300);
+	CHECK_EQ_INT(entries(&lg), 300);
+
+	CHECK_EQ_INT(tile(&lg, 0, 0, 0, 256, &buf, &len, &bad), 0);
+	CHECK(len == SG_TILE_HASHES_MAX);
+	for (i = 0; buf != NULL && i < 256; i += 85) {
+		snprintf(want, sizeof(want), "entry 7.%u\n", i);
+		sg_merkle_leaf_hash((uint8_t *)want, strlen(want), leaf);
+		CHECK(memcmp(buf + i * SG_HASH_LEN, leaf, SG_HASH_LEN) == 0);
+	}
+	if (buf != NULL)
+		CHECK_EQ_INT(sg_tile_subtree(buf, 256, 8, 0, node), 0);
+	free(buf);
+	CHECK_EQ_INT(tile(&lg, 0, 1, 0, 1, &buf, &len, &bad), 0);
+	CHECK(len == SG_HASH_LEN && buf != NULL &&
+	    memcmp(buf, node, SG_HASH_LEN) == 0);
+	free(buf);
+	CHECK_EQ_INT(tile(&lg, 0, 0, 1, 44, &buf, &len, &bad), 0);
+	free(buf);
+	CHECK_EQ_INT(tile(&lg, 0, 0, 1, 10, &buf, &len, &bad), 0);
+	CHECK(len == 10 * SG_HASH_LEN);
+	free(buf);
+	CHECK_EQ_INT(tile(&lg, 0, 0, 1, 45, &buf, &len, &bad),
+	    SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(tile(&lg, 0, 0, 1, 256, &buf, &len, &bad),
+	    SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(tile(&lg, 0, 1, 0, 2, &buf, &len, &bad),
+	    SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(tile(&lg, 1, 0, 1, 44, &buf, &len, &bad), 0);
+	for (pos = 0, i = 0; buf != NULL && sg_tile_bundle_next(buf, len,
+	    &pos, &e, &elen) == 1; i++) {
+		snprintf(want, sizeof(want), "entry 7.%u\n", 256 + i);
+		CHECK(elen == strlen(want) && memcmp(e, want, elen) == 0);
+	}
+	CHECK_EQ_INT(i, 44);
+	CHECK(pos == len);
+	free(buf);
+
+	/* Entry 5 as an older build could have stored it. */
+	log_close(&lg);
+	CHECK(sqlite3_open(fk.db, &c) == SQLITE_OK &&
+	    sqlite3_exec(c, "UPDATE log_entries SET data = zeroblob(70000) "
+	    "WHERE idx = 5", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(c);
+	CHECK_EQ_INT(log_open("tiles", &lg, err, sizeof(err)), 0);
+	if (lg.l == NULL)
+		goto out;
+	CHECK_EQ_INT(tile(&lg, 1, 0, 0, 256, &buf, &len, &bad),
+	    SG_ERR_TOO_LARGE);
+	CHECK(buf == NULL && bad == 5);
+	CHECK_EQ_INT(tile(&lg, 1, 0, 1, 44, &buf, &len, &bad), 0);
+	free(buf);
 	log_close(&lg);
 out:
 	fake_free();
@@ -772,4 +879,5 @@ SG_TEST_MAIN("tlog",
     T(test_rollback_refused),
     T(test_other_gateway_entry_covered),
     T(test_served_quorum),
+    T(test_tiles),
     T(test_teardown))
