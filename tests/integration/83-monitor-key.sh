@@ -1,0 +1,141 @@
+# `signgate log monitor --key`: the first run records where the log is
+# without reporting history; the next reports exactly the signatures made
+# by that key since (indices as the signers' proof bundles say), nothing
+# for another key, and nothing on a run right after; a request created
+# before one run and signed after it is reported with its artifact's name;
+# --artifact-pattern and --hours turn a signature into exit 6 naming the
+# entry; the Prometheus textfile says what the run saw; a corrupted state
+# file is refused and left alone; a version 1 state file is accepted and
+# upgraded; --from 0 reports the history.
+. "$(dirname "$0")/lib.sh"
+
+sg() {
+	timeout 60 setsid -w "$SIGNGATE" "$@" </dev/null \
+	    >"$T_DIR/out" 2>"$T_DIR/err"
+	echo $?
+}
+
+expect_rc() {
+	local name=$1 want=$2 got; shift 2
+	got=$(sg "$@")
+	expect_eq "$name (exit $want)" "$got" "$want"
+	if [ "$got" != "$want" ]; then
+		sed 's/^/    stderr: /' "$T_DIR/err" | head -n 5
+		sed 's/^/    stdout: /' "$T_DIR/out" | head -n 5
+	fi
+}
+
+# The indices of the signature lines the last run printed, one a line.
+reported() { sed -n 's/^signature: index \([0-9]*\) .*/\1/p' "$T_DIR/out"; }
+# sign_as KEY NAME: signs a fresh file called NAME; prints its log index.
+sign_as() {
+	local f="$T_DIR/work/$2"
+	head -c 64 /dev/urandom >"$f"
+	[ "$(sg sign --key "$1" "$f")" = 0 ] || { echo "sign-failed"; return; }
+	sed -n 's/^index //p' "$f.sig.proof"
+}
+prom() { sed -n "s/^$1 //p" "$T_DIR/metrics.prom"; }
+
+# A second key that needs no approval, on the nightly key's object.
+sed -n '/^key nightly$/,/^end$/p' "$DEV/policy.conf" |
+    sed 's/^key nightly$/key nightly-b/' >"$T_DIR/policy.extra"
+cat "$DEV/policy.conf" "$T_DIR/policy.extra" >"$T_DIR/policy.conf"
+write_config ".policy = \"$T_DIR/policy.conf\""
+start_daemon || { not_ok "daemon starts"; finish; exit 1; }
+as ci
+mkdir -p "$T_DIR/work"
+STATE="$T_DIR/monitor.state"
+MON=(log monitor --state "$STATE" --key nightly)
+
+# --- the first run records the position ------------------------------------
+sign_as nightly before.bin >/dev/null
+expect_rc "first run" 0 "${MON[@]}"
+expect_eq "... reports no history" "$(reported | wc -l)" 0
+check "... writes a version 2 state" grep -qx 'signgate-log-monitor v2' "$STATE"
+expect_eq "... that starts at the log's end" \
+    "$(sed -n 's/^next //p' "$STATE")" "$(sed -n 's/^size //p' "$STATE")"
+
+# --- k signatures by nightly, one by nightly-b -------------------------------
+want=""
+for i in 1 2 3; do
+	want="$want$(sign_as nightly "a$i.bin")"$'\n'
+done
+other=$(sign_as nightly-b b1.bin)
+expect_rc "the run after the signatures" 0 "${MON[@]}" --prometheus "$T_DIR/metrics.prom"
+expect_eq "... reports exactly nightly's 3 signatures, by index" \
+    "$(reported | sort -n)" "$(printf '%s' "$want" | sort -n)"
+check "... nothing of nightly-b's (entry $other)" bash -c \
+    "! grep -q 'index $other ' '$T_DIR/out'"
+check "... each line names key, requester, approvers, hsm and artifact" \
+    grep -qE "^signature: index [0-9]+ time 20[0-9-]{8}T[0-9:]{8}Z key nightly request [0-9a-f]{32} requester ci approvers - hsm [0-9a-f]+ CH artifact sha256:[0-9a-f]{64} name a1\.bin$" "$T_DIR/out"
+check "... and its summary" grep -qx 'signatures: 3 by key nightly' "$T_DIR/out"
+expect_eq "prometheus: nightly's signatures" "$(prom 'signgate_log_monitor_signatures{key="nightly"}')" 3
+expect_eq "prometheus: nightly-b's signatures" "$(prom 'signgate_log_monitor_signatures{key="nightly-b"}')" 1
+expect_eq "prometheus: log size is the state's" "$(prom signgate_log_monitor_log_size)" "$(sed -n 's/^size //p' "$STATE")"
+expect_eq "prometheus: no violations" "$(prom signgate_log_monitor_violations)" 0
+expect_eq "prometheus: up" "$(prom signgate_log_monitor_up)" 1
+expect_eq "prometheus: last success is the state's" \
+    "$(prom signgate_log_monitor_last_success_timestamp_seconds)" "$(sed -n 's/^success //p' "$STATE")"
+
+expect_rc "a run right after" 0 "${MON[@]}"
+expect_eq "... reports nothing" "$(reported | wc -l)" 0
+check "... and read nothing" grep -qx 'read: no new entries' "$T_DIR/out"
+
+# --- a request created before a run and signed after it ----------------------
+head -c 32 /dev/urandom >"$T_DIR/work/fw.bin"
+expect_eq "a firmware request" "$(new_request ci firmware "$(hexdigest sha256 "$T_DIR/work/fw.bin")")" 201
+cp "$T_DIR/body" "$T_DIR/fw.json"
+FID=$(jq -r .id "$T_DIR/fw.json")
+expect_rc "a run while it is pending" 0 log monitor --state "$STATE" --key firmware
+check "... remembers the pending request" grep -q "^pending $FID " "$STATE"
+for o in alice bob; do
+	expect_eq "$o approves" "$(approve_with_openssl $o "$T_DIR/fw.json")" 200
+done
+expect_eq "the firmware request is signed" \
+    "$(api ci GET "/v1/requests/$FID?wait=20" >/dev/null; jbody .state)" signed
+expect_rc "the run after its signature" 0 log monitor --state "$STATE" --key firmware
+check "... names the artifact and both officers" grep -qE \
+    "^signature: index [0-9]+ .* key firmware request $FID requester ci approvers (alice,bob|bob,alice) .* name test\.bin$" "$T_DIR/out"
+check "... and forgets the request" bash -c "! grep -q '^pending $FID ' '$STATE'"
+
+# --- rules -------------------------------------------------------------------
+bad=$(sign_as nightly tool.exe)
+expect_rc "an artifact outside --artifact-pattern" 6 "${MON[@]}" \
+    --artifact-pattern '*.bin' --artifact-pattern '*.tar.gz'
+check "... names the entry $bad" grep -q "VIOLATION: entry $bad: artifact name tool.exe matches no --artifact-pattern" "$T_DIR/err"
+check "... still reports it" grep -q "^signature: index $bad " "$T_DIR/out"
+
+late=$(sign_as nightly late.bin)
+h=$(date -u +%H); h=$((10#$h))
+s=$(((h + 1) % 24)); e=$((s + 1))
+hours=$(printf '%02d-%02d' "$s" "$e")
+expect_rc "a signature outside --hours $hours" 6 "${MON[@]}" --hours "$hours" \
+    --artifact-pattern '*.bin' --prometheus "$T_DIR/metrics.prom"
+check "... names the entry $late" grep -q "VIOLATION: entry $late: signed at .* outside --hours $hours" "$T_DIR/err"
+expect_eq "prometheus: one violation" "$(prom signgate_log_monitor_violations)" 1
+expect_eq "prometheus: two since the state began" "$(prom signgate_log_monitor_violations_total)" 2
+expect_eq "prometheus: exit status 6" "$(prom signgate_log_monitor_exit_status)" 6
+expect_eq "--hours with no hour" "$(sg "${MON[@]}" --hours 07-07)" 2
+
+# --- state files -------------------------------------------------------------
+cp "$STATE" "$T_DIR/good.state"
+sed 's/^next \([0-9]*\)$/next x\1/' "$T_DIR/good.state" >"$STATE"
+cp "$STATE" "$T_DIR/bad.state"
+expect_rc "a corrupted state file" 1 "${MON[@]}" --prometheus "$T_DIR/metrics.prom"
+check "... is refused" grep -q 'not a log monitor state file' "$T_DIR/err"
+check "... and left as it was" cmp -s "$STATE" "$T_DIR/bad.state"
+expect_eq "prometheus: the failure" "$(prom signgate_log_monitor_up)/$(prom signgate_log_monitor_exit_status)" 0/1
+
+sign_as nightly after-v1.bin >/dev/null
+{ echo 'signgate-log-monitor v1'; sed -n '2,4p' "$T_DIR/good.state"; } >"$STATE"
+expect_rc "a version 1 state file" 0 "${MON[@]}"
+check "... is upgraded" grep -qx 'signgate-log-monitor v2' "$STATE"
+check "... and says so" grep -qx 'state: upgraded from version 1' "$T_DIR/out"
+expect_eq "... reading from its size on" "$(reported | wc -l)" 1
+
+# --- history ------------------------------------------------------------------
+expect_rc "a first run with --from 0" 0 log monitor --state "$T_DIR/h.state" \
+    --key nightly-b --from 0
+expect_eq "... reports nightly-b's one signature" "$(reported)" "$other"
+
+finish
