@@ -27,9 +27,39 @@ int sg_note_vkey_format(const char *name, const uint8_t pub[SG_ED25519_PUB],
 int sg_note_vkey_parse(const char *vkey, char ret_name[SG_NOTE_NAME_MAX + 1],
     uint32_t *ret_id, uint8_t ret_pub[SG_ED25519_PUB]);
 
+/*
+ * The same for other signature types over a 32-byte Ed25519 key (the
+ * cosignatures of c2sp.org/tlog-cosignature use 0x04): the type byte
+ * enters the key ID and the vkey; a vkey of another type is refused with
+ * SG_ERR_MECHANISM.
+ */
+uint32_t sg_note_key_id_typed(const char *name, uint8_t type,
+    const uint8_t pub[SG_ED25519_PUB]);
+int sg_note_vkey_format_typed(const char *name, uint8_t type,
+    const uint8_t pub[SG_ED25519_PUB], char **ret);
+int sg_note_vkey_parse_typed(const char *vkey, uint8_t type,
+    char ret_name[SG_NOTE_NAME_MAX + 1], uint32_t *ret_id,
+    uint8_t ret_pub[SG_ED25519_PUB]);
+
 /* One signature line: U+2014 SP name SP base64(key id || signature) LF. */
 int sg_note_signature_line(const char *name, uint32_t id,
     const uint8_t sig[SG_ED25519_SIG], char **ret);
+/* The same with any signature bytes (key ID first): 5..SG_NOTE_SIG_RAW_MAX. */
+#define SG_NOTE_SIG_RAW_MAX 256
+int sg_note_signature_line_raw(const char *name, const uint8_t *raw,
+    size_t rawlen, char **ret);
+
+/*
+ * Splits a signed note as sg_note_verify() does and calls fn for each
+ * signature line, in order, with its key name (not NUL-terminated), its
+ * decoded bytes (key ID first, at least 5) and the length of the text (with
+ * its LF).  A malformed note or line is SG_ERR_INVALID; a non-zero return
+ * of fn stops the walk and is returned.  *ret_text_len is set on success.
+ */
+typedef int (*sg_note_sig_fn)(void *ctx, const char *name, size_t nlen,
+    const uint8_t *raw, size_t rawlen, size_t text_len);
+int sg_note_signatures(const char *note, size_t len, sg_note_sig_fn fn,
+    void *ctx, size_t *ret_text_len) __attribute__((warn_unused_result));
 
 /*
  * Verifies a signed note (text, a blank line, signature lines): the text

@@ -140,9 +140,10 @@ b64_exact(const char *s, size_t n, uint8_t *out, size_t want)
 }
 
 uint32_t
-sg_note_key_id(const char *name, const uint8_t pub[SG_ED25519_PUB])
+sg_note_key_id_typed(const char *name, uint8_t type,
+    const uint8_t pub[SG_ED25519_PUB])
 {
-	static const uint8_t sep[2] = { '\n', SIG_TYPE_ED25519 };
+	const uint8_t sep[2] = { '\n', type };
 	uint8_t h[32];
 	unsigned int olen = 0;
 	EVP_MD_CTX *ctx;
@@ -161,6 +162,12 @@ sg_note_key_id(const char *name, const uint8_t pub[SG_ED25519_PUB])
 	EVP_MD_CTX_free(ctx);
 	return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
 	    (uint32_t)h[2] << 8 | h[3];
+}
+
+uint32_t
+sg_note_key_id(const char *name, const uint8_t pub[SG_ED25519_PUB])
+{
+	return sg_note_key_id_typed(name, SIG_TYPE_ED25519, pub);
 }
 
 /*
@@ -188,8 +195,8 @@ render(char **ret, size_t cap, const char *fmt, ...)
 }
 
 int
-sg_note_vkey_format(const char *name, const uint8_t pub[SG_ED25519_PUB],
-    char **ret)
+sg_note_vkey_format_typed(const char *name, uint8_t type,
+    const uint8_t pub[SG_ED25519_PUB], char **ret)
 {
 	uint8_t raw[1 + SG_ED25519_PUB];
 	char *b64;
@@ -197,19 +204,27 @@ sg_note_vkey_format(const char *name, const uint8_t pub[SG_ED25519_PUB],
 
 	if (pub == NULL || ret == NULL || !cstr_name_ok(name))
 		return SG_ERR_INVALID;
-	raw[0] = SIG_TYPE_ED25519;
+	raw[0] = type;
 	memcpy(raw + 1, pub, SG_ED25519_PUB);
 	if ((b64 = sg_b64_encode(raw, sizeof(raw))) == NULL)
 		return SG_ERR_NOMEM;
 	r = render(ret, VKEY_MAX + 1, "%s+%08x+%s", name,
-	    (unsigned)sg_note_key_id(name, pub), b64);
+	    (unsigned)sg_note_key_id_typed(name, type, pub), b64);
 	free(b64);
 	return r;
 }
 
 int
-sg_note_vkey_parse(const char *vkey, char ret_name[SG_NOTE_NAME_MAX + 1],
-    uint32_t *ret_id, uint8_t ret_pub[SG_ED25519_PUB])
+sg_note_vkey_format(const char *name, const uint8_t pub[SG_ED25519_PUB],
+    char **ret)
+{
+	return sg_note_vkey_format_typed(name, SIG_TYPE_ED25519, pub, ret);
+}
+
+int
+sg_note_vkey_parse_typed(const char *vkey, uint8_t type,
+    char ret_name[SG_NOTE_NAME_MAX + 1], uint32_t *ret_id,
+    uint8_t ret_pub[SG_ED25519_PUB])
 {
 	uint8_t raw[1 + SG_ED25519_PUB];
 	char name[SG_NOTE_NAME_MAX + 1];
@@ -247,13 +262,13 @@ sg_note_vkey_parse(const char *vkey, char ret_name[SG_NOTE_NAME_MAX + 1],
 	p2 = p1 + KEY_ID_HEX + 1;
 	if (b64_exact(p2, (size_t)(vkey + len - p2), raw, sizeof(raw)) != 0)
 		return SG_ERR_INVALID;
-	if (raw[0] != SIG_TYPE_ED25519)
+	if (raw[0] != type)
 		return SG_ERR_MECHANISM;
 	memcpy(name, vkey, nlen);
 	name[nlen] = '\0';
 	/* The ID is redundant; one that does not match is a typo or a
 	 * different key, never something to trust. */
-	if (sg_note_key_id(name, raw + 1) != id)
+	if (sg_note_key_id_typed(name, type, raw + 1) != id)
 		return SG_ERR_INVALID;
 	memcpy(ret_name, name, nlen + 1);
 	*ret_id = id;
@@ -262,26 +277,45 @@ sg_note_vkey_parse(const char *vkey, char ret_name[SG_NOTE_NAME_MAX + 1],
 }
 
 int
+sg_note_vkey_parse(const char *vkey, char ret_name[SG_NOTE_NAME_MAX + 1],
+    uint32_t *ret_id, uint8_t ret_pub[SG_ED25519_PUB])
+{
+	return sg_note_vkey_parse_typed(vkey, SIG_TYPE_ED25519, ret_name,
+	    ret_id, ret_pub);
+}
+
+int
+sg_note_signature_line_raw(const char *name, const uint8_t *raw,
+    size_t rawlen, char **ret)
+{
+	char *b64;
+	int r;
+
+	if (raw == NULL || rawlen < 5 || rawlen > SG_NOTE_SIG_RAW_MAX ||
+	    ret == NULL || !cstr_name_ok(name))
+		return SG_ERR_INVALID;
+	if ((b64 = sg_b64_encode(raw, rawlen)) == NULL)
+		return SG_ERR_NOMEM;
+	r = render(ret, sizeof(em_dash_sp) + strlen(name) + 1 + strlen(b64) + 2,
+	    "%s%s %s\n", em_dash_sp, name, b64);
+	free(b64);
+	return r;
+}
+
+int
 sg_note_signature_line(const char *name, uint32_t id,
     const uint8_t sig[SG_ED25519_SIG], char **ret)
 {
 	uint8_t raw[4 + SG_ED25519_SIG];
-	char *b64;
-	int r;
 
-	if (sig == NULL || ret == NULL || !cstr_name_ok(name))
+	if (sig == NULL)
 		return SG_ERR_INVALID;
 	raw[0] = (uint8_t)(id >> 24);
 	raw[1] = (uint8_t)(id >> 16);
 	raw[2] = (uint8_t)(id >> 8);
 	raw[3] = (uint8_t)id;
 	memcpy(raw + 4, sig, SG_ED25519_SIG);
-	if ((b64 = sg_b64_encode(raw, sizeof(raw))) == NULL)
-		return SG_ERR_NOMEM;
-	r = render(ret, sizeof(em_dash_sp) + strlen(name) + 1 + strlen(b64) + 2,
-	    "%s%s %s\n", em_dash_sp, name, b64);
-	free(b64);
-	return r;
+	return sg_note_signature_line_raw(name, raw, sizeof(raw), ret);
 }
 
 /*
@@ -332,16 +366,15 @@ out:
 }
 
 int
-sg_note_verify(const char *note, size_t len, const char *name, uint32_t id,
-    const uint8_t pub[SG_ED25519_PUB], size_t *ret_text_len)
+sg_note_signatures(const char *note, size_t len, sg_note_sig_fn fn,
+    void *ctx, size_t *ret_text_len)
 {
 	const char *p, *end, *nl, *sp, *sigs = NULL;
 	uint8_t *dec = NULL;
 	size_t text_len = 0, nlen, dlen = 0, nsig = 0, i;
-	int r = SG_ERR_INVALID, verified = 0;
+	int r = SG_ERR_INVALID;
 
-	if (note == NULL || pub == NULL || ret_text_len == NULL ||
-	    !cstr_name_ok(name))
+	if (note == NULL || fn == NULL || ret_text_len == NULL)
 		return SG_ERR_INVALID;
 	if (len > SG_NOTE_MAX)
 		return SG_ERR_TOO_LARGE;
@@ -378,29 +411,68 @@ sg_note_verify(const char *note, size_t len, const char *name, uint32_t id,
 		if (sg_b64_decode(sp + 1, (size_t)(nl - sp - 1), &dec,
 		    &dlen) != 0 || dlen < 5)
 			goto out;
-		if (nlen != strlen(name) || memcmp(p, name, nlen) != 0 ||
-		    ((uint32_t)dec[0] << 24 | (uint32_t)dec[1] << 16 |
-		    (uint32_t)dec[2] << 8 | dec[3]) != id)
-			continue;
-		if (dlen != 4 + SG_ED25519_SIG) {
-			r = SG_ERR_VERIFY;
+		if ((r = fn(ctx, p, nlen, dec, dlen, text_len)) != 0)
 			goto out;
-		}
-		if ((r = ed25519_verify(pub, (const uint8_t *)note, text_len,
-		    dec + 4)) != 0)
-			goto out;
-		verified = 1;
 		r = SG_ERR_INVALID;
-	}
-	if (!verified) {
-		r = SG_ERR_VERIFY;
-		goto out;
 	}
 	*ret_text_len = text_len;
 	r = 0;
 out:
 	free(dec);
 	return r;
+}
+
+struct note_verify_ctx {
+	const char *note;
+	const char *name;
+	uint32_t id;
+	const uint8_t *pub;
+	int verified;
+};
+
+static int
+note_verify_line(void *arg, const char *name, size_t nlen,
+    const uint8_t *raw, size_t rawlen, size_t text_len)
+{
+	struct note_verify_ctx *c = arg;
+	int r;
+
+	if (nlen != strlen(c->name) || memcmp(name, c->name, nlen) != 0 ||
+	    ((uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 |
+	    (uint32_t)raw[2] << 8 | raw[3]) != c->id)
+		return 0;
+	if (rawlen != 4 + SG_ED25519_SIG)
+		return SG_ERR_VERIFY;
+	if ((r = ed25519_verify(c->pub, (const uint8_t *)c->note, text_len,
+	    raw + 4)) != 0)
+		return r;
+	c->verified = 1;
+	return 0;
+}
+
+int
+sg_note_verify(const char *note, size_t len, const char *name, uint32_t id,
+    const uint8_t pub[SG_ED25519_PUB], size_t *ret_text_len)
+{
+	struct note_verify_ctx c;
+	size_t text_len = 0;
+	int r;
+
+	if (note == NULL || pub == NULL || ret_text_len == NULL ||
+	    !cstr_name_ok(name))
+		return SG_ERR_INVALID;
+	memset(&c, 0, sizeof(c));
+	c.note = note;
+	c.name = name;
+	c.id = id;
+	c.pub = pub;
+	if ((r = sg_note_signatures(note, len, note_verify_line, &c,
+	    &text_len)) != 0)
+		return r;
+	if (!c.verified)
+		return SG_ERR_VERIFY;
+	*ret_text_len = text_len;
+	return 0;
 }
 
 static int
