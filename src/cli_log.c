@@ -62,6 +62,8 @@ enum {
 	OPT_MAX_PER_RUN,
 	OPT_POLICY_FAIL,
 	OPT_PROMETHEUS,
+	OPT_WITNESS,
+	OPT_WITNESS_QUORUM,
 };
 
 struct vkey {
@@ -450,6 +452,9 @@ struct log_args {
 	int has_from;
 	uint64_t from;
 	struct sg_monitor_rules rules;
+	struct sg_monitor_witness witnesses[SG_MONITOR_WITNESSES_MAX];
+	size_t nwitnesses;
+	uint64_t quorum;              /* 0: all the witnesses given */
 	int bad;                      /* an option's value was refused */
 };
 
@@ -510,6 +515,23 @@ log_option(void *arg, int opt, const char *v)
 	case OPT_PROMETHEUS:
 		a->prometheus = v;
 		return 0;
+	case OPT_WITNESS:
+		if (a->nwitnesses == SG_MONITOR_WITNESSES_MAX)
+			return opt_refuse(a, "--witness", "given too many "
+			    "times (at most 16)");
+		if (sg_monitor_witness_parse(v,
+		    &a->witnesses[a->nwitnesses]) != 0)
+			return opt_refuse(a, "--witness", "not a witness's "
+			    "verifier key (<name>+<key id>+<base64 of 0x04 and "
+			    "an Ed25519 key>)");
+		a->nwitnesses++;
+		return 0;
+	case OPT_WITNESS_QUORUM:
+		if (sg_parse_u64(v, 1, SG_MONITOR_WITNESSES_MAX,
+		    &a->quorum) != 0)
+			return opt_refuse(a, "--witness-quorum", "not a number "
+			    "from 1 to 16");
+		return 0;
 	}
 	return 1;
 }
@@ -528,6 +550,9 @@ parse_args(int argc, char **argv, struct sg_cli_conf *conf, int monitor,
 		{ "max-per-run", required_argument, NULL, OPT_MAX_PER_RUN },
 		{ "policy-changes-fail", no_argument, NULL, OPT_POLICY_FAIL },
 		{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
+		{ "witness", required_argument, NULL, OPT_WITNESS },
+		{ "witness-quorum", required_argument, NULL,
+		    OPT_WITNESS_QUORUM },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct sg_cli_cmdline cl = { "log",
@@ -550,6 +575,14 @@ parse_args(int argc, char **argv, struct sg_cli_conf *conf, int monitor,
 		    "--key NAME\n");
 		return SG_EXIT_USAGE;
 	}
+	if (ret->quorum > ret->nwitnesses) {
+		fprintf(stderr, "signgate: log monitor: --witness-quorum %llu "
+		    "needs at least that many --witness keys\n",
+		    (unsigned long long)ret->quorum);
+		return SG_EXIT_USAGE;
+	}
+	if (ret->quorum == 0)
+		ret->quorum = ret->nwitnesses;
 	return 0;
 }
 
@@ -683,6 +716,30 @@ monitor_print(const struct monitor_state *old, const struct monitor_state *cur,
 	free(b64);
 }
 
+/* The checkpoint carries valid cosignatures of --witness-quorum of the
+ * --witness keys; else an alarm: the log may show this tree to this
+ * monitor only. */
+static int
+monitor_witnesses(const struct log_args *a, const char *note, size_t len,
+    const struct sg_checkpoint *cp, size_t *ret_n)
+{
+	size_t n;
+
+	*ret_n = 0;
+	if (a->nwitnesses == 0)
+		return 0;
+	n = sg_monitor_cosigned(note, len, a->witnesses, a->nwitnesses, NULL,
+	    NULL);
+	if (n < a->quorum)
+		return alarm_msg("WITNESS QUORUM", "the checkpoint of size "
+		    "%llu carries valid cosignatures of %zu of the %zu "
+		    "witnesses given; %llu are required",
+		    (unsigned long long)cp->size, n, a->nwitnesses,
+		    (unsigned long long)a->quorum);
+	*ret_n = n;
+	return 0;
+}
+
 /* Reads the entries not examined yet, up to the verified checkpoint. */
 static int
 monitor_entries(struct sg_cli_http *h, const struct log_args *a,
@@ -736,10 +793,14 @@ monitor_run(struct sg_cli_conf *conf, const struct log_args *a,
     struct monitor_state *old, int *have_old, struct monitor_state *cur,
     struct sg_monitor_run *run, int *ret_checked)
 {
+	struct sg_cli_http_resp note;
 	struct sg_cli_http *h = NULL;
 	struct sg_checkpoint cp;
 	struct vkey given;
+	size_t cosigned = 0;
 	int r, ex;
+
+	memset(&note, 0, sizeof(note));
 
 	if (a->vkey != NULL && vkey_set(&given, a->vkey,
 	    strlen(a->vkey)) != 0) {
@@ -752,7 +813,10 @@ monitor_run(struct sg_cli_conf *conf, const struct log_args *a,
 		goto out;
 	if ((ex = monitor_key(h, a->state, old, *have_old,
 	    a->vkey != NULL ? &given : NULL, &cur->key)) != 0 ||
-	    (ex = fetch_checkpoint(h, &cur->key, NULL, &cp)) != 0)
+	    (ex = fetch_checkpoint(h, &cur->key, &note, &cp)) != 0)
+		goto out;
+	if ((ex = monitor_witnesses(a, note.body, note.len, &cp,
+	    &cosigned)) != 0)
 		goto out;
 	if (*have_old && (ex = monitor_extends(h, old, &cp)) != 0)
 		goto out;
@@ -766,6 +830,9 @@ monitor_run(struct sg_cli_conf *conf, const struct log_args *a,
 	memcpy(cur->m.root, cp.root, SG_HASH_LEN);
 	*ret_checked = 1;
 	monitor_print(old, cur, *have_old, a->vkey != NULL);
+	if (a->nwitnesses > 0)
+		printf("witnesses: %zu of %zu cosigned (quorum %llu)\n",
+		    cosigned, a->nwitnesses, (unsigned long long)a->quorum);
 	if ((ex = monitor_entries(h, a, &cp, *have_old, cur, run)) != 0)
 		goto out;
 	cur->m.success = (int64_t)time(NULL);
@@ -779,6 +846,7 @@ monitor_run(struct sg_cli_conf *conf, const struct log_args *a,
 		printf("state: upgraded from version 1\n");
 	ex = run->violations > 0 ? SG_MONITOR_EXIT_RULE : SG_EXIT_OK;
 out:
+	sg_cli_http_resp_clear(&note);
 	sg_cli_http_free(h);
 	return ex;
 }
