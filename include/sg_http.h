@@ -77,6 +77,8 @@ struct sg_http_response {
 	/* A Set-Cookie header, or "" (a front without client certificates:
 	 * the console's session). */
 	char set_cookie[192];
+	/* Cache-Control (static string); NULL: "no-store". */
+	const char *cache_control;
 };
 
 typedef void (*sg_http_handler)(void *ctx, const struct sg_http_request *req,

@@ -228,6 +228,9 @@ int sg_service_log_consistency(struct sg_service *s, uint64_t old_size,
     size_t *ret_n);
 /* The c2sp.org/tlog-proof@v1 bundle for one entry. */
 int sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret);
+/* A c2sp.org/tlog-tiles tile or entry bundle (see sg_tlog_tile). */
+int sg_service_log_tile(struct sg_service *s, const struct sg_tile *tile,
+    uint8_t **ret, size_t *ret_len, uint64_t *ret_bad);
 
 /* Counters and gauges for /metrics. */
 #define SG_HSM_BUCKETS 11

@@ -16,6 +16,7 @@
 #include "sg_merkle.h"
 #include "sg_note.h"
 #include "sg_store.h"
+#include "sg_tiles.h"
 #include "sg_witness.h"
 
 #define SG_TLOG_REASON_MAX 512
@@ -87,6 +88,15 @@ int sg_tlog_inclusion(struct sg_txn *t, uint64_t index, uint64_t size,
 int sg_tlog_consistency(struct sg_txn *t, uint64_t old_size,
     uint64_t new_size, uint8_t (*out)[SG_HASH_LEN], size_t cap,
     size_t *ret_n);
+/*
+ * Inside any transaction: tile t (c2sp.org/tlog-tiles, sg_tiles.h) as
+ * the newest checkpoint covers it, malloc'd in *ret.  SG_ERR_NOT_FOUND
+ * when that checkpoint does not cover it; SG_ERR_TOO_LARGE when an entry
+ * of the bundle is longer than a bundle can hold (stored by an older
+ * build), its index in *ret_bad; never a truncated bundle.
+ */
+int sg_tlog_tile(struct sg_txn *t, const struct sg_tile *tile, uint8_t **ret,
+    size_t *ret_len, uint64_t *ret_bad);
 /* A c2sp.org/tlog-proof@v1 for entry `index` under the latest checkpoint,
  * with the entry itself as the proof's extra data. */
 int sg_tlog_proof_bundle(struct sg_txn *t, uint64_t index, char **ret);

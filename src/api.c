@@ -119,6 +119,9 @@ static const struct route routes[] = {
 	    api_get_log_inclusion, NULL },
 	{ M_GET, "/v1/log/proof/consistency", WHO_ANYONE, BODY_NONE, 0,
 	    EP_LOG, api_get_log_consistency, NULL },
+	/* The same log as c2sp.org/tlog-tiles (api_tiles.c). */
+	{ M_GET, "/log/*", WHO_ANYONE, BODY_NONE, 0, EP_LOG,
+	    api_get_log_tiles, NULL },
 	{ M_GET, "/v1/log/*", WHO_ANYONE, BODY_NONE, 0, EP_LOG,
 	    not_found, NULL },
 	/* Keys and requests: principals only. */

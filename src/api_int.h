@@ -13,6 +13,8 @@
  *                                                 -> api.c (problems)
  *   api_log.c       the public log: checkpoint, key, entries, proofs
  *                                                 -> api.c (problems)
+ *   api_tiles.c     the same log as static tiles (c2sp.org/tlog-tiles)
+ *                                                 -> api.c (problems)
  *   api_ops.c       keys, health, readiness, metrics, and the counters
  *                   of requests by endpoint and status
  *                                                 -> api.c (problems)
@@ -86,6 +88,8 @@ void api_count(struct sg_api *a, enum endpoint ep, int status);
 /* api_log.c */
 handler_fn api_get_log_checkpoint, api_get_log_key, api_get_log_entry;
 handler_fn api_get_log_inclusion, api_get_log_consistency;
+/* api_tiles.c */
+handler_fn api_get_log_tiles;
 /* api_requests.c */
 handler_fn api_list_requests, api_post_request, api_get_request;
 handler_fn api_get_signature, api_post_approval, api_post_cancel;

@@ -215,6 +215,7 @@ enum log_query_kind {
 	LOG_CONSISTENCY,
 	LOG_BUNDLE,
 	LOG_ARTIFACT_BUNDLE,
+	LOG_TILE,
 };
 
 struct log_query {
@@ -226,6 +227,8 @@ struct log_query {
 	uint8_t (*hashes)[SG_HASH_LEN];
 	size_t cap;
 	size_t *n;
+	const struct sg_tile *tile;
+	uint64_t *bad;
 };
 
 /* Two bundles in one snapshot, so under the same newest checkpoint: the
@@ -273,6 +276,9 @@ log_query_in(struct sg_txn *t, const struct log_query *lq)
 		return sg_tlog_proof_bundle(t, lq->a, lq->text);
 	case LOG_ARTIFACT_BUNDLE:
 		return artifact_bundle(t, lq->a, lq->b, lq->text);
+	case LOG_TILE:
+		return sg_tlog_tile(t, lq->tile, (uint8_t **)lq->text, lq->len,
+		    lq->bad);
 	}
 	return SG_ERR_INTERNAL;
 }
@@ -365,4 +371,15 @@ sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret)
 	    sg_tlog_cover(s->log, index) == 0)
 		r = log_query(s, &lq);
 	return r;
+}
+
+/* A c2sp.org/tlog-tiles tile under the newest checkpoint. */
+int
+sg_service_log_tile(struct sg_service *s, const struct sg_tile *tile,
+    uint8_t **ret, size_t *ret_len, uint64_t *ret_bad)
+{
+	struct log_query lq = { .kind = LOG_TILE, .tile = tile,
+	    .text = (char **)ret, .len = ret_len, .bad = ret_bad };
+
+	return log_query(s, &lq);
 }

@@ -790,6 +790,120 @@ sg_tlog_consistency(struct sg_txn *t, uint64_t old_size, uint64_t new_size,
 	return tree_proof(t, 1, old_size, new_size, out, cap, ret_n);
 }
 
+/* The hashes of a hash tile: one row per node, none missing. */
+static int
+tile_hashes(struct sg_db *db, const struct sg_tile *tile, uint8_t *out)
+{
+	struct sg_db_stmt *s = NULL;
+	uint64_t first = tile->index * SG_TILE_WIDTH, want = first;
+	int rc, r = SG_ERR_INTERNAL;
+
+	if (sg_db_prepare(db, "SELECT idx, hash FROM log_nodes WHERE "
+	    "level = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx", &s) != 0)
+		return SG_ERR_IO;
+	sg_db_bind_int64(s, 1, (int64_t)(tile->level * SG_TILE_HEIGHT));
+	sg_db_bind_int64(s, 2, (int64_t)first);
+	sg_db_bind_int64(s, 3, (int64_t)(first + tile->width));
+	while ((rc = sg_db_step(s)) == SG_DB_ROW) {
+		if ((uint64_t)sg_db_column_int64(s, 0) != want ||
+		    sg_db_column_bytes(s, 1) != SG_HASH_LEN)
+			goto out;
+		memcpy(out + (want - first) * SG_HASH_LEN,
+		    sg_db_column_blob(s, 1), SG_HASH_LEN);
+		want++;
+	}
+	if (rc != SG_DB_DONE)
+		r = SG_ERR_IO;
+	else if (want == first + tile->width)
+		r = 0;
+out:
+	if (r == SG_ERR_INTERNAL)
+		sg_log_error("log: the stored tree lacks node %llu at level "
+		    "%u", (unsigned long long)want, tile->level * SG_TILE_HEIGHT);
+	sg_db_finalize(s);
+	return r;
+}
+
+/* The entries of a bundle, each with its 16-bit length. */
+static int
+tile_entries(struct sg_db *db, const struct sg_tile *tile, uint8_t *out,
+    size_t cap, size_t *ret_len, uint64_t *ret_bad)
+{
+	struct sg_db_stmt *s = NULL;
+	uint64_t first = tile->index * SG_TILE_WIDTH, want = first;
+	size_t len = 0;
+	int rc, r = SG_ERR_INTERNAL;
+
+	if (sg_db_prepare(db, "SELECT idx, data FROM log_entries WHERE "
+	    "idx >= ?1 AND idx < ?2 ORDER BY idx", &s) != 0)
+		return SG_ERR_IO;
+	sg_db_bind_int64(s, 1, (int64_t)first);
+	sg_db_bind_int64(s, 2, (int64_t)(first + tile->width));
+	while ((rc = sg_db_step(s)) == SG_DB_ROW) {
+		if ((uint64_t)sg_db_column_int64(s, 0) != want)
+			goto out;
+		r = sg_tile_bundle_add(out, cap, &len, sg_db_column_blob(s, 1),
+		    (size_t)sg_db_column_bytes(s, 1));
+		if (r == SG_ERR_TOO_LARGE) {
+			*ret_bad = want;
+			goto out;
+		}
+		if (r != 0)
+			goto out;
+		r = SG_ERR_INTERNAL;
+		want++;
+	}
+	if (rc != SG_DB_DONE)
+		r = SG_ERR_IO;
+	else if (want == first + tile->width) {
+		*ret_len = len;
+		r = 0;
+	}
+out:
+	if (r == SG_ERR_INTERNAL)
+		sg_log_error("log: the store lacks entry %llu",
+		    (unsigned long long)want);
+	sg_db_finalize(s);
+	return r;
+}
+
+int
+sg_tlog_tile(struct sg_txn *t, const struct sg_tile *tile, uint8_t **ret,
+    size_t *ret_len, uint64_t *ret_bad)
+{
+	uint8_t *buf;
+	size_t cap, len = 0;
+	uint64_t size;
+	int r;
+
+	if ((r = checkpoint_size(t, &size)) != 0)
+		return r;
+	if (!sg_tile_covered(tile, size))
+		return SG_ERR_NOT_FOUND;
+	cap = tile->entries ? (size_t)tile->width * (2 + SG_TILE_ENTRY_MAX) :
+	    (size_t)tile->width * SG_HASH_LEN;
+	if ((buf = malloc(cap)) == NULL)
+		return SG_ERR_NOMEM;
+	if (tile->entries)
+		r = tile_entries(sg_store_txn_db(t), tile, buf, cap, &len,
+		    ret_bad);
+	else if ((r = tile_hashes(sg_store_txn_db(t), tile, buf)) == 0)
+		len = cap;
+	if (r != 0) {
+		free(buf);
+		return r;
+	}
+	/* A bundle's worst case is reserved, rarely touched: give it back. */
+	if (tile->entries && len > 0 && len < cap) {
+		uint8_t *nb = realloc(buf, len);
+		if (nb != NULL)
+			buf = nb;
+	}
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
 int
 sg_tlog_proof_bundle(struct sg_txn *t, uint64_t index, char **ret)
 {
