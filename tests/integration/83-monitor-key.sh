@@ -6,7 +6,9 @@
 # --artifact-pattern and --hours turn a signature into exit 6 naming the
 # entry; the Prometheus textfile says what the run saw; a corrupted state
 # file is refused and left alone; a version 1 state file is accepted and
-# upgraded; --from 0 reports the history.
+# upgraded; --from 0 reports the history, through the JSON API and through
+# the tiles (--log); a checkpoint without the cosignature of a --witness
+# fails with exit 5.
 . "$(dirname "$0")/lib.sh"
 
 sg() {
@@ -133,9 +135,31 @@ check "... is upgraded" grep -qx 'signgate-log-monitor v2' "$STATE"
 check "... and says so" grep -qx 'state: upgraded from version 1' "$T_DIR/out"
 expect_eq "... reading from its size on" "$(reported | wc -l)" 1
 
-# --- history ------------------------------------------------------------------
+# --- history, through the API and through the tiles --------------------------
 expect_rc "a first run with --from 0" 0 log monitor --state "$T_DIR/h.state" \
-    --key nightly-b --from 0
-expect_eq "... reports nightly-b's one signature" "$(reported)" "$other"
+    --key nightly --from 0
+cp "$T_DIR/out" "$T_DIR/api.out"
+expect_eq "... reports every nightly signature, by index" "$(reported | sort -n)" \
+    "$(for f in before.bin a1.bin a2.bin a3.bin tool.exe late.bin after-v1.bin; do
+	sed -n 's/^index //p' "$T_DIR/work/$f.sig.proof"; done | sort -n)"
+VKEY=$(sed -n 's/^key //p' "$STATE")
+expect_rc "--log: the same from the gateway's tiles" 0 log monitor \
+    --state "$T_DIR/t.state" --key nightly --from 0 --log "$URL/log" --vkey "$VKEY"
+expect_eq "... the same lines" "$(grep '^signature:' "$T_DIR/out")" \
+    "$(grep '^signature:' "$T_DIR/api.out")"
+expect_eq "--log on a first run without --vkey" "$(sg log monitor \
+    --state "$T_DIR/t2.state" --log "$URL/log")" 2
+
+# --- witnesses ----------------------------------------------------------------
+openssl genpkey -algorithm ed25519 -out "$T_DIR/w1.key" 2>/dev/null
+wpub=$(openssl pkey -in "$T_DIR/w1.key" -pubout -outform DER 2>/dev/null | tail -c 32 | od -An -tx1 -v | tr -d ' \n')
+wid=$({ printf 'w1\n\004'; printf '%s' "$wpub" | sed 's/../\\x&/g' | xargs -0 printf '%b'; } | openssl dgst -sha256 -binary | head -c 4 | od -An -tx1 | tr -d ' \n')
+W1="w1+$wid+$({ printf '\004'; printf '%s' "$wpub" | sed 's/../\\x&/g' | xargs -0 printf '%b'; } | base64 -w0)"
+cp "$STATE" "$T_DIR/before-w.state"
+expect_rc "a checkpoint without the witness's cosignature" 5 "${MON[@]}" --witness "$W1"
+check "... WITNESS QUORUM on stderr" grep -q 'WITNESS QUORUM' "$T_DIR/err"
+check "... the state file unchanged" cmp -s "$STATE" "$T_DIR/before-w.state"
+expect_eq "--witness-quorum above the keys given" "$(sg "${MON[@]}" --witness "$W1" --witness-quorum 2)" 2
+expect_eq "--witness with a log key" "$(sg "${MON[@]}" --witness "$VKEY")" 2
 
 finish
