@@ -47,6 +47,8 @@
 #define PENDING_GRACE (24 * 3600)
 #define APPROVERS_SIZE (SG_ENVELOPES_MAX * SG_NAME_SIZE)
 #define NAME_ESC_SIZE (4 * SG_ARTIFACT_VALUE_MAX + 1)
+/* The first line of the statement a policy-decision's envelope signs. */
+#define POLICY_APPROVAL_FIRST "signgate policy approval v1\n"
 
 /* --- rules --- */
 
@@ -565,7 +567,10 @@ decision_policy(const char *text, size_t len, char *out, size_t cap)
 	    sg_b64_decode(b64, strlen(b64), &json, &jlen) != 0 ||
 	    sg_envelope_parse((const char *)json, jlen, &env, err,
 	    sizeof(err)) != 0 ||
-	    memchr(env.payload, '\0', env.payload_len) != NULL)
+	    memchr(env.payload, '\0', env.payload_len) != NULL ||
+	    env.payload_len < strlen(POLICY_APPROVAL_FIRST) ||
+	    memcmp(env.payload, POLICY_APPROVAL_FIRST,
+	    strlen(POLICY_APPROVAL_FIRST)) != 0)
 		goto out;
 	r = raw_field((const char *)env.payload, env.payload_len, "policy", out,
 	    cap);

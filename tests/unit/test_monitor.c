@@ -429,6 +429,32 @@ add_text(struct fake_log *l, const char *text)
 	"time 1796430001\nrequest 0123456789abcdef0123456789abcdef\n" \
 	"policy dev@2 sha256:" HEX64 "\napproval-entry 7\n"
 
+/* An officer's approval of policy dev@2, as a policy-decision entry. */
+static void
+add_policy_decision(struct fake_log *l, const char *officer)
+{
+	static const char body[] = "signgate policy approval v1\n"
+	    "policy dev@2 sha256:" HEX64 "\nprevious dev@1 sha256:" HEX64
+	    "\ndecision approve\n";
+	static const uint8_t sig[] = { 1, 2, 3 };
+	char *env = NULL, *b64, *text;
+	size_t n;
+
+	if (sg_envelope_build(SG_DSSE_TYPE, (const uint8_t *)body,
+	    strlen(body), officer, sig, sizeof(sig), &env) != 0 ||
+	    (b64 = sg_b64_encode((const uint8_t *)env, strlen(env))) == NULL)
+		abort();
+	n = strlen(b64) + 256;
+	if ((text = malloc(n)) == NULL)
+		abort();
+	snprintf(text, n, "signgate-log-entry v1\ntype policy-decision\n"
+	    "time 1796430000\nrequest 0123456789abcdef0123456789abcdef\n"
+	    "officer %s\nenvelope %s\n", officer, b64);
+	fake_add(l, text, strlen(text));
+	free(b64);
+	free(env);
+}
+
 static void
 test_scan(void)
 {
@@ -446,7 +472,8 @@ test_scan(void)
 	memset(&rules, 0, sizeof(rules));
 	/* 0: created (A), read in a first walk; 1: created (B);
 	 * 2: A's signature, 3: B's signature, 4: A's unknown request,
-	 * 5: a policy, 6: a policy taking effect, 7: A's at 03:00. */
+	 * 5: a policy, 6: a policy taking effect, 7: A's at 03:00,
+	 * 8: an officer's approval of a pending policy. */
 	add_created(&l, REQ1, "key-a", "{\"name\":\"app.bin\"}");
 	add_created(&l, REQ2, "key-b", "{\"name\":\"other.bin\"}");
 	add_signature(&l, REQ1, "key-a", "alice", DAY0 + 12 * HOUR + 5);
@@ -457,6 +484,7 @@ test_scan(void)
 	add_text(&l, EFFECTIVE_ENTRY);
 	add_signature(&l, "00000000000000000000000000000002", "key-a", NULL,
 	    DAY0 + 3 * HOUR);
+	add_policy_decision(&l, "carol");
 
 	/* The first walk reads the created entries only. */
 	memset(&run, 0, sizeof(run));
@@ -488,9 +516,9 @@ test_scan(void)
 		abort();
 	CHECK_EQ_INT(sg_monitor_scan(&run, &st, 2, l.n), 0);
 	fclose(run.out);
-	CHECK_EQ_INT(run.entries, 6);
+	CHECK_EQ_INT(run.entries, 7);
 	CHECK_EQ_INT(run.signatures, 3);
-	CHECK_EQ_INT(run.policy_changes, 2);
+	CHECK_EQ_INT(run.policy_changes, 3);
 	/* 4 and 7: name unknown; 7: outside the hours; and 3 signatures,
 	 * more than --max-per-run 2. */
 	CHECK_EQ_INT(run.violations, 4);
@@ -507,6 +535,8 @@ test_scan(void)
 	    " pending index 5\n") != NULL);
 	CHECK(out != NULL && strstr(out, "policy: dev@2 sha256:" HEX64
 	    " effective index 6\n") != NULL);
+	CHECK(out != NULL && strstr(out, "policy: dev@2 sha256:" HEX64
+	    " pending index 8 approval by carol\n") != NULL);
 	CHECK_EQ_INT(run.ncounts, 2);
 	for (i = 0; i < run.ncounts; i++)
 		CHECK_EQ_INT(run.counts[i].n,
@@ -537,7 +567,7 @@ test_scan(void)
 	CHECK(prom != NULL && strstr(prom,
 	    "\nsigngate_log_monitor_up 1\n") != NULL);
 	CHECK(prom != NULL && strstr(prom,
-	    "\nsigngate_log_monitor_log_size 8\n") != NULL);
+	    "\nsigngate_log_monitor_log_size 9\n") != NULL);
 	free(prom);
 	prom = NULL;
 	/* A failed run: no per-run figures, up 0. */
@@ -551,6 +581,25 @@ test_scan(void)
 	free(prom);
 	unlink(path);
 
+	free(out);
+	out = NULL;
+	sg_monitor_run_clear(&run);
+
+	/* --policy-changes-fail, without --key: each policy entry counts. */
+	memset(&rules, 0, sizeof(rules));
+	rules.policy_changes_fail = 1;
+	memset(&run, 0, sizeof(run));
+	run.rules = &rules;
+	run.get = fake_get;
+	run.ctx = &l;
+	if ((run.out = open_memstream(&out, &olen)) == NULL)
+		abort();
+	CHECK_EQ_INT(sg_monitor_scan(&run, &st, 5, l.n), 0);
+	fclose(run.out);
+	CHECK_EQ_INT(run.signatures, 0);
+	CHECK_EQ_INT(run.policy_changes, 3);
+	CHECK_EQ_INT(run.violations, 3);
+	CHECK(out != NULL && strstr(out, "signature:") == NULL);
 	free(out);
 	sg_monitor_run_clear(&run);
 	sg_monitor_state_clear(&st);
