@@ -558,6 +558,10 @@ monitor_entries(struct source *s, const struct log_args *a, int have_old,
 		    (unsigned long long)cp->size);
 		return a->has_from ? SG_EXIT_USAGE : SG_EXIT_LOCAL;
 	}
+	/* Requests created at or after `from` are read again. */
+	while (cur->m.npending > 0 &&
+	    cur->m.pending[cur->m.npending - 1].index >= from)
+		cur->m.npending--;
 	s->api.h = s->h;
 	s->api.cp = cp;
 	run->key = a->key;

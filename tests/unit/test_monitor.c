@@ -313,8 +313,11 @@ fake_get(void *ctx, uint64_t index, char **ret, size_t *ret_len)
 	l->gets++;
 	if (index >= l->n)
 		return 4;
-	if ((*ret = strdup(l->entries[index])) == NULL)
+	/* Entries are not NUL-terminated; what the walk is given is. */
+	if ((*ret = malloc(l->lens[index] + 1)) == NULL)
 		abort();
+	memcpy(*ret, l->entries[index], l->lens[index]);
+	(*ret)[l->lens[index]] = '\0';
 	*ret_len = l->lens[index];
 	return 0;
 }
