@@ -429,6 +429,22 @@ int sg_cli_cmd_grant(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_policy(int argc, char **argv, struct sg_cli_conf *conf);
 int sg_cli_cmd_watch(int argc, char **argv, struct sg_cli_conf *conf);
+/* `log mirror` (cli_mirror.c). */
+int sg_cli_cmd_mirror(int argc, char **argv, struct sg_cli_conf *conf);
+
+/* `verify --log SOURCE` (cli_mirror.c): the proof's checkpoint cp must be
+ * a prefix of the source's (a tlog-tiles URL or directory), and each
+ * entry the proof carries the source's entry at its index.  Prints one
+ * line and returns an exit status (SG_EXIT_VERIFY when it is not so). */
+struct sg_checkpoint;
+struct sg_cli_logged {
+	uint64_t index;
+	const uint8_t *entry;
+	size_t len;
+};
+int sg_cli_check_log_source(const char *source, const char *cacert,
+    const char *vkey, const struct sg_checkpoint *cp,
+    const struct sg_cli_logged *entries, size_t n);
 
 /* Shared by `pending` and `watch` (cli_requests.c): every page of pending
  * requests, releases and grants (of key, if not NULL) appended to all

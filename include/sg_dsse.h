@@ -43,7 +43,10 @@
 
 #define SG_DSSE_TYPE "application/vnd.signgate.approval.v1+text"
 #define SG_STATEMENT_MAX 2048
-#define SG_ENVELOPE_MAX (16 * 1024)
+/* A decision envelope as posted (a real one is 1 to 2.5 KiB, WebAuthn
+ * with an RSA-4096 key included); bounds the log entries that carry
+ * envelopes (sg_entry.h). */
+#define SG_ENVELOPE_MAX 4096
 #define SG_REJECT_REASON_MAX 256   /* bytes, as a cancel reason */
 
 struct sg_statement {

@@ -14,7 +14,9 @@
  *   created:   statement <b64>       artifact <b64 JSON>
  *   decision:  officer <name>        decision approve|reject
  *              envelope <b64 DSSE envelope JSON>
- *   signature: statement <b64>       approval <b64 envelope> (zero or more)
+ *   signature: statement <b64>       approval <b64 envelope> (0 to
+ *                                    SG_QUORUM_MAX: those that made the
+ *                                    quorum)
  *              public-key <b64 DER SubjectPublicKeyInfo>
  *              algorithm <ecdsa-p256|ecdsa-p384|rsa-pkcs1|rsa-pss|ed25519>
  *              signature <b64>       [cms-sha256 <hex>]
@@ -22,7 +24,8 @@
  *   expired:   (nothing more)
  *   failed:    reason <b64 text>
  *   cancelled: by <principal name>   reason <b64 text>
- *   approved:  statement <b64>       approval <b64 envelope> (1 or more)
+ *   approved:  statement <b64>       approval <b64 envelope> (1 to
+ *                                    SG_QUORUM_MAX)
  *   artifact-signature:
  *              approved <index of the approved entry>
  *              position <n>          line <b64 artifact line>
@@ -53,7 +56,18 @@
 #include "sg_limits.h"
 #include "sg_merkle.h"
 
-#define SG_ENTRY_MAX (256 * 1024)
+/* The longest entry: an entry bundle of c2sp.org/tlog-tiles prefixes
+ * each entry with its length in 16 bits.  sg_tlog_append refuses longer
+ * ones; entry.c proves that no entry built from fields within their
+ * limits is longer (the limits it uses: SG_STATEMENT_MAX,
+ * SG_ARTIFACT_JSON_MAX, SG_ENVELOPE_MAX, SG_QUORUM_MAX approvals,
+ * SG_ENTRY_SPKI_MAX, SG_MAX_SIG, SG_ENTRY_REASON_MAX, SG_POLICY_FILE_MAX
+ * for a policy's text). */
+#define SG_ENTRY_MAX 65535
+/* A logged public key (DER SubjectPublicKeyInfo; RSA-8192's is 1062
+ * bytes) and a logged reason (failed, cancelled, revoked). */
+#define SG_ENTRY_SPKI_MAX 2048
+#define SG_ENTRY_REASON_MAX 1024
 /* An older name of SG_ENVELOPES_MAX (sg_limits.h), until no file uses
  * it. */
 #define SG_ENTRY_MAX_APPROVALS SG_ENVELOPES_MAX

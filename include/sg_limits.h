@@ -70,8 +70,15 @@
 /* A PEM file the programs read whole: a certificate (chain), a CA
  * bundle, a TLS private key. */
 #define SG_PEM_FILE_MAX (1024 * 1024)
-/* A policy file. */
-#define SG_POLICY_FILE_MAX (1024 * 1024)
+/* A policy file: its text must fit one log entry (sg_entry.h). */
+#define SG_POLICY_FILE_MAX 45000
+/* The approvals that count for one signature: the sum of a key's
+ * `require` counts, and that of its `require-grant` counts, is at most
+ * this, so that a signature's or an approved log entry holds at most
+ * this many envelopes (sg_entry.h). */
+#define SG_QUORUM_MAX 8
+/* An artifact object as the canonical JSON stored and logged. */
+#define SG_ARTIFACT_JSON_MAX 16384
 
 /* ---- the signer process (include/sg_signer_proc.h) ---- */
 /* Requests one signer process answers at once (its workers), by default

@@ -335,8 +335,19 @@ api_parse_artifact(struct sg_http_response *resp, json_t *art,
 		    "required");
 		return -1;
 	}
-	*ret = json_dumps(art, JSON_COMPACT | JSON_SORT_KEYS);
-	return *ret != NULL ? 0 : -1;
+	if ((*ret = json_dumps(art, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		api_problem(resp, 500, NULL, "out of memory");
+		return -1;
+	}
+	/* It is logged whole, and a log entry's size is bounded. */
+	if (strlen(*ret) > SG_ARTIFACT_JSON_MAX) {
+		api_problem(resp, 400, what, "%s: %zu bytes as JSON, more than "
+		    "%d", what, strlen(*ret), SG_ARTIFACT_JSON_MAX);
+		free(*ret);
+		*ret = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 /* "digest": {"algorithm": ..., "value": hex} into nr; prefix ("" or

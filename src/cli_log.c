@@ -428,9 +428,11 @@ sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf)
 	sub = argv[1];
 	if (strcmp(sub, "monitor") == 0)
 		return sg_cli_log_monitor(argc - 1, argv + 1, conf);
+	if (strcmp(sub, "mirror") == 0)
+		return sg_cli_cmd_mirror(argc - 1, argv + 1, conf);
 	if (strcmp(sub, "key") != 0 && strcmp(sub, "checkpoint") != 0) {
 		fprintf(stderr, "signgate: log: no such subcommand: %s (key, "
-		    "checkpoint or monitor)\n", sg_cli_esc(sub));
+		    "checkpoint, monitor or mirror)\n", sg_cli_esc(sub));
 		return SG_EXIT_USAGE;
 	}
 	if ((ex = parse_args(argc - 1, argv + 1, conf, &help)) != 0)

@@ -55,6 +55,7 @@ enum {
 	OPT_PROOF,
 	OPT_SIGNATURE,
 	OPT_DIGEST,
+	OPT_LOG_SOURCE,
 };
 
 struct verify_args {
@@ -65,6 +66,7 @@ struct verify_args {
 	const char *signature;
 	const char *digest;          /* ALG:HEX */
 	const char *file;
+	const char *log_source;      /* --log: a tlog-tiles URL or directory */
 	int help;
 };
 
@@ -149,6 +151,9 @@ verify_option(void *arg, int opt, const char *v)
 	case OPT_DIGEST:
 		a->digest = v;
 		return 0;
+	case OPT_LOG_SOURCE:
+		a->log_source = v;
+		return 0;
 	}
 	return 1;
 }
@@ -188,6 +193,7 @@ parse_args(int argc, char **argv, struct sg_cli_conf *conf,
 		{ "proof", required_argument, NULL, OPT_PROOF },
 		{ "signature", required_argument, NULL, OPT_SIGNATURE },
 		{ "digest", required_argument, NULL, OPT_DIGEST },
+		{ "log", required_argument, NULL, OPT_LOG_SOURCE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct verify_args a;
@@ -732,6 +738,34 @@ print_summary(const struct verify_args *a, const struct verify *v)
 	free(root);
 }
 
+/* --log SOURCE: the log as a source publishes it holds the proof's
+ * checkpoint and the very entries the proof carries. */
+static int
+check_source(const struct verify_args *a, const struct verify *v,
+    const struct sg_cli_conf *conf)
+{
+	struct sg_cli_logged e[2];
+	char *vkey = NULL;
+	int ex;
+
+	if (a->log_source == NULL)
+		return SG_EXIT_OK;
+	if (sg_note_vkey_format(v->vkey_name, v->vkey_pub, &vkey) != 0)
+		return SG_EXIT_LOCAL;
+	e[0].index = v->proof.index;
+	e[0].entry = v->proof.extra;
+	e[0].len = v->proof.extra_len;
+	e[1].index = v->proof2.index;
+	e[1].entry = v->proof2.extra;
+	e[1].len = v->proof2.extra_len;
+	/* Offline otherwise, verify resolves no connection settings. */
+	ex = sg_cli_check_log_source(a->log_source, conf->cacert != NULL ?
+	    conf->cacert : getenv("SIGNGATE_CACERT"), vkey, &v->cp, e,
+	    v->two ? 2 : 1);
+	free(vkey);
+	return ex;
+}
+
 int
 sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 {
@@ -753,6 +787,8 @@ sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 	    (ex = check_digest(&a, &v)) != 0 ||
 	    (ex = check_signature(&a, &v)) != 0 ||
 	    (ex = check_policy(&a, &v)) != 0)
+		goto out;
+	if ((ex = check_source(&a, &v, conf)) != 0)
 		goto out;
 	print_summary(&a, &v);
 	ex = SG_EXIT_OK;

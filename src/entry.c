@@ -11,6 +11,14 @@
  * build(parse(x)) == x holds for every accepted x by construction, and a
  * leaf hash commits to one meaning only.
  *
+ * Two sets of limits.  What this build writes (sg_entry_build) holds
+ * every field to its named limit, which bounds every entry by
+ * SG_ENTRY_MAX, the longest an entry bundle of c2sp.org/tlog-tiles can
+ * carry: the _Static_assert below adds up each type's worst case.  What
+ * it reads (sg_entry_parse) is what older builds could write too (up to
+ * ENTRY_READ_MAX bytes, SG_ENVELOPES_MAX envelopes of any length), so
+ * that proofs and logs made before the bound still verify.
+ *
  * Embedded documents are opaque here: the statement, envelopes and keys
  * are checked by their own modules.  They must be non-empty, and the text
  * ones may not hold a NUL, so that no reader that treats them as C strings
@@ -21,16 +29,71 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sg_crypto.h"
+#include "sg_dsse.h"
 #include "sg_entry.h"
 #include "sg_err.h"
 #include "sg_manifest.h"
 #include "sg_text.h"
+#include "sg_tiles.h"
 #include "sg_util.h"
 
 #define HEADER "signgate-log-entry v1"
 #define TIME_MAX ((int64_t)1 << 62)
-/* A field whose base64 alone would pass the entry limit. */
-#define FIELD_MAX (SG_ENTRY_MAX / 4 * 3)
+/* The longest entry older builds could write: the most a reader takes. */
+#define ENTRY_READ_MAX (256 * 1024)
+/* A field whose base64 alone would pass that. */
+#define FIELD_MAX (ENTRY_READ_MAX / 4 * 3)
+
+/*
+ * The worst case of each type this build writes, from the limits of its
+ * fields: base64 of n bytes is B64(n) characters, each line has its name,
+ * a space and a LF, and the head ("signgate-log-entry v1", type, time,
+ * request) at most HEAD_MAX.  A `policy` entry (a policy version's text)
+ * is counted too: its text is the whole file.
+ */
+#define B64(n) (4 * (((size_t)(n) + 2) / 3))
+#define LINE(name, n) (sizeof(name) + 1 + (size_t)(n))
+#define HEAD_MAX (LINE("signgate-log-entry", 2) + \
+	LINE("type", 18) + LINE("time", 19) + LINE("request", 32))
+#define SIGNED_MAX (LINE("public-key", B64(SG_ENTRY_SPKI_MAX)) + \
+	LINE("algorithm", 15) + LINE("signature", B64(SG_MAX_SIG)) + \
+	LINE("cms-sha256", 64) + LINE("hsm", SG_TOKEN_SERIAL_MAX + 3))
+#define APPROVALS_MAX (SG_QUORUM_MAX * \
+	LINE("approval", B64(SG_ENVELOPE_MAX)))
+#define STATEMENT_LINE LINE("statement", B64(SG_STATEMENT_MAX))
+#define CREATED_MAX (HEAD_MAX + STATEMENT_LINE + \
+	LINE("artifact", B64(SG_ARTIFACT_JSON_MAX)))
+#define DECISION_MAX (HEAD_MAX + LINE("officer", SG_NAME_LEN_MAX) + \
+	LINE("decision", 7) + LINE("envelope", B64(SG_ENVELOPE_MAX)))
+#define SIGNATURE_MAX (HEAD_MAX + STATEMENT_LINE + APPROVALS_MAX + \
+	SIGNED_MAX)
+#define APPROVED_MAX (HEAD_MAX + STATEMENT_LINE + APPROVALS_MAX)
+#define ARTIFACT_SIG_MAX (HEAD_MAX + LINE("approved", 19) + \
+	LINE("position", 19) + LINE("line", B64(SG_ARTIFACT_LINE_MAX)) + \
+	SG_MANIFEST_PATH_MAX * LINE("path", B64(SG_HASH_LEN)) + SIGNED_MAX)
+#define REASON_MAX (HEAD_MAX + LINE("by", SG_NAME_LEN_MAX) + \
+	LINE("reason", B64(SG_ENTRY_REASON_MAX)))
+/* policy <name>@<version> sha256:<hex>, previous, status, text. */
+#define POLICY_MAX (HEAD_MAX + LINE("policy", SG_NAME_LEN_MAX + 21 + 7 + \
+	SG_SHA256_HEX_LEN) + LINE("previous", 7 + SG_SHA256_HEX_LEN) + \
+	LINE("status", 9) + LINE("text", B64(SG_POLICY_FILE_MAX)))
+
+_Static_assert(CREATED_MAX <= SG_ENTRY_MAX, "a created entry may not fit");
+_Static_assert(DECISION_MAX <= SG_ENTRY_MAX, "a decision entry may not fit");
+_Static_assert(SIGNATURE_MAX <= SG_ENTRY_MAX,
+    "a signature entry may not fit");
+_Static_assert(APPROVED_MAX <= SG_ENTRY_MAX, "an approved entry may not fit");
+_Static_assert(ARTIFACT_SIG_MAX <= SG_ENTRY_MAX,
+    "an artifact-signature entry may not fit");
+_Static_assert(REASON_MAX <= SG_ENTRY_MAX,
+    "a failed, cancelled or revoked entry may not fit");
+_Static_assert(POLICY_MAX <= SG_ENTRY_MAX, "a policy entry may not fit");
+_Static_assert(SG_QUORUM_MAX <= SG_ENVELOPES_MAX, "quorum above envelopes");
+_Static_assert(SG_ENTRY_MAX == SG_TILE_ENTRY_MAX,
+    "an entry bundle's length prefix is the entry limit");
+_Static_assert(SG_REJECT_REASON_MAX <= SG_ENTRY_REASON_MAX,
+    "a reason officers give is longer than an entry takes");
 
 static const char *const type_names[] = {
 	NULL, "created", "decision", "signature", "expired", "failed",
@@ -45,11 +108,12 @@ static const char *const algorithms[] = {
 	"ecdsa-p256", "ecdsa-p384", "rsa-pkcs1", "rsa-pss", "ed25519",
 };
 
-/* An output buffer that refuses to grow past SG_ENTRY_MAX. */
+/* An output buffer that refuses to grow past max. */
 struct out {
 	char *buf;
 	size_t len;
 	size_t cap;
+	size_t max;
 	int err;
 };
 
@@ -61,7 +125,7 @@ put(struct out *o, const void *p, size_t n)
 
 	if (o->err != 0)
 		return;
-	if (n > SG_ENTRY_MAX - o->len) {
+	if (n > o->max - o->len) {
 		o->err = SG_ERR_TOO_LARGE;
 		return;
 	}
@@ -69,8 +133,8 @@ put(struct out *o, const void *p, size_t n)
 		ncap = o->cap == 0 ? 1024 : o->cap;
 		while (ncap < o->len + n)
 			ncap *= 2;
-		if (ncap > SG_ENTRY_MAX)
-			ncap = SG_ENTRY_MAX;
+		if (ncap > o->max)
+			ncap = o->max;
 		if ((nb = realloc(o->buf, ncap)) == NULL) {
 			o->err = SG_ERR_NOMEM;
 			return;
@@ -245,6 +309,28 @@ entry_valid(const struct sg_entry *e)
 	return 0;
 }
 
+/* What this build writes: every field within its limit (the worst cases
+ * above), however old the entries the parser takes. */
+static int
+entry_bounded(const struct sg_entry *e)
+{
+	size_t i;
+
+	if (e->statement_len > SG_STATEMENT_MAX ||
+	    e->artifact_len > SG_ARTIFACT_JSON_MAX ||
+	    e->envelope_len > SG_ENVELOPE_MAX ||
+	    e->napprovals > SG_QUORUM_MAX ||
+	    e->public_key_len > SG_ENTRY_SPKI_MAX ||
+	    e->signature_len > SG_MAX_SIG ||
+	    e->reason_len > SG_ENTRY_REASON_MAX ||
+	    e->line_len > SG_ARTIFACT_LINE_MAX)
+		return 0;
+	for (i = 0; i < e->napprovals; i++)
+		if (e->approval_lens[i] > SG_ENVELOPE_MAX)
+			return 0;
+	return 1;
+}
+
 static void
 put_u64_line(struct out *o, const char *key, uint64_t v)
 {
@@ -297,18 +383,18 @@ put_artifact(struct out *o, const struct sg_entry *e)
 	put_signed(o, e);
 }
 
-int
-sg_entry_build(const struct sg_entry *e, char **ret, size_t *ret_len)
+/* The one rendering; max: the longest entry it may give. */
+static int
+render(const struct sg_entry *e, size_t max, char **ret, size_t *ret_len)
 {
 	struct out o;
 	char num[24];
 	int r;
 
-	if (e == NULL || ret == NULL || ret_len == NULL)
-		return SG_ERR_INVALID;
 	if (!entry_valid(e))
 		return SG_ERR_INVALID;
 	memset(&o, 0, sizeof(o));
+	o.max = max;
 	put_str(&o, HEADER "\n");
 	put_line(&o, "type", type_names[e->type]);
 	snprintf(num, sizeof(num), "%lld", (long long)e->time);
@@ -354,6 +440,18 @@ sg_entry_build(const struct sg_entry *e, char **ret, size_t *ret_len)
 	*ret = o.buf;
 	*ret_len = o.len;
 	return 0;
+}
+
+int
+sg_entry_build(const struct sg_entry *e, char **ret, size_t *ret_len)
+{
+	if (e == NULL || ret == NULL || ret_len == NULL)
+		return SG_ERR_INVALID;
+	if (!entry_valid(e))
+		return SG_ERR_INVALID;
+	if (!entry_bounded(e))
+		return SG_ERR_TOO_LARGE;
+	return render(e, SG_ENTRY_MAX, ret, ret_len);
 }
 
 /* A walk over the LF-terminated lines of the input. */
@@ -647,7 +745,7 @@ sg_entry_parse(const char *text, size_t len, struct sg_entry *ret)
 
 	if (text == NULL || ret == NULL)
 		return SG_ERR_INVALID;
-	if (len > SG_ENTRY_MAX)
+	if (len > ENTRY_READ_MAX)
 		return SG_ERR_TOO_LARGE;
 	memset(&e, 0, sizeof(e));
 	c.p = text;
@@ -657,8 +755,9 @@ sg_entry_parse(const char *text, size_t len, struct sg_entry *ret)
 			r = SG_ERR_INVALID;
 		goto out;
 	}
-	/* The one validator and the one rendering decide. */
-	if ((r = sg_entry_build(&e, &again, &again_len)) != 0) {
+	/* The one validator and the one rendering decide (with the limits
+	 * of every build that wrote entries). */
+	if ((r = render(&e, ENTRY_READ_MAX, &again, &again_len)) != 0) {
 		if (r != SG_ERR_NOMEM)
 			r = SG_ERR_INVALID;
 		goto out;

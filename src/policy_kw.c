@@ -652,7 +652,7 @@ take_term(struct parser *st, struct sg_term *terms, size_t *nterms,
     int *lines)
 {
 	struct sg_term *t;
-	uint64_t count;
+	uint64_t count, sum;
 	size_t i;
 	int r;
 
@@ -683,6 +683,14 @@ take_term(struct parser *st, struct sg_term *terms, size_t *nterms,
 	if (*nterms >= SG_POLICY_MAX_TERMS)
 		return pol_serr(st, "more than %d %s terms",
 		    SG_POLICY_MAX_TERMS, st->tok[0]);
+	/* A signature's log entry carries the approvals that made its
+	 * quorum, and an entry's size is bounded (sg_entry.h). */
+	for (i = 0, sum = count; i < *nterms; i++)
+		sum += terms[i].count;
+	if (sum > SG_QUORUM_MAX)
+		return pol_serr(st, "the counts of %s sum to %llu, more than "
+		    "the %d approvals one signature's log entry can carry",
+		    st->tok[0], (unsigned long long)sum, SG_QUORUM_MAX);
 	t = &terms[*nterms];
 	pol_copy_str(t->group, st->tok[1], sizeof(t->group));
 	t->count = (unsigned)count;

@@ -226,6 +226,13 @@ int svc_request_policy(struct sg_service *s, struct sg_txn *t,
 void svc_evaluate(const struct sg_service *s, const struct sg_policy *p,
     const struct sg_policy_key *pk, const struct sg_request *q,
     struct sg_quorum_result *res, uint8_t *counted);
+/* Of the decisions counted[] marks for request q (svc_evaluate), the
+ * approvals that make its quorum, in kept[]: a smallest set that still
+ * meets it, so at most the sum of the key's counts (SG_QUORUM_MAX).
+ * SG_ERR_CONFLICT when the counted decisions do not meet it. */
+int svc_quorum_minimal(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *q, const uint8_t *counted,
+    uint8_t kept[SG_ENVELOPES_MAX]);
 int svc_quorum_view_in(struct sg_service *s, struct sg_txn *t,
     const struct sg_request *q, struct sg_request_quorum *ret);
 int svc_quorum_view_locked(struct sg_service *s, const struct sg_request *q,

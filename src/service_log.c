@@ -70,21 +70,39 @@ entry_key(struct sg_entry *e, const struct sg_key_view *kv)
 	return 0;
 }
 
-/* The counting envelopes of q (counted[i]) as an entry's approvals. */
-static void
-entry_approvals(struct sg_entry *e, const struct sg_request *q,
-    const uint8_t *counted)
+/*
+ * The envelopes that made q's quorum, of those that counted (counted[i]),
+ * as an entry's approvals: a smallest set that meets it, so never more
+ * than SG_QUORUM_MAX (the policy's counts sum to no more), and the entry
+ * stays within SG_ENTRY_MAX.  Fails closed: no entry, no state change.
+ */
+static int
+entry_approvals(struct sg_service *s, struct sg_txn *t, struct sg_entry *e,
+    const struct sg_request *q, const uint8_t *counted)
 {
+	uint8_t kept[SG_ENVELOPES_MAX];
 	size_t i, n;
+	int r;
 
-	for (i = 0, n = 0; i < q->napprovals && n < SG_ENVELOPES_MAX; i++) {
-		if (counted == NULL || !counted[i])
+	if ((r = svc_quorum_minimal(s, t, q, counted, kept)) != 0) {
+		sg_log_error("log: request %s: the decisions that counted do "
+		    "not make its quorum: %s", q->id, sg_strerror(r));
+		return SG_ERR_INTERNAL;
+	}
+	for (i = 0, n = 0; i < q->napprovals && i < SG_ENVELOPES_MAX; i++) {
+		if (!kept[i])
 			continue;
+		if (n == SG_QUORUM_MAX) {
+			sg_log_error("log: request %s: more than %d approvals "
+			    "make its quorum", q->id, SG_QUORUM_MAX);
+			return SG_ERR_TOO_LARGE;
+		}
 		e->approvals[n] = q->approvals[i].envelope;
 		e->approval_lens[n] = strlen(q->approvals[i].envelope);
 		n++;
 	}
 	e->napprovals = n;
+	return 0;
 }
 
 /*
@@ -108,8 +126,9 @@ svc_log_signature(struct sg_service *s, struct sg_txn *t,
 		return r;
 	e.statement = q->statement;
 	e.statement_len = strlen(q->statement);
-	/* The evidence that counted, as the signer checked it. */
-	entry_approvals(&e, q, counted);
+	/* The evidence that made the quorum, of what the signer checked. */
+	if ((r = entry_approvals(s, t, &e, q, counted)) != 0)
+		return r;
 	e.signature = (uint8_t *)sig;
 	e.signature_len = sig_len;
 	if (cms != NULL) {
@@ -132,7 +151,8 @@ svc_log_approved(struct sg_service *s, struct sg_txn *t,
 	svc_entry_head(&e, SG_ENTRY_APPROVED, now, q->id);
 	e.statement = q->statement;
 	e.statement_len = strlen(q->statement);
-	entry_approvals(&e, q, counted);
+	if ((r = entry_approvals(s, t, &e, q, counted)) != 0)
+		return r;
 	if ((r = svc_log_entry(s, t, &e, &index)) != 0)
 		return r;
 	return sg_store_activate(t, q->id, index);
@@ -187,6 +207,14 @@ svc_finish_in(struct sg_service *s, struct sg_txn *t, const char *id,
 		svc_entry_head(&e, SG_ENTRY_FAILED, svc_now(s), id);
 		e.reason = (char *)(reason ? reason : "unknown");
 		e.reason_len = strlen(e.reason);
+		/* A failure's reason is ours, of any length: the entry keeps
+		 * its start, cut between two characters. */
+		if (e.reason_len > SG_ENTRY_REASON_MAX) {
+			e.reason_len = SG_ENTRY_REASON_MAX;
+			while (e.reason_len > 0 &&
+			    ((uint8_t)e.reason[e.reason_len] & 0xc0) == 0x80)
+				e.reason_len--;
+		}
 		return svc_log_entry(s, t, &e, NULL);
 	}
 	/* A veto: the decision entry that caused it is already logged. */

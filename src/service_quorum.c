@@ -122,6 +122,68 @@ svc_evaluate(const struct sg_service *s, const struct sg_policy *p,
 	free(ids);
 }
 
+/* Whether the approvals marked in on[] meet k's quorum under p. */
+static int
+meets(const struct sg_policy *p, const struct sg_policy_key *k,
+    const struct sg_request *q, const uint8_t *on)
+{
+	struct sg_decision d[SG_ENVELOPES_MAX];
+	struct sg_quorum_result res;
+	size_t i, n = 0;
+
+	memset(d, 0, sizeof(d));
+	for (i = 0; i < q->napprovals && i < SG_ENVELOPES_MAX; i++)
+		if (on[i]) {
+			d[n].officer = q->approvals[i].officer;
+			d[n].approve = 1;
+			n++;
+		}
+	sg_policy_evaluate(p, k, q->requester, d, n, &res);
+	return res.state == SG_QUORUM_MET;
+}
+
+int
+svc_quorum_minimal(struct sg_service *s, struct sg_txn *t,
+    const struct sg_request *q, const uint8_t *counted,
+    uint8_t kept[SG_ENVELOPES_MAX])
+{
+	struct sg_policy *p;
+	const struct sg_policy_key *pk;
+	struct sg_policy_key kview;
+	size_t i;
+	int owned, r;
+
+	memset(kept, 0, SG_ENVELOPES_MAX);
+	for (i = 0; i < q->napprovals && i < SG_ENVELOPES_MAX; i++)
+		kept[i] = counted != NULL && counted[i] &&
+		    q->approvals[i].approve;
+	if ((r = svc_request_policy(s, t, q, &p, &owned)) != 0)
+		return r;
+	if ((pk = sg_policy_key(p, q->key)) == NULL) {
+		r = SG_ERR_NOT_FOUND;
+		goto out;
+	}
+	sg_policy_key_for_kind(pk, q->kind, &kview);
+	if (!meets(p, &kview, q, kept)) {
+		r = SG_ERR_CONFLICT;
+		goto out;
+	}
+	/* One at a time: an approval the quorum holds without goes.  What
+	 * is left is minimal, every officer filling one term's slot. */
+	for (i = 0; i < q->napprovals && i < SG_ENVELOPES_MAX; i++) {
+		if (!kept[i])
+			continue;
+		kept[i] = 0;
+		if (!meets(p, &kview, q, kept))
+			kept[i] = 1;
+	}
+	r = 0;
+out:
+	if (owned)
+		sg_policy_free(p);
+	return r;
+}
+
 int
 svc_quorum_view_in(struct sg_service *s, struct sg_txn *t,
     const struct sg_request *q, struct sg_request_quorum *ret)

@@ -171,8 +171,14 @@ sg_tlog_append(struct sg_tlog *l, struct sg_txn *t, const char *entry,
 	uint64_t index = l->cur.size;
 	int rc, r;
 
-	if (!sg_store_txn_is_write(t) || len == 0 || len > INT32_MAX)
+	if (!sg_store_txn_is_write(t) || len == 0)
 		return SG_ERR_INVALID;
+	/* An entry bundle could not carry it: fail the job, append nothing. */
+	if (len > SG_TILE_ENTRY_MAX) {
+		sg_log_error("log: refusing an entry of %zu bytes, longer than "
+		    "the %d an entry bundle carries", len, SG_TILE_ENTRY_MAX);
+		return SG_ERR_TOO_LARGE;
+	}
 	if (refused(l))
 		return SG_ERR_UNAVAILABLE;
 	if (sg_db_prepare(db, "INSERT INTO log_entries (idx, data) "

@@ -102,4 +102,27 @@ done
 expect_eq "40 loaded clients with bodies over 64 KiB: each read the 413 problem naming the limit" "$good" 40
 expect_eq "the daemon still answers afterwards" "$(api ci GET /v1/keys)" 200
 
+# --- what one log entry may hold (docs/API.md, "Log entries") ----------------
+# A decision envelope of more than 4096 bytes, an artifact object of more
+# than 16384 bytes as JSON, a policy asking for more than 8 approvals.
+PENDING=$(api ci GET '/v1/requests?limit=200' >/dev/null &&
+    jq -r '[.requests[] | select(.state == "pending")][0].id' "$T_DIR/body")
+pad=$(head -c 4100 /dev/zero | tr '\0' 'a')
+expect_eq "an envelope of more than 4096 bytes is refused (413 or 400)" \
+    "$(post_json alice "/v1/requests/$PENDING/approvals" \
+    "{\"payloadType\":\"x\",\"payload\":\"$pad\",\"signatures\":[]}" |
+    sed 's/^413$/400/')" 400
+check "... naming the limit" bash -c "jq -r .detail '$T_DIR/body' | grep -q 4096"
+art=$(for i in $(seq 1 20); do printf '"f%d":"%s",' "$i" "$(head -c 1000 /dev/zero | tr '\0' 'v')"; done)
+expect_eq "an artifact of more than 16384 bytes as JSON is refused (400)" \
+    "$(post_json ci /v1/requests "{\"key\":\"nightly\",\"digest\":{\"algorithm\":\"sha256\",\"value\":\"$(printf '%064x' 77)\"},\"artifact\":{${art}\"name\":\"a\"}}")" 400
+check "... naming the artifact and the limit" bash -c \
+    "[ \"\$(jq -r .field '$T_DIR/body')\" = artifact ] && jq -r .detail '$T_DIR/body' | grep -q 16384"
+sed 's/^\( *require security-officers\) 2$/\1 8/; s/^\( *require release-managers\) 1$/\1 1/' \
+    "$DEV/policy.conf" >"$T_DIR/quorum9.conf"
+check "a policy whose require counts sum to 9 is refused" bash -c \
+    "! '$SIGNGATE' policy check '$T_DIR/quorum9.conf' >'$T_DIR/pc.out' 2>&1"
+check "... at the line that passes 8, saying why" \
+    grep -q 'sum to 9, more than the 8 approvals' "$T_DIR/pc.out"
+
 finish

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sg_crypto.h"
+#include "sg_dsse.h"
 #include "sg_entry.h"
 #include "sg_err.h"
 #include "sg_test.h"
@@ -500,11 +502,11 @@ test_round_trips(void)
 	e.napprovals = 0;
 	e.has_cms = 0;
 	round_trip(&e);
-	for (i = 0; i < SG_ENVELOPES_MAX; i++) {
+	for (i = 0; i < SG_QUORUM_MAX; i++) {
 		e.approvals[i] = dup_mem(env1, strlen(env1));
 		e.approval_lens[i] = strlen(env1);
 	}
-	e.napprovals = SG_ENVELOPES_MAX;
+	e.napprovals = SG_QUORUM_MAX;
 	round_trip(&e);
 	{
 		static const char *const algs[] = { "ecdsa-p256",
@@ -542,7 +544,7 @@ test_build_refuses(void)
 {
 	struct sg_entry e;
 	char *s = NULL, *big;
-	size_t n = 12345;
+	size_t n = 12345, i;
 
 #define REFUSE(t, stmt_, want) do {					\
 	fill(&e, t);							\
@@ -603,25 +605,71 @@ test_build_refuses(void)
 	REFUSE(SG_ENTRY_CANCELLED, memset(e.by, 'b', 64), SG_ERR_INVALID);
 	CHECK(s == NULL);
 	CHECK_EQ_INT(n, 12345);
-	/* Too large for an entry, though each field alone is fine. */
-	big = calloc(1, SG_ENTRY_MAX / 2);
-	memset(big, 'x', SG_ENTRY_MAX / 2 - 1);
-	fill(&e, SG_ENTRY_CREATED);
-	free(e.statement);
-	free(e.artifact_json);
-	e.statement = big;
-	e.statement_len = SG_ENTRY_MAX / 2 - 1;
-	e.artifact_json = dup_mem(big, SG_ENTRY_MAX / 2 - 1);
-	e.artifact_len = SG_ENTRY_MAX / 2 - 1;
+	/* Each field one byte over its limit: too large for this build to
+	 * write (the parser still reads what older builds wrote). */
+	big = calloc(1, SG_ENTRY_MAX + 1);
+	memset(big, 'x', SG_ENTRY_MAX);
+#define OVER(t, field, lenfield, limit) do {				\
+	fill(&e, t);							\
+	free(e.field);							\
+	e.field = (void *)dup_mem(big, (limit) + 1);			\
+	e.lenfield = (limit) + 1;					\
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_TOO_LARGE);	\
+	e.lenfield = (limit);						\
+	round_trip(&e);							\
+	sg_entry_clear(&e);						\
+} while (0)
+	OVER(SG_ENTRY_CREATED, statement, statement_len, SG_STATEMENT_MAX);
+	OVER(SG_ENTRY_CREATED, artifact_json, artifact_len,
+	    SG_ARTIFACT_JSON_MAX);
+	OVER(SG_ENTRY_DECISION, envelope, envelope_len, SG_ENVELOPE_MAX);
+	OVER(SG_ENTRY_SIGNATURE, public_key, public_key_len,
+	    SG_ENTRY_SPKI_MAX);
+	OVER(SG_ENTRY_SIGNATURE, signature, signature_len, SG_MAX_SIG);
+	OVER(SG_ENTRY_FAILED, reason, reason_len, SG_ENTRY_REASON_MAX);
+	OVER(SG_ENTRY_REVOKED, reason, reason_len, SG_ENTRY_REASON_MAX);
+#undef OVER
+	/* One approval more than a quorum can have, or one too long. */
+	fill(&e, SG_ENTRY_APPROVED);
+	for (i = e.napprovals; i <= SG_QUORUM_MAX; i++) {
+		e.approvals[i] = dup_mem(env1, strlen(env1));
+		e.approval_lens[i] = strlen(env1);
+	}
+	e.napprovals = SG_QUORUM_MAX + 1;
 	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_TOO_LARGE);
-	e.artifact_len = SG_ENTRY_MAX;
-	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
-	e.artifact_len = SG_ENTRY_MAX / 2 - 1;
-	/* A large statement alone still fits. */
-	e.artifact_len = 10;
-	round_trip(&e);
+	sg_entry_clear(&e);
+	fill(&e, SG_ENTRY_SIGNATURE);
+	free(e.approvals[1]);
+	e.approvals[1] = dup_mem(big, SG_ENVELOPE_MAX + 1);
+	e.approval_lens[1] = SG_ENVELOPE_MAX + 1;
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_TOO_LARGE);
 	sg_entry_clear(&e);
 	CHECK(s == NULL);
+	/* The worst signature entry: every field at its limit still fits
+	 * an entry bundle. */
+	fill(&e, SG_ENTRY_SIGNATURE);
+	for (i = 0; i < e.napprovals; i++)
+		free(e.approvals[i]);
+	for (i = 0; i < SG_QUORUM_MAX; i++) {
+		e.approvals[i] = dup_mem(big, SG_ENVELOPE_MAX);
+		e.approval_lens[i] = SG_ENVELOPE_MAX;
+	}
+	e.napprovals = SG_QUORUM_MAX;
+	free(e.statement);
+	e.statement = dup_mem(big, SG_STATEMENT_MAX);
+	e.statement_len = SG_STATEMENT_MAX;
+	free(e.public_key);
+	e.public_key = (uint8_t *)dup_mem(big, SG_ENTRY_SPKI_MAX);
+	e.public_key_len = SG_ENTRY_SPKI_MAX;
+	free(e.signature);
+	e.signature = (uint8_t *)dup_mem(big, SG_MAX_SIG);
+	e.signature_len = SG_MAX_SIG;
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), 0);
+	CHECK(s != NULL && n <= SG_ENTRY_MAX);
+	free(s);
+	s = NULL;
+	sg_entry_clear(&e);
+	free(big);
 #undef REFUSE
 }
 
@@ -813,10 +861,10 @@ test_parse_refuses(void)
 		    SG_ERR_INVALID);
 		free(buf);
 	}
-	/* Oversize. */
-	big = malloc(SG_ENTRY_MAX + 1);
-	memset(big, 'a', SG_ENTRY_MAX + 1);
-	CHECK_EQ_INT(sg_entry_parse(big, SG_ENTRY_MAX + 1, &e),
+	/* Oversize: longer than any build ever wrote (256 KiB). */
+	big = malloc(256 * 1024 + 1);
+	memset(big, 'a', 256 * 1024 + 1);
+	CHECK_EQ_INT(sg_entry_parse(big, 256 * 1024 + 1, &e),
 	    SG_ERR_TOO_LARGE);
 	free(big);
 }

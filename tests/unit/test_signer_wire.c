@@ -926,11 +926,15 @@ test_batch_encode_refusals(void)
 	CHECK_EQ_INT(ENC(), 0);
 	free(buf);
 	buf = NULL;
-	ev.n = 12;
+	/* Envelopes of the largest size, enough to pass the evidence
+	 * limit. */
+#define MANY (SG_SIGNER_MAX_EVIDENCE / SG_ENVELOPE_MAX + 1)
+	_Static_assert(MANY <= SG_WIRE_MAX_ENVELOPES, "too many envelopes");
+	ev.n = MANY;
 	{
-		const char *many[12];
-		size_t ml[12];
-		for (i = 0; i < 12; i++) {
+		const char *many[MANY];
+		size_t ml[MANY];
+		for (i = 0; i < MANY; i++) {
 			many[i] = env;
 			ml[i] = SG_ENVELOPE_MAX;
 		}
@@ -939,6 +943,7 @@ test_batch_encode_refusals(void)
 		CHECK_EQ_INT(ENC(), SG_ERR_TOO_LARGE);
 		CHECK(buf == NULL);
 	}
+#undef MANY
 #undef ENC
 	free(env);
 }
