@@ -7,7 +7,7 @@
 # entry; the Prometheus textfile says what the run saw; a corrupted state
 # file is refused and left alone; a version 1 state file is accepted and
 # upgraded; --from 0 reports the history, through the JSON API and through
-# the tiles (--log); a checkpoint without the cosignature of a --witness
+# the gateway's tiles and a mirror's directory (--log); a checkpoint without the cosignature of a --witness
 # fails with exit 5.
 . "$(dirname "$0")/lib.sh"
 
@@ -145,6 +145,11 @@ expect_eq "... reports every nightly signature, by index" "$(reported | sort -n)
 VKEY=$(sed -n 's/^key //p' "$STATE")
 expect_rc "--log: the same from the gateway's tiles" 0 log monitor \
     --state "$T_DIR/t.state" --key nightly --from 0 --log "$URL/log" --vkey "$VKEY"
+expect_eq "... the same lines" "$(grep '^signature:' "$T_DIR/out")" \
+    "$(grep '^signature:' "$T_DIR/api.out")"
+expect_rc "log mirror to a directory" 0 log mirror "$T_DIR/mirror" --vkey "$VKEY"
+expect_rc "--log: the same from the mirror's directory" 0 log monitor \
+    --state "$T_DIR/m.state" --key nightly --from 0 --log "$T_DIR/mirror" --vkey "$VKEY"
 expect_eq "... the same lines" "$(grep '^signature:' "$T_DIR/out")" \
     "$(grep '^signature:' "$T_DIR/api.out")"
 expect_eq "--log on a first run without --vkey" "$(sg log monitor \
