@@ -7,7 +7,8 @@
 # entry; the Prometheus textfile says what the run saw; a corrupted state
 # file is refused and left alone; a version 1 state file is accepted and
 # upgraded; --from 0 reports the history, through the JSON API and through
-# the gateway's tiles and a mirror's directory (--log); a checkpoint without the cosignature of a --witness
+# the gateway's tiles and a mirror's directory (--log), which must not
+# hold a changed entry; a checkpoint without the cosignature of a --witness
 # fails with exit 5.
 . "$(dirname "$0")/lib.sh"
 
@@ -152,6 +153,15 @@ expect_rc "--log: the same from the mirror's directory" 0 log monitor \
     --state "$T_DIR/m.state" --key nightly --from 0 --log "$T_DIR/mirror" --vkey "$VKEY"
 expect_eq "... the same lines" "$(grep '^signature:' "$T_DIR/out")" \
     "$(grep '^signature:' "$T_DIR/api.out")"
+cp -r "$T_DIR/mirror" "$T_DIR/bad-mirror"
+bundle=$(find "$T_DIR/bad-mirror/tile/entries" -type f | head -n 1)
+# A letter of an entry's "signgate-log-entry" header, changed.
+off=$(grep -bo 'signgate-log-entry' "$bundle" | sed -n '3s/:.*//p')
+printf 'S' | dd of="$bundle" bs=1 seek="$off" conv=notrunc status=none
+expect_rc "--log: a mirror with a changed entry" 5 log monitor \
+    --state "$T_DIR/bm.state" --from 0 --log "$T_DIR/bad-mirror" --vkey "$VKEY"
+check "... BAD ENTRY, and no state written" bash -c \
+    "grep -q 'BAD ENTRY' '$T_DIR/err' && test ! -e '$T_DIR/bm.state'"
 expect_eq "--log on a first run without --vkey" "$(sg log monitor \
     --state "$T_DIR/t2.state" --log "$URL/log")" 2
 
