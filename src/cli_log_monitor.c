@@ -101,15 +101,13 @@ struct log_args {
 	struct sg_monitor_witness witnesses[SG_MONITOR_WITNESSES_MAX];
 	size_t nwitnesses;
 	uint64_t quorum;              /* 0: all the witnesses given */
-	int bad;                      /* an option's value was refused */
 };
 
 static int
-opt_refuse(struct log_args *a, const char *opt, const char *why)
+opt_refuse(const char *opt, const char *why)
 {
 	fprintf(stderr, "signgate: log monitor: %s: %s\n", opt, why);
-	a->bad = 1;
-	return 0;
+	return SG_EXIT_USAGE;
 }
 
 static int
@@ -126,33 +124,33 @@ log_option(void *arg, int opt, const char *v)
 		return 0;
 	case OPT_KEY:
 		if (!sg_name_ok(v, SG_NAME_LEN_MAX))
-			return opt_refuse(a, "--key", "not a key name "
+			return opt_refuse("--key", "not a key name "
 			    "([A-Za-z0-9._-], 1 to 63 bytes)");
 		a->key = v;
 		return 0;
 	case OPT_FROM:
 		a->has_from = 1;
 		if (sg_parse_u64(v, 0, SG_MERKLE_MAX_SIZE, &a->from) != 0)
-			return opt_refuse(a, "--from", "not an entry index");
+			return opt_refuse("--from", "not an entry index");
 		return 0;
 	case OPT_PATTERN:
 		if (a->rules.npatterns == SG_MONITOR_PATTERNS_MAX)
-			return opt_refuse(a, "--artifact-pattern", "given too "
+			return opt_refuse("--artifact-pattern", "given too "
 			    "many times (at most 16)");
 		if (!sg_pattern_valid(v))
-			return opt_refuse(a, "--artifact-pattern", "not a "
+			return opt_refuse("--artifact-pattern", "not a "
 			    "name pattern (printable ASCII, * and ?)");
 		a->rules.patterns[a->rules.npatterns++] = v;
 		return 0;
 	case OPT_HOURS:
 		if (sg_monitor_hours_parse(v, &a->rules.hours) != 0)
-			return opt_refuse(a, "--hours", "not HH-HH (UTC, from "
+			return opt_refuse("--hours", "not HH-HH (UTC, from "
 			    "00-23 to 01-24, start != end; 22-06 wraps "
 			    "midnight)");
 		return 0;
 	case OPT_MAX_PER_RUN:
 		if (sg_parse_u64(v, 1, UINT32_MAX, &a->rules.max_per_run) != 0)
-			return opt_refuse(a, "--max-per-run", "not a number "
+			return opt_refuse("--max-per-run", "not a number "
 			    "from 1");
 		return 0;
 	case OPT_POLICY_FAIL:
@@ -166,11 +164,11 @@ log_option(void *arg, int opt, const char *v)
 		return 0;
 	case OPT_WITNESS:
 		if (a->nwitnesses == SG_MONITOR_WITNESSES_MAX)
-			return opt_refuse(a, "--witness", "given too many "
+			return opt_refuse("--witness", "given too many "
 			    "times (at most 16)");
 		if (sg_monitor_witness_parse(v,
 		    &a->witnesses[a->nwitnesses]) != 0)
-			return opt_refuse(a, "--witness", "not a witness's "
+			return opt_refuse("--witness", "not a witness's "
 			    "verifier key (<name>+<key id>+<base64 of 0x04 and "
 			    "an Ed25519 key>)");
 		a->nwitnesses++;
@@ -178,7 +176,7 @@ log_option(void *arg, int opt, const char *v)
 	case OPT_WITNESS_QUORUM:
 		if (sg_parse_u64(v, 1, SG_MONITOR_WITNESSES_MAX,
 		    &a->quorum) != 0)
-			return opt_refuse(a, "--witness-quorum", "not a number "
+			return opt_refuse("--witness-quorum", "not a number "
 			    "from 1 to 16");
 		return 0;
 	}
@@ -211,8 +209,6 @@ parse_args(int argc, char **argv, struct sg_cli_conf *conf,
 
 	if ((ex = sg_cli_getopt(argc, argv, &cl, conf, ret_help)) != 0)
 		return ex;
-	if (ret->bad)
-		return SG_EXIT_USAGE;
 	if (optind != argc) {
 		fprintf(stderr, "signgate: log monitor takes no arguments\n");
 		return SG_EXIT_USAGE;
@@ -375,6 +371,7 @@ src_entry(void *ctx, uint64_t index, char **ret, size_t *ret_len)
 {
 	struct source *s = ctx;
 	uint64_t hi;
+	size_t len;
 	char *copy;
 	int r;
 
@@ -396,10 +393,12 @@ src_entry(void *ctx, uint64_t index, char **ret, size_t *ret_len)
 			return src_fail(s, "entries");
 		}
 	}
-	if ((copy = strdup(s->ents[index - s->lo])) == NULL)
+	len = s->lens[index - s->lo];
+	if ((copy = malloc(len + 1)) == NULL)
 		return SG_EXIT_LOCAL;
+	memcpy(copy, s->ents[index - s->lo], len + 1);
 	*ret = copy;
-	*ret_len = s->lens[index - s->lo];
+	*ret_len = len;
 	return 0;
 }
 
