@@ -8,8 +8,9 @@
 # file is refused and left alone; a version 1 state file is accepted and
 # upgraded; --from 0 reports the history, through the JSON API and through
 # the gateway's tiles and a mirror's directory (--log), which must not
-# hold a changed entry; a checkpoint without the cosignature of a --witness
-# fails with exit 5.
+# hold a changed entry; a checkpoint cosigned (with openssl, as
+# c2sp.org/tlog-cosignature says) by fewer than --witness-quorum of the
+# --witness keys fails with exit 5, one cosigned by enough passes.
 . "$(dirname "$0")/lib.sh"
 
 sg() {
@@ -166,15 +167,45 @@ expect_eq "--log on a first run without --vkey" "$(sg log monitor \
     --state "$T_DIR/t2.state" --log "$URL/log")" 2
 
 # --- witnesses ----------------------------------------------------------------
-openssl genpkey -algorithm ed25519 -out "$T_DIR/w1.key" 2>/dev/null
-wpub=$(openssl pkey -in "$T_DIR/w1.key" -pubout -outform DER 2>/dev/null | tail -c 32 | od -An -tx1 -v | tr -d ' \n')
-wid=$({ printf 'w1\n\004'; printf '%s' "$wpub" | sed 's/../\\x&/g' | xargs -0 printf '%b'; } | openssl dgst -sha256 -binary | head -c 4 | od -An -tx1 | tr -d ' \n')
-W1="w1+$wid+$({ printf '\004'; printf '%s' "$wpub" | sed 's/../\\x&/g' | xargs -0 printf '%b'; } | base64 -w0)"
+hex2bin() { printf '%s' "$1" | sed 's/../\\x&/g' | xargs -0 printf '%b'; }
+# witness NAME: a cosigner key (openssl) in $T_DIR/NAME.key; sets W and WID.
+witness() {
+	local pub
+	openssl genpkey -algorithm ed25519 -out "$T_DIR/$1.key" 2>/dev/null
+	pub=$(openssl pkey -in "$T_DIR/$1.key" -pubout -outform DER 2>/dev/null |
+	    tail -c 32 | od -An -tx1 -v | tr -d ' \n')
+	WID=$({ printf '%s\n\004' "$1"; hex2bin "$pub"; } |
+	    openssl dgst -sha256 -binary | head -c 4 | od -An -tx1 | tr -d ' \n')
+	W="$1+$WID+$({ printf '\004'; hex2bin "$pub"; } | base64 -w0)"
+}
+# cosign NAME WID NOTE: appends NAME's cosignature/v1 line (c2sp.org/
+# tlog-cosignature, made here with openssl) to the signed note NOTE.
+cosign() {
+	local t d="$T_DIR/cosig.$1"
+	mkdir -p "$d"
+	t=$(date +%s)
+	awk '/^$/ { exit } { print }' "$3" >"$d/text"
+	{ printf 'cosignature/v1\ntime %s\n' "$t"; cat "$d/text"; } >"$d/msg"
+	openssl pkeyutl -sign -inkey "$T_DIR/$1.key" -rawin -in "$d/msg" -out "$d/sig"
+	printf '\342\200\224 %s %s\n' "$1" "$({ hex2bin "$2"; hex2bin "$(printf '%016x' "$t")";
+	    cat "$d/sig"; } | base64 -w0)" >>"$3"
+}
+witness w1; W1=$W; W1ID=$WID
+witness w2; W2=$W
 cp "$STATE" "$T_DIR/before-w.state"
 expect_rc "a checkpoint without the witness's cosignature" 5 "${MON[@]}" --witness "$W1"
 check "... WITNESS QUORUM on stderr" grep -q 'WITNESS QUORUM' "$T_DIR/err"
 check "... the state file unchanged" cmp -s "$STATE" "$T_DIR/before-w.state"
 expect_eq "--witness-quorum above the keys given" "$(sg "${MON[@]}" --witness "$W1" --witness-quorum 2)" 2
 expect_eq "--witness with a log key" "$(sg "${MON[@]}" --witness "$VKEY")" 2
+# A mirror whose checkpoint w1 cosigned (the log's signature untouched).
+cp -r "$T_DIR/mirror" "$T_DIR/w-mirror"
+cosign w1 "$W1ID" "$T_DIR/w-mirror/checkpoint"
+expect_rc "a checkpoint cosigned by w1, quorum 1 of w1 and w2" 0 log monitor \
+    --state "$T_DIR/w.state" --log "$T_DIR/w-mirror" --vkey "$VKEY" \
+    --witness "$W1" --witness "$W2" --witness-quorum 1
+check "... says 1 of 2" grep -qx 'witnesses: 1 of 2 cosigned (quorum 1)' "$T_DIR/out"
+expect_rc "... and not with quorum 2" 5 log monitor --state "$T_DIR/w2.state" \
+    --log "$T_DIR/w-mirror" --vkey "$VKEY" --witness "$W1" --witness "$W2"
 
 finish
