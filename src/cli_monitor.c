@@ -470,13 +470,14 @@ on_artifact_signature(struct sg_monitor_run *run, uint64_t index,
 	memset(&ap, 0, sizeof(ap));
 	if ((ex = approved_entry(run, index, e->approved_index, &ap)) != 0)
 		goto out;
-	ex = bad_entry(index, "its approved entry's statement does not "
-	    "parse, names another request, or its artifact line is "
-	    "malformed");
 	if (sg_statement_parse(ap.statement, ap.statement_len, &s) != 0 ||
 	    s.kind == SG_KIND_REQUEST || strcmp(s.request, e->request) != 0 ||
-	    sg_artifact_line_parse(e->line, e->line_len, &line) != 0)
+	    sg_artifact_line_parse(e->line, e->line_len, &line) != 0) {
+		ex = bad_entry(index, "its approved entry's statement does not "
+		    "parse or names another request, or its artifact line is "
+		    "malformed");
 		goto out;
+	}
 	ex = SG_EXIT_LOCAL;
 	if (count_key(run, s.key) != 0)
 		goto out;

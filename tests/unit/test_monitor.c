@@ -332,19 +332,26 @@ fake_add(struct fake_log *l, char *text, size_t len)
 }
 
 static char *
-statement(const char *request, const char *key, int64_t expires)
+statement_kind(enum sg_kind kind, const char *request, const char *key,
+    int64_t expires)
 {
 	struct sg_statement s;
 	char *text = NULL;
 	size_t len = 0;
 
 	memset(&s, 0, sizeof(s));
-	s.kind = SG_KIND_REQUEST;
+	s.kind = kind;
 	snprintf(s.request, sizeof(s.request), "%s", request);
 	snprintf(s.key, sizeof(s.key), "%s", key);
 	snprintf(s.spki_sha256, sizeof(s.spki_sha256), "%s", HEX64);
-	snprintf(s.digest_alg, sizeof(s.digest_alg), "sha256");
-	snprintf(s.digest_hex, sizeof(s.digest_hex), "%s", HEX64);
+	if (kind == SG_KIND_RELEASE) {
+		snprintf(s.manifest_root, sizeof(s.manifest_root), "%s",
+		    HEX64);
+		s.count = 2;
+	} else {
+		snprintf(s.digest_alg, sizeof(s.digest_alg), "sha256");
+		snprintf(s.digest_hex, sizeof(s.digest_hex), "%s", HEX64);
+	}
 	snprintf(s.format, sizeof(s.format), "raw");
 	snprintf(s.requester, sizeof(s.requester), "ci");
 	snprintf(s.policy_name, sizeof(s.policy_name), "dev");
@@ -354,6 +361,12 @@ statement(const char *request, const char *key, int64_t expires)
 	if (sg_statement_build(&s, &text, &len) != 0)
 		abort();
 	return text;
+}
+
+static char *
+statement(const char *request, const char *key, int64_t expires)
+{
+	return statement_kind(SG_KIND_REQUEST, request, key, expires);
 }
 
 static void
@@ -413,6 +426,118 @@ add_signature(struct fake_log *l, const char *request, const char *key,
 	free(e.statement);
 	free(env);
 	fake_add(l, text, len);
+}
+
+static char *
+envelope(const char *officer)
+{
+	static const uint8_t sig[] = { 1, 2, 3 };
+	char *env = NULL;
+
+	if (sg_envelope_build(SG_DSSE_TYPE, (const uint8_t *)"x", 1, officer,
+	    sig, sizeof(sig), &env) != 0)
+		abort();
+	return env;
+}
+
+/* A release's approved entry (two officers) and its artifacts' signature
+ * entries at positions 0 and 1. */
+static void
+add_release(struct fake_log *l, const char *release, const char *key,
+    const char *name0, const char *name1)
+{
+	static const uint8_t blob[] = { 0x30, 0x01, 0x00 };
+	struct sg_entry e;
+	char *text = NULL, line[128];
+	uint64_t approved = l->n;
+	size_t len = 0, i;
+
+	memset(&e, 0, sizeof(e));
+	e.type = SG_ENTRY_APPROVED;
+	e.time = DAY0 + 12 * HOUR;
+	snprintf(e.request, sizeof(e.request), "%s", release);
+	e.statement = statement_kind(SG_KIND_RELEASE, release, key,
+	    DAY0 + 13 * HOUR);
+	e.statement_len = strlen(e.statement);
+	e.approvals[0] = envelope("alice");
+	e.approvals[1] = envelope("dave");
+	e.approval_lens[0] = strlen(e.approvals[0]);
+	e.approval_lens[1] = strlen(e.approvals[1]);
+	e.napprovals = 2;
+	if (sg_entry_build(&e, &text, &len) != 0)
+		abort();
+	fake_add(l, text, len);
+	free(e.statement);
+	free(e.approvals[0]);
+	free(e.approvals[1]);
+	for (i = 0; i < 2; i++) {
+		memset(&e, 0, sizeof(e));
+		e.type = SG_ENTRY_ARTIFACT_SIGNATURE;
+		e.time = DAY0 + 12 * HOUR + 10 + (int64_t)i;
+		snprintf(e.request, sizeof(e.request), "%s", release);
+		e.approved_index = approved;
+		e.position = i;
+		snprintf(line, sizeof(line), "sha256:%s raw %s", HEX64,
+		    i == 0 ? name0 : name1);
+		e.line = line;
+		e.line_len = strlen(line);
+		e.public_key = (uint8_t *)blob;
+		e.public_key_len = sizeof(blob);
+		snprintf(e.algorithm, sizeof(e.algorithm), "ecdsa-p256");
+		e.signature = (uint8_t *)blob;
+		e.signature_len = sizeof(blob);
+		snprintf(e.hsm_serial, sizeof(e.hsm_serial), "5e7");
+		snprintf(e.hsm_country, sizeof(e.hsm_country), "DE");
+		text = NULL;
+		if (sg_entry_build(&e, &text, &len) != 0)
+			abort();
+		fake_add(l, text, len);
+	}
+}
+
+static void
+test_scan_release(void)
+{
+	struct sg_monitor_state st;
+	struct sg_monitor_rules rules;
+	struct sg_monitor_run run;
+	struct fake_log l;
+	char *out = NULL;
+	size_t olen = 0, i;
+
+	memset(&l, 0, sizeof(l));
+	memset(&st, 0, sizeof(st));
+	memset(&rules, 0, sizeof(rules));
+	rules.patterns[0] = "*.tar.gz";
+	rules.npatterns = 1;
+	add_release(&l, REQ1, "key-a", "app-1.tar.gz", "evil.sh");
+	add_release(&l, REQ2, "key-b", "b.tar.gz", "b.sh");
+	memset(&run, 0, sizeof(run));
+	run.key = "key-a";
+	run.rules = &rules;
+	run.get = fake_get;
+	run.ctx = &l;
+	if ((run.out = open_memstream(&out, &olen)) == NULL)
+		abort();
+	/* From the first signature on: the approved entry is fetched by its
+	 * index, once for both artifacts. */
+	CHECK_EQ_INT(sg_monitor_scan(&run, &st, 1, l.n), 0);
+	fclose(run.out);
+	CHECK_EQ_INT(run.signatures, 2);
+	CHECK_EQ_INT(run.violations, 1);
+	CHECK(out != NULL && strstr(out, "signature: index 1 time "
+	    "2026-12-05T12:00:10Z key key-a release " REQ1 " requester ci "
+	    "approvers alice,dave hsm 5e7 DE artifact sha256:" HEX64
+	    " name app-1.tar.gz\n") != NULL);
+	CHECK(out != NULL && strstr(out, "signature: index 2 ") != NULL &&
+	    strstr(out, " name evil.sh\n") != NULL);
+	CHECK(out != NULL && strstr(out, "key-b") == NULL);
+	CHECK_EQ_INT(run.ncounts, 2);
+	free(out);
+	sg_monitor_run_clear(&run);
+	sg_monitor_state_clear(&st);
+	for (i = 0; i < l.n; i++)
+		free(l.entries[i]);
 }
 
 static void
@@ -653,4 +778,5 @@ SG_TEST_MAIN("monitor",
     T(test_state),
     T(test_cosigned),
     T(test_scan),
+    T(test_scan_release),
     T(test_scan_unreadable))
