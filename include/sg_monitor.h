@@ -1,10 +1,10 @@
 /*
  * `signgate log monitor`'s reading of the log (src/cli_monitor.c): the
  * state file, the walk over new entries, the rules that turn a signature
- * into a violation, and the Prometheus textfile.  The checkpoint, its key
- * and the consistency proof stay in src/cli_log.c; entries come through a
- * callback that has already proved each one included under the verified
- * checkpoint.
+ * into a violation, and the Prometheus textfile (src/cli_monitor_files.c).
+ * The checkpoint, its key and the consistency proof are
+ * src/cli_log_monitor.c's; entries come through a callback that has
+ * already proved each one included under the verified checkpoint.
  *
  * State file, version 2 (text, LF line ends, exactly these lines, in this
  * order; version 1 is its first four lines under the v1 header, and is

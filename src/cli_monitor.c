@@ -2,9 +2,9 @@
  * `signgate log monitor`: reading the entries (include/sg_monitor.h).
  *
  * Every run reads the entries its last run did not examine, up to the
- * checkpoint src/cli_log.c verified, whatever --key says: the list of
- * pending requests and the policy changes need every entry.  For each
- * signature by the monitored key it prints one line,
+ * checkpoint src/cli_log_monitor.c verified, whatever --key says: the
+ * list of pending requests and the policy changes need every entry.  For
+ * each signature by the monitored key it prints one line,
  *
  *   signature: index N time T key K request|release|grant ID requester R
  *       approvers A,B hsm SERIAL CC artifact ALG:HEX[ name NAME]

@@ -122,7 +122,7 @@ sg_monitor_state_parse(const char *text, size_t len,
 	} else {
 		/* next <= size as written; a state edited otherwise still
 		 * reaches the checks of its size and root, and then fails
-		 * in cli_log.c when it is past the log. */
+		 * in cli_log_monitor.c when it is past the log. */
 		if (state_num(&p, end, "next", &s.next) != 0 ||
 		    state_num(&p, end, "success", &u) != 0 ||
 		    state_num(&p, end, "violations", &s.violations) != 0)

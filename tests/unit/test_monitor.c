@@ -110,7 +110,8 @@ test_check(void)
 	CHECK_EQ_INT(sg_monitor_check(&r, "x.bin", DAY0 + 2 * HOUR), 0);
 }
 
-#define VKEY "signgate.dev/log+fa9694ff+AV+RmlYv6asoAZkgwcdBbn5RLYcCuNAuMnLOP8Bqlwko"
+#define VKEY "signgate.dev/log+fa9694ff+" \
+	"AV+RmlYv6asoAZkgwcdBbn5RLYcCuNAuMnLOP8Bqlwko"
 #define ROOT "c2HmSsHL9GEHHJExPHQT0GE6wQ481jGKutmlpnPAKAk="
 #define REQ1 "a2c05db6db2811fb32fb4318fc89cada"
 #define REQ2 "c70283ce9e4702d44eceb67e2783bbe3"
