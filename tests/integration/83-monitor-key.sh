@@ -3,14 +3,16 @@
 # by that key since (indices as the signers' proof bundles say), nothing
 # for another key, and nothing on a run right after; a request created
 # before one run and signed after it is reported with its artifact's name;
-# --artifact-pattern and --hours turn a signature into exit 6 naming the
-# entry; the Prometheus textfile says what the run saw; a corrupted state
-# file is refused and left alone; a version 1 state file is accepted and
-# upgraded; --from 0 reports the history, through the JSON API and through
-# the gateway's tiles and a mirror's directory (--log), which must not
-# hold a changed entry; a checkpoint cosigned (with openssl, as
-# c2sp.org/tlog-cosignature says) by fewer than --witness-quorum of the
-# --witness keys fails with exit 5, one cosigned by enough passes.
+# --artifact-pattern, --hours and --max-per-run turn a signature into
+# exit 6 naming the entry; the Prometheus textfile says what the run saw,
+# a failed run included (a gateway out of reach: exit 4); a corrupted
+# state file is refused and left alone; a version 1 state file is
+# accepted and upgraded; --from 0 reports the history, through the JSON
+# API and through the gateway's tiles and a mirror's directory (--log),
+# which must not hold a changed entry; a checkpoint cosigned (with
+# openssl, as c2sp.org/tlog-cosignature says) by fewer than
+# --witness-quorum of the --witness keys fails with exit 5, one cosigned
+# by enough passes.
 . "$(dirname "$0")/lib.sh"
 
 sg() {
@@ -65,6 +67,10 @@ for i in 1 2 3; do
 	want="$want$(sign_as nightly "a$i.bin")"$'\n'
 done
 other=$(sign_as nightly-b b1.bin)
+cp "$STATE" "$T_DIR/max.state"
+expect_rc "--max-per-run 2 over the 3 signatures" 6 log monitor --state "$T_DIR/max.state" \
+    --key nightly --max-per-run 2
+check "... says so" grep -q 'VIOLATION: entry [0-9]*: 3 signatures by key nightly in one run .* more than --max-per-run 2' "$T_DIR/err"
 expect_rc "the run after the signatures" 0 "${MON[@]}" --prometheus "$T_DIR/metrics.prom"
 expect_eq "... reports exactly nightly's 3 signatures, by index" \
     "$(reported | sort -n)" "$(printf '%s' "$want" | sort -n)"
@@ -129,6 +135,14 @@ expect_rc "a corrupted state file" 1 "${MON[@]}" --prometheus "$T_DIR/metrics.pr
 check "... is refused" grep -q 'not a log monitor state file' "$T_DIR/err"
 check "... and left as it was" cmp -s "$STATE" "$T_DIR/bad.state"
 expect_eq "prometheus: the failure" "$(prom signgate_log_monitor_up)/$(prom signgate_log_monitor_exit_status)" 0/1
+
+cp "$T_DIR/good.state" "$STATE"
+expect_rc "a gateway out of reach" 4 --url https://127.0.0.1:1 "${MON[@]}" \
+    --prometheus "$T_DIR/metrics.prom"
+check "... leaves the state as it was" cmp -s "$STATE" "$T_DIR/good.state"
+expect_eq "prometheus: the failure, and the last success from the state" \
+    "$(prom signgate_log_monitor_up)/$(prom signgate_log_monitor_exit_status)/$(prom signgate_log_monitor_last_success_timestamp_seconds)" \
+    "0/4/$(sed -n 's/^success //p' "$STATE")"
 
 sign_as nightly after-v1.bin >/dev/null
 { echo 'signgate-log-monitor v1'; sed -n '2,4p' "$T_DIR/good.state"; } >"$STATE"
