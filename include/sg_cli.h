@@ -21,7 +21,13 @@
  *   cli_approve.c   `approve`, `reject`
  *   cli_verify.c    `verify` (offline: signature, log proof, approvals;
  *                   one bundle for a request, two for a release or grant)
- *   cli_log.c       `log key`, `log checkpoint`, `log monitor`
+ *   cli_log.c       `log key`, `log checkpoint`, and the JSON API's
+ *                   /v1/log/ for `log monitor` (cli_log_int.h)
+ *   cli_log_monitor.c  `log monitor`: key, checkpoint, witnesses,
+ *                   consistency, from the API or tiles (--log), a run
+ *   cli_monitor.c   the monitor's walk over entries: findings, rules,
+ *                   policy changes (sg_monitor.h)
+ *   cli_monitor_files.c  its state file and Prometheus textfile
  *   cli_policy.c    `policy check`, `policy hash` (offline)
  *
  * Two conventions meet here.  Helpers return 0 or a negative SG_ERR_* code

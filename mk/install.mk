@@ -3,7 +3,8 @@
 #
 #   make install [PREFIX=/usr/local] [DESTDIR=] [SYSCONFDIR=/etc]
 #   make install-systemd   the units, sysusers.d and tmpfiles.d files only
-#   make install-doc       README.md, OPERATIONS.md, the policy reference
+#   make install-doc       README.md, OPERATIONS.md, the policy reference,
+#                          the log monitor's example units (examples/)
 #
 # systemd/signgated.service (the front) and signgated-signer.service (the
 # signer) are written for PREFIX=/usr and SYSCONFDIR=/etc; the installed
@@ -61,3 +62,6 @@ install-doc:
 	install -d $(DESTDIR)$(DOCDIR)/policy
 	install -m 0644 README.md docs/OPERATIONS.md $(DESTDIR)$(DOCDIR)/
 	install -m 0644 policy/README.md $(DESTDIR)$(DOCDIR)/policy/README.md
+	install -d $(DESTDIR)$(DOCDIR)/examples
+	install -m 0644 systemd/signgate-log-monitor.service \
+	    systemd/signgate-log-monitor.timer $(DESTDIR)$(DOCDIR)/examples/

@@ -19,57 +19,35 @@
  * people.  The state file is replaced atomically only after every check
  * passed.
  *
- * State file (text, LF line ends, exactly these lines):
- *
- *     signgate-log-monitor v1
- *     key <verifier key>
- *     size <decimal>
- *     root <base64 of the 32-byte root hash>
+ * This file holds the JSON API's side of both (GET /v1/log/...); the
+ * monitor's run is src/cli_log_monitor.c, its reading of entries
+ * src/cli_monitor.c.
  */
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
+#include "cli_log_int.h"
 #include "sg_cli.h"
 #include "sg_crypto.h"
+#include "sg_entry.h"
 #include "sg_err.h"
 #include "sg_merkle.h"
 #include "sg_note.h"
 #include "sg_util.h"
 
-#define VKEY_MAX_LEN (SG_NOTE_NAME_MAX + 1 + 8 + 1 + 44)
-#define STATE_MAX 4096
-#define STATE_MAGIC "signgate-log-monitor v1"
 #define PROOF_JSON_MAX (64 * 1024)
-
-enum {
-	OPT_STATE = SG_OPT_CMD,
-	OPT_VKEY,
-};
-
-struct vkey {
-	char text[VKEY_MAX_LEN + 1];
-	char name[SG_NOTE_NAME_MAX + 1];
-	uint32_t id;
-	uint8_t pub[SG_ED25519_PUB];
-};
-
-struct monitor_state {
-	struct vkey key;
-	uint64_t size;
-	uint8_t root[SG_HASH_LEN];
-};
-
-static int alarm_msg(const char *what, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* A server over its rate limit is asked again this often, a second
+ * apart (a first run with --from 0 reads the whole log). */
+#define RATE_RETRIES 30
 
 /* FORK, ROLLBACK and KEY CHANGED are meant to be noticed in a cron mail. */
-static int
-alarm_msg(const char *what, const char *fmt, ...)
+int
+sg_log_alarm(const char *what, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -82,13 +60,13 @@ alarm_msg(const char *what, const char *fmt, ...)
 	return SG_EXIT_VERIFY;
 }
 
-static int
-vkey_set(struct vkey *k, const char *s, size_t len)
+int
+sg_log_vkey_set(struct sg_log_vkey *k, const char *s, size_t len)
 {
-	struct vkey t;
+	struct sg_log_vkey t;
 
 	memset(&t, 0, sizeof(t));
-	if (len == 0 || len > VKEY_MAX_LEN || memchr(s, '\0', len) != NULL)
+	if (len == 0 || len > SG_MONITOR_VKEY_MAX || memchr(s, '\0', len) != NULL)
 		return SG_ERR_INVALID;
 	memcpy(t.text, s, len);
 	t.text[len] = '\0';
@@ -108,14 +86,21 @@ get_text(struct sg_cli_http *h, const char *path, size_t max,
 {
 	struct sg_cli_http_resp resp;
 	struct sg_problem p;
-	int ex;
+	int ex, tries;
 
 	memset(&resp, 0, sizeof(resp));
-	if (sg_cli_http_request(h, "GET", path, NULL, 0, NULL, 0, &resp) != 0) {
-		fprintf(stderr, "signgate: GET %s: %s\n", path,
-		    sg_cli_http_error(h));
-		ex = SG_EXIT_SERVER;
-		goto out;
+	for (tries = 0;; tries++) {
+		if (sg_cli_http_request(h, "GET", path, NULL, 0, NULL, 0,
+		    &resp) != 0) {
+			fprintf(stderr, "signgate: GET %s: %s\n", path,
+			    sg_cli_http_error(h));
+			ex = SG_EXIT_SERVER;
+			goto out;
+		}
+		if (resp.status != 429 || tries == RATE_RETRIES)
+			break;
+		sg_cli_http_resp_clear(&resp);
+		sleep(1);
 	}
 	if ((ex = sg_cli_status_exit(resp.status)) != SG_EXIT_OK) {
 		if (sg_problem_parse(resp.body, resp.len, &p) == 0 &&
@@ -141,20 +126,20 @@ out:
 	return ex;
 }
 
-static int
-fetch_vkey(struct sg_cli_http *h, struct vkey *ret)
+int
+sg_log_api_vkey(struct sg_cli_http *h, struct sg_log_vkey *ret)
 {
 	struct sg_cli_http_resp resp;
 	size_t len;
 	int ex;
 
 	memset(&resp, 0, sizeof(resp));
-	if ((ex = get_text(h, "/v1/log/key", VKEY_MAX_LEN + 1, &resp)) != 0)
+	if ((ex = get_text(h, "/v1/log/key", SG_MONITOR_VKEY_MAX + 1, &resp)) != 0)
 		return ex;
 	len = resp.len;
 	if (len > 0 && resp.body[len - 1] == '\n')
 		len--;
-	if (vkey_set(ret, resp.body, len) != 0) {
+	if (sg_log_vkey_set(ret, resp.body, len) != 0) {
 		fprintf(stderr, "signgate: GET /v1/log/key: not a verifier "
 		    "key\n");
 		ex = SG_EXIT_SERVER;
@@ -165,8 +150,8 @@ fetch_vkey(struct sg_cli_http *h, struct vkey *ret)
 
 /* The note's text must be a checkpoint and its signature lines well
  * formed; the caller decides whether a signature must verify. */
-static int
-fetch_checkpoint(struct sg_cli_http *h, const struct vkey *k,
+int
+sg_log_api_checkpoint(struct sg_cli_http *h, const struct sg_log_vkey *k,
     struct sg_cli_http_resp *ret_note, struct sg_checkpoint *ret_cp)
 {
 	struct sg_cli_http_resp resp;
@@ -181,7 +166,7 @@ fetch_checkpoint(struct sg_cli_http *h, const struct vkey *k,
 	if (k != NULL) {
 		if (sg_note_verify(resp.body, resp.len, k->name, k->id, k->pub,
 		    &text_len) != 0) {
-			ex = alarm_msg("BAD CHECKPOINT", "the checkpoint's "
+			ex = sg_log_alarm("BAD CHECKPOINT", "the checkpoint's "
 			    "signature does not verify with the pinned key "
 			    "%s", k->text);
 			goto out;
@@ -201,7 +186,7 @@ fetch_checkpoint(struct sg_cli_http *h, const struct vkey *k,
 		goto out;
 	}
 	if (k != NULL && strcmp(cp.origin, k->name) != 0) {
-		ex = alarm_msg("BAD CHECKPOINT", "origin %s is not the pinned "
+		ex = sg_log_alarm("BAD CHECKPOINT", "origin %s is not the pinned "
 		    "key's name %s", sg_cli_esc(cp.origin), k->name);
 		goto out;
 	}
@@ -240,83 +225,6 @@ print_note(const char *s, size_t len)
 	}
 }
 
-/* --- state file --- */
-
-static int
-state_line(const char **p, const char *end, const char *name,
-    const char **ret, size_t *ret_len)
-{
-	const char *nl;
-	size_t n = strlen(name);
-
-	if ((nl = memchr(*p, '\n', (size_t)(end - *p))) == NULL ||
-	    (size_t)(nl - *p) <= n || memcmp(*p, name, n) != 0 ||
-	    (*p)[n] != ' ')
-		return SG_ERR_INVALID;
-	*ret = *p + n + 1;
-	*ret_len = (size_t)(nl - *ret);
-	*p = nl + 1;
-	return 0;
-}
-
-static int
-state_parse(const char *text, size_t len, struct monitor_state *ret)
-{
-	struct monitor_state s;
-	const char *p = text, *end = text + len, *v;
-	char num[24];
-	uint8_t *root = NULL;
-	size_t n, rlen = 0;
-	int r = SG_ERR_INVALID;
-
-	memset(&s, 0, sizeof(s));
-	n = strlen(STATE_MAGIC);
-	if (len < n + 1 || memcmp(p, STATE_MAGIC "\n", n + 1) != 0)
-		goto out;
-	p += n + 1;
-	if (state_line(&p, end, "key", &v, &n) != 0 ||
-	    vkey_set(&s.key, v, n) != 0)
-		goto out;
-	if (state_line(&p, end, "size", &v, &n) != 0 || n >= sizeof(num))
-		goto out;
-	memcpy(num, v, n);
-	num[n] = '\0';
-	if (sg_parse_u64(num, 0, (uint64_t)INT64_MAX, &s.size) != 0)
-		goto out;
-	if (state_line(&p, end, "root", &v, &n) != 0 ||
-	    sg_b64_decode(v, n, &root, &rlen) != 0 || rlen != SG_HASH_LEN)
-		goto out;
-	memcpy(s.root, root, SG_HASH_LEN);
-	if (p != end)
-		goto out;
-	*ret = s;
-	r = 0;
-out:
-	free(root);
-	return r;
-}
-
-static int
-state_write(const char *path, const struct monitor_state *s)
-{
-	char *root = NULL, *text = NULL;
-	int n, r = SG_ERR_NOMEM;
-
-	if ((root = sg_b64_encode(s->root, SG_HASH_LEN)) == NULL)
-		goto out;
-	if ((n = asprintf(&text, "%s\nkey %s\nsize %llu\nroot %s\n",
-	    STATE_MAGIC, s->key.text, (unsigned long long)s->size,
-	    root)) < 0) {
-		text = NULL;
-		goto out;
-	}
-	r = sg_write_file(path, text, (size_t)n, 0644);
-out:
-	free(text);
-	free(root);
-	return r;
-}
-
 /* --- consistency --- */
 
 static int
@@ -331,42 +239,37 @@ json_u64(const json_t *obj, const char *name, uint64_t *ret)
 }
 
 /*
- * Fetches and verifies the proof that (old_size, old_root) is a prefix of
- * (cp->size, cp->root).  A proof that does not verify is a FORK: the
- * server signed two trees that cannot both be views of one log.
+ * GETs a proof, {"<n1>": v1, "<n2>": v2, "hashes": [base64, ...]}, and
+ * checks that it is for (v1, v2); its hashes in hashes[0..*ret_n).
  */
 static int
-check_consistency(struct sg_cli_http *h, const struct monitor_state *old,
-    const struct sg_checkpoint *cp)
+fetch_proof(struct sg_cli_http *h, const char *path, const char *n1,
+    uint64_t v1, const char *n2, uint64_t v2,
+    uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN], size_t *ret_n)
 {
-	uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
 	struct sg_cli_http_resp resp;
 	json_t *root = NULL, *arr, *hv;
 	uint8_t *dec = NULL;
-	uint64_t o = 0, nw = 0;
+	uint64_t a = 0, b = 0;
 	size_t i, n = 0, dlen = 0;
-	char path[128];
 	int ex;
 
 	memset(&resp, 0, sizeof(resp));
-	snprintf(path, sizeof(path), "/v1/log/proof/consistency?old=%llu&"
-	    "new=%llu", (unsigned long long)old->size,
-	    (unsigned long long)cp->size);
 	if ((ex = get_text(h, path, PROOF_JSON_MAX, &resp)) != 0)
 		goto out;
 	ex = SG_EXIT_SERVER;
 	root = json_loadb(resp.body, resp.len, JSON_REJECT_DUPLICATES, NULL);
 	arr = json_object_get(root, "hashes");
-	if (!json_is_object(root) || json_u64(root, "old", &o) != 0 ||
-	    json_u64(root, "new", &nw) != 0 || !json_is_array(arr) ||
+	if (!json_is_object(root) || json_u64(root, n1, &a) != 0 ||
+	    json_u64(root, n2, &b) != 0 || !json_is_array(arr) ||
 	    json_array_size(arr) > SG_MERKLE_MAX_PROOF) {
 		fprintf(stderr, "signgate: GET %s: malformed proof\n", path);
 		goto out;
 	}
-	if (o != old->size || nw != cp->size) {
-		fprintf(stderr, "signgate: GET %s: the proof is for %llu to "
-		    "%llu\n", path, (unsigned long long)o,
-		    (unsigned long long)nw);
+	if (a != v1 || b != v2) {
+		fprintf(stderr, "signgate: GET %s: the proof is for %s %llu, "
+		    "%s %llu\n", path, n1, (unsigned long long)a, n2,
+		    (unsigned long long)b);
 		goto out;
 	}
 	json_array_foreach(arr, i, hv) {
@@ -381,14 +284,7 @@ check_consistency(struct sg_cli_http *h, const struct monitor_state *old,
 		}
 		memcpy(hashes[n++], dec, SG_HASH_LEN);
 	}
-	if (sg_merkle_verify_consistency(old->size, cp->size, old->root,
-	    cp->root, (const uint8_t (*)[SG_HASH_LEN])hashes, n) != 0) {
-		ex = alarm_msg("FORK", "the log at size %llu is not an "
-		    "extension of the log this monitor saw at size %llu",
-		    (unsigned long long)cp->size,
-		    (unsigned long long)old->size);
-		goto out;
-	}
+	*ret_n = n;
 	ex = 0;
 out:
 	free(dec);
@@ -397,59 +293,90 @@ out:
 	return ex;
 }
 
-/* --- commands --- */
-
-struct log_args {
-	const char *state;
-	const char *vkey;
-};
-
-static int
-log_option(void *arg, int opt, const char *v)
+/*
+ * Fetches and verifies the proof that (old_size, old_root) is a prefix of
+ * (cp->size, cp->root).  A proof that does not verify is a FORK: the
+ * server signed two trees that cannot both be views of one log.
+ */
+int
+sg_log_api_consistency(struct sg_cli_http *h, uint64_t old_size,
+    const uint8_t old_root[SG_HASH_LEN], const struct sg_checkpoint *cp)
 {
-	struct log_args *a = arg;
-
-	switch (opt) {
-	case OPT_STATE:
-		a->state = v;
-		return 0;
-	case OPT_VKEY:
-		a->vkey = v;
-		return 0;
-	}
-	return 1;
-}
-
-static int
-parse_args(int argc, char **argv, struct sg_cli_conf *conf, int monitor,
-    struct log_args *ret, int *ret_help)
-{
-	static const struct option own_monitor[] = {
-		{ "state", required_argument, NULL, OPT_STATE },
-		{ "vkey", required_argument, NULL, OPT_VKEY },
-		{ NULL, 0, NULL, 0 },
-	};
-	const struct sg_cli_cmdline cl = { "log",
-	    monitor ? own_monitor : NULL, NULL, log_option, ret };
+	uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
+	size_t n = 0;
+	char path[128];
 	int ex;
 
-	if ((ex = sg_cli_getopt(argc, argv, &cl, conf, ret_help)) != 0)
+	snprintf(path, sizeof(path), "/v1/log/proof/consistency?old=%llu&"
+	    "new=%llu", (unsigned long long)old_size,
+	    (unsigned long long)cp->size);
+	if ((ex = fetch_proof(h, path, "old", old_size, "new", cp->size,
+	    hashes, &n)) != 0)
 		return ex;
-	if (optind != argc) {
-		fprintf(stderr, "signgate: log %s takes no arguments\n",
-		    argv[0]);
-		return SG_EXIT_USAGE;
-	}
+	if (sg_merkle_verify_consistency(old_size, cp->size, old_root,
+	    cp->root, (const uint8_t (*)[SG_HASH_LEN])hashes, n) != 0)
+		return sg_log_alarm("FORK", "the log at size %llu is not an "
+		    "extension of the log this monitor saw at size %llu",
+		    (unsigned long long)cp->size,
+		    (unsigned long long)old_size);
 	return 0;
 }
+
+/* --- entries --- */
+
+/*
+ * An sg_monitor_get_fn over the JSON API: the entry's bytes, and its
+ * inclusion proof under the verified checkpoint.  An entry the proof does
+ * not place there is an alarm: the server serves what it did not sign.
+ */
+int
+sg_log_api_entry(void *ctx, uint64_t index, char **ret, size_t *ret_len)
+{
+	const struct sg_log_api_src *src = ctx;
+	uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN], leaf[SG_HASH_LEN];
+	struct sg_cli_http_resp resp;
+	size_t n = 0;
+	char path[128];
+	int ex;
+
+	memset(&resp, 0, sizeof(resp));
+	snprintf(path, sizeof(path), "/v1/log/entries/%llu",
+	    (unsigned long long)index);
+	if ((ex = get_text(src->h, path, SG_ENTRY_MAX, &resp)) != 0)
+		return ex;
+	snprintf(path, sizeof(path), "/v1/log/proof/inclusion?index=%llu&"
+	    "size=%llu", (unsigned long long)index,
+	    (unsigned long long)src->cp->size);
+	if ((ex = fetch_proof(src->h, path, "index", index, "size",
+	    src->cp->size, hashes, &n)) != 0)
+		goto out;
+	sg_merkle_leaf_hash((const uint8_t *)resp.body, resp.len, leaf);
+	if (sg_merkle_verify_inclusion(leaf, index, src->cp->size,
+	    (const uint8_t (*)[SG_HASH_LEN])hashes, n, src->cp->root) != 0) {
+		ex = sg_log_alarm("BAD ENTRY", "entry %llu as served is not the "
+		    "leaf the checkpoint of size %llu holds",
+		    (unsigned long long)index,
+		    (unsigned long long)src->cp->size);
+		goto out;
+	}
+	*ret = resp.body;
+	*ret_len = resp.len;
+	memset(&resp, 0, sizeof(resp));       /* transferred */
+	ex = 0;
+out:
+	sg_cli_http_resp_clear(&resp);
+	return ex;
+}
+
+/* --- commands --- */
 
 static int
 cmd_key(struct sg_cli_http *h)
 {
-	struct vkey k;
+	struct sg_log_vkey k;
 	int ex;
 
-	if ((ex = fetch_vkey(h, &k)) != 0)
+	if ((ex = sg_log_api_vkey(h, &k)) != 0)
 		return ex;
 	printf("%s\n", k.text);
 	return 0;
@@ -463,157 +390,35 @@ cmd_checkpoint(struct sg_cli_http *h)
 	int ex;
 
 	memset(&note, 0, sizeof(note));
-	if ((ex = fetch_checkpoint(h, NULL, &note, &cp)) != 0)
+	if ((ex = sg_log_api_checkpoint(h, NULL, &note, &cp)) != 0)
 		return ex;
 	print_note(note.body, note.len);
 	sg_cli_http_resp_clear(&note);
 	return 0;
 }
 
-/* The state file, if there is one yet (*have_old); an exit status. */
 static int
-monitor_load(const char *path, struct monitor_state *old, int *have_old)
+parse_args(int argc, char **argv, struct sg_cli_conf *conf, int *ret_help)
 {
-	char *text = NULL;
-	size_t len = 0;
-	int r;
-
-	*have_old = 0;
-	if ((r = sg_read_file(path, STATE_MAX, &text, &len)) != 0) {
-		if (r == SG_ERR_NOT_FOUND)
-			return SG_EXIT_OK;
-		fprintf(stderr, "signgate: cannot read %s: %s\n", path,
-		    sg_strerror(r));
-		return SG_EXIT_LOCAL;
-	}
-	r = state_parse(text, len, old);
-	free(text);
-	if (r != 0) {
-		fprintf(stderr, "signgate: %s: not a log monitor state file; "
-		    "refusing to overwrite it\n", path);
-		return SG_EXIT_LOCAL;
-	}
-	*have_old = 1;
-	return SG_EXIT_OK;
-}
-
-/*
- * The key to trust: pinned in the state, else given, else the served one
- * on first use.  A given or served key other than the pinned one is an
- * alarm.
- */
-static int
-monitor_key(struct sg_cli_http *h, const char *state_path,
-    const struct monitor_state *old, int have_old, const struct vkey *given,
-    struct vkey *ret)
-{
-	struct vkey served;
+	const struct sg_cli_cmdline cl = { "log", NULL, NULL, NULL, NULL };
 	int ex;
 
-	if ((ex = fetch_vkey(h, &served)) != 0)
+	if ((ex = sg_cli_getopt(argc, argv, &cl, conf, ret_help)) != 0)
 		return ex;
-	if (have_old)
-		*ret = old->key;
-	else if (given != NULL)
-		*ret = *given;
-	else
-		*ret = served;
-	if (have_old && given != NULL &&
-	    strcmp(given->text, old->key.text) != 0)
-		return alarm_msg("KEY CHANGED", "--vkey %s is not the key "
-		    "pinned in %s (%s)", given->text, state_path,
-		    old->key.text);
-	if (strcmp(served.text, ret->text) != 0)
-		return alarm_msg("KEY CHANGED", "the server's log key is %s, "
-		    "the pinned key is %s", served.text, ret->text);
-	return 0;
-}
-
-/* The new checkpoint extends the tree this monitor saw last. */
-static int
-monitor_extends(struct sg_cli_http *h, const struct monitor_state *old,
-    const struct sg_checkpoint *cp)
-{
-	uint8_t empty[SG_HASH_LEN];
-
-	if (cp->size < old->size)
-		return alarm_msg("ROLLBACK", "the log now has %llu entries, "
-		    "but this monitor saw %llu", (unsigned long long)cp->size,
-		    (unsigned long long)old->size);
-	if (cp->size == old->size) {
-		if (memcmp(cp->root, old->root, SG_HASH_LEN) != 0)
-			return alarm_msg("FORK", "two different roots for the "
-			    "log at size %llu", (unsigned long long)cp->size);
-		return 0;
-	}
-	if (old->size > 0)
-		return check_consistency(h, old, cp);
-	/* Every log extends the empty one, whose root is fixed; a state
-	 * claiming another root for it was not written by this monitor. */
-	sg_sha256("", 0, empty);
-	if (memcmp(old->root, empty, SG_HASH_LEN) != 0)
-		return alarm_msg("FORK", "the state file's empty log has a "
-		    "non-empty root");
-	return 0;
-}
-
-static void
-monitor_print(const struct monitor_state *old, const struct monitor_state *cur,
-    int have_old, int given)
-{
-	char *b64 = sg_b64_encode(cur->root, SG_HASH_LEN);
-
-	printf("key: %s%s\n", cur->key.text, have_old ? "" : given ?
-	    " (given)" : " (trusted on first use)");
-	if (have_old)
-		printf("previous: %llu\n", (unsigned long long)old->size);
-	printf("size: %llu\n", (unsigned long long)cur->size);
-	printf("root: %s\n", b64 != NULL ? b64 : "?");
-	printf("consistent: %s\n", have_old ? "yes" : "first checkpoint");
-	free(b64);
-}
-
-static int
-cmd_monitor(struct sg_cli_http *h, const char *state_path, const char *vkey_arg)
-{
-	struct monitor_state old, cur;
-	struct sg_checkpoint cp;
-	struct vkey given;
-	int have_old = 0, r, ex;
-
-	memset(&old, 0, sizeof(old));
-	memset(&cur, 0, sizeof(cur));
-	if (vkey_arg != NULL && vkey_set(&given, vkey_arg,
-	    strlen(vkey_arg)) != 0) {
-		fprintf(stderr, "signgate: --vkey: not a verifier key "
-		    "(<name>+<key id>+<base64>)\n");
+	if (optind != argc) {
+		fprintf(stderr, "signgate: log %s takes no arguments\n",
+		    argv[0]);
 		return SG_EXIT_USAGE;
 	}
-	if ((ex = monitor_load(state_path, &old, &have_old)) != 0 ||
-	    (ex = monitor_key(h, state_path, &old, have_old,
-	    vkey_arg != NULL ? &given : NULL, &cur.key)) != 0 ||
-	    (ex = fetch_checkpoint(h, &cur.key, NULL, &cp)) != 0)
-		return ex;
-	cur.size = cp.size;
-	memcpy(cur.root, cp.root, SG_HASH_LEN);
-	if (have_old && (ex = monitor_extends(h, &old, &cp)) != 0)
-		return ex;
-	if ((r = state_write(state_path, &cur)) != 0) {
-		fprintf(stderr, "signgate: cannot write %s: %s\n", state_path,
-		    sg_strerror(r));
-		return SG_EXIT_LOCAL;
-	}
-	monitor_print(&old, &cur, have_old, vkey_arg != NULL);
-	return SG_EXIT_OK;
+	return 0;
 }
 
 int
 sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf)
 {
-	struct log_args la = { NULL, NULL };
 	struct sg_cli_http *h = NULL;
 	const char *sub;
-	int ex, help = 0, monitor;
+	int ex, help = 0;
 
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "--help") == 0) {
@@ -621,34 +426,27 @@ sg_cli_cmd_log(int argc, char **argv, struct sg_cli_conf *conf)
 		return argc < 2 ? SG_EXIT_USAGE : SG_EXIT_OK;
 	}
 	sub = argv[1];
+	if (strcmp(sub, "monitor") == 0)
+		return sg_cli_log_monitor(argc - 1, argv + 1, conf);
 	if (strcmp(sub, "mirror") == 0)
 		return sg_cli_cmd_mirror(argc - 1, argv + 1, conf);
-	if (strcmp(sub, "key") != 0 && strcmp(sub, "checkpoint") != 0 &&
-	    strcmp(sub, "monitor") != 0) {
+	if (strcmp(sub, "key") != 0 && strcmp(sub, "checkpoint") != 0) {
 		fprintf(stderr, "signgate: log: no such subcommand: %s (key, "
 		    "checkpoint, monitor or mirror)\n", sg_cli_esc(sub));
 		return SG_EXIT_USAGE;
 	}
-	monitor = strcmp(sub, "monitor") == 0;
-	if ((ex = parse_args(argc - 1, argv + 1, conf, monitor, &la,
-	    &help)) != 0)
+	if ((ex = parse_args(argc - 1, argv + 1, conf, &help)) != 0)
 		return ex;
 	if (help) {
 		sg_cli_usage(stdout, "log");
 		return SG_EXIT_OK;
 	}
-	if (monitor && la.state == NULL) {
-		fprintf(stderr, "signgate: log monitor needs --state FILE\n");
-		return SG_EXIT_USAGE;
-	}
 	if ((ex = sg_cli_connect(conf, &h)) != 0)
 		return ex;
 	if (strcmp(sub, "key") == 0)
 		ex = cmd_key(h);
-	else if (strcmp(sub, "checkpoint") == 0)
-		ex = cmd_checkpoint(h);
 	else
-		ex = cmd_monitor(h, la.state, la.vkey);
+		ex = cmd_checkpoint(h);
 	ex = sg_cli_flush(ex);
 	sg_cli_http_free(h);
 	return ex;
