@@ -745,6 +745,11 @@ test_served_quorum(void)
 	/* Without witnesses again: the newest. */
 	sg_tlog_set_witnessing(lg.l, 0, NULL, NULL);
 	CHECK_EQ_INT(checkpoint(&lg, NULL), 5);
+	log_close(&lg);
+out:
+	fake_free();
+}
+
 static int
 job_big(struct sg_txn *t, void *arg)
 {
