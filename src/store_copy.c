@@ -53,8 +53,9 @@
 #include "store_int.h"
 
 /* Rows read per query: a page of requests or approvals is a few MB at
- * most; log entries (up to SG_ENTRY_MAX, twice that as PostgreSQL's hex)
- * and policies come fewer at a time, for the same bound. */
+ * most; log entries (up to SG_ENTRY_MAX, 256 KiB from older builds,
+ * twice that as PostgreSQL's hex) and policies come fewer at a time, for
+ * the same bound. */
 #define COPY_PAGE 500
 #define COPY_PAGE_LARGE 32
 #define COPY_PARAMS 40             /* sg_db binds at most 40 parameters */
