@@ -1745,7 +1745,9 @@ job_back_to_v5(struct sg_txn *t, void *arg)
 {
 	(void)arg;
 	return sg_db_exec(sg_store_txn_db(t), "DROP TABLE notify_outbox; "
-	    "DELETE FROM signgate_schema WHERE version = 6");
+	    "DROP TABLE policy_approvals; ALTER TABLE policies DROP COLUMN "
+	    "log_index, DROP COLUMN status, DROP COLUMN previous; "
+	    "DELETE FROM signgate_schema WHERE version >= 6");
 }
 
 static int
@@ -1789,7 +1791,7 @@ test_pg_upgrade_v5(void)
 	if (st == NULL)
 		return;
 	CHECK_EQ_INT(sg_store_write(st, job_schema_version, &v), 0);
-	CHECK_EQ_INT(v, 6);
+	CHECK_EQ_INT(v, SG_STORE_SCHEMA_VERSION);
 	CHECK(exists(st, r.q.id));
 	CHECK_EQ_INT(sg_store_outbox_pending(st, hooks, 1, 0, &pending, &due),
 	    0);
@@ -2292,7 +2294,7 @@ test_schema_newer_refused(void)
 	CHECK_EQ_INT(insert(st, &r.q, NULL, NULL), 0);
 	sg_store_close(st);
 	snprintf(dir, sizeof(dir), "%s/newer", tmpdir);
-	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 7"), 0);
+	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 8"), 0);
 
 	/* The refusal goes to the log (stderr): catch it. */
 	snprintf(logpath, sizeof(logpath), "%s/newer.log", tmpdir);
@@ -2316,11 +2318,11 @@ test_schema_newer_refused(void)
 		fclose(f);
 		CHECK(n > 0);
 	}
-	CHECK(strstr(log, "schema is version 7, newer than this build's "
-	    "(6): refusing to open it") != NULL);
-	/* Untouched: still version 7, the row still there. */
-	CHECK_EQ_INT(db_version(dir), 7);
-	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 6"), 0);
+	CHECK(strstr(log, "schema is version 8, newer than this build's "
+	    "(7): refusing to open it") != NULL);
+	/* Untouched: still version 8, the row still there. */
+	CHECK_EQ_INT(db_version(dir), 8);
+	CHECK_EQ_INT(db_exec(dir, "PRAGMA user_version = 7"), 0);
 	st = NULL;
 	CHECK_EQ_INT(sg_store_open(dir, &st), 0);
 	CHECK(st != NULL && exists(st, r.q.id));
