@@ -131,6 +131,8 @@ static const struct route routes[] = {
 	{ M_POST, "/v1/policies/{sha}/approvals", WHO_PRINCIPAL, BODY_JSON,
 	    BODY_MAX, EP_APPROVALS, api_post_policy_approval,
 	    "method not allowed" },
+	{ M_ANY, "/v1/policies/*", WHO_ANYONE, BODY_NONE, 0, EP_LOG,
+	    not_found, NULL },
 	/* Keys and requests: principals only. */
 	{ M_GET, "/v1/keys", WHO_PRINCIPAL, BODY_NONE, 0, EP_KEYS,
 	    api_get_keys, NULL },

@@ -58,6 +58,8 @@ sed -e 's/^version 1$/version 2/' -e 's/^policy signgate-dev$/&\npolicy-change r
     "$T_DIR/v1.conf" >"$P"
 cp "$P" "$T_DIR/v2.conf"
 S2=$(sha_of "$P")
+expect_eq "signgate policy check knows policy-change" "$(sg policy check "$P")" 0
+check "... and shows its terms" grep -qx '  policy-change: require security-officers 2' "$T_DIR/out"
 check "SIGHUP answered" reload
 check "version 2 in force" grep -q 'SIGHUP: policy signgate-dev version 2 in force' "$T_DIR/daemon.log"
 I2=$(policy_index "$S2")
