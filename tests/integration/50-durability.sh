@@ -91,7 +91,7 @@ expect_eq "an older store is upgraded: signing works (201)" \
     "$(new_request ci nightly "$(printf '%064x' 999)")" 201
 expect_eq "... and the old requests are still there" \
     "$(api ci GET "/v1/requests/$R" >/dev/null; jbody .state)" signed
-expect_eq "... and the store records schema version 6" \
-    "$(sqlite3 "$T_DIR/state/signgate.db" 'PRAGMA user_version')" 6
+expect_eq "... and the store records schema version 7" \
+    "$(sqlite3 "$T_DIR/state/signgate.db" 'PRAGMA user_version')" 7
 
 finish
