@@ -48,12 +48,14 @@ endif
 MAINS = src/signgated.c src/signgate.c src/witnessd.c
 DAEMON_NAMES = api http service store tlog signer signer_proc signer_wire sigrec witness privdrop config tsa cfgcheck
 DAEMON_NAMES += http_conn http_accept http_tls store_release store_schema \
-	store_claim store_copy store_outbox db db_sqlite db_pg notify
-DAEMON_NAMES += api_requests api_log api_ops api_release api_tiles
+	store_claim store_copy store_outbox store_policy db db_sqlite db_pg \
+	notify
+DAEMON_NAMES += api_requests api_log api_ops api_release api_tiles api_policy
 DAEMON_NAMES += witnessing
 DAEMON_NAMES += signer_policy signer_serve signer_client signer_batch
 # The service group, one job a file (src/service_int.h).
 DAEMON_NAMES += service_signer service_keys service_log service_quorum \
+	service_policy \
 	service_sign service_requests service_decide service_sweep \
 	service_reload service_metrics service_release service_grant \
 	service_notify

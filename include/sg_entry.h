@@ -34,6 +34,23 @@
  *              signature <b64>       [cms-sha256 <hex>]
  *              hsm <token serial> <country>
  *   revoked:   by <principal name>   reason <b64 text>
+ *   policy:    policy <name>@<version> sha256:<hex>
+ *              previous sha256:<hex> | previous none
+ *              status effective | status pending
+ *              text <b64 policy file>
+ *   policy-decision:
+ *              officer <name>        envelope <b64 DSSE envelope JSON>
+ *   policy-effective:
+ *              policy <name>@<version> sha256:<hex>
+ *              approval-entry <index> (one or more)
+ *
+ * A policy entry records a policy version the gateway loaded, with its
+ * whole file (request: the first 32 hex digits of its SHA-256); previous
+ * is the policy in force when it was logged.  A version whose predecessor
+ * asks for approval of changes (policy-change) is logged pending; each
+ * officer's approval of it is a policy-decision entry (request: the
+ * pending policy's), and the policy-effective entry names the approvals
+ * that made the quorum when it takes effect.
  *
  * approved is written for a release or a grant in the transaction of the
  * decision that completed its quorum; artifact-signature for each
@@ -82,6 +99,9 @@ enum sg_entry_type {
 	SG_ENTRY_APPROVED,
 	SG_ENTRY_ARTIFACT_SIGNATURE,
 	SG_ENTRY_REVOKED,
+	SG_ENTRY_POLICY,
+	SG_ENTRY_POLICY_DECISION,
+	SG_ENTRY_POLICY_EFFECTIVE,
 };
 
 struct sg_entry {
@@ -124,6 +144,19 @@ struct sg_entry {
 	size_t reason_len;
 	/* cancelled, revoked: who (the requester or an officer) */
 	char by[SG_NAME_SIZE];
+	/* policy, policy-effective: the policy's name, version, SHA-256 */
+	char policy_name[SG_NAME_SIZE];
+	uint64_t policy_version;        /* 1..2^53 */
+	char policy_sha256[SG_SHA256_HEX_SIZE]; /* lower-case hex */
+	/* policy (policy-decision uses officer and envelope) */
+	int has_previous;
+	char previous_sha256[SG_SHA256_HEX_SIZE];
+	int pending;                    /* status pending, else effective */
+	char *text;                     /* the policy file */
+	size_t text_len;
+	/* policy-effective: the policy-decision entries that counted */
+	uint64_t approval_entries[SG_ENVELOPES_MAX];
+	size_t napproval_entries;
 };
 
 /* Renders an entry (malloc'd).  Fields are validated as the parser would. */

@@ -69,6 +69,7 @@ struct sg_http_response {
 	size_t body_len;
 	unsigned retry_after;          /* seconds, 0 = no header */
 	char location[128];            /* "" = no header */
+	char log_index[24];            /* Signgate-Log-Index; "" = none */
 	/* To long-poll: set wait_id and wait_deadline_ms instead of a body. */
 	char wait_id[SG_REQUEST_ID_SIZE];
 	int64_t wait_deadline_ms;      /* CLOCK_MONOTONIC milliseconds */

@@ -151,6 +151,18 @@ uint64_t sg_policy_version(const struct sg_policy *p);
 /* Lower-case hex SHA-256 of the exact bytes parsed (64 chars + NUL). */
 const char *sg_policy_sha256_hex(const struct sg_policy *p);
 
+/*
+ * The policy-change terms: who must approve this policy's successor
+ * (`policy-change require <group> <count>`); *ret_n 0 when a new version
+ * takes effect on reload without approval.  sg_policy_change_key() gives
+ * them as the terms of a key named "policy-change" with no requesters,
+ * for sg_policy_evaluate() and sg_approval_accept() (requester "").
+ */
+const struct sg_term *sg_policy_change_terms(const struct sg_policy *p,
+    size_t *ret_n);
+void sg_policy_change_key(const struct sg_policy *p,
+    struct sg_policy_key *ret);
+
 const struct sg_principal *sg_policy_principal(const struct sg_policy *p,
     const char *name);
 /* The principal's WebAuthn credential with this id (the decoded bytes),

@@ -72,6 +72,62 @@ void sg_service_free(struct sg_service *s);
  */
 int sg_service_reload(struct sg_service *s, char *errbuf, size_t errlen);
 
+/*
+ * The policy versions in the log (docs/API.md, "Policies").  A logged
+ * version by SHA-256 (lower-case hex): its text, its policy entry and
+ * status ("effective", "pending", "replaced"); SG_ERR_NOT_FOUND when it
+ * was never logged or no signed checkpoint covers it yet.
+ */
+struct sg_policy_version {
+	char sha256[SG_SHA256_HEX_SIZE];
+	char *text;
+	uint64_t log_index;
+	char status[16];
+};
+int sg_service_policy_get(struct sg_service *s, const char *sha256_hex,
+    struct sg_policy_version *ret);
+void sg_policy_version_clear(struct sg_policy_version *v);
+
+/* The pending version, the statement officers approve, the approvals so
+ * far and what the policy in force still asks for. */
+struct sg_policy_pending_view {
+	char name[SG_NAME_SIZE];
+	uint64_t version;
+	char sha256[SG_SHA256_HEX_SIZE];
+	uint64_t log_index;            /* its policy entry */
+	char prev_name[SG_NAME_SIZE];  /* the policy in force */
+	uint64_t prev_version;
+	char prev_sha256[SG_SHA256_HEX_SIZE];
+	char *statement;
+	char officers[SG_ENVELOPES_MAX][SG_NAME_SIZE];
+	uint64_t approval_index[SG_ENVELOPES_MAX]; /* policy-decision entries */
+	size_t napprovals;
+	struct sg_term terms[SG_POLICY_MAX_TERMS];
+	unsigned missing[SG_POLICY_MAX_TERMS];
+	size_t nterms;
+	int met;
+	int effective;                 /* this approval made it take effect */
+	uint64_t effective_index;      /* its policy-effective entry */
+};
+/* SG_ERR_NOT_FOUND when no version is pending. */
+int sg_service_policy_pending(struct sg_service *s,
+    struct sg_policy_pending_view *ret);
+/*
+ * An officer's approval of pending version sha256_hex: a DSSE envelope
+ * over the policy approval statement (include/sg_policy_change.h) by an
+ * officer the policy in force names in its policy-change terms (and the
+ * caller, principal, unless NULL).  Logged as a policy-decision entry;
+ * the approval that completes the quorum makes the version take effect
+ * in that transaction.  SG_ERR_NOT_FOUND (nothing pending),
+ * SG_ERR_CONFLICT (another version is pending, this officer approved
+ * already, or it cannot take effect), SG_ERR_FORBIDDEN / SG_ERR_VERIFY /
+ * SG_ERR_INVALID (the envelope), with f saying why.
+ */
+int sg_service_policy_approve(struct sg_service *s, const char *principal,
+    const char *sha256_hex, const char *envelope, size_t len,
+    struct sg_policy_pending_view *ret, struct sg_fault *f);
+void sg_policy_pending_view_clear(struct sg_policy_pending_view *v);
+
 /* Called (from any thread) when a request changes state. */
 void sg_service_set_notify(struct sg_service *s,
     void (*fn)(void *arg, const char *id), void *arg);

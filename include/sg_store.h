@@ -22,7 +22,7 @@
 /* The schema version this build writes (SQLite: PRAGMA user_version;
  * PostgreSQL: the signgate_schema table); see src/store_schema.c for how
  * a database is brought to it. */
-#define SG_STORE_SCHEMA_VERSION 7
+#define SG_STORE_SCHEMA_VERSION 8
 /* How long a gateway's claim on a request lasts unless renewed. */
 #define SG_STORE_CLAIM_SECONDS 60
 
@@ -328,6 +328,49 @@ int sg_store_put_policy(struct sg_txn *t, const char *sha256_hex,
     const char *text, int64_t now);
 int sg_store_get_policy(struct sg_txn *t, const char *sha256_hex,
     char **ret);
+
+/*
+ * The policy versions in the log (src/store_policy.c).  status is
+ * "effective", "pending" or "replaced"; previous the SHA-256 of the
+ * policy in force when it was logged ("" for none).
+ */
+struct sg_store_policy {
+	char sha256[SG_SHA256_HEX_SIZE];
+	char *text;
+	int64_t log_index;              /* its policy entry; -1: none */
+	char status[16];                /* "" for a policy never logged */
+	char previous[SG_SHA256_HEX_SIZE];
+	int64_t first_seen;
+};
+/* Keeps the text (as sg_store_put_policy) with its log entry. */
+int sg_store_policy_logged(struct sg_txn *t, const char *sha256_hex,
+    const char *text, int64_t now, uint64_t index, const char *status,
+    const char *previous);
+int sg_store_policy_set_status(struct sg_txn *t, const char *sha256_hex,
+    const char *status);
+/* The policy in force (the effective one logged last), the pending one,
+ * or a logged one by SHA-256; SG_ERR_NOT_FOUND when there is none. */
+int sg_store_policy_in_force(struct sg_txn *t, struct sg_store_policy *ret);
+int sg_store_policy_pending(struct sg_txn *t, struct sg_store_policy *ret);
+int sg_store_policy_get(struct sg_txn *t, const char *sha256_hex,
+    struct sg_store_policy *ret);
+void sg_store_policy_clear(struct sg_store_policy *p);
+
+/* An officer's approval of a pending policy, with its log entry. */
+struct sg_store_policy_approval {
+	char officer[SG_NAME_SIZE];
+	char *envelope;
+	uint64_t log_index;
+	int64_t at;
+};
+/* SG_ERR_CONFLICT when this officer has approved it already. */
+int sg_store_policy_approval_add(struct sg_txn *t, const char *sha256_hex,
+    const char *officer, int64_t at, const char *envelope, uint64_t index);
+/* Up to cap approvals, in log order. */
+int sg_store_policy_approvals(struct sg_txn *t, const char *sha256_hex,
+    struct sg_store_policy_approval *ret, size_t cap, size_t *ret_n);
+void sg_store_policy_approvals_free(struct sg_store_policy_approval *a,
+    size_t n);
 
 /* ---- changes and the notification outbox (src/store_outbox.c) ---- */
 

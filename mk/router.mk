@@ -10,7 +10,7 @@
 
 API_STUB_SRC = tests/unit/api_stub_service.c
 API_STUB_DEPS = $(API_STUB_SRC) tests/unit/api_stub_service.h
-API_OBJ_NAMES = api api_requests api_log api_ops api_release api_tiles
+API_OBJ_NAMES = api api_requests api_log api_ops api_release api_tiles api_policy
 API_OBJS = $(API_OBJ_NAMES:%=$(BUILD)/obj/%.o)
 FUZZ_API_OBJS = $(API_OBJ_NAMES:%=$(FUZZ_BUILD)/obj/%.o)
 

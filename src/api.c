@@ -21,7 +21,8 @@
  *      and, for most, its parse into a JSON object (400);
  *   6. the handler, with the path's parameters checked and parsed.
  * Patterns are literal but for {id} (a request id: one path segment of
- * 32 lower-case hex digits) and {index} (a log index: the rest of the
+ * 32 lower-case hex digits), {sha} (a policy's SHA-256: 64 of them) and
+ * {index} (a log index: the rest of the
  * path, a decimal number), and a final * (any path below).  A * row
  * comes after the rows it covers and answers 404 for a path in its part
  * of the tree once that part's checks have passed: below /v1/log/ the
@@ -123,6 +124,17 @@ static const struct route routes[] = {
 	{ M_GET, "/log/*", WHO_ANYONE, BODY_NONE, 0, EP_LOG,
 	    api_get_log_tiles, NULL },
 	{ M_GET, "/v1/log/*", WHO_ANYONE, BODY_NONE, 0, EP_LOG,
+	    not_found, NULL },
+	/* The policy versions in the log: public; approvals of a pending
+	 * version, officers. */
+	{ M_GET, "/v1/policies/pending", WHO_ANYONE, BODY_NONE, 0, EP_LOG,
+	    api_get_policy_pending, NULL },
+	{ M_GET, "/v1/policies/{sha}", WHO_ANYONE, BODY_NONE, 0, EP_LOG,
+	    api_get_policy, NULL },
+	{ M_POST, "/v1/policies/{sha}/approvals", WHO_PRINCIPAL, BODY_JSON,
+	    BODY_MAX, EP_APPROVALS, api_post_policy_approval,
+	    "method not allowed" },
+	{ M_ANY, "/v1/policies/*", WHO_ANYONE, BODY_NONE, 0, EP_LOG,
 	    not_found, NULL },
 	/* Keys and requests: principals only. */
 	{ M_GET, "/v1/keys", WHO_PRINCIPAL, BODY_NONE, 0, EP_KEYS,
@@ -596,6 +608,7 @@ method_bit(const char *method)
 /* What a pattern's parameters took from a path. */
 struct args {
 	char id[SG_REQUEST_ID_SIZE];
+	char sha[SG_SHA256_HEX_SIZE];
 	uint64_t index;
 	const char *bad;                /* why a parameter is not valid */
 };
@@ -606,6 +619,19 @@ enum match {
 	MATCH_BAD,                      /* the shape, with a bad parameter */
 	MATCH_BELOW,                    /* a path below the pattern's {id} */
 };
+
+/* n lower-case hex digits. */
+static int
+sha_hex_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
+		    s[i] <= 'f')))
+			return 0;
+	return 1;
+}
 
 static enum match
 match(const char *pat, const char *path, struct args *v)
@@ -628,6 +654,15 @@ match(const char *pat, const char *path, struct args *v)
 			path += n;
 			if (*pat == '\0' && *path == '/')
 				return MATCH_BELOW;
+		} else if (strncmp(pat, "{sha}", 5) == 0) {
+			n = strcspn(path, "/");
+			v->bad = "no such policy";
+			if (n != SG_SHA256_HEX_LEN || !sha_hex_ok(path, n))
+				return MATCH_BAD;
+			memcpy(v->sha, path, n);
+			v->sha[n] = '\0';
+			pat += 5;
+			path += n;
 		} else if (strncmp(pat, "{index}", 7) == 0) {
 			/* The rest of the path, so that any tail is "no such
 			 * entry"; {index} ends its pattern. */
@@ -691,6 +726,7 @@ route_find(struct call *c, unsigned *ret_allowed, enum endpoint *ret_ep)
 			continue;
 		rt = pick_method(i, c->method, ret_allowed, ret_ep);
 		memcpy(c->id, v.id, sizeof(c->id));
+		memcpy(c->sha, v.sha, sizeof(c->sha));
 		c->index = v.index;
 		/* A path below a request counts under the request. */
 		if (rt->fn == not_found && below != EP_COUNT)

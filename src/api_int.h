@@ -75,6 +75,7 @@ struct call {
 	const char *principal;          /* policy principal, NULL if none */
 	const char *as;                 /* sg_api_dispatch_as(): who */
 	char id[SG_REQUEST_ID_SIZE];    /* {id} */
+	char sha[SG_SHA256_HEX_SIZE];   /* {sha} */
 	uint64_t index;                 /* {index} */
 	const char *missing;            /* * rows: what the 404 says */
 	json_t *body;                   /* BODY_OBJECT rows: the parsed body */
@@ -121,6 +122,8 @@ json_t *api_artifact_signature_json(struct sg_api *a,
     const struct sg_request *o, const char *digest_alg, enum sg_format fmt,
     int64_t log_index, const uint8_t *sig, size_t sig_len,
     const uint8_t *cms, size_t cms_len);
+/* api_policy.c */
+handler_fn api_get_policy, api_get_policy_pending, api_post_policy_approval;
 /* api_release.c */
 handler_fn api_post_release, api_get_manifest, api_get_artifacts;
 handler_fn api_post_grant, api_post_revoke;

@@ -19,6 +19,14 @@
  * Whatever signs, the signature is verified locally with the public key
  * before it is posted: a faulty card or a wrong key is caught here, not as
  * a 422 from the server.
+ *
+ * `signgate approve --policy SHA256` approves a pending policy version
+ * the same way: the version's text is fetched and its SHA-256 checked
+ * here, and the statement signed is the one this side builds from that
+ * text and the policy in force (include/sg_policy_change.h), never the
+ * server's; both must agree.  Approvals are signed with key files and
+ * smart cards (a security key approves through the console, which has no
+ * policy changes yet).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -41,6 +49,7 @@
 #include "sg_evidence.h"
 #include "sg_p11.h"
 #include "sg_p11_uri.h"
+#include "sg_policy_change.h"
 #include "sg_text.h"
 #include "sg_util.h"
 
@@ -65,6 +74,7 @@ enum {
 	OPT_AS,
 	OPT_YES,
 	OPT_REASON,
+	OPT_POLICY,
 };
 
 void
@@ -385,6 +395,7 @@ struct approve_args {
 	const char *pin_file;
 	const char *as;
 	const char *reason;          /* reject only: signed with it */
+	const char *policy;          /* --policy SHA256: a pending policy */
 	int yes;
 	int help;
 };
@@ -412,6 +423,9 @@ approve_option(void *arg, int opt, const char *v)
 		return 0;
 	case OPT_REASON:
 		a->reason = v;
+		return 0;
+	case OPT_POLICY:
+		a->policy = v;
 		return 0;
 	case 'y':
 	case OPT_YES:
@@ -477,6 +491,20 @@ approve_check_reason(const char *cmd, const struct approve_args *a)
 	return 0;
 }
 
+static int
+sha256_hex_ok(const char *s)
+{
+	size_t i;
+
+	if (strlen(s) != SG_SHA256_HEX_LEN)
+		return 0;
+	for (i = 0; i < SG_SHA256_HEX_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
+		    s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
 /* What the options say together, once parsed. */
 static int
 approve_check(int argc, char **argv, struct approve_args *a)
@@ -484,12 +512,22 @@ approve_check(int argc, char **argv, struct approve_args *a)
 	const char *env;
 	int ex;
 
-	if (argc - optind != 1 || !sg_request_id_ok(argv[optind])) {
+	if (a->policy != NULL) {
+		if (strcmp(argv[0], "approve") != 0 || argc - optind != 0 ||
+		    !sha256_hex_ok(a->policy)) {
+			fprintf(stderr, "signgate: approve --policy SHA256 (%d "
+			    "lower-case hex characters) and no ID; a policy "
+			    "change is approved or left pending, not "
+			    "rejected\n", SG_SHA256_HEX_LEN);
+			return SG_EXIT_USAGE;
+		}
+		a->id = a->policy;
+	} else if (argc - optind != 1 || !sg_request_id_ok(argv[optind])) {
 		fprintf(stderr, "signgate: %s needs one ID (%d "
 		    "lower-case hex characters)\n", argv[0], SG_REQUEST_ID_LEN);
 		return SG_EXIT_USAGE;
-	}
-	a->id = argv[optind];
+	} else
+		a->id = argv[optind];
 	if ((ex = approve_check_key(argv[0], a)) != 0)
 		return ex;
 	if ((ex = approve_check_reason(argv[0], a)) != 0)
@@ -524,6 +562,7 @@ approve_parse(int argc, char **argv, struct sg_cli_conf *conf,
 		{ "as", required_argument, NULL, OPT_AS },
 		{ "yes", no_argument, NULL, OPT_YES },
 		{ "reason", required_argument, NULL, OPT_REASON },
+		{ "policy", required_argument, NULL, OPT_POLICY },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct approve_args a;
@@ -671,7 +710,8 @@ confirm(const struct approve_args *a, int approve, const char *keyid,
 	if (a->yes)
 		return 0;
 	snprintf(prompt, sizeof(prompt), "%s %s %s as %s? [y/N] ",
-	    approve ? "Approve" : "Reject", sg_kind_str(kind), a->id, keyid);
+	    approve ? "Approve" : "Reject", a->policy != NULL ? "policy" :
+	    sg_kind_str(kind), a->id, keyid);
 	if ((r = sg_cli_tty_confirm(prompt)) != 0) {
 		fprintf(stderr, "signgate: %s\n", r == SG_ERR_FORBIDDEN ?
 		    "declined; nothing posted" :
@@ -731,6 +771,137 @@ post_decision(struct sg_cli_http *h, const char *id, const char *envelope,
 	return SG_EXIT_OK;
 }
 
+/* A policy's text by SHA-256, which must be its SHA-256; parsed. */
+static int
+fetch_policy(struct sg_cli_http *h, const char *sha, struct sg_policy **ret)
+{
+	char path[128], hex[SG_SHA256_HEX_SIZE], err[1024], *text = NULL;
+	uint8_t d[32];
+	size_t len = 0;
+	int ex;
+
+	snprintf(path, sizeof(path), "/v1/policies/%s", sha);
+	if ((ex = sg_cli_api_text(h, path, &text, &len)) != 0)
+		return ex;
+	sg_sha256(text, len, d);
+	sg_hex_encode(d, sizeof(d), hex);
+	ex = SG_EXIT_LOCAL;
+	if (strcmp(hex, sha) != 0)
+		fprintf(stderr, "signgate: the gateway's text of policy "
+		    "sha256:%s is sha256:%s\n", sha, hex);
+	else if (sg_policy_parse(sha, text, len, ret, err, sizeof(err)) != 0)
+		fprintf(stderr, "signgate: policy sha256:%s: %s\n", sha, err);
+	else
+		ex = 0;
+	free(text);
+	return ex;
+}
+
+/*
+ * A pending policy: the version the gateway says is pending is this one,
+ * both texts (it and the policy in force) have the SHA-256 they are
+ * named by, and the statement built here from them is the one the
+ * gateway shows.  *ret the statement (malloc'd).
+ */
+static int
+policy_precheck(struct sg_cli_http *h, const char *sha, char **ret)
+{
+	struct sg_policy *next = NULL, *prev = NULL;
+	json_t *pend = NULL, *prevj;
+	const char *psha, *shown;
+	char *stmt = NULL;
+	size_t len = 0;
+	int ex;
+
+	if ((ex = sg_cli_api(h, "GET", "/v1/policies/pending", NULL, NULL, 0,
+	    &pend, NULL)) != 0)
+		goto out;
+	ex = SG_EXIT_REFUSED;
+	if (strcmp(sg_cli_jstr(pend, "sha256"), sha) != 0) {
+		fprintf(stderr, "signgate: policy sha256:%s is not pending "
+		    "(sha256:%s is)\n", sha,
+		    sg_cli_esc(sg_cli_jstr(pend, "sha256")));
+		goto out;
+	}
+	prevj = json_object_get(pend, "previous");
+	psha = json_is_object(prevj) ? json_string_value(json_object_get(prevj,
+	    "sha256")) : NULL;
+	ex = SG_EXIT_LOCAL;
+	if (psha == NULL || !sha256_hex_ok(psha)) {
+		fprintf(stderr, "signgate: the pending policy names no valid "
+		    "previous policy\n");
+		goto out;
+	}
+	if ((ex = fetch_policy(h, sha, &next)) != 0 ||
+	    (ex = fetch_policy(h, psha, &prev)) != 0)
+		goto out;
+	ex = SG_EXIT_LOCAL;
+	if (sg_policy_approval_statement(next, prev, &stmt, &len) != 0)
+		goto out;
+	shown = sg_cli_jstr(pend, "statement");
+	if (strcmp(shown, stmt) != 0) {
+		fprintf(stderr, "signgate: the gateway shows another statement "
+		    "than the one built from the two policies; refusing to "
+		    "sign\n");
+		goto out;
+	}
+	printf("policy: %s@%llu sha256:%s\n", sg_policy_name(next),
+	    (unsigned long long)sg_policy_version(next), sha);
+	printf("replaces: %s@%llu sha256:%s\n", sg_policy_name(prev),
+	    (unsigned long long)sg_policy_version(prev), psha);
+	*ret = stmt;
+	stmt = NULL;
+	ex = 0;
+out:
+	free(stmt);
+	sg_policy_free(next);
+	sg_policy_free(prev);
+	json_decref(pend);
+	return ex;
+}
+
+/* approve --policy: the statement checked, signed and posted. */
+static int
+approve_policy(struct sg_cli_http *h, const struct approve_args *a,
+    struct sg_cli_signer **signer, const char *keyid)
+{
+	json_t *after = NULL;
+	char *stmt = NULL, *envelope = NULL, path[160], err[1024];
+	int ex, r = 0;
+
+	if ((ex = policy_precheck(h, a->policy, &stmt)) != 0)
+		goto out;
+	printf("decision: approve\n");
+	fflush(stdout);
+	if ((ex = confirm(a, 1, keyid, SG_KIND_REQUEST)) != 0)
+		goto out;
+	if (a->uri != NULL)
+		r = sg_cli_signer_pkcs11(a->module, a->uri, a->pin_file, signer,
+		    err, sizeof(err));
+	if (r == 0)
+		r = sg_cli_approval_envelope(*signer, stmt, strlen(stmt), 1,
+		    keyid, &envelope, err, sizeof(err));
+	sg_cli_signer_free(*signer);
+	*signer = NULL;
+	if (r != 0) {
+		fprintf(stderr, "signgate: %s\n", err);
+		ex = SG_EXIT_LOCAL;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/v1/policies/%s/approvals", a->policy);
+	if ((ex = sg_cli_api(h, "POST", path, envelope, NULL, 0, &after,
+	    NULL)) != 0)
+		goto out;
+	printf("posted: %s approve\n", keyid);
+	printf("status: %s\n", sg_cli_esc(sg_cli_jstr(after, "status")));
+	ex = SG_EXIT_OK;
+out:
+	json_decref(after);
+	free(envelope);
+	free(stmt);
+	return ex;
+}
+
 int
 sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf)
 {
@@ -761,6 +932,10 @@ sg_cli_cmd_approve(int argc, char **argv, struct sg_cli_conf *conf)
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "signgate: %s\n", err);
 		ex = SG_EXIT_LOCAL;
+		goto out;
+	}
+	if (a.policy != NULL) {
+		ex = approve_policy(h, &a, &signer, keyid);
 		goto out;
 	}
 	if ((ex = precheck(h, a.id, &req, &st)) != 0)

@@ -65,6 +65,23 @@ print_hash_line(const struct sg_policy *p)
 	    (unsigned long long)sg_policy_version(p), sg_policy_sha256_hex(p));
 }
 
+/* Who approves this policy's successor, when anyone must. */
+static void
+print_change_terms(const struct sg_policy *p)
+{
+	const struct sg_term *t;
+	size_t i, n = 0;
+
+	t = sg_policy_change_terms(p, &n);
+	if (n == 0)
+		return;
+	printf("  policy-change:");
+	for (i = 0; i < n; i++)
+		printf("%s require %s %u", i > 0 ? "," : "", t[i].group,
+		    t[i].count);
+	printf("\n");
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
@@ -80,6 +97,7 @@ cmd_check(int argc, char **argv)
 		if (check_file(argv[i], &p, &n) == 0) {
 			printf("%s: ok, ", sg_cli_esc(argv[i]));
 			print_hash_line(p);
+			print_change_terms(p);
 			sg_policy_free(p);
 			continue;
 		}

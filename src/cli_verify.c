@@ -20,6 +20,12 @@
  * --witness-quorum of the witnesses given (all of them by default):
  * the link "witness", right after the checkpoint's own signature.
  *
+ * The policy is the one the proof's last bundle carries (the `policy`
+ * entry of the policy the statement names, under the same checkpoint),
+ * or the file --policy names; with both, they must be the same file.
+ * Proofs from before policies were logged have no policy bundle and
+ * need --policy.
+ *
  * Every link is checked, in that order, and the first broken one is
  * reported as "verify: <link>: <why>" with exit 5; nothing after it is
  * trusted.  Files that cannot be read are a local error (exit 1).
@@ -98,6 +104,10 @@ struct verify {
 	int two;
 	struct sg_tlog_proof proof2;
 	struct sg_entry approved;
+	/* The policy entry's bundle, last in the proof (when it is there). */
+	int has_policy;
+	struct sg_tlog_proof proof3;
+	struct sg_entry pentry;
 	struct sg_artifact_line line;
 	char line_hex[2 * SG_MAX_DIGEST + 1];
 	const struct sg_entry *ev;   /* the entry with the statement and
@@ -197,9 +207,8 @@ verify_check(int argc, char **argv, struct verify_args *a)
 		    "and --log-key VKEY\n");
 		return SG_EXIT_USAGE;
 	}
-	if (a->policy == NULL || a->proof == NULL) {
-		fprintf(stderr, "signgate: verify needs --policy FILE and "
-		    "--proof FILE\n");
+	if (a->proof == NULL) {
+		fprintf(stderr, "signgate: verify needs --proof FILE\n");
 		return SG_EXIT_USAGE;
 	}
 	if (argc - optind > 1 || (argc - optind == 1) == (a->digest != NULL)) {
@@ -347,27 +356,94 @@ bundle_entry(const struct sg_tlog_proof *p, const struct sg_checkpoint *cp,
 	return 0;
 }
 
-/* The bundles of the proof file: one, or two under one checkpoint. */
+/* One more bundle of the proof file, from text + *off: it must be under
+ * the first bundle's checkpoint. */
+static int
+next_bundle(const struct verify_args *a, const char *text, size_t len,
+    size_t *off, const struct verify *v, struct sg_tlog_proof *p)
+{
+	size_t n = 0;
+
+	if (sg_cli_proof_split(text + *off, len - *off, &n) != 0 ||
+	    sg_tlog_proof_parse(text + *off, n, p) != 0)
+		return fail("proof", "%s: bundle after the first is not a "
+		    "c2sp.org/tlog-proof@v1 bundle", a->proof);
+	*off += n;
+	if (p->note_len != v->proof.note_len ||
+	    memcmp(p->note, v->proof.note, v->proof.note_len) != 0)
+		return fail("proof", "the bundles are not under the same "
+		    "checkpoint");
+	return 0;
+}
+
+/* Whether a bundle carries a policy entry (by its type line; the entry
+ * itself is checked with the others). */
+static int
+is_policy_bundle(const struct sg_tlog_proof *p)
+{
+	static const char head[] = "signgate-log-entry v1\ntype policy\n";
+
+	return p->extra != NULL && p->extra_len >= sizeof(head) - 1 &&
+	    memcmp(p->extra, head, sizeof(head) - 1) == 0;
+}
+
+/* The bundles of the proof file: the signature's; for an artifact, the
+ * approved entry's; then, from gateways that log their policies, the
+ * policy entry's; all under one checkpoint. */
 static int
 parse_bundles(const struct verify_args *a, const char *text, size_t len,
     struct verify *v)
 {
-	size_t first = 0;
+	size_t first = 0, off;
+	int ex;
 
 	if (sg_cli_proof_split(text, len, &first) != 0 ||
 	    sg_tlog_proof_parse(text, first, &v->proof) != 0)
 		return fail("proof", "%s is not a c2sp.org/tlog-proof@v1 "
-		    "bundle, nor two of them", a->proof);
-	if (first == len)
+		    "bundle, nor several of them", a->proof);
+	off = first;
+	if (off == len)
 		return 0;
+	if ((ex = next_bundle(a, text, len, &off, v, &v->proof2)) != 0)
+		return ex;
+	if (off == len && is_policy_bundle(&v->proof2)) {
+		v->proof3 = v->proof2;
+		memset(&v->proof2, 0, sizeof(v->proof2));
+		v->has_policy = 1;
+		return 0;
+	}
 	v->two = 1;
-	if (sg_tlog_proof_parse(text + first, len - first, &v->proof2) != 0)
-		return fail("proof", "%s: the second bundle is not a "
-		    "c2sp.org/tlog-proof@v1 bundle", a->proof);
-	if (v->proof2.note_len != v->proof.note_len ||
-	    memcmp(v->proof2.note, v->proof.note, v->proof.note_len) != 0)
-		return fail("proof", "the two bundles are not under the same "
-		    "checkpoint");
+	if (off == len)
+		return 0;
+	if ((ex = next_bundle(a, text, len, &off, v, &v->proof3)) != 0)
+		return ex;
+	if (off != len)
+		return fail("proof", "%s holds more bundles than a signature's "
+		    "proof has", a->proof);
+	v->has_policy = 1;
+	return 0;
+}
+
+/* The policy entry's bundle: a policy entry, in the tree, before the
+ * signature. */
+static int
+check_policy_entry(struct verify *v)
+{
+	int ex;
+
+	if (!v->has_policy)
+		return 0;
+	if ((ex = bundle_entry(&v->proof3, &v->cp, "policy entry",
+	    &v->pentry)) != 0)
+		return ex;
+	if (v->pentry.type != SG_ENTRY_POLICY)
+		return fail("policy entry", "the last bundle's entry is not a "
+		    "policy entry");
+	if (v->proof3.index >= v->proof.index)
+		return fail("policy entry", "the policy entry %llu does not "
+		    "come before the signature %llu",
+		    (unsigned long long)v->proof3.index,
+		    (unsigned long long)v->proof.index);
 	return 0;
 }
 
@@ -402,7 +478,8 @@ check_log(const struct verify_args *a, struct verify *v)
 		    sg_cli_esc(v->cp.origin), v->vkey_name);
 		goto out;
 	}
-	if ((ex = bundle_entry(&v->proof, &v->cp, "entry", &v->entry)) != 0)
+	if ((ex = bundle_entry(&v->proof, &v->cp, "entry", &v->entry)) != 0 ||
+	    (ex = check_policy_entry(v)) != 0)
 		goto out;
 	ex = SG_EXIT_VERIFY;
 	v->ev = &v->entry;
@@ -769,21 +846,73 @@ out:
 	return ex;
 }
 
-/* Link 6 and the HSM: approvals under the policy file, then where the
- * signing token stands. */
+/*
+ * The policy the statement names, from the policy entry: its SHA-256 is
+ * the statement's, and the text it carries has that SHA-256.  With
+ * --policy as well, the file must be that policy.
+ */
+static int
+logged_policy(const struct verify_args *a, struct verify *v, char **text,
+    size_t *len)
+{
+	const struct sg_entry *pe = &v->pentry;
+	char hex[SG_SHA256_HEX_SIZE];
+	uint8_t h[32];
+
+	if (!v->has_policy) {
+		if (a->policy == NULL)
+			return fail("policy", "the proof carries no policy "
+			    "entry (a proof from before the gateway logged its "
+			    "policies): give --policy FILE");
+		return read_input("policy", a->policy, SG_POLICY_FILE_MAX,
+		    text, len);
+	}
+	if (strcmp(pe->policy_sha256, v->st.policy_sha256) != 0)
+		return fail("policy entry", "the logged policy is sha256:%s, "
+		    "the statement names sha256:%s", pe->policy_sha256,
+		    v->st.policy_sha256);
+	sg_sha256(pe->text, pe->text_len, h);
+	sg_hex_encode(h, sizeof(h), hex);
+	if (strcmp(hex, pe->policy_sha256) != 0)
+		return fail("policy entry", "the logged text is sha256:%s, not "
+		    "the sha256:%s the entry names", hex, pe->policy_sha256);
+	if (a->policy != NULL) {
+		int ex;
+		if ((ex = read_input("policy", a->policy, SG_POLICY_FILE_MAX,
+		    text, len)) != 0)
+			return ex;
+		sg_sha256(*text, *len, h);
+		sg_hex_encode(h, sizeof(h), hex);
+		if (strcmp(hex, pe->policy_sha256) != 0)
+			return fail("policy", "%s is sha256:%s, not the logged "
+			    "policy sha256:%s the statement names", a->policy,
+			    hex, pe->policy_sha256);
+		return 0;
+	}
+	if ((*text = malloc(pe->text_len + 1)) == NULL) {
+		fprintf(stderr, "signgate: out of memory\n");
+		return SG_EXIT_LOCAL;
+	}
+	memcpy(*text, pe->text, pe->text_len + 1);
+	*len = pe->text_len;
+	return 0;
+}
+
+/* Link 6 and the HSM: approvals under the policy (logged, or the file),
+ * then where the signing token stands. */
 static int
 check_policy(const struct verify_args *a, struct verify *v)
 {
 	const struct sg_policy_key *k;
+	const char *name = a->policy != NULL ? a->policy : "logged policy";
 	char *text = NULL, err[1024];
 	size_t len = 0;
 	int ex;
 
-	if ((ex = read_input("policy", a->policy, SG_POLICY_FILE_MAX, &text,
-	    &len)) != 0)
-		return ex;
+	if ((ex = logged_policy(a, v, &text, &len)) != 0)
+		goto out;
 	ex = SG_EXIT_VERIFY;
-	if (sg_policy_parse(a->policy, text, len, &v->policy, err,
+	if (sg_policy_parse(name, text, len, &v->policy, err,
 	    sizeof(err)) != 0) {
 		fail("policy", "%s", err);
 		goto out;
@@ -898,6 +1027,9 @@ print_summary(const struct verify_args *a, const struct verify *v)
 	print_decisions(v);
 	printf("policy: %s@%llu sha256:%s\n", v->st.policy_name,
 	    v->st.policy_version, v->st.policy_sha256);
+	if (v->has_policy)
+		printf("policy-entry: index %llu\n",
+		    (unsigned long long)v->proof3.index);
 	sg_time_rfc3339((time_t)v->entry.time, when, sizeof(when));
 	printf("signed: %s\n", when);
 	printf("hsm: %s %s (%s)\n", v->entry.hsm_serial, v->entry.hsm_country,
@@ -983,7 +1115,9 @@ out:
 	EVP_PKEY_free(v.pub);
 	sg_entry_clear(&v.entry);
 	sg_entry_clear(&v.approved);
+	sg_entry_clear(&v.pentry);
 	sg_tlog_proof_clear(&v.proof);
 	sg_tlog_proof_clear(&v.proof2);
+	sg_tlog_proof_clear(&v.proof3);
 	return ex;
 }

@@ -97,9 +97,12 @@ _Static_assert(SG_REJECT_REASON_MAX <= SG_ENTRY_REASON_MAX,
 
 static const char *const type_names[] = {
 	NULL, "created", "decision", "signature", "expired", "failed",
-	"cancelled", "approved", "artifact-signature", "revoked",
+	"cancelled", "approved", "artifact-signature", "revoked", "policy",
+	"policy-decision", "policy-effective",
 };
-#define TYPE_LAST SG_ENTRY_REVOKED
+#define TYPE_LAST SG_ENTRY_POLICY_EFFECTIVE
+/* A policy's version (as the policy language allows it). */
+#define POLICY_VERSION_MAX ((uint64_t)1 << 53)
 /* An artifact-signature's position: a release's from 0, a grant's from 1. */
 #define POSITION_MAX (SG_RELEASE_MAX > SG_GRANT_MAX ? SG_RELEASE_MAX : \
 	SG_GRANT_MAX)
@@ -270,6 +273,59 @@ artifact_valid(const struct sg_entry *e)
 }
 
 static int
+is_sha256_hex(const char *s, size_t cap)
+{
+	size_t i;
+
+	if (!terminated(s, cap) || strlen(s) != SG_SHA256_HEX_LEN)
+		return 0;
+	for (i = 0; i < SG_SHA256_HEX_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
+		    s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* "<name>@<version> sha256:<hex>", whose SHA-256 the request id begins. */
+static int
+policy_id_valid(const struct sg_entry *e)
+{
+	return terminated(e->policy_name, sizeof(e->policy_name)) &&
+	    sg_name_ok(e->policy_name, SG_NAME_LEN_MAX) &&
+	    e->policy_version >= 1 && e->policy_version <= POLICY_VERSION_MAX &&
+	    is_sha256_hex(e->policy_sha256, sizeof(e->policy_sha256)) &&
+	    memcmp(e->request, e->policy_sha256, SG_REQUEST_ID_LEN) == 0;
+}
+
+static int
+policy_valid(const struct sg_entry *e)
+{
+	return policy_id_valid(e) &&
+	    (e->has_previous == 0 || e->has_previous == 1) &&
+	    (!e->has_previous || is_sha256_hex(e->previous_sha256,
+	    sizeof(e->previous_sha256))) &&
+	    (e->pending == 0 || e->pending == 1) &&
+	    text_ok(e->text, e->text_len);
+}
+
+/* At least one approval, each an earlier entry, in increasing order. */
+static int
+effective_valid(const struct sg_entry *e)
+{
+	size_t i;
+
+	if (!policy_id_valid(e) || e->napproval_entries < 1 ||
+	    e->napproval_entries > SG_ENVELOPES_MAX)
+		return 0;
+	for (i = 0; i < e->napproval_entries; i++)
+		if (e->approval_entries[i] > SG_MERKLE_MAX_SIZE ||
+		    (i > 0 && e->approval_entries[i] <=
+		    e->approval_entries[i - 1]))
+			return 0;
+	return 1;
+}
+
+static int
 entry_valid(const struct sg_entry *e)
 {
 	if (e->type < SG_ENTRY_CREATED || e->type > TYPE_LAST)
@@ -305,6 +361,14 @@ entry_valid(const struct sg_entry *e)
 		    approvals_valid(e, 1);
 	case SG_ENTRY_ARTIFACT_SIGNATURE:
 		return artifact_valid(e);
+	case SG_ENTRY_POLICY:
+		return policy_valid(e);
+	case SG_ENTRY_POLICY_DECISION:
+		return terminated(e->officer, sizeof(e->officer)) &&
+		    sg_name_ok(e->officer, SG_NAME_LEN_MAX) &&
+		    text_ok(e->envelope, e->envelope_len);
+	case SG_ENTRY_POLICY_EFFECTIVE:
+		return effective_valid(e);
 	}
 	return 0;
 }
@@ -383,6 +447,47 @@ put_artifact(struct out *o, const struct sg_entry *e)
 	put_signed(o, e);
 }
 
+/* "policy <name>@<version> sha256:<hex>" */
+static void
+put_policy_id(struct out *o, const struct sg_entry *e)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%llu",
+	    (unsigned long long)e->policy_version);
+	put_str(o, "policy ");
+	put_str(o, e->policy_name);
+	put(o, "@", 1);
+	put_str(o, num);
+	put_str(o, " sha256:");
+	put_str(o, e->policy_sha256);
+	put(o, "\n", 1);
+}
+
+static void
+put_policy(struct out *o, const struct sg_entry *e)
+{
+	put_policy_id(o, e);
+	if (e->has_previous) {
+		put_str(o, "previous sha256:");
+		put_str(o, e->previous_sha256);
+		put(o, "\n", 1);
+	} else
+		put_line(o, "previous", "none");
+	put_line(o, "status", e->pending ? "pending" : "effective");
+	put_b64_line(o, "text", e->text, e->text_len);
+}
+
+static void
+put_effective(struct out *o, const struct sg_entry *e)
+{
+	size_t i;
+
+	put_policy_id(o, e);
+	for (i = 0; i < e->napproval_entries; i++)
+		put_u64_line(o, "approval-entry", e->approval_entries[i]);
+}
+
 /* The one rendering; max: the longest entry it may give. */
 static int
 render(const struct sg_entry *e, size_t max, char **ret, size_t *ret_len)
@@ -431,6 +536,16 @@ render(const struct sg_entry *e, size_t max, char **ret, size_t *ret_len)
 	case SG_ENTRY_REVOKED:
 		put_line(&o, "by", e->by);
 		put_b64_line(&o, "reason", e->reason, e->reason_len);
+		break;
+	case SG_ENTRY_POLICY:
+		put_policy(&o, e);
+		break;
+	case SG_ENTRY_POLICY_DECISION:
+		put_line(&o, "officer", e->officer);
+		put_b64_line(&o, "envelope", e->envelope, e->envelope_len);
+		break;
+	case SG_ENTRY_POLICY_EFFECTIVE:
+		put_effective(&o, e);
 		break;
 	}
 	if ((r = o.err) != 0) {
@@ -657,6 +772,77 @@ parse_artifact_lines(struct cursor *c, struct sg_entry *e)
 	return parse_signed_lines(c, e);
 }
 
+/* "sha256:<64 hex>" into out; the rendering checks the digits. */
+static int
+parse_sha(const char *v, size_t n, char *out, size_t cap)
+{
+	if (n != 7 + SG_SHA256_HEX_LEN || memcmp(v, "sha256:", 7) != 0)
+		return SG_ERR_INVALID;
+	return copy_str(v + 7, n - 7, out, cap);
+}
+
+/* The policy line: "<name>@<version> sha256:<hex>". */
+static int
+parse_policy_id(struct cursor *c, struct sg_entry *e)
+{
+	const char *v, *at, *sp;
+	size_t n;
+
+	if (take(c, "policy", &v, &n) != 0 ||
+	    (sp = memchr(v, ' ', n)) == NULL ||
+	    (at = memchr(v, '@', (size_t)(sp - v))) == NULL ||
+	    copy_str(v, (size_t)(at - v), e->policy_name,
+	    sizeof(e->policy_name)) != 0 ||
+	    parse_u64(at + 1, (size_t)(sp - at - 1), POLICY_VERSION_MAX,
+	    &e->policy_version) != 0 ||
+	    parse_sha(sp + 1, n - (size_t)(sp + 1 - v), e->policy_sha256,
+	    sizeof(e->policy_sha256)) != 0)
+		return SG_ERR_INVALID;
+	return 0;
+}
+
+static int
+parse_policy_lines(struct cursor *c, struct sg_entry *e)
+{
+	const char *v;
+	size_t n;
+
+	if (parse_policy_id(c, e) != 0 || take(c, "previous", &v, &n) != 0)
+		return SG_ERR_INVALID;
+	if (!(n == 4 && memcmp(v, "none", 4) == 0)) {
+		if (parse_sha(v, n, e->previous_sha256,
+		    sizeof(e->previous_sha256)) != 0)
+			return SG_ERR_INVALID;
+		e->has_previous = 1;
+	}
+	if (take(c, "status", &v, &n) != 0)
+		return SG_ERR_INVALID;
+	if (n == 7 && memcmp(v, "pending", 7) == 0)
+		e->pending = 1;
+	else if (!(n == 9 && memcmp(v, "effective", 9) == 0))
+		return SG_ERR_INVALID;
+	return take_b64(c, "text", &e->text, &e->text_len);
+}
+
+static int
+parse_effective_lines(struct cursor *c, struct sg_entry *e)
+{
+	const char *v;
+	size_t n;
+
+	if (parse_policy_id(c, e) != 0)
+		return SG_ERR_INVALID;
+	while (next_is(c, "approval-entry")) {
+		if (e->napproval_entries == SG_ENVELOPES_MAX ||
+		    take(c, "approval-entry", &v, &n) != 0 ||
+		    parse_u64(v, n, SG_MERKLE_MAX_SIZE,
+		    &e->approval_entries[e->napproval_entries]) != 0)
+			return SG_ERR_INVALID;
+		e->napproval_entries++;
+	}
+	return 0;
+}
+
 static int
 parse_lines(struct cursor *c, struct sg_entry *e)
 {
@@ -729,6 +915,22 @@ parse_lines(struct cursor *c, struct sg_entry *e)
 		e->reason = tmp;
 		e->reason_len = n;
 		break;
+	case SG_ENTRY_POLICY:
+		if ((r = parse_policy_lines(c, e)) != 0)
+			return r;
+		break;
+	case SG_ENTRY_POLICY_DECISION:
+		if (take(c, "officer", &v, &n) != 0 ||
+		    copy_str(v, n, e->officer, sizeof(e->officer)) != 0)
+			return SG_ERR_INVALID;
+		if ((r = take_b64(c, "envelope", &e->envelope,
+		    &e->envelope_len)) != 0)
+			return r;
+		break;
+	case SG_ENTRY_POLICY_EFFECTIVE:
+		if ((r = parse_effective_lines(c, e)) != 0)
+			return r;
+		break;
 	}
 	/* Unknown, repeated, misplaced lines and trailing bytes end here. */
 	return c->p == c->end ? 0 : SG_ERR_INVALID;
@@ -793,5 +995,6 @@ sg_entry_clear(struct sg_entry *e)
 	free(e->signature);
 	free(e->reason);
 	free(e->line);
+	free(e->text);
 	memset(e, 0, sizeof(*e));
 }

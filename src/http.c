@@ -363,6 +363,9 @@ send_response(struct MHD_Connection *conn, struct sg_http_response *resp,
 	if (resp->set_cookie[0] != '\0')
 		MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE,
 		    resp->set_cookie);
+	if (resp->log_index[0] != '\0')
+		MHD_add_response_header(r, "Signgate-Log-Index",
+		    resp->log_index);
 	s = conn_slot(conn);
 	for (i = 0; s != NULL && s->h->headers != NULL &&
 	    s->h->headers[i] != NULL && s->h->headers[i + 1] != NULL; i += 2)

@@ -588,6 +588,8 @@ top_statement(struct parser *st)
 		st->version_line = st->lineno;
 		return 0;
 	}
+	if (strcmp(k, "policy-change") == 0)
+		return pol_policy_change(st);
 	if (strcmp(k, "end") == 0)
 		return pol_perr(st, st->lineno, "'end' without an open block");
 	return pol_perr(st, st->lineno, "unknown keyword '%.64s'", k);
@@ -615,7 +617,8 @@ block_statement(struct parser *st)
 	}
 	if (strcmp(k, "principal") == 0 || strcmp(k, "group") == 0 ||
 	    strcmp(k, "hsm") == 0 || strcmp(k, "key") == 0 ||
-	    strcmp(k, "policy") == 0 || strcmp(k, "version") == 0)
+	    strcmp(k, "policy") == 0 || strcmp(k, "version") == 0 ||
+	    strcmp(k, "policy-change") == 0)
 		return pol_perr(st, st->lineno,
 		    "%s: '%s' inside a block (missing "
 		    "'end' for line %d?)", st->ctx, k, st->blk_line);
@@ -870,7 +873,54 @@ resolve_keys(struct parser *st)
 	return bad;
 }
 
+/* The groups of the policy-change terms exist and are large enough. */
+static int
+resolve_change(struct parser *st)
+{
+	const struct sg_policy *p = st->p;
+	const struct group_ent *g;
+	const struct sg_term *t;
+	size_t j;
+	int bad = 0;
+
+	for (j = 0; j < p->nchange_terms; j++) {
+		t = &p->change_terms[j];
+		if ((g = policy_group_find(p, t->group)) == NULL) {
+			bad = pol_perr(st, p->change_term_line[j],
+			    "policy-change require: group '%s' is not defined",
+			    t->group);
+			GO_ON_OR_RETURN(st, bad);
+			continue;
+		}
+		if (t->count > g->nmembers) {
+			bad = pol_perr(st, p->change_term_line[j],
+			    "policy-change require: group '%s' has %zu "
+			    "members, fewer than %u", t->group, g->nmembers,
+			    t->count);
+			GO_ON_OR_RETURN(st, bad);
+		}
+	}
+	return bad;
+}
+
 /* --- public interface --- */
+
+const struct sg_term *
+sg_policy_change_terms(const struct sg_policy *p, size_t *ret_n)
+{
+	*ret_n = p->nchange_terms;
+	return p->change_terms;
+}
+
+void
+sg_policy_change_key(const struct sg_policy *p, struct sg_policy_key *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	snprintf(ret->name, sizeof(ret->name), "policy-change");
+	memcpy(ret->terms, p->change_terms, sizeof(ret->terms));
+	ret->nterms = p->nchange_terms;
+	ret->view = SG_KIND_REQUEST;
+}
 
 void
 sg_policy_free(struct sg_policy *p)
@@ -988,6 +1038,8 @@ parse(struct parser *st)
 	if ((r = resolve_groups(st)) != 0 && st->report == NULL)
 		return r;
 	if ((r = resolve_keys(st)) != 0 && st->report == NULL)
+		return r;
+	if ((r = resolve_change(st)) != 0 && st->report == NULL)
 		return r;
 	return st->nerrors > 0 ? SG_ERR_INVALID : 0;
 }

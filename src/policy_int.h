@@ -62,6 +62,10 @@ struct sg_policy {
 	size_t nkeys, keys_cap;
 	struct hsm_ent *hsms;
 	size_t nhsms, hsms_cap;
+	/* policy-change require: who approves this policy's successor */
+	struct sg_term change_terms[SG_POLICY_MAX_TERMS];
+	size_t nchange_terms;
+	int change_term_line[SG_POLICY_MAX_TERMS];
 };
 
 /* Look-ups by name (an HSM by serial): the index, or -1. */
@@ -135,6 +139,9 @@ extern const struct keyword pol_principal_kws[];
 extern const struct keyword pol_group_kws[];
 extern const struct keyword pol_hsm_kws[];
 extern const struct keyword pol_key_kws[];
+
+/* `policy-change require <group> <count>` (policy_kw.c). */
+int pol_policy_change(struct parser *);
 
 /* An error on `line`: SG_ERR_INVALID, reported (check mode) or kept. */
 int pol_perr(struct parser *, int line, const char *, ...)

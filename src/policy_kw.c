@@ -706,6 +706,29 @@ kw_require(struct parser *st)
 	return take_term(st, e->pub.terms, &e->pub.nterms, e->term_line);
 }
 
+/* Top level: `policy-change require <group> <count>`, repeatable: the
+ * officers who must approve this policy's successor. */
+int
+pol_policy_change(struct parser *st)
+{
+	static char name[] = "policy-change require";
+	struct sg_policy *p = st->p;
+	char *kw = st->tok[0];
+	int r;
+
+	if (st->ntok < 2 || strcmp(st->tok[1], "require") != 0)
+		return pol_serr(st, "expected 'policy-change require <group> "
+		    "<count>'");
+	/* take_term reads tok[1] and tok[2]: drop "require". */
+	memmove(&st->tok[1], &st->tok[2], (st->ntok - 2) * sizeof(st->tok[0]));
+	st->ntok--;
+	st->tok[0] = name;
+	r = take_term(st, p->change_terms, &p->nchange_terms,
+	    p->change_term_line);
+	st->tok[0] = kw;
+	return r;
+}
+
 /* Allowed only with allow-grants: checked when the block closes, since
  * the order of a block's statements is free. */
 static int

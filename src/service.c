@@ -166,6 +166,7 @@ service_new(const struct sg_config *cfg, struct sg_service **ret,
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->unclaimed, NULL);
 	pthread_rwlock_init(&s->plock, NULL);
+	pthread_mutex_init(&s->pclock, NULL);
 	pthread_mutex_init(&s->alock, NULL);
 	pthread_cond_init(&s->acond, NULL);
 	pthread_cond_init(&s->aidle, NULL);
@@ -279,7 +280,8 @@ open_store(struct sg_service *s, const uint8_t rawpub[SG_ED25519_PUB],
 		    "written", cfg->state_dir);
 		return r;
 	}
-	return 0;
+	/* Nothing is accepted under a policy the log does not hold. */
+	return svc_policy_log_start(s, errbuf, errlen);
 }
 
 /* Everything after the signer: store, log, key views, housekeeping. */
@@ -415,6 +417,7 @@ sg_service_free(struct sg_service *s)
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->unclaimed);
 	pthread_rwlock_destroy(&s->plock);
+	pthread_mutex_destroy(&s->pclock);
 	pthread_mutex_destroy(&s->stop_lock);
 	pthread_cond_destroy(&s->stop_cond);
 	pthread_mutex_destroy(&s->rel_lock);

@@ -15,10 +15,13 @@
  *   service_sweep.c     housekeeping thread    -> sign, quorum, log
  *   service_release.c   the release thread     -> quorum, log, keys, store
  *   service_grant.c     signing under a grant  -> release, log, keys, store
- *   service_reload.c    policy reload          -> keys
+ *   service_reload.c    policy reload          -> keys, policy
+ *   service_policy.c    policy versions in the log, approvals of a
+ *                       pending one                -> reload, log, store
  *   service_metrics.c   statistics, readiness
  *
  * Locks, always taken in this order:
+ *   pclock (mutex)   policy changes (reload, policy approvals);
  *   plock (rwlock)   the policy and key views: read-held by every
  *                    operation, write-held only by reload's switch;
  *   lock (mutex)     claims, the retry list, statistics, ready cache;
@@ -85,6 +88,9 @@ struct sg_service {
 	 */
 	pthread_rwlock_t plock;
 	struct svc_retained *retained;
+	/* One policy change at a time: a reload, or an approval of a
+	 * pending version (service_policy.c); taken before plock. */
+	pthread_mutex_t pclock;
 
 	pthread_mutex_t lock;          /* claims, stats, ready cache */
 	pthread_cond_t unclaimed;      /* a claim was released */
@@ -299,6 +305,26 @@ void svc_releases_wake(struct sg_service *s);
 int svc_object_evidence(struct sg_service *s, struct sg_txn *t,
     const struct sg_request *o, struct sg_sign_evidence *ev,
     const char **envs, size_t *lens);
+
+/* service_reload.c; with pclock held. */
+int svc_policy_apply(struct sg_service *s, struct sg_policy **np,
+    char **text, int (*logged)(struct sg_service *, void *), void *arg,
+    char *errbuf, size_t errlen);
+int svc_policy_validate(struct sg_service *s, const struct sg_policy *np,
+    char *errbuf, size_t errlen);
+
+/* service_policy.c */
+/* At start: the policy read is logged unless it is the one in force;
+ * refused when the policy in force asks for approval of its successor. */
+int svc_policy_log_start(struct sg_service *s, char *errbuf, size_t errlen);
+/* SIGHUP, with pclock held: np in force (logged), or logged pending.
+ * Takes over *np and *text when it keeps them. */
+int svc_policy_reload(struct sg_service *s, struct sg_policy **np,
+    char **text, char *errbuf, size_t errlen);
+/* The statement of the policy entry at index names (a signature's or an
+ * approved entry's): the bundle of that policy's own entry, appended to
+ * *text under the same checkpoint; nothing when it was never logged. */
+int svc_policy_bundle_add(struct sg_txn *t, uint64_t index, char **text);
 
 /* service_sweep.c */
 int svc_sweeper_start(struct sg_service *s);

@@ -301,10 +301,21 @@ log_query_in(struct sg_txn *t, const struct log_query *lq)
 	case LOG_CONSISTENCY:
 		return sg_tlog_consistency(t, lq->a, lq->b, lq->hashes,
 		    lq->cap, lq->n);
+	/* A signature's proof ends with its policy's entry's bundle. */
 	case LOG_BUNDLE:
-		return sg_tlog_proof_bundle(t, lq->a, lq->text);
+		if ((r = sg_tlog_proof_bundle(t, lq->a, lq->text)) == 0 &&
+		    (r = svc_policy_bundle_add(t, lq->a, lq->text)) != 0) {
+			free(*lq->text);
+			*lq->text = NULL;
+		}
+		return r;
 	case LOG_ARTIFACT_BUNDLE:
-		return artifact_bundle(t, lq->a, lq->b, lq->text);
+		if ((r = artifact_bundle(t, lq->a, lq->b, lq->text)) == 0 &&
+		    (r = svc_policy_bundle_add(t, lq->b, lq->text)) != 0) {
+			free(*lq->text);
+			*lq->text = NULL;
+		}
+		return r;
 	case LOG_TILE:
 		return sg_tlog_tile(t, lq->tile, (uint8_t **)lq->text, lq->len,
 		    lq->bad);

@@ -9,9 +9,15 @@
  * the front and signed under another.  Any failure leaves the running
  * policy in force, with the reason in errbuf.
  *
- * Locks: plock for reading while comparing with the running policy, for
- * writing only for the switch; lock to reset the ready cache.  Only one
- * reload runs at a time (the daemon's signal loop).
+ * The new version is logged (a `policy` entry, src/service_policy.c) in
+ * the switch, after the signer took it and before the front does; when
+ * the running policy asks for approval of its successor, it is logged
+ * pending instead and nothing switches (service_policy.c).
+ *
+ * Locks: pclock for the whole reload (one policy change at a time, with
+ * the approvals of a pending one); plock for reading while comparing
+ * with the running policy, for writing only for the switch; lock to
+ * reset the ready cache.
  * Calls: keys (views, log key clash), the signer interface (key_public,
  * reload), policy, store.
  */
@@ -183,11 +189,17 @@ new_views(struct sg_service *s, const struct sg_policy *np,
 	return 0;
 }
 
-/* The signer takes the new policy, then the front, under the write lock.
- * Takes over np, text, keys and rt on success. */
+/*
+ * The signer takes the new policy, then `logged` records it (its log
+ * entries committed, under a signed checkpoint when one can be had),
+ * then the front takes it, all under the write lock: no request is
+ * counted under it before the log holds it.  Takes over np, text, keys
+ * and rt on success.
+ */
 static int
 switch_to(struct sg_service *s, struct sg_policy *np, char *text,
-    struct sg_key_view *keys, struct svc_retained *rt, char *errbuf,
+    struct sg_key_view *keys, struct svc_retained *rt,
+    int (*logged)(struct sg_service *, void *), void *arg, char *errbuf,
     size_t errlen)
 {
 	char why[SG_SIGNER_ERR_MAX];
@@ -202,6 +214,16 @@ switch_to(struct sg_service *s, struct sg_policy *np, char *text,
 		svc_async_unpause(s);
 		snprintf(errbuf, errlen, "the signer process refused it: %s",
 		    why[0] != '\0' ? why : sg_strerror(r));
+		return r;
+	}
+	if ((r = logged(s, arg)) != 0) {
+		/* The signer has it as its newest policy; it still judges
+		 * every request by the policy its statement names. */
+		pthread_rwlock_unlock(&s->plock);
+		svc_async_unpause(s);
+		snprintf(errbuf, errlen, "the policy could not be logged (%s); "
+		    "the signer process has it, the front does not: restart "
+		    "the gateway", sg_strerror(r));
 		return r;
 	}
 	rt->policy = s->policy;
@@ -222,44 +244,72 @@ switch_to(struct sg_service *s, struct sg_policy *np, char *text,
 	return 0;
 }
 
+/*
+ * Puts np (its file's text) in force: validated against the running
+ * policy, new key views, then switch_to() with `logged`.  Takes over np
+ * and text on success (*np and *text set to NULL).  With pclock held.
+ */
 int
-sg_service_reload(struct sg_service *s, char *errbuf, size_t errlen)
+svc_policy_apply(struct sg_service *s, struct sg_policy **np, char **text,
+    int (*logged)(struct sg_service *, void *), void *arg, char *errbuf,
+    size_t errlen)
 {
-	struct sg_policy *np = NULL;
 	struct sg_key_view *keys = NULL;
 	struct svc_retained *rt = NULL;
-	char *text = NULL;
-	size_t i, n = 0;
+	size_t i, n = sg_policy_nkeys(*np);
 	int r;
 
-	if ((r = svc_policy_read(s->cfg->policy_path, &text, &np, errbuf,
-	    errlen)) != 0 || (r = validate(s, np, errbuf, errlen)) != 0)
+	if ((r = validate(s, *np, errbuf, errlen)) != 0)
+		return r;
+	if ((rt = calloc(1, sizeof(*rt))) == NULL)
+		return SG_ERR_NOMEM;
+	if ((r = new_views(s, *np, &keys, errbuf, errlen)) != 0)
 		goto out;
-	n = sg_policy_nkeys(np);
-	if ((rt = calloc(1, sizeof(*rt))) == NULL) {
-		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	if ((r = new_views(s, np, &keys, errbuf, errlen)) != 0)
-		goto out;
-	if ((r = svc_policy_store(s, np, text)) != 0) {
+	if ((r = svc_policy_store(s, *np, *text)) != 0) {
 		snprintf(errbuf, errlen, "the new policy could not be stored");
 		goto out;
 	}
-	if ((r = switch_to(s, np, text, keys, rt, errbuf, errlen)) != 0)
+	if ((r = switch_to(s, *np, *text, keys, rt, logged, arg, errbuf,
+	    errlen)) != 0)
 		goto out;
 	for (i = 0; i < n; i++)
 		if (!keys[i].usable)
 			sg_log_warn("key '%s' will not be used: %s",
 			    keys[i].pk->name, keys[i].reason);
-	np = NULL;
-	text = NULL;
+	*np = NULL;
+	*text = NULL;
 	keys = NULL;
 	rt = NULL;
 out:
 	svc_keys_free(keys, n);
+	free(rt);
+	return r;
+}
+
+/* Whether new policy np may replace the running one (svc_policy_apply()
+ * checks it again when it takes effect). */
+int
+svc_policy_validate(struct sg_service *s, const struct sg_policy *np,
+    char *errbuf, size_t errlen)
+{
+	return validate(s, np, errbuf, errlen);
+}
+
+int
+sg_service_reload(struct sg_service *s, char *errbuf, size_t errlen)
+{
+	struct sg_policy *np = NULL;
+	char *text = NULL;
+	int r;
+
+	if ((r = svc_policy_read(s->cfg->policy_path, &text, &np, errbuf,
+	    errlen)) != 0)
+		goto out;
+	pthread_mutex_lock(&s->pclock);
+	r = svc_policy_reload(s, &np, &text, errbuf, errlen);
+	pthread_mutex_unlock(&s->pclock);
+out:
 	sg_policy_free(np);
 	free(text);
-	free(rt);
 	return r;
 }

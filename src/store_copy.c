@@ -62,13 +62,14 @@
 #define COPY_MAX_COLS 36
 #define COPY_MAX_KEY 2
 
-/* The tables and columns below are those of schema version 7
- * (src/store_schema.c): a new version adds its own here.  Version 6's
+/* The tables and columns below are those of schema version 8
+ * (src/store_schema.c): a new version adds its own here.  Version 8's
+ * policy columns and approvals are copied.  Version 6's
  * notification outbox is not copied, as claims are not: it holds
  * deliveries of this store's gateways, not the store's record (stop the
  * gateways once they have delivered: docs/OPERATIONS.md). */
-_Static_assert(SG_STORE_SCHEMA_VERSION == 7,
-    "src/store_copy.c copies the tables of schema version 7");
+_Static_assert(SG_STORE_SCHEMA_VERSION == 8,
+    "src/store_copy.c copies the tables of schema version 8");
 
 enum col_type { COL_INT, COL_TEXT, COL_BLOB };
 
@@ -116,7 +117,12 @@ static const struct col approvals_cols[] = {
 };
 static const struct col policies_cols[] = {
 	{ "sha256", COL_TEXT }, { "text", COL_TEXT },
-	{ "first_seen", COL_INT },
+	{ "first_seen", COL_INT }, { "log_index", COL_INT },
+	{ "status", COL_TEXT }, { "previous", COL_TEXT },
+};
+static const struct col policy_approvals_cols[] = {
+	{ "policy_sha256", COL_TEXT }, { "officer", COL_TEXT },
+	{ "at", COL_INT }, { "envelope", COL_TEXT }, { "log_index", COL_INT },
 };
 static const struct col artifacts_cols[] = {
 	{ "release_id", COL_TEXT }, { "position", COL_INT },
@@ -139,12 +145,14 @@ static const struct col witness_sizes_cols[] = {
 };
 
 /* In the order they are written: a row's foreign keys before it. */
-enum { T_REQUESTS, T_APPROVALS, T_POLICIES, T_ARTIFACTS, T_ENTRIES,
-    T_NODES, T_CHECKPOINTS, T_WITNESS_SIZES, NTABLES };
+enum { T_REQUESTS, T_APPROVALS, T_POLICIES, T_POLICY_APPROVALS,
+    T_ARTIFACTS, T_ENTRIES, T_NODES, T_CHECKPOINTS, T_WITNESS_SIZES,
+    NTABLES };
 static const struct table tables[NTABLES] = {
 	{ "requests", COLS(requests_cols), 1, COPY_PAGE },
 	{ "approvals", COLS(approvals_cols), 2, COPY_PAGE },
 	{ "policies", COLS(policies_cols), 1, COPY_PAGE_LARGE },
+	{ "policy_approvals", COLS(policy_approvals_cols), 2, COPY_PAGE },
 	{ "release_artifacts", COLS(artifacts_cols), 2, COPY_PAGE },
 	{ "log_entries", COLS(entries_cols), 1, COPY_PAGE_LARGE },
 	{ "log_nodes", COLS(nodes_cols), 2, COPY_PAGE },

@@ -6,8 +6,10 @@
  * each in a transaction of its own.  PostgreSQL was added at version 5:
  * one step creates every table of that version, the log's included, and
  * each later version is a step of its own on both backends (6: the
- * notification outbox; 7: witness cosignatures).  Two gateways that start together on one PostgreSQL database
- * take an advisory lock first, so only one of them creates the schema.
+ * notification outbox; 7: witness cosignatures; 8: the policy versions
+ * in the log).  Two gateways that start together on one PostgreSQL
+ * database take an advisory lock first, so only one of them creates the
+ * schema.
  *
  * The schemas mean the same on both backends: the same tables, columns,
  * keys and checks.  PostgreSQL's types are BIGINT where SQLite has
@@ -53,7 +55,7 @@ lite_fail(sqlite3 *db, int rc)
  * version above STORE_SCHEMA_VERSION was written by a newer build, which
  * may have changed anything: it is refused, never guessed at.
  */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 _Static_assert(STORE_SCHEMA_VERSION == SG_STORE_SCHEMA_VERSION,
     "one schema version");
@@ -385,6 +387,21 @@ static const char witnesses_v7[] =
     " note TEXT NOT NULL,"
     " signed_at INTEGER NOT NULL DEFAULT 0);"
     WITNESSES_V7("INTEGER");
+/* Version 8: the policy versions in the log (src/store_policy.c): each
+ * policy's log entry, status and predecessor; the approvals of a pending
+ * one. */
+#define POLICY_APPROVALS_V8(INT)					\
+    "CREATE TABLE IF NOT EXISTS policy_approvals ("			\
+    " policy_sha256 TEXT NOT NULL REFERENCES policies(sha256),"	\
+    " officer TEXT NOT NULL,"						\
+    " at " INT " NOT NULL,"						\
+    " envelope TEXT NOT NULL,"						\
+    " log_index " INT " NOT NULL,"					\
+    " PRIMARY KEY (policy_sha256, officer));"
+#define POLICY_STATUS_V8						\
+    "CHECK (status IN ('effective','pending','replaced'))"
+
+static const char policy_approvals_v8[] = POLICY_APPROVALS_V8("INTEGER");
 
 static int
 step_v7(sqlite3 *db)
@@ -403,6 +420,20 @@ step_v7(sqlite3 *db)
 	return 0;
 }
 
+static int
+step_v8(sqlite3 *db)
+{
+	int r, rc;
+
+	if ((r = add_column(db, "policies", "log_index", "INTEGER")) != 0 ||
+	    (r = add_column(db, "policies", "status", "TEXT "
+	    POLICY_STATUS_V8)) != 0 ||
+	    (r = add_column(db, "policies", "previous", "TEXT")) != 0)
+		return r;
+	rc = sqlite3_exec(db, policy_approvals_v8, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : lite_fail(db, rc);
+}
+
 static const struct {
 	int (*apply)(sqlite3 *db);
 	const char *what;
@@ -414,6 +445,7 @@ static const struct {
 	{ step_v5, "claims shared by gateways" },
 	{ step_v6, "notification outbox" },
 	{ step_v7, "witness cosignatures" },
+	{ step_v8, "policy versions in the log" },
 };
 
 /*
@@ -609,12 +641,20 @@ static const char pg_witnesses_v7[] =
     WITNESSES_V7("BIGINT")
     "INSERT INTO signgate_schema (version) VALUES (7);";
 
+static const char pg_policies_v8[] =
+    "ALTER TABLE policies ADD COLUMN log_index BIGINT;"
+    "ALTER TABLE policies ADD COLUMN status TEXT " POLICY_STATUS_V8 ";"
+    "ALTER TABLE policies ADD COLUMN previous TEXT;"
+    POLICY_APPROVALS_V8("BIGINT")
+    "INSERT INTO signgate_schema (version) VALUES (8);";
+
 static const struct {
 	const char *sql;
 	const char *what;
 } steps_pg[STORE_SCHEMA_VERSION - 5] = {
 	{ pg_outbox_v6, "notification outbox" },
 	{ pg_witnesses_v7, "witness cosignatures" },
+	{ pg_policies_v8, "policy versions in the log" },
 };
 
 /* "SG" "SC": the advisory lock two starting gateways share. */

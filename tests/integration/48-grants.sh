@@ -112,8 +112,8 @@ check "openssl verifies the signature over the file" \
     openssl dgst -sha256 -verify "$T_DIR/release.pub" \
     -signature "$T_DIR/app-1.bin.sig" "$T_DIR/app-1.bin"
 jq -j .signature.log.proof "$T_DIR/s1.json" >"$T_DIR/app-1.bin.sig.proof"
-check "the proof holds two bundles (signature, then approval)" \
-    [ "$(grep -c '^c2sp.org/tlog-proof@v1$' "$T_DIR/app-1.bin.sig.proof")" = 2 ]
+check "the proof holds three bundles (signature, approval, then policy)" \
+    [ "$(grep -c '^c2sp.org/tlog-proof@v1$' "$T_DIR/app-1.bin.sig.proof")" = 3 ]
 api - GET /v1/log/key >/dev/null
 cp "$T_DIR/body" "$T_DIR/log.vkey"
 check "signgate verify accepts it offline" "$SIGNGATE" verify \

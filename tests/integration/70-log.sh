@@ -238,6 +238,13 @@ for f in nightly.bin nightly.bin.sig nightly.bin.sig.proof release.bin \
 	cp "$T_DIR/work/$f" "$OFF/"
 done
 cp "$T_DIR/vkey" "$OFF/log.vkey"
+# The release signature's proof ends with its policy's entry's bundle
+# (81-policy-log.sh checks it): verified here with --policy, the tamper
+# cases below walk the one bundle of the signature.
+check "the release proof carries a policy bundle" test \
+    "$(grep -c '^c2sp.org/tlog-proof@v1$' "$OFF/release.bin.sig.proof")" = 2
+awk 'NR > 1 && /^c2sp.org\/tlog-proof@v1$/ { exit } { print }' \
+    "$T_DIR/work/release.bin.sig.proof" >"$OFF/release.bin.sig.proof"
 cp "$DEV/policy.conf" "$OFF/policy.conf"
 # No server, no var/dev, no client identity: only these files.
 offline() {

@@ -642,3 +642,62 @@ sg_http_stats(struct sg_http_stats *st)
 	st->accepted = 17;
 	st->open_authenticated = 2;
 }
+
+/* The policy versions: one logged version (SHA-256 of "a" * 64), no
+ * pending one. */
+#define STUB_POLICY_SHA \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+int
+sg_service_policy_get(struct sg_service *s, const char *sha256_hex,
+    struct sg_policy_version *ret)
+{
+	(void)s;
+	memset(ret, 0, sizeof(*ret));
+	if (strcmp(sha256_hex, STUB_POLICY_SHA) != 0)
+		return SG_ERR_NOT_FOUND;
+	snprintf(ret->sha256, sizeof(ret->sha256), "%s", sha256_hex);
+	snprintf(ret->status, sizeof(ret->status), "effective");
+	ret->log_index = 3;
+	if ((ret->text = strdup("policy stub\nversion 1\n")) == NULL)
+		abort();
+	return 0;
+}
+
+void
+sg_policy_version_clear(struct sg_policy_version *v)
+{
+	free(v->text);
+	memset(v, 0, sizeof(*v));
+}
+
+int
+sg_service_policy_pending(struct sg_service *s,
+    struct sg_policy_pending_view *ret)
+{
+	(void)s;
+	memset(ret, 0, sizeof(*ret));
+	return SG_ERR_NOT_FOUND;
+}
+
+int
+sg_service_policy_approve(struct sg_service *s, const char *principal,
+    const char *sha256_hex, const char *envelope, size_t len,
+    struct sg_policy_pending_view *ret, struct sg_fault *f)
+{
+	(void)s;
+	(void)principal;
+	(void)sha256_hex;
+	(void)envelope;
+	(void)len;
+	memset(ret, 0, sizeof(*ret));
+	snprintf(f->detail, sizeof(f->detail), "no policy version is pending");
+	return SG_ERR_NOT_FOUND;
+}
+
+void
+sg_policy_pending_view_clear(struct sg_policy_pending_view *v)
+{
+	free(v->statement);
+	memset(v, 0, sizeof(*v));
+}

@@ -18,6 +18,11 @@
 #include "sg_tiles.h"
 #include "sg_util.h"
 
+#define POLICY_SHA \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define OTHER_SHA \
+    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
 #define ID "0123456789abcdef0123456789abcdef"
 #define HEX64 "000000000000000000000000000000000000000000000000000000000000002a"
 #define GOOD_BODY "{\"key\":\"nightly\",\"digest\":{\"algorithm\":\"sha256\"," \
@@ -403,6 +408,34 @@ static void
 refused(struct sg_api *a, struct treq *t, int status, const char *detail)
 {
 	refused_field(a, t, status, "", detail);
+}
+
+/* The policy versions: public, text with the log index header. */
+static void
+test_policy_routes(void)
+{
+	struct sg_api *a = new_api(0, 0, 0);
+	struct treq t;
+	struct tresp out = { 0 };
+
+	stub_reset(&svc);
+	mkreq(&t, "GET", "/v1/policies/" POLICY_SHA, NOBODY);
+	CHECK_EQ_INT(send_to(a, &t, &out), 200);
+	CHECK_STR(out.r.content_type, "text/plain; charset=utf-8");
+	CHECK_STR(out.r.log_index, "3");
+	CHECK(out.r.body_len == 22 &&
+	    memcmp(out.r.body, "policy stub\nversion 1\n", 22) == 0);
+	mkreq(&t, "GET", "/v1/policies/" OTHER_SHA, NOBODY);
+	refused(a, &t, 404, "no logged policy");
+	mkreq(&t, "GET", "/v1/policies/AAAA", NOBODY);
+	refused(a, &t, 404, "no such policy");
+	mkreq(&t, "GET", "/v1/policies/pending", NOBODY);
+	refused(a, &t, 404, "no policy version is pending");
+	mkreq(&t, "POST", "/v1/policies/" POLICY_SHA "/approvals", NOBODY);
+	refused(a, &t, 401, "client certificate");
+
+	tresp_free(&out);
+	sg_api_free(a);
 }
 
 static void
@@ -1511,6 +1544,7 @@ main(void)
 		T(test_keys_and_requests),
 		T(test_signatures_and_decisions),
 		T(test_log_and_ops),
+		T(test_policy_routes),
 		T(test_wrong_methods),
 		T(test_unknown_paths),
 		T(test_bad_ids),

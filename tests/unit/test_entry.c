@@ -23,6 +23,7 @@ static const char env1[] = "{\"payload\":\"1\",\"signatures\":[]}";
 static const char env2[] = "{\"payload\":\"2\",\"signatures\":[]}";
 static const uint8_t spki[] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b,
     0x65, 0x70, 0x03, 0x21, 0x00, 0xff };
+static const char policy_file[] = "policy corp\nversion 7\n";
 static const uint8_t sig[] = { 0x01, 0x00, 0xfe, 0x7f };
 static const char line1[] = "sha256:"
     "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -130,6 +131,29 @@ fill(struct sg_entry *e, enum sg_entry_type t)
 		e->reason = dup_mem("wrong build", 11);
 		e->reason_len = 11;
 		break;
+	case SG_ENTRY_POLICY:
+		strcpy(e->policy_name, "corp");
+		e->policy_version = 7;
+		strcpy(e->policy_sha256, REQ REQ);
+		e->has_previous = 1;
+		memset(e->previous_sha256, 'e', SG_SHA256_HEX_LEN);
+		e->pending = 1;
+		e->text = dup_mem(policy_file, strlen(policy_file));
+		e->text_len = strlen(policy_file);
+		break;
+	case SG_ENTRY_POLICY_DECISION:
+		strcpy(e->officer, "carol");
+		e->envelope = dup_mem(env2, strlen(env2));
+		e->envelope_len = strlen(env2);
+		break;
+	case SG_ENTRY_POLICY_EFFECTIVE:
+		strcpy(e->policy_name, "corp");
+		e->policy_version = 7;
+		strcpy(e->policy_sha256, REQ REQ);
+		e->approval_entries[0] = 12;
+		e->approval_entries[1] = 15;
+		e->napproval_entries = 2;
+		break;
 	}
 }
 
@@ -162,7 +186,17 @@ same_entry(const struct sg_entry *a, const struct sg_entry *b)
 	    a->position != b->position || a->npath != b->npath ||
 	    (a->npath > 0 && a->npath <= SG_MANIFEST_PATH_MAX &&
 	    memcmp(a->path, b->path, a->npath * SG_HASH_LEN) != 0) ||
-	    !same_blob(a->line, a->line_len, b->line, b->line_len))
+	    !same_blob(a->line, a->line_len, b->line, b->line_len) ||
+	    strcmp(a->policy_name, b->policy_name) != 0 ||
+	    a->policy_version != b->policy_version ||
+	    strcmp(a->policy_sha256, b->policy_sha256) != 0 ||
+	    a->has_previous != b->has_previous ||
+	    strcmp(a->previous_sha256, b->previous_sha256) != 0 ||
+	    a->pending != b->pending ||
+	    !same_blob(a->text, a->text_len, b->text, b->text_len) ||
+	    a->napproval_entries != b->napproval_entries ||
+	    memcmp(a->approval_entries, b->approval_entries,
+	    sizeof(a->approval_entries)) != 0)
 		return 0;
 	for (i = 0; i < a->napprovals; i++)
 		if (!same_blob(a->approvals[i], a->approval_lens[i],
@@ -321,6 +355,99 @@ test_build_exact(void)
 
 static void round_trip(const struct sg_entry *);
 static int parses_edited(const char *, const char *, const char *);
+
+static const char policy_text[] =
+    "signgate-log-entry v1\n"
+    "type policy\n"
+    "time 1764417600\n"
+    "request " REQ "\n"
+    "policy corp@7 sha256:" REQ REQ "\n"
+    "previous sha256:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee\n"
+    "status pending\n"
+    "text cG9saWN5IGNvcnAKdmVyc2lvbiA3Cg==\n";
+
+static const char effective_text[] =
+    "signgate-log-entry v1\n"
+    "type policy-effective\n"
+    "time 1764417600\n"
+    "request " REQ "\n"
+    "policy corp@7 sha256:" REQ REQ "\n"
+    "approval-entry 12\n"
+    "approval-entry 15\n";
+
+/* The policy entries: exact renderings, variants, refusals. */
+static void
+test_policy_entries(void)
+{
+	struct sg_entry e, p;
+	char *s = NULL;
+	size_t n = 0;
+
+	fill(&e, SG_ENTRY_POLICY);
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), 0);
+	CHECK(s != NULL && n == strlen(policy_text) &&
+	    memcmp(s, policy_text, n) == 0);
+	free(s);
+	e.has_previous = 0;
+	memset(e.previous_sha256, 0, sizeof(e.previous_sha256));
+	e.pending = 0;
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), 0);
+	CHECK(s != NULL && strstr(s, "\nprevious none\nstatus effective\n") !=
+	    NULL);
+	free(s);
+	round_trip(&e);
+	/* The request is the policy's SHA-256's first half. */
+	e.request[0] = '1';
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
+	e.request[0] = '0';
+	e.policy_sha256[40] = 'A';
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
+	e.policy_sha256[40] = 'a';
+	e.policy_version = 0;
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
+	e.policy_version = ((uint64_t)1 << 53) + 1;
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
+	e.policy_version = 7;
+	strcpy(e.policy_name, "a b");
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
+	strcpy(e.policy_name, "corp");
+	e.text[3] = '\0';
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
+	e.text_len = 0;
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
+	sg_entry_clear(&e);
+
+	fill(&e, SG_ENTRY_POLICY_EFFECTIVE);
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), 0);
+	CHECK(s != NULL && n == strlen(effective_text) &&
+	    memcmp(s, effective_text, n) == 0);
+	free(s);
+	/* In increasing order, at least one. */
+	e.approval_entries[1] = 12;
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
+	e.napproval_entries = 0;
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
+	sg_entry_clear(&e);
+
+	/* Parse refusals: what the rendering would never write. */
+	CHECK(parses_edited(policy_text, "status pending",
+	    "status Pending") != 0);
+	CHECK(parses_edited(policy_text, "previous sha256:eee",
+	    "previous sha512:eee") != 0);
+	CHECK(parses_edited(policy_text, "corp@7", "corp@07") != 0);
+	CHECK(parses_edited(policy_text, "corp@7 ", "corp@7  ") != 0);
+	CHECK(parses_edited(policy_text, "text cG9s", "text  cG9s") != 0);
+	CHECK(parses_edited(effective_text, "approval-entry 12",
+	    "approval-entry 012") != 0);
+	CHECK(parses_edited(effective_text, "policy corp@7",
+	    "policy corp7") != 0);
+	memset(&p, 0, sizeof(p));
+	CHECK_EQ_INT(sg_entry_parse(policy_text, strlen(policy_text), &p), 0);
+	CHECK(p.type == SG_ENTRY_POLICY && p.pending == 1 &&
+	    p.has_previous == 1 && p.text_len == strlen(policy_file) &&
+	    strcmp(p.text, policy_file) == 0);
+	sg_entry_clear(&p);
+}
 
 /* The new types' fields, each refused out of its rule. */
 static void
@@ -489,7 +616,7 @@ test_round_trips(void)
 	size_t i;
 	int t;
 
-	for (t = SG_ENTRY_CREATED; t <= SG_ENTRY_REVOKED; t++) {
+	for (t = SG_ENTRY_CREATED; t <= SG_ENTRY_POLICY_EFFECTIVE; t++) {
 		fill(&e, (enum sg_entry_type)t);
 		round_trip(&e);
 		sg_entry_clear(&e);
@@ -879,7 +1006,7 @@ test_mutations(void)
 	size_t n = 0, n2, i, k, accepted = 0, bad = 0, tried = 0;
 	int t;
 
-	for (t = SG_ENTRY_CREATED; t <= SG_ENTRY_REVOKED; t++) {
+	for (t = SG_ENTRY_CREATED; t <= SG_ENTRY_POLICY_EFFECTIVE; t++) {
 		fill(&e, (enum sg_entry_type)t);
 		if (sg_entry_build(&e, &text, &n) != 0)
 			abort();
@@ -914,8 +1041,10 @@ test_mutations(void)
 				 * its approval lines is still an entry (a
 				 * shorter one: the leaf hash tells). */
 				if (sg_entry_parse(cut, i, &p) == 0) {
-					if (t != SG_ENTRY_APPROVED ||
-					    p.napprovals != 1 ||
+					if (!((t == SG_ENTRY_APPROVED &&
+					    p.napprovals == 1) ||
+					    (t == SG_ENTRY_POLICY_EFFECTIVE &&
+					    p.napproval_entries == 1)) ||
 					    cut[i - 1] != '\n')
 						bad++;
 					sg_entry_clear(&p);
@@ -936,6 +1065,7 @@ test_mutations(void)
 
 SG_TEST_MAIN("entry",
     T(test_build_exact),
+    T(test_policy_entries),
     T(test_kind_refuses),
     T(test_kind_parse_refuses),
     T(test_round_trips),

@@ -1293,6 +1293,78 @@ test_reject_require(void)
 	    "group 'rm' is not defined");
 }
 
+/* policy-change require: parsed, resolved, evaluated as a key's terms. */
+static void
+test_policy_change(void)
+{
+	struct sb b = { NULL, 0, 0 };
+	struct sg_policy *p;
+	struct sg_policy_key ck;
+	struct sg_quorum_result res;
+	struct sg_decision d[2] = { { "alice", 1, NULL, 0 },
+	    { "bob", 1, NULL, 0 } };
+	const struct sg_term *t;
+	char *text;
+	size_t n = 99;
+
+	sb_add(&b, base);
+	sb_add(&b, "policy-change require so 2\n");
+	sb_add(&b, officers);
+	text = expand(b.s);
+	if ((p = parse_ok(text)) != NULL) {
+		t = sg_policy_change_terms(p, &n);
+		CHECK_EQ_INT(n, 1);
+		CHECK(strcmp(t[0].group, "so") == 0 && t[0].count == 2);
+		sg_policy_change_key(p, &ck);
+		CHECK(strcmp(ck.name, "policy-change") == 0 && ck.nterms == 1);
+		sg_policy_evaluate(p, &ck, "", d, 1, &res);
+		CHECK_EQ_INT(res.state, SG_QUORUM_PENDING);
+		CHECK_EQ_INT(res.missing[0], 1);
+		sg_policy_evaluate(p, &ck, "", d, 2, &res);
+		CHECK_EQ_INT(res.state, SG_QUORUM_MET);
+		/* The same officer twice counts once. */
+		d[1].officer = "alice";
+		sg_policy_evaluate(p, &ck, "", d, 2, &res);
+		CHECK_EQ_INT(res.state, SG_QUORUM_PENDING);
+		CHECK(sg_policy_may_approve(p, &ck, "", "bob"));
+		CHECK(!sg_policy_may_approve(p, &ck, "", "ci"));
+	}
+	sg_policy_free(p);
+	free(text);
+	free(b.s);
+	/* Without the keyword: no terms. */
+	text = expand(base);
+	if ((p = parse_ok(text)) != NULL) {
+		sg_policy_change_terms(p, &n);
+		CHECK_EQ_INT(n, 0);
+	}
+	sg_policy_free(p);
+	free(text);
+
+	REJECT("policy-change require nobody 1\n", "policy-change",
+	    "policy-change require: group 'nobody' is not defined");
+	b.s = NULL;
+	b.len = b.cap = 0;
+	sb_add(&b, officers);
+	sb_add(&b, "policy-change require so 3\n");
+	REJECT(b.s, "policy-change", "policy-change require: group 'so' has "
+	    "2 members, fewer than 3");
+	free(b.s);
+	b.s = NULL;
+	b.len = b.cap = 0;
+	sb_add(&b, officers);
+	sb_add(&b, "policy-change require so 1\npolicy-change require so 2\n");
+	REJECT(b.s, "policy-change require so 2", "group 'so' is already "
+	    "required at line");
+	free(b.s);
+	REJECT("policy-change so 1\n", "policy-change", "policy-change: "
+	    "expected 'policy-change require <group> <count>'");
+	REJECT("policy-change require so 0\n", "policy-change",
+	    "count must be at least 1");
+	REJECT("key k\n    policy-change require so 1\nend\n",
+	    "policy-change", "'policy-change' inside a block");
+}
+
 /* --- evaluation --- */
 
 static void
@@ -2422,6 +2494,7 @@ test_inventory_rule(void)
 }
 
 SG_TEST_MAIN("policy",
+    T(test_policy_change),
     T(test_kind_keywords),
     T(test_kind_quorum),
     T(test_kind_may_approve_now),

@@ -1745,7 +1745,9 @@ job_back_to_v5(struct sg_txn *t, void *arg)
 {
 	(void)arg;
 	return sg_db_exec(sg_store_txn_db(t), "DROP TABLE notify_outbox; "
-	    "DELETE FROM signgate_schema WHERE version = 6");
+	    "DROP TABLE policy_approvals; ALTER TABLE policies DROP COLUMN "
+	    "log_index, DROP COLUMN status, DROP COLUMN previous; "
+	    "DELETE FROM signgate_schema WHERE version >= 6");
 }
 
 static int
