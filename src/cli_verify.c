@@ -1055,24 +1055,32 @@ static int
 check_source(const struct verify_args *a, const struct verify *v,
     const struct sg_cli_conf *conf, uint64_t *ret_size)
 {
-	struct sg_cli_logged e[2];
+	const struct sg_tlog_proof *p[3];
+	struct sg_cli_logged e[3];
 	char *vkey = NULL;
+	size_t i, n = 0;
 	int ex;
 
 	if (a->log_source == NULL)
 		return SG_EXIT_OK;
 	if (sg_note_vkey_format(v->vkey_name, v->vkey_pub, &vkey) != 0)
 		return SG_EXIT_LOCAL;
-	e[0].index = v->proof.index;
-	e[0].entry = v->proof.extra;
-	e[0].len = v->proof.extra_len;
-	e[1].index = v->proof2.index;
-	e[1].entry = v->proof2.extra;
-	e[1].len = v->proof2.extra_len;
+	/* Every entry the proof carries: the signature's, the approved
+	 * entry's and the policy entry's. */
+	p[n++] = &v->proof;
+	if (v->two)
+		p[n++] = &v->proof2;
+	if (v->has_policy)
+		p[n++] = &v->proof3;
+	for (i = 0; i < n; i++) {
+		e[i].index = p[i]->index;
+		e[i].entry = p[i]->extra;
+		e[i].len = p[i]->extra_len;
+	}
 	/* Offline otherwise, verify resolves no connection settings. */
 	ex = sg_cli_check_log_source(a->log_source, conf->cacert != NULL ?
-	    conf->cacert : getenv("SIGNGATE_CACERT"), vkey, &v->cp, e,
-	    v->two ? 2 : 1, ret_size);
+	    conf->cacert : getenv("SIGNGATE_CACERT"), vkey, &v->cp, e, n,
+	    ret_size);
 	free(vkey);
 	return ex;
 }

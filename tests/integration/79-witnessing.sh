@@ -47,8 +47,12 @@ sign_nightly() {
 
 # save_proof NAME: the answer's proof bundle to $T_DIR/NAME.proof.
 save_proof() { jq -j .signature.log.proof "$T_DIR/body" >"$T_DIR/$1.proof"; }
-# cosig_lines FILE: the cosignature lines (after the log's own) in it.
-cosig_lines() { grep -c '^— witness\.test/' "$1"; }
+# cosig_lines FILE: the cosignature lines (after the log's own) in it; in
+# a proof, those of its first bundle (the others carry the same note).
+cosig_lines() {
+	awk '/^c2sp\.org\/tlog-proof@v1$/ { n++ } n <= 1' "$1" |
+	    grep -c '^— witness\.test/'
+}
 
 # expect_verify TEST WANT NAME N ARGS...: signgate verify, offline, of
 # the proof NAME of digest N exits WANT.
