@@ -323,7 +323,8 @@ int svc_policy_reload(struct sg_service *s, struct sg_policy **np,
     char **text, char *errbuf, size_t errlen);
 /* The statement of the policy entry at index names (a signature's or an
  * approved entry's): the bundle of that policy's own entry, appended to
- * *text under the same checkpoint; nothing when it was never logged. */
+ * *text under the same checkpoint; nothing when it was not logged before
+ * that entry. */
 int svc_policy_bundle_add(struct sg_txn *t, uint64_t index, char **text);
 
 /* service_sweep.c */

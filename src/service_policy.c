@@ -709,13 +709,16 @@ svc_policy_bundle_add(struct sg_txn *t, uint64_t index, char **text)
 	if (sg_entry_parse(raw, len, &e) != 0 || e.statement == NULL ||
 	    sg_statement_parse(e.statement, e.statement_len, &st) != 0)
 		goto out;
-	/* A policy never logged (before this gateway logged policies):
-	 * the proof is as it was, verified with --policy. */
+	/* A policy never logged, or logged only after this entry (a
+	 * signature made before the gateway logged its policies): the proof
+	 * is as it was, verified with --policy. */
 	if ((r = sg_store_policy_get(t, st.policy_sha256, &sp)) != 0) {
 		if (r == SG_ERR_NOT_FOUND)
 			r = 0;
 		goto out;
 	}
+	if ((uint64_t)sp.log_index >= index)
+		goto out;
 	if ((r = sg_tlog_proof_bundle(t, (uint64_t)sp.log_index, &b)) != 0)
 		goto out;
 	if (asprintf(&both, "%s%s", *text, b) < 0) {

@@ -231,6 +231,7 @@ struct policy_opts {
 	unsigned version;
 	const char *release_object;    /* NULL: "release" */
 	int revoke_alice;              /* alice leaves security-officers */
+	int change;                    /* policy-change: two officers */
 };
 
 static void
@@ -250,6 +251,8 @@ policy_text(const struct policy_opts *o)
 	size_t i;
 
 	text_add(&t, "policy service-test\nversion %u\n\n", o->version);
+	if (o->change)
+		text_add(&t, "policy-change require security-officers 2\n");
 	text_add(&t, "principal ci\n    roles requester\n    client-cn ci\n"
 	    "end\n");
 	for (i = 0; i < NOFFICERS; i++) {
@@ -754,7 +757,7 @@ open_service(const char *name, const struct policy_opts *o)
 	return s;
 }
 
-static const struct policy_opts v1 = { 1, NULL, 0 };
+static const struct policy_opts v1 = { 1, NULL, 0, 0 };
 
 /* A raw SHA-256 request with key on a digest of `fill` bytes. */
 static int
@@ -1496,8 +1499,8 @@ static void
 test_reload(void)
 {
 	struct sg_service *s = open_service("reload", &v1);
-	const struct policy_opts v2 = { 2, NULL, 1 }, v2b = { 2, NULL, 0 },
-	    v3 = { 3, "moved", 1 };
+	const struct policy_opts v2 = { 2, NULL, 1, 0 }, v2b = { 2, NULL, 0, 0 },
+	    v3 = { 3, "moved", 1, 0 };
 	struct sg_request *q, *p2 = NULL, *after = NULL;
 	struct sg_request_quorum v;
 	struct sg_fault f;
@@ -1547,6 +1550,127 @@ test_reload(void)
 	sg_request_free(p2);
 	sg_request_free(q);
 out:
+	sg_service_free(s);
+}
+
+/* The log entry at index, parsed (0 when it is of that type). */
+static int
+log_entry_of(struct sg_service *s, uint64_t index, enum sg_entry_type type,
+    struct sg_entry *e)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	if ((r = sg_service_log_entry(s, index, &text, &len)) == 0)
+		r = sg_entry_parse(text, len, e);
+	free(text);
+	if (r == 0 && e->type != type) {
+		sg_entry_clear(e);
+		r = SG_ERR_INVALID;
+	}
+	return r;
+}
+
+/* Under policy-change terms a new version is logged pending and the old
+ * one stays in force until two officers approve it; a forged approval and
+ * a second one by the same officer are refused and not counted; the last
+ * approval puts it in force with a policy-effective entry. */
+static void
+test_policy_change(void)
+{
+	const struct policy_opts p1 = { 1, NULL, 0, 1 }, p2 = { 2, NULL, 1, 1 };
+	struct sg_service *s = open_service("pchange", &p1);
+	struct sg_policy_pending_view v;
+	struct sg_policy_version pv;
+	struct sg_entry e;
+	struct sg_fault f;
+	char err[512], sha1[SG_SHA256_HEX_SIZE], sha2[SG_SHA256_HEX_SIZE];
+	char *env;
+	int reloads;
+
+	memset(&v, 0, sizeof(v));
+	if (s == NULL)
+		goto out;
+	snprintf(sha1, sizeof(sha1), "%s",
+	    sg_policy_sha256_hex(sg_service_policy(s)));
+	CHECK_EQ_INT(sg_service_policy_get(s, sha1, &pv), 0);
+	CHECK_STR(pv.status, "effective");
+	if (log_entry_of(s, pv.log_index, SG_ENTRY_POLICY, &e) == 0) {
+		CHECK(!e.pending && !e.has_previous && e.policy_version == 1);
+		sg_entry_clear(&e);
+	} else
+		CHECK(!"the policy entry");
+	sg_policy_version_clear(&pv);
+	CHECK_EQ_INT(sg_service_policy_pending(s, &v), SG_ERR_NOT_FOUND);
+
+	reloads = fk.reloads;
+	CHECK_EQ_INT(write_policy(&p2), 0);
+	CHECK_EQ_INT(sg_service_reload(s, err, sizeof(err)), 0);
+	CHECK_EQ_INT(sg_policy_version(sg_service_policy(s)), 1);
+	CHECK_EQ_INT(fk.reloads, reloads);
+	if (sg_service_policy_pending(s, &v) != 0) {
+		CHECK(!"a pending version");
+		goto out;
+	}
+	snprintf(sha2, sizeof(sha2), "%s", v.sha256);
+	CHECK(v.version == 2 && v.napprovals == 0 && v.nterms == 1 &&
+	    v.missing[0] == 2 && strcmp(v.prev_sha256, sha1) == 0);
+	if (log_entry_of(s, v.log_index, SG_ENTRY_POLICY, &e) == 0) {
+		CHECK(e.pending && e.has_previous &&
+		    strcmp(e.previous_sha256, sha1) == 0);
+		sg_entry_clear(&e);
+	} else
+		CHECK(!"the pending policy's entry");
+
+	/* carol's name with bob's key; then alice. */
+	env = envelope_as(v.statement, "bob", "carol", 1);
+	memset(&f, 0, sizeof(f));
+	sg_policy_pending_view_clear(&v);
+	CHECK_EQ_INT(sg_service_policy_approve(s, "carol", sha2, env,
+	    strlen(env), &v, &f), SG_ERR_VERIFY);
+	free(env);
+	if (sg_service_policy_pending(s, &v) != 0)
+		goto out;
+	env = envelope_as(v.statement, "alice", "alice", 1);
+	sg_policy_pending_view_clear(&v);
+	CHECK_EQ_INT(sg_service_policy_approve(s, "alice", sha2, env,
+	    strlen(env), &v, &f), 0);
+	CHECK(!v.effective && v.napprovals == 1 && v.missing[0] == 1);
+	CHECK_EQ_INT(sg_policy_version(sg_service_policy(s)), 1);
+	sg_policy_pending_view_clear(&v);
+	CHECK_EQ_INT(sg_service_policy_approve(s, "alice", sha2, env,
+	    strlen(env), &v, &f), SG_ERR_CONFLICT);
+	CHECK(strstr(f.detail, "already") != NULL);
+	free(env);
+
+	if (sg_service_policy_pending(s, &v) != 0)
+		goto out;
+	env = envelope_as(v.statement, "bob", "bob", 1);
+	sg_policy_pending_view_clear(&v);
+	CHECK_EQ_INT(sg_service_policy_approve(s, "bob", sha2, env,
+	    strlen(env), &v, &f), 0);
+	free(env);
+	CHECK(v.effective && v.napprovals == 2);
+	CHECK_EQ_INT(sg_policy_version(sg_service_policy(s)), 2);
+	CHECK_EQ_INT(fk.reloads, reloads + 1);
+	if (log_entry_of(s, v.effective_index, SG_ENTRY_POLICY_EFFECTIVE,
+	    &e) == 0) {
+		CHECK(e.napproval_entries == 2 &&
+		    e.approval_entries[0] == v.approval_index[0] &&
+		    e.approval_entries[1] == v.approval_index[1] &&
+		    strcmp(e.policy_sha256, sha2) == 0);
+		sg_entry_clear(&e);
+	} else
+		CHECK(!"the policy-effective entry");
+	sg_policy_pending_view_clear(&v);
+	CHECK_EQ_INT(sg_service_policy_pending(s, &v), SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(sg_service_policy_get(s, sha2, &pv), 0);
+	CHECK_STR(pv.status, "effective");
+	sg_policy_version_clear(&pv);
+out:
+	sg_policy_pending_view_clear(&v);
 	sg_service_free(s);
 }
 
@@ -2588,6 +2712,7 @@ SG_TEST_MAIN("service",
     T(test_cancel),
     T(test_cancel_while_signing),
     T(test_reload),
+    T(test_policy_change),
     T(test_checkpoint_fails_create),
     T(test_checkpoint_fails_decide),
     T(test_log_refused),
