@@ -1747,6 +1747,8 @@ job_back_to_v5(struct sg_txn *t, void *arg)
 	return sg_db_exec(sg_store_txn_db(t), "DROP TABLE notify_outbox; "
 	    "DROP TABLE policy_approvals; ALTER TABLE policies DROP COLUMN "
 	    "log_index, DROP COLUMN status, DROP COLUMN previous; "
+	    "DROP TABLE witness_sizes; ALTER TABLE log_checkpoints DROP "
+	    "COLUMN cosignatures, DROP COLUMN cosigned; "
 	    "DELETE FROM signgate_schema WHERE version >= 6");
 }
 
@@ -3035,8 +3037,10 @@ test_claims(void)
 	time_t t0;
 	int got = -1;
 
-	CHECK_EQ_INT(open_named("claims", "gw-a", 1, &a), 0);
-	CHECK_EQ_INT(open_named("claims", "gw-b", 1, &b), 0);
+	/* Claims that outlast the checks of a holder, however busy the
+	 * machine; the ones that run out are the second pair's, below. */
+	CHECK_EQ_INT(open_named("claims", "gw-a", 60, &a), 0);
+	CHECK_EQ_INT(open_named("claims", "gw-b", 60, &b), 0);
 	if (a == NULL || b == NULL)
 		goto out;
 	CHECK(sg_store_shared(a) && sg_store_shared(b));
@@ -3048,7 +3052,6 @@ test_claims(void)
 	CHECK_EQ_INT(insert(b, &r2.q, NULL, NULL), 0);
 
 	/* One holder; its own claim again is an extension. */
-	t0 = time(NULL);
 	CHECK_EQ_INT(sg_store_claim(a, r1.q.id, &got), 0);
 	CHECK_EQ_INT(got, 1);
 	CHECK_EQ_INT(sg_store_claim(b, r1.q.id, &got), 0);
@@ -3056,18 +3059,24 @@ test_claims(void)
 	CHECK_EQ_INT(sg_store_claim(a, r1.q.id, &got), 0);
 	CHECK_EQ_INT(got, 1);
 	/* The fence: b may not record a signature a is making. */
-	if (time(NULL) - t0 < 1) {
-		CHECK_EQ_INT(set_signed_raw(b, r1.q.id, sig, sizeof(sig), NULL,
-		    0, 5), SG_ERR_CONFLICT);
-		CHECK_EQ_INT(set_signed_raw(a, r1.q.id, sig, sizeof(sig), NULL,
-		    0, 5), 0);
-	}
+	CHECK_EQ_INT(set_signed_raw(b, r1.q.id, sig, sizeof(sig), NULL, 0, 5),
+	    SG_ERR_CONFLICT);
+	CHECK_EQ_INT(set_signed_raw(a, r1.q.id, sig, sizeof(sig), NULL, 0, 5),
+	    0);
 	/* Nor anyone without a claim. */
 	CHECK_EQ_INT(set_signed_raw(a, r2.q.id, sig, sizeof(sig), NULL, 0, 5),
 	    SG_ERR_CONFLICT);
+	sg_store_close(a);
+	sg_store_close(b);
+	a = b = NULL;
 
-	/* a claims r2 and goes quiet: once its claim has run out, b takes
-	 * it over, and a's late signature is refused. */
+	/* Claims of one second: a claims r2 and goes quiet; once its claim
+	 * has run out, b takes it over, and a's late signature is
+	 * refused. */
+	CHECK_EQ_INT(open_named("claims", "gw-a", 1, &a), 0);
+	CHECK_EQ_INT(open_named("claims", "gw-b", 1, &b), 0);
+	if (a == NULL || b == NULL)
+		goto out;
 	CHECK_EQ_INT(sg_store_claim(a, r2.q.id, &got), 0);
 	CHECK_EQ_INT(got, 1);
 	t0 = time(NULL);
