@@ -94,24 +94,16 @@ fi
 
 # The integration scripts run one after the other, each with the machine
 # to itself but for those marked "# run.sh: beside the others" (they
-# share nothing with the rest: no fixed port, no state, nothing written to
-# var/dev, no daemon on var/dev's tokens, since SoftHSM rewrites a token's
-# file at each login and a daemon starting meanwhile can read it half
-# written): those start first, in the background, with SG_TEST_BESIDE=1
-# and SG_TEST_TOKENS, a copy of var/dev's tokens made before any daemon
-# runs, for them to copy in turn; their reports come out in their place.  Some run for a
-# fixed time rather than for an amount of work (the fuzzing smoke run),
-# and all share the CPUs with everything else, so their deadline is longer
-# than the others'.
+# share nothing with the rest: no daemon, no port, no state, no var/dev):
+# those start first, in the background, with SG_TEST_BESIDE=1, and their
+# reports come out in their place.  They run for a fixed time rather than
+# for an amount of work (the fuzzing smoke run), so their deadline is
+# longer than the others'.
 beside_dir=$(mktemp -d)
-beside_tokens=
-[ -d var/dev/tokens ] && cp -a var/dev/tokens "$beside_dir/tokens" &&
-    beside_tokens=$beside_dir/tokens
 declare -A beside=()
 for t in tests/integration/[0-9]*.sh; do
 	[ -f "$t" ] && grep -qx '# run.sh: beside the others' "$t" || continue
-	( SG_TEST_BESIDE=1 SG_TEST_TOKENS=$beside_tokens timeout 900 bash "$t" \
-	      >"$beside_dir/$(basename "$t").out" 2>&1
+	( SG_TEST_BESIDE=1 timeout 900 bash "$t" >"$beside_dir/$(basename "$t").out" 2>&1
 	  echo $? >"$beside_dir/$(basename "$t").rc" ) &
 	beside[$t]=$!
 done

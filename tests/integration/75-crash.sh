@@ -20,13 +20,6 @@
 # as many entries as the checkpoint says, one created entry per request,
 # one decision entry per approval, exactly one signature entry per signed
 # request and none for any other.
-#
-# It shares nothing with the other integration scripts but what it reads
-# from var/dev: its daemons run on copies of the tokens (of SG_TEST_TOKENS,
-# the copy tests/run.sh makes before any daemon runs, when it is set),
-# its ports are the system's choice and its files are in its own
-# directory.  So tests/run.sh starts it beside them.
-# run.sh: beside the others
 . "$(dirname "$0")/lib.sh"
 
 CRASHLOAD="$BUILD/tools/crashload"
@@ -62,7 +55,7 @@ for k in $(seq 1 "$CHAINS"); do
 	# A copy of the tokens each: SoftHSM rewrites its token file at each
 	# login, and a daemon starting while another logs in to the same
 	# token can read it half written (CKR_USER_PIN_NOT_INITIALIZED).
-	cp -a "${SG_TEST_TOKENS:-$DEV/tokens}" "$T_DIR/c$k/tokens"
+	cp -a "$DEV/tokens" "$T_DIR/c$k/tokens"
 	sed "s#^directories.tokendir.*#directories.tokendir = $T_DIR/c$k/tokens#" \
 	    "$DEV/softhsm2.conf" >"$T_DIR/c$k/softhsm2.conf"
 	give_to_signer "$T_DIR/c$k/tokens" "$T_DIR/c$k/softhsm2.conf"
