@@ -42,7 +42,7 @@ esac
 # on its own: cycles 1..CYCLES/CHAINS in the first, and so on.  A cycle
 # waits much of its time (for the moment of the kill, for the restart),
 # so two chains take less time than one (60 cycles on a lightly loaded
-# machine: 37 s in one chain, 26 s in two), with about as many calls cut
+# machine: 37 s in one chain, 28 s in two), with about as many calls cut
 # by a kill; each chain's load gets half the CPU, so fewer calls are
 # answered between the kills.
 CHAINS=${SG_CRASH_CHAINS:-2}
