@@ -10,7 +10,8 @@
 # step is a prefix of the final log, and `signgate log monitor` accepts the
 # log before the flow, after it and after the restart; the log holds
 # exactly one entry per stored event and as many entries as the checkpoint
-# says.  Last, the housekeeping thread must sign a release whose signature
+# says.  The runs go two at once, each in a directory of its own.  Last,
+# the housekeeping thread must sign a release whose signature
 # could not be written also when 64 older requests are pending.
 . "$(dirname "$0")/lib.sh"
 
@@ -143,20 +144,15 @@ if [ -z "${SG_IOFAULT_NTH_LIST:-}" ] && [ "$TOTAL_STOP" -gt "$TOTAL" ]; then
 	    awk -v t="$TOTAL" '$1 > t' | sort -un | tr '\n' ' ')"
 fi
 
-start=$(date +%s)
-runs=0 failed_runs=0 with503=0 absorbed=0 skipped=0
-for n in $MUST $MAY; do
-	case " $MUST " in
-	*" $n "*) ;;
-	*)	if [ $(( $(date +%s) - start )) -ge "$BUDGET" ]; then
-			skipped=$((skipped + 1)); continue
-		fi ;;
-	esac
-	runs=$((runs + 1))
+# run_n N: one run, its report on the standard output and its figures
+# ("503" or "absorbed", then "ok" or "failed") in $T_DIR/n.N.fig.
+run_n() {
+	local n=$1 what summary
 	if ! fresh_start "$n"; then
-		not_ok "N=$n: the daemon starts with the injector ${ERRS[*]}"
+		echo "not ok - N=$n: the daemon starts with the injector ${ERRS[*]}"
 		stop_daemon
-		failed_runs=$((failed_runs + 1)); continue
+		echo "absorbed failed" >"$T_DIR/n.$n.fig"
+		return
 	fi
 	flow "$n"
 	verify_acks "after the fault"
@@ -178,20 +174,95 @@ for n in $MUST $MAY; do
 	else
 		err "the daemon does not restart without the fault"
 	fi
-	case " $STATUSES " in *" 503 "*) with503=$((with503 + 1)) ;; *) absorbed=$((absorbed + 1)) ;; esac
+	local fig=absorbed
+	case " $STATUSES " in *" 503 "*) fig=503 ;; esac
 	summary="N=$n ($what): $STATUSES"
 	if [ ${#ERRS[@]} -eq 0 ]; then
-		ok "$summary"
+		echo "ok - $summary"
+		fig="$fig ok"
 	else
-		not_ok "$summary"
+		echo "not ok - $summary"
 		printf '    %s\n' "${ERRS[@]}"
-		failed_runs=$((failed_runs + 1))
+		fig="$fig failed"
 	fi
 	if [ ${#ERRS[@]} -gt 0 ] || [ -n "${SG_IOFAULT_NTH_DEBUG:-}" ]; then
 		grep -i 'error\|warn' "$T_DIR/daemon.fault.log" | head -n 8 | sed 's/^/    daemon: /'
 	fi
+	echo "$fig" >"$T_DIR/n.$n.fig"
+}
+
+# lane L: the runs of every LANES-th N from the L-th, in a directory of
+# its own (its state, ledger, monitor state, injector files and copy of the
+# tokens: SoftHSM rewrites its token file at each login, and a daemon
+# starting while another logs in to the same token can read it half
+# written).  A run of one N waits much of its time (for the daemon's
+# starts and stops, for fsync), so two lanes take less time than one (20
+# N on a loaded machine: 92 s in one lane, 58 s in two).  Run in a
+# subshell whose T_DIR is the lane's directory.
+LANES=${SG_IOFAULT_NTH_LANES:-2}
+LANE_BASE=$T_DIR
+lane() {
+	local l=$1 i=0 n
+	T_DIR="$LANE_BASE/lane$l"
+	mkdir -p "$T_DIR"
+	mkfifo "$T_DIR/.pause"
+	cp "$LANE_BASE/signgated.json" "$T_DIR/signgated.json.in"
+	jq --arg s "$T_DIR/state" '.state_dir = $s' "$T_DIR/signgated.json.in" \
+	    >"$T_DIR/signgated.json"
+	cp -a "$DEV/tokens" "$T_DIR/tokens"
+	sed "s#^directories.tokendir.*#directories.tokendir = $T_DIR/tokens#" \
+	    "$DEV/softhsm2.conf" >"$T_DIR/softhsm2.conf"
+	give_to_signer "$T_DIR/tokens" "$T_DIR/softhsm2.conf"
+	export SOFTHSM2_CONF="$T_DIR/softhsm2.conf"
+	DB="$T_DIR/state/signgate.db" MON="$T_DIR/monitor.state"
+	ARM="$T_DIR/arm" COUNT="$T_DIR/count" FAULTS="$T_DIR/faults" W="$T_DIR/work"
+	export SG_IOFAULT_MATCH="$T_DIR/state/" SG_IOFAULT_ARM="$ARM" \
+	    SG_IOFAULT_COUNT_FILE="$COUNT" SG_IOFAULT_LOG="$FAULTS"
+	trap 'stop_daemon; exit 143' TERM
+	for n in $MUST $MAY; do
+		i=$((i + 1))
+		[ $(( (i - 1) % LANES + 1 )) = "$l" ] || continue
+		case " $MUST " in
+		*" $n "*) ;;
+		*)	if [ $(( $(date +%s) - start )) -ge "$BUDGET" ]; then
+				echo "skipped" >"$LANE_BASE/n.$n.fig"; continue
+			fi ;;
+		esac
+		run_n "$n" >"$T_DIR/n.$n.out" 2>&1
+		for f in out fig; do
+			[ -f "$T_DIR/n.$n.$f" ] && mv "$T_DIR/n.$n.$f" "$LANE_BASE/n.$n.$f"
+		done
+	done
+}
+
+start=$(date +%s)
+pids=()
+for l in $(seq 1 "$LANES"); do
+	( lane "$l" ) >"$T_DIR/lane$l.out" 2>&1 &
+	pids+=($!); BG_PIDS+=($!)
 done
+for p in "${pids[@]}"; do wait "$p"; done
 elapsed=$(( $(date +%s) - start ))
+# The reports, in the order of the N; the checks are counted here.
+runs=0 failed_runs=0 with503=0 absorbed=0 skipped=0
+for n in $MUST $MAY; do
+	fig=$(cat "$T_DIR/n.$n.fig" 2>/dev/null)
+	case "$fig" in
+	skipped) skipped=$((skipped + 1)); continue ;;
+	"") not_ok "N=$n: the run left no report"; sed 's/^/    /' "$T_DIR"/lane*.out | tail -n 20
+	    runs=$((runs + 1)); failed_runs=$((failed_runs + 1)); continue ;;
+	esac
+	runs=$((runs + 1))
+	case "$fig" in 503*) with503=$((with503 + 1)) ;; *) absorbed=$((absorbed + 1)) ;; esac
+	case "$fig" in *failed) failed_runs=$((failed_runs + 1)) ;; esac
+	while IFS= read -r line; do
+		case "$line" in
+		"ok - "*) ok "${line#ok - }" ;;
+		"not ok - "*) not_ok "${line#not ok - }" ;;
+		*) echo "$line" ;;
+		esac
+	done <"$T_DIR/n.$n.out"
+done
 
 # --- a failed signature write behind a backlog ------------------------------
 # The last approval's decision is committed, the signature's commit fails
