@@ -24,7 +24,11 @@
  * entry of the policy the statement names, under the same checkpoint),
  * or the file --policy names; with both, they must be the same file.
  * Proofs from before policies were logged have no policy bundle and
- * need --policy.
+ * need --policy.  A policy logged pending must come with how it took
+ * effect (the link "policy approval", after the policy entry): the
+ * bundles of its policy-effective entry, of the policy-decision entries
+ * that lists and of the previous policy's entry, the decisions meeting
+ * the previous policy's policy-change terms.
  *
  * Every link is checked, in that order, and the first broken one is
  * reported as "verify: <link>: <why>" with exit 5; nothing after it is
