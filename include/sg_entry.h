@@ -42,7 +42,7 @@
  *              officer <name>        envelope <b64 DSSE envelope JSON>
  *   policy-effective:
  *              policy <name>@<version> sha256:<hex>
- *              approval-entry <index> (one or more)
+ *              approval-entry <index> (1 to SG_QUORUM_MAX)
  *
  * A policy entry records a policy version the gateway loaded, with its
  * whole file (request: the first 32 hex digits of its SHA-256); previous

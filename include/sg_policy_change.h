@@ -41,4 +41,20 @@ int sg_policy_approval_accept(const struct sg_policy *next,
     const struct sg_principal **ret_officer, struct sg_approval_fault *f)
     __attribute__((warn_unused_result));
 
+/*
+ * Whether n logged approvals (the officer each policy-decision entry
+ * names and its envelope) make `next` the successor of `prev`: each
+ * envelope accepted (sg_policy_approval_accept()), signed by the officer
+ * its entry names, no officer twice, and together they meet prev's
+ * policy-change terms.  The officers, space-separated, in names.
+ * SG_ERR_INVALID with the reason in errbuf otherwise.  What a verifier
+ * checks offline against the log; the gateway decides one approval at a
+ * time.
+ */
+int sg_policy_approvals_check(const struct sg_policy *next,
+    const struct sg_policy *prev, const char *const *officers,
+    const char *const *envelopes, const size_t *lens, size_t n,
+    char *names, size_t names_len, char *errbuf, size_t errlen)
+    __attribute__((warn_unused_result));
+
 #endif

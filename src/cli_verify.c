@@ -24,7 +24,11 @@
  * entry of the policy the statement names, under the same checkpoint),
  * or the file --policy names; with both, they must be the same file.
  * Proofs from before policies were logged have no policy bundle and
- * need --policy.
+ * need --policy.  A policy logged pending must come with how it took
+ * effect (the link "policy approval", after the policy entry): the
+ * bundles of its policy-effective entry, of the policy-decision entries
+ * that lists and of the previous policy's entry, the decisions meeting
+ * the previous policy's policy-change terms.
  *
  * Every link is checked, in that order, and the first broken one is
  * reported as "verify: <link>: <why>" with exit 5; nothing after it is
@@ -52,6 +56,7 @@
 #include "sg_merkle.h"
 #include "sg_note.h"
 #include "sg_policy.h"
+#include "sg_policy_change.h"
 #include "sg_util.h"
 
 #define VKEY_FILE_MAX 1024
@@ -74,6 +79,9 @@ enum {
 };
 
 #define WITNESS_MAX 32
+/* After a policy entry logged pending: its policy-effective entry's
+ * bundle, one per approval that counted, the previous policy's. */
+#define TAIL_MAX (SG_QUORUM_MAX + 2)
 #define WITNESS_FILE_MAX (64 * 1024)
 
 struct verify_args {
@@ -108,6 +116,14 @@ struct verify {
 	int has_policy;
 	struct sg_tlog_proof proof3;
 	struct sg_entry pentry;
+	/* A policy logged pending: the bundles after the policy entry's
+	 * (policy-effective, the policy-decision entries it lists, the
+	 * previous policy), their entries, and the officers who approved. */
+	struct sg_tlog_proof tail[TAIL_MAX];
+	struct sg_entry tentry[TAIL_MAX];
+	size_t ntail;
+	struct sg_policy *prev;
+	char approved_by[SG_QUORUM_MAX * SG_NAME_SIZE];
 	struct sg_artifact_line line;
 	char line_hex[2 * SG_MAX_DIGEST + 1];
 	const struct sg_entry *ev;   /* the entry with the statement and
@@ -326,27 +342,31 @@ sg_cli_proof_split(const char *text, size_t len, size_t *ret_first)
 	return 0;
 }
 
-/* The entry a bundle carries, at its index under the checkpoint.  `what`
- * is the link's name: "entry" or "approved entry". */
+/* The entry a bundle carries, at its index under the checkpoint, a
+ * failure reported on `link` (NULL: on `what`, and "inclusion" for one
+ * not in the tree).  `what` names the entry: "entry", "approved entry"
+ * and so on. */
 static int
-bundle_entry(const struct sg_tlog_proof *p, const struct sg_checkpoint *cp,
-    const char *what, struct sg_entry *e)
+bundle_entry_on(const struct sg_tlog_proof *p,
+    const struct sg_checkpoint *cp, const char *link, const char *what,
+    struct sg_entry *e)
 {
 	uint8_t leaf[SG_HASH_LEN];
 	char *root;
 
 	if (p->extra == NULL)
-		return fail(what, "the proof carries no log entry (extra "
-		    "line)");
+		return fail(link != NULL ? link : what, "the %s's bundle "
+		    "carries no log entry (extra line)", what);
 	if (sg_entry_parse((const char *)p->extra, p->extra_len, e) != 0)
-		return fail(what, "the proof's extra data is not a valid log "
-		    "entry");
+		return fail(link != NULL ? link : what, "the %s's bundle: its "
+		    "extra data is not a valid log entry", what);
 	sg_merkle_leaf_hash(p->extra, p->extra_len, leaf);
 	if (sg_merkle_verify_inclusion(leaf, p->index, cp->size,
 	    (const uint8_t (*)[SG_HASH_LEN])p->hashes, p->nhashes,
 	    cp->root) != 0) {
 		root = sg_b64_encode(cp->root, sizeof(cp->root));
-		fail("inclusion", "the %s is not at index %llu of the log of "
+		fail(link != NULL ? link : "inclusion", "the %s is not at "
+		    "index %llu of the log of "
 		    "size %llu with root %s", what,
 		    (unsigned long long)p->index, (unsigned long long)cp->size,
 		    root ? root : "?");
@@ -354,6 +374,13 @@ bundle_entry(const struct sg_tlog_proof *p, const struct sg_checkpoint *cp,
 		return SG_EXIT_VERIFY;
 	}
 	return 0;
+}
+
+static int
+bundle_entry(const struct sg_tlog_proof *p, const struct sg_checkpoint *cp,
+    const char *what, struct sg_entry *e)
+{
+	return bundle_entry_on(p, cp, NULL, what, e);
 }
 
 /* One more bundle of the proof file, from text + *off: it must be under
@@ -389,7 +416,8 @@ is_policy_bundle(const struct sg_tlog_proof *p)
 
 /* The bundles of the proof file: the signature's; for an artifact, the
  * approved entry's; then, from gateways that log their policies, the
- * policy entry's; all under one checkpoint. */
+ * policy entry's, and for a policy logged pending the bundles of how it
+ * took effect (the tail); all under one checkpoint. */
 static int
 parse_bundles(const struct verify_args *a, const char *text, size_t len,
     struct verify *v)
@@ -406,21 +434,28 @@ parse_bundles(const struct verify_args *a, const char *text, size_t len,
 		return 0;
 	if ((ex = next_bundle(a, text, len, &off, v, &v->proof2)) != 0)
 		return ex;
-	if (off == len && is_policy_bundle(&v->proof2)) {
+	/* An approved entry is never a policy entry. */
+	if (is_policy_bundle(&v->proof2)) {
 		v->proof3 = v->proof2;
 		memset(&v->proof2, 0, sizeof(v->proof2));
-		v->has_policy = 1;
-		return 0;
+	} else {
+		v->two = 1;
+		if (off == len)
+			return 0;
+		if ((ex = next_bundle(a, text, len, &off, v,
+		    &v->proof3)) != 0)
+			return ex;
 	}
-	v->two = 1;
-	if (off == len)
-		return 0;
-	if ((ex = next_bundle(a, text, len, &off, v, &v->proof3)) != 0)
-		return ex;
-	if (off != len)
-		return fail("proof", "%s holds more bundles than a signature's "
-		    "proof has", a->proof);
 	v->has_policy = 1;
+	while (off < len) {
+		if (v->ntail == TAIL_MAX)
+			return fail("proof", "%s holds more bundles than a "
+			    "signature's proof has", a->proof);
+		if ((ex = next_bundle(a, text, len, &off, v,
+		    &v->tail[v->ntail])) != 0)
+			return ex;
+		v->ntail++;
+	}
 	return 0;
 }
 
@@ -437,7 +472,7 @@ check_policy_entry(struct verify *v)
 	    &v->pentry)) != 0)
 		return ex;
 	if (v->pentry.type != SG_ENTRY_POLICY)
-		return fail("policy entry", "the last bundle's entry is not a "
+		return fail("policy entry", "the policy bundle's entry is not a "
 		    "policy entry");
 	if (v->proof3.index >= v->proof.index)
 		return fail("policy entry", "the policy entry %llu does not "
@@ -898,6 +933,166 @@ logged_policy(const struct verify_args *a, struct verify *v, char **text,
 	return 0;
 }
 
+#define PA "policy approval"
+
+/* The policy-effective entry (the tail's first): for the policy entry's
+ * policy, after it and before the signature, listing as many approvals
+ * as the tail holds between it and the previous policy's entry. */
+static int
+check_effective(struct verify *v, const struct sg_entry *eff)
+{
+	const struct sg_entry *pe = &v->pentry;
+	uint64_t at = v->tail[0].index;
+
+	if (eff->type != SG_ENTRY_POLICY_EFFECTIVE)
+		return fail(PA, "the bundle after the policy entry's is not a "
+		    "policy-effective entry");
+	if (strcmp(eff->policy_sha256, pe->policy_sha256) != 0 ||
+	    strcmp(eff->policy_name, pe->policy_name) != 0 ||
+	    eff->policy_version != pe->policy_version)
+		return fail(PA, "the policy-effective entry %llu names %s@%llu "
+		    "sha256:%s, not the logged policy %s@%llu sha256:%s",
+		    (unsigned long long)at, eff->policy_name,
+		    (unsigned long long)eff->policy_version,
+		    eff->policy_sha256, pe->policy_name,
+		    (unsigned long long)pe->policy_version,
+		    pe->policy_sha256);
+	if (at <= v->proof3.index || at >= v->proof.index)
+		return fail(PA, "the policy-effective entry %llu does not come "
+		    "between the policy entry %llu and the signature %llu",
+		    (unsigned long long)at,
+		    (unsigned long long)v->proof3.index,
+		    (unsigned long long)v->proof.index);
+	if (v->ntail != eff->napproval_entries + 2)
+		return fail(PA, "the policy-effective entry lists %zu "
+		    "approvals; the proof carries %zu bundles after it (the "
+		    "approvals', then the previous policy's)",
+		    eff->napproval_entries, v->ntail - 1);
+	return 0;
+}
+
+/* Approval i: the policy-decision entry the effective entry lists, for
+ * this policy, between its policy entry and the effective entry. */
+static int
+check_decision(struct verify *v, const struct sg_entry *eff, size_t i)
+{
+	const struct sg_tlog_proof *p = &v->tail[1 + i];
+	const struct sg_entry *d = &v->tentry[1 + i];
+
+	if (p->index != eff->approval_entries[i])
+		return fail(PA, "approval %zu: the policy-effective entry "
+		    "lists entry %llu, the proof carries entry %llu", i + 1,
+		    (unsigned long long)eff->approval_entries[i],
+		    (unsigned long long)p->index);
+	if (d->type != SG_ENTRY_POLICY_DECISION)
+		return fail(PA, "approval %zu: entry %llu is not a "
+		    "policy-decision entry", i + 1,
+		    (unsigned long long)p->index);
+	if (strcmp(d->request, v->pentry.request) != 0)
+		return fail(PA, "approval %zu: entry %llu is for policy %s, not "
+		    "%s", i + 1, (unsigned long long)p->index, d->request,
+		    v->pentry.request);
+	if (p->index <= v->proof3.index || p->index >= v->tail[0].index)
+		return fail(PA, "approval %zu: entry %llu does not come "
+		    "between the policy entry and the policy-effective entry",
+		    i + 1, (unsigned long long)p->index);
+	return 0;
+}
+
+/* The previous policy (the last bundle): the one the policy entry's
+ * previous line names, its text that SHA-256, parsed. */
+static int
+check_previous(struct verify *v)
+{
+	const struct sg_entry *e = &v->tentry[v->ntail - 1];
+	char hex[SG_SHA256_HEX_SIZE], err[1024];
+	uint8_t h[32];
+
+	if (e->type != SG_ENTRY_POLICY)
+		return fail(PA, "the last bundle is not the previous policy's "
+		    "entry");
+	if (strcmp(e->policy_sha256, v->pentry.previous_sha256) != 0)
+		return fail(PA, "the last bundle is policy sha256:%s, the "
+		    "policy entry's previous is sha256:%s", e->policy_sha256,
+		    v->pentry.previous_sha256);
+	sg_sha256(e->text, e->text_len, h);
+	sg_hex_encode(h, sizeof(h), hex);
+	if (strcmp(hex, e->policy_sha256) != 0)
+		return fail(PA, "the previous policy's logged text is "
+		    "sha256:%s, not the sha256:%s its entry names", hex,
+		    e->policy_sha256);
+	if (sg_policy_parse("previous policy", e->text, e->text_len,
+	    &v->prev, err, sizeof(err)) != 0)
+		return fail(PA, "the previous policy does not parse: %s", err);
+	return 0;
+}
+
+/*
+ * The link "policy approval": a policy logged pending (its predecessor
+ * asked for officers' approval of a change) was in force only if the
+ * proof shows it: its policy-effective entry, the policy-decision
+ * entries that lists and the previous policy's entry, all in the tree;
+ * each decision's envelope over the policy approval statement for this
+ * policy and that predecessor, by distinct officers, meeting the
+ * predecessor's policy-change terms.  A policy logged effective needs
+ * nothing more.
+ */
+static int
+check_policy_approval(struct verify *v)
+{
+	const struct sg_entry *pe = &v->pentry;
+	const char *officers[SG_QUORUM_MAX], *envs[SG_QUORUM_MAX];
+	size_t lens[SG_QUORUM_MAX], i, n;
+	char err[1024];
+	int ex;
+
+	if (!v->has_policy)
+		return 0;
+	if (!pe->pending) {
+		if (v->ntail > 0)
+			return fail("proof", "the policy was logged effective; "
+			    "the proof holds %zu bundles after its entry",
+			    v->ntail);
+		return 0;
+	}
+	if (v->ntail == 0)
+		return fail(PA, "policy %s@%llu sha256:%s was logged pending "
+		    "(awaiting officers' approval) and the proof carries no "
+		    "policy-effective entry: nothing shows it was ever in "
+		    "force", pe->policy_name,
+		    (unsigned long long)pe->policy_version,
+		    pe->policy_sha256);
+	if (!pe->has_previous)
+		return fail(PA, "the pending policy entry names no previous "
+		    "policy");
+	if ((ex = bundle_entry_on(&v->tail[0], &v->cp, PA,
+	    "policy-effective entry", &v->tentry[0])) != 0 ||
+	    (ex = check_effective(v, &v->tentry[0])) != 0)
+		return ex;
+	n = v->tentry[0].napproval_entries;
+	for (i = 0; i < n; i++) {
+		if ((ex = bundle_entry_on(&v->tail[1 + i], &v->cp, PA,
+		    "policy-decision entry", &v->tentry[1 + i])) != 0 ||
+		    (ex = check_decision(v, &v->tentry[0], i)) != 0)
+			return ex;
+		officers[i] = v->tentry[1 + i].officer;
+		envs[i] = v->tentry[1 + i].envelope;
+		lens[i] = v->tentry[1 + i].envelope_len;
+	}
+	if ((ex = bundle_entry_on(&v->tail[v->ntail - 1], &v->cp, PA,
+	    "previous policy entry", &v->tentry[v->ntail - 1])) != 0 ||
+	    (ex = check_previous(v)) != 0)
+		return ex;
+	if (sg_policy_approvals_check(v->policy, v->prev, officers, envs,
+	    lens, n, v->approved_by, sizeof(v->approved_by), err,
+	    sizeof(err)) != 0)
+		return fail(PA, "policy %s@%llu in place of %s@%llu: %s",
+		    pe->policy_name, (unsigned long long)pe->policy_version,
+		    sg_policy_name(v->prev),
+		    (unsigned long long)sg_policy_version(v->prev), err);
+	return 0;
+}
+
 /* Link 6 and the HSM: approvals under the policy (logged, or the file),
  * then where the signing token stands. */
 static int
@@ -917,6 +1112,9 @@ check_policy(const struct verify_args *a, struct verify *v)
 		fail("policy", "%s", err);
 		goto out;
 	}
+	if ((ex = check_policy_approval(v)) != 0)
+		goto out;
+	ex = SG_EXIT_VERIFY;
 	if (sg_evidence_check(v->policy, v->ev->statement,
 	    v->ev->statement_len, (const char *const *)v->ev->approvals,
 	    v->ev->approval_lens, v->ev->napprovals, v->entry.time, NULL,
@@ -1030,6 +1228,11 @@ print_summary(const struct verify_args *a, const struct verify *v)
 	if (v->has_policy)
 		printf("policy-entry: index %llu\n",
 		    (unsigned long long)v->proof3.index);
+	if (v->approved_by[0] != '\0') {
+		printf("policy-effective: index %llu\n",
+		    (unsigned long long)v->tail[0].index);
+		printf("policy approved by: %s\n", v->approved_by);
+	}
 	sg_time_rfc3339((time_t)v->entry.time, when, sizeof(when));
 	printf("signed: %s\n", when);
 	printf("hsm: %s %s (%s)\n", v->entry.hsm_serial, v->entry.hsm_country,
@@ -1055,8 +1258,8 @@ static int
 check_source(const struct verify_args *a, const struct verify *v,
     const struct sg_cli_conf *conf, uint64_t *ret_size)
 {
-	const struct sg_tlog_proof *p[3];
-	struct sg_cli_logged e[3];
+	const struct sg_tlog_proof *p[3 + TAIL_MAX];
+	struct sg_cli_logged e[3 + TAIL_MAX];
 	char *vkey = NULL;
 	size_t i, n = 0;
 	int ex;
@@ -1066,12 +1269,14 @@ check_source(const struct verify_args *a, const struct verify *v,
 	if (sg_note_vkey_format(v->vkey_name, v->vkey_pub, &vkey) != 0)
 		return SG_EXIT_LOCAL;
 	/* Every entry the proof carries: the signature's, the approved
-	 * entry's and the policy entry's. */
+	 * entry's, the policy entry's and those of how it took effect. */
 	p[n++] = &v->proof;
 	if (v->two)
 		p[n++] = &v->proof2;
 	if (v->has_policy)
 		p[n++] = &v->proof3;
+	for (i = 0; i < v->ntail; i++)
+		p[n++] = &v->tail[i];
 	for (i = 0; i < n; i++) {
 		e[i].index = p[i]->index;
 		e[i].entry = p[i]->extra;
@@ -1091,6 +1296,7 @@ sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 	struct verify_args a;
 	struct verify v;
 	uint64_t source_size = 0;
+	size_t i;
 	int ex;
 
 	if ((ex = parse_args(argc, argv, conf, &a)) != 0)
@@ -1127,5 +1333,10 @@ out:
 	sg_tlog_proof_clear(&v.proof);
 	sg_tlog_proof_clear(&v.proof2);
 	sg_tlog_proof_clear(&v.proof3);
+	for (i = 0; i < TAIL_MAX; i++) {
+		sg_entry_clear(&v.tentry[i]);
+		sg_tlog_proof_clear(&v.tail[i]);
+	}
+	sg_policy_free(v.prev);
 	return ex;
 }

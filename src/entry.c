@@ -78,6 +78,14 @@
 #define POLICY_MAX (HEAD_MAX + LINE("policy", SG_NAME_LEN_MAX + 21 + 7 + \
 	SG_SHA256_HEX_LEN) + LINE("previous", 7 + SG_SHA256_HEX_LEN) + \
 	LINE("status", 9) + LINE("text", B64(SG_POLICY_FILE_MAX)))
+/* policy-decision: one officer's envelope; policy-effective: the policy
+ * line and at most SG_QUORUM_MAX approval-entry lines (the change terms'
+ * counts sum to no more). */
+#define POLICY_DECISION_MAX (HEAD_MAX + LINE("officer", SG_NAME_LEN_MAX) + \
+	LINE("envelope", B64(SG_ENVELOPE_MAX)))
+#define POLICY_EFFECTIVE_MAX (HEAD_MAX + LINE("policy", SG_NAME_LEN_MAX + \
+	21 + 7 + SG_SHA256_HEX_LEN) + SG_QUORUM_MAX * \
+	LINE("approval-entry", 19))
 
 _Static_assert(CREATED_MAX <= SG_ENTRY_MAX, "a created entry may not fit");
 _Static_assert(DECISION_MAX <= SG_ENTRY_MAX, "a decision entry may not fit");
@@ -89,6 +97,10 @@ _Static_assert(ARTIFACT_SIG_MAX <= SG_ENTRY_MAX,
 _Static_assert(REASON_MAX <= SG_ENTRY_MAX,
     "a failed, cancelled or revoked entry may not fit");
 _Static_assert(POLICY_MAX <= SG_ENTRY_MAX, "a policy entry may not fit");
+_Static_assert(POLICY_DECISION_MAX <= SG_ENTRY_MAX,
+    "a policy-decision entry may not fit");
+_Static_assert(POLICY_EFFECTIVE_MAX <= SG_ENTRY_MAX,
+    "a policy-effective entry may not fit");
 _Static_assert(SG_QUORUM_MAX <= SG_ENVELOPES_MAX, "quorum above envelopes");
 _Static_assert(SG_ENTRY_MAX == SG_TILE_ENTRY_MAX,
     "an entry bundle's length prefix is the entry limit");
@@ -308,14 +320,16 @@ policy_valid(const struct sg_entry *e)
 	    text_ok(e->text, e->text_len);
 }
 
-/* At least one approval, each an earlier entry, in increasing order. */
+/* One to SG_QUORUM_MAX approvals (no build wrote more: the approvals
+ * that count are at most the change terms' counts), each an earlier
+ * entry, in increasing order. */
 static int
 effective_valid(const struct sg_entry *e)
 {
 	size_t i;
 
 	if (!policy_id_valid(e) || e->napproval_entries < 1 ||
-	    e->napproval_entries > SG_ENVELOPES_MAX)
+	    e->napproval_entries > SG_QUORUM_MAX)
 		return 0;
 	for (i = 0; i < e->napproval_entries; i++)
 		if (e->approval_entries[i] > SG_MERKLE_MAX_SIZE ||
@@ -387,7 +401,8 @@ entry_bounded(const struct sg_entry *e)
 	    e->public_key_len > SG_ENTRY_SPKI_MAX ||
 	    e->signature_len > SG_MAX_SIG ||
 	    e->reason_len > SG_ENTRY_REASON_MAX ||
-	    e->line_len > SG_ARTIFACT_LINE_MAX)
+	    e->line_len > SG_ARTIFACT_LINE_MAX ||
+	    e->text_len > SG_POLICY_FILE_MAX)
 		return 0;
 	for (i = 0; i < e->napprovals; i++)
 		if (e->approval_lens[i] > SG_ENVELOPE_MAX)
@@ -833,7 +848,7 @@ parse_effective_lines(struct cursor *c, struct sg_entry *e)
 	if (parse_policy_id(c, e) != 0)
 		return SG_ERR_INVALID;
 	while (next_is(c, "approval-entry")) {
-		if (e->napproval_entries == SG_ENVELOPES_MAX ||
+		if (e->napproval_entries == SG_QUORUM_MAX ||
 		    take(c, "approval-entry", &v, &n) != 0 ||
 		    parse_u64(v, n, SG_MERKLE_MAX_SIZE,
 		    &e->approval_entries[e->napproval_entries]) != 0)

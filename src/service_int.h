@@ -324,7 +324,9 @@ int svc_policy_reload(struct sg_service *s, struct sg_policy **np,
 /* The statement of the policy entry at index names (a signature's or an
  * approved entry's): the bundle of that policy's own entry, appended to
  * *text under the same checkpoint; nothing when it was not logged before
- * that entry. */
+ * that entry.  When that policy was logged pending, then the bundles of
+ * its policy-effective entry, of each policy-decision entry that lists
+ * and of the previous policy's entry. */
 int svc_policy_bundle_add(struct sg_txn *t, uint64_t index, char **text);
 
 /* service_sweep.c */

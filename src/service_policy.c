@@ -474,7 +474,7 @@ job_approve(struct sg_txn *t, void *arg)
 		return r;
 	if (!j->effective)
 		return 0;
-	if (j->ncounted + 1 > SG_ENVELOPES_MAX)
+	if (j->ncounted + 1 > SG_QUORUM_MAX)
 		return SG_ERR_TOO_LARGE;
 	svc_entry_head(&e, SG_ENTRY_POLICY_EFFECTIVE, now, "");
 	memcpy(e.request, j->sha, SG_REQUEST_ID_LEN);
@@ -691,17 +691,139 @@ sg_service_policy_approve(struct sg_service *s, const char *principal,
 
 /* --- the policy entry in a signature's proof --- */
 
+/* Appends the bundle of entry idx (under the snapshot's checkpoint). */
+static int
+bundle_append(struct sg_txn *t, uint64_t idx, char **text)
+{
+	char *b = NULL, *both = NULL;
+	int r;
+
+	if ((r = sg_tlog_proof_bundle(t, idx, &b)) != 0)
+		return r;
+	if (asprintf(&both, "%s%s", *text, b) < 0)
+		r = SG_ERR_NOMEM;
+	else {
+		free(*text);
+		*text = both;
+	}
+	free(b);
+	return r;
+}
+
+/* The entry at idx, parsed. */
+static int
+entry_at(struct sg_txn *t, uint64_t idx, struct sg_entry *e)
+{
+	char *raw = NULL;
+	size_t len = 0;
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	if ((r = sg_tlog_entry(t, idx, &raw, &len)) != 0)
+		return r;
+	r = sg_entry_parse(raw, len, e);
+	free(raw);
+	return r;
+}
+
+/*
+ * The policy-effective entry of the policy sha, logged pending at pidx,
+ * before entry `before`: in the transaction of the approval that
+ * completed the quorum, so right after the latest approval of it.  The
+ * scan starts there (at the policy entry when no approval is recorded)
+ * and stops at `before`.
+ */
+static int
+find_effective(struct sg_txn *t, const char *sha, uint64_t pidx,
+    uint64_t before, struct sg_entry *ret, uint64_t *ret_idx)
+{
+	struct sg_store_policy_approval ap[SG_ENVELOPES_MAX];
+	uint64_t i, from = pidx + 1;
+	size_t k, n = 0;
+	int r;
+
+	if ((r = sg_store_policy_approvals(t, sha, ap, SG_ENVELOPES_MAX,
+	    &n)) != 0 && r != SG_ERR_NOT_FOUND)
+		return r;
+	for (k = 0; k < n; k++)
+		if (ap[k].log_index >= from && ap[k].log_index < before)
+			from = ap[k].log_index + 1;
+	sg_store_policy_approvals_free(ap, n);
+	for (i = from; i < before; i++) {
+		if ((r = entry_at(t, i, ret)) != 0)
+			return r;
+		if (ret->type == SG_ENTRY_POLICY_EFFECTIVE &&
+		    strcmp(ret->policy_sha256, sha) == 0) {
+			*ret_idx = i;
+			return 0;
+		}
+		sg_entry_clear(ret);
+	}
+	return SG_ERR_NOT_FOUND;
+}
+
+/*
+ * What makes a policy logged pending the one in force, for a verifier:
+ * the bundles of its policy-effective entry, of each policy-decision
+ * entry that lists, and of the previous policy's entry (whose
+ * policy-change terms the decisions meet).
+ */
+static int
+approval_bundles_add(struct sg_txn *t, const struct sg_entry *pe,
+    uint64_t pidx, uint64_t before, char **text)
+{
+	struct sg_store_policy prev;
+	struct sg_entry eff;
+	uint64_t eidx = 0;
+	size_t i;
+	int r;
+
+	memset(&prev, 0, sizeof(prev));
+	if ((r = find_effective(t, pe->policy_sha256, pidx, before, &eff,
+	    &eidx)) != 0) {
+		if (r == SG_ERR_NOT_FOUND) {
+			/* The verifier refuses such a proof. */
+			sg_log_error("policy sha256:%s was logged pending and "
+			    "no policy-effective entry follows it before "
+			    "entry %llu", pe->policy_sha256,
+			    (unsigned long long)before);
+			r = 0;
+		}
+		return r;
+	}
+	if ((r = bundle_append(t, eidx, text)) != 0)
+		goto out;
+	for (i = 0; i < eff.napproval_entries; i++)
+		if ((r = bundle_append(t, eff.approval_entries[i], text)) != 0)
+			goto out;
+	if (!pe->has_previous)
+		goto out;
+	if ((r = sg_store_policy_get(t, pe->previous_sha256, &prev)) != 0 ||
+	    prev.log_index < 0) {
+		sg_log_error("policy sha256:%s: its predecessor sha256:%s has "
+		    "no log entry", pe->policy_sha256, pe->previous_sha256);
+		r = r == SG_ERR_NOT_FOUND || r == 0 ? 0 : r;
+		goto out;
+	}
+	r = bundle_append(t, (uint64_t)prev.log_index, text);
+out:
+	sg_entry_clear(&eff);
+	sg_store_policy_clear(&prev);
+	return r;
+}
+
 int
 svc_policy_bundle_add(struct sg_txn *t, uint64_t index, char **text)
 {
 	struct sg_store_policy sp;
 	struct sg_statement st;
-	struct sg_entry e;
-	char *raw = NULL, *b = NULL, *both = NULL;
+	struct sg_entry e, pe;
+	char *raw = NULL;
 	size_t len = 0;
 	int r;
 
 	memset(&e, 0, sizeof(e));
+	memset(&pe, 0, sizeof(pe));
 	memset(&sp, 0, sizeof(sp));
 	if ((r = sg_tlog_entry(t, index, &raw, &len)) != 0)
 		return r;
@@ -717,20 +839,20 @@ svc_policy_bundle_add(struct sg_txn *t, uint64_t index, char **text)
 			r = 0;
 		goto out;
 	}
-	if ((uint64_t)sp.log_index >= index)
+	if (sp.log_index < 0 || (uint64_t)sp.log_index >= index)
 		goto out;
-	if ((r = sg_tlog_proof_bundle(t, (uint64_t)sp.log_index, &b)) != 0)
+	if ((r = bundle_append(t, (uint64_t)sp.log_index, text)) != 0)
 		goto out;
-	if (asprintf(&both, "%s%s", *text, b) < 0) {
-		r = SG_ERR_NOMEM;
+	/* Logged pending: how it came into force follows. */
+	if ((r = entry_at(t, (uint64_t)sp.log_index, &pe)) != 0)
 		goto out;
-	}
-	free(*text);
-	*text = both;
+	if (pe.type == SG_ENTRY_POLICY && pe.pending)
+		r = approval_bundles_add(t, &pe, (uint64_t)sp.log_index, index,
+		    text);
 out:
-	free(b);
 	free(raw);
 	sg_entry_clear(&e);
+	sg_entry_clear(&pe);
 	sg_store_policy_clear(&sp);
 	return r;
 }

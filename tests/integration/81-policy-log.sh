@@ -181,4 +181,46 @@ check "... names version 3" grep -q 'policy signgate-dev@3 ' <(jq -r .statement 
 expect_eq "... and signs after alice alone" \
     "$(approve_with_openssl alice "$T_DIR/fw3.json"; jbody .state)" 200signed
 
+# A signature under version 3 (logged pending, then approved): its proof
+# carries how version 3 took effect (the policy-effective entry, the two
+# approvals, version 2's entry), and verify checks it without --policy.
+expect_eq "sign under version 3" "$(sign_file three.bin nightly)" 0
+expect_eq "its proof holds six bundles" \
+    "$(grep -c '^c2sp.org/tlog-proof@v1$' "$T_DIR/work/three.bin.sig.proof")" 6
+expect_eq "verify without --policy accepts the version-3 signature" "$(verify three.bin)" 0
+check "... under version 3" grep -qx "policy: signgate-dev@3 sha256:$S3" "$T_DIR/out"
+check "... in force by the policy-effective entry $EI" grep -qx "policy-effective: index $EI" "$T_DIR/out"
+check "... approved by alice and carol" grep -qx 'policy approved by: alice carol' "$T_DIR/out"
+# The bundles one by one: b1 the signature's .. b6 version 2's entry.
+split_proof() {
+	rm -f "$T_DIR/work/b".*
+	awk -v d="$T_DIR/work" '/^c2sp\.org\/tlog-proof@v1$/ { n++ } { print > (d "/b." n) }' "$1"
+}
+split_proof "$T_DIR/work/three.bin.sig.proof"
+forged() { cat "$@" >"$T_DIR/work/forged.proof"
+	sg verify --key-file "$VK" --proof "$T_DIR/work/forged.proof" \
+	    --signature "$T_DIR/work/three.bin.sig" "$T_DIR/work/three.bin"; }
+cd "$T_DIR/work"
+# A version logged pending whose approval was never completed: the
+# gateway evaluates requests under the policy in force, so it cannot sign
+# under one; such a proof can only be forged, here from a real one.
+expect_eq "a proof cut after its pending policy entry is refused" "$(forged b.1 b.2)" 5
+check "... on the link policy approval" grep -q '^verify: policy approval: .*logged pending.*no policy-effective entry' "$T_DIR/err"
+expect_eq "a proof without its policy-effective bundle is refused" "$(forged b.1 b.2 b.4 b.5 b.6)" 5
+check "... on the link policy approval" grep -q '^verify: policy approval: .*not a policy-effective entry' "$T_DIR/err"
+expect_eq "a proof without one approval's bundle is refused" "$(forged b.1 b.2 b.3 b.4 b.6)" 5
+check "... on the link policy approval" grep -q '^verify: policy approval: the policy-effective entry lists 2 approvals' "$T_DIR/err"
+expect_eq "a proof without the previous policy's bundle is refused" "$(forged b.1 b.2 b.3 b.4 b.5)" 5
+check "... on the link policy approval" grep -q '^verify: policy approval: ' "$T_DIR/err"
+# An approval's entry altered (bob's name for carol's): not in the tree.
+E5=$(sed -n 's/^extra //p' b.5 | base64 -d | sed 's/^officer [a-z]*$/officer bob/' | base64 -w0)
+sed "s|^extra .*|extra $E5|" b.5 >b.5x
+expect_eq "a proof with an altered approval bundle is refused" "$(forged b.1 b.2 b.3 b.4 b.5x b.6)" 5
+check "... on the link policy approval" grep -q '^verify: policy approval: the policy-decision entry is not at index' "$T_DIR/err"
+# One approval given twice (alice's in carol's place): the quorum is not met.
+expect_eq "a proof naming one approval twice is refused" "$(forged b.1 b.2 b.3 b.4 b.4 b.6)" 5
+check "... on the link policy approval" grep -q '^verify: policy approval: approval 2: the policy-effective entry lists entry' "$T_DIR/err"
+expect_eq "the real proof, reassembled, verifies" "$(forged b.1 b.2 b.3 b.4 b.5 b.6)" 0
+cd - >/dev/null
+
 finish

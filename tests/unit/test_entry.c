@@ -380,8 +380,9 @@ static void
 test_policy_entries(void)
 {
 	struct sg_entry e, p;
-	char *s = NULL;
-	size_t n = 0;
+	char *s = NULL, *big, *saved;
+	size_t i, n = 0, saved_len;
+	int r;
 
 	fill(&e, SG_ENTRY_POLICY);
 	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), 0);
@@ -415,6 +416,26 @@ test_policy_entries(void)
 	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
 	e.text_len = 0;
 	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
+	/* A policy file longer than a policy may be is not written. */
+	saved = e.text;
+	saved_len = e.text_len;
+	if ((big = malloc(SG_POLICY_FILE_MAX + 2)) != NULL) {
+		memset(big, 'a', SG_POLICY_FILE_MAX + 1);
+		big[SG_POLICY_FILE_MAX + 1] = '\0';
+		e.text = big;
+		e.text_len = SG_POLICY_FILE_MAX + 1;
+		CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_TOO_LARGE);
+		e.text_len = SG_POLICY_FILE_MAX;
+		r = sg_entry_build(&e, &s, &n);
+		CHECK_EQ_INT(r, 0);
+		if (r == 0) {
+			CHECK(n <= SG_ENTRY_MAX);
+			free(s);
+		}
+		free(big);
+	}
+	e.text = saved;
+	e.text_len = saved_len;
 	sg_entry_clear(&e);
 
 	fill(&e, SG_ENTRY_POLICY_EFFECTIVE);
@@ -426,6 +447,31 @@ test_policy_entries(void)
 	e.approval_entries[1] = 12;
 	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
 	e.napproval_entries = 0;
+	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
+	/* At most SG_QUORUM_MAX (the approvals that count), and that many
+	 * parse back. */
+	for (i = 0; i < SG_QUORUM_MAX + 1; i++)
+		e.approval_entries[i] = 20 + i;
+	e.napproval_entries = SG_QUORUM_MAX;
+	r = sg_entry_build(&e, &s, &n);
+	CHECK_EQ_INT(r, 0);
+	if (r == 0) {
+		memset(&p, 0, sizeof(p));
+		CHECK_EQ_INT(sg_entry_parse(s, n, &p), 0);
+		CHECK_EQ_INT(p.napproval_entries, SG_QUORUM_MAX);
+		sg_entry_clear(&p);
+		/* One more line than a build writes: refused. */
+		big = malloc(n + 32);
+		if (big != NULL) {
+			memcpy(big, s, n);
+			n += (size_t)snprintf(big + n, 32,
+			    "approval-entry %d\n", 20 + SG_QUORUM_MAX);
+			CHECK(sg_entry_parse(big, n, &p) != 0);
+			free(big);
+		}
+		free(s);
+	}
+	e.napproval_entries = SG_QUORUM_MAX + 1;
 	CHECK_EQ_INT(sg_entry_build(&e, &s, &n), SG_ERR_INVALID);
 	sg_entry_clear(&e);
 

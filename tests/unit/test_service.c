@@ -35,12 +35,14 @@
 #include <openssl/x509.h>
 #include <sqlite3.h>
 
+#include "sg_cli.h"
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_entry.h"
 #include "sg_err.h"
 #include "sg_manifest.h"
 #include "sg_note.h"
+#include "sg_policy_change.h"
 #include "sg_service.h"
 #include "sg_service_signer.h"
 #include "sg_test.h"
@@ -1573,6 +1575,140 @@ log_entry_of(struct sg_service *s, uint64_t index, enum sg_entry_type type,
 	return r;
 }
 
+/* A signature under a version logged pending: its proof carries, after
+ * the policy entry's bundle, the policy-effective entry's, the two
+ * approvals' and the previous version's, all under one checkpoint. */
+static void
+check_pending_proof(struct sg_service *s)
+{
+	static const char magic[] = "c2sp.org/tlog-proof@v1\n";
+	static const char *const types[] = { "signature", "policy",
+	    "policy-effective", "policy-decision", "policy-decision",
+	    "policy" };
+	struct sg_request *q = NULL;
+	struct sg_tlog_proof pr;
+	struct sg_entry e;
+	struct sg_fault f;
+	char *bundle = NULL, *p, *next;
+	size_t i = 0, first;
+
+	memset(&f, 0, sizeof(f));
+	CHECK_EQ_INT(create(s, "nightly", "ci", 31, "pc-proof", "b", &q, NULL,
+	    &f), 0);
+	if (q == NULL || q->log_index < 0 || sg_service_log_bundle(s,
+	    (uint64_t)q->log_index, &bundle) != 0) {
+		CHECK(!"a signature and its proof");
+		goto out;
+	}
+	for (p = bundle; *p != '\0'; p = next, i++) {
+		if (sg_cli_proof_split(p, strlen(p), &first) != 0 ||
+		    i == sizeof(types) / sizeof(types[0])) {
+			CHECK(!"six bundles");
+			break;
+		}
+		next = p + first;
+		memset(&pr, 0, sizeof(pr));
+		memset(&e, 0, sizeof(e));
+		if (sg_tlog_proof_parse(p, first, &pr) != 0 ||
+		    sg_entry_parse((const char *)pr.extra, pr.extra_len,
+		    &e) != 0)
+			CHECK(!"a bundle with an entry");
+		else if (strstr((const char *)pr.extra, types[i]) == NULL ||
+		    (i == 1 && !e.pending) || (i == 5 && e.pending))
+			CHECK(!"the bundles in order");
+		sg_entry_clear(&e);
+		sg_tlog_proof_clear(&pr);
+	}
+	CHECK_EQ_INT(i, 6);
+	CHECK(strncmp(bundle, magic, sizeof(magic) - 1) == 0);
+out:
+	free(bundle);
+	sg_request_free(q);
+}
+
+/* The offline check of a policy change's logged approvals: each by the
+ * officer its entry names, over the statement for exactly this pair of
+ * versions, no officer twice, meeting the previous version's terms. */
+static void
+test_policy_approvals_check(void)
+{
+	const struct policy_opts o1 = { 1, NULL, 0, 1 }, o2 = { 2, NULL, 0, 0 };
+	struct sg_policy *p1 = NULL, *p2 = NULL;
+	char *t1 = policy_text(&o1), *t2 = policy_text(&o2), *stmt = NULL;
+	char *other = NULL, *env[4] = { NULL, NULL, NULL, NULL };
+	const char *names[3], *envs[3];
+	char err[1024], got[256];
+	size_t lens[3], len = 0, olen = 0, i;
+
+	if (sg_policy_parse("v1", t1, strlen(t1), &p1, err, sizeof(err)) != 0 ||
+	    sg_policy_parse("v2", t2, strlen(t2), &p2, err, sizeof(err)) != 0 ||
+	    sg_policy_approval_statement(p2, p1, &stmt, &len) != 0 ||
+	    sg_policy_approval_statement(p1, p2, &other, &olen) != 0) {
+		CHECK(!"two policies and the statement");
+		goto out;
+	}
+	env[0] = envelope_as(stmt, "alice", "alice", 1);
+	env[1] = envelope_as(stmt, "bob", "bob", 1);
+	env[2] = envelope_as(stmt, "bob", "carol", 1);
+	env[3] = envelope_as(other, "carol", "carol", 1);
+	for (i = 0; i < 3; i++)
+		lens[i] = 0;
+#define APPROVALS(a, b, c, d, n) do {					\
+	names[0] = (a); envs[0] = env[b]; lens[0] = strlen(env[b]);	\
+	names[1] = (c); envs[1] = env[d]; lens[1] = strlen(env[d]);	\
+	err[0] = got[0] = '\0';					\
+} while (0)
+	APPROVALS("alice", 0, "bob", 1, 2);
+	CHECK_EQ_INT(sg_policy_approvals_check(p2, p1, names, envs, lens, 2,
+	    got, sizeof(got), err, sizeof(err)), 0);
+	CHECK_STR(got, "alice bob");
+	/* One is not the quorum of two. */
+	CHECK_EQ_INT(sg_policy_approvals_check(p2, p1, names, envs, lens, 1,
+	    got, sizeof(got), err, sizeof(err)), SG_ERR_INVALID);
+	CHECK(strstr(err, "policy-change terms") != NULL);
+	/* Nor is one officer twice. */
+	APPROVALS("alice", 0, "alice", 0, 2);
+	CHECK_EQ_INT(sg_policy_approvals_check(p2, p1, names, envs, lens, 2,
+	    got, sizeof(got), err, sizeof(err)), SG_ERR_INVALID);
+	CHECK(strstr(err, "alice approved twice") != NULL);
+	/* The entry names another officer than the envelope's. */
+	APPROVALS("alice", 0, "carol", 1, 2);
+	CHECK_EQ_INT(sg_policy_approvals_check(p2, p1, names, envs, lens, 2,
+	    got, sizeof(got), err, sizeof(err)), SG_ERR_INVALID);
+	CHECK(strstr(err, "the entry names carol, the envelope is bob's") !=
+	    NULL);
+	/* carol's name, bob's key. */
+	APPROVALS("alice", 0, "carol", 2, 2);
+	CHECK_EQ_INT(sg_policy_approvals_check(p2, p1, names, envs, lens, 2,
+	    got, sizeof(got), err, sizeof(err)), SG_ERR_INVALID);
+	CHECK(strstr(err, "approval 2 (carol)") != NULL);
+	/* An approval of another change (v1 in place of v2). */
+	APPROVALS("alice", 0, "carol", 3, 2);
+	CHECK_EQ_INT(sg_policy_approvals_check(p2, p1, names, envs, lens, 2,
+	    got, sizeof(got), err, sizeof(err)), SG_ERR_INVALID);
+	/* Under a previous version without policy-change terms nothing is
+	 * an approval. */
+	APPROVALS("alice", 0, "bob", 1, 2);
+	CHECK_EQ_INT(sg_policy_approvals_check(p1, p2, names, envs, lens, 2,
+	    got, sizeof(got), err, sizeof(err)), SG_ERR_INVALID);
+	CHECK(strstr(err, "asks for no approval") != NULL);
+	CHECK_EQ_INT(sg_policy_approvals_check(p2, p1, names, envs, lens, 0,
+	    got, sizeof(got), err, sizeof(err)), SG_ERR_INVALID);
+	CHECK_EQ_INT(sg_policy_approvals_check(p2, p1, names, envs, lens,
+	    SG_QUORUM_MAX + 1, got, sizeof(got), err, sizeof(err)),
+	    SG_ERR_INVALID);
+#undef APPROVALS
+out:
+	for (i = 0; i < 4; i++)
+		free(env[i]);
+	free(stmt);
+	free(other);
+	free(t1);
+	free(t2);
+	sg_policy_free(p1);
+	sg_policy_free(p2);
+}
+
 /* Under policy-change terms a new version is logged pending and the old
  * one stays in force until two officers approve it; a forged approval and
  * a second one by the same officer are refused and not counted; the last
@@ -1669,6 +1805,7 @@ test_policy_change(void)
 	CHECK_EQ_INT(sg_service_policy_get(s, sha2, &pv), 0);
 	CHECK_STR(pv.status, "effective");
 	sg_policy_version_clear(&pv);
+	check_pending_proof(s);
 out:
 	sg_policy_pending_view_clear(&v);
 	sg_service_free(s);
@@ -2713,6 +2850,7 @@ SG_TEST_MAIN("service",
     T(test_cancel_while_signing),
     T(test_reload),
     T(test_policy_change),
+    T(test_policy_approvals_check),
     T(test_checkpoint_fails_create),
     T(test_checkpoint_fails_decide),
     T(test_log_refused),
