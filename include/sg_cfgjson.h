@@ -19,6 +19,14 @@ struct sg_cfg_ctx {
 	size_t errlen;
 };
 
+/*
+ * Reads the file c->file names (at most max bytes) as JSON, duplicate keys
+ * refused, into *ret_root (the caller's), and sets c->dir to the file's
+ * directory (the caller frees it).  Errors: "FILE: cannot read: reason",
+ * "FILE:LINE: reason".
+ */
+int sg_cfg_read(struct sg_cfg_ctx *c, size_t max, json_t **ret_root);
+
 /* Writes "FILE: FIELD: reason" to c->err; returns SG_ERR_INVALID. */
 int sg_cfg_fail(struct sg_cfg_ctx *c, const char *field, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));

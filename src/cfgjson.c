@@ -5,6 +5,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -12,6 +13,28 @@
 #include "sg_cfgjson.h"
 #include "sg_err.h"
 #include "sg_util.h"
+
+int
+sg_cfg_read(struct sg_cfg_ctx *c, size_t max, json_t **ret_root)
+{
+	json_error_t jerr;
+	char *buf = NULL;
+	size_t len;
+	int r;
+
+	*ret_root = NULL;
+	if ((r = sg_read_file(c->file, max, &buf, &len)) != 0)
+		return sg_err_set(c->err, c->errlen, r, "%s: cannot read: %s",
+		    c->file, sg_strerror(r));
+	if ((c->dir = sg_dirname(c->file)) == NULL)
+		r = SG_ERR_NOMEM;
+	else if ((*ret_root = json_loadb(buf, len, JSON_REJECT_DUPLICATES,
+	    &jerr)) == NULL)
+		r = sg_err_set(c->err, c->errlen, SG_ERR_INVALID,
+		    "%s:%d: %s", c->file, jerr.line, jerr.text);
+	free(buf);
+	return r;
+}
 
 int
 sg_cfg_fail(struct sg_cfg_ctx *c, const char *field, const char *fmt, ...)

@@ -1051,28 +1051,14 @@ sg_config_load(const char *path, struct sg_config **ret, char *errbuf,
 {
 	struct sg_config *cfg = NULL;
 	struct sg_cfg_ctx c = { path, NULL, errbuf, errlen };
-	json_error_t jerr;
 	json_t *root = NULL;
-	char *buf = NULL;
-	size_t len;
 	int r;
 
-	if ((r = sg_read_file(path, CONFIG_MAX_SIZE, &buf, &len)) != 0) {
-		snprintf(errbuf, errlen, "%s: cannot read: %s", path,
-		    sg_strerror(r));
-		return r;
-	}
-	if ((c.dir = sg_dirname(path)) == NULL ||
-	    (cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	if ((r = sg_cfg_read(&c, CONFIG_MAX_SIZE, &root)) != 0)
+		goto out;
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
 	    (cfg->path = strdup(path)) == NULL) {
 		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		snprintf(errbuf, errlen, "%s:%d: %s", path, jerr.line,
-		    jerr.text);
-		r = SG_ERR_INVALID;
 		goto out;
 	}
 	if ((r = parse_root(&c, root, cfg)) != 0)
@@ -1082,7 +1068,6 @@ sg_config_load(const char *path, struct sg_config **ret, char *errbuf,
 out:
 	sg_config_free(cfg);
 	json_decref(root);
-	free(buf);
 	free(c.dir);
 	return r;
 }

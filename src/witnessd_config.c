@@ -261,25 +261,14 @@ sg_wd_config_load(const char *path, struct sg_wd_config **ret, char *err,
 {
 	struct sg_wd_config *cfg = NULL;
 	struct sg_cfg_ctx c = { path, NULL, err, errlen };
-	json_error_t jerr;
 	json_t *root = NULL;
-	char *buf = NULL;
-	size_t len;
 	int r;
 
-	if ((r = sg_read_file(path, CONFIG_MAX_SIZE, &buf, &len)) != 0)
-		return sg_err_set(err, errlen, r, "%s: cannot read: %s", path,
-		    sg_strerror(r));
-	if ((c.dir = sg_dirname(path)) == NULL ||
-	    (cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	if ((r = sg_cfg_read(&c, CONFIG_MAX_SIZE, &root)) != 0)
+		goto out;
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
 	    (cfg->path = strdup(path)) == NULL) {
 		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	if ((root = json_loadb(buf, len, JSON_REJECT_DUPLICATES,
-	    &jerr)) == NULL) {
-		r = sg_err_set(err, errlen, SG_ERR_INVALID, "%s:%d: %s", path,
-		    jerr.line, jerr.text);
 		goto out;
 	}
 	if ((r = parse_root(&c, root, cfg)) != 0)
@@ -289,7 +278,6 @@ sg_wd_config_load(const char *path, struct sg_wd_config **ret, char *err,
 out:
 	sg_wd_config_free(cfg);
 	json_decref(root);
-	free(buf);
 	free(c.dir);
 	return r;
 }
