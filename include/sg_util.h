@@ -7,6 +7,7 @@
 #ifndef SG_UTIL_H
 #define SG_UTIL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -95,6 +96,15 @@ void sg_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sg_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sg_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sg_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A daemon's signals: blocks SIGTERM, SIGINT and SIGHUP (in set, for
+ * sg_signal_wait) and ignores SIGPIPE.  Call before any thread starts, so
+ * that every thread inherits the mask. */
+void sg_signal_block(sigset_t *set);
+
+/* Waits for a signal of set; a SIGHUP logs hup_note and waits on.  Returns
+ * the signal that stops the daemon. */
+int sg_signal_wait(const sigset_t *set, const char *hup_note);
 
 /* As sg_read_secret_file() (same ownership and mode checks) with a caller
  * chosen cap, for secrets larger than a PIN such as PEM private keys.  The

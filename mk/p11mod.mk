@@ -16,7 +16,7 @@
 
 P11MOD = $(BUILD)/libsigngate-pkcs11.so
 P11MOD_SRCS = $(wildcard src/p11mod/*.c)
-P11MOD_REUSE = cli_http cli_common util err crypto types text
+P11MOD_REUSE = cli_http curl_client cli_common util err crypto types text
 P11MOD_OBJS = $(P11MOD_SRCS:src/p11mod/%.c=$(BUILD)/pic/p11mod/%.o)
 P11MOD_REUSE_OBJS = $(P11MOD_REUSE:%=$(BUILD)/pic/%.o)
 P11MOD_MAP = src/p11mod/libsigngate-pkcs11.map

@@ -2,10 +2,11 @@
  * The CLI's HTTP client: one libcurl easy handle per command, so that every
  * call of a command reuses the same TLS connection (keep-alive).
  *
- * Security settings are fixed here and nowhere else: TLS 1.2 or newer,
- * peer and host verified (against --cacert when given, else the system
- * store), the client certificate and key for mutual TLS, no redirects,
- * only https (and http, which sg_cli_conf_resolve allows to loopback only).
+ * Security settings are fixed in one place (src/curl_client.c, shared with
+ * the tile reader): TLS 1.2 or newer, peer and host verified (against
+ * --cacert when given, else the system store), no redirects, only https
+ * (and http, which sg_cli_conf_resolve allows to loopback only); here, the
+ * client certificate and key for mutual TLS.
  * A response larger than SG_CLI_RESPONSE_MAX is abandoned mid-transfer,
  * so a hostile or broken server cannot make the CLI allocate without bound.
  */
@@ -17,6 +18,7 @@
 #include <curl/curl.h>
 
 #include "sg_cli.h"
+#include "sg_curl.h"
 #include "sg_err.h"
 #include "sg_util.h"
 
@@ -92,21 +94,13 @@ sg_cli_http_new(const struct sg_cli_conf *c, struct sg_cli_http **ret)
 	while (n > 0 && h->base[n - 1] == '/')
 		h->base[--n] = '\0';
 	h->timeout = c->timeout > 0 ? (long)c->timeout : SG_CLI_DEFAULT_TIMEOUT;
-	if ((h->curl = curl_easy_init()) == NULL)
+	if (sg_curl_new(c->cacert, h->timeout, h->curl_err, on_body, h,
+	    &h->curl) != 0)
 		goto out;
 #define SET(opt, val) do {						\
 	if (curl_easy_setopt(h->curl, (opt), (val)) != CURLE_OK)	\
 		goto out;						\
 } while (0)
-	SET(CURLOPT_ERRORBUFFER, h->curl_err);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_PROTOCOLS_STR, "https,http");
-	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	SET(CURLOPT_SSL_VERIFYPEER, 1L);
-	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (c->cacert != NULL)
-		SET(CURLOPT_CAINFO, c->cacert);
 	if (c->cert != NULL) {
 		SET(CURLOPT_SSLCERT, c->cert);
 		SET(CURLOPT_SSLCERTTYPE, "PEM");
@@ -114,11 +108,6 @@ sg_cli_http_new(const struct sg_cli_conf *c, struct sg_cli_http **ret)
 		SET(CURLOPT_SSLKEY, c->key != NULL ? c->key : c->cert);
 		SET(CURLOPT_SSLKEYTYPE, "PEM");
 	}
-	SET(CURLOPT_CONNECTTIMEOUT, h->timeout);
-	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_USERAGENT, "signgate/1");
-	SET(CURLOPT_WRITEFUNCTION, on_body);
-	SET(CURLOPT_WRITEDATA, h);
 #undef SET
 	*ret = h;
 	h = NULL;

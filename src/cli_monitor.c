@@ -336,6 +336,21 @@ struct finding {
 	const char *name;             /* "" when not known */
 };
 
+/* A finding for the signature logged at index: entry e, its statement st,
+ * approved by who; the digest and the name are the caller's to fill. */
+static void
+finding_init(struct finding *f, uint64_t index, const struct sg_entry *e,
+    const struct sg_statement *st, const char *who)
+{
+	memset(f, 0, sizeof(*f));
+	f->index = index;
+	f->time = e->time;
+	f->st = st;
+	f->approvers = who;
+	f->serial = e->hsm_serial;
+	f->country = e->hsm_country;
+}
+
 static void violation(struct sg_monitor_run *, uint64_t, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -412,13 +427,7 @@ on_signature(struct sg_monitor_run *run, struct sg_monitor_state *st,
 		if ((ex = created_name(run, st, e->request, name,
 		    sizeof(name))) != 0)
 			return ex;
-		memset(&f, 0, sizeof(f));
-		f.index = index;
-		f.time = e->time;
-		f.st = &s;
-		f.approvers = who;
-		f.serial = e->hsm_serial;
-		f.country = e->hsm_country;
+		finding_init(&f, index, e, &s, who);
 		snprintf(f.digest, sizeof(f.digest), "%s:%s", s.digest_alg,
 		    s.digest_hex);
 		f.name = name;
@@ -489,13 +498,7 @@ on_artifact_signature(struct sg_monitor_run *run, uint64_t index,
 		    "not parse");
 		goto out;
 	}
-	memset(&f, 0, sizeof(f));
-	f.index = index;
-	f.time = e->time;
-	f.st = &s;
-	f.approvers = who;
-	f.serial = e->hsm_serial;
-	f.country = e->hsm_country;
+	finding_init(&f, index, e, &s, who);
 	/* The line's first word is "<algorithm>:<hex>". */
 	snprintf(f.digest, sizeof(f.digest), "%.*s",
 	    (int)strcspn(e->line, " "), e->line);

@@ -26,6 +26,7 @@
 #include <libpq-fe.h>
 
 #include "sg_config.h"
+#include "sg_cfgjson.h"
 #include "sg_cosig.h"
 #include "sg_err.h"
 #include "sg_limits.h"
@@ -36,95 +37,11 @@
 /* sun_path, with its NUL. */
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)NULL)->sun_path)
 
-struct ctx {
-	const char *file;
-	char *dir;
-	char *errbuf;
-	size_t errlen;
-	int signer_socket;              /* the file names one */
-};
+/* Errors name the file and the field (include/sg_cfgjson.h). */
+#define fail sg_cfg_fail
 
 static int
-fail(struct ctx *c, const char *field, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return sg_err_set(c->errbuf, c->errlen, SG_ERR_INVALID, "%s: %s: %s",
-	    c->file, field, msg);
-}
-
-/* Refuses members of obj not named in allowed (NULL-terminated). */
-static int
-check_fields(struct ctx *c, const char *where, json_t *obj,
-    const char *const *allowed)
-{
-	const char *k;
-
-	if ((k = sg_json_stranger(obj, allowed)) != NULL)
-		return fail(c, where, "unknown field '%s'", k);
-	return 0;
-}
-
-static int
-get_string(struct ctx *c, json_t *obj, const char *name, const char *field,
-    int required, const char **ret)
-{
-	json_t *v = json_object_get(obj, name);
-
-	*ret = NULL;
-	if (v == NULL) {
-		if (required)
-			return fail(c, field, "is required");
-		return 0;
-	}
-	if (!json_is_string(v) || json_string_length(v) == 0 ||
-	    strlen(json_string_value(v)) != json_string_length(v))
-		return fail(c, field, "must be a non-empty string");
-	*ret = json_string_value(v);
-	return 0;
-}
-
-static int
-get_path(struct ctx *c, json_t *obj, const char *name, const char *field,
-    int required, char **ret)
-{
-	const char *s;
-	int r;
-
-	*ret = NULL;
-	if ((r = get_string(c, obj, name, field, required, &s)) != 0)
-		return r;
-	if (s == NULL)
-		return 0;
-	if ((*ret = sg_path_join(c->dir, s)) == NULL)
-		return SG_ERR_NOMEM;
-	return 0;
-}
-
-static int
-get_uint(struct ctx *c, json_t *obj, const char *name, const char *field,
-    json_int_t min, json_int_t max, json_int_t def, unsigned *ret)
-{
-	json_t *v = json_object_get(obj, name);
-
-	if (v == NULL) {
-		*ret = (unsigned)def;
-		return 0;
-	}
-	if (!json_is_integer(v) || json_integer_value(v) < min ||
-	    json_integer_value(v) > max)
-		return fail(c, field, "must be an integer from %lld to %lld",
-		    (long long)min, (long long)max);
-	*ret = (unsigned)json_integer_value(v);
-	return 0;
-}
-
-static int
-parse_tokens(struct ctx *c, json_t *arr, struct sg_config *cfg)
+parse_tokens(struct sg_cfg_ctx *c, json_t *arr, struct sg_config *cfg)
 {
 	static const char *const fields[] = { "label", "pin_file",
 	    "pin_credential", NULL };
@@ -146,18 +63,18 @@ parse_tokens(struct ctx *c, json_t *arr, struct sg_config *cfg)
 		snprintf(field, sizeof(field), "pkcs11.tokens[%zu]", i);
 		if (!json_is_object(t))
 			return fail(c, field, "must be an object");
-		if ((r = check_fields(c, field, t, fields)) != 0)
+		if ((r = sg_cfg_fields(c, field, t, fields)) != 0)
 			return r;
 		snprintf(field, sizeof(field), "pkcs11.tokens[%zu].label", i);
-		if ((r = get_string(c, t, "label", field, 1, &label)) != 0)
+		if ((r = sg_cfg_string(c, t, "label", field, 1, &label)) != 0)
 			return r;
 		if (strlen(label) >= sizeof(ts->label))
 			return fail(c, field, "longer than %d bytes",
 			    SG_TOKEN_LABEL_MAX);
 		snprintf(field, sizeof(field), "pkcs11.tokens[%zu]", i);
-		if ((r = get_string(c, t, "pin_file", field, 0,
+		if ((r = sg_cfg_string(c, t, "pin_file", field, 0,
 		    &pin_file)) != 0 ||
-		    (r = get_string(c, t, "pin_credential", field, 0,
+		    (r = sg_cfg_string(c, t, "pin_credential", field, 0,
 		    &cred)) != 0)
 			return r;
 		if ((pin_file == NULL) == (cred == NULL))
@@ -168,7 +85,7 @@ parse_tokens(struct ctx *c, json_t *arr, struct sg_config *cfg)
 			if (strchr(cred, '/') != NULL)
 				return fail(c, field,
 				    "pin_credential is a name, not a path");
-			if (cd == NULL && !c->signer_socket)
+			if (cd == NULL && cfg->signer_socket == NULL)
 				return fail(c, field, "pin_credential needs "
 				    "$CREDENTIALS_DIRECTORY (systemd "
 				    "LoadCredential=)");
@@ -209,7 +126,7 @@ user_name_ok(const char *s)
 
 /* "users": {"front": NAME, "signer": NAME} and "signer_state_dir". */
 static int
-parse_users(struct ctx *c, json_t *root, struct sg_config *cfg)
+parse_users(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 {
 	static const char *const users_f[] = { "front", "signer", NULL };
 	const char *front = "signgate", *signer = "signgate-hsm";
@@ -221,10 +138,10 @@ parse_users(struct ctx *c, json_t *root, struct sg_config *cfg)
 		if (!json_is_object(us))
 			return fail(c, "users", "must be an object with front "
 			    "and signer");
-		if ((r = check_fields(c, "users", us, users_f)) != 0 ||
-		    (r = get_string(c, us, "front", "users.front", 0,
+		if ((r = sg_cfg_fields(c, "users", us, users_f)) != 0 ||
+		    (r = sg_cfg_string(c, us, "front", "users.front", 0,
 		    &front)) != 0 ||
-		    (r = get_string(c, us, "signer", "users.signer", 0,
+		    (r = sg_cfg_string(c, us, "signer", "users.signer", 0,
 		    &signer)) != 0)
 			return r;
 		if (front == NULL)
@@ -242,7 +159,7 @@ parse_users(struct ctx *c, json_t *root, struct sg_config *cfg)
 	snprintf(cfg->front_user, sizeof(cfg->front_user), "%s", front);
 	snprintf(cfg->signer_user, sizeof(cfg->signer_user), "%s", signer);
 
-	if ((r = get_path(c, root, "signer_state_dir", "signer_state_dir", 0,
+	if ((r = sg_cfg_path(c, root, "signer_state_dir", "signer_state_dir", 0,
 	    &cfg->signer_state_dir)) != 0)
 		return r;
 	if (cfg->signer_state_dir == NULL) {
@@ -394,7 +311,7 @@ number_set(const struct sg_config_number *n, void *base, unsigned v)
 /* The object called name in obj: NULL if absent and not required; its
  * members checked. */
 static int
-get_object(struct ctx *c, json_t *obj, const char *name, int required,
+get_object(struct sg_cfg_ctx *c, json_t *obj, const char *name, int required,
     json_t **ret)
 {
 	const struct object_rule *o = NULL;
@@ -412,13 +329,13 @@ get_object(struct ctx *c, json_t *obj, const char *name, int required,
 	if (!json_is_object(v))
 		return fail(c, name, "%s", o->shape);
 	*ret = v;
-	return check_fields(c, name, v, o->members);
+	return sg_cfg_fields(c, name, v, o->members);
 }
 
 /* Reads one numeric setting from obj (member `member`, or its default)
  * into base; field names it in messages. */
 static int
-get_number(struct ctx *c, json_t *obj, const char *member,
+get_number(struct sg_cfg_ctx *c, json_t *obj, const char *member,
     const char *field, const struct sg_config_number *n, void *base,
     const void *cfg)
 {
@@ -426,7 +343,7 @@ get_number(struct ctx *c, json_t *obj, const char *member,
 	unsigned v = 0;
 	int r;
 
-	if ((r = get_uint(c, obj, member, field, n->min, n->max, n->def,
+	if ((r = sg_cfg_uint(c, obj, member, field, n->min, n->max, n->def,
 	    &v)) != 0)
 		return r;
 	if (json_object_get(obj, member) == NULL && n->def_at_most != NULL &&
@@ -440,7 +357,7 @@ get_number(struct ctx *c, json_t *obj, const char *member,
 /* Every numeric setting of the top level and its objects, then the rules
  * that tie one to another. */
 static int
-parse_numbers(struct ctx *c, json_t *root, struct sg_config *cfg)
+parse_numbers(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 {
 	const struct sg_config_number *n, *other;
 	char parent[64];
@@ -481,7 +398,7 @@ parse_numbers(struct ctx *c, json_t *root, struct sg_config *cfg)
 
 /* "listen": a numeric address and a port; "plain_http" and "tls". */
 static int
-parse_listen(struct ctx *c, json_t *root, struct sg_config *cfg)
+parse_listen(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 {
 	json_t *listen, *tls, *v;
 	const char *addr;
@@ -489,7 +406,7 @@ parse_listen(struct ctx *c, json_t *root, struct sg_config *cfg)
 	int r;
 
 	if ((r = get_object(c, root, "listen", 1, &listen)) != 0 ||
-	    (r = get_string(c, listen, "address", "listen.address", 1,
+	    (r = sg_cfg_string(c, listen, "address", "listen.address", 1,
 	    &addr)) != 0 ||
 	    (r = get_number(c, listen, "port", "listen.port",
 	    number("listen.port"), cfg, cfg)) != 0)
@@ -514,11 +431,11 @@ parse_listen(struct ctx *c, json_t *root, struct sg_config *cfg)
 		return 0;
 	}
 	if ((r = get_object(c, root, "tls", 1, &tls)) != 0 ||
-	    (r = get_path(c, tls, "certificate", "tls.certificate", 1,
+	    (r = sg_cfg_path(c, tls, "certificate", "tls.certificate", 1,
 	    &cfg->tls_certificate)) != 0 ||
-	    (r = get_path(c, tls, "private_key", "tls.private_key", 1,
+	    (r = sg_cfg_path(c, tls, "private_key", "tls.private_key", 1,
 	    &cfg->tls_private_key)) != 0 ||
-	    (r = get_path(c, tls, "client_ca", "tls.client_ca", 1,
+	    (r = sg_cfg_path(c, tls, "client_ca", "tls.client_ca", 1,
 	    &cfg->tls_client_ca)) != 0)
 		return r;
 	return 0;
@@ -526,7 +443,7 @@ parse_listen(struct ctx *c, json_t *root, struct sg_config *cfg)
 
 /* "timestamping": at most SG_CONFIG_MAX_TSA authorities. */
 static int
-parse_timestamping(struct ctx *c, json_t *root, struct sg_config *cfg)
+parse_timestamping(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 {
 	static const char *const tsa_f[] = { "key", "url", "required",
 	    "timeout_ms", NULL };
@@ -548,9 +465,9 @@ parse_timestamping(struct ctx *c, json_t *root, struct sg_config *cfg)
 		snprintf(f, sizeof(f), "timestamping[%zu]", i);
 		if (!json_is_object(e))
 			return fail(c, f, "must be an object");
-		if ((r = check_fields(c, f, e, tsa_f)) != 0 ||
-		    (r = get_string(c, e, "key", f, 1, &k)) != 0 ||
-		    (r = get_string(c, e, "url", f, 1, &u)) != 0 ||
+		if ((r = sg_cfg_fields(c, f, e, tsa_f)) != 0 ||
+		    (r = sg_cfg_string(c, e, "key", f, 1, &k)) != 0 ||
+		    (r = sg_cfg_string(c, e, "url", f, 1, &u)) != 0 ||
 		    (r = get_number(c, e, "timeout_ms", f, ms, t, cfg)) != 0)
 			return r;
 		if (strlen(k) >= sizeof(t->key) || strlen(u) >= sizeof(t->url))
@@ -571,7 +488,7 @@ parse_timestamping(struct ctx *c, json_t *root, struct sg_config *cfg)
 
 /* "log": the checkpoint origin, and the token and label of its key. */
 static int
-parse_log(struct ctx *c, json_t *root, struct sg_config *cfg)
+parse_log(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 {
 	const char *origin, *ltoken, *lkey;
 	json_t *lg;
@@ -579,9 +496,10 @@ parse_log(struct ctx *c, json_t *root, struct sg_config *cfg)
 	int r;
 
 	if ((r = get_object(c, root, "log", 1, &lg)) != 0 ||
-	    (r = get_string(c, lg, "origin", "log.origin", 1, &origin)) != 0 ||
-	    (r = get_string(c, lg, "token", "log.token", 1, &ltoken)) != 0 ||
-	    (r = get_string(c, lg, "key", "log.key", 1, &lkey)) != 0)
+	    (r = sg_cfg_string(c, lg, "origin", "log.origin", 1,
+	    &origin)) != 0 ||
+	    (r = sg_cfg_string(c, lg, "token", "log.token", 1, &ltoken)) != 0 ||
+	    (r = sg_cfg_string(c, lg, "key", "log.key", 1, &lkey)) != 0)
 		return r;
 	/* A signed-note key name: printable ASCII, no spaces, no '+'. */
 	if (strlen(origin) > 255)
@@ -656,7 +574,7 @@ sg_conninfo_check(const char *conninfo, char *errbuf, size_t errlen)
 /* A libpq conninfo that parses and holds no password (that one comes
  * from password_file, so that it is never in the configuration). */
 static int
-conninfo_ok(struct ctx *c, const char *conninfo)
+conninfo_ok(struct sg_cfg_ctx *c, const char *conninfo)
 {
 	char why[512];
 	int r;
@@ -671,7 +589,7 @@ conninfo_ok(struct ctx *c, const char *conninfo)
  * {"backend": "postgresql", "conninfo", "password_file", "node",
  * "claim_seconds"}. */
 static int
-parse_store(struct ctx *c, json_t *root, struct sg_config *cfg)
+parse_store(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 {
 	struct sg_store_config *sc = &cfg->store;
 	const char *backend = NULL, *conninfo = NULL, *node = NULL;
@@ -685,14 +603,14 @@ parse_store(struct ctx *c, json_t *root, struct sg_config *cfg)
 		snprintf(sc->node, sizeof(sc->node), "gateway");
 	if ((r = get_object(c, root, "store", 0, &so)) != 0 || so == NULL)
 		return r;
-	if ((r = get_string(c, so, "backend", "store.backend", 1,
+	if ((r = sg_cfg_string(c, so, "backend", "store.backend", 1,
 	    &backend)) != 0 ||
-	    (r = get_string(c, so, "conninfo", "store.conninfo", 0,
+	    (r = sg_cfg_string(c, so, "conninfo", "store.conninfo", 0,
 	    &conninfo)) != 0 ||
-	    (r = get_path(c, so, "password_file", "store.password_file", 0,
+	    (r = sg_cfg_path(c, so, "password_file", "store.password_file", 0,
 	    &sc->password_file)) != 0 ||
-	    (r = get_string(c, so, "node", "store.node", 0, &node)) != 0 ||
-	    (r = get_uint(c, so, "claim_seconds", "store.claim_seconds", 2,
+	    (r = sg_cfg_string(c, so, "node", "store.node", 0, &node)) != 0 ||
+	    (r = sg_cfg_uint(c, so, "claim_seconds", "store.claim_seconds", 2,
 	    3600, SG_STORE_CLAIM_SECONDS, &sc->claim_seconds)) != 0)
 		return r;
 	if (strcmp(backend, "sqlite") == 0) {
@@ -757,7 +675,7 @@ event_filter_ok(const char *f)
 }
 
 static int
-parse_webhook(struct ctx *c, json_t *e, const char *f,
+parse_webhook(struct sg_cfg_ctx *c, json_t *e, const char *f,
     struct sg_notify_config *n)
 {
 	static const char *const wh_f[] = { "name", "url", "secret_file",
@@ -772,12 +690,13 @@ parse_webhook(struct ctx *c, json_t *e, const char *f,
 	if (!json_is_object(e))
 		return fail(c, f, "must be an object");
 	n->nwebhooks++;                 /* owned from here: freed with n */
-	if ((r = check_fields(c, f, e, wh_f)) != 0 ||
-	    (r = get_string(c, e, "name", f, 1, &name)) != 0 ||
-	    (r = get_string(c, e, "url", f, 1, &url)) != 0 ||
-	    (r = get_path(c, e, "secret_file", f, 1, &w->secret_file)) != 0 ||
-	    (r = get_path(c, e, "ca_file", f, 0, &w->ca_file)) != 0 ||
-	    (r = get_string(c, e, "format", f, 0, &format)) != 0)
+	if ((r = sg_cfg_fields(c, f, e, wh_f)) != 0 ||
+	    (r = sg_cfg_string(c, e, "name", f, 1, &name)) != 0 ||
+	    (r = sg_cfg_string(c, e, "url", f, 1, &url)) != 0 ||
+	    (r = sg_cfg_path(c, e, "secret_file", f, 1,
+	    &w->secret_file)) != 0 ||
+	    (r = sg_cfg_path(c, e, "ca_file", f, 0, &w->ca_file)) != 0 ||
+	    (r = sg_cfg_string(c, e, "format", f, 0, &format)) != 0)
 		return r;
 	if (!node_ok(name))
 		return fail(c, f, "name must be 1 to %d letters, digits, '.', "
@@ -823,7 +742,7 @@ parse_webhook(struct ctx *c, json_t *e, const char *f,
 
 /* "notify": {"webhooks": [...], "retry_max_seconds": N}. */
 static int
-parse_notify(struct ctx *c, json_t *root, struct sg_config *cfg)
+parse_notify(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 {
 	struct sg_notify_config *n = &cfg->notify;
 	json_t *no, *hooks, *e;
@@ -834,7 +753,7 @@ parse_notify(struct ctx *c, json_t *root, struct sg_config *cfg)
 	n->retry_max_seconds = 300;
 	if ((r = get_object(c, root, "notify", 0, &no)) != 0 || no == NULL)
 		return r;
-	if ((r = get_uint(c, no, "retry_max_seconds",
+	if ((r = sg_cfg_uint(c, no, "retry_max_seconds",
 	    "notify.retry_max_seconds", 1, 3600, 300,
 	    &n->retry_max_seconds)) != 0)
 		return r;
@@ -897,7 +816,7 @@ origin_ok(const char *origin, const char *rp_id)
 
 /* "console": {"listen": "ADDRESS:PORT", "rp_id": ..., "origin": ...}. */
 static int
-parse_console(struct ctx *c, json_t *root, struct sg_config *cfg)
+parse_console(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 {
 	struct sg_console_config *cc = &cfg->console;
 	const char *listen, *rp_id, *origin, *colon;
@@ -909,10 +828,11 @@ parse_console(struct ctx *c, json_t *root, struct sg_config *cfg)
 
 	if ((r = get_object(c, root, "console", 0, &co)) != 0 || co == NULL)
 		return r;
-	if ((r = get_string(c, co, "listen", "console.listen", 1,
+	if ((r = sg_cfg_string(c, co, "listen", "console.listen", 1,
 	    &listen)) != 0 ||
-	    (r = get_string(c, co, "rp_id", "console.rp_id", 1, &rp_id)) != 0 ||
-	    (r = get_string(c, co, "origin", "console.origin", 1,
+	    (r = sg_cfg_string(c, co, "rp_id", "console.rp_id", 1,
+	    &rp_id)) != 0 ||
+	    (r = sg_cfg_string(c, co, "origin", "console.origin", 1,
 	    &origin)) != 0)
 		return r;
 	if (cfg->plain_http)
@@ -985,7 +905,7 @@ witness_url_ok(const char *url)
 }
 
 static int
-parse_witness(struct ctx *c, json_t *e, const char *f,
+parse_witness(struct sg_cfg_ctx *c, json_t *e, const char *f,
     struct sg_witnesses_config *w)
 {
 	static const char *const wf[] = { "name", "url", "vkey", "ca_file",
@@ -999,11 +919,11 @@ parse_witness(struct ctx *c, json_t *e, const char *f,
 	if (!json_is_object(e))
 		return fail(c, f, "must be an object with name, url and vkey");
 	w->n++;                         /* owned from here: freed with w */
-	if ((r = check_fields(c, f, e, wf)) != 0 ||
-	    (r = get_string(c, e, "name", f, 1, &name)) != 0 ||
-	    (r = get_string(c, e, "url", f, 1, &url)) != 0 ||
-	    (r = get_string(c, e, "vkey", f, 1, &vkey)) != 0 ||
-	    (r = get_path(c, e, "ca_file", f, 0, &wc->ca_file)) != 0)
+	if ((r = sg_cfg_fields(c, f, e, wf)) != 0 ||
+	    (r = sg_cfg_string(c, e, "name", f, 1, &name)) != 0 ||
+	    (r = sg_cfg_string(c, e, "url", f, 1, &url)) != 0 ||
+	    (r = sg_cfg_string(c, e, "vkey", f, 1, &vkey)) != 0 ||
+	    (r = sg_cfg_path(c, e, "ca_file", f, 0, &wc->ca_file)) != 0)
 		return r;
 	snprintf(ff, sizeof(ff), "%s.vkey", f);
 	if (sg_cosig_vkey_parse(vkey, wc->name, &wc->id, wc->pub) != 0)
@@ -1039,7 +959,7 @@ parse_witness(struct ctx *c, json_t *e, const char *f,
 
 /* "witnesses": {"quorum": K, "mode": ..., "timeout_ms": N, "list": [...]}. */
 static int
-parse_witnesses(struct ctx *c, json_t *root, struct sg_config *cfg)
+parse_witnesses(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 {
 	struct sg_witnesses_config *w = &cfg->witnesses;
 	const char *mode = NULL;
@@ -1063,11 +983,11 @@ parse_witnesses(struct ctx *c, json_t *root, struct sg_config *cfg)
 	}
 	if (json_object_get(wo, "quorum") == NULL)
 		return fail(c, "witnesses.quorum", "is required");
-	if ((r = get_uint(c, wo, "quorum", "witnesses.quorum", 1,
+	if ((r = sg_cfg_uint(c, wo, "quorum", "witnesses.quorum", 1,
 	    (json_int_t)w->n, 1, &w->quorum)) != 0 ||
-	    (r = get_uint(c, wo, "timeout_ms", "witnesses.timeout_ms", 100,
+	    (r = sg_cfg_uint(c, wo, "timeout_ms", "witnesses.timeout_ms", 100,
 	    60000, 5000, &w->timeout_ms)) != 0 ||
-	    (r = get_string(c, wo, "mode", "witnesses.mode", 0, &mode)) != 0)
+	    (r = sg_cfg_string(c, wo, "mode", "witnesses.mode", 0, &mode)) != 0)
 		return r;
 	if (mode == NULL || strcmp(mode, "fail-closed") == 0)
 		w->mode = SG_WITNESS_FAIL_CLOSED;
@@ -1080,7 +1000,7 @@ parse_witnesses(struct ctx *c, json_t *root, struct sg_config *cfg)
 }
 
 static int
-parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
+parse_root(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 {
 	static const char *const top[] = { "listen", "tls", "plain_http",
 	    "pkcs11", "policy", "state_dir", "threads", "connection_limit",
@@ -1096,23 +1016,22 @@ parse_root(struct ctx *c, json_t *root, struct sg_config *cfg)
 
 	if (!json_is_object(root))
 		return fail(c, "(top)", "must be a JSON object");
-	if ((r = check_fields(c, "(top)", root, top)) != 0 ||
+	if ((r = sg_cfg_fields(c, "(top)", root, top)) != 0 ||
 	    (r = parse_listen(c, root, cfg)) != 0 ||
-	    (r = get_path(c, root, "signer_socket", "signer_socket", 0,
+	    (r = sg_cfg_path(c, root, "signer_socket", "signer_socket", 0,
 	    &cfg->signer_socket)) != 0)
 		return r;
 	if (cfg->signer_socket != NULL &&
 	    strlen(cfg->signer_socket) >= SUN_PATH_SIZE)
 		return fail(c, "signer_socket", "longer than %zu bytes",
 		    SUN_PATH_SIZE - 1);
-	c->signer_socket = cfg->signer_socket != NULL;
 	if ((r = get_object(c, root, "pkcs11", 1, &p11)) != 0 ||
-	    (r = get_path(c, p11, "module", "pkcs11.module", 1,
+	    (r = sg_cfg_path(c, p11, "module", "pkcs11.module", 1,
 	    &cfg->pkcs11_module)) != 0 ||
 	    (r = parse_tokens(c, json_object_get(p11, "tokens"), cfg)) != 0 ||
-	    (r = get_path(c, root, "policy", "policy", 1,
+	    (r = sg_cfg_path(c, root, "policy", "policy", 1,
 	    &cfg->policy_path)) != 0 ||
-	    (r = get_path(c, root, "state_dir", "state_dir", 1,
+	    (r = sg_cfg_path(c, root, "state_dir", "state_dir", 1,
 	    &cfg->state_dir)) != 0 ||
 	    (r = parse_store(c, root, cfg)) != 0 ||
 	    (r = parse_numbers(c, root, cfg)) != 0 ||
@@ -1131,29 +1050,15 @@ sg_config_load(const char *path, struct sg_config **ret, char *errbuf,
     size_t errlen)
 {
 	struct sg_config *cfg = NULL;
-	struct ctx c = { path, NULL, errbuf, errlen, 0 };
-	json_error_t jerr;
+	struct sg_cfg_ctx c = { path, NULL, errbuf, errlen };
 	json_t *root = NULL;
-	char *buf = NULL;
-	size_t len;
 	int r;
 
-	if ((r = sg_read_file(path, CONFIG_MAX_SIZE, &buf, &len)) != 0) {
-		snprintf(errbuf, errlen, "%s: cannot read: %s", path,
-		    sg_strerror(r));
-		return r;
-	}
-	if ((c.dir = sg_dirname(path)) == NULL ||
-	    (cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	if ((r = sg_cfg_read(&c, CONFIG_MAX_SIZE, &root)) != 0)
+		goto out;
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
 	    (cfg->path = strdup(path)) == NULL) {
 		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		snprintf(errbuf, errlen, "%s:%d: %s", path, jerr.line,
-		    jerr.text);
-		r = SG_ERR_INVALID;
 		goto out;
 	}
 	if ((r = parse_root(&c, root, cfg)) != 0)
@@ -1163,7 +1068,6 @@ sg_config_load(const char *path, struct sg_config **ret, char *errbuf,
 out:
 	sg_config_free(cfg);
 	json_decref(root);
-	free(buf);
 	free(c.dir);
 	return r;
 }

@@ -150,17 +150,9 @@ run_signer(const char *config_path, struct sg_config *cfg,
 		_exit(1);
 	}
 	notify_ready();
-	for (;;) {
-		if (sigwait(set, &sig) != 0)
-			continue;
-		if (sig == SIGHUP) {
-			sg_log_info("SIGHUP: the signer re-reads its policy "
-			    "when the front reloads");
-			continue;
-		}
-		sg_log_info("signal %d: signer stopping", sig);
-		break;
-	}
+	sig = sg_signal_wait(set, "SIGHUP: the signer re-reads its policy "
+	    "when the front reloads");
+	sg_log_info("signal %d: signer stopping", sig);
 	(void)unlink(cfg->signer_socket);
 	_exit(0);
 }
@@ -603,12 +595,7 @@ main(int argc, char **argv)
 	if (o.copy_mode)
 		return run_copy(&o);
 	/* Block the signals we wait for before any thread starts. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sg_signal_block(&set);
 	json_object_seed(0);
 	/* libcurl (the time-stamping client) must be set up before threads. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -26,6 +26,7 @@
 
 #include <curl/curl.h>
 
+#include "sg_curl.h"
 #include "sg_err.h"
 #include "sg_tile_client.h"
 #include "sg_util.h"
@@ -166,29 +167,15 @@ sg_tile_client_error(const struct sg_tile_client *c)
 static int
 open_curl(struct sg_tile_client *c, const char *cafile)
 {
-	if ((c->curl = curl_easy_init()) == NULL)
-		return SG_ERR_NOMEM;
-#define SET(opt, val) do {						\
-	if (curl_easy_setopt(c->curl, (opt), (val)) != CURLE_OK)	\
-		return SG_ERR_INTERNAL;					\
-} while (0)
-	SET(CURLOPT_ERRORBUFFER, c->curl_err);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_PROTOCOLS_STR, "https,http");
-	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	SET(CURLOPT_SSL_VERIFYPEER, 1L);
-	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	if (cafile != NULL)
-		SET(CURLOPT_CAINFO, cafile);
-	SET(CURLOPT_CONNECTTIMEOUT, c->timeout);
-	SET(CURLOPT_TIMEOUT, c->timeout);
-	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_USERAGENT, "signgate/1");
-	SET(CURLOPT_WRITEFUNCTION, on_body);
-	SET(CURLOPT_WRITEDATA, c);
-	SET(CURLOPT_HTTPGET, 1L);
-#undef SET
+	int r;
+
+	if ((r = sg_curl_new(cafile, c->timeout, c->curl_err, on_body, c,
+	    &c->curl)) != 0)
+		return r;
+	if (curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, c->timeout) !=
+	    CURLE_OK ||
+	    curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L) != CURLE_OK)
+		return SG_ERR_INTERNAL;
 	return 0;
 }
 

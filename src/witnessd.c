@@ -96,17 +96,9 @@ run(const char *path, const sigset_t *set)
 	    "port %u (%s)", SG_VERSION, cfg->name, cfg->nlogs,
 	    cfg->nlogs == 1 ? "" : "s", cfg->listen_address,
 	    (unsigned)sg_wd_port(w), cfg->plain_http ? "plain HTTP" : "TLS");
-	for (;;) {
-		if (sigwait(set, &sig) != 0)
-			continue;
-		if (sig == SIGHUP) {
-			sg_log_info("SIGHUP: the configuration is read only at "
-			    "start; restart to change it");
-			continue;
-		}
-		sg_log_info("signal %d: stopping", sig);
-		break;
-	}
+	sig = sg_signal_wait(set, "SIGHUP: the configuration is read only at "
+	    "start; restart to change it");
+	sg_log_info("signal %d: stopping", sig);
 	rc = 0;
 out:
 	sg_wd_stop(w);
@@ -159,11 +151,6 @@ main(int argc, char **argv)
 	if (vkey_config != NULL)
 		return print_vkey(vkey_config);
 	/* Block the signals we wait for before any thread starts. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	sg_signal_block(&set);
 	return run(config, &set);
 }

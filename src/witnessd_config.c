@@ -33,6 +33,7 @@
 
 #include <jansson.h>
 
+#include "sg_cfgjson.h"
 #include "sg_cosig.h"
 #include "sg_err.h"
 #include "sg_note.h"
@@ -43,84 +44,8 @@
 #define DEFAULT_PORT 7380
 #define THREADS_MAX 64
 
-struct ctx {
-	const char *file;
-	char *dir;
-	char *err;
-	size_t errlen;
-};
-
-static int __attribute__((format(printf, 3, 4)))
-fail(struct ctx *c, const char *field, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return sg_err_set(c->err, c->errlen, SG_ERR_INVALID, "%s: %s: %s",
-	    c->file, field, msg);
-}
-
-static int
-check_fields(struct ctx *c, const char *where, json_t *obj,
-    const char *const *allowed)
-{
-	const char *k;
-
-	if ((k = sg_json_stranger(obj, allowed)) != NULL)
-		return fail(c, where, "unknown field '%s'", k);
-	return 0;
-}
-
-static int
-get_string(struct ctx *c, json_t *obj, const char *name, const char *field,
-    int required, const char **ret)
-{
-	json_t *v = json_object_get(obj, name);
-
-	*ret = NULL;
-	if (v == NULL)
-		return required ? fail(c, field, "is required") : 0;
-	if (!json_is_string(v) || json_string_length(v) == 0 ||
-	    strlen(json_string_value(v)) != json_string_length(v))
-		return fail(c, field, "must be a non-empty string");
-	*ret = json_string_value(v);
-	return 0;
-}
-
-static int
-get_path(struct ctx *c, json_t *obj, const char *name, const char *field,
-    int required, char **ret)
-{
-	const char *s;
-	int r;
-
-	*ret = NULL;
-	if ((r = get_string(c, obj, name, field, required, &s)) != 0 ||
-	    s == NULL)
-		return r;
-	return (*ret = sg_path_join(c->dir, s)) == NULL ? SG_ERR_NOMEM : 0;
-}
-
-static int
-get_uint(struct ctx *c, json_t *obj, const char *name, const char *field,
-    json_int_t min, json_int_t max, json_int_t def, unsigned *ret)
-{
-	json_t *v = json_object_get(obj, name);
-
-	if (v == NULL) {
-		*ret = (unsigned)def;
-		return 0;
-	}
-	if (!json_is_integer(v) || json_integer_value(v) < min ||
-	    json_integer_value(v) > max)
-		return fail(c, field, "must be an integer from %lld to %lld",
-		    (long long)min, (long long)max);
-	*ret = (unsigned)json_integer_value(v);
-	return 0;
-}
+/* Errors name the file and the field (include/sg_cfgjson.h). */
+#define fail sg_cfg_fail
 
 static int
 is_loopback(const char *addr)
@@ -135,7 +60,7 @@ is_loopback(const char *addr)
 }
 
 static int
-parse_listen(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
+parse_listen(struct sg_cfg_ctx *c, json_t *root, struct sg_wd_config *cfg)
 {
 	static const char *const fields[] = { "address", "port", NULL };
 	static const char *const tls_fields[] = { "certificate",
@@ -149,10 +74,10 @@ parse_listen(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
 	if ((listen = json_object_get(root, "listen")) != NULL) {
 		if (!json_is_object(listen))
 			return fail(c, "listen", "must be an object");
-		if ((r = check_fields(c, "listen", listen, fields)) != 0 ||
-		    (r = get_string(c, listen, "address", "listen.address", 0,
-		    &addr)) != 0 ||
-		    (r = get_uint(c, listen, "port", "listen.port", 0, 65535,
+		if ((r = sg_cfg_fields(c, "listen", listen, fields)) != 0 ||
+		    (r = sg_cfg_string(c, listen, "address",
+		    "listen.address", 0, &addr)) != 0 ||
+		    (r = sg_cfg_uint(c, listen, "port", "listen.port", 0, 65535,
 		    DEFAULT_PORT, &port)) != 0)
 			return r;
 		if (addr == NULL)
@@ -182,17 +107,17 @@ parse_listen(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
 		return fail(c, "plain_http", "cannot be true with \"tls\"");
 	if (!json_is_object(tls))
 		return fail(c, "tls", "must be an object");
-	if ((r = check_fields(c, "tls", tls, tls_fields)) != 0 ||
-	    (r = get_path(c, tls, "certificate", "tls.certificate", 1,
+	if ((r = sg_cfg_fields(c, "tls", tls, tls_fields)) != 0 ||
+	    (r = sg_cfg_path(c, tls, "certificate", "tls.certificate", 1,
 	    &cfg->tls_certificate)) != 0 ||
-	    (r = get_path(c, tls, "private_key", "tls.private_key", 1,
+	    (r = sg_cfg_path(c, tls, "private_key", "tls.private_key", 1,
 	    &cfg->tls_private_key)) != 0)
 		return r;
 	return 0;
 }
 
 static int
-parse_logs(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
+parse_logs(struct sg_cfg_ctx *c, json_t *root, struct sg_wd_config *cfg)
 {
 	static const char *const fields[] = { "vkey", "origin", NULL };
 	char field[64];
@@ -215,10 +140,10 @@ parse_logs(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
 		snprintf(field, sizeof(field), "logs[%zu]", i);
 		if (!json_is_object(e))
 			return fail(c, field, "must be an object");
-		if ((r = check_fields(c, field, e, fields)) != 0)
+		if ((r = sg_cfg_fields(c, field, e, fields)) != 0)
 			return r;
 		snprintf(field, sizeof(field), "logs[%zu].vkey", i);
-		if ((r = get_string(c, e, "vkey", field, 1, &vkey)) != 0)
+		if ((r = sg_cfg_string(c, e, "vkey", field, 1, &vkey)) != 0)
 			return r;
 		r = sg_note_vkey_parse(vkey, l->key_name, &l->key_id, l->pub);
 		if (r == SG_ERR_MECHANISM)
@@ -229,7 +154,7 @@ parse_logs(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
 			    "\"<name>+<8 hex key ID>+<base64 key>\" (or the "
 			    "key ID does not match)");
 		snprintf(field, sizeof(field), "logs[%zu].origin", i);
-		if ((r = get_string(c, e, "origin", field, 0, &origin)) != 0)
+		if ((r = sg_cfg_string(c, e, "origin", field, 0, &origin)) != 0)
 			return r;
 		if (origin == NULL)
 			origin = l->key_name;
@@ -255,7 +180,7 @@ parse_logs(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
 
 /* "pkcs11": the key on a token instead of "key_file". */
 static int
-parse_pkcs11(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
+parse_pkcs11(struct sg_cfg_ctx *c, json_t *root, struct sg_wd_config *cfg)
 {
 	static const char *const fields[] = { "module", "token", "key",
 	    "pin_file", NULL };
@@ -272,20 +197,20 @@ parse_pkcs11(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
 		return fail(c, "pkcs11", "cannot be used with \"key_file\"");
 	if (!json_is_object(p))
 		return fail(c, "pkcs11", "must be an object");
-	if ((r = check_fields(c, "pkcs11", p, fields)) != 0 ||
-	    (r = get_path(c, p, "module", "pkcs11.module", 1,
+	if ((r = sg_cfg_fields(c, "pkcs11", p, fields)) != 0 ||
+	    (r = sg_cfg_path(c, p, "module", "pkcs11.module", 1,
 	    &cfg->p11_module)) != 0 ||
-	    (r = get_path(c, p, "pin_file", "pkcs11.pin_file", 1,
+	    (r = sg_cfg_path(c, p, "pin_file", "pkcs11.pin_file", 1,
 	    &cfg->p11_pin_file)) != 0)
 		return r;
-	if ((r = get_string(c, p, "token", "pkcs11.token", 1, &s)) != 0)
+	if ((r = sg_cfg_string(c, p, "token", "pkcs11.token", 1, &s)) != 0)
 		return r;
 	if (strlen(s) > 32)
 		return fail(c, "pkcs11.token", "a token label has at most 32 "
 		    "bytes");
 	if ((cfg->p11_token = strdup(s)) == NULL)
 		return SG_ERR_NOMEM;
-	if ((r = get_string(c, p, "key", "pkcs11.key", 1, &s)) != 0)
+	if ((r = sg_cfg_string(c, p, "key", "pkcs11.key", 1, &s)) != 0)
 		return r;
 	if ((cfg->p11_key = strdup(s)) == NULL)
 		return SG_ERR_NOMEM;
@@ -293,7 +218,7 @@ parse_pkcs11(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
 }
 
 static int
-parse_root(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
+parse_root(struct sg_cfg_ctx *c, json_t *root, struct sg_wd_config *cfg)
 {
 	static const char *const fields[] = { "name", "listen", "tls",
 	    "plain_http", "key_file", "pkcs11", "state_dir", "threads", "logs",
@@ -305,8 +230,8 @@ parse_root(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
 
 	if (!json_is_object(root))
 		return fail(c, "(top level)", "must be an object");
-	if ((r = check_fields(c, "(top level)", root, fields)) != 0 ||
-	    (r = get_string(c, root, "name", "name", 1, &name)) != 0)
+	if ((r = sg_cfg_fields(c, "(top level)", root, fields)) != 0 ||
+	    (r = sg_cfg_string(c, root, "name", "name", 1, &name)) != 0)
 		return r;
 	/* The name must make a vkey: printable ASCII, no space or '+'. */
 	memset(zero, 0, sizeof(zero));
@@ -318,12 +243,12 @@ parse_root(struct ctx *c, json_t *root, struct sg_wd_config *cfg)
 	if ((cfg->name = strdup(name)) == NULL)
 		return SG_ERR_NOMEM;
 	if ((r = parse_listen(c, root, cfg)) != 0 ||
-	    (r = get_path(c, root, "key_file", "key_file", 0,
+	    (r = sg_cfg_path(c, root, "key_file", "key_file", 0,
 	    &cfg->key_file)) != 0 ||
 	    (r = parse_pkcs11(c, root, cfg)) != 0 ||
-	    (r = get_path(c, root, "state_dir", "state_dir", 1,
+	    (r = sg_cfg_path(c, root, "state_dir", "state_dir", 1,
 	    &cfg->state_dir)) != 0 ||
-	    (r = get_uint(c, root, "threads", "threads", 1, THREADS_MAX, 2,
+	    (r = sg_cfg_uint(c, root, "threads", "threads", 1, THREADS_MAX, 2,
 	    &cfg->threads)) != 0 ||
 	    (r = parse_logs(c, root, cfg)) != 0)
 		return r;
@@ -335,26 +260,15 @@ sg_wd_config_load(const char *path, struct sg_wd_config **ret, char *err,
     size_t errlen)
 {
 	struct sg_wd_config *cfg = NULL;
-	struct ctx c = { path, NULL, err, errlen };
-	json_error_t jerr;
+	struct sg_cfg_ctx c = { path, NULL, err, errlen };
 	json_t *root = NULL;
-	char *buf = NULL;
-	size_t len;
 	int r;
 
-	if ((r = sg_read_file(path, CONFIG_MAX_SIZE, &buf, &len)) != 0)
-		return sg_err_set(err, errlen, r, "%s: cannot read: %s", path,
-		    sg_strerror(r));
-	if ((c.dir = sg_dirname(path)) == NULL ||
-	    (cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	if ((r = sg_cfg_read(&c, CONFIG_MAX_SIZE, &root)) != 0)
+		goto out;
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
 	    (cfg->path = strdup(path)) == NULL) {
 		r = SG_ERR_NOMEM;
-		goto out;
-	}
-	if ((root = json_loadb(buf, len, JSON_REJECT_DUPLICATES,
-	    &jerr)) == NULL) {
-		r = sg_err_set(err, errlen, SG_ERR_INVALID, "%s:%d: %s", path,
-		    jerr.line, jerr.text);
 		goto out;
 	}
 	if ((r = parse_root(&c, root, cfg)) != 0)
@@ -364,7 +278,6 @@ sg_wd_config_load(const char *path, struct sg_wd_config **ret, char *err,
 out:
 	sg_wd_config_free(cfg);
 	json_decref(root);
-	free(buf);
 	free(c.dir);
 	return r;
 }

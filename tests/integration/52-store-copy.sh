@@ -17,22 +17,8 @@
 # The cluster lives in T_DIR: stopped before lib.sh removes T_DIR.
 trap 'pg_stop "$T_DIR/pg" >/dev/null 2>&1; cleanup' EXIT
 
-# sg ARGS...: the CLI bounded in time; stdout in $T_DIR/out, stderr in
-# $T_DIR/err; prints the exit status.
-sg() {
-	timeout 60 setsid -w "$SIGNGATE" "$@" </dev/null \
-	    >"$T_DIR/out" 2>"$T_DIR/err"
-	echo $?
-}
-
-expect_rc() {
-	local name=$1 want=$2 got; shift 2
-	got=$(sg "$@")
-	expect_eq "$name (exit $want)" "$got" "$want"
-	if [ "$got" != "$want" ]; then
-		sed 's/^/    stderr: /' "$T_DIR/err" | head -n 5
-	fi
-}
+# The CLI may take up to a minute here (see sg in lib.sh).
+SG_TIMEOUT=60
 
 # copy [--as-front] ARGS...: signgated --copy-store (as the front's
 # user, as docs/OPERATIONS.md says to run it, with --as-front when run by

@@ -26,20 +26,6 @@ DB="$T_DIR/state/signgate.db"
 FORGE="$BUILD/tools/signer_forge"
 [ -x "$FORGE" ] || { not_ok "signer_forge is built ($FORGE)"; finish; exit 1; }
 
-sg() {
-	timeout 30 setsid -w "$SIGNGATE" "$@" </dev/null \
-	    >"$T_DIR/out" 2>"$T_DIR/err"
-	echo $?
-}
-expect_rc() {
-	local name=$1 want=$2 got; shift 2
-	got=$(sg "$@")
-	expect_eq "$name (exit $want)" "$got" "$want"
-	if [ "$got" != "$want" ]; then
-		sed 's/^/    stderr: /' "$T_DIR/err" | head -n 5
-		sed 's/^/    stdout: /' "$T_DIR/out" | head -n 5
-	fi
-}
 # idem_request KEY HEX IDEMPOTENCY-KEY: as new_request, with the key.
 idem_request() {
 	post_json ci /v1/requests "{\"key\":\"$1\",\"digest\":{\"algorithm\":\"sha256\",\"value\":\"$2\"},\"format\":\"raw\",\"artifact\":{\"name\":\"test.bin\",\"version\":\"1.0\"}}" \

@@ -13,25 +13,6 @@ MODULE=/usr/lib/softhsm/libsofthsm2.so
 PIN_FILE="$DEV/pins/officer-cards.pin"
 CARD="pkcs11:token=officer-cards;object"
 
-# sg ARGS...: runs the CLI; stdout in $T_DIR/out, stderr in $T_DIR/err;
-# prints the exit status.
-sg() {
-	timeout 30 setsid -w "$SIGNGATE" "$@" </dev/null \
-	    >"$T_DIR/out" 2>"$T_DIR/err"
-	echo $?
-}
-
-# expect_rc NAME STATUS ARGS...: the CLI exits with STATUS.
-expect_rc() {
-	local name=$1 want=$2 got; shift 2
-	got=$(sg "$@")
-	expect_eq "$name (exit $want)" "$got" "$want"
-	if [ "$got" != "$want" ]; then
-		sed 's/^/    stderr: /' "$T_DIR/err" | head -n 5
-		sed 's/^/    stdout: /' "$T_DIR/out" | head -n 5
-	fi
-}
-
 err_has() { grep -qE -- "$1" "$T_DIR/err"; }
 absent() { [ ! -e "$1" ]; }
 

@@ -8,24 +8,6 @@
 # byte in any of them, naming the broken link.
 . "$(dirname "$0")/lib.sh"
 
-# sg ARGS...: runs the CLI bounded in time, no terminal; stdout in
-# $T_DIR/out, stderr in $T_DIR/err; prints the exit status.
-sg() {
-	timeout 30 setsid -w "$SIGNGATE" "$@" </dev/null \
-	    >"$T_DIR/out" 2>"$T_DIR/err"
-	echo $?
-}
-
-expect_rc() {
-	local name=$1 want=$2 got; shift 2
-	got=$(sg "$@")
-	expect_eq "$name (exit $want)" "$got" "$want"
-	if [ "$got" != "$want" ]; then
-		sed 's/^/    stderr: /' "$T_DIR/err" | head -n 5
-		sed 's/^/    stdout: /' "$T_DIR/out" | head -n 5
-	fi
-}
-
 err_has() { grep -qE -- "$1" "$T_DIR/err"; }
 
 hex2bin() { printf '%s' "$1" | sed 's/../\\x&/g' | xargs -0 printf '%b'; }

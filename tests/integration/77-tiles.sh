@@ -13,20 +13,6 @@ FILL="$BUILD/tools/log_fill"
 [ -x "$FILL" ] || { not_ok "log_fill is built (make unit)"; finish; exit 1; }
 N=3000
 
-sg() {
-	timeout 30 setsid -w "$SIGNGATE" "$@" </dev/null \
-	    >"$T_DIR/out" 2>"$T_DIR/err"
-	echo $?
-}
-expect_rc() {
-	local name=$1 want=$2 got; shift 2
-	got=$(sg "$@")
-	expect_eq "$name (exit $want)" "$got" "$want"
-	if [ "$got" != "$want" ]; then
-		sed 's/^/    stderr: /' "$T_DIR/err" | head -n 5
-		sed 's/^/    stdout: /' "$T_DIR/out" | head -n 5
-	fi
-}
 # reader SOURCE: prints "SIZE ROOT" or "fail"; stderr in $T_DIR/reader.err.
 reader() {
 	timeout 60 python3 "$READER" "$1" "$VKEY" --cacert "$DEV/tls/ca.pem" \

@@ -12,23 +12,6 @@
 # rollback from its own state.
 . "$(dirname "$0")/lib.sh"
 
-# sg ARGS...: the CLI, bounded; stdout in $T_DIR/out, stderr in
-# $T_DIR/err; prints the exit status.
-sg() {
-	timeout 30 setsid -w "$SIGNGATE" "$@" </dev/null \
-	    >"$T_DIR/out" 2>"$T_DIR/err"
-	echo $?
-}
-expect_rc() {
-	local name=$1 want=$2 got; shift 2
-	got=$(sg "$@")
-	expect_eq "$name (exit $want)" "$got" "$want"
-	if [ "$got" != "$want" ]; then
-		sed 's/^/    stderr: /' "$T_DIR/err" | head -n 5
-		sed 's/^/    stdout: /' "$T_DIR/out" | head -n 5
-	fi
-}
-
 free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

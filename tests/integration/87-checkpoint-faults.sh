@@ -35,11 +35,6 @@ LOGKEY_FAILS='C_SignInit CKR_FUNCTION_FAILED mechanism CKM_EDDSA always
 rules ""
 DB="$T_DIR/state/signgate.db"
 
-sg() {
-	timeout 30 setsid -w "$SIGNGATE" "$@" </dev/null \
-	    >"$T_DIR/out" 2>"$T_DIR/err"
-	echo $?
-}
 q() { sqlite3 "$DB" "$1"; }
 entries() { q 'SELECT COUNT(*) FROM log_entries'; }
 served_size() { api - GET /v1/log/checkpoint >/dev/null; sed -n 2p "$T_DIR/body"; }

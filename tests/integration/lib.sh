@@ -287,6 +287,27 @@ api() {
 body() { cat "$T_DIR/body"; }
 jbody() { jq -r "$1" "$T_DIR/body"; }
 
+# sg ARGS...: the CLI bounded in time (SG_TIMEOUT seconds, 30 unless the
+# script sets it), with no terminal and no input; stdout in $T_DIR/out,
+# stderr in $T_DIR/err; prints the exit status.
+sg() {
+	timeout "${SG_TIMEOUT:-30}" setsid -w "$SIGNGATE" "$@" </dev/null \
+	    >"$T_DIR/out" 2>"$T_DIR/err"
+	echo $?
+}
+
+# expect_rc NAME STATUS ARGS...: the CLI exits with STATUS; the start of
+# what it wrote is shown when not.
+expect_rc() {
+	local name=$1 want=$2 got; shift 2
+	got=$(sg "$@")
+	expect_eq "$name (exit $want)" "$got" "$want"
+	if [ "$got" != "$want" ]; then
+		sed 's/^/    stderr: /' "$T_DIR/err" | head -n 5
+		sed 's/^/    stdout: /' "$T_DIR/out" | head -n 5
+	fi
+}
+
 # post_json PRINCIPAL PATH JSON [curl args]
 post_json() {
 	local who=$1 path=$2 json=$3; shift 3

@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "sg_err.h"
+#include "sg_fixture.h"
 #include "sg_merkle.h"
 #include "sg_note.h"
 #include "sg_store.h"
@@ -38,29 +39,8 @@ static int
 sign_cb(void *ctx, const struct sg_witness_request *req,
     struct sg_witness_reply *ret)
 {
-	struct sg_checkpoint cp;
-	EVP_MD_CTX *m;
-	size_t siglen = 64;
-	char *text = NULL;
-	int ok;
-
-	memset(ret, 0, sizeof(*ret));
-	memset(&cp, 0, sizeof(cp));
-	snprintf(cp.origin, sizeof(cp.origin), "%s", ORIGIN);
-	cp.size = req->size;
-	memcpy(cp.root, req->root, SG_HASH_LEN);
-	if (sg_checkpoint_format(&cp, &text) != 0)
-		return SG_ERR_INVALID;
-	m = EVP_MD_CTX_new();
-	ok = m != NULL && EVP_DigestSignInit(m, NULL, NULL, NULL, logkey) == 1 &&
-	    EVP_DigestSign(m, ret->sig, &siglen, (const uint8_t *)text,
-	    strlen(text)) == 1;
-	EVP_MD_CTX_free(m);
-	free(text);
-	ret->rec.present = 1;
-	ret->rec.size = req->size;
-	memcpy(ret->rec.root, req->root, SG_HASH_LEN);
-	return ok ? 0 : SG_ERR_CRYPTO;
+	(void)ctx;
+	return sg_fx_log_sign(logkey, ORIGIN, req, ret);
 }
 
 struct fill {

@@ -39,7 +39,9 @@
 #include "sg_crypto.h"
 #include "sg_err.h"
 #include "sg_merkle.h"
+#include "sg_note.h"
 #include "sg_util.h"
+#include "sg_witness.h"
 #include "sg_fixture.h"
 
 #define FX_PKI_DAYS 365
@@ -1167,4 +1169,35 @@ sg_fx_wa_free(struct sg_fx_wa_assertion *a)
 	free(a->client_data);
 	free(a->sig);
 	memset(a, 0, sizeof(*a));
+}
+
+/* ---- a log signed in process ---- */
+
+int
+sg_fx_log_sign(EVP_PKEY *key, const char *origin,
+    const struct sg_witness_request *req, struct sg_witness_reply *ret)
+{
+	struct sg_checkpoint cp;
+	EVP_MD_CTX *m;
+	size_t siglen = SG_ED25519_SIG;
+	char *text = NULL;
+	int ok;
+
+	memset(ret, 0, sizeof(*ret));
+	memset(&cp, 0, sizeof(cp));
+	snprintf(cp.origin, sizeof(cp.origin), "%s", origin);
+	cp.size = req->size;
+	memcpy(cp.root, req->root, SG_HASH_LEN);
+	if (sg_checkpoint_format(&cp, &text) != 0)
+		return SG_ERR_INVALID;
+	m = EVP_MD_CTX_new();
+	ok = m != NULL && EVP_DigestSignInit(m, NULL, NULL, NULL, key) == 1 &&
+	    EVP_DigestSign(m, ret->sig, &siglen, (const uint8_t *)text,
+	    strlen(text)) == 1;
+	EVP_MD_CTX_free(m);
+	free(text);
+	ret->rec.present = 1;
+	ret->rec.size = req->size;
+	memcpy(ret->rec.root, req->root, SG_HASH_LEN);
+	return ok ? 0 : SG_ERR_CRYPTO;
 }

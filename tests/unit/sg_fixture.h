@@ -279,4 +279,15 @@ int sg_fx_wa_sign(EVP_PKEY *key, const struct sg_fx_wa_opts *o,
 int sg_fx_wa_resign(EVP_PKEY *key, struct sg_fx_wa_assertion *a);
 void sg_fx_wa_free(struct sg_fx_wa_assertion *a);
 
+/* ---- a log signed in process ---- */
+
+struct sg_witness_request;
+struct sg_witness_reply;
+/* The signer's part for tools that build a log without an HSM: the
+ * checkpoint of req (origin, req's size and root) signed with the Ed25519
+ * key into ret, with the signer's record of that tree.  0, or an SG_ERR_*
+ * code. */
+int sg_fx_log_sign(EVP_PKEY *key, const char *origin,
+    const struct sg_witness_request *req, struct sg_witness_reply *ret);
+
 #endif
