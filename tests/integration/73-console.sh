@@ -38,9 +38,6 @@ if [ -n "$missing" ]; then
 fi
 
 DRIVER="/usr/bin/python3 $SG_ROOT/tests/integration/console_driver.py $T_DIR/wd.json"
-free_port() {
-	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # --- the gateway, its console on a port of its own ------------------------
 cp "$DEV/policy.conf" "$T_DIR/policy.conf"

@@ -12,10 +12,6 @@
 # rollback from its own state.
 . "$(dirname "$0")/lib.sh"
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # sign_nightly N KEY: POST /v1/requests for nightly over digest N with
 # Idempotency-Key KEY; prints the status (the answer in $T_DIR/body) and
 # writes the time it took (ms) to $T_DIR/elapsed.

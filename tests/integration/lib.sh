@@ -369,6 +369,12 @@ dsse_envelope() {
 	echo "$id"
 }
 
+# free_port: a loopback TCP port nobody listens on now (for a server whose
+# port must be known before it starts).
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # start_witness NAME LOG_VKEY...: a signgate-witness named NAME
 # ("witness.test/NAME") for these logs, on a free loopback port, in
 # $T_DIR/witness-NAME (its key, its configuration w.json, its state) and
