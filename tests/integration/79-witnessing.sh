@@ -9,7 +9,8 @@
 # the gateway restored from an older copy of its state (and its signer's
 # record): the witnesses answer 409, and the gateway says so in its log,
 # its metrics and /readyz, while `signgate log monitor` reports the
-# rollback from its own state.
+# rollback from its own state.  That gateway then grows a tree of its own
+# past the witnesses' (a fork): they answer 422, and it says so too.
 . "$(dirname "$0")/lib.sh"
 
 # sign_nightly N KEY: POST /v1/requests for nightly over digest N with
@@ -201,6 +202,22 @@ degraded() { [ "$(api - GET /readyz)" = 503 ] && grep -q 'rolled back or forked'
 check "/readyz is degraded, saying why" wait_for 10 degraded
 expect_rc "log monitor reports the rollback" 5 log monitor --state "$STATE"
 check "... as a rollback" grep -qi 'rollback' "$T_DIR/err" "$T_DIR/out"
+
+# --- fork: the restored gateway grows past what the witnesses saw -------------
+# Its new entries are not those the witnesses cosigned: once its tree is
+# larger than theirs, no consistency proof from their tree can verify.
+n503=0
+for n in 5 6 7 8; do
+	[ "$(sign_nightly "$n" "fork$n")" = 503 ] && n503=$((n503 + 1))
+done
+expect_eq "the forked gateway answers no signature (503, fail-closed)" \
+    "$n503" 4
+forked() { grep -q 'THE LOG WAS ROLLED BACK OR FORKED: it cannot verify that the tree of [0-9]* entries extends' "$T_DIR/daemon.log"; }
+check "the gateway logs the fork once its tree is the larger" wait_for 20 forked
+check "... which the witnesses refused with 422" \
+    grep -q ': 422: ' "$T_DIR/witness-w1.log"
+check "/readyz stays degraded" degraded
+expect_rc "log monitor still reports it" 5 log monitor --state "$STATE"
 
 stop_witness "$W1_PID" w1
 stop_witness "$W2_PID" w2
