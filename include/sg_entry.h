@@ -159,7 +159,10 @@ struct sg_entry {
 	size_t napproval_entries;
 };
 
-/* Renders an entry (malloc'd).  Fields are validated as the parser would. */
+/* Renders an entry (malloc'd).  Fields are validated as the parser would;
+ * SG_ERR_TOO_LARGE for an entry beyond what this build writes (the
+ * bounds of "What one entry may hold"), which older builds could write
+ * and the parser still reads. */
 int sg_entry_build(const struct sg_entry *e, char **ret, size_t *ret_len);
 /* Strict parse: exact order, no unknown or repeated lines, canonical
  * base64 and decimal, LF only, and build(parse(x)) == x. */
