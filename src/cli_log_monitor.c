@@ -375,7 +375,7 @@ src_entry(void *ctx, uint64_t index, char **ret, size_t *ret_len)
 	char *copy;
 	int r;
 
-	if (s->h != NULL)
+	if (s->tc == NULL)
 		return sg_log_api_entry(&s->api, index, ret, ret_len);
 	if (index >= s->cp.size)
 		return src_fail(s, "an entry past the checkpoint");
@@ -537,6 +537,43 @@ monitor_witnesses(const struct log_args *a, const char *note, size_t len,
 }
 
 /* Reads the entries not examined yet, up to the verified checkpoint. */
+/*
+ * Read from the gateway, the entries come from its own tiles (/log/, an
+ * entry bundle of 256 a request) rather than the JSON API (an entry and
+ * its proof, two requests each), once the tiles' checkpoint, verified
+ * with the same key, extends the one this run verified.  A gateway
+ * without tiles, or tiles that cannot be read, leave the JSON API.
+ */
+static void
+src_gateway_tiles(struct source *s, const struct sg_cli_conf *conf,
+    const struct sg_log_vkey *k)
+{
+	struct sg_tile_client *tc = NULL;
+	const struct sg_checkpoint *tcp;
+	const char *ca;
+	char url[2048];
+	size_t n;
+
+	if (s->h == NULL || s->tc != NULL || conf->url == NULL)
+		return;
+	n = strlen(conf->url);
+	while (n > 0 && conf->url[n - 1] == '/')
+		n--;
+	if (n + sizeof("/log") > sizeof(url))
+		return;
+	snprintf(url, sizeof(url), "%.*s/log", (int)n, conf->url);
+	ca = conf->cacert != NULL ? conf->cacert : getenv("SIGNGATE_CACERT");
+	if (sg_tile_client_open(url, ca, (long)conf->timeout, &tc) != 0)
+		return;
+	if (sg_tile_client_checkpoint(tc, k->text) != 0 ||
+	    (tcp = sg_tile_client_cp(tc))->size < s->cp.size ||
+	    sg_tile_client_consistent(tc, s->cp.size, s->cp.root) != 0) {
+		sg_tile_client_free(tc);
+		return;
+	}
+	s->tc = tc;
+}
+
 static int
 monitor_entries(struct source *s, const struct log_args *a, int have_old,
     struct monitor_state *cur, struct sg_monitor_run *run)
@@ -631,6 +668,8 @@ monitor_run(struct sg_cli_conf *conf, const struct log_args *a,
 	if (a->nwitnesses > 0)
 		printf("witnesses: %zu of %zu cosigned (quorum %llu)\n",
 		    cosigned, a->nwitnesses, (unsigned long long)a->quorum);
+	if (cur->m.next < s.cp.size || a->has_from)
+		src_gateway_tiles(&s, conf, &cur->key);
 	if ((ex = monitor_entries(&s, a, *have_old, cur, run)) != 0)
 		goto out;
 	cur->m.success = (int64_t)time(NULL);
