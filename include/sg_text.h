@@ -28,6 +28,11 @@
 int sg_name_ok(const char *s, size_t max);
 /* The same over a length (no NUL needed; a NUL byte is refused). */
 int sg_name_okn(const char *s, size_t n, size_t max);
+/* The n bytes at s are lower-case hex digits (no NUL needed). */
+int sg_lower_hexn(const char *s, size_t n);
+/* Exactly n lower-case hex digits, NUL-terminated (reads at most n + 1
+ * bytes); a NULL s is refused. */
+int sg_lower_hex_ok(const char *s, size_t n);
 /* A request id: exactly 32 lower-case hex digits. */
 int sg_request_id_ok(const char *s);
 /* An ISO 3166-1 alpha-2 country code: two upper-case ASCII letters. */

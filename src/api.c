@@ -620,19 +620,6 @@ enum match {
 	MATCH_BELOW,                    /* a path below the pattern's {id} */
 };
 
-/* n lower-case hex digits. */
-static int
-sha_hex_ok(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
-		    s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 static enum match
 match(const char *pat, const char *path, struct args *v)
 {
@@ -657,7 +644,7 @@ match(const char *pat, const char *path, struct args *v)
 		} else if (strncmp(pat, "{sha}", 5) == 0) {
 			n = strcspn(path, "/");
 			v->bad = "no such policy";
-			if (n != SG_SHA256_HEX_LEN || !sha_hex_ok(path, n))
+			if (n != SG_SHA256_HEX_LEN || !sg_lower_hexn(path, n))
 				return MATCH_BAD;
 			memcpy(v->sha, path, n);
 			v->sha[n] = '\0';

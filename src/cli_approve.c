@@ -491,20 +491,6 @@ approve_check_reason(const char *cmd, const struct approve_args *a)
 	return 0;
 }
 
-static int
-sha256_hex_ok(const char *s)
-{
-	size_t i;
-
-	if (strlen(s) != SG_SHA256_HEX_LEN)
-		return 0;
-	for (i = 0; i < SG_SHA256_HEX_LEN; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
-		    s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 /* What the options say together, once parsed. */
 static int
 approve_check(int argc, char **argv, struct approve_args *a)
@@ -514,7 +500,7 @@ approve_check(int argc, char **argv, struct approve_args *a)
 
 	if (a->policy != NULL) {
 		if (strcmp(argv[0], "approve") != 0 || argc - optind != 0 ||
-		    !sha256_hex_ok(a->policy)) {
+		    !sg_lower_hex_ok(a->policy, SG_SHA256_HEX_LEN)) {
 			fprintf(stderr, "signgate: approve --policy SHA256 (%d "
 			    "lower-case hex characters) and no ID; a policy "
 			    "change is approved or left pending, not "
@@ -827,7 +813,7 @@ policy_precheck(struct sg_cli_http *h, const char *sha, char **ret)
 	psha = json_is_object(prevj) ? json_string_value(json_object_get(prevj,
 	    "sha256")) : NULL;
 	ex = SG_EXIT_LOCAL;
-	if (psha == NULL || !sha256_hex_ok(psha)) {
+	if (psha == NULL || !sg_lower_hex_ok(psha, SG_SHA256_HEX_LEN)) {
 		fprintf(stderr, "signgate: the pending policy names no valid "
 		    "previous policy\n");
 		goto out;

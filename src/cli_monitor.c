@@ -540,18 +540,13 @@ static int
 policy_id_ok(const char *s)
 {
 	const char *at = strchr(s, '@'), *sp = strchr(s, ' ');
-	size_t i;
 
 	if (at == NULL || sp == NULL || at > sp ||
 	    !sg_name_okn(s, (size_t)(at - s), SG_NAME_LEN_MAX) ||
 	    sp == at + 1 || strspn(at + 1, "0123456789") !=
 	    (size_t)(sp - at - 1) || strncmp(sp + 1, "sha256:", 7) != 0 ||
-	    strlen(sp + 8) != SG_SHA256_HEX_LEN)
+	    !sg_lower_hex_ok(sp + 8, SG_SHA256_HEX_LEN))
 		return 0;
-	for (i = 0; i < SG_SHA256_HEX_LEN; i++)
-		if (sg_hex_digit((unsigned char)sp[8 + i]) < 0 ||
-		    (sp[8 + i] >= 'A' && sp[8 + i] <= 'F'))
-			return 0;
 	return 1;
 }
 

@@ -107,21 +107,6 @@ watch_options(int argc, char **argv, struct sg_cli_conf *conf,
 	return SG_EXIT_OK;
 }
 
-/* A request id from the server, fit for a path: 32 lower-case hex. */
-static int
-id_ok(const char *id)
-{
-	size_t i;
-
-	if (id == NULL || strlen(id) != 32)
-		return 0;
-	for (i = 0; i < 32; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') ||
-		    (id[i] >= 'a' && id[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 /* Whether req waits for `me`: some term still misses officers, me did
  * not ask for it and has not decided it. */
 static int
@@ -134,7 +119,7 @@ waits_for(const json_t *req, const char *me)
 	size_t i;
 	int missing = 0;
 
-	if (!id_ok(sg_cli_jstr(req, "id")) ||
+	if (!sg_request_id_ok(sg_cli_jstr(req, "id")) ||
 	    sg_cli_req_state(req) != SG_REQ_PENDING)
 		return 0;
 	if ((who = sg_cli_jstr(req, "requester")) != NULL &&

@@ -42,6 +42,7 @@
 #include "sg_err.h"
 #include "sg_policy.h"
 #include "sg_service.h"
+#include "sg_text.h"
 #include "sg_util.h"
 
 const char *const sg_console_headers[] = {
@@ -290,14 +291,10 @@ enum match { MATCH_NO, MATCH_YES };
 static enum match
 match(const char *pat, const char *path, char id[SG_REQUEST_ID_SIZE])
 {
-	size_t i;
-
 	while (*pat != '\0') {
 		if (strncmp(pat, "{id}", 4) == 0) {
-			for (i = 0; i < SG_REQUEST_ID_SIZE - 1; i++)
-				if (!((path[i] >= '0' && path[i] <= '9') ||
-				    (path[i] >= 'a' && path[i] <= 'f')))
-					return MATCH_NO;
+			if (!sg_lower_hexn(path, SG_REQUEST_ID_SIZE - 1))
+				return MATCH_NO;
 			memcpy(id, path, SG_REQUEST_ID_SIZE - 1);
 			id[SG_REQUEST_ID_SIZE - 1] = '\0';
 			pat += 4;

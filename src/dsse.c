@@ -53,20 +53,6 @@ static const struct {
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
-/* Lower-case hex of exactly want characters. */
-static int
-is_lower_hex(const char *s, size_t want)
-{
-	size_t i;
-
-	if (strlen(s) != want)
-		return 0;
-	for (i = 0; i < want; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 /* 0 for a name that is not one of our digests. */
 static size_t
 digest_hex_len(const char *alg)
@@ -97,8 +83,8 @@ common_valid(const struct sg_statement *s)
 	    !sg_name_ok(s->key, SG_NAME_LEN_MAX) ||
 	    !sg_name_ok(s->requester, SG_NAME_LEN_MAX) ||
 	    !sg_name_ok(s->policy_name, SG_NAME_LEN_MAX) ||
-	    !is_lower_hex(s->spki_sha256, SG_SHA256_HEX_LEN) ||
-	    !is_lower_hex(s->policy_sha256, SG_SHA256_HEX_LEN))
+	    !sg_lower_hex_ok(s->spki_sha256, SG_SHA256_HEX_LEN) ||
+	    !sg_lower_hex_ok(s->policy_sha256, SG_SHA256_HEX_LEN))
 		return 0;
 	if (sg_format_parse(s->format, &format) != 0)
 		return 0;
@@ -119,13 +105,13 @@ kind_valid(const struct sg_statement *s)
 		    s->pattern[0] != '\0')
 			return 0;
 		return (dlen = digest_hex_len(s->digest_alg)) != 0 &&
-		    is_lower_hex(s->digest_hex, dlen);
+		    sg_lower_hex_ok(s->digest_hex, dlen);
 	case SG_KIND_RELEASE:
 		if (s->digest_alg[0] != '\0' || s->digest_hex[0] != '\0' ||
 		    s->pattern[0] != '\0')
 			return 0;
 		return s->count >= 1 && s->count <= SG_RELEASE_MAX &&
-		    is_lower_hex(s->manifest_root, SG_SHA256_HEX_LEN);
+		    sg_lower_hex_ok(s->manifest_root, SG_SHA256_HEX_LEN);
 	case SG_KIND_GRANT:
 		if (s->digest_alg[0] != '\0' || s->digest_hex[0] != '\0' ||
 		    s->manifest_root[0] != '\0')

@@ -287,15 +287,7 @@ artifact_valid(const struct sg_entry *e)
 static int
 is_sha256_hex(const char *s, size_t cap)
 {
-	size_t i;
-
-	if (!terminated(s, cap) || strlen(s) != SG_SHA256_HEX_LEN)
-		return 0;
-	for (i = 0; i < SG_SHA256_HEX_LEN; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
-		    s[i] <= 'f')))
-			return 0;
-	return 1;
+	return terminated(s, cap) && sg_lower_hex_ok(s, SG_SHA256_HEX_LEN);
 }
 
 /* "<name>@<version> sha256:<hex>", whose SHA-256 the request id begins. */

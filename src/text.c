@@ -124,18 +124,28 @@ sg_name_ok(const char *s, size_t max)
 }
 
 int
-sg_request_id_ok(const char *s)
+sg_lower_hexn(const char *s, size_t n)
 {
 	size_t i;
 
-	if (s == NULL || strnlen(s, SG_REQUEST_ID_LEN + 1) !=
-	    SG_REQUEST_ID_LEN)
-		return 0;
-	for (i = 0; i < SG_REQUEST_ID_LEN; i++)
+	for (i = 0; i < n; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') ||
 		    (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return 1;
+}
+
+int
+sg_lower_hex_ok(const char *s, size_t n)
+{
+	/* strnlen: never reads past n + 1 bytes. */
+	return s != NULL && strnlen(s, n + 1) == n && sg_lower_hexn(s, n);
+}
+
+int
+sg_request_id_ok(const char *s)
+{
+	return sg_lower_hex_ok(s, SG_REQUEST_ID_LEN);
 }
 
 int

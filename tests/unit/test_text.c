@@ -176,6 +176,17 @@ test_request_id_and_country(void)
 	CHECK(!sg_request_id_ok("0123456789abcdef0123456789abcdeg"));
 	CHECK(!sg_request_id_ok("../../v1/keys"));
 	CHECK(!sg_request_id_ok(NULL));
+	/* The hex check under it: exactly n digits, a to f lower case. */
+	CHECK(sg_lower_hex_ok("09af", 4));
+	CHECK(!sg_lower_hex_ok("09aF", 4));
+	CHECK(!sg_lower_hex_ok("09af", 3));
+	CHECK(!sg_lower_hex_ok("09a", 4));
+	CHECK(!sg_lower_hex_ok("09ag", 4));
+	CHECK(!sg_lower_hex_ok(NULL, 4));
+	CHECK(sg_lower_hex_ok("", 0));
+	CHECK(sg_lower_hexn("09afZZ", 4));
+	CHECK(!sg_lower_hexn("09A", 3));
+	CHECK(!sg_lower_hexn("0\0" "a", 3));
 
 	CHECK(sg_country_ok("CH"));
 	CHECK(!sg_country_ok("ch"));
