@@ -321,11 +321,12 @@ decide_locked(struct sg_service *s, const char *id, const char *principal,
 {
 	struct sg_envelope env;
 	struct decide_job dj;
-	int r, kept = 0;
+	int r, kept = 0, held = 0;
 
 	memset(&env, 0, sizeof(env));
 	if ((r = parse_envelope(envelope_json, len, principal, &env, f)) != 0)
 		goto out;
+	held = svc_hold(s, id);
 	memset(&dj, 0, sizeof(dj));
 	dj.s = s;
 	dj.id = id;
@@ -341,6 +342,8 @@ decide_locked(struct sg_service *s, const char *id, const char *principal,
 		goto out;
 	r = sg_service_get(s, id, ret);
 out:
+	if (held)
+		svc_unhold(s, id);
 	sg_envelope_clear(&env);
 	return r;
 }
@@ -373,6 +376,7 @@ struct decide_op {
 	struct sg_fault f;
 	struct svc_step step;
 	int r, kept;
+	int held;                      /* svc_hold on id */
 	sg_service_decided_fn done;
 	void *done_arg;
 };
@@ -383,6 +387,8 @@ decide_op_end(struct decide_op *op)
 	struct sg_service *s = op->s;
 	struct sg_request *q = NULL;
 
+	if (op->held)
+		svc_unhold(s, op->id);
 	if (op->r == 0)
 		op->r = sg_service_get(s, op->id, &q);
 	svc_async_leave(s);
@@ -473,12 +479,15 @@ sg_service_decide_async(struct sg_service *s, const char *id,
 	op->dj.f = &op->f;
 	pthread_rwlock_rdlock(&s->plock);
 	if ((r = svc_async_enter(s)) == 0) {
+		op->held = svc_hold(s, op->id);
 		if ((r = sg_store_write_async(s->store, job_decide, &op->dj,
 		    decide_op_stored, op)) == 0) {
 			/* op may be gone already. */
 			pthread_rwlock_unlock(&s->plock);
 			return;
 		}
+		if (op->held)
+			svc_unhold(s, op->id);
 		svc_async_leave(s);
 		svc_fault(&op->f, NULL, "the decision could not be stored and "
 		    "logged");

@@ -459,7 +459,7 @@ svc_grant_create(struct sg_service *s, const struct sg_new_request *nr,
 	struct sg_request *g = NULL, q;
 	struct take_job tj = { .s = s, .nr = nr, .q = &q, .f = f };
 	char line[SG_ARTIFACT_LINE_MAX + 1];
-	int r;
+	int r, held = 0;
 
 	*ret_existing = 0;
 	if ((r = grant_check(s, nr, &al, line, sizeof(line), &g, f)) != 0)
@@ -472,6 +472,8 @@ svc_grant_create(struct sg_service *s, const struct sg_new_request *nr,
 	if ((r = grant_request(g, nr, &al, svc_now(s), &q)) != 0)
 		goto out;
 	tj.g = g;
+	/* Signed below by this thread, not by the sweep meanwhile. */
+	held = svc_hold(s, q.id);
 	if ((r = sg_store_write(s->store, job_take, &tj)) != 0) {
 		if (r == SG_ERR_UNAVAILABLE || r == SG_ERR_IO)
 			svc_fault(f, NULL, "the request could not be stored");
@@ -491,6 +493,9 @@ svc_grant_create(struct sg_service *s, const struct sg_new_request *nr,
 		if (r != 0 && r != SG_ERR_FORBIDDEN)
 			goto out;
 	}
+	if (held)
+		svc_unhold(s, q.id);
+	held = 0;
 	if ((r = svc_log_covered(s, q.id, f)) == 0)
 		r = sg_service_get(s, q.id, ret);
 	if (r == 0 && (*ret)->state == SG_REQ_FAILED) {
@@ -501,6 +506,8 @@ svc_grant_create(struct sg_service *s, const struct sg_new_request *nr,
 		r = SG_ERR_FORBIDDEN;
 	}
 out:
+	if (held)
+		svc_unhold(s, q.id);
 	sg_request_free(g);
 	return r;
 }

@@ -97,6 +97,10 @@ struct sg_service {
 	char claims[SVC_MAX_CLAIMS][SG_REQUEST_ID_SIZE];
 	int claims_db[SVC_MAX_CLAIMS]; /* also claimed in a shared store */
 	size_t nclaims;
+	/* ids a caller's thread will sign itself (svc_hold): one entry a
+	 * holder, so the same id may stand more than once */
+	char holds[SVC_MAX_CLAIMS][SG_REQUEST_ID_SIZE];
+	size_t nholds;
 	/* quorum met, signing to retry */
 	char retry[SVC_MAX_CLAIMS][SG_REQUEST_ID_SIZE];
 	size_t nretry;
@@ -270,6 +274,19 @@ void svc_unclaim(struct sg_service *s, const char *id);
  * too (sg_store_claim); 0 if another gateway holds it.  1 at once on a
  * store of its own. */
 int svc_claim_db(struct sg_service *s, const char *id);
+/*
+ * A caller about to write what may let it sign request id (a decision
+ * that may complete the quorum, a request taken under a grant) holds the
+ * id from before that write until its own signing attempt has ended, so
+ * that the housekeeping sweep, which signs what nobody is signing, does
+ * not take the request from under it (the caller would then answer with
+ * the request unsigned).  svc_hold returns 1 when held (0 when the set is
+ * full: the sweep may then compete, as without a hold); only a 1 is
+ * undone with svc_unhold.  Several callers may hold the same id.
+ */
+int svc_hold(struct sg_service *s, const char *id);
+void svc_unhold(struct sg_service *s, const char *id);
+int svc_held(struct sg_service *s, const char *id);
 /* The key view of the key q's statement names (by SPKI digest), or NULL
  * with why (rotated, gone). */
 const struct sg_key_view *svc_statement_key(struct sg_service *s,

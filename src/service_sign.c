@@ -344,6 +344,49 @@ svc_unclaim(struct sg_service *s, const char *id)
 		sg_store_unclaim(s->store, id);
 }
 
+int
+svc_hold(struct sg_service *s, const char *id)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->nholds < SVC_MAX_CLAIMS) {
+		snprintf(s->holds[s->nholds++], SG_REQUEST_ID_SIZE, "%s", id);
+		r = 1;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void
+svc_unhold(struct sg_service *s, const char *id)
+{
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nholds; i++)
+		if (strcmp(s->holds[i], id) == 0) {
+			s->nholds--;
+			memcpy(s->holds[i], s->holds[s->nholds],
+			    SG_REQUEST_ID_SIZE);
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+}
+
+int
+svc_held(struct sg_service *s, const char *id)
+{
+	size_t i;
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->nholds && !r; i++)
+		r = strcmp(s->holds[i], id) == 0;
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
 /* Remembers a request whose quorum holds but whose signing failed, so the
  * housekeeping thread tries it first however many others are pending. */
 void

@@ -113,7 +113,8 @@ sign_met(struct sg_service *s)
 	s->sweep_after = n < SVC_SWEEP_BATCH ? 0 : last;
 	for (i = 0; i < n; i++) {
 		q = NULL;
-		if (sg_service_get(s, ids[i], &q) != 0)
+		/* A caller is signing it itself (svc_hold). */
+		if (svc_held(s, ids[i]) || sg_service_get(s, ids[i], &q) != 0)
 			continue;
 		if (q->grant_id[0] != '\0')
 			svc_grant_sign_pending(s, ids[i]);
