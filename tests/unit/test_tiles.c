@@ -80,7 +80,9 @@ test_paths(void)
 			u.level = (unsigned)(n % 8);
 		CHECK_EQ_INT(sg_tile_path(&u, p), 0);
 		CHECK_EQ_INT(sg_tile_path_parse(p, &back), 0);
-		CHECK(memcmp(&u, &back, sizeof(u)) == 0);
+		/* Field by field: the struct's padding is not the parser's. */
+		CHECK(u.entries == back.entries && u.level == back.level &&
+		    u.index == back.index && u.width == back.width);
 	}
 	t.entries = 1;
 	t.level = 1;
