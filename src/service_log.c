@@ -281,7 +281,6 @@ artifact_bundle(struct sg_txn *t, uint64_t index, uint64_t approved,
 static int
 log_query_in(struct sg_txn *t, const struct log_query *lq)
 {
-	char *note = NULL;
 	uint64_t size;
 	int r;
 
@@ -290,10 +289,9 @@ log_query_in(struct sg_txn *t, const struct log_query *lq)
 		return sg_tlog_checkpoint(t, lq->text, lq->size);
 	case LOG_ENTRY:
 		/* Only what a signed checkpoint covers is served. */
-		if ((r = sg_tlog_checkpoint(t, &note, &size)) == 0)
+		if ((r = sg_tlog_checkpoint_size(t, &size)) == 0)
 			r = lq->a < size ? sg_tlog_entry(t, lq->a, lq->text,
 			    lq->len) : SG_ERR_NOT_FOUND;
-		free(note);
 		return r;
 	case LOG_INCLUSION:
 		return sg_tlog_inclusion(t, lq->a, lq->b, lq->hashes, lq->cap,
