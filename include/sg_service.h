@@ -225,9 +225,11 @@ int sg_service_release_items(struct sg_service *s, const char *id,
     uint64_t after, size_t max, struct sg_release_item **ret,
     size_t *ret_n);
 /* The proof bundle of an artifact signature: its entry's bundle, then the
- * approved entry's, under the same checkpoint. */
+ * approved entry's, under the same checkpoint (see sg_service_log_bundle
+ * for what and f). */
 int sg_service_artifact_bundle(struct sg_service *s, uint64_t index,
-    uint64_t approved_index, char **ret);
+    uint64_t approved_index, const char *what, char **ret,
+    struct sg_fault *f);
 
 int sg_service_get(struct sg_service *s, const char *id,
     struct sg_request **ret);
@@ -282,12 +284,14 @@ int sg_service_log_inclusion(struct sg_service *s, uint64_t index,
 int sg_service_log_consistency(struct sg_service *s, uint64_t old_size,
     uint64_t new_size, uint8_t (*out)[SG_HASH_LEN], size_t cap,
     size_t *ret_n);
-/* The c2sp.org/tlog-proof@v1 bundle for one entry. */
-int sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret);
-/* Whether proofs wait for witnesses' cosignatures (fail-closed), and
- * how many: the bundles above then fail with SG_ERR_UNAVAILABLE once
- * they waited in vain. */
-int sg_service_witnesses(struct sg_service *s, unsigned *ret_quorum);
+/*
+ * The c2sp.org/tlog-proof@v1 bundle for one entry, the signature `what`
+ * ("the signature of request <id>").  With fail-closed witnesses, after
+ * waiting in vain for a checkpoint with their quorum: SG_ERR_UNAVAILABLE,
+ * f (may be NULL) saying that `what` is recorded and awaits them.
+ */
+int sg_service_log_bundle(struct sg_service *s, uint64_t index,
+    const char *what, char **ret, struct sg_fault *f);
 /* A c2sp.org/tlog-tiles tile or entry bundle (see sg_tlog_tile). */
 int sg_service_log_tile(struct sg_service *s, const struct sg_tile *tile,
     uint8_t **ret, size_t *ret_len, uint64_t *ret_bad);

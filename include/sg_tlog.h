@@ -78,6 +78,8 @@ void sg_tlog_status(struct sg_tlog *l, struct sg_tlog_status *ret);
 
 /* Inside any transaction. */
 int sg_tlog_checkpoint(struct sg_txn *t, char **ret_note, uint64_t *ret_size);
+/* The size of the latest checkpoint, without its note. */
+int sg_tlog_checkpoint_size(struct sg_txn *t, uint64_t *ret_size);
 /* Size and signing time of the latest checkpoint. */
 int sg_tlog_checkpoint_time(struct sg_txn *t, uint64_t *ret_size,
     int64_t *ret_signed_at);

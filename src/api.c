@@ -362,28 +362,6 @@ api_problem(struct sg_http_response *resp, int status, const char *field,
 	api_set_json(resp, status, problem_doc(status, field, detail));
 }
 
-void
-api_proof_problem(struct sg_api *a, struct sg_http_response *resp,
-    const char *what)
-{
-	struct sg_fault f;
-	unsigned quorum;
-
-	if (!sg_service_witnesses(a->svc, &quorum)) {
-		api_problem(resp, 503, NULL, "the signature's log proof cannot "
-		    "be read, or no signed checkpoint covers it yet");
-		return;
-	}
-	memset(&f, 0, sizeof(f));
-	snprintf(f.detail, sizeof(f.detail), "%s was recorded and its log "
-	    "entry is stored, but it awaits witness cosignatures: no "
-	    "checkpoint covering it carries the cosignatures of %u witnesses "
-	    "yet; retry with the same Idempotency-Key (or read it again) "
-	    "later", what, quorum);
-	f.recorded = 1;
-	api_service_problem(resp, SG_ERR_UNAVAILABLE, &f);
-}
-
 /* A service error with its fault, in one place. */
 void
 api_service_problem(struct sg_http_response *resp, int r,

@@ -117,11 +117,14 @@ typedef int api_reason_fn(struct sg_service *, const char *id,
     struct sg_fault *f);
 void api_with_reason(struct call *c, api_reason_fn *fn);
 /* The signature object of a signature under a release or grant: the
- * object o it was made under, its entry's index, the signature. */
+ * object o it was made under, its entry's index, the signature.  NULL
+ * without its proof; f then holds the service's fault, if any, naming
+ * the signature as `what` (sg_service_log_bundle). */
 json_t *api_artifact_signature_json(struct sg_api *a,
     const struct sg_request *o, const char *digest_alg, enum sg_format fmt,
     int64_t log_index, const uint8_t *sig, size_t sig_len,
-    const uint8_t *cms, size_t cms_len);
+    const uint8_t *cms, size_t cms_len, const char *what,
+    struct sg_fault *f);
 /* api_policy.c */
 handler_fn api_get_policy, api_get_policy_pending, api_post_policy_approval;
 /* api_release.c */
@@ -136,11 +139,6 @@ void api_problem(struct sg_http_response *resp, int status,
     __attribute__((format(printf, 4, 5)));
 void api_service_problem(struct sg_http_response *resp, int r,
     const struct sg_fault *f);
-/* 503: a signature of `what` is stored but its proof cannot be answered
- * (with fail-closed witnesses: no checkpoint covering it carries their
- * quorum yet; "recorded", retry with the Idempotency-Key). */
-void api_proof_problem(struct sg_api *a, struct sg_http_response *resp,
-    const char *what);
 const char *api_query(const struct call *c, const char *name);
 const char *api_header(const struct sg_http_request *req, const char *name);
 

@@ -27,7 +27,8 @@
 json_t *
 api_artifact_signature_json(struct sg_api *a, const struct sg_request *o,
     const char *digest_alg, enum sg_format fmt, int64_t log_index,
-    const uint8_t *sig, size_t sig_len, const uint8_t *cms, size_t cms_len)
+    const uint8_t *sig, size_t sig_len, const uint8_t *cms, size_t cms_len,
+    const char *what, struct sg_fault *f)
 {
 	const struct sg_key_view *kv = sg_service_key(a->svc, o->key);
 	const char *alg = kv != NULL ? sg_scheme_name(kv->pk->alg,
@@ -38,7 +39,7 @@ api_artifact_signature_json(struct sg_api *a, const struct sg_request *o,
 	/* Never hand out a signature without its proof. */
 	if (log_index < 0 || o->approved_index < 0 ||
 	    sg_service_artifact_bundle(a->svc, (uint64_t)log_index,
-	    (uint64_t)o->approved_index, &proof) != 0)
+	    (uint64_t)o->approved_index, what, &proof, f) != 0)
 		return NULL;
 	if ((b64 = sg_b64_encode(sig, sig_len)) == NULL)
 		goto out;
@@ -373,10 +374,10 @@ out:
 
 static json_t *
 item_json(struct sg_api *a, const struct sg_request *o,
-    const struct sg_release_item *it)
+    const struct sg_release_item *it, struct sg_fault *f)
 {
 	struct sg_artifact_line al;
-	char hex[SG_DIGEST_HEX_SIZE];
+	char hex[SG_DIGEST_HEX_SIZE], what[64];
 	json_t *j, *sig;
 
 	if (sg_artifact_line_parse(it->line, strlen(it->line), &al) != 0)
@@ -391,9 +392,11 @@ item_json(struct sg_api *a, const struct sg_request *o,
 		json_object_set_new(j, "version", json_string(al.version));
 	if (j == NULL || it->signature == NULL)
 		return j;
+	snprintf(what, sizeof(what), "the signature of artifact %llu",
+	    (unsigned long long)it->position);
 	sig = api_artifact_signature_json(a, o, sg_digest_name(al.digest_alg),
 	    al.format, it->log_index, it->signature, it->signature_len,
-	    it->cms, it->cms_len);
+	    it->cms, it->cms_len, what, f);
 	if (sig == NULL) {
 		json_decref(j);
 		return NULL;
@@ -410,6 +413,7 @@ api_get_artifacts(struct call *c)
 	const char *limit_s = api_query(c, "limit");
 	struct sg_release_item *items = NULL;
 	struct sg_request *o;
+	struct sg_fault f;
 	uint64_t after = 0, limit = ITEMS_DEFAULT;
 	size_t i, n = 0;
 	json_t *arr, *j;
@@ -434,15 +438,13 @@ api_get_artifacts(struct call *c)
 		goto out;
 	}
 	arr = json_array();
+	memset(&f, 0, sizeof(f));
 	for (i = 0; i < n; i++) {
-		if ((j = item_json(c->a, o, &items[i])) == NULL) {
-			unsigned quorum;
-			char what[128];
+		if ((j = item_json(c->a, o, &items[i], &f)) == NULL) {
 			json_decref(arr);
-			snprintf(what, sizeof(what), "the signature of artifact "
-			    "%llu", (unsigned long long)items[i].position);
-			if (sg_service_witnesses(c->a->svc, &quorum))
-				api_proof_problem(c->a, c->resp, what);
+			if (f.detail[0] != '\0')
+				api_service_problem(c->resp,
+				    SG_ERR_UNAVAILABLE, &f);
 			else
 				api_problem(c->resp, 503, NULL, "artifact %llu "
 				    "or its log proof cannot be read",

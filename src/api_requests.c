@@ -170,7 +170,8 @@ request_json(struct sg_api *a, const struct sg_request *q)
 /* A signature made under a grant: its proof is two bundles (the
  * signature's entry, the grant's approved entry). */
 static json_t *
-grant_signature_json(struct sg_api *a, const struct sg_request *q)
+grant_signature_json(struct sg_api *a, const struct sg_request *q,
+    const char *what, struct sg_fault *f)
 {
 	struct sg_request *g = NULL;
 	json_t *j = NULL;
@@ -178,20 +179,25 @@ grant_signature_json(struct sg_api *a, const struct sg_request *q)
 	if (sg_service_get(a->svc, q->grant_id, &g) == 0)
 		j = api_artifact_signature_json(a, g, q->digest_alg, q->format,
 		    q->log_index, q->signature, q->signature_len, q->cms,
-		    q->cms_len);
+		    q->cms_len, what, f);
 	sg_request_free(g);
 	return j;
 }
 
+/* NULL when it cannot be rendered with its proof; f then says why when
+ * the service told. */
 static json_t *
-signature_json(struct sg_api *a, const struct sg_request *q)
+signature_json(struct sg_api *a, const struct sg_request *q,
+    struct sg_fault *f)
 {
 	const struct sg_key_view *kv = sg_service_key(a->svc, q->key);
 	const char *alg = kv != NULL ? sg_scheme_name(kv->pk->alg,
 	    kv->pk->scheme) : NULL;
+	char what[64 + SG_REQUEST_ID_SIZE];
 	char *sig;
 	json_t *j;
 
+	snprintf(what, sizeof(what), "the signature of request %s", q->id);
 	if ((sig = sg_b64_encode(q->signature, q->signature_len)) == NULL)
 		return NULL;
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "format",
@@ -226,12 +232,12 @@ signature_json(struct sg_api *a, const struct sg_request *q)
 	}
 	if (j != NULL && q->log_index >= 0 && q->grant_id[0] != '\0') {
 		json_decref(j);
-		return grant_signature_json(a, q);
+		return grant_signature_json(a, q, what, f);
 	}
 	if (j != NULL && q->log_index >= 0) {
 		char *proof = NULL;
 		if (sg_service_log_bundle(a->svc, (uint64_t)q->log_index,
-		    &proof) != 0) {
+		    what, &proof, f) != 0) {
 			/* Never hand out a signature without its proof. */
 			json_decref(j);
 			return NULL;
@@ -243,6 +249,19 @@ signature_json(struct sg_api *a, const struct sg_request *q)
 	return j;
 }
 
+/* 503: a signature is stored but its proof cannot be answered; the
+ * service's fault, when it gave one ("recorded": it awaits witness
+ * cosignatures). */
+static void
+signature_problem(struct sg_http_response *resp, const struct sg_fault *f)
+{
+	if (f->detail[0] != '\0')
+		api_service_problem(resp, SG_ERR_UNAVAILABLE, f);
+	else
+		api_problem(resp, 503, NULL, "the signature's log proof cannot "
+		    "be read, or no signed checkpoint covers it yet");
+}
+
 void
 api_respond_request(struct sg_api *a, struct sg_http_response *resp, int status,
     const struct sg_request *q)
@@ -251,13 +270,12 @@ api_respond_request(struct sg_api *a, struct sg_http_response *resp, int status,
 
 	if (j != NULL && q->state == SG_REQ_SIGNED &&
 	    q->signature != NULL) {
-		json_t *sig = signature_json(a, q);
-		if (sig == NULL) {
-			char what[64 + SG_REQUEST_ID_SIZE];
+		struct sg_fault f;
+		json_t *sig;
+		memset(&f, 0, sizeof(f));
+		if ((sig = signature_json(a, q, &f)) == NULL) {
 			json_decref(j);
-			snprintf(what, sizeof(what), "the signature of request "
-			    "%s", q->id);
-			api_proof_problem(a, resp, what);
+			signature_problem(resp, &f);
 			return;
 		}
 		json_object_set_new(j, "signature", sig);
@@ -698,6 +716,7 @@ void
 api_get_signature(struct call *c)
 {
 	struct sg_request *q;
+	struct sg_fault f;
 	json_t *j;
 
 	if ((q = api_fetch_request(c)) == NULL)
@@ -708,12 +727,10 @@ api_get_signature(struct call *c)
 		sg_request_free(q);
 		return;
 	}
-	if ((j = signature_json(c->a, q)) == NULL) {
-		char what[64 + SG_REQUEST_ID_SIZE];
-		snprintf(what, sizeof(what), "the signature of request %s",
-		    q->id);
-		api_proof_problem(c->a, c->resp, what);
-	} else
+	memset(&f, 0, sizeof(f));
+	if ((j = signature_json(c->a, q, &f)) == NULL)
+		signature_problem(c->resp, &f);
+	else
 		api_set_json(c->resp, 200, j);
 	sg_request_free(q);
 }

@@ -441,6 +441,32 @@ parse_listen(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 	return 0;
 }
 
+/* The outbound URLs (timestamping, webhooks, witnesses): http:// or
+ * https://, which libcurl is restricted to. */
+static int
+url_scheme_ok(const char *url)
+{
+	return strncmp(url, "https://", 8) == 0 ||
+	    strncmp(url, "http://", 7) == 0;
+}
+
+/* Why url is not an http:// or https:// URL of at most 2048 bytes without
+ * spaces or control characters, or NULL when it is one. */
+static const char *
+url_fault(const char *url)
+{
+	size_t i;
+
+	if (!url_scheme_ok(url))
+		return "must be http:// or https://";
+	if (strlen(url) > 2048)
+		return "longer than 2048 bytes";
+	for (i = 0; url[i] != '\0'; i++)
+		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
+			return "holds a space or a control character";
+	return NULL;
+}
+
 /* "timestamping": at most SG_CONFIG_MAX_TSA authorities. */
 static int
 parse_timestamping(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
@@ -472,8 +498,7 @@ parse_timestamping(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 			return r;
 		if (strlen(k) >= sizeof(t->key) || strlen(u) >= sizeof(t->url))
 			return fail(c, f, "key or url too long");
-		if (strncmp(u, "http://", 7) != 0 &&
-		    strncmp(u, "https://", 8) != 0)
+		if (!url_scheme_ok(u))
 			return fail(c, f, "url must be http:// or https://");
 		req = json_object_get(e, "required");
 		if (req != NULL && !json_is_boolean(req))
@@ -681,7 +706,7 @@ parse_webhook(struct sg_cfg_ctx *c, json_t *e, const char *f,
 	static const char *const wh_f[] = { "name", "url", "secret_file",
 	    "format", "events", "ca_file", NULL };
 	struct sg_webhook_config *w = &n->webhooks[n->nwebhooks];
-	const char *name, *url, *format = NULL;
+	const char *name, *url, *format = NULL, *why;
 	char ff[96];
 	json_t *ev, *v;
 	size_t i, j;
@@ -705,15 +730,8 @@ parse_webhook(struct sg_cfg_ctx *c, json_t *e, const char *f,
 		if (strcmp(n->webhooks[i].name, name) == 0)
 			return fail(c, f, "name '%s' is used twice", name);
 	snprintf(w->name, sizeof(w->name), "%s", name);
-	if (strncmp(url, "https://", 8) != 0 &&
-	    strncmp(url, "http://", 7) != 0)
-		return fail(c, f, "url must be http:// or https://");
-	if (strlen(url) > 2048)
-		return fail(c, f, "url longer than 2048 bytes");
-	for (i = 0; url[i] != '\0'; i++)
-		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
-			return fail(c, f, "url holds a space or a control "
-			    "character");
+	if ((why = url_fault(url)) != NULL)
+		return fail(c, f, "url %s", why);
 	if ((w->url = strdup(url)) == NULL)
 		return SG_ERR_NOMEM;
 	if (format == NULL || strcmp(format, "json") == 0)
@@ -887,23 +905,6 @@ witnesses_config_free(struct sg_witnesses_config *w)
 	memset(w, 0, sizeof(*w));
 }
 
-/* An http:// or https:// URL without spaces or control characters. */
-static int
-witness_url_ok(const char *url)
-{
-	size_t i;
-
-	if (strncmp(url, "https://", 8) != 0 &&
-	    strncmp(url, "http://", 7) != 0)
-		return 0;
-	if (strlen(url) > 2048)
-		return 0;
-	for (i = 0; url[i] != '\0'; i++)
-		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
 static int
 parse_witness(struct sg_cfg_ctx *c, json_t *e, const char *f,
     struct sg_witnesses_config *w)
@@ -948,7 +949,7 @@ parse_witness(struct sg_cfg_ctx *c, json_t *e, const char *f,
 			    "'%s'", name, w->list[i].name);
 	}
 	snprintf(ff, sizeof(ff), "%s.url", f);
-	if (!witness_url_ok(url))
+	if (url_fault(url) != NULL)
 		return fail(c, ff, "must be an http:// or https:// URL of at "
 		    "most 2048 bytes without spaces");
 	if ((wc->url = strdup(url)) == NULL ||

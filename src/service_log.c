@@ -281,7 +281,6 @@ artifact_bundle(struct sg_txn *t, uint64_t index, uint64_t approved,
 static int
 log_query_in(struct sg_txn *t, const struct log_query *lq)
 {
-	char *note = NULL;
 	uint64_t size;
 	int r;
 
@@ -290,10 +289,9 @@ log_query_in(struct sg_txn *t, const struct log_query *lq)
 		return sg_tlog_checkpoint(t, lq->text, lq->size);
 	case LOG_ENTRY:
 		/* Only what a signed checkpoint covers is served. */
-		if ((r = sg_tlog_checkpoint(t, &note, &size)) == 0)
+		if ((r = sg_tlog_checkpoint_size(t, &size)) == 0)
 			r = lq->a < size ? sg_tlog_entry(t, lq->a, lq->text,
 			    lq->len) : SG_ERR_NOT_FOUND;
-		free(note);
 		return r;
 	case LOG_INCLUSION:
 		return sg_tlog_inclusion(t, lq->a, lq->b, lq->hashes, lq->cap,
@@ -383,6 +381,21 @@ sg_service_log_consistency(struct sg_service *s, uint64_t old_size,
 	return log_query(s, &lq);
 }
 
+/* Fail-closed, no checkpoint with the witnesses' quorum covers the
+ * signature `what` yet: it is stored all the same, and a retry gets it. */
+static int
+unwitnessed(struct sg_service *s, const char *what, struct sg_fault *f)
+{
+	svc_fault(f, NULL, "%s was recorded and its log entry is stored, but "
+	    "it awaits witness cosignatures: no checkpoint covering it "
+	    "carries the cosignatures of %u witnesses yet; retry with the "
+	    "same Idempotency-Key (or read it again) later", what,
+	    sg_witnessing_quorum(s->witnessing));
+	if (f != NULL)
+		f->recorded = 1;
+	return SG_ERR_UNAVAILABLE;
+}
+
 /*
  * A bundle, under a checkpoint that covers `last`.  Signed by another
  * gateway on the database whose checkpoint is not stored yet: this one
@@ -393,11 +406,13 @@ sg_service_log_consistency(struct sg_service *s, uint64_t old_size,
  * it carries the quorum, and only such checkpoints are served;
  * best-effort, its submission ended, and the bundle is read again for
  * the cosignatures it got), waiting a bounded time.  Fail-closed,
- * SG_ERR_UNAVAILABLE when it does not hold then: the entry stays in the
- * log, the caller answers 503 and a retry finds it.
+ * SG_ERR_UNAVAILABLE with a "recorded" fault when it does not hold
+ * then: the entry stays in the log, the caller answers 503 and a retry
+ * finds it.
  */
 static int
-bundle(struct sg_service *s, const struct log_query *lq, uint64_t last)
+bundle(struct sg_service *s, const struct log_query *lq, uint64_t last,
+    const char *what, struct sg_fault *f)
 {
 	int r, closed;
 
@@ -414,37 +429,31 @@ bundle(struct sg_service *s, const struct log_query *lq, uint64_t last)
 		*lq->text = NULL;
 	}
 	if (sg_witnessing_wait(s->witnessing, last + 1) != 0 && closed)
-		return SG_ERR_UNAVAILABLE;
+		return unwitnessed(s, what, f);
 	r = log_query(s, lq);
-	return r == SG_ERR_NOT_FOUND && closed ? SG_ERR_UNAVAILABLE : r;
-}
-
-int
-sg_service_witnesses(struct sg_service *s, unsigned *ret_quorum)
-{
-	if (s->witnessing == NULL || !sg_witnessing_fail_closed(s->witnessing))
-		return 0;
-	*ret_quorum = sg_witnessing_quorum(s->witnessing);
-	return 1;
+	return r == SG_ERR_NOT_FOUND && closed ? unwitnessed(s, what, f) : r;
 }
 
 int
 sg_service_artifact_bundle(struct sg_service *s, uint64_t index,
-    uint64_t approved_index, char **ret)
+    uint64_t approved_index, const char *what, char **ret,
+    struct sg_fault *f)
 {
 	struct log_query lq = { .kind = LOG_ARTIFACT_BUNDLE, .a = index,
 	    .b = approved_index, .text = ret };
 
-	return bundle(s, &lq, index > approved_index ? index : approved_index);
+	return bundle(s, &lq, index > approved_index ? index : approved_index,
+	    what, f);
 }
 
 /* The c2sp.org/tlog-proof@v1 bundle for one entry. */
 int
-sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret)
+sg_service_log_bundle(struct sg_service *s, uint64_t index, const char *what,
+    char **ret, struct sg_fault *f)
 {
 	struct log_query lq = { .kind = LOG_BUNDLE, .a = index, .text = ret };
 
-	return bundle(s, &lq, index);
+	return bundle(s, &lq, index, what, f);
 }
 
 /* A c2sp.org/tlog-tiles tile under the newest checkpoint. */

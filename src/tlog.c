@@ -791,15 +791,37 @@ sg_tlog_checkpoint(struct sg_txn *t, char **ret_note, uint64_t *ret_size)
 	return 0;
 }
 
+/* The size (and signing time, when ret_signed_at is not NULL) of the
+ * newest checkpoint with at least `quorum` cosignatures, without reading
+ * its note: all a proof, a tile or the quorum needs. */
+static int
+newest_size(struct sg_txn *t, unsigned quorum, uint64_t *ret_size,
+    int64_t *ret_signed_at)
+{
+	struct sg_db_stmt *s = NULL;
+	int rc, r;
+
+	if (sg_db_prepare(sg_store_txn_db(t), "SELECT size, signed_at "
+	    "FROM log_checkpoints WHERE cosigned >= ?1 ORDER BY size DESC "
+	    "LIMIT 1", &s) != 0)
+		return SG_ERR_IO;
+	sg_db_bind_int64(s, 1, (int64_t)quorum);
+	rc = sg_db_step(s);
+	if (rc == SG_DB_ROW) {
+		*ret_size = (uint64_t)sg_db_column_int64(s, 0);
+		if (ret_signed_at != NULL)
+			*ret_signed_at = sg_db_column_int64(s, 1);
+		r = 0;
+	} else
+		r = rc == SG_DB_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
+	sg_db_finalize(s);
+	return r;
+}
+
 int
 sg_tlog_quorum_size(struct sg_txn *t, unsigned quorum, uint64_t *ret_size)
 {
-	char *note = NULL;
-	int r;
-
-	r = checkpoint_row(t, quorum, ret_size, &note, NULL);
-	free(note);
-	return r;
+	return newest_size(t, quorum, ret_size, NULL);
 }
 
 int
@@ -883,18 +905,6 @@ sg_tlog_entry(struct sg_txn *t, uint64_t index, char **ret, size_t *ret_len)
 	return r;
 }
 
-/* The size of the latest checkpoint: proofs never reach beyond it. */
-static int
-checkpoint_size(struct sg_txn *t, uint64_t *ret)
-{
-	char *note = NULL;
-	int r;
-
-	if ((r = sg_tlog_checkpoint(t, &note, ret)) == 0)
-		free(note);
-	return r;
-}
-
 /*
  * An inclusion proof for leaf `a` (consistency: a consistency proof from
  * size `a`) in the tree of `size` leaves, no larger than the latest
@@ -906,17 +916,12 @@ tree_proof(struct sg_txn *t, int consistency, uint64_t a, uint64_t size,
 {
 	struct get_ctx g = { sg_store_txn_db(t), NULL };
 	uint64_t max;
-	char *note = NULL;
 	int r;
 
 	/* consistency > 1: up to the newest checkpoint, served or not (what
 	 * the witnesses are sent). */
-	if (consistency > 1)
-		r = checkpoint_row(t, 0, &max, &note, NULL);
-	else
-		r = checkpoint_size(t, &max);
-	free(note);
-	if (r != 0)
+	if ((r = newest_size(t, consistency > 1 ? 0 : served_quorum, &max,
+	    NULL)) != 0)
 		return r;
 	if (size == 0 || size > max)
 		return SG_ERR_INVALID;
@@ -1032,7 +1037,7 @@ sg_tlog_tile(struct sg_txn *t, const struct sg_tile *tile, uint8_t **ret,
 	uint64_t size;
 	int r;
 
-	if ((r = checkpoint_size(t, &size)) != 0)
+	if ((r = sg_tlog_checkpoint_size(t, &size)) != 0)
 		return r;
 	if (!sg_tile_covered(tile, size))
 		return SG_ERR_NOT_FOUND;
@@ -1101,24 +1106,14 @@ out:
 }
 
 int
+sg_tlog_checkpoint_size(struct sg_txn *t, uint64_t *ret_size)
+{
+	return newest_size(t, served_quorum, ret_size, NULL);
+}
+
+int
 sg_tlog_checkpoint_time(struct sg_txn *t, uint64_t *ret_size,
     int64_t *ret_signed_at)
 {
-	struct sg_db_stmt *s = NULL;
-	int rc, r;
-
-	if (sg_db_prepare(sg_store_txn_db(t), "SELECT size, signed_at "
-	    "FROM log_checkpoints WHERE cosigned >= ?1 ORDER BY size DESC "
-	    "LIMIT 1", &s) != 0)
-		return SG_ERR_IO;
-	sg_db_bind_int64(s, 1, (int64_t)served_quorum);
-	rc = sg_db_step(s);
-	if (rc == SG_DB_ROW) {
-		*ret_size = (uint64_t)sg_db_column_int64(s, 0);
-		*ret_signed_at = sg_db_column_int64(s, 1);
-		r = 0;
-	} else
-		r = rc == SG_DB_DONE ? SG_ERR_NOT_FOUND : SG_ERR_IO;
-	sg_db_finalize(s);
-	return r;
+	return newest_size(t, served_quorum, ret_size, ret_signed_at);
 }

@@ -51,6 +51,7 @@
 #include <curl/curl.h>
 
 #include "sg_cosig.h"
+#include "sg_curl.h"
 #include "sg_db.h"
 #include "sg_err.h"
 #include "sg_util.h"
@@ -212,6 +213,7 @@ struct sub {
 	size_t i;                      /* its index in the configuration */
 	uint64_t old;
 	CURL *curl;
+	char curl_err[CURL_ERROR_SIZE];
 	struct curl_slist *hdrs;
 	char *body;
 	size_t body_len;
@@ -254,12 +256,14 @@ endpoint(const char *url)
 	return e;
 }
 
+/* The client's handle (sg_curl_new: TLS, no redirects, the witness's CA
+ * file), a connection in at most 2 s, the whole in timeout_ms. */
 static int
 sub_setup(struct sub *s, unsigned timeout_ms)
 {
 	char *url;
 	struct curl_slist *nh;
-	int r = SG_ERR_INTERNAL;
+	int r;
 
 	if ((url = endpoint(s->wt->c->url)) == NULL)
 		return SG_ERR_NOMEM;
@@ -269,28 +273,23 @@ sub_setup(struct sub *s, unsigned timeout_ms)
 		free(url);
 		return SG_ERR_NOMEM;
 	}
-	if ((s->curl = curl_easy_init()) == NULL) {
+	if ((r = sg_curl_new(s->wt->c->ca_file, CONNECT_MS / 1000,
+	    s->curl_err, collect, s, &s->curl)) != 0) {
 		free(url);
-		return SG_ERR_NOMEM;
+		return r;
 	}
+	r = SG_ERR_INTERNAL;
 #define SET(opt, val)							\
 	if (curl_easy_setopt(s->curl, (opt), (val)) != CURLE_OK)	\
 		goto out
 	SET(CURLOPT_URL, url);
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms < CONNECT_MS ?
 	    timeout_ms : CONNECT_MS));
 	SET(CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	SET(CURLOPT_HTTPHEADER, s->hdrs);
 	SET(CURLOPT_POSTFIELDS, s->body);
 	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body_len);
-	SET(CURLOPT_WRITEFUNCTION, collect);
-	SET(CURLOPT_WRITEDATA, s);
 	SET(CURLOPT_PRIVATE, s);
-	if (s->wt->c->ca_file != NULL)
-		SET(CURLOPT_CAINFO, s->wt->c->ca_file);
 #undef SET
 	r = 0;
 out:
@@ -525,21 +524,19 @@ alarm_raise(struct sg_witnessing *w, struct wit *wt, const char *fmt, ...)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* The newest stored checkpoint's size, 0 if it cannot be read. */
+/* The size of the newest checkpoint with at least `quorum` cosignatures
+ * (0: the newest stored), 0 if none or it cannot be read. */
 static uint64_t
-stored_size(struct sg_witnessing *w)
+newest_size(struct sg_witnessing *w, unsigned quorum)
 {
 	struct sg_txn *t;
-	char *note = NULL, *cosigs = NULL;
 	uint64_t size = 0;
 
 	if (sg_store_read_begin(w->st, &t) != 0)
 		return 0;
-	if (sg_tlog_latest(t, &size, &note, &cosigs) != 0)
+	if (sg_tlog_quorum_size(t, quorum, &size) != 0)
 		size = 0;
 	sg_store_read_end(t);
-	free(note);
-	free(cosigs);
 	return size;
 }
 
@@ -622,7 +619,7 @@ judge(struct sg_witnessing *w, const struct snap *sn, struct sub *s,
 		}
 		if (size > sn->size) {
 			/* Another gateway may have stored a newer one. */
-			if ((have = stored_size(w)) >= size) {
+			if ((have = newest_size(w, 0)) >= size) {
 				failure(w, wt, "it has seen %llu entries, a "
 				    "checkpoint stored since", (unsigned long
 				    long)size);
@@ -856,13 +853,7 @@ witnessing_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&w->lock);
 		if (wait_ms > 0 && !w->kicked && !w->stop) {
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += wait_ms / 1000;
-			ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			sg_mono_deadline(&ts, wait_ms);
 			while (!w->kicked && !w->stop &&
 			    pthread_cond_timedwait(&w->wake, &w->lock,
 			    &ts) != ETIMEDOUT)
@@ -955,21 +946,6 @@ sg_witnessing_kick(void *arg)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* The size of the newest checkpoint with the quorum, 0 if none. */
-static uint64_t
-quorum_size(struct sg_witnessing *w)
-{
-	struct sg_txn *t;
-	uint64_t size = 0;
-
-	if (sg_store_read_begin(w->st, &t) != 0)
-		return 0;
-	if (sg_tlog_quorum_size(t, w->cfg->quorum, &size) != 0)
-		size = 0;
-	sg_store_read_end(t);
-	return size;
-}
-
 int
 sg_witnessing_wait(struct sg_witnessing *w, uint64_t size)
 {
@@ -984,8 +960,11 @@ sg_witnessing_wait(struct sg_witnessing *w, uint64_t size)
 		rounds = w->rounds;
 		round_size = w->round_size;
 		pthread_mutex_unlock(&w->lock);
-		if (sg_witness_released(w->cfg->mode, size, quorum_size(w),
-		    round_size))
+		/* The round's size first: best-effort, it may be enough
+		 * without reading the store. */
+		if (sg_witness_released(w->cfg->mode, size, 0, round_size) ||
+		    sg_witness_released(w->cfg->mode, size,
+		    newest_size(w, w->cfg->quorum), round_size))
 			return 0;
 		if ((left = deadline - sg_mono_ms()) <= 0)
 			return SG_ERR_UNAVAILABLE;
@@ -993,13 +972,7 @@ sg_witnessing_wait(struct sg_witnessing *w, uint64_t size)
 			sg_witnessing_kick(w);
 			kicked = 1;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (left % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		sg_mono_deadline(&ts, left);
 		pthread_mutex_lock(&w->lock);
 		while (w->rounds == rounds && !w->stop &&
 		    pthread_cond_timedwait(&w->done, &w->lock, &ts) !=

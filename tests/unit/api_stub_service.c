@@ -370,16 +370,31 @@ sg_service_release_items(struct sg_service *s, const char *id,
 	return 0;
 }
 
-int
-sg_service_artifact_bundle(struct sg_service *s, uint64_t index,
-    uint64_t approved_index, char **ret)
+/* The bundles: bundle_result, with the fault and `what` recorded. */
+static int
+bundle(struct sg_service *s, const char *what, char **ret,
+    struct sg_fault *f)
 {
-	(void)s;
-	(void)index;
-	(void)approved_index;
+	*ret = NULL;
+	snprintf(s->what, sizeof(s->what), "%s", what);
+	if (s->bundle_result != 0) {
+		if (f != NULL)
+			*f = s->fault;
+		return s->bundle_result;
+	}
 	if ((*ret = strdup("c2sp.org/tlog-proof@v1\n")) == NULL)
 		abort();
 	return 0;
+}
+
+int
+sg_service_artifact_bundle(struct sg_service *s, uint64_t index,
+    uint64_t approved_index, const char *what, char **ret,
+    struct sg_fault *f)
+{
+	(void)index;
+	(void)approved_index;
+	return bundle(s, what, ret, f);
 }
 
 int
@@ -513,21 +528,11 @@ sg_service_log_consistency(struct sg_service *s, uint64_t old_size,
 }
 
 int
-sg_service_log_bundle(struct sg_service *s, uint64_t index, char **ret)
+sg_service_log_bundle(struct sg_service *s, uint64_t index, const char *what,
+    char **ret, struct sg_fault *f)
 {
-	(void)s;
 	(void)index;
-	if ((*ret = strdup("c2sp.org/tlog-proof@v1\n")) == NULL)
-		abort();
-	return 0;
-}
-
-int
-sg_service_witnesses(struct sg_service *s, unsigned *ret_quorum)
-{
-	(void)s;
-	(void)ret_quorum;
-	return 0;
+	return bundle(s, what, ret, f);
 }
 
 size_t

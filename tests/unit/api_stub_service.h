@@ -28,7 +28,8 @@ struct sg_service {
 	struct sg_key_view keys[STUB_NKEYS];
 	size_t nkeys;
 	int result;                    /* what operations return */
-	struct sg_fault fault;         /* with result != 0 */
+	struct sg_fault fault;         /* with result or bundle_result != 0 */
+	int bundle_result;             /* what the log's bundles return */
 	int existing;                  /* create: an idempotent retry */
 	enum sg_req_state state;       /* state of the requests returned */
 	int not_ready;                 /* sg_service_ready() fails */
@@ -45,6 +46,7 @@ struct sg_service {
 	char id[40];
 	char principal[64];            /* "" for NULL */
 	char text[STUB_TEXT_MAX + 1];  /* envelope or reason */
+	char what[96];                 /* the signature a bundle is for */
 	size_t text_len;
 	char state_arg[16], key_arg[80];   /* list filters, "" for NULL */
 	int64_t before;                /* list */

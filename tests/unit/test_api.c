@@ -270,6 +270,29 @@ test_signatures_and_decisions(void)
 	CHECK_EQ_INT(send_to(a, &t, &out), 200);
 	CHECK_STR(json_string_value(json_object_get(json_object_get(out.doc,
 	    "signature"), "signature")), "c2ln");
+	CHECK_STR(svc.what, "the signature of request " ID);
+
+	/* Its proof cannot be read: 503, never a signature without it. */
+	stub_reset(&svc);
+	svc.state = SG_REQ_SIGNED;
+	svc.bundle_result = SG_ERR_UNAVAILABLE;
+	mkreq(&t, "GET", "/v1/requests/" ID "/signature", CI);
+	CHECK_EQ_INT(send_to(a, &t, &out), 503);
+	CHECK(is_problem(&out, 503, "", "log proof cannot be read"));
+	CHECK(json_object_get(out.doc, "recorded") == NULL);
+	/* ... awaiting witnesses: the service's fault, "recorded". */
+	svc.fault.recorded = 1;
+	snprintf(svc.fault.detail, sizeof(svc.fault.detail), "it awaits "
+	    "witness cosignatures");
+	CHECK_EQ_INT(send_to(a, &t, &out), 503);
+	CHECK(is_problem(&out, 503, "", "awaits witness cosignatures"));
+	CHECK(json_is_true(json_object_get(out.doc, "recorded")));
+	CHECK_EQ_INT(out.r.retry_after, 5);
+	mkreq(&t, "GET", "/v1/requests/" ID, CI);
+	CHECK_EQ_INT(send_to(a, &t, &out), 503);
+	CHECK(is_problem(&out, 503, "", "awaits witness cosignatures"));
+	CHECK(json_is_true(json_object_get(out.doc, "recorded")));
+	CHECK(json_object_get(out.doc, "signature") == NULL);
 
 	stub_reset(&svc);
 	mkreq(&t, "POST", "/v1/requests/" ID "/approvals", AUDIT);
@@ -1518,6 +1541,19 @@ test_artifacts(void)
 	CHECK_STR(json_string_value(json_object_get(it, "name")), "b.bin");
 	CHECK(json_object_get(it, "signature") == NULL);
 	CHECK(json_object_get(it, "version") == NULL);
+	CHECK_STR(svc.what, "the signature of artifact 0");
+	/* A signature without its proof: 503, the service's fault if any. */
+	svc.bundle_result = SG_ERR_UNAVAILABLE;
+	CHECK_EQ_INT(send_to(a, &t, &out), 503);
+	CHECK(is_problem(&out, 503, "", "artifact 0 or its log proof cannot "
+	    "be read"));
+	svc.fault.recorded = 1;
+	snprintf(svc.fault.detail, sizeof(svc.fault.detail), "it awaits "
+	    "witness cosignatures");
+	CHECK_EQ_INT(send_to(a, &t, &out), 503);
+	CHECK(is_problem(&out, 503, "", "awaits witness cosignatures"));
+	CHECK(json_is_true(json_object_get(out.doc, "recorded")));
+	svc.bundle_result = 0;
 	/* The last page: next is null. */
 	mkreq(&t, "GET", "/v1/releases/" ID "/artifacts?after=2&limit=2", CI);
 	CHECK_EQ_INT(send_to(a, &t, &out), 200);

@@ -1152,6 +1152,9 @@ test_notify(void)
 	    "\"url\": \"ftp://h/x\", \"secret_file\": \"s\"}]}"),
 	    "notify.webhooks[0]", "http:// or https://");
 	REFUSED_WHY(with_notify("{\"webhooks\": [{\"name\": \"ops\", "
+	    "\"url\": \"https://h/a b\", \"secret_file\": \"s\"}]}"),
+	    "notify.webhooks[0]", "url holds a space or a control character");
+	REFUSED_WHY(with_notify("{\"webhooks\": [{\"name\": \"ops\", "
 	    "\"url\": \"https://h/x\", \"secret_file\": \"s\", \"format\": "
 	    "\"xml\"}]}"), "notify.webhooks[0]", "format");
 	REFUSED_WHY(with_notify("{\"webhooks\": [{\"name\": \"ops\", "
@@ -1262,6 +1265,11 @@ test_witnesses(void)
 	    "[{\"name\": \"w1.example\", \"url\": \"ftp://h\", "
 	    "\"vkey\": \"%s\"}]}", v1);
 	REFUSED(with_witnesses(text), "witnesses.list[0].url");
+	snprintf(text, sizeof(text), "{\"quorum\": 1, \"list\": "
+	    "[{\"name\": \"w1.example\", \"url\": \"http://h/a\\tb\", "
+	    "\"vkey\": \"%s\"}]}", v1);
+	REFUSED_WHY(with_witnesses(text), "witnesses.list[0].url",
+	    "without spaces");
 	snprintf(text, sizeof(text), "{\"quorum\": 1, \"list\": "
 	    "[{\"name\": \"w1.example\", \"url\": \"http://h\", "
 	    "\"vkey\": \"%s\"}, {\"name\": \"w3.example\", \"url\": "

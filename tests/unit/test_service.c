@@ -934,7 +934,8 @@ released(struct sg_service *s, const struct sg_request *q)
 
 	if (q == NULL || q->signature == NULL || q->log_index < 0)
 		return 0;
-	r = sg_service_log_bundle(s, (uint64_t)q->log_index, &bundle);
+	r = sg_service_log_bundle(s, (uint64_t)q->log_index, q->id, &bundle,
+	    NULL);
 	free(bundle);
 	return r == 0;
 }
@@ -1596,7 +1597,7 @@ check_pending_proof(struct sg_service *s)
 	CHECK_EQ_INT(create(s, "nightly", "ci", 31, "pc-proof", "b", &q, NULL,
 	    &f), 0);
 	if (q == NULL || q->log_index < 0 || sg_service_log_bundle(s,
-	    (uint64_t)q->log_index, &bundle) != 0) {
+	    (uint64_t)q->log_index, q->id, &bundle, NULL) != 0) {
 		CHECK(!"a signature and its proof");
 		goto out;
 	}

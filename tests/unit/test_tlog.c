@@ -705,6 +705,7 @@ test_served_quorum(void)
 	/* Nothing cosigned yet: nothing served, the newest reachable. */
 	CHECK_EQ_INT(sg_store_read_begin(lg.st, &t), 0);
 	CHECK_EQ_INT(sg_tlog_checkpoint(t, &note, &size), SG_ERR_NOT_FOUND);
+	CHECK_EQ_INT(sg_tlog_checkpoint_size(t, &size), SG_ERR_NOT_FOUND);
 	CHECK_EQ_INT(sg_tlog_latest(t, &size, &note, &lines), 0);
 	CHECK_EQ_INT(size, 5);
 	CHECK_STR(lines, "");
@@ -728,6 +729,9 @@ test_served_quorum(void)
 	    strcmp(note + len - strlen(COSIG_LINE), COSIG_LINE) == 0);
 	free(note);
 	note = NULL;
+	size = 0;
+	CHECK_EQ_INT(sg_tlog_checkpoint_size(t, &size), 0);
+	CHECK_EQ_INT(size, 3);
 	CHECK_EQ_INT(sg_tlog_cosignatures(t, 3, &lines), 0);
 	CHECK_STR(lines, COSIG_LINE);
 	free(lines);
