@@ -79,6 +79,10 @@ struct sg_checkpoint {
 	uint8_t root[SG_HASH_LEN];
 };
 
+/* Whether origin can be a checkpoint's first line: 1 to SG_NOTE_NAME_MAX
+ * bytes of printable ASCII, no space at either end. */
+int sg_checkpoint_origin_ok(const char *origin);
+
 /* "<origin>\n<size>\n<base64 root>\n", malloc'd. */
 int sg_checkpoint_format(const struct sg_checkpoint *c, char **ret);
 /* Parses checkpoint text (no signatures); extension lines are refused. */

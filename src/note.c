@@ -489,6 +489,13 @@ origin_ok(const char *s, size_t n)
 }
 
 int
+sg_checkpoint_origin_ok(const char *origin)
+{
+	return origin != NULL &&
+	    origin_ok(origin, strnlen(origin, SG_NOTE_NAME_MAX + 1));
+}
+
+int
 sg_checkpoint_format(const struct sg_checkpoint *c, char **ret)
 {
 	char *b64 = NULL;

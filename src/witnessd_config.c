@@ -134,8 +134,6 @@ parse_logs(struct sg_cfg_ctx *c, json_t *root, struct sg_wd_config *cfg)
 		return fail(c, "logs", "at most %d logs", SG_WD_MAX_LOGS);
 	json_array_foreach(arr, i, e) {
 		struct sg_wd_log *l = &cfg->logs[i];
-		struct sg_checkpoint probe;
-		char text[SG_NOTE_NAME_MAX + 64];
 
 		snprintf(field, sizeof(field), "logs[%zu]", i);
 		if (!json_is_object(e))
@@ -158,13 +156,7 @@ parse_logs(struct sg_cfg_ctx *c, json_t *root, struct sg_wd_config *cfg)
 			return r;
 		if (origin == NULL)
 			origin = l->key_name;
-		/* The origin must be one a checkpoint can carry. */
-		snprintf(text, sizeof(text), "%s\n0\n"
-		    "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
-		    origin);
-		if (strlen(origin) > SG_NOTE_NAME_MAX ||
-		    sg_checkpoint_parse(text, strlen(text), &probe) != 0 ||
-		    strcmp(probe.origin, origin) != 0)
+		if (!sg_checkpoint_origin_ok(origin))
 			return fail(c, field, "not a checkpoint origin "
 			    "(printable ASCII, at most %d bytes)",
 			    SG_NOTE_NAME_MAX);
