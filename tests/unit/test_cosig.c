@@ -385,8 +385,10 @@ test_verify(void)
 struct walk {
 	char names[4][64];
 	size_t lens[4];
+	int by_w[4];            /* by the key (W_NAME, id) */
 	size_t n;
 	size_t text_len;
+	uint32_t id;
 };
 
 static int
@@ -399,6 +401,7 @@ walk_line(void *ctx, const char *name, size_t nlen, const uint8_t *raw,
 		return SG_ERR_INTERNAL;
 	memcpy(w->names[w->n], name, nlen);
 	w->names[w->n][nlen] = '\0';
+	w->by_w[w->n] = sg_note_sig_by(name, nlen, raw, W_NAME, w->id);
 	w->lens[w->n++] = rawlen;
 	w->text_len = text_len;
 	return 0;
@@ -429,15 +432,24 @@ test_note_walk(void)
 	line = cosign_by_hand(&w, W_NAME, T0);
 	cos = append(note, line);
 	memset(&wk, 0, sizeof(wk));
+	wk.id = sg_cosig_key_id(W_NAME, w.pub);
 	CHECK_EQ_INT(sg_note_signatures(cos, strlen(cos), walk_line, &wk, &tl),
 	    0);
 	CHECK_EQ_INT(wk.n, 2);
 	CHECK_STR(wk.names[0], LOG_ORIGIN);
 	CHECK_STR(wk.names[1], W_NAME);
+	CHECK(!wk.by_w[0]);
+	CHECK(wk.by_w[1]);
 	CHECK_EQ_INT(wk.lens[0], 4 + 64);
 	CHECK_EQ_INT(wk.lens[1], SG_COSIG_RAW_LEN);
 	CHECK_EQ_INT(tl, strlen(TEXT));
 	CHECK_EQ_INT(wk.text_len, strlen(TEXT));
+	/* The name alone is not the key: the key ID must match too. */
+	memset(&wk, 0, sizeof(wk));
+	wk.id = sg_cosig_key_id(W_NAME, logk.pub);
+	CHECK_EQ_INT(sg_note_signatures(cos, strlen(cos), walk_line, &wk, &tl),
+	    0);
+	CHECK(!wk.by_w[0] && !wk.by_w[1]);
 	/* The callback's refusal stops the walk and is returned. */
 	CHECK_EQ_INT(sg_note_signatures(cos, strlen(cos), stop_at_second,
 	    &calls, &tl), SG_ERR_CONFLICT);
