@@ -14,18 +14,21 @@
 /* The file being read. */
 struct sg_cfg_ctx {
 	const char *file;               /* named in every error */
-	char *dir;                      /* its directory, owned by the caller */
+	char *dir;                      /* its directory */
 	char *err;                      /* where the error is written */
 	size_t errlen;
 };
 
 /*
- * Reads the file c->file names (at most max bytes) as JSON, duplicate keys
- * refused, into *ret_root (the caller's), and sets c->dir to the file's
- * directory (the caller frees it).  Errors: "FILE: cannot read: reason",
- * "FILE:LINE: reason".
+ * Reads the file at path (at most max bytes) as JSON, duplicate keys
+ * refused, and hands its root to parse with arg, the context naming the
+ * file and its directory; returns what parse returns.  Errors of the
+ * file itself: "FILE: cannot read: reason", "FILE:LINE: reason".
  */
-int sg_cfg_read(struct sg_cfg_ctx *c, size_t max, json_t **ret_root);
+typedef int (*sg_cfg_parse_fn)(struct sg_cfg_ctx *c, json_t *root,
+    void *arg);
+int sg_cfg_load(const char *path, size_t max, sg_cfg_parse_fn parse,
+    void *arg, char *err, size_t errlen);
 
 /* Writes "FILE: FIELD: reason" to c->err; returns SG_ERR_INVALID. */
 int sg_cfg_fail(struct sg_cfg_ctx *c, const char *field, const char *fmt,

@@ -60,6 +60,10 @@ typedef int (*sg_note_sig_fn)(void *ctx, const char *name, size_t nlen,
     const uint8_t *raw, size_t rawlen, size_t text_len);
 int sg_note_signatures(const char *note, size_t len, sg_note_sig_fn fn,
     void *ctx, size_t *ret_text_len) __attribute__((warn_unused_result));
+/* Whether a line fn is given (name, nlen, raw) is by the key (key_name,
+ * id): the same name and the key ID in raw's first four bytes. */
+int sg_note_sig_by(const char *name, size_t nlen, const uint8_t *raw,
+    const char *key_name, uint32_t id);
 
 /*
  * Verifies a signed note (text, a blank line, signature lines): the text
@@ -78,6 +82,10 @@ struct sg_checkpoint {
 	uint64_t size;
 	uint8_t root[SG_HASH_LEN];
 };
+
+/* Whether origin can be a checkpoint's first line: 1 to SG_NOTE_NAME_MAX
+ * bytes of printable ASCII, no space at either end. */
+int sg_checkpoint_origin_ok(const char *origin);
 
 /* "<origin>\n<size>\n<base64 root>\n", malloc'd. */
 int sg_checkpoint_format(const struct sg_checkpoint *c, char **ret);

@@ -14,8 +14,9 @@
 #include "sg_err.h"
 #include "sg_util.h"
 
-int
-sg_cfg_read(struct sg_cfg_ctx *c, size_t max, json_t **ret_root)
+/* The file as JSON, duplicate keys refused; c->dir set to its directory. */
+static int
+cfg_read(struct sg_cfg_ctx *c, size_t max, json_t **ret_root)
 {
 	json_error_t jerr;
 	char *buf = NULL;
@@ -33,6 +34,21 @@ sg_cfg_read(struct sg_cfg_ctx *c, size_t max, json_t **ret_root)
 		r = sg_err_set(c->err, c->errlen, SG_ERR_INVALID,
 		    "%s:%d: %s", c->file, jerr.line, jerr.text);
 	free(buf);
+	return r;
+}
+
+int
+sg_cfg_load(const char *path, size_t max, sg_cfg_parse_fn parse, void *arg,
+    char *err, size_t errlen)
+{
+	struct sg_cfg_ctx c = { path, NULL, err, errlen };
+	json_t *root = NULL;
+	int r;
+
+	if ((r = cfg_read(&c, max, &root)) == 0)
+		r = parse(&c, root, arg);
+	json_decref(root);
+	free(c.dir);
 	return r;
 }
 

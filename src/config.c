@@ -1001,7 +1001,7 @@ parse_witnesses(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 }
 
 static int
-parse_root(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
+parse_root(struct sg_cfg_ctx *c, json_t *root, void *arg)
 {
 	static const char *const top[] = { "listen", "tls", "plain_http",
 	    "pkcs11", "policy", "state_dir", "threads", "connection_limit",
@@ -1012,6 +1012,7 @@ parse_root(struct sg_cfg_ctx *c, json_t *root, struct sg_config *cfg)
 	    "handshake_timeout", "first_request_timeout", "request_timeout",
 	    "anonymous_rate_limit", "store", "notify", "console", "witnesses",
 	    NULL };
+	struct sg_config *cfg = arg;
 	json_t *p11;
 	int r;
 
@@ -1050,27 +1051,22 @@ int
 sg_config_load(const char *path, struct sg_config **ret, char *errbuf,
     size_t errlen)
 {
-	struct sg_config *cfg = NULL;
-	struct sg_cfg_ctx c = { path, NULL, errbuf, errlen };
-	json_t *root = NULL;
+	struct sg_config *cfg;
 	int r;
 
-	if ((r = sg_cfg_read(&c, CONFIG_MAX_SIZE, &root)) != 0)
-		goto out;
-	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
-	    (cfg->path = strdup(path)) == NULL) {
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		return SG_ERR_NOMEM;
+	if ((cfg->path = strdup(path)) == NULL)
 		r = SG_ERR_NOMEM;
-		goto out;
+	else
+		r = sg_cfg_load(path, CONFIG_MAX_SIZE, parse_root, cfg, errbuf,
+		    errlen);
+	if (r != 0) {
+		sg_config_free(cfg);
+		return r;
 	}
-	if ((r = parse_root(&c, root, cfg)) != 0)
-		goto out;
 	*ret = cfg;
-	cfg = NULL;
-out:
-	sg_config_free(cfg);
-	json_decref(root);
-	free(c.dir);
-	return r;
+	return 0;
 }
 
 void

@@ -156,8 +156,7 @@ verify_line(void *arg, const char *name, size_t nlen, const uint8_t *raw,
 	uint64_t t;
 	int r;
 
-	if (nlen != strlen(c->name) || memcmp(name, c->name, nlen) != 0 ||
-	    get_be32(raw) != c->id)
+	if (!sg_note_sig_by(name, nlen, raw, c->name, c->id))
 		return 0;
 	/* Our name and key ID: it must be a good cosignature, or the note
 	 * carries a forgery in our name. */

@@ -51,6 +51,13 @@ _Static_assert(SG_TLOG_PROOF_MAX >= 23 + 6 + (SG_TLOG_PROOF_EXTRA_MAX + 2) /
 static const char em_dash_sp[] = "\xe2\x80\x94 ";
 static const char proof_magic[] = "c2sp.org/tlog-proof@v1\n";
 
+static uint32_t
+get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
 /* Key names: printable ASCII without space or '+', 1..255 bytes. */
 static int
 name_ok(const char *s, size_t n)
@@ -160,8 +167,7 @@ sg_note_key_id_typed(const char *name, uint8_t type,
 	    EVP_DigestFinal_ex(ctx, h, &olen) != 1 || olen != sizeof(h))
 		abort();
 	EVP_MD_CTX_free(ctx);
-	return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
-	    (uint32_t)h[2] << 8 | h[3];
+	return get_be32(h);
 }
 
 uint32_t
@@ -422,6 +428,14 @@ out:
 	return r;
 }
 
+int
+sg_note_sig_by(const char *name, size_t nlen, const uint8_t *raw,
+    const char *key_name, uint32_t id)
+{
+	return nlen == strlen(key_name) && memcmp(name, key_name, nlen) == 0 &&
+	    get_be32(raw) == id;
+}
+
 struct note_verify_ctx {
 	const char *note;
 	const char *name;
@@ -437,9 +451,7 @@ note_verify_line(void *arg, const char *name, size_t nlen,
 	struct note_verify_ctx *c = arg;
 	int r;
 
-	if (nlen != strlen(c->name) || memcmp(name, c->name, nlen) != 0 ||
-	    ((uint32_t)raw[0] << 24 | (uint32_t)raw[1] << 16 |
-	    (uint32_t)raw[2] << 8 | raw[3]) != c->id)
+	if (!sg_note_sig_by(name, nlen, raw, c->name, c->id))
 		return 0;
 	if (rawlen != 4 + SG_ED25519_SIG)
 		return SG_ERR_VERIFY;
@@ -486,6 +498,13 @@ origin_ok(const char *s, size_t n)
 		if (s[i] < 0x20 || s[i] >= 0x7f)
 			return 0;
 	return 1;
+}
+
+int
+sg_checkpoint_origin_ok(const char *origin)
+{
+	return origin != NULL &&
+	    origin_ok(origin, strnlen(origin, SG_NOTE_NAME_MAX + 1));
 }
 
 int

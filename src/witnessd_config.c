@@ -134,8 +134,6 @@ parse_logs(struct sg_cfg_ctx *c, json_t *root, struct sg_wd_config *cfg)
 		return fail(c, "logs", "at most %d logs", SG_WD_MAX_LOGS);
 	json_array_foreach(arr, i, e) {
 		struct sg_wd_log *l = &cfg->logs[i];
-		struct sg_checkpoint probe;
-		char text[SG_NOTE_NAME_MAX + 64];
 
 		snprintf(field, sizeof(field), "logs[%zu]", i);
 		if (!json_is_object(e))
@@ -158,13 +156,7 @@ parse_logs(struct sg_cfg_ctx *c, json_t *root, struct sg_wd_config *cfg)
 			return r;
 		if (origin == NULL)
 			origin = l->key_name;
-		/* The origin must be one a checkpoint can carry. */
-		snprintf(text, sizeof(text), "%s\n0\n"
-		    "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n",
-		    origin);
-		if (strlen(origin) > SG_NOTE_NAME_MAX ||
-		    sg_checkpoint_parse(text, strlen(text), &probe) != 0 ||
-		    strcmp(probe.origin, origin) != 0)
+		if (!sg_checkpoint_origin_ok(origin))
 			return fail(c, field, "not a checkpoint origin "
 			    "(printable ASCII, at most %d bytes)",
 			    SG_NOTE_NAME_MAX);
@@ -218,8 +210,9 @@ parse_pkcs11(struct sg_cfg_ctx *c, json_t *root, struct sg_wd_config *cfg)
 }
 
 static int
-parse_root(struct sg_cfg_ctx *c, json_t *root, struct sg_wd_config *cfg)
+parse_root(struct sg_cfg_ctx *c, json_t *root, void *arg)
 {
+	struct sg_wd_config *cfg = arg;
 	static const char *const fields[] = { "name", "listen", "tls",
 	    "plain_http", "key_file", "pkcs11", "state_dir", "threads", "logs",
 	    NULL };
@@ -259,27 +252,22 @@ int
 sg_wd_config_load(const char *path, struct sg_wd_config **ret, char *err,
     size_t errlen)
 {
-	struct sg_wd_config *cfg = NULL;
-	struct sg_cfg_ctx c = { path, NULL, err, errlen };
-	json_t *root = NULL;
+	struct sg_wd_config *cfg;
 	int r;
 
-	if ((r = sg_cfg_read(&c, CONFIG_MAX_SIZE, &root)) != 0)
-		goto out;
-	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
-	    (cfg->path = strdup(path)) == NULL) {
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		return SG_ERR_NOMEM;
+	if ((cfg->path = strdup(path)) == NULL)
 		r = SG_ERR_NOMEM;
-		goto out;
+	else
+		r = sg_cfg_load(path, CONFIG_MAX_SIZE, parse_root, cfg, err,
+		    errlen);
+	if (r != 0) {
+		sg_wd_config_free(cfg);
+		return r;
 	}
-	if ((r = parse_root(&c, root, cfg)) != 0)
-		goto out;
 	*ret = cfg;
-	cfg = NULL;
-out:
-	sg_wd_config_free(cfg);
-	json_decref(root);
-	free(c.dir);
-	return r;
+	return 0;
 }
 
 void

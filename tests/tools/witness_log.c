@@ -16,17 +16,16 @@
  * Leaf i is "leaf <i>", or "fork <i>" from FORK_AT on (tests/unit/
  * witness_fixture.h).
  */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
 #include "sg_cosig.h"
 #include "sg_err.h"
+#include "sg_fixture.h"
 #include "sg_util.h"
 #include "witness_fixture.h"
 
@@ -61,15 +60,10 @@ keygen(const char *path, const char *origin)
 	EVP_PKEY *k;
 	struct wf_log l;
 	char *vkey = NULL;
-	FILE *f;
-	int fd;
 
 	if ((k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) == NULL ||
 	    wf_log_init(&l, k, origin) != 0 ||
-	    (fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0 ||
-	    (f = fdopen(fd, "w")) == NULL ||
-	    PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) != 1 ||
-	    fclose(f) != 0 ||
+	    sg_fx_write_key(path, k) != 0 ||
 	    sg_note_vkey_format(origin, l.pub, &vkey) != 0) {
 		fprintf(stderr, "witness_log: cannot make the key %s\n", path);
 		return 1;

@@ -493,6 +493,30 @@ test_checkpoint_round_trip(void)
 	CHECK(s == NULL);
 }
 
+/* The origin check the formatter and parser apply, on its own. */
+static void
+test_checkpoint_origin(void)
+{
+	char longest[SG_NOTE_NAME_MAX + 2];
+
+	CHECK(sg_checkpoint_origin_ok(ORIGIN));
+	CHECK(sg_checkpoint_origin_ok("my log"));
+	CHECK(!sg_checkpoint_origin_ok(NULL));
+	CHECK(!sg_checkpoint_origin_ok(""));
+	CHECK(!sg_checkpoint_origin_ok(" lead"));
+	CHECK(!sg_checkpoint_origin_ok("trail "));
+	CHECK(!sg_checkpoint_origin_ok("two\nlines"));
+	CHECK(!sg_checkpoint_origin_ok("tab\there"));
+	CHECK(!sg_checkpoint_origin_ok("caf\xc3\xa9"));
+	CHECK(!sg_checkpoint_origin_ok("del\x7f"));
+	memset(longest, 'o', sizeof(longest));
+	longest[SG_NOTE_NAME_MAX] = '\0';
+	CHECK(sg_checkpoint_origin_ok(longest));
+	longest[SG_NOTE_NAME_MAX] = 'o';
+	longest[SG_NOTE_NAME_MAX + 1] = '\0';
+	CHECK(!sg_checkpoint_origin_ok(longest));
+}
+
 static void
 test_checkpoint_refuses(void)
 {
@@ -971,6 +995,7 @@ SG_TEST_MAIN("note",
     T(test_foreign_names),
     T(test_checkpoint_round_trip),
     T(test_checkpoint_refuses),
+    T(test_checkpoint_origin),
     T(test_tlog_proof_round_trip),
     T(test_tlog_proof_refuses),
     T(test_tlog_proof_largest),

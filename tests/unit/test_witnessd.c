@@ -593,6 +593,9 @@ test_config(void)
 		    "\"logs\":[{\"vkey\":\"VKEY\"},{\"vkey\":\"VKEY\"}]}",
 		    "logs[1].origin: the origin" },
 		{ "{\"name\":\"w\",\"key_file\":\"k\",\"state_dir\":\"s\","
+		    "\"logs\":[{\"vkey\":\"VKEY\",\"origin\":\"log \"}]}",
+		    "logs[0].origin: not a checkpoint origin" },
+		{ "{\"name\":\"w\",\"key_file\":\"k\",\"state_dir\":\"s\","
 		    "\"listen\":{\"address\":\"0.0.0.0\"},"
 		    "\"logs\":[{\"vkey\":\"VKEY\"}]}", "tls: is required" },
 		{ "{\"name\":\"w\",\"key_file\":\"k\",\"state_dir\":\"s\","
