@@ -1,11 +1,11 @@
 /*
  * The log monitor's pure parts (include/sg_monitor.h): --hours windows
  * (wrapping midnight included), artifact patterns, the state file (v1
- * read and upgraded, v2 round trip, refusals), witness cosignatures, and
- * the walk over entries: which signatures are reported for a key, the
- * artifact's name from a created entry read in an earlier walk, rule
- * violations, policy entries read from their text, and the Prometheus
- * textfile.
+ * read and upgraded, v2 round trip, refusals), the witness set the
+ * checkpoint is held to (include/sg_cli_witness.h), and the walk over
+ * entries: which signatures are reported for a key, the artifact's name
+ * from a created entry read in an earlier walk, rule violations, policy
+ * entries read from their text, and the Prometheus textfile.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 
+#include "sg_cli_witness.h"
 #include "sg_cosig.h"
 #include "sg_dsse.h"
 #include "sg_entry.h"
@@ -233,15 +234,15 @@ cat3(const char *a, const char *b, const char *c)
 static void
 test_cosigned(void)
 {
-	struct sg_monitor_witness w[3];
+	struct sg_cli_witnesses set;
 	uint8_t lpub[SG_ED25519_PUB], pub[3][SG_ED25519_PUB], sig[64];
 	EVP_PKEY *lk, *wk[3];
 	EVP_MD_CTX *ctx;
 	char *vk, *logline = NULL, *c0 = NULL, *c1 = NULL, *note, *n2;
-	size_t sl = 64, i;
-	uint64_t t[3];
-	int ok[3];
+	char names[64];
+	size_t sl = 64, i, got;
 
+	memset(&set, 0, sizeof(set));
 	lk = ed25519(lpub);
 	if ((ctx = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestSignInit(ctx, NULL, NULL, NULL, lk) != 1 ||
@@ -258,14 +259,18 @@ test_cosigned(void)
 		wk[i] = ed25519(pub[i]);
 		vk = NULL;
 		CHECK_EQ_INT(sg_cosig_vkey_format(name, pub[i], &vk), 0);
-		CHECK_EQ_INT(sg_monitor_witness_parse(vk, &w[i]), 0);
+		CHECK_EQ_INT(sg_cli_witness_add(&set, vk), 0);
+		/* The same witness twice is one witness. */
+		CHECK_EQ_INT(sg_cli_witness_add(&set, vk), 0);
 		free(vk);
 	}
+	CHECK_EQ_INT(set.n, 3);
 	/* A log key is not a witness key. */
 	vk = NULL;
 	CHECK_EQ_INT(sg_note_vkey_format(LOG_ORIGIN, lpub, &vk), 0);
-	CHECK(sg_monitor_witness_parse(vk, &w[2]) != 0);
+	CHECK_EQ_INT(sg_cli_witness_add(&set, vk), SG_ERR_INVALID);
 	free(vk);
+	CHECK_EQ_INT(set.n, 3);
 	CHECK_EQ_INT(sg_cosig_sign(wk[0], "w0", CP_TEXT, strlen(CP_TEXT),
 	    1796361000, &c0), 0);
 	CHECK_EQ_INT(sg_cosig_sign(wk[1], "w1", CP_TEXT, strlen(CP_TEXT),
@@ -273,19 +278,41 @@ test_cosigned(void)
 	if (logline == NULL || c0 == NULL || c1 == NULL)
 		abort();
 	note = cat3(CP_TEXT "\n", logline, c0);
-	CHECK_EQ_INT(sg_monitor_cosigned(note, strlen(note), w, 3, ok, t), 1);
-	CHECK(ok[0] && !ok[1] && !ok[2]);
-	CHECK_EQ_INT(t[0], 1796361000);
+	set.quorum = 2;
+	CHECK_EQ_INT(sg_cli_witness_check(&set, note, strlen(note), &got,
+	    names, sizeof(names)), SG_ERR_VERIFY);
+	CHECK_EQ_INT(got, 1);
+	CHECK_STR(names, "w0");
 	n2 = cat3(note, c1, "");
-	CHECK_EQ_INT(sg_monitor_cosigned(n2, strlen(n2), w, 3, ok, t), 2);
-	CHECK(ok[0] && ok[1] && !ok[2]);
-	CHECK_EQ_INT(t[1], 1796361001);
+	CHECK_EQ_INT(sg_cli_witness_check(&set, n2, strlen(n2), &got,
+	    names, sizeof(names)), 0);
+	CHECK_EQ_INT(got, 2);
+	CHECK_STR(names, "w0, w1");
+	/* Names are cut to the room given. */
+	CHECK_EQ_INT(sg_cli_witness_check(&set, n2, strlen(n2), &got,
+	    names, 5), 0);
+	CHECK_STR(names, "w0, ");
 	free(n2);
 	/* w1's line over another tree's text does not count. */
 	n2 = cat3(LOG_ORIGIN "\n12\n" ROOT "\n\n", logline, c1);
-	CHECK_EQ_INT(sg_monitor_cosigned(n2, strlen(n2), w, 3, NULL, NULL),
-	    0);
+	set.quorum = 1;
+	CHECK_EQ_INT(sg_cli_witness_check(&set, n2, strlen(n2), &got, NULL,
+	    0), SG_ERR_VERIFY);
+	CHECK_EQ_INT(got, 0);
 	free(n2);
+	/* The set is bounded. */
+	for (i = 3; i < SG_CLI_WITNESSES_MAX; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "x%zu", i);
+		vk = NULL;
+		CHECK_EQ_INT(sg_cosig_vkey_format(name, pub[0], &vk), 0);
+		CHECK_EQ_INT(sg_cli_witness_add(&set, vk), 0);
+		free(vk);
+	}
+	CHECK_EQ_INT(sg_cosig_vkey_format("y", pub[1], &vk), 0);
+	CHECK_EQ_INT(sg_cli_witness_add(&set, vk), SG_ERR_TOO_LARGE);
+	free(vk);
 	free(note);
 	free(c0);
 	free(c1);
