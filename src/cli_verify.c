@@ -1217,10 +1217,11 @@ print_summary(const struct verify_args *a, const struct verify *v)
 }
 
 /* --log SOURCE: the log as a source publishes it holds the proof's
- * checkpoint and the very entries the proof carries. */
+ * checkpoint and the very entries the proof carries (their number in
+ * *ret_n). */
 static int
 check_source(const struct verify_args *a, const struct verify *v,
-    const struct sg_cli_conf *conf, uint64_t *ret_size)
+    const struct sg_cli_conf *conf, uint64_t *ret_size, size_t *ret_n)
 {
 	const struct sg_tlog_proof *p[3 + TAIL_MAX];
 	struct sg_cli_logged e[3 + TAIL_MAX];
@@ -1251,6 +1252,7 @@ check_source(const struct verify_args *a, const struct verify *v,
 	    conf->cacert : getenv("SIGNGATE_CACERT"), vkey, &v->cp, e, n,
 	    ret_size);
 	free(vkey);
+	*ret_n = n;
 	return ex;
 }
 
@@ -1260,7 +1262,7 @@ sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 	struct verify_args a;
 	struct verify v;
 	uint64_t source_size = 0;
-	size_t i;
+	size_t i, source_n = 0;
 	int ex;
 
 	if ((ex = parse_args(argc, argv, conf, &a)) != 0)
@@ -1279,13 +1281,16 @@ sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 	    (ex = check_signature(&a, &v)) != 0 ||
 	    (ex = check_policy(&a, &v)) != 0)
 		goto out;
-	if ((ex = check_source(&a, &v, conf, &source_size)) != 0)
+	if ((ex = check_source(&a, &v, conf, &source_size, &source_n)) != 0)
 		goto out;
 	print_summary(&a, &v);
+	/* The entries compared: a policy entry and how it took effect come
+	 * with a signature's bundle, so even a request's may be several. */
 	if (a.log_source != NULL)
 		printf("log source: %s size %llu, consistent with the proof's "
 		    "checkpoint, the same entr%s\n", sg_cli_esc(a.log_source),
-		    (unsigned long long)source_size, v.two ? "ies" : "y");
+		    (unsigned long long)source_size, source_n > 1 ? "ies" :
+		    "y");
 	ex = SG_EXIT_OK;
 out:
 	ex = sg_cli_flush(ex);
