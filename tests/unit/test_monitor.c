@@ -350,6 +350,32 @@ fake_get(void *ctx, uint64_t index, char **ret, size_t *ret_len)
 	return 0;
 }
 
+/* A walk of the fake log over [from, to) under the rules, reporting
+ * key's signatures (key may be NULL); the findings, NUL-terminated, in
+ * *out (malloc'd), and the walk's exit status. */
+static int
+walk(struct sg_monitor_run *run, struct fake_log *l,
+    struct sg_monitor_state *st, const char *key,
+    const struct sg_monitor_rules *rules, uint64_t from, uint64_t to,
+    char **out)
+{
+	size_t olen = 0;
+	int ex;
+
+	memset(run, 0, sizeof(*run));
+	run->key = key;
+	run->rules = rules;
+	run->get = fake_get;
+	run->ctx = l;
+	*out = NULL;
+	if ((run->out = open_memstream(out, &olen)) == NULL)
+		abort();
+	ex = sg_monitor_scan(run, st, from, to);
+	fclose(run->out);
+	run->out = NULL;
+	return ex;
+}
+
 static void
 fake_add(struct fake_log *l, char *text, size_t len)
 {
@@ -531,7 +557,7 @@ test_scan_release(void)
 	struct sg_monitor_run run;
 	struct fake_log l;
 	char *out = NULL;
-	size_t olen = 0, i;
+	size_t i;
 
 	memset(&l, 0, sizeof(l));
 	memset(&st, 0, sizeof(st));
@@ -540,17 +566,9 @@ test_scan_release(void)
 	rules.npatterns = 1;
 	add_release(&l, REQ1, "key-a", "app-1.tar.gz", "evil.sh");
 	add_release(&l, REQ2, "key-b", "b.tar.gz", "b.sh");
-	memset(&run, 0, sizeof(run));
-	run.key = "key-a";
-	run.rules = &rules;
-	run.get = fake_get;
-	run.ctx = &l;
-	if ((run.out = open_memstream(&out, &olen)) == NULL)
-		abort();
 	/* From the first signature on: the approved entry is fetched by its
 	 * index, once for both artifacts. */
-	CHECK_EQ_INT(sg_monitor_scan(&run, &st, 1, l.n), 0);
-	fclose(run.out);
+	CHECK_EQ_INT(walk(&run, &l, &st, "key-a", &rules, 1, l.n, &out), 0);
 	CHECK_EQ_INT(run.signatures, 2);
 	CHECK_EQ_INT(run.violations, 1);
 	CHECK(out != NULL && strstr(out, "signature: index 1 time "
@@ -620,7 +638,7 @@ test_scan(void)
 	struct sg_monitor_metrics mm;
 	struct fake_log l;
 	char *out = NULL, *prom = NULL, path[] = "/tmp/test_monitor.XXXXXX";
-	size_t olen = 0, plen = 0, i;
+	size_t plen = 0, i;
 	int fd;
 
 	memset(&l, 0, sizeof(l));
@@ -643,19 +661,10 @@ test_scan(void)
 	add_policy_decision(&l, "carol");
 
 	/* The first walk reads the created entries only. */
-	memset(&run, 0, sizeof(run));
-	run.key = "key-a";
-	run.rules = &rules;
-	run.get = fake_get;
-	run.ctx = &l;
-	if ((run.out = open_memstream(&out, &olen)) == NULL)
-		abort();
-	CHECK_EQ_INT(sg_monitor_scan(&run, &st, 0, 2), 0);
+	CHECK_EQ_INT(walk(&run, &l, &st, "key-a", &rules, 0, 2, &out), 0);
 	CHECK_EQ_INT(st.npending, 2);
 	CHECK_EQ_INT(run.signatures, 0);
-	fclose(run.out);
 	free(out);
-	out = NULL;
 	sg_monitor_run_clear(&run);
 
 	/* The second, with rules. */
@@ -663,15 +672,7 @@ test_scan(void)
 	rules.npatterns = 1;
 	CHECK_EQ_INT(sg_monitor_hours_parse("08-18", &rules.hours), 0);
 	rules.max_per_run = 2;
-	memset(&run, 0, sizeof(run));
-	run.key = "key-a";
-	run.rules = &rules;
-	run.get = fake_get;
-	run.ctx = &l;
-	if ((run.out = open_memstream(&out, &olen)) == NULL)
-		abort();
-	CHECK_EQ_INT(sg_monitor_scan(&run, &st, 2, l.n), 0);
-	fclose(run.out);
+	CHECK_EQ_INT(walk(&run, &l, &st, "key-a", &rules, 2, l.n, &out), 0);
 	CHECK_EQ_INT(run.entries, 7);
 	CHECK_EQ_INT(run.signatures, 3);
 	CHECK_EQ_INT(run.policy_changes, 3);
@@ -738,20 +739,12 @@ test_scan(void)
 	unlink(path);
 
 	free(out);
-	out = NULL;
 	sg_monitor_run_clear(&run);
 
 	/* --policy-changes-fail, without --key: each policy entry counts. */
 	memset(&rules, 0, sizeof(rules));
 	rules.policy_changes_fail = 1;
-	memset(&run, 0, sizeof(run));
-	run.rules = &rules;
-	run.get = fake_get;
-	run.ctx = &l;
-	if ((run.out = open_memstream(&out, &olen)) == NULL)
-		abort();
-	CHECK_EQ_INT(sg_monitor_scan(&run, &st, 5, l.n), 0);
-	fclose(run.out);
+	CHECK_EQ_INT(walk(&run, &l, &st, NULL, &rules, 5, l.n, &out), 0);
 	CHECK_EQ_INT(run.signatures, 0);
 	CHECK_EQ_INT(run.policy_changes, 3);
 	CHECK_EQ_INT(run.violations, 3);
@@ -772,7 +765,7 @@ test_scan_unreadable(void)
 	struct sg_monitor_run run;
 	struct fake_log l;
 	char *out = NULL;
-	size_t olen = 0, i;
+	size_t i;
 
 	memset(&l, 0, sizeof(l));
 	memset(&st, 0, sizeof(st));
@@ -781,17 +774,10 @@ test_scan_unreadable(void)
 	add_text(&l, "signgate-log-entry v1\ntype policy\ntime 1\n"
 	    "policy dev@2 sha256:" HEX64 "\nstatus maybe\n");
 	for (i = 0; i < l.n; i++) {
-		memset(&run, 0, sizeof(run));
-		run.rules = &rules;
-		run.get = fake_get;
-		run.ctx = &l;
-		if ((run.out = open_memstream(&out, &olen)) == NULL)
-			abort();
-		CHECK_EQ_INT(sg_monitor_scan(&run, &st, i, i + 1), 4);
+		CHECK_EQ_INT(walk(&run, &l, &st, NULL, &rules, i, i + 1,
+		    &out), 4);
 		CHECK_EQ_INT(run.entries, 0);
-		fclose(run.out);
 		free(out);
-		out = NULL;
 		sg_monitor_run_clear(&run);
 	}
 	for (i = 0; i < l.n; i++)
