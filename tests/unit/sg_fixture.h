@@ -290,4 +290,25 @@ struct sg_witness_reply;
 int sg_fx_log_sign(EVP_PKEY *key, const char *origin,
     const struct sg_witness_request *req, struct sg_witness_reply *ret);
 
+struct sg_store;
+struct sg_tlog;
+/* A store opened on a directory, and its log under origin, whose
+ * checkpoints sg_fx_log_sign signs with a fresh Ed25519 key: for tools
+ * that fill a log without an HSM. */
+struct sg_fx_log {
+	const char *origin;
+	EVP_PKEY *key;
+	struct sg_store *st;
+	struct sg_tlog *log;
+};
+/* 0, or -1 with a line on stderr. */
+int sg_fx_log_open(struct sg_fx_log *l, const char *dir, const char *origin);
+/* Appends, in one store write, the entries entry() makes for each i in
+ * [from, to): entry writes the text into buf (cap bytes) and returns its
+ * length, or -1 when it does not fit.  0, or an SG_ERR_* code. */
+int sg_fx_log_append(struct sg_fx_log *l, uint64_t from, uint64_t to,
+    int (*entry)(uint64_t i, char *buf, size_t cap));
+/* Frees the log, closes the store and frees the key. */
+void sg_fx_log_close(struct sg_fx_log *l);
+
 #endif
