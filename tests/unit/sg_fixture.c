@@ -1283,3 +1283,36 @@ sg_fx_log_close(struct sg_fx_log *l)
 	EVP_PKEY_free(l->key);
 	memset(l, 0, sizeof(*l));
 }
+
+/* ---- small helpers, continued ---- */
+
+size_t
+sg_fx_body_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct sg_fx_body *b = arg;
+	size_t n = size * nmemb;
+	char *p;
+
+	if (n > SG_FX_BODY_MAX - b->len)
+		return 0;
+	if ((p = realloc(b->p, b->len + n + 1)) == NULL)
+		return 0;
+	b->p = p;
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+EVP_PKEY *
+sg_fx_read_key(const char *path)
+{
+	EVP_PKEY *k;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
+	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	return k;
+}

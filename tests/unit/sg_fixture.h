@@ -134,6 +134,8 @@ char *sg_fx_self_signed_pem(EVP_PKEY *k, const char *cn);
 int sg_fx_write_cert(const char *path, X509 *x);
 /* The private key as PEM, in a file of mode 0600. */
 int sg_fx_write_key(const char *path, EVP_PKEY *k);
+/* The unencrypted PEM private key in the file, or NULL. */
+EVP_PKEY *sg_fx_read_key(const char *path);
 
 /* A root CA, an intermediate CA under it for code-signing leaves, and a
  * time-stamping authority under the root (P-256 keys throughout), with a
@@ -190,6 +192,17 @@ int sg_fx_threads(int n, void *(*fn)(void *), void *args, size_t stride,
     size_t failures_at, int *ret_failures);
 /* Decodes exactly n bytes of hex; aborts otherwise. */
 void sg_fx_hexdec(const char *hex, uint8_t *out, size_t n);
+
+/* A response body as libcurl hands it to sg_fx_body_write (its
+ * CURLOPT_WRITEFUNCTION, the body its CURLOPT_WRITEDATA): NUL-terminated
+ * once a byte came, at most SG_FX_BODY_MAX bytes; past that the callback
+ * returns short, which fails the transfer.  The caller frees p. */
+#define SG_FX_BODY_MAX (1024 * 1024)
+struct sg_fx_body {
+	char *p;
+	size_t len;
+};
+size_t sg_fx_body_write(char *data, size_t size, size_t nmemb, void *arg);
 
 /* ---- an approval statement (include/sg_dsse.h) and its parts ---- */
 
