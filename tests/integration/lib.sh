@@ -74,6 +74,20 @@ esac
 ok() { T_PASS=$((T_PASS + 1)); echo "ok - $*"; }
 not_ok() { T_FAIL=$((T_FAIL + 1)); echo "not ok - $*"; }
 
+# relay FILE [PREFIX]: the "ok - " and "not ok - " lines a subshell wrote
+# to FILE become this script's checks (PREFIX before each name); other
+# lines are passed on.
+relay() {
+	local line
+	while IFS= read -r line; do
+		case "$line" in
+		"ok - "*) ok "${2:-}${line#ok - }" ;;
+		"not ok - "*) not_ok "${2:-}${line#not ok - }" ;;
+		*) echo "$line" ;;
+		esac
+	done <"$1"
+}
+
 # check NAME CMD...: passes when CMD exits 0.
 check() {
 	local name=$1; shift
@@ -208,6 +222,18 @@ give_to_signer() {
 give_to_front() {
 	[ "$(id -u)" -eq 0 ] || return 0
 	chown -R "$FRONT_USER:$FRONT_USER" "$@"
+}
+
+# private_tokens DIR: a copy of the tokens of its own in DIR/tokens, and
+# DIR/softhsm2.conf naming it (export SOFTHSM2_CONF to use it), both the
+# signer's user's: SoftHSM rewrites its token file at each login, and a
+# daemon starting while another logs in to the same token can read it
+# half written.
+private_tokens() {
+	cp -a "$DEV/tokens" "$1/tokens"
+	sed "s#^directories.tokendir.*#directories.tokendir = $1/tokens#" \
+	    "$DEV/softhsm2.conf" >"$1/softhsm2.conf"
+	give_to_signer "$1/tokens" "$1/softhsm2.conf"
 }
 
 # as_signer CMD...: runs CMD as the signer's user when run by root (the
