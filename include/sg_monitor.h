@@ -139,23 +139,8 @@ int sg_monitor_scan(struct sg_monitor_run *run, struct sg_monitor_state *st,
 void sg_monitor_run_clear(struct sg_monitor_run *run);
 
 /* --witness VKEY, at most this many; --witness-quorum K of them must have
- * cosigned the checkpoint (c2sp.org/tlog-cosignature). */
+ * cosigned the checkpoint (include/sg_cli_witness.h). */
 #define SG_MONITOR_WITNESSES_MAX 16
-
-struct sg_monitor_witness {
-	char name[SG_NOTE_NAME_MAX + 1];
-	uint32_t id;
-	uint8_t pub[SG_ED25519_PUB];
-};
-
-/* A cosigner verifier key (type 0x04); SG_ERR_INVALID otherwise. */
-int sg_monitor_witness_parse(const char *vkey,
-    struct sg_monitor_witness *ret);
-/* How many of the n witnesses have a valid cosignature on the signed
- * note; ok[i] (when ok is not NULL) says which, and t[i] (when not NULL)
- * its time. */
-size_t sg_monitor_cosigned(const char *note, size_t len,
-    const struct sg_monitor_witness *w, size_t n, int *ok, uint64_t *t);
 
 /* What the Prometheus textfile says about a run. */
 struct sg_monitor_metrics {

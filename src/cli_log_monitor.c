@@ -21,6 +21,7 @@
 
 #include "cli_log_int.h"
 #include "sg_cli.h"
+#include "sg_cli_witness.h"
 #include "sg_crypto.h"
 #include "sg_err.h"
 #include "sg_manifest.h"
@@ -98,9 +99,7 @@ struct log_args {
 	int has_from;
 	uint64_t from;
 	struct sg_monitor_rules rules;
-	struct sg_monitor_witness witnesses[SG_MONITOR_WITNESSES_MAX];
-	size_t nwitnesses;
-	uint64_t quorum;              /* 0: all the witnesses given */
+	struct sg_cli_witnesses witnesses;  /* quorum 0: all of them */
 };
 
 static int
@@ -163,19 +162,17 @@ log_option(void *arg, int opt, const char *v)
 		a->log = v;
 		return 0;
 	case OPT_WITNESS:
-		if (a->nwitnesses == SG_MONITOR_WITNESSES_MAX)
+		if (a->witnesses.n == SG_MONITOR_WITNESSES_MAX)
 			return opt_refuse("--witness", "given too many "
 			    "times (at most 16)");
-		if (sg_monitor_witness_parse(v,
-		    &a->witnesses[a->nwitnesses]) != 0)
+		if (sg_cli_witness_add(&a->witnesses, v) != 0)
 			return opt_refuse("--witness", "not a witness's "
 			    "verifier key (<name>+<key id>+<base64 of 0x04 and "
 			    "an Ed25519 key>)");
-		a->nwitnesses++;
 		return 0;
 	case OPT_WITNESS_QUORUM:
 		if (sg_parse_u64(v, 1, SG_MONITOR_WITNESSES_MAX,
-		    &a->quorum) != 0)
+		    &a->witnesses.quorum) != 0)
 			return opt_refuse("--witness-quorum", "not a number "
 			    "from 1 to 16");
 		return 0;
@@ -226,14 +223,14 @@ parse_args(int argc, char **argv, struct sg_cli_conf *conf,
 		    "--key NAME\n");
 		return SG_EXIT_USAGE;
 	}
-	if (ret->quorum > ret->nwitnesses) {
+	if (ret->witnesses.quorum > ret->witnesses.n) {
 		fprintf(stderr, "signgate: log monitor: --witness-quorum %llu "
 		    "needs at least that many --witness keys\n",
-		    (unsigned long long)ret->quorum);
+		    (unsigned long long)ret->witnesses.quorum);
 		return SG_EXIT_USAGE;
 	}
-	if (ret->quorum == 0)
-		ret->quorum = ret->nwitnesses;
+	if (ret->witnesses.quorum == 0)
+		ret->witnesses.quorum = ret->witnesses.n;
 	return 0;
 }
 
@@ -519,19 +516,18 @@ static int
 monitor_witnesses(const struct log_args *a, const char *note, size_t len,
     const struct sg_checkpoint *cp, size_t *ret_n)
 {
+	const struct sg_cli_witnesses *w = &a->witnesses;
 	size_t n;
 
 	*ret_n = 0;
-	if (a->nwitnesses == 0)
+	if (w->n == 0)
 		return 0;
-	n = sg_monitor_cosigned(note, len, a->witnesses, a->nwitnesses, NULL,
-	    NULL);
-	if (n < a->quorum)
+	if (sg_cli_witness_check(w, note, len, &n, NULL, 0) != 0)
 		return sg_log_alarm("WITNESS QUORUM", "the checkpoint of size "
 		    "%llu carries valid cosignatures of %zu of the %zu "
 		    "witnesses given; %llu are required",
-		    (unsigned long long)cp->size, n, a->nwitnesses,
-		    (unsigned long long)a->quorum);
+		    (unsigned long long)cp->size, n, w->n,
+		    (unsigned long long)w->quorum);
 	*ret_n = n;
 	return 0;
 }
@@ -665,9 +661,10 @@ monitor_run(struct sg_cli_conf *conf, const struct log_args *a,
 	memcpy(cur->m.root, s.cp.root, SG_HASH_LEN);
 	*ret_checked = 1;
 	monitor_print(old, cur, *have_old, a->vkey != NULL);
-	if (a->nwitnesses > 0)
+	if (a->witnesses.n > 0)
 		printf("witnesses: %zu of %zu cosigned (quorum %llu)\n",
-		    cosigned, a->nwitnesses, (unsigned long long)a->quorum);
+		    cosigned, a->witnesses.n,
+		    (unsigned long long)a->witnesses.quorum);
 	if (cur->m.next < s.cp.size || a->has_from)
 		src_gateway_tiles(&s, conf, &cur->key);
 	if ((ex = monitor_entries(&s, a, *have_old, cur, run)) != 0)

@@ -33,7 +33,6 @@
 #include <jansson.h>
 
 #include "sg_cli.h"
-#include "sg_cosig.h"
 #include "sg_dsse.h"
 #include "sg_entry.h"
 #include "sg_err.h"
@@ -109,41 +108,6 @@ sg_monitor_check(const struct sg_monitor_rules *r, const char *name,
 	if (!sg_monitor_hours_contain(&r->hours, t))
 		bad |= SG_MONITOR_BAD_HOURS;
 	return bad;
-}
-
-/* --- witnesses --- */
-
-int
-sg_monitor_witness_parse(const char *vkey, struct sg_monitor_witness *ret)
-{
-	struct sg_monitor_witness w;
-
-	memset(&w, 0, sizeof(w));
-	if (sg_cosig_vkey_parse(vkey, w.name, &w.id, w.pub) != 0)
-		return SG_ERR_INVALID;
-	*ret = w;
-	return 0;
-}
-
-size_t
-sg_monitor_cosigned(const char *note, size_t len,
-    const struct sg_monitor_witness *w, size_t n, int *ok, uint64_t *t)
-{
-	uint64_t when;
-	size_t i, count = 0;
-	int good;
-
-	for (i = 0; i < n; i++) {
-		when = 0;
-		good = sg_cosig_verify(note, len, w[i].name, w[i].id, w[i].pub,
-		    &when) == 0;
-		if (ok != NULL)
-			ok[i] = good;
-		if (t != NULL)
-			t[i] = good ? when : 0;
-		count += good;
-	}
-	return count;
 }
 
 /* --- pending requests --- */

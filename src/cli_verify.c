@@ -45,8 +45,8 @@
 #include <openssl/x509.h>
 
 #include "sg_cli.h"
+#include "sg_cli_witness.h"
 #include "sg_cms.h"
-#include "sg_cosig.h"
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_entry.h"
@@ -78,7 +78,7 @@ enum {
 	OPT_LOG_SOURCE,
 };
 
-#define WITNESS_MAX 32
+#define WITNESS_MAX SG_CLI_WITNESSES_MAX
 /* After a policy entry logged pending: its policy-effective entry's
  * bundle, one per approval that counted, the previous policy's. */
 #define TAIL_MAX (SG_QUORUM_MAX + 2)
@@ -550,45 +550,29 @@ out:
 	return ex;
 }
 
-/* One witness's key, as given. */
-struct witness_key {
-	char name[SG_NOTE_NAME_MAX + 1];
-	uint32_t id;
-	uint8_t pub[SG_ED25519_PUB];
-};
-
-/* Adds the witness vkey s (a line of a file, or an argument) unless the
- * same key is there already: distinct witnesses count, not mentions. */
+/* Adds the witness vkey s (a line of a file, or an argument). */
 static int
-witness_add(struct witness_key *k, size_t *n, const char *s)
+witness_add(struct sg_cli_witnesses *set, const char *s)
 {
-	struct witness_key w;
-	size_t i;
-
-	memset(&w, 0, sizeof(w));
-	if (sg_cosig_vkey_parse(s, w.name, &w.id, w.pub) != 0) {
+	switch (sg_cli_witness_add(set, s)) {
+	case 0:
+		return 0;
+	case SG_ERR_TOO_LARGE:
+		fprintf(stderr, "signgate: verify takes at most %d witnesses\n",
+		    WITNESS_MAX);
+		return SG_EXIT_USAGE;
+	default:
 		fprintf(stderr, "signgate: --witness: not a witness verifier "
 		    "key (<name>+<key id>+<base64 of 0x04 and an Ed25519 "
 		    "key>): %s\n", sg_cli_esc(s));
 		return SG_EXIT_USAGE;
 	}
-	for (i = 0; i < *n; i++)
-		if (memcmp(k[i].pub, w.pub, sizeof(w.pub)) == 0 &&
-		    strcmp(k[i].name, w.name) == 0)
-			return 0;
-	if (*n == WITNESS_MAX) {
-		fprintf(stderr, "signgate: verify takes at most %d witnesses\n",
-		    WITNESS_MAX);
-		return SG_EXIT_USAGE;
-	}
-	k[(*n)++] = w;
-	return 0;
 }
 
 /* The witnesses of --witness-file: one vkey a line; blank lines and
  * lines starting with '#' are skipped. */
 static int
-witness_file(const char *path, struct witness_key *k, size_t *n)
+witness_file(const char *path, struct sg_cli_witnesses *set)
 {
 	char *buf = NULL, *line, *next;
 	size_t len;
@@ -607,31 +591,11 @@ witness_file(const char *path, struct witness_key *k, size_t *n)
 			*next++ = '\0';
 		if (*line == '\0' || *line == '#')
 			continue;
-		if ((ex = witness_add(k, n, line)) != 0)
+		if ((ex = witness_add(set, line)) != 0)
 			break;
 	}
 	free(buf);
 	return ex;
-}
-
-/* The witnesses whose valid cosignature the note carries. */
-static size_t
-cosigned_by(const char *note, size_t len, const struct witness_key *k,
-    size_t n, char *names, size_t cap)
-{
-	size_t i, got = 0;
-	uint64_t t;
-
-	names[0] = '\0';
-	for (i = 0; i < n; i++) {
-		if (sg_cosig_verify(note, len, k[i].name, k[i].id, k[i].pub,
-		    &t) != 0)
-			continue;
-		got++;
-		snprintf(names + strlen(names), cap - strlen(names), "%s%s",
-		    names[0] != '\0' ? ", " : "", k[i].name);
-	}
-	return got;
 }
 
 /* Link 1b: the checkpoint carries cosignatures from at least the quorum
@@ -639,46 +603,46 @@ cosigned_by(const char *note, size_t len, const struct witness_key *k,
 static int
 check_witnesses(const struct verify_args *a, struct verify *v)
 {
-	struct witness_key k[WITNESS_MAX];
+	struct sg_cli_witnesses set;
 	char names[1024];
-	uint64_t quorum;
-	size_t i, n = 0, got;
+	size_t i, got, got2;
 	int ex;
 
 	if (a->nwitness == 0 && a->witness_file == NULL)
 		return 0;
+	memset(&set, 0, sizeof(set));
 	for (i = 0; i < a->nwitness; i++)
-		if ((ex = witness_add(k, &n, a->witness[i])) != 0)
+		if ((ex = witness_add(&set, a->witness[i])) != 0)
 			return ex;
 	if (a->witness_file != NULL &&
-	    (ex = witness_file(a->witness_file, k, &n)) != 0)
+	    (ex = witness_file(a->witness_file, &set)) != 0)
 		return ex;
-	if (n == 0) {
+	if (set.n == 0) {
 		fprintf(stderr, "signgate: %s: no witness key\n",
 		    a->witness_file);
 		return SG_EXIT_USAGE;
 	}
-	quorum = n;
-	if (a->witness_quorum != NULL &&
-	    sg_parse_u64(a->witness_quorum, 1, WITNESS_MAX, &quorum) != 0) {
+	set.quorum = set.n;
+	if (a->witness_quorum != NULL && sg_parse_u64(a->witness_quorum, 1,
+	    WITNESS_MAX, &set.quorum) != 0) {
 		fprintf(stderr, "signgate: --witness-quorum: must be a number "
 		    "from 1 to %d\n", WITNESS_MAX);
 		return SG_EXIT_USAGE;
 	}
-	got = cosigned_by(v->proof.note, v->proof.note_len, k, n, names,
-	    sizeof(names));
-	if (got < quorum)
+	if (sg_cli_witness_check(&set, v->proof.note, v->proof.note_len, &got,
+	    names, sizeof(names)) != 0)
 		return fail("witness", "the checkpoint carries valid "
 		    "cosignatures from %zu of the %zu witnesses given (%s), "
-		    "%llu required", got, n, names[0] ? names : "none",
-		    (unsigned long long)quorum);
+		    "%llu required", got, set.n, names[0] ? names : "none",
+		    (unsigned long long)set.quorum);
 	/* An artifact's second bundle is under the same checkpoint. */
-	if (v->two && cosigned_by(v->proof2.note, v->proof2.note_len, k, n,
-	    names, sizeof(names)) < quorum)
+	if (v->two && sg_cli_witness_check(&set, v->proof2.note,
+	    v->proof2.note_len, &got2, NULL, 0) != 0)
 		return fail("witness", "the approved entry's checkpoint lacks "
 		    "the witnesses' cosignatures");
 	snprintf(v->witnessed, sizeof(v->witnessed), "%zu of %zu witnesses "
-	    "(%s), %llu required", got, n, names, (unsigned long long)quorum);
+	    "(%s), %llu required", got, set.n, names,
+	    (unsigned long long)set.quorum);
 	return 0;
 }
 
@@ -1253,10 +1217,11 @@ print_summary(const struct verify_args *a, const struct verify *v)
 }
 
 /* --log SOURCE: the log as a source publishes it holds the proof's
- * checkpoint and the very entries the proof carries. */
+ * checkpoint and the very entries the proof carries (their number in
+ * *ret_n). */
 static int
 check_source(const struct verify_args *a, const struct verify *v,
-    const struct sg_cli_conf *conf, uint64_t *ret_size)
+    const struct sg_cli_conf *conf, uint64_t *ret_size, size_t *ret_n)
 {
 	const struct sg_tlog_proof *p[3 + TAIL_MAX];
 	struct sg_cli_logged e[3 + TAIL_MAX];
@@ -1287,6 +1252,7 @@ check_source(const struct verify_args *a, const struct verify *v,
 	    conf->cacert : getenv("SIGNGATE_CACERT"), vkey, &v->cp, e, n,
 	    ret_size);
 	free(vkey);
+	*ret_n = n;
 	return ex;
 }
 
@@ -1296,7 +1262,7 @@ sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 	struct verify_args a;
 	struct verify v;
 	uint64_t source_size = 0;
-	size_t i;
+	size_t i, source_n = 0;
 	int ex;
 
 	if ((ex = parse_args(argc, argv, conf, &a)) != 0)
@@ -1315,13 +1281,16 @@ sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 	    (ex = check_signature(&a, &v)) != 0 ||
 	    (ex = check_policy(&a, &v)) != 0)
 		goto out;
-	if ((ex = check_source(&a, &v, conf, &source_size)) != 0)
+	if ((ex = check_source(&a, &v, conf, &source_size, &source_n)) != 0)
 		goto out;
 	print_summary(&a, &v);
+	/* The entries compared: a policy entry and how it took effect come
+	 * with a signature's bundle, so even a request's may be several. */
 	if (a.log_source != NULL)
 		printf("log source: %s size %llu, consistent with the proof's "
 		    "checkpoint, the same entr%s\n", sg_cli_esc(a.log_source),
-		    (unsigned long long)source_size, v.two ? "ies" : "y");
+		    (unsigned long long)source_size, source_n > 1 ? "ies" :
+		    "y");
 	ex = SG_EXIT_OK;
 out:
 	ex = sg_cli_flush(ex);

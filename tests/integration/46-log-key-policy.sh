@@ -10,11 +10,8 @@
 . "$(dirname "$0")/lib.sh"
 
 # A private copy of the token, with a second name for the log key pair.
-cp -a "$DEV/tokens" "$T_DIR/tokens"
-sed "s#^directories.tokendir.*#directories.tokendir = $T_DIR/tokens#" \
-    "$DEV/softhsm2.conf" >"$T_DIR/softhsm2.conf"
+private_tokens "$T_DIR"
 export SOFTHSM2_CONF="$T_DIR/softhsm2.conf"
-give_to_signer "$T_DIR/tokens" "$T_DIR/softhsm2.conf"
 LOG_TOKEN=$(jq -r .log.token "$DEV/signgated.json")
 LOG_LABEL=$(jq -r .log.key "$DEV/signgated.json")
 LOG_ID=10   # scripts/devenv.sh: genkey log 10 EC:edwards25519

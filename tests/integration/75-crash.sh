@@ -54,13 +54,8 @@ write_config '.rate_limit = {"per_second": 1000000, "burst": 1000000} |
 for k in $(seq 1 "$CHAINS"); do
 	mkdir -p "$T_DIR/c$k/state" "$T_DIR/c$k/work"
 	mkfifo "$T_DIR/c$k/.pause"
-	# A copy of the tokens each: SoftHSM rewrites its token file at each
-	# login, and a daemon starting while another logs in to the same
-	# token can read it half written (CKR_USER_PIN_NOT_INITIALIZED).
-	cp -a "$DEV/tokens" "$T_DIR/c$k/tokens"
-	sed "s#^directories.tokendir.*#directories.tokendir = $T_DIR/c$k/tokens#" \
-	    "$DEV/softhsm2.conf" >"$T_DIR/c$k/softhsm2.conf"
-	give_to_signer "$T_DIR/c$k/tokens" "$T_DIR/c$k/softhsm2.conf"
+	# A copy of the tokens each (else CKR_USER_PIN_NOT_INITIALIZED).
+	private_tokens "$T_DIR/c$k"
 	jq --arg s "$T_DIR/c$k/state" '.state_dir = $s' "$T_DIR/signgated.json" \
 	    >"$T_DIR/c$k/signgated.json"
 done
@@ -153,13 +148,7 @@ chain() {
 	check "chain $k: open work finishes without crashes (retries, missing approvals, signatures)" \
 	    env ASAN_OPTIONS="$TOOL_ASAN" "$CRASHLOAD" drain "$W" 60
 	ASAN_OPTIONS=$TOOL_ASAN "$CRASHLOAD" verify "$W" 0 final >"$verify_out" 2>&1
-	while IFS= read -r line; do
-		case "$line" in
-		"ok - "*) ok "chain $k: ${line#ok - }" ;;
-		"not ok - "*) not_ok "chain $k: ${line#not ok - }" ;;
-		*) echo "$line" ;;
-		esac
-	done <"$verify_out"
+	relay "$verify_out" "chain $k: "
 	check "chain $k: log monitor after the last cycle" "$SIGNGATE" log monitor --state "$MON"
 
 	api - GET /v1/log/checkpoint >/dev/null
@@ -210,13 +199,7 @@ for p in "${pids[@]}"; do wait "$p"; done
 elapsed=$(( $(date +%s) - start ))
 cycles=0 start_fail=0 mon_fail=0 verify_fail=0 integ_fail=0 early=0
 for k in $(seq 1 "$CHAINS"); do
-	while IFS= read -r line; do
-		case "$line" in
-		"ok - "*) ok "${line#ok - }" ;;
-		"not ok - "*) not_ok "${line#not ok - }" ;;
-		*) echo "$line" ;;
-		esac
-	done <"$T_DIR/c$k/out"
+	relay "$T_DIR/c$k/out"
 	set -- $(cat "$T_DIR/c$k/figures" 2>/dev/null)
 	[ "$#" = 6 ] || set -- 0 1 0 0 0 0
 	cycles=$((cycles + $1)) start_fail=$((start_fail + $2)) mon_fail=$((mon_fail + $3))

@@ -209,10 +209,7 @@ lane() {
 	cp "$LANE_BASE/signgated.json" "$T_DIR/signgated.json.in"
 	jq --arg s "$T_DIR/state" '.state_dir = $s' "$T_DIR/signgated.json.in" \
 	    >"$T_DIR/signgated.json"
-	cp -a "$DEV/tokens" "$T_DIR/tokens"
-	sed "s#^directories.tokendir.*#directories.tokendir = $T_DIR/tokens#" \
-	    "$DEV/softhsm2.conf" >"$T_DIR/softhsm2.conf"
-	give_to_signer "$T_DIR/tokens" "$T_DIR/softhsm2.conf"
+	private_tokens "$T_DIR"
 	export SOFTHSM2_CONF="$T_DIR/softhsm2.conf"
 	DB="$T_DIR/state/signgate.db" MON="$T_DIR/monitor.state"
 	ARM="$T_DIR/arm" COUNT="$T_DIR/count" FAULTS="$T_DIR/faults" W="$T_DIR/work"
@@ -255,13 +252,7 @@ for n in $MUST $MAY; do
 	runs=$((runs + 1))
 	case "$fig" in 503*) with503=$((with503 + 1)) ;; *) absorbed=$((absorbed + 1)) ;; esac
 	case "$fig" in *failed) failed_runs=$((failed_runs + 1)) ;; esac
-	while IFS= read -r line; do
-		case "$line" in
-		"ok - "*) ok "${line#ok - }" ;;
-		"not ok - "*) not_ok "${line#not ok - }" ;;
-		*) echo "$line" ;;
-		esac
-	done <"$T_DIR/n.$n.out"
+	relay "$T_DIR/n.$n.out"
 done
 
 # --- a failed signature write behind a backlog ------------------------------

@@ -46,10 +46,7 @@ rm -rf "$T_DIR/state" "$T_DIR/state-hsm" "$T_DIR/signgated.json"
 
 # --- rotation ----------------------------------------------------------------
 # A private copy of the tokens, so the new keys do not touch var/dev.
-cp -a "$DEV/tokens" "$T_DIR/tokens"
-sed "s#^directories.tokendir.*#directories.tokendir = $T_DIR/tokens#" \
-    "$DEV/softhsm2.conf" >"$T_DIR/softhsm2.conf"
-give_to_signer "$T_DIR/tokens" "$T_DIR/softhsm2.conf"
+private_tokens "$T_DIR"
 export SOFTHSM2_CONF="$T_DIR/softhsm2.conf"
 cp "$DEV/policy.conf" "$T_DIR/policy.conf"
 write_config ".policy = \"$T_DIR/policy.conf\""

@@ -291,12 +291,7 @@ stop_traced() {
 	local main_pid rc
 	main_pid=$(awk 'NR == 1 { print $1 }' "$1")
 	kill -TERM "$main_pid" 2>/dev/null
-	for _ in $(seq 1 200); do
-		kill -0 "$2" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$2" 2>/dev/null
-	wait "$2"
+	await_exit "$2" 10
 	rc=$?
 	expect_eq "traced: the $3 stops cleanly on SIGTERM" "$rc" 0
 }

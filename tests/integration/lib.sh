@@ -74,6 +74,20 @@ esac
 ok() { T_PASS=$((T_PASS + 1)); echo "ok - $*"; }
 not_ok() { T_FAIL=$((T_FAIL + 1)); echo "not ok - $*"; }
 
+# relay FILE [PREFIX]: the "ok - " and "not ok - " lines a subshell wrote
+# to FILE become this script's checks (PREFIX before each name); other
+# lines are passed on.
+relay() {
+	local line
+	while IFS= read -r line; do
+		case "$line" in
+		"ok - "*) ok "${2:-}${line#ok - }" ;;
+		"not ok - "*) not_ok "${2:-}${line#not ok - }" ;;
+		*) echo "$line" ;;
+		esac
+	done <"$1"
+}
+
 # check NAME CMD...: passes when CMD exits 0.
 check() {
 	local name=$1; shift
@@ -116,6 +130,57 @@ write_config() {
 	    >"$T_DIR/signgated.json"
 }
 
+# await_start PID LOG NAME REGEX: waits until a line of LOG matches the
+# bash REGEX, up to 30 s (a sanitizer build on a busy machine starts
+# slowly), and sets STARTED to the match's first group (the whole match
+# when it has none).  1 after printing LOG when PID exits first or never
+# says so.
+await_start() {
+	local pid=$1 log=$2 name=$3 re=$4 i line
+	STARTED=
+	for i in $(seq 1 3000); do
+		while IFS= read -r line; do
+			[[ $line =~ $re ]] &&
+			    STARTED=${BASH_REMATCH[1]:-${BASH_REMATCH[0]}}
+		done <"$log"
+		[ -n "$STARTED" ] && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "$name exited:"; cat "$log"
+			return 1
+		fi
+		pause 0.01
+	done
+	echo "$name did not start:"; cat "$log"
+	return 1
+}
+
+# await_exit PID [SECONDS]: waits for PID to end (5 s unless given), then
+# kills it; returns its exit status.
+await_exit() {
+	local i
+	for i in $(seq 1 $((${2:-5} * 100))); do
+		kill -0 "$1" 2>/dev/null || break
+		pause 0.01
+	done
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+# stop_bg PID LOG NAME: SIGTERM, and a clean stop: exit status 0 within
+# 5 s and no sanitizer report (leaks at exit, memory errors) in LOG; else
+# not_ok and 1.
+stop_bg() {
+	local rc
+	kill -TERM "$1" 2>/dev/null
+	await_exit "$1"
+	rc=$?
+	if [ "$rc" -ne 0 ] || grep -q 'Sanitizer\|runtime error:' "$2"; then
+		not_ok "$3 stopped cleanly (exit $rc)"
+		grep -A 30 'Sanitizer\|runtime error:' "$2" | head -n 60
+		return 1
+	fi
+}
+
 # start_daemon [jq filter for the config]: the daemon of
 # $T_DIR/signgated.json, logging to $T_DIR/daemon.log; DAEMON_CONF and
 # DAEMON_LOG name others (a second gateway), for stop_daemon too.
@@ -126,50 +191,22 @@ start_daemon() {
 	: >"$log"
 	"$SIGNGATED" -c "$conf" -p 0 >>"$log" 2>&1 &
 	DAEMON_PID=$!
-	local i line
 	PORT=
-	# Up to 30 s: a sanitizer build on a busy machine starts slowly.
-	for i in $(seq 1 3000); do
-		while IFS= read -r line; do
-			[[ $line =~ listening\ on\ https?://127\.0\.0\.1:([0-9]+) ]] &&
-			    PORT=${BASH_REMATCH[1]}
-		done <"$log"
-		[ -n "$PORT" ] && break
-		if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
-			echo "signgated exited:"; cat "$log"
-			DAEMON_PID=
-			return 1
-		fi
-		pause 0.01
-	done
-	if [ -z "$PORT" ]; then
-		echo "signgated did not start:"; cat "$log"
+	if ! await_start "$DAEMON_PID" "$log" signgated \
+	    'listening on https?://127\.0\.0\.1:([0-9]+)'; then
+		kill -0 "$DAEMON_PID" 2>/dev/null || DAEMON_PID=
 		return 1
 	fi
+	PORT=$STARTED
 	URL="https://127.0.0.1:$PORT"
 	export SIGNGATE_URL="$URL" SIGNGATE_CACERT="$DEV/tls/ca.pem"
 }
 
 stop_daemon() {
-	local log=${DAEMON_LOG:-$T_DIR/daemon.log}
-	if [ -n "${DAEMON_PID:-}" ]; then
-		kill -TERM "$DAEMON_PID" 2>/dev/null
-		local i
-		for i in $(seq 1 500); do
-			kill -0 "$DAEMON_PID" 2>/dev/null || break
-			pause 0.01
-		done
-		kill -KILL "$DAEMON_PID" 2>/dev/null
-		wait "$DAEMON_PID" 2>/dev/null
-		local rc=$?
-		DAEMON_PID=
-		# A clean stop exits 0; sanitizer reports (leaks at exit,
-		# memory errors) make it fail here.
-		if [ "$rc" -ne 0 ] || grep -q 'Sanitizer\|runtime error:' "$log"; then
-			not_ok "signgated stopped cleanly (exit $rc)"
-			grep -A 30 'Sanitizer\|runtime error:' "$log" | head -n 60
-		fi
-	fi
+	local pid=${DAEMON_PID:-}
+	[ -n "$pid" ] || return 0
+	DAEMON_PID=
+	stop_bg "$pid" "${DAEMON_LOG:-$T_DIR/daemon.log}" signgated || :
 }
 
 # give_to_signer PATH...: when run by root, what only the signer's user may
@@ -185,6 +222,18 @@ give_to_signer() {
 give_to_front() {
 	[ "$(id -u)" -eq 0 ] || return 0
 	chown -R "$FRONT_USER:$FRONT_USER" "$@"
+}
+
+# private_tokens DIR: a copy of the tokens of its own in DIR/tokens, and
+# DIR/softhsm2.conf naming it (export SOFTHSM2_CONF to use it), both the
+# signer's user's: SoftHSM rewrites its token file at each login, and a
+# daemon starting while another logs in to the same token can read it
+# half written.
+private_tokens() {
+	cp -a "$DEV/tokens" "$1/tokens"
+	sed "s#^directories.tokendir.*#directories.tokendir = $1/tokens#" \
+	    "$DEV/softhsm2.conf" >"$1/softhsm2.conf"
+	give_to_signer "$1/tokens" "$1/softhsm2.conf"
 }
 
 # as_signer CMD...: runs CMD as the signer's user when run by root (the
@@ -206,37 +255,17 @@ start_signer() {
 	"${SIGNER_CMD:-$SIGNGATED}" --signer -c "$T_DIR/signgated.json" \
 	    >>"$T_DIR/signer.log" 2>&1 &
 	SIGNER_PID=$!
-	local i
-	for i in $(seq 1 3000); do
-		grep -q 'signer: listening on' "$T_DIR/signer.log" && return 0
-		if ! kill -0 "$SIGNER_PID" 2>/dev/null; then
-			echo "signgated --signer exited:"; cat "$T_DIR/signer.log"
-			SIGNER_PID=
-			return 1
-		fi
-		pause 0.01
-	done
-	echo "signgated --signer did not start:"; cat "$T_DIR/signer.log"
+	await_start "$SIGNER_PID" "$T_DIR/signer.log" "signgated --signer" \
+	    'signer: listening on' && return 0
+	kill -0 "$SIGNER_PID" 2>/dev/null || SIGNER_PID=
 	return 1
 }
 
 stop_signer() {
-	if [ -n "${SIGNER_PID:-}" ]; then
-		kill -TERM "$SIGNER_PID" 2>/dev/null
-		local i
-		for i in $(seq 1 500); do
-			kill -0 "$SIGNER_PID" 2>/dev/null || break
-			pause 0.01
-		done
-		kill -KILL "$SIGNER_PID" 2>/dev/null
-		wait "$SIGNER_PID" 2>/dev/null
-		local rc=$?
-		SIGNER_PID=
-		if [ "$rc" -ne 0 ] || grep -q 'Sanitizer\|runtime error:' "$T_DIR/signer.log"; then
-			not_ok "signgated --signer stopped cleanly (exit $rc)"
-			grep -A 30 'Sanitizer\|runtime error:' "$T_DIR/signer.log" | head -n 60
-		fi
-	fi
+	local pid=${SIGNER_PID:-}
+	[ -n "$pid" ] || return 0
+	SIGNER_PID=
+	stop_bg "$pid" "$T_DIR/signer.log" "signgated --signer" || :
 }
 
 kill9_daemon() {
@@ -398,20 +427,12 @@ start_witness() {
 	"$SIGNGATE_WITNESS" --config "$d/w.json" >>"$log" 2>&1 &
 	W_PID=$!
 	W_PORT=
-	for i in $(seq 1 3000); do
-		while IFS= read -r line; do
-			[[ $line =~ witnessing\ .*\ port\ ([0-9]+) ]] &&
-			    W_PORT=${BASH_REMATCH[1]}
-		done <"$log"
-		[ -n "$W_PORT" ] && break
-		if ! kill -0 "$W_PID" 2>/dev/null; then
-			echo "signgate-witness exited:"; cat "$log"
-			W_PID=
-			return 1
-		fi
-		pause 0.01
-	done
-	[ -n "$W_PORT" ] || { echo "signgate-witness did not start"; return 1; }
+	if ! await_start "$W_PID" "$log" signgate-witness \
+	    'witnessing .* port ([0-9]+)'; then
+		kill -0 "$W_PID" 2>/dev/null || W_PID=
+		return 1
+	fi
+	W_PORT=$STARTED
 	W_URL="http://127.0.0.1:$W_PORT"
 	BG_PIDS+=("$W_PID")
 }
@@ -419,18 +440,5 @@ start_witness() {
 # stop_witness PID NAME: SIGTERM, and a clean exit (status 0, no sanitizer
 # report) within 5 s, or not_ok.
 stop_witness() {
-	local pid=$1 log="$T_DIR/witness-$2.log" i rc
-	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 1 500); do
-		kill -0 "$pid" 2>/dev/null || break
-		pause 0.01
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	rc=$?
-	if [ "$rc" -ne 0 ] || grep -q 'Sanitizer\|runtime error:' "$log"; then
-		not_ok "signgate-witness $2 stopped cleanly (exit $rc)"
-		grep -A 30 'Sanitizer\|runtime error:' "$log" | head -n 60
-		return 1
-	fi
+	stop_bg "$1" "$T_DIR/witness-$2.log" "signgate-witness $2"
 }

@@ -27,49 +27,12 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
+#include "sg_fixture.h"
 #include "sg_util.h"
 
 #define HTTP_TIMEOUT_S  30
-#define MAX_BODY        (1024 * 1024)
 #define PAYLOAD_TYPE    "application/vnd.signgate.approval.v1+text"
-
-struct buf {
-	char *p;
-	size_t len;
-};
-
-static size_t
-on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct buf *b = arg;
-	size_t n = size * nmemb;
-	char *p;
-
-	if (n > MAX_BODY - b->len)
-		return 0;
-	if ((p = realloc(b->p, b->len + n + 1)) == NULL)
-		return 0;
-	b->p = p;
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
-}
-
-static EVP_PKEY *
-load_key(const char *path)
-{
-	EVP_PKEY *k;
-	FILE *f;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return NULL;
-	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	return k;
-}
 
 /*
  * The envelope for the request in FILE (malloc'd JSON) and the request's
@@ -149,7 +112,7 @@ main(int argc, char **argv)
 	const char *officer, *url, *dev;
 	char path[1024], id[128];
 	struct curl_slist *hdrs = NULL;
-	struct buf answer = { NULL, 0 };
+	struct sg_fx_body answer = { NULL, 0 };
 	EVP_PKEY *key = NULL;
 	CURL *h = NULL;
 	char *env;
@@ -176,7 +139,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(path, sizeof(path), "%s/officers/%s.key", dev, officer);
-	if ((key = load_key(path)) == NULL) {
+	if ((key = sg_fx_read_key(path)) == NULL) {
 		fprintf(stderr, "approve: %s: cannot read the key\n", path);
 		return 1;
 	}
@@ -189,7 +152,7 @@ main(int argc, char **argv)
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)HTTP_TIMEOUT_S);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sg_fx_body_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &answer);
 	snprintf(path, sizeof(path), "%s/tls/ca.pem", dev);
 	curl_easy_setopt(h, CURLOPT_CAINFO, path);

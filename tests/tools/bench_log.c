@@ -31,41 +31,14 @@
 
 #define ORIGIN "bench.example/log"
 
-static EVP_PKEY *logkey;
-
-/* The signer's part, in process: formats the checkpoint and signs it
- * (the consistency check is not what is measured). */
+/* The log is filled with "expired" entries of made-up requests (the
+ * checkpoints' in-process signing is not what is measured). */
 static int
-sign_cb(void *ctx, const struct sg_witness_request *req,
-    struct sg_witness_reply *ret)
+fill_entry(uint64_t i, char *buf, size_t cap)
 {
-	(void)ctx;
-	return sg_fx_log_sign(logkey, ORIGIN, req, ret);
-}
-
-struct fill {
-	struct sg_tlog *log;
-	uint64_t from, to;
-};
-
-static int
-job_fill(struct sg_txn *t, void *arg)
-{
-	struct fill *f = arg;
-	char entry[160];
-	uint64_t i, idx;
-	int n, r;
-
-	for (i = f->from; i < f->to; i++) {
-		n = snprintf(entry, sizeof(entry), "signgate-log-entry v1\n"
-		    "type expired\ntime %llu\nrequest %032llx\n",
-		    (unsigned long long)(1700000000 + i),
-		    (unsigned long long)i);
-		if ((r = sg_tlog_append(f->log, t, entry, (size_t)n,
-		    &idx)) != 0)
-			return r;
-	}
-	return 0;
+	return snprintf(buf, cap, "signgate-log-entry v1\ntype expired\n"
+	    "time %llu\nrequest %032llx\n",
+	    (unsigned long long)(1700000000 + i), (unsigned long long)i);
 }
 
 static double
@@ -103,15 +76,14 @@ cmp_double(const void *a, const void *b)
 int
 main(int argc, char **argv)
 {
-	uint8_t pub[32], hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
-	size_t publen = sizeof(pub), n, i, samples = 2000;
-	struct sg_store *st = NULL;
-	struct sg_tlog *log = NULL;
+	uint8_t hashes[SG_MERKLE_MAX_PROOF][SG_HASH_LEN];
+	size_t n, i, samples = 2000;
+	struct sg_fx_log l;
 	struct sg_txn *t = NULL;
 	uint64_t total, done, size, v;
 	double t0, t1, *times, append_s, incl[3];
 	long rss_mid = 0, rss_end;
-	char *note = NULL, err[256];
+	char *note = NULL;
 
 	if (argc < 3 || sg_parse_u64(argv[2], 1, 100000000, &total) != 0) {
 		fprintf(stderr, "usage: bench_log DIR N [SAMPLES]\n");
@@ -125,21 +97,12 @@ main(int argc, char **argv)
 		}
 		samples = (size_t)v;
 	}
-	if ((logkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) == NULL ||
-	    EVP_PKEY_get_raw_public_key(logkey, pub, &publen) != 1)
+	if (sg_fx_log_open(&l, argv[1], ORIGIN) != 0)
 		return 1;
-	if (sg_store_open(argv[1], &st) != 0 ||
-	    sg_tlog_open(st, ORIGIN, pub, sign_cb, NULL, &log, err,
-	    sizeof(err)) != 0) {
-		fprintf(stderr, "bench_log: cannot open the store in %s\n",
-		    argv[1]);
-		return 1;
-	}
 	t0 = now_s();
 	for (done = 0; done < total; done += BATCH) {
-		struct fill f = { log, done, done + BATCH < total ?
-		    done + BATCH : total };
-		if (sg_store_write(st, job_fill, &f) != 0) {
+		if (sg_fx_log_append(&l, done, done + BATCH < total ?
+		    done + BATCH : total, fill_entry) != 0) {
 			fprintf(stderr, "bench_log: append failed\n");
 			return 1;
 		}
@@ -155,7 +118,7 @@ main(int argc, char **argv)
 	    rss_end);
 
 	if ((times = calloc(samples, sizeof(*times))) == NULL ||
-	    sg_store_read_begin(st, &t) != 0 ||
+	    sg_store_read_begin(l.st, &t) != 0 ||
 	    sg_tlog_checkpoint(t, &note, &size) != 0)
 		return 1;
 	srand(42);
@@ -197,8 +160,6 @@ main(int argc, char **argv)
 	free(note);
 	free(times);
 	sg_store_read_end(t);
-	sg_tlog_free(log);
-	sg_store_close(st);
-	EVP_PKEY_free(logkey);
+	sg_fx_log_close(&l);
 	return 0;
 }

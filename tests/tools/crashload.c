@@ -73,10 +73,10 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "sg_crypto.h"
 #include "sg_dsse.h"
+#include "sg_fixture.h"
 #include "sg_merkle.h"
 #include "sg_util.h"
 
@@ -698,15 +698,9 @@ static EVP_PKEY *
 officer_key(const char *name)
 {
 	char path[4096];
-	EVP_PKEY *k;
-	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/officers/%s.key", dev, name);
-	if ((f = fopen(path, "r")) == NULL)
-		return NULL;
-	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	return k;
+	return sg_fx_read_key(path);
 }
 
 /* The DSSE envelope approving a statement (given in base64). */

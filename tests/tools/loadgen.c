@@ -71,6 +71,7 @@
 #include "sg_crypto.h"
 #include "sg_dsse.h"
 #include "sg_err.h"
+#include "sg_fixture.h"
 #include "sg_util.h"
 
 #define MAX_CONNS       256
@@ -78,7 +79,6 @@
 #define MAX_REQUESTS    10000000ULL
 #define MAX_RATE        1000000ULL
 #define MAX_OFFICERS    8
-#define MAX_BODY        (1024 * 1024)   /* largest answer we accept */
 #define MAX_SAMPLES     (8u * 1000 * 1000) /* latencies kept, all threads */
 #define HTTP_TIMEOUT_S  30L
 #define NSTATUS         600             /* 0: transport error */
@@ -106,16 +106,11 @@ struct opts {
 	int64_t start_ms;               /* -a: the clock starts then (0: now) */
 };
 
-struct buf {
-	char *p;
-	size_t len;
-};
-
 /* One libcurl handle: one kept-alive connection as one principal. */
 struct conn {
 	CURL *h;
 	struct curl_slist *hdrs;
-	struct buf body;
+	struct sg_fx_body body;
 	char principal[64];
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -159,25 +154,6 @@ is_loopback_url(const char *u)
 	return 0;
 }
 
-static size_t
-on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct buf *b = arg;
-	size_t n = size * nmemb;
-	char *p;
-
-	/* Returning short makes the transfer fail: counted as transport. */
-	if (n > MAX_BODY - b->len)
-		return 0;
-	if ((p = realloc(b->p, b->len + n + 1)) == NULL)
-		return 0;
-	b->p = p;
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
-}
-
 static int
 conn_open(struct conn *c, const struct opts *o, const char *principal)
 {
@@ -199,7 +175,8 @@ conn_open(struct conn *c, const struct opts *o, const char *principal)
 	curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(c->h, CURLOPT_MAXCONNECTS, 1L);
 	curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->errbuf);
-	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION,
+	    sg_fx_body_write);
 	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->body);
 	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
 	snprintf(path, sizeof(path), "%s/tls/ca.pem", o->dev);
@@ -284,7 +261,7 @@ next_digest(struct worker *w, uint8_t digest[32], char hex[65])
 }
 
 static int
-has_state(const struct buf *b, const char *state)
+has_state(const struct sg_fx_body *b, const char *state)
 {
 	char want[64];
 
@@ -299,7 +276,7 @@ has_state(const struct buf *b, const char *state)
  * proof, and the signature against the key's public half.
  */
 static int
-check_signed(struct worker *w, const struct buf *b, const uint8_t digest[32],
+check_signed(struct worker *w, const struct sg_fx_body *b, const uint8_t digest[32],
     const char *digest_hex)
 {
 	json_t *j = NULL, *sig, *log;
@@ -341,7 +318,7 @@ check_signed(struct worker *w, const struct buf *b, const uint8_t digest[32],
 static atomic_int shown;
 
 static void
-show(const char *what, long status, const struct buf *b)
+show(const char *what, long status, const struct sg_fx_body *b)
 {
 	if (atomic_fetch_add(&shown, 1) >= 5)
 		return;

@@ -15,105 +15,56 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-
-#include <openssl/evp.h>
 
 #include "sg_err.h"
 #include "sg_fixture.h"
-#include "sg_note.h"
-#include "sg_store.h"
-#include "sg_tlog.h"
 #include "sg_util.h"
 
 #define ORIGIN "log-fill.invalid/throwaway"
 #define BATCH 5000
 
-static EVP_PKEY *logkey;
-
+/* Entry i: "expired", or every seventh "failed" with a long reason. */
 static int
-sign_cb(void *ctx, const struct sg_witness_request *req,
-    struct sg_witness_reply *ret)
+fill_entry(uint64_t i, char *buf, size_t cap)
 {
-	(void)ctx;
-	return sg_fx_log_sign(logkey, ORIGIN, req, ret);
-}
-
-struct fill {
-	struct sg_tlog *log;
-	uint64_t from, to;
-};
-
-static int
-job_fill(struct sg_txn *t, void *arg)
-{
-	struct fill *f = arg;
-	char entry[1024], reason[700];
-	uint64_t i, idx;
+	char reason[700];
 	size_t k, rlen;
-	int n, r;
 
-	for (i = f->from; i < f->to; i++) {
-		if (i % 7 == 3) {
-			rlen = 200 + (size_t)(i * 37 % 480);
-			for (k = 0; k < rlen; k++)
-				reason[k] = (char)('a' + (i + k) % 26);
-			reason[rlen] = '\0';
-			n = snprintf(entry, sizeof(entry), "signgate-log-entry "
-			    "v1\ntype failed\ntime %llu\nrequest %032llx\n"
-			    "reason %s\n", (unsigned long long)(1700000000 + i),
-			    (unsigned long long)i, reason);
-		} else
-			n = snprintf(entry, sizeof(entry), "signgate-log-entry "
-			    "v1\ntype expired\ntime %llu\nrequest %032llx\n",
-			    (unsigned long long)(1700000000 + i),
-			    (unsigned long long)i);
-		if (n < 0 || (size_t)n >= sizeof(entry))
-			return SG_ERR_INTERNAL;
-		if ((r = sg_tlog_append(f->log, t, entry, (size_t)n,
-		    &idx)) != 0)
-			return r;
-	}
-	return 0;
+	if (i % 7 != 3)
+		return snprintf(buf, cap, "signgate-log-entry v1\ntype expired"
+		    "\ntime %llu\nrequest %032llx\n",
+		    (unsigned long long)(1700000000 + i), (unsigned long long)i);
+	rlen = 200 + (size_t)(i * 37 % 480);
+	for (k = 0; k < rlen; k++)
+		reason[k] = (char)('a' + (i + k) % 26);
+	reason[rlen] = '\0';
+	return snprintf(buf, cap, "signgate-log-entry v1\ntype failed\ntime "
+	    "%llu\nrequest %032llx\nreason %s\n",
+	    (unsigned long long)(1700000000 + i), (unsigned long long)i, reason);
 }
 
 int
 main(int argc, char **argv)
 {
-	uint8_t pub[SG_ED25519_PUB];
-	size_t publen = sizeof(pub);
-	struct sg_store *st = NULL;
-	struct sg_tlog *log = NULL;
+	struct sg_fx_log l;
 	uint64_t total, done;
-	char err[256];
 	int r;
 
 	if (argc != 3 || sg_parse_u64(argv[2], 1, 10000000, &total) != 0) {
 		fprintf(stderr, "usage: log_fill DIR N\n");
 		return 2;
 	}
-	if ((logkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) == NULL ||
-	    EVP_PKEY_get_raw_public_key(logkey, pub, &publen) != 1)
+	if (sg_fx_log_open(&l, argv[1], ORIGIN) != 0)
 		return 1;
-	if (sg_store_open(argv[1], &st) != 0 ||
-	    sg_tlog_open(st, ORIGIN, pub, sign_cb, NULL, &log, err,
-	    sizeof(err)) != 0) {
-		fprintf(stderr, "log_fill: cannot open the store in %s\n",
-		    argv[1]);
-		return 1;
-	}
 	for (done = 0; done < total; done += BATCH) {
-		struct fill f = { log, done, done + BATCH < total ?
-		    done + BATCH : total };
-		if ((r = sg_store_write(st, job_fill, &f)) != 0) {
+		if ((r = sg_fx_log_append(&l, done, done + BATCH < total ?
+		    done + BATCH : total, fill_entry)) != 0) {
 			fprintf(stderr, "log_fill: append failed: %s\n",
 			    sg_strerror(r));
 			return 1;
 		}
 	}
-	sg_store_close(st);
-	sg_tlog_free(log);
-	EVP_PKEY_free(logkey);
+	sg_fx_log_close(&l);
 	printf("log_fill: %llu entries in %s\n", (unsigned long long)total,
 	    argv[1]);
 	return 0;

@@ -1,6 +1,7 @@
 /*
  * sigcheck: many detached signatures checked by one process, with
- * OpenSSL alone (not the project's code), for the release tests.
+ * OpenSSL alone (not the project's code: only its file reading), for the
+ * release tests.
  *
  *   sigcheck PUBKEY_PEM FILE...
  *
@@ -18,52 +19,13 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#define MAX_FILE        (16 * 1024 * 1024)
-
-/* The whole of path, malloc'd, in *ret; -1 when it cannot be read. */
-static int
-slurp(const char *path, unsigned char **ret, size_t *ret_len)
-{
-	unsigned char *p = NULL, *np;
-	size_t len = 0, cap = 0, n;
-	FILE *f;
-	int r = -1;
-
-	*ret = NULL;
-	*ret_len = 0;
-	if ((f = fopen(path, "rb")) == NULL)
-		return -1;
-	for (;;) {
-		if (len == cap) {
-			if (cap >= MAX_FILE)
-				goto out;
-			cap = cap ? cap * 2 : 4096;
-			if ((np = realloc(p, cap)) == NULL)
-				goto out;
-			p = np;
-		}
-		n = fread(p + len, 1, cap - len, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	if (ferror(f))
-		goto out;
-	*ret = p;
-	*ret_len = len;
-	p = NULL;
-	r = 0;
- out:
-	free(p);
-	fclose(f);
-	return r;
-}
+#include "sg_util.h"
 
 /* Whether path.sig verifies over path with key. */
 static int
 verify_one(EVP_PKEY *key, const char *path)
 {
-	unsigned char *data = NULL, *sig = NULL;
+	char *data = NULL, *sig = NULL;
 	size_t data_len, sig_len;
 	char sigpath[4096];
 	EVP_MD_CTX *md = NULL;
@@ -72,13 +34,14 @@ verify_one(EVP_PKEY *key, const char *path)
 	if ((size_t)snprintf(sigpath, sizeof(sigpath), "%s.sig", path) >=
 	    sizeof(sigpath))
 		return 0;
-	if (slurp(path, &data, &data_len) != 0 ||
-	    slurp(sigpath, &sig, &sig_len) != 0)
+	if (sg_read_file(path, SG_MAX_FILE_SIZE, &data, &data_len) != 0 ||
+	    sg_read_file(sigpath, SG_MAX_FILE_SIZE, &sig, &sig_len) != 0)
 		goto out;
 	if ((md = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) != 1)
 		goto out;
-	ok = EVP_DigestVerify(md, sig, sig_len, data, data_len) == 1;
+	ok = EVP_DigestVerify(md, (const unsigned char *)sig, sig_len,
+	    (const unsigned char *)data, data_len) == 1;
  out:
 	EVP_MD_CTX_free(md);
 	free(sig);

@@ -3375,11 +3375,9 @@ wa_load(const char *keyfile, struct wa_cred *c)
 	ok = fscanf(fp, "%2047s %255s %319s", c->id, c->rp_id,
 	    c->origin) == 3;
 	fclose(fp);
-	if (!ok || (fp = fopen(keyfile, "r")) == NULL)
+	if (!ok || (c->key = sg_fx_read_key(keyfile)) == NULL)
 		return -1;
-	c->key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
-	fclose(fp);
-	return c->key != NULL ? 0 : -1;
+	return 0;
 }
 
 enum wa_forgery { WA_HONEST, WA_TAMPER, WA_ORIGIN, WA_NO_UP, WA_OTHER_ID };

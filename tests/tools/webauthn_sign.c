@@ -34,7 +34,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "sg_crypto.h"
@@ -202,19 +201,6 @@ make_body(const char *request_file, const struct approve_opts *o,
 	return r;
 }
 
-static EVP_PKEY *
-read_key(const char *path)
-{
-	EVP_PKEY *k;
-	FILE *f;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return NULL;
-	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	return k;
-}
-
 static int
 approve(int argc, char **argv)
 {
@@ -256,7 +242,7 @@ approve(int argc, char **argv)
 		o.body_file = argv[3];
 	else if (argc != 3)
 		return usage();
-	if (read_cred(argv[0], &c) != 0 || (k = read_key(argv[0])) == NULL) {
+	if (read_cred(argv[0], &c) != 0 || (k = sg_fx_read_key(argv[0])) == NULL) {
 		fprintf(stderr, "webauthn_sign: cannot read the credential "
 		    "%s (and %s.cred)\n", argv[0], argv[0]);
 		return 1;

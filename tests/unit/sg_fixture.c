@@ -40,6 +40,8 @@
 #include "sg_err.h"
 #include "sg_merkle.h"
 #include "sg_note.h"
+#include "sg_store.h"
+#include "sg_tlog.h"
 #include "sg_util.h"
 #include "sg_witness.h"
 #include "sg_fixture.h"
@@ -1200,4 +1202,117 @@ sg_fx_log_sign(EVP_PKEY *key, const char *origin,
 	ret->rec.size = req->size;
 	memcpy(ret->rec.root, req->root, SG_HASH_LEN);
 	return ok ? 0 : SG_ERR_CRYPTO;
+}
+
+static int
+fx_log_sign_cb(void *ctx, const struct sg_witness_request *req,
+    struct sg_witness_reply *ret)
+{
+	const struct sg_fx_log *l = ctx;
+
+	return sg_fx_log_sign(l->key, l->origin, req, ret);
+}
+
+int
+sg_fx_log_open(struct sg_fx_log *l, const char *dir, const char *origin)
+{
+	uint8_t pub[SG_ED25519_PUB];
+	size_t publen = sizeof(pub);
+	char err[256] = "";
+
+	memset(l, 0, sizeof(*l));
+	l->origin = origin;
+	if ((l->key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")) == NULL ||
+	    EVP_PKEY_get_raw_public_key(l->key, pub, &publen) != 1) {
+		fprintf(stderr, "sg_fx_log_open: no Ed25519 key\n");
+		sg_fx_log_close(l);
+		return -1;
+	}
+	if (sg_store_open(dir, &l->st) != 0 ||
+	    sg_tlog_open(l->st, origin, pub, fx_log_sign_cb, l, &l->log, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "sg_fx_log_open: cannot open the store in %s%s"
+		    "%s\n", dir, err[0] != '\0' ? ": " : "", err);
+		sg_fx_log_close(l);
+		return -1;
+	}
+	return 0;
+}
+
+struct fx_log_batch {
+	struct sg_tlog *log;
+	uint64_t from, to;
+	int (*entry)(uint64_t, char *, size_t);
+};
+
+static int
+fx_log_batch_job(struct sg_txn *t, void *arg)
+{
+	const struct fx_log_batch *b = arg;
+	char buf[4096];
+	uint64_t i, idx;
+	int n, r;
+
+	for (i = b->from; i < b->to; i++) {
+		if ((n = b->entry(i, buf, sizeof(buf))) < 0 ||
+		    (size_t)n >= sizeof(buf))
+			return SG_ERR_INTERNAL;
+		if ((r = sg_tlog_append(b->log, t, buf, (size_t)n,
+		    &idx)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+sg_fx_log_append(struct sg_fx_log *l, uint64_t from, uint64_t to,
+    int (*entry)(uint64_t i, char *buf, size_t cap))
+{
+	struct fx_log_batch b = { l->log, from, to, entry };
+
+	return sg_store_write(l->st, fx_log_batch_job, &b);
+}
+
+void
+sg_fx_log_close(struct sg_fx_log *l)
+{
+	/* The store's writer calls the log's hooks: the store closes first. */
+	if (l->st != NULL)
+		sg_store_close(l->st);
+	sg_tlog_free(l->log);
+	EVP_PKEY_free(l->key);
+	memset(l, 0, sizeof(*l));
+}
+
+/* ---- small helpers, continued ---- */
+
+size_t
+sg_fx_body_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct sg_fx_body *b = arg;
+	size_t n = size * nmemb;
+	char *p;
+
+	if (n > SG_FX_BODY_MAX - b->len)
+		return 0;
+	if ((p = realloc(b->p, b->len + n + 1)) == NULL)
+		return 0;
+	b->p = p;
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+EVP_PKEY *
+sg_fx_read_key(const char *path)
+{
+	EVP_PKEY *k;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
+	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	return k;
 }

@@ -134,6 +134,8 @@ char *sg_fx_self_signed_pem(EVP_PKEY *k, const char *cn);
 int sg_fx_write_cert(const char *path, X509 *x);
 /* The private key as PEM, in a file of mode 0600. */
 int sg_fx_write_key(const char *path, EVP_PKEY *k);
+/* The unencrypted PEM private key in the file, or NULL. */
+EVP_PKEY *sg_fx_read_key(const char *path);
 
 /* A root CA, an intermediate CA under it for code-signing leaves, and a
  * time-stamping authority under the root (P-256 keys throughout), with a
@@ -190,6 +192,17 @@ int sg_fx_threads(int n, void *(*fn)(void *), void *args, size_t stride,
     size_t failures_at, int *ret_failures);
 /* Decodes exactly n bytes of hex; aborts otherwise. */
 void sg_fx_hexdec(const char *hex, uint8_t *out, size_t n);
+
+/* A response body as libcurl hands it to sg_fx_body_write (its
+ * CURLOPT_WRITEFUNCTION, the body its CURLOPT_WRITEDATA): NUL-terminated
+ * once a byte came, at most SG_FX_BODY_MAX bytes; past that the callback
+ * returns short, which fails the transfer.  The caller frees p. */
+#define SG_FX_BODY_MAX (1024 * 1024)
+struct sg_fx_body {
+	char *p;
+	size_t len;
+};
+size_t sg_fx_body_write(char *data, size_t size, size_t nmemb, void *arg);
 
 /* ---- an approval statement (include/sg_dsse.h) and its parts ---- */
 
@@ -289,5 +302,26 @@ struct sg_witness_reply;
  * code. */
 int sg_fx_log_sign(EVP_PKEY *key, const char *origin,
     const struct sg_witness_request *req, struct sg_witness_reply *ret);
+
+struct sg_store;
+struct sg_tlog;
+/* A store opened on a directory, and its log under origin, whose
+ * checkpoints sg_fx_log_sign signs with a fresh Ed25519 key: for tools
+ * that fill a log without an HSM. */
+struct sg_fx_log {
+	const char *origin;
+	EVP_PKEY *key;
+	struct sg_store *st;
+	struct sg_tlog *log;
+};
+/* 0, or -1 with a line on stderr. */
+int sg_fx_log_open(struct sg_fx_log *l, const char *dir, const char *origin);
+/* Appends, in one store write, the entries entry() makes for each i in
+ * [from, to): entry writes the text into buf (cap bytes) and returns its
+ * length, or -1 when it does not fit.  0, or an SG_ERR_* code. */
+int sg_fx_log_append(struct sg_fx_log *l, uint64_t from, uint64_t to,
+    int (*entry)(uint64_t i, char *buf, size_t cap));
+/* Frees the log, closes the store and frees the key. */
+void sg_fx_log_close(struct sg_fx_log *l);
 
 #endif

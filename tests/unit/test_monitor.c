@@ -1,11 +1,11 @@
 /*
  * The log monitor's pure parts (include/sg_monitor.h): --hours windows
  * (wrapping midnight included), artifact patterns, the state file (v1
- * read and upgraded, v2 round trip, refusals), witness cosignatures, and
- * the walk over entries: which signatures are reported for a key, the
- * artifact's name from a created entry read in an earlier walk, rule
- * violations, policy entries read from their text, and the Prometheus
- * textfile.
+ * read and upgraded, v2 round trip, refusals), the witness set the
+ * checkpoint is held to (include/sg_cli_witness.h), and the walk over
+ * entries: which signatures are reported for a key, the artifact's name
+ * from a created entry read in an earlier walk, rule violations, policy
+ * entries read from their text, and the Prometheus textfile.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 
+#include "sg_cli_witness.h"
 #include "sg_cosig.h"
 #include "sg_dsse.h"
 #include "sg_entry.h"
@@ -233,15 +234,15 @@ cat3(const char *a, const char *b, const char *c)
 static void
 test_cosigned(void)
 {
-	struct sg_monitor_witness w[3];
+	struct sg_cli_witnesses set;
 	uint8_t lpub[SG_ED25519_PUB], pub[3][SG_ED25519_PUB], sig[64];
 	EVP_PKEY *lk, *wk[3];
 	EVP_MD_CTX *ctx;
 	char *vk, *logline = NULL, *c0 = NULL, *c1 = NULL, *note, *n2;
-	size_t sl = 64, i;
-	uint64_t t[3];
-	int ok[3];
+	char names[64];
+	size_t sl = 64, i, got;
 
+	memset(&set, 0, sizeof(set));
 	lk = ed25519(lpub);
 	if ((ctx = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestSignInit(ctx, NULL, NULL, NULL, lk) != 1 ||
@@ -258,14 +259,18 @@ test_cosigned(void)
 		wk[i] = ed25519(pub[i]);
 		vk = NULL;
 		CHECK_EQ_INT(sg_cosig_vkey_format(name, pub[i], &vk), 0);
-		CHECK_EQ_INT(sg_monitor_witness_parse(vk, &w[i]), 0);
+		CHECK_EQ_INT(sg_cli_witness_add(&set, vk), 0);
+		/* The same witness twice is one witness. */
+		CHECK_EQ_INT(sg_cli_witness_add(&set, vk), 0);
 		free(vk);
 	}
+	CHECK_EQ_INT(set.n, 3);
 	/* A log key is not a witness key. */
 	vk = NULL;
 	CHECK_EQ_INT(sg_note_vkey_format(LOG_ORIGIN, lpub, &vk), 0);
-	CHECK(sg_monitor_witness_parse(vk, &w[2]) != 0);
+	CHECK_EQ_INT(sg_cli_witness_add(&set, vk), SG_ERR_INVALID);
 	free(vk);
+	CHECK_EQ_INT(set.n, 3);
 	CHECK_EQ_INT(sg_cosig_sign(wk[0], "w0", CP_TEXT, strlen(CP_TEXT),
 	    1796361000, &c0), 0);
 	CHECK_EQ_INT(sg_cosig_sign(wk[1], "w1", CP_TEXT, strlen(CP_TEXT),
@@ -273,19 +278,41 @@ test_cosigned(void)
 	if (logline == NULL || c0 == NULL || c1 == NULL)
 		abort();
 	note = cat3(CP_TEXT "\n", logline, c0);
-	CHECK_EQ_INT(sg_monitor_cosigned(note, strlen(note), w, 3, ok, t), 1);
-	CHECK(ok[0] && !ok[1] && !ok[2]);
-	CHECK_EQ_INT(t[0], 1796361000);
+	set.quorum = 2;
+	CHECK_EQ_INT(sg_cli_witness_check(&set, note, strlen(note), &got,
+	    names, sizeof(names)), SG_ERR_VERIFY);
+	CHECK_EQ_INT(got, 1);
+	CHECK_STR(names, "w0");
 	n2 = cat3(note, c1, "");
-	CHECK_EQ_INT(sg_monitor_cosigned(n2, strlen(n2), w, 3, ok, t), 2);
-	CHECK(ok[0] && ok[1] && !ok[2]);
-	CHECK_EQ_INT(t[1], 1796361001);
+	CHECK_EQ_INT(sg_cli_witness_check(&set, n2, strlen(n2), &got,
+	    names, sizeof(names)), 0);
+	CHECK_EQ_INT(got, 2);
+	CHECK_STR(names, "w0, w1");
+	/* Names are cut to the room given. */
+	CHECK_EQ_INT(sg_cli_witness_check(&set, n2, strlen(n2), &got,
+	    names, 5), 0);
+	CHECK_STR(names, "w0, ");
 	free(n2);
 	/* w1's line over another tree's text does not count. */
 	n2 = cat3(LOG_ORIGIN "\n12\n" ROOT "\n\n", logline, c1);
-	CHECK_EQ_INT(sg_monitor_cosigned(n2, strlen(n2), w, 3, NULL, NULL),
-	    0);
+	set.quorum = 1;
+	CHECK_EQ_INT(sg_cli_witness_check(&set, n2, strlen(n2), &got, NULL,
+	    0), SG_ERR_VERIFY);
+	CHECK_EQ_INT(got, 0);
 	free(n2);
+	/* The set is bounded. */
+	for (i = 3; i < SG_CLI_WITNESSES_MAX; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "x%zu", i);
+		vk = NULL;
+		CHECK_EQ_INT(sg_cosig_vkey_format(name, pub[0], &vk), 0);
+		CHECK_EQ_INT(sg_cli_witness_add(&set, vk), 0);
+		free(vk);
+	}
+	CHECK_EQ_INT(sg_cosig_vkey_format("y", pub[1], &vk), 0);
+	CHECK_EQ_INT(sg_cli_witness_add(&set, vk), SG_ERR_TOO_LARGE);
+	free(vk);
 	free(note);
 	free(c0);
 	free(c1);
@@ -321,6 +348,32 @@ fake_get(void *ctx, uint64_t index, char **ret, size_t *ret_len)
 	(*ret)[l->lens[index]] = '\0';
 	*ret_len = l->lens[index];
 	return 0;
+}
+
+/* A walk of the fake log over [from, to) under the rules, reporting
+ * key's signatures (key may be NULL); the findings, NUL-terminated, in
+ * *out (malloc'd), and the walk's exit status. */
+static int
+walk(struct sg_monitor_run *run, struct fake_log *l,
+    struct sg_monitor_state *st, const char *key,
+    const struct sg_monitor_rules *rules, uint64_t from, uint64_t to,
+    char **out)
+{
+	size_t olen = 0;
+	int ex;
+
+	memset(run, 0, sizeof(*run));
+	run->key = key;
+	run->rules = rules;
+	run->get = fake_get;
+	run->ctx = l;
+	*out = NULL;
+	if ((run->out = open_memstream(out, &olen)) == NULL)
+		abort();
+	ex = sg_monitor_scan(run, st, from, to);
+	fclose(run->out);
+	run->out = NULL;
+	return ex;
 }
 
 static void
@@ -504,7 +557,7 @@ test_scan_release(void)
 	struct sg_monitor_run run;
 	struct fake_log l;
 	char *out = NULL;
-	size_t olen = 0, i;
+	size_t i;
 
 	memset(&l, 0, sizeof(l));
 	memset(&st, 0, sizeof(st));
@@ -513,17 +566,9 @@ test_scan_release(void)
 	rules.npatterns = 1;
 	add_release(&l, REQ1, "key-a", "app-1.tar.gz", "evil.sh");
 	add_release(&l, REQ2, "key-b", "b.tar.gz", "b.sh");
-	memset(&run, 0, sizeof(run));
-	run.key = "key-a";
-	run.rules = &rules;
-	run.get = fake_get;
-	run.ctx = &l;
-	if ((run.out = open_memstream(&out, &olen)) == NULL)
-		abort();
 	/* From the first signature on: the approved entry is fetched by its
 	 * index, once for both artifacts. */
-	CHECK_EQ_INT(sg_monitor_scan(&run, &st, 1, l.n), 0);
-	fclose(run.out);
+	CHECK_EQ_INT(walk(&run, &l, &st, "key-a", &rules, 1, l.n, &out), 0);
 	CHECK_EQ_INT(run.signatures, 2);
 	CHECK_EQ_INT(run.violations, 1);
 	CHECK(out != NULL && strstr(out, "signature: index 1 time "
@@ -593,7 +638,7 @@ test_scan(void)
 	struct sg_monitor_metrics mm;
 	struct fake_log l;
 	char *out = NULL, *prom = NULL, path[] = "/tmp/test_monitor.XXXXXX";
-	size_t olen = 0, plen = 0, i;
+	size_t plen = 0, i;
 	int fd;
 
 	memset(&l, 0, sizeof(l));
@@ -616,19 +661,10 @@ test_scan(void)
 	add_policy_decision(&l, "carol");
 
 	/* The first walk reads the created entries only. */
-	memset(&run, 0, sizeof(run));
-	run.key = "key-a";
-	run.rules = &rules;
-	run.get = fake_get;
-	run.ctx = &l;
-	if ((run.out = open_memstream(&out, &olen)) == NULL)
-		abort();
-	CHECK_EQ_INT(sg_monitor_scan(&run, &st, 0, 2), 0);
+	CHECK_EQ_INT(walk(&run, &l, &st, "key-a", &rules, 0, 2, &out), 0);
 	CHECK_EQ_INT(st.npending, 2);
 	CHECK_EQ_INT(run.signatures, 0);
-	fclose(run.out);
 	free(out);
-	out = NULL;
 	sg_monitor_run_clear(&run);
 
 	/* The second, with rules. */
@@ -636,15 +672,7 @@ test_scan(void)
 	rules.npatterns = 1;
 	CHECK_EQ_INT(sg_monitor_hours_parse("08-18", &rules.hours), 0);
 	rules.max_per_run = 2;
-	memset(&run, 0, sizeof(run));
-	run.key = "key-a";
-	run.rules = &rules;
-	run.get = fake_get;
-	run.ctx = &l;
-	if ((run.out = open_memstream(&out, &olen)) == NULL)
-		abort();
-	CHECK_EQ_INT(sg_monitor_scan(&run, &st, 2, l.n), 0);
-	fclose(run.out);
+	CHECK_EQ_INT(walk(&run, &l, &st, "key-a", &rules, 2, l.n, &out), 0);
 	CHECK_EQ_INT(run.entries, 7);
 	CHECK_EQ_INT(run.signatures, 3);
 	CHECK_EQ_INT(run.policy_changes, 3);
@@ -711,20 +739,12 @@ test_scan(void)
 	unlink(path);
 
 	free(out);
-	out = NULL;
 	sg_monitor_run_clear(&run);
 
 	/* --policy-changes-fail, without --key: each policy entry counts. */
 	memset(&rules, 0, sizeof(rules));
 	rules.policy_changes_fail = 1;
-	memset(&run, 0, sizeof(run));
-	run.rules = &rules;
-	run.get = fake_get;
-	run.ctx = &l;
-	if ((run.out = open_memstream(&out, &olen)) == NULL)
-		abort();
-	CHECK_EQ_INT(sg_monitor_scan(&run, &st, 5, l.n), 0);
-	fclose(run.out);
+	CHECK_EQ_INT(walk(&run, &l, &st, NULL, &rules, 5, l.n, &out), 0);
 	CHECK_EQ_INT(run.signatures, 0);
 	CHECK_EQ_INT(run.policy_changes, 3);
 	CHECK_EQ_INT(run.violations, 3);
@@ -745,7 +765,7 @@ test_scan_unreadable(void)
 	struct sg_monitor_run run;
 	struct fake_log l;
 	char *out = NULL;
-	size_t olen = 0, i;
+	size_t i;
 
 	memset(&l, 0, sizeof(l));
 	memset(&st, 0, sizeof(st));
@@ -754,17 +774,10 @@ test_scan_unreadable(void)
 	add_text(&l, "signgate-log-entry v1\ntype policy\ntime 1\n"
 	    "policy dev@2 sha256:" HEX64 "\nstatus maybe\n");
 	for (i = 0; i < l.n; i++) {
-		memset(&run, 0, sizeof(run));
-		run.rules = &rules;
-		run.get = fake_get;
-		run.ctx = &l;
-		if ((run.out = open_memstream(&out, &olen)) == NULL)
-			abort();
-		CHECK_EQ_INT(sg_monitor_scan(&run, &st, i, i + 1), 4);
+		CHECK_EQ_INT(walk(&run, &l, &st, NULL, &rules, i, i + 1,
+		    &out), 4);
 		CHECK_EQ_INT(run.entries, 0);
-		fclose(run.out);
 		free(out);
-		out = NULL;
 		sg_monitor_run_clear(&run);
 	}
 	for (i = 0; i < l.n; i++)
