@@ -1,8 +1,10 @@
 /*
- * The policy versions in the log (schema version 7): for each policy the
+ * The policy versions in the log (schema version 8): for each policy the
  * store keeps (by SHA-256, src/store.c), the index of its `policy` log
- * entry, its status and the policy in force when it was logged; and the
- * officers' approvals of a pending version.
+ * entry, its status and the policy in force when it was logged, and for
+ * a version logged pending that took effect, the index of its
+ * policy-effective entry (a proof carries it); and the officers'
+ * approvals of a pending version.
  *
  * A policy's status: effective (it took effect: the one in force is the
  * effective one logged last), pending (logged, waiting for the approvals
@@ -30,8 +32,11 @@ sg_store_policy_logged(struct sg_txn *t, const char *sha256_hex,
 
 	if ((r = sg_store_put_policy(t, sha256_hex, text, now)) != 0)
 		return r;
+	/* Logged again: a policy-effective entry before this one is not
+	 * how this entry came into force. */
 	if ((r = store_prepare(t, "UPDATE policies SET log_index = ?2, "
-	    "status = ?3, previous = ?4 WHERE sha256 = ?1", &s)) != 0)
+	    "status = ?3, previous = ?4, effective_index = NULL WHERE "
+	    "sha256 = ?1", &s)) != 0)
 		return r;
 	sg_db_bind_text(s, 1, sha256_hex);
 	sg_db_bind_int64(s, 2, (int64_t)index);
@@ -61,6 +66,24 @@ sg_store_policy_set_status(struct sg_txn *t, const char *sha256_hex,
 	return r;
 }
 
+int
+sg_store_policy_took_effect(struct sg_txn *t, const char *sha256_hex,
+    uint64_t effective_index)
+{
+	struct sg_db_stmt *s = NULL;
+	int r;
+
+	if ((r = store_prepare(t, "UPDATE policies SET status = 'effective', "
+	    "effective_index = ?2 WHERE sha256 = ?1 AND status IS NOT NULL",
+	    &s)) != 0)
+		return r;
+	sg_db_bind_text(s, 1, sha256_hex);
+	sg_db_bind_int64(s, 2, (int64_t)effective_index);
+	r = store_changed_one(t, s);
+	sg_db_finalize(s);
+	return r;
+}
+
 /* One logged policy row from sql (which binds ?1 when arg is not NULL). */
 static int
 policy_row(struct sg_txn *t, const char *sql, const char *arg,
@@ -82,6 +105,8 @@ policy_row(struct sg_txn *t, const char *sql, const char *arg,
 		store_copy_col(s, 3, ret->status, sizeof(ret->status));
 		store_copy_col(s, 4, ret->previous, sizeof(ret->previous));
 		ret->first_seen = sg_db_column_int64(s, 5);
+		ret->effective_index = sg_db_column_null(s, 6) ? -1 :
+		    sg_db_column_int64(s, 6);
 		r = store_dup_col(s, 1, &ret->text);
 		if (r == 0 && ret->text == NULL)
 			r = SG_ERR_IO;
@@ -93,7 +118,8 @@ policy_row(struct sg_txn *t, const char *sql, const char *arg,
 	return r;
 }
 
-#define POLICY_COLS "sha256, text, log_index, status, previous, first_seen"
+#define POLICY_COLS "sha256, text, log_index, status, previous, " \
+    "first_seen, effective_index"
 
 int
 sg_store_policy_in_force(struct sg_txn *t, struct sg_store_policy *ret)
