@@ -28,7 +28,7 @@ sg_store_policy_logged(struct sg_txn *t, const char *sha256_hex,
     const char *previous)
 {
 	struct sg_db_stmt *s = NULL;
-	int rc, r;
+	int r;
 
 	if ((r = sg_store_put_policy(t, sha256_hex, text, now)) != 0)
 		return r;
@@ -43,8 +43,7 @@ sg_store_policy_logged(struct sg_txn *t, const char *sha256_hex,
 	sg_db_bind_text(s, 3, status);
 	if (previous != NULL && previous[0] != '\0')
 		sg_db_bind_text(s, 4, previous);
-	rc = sg_db_step(s);
-	r = rc == SG_DB_DONE ? 0 : store_db_err(t->db, rc);
+	r = store_step_done(t, s);
 	sg_db_finalize(s);
 	return r;
 }
@@ -90,30 +89,24 @@ policy_row(struct sg_txn *t, const char *sql, const char *arg,
     struct sg_store_policy *ret)
 {
 	struct sg_db_stmt *s = NULL;
-	int rc, r;
+	int r;
 
 	memset(ret, 0, sizeof(*ret));
 	if ((r = store_prepare(t, sql, &s)) != 0)
 		return r;
 	if (arg != NULL)
 		sg_db_bind_text(s, 1, arg);
-	rc = sg_db_step(s);
-	if (rc == SG_DB_ROW) {
+	if ((r = store_step_row(t, s)) == 0) {
 		store_copy_col(s, 0, ret->sha256, sizeof(ret->sha256));
-		ret->log_index = sg_db_column_null(s, 2) ? -1 :
-		    sg_db_column_int64(s, 2);
+		ret->log_index = store_index_col(s, 2);
 		store_copy_col(s, 3, ret->status, sizeof(ret->status));
 		store_copy_col(s, 4, ret->previous, sizeof(ret->previous));
 		ret->first_seen = sg_db_column_int64(s, 5);
-		ret->effective_index = sg_db_column_null(s, 6) ? -1 :
-		    sg_db_column_int64(s, 6);
+		ret->effective_index = store_index_col(s, 6);
 		r = store_dup_col(s, 1, &ret->text);
 		if (r == 0 && ret->text == NULL)
 			r = SG_ERR_IO;
-	} else if (rc == SG_DB_DONE)
-		r = SG_ERR_NOT_FOUND;
-	else
-		r = store_db_err(t->db, rc);
+	}
 	sg_db_finalize(s);
 	return r;
 }
@@ -157,7 +150,7 @@ sg_store_policy_approval_add(struct sg_txn *t, const char *sha256_hex,
     const char *officer, int64_t at, const char *envelope, uint64_t index)
 {
 	struct sg_db_stmt *s = NULL;
-	int rc, r;
+	int r;
 
 	if ((r = store_prepare(t, "INSERT INTO policy_approvals "
 	    "(policy_sha256, officer, at, envelope, log_index) VALUES "
@@ -168,8 +161,7 @@ sg_store_policy_approval_add(struct sg_txn *t, const char *sha256_hex,
 	sg_db_bind_int64(s, 3, at);
 	sg_db_bind_text(s, 4, envelope);
 	sg_db_bind_int64(s, 5, (int64_t)index);
-	rc = sg_db_step(s);
-	r = rc == SG_DB_DONE ? 0 : store_db_err(t->db, rc);
+	r = store_step_done(t, s);
 	sg_db_finalize(s);
 	return r;
 }
