@@ -348,11 +348,10 @@ struct sg_store_policy {
 int sg_store_policy_logged(struct sg_txn *t, const char *sha256_hex,
     const char *text, int64_t now, uint64_t index, const char *status,
     const char *previous);
+/* A pending version replaced, or taken effect with its policy-effective
+ * entry (effective_index, -1 for none). */
 int sg_store_policy_set_status(struct sg_txn *t, const char *sha256_hex,
-    const char *status);
-/* A version logged pending took effect: its policy-effective entry. */
-int sg_store_policy_took_effect(struct sg_txn *t, const char *sha256_hex,
-    uint64_t effective_index);
+    const char *status, int64_t effective_index);
 /* The policy in force (the effective one logged last), the pending one,
  * or a logged one by SHA-256; SG_ERR_NOT_FOUND when there is none. */
 int sg_store_policy_in_force(struct sg_txn *t, struct sg_store_policy *ret);

@@ -82,7 +82,8 @@ replace_pending(struct sg_txn *t, const char *except)
 	if (r == 0 && strcmp(pend.sha256, except) != 0) {
 		sg_log_info("policy sha256:%s is no longer pending: replaced "
 		    "by sha256:%s", pend.sha256, except);
-		r = sg_store_policy_set_status(t, pend.sha256, "replaced");
+		r = sg_store_policy_set_status(t, pend.sha256, "replaced",
+		    -1);
 	}
 	sg_store_policy_clear(&pend);
 	return r;
@@ -489,7 +490,8 @@ job_approve(struct sg_txn *t, void *arg)
 	e.napproval_entries = i;
 	if ((r = svc_log_entry(j->s, t, &e, &j->effective_index)) != 0)
 		return r;
-	return sg_store_policy_took_effect(t, j->sha, j->effective_index);
+	return sg_store_policy_set_status(t, j->sha, "effective",
+	    (int64_t)j->effective_index);
 }
 
 /* The quorum holds: inside the switch, after the signer took it. */

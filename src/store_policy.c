@@ -50,34 +50,19 @@ sg_store_policy_logged(struct sg_txn *t, const char *sha256_hex,
 
 int
 sg_store_policy_set_status(struct sg_txn *t, const char *sha256_hex,
-    const char *status)
+    const char *status, int64_t effective_index)
 {
 	struct sg_db_stmt *s = NULL;
 	int r;
 
-	if ((r = store_prepare(t, "UPDATE policies SET status = ?2 WHERE "
-	    "sha256 = ?1 AND status IS NOT NULL", &s)) != 0)
-		return r;
-	sg_db_bind_text(s, 1, sha256_hex);
-	sg_db_bind_text(s, 2, status);
-	r = store_changed_one(t, s);
-	sg_db_finalize(s);
-	return r;
-}
-
-int
-sg_store_policy_took_effect(struct sg_txn *t, const char *sha256_hex,
-    uint64_t effective_index)
-{
-	struct sg_db_stmt *s = NULL;
-	int r;
-
-	if ((r = store_prepare(t, "UPDATE policies SET status = 'effective', "
-	    "effective_index = ?2 WHERE sha256 = ?1 AND status IS NOT NULL",
+	if ((r = store_prepare(t, "UPDATE policies SET status = ?2, "
+	    "effective_index = ?3 WHERE sha256 = ?1 AND status IS NOT NULL",
 	    &s)) != 0)
 		return r;
 	sg_db_bind_text(s, 1, sha256_hex);
-	sg_db_bind_int64(s, 2, (int64_t)effective_index);
+	sg_db_bind_text(s, 2, status);
+	if (effective_index >= 0)
+		sg_db_bind_int64(s, 3, effective_index);
 	r = store_changed_one(t, s);
 	sg_db_finalize(s);
 	return r;

@@ -979,7 +979,7 @@ test_policy(void)
  * entry that put it in force, until it is logged again. */
 struct plog_op {
 	const char *sha, *status;
-	uint64_t index;
+	int64_t index;
 };
 
 static int
@@ -988,15 +988,15 @@ job_policy_logged(struct sg_txn *t, void *arg)
 	struct plog_op *o = arg;
 
 	return sg_store_policy_logged(t, o->sha, "version 2\n", 1000,
-	    o->index, o->status, "");
+	    (uint64_t)o->index, o->status, "");
 }
 
 static int
-job_policy_took_effect(struct sg_txn *t, void *arg)
+job_policy_set_status(struct sg_txn *t, void *arg)
 {
 	struct plog_op *o = arg;
 
-	return sg_store_policy_took_effect(t, o->sha, o->index);
+	return sg_store_policy_set_status(t, o->sha, o->status, o->index);
 }
 
 static void
@@ -1020,25 +1020,31 @@ test_policy_effective_index(void)
 {
 	struct sg_store *st = open_store("poleff");
 	struct plog_op o = { "aaaa000000000000000000000000000000000000000000000"
-	    "000000000000002", "pending", 5 };
+	    "000000000000002", "effective", 9 };
 
 	CHECK(st != NULL);
 	if (st == NULL)
 		return;
 	/* Never logged: nothing takes effect. */
-	o.index = 9;
-	CHECK_EQ_INT(sg_store_write(st, job_policy_took_effect, &o),
+	CHECK_EQ_INT(sg_store_write(st, job_policy_set_status, &o),
 	    SG_ERR_CONFLICT);
+	o.status = "pending";
 	o.index = 5;
 	CHECK_EQ_INT(sg_store_write(st, job_policy_logged, &o), 0);
 	check_logged(st, o.sha, 5, "pending", -1);
+	o.status = "effective";
 	o.index = 8;
-	CHECK_EQ_INT(sg_store_write(st, job_policy_took_effect, &o), 0);
+	CHECK_EQ_INT(sg_store_write(st, job_policy_set_status, &o), 0);
 	check_logged(st, o.sha, 5, "effective", 8);
 	/* Logged again: the entry of the earlier logging no longer counts. */
+	o.status = "pending";
 	o.index = 12;
 	CHECK_EQ_INT(sg_store_write(st, job_policy_logged, &o), 0);
 	check_logged(st, o.sha, 12, "pending", -1);
+	o.status = "replaced";
+	o.index = -1;
+	CHECK_EQ_INT(sg_store_write(st, job_policy_set_status, &o), 0);
+	check_logged(st, o.sha, 12, "replaced", -1);
 	o.status = "effective";
 	o.index = 14;
 	CHECK_EQ_INT(sg_store_write(st, job_policy_logged, &o), 0);
