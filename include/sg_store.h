@@ -332,7 +332,8 @@ int sg_store_get_policy(struct sg_txn *t, const char *sha256_hex,
 /*
  * The policy versions in the log (src/store_policy.c).  status is
  * "effective", "pending" or "replaced"; previous the SHA-256 of the
- * policy in force when it was logged ("" for none).
+ * policy in force when it was logged ("" for none); effective_index the
+ * policy-effective entry of a version logged pending that took effect.
  */
 struct sg_store_policy {
 	char sha256[SG_SHA256_HEX_SIZE];
@@ -341,13 +342,16 @@ struct sg_store_policy {
 	char status[16];                /* "" for a policy never logged */
 	char previous[SG_SHA256_HEX_SIZE];
 	int64_t first_seen;
+	int64_t effective_index;        /* -1: none */
 };
 /* Keeps the text (as sg_store_put_policy) with its log entry. */
 int sg_store_policy_logged(struct sg_txn *t, const char *sha256_hex,
     const char *text, int64_t now, uint64_t index, const char *status,
     const char *previous);
+/* A pending version replaced, or taken effect with its policy-effective
+ * entry (effective_index, -1 for none). */
 int sg_store_policy_set_status(struct sg_txn *t, const char *sha256_hex,
-    const char *status);
+    const char *status, int64_t effective_index);
 /* The policy in force (the effective one logged last), the pending one,
  * or a logged one by SHA-256; SG_ERR_NOT_FOUND when there is none. */
 int sg_store_policy_in_force(struct sg_txn *t, struct sg_store_policy *ret);

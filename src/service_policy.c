@@ -82,7 +82,8 @@ replace_pending(struct sg_txn *t, const char *except)
 	if (r == 0 && strcmp(pend.sha256, except) != 0) {
 		sg_log_info("policy sha256:%s is no longer pending: replaced "
 		    "by sha256:%s", pend.sha256, except);
-		r = sg_store_policy_set_status(t, pend.sha256, "replaced");
+		r = sg_store_policy_set_status(t, pend.sha256, "replaced",
+		    -1);
 	}
 	sg_store_policy_clear(&pend);
 	return r;
@@ -489,7 +490,8 @@ job_approve(struct sg_txn *t, void *arg)
 	e.napproval_entries = i;
 	if ((r = svc_log_entry(j->s, t, &e, &j->effective_index)) != 0)
 		return r;
-	return sg_store_policy_set_status(t, j->sha, "effective");
+	return sg_store_policy_set_status(t, j->sha, "effective",
+	    (int64_t)j->effective_index);
 }
 
 /* The quorum holds: inside the switch, after the signer took it. */
@@ -727,42 +729,6 @@ entry_at(struct sg_txn *t, uint64_t idx, struct sg_entry *e)
 }
 
 /*
- * The policy-effective entry of the policy sha, logged pending at pidx,
- * before entry `before`: in the transaction of the approval that
- * completed the quorum, so right after the latest approval of it.  The
- * scan starts there (at the policy entry when no approval is recorded)
- * and stops at `before`.
- */
-static int
-find_effective(struct sg_txn *t, const char *sha, uint64_t pidx,
-    uint64_t before, struct sg_entry *ret, uint64_t *ret_idx)
-{
-	struct sg_store_policy_approval ap[SG_ENVELOPES_MAX];
-	uint64_t i, from = pidx + 1;
-	size_t k, n = 0;
-	int r;
-
-	if ((r = sg_store_policy_approvals(t, sha, ap, SG_ENVELOPES_MAX,
-	    &n)) != 0 && r != SG_ERR_NOT_FOUND)
-		return r;
-	for (k = 0; k < n; k++)
-		if (ap[k].log_index >= from && ap[k].log_index < before)
-			from = ap[k].log_index + 1;
-	sg_store_policy_approvals_free(ap, n);
-	for (i = from; i < before; i++) {
-		if ((r = entry_at(t, i, ret)) != 0)
-			return r;
-		if (ret->type == SG_ENTRY_POLICY_EFFECTIVE &&
-		    strcmp(ret->policy_sha256, sha) == 0) {
-			*ret_idx = i;
-			return 0;
-		}
-		sg_entry_clear(ret);
-	}
-	return SG_ERR_NOT_FOUND;
-}
-
-/*
  * What makes a policy logged pending the one in force, for a verifier:
  * the bundles of its policy-effective entry, of each policy-decision
  * entry that lists, and of the previous policy's entry (whose
@@ -770,28 +736,29 @@ find_effective(struct sg_txn *t, const char *sha, uint64_t pidx,
  */
 static int
 approval_bundles_add(struct sg_txn *t, const struct sg_entry *pe,
-    uint64_t pidx, uint64_t before, char **text)
+    const struct sg_store_policy *sp, uint64_t before, char **text)
 {
 	struct sg_store_policy prev;
 	struct sg_entry eff;
-	uint64_t eidx = 0;
+	uint64_t eidx;
 	size_t i;
 	int r;
 
 	memset(&prev, 0, sizeof(prev));
-	if ((r = find_effective(t, pe->policy_sha256, pidx, before, &eff,
-	    &eidx)) != 0) {
-		if (r == SG_ERR_NOT_FOUND) {
-			/* The verifier refuses such a proof. */
-			sg_log_error("policy sha256:%s was logged pending and "
-			    "no policy-effective entry follows it before "
-			    "entry %llu", pe->policy_sha256,
-			    (unsigned long long)before);
-			r = 0;
-		}
-		return r;
+	memset(&eff, 0, sizeof(eff));
+	/* Its policy-effective entry, if it took effect before entry
+	 * `before`. */
+	if (sp->effective_index < 0 ||
+	    (uint64_t)sp->effective_index >= before) {
+		/* The verifier refuses such a proof. */
+		sg_log_error("policy sha256:%s was logged pending and no "
+		    "policy-effective entry follows it before entry %llu",
+		    pe->policy_sha256, (unsigned long long)before);
+		return 0;
 	}
-	if ((r = bundle_append(t, eidx, text)) != 0)
+	eidx = (uint64_t)sp->effective_index;
+	if ((r = entry_at(t, eidx, &eff)) != 0 ||
+	    (r = bundle_append(t, eidx, text)) != 0)
 		goto out;
 	for (i = 0; i < eff.napproval_entries; i++)
 		if ((r = bundle_append(t, eff.approval_entries[i], text)) != 0)
@@ -847,8 +814,7 @@ svc_policy_bundle_add(struct sg_txn *t, uint64_t index, char **text)
 	if ((r = entry_at(t, (uint64_t)sp.log_index, &pe)) != 0)
 		goto out;
 	if (pe.type == SG_ENTRY_POLICY && pe.pending)
-		r = approval_bundles_add(t, &pe, (uint64_t)sp.log_index, index,
-		    text);
+		r = approval_bundles_add(t, &pe, &sp, index, text);
 out:
 	free(raw);
 	sg_entry_clear(&e);

@@ -629,6 +629,12 @@ store_copy_col(struct sg_db_stmt *s, int col, char *out, size_t cap)
 	snprintf(out, cap, "%s", v ? (const char *)v : "");
 }
 
+int64_t
+store_index_col(struct sg_db_stmt *s, int col)
+{
+	return sg_db_column_null(s, col) ? -1 : sg_db_column_int64(s, col);
+}
+
 int
 store_dup_col(struct sg_db_stmt *s, int col, char **ret)
 {
@@ -663,22 +669,17 @@ sg_store_find_idempotent(struct sg_txn *t, const char *requester,
     char ret_body_sha256[SG_SHA256_HEX_SIZE])
 {
 	struct sg_db_stmt *s = NULL;
-	int rc, r;
+	int r;
 
 	if ((r = store_prepare(t, "SELECT id, idem_body_sha256 FROM requests "
 	    "WHERE requester = ?1 AND idem_key = ?2", &s)) != 0)
 		return r;
 	sg_db_bind_text(s, 1, requester);
 	sg_db_bind_text(s, 2, idem_key);
-	rc = sg_db_step(s);
-	if (rc == SG_DB_ROW) {
+	if ((r = store_step_row(t, s)) == 0) {
 		store_copy_col(s, 0, ret_id, SG_REQUEST_ID_SIZE);
 		store_copy_col(s, 1, ret_body_sha256, SG_SHA256_HEX_SIZE);
-		r = 0;
-	} else if (rc == SG_DB_DONE)
-		r = SG_ERR_NOT_FOUND;
-	else
-		r = store_db_err(t->db, rc);
+	}
 	sg_db_finalize(s);
 	return r;
 }
@@ -688,7 +689,7 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
     const char *idem_key, const char *body_sha256)
 {
 	struct sg_db_stmt *s = NULL;
-	int rc, r;
+	int r;
 
 	if (!sg_req_state_valid(q->state) || !sg_format_valid(q->format))
 		return SG_ERR_INVALID;
@@ -737,8 +738,7 @@ sg_store_insert_request(struct sg_txn *t, const struct sg_request *q,
 		sg_db_bind_text(s, 25, q->grant_id);
 		sg_db_bind_int64(s, 26, (int64_t)q->grant_seq);
 	}
-	rc = sg_db_step(s);
-	r = rc == SG_DB_DONE ? 0 : store_db_err(t->db, rc);
+	r = store_step_done(t, s);
 	sg_db_finalize(s);
 	if (r == 0)
 		r = store_changed(t, SG_CHANGE_CREATED, q->id, q->state, NULL,
@@ -848,14 +848,12 @@ row_to_request(struct sg_txn *t, struct sg_db_stmt *s, struct sg_request **ret)
 	store_copy_col(s, 12, q->policy_sha256, sizeof(q->policy_sha256));
 	store_copy_col(s, 13, q->spki_sha256, sizeof(q->spki_sha256));
 	q->signed_at = sg_db_column_int64(s, 19);
-	q->log_index = sg_db_column_null(s, 20) ? -1 :
-	    sg_db_column_int64(s, 20);
+	q->log_index = store_index_col(s, 20);
 	store_copy_col(s, 22, q->cancelled_by, sizeof(q->cancelled_by));
 	q->cancelled_at = sg_db_column_int64(s, 24);
 	q->count = (uint64_t)sg_db_column_int64(s, 26);
 	q->used = (uint64_t)sg_db_column_int64(s, 27);
-	q->approved_index = sg_db_column_null(s, 28) ? -1 :
-	    sg_db_column_int64(s, 28);
+	q->approved_index = store_index_col(s, 28);
 	store_copy_col(s, 29, q->grant_id, sizeof(q->grant_id));
 	q->grant_seq = (uint64_t)sg_db_column_int64(s, 30);
 	if ((r = row_enums(s, q)) != 0 ||
@@ -881,19 +879,14 @@ sg_store_get_request(struct sg_txn *t, const char *id,
     struct sg_request **ret)
 {
 	struct sg_db_stmt *s = NULL;
-	int rc, r;
+	int r;
 
 	if ((r = store_prepare(t, "SELECT " REQUEST_COLUMNS " FROM requests "
 	    "WHERE id = ?1", &s)) != 0)
 		return r;
 	sg_db_bind_text(s, 1, id);
-	rc = sg_db_step(s);
-	if (rc == SG_DB_ROW)
+	if ((r = store_step_row(t, s)) == 0)
 		r = row_to_request(t, s, ret);
-	else if (rc == SG_DB_DONE)
-		r = SG_ERR_NOT_FOUND;
-	else
-		r = store_db_err(t->db, rc);
 	sg_db_finalize(s);
 	return r;
 }
@@ -948,7 +941,7 @@ sg_store_add_approval(struct sg_txn *t, const char *id,
 {
 	struct sg_db_stmt *s = NULL;
 	int64_t n;
-	int decided, rc, r;
+	int decided, r;
 
 	/*
 	 * Every decision recorded goes into the signature's evidence and log
@@ -975,13 +968,30 @@ sg_store_add_approval(struct sg_txn *t, const char *id,
 	sg_db_bind_int64(s, 4, at);
 	sg_db_bind_text(s, 5, envelope);
 	sg_db_bind_int64(s, 6, n);    /* counted above, in this transaction */
-	rc = sg_db_step(s);
-	r = rc == SG_DB_DONE ? 0 : store_db_err(t->db, rc);
+	r = store_step_done(t, s);
 	sg_db_finalize(s);
 	if (r == 0)
 		r = store_changed(t, SG_CHANGE_DECISION, id, SG_REQ_NONE,
 		    officer, approve, NULL);
 	return r;
+}
+
+int
+store_step_done(struct sg_txn *t, struct sg_db_stmt *s)
+{
+	int rc = sg_db_step(s);
+
+	return rc == SG_DB_DONE ? 0 : store_db_err(t->db, rc);
+}
+
+int
+store_step_row(struct sg_txn *t, struct sg_db_stmt *s)
+{
+	int rc = sg_db_step(s);
+
+	if (rc == SG_DB_ROW)
+		return 0;
+	return rc == SG_DB_DONE ? SG_ERR_NOT_FOUND : store_db_err(t->db, rc);
 }
 
 int
@@ -1191,7 +1201,7 @@ sg_store_put_policy(struct sg_txn *t, const char *sha256_hex,
     const char *text, int64_t now)
 {
 	struct sg_db_stmt *s = NULL;
-	int rc, r;
+	int r;
 
 	if ((r = store_prepare(t, "INSERT INTO policies (sha256, text, first_seen) "
 	    "VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING", &s)) != 0)
@@ -1199,8 +1209,7 @@ sg_store_put_policy(struct sg_txn *t, const char *sha256_hex,
 	sg_db_bind_text(s, 1, sha256_hex);
 	sg_db_bind_text(s, 2, text);
 	sg_db_bind_int64(s, 3, now);
-	rc = sg_db_step(s);
-	r = rc == SG_DB_DONE ? 0 : store_db_err(t->db, rc);
+	r = store_step_done(t, s);
 	sg_db_finalize(s);
 	return r;
 }
@@ -1209,19 +1218,14 @@ int
 sg_store_get_policy(struct sg_txn *t, const char *sha256_hex, char **ret)
 {
 	struct sg_db_stmt *s = NULL;
-	int rc, r;
+	int r;
 
 	if ((r = store_prepare(t, "SELECT text FROM policies WHERE sha256 = ?1",
 	    &s)) != 0)
 		return r;
 	sg_db_bind_text(s, 1, sha256_hex);
-	rc = sg_db_step(s);
-	if (rc == SG_DB_ROW)
+	if ((r = store_step_row(t, s)) == 0)
 		r = store_dup_col(s, 0, ret);
-	else if (rc == SG_DB_DONE)
-		r = SG_ERR_NOT_FOUND;
-	else
-		r = store_db_err(t->db, rc);
 	sg_db_finalize(s);
 	return r;
 }

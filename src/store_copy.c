@@ -119,6 +119,7 @@ static const struct col policies_cols[] = {
 	{ "sha256", COL_TEXT }, { "text", COL_TEXT },
 	{ "first_seen", COL_INT }, { "log_index", COL_INT },
 	{ "status", COL_TEXT }, { "previous", COL_TEXT },
+	{ "effective_index", COL_INT },
 };
 static const struct col policy_approvals_cols[] = {
 	{ "policy_sha256", COL_TEXT }, { "officer", COL_TEXT },

@@ -90,11 +90,18 @@ int store_prepare(struct sg_txn *t, const char *sql, struct sg_db_stmt **ret);
  * blob malloc'd (NULL, 0 for NULL or empty). */
 void store_copy_col(struct sg_db_stmt *s, int col, char *out, size_t cap);
 int store_dup_col(struct sg_db_stmt *s, int col, char **ret);
+/* A log index: -1 for NULL (no entry). */
+int64_t store_index_col(struct sg_db_stmt *s, int col);
 int store_blob_col(struct sg_db_stmt *s, int col, uint8_t **ret,
     size_t *ret_len);
 /* Steps an UPDATE: 0 if it changed exactly one row, SG_ERR_CONFLICT if
  * none. */
 int store_changed_one(struct sg_txn *t, struct sg_db_stmt *s);
+/* Steps a statement that returns no row: 0 when it ran to its end. */
+int store_step_done(struct sg_txn *t, struct sg_db_stmt *s);
+/* Steps a statement for its one row: 0 with the row's columns to read,
+ * SG_ERR_NOT_FOUND when there is none. */
+int store_step_row(struct sg_txn *t, struct sg_db_stmt *s);
 /* Up to max ids from sql, which binds ?1 to now and ?2 to max. */
 int store_select_ids(struct sg_txn *t, const char *sql, int64_t now,
     size_t max, char (*ret_ids)[SG_REQUEST_ID_SIZE], size_t *ret_n);

@@ -74,7 +74,7 @@ sg_store_outbox_put(struct sg_txn *t, const char *event_id,
     const char *body, int64_t now)
 {
 	struct sg_db_stmt *s = NULL;
-	int rc, r;
+	int r;
 
 	if (strlen(event_id) >= SG_OUTBOX_ID_SIZE ||
 	    strlen(webhook) >= SG_NAME_SIZE ||
@@ -90,8 +90,7 @@ sg_store_outbox_put(struct sg_txn *t, const char *event_id,
 	sg_db_bind_text(s, 4, object_id);
 	sg_db_bind_text(s, 5, body);
 	sg_db_bind_int64(s, 6, now);
-	rc = sg_db_step(s);
-	r = rc == SG_DB_DONE ? 0 : store_db_err(t->db, rc);
+	r = store_step_done(t, s);
 	sg_db_finalize(s);
 	return r;
 }
@@ -253,7 +252,7 @@ job_done(struct sg_txn *t, void *arg)
 	struct done_job *d = arg;
 	struct sg_db_stmt *s = NULL;
 	size_t i;
-	int rc, r;
+	int r;
 
 	for (i = 0; i < d->n; i++) {
 		/* Delivered is a fact whoever holds the lease now; a retry is
@@ -279,8 +278,7 @@ job_done(struct sg_txn *t, void *arg)
 				sg_db_bind_text(s, 4, d->why[i]);
 			sg_db_bind_text(s, 5, d->owner);
 		}
-		rc = sg_db_step(s);
-		r = rc == SG_DB_DONE ? 0 : store_db_err(t->db, rc);
+		r = store_step_done(t, s);
 		sg_db_finalize(s);
 		if (r != 0)
 			return r;
@@ -312,14 +310,13 @@ static int
 job_release(struct sg_txn *t, void *arg)
 {
 	struct sg_db_stmt *s = NULL;
-	int rc, r;
+	int r;
 
 	if ((r = store_prepare(t, "UPDATE notify_outbox SET owner = NULL, "
 	    "until = 0 WHERE owner = ?1 AND delivered_at IS NULL", &s)) != 0)
 		return r;
 	sg_db_bind_text(s, 1, (const char *)arg);
-	rc = sg_db_step(s);
-	r = rc == SG_DB_DONE ? 0 : store_db_err(t->db, rc);
+	r = store_step_done(t, s);
 	sg_db_finalize(s);
 	return r;
 }

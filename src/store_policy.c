@@ -1,8 +1,10 @@
 /*
- * The policy versions in the log (schema version 7): for each policy the
+ * The policy versions in the log (schema version 8): for each policy the
  * store keeps (by SHA-256, src/store.c), the index of its `policy` log
- * entry, its status and the policy in force when it was logged; and the
- * officers' approvals of a pending version.
+ * entry, its status and the policy in force when it was logged, and for
+ * a version logged pending that took effect, the index of its
+ * policy-effective entry (a proof carries it); and the officers'
+ * approvals of a pending version.
  *
  * A policy's status: effective (it took effect: the one in force is the
  * effective one logged last), pending (logged, waiting for the approvals
@@ -26,36 +28,41 @@ sg_store_policy_logged(struct sg_txn *t, const char *sha256_hex,
     const char *previous)
 {
 	struct sg_db_stmt *s = NULL;
-	int rc, r;
+	int r;
 
 	if ((r = sg_store_put_policy(t, sha256_hex, text, now)) != 0)
 		return r;
+	/* Logged again: a policy-effective entry before this one is not
+	 * how this entry came into force. */
 	if ((r = store_prepare(t, "UPDATE policies SET log_index = ?2, "
-	    "status = ?3, previous = ?4 WHERE sha256 = ?1", &s)) != 0)
+	    "status = ?3, previous = ?4, effective_index = NULL WHERE "
+	    "sha256 = ?1", &s)) != 0)
 		return r;
 	sg_db_bind_text(s, 1, sha256_hex);
 	sg_db_bind_int64(s, 2, (int64_t)index);
 	sg_db_bind_text(s, 3, status);
 	if (previous != NULL && previous[0] != '\0')
 		sg_db_bind_text(s, 4, previous);
-	rc = sg_db_step(s);
-	r = rc == SG_DB_DONE ? 0 : store_db_err(t->db, rc);
+	r = store_step_done(t, s);
 	sg_db_finalize(s);
 	return r;
 }
 
 int
 sg_store_policy_set_status(struct sg_txn *t, const char *sha256_hex,
-    const char *status)
+    const char *status, int64_t effective_index)
 {
 	struct sg_db_stmt *s = NULL;
 	int r;
 
-	if ((r = store_prepare(t, "UPDATE policies SET status = ?2 WHERE "
-	    "sha256 = ?1 AND status IS NOT NULL", &s)) != 0)
+	if ((r = store_prepare(t, "UPDATE policies SET status = ?2, "
+	    "effective_index = ?3 WHERE sha256 = ?1 AND status IS NOT NULL",
+	    &s)) != 0)
 		return r;
 	sg_db_bind_text(s, 1, sha256_hex);
 	sg_db_bind_text(s, 2, status);
+	if (effective_index >= 0)
+		sg_db_bind_int64(s, 3, effective_index);
 	r = store_changed_one(t, s);
 	sg_db_finalize(s);
 	return r;
@@ -67,33 +74,30 @@ policy_row(struct sg_txn *t, const char *sql, const char *arg,
     struct sg_store_policy *ret)
 {
 	struct sg_db_stmt *s = NULL;
-	int rc, r;
+	int r;
 
 	memset(ret, 0, sizeof(*ret));
 	if ((r = store_prepare(t, sql, &s)) != 0)
 		return r;
 	if (arg != NULL)
 		sg_db_bind_text(s, 1, arg);
-	rc = sg_db_step(s);
-	if (rc == SG_DB_ROW) {
+	if ((r = store_step_row(t, s)) == 0) {
 		store_copy_col(s, 0, ret->sha256, sizeof(ret->sha256));
-		ret->log_index = sg_db_column_null(s, 2) ? -1 :
-		    sg_db_column_int64(s, 2);
+		ret->log_index = store_index_col(s, 2);
 		store_copy_col(s, 3, ret->status, sizeof(ret->status));
 		store_copy_col(s, 4, ret->previous, sizeof(ret->previous));
 		ret->first_seen = sg_db_column_int64(s, 5);
+		ret->effective_index = store_index_col(s, 6);
 		r = store_dup_col(s, 1, &ret->text);
 		if (r == 0 && ret->text == NULL)
 			r = SG_ERR_IO;
-	} else if (rc == SG_DB_DONE)
-		r = SG_ERR_NOT_FOUND;
-	else
-		r = store_db_err(t->db, rc);
+	}
 	sg_db_finalize(s);
 	return r;
 }
 
-#define POLICY_COLS "sha256, text, log_index, status, previous, first_seen"
+#define POLICY_COLS "sha256, text, log_index, status, previous, " \
+    "first_seen, effective_index"
 
 int
 sg_store_policy_in_force(struct sg_txn *t, struct sg_store_policy *ret)
@@ -131,7 +135,7 @@ sg_store_policy_approval_add(struct sg_txn *t, const char *sha256_hex,
     const char *officer, int64_t at, const char *envelope, uint64_t index)
 {
 	struct sg_db_stmt *s = NULL;
-	int rc, r;
+	int r;
 
 	if ((r = store_prepare(t, "INSERT INTO policy_approvals "
 	    "(policy_sha256, officer, at, envelope, log_index) VALUES "
@@ -142,8 +146,7 @@ sg_store_policy_approval_add(struct sg_txn *t, const char *sha256_hex,
 	sg_db_bind_int64(s, 3, at);
 	sg_db_bind_text(s, 4, envelope);
 	sg_db_bind_int64(s, 5, (int64_t)index);
-	rc = sg_db_step(s);
-	r = rc == SG_DB_DONE ? 0 : store_db_err(t->db, rc);
+	r = store_step_done(t, s);
 	sg_db_finalize(s);
 	return r;
 }

@@ -64,8 +64,7 @@ item_row(struct sg_db_stmt *s, struct sg_release_item *it)
 
 	memset(it, 0, sizeof(*it));
 	it->position = (uint64_t)sg_db_column_int64(s, 0);
-	it->log_index = sg_db_column_null(s, 4) ? -1 :
-	    sg_db_column_int64(s, 4);
+	it->log_index = store_index_col(s, 4);
 	it->signed_at = sg_db_column_int64(s, 5);
 	if ((r = store_dup_col(s, 1, &it->line)) != 0 ||
 	    (r = store_blob_col(s, 2, &it->signature,

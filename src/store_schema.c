@@ -388,8 +388,8 @@ static const char witnesses_v7[] =
     " signed_at INTEGER NOT NULL DEFAULT 0);"
     WITNESSES_V7("INTEGER");
 /* Version 8: the policy versions in the log (src/store_policy.c): each
- * policy's log entry, status and predecessor; the approvals of a pending
- * one. */
+ * policy's log entry, status and predecessor, and the policy-effective
+ * entry of one logged pending; the approvals of a pending one. */
 #define POLICY_APPROVALS_V8(INT)					\
     "CREATE TABLE IF NOT EXISTS policy_approvals ("			\
     " policy_sha256 TEXT NOT NULL REFERENCES policies(sha256),"	\
@@ -428,7 +428,9 @@ step_v8(sqlite3 *db)
 	if ((r = add_column(db, "policies", "log_index", "INTEGER")) != 0 ||
 	    (r = add_column(db, "policies", "status", "TEXT "
 	    POLICY_STATUS_V8)) != 0 ||
-	    (r = add_column(db, "policies", "previous", "TEXT")) != 0)
+	    (r = add_column(db, "policies", "previous", "TEXT")) != 0 ||
+	    (r = add_column(db, "policies", "effective_index",
+	    "INTEGER")) != 0)
 		return r;
 	rc = sqlite3_exec(db, policy_approvals_v8, NULL, NULL, NULL);
 	return rc == SQLITE_OK ? 0 : lite_fail(db, rc);
@@ -645,6 +647,7 @@ static const char pg_policies_v8[] =
     "ALTER TABLE policies ADD COLUMN log_index BIGINT;"
     "ALTER TABLE policies ADD COLUMN status TEXT " POLICY_STATUS_V8 ";"
     "ALTER TABLE policies ADD COLUMN previous TEXT;"
+    "ALTER TABLE policies ADD COLUMN effective_index BIGINT;"
     POLICY_APPROVALS_V8("BIGINT")
     "INSERT INTO signgate_schema (version) VALUES (8);";
 

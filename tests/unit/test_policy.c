@@ -689,6 +689,19 @@ static const char officers[] =
     "    members alice bob\n"
     "end\n";
 
+/* REJECT with the officers (alice, bob, group so) before extra. */
+static void
+reject_with_officers(const char *extra, const char *anchor,
+    const char *needle)
+{
+	struct sb b = { NULL, 0, 0 };
+
+	sb_add(&b, officers);
+	sb_add(&b, extra);
+	REJECT(b.s, anchor, needle);
+	free(b.s);
+}
+
 static void
 test_reject_structure(void)
 {
@@ -966,22 +979,11 @@ test_reject_groups_hsms(void)
 	    "group 'g': members: principal 'ci' is not an officer");
 	REJECT("group g\n members nobody\nend\n", "members nobody",
 	    "group 'g': members: principal 'nobody' is not defined");
-	{
-		struct sb t = { NULL, 0, 0 };
-
-		sb_add(&t, officers);
-		sb_add(&t, "group g\n members alice bob alice\nend\n");
-		REJECT(t.s, "members alice bob alice",
-		    "members: principal 'alice' listed twice");
-		free(t.s);
-		t.s = NULL;
-		t.len = t.cap = 0;
-		sb_add(&t, officers);
-		sb_add(&t, "group so\n members alice\nend\n");
-		REJECT(t.s, "group so\n members alice\n",
-		    "group: 'so' is already defined");
-		free(t.s);
-	}
+	reject_with_officers("group g\n members alice bob alice\nend\n",
+	    "members alice bob alice", "members: principal 'alice' listed "
+	    "twice");
+	reject_with_officers("group so\n members alice\nend\n",
+	    "group so\n members alice\n", "group: 'so' is already defined");
 	sb_add(&b, "group g\n members");
 	for (i = 0; i < 65; i++)
 		sb_printf(&b, " m%d", i);
@@ -1201,15 +1203,10 @@ test_reject_keys(void)
 	REJECT(k, "requesters", "key 'k': requesters: principal 'nobody' is "
 	    "not defined");
 	free(k);
-	b.s = NULL;
-	b.len = b.cap = 0;
-	sb_add(&b, officers);
 	k = key_without("requesters", "    requesters ci alice\n");
-	sb_add(&b, k);
-	REJECT(b.s, "requesters", "requesters: principal 'alice' does not "
-	    "have the requester role");
+	reject_with_officers(k, "requesters", "requesters: principal 'alice' "
+	    "does not have the requester role");
 	free(k);
-	free(b.s);
 	b.s = NULL;
 	b.len = b.cap = 0;
 	sb_add(&b, "    requesters");
@@ -1227,14 +1224,10 @@ test_reject_keys(void)
 static void
 reject_require(const char *reqs, const char *anchor, const char *needle)
 {
-	struct sb b = { NULL, 0, 0 };
 	char *k = key_with("k", reqs);
 
-	sb_add(&b, officers);
-	sb_add(&b, k);
-	REJECT(b.s, anchor, needle);
+	reject_with_officers(k, anchor, needle);
 	free(k);
-	free(b.s);
 }
 
 static void
@@ -1343,20 +1336,11 @@ test_policy_change(void)
 
 	REJECT("policy-change require nobody 1\n", "policy-change",
 	    "policy-change require: group 'nobody' is not defined");
-	b.s = NULL;
-	b.len = b.cap = 0;
-	sb_add(&b, officers);
-	sb_add(&b, "policy-change require so 3\n");
-	REJECT(b.s, "policy-change", "policy-change require: group 'so' has "
-	    "2 members, fewer than 3");
-	free(b.s);
-	b.s = NULL;
-	b.len = b.cap = 0;
-	sb_add(&b, officers);
-	sb_add(&b, "policy-change require so 1\npolicy-change require so 2\n");
-	REJECT(b.s, "policy-change require so 2", "group 'so' is already "
-	    "required at line");
-	free(b.s);
+	reject_with_officers("policy-change require so 3\n", "policy-change",
+	    "policy-change require: group 'so' has 2 members, fewer than 3");
+	reject_with_officers("policy-change require so 1\npolicy-change "
+	    "require so 2\n", "policy-change require so 2", "group 'so' is "
+	    "already required at line");
 	REJECT("policy-change so 1\n", "policy-change", "policy-change: "
 	    "expected 'policy-change require <group> <count>'");
 	REJECT("policy-change require so 0\n", "policy-change",

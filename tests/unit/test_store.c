@@ -975,6 +975,83 @@ test_policy(void)
 	sg_store_close(st);
 }
 
+/* A logged policy: a version logged pending keeps the policy-effective
+ * entry that put it in force, until it is logged again. */
+struct plog_op {
+	const char *sha, *status;
+	int64_t index;
+};
+
+static int
+job_policy_logged(struct sg_txn *t, void *arg)
+{
+	struct plog_op *o = arg;
+
+	return sg_store_policy_logged(t, o->sha, "version 2\n", 1000,
+	    (uint64_t)o->index, o->status, "");
+}
+
+static int
+job_policy_set_status(struct sg_txn *t, void *arg)
+{
+	struct plog_op *o = arg;
+
+	return sg_store_policy_set_status(t, o->sha, o->status, o->index);
+}
+
+static void
+check_logged(struct sg_store *st, const char *sha, int64_t log_index,
+    const char *status, int64_t effective_index)
+{
+	struct sg_store_policy sp;
+	struct sg_txn *t;
+
+	CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+	CHECK_EQ_INT(sg_store_policy_get(t, sha, &sp), 0);
+	CHECK_EQ_INT(sp.log_index, log_index);
+	CHECK_STR(sp.status, status);
+	CHECK_EQ_INT(sp.effective_index, effective_index);
+	sg_store_policy_clear(&sp);
+	sg_store_read_end(t);
+}
+
+static void
+test_policy_effective_index(void)
+{
+	struct sg_store *st = open_store("poleff");
+	struct plog_op o = { "aaaa000000000000000000000000000000000000000000000"
+	    "000000000000002", "effective", 9 };
+
+	CHECK(st != NULL);
+	if (st == NULL)
+		return;
+	/* Never logged: nothing takes effect. */
+	CHECK_EQ_INT(sg_store_write(st, job_policy_set_status, &o),
+	    SG_ERR_CONFLICT);
+	o.status = "pending";
+	o.index = 5;
+	CHECK_EQ_INT(sg_store_write(st, job_policy_logged, &o), 0);
+	check_logged(st, o.sha, 5, "pending", -1);
+	o.status = "effective";
+	o.index = 8;
+	CHECK_EQ_INT(sg_store_write(st, job_policy_set_status, &o), 0);
+	check_logged(st, o.sha, 5, "effective", 8);
+	/* Logged again: the entry of the earlier logging no longer counts. */
+	o.status = "pending";
+	o.index = 12;
+	CHECK_EQ_INT(sg_store_write(st, job_policy_logged, &o), 0);
+	check_logged(st, o.sha, 12, "pending", -1);
+	o.status = "replaced";
+	o.index = -1;
+	CHECK_EQ_INT(sg_store_write(st, job_policy_set_status, &o), 0);
+	check_logged(st, o.sha, 12, "replaced", -1);
+	o.status = "effective";
+	o.index = 14;
+	CHECK_EQ_INT(sg_store_write(st, job_policy_logged, &o), 0);
+	check_logged(st, o.sha, 14, "effective", -1);
+	sg_store_close(st);
+}
+
 static void
 test_read_snapshot(void)
 {
@@ -1746,9 +1823,9 @@ job_back_to_v5(struct sg_txn *t, void *arg)
 	(void)arg;
 	return sg_db_exec(sg_store_txn_db(t), "DROP TABLE notify_outbox; "
 	    "DROP TABLE policy_approvals; ALTER TABLE policies DROP COLUMN "
-	    "log_index, DROP COLUMN status, DROP COLUMN previous; "
-	    "DROP TABLE witness_sizes; ALTER TABLE log_checkpoints DROP "
-	    "COLUMN cosignatures, DROP COLUMN cosigned; "
+	    "log_index, DROP COLUMN status, DROP COLUMN previous, DROP COLUMN "
+	    "effective_index; DROP TABLE witness_sizes; ALTER TABLE "
+	    "log_checkpoints DROP COLUMN cosignatures, DROP COLUMN cosigned; "
 	    "DELETE FROM signgate_schema WHERE version >= 6");
 }
 
@@ -3699,6 +3776,7 @@ out:
     T(test_list), \
     T(test_expiry_and_pending), \
     T(test_policy), \
+    T(test_policy_effective_index), \
     T(test_read_snapshot), \
     T(test_group_commit), \
     T(test_write_async), \
