@@ -45,6 +45,18 @@ sg_store_policy_logged(struct sg_txn *t, const char *sha256_hex,
 		sg_db_bind_text(s, 4, previous);
 	r = store_step_done(t, s);
 	sg_db_finalize(s);
+	if (r != 0)
+		return r;
+	/* Nor do approvals of an earlier round count for this one (their
+	 * entries stand in the log before this policy entry, where verify
+	 * would refuse them): this round starts with none. */
+	s = NULL;
+	if ((r = store_prepare(t, "DELETE FROM policy_approvals WHERE "
+	    "policy_sha256 = ?1", &s)) != 0)
+		return r;
+	sg_db_bind_text(s, 1, sha256_hex);
+	r = store_step_done(t, s);
+	sg_db_finalize(s);
 	return r;
 }
 

@@ -999,6 +999,29 @@ job_policy_set_status(struct sg_txn *t, void *arg)
 	return sg_store_policy_set_status(t, o->sha, o->status, o->index);
 }
 
+static int
+job_policy_approve(struct sg_txn *t, void *arg)
+{
+	struct plog_op *o = arg;
+
+	return sg_store_policy_approval_add(t, o->sha, "alice", 1000, "{}",
+	    (uint64_t)o->index);
+}
+
+static size_t
+policy_approvals(struct sg_store *st, const char *sha)
+{
+	struct sg_store_policy_approval ap[4];
+	struct sg_txn *t;
+	size_t n = 99;
+
+	CHECK_EQ_INT(sg_store_read_begin(st, &t), 0);
+	CHECK_EQ_INT(sg_store_policy_approvals(t, sha, ap, 4, &n), 0);
+	sg_store_policy_approvals_free(ap, n);
+	sg_store_read_end(t);
+	return n;
+}
+
 static void
 check_logged(struct sg_store *st, const char *sha, int64_t log_index,
     const char *status, int64_t effective_index)
@@ -1041,14 +1064,31 @@ test_policy_effective_index(void)
 	o.index = 12;
 	CHECK_EQ_INT(sg_store_write(st, job_policy_logged, &o), 0);
 	check_logged(st, o.sha, 12, "pending", -1);
+	/* An approval of this round... */
+	o.index = 13;
+	CHECK_EQ_INT(sg_store_write(st, job_policy_approve, &o), 0);
+	CHECK_EQ_INT(policy_approvals(st, o.sha), 1);
+	CHECK_EQ_INT(sg_store_write(st, job_policy_approve, &o),
+	    SG_ERR_CONFLICT);
 	o.status = "replaced";
 	o.index = -1;
 	CHECK_EQ_INT(sg_store_write(st, job_policy_set_status, &o), 0);
 	check_logged(st, o.sha, 12, "replaced", -1);
-	o.status = "effective";
+	CHECK_EQ_INT(policy_approvals(st, o.sha), 1);
+	/* ...is not one of the next: logged pending again, it starts with
+	 * none, and the same officer may approve it again. */
+	o.status = "pending";
 	o.index = 14;
 	CHECK_EQ_INT(sg_store_write(st, job_policy_logged, &o), 0);
-	check_logged(st, o.sha, 14, "effective", -1);
+	check_logged(st, o.sha, 14, "pending", -1);
+	CHECK_EQ_INT(policy_approvals(st, o.sha), 0);
+	o.index = 15;
+	CHECK_EQ_INT(sg_store_write(st, job_policy_approve, &o), 0);
+	CHECK_EQ_INT(policy_approvals(st, o.sha), 1);
+	o.status = "effective";
+	o.index = 16;
+	CHECK_EQ_INT(sg_store_write(st, job_policy_logged, &o), 0);
+	check_logged(st, o.sha, 16, "effective", -1);
 	sg_store_close(st);
 }
 
