@@ -357,7 +357,8 @@ svc_grant_sign_pending(struct sg_service *s, const char *id)
 	char name[SG_ARTIFACT_LINE_NAME_MAX + 1];
 	int r;
 
-	if (!svc_claim(s, id))
+	/* The sweep's: not one a caller is signing itself (svc_hold). */
+	if (!svc_claim_unheld(s, id))
 		return SG_ERR_CONFLICT;
 	if (!svc_claim_db(s, id)) {
 		svc_unclaim(s, id);

@@ -267,8 +267,13 @@ int svc_sign_request(struct sg_service *s, const struct sg_key_view *kv,
     const struct sg_request *q, const uint8_t *counted, struct svc_signed *o,
     char *err, size_t errlen);
 int svc_sign_pending(struct sg_service *s, const char *id, int *ret_kept);
+/* The same for the housekeeping sweep: SG_ERR_CONFLICT too while a
+ * caller holds the id (svc_hold). */
+int svc_sign_unheld(struct sg_service *s, const char *id);
 /* One thread signs an object at a time: 1 if this one may now. */
 int svc_claim(struct sg_service *s, const char *id);
+/* The same, and 0 while a caller holds the id (svc_hold). */
+int svc_claim_unheld(struct sg_service *s, const char *id);
 void svc_unclaim(struct sg_service *s, const char *id);
 /* After svc_claim: on a store other gateways share, the database's claim
  * too (sg_store_claim); 0 if another gateway holds it.  1 at once on a
@@ -280,7 +285,10 @@ int svc_claim_db(struct sg_service *s, const char *id);
  * id from before that write until its own signing attempt has ended, so
  * that the housekeeping sweep, which signs what nobody is signing, does
  * not take the request from under it (the caller would then answer with
- * the request unsigned).  svc_hold returns 1 when held (0 when the set is
+ * the request unsigned): the sweep claims with svc_claim_unheld, which
+ * checks the holds under the claims' lock, so a sweep that read the
+ * request after the holder's write also sees the hold.  svc_hold returns
+ * 1 when held (0 when the set is
  * full: the sweep may then compete, as without a hold); only a 1 is
  * undone with svc_unhold.  Several callers may hold the same id.
  */

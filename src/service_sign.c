@@ -284,8 +284,11 @@ svc_sign_request_async(struct svc_sign_call *sc, const uint8_t *counted)
 
 /* --- claims: one signer per request at a time --- */
 
-int
-svc_claim(struct sg_service *s, const char *id)
+/* unheld: refused too while a caller holds the id (svc_hold), under the
+ * same lock, so that a sweep which read the request after the holder's
+ * write also sees the hold. */
+static int
+claim(struct sg_service *s, const char *id, int unheld)
 {
 	size_t i;
 	int r = 0;
@@ -293,6 +296,9 @@ svc_claim(struct sg_service *s, const char *id)
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < s->nclaims; i++)
 		if (strcmp(s->claims[i], id) == 0)
+			goto out;
+	for (i = 0; unheld && i < s->nholds; i++)
+		if (strcmp(s->holds[i], id) == 0)
 			goto out;
 	if (s->nclaims == SVC_MAX_CLAIMS)
 		goto out;
@@ -302,6 +308,18 @@ svc_claim(struct sg_service *s, const char *id)
 out:
 	pthread_mutex_unlock(&s->lock);
 	return r;
+}
+
+int
+svc_claim(struct sg_service *s, const char *id)
+{
+	return claim(s, id, 0);
+}
+
+int
+svc_claim_unheld(struct sg_service *s, const char *id)
+{
+	return claim(s, id, 1);
 }
 
 int
@@ -739,8 +757,8 @@ out:
  * is signed (by us or by someone else meanwhile), or an error; the request
  * then stays pending.
  */
-int
-svc_sign_pending(struct sg_service *s, const char *id, int *ret_kept)
+static int
+sign_pending(struct sg_service *s, const char *id, int *ret_kept, int unheld)
 {
 	struct sg_request *q = NULL;
 	struct sg_request_quorum v;
@@ -750,7 +768,7 @@ svc_sign_pending(struct sg_service *s, const char *id, int *ret_kept)
 
 	if (ret_kept != NULL)
 		*ret_kept = 0;
-	if (!svc_claim(s, id))
+	if (!claim(s, id, unheld))
 		return SG_ERR_CONFLICT;
 	if ((r = sg_service_get(s, id, &q)) != 0 || !to_sign(s, q, &v, &r))
 		goto out;
@@ -778,4 +796,16 @@ out:
 	svc_unclaim(s, id);
 	sg_request_free(q);
 	return r;
+}
+
+int
+svc_sign_pending(struct sg_service *s, const char *id, int *ret_kept)
+{
+	return sign_pending(s, id, ret_kept, 0);
+}
+
+int
+svc_sign_unheld(struct sg_service *s, const char *id)
+{
+	return sign_pending(s, id, NULL, 1);
 }

@@ -113,7 +113,9 @@ sign_met(struct sg_service *s)
 	s->sweep_after = n < SVC_SWEEP_BATCH ? 0 : last;
 	for (i = 0; i < n; i++) {
 		q = NULL;
-		/* A caller is signing it itself (svc_hold). */
+		/* A caller is signing it itself (svc_hold); the claims
+		 * below refuse it as well, should the caller hold it by
+		 * then. */
 		if (svc_held(s, ids[i]) || sg_service_get(s, ids[i], &q) != 0)
 			continue;
 		if (q->grant_id[0] != '\0')
@@ -121,7 +123,7 @@ sign_met(struct sg_service *s)
 		else if (q->kind == SG_KIND_REQUEST &&
 		    svc_quorum_view_locked(s, q, &v) == 0 &&
 		    v.res.state == SG_QUORUM_MET)
-			svc_sign_pending(s, ids[i], NULL);
+			svc_sign_unheld(s, ids[i]);
 		sg_request_free(q);
 	}
 }
