@@ -31,6 +31,8 @@ struct sg_cli_witnesses {
  * Adds a cosigner verifier key unless the same witness (name and key) is
  * in the set already: distinct witnesses count, not mentions.
  * SG_ERR_INVALID if vkey is not a cosigner key (a log key is not one),
+ * SG_ERR_CONFLICT if its key is in the set under another name (a
+ * cosignature does not sign the name, so one key is one witness),
  * SG_ERR_TOO_LARGE when the set is full.
  */
 int sg_cli_witness_add(struct sg_cli_witnesses *set, const char *vkey);

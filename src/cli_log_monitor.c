@@ -165,11 +165,18 @@ log_option(void *arg, int opt, const char *v)
 		if (a->witnesses.n == SG_MONITOR_WITNESSES_MAX)
 			return opt_refuse("--witness", "given too many "
 			    "times (at most 16)");
-		if (sg_cli_witness_add(&a->witnesses, v) != 0)
+		switch (sg_cli_witness_add(&a->witnesses, v)) {
+		case 0:
+			return 0;
+		case SG_ERR_CONFLICT:
+			return opt_refuse("--witness", "the same key as another "
+			    "witness under another name (one key is one "
+			    "witness)");
+		default:
 			return opt_refuse("--witness", "not a witness's "
 			    "verifier key (<name>+<key id>+<base64 of 0x04 and "
 			    "an Ed25519 key>)");
-		return 0;
+		}
 	case OPT_WITNESS_QUORUM:
 		if (sg_parse_u64(v, 1, SG_MONITOR_WITNESSES_MAX,
 		    &a->witnesses.quorum) != 0)

@@ -561,6 +561,11 @@ witness_add(struct sg_cli_witnesses *set, const char *s)
 		fprintf(stderr, "signgate: verify takes at most %d witnesses\n",
 		    WITNESS_MAX);
 		return SG_EXIT_USAGE;
+	case SG_ERR_CONFLICT:
+		fprintf(stderr, "signgate: --witness: the same key as another "
+		    "witness under another name (one key is one witness): "
+		    "%s\n", sg_cli_esc(s));
+		return SG_EXIT_USAGE;
 	default:
 		fprintf(stderr, "signgate: --witness: not a witness verifier "
 		    "key (<name>+<key id>+<base64 of 0x04 and an Ed25519 "

@@ -17,10 +17,12 @@ sg_cli_witness_add(struct sg_cli_witnesses *set, const char *vkey)
 	memset(&w, 0, sizeof(w));
 	if (sg_cosig_vkey_parse(vkey, w.name, &w.id, w.pub) != 0)
 		return SG_ERR_INVALID;
+	/* A cosignature signs the checkpoint and a time, not the name: one
+	 * key under two names would count one signature twice. */
 	for (i = 0; i < set->n; i++)
-		if (memcmp(set->w[i].pub, w.pub, sizeof(w.pub)) == 0 &&
-		    strcmp(set->w[i].name, w.name) == 0)
-			return 0;
+		if (memcmp(set->w[i].pub, w.pub, sizeof(w.pub)) == 0)
+			return strcmp(set->w[i].name, w.name) == 0 ? 0 :
+			    SG_ERR_CONFLICT;
 	if (set->n == SG_CLI_WITNESSES_MAX)
 		return SG_ERR_TOO_LARGE;
 	set->w[set->n++] = w;

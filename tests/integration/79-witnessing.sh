@@ -118,6 +118,32 @@ jq -n --arg s "$T_DIR/w3/state" --arg v "$VKEY" '{name: "witness.test/w3",
 W3_VKEY=$("$SIGNGATE_WITNESS" --print-vkey "$T_DIR/w3/w.json")
 expect_verify "verify refuses when one of the two keys given did not cosign" 5 a 1 \
     --witness "$W1_VKEY" --witness "$W3_VKEY"
+# w1's key under a second name, and w1's cosignature copied under that
+# name's key id: a cosignature does not sign the name, so the copy
+# verifies, and one witness would count as two.
+jq '.name = "witness.test/w1-twin" | .key_file = "'"$T_DIR/witness-w1/w.key"'"' \
+    "$T_DIR/witness-w1/w.json" >"$T_DIR/twin.json"
+TWIN_VKEY=$("$SIGNGATE_WITNESS" --print-vkey "$T_DIR/twin.json")
+python3 - "$T_DIR/a.proof" "$T_DIR/twin.proof" "${TWIN_VKEY#*+}" <<'PY'
+import base64, sys
+src, dst, vk = sys.argv[1], sys.argv[2], sys.argv[3]
+kid = bytes.fromhex(vk.split("+")[0])
+out = []
+for line in open(src, encoding="utf-8").read().split("\n"):
+    out.append(line)
+    if line.startswith("\u2014 witness.test/w1 "):
+        raw = base64.b64decode(line.split(" ")[2])
+        out.append("\u2014 witness.test/w1-twin " +
+                   base64.b64encode(kid + raw[4:]).decode())
+open(dst, "w", encoding="utf-8").write("\n".join(out))
+PY
+expect_eq "the forged proof carries w1's cosignature twice" \
+    "$(cosig_lines "$T_DIR/twin.proof")" 3
+expect_verify "verify refuses one witness's key under two names" 2 twin 1 \
+    --witness "$W1_VKEY" --witness "$TWIN_VKEY" --witness-quorum 2
+check "... saying so" grep -q 'the same key as another witness' "$T_DIR/err"
+expect_verify "... and the forged proof still counts w1 and w2 once each" \
+    0 twin 1 --witness "$W1_VKEY" --witness "$W2_VKEY"
 printf '# the witnesses\n%s\n\n%s\n' "$W1_VKEY" "$W2_VKEY" >"$T_DIR/witnesses"
 expect_verify "verify with \
     --witness-file" 0 a 1 --witness-file "$T_DIR/witnesses"
