@@ -426,6 +426,8 @@ start_witness() {
 	: >"$log"
 	"$SIGNGATE_WITNESS" --config "$d/w.json" >>"$log" 2>&1 &
 	W_PID=$!
+	# Stopped by the cleanup even if it never says it listens.
+	BG_PIDS+=("$W_PID")
 	W_PORT=
 	if ! await_start "$W_PID" "$log" signgate-witness \
 	    'witnessing .* port ([0-9]+)'; then
@@ -434,7 +436,6 @@ start_witness() {
 	fi
 	W_PORT=$STARTED
 	W_URL="http://127.0.0.1:$W_PORT"
-	BG_PIDS+=("$W_PID")
 }
 
 # stop_witness PID NAME: SIGTERM, and a clean exit (status 0, no sanitizer
