@@ -156,6 +156,19 @@ is_problem(const struct tresp *out, int status, const char *field,
 	return ok;
 }
 
+/* The stub's bundle fails as a signature awaiting witnesses does: a
+ * "recorded" fault of the service's, which t's answer must carry. */
+static void
+expect_unwitnessed(struct sg_api *a, struct treq *t, struct tresp *out)
+{
+	svc.fault.recorded = 1;
+	snprintf(svc.fault.detail, sizeof(svc.fault.detail), "it awaits "
+	    "witness cosignatures");
+	CHECK_EQ_INT(send_to(a, t, out), 503);
+	CHECK(is_problem(out, 503, "", "awaits witness cosignatures"));
+	CHECK(json_is_true(json_object_get(out->doc, "recorded")));
+}
+
 static struct sg_api *
 new_api(int plain_http, unsigned rate, unsigned burst)
 {
@@ -281,12 +294,7 @@ test_signatures_and_decisions(void)
 	CHECK(is_problem(&out, 503, "", "log proof cannot be read"));
 	CHECK(json_object_get(out.doc, "recorded") == NULL);
 	/* ... awaiting witnesses: the service's fault, "recorded". */
-	svc.fault.recorded = 1;
-	snprintf(svc.fault.detail, sizeof(svc.fault.detail), "it awaits "
-	    "witness cosignatures");
-	CHECK_EQ_INT(send_to(a, &t, &out), 503);
-	CHECK(is_problem(&out, 503, "", "awaits witness cosignatures"));
-	CHECK(json_is_true(json_object_get(out.doc, "recorded")));
+	expect_unwitnessed(a, &t, &out);
 	CHECK_EQ_INT(out.r.retry_after, 5);
 	mkreq(&t, "GET", "/v1/requests/" ID, CI);
 	CHECK_EQ_INT(send_to(a, &t, &out), 503);
@@ -1547,12 +1555,7 @@ test_artifacts(void)
 	CHECK_EQ_INT(send_to(a, &t, &out), 503);
 	CHECK(is_problem(&out, 503, "", "artifact 0 or its log proof cannot "
 	    "be read"));
-	svc.fault.recorded = 1;
-	snprintf(svc.fault.detail, sizeof(svc.fault.detail), "it awaits "
-	    "witness cosignatures");
-	CHECK_EQ_INT(send_to(a, &t, &out), 503);
-	CHECK(is_problem(&out, 503, "", "awaits witness cosignatures"));
-	CHECK(json_is_true(json_object_get(out.doc, "recorded")));
+	expect_unwitnessed(a, &t, &out);
 	svc.bundle_result = 0;
 	/* The last page: next is null. */
 	mkreq(&t, "GET", "/v1/releases/" ID "/artifacts?after=2&limit=2", CI);
