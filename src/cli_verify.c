@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -76,6 +77,7 @@ enum {
 	OPT_WITNESS_FILE,
 	OPT_WITNESS_QUORUM,
 	OPT_LOG_SOURCE,
+	OPT_EACH,
 };
 
 #define WITNESS_MAX SG_CLI_WITNESSES_MAX
@@ -92,6 +94,10 @@ struct verify_args {
 	const char *signature;
 	const char *digest;          /* ALG:HEX */
 	const char *file;
+	/* --each: the files, each with its signature and proof beside it */
+	char **files;
+	size_t nfiles;
+	int each;
 	const char *witness[WITNESS_MAX];
 	size_t nwitness;
 	const char *witness_file;
@@ -210,6 +216,9 @@ verify_option(void *arg, int opt, const char *v)
 	case OPT_LOG_SOURCE:
 		a->log_source = v;
 		return 0;
+	case OPT_EACH:
+		a->each = 1;
+		return 0;
 	}
 	return 1;
 }
@@ -223,16 +232,27 @@ verify_check(int argc, char **argv, struct verify_args *a)
 		    "and --log-key VKEY\n");
 		return SG_EXIT_USAGE;
 	}
-	if (a->proof == NULL) {
+	if (a->each) {
+		if (a->proof != NULL || a->signature != NULL ||
+		    a->digest != NULL || argc - optind < 1) {
+			fprintf(stderr, "signgate: verify --each takes FILE... "
+			    "(each with FILE.sig or FILE.p7s and its .proof "
+			    "beside it), and no --proof, --signature or "
+			    "--digest\n");
+			return SG_EXIT_USAGE;
+		}
+		a->files = argv + optind;
+		a->nfiles = (size_t)(argc - optind);
+	} else if (a->proof == NULL) {
 		fprintf(stderr, "signgate: verify needs --proof FILE\n");
 		return SG_EXIT_USAGE;
-	}
-	if (argc - optind > 1 || (argc - optind == 1) == (a->digest != NULL)) {
+	} else if (argc - optind > 1 ||
+	    (argc - optind == 1) == (a->digest != NULL)) {
 		fprintf(stderr, "signgate: verify needs exactly one of FILE "
 		    "and --digest ALG:HEX\n");
 		return SG_EXIT_USAGE;
 	}
-	if (argc - optind == 1)
+	if (!a->each && argc - optind == 1)
 		a->file = argv[optind];
 	if (a->too_many_witnesses) {
 		fprintf(stderr, "signgate: verify takes at most %d --witness\n",
@@ -264,6 +284,7 @@ parse_args(int argc, char **argv, struct sg_cli_conf *conf,
 		{ "witness-quorum", required_argument, NULL,
 		  OPT_WITNESS_QUORUM },
 		{ "log", required_argument, NULL, OPT_LOG_SOURCE },
+		{ "each", no_argument, NULL, OPT_EACH },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct verify_args a;
@@ -1261,13 +1282,141 @@ check_source(const struct verify_args *a, const struct verify *v,
 	return ex;
 }
 
+static void
+verify_clear(struct verify *v)
+{
+	size_t i;
+
+	sg_policy_free(v->policy);
+	EVP_PKEY_free(v->pub);
+	sg_entry_clear(&v->entry);
+	sg_entry_clear(&v->approved);
+	sg_entry_clear(&v->pentry);
+	sg_tlog_proof_clear(&v->proof);
+	sg_tlog_proof_clear(&v->proof2);
+	sg_tlog_proof_clear(&v->proof3);
+	for (i = 0; i < TAIL_MAX; i++) {
+		sg_entry_clear(&v->tentry[i]);
+		sg_tlog_proof_clear(&v->tail[i]);
+	}
+	sg_policy_free(v->prev);
+	memset(v, 0, sizeof(*v));
+}
+
+/* Every link for one signature; v holds the log key.  quiet: no summary
+ * (--each prints a line a file). */
+static int
+verify_one(const struct verify_args *a, struct verify *v,
+    struct sg_cli_conf *conf, int quiet)
+{
+	uint64_t source_size = 0;
+	size_t source_n = 0;
+	int ex;
+
+	if ((ex = check_log(a, v)) != 0 ||
+	    (ex = check_witnesses(a, v)) != 0 ||
+	    (ex = check_key(v)) != 0 ||
+	    (ex = check_artifact(v)) != 0 ||
+	    (ex = check_digest(a, v)) != 0 ||
+	    (ex = check_signature(a, v)) != 0 ||
+	    (ex = check_policy(a, v)) != 0 ||
+	    (ex = check_source(a, v, conf, &source_size, &source_n)) != 0)
+		return ex;
+	if (quiet) {
+		printf("verified: %s (key %s, log index %llu)\n",
+		    sg_cli_esc(a->file), v->st.key,
+		    (unsigned long long)v->proof.index);
+		return SG_EXIT_OK;
+	}
+	print_summary(a, v);
+	/* The entries compared: a policy entry and how it took effect come
+	 * with a signature's bundle, so even a request's may be several. */
+	if (a->log_source != NULL)
+		printf("log source: %s size %llu, consistent with the proof's "
+		    "checkpoint, the same entr%s\n", sg_cli_esc(a->log_source),
+		    (unsigned long long)source_size, source_n > 1 ? "ies" :
+		    "y");
+	return SG_EXIT_OK;
+}
+
+/*
+ * --each: every file with the signature `signgate release` (or `sign`)
+ * wrote beside it, FILE.sig or else FILE.p7s, and that signature's proof;
+ * a line a file verified, the links that broke for one that is not.  The
+ * exit status is the first failure's.
+ */
+/* FILE's signature as `signgate release` and `sign` write it beside
+ * FILE: FILE.sig, or else FILE.p7s; and that signature's proof. */
+static int
+beside(const char *file, char **ret_sig, char **ret_proof)
+{
+	char *sig = NULL;
+
+	*ret_sig = *ret_proof = NULL;
+	if (asprintf(&sig, "%s.sig", file) < 0)
+		return SG_EXIT_LOCAL;
+	if (access(sig, F_OK) != 0) {
+		free(sig);
+		if (asprintf(&sig, "%s.p7s", file) < 0)
+			return SG_EXIT_LOCAL;
+	}
+	if (asprintf(ret_proof, "%s.proof", sig) < 0) {
+		free(sig);
+		*ret_proof = NULL;
+		return SG_EXIT_LOCAL;
+	}
+	*ret_sig = sig;
+	return 0;
+}
+
+/*
+ * --each: every file with its signature and proof beside it (beside());
+ * a line a file verified, and for one that is not the links that broke
+ * and its name.  The exit status is the first failure's.
+ */
+static int
+verify_each(const struct verify_args *a, const struct verify *key,
+    struct sg_cli_conf *conf)
+{
+	struct verify_args one = *a;
+	struct verify v;
+	char *sig, *proof;
+	size_t i, ok = 0;
+	int ex, first = SG_EXIT_OK;
+
+	for (i = 0; i < a->nfiles; i++) {
+		if ((ex = beside(a->files[i], &sig, &proof)) == 0) {
+			one.file = a->files[i];
+			one.signature = sig;
+			one.proof = proof;
+			memset(&v, 0, sizeof(v));
+			memcpy(v.vkey_name, key->vkey_name,
+			    sizeof(v.vkey_name));
+			v.vkey_id = key->vkey_id;
+			memcpy(v.vkey_pub, key->vkey_pub, sizeof(v.vkey_pub));
+			ex = verify_one(&one, &v, conf, 1);
+			verify_clear(&v);
+			free(sig);
+			free(proof);
+		}
+		if (ex == SG_EXIT_OK) {
+			ok++;
+			continue;
+		}
+		fprintf(stderr, "signgate: %s: not verified\n",
+		    sg_cli_esc(a->files[i]));
+		if (first == SG_EXIT_OK)
+			first = ex;
+	}
+	printf("%zu of %zu verified\n", ok, a->nfiles);
+	return first;
+}
+
 int
 sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 {
 	struct verify_args a;
 	struct verify v;
-	uint64_t source_size = 0;
-	size_t i, source_n = 0;
 	int ex;
 
 	if ((ex = parse_args(argc, argv, conf, &a)) != 0)
@@ -1277,40 +1426,10 @@ sg_cli_cmd_verify(int argc, char **argv, struct sg_cli_conf *conf)
 		return SG_EXIT_OK;
 	}
 	memset(&v, 0, sizeof(v));
-	if ((ex = load_vkey(&a, &v)) != 0 ||
-	    (ex = check_log(&a, &v)) != 0 ||
-	    (ex = check_witnesses(&a, &v)) != 0 ||
-	    (ex = check_key(&v)) != 0 ||
-	    (ex = check_artifact(&v)) != 0 ||
-	    (ex = check_digest(&a, &v)) != 0 ||
-	    (ex = check_signature(&a, &v)) != 0 ||
-	    (ex = check_policy(&a, &v)) != 0)
-		goto out;
-	if ((ex = check_source(&a, &v, conf, &source_size, &source_n)) != 0)
-		goto out;
-	print_summary(&a, &v);
-	/* The entries compared: a policy entry and how it took effect come
-	 * with a signature's bundle, so even a request's may be several. */
-	if (a.log_source != NULL)
-		printf("log source: %s size %llu, consistent with the proof's "
-		    "checkpoint, the same entr%s\n", sg_cli_esc(a.log_source),
-		    (unsigned long long)source_size, source_n > 1 ? "ies" :
-		    "y");
-	ex = SG_EXIT_OK;
-out:
+	if ((ex = load_vkey(&a, &v)) == 0)
+		ex = a.each ? verify_each(&a, &v, conf) :
+		    verify_one(&a, &v, conf, 0);
 	ex = sg_cli_flush(ex);
-	sg_policy_free(v.policy);
-	EVP_PKEY_free(v.pub);
-	sg_entry_clear(&v.entry);
-	sg_entry_clear(&v.approved);
-	sg_entry_clear(&v.pentry);
-	sg_tlog_proof_clear(&v.proof);
-	sg_tlog_proof_clear(&v.proof2);
-	sg_tlog_proof_clear(&v.proof3);
-	for (i = 0; i < TAIL_MAX; i++) {
-		sg_entry_clear(&v.tentry[i]);
-		sg_tlog_proof_clear(&v.tail[i]);
-	}
-	sg_policy_free(v.prev);
+	verify_clear(&v);
 	return ex;
 }
