@@ -294,7 +294,6 @@ int svc_claim_db(struct sg_service *s, const char *id);
  */
 int svc_hold(struct sg_service *s, const char *id);
 void svc_unhold(struct sg_service *s, const char *id);
-int svc_held(struct sg_service *s, const char *id);
 /* The key view of the key q's statement names (by SPKI digest), or NULL
  * with why (rotated, gone). */
 const struct sg_key_view *svc_statement_key(struct sg_service *s,

@@ -284,28 +284,43 @@ svc_sign_request_async(struct svc_sign_call *sc, const uint8_t *counted)
 
 /* --- claims: one signer per request at a time --- */
 
+/* Where id stands in a list of n ids (under lock), or n. */
+static size_t
+id_at(char (*ids)[SG_REQUEST_ID_SIZE], size_t n, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(ids[i], id) == 0)
+			break;
+	return i;
+}
+
+/* Removes entry i of a list of *n ids (under lock): the last takes its
+ * place. */
+static void
+id_drop(char (*ids)[SG_REQUEST_ID_SIZE], size_t *n, size_t i)
+{
+	(*n)--;
+	memcpy(ids[i], ids[*n], SG_REQUEST_ID_SIZE);
+}
+
 /* unheld: refused too while a caller holds the id (svc_hold), under the
  * same lock, so that a sweep which read the request after the holder's
  * write also sees the hold. */
 static int
 claim(struct sg_service *s, const char *id, int unheld)
 {
-	size_t i;
 	int r = 0;
 
 	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->nclaims; i++)
-		if (strcmp(s->claims[i], id) == 0)
-			goto out;
-	for (i = 0; unheld && i < s->nholds; i++)
-		if (strcmp(s->holds[i], id) == 0)
-			goto out;
-	if (s->nclaims == SVC_MAX_CLAIMS)
-		goto out;
-	s->claims_db[s->nclaims] = 0;
-	snprintf(s->claims[s->nclaims++], 33, "%s", id);
-	r = 1;
-out:
+	if (id_at(s->claims, s->nclaims, id) == s->nclaims &&
+	    (!unheld || id_at(s->holds, s->nholds, id) == s->nholds) &&
+	    s->nclaims < SVC_MAX_CLAIMS) {
+		s->claims_db[s->nclaims] = 0;
+		snprintf(s->claims[s->nclaims++], SG_REQUEST_ID_SIZE, "%s", id);
+		r = 1;
+	}
 	pthread_mutex_unlock(&s->lock);
 	return r;
 }
@@ -333,9 +348,8 @@ svc_claim_db(struct sg_service *s, const char *id)
 	if (sg_store_claim(s->store, id, &got) != 0 || !got)
 		return 0;
 	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->nclaims; i++)
-		if (strcmp(s->claims[i], id) == 0)
-			s->claims_db[i] = 1;
+	if ((i = id_at(s->claims, s->nclaims, id)) < s->nclaims)
+		s->claims_db[i] = 1;
 	pthread_mutex_unlock(&s->lock);
 	return 1;
 }
@@ -347,14 +361,10 @@ svc_unclaim(struct sg_service *s, const char *id)
 	int db = 0;
 
 	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->nclaims; i++) {
-		if (strcmp(s->claims[i], id) == 0) {
-			db = s->claims_db[i];
-			s->nclaims--;
-			memcpy(s->claims[i], s->claims[s->nclaims], 33);
-			s->claims_db[i] = s->claims_db[s->nclaims];
-			break;
-		}
+	if ((i = id_at(s->claims, s->nclaims, id)) < s->nclaims) {
+		db = s->claims_db[i];
+		s->claims_db[i] = s->claims_db[s->nclaims - 1];
+		id_drop(s->claims, &s->nclaims, i);
 	}
 	pthread_cond_broadcast(&s->unclaimed);
 	pthread_mutex_unlock(&s->lock);
@@ -382,27 +392,9 @@ svc_unhold(struct sg_service *s, const char *id)
 	size_t i;
 
 	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->nholds; i++)
-		if (strcmp(s->holds[i], id) == 0) {
-			s->nholds--;
-			memcpy(s->holds[i], s->holds[s->nholds],
-			    SG_REQUEST_ID_SIZE);
-			break;
-		}
+	if ((i = id_at(s->holds, s->nholds, id)) < s->nholds)
+		id_drop(s->holds, &s->nholds, i);
 	pthread_mutex_unlock(&s->lock);
-}
-
-int
-svc_held(struct sg_service *s, const char *id)
-{
-	size_t i;
-	int r = 0;
-
-	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->nholds && !r; i++)
-		r = strcmp(s->holds[i], id) == 0;
-	pthread_mutex_unlock(&s->lock);
-	return r;
 }
 
 /* Remembers a request whose quorum holds but whose signing failed, so the
@@ -410,14 +402,10 @@ svc_held(struct sg_service *s, const char *id)
 void
 svc_retry_later(struct sg_service *s, const char *id)
 {
-	size_t i;
-
 	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->nretry; i++)
-		if (strcmp(s->retry[i], id) == 0)
-			break;
-	if (i == s->nretry && s->nretry < SVC_MAX_CLAIMS)
-		snprintf(s->retry[s->nretry++], 33, "%s", id);
+	if (id_at(s->retry, s->nretry, id) == s->nretry &&
+	    s->nretry < SVC_MAX_CLAIMS)
+		snprintf(s->retry[s->nretry++], SG_REQUEST_ID_SIZE, "%s", id);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -426,16 +414,13 @@ void
 svc_wait_unclaimed(struct sg_service *s, const char *id, int seconds)
 {
 	struct timespec until;
-	size_t i;
 	int busy;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += seconds;
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		for (busy = 0, i = 0; i < s->nclaims; i++)
-			if (strcmp(s->claims[i], id) == 0)
-				busy = 1;
+		busy = id_at(s->claims, s->nclaims, id) < s->nclaims;
 		if (!busy || pthread_cond_timedwait(&s->unclaimed, &s->lock,
 		    &until) != 0)
 			break;

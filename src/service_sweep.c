@@ -113,10 +113,9 @@ sign_met(struct sg_service *s)
 	s->sweep_after = n < SVC_SWEEP_BATCH ? 0 : last;
 	for (i = 0; i < n; i++) {
 		q = NULL;
-		/* A caller is signing it itself (svc_hold); the claims
-		 * below refuse it as well, should the caller hold it by
-		 * then. */
-		if (svc_held(s, ids[i]) || sg_service_get(s, ids[i], &q) != 0)
+		/* One a caller is signing itself (svc_hold) the claims
+		 * below refuse. */
+		if (sg_service_get(s, ids[i], &q) != 0)
 			continue;
 		if (q->grant_id[0] != '\0')
 			svc_grant_sign_pending(s, ids[i]);
